@@ -1,0 +1,1 @@
+"""Keys, key ids, canonical JSON, DSSE envelopes and the trust store."""

@@ -1,0 +1,109 @@
+"""DSSE v1 envelopes: pre-authentication encoding, signing, strict parsing.
+
+Envelopes are written in one canonical form: the RFC 8785 encoding of
+``{"payload", "payloadType", "signatures": [{"keyid", "sig"}]}`` followed by
+a newline, with standard, padded base64. :func:`parse_envelope` checks that
+form by default, so *any* change to *any* byte of an envelope file — even a
+space — is detected, and a log that stores envelopes "as received" cannot be
+fed two encodings of one signed statement.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
+from attest.crypto.keys import SigningKey
+from attest.errors import EnvelopeError, InputError
+from attest.model.statement import Envelope, Signature
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """Return the DSSE v1 pre-authentication encoding of ``payload``.
+
+    ``"DSSEv1" SP LEN(type) SP type SP LEN(payload) SP payload``, lengths as
+    ASCII decimal of the byte lengths (the DSSE specification, protocol.md).
+    """
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def b64encode(data: bytes) -> str:
+    """Standard, padded base64 as text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode_canonical(text: str, *, what: str) -> bytes:
+    """Decode standard padded base64, refusing any other spelling of the same bytes.
+
+    Non-canonical spellings (URL-safe alphabet, missing padding, non-zero
+    trailing bits, whitespace) are refused because they let two different
+    envelope files carry identical signed bytes.
+    """
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError(f"{what} is not valid base64", rule="envelope.base64") from None
+    if base64.b64encode(data).decode("ascii") != text:
+        raise EnvelopeError(
+            f"{what} is not canonical base64 (standard alphabet, padded)", rule="envelope.base64"
+        )
+    return data
+
+
+def sign_payload(payload: bytes, payload_type: str, keys: Sequence[SigningKey]) -> Envelope:
+    """Sign ``payload`` with each key and return the envelope."""
+    if not keys:
+        raise InputError("at least one signing key is needed")
+    message = pae(payload_type, payload)
+    sigs = [Signature(keyid=k.key_id, sig=b64encode(k.sign(message))) for k in keys]
+    return Envelope(payload=b64encode(payload), payload_type=payload_type, signatures=sigs)
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Return the canonical file bytes of an envelope (RFC 8785 JSON and a newline)."""
+    return _canonical(envelope) + b"\n"
+
+
+def _canonical(envelope: Envelope) -> bytes:
+    # All members are strings with ASCII names, for which sorted compact json.dumps
+    # output is exactly the RFC 8785 form.
+    return json.dumps(envelope.to_obj(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def parse_envelope(
+    raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, require_canonical: bool = True
+) -> tuple[Envelope, bytes]:
+    """Parse envelope bytes strictly; return the envelope and its decoded payload.
+
+    Nothing here trusts the payload: it is returned as bytes, to be parsed
+    only after a signature over exactly these bytes has been verified.
+
+    Raises:
+        EnvelopeError: with ``rule`` set to ``envelope.oversize``,
+            ``envelope.malformed``, ``envelope.noncanonical`` or ``envelope.base64``.
+    """
+    if len(raw) > max_bytes:
+        raise EnvelopeError(
+            f"envelope is {len(raw)} bytes, over the limit of {max_bytes}", rule="envelope.oversize"
+        )
+    try:
+        obj = strict_loads(raw, what="envelope", max_bytes=max_bytes)
+        envelope = Envelope.from_obj(obj, what="envelope")
+    except InputError as exc:
+        raise EnvelopeError(exc.message, rule="envelope.malformed") from None
+    if require_canonical and raw not in (_canonical(envelope), _canonical(envelope) + b"\n"):
+        raise EnvelopeError(
+            "envelope bytes are not in canonical form (RFC 8785 JSON, optional final newline)",
+            rule="envelope.noncanonical",
+            hint="envelopes are compared byte for byte; re-encoding one changes its identity",
+        )
+    payload = b64decode_canonical(envelope.payload, what="payload")
+    for sig in envelope.signatures:
+        b64decode_canonical(sig.sig, what=f"signature of key {sig.keyid[:12]}")
+    return envelope, payload

@@ -1,0 +1,247 @@
+"""Signing and verifying keys: Ed25519 (default), ECDSA P-256 and P-384.
+
+Keys are PEM files: PKCS#8 for private keys, SubjectPublicKeyInfo for public
+keys. A key id is the lowercase hex SHA-256 of the DER SubjectPublicKeyInfo,
+so anyone holding the public key computes the same id. ECDSA signatures are
+DER encoded (as DSSE implementations such as securesystemslib expect), over
+SHA-256 for P-256 and SHA-384 for P-384.
+
+Private key files are created with mode 0600 and refused on load when group
+or others can read them. No function here logs or returns private material.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import stat
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from attest.errors import KeyFileError
+
+
+class Algorithm(StrEnum):
+    """Signature algorithms this library signs and verifies with."""
+
+    ED25519 = "ed25519"
+    ECDSA_P256 = "ecdsa-p256"
+    ECDSA_P384 = "ecdsa-p384"
+
+    @classmethod
+    def parse(cls, name: str) -> Algorithm:
+        """Return the algorithm for a user-facing name (``ed25519``, ``p256``, ``p384``, ...)."""
+        aliases = {"p256": cls.ECDSA_P256, "p384": cls.ECDSA_P384}
+        key = name.strip().lower()
+        if key in aliases:
+            return aliases[key]
+        try:
+            return cls(key)
+        except ValueError:
+            raise KeyFileError(
+                f"unknown signature algorithm {name!r}",
+                hint="use one of: ed25519, p256, p384",
+            ) from None
+
+
+_CURVES: Final = {Algorithm.ECDSA_P256: ec.SECP256R1, Algorithm.ECDSA_P384: ec.SECP384R1}
+_HASHES: Final = {Algorithm.ECDSA_P256: hashes.SHA256, Algorithm.ECDSA_P384: hashes.SHA384}
+
+PublicKeyObject = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+PrivateKeyObject = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _algorithm_of(key: PublicKeyObject | PrivateKeyObject) -> Algorithm:
+    if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return Algorithm.ED25519
+    if isinstance(key.curve, ec.SECP256R1):
+        return Algorithm.ECDSA_P256
+    if isinstance(key.curve, ec.SECP384R1):
+        return Algorithm.ECDSA_P384
+    raise KeyFileError(
+        f"unsupported elliptic curve {key.curve.name}",
+        hint="use ed25519, P-256 or P-384 keys",
+    )
+
+
+class VerifyingKey:
+    """A public key that checks signatures, with its algorithm and key id."""
+
+    __slots__ = ("_key", "algorithm", "key_id", "spki_der")
+
+    def __init__(self, key: PublicKeyObject) -> None:
+        if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
+            raise KeyFileError(
+                f"unsupported public key type {type(key).__name__}",
+                hint="use ed25519, P-256 or P-384 keys",
+            )
+        self._key = key
+        self.algorithm = _algorithm_of(key)
+        self.spki_der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.key_id = hashlib.sha256(self.spki_der).hexdigest()
+
+    @property
+    def crypto_key(self) -> PublicKeyObject:
+        """The underlying `cryptography` public key object."""
+        return self._key
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> VerifyingKey:
+        """Load a SubjectPublicKeyInfo PEM public key."""
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyFileError(f"not a PEM public key: {exc}") from None
+        return cls(key)  # type: ignore[arg-type]  # other key types are refused in __init__
+
+    @classmethod
+    def from_spki_b64(cls, text: str) -> VerifyingKey:
+        """Load a public key from base64 of its DER SubjectPublicKeyInfo."""
+        try:
+            der = base64.b64decode(text, validate=True)
+            key = serialization.load_der_public_key(der)
+        except (binascii.Error, ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyFileError(f"not a base64 DER public key: {exc}") from None
+        return cls(key)  # type: ignore[arg-type]
+
+    def spki_b64(self) -> str:
+        """Return base64 of the DER SubjectPublicKeyInfo (the PEM body on one line)."""
+        return base64.b64encode(self.spki_der).decode("ascii")
+
+    def to_pem(self) -> bytes:
+        """Return the SubjectPublicKeyInfo PEM encoding."""
+        return self._key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        """Return whether ``signature`` is valid over ``data``; never raises on bad input."""
+        try:
+            if isinstance(self._key, ed25519.Ed25519PublicKey):
+                self._key.verify(signature, data)
+            else:
+                self._key.verify(signature, data, ec.ECDSA(_HASHES[self.algorithm]()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+class SigningKey:
+    """A private key that signs; it never exposes its private bytes except to save itself."""
+
+    __slots__ = ("_key", "algorithm", "public")
+
+    def __init__(self, key: PrivateKeyObject) -> None:
+        if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+            raise KeyFileError(
+                f"unsupported private key type {type(key).__name__}",
+                hint="use ed25519, P-256 or P-384 keys",
+            )
+        self._key = key
+        self.algorithm = _algorithm_of(key)
+        self.public = VerifyingKey(key.public_key())
+
+    def __repr__(self) -> str:
+        return f"SigningKey({self.algorithm.value}, key_id={self.key_id})"
+
+    @property
+    def key_id(self) -> str:
+        """The key id of the matching public key."""
+        return self.public.key_id
+
+    @classmethod
+    def generate(cls, algorithm: Algorithm = Algorithm.ED25519) -> SigningKey:
+        """Generate a new key."""
+        if algorithm is Algorithm.ED25519:
+            return cls(ed25519.Ed25519PrivateKey.generate())
+        return cls(ec.generate_private_key(_CURVES[algorithm]()))
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> SigningKey:
+        """Load an unencrypted PKCS#8 PEM private key."""
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except TypeError:
+            raise KeyFileError(
+                "the private key is encrypted; this version reads unencrypted PKCS#8 keys only",
+                hint="protect the key with file permissions (0600) or a KMS",
+            ) from None
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyFileError(f"not a PEM private key: {exc}") from None
+        return cls(key)  # type: ignore[arg-type]  # other key types are refused in __init__
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign ``data`` (Ed25519, or DER-encoded ECDSA over the curve's hash)."""
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):
+            return self._key.sign(data)
+        return self._key.sign(data, ec.ECDSA(_HASHES[self.algorithm]()))
+
+    def private_pem(self) -> bytes:
+        """Return the PKCS#8 PEM encoding, for :func:`write_private_key` only."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def write_private_key(path: Path, key: SigningKey, *, overwrite: bool = False) -> None:
+    """Write a private key file that only its owner can read (mode 0600).
+
+    The file is created with mode 0600 from the start (never widened later),
+    and an existing file is refused unless ``overwrite`` is set.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, key.private_pem())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    """Load a private key file, refusing one that group or others can read."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyFileError(f"{path} is not a regular file")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise KeyFileError(
+            f"private key {path} is readable or writable by group or others (mode {mode:04o})",
+            hint=f"run: chmod 600 {path}",
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
+    return SigningKey.from_pem(data)
+
+
+def load_verifying_key(path: Path) -> VerifyingKey:
+    """Load a public key file (SubjectPublicKeyInfo PEM)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from None
+    if b"PRIVATE KEY" in data:
+        raise KeyFileError(f"{path} holds a private key; give the public key (.pub) instead")
+    return VerifyingKey.from_pem(data)

@@ -1,0 +1,139 @@
+"""The trust store: trusted signer keys with their scope, and revoked key ids.
+
+Loading is fail-closed: a key whose ``public_key`` does not parse, whose
+``key_id`` is not the SHA-256 of that key, or whose ``algorithm`` does not
+match, makes the whole store unreadable rather than silently skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from attest.crypto.keys import VerifyingKey
+from attest.errors import AttestError, TrustStoreError
+from attest.model.trust import TrustedKey, TrustStoreFile
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """A trusted key: its scope as written in the store, and the parsed public key."""
+
+    scope: TrustedKey
+    key: VerifyingKey
+
+
+class TrustStore:
+    """Trusted signer keys, looked up by key id."""
+
+    def __init__(self, document: TrustStoreFile | None = None) -> None:
+        self.document = document or TrustStoreFile()
+        self._entries: dict[str, TrustEntry] = {}
+        for scope in self.document.keys:
+            try:
+                key = VerifyingKey.from_spki_b64(scope.public_key)
+            except AttestError as exc:
+                raise TrustStoreError(f"trust store key {scope.key_id[:16]}…: {exc.message}") from None
+            if key.key_id != scope.key_id:
+                raise TrustStoreError(
+                    f"trust store key {scope.key_id[:16]}… does not match its public key (which is {key.key_id[:16]}…)"
+                )
+            if key.algorithm.value != scope.algorithm:
+                raise TrustStoreError(
+                    f"trust store key {scope.key_id[:16]}… says {scope.algorithm} but is {key.algorithm.value}"
+                )
+            self._entries[scope.key_id] = TrustEntry(scope=scope, key=key)
+        self._revoked = frozenset(self.document.revoked)
+
+    @classmethod
+    def load(cls, path: Path) -> TrustStore:
+        """Read a trust store file."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise TrustStoreError(
+                f"trust store {path} does not exist",
+                hint=f"create it with: attest trust add KEY.pub --trust {path}",
+            ) from None
+        except OSError as exc:
+            raise TrustStoreError(f"cannot read trust store {path}: {exc.strerror}") from None
+        try:
+            document = TrustStoreFile.from_json(data, what=f"trust store {path}")
+        except AttestError as exc:
+            raise TrustStoreError(exc.message) from None
+        return cls(document)
+
+    def save(self, path: Path) -> None:
+        """Write the store atomically (temporary file, fsync, rename)."""
+        text = self.document.to_json() + "\n"
+        directory = path.parent if str(path.parent) else Path()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key_id: str) -> TrustEntry | None:
+        """Return the trusted key with this id, or None."""
+        return self._entries.get(key_id)
+
+    def is_revoked(self, key_id: str) -> bool:
+        """Whether this key id is on the revocation list."""
+        return key_id in self._revoked
+
+    @property
+    def entries(self) -> list[TrustEntry]:
+        """All trusted keys, in file order."""
+        return list(self._entries.values())
+
+    @property
+    def revoked(self) -> frozenset[str]:
+        """Revoked key ids."""
+        return self._revoked
+
+    def with_key(
+        self,
+        key: VerifyingKey,
+        *,
+        operator: str | None = None,
+        sites: list[str] | None = None,
+        countries: list[str] | None = None,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+        comment: str | None = None,
+    ) -> TrustStore:
+        """Return a store that also trusts ``key`` within the given scope (replacing an older entry)."""
+        if key.key_id in self._revoked:
+            raise TrustStoreError(f"key {key.key_id} is revoked; a revoked key cannot be trusted again")
+        entry = TrustedKey.from_obj(
+            {
+                "key_id": key.key_id,
+                "algorithm": key.algorithm.value,
+                "public_key": key.spki_b64(),
+                "operator": operator,
+                "sites": sites or [],
+                "countries": countries or [],
+                "not_before": not_before,
+                "not_after": not_after,
+                "comment": comment,
+            },
+            what="trusted key",
+        )
+        keys = [k for k in self.document.keys if k.key_id != key.key_id] + [entry]
+        return TrustStore(TrustStoreFile(keys=keys, revoked=list(self.document.revoked)))
+
+    def with_revoked(self, key_id: str) -> TrustStore:
+        """Return a store in which ``key_id`` is revoked (its entry is kept, for the record)."""
+        if key_id in self._revoked:
+            return self
+        return TrustStore(
+            TrustStoreFile(keys=list(self.document.keys), revoked=[*self.document.revoked, key_id])
+        )

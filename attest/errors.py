@@ -1,0 +1,63 @@
+"""One error base class for everything this library reports to a person.
+
+Every failure that a user can cause — a bad file, a wrong key, a GPU that is
+gone — is raised as an :class:`AttestError` subclass whose message is written
+for the person who ran the command. The CLI catches this one type and prints
+:meth:`AttestError.diagnostics`, so no traceback ever reaches a user. Errors
+are grouped by origin: input, keys, trust, envelopes, hardware.
+"""
+
+from __future__ import annotations
+
+
+class AttestError(Exception):
+    """Base class of every error this library raises on purpose.
+
+    Args:
+        message: what went wrong, in one sentence a user can act on.
+        hint: optionally, what to do about it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        """Return the message (and hint) as shown to a person on stderr."""
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class InputError(AttestError):
+    """A file or argument could not be read or does not have the expected shape."""
+
+
+class KeyFileError(AttestError):
+    """A key file is missing, malformed, of an unsupported kind or unsafely readable."""
+
+
+class TrustStoreError(AttestError):
+    """The trust store file is unreadable, malformed or asked for an impossible change."""
+
+
+class EnvelopeError(AttestError):
+    """An envelope is not a well-formed DSSE envelope of the expected type.
+
+    Attributes:
+        rule: the stable rule id of the finding this error becomes in a result.
+    """
+
+    def __init__(self, message: str, *, rule: str = "envelope.malformed", hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.rule = rule
+
+
+class SignatureError(AttestError):
+    """A signature does not verify."""
+
+
+class HardwareError(AttestError):
+    """GPU identity could not be read (no driver, no permission, GPU lost, ...)."""

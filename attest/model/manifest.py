@@ -1,0 +1,242 @@
+"""The workload manifest: the in-toto predicate a node signs for every job event.
+
+Field names follow DESIGN.md; site coordinates use the names of the EAT
+``location`` claim (RFC 9711). The predicate type URI carries the version:
+a change that old verifiers would misread gets a new URI, never a silent
+reinterpretation of an old one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from attest.model.base import CountryCode, HexSha256, Name, PrefixedDigest, Timestamp, WireModel
+
+PREDICATE_TYPE = "https://compute-attest.dev/workload-manifest/v1"
+"""predicateType of the workload manifest, version 1."""
+
+Phase = Literal["start", "heartbeat", "end"]
+
+GpuUuid = Annotated[
+    str,
+    Field(
+        pattern=r"^(GPU|MIG)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="NVML UUID, e.g. GPU-559c7f49-e3ff-0358-0c74-8f7eeb60b7b0",
+    ),
+]
+PciBusId = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$")]
+PciId32 = Annotated[
+    str,
+    Field(
+        pattern=r"^0x[0-9a-f]{8}$",
+        description="32-bit PCI id: device << 16 | vendor, lowercase hex",
+    ),
+]
+
+
+class Identifier(WireModel):
+    """A registry identifier of a legal entity (LEI, DUNS, national company number, ...)."""
+
+    scheme: Annotated[str, Field(min_length=1, max_length=64, description="e.g. lei, duns, uen, uscc")]
+    value: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Party(WireModel):
+    """A legal entity and where it is headquartered."""
+
+    legal_name: Name
+    headquarters_country: CountryCode
+    identifiers: list[Identifier] = Field(default_factory=list, max_length=32)
+
+
+class Tenant(Party):
+    """The customer whose job runs, and its ultimate parent (the headquarters rule reads both)."""
+
+    ultimate_parent: Party | None = None
+
+
+class Operator(WireModel):
+    """The cloud operator that runs the site."""
+
+    name: Name
+    country: CountryCode
+    identifiers: list[Identifier] = Field(default_factory=list, max_length=32)
+
+
+class Site(WireModel):
+    """The facility the operator declares; coordinates use EAT ``location`` names (RFC 9711)."""
+
+    facility_id: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Name
+    country: CountryCode
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    accuracy: Annotated[float | None, Field(ge=0, description="metres")] = None
+    altitude: float | None = None
+    altitude_accuracy: Annotated[float | None, Field(ge=0)] = None
+
+
+class ImageRef(WireModel):
+    """A container image by name and content digest."""
+
+    name: Name
+    digest: PrefixedDigest
+
+
+class Job(WireModel):
+    """The workload event this manifest speaks for."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    scheduler: Annotated[
+        str, Field(min_length=1, max_length=64, description="slurm, kubernetes, skypilot, ...")
+    ]
+    phase: Phase
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    declared_training_ops: Annotated[
+        float | None, Field(ge=0, description="declared training compute, in operations")
+    ] = None
+    spec_digest: Annotated[PrefixedDigest | None, Field(description="digest of the job specification")] = None
+    images: list[ImageRef] = Field(default_factory=list, max_length=256)
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        if self.started_at and self.ended_at and self.ended_at < self.started_at:
+            raise ValueError("job.ended_at is before job.started_at")
+        return self
+
+
+class Node(WireModel):
+    """The GPU node and the key it signs with."""
+
+    hostname: Annotated[str, Field(min_length=1, max_length=253)]
+    key_id: HexSha256
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+
+
+class PciInfo(WireModel):
+    """PCI location and ids of a GPU as NVML reports them."""
+
+    bus_id: PciBusId
+    device_id: PciId32
+    subsystem_id: PciId32 | None = None
+
+
+class Classification(WireModel):
+    """An export-control classification as written by the attester (the verifier re-derives it)."""
+
+    eccn: str
+    paragraph: str | None = None
+    tpp: float | None = None
+
+
+class CcEvidence(WireModel):
+    """NVIDIA confidential-computing evidence captured for a GPU (checked by the GPU evidence step)."""
+
+    nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="the 32-byte caller nonce, hex")]
+    report: Annotated[str, Field(pattern=r"^[0-9a-f]+$", max_length=65536, description="SPDM report, hex")]
+    certificate_chain: Annotated[str, Field(max_length=65536, description="PEM chain, leaf first")]
+    source: str = "nvml"
+
+
+class Gpu(WireModel):
+    """One GPU's identity as read through NVML (absent fields were not supported)."""
+
+    index: Annotated[int, Field(ge=0, le=1023)]
+    name: Name
+    uuid: GpuUuid
+    serial: str | None = None
+    board_part_number: str | None = None
+    pci: PciInfo
+    vbios: str | None = None
+    memory_total_mib: Annotated[int | None, Field(ge=0)] = None
+    architecture: str | None = None
+    compute_capability: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
+    classification: Classification | None = None
+    cc_evidence: CcEvidence | None = None
+
+    @property
+    def pci_vendor_device(self) -> tuple[int, int]:
+        """(vendor id, device id) decoded from the 32-bit PCI id."""
+        raw = int(self.pci.device_id, 16)
+        return raw & 0xFFFF, raw >> 16
+
+
+class LandmarkReceipt(WireModel):
+    """A landmark's signed statement of a measured round trip to this node."""
+
+    landmark_id: Annotated[str, Field(min_length=1, max_length=128)]
+    landmark_key_id: HexSha256
+    node_key_id: HexSha256
+    nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{32,128}$")]
+    rtt_ns: Annotated[int, Field(gt=0)]
+    measured_at: Timestamp
+    binding: PrefixedDigest
+    signature: Annotated[str, Field(min_length=1, max_length=1024, description="base64")]
+
+
+class LocationEvidence(WireModel):
+    """Evidence for the site's location beyond the operator's word."""
+
+    receipts: list[LandmarkReceipt] = Field(default_factory=list, max_length=64)
+
+
+class LicenseReference(WireModel):
+    """A reference to an export license, license exception or other authorization."""
+
+    kind: Literal["license", "exception", "authorization"]
+    id: Annotated[str, Field(min_length=1, max_length=128, description="license number or exception code")]
+    issuer: Annotated[str, Field(min_length=1, max_length=64)] = "BIS"
+    valid_until: Timestamp | None = None
+    note: str | None = None
+
+
+_NONCE = re.compile(r"^[0-9a-f]{32,128}$")
+
+
+class Freshness(WireModel):
+    """When the manifest holds, and the values that stop replay and rollback."""
+
+    issued_at: Timestamp
+    expires_at: Timestamp
+    nonce: Annotated[str, Field(pattern=_NONCE.pattern, description="16 to 64 random bytes, hex")]
+    sequence: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    previous: Annotated[
+        PrefixedDigest | None,
+        Field(
+            description="digest of this node's previous manifest (canonical JSON); absent only at sequence 0"
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.expires_at <= self.issued_at:
+            raise ValueError("freshness.expires_at must be after issued_at")
+        if self.sequence > 0 and self.previous is None:
+            raise ValueError("freshness.previous is required when sequence > 0")
+        return self
+
+
+class WorkloadManifest(WireModel):
+    """The predicate: who runs what, where, on which GPUs, and when (version 1)."""
+
+    job: Job
+    tenant: Tenant
+    operator: Operator
+    site: Site
+    node: Node
+    gpus: list[Gpu] = Field(min_length=1, max_length=1024)
+    location_evidence: LocationEvidence = Field(default_factory=LocationEvidence)
+    licenses: list[LicenseReference] = Field(default_factory=list, max_length=64)
+    freshness: Freshness
+
+    @model_validator(mode="after")
+    def _unique_gpus(self) -> Self:
+        uuids = [g.uuid for g in self.gpus]
+        if len(set(uuids)) != len(uuids):
+            raise ValueError("gpus: the same GPU UUID appears twice")
+        return self

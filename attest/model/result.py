@@ -1,0 +1,105 @@
+"""The verification result, shaped after EAR (Veraison's EAT Attestation Result).
+
+``status`` is never more trusting than the worst finding: it is computed from
+the findings, not set by hand.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, JsonValue, model_validator
+
+from attest.model.base import Timestamp, WireModel
+
+
+class Status(StrEnum):
+    """EAR trust tiers, from most to least trusting (``none``: nothing could be said)."""
+
+    AFFIRMING = "affirming"
+    WARNING = "warning"
+    CONTRAINDICATED = "contraindicated"
+    NONE = "none"
+
+    @property
+    def rank(self) -> int:
+        """Order for taking the worst: affirming < none < warning < contraindicated."""
+        return _RANK[self]
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI exit code of this status (0, 1 or 3; ``none`` counts as a warning)."""
+        return {Status.AFFIRMING: 0, Status.NONE: 1, Status.WARNING: 1, Status.CONTRAINDICATED: 3}[self]
+
+    @staticmethod
+    def worst(statuses: Any) -> Status:
+        """The least trusting of ``statuses`` (``affirming`` for none at all)."""
+        result = Status.AFFIRMING
+        for s in statuses:
+            if s.rank > result.rank:
+                result = s
+        return result
+
+
+_RANK = {Status.AFFIRMING: 0, Status.NONE: 1, Status.WARNING: 2, Status.CONTRAINDICATED: 3}
+
+
+class Severity(StrEnum):
+    """How much a finding weighs: ``info`` findings explain and never lower the status."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CONTRAINDICATED = "contraindicated"
+
+    @property
+    def status(self) -> Status:
+        """The status a finding of this severity allows at most."""
+        return {
+            Severity.INFO: Status.AFFIRMING,
+            Severity.WARNING: Status.WARNING,
+            Severity.CONTRAINDICATED: Status.CONTRAINDICATED,
+        }[self]
+
+
+class Finding(WireModel):
+    """One observation of the verifier, with a stable rule id and the evidence it looked at."""
+
+    rule: Annotated[str, Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")]
+    severity: Severity
+    message: str
+    evidence: dict[str, JsonValue] = Field(default_factory=dict)
+    remedy: str | None = None
+
+
+class TrustVector(WireModel):
+    """Per-aspect appraisal (EAR trust vector, adapted to this domain)."""
+
+    instance_identity: Status = Status.NONE
+    hardware: Status = Status.NONE
+    location: Status = Status.NONE
+    tenant: Status = Status.NONE
+    policy: Status = Status.NONE
+
+
+class VerificationResult(WireModel):
+    """The verdict on one envelope."""
+
+    status: Status
+    source: str | None = Field(default=None, description="file name or other label of the input")
+    subject: Annotated[str | None, Field(description="sha256 of the signed payload bytes")] = None
+    key_id: str | None = None
+    node: str | None = None
+    job_id: str | None = None
+    sequence: int | None = None
+    location_grade: str | None = Field(default=None, description="declared, hardware-bound or measured")
+    trust_vector: TrustVector = Field(default_factory=TrustVector)
+    findings: list[Finding] = Field(default_factory=list)
+    verified_at: Timestamp
+
+    @model_validator(mode="after")
+    def _status_not_above_findings(self) -> VerificationResult:
+        floor = Status.worst(f.severity.status for f in self.findings)
+        if self.status.rank < floor.rank:
+            raise ValueError(f"status {self.status} is more trusting than the worst finding ({floor})")
+        return self

@@ -1,0 +1,74 @@
+"""in-toto Statement v1 and the DSSE envelope that carries it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from attest.model.base import WireModel
+from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
+
+assert PREDICATE_TYPE == "https://compute-attest.dev/workload-manifest/v1"  # the Literal below spells it out
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE_INTOTO = "application/vnd.in-toto+json"
+
+
+class Subject(WireModel):
+    """A software artifact the statement is about, named and identified by digests."""
+
+    name: Annotated[str, Field(min_length=1, max_length=1024)]
+    digest: Annotated[dict[str, str], Field(min_length=1, max_length=8)]
+
+    @field_validator("digest")
+    @classmethod
+    def _hex_digests(cls, value: dict[str, str]) -> dict[str, str]:
+        for alg, hexval in value.items():
+            if not alg or not hexval or any(c not in "0123456789abcdef" for c in hexval):
+                raise ValueError(f"digest {alg!r} must be lowercase hex")
+        return value
+
+
+class Statement(WireModel):
+    """An in-toto Statement v1 whose predicate is a workload manifest."""
+
+    type: Literal["https://in-toto.io/Statement/v1"] = Field(
+        alias="_type", default="https://in-toto.io/Statement/v1"
+    )
+    subject: Annotated[list[Subject], Field(min_length=1, max_length=256)]
+    predicate_type: Literal["https://compute-attest.dev/workload-manifest/v1"] = Field(
+        alias="predicateType", default="https://compute-attest.dev/workload-manifest/v1"
+    )
+    predicate: WorkloadManifest
+
+
+class Signature(WireModel):
+    """One DSSE signature: a key id and the base64 signature."""
+
+    keyid: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sig: Annotated[str, Field(min_length=4, max_length=2048)]
+
+
+class Envelope(WireModel):
+    """A DSSE v1 envelope (payload and signatures base64, standard alphabet, padded)."""
+
+    payload: Annotated[str, Field(max_length=2 * 1024 * 1024)]
+    payload_type: Annotated[str, Field(alias="payloadType", min_length=1, max_length=256)]
+    signatures: Annotated[list[Signature], Field(min_length=1, max_length=16)]
+
+    @field_validator("signatures")
+    @classmethod
+    def _distinct_keyids(cls, value: list[Signature]) -> list[Signature]:
+        ids = [s.keyid for s in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two signatures carry the same keyid")
+        return value
+
+    def to_obj(self) -> Any:
+        """Return the JSON value with DSSE's field names."""
+        return {
+            "payload": self.payload,
+            "payloadType": self.payload_type,
+            "signatures": [{"keyid": s.keyid, "sig": s.sig} for s in self.signatures],
+        }

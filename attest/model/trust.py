@@ -1,0 +1,58 @@
+"""The trust store file: which signer keys an auditor trusts, and for what.
+
+A human-editable JSON file::
+
+    {"version": 1,
+     "keys": [{"key_id": "3f1c…", "algorithm": "ed25519", "public_key": "MCowBQYDK2VwAyEA…",
+               "operator": "Example Cloud Sdn. Bhd.", "sites": ["jhb-2"], "countries": ["MY"],
+               "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-01-01T00:00:00Z"}],
+     "revoked": ["9a0b…"]}
+
+``public_key`` is base64 of the DER SubjectPublicKeyInfo (the body of the
+``.pub`` PEM on one line). Empty ``sites`` / ``countries`` mean "any".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from attest.model.base import CountryCode, HexSha256, Timestamp, WireModel
+
+
+class TrustedKey(WireModel):
+    """A signer key and the scope within which its signatures are accepted."""
+
+    key_id: HexSha256
+    algorithm: Literal["ed25519", "ecdsa-p256", "ecdsa-p384"]
+    public_key: Annotated[str, Field(min_length=40, max_length=1024, description="base64 DER SPKI")]
+    operator: str | None = Field(default=None, description="the operator name the manifest must carry")
+    sites: list[str] = Field(default_factory=list, description="allowed facility ids; empty = any")
+    countries: list[CountryCode] = Field(
+        default_factory=list, description="allowed site countries; empty = any"
+    )
+    not_before: Timestamp | None = None
+    not_after: Timestamp | None = None
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.not_before and self.not_after and self.not_after <= self.not_before:
+            raise ValueError("not_after must be after not_before")
+        return self
+
+
+class TrustStoreFile(WireModel):
+    """The whole trust store file."""
+
+    version: Literal[1] = 1
+    keys: list[TrustedKey] = Field(default_factory=list)
+    revoked: list[HexSha256] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        ids = [k.key_id for k in self.keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a key_id is listed twice in keys")
+        return self

@@ -1,0 +1,152 @@
+"""State that outlives one verification: seen nonces and per-node chain heads.
+
+The verifier itself is pure; what it must remember between envelopes — which
+nonces a key has used, and the last sequence number and manifest digest of
+each node — lives behind two small interfaces, each with an in-memory
+implementation and a SQLite one (WAL mode, one file, safe to share between
+processes on one machine).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from attest.errors import InputError
+
+
+class NonceStore(Protocol):
+    """Remembers (key id, nonce) pairs until they expire."""
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        """Record the pair; return False if it had been recorded before (a replay)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The newest manifest seen from one node key."""
+
+    sequence: int
+    digest: str
+
+
+class ChainStore(Protocol):
+    """Remembers the newest (sequence, digest) per node key."""
+
+    def head(self, key_id: str) -> ChainHead | None:
+        """The newest manifest seen from this key, or None."""
+        ...
+
+    def advance(self, key_id: str, head: ChainHead) -> None:
+        """Record ``head`` if its sequence is newer than the stored one."""
+        ...
+
+
+class MemoryNonceStore:
+    """In-memory :class:`NonceStore` (one process; forgets on exit)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._lock = threading.Lock()
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        """Record the pair; return False if it had been recorded before."""
+        with self._lock:
+            if (key_id, nonce) in self._seen:
+                return False
+            self._seen[(key_id, nonce)] = expires_at
+            return True
+
+    def prune(self, before: datetime) -> int:
+        """Forget pairs that expired before ``before``; return how many."""
+        with self._lock:
+            old = [k for k, exp in self._seen.items() if exp < before]
+            for k in old:
+                del self._seen[k]
+            return len(old)
+
+
+class MemoryChainStore:
+    """In-memory :class:`ChainStore`."""
+
+    def __init__(self) -> None:
+        self._heads: dict[str, ChainHead] = {}
+        self._lock = threading.Lock()
+
+    def head(self, key_id: str) -> ChainHead | None:
+        """The newest manifest seen from this key, or None."""
+        return self._heads.get(key_id)
+
+    def advance(self, key_id: str, head: ChainHead) -> None:
+        """Record ``head`` if newer."""
+        with self._lock:
+            current = self._heads.get(key_id)
+            if current is None or head.sequence > current.sequence:
+                self._heads[key_id] = head
+
+
+class SqliteVerifierState:
+    """Both stores in one SQLite file (WAL mode), shared safely between processes.
+
+    ``check_and_record`` is a single ``INSERT`` on a primary key, so two
+    processes racing with the same nonce cannot both succeed.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        try:
+            self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS seen_nonce (
+                    key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at REAL NOT NULL,
+                    PRIMARY KEY (key_id, nonce));
+                CREATE TABLE IF NOT EXISTS chain_head (
+                    key_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, digest TEXT NOT NULL);
+                """
+            )
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot open verifier state {path}: {exc}") from None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        """Record the pair; return False if it had been recorded before."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
+                (key_id, nonce, expires_at.timestamp()),
+            )
+            return cur.rowcount == 1
+
+    def prune(self, before: datetime) -> int:
+        """Forget nonces that expired before ``before``; return how many."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM seen_nonce WHERE expires_at < ?", (before.timestamp(),))
+            return cur.rowcount
+
+    def head(self, key_id: str) -> ChainHead | None:
+        """The newest manifest seen from this key, or None."""
+        row = self._db.execute(
+            "SELECT sequence, digest FROM chain_head WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        return ChainHead(sequence=row[0], digest=row[1]) if row else None
+
+    def advance(self, key_id: str, head: ChainHead) -> None:
+        """Record ``head`` if newer (one atomic upsert)."""
+        with self._lock:
+            self._db.execute(
+                """INSERT INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)
+                   ON CONFLICT(key_id) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest
+                   WHERE excluded.sequence > chain_head.sequence""",
+                (key_id, head.sequence, head.digest),
+            )

@@ -1,0 +1,473 @@
+"""The verifier: envelope bytes, a trust store and a clock in; a result out.
+
+Verification is pure. State that must outlive one envelope (seen nonces, the
+newest manifest of each node) is passed in through the interfaces of
+:mod:`attest.replay`; export-control policy comes in through the
+:class:`PolicyEvaluator` seam (its rules live in a later part of the package).
+
+Steps, in the order a person would check by hand:
+
+1. Size limit, strict JSON, DSSE shape, canonical encoding, base64.
+2. ``payloadType`` is the in-toto type.
+3. Every signature's key is known and not revoked.
+4. Every signature verifies over PAE(type, payload) of the bytes received.
+5. Only now: parse the payload as an in-toto Statement v1 with a known
+   predicate type and a valid workload manifest.
+6. The statement's subjects are the manifest's workload.
+7. The manifest's node key is one of the signers.
+8. Each signer key is used within its scope (operator, sites, countries, period).
+9. Freshness: within [issued_at, expires_at], allowing clock skew.
+10. Replay: the (key, nonce) pair was not seen before.
+11. Chain: the node's sequence never goes back, and ``previous`` is the
+    digest of the node's manifest one sequence number earlier.
+12. Policy, when one is given.
+13. Status: the worst finding; the trust vector per aspect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import JsonValue
+
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
+from attest.crypto.dsse import b64decode_canonical, pae, parse_envelope
+from attest.crypto.trust import TrustEntry, TrustStore
+from attest.errors import AttestError, EnvelopeError
+from attest.model.base import format_timestamp
+from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
+from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
+from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
+from attest.replay import ChainHead, ChainStore, NonceStore
+from attest.sign import manifest_digest, workload_subjects
+
+
+class PolicyEvaluator(Protocol):
+    """The seam for export-control policy: a manifest in, findings out.
+
+    Findings whose rule starts with ``tenant.`` count toward the trust
+    vector's ``tenant`` aspect, ``location.`` toward ``location``,
+    ``hardware.`` toward ``hardware``, all others toward ``policy``.
+    """
+
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime) -> Sequence[Finding]:
+        """Return the findings of every rule for this manifest."""
+        ...
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Knobs of the verifier; the defaults are the strict ones."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    clock_skew: timedelta = timedelta(seconds=60)
+    max_validity: timedelta = timedelta(hours=24)
+    require_canonical: bool = True
+
+
+# Which trust-vector aspect each rule family speaks to.
+_ASPECTS = {
+    "envelope": "instance_identity",
+    "signature": "instance_identity",
+    "trust": "instance_identity",
+    "statement": "instance_identity",
+    "manifest": "instance_identity",
+    "freshness": "instance_identity",
+    "chain": "instance_identity",
+    "hardware": "hardware",
+    "location": "location",
+    "tenant": "tenant",
+    "policy": "policy",
+}
+
+
+@dataclass
+class _Run:
+    """Findings and facts gathered while verifying one envelope."""
+
+    now: datetime
+    source: str | None
+    findings: list[Finding] = field(default_factory=list)
+    evaluated: set[str] = field(default_factory=set)
+    subject: str | None = None
+    key_id: str | None = None
+    manifest: WorkloadManifest | None = None
+
+    def add(
+        self,
+        rule: str,
+        severity: Severity,
+        message: str,
+        evidence: dict[str, JsonValue] | None = None,
+        remedy: str | None = None,
+    ) -> None:
+        self.findings.append(
+            Finding(
+                rule=rule,
+                severity=severity,
+                message=message,
+                evidence=evidence or {},
+                remedy=remedy,
+            )
+        )
+
+    def result(self) -> VerificationResult:
+        vector: dict[str, Status] = {aspect: Status.AFFIRMING for aspect in self.evaluated}
+        for f in self.findings:
+            aspect = _ASPECTS.get(f.rule.split(".", 1)[0], "policy")
+            vector[aspect] = Status.worst([vector.get(aspect, Status.AFFIRMING), f.severity.status])
+        m = self.manifest
+        return VerificationResult(
+            status=Status.worst(f.severity.status for f in self.findings),
+            source=self.source,
+            subject=self.subject,
+            key_id=self.key_id,
+            node=m.node.hostname if m else None,
+            job_id=m.job.id if m else None,
+            sequence=m.freshness.sequence if m else None,
+            location_grade="declared" if m else None,
+            trust_vector=TrustVector(**vector),
+            findings=self.findings,
+            verified_at=self.now,
+        )
+
+
+CONTRA = Severity.CONTRAINDICATED
+
+
+def verify_envelope(
+    raw: bytes,
+    trust: TrustStore,
+    *,
+    now: datetime,
+    nonces: NonceStore | None = None,
+    chains: ChainStore | None = None,
+    policy: PolicyEvaluator | None = None,
+    options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
+    source: str | None = None,
+) -> VerificationResult:
+    """Verify one envelope file's bytes and return the result (never raises on bad input).
+
+    Args:
+        raw: the envelope exactly as received.
+        trust: the trusted signer keys.
+        now: the verification time (an aware datetime).
+        nonces: where seen nonces are remembered; None skips the replay check.
+        chains: where each node's newest manifest is remembered; None skips the chain check.
+        policy: export-control policy; None records that policy was not evaluated.
+        options: limits and tolerances.
+        source: a label for the input (file name), copied into the result.
+    """
+    run = _Run(now=now, source=source)
+    run.evaluated.add("instance_identity")
+    try:
+        _verify(run, raw, trust, nonces, chains, policy, options)
+    except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
+        run.add("envelope.malformed", CONTRA, exc.message)
+    return run.result()
+
+
+def _verify(
+    run: _Run,
+    raw: bytes,
+    trust: TrustStore,
+    nonces: NonceStore | None,
+    chains: ChainStore | None,
+    policy: PolicyEvaluator | None,
+    options: VerifyOptions,
+) -> None:
+    # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
+    try:
+        envelope, payload = parse_envelope(
+            raw, max_bytes=options.max_bytes, require_canonical=options.require_canonical
+        )
+    except EnvelopeError as exc:
+        run.add(exc.rule, CONTRA, exc.message, remedy=exc.hint)
+        return
+    run.subject = "sha256:" + hashlib.sha256(payload).hexdigest()
+    run.key_id = envelope.signatures[0].keyid
+
+    # 2. Payload type.
+    if envelope.payload_type != PAYLOAD_TYPE_INTOTO:
+        run.add(
+            "envelope.payload_type",
+            CONTRA,
+            f"payloadType {envelope.payload_type[:80]!r} is not {PAYLOAD_TYPE_INTOTO}",
+        )
+        return
+
+    # 3. and 4. Every signer known, not revoked, and its signature valid over these bytes.
+    message = pae(envelope.payload_type, payload)
+    signers: list[TrustEntry] = []
+    for sig in envelope.signatures:
+        if trust.is_revoked(sig.keyid):
+            run.add("trust.key_revoked", CONTRA, f"key {sig.keyid} is revoked", {"key_id": sig.keyid})
+            continue
+        entry = trust.get(sig.keyid)
+        if entry is None:
+            run.add(
+                "signature.unknown_key",
+                CONTRA,
+                f"key {sig.keyid} is not in the trust store",
+                {"key_id": sig.keyid},
+                remedy="add the node's public key with: attest trust add KEY.pub --trust FILE",
+            )
+            continue
+        if not entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message):
+            run.add(
+                "signature.invalid",
+                CONTRA,
+                f"signature by key {sig.keyid} does not verify",
+                {"key_id": sig.keyid},
+            )
+            continue
+        signers.append(entry)
+    if len(signers) != len(envelope.signatures):
+        return  # nothing signed may be read unless every signature holds
+
+    # 5. Parse the now-authenticated payload.
+    try:
+        obj = strict_loads(payload, what="payload", max_bytes=options.max_bytes)
+    except AttestError as exc:
+        run.add("statement.malformed", CONTRA, exc.message)
+        return
+    if not isinstance(obj, dict) or obj.get("predicateType") != PREDICATE_TYPE:
+        found = obj.get("predicateType") if isinstance(obj, dict) else None
+        run.add(
+            "statement.predicate_type",
+            CONTRA,
+            f"predicateType {str(found)[:120]!r} is not {PREDICATE_TYPE}",
+            {"predicate_type": str(found)[:200]},
+        )
+        return
+    try:
+        statement = Statement.from_obj(obj, what="statement")
+    except AttestError as exc:
+        run.add("statement.malformed", CONTRA, exc.message)
+        return
+    manifest = statement.predicate
+    run.manifest = manifest
+
+    # 6. Subjects name this manifest's workload.
+    expected = [s.to_obj() for s in workload_subjects(manifest)]
+    if [s.to_obj() for s in statement.subject] != expected:
+        run.add(
+            "statement.subject_mismatch",
+            CONTRA,
+            "the statement's subjects are not the workload digests of its manifest",
+            {"expected": expected},
+        )
+
+    # 7. The node key the manifest names signed it.
+    signer_ids = [s.scope.key_id for s in signers]
+    if manifest.node.key_id not in signer_ids:
+        run.add(
+            "manifest.node_key_mismatch",
+            CONTRA,
+            f"manifest names node key {manifest.node.key_id} but was signed by {', '.join(signer_ids)}",
+            {"node_key_id": manifest.node.key_id, "signers": list(signer_ids)},
+        )
+    run.key_id = manifest.node.key_id if manifest.node.key_id in signer_ids else signer_ids[0]
+
+    # 8. Each key within its scope.
+    for entry in signers:
+        _check_scope(run, entry, manifest)
+
+    # 9. Freshness.
+    _check_freshness(run, manifest, options)
+
+    # 10. Replay.
+    if nonces is not None and not nonces.check_and_record(
+        run.key_id, manifest.freshness.nonce, manifest.freshness.expires_at + options.clock_skew
+    ):
+        run.add(
+            "freshness.nonce_reused",
+            CONTRA,
+            f"nonce {manifest.freshness.nonce} was already used by key {run.key_id[:16]}… (a replay)",
+            {"nonce": manifest.freshness.nonce},
+        )
+
+    # 11. Chain.
+    if chains is not None:
+        _check_chain(run, chains, manifest)
+
+    # 12. Policy.
+    if policy is None:
+        run.add(
+            "policy.not_evaluated",
+            Severity.INFO,
+            "no export-control policy was given; only signatures, trust, freshness and chain were checked",
+        )
+    else:
+        run.evaluated.update({"policy"})
+        for finding in policy.evaluate(manifest, now=run.now):
+            run.findings.append(finding)
+            aspect = _ASPECTS.get(finding.rule.split(".", 1)[0], "policy")
+            run.evaluated.add(aspect)
+
+
+def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> None:
+    scope = entry.scope
+    kid = scope.key_id
+    if scope.operator is not None and scope.operator != manifest.operator.name:
+        run.add(
+            "trust.scope_operator",
+            CONTRA,
+            f"key {kid[:16]}… is trusted for operator {scope.operator!r}, not {manifest.operator.name!r}",
+            {"key_id": kid, "allowed": scope.operator, "claimed": manifest.operator.name},
+        )
+    if scope.sites and manifest.site.facility_id not in scope.sites:
+        run.add(
+            "trust.scope_site",
+            CONTRA,
+            f"key {kid[:16]}… is trusted for sites {', '.join(scope.sites)}, not {manifest.site.facility_id!r}",
+            {"key_id": kid, "allowed": list(scope.sites), "claimed": manifest.site.facility_id},
+        )
+    if scope.countries and manifest.site.country not in scope.countries:
+        run.add(
+            "trust.scope_country",
+            CONTRA,
+            f"key {kid[:16]}… is trusted for sites in {', '.join(scope.countries)}, not {manifest.site.country}",
+            {"key_id": kid, "allowed": list(scope.countries), "claimed": manifest.site.country},
+        )
+    for label, moment in (
+        ("verification time", run.now),
+        ("issued_at", manifest.freshness.issued_at),
+    ):
+        if scope.not_before and moment < scope.not_before:
+            run.add(
+                "trust.key_not_yet_valid",
+                CONTRA,
+                f"key {kid[:16]}… is trusted from {format_timestamp(scope.not_before)}; {label} is {format_timestamp(moment)}",
+                {"key_id": kid, "not_before": format_timestamp(scope.not_before)},
+            )
+            break
+        if scope.not_after and moment > scope.not_after:
+            run.add(
+                "trust.key_expired",
+                CONTRA,
+                f"key {kid[:16]}… was trusted until {format_timestamp(scope.not_after)}; {label} is {format_timestamp(moment)}",
+                {"key_id": kid, "not_after": format_timestamp(scope.not_after)},
+            )
+            break
+
+
+def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptions) -> None:
+    fr = manifest.freshness
+    evidence: dict[str, JsonValue] = {
+        "issued_at": format_timestamp(fr.issued_at),
+        "expires_at": format_timestamp(fr.expires_at),
+        "now": format_timestamp(run.now),
+        "clock_skew_s": options.clock_skew.total_seconds(),
+    }
+    if run.now + options.clock_skew < fr.issued_at:
+        run.add(
+            "freshness.not_yet_valid",
+            CONTRA,
+            "manifest is issued in the future (beyond the allowed clock skew)",
+            evidence,
+        )
+    elif run.now - options.clock_skew > fr.expires_at:
+        run.add(
+            "freshness.expired",
+            CONTRA,
+            f"manifest expired at {format_timestamp(fr.expires_at)}",
+            evidence,
+        )
+    if fr.expires_at - fr.issued_at > options.max_validity:
+        run.add(
+            "freshness.window_too_long",
+            Severity.WARNING,
+            f"manifest is valid for {fr.expires_at - fr.issued_at}, longer than the allowed {options.max_validity}",
+            evidence,
+        )
+
+
+def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> None:
+    assert run.key_id is not None
+    seq = manifest.freshness.sequence
+    digest = manifest_digest(manifest)
+    head = chains.head(run.key_id)
+    evidence: dict[str, Any] = {"sequence": seq}
+    if head is not None:
+        evidence.update({"last_sequence": head.sequence, "last_digest": head.digest})
+        if seq < head.sequence:
+            run.add(
+                "chain.sequence_rollback",
+                CONTRA,
+                f"sequence {seq} goes back: this node already signed sequence {head.sequence}",
+                evidence,
+            )
+            return
+        if seq == head.sequence and digest != head.digest:
+            run.add(
+                "chain.fork",
+                CONTRA,
+                f"two different manifests carry sequence {seq} for this node",
+                evidence,
+            )
+            return
+        if seq == head.sequence + 1 and manifest.freshness.previous != head.digest:
+            evidence["previous"] = manifest.freshness.previous
+            run.add(
+                "chain.previous_mismatch",
+                CONTRA,
+                f"previous is not the digest of this node's manifest {head.sequence}",
+                evidence,
+            )
+            return
+        if seq > head.sequence + 1:
+            run.add(
+                "chain.gap",
+                Severity.WARNING,
+                f"manifests {head.sequence + 1}..{seq - 1} of this node were not seen",
+                evidence,
+            )
+    chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
+
+
+def verify_many(
+    items: Sequence[tuple[str, bytes]],
+    trust: TrustStore,
+    *,
+    now: datetime,
+    nonces: NonceStore | None,
+    chains: ChainStore | None,
+    policy: PolicyEvaluator | None = None,
+    options: VerifyOptions = VerifyOptions(),
+) -> list[VerificationResult]:
+    """Verify a batch, checking chains in (node key, sequence) order; results in input order.
+
+    Inputs are visited in sequence order per node so that a batch given in
+    any file order is judged the same; ordering reads the unverified
+    payload only to sort, never to decide.
+    """
+    order = sorted(range(len(items)), key=lambda i: _order_key(items[i][1]))
+    results: dict[int, VerificationResult] = {}
+    for i in order:
+        label, raw = items[i]
+        results[i] = verify_envelope(
+            raw,
+            trust,
+            now=now,
+            nonces=nonces,
+            chains=chains,
+            policy=policy,
+            options=options,
+            source=label,
+        )
+    return [results[i] for i in range(len(items))]
+
+
+def _order_key(raw: bytes) -> tuple[str, int]:
+    try:
+        obj = strict_loads(raw, what="envelope")
+        payload = strict_loads(b64decode_canonical(obj["payload"], what="payload"), what="payload")
+        pred = payload["predicate"]
+        return str(pred["node"]["key_id"]), int(pred["freshness"]["sequence"])
+    except (AttestError, KeyError, TypeError, ValueError):
+        return "", -1
