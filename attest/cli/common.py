@@ -1,0 +1,90 @@
+"""Helpers every verb uses: reading inputs, writing outputs, report formats, dates."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import TypeVar
+
+from attest.crypto.canonical import DEFAULT_MAX_BYTES
+from attest.errors import InputError
+from attest.model.base import WireModel, parse_timestamp
+
+M = TypeVar("M", bound=WireModel)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples in epilogs laid out as written."""
+
+
+def add_format(parser: argparse.ArgumentParser, default: str = "text") -> None:
+    """Add ``--format json|text`` to a verb that reports."""
+    parser.add_argument(
+        "--format", choices=["json", "text"], default=default, help=f"output format (default: {default})"
+    )
+
+
+def read_input(path: str, *, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a file (``-`` for stdin), refusing more than ``max_bytes`` (+1 byte, to detect oversize)."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read(max_bytes + 1)
+        with Path(path).open("rb") as fh:
+            return fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def read_model(path: str, model: type[M], *, what: str) -> M:
+    """Read and strictly validate a JSON file as ``model``."""
+    return model.from_json(read_input(path, what=what), what=f"{what} {path}")
+
+
+def write_output(data: bytes, out: str | None) -> None:
+    """Write to ``out`` atomically (temporary file + rename), or to stdout when ``out`` is None or ``-``."""
+    if out is None or out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(out)
+    directory = target.parent if str(target.parent) else Path()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # noqa: PTH101  # mkstemp creates 0600; outputs are public documents
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
+    """Parse a date (``2027-01-01``, midnight UTC, or end of day) or an RFC 3339 timestamp."""
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+            return datetime.combine(day.date(), time.max if end_of_day else time.min, tzinfo=UTC)
+        return parse_timestamp(text)
+    except ValueError:
+        raise InputError(
+            f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp (2026-11-28T09:00:00Z)"
+        ) from None
+
+
+def stderr(message: str) -> None:
+    """Print a diagnostic line on stderr."""
+    print(message, file=sys.stderr)

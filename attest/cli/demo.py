@@ -1,0 +1,280 @@
+"""``attest demo``: the whole story on simulated GPUs, in a temporary directory, in seconds.
+
+Three nodes of an operator (Johor, Singapore, Ashburn) get keys; an auditor
+trusts each key for its own site only. Each node signs a job ``start`` and a
+``heartbeat`` manifest (chained by ``previous``) for real simulated GPUs;
+the auditor verifies them all. Then the attacks: one byte of an envelope
+flipped, an envelope replayed, a node claiming a site outside its key's
+scope, a manifest that skips back in its node's sequence, and an expired
+manifest. Each must fail, with the finding that says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from attest.build import build_manifest
+from attest.cli.common import HelpFormatter, add_format
+from attest.cli.keys import PRIVATE_NAME, PUBLIC_NAME, generate_key_pair
+from attest.crypto.dsse import encode_envelope
+from attest.crypto.keys import load_signing_key, load_verifying_key
+from attest.crypto.trust import TrustStore
+from attest.hardware import SimulatedGpuSource
+from attest.model.manifest import Job, Operator, Site, Tenant, WorkloadManifest
+from attest.model.result import Status, VerificationResult
+from attest.replay import SqliteVerifierState
+from attest.sign import manifest_digest, sign_manifest
+from attest.verify import verify_envelope, verify_many
+
+OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
+TENANT = Tenant.from_obj(
+    {
+        "legal_name": "Example Robotics Inc.",
+        "headquarters_country": "US",
+        "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"},
+    }
+)
+NODES = [
+    (
+        "jhb-gpu-01",
+        "h100",
+        Site(
+            facility_id="jhb-2",
+            name="Johor DC 2",
+            country="MY",
+            latitude=1.6561,
+            longitude=103.6032,
+            accuracy=500,
+        ),
+    ),
+    (
+        "sgp-gpu-07",
+        "h200",
+        Site(
+            facility_id="sin-1",
+            name="Singapore DC 1",
+            country="SG",
+            latitude=1.3521,
+            longitude=103.8198,
+            accuracy=500,
+        ),
+    ),
+    (
+        "iad-gpu-03",
+        "b200",
+        Site(
+            facility_id="iad-4",
+            name="Ashburn DC 4",
+            country="US",
+            latitude=39.0438,
+            longitude=-77.4874,
+            accuracy=500,
+        ),
+    ),
+]
+
+
+@dataclass
+class Case:
+    """One thing the demo shows, what it expects and what it got."""
+
+    title: str
+    expect: Status
+    result: VerificationResult
+
+    @property
+    def ok(self) -> bool:
+        """Whether the result is the expected one."""
+        return self.result.status is self.expect
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb."""
+    p = sub.add_parser(
+        "demo",
+        help="sign and verify manifests of a simulated fleet, then show attacks fail",
+        description=__doc__,
+        epilog="example:\n  attest demo\n  attest demo --keep ./demo-out   # keep keys, trust store and envelopes",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--keep", metavar="DIR", help="write the demo's files here and keep them")
+    add_format(p)
+    p.set_defaults(func=run_demo)
+
+
+def _manifest(
+    host: str, preset: str, site: Site, key_id: str, now: datetime, after: WorkloadManifest | None, phase: str
+) -> WorkloadManifest:
+    evidence = SimulatedGpuSource(preset, seed=host, hostname=host).read()
+    job = Job.from_obj(
+        {
+            "id": f"slurm-{48211 + len(host)}",
+            "scheduler": "slurm",
+            "phase": phase,
+            "started_at": now,
+            "declared_training_ops": 3.1e24,
+        }
+    )
+    return build_manifest(
+        evidence=evidence,
+        site=site,
+        tenant=TENANT,
+        operator=OPERATOR,
+        job=job,
+        node_key_id=key_id,
+        now=now,
+        after=after,
+    )
+
+
+def run_scenario(workdir: Path, now: datetime) -> list[Case]:
+    """Run the demo in ``workdir``; return every case with its result."""
+    trust = TrustStore()
+    envelopes: list[tuple[str, bytes]] = []
+    for host, preset, site in NODES:
+        key_dir = workdir / "nodes" / host
+        generate_key_pair(key_dir)
+        key = load_signing_key(key_dir / PRIVATE_NAME)
+        trust = trust.with_key(
+            load_verifying_key(key_dir / PUBLIC_NAME),
+            operator=OPERATOR.name,
+            sites=[site.facility_id],
+            countries=[site.country],
+            not_after=now + timedelta(days=365),
+        )
+        start = _manifest(host, preset, site, key.key_id, now, None, "start")
+        beat = _manifest(host, preset, site, key.key_id, now + timedelta(seconds=30), start, "heartbeat")
+        for m in (start, beat):
+            data = encode_envelope(sign_manifest(m, key))
+            name = f"{host}-{m.freshness.sequence}.envelope.json"
+            (workdir / name).write_bytes(data)
+            envelopes.append((name, data))
+    trust.save(workdir / "trust.json")
+
+    state = SqliteVerifierState(workdir / "verifier.db")
+    at = now + timedelta(seconds=45)
+    cases = [
+        Case(f"{name}: genuine", Status.AFFIRMING, r)
+        for (name, _), r in zip(
+            envelopes, verify_many(envelopes, trust, now=at, nonces=state, chains=state), strict=True
+        )
+    ]
+
+    # Attacks, each against the same auditor state.
+    name, data = envelopes[0]
+    flipped = bytearray(data)
+    flipped[len(flipped) // 2] ^= 0x01
+    cases.append(
+        Case(
+            "one byte flipped in an envelope",
+            Status.CONTRAINDICATED,
+            verify_envelope(
+                bytes(flipped), trust, now=at, nonces=state, chains=state, source=name + " (tampered)"
+            ),
+        )
+    )
+    cases.append(
+        Case(
+            "an envelope replayed",
+            Status.CONTRAINDICATED,
+            verify_envelope(data, trust, now=at, nonces=state, chains=state, source=name + " (replayed)"),
+        )
+    )
+
+    host, preset, _ = NODES[0]
+    key = load_signing_key(workdir / "nodes" / host / PRIVATE_NAME)
+    rollback = _manifest(host, preset, NODES[0][2], key.key_id, at, None, "start")
+    cases.append(
+        Case(
+            f"{host} signs sequence 0 again",
+            Status.CONTRAINDICATED,
+            verify_envelope(
+                encode_envelope(sign_manifest(rollback, key)),
+                trust,
+                now=at,
+                nonces=state,
+                chains=state,
+                source=f"{host} (rollback)",
+            ),
+        )
+    )
+
+    far_site = NODES[2][2]
+    claim = _manifest(host, preset, far_site, key.key_id, at, None, "start")
+    claim = claim.model_copy(
+        update={
+            "freshness": claim.freshness.model_copy(
+                update={"sequence": 2, "previous": manifest_digest(rollback)}
+            )
+        }
+    )
+    cases.append(
+        Case(
+            f"{host} claims to be in {far_site.country}",
+            Status.CONTRAINDICATED,
+            verify_envelope(
+                encode_envelope(sign_manifest(claim, key)),
+                trust,
+                now=at,
+                nonces=state,
+                chains=state,
+                source=f"{host} (false site)",
+            ),
+        )
+    )
+
+    late = verify_envelope(
+        envelopes[-1][1], trust, now=now + timedelta(hours=2), source=envelopes[-1][0] + " (2 h later)"
+    )
+    cases.append(Case("a manifest verified after it expired", Status.CONTRAINDICATED, late))
+    state.close()
+    return cases
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the scenario and print what happened; exit 0 only if every case came out as expected."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    if args.keep:
+        workdir = Path(args.keep)
+        workdir.mkdir(parents=True, exist_ok=True)
+        cases = run_scenario(workdir, now)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="attest-demo-"))
+        try:
+            cases = run_scenario(tmp, now)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    ok = all(c.ok for c in cases)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "ok": ok,
+                    "cases": [
+                        {"title": c.title, "expected": c.expect.value, "result": c.result.to_obj()}
+                        for c in cases
+                    ],
+                }
+            )
+        )
+        return 0 if ok else 1
+    print(
+        f"compute-attest demo: {len(NODES)} simulated nodes of {OPERATOR.name}, tenant {TENANT.legal_name}\n"
+    )
+    for c in cases:
+        mark = "ok " if c.ok else "BAD"
+        decisive = [f for f in c.result.findings if f.severity.value != "info"]
+        why = f"  ({decisive[0].rule}: {decisive[0].message})" if decisive else ""
+        print(f"[{mark}] {c.result.status.value:<15} {c.title}{why}")
+    print(
+        f"\n{sum(c.ok for c in cases)}/{len(cases)} cases as expected."
+        + (f" Files kept in {args.keep}." if args.keep else "")
+    )
+    print("Next: attest demo --keep demo && attest verify demo/*.envelope.json --trust demo/trust.json")
+    return 0 if ok else 1

@@ -1,0 +1,141 @@
+"""``attest trust add|list|revoke``: keep the auditor's trust store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from attest.cli.common import HelpFormatter, add_format, parse_when, stderr
+from attest.crypto.keys import load_verifying_key
+from attest.crypto.trust import TrustStore
+from attest.errors import InputError
+from attest.model.base import format_timestamp
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb group."""
+    p = sub.add_parser(
+        "trust",
+        help="manage the trust store (trusted signer keys and their scope)",
+        description="Manage the trust store: which node keys are trusted, for which operator, "
+        "sites, countries and period, and which keys are revoked.",
+        epilog="examples:\n  attest trust add node.pub --trust trust.json --operator 'Example Cloud Sdn. Bhd.' "
+        "--site jhb-2 --country MY --not-after 2027-12-31\n  attest trust list --trust trust.json\n"
+        "  attest trust revoke 3f1c9a0b --trust trust.json",
+        formatter_class=HelpFormatter,
+    )
+    verbs = p.add_subparsers(dest="trust_verb", required=True, metavar="{add,list,revoke}")
+
+    a = verbs.add_parser(
+        "add",
+        help="trust a public key (creates the file)",
+        epilog="example:\n  attest trust add node.pub --trust trust.json --site jhb-2 --country MY",
+        formatter_class=HelpFormatter,
+    )
+    a.add_argument("pubkey", metavar="PUBKEY", help="the signer's public key (.pub, SPKI PEM)")
+    a.add_argument("--trust", required=True, metavar="FILE")
+    a.add_argument("--operator", metavar="NAME", help="only for manifests naming this operator")
+    a.add_argument(
+        "--site", action="extend", nargs="+", default=[], metavar="ID", help="allowed facility ids"
+    )
+    a.add_argument(
+        "--country", action="extend", nargs="+", default=[], metavar="CC", help="allowed site countries"
+    )
+    a.add_argument("--not-before", metavar="DATE", help="trusted from (YYYY-MM-DD or RFC 3339)")
+    a.add_argument(
+        "--not-after", metavar="DATE", help="trusted until (a date means the end of that day, UTC)"
+    )
+    a.add_argument("--comment", help="free text kept with the key")
+    add_format(a)
+    a.set_defaults(func=run_add)
+
+    li = verbs.add_parser(
+        "list",
+        help="list trusted and revoked keys",
+        epilog="example:\n  attest trust list --trust trust.json --format json",
+        formatter_class=HelpFormatter,
+    )
+    li.add_argument("--trust", required=True, metavar="FILE")
+    add_format(li)
+    li.set_defaults(func=run_list)
+
+    r = verbs.add_parser(
+        "revoke",
+        help="revoke a key id (or a unique prefix of a trusted one)",
+        epilog="example:\n  attest trust revoke 3f1c9a0b --trust trust.json",
+        formatter_class=HelpFormatter,
+    )
+    r.add_argument("key_id", metavar="KEY_ID")
+    r.add_argument("--trust", required=True, metavar="FILE")
+    add_format(r)
+    r.set_defaults(func=run_revoke)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Add (or re-scope) a key."""
+    path = Path(args.trust)
+    store = TrustStore.load(path) if path.exists() else TrustStore()
+    key = load_verifying_key(Path(args.pubkey))
+    store = store.with_key(
+        key,
+        operator=args.operator,
+        sites=args.site,
+        countries=[c.upper() for c in args.country],
+        not_before=parse_when(args.not_before) if args.not_before else None,
+        not_after=parse_when(args.not_after, end_of_day=True) if args.not_after else None,
+        comment=args.comment,
+    )
+    store.save(path)
+    if args.format == "json":
+        print(json.dumps({"added": key.key_id, "trust": str(path)}))
+    else:
+        print(f"trusted {key.key_id} ({key.algorithm.value}) in {path}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the keys."""
+    store = TrustStore.load(Path(args.trust))
+    if args.format == "json":
+        print(store.document.to_json())
+        return 0
+    for e in store.entries:
+        s = e.scope
+        state = "REVOKED" if store.is_revoked(s.key_id) else "trusted"
+        period = f"{format_timestamp(s.not_before) if s.not_before else '-'} .. {format_timestamp(s.not_after) if s.not_after else '-'}"
+        print(f"{s.key_id}  {s.algorithm:<10} {state}")
+        print(
+            f"    operator {s.operator or 'any'}; sites {', '.join(s.sites) or 'any'}; countries {', '.join(s.countries) or 'any'}; valid {period}"
+        )
+    listed = {e.scope.key_id for e in store.entries}
+    for kid in sorted(store.revoked - listed):
+        print(f"{kid}  (not listed)  REVOKED")
+    if not store.entries and not store.revoked:
+        print("(no keys)")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    """Revoke a key id."""
+    path = Path(args.trust)
+    store = TrustStore.load(path)
+    wanted = args.key_id.strip().lower()
+    if len(wanted) == 64 and all(c in "0123456789abcdef" for c in wanted):
+        key_id = wanted
+    else:
+        matches = [e.scope.key_id for e in store.entries if e.scope.key_id.startswith(wanted)]
+        if len(wanted) < 8 or len(matches) != 1:
+            raise InputError(
+                f"{args.key_id!r} does not name exactly one trusted key",
+                hint="give the full 64-hex key id, or a unique prefix of at least 8 characters",
+            )
+        key_id = matches[0]
+    if store.get(key_id) is None:
+        stderr(f"note: {key_id} is not a trusted key; revoking it anyway so it can never be added")
+    store.with_revoked(key_id).save(path)
+    if args.format == "json":
+        print(json.dumps({"revoked": key_id, "trust": str(path)}))
+    else:
+        print(f"revoked {key_id} in {path}")
+    return 0

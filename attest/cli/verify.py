@@ -1,0 +1,125 @@
+"""``attest verify``: judge envelopes against a trust store and explain every verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, stderr
+from attest.crypto.canonical import DEFAULT_MAX_BYTES
+from attest.crypto.trust import TrustStore
+from attest.errors import AttestError
+from attest.model.result import Status, VerificationResult
+from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
+from attest.verify import VerifyOptions, verify_many
+
+EXIT_USAGE = 2
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb."""
+    p = sub.add_parser(
+        "verify",
+        help="verify signed manifests and explain the verdict",
+        description="Verify DSSE envelopes of workload manifests: encoding, signature, key trust and scope, "
+        "freshness, nonce reuse, and each node's sequence/previous chain across the given envelopes.",
+        epilog="""exit codes: 0 all affirming, 1 worst is a warning, 3 worst is contraindicated or a
+signature/trust failure, 2 usage error or an unreadable file (3 wins over 2 when both occur).
+
+examples:
+  attest verify m.envelope.json --trust trust.json
+  attest verify spool/*.json --trust trust.json --format json --state verifier.db""",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("envelopes", nargs="+", metavar="ENVELOPE", help="envelope files ('-' for stdin)")
+    p.add_argument("--trust", required=True, metavar="TRUST", help="trust store file")
+    p.add_argument(
+        "--state",
+        metavar="DB",
+        help="SQLite file remembering nonces and chain heads across runs (default: this run only)",
+    )
+    p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
+    p.add_argument("--skew", type=int, default=60, metavar="SECONDS", help="allowed clock skew (default: 60)")
+    p.add_argument(
+        "--max-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help="size limit per envelope (default: 1 MiB)",
+    )
+    add_format(p)
+    p.set_defaults(func=run_verify)
+
+
+def render_text(result: VerificationResult) -> str:
+    """A readable verdict: one headline, then one line per finding."""
+    head = f"{result.source or '-'}: {result.status.value.upper()}"
+    facts = [
+        f"node {result.node}" if result.node else None,
+        f"job {result.job_id}" if result.job_id else None,
+        f"seq {result.sequence}" if result.sequence is not None else None,
+        f"key {result.key_id[:16]}…" if result.key_id else None,
+    ]
+    lines = [head + "".join(f"  {f}" for f in facts if f)]
+    for f in result.findings:
+        lines.append(f"  [{f.severity.value}] {f.rule}: {f.message}")
+        if f.remedy:
+            lines.append(f"      remedy: {f.remedy}")
+    return "\n".join(lines)
+
+
+def exit_code(statuses: Iterable[Status], *, unreadable: bool) -> int:
+    """The documented exit code: 3 > 2 > 1 > 0."""
+    worst = Status.worst(statuses)
+    if worst is Status.CONTRAINDICATED:
+        return 3
+    if unreadable:
+        return EXIT_USAGE
+    return worst.exit_code
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify every input and print one result each."""
+    trust = TrustStore.load(Path(args.trust))
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    if args.max_bytes <= 0 or args.skew < 0:
+        stderr("error: --max-bytes must be positive and --skew not negative")
+        return EXIT_USAGE
+    options = VerifyOptions(max_bytes=args.max_bytes, clock_skew=timedelta(seconds=args.skew))
+    items: list[tuple[str, bytes]] = []
+    unreadable = False
+    for path in args.envelopes:
+        try:
+            items.append((path, read_input(path, what="envelope", max_bytes=args.max_bytes)))
+        except AttestError as exc:
+            stderr(exc.diagnostics())
+            unreadable = True
+    state = SqliteVerifierState(args.state) if args.state else None
+    try:
+        results = verify_many(
+            items,
+            trust,
+            now=now,
+            nonces=state or MemoryNonceStore(),
+            chains=state or MemoryChainStore(),
+            options=options,
+        )
+    finally:
+        if state:
+            state.close()
+    for result in results:
+        if args.format == "json":
+            print(json.dumps(result.to_obj(), ensure_ascii=False))
+        else:
+            print(render_text(result))
+    if args.format == "text" and len(results) > 1:
+        counts = {s: sum(r.status is s for r in results) for s in Status}
+        print(
+            f"\n{len(results)} verified: "
+            + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+            + (f"; {len(args.envelopes) - len(items)} unreadable" if unreadable else "")
+        )
+    return exit_code((r.status for r in results), unreadable=unreadable)
