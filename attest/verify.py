@@ -119,6 +119,8 @@ class _Run:
         vector: dict[str, Status] = {aspect: Status.AFFIRMING for aspect in self.evaluated}
         for f in self.findings:
             aspect = _ASPECTS.get(f.rule.split(".", 1)[0], "policy")
+            if f.severity is Severity.INFO and aspect not in self.evaluated:
+                continue  # an explanation (e.g. "not evaluated") is no appraisal
             vector[aspect] = Status.worst([vector.get(aspect, Status.AFFIRMING), f.severity.status])
         m = self.manifest
         return VerificationResult(

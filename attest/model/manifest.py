@@ -204,7 +204,8 @@ class Freshness(WireModel):
     issued_at: Timestamp
     expires_at: Timestamp
     nonce: Annotated[str, Field(pattern=_NONCE.pattern, description="16 to 64 random bytes, hex")]
-    sequence: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    # I-JSON (RFC 7493) safe integers: the RFC 8785 digest of the chain is defined only for these.
+    sequence: Annotated[int, Field(ge=0, le=2**53 - 1)]
     previous: Annotated[
         PrefixedDigest | None,
         Field(

@@ -1,0 +1,126 @@
+"""Shared fixtures: keys, a trust store, and a factory for signed manifests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attest.build import build_manifest
+from attest.crypto.dsse import encode_envelope, sign_payload
+from attest.crypto.keys import Algorithm, SigningKey
+from attest.crypto.trust import TrustStore
+from attest.hardware import SimulatedGpuSource
+from attest.model.manifest import Job, Operator, Site, Tenant, WorkloadManifest
+from attest.model.statement import PAYLOAD_TYPE_INTOTO
+from attest.sign import build_statement, sign_manifest
+
+REPO = Path(__file__).resolve().parent.parent
+VECTORS = REPO.parent / "shared" / "vectors" / "nvidia"
+NOW = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
+
+SITE = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032, accuracy=500)
+OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
+TENANT = Tenant.from_obj(
+    {
+        "legal_name": "Example Robotics Inc.",
+        "headquarters_country": "US",
+        "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"},
+    }
+)
+
+
+@dataclass
+class Node:
+    """A simulated node with its key, and an auditor's trust store that trusts it."""
+
+    key: SigningKey
+    trust: TrustStore
+    host: str = "gpu-a17"
+    preset: str = "h100"
+    site: Site = SITE
+    history: list[WorkloadManifest] = field(default_factory=list)
+
+    def manifest(self, *, now: datetime = NOW, chain: bool = False, **changes: Any) -> WorkloadManifest:
+        """A fresh manifest; ``chain`` links it after the last one made with chain=True."""
+        evidence = SimulatedGpuSource(self.preset, seed=self.host, hostname=self.host).read()
+        job = Job(id="slurm-48211", scheduler="slurm", phase="start", started_at=now, declared_training_ops=3.1e24)
+        after = self.history[-1] if chain and self.history else None
+        m = build_manifest(
+            evidence=evidence,
+            site=self.site,
+            tenant=TENANT,
+            operator=OPERATOR,
+            job=job,
+            node_key_id=self.key.key_id,
+            now=now,
+            after=after,
+        )
+        if changes:
+            m = WorkloadManifest.from_obj({**m.to_obj(), **changes})
+        if chain:
+            self.history.append(m)
+        return m
+
+    def envelope(self, manifest: WorkloadManifest | None = None, key: SigningKey | None = None) -> bytes:
+        """Canonical envelope bytes of ``manifest`` (default: a fresh one)."""
+        m = manifest or self.manifest()
+        if key is not None and key.key_id != m.node.key_id:  # a forgery: sign_manifest would refuse
+            payload = build_statement(m).model_dump_json(by_alias=True, exclude_none=True).encode()
+            return encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [key]))
+        return encode_envelope(sign_manifest(m, key or self.key))
+
+
+def trusted_node(algorithm: Algorithm = Algorithm.ED25519, **scope: Any) -> Node:
+    key = SigningKey.generate(algorithm)
+    defaults: dict[str, Any] = {"operator": OPERATOR.name, "sites": ["jhb-2"], "countries": ["MY"]}
+    trust = TrustStore().with_key(key.public, **{**defaults, **scope})
+    return Node(key=key, trust=trust)
+
+
+@pytest.fixture
+def node() -> Node:
+    return trusted_node()
+
+
+@pytest.fixture
+def vectors() -> Path:
+    if not VECTORS.is_dir():
+        pytest.skip(f"NVIDIA sample vectors not found at {VECTORS} (they live in ../shared beside the repo)")
+    return VECTORS
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CliRunner:
+    """Run the real ``attest`` command in a subprocess, in ``tmp_path``."""
+
+    def run(*args: str, input: str | None = None, check_code: int | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "attest.cli.main", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            input=input,
+            env=env,
+            timeout=120,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if check_code is not None:
+            assert proc.returncode == check_code, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    return run
+
+
+__all__ = ["NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "trusted_node"]

@@ -1,0 +1,127 @@
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from attest.crypto.keys import (
+    Algorithm,
+    SigningKey,
+    VerifyingKey,
+    load_signing_key,
+    load_verifying_key,
+    write_private_key,
+)
+from attest.errors import KeyFileError
+
+
+@pytest.mark.parametrize("alg", list(Algorithm))
+def test_sign_verify_each_algorithm(alg: Algorithm) -> None:
+    key = SigningKey.generate(alg)
+    sig = key.sign(b"message")
+    assert key.public.verify(sig, b"message")
+    assert not key.public.verify(sig, b"messagE")
+    assert not key.public.verify(b"\x00" * len(sig), b"message")
+    assert not key.public.verify(b"", b"message")
+
+
+def test_ecdsa_signatures_are_der_over_the_curve_hash() -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    key = SigningKey.generate(Algorithm.ECDSA_P384)
+    sig = key.sign(b"m")
+    assert sig[0] == 0x30  # DER SEQUENCE
+    key.public.crypto_key.verify(sig, b"m", ec.ECDSA(hashes.SHA384()))  # type: ignore[call-arg]
+
+
+def test_key_id_is_sha256_of_spki_der() -> None:
+    key = SigningKey.generate()
+    der = key.public.crypto_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert key.key_id == hashlib.sha256(der).hexdigest()
+    assert VerifyingKey.from_pem(key.public.to_pem()).key_id == key.key_id
+    assert VerifyingKey.from_spki_b64(key.public.spki_b64()).key_id == key.key_id
+
+
+def test_private_key_written_0600_even_with_permissive_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        write_private_key(tmp_path / "k", SigningKey.generate())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o600
+
+
+def test_existing_key_not_overwritten(tmp_path: Path) -> None:
+    write_private_key(tmp_path / "k", SigningKey.generate())
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        write_private_key(tmp_path / "k", SigningKey.generate())
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_group_or_world_accessible_key_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "k"
+    key = SigningKey.generate()
+    write_private_key(path, key)
+    path.chmod(mode)
+    with pytest.raises(KeyFileError) as err:
+        load_signing_key(path)
+    assert f"mode {mode:04o}" in err.value.message
+    assert err.value.hint == f"run: chmod 600 {path}"
+    path.chmod(0o600)
+    assert load_signing_key(path).key_id == key.key_id
+
+
+def test_repr_and_errors_never_show_private_material(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    pem = key.private_pem().decode()
+    body = "".join(pem.splitlines()[1:-1])
+    assert body not in repr(key)
+    path = tmp_path / "k"
+    path.write_text(pem[:-40])
+    path.chmod(0o600)
+    with pytest.raises(KeyFileError) as err:
+        load_signing_key(path)
+    assert body[:20] not in err.value.diagnostics()
+
+
+def test_unsupported_and_encrypted_keys_refused(tmp_path: Path) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "rsa.key"
+    path.write_bytes(rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.chmod(0o600)
+    with pytest.raises(KeyFileError, match="unsupported private key type"):
+        load_signing_key(path)
+    pub = tmp_path / "rsa.pub"
+    pub.write_bytes(rsa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(KeyFileError, match="unsupported public key type"):
+        load_verifying_key(pub)
+    k1 = ec.generate_private_key(ec.SECP521R1())
+    with pytest.raises(KeyFileError, match="unsupported elliptic curve"):
+        SigningKey(k1)
+    enc = tmp_path / "enc.key"
+    enc.write_bytes(SigningKey.generate()._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
+    enc.chmod(0o600)
+    with pytest.raises(KeyFileError, match="encrypted"):
+        load_signing_key(enc)
+
+
+def test_public_key_loader_refuses_private_key_and_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    write_private_key(path, SigningKey.generate())
+    with pytest.raises(KeyFileError, match="holds a private key"):
+        load_verifying_key(path)
+    (tmp_path / "g").write_bytes(b"not a key")
+    with pytest.raises(KeyFileError, match="not a PEM public key"):
+        load_verifying_key(tmp_path / "g")
+    with pytest.raises(KeyFileError, match="cannot read"):
+        load_verifying_key(tmp_path / "missing")
+
+
+def test_algorithm_names() -> None:
+    assert Algorithm.parse("P256") is Algorithm.ECDSA_P256
+    assert Algorithm.parse("ecdsa-p384") is Algorithm.ECDSA_P384
+    with pytest.raises(KeyFileError, match="unknown signature algorithm 'rsa'"):
+        Algorithm.parse("rsa")
