@@ -137,8 +137,19 @@ def test_signature_by_other_key_with_claimed_keyid(node: Node) -> None:
     impostor = SigningKey.generate()
     forged = sign_payload(base64.b64decode(env["payload"]), PAYLOAD_TYPE_INTOTO, [impostor])
     env["signatures"][0]["sig"] = forged.signatures[0].sig
-    raw = json.dumps(env, sort_keys=True, separators=(",", ":")).encode()
+    raw = json.dumps(env, sort_keys=True, separators=(",", ":")).encode() + b"\n"
     assert rules(check(node, raw)) == ["signature.invalid"]
+
+
+def test_envelopes_from_other_dsse_tools_need_lenient_encoding(node: Node) -> None:
+    # securesystemslib writes the same envelope with other whitespace; by default the
+    # bytes must be canonical, and a verifier that must accept other tools says so.
+    from securesystemslib.dsse import Envelope as SslibEnvelope
+
+    other_tool = json.dumps(SslibEnvelope.from_dict(json.loads(node.envelope())).to_dict(), indent=1).encode()
+    assert rules(check(node, other_tool)) == ["envelope.noncanonical"]
+    lenient = VerifyOptions(require_canonical=False)
+    assert check(node, other_tool, options=lenient).status is Status.AFFIRMING
 
 
 @pytest.mark.parametrize(

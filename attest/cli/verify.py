@@ -50,6 +50,11 @@ examples:
         metavar="N",
         help="size limit per envelope (default: 1 MiB)",
     )
+    p.add_argument(
+        "--allow-noncanonical",
+        action="store_true",
+        help="accept envelopes re-encoded by other DSSE tools (signatures still checked byte for byte)",
+    )
     add_format(p)
     p.set_defaults(func=run_verify)
 
@@ -88,7 +93,11 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.max_bytes <= 0 or args.skew < 0:
         stderr("error: --max-bytes must be positive and --skew not negative")
         return EXIT_USAGE
-    options = VerifyOptions(max_bytes=args.max_bytes, clock_skew=timedelta(seconds=args.skew))
+    options = VerifyOptions(
+        max_bytes=args.max_bytes,
+        clock_skew=timedelta(seconds=args.skew),
+        require_canonical=not args.allow_noncanonical,
+    )
     items: list[tuple[str, bytes]] = []
     unreadable = False
     for path in args.envelopes:

@@ -2,7 +2,7 @@
 
 Envelopes are written in one canonical form: the RFC 8785 encoding of
 ``{"payload", "payloadType", "signatures": [{"keyid", "sig"}]}`` followed by
-a newline, with standard, padded base64. :func:`parse_envelope` checks that
+exactly one newline, with standard, padded base64. :func:`parse_envelope` checks that
 form by default, so *any* change to *any* byte of an envelope file — even a
 space — is detected, and a log that stores envelopes "as received" cannot be
 fed two encodings of one signed statement.
@@ -97,9 +97,9 @@ def parse_envelope(
         envelope = Envelope.from_obj(obj, what="envelope")
     except InputError as exc:
         raise EnvelopeError(exc.message, rule="envelope.malformed") from None
-    if require_canonical and raw not in (_canonical(envelope), _canonical(envelope) + b"\n"):
+    if require_canonical and raw != _canonical(envelope) + b"\n":
         raise EnvelopeError(
-            "envelope bytes are not in canonical form (RFC 8785 JSON, optional final newline)",
+            "envelope bytes are not in canonical form (RFC 8785 JSON and one final newline)",
             rule="envelope.noncanonical",
             hint="envelopes are compared byte for byte; re-encoding one changes its identity",
         )
