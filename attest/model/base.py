@@ -67,8 +67,8 @@ def _country(value: Any) -> str:
 
 CountryCode = Annotated[
     str,
-    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code"),
-    AfterValidator(_country),
+    AfterValidator(_country),  # checks the ISO list, with a message that names the problem
+    Field(description="ISO 3166-1 alpha-2 country code", json_schema_extra={"pattern": "^[A-Z]{2}$"}),
 ]
 
 HexSha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

@@ -1,0 +1,233 @@
+"""The ``attest`` command as a user runs it: real subprocesses, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliRunner
+
+SITE = {"facility_id": "jhb-2", "name": "Johor DC 2", "country": "MY", "latitude": 1.6561, "longitude": 103.6032, "accuracy": 500}
+TENANT = {"legal_name": "Example Robotics Inc.", "headquarters_country": "US", "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"}}
+OPERATOR = "Example Cloud Sdn. Bhd."
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, cli: CliRunner) -> Path:
+    (tmp_path / "site.json").write_text(json.dumps(SITE))
+    (tmp_path / "tenant.json").write_text(json.dumps(TENANT))
+    cli("keygen", "--out", "node", check_code=0)
+    cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--operator", OPERATOR, "--site", "jhb-2", "--country", "MY", check_code=0)
+    return tmp_path
+
+
+def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
+    cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "slurm-1", "--operator", OPERATOR,
+        "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "-o", f"{name}.json", *extra, check_code=0)
+    cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
+
+
+def test_keygen_files_and_modes(tmp_path: Path, cli: CliRunner) -> None:
+    for alg in ("ed25519", "p256", "p384"):
+        out = cli("keygen", "--out", alg, "--algorithm", alg, "--format", "json", check_code=0)
+        info = json.loads(out.stdout)
+        assert info["algorithm"].endswith(alg.replace("p", "p", 1)) and len(info["key_id"]) == 64
+        assert stat.S_IMODE((tmp_path / alg / "attest.key").stat().st_mode) == 0o600
+        assert (tmp_path / alg / "attest.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+        assert "PRIVATE" not in out.stdout + out.stderr
+    again = cli("keygen", "--out", "ed25519", check_code=2)
+    assert "refusing to overwrite" in again.stderr
+    bad = cli("keygen", "--out", "x", "--algorithm", "rsa", check_code=2)
+    assert "invalid choice: 'rsa'" in bad.stderr
+
+
+def test_sign_and_verify_end_to_end(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--format", "json", check_code=0)
+    result = json.loads(out.stdout)
+    assert result["status"] == "affirming" and result["key_id"] and result["subject"].startswith("sha256:")
+    assert {"rule", "severity", "message"} <= set(result["findings"][0])
+    text = cli("verify", "m.env.json", "--trust", "trust.json", check_code=0)
+    assert "m.env.json: AFFIRMING" in text.stdout and "node " in text.stdout
+
+
+def test_tampered_envelope_exits_3(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    raw = bytearray((workspace / "m.env.json").read_bytes())
+    raw[200] = ord("A") if raw[200] != ord("A") else ord("B")
+    (workspace / "bad.env.json").write_bytes(bytes(raw))
+    out = cli("verify", "bad.env.json", "--trust", "trust.json", check_code=3)
+    assert "CONTRAINDICATED" in out.stdout
+
+
+def test_several_inputs_give_json_lines_and_worst_exit_code(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli, "a")
+    make_envelope(cli, "b", "--after", "a.json")
+    out = cli("verify", "b.env.json", "a.env.json", "--trust", "trust.json", "--format", "json", check_code=0)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["source"] for r in lines] == ["b.env.json", "a.env.json"]
+    assert [r["sequence"] for r in lines] == [1, 0]
+    # The same envelope twice: the second is a replay.
+    out = cli("verify", "a.env.json", "a.env.json", "--trust", "trust.json", "--format", "json", check_code=3)
+    rules = [f["rule"] for line in out.stdout.splitlines() for f in json.loads(line)["findings"]]
+    assert "freshness.nonce_reused" in rules
+
+
+def test_state_file_remembers_across_runs(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    cli("verify", "m.env.json", "--trust", "trust.json", "--state", "v.db", check_code=0)
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--state", "v.db", check_code=3)
+    assert "freshness.nonce_reused" in out.stdout
+
+
+def test_expired_by_clock(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--now", "2099-01-01T00:00:00Z", check_code=3)
+    assert "freshness.expired" in out.stdout
+
+
+def test_warning_exits_1(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli, "m", "--valid-for", str(3 * 86400))
+    out = cli("verify", "m.env.json", "--trust", "trust.json", check_code=1)
+    assert "freshness.window_too_long" in out.stdout
+
+
+def test_revoked_and_out_of_scope(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    key_id = json.loads(cli("trust", "list", "--trust", "trust.json", "--format", "json").stdout)["keys"][0]["key_id"]
+    cli("trust", "add", "node/attest.pub", "--trust", "scoped.json", "--country", "SG", check_code=0)
+    out = cli("verify", "m.env.json", "--trust", "scoped.json", check_code=3)
+    assert "trust.scope_country" in out.stdout
+    cli("trust", "revoke", key_id[:12], "--trust", "trust.json", check_code=0)
+    listing = cli("trust", "list", "--trust", "trust.json", check_code=0)
+    assert "REVOKED" in listing.stdout
+    out = cli("verify", "m.env.json", "--trust", "trust.json", check_code=3)
+    assert "trust.key_revoked" in out.stdout
+
+
+def test_unreadable_inputs_exit_2(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    out = cli("verify", "missing.json", "--trust", "trust.json", check_code=2)
+    assert "envelope missing.json does not exist" in out.stderr
+    out = cli("verify", "m.env.json", "missing.json", "--trust", "trust.json", check_code=2)
+    assert "AFFIRMING" in out.stdout  # the readable one is still judged
+    out = cli("verify", "m.env.json", "--trust", "nope.json", check_code=2)
+    assert "trust store nope.json does not exist" in out.stderr
+    (workspace / "tampered.json").write_text("{}")
+    out = cli("verify", "m.env.json", "missing.json", "tampered.json", "--trust", "trust.json", check_code=3)  # 3 wins
+
+
+@pytest.mark.parametrize(
+    ("content", "rule"),
+    [
+        (b'{"payload":"","payload":"","payloadType":"x","signatures":[]}\n', "envelope.malformed"),
+        (b'{"payload":NaN}\n', "envelope.malformed"),
+        (b'{"payload":"', "envelope.malformed"),
+        (b'{"payload":"###","payloadType":"application/vnd.in-toto+json","signatures":[{"keyid":"' + b"a" * 64 + b'","sig":"AAAA"}]}\n', "envelope.base64"),
+        (b"\xff" * 100, "envelope.malformed"),
+    ],
+)
+def test_bad_envelopes_are_findings_not_tracebacks(workspace: Path, cli: CliRunner, content: bytes, rule: str) -> None:
+    (workspace / "x.json").write_bytes(content)
+    out = cli("verify", "x.json", "--trust", "trust.json", "--format", "json", check_code=3)
+    assert json.loads(out.stdout)["findings"][0]["rule"] == rule
+
+
+def test_oversize_input(workspace: Path, cli: CliRunner) -> None:
+    (workspace / "big.json").write_bytes(b" " * 5000)
+    out = cli("verify", "big.json", "--trust", "trust.json", "--max-bytes", "1000", "--format", "json", check_code=3)
+    assert json.loads(out.stdout)["findings"][0]["rule"] == "envelope.oversize"
+
+
+def test_world_readable_key_refused_when_signing(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli)
+    (workspace / "node" / "attest.key").chmod(0o644)
+    out = cli("sign", "m.json", "--key", "node/attest.key", check_code=2)
+    assert "readable or writable by group or others (mode 0644)" in out.stderr and "chmod 600" in out.stderr
+
+
+def test_manifest_input_errors(workspace: Path, cli: CliRunner) -> None:
+    (workspace / "badsite.json").write_text(json.dumps({**SITE, "country": "Malaysia"}))
+    out = cli("manifest", "--site", "badsite.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
+    assert "'Malaysia' is not an ISO 3166-1 alpha-2 country code" in out.stderr
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", "--gpus", "9", check_code=2)
+    assert "no GPU '9' on this host" in out.stderr
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", "--image", "nginx:latest", check_code=2)
+    assert "NAME@sha256" in out.stderr
+    (workspace / "dup.json").write_text('{"legal_name": "A", "legal_name": "B", "headquarters_country": "US"}')
+    out = cli("manifest", "--site", "site.json", "--tenant", "dup.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
+    assert "duplicate JSON key 'legal_name'" in out.stderr
+
+
+def test_manifest_options_reach_the_manifest(workspace: Path, cli: CliRunner) -> None:
+    (workspace / "job.yaml").write_text("kind: Job\n")
+    digest = "sha256:" + "ab" * 32
+    make_envelope(cli, "m", "--gpus", "0,3", "--phase", "start", "--declared-ops", "3.1e24", "--job-spec", "job.yaml",
+                  "--image", f"registry.example/train@{digest}", "--license", "exception:NAC", "--scheduler", "slurm")
+    m = json.loads((workspace / "m.json").read_text())
+    assert [g["index"] for g in m["gpus"]] == [0, 3]
+    assert m["job"]["declared_training_ops"] == 3.1e24 and m["job"]["scheduler"] == "slurm"
+    assert m["licenses"] == [{"kind": "exception", "id": "NAC", "issuer": "BIS"}]
+    env = json.loads((workspace / "m.env.json").read_text())
+    import base64
+
+    subjects = json.loads(base64.b64decode(env["payload"]))["subject"]
+    assert [s["name"] for s in subjects] == ["job/slurm-1", "registry.example/train"]
+    cli("verify", "m.env.json", "--trust", "trust.json", check_code=0)
+
+
+def test_collect(cli: CliRunner, tmp_path: Path) -> None:
+    out = cli("collect", "--simulate", "b200", "--hostname", "gb-1", check_code=0)
+    ev = json.loads(out.stdout)
+    assert ev["source"] == "simulated" and len(ev["gpus"]) == 8 and ev["gpus"][0]["name"] == "NVIDIA B200"
+    (tmp_path / "fleet.json").write_text(out.stdout)
+    table = cli("collect", "--simulate", "fleet.json", "--format", "text", check_code=0)
+    assert "NVIDIA B200" in table.stdout and "host gb-1" in table.stdout
+    nvml = cli("collect", check_code=2)  # no NVIDIA driver on this machine
+    assert "no NVIDIA driver" in nvml.stderr and "--simulate" in nvml.stderr
+
+
+def test_trust_revoke_needs_a_unique_prefix(workspace: Path, cli: CliRunner) -> None:
+    out = cli("trust", "revoke", "abc", "--trust", "trust.json", check_code=2)
+    assert "unique prefix of at least 8" in out.stderr
+    out = cli("trust", "revoke", "0" * 64, "--trust", "trust.json", check_code=0)
+    assert "not a trusted key" in out.stderr
+
+
+def test_trust_add_errors(workspace: Path, cli: CliRunner) -> None:
+    out = cli("trust", "add", "node/attest.key", "--trust", "t2.json", check_code=2)
+    assert "holds a private key" in out.stderr
+    out = cli("trust", "add", "node/attest.pub", "--trust", "t2.json", "--country", "XX", check_code=2)
+    assert "'XX' is not an ISO 3166-1 alpha-2 country code" in out.stderr
+    out = cli("trust", "add", "node/attest.pub", "--trust", "t2.json", "--not-after", "next year", check_code=2)
+    assert "is not a date" in out.stderr
+    assert not (workspace / "t2.json").exists()  # nothing half-written
+
+
+VERBS = [["keygen"], ["collect"], ["manifest"], ["sign"], ["verify"], ["trust"], ["trust", "add"], ["trust", "list"], ["trust", "revoke"], ["demo"]]
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v))
+def test_every_verb_has_help_with_an_example(cli: CliRunner, verb: list[str]) -> None:
+    out = cli(*verb, "--help", check_code=0)
+    assert "example" in out.stdout and "usage: attest" in out.stdout
+
+
+def test_usage_errors_exit_2(cli: CliRunner) -> None:
+    assert cli(check_code=2).stderr.startswith("usage:")
+    assert "invalid choice" in cli("frobnicate", check_code=2).stderr
+    assert "required" in cli("verify", check_code=2).stderr
+
+
+def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
+    out = cli("demo", check_code=0)
+    assert "11/11 cases as expected" in out.stdout
+    js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
+    assert js["ok"] and len(js["cases"]) == 11
+    # The kept files verify with the real CLI, as the demo suggests.
+    envs = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "kept").glob("*.envelope.json"))
+    assert len(envs) == 6
+    cli("verify", *envs, "--trust", "kept/trust.json", check_code=0)

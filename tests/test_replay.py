@@ -1,0 +1,85 @@
+"""Seen-nonce and chain-head stores: in memory, and SQLite shared between real processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from attest.errors import InputError
+from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore, SqliteVerifierState
+from attest.verify import verify_envelope
+from tests.conftest import NOW, Node
+
+
+def test_memory_nonce_store() -> None:
+    s = MemoryNonceStore()
+    assert s.check_and_record("k", "n", NOW)
+    assert not s.check_and_record("k", "n", NOW)
+    assert s.check_and_record("other", "n", NOW)  # nonces are per key
+    assert s.prune(NOW + timedelta(seconds=1)) == 2
+    assert s.check_and_record("k", "n", NOW)
+
+
+def test_sqlite_state_survives_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    s = SqliteVerifierState(db)
+    assert s.check_and_record("k", "n", NOW)
+    s.advance("k", ChainHead(3, "sha256:" + "a" * 64))
+    s.advance("k", ChainHead(2, "sha256:" + "b" * 64))  # older: ignored
+    s.close()
+    s = SqliteVerifierState(db)
+    assert not s.check_and_record("k", "n", NOW)
+    assert s.head("k") == ChainHead(3, "sha256:" + "a" * 64)
+    assert s.head("nobody") is None
+    assert s.prune(NOW + timedelta(hours=1)) == 1
+    s.close()
+
+
+def test_memory_chain_store_only_moves_forward() -> None:
+    c = MemoryChainStore()
+    c.advance("k", ChainHead(5, "d5"))
+    c.advance("k", ChainHead(4, "d4"))
+    assert c.head("k") == ChainHead(5, "d5")
+
+
+def _race(db: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    s = SqliteVerifierState(db)
+    barrier.wait()
+    wins = sum(s.check_and_record("k", f"n{i}", NOW) for i in range(200))
+    out.put(wins)
+    s.close()
+
+
+def test_two_processes_never_both_accept_a_nonce(tmp_path: Path) -> None:
+    db = str(tmp_path / "v.db")
+    SqliteVerifierState(db).close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    out: multiprocessing.Queue[int] = ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(db, barrier, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    wins = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sum(wins) == 200, wins  # each of the 200 nonces accepted exactly once
+
+
+def test_replay_detected_across_verifier_runs(tmp_path: Path, node: Node) -> None:
+    raw = node.envelope()
+    later = NOW + timedelta(minutes=1)
+    s = SqliteVerifierState(tmp_path / "v.db")
+    assert verify_envelope(raw, node.trust, now=later, nonces=s, chains=s).status.value == "affirming"
+    s.close()
+    s = SqliteVerifierState(tmp_path / "v.db")
+    r = verify_envelope(raw, node.trust, now=later, nonces=s, chains=s)
+    assert [f.rule for f in r.findings if f.severity.value != "info"] == ["freshness.nonce_reused"]
+    s.close()
+
+
+def test_unopenable_state_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot open verifier state"):
+        SqliteVerifierState(tmp_path / "no-such-dir" / "v.db")
