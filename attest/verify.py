@@ -105,8 +105,9 @@ class _Run:
         evidence: dict[str, JsonValue] | None = None,
         remedy: str | None = None,
     ) -> None:
+        # Built here from checked values: constructed without re-validation.
         self.findings.append(
-            Finding(
+            Finding.model_construct(
                 rule=rule,
                 severity=severity,
                 message=message,
@@ -123,7 +124,9 @@ class _Run:
                 continue  # an explanation (e.g. "not evaluated") is no appraisal
             vector[aspect] = Status.worst([vector.get(aspect, Status.AFFIRMING), f.severity.status])
         m = self.manifest
-        return VerificationResult(
+        # The status is computed from the findings here, so it is never more trusting
+        # than the worst of them (the invariant VerificationResult checks on input).
+        return VerificationResult.model_construct(
             status=Status.worst(f.severity.status for f in self.findings),
             source=self.source,
             subject=self.subject,
@@ -231,25 +234,11 @@ def _verify(
     if len(signers) != len(envelope.signatures):
         return  # nothing signed may be read unless every signature holds
 
-    # 5. Parse the now-authenticated payload.
+    # 5. Parse the now-authenticated payload, strictly.
     try:
-        obj = strict_loads(payload, what="payload", max_bytes=options.max_bytes)
-    except AttestError as exc:
-        run.add("statement.malformed", CONTRA, exc.message)
-        return
-    if not isinstance(obj, dict) or obj.get("predicateType") != PREDICATE_TYPE:
-        found = obj.get("predicateType") if isinstance(obj, dict) else None
-        run.add(
-            "statement.predicate_type",
-            CONTRA,
-            f"predicateType {str(found)[:120]!r} is not {PREDICATE_TYPE}",
-            {"predicate_type": str(found)[:200]},
-        )
-        return
-    try:
-        statement = Statement.from_obj(obj, what="statement")
-    except AttestError as exc:
-        run.add("statement.malformed", CONTRA, exc.message)
+        statement = Statement.from_json(payload, what="statement", max_bytes=options.max_bytes)
+    except AttestError:
+        _explain_bad_statement(run, payload, options)
         return
     manifest = statement.predicate
     run.manifest = manifest
@@ -312,6 +301,30 @@ def _verify(
             run.evaluated.add(aspect)
 
 
+def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) -> None:
+    """Say precisely why a signed payload is not a valid statement."""
+    try:
+        obj = strict_loads(payload, what="payload", max_bytes=options.max_bytes)
+    except AttestError as exc:
+        run.add("statement.malformed", CONTRA, exc.message)
+        return
+    if not isinstance(obj, dict) or obj.get("predicateType") != PREDICATE_TYPE:
+        found = obj.get("predicateType") if isinstance(obj, dict) else None
+        run.add(
+            "statement.predicate_type",
+            CONTRA,
+            f"predicateType {str(found)[:120]!r} is not {PREDICATE_TYPE}",
+            {"predicate_type": str(found)[:200]},
+        )
+        return
+    try:
+        Statement.from_obj(obj, what="statement")
+    except AttestError as exc:
+        run.add("statement.malformed", CONTRA, exc.message)
+        return
+    run.add("statement.malformed", CONTRA, "the statement could not be read")  # pragma: no cover
+
+
 def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> None:
     scope = entry.scope
     kid = scope.key_id
@@ -360,32 +373,35 @@ def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> No
 
 def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptions) -> None:
     fr = manifest.freshness
-    evidence: dict[str, JsonValue] = {
-        "issued_at": format_timestamp(fr.issued_at),
-        "expires_at": format_timestamp(fr.expires_at),
-        "now": format_timestamp(run.now),
-        "clock_skew_s": options.clock_skew.total_seconds(),
-    }
+
+    def evidence() -> dict[str, JsonValue]:  # only formatted when a finding needs it
+        return {
+            "issued_at": format_timestamp(fr.issued_at),
+            "expires_at": format_timestamp(fr.expires_at),
+            "now": format_timestamp(run.now),
+            "clock_skew_s": options.clock_skew.total_seconds(),
+        }
+
     if run.now + options.clock_skew < fr.issued_at:
         run.add(
             "freshness.not_yet_valid",
             CONTRA,
             "manifest is issued in the future (beyond the allowed clock skew)",
-            evidence,
+            evidence(),
         )
     elif run.now - options.clock_skew > fr.expires_at:
         run.add(
             "freshness.expired",
             CONTRA,
             f"manifest expired at {format_timestamp(fr.expires_at)}",
-            evidence,
+            evidence(),
         )
     if fr.expires_at - fr.issued_at > options.max_validity:
         run.add(
             "freshness.window_too_long",
             Severity.WARNING,
             f"manifest is valid for {fr.expires_at - fr.issued_at}, longer than the allowed {options.max_validity}",
-            evidence,
+            evidence(),
         )
 
 

@@ -3,8 +3,10 @@
 Anything that a signature covers or that feeds a verdict is parsed with
 :func:`strict_loads`: UTF-8 only, a size limit, no duplicate object keys, no
 ``NaN``/``Infinity``, bounded nesting. Where a digest of JSON is taken (the
-per-node ``previous`` chain) the JSON is first put in the RFC 8785 (JCS)
-canonical form, so that any implementation computes the same digest.
+per-node ``previous`` chain, default workload subjects) the JSON is first put
+in the RFC 8785 (JCS) canonical form, so that any implementation computes the
+same digest. The encoder here is tested against the ``rfc8785`` reference
+implementation; it is several times faster, which matters on the verify path.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from typing import Any
-
-import rfc8785
 
 from attest.errors import InputError
 
@@ -92,12 +93,95 @@ def strict_loads(data: bytes | str, *, what: str = "input", max_bytes: int = DEF
         raise InputError(f"{what} is nested too deeply") from None
 
 
+_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): the integers every JSON implementation reads exactly
+
+
+def _es6_number(value: float) -> str:
+    """Format a finite double as ECMAScript's Number.prototype.toString (RFC 8785 section 3.2.2.3)."""
+    if value == 0:
+        return "0"  # also -0
+    sign = "-" if value < 0 else ""
+    mantissa, _, exp = repr(abs(value)).partition("e")  # shortest round-trip digits
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    # value = 0.digits x 10^n, before trimming
+    n = len(whole) + (int(exp) if exp else 0) - (len(whole + frac) - len((whole + frac).lstrip("0")))
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    return (
+        sign + digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-") + str(abs(e))
+    )
+
+
+def _jcs(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, int):
+        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+            raise InputError(f"integer {value} is outside the I-JSON safe range (2^53 - 1)")
+        out.append(str(value))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError("NaN and Infinity have no canonical JSON form")
+        out.append(_es6_number(value))
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _jcs(item, out)
+        out.append("]")
+    elif isinstance(value, dict):
+        out.append("{")
+        # RFC 8785 sorts member names by their UTF-16 code units.
+        for i, key in enumerate(sorted(value, key=_utf16_key)):
+            if not isinstance(key, str):
+                raise InputError(f"object member name {key!r} is not a string")
+            if i:
+                out.append(",")
+            out.append(_encode_string(key))
+            out.append(":")
+            _jcs(value[key], out)
+        out.append("}")
+    else:
+        raise InputError(f"a {type(value).__name__} is not a JSON value")
+
+
+def _utf16_key(key: Any) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass") if isinstance(key, str) else b""
+
+
+# JSON string escaping as RFC 8785 requires: \" and \\, the five short escapes, other
+# control characters as lowercase \u00xx, everything else (non-ASCII too) as is.
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def canonical_json(value: Any) -> bytes:
-    """Return the RFC 8785 canonical encoding of a JSON value."""
+    """Return the RFC 8785 (JCS) canonical encoding of a JSON value.
+
+    Raises:
+        InputError: for values JSON cannot carry canonically (NaN, integers beyond
+            2^53 - 1, non-string member names, other Python types).
+    """
+    out: list[str] = []
+    _jcs(value, out)
     try:
-        return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as exc:
-        raise InputError(f"value cannot be canonicalized: {exc}") from None
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("a string holds a lone UTF-16 surrogate, which I-JSON forbids") from None
 
 
 def json_digest(value: Any) -> str:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
+
+from pydantic import ValidationError
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.crypto.keys import SigningKey
@@ -44,10 +47,10 @@ def b64decode_canonical(text: str, *, what: str) -> bytes:
     envelope files carry identical signed bytes.
     """
     try:
-        data = base64.b64decode(text, validate=True)
+        data = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         raise EnvelopeError(f"{what} is not valid base64", rule="envelope.base64") from None
-    if base64.b64encode(data).decode("ascii") != text:
+    if binascii.b2a_base64(data, newline=False).decode("ascii") != text:
         raise EnvelopeError(
             f"{what} is not canonical base64 (standard alphabet, padded)", rule="envelope.base64"
         )
@@ -76,6 +79,46 @@ def _canonical(envelope: Envelope) -> bytes:
     )
 
 
+# The one canonical spelling of an envelope: RFC 8785 member order, no whitespace, a
+# payloadType without escapes, standard base64. Bytes in that shape are sliced apart
+# without a general JSON parser; anything else takes the strict path, which explains
+# the problem. Both paths accept exactly the same inputs (a differential test says so).
+_PREFIX = b'{"payload":"'
+_MIDDLE = b'","payloadType":"'
+_TAIL = re.compile(
+    rb'","payloadType":"([^"\\\x00-\x1f]*)",'
+    rb'"signatures":\[((?:\{"keyid":"[0-9a-f]{64}","sig":"[A-Za-z0-9+/]*={0,2}"\},)*'
+    rb'\{"keyid":"[0-9a-f]{64}","sig":"[A-Za-z0-9+/]*={0,2}"\})\]\}\n\Z'
+)
+_SIGNATURE = re.compile(rb'\{"keyid":"([0-9a-f]{64})","sig":"([A-Za-z0-9+/]*={0,2})"\}')
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def _parse_canonical(raw: bytes) -> Envelope | None:
+    if not raw.startswith(_PREFIX):
+        return None
+    middle = raw.find(_MIDDLE, len(_PREFIX))
+    if middle < 0:
+        return None
+    payload = raw[len(_PREFIX) : middle]
+    if payload.translate(None, _B64_ALPHABET):  # anything outside the base64 alphabet
+        return None
+    m = _TAIL.match(raw, middle)
+    if m is None:
+        return None
+    try:
+        payload_type = m[1].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    sigs = [{"keyid": k.decode("ascii"), "sig": v.decode("ascii")} for k, v in _SIGNATURE.findall(m[2])]
+    try:
+        return Envelope.model_validate(
+            {"payload": payload.decode("ascii"), "payloadType": payload_type, "signatures": sigs}
+        )
+    except ValidationError:
+        return None  # the strict path reports the problem
+
+
 def parse_envelope(
     raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, require_canonical: bool = True
 ) -> tuple[Envelope, bytes]:
@@ -92,6 +135,16 @@ def parse_envelope(
         raise EnvelopeError(
             f"envelope is {len(raw)} bytes, over the limit of {max_bytes}", rule="envelope.oversize"
         )
+    envelope = _parse_canonical(raw)
+    if envelope is None:
+        envelope = _parse_general(raw, max_bytes=max_bytes, require_canonical=require_canonical)
+    payload = b64decode_canonical(envelope.payload, what="payload")
+    for sig in envelope.signatures:
+        b64decode_canonical(sig.sig, what=f"signature of key {sig.keyid[:12]}")
+    return envelope, payload
+
+
+def _parse_general(raw: bytes, *, max_bytes: int, require_canonical: bool) -> Envelope:
     try:
         obj = strict_loads(raw, what="envelope", max_bytes=max_bytes)
         envelope = Envelope.from_obj(obj, what="envelope")
@@ -103,7 +156,4 @@ def parse_envelope(
             rule="envelope.noncanonical",
             hint="envelopes are compared byte for byte; re-encoding one changes its identity",
         )
-    payload = b64decode_canonical(envelope.payload, what="payload")
-    for sig in envelope.signatures:
-        b64decode_canonical(sig.sig, what=f"signature of key {sig.keyid[:12]}")
-    return envelope, payload
+    return envelope

@@ -34,13 +34,12 @@ def parse_timestamp(value: Any) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a time zone")
         return value.astimezone(UTC)
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if not isinstance(value, str) or not (m := _RFC3339.match(value)):
         raise ValueError("timestamp must be RFC 3339 with a time zone, e.g. 2026-11-28T09:00:00Z")
-    text = value.upper().replace("Z", "+00:00")
-    frac = re.search(r"\.(\d+)", text)
-    if frac and len(frac.group(1)) > 6:  # datetime keeps microseconds; drop finer digits
-        text = text.replace(frac.group(0), "." + frac.group(1)[:6])
-    return datetime.fromisoformat(text).astimezone(UTC)
+    text = value
+    if m[1] and len(m[1]) > 7:  # datetime keeps microseconds; drop finer digits
+        text = value[: m.start(1) + 7] + value[m.end(1) :]
+    return datetime.fromisoformat(text.upper()).astimezone(UTC)
 
 
 def format_timestamp(value: datetime) -> str:

@@ -19,15 +19,13 @@ class Subject(WireModel):
     """A software artifact the statement is about, named and identified by digests."""
 
     name: Annotated[str, Field(min_length=1, max_length=1024)]
-    digest: Annotated[dict[str, str], Field(min_length=1, max_length=8)]
-
-    @field_validator("digest")
-    @classmethod
-    def _hex_digests(cls, value: dict[str, str]) -> dict[str, str]:
-        for alg, hexval in value.items():
-            if not alg or not hexval or any(c not in "0123456789abcdef" for c in hexval):
-                raise ValueError(f"digest {alg!r} must be lowercase hex")
-        return value
+    digest: Annotated[
+        dict[
+            Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")],
+            Annotated[str, Field(pattern=r"^[0-9a-f]{1,256}$", description="lowercase hex")],
+        ],
+        Field(min_length=1, max_length=8),
+    ]
 
 
 class Statement(WireModel):

@@ -1,7 +1,8 @@
 import json
 
 import pytest
-from hypothesis import given
+import rfc8785
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.crypto.canonical import canonical_json, json_digest, strict_loads
@@ -54,6 +55,38 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
+
+
+@settings(max_examples=1000)
+@given(json_values)
+def test_canonical_json_matches_the_rfc8785_reference(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_double_formats_like_ecmascript(value: float) -> None:
+    # The reference refuses integral doubles beyond 2^53; compare where it answers.
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.0, "0"), (-0.0, "0"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1e-7, "1e-7"),
+     (1.5e-6, "0.0000015"), (123.456, "123.456"), (-3.1e24, "-3.1e+24"), (5e-324, "5e-324"),
+     (1.7976931348623157e308, "1.7976931348623157e+308"), (0.1, "0.1"), (100.0, "100")],
+)
+def test_es6_number_examples(value: float, text: str) -> None:
+    assert canonical_json(value) == text.encode()
+
+
+def test_canonical_json_refuses_what_json_cannot_carry() -> None:
+    for bad in [float("nan"), 2**53, {1: "a"}, object(), "\ud800"]:
+        with pytest.raises(InputError):
+            canonical_json(bad)
 
 
 @given(json_values)

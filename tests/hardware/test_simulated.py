@@ -65,7 +65,7 @@ def test_bad_presets_and_files(tmp_path: Path) -> None:
         FileGpuSource(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"source": "simulated", "hostname": "x", "collected_at": "2026-11-28T00:00:00Z", "gpus": [{"index": 0}]}')
-    with pytest.raises(InputError, match="gpus.0.name"):
+    with pytest.raises(InputError, match=r"gpus\.0\.name"):
         open_source(str(bad))
     with pytest.raises(InputError, match="count"):
         SimulatedGpuSource("h100", count=-1)

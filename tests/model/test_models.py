@@ -60,7 +60,7 @@ def test_site_validation(change: dict, fragment: str) -> None:  # type: ignore[t
 def test_unknown_fields_rejected_at_every_level(node: Node) -> None:
     obj = node.manifest().to_obj()
     obj["gpus"][0]["made_up"] = True
-    with pytest.raises(InputError, match="gpus.0.made_up"):
+    with pytest.raises(InputError, match=r"gpus\.0\.made_up"):
         WorkloadManifest.from_obj(obj)
 
 
