@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -169,17 +171,73 @@ def _utf16_key(key: Any) -> bytes:
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
+class _NeedsFullEncoder(Exception):
+    pass
+
+
+def _swap_floats(value: Any, floats: list[float], tag: str) -> Any:
+    """Copy ``value`` with every float replaced by a placeholder string; check ints and keys."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise InputError(f"object member name {k!r} is not a string")
+            out[k] = v if type(v) is str else _swap_floats(v, floats, tag)
+        return out
+    if kind is list:
+        return [v if type(v) is str else _swap_floats(v, floats, tag) for v in value]
+    if kind is int:
+        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+            raise InputError(f"integer {value} is outside the I-JSON safe range (2^53 - 1)")
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise InputError("NaN and Infinity have no canonical JSON form")
+        floats.append(value)
+        return f"{tag}{len(floats) - 1}\x00"
+    raise _NeedsFullEncoder  # tuples, subclasses, other types: the complete encoder decides
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def canonical_json(value: Any) -> bytes:
     """Return the RFC 8785 (JCS) canonical encoding of a JSON value.
 
+    For the common case the C JSON encoder does the work: with sorted keys and
+    no whitespace its output is RFC 8785, except for numbers written as
+    doubles (swapped for placeholders, then formatted as ECMAScript does) and
+    for key order among characters beyond U+FFFF (then the complete, slower
+    encoder runs instead).
+
     Raises:
         InputError: for values JSON cannot carry canonically (NaN, integers beyond
-            2^53 - 1, non-string member names, other Python types).
+            2^53 - 1, non-string member names, lone surrogates, other Python types).
     """
-    out: list[str] = []
-    _jcs(value, out)
+    floats: list[float] = []
+    tag = f"\x00{secrets.token_hex(8)}:"  # unguessable: input strings cannot forge a placeholder
+    text: str | None
     try:
-        return "".join(out).encode("utf-8")
+        text = json.dumps(
+            _swap_floats(value, floats, tag), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+    except _NeedsFullEncoder:
+        text = None
+    if text is not None and _ASTRAL.search(text):
+        text = None
+    if text is not None:
+        escaped_tag = json.dumps(tag)[1:-1]
+        for i, number in enumerate(floats):
+            text = text.replace(f'"{escaped_tag}{i}\\u0000"', _es6_number(number), 1)
+    else:
+        out: list[str] = []
+        _jcs(value, out)
+        text = "".join(out)
+    try:
+        return text.encode("utf-8")
     except UnicodeEncodeError:
         raise InputError("a string holds a lone UTF-16 surrogate, which I-JSON forbids") from None
 
