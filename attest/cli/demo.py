@@ -166,67 +166,32 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         )
     ]
 
-    # Attacks, each against the same auditor state.
+    def attack(title: str, raw: bytes, source: str) -> None:
+        """Judge an attacker's envelope against the same auditor state; it must fail."""
+        result = verify_envelope(raw, trust, now=at, nonces=state, chains=state, source=source)
+        cases.append(Case(title, Status.CONTRAINDICATED, result))
+
     name, data = envelopes[0]
     flipped = bytearray(data)
     flipped[len(flipped) // 2] ^= 0x01
-    cases.append(
-        Case(
-            "one byte flipped in an envelope",
-            Status.CONTRAINDICATED,
-            verify_envelope(
-                bytes(flipped), trust, now=at, nonces=state, chains=state, source=name + " (tampered)"
-            ),
-        )
-    )
-    cases.append(
-        Case(
-            "an envelope replayed",
-            Status.CONTRAINDICATED,
-            verify_envelope(data, trust, now=at, nonces=state, chains=state, source=name + " (replayed)"),
-        )
-    )
+    attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)")
+    attack("an envelope replayed", data, f"{name} (replayed)")
 
-    host, preset, _ = NODES[0]
+    host, preset, site = NODES[0]
     key = load_signing_key(workdir / "nodes" / host / PRIVATE_NAME)
-    rollback = _manifest(host, preset, NODES[0][2], key.key_id, at, None, "start")
-    cases.append(
-        Case(
-            f"{host} signs sequence 0 again",
-            Status.CONTRAINDICATED,
-            verify_envelope(
-                encode_envelope(sign_manifest(rollback, key)),
-                trust,
-                now=at,
-                nonces=state,
-                chains=state,
-                source=f"{host} (rollback)",
-            ),
-        )
+    rollback = _manifest(host, preset, site, key.key_id, at, None, "start")
+    attack(
+        f"{host} signs sequence 0 again", encode_envelope(sign_manifest(rollback, key)), f"{host} (rollback)"
     )
 
     far_site = NODES[2][2]
     claim = _manifest(host, preset, far_site, key.key_id, at, None, "start")
-    claim = claim.model_copy(
-        update={
-            "freshness": claim.freshness.model_copy(
-                update={"sequence": 2, "previous": manifest_digest(rollback)}
-            )
-        }
-    )
-    cases.append(
-        Case(
-            f"{host} claims to be in {far_site.country}",
-            Status.CONTRAINDICATED,
-            verify_envelope(
-                encode_envelope(sign_manifest(claim, key)),
-                trust,
-                now=at,
-                nonces=state,
-                chains=state,
-                source=f"{host} (false site)",
-            ),
-        )
+    chained = claim.freshness.model_copy(update={"sequence": 2, "previous": manifest_digest(rollback)})
+    claim = claim.model_copy(update={"freshness": chained})
+    attack(
+        f"{host} claims to be in {far_site.country}",
+        encode_envelope(sign_manifest(claim, key)),
+        f"{host} (false site)",
     )
 
     late = verify_envelope(

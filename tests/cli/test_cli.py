@@ -231,3 +231,17 @@ def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path
     envs = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "kept").glob("*.envelope.json"))
     assert len(envs) == 6
     cli("verify", *envs, "--trust", "kept/trust.json", check_code=0)
+
+
+def test_rollback_and_wrong_previous_exit_3(workspace: Path, cli: CliRunner) -> None:
+    make_envelope(cli, "a")
+    make_envelope(cli, "b", "--after", "a.json")
+    # A second manifest claiming sequence 1 with a previous that is not a's digest.
+    make_envelope(cli, "c", "--sequence", "1", "--previous", "sha256:" + "0" * 64)
+    out = cli("verify", "a.env.json", "c.env.json", "--trust", "trust.json", "--format", "json", check_code=3)
+    assert "chain.previous_mismatch" in out.stdout
+    # Sequence going back across runs: b (1) is remembered, then a (0) arrives.
+    cli("verify", "a.env.json", "b.env.json", "--trust", "trust.json", "--state", "s.db", check_code=0)
+    make_envelope(cli, "old", "--sequence", "0")
+    out = cli("verify", "old.env.json", "--trust", "trust.json", "--state", "s.db", check_code=3)
+    assert "chain.sequence_rollback" in out.stdout
