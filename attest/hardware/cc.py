@@ -1,0 +1,437 @@
+"""NVIDIA confidential-computing evidence: parse and verify attestation reports offline.
+
+A report is an SPDM 1.1 GET_MEASUREMENTS request (37 bytes) followed by the
+response; the response ends with a 96-byte ECDSA P-384 signature (raw r‖s)
+over everything before it, made with the key of the leaf certificate of the
+GPU's five-certificate chain. Verification, all offline:
+
+1. parse the report, rejecting truncated or inconsistent lengths;
+2. parse the chain: exactly five PEM certificates, leaf first;
+3. the configured root file must be the pinned NVIDIA Device Identity CA
+   (SHA-256 of its DER); the chain's own last certificate is replaced by it;
+4. each certificate is issued by the next (signature and names), and every
+   one is within its validity period; links already verified are cached by
+   fingerprint, so a fleet of GPUs costs about one P-384 verify per report;
+5. the report signature verifies with the leaf key;
+6. the caller's nonce equals request bytes 4..36;
+7. the FWID in the leaf's TCG DICE extension equals opaque field 20 (when the
+   report carries one; older drivers' reports do not, which is said).
+
+Each failure is its own finding (rule ids ``hardware.cc.*``). Nothing here
+reads the network or changes GPU state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+from pydantic import JsonValue
+
+from attest.errors import AttestError
+from attest.model.cc import OPAQUE_FIELD_NAMES, MeasurementBlock, OpaqueField, SpdmReport
+from attest.model.result import Finding, Severity, Status
+
+NVIDIA_DEVICE_IDENTITY_ROOT_SHA256 = "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48"
+"""SHA-256 of the DER of the NVIDIA Device Identity CA root certificate (self-signed, P-384)."""
+
+CHAIN_LENGTH = 5
+REQUEST_LENGTH = 37
+SIGNATURE_LENGTH = 96
+NONCE_LENGTH = 32
+DICE_TCB_INFO_OIDS = ("2.23.133.5.4.1", "2.23.133.5.4.1.1")
+_HASH_OIDS = {
+    bytes.fromhex("608648016503040202"): "sha384",
+    bytes.fromhex("608648016503040201"): "sha256",
+    bytes.fromhex("608648016503040203"): "sha512",
+}
+
+
+class EvidenceError(AttestError):
+    """A report or certificate chain cannot be read at all."""
+
+
+def _u16(b: bytes, off: int) -> int:
+    return int.from_bytes(b[off : off + 2], "little")
+
+
+def parse_report(data: bytes) -> SpdmReport:
+    """Parse request ‖ response; raise :class:`EvidenceError` on any inconsistency."""
+
+    def need(off: int, n: int, what: str) -> None:
+        if off + n > len(data):
+            raise EvidenceError(
+                f"attestation report is truncated: {what} needs {n} bytes at offset {off}, {len(data) - off} left"
+            )
+
+    need(0, REQUEST_LENGTH, "the request")
+    if data[0] != 0x11 or data[1] != 0xE0:
+        raise EvidenceError(
+            f"not an SPDM 1.1 GET_MEASUREMENTS request (starts {data[:2].hex()}, expected 11e0)"
+        )
+    p = REQUEST_LENGTH
+    need(p, 8, "the response header")
+    if data[p] != 0x11 or data[p + 1] != 0x60:
+        raise EvidenceError(
+            f"not an SPDM 1.1 MEASUREMENTS response (starts {data[p : p + 2].hex()}, expected 1160)"
+        )
+    n_blocks = data[p + 4]
+    record_len = int.from_bytes(data[p + 5 : p + 8], "little")
+    p += 8
+    need(p, record_len, "the measurement record")
+    record_end = p + record_len
+    blocks = []
+    while p < record_end:
+        if p + 4 > record_end:
+            raise EvidenceError("measurement record ends inside a block header")
+        index, spec, size = data[p], data[p + 1], _u16(data, p + 2)
+        if p + 4 + size > record_end:
+            raise EvidenceError(f"measurement block {index} claims {size} bytes, past the end of the record")
+        body = data[p + 4 : p + 4 + size]
+        if spec == 1:  # DMTF: value type (1), value size (2), value
+            if size < 3 or 3 + _u16(body, 1) != size:
+                raise EvidenceError(f"measurement block {index} has an inconsistent DMTF value size")
+            blocks.append(MeasurementBlock(index=index, spec=spec, value_type=body[0], value=body[3:].hex()))
+        else:
+            blocks.append(MeasurementBlock(index=index, spec=spec, value_type=-1, value=body.hex()))
+        p += 4 + size
+    if len(blocks) != n_blocks:
+        raise EvidenceError(f"response announces {n_blocks} measurement blocks but holds {len(blocks)}")
+    need(p, NONCE_LENGTH + 2, "the responder nonce and opaque length")
+    responder_nonce = data[p : p + NONCE_LENGTH]
+    p += NONCE_LENGTH
+    opaque_len = _u16(data, p)
+    p += 2
+    need(p, opaque_len, "the opaque data")
+    opaque_end = p + opaque_len
+    fields = []
+    while p < opaque_end:
+        if p + 4 > opaque_end:
+            raise EvidenceError("opaque data ends inside a field header")
+        ftype, fsize = _u16(data, p), _u16(data, p + 2)
+        if p + 4 + fsize > opaque_end:
+            raise EvidenceError(f"opaque field {ftype} claims {fsize} bytes, past the end of the opaque data")
+        value = data[p + 4 : p + 4 + fsize]
+        text = value.rstrip(b"\0")
+        printable = bool(text) and all(32 <= c < 127 for c in text)
+        fields.append(
+            OpaqueField(
+                type=ftype,
+                name=OPAQUE_FIELD_NAMES.get(ftype, f"type_{ftype}"),
+                value=value.hex(),
+                text=text.decode("ascii") if printable else None,
+            )
+        )
+        p += 4 + fsize
+    if len(data) - p != SIGNATURE_LENGTH:
+        raise EvidenceError(
+            f"after the opaque data {len(data) - p} bytes remain; the signature is {SIGNATURE_LENGTH} bytes"
+        )
+    return SpdmReport(
+        request_version=data[0],
+        request_code=data[1],
+        request_param1=data[2],
+        request_param2=data[3],
+        nonce=data[4:36].hex(),
+        slot_id=data[36],
+        response_version=data[REQUEST_LENGTH],
+        response_code=data[REQUEST_LENGTH + 1],
+        response_param1=data[REQUEST_LENGTH + 2],
+        response_param2=data[REQUEST_LENGTH + 3],
+        blocks=blocks,
+        responder_nonce=responder_nonce.hex(),
+        opaque=fields,
+        signature=data[p:].hex(),
+    )
+
+
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
+
+
+def parse_chain(pem: bytes) -> list[x509.Certificate]:
+    """Every PEM certificate in ``pem``, in order; raise :class:`EvidenceError` if one does not parse."""
+    blocks = _PEM.findall(pem)
+    if not blocks:
+        raise EvidenceError("no PEM certificate found in the certificate chain")
+    certs = []
+    for i, block in enumerate(blocks):
+        try:
+            certs.append(x509.load_pem_x509_certificate(block))
+        except ValueError as exc:
+            raise EvidenceError(f"certificate {i} of the chain does not parse: {exc}") from None
+    return certs
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """Lowercase hex SHA-256 of the certificate's DER."""
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def _der_items(data: bytes) -> list[tuple[int, bytes]]:
+    """Top-level TLVs of DER ``data`` (definite lengths); malformed input ends the list."""
+    out, off = [], 0
+    while off + 2 <= len(data):
+        tag, length, hdr = data[off], data[off + 1], 2
+        if length & 0x80:
+            n = length & 0x7F
+            if n == 0 or n > 4 or off + 2 + n > len(data):
+                break
+            length, hdr = int.from_bytes(data[off + 2 : off + 2 + n], "big"), 2 + n
+        if off + hdr + length > len(data):
+            break
+        out.append((tag, data[off + hdr : off + hdr + length]))
+        off += hdr + length
+    return out
+
+
+def _find_fwids(data: bytes, depth: int = 0) -> list[tuple[str, bytes]]:
+    """Every SEQUENCE { hash OID, OCTET STRING } inside DER ``data``: the DICE FWIDs."""
+    found: list[tuple[str, bytes]] = []
+    if depth > 8:
+        return found
+    for tag, value in _der_items(data):
+        if tag == 0x30:
+            inner = _der_items(value)
+            if len(inner) == 2 and inner[0][0] == 0x06 and inner[1][0] == 0x04 and inner[0][1] in _HASH_OIDS:
+                found.append((_HASH_OIDS[inner[0][1]], inner[1][1]))
+                continue
+        if tag & 0x20:  # constructed: look inside
+            found.extend(_find_fwids(value, depth + 1))
+    return found
+
+
+def leaf_fwids(leaf: x509.Certificate) -> list[tuple[str, bytes]]:
+    """The FWIDs in the leaf certificate's TCG DICE extension (empty when it has none)."""
+    for ext in leaf.extensions:
+        if ext.oid.dotted_string in DICE_TCB_INFO_OIDS and isinstance(ext.value, x509.UnrecognizedExtension):
+            return _find_fwids(ext.value.value)
+    return []
+
+
+class LinkCache:
+    """Certificate links (child, issuer) whose signatures already verified, by fingerprint; bounded LRU."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._links: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def verified(self, child: str, issuer: str) -> bool:
+        """Whether this link verified before (and mark it recently used)."""
+        with self._lock:
+            if (child, issuer) in self._links:
+                self._links.move_to_end((child, issuer))
+                self.hits += 1
+                return True
+            self.misses += 1
+            return False
+
+    def add(self, child: str, issuer: str) -> None:
+        """Remember a link that verified."""
+        with self._lock:
+            self._links[(child, issuer)] = None
+            if len(self._links) > self._size:
+                self._links.popitem(last=False)
+
+
+@dataclass
+class ReportVerification:
+    """The outcome of verifying one report: findings, what was parsed, and device identity."""
+
+    findings: list[Finding] = field(default_factory=list)
+    report: SpdmReport | None = None
+    ueid: str | None = None
+    hwmodel: str | None = None
+    fwid: str | None = None
+
+    @property
+    def status(self) -> Status:
+        """The worst finding's status."""
+        return Status.worst(f.severity.status for f in self.findings)
+
+    @property
+    def valid(self) -> bool:
+        """True when no finding is worse than info."""
+        return self.status is Status.AFFIRMING
+
+    def add(
+        self, rule: str, severity: Severity, message: str, evidence: dict[str, JsonValue] | None = None
+    ) -> None:
+        """Record a finding."""
+        self.findings.append(Finding(rule=rule, severity=severity, message=message, evidence=evidence or {}))
+
+
+CONTRA = Severity.CONTRAINDICATED
+
+
+def verify_report(
+    report: bytes,
+    chain_pem: bytes,
+    root_pem: bytes,
+    *,
+    now: datetime,
+    expected_nonce: bytes | None = None,
+    pinned_root_sha256: str = NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    cache: LinkCache | None = None,
+) -> ReportVerification:
+    """Verify a report and its chain offline against the pinned root (never raises on bad input).
+
+    Args:
+        report: the raw report bytes (request ‖ response).
+        chain_pem: the GPU's certificate chain, leaf first (five certificates).
+        root_pem: the root certificate file's contents; its SHA-256 must be ``pinned_root_sha256``.
+        now: the time at which certificates must be valid.
+        expected_nonce: the 32-byte nonce the caller sent; None skips the check (said in a finding).
+        pinned_root_sha256: the fingerprint to pin (NVIDIA's by default; tests pin their own).
+        cache: verified certificate links, shared across calls.
+    """
+    out = ReportVerification()
+
+    # 1. Report.
+    try:
+        parsed = parse_report(report)
+    except EvidenceError as exc:
+        out.add("hardware.cc.report_malformed", CONTRA, exc.message)
+        return out
+    out.report = parsed
+
+    # 2. Chain.
+    try:
+        chain = parse_chain(chain_pem)
+        roots = parse_chain(root_pem)
+    except EvidenceError as exc:
+        out.add("hardware.cc.chain_malformed", CONTRA, exc.message)
+        return out
+    if len(chain) != CHAIN_LENGTH:
+        out.add(
+            "hardware.cc.chain_length",
+            CONTRA,
+            f"the certificate chain has {len(chain)} certificates; an NVIDIA GPU chain has exactly {CHAIN_LENGTH}",
+        )
+        return out
+
+    # 3. Pinned root replaces the chain's own.
+    root = roots[0]
+    if len(roots) != 1 or fingerprint(root) != pinned_root_sha256:
+        out.add(
+            "hardware.cc.root_not_pinned",
+            CONTRA,
+            "the configured root certificate is not the pinned NVIDIA Device Identity CA",
+            {"root_sha256": fingerprint(root), "pinned_sha256": pinned_root_sha256},
+        )
+        return out
+    links = [*chain[: CHAIN_LENGTH - 1], root]
+    leaf = links[0]
+    out.ueid = str(leaf.serial_number)
+    out.hwmodel = _common_name(links[1])
+
+    # 4. Each link, and validity periods.
+    for i in range(CHAIN_LENGTH - 1):
+        child, issuer = links[i], links[i + 1]
+        key = (fingerprint(child), fingerprint(issuer))
+        if cache is not None and cache.verified(*key):
+            continue
+        try:
+            child.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            out.add(
+                "hardware.cc.chain_untrusted",
+                CONTRA,
+                f"certificate {i} ({_common_name(child)}) is not issued by {_common_name(issuer)}: {exc or 'bad signature'}",
+                {
+                    "position": i,
+                    "subject": child.subject.rfc4514_string(),
+                    "issuer": issuer.subject.rfc4514_string(),
+                },
+            )
+            return out
+        if cache is not None:
+            cache.add(*key)
+    for i, cert in enumerate(links):
+        if now < cert.not_valid_before_utc or now > cert.not_valid_after_utc:
+            out.add(
+                "hardware.cc.certificate_expired",
+                CONTRA,
+                f"certificate {i} ({_common_name(cert)}) is valid {cert.not_valid_before_utc:%Y-%m-%d}..{cert.not_valid_after_utc:%Y-%m-%d}, not at {now:%Y-%m-%d}",
+                {"position": i},
+            )
+
+    # 5. Report signature with the leaf key.
+    leaf_key = leaf.public_key()
+    sig = bytes.fromhex(parsed.signature)
+    r, s = int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big")
+    if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or not isinstance(leaf_key.curve, ec.SECP384R1):
+        out.add("hardware.cc.signature_invalid", CONTRA, "the leaf certificate's key is not ECDSA P-384")
+    else:
+        try:
+            leaf_key.verify(encode_dss_signature(r, s), report[:-SIGNATURE_LENGTH], ec.ECDSA(hashes.SHA384()))
+        except (InvalidSignature, ValueError):
+            out.add(
+                "hardware.cc.signature_invalid",
+                CONTRA,
+                "the report's signature does not verify with the leaf certificate's key",
+            )
+
+    # 6. Nonce.
+    if expected_nonce is None:
+        out.add(
+            "hardware.cc.nonce_not_checked",
+            Severity.WARNING,
+            "no expected nonce was given; the report could be a replay",
+        )
+    elif parsed.nonce != expected_nonce.hex():
+        out.add(
+            "hardware.cc.nonce_mismatch",
+            CONTRA,
+            "the report was made for another nonce (a replay, or another request)",
+            {"expected": expected_nonce.hex(), "report": parsed.nonce},
+        )
+
+    # 7. FWID.
+    reported = parsed.opaque_value(20)
+    fwids = leaf_fwids(leaf)
+    if reported is None:
+        out.add(
+            "hardware.cc.fwid_absent",
+            Severity.INFO,
+            "the report carries no FWID (older driver); the leaf certificate's FWID was not compared",
+        )
+    elif not fwids:
+        out.add(
+            "hardware.cc.fwid_mismatch",
+            CONTRA,
+            "the report carries an FWID but the leaf certificate has no DICE FWID",
+        )
+    elif reported not in [digest for _, digest in fwids]:
+        out.add(
+            "hardware.cc.fwid_mismatch",
+            CONTRA,
+            "the report's FWID (opaque field 20) is not the FWID in the leaf certificate",
+            {"report": reported.hex(), "certificate": [d.hex() for _, d in fwids]},
+        )
+    else:
+        out.fwid = reported.hex()
+    return out
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    value = names[0].value if names else cert.subject.rfc4514_string()
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def utcnow() -> datetime:
+    """The current time, aware (for callers without a clock of their own)."""
+    return datetime.now(UTC)
