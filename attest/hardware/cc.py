@@ -166,10 +166,49 @@ def parse_chain(pem: bytes) -> list[x509.Certificate]:
     certs = []
     for i, block in enumerate(blocks):
         try:
-            certs.append(x509.load_pem_x509_certificate(block))
-        except ValueError as exc:
+            cert = x509.load_pem_x509_certificate(block)
+            # cryptography decodes fields lazily: touch every one used later, so that a
+            # corrupt certificate is refused here with a message, not deep in a check.
+            _ = (
+                cert.subject,
+                cert.issuer,
+                cert.extensions,
+                cert.not_valid_before_utc,
+                cert.not_valid_after_utc,
+            )
+            cert.public_key()
+        except Exception as exc:  # untrusted DER: any decoding failure (DuplicateExtension, ...) is a refusal
             raise EvidenceError(f"certificate {i} of the chain does not parse: {exc}") from None
+        if not _strict_outer_der(cert):
+            raise EvidenceError(
+                f"certificate {i} of the chain is not strict DER (its signature BIT STRING is malformed or padded)"
+            )
+        certs.append(cert)
     return certs
+
+
+def _strict_outer_der(cert: x509.Certificate) -> bool:
+    """Certificate ::= SEQUENCE { tbs, algorithm, BIT STRING (0 unused bits) } and nothing else.
+
+    The parser accepts a signature BIT STRING that claims unused bits; that is a
+    second encoding of the same certificate, which a verifier should not accept.
+    """
+    der = cert.public_bytes(Encoding.DER)
+    outer = _der_items(der)
+    if len(outer) != 1 or outer[0][0] != 0x30:
+        return False
+    parts = _der_items(outer[0][1])
+    return (
+        len(parts) == 3
+        and parts[0] == (0x30, cert.tbs_certificate_bytes[_header_length(cert.tbs_certificate_bytes) :])
+        and parts[2][0] == 0x03
+        and parts[2][1][:1] == b"\x00"
+        and parts[2][1][1:] == cert.signature
+    )
+
+
+def _header_length(der: bytes) -> int:
+    return 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
 
 
 def fingerprint(cert: x509.Certificate) -> str:
