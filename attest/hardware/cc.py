@@ -122,14 +122,12 @@ def parse_report(data: bytes) -> SpdmReport:
         if p + 4 + fsize > opaque_end:
             raise EvidenceError(f"opaque field {ftype} claims {fsize} bytes, past the end of the opaque data")
         value = data[p + 4 : p + 4 + fsize]
-        text = value.rstrip(b"\0")
-        printable = bool(text) and all(32 <= c < 127 for c in text)
         fields.append(
             OpaqueField(
                 type=ftype,
                 name=OPAQUE_FIELD_NAMES.get(ftype, f"type_{ftype}"),
                 value=value.hex(),
-                text=text.decode("ascii") if printable else None,
+                text=_opaque_text(ftype, value),
             )
         )
         p += 4 + fsize
@@ -153,6 +151,17 @@ def parse_report(data: bytes) -> SpdmReport:
         opaque=fields,
         signature=data[p:].hex(),
     )
+
+
+def _opaque_text(ftype: int, value: bytes) -> str | None:
+    """A readable form of an opaque field: VBIOS as NVIDIA writes it, printable strings as text."""
+    if ftype == 6 and len(value) == 8:  # VBIOS: u32 LE major part, then the OEM byte
+        major = f"{int.from_bytes(value[:4], 'little'):08X}"
+        return ".".join(major[i : i + 2] for i in range(0, 8, 2)) + f".{value[4]:02X}"
+    text = value.rstrip(b"\0")
+    if text and all(32 <= c < 127 for c in text):
+        return text.decode("ascii")
+    return None
 
 
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)

@@ -239,3 +239,9 @@ def test_non_p384_leaf_is_refused(vectors: Path) -> None:
     pem = cert.public_bytes(serialization.Encoding.PEM)
     v = verify_report(report, pem * 5, pem, now=NOW, expected_nonce=report[4:36], pinned_root_sha256=fingerprint(cert))
     assert "hardware.cc.signature_invalid" in rules(v)
+
+
+def test_vbios_decoded_like_nvidia_writes_it(vectors: Path) -> None:
+    report, _, _ = load(vectors, "hopper")
+    vbios = next(f for f in parse_report(report).opaque if f.name == "vbios_version")
+    assert vbios.text == "96.00.5E.00.01"  # cf. RIM file names such as 1010_0200_882_96005E0001

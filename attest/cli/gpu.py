@@ -1,0 +1,116 @@
+"""``attest gpu verify-report``: check an NVIDIA confidential-computing attestation report offline."""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import json
+import string
+from datetime import UTC, datetime
+
+from attest.cli.common import HelpFormatter, add_format, parse_when, read_input
+from attest.errors import InputError
+from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ReportVerification, verify_report
+
+_HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb group."""
+    p = sub.add_parser(
+        "gpu",
+        help="GPU evidence: verify NVIDIA CC attestation reports",
+        description="GPU evidence tools.",
+        epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
+        formatter_class=HelpFormatter,
+    )
+    verbs = p.add_subparsers(dest="gpu_verb", required=True, metavar="{verify-report}")
+    v = verbs.add_parser(
+        "verify-report",
+        help="verify a report and its certificate chain offline",
+        description="Verify an NVIDIA GPU attestation report (SPDM GET_MEASUREMENTS request and response) "
+        "offline: the chain of five certificates up to the pinned NVIDIA Device Identity CA, the report's "
+        "P-384 signature, the caller's nonce and the firmware id. No network access.",
+        epilog="""exit codes: 0 valid, 1 valid but the nonce was not checked, 3 invalid, 2 unreadable input.
+
+example:
+  attest gpu verify-report --report hopperAttestationReport.txt --chain hopperCertChain.txt \\
+      --root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66""",
+        formatter_class=HelpFormatter,
+    )
+    v.add_argument(
+        "--report", required=True, metavar="HEX_OR_BIN", help="the report: a hex text file or raw bytes"
+    )
+    v.add_argument("--chain", required=True, metavar="PEM", help="the GPU's certificate chain, leaf first")
+    v.add_argument("--root", required=True, metavar="PEM", help="the NVIDIA Device Identity CA root file")
+    v.add_argument("--nonce", metavar="HEX", help="the 32-byte nonce the report was requested with")
+    v.add_argument(
+        "--root-sha256",
+        default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+        metavar="HEX",
+        help="pin another root (test hierarchies); default: NVIDIA's",
+    )
+    v.add_argument("--now", metavar="TIME", help="check certificate validity as of this time (default: now)")
+    add_format(v)
+    v.set_defaults(func=run_verify_report)
+
+
+def read_report(path: str) -> bytes:
+    """Read a report file: hex text (whitespace allowed) or raw bytes."""
+    data = read_input(path, what="report", max_bytes=1024 * 1024)
+    if data and all(b in _HEX for b in data):
+        try:
+            return binascii.unhexlify(b"".join(data.split()))
+        except binascii.Error:
+            raise InputError(f"report {path} looks like hex but has an odd number of digits") from None
+    return data
+
+
+def run_verify_report(args: argparse.Namespace) -> int:
+    """Verify and print the outcome."""
+    report = read_report(args.report)
+    chain = read_input(args.chain, what="certificate chain")
+    root = read_input(args.root, what="root certificate")
+    nonce = None
+    if args.nonce:
+        try:
+            nonce = bytes.fromhex(args.nonce)
+        except ValueError:
+            raise InputError("--nonce must be hex") from None
+        if len(nonce) != 32:
+            raise InputError(f"--nonce must be 32 bytes (64 hex digits), not {len(nonce)}")
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    result = verify_report(
+        report, chain, root, now=now, expected_nonce=nonce, pinned_root_sha256=args.root_sha256.lower()
+    )
+    print(json.dumps(to_json(result)) if args.format == "json" else render_text(result))
+    return result.status.exit_code
+
+
+def to_json(result: ReportVerification) -> dict[str, object]:
+    """The outcome as a JSON object."""
+    return {
+        "status": result.status.value,
+        "valid": result.valid,
+        "hwmodel": result.hwmodel,
+        "ueid": result.ueid,
+        "fwid": result.fwid,
+        "findings": [f.to_obj() for f in result.findings],
+        "report": result.report.to_obj() if result.report else None,
+    }
+
+
+def render_text(result: ReportVerification) -> str:
+    """A readable outcome."""
+    lines = [
+        f"{'VALID' if result.valid else result.status.value.upper()}  {result.hwmodel or '?'}  ueid {result.ueid or '?'}"
+    ]
+    if result.report:
+        fields = {f.name: f.text or f.value for f in result.report.opaque}
+        lines.append(
+            f"  nonce {result.report.nonce}  driver {fields.get('driver_version', '?')}  vbios {fields.get('vbios_version', '?')}"
+            f"  {len(result.report.blocks)} measurements"
+        )
+    for f in result.findings:
+        lines.append(f"  [{f.severity.value}] {f.rule}: {f.message}")
+    return "\n".join(lines)
