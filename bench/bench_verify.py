@@ -37,7 +37,14 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 def make_envelopes(alg: attest.Algorithm, n: int) -> tuple[attest.SigningKey, list[bytes]]:
     key = attest.SigningKey.generate(alg)
     evidence = SimulatedGpuSource("h100", hostname="gpu-a17").read()
-    site = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032, accuracy=500)
+    site = Site(
+        facility_id="jhb-2",
+        name="Johor DC 2",
+        country="MY",
+        latitude=1.6561,
+        longitude=103.6032,
+        accuracy=500,
+    )
     out = []
     previous = None
     for i in range(n):
@@ -46,7 +53,13 @@ def make_envelopes(alg: attest.Algorithm, n: int) -> tuple[attest.SigningKey, li
             site=site,
             tenant=Tenant(legal_name="Example Robotics Inc.", headquarters_country="US"),
             operator=Operator(name="Example Cloud Sdn. Bhd.", country="MY"),
-            job=Job(id=f"slurm-{i}", scheduler="slurm", phase="start", started_at=NOW, declared_training_ops=3.1e24),
+            job=Job(
+                id=f"slurm-{i}",
+                scheduler="slurm",
+                phase="start",
+                started_at=NOW,
+                declared_training_ops=3.1e24,
+            ),
             node_key_id=key.key_id,
             now=NOW,
             after=previous,
@@ -73,7 +86,12 @@ def run(alg: attest.Algorithm, n: int, rounds: int, chain: bool) -> dict[str, fl
     prepared = []
     for raw in envelopes:
         env = json.loads(raw)
-        prepared.append((base64.b64decode(env["signatures"][0]["sig"]), pae(env["payloadType"], base64.b64decode(env["payload"]))))
+        prepared.append(
+            (
+                base64.b64decode(env["signatures"][0]["sig"]),
+                pae(env["payloadType"], base64.b64decode(env["payload"])),
+            )
+        )
     pub = key.public.crypto_key
 
     def raw_verify() -> None:
@@ -81,7 +99,11 @@ def run(alg: attest.Algorithm, n: int, rounds: int, chain: bool) -> dict[str, fl
             if isinstance(pub, ed25519.Ed25519PublicKey):
                 pub.verify(sig, message)
             else:
-                pub.verify(sig, message, ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384()))
+                pub.verify(
+                    sig,
+                    message,
+                    ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384()),
+                )
 
     def attest_verify() -> None:
         nonces = attest.MemoryNonceStore()
@@ -115,10 +137,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300, help="envelopes per round (default 300)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds; the best of each is kept (default 5)")
-    ap.add_argument("--chain", action="store_true", help="also check the per-node chain (RFC 8785 digest of each manifest)")
+    ap.add_argument(
+        "--chain",
+        action="store_true",
+        help="also check the per-node chain (RFC 8785 digest of each manifest)",
+    )
     args = ap.parse_args()
-    print(f"8-GPU H100 manifests, {args.n} envelopes x {args.rounds} rounds, best round kept; chain check {'on' if args.chain else 'off'}")
-    print(f"{'algorithm':<11} {'bytes':>6} {'raw /s':>9} {'attest /s':>10} {'peer /s':>9} {'attest/raw':>11} {'peer/raw':>9} {'attest/peer':>12}")
+    print(
+        f"8-GPU H100 manifests, {args.n} envelopes x {args.rounds} rounds, best round kept; chain check {'on' if args.chain else 'off'}"
+    )
+    print(
+        f"{'algorithm':<11} {'bytes':>6} {'raw /s':>9} {'attest /s':>10} {'peer /s':>9} {'attest/raw':>11} {'peer/raw':>9} {'attest/peer':>12}"
+    )
     for alg in attest.Algorithm:
         r = run(alg, args.n, args.rounds, args.chain)
         print(

@@ -14,8 +14,8 @@ from cryptography.x509.oid import NameOID
 
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    ChainCache,
     EvidenceError,
-    LinkCache,
     fingerprint,
     leaf_fwids,
     parse_chain,
@@ -87,7 +87,7 @@ def test_wrong_nonce_fails(vectors: Path) -> None:
 @pytest.mark.parametrize("name", ["hopper", "blackwell"])
 def test_every_flipped_byte_of_the_report_fails(vectors: Path, name: str) -> None:
     report, chain, root = load(vectors, name)
-    cache = LinkCache()
+    cache = ChainCache()
     for pos in range(len(report)):
         tampered = report[:pos] + bytes([report[pos] ^ 0x01]) + report[pos + 1 :]
         v = verify_report(tampered, chain, root, now=NOW, expected_nonce=report[4:36], cache=cache)
@@ -203,7 +203,7 @@ def test_inconsistent_lengths_are_clear_errors(vectors: Path) -> None:
 
 def test_cache_makes_repeat_reports_cost_one_verify(vectors: Path) -> None:
     report, chain, root = load(vectors, "hopper")
-    cache = LinkCache()
+    cache = ChainCache()
     verify_report(report, chain, root, now=NOW, expected_nonce=report[4:36], cache=cache)
     assert (cache.hits, cache.misses) == (0, 4)
     for _ in range(3):
