@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from attest.errors import InputError
+from attest.hardware.catalog import Catalog, bundled_catalog
 from attest.model.hardware import HardwareEvidence
 from attest.model.manifest import (
     Freshness,
@@ -69,6 +70,7 @@ def build_manifest(
     previous: str | None = None,
     nonce: str | None = None,
     licenses: Sequence[LicenseReference] = (),
+    catalog: Catalog | None = None,
 ) -> WorkloadManifest:
     """Return an unsigned manifest.
 
@@ -88,7 +90,9 @@ def build_manifest(
         previous: the previous manifest's digest, with ``sequence``.
         nonce: hex nonce (default: 16 fresh random bytes).
         licenses: license or exception references.
+        catalog: classifies each GPU (default: the bundled chip catalog).
     """
+    catalog = catalog or bundled_catalog()
     if after is not None:
         if sequence is not None or previous is not None:
             raise InputError("give either the previous manifest or --sequence/--previous, not both")
@@ -110,7 +114,10 @@ def build_manifest(
                 driver_version=evidence.driver_version,
                 cuda_driver_version=evidence.cuda_driver_version,
             ),
-            "gpus": select_gpus(evidence.gpus, gpus),
+            "gpus": [
+                g.model_copy(update={"classification": catalog.classify_gpu(g).to_wire()})
+                for g in select_gpus(evidence.gpus, gpus)
+            ],
             "licenses": list(licenses),
             "freshness": Freshness.from_obj(
                 {

@@ -20,8 +20,10 @@ Steps, in the order a person would check by hand:
 10. Replay: the (key, nonce) pair was not seen before.
 11. Chain: the node's sequence never goes back, and ``previous`` is the
     digest of the node's manifest one sequence number earlier.
-12. Policy, when one is given.
-13. Status: the worst finding; the trust vector per aspect.
+12. Classification: every GPU re-classified from the chip catalog (by PCI
+    id, then name); a different claim, or an unknown chip, is a finding.
+13. Policy, when one is given.
+14. Status: the worst finding; the trust vector per aspect.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.crypto.dsse import b64decode_canonical, pae, parse_envelope
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
+from attest.hardware.catalog import Catalog, bundled_catalog, classify_system
 from attest.model.base import format_timestamp
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
@@ -80,6 +83,7 @@ _ASPECTS = {
     "chain": "instance_identity",
     "hardware": "hardware",
     "location": "location",
+    "classification": "hardware",
     "tenant": "tenant",
     "policy": "policy",
 }
@@ -154,6 +158,7 @@ def verify_envelope(
     policy: PolicyEvaluator | None = None,
     options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
     source: str | None = None,
+    catalog: Catalog | None = None,
 ) -> VerificationResult:
     """Verify one envelope file's bytes and return the result (never raises on bad input).
 
@@ -166,11 +171,12 @@ def verify_envelope(
         policy: export-control policy; None records that policy was not evaluated.
         options: limits and tolerances.
         source: a label for the input (file name), copied into the result.
+        catalog: the chip catalog GPUs are classified with (default: the bundled one).
     """
     run = _Run(now=now, source=source)
     run.evaluated.add("instance_identity")
     try:
-        _verify(run, raw, trust, nonces, chains, policy, options)
+        _verify(run, raw, trust, nonces, chains, policy, options, catalog)
     except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
         run.add("envelope.malformed", CONTRA, exc.message)
     return run.result()
@@ -184,6 +190,7 @@ def _verify(
     chains: ChainStore | None,
     policy: PolicyEvaluator | None,
     options: VerifyOptions,
+    catalog: Catalog | None,
 ) -> None:
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
@@ -286,7 +293,10 @@ def _verify(
     if chains is not None:
         _check_chain(run, chains, manifest)
 
-    # 12. Policy.
+    # 12. Classification, from the catalog, never from the manifest's word.
+    _check_classification(run, manifest, catalog or bundled_catalog())
+
+    # 13. Policy.
     if policy is None:
         run.add(
             "policy.not_evaluated",
@@ -323,6 +333,51 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
         run.add("statement.malformed", CONTRA, exc.message)
         return
     run.add("statement.malformed", CONTRA, "the statement could not be read")  # pragma: no cover
+
+
+def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
+    counts: dict[str, int] = {}
+    for gpu in manifest.gpus:
+        derived = catalog.classify_gpu(gpu)
+        expected = derived.to_wire()
+        label = derived.paragraph or derived.eccn or "not 3A090"
+        counts[label] = counts.get(label, 0) + 1
+        where: dict[str, JsonValue] = {
+            "index": gpu.index,
+            "name": gpu.name,
+            "uuid": gpu.uuid,
+            "pci": gpu.pci.device_id,
+        }
+        if derived.chip is None:
+            run.add(
+                "classification.unknown_chip",
+                Severity.WARNING,
+                f"GPU {gpu.index} ({gpu.name}, PCI {gpu.pci.device_id}) is not in the chip catalog; treated as controlled",
+                where,
+                remedy="add the chip to the catalog, with its dense peak figures and die area",
+            )
+        claimed = gpu.classification
+        if claimed is not None and (claimed.eccn, claimed.paragraph) != (expected.eccn, expected.paragraph):
+            run.add(
+                "classification.mismatch",
+                CONTRA if derived.controlled else Severity.WARNING,
+                f"GPU {gpu.index} ({gpu.name}) is declared {claimed.paragraph or claimed.eccn}; the catalog classifies it "
+                f"{derived.paragraph or derived.eccn or 'not 3A090'} (TPP {derived.tpp if derived.tpp is not None else 'unknown'})",
+                {
+                    **where,
+                    "claimed": claimed.to_obj(),
+                    "catalog": expected.to_obj(),
+                    "notes": list(derived.notes),
+                },
+            )
+    system = classify_system(catalog.classify_gpu(g) for g in manifest.gpus)
+    summary = ", ".join(f"{n} x {label}" for label, n in sorted(counts.items()))
+    run.add(
+        "classification.summary",
+        Severity.INFO,
+        f"GPUs: {summary}" + (f"; the node is {system}" if system else ""),
+        {"gpus": dict(counts), "system": system},
+    )
 
 
 def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> None:
@@ -457,6 +512,7 @@ def verify_many(
     chains: ChainStore | None,
     policy: PolicyEvaluator | None = None,
     options: VerifyOptions = VerifyOptions(),
+    catalog: Catalog | None = None,
 ) -> list[VerificationResult]:
     """Verify a batch, checking chains in (node key, sequence) order; results in input order.
 
@@ -477,6 +533,7 @@ def verify_many(
             policy=policy,
             options=options,
             source=label,
+            catalog=catalog,
         )
     return [results[i] for i in range(len(items))]
 

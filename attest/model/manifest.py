@@ -127,9 +127,14 @@ class PciInfo(WireModel):
 
 
 class Classification(WireModel):
-    """An export-control classification as written by the attester (the verifier re-derives it)."""
+    """An export-control classification as written by the attester (the verifier re-derives it).
 
-    eccn: str
+    ``eccn`` is ``3A090.a``, ``3A090.b`` or ``not-3A090`` (below the parameters;
+    its actual ECCN, e.g. EAR99 or 3A991, is not determined here), or whatever
+    an attester claims; the verifier compares it with the catalog's.
+    """
+
+    eccn: Annotated[str, Field(min_length=1, max_length=32)]
     paragraph: str | None = None
     tpp: float | None = None
 

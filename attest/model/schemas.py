@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from attest.model.catalog import ChipCatalog
+from attest.model.cc import SpdmReport
 from attest.model.hardware import HardwareEvidence
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import VerificationResult
@@ -25,6 +27,8 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "verification-result": VerificationResult,
     "trust-store": TrustStoreFile,
     "hardware-evidence": HardwareEvidence,
+    "chip-catalog": ChipCatalog,
+    "spdm-report": SpdmReport,
 }
 """File stem → model, for every wire format."""
 

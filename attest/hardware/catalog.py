@@ -1,0 +1,238 @@
+"""Endorsed reference values for chips: the catalog, and ECCN classification computed from it.
+
+Classification follows 15 CFR 774, ECCN 3A090 (as of 2023-11-17):
+
+- TPP = 2 x MacTOPS x bit length, the highest over the chip's precisions
+  (vendors quote operations, two per MAC, so TPP = quoted dense TOPS x bits);
+- PD = TPP / applicable die area (mm²);
+- 3A090.a.1: TPP >= 4800; 3A090.a.2: TPP >= 1600 and PD >= 5.92;
+  3A090.b.1: 2400 <= TPP < 4800 and 1.6 <= PD < 5.92;
+  3A090.b.2: TPP >= 1600 and 3.2 <= PD < 5.92;
+- Note 2: not 3A090 when not designed or marketed for datacenters and TPP < 4800;
+- a system containing 3A090 chips is 4A090 (.a with any 3A090.a chip, else .b).
+
+An unknown chip, or one whose figures are not known well enough to decide,
+is treated as controlled, and the classification says so: never "harmless
+because unknown". Nothing here is legal advice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from attest.model.catalog import Chip, ChipCatalog
+from attest.model.manifest import Classification, Gpu
+
+TPP_A1 = 4800.0
+TPP_A2 = 1600.0
+PD_A2 = 5.92
+TPP_B1 = 2400.0
+PD_B1 = 1.6
+PD_B2 = 3.2
+
+
+@dataclass(frozen=True)
+class ChipClassification:
+    """The outcome of classifying one chip, with the numbers and the reasons."""
+
+    eccn: str | None
+    """``3A090.a``, ``3A090.b``, or None when below the 3A090 parameters."""
+    paragraph: str | None
+    """The paragraph that matched (``3A090.a.1``...), or None when assumed or below."""
+    tpp: float | None
+    pd: float | None
+    controlled: bool
+    basis: Literal["computed", "assumed"]
+    chip: str | None = None
+    product: str | None = None
+    datacenter: bool | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_wire(self) -> Classification:
+        """The classification as written into a manifest's GPU entry."""
+        return Classification(
+            eccn=self.eccn or "not-3A090",
+            paragraph=self.paragraph,
+            tpp=round(self.tpp, 1) if self.tpp is not None else None,
+        )
+
+
+def classify_parameters(
+    tpp: float | None, pd: float | None, *, datacenter: bool | None
+) -> ChipClassification:
+    """Apply the 3A090 tests to the numbers (``datacenter`` None counts as datacenter)."""
+    if tpp is None:
+        return ChipClassification(
+            "3A090.a",
+            None,
+            None,
+            pd,
+            True,
+            "assumed",
+            datacenter=datacenter,
+            notes=("TPP is not known: treated as controlled (3A090.a assumed)",),
+        )
+    if datacenter is False and tpp < TPP_A1:
+        return ChipClassification(
+            None,
+            None,
+            tpp,
+            pd,
+            False,
+            "computed",
+            datacenter=False,
+            notes=(
+                "not designed or marketed for datacenters and TPP below 4800: not 3A090 (Note 2 to 3A090)",
+            ),
+        )
+    if tpp >= TPP_A1:
+        return ChipClassification("3A090.a", "3A090.a.1", tpp, pd, True, "computed", datacenter=datacenter)
+    if tpp < TPP_A2:
+        return ChipClassification(
+            None,
+            None,
+            tpp,
+            pd,
+            False,
+            "computed",
+            datacenter=datacenter,
+            notes=("TPP below 1600: below the 3A090 parameters",),
+        )
+    if pd is None:
+        return ChipClassification(
+            "3A090.a",
+            None,
+            tpp,
+            None,
+            True,
+            "assumed",
+            datacenter=datacenter,
+            notes=(
+                "die area not known, so PD cannot be computed; with TPP of 1600 or more this may be 3A090.a.2 or .b: treated as controlled (3A090.a assumed)",
+            ),
+        )
+    if pd >= PD_A2:
+        return ChipClassification("3A090.a", "3A090.a.2", tpp, pd, True, "computed", datacenter=datacenter)
+    if TPP_B1 <= tpp < TPP_A1 and PD_B1 <= pd < PD_A2:
+        return ChipClassification("3A090.b", "3A090.b.1", tpp, pd, True, "computed", datacenter=datacenter)
+    if PD_B2 <= pd < PD_A2:
+        return ChipClassification("3A090.b", "3A090.b.2", tpp, pd, True, "computed", datacenter=datacenter)
+    return ChipClassification(
+        None,
+        None,
+        tpp,
+        pd,
+        False,
+        "computed",
+        datacenter=datacenter,
+        notes=("TPP and PD below the 3A090 parameters",),
+    )
+
+
+def chip_tpp(chip: Chip) -> float | None:
+    """TPP from the catalog's dense figures: the highest quoted TOPS x bit length."""
+    return max((f.tops * f.bits for f in chip.dense_peak), default=None)
+
+
+def classify_chip(chip: Chip) -> ChipClassification:
+    """Classify a catalog chip, with its notes."""
+    tpp = chip_tpp(chip)
+    pd = tpp / chip.die_area_mm2 if tpp is not None and chip.die_area_mm2 else None
+    base = classify_parameters(tpp, pd, datacenter=chip.datacenter)
+    notes = list(base.notes) + list(chip.notes)
+    if chip.license_required_destinations:
+        notes.append(
+            "licence required for "
+            + ", ".join(chip.license_required_destinations)
+            + " despite the classification"
+        )
+    return ChipClassification(
+        base.eccn,
+        base.paragraph,
+        base.tpp,
+        base.pd,
+        base.controlled or bool(chip.license_required_destinations),
+        base.basis,
+        chip=chip.id,
+        product=f"{chip.vendor} {chip.product}",
+        datacenter=chip.datacenter,
+        notes=tuple(notes),
+    )
+
+
+def unknown_chip(description: str) -> ChipClassification:
+    """The classification of a chip the catalog does not know: controlled, assumed."""
+    return ChipClassification(
+        "3A090.a",
+        None,
+        None,
+        None,
+        True,
+        "assumed",
+        notes=(f"{description} is not in the chip catalog: treated as controlled (3A090.a assumed)",),
+    )
+
+
+class Catalog:
+    """The chip catalog with lookups by PCI id and product name."""
+
+    def __init__(self, document: ChipCatalog) -> None:
+        self.document = document
+        self._by_pci = {pci: chip for chip in document.chips for pci in chip.pci_ids}
+        self._by_name = {name.casefold(): chip for chip in document.chips for name in chip.names}
+        self._patterns = [
+            (re.compile(p, re.IGNORECASE), chip) for chip in document.chips for p in chip.name_patterns
+        ]
+
+    @property
+    def chips(self) -> list[Chip]:
+        """Every chip, in file order."""
+        return list(self.document.chips)
+
+    def get(self, chip_id: str) -> Chip | None:
+        """The chip with this catalog id."""
+        return next((c for c in self.document.chips if c.id == chip_id), None)
+
+    def by_pci(self, vendor: int, device: int) -> Chip | None:
+        """The chip with this PCI vendor and device id."""
+        return self._by_pci.get(f"{vendor:04x}:{device:04x}")
+
+    def by_name(self, name: str) -> Chip | None:
+        """The chip with this product name (exact, then patterns), or a catalog id."""
+        key = name.strip().casefold()
+        if key in self._by_name:
+            return self._by_name[key]
+        for pattern, chip in self._patterns:
+            if pattern.search(name):
+                return chip
+        return self.get(name.strip().lower())
+
+    def classify_gpu(self, gpu: Gpu) -> ChipClassification:
+        """Classify a GPU entry: by PCI id first (names can be edited), then by name."""
+        vendor, device = gpu.pci_vendor_device
+        chip = self.by_pci(vendor, device) or self.by_name(gpu.name)
+        if chip is None:
+            return unknown_chip(f"{gpu.name} (PCI {vendor:04x}:{device:04x})")
+        return classify_chip(chip)
+
+
+@lru_cache(maxsize=1)
+def bundled_catalog() -> Catalog:
+    """The catalog shipped with the package."""
+    text = resources.files("attest.hardware").joinpath("data/chips.json").read_bytes()
+    return Catalog(ChipCatalog.from_json(text, what="bundled chip catalog"))
+
+
+def classify_system(classifications: Iterable[ChipClassification]) -> str | None:
+    """4A090.a if any chip is 3A090.a, 4A090.b if any is 3A090.b, else None."""
+    eccns = {c.eccn for c in classifications}
+    if "3A090.a" in eccns:
+        return "4A090.a"
+    if "3A090.b" in eccns:
+        return "4A090.b"
+    return None
