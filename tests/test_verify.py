@@ -45,7 +45,8 @@ def test_genuine_manifest_is_affirming(alg: Algorithm) -> None:
     assert r.subject and r.subject.startswith("sha256:")
     assert r.trust_vector.instance_identity is Status.AFFIRMING
     assert r.trust_vector.policy is Status.NONE  # no policy given: not evaluated, and said so
-    assert [f.rule for f in r.findings] == ["policy.not_evaluated"]
+    assert r.trust_vector.hardware is Status.NONE  # classified, but nothing proved the GPUs genuine
+    assert [f.rule for f in r.findings] == ["classification.summary", "policy.not_evaluated"]
     assert r.location_grade == "declared"
 
 
