@@ -22,8 +22,10 @@ Steps, in the order a person would check by hand:
     digest of the node's manifest one sequence number earlier.
 12. Classification: every GPU re-classified from the chip catalog (by PCI
     id, then name); a different claim, or an unknown chip, is a finding.
-13. Policy, when one is given.
-14. Status: the worst finding; the trust vector per aspect.
+13. Hardware evidence: each GPU's CC report verifies to the pinned vendor
+    root over SHA-256 of the signing key; all GPUs bound → ``hardware-bound``.
+14. Policy, when one is given.
+15. Status: the worst finding; the trust vector per aspect.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ from pydantic import JsonValue
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.crypto.dsse import b64decode_canonical, pae, parse_envelope
+from attest.crypto.keys import VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
+from attest.hardware.binding import binding_nonce
 from attest.hardware.catalog import Catalog, bundled_catalog, classify_system
+from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, verify_report
 from attest.model.base import format_timestamp
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
@@ -70,6 +75,12 @@ class VerifyOptions:
     clock_skew: timedelta = timedelta(seconds=60)
     max_validity: timedelta = timedelta(hours=24)
     require_canonical: bool = True
+    cc_root: bytes | None = None
+    """PEM of the GPU vendor's root certificate; without it CC evidence is not checked."""
+    cc_root_sha256: str = NVIDIA_DEVICE_IDENTITY_ROOT_SHA256
+    """The fingerprint ``cc_root`` must have (NVIDIA's Device Identity CA by default)."""
+    cc_cache: ChainCache | None = None
+    """Parsed GPU chains and verified links, shared across envelopes."""
 
 
 # Which trust-vector aspect each rule family speaks to.
@@ -100,6 +111,7 @@ class _Run:
     subject: str | None = None
     key_id: str | None = None
     manifest: WorkloadManifest | None = None
+    grade: str = "declared"
 
     def add(
         self,
@@ -138,7 +150,7 @@ class _Run:
             node=m.node.hostname if m else None,
             job_id=m.job.id if m else None,
             sequence=m.freshness.sequence if m else None,
-            location_grade="declared" if m else None,
+            location_grade=self.grade if m else None,
             trust_vector=TrustVector(**vector),
             findings=self.findings,
             verified_at=self.now,
@@ -296,12 +308,17 @@ def _verify(
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog or bundled_catalog())
 
-    # 13. Policy.
+    # 13. Hardware evidence binds the signing key to the GPUs listed.
+    node_signer = next((e for e in signers if e.scope.key_id == manifest.node.key_id), None)
+    if node_signer is not None:
+        run.grade = _check_hardware(run, manifest, node_signer.key, options)
+
+    # 14. Policy.
     if policy is None:
         run.add(
             "policy.not_evaluated",
             Severity.INFO,
-            "no export-control policy was given; only signatures, trust, freshness and chain were checked",
+            "no export-control policy was given; no export-control rule was applied",
         )
     else:
         run.evaluated.update({"policy"})
@@ -378,6 +395,84 @@ def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalo
         f"GPUs: {summary}" + (f"; the node is {system}" if system else ""),
         {"gpus": dict(counts), "system": system},
     )
+
+
+def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, options: VerifyOptions) -> str:
+    """Verify the GPUs' CC evidence for ``key``; return the location grade it earns."""
+    with_evidence = [g for g in manifest.gpus if g.cc_evidence is not None]
+    if not with_evidence:
+        return "declared"
+    if options.cc_root is None:
+        run.add(
+            "hardware.cc.not_checked",
+            Severity.INFO,
+            f"{len(with_evidence)} GPUs carry confidential-computing evidence, but no vendor root was configured "
+            "to check it against (attest verify --cc-root ROOT.pem); the location stays declared",
+        )
+        return "declared"
+    run.evaluated.add("hardware")
+    expected = binding_nonce(key)
+    devices: dict[str, int] = {}
+    ok = True
+    for gpu in with_evidence:
+        evidence = gpu.cc_evidence
+        assert evidence is not None
+        where: dict[str, JsonValue] = {"index": gpu.index, "uuid": gpu.uuid, "pci_bus_id": gpu.pci.bus_id}
+        if len(evidence.report) % 2:
+            run.add(
+                "hardware.cc.report_malformed",
+                CONTRA,
+                f"GPU {gpu.index}: the report is not whole bytes of hex",
+                where,
+            )
+            ok = False
+            continue
+        outcome = verify_report(
+            bytes.fromhex(evidence.report),
+            evidence.certificate_chain.encode("utf-8"),
+            options.cc_root,
+            now=run.now,
+            expected_nonce=expected,
+            pinned_root_sha256=options.cc_root_sha256,
+            cache=options.cc_cache,
+        )
+        for f in outcome.findings:
+            if f.severity is not Severity.INFO:
+                message = f.message
+                if f.rule == "hardware.cc.nonce_mismatch":
+                    message = "the report was not made over this node key's digest (a binding for another key, or copied)"
+                run.add(
+                    f.rule, f.severity, f"GPU {gpu.index} ({gpu.uuid}): {message}", {**where, **f.evidence}
+                )
+        if not outcome.valid:
+            ok = False
+        elif outcome.ueid in devices:
+            run.add(
+                "hardware.cc.duplicate_device",
+                CONTRA,
+                f"GPUs {devices[outcome.ueid]} and {gpu.index} present the same device certificate",
+                {**where, "ueid": outcome.ueid},
+            )
+            ok = False
+        elif outcome.ueid is not None:
+            devices[outcome.ueid] = gpu.index
+    if not ok:
+        return "declared"
+    if len(with_evidence) < len(manifest.gpus):
+        run.add(
+            "hardware.partially_bound",
+            Severity.INFO,
+            f"{len(with_evidence)} of {len(manifest.gpus)} GPUs carry evidence for the node key; hardware-bound needs all",
+        )
+        return "declared"
+    run.add(
+        "hardware.bound",
+        Severity.INFO,
+        f"all {len(with_evidence)} GPUs vouch for the signing key with vendor-certified reports; reports carry no "
+        "serial or UUID, so each is tied to its GPU entry by the driver's PCI mapping",
+        {"devices": len(devices)},
+    )
+    return "hardware-bound"
 
 
 def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> None:

@@ -15,6 +15,7 @@ from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import load_signing_key, load_verifying_key
 from attest.errors import InputError
 from attest.hardware import open_source
+from attest.hardware.binding import NodeBinding, attach
 from attest.model.manifest import ImageRef, Job, LicenseReference, Operator, Site, Tenant, WorkloadManifest
 from attest.sign import sign_manifest
 
@@ -76,6 +77,9 @@ example:
     chain.add_argument("--sequence", type=int, metavar="N", help="sequence number (with --previous)")
     p.add_argument("--previous", metavar="sha256:HEX", help="digest of this node's previous manifest")
     p.add_argument("--nonce", metavar="HEX", help="caller nonce (default: 16 random bytes)")
+    p.add_argument(
+        "--binding", metavar="BINDING.json", help="GPU reports over the node key, from attest bind"
+    )
     add_simulate(p)
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(func=run_manifest)
@@ -149,6 +153,9 @@ def run_manifest(args: argparse.Namespace) -> int:
         what="operator",
     )
     evidence = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read()
+    if args.binding:
+        binding = read_model(args.binding, NodeBinding, what="binding")
+        evidence = evidence.model_copy(update={"gpus": attach(evidence.gpus, binding, key_id)})
     manifest = build_manifest(
         evidence=evidence,
         site=site,

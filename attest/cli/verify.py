@@ -12,6 +12,7 @@ from attest.cli.common import HelpFormatter, add_format, parse_when, read_input,
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
+from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
 from attest.model.result import Status, VerificationResult
 from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import VerifyOptions, verify_many
@@ -51,6 +52,17 @@ examples:
         help="size limit per envelope (default: 1 MiB)",
     )
     p.add_argument(
+        "--cc-root",
+        metavar="PEM",
+        help="GPU vendor root certificate: check CC evidence (hardware-bound grade)",
+    )
+    p.add_argument(
+        "--cc-root-sha256",
+        default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+        metavar="HEX",
+        help="the fingerprint the root must have (default: NVIDIA's Device Identity CA)",
+    )
+    p.add_argument(
         "--allow-noncanonical",
         action="store_true",
         help="accept envelopes re-encoded by other DSSE tools (signatures still checked byte for byte)",
@@ -66,6 +78,7 @@ def render_text(result: VerificationResult) -> str:
         f"node {result.node}" if result.node else None,
         f"job {result.job_id}" if result.job_id else None,
         f"seq {result.sequence}" if result.sequence is not None else None,
+        f"location {result.location_grade}" if result.location_grade else None,
         f"key {result.key_id[:16]}…" if result.key_id else None,
     ]
     lines = [head + "".join(f"  {f}" for f in facts if f)]
@@ -97,6 +110,9 @@ def run_verify(args: argparse.Namespace) -> int:
         max_bytes=args.max_bytes,
         clock_skew=timedelta(seconds=args.skew),
         require_canonical=not args.allow_noncanonical,
+        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
+        cc_root_sha256=args.cc_root_sha256.lower(),
+        cc_cache=ChainCache(),
     )
     items: list[tuple[str, bytes]] = []
     unreadable = False

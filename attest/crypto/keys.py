@@ -200,6 +200,11 @@ def write_private_key(path: Path, key: SigningKey, *, overwrite: bool = False) -
     The file is created with mode 0600 from the start (never widened later),
     and an existing file is refused unless ``overwrite`` is set.
     """
+    write_private_key_bytes(path, key.private_pem(), overwrite=overwrite)
+
+
+def write_private_key_bytes(path: Path, pem: bytes, *, overwrite: bool = False) -> None:
+    """Write private key bytes with mode 0600 from creation (see :func:`write_private_key`)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
@@ -209,7 +214,7 @@ def write_private_key(path: Path, key: SigningKey, *, overwrite: bool = False) -
         raise KeyFileError(f"cannot create {path}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, key.private_pem())
+        os.write(fd, pem)
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -194,3 +194,49 @@ class NvmlGpuSource:
             raise HardwareError(
                 f"{where} reported identity that does not look like an NVIDIA GPU: {exc}"
             ) from None
+
+
+class NvmlCcSource:
+    """Confidential-computing reports through NVML (read-only; the GPUs must be in CC mode).
+
+    For each GPU, ``nvmlDeviceGetConfComputeGpuAttestationReport`` with a
+    32-byte nonce, and ``nvmlDeviceGetConfComputeGpuCertificate`` for the
+    attestation certificate chain. The GPU entry is found by its PCI bus id.
+    """
+
+    name = "nvml"
+
+    def __init__(self, nvml: ModuleType | Any | None = None) -> None:
+        self._reader = NvmlGpuSource(nvml)
+
+    def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
+        """Read the report over ``nonce`` and the certificate chain of this GPU."""
+        if len(nonce) != 32:
+            raise HardwareError(f"a CC attestation nonce must be exactly 32 bytes, not {len(nonce)}")
+        r = self._reader
+        nv = r._module()
+        where = f"GPU {gpu.index} ({gpu.pci.bus_id})"
+        r._call("initializing NVML", nv.nvmlInit)
+        try:
+            h = r._call(f"opening {where}", nv.nvmlDeviceGetHandleByPciBusId, gpu.pci.bus_id)
+            report = r._call(
+                f"reading the attestation report of {where}",
+                nv.nvmlDeviceGetConfComputeGpuAttestationReport,
+                h,
+                nonce,
+            )
+            certs = r._call(
+                f"reading the attestation certificate of {where}",
+                nv.nvmlDeviceGetConfComputeGpuCertificate,
+                h,
+            )
+        finally:
+            with contextlib.suppress(nv.NVMLError):
+                nv.nvmlShutdown()
+        data = bytes(report.attestationReport[: report.attestationReportSize])
+        chain = bytes(certs.attestationCertChain[: certs.attestationCertChainSize])
+        if not data or not chain:
+            raise HardwareError(
+                f"{where} returned an empty attestation report or certificate chain; is CC mode on?"
+            )
+        return data, chain

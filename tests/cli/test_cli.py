@@ -207,7 +207,7 @@ def test_trust_add_errors(workspace: Path, cli: CliRunner) -> None:
     assert not (workspace / "t2.json").exists()  # nothing half-written
 
 
-VERBS = [["keygen"], ["collect"], ["manifest"], ["sign"], ["verify"], ["trust"], ["trust", "add"], ["trust", "list"], ["trust", "revoke"], ["gpu"], ["gpu", "verify-report"], ["chips"], ["chips", "list"], ["chips", "show"], ["chips", "classify"], ["demo"]]
+VERBS = [["keygen"], ["collect"], ["manifest"], ["sign"], ["verify"], ["trust"], ["trust", "add"], ["trust", "list"], ["trust", "revoke"], ["gpu"], ["gpu", "verify-report"], ["chips"], ["chips", "list"], ["chips", "show"], ["chips", "classify"], ["bind"], ["demo"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v))
@@ -245,3 +245,23 @@ def test_rollback_and_wrong_previous_exit_3(workspace: Path, cli: CliRunner) -> 
     make_envelope(cli, "old", "--sequence", "0")
     out = cli("verify", "old.env.json", "--trust", "trust.json", "--state", "s.db", check_code=3)
     assert "chain.sequence_rollback" in out.stdout
+
+
+def test_bind_then_verify_hardware_bound(workspace: Path, cli: CliRunner) -> None:
+    cli("bind", "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor", "-o", "binding.json", check_code=0)
+    assert stat.S_IMODE((workspace / "vendor" / "ica.key").stat().st_mode) == 0o600
+    make_envelope(cli, "m", "--binding", "binding.json")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    root = x509.load_pem_x509_certificate((workspace / "vendor" / "root.pem").read_bytes())
+    pin = root.fingerprint(hashes.SHA256()).hex()
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, "--format", "json", check_code=0)
+    assert json.loads(out.stdout)["location_grade"] == "hardware-bound"
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", check_code=3)  # NVIDIA's pin
+    assert "hardware.cc.root_not_pinned" in out.stdout
+    assert "needs --cc-sim" in cli("bind", "--key", "node/attest.key", "--simulate", "h100", check_code=2).stderr
+    cli("keygen", "--out", "other", check_code=0)
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "other/attest.key",
+              "--simulate", "h100", "--seed", "n1", "--binding", "binding.json", check_code=2)
+    assert "the binding is for node key" in out.stderr

@@ -1,0 +1,62 @@
+"""``attest bind``: have every GPU vouch for the node key (hardware-bound grade)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from attest.cli.common import HelpFormatter, write_output
+from attest.cli.hardware import add_simulate
+from attest.crypto.keys import load_signing_key, load_verifying_key
+from attest.errors import InputError
+from attest.hardware import open_source
+from attest.hardware.binding import SimulatedCcSource, bind
+from attest.hardware.nvml import NvmlCcSource
+from attest.hardware.simulated_cc import SimulatedCcBackend
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb."""
+    p = sub.add_parser(
+        "bind",
+        help="bind the node key to this host's GPUs with CC attestation reports",
+        description="Ask every GPU for a confidential-computing attestation report whose nonce is the SHA-256 "
+        "of the node key's public key, and write the binding. Manifests built with --binding carry the "
+        "reports; a verifier given the vendor root then grades them hardware-bound.",
+        epilog="""examples:
+  attest bind --key /etc/attest/attest.key -o /etc/attest/binding.json        # NVML, GPUs in CC mode
+  attest bind --pub node.pub --simulate h100 --cc-sim ./sim-vendor -o binding.json
+  attest manifest ... --key node.key --binding binding.json -o m.json
+  attest verify m.envelope.json --trust trust.json --cc-root ./sim-vendor/root.pem --cc-root-sha256 HEX""",
+        formatter_class=HelpFormatter,
+    )
+    keys = p.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--key", metavar="KEY", help="the node's private key (only its public part is used)")
+    keys.add_argument("--pub", metavar="KEY.pub", help="the node's public key")
+    add_simulate(p)
+    p.add_argument(
+        "--cc-sim",
+        metavar="DIR",
+        help="with --simulate: a simulated GPU vendor hierarchy (created if missing; its root.pem must be pinned)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(func=run_bind)
+
+
+def run_bind(args: argparse.Namespace) -> int:
+    """Collect the reports and write the binding."""
+    key = load_signing_key(Path(args.key)).public if args.key else load_verifying_key(Path(args.pub))
+    if args.simulate:
+        if not args.cc_sim:
+            raise InputError(
+                "--simulate needs --cc-sim DIR: simulated GPUs need a simulated vendor to sign their reports"
+            )
+        source: SimulatedCcSource | NvmlCcSource = SimulatedCcSource(SimulatedCcBackend(Path(args.cc_sim)))
+    else:
+        if args.cc_sim:
+            raise InputError("--cc-sim goes with --simulate")
+        source = NvmlCcSource()
+    evidence = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read()
+    binding = bind(evidence.gpus, key, source)
+    write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
+    return 0

@@ -1,0 +1,118 @@
+"""Hardware-bound node keys: each GPU vouches for the node's signing key.
+
+``attest bind`` asks every GPU for an attestation report whose nonce is the
+SHA-256 of the node key's DER SubjectPublicKeyInfo. A genuine GPU signs that
+report with its device key, certified up to the vendor's root; so a verifier
+that checks the report learns that *this* signing key was present on a host
+with *these* GPUs. Manifests then carry each GPU's report and chain, and the
+verifier grades the location claim ``hardware-bound`` only when every GPU the
+manifest lists has a report that verifies for the key that signed it.
+
+Reports carry no NVML serial or UUID: a report is tied to a GPU entry by the
+driver's own mapping (the device handle the report was read through, by PCI
+bus id), which the findings say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Protocol
+
+from pydantic import Field
+
+from attest.crypto.keys import VerifyingKey
+from attest.errors import InputError
+from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.model.base import HexSha256, Timestamp, WireModel
+from attest.model.manifest import CcEvidence, Gpu, GpuUuid
+
+
+def binding_nonce(key: VerifyingKey) -> bytes:
+    """The 32-byte nonce that binds ``key``: SHA-256 of its DER SubjectPublicKeyInfo."""
+    return hashlib.sha256(key.spki_der).digest()
+
+
+class CcEvidenceSource(Protocol):
+    """Asks a GPU for a confidential-computing attestation report over a nonce."""
+
+    name: str
+
+    def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
+        """Return (report, certificate chain PEM) for this GPU over ``nonce`` (32 bytes)."""
+        ...
+
+
+class SimulatedCcSource:
+    """Evidence from a :class:`SimulatedCcBackend` (its root must be pinned explicitly)."""
+
+    name = "simulated"
+
+    def __init__(self, backend: SimulatedCcBackend) -> None:
+        self.backend = backend
+
+    def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
+        """Return the simulated GPU's report and chain."""
+        return self.backend.attest(gpu.uuid, nonce)
+
+
+class BoundGpu(WireModel):
+    """One GPU's evidence for the node key."""
+
+    uuid: GpuUuid
+    index: int
+    pci_bus_id: str
+    cc_evidence: CcEvidence
+
+
+class NodeBinding(WireModel):
+    """What ``attest bind`` writes: the node key and every GPU's report over its digest."""
+
+    version: Literal[1] = 1
+    node_key_id: HexSha256
+    created_at: Timestamp
+    source: Annotated[str, Field(description="nvml or simulated")]
+    gpus: list[BoundGpu] = Field(min_length=1)
+
+
+def bind(gpus: Sequence[Gpu], key: VerifyingKey, source: CcEvidenceSource) -> NodeBinding:
+    """Ask every GPU for a report over the key's binding nonce."""
+    if not gpus:
+        raise InputError("no GPU to bind the key to")
+    nonce = binding_nonce(key)
+    bound = []
+    for gpu in gpus:
+        report, chain = source.attest(gpu, nonce)
+        bound.append(
+            BoundGpu(
+                uuid=gpu.uuid,
+                index=gpu.index,
+                pci_bus_id=gpu.pci.bus_id,
+                cc_evidence=CcEvidence(
+                    nonce=nonce.hex(),
+                    report=report.hex(),
+                    certificate_chain=chain.decode("ascii"),
+                    source=source.name,
+                ),
+            )
+        )
+    return NodeBinding(node_key_id=key.key_id, created_at=datetime.now(UTC), source=source.name, gpus=bound)
+
+
+def attach(gpus: Sequence[Gpu], binding: NodeBinding, key_id: str) -> list[Gpu]:
+    """Copy each GPU's evidence from the binding onto its manifest entry (matched by UUID).
+
+    Raises:
+        InputError: the binding is for another key, or names a GPU this host does not have.
+    """
+    if binding.node_key_id != key_id:
+        raise InputError(
+            f"the binding is for node key {binding.node_key_id[:16]}…, not {key_id[:16]}…",
+            hint="run attest bind again with this node's key",
+        )
+    by_uuid = {b.uuid: b for b in binding.gpus}
+    return [
+        g.model_copy(update={"cc_evidence": by_uuid[g.uuid].cc_evidence}) if g.uuid in by_uuid else g
+        for g in gpus
+    ]

@@ -1,0 +1,205 @@
+"""A simulated confidential-computing backend with NVIDIA's shape, for demos and tests.
+
+No real GPU can be asked to sign our nonce on a machine without one, so this
+backend plays the GPU: it holds a five-certificate P-384 hierarchy shaped like
+NVIDIA's (root → identity → provisioner ICA → per-device BROM → per-device
+FMC leaf with a TCG DICE FWID extension) and answers GET_MEASUREMENTS with
+SPDM 1.1 reports signed by the device's leaf key. Its root is *not* NVIDIA's:
+a verifier must be told to pin it, so simulated evidence can never pass as real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from attest.crypto.keys import write_private_key_bytes
+from attest.errors import InputError
+from attest.hardware.cc import fingerprint
+
+_SHA384_OID = bytes.fromhex("608648016503040202")
+_DICE_TCB_INFO = ObjectIdentifier("2.23.133.5.4.1.1")
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def dice_tcb_info(fwid: bytes) -> bytes:
+    """DiceTcbInfo with vendor, model and one SHA-384 FWID ([6] IMPLICIT FWIDLIST)."""
+    fwid_entry = _der(0x30, _der(0x06, _SHA384_OID) + _der(0x04, fwid))
+    return _der(0x30, _der(0x80, b"NVIDIA") + _der(0x81, b"SIM100 A01 GSP") + _der(0xA6, fwid_entry))
+
+
+def _name(cn: str, serial: str | None = None) -> x509.Name:
+    attrs = [
+        x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Simulated GPU Vendor"),
+    ]
+    if serial:
+        attrs.insert(0, x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    return x509.Name(attrs)
+
+
+def _cert(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    fwid: bytes | None = None,
+) -> x509.Certificate:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365 * 30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if fwid is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(_DICE_TCB_INFO, dice_tcb_info(fwid)), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA384())
+
+
+def _pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+@dataclass
+class SimulatedDevice:
+    """One simulated GPU: its two per-device certificates and leaf key."""
+
+    leaf_key: ec.EllipticCurvePrivateKey
+    chain: bytes
+    fwid: bytes
+
+
+class SimulatedCcBackend:
+    """A simulated vendor hierarchy that makes signed attestation reports for simulated GPUs.
+
+    The vendor keys live in ``directory`` (created 0700, keys 0600); the root
+    certificate a verifier must pin is ``directory/root.pem``.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._devices: dict[str, SimulatedDevice] = {}
+        if not (directory / "root.pem").exists():
+            self._create()
+        self._root = x509.load_pem_x509_certificate((directory / "root.pem").read_bytes())
+        self._upper = (directory / "upper.pem").read_bytes()  # provisioner ICA and identity
+        self._ica_key = self._load_key("ica.key")
+        self._ica = x509.load_pem_x509_certificate(self._upper)
+
+    @property
+    def root_pem(self) -> bytes:
+        """The root certificate to pin."""
+        return self._root.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def root_sha256(self) -> str:
+        """The root's fingerprint, for ``pinned_root_sha256``."""
+        return fingerprint(self._root)
+
+    def _load_key(self, name: str) -> ec.EllipticCurvePrivateKey:
+        key = serialization.load_pem_private_key((self.directory / name).read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise InputError(f"{self.directory / name} is not an EC key")
+        return key
+
+    def _create(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {self.directory}: {exc.strerror}") from None
+        root_key, identity_key, ica_key = (ec.generate_private_key(ec.SECP384R1()) for _ in range(3))
+        root_name = _name("Simulated Device Identity CA")
+        root = _cert(root_name, root_key, root_name, root_key, ca=True)
+        identity = _cert(_name("Simulated SIM100 Identity"), identity_key, root_name, root_key, ca=True)
+        ica = _cert(
+            _name("Simulated SIM100 Provisioner ICA 1"), ica_key, identity.subject, identity_key, ca=True
+        )
+        (self.directory / "root.pem").write_bytes(_pem(root))
+        (self.directory / "upper.pem").write_bytes(_pem(ica, identity))
+        write_private_key_bytes(
+            self.directory / "ica.key",
+            ica_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
+
+    def device(self, uuid: str) -> SimulatedDevice:
+        """The simulated GPU with this UUID (its certificates are made on first use)."""
+        if uuid not in self._devices:
+            brom_key, leaf_key = (
+                ec.generate_private_key(ec.SECP384R1()),
+                ec.generate_private_key(ec.SECP384R1()),
+            )
+            serial = hashlib.sha256(uuid.encode()).hexdigest()[:18].upper()
+            fwid = hashlib.sha384(b"simulated firmware " + uuid.encode()).digest()
+            brom = _cert(
+                _name("SIM100 A01 GSP BROM", serial), brom_key, self._ica.subject, self._ica_key, ca=True
+            )
+            leaf = _cert(
+                _name("SIM100 A01 GSP FMC LF", serial + "01"),
+                leaf_key,
+                brom.subject,
+                brom_key,
+                ca=False,
+                fwid=fwid,
+            )
+            root = self._root
+            self._devices[uuid] = SimulatedDevice(
+                leaf_key=leaf_key, chain=_pem(leaf, brom) + self._upper + _pem(root), fwid=fwid
+            )
+        return self._devices[uuid]
+
+    def attest(self, uuid: str, nonce: bytes) -> tuple[bytes, bytes]:
+        """Return (report, certificate chain) for this GPU, signed over ``nonce`` (32 bytes)."""
+        if len(nonce) != 32:
+            raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
+        dev = self.device(uuid)
+        request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
+        record = b"".join(
+            bytes([i, 1])
+            + (51).to_bytes(2, "little")
+            + bytes([0x01])
+            + (48).to_bytes(2, "little")
+            + hashlib.sha384(f"{uuid}/measurement/{i}".encode()).digest()
+            for i in range(1, 65)
+        )
+        opaque = b"".join(
+            t.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v
+            for t, v in ((3, b"570.133.20\0"), (6, bytes.fromhex("0074009601000000")), (20, dev.fwid))
+        )
+        response = (
+            bytes([0x11, 0x60, 0x00, 0x00, 64])
+            + len(record).to_bytes(3, "little")
+            + record
+            + os.urandom(32)
+            + len(opaque).to_bytes(2, "little")
+            + opaque
+        )
+        der = dev.leaf_key.sign(request + response, ec.ECDSA(hashes.SHA384()))
+        r, s = decode_dss_signature(der)
+        return request + response + r.to_bytes(48, "big") + s.to_bytes(48, "big"), dev.chain
