@@ -113,6 +113,7 @@ def build_manifest(
                 key_id=node_key_id,
                 driver_version=evidence.driver_version,
                 cuda_driver_version=evidence.cuda_driver_version,
+                cc_state=evidence.cc_state,
             ),
             "gpus": [
                 g.model_copy(update={"classification": catalog.classify_gpu(g).to_wire()})

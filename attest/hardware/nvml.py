@@ -16,6 +16,7 @@ The ``nvml`` module is injectable: tests pass a fake that carries the real
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 from attest.errors import HardwareError
 from attest.model.hardware import HardwareEvidence
-from attest.model.manifest import Gpu, PciInfo
+from attest.model.manifest import ConfComputeState, Gpu, MaxClocks, MigMode, PciInfo, PlatformInfo
 
 T = TypeVar("T")
 
@@ -39,6 +40,28 @@ _FUNCTION_NOT_FOUND = 13
 _GPU_IS_LOST = 15
 _RESET_REQUIRED = 16
 _OPTIONAL_CODES = frozenset({_NOT_SUPPORTED, _FUNCTION_NOT_FOUND})
+
+_BRANDS = {
+    0: "unknown",
+    1: "Quadro",
+    2: "Tesla",
+    3: "NVS",
+    4: "GRID",
+    5: "GeForce",
+    6: "Titan",
+    7: "NVIDIA Virtual Applications",
+    8: "NVIDIA Virtual PC",
+    9: "NVIDIA vGPU for Compute",
+    10: "NVIDIA RTX Virtual Workstation",
+    11: "NVIDIA Cloud Gaming",
+    12: "Quadro RTX",
+    13: "NVIDIA RTX",
+    14: "NVIDIA",
+    15: "GeForce RTX",
+    16: "Titan RTX",
+    18: "NVIDIA RTX Virtual Game Dev",
+    19: "NVIDIA NPU",
+}
 
 _ARCHITECTURES = {
     2: "Kepler",
@@ -124,8 +147,10 @@ class NvmlGpuSource:
         except nv.NVMLError as exc:
             raise describe_nvml_error(int(getattr(exc, "value", -1)), str(exc), doing=doing) from None
 
-    def _optional(self, doing: str, fn: Callable[..., T], *args: Any) -> T | None:
+    def _optional(self, doing: str, fn: Callable[..., T] | None, *args: Any) -> T | None:
         nv = self._module()
+        if fn is None:  # a pynvml too old to have this function
+            return None
         try:
             return fn(*args)
         except nv.NVMLError as exc:
@@ -145,6 +170,7 @@ class NvmlGpuSource:
             cuda = self._optional("reading the CUDA driver version", nv.nvmlSystemGetCudaDriverVersion)
             count = self._call("counting GPUs", nv.nvmlDeviceGetCount)
             gpus = [self._read_gpu(nv, i) for i in range(count)]
+            cc_state = self._cc_state(nv)
         finally:
             # Shutting down after a failure must not hide that failure.
             with contextlib.suppress(nv.NVMLError):
@@ -154,8 +180,68 @@ class NvmlGpuSource:
             hostname=self.hostname,
             driver_version=_text(driver) if driver is not None else None,
             cuda_driver_version=f"{cuda // 1000}.{cuda % 1000 // 10}" if isinstance(cuda, int) else None,
+            cc_state=cc_state,
             collected_at=datetime.now(UTC),
             gpus=gpus,
+        )
+
+    def _platform(self, nv: Any, h: Any, where: str) -> PlatformInfo | None:
+        """Blackwell platform info, decoded from the raw struct bytes.
+
+        pynvml declares ``ibGuid`` and ``chassisSerialNumber`` as ``c_char``
+        arrays, which truncate at the first zero byte and can fail to decode;
+        the bytes of the struct are read instead (v2 layout: version u32,
+        ibGuid[16], chassisSerialNumber[16], slot, tray, hostId, peerType, moduleId).
+        """
+        struct_type = getattr(nv, "c_nvmlPlatformInfo_v2_t", None)
+        if struct_type is None or not hasattr(nv, "nvmlDeviceGetPlatformInfo"):
+            return None
+        info = struct_type()
+        if (
+            self._optional(
+                f"reading the platform info of {where}", nv.nvmlDeviceGetPlatformInfo, h, ctypes.byref(info)
+            )
+            is None
+        ):
+            return None
+        raw = bytes(info)  # ctypes structures expose their buffer
+        if len(raw) < 41:
+            raise HardwareError(
+                f"{where} returned a platform info struct of {len(raw)} bytes; expected 41 or more"
+            )
+        return PlatformInfo(
+            ib_guid=raw[4:20].hex(),
+            chassis_serial=raw[20:36].split(b"\0", 1)[0].decode("ascii", "replace"),
+            slot=raw[36],
+            tray=raw[37],
+            host_id=raw[38],
+            peer_type=raw[39],
+            module_id=raw[40],
+        )
+
+    def _cc_state(self, nv: Any) -> ConfComputeState | None:
+        state = self._optional(
+            "reading the confidential-computing state", getattr(nv, "nvmlSystemGetConfComputeState", None)
+        )
+        if state is None:
+            return None
+        multi = None
+        settings_type = getattr(nv, "c_nvmlSystemConfComputeSettings_v1_t", None)
+        if settings_type is not None and hasattr(nv, "nvmlSystemGetConfComputeSettings"):
+            settings = settings_type()
+            settings.version = getattr(nv, "nvmlSystemConfComputeSettings_v1", 0x1000014)
+            # This call returns NVML's raw return code instead of raising.
+            if nv.nvmlSystemGetConfComputeSettings(ctypes.byref(settings)) == 0:
+                multi = {0: "none", 1: "protected-pcie"}.get(
+                    int(settings.multiGpuMode), f"mode {settings.multiGpuMode}"
+                )
+        return ConfComputeState(
+            environment={0: "unavailable", 1: "simulation", 2: "production"}.get(
+                int(state.environment), f"environment {state.environment}"
+            ),
+            cc_feature=bool(state.ccFeature),
+            dev_tools_mode=bool(state.devToolsMode),
+            multi_gpu_mode=multi,
         )
 
     def _read_gpu(self, nv: Any, index: int) -> Gpu:
@@ -172,6 +258,35 @@ class NvmlGpuSource:
         cc = self._optional(
             f"reading the compute capability of {where}", nv.nvmlDeviceGetCudaComputeCapability, h
         )
+        board_id = self._optional(
+            f"reading the board id of {where}", getattr(nv, "nvmlDeviceGetBoardId", None), h
+        )
+        brand = self._optional(f"reading the brand of {where}", getattr(nv, "nvmlDeviceGetBrand", None), h)
+        module_id = self._optional(
+            f"reading the module id of {where}", getattr(nv, "nvmlDeviceGetModuleId", None), h
+        )
+        inforom = self._optional(
+            f"reading the inforom version of {where}",
+            getattr(nv, "nvmlDeviceGetInforomImageVersion", None),
+            h,
+        )
+        clocks = {
+            name: self._optional(
+                f"reading the max {name} clock of {where}",
+                getattr(nv, "nvmlDeviceGetMaxClockInfo", None),
+                h,
+                clock,
+            )
+            for name, clock in (("graphics", 0), ("sm", 1), ("memory", 2))
+        }
+        power = self._optional(
+            f"reading the power limit of {where}", getattr(nv, "nvmlDeviceGetPowerManagementLimit", None), h
+        )
+        mig = self._optional(f"reading the MIG mode of {where}", getattr(nv, "nvmlDeviceGetMigMode", None), h)
+        cores = self._optional(
+            f"reading the core count of {where}", getattr(nv, "nvmlDeviceGetNumGpuCores", None), h
+        )
+        platform = self._platform(nv, h, where)
         subsystem = int(getattr(pci, "pciSubSystemId", 0) or 0)
         try:
             return Gpu(
@@ -189,6 +304,17 @@ class NvmlGpuSource:
                 memory_total_mib=int(mem.total) // (1024 * 1024) if mem is not None else None,
                 architecture=_ARCHITECTURES.get(arch, f"unknown ({arch})") if arch is not None else None,
                 compute_capability=f"{cc[0]}.{cc[1]}" if cc is not None else None,
+                board_id=int(board_id) if board_id is not None else None,
+                brand=_BRANDS.get(int(brand), f"brand {brand}") if brand is not None else None,
+                module_id=int(module_id) if module_id is not None else None,
+                inforom_version=_text(inforom) if inforom else None,
+                max_clocks_mhz=MaxClocks(**{k: int(v) for k, v in clocks.items() if v is not None})
+                if any(v is not None for v in clocks.values())
+                else None,
+                power_limit_mw=int(power) if power is not None else None,
+                mig_mode=MigMode(current=bool(mig[0]), pending=bool(mig[1])) if mig is not None else None,
+                gpu_cores=int(cores) if cores is not None else None,
+                platform=platform,
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             raise HardwareError(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from attest.model.base import Timestamp, WireModel
-from attest.model.manifest import Gpu
+from attest.model.manifest import ConfComputeState, Gpu
 
 
 class HardwareEvidence(WireModel):
@@ -18,5 +18,6 @@ class HardwareEvidence(WireModel):
     hostname: Annotated[str, Field(min_length=1, max_length=253)]
     driver_version: str | None = None
     cuda_driver_version: str | None = None
+    cc_state: ConfComputeState | None = None
     collected_at: Timestamp
     gpus: list[Gpu] = Field(min_length=0, max_length=1024)

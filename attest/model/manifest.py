@@ -116,6 +116,7 @@ class Node(WireModel):
     key_id: HexSha256
     driver_version: str | None = None
     cuda_driver_version: str | None = None
+    cc_state: ConfComputeState | None = None
 
 
 class PciInfo(WireModel):
@@ -148,6 +149,44 @@ class CcEvidence(WireModel):
     source: str = "nvml"
 
 
+class MaxClocks(WireModel):
+    """Maximum clocks in MHz."""
+
+    graphics: int | None = None
+    sm: int | None = None
+    memory: int | None = None
+
+
+class MigMode(WireModel):
+    """Multi-Instance GPU mode: current and pending (after reset)."""
+
+    current: bool
+    pending: bool
+
+
+class PlatformInfo(WireModel):
+    """Rack-scale placement (Blackwell and later), decoded from NVML's raw struct bytes."""
+
+    ib_guid: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    chassis_serial: str
+    slot: int
+    tray: int
+    host_id: int
+    peer_type: int
+    module_id: int
+
+
+class ConfComputeState(WireModel):
+    """The host's confidential-computing state as NVML reports it."""
+
+    environment: Literal["unavailable", "simulation", "production"] | str
+    cc_feature: bool
+    dev_tools_mode: bool
+    multi_gpu_mode: str | None = Field(
+        default=None, description="none or protected-pcie, when NVML reports it"
+    )
+
+
 class Gpu(WireModel):
     """One GPU's identity as read through NVML (absent fields were not supported)."""
 
@@ -161,6 +200,15 @@ class Gpu(WireModel):
     memory_total_mib: Annotated[int | None, Field(ge=0)] = None
     architecture: str | None = None
     compute_capability: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
+    board_id: int | None = None
+    brand: str | None = None
+    module_id: int | None = None
+    inforom_version: str | None = None
+    max_clocks_mhz: MaxClocks | None = None
+    power_limit_mw: int | None = None
+    mig_mode: MigMode | None = None
+    gpu_cores: int | None = None
+    platform: PlatformInfo | None = None
     classification: Classification | None = None
     cc_evidence: CcEvidence | None = None
 

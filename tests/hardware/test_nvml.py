@@ -215,3 +215,113 @@ def test_unknown_error_code_and_bad_identity() -> None:
 def test_driver_version_absent_is_fine() -> None:
     ev = read(FakeNvml(fail={"nvmlSystemGetCudaDriverVersion": pynvml.NVML_ERROR_FUNCTION_NOT_FOUND}))
     assert ev.cuda_driver_version is None and len(ev.gpus) == 2
+
+
+class FullFakeNvml(FakeNvml):
+    """Adds the fields of a complete read, Blackwell platform info and CC state."""
+
+    c_nvmlPlatformInfo_v2_t = pynvml.c_nvmlPlatformInfo_v2_t
+    c_nvmlSystemConfComputeSettings_v1_t = pynvml.c_nvmlSystemConfComputeSettings_v1_t
+    nvmlSystemConfComputeSettings_v1 = pynvml.nvmlSystemConfComputeSettings_v1
+    # ibGuid with zero bytes inside, a chassis serial with a byte that is not UTF-8
+    PLATFORM = (
+        bytes.fromhex("0200002c")[::-1]
+        + bytes.fromhex("00a1b2c3000000d4e5f6000000000001")
+        + b"1821\xff22001234\0\0\0\0\0"[:16]
+        + bytes([7, 3, 1, 2, 5])
+    )
+
+    def nvmlDeviceGetBoardId(self, h: int) -> int:
+        self._maybe_fail("nvmlDeviceGetBoardId", h)
+        return 0x1800 + h
+
+    def nvmlDeviceGetBrand(self, h: int) -> int:
+        self._maybe_fail("nvmlDeviceGetBrand", h)
+        return pynvml.NVML_BRAND_NVIDIA
+
+    def nvmlDeviceGetModuleId(self, h: int) -> int:
+        self._maybe_fail("nvmlDeviceGetModuleId", h)
+        return h + 1
+
+    def nvmlDeviceGetInforomImageVersion(self, h: int) -> Any:
+        self._maybe_fail("nvmlDeviceGetInforomImageVersion", h)
+        return self._s("G520.0200.00.05")
+
+    def nvmlDeviceGetMaxClockInfo(self, h: int, clock: int) -> int:
+        self._maybe_fail("nvmlDeviceGetMaxClockInfo", h)
+        return {0: 1980, 1: 1980, 2: 2619}[clock]
+
+    def nvmlDeviceGetPowerManagementLimit(self, h: int) -> int:
+        self._maybe_fail("nvmlDeviceGetPowerManagementLimit", h)
+        return 700000
+
+    def nvmlDeviceGetMigMode(self, h: int) -> list[int]:
+        self._maybe_fail("nvmlDeviceGetMigMode", h)
+        return [0, 1]
+
+    def nvmlDeviceGetNumGpuCores(self, h: int) -> int:
+        self._maybe_fail("nvmlDeviceGetNumGpuCores", h)
+        return 16896
+
+    def nvmlDeviceGetPlatformInfo(self, h: int, ref: Any) -> int:
+        self._maybe_fail("nvmlDeviceGetPlatformInfo", h)
+        import ctypes
+
+        target = ref._obj
+        ctypes.memmove(ctypes.addressof(target), self.PLATFORM, len(self.PLATFORM))
+        return 0
+
+    def nvmlSystemGetConfComputeState(self) -> Any:
+        self._maybe_fail("nvmlSystemGetConfComputeState")
+        return SimpleNamespace(environment=2, ccFeature=1, devToolsMode=0)
+
+    def nvmlSystemGetConfComputeSettings(self, ref: Any) -> int:
+        self.calls.append("nvmlSystemGetConfComputeSettings")
+        ref._obj.multiGpuMode = 1
+        return 0
+
+
+def test_complete_read_with_platform_info_from_raw_bytes() -> None:
+    ev = read(FullFakeNvml())
+    g = ev.gpus[1]
+    assert (g.board_id, g.brand, g.module_id, g.inforom_version) == (0x1801, "NVIDIA", 2, "G520.0200.00.05")
+    assert g.max_clocks_mhz is not None and g.max_clocks_mhz.memory == 2619 and g.power_limit_mw == 700000
+    assert g.mig_mode is not None and (g.mig_mode.current, g.mig_mode.pending) == (False, True)
+    assert g.gpu_cores == 16896
+    assert g.platform is not None
+    assert g.platform.ib_guid == "00a1b2c3000000d4e5f6000000000001"  # zero bytes kept, unlike pynvml's c_char decoding
+    assert g.platform.chassis_serial.startswith("1821") and "\ufffd" in g.platform.chassis_serial  # no UnicodeDecodeError
+    assert (g.platform.slot, g.platform.tray, g.platform.host_id, g.platform.peer_type, g.platform.module_id) == (7, 3, 1, 2, 5)
+    assert ev.cc_state is not None and ev.cc_state.environment == "production" and ev.cc_state.cc_feature
+    assert not ev.cc_state.dev_tools_mode and ev.cc_state.multi_gpu_mode == "protected-pcie"
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["nvmlDeviceGetBoardId", "nvmlDeviceGetBrand", "nvmlDeviceGetModuleId", "nvmlDeviceGetInforomImageVersion",
+     "nvmlDeviceGetMaxClockInfo", "nvmlDeviceGetPowerManagementLimit", "nvmlDeviceGetMigMode",
+     "nvmlDeviceGetNumGpuCores", "nvmlDeviceGetPlatformInfo"],
+)
+def test_each_new_field_absent_when_not_supported(field: str) -> None:
+    ev = read(FullFakeNvml(fail={(field, 0): pynvml.NVML_ERROR_NOT_SUPPORTED}))
+    names = {"nvmlDeviceGetBoardId": "board_id", "nvmlDeviceGetBrand": "brand", "nvmlDeviceGetModuleId": "module_id",
+             "nvmlDeviceGetInforomImageVersion": "inforom_version", "nvmlDeviceGetMaxClockInfo": "max_clocks_mhz",
+             "nvmlDeviceGetPowerManagementLimit": "power_limit_mw", "nvmlDeviceGetMigMode": "mig_mode",
+             "nvmlDeviceGetNumGpuCores": "gpu_cores", "nvmlDeviceGetPlatformInfo": "platform"}
+    assert getattr(ev.gpus[0], names[field]) is None and getattr(ev.gpus[1], names[field]) is not None
+
+
+def test_cc_state_absent_when_not_supported() -> None:
+    ev = read(FullFakeNvml(fail={"nvmlSystemGetConfComputeState": pynvml.NVML_ERROR_NOT_SUPPORTED}))
+    assert ev.cc_state is None
+
+
+def test_no_permission_on_a_new_field_is_an_error() -> None:
+    with pytest.raises(HardwareError, match="reading the power limit of GPU 0"):
+        read(FullFakeNvml(fail={"nvmlDeviceGetPowerManagementLimit": pynvml.NVML_ERROR_NO_PERMISSION}))
+
+
+def test_complete_read_is_still_read_only() -> None:
+    fake = FullFakeNvml()
+    read(fake)
+    assert all(c in ("nvmlInit", "nvmlShutdown") or "Get" in c for c in fake.calls)
