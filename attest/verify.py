@@ -30,6 +30,7 @@ Steps, in the order a person would check by hand:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -427,6 +428,17 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             )
             ok = False
             continue
+        try:
+            responses = [base64.b64decode(r, validate=True) for r in evidence.ocsp] if evidence.ocsp else None
+        except ValueError:
+            run.add(
+                "hardware.cc.ocsp_malformed",
+                CONTRA,
+                f"GPU {gpu.index}: an OCSP response is not base64",
+                where,
+            )
+            ok = False
+            continue
         outcome = verify_report(
             bytes.fromhex(evidence.report),
             evidence.certificate_chain.encode("utf-8"),
@@ -435,6 +447,7 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             expected_nonce=expected,
             pinned_root_sha256=options.cc_root_sha256,
             cache=options.cc_cache,
+            ocsp_responses=responses,
         )
         for f in outcome.findings:
             if f.severity is not Severity.INFO:

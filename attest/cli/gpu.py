@@ -50,6 +50,13 @@ example:
         metavar="HEX",
         help="pin another root (test hierarchies); default: NVIDIA's",
     )
+    v.add_argument(
+        "--ocsp",
+        nargs="+",
+        default=None,
+        metavar="DER",
+        help="OCSP responses captured earlier (checked offline)",
+    )
     v.add_argument("--now", metavar="TIME", help="check certificate validity as of this time (default: now)")
     add_format(v)
     v.set_defaults(func=run_verify_report)
@@ -80,8 +87,15 @@ def run_verify_report(args: argparse.Namespace) -> int:
         if len(nonce) != 32:
             raise InputError(f"--nonce must be 32 bytes (64 hex digits), not {len(nonce)}")
     now = parse_when(args.now) if args.now else datetime.now(UTC)
+    responses = [read_input(p, what="OCSP response") for p in args.ocsp] if args.ocsp else None
     result = verify_report(
-        report, chain, root, now=now, expected_nonce=nonce, pinned_root_sha256=args.root_sha256.lower()
+        report,
+        chain,
+        root,
+        now=now,
+        expected_nonce=nonce,
+        pinned_root_sha256=args.root_sha256.lower(),
+        ocsp_responses=responses,
     )
     print(json.dumps(to_json(result)) if args.format == "json" else render_text(result))
     return result.status.exit_code

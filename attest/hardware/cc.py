@@ -15,7 +15,10 @@ GPU's five-certificate chain. Verification, all offline:
 5. the report signature verifies with the leaf key;
 6. the caller's nonce equals request bytes 4..36;
 7. the FWID in the leaf's TCG DICE extension equals opaque field 20 (when the
-   report carries one; older drivers' reports do not, which is said).
+   report carries one; older drivers' reports do not, which is said);
+8. optionally, revocation: OCSP responses captured earlier for chain
+   positions 1-3, checked offline (issuer or delegated responder signature,
+   validity window, certificate status). Never a network call.
 
 Each failure is its own finding (rule ids ``hardware.cc.*``). Nothing here
 reads the network or changes GPU state.
@@ -28,7 +31,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -36,6 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from pydantic import JsonValue
 
 from attest.errors import AttestError
@@ -392,6 +396,8 @@ def verify_report(
     expected_nonce: bytes | None = None,
     pinned_root_sha256: str = NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
     cache: ChainCache | None = None,
+    ocsp_responses: list[bytes] | None = None,
+    ocsp_max_age: timedelta = timedelta(days=7),
 ) -> ReportVerification:
     """Verify a report and its chain offline against the pinned root (never raises on bad input).
 
@@ -403,6 +409,8 @@ def verify_report(
         expected_nonce: the 32-byte nonce the caller sent; None skips the check (said in a finding).
         pinned_root_sha256: the fingerprint to pin (NVIDIA's by default; tests pin their own).
         cache: parsed chains and verified certificate links, shared across calls.
+        ocsp_responses: DER OCSP responses captured earlier; None skips revocation (said in a finding).
+        ocsp_max_age: how old a response may be.
     """
     out = ReportVerification()
 
@@ -530,7 +538,142 @@ def verify_report(
         )
     else:
         out.fwid = reported.hex()
+
+    # 8. Revocation, offline.
+    if ocsp_responses is None:
+        out.add(
+            "hardware.cc.revocation_not_checked",
+            Severity.INFO,
+            "no OCSP responses were given; revocation was not checked",
+        )
+    else:
+        check_revocation(out, links, ocsp_responses, now=now, max_age=ocsp_max_age)
     return out
+
+
+OCSP_POSITIONS = (1, 2, 3)
+"""Chain positions NVIDIA's OCSP service answers for (not the leaf, not the root)."""
+
+
+def check_revocation(
+    out: ReportVerification,
+    links: list[x509.Certificate],
+    responses: list[bytes],
+    *,
+    now: datetime,
+    max_age: timedelta,
+) -> None:
+    """Check captured OCSP responses for chain positions 1-3 (findings ``hardware.cc.ocsp_*``, ``.revoked``)."""
+    covered: set[int] = set()
+    for n, der in enumerate(responses):
+        try:
+            resp = ocsp.load_der_ocsp_response(der)
+        except ValueError as exc:
+            out.add("hardware.cc.ocsp_malformed", CONTRA, f"OCSP response {n} does not parse: {exc}")
+            continue
+        if resp.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+            out.add(
+                "hardware.cc.ocsp_malformed",
+                CONTRA,
+                f"OCSP response {n} is not successful ({resp.response_status.name})",
+            )
+            continue
+        for single in resp.responses:
+            position = _ocsp_position(single, links)
+            if position is None:
+                continue
+            issuer = links[position + 1]
+            if not _ocsp_signed_by(resp, issuer):
+                out.add(
+                    "hardware.cc.ocsp_untrusted",
+                    CONTRA,
+                    f"OCSP response {n} for certificate {position} is not signed by its issuer or a responder it certified",
+                    {"position": position},
+                )
+                continue
+            this_update = single.this_update_utc
+            next_update = single.next_update_utc
+            if (
+                this_update > now + timedelta(minutes=5)
+                or (next_update and now > next_update)
+                or now - this_update > max_age
+            ):
+                out.add(
+                    "hardware.cc.ocsp_stale",
+                    Severity.WARNING,
+                    f"OCSP response {n} for certificate {position} was produced {this_update:%Y-%m-%d %H:%M}Z; it is not current at {now:%Y-%m-%d %H:%M}Z",
+                    {"position": position, "this_update": this_update.isoformat()},
+                )
+                covered.add(position)
+                continue
+            if single.certificate_status is ocsp.OCSPCertStatus.REVOKED:
+                out.add(
+                    "hardware.cc.revoked",
+                    CONTRA,
+                    f"certificate {position} ({_common_name(links[position])}) is revoked"
+                    + (f" since {single.revocation_time_utc:%Y-%m-%d}" if single.revocation_time_utc else ""),
+                    {
+                        "position": position,
+                        "reason": single.revocation_reason.name if single.revocation_reason else None,
+                    },
+                )
+            elif single.certificate_status is ocsp.OCSPCertStatus.UNKNOWN:
+                out.add(
+                    "hardware.cc.ocsp_unknown",
+                    Severity.WARNING,
+                    f"the OCSP responder does not know certificate {position}",
+                    {"position": position},
+                )
+            covered.add(position)
+    missing = [p for p in OCSP_POSITIONS if p not in covered]
+    if missing:
+        out.add(
+            "hardware.cc.revocation_unchecked",
+            Severity.WARNING,
+            f"no usable OCSP response for chain position(s) {', '.join(map(str, missing))}; their revocation was not checked",
+            {"positions": list(missing)},
+        )
+
+
+def _ocsp_position(single: ocsp.OCSPSingleResponse, links: list[x509.Certificate]) -> int | None:
+    for position in OCSP_POSITIONS:
+        cert, issuer = links[position], links[position + 1]
+        if single.serial_number != cert.serial_number:
+            continue
+        try:
+            builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, single.hash_algorithm)
+            expected = builder.build()
+        except (ValueError, TypeError):
+            continue
+        if (expected.issuer_key_hash, expected.issuer_name_hash) == (
+            single.issuer_key_hash,
+            single.issuer_name_hash,
+        ):
+            return position
+    return None
+
+
+def _ocsp_signed_by(resp: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
+    """Signed by ``issuer`` itself, or by a responder certificate ``issuer`` issued for OCSP signing."""
+    candidates = [issuer]
+    for responder in resp.certificates:
+        try:
+            responder.verify_directly_issued_by(issuer)
+            eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+            continue
+        if x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING in eku:
+            candidates.append(responder)
+    for signer in candidates:
+        key = signer.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or resp.signature_hash_algorithm is None:
+            continue
+        try:
+            key.verify(resp.signature, resp.tbs_response_bytes, ec.ECDSA(resp.signature_hash_algorithm))
+            return True
+        except InvalidSignature:
+            continue
+    return False
 
 
 def _common_name(cert: x509.Certificate) -> str:

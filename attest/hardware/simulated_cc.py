@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from attest.crypto.keys import write_private_key_bytes
@@ -81,6 +82,11 @@ def _cert(
     return builder.sign(issuer_key, hashes.SHA384())
 
 
+def _split_pem(data: bytes) -> list[bytes]:
+    marker = b"-----END CERTIFICATE-----"
+    return [part + marker for part in data.split(marker) if b"BEGIN CERTIFICATE" in part]
+
+
 def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
@@ -90,6 +96,7 @@ class SimulatedDevice:
     """One simulated GPU: its two per-device certificates and leaf key."""
 
     leaf_key: ec.EllipticCurvePrivateKey
+    brom_key: ec.EllipticCurvePrivateKey
     chain: bytes
     fwid: bytes
 
@@ -141,12 +148,73 @@ class SimulatedCcBackend:
         )
         (self.directory / "root.pem").write_bytes(_pem(root))
         (self.directory / "upper.pem").write_bytes(_pem(ica, identity))
-        write_private_key_bytes(
-            self.directory / "ica.key",
-            ica_key.private_bytes(
+        for name, key in (("root.key", root_key), ("identity.key", identity_key), ("ica.key", ica_key)):
+            pem = key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ),
+            )
+            write_private_key_bytes(self.directory / name, pem)
+
+    def ocsp_response(
+        self,
+        chain_pem: bytes,
+        position: int,
+        *,
+        revoked: bool = False,
+        produced: datetime | None = None,
+        delegated: bool = False,
+    ) -> bytes:
+        """An OCSP response (DER) for certificate ``position`` (1-3) of a chain this vendor issued.
+
+        Signed by the issuer, or with ``delegated`` by a responder certificate the issuer made.
+        """
+        certs = [x509.load_pem_x509_certificate(b) for b in _split_pem(chain_pem)]
+        cert, issuer = certs[position], certs[position + 1]
+        issuer_key = self._issuer_key(issuer)
+        when = produced or datetime.now(UTC)
+        status = ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD
+        builder = ocsp.OCSPResponseBuilder().add_response(
+            cert=cert,
+            issuer=issuer,
+            algorithm=hashes.SHA384(),
+            cert_status=status,
+            this_update=when,
+            next_update=when + timedelta(days=7),
+            revocation_time=when if revoked else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
         )
+        signer_key, signer_cert = issuer_key, issuer
+        if delegated:
+            signer_key = ec.generate_private_key(ec.SECP384R1())
+            signer_cert = (
+                x509.CertificateBuilder()
+                .subject_name(_name("Simulated OCSP Responder"))
+                .issuer_name(issuer.subject)
+                .public_key(signer_key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(when - timedelta(days=1))
+                .not_valid_after(when + timedelta(days=30))
+                .add_extension(
+                    x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False
+                )
+                .sign(issuer_key, hashes.SHA384())
+            )
+            builder = builder.certificates([signer_cert])
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, signer_cert)
+        return builder.sign(signer_key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
+
+    def _issuer_key(self, issuer: x509.Certificate) -> ec.EllipticCurvePrivateKey:
+        wanted = issuer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        keys = [self._load_key(n) for n in ("root.key", "identity.key", "ica.key")]
+        keys += [d.brom_key for d in self._devices.values()]
+        for key in keys:
+            spki = key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            if spki == wanted:
+                return key
+        raise InputError("this simulated vendor did not issue that certificate")
 
     def device(self, uuid: str) -> SimulatedDevice:
         """The simulated GPU with this UUID (its certificates are made on first use)."""
@@ -170,7 +238,10 @@ class SimulatedCcBackend:
             )
             root = self._root
             self._devices[uuid] = SimulatedDevice(
-                leaf_key=leaf_key, chain=_pem(leaf, brom) + self._upper + _pem(root), fwid=fwid
+                leaf_key=leaf_key,
+                brom_key=brom_key,
+                chain=_pem(leaf, brom) + self._upper + _pem(root),
+                fwid=fwid,
             )
         return self._devices[uuid]
 

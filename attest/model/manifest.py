@@ -147,6 +147,9 @@ class CcEvidence(WireModel):
     report: Annotated[str, Field(pattern=r"^[0-9a-f]+$", max_length=65536, description="SPDM report, hex")]
     certificate_chain: Annotated[str, Field(max_length=65536, description="PEM chain, leaf first")]
     source: str = "nvml"
+    ocsp: list[Annotated[str, Field(max_length=16384, description="base64 DER OCSP response")]] = Field(
+        default_factory=list, max_length=8, description="OCSP responses captured for chain positions 1-3"
+    )
 
 
 class MaxClocks(WireModel):

@@ -61,3 +61,21 @@ def test_truncated_report_is_a_finding(cli: CliRunner, vectors: Path, tmp_path: 
     a[3] = "t.hex"
     out = cli(*a, "--format", "json", check_code=3)
     assert json.loads(out.stdout)["findings"][0]["rule"] == "hardware.cc.report_malformed"
+
+
+def test_ocsp_files(cli: CliRunner, tmp_path: Path) -> None:
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+
+    vendor = SimulatedCcBackend(tmp_path / "vendor")
+    report, chain = vendor.attest("GPU-11111111-2222-3333-4444-555555555555", bytes(32))
+    (tmp_path / "r.bin").write_bytes(report)
+    (tmp_path / "chain.pem").write_bytes(chain)
+    for p in (1, 2, 3):
+        (tmp_path / f"o{p}.der").write_bytes(vendor.ocsp_response(chain, p, revoked=(p == 2)))
+    base = ["gpu", "verify-report", "--report", "r.bin", "--chain", "chain.pem", "--root", "vendor/root.pem",
+            "--root-sha256", vendor.root_sha256, "--nonce", "00" * 32]
+    out = cli(*base, "--ocsp", "o1.der", "o2.der", "o3.der", check_code=3)
+    assert "hardware.cc.revoked" in out.stdout
+    out = cli(*base, "--ocsp", "o1.der", "o3.der", check_code=1)
+    assert "hardware.cc.revocation_unchecked" in out.stdout
+    cli(*base, check_code=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -180,3 +181,21 @@ def test_nvml_cc_source_errors(vendor: SimulatedCcBackend) -> None:
     assert fake.calls[-1] == "nvmlShutdown"
     with pytest.raises(HardwareError, match="no NVIDIA driver"):
         NvmlCcSource().attest(gpu, bytes(32))  # the real pynvml, on a machine without a driver
+
+
+def test_ocsp_in_the_manifest_is_checked(vendor: SimulatedCcBackend) -> None:
+    import base64
+
+    node = trusted_node()
+    m = bound_manifest(node, vendor)
+    gpus = []
+    for g in m.gpus:
+        ev = g.cc_evidence
+        assert ev is not None
+        chain = ev.certificate_chain.encode()
+        ocsp = [base64.b64encode(vendor.ocsp_response(chain, p, revoked=(g.index == 5 and p == 1))).decode() for p in (1, 2, 3)]
+        gpus.append(g.model_copy(update={"cc_evidence": ev.model_copy(update={"ocsp": ocsp})}))
+    r = verify_envelope(node.envelope(m.model_copy(update={"gpus": gpus})), node.trust, now=datetime.now(UTC), options=options(vendor))
+    revoked = [f for f in r.findings if f.rule == "hardware.cc.revoked"]
+    assert len(revoked) == 1 and revoked[0].evidence["index"] == 5
+    assert r.status is Status.CONTRAINDICATED and r.location_grade == "declared"
