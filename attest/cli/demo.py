@@ -1,12 +1,15 @@
 """``attest demo``: the whole story on simulated GPUs, in a temporary directory, in seconds.
 
-Three nodes of an operator (Johor, Singapore, Ashburn) get keys; an auditor
-trusts each key for its own site only. Each node signs a job ``start`` and a
-``heartbeat`` manifest (chained by ``previous``) for real simulated GPUs;
-the auditor verifies them all. Then the attacks: one byte of an envelope
-flipped, an envelope replayed, a node claiming a site outside its key's
-scope, a manifest that skips back in its node's sequence, and an expired
-manifest. Each must fail, with the finding that says why.
+Three nodes of an operator (Johor, Singapore, Ashburn) get keys, and every
+node's GPUs vouch for its key with attestation reports from a simulated GPU
+vendor (NVIDIA's certificate shape, its own root). An auditor trusts each key
+for its own site only and pins the vendor root. Each node signs a job
+``start`` and a ``heartbeat`` manifest (chained by ``previous``); the auditor
+verifies them all, graded ``hardware-bound``. Then the attacks: one byte of an
+envelope flipped, an envelope replayed, a node going back in its sequence, a
+node claiming a site outside its key's scope, a node presenting another
+node's GPUs and their evidence, and an expired manifest. Each must fail, with
+the finding that says why.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import load_signing_key, load_verifying_key
 from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
+from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
+from attest.hardware.cc import ChainCache
+from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.manifest import Job, Operator, Site, Tenant, WorkloadManifest
 from attest.model.result import Status, VerificationResult
 from attest.replay import SqliteVerifierState
 from attest.sign import manifest_digest, sign_manifest
-from attest.verify import verify_envelope, verify_many
+from attest.verify import VerifyOptions, verify_envelope, verify_many
 
 OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
 TENANT = Tenant.from_obj(
@@ -88,10 +94,14 @@ class Case:
     expect: Status
     result: VerificationResult
 
+    grade: str | None = None
+
     @property
     def ok(self) -> bool:
         """Whether the result is the expected one."""
-        return self.result.status is self.expect
+        return self.result.status is self.expect and (
+            self.grade is None or self.result.location_grade == self.grade
+        )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,9 +119,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _manifest(
-    host: str, preset: str, site: Site, key_id: str, now: datetime, after: WorkloadManifest | None, phase: str
+    host: str,
+    preset: str,
+    site: Site,
+    key_id: str,
+    now: datetime,
+    after: WorkloadManifest | None,
+    phase: str,
+    binding: NodeBinding | None = None,
 ) -> WorkloadManifest:
     evidence = SimulatedGpuSource(preset, seed=host, hostname=host).read()
+    if binding is not None:
+        evidence = evidence.model_copy(update={"gpus": attach(evidence.gpus, binding, key_id)})
     job = Job.from_obj(
         {
             "id": f"slurm-{48211 + len(host)}",
@@ -136,11 +155,17 @@ def _manifest(
 def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     """Run the demo in ``workdir``; return every case with its result."""
     trust = TrustStore()
+    vendor = SimulatedCcBackend(workdir / "sim-vendor")  # plays NVIDIA: its root must be pinned
+    bindings: dict[str, NodeBinding] = {}
+    last: dict[str, WorkloadManifest] = {}
     envelopes: list[tuple[str, bytes]] = []
     for host, preset, site in NODES:
         key_dir = workdir / "nodes" / host
         generate_key_pair(key_dir)
         key = load_signing_key(key_dir / PRIVATE_NAME)
+        gpus = SimulatedGpuSource(preset, seed=host, hostname=host).read().gpus
+        bindings[host] = bind(gpus, key.public, SimulatedCcSource(vendor))  # each GPU vouches for the key
+        (key_dir / "binding.json").write_text(bindings[host].to_json())
         trust = trust.with_key(
             load_verifying_key(key_dir / PUBLIC_NAME),
             operator=OPERATOR.name,
@@ -148,8 +173,11 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             countries=[site.country],
             not_after=now + timedelta(days=365),
         )
-        start = _manifest(host, preset, site, key.key_id, now, None, "start")
-        beat = _manifest(host, preset, site, key.key_id, now + timedelta(seconds=30), start, "heartbeat")
+        start = _manifest(host, preset, site, key.key_id, now, None, "start", bindings[host])
+        beat = _manifest(
+            host, preset, site, key.key_id, now + timedelta(seconds=30), start, "heartbeat", bindings[host]
+        )
+        last[host] = beat
         for m in (start, beat):
             data = encode_envelope(sign_manifest(m, key))
             name = f"{host}-{m.freshness.sequence}.envelope.json"
@@ -159,16 +187,21 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
 
     state = SqliteVerifierState(workdir / "verifier.db")
     at = now + timedelta(seconds=45)
+    options = VerifyOptions(cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache())
     cases = [
-        Case(f"{name}: genuine", Status.AFFIRMING, r)
+        Case(f"{name}: genuine, {r.location_grade}", Status.AFFIRMING, r, grade="hardware-bound")
         for (name, _), r in zip(
-            envelopes, verify_many(envelopes, trust, now=at, nonces=state, chains=state), strict=True
+            envelopes,
+            verify_many(envelopes, trust, now=at, nonces=state, chains=state, options=options),
+            strict=True,
         )
     ]
 
     def attack(title: str, raw: bytes, source: str) -> None:
         """Judge an attacker's envelope against the same auditor state; it must fail."""
-        result = verify_envelope(raw, trust, now=at, nonces=state, chains=state, source=source)
+        result = verify_envelope(
+            raw, trust, now=at, nonces=state, chains=state, source=source, options=options
+        )
         cases.append(Case(title, Status.CONTRAINDICATED, result))
 
     name, data = envelopes[0]
@@ -192,6 +225,16 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         f"{host} claims to be in {far_site.country}",
         encode_envelope(sign_manifest(claim, key)),
         f"{host} (false site)",
+    )
+
+    thief_host, _, thief_site = NODES[1]
+    thief_key = load_signing_key(workdir / "nodes" / thief_host / PRIVATE_NAME)
+    taken = _manifest(thief_host, "h100", thief_site, thief_key.key_id, at, last[thief_host], "heartbeat")
+    taken = taken.model_copy(update={"gpus": last[host].gpus})  # another node's GPUs, with their evidence
+    attack(
+        f"{thief_host} shows {host}'s GPU evidence",
+        encode_envelope(sign_manifest(taken, thief_key)),
+        f"{thief_host} (borrowed GPUs)",
     )
 
     late = verify_envelope(
@@ -241,5 +284,12 @@ def run_demo(args: argparse.Namespace) -> int:
         f"\n{sum(c.ok for c in cases)}/{len(cases)} cases as expected."
         + (f" Files kept in {args.keep}." if args.keep else "")
     )
-    print("Next: attest demo --keep demo && attest verify demo/*.envelope.json --trust demo/trust.json")
+    if args.keep:
+        pin = SimulatedCcBackend(Path(args.keep) / "sim-vendor").root_sha256
+        print(
+            f"Verify the kept files yourself:\n  attest verify {args.keep}/*.envelope.json --trust {args.keep}/trust.json"
+            f" --cc-root {args.keep}/sim-vendor/root.pem --cc-root-sha256 {pin}"
+        )
+    else:
+        print("Keep the files and verify them yourself: attest demo --keep DIR")
     return 0 if ok else 1

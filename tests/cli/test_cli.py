@@ -224,13 +224,16 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
-    assert "11/11 cases as expected" in out.stdout
+    assert "12/12 cases as expected" in out.stdout and "hardware-bound" in out.stdout
     js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
-    assert js["ok"] and len(js["cases"]) == 11
-    # The kept files verify with the real CLI, as the demo suggests.
-    envs = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "kept").glob("*.envelope.json"))
+    assert js["ok"] and len(js["cases"]) == 12
+    # The kept files verify with the real CLI, with the command the demo prints.
+    text = cli("demo", "--keep", "kept2", check_code=0).stdout
+    command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()
+    envs = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "kept2").glob("*.envelope.json"))
     assert len(envs) == 6
-    cli("verify", *envs, "--trust", "kept/trust.json", check_code=0)
+    out = cli(*[a for a in command if "*" not in a][:1], *envs, *[a for a in command if "*" not in a][1:], "--format", "json", check_code=0)
+    assert {json.loads(line)["location_grade"] for line in out.stdout.splitlines()} == {"hardware-bound"}
 
 
 def test_rollback_and_wrong_previous_exit_3(workspace: Path, cli: CliRunner) -> None:
