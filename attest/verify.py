@@ -355,11 +355,20 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
 
 def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
     counts: dict[str, int] = {}
+    derived_all = []
     for gpu in manifest.gpus:
         derived = catalog.classify_gpu(gpu)
-        expected = derived.to_wire()
+        derived_all.append(derived)
+        expected = derived.wire
         label = derived.paragraph or derived.eccn or "not 3A090"
         counts[label] = counts.get(label, 0) + 1
+        claimed = gpu.classification
+        mismatch = claimed is not None and (claimed.eccn, claimed.paragraph) != (
+            expected.eccn,
+            expected.paragraph,
+        )
+        if derived.chip is not None and not mismatch:
+            continue  # the common case: a known chip, declared as the catalog says
         where: dict[str, JsonValue] = {
             "index": gpu.index,
             "name": gpu.name,
@@ -374,8 +383,7 @@ def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalo
                 where,
                 remedy="add the chip to the catalog, with its dense peak figures and die area",
             )
-        claimed = gpu.classification
-        if claimed is not None and (claimed.eccn, claimed.paragraph) != (expected.eccn, expected.paragraph):
+        if claimed is not None and mismatch:
             run.add(
                 "classification.mismatch",
                 CONTRA if derived.controlled else Severity.WARNING,
@@ -388,7 +396,7 @@ def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalo
                     "notes": list(derived.notes),
                 },
             )
-    system = classify_system(catalog.classify_gpu(g) for g in manifest.gpus)
+    system = classify_system(derived_all)
     summary = ", ".join(f"{n} x {label}" for label, n in sorted(counts.items()))
     run.add(
         "classification.summary",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -52,6 +52,11 @@ class ChipClassification:
     product: str | None = None
     datacenter: bool | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def wire(self) -> Classification:
+        """The classification as written into a manifest's GPU entry (computed once)."""
+        return self.to_wire()
 
     def to_wire(self) -> Classification:
         """The classification as written into a manifest's GPU entry."""
@@ -188,6 +193,8 @@ class Catalog:
         self._patterns = [
             (re.compile(p, re.IGNORECASE), chip) for chip in document.chips for p in chip.name_patterns
         ]
+        # A classification depends only on (PCI id, name); fleets repeat the same few.
+        self._classified: dict[tuple[str, str], ChipClassification] = {}
 
     @property
     def chips(self) -> list[Chip]:
@@ -214,6 +221,15 @@ class Catalog:
 
     def classify_gpu(self, gpu: Gpu) -> ChipClassification:
         """Classify a GPU entry: by PCI id first (names can be edited), then by name."""
+        key = (gpu.pci.device_id, gpu.name)
+        found = self._classified.get(key)
+        if found is None:
+            found = self._classify(gpu)
+            if len(self._classified) < 4096:
+                self._classified[key] = found
+        return found
+
+    def _classify(self, gpu: Gpu) -> ChipClassification:
         vendor, device = gpu.pci_vendor_device
         chip = self.by_pci(vendor, device) or self.by_name(gpu.name)
         if chip is None:
