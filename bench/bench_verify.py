@@ -27,9 +27,10 @@ from securesystemslib.signer import SSlibKey
 
 import attest
 from attest.build import build_manifest
+from attest.cli.demo import NODES, OPERATOR, TENANT
 from attest.crypto.dsse import pae
 from attest.hardware import SimulatedGpuSource
-from attest.model import Job, Operator, Site, Tenant
+from attest.model import Job
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -37,22 +38,15 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 def make_envelopes(alg: attest.Algorithm, n: int) -> tuple[attest.SigningKey, list[bytes]]:
     key = attest.SigningKey.generate(alg)
     evidence = SimulatedGpuSource("h100", hostname="gpu-a17").read()
-    site = Site(
-        facility_id="jhb-2",
-        name="Johor DC 2",
-        country="MY",
-        latitude=1.6561,
-        longitude=103.6032,
-        accuracy=500,
-    )
+    _, _, site = NODES[0]  # the demo's Johor node
     out = []
     previous = None
     for i in range(n):
         m = build_manifest(
             evidence=evidence,
             site=site,
-            tenant=Tenant(legal_name="Example Robotics Inc.", headquarters_country="US"),
-            operator=Operator(name="Example Cloud Sdn. Bhd.", country="MY"),
+            tenant=TENANT,
+            operator=OPERATOR,
             job=Job(
                 id=f"slurm-{i}",
                 scheduler="slurm",
@@ -80,7 +74,7 @@ def best_rate(fn: Callable[[], None], n: int, rounds: int) -> float:
 
 def run(alg: attest.Algorithm, n: int, rounds: int, chain: bool) -> dict[str, float]:
     key, envelopes = make_envelopes(alg, n)
-    trust = attest.TrustStore().with_key(key.public, operator="Example Cloud Sdn. Bhd.", countries=["MY"])
+    trust = attest.TrustStore().with_key(key.public, operator=OPERATOR.name, countries=["MY"])
     later = NOW + timedelta(minutes=1)
 
     prepared = []

@@ -67,76 +67,50 @@ class ChipClassification:
         )
 
 
+def _matched(paragraph: str, tpp: float, pd: float | None, datacenter: bool | None) -> ChipClassification:
+    return ChipClassification(paragraph[:7], paragraph, tpp, pd, True, "computed", datacenter=datacenter)
+
+
+def _below(tpp: float, pd: float | None, datacenter: bool | None, why: str) -> ChipClassification:
+    return ChipClassification(None, None, tpp, pd, False, "computed", datacenter=datacenter, notes=(why,))
+
+
+def _assumed(tpp: float | None, pd: float | None, datacenter: bool | None, why: str) -> ChipClassification:
+    return ChipClassification("3A090.a", None, tpp, pd, True, "assumed", datacenter=datacenter, notes=(why,))
+
+
 def classify_parameters(
     tpp: float | None, pd: float | None, *, datacenter: bool | None
 ) -> ChipClassification:
     """Apply the 3A090 tests to the numbers (``datacenter`` None counts as datacenter)."""
     if tpp is None:
-        return ChipClassification(
-            "3A090.a",
-            None,
-            None,
-            pd,
-            True,
-            "assumed",
-            datacenter=datacenter,
-            notes=("TPP is not known: treated as controlled (3A090.a assumed)",),
-        )
+        return _assumed(None, pd, datacenter, "TPP is not known: treated as controlled (3A090.a assumed)")
     if datacenter is False and tpp < TPP_A1:
-        return ChipClassification(
-            None,
-            None,
+        return _below(
             tpp,
             pd,
             False,
-            "computed",
-            datacenter=False,
-            notes=(
-                "not designed or marketed for datacenters and TPP below 4800: not 3A090 (Note 2 to 3A090)",
-            ),
+            "not designed or marketed for datacenters and TPP below 4800: not 3A090 (Note 2 to 3A090)",
         )
     if tpp >= TPP_A1:
-        return ChipClassification("3A090.a", "3A090.a.1", tpp, pd, True, "computed", datacenter=datacenter)
+        return _matched("3A090.a.1", tpp, pd, datacenter)
     if tpp < TPP_A2:
-        return ChipClassification(
-            None,
-            None,
-            tpp,
-            pd,
-            False,
-            "computed",
-            datacenter=datacenter,
-            notes=("TPP below 1600: below the 3A090 parameters",),
-        )
+        return _below(tpp, pd, datacenter, "TPP below 1600: below the 3A090 parameters")
     if pd is None:
-        return ChipClassification(
-            "3A090.a",
-            None,
+        return _assumed(
             tpp,
             None,
-            True,
-            "assumed",
-            datacenter=datacenter,
-            notes=(
-                "die area not known, so PD cannot be computed; with TPP of 1600 or more this may be 3A090.a.2 or .b: treated as controlled (3A090.a assumed)",
-            ),
+            datacenter,
+            "die area not known, so PD cannot be computed; with TPP of 1600 or more this may be 3A090.a.2 or .b: "
+            "treated as controlled (3A090.a assumed)",
         )
     if pd >= PD_A2:
-        return ChipClassification("3A090.a", "3A090.a.2", tpp, pd, True, "computed", datacenter=datacenter)
+        return _matched("3A090.a.2", tpp, pd, datacenter)
     if TPP_B1 <= tpp < TPP_A1 and PD_B1 <= pd < PD_A2:
-        return ChipClassification("3A090.b", "3A090.b.1", tpp, pd, True, "computed", datacenter=datacenter)
+        return _matched("3A090.b.1", tpp, pd, datacenter)
     if PD_B2 <= pd < PD_A2:
-        return ChipClassification("3A090.b", "3A090.b.2", tpp, pd, True, "computed", datacenter=datacenter)
-    return ChipClassification(
-        None,
-        None,
-        tpp,
-        pd,
-        False,
-        "computed",
-        datacenter=datacenter,
-        notes=("TPP and PD below the 3A090 parameters",),
-    )
+        return _matched("3A090.b.2", tpp, pd, datacenter)
+    return _below(tpp, pd, datacenter, "TPP and PD below the 3A090 parameters")
 
 
 def chip_tpp(chip: Chip) -> float | None:
@@ -172,14 +146,8 @@ def classify_chip(chip: Chip) -> ChipClassification:
 
 def unknown_chip(description: str) -> ChipClassification:
     """The classification of a chip the catalog does not know: controlled, assumed."""
-    return ChipClassification(
-        "3A090.a",
-        None,
-        None,
-        None,
-        True,
-        "assumed",
-        notes=(f"{description} is not in the chip catalog: treated as controlled (3A090.a assumed)",),
+    return _assumed(
+        None, None, None, f"{description} is not in the chip catalog: treated as controlled (3A090.a assumed)"
     )
 
 
