@@ -45,12 +45,13 @@ from attest.crypto.keys import VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
 from attest.hardware.binding import binding_nonce
-from attest.hardware.catalog import Catalog, bundled_catalog, classify_system
+from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, verify_report
 from attest.model.base import format_timestamp
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
+from attest.policy.engine import Facts
 from attest.replay import ChainHead, ChainStore, NonceStore
 from attest.sign import manifest_digest, workload_subjects
 
@@ -63,8 +64,8 @@ class PolicyEvaluator(Protocol):
     ``hardware.`` toward ``hardware``, all others toward ``policy``.
     """
 
-    def evaluate(self, manifest: WorkloadManifest, *, now: datetime) -> Sequence[Finding]:
-        """Return the findings of every rule for this manifest."""
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: Facts) -> Sequence[Finding]:
+        """Return the findings of every rule for this manifest, given what the verifier established."""
         ...
 
 
@@ -101,6 +102,13 @@ _ASPECTS = {
 }
 
 
+# Policy rules that also speak to another aspect of the trust vector.
+_ALSO: dict[str, tuple[str, ...]] = {
+    "policy.headquarters": ("tenant",),
+    "policy.evidence_strength": ("location",),
+}
+
+
 @dataclass
 class _Run:
     """Findings and facts gathered while verifying one envelope."""
@@ -113,6 +121,7 @@ class _Run:
     key_id: str | None = None
     manifest: WorkloadManifest | None = None
     grade: str = "declared"
+    classifications: list[ChipClassification] = field(default_factory=list)
 
     def add(
         self,
@@ -136,10 +145,10 @@ class _Run:
     def result(self) -> VerificationResult:
         vector: dict[str, Status] = {aspect: Status.AFFIRMING for aspect in self.evaluated}
         for f in self.findings:
-            aspect = _ASPECTS.get(f.rule.split(".", 1)[0], "policy")
-            if f.severity is Severity.INFO and aspect not in self.evaluated:
-                continue  # an explanation (e.g. "not evaluated") is no appraisal
-            vector[aspect] = Status.worst([vector.get(aspect, Status.AFFIRMING), f.severity.status])
+            for aspect in (_ASPECTS.get(f.rule.split(".", 1)[0], "policy"), *_ALSO.get(f.rule, ())):
+                if f.severity is Severity.INFO and aspect not in self.evaluated:
+                    continue  # an explanation (e.g. "not evaluated") is no appraisal
+                vector[aspect] = Status.worst([vector.get(aspect, Status.AFFIRMING), f.severity.status])
         m = self.manifest
         # The status is computed from the findings here, so it is never more trusting
         # than the worst of them (the invariant VerificationResult checks on input).
@@ -322,8 +331,8 @@ def _verify(
             "no export-control policy was given; no export-control rule was applied",
         )
     else:
-        run.evaluated.update({"policy"})
-        for finding in policy.evaluate(manifest, now=run.now):
+        run.evaluated.update({"policy", "tenant"})
+        for finding in policy.evaluate(manifest, now=run.now, facts=Facts(run.grade, run.classifications)):
             run.findings.append(finding)
             aspect = _ASPECTS.get(finding.rule.split(".", 1)[0], "policy")
             run.evaluated.add(aspect)
@@ -355,7 +364,7 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
 
 def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
     counts: dict[str, int] = {}
-    derived_all = []
+    derived_all = run.classifications
     for gpu in manifest.gpus:
         derived = catalog.classify_gpu(gpu)
         derived_all.append(derived)

@@ -249,7 +249,7 @@ class OnePolicy:
         self.findings = findings
         self.seen: list[WorkloadManifest] = []
 
-    def evaluate(self, manifest: WorkloadManifest, *, now: datetime) -> Sequence[Finding]:
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: object) -> Sequence[Finding]:
         self.seen.append(manifest)
         return self.findings
 
@@ -260,7 +260,10 @@ def test_policy_seam(node: Node) -> None:
     policy = OnePolicy(hq, tenant)
     r = check(node, node.envelope(), policy=policy)
     assert r.status is Status.CONTRAINDICATED
-    assert r.trust_vector.policy is Status.CONTRAINDICATED and r.trust_vector.tenant is Status.WARNING
+    # The headquarters rule speaks to the tenant too (DESIGN's example): tenant is contraindicated.
+    assert r.trust_vector.policy is Status.CONTRAINDICATED and r.trust_vector.tenant is Status.CONTRAINDICATED
+    only_tenant = check(node, node.envelope(), policy=OnePolicy(tenant))
+    assert only_tenant.trust_vector.tenant is Status.WARNING and only_tenant.trust_vector.policy is Status.AFFIRMING
     assert policy.seen[0].node.key_id == node.key.key_id
     clean = check(node, node.envelope(), policy=OnePolicy())
     assert clean.status is Status.AFFIRMING and clean.trust_vector.policy is Status.AFFIRMING

@@ -14,6 +14,7 @@ from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
 from attest.model.result import Status, VerificationResult
+from attest.policy import BUNDLED, load_policy
 from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import VerifyOptions, verify_many
 
@@ -32,7 +33,8 @@ signature/trust failure, 2 usage error or an unreadable file (3 wins over 2 when
 
 examples:
   attest verify m.envelope.json --trust trust.json
-  attest verify spool/*.json --trust trust.json --format json --state verifier.db""",
+  attest verify spool/*.json --trust trust.json --format json --state verifier.db
+  attest verify m.envelope.json --trust trust.json --policy my-policy.toml   # us-ear is the default""",
         formatter_class=HelpFormatter,
     )
     p.add_argument("envelopes", nargs="+", metavar="ENVELOPE", help="envelope files ('-' for stdin)")
@@ -50,6 +52,12 @@ examples:
         default=DEFAULT_MAX_BYTES,
         metavar="N",
         help="size limit per envelope (default: 1 MiB)",
+    )
+    p.add_argument(
+        "--policy",
+        default="us-ear",
+        metavar="NAME|FILE",
+        help=f"export-control policy: bundled ({', '.join(BUNDLED)}) or a TOML file; 'none' to skip (default: us-ear)",
     )
     p.add_argument(
         "--cc-root",
@@ -122,6 +130,7 @@ def run_verify(args: argparse.Namespace) -> int:
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
+    policy = None if args.policy == "none" else load_policy(args.policy)
     state = SqliteVerifierState(args.state) if args.state else None
     try:
         results = verify_many(
@@ -130,6 +139,7 @@ def run_verify(args: argparse.Namespace) -> int:
             now=now,
             nonces=state or MemoryNonceStore(),
             chains=state or MemoryChainStore(),
+            policy=policy,
             options=options,
         )
     finally:

@@ -1,0 +1,160 @@
+"""Policy documents: export-control rules as data (TOML), validated by these models.
+
+A policy names its sources and the date it takes effect, defines country
+groups (with dated changes), registers licences and licence exceptions, and
+lists rules. Policies compose: ``extends`` names base policies whose groups,
+licences and rules come first. A policy with no rules, or with a rule of an
+unknown kind, is refused: an empty policy must never pass everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from attest.model.base import WireModel
+
+Severity = Literal["info", "warning", "contraindicated"]
+Grade = Literal["declared", "hardware-bound", "measured"]
+GroupOrCountry = Annotated[
+    str,
+    Field(
+        pattern=r"^(\*|[A-Z]{2}|[A-Z]:\d+|[A-Z][A-Za-z0-9:_-]{1,31})$",
+        description="a country code, a group name, or * for every country",
+    ),
+]
+
+
+class Source(WireModel):
+    """A document a policy was built from."""
+
+    title: str
+    url: str | None = None
+    date: dt.date | None = None
+
+
+class GroupChange(WireModel):
+    """A country added to or removed from a group on a date."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    action: Literal["added", "removed"]
+    date: dt.date
+    source: str | None = None
+
+
+class CountryGroup(WireModel):
+    """Members of a country group (EAR Supplement No. 1 to Part 740, or a policy's own)."""
+
+    members: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]]
+    source: str | None = None
+    date: dt.date | None = None
+    confirmed: bool = Field(
+        default=True, description="false when the list was not checked against a primary text"
+    )
+    changes: list[GroupChange] = Field(default_factory=list)
+
+
+class LicenseEntry(WireModel):
+    """A licence or licence-exception authorization the policy knows of."""
+
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    kind: Literal["license", "exception", "authorization"] = "license"
+    issuer: str = "BIS"
+    holder: str = Field(description="legal name of the party authorized (tenant or its parent)")
+    destinations: list[GroupOrCountry] = Field(min_length=1, description="countries or groups covered")
+    items: list[str] = Field(default_factory=lambda: ["3A090", "4A090"], description="ECCN prefixes covered")
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+    note: str | None = None
+
+
+class _Rule(WireModel):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$", description="stable id; findings use policy.<id>")]
+    severity: Severity = "contraindicated"
+    reference: str | None = Field(default=None, description="the regulation or guidance the rule applies")
+
+
+class DestinationRule(_Rule):
+    """Controlled chips at a site in these groups need a matching licence."""
+
+    kind: Literal["destination"]
+    groups: list[GroupOrCountry] = Field(min_length=1)
+    except_groups: list[GroupOrCountry] = Field(default_factory=list)
+
+
+class HeadquartersRule(_Rule):
+    """A tenant, or its ultimate parent, headquartered in these groups needs a licence wherever the chips are."""
+
+    kind: Literal["headquarters"]
+    groups: list[GroupOrCountry] = Field(min_length=1)
+
+
+class ProhibitedHardwareRule(_Rule):
+    """Chips the catalog marks with guidance against any use (e.g. BIS on Huawei Ascend, GP10)."""
+
+    kind: Literal["prohibited_hardware"]
+
+
+class TrainingComputeRule(_Rule):
+    """Declared training compute above a threshold."""
+
+    kind: Literal["training_compute"]
+    threshold_ops: Annotated[float, Field(gt=0)] = 1e26
+    severity: Severity = "warning"
+
+
+class EvidenceStrengthRule(_Rule):
+    """Controlled chips at sites in these groups need at least this location grade."""
+
+    kind: Literal["evidence_strength"]
+    groups: list[GroupOrCountry] = Field(min_length=1)
+    min_grade: Grade
+    severity: Severity = "warning"
+
+
+class ValidityRule(_Rule):
+    """The manifest's time must fall within the policy's effective period."""
+
+    kind: Literal["validity"]
+    severity: Severity = "warning"
+
+
+Rule = Annotated[
+    DestinationRule
+    | HeadquartersRule
+    | ProhibitedHardwareRule
+    | TrainingComputeRule
+    | EvidenceStrengthRule
+    | ValidityRule,
+    Field(discriminator="kind"),
+]
+
+
+class PolicyDocument(WireModel):
+    """One policy file."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+    version: str
+    title: str
+    effective: dt.date
+    status: Literal["in-force", "rescinded", "draft"] = "in-force"
+    rescinded: dt.date | None = None
+    extends: list[str] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    groups: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9:_-]{1,31}$")], CountryGroup] = Field(
+        default_factory=dict
+    )
+    licenses: list[LicenseEntry] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    disclaimer: str = "Not legal advice. Check the sources; correct the data where they changed."
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        ids = [r.id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a rule id is used twice")
+        if self.status == "rescinded" and self.rescinded is None:
+            raise ValueError("a rescinded policy needs the date it was rescinded")
+        return self

@@ -1,0 +1,429 @@
+"""Evaluate a policy against a verified manifest: pure, one small function per rule kind.
+
+Every finding names its rule (``policy.<rule id>``), the facts it used (chip
+paragraph, site country and the groups it is in, tenant and parent
+headquarters, licences checked and why each did not fit) and what would make
+it pass. Group membership is evaluated at the manifest's issue time, so dated
+changes (Cambodia leaving D:5 on 2026-02-03) apply to the right manifests.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import cast
+
+from pydantic import JsonValue
+
+from attest.errors import InputError
+from attest.hardware.catalog import ChipClassification, bundled_catalog
+from attest.model.manifest import WorkloadManifest
+from attest.model.policy import (
+    DestinationRule,
+    EvidenceStrengthRule,
+    HeadquartersRule,
+    LicenseEntry,
+    PolicyDocument,
+    ProhibitedHardwareRule,
+    Rule,
+    TrainingComputeRule,
+    ValidityRule,
+)
+from attest.model.result import Finding, Severity
+
+BUNDLED = ("us-ear", "us-ai-diffusion-2025")
+"""Policies shipped with the package; ``us-ear`` is the default."""
+
+_GRADES = {"declared": 0, "hardware-bound": 1, "measured": 2}
+
+
+class PolicyError(InputError):
+    """A policy file is unreadable, malformed, or would evaluate nothing."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the verifier established before policy: the location grade and each GPU's classification."""
+
+    location_grade: str
+    classifications: Sequence[ChipClassification]
+
+
+def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | None]:
+    if ref in BUNDLED:
+        text = resources.files("attest.policy").joinpath(f"data/{ref}.toml").read_text(encoding="utf-8")
+        where, path = f"bundled policy {ref}", None
+    else:
+        path = Path(ref) if base is None or Path(ref).is_absolute() else base / ref
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PolicyError(
+                f"policy {ref!r} is neither a file nor a bundled policy",
+                hint=f"bundled: {', '.join(BUNDLED)}",
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"cannot read policy {path}: {exc}") from None
+        where = f"policy {path}"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{where} is not valid TOML: {exc}") from None
+    try:
+        return PolicyDocument.from_obj(data, what=where), path.parent if path else None
+    except InputError as exc:
+        raise PolicyError(exc.message) from None
+
+
+def load_policy(ref: str) -> Policy:
+    """Load a bundled policy by name, or a TOML file, with everything it extends."""
+    chain: list[PolicyDocument] = []
+
+    def visit(r: str, base: Path | None, seen: tuple[str, ...]) -> None:
+        doc, here = _read_document(r, base)
+        if doc.id in seen:
+            raise PolicyError(f"policy {doc.id} extends itself through {' -> '.join(seen)}")
+        for parent in doc.extends:
+            visit(parent, here, (*seen, doc.id))
+        if all(d.id != doc.id for d in chain):
+            chain.append(doc)
+
+    visit(ref, None, ())
+    return Policy(chain)
+
+
+class Policy:
+    """One policy, composed from its documents (bases first); implements ``PolicyEvaluator``."""
+
+    def __init__(self, documents: Sequence[PolicyDocument]) -> None:
+        if not documents:
+            raise PolicyError("no policy document given")
+        self.documents = list(documents)
+        self.main = documents[-1]
+        self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
+        self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
+        rules: dict[str, Rule] = {}
+        for doc in documents:
+            for rule in doc.rules:
+                rules[rule.id] = rule  # a later document's rule with the same id replaces the base's
+        self.rules = list(rules.values())
+        if not self.rules:
+            raise PolicyError(f"policy {self.main.id} has no rules; an empty policy would pass everything")
+        for rule in self.rules:
+            for name in _rule_groups(rule):
+                if name != "*" and len(name) != 2 and name not in self.groups:
+                    raise PolicyError(
+                        f"rule {rule.id} of policy {self.main.id} names group {name!r}, which no document defines"
+                    )
+
+    @property
+    def id(self) -> str:
+        """The main document's id."""
+        return self.main.id
+
+    def member(self, code: str, group: str, at: date) -> bool:
+        """Whether country ``code`` is in ``group`` (a group name, a country code or ``*``) on ``at``."""
+        if group == "*":
+            return True
+        if len(group) == 2 and group.isupper() and ":" not in group:
+            return code == group
+        g = self.groups.get(group)
+        if g is None:
+            return False
+        member = code in g.members
+        for change in sorted(g.changes, key=lambda c: c.date):
+            if change.code == code and change.date <= at:
+                member = change.action == "added"
+            elif change.code == code and change.date > at and change.action == "added":
+                member = False
+        return member
+
+    def groups_of(self, code: str, names: Sequence[str], at: date) -> list[str]:
+        """Which of ``names`` contain ``code`` on ``at``."""
+        return [n for n in names if self.member(code, n, at)]
+
+    def evaluate(
+        self, manifest: WorkloadManifest, *, now: datetime, facts: Facts | None = None
+    ) -> list[Finding]:
+        """Apply every rule; return the findings (an ``info`` one per passed rule, so verdicts explain themselves)."""
+        facts = facts or Facts("declared", [bundled_catalog().classify_gpu(g) for g in manifest.gpus])
+        ctx = _Context(self, manifest, facts, manifest.freshness.issued_at.date())
+        findings: list[Finding] = []
+        for rule in self.rules:
+            found = _EVALUATORS[type(rule)](ctx, rule)
+            findings.extend(found)
+            if not found:
+                findings.append(
+                    Finding(
+                        rule=f"policy.{rule.id}",
+                        severity=Severity.INFO,
+                        message=f"passed: {_describe(rule)}",
+                        evidence={"policy": self.id},
+                    )
+                )
+        return findings
+
+
+def _rule_groups(rule: Rule) -> list[str]:
+    if isinstance(rule, DestinationRule):
+        return [*rule.groups, *rule.except_groups]
+    if isinstance(rule, HeadquartersRule | EvidenceStrengthRule):
+        return list(rule.groups)
+    return []
+
+
+def _describe(rule: Rule) -> str:
+    return rule.reference or f"{rule.kind} rule {rule.id}"
+
+
+@dataclass
+class _Context:
+    policy: Policy
+    manifest: WorkloadManifest
+    facts: Facts
+    at: date
+
+    def controlled(self) -> list[tuple[int, ChipClassification]]:
+        return [
+            (g.index, c)
+            for g, c in zip(self.manifest.gpus, self.facts.classifications, strict=True)
+            if c.controlled
+        ]
+
+    def chips_text(self, chips: Sequence[tuple[int, ChipClassification]]) -> str:
+        kinds: dict[str, int] = {}
+        for _, c in chips:
+            label = f"{c.paragraph or c.eccn or 'licence-listed'} ({c.product or 'unknown chip'})"
+            kinds[label] = kinds.get(label, 0) + 1
+        return ", ".join(f"{n} GPU{'s' if n > 1 else ''} of {k}" for k, n in kinds.items())
+
+
+def _norm(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _find_license(ctx: _Context, eccns: Sequence[str]) -> tuple[LicenseEntry | None, list[str]]:
+    """A licence reference in the manifest that the policy knows and that covers this case; else why not."""
+    m = ctx.manifest
+    holders = {_norm(m.tenant.legal_name)} | (
+        {_norm(m.tenant.ultimate_parent.legal_name)} if m.tenant.ultimate_parent else set()
+    )
+    reasons: list[str] = []
+    for ref in m.licenses:
+        entry = next((e for e in ctx.policy.licenses if e.id == ref.id and e.issuer == ref.issuer), None)
+        if entry is None:
+            reasons.append(f"{ref.kind} {ref.id} is not in the policy's licence registry")
+            continue
+        if ref.valid_until is not None and ref.valid_until.date() < ctx.at:
+            reasons.append(f"{ref.kind} {ref.id} expired on {ref.valid_until.date()}")
+            continue
+        if entry.valid_until is not None and entry.valid_until < ctx.at:
+            reasons.append(f"{ref.kind} {ref.id} expired on {entry.valid_until}")
+            continue
+        if entry.valid_from is not None and entry.valid_from > ctx.at:
+            reasons.append(f"{ref.kind} {ref.id} is valid only from {entry.valid_from}")
+            continue
+        if _norm(entry.holder) not in holders:
+            reasons.append(f"{ref.kind} {ref.id} is held by {entry.holder}, not by the tenant or its parent")
+            continue
+        if not any(ctx.policy.member(m.site.country, d, ctx.at) for d in entry.destinations):
+            reasons.append(f"{ref.kind} {ref.id} does not cover {m.site.country}")
+            continue
+        uncovered = [e for e in eccns if not any(e.startswith(item) for item in entry.items)]
+        if uncovered:
+            reasons.append(f"{ref.kind} {ref.id} does not cover {', '.join(sorted(set(uncovered)))}")
+            continue
+        return entry, reasons
+    if not m.licenses:
+        reasons.append("the manifest carries no licence reference")
+    return None, reasons
+
+
+def _eccns(chips: Sequence[tuple[int, ChipClassification]]) -> list[str]:
+    return [
+        c.eccn or "3A090" for _, c in chips
+    ]  # licence-listed chips below 3A090 (H20) need a 3A090-style licence
+
+
+def _finding(rule: Rule, message: str, evidence: dict[str, JsonValue], remedy: str | None = None) -> Finding:
+    return Finding(
+        rule=f"policy.{rule.id}",
+        severity=Severity(rule.severity),
+        message=message + (f" ({rule.reference})" if rule.reference else ""),
+        evidence=evidence,
+        remedy=remedy,
+    )
+
+
+def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, DestinationRule)
+    country = ctx.manifest.site.country
+    in_groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
+    excepted = ctx.policy.groups_of(country, rule.except_groups, ctx.at)
+    chips = []
+    why: set[str] = set()
+    for index, c in ctx.controlled():
+        chip = bundled_catalog().get(c.chip) if c.chip else None
+        listed = chip is not None and any(
+            ctx.policy.member(country, d, ctx.at) for d in chip.license_required_destinations
+        )
+        if in_groups and not excepted and c.eccn:
+            chips.append((index, c))
+        elif listed and chip is not None:
+            chips.append((index, c))
+            why.add(
+                f"{chip.vendor} {chip.product} is licence-listed for {', '.join(chip.license_required_destinations)}"
+            )
+    if not chips:
+        return []
+    licence, reasons = _find_license(ctx, _eccns(chips))
+    if licence is not None:
+        return []
+    groups = in_groups if in_groups and not excepted else []
+    because = ", ".join([*groups, *sorted(why)])
+    return [
+        _finding(
+            rule,
+            f"{ctx.chips_text(chips)} at a site in {country} ({because}) need a licence for this destination; "
+            + "; ".join(reasons),
+            {
+                "site_country": country,
+                "groups": list(groups),
+                "gpus": [i for i, _ in chips],
+                "licenses_checked": cast(list[JsonValue], reasons),
+            },
+            remedy=f"attach a licence reference that the policy's registry lists for {country} and these items",
+        )
+    ]
+
+
+def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, HeadquartersRule)
+    tenant = ctx.manifest.tenant
+    parties = [(tenant.legal_name, tenant.headquarters_country, "tenant")]
+    if tenant.ultimate_parent:
+        parties.append(
+            (
+                tenant.ultimate_parent.legal_name,
+                tenant.ultimate_parent.headquarters_country,
+                "ultimate parent",
+            )
+        )
+    hits = [(n, c, role, ctx.policy.groups_of(c, rule.groups, ctx.at)) for n, c, role in parties]
+    hits = [h for h in hits if h[3]]
+    chips = ctx.controlled()
+    if not hits or not chips:
+        return []
+    licence, reasons = _find_license(ctx, _eccns(chips))
+    if licence is not None:
+        return []
+    name, country, role, groups = hits[-1]
+    return [
+        _finding(
+            rule,
+            f"the {role} {name} is headquartered in {country} ({', '.join(groups)}); {ctx.chips_text(chips)} need a licence "
+            f"wherever they are; " + "; ".join(reasons),
+            {
+                "party": name,
+                "role": role,
+                "country": country,
+                "groups": list(groups),
+                "gpus": [i for i, _ in chips],
+                "licenses_checked": cast(list[JsonValue], reasons),
+            },
+            remedy="attach a licence reference that covers this tenant and these items",
+        )
+    ]
+
+
+def _prohibited(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, ProhibitedHardwareRule)
+    out = []
+    for gpu, c in zip(ctx.manifest.gpus, ctx.facts.classifications, strict=True):
+        chip = bundled_catalog().get(c.chip) if c.chip else None
+        if chip is not None and chip.prohibited_guidance:
+            guidance = bundled_catalog().document.sources.get(
+                chip.prohibited_guidance, chip.prohibited_guidance
+            )
+            out.append(
+                _finding(
+                    rule,
+                    f"GPU {gpu.index} is a {chip.vendor} {chip.product}; {guidance} says using it anywhere is likely a violation",
+                    {"index": gpu.index, "chip": chip.id, "guidance": chip.prohibited_guidance},
+                    remedy="do not run workloads on this chip",
+                )
+            )
+    return out
+
+
+def _training(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, TrainingComputeRule)
+    ops = ctx.manifest.job.declared_training_ops
+    if ops is None or ops <= rule.threshold_ops:
+        return []
+    return [
+        _finding(
+            rule,
+            f"declared training compute {ops:.3g} operations exceeds {rule.threshold_ops:.3g}",
+            {"declared_training_ops": ops, "threshold_ops": rule.threshold_ops},
+            remedy="check the reporting obligations for models above this threshold",
+        )
+    ]
+
+
+def _evidence(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, EvidenceStrengthRule)
+    country = ctx.manifest.site.country
+    groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
+    if not groups or not ctx.controlled():
+        return []
+    if _GRADES.get(ctx.facts.location_grade, 0) >= _GRADES[rule.min_grade]:
+        return []
+    return [
+        _finding(
+            rule,
+            f"controlled chips at a site in {country} ({', '.join(groups)}) need location evidence of at least "
+            f"{rule.min_grade}; this manifest's is {ctx.facts.location_grade}",
+            {"site_country": country, "grade": ctx.facts.location_grade, "min_grade": rule.min_grade},
+            remedy="bind the node key to its GPUs (attest bind) or add landmark receipts",
+        )
+    ]
+
+
+def _validity(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, ValidityRule)
+    doc = ctx.policy.main
+    if ctx.at < doc.effective:
+        return [
+            _finding(
+                rule,
+                f"policy {doc.id} takes effect on {doc.effective}; the manifest is from {ctx.at}",
+                {"effective": str(doc.effective)},
+            )
+        ]
+    if doc.rescinded is not None and ctx.at >= doc.rescinded:
+        return [
+            Finding(
+                rule=f"policy.{rule.id}",
+                severity=Severity.INFO,
+                message=f"policy {doc.id} was rescinded on {doc.rescinded}; its findings are a benchmark, not a requirement",
+                evidence={"rescinded": str(doc.rescinded)},
+            )
+        ]
+    return []
+
+
+_EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
+    DestinationRule: _destination,
+    HeadquartersRule: _headquarters,
+    ProhibitedHardwareRule: _prohibited,
+    TrainingComputeRule: _training,
+    EvidenceStrengthRule: _evidence,
+    ValidityRule: _validity,
+}
