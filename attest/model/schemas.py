@@ -16,6 +16,7 @@ from attest.model.catalog import ChipCatalog
 from attest.model.cc import SpdmReport
 from attest.model.hardware import HardwareEvidence
 from attest.model.manifest import WorkloadManifest
+from attest.model.policy import PolicyDocument
 from attest.model.result import VerificationResult
 from attest.model.statement import Envelope, Statement
 from attest.model.trust import TrustStoreFile
@@ -29,6 +30,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "hardware-evidence": HardwareEvidence,
     "chip-catalog": ChipCatalog,
     "spdm-report": SpdmReport,
+    "policy": PolicyDocument,
 }
 """File stem → model, for every wire format."""
 
