@@ -105,6 +105,7 @@ _ASPECTS = {
 # Policy rules that also speak to another aspect of the trust vector.
 _ALSO: dict[str, tuple[str, ...]] = {
     "policy.headquarters": ("tenant",),
+    "policy.screening": ("tenant",),
     "policy.evidence_strength": ("location",),
 }
 

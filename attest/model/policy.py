@@ -114,6 +114,30 @@ class EvidenceStrengthRule(_Rule):
     severity: Severity = "warning"
 
 
+_LIST_SEVERITIES: dict[str, Severity] = {
+    "entity-list": "contraindicated",
+    "1260h": "warning",
+    "1260h-proposed-2025": "info",
+}
+
+
+class ScreeningRule(_Rule):
+    """The tenant and its parent chain against restricted-party lists."""
+
+    kind: Literal["screening"]
+    lists: list[str] = Field(
+        default_factory=lambda: ["seed"],
+        min_length=1,
+        description="seed, or names imported with attest lists import",
+    )
+    severities: dict[str, Severity] = Field(
+        default_factory=lambda: dict(_LIST_SEVERITIES),
+        description="severity of an exact or alias match, per list; other lists use severity",
+    )
+    near_severity: Severity = "warning"
+    near_threshold: Annotated[float, Field(gt=50, le=100)] = 90.0
+
+
 class ValidityRule(_Rule):
     """The manifest's time must fall within the policy's effective period."""
 
@@ -127,6 +151,7 @@ Rule = Annotated[
     | ProhibitedHardwareRule
     | TrainingComputeRule
     | EvidenceStrengthRule
+    | ScreeningRule
     | ValidityRule,
     Field(discriminator="kind"),
 ]

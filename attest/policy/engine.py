@@ -9,6 +9,7 @@ changes (Cambodia leaving D:5 on 2026-02-03) apply to the right manifests.
 
 from __future__ import annotations
 
+import os
 import tomllib
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -31,10 +32,12 @@ from attest.model.policy import (
     PolicyDocument,
     ProhibitedHardwareRule,
     Rule,
+    ScreeningRule,
     TrainingComputeRule,
     ValidityRule,
 )
 from attest.model.result import Finding, Severity
+from attest.policy.screening import Screener, load_list
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
 """Policies shipped with the package; ``us-ear`` is the default."""
@@ -80,8 +83,16 @@ def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | 
         raise PolicyError(exc.message) from None
 
 
-def load_policy(ref: str) -> Policy:
-    """Load a bundled policy by name, or a TOML file, with everything it extends."""
+def default_lists_dir() -> Path:
+    """Where ``attest lists import`` keeps lists: ``$ATTEST_LISTS_DIR``, else ``$XDG_DATA_HOME/compute-attest/lists``."""
+    if os.environ.get("ATTEST_LISTS_DIR"):
+        return Path(os.environ["ATTEST_LISTS_DIR"])
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "compute-attest" / "lists"
+
+
+def load_policy(ref: str, *, lists_dir: Path | None = None) -> Policy:
+    """Load a bundled policy by name, or a TOML file, with everything it extends and the lists it screens against."""
     chain: list[PolicyDocument] = []
 
     def visit(r: str, base: Path | None, seen: tuple[str, ...]) -> None:
@@ -94,13 +105,13 @@ def load_policy(ref: str) -> Policy:
             chain.append(doc)
 
     visit(ref, None, ())
-    return Policy(chain)
+    return Policy(chain, lists_dir=lists_dir or default_lists_dir())
 
 
 class Policy:
     """One policy, composed from its documents (bases first); implements ``PolicyEvaluator``."""
 
-    def __init__(self, documents: Sequence[PolicyDocument]) -> None:
+    def __init__(self, documents: Sequence[PolicyDocument], *, lists_dir: Path | None = None) -> None:
         if not documents:
             raise PolicyError("no policy document given")
         self.documents = list(documents)
@@ -114,7 +125,16 @@ class Policy:
         self.rules = list(rules.values())
         if not self.rules:
             raise PolicyError(f"policy {self.main.id} has no rules; an empty policy would pass everything")
+        self.screeners: dict[str, Screener] = {}
         for rule in self.rules:
+            if isinstance(rule, ScreeningRule):
+                try:
+                    lists = [load_list(ref, lists_dir) for ref in rule.lists]
+                except InputError as exc:
+                    raise PolicyError(
+                        f"rule {rule.id} of policy {self.main.id}: {exc.message}", hint=exc.hint
+                    ) from None
+                self.screeners[rule.id] = Screener(lists, near_threshold=rule.near_threshold)
             for name in _rule_groups(rule):
                 if name != "*" and len(name) != 2 and name not in self.groups:
                     raise PolicyError(
@@ -396,6 +416,36 @@ def _evidence(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
 
 
+def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, ScreeningRule)
+    tenant = ctx.manifest.tenant
+    names = [tenant.legal_name] + ([tenant.ultimate_parent.legal_name] if tenant.ultimate_parent else [])
+    out = []
+    for m in ctx.policy.screeners[rule.id].screen_party(names):
+        listed = rule.severities.get(m.list, rule.severity)
+        severity = listed if m.kind != "near" else min(listed, rule.near_severity, key=_SEVERITY_ORDER.index)
+        role = "tenant" if m.screened == tenant.legal_name else "ultimate parent"
+        how = (
+            "exactly"
+            if m.kind == "exact"
+            else ("by an alias" if m.kind == "alias" else f"closely (score {m.score:.0f})")
+        )
+        out.append(
+            Finding(
+                rule=f"policy.{rule.id}",
+                severity=Severity(severity),
+                message=f"the {role} {m.screened} matches {how} {m.entry.name} on the {m.list} list"
+                + (f" (listed {m.entry.added})" if m.entry.added else ""),
+                evidence={**m.to_obj(), "role": role},
+                remedy="review the match; a licence or a documented false-positive decision is needed to proceed",
+            )
+        )
+    return out
+
+
+_SEVERITY_ORDER = ["info", "warning", "contraindicated"]
+
+
 def _validity(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, ValidityRule)
     doc = ctx.policy.main
@@ -425,5 +475,6 @@ _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     ProhibitedHardwareRule: _prohibited,
     TrainingComputeRule: _training,
     EvidenceStrengthRule: _evidence,
+    ScreeningRule: _screening,
     ValidityRule: _validity,
 }

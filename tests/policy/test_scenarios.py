@@ -90,11 +90,13 @@ def test_scenario(row: Row) -> None:
     assert (status, rules) == (row.status, row.rules), [f.message for f in findings]
 
 
-@pytest.mark.xfail(strict=True, reason="screening lists (issue 4 part 4) are not built yet: no Entity List match")
-def test_zhipu_ai_anywhere_is_contraindicated() -> None:
-    row = Row("Zhipu AI", "h100", "US", ("Zhipu AI", "CN"), None, None, "declared", Status.CONTRAINDICATED, {"policy.screening"})
-    _, rules, _ = judge(manifest_for(row), row.grade)
-    assert "policy.screening" in rules
+@pytest.mark.parametrize("site", ["US", "DE", "SG"])
+def test_zhipu_ai_anywhere_is_contraindicated(site: str) -> None:
+    row = Row("Zhipu AI", "h100", site, ("Zhipu AI", "CN"), None, None, "hardware-bound", Status.CONTRAINDICATED, set())
+    status, rules, findings = judge(manifest_for(row), row.grade)
+    assert status is Status.CONTRAINDICATED and "policy.screening" in rules
+    hit = next(f for f in findings if f.rule == "policy.screening")
+    assert "entity-list" in hit.message and hit.evidence["entry"] == "el-zhipu"
 
 
 def test_findings_explain_themselves() -> None:

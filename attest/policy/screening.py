@@ -1,0 +1,383 @@
+"""Screening parties against restricted-party lists: exact, alias and near matches.
+
+Names are normalized before matching: Unicode NFKC, case folding, punctuation
+to spaces, and legal-form words removed in many languages and scripts (Co.,
+Ltd., Inc., Pte. Ltd., Sdn. Bhd., GmbH, S.A., 有限公司, 集团, 株式会社, Cyrillic OOO, ...).
+An exact or alias match is a dictionary lookup. Near matches use an inverted
+index of name tokens (CJK runs as character bigrams, very common tokens left
+out) to find candidates, which rapidfuzz then scores; there is no Python loop
+over every entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from rapidfuzz import fuzz
+
+from attest.errors import InputError
+from attest.model.base import WireModel
+
+_LEGAL_WORDS = frozenset(
+    [
+        "co",
+        "company",
+        "companies",
+        "corp",
+        "corporation",
+        "inc",
+        "incorporated",
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "lp",
+        "plc",
+        "pte",
+        "pty",
+        "pvt",
+        "private",
+        "sdn",
+        "bhd",
+        "berhad",
+        "gmbh",
+        "mbh",
+        "ag",
+        "kg",
+        "sa",
+        "sas",
+        "sarl",
+        "spa",
+        "srl",
+        "sl",
+        "bv",
+        "nv",
+        "ab",
+        "oy",
+        "oyj",
+        "as",
+        "asa",
+        "aps",
+        "kk",
+        "kabushiki",
+        "kaisha",
+        "jsc",
+        "pjsc",
+        "ojsc",
+        "cjsc",
+        "ooo",
+        "zao",
+        "oao",
+        "pao",
+        "ao",
+        "tbk",
+        "pt",
+        "sp",
+        "zoo",
+        "kft",
+        "zrt",
+        "sro",
+        "doo",
+        "dd",
+        "ad",
+        "ltda",
+        "eireli",
+        "cv",
+        "de",
+        "the",
+    ]
+)
+# Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
+_LEGAL_AFFIXES = tuple(
+    sorted(
+        [
+            "股份有限公司",
+            "有限责任公司",
+            "有限責任公司",
+            "集团有限公司",
+            "集團有限公司",
+            "有限公司",
+            "集团",
+            "集團",
+            "公司",
+            "株式会社",
+            "有限会社",
+            "合同会社",
+            "주식회사",
+            "유한회사",
+            "ооо",
+            "оао",
+            "зао",
+            "пао",
+            "ао",
+        ],
+        key=len,
+        reverse=True,
+    )
+)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normalize(name: str) -> str:
+    """The comparable form of a party name (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = _NON_WORD.sub(" ", text).strip()
+    changed = True
+    while changed:  # strip legal forms written as affixes, at either end of the whole name
+        changed = False
+        for affix in _LEGAL_AFFIXES:
+            if text.endswith(affix) and len(text) > len(affix):
+                text, changed = text[: -len(affix)].strip(), True
+            elif text.startswith(affix) and len(text) > len(affix):
+                text, changed = text[len(affix) :].strip(), True
+    tokens = text.split()
+    merged: list[str] = []
+    for tok in tokens:  # "s a" (from S.A.) and "b v" become one word before legal words are dropped
+        if (
+            len(tok) == 1
+            and merged
+            and len(merged[-1]) <= 2
+            and merged[-1].isalpha()
+            and tok.isalpha()
+            and not _CJK.search(tok)
+        ):
+            merged[-1] += tok
+        else:
+            merged.append(tok)
+    kept = [t for t in merged if t not in _LEGAL_WORDS]
+    return " ".join(kept or merged)
+
+
+def tokens(normalized: str) -> set[str]:
+    """Index tokens: words, and character bigrams inside CJK runs."""
+    out: set[str] = set()
+    for word in normalized.split():
+        if _CJK.search(word):
+            out.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
+        else:
+            out.add(word)
+    return out
+
+
+class ListEntry(WireModel):
+    """One restricted party."""
+
+    id: str
+    list_id: Annotated[
+        str, Field(alias="list", description="entity-list, 1260h, ... (the policy sets a severity per list)")
+    ]
+    name: str
+    alt_names: list[str] = Field(default_factory=list)
+    country: str | None = None
+    added: str | None = None
+    programs: list[str] = Field(default_factory=list)
+    source: str | None = None
+
+
+class ScreeningList(WireModel):
+    """A named, dated list of restricted parties."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+    date: str
+    about: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    entries: list[ListEntry]
+
+
+@dataclass(frozen=True)
+class Match:
+    """One hit: which list and entry, by which name, how (exact, alias, near) and how well (0-100)."""
+
+    list: str
+    entry: ListEntry
+    matched_name: str
+    kind: Literal["exact", "alias", "near"]
+    score: float
+    screened: str
+
+    def to_obj(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "list": self.list,
+            "entry": self.entry.id,
+            "entry_name": self.entry.name,
+            "matched_name": self.matched_name,
+            "kind": self.kind,
+            "score": round(self.score, 1),
+            "screened": self.screened,
+        }
+
+
+class Screener:
+    """Lists indexed for screening."""
+
+    def __init__(
+        self, lists: Sequence[ScreeningList], *, near_threshold: float = 90.0, common_token_cap: int = 200
+    ) -> None:
+        self.lists = list(lists)
+        self.near_threshold = near_threshold
+        self._exact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"]]]] = defaultdict(list)
+        self._names: list[tuple[str, ListEntry, str]] = []  # (normalized, entry, original name)
+        postings: dict[str, list[int]] = defaultdict(list)
+        for lst in self.lists:
+            for entry in lst.entries:
+                for original, kind in [(entry.name, "exact"), *((a, "alias") for a in entry.alt_names)]:
+                    norm = normalize(original)
+                    if not norm:
+                        continue
+                    self._exact[norm].append((entry, original, kind))  # type: ignore[arg-type]
+                    idx = len(self._names)
+                    self._names.append((norm, entry, original))
+                    for tok in tokens(norm):
+                        postings[tok].append(idx)
+        # Tokens on very many names ("technology", "international") find nothing specific.
+        self._postings = {t: ids for t, ids in postings.items() if len(ids) <= common_token_cap}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def screen(self, name: str) -> list[Match]:
+        """Every list entry this name matches, best first."""
+        norm = normalize(name)
+        if not norm:
+            return []
+        found: dict[tuple[str, str], Match] = {}
+        for entry, original, kind in self._exact.get(norm, []):
+            found[(entry.list_id, entry.id)] = Match(entry.list_id, entry, original, kind, 100.0, name)
+        candidates: set[int] = set()
+        for tok in tokens(norm):
+            candidates.update(self._postings.get(tok, ()))
+        for idx in candidates:
+            cand, entry, original = self._names[idx]
+            if (entry.list_id, entry.id) in found:
+                continue
+            score = _score(norm, cand)
+            if score >= self.near_threshold:
+                found[(entry.list_id, entry.id)] = Match(entry.list_id, entry, original, "near", score, name)
+        return sorted(found.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+
+    def screen_party(self, names: Iterable[str]) -> list[Match]:
+        """Screen a party and its parent chain; best match per entry."""
+        best: dict[tuple[str, str], Match] = {}
+        for n in names:
+            for m in self.screen(n):
+                key = (m.list, m.entry.id)
+                if key not in best or m.score > best[key].score:
+                    best[key] = m
+        return sorted(best.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+
+
+def _score(query: str, candidate: str) -> float:
+    if _CJK.search(candidate) or _CJK.search(query):
+        return float(fuzz.partial_ratio(query, candidate)) if min(len(query), len(candidate)) >= 2 else 0.0
+    # A listed name whose every word appears in the query (a subsidiary's name) scores 100;
+    # otherwise the closer of plain and word-order-free similarity.
+    return float(max(fuzz.token_set_ratio(query, candidate), fuzz.ratio(query, candidate)))
+
+
+@lru_cache(maxsize=1)
+def seed_list() -> ScreeningList:
+    """The bundled, dated seed list (AI-relevant entries from public lists)."""
+    text = resources.files("attest.policy").joinpath("data/screening-seed.json").read_bytes()
+    return ScreeningList.from_json(text, what="bundled screening seed list")
+
+
+def _list_slug(source: str) -> str:
+    s = source.casefold()
+    if "entity list" in s:
+        return "entity-list"
+    if "specially designated" in s or "sdn" in s.split():
+        return "sdn"
+    if "unverified" in s:
+        return "unverified-list"
+    if "military end user" in s or "meu" in s.split():
+        return "meu-list"
+    return re.sub(r"[^a-z0-9]+", "-", s).strip("-")[:40] or "csl"
+
+
+def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
+    """Read the Consolidated Screening List (JSON ``{"results": [...]}`` or CSV) into a list."""
+    text = data.decode("utf-8-sig", errors="replace")
+    rows: list[dict[str, Any]]
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"the CSL JSON does not parse: {exc.msg} at line {exc.lineno}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
+            raise InputError('the CSL JSON has no "results" list')
+        rows = [r for r in doc["results"] if isinstance(r, dict)]
+        split = False
+    else:
+        reader = csv.DictReader(io.StringIO(text.replace("\x1a", "")))
+        if not reader.fieldnames or "name" not in reader.fieldnames:
+            raise InputError("the CSL CSV has no 'name' column (expected the official column set)")
+        rows = list(reader)
+        split = True
+    entries = []
+    for n, row in enumerate(rows):
+        primary = str(row.get("name") or "").strip()
+        if not primary:
+            continue
+        alts = row.get("alt_names") or []
+        if split or isinstance(alts, str):
+            alts = [a.strip() for a in str(alts).split(";") if a.strip()]
+        programs = row.get("programs") or []
+        if isinstance(programs, str):
+            programs = [p.strip() for p in programs.split(";") if p.strip()]
+        addresses = row.get("addresses") or []
+        country = None
+        if isinstance(addresses, list) and addresses and isinstance(addresses[0], dict):
+            country = addresses[0].get("country")
+        source = str(row.get("source") or "")
+        entries.append(
+            ListEntry(
+                id=str(row.get("_id") or row.get("id") or row.get("entity_number") or f"row-{n}"),
+                list_id=_list_slug(source),
+                name=primary,
+                alt_names=[str(a) for a in alts],
+                country=country if isinstance(country, str) else None,
+                added=str(row.get("start_date") or "") or None,
+                programs=[str(p) for p in programs],
+                source=source or None,
+            )
+        )
+    if not entries:
+        raise InputError("the file holds no list entries")
+    return ScreeningList(
+        name=name,
+        date=date,
+        about=f"imported from the Consolidated Screening List ({len(entries)} entries)",
+        entries=entries,
+    )
+
+
+def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
+    """``seed`` (bundled), a list imported into ``lists_dir``, or a path to a list file."""
+    if ref == "seed":
+        return seed_list()
+    candidates = [Path(ref)]
+    if lists_dir is not None:
+        candidates.insert(0, lists_dir / f"{ref}.json")
+    for path in candidates:
+        if path.is_file():
+            return ScreeningList.from_json(
+                path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+            )
+    raise InputError(
+        f"screening list {ref!r} is not imported",
+        hint="import it with: attest lists import FILE --name " + ref,
+    )
