@@ -1,0 +1,180 @@
+"""``attest screen`` and ``attest lists import|update|show``: restricted-party screening."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+from attest.cli.common import HelpFormatter, add_format, read_input, write_output
+from attest.errors import InputError
+from attest.policy.engine import default_lists_dir
+from attest.policy.screening import Screener, import_csl, load_list
+
+CSL_URL = "https://data.trade.gov/downloadable_consolidated_screening_list/v1/consolidated.json"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verbs."""
+    s = sub.add_parser(
+        "screen",
+        help="screen a party (and its parent) against restricted-party lists",
+        description="Screen a name, and optionally its parent's, against restricted-party lists: exact and alias "
+        "matches after normalization (case, punctuation, legal forms, scripts), and near matches above a threshold.",
+        epilog="""exit codes: 0 no match, 1 near matches only, 3 an exact or alias match, 2 usage error.
+
+examples:
+  attest screen "Zhipu AI"
+  attest screen "Alibaba Cloud (Singapore) Pte. Ltd." --parent "Alibaba Group Holding Limited" --format json
+  attest screen "Example Corp" --list csl --list seed""",
+        formatter_class=HelpFormatter,
+    )
+    s.add_argument("name")
+    s.add_argument(
+        "--parent", action="append", default=[], metavar="NAME", help="the parent chain (repeatable)"
+    )
+    s.add_argument(
+        "--list",
+        action="append",
+        dest="lists",
+        metavar="NAME|FILE",
+        help="lists to use (default: seed, and csl if imported)",
+    )
+    s.add_argument(
+        "--threshold", type=float, default=90.0, help="near-match score threshold, 50-100 (default: 90)"
+    )
+    s.add_argument(
+        "--lists-dir",
+        metavar="DIR",
+        help="where imported lists are kept (default: $ATTEST_LISTS_DIR or ~/.local/share/compute-attest/lists)",
+    )
+    add_format(s)
+    s.set_defaults(func=run_screen)
+
+    p = sub.add_parser(
+        "lists",
+        help="import or update screening lists",
+        description="Keep screening lists: import the official Consolidated Screening List (JSON or CSV), or download it.",
+        epilog="examples:\n  attest lists import consolidated.json --name csl\n  attest lists update\n  attest lists show csl",
+        formatter_class=HelpFormatter,
+    )
+    verbs = p.add_subparsers(dest="lists_verb", required=True, metavar="{import,update,show}")
+    im = verbs.add_parser(
+        "import",
+        help="import a CSL file (JSON or CSV)",
+        epilog="example:\n  attest lists import consolidated.csv --name csl",
+        formatter_class=HelpFormatter,
+    )
+    im.add_argument("file")
+    im.add_argument("--name", default="csl", help="the list's name (default: csl)")
+    im.add_argument("--lists-dir", metavar="DIR")
+    im.set_defaults(func=run_import)
+    up = verbs.add_parser(
+        "update",
+        help="download the official CSL and import it",
+        epilog=f"example:\n  attest lists update   # from {CSL_URL}",
+        formatter_class=HelpFormatter,
+    )
+    up.add_argument("--url", default=CSL_URL)
+    up.add_argument("--name", default="csl")
+    up.add_argument("--timeout", type=float, default=60.0)
+    up.add_argument("--lists-dir", metavar="DIR")
+    up.set_defaults(func=run_update)
+    sh = verbs.add_parser(
+        "show",
+        help="summarize a list",
+        epilog="example:\n  attest lists show seed",
+        formatter_class=HelpFormatter,
+    )
+    sh.add_argument("name", nargs="?", default="seed")
+    sh.add_argument("--lists-dir", metavar="DIR")
+    add_format(sh)
+    sh.set_defaults(func=run_show)
+
+
+def _dir(args: argparse.Namespace) -> Path:
+    return Path(args.lists_dir) if args.lists_dir else default_lists_dir()
+
+
+def run_screen(args: argparse.Namespace) -> int:
+    """Screen and report; the exit code says how strong the worst match is."""
+    if not 50 < args.threshold <= 100:
+        raise InputError("--threshold must be above 50 and at most 100")
+    refs = args.lists or (["seed", "csl"] if (_dir(args) / "csl.json").is_file() else ["seed"])
+    screener = Screener([load_list(r, _dir(args)) for r in refs], near_threshold=args.threshold)
+    matches = screener.screen_party([args.name, *args.parent])
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "screened": [args.name, *args.parent],
+                    "lists": refs,
+                    "matches": [m.to_obj() for m in matches],
+                },
+                ensure_ascii=False,
+            )
+        )
+    elif not matches:
+        print(f"no match for {args.name!r} in {', '.join(refs)}")
+    else:
+        for m in matches:
+            print(
+                f"{m.kind:<5} {m.score:5.1f}  {m.list}: {m.entry.name}  (as {m.matched_name!r}, screening {m.screened!r})"
+            )
+    if any(m.kind != "near" for m in matches):
+        return 3
+    return 1 if matches else 0
+
+
+def _store(lst_bytes: bytes, args: argparse.Namespace, source: str) -> int:
+    imported = import_csl(lst_bytes, name=args.name, date=datetime.now(UTC).date().isoformat())
+    target = _dir(args)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {target}: {exc.strerror}") from None
+    write_output((imported.to_json(indent=None) + "\n").encode("utf-8"), str(target / f"{args.name}.json"))
+    by_list: dict[str, int] = {}
+    for e in imported.entries:
+        by_list[e.list_id] = by_list.get(e.list_id, 0) + 1
+    print(
+        f"imported {len(imported.entries)} entries from {source} as {args.name} ({target / (args.name + '.json')})"
+    )
+    for name, n in sorted(by_list.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:>6}  {name}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import a CSL file."""
+    return _store(read_input(args.file, what="list file", max_bytes=512 * 1024 * 1024), args, args.file)
+
+
+def run_update(args: argparse.Namespace) -> int:
+    """Download the CSL and import it."""
+    try:
+        response = requests.get(args.url, timeout=args.timeout)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise InputError(
+            f"could not download {args.url}: {exc}", hint="without a network, use: attest lists import FILE"
+        ) from None
+    return _store(response.content, args, args.url)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Summarize a list."""
+    lst = load_list(args.name, _dir(args))
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"name": lst.name, "date": lst.date, "entries": len(lst.entries), "about": lst.about},
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(f"{lst.name} ({lst.date}): {len(lst.entries)} entries\n  {lst.about}")
+    return 0

@@ -1,0 +1,59 @@
+"""``attest screen`` and ``attest lists`` as a user runs them, with a real local HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from pathlib import Path
+
+from tests.conftest import CliRunner
+from tests.policy.test_screening import CSL_JSON
+
+
+def test_screen_exit_codes(cli: CliRunner) -> None:
+    assert "el-zhipu" in cli("screen", "Zhipu AI", "--format", "json", check_code=3).stdout
+    out = json.loads(cli("screen", "Alibaba Cloud (Singapore) Pte. Ltd.", "--format", "json", check_code=1).stdout)
+    assert out["matches"][0]["kind"] == "near" and {"list", "entry", "matched_name", "score"} <= set(out["matches"][0])
+    assert "no match" in cli("screen", "Example Robotics Inc.", check_code=0).stdout
+    assert "el-inspur" in cli("screen", "Example (SG) Pte. Ltd.", "--parent", "Inspur Group", "--format", "json", check_code=3).stdout
+    assert "--threshold" in cli("screen", "x", "--threshold", "20", check_code=2).stderr
+
+
+def test_lists_import_show_and_screen(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "csl.json").write_text(json.dumps(CSL_JSON))
+    out = cli("lists", "import", "csl.json", "--lists-dir", "lists", check_code=0).stdout
+    assert "imported 2 entries" in out and "entity-list" in out
+    assert "2 entries" in cli("lists", "show", "csl", "--lists-dir", "lists", check_code=0).stdout
+    assert "e1" in cli("screen", "EACC", "--lists-dir", "lists", "--format", "json", check_code=3).stdout
+    assert "is not imported" in cli("screen", "x", "--list", "other", "--lists-dir", "lists", check_code=2).stderr
+
+
+def test_lists_update_from_a_local_server(cli: CliRunner, tmp_path: Path) -> None:
+    body = json.dumps(CSL_JSON).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/consolidated.json":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        out = cli("lists", "update", "--url", f"{url}/consolidated.json", "--lists-dir", "lists", check_code=0).stdout
+        assert "imported 2 entries" in out
+        err = cli("lists", "update", "--url", f"{url}/missing.json", "--lists-dir", "lists", check_code=2).stderr
+        assert "could not download" in err and "attest lists import" in err
+    finally:
+        server.shutdown()

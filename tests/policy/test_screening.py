@@ -1,0 +1,124 @@
+"""Restricted-party screening: normalization, matching, list import."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from attest.errors import InputError
+from attest.policy.screening import Screener, import_csl, load_list, normalize, seed_list
+
+SEED = Screener([seed_list()])
+
+
+@pytest.mark.parametrize(
+    ("name", "normal"),
+    [
+        ("Huawei Technologies Co., Ltd.", "huawei technologies"),
+        ("HUAWEI TECHNOLOGIES CO LTD", "huawei technologies"),
+        ("Example Pte. Ltd.", "example"),
+        ("Example Sdn. Bhd.", "example"),
+        ("Example GmbH & Co. KG", "example"),
+        ("Example S.A.", "example"),
+        ("Example B.V.", "example"),
+        ("北京智谱华章科技有限公司", "北京智谱华章科技"),
+        ("阿里巴巴集团", "阿里巴巴"),
+        ("ＺＨＩＰＵ　ＡＩ", "zhipu ai"),  # full-width forms, NFKC
+        ("株式会社Example", "example"),
+        ("Ltd.", "ltd"),  # a name that is only a legal form keeps its words
+    ],
+)
+def test_normalize(name: str, normal: str) -> None:
+    assert normalize(name) == normal
+
+
+@pytest.mark.parametrize(
+    ("name", "entry", "kind"),
+    [
+        ("Zhipu AI", "el-zhipu", "alias"),
+        ("Zhipu A.I. Co., Ltd.", "el-zhipu", "alias"),
+        ("Beijing Zhipu Huazhang Technology Company Limited", "el-zhipu", "exact"),
+        ("北京智谱华章科技有限公司", "el-zhipu", "alias"),
+        ("huawei", "el-huawei", "alias"),
+        ("华为技术有限公司", "el-huawei", "alias"),
+        ("Huawei Cloud (Singapore) Pte. Ltd.", "el-huawei", "near"),  # a subsidiary carrying the parent's name
+        ("Semiconductor Manufacturing International Corp.", "el-smic", "exact"),
+        ("Tencent Cloud Europe B.V.", "1260h-tencent", "near"),
+        ("Alibaba Cloud (Singapore) Pte. Ltd.", "p1260h-alibaba", "near"),
+        ("ChangXin Memory Technologies Inc", "1260h-cxmt", "exact"),
+    ],
+)
+def test_listed_parties_are_found(name: str, entry: str, kind: str) -> None:
+    matches = {m.entry.id: m for m in SEED.screen(name)}
+    assert entry in matches and matches[entry].kind == kind
+    assert matches[entry].score >= 90
+
+
+UNRELATED = [
+    "Microsoft Corporation", "Apple Inc.", "Amazon Web Services, Inc.", "Alphabet Inc.", "Meta Platforms, Inc.",
+    "Oracle Corporation", "International Business Machines Corporation", "Intel Corporation", "Advanced Micro Devices, Inc.",
+    "Samsung Electronics Co., Ltd.", "SK hynix Inc.", "Taiwan Semiconductor Manufacturing Company Limited", "Sony Group Corporation",
+    "Toyota Motor Corporation", "Siemens AG", "SAP SE", "Nokia Oyj", "Telefonaktiebolaget LM Ericsson", "ASML Holding N.V.",
+    "Infineon Technologies AG", "STMicroelectronics N.V.", "Grab Holdings Limited", "Sea Limited", "Singapore Telecommunications Limited",
+    "Petroliam Nasional Berhad", "Axiata Group Berhad", "YTL Power International Berhad", "Inspire Brands, Inc.", "Smith Micro Software, Inc.",
+    "Hugging Face, Inc.", "Anthropic PBC", "Mistral AI SAS", "Cohere Inc.", "CoreWeave, Inc.", "Lambda, Inc.", "Equinix, Inc.",
+    "Digital Realty Trust, Inc.", "NTT DATA Group Corporation", "Fujitsu Limited", "Hitachi, Ltd.", "Tata Consultancy Services Limited",
+    "Infosys Limited", "Wipro Limited", "Reliance Industries Limited", "Saudi Aramco", "G42 Holding Ltd", "Emirates Telecommunications Group",
+    "Nvidia Corporation", "Dell Technologies Inc.", "Hewlett Packard Enterprise Company", "Super Micro Computer, Inc.", "Lenovo Group Limited",
+    "Foxconn Industrial Internet Co., Ltd.", "Quanta Computer Inc.", "Wistron Corporation", "Cisco Systems, Inc.", "Arista Networks, Inc.",
+    "Broadcom Inc.", "Qualcomm Incorporated", "Marvell Technology, Inc.",
+]
+
+
+def test_unrelated_companies_are_not_flagged() -> None:
+    flagged = {name: SEED.screen(name) for name in UNRELATED}
+    assert {n: [m.entry.id for m in ms] for n, ms in flagged.items() if ms} == {}
+
+
+def test_parent_chain_is_screened() -> None:
+    matches = SEED.screen_party(["Example Holdings (Singapore) Pte. Ltd.", "Inspur Group Co Ltd"])
+    assert [m.entry.id for m in matches if m.list == "entity-list"] == ["el-inspur"]
+    assert matches[0].screened == "Inspur Group Co Ltd"
+
+
+CSL_JSON = {
+    "results": [
+        {"_id": "e1", "name": "Example Advanced Computing Co., Ltd.", "alt_names": ["EACC", "示例计算"], "source": "Entity List (EL) - Bureau of Industry and Security",
+         "programs": ["EAR"], "addresses": [{"address": "1 Road", "city": "Shenzhen", "country": "CN"}], "start_date": "2025-03-25"},
+        {"_id": "e2", "name": "Sanctioned Shipping LLC", "alt_names": [], "source": "Specially Designated Nationals (SDN) - Treasury Department", "addresses": []},
+        {"_id": "e3", "name": ""},
+    ]
+}
+
+
+def test_import_csl_json() -> None:
+    lst = import_csl(json.dumps(CSL_JSON).encode(), name="csl", date="2026-11-28")
+    assert [e.id for e in lst.entries] == ["e1", "e2"]
+    assert [e.list_id for e in lst.entries] == ["entity-list", "sdn"]
+    assert lst.entries[0].country == "CN" and lst.entries[0].alt_names == ["EACC", "示例计算"]
+    hits = Screener([lst]).screen("EACC")
+    assert hits and hits[0].kind == "alias"
+
+
+def test_import_csl_csv_with_stray_control_character() -> None:
+    header = "_id,source,entity_number,type,programs,name,title,addresses,federal_register_notice,start_date,end_date,standard_order,license_requirement,license_policy,call_sign,vessel_type,gross_tonnage,gross_registered_tonnage,vessel_flag,vessel_owner,remarks,source_list_url,alt_names,citizenships,dates_of_birth,nationalities,places_of_birth,source_information_url,ids"
+    row = 'x1,Entity List (EL) - Bureau of Industry and Security,,Entity,EAR; ITAR,Example Advanced Computing Co. Ltd.,,"1 Road, Shenzhen, CN",,2025-03-25,,,,,,,,,,,,,EACC; 示例计算,,,,,,\x1a'
+    lst = import_csl((header + "\n" + row + "\n").encode(), name="csl", date="2026-11-28")
+    entry = lst.entries[0]
+    assert entry.alt_names == ["EACC", "示例计算"] and entry.programs == ["EAR", "ITAR"] and entry.list_id == "entity-list"
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [(b'{"nope": []}', 'no "results" list'), (b"{", "does not parse"), (b"a,b\n1,2\n", "no 'name' column"), (b'{"results": []}', "no list entries")],
+)
+def test_import_errors(data: bytes, fragment: str) -> None:
+    with pytest.raises(InputError, match=fragment):
+        import_csl(data, name="x", date="2026-11-28")
+
+
+def test_missing_list_says_how_to_import(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError) as err:
+        load_list("csl", tmp_path)
+    assert "attest lists import" in (err.value.hint or "")
