@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format
+from attest.cli.common import HelpFormatter, add_format, parse_when, read_input
+from attest.crypto.dsse import parse_envelope
+from attest.crypto.trust import TrustStore
+from attest.errors import InputError
+from attest.model.result import Status
+from attest.model.statement import Statement
 from attest.policy import BUNDLED, Policy, load_policy
+from attest.verify import verify_envelope
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="examples:\n  attest policy show us-ear\n  attest policy check my-policy.toml",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="policy_verb", required=True, metavar="{show,check}")
+    verbs = p.add_subparsers(dest="policy_verb", required=True, metavar="{show,check,explain}")
     sh = verbs.add_parser(
         "show",
         help="a policy with what it extends: sources, groups, licences, rules",
@@ -36,6 +44,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     ck.add_argument("policy", metavar="NAME|FILE")
     ck.set_defaults(func=run_check)
+    ex = verbs.add_parser(
+        "explain",
+        help="why a manifest passes or fails a policy, rule by rule",
+        epilog="example:\n  attest policy explain m.envelope.json --trust trust.json --policy us-ear",
+        formatter_class=HelpFormatter,
+    )
+    ex.add_argument("envelope", metavar="ENVELOPE")
+    ex.add_argument("--trust", required=True, metavar="TRUST")
+    ex.add_argument("--policy", default="us-ear", metavar="NAME|FILE")
+    ex.add_argument("--now", metavar="TIME", help="judge as of this time (default: now)")
+    ex.set_defaults(func=run_explain)
 
 
 def describe(policy: Policy) -> str:
@@ -85,3 +104,56 @@ def run_check(args: argparse.Namespace) -> int:
         f"ok: {policy.id} {policy.main.version}, {len(policy.rules)} rules, {len(policy.groups)} groups, {len(policy.licenses)} licences"
     )
     return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """Verify one envelope under a policy and lay out the facts and every rule's outcome."""
+    policy = load_policy(args.policy)
+    raw = read_input(args.envelope, what="envelope")
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    result = verify_envelope(
+        raw, TrustStore.load(Path(args.trust)), now=now, policy=policy, source=args.envelope
+    )
+    print(f"{args.envelope}: {result.status.value.upper()} under {policy.id} {policy.main.version}")
+    try:
+        _, payload = parse_envelope(raw, require_canonical=False)
+        manifest = Statement.from_json(payload).predicate
+    except InputError:
+        manifest = None
+    if manifest is not None:
+        at = manifest.freshness.issued_at.date()
+        names = list(policy.groups)
+        site = manifest.site.country
+        print(
+            f"  site {manifest.site.facility_id} in {site}: groups {', '.join(policy.groups_of(site, names, at)) or 'none'}"
+        )
+        t = manifest.tenant
+        print(
+            f"  tenant {t.legal_name} ({t.headquarters_country}: {', '.join(policy.groups_of(t.headquarters_country, names, at)) or 'no group'})"
+        )
+        if t.ultimate_parent:
+            p = t.ultimate_parent
+            print(
+                f"  parent {p.legal_name} ({p.headquarters_country}: {', '.join(policy.groups_of(p.headquarters_country, names, at)) or 'no group'})"
+            )
+        print(
+            f"  location grade {result.location_grade}; licences: {', '.join(r.id for r in manifest.licenses) or 'none'}"
+        )
+    for f in result.findings:
+        if f.rule.startswith(("policy.", "classification.")):
+            mark = (
+                "passed"
+                if f.severity.value == "info" and f.message.startswith("passed")
+                else f.severity.value
+            )
+            print(f"  [{mark}] {f.rule}: {f.message.removeprefix('passed: ')}")
+            if f.remedy and f.severity.value != "info":
+                print(f"      to pass: {f.remedy}")
+    others = [
+        f
+        for f in result.findings
+        if not f.rule.startswith(("policy.", "classification.")) and f.severity.value != "info"
+    ]
+    for f in others:
+        print(f"  [{f.severity.value}] {f.rule}: {f.message}")
+    return Status(result.status).exit_code

@@ -33,3 +33,15 @@ def test_verify_applies_us_ear_by_default(workspace: Path, cli: CliRunner) -> No
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "none", "--format", "json", check_code=0)
     assert "policy.not_evaluated" in out.stdout
     assert "neither a file nor a bundled policy" in cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "nope", check_code=2).stderr
+
+
+def test_explain(workspace: Path, cli: CliRunner) -> None:  # noqa: F811
+    (workspace / "tenant-cn.json").write_text(json.dumps({
+        "legal_name": "Zhipu AI", "headquarters_country": "CN"}))
+    cli("manifest", "--site", "site.json", "--tenant", "tenant-cn.json", "--job-id", "j", "--operator", "Example Cloud Sdn. Bhd.",
+        "--key", "node/attest.key", "--simulate", "h100", "-o", "m.json", check_code=0)
+    cli("sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json", check_code=0)
+    out = cli("policy", "explain", "m.env.json", "--trust", "trust.json", check_code=3).stdout
+    assert "CONTRAINDICATED under us-ear" in out and "tenant Zhipu AI (CN: D:5, D:1, D:4)" in out
+    assert "[contraindicated] policy.headquarters" in out and "[contraindicated] policy.screening" in out
+    assert "[passed] policy.prohibited_hardware" in out and "to pass:" in out
