@@ -122,3 +122,14 @@ def test_missing_list_says_how_to_import(tmp_path) -> None:  # type: ignore[no-u
     with pytest.raises(InputError) as err:
         load_list("csl", tmp_path)
     assert "attest lists import" in (err.value.hint or "")
+
+
+def test_false_positive_rate_on_1000_real_unrelated_companies() -> None:
+    from tests.conftest import REPO
+
+    lines = (REPO / "tests" / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
+    names = [n.strip() for n in lines if n.strip() and not n.startswith("#")]
+    assert len(names) >= 1000
+    flagged = {n: [m.entry.id for m in SEED.screen(n)] for n in names}
+    flagged = {n: ids for n, ids in flagged.items() if ids}
+    assert flagged == {}  # 0 of 1,234 at the default threshold (90)
