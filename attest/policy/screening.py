@@ -135,14 +135,13 @@ def normalize(name: str) -> str:
     """The comparable form of a party name (see the module docstring)."""
     text = unicodedata.normalize("NFKC", name).casefold()
     text = _NON_WORD.sub(" ", text).strip()
-    changed = True
-    while changed:  # strip legal forms written as affixes, at either end of the whole name
-        changed = False
-        for affix in _LEGAL_AFFIXES:
-            if text.endswith(affix) and len(text) > len(affix):
-                text, changed = text[: -len(affix)].strip(), True
-            elif text.startswith(affix) and len(text) > len(affix):
-                text, changed = text[len(affix) :].strip(), True
+    # Strip legal forms written as affixes, at either end of the whole name. One C call
+    # answers the common case (none); the longest matching affix goes first.
+    while text.endswith(_LEGAL_AFFIXES) or text.startswith(_LEGAL_AFFIXES):
+        affix = next(a for a in _LEGAL_AFFIXES if text.endswith(a) or text.startswith(a))
+        if len(text) <= len(affix):
+            break
+        text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
     tokens = text.split()
     merged: list[str] = []
     for tok in tokens:  # "s a" (from S.A.) and "b v" become one word before legal words are dropped
@@ -230,7 +229,7 @@ class Screener:
         self.lists = list(lists)
         self.near_threshold = near_threshold
         self._exact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"]]]] = defaultdict(list)
-        self._names: list[tuple[str, ListEntry, str]] = []  # (normalized, entry, original name)
+        self._names: list[tuple[str, str, ListEntry, str]] = []  # (normalized, distinctive, entry, original)
         postings: dict[str, list[int]] = defaultdict(list)
         for lst in self.lists:
             for entry in lst.entries:
@@ -240,7 +239,7 @@ class Screener:
                         continue
                     self._exact[norm].append((entry, original, kind))  # type: ignore[arg-type]
                     idx = len(self._names)
-                    self._names.append((norm, entry, original))
+                    self._names.append((norm, _distinctive(norm), entry, original))
                     for tok in tokens(norm):
                         postings[tok].append(idx)
         # Tokens on very many names ("technology", "international") find nothing specific.
@@ -260,11 +259,12 @@ class Screener:
         candidates: set[int] = set()
         for tok in tokens(norm):
             candidates.update(self._postings.get(tok, ()))
+        distinctive = _distinctive(norm)
         for idx in candidates:
-            cand, entry, original = self._names[idx]
+            cand, cand_distinctive, entry, original = self._names[idx]
             if (entry.list_id, entry.id) in found:
                 continue
-            score = _score(norm, cand)
+            score = _score(norm, distinctive, cand, cand_distinctive)
             if score >= self.near_threshold:
                 found[(entry.list_id, entry.id)] = Match(entry.list_id, entry, original, "near", score, name)
         return sorted(found.values(), key=lambda m: (-m.score, m.list, m.entry.id))
@@ -280,12 +280,34 @@ class Screener:
         return sorted(best.values(), key=lambda m: (-m.score, m.list, m.entry.id))
 
 
-def _score(query: str, candidate: str) -> float:
+# Words that describe a line of business, not a party: two names sharing only these are not alike.
+_GENERIC_WORDS = frozenset(
+    """
+    technology technologies tech semiconductor semiconductors international group holding holdings systems
+    system electronics electronic industries industrial global science sciences scientific information
+    network networks software solutions services service trading manufacturing memory memories digital data
+    cloud intelligent intelligence micro microelectronics computing computer communications communication
+    telecommunications energy power shipping logistics engineering research development enterprise
+    enterprises resources capital investment investments development instruments materials devices
+    """.split()  # noqa: SIM905  # a block of words reads better than a list of 60 strings
+)
+
+
+def _distinctive(normalized: str) -> str:
+    return " ".join(w for w in normalized.split() if w not in _GENERIC_WORDS)
+
+
+def _score(query: str, q: str, candidate: str, c: str) -> float:
+    """Similarity of two normalized names, given their distinctive words ``q`` and ``c``."""
     if _CJK.search(candidate) or _CJK.search(query):
         return float(fuzz.partial_ratio(query, candidate)) if min(len(query), len(candidate)) >= 2 else 0.0
-    # A listed name whose every word appears in the query (a subsidiary's name) scores 100;
-    # otherwise the closer of plain and word-order-free similarity.
-    return float(max(fuzz.token_set_ratio(query, candidate), fuzz.ratio(query, candidate)))
+    if not c or not q:
+        # A listed name made only of generic words (e.g. "semiconductor manufacturing international")
+        # matches only as a whole, never through one shared word.
+        return float(fuzz.ratio(query, candidate))
+    # A listed name whose distinctive words all appear in the query (a subsidiary's name) scores 100;
+    # otherwise the closer of plain and word-order-free similarity of the distinctive words.
+    return float(max(fuzz.token_set_ratio(q, c), fuzz.ratio(q, c)))
 
 
 @lru_cache(maxsize=1)
