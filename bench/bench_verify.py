@@ -31,6 +31,7 @@ from attest.cli.demo import NODES, OPERATOR, TENANT
 from attest.crypto.dsse import pae
 from attest.hardware import SimulatedGpuSource
 from attest.model import Job
+from attest.policy import Policy, load_policy
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -72,7 +73,27 @@ def best_rate(fn: Callable[[], None], n: int, rounds: int) -> float:
     return n / best
 
 
-def run(alg: attest.Algorithm, n: int, rounds: int, chain: bool) -> dict[str, float]:
+def policy_with_list(entries: int) -> Policy:
+    """us-ear, screening against the seed list and a synthetic list of ``entries`` parties."""
+    import random
+    import tempfile
+    from pathlib import Path
+
+    from bench_screening import synthetic_list
+
+    work = Path(tempfile.mkdtemp(prefix="attest-bench-"))
+    (work / "synthetic.json").write_text(synthetic_list(entries, random.Random(7)).to_json(indent=None))
+    (work / "policy.toml").write_text(
+        'id = "bench"\nversion = "1"\ntitle = "us-ear with a synthetic list"\neffective = 2023-11-17\n'
+        'extends = ["us-ear"]\n\n[[rules]]\nid = "screening"\nkind = "screening"\n'
+        f'lists = ["seed", "{work / "synthetic.json"}"]\n'
+    )
+    return load_policy(str(work / "policy.toml"))
+
+
+def run(
+    alg: attest.Algorithm, n: int, rounds: int, chain: bool, policy: Policy | None = None
+) -> dict[str, float]:
     key, envelopes = make_envelopes(alg, n)
     trust = attest.TrustStore().with_key(key.public, operator=OPERATOR.name, countries=["MY"])
     later = NOW + timedelta(minutes=1)
@@ -103,7 +124,7 @@ def run(alg: attest.Algorithm, n: int, rounds: int, chain: bool) -> dict[str, fl
         nonces = attest.MemoryNonceStore()
         chains = attest.MemoryChainStore() if chain else None
         for raw in envelopes:
-            r = attest.verify_envelope(raw, trust, now=later, nonces=nonces, chains=chains)
+            r = attest.verify_envelope(raw, trust, now=later, nonces=nonces, chains=chains, policy=policy)
             if r.status is not attest.Status.AFFIRMING:
                 raise SystemExit(f"benchmark envelope did not verify: {r.findings}")
 
@@ -136,15 +157,23 @@ def main() -> int:
         action="store_true",
         help="also check the per-node chain (RFC 8785 digest of each manifest)",
     )
+    ap.add_argument(
+        "--policy-list",
+        type=int,
+        metavar="N",
+        help="apply us-ear, screening against a synthetic N-entry list",
+    )
     args = ap.parse_args()
+    policy = policy_with_list(args.policy_list) if args.policy_list else None
     print(
         f"8-GPU H100 manifests, {args.n} envelopes x {args.rounds} rounds, best round kept; chain check {'on' if args.chain else 'off'}"
+        + (f"; us-ear with a {args.policy_list}-entry screening list" if policy else "; no policy")
     )
     print(
         f"{'algorithm':<11} {'bytes':>6} {'raw /s':>9} {'attest /s':>10} {'peer /s':>9} {'attest/raw':>11} {'peer/raw':>9} {'attest/peer':>12}"
     )
     for alg in attest.Algorithm:
-        r = run(alg, args.n, args.rounds, args.chain)
+        r = run(alg, args.n, args.rounds, args.chain, policy)
         print(
             f"{alg.value:<11} {int(r['size']):>6} {r['raw']:>9.0f} {r['attest']:>10.0f} {r['peer']:>9.0f}"
             f" {r['attest'] / r['raw']:>11.2f} {r['peer'] / r['raw']:>9.2f} {r['attest'] / r['peer']:>12.2f}"
