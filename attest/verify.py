@@ -40,8 +40,8 @@ from typing import Any, Protocol
 from pydantic import JsonValue
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
-from attest.crypto.dsse import b64decode_canonical, pae, parse_envelope
-from attest.crypto.keys import VerifyingKey
+from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
+from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
 from attest.hardware.binding import binding_nonce
@@ -672,3 +672,38 @@ def _order_key(raw: bytes) -> tuple[str, int]:
         return str(pred["node"]["key_id"]), int(pred["freshness"]["sequence"])
     except (AttestError, KeyError, TypeError, ValueError):
         return "", -1
+
+
+RESULT_PAYLOAD_TYPE = "application/vnd.compute-attest.result+json"
+"""DSSE payloadType of a verifier-signed verification result."""
+
+
+def sign_result(result: VerificationResult, key: SigningKey) -> bytes:
+    """Sign a result as a canonical DSSE envelope, so a relying party needs to trust only the verifier's key."""
+    payload = result.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+    return encode_envelope(sign_payload(payload, RESULT_PAYLOAD_TYPE, [key]))
+
+
+def open_signed_result(raw: bytes, verifier_key: VerifyingKey) -> VerificationResult:
+    """Check a verifier-signed result and return it.
+
+    Raises:
+        EnvelopeError: the envelope is malformed, of another type, or not signed by ``verifier_key``.
+    """
+    envelope, payload = parse_envelope(raw)
+    if envelope.payload_type != RESULT_PAYLOAD_TYPE:
+        raise EnvelopeError(
+            f"payloadType {envelope.payload_type!r} is not {RESULT_PAYLOAD_TYPE}",
+            rule="envelope.payload_type",
+        )
+    message = pae(envelope.payload_type, payload)
+    if not any(
+        s.keyid == verifier_key.key_id
+        and verifier_key.verify(b64decode_canonical(s.sig, what="signature"), message)
+        for s in envelope.signatures
+    ):
+        raise EnvelopeError("the result is not signed by the verifier's key", rule="signature.invalid")
+    try:
+        return VerificationResult.from_json(payload, what="signed result")
+    except AttestError as exc:
+        raise EnvelopeError(exc.message, rule="statement.malformed") from None

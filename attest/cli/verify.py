@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, stderr
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
+from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
 from attest.model.result import Status, VerificationResult
 from attest.policy import BUNDLED, load_policy
 from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
-from attest.verify import VerifyOptions, verify_many
+from attest.verify import VerifyOptions, sign_result, verify_many
 
 EXIT_USAGE = 2
 
@@ -52,6 +54,11 @@ examples:
         default=DEFAULT_MAX_BYTES,
         metavar="N",
         help="size limit per envelope (default: 1 MiB)",
+    )
+    p.add_argument(
+        "--sign-result",
+        metavar="KEY",
+        help="sign each result with the verifier's key: output is one DSSE envelope per line (a relying party trusts one key)",
     )
     p.add_argument(
         "--policy",
@@ -145,12 +152,15 @@ def run_verify(args: argparse.Namespace) -> int:
     finally:
         if state:
             state.close()
+    signer = load_signing_key(Path(args.sign_result)) if args.sign_result else None
     for result in results:
-        if args.format == "json":
+        if signer is not None:
+            sys.stdout.buffer.write(sign_result(result, signer))
+        elif args.format == "json":
             print(json.dumps(result.to_obj(), ensure_ascii=False))
         else:
             print(render_text(result))
-    if args.format == "text" and len(results) > 1:
+    if signer is None and args.format == "text" and len(results) > 1:
         counts = {s: sum(r.status is s for r in results) for s in Status}
         print(
             f"\n{len(results)} verified: "

@@ -62,11 +62,16 @@ class Severity(StrEnum):
         }[self]
 
 
+# Enum fields read their string values from JSON (strict mode would demand enum instances).
+StatusValue = Annotated[Status, Field(strict=False)]
+SeverityValue = Annotated[Severity, Field(strict=False)]
+
+
 class Finding(WireModel):
     """One observation of the verifier, with a stable rule id and the evidence it looked at."""
 
     rule: Annotated[str, Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")]
-    severity: Severity
+    severity: SeverityValue
     message: str
     evidence: dict[str, JsonValue] = Field(default_factory=dict)
     remedy: str | None = None
@@ -75,17 +80,17 @@ class Finding(WireModel):
 class TrustVector(WireModel):
     """Per-aspect appraisal (EAR trust vector, adapted to this domain)."""
 
-    instance_identity: Status = Status.NONE
-    hardware: Status = Status.NONE
-    location: Status = Status.NONE
-    tenant: Status = Status.NONE
-    policy: Status = Status.NONE
+    instance_identity: StatusValue = Status.NONE
+    hardware: StatusValue = Status.NONE
+    location: StatusValue = Status.NONE
+    tenant: StatusValue = Status.NONE
+    policy: StatusValue = Status.NONE
 
 
 class VerificationResult(WireModel):
     """The verdict on one envelope."""
 
-    status: Status
+    status: StatusValue
     source: str | None = Field(default=None, description="file name or other label of the input")
     subject: Annotated[str | None, Field(description="sha256 of the signed payload bytes")] = None
     key_id: str | None = None

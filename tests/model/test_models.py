@@ -117,3 +117,14 @@ def test_result_status_cannot_be_more_trusting_than_its_findings() -> None:
     assert VerificationResult(status=Status.CONTRAINDICATED, findings=[bad], verified_at=NOW).status is Status.CONTRAINDICATED
     assert Status.worst([Status.AFFIRMING, Status.WARNING, Status.NONE]) is Status.WARNING
     assert [s.exit_code for s in Status] == [0, 1, 3, 1]
+
+
+def test_results_round_trip_through_json(node: Node) -> None:
+    from attest.verify import verify_envelope
+
+    r = verify_envelope(node.envelope(), node.trust, now=NOW)
+    assert VerificationResult.from_json(r.to_json()) == r
+    bad = r.to_obj()
+    bad["status"] = "excellent"
+    with pytest.raises(InputError, match="status"):
+        VerificationResult.from_obj(bad)
