@@ -235,6 +235,9 @@ class NvmlGpuSource:
                 multi = {0: "none", 1: "protected-pcie"}.get(
                     int(settings.multiGpuMode), f"mode {settings.multiGpuMode}"
                 )
+        ready = self._optional(
+            "reading the CC ready state", getattr(nv, "nvmlSystemGetConfComputeGpusReadyState", None)
+        )
         return ConfComputeState(
             environment={0: "unavailable", 1: "simulation", 2: "production"}.get(
                 int(state.environment), f"environment {state.environment}"
@@ -242,6 +245,7 @@ class NvmlGpuSource:
             cc_feature=bool(state.ccFeature),
             dev_tools_mode=bool(state.devToolsMode),
             multi_gpu_mode=multi,
+            gpus_ready=bool(ready) if ready is not None else None,
         )
 
     def _read_gpu(self, nv: Any, index: int) -> Gpu:

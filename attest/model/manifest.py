@@ -188,6 +188,7 @@ class ConfComputeState(WireModel):
     multi_gpu_mode: str | None = Field(
         default=None, description="none or protected-pcie, when NVML reports it"
     )
+    gpus_ready: bool | None = Field(default=None, description="whether the GPUs accept CC workloads")
 
 
 class Gpu(WireModel):

@@ -275,6 +275,10 @@ class FullFakeNvml(FakeNvml):
         self._maybe_fail("nvmlSystemGetConfComputeState")
         return SimpleNamespace(environment=2, ccFeature=1, devToolsMode=0)
 
+    def nvmlSystemGetConfComputeGpusReadyState(self) -> int:
+        self._maybe_fail("nvmlSystemGetConfComputeGpusReadyState")
+        return 1
+
     def nvmlSystemGetConfComputeSettings(self, ref: Any) -> int:
         self.calls.append("nvmlSystemGetConfComputeSettings")
         ref._obj.multiGpuMode = 1
@@ -294,6 +298,7 @@ def test_complete_read_with_platform_info_from_raw_bytes() -> None:
     assert (g.platform.slot, g.platform.tray, g.platform.host_id, g.platform.peer_type, g.platform.module_id) == (7, 3, 1, 2, 5)
     assert ev.cc_state is not None and ev.cc_state.environment == "production" and ev.cc_state.cc_feature
     assert not ev.cc_state.dev_tools_mode and ev.cc_state.multi_gpu_mode == "protected-pcie"
+    assert ev.cc_state.gpus_ready is True
 
 
 @pytest.mark.parametrize(
@@ -309,6 +314,11 @@ def test_each_new_field_absent_when_not_supported(field: str) -> None:
              "nvmlDeviceGetPowerManagementLimit": "power_limit_mw", "nvmlDeviceGetMigMode": "mig_mode",
              "nvmlDeviceGetNumGpuCores": "gpu_cores", "nvmlDeviceGetPlatformInfo": "platform"}
     assert getattr(ev.gpus[0], names[field]) is None and getattr(ev.gpus[1], names[field]) is not None
+
+
+def test_cc_ready_state_absent_when_not_supported() -> None:
+    ev = read(FullFakeNvml(fail={"nvmlSystemGetConfComputeGpusReadyState": pynvml.NVML_ERROR_NOT_SUPPORTED}))
+    assert ev.cc_state is not None and ev.cc_state.gpus_ready is None
 
 
 def test_cc_state_absent_when_not_supported() -> None:
