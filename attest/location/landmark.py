@@ -1,0 +1,191 @@
+"""The landmark server: times a challenge-response round trip over UDP and signs a receipt.
+
+Exchange (one JSON datagram each, at most 4 KiB):
+
+1. node → landmark ``{"t": "hello", "node_pub": <base64 SPKI>, "binding": "sha256:…"}``
+2. landmark → node ``{"t": "challenge", "sid": …, "nonce": …}`` — the landmark's monotonic clock starts;
+3. node → landmark ``{"t": "response", "sid": …, "sig": <signature over nonce and binding>}`` — it stops;
+4. landmark → node ``{"t": "receipt", "receipt": {…}}`` after checking the signature with ``node_pub``.
+
+Malformed datagrams are dropped and counted, never answered with a crash; each
+source address is rate limited; sessions are bounded in number and expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from attest.crypto.canonical import strict_loads
+from attest.crypto.keys import SigningKey, VerifyingKey
+from attest.errors import AttestError
+from attest.location.receipts import challenge_message, sign_receipt
+
+MAX_DATAGRAM = 4096
+
+
+@dataclass
+class Counters:
+    """What the server saw."""
+
+    received: int = 0
+    malformed: int = 0
+    rate_limited: int = 0
+    expired: int = 0
+    bad_signature: int = 0
+    receipts: int = 0
+
+
+@dataclass
+class _Session:
+    addr: tuple[str, int]
+    node: VerifyingKey
+    binding: str
+    nonce: bytes
+    started_ns: int
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class LandmarkServer:
+    """A landmark: its id, key and limits."""
+
+    landmark_id: str
+    key: SigningKey
+    max_sessions: int = 4096
+    session_ttl_s: float = 5.0
+    rate_per_s: float = 50.0
+    burst: float = 100.0
+    counters: Counters = field(default_factory=Counters)
+
+    def __post_init__(self) -> None:
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def handle(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        """Answer one datagram (or drop it, returning None)."""
+        self.counters.received += 1
+        if not self._allow(addr[0]):
+            self.counters.rate_limited += 1
+            return None
+        try:
+            msg = strict_loads(data, what="datagram", max_bytes=MAX_DATAGRAM)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+            kind = msg.get("t")
+            if kind == "hello":
+                return self._hello(msg, addr)
+            if kind == "response":
+                return self._response(msg, addr)
+            raise ValueError(f"unknown message type {kind!r}")
+        except (AttestError, ValueError, KeyError, TypeError):
+            self.counters.malformed += 1
+            return None
+
+    def _allow(self, host: str) -> bool:
+        now = time.monotonic()
+        bucket = self._buckets.get(host)
+        if bucket is None:
+            bucket = self._buckets[host] = _Bucket(self.burst, now)
+            if len(self._buckets) > self.max_sessions:
+                self._buckets.popitem(last=False)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate_per_s)
+        bucket.at = now
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True
+
+    def _hello(self, msg: dict[str, Any], addr: tuple[str, int]) -> bytes:
+        node = VerifyingKey.from_spki_b64(str(msg["node_pub"]))
+        binding = str(msg["binding"])
+        if not binding.startswith("sha256:") or len(binding) != 71:
+            raise ValueError("binding must be sha256:<64 hex>")
+        sid, nonce = secrets.token_hex(8), secrets.token_bytes(32)
+        self._expire()
+        self._sessions[sid] = _Session(addr, node, binding, nonce, 0)
+        while len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+        reply = json.dumps({"t": "challenge", "sid": sid, "nonce": nonce.hex()}).encode()
+        self._sessions[sid].started_ns = time.monotonic_ns()  # the clock starts as the challenge leaves
+        return reply
+
+    def _response(self, msg: dict[str, Any], addr: tuple[str, int]) -> bytes | None:
+        stopped = time.monotonic_ns()
+        session = self._sessions.pop(str(msg["sid"]), None)
+        if session is None or session.addr != addr:
+            self.counters.expired += 1
+            return None
+        if stopped - session.started_ns > self.session_ttl_s * 1e9:
+            self.counters.expired += 1
+            return None
+        sig = base64.b64decode(str(msg["sig"]), validate=True)
+        if not session.node.verify(sig, challenge_message(session.nonce, session.binding)):
+            self.counters.bad_signature += 1
+            return json.dumps({"t": "error", "error": "signature does not verify"}).encode()
+        receipt = sign_receipt(
+            self.key,
+            landmark_id=self.landmark_id,
+            node_key_id=session.node.key_id,
+            nonce=session.nonce,
+            rtt_ns=max(1, stopped - session.started_ns),
+            measured_at=datetime.now(UTC),
+            binding=session.binding,
+        )
+        self.counters.receipts += 1
+        return json.dumps({"t": "receipt", "receipt": receipt.to_obj()}).encode()
+
+    def _expire(self) -> None:
+        deadline = time.monotonic_ns() - int(self.session_ttl_s * 1e9)
+        while self._sessions:
+            sid, oldest = next(iter(self._sessions.items()))
+            if oldest.started_ns and oldest.started_ns < deadline:
+                self._sessions.pop(sid)
+                self.counters.expired += 1
+            else:
+                break
+
+    def serve_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0
+    ) -> tuple[tuple[str, int], threading.Event]:
+        """Serve on a background thread; return the bound address and an event that stops it."""
+        ready: list[tuple[str, int]] = []
+        started, stop = threading.Event(), threading.Event()
+        server = self
+
+        class Protocol(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = transport
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                reply = server.handle(data, addr)
+                if reply is not None:
+                    self.transport.sendto(reply, addr)  # type: ignore[attr-defined]
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=(host, port))
+            ready.append(transport.get_extra_info("sockname")[:2])
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+            transport.close()
+
+        threading.Thread(
+            target=lambda: asyncio.run(main()), daemon=True, name=f"landmark-{self.landmark_id}"
+        ).start()
+        started.wait(5)
+        return ready[0], stop
