@@ -13,7 +13,20 @@ import os
 import sys
 
 from attest import __version__
-from attest.cli import bind, chips, demo, gpu, hardware, keys, manifest, policy, screening, trust, verify
+from attest.cli import (
+    bind,
+    chips,
+    demo,
+    gpu,
+    hardware,
+    keys,
+    location,
+    manifest,
+    policy,
+    screening,
+    trust,
+    verify,
+)
 from attest.cli.common import HelpFormatter
 from attest.errors import AttestError
 
@@ -30,7 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"compute-attest {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for module in (keys, hardware, bind, manifest, verify, trust, policy, screening, gpu, chips, demo):
+    for module in (
+        keys,
+        hardware,
+        bind,
+        manifest,
+        verify,
+        trust,
+        policy,
+        screening,
+        gpu,
+        chips,
+        location,
+        demo,
+    ):
         module.register(sub)
     return parser
 

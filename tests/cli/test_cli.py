@@ -207,7 +207,7 @@ def test_trust_add_errors(workspace: Path, cli: CliRunner) -> None:
     assert not (workspace / "t2.json").exists()  # nothing half-written
 
 
-VERBS = [["keygen"], ["collect"], ["manifest"], ["sign"], ["verify"], ["trust"], ["trust", "add"], ["trust", "list"], ["trust", "revoke"], ["gpu"], ["gpu", "verify-report"], ["chips"], ["chips", "list"], ["chips", "show"], ["chips", "classify"], ["bind"], ["policy"], ["policy", "show"], ["policy", "check"], ["policy", "explain"], ["screen"], ["lists"], ["lists", "import"], ["lists", "update"], ["lists", "show"], ["demo"]]
+VERBS = [["keygen"], ["collect"], ["manifest"], ["sign"], ["verify"], ["trust"], ["trust", "add"], ["trust", "list"], ["trust", "revoke"], ["gpu"], ["gpu", "verify-report"], ["chips"], ["chips", "list"], ["chips", "show"], ["chips", "classify"], ["bind"], ["landmark"], ["landmark", "serve"], ["locate"], ["policy"], ["policy", "show"], ["policy", "check"], ["policy", "explain"], ["screen"], ["lists"], ["lists", "import"], ["lists", "update"], ["lists", "show"], ["demo"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v))

@@ -1,0 +1,50 @@
+"""``attest landmark serve`` as a real process, and ``attest locate`` against it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import CliRunner
+
+
+def test_serve_and_locate(cli: CliRunner, tmp_path: Path) -> None:
+    cli("keygen", "--out", "lm", check_code=0)
+    cli("keygen", "--out", "node", check_code=0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attest.cli.main", "landmark", "serve", "--key", "lm/attest.key", "--id", "sin-1",
+         "--lat", "1.29", "--lon", "103.85", "--bind", "127.0.0.1:0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        hello = json.loads(proc.stdout.readline())
+        pub = "".join((tmp_path / "lm" / "attest.pub").read_text().splitlines()[1:-1])
+        registry = {"landmarks": [
+            {"id": "sin-1", "latitude": 1.29, "longitude": 103.85, "public_key": pub, "operator": "Landmark Op A", "address": hello["address"]},
+        ]}
+        (tmp_path / "landmarks.json").write_text(json.dumps(registry))
+        out = cli("locate", "--landmarks", "landmarks.json", "--key", "node/attest.key", "--nonce", "ab" * 16, "--rounds", "3", check_code=0)
+        receipts = json.loads(out.stdout)["receipts"]
+        assert len(receipts) == 1 and receipts[0]["landmark_id"] == "sin-1" and receipts[0]["rtt_ns"] > 0
+        assert "ms round trip" in out.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and '"receipts": 3' in err
+
+
+def test_locate_errors(cli: CliRunner, tmp_path: Path) -> None:
+    cli("keygen", "--out", "node", check_code=0)
+    cli("keygen", "--out", "lm", check_code=0)
+    pub = "".join((tmp_path / "lm" / "attest.pub").read_text().splitlines()[1:-1])
+    (tmp_path / "dead.json").write_text(json.dumps({"landmarks": [
+        {"id": "x", "latitude": 0, "longitude": 0, "public_key": pub, "operator": "o", "address": "127.0.0.1:9"}]}))
+    out = cli("locate", "--landmarks", "dead.json", "--key", "node/attest.key", "--nonce", "ab" * 16, "--rounds", "1", check_code=2)
+    assert "no receipt from landmark" in out.stderr
+    (tmp_path / "bad.json").write_text(json.dumps({"landmarks": [{"id": "x", "latitude": 99}]}))
+    assert "landmarks.0.latitude" in cli("locate", "--landmarks", "bad.json", "--key", "node/attest.key", "--nonce", "ab", check_code=2).stderr
+    assert "within" in cli("landmark", "serve", "--key", "lm/attest.key", "--id", "x", "--lat", "91", "--lon", "0", check_code=2).stderr
