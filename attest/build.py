@@ -17,7 +17,9 @@ from attest.model.manifest import (
     Freshness,
     Gpu,
     Job,
+    LandmarkReceipt,
     LicenseReference,
+    LocationEvidence,
     Node,
     Operator,
     Site,
@@ -71,6 +73,7 @@ def build_manifest(
     nonce: str | None = None,
     licenses: Sequence[LicenseReference] = (),
     catalog: Catalog | None = None,
+    receipts: Sequence[LandmarkReceipt] = (),
 ) -> WorkloadManifest:
     """Return an unsigned manifest.
 
@@ -91,6 +94,7 @@ def build_manifest(
         nonce: hex nonce (default: 16 fresh random bytes).
         licenses: license or exception references.
         catalog: classifies each GPU (default: the bundled chip catalog).
+        receipts: landmark receipts measured for this manifest's nonce (``attest locate``).
     """
     catalog = catalog or bundled_catalog()
     if after is not None:
@@ -120,6 +124,7 @@ def build_manifest(
                 for g in select_gpus(evidence.gpus, gpus)
             ],
             "licenses": list(licenses),
+            "location_evidence": LocationEvidence(receipts=list(receipts)),
             "freshness": Freshness.from_obj(
                 {
                     "issued_at": now,

@@ -324,6 +324,14 @@ def _verify(
     if node_signer is not None:
         run.grade = _check_hardware(run, manifest, node_signer.key, options)
 
+    if manifest.location_evidence.receipts:
+        run.add(
+            "location.receipts_not_evaluated",
+            Severity.INFO,
+            f"{len(manifest.location_evidence.receipts)} landmark receipts are present; this version does not yet "
+            f"evaluate location proofs, so the location grade stays {run.grade}",
+        )
+
     # 14. Policy.
     if policy is None:
         run.add(

@@ -11,12 +11,22 @@ from pathlib import Path
 from attest.build import build_manifest
 from attest.cli.common import HelpFormatter, parse_when, read_input, read_model, write_output
 from attest.cli.hardware import add_simulate
+from attest.crypto.canonical import strict_loads
 from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import load_signing_key, load_verifying_key
 from attest.errors import InputError
 from attest.hardware import open_source
 from attest.hardware.binding import NodeBinding, attach
-from attest.model.manifest import ImageRef, Job, LicenseReference, Operator, Site, Tenant, WorkloadManifest
+from attest.model.manifest import (
+    ImageRef,
+    Job,
+    LandmarkReceipt,
+    LicenseReference,
+    Operator,
+    Site,
+    Tenant,
+    WorkloadManifest,
+)
 from attest.sign import sign_manifest
 
 _IMAGE = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
@@ -79,6 +89,9 @@ example:
     p.add_argument("--nonce", metavar="HEX", help="caller nonce (default: 16 random bytes)")
     p.add_argument(
         "--binding", metavar="BINDING.json", help="GPU reports over the node key, from attest bind"
+    )
+    p.add_argument(
+        "--receipts", metavar="RECEIPTS.json", help="landmark receipts from attest locate (made for --nonce)"
     )
     add_simulate(p)
     p.add_argument("-o", "--output", metavar="FILE")
@@ -156,6 +169,20 @@ def run_manifest(args: argparse.Namespace) -> int:
     if args.binding:
         binding = read_model(args.binding, NodeBinding, what="binding")
         evidence = evidence.model_copy(update={"gpus": attach(evidence.gpus, binding, key_id)})
+    receipts = []
+    if args.receipts:
+        doc = strict_loads(
+            read_input(args.receipts, what="receipts file"), what=f"receipts file {args.receipts}"
+        )
+        if not isinstance(doc, dict) or not isinstance(doc.get("receipts"), list):
+            raise InputError(
+                f'receipts file {args.receipts} has no "receipts" list (write it with attest locate)'
+            )
+        receipts = [LandmarkReceipt.from_obj(r, what=f"receipt {i}") for i, r in enumerate(doc["receipts"])]
+        if receipts and not args.nonce:
+            raise InputError(
+                "--receipts needs --nonce: the receipts are bound to the nonce they were measured for"
+            )
     manifest = build_manifest(
         evidence=evidence,
         site=site,
@@ -171,6 +198,7 @@ def run_manifest(args: argparse.Namespace) -> int:
         previous=args.previous,
         nonce=args.nonce,
         licenses=_licenses(args.license),
+        receipts=receipts,
     )
     write_output((manifest.to_json() + "\n").encode("utf-8"), args.output)
     return 0

@@ -31,6 +31,20 @@ def test_serve_and_locate(cli: CliRunner, tmp_path: Path) -> None:
         receipts = json.loads(out.stdout)["receipts"]
         assert len(receipts) == 1 and receipts[0]["landmark_id"] == "sin-1" and receipts[0]["rtt_ns"] > 0
         assert "ms round trip" in out.stderr
+        # The receipts travel in the manifest made for the same nonce; the verifier says it does not judge them yet.
+        (tmp_path / "receipts.json").write_text(out.stdout)
+        (tmp_path / "site.json").write_text(json.dumps({"facility_id": "sin-1", "name": "S", "country": "SG", "latitude": 1.3, "longitude": 103.8}))
+        (tmp_path / "tenant.json").write_text(json.dumps({"legal_name": "Example Robotics Inc.", "headquarters_country": "US"}))
+        base = ["manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key",
+                "--simulate", "h100", "--receipts", "receipts.json"]
+        assert "--receipts needs --nonce" in cli(*base, check_code=2).stderr
+        cli(*base, "--nonce", "ab" * 16, "-o", "m.json", check_code=0)
+        assert json.loads((tmp_path / "m.json").read_text())["location_evidence"]["receipts"][0]["landmark_id"] == "sin-1"
+        cli("sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json", check_code=0)
+        cli("trust", "add", "node/attest.pub", "--trust", "trust.json", check_code=0)
+        result = json.loads(cli("verify", "m.env.json", "--trust", "trust.json", "--format", "json", check_code=0).stdout)
+        assert result["location_grade"] == "declared"
+        assert "location.receipts_not_evaluated" in [f["rule"] for f in result["findings"]]
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
