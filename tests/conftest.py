@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -123,4 +124,25 @@ def cli(tmp_path: Path) -> CliRunner:
     return run
 
 
-__all__ = ["NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "trusted_node"]
+CLI_SITE = {"facility_id": "jhb-2", "name": "Johor DC 2", "country": "MY", "latitude": 1.6561, "longitude": 103.6032, "accuracy": 500}
+CLI_TENANT = {"legal_name": "Example Robotics Inc.", "headquarters_country": "US", "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"}}
+CLI_OPERATOR = "Example Cloud Sdn. Bhd."
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, cli: CliRunner) -> Path:
+    """A CLI working directory: site and tenant files, a node key, a trust store that trusts it."""
+    (tmp_path / "site.json").write_text(json.dumps(CLI_SITE))
+    (tmp_path / "tenant.json").write_text(json.dumps(CLI_TENANT))
+    cli("keygen", "--out", "node", check_code=0)
+    cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--operator", CLI_OPERATOR, "--site", "jhb-2", "--country", "MY", check_code=0)
+    return tmp_path
+
+
+def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
+    """Build and sign NAME.json into NAME.env.json with the real CLI, in the workspace."""
+    cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "slurm-1", "--operator", CLI_OPERATOR,
+        "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "-o", f"{name}.json", *extra, check_code=0)
+    cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
+
+__all__ = ["CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "make_envelope", "trusted_node", "workspace"]

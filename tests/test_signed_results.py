@@ -11,8 +11,7 @@ from attest.crypto.keys import SigningKey
 from attest.errors import EnvelopeError
 from attest.model.result import Status
 from attest.verify import open_signed_result, sign_result, verify_envelope
-from tests.cli.test_cli import make_envelope, workspace  # noqa: F401  # the fixture
-from tests.conftest import NOW, CliRunner, trusted_node
+from tests.conftest import NOW, CliRunner, make_envelope, trusted_node
 
 
 def test_round_trip_and_tamper() -> None:
@@ -37,7 +36,7 @@ def test_round_trip_and_tamper() -> None:
         open_signed_result(node.envelope(), node.key.public)
 
 
-def test_cli_sign_result(workspace: Path, cli: CliRunner) -> None:  # noqa: F811
+def test_cli_sign_result(workspace: Path, cli: CliRunner) -> None:
     make_envelope(cli)
     cli("keygen", "--out", "verifier", check_code=0)
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--sign-result", "verifier/attest.key", check_code=0)

@@ -8,26 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliRunner
-
-SITE = {"facility_id": "jhb-2", "name": "Johor DC 2", "country": "MY", "latitude": 1.6561, "longitude": 103.6032, "accuracy": 500}
-TENANT = {"legal_name": "Example Robotics Inc.", "headquarters_country": "US", "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"}}
-OPERATOR = "Example Cloud Sdn. Bhd."
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, cli: CliRunner) -> Path:
-    (tmp_path / "site.json").write_text(json.dumps(SITE))
-    (tmp_path / "tenant.json").write_text(json.dumps(TENANT))
-    cli("keygen", "--out", "node", check_code=0)
-    cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--operator", OPERATOR, "--site", "jhb-2", "--country", "MY", check_code=0)
-    return tmp_path
-
-
-def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
-    cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "slurm-1", "--operator", OPERATOR,
-        "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "-o", f"{name}.json", *extra, check_code=0)
-    cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
+from tests.conftest import CLI_SITE, CliRunner, make_envelope
 
 
 def test_keygen_files_and_modes(tmp_path: Path, cli: CliRunner) -> None:
@@ -150,7 +131,7 @@ def test_world_readable_key_refused_when_signing(workspace: Path, cli: CliRunner
 
 
 def test_manifest_input_errors(workspace: Path, cli: CliRunner) -> None:
-    (workspace / "badsite.json").write_text(json.dumps({**SITE, "country": "Malaysia"}))
+    (workspace / "badsite.json").write_text(json.dumps({**CLI_SITE, "country": "Malaysia"}))
     out = cli("manifest", "--site", "badsite.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
     assert "'Malaysia' is not an ISO 3166-1 alpha-2 country code" in out.stderr
     out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", "--gpus", "9", check_code=2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.test_cli import make_envelope, workspace  # noqa: F401  # the fixture
 from tests.conftest import CliRunner
 
 
@@ -19,7 +18,7 @@ def test_show_and_check(cli: CliRunner, tmp_path: Path) -> None:
     assert "line 3" in cli("policy", "check", "bad.toml", check_code=2).stderr
 
 
-def test_verify_applies_us_ear_by_default(workspace: Path, cli: CliRunner) -> None:  # noqa: F811
+def test_verify_applies_us_ear_by_default(workspace: Path, cli: CliRunner) -> None:
     (workspace / "tenant-cn.json").write_text(json.dumps({
         "legal_name": "Alibaba Cloud (Singapore) Pte. Ltd.", "headquarters_country": "SG",
         "ultimate_parent": {"legal_name": "Alibaba Group Holding Limited", "headquarters_country": "CN"}}))
@@ -35,7 +34,7 @@ def test_verify_applies_us_ear_by_default(workspace: Path, cli: CliRunner) -> No
     assert "neither a file nor a bundled policy" in cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "nope", check_code=2).stderr
 
 
-def test_explain(workspace: Path, cli: CliRunner) -> None:  # noqa: F811
+def test_explain(workspace: Path, cli: CliRunner) -> None:
     (workspace / "tenant-cn.json").write_text(json.dumps({
         "legal_name": "Zhipu AI", "headquarters_country": "CN"}))
     cli("manifest", "--site", "site.json", "--tenant", "tenant-cn.json", "--job-id", "j", "--operator", "Example Cloud Sdn. Bhd.",
