@@ -17,7 +17,7 @@ def _tool(name: str) -> list[str]:
 
 
 def test_ruff_check() -> None:
-    proc = subprocess.run([*_tool("ruff"), "check", "attest", "tests", "bench", "examples"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run([*_tool("ruff"), "check", "attest", "tests", "bench", "examples", "scripts"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -57,8 +57,17 @@ def send(address: tuple[str, int], data: bytes, *, expect_reply: bool) -> bytes 
 
 @pytest.mark.parametrize(
     "datagram",
-    [b"", b"\xff\xfe", b"[]", b'{"t": "hello"}', b'{"t": "nope"}', b'{"t": "hello", "node_pub": "AAAA", "binding": "x"}',
-     b'{"t": "response", "sid": "x", "sig": "@@"}', b"{" * 5000, b'{"t": "hello", "t": "response"}'],
+    [
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        b'{"t": "hello"}',
+        b'{"t": "nope"}',
+        b'{"t": "hello", "node_pub": "AAAA", "binding": "x"}',
+        b'{"t": "response", "sid": "x", "sig": "@@"}',
+        b"{" * 5000,
+        b'{"t": "hello", "t": "response"}',
+    ],
 )
 def test_malformed_datagrams_are_dropped_and_counted(landmark, datagram: bytes) -> None:  # type: ignore[no-untyped-def]
     server, address = landmark
@@ -85,7 +94,9 @@ def test_forged_response_gets_no_receipt(landmark) -> None:  # type: ignore[no-u
 
 def test_rate_limit_bounds_a_flood() -> None:
     server = LandmarkServer("x", SigningKey.generate(), rate_per_s=5, burst=10)
-    hello = json.dumps({"t": "hello", "node_pub": SigningKey.generate().public.spki_b64(), "binding": "sha256:" + "0" * 64}).encode()
+    hello = json.dumps(
+        {"t": "hello", "node_pub": SigningKey.generate().public.spki_b64(), "binding": "sha256:" + "0" * 64}
+    ).encode()
     answers = [server.handle(hello, ("127.0.0.1", 9)) for _ in range(200)]
     assert sum(a is not None for a in answers) <= 11 and server.counters.rate_limited >= 189
     assert len(server._sessions) <= 11
@@ -95,7 +106,10 @@ def test_sessions_are_bounded() -> None:
     server = LandmarkServer("x", SigningKey.generate(), max_sessions=50, rate_per_s=1e9, burst=1e9)
     pub = SigningKey.generate().public.spki_b64()
     for i in range(500):
-        server.handle(json.dumps({"t": "hello", "node_pub": pub, "binding": "sha256:" + "0" * 64}).encode(), (f"10.0.{i // 250}.{i % 250}", 9))
+        server.handle(
+            json.dumps({"t": "hello", "node_pub": pub, "binding": "sha256:" + "0" * 64}).encode(),
+            (f"10.0.{i // 250}.{i % 250}", 9),
+        )
     assert len(server._sessions) == 50
 
 
