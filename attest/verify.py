@@ -24,8 +24,13 @@ Steps, in the order a person would check by hand:
     id, then name); a different claim, or an unknown chip, is a finding.
 13. Hardware evidence: each GPU's CC report verifies to the pinned vendor
     root over SHA-256 of the signing key; all GPUs bound → ``hardware-bound``.
-14. Policy, when one is given.
-15. Status: the worst finding; the trust vector per aspect.
+14. Location: each landmark receipt verifies to the trusted landmark registry,
+    answers this manifest and is fresh; its RTT draws a disk (``c`` in vacuum).
+    ``measured`` when the disks rule out the policy's prohibited area even
+    with any ``k-1`` landmark operators lying, and the node key is
+    hardware-bound; a declared site outside a disk is impossible.
+15. Policy, when one is given.
+16. Status: the worst finding; the trust vector per aspect.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import JsonValue
 
@@ -48,12 +53,17 @@ from attest.hardware.binding import binding_nonce
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, verify_report
 from attest.model.base import format_timestamp
+from attest.model.location import LandmarkRegistry
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
+from attest.model.policy import LocationRequirement
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
 from attest.replay import ChainHead, ChainStore, NonceStore
 from attest.sign import manifest_digest, workload_subjects
+
+if TYPE_CHECKING:
+    from attest.location.check import LocationReport
 
 
 class PolicyEvaluator(Protocol):
@@ -83,6 +93,8 @@ class VerifyOptions:
     """The fingerprint ``cc_root`` must have (NVIDIA's Device Identity CA by default)."""
     cc_cache: ChainCache | None = None
     """Parsed GPU chains and verified links, shared across envelopes."""
+    landmarks: LandmarkRegistry | None = None
+    """The trusted landmark registry; without it receipts are not evaluated."""
 
 
 # Which trust-vector aspect each rule family speaks to.
@@ -196,13 +208,43 @@ def verify_envelope(
         source: a label for the input (file name), copied into the result.
         catalog: the chip catalog GPUs are classified with (default: the bundled one).
     """
+    return verify_and_open(
+        raw,
+        trust,
+        now=now,
+        nonces=nonces,
+        chains=chains,
+        policy=policy,
+        options=options,
+        source=source,
+        catalog=catalog,
+    )[0]
+
+
+def verify_and_open(
+    raw: bytes,
+    trust: TrustStore,
+    *,
+    now: datetime,
+    nonces: NonceStore | None = None,
+    chains: ChainStore | None = None,
+    policy: PolicyEvaluator | None = None,
+    options: VerifyOptions = VerifyOptions(),
+    source: str | None = None,
+    catalog: Catalog | None = None,
+) -> tuple[VerificationResult, WorkloadManifest | None]:
+    """:func:`verify_envelope`, also returning the manifest once every signature on it verified.
+
+    The manifest is None when the envelope could not be authenticated; a returned manifest
+    may still carry contraindicated findings (read the result first).
+    """
     run = _Run(now=now, source=source)
     run.evaluated.add("instance_identity")
     try:
         _verify(run, raw, trust, nonces, chains, policy, options, catalog)
     except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
         run.add("envelope.malformed", CONTRA, exc.message)
-    return run.result()
+    return run.result(), run.manifest
 
 
 def _verify(
@@ -324,15 +366,10 @@ def _verify(
     if node_signer is not None:
         run.grade = _check_hardware(run, manifest, node_signer.key, options)
 
-    if manifest.location_evidence.receipts:
-        run.add(
-            "location.receipts_not_evaluated",
-            Severity.INFO,
-            f"{len(manifest.location_evidence.receipts)} landmark receipts are present; this version does not yet "
-            f"evaluate location proofs, so the location grade stays {run.grade}",
-        )
+    # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
+    _check_location(run, manifest, policy, options)
 
-    # 14. Policy.
+    # 15. Policy.
     if policy is None:
         run.add(
             "policy.not_evaluated",
@@ -345,6 +382,75 @@ def _verify(
             run.findings.append(finding)
             aspect = _ASPECTS.get(finding.rule.split(".", 1)[0], "policy")
             run.evaluated.add(aspect)
+
+
+def location_scope(
+    policy: PolicyEvaluator | None, manifest: WorkloadManifest
+) -> tuple[LocationRequirement, list[str]]:
+    """The location requirement of ``policy`` (or the default: CN, HK, MO; k = 2) and its country codes."""
+    scope = getattr(policy, "location_requirement", None)
+    if callable(scope):
+        req, codes = scope(manifest.freshness.issued_at.date())
+        return req, list(codes)
+    req = LocationRequirement()
+    return req, list(req.prohibited)
+
+
+def location_report(
+    manifest: WorkloadManifest,
+    registry: LandmarkRegistry,
+    policy: PolicyEvaluator | None,
+    *,
+    now: datetime,
+    clock_skew: timedelta = timedelta(seconds=60),
+) -> LocationReport:
+    """Evaluate a (verified) manifest's receipts; also used to draw the map."""
+    from attest.location.check import evaluate  # numpy, shapely, pyproj: loaded when receipts are evaluated
+
+    req, codes = location_scope(policy, manifest)
+    return evaluate(
+        manifest.location_evidence.receipts,
+        registry=registry,
+        requirement=req,
+        prohibited=codes,
+        node_key_id=manifest.node.key_id,
+        manifest_nonce=manifest.freshness.nonce,
+        issued_at=manifest.freshness.issued_at,
+        expires_at=manifest.freshness.expires_at,
+        now=now,
+        clock_skew=clock_skew,
+        site=(manifest.site.latitude, manifest.site.longitude),
+    )
+
+
+def _check_location(
+    run: _Run, manifest: WorkloadManifest, policy: PolicyEvaluator | None, options: VerifyOptions
+) -> None:
+    receipts = manifest.location_evidence.receipts
+    if not receipts:
+        return
+    if options.landmarks is None:
+        run.add(
+            "location.no_registry",
+            Severity.INFO,
+            f"{len(receipts)} landmark receipts are present but no trusted landmark registry was given "
+            f"(attest verify --landmarks FILE); the location grade stays {run.grade}",
+        )
+        return
+    run.evaluated.add("location")
+    try:
+        report = location_report(
+            manifest, options.landmarks, policy, now=run.now, clock_skew=options.clock_skew
+        )
+    except AttestError as exc:
+        run.add(
+            "location.unusable", Severity.WARNING, f"location evidence could not be evaluated: {exc.message}"
+        )
+        return
+    from attest.location.check import findings
+
+    found, run.grade = findings(report, grade=run.grade)
+    run.findings.extend(found)
 
 
 def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) -> None:

@@ -7,9 +7,6 @@ import json
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import Field
 
 from attest.cli.common import HelpFormatter, read_model, stderr, write_output
 from attest.crypto.keys import VerifyingKey, load_signing_key
@@ -17,24 +14,7 @@ from attest.errors import InputError
 from attest.location.landmark import LandmarkServer
 from attest.location.prover import measure
 from attest.location.receipts import check_receipt
-from attest.model.base import WireModel
-
-
-class Landmark(WireModel):
-    """One landmark in a registry file."""
-
-    id: str
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
-    public_key: str = Field(description="base64 DER SPKI of the landmark's receipt key")
-    operator: str
-    address: str = Field(description="HOST:PORT of its UDP service")
-
-
-class LandmarkRegistry(WireModel):
-    """The landmarks a node measures against (and a verifier trusts)."""
-
-    landmarks: list[Landmark] = Field(min_length=1)
+from attest.model.location import LandmarkRegistry
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -112,6 +92,10 @@ def run_locate(args: argparse.Namespace) -> int:
     key = load_signing_key(Path(args.key))
     receipts, failures = [], 0
     for lm in registry.landmarks:
+        if lm.address is None:
+            stderr(f"{lm.id}: the registry gives no address to measure it at")
+            failures += 1
+            continue
         try:
             receipt = measure(_host_port(lm.address), key, args.nonce, rounds=args.rounds)
             check_receipt(receipt, VerifyingKey.from_spki_b64(lm.public_key))

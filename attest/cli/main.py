@@ -17,6 +17,7 @@ from attest.cli import (
     bind,
     chips,
     demo,
+    geo,
     gpu,
     hardware,
     keys,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         gpu,
         chips,
         location,
+        geo,
         demo,
     ):
         module.register(sub)

@@ -9,16 +9,32 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, stderr
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    parse_when,
+    read_input,
+    read_model,
+    stderr,
+    write_output,
+)
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
+from attest.model.location import LandmarkRegistry
 from attest.model.result import Status, VerificationResult
 from attest.policy import BUNDLED, load_policy
 from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
-from attest.verify import VerifyOptions, sign_result, verify_many
+from attest.verify import (
+    PolicyEvaluator,
+    VerifyOptions,
+    location_report,
+    sign_result,
+    verify_and_open,
+    verify_many,
+)
 
 EXIT_USAGE = 2
 
@@ -36,7 +52,8 @@ signature/trust failure, 2 usage error or an unreadable file (3 wins over 2 when
 examples:
   attest verify m.envelope.json --trust trust.json
   attest verify spool/*.json --trust trust.json --format json --state verifier.db
-  attest verify m.envelope.json --trust trust.json --policy my-policy.toml   # us-ear is the default""",
+  attest verify m.envelope.json --trust trust.json --policy my-policy.toml   # us-ear is the default
+  attest verify m.envelope.json --trust trust.json --cc-root nvidia_root.pem --landmarks landmarks.json --map proof.svg""",
         formatter_class=HelpFormatter,
     )
     p.add_argument("envelopes", nargs="+", metavar="ENVELOPE", help="envelope files ('-' for stdin)")
@@ -76,6 +93,16 @@ examples:
         default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
         metavar="HEX",
         help="the fingerprint the root must have (default: NVIDIA's Device Identity CA)",
+    )
+    p.add_argument(
+        "--landmarks",
+        metavar="FILE",
+        help="trusted landmark registry: evaluate landmark receipts (measured grade)",
+    )
+    p.add_argument(
+        "--map",
+        metavar="OUT.svg",
+        help="draw the location proof of the (single) envelope as SVG (needs --landmarks)",
     )
     p.add_argument(
         "--allow-noncanonical",
@@ -128,7 +155,13 @@ def run_verify(args: argparse.Namespace) -> int:
         cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
         cc_root_sha256=args.cc_root_sha256.lower(),
         cc_cache=ChainCache(),
+        landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
+        if args.landmarks
+        else None,
     )
+    if args.map and (not args.landmarks or len(args.envelopes) != 1):
+        stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
+        return EXIT_USAGE
     items: list[tuple[str, bytes]] = []
     unreadable = False
     for path in args.envelopes:
@@ -152,6 +185,8 @@ def run_verify(args: argparse.Namespace) -> int:
     finally:
         if state:
             state.close()
+    if args.map and items and options.landmarks is not None:
+        _draw_map(args.map, items[0][1], trust, now, policy, options)
     signer = load_signing_key(Path(args.sign_result)) if args.sign_result else None
     for result in results:
         if signer is not None:
@@ -168,3 +203,31 @@ def run_verify(args: argparse.Namespace) -> int:
             + (f"; {len(args.envelopes) - len(items)} unreadable" if unreadable else "")
         )
     return exit_code((r.status for r in results), unreadable=unreadable)
+
+
+def _draw_map(
+    out: str,
+    raw: bytes,
+    trust: TrustStore,
+    now: datetime,
+    policy: PolicyEvaluator | None,
+    options: VerifyOptions,
+) -> None:
+    """Draw the location proof of an envelope whose signatures verify."""
+    from attest.location.borders import bundled_borders
+    from attest.location.svgmap import render
+
+    _, manifest = verify_and_open(raw, trust, now=now, options=options)
+    if manifest is None or options.landmarks is None:
+        stderr("no map: the envelope does not verify")
+        return
+    report = location_report(manifest, options.landmarks, policy, now=now, clock_skew=options.clock_skew)
+    svg = render(
+        [m.disk for m in report.measures],
+        bundled_borders().area(report.prohibited),
+        site=report.site,
+        title=f"{manifest.node.hostname} at {manifest.site.name} vs {', '.join(report.prohibited)}",
+        verdict="excluded: measured" if report.excluded else "not provable",
+    )
+    write_output(svg.encode(), out)
+    stderr(f"map written to {out}")

@@ -94,6 +94,8 @@ class Area:
             return cached
 
     _cells: dict[str, FloatArray] = field(default_factory=dict, repr=False)
+    distances: dict[tuple[float, float], float] = field(default_factory=dict, repr=False)
+    """Cache of lower-bound distances from points (landmarks) to the area, in km."""
 
     def contains(self, lat: FloatArray, lon: FloatArray, member: str | None = None) -> NDArray[np.bool_]:
         """Which points lie inside the area (or inside one member)."""
@@ -145,7 +147,8 @@ class Borders:
         """A country's name, or the code itself when unknown."""
         return next((f.name for f in self.features if f.iso == code), code)
 
-    def _geometry(self, feature: Feature) -> shapely.Geometry:
+    def geometry(self, feature: Feature) -> shapely.Geometry:
+        """The decoded geometry of one feature (cached)."""
         geom = self._geoms.get(feature.id)
         if geom is None:
             geom = feature.geometry(self.grid)
@@ -174,10 +177,10 @@ class Borders:
         members: dict[str, list[shapely.Geometry]] = {}
         for f in self.features:
             if f.iso in wanted:
-                members.setdefault(f.iso, []).append(self._geometry(f))
+                members.setdefault(f.iso, []).append(self.geometry(f))
             elif f.disputed and set(f.claimants) & set(wanted):
                 members.setdefault(f"{f.id} (disputed, claimed by {'/'.join(f.claimants)})", []).append(
-                    self._geometry(f)
+                    self.geometry(f)
                 )
         area = Area(
             name=",".join(wanted),

@@ -180,6 +180,14 @@ def decide(disks: Sequence[Disk], area: Area, *, margin_km: float = 5.0) -> Regi
         raise ValueError("margin_km must be a finite number >= 0")
     if not disks:
         return RegionDecision(False, [MemberResult(m, True, "no disks") for m in area.members], margin_km)
+    # Shortcut: a disk that stays clear of the whole area by itself decides (border distance is a lower bound).
+    for d in disks:
+        if min_distance_km(d.lat, d.lon, area) > d.radius_km + margin_km:
+            return RegionDecision(
+                True,
+                [MemberResult(m, False, f"cleared by {d.label or 'one disk'} alone") for m in area.members],
+                margin_km,
+            )
     # The disk most likely to clear everything goes first: smallest radius.
     ordered = sorted(disks, key=lambda d: d.radius_km)
     results = [_member(ordered, area, m, margin_km) for m in area.members]
@@ -223,14 +231,21 @@ def min_distance_km(lat: float, lon: float, area: Area) -> float:
 
     The boundary is densified to ``DENSIFY_DEG``; the bound subtracts half a segment.
     """
+    cached = area.distances.get((lat, lon))
+    if cached is not None:
+        return cached
     if area.contains(np.array([lat]), np.array([lon]))[0]:
+        area.distances[(lat, lon)] = 0.0
         return 0.0
     blat, blon = area.boundary_points
     plat, plon = np.full_like(blat, lat), np.full_like(blon, lon)
     s = _sphere_km(plat, plon, blat, blon)
     near = s <= s.min() * (1 + 2 * _SPHERE_SLACK) + 2.0
     exact = geodesic_km(plat[near], plon[near], blat[near], blon[near])
-    return max(0.0, float(exact.min()) - DENSIFY_DEG * KM_PER_DEG_MAX / 2)
+    found = max(0.0, float(exact.min()) - DENSIFY_DEG * KM_PER_DEG_MAX / 2)
+    if len(area.distances) < 100_000:  # landmarks repeat across manifests; bounded memory
+        area.distances[(lat, lon)] = found
+    return found
 
 
 def in_disk(lat: float, lon: float, disk: Disk, *, tolerance_km: float = 0.0) -> bool:

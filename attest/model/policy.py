@@ -157,6 +157,28 @@ Rule = Annotated[
 ]
 
 
+class LocationRequirement(WireModel):
+    """What a ``measured`` location grade must prove, and how strictly receipts are taken."""
+
+    prohibited: list[GroupOrCountry] = Field(
+        default_factory=lambda: ["CN", "HK", "MO"],
+        min_length=1,
+        description="groups or countries the landmark physics must rule out",
+    )
+    min_operators: Annotated[int, Field(ge=1, le=16)] = Field(
+        default=2, description="k: the proof must survive any k-1 landmark operators lying"
+    )
+    margin_km: Annotated[float, Field(ge=0, le=500)] = Field(
+        default=5.0, description="extra distance every disk must keep from a prohibited border"
+    )
+    receipt_max_age_s: Annotated[int, Field(gt=0, le=86_400)] = Field(
+        default=900, description="how long before the manifest was issued a receipt may have been measured"
+    )
+    site_tolerance_km: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=1.0, description="slack for the declared site coordinates when testing them against the disks"
+    )
+
+
 class PolicyDocument(WireModel):
     """One policy file."""
 
@@ -173,6 +195,9 @@ class PolicyDocument(WireModel):
     )
     licenses: list[LicenseEntry] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+    location: LocationRequirement | None = Field(
+        default=None, description="what the measured location grade must prove (inherited when absent)"
+    )
     disclaimer: str = "Not legal advice. Check the sources; correct the data where they changed."
 
     @model_validator(mode="after")

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from attest.model.catalog import ChipCatalog
 from attest.model.cc import SpdmReport
 from attest.model.hardware import HardwareEvidence
-from attest.model.manifest import WorkloadManifest
+from attest.model.location import LandmarkRegistry
+from attest.model.manifest import LocationEvidence, WorkloadManifest
 from attest.model.policy import PolicyDocument
 from attest.model.result import VerificationResult
 from attest.model.statement import Envelope, Statement
@@ -31,6 +32,8 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "chip-catalog": ChipCatalog,
     "spdm-report": SpdmReport,
     "policy": PolicyDocument,
+    "landmark-registry": LandmarkRegistry,
+    "location-evidence": LocationEvidence,
 }
 """File stem → model, for every wire format."""
 

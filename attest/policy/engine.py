@@ -29,6 +29,7 @@ from attest.model.policy import (
     EvidenceStrengthRule,
     HeadquartersRule,
     LicenseEntry,
+    LocationRequirement,
     PolicyDocument,
     ProhibitedHardwareRule,
     Rule,
@@ -141,10 +142,36 @@ class Policy:
                         f"rule {rule.id} of policy {self.main.id} names group {name!r}, which no document defines"
                     )
 
+        self.location = next(
+            (d.location for d in reversed(self.documents) if d.location), LocationRequirement()
+        )
+        for name in self.location.prohibited:
+            if len(name) != 2 and name not in self.groups:
+                raise PolicyError(
+                    f"the location section of policy {self.main.id} names group {name!r}, which no document defines"
+                )
+
     @property
     def id(self) -> str:
         """The main document's id."""
         return self.main.id
+
+    def expand(self, names: Sequence[str], at: date) -> list[str]:
+        """The country codes in ``names`` (groups or countries) on ``at``, sorted, without repeats."""
+        codes: set[str] = set()
+        for name in names:
+            if len(name) == 2 and name.isupper():
+                codes.add(name)
+                continue
+            g = self.groups.get(name)
+            if g is None:
+                raise PolicyError(f"policy {self.main.id} defines no group {name!r}")
+            codes.update(c for c in {*g.members, *(ch.code for ch in g.changes)} if self.member(c, name, at))
+        return sorted(codes)
+
+    def location_requirement(self, at: date) -> tuple[LocationRequirement, list[str]]:
+        """What a measured grade must prove on ``at``: the requirement and its prohibited country codes."""
+        return self.location, self.expand(self.location.prohibited, at)
 
     def member(self, code: str, group: str, at: date) -> bool:
         """Whether country ``code`` is in ``group`` (a group name, a country code or ``*``) on ``at``."""

@@ -44,7 +44,25 @@ def test_serve_and_locate(cli: CliRunner, tmp_path: Path) -> None:
         cli("trust", "add", "node/attest.pub", "--trust", "trust.json", check_code=0)
         result = json.loads(cli("verify", "m.env.json", "--trust", "trust.json", "--format", "json", check_code=0).stdout)
         assert result["location_grade"] == "declared"
-        assert "location.receipts_not_evaluated" in [f["rule"] for f in result["findings"]]
+        assert "location.no_registry" in [f["rule"] for f in result["findings"]]
+        # With the registry: the receipt verifies and its disk clears China alone, but one operator is not k = 2.
+        result = json.loads(cli("verify", "m.env.json", "--trust", "trust.json", "--landmarks", "landmarks.json",
+                                "--format", "json", "--map", "proof.svg", check_code=0).stdout)
+        found = {f["rule"]: f for f in result["findings"]}
+        assert "1 operator(s); 2 distinct operators are required" in found["location.not_provable"]["message"]
+        assert result["location_grade"] == "declared"
+        svg = (tmp_path / "proof.svg").read_text()
+        assert svg.startswith("<svg") and "sin-1" in svg and "declared site" in svg and "#f4a6a6" in svg
+        # The same receipts, checked on their own and in the envelope.
+        check = json.loads(cli("location", "check", "receipts.json", "--landmarks", "landmarks.json", "--k", "1",
+                               "--format", "json", check_code=0).stdout)
+        assert check["excluded"] is True and check["grade"] == "measured" and check["bindings_checked"] is False
+        assert check["landmarks"][0]["radius_km"] < 300 and check["landmarks"][0]["min_border_km"] > 1400
+        check = json.loads(cli("location", "check", "m.env.json", "--trust", "trust.json", "--landmarks",
+                               "landmarks.json", "--format", "json", check_code=1).stdout)
+        assert check["excluded"] is False and check["bindings_checked"] is True and check["site_inside_region"] is True
+        err = cli("location", "check", "m.env.json", "--landmarks", "landmarks.json", check_code=2).stderr
+        assert "only after its signature verifies" in err and "--trust" in err
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
