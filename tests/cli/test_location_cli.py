@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CliRunner
 
 
@@ -80,3 +82,63 @@ def test_locate_errors(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"landmarks": [{"id": "x", "latitude": 99}]}))
     assert "landmarks.0.latitude" in cli("locate", "--landmarks", "bad.json", "--key", "node/attest.key", "--nonce", "ab", check_code=2).stderr
     assert "within" in cli("landmark", "serve", "--key", "lm/attest.key", "--id", "x", "--lat", "91", "--lon", "0", check_code=2).stderr
+
+
+def test_region_pure_geometry(cli: CliRunner, tmp_path: Path) -> None:
+    # Bangkok is 823 km from China: 5 ms of RTT (750 km) clears it, 6 ms (900 km) does not.
+    out = json.loads(cli("location", "region", "--disk", "13.754,100.5014,5", "--prohibited", "CN,HK,MO",
+                         "--format", "json", check_code=0).stdout)
+    assert out["excluded"] is True and out["countries"]["CN"] == {"can_touch": False}
+    assert out["disks"][0]["radius_km"] == pytest.approx(749.48, abs=0.01)
+    assert 810 <= out["disks"][0]["min_border_km"] <= 823
+    out = json.loads(cli("location", "region", "--disk", "13.754,100.5014,6", "--prohibited", "cn, hk, mo",
+                         "--format", "json", "--map", "r.svg", check_code=1).stdout)
+    assert out["excluded"] is False and out["countries"]["CN"]["can_touch"] is True
+    assert out["countries"]["HK"]["can_touch"] is False  # Hong Kong is 1,400+ km away
+    assert (tmp_path / "r.svg").read_text().startswith("<svg")
+    text = cli("location", "region", "--disk", "13.754,100.5014,6", "--prohibited", "CN", check_code=1).stdout
+    assert text.startswith("NOT EXCLUDED: CN") and "CN: can be touched" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--disk", "13.7,100.5", "--prohibited", "CN"], "is not LAT,LON,RTT_MS"),
+        (["--disk", "93,100.5,3", "--prohibited", "CN"], "latitude must be within"),
+        (["--disk", "13.7,100.5,-1", "--prohibited", "CN"], "RTT_MS must be positive"),
+        (["--disk", "13.7,100.5,abc", "--prohibited", "CN"], "RTT_MS is not a number"),
+        (["--disk", "13.7,100.5,3", "--prohibited", "XX"], "no border polygon for XX"),
+        (["--disk", "13.7,100.5,3", "--prohibited", "China"], "not ISO 3166"),
+    ],
+)
+def test_region_bad_input(cli: CliRunner, args: list[str], message: str) -> None:
+    assert message in cli("location", "region", *args, check_code=2).stderr
+
+
+def test_simulate_reports_rates_and_exits_clean(cli: CliRunner) -> None:
+    out = json.loads(cli("location", "simulate", "--site", "Singapore", "--site", "Kinmen", "--trials", "5",
+                         "--format", "json", check_code=0).stdout)
+    rates = {(o["site"].split()[0], o["strategy"]): o["pass_rate"] for o in out["outcomes"]}
+    assert out["false_passes"] == 0
+    assert rates[("Singapore", "honest")] == 1.0 and rates[("Kinmen", "honest")] == 0.0
+    assert all(rate == 0.0 for (_, strategy), rate in rates.items() if strategy != "honest")
+    assert "no single built-in site" in cli("location", "simulate", "--site", "Atlantis", check_code=2).stderr
+    assert "unknown strategy" in cli("location", "simulate", "--strategy", "teleport", check_code=2).stderr
+
+
+def test_check_rejects_bad_inputs(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "reg.json").write_text(json.dumps({"landmarks": [
+        {"id": "a", "latitude": 1, "longitude": 2, "public_key": "x", "operator": "o"},
+        {"id": "a", "latitude": 1, "longitude": 2, "public_key": "x", "operator": "o"}]}))
+    (tmp_path / "r.json").write_text(json.dumps({"receipts": []}))
+    assert "landmark ids must be unique" in cli("location", "check", "r.json", "--landmarks", "reg.json", check_code=2).stderr
+    (tmp_path / "reg.json").write_text(json.dumps({"landmarks": [
+        {"id": "a", "latitude": 1, "longitude": 2, "public_key": "x", "operator": "o"}]}))
+    (tmp_path / "r.json").write_text('{"receipts": [], "receipts": []}')
+    assert "duplicate" in cli("location", "check", "r.json", "--landmarks", "reg.json", check_code=2).stderr
+    (tmp_path / "r.json").write_text(json.dumps({"receipts": [{"landmark_id": "a"}]}))
+    assert "receipts.0" in cli("location", "check", "r.json", "--landmarks", "reg.json", check_code=2).stderr
+    (tmp_path / "r.json").write_text(json.dumps({"receipts": []}))
+    assert "--k must be" in cli("location", "check", "r.json", "--landmarks", "reg.json", "--k", "0", check_code=2).stderr
+    out = cli("location", "check", "r.json", "--landmarks", "reg.json", check_code=1).stdout
+    assert out.startswith("NOT PROVABLE")
