@@ -116,7 +116,35 @@ class MemberResult:
     cells: int = 0
 
 
-def _member(disks: Sequence[Disk], area: Area, member: str, margin_km: float) -> MemberResult:
+def _clear_matrix(
+    clat: FloatArray, clon: FloatArray, rad: FloatArray, disks: Sequence[Disk], margin_km: float
+) -> NDArray[np.bool_]:
+    """``[cell, disk]``: the disk provably misses the whole cell (distance > r + cell radius + margin)."""
+    dlat = np.array([d.lat for d in disks])
+    dlon = np.array([d.lon for d in disks])
+    thr = np.array([d.radius_km for d in disks])[None, :] + rad[:, None] + margin_km
+    s = _sphere_km(clat[:, None], clon[:, None], dlat[None, :], dlon[None, :])
+    out = s * (1 - _SPHERE_SLACK) - 1.0 > thr
+    unsure = ~out & (s * (1 + _SPHERE_SLACK) + 1.0 > thr)
+    if unsure.any():
+        ii, jj = np.nonzero(unsure)
+        out[ii, jj] = geodesic_km(clat[ii], clon[ii], dlat[jj], dlon[jj]) > thr[ii, jj]
+    return np.asarray(out, dtype=bool)
+
+
+def _level0(area: Area, member: str, disks: Sequence[Disk], margin_km: float) -> NDArray[np.bool_]:
+    corners = area.cells(member)
+    lat0 = corners[:, 0]
+    return _clear_matrix(lat0 + 0.5, corners[:, 1] + 0.5, cell_radius_km(lat0, 0.5, 0.5), disks, margin_km)
+
+
+def _member(
+    disks: Sequence[Disk],
+    area: Area,
+    member: str,
+    margin_km: float,
+    level0: NDArray[np.bool_] | None = None,
+) -> MemberResult:
     corners = area.cells(member)
     lat0, lon0 = corners[:, 0].copy(), corners[:, 1].copy()
     half = 0.5
@@ -126,14 +154,11 @@ def _member(disks: Sequence[Disk], area: Area, member: str, margin_km: float) ->
     while lat0.size:
         examined += lat0.size
         clat, clon = lat0 + half, lon0 + half
-        rad = cell_radius_km(lat0, half, half)
-        alive = np.ones(lat0.size, dtype=bool)
-        for d in disks:
-            idx = np.flatnonzero(alive)
-            if not idx.size:
-                break
-            gone = _beyond(clat[idx], clon[idx], d, d.radius_km + rad[idx] + margin_km)
-            alive[idx[gone]] = False
+        if level0 is not None and half == 0.5:
+            cleared = level0
+        else:
+            cleared = _clear_matrix(clat, clon, cell_radius_km(lat0, half, half), disks, margin_km)
+        alive = ~cleared.any(axis=1)
         if not alive.any():
             return MemberResult(member, False, "cleared", cells=examined)
         cand = np.flatnonzero(alive)
@@ -188,9 +213,16 @@ def decide(disks: Sequence[Disk], area: Area, *, margin_km: float = 5.0) -> Regi
                 [MemberResult(m, False, f"cleared by {d.label or 'one disk'} alone") for m in area.members],
                 margin_km,
             )
-    # The disk most likely to clear everything goes first: smallest radius.
-    ordered = sorted(disks, key=lambda d: d.radius_km)
-    results = [_member(ordered, area, m, margin_km) for m in area.members]
+    return _decide(disks, area, margin_km, None)
+
+
+def _decide(
+    disks: Sequence[Disk],
+    area: Area,
+    margin_km: float,
+    level0: dict[str, NDArray[np.bool_]] | None,
+) -> RegionDecision:
+    results = [_member(disks, area, m, margin_km, level0[m] if level0 else None) for m in area.members]
     return RegionDecision(not any(r.touches for r in results), results, margin_km)
 
 
@@ -214,14 +246,32 @@ def decide_robust(disks: Sequence[Disk], area: Area, *, k: int = 2, margin_km: f
     """
     if k < 1:
         raise ValueError("k must be at least 1")
+    if margin_km < 0 or not math.isfinite(margin_km):
+        raise ValueError("margin_km must be a finite number >= 0")
     operators = sorted({d.operator for d in disks})
-    full = decide(disks, area, margin_km=margin_km)
+    full_level0: dict[str, NDArray[np.bool_]] = {}  # level-0 clearances of every disk, sliced per subset
+    if not disks or any(min_distance_km(d.lat, d.lon, area) > d.radius_km + margin_km for d in disks):
+        full = decide(disks, area, margin_km=margin_km)  # no disks, or one disk decides alone
+    else:
+        full_level0 = {m: _level0(area, m, disks, margin_km) for m in area.members}
+        full = _decide(disks, area, margin_km, full_level0)
     if not full.excluded or len(operators) < k:
         return RobustDecision(False, k, operators, full, [])
     weakest: list[str] = []
     for dropped in itertools.combinations(operators, k - 1):
-        rest = [d for d in disks if d.operator not in dropped]
-        if not decide(rest, area, margin_km=margin_km).excluded:
+        keep = [i for i, d in enumerate(disks) if d.operator not in dropped]
+        rest = [disks[i] for i in keep]
+        if not rest:
+            excluded = False
+        elif any(min_distance_km(d.lat, d.lon, area) > d.radius_km + margin_km for d in rest):
+            excluded = True  # one remaining disk clears the whole area by itself
+        else:
+            if not full_level0:
+                full_level0 = {m: _level0(area, m, disks, margin_km) for m in area.members}
+            excluded = _decide(
+                rest, area, margin_km, {m: v[:, keep] for m, v in full_level0.items()}
+            ).excluded
+        if not excluded:
             weakest.extend(o for o in dropped if o not in weakest)
     return RobustDecision(not weakest, k, operators, full, weakest)
 

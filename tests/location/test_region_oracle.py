@@ -115,3 +115,26 @@ def test_one_operator_cannot_make_it_measured() -> None:
     two_honest = [Disk(1.29, 103.85, 600.0, "sin", "a"), Disk(3.14, 101.69, 800.0, "kul", "b")]
     assert decide_robust(two_honest, area, k=2).excluded
     assert not decide_robust(two_honest[:1], area, k=2).excluded  # one operator is not enough
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("codes", "step", "n"), [(["CN", "HK", "MO"], 0.5, 300), (["TW"], 0.05, 200)], ids=["CN,HK,MO", "TW"])
+def test_robust_decision_against_the_oracle(codes: list[str], step: float, n: int) -> None:
+    """k = 2: excluded only if every one-operator-dropped subset is excluded by the oracle too."""
+    area = bundled_borders().area(codes)
+    plat, plon = oracle_points(area, step)
+    rng = np.random.default_rng(99)
+    excluded = 0
+    for _ in range(n):
+        disks = random_disks(rng, plat, plon) + random_disks(rng, plat, plon)
+        disks = [Disk(d.lat, d.lon, d.radius_km, f"L{i}", f"op{i % 3}") for i, d in enumerate(disks)]
+        decision = decide_robust(disks, area, k=2, margin_km=0.0)
+        if not decision.excluded:
+            continue
+        excluded += 1
+        ops = {d.operator for d in disks}
+        assert len(ops) >= 2
+        for dropped in ops:
+            rest = [d for d in disks if d.operator != dropped]
+            assert not feasible(plat, plon, rest).any(), f"dropping {dropped} leaves a feasible point: {disks}"
+    assert excluded > n // 20
