@@ -5,10 +5,14 @@ node's GPUs vouch for its key with attestation reports from a simulated GPU
 vendor (NVIDIA's certificate shape, its own root). An auditor trusts each key
 for its own site only and pins the vendor root. Each node signs a job
 ``start`` and a ``heartbeat`` manifest (chained by ``previous``); the auditor
-verifies them all, graded ``hardware-bound``. Then the attacks: one byte of an
+verifies them all, graded ``hardware-bound``. The Johor node then measures
+itself against two landmarks of independent operators (real UDP round trips)
+and its next manifest is graded ``measured``: China, Hong Kong and Macau are
+ruled out by the speed of light. Then the attacks: one byte of an
 envelope flipped, an envelope replayed, a node going back in its sequence, a
 node claiming a site outside its key's scope, a node presenting another
-node's GPUs and their evidence, and an expired manifest. Each must fail, with
+node's GPUs and their evidence, landmark receipts moved to another manifest, and an
+expired manifest. Each must fail, with
 the finding that says why.
 """
 
@@ -18,7 +22,7 @@ import argparse
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,13 +30,16 @@ from attest.build import build_manifest
 from attest.cli.common import HelpFormatter, add_format
 from attest.cli.keys import PRIVATE_NAME, PUBLIC_NAME, generate_key_pair
 from attest.crypto.dsse import encode_envelope
-from attest.crypto.keys import load_signing_key, load_verifying_key
+from attest.crypto.keys import SigningKey, load_signing_key, load_verifying_key
 from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.cc import ChainCache
 from attest.hardware.simulated_cc import SimulatedCcBackend
-from attest.model.manifest import Job, Operator, Site, Tenant, WorkloadManifest
+from attest.location.landmark import LandmarkServer
+from attest.location.prover import measure
+from attest.model.location import Landmark, LandmarkRegistry
+from attest.model.manifest import Job, LocationEvidence, Operator, Site, Tenant, WorkloadManifest
 from attest.model.result import Status, VerificationResult
 from attest.replay import SqliteVerifierState
 from attest.sign import manifest_digest, sign_manifest
@@ -197,6 +204,49 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         )
     ]
 
+    # Location: two landmarks of independent operators next to the Johor site (real UDP on
+    # loopback, so round trips of well under a millisecond: disks ~100 km wide). The Johor node
+    # answers them with its hardware-bound key; the auditor trusts the landmark registry.
+    host, preset, site = NODES[0]
+    key = load_signing_key(workdir / "nodes" / host / PRIVATE_NAME)
+    registry, receipts, stops = [], [], []
+    located = _manifest(
+        host, preset, site, key.key_id, now + timedelta(seconds=40), last[host], "heartbeat", bindings[host]
+    )
+    for lm_id, operator, dlat in (
+        ("jhb-lm-a", "Landmark Operator A", 0.05),
+        ("jhb-lm-b", "Landmark Operator B", -0.04),
+    ):
+        lm_key = SigningKey.generate()
+        address, stop = LandmarkServer(lm_id, lm_key).serve_in_thread()
+        stops.append(stop)
+        registry.append(
+            Landmark(
+                id=lm_id,
+                latitude=site.latitude + dlat,
+                longitude=site.longitude,
+                public_key=lm_key.public.spki_b64(),
+                operator=operator,
+                address=f"{address[0]}:{address[1]}",
+            )
+        )
+        receipts.append(measure(address, key, located.freshness.nonce, rounds=3))
+    for stop in stops:
+        stop.set()
+    landmarks = LandmarkRegistry(landmarks=registry)
+    (workdir / "landmarks.json").write_text(landmarks.to_json())
+    located = located.model_copy(update={"location_evidence": LocationEvidence(receipts=receipts)})
+    raw_located = encode_envelope(sign_manifest(located, key))
+    (workdir / f"{host}-{located.freshness.sequence}.envelope.json").write_bytes(raw_located)
+    options = replace(options, landmarks=landmarks)
+    r = verify_envelope(
+        raw_located, trust, now=at, nonces=state, chains=state, options=options, source=f"{host} (landmarks)"
+    )
+    cases.append(
+        Case(f"{host} with landmark receipts: {r.location_grade}", Status.AFFIRMING, r, grade="measured")
+    )
+    last[host] = located
+
     def attack(title: str, raw: bytes, source: str) -> None:
         """Judge an attacker's envelope against the same auditor state; it must fail."""
         result = verify_envelope(
@@ -210,8 +260,6 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)")
     attack("an envelope replayed", data, f"{name} (replayed)")
 
-    host, preset, site = NODES[0]
-    key = load_signing_key(workdir / "nodes" / host / PRIVATE_NAME)
     rollback = _manifest(host, preset, site, key.key_id, at, None, "start")
     attack(
         f"{host} signs sequence 0 again", encode_envelope(sign_manifest(rollback, key)), f"{host} (rollback)"
@@ -235,6 +283,14 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         f"{thief_host} shows {host}'s GPU evidence",
         encode_envelope(sign_manifest(taken, thief_key)),
         f"{thief_host} (borrowed GPUs)",
+    )
+
+    moved = _manifest(host, preset, site, key.key_id, at, last[host], "heartbeat", bindings[host])
+    moved = moved.model_copy(update={"location_evidence": LocationEvidence(receipts=receipts)})
+    attack(
+        f"{host} reuses its landmark receipts in a later manifest",
+        encode_envelope(sign_manifest(moved, key)),
+        f"{host} (moved receipts)",
     )
 
     late = verify_envelope(
@@ -288,7 +344,7 @@ def run_demo(args: argparse.Namespace) -> int:
         pin = SimulatedCcBackend(Path(args.keep) / "sim-vendor").root_sha256
         print(
             f"Verify the kept files yourself:\n  attest verify {args.keep}/*.envelope.json --trust {args.keep}/trust.json"
-            f" --cc-root {args.keep}/sim-vendor/root.pem --cc-root-sha256 {pin}"
+            f" --cc-root {args.keep}/sim-vendor/root.pem --cc-root-sha256 {pin} --landmarks {args.keep}/landmarks.json"
         )
     else:
         print("Keep the files and verify them yourself: attest demo --keep DIR")

@@ -205,16 +205,18 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
-    assert "12/12 cases as expected" in out.stdout and "hardware-bound" in out.stdout
+    assert "14/14 cases as expected" in out.stdout and "hardware-bound" in out.stdout
+    assert "with landmark receipts: measured" in out.stdout
     js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
-    assert js["ok"] and len(js["cases"]) == 12
+    assert js["ok"] and len(js["cases"]) == 14
     # The kept files verify with the real CLI, with the command the demo prints.
     text = cli("demo", "--keep", "kept2", check_code=0).stdout
     command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()
     envs = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "kept2").glob("*.envelope.json"))
-    assert len(envs) == 6
+    assert len(envs) == 7
     out = cli(*[a for a in command if "*" not in a][:1], *envs, *[a for a in command if "*" not in a][1:], "--format", "json", check_code=0)
-    assert {json.loads(line)["location_grade"] for line in out.stdout.splitlines()} == {"hardware-bound"}
+    grades = [json.loads(line)["location_grade"] for line in out.stdout.splitlines()]
+    assert sorted(grades) == ["hardware-bound"] * 6 + ["measured"]
 
 
 def test_rollback_and_wrong_previous_exit_3(workspace: Path, cli: CliRunner) -> None:
