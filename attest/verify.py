@@ -405,21 +405,11 @@ def location_report(
     clock_skew: timedelta = timedelta(seconds=60),
 ) -> LocationReport:
     """Evaluate a (verified) manifest's receipts; also used to draw the map."""
-    from attest.location.check import evaluate  # numpy, shapely, pyproj: loaded when receipts are evaluated
+    from attest.location.check import evaluate_manifest  # numpy, shapely, pyproj: loaded when needed
 
     req, codes = location_scope(policy, manifest)
-    return evaluate(
-        manifest.location_evidence.receipts,
-        registry=registry,
-        requirement=req,
-        prohibited=codes,
-        node_key_id=manifest.node.key_id,
-        manifest_nonce=manifest.freshness.nonce,
-        issued_at=manifest.freshness.issued_at,
-        expires_at=manifest.freshness.expires_at,
-        now=now,
-        clock_skew=clock_skew,
-        site=(manifest.site.latitude, manifest.site.longitude),
+    return evaluate_manifest(
+        manifest, registry=registry, requirement=req, prohibited=codes, now=now, clock_skew=clock_skew
     )
 
 

@@ -134,7 +134,7 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 
 def run_check(args: argparse.Namespace) -> int:
     """Judge receipts from a locate output or a verified envelope."""
-    from attest.location.check import evaluate, findings
+    from attest.location.check import evaluate, evaluate_manifest, findings
 
     req, codes = _requirement(args)
     registry = read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
@@ -156,18 +156,7 @@ def run_check(args: argparse.Namespace) -> int:
                 + "; ".join(f.message for f in result.findings)
             )
             return EXIT_BAD
-        report = evaluate(
-            manifest.location_evidence.receipts,
-            registry=registry,
-            requirement=req,
-            prohibited=codes,
-            node_key_id=manifest.node.key_id,
-            manifest_nonce=manifest.freshness.nonce,
-            issued_at=manifest.freshness.issued_at,
-            expires_at=manifest.freshness.expires_at,
-            now=now,
-            site=(manifest.site.latitude, manifest.site.longitude),
-        )
+        report = evaluate_manifest(manifest, registry=registry, requirement=req, prohibited=codes, now=now)
     else:
         evidence = LocationEvidence.from_obj(doc, what=f"receipts file {args.input}")
         site = _latlon(args.site, "--site") if args.site else None

@@ -38,7 +38,7 @@ from attest.location.region import (
     rtt_ms_for,
 )
 from attest.model.location import Landmark, LandmarkRegistry
-from attest.model.manifest import LandmarkReceipt
+from attest.model.manifest import LandmarkReceipt, WorkloadManifest
 from attest.model.policy import LocationRequirement
 from attest.model.result import Finding, Severity
 
@@ -243,6 +243,31 @@ def evaluate(
         ]
         report.site_border_km = min_distance_km(site[0], site[1], area)
     return report
+
+
+def evaluate_manifest(
+    manifest: WorkloadManifest,
+    *,
+    registry: LandmarkRegistry,
+    requirement: LocationRequirement,
+    prohibited: Sequence[str],
+    now: datetime,
+    clock_skew: timedelta = timedelta(seconds=60),
+) -> LocationReport:
+    """:func:`evaluate` for the receipts of a (verified) manifest: bound to it, fresh for it, its site tested."""
+    return evaluate(
+        manifest.location_evidence.receipts,
+        registry=registry,
+        requirement=requirement,
+        prohibited=prohibited,
+        node_key_id=manifest.node.key_id,
+        manifest_nonce=manifest.freshness.nonce,
+        issued_at=manifest.freshness.issued_at,
+        expires_at=manifest.freshness.expires_at,
+        now=now,
+        clock_skew=clock_skew,
+        site=(manifest.site.latitude, manifest.site.longitude),
+    )
 
 
 def _staleness(
