@@ -16,6 +16,7 @@ from attest import __version__
 from attest.cli import (
     bind,
     chips,
+    daemon,
     demo,
     geo,
     gpu,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         chips,
         location,
         geo,
+        daemon,
         demo,
     ):
         module.register(sub)
