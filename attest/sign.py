@@ -15,8 +15,8 @@ from attest.crypto.canonical import canonical_json, json_digest
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
-from attest.model.manifest import WorkloadManifest
-from attest.model.statement import PAYLOAD_TYPE_INTOTO, Envelope, Statement, Subject
+from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEvidence, WorkloadManifest
+from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject
 
 
 def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
@@ -62,3 +62,89 @@ def sign_manifest(manifest: WorkloadManifest, keys: SigningKey | Sequence[Signin
         )
     payload = build_statement(manifest).model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
     return sign_payload(payload, PAYLOAD_TYPE_INTOTO, key_list)
+
+
+class TemplateSigner:
+    """Signs many manifests that differ only in ``job``, ``freshness`` and ``location_evidence``.
+
+    A node daemon signs thousands of manifests whose tenant, site, node and GPU blocks
+    repeat. The template is validated once; each manifest is the template with a
+    validated job and freshness swapped in (no re-validation of the rest), and its
+    canonical digest is assembled from the cached RFC 8785 encodings of the members
+    that did not change — byte for byte what :func:`manifest_digest` computes.
+    """
+
+    _VARYING = ("job", "freshness", "location_evidence")
+
+    def __init__(self, template: WorkloadManifest, key: SigningKey) -> None:
+        if template.node.key_id != key.key_id:
+            raise InputError("the template names another node key than the signing key")
+        self.template = template
+        self.key = key
+        obj = template.to_obj()
+        self._parts = {k: canonical_json(v) for k, v in obj.items() if k not in self._VARYING}
+
+    def manifest(
+        self,
+        job: Job,
+        freshness: Freshness,
+        location_evidence: LocationEvidence | None = None,
+    ) -> WorkloadManifest:
+        """The template with this job and freshness (both already validated models)."""
+        update: dict[str, object] = {"job": job, "freshness": freshness}
+        if location_evidence is not None:
+            update["location_evidence"] = location_evidence
+        return self.template.model_copy(update=update)
+
+    def _canonical(self, manifest: WorkloadManifest) -> tuple[bytes, bytes]:
+        """(canonical manifest, canonical job) from the cached parts."""
+        parts = dict(self._parts)
+        job = canonical_json(manifest.job.to_obj())
+        parts["job"] = job
+        parts["freshness"] = canonical_json(manifest.freshness.to_obj())
+        evidence = manifest.location_evidence
+        parts["location_evidence"] = (
+            _EMPTY_EVIDENCE if not evidence.receipts else canonical_json(evidence.to_obj())
+        )
+        body = b",".join(b'"' + k.encode() + b'":' + parts[k] for k in sorted(parts))
+        return b"{" + body + b"}", job
+
+    def digest(self, manifest: WorkloadManifest) -> str:
+        """``manifest_digest(manifest)``, from the cached parts."""
+        return "sha256:" + hashlib.sha256(self._canonical(manifest)[0]).hexdigest()
+
+    def sign(self, manifest: WorkloadManifest) -> Envelope:
+        """Sign like :func:`sign_manifest` (same statement; its payload is the canonical encoding)."""
+        return self.sign_with_digest(manifest)[0]
+
+    def sign_with_digest(self, manifest: WorkloadManifest) -> tuple[Envelope, str]:
+        """The envelope and the manifest digest, sharing one canonical encoding of the manifest.
+
+        The payload is the statement's RFC 8785 encoding, assembled from the manifest's:
+        ``{"_type":…,"predicate":<manifest>,"predicateType":…,"subject":[…]}``. Subjects are
+        :func:`workload_subjects` exactly (the job's canonical digest when it names no spec
+        or image).
+        """
+        canon, job = self._canonical(manifest)
+        if manifest.job.spec_digest or manifest.job.images:
+            subjects = [s.to_obj() for s in workload_subjects(manifest)]
+        else:
+            subjects = [
+                {"digest": {"sha256": hashlib.sha256(job).hexdigest()}, "name": f"job/{manifest.job.id}"}
+            ]
+        payload = (
+            b'{"_type":"'
+            + STATEMENT_TYPE.encode()
+            + b'","predicate":'
+            + canon
+            + b',"predicateType":"'
+            + PREDICATE_TYPE.encode()
+            + b'","subject":'
+            + canonical_json(subjects)
+            + b"}"
+        )
+        envelope = sign_payload(payload, PAYLOAD_TYPE_INTOTO, [self.key])
+        return envelope, "sha256:" + hashlib.sha256(canon).hexdigest()
+
+
+_EMPTY_EVIDENCE = canonical_json(LocationEvidence().to_obj())

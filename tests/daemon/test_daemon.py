@@ -131,7 +131,7 @@ def test_requests_status_last_inventory_and_bad_input(make_daemon: MakeDaemon) -
         first = sign(c, "j1", gpus=["0", 1])
         end = sign(c, "j1", "end")
         assert (first["sequence"], end["sequence"]) == (0, 1)
-        body = json.loads(Path(end["path"]).read_text())
+        body = json.loads(end["envelope"])
         assert body["payloadType"] == "application/vnd.in-toto+json"
         st = c.status()
         assert st["sequence"] == 1 and st["head"] == end["digest"] and st["gpus"] == 8
@@ -152,6 +152,7 @@ def test_requests_status_last_inventory_and_bad_input(make_daemon: MakeDaemon) -
         s.sendall(b"hello\n")
         assert json.loads(s.recv(4096)) == {"ok": False, "error": "request is not JSON"}
     dp.stop()
+    assert Path(end["path"]).read_text() == end["envelope"]  # the spool copy follows the reply
     verify_chain(dp)
 
 

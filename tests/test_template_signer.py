@@ -1,0 +1,62 @@
+"""The daemon's fast signing path produces what the reference path does, byte for byte where it matters."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from attest.crypto.dsse import encode_envelope, parse_envelope
+from attest.errors import InputError
+from attest.model.manifest import Freshness, Job, LocationEvidence
+from attest.model.result import Status
+from attest.model.statement import Statement
+from attest.sign import TemplateSigner, manifest_digest, workload_subjects
+from attest.verify import verify_envelope
+from tests.conftest import NOW, Node, trusted_node
+
+
+def fresh(seq: int, previous: str | None) -> Freshness:
+    return Freshness(issued_at=NOW, expires_at=NOW + timedelta(minutes=15), nonce=os.urandom(16).hex(), sequence=seq, previous=previous)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        Job(id="j-1", scheduler="slurm", phase="start"),
+        Job(id="ünïcode \u2028 \"quoted\"", scheduler="k8s", phase="end", declared_training_ops=1.5e24),
+        Job(id="spec", scheduler="slurm", phase="start", spec_digest="sha256:" + "ab" * 32),
+    ],
+)
+def test_template_signer_matches_the_reference(job: Job) -> None:
+    node: Node = trusted_node()
+    signer = TemplateSigner(node.manifest(), node.key)
+    previous = None
+    for seq in range(3):
+        m = signer.manifest(job, fresh(seq, previous))
+        envelope, digest = signer.sign_with_digest(m)
+        assert digest == manifest_digest(m) == signer.digest(m)
+        raw = encode_envelope(envelope)
+        _, payload = parse_envelope(raw)
+        statement = Statement.from_json(payload)
+        assert statement.predicate == m
+        assert statement.subject == workload_subjects(m)
+        result = verify_envelope(raw, node.trust, now=NOW + timedelta(minutes=1))
+        assert result.status is Status.AFFIRMING, result.findings
+        previous = digest
+
+
+def test_template_signer_with_receipts_and_a_foreign_key() -> None:
+    from attest.crypto.keys import SigningKey
+    from attest.location.receipts import binding_for, sign_receipt
+
+    node = trusted_node()
+    signer = TemplateSigner(node.manifest(), node.key)
+    f = fresh(0, None)
+    receipt = sign_receipt(SigningKey.generate(), landmark_id="lm", node_key_id=node.key.key_id, nonce=os.urandom(16),
+                           rtt_ns=500_000, measured_at=NOW, binding=binding_for(node.key.key_id, f.nonce))
+    m = signer.manifest(Job(id="h", scheduler="d", phase="heartbeat"), f, LocationEvidence(receipts=[receipt]))
+    assert signer.sign_with_digest(m)[1] == manifest_digest(m)
+    with pytest.raises(InputError, match="another node key"):
+        TemplateSigner(node.manifest(), SigningKey.generate())
