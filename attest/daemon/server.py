@@ -279,7 +279,7 @@ class Daemon:
                 seq, previous = seq + 1, digest
             if rows:
                 try:
-                    await asyncio.to_thread(self.db.append, rows)
+                    self.db.append(rows)  # inline: a thread hand-off costs more than the fsync saves
                 except Exception as exc:  # a full disk or a broken database: nothing was acknowledged
                     self.metrics.errors.labels(kind="persist").inc()
                     log.error("could not persist manifests", extra={"error": str(exc)})
@@ -311,6 +311,8 @@ class Daemon:
             rows = await self.spool_queue.get()
             if rows is None:
                 return
+            if not self.stopping.is_set():
+                await asyncio.sleep(0.1)  # gather a tenth of a second of manifests per hand-off
             batch = list(rows)
             while not self.spool_queue.empty():
                 more = self.spool_queue.get_nowait()
