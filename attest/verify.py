@@ -750,7 +750,7 @@ def verify_many(
     any file order is judged the same; ordering reads the unverified
     payload only to sort, never to decide.
     """
-    order = sorted(range(len(items)), key=lambda i: _order_key(items[i][1]))
+    order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
     results: dict[int, VerificationResult] = {}
     for i in order:
         label, raw = items[i]
@@ -768,7 +768,8 @@ def verify_many(
     return [results[i] for i in range(len(items))]
 
 
-def _order_key(raw: bytes) -> tuple[str, int]:
+def chain_order_key(raw: bytes) -> tuple[str, int]:
+    """(node key id, sequence) read from an envelope before it is verified — for ordering only."""
     try:
         obj = strict_loads(raw, what="envelope")
         payload = strict_loads(b64decode_canonical(obj["payload"], what="payload"), what="payload")

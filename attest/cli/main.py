@@ -14,6 +14,7 @@ import sys
 
 from attest import __version__
 from attest.cli import (
+    admit,
     bind,
     chips,
     daemon,
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         location,
         geo,
         daemon,
+        admit,
         demo,
     ):
         module.register(sub)

@@ -1,0 +1,184 @@
+"""Admission: may this job run on these nodes? A pure function of the request, the evidence and policy.
+
+Each candidate node is judged on the latest *verified* evidence about it (the
+result of :func:`attest.verify.verify_envelope` and the manifest it verified):
+
+1. ``no-evidence`` — nothing verified about the node (kept apart from bad evidence:
+   a rebooting node is not a forged one);
+2. ``stale`` — its newest evidence is older than ``max_age``;
+3. ``evidence-failed`` — its evidence was contraindicated (forged, replayed, impossible location);
+4. ``gpus`` — too few GPUs, or not of the requested type;
+5. ``policy`` — the export-control policy, applied to *this* tenant on that node's site,
+   chips and location grade, says no (destination, headquarters rule, screening, grade).
+
+Warnings do not refuse; they travel with the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from attest.hardware.catalog import bundled_catalog
+from attest.model.manifest import Tenant, WorkloadManifest
+from attest.model.result import Finding, Severity, Status, VerificationResult
+from attest.policy.engine import Facts
+from attest.verify import PolicyEvaluator
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a scheduler knows about a job before it runs."""
+
+    tenant: Tenant
+    gpu_count: int = 1
+    gpu_type: str | None = None
+    """A substring of the GPU name (``H100``, ``B200``), case-insensitive; None for any."""
+    nodes: Sequence[str] = ()
+    """Candidate node host names; empty for every node with evidence."""
+    declared_training_ops: float | None = None
+    job_id: str = "pending"
+
+
+@dataclass(frozen=True)
+class NodeEvidence:
+    """The newest verified evidence about one node."""
+
+    result: VerificationResult
+    manifest: WorkloadManifest
+
+
+@dataclass
+class NodeVerdict:
+    """Whether one node may run the job, and why."""
+
+    node: str
+    allowed: bool
+    reason: str
+    """``ok``, ``no-evidence``, ``stale``, ``evidence-failed``, ``gpus`` or ``policy``."""
+    message: str
+    warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    site_country: str | None = None
+    location_grade: str | None = None
+
+
+@dataclass
+class Admission:
+    """The verdict for every candidate node."""
+
+    verdicts: list[NodeVerdict]
+
+    @property
+    def allowed_nodes(self) -> list[str]:
+        """Nodes that may run the job."""
+        return [v.node for v in self.verdicts if v.allowed]
+
+    @property
+    def allowed(self) -> bool:
+        """At least one node may run it."""
+        return bool(self.allowed_nodes)
+
+    def message(self) -> str:
+        """One line a person can act on."""
+        if self.allowed:
+            return f"allowed on {', '.join(self.allowed_nodes)}"
+        if not self.verdicts:
+            return "refused: no candidate node"
+        return "refused: " + "; ".join(f"{v.node}: {v.message}" for v in self.verdicts)
+
+
+def admit(
+    request: JobRequest,
+    evidence: Mapping[str, NodeEvidence],
+    *,
+    policy: PolicyEvaluator | None,
+    now: datetime,
+    max_age: timedelta = timedelta(minutes=15),
+) -> Admission:
+    """Judge every candidate node (``request.nodes``, or all nodes with evidence)."""
+    if request.gpu_count < 0:
+        raise ValueError("gpu_count must not be negative")
+    nodes = list(request.nodes) or sorted(evidence)
+    return Admission([_judge(request, n, evidence.get(n), policy, now, max_age) for n in nodes])
+
+
+def _judge(
+    request: JobRequest,
+    node: str,
+    ev: NodeEvidence | None,
+    policy: PolicyEvaluator | None,
+    now: datetime,
+    max_age: timedelta,
+) -> NodeVerdict:
+    if ev is None:
+        return NodeVerdict(node, False, "no-evidence", "no verified evidence about this node")
+    m, r = ev.manifest, ev.result
+    country, grade = m.site.country, r.location_grade
+    if now - m.freshness.issued_at > max_age:
+        return NodeVerdict(
+            node,
+            False,
+            "stale",
+            f"newest evidence is from {m.freshness.issued_at.isoformat()}, older than "
+            f"{int(max_age.total_seconds())} s",
+            site_country=country,
+            location_grade=grade,
+        )
+    if r.status is Status.CONTRAINDICATED:
+        bad = [f for f in r.findings if f.severity is Severity.CONTRAINDICATED]
+        return NodeVerdict(
+            node,
+            False,
+            "evidence-failed",
+            "its evidence failed verification: " + "; ".join(f"{f.rule}: {f.message}" for f in bad[:3]),
+            findings=bad,
+            site_country=country,
+            location_grade=grade,
+        )
+    gpus = [g for g in m.gpus if request.gpu_type is None or request.gpu_type.lower() in g.name.lower()]
+    if len(gpus) < request.gpu_count:
+        what = f"{request.gpu_type} " if request.gpu_type else ""
+        return NodeVerdict(
+            node,
+            False,
+            "gpus",
+            f"has {len(gpus)} {what}GPUs, the job needs {request.gpu_count}",
+            site_country=country,
+            location_grade=grade,
+        )
+    warnings = [f"{f.rule}: {f.message}" for f in r.findings if f.severity is Severity.WARNING]
+    if policy is None:
+        return NodeVerdict(
+            node,
+            True,
+            "ok",
+            "allowed (no policy applied)",
+            warnings,
+            site_country=country,
+            location_grade=grade,
+        )
+    job = m.job.model_copy(
+        update={"id": request.job_id, "declared_training_ops": request.declared_training_ops}
+    )
+    proposed = m.model_copy(update={"tenant": request.tenant, "job": job})
+    catalog = bundled_catalog()
+    facts = Facts(r.location_grade or "declared", [catalog.classify_gpu(g) for g in m.gpus])
+    found = list(policy.evaluate(proposed, now=now, facts=facts))
+    refused = [f for f in found if f.severity is Severity.CONTRAINDICATED]
+    warnings += [f"{f.rule}: {f.message}" for f in found if f.severity is Severity.WARNING]
+    if refused:
+        return NodeVerdict(
+            node,
+            False,
+            "policy",
+            "; ".join(f"{f.rule}: {f.message}" for f in refused),
+            warnings,
+            refused,
+            site_country=country,
+            location_grade=grade,
+        )
+    return NodeVerdict(
+        node, True, "ok", "allowed", warnings, found, site_country=country, location_grade=grade
+    )
