@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from attest.cli.common import HelpFormatter, add_format, read_input, stderr
@@ -11,6 +12,7 @@ from attest.crypto.canonical import strict_loads
 from attest.daemon.client import Client
 from attest.daemon.config import load_config
 from attest.errors import InputError
+from attest.scheduler.slurm import gpu_indices
 
 DEFAULT_SOCKET = "/run/attest/attest.sock"
 
@@ -52,16 +54,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="ask the daemon for a signed start or end manifest",
         epilog="examples:\n"
         "  attest daemon sign-job --phase start --job-id 48211 --tenant tenant.json --gpus 0,1\n"
-        "  attest daemon sign-job --phase end --job-id 48211 --tenant tenant.json --gpus GPU-559c7f49-e3ff-0358-0c74-8f7eeb60b7b0",
+        "  attest daemon sign-job --phase end --job-id 48211 --tenant tenant.json --gpus GPU-559c7f49-e3ff-0358-0c74-8f7eeb60b7b0\n"
+        "  attest daemon sign-job --phase start --slurm-env --tenant-map /etc/attest/tenants.json   # in a Slurm Prolog",
         formatter_class=HelpFormatter,
     )
     s.add_argument("--phase", required=True, choices=["start", "end"])
-    s.add_argument("--job-id", required=True)
+    s.add_argument("--job-id", help="the job id (with --slurm-env: SLURM_JOB_ID)")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--tenant", metavar="FILE", help="tenant JSON (legal_name, headquarters_country, ...)")
+    who.add_argument(
+        "--tenant-map", metavar="FILE", help="JSON object: account -> tenant (with --account or --slurm-env)"
+    )
     s.add_argument(
-        "--tenant", required=True, metavar="FILE", help="tenant JSON (legal_name, headquarters_country, ...)"
+        "--account", metavar="NAME", help="key into --tenant-map (with --slurm-env: SLURM_JOB_ACCOUNT)"
     )
     s.add_argument(
         "--gpus", default="", metavar="LIST", help="GPU indices or UUIDs, comma-separated (default: all)"
+    )
+    s.add_argument(
+        "--slurm-env",
+        action="store_true",
+        help="take job id, account and physical GPU indices from a Slurm prolog/epilog environment "
+        "(SLURM_JOB_ID, SLURM_JOB_ACCOUNT, SLURM_JOB_GPUS or CUDA_VISIBLE_DEVICES)",
     )
     s.add_argument("--scheduler", default="slurm")
     s.add_argument("-o", "--output", metavar="FILE", help="also write the envelope here")
@@ -109,18 +123,36 @@ def run_daemon_verb(args: argparse.Namespace) -> int:
 
 def run_sign_job(args: argparse.Namespace) -> int:
     """Sign a job manifest through the daemon."""
-    tenant = strict_loads(read_input(args.tenant, what="tenant file"), what=f"tenant file {args.tenant}")
-    if not isinstance(tenant, dict):
-        raise InputError(f"tenant file {args.tenant} must hold a JSON object")
+    job_id, account = args.job_id, args.account
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
+    if args.slurm_env:
+        env = os.environ
+        job_id = job_id or env.get("SLURM_JOB_ID")
+        account = account or env.get("SLURM_JOB_ACCOUNT")
+        gpus = gpus or gpu_indices(env.get("SLURM_JOB_GPUS"), env.get("CUDA_VISIBLE_DEVICES"))
+    if not job_id:
+        raise InputError("no job id: give --job-id (or --slurm-env with SLURM_JOB_ID set)")
+    if args.tenant:
+        tenant = strict_loads(read_input(args.tenant, what="tenant file"), what=f"tenant file {args.tenant}")
+    else:
+        table = strict_loads(
+            read_input(args.tenant_map, what="tenant map"), what=f"tenant map {args.tenant_map}"
+        )
+        if not account:
+            raise InputError("--tenant-map needs --account (or --slurm-env with SLURM_JOB_ACCOUNT set)")
+        if not isinstance(table, dict) or account not in table:
+            raise InputError(f"tenant map {args.tenant_map} has no tenant for account {account!r}")
+        tenant = table[account]
+    if not isinstance(tenant, dict):
+        raise InputError("the tenant must be a JSON object")
     with _client(args) as client:
-        reply = client.sign_job(args.phase, args.job_id, tenant, gpus=gpus, scheduler=args.scheduler)
+        reply = client.sign_job(args.phase, job_id, tenant, gpus=gpus, scheduler=args.scheduler)
     if args.output:
         Path(args.output).write_text(reply["envelope"])
     if args.format == "json":
         print(json.dumps({k: v for k, v in reply.items() if k != "ok"}))
     else:
-        print(f"signed {reply['phase']} manifest #{reply['sequence']} for job {args.job_id}: {reply['path']}")
+        print(f"signed {reply['phase']} manifest #{reply['sequence']} for job {job_id}: {reply['path']}")
     return 0
 
 
