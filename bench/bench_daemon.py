@@ -25,14 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attest.build import build_manifest  # noqa: E402
-from attest.crypto.dsse import encode_envelope, pae  # noqa: E402
-from attest.crypto.keys import SigningKey  # noqa: E402
-from attest.hardware import SimulatedGpuSource  # noqa: E402
-from attest.model.manifest import Job, Operator, Site, Tenant  # noqa: E402
-from attest.sign import build_statement, sign_manifest  # noqa: E402
-from tests.daemon.conftest import TENANT, DaemonProc  # noqa: E402
-from tests.daemon.conftest import BASE  # noqa: E402
+from attest.build import build_manifest
+from attest.crypto.dsse import encode_envelope, pae
+from attest.crypto.keys import SigningKey
+from attest.hardware import SimulatedGpuSource
+from attest.model.manifest import Job, Operator, Site, Tenant
+from attest.sign import build_statement, sign_manifest
+from tests.daemon.conftest import (
+    BASE,
+    TENANT,
+    DaemonProc,
+)
 
 SITE = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032)
 OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")

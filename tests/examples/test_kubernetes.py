@@ -1,0 +1,165 @@
+"""The webhook in examples/kubernetes/ as a real HTTP(S) server answering real AdmissionReviews; Kueue's core."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from attest.crypto.trust import TrustStore
+from tests.daemon.conftest import MakeDaemon, make_daemon, sign  # noqa: F401 - the fixture
+
+K8S = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
+
+
+def pod_review(uid: str, namespace: str, gpus: int, node: str | None = "gpu-a17") -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "train", "image": "trainer:1", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}
+    if node:
+        spec["nodeSelector"] = {"kubernetes.io/hostname": node, "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "trainer-0",
+            "namespace": namespace,
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:ci:runner"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "trainer-0", "namespace": namespace}, "spec": spec},
+            "oldObject": None,
+            "dryRun": False,
+        },
+    }
+
+
+@pytest.fixture
+def evidence(make_daemon: MakeDaemon, tmp_path: Path) -> tuple[Path, Path]:  # noqa: F811
+    dp = make_daemon()
+    dp.start()
+    with dp.client() as c:
+        sign(c, "warm-up")
+    dp.stop()
+    TrustStore().with_key(dp.key.public).save(tmp_path / "trust.json")
+    return dp.dir / "state" / "spool", tmp_path / "trust.json"
+
+
+def start(evidence: tuple[Path, Path], *extra: str) -> Iterator[str]:
+    spool, trust = evidence
+    proc = subprocess.Popen(
+        [sys.executable, str(K8S / "webhook.py"), "--listen", "127.0.0.1:0", "--trust", str(trust), "--evidence", str(spool),
+         "--tenants", str(K8S / "tenants.json"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        yield json.loads(line)["listening"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def post(url: str, body: object, context: ssl.SSLContext | None = None) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_webhook_allows_and_refuses_real_admission_reviews(evidence: tuple[Path, Path]) -> None:
+    gen = start(evidence, "--insecure-http")
+    address = next(gen)
+    url = f"http://{address}/validate"
+    code, out = post(url, pod_review("uid-allowed", "acme", 4))
+    assert code == 200 and out["apiVersion"] == "admission.k8s.io/v1" and out["kind"] == "AdmissionReview"
+    assert out["response"]["uid"] == "uid-allowed" and out["response"]["allowed"] is True
+    assert out["response"]["auditAnnotations"]["compute-attest.dev/allowed-nodes"] == "gpu-a17"
+    code, out = post(url, pod_review("uid-refused", "blue-lotus", 4))
+    r = out["response"]
+    assert code == 200 and r["uid"] == "uid-refused" and r["allowed"] is False
+    assert r["status"]["code"] == 403 and "policy.headquarters" in r["status"]["message"]
+    # More GPUs than the node has; an unknown namespace; a node without evidence; no GPU at all.
+    assert "the job needs 16" in post(url, pod_review("u3", "acme", 16))[1]["response"]["status"]["message"]
+    assert "no tenant record" in post(url, pod_review("u4", "unknown", 1))[1]["response"]["status"]["message"]
+    assert "no verified evidence" in post(url, pod_review("u5", "acme", 1, node="gpu-zz"))[1]["response"]["status"]["message"]
+    assert post(url, pod_review("u6", "unknown", 0))[1]["response"]["allowed"] is True
+    # Unpinned pods: allowed if any attested node qualifies.
+    assert post(url, pod_review("u7", "acme", 1, node=None))[1]["response"]["allowed"] is True
+    # Not an AdmissionReview: 400, never an allow.
+    assert post(url, {"kind": "Pod"})[0] == 400
+    assert post(url, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}})[0] == 400
+    gen.close()
+
+
+def test_webhook_over_tls(evidence: tuple[Path, Path], tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    gen = start(evidence, "--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key"))
+    address = next(gen)
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "tls.crt"))
+    ctx.check_hostname = False
+    code, out = post(f"https://{address}/validate", pod_review("tls-1", "acme", 1), ctx)
+    assert code == 200 and out["response"]["allowed"] is True
+    gen.close()
+
+
+def test_webhook_refuses_to_start_without_tls(evidence: tuple[Path, Path]) -> None:
+    spool, trust = evidence
+    r = subprocess.run([sys.executable, str(K8S / "webhook.py"), "--trust", str(trust), "--evidence", str(spool),
+                        "--tenants", str(K8S / "tenants.json")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "TLS" in r.stderr
+
+
+def test_kueue_check_transitions() -> None:
+    from attest.scheduler.admission import Admission, NodeVerdict
+    from attest.scheduler.kueue import ATTESTED_LABEL, CheckState, CheckStatus, after_retry, transition
+
+    pending = CheckStatus(CheckState.PENDING, "")
+    ok = Admission([NodeVerdict("gpu-a17", True, "ok", "allowed"), NodeVerdict("gpu-b1", False, "stale", "old")])
+    ready = transition(pending, ok, pod_sets=["main", "workers"])
+    assert ready.state is CheckState.READY
+    assert ready.pod_set_updates == [
+        {"name": "main", "nodeSelector": {ATTESTED_LABEL: "true", "kubernetes.io/hostname": "gpu-a17"}},
+        {"name": "workers", "nodeSelector": {ATTESTED_LABEL: "true", "kubernetes.io/hostname": "gpu-a17"}},
+    ]
+    assert ready.to_obj("attest")["state"] == "Ready"
+    assert transition(ready, Admission([]), pod_sets=["main"]) is ready  # final for this reservation
+    waiting = Admission([NodeVerdict("gpu-b1", False, "no-evidence", "none"), NodeVerdict("gpu-b2", False, "stale", "old")])
+    retry = transition(pending, waiting, pod_sets=["main"])
+    assert retry.state is CheckState.RETRY and retry.retries == 1
+    again = after_retry(retry)
+    assert again.state is CheckState.PENDING and again.retries == 1
+    status = again
+    for _ in range(10):
+        status = after_retry(transition(status, waiting, pod_sets=["main"], max_retries=3))
+    assert status.state is CheckState.REJECTED and "after 3 retries" in status.message
+    refused = Admission([NodeVerdict("gpu-a17", False, "policy", "policy.headquarters: ..."), NodeVerdict("gpu-b1", False, "stale", "")])
+    assert transition(pending, refused, pod_sets=["main"]).state is CheckState.REJECTED
+    two = Admission([NodeVerdict("a", True, "ok", ""), NodeVerdict("b", True, "ok", "")])
+    assert transition(pending, two, pod_sets=["main"]).pod_set_updates == [{"name": "main", "nodeSelector": {ATTESTED_LABEL: "true"}}]
