@@ -1,0 +1,85 @@
+"""The admission API: one reason per refusal, warnings kept, policy applied to the requesting tenant."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from attest.model.manifest import Tenant
+from attest.policy.engine import load_policy
+from attest.scheduler.admission import JobRequest, NodeEvidence, admit
+from attest.scheduler.evidence import load_evidence
+from attest.verify import verify_and_open
+from tests.conftest import NOW, Node, trusted_node
+
+US = Tenant.from_obj({"legal_name": "Example Robotics Inc.", "headquarters_country": "US"})
+CN_PARENT = Tenant.from_obj(
+    {"legal_name": "Blue Lotus AI Pte. Ltd.", "headquarters_country": "SG",
+     "ultimate_parent": {"legal_name": "Blue Lotus Technology Co., Ltd.", "headquarters_country": "CN"}}
+)
+
+
+def evidence_of(node: Node, **changes: object) -> NodeEvidence:
+    result, manifest = verify_and_open(node.envelope(node.manifest(**changes)), node.trust, now=NOW + timedelta(minutes=1))
+    assert manifest is not None
+    return NodeEvidence(result, manifest)
+
+
+@pytest.fixture
+def fleet() -> dict[str, NodeEvidence]:
+    node = trusted_node()
+    return {"gpu-a17": evidence_of(node)}
+
+
+def test_allowed_for_a_us_tenant(fleet: dict[str, NodeEvidence]) -> None:
+    d = admit(JobRequest(US, gpu_count=8, gpu_type="H100"), fleet, policy=load_policy("us-ear"), now=NOW + timedelta(minutes=2))
+    assert d.allowed and d.allowed_nodes == ["gpu-a17"] and d.message() == "allowed on gpu-a17"
+    v = d.verdicts[0]
+    assert v.reason == "ok" and v.site_country == "MY" and v.location_grade == "declared"
+
+
+@pytest.mark.parametrize(
+    ("request_", "now_offset", "reason", "text"),
+    [
+        (JobRequest(US, nodes=["gpu-zz"]), 2, "no-evidence", "no verified evidence"),
+        (JobRequest(US), 60, "stale", "older than 900 s"),
+        (JobRequest(US, gpu_count=9), 2, "gpus", "has 8 GPUs, the job needs 9"),
+        (JobRequest(US, gpu_type="B200"), 2, "gpus", "has 0 B200 GPUs"),
+        (JobRequest(CN_PARENT), 2, "policy", "policy.headquarters"),
+    ],
+)
+def test_each_refusal_has_its_reason(fleet: dict[str, NodeEvidence], request_: JobRequest, now_offset: int, reason: str, text: str) -> None:
+    d = admit(request_, fleet, policy=load_policy("us-ear"), now=NOW + timedelta(minutes=now_offset))
+    assert not d.allowed
+    assert d.verdicts[0].reason == reason and text in d.verdicts[0].message, d.verdicts[0]
+    assert d.message().startswith("refused: ")
+
+
+def test_failed_evidence_is_not_stale_evidence() -> None:
+    node = trusted_node()
+    other = trusted_node()
+    forged = node.envelope(node.manifest(), key=other.key)  # signed by a key the auditor does not trust
+    evidence = load_evidence([("forged.json", forged)], node.trust, now=NOW + timedelta(minutes=1))
+    assert evidence == {}  # nothing authenticated: says nothing about the node
+    # Authenticated but contraindicated (a key used outside its site scope): kept, and refused with the reason.
+    scoped = trusted_node(sites=["sin-1"])
+    evidence = load_evidence([("m.json", scoped.envelope())], scoped.trust, now=NOW + timedelta(minutes=1))
+    d = admit(JobRequest(US), evidence, policy=None, now=NOW + timedelta(minutes=2))
+    assert d.verdicts[0].reason == "evidence-failed" and "trust.scope_site" in d.verdicts[0].message
+
+
+def test_newest_evidence_per_node_wins() -> None:
+    node = trusted_node()
+    first = node.manifest(chain=True)
+    second = node.manifest(chain=True, now=NOW + timedelta(minutes=5))
+    items = [("b.json", node.envelope(second)), ("a.json", node.envelope(first))]
+    evidence = load_evidence(items, node.trust, now=NOW + timedelta(minutes=6))
+    assert evidence["gpu-a17"].manifest.freshness.sequence == 1
+
+
+def test_no_policy_allows_with_a_note(fleet: dict[str, NodeEvidence]) -> None:
+    d = admit(JobRequest(CN_PARENT), fleet, policy=None, now=NOW + timedelta(minutes=2))
+    assert d.allowed and "no policy applied" in d.verdicts[0].message
+    with pytest.raises(ValueError, match="gpu_count"):
+        admit(JobRequest(US, gpu_count=-1), fleet, policy=None, now=NOW)
