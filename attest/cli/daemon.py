@@ -161,7 +161,9 @@ def run_simple(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.request({"op": args.op})
     reply.pop("ok", None)
-    if args.format == "json" or args.op == "inventory":
+    if args.op == "inventory":
+        print(json.dumps(reply["inventory"], indent=None if args.format == "json" else 2))
+    elif args.format == "json":
         print(json.dumps(reply))
     else:
         for k, v in reply.items():
