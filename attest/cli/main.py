@@ -24,6 +24,7 @@ from attest.cli import (
     hardware,
     keys,
     location,
+    log,
     manifest,
     policy,
     screening,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         geo,
         daemon,
         admit,
+        log,
         demo,
     ):
         module.register(sub)

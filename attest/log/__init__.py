@@ -1,0 +1,127 @@
+"""The transparency log: RFC 9162 Merkle tree over envelopes, signed checkpoints, proofs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from attest.crypto.keys import SigningKey
+from attest.errors import InputError
+from attest.log import merkle
+from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
+from attest.log.store import Appended, SqliteLog
+
+__all__ = ["Appended", "Checkpoint", "Log", "merkle"]
+
+
+class Log:
+    """A log: a store, its origin and its checkpoint verifier key."""
+
+    def __init__(self, store: SqliteLog) -> None:
+        self.store = store
+        origin = store.meta("origin")
+        vkey = store.meta("verifier_key")
+        if origin is None or vkey is None:
+            raise InputError(f"{store.path} is not an initialized log", hint="attest log init")
+        self.origin = origin
+        self.key_name, self.public = parse_verifier_key(vkey)
+
+    @classmethod
+    def init(cls, path: Path, origin: str, key: SigningKey) -> Log:
+        """Create a log whose checkpoints ``key`` signs."""
+        if not origin or any(c.isspace() or c == "+" for c in origin):
+            raise InputError(
+                "the origin must be non-empty, without spaces or '+' (e.g. example.com/attest/log)"
+            )
+        if path.exists():
+            raise InputError(f"{path} already exists")
+        store = SqliteLog(path, create=True)
+        store.set_meta("origin", origin)
+        store.set_meta("verifier_key", verifier_key(origin, key.public))
+        return cls(store)
+
+    @classmethod
+    def open(cls, path: Path) -> Log:
+        """Open an existing log."""
+        return cls(SqliteLog(path))
+
+    @property
+    def size(self) -> int:
+        """Number of entries."""
+        return self.store.size()
+
+    def append(self, entries: list[bytes]) -> list[Appended]:
+        """Append envelopes' bytes as received (one durable batch)."""
+        return self.store.append(entries)
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root hash at ``size`` (default: now)."""
+        n = self.size if size is None else size
+        if not 0 <= n <= self.size:
+            raise InputError(f"the log has {self.size} entries, not {n}")
+        return merkle.root(self.store.node, n)
+
+    def inclusion(self, index: int, size: int | None = None) -> dict[str, Any]:
+        """The inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        n = self.size if size is None else size
+        if not 0 <= index < n <= self.size:
+            raise InputError(f"no entry {index} in a tree of size {n} (the log has {self.size})")
+        path = merkle.inclusion_path(self.store.node, index, n)
+        return {
+            "leaf_index": index,
+            "tree_size": n,
+            "leaf_hash": self.store.node(0, index).hex(),
+            "root_hash": self.root(n).hex(),
+            "path": [p.hex() for p in path],
+        }
+
+    def consistency(self, old: int, new: int | None = None) -> dict[str, Any]:
+        """The consistency proof from size ``old`` to size ``new``."""
+        n = self.size if new is None else new
+        if not 0 <= old <= n <= self.size:
+            raise InputError(f"no consistency proof from {old} to {n} (the log has {self.size})")
+        return {
+            "old_size": old,
+            "new_size": n,
+            "old_root": self.root(old).hex(),
+            "new_root": self.root(n).hex(),
+            "path": [p.hex() for p in merkle.consistency_path(self.store.node, old, n)],
+        }
+
+    def checkpoint(self, key: SigningKey) -> str:
+        """Sign and remember a checkpoint of the current size."""
+        if verifier_key(self.origin, key.public) != self.store.meta("verifier_key"):
+            raise InputError("this is not the key the log was created with")
+        n = self.size
+        note = Checkpoint(self.origin, n, self.root(n)).sign(self.origin, key)
+        self.store.add_checkpoint(n, self.root(n), note)
+        return note
+
+    def verify(self) -> list[str]:
+        """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound)."""
+        problems: list[str] = []
+        tree = merkle.MemoryTree()
+        for i in range(self.size):
+            data = self.store.entry(i)
+            tree.append(data)
+            if tree.node(0, i) != self.store.node(0, i):
+                problems.append(f"entry {i}: stored leaf hash does not match its bytes")
+        for level, hashes in enumerate(tree.levels):
+            for i, h in enumerate(hashes):
+                if self.store.node(level, i) != h:
+                    problems.append(f"subtree ({level}, {i}) does not match its children")
+        for size, stored_root, note in self.store.checkpoints():
+            try:
+                cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
+            except InputError as exc:
+                problems.append(f"checkpoint at size {size}: {exc.message}")
+                continue
+            if cp.size != size or cp.root != stored_root:
+                problems.append(f"checkpoint at size {size} does not say what was stored")
+            if size > self.size:
+                problems.append(
+                    f"checkpoint at size {size} is beyond the log's {self.size} entries (truncated log)"
+                )
+            elif merkle.root(tree.node, size) != cp.root:
+                problems.append(f"checkpoint at size {size}: the log's tree at that size has another root")
+        return problems

@@ -1,0 +1,185 @@
+"""Log stores: entries and every complete subtree hash, so proofs are lookups, not rebuilds.
+
+Appending leaf ``i`` stores its leaf hash at ``(0, i)`` and then, while the new
+node completes a pair, the parent: on average two rows per entry. The SQLite
+store commits each batch in one transaction (WAL, ``synchronous=FULL``): after
+``kill -9`` the log is exactly a prefix of what was appended, with every
+acknowledged batch in it. An entry already in the log is not added again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from attest.errors import InputError
+from attest.log import merkle
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an entry is in the log."""
+
+    index: int
+    leaf_hash: bytes
+    new: bool
+    """False when the same bytes were already logged (the existing index is returned)."""
+
+
+class LogStore(Protocol):
+    """What the log needs from storage."""
+
+    def size(self) -> int:
+        """Number of entries."""
+        ...
+
+    def append(self, entries: list[bytes]) -> list[Appended]:
+        """Append entries (durably, in order); return where each one is."""
+        ...
+
+    def node(self, level: int, index: int) -> bytes:
+        """Hash of the complete subtree ``(level, index)``."""
+        ...
+
+    def entry(self, index: int) -> bytes:
+        """The bytes of entry ``index``."""
+        ...
+
+    def find(self, leaf_hash: bytes) -> int | None:
+        """The index of the entry with this leaf hash, if logged."""
+        ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+                                  PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
+"""
+
+
+class SqliteLog:
+    """A log in one SQLite file."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        if not create and not path.exists():
+            raise InputError(
+                f"no log at {path}", hint=f"create it: attest log init --log {path} --origin NAME --key KEY"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise InputError(f"{path} is not a usable log database: {exc}") from None
+        self.path = path
+        self.lock = threading.Lock()
+        self._size = int(self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def meta(self, key: str) -> str | None:
+        """A value stored with the log (origin, public key)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value with the log."""
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def size(self) -> int:
+        """Number of entries."""
+        return self._size
+
+    def append(self, entries: list[bytes]) -> list[Appended]:
+        """Append a batch in one durable transaction."""
+        with self.lock:
+            out: list[Appended] = []
+            size = self._size
+            leaves: list[tuple[int, bytes, bytes]] = []
+            nodes: dict[tuple[int, int], bytes] = {}
+            seen: dict[bytes, int] = {}
+            for data in entries:
+                h = merkle.leaf_hash(data)
+                existing = seen.get(h)
+                if existing is None:
+                    existing = self.find(h)
+                if existing is not None:
+                    out.append(Appended(existing, h, False))
+                    continue
+                index = size
+                size += 1
+                seen[h] = index
+                leaves.append((index, h, data))
+                nodes[(0, index)] = h
+                level, i, cur = 0, index, h
+                while i & 1:
+                    left = nodes.get((level, i - 1)) or self.node(level, i - 1)
+                    cur = merkle.node_hash(left, cur)
+                    level, i = level + 1, i >> 1
+                    nodes[(level, i)] = cur
+                out.append(Appended(index, h, True))
+            if leaves:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    self.db.executemany("INSERT INTO entries(idx, leaf_hash, data) VALUES (?, ?, ?)", leaves)
+                    self.db.executemany(
+                        "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)",
+                        [(lv, ix, hv) for (lv, ix), hv in nodes.items()],
+                    )
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                self._size = size
+            return out
+
+    def node(self, level: int, index: int) -> bytes:
+        """Hash of a complete subtree (cached for the upper levels, which every proof touches)."""
+        key = (level, index)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        row = self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
+        if row is None:
+            raise InputError(f"the log has no subtree ({level}, {index}): the database is damaged")
+        value = bytes(row[0])
+        if level >= 8 and len(self._cache) < 1_000_000:
+            self._cache[key] = value
+        return value
+
+    def entry(self, index: int) -> bytes:
+        """The bytes of entry ``index``."""
+        row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise InputError(f"the log has no entry {index} (size {self._size})")
+        return bytes(row[0])
+
+    def find(self, leaf_hash: bytes) -> int | None:
+        """The index of a logged entry by its leaf hash."""
+        row = self.db.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
+        return int(row[0]) if row else None
+
+    def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        """Remember a checkpoint the log signed."""
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO checkpoints(size, root, note) VALUES (?, ?, ?)", (size, root, note)
+            )
+
+    def checkpoints(self) -> list[tuple[int, bytes, str]]:
+        """Every checkpoint issued, oldest first."""
+        return [
+            (int(a), bytes(b), str(c))
+            for a, b, c in self.db.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
+        ]
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()

@@ -1,0 +1,143 @@
+"""The SQLite log: proofs from stored subtrees, checkpoints, idempotent appends, kill -9, the CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from attest.crypto.keys import Algorithm, SigningKey, write_private_key
+from attest.errors import InputError
+from attest.log import Log
+from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
+from attest.log.merkle import MemoryTree, root, verify_consistency, verify_inclusion
+from tests.conftest import CliRunner
+
+
+def test_store_proofs_equal_the_in_memory_tree(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "log.db", "example.com/log", key)
+    ref = MemoryTree()
+    data = [f"entry-{i}".encode() for i in range(300)]
+    for chunk in range(0, 300, 37):  # several batches
+        placed = log.append(data[chunk : chunk + 37])
+        assert [a.index for a in placed] == list(range(chunk, min(300, chunk + 37)))
+    for d in data:
+        ref.append(d)
+    for n in (1, 2, 3, 64, 100, 255, 256, 257, 300):
+        assert log.root(n) == root(ref.node, n)
+        for m in (0, n // 2, n - 1):
+            p = log.inclusion(m, n)
+            assert verify_inclusion(bytes.fromhex(p["leaf_hash"]), m, n, [bytes.fromhex(h) for h in p["path"]], bytes.fromhex(p["root_hash"]))
+        c = log.consistency(n // 3 or 1, n)
+        assert verify_consistency(c["old_size"], n, bytes.fromhex(c["old_root"]), bytes.fromhex(c["new_root"]), [bytes.fromhex(h) for h in c["path"]])
+    # Re-appending logged bytes returns the existing index; duplicates within a batch too.
+    again = log.append([data[5], b"fresh", b"fresh"])
+    assert (again[0].index, again[0].new) == (5, False)
+    assert (again[1].index, again[1].new) == (300, True) and (again[2].index, again[2].new) == (300, False)
+    assert log.size == 301 and log.verify() == []
+
+
+def test_checkpoints_are_signed_notes(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "log.db", "example.com/log", key)
+    log.append([b"a", b"b", b"c"])
+    note = log.checkpoint(key)
+    text, _, sig = note.partition("\n\n")
+    assert text.split("\n") == ["example.com/log", "3", Checkpoint("x", 3, log.root()).body().split("\n")[2]]
+    assert sig.startswith("\u2014 example.com/log ")
+    name, public = parse_verifier_key(log.store.meta("verifier_key") or "")
+    cp = open_checkpoint(note, name, public, origin="example.com/log")
+    assert (cp.size, cp.root) == (3, log.root())
+    # Tampering, another key, another origin: refused.
+    with pytest.raises(InputError, match="does not verify"):
+        open_checkpoint(note.replace("\n3\n", "\n4\n"), name, public)
+    other = SigningKey.generate()
+    with pytest.raises(InputError, match="no signature by"):
+        open_checkpoint(Checkpoint("example.com/log", 3, log.root()).sign("example.com/log", other), name, public)
+    with pytest.raises(InputError, match="not 'other'"):
+        open_checkpoint(note, name, public, origin="other")
+    with pytest.raises(InputError, match="not the key the log was created with"):
+        log.checkpoint(other)
+    with pytest.raises(InputError, match="Ed25519"):
+        Log.init(tmp_path / "p.db", "x", SigningKey.generate(Algorithm.ECDSA_P256))
+
+
+def test_verify_finds_damage(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "log.db", "example.com/log", key)
+    log.append([f"e{i}".encode() for i in range(10)])
+    log.checkpoint(key)
+    log.store.db.execute("UPDATE entries SET data = ? WHERE idx = 3", (b"forged",))
+    problems = log.verify()
+    assert any("entry 3" in p for p in problems) and any("checkpoint at size 10" in p for p in problems)
+
+
+CRASH = """
+import sys, json
+from pathlib import Path
+from attest.crypto.keys import load_signing_key
+from attest.log import Log
+log = Log.open(Path(sys.argv[1])); key = load_signing_key(Path(sys.argv[2]))
+i = log.size
+while True:
+    log.append([f"envelope-{i + j}".encode() * 20 for j in range(50)])
+    i += 50
+    if i % 500 == 0:
+        print(json.dumps({"note": log.checkpoint(key)}), flush=True)
+"""
+
+
+def test_kill_9_during_appends(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    Log.init(tmp_path / "log.db", "example.com/log", key).store.close()
+    proc = subprocess.Popen([sys.executable, "-c", CRASH, str(tmp_path / "log.db"), str(tmp_path / "log.key")],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    notes = []
+    while len(notes) < 6:
+        notes.append(json.loads(proc.stdout.readline())["note"])
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    notes += [json.loads(line)["note"] for line in proc.stdout.read().splitlines() if line.strip()]
+    log = Log.open(tmp_path / "log.db")
+    assert log.verify() == []
+    assert log.size % 50 == 0  # batches are atomic
+    for note in notes:  # every checkpoint issued before the crash is consistent with the log now
+        cp = open_checkpoint(note, log.key_name, log.public)
+        assert cp.size <= log.size and log.root(cp.size) == cp.root
+        proof = log.consistency(cp.size)
+        assert verify_consistency(cp.size, log.size, cp.root, log.root(), [bytes.fromhex(h) for h in proof["path"]])
+    log.append([b"after the crash"])
+    assert log.verify() == []
+
+
+def test_cli(cli: CliRunner, tmp_path: Path) -> None:
+    cli("keygen", "--out", "logkey", check_code=0)
+    for i in range(5):
+        (tmp_path / f"e{i}.json").write_text(json.dumps({"payload": f"e{i}"}))
+    cli("log", "init", "--log", "audit.db", "--origin", "example.com/log", "--key", "logkey/attest.key", check_code=0)
+    assert "already exists" in cli("log", "init", "--log", "audit.db", "--origin", "x", "--key", "logkey/attest.key", check_code=2).stderr
+    out = [json.loads(line) for line in cli("log", "append", *(f"e{i}.json" for i in range(5)), "--log", "audit.db", "--format", "json", check_code=0).stdout.splitlines()]
+    import hashlib
+
+    assert [o["leaf_index"] for o in out] == [0, 1, 2, 3, 4]
+    assert out[2]["leaf_hash"] == hashlib.sha256(b"\x00" + (tmp_path / "e2.json").read_bytes()).hexdigest()
+    note = cli("log", "checkpoint", "--log", "audit.db", "--key", "logkey/attest.key", check_code=0).stdout
+    assert note.startswith("example.com/log\n5\n")
+    inc = json.loads(cli("log", "proof", "--log", "audit.db", "--inclusion", "3", "--format", "json", check_code=0).stdout)
+    assert set(inc) == {"leaf_index", "tree_size", "leaf_hash", "root_hash", "path"} and inc["tree_size"] == 5
+    con = json.loads(cli("log", "proof", "--log", "audit.db", "--consistency", "2", "5", "--format", "json", check_code=0).stdout)
+    assert set(con) == {"old_size", "new_size", "old_root", "new_root", "path"}
+    assert all(h == h.lower() and len(h) == 64 for h in con["path"])
+    assert json.loads(cli("log", "verify", "--log", "audit.db", "--format", "json", check_code=0).stdout)["ok"] is True
+    assert "no entry 9" in cli("log", "proof", "--log", "audit.db", "--inclusion", "9", check_code=2).stderr
+    assert "no log at" in cli("log", "verify", "--log", "missing.db", check_code=2).stderr
+    assert "remote logs" in cli("log", "verify", "--log", "https://collector.example/log", check_code=2).stderr
