@@ -17,6 +17,7 @@ from attest.cli import (
     admit,
     bind,
     chips,
+    collector,
     daemon,
     demo,
     geo,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         daemon,
         admit,
         log,
+        collector,
         demo,
     ):
         module.register(sub)

@@ -1,0 +1,105 @@
+"""``attest collector serve``: receive, verify, log and prove the envelopes node daemons push."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+from attest.cli.common import HelpFormatter, read_input, read_model
+from attest.crypto.keys import load_signing_key
+from attest.crypto.trust import TrustStore
+from attest.errors import InputError
+from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
+from attest.model.location import LandmarkRegistry
+from attest.policy import BUNDLED, load_policy
+from attest.verify import VerifyOptions
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb group."""
+    p = sub.add_parser(
+        "collector",
+        help="the HTTP service node daemons push envelopes to (verify, log, prove)",
+        description="Accepts envelopes over HTTP (POST /v1/manifests), verifies each with the trust store and "
+        "policy (replays and chains tracked across restarts), appends it to the transparency log and answers "
+        "with the result and an inclusion proof. Re-pushes are idempotent. Serves checkpoints and proofs.",
+        epilog="example:\n  attest collector serve --log audit.db --trust trust.json --key log.key --listen 0.0.0.0:8080",
+        formatter_class=HelpFormatter,
+    )
+    verbs = p.add_subparsers(dest="collector_verb", required=True, metavar="{serve}")
+    s = verbs.add_parser(
+        "serve",
+        help="serve until interrupted",
+        epilog="example:\n  attest collector serve --log audit.db --trust trust.json --key log.key",
+        formatter_class=HelpFormatter,
+    )
+    s.add_argument("--log", required=True, metavar="PATH", help="the log (created by attest log init)")
+    s.add_argument("--trust", required=True, metavar="TRUST")
+    s.add_argument(
+        "--policy",
+        default="us-ear",
+        metavar="NAME|FILE",
+        help=f"bundled ({', '.join(BUNDLED)}) or TOML; 'none'",
+    )
+    s.add_argument("--key", metavar="KEY", help="the log's key: sign checkpoints (GET /v1/checkpoint)")
+    s.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    s.add_argument("--state", metavar="DB", help="verifier state (nonces, chains); default: LOG.verifier.db")
+    s.add_argument("--cc-root", metavar="PEM", help="GPU vendor root: check CC evidence")
+    s.add_argument("--cc-root-sha256", default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, metavar="HEX")
+    s.add_argument("--landmarks", metavar="FILE", help="trusted landmark registry: evaluate receipts")
+    s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
+    s.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve."""
+    from aiohttp import web
+
+    from attest.log import Log
+    from attest.log.collector import Collector, open_state
+
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    log = Log.open(Path(args.log))
+    options = VerifyOptions(
+        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
+        cc_root_sha256=args.cc_root_sha256.lower(),
+        cc_cache=ChainCache(),
+        landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
+        if args.landmarks
+        else None,
+    )
+    collector = Collector(
+        log,
+        TrustStore.load(Path(args.trust)),
+        state=open_state(Path(args.log), args.state),
+        policy=None if args.policy == "none" else load_policy(args.policy),
+        options=options,
+        key=load_signing_key(Path(args.key)) if args.key else None,
+        checkpoint_interval_s=args.checkpoint_interval,
+    )
+
+    runner_app = collector.app()
+
+    async def main() -> None:
+        runner = web.AppRunner(runner_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+        await site.start()
+        bound = runner.addresses[0][:2]
+        print(
+            json.dumps({"listening": f"{bound[0]}:{bound[1]}", "log": args.log, "size": log.size}), flush=True
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,126 @@
+"""The collector as a real HTTP service: a daemon pushes to it; proofs and checkpoints come back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attest.crypto.keys import SigningKey, write_private_key
+from attest.crypto.trust import TrustStore
+from attest.log import Log
+from attest.log.checkpoint import open_checkpoint
+from attest.log.merkle import verify_inclusion
+from tests.daemon.conftest import MakeDaemon, make_daemon, sign  # noqa: F401 - the fixture
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[tuple[str, Path, SigningKey, Path]]:
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    Log.init(tmp_path / "audit.db", "example.com/collector", key).store.close()
+    TrustStore().save(tmp_path / "trust.json")
+    yield "", tmp_path / "audit.db", key, tmp_path / "trust.json"
+
+
+def serve(db: Path, trust: Path, key: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attest.cli.main", "collector", "serve", "--log", str(db), "--trust", str(trust),
+         "--key", str(key), "--listen", "127.0.0.1:0", "--policy", "us-ear", "--checkpoint-interval", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise AssertionError(proc.stderr.read() if proc.stderr else "collector did not start")
+    return proc, "http://" + json.loads(line)["listening"]
+
+
+def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_daemon: MakeDaemon, tmp_path: Path) -> None:  # noqa: F811
+    _, db, _, trust_path = collector
+    dp = make_daemon()
+    TrustStore().with_key(dp.key.public).save(trust_path)
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n')
+        dp.start()
+        with dp.client() as c:
+            signed = [sign(c, f"job-{i}") for i in range(5)]
+            deadline = time.monotonic() + 30
+            while c.status()["undelivered"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert c.status()["undelivered"] == 0
+        dp.stop()
+        status, body = http("GET", f"{base}/healthz")
+        assert status == 200 and json.loads(body)["size"] == 5
+        # Re-push of a logged envelope: same index, same result, no replay finding.
+        status, body = http("POST", f"{base}/v1/manifests", signed[2]["envelope"].encode())
+        again = json.loads(body)
+        assert status == 200 and again["duplicate"] is True and again["leaf_index"] == 2
+        assert again["result"]["status"] == "affirming"
+        # The inclusion proof in the answer verifies against the signed checkpoint.
+        time.sleep(1.0)
+        status, note = http("GET", f"{base}/v1/checkpoint")
+        log = Log.open(db)
+        cp = open_checkpoint(note.decode(), log.key_name, log.public, origin="example.com/collector")
+        status, body = http("GET", f"{base}/v1/proof/inclusion?index=2&size={cp.size}")
+        proof = json.loads(body)
+        assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), 2, cp.size, [bytes.fromhex(h) for h in proof["path"]], cp.root)
+        status, body = http("GET", f"{base}/v1/entries/2")
+        assert status == 200 and body.decode() == signed[2]["envelope"]
+        # A tampered envelope is logged with its contraindicated result; garbage and oversize are refused.
+        env = json.loads(signed[3]["envelope"])
+        env["signatures"][0]["sig"] = ("A" if env["signatures"][0]["sig"][0] != "A" else "B") + env["signatures"][0]["sig"][1:]
+        tampered = (json.dumps(env, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        status, body = http("POST", f"{base}/v1/manifests", tampered)
+        out = json.loads(body)
+        assert status == 200 and out["leaf_index"] == 5 and out["result"]["status"] == "contraindicated"
+        assert http("POST", f"{base}/v1/manifests", b"hello")[0] == 400
+        assert http("POST", f"{base}/v1/manifests", b"x" * (2 << 20))[0] == 413
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 6
+        assert http("GET", f"{base}/v1/proof/inclusion?index=99")[0] == 404
+        assert http("GET", f"{base}/v1/proof/consistency?old=x")[0] == 400
+        status, body = http("GET", f"{base}/v1/proof/consistency?old=3")
+        assert status == 200 and json.loads(body)["new_size"] == 6
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert Log.open(db).verify() == []
+
+
+def test_a_restarted_collector_answers_a_re_push_from_its_store(collector: Any, make_daemon: MakeDaemon, tmp_path: Path) -> None:  # noqa: F811
+    _, db, _, trust_path = collector
+    dp = make_daemon()
+    dp.start()
+    with dp.client() as c:
+        env = sign(c, "j1")["envelope"].encode()
+    dp.stop()
+    TrustStore().with_key(dp.key.public).save(trust_path)
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    assert json.loads(http("POST", f"{base}/v1/manifests", env)[1])["result"]["status"] == "affirming"
+    proc.terminate()
+    proc.communicate(timeout=10)
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        out = json.loads(http("POST", f"{base}/v1/manifests", env)[1])
+        assert out["duplicate"] is True and out["result"]["status"] == "affirming"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
