@@ -105,11 +105,12 @@ class SqliteLog:
             leaves: list[tuple[int, bytes, bytes]] = []
             nodes: dict[tuple[int, int], bytes] = {}
             seen: dict[bytes, int] = {}
-            for data in entries:
-                h = merkle.leaf_hash(data)
+            hashes = [merkle.leaf_hash(data) for data in entries]
+            known = self._find_many(hashes)
+            for data, h in zip(entries, hashes, strict=True):
                 existing = seen.get(h)
                 if existing is None:
-                    existing = self.find(h)
+                    existing = known.get(h)
                 if existing is not None:
                     out.append(Appended(existing, h, False))
                     continue
@@ -160,6 +161,17 @@ class SqliteLog:
         if row is None:
             raise InputError(f"the log has no entry {index} (size {self._size})")
         return bytes(row[0])
+
+    def _find_many(self, hashes: list[bytes]) -> dict[bytes, int]:
+        """Which of ``hashes`` are logged already (one query per 500)."""
+        unique = list(dict.fromkeys(hashes))
+        found: dict[bytes, int] = {}
+        for k in range(0, len(unique), 500):
+            chunk = unique[k : k + 500]
+            query = f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({','.join('?' * len(chunk))})"  # noqa: S608 - placeholders only
+            for h, idx in self.db.execute(query, chunk):
+                found[bytes(h)] = int(idx)
+        return found
 
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
