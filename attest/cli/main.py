@@ -15,6 +15,7 @@ import sys
 from attest import __version__
 from attest.cli import (
     admit,
+    audit,
     bind,
     chips,
     collector,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         admit,
         log,
         collector,
+        audit,
         demo,
     ):
         module.register(sub)

@@ -1,0 +1,197 @@
+"""Auditing a fleet: verify every envelope (in parallel), then find what no single manifest shows.
+
+``audit(items, ...)`` verifies envelopes across worker processes — each worker takes whole
+nodes, so replay and chain checks see every manifest of a node in order, exactly as a single
+process would — and then runs the fleet analytics of :mod:`attest.audit.analytics` on compact
+summaries of the authenticated manifests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
+from attest.crypto.trust import TrustStore
+from attest.errors import InputError
+from attest.model.result import Status, VerificationResult
+from attest.replay import MemoryChainStore, MemoryNonceStore
+from attest.verify import VerifyOptions, chain_order_key, verify_and_open
+
+__all__ = ["AuditReport", "audit", "read_source"]
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found."""
+
+    results: list[VerificationResult]
+    summaries: list[ManifestSummary]
+    fleet: list[FleetFinding]
+    now: datetime
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        """The worst of every result and fleet finding."""
+        return Status.worst([*(r.status for r in self.results), *(f.severity.status for f in self.fleet)])
+
+    def to_obj(self, *, details: bool = False) -> dict[str, Any]:
+        """JSON summary (``--format json``)."""
+        obj: dict[str, Any] = {
+            "envelopes": len(self.results),
+            "status": self.status.value,
+            **self.counts,
+            "fleet_findings": [f.to_obj() for f in self.fleet],
+            "csa_events": csa_events(self.results, self.fleet),
+            "audited_at": self.now.isoformat(),
+        }
+        if details:
+            obj["results"] = [r.to_obj() for r in self.results]
+        return obj
+
+
+def read_source(source: str) -> list[tuple[str, bytes]]:
+    """Envelopes from a directory (``*.json``, recursively) or a log/collector database."""
+    path = Path(source)
+    if path.is_dir():
+        return [
+            (str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob("*.json")) if p.is_file()
+        ]
+    if path.is_file():
+        from attest.log.store import SqliteLog
+
+        store = SqliteLog(path)
+        return [(f"{path.name}#{i}", store.entry(i)) for i in range(store.size())]
+    raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
+
+
+# -- verification, per worker ------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(trust: TrustStore, policy_ref: str | None, options: VerifyOptions, now: datetime) -> None:
+    from attest.policy import load_policy
+
+    _WORKER.update(
+        trust=trust, policy=load_policy(policy_ref) if policy_ref else None, options=options, now=now
+    )
+
+
+def _verify_group(
+    items: list[tuple[str, bytes]],
+) -> list[tuple[int, VerificationResult, ManifestSummary | None]]:
+    """Verify one group of whole nodes, in chain order; return (position, result, summary)."""
+    nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
+    out = []
+    for i in order:
+        name, raw = items[i]
+        result, manifest = verify_and_open(
+            raw,
+            _WORKER["trust"],
+            now=_WORKER["now"],
+            nonces=nonces,
+            chains=chains,
+            policy=_WORKER["policy"],
+            options=_WORKER["options"],
+            source=name,
+        )
+        summary = ManifestSummary.of(name, manifest, result) if manifest is not None else None
+        out.append((i, result, summary))
+    return out
+
+
+def _groups(items: Sequence[tuple[str, bytes]], n: int) -> list[list[tuple[int, tuple[str, bytes]]]]:
+    """Whole nodes per group (by signing key), balanced by envelope count."""
+    by_key: dict[str, list[tuple[int, tuple[str, bytes]]]] = {}
+    for pos, item in enumerate(items):
+        by_key.setdefault(chain_order_key(item[1])[0], []).append((pos, item))
+    groups: list[list[tuple[int, tuple[str, bytes]]]] = [[] for _ in range(max(1, n))]
+    for members in sorted(by_key.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [g for g in groups if g]
+
+
+def audit(
+    items: Sequence[tuple[str, bytes]],
+    trust: TrustStore,
+    *,
+    now: datetime,
+    policy: str | None = "us-ear",
+    options: VerifyOptions = VerifyOptions(),  # noqa: B008 - frozen dataclass, safe as a default
+    jobs: int = 1,
+    registry: Sequence[RegistryEntry] = (),
+    max_silence: timedelta = timedelta(hours=1),
+    max_speed_kmh: float = 1000.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditReport:
+    """Verify ``items`` on ``jobs`` processes and analyze the fleet."""
+    if jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    results: list[VerificationResult | None] = [None] * len(items)
+    summaries: list[ManifestSummary] = []
+    chunks = _groups(items, jobs * 4 if jobs > 1 else 1)
+    done = 0
+    if jobs == 1:
+        _init_worker(trust, policy, options, now)
+        batches = [(c, _verify_group([it for _, it in c])) for c in chunks]
+        for chunk, out in batches:
+            for i, result, summary in out:
+                results[chunk[i][0]] = result
+                if summary:
+                    summaries.append(summary)
+            done += len(chunk)
+            if progress:
+                progress(done, len(items))
+    else:
+        with ProcessPoolExecutor(
+            jobs, initializer=_init_worker, initargs=(trust, policy, options, now)
+        ) as pool:
+            futures = {pool.submit(_verify_group, [it for _, it in c]): c for c in chunks}
+            for fut in as_completed(futures):
+                chunk = futures[fut]
+                for i, result, summary in fut.result():
+                    results[chunk[i][0]] = result
+                    if summary:
+                        summaries.append(summary)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(items))
+    final = [r for r in results if r is not None]
+    summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
+    fleet = analyze(
+        summaries, now=now, registry=registry, max_silence=max_silence, max_speed_kmh=max_speed_kmh
+    )
+    counts = {
+        "by_status": dict(Counter(r.status.value for r in final)),
+        "by_site": dict(Counter(s.site for s in summaries)),
+        "by_tenant": dict(Counter(s.tenant for s in summaries)),
+        "by_chip_class": dict(Counter(c for s in summaries for c in s.chip_classes)),
+    }
+    return AuditReport(final, summaries, fleet, now, counts)
+
+
+def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int], None]:
+    """A one-line progress bar on a terminal; silent otherwise."""
+    tty = hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("CI")
+
+    def show(done: int, total: int) -> None:
+        if not tty or not total:
+            return
+        width = 30
+        filled = width * done // total
+        stream.write(f"\rverifying [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return show

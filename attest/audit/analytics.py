@@ -1,0 +1,341 @@
+"""Fleet analytics: what no single manifest shows.
+
+* ``fleet.gpu_two_places`` — one GPU (by UUID or serial) attested at two sites further apart
+  than travel allows in the time between (default 1,000 km/h): a cloned identity or a lie.
+* ``fleet.gpu_cloned`` — one GPU in the manifests of two different nodes at the same time.
+* ``fleet.gpu_silent`` — a GPU that has not been attested for longer than allowed.
+* ``fleet.chain_gap`` / ``fleet.chain_fork`` — sequence numbers a node skipped, or two
+  different manifests a node signed under one sequence number.
+* ``registry.wrong_site`` / ``registry.not_seen`` / ``registry.unregistered`` — the chip
+  registry (expected serial → authorized site) against what is attested.
+
+Each finding is mapped to the reportable events of the Chip Security Act draft: an item
+*not at its licensed location*, *diverted*, or *tampered with / spoofed*.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from attest.errors import InputError
+from attest.hardware.catalog import bundled_catalog
+from attest.model.manifest import WorkloadManifest
+from attest.model.result import Severity, Status, VerificationResult
+from attest.sign import manifest_digest
+
+CSA_NOT_AT_LOCATION = "not at the licensed location"
+CSA_DIVERTED = "diverted"
+CSA_TAMPERED = "tampered with or spoofed"
+
+
+@dataclass(frozen=True)
+class GpuSeen:
+    """One GPU as a manifest lists it."""
+
+    uuid: str
+    serial: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class ManifestSummary:
+    """What analytics need from one authenticated manifest (compact: crosses process boundaries)."""
+
+    name: str
+    key_id: str
+    node: str
+    sequence: int
+    previous: str | None
+    digest: str
+    issued_at: datetime
+    site: str
+    country: str
+    lat: float
+    lon: float
+    tenant: str
+    phase: str
+    gpus: tuple[GpuSeen, ...]
+    chip_classes: tuple[str, ...]
+    status: str
+
+    @classmethod
+    def of(cls, name: str, m: WorkloadManifest, result: VerificationResult) -> ManifestSummary:
+        """Summarize a manifest whose signatures verified."""
+        catalog = bundled_catalog()
+        classes = tuple(catalog.classify_gpu(g).eccn or "EAR99" for g in m.gpus)
+        return cls(
+            name=name,
+            key_id=m.node.key_id,
+            node=m.node.hostname,
+            sequence=m.freshness.sequence,
+            previous=m.freshness.previous,
+            digest=manifest_digest(m),
+            issued_at=m.freshness.issued_at,
+            site=m.site.facility_id,
+            country=m.site.country,
+            lat=m.site.latitude,
+            lon=m.site.longitude,
+            tenant=m.tenant.legal_name,
+            phase=m.job.phase,
+            gpus=tuple(GpuSeen(g.uuid, g.serial, g.name) for g in m.gpus),
+            chip_classes=classes,
+            status=result.status.value,
+        )
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One chip as the registry expects it."""
+
+    serial: str | None
+    uuid: str | None
+    site: str
+
+
+@dataclass
+class FleetFinding:
+    """One anomaly across manifests."""
+
+    rule: str
+    severity: Severity
+    message: str
+    csa: str | None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_obj(self) -> dict[str, Any]:
+        """JSON."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "message": self.message,
+            "csa_event": self.csa,
+            "evidence": self.evidence,
+        }
+
+
+def load_registry(text: str, *, what: str = "chip registry") -> list[RegistryEntry]:
+    """A CSV with columns ``serial``, ``uuid`` (either may be empty, not both) and ``site``."""
+    reader = csv.DictReader(io.StringIO(text))
+    if (
+        reader.fieldnames is None
+        or "site" not in reader.fieldnames
+        or not {"serial", "uuid"} & set(reader.fieldnames)
+    ):
+        raise InputError(f"{what}: the header must have 'site' and 'serial' and/or 'uuid' columns")
+    out = []
+    for n, row in enumerate(reader, start=2):
+        serial = (row.get("serial") or "").strip() or None
+        uuid = (row.get("uuid") or "").strip() or None
+        site = (row.get("site") or "").strip()
+        if not site or not (serial or uuid):
+            raise InputError(f"{what} line {n}: needs a site and a serial or a UUID")
+        out.append(RegistryEntry(serial, uuid, site))
+    return out
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    from attest.location.region import geodesic_km
+
+    return float(geodesic_km(np.array([a[0]]), np.array([a[1]]), np.array([b[0]]), np.array([b[1]]))[0])
+
+
+def analyze(
+    summaries: Sequence[ManifestSummary],
+    *,
+    now: datetime,
+    registry: Sequence[RegistryEntry] = (),
+    max_silence: timedelta = timedelta(hours=1),
+    max_speed_kmh: float = 1000.0,
+) -> list[FleetFinding]:
+    """Every fleet finding, most serious first."""
+    out: list[FleetFinding] = []
+    sightings: dict[str, list[tuple[datetime, ManifestSummary]]] = defaultdict(list)
+    for s in summaries:
+        for g in s.gpus:
+            sightings[f"uuid:{g.uuid}"].append((s.issued_at, s))
+            if g.serial:
+                sightings[f"serial:{g.serial}"].append((s.issued_at, s))
+    for ident, seen in sightings.items():
+        seen.sort(key=lambda x: (x[0], x[1].name))
+        for (t1, a), (t2, b) in itertools.pairwise(seen):
+            if a.key_id != b.key_id and abs((t2 - t1).total_seconds()) < 60:
+                out.append(
+                    FleetFinding(
+                        "fleet.gpu_cloned",
+                        Severity.CONTRAINDICATED,
+                        f"GPU {ident} is in the manifests of two nodes at once ({a.node} and {b.node})",
+                        CSA_TAMPERED,
+                        {"gpu": ident, "nodes": [a.node, b.node], "manifests": [a.name, b.name]},
+                    )
+                )
+            if a.site == b.site:
+                continue
+            km = _km((a.lat, a.lon), (b.lat, b.lon))
+            hours = max((t2 - t1).total_seconds() / 3600, 1e-9)
+            if km / hours > max_speed_kmh:
+                out.append(
+                    FleetFinding(
+                        "fleet.gpu_two_places",
+                        Severity.CONTRAINDICATED,
+                        f"GPU {ident} was attested at {a.site} ({a.country}) and {km:.0f} km away at {b.site} "
+                        f"({b.country}) {hours * 60:.0f} min later: faster than {max_speed_kmh:.0f} km/h",
+                        CSA_DIVERTED,
+                        {
+                            "gpu": ident,
+                            "from": a.site,
+                            "to": b.site,
+                            "km": round(km, 1),
+                            "minutes": round(hours * 60, 1),
+                            "manifests": [a.name, b.name],
+                        },
+                    )
+                )
+    for ident, seen in sightings.items():
+        if not ident.startswith("uuid:"):
+            continue
+        last_t, last = max(seen, key=lambda x: x[0])
+        if now - last_t > max_silence:
+            out.append(
+                FleetFinding(
+                    "fleet.gpu_silent",
+                    Severity.WARNING,
+                    f"GPU {ident[5:]} was last attested {(now - last_t).total_seconds() / 3600:.1f} h ago on {last.node} "
+                    f"at {last.site}: longer than {max_silence.total_seconds() / 3600:g} h",
+                    CSA_DIVERTED,
+                    {"gpu": ident[5:], "last_seen": last_t.isoformat(), "node": last.node, "site": last.site},
+                )
+            )
+    by_key: dict[str, list[ManifestSummary]] = defaultdict(list)
+    for s in summaries:
+        by_key[s.key_id].append(s)
+    for key, items in by_key.items():
+        by_seq: dict[int, set[str]] = defaultdict(set)
+        for s in items:
+            by_seq[s.sequence].add(s.digest)
+        node = items[0].node
+        for seq, digests in sorted(by_seq.items()):
+            if len(digests) > 1:
+                out.append(
+                    FleetFinding(
+                        "fleet.chain_fork",
+                        Severity.CONTRAINDICATED,
+                        f"node {node} signed {len(digests)} different manifests as sequence {seq}",
+                        CSA_TAMPERED,
+                        {"node": node, "key_id": key, "sequence": seq},
+                    )
+                )
+        seqs = sorted(by_seq)
+        missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs))
+        if missing:
+            out.append(
+                FleetFinding(
+                    "fleet.chain_gap",
+                    Severity.WARNING,
+                    f"node {node} has no manifest for {len(missing)} sequence numbers between {seqs[0]} and {seqs[-1]} "
+                    f"(first missing: {missing[0]})",
+                    None,
+                    {"node": node, "key_id": key, "missing": missing[:50]},
+                )
+            )
+    out.extend(_registry(summaries, registry))
+    order = {Severity.CONTRAINDICATED: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(out, key=lambda f: (order.get(f.severity, 3), f.rule))
+
+
+def _registry(summaries: Sequence[ManifestSummary], registry: Iterable[RegistryEntry]) -> list[FleetFinding]:
+    entries = list(registry)
+    if not entries:
+        return []
+    out = []
+    seen_at: dict[str, set[str]] = defaultdict(set)
+    for s in summaries:
+        for g in s.gpus:
+            seen_at[f"uuid:{g.uuid}"].add(s.site)
+            if g.serial:
+                seen_at[f"serial:{g.serial}"].add(s.site)
+    registered = set()
+    for e in entries:
+        keys = [
+            k for k in (f"serial:{e.serial}" if e.serial else None, f"uuid:{e.uuid}" if e.uuid else None) if k
+        ]
+        registered.update(keys)
+        sites = set().union(*(seen_at.get(k, set()) for k in keys))
+        label = e.serial or e.uuid
+        if not sites:
+            out.append(
+                FleetFinding(
+                    "registry.not_seen",
+                    Severity.WARNING,
+                    f"registered chip {label} (authorized at {e.site}) is in no manifest",
+                    CSA_DIVERTED,
+                    {"chip": label, "site": e.site},
+                )
+            )
+        elif sites - {e.site}:
+            out.append(
+                FleetFinding(
+                    "registry.wrong_site",
+                    Severity.CONTRAINDICATED,
+                    f"chip {label} is authorized at {e.site} but attested at {', '.join(sorted(sites - {e.site}))}",
+                    CSA_NOT_AT_LOCATION,
+                    {"chip": label, "authorized": e.site, "seen": sorted(sites)},
+                )
+            )
+    for s in summaries:
+        for g in s.gpus:
+            if f"uuid:{g.uuid}" not in registered and not (g.serial and f"serial:{g.serial}" in registered):
+                out.append(
+                    FleetFinding(
+                        "registry.unregistered",
+                        Severity.WARNING,
+                        f"GPU {g.serial or g.uuid} at {s.site} is not in the chip registry",
+                        None,
+                        {"gpu": g.uuid, "serial": g.serial, "site": s.site},
+                    )
+                )
+                registered.add(f"uuid:{g.uuid}")
+    return out
+
+
+_CSA_BY_RULE = {
+    "signature.invalid": CSA_TAMPERED,
+    "signature.unknown_key": CSA_TAMPERED,
+    "statement.subject_mismatch": CSA_TAMPERED,
+    "manifest.node_key_mismatch": CSA_TAMPERED,
+    "freshness.nonce_reused": CSA_TAMPERED,
+    "chain.fork": CSA_TAMPERED,
+    "chain.previous_mismatch": CSA_TAMPERED,
+    "chain.sequence_rollback": CSA_TAMPERED,
+    "location.claim_impossible": CSA_NOT_AT_LOCATION,
+    "location.receipt_signature": CSA_TAMPERED,
+    "location.receipt_binding": CSA_TAMPERED,
+    "trust.scope_site": CSA_NOT_AT_LOCATION,
+    "trust.scope_country": CSA_NOT_AT_LOCATION,
+}
+
+
+def csa_events(results: Sequence[VerificationResult], fleet: Sequence[FleetFinding]) -> dict[str, list[str]]:
+    """Chip Security Act reportable events: event -> the findings (and where) that indicate it."""
+    events: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        if r.status is not Status.CONTRAINDICATED:
+            continue
+        for f in r.findings:
+            if f.severity is not Severity.CONTRAINDICATED:
+                continue
+            event = _CSA_BY_RULE.get(f.rule) or (CSA_TAMPERED if f.rule.startswith("hardware.cc.") else None)
+            if event:
+                events[event].append(f"{r.source}: {f.rule}")
+    for ff in fleet:
+        if ff.csa and ff.severity is Severity.CONTRAINDICATED:
+            events[ff.csa].append(ff.rule + ": " + ff.message)
+    return dict(events)

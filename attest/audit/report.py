@@ -1,0 +1,120 @@
+"""The audit report: one self-contained HTML file (inline CSS and SVG, no external assets)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from attest.audit import AuditReport
+from attest.audit.analytics import csa_events
+
+EXPLAIN = {
+    "fleet.gpu_two_places": "The same GPU identity appeared at two sites further apart than anything can travel in the "
+    "time between the two manifests. Either the identity is cloned (one of the two GPUs is not what it claims) or a "
+    "manifest lies about its site. Treat it as a possible diversion until explained.",
+    "fleet.gpu_cloned": "One GPU identity appears in the manifests of two different nodes at the same moment. A GPU sits "
+    "in one server: one of the two nodes reports hardware it does not have.",
+    "fleet.gpu_silent": "The GPU has not been listed in any manifest for longer than the allowed silence. A powered-off "
+    "node explains it; so does a GPU that was removed and moved. Ask the operator which.",
+    "fleet.chain_gap": "The node skipped sequence numbers: manifests it signed are missing from this audit (lost, "
+    "withheld, or not yet collected).",
+    "fleet.chain_fork": "The node signed two different manifests under one sequence number: its key was used twice "
+    "(cloned key or rolled-back state). Nothing it signed after the fork can be ordered with confidence.",
+    "registry.wrong_site": "The chip is attested at a site other than the one it is registered and licensed for.",
+    "registry.not_seen": "A registered chip appears in no manifest: where it is cannot be shown.",
+    "registry.unregistered": "A GPU is attested that the chip registry does not list.",
+}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:2px solid #e3e7ee;padding-bottom:.3rem}
+.sub{color:#5a6477}.badge{display:inline-block;padding:.15rem .55rem;border-radius:.8rem;font-size:.85rem;font-weight:600}
+.affirming{background:#e3f6e8;color:#17692e}.warning{background:#fff3d6;color:#8a5a00}.contraindicated{background:#fde2e1;color:#9b1c1c}
+.none{background:#eceff4;color:#4c566a}table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #e3e7ee;vertical-align:top;font-size:.92rem}
+th{background:#f6f8fb;font-weight:600}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:1rem}
+.card{border:1px solid #e3e7ee;border-radius:.5rem;padding:.7rem 1rem}.card h3{margin:.1rem 0 .4rem;font-size:1rem}
+.explain{color:#5a6477;font-size:.88rem;margin:.2rem 0 0}code{font-size:.85rem;background:#f6f8fb;padding:0 .25rem;border-radius:.2rem}
+.map{border:1px solid #e3e7ee;border-radius:.5rem;margin:1rem 0;overflow:hidden}.map svg{width:100%;height:auto;display:block}
+"""
+
+
+def _badge(status: str) -> str:
+    return f'<span class="badge {escape(status)}">{escape(status)}</span>'
+
+
+def _counts(title: str, counts: dict[str, int]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(counts.items(), key=lambda x: -x[1])
+    )
+    return f'<div class="card"><h3>{escape(title)}</h3><table><tr><th>value</th><th>manifests</th></tr>{rows}</table></div>'
+
+
+def render_html(
+    report: AuditReport, *, title: str = "compute-attest audit", maps: Sequence[tuple[str, str]] = ()
+) -> str:
+    """The report as HTML text."""
+    status = report.status.value
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)} {_badge(status)}</h1>",
+        f"<p class='sub'>{len(report.results)} envelopes verified, {len(report.summaries)} authenticated; "
+        f"audited at {escape(report.now.isoformat())}. Not legal advice.</p>",
+        "<h2>Summary</h2><div class='grid'>",
+        _counts("status", report.counts.get("by_status", {})),
+        _counts("site", report.counts.get("by_site", {})),
+        _counts("tenant", report.counts.get("by_tenant", {})),
+        _counts("chip class (per GPU)", report.counts.get("by_chip_class", {})),
+        "</div>",
+    ]
+    events = csa_events(report.results, report.fleet)
+    parts.append("<h2>Chip Security Act reportable events</h2>")
+    if events:
+        parts.append("<table><tr><th>event</th><th>indicated by</th></tr>")
+        for event, items in events.items():
+            shown = "".join(f"<li>{escape(i)}</li>" for i in items[:20])
+            more = f"<li>… and {len(items) - 20} more</li>" if len(items) > 20 else ""
+            parts.append(f"<tr><td><b>{escape(event)}</b></td><td><ul>{shown}{more}</ul></td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>None indicated.</p>")
+    parts.append("<h2>Fleet findings</h2>")
+    if report.fleet:
+        parts.append("<table><tr><th>severity</th><th>finding</th></tr>")
+        for f in report.fleet:
+            explain = EXPLAIN.get(f.rule, "")
+            parts.append(
+                f"<tr><td>{_badge(f.severity.status.value)}</td><td><code>{escape(f.rule)}</code> {escape(f.message)}"
+                + (f"<p class='explain'>{escape(explain)}</p>" if explain else "")
+                + "</td></tr>"
+            )
+        parts.append("</table>")
+    else:
+        parts.append("<p>No anomaly across manifests.</p>")
+    bad = [r for r in report.results if r.status.value != "affirming"]
+    parts.append(f"<h2>Manifests that did not verify cleanly ({len(bad)})</h2>")
+    if bad:
+        parts.append("<table><tr><th>manifest</th><th>status</th><th>findings</th></tr>")
+        for r in bad[:500]:
+            listed = "".join(
+                f"<li><code>{escape(f.rule)}</code> {escape(f.message)}</li>"
+                for f in r.findings
+                if f.severity.value != "info"
+            )
+            parts.append(
+                f"<tr><td>{escape(r.source or '-')}<br><span class='sub'>{escape(r.node or '')}</span></td>"
+                f"<td>{_badge(r.status.value)}</td><td><ul>{listed}</ul></td></tr>"
+            )
+        parts.append("</table>")
+        if len(bad) > 500:
+            parts.append(f"<p class='sub'>… and {len(bad) - 500} more (see the JSON output).</p>")
+    if maps:
+        parts.append("<h2>Location proofs</h2>")
+        for caption, svg in maps:
+            parts.append(f"<div class='map'>{svg}</div><p class='sub'>{escape(caption)}</p>")
+    parts.append(
+        "<p class='sub'>Generated by compute-attest. Every finding names the rule that produced it; "
+        "the JSON output (<code>attest audit --format json</code>) carries the same data.</p></body></html>"
+    )
+    return "\n".join(parts) + "\n"

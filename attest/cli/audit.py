@@ -1,0 +1,180 @@
+"""``attest audit``: verify a fleet's envelopes in parallel and report what no single manifest shows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    parse_when,
+    read_input,
+    read_model,
+    stderr,
+    write_output,
+)
+from attest.crypto.trust import TrustStore
+from attest.errors import InputError
+from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
+from attest.model.location import LandmarkRegistry
+from attest.policy import BUNDLED
+from attest.verify import VerifyOptions
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the verb."""
+    p = sub.add_parser(
+        "audit",
+        help="verify many envelopes in parallel; fleet analytics; an HTML report",
+        description="Verifies every envelope of SOURCE (a directory of envelopes, or a log/collector database) "
+        "across worker processes (each takes whole nodes, so chain and replay checks are exact), then looks "
+        "across manifests: one GPU at two sites faster than travel allows, one GPU on two nodes at once, GPUs "
+        "that went silent, gaps and forks in a node's chain, and the chip registry against what is attested. "
+        "Findings are mapped to the Chip Security Act's reportable events.",
+        epilog="exit codes: 0 all clean, 1 warnings, 3 something contraindicated, 2 usage.\n\n"
+        "examples:\n"
+        "  attest audit spool/ --trust trust.json --jobs 4 --report audit.html\n"
+        "  attest audit audit.db --trust trust.json --registry chips.csv --max-silence 2h --format json",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("source", metavar="SOURCE", help="directory of envelopes, or a log database")
+    p.add_argument("--trust", required=True, metavar="TRUST")
+    p.add_argument(
+        "--policy",
+        default="us-ear",
+        metavar="NAME|FILE",
+        help=f"bundled ({', '.join(BUNDLED)}) or TOML; 'none'",
+    )
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
+    p.add_argument("--registry", metavar="CSV", help="chip registry: serial,uuid,site")
+    p.add_argument(
+        "--max-silence",
+        default="1h",
+        metavar="DURATION",
+        help="a GPU unseen this long is silent (e.g. 90m, 2h)",
+    )
+    p.add_argument(
+        "--max-speed", type=float, default=1000.0, metavar="KMH", help="fastest credible move of a GPU"
+    )
+    p.add_argument("--now", metavar="TIME")
+    p.add_argument("--cc-root", metavar="PEM")
+    p.add_argument("--cc-root-sha256", default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, metavar="HEX")
+    p.add_argument("--landmarks", metavar="FILE", help="trusted landmark registry (location proofs and maps)")
+    p.add_argument("--details", action="store_true", help="include every result in the JSON output")
+    add_format(p)
+    p.set_defaults(func=run_audit)
+
+
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+        return timedelta(seconds=float(text))
+    except (ValueError, IndexError):
+        raise InputError(f"{text!r} is not a duration (e.g. 90m, 2h, 3600)") from None
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """Audit and report."""
+    from attest.audit import audit, progress_bar, read_source
+    from attest.audit.analytics import load_registry
+
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    trust = TrustStore.load(Path(args.trust))
+    items = read_source(args.source)
+    if not items:
+        raise InputError(f"no envelope in {args.source}")
+    registry = (
+        load_registry(read_input(args.registry, what="chip registry").decode("utf-8", "replace"))
+        if args.registry
+        else []
+    )
+    landmarks = (
+        read_model(args.landmarks, LandmarkRegistry, what="landmark registry") if args.landmarks else None
+    )
+    options = VerifyOptions(
+        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
+        cc_root_sha256=args.cc_root_sha256.lower(),
+        cc_cache=ChainCache(),
+        landmarks=landmarks,
+    )
+    report = audit(
+        items,
+        trust,
+        now=now,
+        policy=None if args.policy == "none" else args.policy,
+        options=options,
+        jobs=args.jobs,
+        registry=registry,
+        max_silence=_duration(args.max_silence),
+        max_speed_kmh=args.max_speed,
+        progress=progress_bar(),
+    )
+    if args.report:
+        from attest.audit.report import render_html
+
+        maps = _maps(items, report, trust, options, now) if landmarks else []
+        write_output(render_html(report, maps=maps).encode(), args.report)
+        stderr(f"report written to {args.report}")
+    if args.format == "json":
+        print(json.dumps(report.to_obj(details=args.details)))
+    else:
+        obj = report.to_obj()
+        print(
+            f"{obj['envelopes']} envelopes: "
+            + ", ".join(f"{n} {s}" for s, n in obj["by_status"].items())
+            + f" -> {obj['status'].upper()}"
+        )
+        for f in report.fleet:
+            print(f"  [{f.severity.value}] {f.rule}: {f.message}")
+        for event, items_ in obj["csa_events"].items():
+            print(f"  CSA event '{event}': {len(items_)} indication(s)")
+    return 3 if report.status.value == "contraindicated" else (1 if report.status.value == "warning" else 0)
+
+
+def _maps(
+    items: list[tuple[str, bytes]], report: object, trust: TrustStore, options: VerifyOptions, now: datetime
+) -> list[tuple[str, str]]:
+    """The location proof of each node's newest manifest that carries receipts (up to 12)."""
+    from attest.location.borders import bundled_borders
+    from attest.location.svgmap import render
+    from attest.verify import location_report, verify_and_open
+
+    newest: dict[str, tuple[int, bytes, str]] = {}
+    for name, raw in items:
+        _, m = verify_and_open(
+            raw,
+            trust,
+            now=now,
+            options=VerifyOptions(cc_root=options.cc_root, cc_root_sha256=options.cc_root_sha256),
+        )
+        if m is None or not m.location_evidence.receipts:
+            continue
+        held = newest.get(m.node.key_id)
+        if held is None or m.freshness.sequence > held[0]:
+            newest[m.node.key_id] = (m.freshness.sequence, raw, name)
+    out = []
+    for _, raw, name in list(newest.values())[:12]:
+        _, m = verify_and_open(raw, trust, now=now)
+        if m is None or options.landmarks is None:
+            continue
+        rep = location_report(m, options.landmarks, None, now=now)
+        svg = render(
+            [x.disk for x in rep.measures],
+            bundled_borders().area(rep.prohibited),
+            site=rep.site,
+            title=f"{m.node.hostname} at {m.site.name}",
+            verdict="excluded: measured" if rep.excluded else "not provable",
+        )
+        out.append(
+            (
+                f"{name}: {m.node.hostname} at {m.site.name} — {'excluded' if rep.excluded else 'not provable'}",
+                svg,
+            )
+        )
+    return out

@@ -1,0 +1,141 @@
+"""Fleet audits: each anomaly planted in a small fleet and found; parallel equals serial; CLI and report."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from attest.audit import audit, read_source
+from attest.audit.analytics import load_registry
+from attest.crypto.keys import SigningKey
+from attest.crypto.trust import TrustStore
+from attest.errors import InputError
+from attest.model.manifest import Site
+from tests.conftest import NOW, CliRunner, Node
+
+IAD = Site(facility_id="iad-4", name="Ashburn DC 4", country="US", latitude=39.0438, longitude=-77.4874)
+
+
+def fleet() -> tuple[TrustStore, Node, Node]:
+    a_key, b_key = SigningKey.generate(), SigningKey.generate()
+    trust = (
+        TrustStore()
+        .with_key(a_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"])
+        .with_key(b_key.public, operator="Example Cloud Sdn. Bhd.", sites=["iad-4"], countries=["US"])
+    )
+    a = Node(key=a_key, trust=trust, host="gpu-a17")
+    b = Node(key=b_key, trust=trust, host="gpu-b01", site=IAD, preset="h200")
+    return trust, a, b
+
+
+def chain(node: Node, times: list[int], **changes: object) -> list[tuple[str, bytes]]:
+    out = []
+    for t in times:
+        m = node.manifest(now=NOW + timedelta(minutes=t), chain=True, **changes)
+        out.append((f"{node.host}-{m.freshness.sequence}.json", node.envelope(m)))
+    return out
+
+
+def rules(report) -> list[str]:  # type: ignore[no-untyped-def]
+    return [f.rule for f in report.fleet]
+
+
+def test_a_clean_fleet() -> None:
+    trust, a, b = fleet()
+    items = chain(a, [0, 5, 10]) + chain(b, [0, 5, 10])
+    report = audit(items, trust, now=NOW + timedelta(minutes=12), policy=None)
+    assert report.status.value == "affirming" and rules(report) == []
+    assert report.counts["by_site"] == {"jhb-2": 3, "iad-4": 3}
+    assert report.counts["by_chip_class"]["3A090.a"] == 48
+
+
+def test_one_gpu_at_two_sites_faster_than_travel() -> None:
+    trust, a, b = fleet()
+    first = chain(a, [0])
+    a_gpus = a.history[0].to_obj()["gpus"]
+    moved = chain(b, [10], gpus=a_gpus)  # Ashburn lists Johor's GPUs ten minutes later
+    report = audit(first + moved, trust, now=NOW + timedelta(minutes=12), policy=None)
+    found = [f for f in report.fleet if f.rule == "fleet.gpu_two_places"]
+    assert found and found[0].csa == "diverted" and "km away" in found[0].message
+    assert "diverted" in report.to_obj()["csa_events"]
+
+
+def test_one_gpu_on_two_nodes_at_once() -> None:
+    trust, a, b = fleet()
+    first = chain(a, [0])
+    items = first + chain(b, [0], gpus=a.history[0].to_obj()["gpus"])
+    report = audit(items, trust, now=NOW + timedelta(minutes=1), policy=None)
+    assert "fleet.gpu_cloned" in rules(report)
+
+
+def test_silent_gpus_gaps_and_forks() -> None:
+    trust, a, _ = fleet()
+    items = chain(a, [0, 5, 10])
+    del items[1]  # sequence 1 never reaches the auditor
+    report = audit(items, trust, now=NOW + timedelta(hours=3), policy=None, max_silence=timedelta(hours=1))
+    assert "fleet.chain_gap" in rules(report) and "fleet.gpu_silent" in rules(report)
+    gap = next(f for f in report.fleet if f.rule == "fleet.chain_gap")
+    assert gap.evidence["missing"] == [1]
+    # A fork: a second, different manifest under sequence 2.
+    other = a.history[2].model_copy(update={"job": a.history[2].job.model_copy(update={"id": "another-job"})})
+    items.append(("fork.json", a.envelope(other)))
+    report = audit(items, trust, now=NOW + timedelta(minutes=20), policy=None)
+    assert "fleet.chain_fork" in rules(report)
+    assert "tampered with or spoofed" in report.to_obj()["csa_events"]
+
+
+def test_chip_registry(tmp_path: Path) -> None:
+    trust, a, b = fleet()
+    items = chain(a, [0]) + chain(b, [0])
+    gpus_a = a.history[0].gpus
+    csv_text = "serial,uuid,site\n" + f"{gpus_a[0].serial},,iad-4\n" + f",{gpus_a[1].uuid},jhb-2\n" + "SN-NEVER-SEEN,,jhb-2\n"
+    report = audit(items, trust, now=NOW + timedelta(minutes=1), policy=None, registry=load_registry(csv_text))
+    r = rules(report)
+    assert "registry.wrong_site" in r and "registry.not_seen" in r and "registry.unregistered" in r
+    wrong = next(f for f in report.fleet if f.rule == "registry.wrong_site")
+    assert wrong.csa == "not at the licensed location" and wrong.evidence["authorized"] == "iad-4"
+    with pytest.raises(InputError, match="header"):
+        load_registry("a,b\n1,2\n")
+    with pytest.raises(InputError, match="line 2"):
+        load_registry("serial,uuid,site\n,,jhb-2\n")
+
+
+@pytest.mark.slow
+def test_parallel_equals_serial() -> None:
+    trust, a, b = fleet()
+    items = chain(a, list(range(0, 60, 3))) + chain(b, list(range(0, 60, 3)))
+    items.append(items[3])  # a replay
+    serial = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear")
+    parallel = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear", jobs=2)
+    assert [r.to_obj() for r in serial.results] == [r.to_obj() for r in parallel.results]
+    assert [f.to_obj() for f in serial.fleet] == [f.to_obj() for f in parallel.fleet]
+    assert any(r.status.value == "contraindicated" for r in serial.results)  # the replay
+
+
+def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
+    trust, a, b = fleet()
+    trust.save(tmp_path / "trust.json")
+    (tmp_path / "spool").mkdir()
+    items = chain(a, [0, 5])
+    items += chain(b, [10], gpus=a.history[0].to_obj()["gpus"])
+    for name, raw in items:
+        (tmp_path / "spool" / name).write_bytes(raw)
+    out = cli("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(),
+              "--report", "audit.html", "--format", "json", check_code=3)
+    obj = json.loads(out.stdout)
+    assert obj["envelopes"] == 3 and any(f["rule"] == "fleet.gpu_two_places" for f in obj["fleet_findings"])
+    html = (tmp_path / "audit.html").read_text()
+    assert html.startswith("<!doctype html>") and "fleet.gpu_two_places" in html and "Chip Security Act" in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained, no external assets
+    # The same envelopes in a log database.
+    cli("keygen", "--out", "logkey", check_code=0)
+    cli("log", "init", "--log", "audit.db", "--origin", "example.com/log", "--key", "logkey/attest.key", check_code=0)
+    cli("log", "append", *(f"spool/{n}" for n, _ in items), "--log", "audit.db", check_code=0)
+    assert len(read_source(str(tmp_path / "audit.db"))) == 3
+    text = cli("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(), check_code=3).stdout
+    assert text.startswith("3 envelopes") and "fleet.gpu_two_places" in text
+    assert "not a duration" in cli("audit", "spool", "--trust", "trust.json", "--max-silence", "soon", check_code=2).stderr
+    assert "neither a directory" in cli("audit", "nowhere", "--trust", "trust.json", check_code=2).stderr
