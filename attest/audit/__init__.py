@@ -58,12 +58,12 @@ class AuditReport:
         return obj
 
 
-def read_source(source: str) -> list[tuple[str, bytes]]:
-    """Envelopes from a directory (``*.json``, recursively) or a log/collector database."""
+def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, bytes]]:
+    """Envelopes from a directory (files matching ``pattern``, recursively) or a log/collector database."""
     path = Path(source)
     if path.is_dir():
         return [
-            (str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob("*.json")) if p.is_file()
+            (str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob(pattern)) if p.is_file()
         ]
     if path.is_file():
         from attest.log.store import SqliteLog

@@ -32,7 +32,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 .affirming{background:#e3f6e8;color:#17692e}.warning{background:#fff3d6;color:#8a5a00}.contraindicated{background:#fde2e1;color:#9b1c1c}
 .none{background:#eceff4;color:#4c566a}table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #e3e7ee;vertical-align:top;font-size:.92rem}
-th{background:#f6f8fb;font-weight:600}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:1rem}
+th{background:#f6f8fb;font-weight:600}.grid{display:flex;flex-wrap:wrap;gap:1rem}.grid .card{flex:1 1 230px}
 .card{border:1px solid #e3e7ee;border-radius:.5rem;padding:.7rem 1rem}.card h3{margin:.1rem 0 .4rem;font-size:1rem}
 .explain{color:#5a6477;font-size:.88rem;margin:.2rem 0 0}code{font-size:.85rem;background:#f6f8fb;padding:0 .25rem;border-radius:.2rem}
 .map{border:1px solid #e3e7ee;border-radius:.5rem;margin:1rem 0;overflow:hidden}.map svg{width:100%;height:auto;display:block}
@@ -43,11 +43,11 @@ def _badge(status: str) -> str:
     return f'<span class="badge {escape(status)}">{escape(status)}</span>'
 
 
-def _counts(title: str, counts: dict[str, int]) -> str:
+def _counts(title: str, counts: dict[str, int], unit: str = "manifests") -> str:
     rows = "".join(
         f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(counts.items(), key=lambda x: -x[1])
     )
-    return f'<div class="card"><h3>{escape(title)}</h3><table><tr><th>value</th><th>manifests</th></tr>{rows}</table></div>'
+    return f'<div class="card"><h3>{escape(title)}</h3><table><tr><th>value</th><th>{unit}</th></tr>{rows}</table></div>'
 
 
 def render_html(
@@ -65,7 +65,7 @@ def render_html(
         _counts("status", report.counts.get("by_status", {})),
         _counts("site", report.counts.get("by_site", {})),
         _counts("tenant", report.counts.get("by_tenant", {})),
-        _counts("chip class (per GPU)", report.counts.get("by_chip_class", {})),
+        _counts("chip class", report.counts.get("by_chip_class", {}), "GPU entries"),
         "</div>",
     ]
     events = csa_events(report.results, report.fleet)

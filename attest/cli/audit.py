@@ -37,10 +37,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="exit codes: 0 all clean, 1 warnings, 3 something contraindicated, 2 usage.\n\n"
         "examples:\n"
         "  attest audit spool/ --trust trust.json --jobs 4 --report audit.html\n"
+        "  attest audit demo-out/ --glob '*.envelope.json' --trust demo-out/trust.json --landmarks demo-out/landmarks.json\n"
         "  attest audit audit.db --trust trust.json --registry chips.csv --max-silence 2h --format json",
         formatter_class=HelpFormatter,
     )
     p.add_argument("source", metavar="SOURCE", help="directory of envelopes, or a log database")
+    p.add_argument(
+        "--glob",
+        default="*.json",
+        metavar="PATTERN",
+        help="which files of a directory are envelopes (default: *.json; every match is judged, none skipped)",
+    )
     p.add_argument("--trust", required=True, metavar="TRUST")
     p.add_argument(
         "--policy",
@@ -86,7 +93,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     trust = TrustStore.load(Path(args.trust))
-    items = read_source(args.source)
+    items = read_source(args.source, pattern=args.glob)
     if not items:
         raise InputError(f"no envelope in {args.source}")
     registry = (

@@ -137,5 +137,11 @@ def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
     assert len(read_source(str(tmp_path / "audit.db"))) == 3
     text = cli("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(), check_code=3).stdout
     assert text.startswith("3 envelopes") and "fleet.gpu_two_places" in text
+    # Every file the pattern matches is judged (a stray JSON file is contraindicated, not skipped).
+    (tmp_path / "spool" / "notes.json").write_text("{}")
+    stray = json.loads(cli("audit", "spool", "--trust", "trust.json", "--policy", "none", "--format", "json", check_code=3).stdout)
+    assert stray["envelopes"] == 4
+    narrowed = json.loads(cli("audit", "spool", "--glob", "gpu-*.json", "--trust", "trust.json", "--policy", "none", "--format", "json", check_code=3).stdout)
+    assert narrowed["envelopes"] == 3
     assert "not a duration" in cli("audit", "spool", "--trust", "trust.json", "--max-silence", "soon", check_code=2).stderr
     assert "neither a directory" in cli("audit", "nowhere", "--trust", "trust.json", check_code=2).stderr
