@@ -9,7 +9,7 @@ from pathlib import Path
 from attest.cli.common import HelpFormatter, add_format, read_input, stderr
 from attest.crypto.keys import load_signing_key
 from attest.errors import InputError
-from attest.log import Log
+from attest.log import Log, is_url
 
 EXIT_OK, EXIT_BAD = 0, 3
 
@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verbs = p.add_subparsers(dest="log_verb", required=True, metavar="{init,append,checkpoint,proof,verify}")
 
     def log_arg(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--log", required=True, metavar="PATH_OR_URL", help="the log database (a path)")
+        q.add_argument(
+            "--log", required=True, metavar="PATH_OR_URL", help="the log: a SQLite file, or postgresql://..."
+        )
 
     i = verbs.add_parser(
         "init",
@@ -91,16 +93,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _open(text: str) -> Log:
-    if "://" in text:
-        raise InputError("remote logs (collector URLs) are not supported by this version; give a path")
-    return Log.open(Path(text))
+    if "://" in text and not is_url(text):
+        raise InputError(
+            "give a log file path or a postgresql:// URL (reading a collector over HTTP is not supported yet)"
+        )
+    return Log.open(text)
 
 
 def run_init(args: argparse.Namespace) -> int:
     """Create a log."""
-    if "://" in args.log:
-        raise InputError("a log is created as a local file; give a path")
-    log = Log.init(Path(args.log), args.origin, load_signing_key(Path(args.key)))
+    if "://" in args.log and not is_url(args.log):
+        raise InputError("a log is a file path or a postgresql:// URL")
+    log = Log.init(args.log, args.origin, load_signing_key(Path(args.key)))
     print(json.dumps({"log": args.log, "origin": log.origin, "verifier_key": log.store.meta("verifier_key")}))
     return EXIT_OK
 

@@ -9,41 +9,60 @@ from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
-from attest.log.store import Appended, SqliteLog
+from attest.log.store import Appended, LogStore, SqliteLog
 
-__all__ = ["Appended", "Checkpoint", "Log", "merkle"]
+__all__ = ["Appended", "Checkpoint", "Log", "is_url", "merkle"]
+
+
+def is_url(where: Path | str) -> bool:
+    """Whether ``where`` names a PostgreSQL database rather than a file."""
+    return str(where).startswith(("postgresql://", "postgres://"))
 
 
 class Log:
     """A log: a store, its origin and its checkpoint verifier key."""
 
-    def __init__(self, store: SqliteLog) -> None:
+    def __init__(self, store: LogStore) -> None:
         self.store = store
         origin = store.meta("origin")
         vkey = store.meta("verifier_key")
         if origin is None or vkey is None:
-            raise InputError(f"{store.path} is not an initialized log", hint="attest log init")
+            raise InputError("this database is not an initialized log", hint="attest log init")
         self.origin = origin
         self.key_name, self.public = parse_verifier_key(vkey)
 
     @classmethod
-    def init(cls, path: Path, origin: str, key: SigningKey) -> Log:
-        """Create a log whose checkpoints ``key`` signs."""
+    def init(cls, where: Path | str, origin: str, key: SigningKey) -> Log:
+        """Create a log whose checkpoints ``key`` signs (a file path, or a ``postgresql://`` URL)."""
         if not origin or any(c.isspace() or c == "+" for c in origin):
             raise InputError(
                 "the origin must be non-empty, without spaces or '+' (e.g. example.com/attest/log)"
             )
-        if path.exists():
-            raise InputError(f"{path} already exists")
-        store = SqliteLog(path, create=True)
+        verifier = verifier_key(origin, key.public)  # refuses non-Ed25519 keys before anything is created
+        store: LogStore
+        if is_url(where):
+            from attest.log.postgres import PostgresLog
+
+            store = PostgresLog(str(where), create=True)
+            if store.meta("origin") is not None:
+                raise InputError("that database already holds a log")
+        else:
+            path = Path(where)
+            if path.exists():
+                raise InputError(f"{path} already exists")
+            store = SqliteLog(path, create=True)
         store.set_meta("origin", origin)
-        store.set_meta("verifier_key", verifier_key(origin, key.public))
+        store.set_meta("verifier_key", verifier)
         return cls(store)
 
     @classmethod
-    def open(cls, path: Path) -> Log:
-        """Open an existing log."""
-        return cls(SqliteLog(path))
+    def open(cls, where: Path | str) -> Log:
+        """Open an existing log (a file path, or a ``postgresql://`` URL)."""
+        if is_url(where):
+            from attest.log.postgres import PostgresLog
+
+            return cls(PostgresLog(str(where)))
+        return cls(SqliteLog(Path(where)))
 
     @property
     def size(self) -> int:

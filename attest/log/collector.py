@@ -31,7 +31,9 @@ from aiohttp import web
 
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
+from attest.errors import InputError
 from attest.log import Log
+from attest.log.store import SqliteLog
 from attest.replay import SqliteVerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope
 
@@ -57,6 +59,9 @@ class Collector:
         self.key = key
         self.interval = checkpoint_interval_s
         self.lock = asyncio.Lock()
+        if not isinstance(log.store, SqliteLog):
+            raise InputError("the collector keeps its results beside a SQLite log; give a log file")
+        self.sqlite = log.store
         self.db = log.store.db
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL)"
@@ -84,7 +89,7 @@ class Collector:
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": result.to_obj()}
         placed = self.log.append([raw])[0]
-        with self.log.store.lock:
+        with self.sqlite.lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO results(idx, status, result) VALUES (?, ?, ?)",
                 (placed.index, result.status.value, json.dumps(result.to_obj())),
@@ -200,6 +205,4 @@ def open_state(log_path: Path, state: str | None) -> SqliteVerifierState:
     try:
         return SqliteVerifierState(path)
     except sqlite3.Error as exc:  # pragma: no cover - a broken file
-        from attest.errors import InputError
-
         raise InputError(f"cannot open verifier state {path}: {exc}") from None

@@ -52,6 +52,62 @@ class LogStore(Protocol):
         """The index of the entry with this leaf hash, if logged."""
         ...
 
+    def meta(self, key: str) -> str | None:
+        """A value stored with the log (origin, verifier key)."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value with the log."""
+        ...
+
+    def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        """Remember a checkpoint the log signed."""
+        ...
+
+    def checkpoints(self) -> list[tuple[int, bytes, str]]:
+        """Every checkpoint issued, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+
+def plan_append(
+    size: int,
+    entries: list[bytes],
+    hashes: list[bytes],
+    known: dict[bytes, int],
+    stored_node: merkle.NodeHash,
+) -> tuple[list[Appended], list[tuple[int, bytes, bytes]], dict[tuple[int, int], bytes], int]:
+    """Where each entry goes, the rows to insert (entries and new subtree hashes), the new size.
+
+    ``known`` maps leaf hashes already in the log to their index; ``stored_node`` reads
+    subtree hashes committed before this batch (left siblings at the batch boundary).
+    """
+    out: list[Appended] = []
+    leaves: list[tuple[int, bytes, bytes]] = []
+    nodes: dict[tuple[int, int], bytes] = {}
+    seen: dict[bytes, int] = {}
+    for data, h in zip(entries, hashes, strict=True):
+        existing = seen.get(h, known.get(h))
+        if existing is not None:
+            out.append(Appended(existing, h, False))
+            continue
+        index = size
+        size += 1
+        seen[h] = index
+        leaves.append((index, h, data))
+        nodes[(0, index)] = h
+        level, i, cur = 0, index, h
+        while i & 1:
+            left = nodes.get((level, i - 1)) or stored_node(level, i - 1)
+            cur = merkle.node_hash(left, cur)
+            level, i = level + 1, i >> 1
+            nodes[(level, i)] = cur
+        out.append(Appended(index, h, True))
+    return out, leaves, nodes, size
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,32 +156,10 @@ class SqliteLog:
     def append(self, entries: list[bytes]) -> list[Appended]:
         """Append a batch in one durable transaction."""
         with self.lock:
-            out: list[Appended] = []
-            size = self._size
-            leaves: list[tuple[int, bytes, bytes]] = []
-            nodes: dict[tuple[int, int], bytes] = {}
-            seen: dict[bytes, int] = {}
             hashes = [merkle.leaf_hash(data) for data in entries]
-            known = self._find_many(hashes)
-            for data, h in zip(entries, hashes, strict=True):
-                existing = seen.get(h)
-                if existing is None:
-                    existing = known.get(h)
-                if existing is not None:
-                    out.append(Appended(existing, h, False))
-                    continue
-                index = size
-                size += 1
-                seen[h] = index
-                leaves.append((index, h, data))
-                nodes[(0, index)] = h
-                level, i, cur = 0, index, h
-                while i & 1:
-                    left = nodes.get((level, i - 1)) or self.node(level, i - 1)
-                    cur = merkle.node_hash(left, cur)
-                    level, i = level + 1, i >> 1
-                    nodes[(level, i)] = cur
-                out.append(Appended(index, h, True))
+            out, leaves, nodes, size = plan_append(
+                self._size, entries, hashes, self._find_many(hashes), self.node
+            )
             if leaves:
                 self.db.execute("BEGIN IMMEDIATE")
                 try:

@@ -19,9 +19,17 @@ from attest.log.merkle import MemoryTree, root, verify_consistency, verify_inclu
 from tests.conftest import CliRunner
 
 
-def test_store_proofs_equal_the_in_memory_tree(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test runs on both stores: a SQLite file and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "log.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_store_proofs_equal_the_in_memory_tree(where: str) -> None:
     key = SigningKey.generate()
-    log = Log.init(tmp_path / "log.db", "example.com/log", key)
+    log = Log.init(where, "example.com/log", key)
     ref = MemoryTree()
     data = [f"entry-{i}".encode() for i in range(300)]
     for chunk in range(0, 300, 37):  # several batches
@@ -43,9 +51,9 @@ def test_store_proofs_equal_the_in_memory_tree(tmp_path: Path) -> None:
     assert log.size == 301 and log.verify() == []
 
 
-def test_checkpoints_are_signed_notes(tmp_path: Path) -> None:
+def test_checkpoints_are_signed_notes(where: str, tmp_path: Path) -> None:
     key = SigningKey.generate()
-    log = Log.init(tmp_path / "log.db", "example.com/log", key)
+    log = Log.init(where, "example.com/log", key)
     log.append([b"a", b"b", b"c"])
     note = log.checkpoint(key)
     text, _, sig = note.partition("\n\n")
@@ -65,15 +73,16 @@ def test_checkpoints_are_signed_notes(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not the key the log was created with"):
         log.checkpoint(other)
     with pytest.raises(InputError, match="Ed25519"):
-        Log.init(tmp_path / "p.db", "x", SigningKey.generate(Algorithm.ECDSA_P256))
+        Log.init(str(tmp_path / "p.db"), "x", SigningKey.generate(Algorithm.ECDSA_P256))
 
 
-def test_verify_finds_damage(tmp_path: Path) -> None:
+def test_verify_finds_damage(where: str) -> None:
     key = SigningKey.generate()
-    log = Log.init(tmp_path / "log.db", "example.com/log", key)
+    log = Log.init(where, "example.com/log", key)
     log.append([f"e{i}".encode() for i in range(10)])
     log.checkpoint(key)
-    log.store.db.execute("UPDATE entries SET data = ? WHERE idx = 3", (b"forged",))
+    mark = "%s" if where.startswith("postgresql") else "?"
+    log.store.db.execute(f"UPDATE entries SET data = {mark} WHERE idx = 3", (b"forged",))  # type: ignore[attr-defined]
     problems = log.verify()
     assert any("entry 3" in p for p in problems) and any("checkpoint at size 10" in p for p in problems)
 
@@ -83,7 +92,7 @@ import sys, json
 from pathlib import Path
 from attest.crypto.keys import load_signing_key
 from attest.log import Log
-log = Log.open(Path(sys.argv[1])); key = load_signing_key(Path(sys.argv[2]))
+log = Log.open(sys.argv[1]); key = load_signing_key(Path(sys.argv[2]))
 i = log.size
 while True:
     log.append([f"envelope-{i + j}".encode() * 20 for j in range(50)])
@@ -93,11 +102,11 @@ while True:
 """
 
 
-def test_kill_9_during_appends(tmp_path: Path) -> None:
+def test_kill_9_during_appends(where: str, tmp_path: Path) -> None:
     key = SigningKey.generate()
     write_private_key(tmp_path / "log.key", key)
-    Log.init(tmp_path / "log.db", "example.com/log", key).store.close()
-    proc = subprocess.Popen([sys.executable, "-c", CRASH, str(tmp_path / "log.db"), str(tmp_path / "log.key")],
+    Log.init(where, "example.com/log", key).store.close()
+    proc = subprocess.Popen([sys.executable, "-c", CRASH, where, str(tmp_path / "log.key")],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     notes = []
@@ -107,7 +116,7 @@ def test_kill_9_during_appends(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     notes += [json.loads(line)["note"] for line in proc.stdout.read().splitlines() if line.strip()]
-    log = Log.open(tmp_path / "log.db")
+    log = Log.open(where)
     assert log.verify() == []
     assert log.size % 50 == 0  # batches are atomic
     for note in notes:  # every checkpoint issued before the crash is consistent with the log now
@@ -140,4 +149,17 @@ def test_cli(cli: CliRunner, tmp_path: Path) -> None:
     assert json.loads(cli("log", "verify", "--log", "audit.db", "--format", "json", check_code=0).stdout)["ok"] is True
     assert "no entry 9" in cli("log", "proof", "--log", "audit.db", "--inclusion", "9", check_code=2).stderr
     assert "no log at" in cli("log", "verify", "--log", "missing.db", check_code=2).stderr
-    assert "remote logs" in cli("log", "verify", "--log", "https://collector.example/log", check_code=2).stderr
+    assert "postgresql:// URL" in cli("log", "verify", "--log", "https://collector.example/log", check_code=2).stderr
+
+
+def test_cli_with_a_postgresql_log(cli: CliRunner, postgres_url: str, tmp_path: Path) -> None:
+    cli("keygen", "--out", "logkey", check_code=0)
+    (tmp_path / "e.json").write_text('{"payload": "x"}')
+    cli("log", "init", "--log", postgres_url, "--origin", "example.com/pg", "--key", "logkey/attest.key", check_code=0)
+    assert "already holds a log" in cli("log", "init", "--log", postgres_url, "--origin", "x", "--key", "logkey/attest.key", check_code=2).stderr
+    out = json.loads(cli("log", "append", "e.json", "--log", postgres_url, "--format", "json", check_code=0).stdout)
+    assert out["leaf_index"] == 0
+    assert cli("log", "checkpoint", "--log", postgres_url, "--key", "logkey/attest.key", check_code=0).stdout.startswith("example.com/pg\n1\n")
+    assert json.loads(cli("log", "verify", "--log", postgres_url, "--format", "json", check_code=0).stdout)["ok"] is True
+    bad = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    assert "cannot connect" in cli("log", "verify", "--log", bad, check_code=2).stderr

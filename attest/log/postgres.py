@@ -1,0 +1,132 @@
+"""The log in PostgreSQL (psycopg 3): the same tables and guarantees as the SQLite store, for fleets.
+
+A batch is one transaction (committed with PostgreSQL's default ``synchronous_commit=on``),
+so a crash leaves a prefix of the appended batches; concurrent writers are serialized by a
+transaction-level advisory lock, so two collectors can share one log without forking it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from attest.errors import InputError
+from attest.log import merkle
+from attest.log.store import Appended, plan_append
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (idx BIGINT PRIMARY KEY, leaf_hash BYTEA NOT NULL UNIQUE, data BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (level INT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
+CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL);
+"""
+_LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
+
+
+class PostgresLog:
+    """A log in a PostgreSQL database (``postgresql://...``)."""
+
+    def __init__(self, url: str, *, create: bool = False) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise InputError(
+                "PostgreSQL logs need psycopg", hint="pip install 'compute-attest[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        try:
+            self.db: Any = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise InputError(f"cannot connect to the log database: {exc}".strip()) from None
+        row = self.db.execute("SELECT to_regclass('entries') IS NOT NULL").fetchone()
+        exists = bool(row and row[0])
+        if not exists and not create:
+            raise InputError("the database holds no log", hint="create it: attest log init --log URL ...")
+        with self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            self.db.execute(_SCHEMA)
+        self.path = url.split("@")[-1]  # for messages, without credentials
+        self.lock = threading.Lock()
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def meta(self, key: str) -> str | None:
+        """A value stored with the log."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value with the log."""
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (key, value),
+        )
+
+    def size(self) -> int:
+        """Number of entries."""
+        return int(self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    def append(self, entries: list[bytes]) -> list[Appended]:
+        """Append a batch in one transaction, serialized against other writers."""
+        hashes = [merkle.leaf_hash(d) for d in entries]
+        with self.lock, self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            size = self.size()
+            known = {
+                bytes(h): int(i)
+                for h, i in self.db.execute(
+                    "SELECT leaf_hash, idx FROM entries WHERE leaf_hash = ANY(%s)",
+                    (list(dict.fromkeys(hashes)),),
+                )
+            }
+            out, leaves, nodes, _ = plan_append(size, entries, hashes, known, self.node)
+            if leaves:
+                with self.db.cursor() as cur:
+                    cur.executemany("INSERT INTO entries(idx, leaf_hash, data) VALUES (%s, %s, %s)", leaves)
+                    cur.executemany(
+                        "INSERT INTO nodes(level, idx, hash) VALUES (%s, %s, %s)",
+                        [(lv, ix, hv) for (lv, ix), hv in nodes.items()],
+                    )
+            return out
+
+    def node(self, level: int, index: int) -> bytes:
+        """Hash of a complete subtree."""
+        key = (level, index)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        row = self.db.execute("SELECT hash FROM nodes WHERE level = %s AND idx = %s", key).fetchone()
+        if row is None:
+            raise InputError(f"the log has no subtree ({level}, {index}): the database is damaged")
+        value = bytes(row[0])
+        if level >= 8 and len(self._cache) < 1_000_000:
+            self._cache[key] = value
+        return value
+
+    def entry(self, index: int) -> bytes:
+        """The bytes of entry ``index``."""
+        row = self.db.execute("SELECT data FROM entries WHERE idx = %s", (index,)).fetchone()
+        if row is None:
+            raise InputError(f"the log has no entry {index}")
+        return bytes(row[0])
+
+    def find(self, leaf_hash: bytes) -> int | None:
+        """The index of a logged entry by its leaf hash."""
+        row = self.db.execute("SELECT idx FROM entries WHERE leaf_hash = %s", (leaf_hash,)).fetchone()
+        return int(row[0]) if row else None
+
+    def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
+        """Remember a checkpoint the log signed."""
+        self.db.execute(
+            "INSERT INTO checkpoints(size, root, note) VALUES (%s, %s, %s) "
+            "ON CONFLICT (size) DO UPDATE SET root = EXCLUDED.root, note = EXCLUDED.note",
+            (size, root, note),
+        )
+
+    def checkpoints(self) -> list[tuple[int, bytes, str]]:
+        """Every checkpoint issued, oldest first."""
+        rows = self.db.execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
+        return [(int(a), bytes(b), str(c)) for a, b, c in rows]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
