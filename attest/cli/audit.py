@@ -6,6 +6,7 @@ import argparse
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from attest.cli.common import (
     HelpFormatter,
@@ -72,6 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--cc-root-sha256", default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, metavar="HEX")
     p.add_argument("--landmarks", metavar="FILE", help="trusted landmark registry (location proofs and maps)")
     p.add_argument("--details", action="store_true", help="include every result in the JSON output")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS|local:N",
+        help="verify on a Dask cluster (tcp://scheduler:8786), or on a local one with N worker processes",
+    )
     add_format(p)
     p.set_defaults(func=run_audit)
 
@@ -110,6 +116,7 @@ def run_audit(args: argparse.Namespace) -> int:
         cc_cache=ChainCache(),
         landmarks=landmarks,
     )
+    client = _dask_client(args.dask) if args.dask else None
     report = audit(
         items,
         trust,
@@ -121,7 +128,10 @@ def run_audit(args: argparse.Namespace) -> int:
         max_silence=_duration(args.max_silence),
         max_speed_kmh=args.max_speed,
         progress=progress_bar(),
+        dask_client=client,
     )
+    if client is not None:
+        client.close()
     if args.report:
         from attest.audit.report import render_html
 
@@ -185,3 +195,21 @@ def _maps(
             )
         )
     return out
+
+
+def _dask_client(spec: str) -> Any:
+    """A ``distributed.Client`` for ``tcp://...`` or ``local:N``."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--dask needs Dask", hint="pip install 'compute-attest[distributed]'") from None
+    if spec.startswith("local:"):
+        n = spec.split(":", 1)[1]
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise InputError("--dask local:N needs a worker count from 1 to 256")
+        cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
+        return Client(cluster)  # type: ignore[no-untyped-call]
+    try:
+        return Client(spec, timeout=30)  # type: ignore[no-untyped-call]
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None

@@ -19,7 +19,7 @@ import os
 import stat
 from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -102,6 +102,10 @@ class VerifyingKey:
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise KeyFileError(f"not a PEM public key: {exc}") from None
         return cls(key)  # type: ignore[arg-type]  # other key types are refused in __init__
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickle as the base64 SPKI (public material only): workers of a distributed audit need keys."""
+        return (VerifyingKey.from_spki_b64, (base64.b64encode(self.spki_der).decode("ascii"),))
 
     @classmethod
     def from_spki_b64(cls, text: str) -> VerifyingKey:

@@ -125,3 +125,14 @@ def test_algorithm_names() -> None:
     assert Algorithm.parse("ecdsa-p384") is Algorithm.ECDSA_P384
     with pytest.raises(KeyFileError, match="unknown signature algorithm 'rsa'"):
         Algorithm.parse("rsa")
+
+
+def test_public_keys_pickle_as_their_spki() -> None:
+    import pickle
+
+    from attest.crypto.keys import Algorithm, SigningKey
+
+    for alg in Algorithm:
+        pub = SigningKey.generate(alg).public
+        back = pickle.loads(pickle.dumps(pub))
+        assert back.key_id == pub.key_id and back.algorithm is pub.algorithm
