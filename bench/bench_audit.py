@@ -1,0 +1,80 @@
+"""Audit throughput: one process beside two (and a local Dask cluster), same results required.
+
+A synthetic fleet: N nodes, each with a chain of M signed manifests (simulated 8×H100,
+us-ear policy applied). The audit verifies every envelope (whole nodes per worker) and runs
+the fleet analytics; the speed-up of 2 processes over 1 is the number the target names.
+
+Run: python bench/bench_audit.py [--nodes 40] [--per-node 50] [--dask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime, timedelta
+
+from attest.audit import audit
+from attest.build import build_manifest
+from attest.crypto.dsse import encode_envelope
+from attest.crypto.keys import SigningKey
+from attest.crypto.trust import TrustStore
+from attest.hardware import SimulatedGpuSource
+from attest.model.manifest import Job, Operator, Site, Tenant
+from attest.sign import sign_manifest
+
+SITE = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032)
+OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
+TENANT = Tenant(legal_name="Example Robotics Inc.", headquarters_country="US")
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def fleet(nodes: int, per_node: int) -> tuple[list[tuple[str, bytes]], TrustStore]:
+    trust = TrustStore()
+    items = []
+    for n in range(nodes):
+        key = SigningKey.generate()
+        trust = trust.with_key(key.public)
+        evidence = SimulatedGpuSource("h100", seed=f"node-{n}", hostname=f"node-{n:03d}").read()
+        after = None
+        for s in range(per_node):
+            m = build_manifest(
+                evidence=evidence, site=SITE, tenant=TENANT, operator=OPERATOR,
+                job=Job(id=f"job-{n}-{s}", scheduler="slurm", phase="heartbeat"),
+                node_key_id=key.key_id, now=T0 + timedelta(minutes=s), after=after,
+            )
+            items.append((f"node-{n:03d}-{s:04d}.json", encode_envelope(sign_manifest(m, key))))
+            after = m
+    return items, trust
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nodes", type=int, default=40)
+    p.add_argument("--per-node", type=int, default=50)
+    p.add_argument("--dask", action="store_true", help="also run on a local 2-worker Dask cluster")
+    args = p.parse_args()
+    items, trust = fleet(args.nodes, args.per_node)
+    now = T0 + timedelta(minutes=args.per_node + 5)
+    runs = {}
+    for jobs in (1, 2):
+        t = time.perf_counter()
+        report = audit(items, trust, now=now, policy="us-ear", jobs=jobs)
+        runs[jobs] = (time.perf_counter() - t, report)
+    same = [r.to_obj() for r in runs[1][1].results] == [r.to_obj() for r in runs[2][1].results]
+    print(f"{len(items)} envelopes ({args.nodes} nodes x {args.per_node}), us-ear policy")
+    for jobs, (secs, _) in runs.items():
+        print(f"  {jobs} process{'es' if jobs > 1 else ''}: {secs:6.2f} s  {len(items) / secs:7.0f} envelopes/s")
+    print(f"  speed-up 2 vs 1: {runs[1][0] / runs[2][0]:.2f}x   results identical: {same}")
+    if args.dask:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            t = time.perf_counter()
+            report = audit(items, trust, now=now, policy="us-ear", dask_client=client)
+            secs = time.perf_counter() - t
+        same = [r.to_obj() for r in report.results] == [r.to_obj() for r in runs[1][1].results]
+        print(f"  dask, 2 local workers: {secs:6.2f} s  {len(items) / secs:7.0f} envelopes/s   results identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
