@@ -1,6 +1,6 @@
 """Audit throughput: one process beside two (and a local Dask cluster), same results required.
 
-A synthetic fleet: N nodes, each with a chain of M signed manifests (simulated 8×H100,
+A synthetic fleet: N nodes, each with a chain of M signed manifests (simulated 8 x H100,
 us-ear policy applied). The audit verifies every envelope (whole nodes per worker) and runs
 the fleet analytics; the speed-up of 2 processes over 1 is the number the target names.
 

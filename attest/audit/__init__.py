@@ -9,6 +9,7 @@ summaries of the authenticated manifests.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -78,12 +79,12 @@ def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, byte
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(trust: TrustStore, policy_ref: str | None, options: VerifyOptions, now: datetime) -> None:
+def _init_worker(trust: TrustStore, policy: Any, options: VerifyOptions, now: datetime) -> None:
+    """Set up a worker: ``policy`` is a loaded policy (inherited by forked workers) or a reference to load."""
     from attest.policy import load_policy
 
-    _WORKER.update(
-        trust=trust, policy=load_policy(policy_ref) if policy_ref else None, options=options, now=now
-    )
+    loaded = load_policy(policy) if isinstance(policy, str) else policy
+    _WORKER.update(trust=trust, policy=loaded, options=options, now=now)
 
 
 def _verify_group(
@@ -124,11 +125,17 @@ def _remote_group(
     return _verify_group(items)
 
 
+_KEYID = re.compile(rb'"keyid"\s*:\s*"([0-9a-f]{64})"')
+
+
 def _groups(items: Sequence[tuple[str, bytes]], n: int) -> list[list[tuple[int, tuple[str, bytes]]]]:
     """Whole nodes per group (by signing key), balanced by envelope count."""
-    by_key: dict[str, list[tuple[int, tuple[str, bytes]]]] = {}
+    by_key: dict[bytes, list[tuple[int, tuple[str, bytes]]]] = {}
     for pos, item in enumerate(items):
-        by_key.setdefault(chain_order_key(item[1])[0], []).append((pos, item))
+        # The first signature's key id, read without parsing: grouping only decides which worker
+        # verifies what; every check inside is keyed by the verified signer, as in one process.
+        m = _KEYID.search(item[1], 0, 4096) or _KEYID.search(item[1])
+        by_key.setdefault(m.group(1) if m else b"", []).append((pos, item))
     groups: list[list[tuple[int, tuple[str, bytes]]]] = [[] for _ in range(max(1, n))]
     for members in sorted(by_key.values(), key=len, reverse=True):
         min(groups, key=len).extend(members)
@@ -157,6 +164,11 @@ def audit(
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     results: list[VerificationResult | None] = [None] * len(items)
+    from attest.hardware.catalog import bundled_catalog
+    from attest.policy import load_policy
+
+    bundled_catalog()  # loaded once here; forked workers inherit it
+    loaded = load_policy(policy) if policy and dask_client is None else policy
     summaries: list[ManifestSummary] = []
     chunks = _groups(items, jobs * 4 if jobs > 1 else 1)
     done = 0
@@ -182,7 +194,7 @@ def audit(
             if progress:
                 progress(done, len(items))
     elif jobs == 1:
-        _init_worker(trust, policy, options, now)
+        _init_worker(trust, loaded, options, now)
         batches = [(c, _verify_group([it for _, it in c])) for c in chunks]
         for chunk, out in batches:
             for i, result, summary in out:
@@ -194,7 +206,7 @@ def audit(
                 progress(done, len(items))
     else:
         with ProcessPoolExecutor(
-            jobs, initializer=_init_worker, initargs=(trust, policy, options, now)
+            jobs, initializer=_init_worker, initargs=(trust, loaded, options, now)
         ) as pool:
             futures = {pool.submit(_verify_group, [it for _, it in c]): c for c in chunks}
             for fut in as_completed(futures):
