@@ -172,6 +172,20 @@ def audit(
     summaries: list[ManifestSummary] = []
     chunks = _groups(items, jobs * 4 if jobs > 1 else 1)
     done = 0
+
+    def take(
+        chunk: list[tuple[int, tuple[str, bytes]]],
+        out: list[tuple[int, VerificationResult, ManifestSummary | None]],
+    ) -> None:
+        nonlocal done
+        for i, result, summary in out:
+            results[chunk[i][0]] = result
+            if summary:
+                summaries.append(summary)
+        done += len(chunk)
+        if progress:
+            progress(done, len(items))
+
     if dask_client is not None:
         from distributed import as_completed as dask_completed
 
@@ -185,39 +199,18 @@ def audit(
             for c in chunks
         }
         for fut in dask_completed(list(futures)):  # type: ignore[no-untyped-call]
-            chunk = futures[fut]
-            for i, result, summary in fut.result():
-                results[chunk[i][0]] = result
-                if summary:
-                    summaries.append(summary)
-            done += len(chunk)
-            if progress:
-                progress(done, len(items))
+            take(futures[fut], fut.result())
     elif jobs == 1:
         _init_worker(trust, loaded, options, now)
-        batches = [(c, _verify_group([it for _, it in c])) for c in chunks]
-        for chunk, out in batches:
-            for i, result, summary in out:
-                results[chunk[i][0]] = result
-                if summary:
-                    summaries.append(summary)
-            done += len(chunk)
-            if progress:
-                progress(done, len(items))
+        for c in chunks:
+            take(c, _verify_group([it for _, it in c]))
     else:
         with ProcessPoolExecutor(
             jobs, initializer=_init_worker, initargs=(trust, loaded, options, now)
         ) as pool:
-            futures = {pool.submit(_verify_group, [it for _, it in c]): c for c in chunks}
-            for fut in as_completed(futures):
-                chunk = futures[fut]
-                for i, result, summary in fut.result():
-                    results[chunk[i][0]] = result
-                    if summary:
-                        summaries.append(summary)
-                done += len(chunk)
-                if progress:
-                    progress(done, len(items))
+            pending = {pool.submit(_verify_group, [it for _, it in c]): c for c in chunks}
+            for fut in as_completed(pending):
+                take(pending[fut], fut.result())
     final = [r for r in results if r is not None]
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
     fleet = analyze(

@@ -10,17 +10,16 @@ from typing import Any
 
 from attest.cli.common import (
     HelpFormatter,
+    add_evidence_args,
     add_format,
+    evidence_options,
     parse_when,
     read_input,
-    read_model,
     stderr,
     write_output,
 )
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
-from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
-from attest.model.location import LandmarkRegistry
 from attest.policy import BUNDLED
 from attest.verify import VerifyOptions
 
@@ -69,9 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-speed", type=float, default=1000.0, metavar="KMH", help="fastest credible move of a GPU"
     )
     p.add_argument("--now", metavar="TIME")
-    p.add_argument("--cc-root", metavar="PEM")
-    p.add_argument("--cc-root-sha256", default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, metavar="HEX")
-    p.add_argument("--landmarks", metavar="FILE", help="trusted landmark registry (location proofs and maps)")
+    add_evidence_args(p)
     p.add_argument("--details", action="store_true", help="include every result in the JSON output")
     p.add_argument(
         "--dask",
@@ -107,15 +104,8 @@ def run_audit(args: argparse.Namespace) -> int:
         if args.registry
         else []
     )
-    landmarks = (
-        read_model(args.landmarks, LandmarkRegistry, what="landmark registry") if args.landmarks else None
-    )
-    options = VerifyOptions(
-        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
-        cc_root_sha256=args.cc_root_sha256.lower(),
-        cc_cache=ChainCache(),
-        landmarks=landmarks,
-    )
+    options = evidence_options(args)
+    landmarks = options.landmarks
     client = _dask_client(args.dask) if args.dask else None
     report = audit(
         items,

@@ -8,14 +8,11 @@ import json
 import signal
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, read_input, read_model
+from attest.cli.common import HelpFormatter, add_evidence_args, evidence_options
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
-from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
-from attest.model.location import LandmarkRegistry
 from attest.policy import BUNDLED, load_policy
-from attest.verify import VerifyOptions
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,9 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--key", metavar="KEY", help="the log's key: sign checkpoints (GET /v1/checkpoint)")
     s.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     s.add_argument("--state", metavar="DB", help="verifier state (nonces, chains); default: LOG.verifier.db")
-    s.add_argument("--cc-root", metavar="PEM", help="GPU vendor root: check CC evidence")
-    s.add_argument("--cc-root-sha256", default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, metavar="HEX")
-    s.add_argument("--landmarks", metavar="FILE", help="trusted landmark registry: evaluate receipts")
+    add_evidence_args(s)
     s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
     s.set_defaults(func=run_serve)
 
@@ -65,14 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if not sep or not port.isdigit():
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
     log = Log.open(Path(args.log))
-    options = VerifyOptions(
-        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
-        cc_root_sha256=args.cc_root_sha256.lower(),
-        cc_cache=ChainCache(),
-        landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
-        if args.landmarks
-        else None,
-    )
+    options = evidence_options(args)
     collector = Collector(
         log,
         TrustStore.load(Path(args.trust)),

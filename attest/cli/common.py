@@ -8,7 +8,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.errors import InputError
@@ -88,3 +88,42 @@ def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
 def stderr(message: str) -> None:
     """Print a diagnostic line on stderr."""
     print(message, file=sys.stderr)
+
+
+def add_evidence_args(parser: argparse.ArgumentParser) -> None:
+    """``--cc-root``, ``--cc-root-sha256`` and ``--landmarks``: what GPU and location evidence is checked against."""
+    from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256
+
+    parser.add_argument(
+        "--cc-root",
+        metavar="PEM",
+        help="GPU vendor root certificate: check CC evidence (hardware-bound grade)",
+    )
+    parser.add_argument(
+        "--cc-root-sha256",
+        default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+        metavar="HEX",
+        help="the fingerprint the root must have (default: NVIDIA's Device Identity CA)",
+    )
+    parser.add_argument(
+        "--landmarks",
+        metavar="FILE",
+        help="trusted landmark registry: evaluate landmark receipts (measured grade)",
+    )
+
+
+def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
+    """The :class:`attest.verify.VerifyOptions` that :func:`add_evidence_args` asked for."""
+    from attest.hardware.cc import ChainCache
+    from attest.model.location import LandmarkRegistry
+    from attest.verify import VerifyOptions
+
+    return VerifyOptions(
+        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
+        cc_root_sha256=args.cc_root_sha256.lower(),
+        cc_cache=ChainCache(),
+        landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
+        if args.landmarks
+        else None,
+        **more,
+    )

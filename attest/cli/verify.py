@@ -11,10 +11,11 @@ from pathlib import Path
 
 from attest.cli.common import (
     HelpFormatter,
+    add_evidence_args,
     add_format,
+    evidence_options,
     parse_when,
     read_input,
-    read_model,
     stderr,
     write_output,
 )
@@ -22,8 +23,6 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
-from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
-from attest.model.location import LandmarkRegistry
 from attest.model.result import Status, VerificationResult
 from attest.policy import BUNDLED, load_policy
 from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
@@ -83,22 +82,7 @@ examples:
         metavar="NAME|FILE",
         help=f"export-control policy: bundled ({', '.join(BUNDLED)}) or a TOML file; 'none' to skip (default: us-ear)",
     )
-    p.add_argument(
-        "--cc-root",
-        metavar="PEM",
-        help="GPU vendor root certificate: check CC evidence (hardware-bound grade)",
-    )
-    p.add_argument(
-        "--cc-root-sha256",
-        default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
-        metavar="HEX",
-        help="the fingerprint the root must have (default: NVIDIA's Device Identity CA)",
-    )
-    p.add_argument(
-        "--landmarks",
-        metavar="FILE",
-        help="trusted landmark registry: evaluate landmark receipts (measured grade)",
-    )
+    add_evidence_args(p)
     p.add_argument(
         "--map",
         metavar="OUT.svg",
@@ -148,16 +132,11 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.max_bytes <= 0 or args.skew < 0:
         stderr("error: --max-bytes must be positive and --skew not negative")
         return EXIT_USAGE
-    options = VerifyOptions(
+    options = evidence_options(
+        args,
         max_bytes=args.max_bytes,
         clock_skew=timedelta(seconds=args.skew),
         require_canonical=not args.allow_noncanonical,
-        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
-        cc_root_sha256=args.cc_root_sha256.lower(),
-        cc_cache=ChainCache(),
-        landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
-        if args.landmarks
-        else None,
     )
     if args.map and (not args.landmarks or len(args.envelopes) != 1):
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
