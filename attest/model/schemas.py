@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from attest.daemon.config import DaemonConfig
 from attest.model.catalog import ChipCatalog
 from attest.model.cc import SpdmReport
 from attest.model.hardware import HardwareEvidence
@@ -34,6 +35,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "policy": PolicyDocument,
     "landmark-registry": LandmarkRegistry,
     "location-evidence": LocationEvidence,
+    "daemon-config": DaemonConfig,
 }
 """File stem → model, for every wire format."""
 
