@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from attest.cli.common import HelpFormatter, add_format, read_input, stderr
 from attest.crypto.keys import load_signing_key
@@ -35,7 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def log_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument(
-            "--log", required=True, metavar="PATH_OR_URL", help="the log: a SQLite file, or postgresql://..."
+            "--log",
+            required=True,
+            metavar="PATH_OR_URL",
+            help="the log: a SQLite file, postgresql://..., or a collector http(s):// URL (append, checkpoint, proof)",
         )
 
     i = verbs.add_parser(
@@ -65,7 +69,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example:\n  attest log checkpoint --log audit.db --key log.key",
     )
     log_arg(c)
-    c.add_argument("--key", required=True, metavar="KEY")
+    c.add_argument(
+        "--key", metavar="KEY", help="the log's key (not needed for a collector URL: it signs its own)"
+    )
     c.set_defaults(func=run_checkpoint)
     pr = verbs.add_parser(
         "proof",
@@ -92,11 +98,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(func=run_verify)
 
 
+def _is_http(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
 def _open(text: str) -> Log:
     if "://" in text and not is_url(text):
-        raise InputError(
-            "give a log file path or a postgresql:// URL (reading a collector over HTTP is not supported yet)"
-        )
+        raise InputError("this verb needs the log itself: a file path or a postgresql:// URL")
     return Log.open(text)
 
 
@@ -111,9 +119,16 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_append(args: argparse.Namespace) -> int:
     """Append envelopes; print each one's index and leaf hash."""
-    log = _open(args.log)
     data = [read_input(p, what="envelope") for p in args.envelopes]
-    placed = log.append(data)
+    if _is_http(args.log):
+        from attest.log.remote import RemoteLog
+
+        placed = RemoteLog(args.log).append(data)
+        size = None
+    else:
+        log = _open(args.log)
+        placed = log.append(data)
+        size = log.size
     for path, a in zip(args.envelopes, placed, strict=True):
         if args.format == "json":
             print(
@@ -123,12 +138,20 @@ def run_append(args: argparse.Namespace) -> int:
             )
         else:
             print(f"{a.index}\t{a.leaf_hash.hex()}\t{path}" + ("" if a.new else "\t(already logged)"))
-    stderr(f"log size {log.size}")
+    if size is not None:
+        stderr(f"log size {size}")
     return EXIT_OK
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
     """Sign a checkpoint."""
+    if _is_http(args.log):
+        from attest.log.remote import RemoteLog
+
+        print(RemoteLog(args.log).checkpoint(), end="")  # the collector signs its own checkpoints
+        return EXIT_OK
+    if not args.key:
+        raise InputError("signing a checkpoint needs the log's key: --key KEY")
     log = _open(args.log)
     print(log.checkpoint(load_signing_key(Path(args.key))), end="")
     return EXIT_OK
@@ -136,11 +159,16 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 def run_proof(args: argparse.Namespace) -> int:
     """Print a proof."""
-    log = _open(args.log)
-    if args.inclusion is not None:
-        proof = log.inclusion(args.inclusion, args.size)
+    if _is_http(args.log):
+        from attest.log.remote import RemoteLog
+
+        source: Any = RemoteLog(args.log)
     else:
-        proof = log.consistency(*args.consistency)
+        source = _open(args.log)
+    if args.inclusion is not None:
+        proof = source.inclusion(args.inclusion, args.size)
+    else:
+        proof = source.consistency(*args.consistency)
     if args.format == "json":
         print(json.dumps(proof))
     else:

@@ -124,3 +124,32 @@ def test_a_restarted_collector_answers_a_re_push_from_its_store(collector: Any, 
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaemon, cli: Any, tmp_path: Path) -> None:  # noqa: F811
+    _, db, _, trust_path = collector
+    dp = make_daemon()
+    dp.start()
+    with dp.client() as c:
+        envs = [sign(c, f"j{i}")["envelope"] for i in range(3)]
+    dp.stop()
+    TrustStore().with_key(dp.key.public).save(trust_path)
+    for i, e in enumerate(envs):
+        (tmp_path / f"e{i}.json").write_text(e)
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        out = [json.loads(x) for x in cli("log", "append", "e0.json", "e1.json", "e2.json", "e1.json", "--log", base,
+                                          "--format", "json", check_code=0).stdout.splitlines()]
+        assert [o["leaf_index"] for o in out] == [0, 1, 2, 1] and out[3]["new"] is False
+        note = cli("log", "checkpoint", "--log", base, check_code=0).stdout
+        assert note.startswith("example.com/collector\n3\n")
+        proof = json.loads(cli("log", "proof", "--log", base, "--inclusion", "1", "--format", "json", check_code=0).stdout)
+        assert proof["tree_size"] == 3 and proof["leaf_index"] == 1
+        con = json.loads(cli("log", "proof", "--log", base, "--consistency", "1", "3", "--format", "json", check_code=0).stdout)
+        assert con["old_size"] == 1 and con["new_size"] == 3
+        assert "needs the log itself" in cli("log", "verify", "--log", base, check_code=2).stderr
+        assert "answered 404" in cli("log", "proof", "--log", base, "--inclusion", "9", check_code=2).stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert "cannot reach the collector" in cli("log", "proof", "--log", base, "--inclusion", "0", check_code=2).stderr
