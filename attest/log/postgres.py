@@ -12,7 +12,7 @@ from typing import Any
 
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.store import Appended, plan_append
+from attest.log.store import Appended, NodeCache, plan_append
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +47,11 @@ class PostgresLog:
             self.db.execute(_SCHEMA)
         self.path = url.split("@")[-1]  # for messages, without credentials
         self.lock = threading.Lock()
-        self._cache: dict[tuple[int, int], bytes] = {}
+        self._nodes = NodeCache(
+            lambda key: self.db.execute(
+                "SELECT hash FROM nodes WHERE level = %s AND idx = %s", key
+            ).fetchone()
+        )
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log."""
@@ -90,17 +94,7 @@ class PostgresLog:
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of a complete subtree."""
-        key = (level, index)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        row = self.db.execute("SELECT hash FROM nodes WHERE level = %s AND idx = %s", key).fetchone()
-        if row is None:
-            raise InputError(f"the log has no subtree ({level}, {index}): the database is damaged")
-        value = bytes(row[0])
-        if level >= 8 and len(self._cache) < 1_000_000:
-            self._cache[key] = value
-        return value
+        return self._nodes.get(level, index)
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``."""

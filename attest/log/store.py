@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from attest.errors import InputError
 from attest.log import merkle
@@ -71,6 +72,28 @@ class LogStore(Protocol):
     def close(self) -> None:
         """Release the store."""
         ...
+
+
+class NodeCache:
+    """Subtree hashes read from a store, the upper levels (which every proof touches) kept in memory."""
+
+    def __init__(self, fetch: Callable[[tuple[int, int]], Any]) -> None:
+        self.fetch = fetch
+        self.cache: dict[tuple[int, int], bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes:
+        """The hash of subtree ``(level, index)``; a missing row means a damaged database."""
+        key = (level, index)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        row = self.fetch(key)
+        if row is None:
+            raise InputError(f"the log has no subtree ({level}, {index}): the database is damaged")
+        value = bytes(row[0])
+        if level >= 8 and len(self.cache) < 1_000_000:
+            self.cache[key] = value
+        return value
 
 
 def plan_append(
@@ -137,7 +160,9 @@ class SqliteLog:
         self.path = path
         self.lock = threading.Lock()
         self._size = int(self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
-        self._cache: dict[tuple[int, int], bytes] = {}
+        self._nodes = NodeCache(
+            lambda key: self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
+        )
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log (origin, public key)."""
@@ -177,17 +202,7 @@ class SqliteLog:
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of a complete subtree (cached for the upper levels, which every proof touches)."""
-        key = (level, index)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        row = self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
-        if row is None:
-            raise InputError(f"the log has no subtree ({level}, {index}): the database is damaged")
-        value = bytes(row[0])
-        if level >= 8 and len(self._cache) < 1_000_000:
-            self._cache[key] = value
-        return value
+        return self._nodes.get(level, index)
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``."""
