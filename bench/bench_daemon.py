@@ -31,7 +31,7 @@ from attest.crypto.keys import SigningKey
 from attest.hardware import SimulatedGpuSource
 from attest.model.manifest import Job, Operator, Site, Tenant
 from attest.sign import build_statement, sign_manifest
-from tests.daemon.conftest import (
+from tests.daemon.fixtures import (
     BASE,
     TENANT,
     DaemonProc,

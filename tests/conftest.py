@@ -23,6 +23,9 @@ from attest.model.manifest import Job, Operator, Site, Tenant, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.sign import build_statement, sign_manifest
 
+# The real-daemon fixture (make_daemon) for every test directory that needs a daemon process.
+pytest_plugins = ["tests.daemon.fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO.parent / "shared" / "vectors" / "nvidia"
 NOW = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)

@@ -64,6 +64,8 @@ class ManifestSummary(NamedTuple):
     gpus: tuple[GpuSeen, ...]
     chip_classes: tuple[str, ...]
     status: str
+    receipts: int
+    """Landmark receipts the manifest carries (the audit report maps the newest per node)."""
 
     @classmethod
     def of(cls, name: str, m: WorkloadManifest, result: VerificationResult) -> ManifestSummary:
@@ -87,6 +89,7 @@ class ManifestSummary(NamedTuple):
             gpus=tuple(GpuSeen(g.uuid, g.serial, g.name) for g in m.gpus),
             chip_classes=classes,
             status=result.status.value,
+            receipts=len(m.location_evidence.receipts),
         )
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attest.cli.common import (
     HelpFormatter,
@@ -22,6 +22,10 @@ from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.policy import BUNDLED
 from attest.verify import VerifyOptions
+
+if TYPE_CHECKING:
+    from attest.audit import AuditReport
+    from attest.audit.analytics import ManifestSummary
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -124,8 +128,10 @@ def run_audit(args: argparse.Namespace) -> int:
         client.close()
     if args.report:
         from attest.audit.report import render_html
+        from attest.policy import load_policy
 
-        maps = _maps(items, report, trust, options, now) if landmarks else []
+        policy = None if args.policy == "none" else load_policy(args.policy)
+        maps = _maps(items, report, trust, policy, options, now) if landmarks else []
         write_output(render_html(report, maps=maps).encode(), args.report)
         stderr(f"report written to {args.report}")
     if args.format == "json":
@@ -145,43 +151,33 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def _maps(
-    items: list[tuple[str, bytes]], report: object, trust: TrustStore, options: VerifyOptions, now: datetime
+    items: list[tuple[str, bytes]],
+    report: AuditReport,
+    trust: TrustStore,
+    policy: Any,
+    options: VerifyOptions,
+    now: datetime,
 ) -> list[tuple[str, str]]:
     """The location proof of each node's newest manifest that carries receipts (up to 12)."""
-    from attest.location.borders import bundled_borders
-    from attest.location.svgmap import render
+    from attest.location.svgmap import render_report
     from attest.verify import location_report, verify_and_open
 
-    newest: dict[str, tuple[int, bytes, str]] = {}
-    for name, raw in items:
-        _, m = verify_and_open(
-            raw,
-            trust,
-            now=now,
-            options=VerifyOptions(cc_root=options.cc_root, cc_root_sha256=options.cc_root_sha256),
-        )
-        if m is None or not m.location_evidence.receipts:
-            continue
-        held = newest.get(m.node.key_id)
-        if held is None or m.freshness.sequence > held[0]:
-            newest[m.node.key_id] = (m.freshness.sequence, raw, name)
+    newest: dict[str, ManifestSummary] = {}
+    for s in report.summaries:
+        if s.receipts and (s.key_id not in newest or s.sequence > newest[s.key_id].sequence):
+            newest[s.key_id] = s
+    raw_by_name = dict(items)
     out = []
-    for _, raw, name in list(newest.values())[:12]:
-        _, m = verify_and_open(raw, trust, now=now)
+    for s in list(newest.values())[:12]:
+        _, m = verify_and_open(raw_by_name[s.name], trust, now=now)
         if m is None or options.landmarks is None:
             continue
-        rep = location_report(m, options.landmarks, None, now=now)
-        svg = render(
-            [x.disk for x in rep.measures],
-            bundled_borders().area(rep.prohibited),
-            site=rep.site,
-            title=f"{m.node.hostname} at {m.site.name}",
-            verdict="excluded: measured" if rep.excluded else "not provable",
-        )
+        rep = location_report(m, options.landmarks, policy, now=now)
+        verdict = "excluded" if rep.excluded else "not provable"
         out.append(
             (
-                f"{name}: {m.node.hostname} at {m.site.name} — {'excluded' if rep.excluded else 'not provable'}",
-                svg,
+                f"{s.name}: {m.node.hostname} at {m.site.name} — {verdict}",
+                render_report(rep, f"{m.node.hostname} at {m.site.name}"),
             )
         )
     return out

@@ -196,16 +196,9 @@ def _text(obj: dict[str, Any]) -> str:
 
 
 def _draw(out: str, report: LocationReport, codes: list[str]) -> None:
-    from attest.location.svgmap import render
+    from attest.location.svgmap import render_report
 
-    svg = render(
-        [m.disk for m in report.measures],
-        bundled_borders().area(codes),
-        site=report.site,
-        title=f"Location proof vs {', '.join(codes)}",
-        verdict="excluded: measured" if report.excluded else "not provable",
-    )
-    write_output(svg.encode(), out)
+    write_output(render_report(report, f"Location proof vs {', '.join(codes)}").encode(), out)
     stderr(f"map written to {out}")
 
 

@@ -193,20 +193,14 @@ def _draw_map(
     options: VerifyOptions,
 ) -> None:
     """Draw the location proof of an envelope whose signatures verify."""
-    from attest.location.borders import bundled_borders
-    from attest.location.svgmap import render
+    from attest.location.svgmap import render_report
 
     _, manifest = verify_and_open(raw, trust, now=now, options=options)
     if manifest is None or options.landmarks is None:
         stderr("no map: the envelope does not verify")
         return
     report = location_report(manifest, options.landmarks, policy, now=now, clock_skew=options.clock_skew)
-    svg = render(
-        [m.disk for m in report.measures],
-        bundled_borders().area(report.prohibited),
-        site=report.site,
-        title=f"{manifest.node.hostname} at {manifest.site.name} vs {', '.join(report.prohibited)}",
-        verdict="excluded: measured" if report.excluded else "not provable",
-    )
+    title = f"{manifest.node.hostname} at {manifest.site.name} vs {', '.join(report.prohibited)}"
+    svg = render_report(report, title)
     write_output(svg.encode(), out)
     stderr(f"map written to {out}")

@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from attest.build import build_manifest
+from attest.crypto.canonical import strict_loads
 from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import load_signing_key
 from attest.daemon.config import DaemonConfig
@@ -395,10 +396,12 @@ class Daemon:
 
     async def _dispatch(self, line: bytes) -> dict[str, Any]:
         try:
-            obj = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+            obj = strict_loads(
+                line, what="request", max_bytes=MAX_LINE
+            )  # the project's strict JSON: no duplicate keys, no NaN
+        except AttestError as exc:
             self.metrics.errors.labels(kind="request").inc()
-            return {"ok": False, "error": "request is not JSON"}
+            return {"ok": False, "error": exc.message}
         op = obj.get("op") if isinstance(obj, dict) else None
         if op == "sign":
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -17,6 +18,9 @@ from pyproj import Geod
 
 from attest.location.borders import Area, bundled_borders
 from attest.location.region import Disk
+
+if TYPE_CHECKING:
+    from attest.location.check import LocationReport
 
 _GEOD = Geod(ellps="WGS84")
 _W, _H = 960, 640
@@ -149,3 +153,14 @@ def render(
     )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def render_report(report: LocationReport, title: str) -> str:
+    """The map of a location report: its disks, its declared site, its prohibited area and verdict."""
+    return render(
+        [m.disk for m in report.measures],
+        bundled_borders().area(report.prohibited),
+        site=report.site,
+        title=title,
+        verdict="excluded: measured" if report.excluded else "not provable",
+    )

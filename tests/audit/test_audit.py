@@ -145,3 +145,15 @@ def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
     assert narrowed["envelopes"] == 3
     assert "not a duration" in cli("audit", "spool", "--trust", "trust.json", "--max-silence", "soon", check_code=2).stderr
     assert "neither a directory" in cli("audit", "nowhere", "--trust", "trust.json", check_code=2).stderr
+
+
+def test_report_draws_the_newest_location_proof_per_node(cli: CliRunner, tmp_path: Path) -> None:
+    cli("demo", "--keep", "kept", check_code=0)
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+
+    pin = SimulatedCcBackend(tmp_path / "kept" / "sim-vendor").root_sha256
+    cli("audit", "kept", "--glob", "*.envelope.json", "--trust", "kept/trust.json", "--landmarks", "kept/landmarks.json",
+        "--cc-root", "kept/sim-vendor/root.pem", "--cc-root-sha256", pin, "--report", "r.html", check_code=0)
+    html = (tmp_path / "r.html").read_text()
+    assert html.count("<svg") == 1  # only the Johor node carries receipts
+    assert "jhb-gpu-01-2.envelope.json: jhb-gpu-01 at Johor DC 2 — excluded" in html

@@ -23,7 +23,7 @@ from attest.daemon.client import Client, DaemonError
 from attest.model.result import Status
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.verify import verify_many
-from tests.daemon.conftest import TENANT, DaemonProc, MakeDaemon, sign
+from tests.daemon.fixtures import TENANT, DaemonProc, MakeDaemon, sign
 
 
 def verify_chain(dp: DaemonProc) -> list[Any]:
@@ -150,7 +150,11 @@ def test_requests_status_last_inventory_and_bad_input(make_daemon: MakeDaemon) -
     with socket.socket(socket.AF_UNIX) as s:  # not JSON at all
         s.connect(dp.sock)
         s.sendall(b"hello\n")
-        assert json.loads(s.recv(4096)) == {"ok": False, "error": "request is not JSON"}
+        reply = json.loads(s.recv(4096))
+        assert reply["ok"] is False and "request is not valid JSON" in reply["error"]
+        s.sendall(b'{"op": "status", "op": "sign"}\n')  # duplicate keys: refused, as everywhere
+        reply = json.loads(s.recv(4096))
+        assert reply["ok"] is False and "duplicate JSON key 'op'" in reply["error"]
     dp.stop()
     assert Path(end["path"]).read_text() == end["envelope"]  # the spool copy follows the reply
     verify_chain(dp)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from attest.crypto.trust import TrustStore
 from tests.conftest import CliRunner
-from tests.daemon.conftest import TENANT, MakeDaemon
+from tests.daemon.fixtures import TENANT, MakeDaemon
 
 
 def test_client_verbs(cli: CliRunner, make_daemon: MakeDaemon, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from attest.crypto.trust import TrustStore
-from tests.daemon.conftest import MakeDaemon, make_daemon, sign  # noqa: F401 - the fixture
+from tests.daemon.fixtures import MakeDaemon, sign
 
 K8S = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
 
@@ -48,7 +48,7 @@ def pod_review(uid: str, namespace: str, gpus: int, node: str | None = "gpu-a17"
 
 
 @pytest.fixture
-def evidence(make_daemon: MakeDaemon, tmp_path: Path) -> tuple[Path, Path]:  # noqa: F811
+def evidence(make_daemon: MakeDaemon, tmp_path: Path) -> tuple[Path, Path]:
     dp = make_daemon()
     dp.start()
     with dp.client() as c:

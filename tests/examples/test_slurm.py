@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from attest.crypto.trust import TrustStore
-from tests.daemon.conftest import DaemonProc, MakeDaemon, make_daemon  # noqa: F401 - the fixture
+from tests.daemon.fixtures import DaemonProc, MakeDaemon
 
 SLURM = Path(__file__).resolve().parents[2] / "examples" / "slurm"
 ATTEST = shutil.which("attest", path=str(Path(sys.executable).parent)) or "attest"
@@ -34,7 +34,7 @@ def run(script: str, dp: DaemonProc | None, **env: str) -> subprocess.CompletedP
     return subprocess.run(["sh", str(SLURM / script)], env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
-def test_prolog_and_epilog_sign_start_and_end(make_daemon: MakeDaemon) -> None:  # noqa: F811
+def test_prolog_and_epilog_sign_start_and_end(make_daemon: MakeDaemon) -> None:
     dp = make_daemon()
     dp.start()
     r = run("prolog.sh", dp, SLURM_JOB_GPUS="0,2-3", CUDA_VISIBLE_DEVICES="0,2,3")
@@ -56,7 +56,7 @@ def test_prolog_and_epilog_sign_start_and_end(make_daemon: MakeDaemon) -> None: 
     dp.stop()
 
 
-def test_prolog_failure_drains_unless_soft(make_daemon: MakeDaemon) -> None:  # noqa: F811
+def test_prolog_failure_drains_unless_soft(make_daemon: MakeDaemon) -> None:
     dp = make_daemon()
     dp.start()
     r = run("prolog.sh", dp, SLURM_JOB_ACCOUNT="unknown-account")
@@ -69,7 +69,7 @@ def test_prolog_failure_drains_unless_soft(make_daemon: MakeDaemon) -> None:  # 
     assert run("epilog.sh", dp, ATTEST_SOFT="0").returncode == 1
 
 
-def test_prolog_slurmctld_admits_or_refuses_by_tenant(make_daemon: MakeDaemon, tmp_path: Path) -> None:  # noqa: F811
+def test_prolog_slurmctld_admits_or_refuses_by_tenant(make_daemon: MakeDaemon, tmp_path: Path) -> None:
     dp = make_daemon()
     dp.start()
     assert run("prolog.sh", dp, SLURM_JOB_GPUS="0").returncode == 0

@@ -19,7 +19,7 @@ from attest.crypto.trust import TrustStore
 from attest.log import Log
 from attest.log.checkpoint import open_checkpoint
 from attest.log.merkle import verify_inclusion
-from tests.daemon.conftest import MakeDaemon, make_daemon, sign  # noqa: F401 - the fixture
+from tests.daemon.fixtures import MakeDaemon, sign
 
 
 def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -53,7 +53,7 @@ def serve(db: Path, trust: Path, key: Path) -> tuple[subprocess.Popen[str], str]
     return proc, "http://" + json.loads(line)["listening"]
 
 
-def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_daemon: MakeDaemon, tmp_path: Path) -> None:  # noqa: F811
+def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_daemon: MakeDaemon, tmp_path: Path) -> None:
     _, db, _, trust_path = collector
     dp = make_daemon()
     TrustStore().with_key(dp.key.public).save(trust_path)
@@ -105,7 +105,7 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
     assert Log.open(db).verify() == []
 
 
-def test_a_restarted_collector_answers_a_re_push_from_its_store(collector: Any, make_daemon: MakeDaemon, tmp_path: Path) -> None:  # noqa: F811
+def test_a_restarted_collector_answers_a_re_push_from_its_store(collector: Any, make_daemon: MakeDaemon, tmp_path: Path) -> None:
     _, db, _, trust_path = collector
     dp = make_daemon()
     dp.start()
@@ -126,7 +126,7 @@ def test_a_restarted_collector_answers_a_re_push_from_its_store(collector: Any, 
         proc.communicate(timeout=10)
 
 
-def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaemon, cli: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaemon, cli: Any, tmp_path: Path) -> None:
     _, db, _, trust_path = collector
     dp = make_daemon()
     dp.start()
