@@ -15,6 +15,7 @@ from attest.crypto.canonical import canonical_json, json_digest
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
+from attest.model.base import construct
 from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEvidence, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject
 
@@ -22,17 +23,16 @@ from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope
 def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
     """Return the in-toto subjects that name this manifest's workload."""
     job = manifest.job
-    subjects: list[Subject] = []
+    # Names and digests come from the validated job (ids and image names are within a
+    # subject's limits, digests are lowercase hex), so no re-validation here.
+    named: list[tuple[str, str]] = []
     if job.spec_digest:
-        subjects.append(
-            Subject(name=f"job/{job.id}", digest={"sha256": job.spec_digest.removeprefix("sha256:")})
-        )
+        named.append((f"job/{job.id}", job.spec_digest.removeprefix("sha256:")))
     for image in job.images:
-        subjects.append(Subject(name=image.name, digest={"sha256": image.digest.removeprefix("sha256:")}))
-    if not subjects:
-        digest = hashlib.sha256(canonical_json(job.to_obj())).hexdigest()
-        subjects.append(Subject(name=f"job/{job.id}", digest={"sha256": digest}))
-    return subjects
+        named.append((image.name, image.digest.removeprefix("sha256:")))
+    if not named:
+        named.append((f"job/{job.id}", hashlib.sha256(canonical_json(job.to_obj())).hexdigest()))
+    return [construct(Subject, {"name": name, "digest": {"sha256": digest}}) for name, digest in named]
 
 
 def manifest_digest(manifest: WorkloadManifest) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from attest.audit import audit
 from attest.build import build_manifest
@@ -21,6 +22,7 @@ from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
 from attest.model.manifest import Job, Operator, Site, Tenant
 from attest.sign import sign_manifest
+from attest.verify import clear_caches
 
 SITE = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032)
 OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
@@ -51,15 +53,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=40)
     p.add_argument("--per-node", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=2, help="rounds of (1, 2) processes; best kept (default 2)")
     p.add_argument("--dask", action="store_true", help="also run on a local 2-worker Dask cluster")
     args = p.parse_args()
     items, trust = fleet(args.nodes, args.per_node)
     now = T0 + timedelta(minutes=args.per_node + 5)
-    runs = {}
-    for jobs in (1, 2):
-        t = time.perf_counter()
-        report = audit(items, trust, now=now, policy="us-ear", jobs=jobs)
-        runs[jobs] = (time.perf_counter() - t, report)
+    runs: dict[int, tuple[float, Any]] = {}
+    for _ in range(args.rounds):  # interleaved, best round of each kept; every run starts cold
+        for jobs in (1, 2):
+            clear_caches()
+            t = time.perf_counter()
+            report = audit(items, trust, now=now, policy="us-ear", jobs=jobs)
+            secs = time.perf_counter() - t
+            if jobs not in runs or secs < runs[jobs][0]:
+                runs[jobs] = (secs, report)
     same = [r.to_obj() for r in runs[1][1].results] == [r.to_obj() for r in runs[2][1].results]
     print(f"{len(items)} envelopes ({args.nodes} nodes x {args.per_node}), us-ear policy")
     for jobs, (secs, _) in runs.items():
@@ -68,6 +75,7 @@ def main() -> None:
     if args.dask:
         from distributed import Client, LocalCluster
 
+        clear_caches()
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
             t = time.perf_counter()
             report = audit(items, trust, now=now, policy="us-ear", dask_client=client)

@@ -170,7 +170,7 @@ def audit(
     bundled_catalog()  # loaded once here; forked workers inherit it
     loaded = load_policy(policy) if policy and dask_client is None else policy
     summaries: list[ManifestSummary] = []
-    chunks = _groups(items, jobs * 4 if jobs > 1 else 1)
+    chunks = _groups(items, jobs * 8 if jobs > 1 else 1)
     done = 0
 
     def take(
@@ -205,10 +205,19 @@ def audit(
         for c in chunks:
             take(c, _verify_group([it for _, it in c]))
     else:
+        # ``jobs`` processes verify: this one and jobs - 1 workers. The workers take groups from
+        # the front; this process takes them from the back for as long as no worker has started
+        # them (a queued group can still be cancelled), then collects what the workers did.
+        _init_worker(trust, loaded, options, now)
         with ProcessPoolExecutor(
-            jobs, initializer=_init_worker, initargs=(trust, loaded, options, now)
+            jobs - 1, initializer=_init_worker, initargs=(trust, loaded, options, now)
         ) as pool:
             pending = {pool.submit(_verify_group, [it for _, it in c]): c for c in chunks}
+            for fut, c in reversed(list(pending.items())):
+                if not fut.cancel():
+                    break
+                del pending[fut]
+                take(c, _verify_group([it for _, it in c]))
             for fut in as_completed(pending):
                 take(pending[fut], fut.result())
     final = [r for r in results if r is not None]

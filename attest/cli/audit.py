@@ -59,7 +59,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME|FILE",
         help=f"bundled ({', '.join(BUNDLED)}) or TOML; 'none'",
     )
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that verify, this one included (default: 1)",
+    )
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.add_argument("--registry", metavar="CSV", help="chip registry: serial,uuid,site")
     p.add_argument(

@@ -157,6 +157,9 @@ class Catalog:
     def __init__(self, document: ChipCatalog) -> None:
         self.document = document
         self._by_pci = {pci: chip for chip in document.chips for pci in chip.pci_ids}
+        self._by_id: dict[str, Chip] = {}
+        for chip in document.chips:
+            self._by_id.setdefault(chip.id, chip)  # the first, as a scan in file order finds
         self._by_name = {name.casefold(): chip for chip in document.chips for name in chip.names}
         self._patterns = [
             (re.compile(p, re.IGNORECASE), chip) for chip in document.chips for p in chip.name_patterns
@@ -171,7 +174,7 @@ class Catalog:
 
     def get(self, chip_id: str) -> Chip | None:
         """The chip with this catalog id."""
-        return next((c for c in self.document.chips if c.id == chip_id), None)
+        return self._by_id.get(chip_id)
 
     def by_pci(self, vendor: int, device: int) -> Chip | None:
         """The chip with this PCI vendor and device id."""

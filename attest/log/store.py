@@ -160,9 +160,14 @@ class SqliteLog:
         self.path = path
         self.lock = threading.Lock()
         self._size = int(self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
-        self._nodes = NodeCache(
-            lambda key: self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
-        )
+        self._nodes = NodeCache(self._fetch_node)
+
+    def _fetch_node(self, key: tuple[int, int]) -> Any:
+        # Leaves are their entries' leaf hashes (no level-0 rows are written since 2026-11-28;
+        # logs written before keep theirs, unread).
+        if key[0] == 0:
+            return self.db.execute("SELECT leaf_hash FROM entries WHERE idx = ?", (key[1],)).fetchone()
+        return self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log (origin, public key)."""
@@ -191,7 +196,7 @@ class SqliteLog:
                     self.db.executemany("INSERT INTO entries(idx, leaf_hash, data) VALUES (?, ?, ?)", leaves)
                     self.db.executemany(
                         "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)",
-                        [(lv, ix, hv) for (lv, ix), hv in nodes.items()],
+                        [(lv, ix, hv) for (lv, ix), hv in nodes.items() if lv],
                     )
                     self.db.execute("COMMIT")
                 except BaseException:

@@ -55,11 +55,14 @@ class Severity(StrEnum):
     @property
     def status(self) -> Status:
         """The status a finding of this severity allows at most."""
-        return {
-            Severity.INFO: Status.AFFIRMING,
-            Severity.WARNING: Status.WARNING,
-            Severity.CONTRAINDICATED: Status.CONTRAINDICATED,
-        }[self]
+        return _SEVERITY_STATUS[self]
+
+
+_SEVERITY_STATUS = {
+    Severity.INFO: Status.AFFIRMING,
+    Severity.WARNING: Status.WARNING,
+    Severity.CONTRAINDICATED: Status.CONTRAINDICATED,
+}
 
 
 # Enum fields read their string values from JSON (strict mode would demand enum instances).

@@ -118,6 +118,7 @@ class Policy:
         self.documents = list(documents)
         self.main = documents[-1]
         self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
+        self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
         rules: dict[str, Rule] = {}
         for doc in documents:
@@ -175,6 +176,16 @@ class Policy:
 
     def member(self, code: str, group: str, at: date) -> bool:
         """Whether country ``code`` is in ``group`` (a group name, a country code or ``*``) on ``at``."""
+        key = (code, group, at)
+        hit = self._members.get(key)
+        if hit is None:
+            hit = self._member(code, group, at)
+            if len(self._members) >= 65536:
+                self._members.clear()
+            self._members[key] = hit
+        return hit
+
+    def _member(self, code: str, group: str, at: date) -> bool:
         if group == "*":
             return True
         if len(group) == 2 and group.isupper() and ":" not in group:

@@ -228,6 +228,7 @@ class Screener:
     ) -> None:
         self.lists = list(lists)
         self.near_threshold = near_threshold
+        self._memo: dict[str, tuple[Match, ...]] = {}
         self._exact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"]]]] = defaultdict(list)
         self._names: list[tuple[str, str, ListEntry, str]] = []  # (normalized, distinctive, entry, original)
         postings: dict[str, list[int]] = defaultdict(list)
@@ -249,7 +250,20 @@ class Screener:
         return len(self._names)
 
     def screen(self, name: str) -> list[Match]:
-        """Every list entry this name matches, best first."""
+        """Every list entry this name matches, best first.
+
+        The lists do not change once indexed, so results are remembered per name (the same
+        tenants are screened in every manifest of a fleet); at most 4,096 names are kept.
+        """
+        hit = self._memo.get(name)
+        if hit is None:
+            hit = tuple(self._screen(name))
+            if len(self._memo) >= 4096:
+                self._memo.clear()
+            self._memo[name] = hit
+        return list(hit)
+
+    def _screen(self, name: str) -> list[Match]:
         norm = normalize(name)
         if not norm:
             return []

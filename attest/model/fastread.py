@@ -1,0 +1,189 @@
+"""Reading a signed statement quickly, with exactly the result of the strict reader.
+
+A node signs thousands of manifests whose tenant, operator, site, node, GPU and
+licence blocks repeat byte for byte; only ``job``, ``freshness``, the subjects and
+(sometimes) the location evidence change. :func:`read_statement` exploits that:
+
+1. ``msgspec`` (a C decoder) splits the payload into the raw bytes of the
+   statement's members and the manifest's members, without building them;
+2. the split is accepted only when re-encoding the members gives back the payload
+   byte for byte — so there is no duplicate key, no unknown member, no whitespace
+   and no other spelling at those two levels;
+3. each member is validated by the same pydantic model the strict reader uses:
+   repeating members come from a bounded cache keyed by their exact bytes (their
+   validation is a pure function of those bytes), the others are validated fresh —
+   parsed strictly (duplicate keys, NaN) unless their re-encoding is byte-identical
+   to what was received, which excludes both;
+4. the manifest and statement are assembled without re-validation and their own
+   model validators are run.
+
+Anything outside that shape — or any member that fails — goes to the strict reader
+(:meth:`Statement.from_json`), which accepts or rejects it and explains why. The two
+readers return equal statements for every input the fast one accepts; the
+differential tests in ``tests/model/test_fastread.py`` say so for real manifests and
+for mutated ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+import msgspec
+from pydantic import TypeAdapter
+from pydantic.fields import FieldInfo
+from pydantic_core import to_json
+
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
+from attest.errors import InputError
+from attest.model.base import construct
+from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
+from attest.model.statement import STATEMENT_TYPE, Statement
+
+__all__ = ["clear_cache", "read_statement"]
+
+# Members that repeat across a node's manifests: validated once per distinct byte string.
+_STABLE = frozenset({"tenant", "operator", "site", "node", "gpus", "licenses", "location_evidence"})
+_CACHE_ENTRIES = 256  # per member
+_CACHE_MAX_SPAN = 64 * 1024  # larger members are validated every time, never kept
+
+
+def _model_checks(model: type[Any]) -> list[Any]:
+    """The ``after`` model validators of ``model``; refuse models the assembler cannot honour."""
+    decorators = model.__pydantic_decorators__
+    if decorators.field_validators or decorators.root_validators or decorators.validators:
+        raise TypeError(f"{model.__name__} has field validators; the fast reader would skip them")
+    checks = []
+    for dec in decorators.model_validators.values():
+        if dec.info.mode != "after":
+            raise TypeError(f"{model.__name__} has a {dec.info.mode!r} model validator")
+        checks.append(dec.func)
+    return checks
+
+
+_MANIFEST_CHECKS = _model_checks(WorkloadManifest)
+_STATEMENT_CHECKS = _model_checks(Statement)
+
+_MANIFEST_FIELDS = {name: f.alias or name for name, f in WorkloadManifest.model_fields.items()}
+_Predicate = msgspec.defstruct(
+    "_Predicate",
+    [(wire, msgspec.Raw) for wire in _MANIFEST_FIELDS.values()],
+    forbid_unknown_fields=True,
+)
+
+
+class _Top(msgspec.Struct, forbid_unknown_fields=True):
+    type: str = msgspec.field(name="_type")
+    subject: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+    predicateType: str = ""
+    predicate: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+assert list(Statement.model_fields) == ["type", "subject", "predicate_type", "predicate"]
+
+_TOP = msgspec.json.Decoder(_Top)
+_PREDICATE = msgspec.json.Decoder(_Predicate)
+_ENCODE = msgspec.json.Encoder().encode
+_DECODE_ANY = msgspec.json.Decoder().decode
+
+
+def _adapter(info: FieldInfo) -> TypeAdapter[Any]:
+    """A validator for one field's value, with the field's own constraints."""
+    return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
+
+
+_ADAPTERS = {name: _adapter(info) for name, info in WorkloadManifest.model_fields.items()}
+_SUBJECTS = _adapter(Statement.model_fields["subject"])
+
+_cache: dict[str, dict[bytes, Any]] = {name: {} for name in _STABLE}
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every cached member (tests; or to bound memory after a large audit)."""
+    with _lock:
+        for members in _cache.values():
+            members.clear()
+
+
+class _NotFast(Exception):
+    """This input is for the strict reader."""
+
+
+def _fresh(adapter: TypeAdapter[Any], raw: bytes) -> Any:
+    """Validate one member's bytes exactly as the strict reader would."""
+    try:
+        # Re-encoding what msgspec read (as pydantic writes JSON) gives these very bytes only
+        # when no key repeats (a repeat would be dropped), every number and string is spelled
+        # as pydantic spells it and nothing else (NaN, a comment) is there: then pydantic's own
+        # JSON parser reads what the strict parser would. Otherwise parse strictly, as the
+        # strict reader does.
+        exact = to_json(_DECODE_ANY(raw)) == raw
+    except msgspec.DecodeError:
+        exact = False
+    try:
+        if exact:
+            return adapter.validator.validate_json(raw)
+        return adapter.validator.validate_python(strict_loads(raw, what="member"))
+    except (ValueError, InputError):  # pydantic's ValidationError is a ValueError
+        raise _NotFast from None
+
+
+def _member(name: str, raw: bytes) -> Any:
+    if name not in _STABLE or len(raw) > _CACHE_MAX_SPAN:
+        return _fresh(_ADAPTERS[name], raw)
+    members = _cache[name]
+    value = members.get(raw)
+    if value is None:
+        value = _fresh(_ADAPTERS[name], raw)
+        with _lock:
+            if len(members) >= _CACHE_ENTRIES:
+                members.pop(next(iter(members)))  # the oldest
+            members[raw] = value
+    return value
+
+
+def _read_fast(payload: bytes) -> Statement:
+    try:
+        top = _TOP.decode(payload)
+        predicate = _PREDICATE.decode(top.predicate)
+    except msgspec.DecodeError:
+        raise _NotFast from None
+    if top.type != STATEMENT_TYPE or top.predicateType != PREDICATE_TYPE:
+        raise _NotFast
+    if _ENCODE(top) != payload or _ENCODE(predicate) != bytes(top.predicate):
+        raise _NotFast  # duplicate keys, whitespace, another order or spelling
+    values = {name: _member(name, bytes(getattr(predicate, wire))) for name, wire in _MANIFEST_FIELDS.items()}
+    manifest = construct(WorkloadManifest, values)
+    try:
+        for check in _MANIFEST_CHECKS:
+            check(manifest)
+        subjects = _fresh(_SUBJECTS, bytes(top.subject))
+        statement = construct(
+            Statement,
+            {
+                "type": STATEMENT_TYPE,
+                "subject": subjects,
+                "predicate_type": PREDICATE_TYPE,
+                "predicate": manifest,
+            },
+        )
+        for check in _STATEMENT_CHECKS:
+            check(statement)
+    except ValueError:
+        raise _NotFast from None
+    return statement
+
+
+def read_statement(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Statement:
+    """Read a signed payload as a Statement: the fast reader, else the strict one.
+
+    Raises:
+        InputError: from the strict reader, when the payload is not a valid statement.
+    """
+    if len(payload) <= max_bytes:
+        try:
+            return _read_fast(payload)
+        except _NotFast:
+            pass
+    return Statement.from_json(payload, what="statement", max_bytes=max_bytes)
