@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from contextlib import suppress
+from typing import Annotated, Any
 
-from attest.crypto.canonical import canonical_json, json_digest
+from pydantic import TypeAdapter
+from pydantic.fields import FieldInfo
+
+from attest.crypto.canonical import canonical_json
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
@@ -37,7 +42,63 @@ def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
 
 def manifest_digest(manifest: WorkloadManifest) -> str:
     """Return ``sha256:<hex>`` of the manifest's canonical JSON: the next manifest's ``previous``."""
-    return json_digest(manifest.to_obj())
+    hit = _DIGESTS.get(id(manifest))
+    if hit is not None and hit[0] is manifest:
+        return hit[1]
+    digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest)).hexdigest()
+    _remember(_DIGESTS, id(manifest), (manifest, digest))
+    return digest
+
+
+def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) -> bytes:
+    """The manifest's RFC 8785 encoding: ``canonical_json(manifest.to_obj())``, assembled per member.
+
+    Every member of a manifest is always present (none is optional), so the encoding is the
+    members' encodings in sorted order. A member object met before (the verifier's fast
+    reader shares a node's repeating members between its manifests) is encoded once.
+    """
+    parts = []
+    for name, wire in _MEMBERS:
+        if name == "job" and job is not None:  # the caller encoded it already
+            parts.append(b'"job":' + job)
+            continue
+        value = getattr(manifest, name)
+        hit = _ENCODED.get(id(value))
+        if hit is not None and hit[0] is value:
+            encoded = hit[1]
+        else:
+            encoded = canonical_json(
+                _MEMBER_ADAPTERS[name].dump_python(value, mode="json", by_alias=True, exclude_none=True)
+            )
+            if name not in ("job", "freshness"):  # these differ in every manifest
+                _remember(_ENCODED, id(value), (value, encoded))
+        parts.append(b'"' + wire + b'":' + encoded)
+    return b"{" + b",".join(parts) + b"}"
+
+
+# (held object, value) by id(object): holding the object keeps its id from being reused.
+_DIGESTS: dict[int, tuple[WorkloadManifest, str]] = {}
+_ENCODED: dict[int, tuple[object, bytes]] = {}
+_MEMO_ENTRIES = 1024
+
+
+def _remember(memo: dict[int, Any], key: int, value: Any) -> None:
+    if len(memo) >= _MEMO_ENTRIES:
+        with suppress(RuntimeError, StopIteration, KeyError):  # another thread got there first
+            memo.pop(next(iter(memo)))
+    memo[key] = value
+
+
+def _member_adapter(info: FieldInfo) -> TypeAdapter[Any]:
+    return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
+
+
+_MEMBER_ADAPTERS = {name: _member_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
+# RFC 8785 orders members by UTF-16 code units; these names are ASCII, so by their bytes.
+_MEMBERS = sorted(
+    ((name, (info.alias or name).encode("ascii")) for name, info in WorkloadManifest.model_fields.items()),
+    key=lambda item: item[1],
+)
 
 
 def build_statement(manifest: WorkloadManifest) -> Statement:
@@ -74,15 +135,11 @@ class TemplateSigner:
     that did not change — byte for byte what :func:`manifest_digest` computes.
     """
 
-    _VARYING = ("job", "freshness", "location_evidence")
-
     def __init__(self, template: WorkloadManifest, key: SigningKey) -> None:
         if template.node.key_id != key.key_id:
             raise InputError("the template names another node key than the signing key")
         self.template = template
         self.key = key
-        obj = template.to_obj()
-        self._parts = {k: canonical_json(v) for k, v in obj.items() if k not in self._VARYING}
 
     def manifest(
         self,
@@ -97,17 +154,9 @@ class TemplateSigner:
         return self.template.model_copy(update=update)
 
     def _canonical(self, manifest: WorkloadManifest) -> tuple[bytes, bytes]:
-        """(canonical manifest, canonical job) from the cached parts."""
-        parts = dict(self._parts)
+        """(canonical manifest, canonical job); the template's members are encoded once."""
         job = canonical_json(manifest.job.to_obj())
-        parts["job"] = job
-        parts["freshness"] = canonical_json(manifest.freshness.to_obj())
-        evidence = manifest.location_evidence
-        parts["location_evidence"] = (
-            _EMPTY_EVIDENCE if not evidence.receipts else canonical_json(evidence.to_obj())
-        )
-        body = b",".join(b'"' + k.encode() + b'":' + parts[k] for k in sorted(parts))
-        return b"{" + body + b"}", job
+        return manifest_canonical(manifest, job=job), job
 
     def digest(self, manifest: WorkloadManifest) -> str:
         """``manifest_digest(manifest)``, from the cached parts."""
@@ -145,6 +194,3 @@ class TemplateSigner:
         )
         envelope = sign_payload(payload, PAYLOAD_TYPE_INTOTO, [self.key])
         return envelope, "sha256:" + hashlib.sha256(canon).hexdigest()
-
-
-_EMPTY_EVIDENCE = canonical_json(LocationEvidence().to_obj())

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from attest.crypto.canonical import json_digest
 from attest.crypto.dsse import encode_envelope, parse_envelope
 from attest.errors import InputError
+from attest.model import fastread
 from attest.model.manifest import Freshness, Job, LocationEvidence
 from attest.model.result import Status
 from attest.model.statement import Statement
@@ -36,11 +38,14 @@ def test_template_signer_matches_the_reference(job: Job) -> None:
     for seq in range(3):
         m = signer.manifest(job, fresh(seq, previous))
         envelope, digest = signer.sign_with_digest(m)
-        assert digest == manifest_digest(m) == signer.digest(m)
+        # the reference: RFC 8785 of the whole manifest, computed in one piece
+        assert digest == json_digest(m.to_obj()) == manifest_digest(m) == signer.digest(m)
         raw = encode_envelope(envelope)
         _, payload = parse_envelope(raw)
         statement = Statement.from_json(payload)
         assert statement.predicate == m
+        # the payload is in RFC 8785 order, which the verifier's fast reader also takes
+        assert fastread._read_fast(payload) == statement
         assert statement.subject == workload_subjects(m)
         result = verify_envelope(raw, node.trust, now=NOW + timedelta(minutes=1))
         assert result.status is Status.AFFIRMING, result.findings
@@ -57,6 +62,6 @@ def test_template_signer_with_receipts_and_a_foreign_key() -> None:
     receipt = sign_receipt(SigningKey.generate(), landmark_id="lm", node_key_id=node.key.key_id, nonce=os.urandom(16),
                            rtt_ns=500_000, measured_at=NOW, binding=binding_for(node.key.key_id, f.nonce))
     m = signer.manifest(Job(id="h", scheduler="d", phase="heartbeat"), f, LocationEvidence(receipts=[receipt]))
-    assert signer.sign_with_digest(m)[1] == manifest_digest(m)
+    assert signer.sign_with_digest(m)[1] == manifest_digest(m) == json_digest(m.to_obj())
     with pytest.raises(InputError, match="another node key"):
         TemplateSigner(node.manifest(), SigningKey.generate())

@@ -8,6 +8,7 @@ summaries of the authenticated manifests.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -22,7 +23,8 @@ from typing import Any
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
-from attest.model.result import Status, VerificationResult
+from attest.model.base import construct
+from attest.model.result import Finding, Status, TrustVector, VerificationResult
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.verify import VerifyOptions, chain_order_key, verify_and_open
 
@@ -111,6 +113,42 @@ def _verify_group(
     return out
 
 
+# Results cross the process boundary as plain tuples: pickling pydantic models costs several
+# times more, and the parent's share of the work is what limits the speed-up.
+_Packed = tuple[Any, ...]
+
+
+def _pack(result: VerificationResult) -> _Packed:
+    """A result as a tuple of plain values (see :func:`_unpack`)."""
+    d = result.__dict__
+    return (
+        *(d[name] for name in _RESULT_FIELDS),
+        tuple(result.trust_vector.__dict__[a] for a in _VECTOR_FIELDS),
+        tuple(tuple(f.__dict__[n] for n in _FINDING_FIELDS) for f in result.findings),
+    )
+
+
+def _unpack(packed: _Packed) -> VerificationResult:
+    """The result :func:`_pack` was given (its values were valid; nothing is re-validated)."""
+    *plain, vector, findings = packed
+    values = dict(zip(_RESULT_FIELDS, plain, strict=True))
+    values["trust_vector"] = construct(TrustVector, dict(zip(_VECTOR_FIELDS, vector, strict=True)))
+    values["findings"] = [construct(Finding, dict(zip(_FINDING_FIELDS, f, strict=True))) for f in findings]
+    return construct(VerificationResult, {name: values[name] for name in VerificationResult.model_fields})
+
+
+_RESULT_FIELDS = tuple(n for n in VerificationResult.model_fields if n not in ("trust_vector", "findings"))
+_VECTOR_FIELDS = tuple(TrustVector.model_fields)
+_FINDING_FIELDS = tuple(Finding.model_fields)
+
+
+def _verify_packed(
+    items: list[tuple[str, bytes]],
+) -> list[tuple[int, _Packed, ManifestSummary | None]]:
+    """:func:`_verify_group` in a worker process, its results packed for the trip back."""
+    return [(i, _pack(result), summary) for i, result, summary in _verify_group(items)]
+
+
 def _remote_group(
     items: list[tuple[str, bytes]],
     trust: TrustStore,
@@ -170,7 +208,9 @@ def audit(
     bundled_catalog()  # loaded once here; forked workers inherit it
     loaded = load_policy(policy) if policy and dask_client is None else policy
     summaries: list[ManifestSummary] = []
-    chunks = _groups(items, jobs * 8 if jobs > 1 else 1)
+    # Small groups (whole nodes each) keep the last ones short: when no queued group is left
+    # for this process to take, it waits for the workers' last ones.
+    chunks = _groups(items, jobs * 32 if jobs > 1 else 1)
     done = 0
 
     def take(
@@ -209,17 +249,21 @@ def audit(
         # the front; this process takes them from the back for as long as no worker has started
         # them (a queued group can still be cancelled), then collects what the workers did.
         _init_worker(trust, loaded, options, now)
+        # Forked workers share this process's memory until they write to it; a collection in a
+        # worker would touch every inherited object (and copy its page). Frozen, they are skipped.
+        gc.freeze()
         with ProcessPoolExecutor(
             jobs - 1, initializer=_init_worker, initargs=(trust, loaded, options, now)
         ) as pool:
-            pending = {pool.submit(_verify_group, [it for _, it in c]): c for c in chunks}
+            pending = {pool.submit(_verify_packed, [it for _, it in c]): c for c in chunks}
             for fut, c in reversed(list(pending.items())):
                 if not fut.cancel():
                     break
                 del pending[fut]
                 take(c, _verify_group([it for _, it in c]))
             for fut in as_completed(pending):
-                take(pending[fut], fut.result())
+                take(pending[fut], [(i, _unpack(p), summary) for i, p, summary in fut.result()])
+        gc.unfreeze()
     final = [r for r in results if r is not None]
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
     fleet = analyze(

@@ -91,14 +91,19 @@ def construct(model: type[_M], values: dict[str, Any]) -> _M:
     Raises:
         TypeError: when a field is missing or unknown.
     """
-    if values.keys() != model.model_fields.keys():
-        raise TypeError(f"{model.__name__}: fields {sorted(values)} are not {sorted(model.model_fields)}")
+    if values.keys() != model.__pydantic_fields__.keys():
+        raise TypeError(
+            f"{model.__name__}: fields {sorted(values)} are not {sorted(model.__pydantic_fields__)}"
+        )
     obj = model.__new__(model)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
+
+
+_set = object.__setattr__
 
 
 class WireModel(BaseModel):

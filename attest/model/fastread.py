@@ -65,24 +65,39 @@ _MANIFEST_CHECKS = _model_checks(WorkloadManifest)
 _STATEMENT_CHECKS = _model_checks(Statement)
 
 _MANIFEST_FIELDS = {name: f.alias or name for name, f in WorkloadManifest.model_fields.items()}
-_Predicate = msgspec.defstruct(
-    "_Predicate",
-    [(wire, msgspec.Raw) for wire in _MANIFEST_FIELDS.values()],
-    forbid_unknown_fields=True,
-)
-
-
-class _Top(msgspec.Struct, forbid_unknown_fields=True):
-    type: str = msgspec.field(name="_type")
-    subject: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
-    predicateType: str = ""
-    predicate: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
-
-
 assert list(Statement.model_fields) == ["type", "subject", "predicate_type", "predicate"]
 
-_TOP = msgspec.json.Decoder(_Top)
-_PREDICATE = msgspec.json.Decoder(_Predicate)
+
+def _structs(order: str) -> tuple[Any, Any]:
+    """Decoders for the statement and the manifest whose members come in ``order``.
+
+    Two orders are read fast: the models' own (what :func:`attest.sign.sign_manifest` writes)
+    and RFC 8785's sorted one (what the daemon's template signer writes). Re-encoding a
+    decoded struct writes its members in the struct's order, which is how a payload in any
+    other order, or with a member twice, is told apart.
+    """
+    by_wire: dict[str, tuple[str, Any] | tuple[str, Any, Any]] = {
+        "_type": ("type", str, msgspec.field(name="_type")),
+        "subject": ("subject", msgspec.Raw),
+        "predicateType": ("predicateType", str),
+        "predicate": ("predicate", msgspec.Raw),
+    }
+    wires, member_wires = list(by_wire), list(_MANIFEST_FIELDS.values())
+    if order == "sorted":  # by UTF-16 code units; these names are ASCII
+        wires.sort()
+        member_wires.sort()
+    top = [by_wire[w] for w in wires]
+    members = [(w, msgspec.Raw) for w in member_wires]
+    return (
+        msgspec.json.Decoder(msgspec.defstruct(f"_Top_{order}", top, forbid_unknown_fields=True)),
+        msgspec.json.Decoder(msgspec.defstruct(f"_Manifest_{order}", members, forbid_unknown_fields=True)),
+    )
+
+
+_MODEL_ORDER = _structs("model")
+_SORTED_ORDER = _structs("sorted")
+# What follows ``{"_type":"…",`` tells the two orders apart.
+_SORTED_AFTER_TYPE = b'{"_type":"' + STATEMENT_TYPE.encode() + b'","predicate":'
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE_ANY = msgspec.json.Decoder().decode
 
@@ -144,9 +159,10 @@ def _member(name: str, raw: bytes) -> Any:
 
 
 def _read_fast(payload: bytes) -> Statement:
+    top_decoder, manifest_decoder = _SORTED_ORDER if payload.startswith(_SORTED_AFTER_TYPE) else _MODEL_ORDER
     try:
-        top = _TOP.decode(payload)
-        predicate = _PREDICATE.decode(top.predicate)
+        top = top_decoder.decode(payload)
+        predicate = manifest_decoder.decode(top.predicate)
     except msgspec.DecodeError:
         raise _NotFast from None
     if top.type != STATEMENT_TYPE or top.predicateType != PREDICATE_TYPE:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from attest.audit import audit, read_source
+from attest.audit import _pack, _unpack, audit, read_source
 from attest.audit.analytics import load_registry
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
@@ -113,6 +114,10 @@ def test_parallel_equals_serial() -> None:
     assert [r.to_obj() for r in serial.results] == [r.to_obj() for r in parallel.results]
     assert [f.to_obj() for f in serial.fleet] == [f.to_obj() for f in parallel.fleet]
     assert any(r.status.value == "contraindicated" for r in serial.results)  # the replay
+    # results that came back from a worker process are the ones it computed, field for field
+    for r in serial.results:
+        back = _unpack(pickle.loads(pickle.dumps(_pack(r))))
+        assert back == r and back.to_obj() == r.to_obj() and back.model_dump() == r.model_dump()
 
 
 def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
