@@ -11,16 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from contextlib import suppress
-from typing import Annotated, Any
-
-from pydantic import TypeAdapter
-from pydantic.fields import FieldInfo
+from typing import Any
 
 from attest.crypto.canonical import canonical_json
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
-from attest.model.base import construct
+from attest.model.base import construct, field_adapter
 from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEvidence, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject
 
@@ -89,11 +86,7 @@ def _remember(memo: dict[int, Any], key: int, value: Any) -> None:
     memo[key] = value
 
 
-def _member_adapter(info: FieldInfo) -> TypeAdapter[Any]:
-    return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
-
-
-_MEMBER_ADAPTERS = {name: _member_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
+_MEMBER_ADAPTERS = {name: field_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
 # RFC 8785 orders members by UTF-16 code units; these names are ASCII, so by their bytes.
 _MEMBERS = sorted(
     ((name, (info.alias or name).encode("ascii")) for name, info in WorkloadManifest.model_fields.items()),

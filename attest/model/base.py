@@ -18,8 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    TypeAdapter,
     ValidationError,
 )
+from pydantic.fields import FieldInfo
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
@@ -79,6 +81,11 @@ Name = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 _M = TypeVar("_M", bound=BaseModel)
+
+
+def field_adapter(info: FieldInfo) -> TypeAdapter[Any]:
+    """A validator and serializer for one model field's value, with the field's own constraints."""
+    return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
 
 
 def construct(model: type[_M], values: dict[str, Any]) -> _M:

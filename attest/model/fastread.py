@@ -27,16 +27,15 @@ for mutated ones.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from pydantic import TypeAdapter
-from pydantic.fields import FieldInfo
 from pydantic_core import to_json
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
-from attest.model.base import construct
+from attest.model.base import construct, field_adapter
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 from attest.model.statement import STATEMENT_TYPE, Statement
 
@@ -102,13 +101,8 @@ _ENCODE = msgspec.json.Encoder().encode
 _DECODE_ANY = msgspec.json.Decoder().decode
 
 
-def _adapter(info: FieldInfo) -> TypeAdapter[Any]:
-    """A validator for one field's value, with the field's own constraints."""
-    return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
-
-
-_ADAPTERS = {name: _adapter(info) for name, info in WorkloadManifest.model_fields.items()}
-_SUBJECTS = _adapter(Statement.model_fields["subject"])
+_ADAPTERS = {name: field_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
+_SUBJECTS = field_adapter(Statement.model_fields["subject"])
 
 _cache: dict[str, dict[bytes, Any]] = {name: {} for name in _STABLE}
 _lock = threading.Lock()
