@@ -23,34 +23,46 @@ import time
 from pathlib import Path
 
 from attest.crypto.keys import SigningKey
-from attest.log import Log
+from attest.log import Log, store
 
 
 def envelope(i: int) -> bytes:
     return b'{"payload":"' + os.urandom(3600).hex().encode()[: 5000] + f'","n":{i}}}\n'.encode()
 
 
-def part1(n: int, tmp: Path) -> None:
+def part1(n: int, tmp: Path, rounds: int = 3) -> None:
     data = [envelope(i) for i in range(n)]
-    log = Log.init(tmp / "bench.db", "bench.example/log", SigningKey.generate())
-    t = time.perf_counter()
-    for k in range(0, n, 1000):
-        log.append(data[k : k + 1000])
-    ours = n / (time.perf_counter() - t)
-    db = sqlite3.connect(tmp / "raw.db", isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
-    t = time.perf_counter()
-    for k in range(0, n, 1000):
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO entries(idx, data) VALUES (?, ?)", [(k + j, d) for j, d in enumerate(data[k : k + 1000])])
-        db.execute("COMMIT")
-    raw = n / (time.perf_counter() - t)
-    assert log.verify() == [] if n <= 50_000 else True
-    print(f"appends of {n} entries (~{len(data[0])} bytes), batches of 1,000:")
-    print(f"  {'attest log (hash, tree, unique index, WAL+FULL)':52} {ours:10.0f} /s")
-    print(f"  {'raw SQLite insert of the same blobs (WAL+FULL)':52} {raw:10.0f} /s   ratio {ours / raw:.2f}")
+
+    def ours(r: int) -> float:
+        log = Log.init(tmp / f"bench-{r}.db", "bench.example/log", SigningKey.generate())
+        t = time.perf_counter()
+        for k in range(0, n, 1000):
+            log.append(data[k : k + 1000])
+        rate = n / (time.perf_counter() - t)
+        assert log.verify() == [] if n <= 50_000 else True
+        return rate
+
+    def raw(r: int) -> float:
+        db = sqlite3.connect(tmp / f"raw-{r}.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA wal_autocheckpoint={store.WAL_CHECKPOINT_PAGES}")  # the log's own setting
+        db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        t = time.perf_counter()
+        for k in range(0, n, 1000):
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO entries(idx, data) VALUES (?, ?)", [(k + j, d) for j, d in enumerate(data[k : k + 1000])])
+            db.execute("COMMIT")
+        db.close()
+        return n / (time.perf_counter() - t)
+
+    best_ours = best_raw = 0.0
+    for r in range(rounds):  # interleaved, best of each kept
+        best_ours = max(best_ours, ours(r))
+        best_raw = max(best_raw, raw(r))
+    print(f"appends of {n} entries (~{len(data[0])} bytes), batches of 1,000, best of {rounds} interleaved rounds:")
+    print(f"  {'attest log (hash, tree, unique index, WAL+FULL)':52} {best_ours:10.0f} /s")
+    print(f"  {'raw SQLite insert of the same blobs (same pragmas)':52} {best_raw:10.0f} /s   ratio {best_ours / best_raw:.2f}")
 
 
 def part2(leaves: int, tmp: Path) -> None:
@@ -84,7 +96,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=30_000)
     p.add_argument("--leaves", type=int, default=1_000_000)
+    p.add_argument(
+        "--wal-pages",
+        type=int,
+        help=f"WAL checkpoint interval in pages for both contenders (the log's: {store.WAL_CHECKPOINT_PAGES}; SQLite's default: 1000)",
+    )
     args = p.parse_args()
+    if args.wal_pages:
+        store.WAL_CHECKPOINT_PAGES = args.wal_pages
     with tempfile.TemporaryDirectory() as tmp:
         part1(args.entries, Path(tmp))
         part2(args.leaves, Path(tmp))
