@@ -204,6 +204,13 @@ def _swap_floats(value: Any, floats: list[float], tag: str) -> Any:
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
+# Floats are swapped for "<tag><n>\x00" strings before the C encoder runs. The tag is random per
+# process and never leaves it, so no input string can forge a placeholder.
+_TAG = f"\x00{secrets.token_hex(8)}:"
+_ESCAPED_TAG = json.dumps(_TAG)[1:-1]
+_SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_json(value: Any) -> bytes:
     """Return the RFC 8785 (JCS) canonical encoding of a JSON value.
 
@@ -218,20 +225,17 @@ def canonical_json(value: Any) -> bytes:
             2^53 - 1, non-string member names, lone surrogates, other Python types).
     """
     floats: list[float] = []
-    tag = f"\x00{secrets.token_hex(8)}:"  # unguessable: input strings cannot forge a placeholder
+    tag = _TAG
     text: str | None
     try:
-        text = json.dumps(
-            _swap_floats(value, floats, tag), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        text = _SORTED_COMPACT(_swap_floats(value, floats, tag))
     except _NeedsFullEncoder:
         text = None
     if text is not None and _ASTRAL.search(text):
         text = None
     if text is not None:
-        escaped_tag = json.dumps(tag)[1:-1]
         for i, number in enumerate(floats):
-            text = text.replace(f'"{escaped_tag}{i}\\u0000"', _es6_number(number), 1)
+            text = text.replace(f'"{_ESCAPED_TAG}{i}\\u0000"', _es6_number(number), 1)
     else:
         out: list[str] = []
         _jcs(value, out)

@@ -17,6 +17,9 @@ licence blocks repeat byte for byte; only ``job``, ``freshness``, the subjects a
 4. the manifest and statement are assembled without re-validation and their own
    model validators are run.
 
+Cached members are shared between the manifests that carry them: the models are frozen,
+and nothing in the library changes their lists in place (nothing may).
+
 Anything outside that shape — or any member that fails — goes to the strict reader
 (:meth:`Statement.from_json`), which accepts or rejects it and explains why. The two
 readers return equal statements for every input the fast one accepts; the
