@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +232,25 @@ def test_manifest_digests_assembled_per_member_are_the_whole_encoding() -> None:
         for _ in range(2):  # the second time from the member memo
             assert manifest_canonical(read) == canonical_json(m.to_obj())
             assert manifest_digest(read) == json_digest(m.to_obj())
+
+
+def test_manifests_with_gpu_evidence_and_landmark_receipts_read_the_same(tmp_path: Path) -> None:
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+    from tests.hardware.test_binding import bound_manifest
+    from tests.location.test_verify_location import honest, with_receipts
+
+    node = trusted_node()
+    bound = bound_manifest(node, SimulatedCcBackend(tmp_path / "vendor"))
+    measured = with_receipts(bound, honest(bound))
+    for m in (bound, measured):
+        p = payload_of(m)
+        assert took_fast_path(p)
+        for _ in range(2):
+            got = fastread.read_statement(p)
+            assert same(got, strict(p)) and got.predicate == m
+        # a flipped hex digit inside a GPU's report or a receipt's signature changes the member's
+        # bytes: the cache cannot hand back the validated original for it
+        i = p.index(b'"report":"') + 20
+        flipped = p[:i] + (b"0" if p[i : i + 1] != b"0" else b"1") + p[i + 1 :]
+        got = fastread.read_statement(flipped).predicate
+        assert got.gpus != m.gpus and same(fastread.read_statement(flipped), strict(flipped))
