@@ -62,16 +62,23 @@ class AuditReport:
 
 
 def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, bytes]]:
-    """Envelopes from a directory (files matching ``pattern``, recursively) or a log/collector database."""
+    """Envelopes from a directory (files matching ``pattern``, recursively) or a log/collector database.
+
+    A log is a SQLite file or a ``postgresql://`` URL; its entries are named ``NAME#INDEX``.
+    """
+    from attest.log import Log, is_url
+
+    if is_url(source):
+        store = Log.open(source).store
+        name = source.rsplit("/", 1)[-1] or "log"
+        return [(f"{name}#{i}", store.entry(i)) for i in range(store.size())]
     path = Path(source)
     if path.is_dir():
         return [
             (str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob(pattern)) if p.is_file()
         ]
     if path.is_file():
-        from attest.log.store import SqliteLog
-
-        store = SqliteLog(path)
+        store = Log.open(path).store
         return [(f"{path.name}#{i}", store.entry(i)) for i in range(store.size())]
     raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
 

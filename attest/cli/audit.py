@@ -45,7 +45,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "  attest audit audit.db --trust trust.json --registry chips.csv --max-silence 2h --format json",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("source", metavar="SOURCE", help="directory of envelopes, or a log database")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="directory of envelopes, or a log database (file or postgresql://...)",
+    )
     p.add_argument(
         "--glob",
         default="*.json",

@@ -30,10 +30,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = verbs.add_parser(
         "serve",
         help="serve until interrupted",
-        epilog="example:\n  attest collector serve --log audit.db --trust trust.json --key log.key",
+        epilog=(
+            "examples:\n  attest collector serve --log audit.db --trust trust.json --key log.key\n"
+            "  attest collector serve --log postgresql://attest@db/attest --state collector-state.db \\\n"
+            "      --trust trust.json --key log.key --listen 0.0.0.0:8080"
+        ),
         formatter_class=HelpFormatter,
     )
-    s.add_argument("--log", required=True, metavar="PATH", help="the log (created by attest log init)")
+    s.add_argument(
+        "--log",
+        required=True,
+        metavar="PATH_OR_URL",
+        help="the log, a file or postgresql://... (attest log init)",
+    )
     s.add_argument("--trust", required=True, metavar="TRUST")
     s.add_argument(
         "--policy",
@@ -43,7 +52,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--key", metavar="KEY", help="the log's key: sign checkpoints (GET /v1/checkpoint)")
     s.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
-    s.add_argument("--state", metavar="DB", help="verifier state (nonces, chains); default: LOG.verifier.db")
+    s.add_argument(
+        "--state",
+        metavar="DB",
+        help="verifier state (nonces, chains); default: LOG.verifier.db (required with a PostgreSQL log)",
+    )
     add_evidence_args(s)
     s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
     s.set_defaults(func=run_serve)
@@ -59,12 +72,12 @@ def run_serve(args: argparse.Namespace) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
-    log = Log.open(Path(args.log))
+    log = Log.open(args.log)
     options = evidence_options(args)
     collector = Collector(
         log,
         TrustStore.load(Path(args.trust)),
-        state=open_state(Path(args.log), args.state),
+        state=open_state(args.log, args.state),
         policy=None if args.policy == "none" else load_policy(args.policy),
         options=options,
         key=load_signing_key(Path(args.key)) if args.key else None,

@@ -12,7 +12,8 @@ HTTP API (aiohttp)::
     GET  /healthz
 
 Everything that is an envelope is logged, whatever its verdict: the log records what
-nodes said, and the stored result says what the verifier thought of it. A re-push of the
+nodes said, and the stored result (kept in the log's own store, SQLite or PostgreSQL) says
+what the verifier thought of it. A re-push of the
 same bytes is answered from the store (same index, same result) without verifying again,
 so it is not mistaken for a replay. Verification state (nonces, chain heads) persists in
 its own SQLite file, so a restarted collector still sees replays and rollbacks.
@@ -32,8 +33,7 @@ from aiohttp import web
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
-from attest.log import Log
-from attest.log.store import SqliteLog
+from attest.log import Log, is_url
 from attest.replay import SqliteVerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope
 
@@ -59,13 +59,6 @@ class Collector:
         self.key = key
         self.interval = checkpoint_interval_s
         self.lock = asyncio.Lock()
-        if not isinstance(log.store, SqliteLog):
-            raise InputError("the collector keeps its results beside a SQLite log; give a log file")
-        self.sqlite = log.store
-        self.db = log.store.db
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL)"
-        )
         self.note: str | None = None
         self.noted_size = -1
 
@@ -74,8 +67,8 @@ class Collector:
 
         existing = self.log.store.find(merkle.leaf_hash(raw))
         if existing is not None:
-            row = self.db.execute("SELECT result FROM results WHERE idx = ?", (existing,)).fetchone()
-            result = json.loads(row[0]) if row else None
+            kept = self.log.store.result(existing)
+            result = json.loads(kept) if kept else None
             return 200, {"duplicate": True, "leaf_index": existing, "result": result, **self._proof(existing)}
         result = verify_envelope(
             raw,
@@ -89,11 +82,7 @@ class Collector:
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": result.to_obj()}
         placed = self.log.append([raw])[0]
-        with self.sqlite.lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO results(idx, status, result) VALUES (?, ?, ?)",
-                (placed.index, result.status.value, json.dumps(result.to_obj())),
-            )
+        self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         return 200, {
             "duplicate": False,
             "leaf_index": placed.index,
@@ -199,8 +188,14 @@ class Collector:
         return app
 
 
-def open_state(log_path: Path, state: str | None) -> SqliteVerifierState:
-    """The verifier state file (default: beside the log)."""
+def open_state(log: str, state: str | None) -> SqliteVerifierState:
+    """The verifier state file (default: beside a log file; a PostgreSQL log needs ``--state``)."""
+    if state is None and is_url(log):
+        raise InputError(
+            "a collector on a PostgreSQL log keeps its verifier state (nonces, chain heads) in a local file",
+            hint="give it one: attest collector serve --log URL --state /var/lib/attest/collector-state.db ...",
+        )
+    log_path = Path(log)
     path = Path(state) if state else log_path.with_name(log_path.name + ".verifier.db")
     try:
         return SqliteVerifierState(path)

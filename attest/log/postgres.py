@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (idx BIGINT PRIMARY KEY, leaf_hash BYTEA NOT NULL UNIQUE, data BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (level INT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
 CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (idx BIGINT PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
 """
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
 
@@ -120,6 +121,19 @@ class PostgresLog:
         """Every checkpoint issued, oldest first."""
         rows = self.db.execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
         return [(int(a), bytes(b), str(c)) for a, b, c in rows]
+
+    def put_result(self, index: int, status: str, result: str) -> None:
+        """Keep what a collector's verifier said of entry ``index``."""
+        self.db.execute(
+            "INSERT INTO results(idx, status, result) VALUES (%s, %s, %s) "
+            "ON CONFLICT (idx) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result",
+            (index, status, result),
+        )
+
+    def result(self, index: int) -> str | None:
+        """The result JSON kept for entry ``index``, if any."""
+        row = self.db.execute("SELECT result FROM results WHERE idx = %s", (index,)).fetchone()
+        return str(row[0]) if row else None
 
     def close(self) -> None:
         """Close the connection."""

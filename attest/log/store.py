@@ -69,6 +69,14 @@ class LogStore(Protocol):
         """Every checkpoint issued, oldest first."""
         ...
 
+    def put_result(self, index: int, status: str, result: str) -> None:
+        """Keep what a collector's verifier said of entry ``index`` (its status and result JSON)."""
+        ...
+
+    def result(self, index: int) -> str | None:
+        """The result JSON kept for entry ``index``, if any."""
+        ...
+
     def close(self) -> None:
         """Release the store."""
         ...
@@ -141,6 +149,7 @@ CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT 
 CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
                                   PRIMARY KEY (level, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
 """
 
 
@@ -252,6 +261,19 @@ class SqliteLog:
             (int(a), bytes(b), str(c))
             for a, b, c in self.db.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
         ]
+
+    def put_result(self, index: int, status: str, result: str) -> None:
+        """Keep what a collector's verifier said of entry ``index``."""
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO results(idx, status, result) VALUES (?, ?, ?)",
+                (index, status, result),
+            )
+
+    def result(self, index: int) -> str | None:
+        """The result JSON kept for entry ``index``, if any."""
+        row = self.db.execute("SELECT result FROM results WHERE idx = ?", (index,)).fetchone()
+        return str(row[0]) if row else None
 
     def close(self) -> None:
         """Close the database."""

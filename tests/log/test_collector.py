@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,10 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, Path, SigningKey, Path]]:
     yield "", tmp_path / "audit.db", key, tmp_path / "trust.json"
 
 
-def serve(db: Path, trust: Path, key: Path) -> tuple[subprocess.Popen[str], str]:
+def serve(db: Path | str, trust: Path, key: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "attest.cli.main", "collector", "serve", "--log", str(db), "--trust", str(trust),
-         "--key", str(key), "--listen", "127.0.0.1:0", "--policy", "us-ear", "--checkpoint-interval", "0.5"],
+         "--key", str(key), "--listen", "127.0.0.1:0", "--policy", "us-ear", "--checkpoint-interval", "0.5", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -153,3 +154,46 @@ def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaem
         proc.terminate()
         proc.communicate(timeout=10)
     assert "cannot reach the collector" in cli("log", "proof", "--log", base, "--inclusion", "0", check_code=2).stderr
+
+
+def test_a_collector_on_a_postgresql_log(postgres_url: str, cli: Any, tmp_path: Path) -> None:
+    """The fleet set-up: the log and the verifier's results in PostgreSQL, proofs and audits from it."""
+    from tests.conftest import NOW, trusted_node
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    Log.init(postgres_url, "example.com/fleet", key).store.close()
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    envs = [node.envelope(node.manifest(now=NOW, chain=True)) for _ in range(3)]
+    # Without a place for the verifier's state the collector refuses to start, and says why.
+    refused = cli("collector", "serve", "--log", postgres_url, "--trust", "trust.json", check_code=2)
+    assert "--state" in refused.stderr
+    state = tmp_path / "state.db"
+    proc, base = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", "--state", str(state))
+    try:
+        answers = [json.loads(http("POST", f"{base}/v1/manifests", e)[1]) for e in envs]
+        assert [a["leaf_index"] for a in answers] == [0, 1, 2]
+        statuses = [a["result"]["status"] for a in answers]
+        again = json.loads(http("POST", f"{base}/v1/manifests", envs[1])[1])
+        assert again["duplicate"] is True and again["result"]["status"] == statuses[1]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    # A restarted collector answers a re-push from what PostgreSQL kept, and sees a replay of nothing new.
+    proc, base = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", "--state", str(state))
+    try:
+        out = json.loads(http("POST", f"{base}/v1/manifests", envs[2])[1])
+        assert out["duplicate"] is True and out["leaf_index"] == 2 and out["result"]["status"] == statuses[2]
+        proof = out["inclusion"]
+        log = Log.open(postgres_url)
+        assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), 2, proof["tree_size"],
+                                [bytes.fromhex(h) for h in proof["path"]], bytes.fromhex(proof["root_hash"]))
+        assert log.store.result(2) is not None and log.verify() == []
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    # The auditor reads the same database.
+    report = json.loads(cli("audit", postgres_url, "--trust", "trust.json", "--policy", "none", "--now",
+                            (NOW + timedelta(minutes=1)).isoformat(), "--format", "json").stdout)
+    assert report["envelopes"] == 3
