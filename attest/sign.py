@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from contextlib import suppress
-from typing import Any
 
 from attest.crypto.canonical import canonical_json
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
+from attest.memo import ByIdentity
 from attest.model.base import construct, field_adapter
 from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEvidence, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject
@@ -39,11 +38,10 @@ def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
 
 def manifest_digest(manifest: WorkloadManifest) -> str:
     """Return ``sha256:<hex>`` of the manifest's canonical JSON: the next manifest's ``previous``."""
-    hit = _DIGESTS.get(id(manifest))
-    if hit is not None and hit[0] is manifest:
-        return hit[1]
-    digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest)).hexdigest()
-    _remember(_DIGESTS, id(manifest), (manifest, digest))
+    digest = _DIGESTS.get(manifest)
+    if digest is None:
+        digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest)).hexdigest()
+        _DIGESTS.put(digest, manifest)
     return digest
 
 
@@ -60,30 +58,25 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
             parts.append(b'"job":' + job)
             continue
         value = getattr(manifest, name)
-        hit = _ENCODED.get(id(value))
-        if hit is not None and hit[0] is value:
-            encoded = hit[1]
-        else:
+        encoded = _ENCODED.get(value)
+        if encoded is None:
             encoded = canonical_json(
                 _MEMBER_ADAPTERS[name].dump_python(value, mode="json", by_alias=True, exclude_none=True)
             )
             if name not in ("job", "freshness"):  # these differ in every manifest
-                _remember(_ENCODED, id(value), (value, encoded))
+                _ENCODED.put(encoded, value)
         parts.append(b'"' + wire + b'":' + encoded)
     return b"{" + b",".join(parts) + b"}"
 
 
-# (held object, value) by id(object): holding the object keeps its id from being reused.
-_DIGESTS: dict[int, tuple[WorkloadManifest, str]] = {}
-_ENCODED: dict[int, tuple[object, bytes]] = {}
-_MEMO_ENTRIES = 1024
+_DIGESTS: ByIdentity[str] = ByIdentity(1024)
+_ENCODED: ByIdentity[bytes] = ByIdentity(1024)
 
 
-def _remember(memo: dict[int, Any], key: int, value: Any) -> None:
-    if len(memo) >= _MEMO_ENTRIES:
-        with suppress(RuntimeError, StopIteration, KeyError):  # another thread got there first
-            memo.pop(next(iter(memo)))
-    memo[key] = value
+def clear_digests() -> None:
+    """Forget the remembered manifest digests and member encodings (they never change a result)."""
+    _DIGESTS.clear()
+    _ENCODED.clear()
 
 
 _MEMBER_ADAPTERS = {name: field_adapter(info) for name, info in WorkloadManifest.model_fields.items()}

@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,6 +52,7 @@ from attest.errors import AttestError, EnvelopeError
 from attest.hardware.binding import binding_nonce
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, verify_report
+from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
@@ -62,7 +62,7 @@ from attest.model.result import Finding, Severity, Status, TrustVector, Verifica
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
 from attest.replay import ChainHead, ChainStore, NonceStore
-from attest.sign import manifest_digest, workload_subjects
+from attest.sign import clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
@@ -480,34 +480,30 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
 # The outcome of classifying one GPU list, by the identity of the list and the catalog. The fast
 # statement reader hands every manifest of a node the same (validated, cached) list object, so a
 # node's GPUs are classified once; the entry holds the list, so its id cannot be reused meanwhile.
-_CLASSIFIED: dict[tuple[int, int], tuple[object, object, list[ChipClassification], list[Finding]]] = {}
-_CLASSIFIED_ENTRIES = 256
+_CLASSIFIED: ByIdentity[tuple[list[ChipClassification], list[Finding]]] = ByIdentity(256)
 
 
 def clear_caches() -> None:
-    """Forget what the verifier cached (validated manifest members, GPU classifications).
+    """Forget what the verifier cached (validated manifest members, GPU classifications, digests).
 
     Results never depend on the caches; benchmarks clear them to time a cold verifier.
     """
     from attest.model.fastread import clear_cache
 
     clear_cache()
+    clear_digests()
     _CLASSIFIED.clear()
 
 
 def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
-    key = (id(manifest.gpus), id(catalog))
-    hit = _CLASSIFIED.get(key)
-    if hit is not None and hit[0] is manifest.gpus and hit[1] is catalog:
-        run.classifications.extend(hit[2])
-        run.findings.extend(hit[3])
+    hit = _CLASSIFIED.get(manifest.gpus, catalog)
+    if hit is not None:
+        run.classifications.extend(hit[0])
+        run.findings.extend(hit[1])
         return
     first, first_class = len(run.findings), len(run.classifications)
     _classify(run, manifest, catalog)
-    if len(_CLASSIFIED) >= _CLASSIFIED_ENTRIES:
-        with suppress(RuntimeError, StopIteration, KeyError):  # another thread got there first
-            _CLASSIFIED.pop(next(iter(_CLASSIFIED)))
-    _CLASSIFIED[key] = (manifest.gpus, catalog, run.classifications[first_class:], run.findings[first:])
+    _CLASSIFIED.put((run.classifications[first_class:], run.findings[first:]), manifest.gpus, catalog)
 
 
 def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:

@@ -259,25 +259,27 @@ def audit(
         # Forked workers share this process's memory until they write to it; a collection in a
         # worker would touch every inherited object (and copy its page). Frozen, they are skipped.
         gc.freeze()
-        with ProcessPoolExecutor(
-            jobs - 1, initializer=_init_worker, initargs=(trust, loaded, options, now)
-        ) as pool:
-            pending = {pool.submit(_verify_packed, [it for _, it in c]): c for c in chunks}
+        try:
+            with ProcessPoolExecutor(
+                jobs - 1, initializer=_init_worker, initargs=(trust, loaded, options, now)
+            ) as pool:
+                pending = {pool.submit(_verify_packed, [it for _, it in c]): c for c in chunks}
 
-            def collect(fut: Any) -> None:
-                take(pending.pop(fut), [(i, _unpack(p), summary) for i, p, summary in fut.result()])
+                def collect(fut: Any) -> None:
+                    take(pending.pop(fut), [(i, _unpack(p), summary) for i, p, summary in fut.result()])
 
-            for fut, c in reversed(list(pending.items())):
-                if not fut.cancel():
-                    break
-                del pending[fut]
-                take(c, _verify_group([it for _, it in c]))
-                # What the workers finished meanwhile is taken in now, not all at the end.
-                for finished in [f for f in pending if f.done()]:
-                    collect(finished)
-            for fut in as_completed(list(pending)):
-                collect(fut)
-        gc.unfreeze()
+                for fut, c in reversed(list(pending.items())):
+                    if not fut.cancel():
+                        break
+                    del pending[fut]
+                    take(c, _verify_group([it for _, it in c]))
+                    # What the workers finished meanwhile is taken in now, not all at the end.
+                    for finished in [f for f in pending if f.done()]:
+                        collect(finished)
+                for fut in as_completed(list(pending)):
+                    collect(fut)
+        finally:
+            gc.unfreeze()
     final = [r for r in results if r is not None]
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
     fleet = analyze(

@@ -7,12 +7,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, read_model
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    add_policy_arg,
+    parse_when,
+    policy_from_args,
+    read_input,
+    read_model,
+)
 from attest.crypto.canonical import strict_loads
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import Tenant
-from attest.policy import BUNDLED, load_policy
 from attest.scheduler.admission import JobRequest, admit
 from attest.scheduler.evidence import load_evidence, read_envelopes
 from attest.scheduler.slurm import expand_hostlist
@@ -54,12 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gpu-type", metavar="NAME", help="GPU model the job needs (H100, B200, ...)")
     p.add_argument("--training-ops", type=float, metavar="OPS", help="declared training compute")
     p.add_argument("--job-id", default="pending")
-    p.add_argument(
-        "--policy",
-        default="us-ear",
-        metavar="NAME|FILE",
-        help=f"bundled ({', '.join(BUNDLED)}) or TOML; 'none'",
-    )
+    add_policy_arg(p)
     p.add_argument(
         "--max-age", type=int, default=900, metavar="SECONDS", help="evidence older than this is stale"
     )
@@ -87,7 +89,7 @@ def run_admit(args: argparse.Namespace) -> int:
     if args.gpus < 0 or args.max_age <= 0:
         raise InputError("--gpus must not be negative and --max-age must be positive")
     now = parse_when(args.now) if args.now else datetime.now(UTC)
-    policy = None if args.policy == "none" else load_policy(args.policy)
+    policy = policy_from_args(args)
     evidence = load_evidence(read_envelopes(Path(args.evidence)), TrustStore.load(Path(args.trust)), now=now)
     decision = admit(
         JobRequest(

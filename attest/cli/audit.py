@@ -12,15 +12,16 @@ from attest.cli.common import (
     HelpFormatter,
     add_evidence_args,
     add_format,
+    add_policy_arg,
     evidence_options,
     parse_when,
+    policy_from_args,
     read_input,
     stderr,
     write_output,
 )
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
-from attest.policy import BUNDLED
 from attest.verify import VerifyOptions
 
 if TYPE_CHECKING:
@@ -57,12 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="which files of a directory are envelopes (default: *.json; every match is judged, none skipped)",
     )
     p.add_argument("--trust", required=True, metavar="TRUST")
-    p.add_argument(
-        "--policy",
-        default="us-ear",
-        metavar="NAME|FILE",
-        help=f"bundled ({', '.join(BUNDLED)}) or TOML; 'none'",
-    )
+    add_policy_arg(p)
     p.add_argument(
         "--jobs",
         type=int,
@@ -138,9 +134,8 @@ def run_audit(args: argparse.Namespace) -> int:
         client.close()
     if args.report:
         from attest.audit.report import render_html
-        from attest.policy import load_policy
 
-        policy = None if args.policy == "none" else load_policy(args.policy)
+        policy = policy_from_args(args)
         maps = _maps(items, report, trust, policy, options, now) if landmarks else []
         write_output(render_html(report, maps=maps).encode(), args.report)
         stderr(f"report written to {args.report}")

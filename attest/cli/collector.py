@@ -8,11 +8,16 @@ import json
 import signal
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_evidence_args, evidence_options
+from attest.cli.common import (
+    HelpFormatter,
+    add_evidence_args,
+    add_policy_arg,
+    evidence_options,
+    policy_from_args,
+)
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
-from attest.policy import BUNDLED, load_policy
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,12 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the log, a file or postgresql://... (attest log init)",
     )
     s.add_argument("--trust", required=True, metavar="TRUST")
-    s.add_argument(
-        "--policy",
-        default="us-ear",
-        metavar="NAME|FILE",
-        help=f"bundled ({', '.join(BUNDLED)}) or TOML; 'none'",
-    )
+    add_policy_arg(s)
     s.add_argument("--key", metavar="KEY", help="the log's key: sign checkpoints (GET /v1/checkpoint)")
     s.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     s.add_argument(
@@ -78,7 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log,
         TrustStore.load(Path(args.trust)),
         state=open_state(args.log, args.state),
-        policy=None if args.policy == "none" else load_policy(args.policy),
+        policy=policy_from_args(args),
         options=options,
         key=load_signing_key(Path(args.key)) if args.key else None,
         checkpoint_interval_s=args.checkpoint_interval,

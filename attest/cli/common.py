@@ -90,6 +90,25 @@ def stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def add_policy_arg(parser: argparse.ArgumentParser) -> None:
+    """``--policy NAME|FILE|none``: the export-control policy a verb applies (default: us-ear)."""
+    from attest.policy import BUNDLED
+
+    parser.add_argument(
+        "--policy",
+        default="us-ear",
+        metavar="NAME|FILE",
+        help=f"export-control policy: bundled ({', '.join(BUNDLED)}) or a TOML file; 'none' to skip (default: us-ear)",
+    )
+
+
+def policy_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`attest.policy.Policy` that :func:`add_policy_arg` named, or None for ``none``."""
+    from attest.policy import load_policy
+
+    return None if args.policy == "none" else load_policy(args.policy)
+
+
 def add_evidence_args(parser: argparse.ArgumentParser) -> None:
     """``--cc-root``, ``--cc-root-sha256`` and ``--landmarks``: what GPU and location evidence is checked against."""
     from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256

@@ -13,8 +13,10 @@ from attest.cli.common import (
     HelpFormatter,
     add_evidence_args,
     add_format,
+    add_policy_arg,
     evidence_options,
     parse_when,
+    policy_from_args,
     read_input,
     stderr,
     write_output,
@@ -24,7 +26,6 @@ from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
 from attest.model.result import Status, VerificationResult
-from attest.policy import BUNDLED, load_policy
 from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import (
     PolicyEvaluator,
@@ -76,12 +77,7 @@ examples:
         metavar="KEY",
         help="sign each result with the verifier's key: output is one DSSE envelope per line (a relying party trusts one key)",
     )
-    p.add_argument(
-        "--policy",
-        default="us-ear",
-        metavar="NAME|FILE",
-        help=f"export-control policy: bundled ({', '.join(BUNDLED)}) or a TOML file; 'none' to skip (default: us-ear)",
-    )
+    add_policy_arg(p)
     add_evidence_args(p)
     p.add_argument(
         "--map",
@@ -149,7 +145,7 @@ def run_verify(args: argparse.Namespace) -> int:
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
-    policy = None if args.policy == "none" else load_policy(args.policy)
+    policy = policy_from_args(args)
     state = SqliteVerifierState(args.state) if args.state else None
     try:
         results = verify_many(

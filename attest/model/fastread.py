@@ -29,7 +29,6 @@ for mutated ones.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import msgspec
@@ -38,6 +37,7 @@ from pydantic_core import to_json
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
+from attest.memo import Bounded
 from attest.model.base import construct, field_adapter
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 from attest.model.statement import STATEMENT_TYPE, Statement
@@ -107,15 +107,13 @@ _DECODE_ANY = msgspec.json.Decoder().decode
 _ADAPTERS = {name: field_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
 _SUBJECTS = field_adapter(Statement.model_fields["subject"])
 
-_cache: dict[str, dict[bytes, Any]] = {name: {} for name in _STABLE}
-_lock = threading.Lock()
+_cache: dict[str, Bounded[bytes, Any]] = {name: Bounded(_CACHE_ENTRIES) for name in _STABLE}
 
 
 def clear_cache() -> None:
     """Forget every cached member (tests; or to bound memory after a large audit)."""
-    with _lock:
-        for members in _cache.values():
-            members.clear()
+    for members in _cache.values():
+        members.clear()
 
 
 class _NotFast(Exception):
@@ -148,10 +146,7 @@ def _member(name: str, raw: bytes) -> Any:
     value = members.get(raw)
     if value is None:
         value = _fresh(_ADAPTERS[name], raw)
-        with _lock:
-            if len(members) >= _CACHE_ENTRIES:
-                members.pop(next(iter(members)))  # the oldest
-            members[raw] = value
+        members.put(raw, value)
     return value
 
 

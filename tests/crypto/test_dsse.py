@@ -71,10 +71,42 @@ def test_parse_envelope_rejects(mutate, rule: str) -> None:  # type: ignore[no-u
 
 def test_base64_must_be_canonical() -> None:
     assert b64decode_canonical("QQ==", what="x") == b"A"
-    for bad in ["QR==", "QQ", "QQ==\n", "Q Q==", "-_8=", "!!!!"]:
+    assert b64decode_canonical("QUI=", what="x") == b"AB"
+    for bad in ["QR==", "QUJ=", "QQ", "QQ==\n", "Q Q==", "-_8=", "!!!!", "QQ==QQ==", "=QQ="]:
         with pytest.raises(EnvelopeError) as err:
             b64decode_canonical(bad, what="x")
         assert err.value.rule == "envelope.base64"
+
+
+def test_base64_canonical_check_is_re_encoding_equality() -> None:
+    """Only the last group is re-encoded; that accepts exactly what a full re-encoding would."""
+    import binascii
+    import random
+
+    rng = random.Random(9)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n"
+    accepted = 0
+    for _ in range(20_000):
+        if rng.random() < 0.5:
+            chars = list(base64.b64encode(rng.randbytes(rng.randrange(10))).decode())
+            for _ in range(rng.randrange(3)):
+                if chars:
+                    chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+            text = "".join(chars)
+        else:
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(13)))
+        try:
+            data = binascii.a2b_base64(text, strict_mode=True)
+            reference = data if binascii.b2a_base64(data, newline=False).decode() == text else None
+        except (binascii.Error, ValueError):
+            reference = None
+        try:
+            ours = b64decode_canonical(text, what="x")
+        except EnvelopeError:
+            ours = None
+        assert ours == reference, text
+        accepted += ours is not None
+    assert 0 < accepted < 20_000
 
 
 def test_sign_payload_needs_a_key() -> None:

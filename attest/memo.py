@@ -1,0 +1,67 @@
+"""Bounded memos for the hot paths: by exact bytes, or by the identity of immutable objects.
+
+A memo by identity holds the objects it was computed from, so their ``id`` cannot be reused
+by another object while the entry lives. Both kinds forget their oldest entries past a limit
+and are safe to share between threads (a lost race only costs a recomputation).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from contextlib import suppress
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Bounded(Generic[K, V]):
+    """A dict that keeps at most ``limit`` entries, forgetting the oldest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The value kept for ``key``, if any."""
+        return self._items.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` for ``key``."""
+        with self._lock:
+            if len(self._items) >= self.limit:
+                with suppress(StopIteration, KeyError):
+                    self._items.pop(next(iter(self._items)))
+            self._items[key] = value
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ByIdentity(Generic[V]):
+    """Values computed from a few objects, found again by those very objects (not by equality)."""
+
+    def __init__(self, limit: int) -> None:
+        self._memo: Bounded[tuple[int, ...], tuple[tuple[object, ...], V]] = Bounded(limit)
+
+    def get(self, *objects: object) -> V | None:
+        """The value kept for exactly these objects, if any."""
+        hit = self._memo.get(tuple(map(id, objects)))
+        if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+            return hit[1]
+        return None
+
+    def put(self, value: V, *objects: object) -> None:
+        """Keep ``value`` for these objects (holding them while the entry lives)."""
+        self._memo.put(tuple(map(id, objects)), (objects, value))
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._memo.clear()
