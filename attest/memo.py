@@ -46,21 +46,24 @@ class Bounded(Generic[K, V]):
 
 
 class ByIdentity(Generic[V]):
-    """Values computed from a few objects, found again by those very objects (not by equality)."""
+    """Values computed from a few objects, found again by those very objects (not by equality).
+
+    ``extra``, a hashable of plain values (dates, numbers, strings), is part of the key too.
+    """
 
     def __init__(self, limit: int) -> None:
-        self._memo: Bounded[tuple[int, ...], tuple[tuple[object, ...], V]] = Bounded(limit)
+        self._memo: Bounded[tuple[Hashable, ...], tuple[tuple[object, ...], V]] = Bounded(limit)
 
-    def get(self, *objects: object) -> V | None:
-        """The value kept for exactly these objects, if any."""
-        hit = self._memo.get(tuple(map(id, objects)))
+    def get(self, *objects: object, extra: Hashable = None) -> V | None:
+        """The value kept for exactly these objects (and ``extra``), if any."""
+        hit = self._memo.get((extra, *map(id, objects)))
         if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
             return hit[1]
         return None
 
-    def put(self, value: V, *objects: object) -> None:
-        """Keep ``value`` for these objects (holding them while the entry lives)."""
-        self._memo.put(tuple(map(id, objects)), (objects, value))
+    def put(self, value: V, *objects: object, extra: Hashable = None) -> None:
+        """Keep ``value`` for these objects and ``extra`` (holding the objects while the entry lives)."""
+        self._memo.put((extra, *map(id, objects)), (objects, value))
 
     def clear(self) -> None:
         """Forget everything."""

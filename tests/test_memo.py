@@ -32,3 +32,12 @@ def test_by_identity_is_bounded() -> None:
     for i, o in enumerate(objs):
         memo.put(i, o)
     assert memo.get(objs[0]) is None and memo.get(objs[2]) == 2
+
+
+def test_by_identity_keys_on_extra_values_too() -> None:
+    memo: ByIdentity[str] = ByIdentity(8)
+    a = [1]
+    memo.put("on monday", a, extra=("2026-11-23", 1.0))
+    assert memo.get(a, extra=("2026-11-23", 1.0)) == "on monday"
+    assert memo.get(a, extra=("2026-11-24", 1.0)) is None
+    assert memo.get(a) is None  # no extra is another key

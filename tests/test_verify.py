@@ -15,7 +15,7 @@ from attest.model.result import Finding, Severity, Status
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.sign import build_statement, manifest_digest, sign_manifest
-from attest.verify import VerifyOptions, verify_envelope, verify_many
+from attest.verify import VerifyOptions, chain_order_key, verify_envelope, verify_many
 from tests.conftest import NOW, Node, trusted_node
 
 LATER = NOW + timedelta(minutes=1)
@@ -119,6 +119,34 @@ def test_verify_many_checks_chains_in_sequence_order_whatever_the_file_order(nod
     items = [("a", node.envelope(node.history[0])), ("b", node.envelope(m)), ("c", node.envelope(bad))]
     results = verify_many(items, node.trust, now=LATER, nonces=None, chains=MemoryChainStore())
     assert [rules(r) for r in results] == [[], [], ["chain.previous_mismatch"]]
+
+
+def test_chain_order_key_reads_node_and_sequence_and_sorts_unreadable_input_first(node: Node) -> None:
+    envs = [node.envelope(node.manifest(chain=True)) for _ in range(3)]
+    assert [chain_order_key(raw) for raw in envs] == [(node.key.key_id, i) for i in range(3)]
+    good = json.loads(envs[1])
+    payload = json.loads(base64.b64decode(good["payload"]))
+    no_seq = json.loads(json.dumps(payload))
+    del no_seq["predicate"]["freshness"]["sequence"]
+    text_seq = json.loads(json.dumps(payload))
+    text_seq["predicate"]["freshness"]["sequence"] = "1"
+
+    def wrap(p: object) -> bytes:
+        return json.dumps({**good, "payload": base64.b64encode(json.dumps(p).encode()).decode()}).encode()
+
+    for bad in [
+        b"",
+        b"{",
+        b"[]",
+        b'{"payload": 7}',
+        b'{"payload": "not base64!"}',
+        json.dumps({**good, "payload": base64.b64encode(b"{nope").decode()}).encode(),
+        wrap(no_seq),
+        wrap(text_seq),
+        wrap([payload]),
+        b"[" * 100_000 + b"]" * 100_000,
+    ]:
+        assert chain_order_key(bad) == ("", -1), bad[:60]
 
 
 def test_revoked_key(node: Node) -> None:

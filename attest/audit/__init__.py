@@ -9,12 +9,13 @@ summaries of the authenticated manifests.
 from __future__ import annotations
 
 import gc
+import multiprocessing as mp
 import os
+import queue
 import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
 from attest.crypto.trust import TrustStore
-from attest.errors import InputError
+from attest.errors import AttestError, InputError
 from attest.model.base import construct
 from attest.model.result import Finding, Status, TrustVector, VerificationResult
 from attest.replay import MemoryChainStore, MemoryNonceStore
@@ -125,22 +126,47 @@ def _verify_group(
 _Packed = tuple[Any, ...]
 
 
-def _pack(result: VerificationResult) -> _Packed:
-    """A result as a tuple of plain values (see :func:`_unpack`)."""
+def _pack(result: VerificationResult, shared: dict[int, tuple[Any, ...]] | None = None) -> _Packed:
+    """A result as a tuple of plain values (see :func:`_unpack`).
+
+    Findings are often shared between a node's results (the policy's verdicts, the GPU
+    classification); with ``shared`` (one dict for a batch whose results all stay alive
+    meanwhile) a shared finding becomes one shared tuple, which pickle then sends once.
+    """
     d = result.__dict__
+    findings = []
+    for f in result.findings:
+        packed = shared.get(id(f)) if shared is not None else None
+        if packed is None:
+            packed = tuple(f.__dict__[n] for n in _FINDING_FIELDS)
+            if shared is not None:
+                shared[id(f)] = packed
+        findings.append(packed)
     return (
         *(d[name] for name in _RESULT_FIELDS),
         tuple(result.trust_vector.__dict__[a] for a in _VECTOR_FIELDS),
-        tuple(tuple(f.__dict__[n] for n in _FINDING_FIELDS) for f in result.findings),
+        tuple(findings),
     )
 
 
-def _unpack(packed: _Packed) -> VerificationResult:
-    """The result :func:`_pack` was given (its values were valid; nothing is re-validated)."""
+def _unpack(packed: _Packed, shared: dict[int, Finding] | None = None) -> VerificationResult:
+    """The result :func:`_pack` was given (its values were valid; nothing is re-validated).
+
+    With ``shared`` (one dict per unpickled batch, whose tuples stay alive meanwhile), a
+    tuple met again gives the same (frozen) finding.
+    """
     *plain, vector, findings = packed
     values = dict(zip(_RESULT_FIELDS, plain, strict=True))
     values["trust_vector"] = construct(TrustVector, dict(zip(_VECTOR_FIELDS, vector, strict=True)))
-    values["findings"] = [construct(Finding, dict(zip(_FINDING_FIELDS, f, strict=True))) for f in findings]
+    out = []
+    for f in findings:
+        finding = shared.get(id(f)) if shared is not None else None
+        if finding is None:
+            finding = construct(Finding, dict(zip(_FINDING_FIELDS, f, strict=True)))
+            if shared is not None:
+                shared[id(f)] = finding
+        out.append(finding)
+    values["findings"] = out
     return construct(VerificationResult, {name: values[name] for name in VerificationResult.model_fields})
 
 
@@ -153,7 +179,9 @@ def _verify_packed(
     items: list[tuple[str, bytes]],
 ) -> list[tuple[int, _Packed, ManifestSummary | None]]:
     """:func:`_verify_group` in a worker process, its results packed for the trip back."""
-    return [(i, _pack(result), summary) for i, result, summary in _verify_group(items)]
+    results = _verify_group(items)
+    shared: dict[int, tuple[Any, ...]] = {}
+    return [(i, _pack(result, shared), summary) for i, result, summary in results]
 
 
 def _remote_group(
@@ -185,6 +213,105 @@ def _groups(items: Sequence[tuple[str, bytes]], n: int) -> list[list[tuple[int, 
     for members in sorted(by_key.values(), key=len, reverse=True):
         min(groups, key=len).extend(members)
     return [g for g in groups if g]
+
+
+def _next_group(counter: Any, total: int) -> int | None:
+    """Claim the next unverified group (shared by every process), or None when all are claimed."""
+    with counter.get_lock():
+        g = int(counter.value)
+        if g >= total:
+            return None
+        counter.value = g + 1
+    return g
+
+
+def _worker_main(
+    groups: list[list[tuple[str, bytes]]], counter: Any, results: Any, setup: tuple[Any, ...]
+) -> None:
+    """A verifying process: claim groups until none is left; send back packed results, then None."""
+    try:
+        _init_worker(*setup)
+        while (g := _next_group(counter, len(groups))) is not None:
+            results.put((g, _verify_packed(groups[g])))
+    except BaseException as exc:  # reported to the parent, which fails the audit
+        results.put((-1, f"{type(exc).__name__}: {exc}"))
+    finally:
+        results.put(None)
+
+
+def _verify_in_processes(
+    chunks: list[list[tuple[int, tuple[str, bytes]]]],
+    jobs: int,
+    setup: tuple[Any, ...],
+    take: Callable[
+        [list[tuple[int, tuple[str, bytes]]], list[tuple[int, VerificationResult, ManifestSummary | None]]],
+        None,
+    ],
+) -> None:
+    """Verify ``chunks`` on this process and ``jobs - 1`` workers (this process set up already).
+
+    Every process claims the next group from one shared counter, so all of them stay busy
+    until the last group is claimed and the tail is at most one group long (a pool that
+    queues work ahead left up to three groups to one worker at the end). Workers send
+    their results back through a queue, taken in here between this process's own groups.
+    A worker that fails, or dies, fails the audit: no result is ever left out.
+    """
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    groups = [[it for _, it in c] for c in chunks]
+    counter = ctx.Value("q", 0)
+    results = ctx.Queue()
+    # Forked workers share this process's memory until they write to it; a collection in a
+    # worker would touch every inherited object (and copy its page). Frozen, they are skipped.
+    gc.freeze()
+    procs = [
+        ctx.Process(target=_worker_main, args=(groups, counter, results, setup), daemon=True)
+        for _ in range(jobs - 1)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        running = len(procs)
+
+        def receive(message: Any) -> None:
+            nonlocal running
+            if message is None:
+                running -= 1
+            elif message[0] < 0:
+                raise AttestError(
+                    f"the audit stopped: a verifying process failed ({message[1]})",
+                    hint="run with --jobs 1 to see the failure in one process",
+                )
+            else:
+                g, packed = message
+                shared: dict[int, Finding] = {}
+                take(chunks[g], [(i, _unpack(p, shared), summary) for i, p, summary in packed])
+
+        while (g := _next_group(counter, len(groups))) is not None:
+            take(chunks[g], _verify_group(groups[g]))
+            while True:  # what the workers finished meanwhile
+                try:
+                    receive(results.get_nowait())
+                except queue.Empty:
+                    break
+        while running:
+            try:
+                receive(results.get(timeout=1.0))
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs) and results.empty():
+                    codes = ", ".join(str(p.exitcode) for p in procs)
+                    raise AttestError(
+                        f"the audit stopped: a verifying process died (exit codes {codes}); "
+                        "its results would be missing",
+                        hint="look for an out-of-memory kill; run with fewer --jobs",
+                    ) from None
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        gc.unfreeze()
 
 
 def audit(
@@ -252,34 +379,8 @@ def audit(
         for c in chunks:
             take(c, _verify_group([it for _, it in c]))
     else:
-        # ``jobs`` processes verify: this one and jobs - 1 workers. The workers take groups from
-        # the front; this process takes them from the back for as long as no worker has started
-        # them (a queued group can still be cancelled), then collects what the workers did.
         _init_worker(trust, loaded, options, now)
-        # Forked workers share this process's memory until they write to it; a collection in a
-        # worker would touch every inherited object (and copy its page). Frozen, they are skipped.
-        gc.freeze()
-        try:
-            with ProcessPoolExecutor(
-                jobs - 1, initializer=_init_worker, initargs=(trust, loaded, options, now)
-            ) as pool:
-                pending = {pool.submit(_verify_packed, [it for _, it in c]): c for c in chunks}
-
-                def collect(fut: Any) -> None:
-                    take(pending.pop(fut), [(i, _unpack(p), summary) for i, p, summary in fut.result()])
-
-                for fut, c in reversed(list(pending.items())):
-                    if not fut.cancel():
-                        break
-                    del pending[fut]
-                    take(c, _verify_group([it for _, it in c]))
-                    # What the workers finished meanwhile is taken in now, not all at the end.
-                    for finished in [f for f in pending if f.done()]:
-                        collect(finished)
-                for fut in as_completed(list(pending)):
-                    collect(fut)
-        finally:
-            gc.unfreeze()
+        _verify_in_processes(chunks, jobs, (trust, loaded, options, now), take)
     final = [r for r in results if r is not None]
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
     fleet = analyze(

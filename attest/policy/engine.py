@@ -23,6 +23,7 @@ from pydantic import JsonValue
 
 from attest.errors import InputError
 from attest.hardware.catalog import ChipClassification, bundled_catalog
+from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.policy import (
     DestinationRule,
@@ -119,6 +120,7 @@ class Policy:
         self.main = documents[-1]
         self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
+        self._verdicts: ByIdentity[list[Finding]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
         rules: dict[str, Rule] = {}
         for doc in documents:
@@ -210,7 +212,29 @@ class Policy:
     ) -> list[Finding]:
         """Apply every rule; return the findings (an ``info`` one per passed rule, so verdicts explain themselves)."""
         facts = facts or Facts("declared", [bundled_catalog().classify_gpu(g) for g in manifest.gpus])
-        ctx = _Context(self, manifest, facts, manifest.freshness.issued_at.date())
+        at = manifest.freshness.issued_at.date()
+        # The rules read the tenant, site, GPUs, licences, the job's declared operations, the
+        # date, and the verifier's facts; nothing else. A node's manifests share those member
+        # objects (the fast reader caches them) and its GPUs' classifications, so one node's
+        # verdicts are found again by identity (values for the rest) rather than recomputed.
+        # The findings are frozen and shared; the list is the caller's.
+        objects = (
+            manifest.tenant,
+            manifest.site,
+            manifest.gpus,
+            manifest.licenses,
+            bundled_catalog(),
+            *facts.classifications,
+        )
+        ops = manifest.job.declared_training_ops
+        extra = (at, facts.location_grade, type(ops), ops)  # 10**26 == 1e26, but not in JSON
+        hit = self._verdicts.get(*objects, extra=extra)
+        if hit is None:
+            hit = self._evaluate(_Context(self, manifest, facts, at))
+            self._verdicts.put(hit, *objects, extra=extra)
+        return list(hit)
+
+    def _evaluate(self, ctx: _Context) -> list[Finding]:
         findings: list[Finding] = []
         for rule in self.rules:
             found = _EVALUATORS[type(rule)](ctx, rule)

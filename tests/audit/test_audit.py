@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import pickle
 from datetime import timedelta
 from pathlib import Path
@@ -13,8 +15,9 @@ from attest.audit import _pack, _unpack, audit, read_source
 from attest.audit.analytics import load_registry
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
-from attest.errors import InputError
+from attest.errors import AttestError, InputError
 from attest.model.manifest import Site
+from attest.model.result import Finding
 from tests.conftest import NOW, CliRunner, Node
 
 IAD = Site(facility_id="iad-4", name="Ashburn DC 4", country="US", latitude=39.0438, longitude=-77.4874)
@@ -118,6 +121,31 @@ def test_parallel_equals_serial() -> None:
     for r in serial.results:
         back = _unpack(pickle.loads(pickle.dumps(_pack(r))))
         assert back == r and back.to_obj() == r.to_obj() and back.model_dump() == r.model_dump()
+    # ... and so are they when a batch's shared findings travel once
+    sent: dict[int, tuple[object, ...]] = {}
+    wire = pickle.dumps([_pack(r, sent) for r in serial.results])
+    assert len(wire) < len(pickle.dumps([_pack(r) for r in serial.results]))
+    got: dict[int, Finding] = {}
+    back_all = [_unpack(p, got) for p in pickle.loads(wire)]
+    assert [r.to_obj() for r in back_all] == [r.to_obj() for r in serial.results]
+    distinct = {id(f) for r in serial.results for f in r.findings}
+    assert len({id(f) for r in back_all for f in r.findings}) == len(distinct) < sum(len(r.findings) for r in serial.results)
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs fork: the patch must reach the worker")
+@pytest.mark.parametrize("how", ["raises", "dies"])
+def test_a_failed_worker_fails_the_audit(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    trust, a, b = fleet()
+    items = chain(a, list(range(0, 60, 3))) + chain(b, list(range(0, 60, 3)))
+
+    def broken(group: object) -> object:  # what a worker runs (this process verifies unpacked)
+        if how == "raises":
+            raise MemoryError("no room")
+        os._exit(9)
+
+    monkeypatch.setattr("attest.audit._verify_packed", broken)
+    with pytest.raises(AttestError, match="failed \\(MemoryError: no room\\)" if how == "raises" else "died \\(exit codes 9\\)"):
+        audit(items, trust, now=NOW + timedelta(hours=1), policy=None, jobs=2)
 
 
 def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:

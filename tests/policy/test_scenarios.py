@@ -147,3 +147,31 @@ def test_ai_diffusion_policy_is_a_benchmark() -> None:
     assert any(f.rule == "policy.validity" and "rescinded" in f.message for f in findings)
     status, rules, _ = judge(manifest_for(ROWS[9]), "declared", policy="us-ai-diffusion-2025")
     assert status is Status.AFFIRMING  # Germany is Tier 1
+
+
+def test_verdicts_found_again_by_identity_follow_the_date_the_ops_and_the_grade() -> None:
+    """A policy re-uses its verdict for a node's shared members; every other input still counts."""
+    policy = load_policy(str(REPO / "tests/data/policies/scenario.toml"))
+    base = manifest_for(ROWS[6])  # H100 in Vietnam under D-VN-OLD, valid until 2026-06-30
+    facts = {g: Facts(g, [bundled_catalog().classify_gpu(x) for x in base.gpus]) for g in ("declared", "hardware-bound")}
+
+    def variant(issued: datetime, ops: float | int | None) -> WorkloadManifest:
+        # model_copy keeps the tenant, site, GPU and licence objects: the memo's keys
+        fr = base.freshness.model_copy(update={"issued_at": issued})
+        return base.model_copy(update={"freshness": fr, "job": base.job.model_copy(update={"declared_training_ops": ops})})
+
+    seen = set()
+    for issued in (NOW, datetime(2026, 6, 1, tzinfo=UTC)):
+        for ops in (None, 2.0**90, 2**90):  # equal numbers, one a float: JSON tells them apart
+            for grade in ("declared", "hardware-bound"):
+                m = variant(issued, ops)
+                for _ in range(2):  # the second answer comes from the memo
+                    got = [f.to_obj() for f in policy.evaluate(m, now=NOW, facts=facts[grade])]
+                    fresh = load_policy(str(REPO / "tests/data/policies/scenario.toml"))
+                    assert got == [f.to_obj() for f in fresh.evaluate(m, now=NOW, facts=facts[grade])]
+                seen.add(tuple(sorted((f["rule"], f["severity"]) for f in got)))
+                if ops is not None:
+                    training = next(f for f in got if f["rule"] == "policy.training_compute")
+                    assert type(training["evidence"]["declared_training_ops"]) is type(ops)
+    # the licence lapses between the dates, the threshold and the grade each change the verdict
+    assert len(seen) == 8, seen
