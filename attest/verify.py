@@ -842,7 +842,7 @@ def chain_order_key(raw: bytes) -> tuple[str, int]:
     """
     try:
         pred = _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate
-    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+    except (ValueError, RecursionError):  # msgspec's errors, or UnicodeDecodeError for bad UTF-8
         return "", -1
     return pred.node.key_id, pred.freshness.sequence
 

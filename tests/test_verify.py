@@ -145,6 +145,7 @@ def test_chain_order_key_reads_node_and_sequence_and_sorts_unreadable_input_firs
         wrap(text_seq),
         wrap([payload]),
         b"[" * 100_000 + b"]" * 100_000,
+        json.dumps({**good, "payload": base64.b64encode(b'{"predicate":{"node":{"key_id":"\xff"},"freshness":{"sequence":1}}}').decode()}).encode(),  # not UTF-8
     ]:
         assert chain_order_key(bad) == ("", -1), bad[:60]
 

@@ -129,7 +129,7 @@ def _fresh(adapter: TypeAdapter[Any], raw: bytes) -> Any:
         # JSON parser reads what the strict parser would. Otherwise parse strictly, as the
         # strict reader does.
         exact = to_json(_DECODE_ANY(raw)) == raw
-    except msgspec.DecodeError:
+    except (ValueError, RecursionError):  # msgspec: DecodeError, UnicodeDecodeError (bad UTF-8), depth
         exact = False
     try:
         if exact:
@@ -155,7 +155,7 @@ def _read_fast(payload: bytes) -> Statement:
     try:
         top = top_decoder.decode(payload)
         predicate = manifest_decoder.decode(top.predicate)
-    except msgspec.DecodeError:
+    except (ValueError, RecursionError):  # msgspec: DecodeError, UnicodeDecodeError (bad UTF-8), depth
         raise _NotFast from None
     if top.type != STATEMENT_TYPE or top.predicateType != PREDICATE_TYPE:
         raise _NotFast

@@ -182,7 +182,7 @@ def test_duplicate_gpu_and_disordered_times_are_refused_by_both() -> None:
 def test_random_byte_mutations_agree() -> None:
     rng = random.Random(20261128)
     payloads = [payload_of(m) for m in manifests()[:3]]
-    alphabet = b'{}[]":,0123456789.eE+-aZ \\/tnfu'
+    alphabet = b'{}[]":,0123456789.eE+-aZ \\/tnfu\x80\xc3\xff'  # bytes that are not UTF-8 too
     agreed = accepted = 0
     for i in range(1500):
         p = bytearray(payloads[i % len(payloads)])
@@ -201,6 +201,22 @@ def test_random_byte_mutations_agree() -> None:
         agreed += 1
         accepted += s is not None
     assert agreed == 1500 and 0 < accepted < 1500  # both outcomes were exercised
+
+
+def test_bad_utf8_and_deep_nesting_at_every_level_are_refused_by_both_never_raised() -> None:
+    base = payload_of(trusted_node().manifest())
+    deep = b"[" * 100_000 + b"]" * 100_000
+    cases = [
+        base.replace(b'"_type":"', b'"_type":"\xff', 1),  # top level
+        base.replace(b'"legal_name":"', b'"legal_name":"\xc3', 1),  # inside a cached member
+        base.replace(b'"scheduler":"', b'"scheduler":"\x80', 1),  # inside a fresh member
+        base.replace(b'"subject":', b'"subject":' + deep + b',"x":', 1),
+        base.replace(b'"tenant":', b'"tenant":' + deep + b',"y":', 1),
+        base.replace(b'"job":{', b'"job":{"z":' + deep + b",", 1),
+    ]
+    for p in cases:
+        assert p != base
+        assert strict(p) is None and fast(p) is None, p[:80]
 
 
 def test_oversize_payloads_go_to_the_strict_reader_and_its_limit() -> None:
