@@ -9,14 +9,16 @@ nothing. The verifier re-derives the subjects and rejects a mismatch.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Sequence
 
-from attest.crypto.canonical import canonical_json
+from attest.crypto.canonical import SAFE_INTEGER, canonical_json, es6_number
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.memo import ByIdentity
-from attest.model.base import construct, field_adapter
+from attest.model.base import construct, field_adapter, format_timestamp
 from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEvidence, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject
 
@@ -32,7 +34,7 @@ def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
     for image in job.images:
         named.append((image.name, image.digest.removeprefix("sha256:")))
     if not named:
-        named.append((f"job/{job.id}", hashlib.sha256(canonical_json(job.to_obj())).hexdigest()))
+        named.append((f"job/{job.id}", hashlib.sha256(canonical_job(job)).hexdigest()))
     return [construct(Subject, {"name": name, "digest": {"sha256": digest}}) for name, digest in named]
 
 
@@ -58,6 +60,12 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
             parts.append(b'"job":' + job)
             continue
         value = getattr(manifest, name)
+        if name == "job":
+            parts.append(b'"job":' + canonical_job(value))
+            continue
+        if name == "freshness":
+            parts.append(b'"freshness":' + canonical_freshness(value))
+            continue
         encoded = _ENCODED.get(value)
         if encoded is None:
             encoded = canonical_json(
@@ -67,6 +75,95 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
                 _ENCODED.put(encoded, value)
         parts.append(b'"' + wire + b'":' + encoded)
     return b"{" + b",".join(parts) + b"}"
+
+
+# The two members that change in every manifest, encoded straight from their fields in
+# RFC 8785 form (what ``canonical_json(member.to_obj())`` gives; a differential test over
+# random members says so). A model whose fields are not the ones written for here is
+# encoded the general way.
+_JOB_FIELDS = (
+    "id",
+    "scheduler",
+    "phase",
+    "started_at",
+    "ended_at",
+    "declared_training_ops",
+    "spec_digest",
+    "images",
+)
+_FRESHNESS_FIELDS = ("issued_at", "expires_at", "nonce", "sequence", "previous")
+_STR = json.encoder.encode_basestring  # RFC 8785 string escaping (see attest.crypto.canonical)
+
+
+def _number(value: object) -> str:
+    if type(value) is float and math.isfinite(value):
+        return es6_number(value)
+    if type(value) is int and -SAFE_INTEGER <= value <= SAFE_INTEGER:
+        return str(value)
+    raise _General
+
+
+class _General(Exception):
+    """A value the direct encoders do not write; the general encoder decides."""
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("a string holds a lone UTF-16 surrogate, which I-JSON forbids") from None
+
+
+def canonical_job(job: Job) -> bytes:
+    """``canonical_json(job.to_obj())``: the job's RFC 8785 encoding, written from its fields."""
+    d = job.__dict__
+    if tuple(d) != _JOB_FIELDS or type(d["phase"]) is not str:
+        return canonical_json(job.to_obj())
+    try:
+        out = []
+        if d["declared_training_ops"] is not None:
+            out.append('"declared_training_ops":' + _number(d["declared_training_ops"]))
+        if d["ended_at"] is not None:
+            out.append('"ended_at":"' + format_timestamp(d["ended_at"]) + '"')
+        out.append('"id":' + _STR(d["id"]))
+        images = []
+        for image in d["images"]:
+            if tuple(image.__dict__) != ("name", "digest"):
+                raise _General
+            images.append('{"digest":' + _STR(image.digest) + ',"name":' + _STR(image.name) + "}")
+        out.append('"images":[' + ",".join(images) + "]")
+        out.append('"phase":' + _STR(d["phase"]))
+        out.append('"scheduler":' + _STR(d["scheduler"]))
+        if d["spec_digest"] is not None:
+            out.append('"spec_digest":' + _STR(d["spec_digest"]))
+        if d["started_at"] is not None:
+            out.append('"started_at":"' + format_timestamp(d["started_at"]) + '"')
+    except (_General, TypeError, AttributeError):  # not what a validated job holds
+        return canonical_json(job.to_obj())
+    return _utf8("{" + ",".join(out) + "}")
+
+
+def canonical_freshness(freshness: Freshness) -> bytes:
+    """``canonical_json(freshness.to_obj())``, written from its fields."""
+    d = freshness.__dict__
+    if tuple(d) != _FRESHNESS_FIELDS:
+        return canonical_json(freshness.to_obj())
+    try:
+        text = (
+            '{"expires_at":"'
+            + format_timestamp(d["expires_at"])
+            + '","issued_at":"'
+            + format_timestamp(d["issued_at"])
+            + '","nonce":'
+            + _STR(d["nonce"])
+            + ("" if d["previous"] is None else ',"previous":' + _STR(d["previous"]))
+            + ',"sequence":'
+            + _number(d["sequence"])
+            + "}"
+        )
+    except (_General, TypeError):  # not what a validated freshness holds
+        return canonical_json(freshness.to_obj())
+    return _utf8(text)
 
 
 _DIGESTS: ByIdentity[str] = ByIdentity(1024)
@@ -141,7 +238,7 @@ class TemplateSigner:
 
     def _canonical(self, manifest: WorkloadManifest) -> tuple[bytes, bytes]:
         """(canonical manifest, canonical job); the template's members are encoded once."""
-        job = canonical_json(manifest.job.to_obj())
+        job = canonical_job(manifest.job)
         return manifest_canonical(manifest, job=job), job
 
     def digest(self, manifest: WorkloadManifest) -> str:

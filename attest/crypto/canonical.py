@@ -95,10 +95,11 @@ def strict_loads(data: bytes | str, *, what: str = "input", max_bytes: int = DEF
         raise InputError(f"{what} is nested too deeply") from None
 
 
-_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): the integers every JSON implementation reads exactly
+SAFE_INTEGER = 2**53 - 1
+"""I-JSON (RFC 7493): the largest integer every JSON implementation reads exactly."""
 
 
-def _es6_number(value: float) -> str:
+def es6_number(value: float) -> str:
     """Format a finite double as ECMAScript's Number.prototype.toString (RFC 8785 section 3.2.2.3)."""
     if value == 0:
         return "0"  # also -0
@@ -132,13 +133,13 @@ def _jcs(value: Any, out: list[str]) -> None:
     elif isinstance(value, str):
         out.append(_encode_string(value))
     elif isinstance(value, int):
-        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+        if not -SAFE_INTEGER <= value <= SAFE_INTEGER:
             raise InputError(f"integer {value} is outside the I-JSON safe range (2^53 - 1)")
         out.append(str(value))
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InputError("NaN and Infinity have no canonical JSON form")
-        out.append(_es6_number(value))
+        out.append(es6_number(value))
     elif isinstance(value, list | tuple):
         out.append("[")
         for i, item in enumerate(value):
@@ -190,7 +191,7 @@ def _swap_floats(value: Any, floats: list[float], tag: str) -> Any:
     if kind is list:
         return [v if type(v) is str else _swap_floats(v, floats, tag) for v in value]
     if kind is int:
-        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+        if not -SAFE_INTEGER <= value <= SAFE_INTEGER:
             raise InputError(f"integer {value} is outside the I-JSON safe range (2^53 - 1)")
         return value
     if kind is float:
@@ -235,7 +236,7 @@ def canonical_json(value: Any) -> bytes:
         text = None
     if text is not None:
         for i, number in enumerate(floats):
-            text = text.replace(f'"{_ESCAPED_TAG}{i}\\u0000"', _es6_number(number), 1)
+            text = text.replace(f'"{_ESCAPED_TAG}{i}\\u0000"', es6_number(number), 1)
     else:
         out: list[str] = []
         _jcs(value, out)
