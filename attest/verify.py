@@ -127,6 +127,19 @@ _ALSO: dict[str, tuple[str, ...]] = {
 }
 
 
+_RULE_ASPECTS: dict[str, tuple[str, ...]] = {}
+
+
+def _aspects_of(rule: str) -> tuple[str, ...]:
+    """The trust-vector aspects a finding of ``rule`` speaks to."""
+    aspects = _RULE_ASPECTS.get(rule)
+    if aspects is None:
+        aspects = (_ASPECTS.get(rule.split(".", 1)[0], "policy"), *_ALSO.get(rule, ()))
+        if len(_RULE_ASPECTS) < 4096:  # rule ids are few; policy files name a bounded number more
+            _RULE_ASPECTS[rule] = aspects
+    return aspects
+
+
 @dataclass
 class _Run:
     """Findings and facts gathered while verifying one envelope."""
@@ -164,19 +177,22 @@ class _Run:
         )
 
     def result(self) -> VerificationResult:
-        vector: dict[str, Status] = {aspect: Status.AFFIRMING for aspect in self.evaluated}
+        vector: dict[str, Status] = dict.fromkeys(self.evaluated, Status.AFFIRMING)
+        status = Status.AFFIRMING
         for f in self.findings:
-            for aspect in (_ASPECTS.get(f.rule.split(".", 1)[0], "policy"), *_ALSO.get(f.rule, ())):
-                if f.severity is Severity.INFO and aspect not in self.evaluated:
-                    continue  # an explanation (e.g. "not evaluated") is no appraisal
-                vector[aspect] = Status.worst([vector.get(aspect, Status.AFFIRMING), f.severity.status])
+            if f.severity is Severity.INFO:
+                continue  # explains; lowers nothing (and an unevaluated aspect stays unevaluated)
+            level = f.severity.status
+            status = Status.worst((status, level))
+            for aspect in _aspects_of(f.rule):
+                vector[aspect] = Status.worst((vector.get(aspect, Status.AFFIRMING), level))
         m = self.manifest
         # The status is computed from the findings here, so it is never more trusting
         # than the worst of them (the invariant VerificationResult checks on input).
         return construct(
             VerificationResult,
             {
-                "status": Status.worst(f.severity.status for f in self.findings),
+                "status": status,
                 "source": self.source,
                 "subject": self.subject,
                 "key_id": self.key_id,
@@ -192,6 +208,18 @@ class _Run:
 
 
 CONTRA = Severity.CONTRAINDICATED
+
+# The same in every result without a policy (findings are frozen; results share them).
+_POLICY_NOT_EVALUATED = construct(
+    Finding,
+    {
+        "rule": "policy.not_evaluated",
+        "severity": Severity.INFO,
+        "message": "no export-control policy was given; no export-control rule was applied",
+        "evidence": {},
+        "remedy": None,
+    },
+)
 
 
 def verify_envelope(
@@ -382,11 +410,7 @@ def _verify(
 
     # 15. Policy.
     if policy is None:
-        run.add(
-            "policy.not_evaluated",
-            Severity.INFO,
-            "no export-control policy was given; no export-control rule was applied",
-        )
+        run.findings.append(_POLICY_NOT_EVALUATED)
     else:
         run.evaluated.update({"policy", "tenant"})
         for finding in policy.evaluate(manifest, now=run.now, facts=Facts(run.grade, run.classifications)):

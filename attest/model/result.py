@@ -35,10 +35,11 @@ class Status(StrEnum):
     @staticmethod
     def worst(statuses: Any) -> Status:
         """The least trusting of ``statuses`` (``affirming`` for none at all)."""
-        result = Status.AFFIRMING
+        result, rank = Status.AFFIRMING, 0
         for s in statuses:
-            if s.rank > result.rank:
-                result = s
+            r = _RANK[s]
+            if r > rank:
+                result, rank = s, r
         return result
 
 
