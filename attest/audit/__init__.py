@@ -127,7 +127,7 @@ _Packed = tuple[Any, ...]
 
 
 def _pack(result: VerificationResult, shared: dict[int, tuple[Any, ...]] | None = None) -> _Packed:
-    """A result as a tuple of plain values (see :func:`_unpack`).
+    """A result as a tuple of plain values, in the model's field order (see :func:`_unpack`).
 
     Findings are often shared between a node's results (the policy's verdicts, the GPU
     classification); with ``shared`` (one dict for a batch whose results all stay alive
@@ -142,10 +142,11 @@ def _pack(result: VerificationResult, shared: dict[int, tuple[Any, ...]] | None 
             if shared is not None:
                 shared[id(f)] = packed
         findings.append(packed)
-    return (
-        *(d[name] for name in _RESULT_FIELDS),
-        tuple(result.trust_vector.__dict__[a] for a in _VECTOR_FIELDS),
-        tuple(findings),
+    return tuple(
+        tuple(d[n].__dict__[a] for a in _VECTOR_FIELDS)
+        if n == "trust_vector"
+        else (tuple(findings) if n == "findings" else d[n])
+        for n in _RESULT_FIELDS
     )
 
 
@@ -155,11 +156,12 @@ def _unpack(packed: _Packed, shared: dict[int, Finding] | None = None) -> Verifi
     With ``shared`` (one dict per unpickled batch, whose tuples stay alive meanwhile), a
     tuple met again gives the same (frozen) finding.
     """
-    *plain, vector, findings = packed
-    values = dict(zip(_RESULT_FIELDS, plain, strict=True))
-    values["trust_vector"] = construct(TrustVector, dict(zip(_VECTOR_FIELDS, vector, strict=True)))
+    values = dict(zip(_RESULT_FIELDS, packed, strict=True))
+    values["trust_vector"] = construct(
+        TrustVector, dict(zip(_VECTOR_FIELDS, values["trust_vector"], strict=True))
+    )
     out = []
-    for f in findings:
+    for f in values["findings"]:
         finding = shared.get(id(f)) if shared is not None else None
         if finding is None:
             finding = construct(Finding, dict(zip(_FINDING_FIELDS, f, strict=True)))
@@ -167,10 +169,10 @@ def _unpack(packed: _Packed, shared: dict[int, Finding] | None = None) -> Verifi
                 shared[id(f)] = finding
         out.append(finding)
     values["findings"] = out
-    return construct(VerificationResult, {name: values[name] for name in VerificationResult.model_fields})
+    return construct(VerificationResult, values)
 
 
-_RESULT_FIELDS = tuple(n for n in VerificationResult.model_fields if n not in ("trust_vector", "findings"))
+_RESULT_FIELDS = tuple(VerificationResult.model_fields)
 _VECTOR_FIELDS = tuple(TrustVector.model_fields)
 _FINDING_FIELDS = tuple(Finding.model_fields)
 
@@ -207,7 +209,9 @@ def _groups(items: Sequence[tuple[str, bytes]], n: int) -> list[list[tuple[int, 
     for pos, item in enumerate(items):
         # The first signature's key id, read without parsing: grouping only decides which worker
         # verifies what; every check inside is keyed by the verified signer, as in one process.
-        m = _KEYID.search(item[1], 0, 4096) or _KEYID.search(item[1])
+        raw = item[1]
+        # In the canonical envelope the signatures come last, after the base64 payload.
+        m = _KEYID.search(raw, max(0, raw.rfind(b'"signatures"'))) or _KEYID.search(raw)
         by_key.setdefault(m.group(1) if m else b"", []).append((pos, item))
     groups: list[list[tuple[int, tuple[str, bytes]]]] = [[] for _ in range(max(1, n))]
     for members in sorted(by_key.values(), key=len, reverse=True):

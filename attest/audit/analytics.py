@@ -28,6 +28,7 @@ import numpy as np
 
 from attest.errors import InputError
 from attest.hardware.catalog import bundled_catalog
+from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Severity, Status, VerificationResult
 from attest.sign import manifest_digest
@@ -43,6 +44,9 @@ class GpuSeen(NamedTuple):
     uuid: str
     serial: str | None
     name: str
+
+
+_GPUS_SEEN: ByIdentity[tuple[tuple[GpuSeen, ...], tuple[str, ...]]] = ByIdentity(256)
 
 
 class ManifestSummary(NamedTuple):
@@ -71,7 +75,16 @@ class ManifestSummary(NamedTuple):
     def of(cls, name: str, m: WorkloadManifest, result: VerificationResult) -> ManifestSummary:
         """Summarize a manifest whose signatures verified."""
         catalog = bundled_catalog()
-        classes = tuple(catalog.classify_gpu(g).eccn or "EAR99" for g in m.gpus)
+        # A node's manifests share one validated GPU list (the fast reader caches it): its
+        # summary is made once, and the summaries share it (pickle then sends it once per batch).
+        seen = _GPUS_SEEN.get(m.gpus, catalog)
+        if seen is None:
+            seen = (
+                tuple(GpuSeen(g.uuid, g.serial, g.name) for g in m.gpus),
+                tuple(catalog.classify_gpu(g).eccn or "EAR99" for g in m.gpus),
+            )
+            _GPUS_SEEN.put(seen, m.gpus, catalog)
+        gpus, classes = seen
         return cls(
             name=name,
             key_id=m.node.key_id,
@@ -86,7 +99,7 @@ class ManifestSummary(NamedTuple):
             lon=m.site.longitude,
             tenant=m.tenant.legal_name,
             phase=m.job.phase,
-            gpus=tuple(GpuSeen(g.uuid, g.serial, g.name) for g in m.gpus),
+            gpus=gpus,
             chip_classes=classes,
             status=result.status.value,
             receipts=len(m.location_evidence.receipts),
@@ -159,12 +172,36 @@ def analyze(
 ) -> list[FleetFinding]:
     """Every fleet finding, most serious first."""
     out: list[FleetFinding] = []
-    sightings: dict[str, list[tuple[datetime, ManifestSummary]]] = defaultdict(list)
+    # A GPU's sightings can only raise a finding when they come from more than one node
+    # (a clone) or more than one site (travel). A node's summaries share one GPU tuple, so
+    # each GPU is placed once per (GPU tuple, node, site), not once per manifest; only the
+    # GPUs seen at two places get their sightings compared one by one.
+    latest: dict[tuple[int, str, str], tuple[tuple[GpuSeen, ...], ManifestSummary]] = {}
     for s in summaries:
-        for g in s.gpus:
-            sightings[f"uuid:{g.uuid}"].append((s.issued_at, s))
-            if g.serial:
-                sightings[f"serial:{g.serial}"].append((s.issued_at, s))
+        combo = (id(s.gpus), s.key_id, s.site)  # the summaries keep each tuple (and its id) alive
+        held = latest.get(combo)
+        if held is None or _later(s, held[1]):
+            latest[combo] = (s.gpus, s)
+    places: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    last: dict[str, ManifestSummary] = {}
+    for (_, key_id, site), (gpus, newest) in latest.items():
+        for g in gpus:
+            for ident in (f"uuid:{g.uuid}", f"serial:{g.serial}" if g.serial else None):
+                if ident is None:
+                    continue
+                places[ident].add((key_id, site))
+                if ident not in last or _later(newest, last[ident]):
+                    last[ident] = newest
+    moved = {ident for ident, where in places.items() if len(where) > 1}
+    sightings: dict[str, list[tuple[datetime, ManifestSummary]]] = {
+        ident: [] for ident in places if ident in moved
+    }
+    if moved:
+        for s in summaries:
+            for g in s.gpus:
+                for ident in (f"uuid:{g.uuid}", f"serial:{g.serial}" if g.serial else None):
+                    if ident in sightings:
+                        sightings[ident].append((s.issued_at, s))
     for ident, seen in sightings.items():
         seen.sort(key=lambda x: (x[0], x[1].name))
         for (t1, a), (t2, b) in itertools.pairwise(seen):
@@ -200,19 +237,24 @@ def analyze(
                         },
                     )
                 )
-    for ident, seen in sightings.items():
+    for ident, newest in last.items():
         if not ident.startswith("uuid:"):
             continue
-        last_t, last = max(seen, key=lambda x: x[0])
+        last_t = newest.issued_at
         if now - last_t > max_silence:
             out.append(
                 FleetFinding(
                     "fleet.gpu_silent",
                     Severity.WARNING,
-                    f"GPU {ident[5:]} was last attested {(now - last_t).total_seconds() / 3600:.1f} h ago on {last.node} "
-                    f"at {last.site}: longer than {max_silence.total_seconds() / 3600:g} h",
+                    f"GPU {ident[5:]} was last attested {(now - last_t).total_seconds() / 3600:.1f} h ago on {newest.node} "
+                    f"at {newest.site}: longer than {max_silence.total_seconds() / 3600:g} h",
                     CSA_DIVERTED,
-                    {"gpu": ident[5:], "last_seen": last_t.isoformat(), "node": last.node, "site": last.site},
+                    {
+                        "gpu": ident[5:],
+                        "last_seen": last_t.isoformat(),
+                        "node": newest.node,
+                        "site": newest.site,
+                    },
                 )
             )
     by_key: dict[str, list[ManifestSummary]] = defaultdict(list)
@@ -250,6 +292,11 @@ def analyze(
     out.extend(_registry(summaries, registry))
     order = {Severity.CONTRAINDICATED: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(out, key=lambda f: (order.get(f.severity, 3), f.rule))
+
+
+def _later(a: ManifestSummary, b: ManifestSummary) -> bool:
+    """Whether ``a`` is a GPU's newer sighting than ``b`` (the earlier name wins a tie)."""
+    return a.issued_at > b.issued_at or (a.issued_at == b.issued_at and a.name < b.name)
 
 
 def _registry(summaries: Sequence[ManifestSummary], registry: Iterable[RegistryEntry]) -> list[FleetFinding]:
