@@ -160,6 +160,9 @@ def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
               "--report", "audit.html", "--format", "json", check_code=3)
     obj = json.loads(out.stdout)
     assert obj["envelopes"] == 3 and any(f["rule"] == "fleet.gpu_two_places" for f in obj["fleet_findings"])
+    on_three = cli("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(),
+                   "--jobs", "3", "--format", "json", check_code=3)
+    assert json.loads(on_three.stdout) == obj  # more processes than nodes: the same audit
     html = (tmp_path / "audit.html").read_text()
     assert html.startswith("<!doctype html>") and "fleet.gpu_two_places" in html and "Chip Security Act" in html
     assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained, no external assets
