@@ -2,7 +2,9 @@
 
 A memo by identity holds the objects it was computed from, so their ``id`` cannot be reused
 by another object while the entry lives. Both kinds forget their oldest entries past a limit
-and are safe to share between threads (a lost race only costs a recomputation).
+and are safe to share between threads (a lost race only costs a recomputation). Pickled (an
+object holding one, sent to a spawned process), a memo arrives empty: identities mean nothing
+in another process, and a cache is never needed for a result.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class Bounded(Generic[K, V]):
         self.limit = limit
         self._items: dict[K, V] = {}
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[type[Bounded[K, V]], tuple[int]]:
+        return (type(self), (self.limit,))
 
     def get(self, key: K) -> V | None:
         """The value kept for ``key``, if any."""
@@ -53,6 +58,9 @@ class ByIdentity(Generic[V]):
 
     def __init__(self, limit: int) -> None:
         self._memo: Bounded[tuple[Hashable, ...], tuple[tuple[object, ...], V]] = Bounded(limit)
+
+    def __reduce__(self) -> tuple[type[ByIdentity[V]], tuple[int]]:
+        return (type(self), (self._memo.limit,))
 
     def get(self, *objects: object, extra: Hashable = None) -> V | None:
         """The value kept for exactly these objects (and ``extra``), if any."""

@@ -41,3 +41,32 @@ def test_by_identity_keys_on_extra_values_too() -> None:
     assert memo.get(a, extra=("2026-11-23", 1.0)) == "on monday"
     assert memo.get(a, extra=("2026-11-24", 1.0)) is None
     assert memo.get(a) is None  # no extra is another key
+
+
+def test_memos_pickle_empty_so_objects_holding_them_reach_spawned_processes() -> None:
+    import pickle
+
+    bounded: Bounded[str, int] = Bounded(3)
+    bounded.put("a", 1)
+    by_id: ByIdentity[str] = ByIdentity(4)
+    obj = [1]
+    by_id.put("x", obj, extra=1)
+    b2, i2 = pickle.loads(pickle.dumps((bounded, by_id)))
+    assert len(b2) == 0 and b2.limit == 3 and i2.get(obj, extra=1) is None  # identities are per process
+    b2.put("b", 2)
+    assert b2.get("b") == 2
+
+
+def test_a_used_policy_pickles_and_judges_alike() -> None:
+    import pickle
+
+    from attest.hardware.catalog import bundled_catalog
+    from attest.policy import Facts, load_policy
+    from tests.conftest import NOW, trusted_node
+
+    policy = load_policy("us-ear")
+    m = trusted_node().manifest()
+    facts = Facts("declared", [bundled_catalog().classify_gpu(g) for g in m.gpus])
+    first = [f.to_obj() for f in policy.evaluate(m, now=NOW, facts=facts)]  # the memo now holds a verdict
+    copy = pickle.loads(pickle.dumps(policy))
+    assert [f.to_obj() for f in copy.evaluate(m, now=NOW, facts=facts)] == first

@@ -219,6 +219,12 @@ def _groups(items: Sequence[tuple[str, bytes]], n: int) -> list[list[tuple[int, 
     return [g for g in groups if g]
 
 
+# How worker processes start: fork on Linux (they inherit the loaded policy, catalog and
+# envelopes without pickling); elsewhere the platform's default (spawn on macOS and Windows,
+# where the arguments are pickled). Tests set it to run the spawn path on Linux too.
+_START_METHOD: str | None = None
+
+
 def _next_group(counter: Any, total: int) -> int | None:
     """Claim the next unverified group (shared by every process), or None when all are claimed."""
     with counter.get_lock():
@@ -260,7 +266,7 @@ def _verify_in_processes(
     their results back through a queue, taken in here between this process's own groups.
     A worker that fails, or dies, fails the audit: no result is ever left out.
     """
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    ctx: Any = mp.get_context(_START_METHOD or ("fork" if sys.platform.startswith("linux") else None))
     groups = [[it for _, it in c] for c in chunks]
     counter = ctx.Value("q", 0)
     results = ctx.Queue()

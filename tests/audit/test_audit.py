@@ -132,6 +132,18 @@ def test_parallel_equals_serial() -> None:
     assert len({id(f) for r in back_all for f in r.findings}) == len(distinct) < sum(len(r.findings) for r in serial.results)
 
 
+@pytest.mark.slow
+def test_spawned_workers_verify_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where processes are spawned (macOS, Windows) the policy, trust and envelopes are pickled."""
+    trust, a, b = fleet()
+    items = chain(a, list(range(0, 30, 3))) + chain(b, list(range(0, 30, 3)))
+    serial = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear")
+    monkeypatch.setattr("attest.audit._START_METHOD", "spawn")
+    spawned = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear", jobs=2)
+    assert [r.to_obj() for r in spawned.results] == [r.to_obj() for r in serial.results]
+    assert [f.to_obj() for f in spawned.fleet] == [f.to_obj() for f in serial.fleet]
+
+
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs fork: the patch must reach the worker")
 @pytest.mark.parametrize("how", ["raises", "dies"])
 def test_a_failed_worker_fails_the_audit(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
