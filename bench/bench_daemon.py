@@ -7,7 +7,7 @@
 - daemon, open loop: requests sent at a fixed rate (default 500/s) from a pool of clients; latency from
   send to reply (the daemon's reply comes only after the manifest is committed with fsync).
 
-The daemon is a real process (simulated H100 node). Run: python bench/bench_daemon.py [--requests 3000]
+The daemon is a real process (simulated H100 node). Run: python bench/bench_daemon.py [--requests 3000] [--spool-dir DIR]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def daemon_side(port: int) -> dict[float, int]:
 PORT = free_port()
 
 
-def start_daemon(tmp: Path) -> DaemonProc:
+def start_daemon(tmp: Path, spool_dir: str | None = None) -> DaemonProc:
     from attest.crypto.keys import write_private_key
 
     key = SigningKey.generate()
@@ -100,7 +100,8 @@ def start_daemon(tmp: Path) -> DaemonProc:
     config = tmp / "daemon.toml"
     config.write_text(
         BASE.format(key=tmp / "node.key", sock=tmp / "attest.sock", state=tmp / "state", heartbeat=0,
-                    uids=[os.getuid()], extra=f'metrics = "127.0.0.1:{PORT}"', tail="")
+                    uids=[os.getuid()], tail="",
+                    extra=f'metrics = "127.0.0.1:{PORT}"' + (f'\nspool_dir = "{spool_dir}"' if spool_dir else ""))
     )
     dp = DaemonProc(tmp, config, str(tmp / "attest.sock"), key)
     dp.start()
@@ -203,11 +204,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument(
+        "--spool-dir",
+        metavar="DIR",
+        help="the daemon's spool directory (default: in its state directory, on the same filesystem)",
+    )
     args = parser.parse_args()
     sys.setswitchinterval(0.0005)  # the load generator's threads, like the daemon's, hand over the GIL promptly
     raw, lib = in_process(args.requests)
     with tempfile.TemporaryDirectory() as tmp:
-        dp = start_daemon(Path(tmp))
+        dp = start_daemon(Path(tmp), args.spool_dir)
         try:
             closed_loop(dp, 10, 200)  # warm up
             thr = closed_loop(dp, args.clients, args.requests)
