@@ -192,12 +192,15 @@ def _remote_group(
     policy_ref: str | None,
     options: VerifyOptions,
     now: datetime,
-) -> list[tuple[int, VerificationResult, ManifestSummary | None]]:
-    """One group on a distributed worker (Dask): set the worker up, then verify like a local process."""
+) -> list[tuple[int, _Packed, ManifestSummary | None]]:
+    """One group on a distributed worker (Dask): set the worker up, then verify like a local process.
+
+    The results come back packed, as from a local worker process (see :func:`_pack`).
+    """
     if _WORKER.get("key") != (id(trust), policy_ref, now):
         _init_worker(trust, policy_ref, options, now)
         _WORKER["key"] = (id(trust), policy_ref, now)
-    return _verify_group(items)
+    return _verify_packed(items)
 
 
 _KEYID = re.compile(rb'"keyid"\s*:\s*"([0-9a-f]{64})"')
@@ -383,7 +386,8 @@ def audit(
             for c in chunks
         }
         for fut in dask_completed(list(futures)):  # type: ignore[no-untyped-call]
-            take(futures[fut], fut.result())
+            shared: dict[int, Finding] = {}
+            take(futures[fut], [(i, _unpack(p, shared), summary) for i, p, summary in fut.result()])
     elif jobs == 1:
         _init_worker(trust, loaded, options, now)
         for c in chunks:
