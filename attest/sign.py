@@ -9,11 +9,10 @@ nothing. The verifier re-derives the subjects and rejects a mismatch.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 
-from attest.crypto.canonical import SAFE_INTEGER, canonical_json, es6_number
+from attest.crypto.canonical import SAFE_INTEGER, canonical_json, encode_string, encode_utf8, es6_number
 from attest.crypto.dsse import sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
@@ -56,23 +55,19 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
     """
     parts = []
     for name, wire in _MEMBERS:
-        if name == "job" and job is not None:  # the caller encoded it already
-            parts.append(b'"job":' + job)
-            continue
         value = getattr(manifest, name)
-        if name == "job":
-            parts.append(b'"job":' + canonical_job(value))
-            continue
-        if name == "freshness":
-            parts.append(b'"freshness":' + canonical_freshness(value))
-            continue
-        encoded = _ENCODED.get(value)
-        if encoded is None:
-            encoded = canonical_json(
-                _MEMBER_ADAPTERS[name].dump_python(value, mode="json", by_alias=True, exclude_none=True)
-            )
-            if name not in ("job", "freshness"):  # these differ in every manifest
-                _ENCODED.put(encoded, value)
+        if name == "job":  # these two differ in every manifest: encoded directly, never kept
+            encoded = job if job is not None else canonical_job(value)  # (or the caller did it)
+        elif name == "freshness":
+            encoded = canonical_freshness(value)
+        else:
+            cached = _ENCODED.get(value)
+            if cached is None:
+                cached = canonical_json(
+                    _MEMBER_ADAPTERS[name].dump_python(value, mode="json", by_alias=True, exclude_none=True)
+                )
+                _ENCODED.put(cached, value)
+            encoded = cached
         parts.append(b'"' + wire + b'":' + encoded)
     return b"{" + b",".join(parts) + b"}"
 
@@ -92,7 +87,6 @@ _JOB_FIELDS = (
     "images",
 )
 _FRESHNESS_FIELDS = ("issued_at", "expires_at", "nonce", "sequence", "previous")
-_STR = json.encoder.encode_basestring  # RFC 8785 string escaping (see attest.crypto.canonical)
 
 
 def _number(value: object) -> str:
@@ -107,13 +101,6 @@ class _General(Exception):
     """A value the direct encoders do not write; the general encoder decides."""
 
 
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError("a string holds a lone UTF-16 surrogate, which I-JSON forbids") from None
-
-
 def canonical_job(job: Job) -> bytes:
     """``canonical_json(job.to_obj())``: the job's RFC 8785 encoding, written from its fields."""
     d = job.__dict__
@@ -125,22 +112,24 @@ def canonical_job(job: Job) -> bytes:
             out.append('"declared_training_ops":' + _number(d["declared_training_ops"]))
         if d["ended_at"] is not None:
             out.append('"ended_at":"' + format_timestamp(d["ended_at"]) + '"')
-        out.append('"id":' + _STR(d["id"]))
+        out.append('"id":' + encode_string(d["id"]))
         images = []
         for image in d["images"]:
             if tuple(image.__dict__) != ("name", "digest"):
                 raise _General
-            images.append('{"digest":' + _STR(image.digest) + ',"name":' + _STR(image.name) + "}")
+            images.append(
+                '{"digest":' + encode_string(image.digest) + ',"name":' + encode_string(image.name) + "}"
+            )
         out.append('"images":[' + ",".join(images) + "]")
-        out.append('"phase":' + _STR(d["phase"]))
-        out.append('"scheduler":' + _STR(d["scheduler"]))
+        out.append('"phase":' + encode_string(d["phase"]))
+        out.append('"scheduler":' + encode_string(d["scheduler"]))
         if d["spec_digest"] is not None:
-            out.append('"spec_digest":' + _STR(d["spec_digest"]))
+            out.append('"spec_digest":' + encode_string(d["spec_digest"]))
         if d["started_at"] is not None:
             out.append('"started_at":"' + format_timestamp(d["started_at"]) + '"')
     except (_General, TypeError, AttributeError):  # not what a validated job holds
         return canonical_json(job.to_obj())
-    return _utf8("{" + ",".join(out) + "}")
+    return encode_utf8("{" + ",".join(out) + "}")
 
 
 def canonical_freshness(freshness: Freshness) -> bytes:
@@ -155,15 +144,15 @@ def canonical_freshness(freshness: Freshness) -> bytes:
             + '","issued_at":"'
             + format_timestamp(d["issued_at"])
             + '","nonce":'
-            + _STR(d["nonce"])
-            + ("" if d["previous"] is None else ',"previous":' + _STR(d["previous"]))
+            + encode_string(d["nonce"])
+            + ("" if d["previous"] is None else ',"previous":' + encode_string(d["previous"]))
             + ',"sequence":'
             + _number(d["sequence"])
             + "}"
         )
     except (_General, TypeError):  # not what a validated freshness holds
         return canonical_json(freshness.to_obj())
-    return _utf8(text)
+    return encode_utf8(text)
 
 
 _DIGESTS: ByIdentity[str] = ByIdentity(1024)

@@ -36,6 +36,7 @@ Steps, in the order a person would check by hand:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 from pydantic import JsonValue
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
@@ -127,17 +128,10 @@ _ALSO: dict[str, tuple[str, ...]] = {
 }
 
 
-_RULE_ASPECTS: dict[str, tuple[str, ...]] = {}
-
-
+@functools.lru_cache(maxsize=4096)  # rule ids are few; policy files name a bounded number more
 def _aspects_of(rule: str) -> tuple[str, ...]:
     """The trust-vector aspects a finding of ``rule`` speaks to."""
-    aspects = _RULE_ASPECTS.get(rule)
-    if aspects is None:
-        aspects = (_ASPECTS.get(rule.split(".", 1)[0], "policy"), *_ALSO.get(rule, ()))
-        if len(_RULE_ASPECTS) < 4096:  # rule ids are few; policy files name a bounded number more
-            _RULE_ASPECTS[rule] = aspects
-    return aspects
+    return (_ASPECTS.get(rule.split(".", 1)[0], "policy"), *_ALSO.get(rule, ()))
 
 
 @dataclass
@@ -866,7 +860,7 @@ def chain_order_key(raw: bytes) -> tuple[str, int]:
     """
     try:
         pred = _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate
-    except (ValueError, RecursionError):  # msgspec's errors, or UnicodeDecodeError for bad UTF-8
+    except MSGSPEC_ERRORS:
         return "", -1
     return pred.node.key_id, pred.freshness.sequence
 

@@ -186,6 +186,14 @@ def _verify_packed(
     return [(i, _pack(result, shared), summary) for i, result, summary in results]
 
 
+def _unpack_batch(
+    packed: list[tuple[int, _Packed, ManifestSummary | None]],
+) -> list[tuple[int, VerificationResult, ManifestSummary | None]]:
+    """What :func:`_verify_packed` returned, back as results (shared findings built once)."""
+    shared: dict[int, Finding] = {}
+    return [(i, _unpack(p, shared), summary) for i, p, summary in packed]
+
+
 def _remote_group(
     items: list[tuple[str, bytes]],
     trust: TrustStore,
@@ -296,8 +304,7 @@ def _verify_in_processes(
                 )
             else:
                 g, packed = message
-                shared: dict[int, Finding] = {}
-                take(chunks[g], [(i, _unpack(p, shared), summary) for i, p, summary in packed])
+                take(chunks[g], _unpack_batch(packed))
 
         while (g := _next_group(counter, len(groups))) is not None:
             take(chunks[g], _verify_group(groups[g]))
@@ -386,8 +393,7 @@ def audit(
             for c in chunks
         }
         for fut in dask_completed(list(futures)):  # type: ignore[no-untyped-call]
-            shared: dict[int, Finding] = {}
-            take(futures[fut], [(i, _unpack(p, shared), summary) for i, p, summary in fut.result()])
+            take(futures[fut], _unpack_batch(fut.result()))
     elif jobs == 1:
         _init_worker(trust, loaded, options, now)
         for c in chunks:

@@ -98,6 +98,11 @@ def strict_loads(data: bytes | str, *, what: str = "input", max_bytes: int = DEF
 SAFE_INTEGER = 2**53 - 1
 """I-JSON (RFC 7493): the largest integer every JSON implementation reads exactly."""
 
+MSGSPEC_ERRORS: tuple[type[Exception], ...] = (ValueError, RecursionError)
+"""What msgspec's JSON decoders raise on bad input: its DecodeError (a ValueError), and also
+UnicodeDecodeError for bytes that are not UTF-8 and RecursionError for deep nesting. Every
+fast path that reads with msgspec catches all of them and leaves the input to a strict reader."""
+
 
 def es6_number(value: float) -> str:
     """Format a finite double as ECMAScript's Number.prototype.toString (RFC 8785 section 3.2.2.3)."""
@@ -131,7 +136,7 @@ def _jcs(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, str):
-        out.append(_encode_string(value))
+        out.append(encode_string(value))
     elif isinstance(value, int):
         if not -SAFE_INTEGER <= value <= SAFE_INTEGER:
             raise InputError(f"integer {value} is outside the I-JSON safe range (2^53 - 1)")
@@ -155,7 +160,7 @@ def _jcs(value: Any, out: list[str]) -> None:
                 raise InputError(f"object member name {key!r} is not a string")
             if i:
                 out.append(",")
-            out.append(_encode_string(key))
+            out.append(encode_string(key))
             out.append(":")
             _jcs(value[key], out)
         out.append("}")
@@ -169,7 +174,7 @@ def _utf16_key(key: Any) -> bytes:
 
 # JSON string escaping as RFC 8785 requires: \" and \\, the five short escapes, other
 # control characters as lowercase \u00xx, everything else (non-ASCII too) as is.
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 class _NeedsFullEncoder(Exception):
@@ -241,6 +246,15 @@ def canonical_json(value: Any) -> bytes:
         out: list[str] = []
         _jcs(value, out)
         text = "".join(out)
+    return encode_utf8(text)
+
+
+def encode_utf8(text: str) -> bytes:
+    """The UTF-8 bytes of canonical JSON text.
+
+    Raises:
+        InputError: when a string holds a lone UTF-16 surrogate, which I-JSON forbids.
+    """
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import msgspec
 from pydantic import ValidationError
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.crypto.keys import SigningKey
 from attest.errors import EnvelopeError, InputError
 from attest.model.statement import Envelope, Signature
@@ -116,7 +116,7 @@ def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
         return None
     try:
         fast = _FAST_DECODE(raw)
-    except (ValueError, RecursionError):  # msgspec: DecodeError, UnicodeDecodeError (bad UTF-8), depth
+    except MSGSPEC_ERRORS:
         return None
     if _FAST_ENCODE(fast) + b"\n" != raw or not _PLAIN_TYPE.fullmatch(fast.payloadType):
         return None

@@ -35,7 +35,7 @@ import msgspec
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.errors import InputError
 from attest.memo import Bounded
 from attest.model.base import construct, field_adapter
@@ -129,7 +129,7 @@ def _fresh(adapter: TypeAdapter[Any], raw: bytes) -> Any:
         # JSON parser reads what the strict parser would. Otherwise parse strictly, as the
         # strict reader does.
         exact = to_json(_DECODE_ANY(raw)) == raw
-    except (ValueError, RecursionError):  # msgspec: DecodeError, UnicodeDecodeError (bad UTF-8), depth
+    except MSGSPEC_ERRORS:
         exact = False
     try:
         if exact:
@@ -155,7 +155,7 @@ def _read_fast(payload: bytes) -> Statement:
     try:
         top = top_decoder.decode(payload)
         predicate = manifest_decoder.decode(top.predicate)
-    except (ValueError, RecursionError):  # msgspec: DecodeError, UnicodeDecodeError (bad UTF-8), depth
+    except MSGSPEC_ERRORS:
         raise _NotFast from None
     if top.type != STATEMENT_TYPE or top.predicateType != PREDICATE_TYPE:
         raise _NotFast
