@@ -150,16 +150,23 @@ def _pack(result: VerificationResult, shared: dict[int, tuple[Any, ...]] | None 
     )
 
 
-def _unpack(packed: _Packed, shared: dict[int, Finding] | None = None) -> VerificationResult:
+def _unpack(
+    packed: _Packed, shared: dict[int, Finding] | None = None, vectors: dict[Any, TrustVector] | None = None
+) -> VerificationResult:
     """The result :func:`_pack` was given (its values were valid; nothing is re-validated).
 
     With ``shared`` (one dict per unpickled batch, whose tuples stay alive meanwhile), a
-    tuple met again gives the same (frozen) finding.
+    tuple met again gives the same (frozen) finding; with ``vectors``, equal trust vectors
+    are one (frozen) object.
     """
     values = dict(zip(_RESULT_FIELDS, packed, strict=True))
-    values["trust_vector"] = construct(
-        TrustVector, dict(zip(_VECTOR_FIELDS, values["trust_vector"], strict=True))
-    )
+    tv = values["trust_vector"]
+    vector = vectors.get(tv) if vectors is not None else None
+    if vector is None:
+        vector = construct(TrustVector, dict(zip(_VECTOR_FIELDS, tv, strict=True)))
+        if vectors is not None:
+            vectors[tv] = vector
+    values["trust_vector"] = vector
     out = []
     for f in values["findings"]:
         finding = shared.get(id(f)) if shared is not None else None
@@ -191,7 +198,8 @@ def _unpack_batch(
 ) -> list[tuple[int, VerificationResult, ManifestSummary | None]]:
     """What :func:`_verify_packed` returned, back as results (shared findings built once)."""
     shared: dict[int, Finding] = {}
-    return [(i, _unpack(p, shared), summary) for i, p, summary in packed]
+    vectors: dict[Any, TrustVector] = {}
+    return [(i, _unpack(p, shared, vectors), summary) for i, p, summary in packed]
 
 
 def _remote_group(
@@ -410,9 +418,19 @@ def audit(
         "by_status": dict(Counter(r.status.value for r in final)),
         "by_site": dict(Counter(s.site for s in summaries)),
         "by_tenant": dict(Counter(s.tenant for s in summaries)),
-        "by_chip_class": dict(Counter(c for s in summaries for c in s.chip_classes)),
+        "by_chip_class": _count_classes(summaries),
     }
     return AuditReport(final, summaries, fleet, now, counts)
+
+
+def _count_classes(summaries: Sequence[ManifestSummary]) -> dict[str, int]:
+    """GPUs per chip class over all summaries (a node's summaries share one tuple of classes)."""
+    per_tuple = Counter(s.chip_classes for s in summaries)
+    total: Counter[str] = Counter()
+    for classes, n in per_tuple.items():
+        for c in classes:
+            total[c] += n
+    return dict(total)
 
 
 def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int], None]:
