@@ -138,15 +138,16 @@ class FleetFinding:
 
 def load_registry(text: str, *, what: str = "chip registry") -> list[RegistryEntry]:
     """A CSV with columns ``serial``, ``uuid`` (either may be empty, not both) and ``site``."""
-    reader = csv.DictReader(io.StringIO(text))
-    if (
-        reader.fieldnames is None
-        or "site" not in reader.fieldnames
-        or not {"serial", "uuid"} & set(reader.fieldnames)
-    ):
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = reader.fieldnames
+        rows = list(reader)
+    except csv.Error as exc:  # a quote left open, a field over the csv module's size limit, ...
+        raise InputError(f"{what} does not parse as CSV: {exc} (line {reader.reader.line_num})") from None
+    if header is None or "site" not in header or not {"serial", "uuid"} & set(header):
         raise InputError(f"{what}: the header must have 'site' and 'serial' and/or 'uuid' columns")
     out = []
-    for n, row in enumerate(reader, start=2):
+    for n, row in enumerate(rows, start=2):
         serial = (row.get("serial") or "").strip() or None
         uuid = (row.get("uuid") or "").strip() or None
         site = (row.get("site") or "").strip()

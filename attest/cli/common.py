@@ -131,6 +131,25 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cc_root(path: str) -> bytes:
+    """The ``--cc-root`` file, refused here when it holds no readable certificate.
+
+    Otherwise every GPU's evidence would be refused as if *its* chain were malformed. A
+    readable root that is not the pinned one is a finding of the verdict (root_not_pinned).
+    """
+    from attest.hardware.cc import EvidenceError, parse_chain
+
+    pem = read_input(path, what="CC root certificate")
+    try:
+        parse_chain(pem)
+    except EvidenceError as exc:
+        raise InputError(
+            f"--cc-root {path} is not a usable root certificate: {exc.message}",
+            hint="give the vendor's root CA certificate in PEM (NVIDIA's Device Identity CA for real GPUs)",
+        ) from None
+    return pem
+
+
 def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
     """The :class:`attest.verify.VerifyOptions` that :func:`add_evidence_args` asked for."""
     from attest.hardware.cc import ChainCache
@@ -138,7 +157,7 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
     from attest.verify import VerifyOptions
 
     return VerifyOptions(
-        cc_root=read_input(args.cc_root, what="CC root certificate") if args.cc_root else None,
+        cc_root=_cc_root(args.cc_root) if args.cc_root else None,
         cc_root_sha256=args.cc_root_sha256.lower(),
         cc_cache=ChainCache(),
         landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")

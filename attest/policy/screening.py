@@ -353,15 +353,20 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"the CSL JSON does not parse: {exc.msg} at line {exc.lineno}") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting too deep
+            raise InputError(f"the CSL JSON is not a list file: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
             raise InputError('the CSL JSON has no "results" list')
         rows = [r for r in doc["results"] if isinstance(r, dict)]
         split = False
     else:
-        reader = csv.DictReader(io.StringIO(text.replace("\x1a", "")))
-        if not reader.fieldnames or "name" not in reader.fieldnames:
-            raise InputError("the CSL CSV has no 'name' column (expected the official column set)")
-        rows = list(reader)
+        reader = csv.DictReader(io.StringIO(text.replace("\x1a", ""), newline=""), strict=True)
+        try:
+            if not reader.fieldnames or "name" not in reader.fieldnames:
+                raise InputError("the CSL CSV has no 'name' column (expected the official column set)")
+            rows = list(reader)
+        except csv.Error as exc:  # a quote left open, a field over the csv module's size limit, ...
+            raise InputError(f"the CSL CSV does not parse: {exc} (line {reader.reader.line_num})") from None
         split = True
     entries = []
     for n, row in enumerate(rows):

@@ -105,6 +105,9 @@ def test_chip_registry(tmp_path: Path) -> None:
         load_registry("a,b\n1,2\n")
     with pytest.raises(InputError, match="line 2"):
         load_registry("serial,uuid,site\n,,jhb-2\n")
+    with pytest.raises(InputError, match="does not parse as CSV"):  # a quote left open swallows the rest
+        load_registry('serial,uuid,site\n"SN1,,jhb-2\nSN2,,jhb-2\n')
+    assert [e.serial for e in load_registry("serial,uuid,site\r\nSN1,,jhb-2\rSN2,,iad-4\r")] == ["SN1", "SN2"]
 
 
 @pytest.mark.slow

@@ -111,11 +111,26 @@ def test_import_csl_csv_with_stray_control_character() -> None:
 
 @pytest.mark.parametrize(
     ("data", "fragment"),
-    [(b'{"nope": []}', 'no "results" list'), (b"{", "does not parse"), (b"a,b\n1,2\n", "no 'name' column"), (b'{"results": []}', "no list entries")],
+    [
+        (b'{"nope": []}', 'no "results" list'),
+        (b"{", "does not parse"),
+        (b"a,b\n1,2\n", "no 'name' column"),
+        (b'{"results": []}', "no list entries"),
+        (b'{"results": [' * 50_000, "not a list file"),  # nesting deeper than the parser goes
+        (b'{"results": [], "n": ' + b"9" * 5000 + b"}", "not a list file"),  # over Python's int digit limit
+        # A quote left open would swallow every later row into one name: refused, never fewer entries.
+        (b'name,source\n"Huawei,Entity List\nSMIC,Entity List\n', "does not parse.*line 3"),
+        (b"name\n" + b"x" * 200_000 + b"\n", "does not parse"),  # a field over the csv module's limit
+    ],
 )
 def test_import_errors(data: bytes, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
         import_csl(data, name="x", date="2026-11-28")
+
+
+def test_import_csl_csv_with_bare_carriage_returns() -> None:
+    lst = import_csl(b"name,source\rHuawei Technologies,Entity List\rSMIC,Entity List\r", name="x", date="2026-11-28")
+    assert [e.name for e in lst.entries] == ["Huawei Technologies", "SMIC"]
 
 
 def test_missing_list_says_how_to_import(tmp_path) -> None:  # type: ignore[no-untyped-def]
