@@ -344,6 +344,20 @@ def _list_slug(source: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-")[:40] or "csl"
 
 
+def _names(value: Any, field: str, n: int, name: str) -> list[str]:
+    """A CSL field of names: a list of strings (JSON) or one string of ``;``-separated names (CSV, and some JSON)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [a.strip() for a in value.split(";") if a.strip()]
+    if isinstance(value, list) and all(isinstance(a, str) for a in value):
+        return [a.strip() for a in value if a.strip()]
+    # Refused rather than skipped: a list whose alternative names were dropped screens fewer names.
+    raise InputError(
+        f"the CSL row {n + 1} ({name}): {field} must be a list of strings or a ';'-separated string"
+    )
+
+
 def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     """Read the Consolidated Screening List (JSON ``{"results": [...]}`` or CSV) into a list."""
     text = data.decode("utf-8-sig", errors="replace")
@@ -357,8 +371,10 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
             raise InputError(f"the CSL JSON is not a list file: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
             raise InputError('the CSL JSON has no "results" list')
-        rows = [r for r in doc["results"] if isinstance(r, dict)]
-        split = False
+        rows = doc["results"]
+        for n, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise InputError(f"the CSL row {n + 1} is not an object")
     else:
         reader = csv.DictReader(io.StringIO(text.replace("\x1a", ""), newline=""), strict=True)
         try:
@@ -367,18 +383,16 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
             rows = list(reader)
         except csv.Error as exc:  # a quote left open, a field over the csv module's size limit, ...
             raise InputError(f"the CSL CSV does not parse: {exc} (line {reader.reader.line_num})") from None
-        split = True
     entries = []
     for n, row in enumerate(rows):
-        primary = str(row.get("name") or "").strip()
+        name_value = row.get("name") or ""
+        if not isinstance(name_value, str):
+            raise InputError(f"the CSL row {n + 1}: name must be a string, not {type(name_value).__name__}")
+        primary = name_value.strip()
         if not primary:
             continue
-        alts = row.get("alt_names") or []
-        if split or isinstance(alts, str):
-            alts = [a.strip() for a in str(alts).split(";") if a.strip()]
-        programs = row.get("programs") or []
-        if isinstance(programs, str):
-            programs = [p.strip() for p in programs.split(";") if p.strip()]
+        alts = _names(row.get("alt_names"), "alt_names", n, primary)
+        programs = _names(row.get("programs"), "programs", n, primary)
         addresses = row.get("addresses") or []
         country = None
         if isinstance(addresses, list) and addresses and isinstance(addresses[0], dict):
@@ -389,10 +403,10 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
                 id=str(row.get("_id") or row.get("id") or row.get("entity_number") or f"row-{n}"),
                 list_id=_list_slug(source),
                 name=primary,
-                alt_names=[str(a) for a in alts],
+                alt_names=alts,
                 country=country if isinstance(country, str) else None,
                 added=str(row.get("start_date") or "") or None,
-                programs=[str(p) for p in programs],
+                programs=programs,
                 source=source or None,
             )
         )

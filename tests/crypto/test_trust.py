@@ -59,6 +59,13 @@ def test_tampered_store_is_refused_whole(tmp_path: Path) -> None:
         TrustStore.load(_write(tmp_path, doc))
 
 
+_KEY = {
+    "key_id": "a" * 64,
+    "algorithm": "ed25519",
+    "public_key": "MCowBQYDK2VwAyEAa/punoz6qDc5wqY2QSkPxYnIF9+jvF8y+UlW6XYvDU8=",
+}
+
+
 @pytest.mark.parametrize(
     ("doc", "fragment"),
     [
@@ -66,6 +73,9 @@ def test_tampered_store_is_refused_whole(tmp_path: Path) -> None:
         ({"keys": [], "revoked": ["nothex"]}, "revoked.0"),
         ({"keys": [{"key_id": "a" * 64}]}, "keys.0"),
         ({"extra": 1}, "extra"),
+        # A blank scope is refused rather than read one way or another ("any"? "none"?).
+        ({"keys": [{**_KEY, "operator": ""}]}, "keys.0.operator"),
+        ({"keys": [{**_KEY, "sites": ["jhb-2", ""]}]}, "keys.0.sites.1"),
     ],
 )
 def test_malformed_store(tmp_path: Path, doc: object, fragment: str) -> None:

@@ -121,6 +121,12 @@ def test_import_csl_csv_with_stray_control_character() -> None:
         # A quote left open would swallow every later row into one name: refused, never fewer entries.
         (b'name,source\n"Huawei,Entity List\nSMIC,Entity List\n', "does not parse.*line 3"),
         (b"name\n" + b"x" * 200_000 + b"\n", "does not parse"),  # a field over the csv module's limit
+        # Rows and names of another type are refused, never dropped (fewer names screened).
+        (b'{"results": [{"name": "Huawei", "alt_names": 5}]}', "row 1 .Huawei.: alt_names must be"),
+        (b'{"results": [{"name": "Huawei", "programs": {"EAR": 1}}]}', "programs must be"),
+        (b'{"results": [{"name": "Huawei", "alt_names": ["HW", 7]}]}', "alt_names must be"),
+        (b'{"results": [{"name": "Huawei"}, "SMIC"]}', "row 2 is not an object"),
+        (b'{"results": [{"name": ["Huawei"]}]}', "name must be a string"),
     ],
 )
 def test_import_errors(data: bytes, fragment: str) -> None:
