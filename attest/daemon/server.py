@@ -167,6 +167,7 @@ class Daemon:
         self.spool_queue: asyncio.Queue[list[Row] | None] = asyncio.Queue()
         self.pushed = asyncio.Event()
         self.stopping = asyncio.Event()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.AbstractServer | None = None
         self._respool()
 
@@ -351,6 +352,8 @@ class Daemon:
 
     async def sign(self, item: _Item) -> dict[str, Any]:
         """Queue ``item`` and wait until it is committed (or refused)."""
+        if self.stopping.is_set():  # the signer takes nothing queued after its stop marker
+            return {"ok": False, "error": "the daemon is stopping; nothing was signed"}
         await self.queue.put(item)
         return await item.future
 
@@ -375,6 +378,7 @@ class Daemon:
                 await writer.drain()
             writer.close()
             return
+        self._writers.add(writer)
         try:
             while not self.stopping.is_set():
                 try:
@@ -390,7 +394,12 @@ class Daemon:
                 await writer.drain()
         except (ConnectionError, OSError):
             return
+        except asyncio.CancelledError:
+            # A connection still open when the daemon exits: end quietly (a cancelled handler
+            # makes asyncio's stream callback print a traceback on Python 3.11).
+            return
         finally:
+            self._writers.discard(writer)
             with contextlib.suppress(OSError, RuntimeError):
                 writer.close()
 
@@ -605,6 +614,8 @@ class Daemon:
         await tasks[0]  # every queued request is answered
         await self.spool_queue.put(None)
         await tasks[1]  # and every committed manifest is in the spool
+        for writer in list(self._writers):  # idle clients see the connection end, not a hang
+            writer.close()
         for t in tasks[2:]:
             t.cancel()
         await asyncio.gather(*tasks[2:], return_exceptions=True)
@@ -644,8 +655,9 @@ def setup_logging(level: str = "info") -> None:
 
 def run_daemon(config: DaemonConfig) -> None:
     """Build the daemon (config errors raise here, before anything is bound) and serve."""
-    # The chain commit runs in a worker thread; with the default 5 ms GIL switch interval a
-    # waiting event loop could stall for that long behind it. 0.5 ms keeps replies prompt.
+    # Spool writes, NVML reads, landmark rounds and pushes run in worker threads; with the
+    # default 5 ms GIL switch interval the event loop could stall that long behind one of them.
+    # 0.5 ms keeps replies prompt.
     sys.setswitchinterval(0.0005)
 
     async def main() -> None:

@@ -299,3 +299,18 @@ def test_sigint_also_stops_cleanly(make_daemon: MakeDaemon) -> None:
     dp.start()
     code, _, _ = dp.stop(signal.SIGINT)
     assert code == 0 and not Path(dp.sock).exists()
+
+
+def test_stopping_with_clients_connected_is_quiet(make_daemon: MakeDaemon) -> None:
+    """Open connections at SIGTERM: the idle one sees the connection end; no traceback is printed."""
+    dp = make_daemon()
+    dp.start()
+    with socket.socket(socket.AF_UNIX) as idle, dp.client() as c:
+        idle.connect(dp.sock)
+        idle.sendall(b'{"op": "status"}\n')
+        assert json.loads(idle.makefile("rb").readline())["ok"] is True
+        sign(c, "j1")
+        code, _, err = dp.stop()
+        idle.settimeout(10)
+        assert idle.recv(1) == b""  # closed by the daemon, not left hanging
+    assert code == 0 and "Traceback" not in err, err
