@@ -267,6 +267,13 @@ class Daemon:
                     self.metrics.errors.labels(kind="sign").inc()
                     done.append((item, {"ok": False, "error": exc.message}))
                     continue
+                except Exception as exc:  # a bug: this request fails, signing goes on for the others
+                    self.metrics.errors.labels(kind="internal").inc()
+                    log.exception("could not sign a request", extra={"job_id": item.job.id})
+                    done.append(
+                        (item, {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"})
+                    )
+                    continue
                 rows.append(
                     Row(
                         seq,

@@ -18,12 +18,13 @@ from typing import Any, ClassVar
 
 import pytest
 
+from attest.crypto.keys import SigningKey, write_private_key
 from attest.crypto.trust import TrustStore
 from attest.daemon.client import Client, DaemonError
 from attest.model.result import Status
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.verify import verify_many
-from tests.daemon.fixtures import TENANT, DaemonProc, MakeDaemon, sign
+from tests.daemon.fixtures import BASE, TENANT, DaemonProc, MakeDaemon, sign
 
 
 def verify_chain(dp: DaemonProc) -> list[Any]:
@@ -314,3 +315,44 @@ def test_stopping_with_clients_connected_is_quiet(make_daemon: MakeDaemon) -> No
         idle.settimeout(10)
         assert idle.recv(1) == b""  # closed by the daemon, not left hanging
     assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_request_that_breaks_signing_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected error while signing one request (a bug) fails that request; the chain goes on."""
+    import asyncio
+
+    from attest.daemon.config import load_config
+    from attest.daemon.server import Daemon, _Item
+    from attest.model.manifest import Job, Tenant
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "node.key", key)
+    config = tmp_path / "daemon.toml"
+    config.write_text(BASE.format(key=tmp_path / "node.key", sock=tmp_path / "s.sock", state=tmp_path / "state",
+                                  heartbeat=0, uids=[os.getuid()], extra="", tail=""))
+    daemon = Daemon(load_config(config))
+    real = daemon._sign_one
+
+    def flaky(item: _Item, seq: int, previous: str | None) -> Any:
+        if item.job.id == "boom":
+            raise RuntimeError("injected")
+        return real(item, seq, previous)
+
+    monkeypatch.setattr(daemon, "_sign_one", flaky)
+
+    async def scenario() -> list[dict[str, Any]]:
+        signer = asyncio.create_task(daemon._signer())
+        loop = asyncio.get_running_loop()
+        replies = []
+        for job_id in ("a", "boom", "b"):
+            item = _Item("start", Job(id=job_id, scheduler="slurm", phase="start"), Tenant.from_obj(TENANT, what="t"),
+                         [], [], loop.create_future())
+            replies.append(await asyncio.wait_for(daemon.sign(item), 30))  # without the fix: never answered
+        await daemon.queue.put(None)
+        await signer
+        return replies
+
+    a, boom, b = asyncio.run(scenario())
+    daemon.db.close()
+    assert a["ok"] and b["ok"] and (a["sequence"], b["sequence"]) == (0, 1)
+    assert boom == {"ok": False, "error": "internal error: RuntimeError: injected"}
