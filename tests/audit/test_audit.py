@@ -208,3 +208,20 @@ def test_report_draws_the_newest_location_proof_per_node(cli: CliRunner, tmp_pat
     html = (tmp_path / "r.html").read_text()
     assert html.count("<svg") == 1  # only the Johor node carries receipts
     assert "jhb-gpu-01-2.envelope.json: jhb-gpu-01 at Johor DC 2 — excluded" in html
+
+
+def test_report_escapes_what_manifests_and_file_names_say() -> None:
+    """A node may sign anything into its manifests: the auditor's report shows it as text, never as markup."""
+    from attest.audit.report import render_html
+
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    trust, a, b = fleet()
+    tenant = {"legal_name": hostile + " Ltd.", "headquarters_country": "US"}
+    items = chain(a, [0], tenant=tenant, job={"id": hostile, "scheduler": hostile, "phase": "start"})
+    items += [(hostile + ".json", items[0][1][:-30])]  # a broken envelope under a hostile file name
+    items += chain(b, [1], tenant=tenant, site={**IAD.to_obj(), "facility_id": hostile, "name": hostile})
+    report = audit(items, trust, now=NOW + timedelta(minutes=2), policy="us-ear")
+    html = render_html(report, maps=[(hostile, "<svg></svg>")])  # (caption, SVG drawn by attest.location.svgmap)
+    assert hostile + " Ltd." in report.counts["by_tenant"] and hostile in report.counts["by_site"]
+    assert "<script" not in html and "<img" not in html and "onerror=alert(1)>" not in html
+    assert html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 3  # tenant, site, file name, caption
