@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
+import itertools
 import json
 import os
 import signal
@@ -317,42 +319,97 @@ def test_stopping_with_clients_connected_is_quiet(make_daemon: MakeDaemon) -> No
     assert code == 0 and "Traceback" not in err, err
 
 
-def test_a_request_that_breaks_signing_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unexpected error while signing one request (a bug) fails that request; the chain goes on."""
-    import asyncio
-
+def _in_process_daemon(tmp_path: Path) -> Any:
     from attest.daemon.config import load_config
-    from attest.daemon.server import Daemon, _Item
-    from attest.model.manifest import Job, Tenant
+    from attest.daemon.server import Daemon
 
     key = SigningKey.generate()
     write_private_key(tmp_path / "node.key", key)
     config = tmp_path / "daemon.toml"
     config.write_text(BASE.format(key=tmp_path / "node.key", sock=tmp_path / "s.sock", state=tmp_path / "state",
                                   heartbeat=0, uids=[os.getuid()], extra="", tail=""))
-    daemon = Daemon(load_config(config))
+    return Daemon(load_config(config))
+
+
+def _drive(daemon: Any, waves: list[list[str]], *, overlap: bool = False) -> list[dict[str, Any]]:
+    """Run the signer; send each wave of job ids at once (one batch), wave after wave.
+
+    With ``overlap``, a wave is sent as soon as the signer took the one before (while that one
+    is still being committed), not after its replies.
+    """
+    import asyncio
+
+    from attest.daemon.server import _Item
+    from attest.model.manifest import Job, Tenant
+
+    async def scenario() -> list[dict[str, Any]]:
+        signer = asyncio.create_task(daemon._signer())
+        loop = asyncio.get_running_loop()
+        replies: list[dict[str, Any]] = []
+        futures: list[asyncio.Future[dict[str, Any]]] = []
+        for wave in waves:
+            items = [_Item("start", Job(id=j, scheduler="slurm", phase="start"), Tenant.from_obj(TENANT, what="t"),
+                           [], [], loop.create_future()) for j in wave]
+            for item in items:
+                daemon.queue.put_nowait(item)
+            if overlap:
+                while not daemon.queue.empty():
+                    await asyncio.sleep(0)
+                futures.extend(i.future for i in items)
+            else:
+                replies += await asyncio.wait_for(asyncio.gather(*(i.future for i in items)), 30)  # never left waiting
+        replies += await asyncio.wait_for(asyncio.gather(*futures), 30)
+        await daemon.queue.put(None)
+        await signer
+        return replies
+
+    return asyncio.run(scenario())
+
+
+def test_a_request_that_breaks_signing_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected error while signing one request (a bug) fails that request; the chain goes on."""
+    daemon = _in_process_daemon(tmp_path)
     real = daemon._sign_one
 
-    def flaky(item: _Item, seq: int, previous: str | None) -> Any:
+    def flaky(item: Any, seq: int, previous: str | None) -> Any:
         if item.job.id == "boom":
             raise RuntimeError("injected")
         return real(item, seq, previous)
 
     monkeypatch.setattr(daemon, "_sign_one", flaky)
-
-    async def scenario() -> list[dict[str, Any]]:
-        signer = asyncio.create_task(daemon._signer())
-        loop = asyncio.get_running_loop()
-        replies = []
-        for job_id in ("a", "boom", "b"):
-            item = _Item("start", Job(id=job_id, scheduler="slurm", phase="start"), Tenant.from_obj(TENANT, what="t"),
-                         [], [], loop.create_future())
-            replies.append(await asyncio.wait_for(daemon.sign(item), 30))  # without the fix: never answered
-        await daemon.queue.put(None)
-        await signer
-        return replies
-
-    a, boom, b = asyncio.run(scenario())
+    a, boom, b = _drive(daemon, [["a"], ["boom"], ["b"]])
     daemon.db.close()
     assert a["ok"] and b["ok"] and (a["sequence"], b["sequence"]) == (0, 1)
     assert boom == {"ok": False, "error": "internal error: RuntimeError: injected"}
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["one-batch-at-a-time", "next-batch-queued-during-the-commit"])
+def test_a_failed_commit_acknowledges_nothing_and_the_chain_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overlap: bool
+) -> None:
+    """A commit that fails (a full disk) answers its batch with errors; later batches chain onto the last committed one."""
+    daemon = _in_process_daemon(tmp_path)
+    real = daemon.db.append
+
+    def full_disk_once(rows: list[Any]) -> None:
+        if rows[0].job_id == "c1":
+            time.sleep(0.3)  # long enough for the next batch to be queued meanwhile
+            raise sqlite3.OperationalError("database or disk is full")
+        real(rows)
+
+    monkeypatch.setattr(daemon.db, "append", full_disk_once)
+    jobs = ["a1", "a2", "b1", "c1", "c2", "d1", "e1", "e2", "e3"]
+    replies = _drive(daemon, [["a1", "a2"], ["b1"], ["c1", "c2"], ["d1"], ["e1", "e2", "e3"]], overlap=overlap)
+    stored = daemon.db.since(0)
+    daemon.db.close()
+    by_job = dict(zip(jobs, replies, strict=True))
+    refused = {"c1", "c2"}
+    assert {j for j in jobs if not by_job[j]["ok"]} == refused
+    assert "could not persist: database or disk is full" in by_job["c1"]["error"]
+    kept = [j for j in jobs if j not in refused]
+    # Sequence numbers are consecutive over what was committed, and each `previous` is the one before.
+    assert [r.job_id for r in stored] == kept and [r.seq for r in stored] == list(range(len(kept)))
+    assert [by_job[j]["sequence"] for j in kept] == list(range(len(kept)))
+    for before, after in itertools.pairwise(stored):
+        statement = json.loads(base64.b64decode(json.loads(after.envelope)["payload"]))
+        assert statement["predicate"]["freshness"]["previous"] == before.digest
