@@ -34,10 +34,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="decide whether a job may run on candidate nodes, from their verified evidence and policy",
         description="Verifies the nodes' signed manifests (newest per node), then judges each candidate: no "
         "evidence, stale evidence, evidence that failed verification, too few GPUs of the type asked, or the "
-        "export-control policy refusing this tenant there. Allowed if at least one node qualifies.",
+        "export-control policy refusing this tenant there. Allowed if at least one node qualifies, or with "
+        "--allocated (the job runs on all its nodes) if every one does.",
         epilog="exit codes: 0 allowed on at least one node, 3 refused, 2 usage or unreadable input.\n\n"
         "examples:\n"
         "  attest admit --tenant tenant.json --evidence spool/ --trust trust.json --nodes 'gpu-[01-04]' --gpus 8\n"
+        '  attest admit --tenant-map accounts.json --account acme --nodes "$SLURM_JOB_NODELIST" --allocated '
+        "--evidence spool/ --trust trust.json\n"
         "  attest admit --tenant-map accounts.json --account acme --evidence spool/ --trust trust.json --format json",
         formatter_class=HelpFormatter,
     )
@@ -54,6 +57,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="",
         metavar="HOSTLIST",
         help="candidate nodes, Slurm host-list syntax (default: all)",
+    )
+    p.add_argument(
+        "--allocated",
+        action="store_true",
+        help="the nodes are the job's allocation and it runs on all of them (Slurm's "
+        "SLURM_JOB_NODELIST): allowed only if every one qualifies; needs --nodes. Without it the "
+        "nodes are candidates, and one qualifying node allows the job",
     )
     p.add_argument(
         "--gpus", type=int, default=1, metavar="N", help="GPUs the job needs per node (default: 1)"
@@ -88,6 +98,12 @@ def run_admit(args: argparse.Namespace) -> int:
         tenant = Tenant.from_obj(table[args.account], what=f"tenant {args.account!r} in {args.tenant_map}")
     if args.gpus < 0 or args.max_age <= 0:
         raise InputError("--gpus must not be negative and --max-age must be positive")
+    nodes = expand_hostlist(args.nodes)
+    if args.allocated and not nodes:
+        raise InputError(
+            "--allocated needs the job's nodes (--nodes)",
+            hint='in a Slurm PrologSlurmctld: --nodes "$SLURM_JOB_NODELIST"',
+        )
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     policy = policy_from_args(args)
     evidence = load_evidence(read_envelopes(Path(args.evidence)), TrustStore.load(Path(args.trust)), now=now)
@@ -96,9 +112,10 @@ def run_admit(args: argparse.Namespace) -> int:
             tenant=tenant,
             gpu_count=args.gpus,
             gpu_type=args.gpu_type,
-            nodes=expand_hostlist(args.nodes),
+            nodes=nodes,
             declared_training_ops=args.training_ops,
             job_id=args.job_id,
+            every_node=args.allocated,
         ),
         evidence,
         policy=policy,
@@ -110,6 +127,7 @@ def run_admit(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "allowed": decision.allowed,
+                    "every_node": decision.every_node,
                     "allowed_nodes": decision.allowed_nodes,
                     "message": decision.message(),
                     "nodes": [

@@ -39,6 +39,11 @@ class JobRequest:
     """Candidate node host names; empty for every node with evidence."""
     declared_training_ops: float | None = None
     job_id: str = "pending"
+    every_node: bool = False
+    """The job runs on every node of ``nodes`` (a Slurm allocation), or may land on any of them
+    (a pod whose affinity lists several hosts): allowed only if each one qualifies. Otherwise
+    ``nodes`` are candidates to choose from and one qualifying node is enough; the caller must
+    then place the job on :attr:`Admission.allowed_nodes` (Kueue's podSetUpdates do)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Admission:
     """The verdict for every candidate node."""
 
     verdicts: list[NodeVerdict]
+    every_node: bool = False
+    """Whether every node had to qualify (see :attr:`JobRequest.every_node`)."""
 
     @property
     def allowed_nodes(self) -> list[str]:
@@ -77,7 +84,9 @@ class Admission:
 
     @property
     def allowed(self) -> bool:
-        """At least one node may run it."""
+        """At least one node may run it; with ``every_node``, each one may."""
+        if self.every_node:
+            return bool(self.verdicts) and all(v.allowed for v in self.verdicts)
         return bool(self.allowed_nodes)
 
     def message(self) -> str:
@@ -86,7 +95,13 @@ class Admission:
             return f"allowed on {', '.join(self.allowed_nodes)}"
         if not self.verdicts:
             return "refused: no candidate node"
-        return "refused: " + "; ".join(f"{v.node}: {v.message}" for v in self.verdicts)
+        refused = [v for v in self.verdicts if not v.allowed]
+        head = "refused: "
+        if self.every_node and len(refused) < len(self.verdicts):
+            head += (
+                f"{len(refused)} of its {len(self.verdicts)} nodes may not run it, and it needs all of them: "
+            )
+        return head + "; ".join(f"{v.node}: {v.message}" for v in refused)
 
 
 def admit(
@@ -97,11 +112,19 @@ def admit(
     now: datetime,
     max_age: timedelta = timedelta(minutes=15),
 ) -> Admission:
-    """Judge every candidate node (``request.nodes``, or all nodes with evidence)."""
+    """Judge every candidate node (``request.nodes``, or all nodes with evidence).
+
+    Raises:
+        ValueError: a negative GPU count, or ``every_node`` without the nodes (which would
+            otherwise mean "every node with evidence" and miss the ones without).
+    """
     if request.gpu_count < 0:
         raise ValueError("gpu_count must not be negative")
-    nodes = list(request.nodes) or sorted(evidence)
-    return Admission([_judge(request, n, evidence.get(n), policy, now, max_age) for n in nodes])
+    if request.every_node and not request.nodes:
+        raise ValueError("every_node needs the job's nodes")
+    nodes = list(dict.fromkeys(request.nodes)) or sorted(evidence)
+    verdicts = [_judge(request, n, evidence.get(n), policy, now, max_age) for n in nodes]
+    return Admission(verdicts, every_node=request.every_node)
 
 
 def _judge(

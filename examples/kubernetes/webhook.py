@@ -6,7 +6,10 @@
 POST /validate with an AdmissionReview; the answer copies ``request.uid``, sets ``allowed``,
 ``status.message`` when refused, ``warnings`` and ``auditAnnotations``. Evidence (the nodes'
 signed manifests, e.g. synced from the collector) is re-read when the directory changes.
-Anything the webhook cannot judge is refused (pair it with ``failurePolicy: Fail``).
+Anything the webhook cannot judge is refused (pair it with ``failurePolicy: Fail``). A GPU pod is
+admitted only if every node it may land on qualifies: it must name them (``nodeName``, a
+``kubernetes.io/hostname`` nodeSelector, or required node affinity on that label), since an
+unpinned pod could land on a node nobody attested (``--allow-unpinned`` relaxes this).
 ``--insecure-http`` serves plain HTTP for local tests only: the API server requires TLS.
 """
 
@@ -46,6 +49,7 @@ class State:
         self.policy = None if args.policy == "none" else load_policy(args.policy)
         self.dir = Path(args.evidence)
         self.max_age = timedelta(seconds=args.max_age)
+        self.allow_unpinned = args.allow_unpinned
         self.lock = threading.Lock()
         self.stamp: tuple[float, int] | None = None
         self.evidence: dict[str, Any] = {}
@@ -95,6 +99,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     policy=state.policy,
                     now=datetime.now(UTC),
                     max_age=state.max_age,
+                    allow_unpinned=state.allow_unpinned,
                 )
             except (ReviewError, AttestError) as exc:
                 msg = exc.message if isinstance(exc, AttestError) else str(exc)
@@ -119,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tenants", required=True, metavar="FILE", help="JSON: namespace -> tenant")
     p.add_argument("--policy", default="us-ear")
     p.add_argument("--max-age", type=int, default=900, metavar="SECONDS")
+    p.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="admit a GPU pod that names no node when one attested node would take it (only where "
+        "unattested nodes are kept from GPU pods by other means: taints, a scheduler plugin); "
+        "by default such a pod is refused with the nodes to pin it to",
+    )
     args = p.parse_args(argv)
     if not args.insecure_http and not (args.tls_cert and args.tls_key):
         p.error("the API server calls webhooks over TLS: give --tls-cert and --tls-key (or --insecure-http for tests)")

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Slurm PrologSlurmctld (slurmctld, at allocation): refuse a job centrally before it starts,
 # from the allocated nodes' verified evidence and the export-control policy for the job's
-# tenant (looked up by account).
+# tenant (looked up by account). The job runs on every node of its allocation, so every one
+# must qualify (--allocated): one node without evidence, or at a site the policy refuses for
+# this tenant, refuses the whole job.
 #
 # slurm.conf:   PrologSlurmctld=/etc/slurm/attest/prolog_slurmctld.sh
 #
@@ -19,7 +21,7 @@ POLICY=${ATTEST_POLICY:-us-ear}
 LIMIT=${ATTEST_TIMEOUT:-20}
 
 out=$(timeout "$LIMIT" "$ATTEST" admit --tenant-map "$TENANTS" --account "${SLURM_JOB_ACCOUNT:-}" \
-      --nodes "${SLURM_JOB_NODELIST:-}" --gpus 0 --job-id "${SLURM_JOB_ID:-pending}" \
+      --nodes "${SLURM_JOB_NODELIST:-}" --allocated --gpus 0 --job-id "${SLURM_JOB_ID:-pending}" \
       --evidence "$EVIDENCE" --trust "$TRUST" --policy "$POLICY" 2>&1)
 code=$?
 echo "attest admit job ${SLURM_JOB_ID:-?} (${SLURM_JOB_ACCOUNT:-?} on ${SLURM_JOB_NODELIST:-?}): $out" >&2

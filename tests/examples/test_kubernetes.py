@@ -100,11 +100,39 @@ def test_webhook_allows_and_refuses_real_admission_reviews(evidence: tuple[Path,
     assert "no tenant record" in post(url, pod_review("u4", "unknown", 1))[1]["response"]["status"]["message"]
     assert "no verified evidence" in post(url, pod_review("u5", "acme", 1, node="gpu-zz"))[1]["response"]["status"]["message"]
     assert post(url, pod_review("u6", "unknown", 0))[1]["response"]["allowed"] is True
-    # Unpinned pods: allowed if any attested node qualifies.
-    assert post(url, pod_review("u7", "acme", 1, node=None))[1]["response"]["allowed"] is True
+    # Unpinned pods could land on a node nobody attested: refused, with the nodes to pin them to.
+    r = post(url, pod_review("u7", "acme", 1, node=None))[1]["response"]
+    assert r["allowed"] is False and "pin it with nodeSelector kubernetes.io/hostname" in r["status"]["message"]
+    assert r["status"]["message"].endswith("attested nodes that allow it: gpu-a17")
+    # Affinity naming two hosts: the scheduler may pick either, so both must qualify.
+    both = pod_review("u8", "acme", 1, node=None)
+    both["request"]["object"]["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["gpu-a17", "gpu-zz"]}]}]}}}
+    r = post(url, both)[1]["response"]
+    assert r["allowed"] is False and "gpu-zz: no verified evidence" in r["status"]["message"]
+    terms = both["request"]["object"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    terms[0]["matchExpressions"][0]["values"] = ["gpu-a17"]
+    assert post(url, both)[1]["response"]["allowed"] is True
+    # A pod this webhook cannot read is refused with the reason (its uid answered), never a crash.
+    for mangle in ({"containers": {"train": {}}}, {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "-4"}}}, {"resources": {"limits": {"nvidia.com/gpu": "8"}}}]},
+                   {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}], "nodeSelector": ["gpu-a17"]},
+                   {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}], "affinity": {"nodeAffinity": []}}):
+        bad = pod_review("u9", "acme", 1)
+        bad["request"]["object"]["spec"] = mangle
+        code, out = post(url, bad)
+        assert code == 200 and out["response"]["uid"] == "u9" and out["response"]["allowed"] is False, mangle
     # Not an AdmissionReview: 400, never an allow.
     assert post(url, {"kind": "Pod"})[0] == 400
     assert post(url, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}})[0] == 400
+    gen.close()
+
+
+def test_webhook_allow_unpinned(evidence: tuple[Path, Path]) -> None:
+    gen = start(evidence, "--insecure-http", "--allow-unpinned")
+    url = f"http://{next(gen)}/validate"
+    r = post(url, pod_review("u1", "acme", 1, node=None))[1]["response"]
+    assert r["allowed"] is True and r["auditAnnotations"]["compute-attest.dev/allowed-nodes"] == "gpu-a17"
+    assert post(url, pod_review("u2", "blue-lotus", 1, node=None))[1]["response"]["allowed"] is False
     gen.close()
 
 

@@ -85,9 +85,13 @@ def test_prolog_slurmctld_admits_or_refuses_by_tenant(make_daemon: MakeDaemon, t
     # A tenant whose ultimate parent is headquartered in China: the headquarters rule refuses.
     r = run("prolog_slurmctld.sh", None, SLURM_JOB_NODELIST="gpu-a17", SLURM_JOB_ACCOUNT="blue-lotus", **ctld)
     assert r.returncode == 3 and "policy.headquarters" in r.stderr
-    # Nodes without evidence are refused on their own; one attested node is enough.
+    # The job runs on every node of its allocation: one attested node is not enough when the
+    # others have no evidence (they could be anywhere, for anyone).
     r = run("prolog_slurmctld.sh", None, SLURM_JOB_NODELIST="gpu-b[01-02],gpu-a17", **ctld)
-    assert r.returncode == 0 and "gpu-b01: no-evidence" in r.stderr
+    assert r.returncode == 3 and "2 of its 3 nodes may not run it" in r.stderr, r.stderr
+    assert "it needs all of them: gpu-b01: no verified evidence about this node; gpu-b02: no verified" in r.stderr
+    r = run("prolog_slurmctld.sh", None, SLURM_JOB_NODELIST="", **ctld)
+    assert r.returncode == 2 and "--allocated needs the job's nodes" in r.stderr  # never "every node with evidence"
     r = run("prolog_slurmctld.sh", None, SLURM_JOB_NODELIST="gpu-b[01-02]", **ctld)
     assert r.returncode == 3 and "no verified evidence" in r.stderr
     r = run("prolog_slurmctld.sh", None, SLURM_JOB_NODELIST="gpu-a17", SLURM_JOB_ACCOUNT="nobody", **ctld)

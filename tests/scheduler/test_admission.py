@@ -83,3 +83,19 @@ def test_no_policy_allows_with_a_note(fleet: dict[str, NodeEvidence]) -> None:
     assert d.allowed and "no policy applied" in d.verdicts[0].message
     with pytest.raises(ValueError, match="gpu_count"):
         admit(JobRequest(US, gpu_count=-1), fleet, policy=None, now=NOW)
+
+
+def test_a_job_on_several_nodes_needs_every_one(fleet: dict[str, NodeEvidence]) -> None:
+    """An allocation runs on all its nodes: one attested node does not carry the others."""
+    later = NOW + timedelta(minutes=2)
+    policy = load_policy("us-ear")
+    candidates = admit(JobRequest(US, nodes=["gpu-zz", "gpu-a17"]), fleet, policy=policy, now=later)
+    assert candidates.allowed and candidates.allowed_nodes == ["gpu-a17"]  # candidates: place it on gpu-a17
+    allocation = admit(JobRequest(US, nodes=["gpu-zz", "gpu-a17"], every_node=True), fleet, policy=policy, now=later)
+    assert not allocation.allowed and allocation.allowed_nodes == ["gpu-a17"]
+    assert allocation.message() == (
+        "refused: 1 of its 2 nodes may not run it, and it needs all of them: gpu-zz: no verified evidence about this node"
+    )
+    assert admit(JobRequest(US, nodes=["gpu-a17", "gpu-a17"], every_node=True), fleet, policy=policy, now=later).allowed
+    with pytest.raises(ValueError, match="every_node needs the job's nodes"):
+        admit(JobRequest(US, every_node=True), fleet, policy=policy, now=later)
