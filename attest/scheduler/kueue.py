@@ -4,9 +4,13 @@ Kueue reserves quota for a Workload (so its flavor, and with it the region and
 nodes, are known), then waits for every AdmissionCheck on it to be ``Ready``. Our
 controller writes ``status.admissionChecks[].state`` for the check it owns:
 
-* ``Pending`` → ``Ready``: admission allows the job on at least one node; the
-  ``podSetUpdates`` pin its pods to the allowed nodes (``nodeSelector`` on the
-  attested-node label, ``kubernetes.io/hostname`` when exactly one node qualifies);
+* ``Pending`` → ``Ready``: the pods can be kept on nodes that qualify. ``podSetUpdates``
+  can only add a ``nodeSelector`` (a map: it cannot say "one of these hosts"), so either
+  every candidate node (the reserved flavor's) qualifies, and the pods get the attested-node
+  label, or exactly one does, and they get its ``kubernetes.io/hostname`` as well. Several
+  qualifying nodes beside refused ones cannot be told apart by a selector: that is not
+  ``Ready`` (the pods could land on a refused node) but ``Retry`` or ``Rejected`` by the
+  refused nodes' reasons, with a message that says so;
 * ``Pending`` → ``Retry``: nothing is wrong, evidence is missing or stale (a node
   rebooting, a heartbeat late); Kueue releases the quota and tries again later;
 * ``Pending`` → ``Rejected``: the policy refuses the tenant on every candidate node,
@@ -71,23 +75,31 @@ def transition(
     """The next state of our check, given the admission decision for the Workload's candidate nodes."""
     if current.state in (CheckState.READY, CheckState.REJECTED):
         return current  # final for this reservation
-    if admission.allowed:
-        nodes = admission.allowed_nodes
+    nodes = admission.allowed_nodes
+    refused = [v for v in admission.verdicts if not v.allowed]
+    if nodes and (len(nodes) == 1 or not refused):
         selector = {ATTESTED_LABEL: "true"}
         if len(nodes) == 1:
             selector["kubernetes.io/hostname"] = nodes[0]
         updates = [{"name": ps, "nodeSelector": dict(selector)} for ps in pod_sets]
         return CheckStatus(CheckState.READY, admission.message(), updates, current.retries)
-    reasons = {v.reason for v in admission.verdicts}
-    if admission.verdicts and reasons <= _TRANSIENT:
+    message = "; ".join(f"{v.node}: {v.message}" for v in refused) or "no candidate node"
+    if nodes:
+        message = (
+            f"allowed on {', '.join(nodes)} but not on {len(refused)} other nodes of the flavor, and a "
+            f"nodeSelector cannot keep the pods off those: {message}"
+        )
+    else:
+        message = "refused: " + message
+    if refused and {v.reason for v in refused} <= _TRANSIENT:
         if current.retries >= max_retries:
             return CheckStatus(
                 CheckState.REJECTED,
-                f"no fresh evidence after {current.retries} retries: {admission.message()}",
+                f"no fresh evidence after {current.retries} retries: {message}",
                 retries=current.retries,
             )
-        return CheckStatus(CheckState.RETRY, admission.message(), retries=current.retries + 1)
-    return CheckStatus(CheckState.REJECTED, admission.message(), retries=current.retries)
+        return CheckStatus(CheckState.RETRY, message, retries=current.retries + 1)
+    return CheckStatus(CheckState.REJECTED, message, retries=current.retries)
 
 
 def after_retry(current: CheckStatus) -> CheckStatus:

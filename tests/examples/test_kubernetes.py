@@ -191,3 +191,11 @@ def test_kueue_check_transitions() -> None:
     assert transition(pending, refused, pod_sets=["main"]).state is CheckState.REJECTED
     two = Admission([NodeVerdict("a", True, "ok", ""), NodeVerdict("b", True, "ok", "")])
     assert transition(pending, two, pod_sets=["main"]).pod_set_updates == [{"name": "main", "nodeSelector": {ATTESTED_LABEL: "true"}}]
+    # Two allowed nodes beside a refused one: a nodeSelector cannot keep the pods off the refused
+    # node (it may carry the attested label: it is attested, just not for this tenant).
+    mixed = Admission([NodeVerdict("a", True, "ok", ""), NodeVerdict("b", True, "ok", ""), NodeVerdict("c", False, "policy", "policy.destination: ...")])
+    status = transition(pending, mixed, pod_sets=["main"])
+    assert status.state is CheckState.REJECTED and not status.pod_set_updates
+    assert status.message.startswith("allowed on a, b but not on 1 other nodes") and "c: policy.destination" in status.message
+    late = Admission([NodeVerdict("a", True, "ok", ""), NodeVerdict("b", True, "ok", ""), NodeVerdict("c", False, "stale", "old")])
+    assert transition(pending, late, pod_sets=["main"]).state is CheckState.RETRY  # c may come back
