@@ -9,7 +9,9 @@ result of :func:`attest.verify.verify_envelope` and the manifest it verified):
 3. ``evidence-failed`` — its evidence was contraindicated (forged, replayed, impossible location);
 4. ``gpus`` — too few GPUs, or not of the requested type;
 5. ``policy`` — the export-control policy, applied to *this* tenant on that node's site,
-   chips and location grade, says no (destination, headquarters rule, screening, grade).
+   chips and location grade, says no (destination, headquarters rule, screening, grade);
+6. ``key-conflict`` — two node keys sign fresh manifests naming this host (checked first,
+   after ``no-evidence``): one of them speaks for a machine that is not this node.
 
 Warnings do not refuse; they travel with the verdict.
 """
@@ -52,6 +54,13 @@ class NodeEvidence:
 
     result: VerificationResult
     manifest: WorkloadManifest
+    other_keys: tuple[tuple[str, datetime], ...] = ()
+    """Other node keys that signed manifests naming this host: (key id, newest ``issued_at``).
+
+    A host name is only a claim in a manifest: a trusted key of one node could vouch for
+    another host. An old key after a rotation is harmless once its manifests are stale; two
+    keys with fresh manifests for one host name mean one of them is not that node.
+    """
 
 
 @dataclass
@@ -138,6 +147,17 @@ def _judge(
     if ev is None:
         return NodeVerdict(node, False, "no-evidence", "no verified evidence about this node")
     m, r = ev.manifest, ev.result
+    rivals = [k for k, at in ev.other_keys if now - at <= max_age]
+    if rivals:
+        return NodeVerdict(
+            node,
+            False,
+            "key-conflict",
+            f"node keys {(r.key_id or '?')[:16]}… and {', '.join(k[:16] + '…' for k in rivals)} all sign fresh "
+            "manifests for this host name: at most one of them is this node",
+            site_country=m.site.country,
+            location_grade=r.location_grade,
+        )
     country, grade = m.site.country, r.location_grade
     if now - m.freshness.issued_at > max_age:
         return NodeVerdict(

@@ -25,20 +25,29 @@ def load_evidence(
 
     Envelopes whose signatures do not verify say nothing about any node and are dropped;
     authenticated but contraindicated ones are kept, so admission can say why it refuses.
+    A host named by manifests of several node keys (a key rotation, or one node vouching
+    for another) keeps the newest by ``issued_at``; the other keys travel with it
+    (:attr:`NodeEvidence.other_keys`) for admission to judge.
     """
     items = sorted(envelopes, key=lambda item: chain_order_key(item[1]))
     nonces, chains = MemoryNonceStore(), MemoryChainStore()
-    newest: dict[str, NodeEvidence] = {}
+    per_key: dict[str, dict[str, NodeEvidence]] = {}
     for name, raw in items:
         result, manifest = verify_and_open(
             raw, trust, now=now, nonces=nonces, chains=chains, policy=policy, options=options, source=name
         )
-        if manifest is None:
+        if manifest is None or result.key_id is None:
             continue
-        host = manifest.node.hostname
-        held = newest.get(host)
+        keys = per_key.setdefault(manifest.node.hostname, {})
+        held = keys.get(result.key_id)
+        # One key's manifests are ordered by its sequence (the chain checks go with it).
         if held is None or manifest.freshness.sequence >= held.manifest.freshness.sequence:
-            newest[host] = NodeEvidence(result, manifest)
+            keys[result.key_id] = NodeEvidence(result, manifest)
+    newest: dict[str, NodeEvidence] = {}
+    for host, keys in per_key.items():
+        ranked = sorted(keys.values(), key=lambda e: e.manifest.freshness.issued_at, reverse=True)
+        others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
+        newest[host] = NodeEvidence(ranked[0].result, ranked[0].manifest, others)
     return newest
 
 

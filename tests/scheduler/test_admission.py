@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from attest.crypto.trust import TrustStore
 from attest.model.manifest import Tenant
 from attest.policy.engine import load_policy
 from attest.scheduler.admission import JobRequest, NodeEvidence, admit
@@ -99,3 +100,29 @@ def test_a_job_on_several_nodes_needs_every_one(fleet: dict[str, NodeEvidence]) 
     assert admit(JobRequest(US, nodes=["gpu-a17", "gpu-a17"], every_node=True), fleet, policy=policy, now=later).allowed
     with pytest.raises(ValueError, match="every_node needs the job's nodes"):
         admit(JobRequest(US, every_node=True), fleet, policy=policy, now=later)
+
+
+def test_two_node_keys_naming_one_host() -> None:
+    """A host name is a claim: a second key with fresh manifests for it refuses the host; a rotated-out key does not."""
+    from attest.crypto.keys import SigningKey
+
+    old_key, new_key, other_key = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    trust = TrustStore()
+    for k in (old_key, new_key, other_key):
+        trust = trust.with_key(k.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"])
+    old, new, other = (Node(key=k, trust=trust, host="gpu-a17") for k in (old_key, new_key, other_key))
+    # The old key signed many manifests (high sequence numbers) an hour before the rotation.
+    envelopes = [(f"old-{i}", old.envelope(old.manifest(now=NOW - timedelta(minutes=60 - i), chain=True))) for i in range(5)]
+    envelopes.append(("new-0", new.envelope(new.manifest(now=NOW, chain=True))))
+    later = NOW + timedelta(minutes=2)
+    evidence = load_evidence(envelopes, trust, now=later)
+    ev = evidence["gpu-a17"]
+    assert ev.result.key_id == new_key.key_id and ev.manifest.freshness.sequence == 0  # newest in time, not by sequence
+    assert [k for k, _ in ev.other_keys] == [old_key.key_id]
+    assert admit(JobRequest(US, nodes=["gpu-a17"]), evidence, policy=load_policy("us-ear"), now=later).allowed
+    # Another trusted key signs a fresh manifest naming the same host: one of them is not gpu-a17.
+    envelopes.append(("other-0", other.envelope(other.manifest(now=NOW + timedelta(minutes=1), chain=True))))
+    evidence = load_evidence(envelopes, trust, now=later)
+    d = admit(JobRequest(US, nodes=["gpu-a17"]), evidence, policy=load_policy("us-ear"), now=later)
+    assert not d.allowed and d.verdicts[0].reason == "key-conflict"
+    assert f"{other_key.key_id[:16]}… and {new_key.key_id[:16]}…" in d.verdicts[0].message
