@@ -6,6 +6,9 @@
 * ``fleet.gpu_silent`` — a GPU that has not been attested for longer than allowed.
 * ``fleet.chain_gap`` / ``fleet.chain_fork`` — sequence numbers a node skipped, or two
   different manifests a node signed under one sequence number.
+* ``fleet.host_two_keys`` — one host name in the manifests of two node keys over the same
+  time: a host name is only a claim, and one of the keys is not that machine (a key
+  rotation hands over from one key to the next without overlap).
 * ``registry.wrong_site`` / ``registry.not_seen`` / ``registry.unregistered`` — the chip
   registry (expected serial → authorized site) against what is attested.
 
@@ -290,9 +293,39 @@ def analyze(
                     {"node": node, "key_id": key, "missing": missing[:50]},
                 )
             )
+    out.extend(_hosts_of_two_keys(summaries))
     out.extend(_registry(summaries, registry))
     order = {Severity.CONTRAINDICATED: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(out, key=lambda f: (order.get(f.severity, 3), f.rule))
+
+
+def _hosts_of_two_keys(summaries: Sequence[ManifestSummary]) -> list[FleetFinding]:
+    """Host names whose manifests come from two node keys with overlapping periods of use."""
+    spans: dict[str, dict[str, tuple[datetime, datetime]]] = defaultdict(dict)
+    for s in summaries:
+        first, last = spans[s.node].get(s.key_id, (s.issued_at, s.issued_at))
+        spans[s.node][s.key_id] = (min(first, s.issued_at), max(last, s.issued_at))
+    out = []
+    for host, keys in spans.items():
+        ordered = sorted(keys.items(), key=lambda kv: (kv[1][0], kv[0]))
+        for (ka, (fa, la)), (kb, (fb, lb)) in itertools.combinations(ordered, 2):
+            if fb < la and fa < lb:  # a handover (one key's last before the next one's first) is fine
+                out.append(
+                    FleetFinding(
+                        "fleet.host_two_keys",
+                        Severity.CONTRAINDICATED,
+                        f"host {host} was attested by two node keys over the same time ({ka[:16]}… until "
+                        f"{la.isoformat()}, {kb[:16]}… from {fb.isoformat()}): one of them is not this machine",
+                        CSA_TAMPERED,
+                        {
+                            "node": host,
+                            "keys": [ka, kb],
+                            "from": fb.isoformat(),
+                            "until": min(la, lb).isoformat(),
+                        },
+                    )
+                )
+    return out
 
 
 def _later(a: ManifestSummary, b: ManifestSummary) -> bool:

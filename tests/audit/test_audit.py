@@ -91,6 +91,23 @@ def test_silent_gpus_gaps_and_forks() -> None:
     assert "tampered with or spoofed" in report.to_obj()["csa_events"]
 
 
+def test_one_host_name_from_two_node_keys() -> None:
+    """Two keys signing for one host over the same time: one is not that machine. A rotation hands over."""
+    key_1, key_2, key_3 = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    trust = TrustStore()
+    for k in (key_1, key_2, key_3):
+        trust = trust.with_key(k.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"])
+    first, rotated, impostor = (Node(key=k, trust=trust, host="gpu-a17", preset="h200") for k in (key_1, key_2, key_3))
+    items = chain(first, [0, 5, 10]) + chain(rotated, [15, 20])  # key 1 retired, key 2 from then on
+    report = audit(items, trust, now=NOW + timedelta(minutes=21), policy=None)
+    assert "fleet.host_two_keys" not in rules(report)
+    items += chain(impostor, [12, 18])  # a third key names the same host meanwhile
+    report = audit(items, trust, now=NOW + timedelta(minutes=21), policy=None)
+    found = [f for f in report.fleet if f.rule == "fleet.host_two_keys"]
+    assert len(found) == 1 and found[0].csa == "tampered with or spoofed"
+    assert set(found[0].evidence["keys"]) == {key_2.key_id, key_3.key_id} and found[0].evidence["node"] == "gpu-a17"
+
+
 def test_chip_registry(tmp_path: Path) -> None:
     trust, a, b = fleet()
     items = chain(a, [0]) + chain(b, [0])
