@@ -436,7 +436,7 @@ class Daemon:
             return {"ok": True, **self.status()}
         if op == "last":
             n = obj.get("n", 1)
-            if not isinstance(n, int) or not 1 <= n <= 1000:
+            if type(n) is not int or not 1 <= n <= 1000:  # (not a bool: true is no count)
                 return {"ok": False, "error": "n must be an integer from 1 to 1000"}
             rows = await asyncio.to_thread(self.db.last, n)
             return {

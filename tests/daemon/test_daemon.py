@@ -146,6 +146,7 @@ def test_requests_status_last_inventory_and_bad_input(make_daemon: MakeDaemon) -
             ({"op": "sign", "phase": "start", "job": {"id": "x", "scheduler": "s"}, "tenant": TENANT, "gpus": ["9"]}, "no GPU '9'"),
             ({"op": "launch"}, "unknown op"),
             ({"op": "last", "n": 0}, "n must be"),
+            ({"op": "last", "n": True}, "n must be"),
         ]:
             with pytest.raises(DaemonError, match=message):
                 c.request(bad)
