@@ -9,7 +9,11 @@ signed manifests, e.g. synced from the collector) is re-read when the directory 
 Anything the webhook cannot judge is refused (pair it with ``failurePolicy: Fail``). A GPU pod is
 admitted only if every node it may land on qualifies: it must name them (``nodeName``, a
 ``kubernetes.io/hostname`` nodeSelector, or required node affinity on that label), since an
-unpinned pod could land on a node nobody attested (``--allow-unpinned`` relaxes this).
+unpinned pod could land on a node nobody attested (``--allow-unpinned`` relaxes this). With
+Kueue and the AdmissionCheck of ``attest.scheduler.kueue``, a workload on one qualifying node gets
+its hostname and passes here; one on a flavor whose nodes all qualify gets only the attested-node
+label, so leave Kueue-managed namespaces out (``webhook.yaml`` skips namespaces labelled
+``compute-attest.dev/placement=kueue``) rather than weakening the check for every pod.
 ``--insecure-http`` serves plain HTTP for local tests only: the API server requires TLS.
 """
 
