@@ -79,6 +79,9 @@ PrefixedDigest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 
 Name = Annotated[str, Field(min_length=1, max_length=512)]
 
+FacilityId = Annotated[str, Field(min_length=1, max_length=128)]
+"""A site's facility id (``Site.facility_id``, and the sites a trusted key is scoped to)."""
+
 
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from attest.model.base import CountryCode, HexSha256, Name, PrefixedDigest, Timestamp, WireModel
+from attest.model.base import CountryCode, FacilityId, HexSha256, Name, PrefixedDigest, Timestamp, WireModel
 
 PREDICATE_TYPE = "https://compute-attest.dev/workload-manifest/v1"
 """predicateType of the workload manifest, version 1."""
@@ -69,7 +69,7 @@ class Operator(WireModel):
 class Site(WireModel):
     """The facility the operator declares; coordinates use EAT ``location`` names (RFC 9711)."""
 
-    facility_id: Annotated[str, Field(min_length=1, max_length=128)]
+    facility_id: FacilityId
     name: Name
     country: CountryCode
     latitude: Annotated[float, Field(ge=-90, le=90)]

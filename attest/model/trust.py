@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from attest.model.base import CountryCode, HexSha256, Name, Timestamp, WireModel
+from attest.model.base import CountryCode, FacilityId, HexSha256, Name, Timestamp, WireModel
 
 
 class TrustedKey(WireModel):
@@ -28,7 +28,7 @@ class TrustedKey(WireModel):
     algorithm: Literal["ed25519", "ecdsa-p256", "ecdsa-p384"]
     public_key: Annotated[str, Field(min_length=40, max_length=1024, description="base64 DER SPKI")]
     operator: Name | None = Field(default=None, description="the operator name the manifest must carry")
-    sites: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+    sites: list[FacilityId] = Field(
         default_factory=list, description="allowed facility ids (as a site's facility_id); empty = any"
     )
     countries: list[CountryCode] = Field(

@@ -207,6 +207,8 @@ def _judge(
     if product:  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
         tokens = [t for t in str(product).replace("NVIDIA-", "").split("-") if t]
         gpu_type = tokens[0] if tokens else None
+    if hosts is not None and not hosts:
+        return answer(False, "refused: the pod's node constraints leave no node it may run on", nodes=[])
     name = metadata.get("name") or metadata.get("generateName") or "pod"
     request = JobRequest(
         tenant=tenant,
@@ -216,8 +218,6 @@ def _judge(
         job_id=f"{namespace}/{name}"[:256],
         every_node=hosts is not None,
     )
-    if hosts is not None and not hosts:
-        return answer(False, "refused: the pod's node constraints leave no node it may run on", nodes=[])
     decision = admit(request, evidence, policy=policy, now=now, max_age=max_age)
     if hosts is None and not allow_unpinned:
         where = ", ".join(decision.allowed_nodes) or "none"

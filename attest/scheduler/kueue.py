@@ -83,14 +83,13 @@ def transition(
             selector["kubernetes.io/hostname"] = nodes[0]
         updates = [{"name": ps, "nodeSelector": dict(selector)} for ps in pod_sets]
         return CheckStatus(CheckState.READY, admission.message(), updates, current.retries)
-    message = "; ".join(f"{v.node}: {v.message}" for v in refused) or "no candidate node"
+    message = admission.message()  # "refused: ..." with every node's reason
     if nodes:
         message = (
             f"allowed on {', '.join(nodes)} but not on {len(refused)} other nodes of the flavor, and a "
-            f"nodeSelector cannot keep the pods off those: {message}"
+            "nodeSelector cannot keep the pods off those: "
+            + "; ".join(f"{v.node}: {v.message}" for v in refused)
         )
-    else:
-        message = "refused: " + message
     if refused and {v.reason for v in refused} <= _TRANSIENT:
         if current.retries >= max_retries:
             return CheckStatus(

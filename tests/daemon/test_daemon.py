@@ -20,13 +20,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from attest.crypto.keys import SigningKey, write_private_key
 from attest.crypto.trust import TrustStore
 from attest.daemon.client import Client, DaemonError
 from attest.model.result import Status
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.verify import verify_many
-from tests.daemon.fixtures import BASE, TENANT, DaemonProc, MakeDaemon, sign
+from tests.daemon.fixtures import TENANT, DaemonProc, MakeDaemon, sign
 
 
 def verify_chain(dp: DaemonProc) -> list[Any]:
@@ -320,24 +319,16 @@ def test_stopping_with_clients_connected_is_quiet(make_daemon: MakeDaemon) -> No
     assert code == 0 and "Traceback" not in err, err
 
 
-def _in_process_daemon(tmp_path: Path) -> Any:
+def _in_process_daemon(make_daemon: MakeDaemon) -> Any:
+    """A daemon in this process (its signer driven by the test), configured like the real ones."""
     from attest.daemon.config import load_config
     from attest.daemon.server import Daemon
 
-    key = SigningKey.generate()
-    write_private_key(tmp_path / "node.key", key)
-    config = tmp_path / "daemon.toml"
-    config.write_text(BASE.format(key=tmp_path / "node.key", sock=tmp_path / "s.sock", state=tmp_path / "state",
-                                  heartbeat=0, uids=[os.getuid()], extra="", tail=""))
-    return Daemon(load_config(config))
+    return Daemon(load_config(make_daemon().config))
 
 
-def _drive(daemon: Any, waves: list[list[str]], *, overlap: bool = False) -> list[dict[str, Any]]:
-    """Run the signer; send each wave of job ids at once (one batch), wave after wave.
-
-    With ``overlap``, a wave is sent as soon as the signer took the one before (while that one
-    is still being committed), not after its replies.
-    """
+def _drive(daemon: Any, waves: list[list[str]]) -> list[dict[str, Any]]:
+    """Run the signer; send each wave of job ids at once (one batch), the next after its replies."""
     import asyncio
 
     from attest.daemon.server import _Item
@@ -347,19 +338,12 @@ def _drive(daemon: Any, waves: list[list[str]], *, overlap: bool = False) -> lis
         signer = asyncio.create_task(daemon._signer())
         loop = asyncio.get_running_loop()
         replies: list[dict[str, Any]] = []
-        futures: list[asyncio.Future[dict[str, Any]]] = []
         for wave in waves:
             items = [_Item("start", Job(id=j, scheduler="slurm", phase="start"), Tenant.from_obj(TENANT, what="t"),
                            [], [], loop.create_future()) for j in wave]
             for item in items:
                 daemon.queue.put_nowait(item)
-            if overlap:
-                while not daemon.queue.empty():
-                    await asyncio.sleep(0)
-                futures.extend(i.future for i in items)
-            else:
-                replies += await asyncio.wait_for(asyncio.gather(*(i.future for i in items)), 30)  # never left waiting
-        replies += await asyncio.wait_for(asyncio.gather(*futures), 30)
+            replies += await asyncio.wait_for(asyncio.gather(*(i.future for i in items)), 30)  # never left waiting
         await daemon.queue.put(None)
         await signer
         return replies
@@ -367,9 +351,9 @@ def _drive(daemon: Any, waves: list[list[str]], *, overlap: bool = False) -> lis
     return asyncio.run(scenario())
 
 
-def test_a_request_that_breaks_signing_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_request_that_breaks_signing_fails_alone(make_daemon: MakeDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected error while signing one request (a bug) fails that request; the chain goes on."""
-    daemon = _in_process_daemon(tmp_path)
+    daemon = _in_process_daemon(make_daemon)
     real = daemon._sign_one
 
     def flaky(item: Any, seq: int, previous: str | None) -> Any:
@@ -384,23 +368,21 @@ def test_a_request_that_breaks_signing_fails_alone(tmp_path: Path, monkeypatch: 
     assert boom == {"ok": False, "error": "internal error: RuntimeError: injected"}
 
 
-@pytest.mark.parametrize("overlap", [False, True], ids=["one-batch-at-a-time", "next-batch-queued-during-the-commit"])
 def test_a_failed_commit_acknowledges_nothing_and_the_chain_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overlap: bool
+    make_daemon: MakeDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A commit that fails (a full disk) answers its batch with errors; later batches chain onto the last committed one."""
-    daemon = _in_process_daemon(tmp_path)
+    daemon = _in_process_daemon(make_daemon)
     real = daemon.db.append
 
     def full_disk_once(rows: list[Any]) -> None:
         if rows[0].job_id == "c1":
-            time.sleep(0.3)  # long enough for the next batch to be queued meanwhile
             raise sqlite3.OperationalError("database or disk is full")
         real(rows)
 
     monkeypatch.setattr(daemon.db, "append", full_disk_once)
     jobs = ["a1", "a2", "b1", "c1", "c2", "d1", "e1", "e2", "e3"]
-    replies = _drive(daemon, [["a1", "a2"], ["b1"], ["c1", "c2"], ["d1"], ["e1", "e2", "e3"]], overlap=overlap)
+    replies = _drive(daemon, [["a1", "a2"], ["b1"], ["c1", "c2"], ["d1"], ["e1", "e2", "e3"]])
     stored = daemon.db.since(0)
     daemon.db.close()
     by_job = dict(zip(jobs, replies, strict=True))
