@@ -21,8 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "log",
         help="append envelopes to a Merkle log, sign checkpoints, prove inclusion and consistency",
         description="An append-only RFC 9162 Merkle log whose leaves are envelope files' bytes as received "
-        "(leaf hash = SHA-256(0x00 || bytes)); checkpoints are C2SP signed notes (Ed25519). Stored in one "
-        "SQLite file (WAL, synchronous=FULL); proofs are read from stored subtree hashes.",
+        "(leaf hash = SHA-256(0x00 || bytes)); checkpoints are C2SP signed notes (Ed25519). Stored in SQLite "
+        "(WAL, synchronous=FULL) with the envelopes' bytes beside it in PATH-entries (keep the two files "
+        "together), or in PostgreSQL; proofs are read from stored subtree hashes.",
         epilog="examples:\n"
         "  attest log init --log audit.db --origin example.com/attest/log --key log.key\n"
         "  attest log append spool/*.json --log audit.db\n"

@@ -9,7 +9,7 @@ from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
-from attest.log.store import Appended, LogStore, SqliteLog
+from attest.log.store import Appended, LogStore, SqliteLog, entries_path
 
 __all__ = ["Appended", "Checkpoint", "Log", "is_url", "merkle"]
 
@@ -48,8 +48,9 @@ class Log:
                 raise InputError("that database already holds a log")
         else:
             path = Path(where)
-            if path.exists():
-                raise InputError(f"{path} already exists")
+            for taken in (path, entries_path(path)):
+                if taken.exists():
+                    raise InputError(f"{taken} already exists")
             store = SqliteLog(path, create=True)
         store.set_meta("origin", origin)
         store.set_meta("verifier_key", verifier)

@@ -12,7 +12,7 @@ from typing import Any
 
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.store import Appended, NodeCache, plan_append
+from attest.log.store import Appended, NodeCache, node_rows, plan_append
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,15 +83,17 @@ class PostgresLog:
                     (list(dict.fromkeys(hashes)),),
                 )
             }
-            out, leaves, nodes, _ = plan_append(size, entries, hashes, known, self.node)
-            if leaves:
+            plan = plan_append(size, entries, hashes, known, self.node)
+            if plan.leaves:
                 with self.db.cursor() as cur:
-                    cur.executemany("INSERT INTO entries(idx, leaf_hash, data) VALUES (%s, %s, %s)", leaves)
                     cur.executemany(
-                        "INSERT INTO nodes(level, idx, hash) VALUES (%s, %s, %s)",
-                        [(lv, ix, hv) for (lv, ix), hv in nodes.items()],
+                        "INSERT INTO entries(idx, leaf_hash, data) VALUES (%s, %s, %s)",
+                        [(i, h, d) for i, h, d, _ in plan.leaves],
                     )
-            return out
+                    cur.executemany(
+                        "INSERT INTO nodes(level, idx, hash) VALUES (%s, %s, %s)", node_rows(plan.leaves)
+                    )
+            return plan.placed
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of a complete subtree."""

@@ -1,20 +1,21 @@
 """Log stores: entries and every complete subtree hash, so proofs are lookups, not rebuilds.
 
-Appending leaf ``i`` stores its leaf hash at ``(0, i)`` and then, while the new
-node completes a pair, the parent: on average two rows per entry. The SQLite
-store commits each batch in one transaction (WAL, ``synchronous=FULL``): after
-``kill -9`` the log is exactly a prefix of what was appended, with every
-acknowledged batch in it. An entry already in the log is not added again.
+Appending leaf ``i`` computes its leaf hash and then, while the new node completes a
+pair, the parent: every complete subtree is stored once, kept with the leaf that
+completes it (SQLite) or as a row of its own (PostgreSQL). A batch is atomic: after
+``kill -9`` the log is exactly a prefix of what was appended, with every acknowledged
+batch in it. An entry already in the log is not added again.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from attest.errors import InputError
 from attest.log import merkle
@@ -104,86 +105,249 @@ class NodeCache:
         return value
 
 
+class Planned(NamedTuple):
+    """What a batch adds: where each entry went, the new leaves, the new size."""
+
+    placed: list[Appended]
+    leaves: list[tuple[int, bytes, bytes, bytes]]
+    """``(index, leaf hash, bytes, up)`` per new entry, where ``up`` joins the hashes of the
+    subtrees this leaf completes, level 1 first (``(1, i >> 1)``, ``(2, i >> 2)``, ... while the
+    index's low bits are ones): every complete subtree of level ≥ 1 is completed by exactly one
+    leaf, its last."""
+    size: int
+
+
 def plan_append(
     size: int,
     entries: list[bytes],
     hashes: list[bytes],
     known: dict[bytes, int],
     stored_node: merkle.NodeHash,
-) -> tuple[list[Appended], list[tuple[int, bytes, bytes]], dict[tuple[int, int], bytes], int]:
-    """Where each entry goes, the rows to insert (entries and new subtree hashes), the new size.
+    on_fresh: Callable[[list[bytes]], None] | None = None,
+) -> Planned:
+    """Where each entry goes and the subtree hashes each new leaf completes.
 
     ``known`` maps leaf hashes already in the log to their index; ``stored_node`` reads
     subtree hashes committed before this batch (left siblings at the batch boundary).
+    ``on_fresh`` is given the bytes of the new entries, in order, as soon as they are known
+    and before the tree is computed (a store starts writing them).
     """
     out: list[Appended] = []
-    leaves: list[tuple[int, bytes, bytes]] = []
-    nodes: dict[tuple[int, int], bytes] = {}
+    fresh: list[tuple[int, bytes, bytes]] = []
     seen: dict[bytes, int] = {}
     for data, h in zip(entries, hashes, strict=True):
         existing = seen.get(h, known.get(h))
         if existing is not None:
             out.append(Appended(existing, h, False))
             continue
-        index = size
+        seen[h] = size
+        fresh.append((size, h, data))
+        out.append(Appended(size, h, True))
         size += 1
-        seen[h] = index
-        leaves.append((index, h, data))
-        nodes[(0, index)] = h
+    if on_fresh is not None and fresh:
+        on_fresh([data for _, _, data in fresh])
+    # The right edge of the tree: at each level, the last complete subtree that is a left
+    # child, i.e. the left sibling the next node at that level pairs with.
+    edge: dict[int, bytes] = {}
+    node_hash = merkle.node_hash
+    leaves: list[tuple[int, bytes, bytes, bytes]] = []
+    for index, h, data in fresh:
+        up: list[bytes] = []
         level, i, cur = 0, index, h
         while i & 1:
-            left = nodes.get((level, i - 1)) or stored_node(level, i - 1)
-            cur = merkle.node_hash(left, cur)
+            cur = node_hash(edge.get(level) or stored_node(level, i - 1), cur)
             level, i = level + 1, i >> 1
-            nodes[(level, i)] = cur
-        out.append(Appended(index, h, True))
-    return out, leaves, nodes, size
+            up.append(cur)
+        edge[level] = cur
+        leaves.append((index, h, data, b"".join(up)))
+    return Planned(out, leaves, size)
+
+
+def node_rows(leaves: list[tuple[int, bytes, bytes, bytes]]) -> list[tuple[int, int, bytes]]:
+    """``(level, index, hash)`` of every subtree the planned leaves complete, leaves included."""
+    rows: list[tuple[int, int, bytes]] = []
+    for index, h, _, up in leaves:
+        rows.append((0, index, h))
+        for k in range(len(up) // 32):
+            rows.append((k + 1, index >> (k + 1), up[32 * k : 32 * k + 32]))
+    return rows
 
 
 WAL_CHECKPOINT_PAGES = 16384
 """Pages of WAL (4 KiB each) after which SQLite copies them into the database file."""
 
+ENTRIES_SUFFIX = "-entries"
+"""A SQLite log keeps its entries' bytes in ``PATH-entries``, beside the database ``PATH``."""
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
-                                  PRIMARY KEY (level, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
+                      off INTEGER NOT NULL, len INTEGER NOT NULL, up BLOB NOT NULL);
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
+CREATE TABLE results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
 """
+# Logs created before 2026-11-29 hold each entry's bytes in its row (``data``) and the subtree
+# hashes in a ``nodes`` table; they are still read and appended to in that layout.
+_INLINE_COLUMNS = {"idx", "leaf_hash", "data"}
+_SEGMENT_COLUMNS = {"idx", "leaf_hash", "off", "len", "up"}
+
+
+def entries_path(path: Path) -> Path:
+    """Where the log at ``path`` keeps its entries' bytes."""
+    return path.with_name(path.name + ENTRIES_SUFFIX)
+
+
+class EntryWriter:
+    """Writes a batch's bytes at the end of the entries file and syncs them.
+
+    A large batch is written by a helper thread while the caller computes the tree and
+    inserts the rows (``pwrite`` and ``fdatasync`` release the GIL), and joined before the
+    commit; a small one is written when it is finished.
+    """
+
+    THREADED = 256 * 1024
+    """Batches of at least this many bytes are written by a helper thread."""
+
+    def __init__(self, fd: int, end: int) -> None:
+        self.fd, self.end = fd, end
+        self.blob = b""
+        self.thread: threading.Thread | None = None
+        self.error: OSError | None = None
+
+    def start(self, fresh: list[bytes]) -> None:
+        """Begin writing ``fresh`` after the committed bytes."""
+        self.blob = b"".join(fresh)
+        if len(self.blob) >= self.THREADED:
+            self.thread = threading.Thread(target=self._write, name="attest-log-entries", daemon=True)
+            self.thread.start()
+
+    def _write(self) -> None:
+        try:
+            view, at = memoryview(self.blob), self.end
+            while view:
+                written = os.pwrite(self.fd, view, at)
+                view, at = view[written:], at + written
+            os.ftruncate(self.fd, at)  # bytes of a batch that never committed, if longer
+            os.fdatasync(self.fd)
+        except OSError as exc:
+            self.error = exc
+
+    def finish(self, where: Path) -> None:
+        """Wait until the bytes are written and synced; a failed write is an error."""
+        if self.thread is None:
+            self._write()
+        else:
+            self.thread.join()
+        if self.error is not None:
+            raise InputError(f"cannot write {where}: {self.error.strerror or self.error}")
+
+    def abandon(self) -> None:
+        """Wait for a write under way (the batch is being rolled back)."""
+        if self.thread is not None:
+            self.thread.join()
 
 
 class SqliteLog:
-    """A log in one SQLite file."""
+    """A log in SQLite: the tree and index in ``PATH``, the entries' bytes in ``PATH-entries``.
+
+    Each batch is written to the end of the entries file and synced, then its rows (leaf hash,
+    offset, length and the subtree hashes its leaves complete) are committed in one transaction
+    (WAL, ``synchronous=FULL``). The database says which bytes are the log: after ``kill -9``
+    between the two steps the file holds bytes past the last committed entry, which nothing
+    reads and the next batch overwrites. Every byte is written once, in one sequential write,
+    rather than twice into SQLite pages (the WAL, then the database), and takes no page slack.
+
+    Writers in several processes are serialized by SQLite's write lock; the entries file is
+    written only under it, at the end the database names.
+    """
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         if not create and not path.exists():
             raise InputError(
                 f"no log at {path}", hint=f"create it: attest log init --log {path} --origin NAME --key KEY"
             )
+        self.path = path
+        self.lock = threading.Lock()
+        self.fd: int | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            # Checkpoint the WAL into the database every 64 MiB rather than every 4 MiB: a batch of
-            # envelopes is several MiB, and each checkpoint costs a write-back and an fsync of the
-            # database file (appends of 5 KB entries: +5–20%). Durability is the WAL's, unchanged.
             self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-            self.db.executescript(_SCHEMA)
+            if create:
+                self.db.executescript(_SCHEMA)
+            columns = {str(row[1]) for row in self.db.execute("PRAGMA table_info(entries)")}
         except sqlite3.Error as exc:
             raise InputError(f"{path} is not a usable log database: {exc}") from None
-        self.path = path
-        self.lock = threading.Lock()
-        self._size = int(self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        if columns >= _SEGMENT_COLUMNS:
+            self.inline = False
+            self.fd = self._open_entries(create)
+        elif columns >= _INLINE_COLUMNS:
+            self.inline = True
+        else:
+            self.db.close()
+            raise InputError(f"{path} is not a log database (it has no log entries table)")
+        self._size, end = self._tail()
+        if self.fd is not None and os.fstat(self.fd).st_size < end:
+            self.close()
+            raise InputError(
+                f"{entries_path(path)} is shorter than the log it belongs to: the entries file was "
+                "truncated or replaced",
+                hint="restore it from a backup taken with the database",
+            )
         self._nodes = NodeCache(self._fetch_node)
 
+    def _open_entries(self, create: bool) -> int:
+        """Open (or create, synced with its directory) the entries file."""
+        where = entries_path(self.path)
+        try:
+            if create:
+                fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+                os.fsync(fd)
+                dirfd = os.open(where.parent, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(dirfd)
+                finally:
+                    os.close(dirfd)
+                return fd
+            try:
+                return os.open(where, os.O_RDWR | os.O_CLOEXEC)
+            except PermissionError:
+                return os.open(where, os.O_RDONLY | os.O_CLOEXEC)  # reading a log needs no more
+        except FileNotFoundError:
+            self.db.close()
+            raise InputError(
+                f"{where} is missing: a log keeps its entries' bytes there, beside {self.path.name}",
+                hint="copy or restore the two files together",
+            ) from None
+        except FileExistsError:
+            self.db.close()
+            raise InputError(f"{where} already exists") from None
+        except OSError as exc:
+            self.db.close()
+            raise InputError(f"cannot open {where}: {exc.strerror}") from None
+
+    def _tail(self) -> tuple[int, int]:
+        """The committed size and, for an entries file, where its committed bytes end."""
+        if self.inline:
+            row = self.db.execute("SELECT MAX(idx) FROM entries").fetchone()
+            return (0 if row[0] is None else int(row[0]) + 1), 0
+        row = self.db.execute("SELECT idx, off + len FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
+        return (0, 0) if row is None else (int(row[0]) + 1, int(row[1]))
+
     def _fetch_node(self, key: tuple[int, int]) -> Any:
-        # Leaves are their entries' leaf hashes (no level-0 rows are written since 2026-11-28;
-        # logs written before keep theirs, unread).
-        if key[0] == 0:
-            return self.db.execute("SELECT leaf_hash FROM entries WHERE idx = ?", (key[1],)).fetchone()
-        return self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
+        level, index = key
+        if level == 0:
+            return self.db.execute("SELECT leaf_hash FROM entries WHERE idx = ?", (index,)).fetchone()
+        if self.inline:
+            return self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
+        # The subtree is completed by its last leaf, which keeps its hash in ``up``.
+        row = self.db.execute(
+            "SELECT substr(up, ?, 32) FROM entries WHERE idx = ?",
+            (32 * (level - 1) + 1, ((index + 1) << level) - 1),
+        ).fetchone()
+        return row if row is None or len(row[0]) == 32 else None
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log (origin, public key)."""
@@ -196,30 +360,58 @@ class SqliteLog:
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def size(self) -> int:
-        """Number of entries."""
+        """Number of entries (as committed now, by this process or another)."""
+        self._size = self._tail()[0]
         return self._size
 
     def append(self, entries: list[bytes]) -> list[Appended]:
-        """Append a batch in one durable transaction."""
+        """Append a batch: its bytes written and synced, then its rows in one durable transaction."""
+        hashes = [merkle.leaf_hash(data) for data in entries]
         with self.lock:
-            hashes = [merkle.leaf_hash(data) for data in entries]
-            out, leaves, nodes, size = plan_append(
-                self._size, entries, hashes, self._find_many(hashes), self.node
-            )
-            if leaves:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    self.db.executemany("INSERT INTO entries(idx, leaf_hash, data) VALUES (?, ?, ?)", leaves)
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock, across processes
+            writer: EntryWriter | None = None
+            try:
+                size, end = self._tail()
+                if self.fd is not None:
+                    writer = EntryWriter(self.fd, end)
+                plan = plan_append(
+                    size,
+                    entries,
+                    hashes,
+                    self._find_many(hashes),
+                    self.node,
+                    None if writer is None else writer.start,
+                )
+                if writer is None:
+                    if plan.leaves:
+                        self._insert_inline(plan.leaves)
+                elif plan.leaves:
+                    rows: list[tuple[int, bytes, int, int, bytes]] = []
+                    off = end
+                    for index, h, data, up in plan.leaves:
+                        rows.append((index, h, off, len(data), up))
+                        off += len(data)
                     self.db.executemany(
-                        "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)",
-                        [(lv, ix, hv) for (lv, ix), hv in nodes.items() if lv],
+                        "INSERT INTO entries(idx, leaf_hash, off, len, up) VALUES (?, ?, ?, ?, ?)", rows
                     )
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-                self._size = size
-            return out
+                    writer.finish(entries_path(self.path))  # the bytes are on disk before the rows commit
+                self.db.execute("COMMIT")
+            except BaseException:
+                if writer is not None:
+                    writer.abandon()  # no write may go on once the lock is released
+                self.db.execute("ROLLBACK")
+                raise
+            self._size = plan.size
+            return plan.placed
+
+    def _insert_inline(self, leaves: list[tuple[int, bytes, bytes, bytes]]) -> None:
+        """A batch in the layout of logs created before the entries file."""
+        self.db.executemany(
+            "INSERT INTO entries(idx, leaf_hash, data) VALUES (?, ?, ?)", [(i, h, d) for i, h, d, _ in leaves]
+        )
+        self.db.executemany(
+            "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)", [r for r in node_rows(leaves) if r[0]]
+        )
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of a complete subtree (cached for the upper levels, which every proof touches)."""
@@ -227,10 +419,21 @@ class SqliteLog:
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``."""
-        row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        if self.fd is None:
+            row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+            if row is None:
+                raise InputError(f"the log has no entry {index} (size {self.size()})")
+            return bytes(row[0])
+        row = self.db.execute("SELECT off, len FROM entries WHERE idx = ?", (index,)).fetchone()
         if row is None:
-            raise InputError(f"the log has no entry {index} (size {self._size})")
-        return bytes(row[0])
+            raise InputError(f"the log has no entry {index} (size {self.size()})")
+        off, length = int(row[0]), int(row[1])
+        data = os.pread(self.fd, length, off)
+        if len(data) != length:
+            raise InputError(
+                f"{entries_path(self.path)} ends inside entry {index}: the entries file was truncated"
+            )
+        return data
 
     def _find_many(self, hashes: list[bytes]) -> dict[bytes, int]:
         """Which of ``hashes`` are logged already (one query per 500)."""
@@ -276,5 +479,8 @@ class SqliteLog:
         return str(row[0]) if row else None
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and the entries file."""
         self.db.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ import pytest
 from attest.crypto.keys import Algorithm, SigningKey, write_private_key
 from attest.errors import InputError
 from attest.log import Log
-from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
+from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.merkle import MemoryTree, root, verify_consistency, verify_inclusion
+from attest.log.store import EntryWriter
 from tests.conftest import CliRunner
 
 
@@ -81,10 +83,26 @@ def test_verify_finds_damage(where: str) -> None:
     log = Log.init(where, "example.com/log", key)
     log.append([f"e{i}".encode() for i in range(10)])
     log.checkpoint(key)
-    mark = "%s" if where.startswith("postgresql") else "?"
-    log.store.db.execute(f"UPDATE entries SET data = {mark} WHERE idx = 3", (b"forged",))  # type: ignore[attr-defined]
+    if where.startswith("postgresql"):
+        log.store.db.execute("UPDATE entries SET data = %s WHERE idx = 3", (b"forged",))  # type: ignore[attr-defined]
+    else:  # the bytes live in the entries file: change them there, same length
+        with Path(where + "-entries").open("r+b") as f:
+            f.seek(log.store.db.execute("SELECT off FROM entries WHERE idx = 3").fetchone()[0])  # type: ignore[attr-defined]
+            f.write(b"E")
     problems = log.verify()
     assert any("entry 3" in p for p in problems) and any("checkpoint at size 10" in p for p in problems)
+
+
+def test_verify_finds_a_damaged_subtree_hash(tmp_path: Path) -> None:
+    log = Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate())
+    log.append([f"e{i}".encode() for i in range(8)])
+    # Leaf 7 completes (1, 3), (2, 1) and (3, 0); change the hash of (2, 1) it keeps.
+    up = bytearray(log.store.db.execute("SELECT up FROM entries WHERE idx = 7").fetchone()[0])  # type: ignore[attr-defined]
+    assert len(up) == 96
+    up[40] ^= 1
+    log.store.db.execute("UPDATE entries SET up = ? WHERE idx = 7", (bytes(up),))  # type: ignore[attr-defined]
+    reopened = Log.open(tmp_path / "log.db")
+    assert "subtree (2, 1) does not match its children" in reopened.verify()
 
 
 CRASH = """
@@ -92,21 +110,24 @@ import sys, json
 from pathlib import Path
 from attest.crypto.keys import load_signing_key
 from attest.log import Log
-log = Log.open(sys.argv[1]); key = load_signing_key(Path(sys.argv[2]))
+log = Log.open(sys.argv[1]); key = load_signing_key(Path(sys.argv[2])); repeat = int(sys.argv[3])
 i = log.size
 while True:
-    log.append([f"envelope-{i + j}".encode() * 20 for j in range(50)])
+    log.append([f"envelope-{i + j}".encode() * repeat for j in range(50)])
     i += 50
     if i % 500 == 0:
         print(json.dumps({"note": log.checkpoint(key)}), flush=True)
 """
 
 
-def test_kill_9_during_appends(where: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("repeat", [20, 500], ids=["small-batches", "large-batches"])
+def test_kill_9_during_appends(where: str, tmp_path: Path, repeat: int) -> None:
+    """Batches of 50 entries of ~0.3 KB, or of ~7 KB (which the SQLite store writes to its entries file from a helper thread)."""
+    assert (repeat * 50 * len("envelope-0000") >= EntryWriter.THREADED) == (repeat == 500)
     key = SigningKey.generate()
     write_private_key(tmp_path / "log.key", key)
     Log.init(where, "example.com/log", key).store.close()
-    proc = subprocess.Popen([sys.executable, "-c", CRASH, where, str(tmp_path / "log.key")],
+    proc = subprocess.Popen([sys.executable, "-c", CRASH, where, str(tmp_path / "log.key"), str(repeat)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     notes = []
@@ -126,6 +147,107 @@ def test_kill_9_during_appends(where: str, tmp_path: Path) -> None:
         assert verify_consistency(cp.size, log.size, cp.root, log.root(), [bytes.fromhex(h) for h in proof["path"]])
     log.append([b"after the crash"])
     assert log.verify() == []
+
+
+def test_two_writers_share_one_log(tmp_path: Path) -> None:
+    """Two handles (a collector and `attest log append`, say) append in turn: no index is reused."""
+    path = tmp_path / "log.db"
+    a = Log.init(path, "example.com/log", SigningKey.generate())
+    b = Log.open(path)
+    assert [x.index for x in a.append([b"one", b"two"])] == [0, 1]
+    assert [x.index for x in b.append([b"three"])] == [2]
+    assert a.size == 3 and [x.index for x in a.append([b"four", b"three"])] == [3, 2]
+    assert b.size == 4 and b.inclusion(3)["root_hash"] == a.root().hex()
+    assert a.verify() == [] and [a.store.entry(i) for i in range(4)] == [b"one", b"two", b"three", b"four"]
+
+
+WRITER = """
+import sys
+from attest.log import Log
+log = Log.open(sys.argv[1])
+for k in range(40):
+    log.append([f"{sys.argv[2]}-{k}-{j}".encode() * (1 + j % 7) for j in range(25)])
+"""
+
+
+def test_writers_in_several_processes(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    Log.init(path, "example.com/log", SigningKey.generate()).store.close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name]) for name in ("a", "b", "c")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    log = Log.open(path)
+    assert log.size == 3 * 40 * 25 and log.verify() == []
+    logged = {log.store.entry(i) for i in range(log.size)}
+    assert logged == {f"{n}-{k}-{j}".encode() * (1 + j % 7) for n in "abc" for k in range(40) for j in range(25)}
+
+
+def test_the_entries_file(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = Log.init(path, "example.com/log", SigningKey.generate())
+    log.append([b"alpha", b"beta"])
+    seg = tmp_path / "log.db-entries"
+    assert seg.read_bytes() == b"alphabeta"
+    # Bytes a crashed batch left past the committed ones are overwritten by the next batch.
+    with seg.open("ab") as f:
+        f.write(b"bytes of a batch that never committed")
+    log = Log.open(path)
+    assert log.append([b"gamma"])[0].index == 2
+    assert seg.read_bytes() == b"alphabetagamma" and log.verify() == []
+    log.store.close()
+    # A log whose entries file is shorter than its rows say, or missing, is refused on opening.
+    seg.write_bytes(b"alphabeta")
+    with pytest.raises(InputError, match="shorter than the log"):
+        Log.open(path)
+    seg.unlink()
+    with pytest.raises(InputError, match=r"log\.db-entries is missing"):
+        Log.open(path)
+    # A new log never takes over an entries file already there.
+    (tmp_path / "new.db-entries").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"new\.db-entries already exists"):
+        Log.init(tmp_path / "new.db", "example.com/log", SigningKey.generate())
+    assert not (tmp_path / "new.db").exists()
+    # A SQLite file that is not a log is refused, and left as it was.
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    with pytest.raises(InputError, match="not a log database"):
+        Log.open(other)
+    assert [r[0] for r in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")] == ["t"]
+
+
+LEGACY_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+CREATE TABLE nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
+CREATE TABLE results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
+"""
+
+
+def test_a_log_in_the_layout_before_the_entries_file(tmp_path: Path) -> None:
+    """Logs written before 2026-11-29 (bytes in the rows, a nodes table) are read and appended to as they are."""
+    key = SigningKey.generate()
+    path = tmp_path / "old.db"
+    ref = MemoryTree()
+    data = [f"old-{i}".encode() for i in range(13)]
+    for d in data:
+        ref.append(d)
+    conn = sqlite3.connect(path)
+    conn.executescript(LEGACY_SCHEMA)
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [("origin", "example.com/old"), ("verifier_key", verifier_key("example.com/old", key.public))])
+    conn.executemany("INSERT INTO entries VALUES (?, ?, ?)", [(i, ref.node(0, i), d) for i, d in enumerate(data)])
+    conn.executemany("INSERT INTO nodes VALUES (?, ?, ?)", [(lv, i, h) for lv, hs in enumerate(ref.levels) if lv for i, h in enumerate(hs)])
+    conn.commit()
+    conn.close()
+    log = Log.open(path)
+    assert log.size == 13 and log.root() == root(ref.node, 13) and log.verify() == []
+    more = [f"new-{i}".encode() for i in range(20)]
+    assert [a.index for a in log.append(more)] == list(range(13, 33))
+    for d in more:
+        ref.append(d)
+    assert log.root() == root(ref.node, 33) and log.store.entry(20) == more[7]
+    assert log.verify() == [] and not (tmp_path / "old.db-entries").exists()
 
 
 def test_cli(cli: CliRunner, tmp_path: Path) -> None:
