@@ -46,17 +46,24 @@ class PostgresLog:
         with self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
             self.db.execute(_SCHEMA)
+        try:
+            # Reads go through a connection of their own, so they see only committed batches,
+            # even while another thread of this process is inside an append's transaction.
+            self.read: Any = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            self.db.close()
+            raise InputError(f"cannot connect to the log database: {exc}".strip()) from None
         self.path = url.split("@")[-1]  # for messages, without credentials
         self.lock = threading.Lock()
         self._nodes = NodeCache(
-            lambda key: self.db.execute(
+            lambda key: self.read.execute(
                 "SELECT hash FROM nodes WHERE level = %s AND idx = %s", key
             ).fetchone()
         )
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        row = self.read.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
         return str(row[0]) if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -67,15 +74,19 @@ class PostgresLog:
         )
 
     def size(self) -> int:
-        """Number of entries."""
-        return int(self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        """Number of entries (committed)."""
+        return self._size(self.read)
+
+    @staticmethod
+    def _size(conn: Any) -> int:
+        return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()[0])
 
     def append(self, entries: list[bytes]) -> list[Appended]:
         """Append a batch in one transaction, serialized against other writers."""
         hashes = [merkle.leaf_hash(d) for d in entries]
         with self.lock, self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            size = self.size()
+            size = self._size(self.db)
             known = {
                 bytes(h): int(i)
                 for h, i in self.db.execute(
@@ -101,14 +112,14 @@ class PostgresLog:
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``."""
-        row = self.db.execute("SELECT data FROM entries WHERE idx = %s", (index,)).fetchone()
+        row = self.read.execute("SELECT data FROM entries WHERE idx = %s", (index,)).fetchone()
         if row is None:
             raise InputError(f"the log has no entry {index}")
         return bytes(row[0])
 
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
-        row = self.db.execute("SELECT idx FROM entries WHERE leaf_hash = %s", (leaf_hash,)).fetchone()
+        row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = %s", (leaf_hash,)).fetchone()
         return int(row[0]) if row else None
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
@@ -121,7 +132,7 @@ class PostgresLog:
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
-        rows = self.db.execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
+        rows = self.read.execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
         return [(int(a), bytes(b), str(c)) for a, b, c in rows]
 
     def put_result(self, index: int, status: str, result: str) -> None:
@@ -134,9 +145,10 @@ class PostgresLog:
 
     def result(self, index: int) -> str | None:
         """The result JSON kept for entry ``index``, if any."""
-        row = self.db.execute("SELECT result FROM results WHERE idx = %s", (index,)).fetchone()
+        row = self.read.execute("SELECT result FROM results WHERE idx = %s", (index,)).fetchone()
         return str(row[0]) if row else None
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        self.read.close()
         self.db.close()

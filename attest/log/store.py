@@ -278,7 +278,12 @@ class SqliteLog:
             if create:
                 self.db.executescript(_SCHEMA)
             columns = {str(row[1]) for row in self.db.execute("PRAGMA table_info(entries)")}
+            # Reads go through a connection of their own, so they see only committed batches,
+            # even while another thread of this process is inside an append's transaction.
+            self.read = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.read.execute("PRAGMA query_only=1")
         except sqlite3.Error as exc:
+            self._close_db()
             raise InputError(f"{path} is not a usable log database: {exc}") from None
         if columns >= _SEGMENT_COLUMNS:
             self.inline = False
@@ -286,9 +291,9 @@ class SqliteLog:
         elif columns >= _INLINE_COLUMNS:
             self.inline = True
         else:
-            self.db.close()
+            self._close_db()
             raise InputError(f"{path} is not a log database (it has no log entries table)")
-        self._size, end = self._tail()
+        self._size, end = self._tail(self.read)
         if self.fd is not None and os.fstat(self.fd).st_size < end:
             self.close()
             raise InputError(
@@ -297,6 +302,11 @@ class SqliteLog:
                 hint="restore it from a backup taken with the database",
             )
         self._nodes = NodeCache(self._fetch_node)
+
+    def _close_db(self) -> None:
+        for conn in (getattr(self, "read", None), getattr(self, "db", None)):
+            if conn is not None:
+                conn.close()
 
     def _open_entries(self, create: bool) -> int:
         """Open (or create, synced with its directory) the entries file."""
@@ -316,34 +326,34 @@ class SqliteLog:
             except PermissionError:
                 return os.open(where, os.O_RDONLY | os.O_CLOEXEC)  # reading a log needs no more
         except FileNotFoundError:
-            self.db.close()
+            self._close_db()
             raise InputError(
                 f"{where} is missing: a log keeps its entries' bytes there, beside {self.path.name}",
                 hint="copy or restore the two files together",
             ) from None
         except FileExistsError:
-            self.db.close()
+            self._close_db()
             raise InputError(f"{where} already exists") from None
         except OSError as exc:
-            self.db.close()
+            self._close_db()
             raise InputError(f"cannot open {where}: {exc.strerror}") from None
 
-    def _tail(self) -> tuple[int, int]:
-        """The committed size and, for an entries file, where its committed bytes end."""
+    def _tail(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """The size and, for an entries file, where its committed bytes end, as ``conn`` sees them."""
         if self.inline:
-            row = self.db.execute("SELECT MAX(idx) FROM entries").fetchone()
+            row = conn.execute("SELECT MAX(idx) FROM entries").fetchone()
             return (0 if row[0] is None else int(row[0]) + 1), 0
-        row = self.db.execute("SELECT idx, off + len FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT idx, off + len FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
         return (0, 0) if row is None else (int(row[0]) + 1, int(row[1]))
 
     def _fetch_node(self, key: tuple[int, int]) -> Any:
         level, index = key
         if level == 0:
-            return self.db.execute("SELECT leaf_hash FROM entries WHERE idx = ?", (index,)).fetchone()
+            return self.read.execute("SELECT leaf_hash FROM entries WHERE idx = ?", (index,)).fetchone()
         if self.inline:
-            return self.db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
+            return self.read.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
         # The subtree is completed by its last leaf, which keeps its hash in ``up``.
-        row = self.db.execute(
+        row = self.read.execute(
             "SELECT substr(up, ?, 32) FROM entries WHERE idx = ?",
             (32 * (level - 1) + 1, ((index + 1) << level) - 1),
         ).fetchone()
@@ -351,7 +361,7 @@ class SqliteLog:
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log (origin, public key)."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.read.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -361,7 +371,7 @@ class SqliteLog:
 
     def size(self) -> int:
         """Number of entries (as committed now, by this process or another)."""
-        self._size = self._tail()[0]
+        self._size = self._tail(self.read)[0]
         return self._size
 
     def append(self, entries: list[bytes]) -> list[Appended]:
@@ -371,7 +381,7 @@ class SqliteLog:
             self.db.execute("BEGIN IMMEDIATE")  # the write lock, across processes
             writer: EntryWriter | None = None
             try:
-                size, end = self._tail()
+                size, end = self._tail(self.db)
                 if self.fd is not None:
                     writer = EntryWriter(self.fd, end)
                 plan = plan_append(
@@ -420,11 +430,11 @@ class SqliteLog:
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``."""
         if self.fd is None:
-            row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+            row = self.read.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
             if row is None:
                 raise InputError(f"the log has no entry {index} (size {self.size()})")
             return bytes(row[0])
-        row = self.db.execute("SELECT off, len FROM entries WHERE idx = ?", (index,)).fetchone()
+        row = self.read.execute("SELECT off, len FROM entries WHERE idx = ?", (index,)).fetchone()
         if row is None:
             raise InputError(f"the log has no entry {index} (size {self.size()})")
         off, length = int(row[0]), int(row[1])
@@ -448,7 +458,7 @@ class SqliteLog:
 
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
-        row = self.db.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
+        row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
         return int(row[0]) if row else None
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
@@ -462,7 +472,7 @@ class SqliteLog:
         """Every checkpoint issued, oldest first."""
         return [
             (int(a), bytes(b), str(c))
-            for a, b, c in self.db.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
+            for a, b, c in self.read.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
         ]
 
     def put_result(self, index: int, status: str, result: str) -> None:
@@ -475,12 +485,12 @@ class SqliteLog:
 
     def result(self, index: int) -> str | None:
         """The result JSON kept for entry ``index``, if any."""
-        row = self.db.execute("SELECT result FROM results WHERE idx = ?", (index,)).fetchone()
+        row = self.read.execute("SELECT result FROM results WHERE idx = ?", (index,)).fetchone()
         return str(row[0]) if row else None
 
     def close(self) -> None:
         """Close the database and the entries file."""
-        self.db.close()
+        self._close_db()
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

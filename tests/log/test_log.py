@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from attest.crypto.keys import Algorithm, SigningKey, write_private_key
 from attest.errors import InputError
-from attest.log import Log
+from attest.log import Log, merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.merkle import MemoryTree, root, verify_consistency, verify_inclusion
 from attest.log.store import EntryWriter
@@ -109,7 +110,7 @@ CRASH = """
 import sys, json
 from pathlib import Path
 from attest.crypto.keys import load_signing_key
-from attest.log import Log
+from attest.log import Log, merkle
 log = Log.open(sys.argv[1]); key = load_signing_key(Path(sys.argv[2])); repeat = int(sys.argv[3])
 i = log.size
 while True:
@@ -161,9 +162,46 @@ def test_two_writers_share_one_log(tmp_path: Path) -> None:
     assert a.verify() == [] and [a.store.entry(i) for i in range(4)] == [b"one", b"two", b"three", b"four"]
 
 
+def test_reads_during_an_append_see_only_committed_entries(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collector answers proofs on its event loop while a worker thread appends: those answers
+    must not name entries whose batch has not committed (and might roll back)."""
+    import threading
+
+    from attest.log import postgres, store
+
+    log = Log.init(where, "example.com/log", SigningKey.generate())
+    log.append([b"a", b"b", b"c"])
+    committed_root = log.root().hex()
+    seen: dict[str, object] = {}
+
+    def look() -> None:  # what another thread of this process sees, mid-append
+        seen["size"] = log.size
+        seen["root"] = log.inclusion(2)["root_hash"]
+        seen["find"] = log.store.find(merkle.leaf_hash(b"d"))
+        with pytest.raises(InputError):
+            log.store.entry(3)
+        seen["entry refused"] = True
+
+    def observed(inner: Any) -> Any:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            t = threading.Thread(target=look)
+            t.start()
+            t.join(10)
+            return inner(*args, **kw)
+        return wrapper
+
+    if where.startswith("postgresql"):  # called once the batch's entry rows are inserted
+        monkeypatch.setattr(postgres, "node_rows", observed(postgres.node_rows))
+    else:  # called once the rows are inserted, before the commit
+        monkeypatch.setattr(store.EntryWriter, "finish", observed(store.EntryWriter.finish))
+    log.append([b"d", b"e"])
+    assert seen == {"size": 3, "root": committed_root, "find": None, "entry refused": True}
+    assert log.size == 5 and log.store.find(merkle.leaf_hash(b"d")) == 3
+
+
 WRITER = """
 import sys
-from attest.log import Log
+from attest.log import Log, merkle
 log = Log.open(sys.argv[1])
 for k in range(40):
     log.append([f"{sys.argv[2]}-{k}-{j}".encode() * (1 + j % 7) for j in range(25)])
