@@ -9,10 +9,11 @@ batch in it. An entry already in the log is not added again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -366,8 +367,17 @@ class SqliteLog:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a value with the log."""
-        with self.lock:
+        with self._writing():
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold this process's write lock; a database that refuses the write is a clear error."""
+        with self.lock:
+            try:
+                yield
+            except sqlite3.Error as exc:  # read-only, locked past the timeout, disk full, damaged
+                raise InputError(f"cannot write to the log {self.path}: {exc}") from None
 
     def size(self) -> int:
         """Number of entries (as committed now, by this process or another)."""
@@ -377,7 +387,7 @@ class SqliteLog:
     def append(self, entries: list[bytes]) -> list[Appended]:
         """Append a batch: its bytes written and synced, then its rows in one durable transaction."""
         hashes = [merkle.leaf_hash(data) for data in entries]
-        with self.lock:
+        with self._writing():
             self.db.execute("BEGIN IMMEDIATE")  # the write lock, across processes
             writer: EntryWriter | None = None
             try:
@@ -409,7 +419,8 @@ class SqliteLog:
             except BaseException:
                 if writer is not None:
                     writer.abandon()  # no write may go on once the lock is released
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # (a failed COMMIT may have rolled back already)
+                    self.db.execute("ROLLBACK")
                 raise
             self._size = plan.size
             return plan.placed
@@ -463,7 +474,7 @@ class SqliteLog:
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
         """Remember a checkpoint the log signed."""
-        with self.lock:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO checkpoints(size, root, note) VALUES (?, ?, ?)", (size, root, note)
             )
@@ -477,7 +488,7 @@ class SqliteLog:
 
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""
-        with self.lock:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO results(idx, status, result) VALUES (?, ?, ?)",
                 (index, status, result),

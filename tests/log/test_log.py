@@ -199,6 +199,19 @@ def test_reads_during_an_append_see_only_committed_entries(where: str, monkeypat
     assert log.size == 5 and log.store.find(merkle.leaf_hash(b"d")) == 3
 
 
+def test_a_database_that_refuses_the_write_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = Log.init(path, "example.com/log", SigningKey.generate())
+    log.append([b"a"])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock, past this one's patience
+    log.store.db.execute("PRAGMA busy_timeout=200")  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match=r"cannot write to the log .*database is locked"):
+        log.append([b"b"])
+    other.execute("ROLLBACK")
+    assert [a.index for a in log.append([b"b"])] == [1] and log.verify() == []
+
+
 WRITER = """
 import sys
 from attest.log import Log, merkle
