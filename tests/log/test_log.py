@@ -267,6 +267,24 @@ def test_the_entries_file(tmp_path: Path) -> None:
     assert [r[0] for r in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")] == ["t"]
 
 
+def test_a_backup_taken_as_the_readme_says(tmp_path: Path) -> None:
+    """The database first, the entries file after (while the log goes on growing): the copy opens as the log was."""
+    import shutil
+
+    log = Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate())
+    log.append([f"e{i}".encode() for i in range(10)])
+    root10 = log.root()
+    src, dst = sqlite3.connect(tmp_path / "log.db"), sqlite3.connect(tmp_path / "copy.db")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    log.append([b"later", b"still later"])
+    shutil.copyfile(tmp_path / "log.db-entries", tmp_path / "copy.db-entries")
+    copy = Log.open(tmp_path / "copy.db")
+    assert copy.size == 10 and copy.root() == root10 and copy.verify() == []
+    assert copy.append([b"in the copy"])[0].index == 10 and copy.verify() == []
+
+
 LEGACY_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
