@@ -256,7 +256,7 @@ class SqliteLog:
     (WAL, ``synchronous=FULL``). The database says which bytes are the log: after ``kill -9``
     between the two steps the file holds bytes past the last committed entry, which nothing
     reads and the next batch overwrites. Every byte is written once, in one sequential write,
-    rather than twice into SQLite pages (the WAL, then the database), and takes no page slack.
+    rather than twice into SQLite pages (the WAL, then the database).
 
     Writers in several processes are serialized by SQLite's write lock; the entries file is
     written only under it, at the end the database names.
