@@ -4,7 +4,8 @@ The verifier itself is pure; what it must remember between envelopes — which
 nonces a key has used, and the last sequence number and manifest digest of
 each node — lives behind two small interfaces, each with an in-memory
 implementation and a SQLite one (WAL mode, one file, safe to share between
-processes on one machine).
+processes on one machine); collectors on a PostgreSQL log keep both in that
+database (:class:`attest.log.postgres.PostgresVerifierState`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class ChainStore(Protocol):
 
     def advance(self, key_id: str, head: ChainHead) -> None:
         """Record ``head`` if its sequence is newer than the stored one."""
+        ...
+
+
+class VerifierState(NonceStore, ChainStore, Protocol):
+    """Both stores in one place that outlives a process (a collector's state)."""
+
+    def close(self) -> None:
+        """Release the store."""
         ...
 
 

@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="serve until interrupted",
         epilog=(
             "examples:\n  attest collector serve --log audit.db --trust trust.json --key log.key\n"
-            "  attest collector serve --log postgresql://attest@db/attest --state collector-state.db \\\n"
-            "      --trust trust.json --key log.key --listen 0.0.0.0:8080"
+            "  attest collector serve --log postgresql://attest@db/attest \\\n"
+            "      --trust trust.json --key log.key --listen 0.0.0.0:8080   # state in the log's database"
         ),
         formatter_class=HelpFormatter,
     )
@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument(
         "--state",
         metavar="DB",
-        help="verifier state (nonces, chains); default: LOG.verifier.db (required with a PostgreSQL log)",
+        help="verifier state (nonces, chain heads), a SQLite file; default: LOG.verifier.db beside a log "
+        "file, or the log's own database for a PostgreSQL log (shared by every collector on it)",
     )
     add_evidence_args(s)
     s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")

@@ -15,8 +15,10 @@ Everything that is an envelope is logged, whatever its verdict: the log records 
 nodes said, and the stored result (kept in the log's own store, SQLite or PostgreSQL) says
 what the verifier thought of it. A re-push of the
 same bytes is answered from the store (same index, same result) without verifying again,
-so it is not mistaken for a replay. Verification state (nonces, chain heads) persists in
-its own SQLite file, so a restarted collector still sees replays and rollbacks.
+so it is not mistaken for a replay. Verification state (nonces, chain heads) persists — in
+a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so a
+restarted collector still sees replays and rollbacks, and collectors behind one load balancer
+see one node's manifests as one chain.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.log import Log, is_url
-from attest.replay import SqliteVerifierState
+from attest.replay import SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope
 
 MAX_BODY = 1 << 20
@@ -49,7 +51,7 @@ class Collector:
         log: Log,
         trust: TrustStore,
         *,
-        state: SqliteVerifierState,
+        state: VerifierState,
         policy: PolicyEvaluator | None,
         options: VerifyOptions,
         key: SigningKey | None = None,
@@ -188,13 +190,16 @@ class Collector:
         return app
 
 
-def open_state(log: str, state: str | None) -> SqliteVerifierState:
-    """The verifier state file (default: beside a log file; a PostgreSQL log needs ``--state``)."""
+def open_state(log: str, state: str | None) -> VerifierState:
+    """The verifier's state: ``state`` (a SQLite file) if given, else one beside a log file.
+
+    A PostgreSQL log without ``state`` keeps it in its own database, where every collector on
+    that log shares it.
+    """
     if state is None and is_url(log):
-        raise InputError(
-            "a collector on a PostgreSQL log keeps its verifier state (nonces, chain heads) in a local file",
-            hint="give it one: attest collector serve --log URL --state /var/lib/attest/collector-state.db ...",
-        )
+        from attest.log.postgres import PostgresVerifierState
+
+        return PostgresVerifierState(log)
     log_path = Path(log)
     path = Path(state) if state else log_path.with_name(log_path.name + ".verifier.db")
     try:

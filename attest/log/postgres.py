@@ -8,11 +8,13 @@ transaction-level advisory lock, so two collectors can share one log without for
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.store import Appended, NodeCache, node_rows, plan_append
+from attest.replay import ChainHead
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,4 +153,73 @@ class PostgresLog:
     def close(self) -> None:
         """Close the connections."""
         self.read.close()
+        self.db.close()
+
+
+_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verifier_nonce (key_id TEXT NOT NULL, nonce TEXT NOT NULL,
+                                           expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (key_id, nonce));
+CREATE TABLE IF NOT EXISTS verifier_chain_head (key_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL,
+                                                digest TEXT NOT NULL);
+"""
+
+
+class PostgresVerifierState:
+    """Seen nonces and chain heads in the log's PostgreSQL database, shared by every collector on it.
+
+    Collectors on several hosts behind one load balancer then see one node's manifests as one
+    chain (each advancing the same head) and a nonce replayed to another collector as a replay.
+    A :class:`~attest.replay.NonceStore` and a :class:`~attest.replay.ChainStore`; each call
+    is one statement, so two collectors racing with the same nonce cannot both record it.
+    """
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        try:
+            self.db: Any = psycopg.connect(url, autocommit=True)
+            with self.db.transaction():
+                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                self.db.execute(_STATE_SCHEMA)
+        except psycopg.Error as exc:
+            raise InputError(f"cannot open the verifier state in the log database: {exc}".strip()) from None
+        self.lock = threading.Lock()
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        """Record the pair; return False if it had been recorded before (a replay)."""
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (key_id, nonce, expires_at),
+            )
+            return bool(cur.rowcount == 1)
+
+    def prune(self, before: datetime) -> int:
+        """Forget nonces that expired before ``before``; return how many."""
+        with self.lock:
+            return int(
+                self.db.execute("DELETE FROM verifier_nonce WHERE expires_at < %s", (before,)).rowcount
+            )
+
+    def head(self, key_id: str) -> ChainHead | None:
+        """The newest manifest seen from this key, or None."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT sequence, digest FROM verifier_chain_head WHERE key_id = %s", (key_id,)
+            ).fetchone()
+        return ChainHead(sequence=int(row[0]), digest=str(row[1])) if row else None
+
+    def advance(self, key_id: str, head: ChainHead) -> None:
+        """Record ``head`` if newer (one atomic upsert)."""
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
+                "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
+                (key_id, head.sequence, head.digest),
+            )
+
+    def close(self) -> None:
+        """Close the connection."""
         self.db.close()

@@ -157,31 +157,44 @@ def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaem
 
 
 def test_a_collector_on_a_postgresql_log(postgres_url: str, cli: Any, tmp_path: Path) -> None:
-    """The fleet set-up: the log and the verifier's results in PostgreSQL, proofs and audits from it."""
-    from tests.conftest import NOW, trusted_node
+    """The fleet set-up: two collectors on one PostgreSQL log share its verifier state, so one
+    node's manifests pushed to either are one chain and a replay to the other is a replay;
+    proofs, re-pushes after a restart and the audit come from the same database."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import trusted_node
 
     key = SigningKey.generate()
     write_private_key(tmp_path / "log.key", key)
     Log.init(postgres_url, "example.com/fleet", key).store.close()
     node = trusted_node()
     node.trust.save(tmp_path / "trust.json")
-    envs = [node.envelope(node.manifest(now=NOW, chain=True)) for _ in range(3)]
-    # Without a place for the verifier's state the collector refuses to start, and says why.
-    refused = cli("collector", "serve", "--log", postgres_url, "--trust", "trust.json", check_code=2)
-    assert "--state" in refused.stderr
-    state = tmp_path / "state.db"
-    proc, base = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", "--state", str(state))
+    now = datetime.now(UTC)
+    envs = [node.envelope(node.manifest(now=now, chain=True)) for _ in range(4)]
+    # The second manifest's nonce again, in other bytes: a replay, sent to the other collector.
+    replay = node.envelope(node.manifest(now=now, freshness=node.history[1].freshness.to_obj(),
+                                         job={**node.history[1].job.to_obj(), "id": "slurm-replayed"}))
+    a, base_a = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key")
+    b, base_b = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key")
     try:
-        answers = [json.loads(http("POST", f"{base}/v1/manifests", e)[1]) for e in envs]
-        assert [a["leaf_index"] for a in answers] == [0, 1, 2]
-        statuses = [a["result"]["status"] for a in answers]
-        again = json.loads(http("POST", f"{base}/v1/manifests", envs[1])[1])
+        answers = [json.loads(http("POST", f"{base}/v1/manifests", e)[1])
+                   for base, e in zip([base_a, base_b, base_a, base_b], envs, strict=True)]
+        assert [x["leaf_index"] for x in answers] == [0, 1, 2, 3]
+        rules = [{f["rule"] for f in x["result"]["findings"]} for x in answers]
+        assert not any(r.startswith("chain.") for rs in rules for r in rs), rules  # one chain, not four pieces
+        statuses = [x["result"]["status"] for x in answers]
+        assert set(statuses) <= {"affirming", "warning"}, rules
+        replayed = json.loads(http("POST", f"{base_a}/v1/manifests", replay)[1])
+        assert "freshness.nonce_reused" in {f["rule"] for f in replayed["result"]["findings"]}
+        assert replayed["result"]["status"] == "contraindicated" and replayed["leaf_index"] == 4
+        again = json.loads(http("POST", f"{base_a}/v1/manifests", envs[1])[1])
         assert again["duplicate"] is True and again["result"]["status"] == statuses[1]
     finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
-    # A restarted collector answers a re-push from what PostgreSQL kept, and sees a replay of nothing new.
-    proc, base = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", "--state", str(state))
+        for proc in (a, b):
+            proc.terminate()
+            proc.communicate(timeout=10)
+    # A restarted collector answers a re-push from what PostgreSQL kept.
+    proc, base = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key")
     try:
         out = json.loads(http("POST", f"{base}/v1/manifests", envs[2])[1])
         assert out["duplicate"] is True and out["leaf_index"] == 2 and out["result"]["status"] == statuses[2]
@@ -193,7 +206,39 @@ def test_a_collector_on_a_postgresql_log(postgres_url: str, cli: Any, tmp_path: 
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+    # A collector given a state file of its own keeps it there instead.
+    state = tmp_path / "state.db"
+    proc, base = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", "--state", str(state))
+    try:
+        assert http("GET", f"{base}/healthz")[0] == 200 and state.exists()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
     # The auditor reads the same database.
     report = json.loads(cli("audit", postgres_url, "--trust", "trust.json", "--policy", "none", "--now",
-                            (NOW + timedelta(minutes=1)).isoformat(), "--format", "json").stdout)
-    assert report["envelopes"] == 3
+                            (now + timedelta(minutes=1)).isoformat(), "--format", "json").stdout)
+    assert report["envelopes"] == 5
+
+
+def test_the_postgresql_verifier_state(postgres_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from attest.log.postgres import PostgresLog, PostgresVerifierState
+    from attest.replay import ChainHead
+
+    PostgresLog(postgres_url, create=True).close()
+    one, two = PostgresVerifierState(postgres_url), PostgresVerifierState(postgres_url)  # two collectors
+    soon, later = datetime(2026, 11, 29, 10, tzinfo=UTC), datetime(2026, 11, 29, 12, tzinfo=UTC)
+    assert one.check_and_record("k1", "n1", soon) is True
+    assert two.check_and_record("k1", "n1", soon) is False  # the other collector saw it
+    assert two.check_and_record("k2", "n1", later) is True  # nonces are per key
+    assert two.head("k1") is None
+    one.advance("k1", ChainHead(5, "sha256:" + "5" * 64))
+    two.advance("k1", ChainHead(4, "sha256:" + "4" * 64))  # older: ignored
+    assert two.head("k1") == ChainHead(5, "sha256:" + "5" * 64)
+    two.advance("k1", ChainHead(6, "sha256:" + "6" * 64))
+    assert one.head("k1") == ChainHead(6, "sha256:" + "6" * 64)
+    assert one.prune(datetime(2026, 11, 29, 11, tzinfo=UTC)) == 1
+    assert one.check_and_record("k1", "n1", soon) is True and one.check_and_record("k2", "n1", later) is False
+    one.close()
+    two.close()
