@@ -84,6 +84,15 @@ class Collector:
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": result.to_obj()}
         placed = self.log.append([raw])[0]
+        if not placed.new:  # another collector on this log logged the same bytes meanwhile
+            kept = self.log.store.result(placed.index)
+            if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
+                return 200, {
+                    "duplicate": True,
+                    "leaf_index": placed.index,
+                    "result": json.loads(kept),
+                    **self._proof(placed.index),
+                }
         self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         return 200, {
             "duplicate": False,

@@ -242,3 +242,43 @@ def test_the_postgresql_verifier_state(postgres_url: str) -> None:
     assert one.check_and_record("k1", "n1", soon) is True and one.check_and_record("k2", "n1", later) is False
     one.close()
     two.close()
+
+
+def test_the_same_bytes_at_two_collectors_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collector B verifies an envelope while collector A logs the same bytes: B's append finds
+    them logged, and B answers with A's verdict rather than overwriting it with its own (which,
+    the state being shared, calls the nonce a replay)."""
+    from datetime import UTC, datetime
+
+    from attest.log import collector as collector_mod
+    from attest.log.collector import Collector
+    from attest.replay import SqliteVerifierState
+    from attest.verify import VerifyOptions
+    from tests.conftest import trusted_node
+
+    node = trusted_node()
+    Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate()).store.close()
+
+    def make() -> Collector:
+        return Collector(Log.open(tmp_path / "log.db"), node.trust, state=SqliteVerifierState(tmp_path / "state.db"),
+                         policy=None, options=VerifyOptions())
+
+    a, b = make(), make()
+    raw = node.envelope(node.manifest(now=datetime.now(UTC)))
+    real = collector_mod.verify_envelope
+    interjected: list[tuple[int, dict[str, Any]]] = []
+
+    def verify(*args: Any, **kw: Any) -> Any:
+        if not interjected:  # B is verifying: A takes the same bytes first, start to finish
+            interjected.append((0, {}))
+            interjected[0] = a._submit(raw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(collector_mod, "verify_envelope", verify)
+    code_b, answer_b = b._submit(raw)
+    code_a, answer_a = interjected[0]
+    assert (code_a, answer_a["duplicate"], answer_a["leaf_index"]) == (200, False, 0)
+    assert answer_a["result"]["status"] in {"affirming", "warning"}
+    assert (code_b, answer_b["duplicate"], answer_b["leaf_index"]) == (200, True, 0)
+    assert answer_b["result"] == answer_a["result"]
+    assert json.loads(a.log.store.result(0) or "null") == answer_a["result"] and a.log.size == 1
