@@ -193,6 +193,46 @@ _INLINE_COLUMNS = {"idx", "leaf_hash", "data"}
 _SEGMENT_COLUMNS = {"idx", "leaf_hash", "off", "len", "up"}
 
 
+_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_SEEK_LOCK = threading.Lock()
+
+
+# Positioned reads and writes, and a data sync, where the platform has them (Linux); elsewhere
+# (Windows has no pread/pwrite, macOS no fdatasync) the nearest equivalent, so that logs can be
+# read and written by auditors on any system.
+def _pwrite(fd: int, data: memoryview, offset: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.write(fd, data)
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    with _SEEK_LOCK:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, size)
+
+
+def _datasync(fd: int) -> None:
+    sync = getattr(os, "fdatasync", None) or os.fsync
+    sync(fd)
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a new file's name durable (POSIX); a system that cannot open a directory has none to sync."""
+    try:
+        dirfd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    except OSError:
+        return
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
 def entries_path(path: Path) -> Path:
     """Where the log at ``path`` keeps its entries' bytes."""
     return path.with_name(path.name + ENTRIES_SUFFIX)
@@ -226,10 +266,10 @@ class EntryWriter:
         try:
             view, at = memoryview(self.blob), self.end
             while view:
-                written = os.pwrite(self.fd, view, at)
+                written = _pwrite(self.fd, view, at)
                 view, at = view[written:], at + written
             os.ftruncate(self.fd, at)  # bytes of a batch that never committed, if longer
-            os.fdatasync(self.fd)
+            _datasync(self.fd)
         except OSError as exc:
             self.error = exc
 
@@ -314,18 +354,14 @@ class SqliteLog:
         where = entries_path(self.path)
         try:
             if create:
-                fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+                fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o666)
                 os.fsync(fd)
-                dirfd = os.open(where.parent, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fsync(dirfd)
-                finally:
-                    os.close(dirfd)
+                _sync_directory(where.parent)
                 return fd
             try:
-                return os.open(where, os.O_RDWR | os.O_CLOEXEC)
+                return os.open(where, os.O_RDWR | _OPEN_FLAGS)
             except PermissionError:
-                return os.open(where, os.O_RDONLY | os.O_CLOEXEC)  # reading a log needs no more
+                return os.open(where, os.O_RDONLY | _OPEN_FLAGS)  # reading a log needs no more
         except FileNotFoundError:
             self._close_db()
             raise InputError(
@@ -449,7 +485,7 @@ class SqliteLog:
         if row is None:
             raise InputError(f"the log has no entry {index} (size {self.size()})")
         off, length = int(row[0]), int(row[1])
-        data = os.pread(self.fd, length, off)
+        data = _pread(self.fd, length, off)
         if len(data) != length:
             raise InputError(
                 f"{entries_path(self.path)} ends inside entry {index}: the entries file was truncated"

@@ -285,6 +285,23 @@ def test_a_backup_taken_as_the_readme_says(tmp_path: Path) -> None:
     assert copy.append([b"in the copy"])[0].index == 10 and copy.verify() == []
 
 
+def test_the_entries_file_without_pread_pwrite_or_fdatasync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Windows (no pread/pwrite) and macOS (no fdatasync) offer: the log works the same."""
+    import os
+
+    for name in ("pread", "pwrite", "fdatasync"):
+        monkeypatch.delattr(os, name)
+    log = Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate())
+    big = [f"{i:04d}".encode() * 1750 for i in range(60)]  # 420 KB > 256 KiB: the helper thread writes it
+    log.append([b"first", b"second"])
+    log.append(big)
+    with (tmp_path / "log.db-entries").open("ab") as f:
+        f.write(b"tail of a batch that never committed")
+    log.append([b"last"])
+    assert log.size == 63 and log.verify() == []
+    assert [log.store.entry(i) for i in (0, 1, 2, 61, 62)] == [b"first", b"second", big[0], big[59], b"last"]
+
+
 LEGACY_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
