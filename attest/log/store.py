@@ -310,11 +310,16 @@ class SqliteLog:
         self.path = path
         self.lock = threading.Lock()
         self.fd: int | None = None
+        """The entries file; None for a log in the layout before it (bytes in their rows)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
+            # Checkpoint the WAL into the database every 64 MiB rather than every 4 MiB: each
+            # checkpoint costs a write-back and an fsync of the database file (measured when the
+            # entries' bytes were still in the database: +5-20% for 5 KB entries). Durability is
+            # the WAL's, unchanged.
             self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             if create:
                 self.db.executescript(_SCHEMA)
@@ -327,14 +332,11 @@ class SqliteLog:
             self._close_db()
             raise InputError(f"{path} is not a usable log database: {exc}") from None
         if columns >= _SEGMENT_COLUMNS:
-            self.inline = False
             self.fd = self._open_entries(create)
-        elif columns >= _INLINE_COLUMNS:
-            self.inline = True
-        else:
+        elif not columns >= _INLINE_COLUMNS:
             self._close_db()
             raise InputError(f"{path} is not a log database (it has no log entries table)")
-        self._size, end = self._tail(self.read)
+        end = self._tail(self.read)[1]
         if self.fd is not None and os.fstat(self.fd).st_size < end:
             self.close()
             raise InputError(
@@ -377,7 +379,7 @@ class SqliteLog:
 
     def _tail(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """The size and, for an entries file, where its committed bytes end, as ``conn`` sees them."""
-        if self.inline:
+        if self.fd is None:
             row = conn.execute("SELECT MAX(idx) FROM entries").fetchone()
             return (0 if row[0] is None else int(row[0]) + 1), 0
         row = conn.execute("SELECT idx, off + len FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
@@ -387,7 +389,7 @@ class SqliteLog:
         level, index = key
         if level == 0:
             return self.read.execute("SELECT leaf_hash FROM entries WHERE idx = ?", (index,)).fetchone()
-        if self.inline:
+        if self.fd is None:
             return self.read.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", key).fetchone()
         # The subtree is completed by its last leaf, which keeps its hash in ``up``.
         row = self.read.execute(
@@ -417,8 +419,7 @@ class SqliteLog:
 
     def size(self) -> int:
         """Number of entries (as committed now, by this process or another)."""
-        self._size = self._tail(self.read)[0]
-        return self._size
+        return self._tail(self.read)[0]
 
     def append(self, entries: list[bytes]) -> list[Appended]:
         """Append a batch: its bytes written and synced, then its rows in one durable transaction."""
@@ -458,7 +459,6 @@ class SqliteLog:
                 if self.db.in_transaction:  # (a failed COMMIT may have rolled back already)
                     self.db.execute("ROLLBACK")
                 raise
-            self._size = plan.size
             return plan.placed
 
     def _insert_inline(self, leaves: list[tuple[int, bytes, bytes, bytes]]) -> None:
@@ -476,14 +476,12 @@ class SqliteLog:
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index``."""
-        if self.fd is None:
-            row = self.read.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
-            if row is None:
-                raise InputError(f"the log has no entry {index} (size {self.size()})")
-            return bytes(row[0])
-        row = self.read.execute("SELECT off, len FROM entries WHERE idx = ?", (index,)).fetchone()
+        query = "SELECT data FROM entries" if self.fd is None else "SELECT off, len FROM entries"
+        row = self.read.execute(query + " WHERE idx = ?", (index,)).fetchone()
         if row is None:
             raise InputError(f"the log has no entry {index} (size {self.size()})")
+        if self.fd is None:
+            return bytes(row[0])
         off, length = int(row[0]), int(row[1])
         data = _pread(self.fd, length, off)
         if len(data) != length:

@@ -285,6 +285,28 @@ def test_a_backup_taken_as_the_readme_says(tmp_path: Path) -> None:
     assert copy.append([b"in the copy"])[0].index == 10 and copy.verify() == []
 
 
+def test_a_log_whose_entries_file_may_only_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auditor with read access: proofs and entries work; an append is a clear error, nothing half-written."""
+    import os
+
+    log = Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate())
+    log.append([b"a", b"b"])
+    log.store.close()
+    real_open = os.open
+
+    def no_write(path: Any, flags: int, *args: Any) -> int:  # what a 0444 file gives a non-root user
+        if str(path).endswith("-entries") and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_write)
+    reader = Log.open(tmp_path / "log.db")
+    assert reader.store.entry(1) == b"b" and reader.verify() == []
+    with pytest.raises(InputError, match=r"cannot write .*log\.db-entries"):
+        reader.append([b"c"])
+    assert reader.size == 2 and reader.verify() == []
+
+
 def test_the_entries_file_without_pread_pwrite_or_fdatasync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What Windows (no pread/pwrite) and macOS (no fdatasync) offer: the log works the same."""
     import os
