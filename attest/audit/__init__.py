@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import operator
 import os
 import queue
 import re
@@ -21,7 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
+from attest.crypto.canonical import MSGSPEC_ERRORS
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.model.base import construct
@@ -135,19 +139,17 @@ def _pack(result: VerificationResult, shared: dict[int, tuple[Any, ...]] | None 
     """
     d = result.__dict__
     findings = []
-    for f in result.findings:
+    for f in d["findings"]:
         packed = shared.get(id(f)) if shared is not None else None
         if packed is None:
-            packed = tuple(f.__dict__[n] for n in _FINDING_FIELDS)
+            packed = _FINDING_VALUES(f.__dict__)
             if shared is not None:
                 shared[id(f)] = packed
         findings.append(packed)
-    return tuple(
-        tuple(d[n].__dict__[a] for a in _VECTOR_FIELDS)
-        if n == "trust_vector"
-        else (tuple(findings) if n == "findings" else d[n])
-        for n in _RESULT_FIELDS
-    )
+    values = list(_RESULT_VALUES(d))
+    values[_VECTOR_AT] = _VECTOR_VALUES(values[_VECTOR_AT].__dict__)
+    values[_FINDINGS_AT] = tuple(findings)
+    return tuple(values)
 
 
 def _unpack(
@@ -167,21 +169,27 @@ def _unpack(
         if vectors is not None:
             vectors[tv] = vector
     values["trust_vector"] = vector
-    out = []
-    for f in values["findings"]:
-        finding = shared.get(id(f)) if shared is not None else None
-        if finding is None:
-            finding = construct(Finding, dict(zip(_FINDING_FIELDS, f, strict=True)))
-            if shared is not None:
-                shared[id(f)] = finding
-        out.append(finding)
-    values["findings"] = out
+    if shared is None:
+        shared = {}
+    get = shared.get
+    values["findings"] = [get(id(f)) or _new_finding(f, shared) for f in values["findings"]]
     return construct(VerificationResult, values)
+
+
+def _new_finding(packed: tuple[Any, ...], shared: dict[int, Finding]) -> Finding:
+    finding = shared[id(packed)] = construct(Finding, dict(zip(_FINDING_FIELDS, packed, strict=True)))
+    return finding
 
 
 _RESULT_FIELDS = tuple(VerificationResult.model_fields)
 _VECTOR_FIELDS = tuple(TrustVector.model_fields)
 _FINDING_FIELDS = tuple(Finding.model_fields)
+# Each takes a model's __dict__ and gives its values in field order, as one tuple (in C).
+_RESULT_VALUES = operator.itemgetter(*_RESULT_FIELDS)
+_VECTOR_VALUES = operator.itemgetter(*_VECTOR_FIELDS)
+_FINDING_VALUES = operator.itemgetter(*_FINDING_FIELDS)
+_VECTOR_AT = _RESULT_FIELDS.index("trust_vector")
+_FINDINGS_AT = _RESULT_FIELDS.index("findings")
 
 
 def _verify_packed(
@@ -219,19 +227,69 @@ def _remote_group(
     return _verify_packed(items)
 
 
-_KEYID = re.compile(rb'"keyid"\s*:\s*"([0-9a-f]{64})"')
+_KEYID = re.compile(rb'"keyid":"([0-9a-f]{64})"')
 
 
-def _groups(items: Sequence[tuple[str, bytes]], n: int) -> list[list[tuple[int, tuple[str, bytes]]]]:
-    """Whole nodes per group (by signing key), balanced by envelope count."""
+class _SigKey(msgspec.Struct):
+    keyid: str = ""
+
+
+class _SigKeys(msgspec.Struct):
+    signatures: list[_SigKey] = []
+
+
+_SIG_KEYS = msgspec.json.Decoder(_SigKeys).decode
+
+
+def _signer_ids(raw: bytes, canonical: bool) -> list[bytes]:
+    """The key ids of an envelope's signatures, read without verifying anything.
+
+    Every key whose replay and chain state an envelope can touch is among these: it reaches
+    those checks only when every signature verifies with a trusted key (found by this id).
+    In a canonical envelope (what the verifier accepts unless told otherwise) the payload and
+    signatures are base64 and the payloadType must be in-toto's, so after the last
+    ``"signatures":[`` the ids are all there, spelled just so; otherwise the JSON is read.
+    """
+    if canonical:
+        return _KEYID.findall(raw, max(0, raw.rfind(b'"signatures":[')))
+    try:
+        return [s.keyid.encode() for s in _SIG_KEYS(raw).signatures]
+    except MSGSPEC_ERRORS:
+        return []  # it cannot pass verification, so it touches no key's state
+
+
+def _groups(
+    items: Sequence[tuple[str, bytes]], n: int, *, canonical: bool = True
+) -> list[list[tuple[int, tuple[str, bytes]]]]:
+    """Whole nodes per group, balanced by envelope count.
+
+    Grouping only decides which process verifies what; every check inside is keyed by the
+    verified signer, as in one process. So that each process sees all of a key's envelopes
+    (and in their order), envelopes that share any signing key are in one group: a node's
+    manifest re-sent with a co-signature put first still meets its node's history.
+    """
+    root: dict[bytes, bytes] = {}
+
+    def find(k: bytes) -> bytes:
+        while (up := root[k]) != k:
+            root[k] = root[up]  # path halving
+            k = root[k]
+        return k
+
+    keys: list[bytes] = []
+    for _, raw in items:
+        ids = _signer_ids(raw, canonical)
+        first = ids[0] if ids else b""
+        root.setdefault(first, first)
+        for other in ids[1:]:
+            root.setdefault(other, other)
+            a, b = find(first), find(other)
+            if a != b:
+                root[b] = a
+        keys.append(first)
     by_key: dict[bytes, list[tuple[int, tuple[str, bytes]]]] = {}
-    for pos, item in enumerate(items):
-        # The first signature's key id, read without parsing: grouping only decides which worker
-        # verifies what; every check inside is keyed by the verified signer, as in one process.
-        raw = item[1]
-        # In the canonical envelope the signatures come last, after the base64 payload.
-        m = _KEYID.search(raw, max(0, raw.rfind(b'"signatures"'))) or _KEYID.search(raw)
-        by_key.setdefault(m.group(1) if m else b"", []).append((pos, item))
+    for pos, (item, first) in enumerate(zip(items, keys, strict=True)):
+        by_key.setdefault(find(first), []).append((pos, item))
     groups: list[list[tuple[int, tuple[str, bytes]]]] = [[] for _ in range(max(1, n))]
     for members in sorted(by_key.values(), key=len, reverse=True):
         min(groups, key=len).extend(members)
@@ -372,7 +430,7 @@ def audit(
     summaries: list[ManifestSummary] = []
     # Small groups (whole nodes each) keep the last ones short: when no queued group is left
     # for this process to take, it waits for the workers' last ones.
-    chunks = _groups(items, jobs * 32 if jobs > 1 else 1)
+    chunks = _groups(items, jobs * 32 if jobs > 1 else 1, canonical=options.require_canonical)
     done = 0
 
     def take(
@@ -391,7 +449,11 @@ def audit(
     if dask_client is not None:
         from distributed import as_completed as dask_completed
 
-        chunks = _groups(items, max(1, len(dask_client.scheduler_info().get("workers", {}))) * 4)
+        chunks = _groups(
+            items,
+            max(1, len(dask_client.scheduler_info().get("workers", {}))) * 4,
+            canonical=options.require_canonical,
+        )
         trust_f = dask_client.scatter(trust, broadcast=True)
         options = replace(options, cc_cache=None)  # each worker keeps its own chain cache
         futures = {

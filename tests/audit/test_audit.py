@@ -96,8 +96,12 @@ def test_one_host_name_from_two_node_keys() -> None:
     key_1, key_2, key_3 = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
     trust = TrustStore()
     for k in (key_1, key_2, key_3):
-        trust = trust.with_key(k.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"])
-    first, rotated, impostor = (Node(key=k, trust=trust, host="gpu-a17", preset="h200") for k in (key_1, key_2, key_3))
+        trust = trust.with_key(
+            k.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"]
+        )
+    first, rotated, impostor = (
+        Node(key=k, trust=trust, host="gpu-a17", preset="h200") for k in (key_1, key_2, key_3)
+    )
     items = chain(first, [0, 5, 10]) + chain(rotated, [15, 20])  # key 1 retired, key 2 from then on
     report = audit(items, trust, now=NOW + timedelta(minutes=21), policy=None)
     assert "fleet.host_two_keys" not in rules(report)
@@ -105,15 +109,25 @@ def test_one_host_name_from_two_node_keys() -> None:
     report = audit(items, trust, now=NOW + timedelta(minutes=21), policy=None)
     found = [f for f in report.fleet if f.rule == "fleet.host_two_keys"]
     assert len(found) == 1 and found[0].csa == "tampered with or spoofed"
-    assert set(found[0].evidence["keys"]) == {key_2.key_id, key_3.key_id} and found[0].evidence["node"] == "gpu-a17"
+    assert (
+        set(found[0].evidence["keys"]) == {key_2.key_id, key_3.key_id}
+        and found[0].evidence["node"] == "gpu-a17"
+    )
 
 
 def test_chip_registry(tmp_path: Path) -> None:
     trust, a, b = fleet()
     items = chain(a, [0]) + chain(b, [0])
     gpus_a = a.history[0].gpus
-    csv_text = "serial,uuid,site\n" + f"{gpus_a[0].serial},,iad-4\n" + f",{gpus_a[1].uuid},jhb-2\n" + "SN-NEVER-SEEN,,jhb-2\n"
-    report = audit(items, trust, now=NOW + timedelta(minutes=1), policy=None, registry=load_registry(csv_text))
+    csv_text = (
+        "serial,uuid,site\n"
+        + f"{gpus_a[0].serial},,iad-4\n"
+        + f",{gpus_a[1].uuid},jhb-2\n"
+        + "SN-NEVER-SEEN,,jhb-2\n"
+    )
+    report = audit(
+        items, trust, now=NOW + timedelta(minutes=1), policy=None, registry=load_registry(csv_text)
+    )
     r = rules(report)
     assert "registry.wrong_site" in r and "registry.not_seen" in r and "registry.unregistered" in r
     wrong = next(f for f in report.fleet if f.rule == "registry.wrong_site")
@@ -149,7 +163,11 @@ def test_parallel_equals_serial() -> None:
     back_all = [_unpack(p, got) for p in pickle.loads(wire)]
     assert [r.to_obj() for r in back_all] == [r.to_obj() for r in serial.results]
     distinct = {id(f) for r in serial.results for f in r.findings}
-    assert len({id(f) for r in back_all for f in r.findings}) == len(distinct) < sum(len(r.findings) for r in serial.results)
+    assert (
+        len({id(f) for r in back_all for f in r.findings})
+        == len(distinct)
+        < sum(len(r.findings) for r in serial.results)
+    )
 
 
 @pytest.mark.slow
@@ -164,7 +182,9 @@ def test_spawned_workers_verify_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [f.to_obj() for f in spawned.fleet] == [f.to_obj() for f in serial.fleet]
 
 
-@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs fork: the patch must reach the worker")
+@pytest.mark.skipif(
+    "fork" not in mp.get_all_start_methods(), reason="needs fork: the patch must reach the worker"
+)
 @pytest.mark.parametrize("how", ["raises", "dies"])
 def test_a_failed_worker_fails_the_audit(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
     trust, a, b = fleet()
@@ -176,7 +196,10 @@ def test_a_failed_worker_fails_the_audit(how: str, monkeypatch: pytest.MonkeyPat
         os._exit(9)
 
     monkeypatch.setattr("attest.audit._verify_packed", broken)
-    with pytest.raises(AttestError, match="failed \\(MemoryError: no room\\)" if how == "raises" else "died \\(exit codes 9\\)"):
+    with pytest.raises(
+        AttestError,
+        match="failed \\(MemoryError: no room\\)" if how == "raises" else "died \\(exit codes 9\\)",
+    ):
         audit(items, trust, now=NOW + timedelta(hours=1), policy=None, jobs=2)
 
 
@@ -188,30 +211,101 @@ def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
     items += chain(b, [10], gpus=a.history[0].to_obj()["gpus"])
     for name, raw in items:
         (tmp_path / "spool" / name).write_bytes(raw)
-    out = cli("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(),
-              "--report", "audit.html", "--format", "json", check_code=3)
+    out = cli(
+        "audit",
+        "spool",
+        "--trust",
+        "trust.json",
+        "--policy",
+        "none",
+        "--now",
+        (NOW + timedelta(minutes=15)).isoformat(),
+        "--report",
+        "audit.html",
+        "--format",
+        "json",
+        check_code=3,
+    )
     obj = json.loads(out.stdout)
     assert obj["envelopes"] == 3 and any(f["rule"] == "fleet.gpu_two_places" for f in obj["fleet_findings"])
-    on_three = cli("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(),
-                   "--jobs", "3", "--format", "json", check_code=3)
+    on_three = cli(
+        "audit",
+        "spool",
+        "--trust",
+        "trust.json",
+        "--policy",
+        "none",
+        "--now",
+        (NOW + timedelta(minutes=15)).isoformat(),
+        "--jobs",
+        "3",
+        "--format",
+        "json",
+        check_code=3,
+    )
     assert json.loads(on_three.stdout) == obj  # more processes than nodes: the same audit
     html = (tmp_path / "audit.html").read_text()
-    assert html.startswith("<!doctype html>") and "fleet.gpu_two_places" in html and "Chip Security Act" in html
-    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained, no external assets
+    assert (
+        html.startswith("<!doctype html>") and "fleet.gpu_two_places" in html and "Chip Security Act" in html
+    )
+    assert (
+        "http://" not in html and "https://" not in html and "<script" not in html
+    )  # self-contained, no external assets
     # The same envelopes in a log database.
     cli("keygen", "--out", "logkey", check_code=0)
-    cli("log", "init", "--log", "audit.db", "--origin", "example.com/log", "--key", "logkey/attest.key", check_code=0)
+    cli(
+        "log",
+        "init",
+        "--log",
+        "audit.db",
+        "--origin",
+        "example.com/log",
+        "--key",
+        "logkey/attest.key",
+        check_code=0,
+    )
     cli("log", "append", *(f"spool/{n}" for n, _ in items), "--log", "audit.db", check_code=0)
     assert len(read_source(str(tmp_path / "audit.db"))) == 3
-    text = cli("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat(), check_code=3).stdout
+    text = cli(
+        "audit",
+        "audit.db",
+        "--trust",
+        "trust.json",
+        "--policy",
+        "none",
+        "--now",
+        (NOW + timedelta(minutes=15)).isoformat(),
+        check_code=3,
+    ).stdout
     assert text.startswith("3 envelopes") and "fleet.gpu_two_places" in text
     # Every file the pattern matches is judged (a stray JSON file is contraindicated, not skipped).
     (tmp_path / "spool" / "notes.json").write_text("{}")
-    stray = json.loads(cli("audit", "spool", "--trust", "trust.json", "--policy", "none", "--format", "json", check_code=3).stdout)
+    stray = json.loads(
+        cli(
+            "audit", "spool", "--trust", "trust.json", "--policy", "none", "--format", "json", check_code=3
+        ).stdout
+    )
     assert stray["envelopes"] == 4
-    narrowed = json.loads(cli("audit", "spool", "--glob", "gpu-*.json", "--trust", "trust.json", "--policy", "none", "--format", "json", check_code=3).stdout)
+    narrowed = json.loads(
+        cli(
+            "audit",
+            "spool",
+            "--glob",
+            "gpu-*.json",
+            "--trust",
+            "trust.json",
+            "--policy",
+            "none",
+            "--format",
+            "json",
+            check_code=3,
+        ).stdout
+    )
     assert narrowed["envelopes"] == 3
-    assert "not a duration" in cli("audit", "spool", "--trust", "trust.json", "--max-silence", "soon", check_code=2).stderr
+    assert (
+        "not a duration"
+        in cli("audit", "spool", "--trust", "trust.json", "--max-silence", "soon", check_code=2).stderr
+    )
     assert "neither a directory" in cli("audit", "nowhere", "--trust", "trust.json", check_code=2).stderr
 
 
@@ -220,8 +314,23 @@ def test_report_draws_the_newest_location_proof_per_node(cli: CliRunner, tmp_pat
     from attest.hardware.simulated_cc import SimulatedCcBackend
 
     pin = SimulatedCcBackend(tmp_path / "kept" / "sim-vendor").root_sha256
-    cli("audit", "kept", "--glob", "*.envelope.json", "--trust", "kept/trust.json", "--landmarks", "kept/landmarks.json",
-        "--cc-root", "kept/sim-vendor/root.pem", "--cc-root-sha256", pin, "--report", "r.html", check_code=0)
+    cli(
+        "audit",
+        "kept",
+        "--glob",
+        "*.envelope.json",
+        "--trust",
+        "kept/trust.json",
+        "--landmarks",
+        "kept/landmarks.json",
+        "--cc-root",
+        "kept/sim-vendor/root.pem",
+        "--cc-root-sha256",
+        pin,
+        "--report",
+        "r.html",
+        check_code=0,
+    )
     html = (tmp_path / "r.html").read_text()
     assert html.count("<svg") == 1  # only the Johor node carries receipts
     assert "jhb-gpu-01-2.envelope.json: jhb-gpu-01 at Johor DC 2 — excluded" in html
@@ -238,7 +347,44 @@ def test_report_escapes_what_manifests_and_file_names_say() -> None:
     items += [(hostile + ".json", items[0][1][:-30])]  # a broken envelope under a hostile file name
     items += chain(b, [1], tenant=tenant, site={**IAD.to_obj(), "facility_id": hostile, "name": hostile})
     report = audit(items, trust, now=NOW + timedelta(minutes=2), policy="us-ear")
-    html = render_html(report, maps=[(hostile, "<svg></svg>")])  # (caption, SVG drawn by attest.location.svgmap)
+    html = render_html(
+        report, maps=[(hostile, "<svg></svg>")]
+    )  # (caption, SVG drawn by attest.location.svgmap)
     assert hostile + " Ltd." in report.counts["by_tenant"] and hostile in report.counts["by_site"]
     assert "<script" not in html and "<img" not in html and "onerror=alert(1)>" not in html
-    assert html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 3  # tenant, site, file name, caption
+    assert (
+        html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 3
+    )  # tenant, site, file name, caption
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("canonical", [True, False])
+def test_a_cosigned_replay_is_caught_in_parallel_too(canonical: bool) -> None:
+    """A node's manifest re-sent with a second trusted signature placed first still meets its node's history.
+
+    Nonces and chains are keyed by the node key, while the work is split before anything is
+    verified; an envelope must be verified beside every other envelope any of its keys signed
+    (also where the verifier takes envelopes that are not canonical: here indented JSON).
+    """
+    from attest.crypto.dsse import encode_envelope, sign_payload
+    from attest.model.statement import PAYLOAD_TYPE_INTOTO
+    from attest.sign import build_statement
+    from attest.verify import VerifyOptions
+
+    trust, a, b = fleet()
+    cosigner = SigningKey.generate()
+    trust = trust.with_key(cosigner.public, operator="Example Cloud Sdn. Bhd.")
+    a.trust = b.trust = trust
+    items = chain(a, list(range(0, 30, 3))) + chain(b, list(range(0, 30, 3)))
+    replayed = a.history[4]
+    payload = build_statement(replayed).model_dump_json(by_alias=True, exclude_none=True).encode()
+    raw = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [cosigner, a.key]))
+    if not canonical:
+        raw = json.dumps(json.loads(raw), indent=1).encode()
+    items.append(("replay.json", raw))
+    options = VerifyOptions(require_canonical=canonical)
+    serial = audit(items, trust, now=NOW + timedelta(hours=1), policy=None, options=options)
+    assert "freshness.nonce_reused" in [f.rule for f in serial.results[-1].findings]
+    for jobs in (2, 3):
+        parallel = audit(items, trust, now=NOW + timedelta(hours=1), policy=None, jobs=jobs, options=options)
+        assert [r.to_obj() for r in parallel.results] == [r.to_obj() for r in serial.results]
