@@ -99,6 +99,12 @@ class VerifyOptions:
     """Parsed GPU chains and verified links, shared across envelopes."""
     landmarks: LandmarkRegistry | None = None
     """The trusted landmark registry; without it receipts are not evaluated."""
+    as_of_issue: bool = False
+    """Judge each manifest as of its own ``issued_at`` (an audit of past manifests): expiry, the
+    signing key's trust period and GPU certificates are checked at that moment (landmark
+    receipts always are), so a manifest valid when issued is not refused for having expired since.
+    Revocation still counts whenever it happened, and a manifest issued after the verification
+    time (beyond the clock skew) is still refused."""
 
 
 # Which trust-vector aspect each rule family speaks to.
@@ -141,6 +147,8 @@ class _Run:
     now: datetime
     source: str | None
     findings: list[Finding] = field(default_factory=list)
+    at: datetime | None = None
+    """The moment the manifest is judged at when it is not ``now`` (``VerifyOptions.as_of_issue``)."""
     evaluated: set[str] = field(default_factory=set)
     subject: str | None = None
     key_id: str | None = None
@@ -347,6 +355,8 @@ def _verify(
         return
     manifest = statement.predicate
     run.manifest = manifest
+    if options.as_of_issue:
+        run.at = min(manifest.freshness.issued_at, run.now)
 
     # 6. Subjects name this manifest's workload.
     expected = workload_subjects(manifest)
@@ -623,7 +633,7 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             bytes.fromhex(evidence.report),
             evidence.certificate_chain.encode("utf-8"),
             options.cc_root,
-            now=run.now,
+            now=run.at or run.now,
             expected_nonce=expected,
             pinned_root_sha256=options.cc_root_sha256,
             cache=options.cc_cache,
@@ -692,10 +702,10 @@ def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> No
             f"key {kid[:16]}… is trusted for sites in {', '.join(scope.countries)}, not {manifest.site.country}",
             {"key_id": kid, "allowed": list(scope.countries), "claimed": manifest.site.country},
         )
-    for label, moment in (
-        ("verification time", run.now),
-        ("issued_at", manifest.freshness.issued_at),
-    ):
+    moments = [("issued_at", manifest.freshness.issued_at)]
+    if run.at is None:  # judged now: the key must be trusted now, too
+        moments.insert(0, ("verification time", run.now))
+    for label, moment in moments:
         if scope.not_before and moment < scope.not_before:
             run.add(
                 "trust.key_not_yet_valid",
@@ -732,7 +742,7 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
             "manifest is issued in the future (beyond the allowed clock skew)",
             evidence(),
         )
-    elif run.now - options.clock_skew > fr.expires_at:
+    elif (run.at or run.now) - options.clock_skew > fr.expires_at:
         run.add(
             "freshness.expired",
             CONTRA,

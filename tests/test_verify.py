@@ -60,6 +60,31 @@ def test_expired_and_not_yet_valid(node: Node) -> None:
     assert rules(check(node, raw, now=NOW - timedelta(seconds=1), options=strict)) == ["freshness.not_yet_valid"]
 
 
+def test_judged_as_of_issue(node: Node) -> None:
+    """An audit of past manifests judges each as of its own issued_at: valid then, valid now."""
+    raw = node.envelope()
+    as_of = VerifyOptions(as_of_issue=True)
+    week = NOW + timedelta(days=7)
+    assert rules(check(node, raw, now=week)) == ["freshness.expired"]
+    r = check(node, raw, now=week, options=as_of)
+    assert rules(r) == [] and r.status is Status.AFFIRMING
+    assert r.verified_at == week  # the result still says when it was verified
+    # a manifest dated after the verification time is refused either way
+    assert rules(check(node, raw, now=NOW - timedelta(seconds=61), options=as_of)) == ["freshness.not_yet_valid"]
+    # the signing key's trust period is judged at issue: lapsed since is fine, lapsed before is not
+    lapsed_since = trusted_node(not_after=NOW + timedelta(hours=1))
+    raw = lapsed_since.envelope()
+    assert rules(check(lapsed_since, raw, now=week)) == ["trust.key_expired", "freshness.expired"]
+    assert rules(check(lapsed_since, raw, now=week, options=as_of)) == []
+    lapsed_before = trusted_node(not_after=NOW - timedelta(hours=1))
+    r = check(lapsed_before, lapsed_before.envelope(), now=week, options=as_of)
+    assert rules(r) == ["trust.key_expired"] and "issued_at" in r.findings[0].message
+    # revocation counts whenever it happened
+    revoked = lapsed_since.trust.with_revoked(lapsed_since.key.key_id)
+    r = verify_envelope(lapsed_since.envelope(), revoked, now=week, options=as_of)
+    assert rules(r) == ["trust.key_revoked"] and r.status is Status.CONTRAINDICATED
+
+
 def test_overlong_validity_is_a_warning(node: Node) -> None:
     m = node.manifest()
     fr = m.freshness.model_copy(update={"expires_at": NOW + timedelta(days=2)})

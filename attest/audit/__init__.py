@@ -406,7 +406,7 @@ def audit(
     *,
     now: datetime,
     policy: str | None = "us-ear",
-    options: VerifyOptions = VerifyOptions(),  # noqa: B008 - frozen dataclass, safe as a default
+    options: VerifyOptions = VerifyOptions(as_of_issue=True),  # noqa: B008 - frozen, safe as a default
     jobs: int = 1,
     registry: Sequence[RegistryEntry] = (),
     max_silence: timedelta = timedelta(hours=1),
@@ -417,7 +417,10 @@ def audit(
     """Verify ``items`` on ``jobs`` processes (or on a Dask cluster) and analyze the fleet.
 
     With ``dask_client`` (a ``distributed.Client``), whole-node groups are verified on the
-    cluster's workers; the results are the same as a local run's.
+    cluster's workers; the results are the same as a local run's. By default each manifest is
+    judged as of its own issue time (``VerifyOptions.as_of_issue``): an audit looks back at
+    manifests that have expired since, as they should have; give ``VerifyOptions()`` to judge
+    them all at ``now`` instead.
     """
     if jobs < 1:
         raise InputError("--jobs must be at least 1")

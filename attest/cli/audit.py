@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from attest.cli.common import (
     HelpFormatter,
+    add_as_of_arg,
     add_evidence_args,
     add_format,
     add_policy_arg,
@@ -77,7 +78,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--max-speed", type=float, default=1000.0, metavar="KMH", help="fastest credible move of a GPU"
     )
-    p.add_argument("--now", metavar="TIME")
+    p.add_argument(
+        "--now",
+        metavar="TIME",
+        help="the audit's time (default: now): GPUs unseen for --max-silence before it are silent, "
+        "and manifests dated after it are refused",
+    )
+    add_as_of_arg(p, default="issued")
     add_evidence_args(p)
     p.add_argument("--details", action="store_true", help="include every result in the JSON output")
     p.add_argument(
@@ -174,7 +181,7 @@ def _maps(
     raw_by_name = dict(items)
     out = []
     for s in list(newest.values())[:12]:
-        _, m = verify_and_open(raw_by_name[s.name], trust, now=now)
+        _, m = verify_and_open(raw_by_name[s.name], trust, now=now, options=options)
         if m is None or options.landmarks is None:
             continue
         rep = location_report(m, options.landmarks, policy, now=now)

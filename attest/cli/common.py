@@ -131,6 +131,18 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_as_of_arg(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """``--as-of issued|now``: the moment expiry, key trust periods and time-bound evidence are judged at."""
+    parser.add_argument(
+        "--as-of",
+        choices=("issued", "now"),
+        default=default,
+        help="judge expiry, the signing key's trust period and GPU certificates as of each "
+        "manifest's issued_at ('issued': was it valid when it was signed? for past manifests) or of --now "
+        f"('now': is it valid now?). Revoked keys and manifests dated after --now fail either way (default: {default})",
+    )
+
+
 def _cc_root(path: str) -> bytes:
     """The ``--cc-root`` file, refused here when it holds no readable certificate.
 
@@ -163,5 +175,6 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
         landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
         if args.landmarks
         else None,
+        as_of_issue=getattr(args, "as_of", "now") == "issued",
         **more,
     )

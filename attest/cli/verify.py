@@ -11,6 +11,7 @@ from pathlib import Path
 
 from attest.cli.common import (
     HelpFormatter,
+    add_as_of_arg,
     add_evidence_args,
     add_format,
     add_policy_arg,
@@ -64,6 +65,7 @@ examples:
         help="SQLite file remembering nonces and chain heads across runs (default: this run only)",
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
+    add_as_of_arg(p, default="now")
     p.add_argument("--skew", type=int, default=60, metavar="SECONDS", help="allowed clock skew (default: 60)")
     p.add_argument(
         "--max-bytes",

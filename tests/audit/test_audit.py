@@ -388,3 +388,23 @@ def test_a_cosigned_replay_is_caught_in_parallel_too(canonical: bool) -> None:
     for jobs in (2, 3):
         parallel = audit(items, trust, now=NOW + timedelta(hours=1), policy=None, jobs=jobs, options=options)
         assert [r.to_obj() for r in parallel.results] == [r.to_obj() for r in serial.results]
+
+
+def test_cli_judges_past_manifests_as_of_issue(cli: CliRunner, tmp_path: Path) -> None:
+    """Last month's clean fleet audits clean; asked to judge it now, every manifest has expired."""
+    trust, a, _ = fleet()
+    trust.save(tmp_path / "trust.json")
+    (tmp_path / "spool").mkdir()
+    for name, raw in chain(a, [0, 5, 10]):
+        (tmp_path / "spool" / name).write_bytes(raw)
+    month = (NOW + timedelta(days=30)).isoformat()
+    base = ("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", month, "--format", "json")
+    obj = json.loads(cli(*base, "--max-silence", "60d", check_code=0).stdout)
+    assert obj["by_status"] == {"affirming": 3}
+    obj = json.loads(cli(*base, "--max-silence", "60d", "--as-of", "now", "--details", check_code=3).stdout)
+    assert obj["by_status"] == {"contraindicated": 3}
+    assert all("freshness.expired" in [f["rule"] for f in r["findings"]] for r in obj["results"])
+    # attest verify judges now by default, and as of issue when asked
+    cli("verify", "spool/gpu-a17-0.json", "--trust", "trust.json", "--now", month, check_code=3)
+    cli("verify", "spool/gpu-a17-0.json", "--trust", "trust.json", "--now", month, "--as-of", "issued", check_code=0)
+    cli("audit", "spool", "--trust", "trust.json", "--as-of", "then", check_code=2)

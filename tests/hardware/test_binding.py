@@ -57,6 +57,20 @@ def test_bound_manifest_is_hardware_bound(vendor: SimulatedCcBackend) -> None:
     assert any(f.rule == "hardware.bound" and "PCI mapping" in f.message for f in r.findings)
 
 
+def test_certificates_judged_as_of_issue(vendor: SimulatedCcBackend) -> None:
+    """The simulated GPU certificates end in 2054: a 2055 audit of a 2026 manifest judges them in 2026."""
+    from dataclasses import replace
+
+    node = trusted_node()
+    raw = node.envelope(bound_manifest(node, vendor))
+    audit_time = datetime(2055, 1, 1, tzinfo=UTC)
+    now_ = verify_envelope(raw, node.trust, now=audit_time, options=options(vendor))
+    assert {"hardware.cc.certificate_expired", "freshness.expired"} <= {f.rule for f in now_.findings}
+    assert now_.location_grade == "declared"
+    then = verify_envelope(raw, node.trust, now=audit_time, options=replace(options(vendor), as_of_issue=True))
+    assert then.status is Status.AFFIRMING and then.location_grade == "hardware-bound", then.findings
+
+
 def test_without_a_root_the_grade_stays_declared(vendor: SimulatedCcBackend) -> None:
     node = trusted_node()
     r = verify_envelope(node.envelope(bound_manifest(node, vendor)), node.trust, now=NOW)
