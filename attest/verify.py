@@ -762,43 +762,58 @@ def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> N
     assert run.key_id is not None
     seq = manifest.freshness.sequence
     digest = manifest_digest(manifest)
-    head = chains.head(run.key_id)
-    evidence: dict[str, Any] = {"sequence": seq}
-    if head is not None:
-        evidence.update({"last_sequence": head.sequence, "last_digest": head.digest})
-        if seq < head.sequence:
-            run.add(
-                "chain.sequence_rollback",
-                CONTRA,
-                f"sequence {seq} goes back: this node already signed sequence {head.sequence}",
-                evidence,
-            )
-            return
-        if seq == head.sequence and digest != head.digest:
-            run.add(
-                "chain.fork",
-                CONTRA,
-                f"two different manifests carry sequence {seq} for this node",
-                evidence,
-            )
-            return
-        if seq == head.sequence + 1 and manifest.freshness.previous != head.digest:
-            evidence["previous"] = manifest.freshness.previous
-            run.add(
-                "chain.previous_mismatch",
-                CONTRA,
-                f"previous is not the digest of this node's manifest {head.sequence}",
-                evidence,
-            )
-            return
-        if seq > head.sequence + 1:
-            run.add(
-                "chain.gap",
-                Severity.WARNING,
-                f"manifests {head.sequence + 1}..{seq - 1} of this node were not seen",
-                evidence,
-            )
-    chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
+    finding, advance = chain_step(chains.head(run.key_id), seq, digest, manifest.freshness.previous)
+    if finding is not None:
+        run.add(*finding)
+    if advance:
+        chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
+
+
+ChainFinding = tuple[str, Severity, str, dict[str, Any]]
+"""A chain finding: rule, severity, message, evidence."""
+
+
+def chain_step(
+    head: ChainHead | None, seq: int, digest: str, previous: str | None
+) -> tuple[ChainFinding | None, bool]:
+    """The chain check of one manifest against its node's newest one: (finding or None, advance?).
+
+    A pure function of what it is given, so a parallel audit can tell whether a manifest
+    checked against a guessed head would have fared the same against the true one.
+    """
+    if head is None:
+        return None, True
+    evidence: dict[str, Any] = {"sequence": seq, "last_sequence": head.sequence, "last_digest": head.digest}
+    if seq < head.sequence:
+        return (
+            "chain.sequence_rollback",
+            CONTRA,
+            f"sequence {seq} goes back: this node already signed sequence {head.sequence}",
+            evidence,
+        ), False
+    if seq == head.sequence and digest != head.digest:
+        return (
+            "chain.fork",
+            CONTRA,
+            f"two different manifests carry sequence {seq} for this node",
+            evidence,
+        ), False
+    if seq == head.sequence + 1 and previous != head.digest:
+        evidence["previous"] = previous
+        return (
+            "chain.previous_mismatch",
+            CONTRA,
+            f"previous is not the digest of this node's manifest {head.sequence}",
+            evidence,
+        ), False
+    if seq > head.sequence + 1:
+        return (
+            "chain.gap",
+            Severity.WARNING,
+            f"manifests {head.sequence + 1}..{seq - 1} of this node were not seen",
+            evidence,
+        ), True
+    return None, True
 
 
 def verify_many(
