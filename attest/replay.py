@@ -71,6 +71,13 @@ class MemoryNonceStore:
             self._seen[(key_id, nonce)] = expires_at
             return True
 
+    def copy(self) -> MemoryNonceStore:
+        """A store that has seen what this one has (and then goes its own way)."""
+        other = MemoryNonceStore()
+        with self._lock:
+            other._seen = dict(self._seen)
+        return other
+
     def prune(self, before: datetime) -> int:
         """Forget pairs that expired before ``before``; return how many."""
         with self._lock:
@@ -97,6 +104,13 @@ class MemoryChainStore:
             current = self._heads.get(key_id)
             if current is None or head.sequence > current.sequence:
                 self._heads[key_id] = head
+
+    def copy(self) -> MemoryChainStore:
+        """A store with this one's heads (and then going its own way)."""
+        other = MemoryChainStore()
+        with self._lock:
+            other._heads = dict(self._heads)
+        return other
 
 
 class SqliteVerifierState:

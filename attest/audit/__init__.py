@@ -30,8 +30,8 @@ from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.model.base import construct
 from attest.model.result import Finding, Status, TrustVector, VerificationResult
-from attest.replay import MemoryChainStore, MemoryNonceStore
-from attest.verify import VerifyOptions, chain_order_key, verify_and_open
+from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore
+from attest.verify import VerifyOptions, chain_order_key, chain_step, verify_and_open
 
 __all__ = ["AuditReport", "audit", "read_source"]
 
@@ -101,14 +101,62 @@ def _init_worker(trust: TrustStore, policy: Any, options: VerifyOptions, now: da
     _WORKER.update(trust=trust, policy=loaded, options=options, now=now)
 
 
+_Out = list[tuple[int, VerificationResult, ManifestSummary | None]]
+_Ops = list[tuple[int, str, str, Any, Any]]
+"""What a speculative piece read from its replay and chain stores: (position, "n" or "c", key,
+the nonce and its expiry or None, what the store answered), in the order it asked."""
+
+
+class _Trace:
+    """Where a piece's stores write down what they were asked (see :func:`_settle`)."""
+
+    def __init__(self) -> None:
+        self.pos = -1
+        self.ops: _Ops = []
+
+
+class _TracedNonces(MemoryNonceStore):
+    def __init__(self, trace: _Trace) -> None:
+        super().__init__()
+        self._trace = trace
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        new = super().check_and_record(key_id, nonce, expires_at)
+        self._trace.ops.append((self._trace.pos, "n", key_id, (nonce, expires_at), new))
+        return new
+
+
+class _TracedChains(MemoryChainStore):
+    def __init__(self, trace: _Trace) -> None:
+        super().__init__()
+        self._trace = trace
+
+    def head(self, key_id: str) -> ChainHead | None:
+        head = super().head(key_id)
+        self._trace.ops.append((self._trace.pos, "c", key_id, None, head))
+        return head
+
+
 def _verify_group(
     items: list[tuple[str, bytes]],
-) -> list[tuple[int, VerificationResult, ManifestSummary | None]]:
-    """Verify one group of whole nodes, in chain order; return (position, result, summary)."""
-    nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    *,
+    nonces: MemoryNonceStore | None = None,
+    chains: MemoryChainStore | None = None,
+    trace: _Trace | None = None,
+) -> _Out:
+    """Verify one group of whole nodes (or a piece of one), in chain order; return (position, result, summary).
+
+    The stores start empty unless given; with ``trace`` they write down what they were asked.
+    """
+    if trace is not None:
+        nonces, chains = _TracedNonces(trace), _TracedChains(trace)
+    nonces = nonces if nonces is not None else MemoryNonceStore()
+    chains = chains if chains is not None else MemoryChainStore()
     order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
     out = []
     for i in order:
+        if trace is not None:
+            trace.pos = i
         name, raw = items[i]
         result, manifest = verify_and_open(
             raw,
@@ -193,12 +241,15 @@ _FINDINGS_AT = _RESULT_FIELDS.index("findings")
 
 
 def _verify_packed(
-    items: list[tuple[str, bytes]],
-) -> list[tuple[int, _Packed, ManifestSummary | None]]:
-    """:func:`_verify_group` in a worker process, its results packed for the trip back."""
-    results = _verify_group(items)
+    items: list[tuple[str, bytes]], *, traced: bool = False
+) -> tuple[list[tuple[int, _Packed, ManifestSummary | None]], _Ops | None]:
+    """:func:`_verify_group` in a worker process, its results packed for the trip back (and its trace)."""
+    trace = _Trace() if traced else None
+    results = _verify_group(items, trace=trace)
     shared: dict[int, tuple[Any, ...]] = {}
-    return [(i, _pack(result, shared), summary) for i, result, summary in results]
+    return [(i, _pack(result, shared), summary) for i, result, summary in results], (
+        trace.ops if trace is not None else None
+    )
 
 
 def _unpack_batch(
@@ -224,7 +275,7 @@ def _remote_group(
     if _WORKER.get("key") != (id(trust), policy_ref, now):
         _init_worker(trust, policy_ref, options, now)
         _WORKER["key"] = (id(trust), policy_ref, now)
-    return _verify_packed(items)
+    return _verify_packed(items)[0]
 
 
 _KEYID = re.compile(rb'"keyid":"([0-9a-f]{64})"')
@@ -313,27 +364,33 @@ def _next_group(counter: Any, total: int) -> int | None:
 
 
 def _worker_main(
-    groups: list[list[tuple[str, bytes]]], counter: Any, results: Any, setup: tuple[Any, ...]
+    groups: list[list[tuple[str, bytes]]],
+    traced: frozenset[int],
+    counter: Any,
+    results: Any,
+    setup: tuple[Any, ...],
 ) -> None:
     """A verifying process: claim groups until none is left; send back packed results, then None."""
     try:
         _init_worker(*setup)
         while (g := _next_group(counter, len(groups))) is not None:
-            results.put((g, _verify_packed(groups[g])))
+            packed, ops = _verify_packed(groups[g], traced=g in traced)
+            results.put((g, packed, ops))
     except BaseException as exc:  # reported to the parent, which fails the audit
-        results.put((-1, f"{type(exc).__name__}: {exc}"))
+        results.put((-1, f"{type(exc).__name__}: {exc}", None))
     finally:
         results.put(None)
 
 
+_Chunk = list[tuple[int, tuple[str, bytes]]]
+
+
 def _verify_in_processes(
-    chunks: list[list[tuple[int, tuple[str, bytes]]]],
+    chunks: list[_Chunk],
+    traced: frozenset[int],
     jobs: int,
     setup: tuple[Any, ...],
-    take: Callable[
-        [list[tuple[int, tuple[str, bytes]]], list[tuple[int, VerificationResult, ManifestSummary | None]]],
-        None,
-    ],
+    take: Callable[[int, _Out, _Ops | None], None],
 ) -> None:
     """Verify ``chunks`` on this process and ``jobs - 1`` workers (this process set up already).
 
@@ -341,7 +398,8 @@ def _verify_in_processes(
     until the last group is claimed and the tail is at most one group long (a pool that
     queues work ahead left up to three groups to one worker at the end). Workers send
     their results back through a queue, taken in here between this process's own groups.
-    A worker that fails, or dies, fails the audit: no result is ever left out.
+    The chunks numbered in ``traced`` are verified with traced stores. A worker that fails,
+    or dies, fails the audit: no result is ever left out.
     """
     ctx: Any = mp.get_context(_START_METHOD or ("fork" if sys.platform.startswith("linux") else None))
     groups = [[it for _, it in c] for c in chunks]
@@ -351,7 +409,7 @@ def _verify_in_processes(
     # worker would touch every inherited object (and copy its page). Frozen, they are skipped.
     gc.freeze()
     procs = [
-        ctx.Process(target=_worker_main, args=(groups, counter, results, setup), daemon=True)
+        ctx.Process(target=_worker_main, args=(groups, traced, counter, results, setup), daemon=True)
         for _ in range(jobs - 1)
     ]
     try:
@@ -369,11 +427,12 @@ def _verify_in_processes(
                     hint="run with --jobs 1 to see the failure in one process",
                 )
             else:
-                g, packed = message
-                take(chunks[g], _unpack_batch(packed))
+                g, packed, ops = message
+                take(g, _unpack_batch(packed), ops)
 
         while (g := _next_group(counter, len(groups))) is not None:
-            take(chunks[g], _verify_group(groups[g]))
+            trace = _Trace() if g in traced else None
+            take(g, _verify_group(groups[g], trace=trace), trace.ops if trace is not None else None)
             while True:  # what the workers finished meanwhile
                 try:
                     receive(results.get_nowait())
@@ -398,6 +457,71 @@ def _verify_in_processes(
                 proc.terminate()
                 proc.join()
         gc.unfreeze()
+
+
+def _split_tail(chunks: list[_Chunk], jobs: int) -> tuple[list[_Chunk], list[list[int]]]:
+    """Largest groups first; the last ``jobs`` groups cut into pieces, so no process waits long at the end.
+
+    A piece is a run of its group's envelopes in chain order, verified with empty replay and
+    chain stores, as if its node had no past; :func:`_settle` then checks that guess against
+    the pieces before it. Returns the chunks in claiming order and, per cut group, the indices
+    of its pieces in chain order. With fewer groups than processes (a fleet of a few nodes
+    with long histories) every group is cut, so every process has work.
+    """
+    chunks = sorted(chunks, key=len, reverse=True)
+    whole, tail = chunks[:-jobs], chunks[-jobs:]
+    out = list(whole)
+    cut: list[list[int]] = []
+    for group in tail:
+        size = max(4, -(-len(group) // (2 * jobs)))  # at least 2 x jobs pieces, of 4 or more
+        if len(group) <= size:
+            out.append(group)
+            continue
+        ordered = sorted(group, key=lambda pi: chain_order_key(pi[1][1]))  # stable: input order on ties
+        cut.append(list(range(len(out), len(out) + -(-len(ordered) // size))))
+        out.extend(ordered[k : k + size] for k in range(0, len(ordered), size))
+    return out, cut
+
+
+def _settle(pieces: list[tuple[_Chunk, _Out, _Ops]]) -> list[tuple[_Chunk, _Out]]:
+    """The results of one cut group's pieces, each as if its group had been verified whole.
+
+    A piece was verified with empty replay and chain stores. Its results stand if every
+    answer those stores gave matches what the true stores (everything before the piece)
+    give for the same questions: no nonce of the piece seen before it, and each chain check
+    reaching the same verdict from the true head (a piece of an unbroken chain starts with
+    the manifest after the previous piece's last). Otherwise the piece is verified again,
+    here, from the true stores. Either way the stores then hold the state after the piece.
+    """
+    nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    out = []
+    for chunk, results, ops in pieces:
+        before = nonces.copy(), chains.copy()
+        if not _alike(ops, results, nonces, chains):
+            nonces, chains = before
+            results = _verify_group([it for _, it in chunk], nonces=nonces, chains=chains)
+        out.append((chunk, results))
+    return out
+
+
+def _alike(ops: _Ops, results: _Out, nonces: MemoryNonceStore, chains: MemoryChainStore) -> bool:
+    """Whether ``ops`` get the same answers from ``nonces`` and ``chains`` (which they update)."""
+    summaries = {i: summary for i, _, summary in results}
+    for pos, kind, key, nonce, answer in ops:
+        if kind == "n":
+            if nonces.check_and_record(key, *nonce) != answer:
+                return False
+            continue
+        s = summaries[pos]
+        if s is None:  # pragma: no cover - a manifest reaches the chain check only once authenticated
+            return False
+        head = chains.head(key)
+        verdict = chain_step(head, s.sequence, s.digest, s.previous)
+        if verdict != chain_step(answer, s.sequence, s.digest, s.previous):
+            return False
+        if verdict[1]:
+            chains.advance(key, ChainHead(sequence=s.sequence, digest=s.digest))
+    return True
 
 
 def audit(
@@ -436,15 +560,14 @@ def audit(
     chunks = _groups(items, jobs * 32 if jobs > 1 else 1, canonical=options.require_canonical)
     done = 0
 
-    def take(
-        chunk: list[tuple[int, tuple[str, bytes]]],
-        out: list[tuple[int, VerificationResult, ManifestSummary | None]],
-    ) -> None:
-        nonlocal done
+    def commit(chunk: _Chunk, out: _Out) -> None:
         for i, result, summary in out:
             results[chunk[i][0]] = result
             if summary:
                 summaries.append(summary)
+
+    def count(chunk: _Chunk) -> None:
+        nonlocal done
         done += len(chunk)
         if progress:
             progress(done, len(items))
@@ -466,14 +589,31 @@ def audit(
             for c in chunks
         }
         for fut in dask_completed(list(futures)):  # type: ignore[no-untyped-call]
-            take(futures[fut], _unpack_batch(fut.result()))
+            commit(futures[fut], _unpack_batch(fut.result()))
+            count(futures[fut])
     elif jobs == 1:
         _init_worker(trust, loaded, options, now)
         for c in chunks:
-            take(c, _verify_group([it for _, it in c]))
+            commit(c, _verify_group([it for _, it in c]))
+            count(c)
     else:
         _init_worker(trust, loaded, options, now)
-        _verify_in_processes(chunks, jobs, (trust, loaded, options, now), take)
+        chunks, cut = _split_tail(chunks, jobs)
+        pieces: dict[int, tuple[_Out, _Ops]] = {}
+
+        def take(g: int, out: _Out, ops: _Ops | None) -> None:
+            if ops is None:
+                commit(chunks[g], out)
+            else:  # a piece of a cut group: it stands once the pieces before it are in
+                pieces[g] = (out, ops)
+            count(chunks[g])
+
+        _verify_in_processes(
+            chunks, frozenset(g for gs in cut for g in gs), jobs, (trust, loaded, options, now), take
+        )
+        for gs in cut:
+            for chunk, out in _settle([(chunks[g], *pieces[g]) for g in gs]):
+                commit(chunk, out)
     final = [r for r in results if r is not None]
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
     fleet = analyze(

@@ -190,7 +190,7 @@ def test_a_failed_worker_fails_the_audit(how: str, monkeypatch: pytest.MonkeyPat
     trust, a, b = fleet()
     items = chain(a, list(range(0, 60, 3))) + chain(b, list(range(0, 60, 3)))
 
-    def broken(group: object) -> object:  # what a worker runs (this process verifies unpacked)
+    def broken(group: object, **kw: object) -> object:  # what a worker runs (this process verifies unpacked)
         if how == "raises":
             raise MemoryError("no room")
         os._exit(9)
