@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_evidence_args(s)
     s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
+    s.add_argument(
+        "--refuse-untrusted",
+        action="store_true",
+        help="log only envelopes signed by trusted, unrevoked keys (the rest: 403, not logged); "
+        "default: log every envelope with its verdict, forgeries included",
+    )
     s.set_defaults(func=run_serve)
 
 
@@ -83,6 +89,7 @@ def run_serve(args: argparse.Namespace) -> int:
         options=options,
         key=load_signing_key(Path(args.key)) if args.key else None,
         checkpoint_interval_s=args.checkpoint_interval,
+        refuse_untrusted=args.refuse_untrusted,
     )
 
     runner_app = collector.app()

@@ -5,6 +5,7 @@ HTTP API (aiohttp)::
     POST /v1/manifests          body: one envelope file's bytes (≤ 1 MiB)
         200 {"result": {...}, "leaf_index": N, "leaf_hash": hex, "inclusion": {...}, "duplicate": bool}
         400 not an envelope at all (nothing is logged) · 413 too large
+        403 with ``refuse_untrusted``: not signed by trusted keys only (nothing is logged)
     GET  /v1/checkpoint         the newest signed checkpoint (text/plain)
     GET  /v1/proof/inclusion?index=N[&size=S]
     GET  /v1/proof/consistency?old=M[&new=N]
@@ -13,7 +14,10 @@ HTTP API (aiohttp)::
 
 Everything that is an envelope is logged, whatever its verdict: the log records what
 nodes said, and the stored result (kept in the log's own store, SQLite or PostgreSQL) says
-what the verifier thought of it. A re-push of the
+what the verifier thought of it. Where anyone who can reach the collector could fill its log
+(the log is append-only), ``refuse_untrusted`` logs only envelopes every signature of which
+is a trusted, unrevoked key's and verifies; the rest are answered 403 with their result
+(what a trusted key signed is logged whatever else is wrong with it). A re-push of the
 same bytes is answered from the store (same index, same result) without verifying again,
 so it is not mistaken for a replay. Verification state (nonces, chain heads) persists — in
 a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so a
@@ -41,6 +45,7 @@ from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope
 
 MAX_BODY = 1 << 20
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
+_NOT_TRUSTED_SIGNERS = ("envelope.payload_type", "signature.unknown_key", "signature.invalid", "trust.key_revoked")
 
 
 class Collector:
@@ -56,8 +61,10 @@ class Collector:
         options: VerifyOptions,
         key: SigningKey | None = None,
         checkpoint_interval_s: float = 10.0,
+        refuse_untrusted: bool = False,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
+        self.refuse_untrusted = refuse_untrusted
         self.key = key
         self.interval = checkpoint_interval_s
         self.lock = asyncio.Lock()
@@ -83,6 +90,8 @@ class Collector:
         )
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": result.to_obj()}
+        if self.refuse_untrusted and any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings):
+            return 403, {"error": "not signed by trusted keys only; not logged", "result": result.to_obj()}
         placed = self.log.append([raw])[0]
         if not placed.new:  # another collector on this log logged the same bytes meanwhile
             kept = self.log.store.result(placed.index)

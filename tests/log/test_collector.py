@@ -282,3 +282,35 @@ def test_the_same_bytes_at_two_collectors_at_once(tmp_path: Path, monkeypatch: p
     assert (code_b, answer_b["duplicate"], answer_b["leaf_index"]) == (200, True, 0)
     assert answer_b["result"] == answer_a["result"]
     assert json.loads(a.log.store.result(0) or "null") == answer_a["result"] and a.log.size == 1
+
+
+def test_refuse_untrusted_keeps_strangers_out_of_the_log(collector: Any, tmp_path: Path) -> None:
+    """With --refuse-untrusted only what trusted keys signed is logged: strangers, forgeries and revoked keys get 403."""
+    from tests.conftest import trusted_node
+
+    _, db, _, trust_path = collector
+    node, stranger, revoked = trusted_node(), trusted_node(), trusted_node()
+    node.trust.with_key(revoked.key.public).with_revoked(revoked.key.key_id).save(trust_path)
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--refuse-untrusted")
+    try:
+        env = json.loads(node.envelope())
+        sig = env["signatures"][0]["sig"]
+        env["signatures"][0]["sig"] = ("A" if sig[0] != "A" else "B") + sig[1:]
+        forged = (json.dumps(env, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        for raw, rule in [
+            (stranger.envelope(), "signature.unknown_key"),
+            (forged, "signature.invalid"),
+            (revoked.envelope(), "trust.key_revoked"),
+        ]:
+            status, body = http("POST", f"{base}/v1/manifests", raw)
+            out = json.loads(body)
+            assert status == 403 and rule in [f["rule"] for f in out["result"]["findings"]]
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 0
+        # what a trusted key signed is logged, even stale (the verdict says so)
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope())
+        out = json.loads(body)
+        assert status == 200 and out["leaf_index"] == 0 and out["result"]["status"] == "contraindicated"
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
