@@ -45,7 +45,12 @@ from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope
 
 MAX_BODY = 1 << 20
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
-_NOT_TRUSTED_SIGNERS = ("envelope.payload_type", "signature.unknown_key", "signature.invalid", "trust.key_revoked")
+_NOT_TRUSTED_SIGNERS = (
+    "envelope.payload_type",
+    "signature.unknown_key",
+    "signature.invalid",
+    "trust.key_revoked",
+)
 
 
 class Collector:
