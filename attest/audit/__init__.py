@@ -45,6 +45,8 @@ class AuditReport:
     fleet: list[FleetFinding]
     now: datetime
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    as_of: str = "now"
+    """``issued``: each manifest was judged as of its own issue time; ``now``: all at ``now``."""
 
     @property
     def status(self) -> Status:
@@ -60,6 +62,7 @@ class AuditReport:
             "fleet_findings": [f.to_obj() for f in self.fleet],
             "csa_events": csa_events(self.results, self.fleet),
             "audited_at": self.now.isoformat(),
+            "judged_as_of": self.as_of,
         }
         if details:
             obj["results"] = [r.to_obj() for r in self.results]
@@ -625,7 +628,7 @@ def audit(
         "by_tenant": dict(Counter(s.tenant for s in summaries)),
         "by_chip_class": _count_classes(summaries),
     }
-    return AuditReport(final, summaries, fleet, now, counts)
+    return AuditReport(final, summaries, fleet, now, counts, "issued" if options.as_of_issue else "now")
 
 
 def _count_classes(summaries: Sequence[ManifestSummary]) -> dict[str, int]:

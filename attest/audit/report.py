@@ -60,7 +60,13 @@ def render_html(
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)} {_badge(status)}</h1>",
         f"<p class='sub'>{len(report.results)} envelopes verified, {len(report.summaries)} authenticated; "
-        f"audited at {escape(report.now.isoformat())}. Not legal advice.</p>",
+        f"audited at {escape(report.now.isoformat())}; "
+        + (
+            "each manifest judged as of its own issue time"
+            if report.as_of == "issued"
+            else "every manifest judged as of the audit time"
+        )
+        + ". Not legal advice.</p>",
         "<h2>Summary</h2><div class='grid'>",
         _counts("status", report.counts.get("by_status", {})),
         _counts("site", report.counts.get("by_site", {})),

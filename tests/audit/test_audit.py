@@ -399,10 +399,11 @@ def test_cli_judges_past_manifests_as_of_issue(cli: CliRunner, tmp_path: Path) -
         (tmp_path / "spool" / name).write_bytes(raw)
     month = (NOW + timedelta(days=30)).isoformat()
     base = ("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", month, "--format", "json")
-    obj = json.loads(cli(*base, "--max-silence", "60d", check_code=0).stdout)
-    assert obj["by_status"] == {"affirming": 3}
+    obj = json.loads(cli(*base, "--max-silence", "60d", "--report", "then.html", check_code=0).stdout)
+    assert obj["by_status"] == {"affirming": 3} and obj["judged_as_of"] == "issued"
+    assert "each manifest judged as of its own issue time" in (tmp_path / "then.html").read_text()
     obj = json.loads(cli(*base, "--max-silence", "60d", "--as-of", "now", "--details", check_code=3).stdout)
-    assert obj["by_status"] == {"contraindicated": 3}
+    assert obj["by_status"] == {"contraindicated": 3} and obj["judged_as_of"] == "now"
     assert all("freshness.expired" in [f["rule"] for f in r["findings"]] for r in obj["results"])
     # attest verify judges now by default, and as of issue when asked
     cli("verify", "spool/gpu-a17-0.json", "--trust", "trust.json", "--now", month, check_code=3)
