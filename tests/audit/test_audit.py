@@ -211,38 +211,11 @@ def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
     items += chain(b, [10], gpus=a.history[0].to_obj()["gpus"])
     for name, raw in items:
         (tmp_path / "spool" / name).write_bytes(raw)
-    out = cli(
-        "audit",
-        "spool",
-        "--trust",
-        "trust.json",
-        "--policy",
-        "none",
-        "--now",
-        (NOW + timedelta(minutes=15)).isoformat(),
-        "--report",
-        "audit.html",
-        "--format",
-        "json",
-        check_code=3,
-    )
+    base = ("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", (NOW + timedelta(minutes=15)).isoformat())
+    out = cli(*base, "--report", "audit.html", "--format", "json", check_code=3)
     obj = json.loads(out.stdout)
     assert obj["envelopes"] == 3 and any(f["rule"] == "fleet.gpu_two_places" for f in obj["fleet_findings"])
-    on_three = cli(
-        "audit",
-        "spool",
-        "--trust",
-        "trust.json",
-        "--policy",
-        "none",
-        "--now",
-        (NOW + timedelta(minutes=15)).isoformat(),
-        "--jobs",
-        "3",
-        "--format",
-        "json",
-        check_code=3,
-    )
+    on_three = cli(*base, "--jobs", "3", "--format", "json", check_code=3)
     assert json.loads(on_three.stdout) == obj  # more processes than nodes: the same audit
     html = (tmp_path / "audit.html").read_text()
     assert (
