@@ -475,8 +475,11 @@ def _split_tail(chunks: list[_Chunk], jobs: int) -> tuple[list[_Chunk], list[lis
     whole, tail = chunks[:-jobs], chunks[-jobs:]
     out = list(whole)
     cut: list[list[int]] = []
+    # Pieces of at most 1/32 of a process's share (short waits at the end) and at least 2 x jobs
+    # per cut group; never under 4 envelopes.
+    share = -(-sum(len(c) for c in chunks) // (jobs * 32))
     for group in tail:
-        size = max(4, -(-len(group) // (2 * jobs)))  # at least 2 x jobs pieces, of 4 or more
+        size = max(4, min(-(-len(group) // (2 * jobs)), share))
         if len(group) <= size:
             out.append(group)
             continue
