@@ -156,6 +156,11 @@ class _Run:
     grade: str = "declared"
     classifications: list[ChipClassification] = field(default_factory=list)
 
+    @property
+    def judged_at(self) -> datetime:
+        """When expiry, key trust periods and GPU certificates are judged: ``at`` if set, else ``now``."""
+        return self.at or self.now
+
     def add(
         self,
         rule: str,
@@ -633,7 +638,7 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             bytes.fromhex(evidence.report),
             evidence.certificate_chain.encode("utf-8"),
             options.cc_root,
-            now=run.at or run.now,
+            now=run.judged_at,
             expected_nonce=expected,
             pinned_root_sha256=options.cc_root_sha256,
             cache=options.cc_cache,
@@ -742,7 +747,7 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
             "manifest is issued in the future (beyond the allowed clock skew)",
             evidence(),
         )
-    elif (run.at or run.now) - options.clock_skew > fr.expires_at:
+    elif run.judged_at - options.clock_skew > fr.expires_at:
         run.add(
             "freshness.expired",
             CONTRA,

@@ -220,16 +220,16 @@ def _unpack(
         if vectors is not None:
             vectors[tv] = vector
     values["trust_vector"] = vector
-    if shared is None:
-        shared = {}
-    get = shared.get
-    values["findings"] = [get(id(f)) or _new_finding(f, shared) for f in values["findings"]]
+    out = []
+    for f in values["findings"]:
+        finding = shared.get(id(f)) if shared is not None else None
+        if finding is None:
+            finding = construct(Finding, dict(zip(_FINDING_FIELDS, f, strict=True)))
+            if shared is not None:
+                shared[id(f)] = finding
+        out.append(finding)
+    values["findings"] = out
     return construct(VerificationResult, values)
-
-
-def _new_finding(packed: tuple[Any, ...], shared: dict[int, Finding]) -> Finding:
-    finding = shared[id(packed)] = construct(Finding, dict(zip(_FINDING_FIELDS, packed, strict=True)))
-    return finding
 
 
 _RESULT_FIELDS = tuple(VerificationResult.model_fields)
@@ -243,16 +243,21 @@ _VECTOR_AT = _RESULT_FIELDS.index("trust_vector")
 _FINDINGS_AT = _RESULT_FIELDS.index("findings")
 
 
+def _verify_traced(items: list[tuple[str, bytes]], traced: bool) -> tuple[_Out, _Ops | None]:
+    """:func:`_verify_group` from empty stores; with ``traced``, also what the stores were asked."""
+    if not traced:
+        return _verify_group(items), None
+    trace = _Trace()
+    return _verify_group(items, trace=trace), trace.ops
+
+
 def _verify_packed(
     items: list[tuple[str, bytes]], *, traced: bool = False
 ) -> tuple[list[tuple[int, _Packed, ManifestSummary | None]], _Ops | None]:
-    """:func:`_verify_group` in a worker process, its results packed for the trip back (and its trace)."""
-    trace = _Trace() if traced else None
-    results = _verify_group(items, trace=trace)
+    """:func:`_verify_traced` in a worker process, its results packed for the trip back."""
+    results, ops = _verify_traced(items, traced)
     shared: dict[int, tuple[Any, ...]] = {}
-    return [(i, _pack(result, shared), summary) for i, result, summary in results], (
-        trace.ops if trace is not None else None
-    )
+    return [(i, _pack(result, shared), summary) for i, result, summary in results], ops
 
 
 def _unpack_batch(
@@ -434,8 +439,7 @@ def _verify_in_processes(
                 take(g, _unpack_batch(packed), ops)
 
         while (g := _next_group(counter, len(groups))) is not None:
-            trace = _Trace() if g in traced else None
-            take(g, _verify_group(groups[g], trace=trace), trace.ops if trace is not None else None)
+            take(g, *_verify_traced(groups[g], g in traced))
             while True:  # what the workers finished meanwhile
                 try:
                     receive(results.get_nowait())
