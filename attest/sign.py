@@ -8,12 +8,13 @@ nothing. The verifier re-derives the subjects and rejects a mismatch.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 from collections.abc import Sequence
 
 from attest.crypto.canonical import SAFE_INTEGER, canonical_json, encode_string, encode_utf8, es6_number
-from attest.crypto.dsse import sign_payload
+from attest.crypto.dsse import pae, sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.memo import ByIdentity
@@ -212,6 +213,16 @@ class TemplateSigner:
             raise InputError("the template names another node key than the signing key")
         self.template = template
         self.key = key
+        self._head = b'{"_type":"' + STATEMENT_TYPE.encode() + b'","predicate":'
+        self._middle = b',"predicateType":"' + PREDICATE_TYPE.encode() + b'","subject":'
+        # between the payload's and the signature's base64 in the envelope file
+        self._between = (
+            b'","payloadType":"'
+            + PAYLOAD_TYPE_INTOTO.encode()
+            + b'","signatures":[{"keyid":"'
+            + key.key_id.encode("ascii")
+            + b'","sig":"'
+        )
 
     def manifest(
         self,
@@ -246,23 +257,34 @@ class TemplateSigner:
         :func:`workload_subjects` exactly (the job's canonical digest when it names no spec
         or image).
         """
+        payload, digest = self._payload(manifest)
+        return sign_payload(payload, PAYLOAD_TYPE_INTOTO, [self.key]), digest
+
+    def encode_with_digest(self, manifest: WorkloadManifest) -> tuple[bytes, str]:
+        """``encode_envelope(envelope)`` and the digest of :meth:`sign_with_digest`, written directly.
+
+        The envelope file is assembled as bytes (RFC 8785: ``payload``, ``payloadType``,
+        ``signatures`` with ``keyid`` and ``sig``; every value plain ASCII) instead of
+        through the envelope models and the JSON encoder: what the daemon writes per request.
+        """
+        payload, digest = self._payload(manifest)
+        sig = self.key.sign(pae(PAYLOAD_TYPE_INTOTO, payload))
+        return (
+            b'{"payload":"' + base64.b64encode(payload) + self._between + base64.b64encode(sig) + b'"}]}\n',
+            digest,
+        )
+
+    def _payload(self, manifest: WorkloadManifest) -> tuple[bytes, str]:
         canon, job = self._canonical(manifest)
         if manifest.job.spec_digest or manifest.job.images:
-            subjects = [s.to_obj() for s in workload_subjects(manifest)]
-        else:
-            subjects = [
-                {"digest": {"sha256": hashlib.sha256(job).hexdigest()}, "name": f"job/{manifest.job.id}"}
-            ]
-        payload = (
-            b'{"_type":"'
-            + STATEMENT_TYPE.encode()
-            + b'","predicate":'
-            + canon
-            + b',"predicateType":"'
-            + PREDICATE_TYPE.encode()
-            + b'","subject":'
-            + canonical_json(subjects)
-            + b"}"
-        )
-        envelope = sign_payload(payload, PAYLOAD_TYPE_INTOTO, [self.key])
-        return envelope, "sha256:" + hashlib.sha256(canon).hexdigest()
+            subjects = canonical_json([s.to_obj() for s in workload_subjects(manifest)])
+        else:  # [{"digest":{"sha256":…},"name":"job/<id>"}], keys in RFC 8785 order
+            subjects = encode_utf8(
+                '[{"digest":{"sha256":"'
+                + hashlib.sha256(job).hexdigest()
+                + '"},"name":'
+                + encode_string("job/" + manifest.job.id)
+                + "}]"
+            )
+        payload = self._head + canon + self._middle + subjects + b"}"
+        return payload, "sha256:" + hashlib.sha256(canon).hexdigest()

@@ -41,6 +41,8 @@ def test_template_signer_matches_the_reference(job: Job) -> None:
         # the reference: RFC 8785 of the whole manifest, computed in one piece
         assert digest == json_digest(m.to_obj()) == manifest_digest(m) == signer.digest(m)
         raw = encode_envelope(envelope)
+        # the daemon's direct bytes: the same file (Ed25519 signatures are deterministic)
+        assert signer.encode_with_digest(m) == (raw, digest)
         _, payload = parse_envelope(raw)
         statement = Statement.from_json(payload)
         assert statement.predicate == m
@@ -65,3 +67,23 @@ def test_template_signer_with_receipts_and_a_foreign_key() -> None:
     assert signer.sign_with_digest(m)[1] == manifest_digest(m) == json_digest(m.to_obj())
     with pytest.raises(InputError, match="another node key"):
         TemplateSigner(node.manifest(), SigningKey.generate())
+
+
+@pytest.mark.parametrize("algorithm", ["ecdsa-p256", "ecdsa-p384"])
+def test_direct_envelope_bytes_with_ecdsa_keys(algorithm: str) -> None:
+    """ECDSA signatures differ every time: the direct bytes must still be the canonical file."""
+    from attest.crypto.keys import Algorithm, SigningKey
+    from attest.crypto.trust import TrustStore
+
+    key = SigningKey.generate(Algorithm(algorithm))
+    node = trusted_node()
+    template = node.manifest().model_copy(update={"node": node.manifest().node.model_copy(update={"key_id": key.key_id})})
+    signer = TemplateSigner(template, key)
+    m = signer.manifest(Job(id="e-1", scheduler="slurm", phase="start"), fresh(0, None))
+    raw, digest = signer.encode_with_digest(m)
+    envelope, payload = parse_envelope(raw)  # canonical encoding required by default
+    assert encode_envelope(envelope) == raw
+    assert digest == manifest_digest(m)
+    assert Statement.from_json(payload).predicate == m
+    trust = TrustStore().with_key(key.public, operator=m.operator.name)
+    assert verify_envelope(raw, trust, now=NOW + timedelta(minutes=1)).status is Status.AFFIRMING
