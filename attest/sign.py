@@ -62,15 +62,20 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
         elif name == "freshness":
             encoded = canonical_freshness(value)
         else:
-            cached = _ENCODED.get(value)
-            if cached is None:
-                cached = canonical_json(
-                    _MEMBER_ADAPTERS[name].dump_python(value, mode="json", by_alias=True, exclude_none=True)
-                )
-                _ENCODED.put(cached, value)
-            encoded = cached
+            encoded = _member_canonical(name, value)
         parts.append(b'"' + wire + b'":' + encoded)
     return b"{" + b",".join(parts) + b"}"
+
+
+def _member_canonical(name: str, value: object) -> bytes:
+    """RFC 8785 of one manifest member other than job and freshness (kept per member object)."""
+    cached = _ENCODED.get(value)
+    if cached is None:
+        cached = canonical_json(
+            _MEMBER_ADAPTERS[name].dump_python(value, mode="json", by_alias=True, exclude_none=True)
+        )
+        _ENCODED.put(cached, value)
+    return cached
 
 
 # The two members that change in every manifest, encoded straight from their fields in
@@ -213,6 +218,16 @@ class TemplateSigner:
             raise InputError("the template names another node key than the signing key")
         self.template = template
         self.key = key
+        # (member name, its '"name":', the template's value, that value's encoding), in RFC 8785 order
+        self._members = [
+            (
+                name,
+                b'"' + wire + b'":',
+                getattr(template, name),
+                b"" if name in ("job", "freshness") else _member_canonical(name, getattr(template, name)),
+            )
+            for name, wire in _MEMBERS
+        ]
         self._head = b'{"_type":"' + STATEMENT_TYPE.encode() + b'","predicate":'
         self._middle = b',"predicateType":"' + PREDICATE_TYPE.encode() + b'","subject":'
         # between the payload's and the signature's base64 in the envelope file
@@ -237,9 +252,23 @@ class TemplateSigner:
         return self.template.model_copy(update=update)
 
     def _canonical(self, manifest: WorkloadManifest) -> tuple[bytes, bytes]:
-        """(canonical manifest, canonical job); the template's members are encoded once."""
+        """(canonical manifest, canonical job); the template's members are encoded once.
+
+        ``manifest_canonical(manifest)`` exactly: job and freshness are encoded for each
+        manifest, and a member that is not the template's own object (location evidence
+        with fresh receipts) is encoded like any other.
+        """
         job = canonical_job(manifest.job)
-        return manifest_canonical(manifest, job=job), job
+        parts = []
+        for name, prefix, fixed, encoded in self._members:
+            if name == "job":
+                parts.append(prefix + job)
+            elif name == "freshness":
+                parts.append(prefix + canonical_freshness(manifest.freshness))
+            else:
+                value = getattr(manifest, name)
+                parts.append(prefix + (encoded if value is fixed else _member_canonical(name, value)))
+        return b"{" + b",".join(parts) + b"}", job
 
     def digest(self, manifest: WorkloadManifest) -> str:
         """``manifest_digest(manifest)``, from the cached parts."""
