@@ -8,13 +8,15 @@ import sys
 import tempfile
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.errors import InputError
-from attest.model.base import WireModel, parse_timestamp
 
-M = TypeVar("M", bound=WireModel)
+if TYPE_CHECKING:  # pydantic is imported by the commands that read models, not by every command
+    from attest.model.base import WireModel
+
+M = TypeVar("M", bound="WireModel")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -78,6 +80,8 @@ def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
             return datetime.combine(day.date(), time.max if end_of_day else time.min, tzinfo=UTC)
+        from attest.model.base import parse_timestamp
+
         return parse_timestamp(text)
     except ValueError:
         raise InputError(

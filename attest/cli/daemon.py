@@ -10,7 +10,6 @@ from pathlib import Path
 from attest.cli.common import HelpFormatter, add_format, read_input, stderr
 from attest.crypto.canonical import strict_loads
 from attest.daemon.client import Client
-from attest.daemon.config import load_config
 from attest.errors import InputError
 from attest.scheduler.slurm import gpu_indices
 
@@ -105,6 +104,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _client(args: argparse.Namespace) -> Client:
     path = args.socket
     if path is None and args.client_config:
+        from attest.daemon.config import load_config  # pydantic: only when a config is read
+
         path = load_config(Path(args.client_config)).socket
     return Client(path or DEFAULT_SOCKET, timeout_s=args.timeout)
 
@@ -113,6 +114,7 @@ def run_daemon_verb(args: argparse.Namespace) -> int:
     """``attest daemon --config FILE``: serve until SIGTERM."""
     if not args.config:
         raise InputError("attest daemon needs --config FILE (or a sub-verb: sign-job, status, ...)")
+    from attest.daemon.config import load_config
     from attest.daemon.server import run_daemon, setup_logging
 
     config = load_config(Path(args.config))

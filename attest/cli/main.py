@@ -9,38 +9,48 @@ anything unexpected prints one line (set ``ATTEST_DEBUG=1`` for the traceback).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from attest import __version__
-from attest.cli import (
-    admit,
-    audit,
-    bind,
-    chips,
-    collector,
-    daemon,
-    demo,
-    geo,
-    gpu,
-    hardware,
-    keys,
-    location,
-    log,
-    manifest,
-    policy,
-    screening,
-    trust,
-    verify,
-)
 from attest.cli.common import HelpFormatter
 from attest.errors import AttestError
 
 EXIT_USAGE = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
+# Each verb and the module that registers it, in the order of `attest --help`. A command
+# imports only its own module (the rest of the library stays unloaded: `attest daemon
+# sign-job` in a Slurm Prolog starts in a fraction of the time); `attest --help`, no verb or
+# an unknown one builds the whole command line.
+VERBS = {
+    "keygen": "keys",
+    "collect": "hardware",
+    "bind": "bind",
+    "manifest": "manifest",
+    "sign": "manifest",
+    "verify": "verify",
+    "trust": "trust",
+    "policy": "policy",
+    "screen": "screening",
+    "lists": "screening",
+    "gpu": "gpu",
+    "chips": "chips",
+    "landmark": "location",
+    "locate": "location",
+    "location": "geo",
+    "daemon": "daemon",
+    "admit": "admit",
+    "log": "log",
+    "collector": "collector",
+    "audit": "audit",
+    "demo": "demo",
+}
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The command line: the whole of it, or only what ``verb`` needs (when it is a known verb)."""
     parser = argparse.ArgumentParser(
         prog="attest",
         description="Prove where export-controlled AI chips run and for whom; verify that proof.",
@@ -49,33 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"compute-attest {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for module in (
-        keys,
-        hardware,
-        bind,
-        manifest,
-        verify,
-        trust,
-        policy,
-        screening,
-        gpu,
-        chips,
-        location,
-        geo,
-        daemon,
-        admit,
-        log,
-        collector,
-        audit,
-        demo,
-    ):
-        module.register(sub)
+    if verb in VERBS:
+        modules = [VERBS[verb]]
+    elif verb == "--version":
+        modules = []  # answered before any verb is looked for
+    else:
+        modules = list(dict.fromkeys(VERBS.values()))
+    for name in modules:
+        importlib.import_module(f"attest.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; return its exit code."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)

@@ -1,0 +1,27 @@
+"""Packages whose public names are imported on first use (PEP 562).
+
+``import attest`` used to import the whole library (pydantic models, the policy engine, numpy
+for the border maps): about a second before any command did anything. A Slurm Prolog that
+runs ``attest daemon sign-job`` for every job needs almost none of it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` for ``package`` that imports ``name`` from ``exports[name]`` when first asked."""
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> object:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value  # found directly from now on
+        return value
+
+    return __getattr__
