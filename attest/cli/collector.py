@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=(
             "examples:\n  attest collector serve --log audit.db --trust trust.json --key log.key\n"
             "  attest collector serve --log postgresql://attest@db/attest \\\n"
-            "      --trust trust.json --key log.key --listen 0.0.0.0:8080   # state in the log's database"
+            "      --trust trust.json --key log.key --listen 0.0.0.0:8080   # state in the log's database\n"
+            "  attest collector serve --log audit.db --trust trust.json --evidence-dir /var/lib/attest/evidence\n"
+            "      # and in PrologSlurmctld: attest admit --evidence /var/lib/attest/evidence ..."
         ),
         formatter_class=HelpFormatter,
     )
@@ -66,6 +68,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="log only envelopes signed by trusted, unrevoked keys (the rest: 403, not logged); "
         "default: log every envelope with its verdict, forgeries included",
     )
+    s.add_argument(
+        "--evidence-dir",
+        metavar="DIR",
+        help="also keep each node key's newest authenticated envelope here (<key id>.envelope.json): "
+        "what attest admit --evidence and the Kubernetes webhook should read, one file per node "
+        "instead of every manifest ever signed",
+    )
     s.set_defaults(func=run_serve)
 
 
@@ -75,6 +84,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from attest.log import Log
     from attest.log.collector import Collector, open_state
+    from attest.scheduler.evidence import NewestEvidence
 
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
@@ -90,6 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
         key=load_signing_key(Path(args.key)) if args.key else None,
         checkpoint_interval_s=args.checkpoint_interval,
         refuse_untrusted=args.refuse_untrusted,
+        newest=NewestEvidence(Path(args.evidence_dir)) if args.evidence_dir else None,
     )
 
     runner_app = collector.app()

@@ -30,18 +30,22 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from attest.scheduler.evidence import NewestEvidence
 
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.log import Log, is_url
 from attest.replay import SqliteVerifierState, VerifierState
-from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope
+from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
 
 MAX_BODY = 1 << 20
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
@@ -67,9 +71,11 @@ class Collector:
         key: SigningKey | None = None,
         checkpoint_interval_s: float = 10.0,
         refuse_untrusted: bool = False,
+        newest: NewestEvidence | None = None,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.refuse_untrusted = refuse_untrusted
+        self.newest = newest
         self.key = key
         self.interval = checkpoint_interval_s
         self.lock = asyncio.Lock()
@@ -84,7 +90,7 @@ class Collector:
             kept = self.log.store.result(existing)
             result = json.loads(kept) if kept else None
             return 200, {"duplicate": True, "leaf_index": existing, "result": result, **self._proof(existing)}
-        result = verify_envelope(
+        result, manifest = verify_and_open(
             raw,
             self.trust,
             now=datetime.now(UTC),
@@ -108,6 +114,15 @@ class Collector:
                     **self._proof(placed.index),
                 }
         self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
+        if self.newest is not None:
+            try:
+                self.newest.offer(raw, result, manifest)
+            except OSError as exc:  # the log has the envelope; the directory catches up with the next one
+                print(
+                    f"attest collector: cannot update the evidence directory: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         return 200, {
             "duplicate": False,
             "leaf_index": placed.index,

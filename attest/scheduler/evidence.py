@@ -8,6 +8,8 @@ from pathlib import Path
 
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
+from attest.model.manifest import WorkloadManifest
+from attest.model.result import VerificationResult
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.scheduler.admission import NodeEvidence
 from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, verify_and_open
@@ -60,3 +62,57 @@ def read_envelopes(directory: Path, *, limit_bytes: int = 1 << 20) -> list[tuple
         if path.stat().st_size <= limit_bytes:
             out.append((str(path.relative_to(directory)), path.read_bytes()))
     return out
+
+
+# A chain finding or a replay means this envelope must not become the node's evidence: the
+# node's held evidence stays (and goes stale in time), so admission fails closed.
+_NOT_NEWER = frozenset(
+    {"chain.sequence_rollback", "chain.fork", "chain.previous_mismatch", "freshness.nonce_reused"}
+)
+
+
+class NewestEvidence:
+    """A directory holding each node key's newest authenticated envelope: what admission reads.
+
+    Admission judges a node on its newest evidence, not its history; pointed at a spool of
+    months, ``attest admit`` (run by ``PrologSlurmctld`` for every job) and the webhook's
+    reload verified every manifest ever signed. The collector keeps this directory instead
+    (``attest collector serve --evidence-dir DIR``): one ``<key id>.envelope.json`` per node
+    key, replaced (write, then rename) only by an envelope that authenticated with a higher
+    sequence number and whose chain and nonce checks passed.
+    """
+
+    SUFFIX = ".envelope.json"
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            held = {}
+            for path in directory.glob("*" + self.SUFFIX):
+                key, seq = chain_order_key(path.read_bytes())
+                if key and path.name == key + self.SUFFIX:
+                    held[key] = seq
+        except OSError as exc:
+            raise InputError(f"cannot use the evidence directory {directory}: {exc.strerror}") from None
+        self.directory = directory
+        self.held: dict[str, int] = held
+
+    def offer(self, raw: bytes, result: VerificationResult, manifest: WorkloadManifest | None) -> bool:
+        """Keep ``raw`` as its node key's evidence if it is authenticated and newer; True when kept.
+
+        ``result`` and ``manifest`` are what :func:`attest.verify.verify_and_open` returned for
+        ``raw`` (with the collector's replay and chain state).
+        """
+        if manifest is None or result.key_id is None or manifest.node.key_id != result.key_id:
+            return False  # not authenticated, or not signed by the node key it names
+        if any(f.rule in _NOT_NEWER for f in result.findings):
+            return False
+        key, seq = result.key_id, manifest.freshness.sequence
+        if self.held.get(key, -1) >= seq:
+            return False
+        target = self.directory / (key + self.SUFFIX)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(raw)
+        tmp.replace(target)
+        self.held[key] = seq
+        return True

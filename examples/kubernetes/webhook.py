@@ -4,8 +4,9 @@
         --trust /etc/attest/trust.json --evidence /var/lib/attest/evidence --tenants tenants.json
 
 POST /validate with an AdmissionReview; the answer copies ``request.uid``, sets ``allowed``,
-``status.message`` when refused, ``warnings`` and ``auditAnnotations``. Evidence (the nodes'
-signed manifests, e.g. synced from the collector) is re-read when the directory changes.
+``status.message`` when refused, ``warnings`` and ``auditAnnotations``. Evidence (each node's
+newest signed manifest, as ``attest collector serve --evidence-dir`` keeps it) is looked for at
+most every ``--rescan`` seconds and re-verified when the directory changed.
 Anything the webhook cannot judge is refused (pair it with ``failurePolicy: Fail``). A GPU pod is
 admitted only if every node it may land on qualifies: it must name them (``nodeName``, a
 ``kubernetes.io/hostname`` nodeSelector, or required node affinity on that label), since an
@@ -25,6 +26,7 @@ import json
 import ssl
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,15 +58,25 @@ class State:
         self.allow_unpinned = args.allow_unpinned
         self.lock = threading.Lock()
         self.stamp: tuple[float, int] | None = None
+        self.rescan_s = args.rescan
+        self.scanned: float | None = None
         self.evidence: dict[str, Any] = {}
 
     def current(self) -> dict[str, Any]:
-        files = list(self.dir.rglob("*.json"))
-        stamp = (max((f.stat().st_mtime for f in files), default=0.0), len(files))
+        """The evidence, rescanned at most every --rescan seconds and re-verified only when it changed.
+
+        Point --evidence at the collector's --evidence-dir (one file per node): a spool of every
+        manifest ever signed would be re-verified whole at each change.
+        """
         with self.lock:
+            if self.scanned is not None and time.monotonic() - self.scanned < self.rescan_s:
+                return self.evidence
+            files = list(self.dir.rglob("*.json"))
+            stamp = (max((f.stat().st_mtime for f in files), default=0.0), len(files))
             if stamp != self.stamp:
                 self.evidence = load_evidence(read_envelopes(self.dir), self.trust, now=datetime.now(UTC))
                 self.stamp = stamp
+            self.scanned = time.monotonic()
             return self.evidence
 
 
@@ -128,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tenants", required=True, metavar="FILE", help="JSON: namespace -> tenant")
     p.add_argument("--policy", default="us-ear")
     p.add_argument("--max-age", type=int, default=900, metavar="SECONDS")
+    p.add_argument(
+        "--rescan", type=float, default=5.0, metavar="SECONDS",
+        help="look for new evidence at most this often (default 5; admission reviews in between use what was read)",
+    )
     p.add_argument(
         "--allow-unpinned",
         action="store_true",

@@ -10,8 +10,10 @@
 # Failure behaviour: a non-zero exit requeues a batch job and cancels an interactive one.
 # Exit 3 from `attest admit` means refused (the reason goes to the slurmctld log); exit 2
 # means attest could not decide (unreadable evidence or trust store) - also a refusal: the
-# check fails closed. Evidence is read from local files (the collector's store or the nodes'
-# spools, synced); nothing here calls Slurm commands or the network.
+# check fails closed. Evidence is read from local files: the directory the collector keeps
+# with each node's newest envelope (attest collector serve --evidence-dir DIR), so each job
+# verifies one manifest per node, not the nodes' whole history; nothing here calls Slurm
+# commands or the network.
 set -u
 ATTEST=${ATTEST:-attest}
 TENANTS=${ATTEST_TENANTS:-/etc/attest/tenants.json}

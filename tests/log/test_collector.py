@@ -314,3 +314,34 @@ def test_refuse_untrusted_keeps_strangers_out_of_the_log(collector: Any, tmp_pat
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_the_collector_keeps_each_nodes_newest_evidence_for_admission(collector: Any, cli: Any, tmp_path: Path) -> None:
+    """--evidence-dir: one file per node key, the newest authenticated one; attest admit reads it."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import CLI_TENANT, trusted_node
+
+    _, db, _, trust_path = collector
+    node, stranger = trusted_node(), trusted_node()
+    node.trust.save(trust_path)
+    now = datetime.now(UTC)
+    chain = [node.envelope(node.manifest(now=now, chain=True)) for _ in range(3)]
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--evidence-dir", str(tmp_path / "evidence"))
+    try:
+        for raw in (chain[1], chain[0], stranger.envelope(), chain[2], chain[1]):  # out of order, a re-push
+            assert http("POST", f"{base}/v1/manifests", raw)[0] == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    files = sorted((tmp_path / "evidence").iterdir())
+    assert [f.name for f in files] == [f"{node.key.key_id}.envelope.json"]
+    assert files[0].read_bytes() == chain[2]
+    log = Log.open(str(db))
+    assert log.size == 4  # the log keeps everything, the stranger's too (the re-push was a duplicate)
+    log.store.close()
+
+    (tmp_path / "tenant.json").write_text(json.dumps(CLI_TENANT))
+    out = cli("admit", "--tenant", "tenant.json", "--evidence", "evidence", "--trust", str(trust_path),
+              "--nodes", "gpu-a17", "--gpus", "8", "--format", "json", check_code=0)
+    assert json.loads(out.stdout)["allowed_nodes"] == ["gpu-a17"]

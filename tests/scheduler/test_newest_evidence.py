@@ -1,0 +1,101 @@
+"""The newest-evidence directory: one file per node key, replaced only by authenticated, newer, unbroken evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from attest.errors import InputError
+from attest.replay import MemoryChainStore, MemoryNonceStore
+from attest.scheduler.evidence import NewestEvidence, load_evidence, read_envelopes
+from attest.verify import chain_order_key, verify_and_open
+from tests.conftest import NOW, OPERATOR, Node, trusted_node
+
+LATER = NOW + timedelta(minutes=1)
+
+
+class Collecting:
+    """What the collector does per envelope: verify with its replay and chain state, then offer."""
+
+    def __init__(self, directory: Path, node: Node) -> None:
+        self.newest = NewestEvidence(directory)
+        self.trust = node.trust
+        self.nonces, self.chains = MemoryNonceStore(), MemoryChainStore()
+
+    def offer(self, raw: bytes) -> bool:
+        result, manifest = verify_and_open(raw, self.trust, now=LATER, nonces=self.nonces, chains=self.chains)
+        return self.newest.offer(raw, result, manifest)
+
+
+def held(directory: Path) -> dict[str, int]:
+    return {p.name: chain_order_key(p.read_bytes())[1] for p in directory.iterdir()}
+
+
+def test_each_node_key_keeps_its_newest_envelope(tmp_path: Path) -> None:
+    node, other = trusted_node(), trusted_node()
+    node.trust = node.trust.with_key(other.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+    chain = [node.envelope(node.manifest(chain=True)) for _ in range(4)]
+    view = Collecting(tmp_path / "ev", node)
+    assert [view.offer(raw) for raw in chain[:2]] == [True, True]
+    assert view.offer(other.envelope(other.manifest(chain=True))) is True
+    assert held(tmp_path / "ev") == {f"{node.key.key_id}.envelope.json": 1, f"{other.key.key_id}.envelope.json": 0}
+    assert [view.offer(raw) for raw in chain[2:]] == [True, True]
+    assert (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes() == chain[3]
+    assert not any(p.name.startswith(".") for p in (tmp_path / "ev").iterdir())
+
+    # admission reads one file per node, and sees what the whole history would have given
+    whole = load_evidence([(str(i), raw) for i, raw in enumerate(chain)], node.trust, now=LATER)
+    newest = load_evidence(read_envelopes(tmp_path / "ev"), node.trust, now=LATER)
+    assert newest["gpu-a17"].manifest == whole["gpu-a17"].manifest
+    assert newest["gpu-a17"].result.status == whole["gpu-a17"].result.status
+
+
+def test_what_may_not_become_a_nodes_evidence(tmp_path: Path) -> None:
+    node = trusted_node()
+    first, second = (node.envelope(node.manifest(chain=True)) for _ in range(2))
+    view = Collecting(tmp_path / "ev", node)
+    assert view.offer(second) is True
+    kept = (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes()
+
+    # an older one (the chain heads back: a rollback), a stranger's, a forgery, a signature that fails
+    stranger = trusted_node()
+    env = json.loads(second)
+    sig = env["signatures"][0]["sig"]
+    env["signatures"][0]["sig"] = ("A" if sig[0] != "A" else "B") + sig[1:]
+    broken = (json.dumps(env, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    forged = node.envelope(node.manifest(chain=False, freshness={**node.manifest().freshness.to_obj(), "sequence": 9,
+                                                                        "previous": "sha256:" + "1" * 64}),
+                           key=stranger.key)
+    # a trusted key that is not the node's, signing a manifest that names the node's key
+    voucher = trusted_node()
+    view.trust = node.trust.with_key(voucher.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+    vouched = node.envelope(node.manifest(freshness={**node.manifest().freshness.to_obj(), "sequence": 7,
+                                                     "previous": "sha256:" + "2" * 64}), key=voucher.key)
+    assert verify_and_open(vouched, view.trust, now=LATER)[1] is not None  # authenticated, by the wrong key
+    for raw in (first, stranger.envelope(), broken, forged, vouched):
+        assert view.offer(raw) is False
+    # a newer sequence number whose `previous` does not chain onto the held one (a fork)
+    m = node.manifest()
+    fork = node.envelope(node.manifest(freshness={**m.freshness.to_obj(), "sequence": 2, "previous": "sha256:" + "0" * 64}))
+    assert view.offer(fork) is False
+    assert held(tmp_path / "ev") == {f"{node.key.key_id}.envelope.json": 1}
+    assert (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes() == kept
+
+
+def test_a_restarted_collector_knows_what_it_holds(tmp_path: Path) -> None:
+    node = trusted_node()
+    chain = [node.envelope(node.manifest(chain=True)) for _ in range(3)]
+    Collecting(tmp_path / "ev", node).offer(chain[2])
+    (tmp_path / "ev" / "notes.txt").write_text("not evidence")
+    again = Collecting(tmp_path / "ev", node)
+    assert again.newest.held == {node.key.key_id: 2}
+    assert again.offer(chain[1]) is False  # (a fresh verifier state: only the held sequence stops it)
+
+
+def test_an_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="cannot use the evidence directory"):
+        NewestEvidence(tmp_path / "file" / "ev")
