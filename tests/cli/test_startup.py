@@ -71,3 +71,5 @@ def test_public_names_still_import_on_use() -> None:
     else:
         raise AssertionError("an unknown name must raise AttributeError")
     assert "cryptography" in _loaded_after("import attest; attest.SigningKey")
+    # submodules as attributes, as when the package imported them eagerly
+    assert "attest.model" in _loaded_after("import attest; assert attest.model.WorkloadManifest; assert attest.hardware.PRESETS")
