@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,21 +125,28 @@ def run_audit(args: argparse.Namespace) -> int:
     options = evidence_options(args)
     landmarks = options.landmarks
     client = _dask_client(args.dask) if args.dask else None
-    report = audit(
-        items,
-        trust,
-        now=now,
-        policy=None if args.policy == "none" else args.policy,
-        options=options,
-        jobs=args.jobs,
-        registry=registry,
-        max_silence=_duration(args.max_silence),
-        max_speed_kmh=args.max_speed,
-        progress=progress_bar(),
-        dask_client=client,
-    )
-    if client is not None:
-        client.close()
+    try:
+        report = audit(
+            items,
+            trust,
+            now=now,
+            policy=None if args.policy == "none" else args.policy,
+            options=options,
+            jobs=args.jobs,
+            registry=registry,
+            max_silence=_duration(args.max_silence),
+            max_speed_kmh=args.max_speed,
+            progress=progress_bar(),
+            dask_client=client,
+        )
+    finally:
+        if client is not None:
+            cluster = client.cluster  # ours for local:N (None for a scheduler's address)
+            client.close()
+            if cluster is not None:
+                # Workers first, then the scheduler: left to the interpreter's exit, the scheduler
+                # could go first and a worker's heartbeat logged a traceback (seen under load).
+                cluster.close()
     if args.report:
         from attest.audit.report import render_html
 
@@ -205,7 +213,15 @@ def _dask_client(spec: str) -> Any:
         n = spec.split(":", 1)[1]
         if not n.isdigit() or not 1 <= int(n) <= 256:
             raise InputError("--dask local:N needs a worker count from 1 to 256")
-        cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=int(n),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # a throwaway cluster: its failures reach the audit as exceptions; its workers' own
+            # log lines (connection noise while it shuts down) are not for the user
+            silence_logs=logging.CRITICAL,
+        )
         return Client(cluster)  # type: ignore[no-untyped-call]
     try:
         return Client(spec, timeout=30)  # type: ignore[no-untyped-call]
