@@ -106,7 +106,12 @@ def run_admit(args: argparse.Namespace) -> int:
         )
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     policy = policy_from_args(args)
-    evidence = load_evidence(read_envelopes(Path(args.evidence)), TrustStore.load(Path(args.trust)), now=now)
+    evidence = load_evidence(
+        read_envelopes(Path(args.evidence)),
+        TrustStore.load(Path(args.trust)),
+        now=now,
+        hosts=nodes or None,  # only these nodes' evidence is verified
+    )
     decision = admit(
         JobRequest(
             tenant=tenant,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
+
+from attest.crypto.canonical import MSGSPEC_ERRORS
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import WorkloadManifest
@@ -22,6 +25,7 @@ def load_evidence(
     now: datetime,
     policy: PolicyEvaluator | None = None,
     options: VerifyOptions = VerifyOptions(),  # noqa: B008 - frozen dataclass, safe as a default
+    hosts: Collection[str] | None = None,
 ) -> dict[str, NodeEvidence]:
     """Verify every envelope (chains included); keep each node's newest authenticated one.
 
@@ -30,7 +34,15 @@ def load_evidence(
     A host named by manifests of several node keys (a key rotation, or one node vouching
     for another) keeps the newest by ``issued_at``; the other keys travel with it
     (:attr:`NodeEvidence.other_keys`) for admission to judge.
+
+    With ``hosts``, only envelopes whose manifest names one of them are verified (the host
+    name is read before verifying, only to choose; it is signed, so an envelope naming
+    another host could never count for these): a job's admission verifies its nodes'
+    evidence, not the whole fleet's.
     """
+    if hosts is not None:
+        wanted = set(hosts)
+        envelopes = [item for item in envelopes if claimed_hostname(item[1]) in wanted]
     items = sorted(envelopes, key=lambda item: chain_order_key(item[1]))
     nonces, chains = MemoryNonceStore(), MemoryChainStore()
     per_key: dict[str, dict[str, NodeEvidence]] = {}
@@ -51,6 +63,37 @@ def load_evidence(
         others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
         newest[host] = NodeEvidence(ranked[0].result, ranked[0].manifest, others)
     return newest
+
+
+class _HostNode(msgspec.Struct):
+    hostname: str
+
+
+class _HostPredicate(msgspec.Struct):
+    node: _HostNode
+
+
+class _HostStatement(msgspec.Struct):
+    predicate: _HostPredicate
+
+
+class _HostEnvelope(msgspec.Struct):
+    payload: bytes  # base64 in the JSON, decoded by msgspec
+
+
+_HOST_ENVELOPE = msgspec.json.Decoder(_HostEnvelope).decode
+_HOST_STATEMENT = msgspec.json.Decoder(_HostStatement).decode
+
+
+def claimed_hostname(raw: bytes) -> str | None:
+    """The host name an envelope's manifest gives, read before anything is verified (to choose only).
+
+    None for input these typed C decoders cannot read (it is then not chosen).
+    """
+    try:
+        return _HOST_STATEMENT(_HOST_ENVELOPE(raw).payload).predicate.node.hostname
+    except MSGSPEC_ERRORS:
+        return None
 
 
 def read_envelopes(directory: Path, *, limit_bytes: int = 1 << 20) -> list[tuple[str, bytes]]:

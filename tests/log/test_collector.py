@@ -265,7 +265,7 @@ def test_the_same_bytes_at_two_collectors_at_once(tmp_path: Path, monkeypatch: p
 
     a, b = make(), make()
     raw = node.envelope(node.manifest(now=datetime.now(UTC)))
-    real = collector_mod.verify_envelope
+    real = collector_mod.verify_and_open
     interjected: list[tuple[int, dict[str, Any]]] = []
 
     def verify(*args: Any, **kw: Any) -> Any:
@@ -274,7 +274,7 @@ def test_the_same_bytes_at_two_collectors_at_once(tmp_path: Path, monkeypatch: p
             interjected[0] = a._submit(raw)
         return real(*args, **kw)
 
-    monkeypatch.setattr(collector_mod, "verify_envelope", verify)
+    monkeypatch.setattr(collector_mod, "verify_and_open", verify)
     code_b, answer_b = b._submit(raw)
     code_a, answer_a = interjected[0]
     assert (code_a, answer_a["duplicate"], answer_a["leaf_index"]) == (200, False, 0)

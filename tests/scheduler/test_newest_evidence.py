@@ -99,3 +99,28 @@ def test_an_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="cannot use the evidence directory"):
         NewestEvidence(tmp_path / "file" / "ev")
+
+
+def test_admission_verifies_only_the_nodes_it_is_asked_about() -> None:
+    from attest.scheduler.evidence import claimed_hostname
+
+    a, b, c = trusted_node(), trusted_node(), trusted_node()
+    b.host, c.host = "gpu-b", "gpu-c"
+    trust = a.trust
+    for other in (b, c):
+        trust = trust.with_key(other.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+    items = [(f"{n.host}-{i}", n.envelope(n.manifest(chain=True))) for n in (a, b, c) for i in range(2)]
+    items.append(("junk", b'{"payload": "not base64!"}'))
+    everything = load_evidence(items, trust, now=LATER)
+    assert sorted(everything) == ["gpu-a17", "gpu-b", "gpu-c"]
+    chosen = load_evidence(items, trust, now=LATER, hosts=["gpu-b", "gpu-zz"])
+    assert list(chosen) == ["gpu-b"]
+    assert chosen["gpu-b"].manifest == everything["gpu-b"].manifest
+    assert chosen["gpu-b"].result.status == everything["gpu-b"].result.status
+    assert [claimed_hostname(raw) for _, raw in items[::2]] == ["gpu-a17", "gpu-b", "gpu-c", None]
+    # a second key claiming the same host is still seen (admission judges the conflict)
+    rogue = trusted_node()
+    trust = trust.with_key(rogue.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+    rogue.host = "gpu-b"
+    both = load_evidence([*items, ("rogue", rogue.envelope())], trust, now=LATER, hosts=["gpu-b"])
+    assert [k for k, _ in both["gpu-b"].other_keys] in ([rogue.key.key_id], [b.key.key_id])
