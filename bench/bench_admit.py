@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_audit import T0, TENANT, fleet  # noqa: E402
+from bench_audit import T0, TENANT, fleet
 
-from attest.replay import MemoryChainStore, MemoryNonceStore  # noqa: E402
-from attest.scheduler.admission import JobRequest, admit  # noqa: E402
-from attest.scheduler.evidence import NewestEvidence, load_evidence, read_envelopes  # noqa: E402
-from attest.verify import verify_and_open  # noqa: E402
+from attest.replay import MemoryChainStore, MemoryNonceStore
+from attest.scheduler.admission import JobRequest, admit
+from attest.scheduler.evidence import NewestEvidence, load_evidence, read_envelopes
+from attest.verify import verify_and_open
 
 
 def main() -> None:
