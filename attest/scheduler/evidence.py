@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -122,7 +124,8 @@ class NewestEvidence:
     reload verified every manifest ever signed. The collector keeps this directory instead
     (``attest collector serve --evidence-dir DIR``): one ``<key id>.envelope.json`` per node
     key, replaced (write, then rename) only by an envelope that authenticated with a higher
-    sequence number and whose chain and nonce checks passed.
+    sequence number and whose chain and nonce checks passed. Collectors may share the
+    directory (a lock file serializes replacements; the sequence number on disk decides).
     """
 
     SUFFIX = ".envelope.json"
@@ -154,8 +157,19 @@ class NewestEvidence:
         if self.held.get(key, -1) >= seq:
             return False
         target = self.directory / (key + self.SUFFIX)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(raw)
-        tmp.replace(target)
+        # Several collectors (one PostgreSQL log behind a load balancer) may share a directory:
+        # under an exclusive lock, the file's own sequence number decides, not this process's memory.
+        with (self.directory / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                on_disk = chain_order_key(target.read_bytes())[1]
+            except FileNotFoundError:
+                on_disk = -1
+            if on_disk >= seq:
+                self.held[key] = on_disk
+                return False
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(raw)
+            tmp.replace(target)
         self.held[key] = seq
         return True

@@ -334,7 +334,7 @@ def test_the_collector_keeps_each_nodes_newest_evidence_for_admission(collector:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
-    files = sorted((tmp_path / "evidence").iterdir())
+    files = sorted((tmp_path / "evidence").glob("*.json"))
     assert [f.name for f in files] == [f"{node.key.key_id}.envelope.json"]
     assert files[0].read_bytes() == chain[2]
     log = Log.open(str(db))

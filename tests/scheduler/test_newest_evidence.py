@@ -31,7 +31,7 @@ class Collecting:
 
 
 def held(directory: Path) -> dict[str, int]:
-    return {p.name: chain_order_key(p.read_bytes())[1] for p in directory.iterdir()}
+    return {p.name: chain_order_key(p.read_bytes())[1] for p in directory.glob("*.envelope.json")}
 
 
 def test_each_node_key_keeps_its_newest_envelope(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_each_node_key_keeps_its_newest_envelope(tmp_path: Path) -> None:
     assert held(tmp_path / "ev") == {f"{node.key.key_id}.envelope.json": 1, f"{other.key.key_id}.envelope.json": 0}
     assert [view.offer(raw) for raw in chain[2:]] == [True, True]
     assert (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes() == chain[3]
-    assert not any(p.name.startswith(".") for p in (tmp_path / "ev").iterdir())
+    assert [p.name for p in (tmp_path / "ev").iterdir() if p.name.startswith(".")] == [".lock"]  # no temporary file left
 
     # admission reads one file per node, and sees what the whole history would have given
     whole = load_evidence([(str(i), raw) for i, raw in enumerate(chain)], node.trust, now=LATER)
@@ -124,3 +124,15 @@ def test_admission_verifies_only_the_nodes_it_is_asked_about() -> None:
     rogue.host = "gpu-b"
     both = load_evidence([*items, ("rogue", rogue.envelope())], trust, now=LATER, hosts=["gpu-b"])
     assert [k for k, _ in both["gpu-b"].other_keys] in ([rogue.key.key_id], [b.key.key_id])
+
+
+def test_collectors_sharing_a_directory_never_step_back(tmp_path: Path) -> None:
+    """Two collectors on one log: the one holding less in memory must not replace newer evidence."""
+    node = trusted_node()
+    chain = [node.envelope(node.manifest(chain=True)) for _ in range(4)]
+    a, b = Collecting(tmp_path / "ev", node), Collecting(tmp_path / "ev", node)
+    assert a.offer(chain[3]) is True
+    assert b.offer(chain[2]) is False  # b's memory knew nothing newer; the file on disk did
+    assert b.newest.held == {node.key.key_id: 3}
+    assert (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes() == chain[3]
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [".lock", f"{node.key.key_id}.envelope.json"]
