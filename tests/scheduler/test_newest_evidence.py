@@ -36,6 +36,7 @@ def held(directory: Path) -> dict[str, int]:
 
 def test_each_node_key_keeps_its_newest_envelope(tmp_path: Path) -> None:
     node, other = trusted_node(), trusted_node()
+    other.host = "gpu-b"
     node.trust = node.trust.with_key(other.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
     chain = [node.envelope(node.manifest(chain=True)) for _ in range(4)]
     view = Collecting(tmp_path / "ev", node)
@@ -49,6 +50,7 @@ def test_each_node_key_keeps_its_newest_envelope(tmp_path: Path) -> None:
     # admission reads one file per node, and sees what the whole history would have given
     whole = load_evidence([(str(i), raw) for i, raw in enumerate(chain)], node.trust, now=LATER)
     newest = load_evidence(read_envelopes(tmp_path / "ev"), node.trust, now=LATER)
+    assert sorted(newest) == ["gpu-a17", "gpu-b"]
     assert newest["gpu-a17"].manifest == whole["gpu-a17"].manifest
     assert newest["gpu-a17"].result.status == whole["gpu-a17"].result.status
 
