@@ -51,6 +51,16 @@ class DaemonConfig(WireModel):
     collector: CollectorConfig | None = None
     metrics: str | None = Field(default=None, description="HOST:PORT for Prometheus metrics (default: off)")
     max_batch: Annotated[int, Field(ge=1, le=4096)] = 256
+    retention_days: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=36_500,
+            description="delete manifests older than this (days) from the spool and the chain database, "
+            "hourly; the newest is always kept, and with a collector only those it accepted "
+            "(default: keep everything)",
+        ),
+    ] = None
 
     @property
     def spool_path(self) -> Path:

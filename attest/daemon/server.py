@@ -27,6 +27,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import struct
 import sys
 import time
@@ -611,6 +612,33 @@ class Daemon:
         path.chmod(self.config.socket_mode)
         return server
 
+    async def _retention(self) -> None:
+        """With ``retention_days``: delete old manifests from the database and the spool, hourly."""
+        days = self.config.retention_days
+        if days is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(self.prune, datetime.now(UTC) - timedelta(days=days))
+            except (OSError, sqlite3.Error) as exc:
+                self.metrics.errors.labels(kind="retention").inc()
+                log.error("could not prune old manifests", extra={"error": str(exc)})
+            await asyncio.sleep(3600)
+
+    def prune(self, before: datetime) -> int:
+        """Delete the manifests issued before ``before`` (see ``retention_days``); return how many."""
+        seqs = self.db.prune(format_timestamp(before), delivered_only=self.config.collector is not None)
+        directory = os.open(self.spool, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for seq in seqs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(_spool_name(seq), dir_fd=directory)
+        finally:
+            os.close(directory)
+        if seqs:
+            log.info("pruned old manifests", extra={"count": len(seqs), "before": format_timestamp(before)})
+        return len(seqs)
+
     async def _watchdog(self) -> None:
         usec = os.environ.get("WATCHDOG_USEC")
         pid = os.environ.get("WATCHDOG_PID")
@@ -635,6 +663,7 @@ class Daemon:
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._pusher(), name="pusher"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
+            asyncio.create_task(self._retention(), name="retention"),
         ]
         sd_notify("READY=1\nSTATUS=signing")
         log.info(

@@ -29,6 +29,17 @@ CREATE INDEX IF NOT EXISTS undelivered ON manifests(seq) WHERE delivered = 0;
 """
 
 
+# Issued before the cutoff (to the second), not the newest, and delivered when that is asked for.
+_OLD_SEQS = (
+    "SELECT seq FROM manifests WHERE substr(issued_at, 1, 19) < ? "
+    "AND seq < (SELECT MAX(seq) FROM manifests) AND (delivered = 1 OR ? = 0)"
+)
+_DELETE_OLD = (
+    "DELETE FROM manifests WHERE substr(issued_at, 1, 19) < ? "
+    "AND seq < (SELECT MAX(seq) FROM manifests) AND (delivered = 1 OR ? = 0)"
+)
+
+
 @dataclass(frozen=True)
 class Row:
     """One signed manifest as stored."""
@@ -107,6 +118,26 @@ class ChainDB:
         """Record that the collector accepted manifest ``seq``."""
         with self.lock:
             self.db.execute("UPDATE manifests SET delivered = 1 WHERE seq = ?", (seq,))
+
+    def prune(self, before: str, *, delivered_only: bool) -> list[int]:
+        """Delete manifests issued before ``before`` (RFC 3339 UTC); return their sequence numbers.
+
+        The newest manifest is never deleted: the next sequence number and ``previous`` come
+        from it. With ``delivered_only``, manifests the collector has not accepted stay.
+        Timestamps are compared to the second (``YYYY-MM-DDTHH:MM:SS``), so one issued within
+        the cutoff's second is kept.
+        """
+        args = (before[:19], int(delivered_only))
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                seqs = [int(r[0]) for r in self.db.execute(_OLD_SEQS, args)]
+                self.db.execute(_DELETE_OLD, args)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return seqs
 
     def count(self) -> int:
         """How many manifests the node has signed."""

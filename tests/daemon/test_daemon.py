@@ -396,3 +396,55 @@ def test_a_failed_commit_acknowledges_nothing_and_the_chain_resumes(
     for before, after in itertools.pairwise(stored):
         statement = json.loads(base64.b64decode(json.loads(after.envelope)["payload"]))
         assert statement["predicate"]["freshness"]["previous"] == before.digest
+
+
+def test_retention_prunes_old_manifests_but_never_the_head(make_daemon: MakeDaemon) -> None:
+    """retention_days: old manifests leave the database and the spool; the chain goes on from the head."""
+    spool = lambda dp: sorted(p.name for p in (dp.dir / "state" / "spool").glob("*.envelope.json"))  # noqa: E731
+    dp = make_daemon(extra="retention_days = 0.00002")  # ~1.7 s
+    dp.start()
+    with dp.client() as c:
+        for i in range(5):
+            sign(c, f"old-{i}")
+    time.sleep(2.0)  # 0..4 are now older than the retention
+    dp.stop()
+    dp.start()  # pruned at start (then hourly)
+    deadline = time.monotonic() + 30
+    while len(rows(dp)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [s for s, _ in rows(dp)] == [4]  # the newest stays, however old: the chain continues from it
+    with dp.client() as c:
+        assert sign(c, "new")["sequence"] == 5
+    dp.stop()
+    assert spool(dp) == ["000000000004.envelope.json", "000000000005.envelope.json"]
+    verify_chain(dp)  # 5's previous is 4's digest
+
+    # With a collector, only what it accepted may go: here it never answered, so nothing does.
+    kept = make_daemon(extra="retention_days = 0.00002",
+                       tail='\n[collector]\nurl = "http://127.0.0.1:9/v1/manifests"\ntimeout_s = 1\nmax_backoff_s = 1\n')
+    kept.start()
+    with kept.client() as c:
+        for i in range(3):
+            sign(c, f"held-{i}")
+    time.sleep(2.0)
+    kept.stop()
+    kept.start()
+    time.sleep(1.0)
+    kept.stop()
+    assert [s for s, _ in rows(kept)] == [0, 1, 2]
+    assert len(spool(kept)) == 3
+
+
+def test_prune_in_the_database(tmp_path: Path) -> None:
+    """ChainDB.prune: by issue time to the second, delivered only on request, never the newest row."""
+    from attest.daemon.state import ChainDB, Row
+
+    db = ChainDB(tmp_path / "chain.sqlite")
+    stamps = ["2026-11-01T00:00:00Z", "2026-11-01T09:59:59.999Z", "2026-11-01T10:00:00.5Z", "2026-11-01T11:00:00Z"]
+    db.append([Row(i, f"sha256:{i}", "start", f"j{i}", t, b"{}") for i, t in enumerate(stamps)])
+    db.mark_delivered(0)
+    assert db.prune("2026-11-01T10:00:00Z", delivered_only=True) == [0]
+    assert db.prune("2026-11-01T10:00:00.9Z", delivered_only=False) == [1]  # 10:00:00.5 is within the second: kept
+    assert db.prune("2027-01-01T00:00:00Z", delivered_only=False) == [2]  # 3 is the newest: never pruned
+    assert db.head() == (3, "sha256:3") and db.count() == 1
+    db.close()
