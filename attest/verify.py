@@ -858,6 +858,7 @@ def verify_many(
 
 class _OrderNode(msgspec.Struct):
     key_id: str
+    hostname: str = ""
 
 
 class _OrderFreshness(msgspec.Struct):
@@ -888,11 +889,24 @@ def chain_order_key(raw: bytes) -> tuple[str, int]:
     input they cannot read sorts first as ``("", -1)``. Only an envelope whose payload is a
     valid manifest can advance a chain, and for those the key is the manifest's own.
     """
+    pred = _claims(raw)
+    return ("", -1) if pred is None else (pred.node.key_id, pred.freshness.sequence)
+
+
+def claimed_hostname(raw: bytes) -> str | None:
+    """The host name an envelope's manifest gives, read before anything is verified (to choose only).
+
+    None for input the typed C decoders of :func:`chain_order_key` cannot read.
+    """
+    pred = _claims(raw)
+    return None if pred is None else pred.node.hostname
+
+
+def _claims(raw: bytes) -> _OrderPredicate | None:
     try:
-        pred = _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate
+        return _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate
     except MSGSPEC_ERRORS:
-        return "", -1
-    return pred.node.key_id, pred.freshness.sequence
+        return None
 
 
 RESULT_PAYLOAD_TYPE = "application/vnd.compute-attest.result+json"

@@ -8,16 +8,13 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 
-import msgspec
-
-from attest.crypto.canonical import MSGSPEC_ERRORS
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import VerificationResult
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.scheduler.admission import NodeEvidence
-from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, verify_and_open
+from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
 
 
 def load_evidence(
@@ -65,37 +62,6 @@ def load_evidence(
         others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
         newest[host] = NodeEvidence(ranked[0].result, ranked[0].manifest, others)
     return newest
-
-
-class _HostNode(msgspec.Struct):
-    hostname: str
-
-
-class _HostPredicate(msgspec.Struct):
-    node: _HostNode
-
-
-class _HostStatement(msgspec.Struct):
-    predicate: _HostPredicate
-
-
-class _HostEnvelope(msgspec.Struct):
-    payload: bytes  # base64 in the JSON, decoded by msgspec
-
-
-_HOST_ENVELOPE = msgspec.json.Decoder(_HostEnvelope).decode
-_HOST_STATEMENT = msgspec.json.Decoder(_HostStatement).decode
-
-
-def claimed_hostname(raw: bytes) -> str | None:
-    """The host name an envelope's manifest gives, read before anything is verified (to choose only).
-
-    None for input these typed C decoders cannot read (it is then not chosen).
-    """
-    try:
-        return _HOST_STATEMENT(_HOST_ENVELOPE(raw).payload).predicate.node.hostname
-    except MSGSPEC_ERRORS:
-        return None
 
 
 def read_envelopes(directory: Path, *, limit_bytes: int = 1 << 20) -> list[tuple[str, bytes]]:

@@ -104,7 +104,7 @@ def test_an_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_admission_verifies_only_the_nodes_it_is_asked_about() -> None:
-    from attest.scheduler.evidence import claimed_hostname
+    from attest.verify import claimed_hostname
 
     a, b, c = trusted_node(), trusted_node(), trusted_node()
     b.host, c.host = "gpu-b", "gpu-c"
