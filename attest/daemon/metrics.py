@@ -38,6 +38,9 @@ class Metrics:
             "attest_daemon_manifests_pushed_total", "Manifests the collector accepted", registry=r
         )
         self.backlog = Gauge("attest_daemon_push_backlog", "Manifests waiting for the collector", registry=r)
+        self.pruned = Counter(
+            "attest_daemon_manifests_pruned_total", "Manifests deleted by retention_days", registry=r
+        )
 
     def serve(self, address: str) -> Any:
         """Serve ``/metrics`` on HOST:PORT; return the server (``.shutdown()`` stops it)."""

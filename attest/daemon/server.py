@@ -504,6 +504,7 @@ class Daemon:
             "started": format_timestamp(self.started),
             "queued": self.queue.qsize(),
             "undelivered": len(self.db.undelivered(10_000)) if self.config.collector else None,
+            "retention_days": self.config.retention_days,
         }
 
     # -- heartbeats -------------------------------------------------------------
@@ -636,6 +637,7 @@ class Daemon:
         finally:
             os.close(directory)
         if seqs:
+            self.metrics.pruned.inc(len(seqs))
             log.info("pruned old manifests", extra={"count": len(seqs), "before": format_timestamp(before)})
         return len(seqs)
 

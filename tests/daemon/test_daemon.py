@@ -401,7 +401,8 @@ def test_a_failed_commit_acknowledges_nothing_and_the_chain_resumes(
 def test_retention_prunes_old_manifests_but_never_the_head(make_daemon: MakeDaemon) -> None:
     """retention_days: old manifests leave the database and the spool; the chain goes on from the head."""
     spool = lambda dp: sorted(p.name for p in (dp.dir / "state" / "spool").glob("*.envelope.json"))  # noqa: E731
-    dp = make_daemon(extra="retention_days = 0.00002")  # ~1.7 s
+    port = free_port()
+    dp = make_daemon(extra=f'retention_days = 0.00002\nmetrics = "127.0.0.1:{port}"')  # ~1.7 s
     dp.start()
     with dp.client() as c:
         for i in range(5):
@@ -414,7 +415,10 @@ def test_retention_prunes_old_manifests_but_never_the_head(make_daemon: MakeDaem
         time.sleep(0.05)
     assert [s for s, _ in rows(dp)] == [4]  # the newest stays, however old: the chain continues from it
     with dp.client() as c:
+        assert c.status()["retention_days"] == 0.00002
         assert sign(c, "new")["sequence"] == 5
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert "attest_daemon_manifests_pruned_total 4.0" in text
     dp.stop()
     assert spool(dp) == ["000000000004.envelope.json", "000000000005.envelope.json"]
     verify_chain(dp)  # 5's previous is 4's digest
