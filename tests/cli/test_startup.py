@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from attest.cli.main import VERBS, build_parser
 
@@ -73,3 +74,9 @@ def test_public_names_still_import_on_use() -> None:
     assert "cryptography" in _loaded_after("import attest; attest.SigningKey")
     # submodules as attributes, as when the package imported them eagerly
     assert "attest.model" in _loaded_after("import attest; assert attest.model.WorkloadManifest; assert attest.hardware.PRESETS")
+
+
+def test_version_loads_no_verb(cli: Any) -> None:
+    out = cli("--version", check_code=0)
+    assert out.stdout.startswith("compute-attest ")
+    assert _choices(build_parser("--version")) == []

@@ -199,3 +199,18 @@ def test_kueue_check_transitions() -> None:
     assert status.message.startswith("allowed on a, b but not on 1 other nodes") and "c: policy.destination" in status.message
     late = Admission([NodeVerdict("a", True, "ok", ""), NodeVerdict("b", True, "ok", ""), NodeVerdict("c", False, "stale", "old")])
     assert transition(pending, late, pod_sets=["main"]).state is CheckState.RETRY  # c may come back
+
+
+def test_webhook_looks_for_new_evidence_at_most_every_rescan_seconds(evidence: tuple[Path, Path], tmp_path: Path) -> None:
+    """--rescan: reviews in between use what was read; at 0 every review sees a change at once."""
+    spool, trust = evidence
+    for rescan, seen in (("3600", False), ("0", True)):
+        directory = tmp_path / f"evidence-{rescan}"
+        directory.mkdir()
+        gen = start((directory, trust), "--insecure-http", "--rescan", rescan)
+        url = f"http://{next(gen)}/validate"
+        assert "no verified evidence" in post(url, pod_review("r1", "acme", 1))[1]["response"]["status"]["message"]
+        for f in spool.glob("*.envelope.json"):  # the node's evidence arrives
+            (directory / f.name).write_bytes(f.read_bytes())
+        assert post(url, pod_review("r2", "acme", 1))[1]["response"]["allowed"] is seen, rescan
+        gen.close()

@@ -345,3 +345,25 @@ def test_the_collector_keeps_each_nodes_newest_evidence_for_admission(collector:
     out = cli("admit", "--tenant", "tenant.json", "--evidence", "evidence", "--trust", str(trust_path),
               "--nodes", "gpu-a17", "--gpus", "8", "--format", "json", check_code=0)
     assert json.loads(out.stdout)["allowed_nodes"] == ["gpu-a17"]
+
+
+def test_an_evidence_directory_that_cannot_be_written_does_not_fail_a_push(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The log is the record: a failed evidence update is reported, and the push is answered as logged."""
+    from datetime import UTC, datetime
+
+    from attest.log.collector import Collector
+    from attest.replay import SqliteVerifierState
+    from attest.scheduler.evidence import NewestEvidence
+    from attest.verify import VerifyOptions
+    from tests.conftest import trusted_node
+
+    node = trusted_node()
+    Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate()).store.close()
+    newest = NewestEvidence(tmp_path / "evidence")
+    (tmp_path / "evidence" / f"{node.key.key_id}.envelope.json").mkdir()  # the file cannot replace a directory
+    c = Collector(Log.open(tmp_path / "log.db"), node.trust, state=SqliteVerifierState(tmp_path / "state.db"),
+                  policy=None, options=VerifyOptions(), newest=newest)
+    code, answer = c._submit(node.envelope(node.manifest(now=datetime.now(UTC))))
+    assert (code, answer["duplicate"], answer["leaf_index"]) == (200, False, 0)
+    assert "cannot update the evidence directory" in capsys.readouterr().err
+    assert c.log.size == 1
