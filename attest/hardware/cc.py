@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from pydantic import JsonValue
 
@@ -361,6 +361,12 @@ class ReportVerification:
     ueid: str | None = None
     hwmodel: str | None = None
     fwid: str | None = None
+    device_id: str | None = None
+    """SHA-256 of the per-device (BROM, position 1) certificate's public key, hex: the GPU's
+    identity, stable across firmware updates (the leaf changes with firmware). Set only once
+    the chain verified to the pinned root."""
+    leaf: x509.Certificate | None = None
+    """The leaf certificate whose key signed the report (set once the chain verified)."""
 
     @property
     def report(self) -> SpdmReport | None:
@@ -474,6 +480,10 @@ def verify_report(
             return out
         if cache is not None:
             cache.add(*key)
+    out.device_id = hashlib.sha256(
+        links[1].public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).hexdigest()
+    out.leaf = leaf
     for i, cert in enumerate(links):
         if now < cert.not_valid_before_utc or now > cert.not_valid_after_utc:
             out.add(
