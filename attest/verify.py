@@ -68,7 +68,7 @@ from attest.model.policy import LocationRequirement
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
-from attest.replay import ChainHead, ChainStore, NonceStore
+from attest.replay import ChainHead, ChainStore, DeviceClaim, DeviceStore, NonceStore
 from attest.sign import clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
@@ -253,6 +253,7 @@ def verify_envelope(
     options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
     source: str | None = None,
     catalog: Catalog | None = None,
+    devices: DeviceStore | None = None,
 ) -> VerificationResult:
     """Verify one envelope file's bytes and return the result (never raises on bad input).
 
@@ -266,6 +267,7 @@ def verify_envelope(
         options: limits and tolerances.
         source: a label for the input (file name), copied into the result.
         catalog: the chip catalog GPUs are classified with (default: the bundled one).
+        devices: which node keys each GPU device vouched for; None skips the one-GPU-one-node check.
     """
     return verify_and_open(
         raw,
@@ -277,6 +279,7 @@ def verify_envelope(
         options=options,
         source=source,
         catalog=catalog,
+        devices=devices,
     )[0]
 
 
@@ -291,6 +294,7 @@ def verify_and_open(
     options: VerifyOptions = VerifyOptions(),
     source: str | None = None,
     catalog: Catalog | None = None,
+    devices: DeviceStore | None = None,
 ) -> tuple[VerificationResult, WorkloadManifest | None]:
     """:func:`verify_envelope`, also returning the manifest once every signature on it verified.
 
@@ -300,7 +304,7 @@ def verify_and_open(
     run = _Run(now=now, source=source)
     run.evaluated.add("instance_identity")
     try:
-        _verify(run, raw, trust, nonces, chains, policy, options, catalog)
+        _verify(run, raw, trust, nonces, chains, policy, options, catalog, devices)
     except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
         run.add("envelope.malformed", CONTRA, exc.message)
     return run.result(), run.manifest
@@ -315,6 +319,7 @@ def _verify(
     policy: PolicyEvaluator | None,
     options: VerifyOptions,
     catalog: Catalog | None,
+    devices: DeviceStore | None = None,
 ) -> None:
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
@@ -434,6 +439,10 @@ def _verify(
             catalog or bundled_catalog(),
             hardware_requirement(policy, options),
         )
+
+    # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
+    if devices is not None and run.bound:
+        _check_devices(run, manifest, devices)
 
     # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
     _check_location(run, manifest, policy, options)
@@ -830,6 +839,54 @@ def _check_hardware(
     return "hardware-bound"
 
 
+def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) -> None:
+    """Each bound GPU device vouches for this key alone over its binding's period (else contraindicated)."""
+    key_id, host = manifest.node.key_id, manifest.node.hostname
+    until = manifest.freshness.issued_at
+    conflicts: list[tuple[BoundDevice, DeviceClaim]] = []
+    for b in run.bound:
+        for other in devices.claim(DeviceClaim(b.device_id, key_id, host, b.since, until)):
+            conflicts.append((b, other))
+    if conflicts:
+        by_key: dict[str, list[tuple[BoundDevice, DeviceClaim]]] = {}
+        for b, other in conflicts:
+            by_key.setdefault(other.key_id, []).append((b, other))
+        for other_key, pairs in by_key.items():
+            other = pairs[0][1]
+            names = ", ".join(f"GPU {b.index} (device {b.device_id[:16]}…)" for b, _ in pairs)
+            run.add(
+                "hardware.gpu_two_nodes",
+                CONTRA,
+                f"{names} vouch for node key {key_id[:16]}… (host {host}) and, over the same time, for node key "
+                f"{other_key[:16]}… (host {other.host}, {other.since.isoformat()} .. {other.until.isoformat()}): "
+                "one set of GPUs cannot back two nodes",
+                {
+                    "devices": [b.device_id for b, _ in pairs],
+                    "gpus": [b.index for b, _ in pairs],
+                    "keys": [key_id, other_key],
+                    "hosts": [host, other.host],
+                },
+                "find where these GPUs are; revoke the key that is not theirs (attest trust revoke)",
+            )
+        run.bound.clear()
+        run.grade = "declared"
+        run.findings = [f for f in run.findings if f.rule != "hardware.bound"]
+        return
+    since = max(b.since for b in run.bound)
+    previous = devices.rebind(key_id, since, frozenset(b.device_id for b in run.bound))
+    if previous is not None:
+        now_set = {b.device_id for b in run.bound}
+        removed, added = sorted(previous[1] - now_set), sorted(now_set - previous[1])
+        run.add(
+            "hardware.gpu_swapped",
+            Severity.WARNING,
+            f"node key {key_id[:16]}… (host {host}) is bound to other GPUs than at its binding of "
+            f"{previous[0].isoformat()}: {len(removed)} device(s) left, {len(added)} arrived",
+            {"removed": list(removed), "added": list(added), "previous_binding": previous[0].isoformat()},
+            "record the swap (RMA) in the chip registry; an unexplained swap may be a diversion",
+        )
+
+
 def _indexes(values: Sequence[int]) -> str:
     return ", ".join(str(v) for v in values)
 
@@ -1098,6 +1155,7 @@ def verify_many(
     policy: PolicyEvaluator | None = None,
     options: VerifyOptions = VerifyOptions(),
     catalog: Catalog | None = None,
+    devices: DeviceStore | None = None,
 ) -> list[VerificationResult]:
     """Verify a batch, checking chains in (node key, sequence) order; results in input order.
 
@@ -1119,6 +1177,7 @@ def verify_many(
             options=options,
             source=label,
             catalog=catalog,
+            devices=devices,
         )
     return [results[i] for i in range(len(items))]
 

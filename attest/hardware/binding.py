@@ -76,8 +76,10 @@ class SimulatedCcSource:
 
     name = "simulated"
 
-    def __init__(self, backend: SimulatedCcBackend) -> None:
+    def __init__(self, backend: SimulatedCcBackend, *, ocsp_produced_at: datetime | None = None) -> None:
         self.backend = backend
+        self.ocsp_produced_at = ocsp_produced_at
+        """When its OCSP answers say they were produced (default: now; tests set their own clock)."""
 
     def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
         """Return the simulated GPU's report and chain (the GPU is made as its entry's model)."""
@@ -85,7 +87,7 @@ class SimulatedCcSource:
 
     def revocation(self, gpu: Gpu, chain_pem: bytes) -> list[bytes]:
         """The simulated vendor's OCSP answers for this GPU's chain."""
-        return self.backend.revocation(gpu.uuid)
+        return self.backend.revocation(gpu.uuid, produced=self.ocsp_produced_at)
 
 
 class BoundGpu(WireModel):

@@ -254,6 +254,17 @@ def _header_length(der: bytes) -> int:
     return 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
 
 
+def device_identity(device_cert: x509.Certificate) -> str:
+    """A GPU's identity: SHA-256 (hex) of its per-device (BROM, chain position 1) certificate's public key.
+
+    The BROM key is the device's own, fused at manufacture; the leaf (FMC) certificate changes with
+    firmware, so its serial is not a stable identity.
+    """
+    return hashlib.sha256(
+        device_cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).hexdigest()
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     """Lowercase hex SHA-256 of the certificate's DER."""
     return cert.fingerprint(hashes.SHA256()).hex()
@@ -480,9 +491,7 @@ def verify_report(
             return out
         if cache is not None:
             cache.add(*key)
-    out.device_id = hashlib.sha256(
-        links[1].public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    ).hexdigest()
+    out.device_id = device_identity(links[1])
     out.leaf = leaf
     for i, cert in enumerate(links):
         if now < cert.not_valid_before_utc or now > cert.not_valid_after_utc:
