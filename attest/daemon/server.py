@@ -144,17 +144,8 @@ class Daemon:
             None if config.gpus == "nvml" else config.gpus, seed=config.hostname, hostname=config.hostname
         )
         self.binding: NodeBinding | None = None
-        if config.binding:
-            try:
-                raw = Path(config.binding).read_bytes()
-            except OSError as exc:
-                raise InputError(f"cannot read the binding file {config.binding}: {exc.strerror}") from None
-            self.binding = NodeBinding.from_json(raw, what=f"binding file {config.binding}")
-            if self.binding.node_key_id != self.key.key_id:
-                raise InputError(
-                    f"binding file {config.binding} is for another node key",
-                    hint="run attest bind again with this node's key",
-                )
+        self._binding_mtime: int | None = None
+        self._load_binding()
         self.landmarks: LandmarkRegistry | None = None
         if config.landmarks:
             try:
@@ -184,7 +175,28 @@ class Daemon:
 
     # -- evidence -------------------------------------------------------------
 
+    def _load_binding(self) -> None:
+        """(Re)read the binding file when it changed (nodes re-bind daily: bindings age out)."""
+        path = self.config.binding
+        if not path:
+            return
+        try:
+            mtime = Path(path).stat().st_mtime_ns
+            if mtime == self._binding_mtime:
+                return
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read the binding file {path}: {exc.strerror}") from None
+        binding = NodeBinding.from_json(raw, what=f"binding file {path}")
+        if binding.node_key_id != self.key.key_id:
+            raise InputError(
+                f"binding file {path} is for another node key",
+                hint="run attest bind again with this node's key",
+            )
+        self.binding, self._binding_mtime = binding, mtime
+
     def _read_inventory(self) -> HardwareEvidence:
+        self._load_binding()
         self._templates.clear()  # GPU blocks come from the inventory: rebuild templates
         evidence = self.source.read()
         if self.binding is not None:
