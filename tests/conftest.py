@@ -16,9 +16,8 @@ import pytest
 
 from attest.build import build_manifest
 from attest.crypto.dsse import encode_envelope, sign_payload
-from attest.crypto.keys import Algorithm, SigningKey
+from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
 from attest.crypto.trust import TrustStore
-from attest.crypto.keys import VerifyingKey
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, bind
 from attest.hardware.freshness import issue_challenge
@@ -176,4 +175,4 @@ def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
         "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "-o", f"{name}.json", *extra, check_code=0)
     cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
 
-__all__ = ["CHALLENGER", "CLI_OPERATOR", "fresh_binding", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "make_envelope", "trusted_node", "workspace"]
+__all__ = ["CHALLENGER", "CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "fresh_binding", "make_envelope", "trusted_node", "workspace"]
