@@ -63,10 +63,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_evidence_args(s)
     s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
     s.add_argument(
-        "--refuse-untrusted",
+        "--accept-untrusted",
         action="store_true",
-        help="log only envelopes signed by trusted, unrevoked keys (the rest: 403, not logged); "
-        "default: log every envelope with its verdict, forgeries included",
+        help="labs only: log every envelope with its verdict, forgeries and strangers included "
+        "(default: only envelopes signed by trusted, unrevoked keys are logged; the rest get 403)",
+    )
+    s.add_argument("--refuse-untrusted", action="store_true", help=argparse.SUPPRESS)  # the default now
+    s.add_argument(
+        "--quota",
+        type=float,
+        default=600.0,
+        metavar="PER_MINUTE",
+        help="envelopes each signer may push a minute, in bursts up to as many (beyond: 429 with "
+        "Retry-After); all untrusted envelopes share one quota (default: 600)",
     )
     s.add_argument(
         "--evidence-dir",
@@ -89,6 +98,10 @@ def run_serve(args: argparse.Namespace) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    if args.accept_untrusted and args.refuse_untrusted:
+        raise InputError("--accept-untrusted and --refuse-untrusted contradict each other")
+    if not args.quota > 0:
+        raise InputError("--quota must be a positive number of envelopes a minute")
     log = Log.open(args.log)
     options = evidence_options(args)
     collector = Collector(
@@ -99,7 +112,8 @@ def run_serve(args: argparse.Namespace) -> int:
         options=options,
         key=load_signing_key(Path(args.key)) if args.key else None,
         checkpoint_interval_s=args.checkpoint_interval,
-        refuse_untrusted=args.refuse_untrusted,
+        accept_untrusted=args.accept_untrusted,
+        quota_per_minute=args.quota,
         newest=NewestEvidence(Path(args.evidence_dir)) if args.evidence_dir else None,
     )
 

@@ -161,6 +161,7 @@ CREATE TABLE IF NOT EXISTS verifier_nonce (key_id TEXT NOT NULL, nonce TEXT NOT 
                                            expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (key_id, nonce));
 CREATE TABLE IF NOT EXISTS verifier_chain_head (key_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL,
                                                 digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verifier_submission (identity BYTEA PRIMARY KEY, log_index BIGINT NOT NULL);
 """
 
 
@@ -194,6 +195,30 @@ class PostgresVerifierState:
                 (key_id, nonce, expires_at),
             )
             return bool(cur.rowcount == 1)
+
+    def seen(self, key_id: str, nonce: str) -> bool:
+        """Whether the pair is recorded (a read: nothing is recorded)."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT 1 FROM verifier_nonce WHERE key_id = %s AND nonce = %s", (key_id, nonce)
+            ).fetchone()
+        return row is not None
+
+    def submission(self, identity: bytes) -> int | None:
+        """The log index of the submission with this identity (payload and signers), if logged."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT log_index FROM verifier_submission WHERE identity = %s", (identity,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def record_submission(self, identity: bytes, index: int) -> None:
+        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (identity, index),
+            )
 
     def prune(self, before: datetime) -> int:
         """Forget nonces that expired before ``before``; return how many."""
