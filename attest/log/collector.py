@@ -39,6 +39,7 @@ import math
 import sqlite3
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,6 +54,8 @@ from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.log import Log, is_url
+from attest.log.frontend import Limits, read_body
+from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
 
@@ -184,6 +187,8 @@ class Collector:
         accept_untrusted: bool = False,
         quota_per_minute: float = 600.0,
         newest: NewestEvidence | None = None,
+        limits: Limits | None = None,
+        witnesses: Sequence[tuple[str, WitnessKey]] = (),
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -194,6 +199,10 @@ class Collector:
         self.lock = asyncio.Lock()
         self.note: str | None = None
         self.noted_size = -1
+        self.limits = limits or Limits()
+        self.witnesses = list(witnesses)
+        self.witnessed: dict[str, int] = {}
+        """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
     def _duplicate(self, index: int, result: Any) -> tuple[int, dict[str, Any]]:
         return 200, {"duplicate": True, "leaf_index": index, "result": result, **self._proof(index)}
@@ -282,7 +291,7 @@ class Collector:
         """POST /v1/manifests."""
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
-        raw = await request.read()
+        raw = await read_body(request, self.limits)
         async with self.lock:
             code, body = await asyncio.to_thread(self._submit, raw)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
@@ -292,9 +301,55 @@ class Collector:
         if self.key is None:
             return None
         if self.log.size != self.noted_size:
-            self.note = self.log.checkpoint(self.key)
+            note = self.log.checkpoint(self.key)
+            if self.witnesses:
+                note = self._cosign(note)
+            self.note = note
             self.noted_size = self.log.size
         return self.note
+
+    def _cosign(self, note: str) -> str:
+        """Ask each witness to cosign ``note`` (C2SP tlog-witness); keep the cosignatures that verify."""
+        import requests
+
+        from attest.log.checkpoint import open_checkpoint
+        from attest.log.witness import add_checkpoint_request, cosignature_times
+
+        cp = open_checkpoint(note, self.log.key_name, self.log.public, origin=self.log.origin)
+        lines = ""
+        for url, wkey in self.witnesses:
+            if wkey.vkey() in cosignature_times(note, [wkey]):
+                continue  # this size was cosigned by it before
+            for _ in range(2):  # a 409 names the size it last cosigned: one retry from there
+                old = min(self.witnessed.get(url, 0), cp.size)
+                proof = (
+                    [] if old == 0 else [bytes.fromhex(h) for h in self.log.consistency(old, cp.size)["path"]]
+                )
+                try:
+                    resp = requests.post(
+                        url.rstrip("/") + "/add-checkpoint",
+                        data=add_checkpoint_request(old, proof, note),
+                        timeout=5,
+                    )
+                except requests.RequestException as exc:
+                    _warn(f"witness {url} unreachable: {exc}")
+                    break
+                if resp.status_code == 409 and resp.text.strip().isdigit():
+                    self.witnessed[url] = int(resp.text.strip())
+                    continue
+                if resp.status_code != 200:
+                    _warn(
+                        f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {resp.text[:200]}"
+                    )
+                    break
+                got = [line + "\n" for line in resp.text.splitlines() if line]
+                if cosignature_times(note + "".join(got), [wkey]):
+                    lines += "".join(got)
+                    self.witnessed[url] = cp.size
+                else:
+                    _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
+                break
+        return self.log.add_cosignatures(note, lines) if lines else note
 
     async def get_checkpoint(self, request: web.Request) -> web.Response:
         """GET /v1/checkpoint."""
@@ -371,6 +426,10 @@ class Collector:
         if self.key is not None:
             app.cleanup_ctx.append(self._checkpoints)
         return app
+
+
+def _warn(message: str) -> None:
+    print(f"attest collector: {message}"[:500], file=sys.stderr, flush=True)
 
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.store import Appended, NodeCache, node_rows, plan_append
+from attest.log.store import Appended, NodeCache, node_rows, plan_append, split_view_message
 from attest.replay import ChainHead
 
 _SCHEMA = """
@@ -125,17 +125,27 @@ class PostgresLog:
         return int(row[0]) if row else None
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Remember a checkpoint the log signed."""
-        self.db.execute(
-            "INSERT INTO checkpoints(size, root, note) VALUES (%s, %s, %s) "
-            "ON CONFLICT (size) DO UPDATE SET root = EXCLUDED.root, note = EXCLUDED.note",
-            (size, root, note),
-        )
+        """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""
+        with self.lock, self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            row = self.db.execute("SELECT root FROM checkpoints WHERE size = %s", (size,)).fetchone()
+            if row is not None and bytes(row[0]) != root:
+                raise InputError(split_view_message(size, bytes(row[0]), root))
+            self.db.execute(
+                "INSERT INTO checkpoints(size, root, note) VALUES (%s, %s, %s) "
+                "ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
+                (size, root, note),
+            )
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
         rows = self.read.execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
         return [(int(a), bytes(b), str(c)) for a, b, c in rows]
+
+    def checkpoint_at(self, size: int) -> tuple[bytes, str] | None:
+        """The root and note of the checkpoint issued at ``size``, if any."""
+        row = self.read.execute("SELECT root, note FROM checkpoints WHERE size = %s", (size,)).fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
 
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""

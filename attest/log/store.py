@@ -64,11 +64,15 @@ class LogStore(Protocol):
         ...
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Remember a checkpoint the log signed."""
+        """Remember a checkpoint the log signed (refused if this size was signed with another root)."""
         ...
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
+        ...
+
+    def checkpoint_at(self, size: int) -> tuple[bytes, str] | None:
+        """The root and note of the checkpoint issued at ``size``, if any."""
         ...
 
     def put_result(self, index: int, status: str, result: str) -> None:
@@ -172,6 +176,17 @@ def node_rows(leaves: list[tuple[int, bytes, bytes, bytes]]) -> list[tuple[int, 
         for k in range(len(up) // 32):
             rows.append((k + 1, index >> (k + 1), up[32 * k : 32 * k + 32]))
     return rows
+
+
+def split_view_message(size: int, kept: bytes, new: bytes) -> str:
+    """Why a checkpoint is refused: the log signed another root at this size before (it was rewritten)."""
+    import base64
+
+    return (
+        f"a checkpoint of size {size} with root {base64.b64encode(kept).decode()} was signed before; the "
+        f"log now has root {base64.b64encode(new).decode()} at that size: it was rewritten (both are kept "
+        "as evidence; nothing is overwritten)"
+    )
 
 
 WAL_CHECKPOINT_PAGES = 16384
@@ -507,11 +522,22 @@ class SqliteLog:
         return int(row[0]) if row else None
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Remember a checkpoint the log signed."""
+        """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""
         with self._writing():
-            self.db.execute(
-                "INSERT OR REPLACE INTO checkpoints(size, root, note) VALUES (?, ?, ?)", (size, root, note)
-            )
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT root FROM checkpoints WHERE size = ?", (size,)).fetchone()
+                if row is not None and bytes(row[0]) != root:
+                    raise InputError(split_view_message(size, bytes(row[0]), root))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checkpoints(size, root, note) VALUES (?, ?, ?)",
+                    (size, root, note),
+                )
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
@@ -519,6 +545,11 @@ class SqliteLog:
             (int(a), bytes(b), str(c))
             for a, b, c in self.read.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
         ]
+
+    def checkpoint_at(self, size: int) -> tuple[bytes, str] | None:
+        """The root and note of the checkpoint issued at ``size``, if any."""
+        row = self.read.execute("SELECT root, note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
 
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""

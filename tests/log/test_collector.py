@@ -142,18 +142,27 @@ def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaem
         out = [json.loads(x) for x in cli("log", "append", "e0.json", "e1.json", "e2.json", "e1.json", "--log", base,
                                           "--format", "json", check_code=0).stdout.splitlines()]
         assert [o["leaf_index"] for o in out] == [0, 1, 2, 1] and out[3]["new"] is False
-        note = cli("log", "checkpoint", "--log", base, check_code=0).stdout
+        log = Log.open(db)
+        (tmp_path / "log.pub").write_text(log.store.meta("verifier_key") or "")
+        log.store.close()
+        time.sleep(1.0)  # the next checkpoint (every 0.5 s) covers all three
+        assert "--key LOG.pub" in cli("log", "checkpoint", "--log", base, check_code=2).stderr
+        note = cli("log", "checkpoint", "--log", base, "--key", "log.pub", check_code=0).stdout
         assert note.startswith("example.com/collector\n3\n")
-        proof = json.loads(cli("log", "proof", "--log", base, "--inclusion", "1", "--format", "json", check_code=0).stdout)
+        proof = json.loads(cli("log", "proof", "--log", base, "--key", "log.pub", "--inclusion", "1", "--format", "json",
+                               check_code=0).stdout)
         assert proof["tree_size"] == 3 and proof["leaf_index"] == 1
-        con = json.loads(cli("log", "proof", "--log", base, "--consistency", "1", "3", "--format", "json", check_code=0).stdout)
+        con = json.loads(cli("log", "proof", "--log", base, "--key", "log.pub", "--consistency", "1", "3", "--format",
+                             "json", check_code=0).stdout)
         assert con["old_size"] == 1 and con["new_size"] == 3
         assert "needs the log itself" in cli("log", "verify", "--log", base, check_code=2).stderr
-        assert "answered 404" in cli("log", "proof", "--log", base, "--inclusion", "9", check_code=2).stderr
+        assert "answered 404" in cli("log", "proof", "--log", base, "--key", "log.pub", "--inclusion", "9", "--size", "3",
+                                     check_code=2).stderr
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
-    assert "cannot reach the collector" in cli("log", "proof", "--log", base, "--inclusion", "0", check_code=2).stderr
+    assert "cannot reach the collector" in cli("log", "proof", "--log", base, "--key", "log.pub", "--inclusion", "0",
+                                               check_code=2).stderr
 
 
 def test_a_collector_on_a_postgresql_log(postgres_url: str, cli: Any, tmp_path: Path) -> None:
