@@ -59,8 +59,10 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
     dp = make_daemon()
     TrustStore().with_key(dp.key.public).save(trust_path)
     proc, base = serve(db, trust_path, tmp_path / "log.key")
+    vkey = Log.open(db).store.meta("verifier_key")
     try:
-        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n')
+        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n'
+                             f'log_key = "{vkey}"\n')
         dp.start()
         with dp.client() as c:
             signed = [sign(c, f"job-{i}") for i in range(5)]
@@ -69,6 +71,11 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
                 time.sleep(0.1)
             assert c.status()["undelivered"] == 0
         dp.stop()
+        # each delivery kept its proof against a signed checkpoint
+        import sqlite3
+
+        kept = [json.loads(r[0]) for r in sqlite3.connect(dp.dir / "state" / "chain.sqlite").execute("SELECT proof FROM manifests ORDER BY seq")]
+        assert [k["leaf_index"] for k in kept] == [0, 1, 2, 3, 4] and all("checkpoint" in k for k in kept)
         status, body = http("GET", f"{base}/healthz")
         assert status == 200 and json.loads(body)["size"] == 5
         # Re-push of a logged envelope: same index, same result, no replay finding.
