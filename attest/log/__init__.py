@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ class Log:
         kept = self.store.checkpoint_at(n)
         if kept is not None and kept[0] == root:
             return kept[1]  # signed before (with the cosignatures it has gathered since)
-        note = Checkpoint(self.origin, n, root).sign(self.origin, key)
+        note = Checkpoint(self.origin, n, root, int(time.time())).sign(self.origin, key)
         self.store.add_checkpoint(n, root, note)  # refused if this size was signed with another root
         return note
 

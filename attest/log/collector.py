@@ -285,7 +285,9 @@ class Collector:
 
     def _proof(self, index: int) -> dict[str, Any]:
         proof = self.log.inclusion(index)
-        return {"leaf_hash": proof["leaf_hash"], "inclusion": proof}
+        at = self.log.store.integrated_at(index)
+        stamp = None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+        return {"leaf_hash": proof["leaf_hash"], "inclusion": proof, "integrated_time": stamp}
 
     async def post_manifest(self, request: web.Request) -> web.Response:
         """POST /v1/manifests."""

@@ -96,6 +96,10 @@ def check_consistent(old: Checkpoint, new: Checkpoint, proof: Callable[[int, int
     both = f"stored size {old.size} root {old_b64}; new size {new.size} root {new_b64}"
     if new.size < old.size:
         raise LogMisbehaviour(f"the log shrank: {both}")
+    if old.timestamp is not None and (new.timestamp is None or new.timestamp < old.timestamp):
+        raise LogMisbehaviour(
+            f"the new checkpoint's time ({new.timestamp}) is before the stored one's ({old.timestamp}): {both}"
+        )
     if new.size == old.size:
         if new.root != old.root:
             raise LogMisbehaviour(f"two checkpoints of one size with different roots (a split view): {both}")

@@ -8,6 +8,7 @@ transaction-level advisory lock, so two collectors can share one log without for
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS entries (idx BIGINT PRIMARY KEY, leaf_hash BYTEA NOT 
 CREATE TABLE IF NOT EXISTS nodes (level INT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
 CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (idx BIGINT PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
+ALTER TABLE entries ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 """
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
 
@@ -99,9 +101,10 @@ class PostgresLog:
             plan = plan_append(size, entries, hashes, known, self.node)
             if plan.leaves:
                 with self.db.cursor() as cur:
+                    at = time.time()  # the log's integration time, committed with the entries
                     cur.executemany(
-                        "INSERT INTO entries(idx, leaf_hash, data) VALUES (%s, %s, %s)",
-                        [(i, h, d) for i, h, d, _ in plan.leaves],
+                        "INSERT INTO entries(idx, leaf_hash, data, at) VALUES (%s, %s, %s, %s)",
+                        [(i, h, d, at) for i, h, d, _ in plan.leaves],
                     )
                     cur.executemany(
                         "INSERT INTO nodes(level, idx, hash) VALUES (%s, %s, %s)", node_rows(plan.leaves)
@@ -118,6 +121,11 @@ class PostgresLog:
         if row is None:
             raise InputError(f"the log has no entry {index}")
         return bytes(row[0])
+
+    def integrated_at(self, index: int) -> float | None:
+        """When the log integrated entry ``index`` (UTC seconds), if it kept the time."""
+        row = self.read.execute("SELECT at FROM entries WHERE idx = %s", (index,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
 
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
