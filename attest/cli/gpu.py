@@ -9,7 +9,7 @@ import string
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, parse_when, read_input
+from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, root_pin
 from attest.errors import InputError
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ReportVerification, verify_report
 from attest.hardware.simulated_cc import SimulatedCcBackend, all_devices
@@ -163,7 +163,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
         root,
         now=now,
         expected_nonce=nonce,
-        pinned_root_sha256=args.root_sha256.lower(),
+        pinned_root_sha256=root_pin(args.root_sha256),
         ocsp_responses=responses,
     )
     print(json.dumps(to_json(result)) if args.format == "json" else render_text(result))
