@@ -193,6 +193,14 @@ class PolicyDocument(WireModel):
     groups: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9:_-]{1,31}$")], CountryGroup] = Field(
         default_factory=dict
     )
+    territories: dict[
+        Annotated[str, Field(pattern=r"^[A-Z]{2}$")], Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    ] = Field(
+        default_factory=dict,
+        description="territories the rules treat as another country (HK and MO as CN): every rule, group and "
+        "licence that names the country names them too",
+    )
+    territories_source: str | None = Field(default=None, description="the regulation that says so")
     licenses: list[LicenseEntry] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     location: LocationRequirement | None = Field(
@@ -205,6 +213,10 @@ class PolicyDocument(WireModel):
         ids = [r.id for r in self.rules]
         if len(set(ids)) != len(ids):
             raise ValueError("a rule id is used twice")
+        if any(t == c for t, c in self.territories.items()) or set(self.territories) & set(
+            self.territories.values()
+        ):
+            raise ValueError("a territory is treated as itself or as another territory")
         if self.status == "rescinded" and self.rescinded is None:
             raise ValueError("a rescinded policy needs the date it was rescinded")
         return self

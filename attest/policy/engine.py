@@ -119,6 +119,9 @@ class Policy:
         self.documents = list(documents)
         self.main = documents[-1]
         self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
+        # One source of truth for "China": a territory (HK, MO) is in every group and rule that
+        # names its country (CN), so no rule can prohibit CN and forget Hong Kong.
+        self.territories = {t: c for doc in documents for t, c in doc.territories.items()}
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
         self._verdicts: ByIdentity[list[Finding]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
@@ -170,6 +173,7 @@ class Policy:
             if g is None:
                 raise PolicyError(f"policy {self.main.id} defines no group {name!r}")
             codes.update(c for c in {*g.members, *(ch.code for ch in g.changes)} if self.member(c, name, at))
+        codes.update(t for t, c in self.territories.items() if c in codes)
         return sorted(codes)
 
     def location_requirement(self, at: date) -> tuple[LocationRequirement, list[str]]:
@@ -188,6 +192,9 @@ class Policy:
         return hit
 
     def _member(self, code: str, group: str, at: date) -> bool:
+        country = self.territories.get(code)
+        if country is not None and self._member(country, group, at):
+            return True
         if group == "*":
             return True
         if len(group) == 2 and group.isupper() and ":" not in group:
@@ -397,6 +404,9 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
                 "ultimate parent",
             )
         )
+    # The operator runs the chips: one headquartered in a prohibited country is judged as well
+    # (a licence must still be held by the tenant or its parent).
+    parties.insert(0, (ctx.manifest.operator.name, ctx.manifest.operator.country, "operator"))
     hits = [(n, c, role, ctx.policy.groups_of(c, rule.groups, ctx.at)) for n, c, role in parties]
     hits = [h for h in hits if h[3]]
     chips = ctx.controlled()

@@ -57,7 +57,7 @@ ROWS = [
     Row("H20 in China, licensed", "h20", "CN", ("Example Shenzhen Ltd.", "CN"), None, "D-CN-H20", "hardware-bound", Status.AFFIRMING, set()),
     Row("A100 in Germany", "a100", "DE", ("Example Robotics GmbH", "DE"), None, None, "declared", Status.AFFIRMING, set()),
     Row("Huawei Ascend 910B anywhere", "ascend", "US", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.prohibited_hardware"}),
-    Row("RTX 4090 in Macau", "rtx4090", "MO", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.destination"}),
+    Row("RTX 4090 in Macau", "rtx4090", "MO", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.destination", "policy.evidence_strength"}),  # MO is CN in every rule
 ]
 
 
