@@ -138,6 +138,20 @@ class ScreeningRule(_Rule):
     near_threshold: Annotated[float, Field(gt=50, le=100)] = 90.0
 
 
+class SiteCountryRule(_Rule):
+    """The site's coordinates must lie in its declared country (bundled borders), within its accuracy plus a margin."""
+
+    kind: Literal["site_country"]
+    margin_km: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=2.0, description="slack beyond the border, added to the site's declared accuracy"
+    )
+    max_accuracy_km: Annotated[float, Field(ge=0, le=500)] = Field(
+        default=10.0,
+        description="a declared accuracy above this counts only this much (and is a warning): "
+        "an accuracy of 10,000 km must not place a site anywhere",
+    )
+
+
 class ValidityRule(_Rule):
     """The manifest's time must fall within the policy's effective period."""
 
@@ -152,6 +166,7 @@ Rule = Annotated[
     | TrainingComputeRule
     | EvidenceStrengthRule
     | ScreeningRule
+    | SiteCountryRule
     | ValidityRule,
     Field(discriminator="kind"),
 ]

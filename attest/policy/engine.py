@@ -23,6 +23,8 @@ from pydantic import JsonValue
 
 from attest.errors import InputError
 from attest.hardware.catalog import ChipClassification, bundled_catalog
+from attest.location.borders import bundled_borders
+from attest.location.in_country import country_fit
 from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.policy import (
@@ -35,6 +37,7 @@ from attest.model.policy import (
     ProhibitedHardwareRule,
     Rule,
     ScreeningRule,
+    SiteCountryRule,
     TrainingComputeRule,
     ValidityRule,
 )
@@ -541,6 +544,61 @@ def _validity(ctx: _Context, rule: Rule) -> list[Finding]:
     return []
 
 
+def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, SiteCountryRule)
+    site = ctx.manifest.site
+    accuracy_km = (site.accuracy or 0.0) / 1000.0
+    counted = min(accuracy_km, rule.max_accuracy_km)
+    tolerance = counted + rule.margin_km
+    fit = country_fit(bundled_borders(), site.country, site.latitude, site.longitude)
+    evidence: dict[str, JsonValue] = {
+        "site_country": site.country,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "accuracy_m": site.accuracy,
+        "tolerance_km": round(tolerance, 3),
+        "found_in": list(fit.found_in),
+    }
+    ref = f" ({rule.reference})" if rule.reference else ""
+    out: list[Finding] = []
+    if not fit.known:
+        out.append(
+            Finding(
+                rule="site.country_unchecked",
+                severity=Severity.WARNING,
+                message=f"the bundled borders have no polygon for {site.country}; the site's coordinates "
+                f"could not be checked against its declared country{ref}",
+                evidence=evidence,
+                remedy="declare the ISO 3166-1 alpha-2 code of the country the site is in",
+            )
+        )
+    elif not fit.within(tolerance):
+        where = f"in {', '.join(fit.found_in)}" if fit.found_in else "in no country"
+        out.append(
+            Finding(
+                rule="site.outside_country",
+                severity=Severity(rule.severity),
+                message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
+                f"({site.latitude:.4f}, {site.longitude:.4f}) lie {where}, {fit.distance_km:.1f} km outside "
+                f"{site.country} (allowed: {tolerance:.1f} km){ref}",
+                evidence={**evidence, "distance_km": round(fit.distance_km, 3)},
+                remedy="declare the site's true country and coordinates",
+            )
+        )
+    if accuracy_km > rule.max_accuracy_km:
+        out.append(
+            Finding(
+                rule="site.accuracy",
+                severity=Severity.WARNING,
+                message=f"site {site.facility_id} declares an accuracy of {accuracy_km:.0f} km; only "
+                f"{rule.max_accuracy_km:g} km count toward its country check{ref}",
+                evidence=evidence,
+                remedy="declare the site's coordinates to within a few kilometres",
+            )
+        )
+    return out
+
+
 _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     DestinationRule: _destination,
     HeadquartersRule: _headquarters,
@@ -548,5 +606,6 @@ _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     TrainingComputeRule: _training,
     EvidenceStrengthRule: _evidence,
     ScreeningRule: _screening,
+    SiteCountryRule: _site_country,
     ValidityRule: _validity,
 }
