@@ -74,6 +74,11 @@ class _Rule(WireModel):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$", description="stable id; findings use policy.<id>")]
     severity: Severity = "contraindicated"
     reference: str | None = Field(default=None, description="the regulation or guidance the rule applies")
+    source: str | None = Field(default=None, description="where the rule's facts come from")
+    date: dt.date | None = Field(default=None, description="the date of the source")
+    confirmed: bool = Field(
+        default=True, description="false when the rule rests on a secondary source, not the primary text"
+    )
 
 
 class DestinationRule(_Rule):
@@ -116,8 +121,13 @@ class EvidenceStrengthRule(_Rule):
 
 _LIST_SEVERITIES: dict[str, Severity] = {
     "entity-list": "contraindicated",
+    "meu-list": "contraindicated",
+    "denied-persons-list": "contraindicated",
+    "sdn": "contraindicated",
+    "unverified-list": "warning",
     "1260h": "warning",
     "1260h-proposed-2025": "info",
+    "known-headquarters": "info",
 }
 
 
@@ -128,7 +138,7 @@ class ScreeningRule(_Rule):
     lists: list[str] = Field(
         default_factory=lambda: ["seed"],
         min_length=1,
-        description="seed, or names imported with attest lists import",
+        description="bundled (csl, 1260h, seed) or names imported with attest lists import",
     )
     severities: dict[str, Severity] = Field(
         default_factory=lambda: dict(_LIST_SEVERITIES),
@@ -136,6 +146,12 @@ class ScreeningRule(_Rule):
     )
     near_severity: Severity = "warning"
     near_threshold: Annotated[float, Field(gt=50, le=100)] = 90.0
+    max_list_age_days: Annotated[int | None, Field(gt=0)] = Field(
+        default=None, description="a list older than this on the manifest's date is a warning"
+    )
+    list_notes: dict[str, str] = Field(
+        default_factory=dict, description="what a match on a list means, per list id (added to its findings)"
+    )
 
 
 class SiteCountryRule(_Rule):

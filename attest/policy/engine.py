@@ -42,7 +42,7 @@ from attest.model.policy import (
     ValidityRule,
 )
 from attest.model.result import Finding, Severity
-from attest.policy.screening import Screener, load_list
+from attest.policy.screening import Match, Screener, load_list, screener_for
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
 """Policies shipped with the package; ``us-ear`` is the default."""
@@ -144,7 +144,7 @@ class Policy:
                     raise PolicyError(
                         f"rule {rule.id} of policy {self.main.id}: {exc.message}", hint=exc.hint
                     ) from None
-                self.screeners[rule.id] = Screener(lists, near_threshold=rule.near_threshold)
+                self.screeners[rule.id] = screener_for(lists, near_threshold=rule.near_threshold)
             for name in _rule_groups(rule):
                 if name != "*" and len(name) != 2 and name not in self.groups:
                     raise PolicyError(
@@ -396,42 +396,65 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
 
 
 def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
+    """Parties headquartered in the rule's groups, declared or listed.
+
+    A party that matches a list entry keeps the entry's country whatever was declared (a
+    1260H designation is a Chinese military company: CN). A near match only is a warning.
+    """
     assert isinstance(rule, HeadquartersRule)
-    tenant = ctx.manifest.tenant
-    parties = [(tenant.legal_name, tenant.headquarters_country, "tenant")]
-    if tenant.ultimate_parent:
-        parties.append(
-            (
-                tenant.ultimate_parent.legal_name,
-                tenant.ultimate_parent.headquarters_country,
-                "ultimate parent",
-            )
-        )
-    # The operator runs the chips: one headquartered in a prohibited country is judged as well
-    # (a licence must still be held by the tenant or its parent).
-    parties.insert(0, (ctx.manifest.operator.name, ctx.manifest.operator.country, "operator"))
-    hits = [(n, c, role, ctx.policy.groups_of(c, rule.groups, ctx.at)) for n, c, role in parties]
-    hits = [h for h in hits if h[3]]
+    # (name, country, role, groups, declared country, the match that gave the country or None)
+    hits: list[tuple[str, str, str, list[str], str, Match | None]] = []
+    for name, declared, role in _parties(ctx):
+        groups = ctx.policy.groups_of(declared, rule.groups, ctx.at)
+        if groups:
+            hits.append((name, declared, role, groups, declared, None))
+        for m in _listed(ctx, name):
+            for country in m.countries():
+                listed_groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
+                if listed_groups and not groups:
+                    hits.append((name, country, role, listed_groups, declared, m))
+                    break
     chips = ctx.controlled()
     if not hits or not chips:
         return []
     licence, reasons = _find_license(ctx, _eccns(chips))
     if licence is not None:
         return []
-    name, country, role, groups = hits[-1]
+    strong = [h for h in hits if h[5] is None or h[5].kind != "near"]
+    name, country, role, groups, declared, match = (strong or hits)[-1]
+    severity = (
+        Severity(rule.severity)
+        if strong
+        else Severity(min(rule.severity, "warning", key=_SEVERITY_ORDER.index))
+    )
+    if match is None:
+        where = f"is headquartered in {country} ({', '.join(groups)})"
+    else:
+        how = "matches" if match.kind != "near" else f"closely matches (score {match.score:.0f})"
+        where = (
+            f"is declared in {declared} but {how} {match.entry.name} on the {match.list} list [{match.source}], "
+            f"which places it in {country} ({', '.join(groups)})"
+        )
+    evidence: dict[str, JsonValue] = {
+        "party": name,
+        "role": role,
+        "country": country,
+        "declared_country": declared,
+        "groups": list(groups),
+        "gpus": [i for i, _ in chips],
+        "licenses_checked": cast(list[JsonValue], reasons),
+    }
+    if match is not None:
+        evidence["listed_country"] = country
+        evidence["list_entry"] = cast(JsonValue, match.to_obj())
     return [
-        _finding(
-            rule,
-            f"the {role} {name} is headquartered in {country} ({', '.join(groups)}); {ctx.chips_text(chips)} need a licence "
-            f"wherever they are; " + "; ".join(reasons),
-            {
-                "party": name,
-                "role": role,
-                "country": country,
-                "groups": list(groups),
-                "gpus": [i for i, _ in chips],
-                "licenses_checked": cast(list[JsonValue], reasons),
-            },
+        Finding(
+            rule=f"policy.{rule.id}",
+            severity=severity,
+            message=f"the {role} {name} {where}; {ctx.chips_text(chips)} need a licence wherever they are; "
+            + "; ".join(reasons)
+            + (f" ({rule.reference})" if rule.reference else ""),
+            evidence=evidence,
             remedy="attach a licence reference that covers this tenant and these items",
         )
     ]
@@ -491,30 +514,81 @@ def _evidence(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
 
 
+def _parties(ctx: _Context) -> list[tuple[str, str, str]]:
+    """(name, declared country, role) of everyone the rules judge: operator, tenant, ultimate parent."""
+    m = ctx.manifest
+    out = [
+        (m.operator.name, m.operator.country, "operator"),
+        (m.tenant.legal_name, m.tenant.headquarters_country, "tenant"),
+    ]
+    if m.tenant.ultimate_parent:
+        out.append(
+            (
+                m.tenant.ultimate_parent.legal_name,
+                m.tenant.ultimate_parent.headquarters_country,
+                "ultimate parent",
+            )
+        )
+    return out
+
+
+def _listed(ctx: _Context, name: str) -> list[Match]:
+    """Every match of ``name`` on the lists of every screening rule of the policy."""
+    return [m for screener in ctx.policy.screeners.values() for m in screener.screen(name)]
+
+
 def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, ScreeningRule)
-    tenant = ctx.manifest.tenant
-    names = [tenant.legal_name] + ([tenant.ultimate_parent.legal_name] if tenant.ultimate_parent else [])
     out = []
-    for m in ctx.policy.screeners[rule.id].screen_party(names):
+    screener = ctx.policy.screeners[rule.id]
+    roles: dict[str, str] = {}
+    for name, _, role in _parties(ctx):
+        roles.setdefault(name, role)
+    for m in screener.screen_party(list(roles)):
         listed = rule.severities.get(m.list, rule.severity)
         severity = listed if m.kind != "near" else min(listed, rule.near_severity, key=_SEVERITY_ORDER.index)
-        role = "tenant" if m.screened == tenant.legal_name else "ultimate parent"
+        role = roles.get(m.screened, "tenant")
         how = (
             "exactly"
             if m.kind == "exact"
             else ("by an alias" if m.kind == "alias" else f"closely (score {m.score:.0f})")
         )
+        note = rule.list_notes.get(m.list)
         out.append(
             Finding(
                 rule=f"policy.{rule.id}",
                 severity=Severity(severity),
                 message=f"the {role} {m.screened} matches {how} {m.entry.name} on the {m.list} list"
-                + (f" (listed {m.entry.added})" if m.entry.added else ""),
+                + (f" (listed {m.entry.added})" if m.entry.added else "")
+                + f" [{m.source}]"
+                + (f"; {note}" if note else ""),
                 evidence={**m.to_obj(), "role": role},
                 remedy="review the match; a licence or a documented false-positive decision is needed to proceed",
             )
         )
+    if rule.max_list_age_days is not None:
+        for lst in screener.lists:
+            try:
+                listed_on = date.fromisoformat(lst.date[:10])
+            except ValueError:
+                listed_on = date.min
+            age = (ctx.at - listed_on).days
+            if age > rule.max_list_age_days:
+                out.append(
+                    Finding(
+                        rule=f"policy.{rule.id}",
+                        severity=Severity.WARNING,
+                        message=f"screening list {lst.name} of {lst.date} ({len(lst.entries):,} entries) is {age} days "
+                        f"old on {ctx.at}; the policy allows {rule.max_list_age_days}",
+                        evidence={
+                            "list": lst.name,
+                            "date": lst.date,
+                            "entries": len(lst.entries),
+                            "age_days": age,
+                        },
+                        remedy="update the list: attest lists update (or attest lists import FILE)",
+                    )
+                )
     return out
 
 

@@ -46,7 +46,7 @@ class Row:
 
 
 ROWS = [
-    Row("Alibaba in Johor", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "CN"), None, "declared", Status.CONTRAINDICATED, {"policy.headquarters"}),
+    Row("Alibaba in Johor", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "CN"), None, "declared", Status.CONTRAINDICATED, {"policy.headquarters", "policy.screening"}),  # 1260H since 2026-06-10
     Row("ByteDance subsidiary in Johor", "h100", "MY", ("BytePlus Pte. Ltd.", "SG"), ("Beijing Douyin Information Service Co., Ltd.", "CN"), None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters"}),
     Row("US tenant in Singapore", "h100", "SG", ("Example Robotics Inc.", "US"), ("Example Holdings Inc.", "US"), None, "declared", Status.AFFIRMING, set()),
     Row("H100 in Vietnam, no licence", "h100", "VN", ("Example Robotics Inc.", "US"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.destination"}),

@@ -141,7 +141,7 @@ def test_import_csl_csv_with_bare_carriage_returns() -> None:
 
 def test_missing_list_says_how_to_import(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError) as err:
-        load_list("csl", tmp_path)
+        load_list("csl-eu", tmp_path)
     assert "attest lists import" in (err.value.hint or "")
 
 
