@@ -94,6 +94,12 @@ class HeadquartersRule(_Rule):
 
     kind: Literal["headquarters"]
     groups: list[GroupOrCountry] = Field(min_length=1)
+    offshore: list[GroupOrCountry] = Field(
+        default_factory=list,
+        description="jurisdictions where holding companies are incorporated, not headquartered (KY, BM, VG, ...): "
+        "a party declared there, with controlled chips and no licence, is a warning (declare the principal place "
+        "of business)",
+    )
 
 
 class ProhibitedHardwareRule(_Rule):

@@ -223,13 +223,14 @@ class Policy:
         """Apply every rule; return the findings (an ``info`` one per passed rule, so verdicts explain themselves)."""
         facts = facts or Facts("declared", [bundled_catalog().classify_gpu(g) for g in manifest.gpus])
         at = manifest.freshness.issued_at.date()
-        # The rules read the tenant, site, GPUs, licences, the job's declared operations, the
+        # The rules read the tenant, operator, site, GPUs, licences, the job's declared operations, the
         # date, and the verifier's facts; nothing else. A node's manifests share those member
         # objects (the fast reader caches them) and its GPUs' classifications, so one node's
         # verdicts are found again by identity (values for the rest) rather than recomputed.
         # The findings are frozen and shared; the list is the caller's.
         objects = (
             manifest.tenant,
+            manifest.operator,  # the headquarters and screening rules judge the operator too
             manifest.site,
             manifest.gpus,
             manifest.licenses,
@@ -264,7 +265,9 @@ class Policy:
 def _rule_groups(rule: Rule) -> list[str]:
     if isinstance(rule, DestinationRule):
         return [*rule.groups, *rule.except_groups]
-    if isinstance(rule, HeadquartersRule | EvidenceStrengthRule):
+    if isinstance(rule, HeadquartersRule):
+        return [*rule.groups, *rule.offshore]
+    if isinstance(rule, EvidenceStrengthRule):
         return list(rule.groups)
     return []
 
@@ -408,18 +411,49 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
         groups = ctx.policy.groups_of(declared, rule.groups, ctx.at)
         if groups:
             hits.append((name, declared, role, groups, declared, None))
-        for m in _listed(ctx, name):
-            for country in m.countries():
-                listed_groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
-                if listed_groups and not groups:
-                    hits.append((name, country, role, listed_groups, declared, m))
-                    break
+        if groups:
+            continue
+        # The best match (exact before near, then by list) that places the party in the groups.
+        listed = next(
+            (
+                (country, listed_groups, m)
+                for m in _listed(ctx, name)
+                for country in m.countries()
+                if (listed_groups := ctx.policy.groups_of(country, rule.groups, ctx.at))
+            ),
+            None,
+        )
+        if listed is not None:
+            hits.append((name, listed[0], role, listed[1], declared, listed[2]))
     chips = ctx.controlled()
-    if not hits or not chips:
+    offshore = [
+        (name, declared, role)
+        for name, declared, role in _parties(ctx)
+        if ctx.policy.groups_of(declared, rule.offshore, ctx.at)
+    ]
+    if not (hits or offshore) or not chips:
         return []
     licence, reasons = _find_license(ctx, _eccns(chips))
     if licence is not None:
         return []
+    if not hits:
+        name, declared, role = offshore[-1]
+        return [
+            Finding(
+                rule=f"policy.{rule.id}",
+                severity=Severity(min(rule.severity, "warning", key=_SEVERITY_ORDER.index)),
+                message=f"the {role} {name} is declared in {declared}, where holding companies are incorporated "
+                f"rather than headquartered; the headquarters rule needs the principal place of business "
+                f"({ctx.chips_text(chips)}, no licence: " + "; ".join(reasons) + ")",
+                evidence={
+                    "party": name,
+                    "role": role,
+                    "declared_country": declared,
+                    "gpus": [i for i, _ in chips],
+                },
+                remedy="declare the country of the party's principal place of business, or attach a licence",
+            )
+        ]
     strong = [h for h in hits if h[5] is None or h[5].kind != "near"]
     name, country, role, groups, declared, match = (strong or hits)[-1]
     severity = (

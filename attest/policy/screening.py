@@ -404,6 +404,14 @@ class Match:
         }
 
 
+_KINDS = {"exact": 0, "alias": 1, "near": 2}
+
+
+def _rank(m: Match) -> tuple[float, int, str, str]:
+    """Best first: higher score, then exact before alias before near, then by list and entry."""
+    return (-m.score, _KINDS[m.kind], m.list, m.entry.id)
+
+
 class Screener:
     """Lists indexed for screening.
 
@@ -505,7 +513,7 @@ class Screener:
         for tok in tokens(norm):
             candidates.update(self._postings.get(tok, ()))
         if not candidates:
-            return sorted(found.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+            return sorted(found.values(), key=_rank)
         # A short name is a few letters: one edit in ten is already a ratio of 90.
         t = self.near_threshold if len(norm) >= 12 else min(100.0, self.near_threshold + 5)
         lo, hi = len(norm) * t / (200 - t), len(norm) * (200 - t) / t
@@ -531,7 +539,7 @@ class Screener:
                     score = _score(norm, "", self._names[i][0], "")
                     if score >= t:
                         add(i, "near", score)
-        return sorted(found.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+        return sorted(found.values(), key=_rank)
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
         """Screen a party and its parent chain; best match per entry."""
@@ -541,7 +549,7 @@ class Screener:
                 key = (m.source.name, m.list, m.entry.id)
                 if key not in best or m.score > best[key].score:
                     best[key] = m
-        return sorted(best.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+        return sorted(best.values(), key=_rank)
 
 
 # Words that describe a line of business, a kind of body or a place, not a party: two names
