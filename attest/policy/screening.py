@@ -38,6 +38,7 @@ import io
 import json
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -170,6 +171,8 @@ _LEGAL_WORDS = frozenset(
         "pvt",
         "ltdco",
         "coltd",
+        "spzoo",
+        "liability",
     ]
 )
 # Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
@@ -210,6 +213,7 @@ _LEGAL_AFFIXES = tuple(
 )
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _NON_WORD = re.compile(r"[\W_]+")
+_SINGLE_LETTER = re.compile(r"(?:^| )[^\W\d_](?: |$)")
 # Removed, not spaced: Unicode format characters (Cf: zero-width space, joiners, soft hyphen,
 # bidi controls, word joiner, BOM), controls (Cc), combining marks (Mn, Me: accents,
 # variation selectors, the combining grapheme joiner) and the Hangul fillers, which are
@@ -271,8 +275,11 @@ def fold(name: str) -> str:
 
 def normalize(name: str) -> str:
     """The comparable form of a party name (see the module docstring)."""
-    text = fold(name)
-    text = _NON_WORD.sub(" ", text).strip()
+    return _normalize_folded(fold(name))
+
+
+def _normalize_folded(folded: str) -> str:
+    text = _NON_WORD.sub(" ", folded).strip()
     # Strip legal forms written as affixes, at either end of the whole name. One C call
     # answers the common case (none); the longest matching affix goes first.
     while text.endswith(_LEGAL_AFFIXES) or text.startswith(_LEGAL_AFFIXES):
@@ -280,18 +287,52 @@ def normalize(name: str) -> str:
         if len(text) <= len(affix):
             break
         text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
-    merged: list[str] = []
-    single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
-    for tok in text.split():
-        single = len(tok) == 1 and tok.isalpha() and not _CJK.search(tok)
-        if single and merged and (single_run or (len(merged[-1]) <= 2 and merged[-1].isalpha())):
-            merged[-1] += tok
-            single_run = True
-        else:
-            merged.append(tok)
-            single_run = single
-    kept = [t for t in merged if t not in _LEGAL_WORDS]
-    return " ".join(kept or merged)
+    toks = text.split()
+    if _SINGLE_LETTER.search(text):  # rare: only then walk the words in Python
+        merged: list[str] = []
+        single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
+        for tok in toks:
+            single = len(tok) == 1 and tok.isalpha() and not _CJK.search(tok)
+            if single and merged and (single_run or (len(merged[-1]) <= 2 and merged[-1].isalpha())):
+                merged[-1] += tok
+                single_run = True
+            else:
+                merged.append(tok)
+                single_run = single
+        toks = merged
+    kept = [t for t in toks if t not in _LEGAL_WORDS]
+    return " ".join(kept or toks)
+
+
+def compact(name: str) -> str:
+    """Every letter and digit of the folded name, legal forms included, nothing between them.
+
+    "LLCSINTO" is "LLC SINTO" and "AMEGINOFZE" is "AMEGINO FZE": a legal form glued to a name
+    is found by this key (on both sides) where word-level normalization cannot split it.
+    """
+    return _NON_WORD.sub("", fold(name))
+
+
+_COMMON = 200
+_WIDE_WINDOW = 400
+
+
+def _distinct_alike(query: str, candidate: str, threshold: float) -> bool:
+    """Whether two names close as a whole are also close in their distinctive words.
+
+    "Align Technology" and "Leon Technology" are 90 alike through a generic word; their own
+    words are not. A name with distinctive words is never near one without any.
+    """
+    # A misspelt generic word ("Tecnhologies") is still generic: only the query's words are checked.
+    q = " ".join(
+        w
+        for w in _distinctive(query).split()
+        if process.extractOne(w, _GENERIC_LIST, scorer=fuzz.ratio, score_cutoff=80) is None
+    )
+    c = _distinctive(candidate)
+    if not q or not c:
+        return not q and not c
+    return fuzz.ratio(" ".join(sorted(q.split())), " ".join(sorted(c.split()))) >= threshold
 
 
 def keys(normalized: str) -> tuple[str, ...]:
@@ -424,7 +465,7 @@ class Screener:
     """
 
     def __init__(
-        self, lists: Sequence[ScreeningList], *, near_threshold: float = 90.0, common_token_cap: int = 200
+        self, lists: Sequence[ScreeningList], *, near_threshold: float = 90.0, common_token_cap: int = 5000
     ) -> None:
         self.lists = list(lists)
         self.near_threshold = near_threshold
@@ -432,10 +473,14 @@ class Screener:
         self._exact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"], ListInfo]]] = (
             defaultdict(list)
         )
+        # by compact(): every letter and digit, legal forms included
+        self._compact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"], ListInfo]]] = (
+            defaultdict(list)
+        )
         # per indexed name: normalized, with its words sorted, entry, original spelling, list
         self._names: list[tuple[str, str, ListEntry, str, ListInfo]] = []
-        self._lengths: list[int] = []
-        self._cjk: list[bool] = []
+        self._plain: list[str] = []
+        self._sorted: list[str] = []
         self._brands: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
         postings: dict[str, list[int]] = defaultdict(list)
         for lst in self.lists:
@@ -447,24 +492,32 @@ class Screener:
                     norm = normalize(original)
                     if not norm:
                         continue
-                    if kind == "alias" and not lst.brands and len(norm) <= 3:
-                        # Three-letter aliases of the CSL's 25,921 entries ("PPL", "PTC", "UCB") are the
-                        # initials of countless companies; a brand list's (BYD, DJI, NIO) are kept.
+                    if not lst.brands and len(norm) <= 3:
+                        # Three-letter names of the CSL's 25,921 entries ("PPL", "PTC", "UCB", "LLC ITC")
+                        # are the initials of countless companies: matched only as written in full.
+                        # A brand list's (BYD, DJI, NIO) are kept.
+                        self._compact[compact(original)].append((entry, original, kind, info))  # type: ignore[arg-type]
                         continue
+                    self._compact[compact(original)].append((entry, original, kind, info))  # type: ignore[arg-type]
                     for key in keys(norm):
                         self._exact[key].append((entry, original, kind, info))  # type: ignore[arg-type]
                     idx = len(self._names)
                     self._names.append((norm, " ".join(sorted(norm.split())), entry, original, info))
-                    self._lengths.append(len(norm))
-                    self._cjk.append(bool(_CJK.search(norm)))
+                    self._plain.append(norm)
+                    self._sorted.append(self._names[-1][1])
                     distinctive = _distinctive(norm)
                     if lst.brands and len(distinctive) >= 4 and not _CJK.search(distinctive):
                         words = frozenset(distinctive.split())
                         self._brands[min(words)].append((words, idx))
                     for tok in tokens(norm):
                         postings[tok].append(idx)
-        # Tokens on very many names ("technology", "international") find nothing specific.
-        self._postings = {t: ids for t, ids in postings.items() if len(ids) <= common_token_cap}
+        # Tokens on very many names ("technology", "international") find nothing specific. Each
+        # posting list is kept sorted by name length (with the lengths beside it, for bisection).
+        self._postings: dict[str, tuple[list[int], list[int]]] = {}
+        for tok, ids in postings.items():
+            if len(ids) <= common_token_cap:
+                ordered = sorted(set(ids), key=lambda i: len(self._plain[i]))
+                self._postings[tok] = ([len(self._plain[i]) for i in ordered], ordered)
 
     def __len__(self) -> int:
         return len(self._names)
@@ -484,7 +537,8 @@ class Screener:
         return list(hit)
 
     def _screen(self, name: str) -> list[Match]:
-        norm = normalize(name)
+        folded = fold(name)
+        norm = _normalize_folded(folded)
         if not norm:
             return []
         found: dict[tuple[str, str, str], Match] = {}
@@ -496,49 +550,66 @@ class Screener:
             if old is None or score > old.score or (kind == "exact" and old.kind != "exact"):
                 found[k] = Match(entry.list_id, entry, original, kind, score, name, info)
 
-        for key in keys(norm):
-            for entry, original, kind, info in self._exact.get(key, ()):
+        words = norm.split()
+        ordered_query = " ".join(sorted(words)) if len(words) > 1 else norm
+        exact = self._exact
+        lookups = [
+            exact.get(key, ())
+            for key in ((norm, "".join(words), ordered_query) if len(words) > 1 else (norm,))
+        ]
+        lookups.append(self._compact.get(_NON_WORD.sub("", folded), ()))  # compact(name)
+        for hit in lookups:
+            for entry, original, kind, info in hit:
                 k = (info.name, entry.list_id, entry.id)
                 if k not in found or (kind == "exact" and found[k].kind != "exact"):
                     found[k] = Match(entry.list_id, entry, original, kind, 100.0, name, info)
-        words = norm.split()
         # A brand entry whose distinctive words all appear in the name (its subsidiary).
-        if self._brands:
-            present = set(words)
-            for w in present:
-                for need, idx in self._brands.get(w, ()):
-                    if need <= present:
-                        add(idx, "near", 100.0)
-        candidates: set[int] = set()
-        for tok in tokens(norm):
-            candidates.update(self._postings.get(tok, ()))
-        if not candidates:
-            return sorted(found.values(), key=_rank)
+        brands = self._brands
+        for w in words:
+            for need, idx in brands.get(w, ()):
+                if need.issubset(words):
+                    add(idx, "near", 100.0)
         # A short name is a few letters: one edit in ten is already a ratio of 90.
         t = self.near_threshold if len(norm) >= 12 else min(100.0, self.near_threshold + 5)
-        lo, hi = len(norm) * t / (200 - t), len(norm) * (200 - t) / t
-        lengths, cjk = self._lengths, self._cjk
-        latin = [i for i in candidates if lo <= lengths[i] <= hi and not cjk[i]]
-        if latin:
-            names = self._names
-            by_ratio = process.extract(
-                norm, [names[i][0] for i in latin], scorer=fuzz.ratio, score_cutoff=t, limit=None
-            )
-            by_order = process.extract(
-                " ".join(sorted(words)),
-                [names[i][1] for i in latin],
-                scorer=fuzz.ratio,
-                score_cutoff=t,
-                limit=None,
-            )
-            for _, score, pos in [*by_ratio, *by_order]:
-                add(latin[pos], "near", float(score))
         if _CJK.search(norm):
-            for i in candidates:
-                if cjk[i]:
-                    score = _score(norm, "", self._names[i][0], "")
-                    if score >= t:
-                        add(i, "near", score)
+            cands = {i for tok in tokens(norm) for i in self._postings.get(tok, ((), ()))[1]}
+            for i in cands:
+                score = _score(norm, "", self._plain[i], "")
+                if score >= t:
+                    add(i, "near", score)
+            return sorted(found.values(), key=_rank)
+        # Only names within the length window can reach the threshold; each token's postings are
+        # sorted by name length, so the window is two bisections per token.
+        lo, hi = len(norm) * t / (200 - t), len(norm) * (200 - t) / t
+        # Candidates come from the name's specific words (on at most COMMON names); a name with
+        # none (its own word misspelt, the rest common) takes the window of its rarest word when
+        # that window is small.
+        candidates: set[int] = set()
+        rarest: tuple[list[int], list[int]] | None = None
+        for posting in map(self._postings.get, words):
+            if posting is None:
+                continue
+            lengths, ids = posting
+            if len(ids) <= _COMMON:
+                candidates.update(ids[bisect_left(lengths, lo) : bisect_right(lengths, hi)])
+            elif rarest is None or len(ids) < len(rarest[1]):
+                rarest = posting
+        if not candidates and rarest is not None:
+            window = rarest[1][bisect_left(rarest[0], lo) : bisect_right(rarest[0], hi)]
+            if len(window) <= _WIDE_WINDOW:
+                candidates.update(window)
+        if not candidates:
+            return sorted(found.values(), key=_rank)
+        # Compared with their words sorted (a token-sort ratio, the sorted forms made once): word
+        # order does not count, a typo does.
+        latin = list(candidates)
+        ordered = self._sorted
+        hits = process.extract(
+            ordered_query, [ordered[i] for i in latin], scorer=fuzz.ratio, score_cutoff=t, limit=None
+        )
+        for _, score, pos in hits:
+            if _distinct_alike(norm, self._plain[latin[pos]], t):
+                add(latin[pos], "near", float(score))
         return sorted(found.values(), key=_rank)
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
@@ -583,6 +654,9 @@ _GENERIC_WORDS = frozenset(
     venezuela india indian pakistan uae dubai emirates turkey hungary germany france japan uk usa us
     """.split()  # noqa: SIM905  # a block of words reads better than a list of 300 strings
 )
+
+
+_GENERIC_LIST = sorted(_GENERIC_WORDS)
 
 
 def _distinctive(normalized: str) -> str:
