@@ -67,6 +67,9 @@ class LicenseEntry(WireModel):
     items: list[str] = Field(default_factory=lambda: ["3A090", "4A090"], description="ECCN prefixes covered")
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
+    conditions: list[str] = Field(
+        default_factory=list, description="conditions the licence carries (a rule may require some)"
+    )
     note: str | None = None
 
 
@@ -87,6 +90,20 @@ class DestinationRule(_Rule):
     kind: Literal["destination"]
     groups: list[GroupOrCountry] = Field(min_length=1)
     except_groups: list[GroupOrCountry] = Field(default_factory=list)
+    effective_from: dt.date | None = Field(
+        default=None, description="the rule applies to manifests from this date"
+    )
+    eccns: list[str] = Field(
+        default_factory=list,
+        description="only chips whose ECCN or paragraph starts with one of these (all if empty)",
+    )
+    max_tpp: Annotated[float | None, Field(gt=0)] = Field(
+        default=None, description="only chips with a TPP at most this (e.g. H200-class)"
+    )
+    required_conditions: list[str] = Field(
+        default_factory=list,
+        description="a licence satisfies the rule only when it carries all these conditions",
+    )
 
 
 class HeadquartersRule(_Rule):
@@ -152,8 +169,10 @@ class ScreeningRule(_Rule):
     )
     near_severity: Severity = "warning"
     near_threshold: Annotated[float, Field(gt=50, le=100)] = 90.0
-    max_list_age_days: Annotated[int | None, Field(gt=0)] = Field(
-        default=None, description="a list older than this on the manifest's date is a warning"
+    max_list_age_days: dict[str, Annotated[int, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="per list name (or * for every list): a list older than this many days on the manifest's "
+        "date is a warning",
     )
     list_notes: dict[str, str] = Field(
         default_factory=dict, description="what a match on a list means, per list id (added to its findings)"
@@ -174,6 +193,35 @@ class SiteCountryRule(_Rule):
     )
 
 
+class NoticeRule(_Rule):
+    """Information for controlled chips at sites in these groups (e.g. Malaysia's Strategic Trade Permit)."""
+
+    kind: Literal["notice"]
+    groups: list[GroupOrCountry] = Field(min_length=1)
+    effective_from: dt.date | None = None
+    message: str = Field(min_length=1)
+    severity: Severity = "info"
+
+
+class Suspension(WireModel):
+    """A period in which a rule does not apply: from ``start`` up to, not including, ``end``."""
+
+    start: dt.date
+    end: dt.date | None = None
+
+
+class AffiliatesRule(_Rule):
+    """Owned at least ``threshold_percent`` by listed parties (together), the tenant counts as listed."""
+
+    kind: Literal["affiliates"]
+    effective_from: dt.date
+    suspended: list[Suspension] = Field(default_factory=list)
+    threshold_percent: Annotated[float, Field(gt=0, le=100)] = 50.0
+    lists: list[str] = Field(
+        default_factory=lambda: ["entity-list", "meu-list"], min_length=1, description="list ids that count"
+    )
+
+
 class ValidityRule(_Rule):
     """The manifest's time must fall within the policy's effective period."""
 
@@ -189,6 +237,8 @@ Rule = Annotated[
     | EvidenceStrengthRule
     | ScreeningRule
     | SiteCountryRule
+    | NoticeRule
+    | AffiliatesRule
     | ValidityRule,
     Field(discriminator="kind"),
 ]

@@ -28,11 +28,13 @@ from attest.location.in_country import country_fit
 from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.policy import (
+    AffiliatesRule,
     DestinationRule,
     EvidenceStrengthRule,
     HeadquartersRule,
     LicenseEntry,
     LocationRequirement,
+    NoticeRule,
     PolicyDocument,
     ProhibitedHardwareRule,
     Rule,
@@ -267,7 +269,7 @@ def _rule_groups(rule: Rule) -> list[str]:
         return [*rule.groups, *rule.except_groups]
     if isinstance(rule, HeadquartersRule):
         return [*rule.groups, *rule.offshore]
-    if isinstance(rule, EvidenceStrengthRule):
+    if isinstance(rule, EvidenceStrengthRule | NoticeRule):
         return list(rule.groups)
     return []
 
@@ -303,7 +305,9 @@ def _norm(name: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-def _find_license(ctx: _Context, eccns: Sequence[str]) -> tuple[LicenseEntry | None, list[str]]:
+def _find_license(
+    ctx: _Context, eccns: Sequence[str], conditions: Sequence[str] = ()
+) -> tuple[LicenseEntry | None, list[str]]:
     """A licence reference in the manifest that the policy knows and that covers this case; else why not."""
     m = ctx.manifest
     holders = {_norm(m.tenant.legal_name)} | (
@@ -334,6 +338,10 @@ def _find_license(ctx: _Context, eccns: Sequence[str]) -> tuple[LicenseEntry | N
         if uncovered:
             reasons.append(f"{ref.kind} {ref.id} does not cover {', '.join(sorted(set(uncovered)))}")
             continue
+        missing = [c for c in conditions if c not in entry.conditions]
+        if missing:
+            reasons.append(f"{ref.kind} {ref.id} lacks the conditions {', '.join(missing)}")
+            continue
         return entry, reasons
     if not m.licenses:
         reasons.append("the manifest carries no licence reference")
@@ -358,12 +366,18 @@ def _finding(rule: Rule, message: str, evidence: dict[str, JsonValue], remedy: s
 
 def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, DestinationRule)
+    if rule.effective_from is not None and ctx.at < rule.effective_from:
+        return []
     country = ctx.manifest.site.country
     in_groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
     excepted = ctx.policy.groups_of(country, rule.except_groups, ctx.at)
     chips = []
     why: set[str] = set()
     for index, c in ctx.controlled():
+        if rule.eccns and not any((c.paragraph or c.eccn or "").startswith(e) for e in rule.eccns):
+            continue
+        if rule.max_tpp is not None and (c.tpp is None or c.tpp > rule.max_tpp):
+            continue
         chip = bundled_catalog().get(c.chip) if c.chip else None
         listed = chip is not None and any(
             ctx.policy.member(country, d, ctx.at) for d in chip.license_required_destinations
@@ -377,7 +391,10 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             )
     if not chips:
         return []
-    licence, reasons = _find_license(ctx, _eccns(chips))
+    if rule.required_conditions and _find_license(ctx, _eccns(chips))[0] is None:
+        # A conditions rule judges licences; no licence at all is the plain destination rule's finding.
+        return []
+    licence, reasons = _find_license(ctx, _eccns(chips), rule.required_conditions)
     if licence is not None:
         return []
     groups = in_groups if in_groups and not excepted else []
@@ -600,20 +617,21 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
                 remedy="review the match; a licence or a documented false-positive decision is needed to proceed",
             )
         )
-    if rule.max_list_age_days is not None:
-        for lst in screener.lists:
+    for lst in screener.lists:
+        limit = rule.max_list_age_days.get(lst.name, rule.max_list_age_days.get("*"))
+        if limit is not None:
             try:
                 listed_on = date.fromisoformat(lst.date[:10])
             except ValueError:
                 listed_on = date.min
             age = (ctx.at - listed_on).days
-            if age > rule.max_list_age_days:
+            if age > limit:
                 out.append(
                     Finding(
                         rule=f"policy.{rule.id}",
                         severity=Severity.WARNING,
                         message=f"screening list {lst.name} of {lst.date} ({len(lst.entries):,} entries) is {age} days "
-                        f"old on {ctx.at}; the policy allows {rule.max_list_age_days}",
+                        f"old on {ctx.at}; the policy allows {limit}",
                         evidence={
                             "list": lst.name,
                             "date": lst.date,
@@ -707,6 +725,70 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     return out
 
 
+def _notice(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, NoticeRule)
+    if rule.effective_from is not None and ctx.at < rule.effective_from:
+        return []
+    country = ctx.manifest.site.country
+    groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
+    if not groups or not ctx.controlled():
+        return []
+    return [
+        _finding(
+            rule,
+            f"{ctx.chips_text(ctx.controlled())} at a site in {country}: {rule.message}",
+            {"site_country": country, "source": rule.source, "confirmed": rule.confirmed},
+        )
+    ]
+
+
+def _affiliates(ctx: _Context, rule: Rule) -> list[Finding]:
+    """Owners on the rule's lists that together hold at least the threshold make the tenant count as listed."""
+    assert isinstance(rule, AffiliatesRule)
+    if ctx.at < rule.effective_from:
+        return []
+    listed: list[tuple[str, float, Match]] = []
+    for owner in ctx.manifest.tenant.owners:
+        match = next(
+            (m for m in _listed(ctx, owner.legal_name) if m.kind != "near" and m.list in rule.lists), None
+        )
+        if match is not None:
+            listed.append((owner.legal_name, owner.share_percent, match))
+    share = sum(s for _, s, _ in listed)
+    if not listed or share < rule.threshold_percent:
+        return []
+    owners = ", ".join(f"{n} ({s:g} %, {m.list} [{m.source}])" for n, s, m in listed)
+    evidence: dict[str, JsonValue] = {
+        "owners": [
+            {"name": n, "share_percent": s, "list": m.list, "entry": m.entry.id} for n, s, m in listed
+        ],
+        "share_percent": share,
+        "threshold_percent": rule.threshold_percent,
+        "confirmed": rule.confirmed,
+    }
+    pause = next((p for p in rule.suspended if p.start <= ctx.at and (p.end is None or ctx.at < p.end)), None)
+    if pause is not None:
+        return [
+            Finding(
+                rule=f"policy.{rule.id}",
+                severity=Severity.INFO,
+                message=f"the tenant {ctx.manifest.tenant.legal_name} is {share:g} % owned by listed parties "
+                f"({owners}); the Affiliates rule that would make it count as listed is suspended "
+                f"from {pause.start}" + (f" until {pause.end}" if pause.end else ""),
+                evidence=evidence,
+            )
+        ]
+    return [
+        _finding(
+            rule,
+            f"the tenant {ctx.manifest.tenant.legal_name} is {share:g} % owned by listed parties ({owners}); "
+            f"at {rule.threshold_percent:g} % or more it counts as listed itself",
+            evidence,
+            remedy="treat the tenant as the listed party: a licence for it is needed",
+        )
+    ]
+
+
 _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     DestinationRule: _destination,
     HeadquartersRule: _headquarters,
@@ -715,5 +797,7 @@ _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     EvidenceStrengthRule: _evidence,
     ScreeningRule: _screening,
     SiteCountryRule: _site_country,
+    NoticeRule: _notice,
+    AffiliatesRule: _affiliates,
     ValidityRule: _validity,
 }
