@@ -28,6 +28,7 @@ Run: python bench/bench_screening.py [--rounds 3] [--sample 200]
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from pathlib import Path
@@ -37,8 +38,27 @@ from rapidfuzz import fuzz, process
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the evasion generator lives in tests/
 
-from attest.policy.screening import bundled_list, normalize, screener_for  # noqa: E402
+from attest.policy.screening import ListEntry, ScreeningList, bundled_list, normalize, screener_for  # noqa: E402
 from tests.policy.evasion import variants  # noqa: E402
+
+WORDS = """alpha beta gamma delta sigma omega nova stellar quantum vector matrix cipher photon fusion atlas orion
+titan apex summit horizon pacific eastern northern golden silver blue green red bright clear swift smart
+deep rapid prime global united central royal imperial modern future digital micro macro mega ultra hyper
+dragon phoenix tiger lion eagle falcon harbor river mountain ocean island valley forest desert crystal
+""".split()
+KINDS = "technology electronics semiconductor computing systems networks logistics trading shipping energy robotics software instruments materials".split()
+PLACES = "beijing shanghai shenzhen hangzhou wuhan chengdu moscow tehran minsk pyongyang caracas havana dubai singapore".split()
+FORMS = ["Co., Ltd.", "Limited", "LLC", "Inc.", "Group Co., Ltd.", "Trading Co.", "JSC", "Pte. Ltd.", "有限公司"]
+
+
+def synthetic_list(n: int, rng: random.Random) -> ScreeningList:
+    """A synthetic list of ``n`` company-like entries (bench_verify.py screens against it)."""
+    entries = []
+    for i in range(n):
+        name = f"{rng.choice(PLACES).title()} {rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(KINDS).title()} {rng.choice(FORMS)}"
+        alts = [f"{rng.choice(WORDS).title()}{rng.choice(WORDS).title()}"] if rng.random() < 0.5 else []
+        entries.append(ListEntry(id=f"s{i}", list_id="entity-list", name=name, alt_names=alts))
+    return ScreeningList(name="synthetic", date="2026-11-28", entries=entries)
 
 
 def main() -> int:

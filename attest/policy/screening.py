@@ -173,6 +173,7 @@ _LEGAL_WORDS = frozenset(
         "coltd",
         "spzoo",
         "liability",
+        "tob",  # Cyrillic ТОВ, folded to Latin look-alikes
     ]
 )
 # Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
@@ -302,6 +303,28 @@ def _normalize_folded(folded: str) -> str:
         toks = merged
     kept = [t for t in toks if t not in _LEGAL_WORDS]
     return " ".join(kept or toks)
+
+
+_RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067]")
+_BIDI_END = re.compile("[\u202c\u2069]")
+
+
+def displayed(name: str) -> str:
+    """The name as a reader sees it, where right-to-left overrides reverse what follows them.
+
+    A simplified reading of the Unicode bidi algorithm, enough for the attack: each run after
+    an RLO, RLE or RLI, up to its PDF or PDI (or the end), is shown reversed.
+    """
+    out: list[str] = []
+    rest = name
+    while (start := _RTL_OVERRIDES.search(rest)) is not None:
+        out.append(rest[: start.start()])
+        tail = rest[start.end() :]
+        end = _BIDI_END.search(tail)
+        run, rest = (tail[: end.start()], tail[end.end() :]) if end else (tail, "")
+        out.append(run[::-1])
+    out.append(rest)
+    return "".join(out)
 
 
 def compact(name: str) -> str:
@@ -530,7 +553,17 @@ class Screener:
         """
         hit = self._memo.get(name)
         if hit is None:
-            hit = tuple(self._screen(name))
+            found = self._screen(name)
+            if _RTL_OVERRIDES.search(name):
+                # "\u202eiewauH" shows as "Huawei": screen what a reader sees as well.
+                seen = {(m.source.name, m.entry.id) for m in found}
+                shown = [
+                    Match(m.list, m.entry, m.matched_name, m.kind, m.score, name, m.source)
+                    for m in self._screen(displayed(name))
+                    if (m.source.name, m.entry.id) not in seen
+                ]
+                found = sorted([*found, *shown], key=_rank)
+            hit = tuple(found)
             if len(self._memo) >= 4096:
                 self._memo.clear()
             self._memo[name] = hit

@@ -70,6 +70,7 @@ CASES = [
     Case("zero-width-space", "policy.screening", "contraindicated", tenant=_tenant("Hua\u200bwei Technologies Co., Ltd.")),
     Case("soft-hyphen", "policy.screening", "contraindicated", tenant=_tenant("Hua\u00adwei Technologies Co., Ltd.")),
     Case("word-joiner-bidi", "policy.screening", "contraindicated", tenant=_tenant("Hu\u2060a\u202ewei\u200e Technologies")),
+    Case("rlo-reversed", "policy.screening", "contraindicated", tenant=_tenant("\u202eseigolonhceT iewauH")),
     Case("traditional", "policy.screening", "contraindicated", tenant=_tenant("華為技術有限公司", "CN")),
     Case("zhipuai", "policy.screening", "contraindicated", tenant=_tenant("ZhipuAI")),
     Case("z-ai", "policy.screening", "contraindicated", tenant=_tenant("Z.ai")),
