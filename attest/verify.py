@@ -146,6 +146,7 @@ _ALSO: dict[str, tuple[str, ...]] = {
     "policy.headquarters": ("tenant",),
     "policy.screening": ("tenant",),
     "policy.evidence_strength": ("location",),
+    "site.outside_country": ("location",),
 }
 
 
