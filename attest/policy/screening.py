@@ -301,7 +301,7 @@ def _normalize_folded(folded: str) -> str:
                 merged.append(tok)
                 single_run = single
         toks = merged
-    kept = [t for t in toks if t not in _LEGAL_WORDS]
+    kept = [_ABBREVIATIONS.get(t, t) for t in toks if t not in _LEGAL_WORDS]
     return " ".join(kept or toks)
 
 
@@ -325,6 +325,35 @@ def displayed(name: str) -> str:
         out.append(run[::-1])
     out.append(rest)
     return "".join(out)
+
+
+# Abbreviations the lists themselves use ("Semiconductor Mfg Intl Corp"), written out on both sides.
+_ABBREVIATIONS = {
+    "intl": "international",
+    "int'l": "international",
+    "mfg": "manufacturing",
+    "mfr": "manufacturing",
+    "tech": "technology",
+    "techs": "technologies",
+    "ind": "industry",
+    "inds": "industries",
+    "eng": "engineering",
+    "elec": "electronics",
+    "sci": "science",
+    "info": "information",
+    "natl": "national",
+    "univ": "university",
+    "inst": "institute",
+    "grp": "group",
+    "hldg": "holding",
+    "hldgs": "holdings",
+    "svc": "service",
+    "svcs": "services",
+    "sys": "systems",
+    "dev": "development",
+    "comm": "communications",
+    "telecom": "telecommunications",
+}
 
 
 def compact(name: str) -> str:
@@ -505,6 +534,7 @@ class Screener:
         self._plain: list[str] = []
         self._sorted: list[str] = []
         self._brands: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
+        self._brand_compact: dict[str, list[int]] = defaultdict(list)
         postings: dict[str, list[int]] = defaultdict(list)
         for lst in self.lists:
             info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
@@ -532,8 +562,13 @@ class Screener:
                     if lst.brands and len(distinctive) >= 4 and not _CJK.search(distinctive):
                         words = frozenset(distinctive.split())
                         self._brands[min(words)].append((words, idx))
+                        self._brand_compact[distinctive.replace(" ", "")].append(idx)
                     for tok in tokens(norm):
                         postings[tok].append(idx)
+        # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
+        # distinctive words without spaces, five letters or more, searched for in one pass.
+        brand_keys = sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True)
+        self._brand_pattern = re.compile("|".join(map(re.escape, brand_keys))) if brand_keys else None
         # Tokens on very many names ("technology", "international") find nothing specific. Each
         # posting list is kept sorted by name length (with the lengths beside it, for bisection).
         self._postings: dict[str, tuple[list[int], list[int]]] = {}
@@ -602,6 +637,11 @@ class Screener:
             for need, idx in brands.get(w, ()):
                 if need.issubset(words):
                     add(idx, "near", 100.0)
+        if self._brand_pattern is not None:
+            glued = "".join(words)
+            for found_brand in self._brand_pattern.findall(glued):
+                for idx in self._brand_compact.get(found_brand, ()):
+                    add(idx, "near", 95.0)
         # A short name is a few letters: one edit in ten is already a ratio of 90.
         t = self.near_threshold if len(norm) >= 12 else min(100.0, self.near_threshold + 5)
         if _CJK.search(norm):

@@ -90,3 +90,11 @@ def test_a_country_without_a_polygon_is_a_warning() -> None:
 def test_haversine() -> None:
     assert haversine_km(0, 0, 0, 1) == pytest.approx(111.195, abs=0.01)
     assert haversine_km(1.3521, 103.8198, 39.9042, 116.4074) == pytest.approx(4480, rel=0.01)
+
+
+def test_a_territory_counts_for_its_country_not_the_reverse() -> None:
+    # declared CN, in Hong Kong: the policy reads HK as CN everywhere, so the site is where it says
+    assert "site.outside_country" not in _judge("CN", 22.3193, 114.1694)[1]
+    # declared MO (or HK), in Zhuhai or Guangzhou: a licence for MO would not cover CN
+    assert "site.outside_country" in _judge("MO", 22.2710, 113.5767)[1]
+    assert "site.outside_country" in _judge("HK", 23.1291, 113.2644)[1]  # Guangzhou
