@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import math
 import sqlite3
@@ -189,6 +190,8 @@ class Collector:
         newest: NewestEvidence | None = None,
         limits: Limits | None = None,
         witnesses: Sequence[tuple[str, WitnessKey]] = (),
+        read_token: str | None = None,
+        max_clock_lag_s: float = 60.0,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -200,6 +203,8 @@ class Collector:
         self.note: str | None = None
         self.noted_size = -1
         self.limits = limits or Limits()
+        self.read_token = read_token
+        self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
@@ -217,12 +222,21 @@ class Collector:
             kept = self.log.store.result(existing)
             if kept is not None:
                 return self._duplicate(existing, json.loads(kept))
-        # 2. Verify, holding what it would record until the log has the envelope.
+        # 2. A clock behind the log's own recent time judges nothing (it would store verdicts of
+        #    a time that has passed); then verify, holding what it would record until the log has it.
+        now = datetime.now(UTC)
+        size = self.log.size
+        newest = self.log.store.integrated_at(size - 1) if size else None
+        if newest is not None and now.timestamp() < newest - self.max_clock_lag_s:
+            return 503, {
+                "error": "this collector's clock is behind the log's newest entry by "
+                f"{newest - now.timestamp():.0f} s; it judges nothing until its clock is fixed"
+            }
         pending = PendingState(self.state)
         result, manifest = verify_and_open(
             raw,
             self.trust,
-            now=datetime.now(UTC),
+            now=now,
             nonces=pending,
             chains=pending,
             policy=self.policy,
@@ -388,7 +402,15 @@ class Collector:
             return web.json_response({"error": getattr(exc, "message", str(exc))}, status=404)
 
     async def get_entry(self, request: web.Request) -> web.Response:
-        """GET /v1/entries/N."""
+        """GET /v1/entries/N (with ``read_token``: only with ``Authorization: Bearer <token>``)."""
+        if self.read_token is not None:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.read_token}".encode()):
+                return web.json_response(
+                    {"error": "entries are readable with the read token only"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         try:
             data = self.log.store.entry(int(request.match_info["index"]))
         except ValueError:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
@@ -159,3 +162,47 @@ def test_ec_signatures_the_library_makes_are_low_s() -> None:
         _, s = decode_dss_signature(base64.b64decode(env["signatures"][0]["sig"]))
         assert s <= P256_ORDER // 2
     assert ec.SECP256R1  # the curve whose order is above
+
+
+def test_entries_need_the_read_token_when_one_is_set(collector: Any, tmp_path: Path) -> None:
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    (tmp_path / "token").write_text("s3cret-token-0123456789\n")
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--read-token-file", str(tmp_path / "token"))
+    try:
+        assert http("POST", f"{base}/v1/manifests", node.envelope())[0] == 200
+        assert http("GET", f"{base}/v1/entries/0")[0] == 401
+        req = urllib.request.Request(f"{base}/v1/entries/0", headers={"Authorization": "Bearer s3cret-token-0123456789"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["payloadType"]
+        bad = urllib.request.Request(f"{base}/v1/entries/0", headers={"Authorization": "Bearer s3cret-token-012345678"})
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(bad, timeout=10)
+        assert http("GET", f"{base}/v1/proof/inclusion?index=0")[0] == 200  # proofs stay public
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_a_collector_whose_clock_is_behind_the_log_judges_nothing(collector: Any, tmp_path: Path) -> None:
+    """The log's newest entry is 2 h in this collector's future (its clock was set back): 503, nothing recorded."""
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    first, second = (node.envelope(node.manifest(now=datetime.now(UTC), chain=True)) for _ in range(2))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE entries SET at = at + 7200")
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 503 and "clock is behind" in json.loads(body)["error"]
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 1
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE entries SET at = at - 7200")  # the clock is fixed
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 200 and not [r for r in _rules(json.loads(body)) if r.startswith(("freshness.", "chain."))]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
