@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from attest.cli.common import (
@@ -177,5 +178,8 @@ def run_serve(args: argparse.Namespace) -> int:
         witnesses=witnesses,
         read_token=token,
     )
+    recovered = collector.recover()
+    if recovered:
+        print(f"attest collector: judged {recovered} logged entries that had no verdict", file=sys.stderr)
     serve_app(collector.app(), host or "127.0.0.1", int(port), {"log": args.log, "size": log.size}, limits)
     return 0

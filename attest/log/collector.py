@@ -60,6 +60,10 @@ from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
 
+if TYPE_CHECKING:
+    from attest.model.manifest import WorkloadManifest
+    from attest.model.result import VerificationResult
+
 MAX_BODY = 1 << 20
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
 _NOT_TRUSTED_SIGNERS = (
@@ -118,32 +122,31 @@ class PendingState:
         if current is None or head.sequence > current.sequence:
             self.heads[key_id] = head
 
-    def commit(self) -> None:
-        """Record what is held (after the append)."""
+    def commit(self) -> bool:
+        """Record what is held (after the append); False if another collector recorded a nonce meanwhile."""
+        fresh = True
         for (key_id, nonce), expires_at in self.nonces.items():
-            self.base.check_and_record(key_id, nonce, expires_at)
+            fresh = self.base.check_and_record(key_id, nonce, expires_at) and fresh
         for key_id, head in self.heads.items():
             self.base.advance(key_id, head)
+        return fresh
 
 
-def submission_identity(raw: bytes) -> bytes | None:
-    """SHA-256 over the payload type, the payload and the sorted signer key ids: one submission's identity.
+def submission_identity(raw: bytes, signer: str) -> bytes | None:
+    """SHA-256 over the payload type, the payload and the node key it is attributed to: one submission.
 
-    Two envelopes of the same payload signed by the same keys are the same submission, whatever
-    their signature bytes (an ECDSA signature's ``s`` can be turned into ``n - s`` by anyone; a
-    node may sign the same payload twice): the second is not a replay *by the node*. Take it
-    only of an envelope whose signatures all verified. None for bytes that are not an envelope.
+    Two envelopes of the same payload attributed to the same node key are the same submission,
+    whatever their signature bytes (an ECDSA signature's ``s`` can be turned into ``n - s`` by
+    anyone; a node may sign the same payload twice; another trusted key may add its own
+    signature): the second is not a replay *by the node*. Take it only of an envelope whose
+    signatures all verified. None for bytes that are not an envelope.
     """
     try:
         envelope, payload = parse_envelope(raw, require_canonical=False)
     except AttestError:
         return None
     h = hashlib.sha256()
-    for part in (
-        envelope.payload_type.encode(),
-        payload,
-        *sorted(s.keyid.encode() for s in envelope.signatures),
-    ):
+    for part in (envelope.payload_type.encode(), payload, signer.encode()):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.digest()
@@ -209,6 +212,37 @@ class Collector:
         self.witnessed: dict[str, int] = {}
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
+    def _judge(
+        self, raw: bytes, now: datetime, state: PendingState | CollectorState
+    ) -> tuple[VerificationResult, WorkloadManifest | None]:
+        return verify_and_open(
+            raw, self.trust, now=now, nonces=state, chains=state, policy=self.policy, options=self.options
+        )
+
+    def recover(self, limit: int = 10_000) -> int:
+        """Judge the newest entries without a stored verdict, in log order; return how many.
+
+        A crash between an entry's append and its verdict leaves its nonce and chain head
+        unrecorded: they are recorded here, as of the entry's integration time. Run before serving, so a replay of such an entry cannot be judged fresh before it is.
+        """
+        size = self.log.size
+        first = size
+        while first > 0 and size - first < limit and self.log.store.result(first - 1) is None:
+            first -= 1
+        for index in range(first, size):
+            raw = self.log.store.entry(index)
+            at = self.log.store.integrated_at(index)
+            now = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
+            pending = PendingState(self.state)
+            result, manifest = self._judge(raw, now, pending)  # as of when the log took it
+            pending.commit()
+            if manifest is not None and result.key_id:
+                identity = submission_identity(raw, result.key_id)
+                if identity is not None:
+                    self.state.record_submission(identity, index)
+            self.log.store.put_result(index, result.status.value, json.dumps(result.to_obj()))
+        return size - first
+
     def _duplicate(self, index: int, result: Any) -> tuple[int, dict[str, Any]]:
         return 200, {"duplicate": True, "leaf_index": index, "result": result, **self._proof(index)}
 
@@ -233,15 +267,7 @@ class Collector:
                 f"{newest - now.timestamp():.0f} s; it judges nothing until its clock is fixed"
             }
         pending = PendingState(self.state)
-        result, manifest = verify_and_open(
-            raw,
-            self.trust,
-            now=now,
-            nonces=pending,
-            chains=pending,
-            policy=self.policy,
-            options=self.options,
-        )
+        result, manifest = self._judge(raw, now, pending)
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
@@ -251,7 +277,7 @@ class Collector:
                 "result": _brief(result.to_obj()),
             }
         # 3. One submission, one entry: the same payload by the same signers is the original.
-        identity = submission_identity(raw) if manifest is not None else None
+        identity = submission_identity(raw, result.key_id) if manifest is not None and result.key_id else None
         if existing is None and identity is not None:
             first = self.state.submission(identity)
             if first is not None:
@@ -277,7 +303,10 @@ class Collector:
             kept = self.log.store.result(placed.index)
             if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
                 return self._duplicate(placed.index, json.loads(kept))
-        pending.commit()
+        if not pending.commit():
+            # Another collector on this state recorded the nonce between our check and our commit:
+            # the verdict stored is the one the committed state gives (a replay), not our guess.
+            result, _ = self._judge(raw, now, self.state)
         if identity is not None:
             self.state.record_submission(identity, placed.index)
         self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))

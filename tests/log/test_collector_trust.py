@@ -206,3 +206,54 @@ def test_a_collector_whose_clock_is_behind_the_log_judges_nothing(collector: Any
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_a_cosigned_twin_is_the_nodes_original_not_its_replay(collector: Any, tmp_path: Path) -> None:
+    """Another trusted key adds its signature to a logged payload: the same submission, answered as the original."""
+    from attest.crypto.dsse import encode_envelope, sign_payload
+    from attest.model.statement import PAYLOAD_TYPE_INTOTO
+
+    _, db, _, trust_path = collector
+    node, other = trusted_node(), trusted_node()
+    node.trust.with_key(other.key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"]).save(
+        trust_path
+    )
+    raw = node.envelope(node.manifest(now=datetime.now(UTC)))
+    payload = base64.b64decode(json.loads(raw)["payload"])
+    twin = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [other.key, node.key]))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert json.loads(http("POST", f"{base}/v1/manifests", raw)[1])["leaf_index"] == 0
+        status, body = http("POST", f"{base}/v1/manifests", twin)
+        out = json.loads(body)
+        assert status == 200 and out["duplicate"] is True and out["leaf_index"] == 0, out
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_entries_logged_without_a_verdict_are_judged_before_serving(collector: Any, cli: Any, tmp_path: Path) -> None:
+    """An entry appended but never judged (a crash between the two): its nonce is recorded at start, so a replay is one."""
+    from attest.model.manifest import WorkloadManifest
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    first = node.manifest(now=datetime.now(UTC))
+    obj = first.to_obj()
+    obj["job"] = {**obj["job"], "id": "another-job"}
+    same_nonce = WorkloadManifest.from_obj(obj)
+    (tmp_path / "first.json").write_bytes(node.envelope(first))
+    cli("log", "append", "first.json", "--log", str(db), check_code=0)  # logged, never judged
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(same_nonce))
+        assert status == 200 and "freshness.nonce_reused" in _rules(json.loads(body))
+        status, body = http("POST", f"{base}/v1/manifests", (tmp_path / "first.json").read_bytes())
+        again = json.loads(body)
+        assert again["duplicate"] is True and "freshness.nonce_reused" not in _rules(again)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "judged 1 logged entries" in err
