@@ -9,8 +9,9 @@ What an Internet-facing service needs that aiohttp does not do by default:
   connection is closed) after ``body_timeout_s``.
 - **Connection cap.** At most ``max_connections`` at once, kept below the process's file
   descriptor limit (raised to its hard limit at start), so the accept loop never runs out of
-  descriptors; connections beyond the cap are closed as they arrive. ``/healthz`` answers
-  while the cap holds.
+  descriptors. At the cap, a new connection closes the oldest one that is not inside a request
+  (an idle or slow one); only when every connection is inside a request is the new one closed.
+  So idle connections cannot lock ``/healthz`` or the nodes out.
 - **Quiet, bounded logging.** A client that resets its connection is not an error; the
   service's own log records are rate limited (and never carry tracebacks), so a flood cannot
   fill a disk through stderr.
@@ -117,15 +118,26 @@ class _Guard:
         self.open: dict[RequestHandler, tuple[asyncio.TimerHandle, int]] = {}
         self.served: dict[RequestHandler, int] = {}
         self.refused = 0
+        self.evicted = 0
 
     def made(self, proto: RequestHandler, transport: asyncio.BaseTransport) -> None:
-        if len(self.open) >= self.limits.max_connections:
+        if len(self.open) >= self.limits.max_connections and not self._evict_idle():
             self.refused += 1
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
             return
         self.served[proto] = 0
         self._arm(proto)
+
+    def _evict_idle(self) -> bool:
+        """Close the oldest connection that is not inside a request (a slow or idle one), to make room."""
+        for proto in self.open:
+            if not getattr(proto, "_request_in_progress", False) and proto.transport is not None:
+                proto.transport.abort()
+                self.lost(proto)
+                self.evicted += 1
+                return True
+        return False
 
     def _arm(self, proto: RequestHandler) -> None:
         handle = asyncio.get_running_loop().call_later(self.limits.header_timeout_s, self._check, proto)
