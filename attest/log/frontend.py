@@ -86,8 +86,12 @@ def quiet_logging(handler: BoundedLog) -> None:
         logger.setLevel(logging.WARNING)
 
 
-def descriptor_budget(wanted: int) -> int:
-    """Raise the soft descriptor limit to the hard one; return how many connections fit under it."""
+def descriptor_budget(wanted: int, backlog: int) -> tuple[int, int]:
+    """Raise the soft descriptor limit to the hard one; return (connections, accept backlog) that fit.
+
+    The event loop accepts up to ``backlog`` connections per wake-up before the cap can close
+    any, and the process holds its databases, log files and imports: both are kept in reserve.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -96,8 +100,9 @@ def descriptor_budget(wanted: int) -> int:
         except (ValueError, OSError):
             pass
     if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(1, min(wanted, soft - 64))  # room for the database, the log files, a few spare
+        return wanted, backlog
+    backlog = max(8, min(backlog, soft // 8))
+    return max(1, min(wanted, soft - 64 - backlog)), backlog
 
 
 async def read_body(request: web.Request, limits: Limits) -> bytes:
@@ -196,10 +201,8 @@ def serve_app(
     """
     bounded = BoundedLog()
     quiet_logging(bounded)
-    budget = descriptor_budget(limits.max_connections)
-    limits = Limits(
-        limits.header_timeout_s, limits.body_timeout_s, limits.keepalive_s, budget, limits.backlog
-    )
+    budget, backlog = descriptor_budget(limits.max_connections, limits.backlog)
+    limits = Limits(limits.header_timeout_s, limits.body_timeout_s, limits.keepalive_s, budget, backlog)
 
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:

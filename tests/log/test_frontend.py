@@ -95,3 +95,35 @@ def test_at_the_cap_idle_connections_make_room_for_new_ones(collector: Any, tmp_
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "Traceback" not in err
+
+
+def test_under_256_descriptors_300_idle_connections_leave_healthz_answering(collector: Any, tmp_path: Path) -> None:
+    """The cap stays under the descriptor limit (with the accept backlog in reserve): no EMFILE loop, no stderr flood."""
+    import resource
+    import subprocess
+    import sys
+
+    _, db, _, trust_path = collector
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attest.cli.main", "collector", "serve", "--log", str(db), "--trust", str(trust_path),
+         "--key", str(tmp_path / "log.key"), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit,
+    )
+    assert proc.stdout is not None
+    banner = json.loads(proc.stdout.readline())
+    assert banner["max_connections"] < 256
+    host, port = banner["listening"].split(":")
+    socks: list[socket.socket] = []
+    try:
+        socks = [socket.create_connection((host, int(port)), timeout=10) for _ in range(300)]
+        assert all(http("GET", f"http://{banner['listening']}/healthz")[0] == 200 for _ in range(10))
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Too many open files" not in err and len(err) < 2000, err[:2000]
