@@ -36,9 +36,9 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import math
 import sqlite3
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -89,6 +89,15 @@ class CollectorState(VerifierState, Protocol):
         """Remember the log index of a submission."""
         ...
 
+    def record(
+        self,
+        nonces: list[tuple[str, str, datetime]],
+        heads: list[tuple[str, ChainHead]],
+        submission: tuple[bytes, int] | None,
+    ) -> bool:
+        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        ...
+
 
 class PendingState:
     """What one verification would record (nonces, chain heads), held back until the log has the envelope.
@@ -122,14 +131,16 @@ class PendingState:
         if current is None or head.sequence > current.sequence:
             self.heads[key_id] = head
 
-    def commit(self) -> bool:
-        """Record what is held (after the append); False if another collector recorded a nonce meanwhile."""
-        fresh = True
-        for (key_id, nonce), expires_at in self.nonces.items():
-            fresh = self.base.check_and_record(key_id, nonce, expires_at) and fresh
-        for key_id, head in self.heads.items():
-            self.base.advance(key_id, head)
-        return fresh
+    def commit(self, submission: tuple[bytes, int] | None = None) -> bool:
+        """Record what is held, and the submission, in one transaction (after the append).
+
+        False if another collector recorded a nonce meanwhile. All or nothing: a state that
+        cannot be written (a full disk) keeps none of it, and the entry's re-push is judged as
+        the original.
+        """
+        return self.base.record(
+            [(k, n, e) for (k, n), e in self.nonces.items()], list(self.heads.items()), submission
+        )
 
 
 def submission_identity(raw: bytes, signer: str) -> bytes | None:
@@ -235,11 +246,10 @@ class Collector:
             now = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
             pending = PendingState(self.state)
             result, manifest = self._judge(raw, now, pending)  # as of when the log took it
-            pending.commit()
-            if manifest is not None and result.key_id:
-                identity = submission_identity(raw, result.key_id)
-                if identity is not None:
-                    self.state.record_submission(identity, index)
+            identity = (
+                submission_identity(raw, result.key_id) if manifest is not None and result.key_id else None
+            )
+            pending.commit(None if identity is None else (identity, index))
             self.log.store.put_result(index, result.status.value, json.dumps(result.to_obj()))
         return size - first
 
@@ -303,22 +313,23 @@ class Collector:
             kept = self.log.store.result(placed.index)
             if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
                 return self._duplicate(placed.index, json.loads(kept))
-        if not pending.commit():
-            # Another collector on this state recorded the nonce between our check and our commit:
-            # the verdict stored is the one the committed state gives (a replay), not our guess.
-            result, _ = self._judge(raw, now, self.state)
-        if identity is not None:
-            self.state.record_submission(identity, placed.index)
-        self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
+        try:
+            if not pending.commit(None if identity is None else (identity, placed.index)):
+                # Another collector on this state recorded the nonce between our check and our
+                # commit: the verdict stored is what the committed state gives (a replay).
+                result, _ = self._judge(raw, now, self.state)
+            self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
+        except (AttestError, sqlite3.Error, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            return 503, {
+                "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
+                "push it again: it is judged then, as the original"
+            }
         if self.newest is not None:
             try:
                 self.newest.offer(raw, result, manifest)
             except OSError as exc:  # the log has the envelope; the directory catches up with the next one
-                print(
-                    f"attest collector: cannot update the evidence directory: {exc}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _warn(f"cannot update the evidence directory: {exc}")
         return 200, {
             "duplicate": existing is not None,
             "leaf_index": placed.index,
@@ -338,7 +349,11 @@ class Collector:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
         raw = await read_body(request, self.limits)
         async with self.lock:
-            code, body = await asyncio.to_thread(self._submit, raw)
+            try:
+                code, body = await asyncio.to_thread(self._submit, raw)
+            except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
+                _warn(f"a push failed: {type(exc).__name__}: {exc}")
+                code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
 
@@ -481,8 +496,11 @@ class Collector:
         return app
 
 
+_log = logging.getLogger("attest.collector")
+
+
 def _warn(message: str) -> None:
-    print(f"attest collector: {message}"[:500], file=sys.stderr, flush=True)
+    _log.warning("%s", message[:500])
 
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:

@@ -78,8 +78,8 @@ class BoundedLog(logging.Handler):
 
 
 def quiet_logging(handler: BoundedLog) -> None:
-    """Route aiohttp's and asyncio's records through ``handler`` only."""
-    for name in ("aiohttp", "asyncio"):
+    """Route aiohttp's, asyncio's and this service's records through ``handler`` only."""
+    for name in ("aiohttp", "asyncio", "attest"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.propagate = False

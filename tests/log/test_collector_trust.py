@@ -257,3 +257,31 @@ def test_entries_logged_without_a_verdict_are_judged_before_serving(collector: A
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "judged 1 logged entries" in err
+
+
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="needs prlimit (Linux)")
+def test_a_full_disk_mid_push_answers_503_and_the_retry_is_the_original(collector: Any, tmp_path: Path) -> None:
+    """The collector's files cannot grow (RLIMIT_FSIZE set on the running process), then they can again."""
+    import resource
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    now = datetime.now(UTC)
+    first, second = (node.envelope(node.manifest(now=now, chain=True)) for _ in range(2))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        biggest = max(f.stat().st_size for f in tmp_path.iterdir() if f.is_file())
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (biggest, resource.RLIM_INFINITY))
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 503 and "push it again" in json.loads(body)["error"]
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        out = json.loads(body)
+        assert status == 200 and out["leaf_index"] == 1
+        assert not [r for r in _rules(out) if r.startswith(("freshness.", "chain."))], _rules(out)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
