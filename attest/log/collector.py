@@ -221,6 +221,8 @@ class Collector:
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
+        self.clock_offsets: dict[str, float] = {}
+        """This collector's clock minus each witness's, from their newest cosignatures."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
     def _judge(
@@ -275,6 +277,12 @@ class Collector:
             return 503, {
                 "error": "this collector's clock is behind the log's newest entry by "
                 f"{newest - now.timestamp():.0f} s; it judges nothing until its clock is fixed"
+            }
+        if self.clock_disagrees():
+            off = min(self.clock_offsets.values(), key=abs)
+            return 503, {
+                "error": f"this collector's clock is {off:+.0f} s off every witness's; it judges nothing "
+                "until its clock is fixed"
             }
         pending = PendingState(self.state)
         result, manifest = self._judge(raw, now, pending)
@@ -357,9 +365,41 @@ class Collector:
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
 
+    def clock_disagrees(self) -> bool:
+        """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
+        return (
+            bool(self.clock_offsets)
+            and min(abs(o) for o in self.clock_offsets.values()) > self.max_clock_lag_s
+        )
+
+    def _remeasure_clocks(self) -> None:
+        """Ask each witness to cosign the current checkpoint again, for its time only (after a clock fix)."""
+        import requests
+
+        from attest.log.witness import add_checkpoint_request, cosignature_times
+
+        if self.note is None:
+            return
+        body = self.note.partition("\n\n")
+        note = body[0] + "\n\n" + body[2].splitlines()[0] + "\n"  # the log's own signature line
+        for url, wkey in self.witnesses:
+            try:
+                resp = requests.post(
+                    url.rstrip("/") + "/add-checkpoint",
+                    data=add_checkpoint_request(self.noted_size, [], note),
+                    timeout=5,
+                )
+            except requests.RequestException:
+                continue
+            stamps = cosignature_times(note + _text(resp), [wkey]) if resp.status_code == 200 else {}
+            if stamps:
+                self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
+
     def _checkpoint(self) -> str | None:
         if self.key is None:
             return None
+        if self.clock_disagrees():
+            self._remeasure_clocks()
         if self.log.size != self.noted_size:
             note = self.log.checkpoint(self.key)
             if self.witnesses:
@@ -394,18 +434,22 @@ class Collector:
                 except requests.RequestException as exc:
                     _warn(f"witness {url} unreachable: {exc}")
                     break
-                if resp.status_code == 409 and resp.text.strip().isdigit():
-                    self.witnessed[url] = int(resp.text.strip())
+                if resp.status_code == 409 and _text(resp).strip().isdigit():
+                    self.witnessed[url] = int(_text(resp).strip())
                     continue
                 if resp.status_code != 200:
                     _warn(
-                        f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {resp.text[:200]}"
+                        f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {_text(resp)[:200]}"
                     )
                     break
-                got = [line + "\n" for line in resp.text.splitlines() if line]
-                if cosignature_times(note + "".join(got), [wkey]):
+                got = [line + "\n" for line in _text(resp).splitlines() if line]
+                stamps = cosignature_times(note + "".join(got), [wkey])
+                if stamps:
                     lines += "".join(got)
                     self.witnessed[url] = cp.size
+                    # The witness's clock, as its signed timestamp gives it: an independent
+                    # check of this collector's own (a few seconds of latency aside).
+                    self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
                 else:
                     _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
                 break
@@ -497,6 +541,11 @@ class Collector:
 
 
 _log = logging.getLogger("attest.collector")
+
+
+def _text(resp: Any) -> str:
+    """A text answer as UTF-8 (signed notes are UTF-8 whatever charset, if any, the server names)."""
+    return bytes(resp.content).decode("utf-8", "replace")
 
 
 def _warn(message: str) -> None:
