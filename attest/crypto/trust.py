@@ -106,6 +106,7 @@ class TrustStore:
         operator: str | None = None,
         sites: list[str] | None = None,
         countries: list[str] | None = None,
+        hosts: list[str] | None = None,
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         comment: str | None = None,
@@ -121,6 +122,7 @@ class TrustStore:
                 "operator": operator,
                 "sites": sites or [],
                 "countries": countries or [],
+                "hosts": hosts or [],
                 "not_before": not_before,
                 "not_after": not_after,
                 "comment": comment,
@@ -129,6 +131,15 @@ class TrustStore:
         )
         keys = [k for k in self.document.keys if k.key_id != key.key_id] + [entry]
         return TrustStore(TrustStoreFile(keys=keys, revoked=list(self.document.revoked)))
+
+    def hosts_named(self) -> dict[str, set[str]]:
+        """Host name -> the key ids whose entries name it (``hosts``), revoked keys left out."""
+        named: dict[str, set[str]] = {}
+        for e in self._entries.values():
+            if e.scope.key_id not in self._revoked:
+                for host in e.scope.hosts:
+                    named.setdefault(host, set()).add(e.scope.key_id)
+        return named
 
     def with_revoked(self, key_id: str) -> TrustStore:
         """Return a store in which ``key_id`` is revoked (its entry is kept, for the record)."""

@@ -137,4 +137,4 @@ def test_collectors_sharing_a_directory_never_step_back(tmp_path: Path) -> None:
     assert b.offer(chain[2]) is False  # b's memory knew nothing newer; the file on disk did
     assert b.newest.held == {node.key.key_id: 3}
     assert (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes() == chain[3]
-    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [".lock", f"{node.key.key_id}.envelope.json"]
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [".lock", f"{node.key.key_id}.envelope.json", "pins.jsonl"]
