@@ -31,7 +31,7 @@ from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import Tenant
 from attest.scheduler.admission import JobRequest, NodeEvidence, admit
-from attest.scheduler.evidence import HostPins, load_evidence, read_envelopes
+from attest.scheduler.evidence import HostPins, by_node_name, load_evidence, read_envelopes
 from attest.scheduler.quarantine import FILE_NAME as QUARANTINE_FILE
 from attest.scheduler.quarantine import QuarantineRecord
 from attest.scheduler.slurm import expand_hostlist
@@ -214,7 +214,8 @@ def run_admit(args: argparse.Namespace) -> int:
         )
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     setup = AdmissionSetup.from_args(args)
-    evidence = setup.evidence(now=now, hosts=nodes or None)  # only these nodes' evidence is verified
+    # Only these nodes' evidence is verified; a Slurm NodeName matches the short form of a manifest's FQDN.
+    evidence = by_node_name(setup.evidence(now=now, hosts=nodes or None), nodes)
     decision = admit(
         JobRequest(
             tenant=tenant,

@@ -67,11 +67,14 @@ class TrustStore:
         return cls(document)
 
     def save(self, path: Path) -> None:
-        """Write the store atomically (temporary file, fsync, rename)."""
+        """Write the store atomically (temporary file, fsync, rename), mode 0644: it holds no secret."""
         text = self.document.to_json() + "\n"
         directory = path.parent if str(path.parent) else Path()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
         try:
+            # Public keys only: readable by the services that verify (a Slurm controller's
+            # non-root SlurmUser, the webhook's user). mkstemp would leave it 0600.
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()

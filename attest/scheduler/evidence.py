@@ -71,11 +71,14 @@ def load_evidence(
     if hosts is not None:
         wanted = set(hosts)
         envelopes = list(envelopes)
-        speakers = {chain_order_key(raw)[0] for _, raw in envelopes if claimed_hostname(raw) in wanted}
+
+        def wanted_host(raw: bytes) -> bool:
+            host = claimed_hostname(raw)
+            return host is not None and (host in wanted or host.split(".", 1)[0] in wanted)
+
+        speakers = {chain_order_key(raw)[0] for _, raw in envelopes if wanted_host(raw)}
         envelopes = [
-            item
-            for item in envelopes
-            if claimed_hostname(item[1]) in wanted or chain_order_key(item[1])[0] in speakers
+            item for item in envelopes if wanted_host(item[1]) or chain_order_key(item[1])[0] in speakers
         ]
     items = sorted(envelopes, key=lambda item: chain_order_key(item[1]))
     nonces, chains = MemoryNonceStore(), MemoryChainStore()
@@ -161,6 +164,31 @@ def _cleared_marks(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
             for key, seq in e["up_to"].items():
                 marks.setdefault(e["host"], {})[key] = max(marks.get(e["host"], {}).get(key, -1), seq)
     return marks
+
+
+def by_node_name(evidence: Mapping[str, NodeEvidence], nodes: Iterable[str]) -> dict[str, NodeEvidence]:
+    """Evidence keyed the way Slurm names nodes: a short ``NodeName`` matches a manifest's FQDN.
+
+    Slurm's node names are usually ``hostname -s``, while a daemon signs its full host name.
+    A node with no evidence under its own name takes the evidence of the one manifest host
+    name whose first label it is; two such hosts are a conflict (refused as ``key-conflict``).
+    """
+    out = dict(evidence)
+    for node in nodes:
+        if node in evidence:
+            continue
+        matches = sorted(h for h in evidence if h.split(".", 1)[0] == node)
+        if len(matches) == 1:
+            out[node] = evidence[matches[0]]
+        elif matches:
+            ev = evidence[matches[0]]
+            out[node] = NodeEvidence(
+                ev.result,
+                ev.manifest,
+                key_problem=f"several hosts have the short name {node}: {', '.join(matches[:4])}; "
+                "give the daemons' hostname as Slurm names the node",
+            )
+    return out
 
 
 def key_may_speak(
