@@ -269,3 +269,33 @@ def test_every_accelerator_counts_through_http(evidence: tuple[Path, Path]) -> N
     podlevel["request"]["object"]["spec"]["resources"] = {"limits": {"nvidia.com/gpu": "1"}}
     assert post(url, podlevel)[1]["response"]["allowed"] is False
     gen.close()
+
+
+def test_a_claim_impossible_node_stays_refused_through_http_until_cleared(tmp_path: Path) -> None:
+    """The webhook takes verify's evidence options; a contradiction quarantines the node until an auditor clears it."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import trusted_node
+    from tests.location.test_verify_location import REGISTRY, receipt, with_receipts
+
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    now = datetime.now(UTC)
+    m = node.manifest(now=now - timedelta(seconds=30), chain=True)
+    node.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000, at=now - timedelta(seconds=30))])  # 1 ms from Frankfurt
+    (ev / "0.json").write_bytes(node.envelope(node.history[-1]))
+    (ev / "1.json").write_bytes(node.envelope(node.manifest(now=now - timedelta(seconds=20), chain=True)))
+    gen = start((ev, tmp_path / "trust.json"), "--insecure-http", "--rescan", "0", "--landmarks", str(tmp_path / "landmarks.json"))
+    url = f"http://{next(gen)}/validate"
+    r = post(url, pod_review("q1", "acme", 1))[1]["response"]
+    assert r["allowed"] is False and "quarantined" in r["status"]["message"] and "location.claim_impossible" in r["status"]["message"]
+    (ev / "0.json").unlink()  # the contradicting manifest is gone; the next one is clean
+    assert "quarantined" in post(url, pod_review("q2", "acme", 1))[1]["response"]["status"]["message"]
+    cleared = subprocess.run([sys.executable, "-m", "attest.cli.main", "quarantine", "clear", "gpu-a17", "--evidence", str(ev),
+                              "--by", "A. Auditor", "--reason", "landmark fra misconfigured"], capture_output=True, text=True, timeout=60)
+    assert cleared.returncode == 0, cleared.stderr
+    assert post(url, pod_review("q3", "acme", 1))[1]["response"]["allowed"] is True
+    gen.close()

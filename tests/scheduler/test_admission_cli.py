@@ -143,3 +143,18 @@ def test_gpus_are_counted_on_the_newest_heartbeat_not_the_newest_job_manifest(tm
     out = cli("admit", "--tenant", "tenant.json", "--evidence", "spool", "--trust", "trust.json", "--nodes", "gpu-a17",
               "--gpus", "8", "--now", (NOW + timedelta(minutes=2)).isoformat(), "--format", "json")
     assert out.returncode == 0, out.stdout
+
+
+def test_a_slurm_node_name_matches_the_short_form_of_a_manifests_fqdn(tmp_path: Path, cli: CliRunner) -> None:
+    a, b = fleet(tmp_path, "gpu-a17.jhb.example.net", "gpu-a17.sin.example.net")
+    put(tmp_path / "spool", "a", a.envelope(a.manifest(now=NOW, chain=True)))
+    assert admit(cli, "gpu-a17")["allowed"]
+    put(tmp_path / "spool", "b", b.envelope(b.manifest(now=NOW, chain=True)))
+    v = admit(cli, "gpu-a17")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "several hosts have the short name" in v["nodes"][0]["message"]
+
+
+def test_the_trust_store_is_readable_by_a_non_root_slurm_user(tmp_path: Path, cli: CliRunner) -> None:
+    cli("keygen", "--out", "node", check_code=0)
+    cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--host", "gpu-a17", check_code=0)
+    assert (tmp_path / "trust.json").stat().st_mode & 0o777 == 0o644
