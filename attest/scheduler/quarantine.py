@@ -8,9 +8,7 @@ Contradictions are findings that no honest node produces:
 * ``chain.fork`` — two manifests of one node key with one sequence number;
 * ``classification.mismatch`` and ``hardware.model_mismatch`` — the GPUs are not what the
   manifest declares;
-* ``hardware.gpu_on_two_nodes`` — one GPU in the fresh evidence of two hosts (admission's
-  own check, see :mod:`attest.scheduler.evidence`), or the verifier's rule for a GPU bound to
-  two node keys (``hardware.gpu_bound_twice``).
+* ``hardware.gpu_two_nodes`` — one set of GPUs vouches for two node keys over the same time.
 
 The record is an append-only JSON-lines file (``quarantine.jsonl`` beside the evidence the
 collector keeps): one ``quarantined`` line per contradiction seen (host, node key, sequence
@@ -44,8 +42,7 @@ CONTRADICTIONS = frozenset(
         "chain.fork",
         "classification.mismatch",
         "hardware.model_mismatch",
-        "hardware.gpu_bound_twice",
-        "hardware.gpu_on_two_nodes",
+        "hardware.gpu_two_nodes",
     }
 )
 
