@@ -338,11 +338,17 @@ class NewestEvidence:
             return False  # not authenticated, or not signed by the node key it names
         key, seq, host = result.key_id, manifest.freshness.sequence, manifest.node.hostname
         now = manifest.freshness.issued_at
-        with self._lock():
-            HostPins(self.directory / HostPins.FILE_NAME).pin(host, key, at=now)
-            QuarantineRecord(self.directory / QUARANTINE_FILE).record(
-                contradictions(host, key, seq, result.findings), at=result.verified_at
-            )
+        # Unwritable pins or quarantine record: nothing is replaced either (OSError, which the
+        # collector reports), so the node's held evidence goes stale and admission refuses it,
+        # rather than a contradiction being forgotten once a clean manifest takes its place.
+        try:
+            with self._lock():
+                HostPins(self.directory / HostPins.FILE_NAME).pin(host, key, at=now)
+                QuarantineRecord(self.directory / QUARANTINE_FILE).record(
+                    contradictions(host, key, seq, result.findings), at=result.verified_at
+                )
+        except InputError as exc:
+            raise OSError(exc.message) from None
         if any(f.rule in _NOT_NEWER for f in result.findings):
             return False
         if manifest.job.phase == "heartbeat" and result.status is not Status.CONTRAINDICATED:
