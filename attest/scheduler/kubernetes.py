@@ -125,6 +125,7 @@ _CORE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-", "pods", "
 
 #: GPU model words the daemon's evidence carries for each vendor's resources.
 _VENDOR_TYPE = {
+    "nvidia.com/": "NVIDIA",
     "amd.com/": "AMD",
     "habana.ai/": "Gaudi",
     "gpu.intel.com/": "Intel",
@@ -220,7 +221,9 @@ def accelerator_request(
         raise ReviewError(
             f"the pod asks for accelerators of several vendors ({', '.join(sorted(vendors))}): not judged"
         )
-    return AcceleratorRequest(gpus, next(iter(vendors), None), what)
+    vendor = next(iter(vendors), None)
+    # NVIDIA's model comes from the pod's nvidia.com/gpu.product selector, if any (see _judge).
+    return AcceleratorRequest(gpus, None if vendor == "NVIDIA" else vendor, what)
 
 
 def placement(spec: Mapping[str, Any]) -> set[str] | None:
