@@ -55,7 +55,7 @@ if [ "$JOB" != pending ] && command -v "$SCONTROL" >/dev/null 2>&1; then
     # holder says it is there (the fifo), so that it cannot be killed before it got away.
     ready=$(mktemp -u "${TMPDIR:-/tmp}/attest-hold.XXXXXX") && mkfifo -m 600 "$ready" && {
         setsid sh -c '
-            scontrol=$0 job=$1 log=$2 i=0
+            scontrol=$0 job=$1 log=$2 i=0 gone=0
             echo ready > "$3"
             note() { [ -n "$log" ] && echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) attest job $job: $*" >> "$log"; }
             while [ $i -lt 120 ]; do
@@ -64,6 +64,7 @@ if [ "$JOB" != pending ] && command -v "$SCONTROL" >/dev/null 2>&1; then
                 case $state in
                     PENDING) if timeout 10 "$scontrol" hold "$job" >/dev/null 2>&1; then note "held"; exit 0; fi ;;
                     CANCELLED|COMPLETED|FAILED|TIMEOUT|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY) exit 0 ;;
+                    "") gone=$((gone + 1)); [ $gone -ge 5 ] && { note "gone (no job record)"; exit 0; } ;;
                 esac
             done
             note "could not hold it (last state: ${state:-unknown})"' "$SCONTROL" "$JOB" "$LOG" "$ready" </dev/null >/dev/null 2>&1 &
