@@ -13,7 +13,6 @@ import os
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
@@ -27,7 +26,9 @@ from attest.scheduler.quarantine import (
     Contradiction,
     FileLock,
     QuarantineRecord,
+    cleared_marks,
     contradictions,
+    is_cleared,
     quarantined_hosts,
 )
 from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
@@ -115,7 +116,7 @@ def load_evidence(
                 inventory[(host, kid)] = manifest
     named = trust.hosts_named()
     events = quarantine.events() if quarantine is not None else []
-    open_now = quarantined_hosts(events)
+    open_now, marks = quarantined_hosts(events), cleared_marks(events)
     new: list[Contradiction] = []
     newest: dict[str, NodeEvidence] = {}
     for host, keys in per_key.items():
@@ -139,8 +140,7 @@ def load_evidence(
         others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
         mine = [c for e in own for c in found.get((host, e.result.key_id or ""), [])]
         new += mine
-        cleared = _cleared_marks(events).get(host, {})
-        open_here = [c.rule + ": " + c.message for c in mine if c.sequence > cleared.get(c.key_id, -1)]
+        open_here = [c.rule + ": " + c.message for c in mine if not is_cleared(c, marks)]
         open_here += [e["rule"] + ": " + str(e.get("message", "")) for e in open_now.get(host, [])]
         newest[host] = NodeEvidence(
             head.result,
@@ -155,15 +155,6 @@ def load_evidence(
         with contextlib.suppress(InputError):  # unwritable: the in-memory refusal above still holds
             quarantine.record(new, at=now)
     return newest
-
-
-def _cleared_marks(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    marks: dict[str, dict[str, int]] = {}
-    for e in events:
-        if e["event"] == "cleared":
-            for key, seq in e["up_to"].items():
-                marks.setdefault(e["host"], {})[key] = max(marks.get(e["host"], {}).get(key, -1), seq)
-    return marks
 
 
 def by_node_name(evidence: Mapping[str, NodeEvidence], nodes: Iterable[str]) -> dict[str, NodeEvidence]:

@@ -82,29 +82,30 @@ def contradictions(host: str, key_id: str, sequence: int, findings: Iterable[Fin
     ]
 
 
-def _covered(c: Contradiction | Mapping[str, Any], cleared: Mapping[str, Mapping[str, int]]) -> bool:
-    host, key, seq = (
-        (c.host, c.key_id, c.sequence)
-        if isinstance(c, Contradiction)
-        else (c["host"], c["key_id"], c["sequence"])
-    )
-    return seq <= cleared.get(host, {}).get(key, -1)
+def cleared_marks(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Host -> node key -> the highest sequence number an auditor's ``cleared`` event covers."""
+    marks: dict[str, dict[str, int]] = {}
+    for e in events:
+        if e["event"] == "cleared":
+            host = marks.setdefault(e["host"], {})
+            for key, seq in e["up_to"].items():
+                host[key] = max(host.get(key, -1), seq)
+    return marks
+
+
+def is_cleared(c: Contradiction, marks: Mapping[str, Mapping[str, int]]) -> bool:
+    """Whether an auditor's decision already covers this contradiction."""
+    return c.sequence <= marks.get(c.host, {}).get(c.key_id, -1)
 
 
 def quarantined_hosts(events: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Hosts in quarantine now, each with its open ``quarantined`` events (oldest first)."""
-    cleared: dict[str, dict[str, int]] = {}
     open_: dict[str, list[dict[str, Any]]] = {}
     for e in events:
-        host = e["host"]
         if e["event"] == "quarantined":
-            if not _covered(e, cleared):
-                open_.setdefault(host, []).append(dict(e))
+            open_.setdefault(e["host"], []).append(dict(e))
         elif e["event"] == "cleared":
-            marks = cleared.setdefault(host, {})
-            for key, seq in e["up_to"].items():
-                marks[key] = max(marks.get(key, -1), seq)
-            open_.pop(host, None)
+            open_.pop(e["host"], None)  # covers everything recorded for the host before it
     return open_
 
 
@@ -165,17 +166,11 @@ class QuarantineRecord:
                 for e in events
                 if e["event"] == "quarantined"
             }
-            cleared: dict[str, dict[str, int]] = {}
-            for e in events:
-                if e["event"] == "cleared":
-                    for key, seq in e["up_to"].items():
-                        cleared.setdefault(e["host"], {})[key] = max(
-                            cleared.get(e["host"], {}).get(key, -1), seq
-                        )
+            marks = cleared_marks(events)
             new = [
                 c
                 for c in found
-                if (c.host, c.key_id, c.sequence, c.rule) not in seen and not _covered(c, cleared)
+                if (c.host, c.key_id, c.sequence, c.rule) not in seen and not is_cleared(c, marks)
             ]
             self._append([c.to_event(at, source) for c in new])
         return len(new)
