@@ -299,3 +299,34 @@ def test_a_claim_impossible_node_stays_refused_through_http_until_cleared(tmp_pa
     assert cleared.returncode == 0, cleared.stderr
     assert post(url, pod_review("q3", "acme", 1))[1]["response"]["allowed"] is True
     gen.close()
+
+
+def test_another_nodes_key_cannot_get_a_host_admitted_through_http(tmp_path: Path) -> None:
+    """gpu-b's trusted key signs a fresh manifest naming gpu-a17, whose own evidence is stale: refused."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import OPERATOR, trusted_node
+
+    a, b = trusted_node(), trusted_node()
+    b.host = "gpu-b"
+    trust = a.trust.with_key(b.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+    trust.save(tmp_path / "trust.json")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    now = datetime.now(UTC)
+    (ev / "a.json").write_bytes(a.envelope(a.manifest(now=now - timedelta(hours=1), chain=True)))
+    (ev / "b.json").write_bytes(b.envelope(b.manifest(now=now - timedelta(seconds=30), chain=True)))
+    forged = b.manifest(now=now - timedelta(seconds=10), chain=True, node={"hostname": "gpu-a17", "key_id": b.key.key_id})
+    (ev / "b-as-a17.json").write_bytes(b.envelope(forged))
+    gen = start((ev, tmp_path / "trust.json"), "--insecure-http")
+    url = f"http://{next(gen)}/validate"
+    r = post(url, pod_review("k1", "acme", 1))[1]["response"]
+    assert r["allowed"] is False and "old" in r["status"]["message"] and "expired" in r["status"]["message"], r
+    # The operator names gpu-a17's own key for it: gpu-b's key is then refused by the trust store itself.
+    gen.close()
+    trust.with_key(a.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"]).save(tmp_path / "trust.json")
+    gen = start((ev, tmp_path / "trust.json"), "--insecure-http")
+    url = f"http://{next(gen)}/validate"
+    r = post(url, pod_review("k2", "acme", 1))[1]["response"]
+    assert r["allowed"] is False and "expired" in r["status"]["message"], r
+    gen.close()
