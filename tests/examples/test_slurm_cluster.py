@@ -26,6 +26,7 @@ import pytest
 
 from attest.crypto.keys import SigningKey, write_private_key
 from attest.crypto.trust import TrustStore
+from attest.scheduler.slurm import gpu_indices
 
 REPO = Path(__file__).resolve().parents[2]
 HOOKS = REPO / "examples" / "slurm"
@@ -99,8 +100,8 @@ class Cluster:
             fields.setdefault(m.group(1), m.group(2))
         return fields
 
-    def sbatch(self, *args: str) -> str:
-        r = self.run("sbatch", "--parsable", "-o", "/dev/null", *args, "--wrap", "true")
+    def sbatch(self, *args: str, wrap: str = "true") -> str:
+        r = self.run("sbatch", "--parsable", "-o", "/dev/null", *args, "--wrap", wrap)
         assert r.returncode == 0, r.stderr
         return r.stdout.strip().split(";")[0]
 
@@ -256,7 +257,9 @@ PartitionName=gpu Nodes=n1,n2 Default=YES State=UP OverSubscribe=NO
 
 
 def test_an_admitted_tenant_runs_and_its_manifests_carry_the_job_id_and_exactly_its_gpus(cluster: Cluster) -> None:
-    job = cluster.sbatch("-A", "acme-robotics", "-w", "n1", "--gres=gpu:2")
+    job = cluster.sbatch("-A", "acme-robotics", "-w", "n1", "--gres=gpu:2", wrap="sleep 8")
+    wait_for(f"job {job} to run", lambda: cluster.job(job).get("JobState") == "RUNNING")
+    detail = cluster.run("scontrol", "show", "job", "-d", job).stdout  # the allocation, while it runs
     wait_for(f"job {job} to complete", lambda: cluster.job(job).get("JobState") == "COMPLETED")
     ms = wait_for("its end manifest", lambda: len(cluster.manifests("n1", job)) == 2 and cluster.manifests("n1", job))
     assert isinstance(ms, list)
@@ -265,6 +268,10 @@ def test_an_admitted_tenant_runs_and_its_manifests_carry_the_job_id_and_exactly_
         assert m["job"]["scheduler"] == "slurm" and m["tenant"]["legal_name"] == "Example Robotics Inc."  # type: ignore[index]
         assert len(m["gpus"]) == 2  # type: ignore[arg-type]
     assert ms[0]["gpus"] == ms[1]["gpus"]
+    # Exactly the GPUs Slurm allocated (their physical indices, as scontrol shows them).
+    idx = re.search(r"GRES=gpu(?::h100)?:2\(IDX:([0-9,-]+)\)", detail)
+    assert idx is not None, detail
+    assert [str(g["index"]) for g in ms[0]["gpus"]] == gpu_indices(idx.group(1), None)  # type: ignore[index,union-attr]
     # srun too: one GPU, one GPU in the manifests.
     r = cluster.run("srun", "-A", "acme-robotics", "-w", "n1", "--gres=gpu:1", "sh", "-c", "echo $SLURM_JOB_ID")
     assert r.returncode == 0, r.stderr
