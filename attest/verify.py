@@ -54,6 +54,7 @@ from attest.errors import AttestError, EnvelopeError
 from attest.hardware.binding import binding_nonce
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, verify_report
+from attest.hardware.rim import RimAppraiser, appraise_report
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
@@ -97,6 +98,9 @@ class VerifyOptions:
     """The fingerprint ``cc_root`` must have (NVIDIA's Device Identity CA by default)."""
     cc_cache: ChainCache | None = None
     """Parsed GPU chains and verified links, shared across envelopes."""
+    rims: RimAppraiser | None = None
+    """NVIDIA's reference integrity manifests: each verified report's measurements are compared with
+    them (a mismatch or a debug-mode GPU is contraindicated); without them, a warning."""
     landmarks: LandmarkRegistry | None = None
     """The trusted landmark registry; without it receipts are not evaluated."""
     as_of_issue: bool = False
@@ -644,7 +648,9 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             cache=options.cc_cache,
             ocsp_responses=responses,
         )
-        for f in outcome.findings:
+        # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
+        appraisal = appraise_report(outcome, options.rims, now=run.judged_at) if outcome.valid else []
+        for f in [*outcome.findings, *appraisal]:
             if f.severity is not Severity.INFO:
                 message = f.message
                 if f.rule == "hardware.cc.nonce_mismatch":
@@ -652,7 +658,7 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
                 run.add(
                     f.rule, f.severity, f"GPU {gpu.index} ({gpu.uuid}): {message}", {**where, **f.evidence}
                 )
-        if not outcome.valid:
+        if not outcome.valid or any(f.severity is CONTRA for f in appraisal):
             ok = False
         elif outcome.ueid in devices:
             run.add(

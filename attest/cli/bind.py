@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
   attest bind --key /etc/attest/attest.key -o /etc/attest/binding.json        # NVML, GPUs in CC mode
   attest bind --pub node.pub --simulate h100 --cc-sim ./sim-vendor -o binding.json
   attest manifest ... --key node.key --binding binding.json -o m.json
-  attest verify m.envelope.json --trust trust.json --cc-root ./sim-vendor/root.pem --cc-root-sha256 HEX""",
+  attest verify m.envelope.json --trust trust.json --cc-root ./sim-vendor/root.pem --cc-root-sha256 HEX \\
+      --rims ./sim-vendor/rims --rim-root ./sim-vendor/rim_root.pem --rim-root-sha256 HEX""",
         formatter_class=HelpFormatter,
     )
     keys = p.add_mutually_exclusive_group(required=True)
@@ -51,7 +52,9 @@ def run_bind(args: argparse.Namespace) -> int:
             raise InputError(
                 "--simulate needs --cc-sim DIR: simulated GPUs need a simulated vendor to sign their reports"
             )
-        source: SimulatedCcSource | NvmlCcSource = SimulatedCcSource(SimulatedCcBackend(Path(args.cc_sim)))
+        backend = SimulatedCcBackend(Path(args.cc_sim))
+        backend.publish_rims(Path(args.cc_sim) / "rims")  # the vendor's golden measurements, for appraisal
+        source: SimulatedCcSource | NvmlCcSource = SimulatedCcSource(backend)
     else:
         if args.cc_sim:
             raise InputError("--cc-sim goes with --simulate")

@@ -133,6 +133,27 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="trusted landmark registry: evaluate landmark receipts (measured grade)",
     )
+    parser.add_argument(
+        "--rims",
+        metavar="DIR",
+        help="cache directory of NVIDIA reference integrity manifests (<RIM id>.xml): appraise GPU measurements",
+    )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="fetch RIMs missing from --rims (or all, without it) from NVIDIA's RIM service",
+    )
+    parser.add_argument(
+        "--rim-root",
+        metavar="PEM",
+        help="with --rims/--online: the RIM root certificate (NVIDIA's verifier_RIM_root.pem)",
+    )
+    parser.add_argument(
+        "--rim-root-sha256",
+        default=None,
+        metavar="HEX",
+        help="the fingerprint the RIM root must have (default: NVIDIA's RIM root)",
+    )
 
 
 def add_as_of_arg(parser: argparse.ArgumentParser, *, default: str) -> None:
@@ -180,5 +201,46 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
         if args.landmarks
         else None,
         as_of_issue=getattr(args, "as_of", "now") == "issued",
+        rims=rim_appraiser(args),
         **more,
     )
+
+
+def rim_appraiser(args: argparse.Namespace) -> Any:
+    """The :class:`attest.hardware.rim.RimAppraiser` that ``--rims``/``--online``/``--rim-root`` ask for, or None."""
+    from attest.hardware.rim import (
+        NVIDIA_RIM_ROOT_SHA256,
+        ChainedRims,
+        DirectoryRims,
+        OnlineRims,
+        RimAppraiser,
+        RimError,
+        RimSource,
+    )
+
+    rims, online = getattr(args, "rims", None), getattr(args, "online", False)
+    if not rims and not online:
+        if getattr(args, "rim_root", None):
+            raise InputError("--rim-root goes with --rims DIR or --online")
+        return None
+    if not getattr(args, "rim_root", None):
+        raise InputError(
+            "--rims/--online need --rim-root PEM",
+            hint="NVIDIA's RIM root is verifier_RIM_root.pem from NVIDIA/nvtrust (SHA-256 12977b51…)",
+        )
+    try:
+        cache = DirectoryRims(Path(rims)) if rims else None
+    except RimError as exc:
+        raise InputError(exc.message) from None
+    source: RimSource = OnlineRims(cache) if online else ChainedRims([cache] if cache else [])
+    root = read_input(args.rim_root, what="RIM root certificate")
+    from attest.hardware.cc import EvidenceError, parse_chain
+
+    try:
+        parse_chain(root)
+    except EvidenceError as exc:
+        raise InputError(
+            f"--rim-root {args.rim_root} is not a usable root certificate: {exc.message}"
+        ) from None
+    pinned = (args.rim_root_sha256 or NVIDIA_RIM_ROOT_SHA256).lower()
+    return RimAppraiser(source, root, pinned_root_sha256=pinned)

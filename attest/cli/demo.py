@@ -35,6 +35,7 @@ from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.cc import ChainCache
+from attest.hardware.rim import DirectoryRims, RimAppraiser
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.location.landmark import LandmarkServer
 from attest.location.prover import measure
@@ -102,12 +103,16 @@ class Case:
     result: VerificationResult
 
     grade: str | None = None
+    rule: str | None = None
+    """A finding the result must carry (the reason an attack is refused)."""
 
     @property
     def ok(self) -> bool:
         """Whether the result is the expected one."""
-        return self.result.status is self.expect and (
-            self.grade is None or self.result.location_grade == self.grade
+        return (
+            self.result.status is self.expect
+            and (self.grade is None or self.result.location_grade == self.grade)
+            and (self.rule is None or any(f.rule == self.rule for f in self.result.findings))
         )
 
 
@@ -163,6 +168,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     """Run the demo in ``workdir``; return every case with its result."""
     trust = TrustStore()
     vendor = SimulatedCcBackend(workdir / "sim-vendor")  # plays NVIDIA: its root must be pinned
+    vendor.publish_rims(workdir / "rims")  # and publishes golden measurements, like NVIDIA's RIM service
     bindings: dict[str, NodeBinding] = {}
     last: dict[str, WorkloadManifest] = {}
     envelopes: list[tuple[str, bytes]] = []
@@ -194,7 +200,14 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
 
     state = SqliteVerifierState(workdir / "verifier.db")
     at = now + timedelta(seconds=45)
-    options = VerifyOptions(cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache())
+    options = VerifyOptions(
+        cc_root=vendor.root_pem,
+        cc_root_sha256=vendor.root_sha256,
+        cc_cache=ChainCache(),
+        rims=RimAppraiser(
+            DirectoryRims(workdir / "rims"), vendor.rim_root_pem, pinned_root_sha256=vendor.rim_root_sha256
+        ),
+    )
     cases = [
         Case(f"{name}: genuine, {r.location_grade}", Status.AFFIRMING, r, grade="hardware-bound")
         for (name, _), r in zip(
@@ -247,12 +260,12 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     )
     last[host] = located
 
-    def attack(title: str, raw: bytes, source: str) -> None:
-        """Judge an attacker's envelope against the same auditor state; it must fail."""
+    def attack(title: str, raw: bytes, source: str, rule: str | None = None) -> None:
+        """Judge an attacker's envelope against the same auditor state; it must fail (for ``rule``)."""
         result = verify_envelope(
             raw, trust, now=at, nonces=state, chains=state, source=source, options=options
         )
-        cases.append(Case(title, Status.CONTRAINDICATED, result))
+        cases.append(Case(title, Status.CONTRAINDICATED, result, rule=rule))
 
     name, data = envelopes[0]
     flipped = bytearray(data)
@@ -291,6 +304,31 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         f"{host} reuses its landmark receipts in a later manifest",
         encode_envelope(sign_manifest(moved, key)),
         f"{host} (moved receipts)",
+    )
+
+    # A GPU put in debug mode still signs a genuine report over the node key, but its
+    # measurements are not the vendor's golden values: appraisal refuses it.
+    debug_host, debug_preset, debug_site = NODES[1]
+    debug_key = load_signing_key(workdir / "nodes" / debug_host / PRIVATE_NAME)
+    debug_gpus = SimulatedGpuSource(debug_preset, seed=debug_host, hostname=debug_host).read().gpus
+    vendor.set_debug(debug_gpus[0].uuid)
+    debug_binding = bind(debug_gpus, debug_key.public, SimulatedCcSource(vendor))
+    vendor.set_debug(debug_gpus[0].uuid, False)
+    debugged = _manifest(
+        debug_host,
+        debug_preset,
+        debug_site,
+        debug_key.key_id,
+        at,
+        last[debug_host],
+        "heartbeat",
+        debug_binding,
+    )
+    attack(
+        f"{debug_host}'s GPU 0 in debug mode vouches for the node key",
+        encode_envelope(sign_manifest(debugged, debug_key)),
+        f"{debug_host} (debug-mode GPU)",
+        rule="hardware.measurement_mismatch",
     )
 
     late = verify_envelope(
@@ -333,7 +371,9 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     for c in cases:
         mark = "ok " if c.ok else "BAD"
-        decisive = [f for f in c.result.findings if f.severity.value != "info"]
+        decisive = [f for f in c.result.findings if f.rule == c.rule] or [
+            f for f in c.result.findings if f.severity.value != "info"
+        ]
         why = f"  ({decisive[0].rule}: {decisive[0].message})" if decisive else ""
         print(f"[{mark}] {c.result.status.value:<15} {c.title}{why}")
     print(
@@ -341,10 +381,12 @@ def run_demo(args: argparse.Namespace) -> int:
         + (f" Files kept in {args.keep}." if args.keep else "")
     )
     if args.keep:
-        pin = SimulatedCcBackend(Path(args.keep) / "sim-vendor").root_sha256
+        kept = SimulatedCcBackend(Path(args.keep) / "sim-vendor")
+        pin, rim_pin = kept.root_sha256, kept.rim_root_sha256
         print(
             f"Verify the kept files yourself:\n  attest verify {args.keep}/*.envelope.json --trust {args.keep}/trust.json"
             f" --cc-root {args.keep}/sim-vendor/root.pem --cc-root-sha256 {pin} --landmarks {args.keep}/landmarks.json"
+            f" --rims {args.keep}/rims --rim-root {args.keep}/sim-vendor/rim_root.pem --rim-root-sha256 {rim_pin}"
         )
     else:
         print("Keep the files and verify them yourself: attest demo --keep DIR")

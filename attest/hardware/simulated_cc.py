@@ -6,6 +6,13 @@ NVIDIA's (root → identity → provisioner ICA → per-device BROM → per-devi
 FMC leaf with a TCG DICE FWID extension) and answers GET_MEASUREMENTS with
 SPDM 1.1 reports signed by the device's leaf key. Its root is *not* NVIDIA's:
 a verifier must be told to pin it, so simulated evidence can never pass as real.
+
+Like NVIDIA it also publishes reference integrity manifests (driver and VBIOS
+RIMs, XML-signed SWID tags under a RIM root of its own) with the golden values
+of its firmware, so measurements can be appraised end to end. All its GPUs run
+the same firmware and measure alike; a GPU put in debug mode
+(:meth:`SimulatedCcBackend.set_debug`) measures its debug policy differently,
+as NVIDIA's GPUs do, and a verifier appraising the report refuses it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,30 @@ from attest.errors import InputError
 from attest.hardware.cc import fingerprint
 
 _SHA384_OID = bytes.fromhex("608648016503040202")
+
+SIM_CHIP = "SIM100"
+SIM_DRIVER_VERSION = "570.133.20"
+SIM_VBIOS_VERSION = "96.00.74.00.01"
+SIM_PROJECT, SIM_PROJECT_SKU, SIM_CHIP_SKU = "G520", "0200", "885"
+VBIOS_INDICES = range(0, 20)
+"""RIM indices the VBIOS RIM covers (the driver RIM covers 20..63); RIM index k is report block k + 1."""
+DEBUG_POLICY_INDEX = 9
+"""The RIM index whose measurement changes when a simulated GPU is in debug mode."""
+
+
+def golden_measurement(index: int) -> bytes:
+    """The simulated firmware's measurement at RIM ``index`` (the same on every simulated GPU)."""
+    return hashlib.sha384(
+        f"simulated firmware {SIM_VBIOS_VERSION}/{SIM_DRIVER_VERSION}/{index}".encode()
+    ).digest()
+
+
+def _runtime_measurement(index: int, *, debug: bool) -> bytes:
+    if debug and index == DEBUG_POLICY_INDEX:
+        return hashlib.sha384(b"simulated debug policy: enabled").digest()
+    return golden_measurement(index)
+
+
 _DICE_TCB_INFO = ObjectIdentifier("2.23.133.5.4.1.1")
 
 
@@ -117,6 +148,11 @@ class SimulatedCcBackend:
         self._upper = (directory / "upper.pem").read_bytes()  # provisioner ICA and identity
         self._ica_key = self._load_key("ica.key")
         self._ica = x509.load_pem_x509_certificate(self._upper)
+        self._debug: set[str] = set()
+
+    def set_debug(self, uuid: str, debug: bool = True) -> None:
+        """Put a simulated GPU in (or out of) debug mode: its reports then measure differently."""
+        (self._debug.add if debug else self._debug.discard)(uuid)
 
     @property
     def root_pem(self) -> bytes:
@@ -251,18 +287,24 @@ class SimulatedCcBackend:
             raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
         dev = self.device(uuid)
         request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
+        debug = uuid in self._debug
         record = b"".join(
             bytes([i, 1])
             + (51).to_bytes(2, "little")
             + bytes([0x01])
             + (48).to_bytes(2, "little")
-            + hashlib.sha384(f"{uuid}/measurement/{i}".encode()).digest()
+            + _runtime_measurement(i - 1, debug=debug)
             for i in range(1, 65)
         )
-        opaque = b"".join(
-            t.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v
-            for t, v in ((3, b"570.133.20\0"), (6, bytes.fromhex("0074009601000000")), (20, dev.fwid))
+        fields = (
+            (3, SIM_DRIVER_VERSION.encode() + b"\0"),
+            (6, bytes.fromhex("0074009601000000")),
+            (15, SIM_CHIP_SKU.encode() + b"\0"),
+            (17, SIM_PROJECT.encode() + b"\0"),
+            (18, SIM_PROJECT_SKU.encode() + b"\0"),
+            (20, dev.fwid),
         )
+        opaque = b"".join(t.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v for t, v in fields)
         response = (
             bytes([0x11, 0x60, 0x00, 0x00, 64])
             + len(record).to_bytes(3, "little")
@@ -274,3 +316,109 @@ class SimulatedCcBackend:
         der = dev.leaf_key.sign(request + response, ec.ECDSA(hashes.SHA384()))
         r, s = decode_dss_signature(der)
         return request + response + r.to_bytes(48, "big") + s.to_bytes(48, "big"), dev.chain
+
+    # --- Reference integrity manifests ------------------------------------------------------
+
+    def _rim_hierarchy(self) -> tuple[ec.EllipticCurvePrivateKey, list[x509.Certificate]]:
+        """The RIM signing key and its chain (signer, RIM root), made on first use."""
+        root_path, chain_path = self.directory / "rim_root.pem", self.directory / "rim_chain.pem"
+        if not root_path.exists():
+            root_key, signer_key = (ec.generate_private_key(ec.SECP384R1()) for _ in range(2))
+            root_name = _name("Simulated CoRIM signing Root CA")
+            root = _cert(root_name, root_key, root_name, root_key, ca=True)
+            signer = _cert(_name("Simulated RIM Signer"), signer_key, root_name, root_key, ca=False)
+            write_private_key_bytes(
+                self.directory / "rim_signer.key",
+                signer_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
+            chain_path.write_bytes(_pem(signer, root))
+            root_path.write_bytes(_pem(root))
+        return self._load_key("rim_signer.key"), [
+            x509.load_pem_x509_certificate(b) for b in _split_pem(chain_path.read_bytes())
+        ]
+
+    @property
+    def rim_root_pem(self) -> bytes:
+        """The RIM root certificate to pin (``attest verify --rim-root``)."""
+        self._rim_hierarchy()
+        return (self.directory / "rim_root.pem").read_bytes()
+
+    @property
+    def rim_root_sha256(self) -> str:
+        """The RIM root's fingerprint."""
+        return fingerprint(x509.load_pem_x509_certificate(self.rim_root_pem))
+
+    def rim(self, kind: str, *, golden: dict[int, bytes] | None = None) -> tuple[str, bytes]:
+        """(RIM id, signed RIM XML) for the simulated ``driver`` or ``vbios`` firmware.
+
+        Args:
+            kind: ``driver`` or ``vbios``.
+            golden: replace golden values at these indices (tests of a vendor's mistaken RIM).
+        """
+        from lxml import etree
+        from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+        from signxml.signer import XMLSigner
+
+        if kind == "driver":
+            rim_id, version = f"NV_GPU_DRIVER_{SIM_CHIP}_{SIM_DRIVER_VERSION}", SIM_DRIVER_VERSION
+            indices = [i for i in range(64) if i not in VBIOS_INDICES]
+        elif kind == "vbios":
+            vbios = SIM_VBIOS_VERSION.replace(".", "")
+            rim_id = f"NV_GPU_VBIOS_{SIM_PROJECT}_{SIM_PROJECT_SKU}_{SIM_CHIP_SKU}_{vbios}"
+            version, indices = SIM_VBIOS_VERSION, list(VBIOS_INDICES)
+        else:
+            raise InputError(f"a RIM is for the driver or the vbios, not {kind!r}")
+        swid = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+        sha384 = "http://www.w3.org/2001/04/xmlenc#sha384"
+        doc = etree.Element(
+            f"{{{swid}}}SoftwareIdentity",
+            nsmap={None: swid, "ns2": sha384},
+            attrib={"name": SIM_CHIP, "tagId": hashlib.sha384(rim_id.encode()).hexdigest(), "version": "1.0"},
+        )
+        etree.SubElement(
+            doc, f"{{{swid}}}Entity", name="Simulated GPU Vendor", role="softwareCreator tagCreator"
+        )
+        etree.SubElement(
+            doc, f"{{{swid}}}Meta", colloquialVersion=version, edition="GPU", product=SIM_CHIP, revision="r1"
+        )
+        payload = etree.SubElement(doc, f"{{{swid}}}Payload")
+        for i in indices:
+            value = (golden or {}).get(i, golden_measurement(i))
+            etree.SubElement(
+                payload,
+                f"{{{swid}}}Resource",
+                attrib={
+                    "type": "Measurement",
+                    "index": str(i),
+                    "active": "True",
+                    "alternatives": "1",
+                    f"{{{sha384}}}Hash0": value.hex(),
+                    "name": f"Measurement_{i}",
+                    "size": "48",
+                },
+            )
+        key, chain = self._rim_hierarchy()
+        signed = XMLSigner(
+            signature_algorithm=SignatureMethod.ECDSA_SHA384,
+            digest_algorithm=DigestAlgorithm.SHA384,
+            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_1,
+        ).sign(doc, key=key, cert=chain)
+        return rim_id, etree.tostring(signed)
+
+    def publish_rims(self, directory: Path) -> list[Path]:
+        """Write the driver and VBIOS RIMs into ``directory`` (a RIM cache, as NVIDIA's service names them)."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {directory}: {exc.strerror}") from None
+        paths = []
+        for kind in ("driver", "vbios"):
+            rim_id, xml = self.rim(kind)
+            path = directory / f"{rim_id}.xml"
+            path.write_bytes(xml)
+            paths.append(path)
+        return paths

@@ -16,6 +16,7 @@ from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import SimulatedCcSource, attach, bind, binding_nonce
 from attest.hardware.cc import ChainCache, parse_chain, verify_report
 from attest.hardware.nvml import NvmlCcSource
+from attest.hardware.rim import MemoryRims, RimAppraiser
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status
@@ -29,7 +30,18 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
 
 
 def options(vendor: SimulatedCcBackend) -> VerifyOptions:
-    return VerifyOptions(cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache())
+    return VerifyOptions(
+        cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache(), rims=sim_rims(vendor)
+    )
+
+
+def sim_rims(vendor: SimulatedCcBackend) -> RimAppraiser:
+    """The simulated vendor's published RIMs, pinned to its RIM root."""
+    return RimAppraiser(
+        MemoryRims(dict(vendor.rim(kind) for kind in ("driver", "vbios"))),
+        vendor.rim_root_pem,
+        pinned_root_sha256=vendor.rim_root_sha256,
+    )
 
 
 def bound_manifest(node: Node, vendor: SimulatedCcBackend, *, key: SigningKey | None = None) -> WorkloadManifest:
