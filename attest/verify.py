@@ -649,7 +649,11 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             ocsp_responses=responses,
         )
         # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
-        appraisal = appraise_report(outcome, options.rims, now=run.judged_at) if outcome.valid else []
+        appraisal = (
+            appraise_report(outcome, options.rims, now=run.judged_at)
+            if outcome.status is not Status.CONTRAINDICATED
+            else []
+        )
         for f in [*outcome.findings, *appraisal]:
             if f.severity is not Severity.INFO:
                 message = f.message

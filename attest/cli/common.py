@@ -133,6 +133,11 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="trusted landmark registry: evaluate landmark receipts (measured grade)",
     )
+    add_rim_args(parser)
+
+
+def add_rim_args(parser: argparse.ArgumentParser) -> None:
+    """``--rims``, ``--online``, ``--rim-root``, ``--rim-root-sha256``: appraise GPU measurements."""
     parser.add_argument(
         "--rims",
         metavar="DIR",

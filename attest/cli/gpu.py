@@ -8,9 +8,17 @@ import json
 import string
 from datetime import UTC, datetime
 
-from attest.cli.common import HelpFormatter, add_format, parse_when, read_input
+from attest.cli.common import HelpFormatter, add_format, add_rim_args, parse_when, read_input, rim_appraiser
 from attest.errors import InputError
-from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ReportVerification, verify_report
+from attest.hardware.cc import (
+    NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    ChainCache,
+    ReportVerification,
+    verify_report,
+)
+from attest.hardware.nvat import MAX_NVATTEST_BYTES, NvatEntry, entry_findings, parse_nvattest
+from attest.hardware.rim import appraise_report
+from attest.model.result import Status
 
 _HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
 
@@ -31,17 +39,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Verify an NVIDIA GPU attestation report (SPDM GET_MEASUREMENTS request and response) "
         "offline: the chain of five certificates up to the pinned NVIDIA Device Identity CA, the report's "
         "P-384 signature, the caller's nonce and the firmware id. No network access.",
-        epilog="""exit codes: 0 valid, 1 valid but the nonce was not checked, 3 invalid, 2 unreadable input.
+        epilog="""exit codes: 0 valid, 1 valid but the nonce or the measurements were not checked,
+3 invalid, 2 unreadable input.
 
-example:
+examples:
   attest gpu verify-report --report hopperAttestationReport.txt --chain hopperCertChain.txt \\
-      --root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66""",
+      --root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66
+  nvattest collect-evidence --nonce $NONCE --format json > evidence.json
+  attest gpu verify-report --nvattest evidence.json --root nvidia_device_identity_root.pem --nonce $NONCE \\
+      --rims ./rims --rim-root verifier_RIM_root.pem""",
         formatter_class=HelpFormatter,
     )
+    v.add_argument("--report", metavar="HEX_OR_BIN", help="the report: a hex text file or raw bytes")
+    v.add_argument("--chain", metavar="PEM", help="the GPU's certificate chain, leaf first")
     v.add_argument(
-        "--report", required=True, metavar="HEX_OR_BIN", help="the report: a hex text file or raw bytes"
+        "--nvattest",
+        metavar="JSON",
+        help="instead of --report/--chain: nvattest collect-evidence output (CLI wrapper, bare array or "
+        "fleet agent's attestationData); every GPU and NVSwitch in it is verified",
     )
-    v.add_argument("--chain", required=True, metavar="PEM", help="the GPU's certificate chain, leaf first")
     v.add_argument("--root", required=True, metavar="PEM", help="the NVIDIA Device Identity CA root file")
     v.add_argument("--nonce", metavar="HEX", help="the 32-byte nonce the report was requested with")
     v.add_argument(
@@ -58,6 +74,7 @@ example:
         help="OCSP responses captured earlier (checked offline)",
     )
     v.add_argument("--now", metavar="TIME", help="check certificate validity as of this time (default: now)")
+    add_rim_args(v)
     add_format(v)
     v.set_defaults(func=run_verify_report)
 
@@ -75,8 +92,10 @@ def read_report(path: str) -> bytes:
 
 def run_verify_report(args: argparse.Namespace) -> int:
     """Verify and print the outcome."""
-    report = read_report(args.report)
-    chain = read_input(args.chain, what="certificate chain")
+    if args.nvattest and (args.report or args.chain):
+        raise InputError("give --nvattest, or --report with --chain, not both")
+    if not args.nvattest and not (args.report and args.chain):
+        raise InputError("give --report and --chain (a raw report), or --nvattest (nvattest's JSON)")
     root = read_input(args.root, what="root certificate")
     nonce = None
     if args.nonce:
@@ -88,6 +107,35 @@ def run_verify_report(args: argparse.Namespace) -> int:
             raise InputError(f"--nonce must be 32 bytes (64 hex digits), not {len(nonce)}")
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     responses = [read_input(p, what="OCSP response") for p in args.ocsp] if args.ocsp else None
+    rims = rim_appraiser(args)
+    if args.nvattest:
+        entries = parse_nvattest(
+            read_input(args.nvattest, what="nvattest evidence", max_bytes=MAX_NVATTEST_BYTES)
+        )
+        cache = ChainCache()
+        results = []
+        for entry in entries:
+            result = verify_report(
+                entry.report,
+                entry.certificate_chain,
+                root,
+                now=now,
+                expected_nonce=nonce,
+                pinned_root_sha256=args.root_sha256.lower(),
+                cache=cache,
+                ocsp_responses=responses,
+            )
+            result.findings[:0] = entry_findings(entry)
+            if result.status is not Status.CONTRAINDICATED:
+                result.findings.extend(appraise_report(result, rims, now=now))
+            results.append((entry, result))
+        if args.format == "json":
+            print(json.dumps(nvattest_json(results)))
+        else:
+            print(render_nvattest(results))
+        return Status.worst(r.status for _, r in results).exit_code
+    report = read_report(args.report)
+    chain = read_input(args.chain, what="certificate chain")
     result = verify_report(
         report,
         chain,
@@ -97,8 +145,38 @@ def run_verify_report(args: argparse.Namespace) -> int:
         pinned_root_sha256=args.root_sha256.lower(),
         ocsp_responses=responses,
     )
+    if result.status is not Status.CONTRAINDICATED:
+        result.findings.extend(appraise_report(result, rims, now=now))
     print(json.dumps(to_json(result)) if args.format == "json" else render_text(result))
     return result.status.exit_code
+
+
+def _device_label(entry: NvatEntry, results: list[tuple[NvatEntry, ReportVerification]]) -> str:
+    """``GPU n`` or ``NVSwitch n``, counted within its kind in nvattest's order."""
+    same = [e for e, _ in results if e.is_switch == entry.is_switch]
+    return f"{'NVSwitch' if entry.is_switch else 'GPU'} {same.index(entry)}"
+
+
+def nvattest_json(results: list[tuple[NvatEntry, ReportVerification]]) -> dict[str, object]:
+    """Every device's outcome, GPUs and NVSwitches apart, and the worst status."""
+
+    def one(entry: NvatEntry, result: ReportVerification) -> dict[str, object]:
+        return {"position": entry.position, "arch": entry.arch, **to_json(result)}
+
+    return {
+        "status": Status.worst(r.status for _, r in results).value,
+        "gpus": [one(e, r) for e, r in results if not e.is_switch],
+        "switches": [one(e, r) for e, r in results if e.is_switch],
+    }
+
+
+def render_nvattest(results: list[tuple[NvatEntry, ReportVerification]]) -> str:
+    """One block per device, GPUs first, then NVSwitches."""
+    ordered = [p for p in results if not p[0].is_switch] + [p for p in results if p[0].is_switch]
+    blocks = [f"{_device_label(e, results)} ({e.arch}): {render_text(r)}" for e, r in ordered]
+    worst = Status.worst(r.status for _, r in results)
+    gpus = sum(not e.is_switch for e, _ in results)
+    return "\n".join(blocks) + f"\n\n{gpus} GPUs, {len(results) - gpus} NVSwitches: {worst.value}"
 
 
 def to_json(result: ReportVerification) -> dict[str, object]:
