@@ -23,10 +23,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples in epilogs laid out as written."""
 
 
-def add_format(parser: argparse.ArgumentParser, default: str = "text") -> None:
-    """Add ``--format json|text`` to a verb that reports."""
+def add_format(parser: argparse.ArgumentParser, default: str = "text", *, more: tuple[str, ...] = ()) -> None:
+    """Add ``--format json|text`` (and ``more`` choices) to a verb that reports."""
     parser.add_argument(
-        "--format", choices=["json", "text"], default=default, help=f"output format (default: {default})"
+        "--format",
+        choices=["json", "text", *more],
+        default=default,
+        help=f"output format (default: {default})",
     )
 
 
