@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="gpu_verb", required=True, metavar="{verify-report}")
+    verbs = p.add_subparsers(dest="gpu_verb", required=True, metavar="{verify-report,verify-token}")
     v = verbs.add_parser(
         "verify-report",
         help="verify a report and its certificate chain offline",
@@ -78,6 +78,29 @@ examples:
     add_format(v)
     v.set_defaults(func=run_verify_report)
 
+    t = verbs.add_parser(
+        "verify-token",
+        help="verify an NRAS detached EAT (NVIDIA's remote attestation result) offline",
+        description='Verify an NRAS detached EAT ([["JWT", overall], {"GPU-0": jwt, ...}]): every ES384 '
+        "signature against the given JWKS, the overall token's submods digests against the per-device tokens, "
+        "eat_nonce against --nonce, expiry, and NRAS's appraisal claims (measurements, debug mode, secure boot, "
+        "certificate status). No network access.",
+        epilog="""exit codes: 0 affirming, 1 warning (e.g. no --nonce), 3 contraindicated, 2 unreadable input.
+
+example:
+  curl -s https://nras.attestation.nvidia.com/.well-known/jwks.json > nras-jwks.json
+  attest gpu verify-token nras-token.json --jwks nras-jwks.json --nonce $(attest bind --pub node.pub --print-nonce)""",
+        formatter_class=HelpFormatter,
+    )
+    t.add_argument(
+        "token", metavar="TOKEN", help="the detached EAT as NRAS returned it (a JSON file; '-' for stdin)"
+    )
+    t.add_argument("--jwks", required=True, metavar="FILE", help="NRAS's JWKS (keys by kid, as x/y or x5c)")
+    t.add_argument("--nonce", metavar="HEX", help="the 32-byte nonce the attestation was requested with")
+    t.add_argument("--now", metavar="TIME", help="check expiry as of this time (default: now)")
+    add_format(t)
+    t.set_defaults(func=run_verify_token)
+
 
 def read_report(path: str) -> bytes:
     """Read a report file: hex text (whitespace allowed) or raw bytes."""
@@ -88,6 +111,45 @@ def read_report(path: str) -> bytes:
         except binascii.Error:
             raise InputError(f"report {path} looks like hex but has an odd number of digits") from None
     return data
+
+
+def _nonce_arg(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    try:
+        nonce = bytes.fromhex(value)
+    except ValueError:
+        raise InputError("--nonce must be hex") from None
+    if len(nonce) != 32:
+        raise InputError(f"--nonce must be 32 bytes (64 hex digits), not {len(nonce)}")
+    return nonce
+
+
+def run_verify_token(args: argparse.Namespace) -> int:
+    """Verify an NRAS token and print the outcome."""
+    from attest.hardware.nras import MAX_TOKEN_BYTES, load_jwks, verify_detached_eat
+
+    token = read_input(args.token, what="NRAS token", max_bytes=MAX_TOKEN_BYTES)
+    keys = load_jwks(read_input(args.jwks, what="JWKS", max_bytes=MAX_TOKEN_BYTES))
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    result = verify_detached_eat(token, keys, now=now, expected_nonce=_nonce_arg(args.nonce))
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "status": result.status.value,
+                    "devices": sorted(result.devices),
+                    "findings": [f.to_obj() for f in result.findings],
+                    "overall": result.overall,
+                    "claims": result.devices,
+                }
+            )
+        )
+    else:
+        lines = [f"{result.status.value.upper()}  NRAS token for {', '.join(sorted(result.devices)) or '?'}"]
+        lines += [f"  [{f.severity.value}] {f.rule}: {f.message}" for f in result.findings]
+        print("\n".join(lines))
+    return result.status.exit_code
 
 
 def run_verify_report(args: argparse.Namespace) -> int:
