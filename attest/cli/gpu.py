@@ -16,7 +16,7 @@ from attest.hardware.cc import (
     ReportVerification,
     verify_report,
 )
-from attest.hardware.nvat import MAX_NVATTEST_BYTES, NvatEntry, entry_findings, parse_nvattest
+from attest.hardware.nvat import MAX_NVATTEST_BYTES, NvatEntry, arch_findings, entry_findings, parse_nvattest
 from attest.hardware.rim import appraise_report
 from attest.model.result import Status
 
@@ -187,7 +187,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
                 cache=cache,
                 ocsp_responses=responses,
             )
-            result.findings[:0] = entry_findings(entry)
+            result.findings[:0] = [*entry_findings(entry), *arch_findings(entry, result.hwmodel)]
             if result.status is not Status.CONTRAINDICATED:
                 result.findings.extend(appraise_report(result, rims, now=now))
             results.append((entry, result))

@@ -225,6 +225,8 @@ def binding_from_nvattest(
     bound = []
     for entry, gpu in zip(gpu_entries, gpus, strict=False):
         report_nonce = entry.report[4:36]
+        if len(entry.report) < 37:
+            raise InputError(f"nvattest entry {entry.position}'s evidence is too short to be a report")
         if entry.nonce != nonce or report_nonce != nonce:
             raise InputError(
                 f"nvattest entry {entry.position} was collected with nonce {report_nonce.hex()[:16]}…, "
@@ -246,3 +248,25 @@ def binding_from_nvattest(
             )
         )
     return NodeBinding(node_key_id=key.key_id, created_at=datetime.now(UTC), source="nvattest", gpus=bound)
+
+
+def arch_findings(entry: NvatEntry, hwmodel: str | None) -> list[Finding]:
+    """The entry's ``arch`` (unsigned) must name the kind of device its certificate (signed) says.
+
+    An entry labelled ``LS10`` whose certificate is a GPU's would otherwise be reported, and
+    left out of bindings, as a switch.
+    """
+    if hwmodel is None:
+        return []
+    cert_is_switch = hwmodel.replace("_", "").upper().startswith("LS")
+    if cert_is_switch == entry.is_switch:
+        return []
+    return [
+        Finding(
+            rule="hardware.nvat.arch_mismatch",
+            severity=Severity.CONTRAINDICATED,
+            message=f"nvattest entry {entry.position} says arch {entry.arch}, its device certificate is a "
+            f"{'switch' if cert_is_switch else 'GPU'}'s ({hwmodel})",
+            evidence={"position": entry.position, "arch": entry.arch, "hwmodel": hwmodel},
+        )
+    ]

@@ -128,6 +128,14 @@ def test_every_tampering_of_a_real_entry_fails(how: str, rule: str) -> None:
     assert rule in _verify(entry), how
 
 
+def test_a_gpu_labelled_as_an_nvswitch_is_refused(cli: CliRunner) -> None:
+    """Labelled LS10, a GPU would be reported (and left out of bindings) as a switch."""
+    entry = _entry() | {"arch": "LS10"}
+    out = cli("gpu", "verify-report", "--nvattest", "-", "--root", str(ROOT), "--format", "json", input=json.dumps([entry]), check_code=3)
+    doc = json.loads(out.stdout)
+    assert doc["gpus"] == [] and "hardware.nvat.arch_mismatch" in {f["rule"] for f in doc["switches"][0]["findings"]}
+
+
 def test_a_replay_for_another_nonce_fails() -> None:
     assert _verify(_entry(), nonce=bytes(32)) == {"hardware.cc.nonce_mismatch"}
 
