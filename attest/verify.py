@@ -44,6 +44,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
@@ -51,10 +52,11 @@ from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
+from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.binding import binding_nonce
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, verify_report
-from attest.hardware.rim import RimAppraiser, appraise_report
+from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
@@ -101,6 +103,8 @@ class VerifyOptions:
     rims: RimAppraiser | None = None
     """NVIDIA's reference integrity manifests: each verified report's measurements are compared with
     them (a mismatch or a debug-mode GPU is contraindicated); without them, a warning."""
+    nras_jwks: dict[str, EllipticCurvePublicKey] | None = None
+    """NRAS's public keys: an NRAS token carried with a report may then stand in for the RIMs."""
     landmarks: LandmarkRegistry | None = None
     """The trusted landmark registry; without it receipts are not evaluated."""
     as_of_issue: bool = False
@@ -650,7 +654,14 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
         )
         # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
         appraisal = (
-            appraise_report(outcome, options.rims, now=run.judged_at)
+            appraise_gpu(
+                outcome,
+                evidence.nras_token,
+                rims=options.rims,
+                nras_keys=options.nras_jwks,
+                nonce=expected,
+                now=run.judged_at,
+            )
             if outcome.status is not Status.CONTRAINDICATED
             else []
         )

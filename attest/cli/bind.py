@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "instead of asking the GPUs; GPU entries match this host's GPUs in order, NVSwitches are left out",
     )
     p.add_argument(
+        "--nras-token",
+        metavar="JSON",
+        help="with --nvattest: NRAS's detached EAT for the same run; each GPU's evidence carries its part "
+        "(a verifier with --nras-jwks may then take NVIDIA's appraisal in place of RIMs)",
+    )
+    p.add_argument(
         "--print-nonce",
         action="store_true",
         help="print the key's binding nonce (hex) for nvattest collect-evidence --nonce, and exit",
@@ -64,6 +70,8 @@ def run_bind(args: argparse.Namespace) -> int:
     if args.print_nonce:
         print(binding_nonce(key).hex())
         return 0
+    if args.nras_token and not args.nvattest:
+        raise InputError("--nras-token goes with --nvattest (the evidence NRAS appraised)")
     if args.nvattest:
         if args.cc_sim:
             raise InputError("--cc-sim makes simulated reports; --nvattest brings real ones: give one")
@@ -74,7 +82,8 @@ def run_bind(args: argparse.Namespace) -> int:
         if switches:
             stderr(f"{switches} NVSwitch entries left out (a binding is made by GPUs)")
         gpus = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read().gpus
-        binding = binding_from_nvattest(entries, gpus, key)
+        nras = read_input(args.nras_token, what="NRAS token") if args.nras_token else None
+        binding = binding_from_nvattest(entries, gpus, key, nras_token=nras)
         write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
         return 0
     if args.simulate:

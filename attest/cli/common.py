@@ -137,6 +137,11 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         help="trusted landmark registry: evaluate landmark receipts (measured grade)",
     )
     add_rim_args(parser)
+    parser.add_argument(
+        "--nras-jwks",
+        metavar="FILE",
+        help="NRAS's JWKS: an NRAS token carried with a GPU's report may stand in for the RIMs",
+    )
 
 
 def add_rim_args(parser: argparse.ArgumentParser) -> None:
@@ -210,6 +215,7 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
         else None,
         as_of_issue=getattr(args, "as_of", "now") == "issued",
         rims=rim_appraiser(args),
+        nras_jwks=_nras_jwks(args.nras_jwks) if getattr(args, "nras_jwks", None) else None,
         **more,
     )
 
@@ -252,3 +258,10 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
         ) from None
     pinned = (args.rim_root_sha256 or NVIDIA_RIM_ROOT_SHA256).lower()
     return RimAppraiser(source, root, pinned_root_sha256=pinned)
+
+
+def _nras_jwks(path: str) -> Any:
+    """The ``--nras-jwks`` keys by kid."""
+    from attest.hardware.nras import MAX_TOKEN_BYTES, load_jwks
+
+    return load_jwks(read_input(path, what="NRAS JWKS", max_bytes=MAX_TOKEN_BYTES))

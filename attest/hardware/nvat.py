@@ -207,14 +207,18 @@ def binding_from_nvattest(
     key: VerifyingKey,
     *,
     expected_nonce: bytes | None = None,
+    nras_token: bytes | None = None,
 ) -> NodeBinding:
     """A node binding from a nvattest run made with the key's binding nonce.
 
     GPU entries are matched to ``gpus`` in order (nvattest enumerates GPUs in the
     driver's order, as NVML does); NVSwitch entries are not GPUs and are left out.
+    With ``nras_token`` (NRAS's detached EAT for the same run), each GPU's evidence also
+    carries the overall token and the device token whose ``ueid`` is its certificate's.
 
     Raises:
-        InputError: an entry was made over another nonce, or there are more GPU entries than GPUs.
+        InputError: an entry was made over another nonce, there are more GPU entries than
+            GPUs, or the NRAS token is malformed or does not speak of a GPU.
     """
     nonce = expected_nonce if expected_nonce is not None else binding_nonce(key)
     gpu_entries = [e for e in entries if not e.is_switch]
@@ -234,6 +238,7 @@ def binding_from_nvattest(
                 hint=f"run: nvattest collect-evidence --nonce {nonce.hex()} --format json "
                 "(attest bind --print-nonce prints it)",
             )
+        nras = _nras_for(nras_token, entry, nonce) if nras_token is not None else None
         bound.append(
             BoundGpu(
                 uuid=gpu.uuid,
@@ -244,10 +249,31 @@ def binding_from_nvattest(
                     report=entry.report.hex(),
                     certificate_chain=entry.certificate_chain.decode("ascii", "replace"),
                     source="nvattest",
+                    nras_token=nras,
                 ),
             )
         )
     return NodeBinding(node_key_id=key.key_id, created_at=datetime.now(UTC), source="nvattest", gpus=bound)
+
+
+def _nras_for(token: bytes, entry: NvatEntry, nonce: bytes) -> str:
+    """The reduced NRAS token for this entry's device (matched by ueid = leaf certificate serial)."""
+    from attest.hardware.cc import parse_chain
+    from attest.hardware.nras import TokenError, device_for_ueid, parse_detached_eat, reduced_token
+
+    try:
+        overall, _ = parse_detached_eat(token)
+        ueid = str(parse_chain(entry.certificate_chain)[0].serial_number)
+        device = device_for_ueid(token, ueid)
+        if device is None:
+            raise InputError(
+                f"the NRAS token has no device with ueid {ueid} (nvattest entry {entry.position})"
+            )
+        if str(overall.claims.get("eat_nonce", "")).lower() != nonce.hex():
+            raise InputError("the NRAS token was made for another nonce than this binding's")
+        return reduced_token(token, device)
+    except (TokenError, EvidenceError) as exc:
+        raise InputError(f"NRAS token: {exc.message}") from None
 
 
 def arch_findings(entry: NvatEntry, hwmodel: str | None) -> list[Finding]:

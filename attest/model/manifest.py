@@ -150,6 +150,14 @@ class CcEvidence(WireModel):
     ocsp: list[Annotated[str, Field(max_length=16384, description="base64 DER OCSP response")]] = Field(
         default_factory=list, max_length=8, description="OCSP responses captured for chain positions 1-3"
     )
+    nras_token: Annotated[
+        str | None,
+        Field(
+            max_length=65536,
+            description="NRAS detached EAT for this report (JSON text: the overall token and this GPU's), "
+            "made over the same nonce: NVIDIA's appraisal of its measurements",
+        ),
+    ] = None
 
 
 class MaxClocks(WireModel):
