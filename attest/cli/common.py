@@ -157,6 +157,13 @@ def add_rim_args(parser: argparse.ArgumentParser) -> None:
         help="fetch RIMs missing from --rims (or all, without it) from NVIDIA's RIM service",
     )
     parser.add_argument(
+        "--rim-service",
+        metavar="URL",
+        default=None,
+        help="with --online: the RIM service (a mirror for air-gapped sites); default: NVIDIA's, "
+        "https://rim.attestation.nvidia.com/v1/rim/",
+    )
+    parser.add_argument(
         "--rim-root",
         metavar="PEM",
         help="with --rims/--online: the RIM root certificate (NVIDIA's verifier_RIM_root.pem)",
@@ -224,6 +231,7 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
     """The :class:`attest.hardware.rim.RimAppraiser` that ``--rims``/``--online``/``--rim-root`` ask for, or None."""
     from attest.hardware.rim import (
         NVIDIA_RIM_ROOT_SHA256,
+        RIM_SERVICE_URL,
         ChainedRims,
         DirectoryRims,
         OnlineRims,
@@ -246,7 +254,13 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
         cache = DirectoryRims(Path(rims)) if rims else None
     except RimError as exc:
         raise InputError(exc.message) from None
-    source: RimSource = OnlineRims(cache) if online else ChainedRims([cache] if cache else [])
+    if getattr(args, "rim_service", None) and not online:
+        raise InputError("--rim-service goes with --online")
+    url = (args.rim_service or RIM_SERVICE_URL) if online else RIM_SERVICE_URL
+    if not url.startswith(("https://", "http://")):
+        raise InputError(f"--rim-service must be an http(s) URL, not {url!r}")
+    url = url if url.endswith("/") else url + "/"
+    source: RimSource = OnlineRims(cache, url=url) if online else ChainedRims([cache] if cache else [])
     root = read_input(args.rim_root, what="RIM root certificate")
     from attest.hardware.cc import EvidenceError, parse_chain
 

@@ -24,6 +24,7 @@ from attest.hardware.rim import (
 )
 from attest.hardware.simulated_cc import DEBUG_POLICY_INDEX, SimulatedCcBackend, golden_measurement
 from attest.model.result import Severity
+from tests.conftest import CliRunner
 
 NVAT = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "nvidia-nvat"
 NVIDIA = NVAT.parent / "nvidia"
@@ -314,3 +315,70 @@ def test_online_rims_are_fetched_verified_and_cached(vendor: SimulatedCcBackend,
         OnlineRims(fetch=junk), vendor.rim_root_pem, pinned_root_sha256=vendor.rim_root_sha256
     )
     assert rules(appraise_report(_sim(vendor, UUID), broken, now=NOW)) == {"hardware.rim.missing"}
+
+
+def test_cli_online_fetches_rims_from_a_rim_service_over_http_and_caches_them(
+    cli: CliRunner, tmp_path: Path, vendor: SimulatedCcBackend
+) -> None:
+    """A real HTTP server plays NVIDIA's RIM service (``--rim-service`` names a mirror)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    served = dict(vendor.rim(k) for k in ("driver", "vbios"))
+    asked: list[str] = []
+    broken = {"on": False}
+
+    class Service(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            rim_id = self.path.rsplit("/", 1)[1]
+            if broken["on"]:
+                self.send_response(503)
+                self.end_headers()
+                return
+            if rim_id not in served:
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = json.dumps({"id": rim_id, "rim": base64.b64encode(served[rim_id]).decode()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        nonce = b"\x09" * 32
+        report, chain = vendor.attest(UUID, nonce)
+        (tmp_path / "r.bin").write_bytes(report)
+        (tmp_path / "c.pem").write_bytes(chain)
+        (tmp_path / "root.pem").write_bytes(vendor.root_pem)
+        (tmp_path / "rim_root.pem").write_bytes(vendor.rim_root_pem)
+        (tmp_path / "cache").mkdir()
+        args = [
+            "gpu", "verify-report", "--report", "r.bin", "--chain", "c.pem", "--root", "root.pem",
+            "--root-sha256", vendor.root_sha256, "--nonce", nonce.hex(), "--now", "2026-12-05T00:00:00Z",
+            "--rims", "cache", "--rim-root", "rim_root.pem", "--rim-root-sha256", vendor.rim_root_sha256,
+            "--online", "--rim-service", f"http://127.0.0.1:{server.server_address[1]}/v1/rim",
+        ]  # fmt: skip
+        out = cli(*args, "--format", "json", check_code=0)
+        assert "hardware.rim.appraised" in {f["rule"] for f in json.loads(out.stdout)["findings"]}
+        assert sorted(asked) == sorted(f"/v1/rim/{i}" for i in served)
+        assert sorted(p.stem for p in (tmp_path / "cache").glob("*.xml")) == sorted(served)
+        # Cached: the service is not asked again, even when it is down.
+        broken["on"] = True
+        cli(*args, check_code=0)
+        assert len(asked) == 2
+        # Not cached and the service is down: a warning, not a pass.
+        for p in (tmp_path / "cache").glob("*.xml"):
+            p.unlink()
+        out = cli(*args, "--format", "json", check_code=1)
+        assert {f["rule"] for f in json.loads(out.stdout)["findings"] if f["severity"] == "warning"} == {"hardware.rim.missing"}
+    finally:
+        server.shutdown()
+    assert "--rim-service goes with --online" in cli(*args[:-3], *args[-2:], check_code=2).stderr
