@@ -362,15 +362,21 @@ def requests_fetch(url: str, *, timeout: float = 10.0) -> bytes | None:
     """GET ``url`` with requests (the only network I/O of RIM appraisal)."""
     import requests
 
+    limit = 4 * MAX_RIM_BYTES  # base64 in JSON: a RIM of at most MAX_RIM_BYTES fits
     try:
-        resp = requests.get(url, timeout=timeout)
+        with requests.get(url, timeout=timeout, stream=True) as resp:
+            if resp.status_code == 404:
+                return None
+            if resp.status_code != 200:
+                raise RimError(f"the RIM service answered HTTP {resp.status_code} for {url}")
+            body = b""
+            for chunk in resp.iter_content(65536):
+                body += chunk
+                if len(body) > limit:
+                    raise RimError(f"the RIM service's answer for {url} is larger than {limit} bytes")
+            return body
     except requests.RequestException as exc:
         raise RimError(f"cannot reach the RIM service: {exc}") from None
-    if resp.status_code == 404:
-        return None
-    if resp.status_code != 200:
-        raise RimError(f"the RIM service answered HTTP {resp.status_code} for {url}")
-    return resp.content[: 4 * MAX_RIM_BYTES]
 
 
 class OnlineRims:
