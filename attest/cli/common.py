@@ -136,7 +136,24 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="trusted landmark registry: evaluate landmark receipts (measured grade)",
     )
-    add_rim_args(parser)
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="fetch the OCSP status of GPU chains whose binding carries none (from the certificates' "
+        "responder, or --ocsp-url); without it such GPUs are not hardware-bound. With --rims/--rim-root, "
+        "also fetch RIMs missing from the cache from NVIDIA's RIM service",
+    )
+    parser.add_argument(
+        "--ocsp-url",
+        metavar="URL",
+        help="with --online: ask this OCSP responder for every GPU certificate (a mirror, or a simulated vendor's)",
+    )
+    parser.add_argument(
+        "--allow-no-revocation",
+        action="store_true",
+        help="labs only: grade GPUs hardware-bound without their chains' revocation status",
+    )
+    add_rim_args(parser, with_online=False)
     parser.add_argument(
         "--nras-jwks",
         metavar="FILE",
@@ -144,18 +161,19 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_rim_args(parser: argparse.ArgumentParser) -> None:
-    """``--rims``, ``--online``, ``--rim-root``, ``--rim-root-sha256``: appraise GPU measurements."""
+def add_rim_args(parser: argparse.ArgumentParser, *, with_online: bool = True) -> None:
+    """``--rims``, ``--rim-root``, ``--rim-root-sha256``, ``--rim-service`` (and ``--online``): appraise GPU measurements."""
     parser.add_argument(
         "--rims",
         metavar="DIR",
         help="cache directory of NVIDIA reference integrity manifests (<RIM id>.xml): appraise GPU measurements",
     )
-    parser.add_argument(
-        "--online",
-        action="store_true",
-        help="fetch RIMs missing from --rims (or all, without it) from NVIDIA's RIM service",
-    )
+    if with_online:
+        parser.add_argument(
+            "--online",
+            action="store_true",
+            help="with --rim-root: fetch RIMs missing from --rims (or all, without it) from NVIDIA's RIM service",
+        )
     parser.add_argument(
         "--rim-service",
         metavar="URL",
@@ -223,6 +241,8 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
         as_of_issue=getattr(args, "as_of", "now") == "issued",
         rims=rim_appraiser(args),
         nras_jwks=_nras_jwks(args.nras_jwks) if getattr(args, "nras_jwks", None) else None,
+        require_revocation=not args.allow_no_revocation,
+        ocsp_fetcher=_ocsp_fetcher(args),
         **more,
     )
 
@@ -241,15 +261,17 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
     )
 
     rims, online = getattr(args, "rims", None), getattr(args, "online", False)
-    if not rims and not online:
-        if getattr(args, "rim_root", None):
-            raise InputError("--rim-root goes with --rims DIR or --online")
-        return None
+    if not rims and not getattr(args, "rim_root", None):
+        if getattr(args, "rim_service", None):
+            raise InputError("--rim-service goes with --rim-root and --online")
+        return None  # measurements not appraised (a warning in each result)
     if not getattr(args, "rim_root", None):
         raise InputError(
-            "--rims/--online need --rim-root PEM",
+            "--rims needs --rim-root PEM",
             hint="NVIDIA's RIM root is verifier_RIM_root.pem from NVIDIA/nvtrust (SHA-256 12977b51…)",
         )
+    if not rims and not online:
+        raise InputError("--rim-root goes with --rims DIR or --online (where the RIMs come from)")
     try:
         cache = DirectoryRims(Path(rims)) if rims else None
     except RimError as exc:
@@ -279,3 +301,14 @@ def _nras_jwks(path: str) -> Any:
     from attest.hardware.nras import MAX_TOKEN_BYTES, load_jwks
 
     return load_jwks(read_input(path, what="NRAS JWKS", max_bytes=MAX_TOKEN_BYTES))
+
+
+def _ocsp_fetcher(args: argparse.Namespace) -> Any:
+    """The OCSP fetcher ``--online`` asks for (None without it)."""
+    if args.ocsp_url and not args.online:
+        raise InputError("--ocsp-url goes with --online")
+    if not args.online:
+        return None
+    from attest.hardware.ocsp import HttpOcspFetcher
+
+    return HttpOcspFetcher(override_url=args.ocsp_url)

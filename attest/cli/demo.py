@@ -35,6 +35,7 @@ from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.cc import ChainCache
+from attest.hardware.freshness import issue_challenge
 from attest.hardware.rim import DirectoryRims, RimAppraiser
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.location.landmark import LandmarkServer
@@ -166,9 +167,10 @@ def _manifest(
 
 def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     """Run the demo in ``workdir``; return every case with its result."""
-    trust = TrustStore()
+    challenger = SigningKey.generate()  # the auditor's challenger: its challenges date the bindings
+    trust = TrustStore().with_challenger(challenger.public)
+    challenge = issue_challenge(challenger, now=now - timedelta(minutes=5))
     vendor = SimulatedCcBackend(workdir / "sim-vendor")  # plays NVIDIA: its root must be pinned
-    vendor.publish_rims(workdir / "rims")  # and publishes golden measurements, like NVIDIA's RIM service
     bindings: dict[str, NodeBinding] = {}
     last: dict[str, WorkloadManifest] = {}
     envelopes: list[tuple[str, bytes]] = []
@@ -177,7 +179,9 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         generate_key_pair(key_dir)
         key = load_signing_key(key_dir / PRIVATE_NAME)
         gpus = SimulatedGpuSource(preset, seed=host, hostname=host).read().gpus
-        bindings[host] = bind(gpus, key.public, SimulatedCcSource(vendor))  # each GPU vouches for the key
+        bindings[host] = bind(
+            gpus, key.public, SimulatedCcSource(vendor), challenge=challenge
+        )  # each GPU vouches
         (key_dir / "binding.json").write_text(bindings[host].to_json())
         trust = trust.with_key(
             load_verifying_key(key_dir / PUBLIC_NAME),
@@ -197,6 +201,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             (workdir / name).write_bytes(data)
             envelopes.append((name, data))
     trust.save(workdir / "trust.json")
+    vendor.publish_rims(workdir / "rims")  # the vendor's golden measurements, like NVIDIA's RIM service
 
     state = SqliteVerifierState(workdir / "verifier.db")
     at = now + timedelta(seconds=45)
@@ -312,7 +317,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     debug_key = load_signing_key(workdir / "nodes" / debug_host / PRIVATE_NAME)
     debug_gpus = SimulatedGpuSource(debug_preset, seed=debug_host, hostname=debug_host).read().gpus
     vendor.set_debug(debug_gpus[0].uuid)
-    debug_binding = bind(debug_gpus, debug_key.public, SimulatedCcSource(vendor))
+    debug_binding = bind(debug_gpus, debug_key.public, SimulatedCcSource(vendor), challenge=challenge)
     vendor.set_debug(debug_gpus[0].uuid, False)
     debugged = _manifest(
         debug_host,

@@ -7,6 +7,7 @@ import binascii
 import json
 import string
 from datetime import UTC, datetime
+from pathlib import Path
 
 from attest.cli.common import HelpFormatter, add_format, add_rim_args, parse_when, read_input, rim_appraiser
 from attest.errors import InputError
@@ -18,6 +19,7 @@ from attest.hardware.cc import (
 )
 from attest.hardware.nvat import MAX_NVATTEST_BYTES, NvatEntry, arch_findings, entry_findings, parse_nvattest
 from attest.hardware.rim import appraise_report
+from attest.hardware.simulated_cc import SimulatedCcBackend, all_devices
 from attest.model.result import Status
 
 _HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
@@ -32,7 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="gpu_verb", required=True, metavar="{verify-report,verify-token}")
+    verbs = p.add_subparsers(
+        dest="gpu_verb", required=True, metavar="{verify-report,verify-token,revoke,ocsp-serve}"
+    )
     v = verbs.add_parser(
         "verify-report",
         help="verify a report and its certificate chain offline",
@@ -100,6 +104,73 @@ example:
     t.add_argument("--now", metavar="TIME", help="check expiry as of this time (default: now)")
     add_format(t)
     t.set_defaults(func=run_verify_token)
+
+    r = verbs.add_parser(
+        "revoke",
+        help="simulated vendor: revoke a simulated GPU's device certificate (demos, tests)",
+        description="Mark a simulated GPU's device certificate (chain position 1) revoked at its simulated "
+        "vendor: its OCSP answers say so from now on, in new bindings and through attest gpu ocsp-serve.",
+        epilog="example:\n  attest gpu revoke --cc-sim ./sim-vendor GPU-559c7f49-e3ff-0358-0c74-8f7eeb60b7b0",
+        formatter_class=HelpFormatter,
+    )
+    r.add_argument("uuid", metavar="UUID", help="the simulated GPU's UUID")
+    r.add_argument("--cc-sim", required=True, metavar="DIR", help="the simulated vendor's directory")
+    r.set_defaults(func=run_revoke)
+
+    o = verbs.add_parser(
+        "ocsp-serve",
+        help="simulated vendor: answer OCSP requests over HTTP until interrupted",
+        description="Serve the simulated vendor's OCSP responder (POST, RFC 6960), so verifiers can check "
+        "revocation online: attest verify --online --ocsp-url http://HOST:PORT/",
+        epilog="example:\n  attest gpu ocsp-serve --cc-sim ./sim-vendor --listen 127.0.0.1:8089",
+        formatter_class=HelpFormatter,
+    )
+    o.add_argument("--cc-sim", required=True, metavar="DIR", help="the simulated vendor's directory")
+    o.add_argument("--listen", default="127.0.0.1:8089", metavar="HOST:PORT")
+    o.set_defaults(func=run_ocsp_serve)
+
+
+def _vendor(path: str) -> SimulatedCcBackend:
+    if not (Path(path) / "root.pem").exists():
+        raise InputError(
+            f"{path} is not a simulated vendor directory (no root.pem)",
+            hint="attest bind --simulate PRESET --cc-sim DIR makes one",
+        )
+    return SimulatedCcBackend(Path(path))
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    """Revoke a simulated GPU."""
+    backend = _vendor(args.cc_sim)
+    if args.uuid not in all_devices(backend):
+        raise InputError(f"the simulated vendor in {args.cc_sim} has made no GPU {args.uuid}")
+    backend.revoke(args.uuid)
+    print(f"revoked the device certificate of {args.uuid} at the simulated vendor {args.cc_sim}")
+    return 0
+
+
+def run_ocsp_serve(args: argparse.Namespace) -> int:
+    """Serve OCSP until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from attest.cli.location import _host_port
+    from attest.hardware.simulated_cc import serve_ocsp
+
+    backend = _vendor(args.cc_sim)
+    host, port = _host_port(args.listen)
+    try:
+        server = serve_ocsp(backend, host, port)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.listen}: {exc.strerror}") from None
+    address = server.server_address
+    print(json.dumps({"ocsp": f"http://{address[0]}:{address[1]}/"}), flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.shutdown()
+    return 0
 
 
 def read_report(path: str) -> bytes:

@@ -29,7 +29,7 @@ from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError
 from attest.model.result import Status, VerificationResult
-from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
+from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -165,6 +165,7 @@ def run_verify(args: argparse.Namespace) -> int:
             chains=state or MemoryChainStore(),
             policy=policy,
             options=options,
+            devices=state or MemoryDeviceStore(),
         )
     finally:
         if state:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,7 @@ from attest.crypto.keys import VerifyingKey
 from attest.errors import InputError
 from attest.hardware.binding import BoundGpu, NodeBinding, binding_nonce
 from attest.hardware.cc import EvidenceError, _opaque_text, _parse
-from attest.model.manifest import CcEvidence, Gpu
+from attest.model.manifest import CcEvidence, Gpu, SignedChallenge
 from attest.model.result import Finding, Severity
 
 MAX_NVATTEST_BYTES = 4 * 1024 * 1024
@@ -207,20 +207,24 @@ def binding_from_nvattest(
     key: VerifyingKey,
     *,
     expected_nonce: bytes | None = None,
+    challenge: SignedChallenge | None = None,
+    revocation: Callable[[bytes], list[bytes]] | None = None,
     nras_token: bytes | None = None,
 ) -> NodeBinding:
     """A node binding from a nvattest run made with the key's binding nonce.
 
     GPU entries are matched to ``gpus`` in order (nvattest enumerates GPUs in the
     driver's order, as NVML does); NVSwitch entries are not GPUs and are left out.
-    With ``nras_token`` (NRAS's detached EAT for the same run), each GPU's evidence also
-    carries the overall token and the device token whose ``ueid`` is its certificate's.
+    The nonce is the key's binding nonce naming ``challenge`` (:func:`binding_nonce`); with
+    ``revocation`` (an OCSP fetcher for a PEM chain) each chain's status is attached. With
+    ``nras_token`` (NRAS's detached EAT for the same run), each GPU's evidence also carries
+    the overall token and the device token whose ``ueid`` is its certificate's.
 
     Raises:
         InputError: an entry was made over another nonce, there are more GPU entries than
             GPUs, or the NRAS token is malformed or does not speak of a GPU.
     """
-    nonce = expected_nonce if expected_nonce is not None else binding_nonce(key)
+    nonce = expected_nonce if expected_nonce is not None else binding_nonce(key, challenge)
     gpu_entries = [e for e in entries if not e.is_switch]
     if not gpu_entries:
         raise InputError("the nvattest evidence holds no GPU (only NVSwitches)")
@@ -236,9 +240,14 @@ def binding_from_nvattest(
                 f"nvattest entry {entry.position} was collected with nonce {report_nonce.hex()[:16]}…, "
                 f"not this key's binding nonce {nonce.hex()[:16]}…",
                 hint=f"run: nvattest collect-evidence --nonce {nonce.hex()} --format json "
-                "(attest bind --print-nonce prints it)",
+                "(attest bind --print-nonce, with the same --challenge, prints it)",
             )
         nras = _nras_for(nras_token, entry, nonce) if nras_token is not None else None
+        ocsp = (
+            [base64.b64encode(r).decode("ascii") for r in revocation(entry.certificate_chain)]
+            if revocation
+            else []
+        )
         bound.append(
             BoundGpu(
                 uuid=gpu.uuid,
@@ -249,6 +258,8 @@ def binding_from_nvattest(
                     report=entry.report.hex(),
                     certificate_chain=entry.certificate_chain.decode("ascii", "replace"),
                     source="nvattest",
+                    ocsp=ocsp,
+                    challenge=challenge,
                     nras_token=nras,
                 ),
             )

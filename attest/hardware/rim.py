@@ -492,6 +492,10 @@ def rim_ids(rt: RuntimeMeasurements) -> list[tuple[str, str | None]]:
         # NVSwitch reports carry no project or SKU: any cached switch RIM of this BIOS version
         # (its product and version are still checked against the report).
         out.append(("vbios", f"{prefix}_*_{vbios}"))
+    elif vbios and rt.chip:
+        # A GPU report without its board SKU (real Hopper and Blackwell reports always carry
+        # it): no NVIDIA id names its VBIOS RIM; this project names it by chip and version.
+        out.append(("vbios", f"{prefix}_{rt.chip}_{vbios}"))
     else:
         out.append(("vbios", None))
     return out

@@ -17,11 +17,14 @@ as NVIDIA's GPUs do, and a verifier appraising the report refuses it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,10 +39,8 @@ from attest.hardware.cc import fingerprint
 
 _SHA384_OID = bytes.fromhex("608648016503040202")
 
-SIM_CHIP = "SIM100"
 SIM_DRIVER_VERSION = "570.133.20"
 SIM_VBIOS_VERSION = "96.00.74.00.01"
-SIM_PROJECT, SIM_PROJECT_SKU, SIM_CHIP_SKU = "G520", "0200", "885"
 VBIOS_INDICES = range(0, 20)
 """RIM indices the VBIOS RIM covers (the driver RIM covers 20..63); RIM index k is report block k + 1."""
 DEBUG_POLICY_INDEX = 9
@@ -122,6 +123,16 @@ def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
+@dataclass(frozen=True)
+class SimulatedIdentity:
+    """What a simulated GPU's certificates and reports say it is (as the vendor fuses it)."""
+
+    certificate_model: str = "SIM100 A01 GSP BROM"
+    project: str | None = None
+    project_sku: str | None = None
+    chip_sku: str | None = None
+
+
 @dataclass
 class SimulatedDevice:
     """One simulated GPU: its two per-device certificates and leaf key."""
@@ -130,6 +141,7 @@ class SimulatedDevice:
     brom_key: ec.EllipticCurvePrivateKey
     chain: bytes
     fwid: bytes
+    identity: SimulatedIdentity = dataclasses.field(default_factory=lambda: SimulatedIdentity())
 
 
 class SimulatedCcBackend:
@@ -252,40 +264,113 @@ class SimulatedCcBackend:
                 return key
         raise InputError("this simulated vendor did not issue that certificate")
 
-    def device(self, uuid: str) -> SimulatedDevice:
-        """The simulated GPU with this UUID (its certificates are made on first use)."""
-        if uuid not in self._devices:
-            brom_key, leaf_key = (
-                ec.generate_private_key(ec.SECP384R1()),
-                ec.generate_private_key(ec.SECP384R1()),
-            )
-            serial = hashlib.sha256(uuid.encode()).hexdigest()[:18].upper()
-            fwid = hashlib.sha384(b"simulated firmware " + uuid.encode()).digest()
-            brom = _cert(
-                _name("SIM100 A01 GSP BROM", serial), brom_key, self._ica.subject, self._ica_key, ca=True
-            )
-            leaf = _cert(
-                _name("SIM100 A01 GSP FMC LF", serial + "01"),
-                leaf_key,
-                brom.subject,
-                brom_key,
-                ca=False,
-                fwid=fwid,
-            )
-            root = self._root
-            self._devices[uuid] = SimulatedDevice(
-                leaf_key=leaf_key,
-                brom_key=brom_key,
-                chain=_pem(leaf, brom) + self._upper + _pem(root),
-                fwid=fwid,
-            )
-        return self._devices[uuid]
+    def _device_dir(self, uuid: str) -> Path:
+        return self.directory / "devices" / hashlib.sha256(uuid.encode()).hexdigest()[:24]
 
-    def attest(self, uuid: str, nonce: bytes) -> tuple[bytes, bytes]:
-        """Return (report, certificate chain) for this GPU, signed over ``nonce`` (32 bytes)."""
+    def device(self, uuid: str, identity: SimulatedIdentity | None = None) -> SimulatedDevice:
+        """The simulated GPU with this UUID.
+
+        Its device keys and certificates are made on first use, with ``identity`` (the die
+        its certificates name and the board SKU its reports carry), and kept in the vendor
+        directory: like a real GPU, a simulated one keeps its device identity whoever asks
+        and whatever its entry later declares.
+        """
+        if uuid in self._devices:
+            return self._devices[uuid]
+        where = self._device_dir(uuid)
+        if (where / "chain.pem").exists():
+            try:
+                meta = json.loads((where / "identity.json").read_text())
+                dev = SimulatedDevice(
+                    leaf_key=self._load_key(f"devices/{where.name}/leaf.key"),
+                    brom_key=self._load_key(f"devices/{where.name}/brom.key"),
+                    chain=(where / "chain.pem").read_bytes(),
+                    fwid=bytes.fromhex(meta["fwid"]),
+                    identity=SimulatedIdentity(**meta["identity"]),
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"simulated GPU {uuid} in {where} is unreadable: {exc}") from None
+            self._devices[uuid] = dev
+            return dev
+        ident = identity or SimulatedIdentity()
+        brom_key, leaf_key = (
+            ec.generate_private_key(ec.SECP384R1()),
+            ec.generate_private_key(ec.SECP384R1()),
+        )
+        serial = hashlib.sha256(uuid.encode()).hexdigest()[:18].upper()
+        fwid = hashlib.sha384(b"simulated firmware " + uuid.encode()).digest()
+        brom = _cert(
+            _name(ident.certificate_model, serial), brom_key, self._ica.subject, self._ica_key, ca=True
+        )
+        leaf = _cert(
+            _name(ident.certificate_model.replace("BROM", "FMC LF"), serial + "01"),
+            leaf_key,
+            brom.subject,
+            brom_key,
+            ca=False,
+            fwid=fwid,
+        )
+        dev = SimulatedDevice(
+            leaf_key=leaf_key,
+            brom_key=brom_key,
+            chain=_pem(leaf, brom) + self._upper + _pem(self._root),
+            fwid=fwid,
+            identity=ident,
+        )
+        try:
+            where.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for name, key in (("leaf.key", leaf_key), ("brom.key", brom_key)):
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                write_private_key_bytes(where / name, pem, overwrite=True)
+            meta = {"uuid": uuid, "fwid": fwid.hex(), "identity": dataclasses.asdict(ident)}
+            (where / "identity.json").write_text(json.dumps(meta, indent=1) + "\n")
+            (where / "chain.pem").write_bytes(dev.chain)  # last: its presence means the device is whole
+        except OSError as exc:
+            raise InputError(f"cannot keep simulated GPU {uuid} in {where}: {exc.strerror}") from None
+        self._devices[uuid] = dev
+        return dev
+
+    def revoke(self, uuid: str) -> None:
+        """Revoke the device certificate (chain position 1) of this simulated GPU at its vendor."""
+        revoked = self._revoked_list()
+        if uuid not in revoked:
+            (self.directory / "revoked.json").write_text(json.dumps(sorted([*revoked, uuid])) + "\n")
+
+    def _revoked_list(self) -> list[str]:
+        path = self.directory / "revoked.json"
+        if not path.exists():
+            return []
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path} is unreadable: {exc}") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{path} must be a JSON list of GPU UUIDs")
+        return value
+
+    def revocation(self, uuid: str, *, produced: datetime | None = None) -> list[bytes]:
+        """OCSP responses (DER) for chain positions 1-3 of this GPU, as its vendor answers now."""
+        dev = self.device(uuid)
+        revoked = uuid in self._revoked_list()
+        return [
+            self.ocsp_response(dev.chain, position, revoked=revoked and position == 1, produced=produced)
+            for position in (1, 2, 3)
+        ]
+
+    def attest(
+        self, uuid: str, nonce: bytes, identity: SimulatedIdentity | None = None
+    ) -> tuple[bytes, bytes]:
+        """Return (report, certificate chain) for this GPU, signed over ``nonce`` (32 bytes).
+
+        ``identity`` is used only when the GPU is first made (see :meth:`device`).
+        """
         if len(nonce) != 32:
             raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
-        dev = self.device(uuid)
+        dev = self.device(uuid, identity)
         request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
         debug = uuid in self._debug
         record = b"".join(
@@ -296,14 +381,15 @@ class SimulatedCcBackend:
             + _runtime_measurement(i - 1, debug=debug)
             for i in range(1, 65)
         )
-        fields = (
+        fields: list[tuple[int, bytes]] = [
             (3, SIM_DRIVER_VERSION.encode() + b"\0"),
             (6, bytes.fromhex("0074009601000000")),
-            (15, SIM_CHIP_SKU.encode() + b"\0"),
-            (17, SIM_PROJECT.encode() + b"\0"),
-            (18, SIM_PROJECT_SKU.encode() + b"\0"),
-            (20, dev.fwid),
-        )
+        ]
+        ident = dev.identity
+        for ftype, text in ((15, ident.chip_sku), (17, ident.project), (18, ident.project_sku)):
+            if text is not None:
+                fields.append((ftype, text.encode("ascii") + b"\0"))
+        fields.append((20, dev.fwid))
         opaque = b"".join(t.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v for t, v in fields)
         response = (
             bytes([0x11, 0x60, 0x00, 0x00, 64])
@@ -352,23 +438,31 @@ class SimulatedCcBackend:
         """The RIM root's fingerprint."""
         return fingerprint(x509.load_pem_x509_certificate(self.rim_root_pem))
 
-    def rim(self, kind: str, *, golden: dict[int, bytes] | None = None) -> tuple[str, bytes]:
-        """(RIM id, signed RIM XML) for the simulated ``driver`` or ``vbios`` firmware.
+    def rim(
+        self, kind: str, identity: SimulatedIdentity, *, golden: dict[int, bytes] | None = None
+    ) -> tuple[str, bytes]:
+        """(RIM id, signed RIM XML) for the simulated ``driver`` or ``vbios`` firmware of GPUs of ``identity``.
 
         Args:
-            kind: ``driver`` or ``vbios``.
+            kind: ``driver`` (one per chip) or ``vbios`` (one per board SKU, named by the identity's
+                project, project SKU and chip SKU; by chip when it has none).
+            identity: the GPUs' chip (from the certificate model) and board SKU.
             golden: replace golden values at these indices (tests of a vendor's mistaken RIM).
         """
         from lxml import etree
         from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
         from signxml.signer import XMLSigner
 
+        chip = identity.certificate_model.split(" ")[0].replace("_", "").upper()
         if kind == "driver":
-            rim_id, version = f"NV_GPU_DRIVER_{SIM_CHIP}_{SIM_DRIVER_VERSION}", SIM_DRIVER_VERSION
+            rim_id, version = f"NV_GPU_DRIVER_{chip}_{SIM_DRIVER_VERSION}", SIM_DRIVER_VERSION
             indices = [i for i in range(64) if i not in VBIOS_INDICES]
         elif kind == "vbios":
             vbios = SIM_VBIOS_VERSION.replace(".", "")
-            rim_id = f"NV_GPU_VBIOS_{SIM_PROJECT}_{SIM_PROJECT_SKU}_{SIM_CHIP_SKU}_{vbios}"
+            if identity.project and identity.project_sku and identity.chip_sku:
+                rim_id = f"NV_GPU_VBIOS_{identity.project}_{identity.project_sku}_{identity.chip_sku}_{vbios}"
+            else:  # its reports name no board SKU: the RIM is named by chip (attest.hardware.rim.rim_ids)
+                rim_id = f"NV_GPU_VBIOS_{chip}_{vbios}"
             version, indices = SIM_VBIOS_VERSION, list(VBIOS_INDICES)
         else:
             raise InputError(f"a RIM is for the driver or the vbios, not {kind!r}")
@@ -377,13 +471,13 @@ class SimulatedCcBackend:
         doc = etree.Element(
             f"{{{swid}}}SoftwareIdentity",
             nsmap={None: swid, "ns2": sha384},
-            attrib={"name": SIM_CHIP, "tagId": hashlib.sha384(rim_id.encode()).hexdigest(), "version": "1.0"},
+            attrib={"name": chip, "tagId": hashlib.sha384(rim_id.encode()).hexdigest(), "version": "1.0"},
         )
         etree.SubElement(
             doc, f"{{{swid}}}Entity", name="Simulated GPU Vendor", role="softwareCreator tagCreator"
         )
         etree.SubElement(
-            doc, f"{{{swid}}}Meta", colloquialVersion=version, edition="GPU", product=SIM_CHIP, revision="r1"
+            doc, f"{{{swid}}}Meta", colloquialVersion=version, edition="GPU", product=chip, revision="r1"
         )
         payload = etree.SubElement(doc, f"{{{swid}}}Payload")
         for i in indices:
@@ -409,16 +503,114 @@ class SimulatedCcBackend:
         ).sign(doc, key=key, cert=chain)
         return rim_id, etree.tostring(signed)
 
-    def publish_rims(self, directory: Path) -> list[Path]:
-        """Write the driver and VBIOS RIMs into ``directory`` (a RIM cache, as NVIDIA's service names them)."""
+    def rims(self, identities: list[SimulatedIdentity] | None = None) -> dict[str, bytes]:
+        """Every RIM for GPUs of these identities (default: of every GPU this vendor has made), by id."""
+        if identities is None:
+            identities = [self.device(uuid).identity for uuid in all_devices(self)]
+        out: dict[str, bytes] = {}
+        for ident in identities:
+            for kind in ("driver", "vbios"):
+                rim_id, xml = self.rim(kind, ident)
+                out.setdefault(rim_id, xml)
+        return out
+
+    def publish_rims(self, directory: Path, identities: list[SimulatedIdentity] | None = None) -> list[Path]:
+        """Write the RIMs for these identities (default: every GPU made so far) into ``directory``.
+
+        Files are named as NVIDIA's RIM service names RIMs: a RIM cache for ``--rims``.
+        """
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create {directory}: {exc.strerror}") from None
         paths = []
-        for kind in ("driver", "vbios"):
-            rim_id, xml = self.rim(kind)
+        for rim_id, xml in self.rims(identities).items():
             path = directory / f"{rim_id}.xml"
             path.write_bytes(xml)
             paths.append(path)
         return paths
+
+
+def all_devices(backend: SimulatedCcBackend) -> list[str]:
+    """The UUIDs of every GPU this simulated vendor has made."""
+    out = []
+    for meta in sorted((backend.directory / "devices").glob("*/identity.json")):
+        try:
+            out.append(str(json.loads(meta.read_text())["uuid"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def answer_ocsp(backend: SimulatedCcBackend, request_der: bytes) -> bytes | None:
+    """The simulated vendor's OCSP answer to one DER request (None: not a certificate it issued)."""
+    try:
+        request = ocsp.load_der_ocsp_request(request_der)
+    except ValueError:
+        return None
+    revoked = set(backend._revoked_list())
+    for uuid in all_devices(backend):
+        dev = backend.device(uuid)
+        certs = [x509.load_pem_x509_certificate(b) for b in _split_pem(dev.chain)]
+        for position in (1, 2, 3):
+            if certs[position].serial_number == request.serial_number:
+                return backend.ocsp_response(dev.chain, position, revoked=position == 1 and uuid in revoked)
+    return None
+
+
+def serve_ocsp(backend: SimulatedCcBackend, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """An HTTP OCSP responder for this simulated vendor, on a background thread.
+
+    Returns the server (``server_address`` is where it listens; ``shutdown()`` stops it).
+    Requests are POSTed DER (RFC 6960 appendix A); unknown certificates get HTTP 404.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length <= 0 or length > 16384:
+                self.send_error(400, "an OCSP request of 1..16384 bytes is expected")
+                return
+            body = self.rfile.read(length)
+            with lock:
+                answer = answer_ocsp(backend, body)
+            if answer is None:
+                self.send_error(404, "not a certificate of this simulated vendor")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/ocsp-response")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="sim-ocsp").start()
+    return server
+
+
+class SimulatedRimService:
+    """The simulated vendor's RIM service, in memory: a :class:`attest.hardware.rim.RimSource`.
+
+    It answers for every GPU the vendor has made when asked (signing each RIM once).
+    """
+
+    def __init__(self, backend: SimulatedCcBackend) -> None:
+        self.backend = backend
+        self._signed: dict[str, bytes] = {}
+
+    def get(self, rim_id: str) -> bytes | None:
+        """The RIM with this id, or None."""
+        import fnmatch
+
+        if not any(fnmatch.fnmatchcase(k, rim_id) for k in self._signed):
+            for key, xml in self.backend.rims().items():
+                self._signed.setdefault(key, xml)
+        matches = sorted(k for k in self._signed if fnmatch.fnmatchcase(k, rim_id))
+        return self._signed[matches[0]] if matches else None

@@ -98,6 +98,7 @@ class Collector:
             chains=self.state,
             policy=self.policy,
             options=self.options,
+            devices=self.state,
         )
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": result.to_obj()}

@@ -14,7 +14,7 @@ from typing import Any
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.store import Appended, NodeCache, node_rows, plan_append
-from attest.replay import ChainHead
+from attest.replay import ChainHead, DeviceClaim
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -161,6 +161,11 @@ CREATE TABLE IF NOT EXISTS verifier_nonce (key_id TEXT NOT NULL, nonce TEXT NOT 
                                            expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (key_id, nonce));
 CREATE TABLE IF NOT EXISTS verifier_chain_head (key_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL,
                                                 digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verifier_device_claim (device_id TEXT NOT NULL, key_id TEXT NOT NULL, host TEXT NOT NULL,
+                                                  since TIMESTAMPTZ NOT NULL, until TIMESTAMPTZ NOT NULL,
+                                                  PRIMARY KEY (device_id, key_id));
+CREATE TABLE IF NOT EXISTS verifier_key_binding (key_id TEXT PRIMARY KEY, since TIMESTAMPTZ NOT NULL,
+                                                 devices TEXT NOT NULL);
 """
 
 
@@ -219,6 +224,43 @@ class PostgresVerifierState:
                 "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
                 (key_id, head.sequence, head.digest),
             )
+
+    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
+        """Record a GPU device's claim on a key (one upsert); return other keys' overlapping claims."""
+        with self.lock:
+            since, until = self.db.execute(
+                "INSERT INTO verifier_device_claim (device_id, key_id, host, since, until) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id, key_id) DO UPDATE SET host = EXCLUDED.host, "
+                "since = LEAST(verifier_device_claim.since, EXCLUDED.since), "
+                "until = GREATEST(verifier_device_claim.until, EXCLUDED.until) RETURNING since, until",
+                (claim.device_id, claim.key_id, claim.host, claim.since, claim.until),
+            ).fetchone()
+            rows = self.db.execute(
+                "SELECT key_id, host, since, until FROM verifier_device_claim "
+                "WHERE device_id = %s AND key_id <> %s AND since <= %s AND until >= %s",
+                (claim.device_id, claim.key_id, until, since),
+            ).fetchall()
+        return [DeviceClaim(claim.device_id, str(k), str(h), a, b) for k, h, a, b in rows]
+
+    def rebind(
+        self, key_id: str, since: datetime, devices: frozenset[str]
+    ) -> tuple[datetime, frozenset[str]] | None:
+        """Record a key's binding; return the previous one when its devices changed."""
+        text = ",".join(sorted(devices))
+        with self.lock, self.db.transaction():
+            row = self.db.execute(
+                "SELECT since, devices FROM verifier_key_binding WHERE key_id = %s FOR UPDATE", (key_id,)
+            ).fetchone()
+            if row is not None and since <= row[0]:
+                return None
+            self.db.execute(
+                "INSERT INTO verifier_key_binding (key_id, since, devices) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key_id) DO UPDATE SET since = EXCLUDED.since, devices = EXCLUDED.devices",
+                (key_id, since, text),
+            )
+        if row is None or row[1] == text:
+            return None
+        return row[0], frozenset(d for d in str(row[1]).split(",") if d)
 
     def close(self) -> None:
         """Close the connection."""

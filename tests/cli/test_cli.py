@@ -237,7 +237,10 @@ def test_rollback_and_wrong_previous_exit_3(workspace: Path, cli: CliRunner) -> 
 
 
 def test_bind_then_verify_hardware_bound(workspace: Path, cli: CliRunner) -> None:
-    cli("bind", "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor", "-o", "binding.json", check_code=0)
+    cli("keygen", "--out", "challenger", check_code=0)
+    cli("trust", "add", "challenger/attest.pub", "--challenger", "--trust", "trust.json", check_code=0)
+    cli("challenge", "issue", "--key", "challenger/attest.key", "-o", "challenge.json", check_code=0)
+    cli("bind", "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor", "--challenge", "challenge.json", "-o", "binding.json", check_code=0)
     assert stat.S_IMODE((workspace / "vendor" / "ica.key").stat().st_mode) == 0o600
     make_envelope(cli, "m", "--binding", "binding.json")
     from cryptography import x509

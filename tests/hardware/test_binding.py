@@ -16,12 +16,12 @@ from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import SimulatedCcSource, attach, bind, binding_nonce
 from attest.hardware.cc import ChainCache, parse_chain, verify_report
 from attest.hardware.nvml import NvmlCcSource
-from attest.hardware.rim import MemoryRims, RimAppraiser
-from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.hardware.rim import RimAppraiser
+from attest.hardware.simulated_cc import SimulatedCcBackend, SimulatedRimService
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status
 from attest.verify import VerifyOptions, verify_envelope
-from tests.conftest import NOW, Node, trusted_node
+from tests.conftest import NOW, Node, fresh_binding, trusted_node
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +37,12 @@ def options(vendor: SimulatedCcBackend) -> VerifyOptions:
 
 def sim_rims(vendor: SimulatedCcBackend) -> RimAppraiser:
     """The simulated vendor's published RIMs, pinned to its RIM root."""
-    return RimAppraiser(
-        MemoryRims(dict(vendor.rim(kind) for kind in ("driver", "vbios"))),
-        vendor.rim_root_pem,
-        pinned_root_sha256=vendor.rim_root_sha256,
-    )
+    return RimAppraiser(SimulatedRimService(vendor), vendor.rim_root_pem, pinned_root_sha256=vendor.rim_root_sha256)
 
 
 def bound_manifest(node: Node, vendor: SimulatedCcBackend, *, key: SigningKey | None = None) -> WorkloadManifest:
     evidence = SimulatedGpuSource(node.preset, seed=node.host, hostname=node.host).read()
-    binding = bind(evidence.gpus, (key or node.key).public, SimulatedCcSource(vendor))
+    binding = fresh_binding(evidence.gpus, (key or node.key).public, vendor)
     m = node.manifest()
     return m.model_copy(update={"gpus": attach(m.gpus, binding.model_copy(update={"node_key_id": node.key.key_id}), node.key.key_id)})
 
@@ -62,7 +58,10 @@ def test_hierarchy_has_nvidias_shape(vendor: SimulatedCcBackend) -> None:
 def test_bound_manifest_is_hardware_bound(vendor: SimulatedCcBackend) -> None:
     node = trusted_node()
     m = bound_manifest(node, vendor)
-    assert all(g.cc_evidence and g.cc_evidence.nonce == binding_nonce(node.key.public).hex() for g in m.gpus)
+    assert all(
+        g.cc_evidence and g.cc_evidence.nonce == binding_nonce(node.key.public, g.cc_evidence.challenge).hex()
+        for g in m.gpus
+    )
     r = verify_envelope(node.envelope(m), node.trust, now=NOW, options=options(vendor))
     assert r.status is Status.AFFIRMING, r.findings
     assert r.location_grade == "hardware-bound" and r.trust_vector.hardware is Status.AFFIRMING
@@ -105,7 +104,7 @@ def test_evidence_for_another_key_fails(vendor: SimulatedCcBackend) -> None:
     r = verify_envelope(node.envelope(m), node.trust, now=NOW, options=options(vendor))
     assert r.status is Status.CONTRAINDICATED and r.location_grade == "declared"
     rules = [f for f in r.findings if f.rule == "hardware.cc.nonce_mismatch"]
-    assert len(rules) == 8 and "not made over this node key's digest" in rules[0].message
+    assert len(rules) == 8 and "not made over this node key and its binding challenge" in rules[0].message
 
 
 def test_evidence_copied_from_another_node_fails(vendor: SimulatedCcBackend) -> None:

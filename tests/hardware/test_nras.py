@@ -22,7 +22,8 @@ from joserfc.jwk import ECKey
 from attest.errors import InputError
 from attest.hardware.nras import load_jwks, verify_detached_eat
 from attest.model.result import Severity, Status
-from tests.conftest import CliRunner
+from tests.conftest import CliRunner, make_envelope
+from tests.hardware.nvattest_sim import simulated_nvattest
 
 NRAS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "nvidia-nvat" / "attestation-sdk" / "nras"
 pytestmark = pytest.mark.skipif(not NRAS.is_dir(), reason="NVIDIA sample vectors (../shared/vectors) not present")
@@ -210,25 +211,17 @@ def test_cli_verify_token(cli: CliRunner, tmp_path: Path, nras_key: tuple[ec.Ell
 # --- An NRAS token carried in the manifest, beside the report it appraised ------------------------
 
 
-def _sim_run(workspace: Path, cli: CliRunner, key: ECKey, *, change: dict[int, dict[str, Any]] | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """Play nvattest + NRAS on a simulated node: evidence over the binding nonce, and NRAS's token for it."""
+def _nras_for_run(workspace: Path, run: dict[str, Any], key: ECKey, change: dict[int, dict[str, Any]] | None = None) -> None:
+    """NRAS's detached EAT for a simulated nvattest run (nras.json), and its JWKS (jwks.json)."""
     from attest.hardware.cc import parse_chain
-    from attest.hardware.simulated_cc import SimulatedCcBackend
 
-    nonce = cli("bind", "--pub", "node/attest.pub", "--print-nonce", check_code=0).stdout.strip()
-    vendor = SimulatedCcBackend(workspace / "vendor")
-    gpus = json.loads(cli("collect", "--simulate", "h100", "--seed", "n1", "--format", "json", check_code=0).stdout)["gpus"]
-    entries, devices = [], {}
-    for i, gpu in enumerate(gpus):
-        report, chain = vendor.attest(gpu["uuid"], bytes.fromhex(nonce))
-        entries.append({"arch": "HOPPER", "nonce": nonce, "evidence": base64.b64encode(report).decode(), "certificate": base64.b64encode(chain).decode()})
-        claims = device_claims() | {"eat_nonce": nonce, "ueid": str(parse_chain(chain)[0].serial_number), "hwmodel": "SIM100 A01 GSP BROM"}
+    devices = {}
+    for i, chain in enumerate(run["chains"]):
+        ueid = str(parse_chain(chain)[0].serial_number)
+        claims = device_claims() | {"eat_nonce": run["nonce"], "ueid": ueid, "hwmodel": "GH100 A01 GSP BROM"}
         devices[f"GPU-{i}"] = claims | (change or {}).get(i, {})
-    (workspace / "ev.json").write_text(json.dumps(entries))
-    token = json.loads(make_token(key, devices, {"eat_nonce": nonce}))
-    (workspace / "nras.json").write_text(json.dumps(token))
+    (workspace / "nras.json").write_bytes(make_token(key, devices, {"eat_nonce": run["nonce"]}))
     (workspace / "jwks.json").write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
-    return nonce, entries
 
 
 def _verify_json(cli: CliRunner, workspace: Path, *extra: str, code: int) -> dict[str, Any]:
@@ -238,13 +231,13 @@ def _verify_json(cli: CliRunner, workspace: Path, *extra: str, code: int) -> dic
 
 
 def test_an_nras_token_in_the_manifest_stands_in_for_the_rims(workspace: Path, cli: CliRunner, nras_key: tuple[ec.EllipticCurvePrivateKey, ECKey]) -> None:
-    from tests.conftest import make_envelope
-
     _, key = nras_key
-    _sim_run(workspace, cli, key)
-    cli("bind", "--pub", "node/attest.pub", "--nvattest", "ev.json", "--nras-token", "nras.json", "--simulate", "h100", "--seed", "n1", "-o", "binding.json", check_code=0)
+    with simulated_nvattest(workspace, cli) as run:
+        _nras_for_run(workspace, run, key)
+        cli(*run["bind"], "--nras-token", "nras.json", "-o", "binding.json", check_code=0)
     gpus = json.loads((workspace / "binding.json").read_text())["gpus"]
-    assert all(json.loads(g["cc_evidence"]["nras_token"])[1] == {f"GPU-{i}": json.loads((workspace / "nras.json").read_text())[1][f"GPU-{i}"]} for i, g in enumerate(gpus))
+    token = json.loads((workspace / "nras.json").read_text())
+    assert all(json.loads(g["cc_evidence"]["nras_token"]) == [token[0], {f"GPU-{i}": token[1][f"GPU-{i}"]}] for i, g in enumerate(gpus))
     make_envelope(cli, "m", "--binding", "binding.json")
     # NRAS's JWKS given: NVIDIA's appraisal of these very reports counts; no RIMs needed.
     result = _verify_json(cli, workspace, "--nras-jwks", "jwks.json", code=0)
@@ -259,11 +252,10 @@ def test_an_nras_token_in_the_manifest_stands_in_for_the_rims(workspace: Path, c
 
 
 def test_nras_saying_debug_mode_refuses_the_gpu(workspace: Path, cli: CliRunner, nras_key: tuple[ec.EllipticCurvePrivateKey, ECKey]) -> None:
-    from tests.conftest import make_envelope
-
     _, key = nras_key
-    _sim_run(workspace, cli, key, change={3: {"dbgstat": "enabled"}})
-    cli("bind", "--pub", "node/attest.pub", "--nvattest", "ev.json", "--nras-token", "nras.json", "--simulate", "h100", "--seed", "n1", "-o", "binding.json", check_code=0)
+    with simulated_nvattest(workspace, cli) as run:
+        _nras_for_run(workspace, run, key, change={3: {"dbgstat": "enabled"}})
+        cli(*run["bind"], "--nras-token", "nras.json", "-o", "binding.json", check_code=0)
     make_envelope(cli, "m", "--binding", "binding.json")
     result = _verify_json(cli, workspace, "--nras-jwks", "jwks.json", code=3)
     bad = [f for f in result["findings"] if f["rule"] == "hardware.measurement_mismatch"]
@@ -274,27 +266,26 @@ def test_an_nras_token_for_another_gpu_or_nonce_is_refused(workspace: Path, cli:
     from attest.hardware.appraisal import appraise_gpu
     from attest.hardware.cc import verify_report
     from attest.hardware.nras import reduced_token
-    from attest.hardware.simulated_cc import SimulatedCcBackend
 
     _, key = nras_key
-    nonce, entries = _sim_run(workspace, cli, key)
-    vendor = SimulatedCcBackend(workspace / "vendor")
-    token = (workspace / "nras.json").read_bytes()
-    keys = jwks_of(key)
-    outcome = verify_report(
-        base64.b64decode(entries[0]["evidence"]), base64.b64decode(entries[0]["certificate"]), vendor.root_pem,
-        now=AT, pinned_root_sha256=vendor.root_sha256, expected_nonce=bytes.fromhex(nonce),
-    )
-    mine = appraise_gpu(outcome, reduced_token(token, "GPU-0"), rims=None, nras_keys=keys, nonce=bytes.fromhex(nonce), now=NOW_LATER)
-    assert {f.rule for f in mine if f.severity is not Severity.INFO} == set()  # NRAS's exp is not applied inside a binding
-    other = appraise_gpu(outcome, reduced_token(token, "GPU-1"), rims=None, nras_keys=keys, nonce=bytes.fromhex(nonce), now=AT)
-    assert "hardware.nras.other_device" in {f.rule for f in other}
-    replay = appraise_gpu(outcome, reduced_token(token, "GPU-0"), rims=None, nras_keys=keys, nonce=bytes(32), now=AT)
-    assert "hardware.nras.nonce_mismatch" in {f.rule for f in replay}
-    # bind refuses a token made for another nonce.
-    (workspace / "old.json").write_bytes((NRAS / "hopperClaimsv3_detached_eat.json").read_bytes())
-    err = cli("bind", "--pub", "node/attest.pub", "--nvattest", "ev.json", "--nras-token", "old.json", "--simulate", "h100", "--seed", "n1", check_code=2).stderr
-    assert "NRAS token" in err or "no device with ueid" in err
+    with simulated_nvattest(workspace, cli) as run:
+        _nras_for_run(workspace, run, key)
+        vendor, nonce, entry = run["vendor"], bytes.fromhex(run["nonce"]), run["entries"][0]
+        outcome = verify_report(
+            base64.b64decode(entry["evidence"]), base64.b64decode(entry["certificate"]), vendor.root_pem,
+            now=AT, pinned_root_sha256=vendor.root_sha256, expected_nonce=nonce,
+        )  # fmt: skip
+        token, keys = (workspace / "nras.json").read_bytes(), jwks_of(key)
+        mine = appraise_gpu(outcome, reduced_token(token, "GPU-0"), rims=None, nras_keys=keys, nonce=nonce, now=NOW_LATER)
+        assert {f.rule for f in mine if f.severity is not Severity.INFO} == set()  # NRAS's exp is not applied inside a binding
+        other = appraise_gpu(outcome, reduced_token(token, "GPU-1"), rims=None, nras_keys=keys, nonce=nonce, now=AT)
+        assert "hardware.nras.other_device" in {f.rule for f in other}
+        replay = appraise_gpu(outcome, reduced_token(token, "GPU-0"), rims=None, nras_keys=keys, nonce=bytes(32), now=AT)
+        assert "hardware.nras.nonce_mismatch" in {f.rule for f in replay}
+        # bind refuses a token made for another nonce, or for other GPUs.
+        (workspace / "old.json").write_bytes((NRAS / "hopperClaimsv3_detached_eat.json").read_bytes())
+        err = cli(*run["bind"], "--nras-token", "old.json", check_code=2).stderr
+        assert "no device with ueid" in err
 
 
 NOW_LATER = datetime(2030, 1, 1, tzinfo=UTC)

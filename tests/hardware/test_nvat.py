@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes
 from attest.errors import InputError
 from attest.hardware.cc import verify_report
 from attest.hardware.nvat import entry_findings, parse_nvattest
-from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.result import Severity
 from tests.conftest import CliRunner, make_envelope
+from tests.hardware.nvattest_sim import simulated_nvattest
 
 NVAT = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "nvidia-nvat"
 ROOT = NVAT.parent / "nvidia" / "nvidia_device_identity_root.pem"
@@ -201,23 +201,17 @@ def test_cli_verifies_nvattest_gpus_and_switches_apart(cli: CliRunner, tmp_path:
 
 
 def test_bind_from_an_nvattest_run_then_verify_hardware_bound(workspace: Path, cli: CliRunner) -> None:
-    """The node runs nvattest with the key's binding nonce; attest bind takes its output."""
-    nonce = cli("bind", "--pub", "node/attest.pub", "--print-nonce", check_code=0).stdout.strip()
-    assert len(bytes.fromhex(nonce)) == 32
-    # Play nvattest on a simulated node: the simulated vendor's GPUs answer that nonce.
-    vendor = SimulatedCcBackend(workspace / "vendor")
-    vendor.publish_rims(workspace / "rims")
-    collected = json.loads(cli("collect", "--simulate", "h100", "--seed", "n1", "--format", "json", check_code=0).stdout)
-    entries = []
-    for gpu in collected["gpus"]:
-        report, chain = vendor.attest(gpu["uuid"], bytes.fromhex(nonce))
-        entries.append({"arch": "HOPPER", "nonce": nonce, "evidence": base64.b64encode(report).decode(), "certificate": base64.b64encode(chain).decode()})
-    entries.append(_entry("attestation-sdk/evidence/switch_evidence_ls10.json") | {"nonce": nonce})
-    (workspace / "ev.json").write_text(json.dumps({"result_code": 0, "result_message": "Ok", "evidences": entries}))
-    out = cli("bind", "--pub", "node/attest.pub", "--nvattest", "ev.json", "--simulate", "h100", "--seed", "n1", "-o", "binding.json", check_code=0)
-    assert "1 NVSwitch entries left out" in out.stderr
-    binding = json.loads((workspace / "binding.json").read_text())
-    assert binding["source"] == "nvattest" and len(binding["gpus"]) == len(collected["gpus"])
+    """The node runs nvattest with the key's binding nonce (naming a trusted challenge); attest bind takes its output."""
+    with simulated_nvattest(workspace, cli) as run:
+        assert len(bytes.fromhex(run["nonce"])) == 32
+        ev = json.loads((workspace / "ev.json").read_text())
+        ev["evidences"].append(_entry("attestation-sdk/evidence/switch_evidence_ls10.json") | {"nonce": run["nonce"]})
+        (workspace / "ev.json").write_text(json.dumps(ev))
+        out = cli(*run["bind"], "-o", "binding.json", check_code=0)
+        assert "1 NVSwitch entries left out" in out.stderr
+        binding = json.loads((workspace / "binding.json").read_text())
+        assert binding["source"] == "nvattest" and len(binding["gpus"]) == len(run["entries"])
+        assert all(len(g["cc_evidence"]["ocsp"]) == 3 and g["cc_evidence"]["challenge"] for g in binding["gpus"])
     make_envelope(cli, "m", "--binding", "binding.json")
 
     def pin(path: str) -> str:
@@ -225,9 +219,11 @@ def test_bind_from_an_nvattest_run_then_verify_hardware_bound(workspace: Path, c
 
     verify = ["verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin("vendor/root.pem"),
               "--rims", "rims", "--rim-root", "vendor/rim_root.pem", "--rim-root-sha256", pin("vendor/rim_root.pem"), "--format", "json"]
-    assert json.loads(cli(*verify, check_code=0).stdout)["location_grade"] == "hardware-bound"
+    result = json.loads(cli(*verify, check_code=0).stdout)
+    assert result["location_grade"] == "hardware-bound" and result["status"] == "affirming"
 
     # NVIDIA's real evidence was made over its own nonce, not this key's: no binding.
     real = NVAT / "attestation-sdk/evidence/hopper_evidence.json"
-    err = cli("bind", "--pub", "node/attest.pub", "--nvattest", str(real), "--simulate", "h100", "--seed", "n1", check_code=2).stderr
-    assert "not this key's binding nonce" in err and f"--nonce {nonce}" in err
+    err = cli("bind", "--pub", "node/attest.pub", "--challenge", "challenge.json", "--nvattest", str(real),
+              "--simulate", "h100", "--seed", "n1", "--no-ocsp", check_code=2).stderr  # fmt: skip
+    assert "not this key's binding nonce" in err and f"--nonce {run['nonce']}" in err

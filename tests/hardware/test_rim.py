@@ -22,7 +22,12 @@ from attest.hardware.rim import (
     runtime_measurements,
     verify_rim,
 )
-from attest.hardware.simulated_cc import DEBUG_POLICY_INDEX, SimulatedCcBackend, golden_measurement
+from attest.hardware.simulated_cc import (
+    DEBUG_POLICY_INDEX,
+    SimulatedCcBackend,
+    SimulatedIdentity,
+    golden_measurement,
+)
 from attest.model.result import Severity
 from tests.conftest import CliRunner
 
@@ -116,7 +121,7 @@ def test_a_rim_signed_under_another_root_or_with_a_broken_chain_fails(tmp_path: 
     vendor = SimulatedCcBackend(tmp_path / "v")
     _, findings = verify_rim(xml, vendor.rim_root_pem, now=NOW)  # another root, NVIDIA's pin
     assert rules(findings) == {"hardware.rim.root_not_pinned"}
-    _, sim_rim = vendor.rim("vbios")
+    _, sim_rim = vendor.rim("vbios", SimulatedIdentity())
     _, findings = verify_rim(sim_rim, rim_root(), now=NOW)  # the simulated vendor's RIM, pinned to NVIDIA
     assert rules(findings) == {"hardware.rim.chain_untrusted"}
     # Drop the intermediate certificates: the signer no longer chains to the root.
@@ -241,8 +246,11 @@ def _sim(vendor: SimulatedCcBackend, uuid: str, *, debug: bool = False):  # type
     )
 
 
+SIM = SimulatedIdentity()  # the simulated vendor's default GPU: no board SKU, its VBIOS RIM named by chip
+
+
 def _appraiser(vendor: SimulatedCcBackend, rims: dict[str, bytes] | None = None) -> RimAppraiser:
-    source = MemoryRims(rims if rims is not None else dict(vendor.rim(k) for k in ("driver", "vbios")))
+    source = MemoryRims(rims if rims is not None else vendor.rims([SIM]))
     return RimAppraiser(source, vendor.rim_root_pem, pinned_root_sha256=vendor.rim_root_sha256)
 
 
@@ -271,8 +279,7 @@ def test_a_debug_mode_gpu_is_contraindicated_with_index_golden_and_runtime(
 
 
 def test_a_rim_whose_golden_value_differs_refuses_the_gpu(vendor: SimulatedCcBackend) -> None:
-    rims = dict(vendor.rim(k) for k in ("vbios",))
-    rims.update([vendor.rim("driver", golden={40: b"\x01" * 48})])
+    rims = dict([vendor.rim("vbios", SIM), vendor.rim("driver", SIM, golden={40: b"\x01" * 48})])
     findings = appraise_report(_sim(vendor, UUID), _appraiser(vendor, rims), now=NOW)
     assert {
         (f.rule, f.evidence.get("index")) for f in findings if f.severity is Severity.CONTRAINDICATED
@@ -286,7 +293,7 @@ def test_missing_rims_are_warnings(vendor: SimulatedCcBackend) -> None:
 
 
 def test_online_rims_are_fetched_verified_and_cached(vendor: SimulatedCcBackend, tmp_path: Path) -> None:
-    served = dict(vendor.rim(k) for k in ("driver", "vbios"))
+    served = vendor.rims([SIM])
     asked: list[str] = []
 
     def fetch(url: str) -> bytes | None:
@@ -324,7 +331,7 @@ def test_cli_online_fetches_rims_from_a_rim_service_over_http_and_caches_them(
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    served = dict(vendor.rim(k) for k in ("driver", "vbios"))
+    served = vendor.rims([SIM])
     asked: list[str] = []
     broken = {"on": False}
 
