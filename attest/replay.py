@@ -214,6 +214,8 @@ class SqliteVerifierState:
                     since REAL NOT NULL, until REAL NOT NULL, PRIMARY KEY (device_id, key_id));
                 CREATE TABLE IF NOT EXISTS key_binding (
                     key_id TEXT PRIMARY KEY, since REAL NOT NULL, devices TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS submission (
+                    identity BLOB PRIMARY KEY, log_index INTEGER NOT NULL);
                 """
             )
         except sqlite3.Error as exc:
@@ -232,6 +234,25 @@ class SqliteVerifierState:
                 (key_id, nonce, expires_at.timestamp()),
             )
             return cur.rowcount == 1
+
+    def seen(self, key_id: str, nonce: str) -> bool:
+        """Whether the pair is recorded (a read: nothing is recorded)."""
+        row = self._db.execute(
+            "SELECT 1 FROM seen_nonce WHERE key_id = ? AND nonce = ?", (key_id, nonce)
+        ).fetchone()
+        return row is not None
+
+    def submission(self, identity: bytes) -> int | None:
+        """The log index of the submission with this identity (payload and signers), if logged."""
+        row = self._db.execute("SELECT log_index FROM submission WHERE identity = ?", (identity,)).fetchone()
+        return int(row[0]) if row else None
+
+    def record_submission(self, identity: bytes, index: int) -> None:
+        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", (identity, index)
+            )
 
     def prune(self, before: datetime) -> int:
         """Forget nonces that expired before ``before``; return how many."""

@@ -875,13 +875,13 @@ def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) 
             by_key.setdefault(other.key_id, []).append((b, other))
         for other_key, pairs in by_key.items():
             other = pairs[0][1]
-            names = ", ".join(f"GPU {b.index} (device {b.device_id[:16]}…)" for b, _ in pairs)
+            names = ", ".join(f"{b.index} (device {b.device_id[:16]}…)" for b, _ in pairs)
             run.add(
                 "hardware.gpu_two_nodes",
                 CONTRA,
-                f"{names} vouch for node key {key_id[:16]}… (host {host}) and, over the same time, for node key "
-                f"{other_key[:16]}… (host {other.host}, {other.since.isoformat()} .. {other.until.isoformat()}): "
-                "one set of GPUs cannot back two nodes",
+                f"{len(pairs)} GPU(s) vouch for node key {key_id[:16]}… (host {host}) and, over the same time, for "
+                f"node key {other_key[:16]}… (host {other.host}, {other.since.isoformat()} .. "
+                f"{other.until.isoformat()}): one set of GPUs cannot back two nodes. GPUs {names}",
                 {
                     "devices": [b.device_id for b, _ in pairs],
                     "gpus": [b.index for b, _ in pairs],

@@ -18,9 +18,9 @@ from attest.hardware.cc import (
     verify_report,
 )
 from attest.hardware.nvat import MAX_NVATTEST_BYTES, NvatEntry, arch_findings, entry_findings, parse_nvattest
-from attest.hardware.rim import appraise_report
+from attest.hardware.rim import RimAppraiser, appraise_report
 from attest.hardware.simulated_cc import SimulatedCcBackend, all_devices
-from attest.model.result import Status
+from attest.model.result import Finding, Severity, Status
 
 _HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
 
@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Verify an NVIDIA GPU attestation report (SPDM GET_MEASUREMENTS request and response) "
         "offline: the chain of five certificates up to the pinned NVIDIA Device Identity CA, the report's "
         "P-384 signature, the caller's nonce and the firmware id. No network access.",
-        epilog="""exit codes: 0 valid, 1 valid but the nonce or the measurements were not checked,
-3 invalid, 2 unreadable input.
+        epilog="""exit codes: 0 valid, 1 valid but the nonce was not checked or a RIM asked for is missing,
+3 invalid (or measurements that are not NVIDIA's golden values), 2 unreadable input.
 
 examples:
   attest gpu verify-report --report hopperAttestationReport.txt --chain hopperCertChain.txt \\
@@ -259,8 +259,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
                 ocsp_responses=responses,
             )
             result.findings[:0] = [*entry_findings(entry), *arch_findings(entry, result.hwmodel)]
-            if result.status is not Status.CONTRAINDICATED:
-                result.findings.extend(appraise_report(result, rims, now=now))
+            result.findings.extend(_appraisal(result, rims, now))
             results.append((entry, result))
         if args.format == "json":
             print(json.dumps(nvattest_json(results)))
@@ -278,10 +277,28 @@ def run_verify_report(args: argparse.Namespace) -> int:
         pinned_root_sha256=args.root_sha256.lower(),
         ocsp_responses=responses,
     )
-    if result.status is not Status.CONTRAINDICATED:
-        result.findings.extend(appraise_report(result, rims, now=now))
+    result.findings.extend(_appraisal(result, rims, now))
     print(json.dumps(to_json(result)) if args.format == "json" else render_text(result))
     return result.status.exit_code
+
+
+def _appraisal(result: ReportVerification, rims: RimAppraiser | None, now: datetime) -> list[Finding]:
+    """Measurement appraisal of a report that verified: opt-in here (``--rims``/``--rim-root``).
+
+    Without a RIM source this verb checks the report alone and says so (info); ``attest
+    verify`` warns instead, since a manifest's grade depends on the measurements.
+    """
+    if result.status is Status.CONTRAINDICATED:
+        return []
+    if rims is None:
+        return [
+            Finding(
+                rule="hardware.rim.not_checked",
+                severity=Severity.INFO,
+                message="measurements not compared with NVIDIA's RIMs (give --rims DIR --rim-root PEM, or --online)",
+            )
+        ]
+    return appraise_report(result, rims, now=now)
 
 
 def _device_label(entry: NvatEntry, results: list[tuple[NvatEntry, ReportVerification]]) -> str:

@@ -206,12 +206,12 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
-    assert "15/15 cases as expected" in out.stdout and "hardware-bound" in out.stdout
+    assert "17/17 cases as expected" in out.stdout and "hardware-bound" in out.stdout
     assert "with landmark receipts: measured" in out.stdout
     # A debug-mode GPU is refused for its measurements (appraised against the vendor's RIMs).
     assert re.search(r"\[ok \] contraindicated .* in debug mode .*hardware\.measurement_mismatch", out.stdout)
     js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
-    assert js["ok"] and len(js["cases"]) == 15
+    assert js["ok"] and len(js["cases"]) == 17
     # The kept files verify with the real CLI, with the command the demo prints.
     text = cli("demo", "--keep", "kept2", check_code=0).stdout
     command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()
