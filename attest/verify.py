@@ -818,8 +818,11 @@ def _check_hardware(
                 ok = False
             else:
                 since = signed.challenge.issued_at
-                age = manifest.freshness.issued_at - since
-                if since > run.judged_at + options.clock_skew or age < -options.clock_skew:
+                # A binding cannot predate its challenge, nor a manifest its binding. Its age is
+                # taken at the moment judged (now, or the issue time in an audit), and at the
+                # manifest's issue time: a backdated manifest cannot make an old binding young.
+                age = max(run.judged_at, manifest.freshness.issued_at) - since
+                if since > manifest.freshness.issued_at + options.clock_skew:
                     future.append(gpu.index)
                     ok = False
                 elif age > max_age:
@@ -953,7 +956,7 @@ def _freshness_findings(
             "hardware.binding_stale",
             Severity.WARNING,
             f"GPU(s) {_indexes([i for i, _ in stale])}: the binding's challenge was issued {oldest.isoformat()}, "
-            f"more than {_age_text(max_age)} before this manifest; the policy's maximum binding age",
+            f"more than the policy's maximum binding age ({_age_text(max_age)}) before this manifest was judged",
             {
                 "gpus": [i for i, _ in stale],
                 "challenge_issued_at": oldest.isoformat(),

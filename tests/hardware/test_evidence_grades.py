@@ -351,3 +351,14 @@ def test_a_swap_is_a_finding(vendor: SimulatedCcBackend, tmp_path: Path) -> None
     )
     r2 = verify_envelope(node.envelope(m), node.trust, now=NOW, options=options(vendor), devices=devices)
     assert rules(r2).get("hardware.gpu_swapped") is Severity.WARNING
+
+
+def test_a_backdated_manifest_cannot_make_an_old_binding_young(vendor: SimulatedCcBackend) -> None:
+    node = trusted_node()
+    issued = NOW - timedelta(hours=23)  # still within its validity window when judged at NOW
+    binding = fresh_binding(evidence_of(node).gpus, node.key.public, vendor, at=issued - timedelta(hours=16))
+    m = node.manifest(now=issued)
+    m = m.model_copy(update={"gpus": attach(m.gpus, binding, node.key.key_id)})
+    m = m.model_copy(update={"freshness": m.freshness.model_copy(update={"expires_at": NOW + timedelta(minutes=30)})})
+    r = check(node, m, vendor)
+    assert "hardware.binding_stale" in rules(r) and r.location_grade == "declared"
