@@ -110,6 +110,13 @@ def _cn(cert: x509.Certificate) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+
+
 def _read_manifest(signed: etree._Element) -> tuple[str, str, str, dict[int, tuple[bytes, ...]]]:
     """Product, version, edition and active golden values of a signed SoftwareIdentity element."""
     if signed.tag != f"{{{_SWID}}}SoftwareIdentity":
@@ -245,6 +252,12 @@ def _verify_rim_untimed(
                 "hardware.rim.chain_untrusted",
                 f"RIM certificate {i} ({_cn(links[i])}) is not issued by {_cn(links[i + 1])}",
                 {"position": i},
+            )
+        if i + 1 < len(links) - 1 and not _is_ca(links[i + 1]):  # the pinned root is trusted as it is
+            return fail(
+                "hardware.rim.chain_untrusted",
+                f"RIM certificate {i + 1} ({_cn(links[i + 1])}) issues certificate {i} but is not a CA",
+                {"position": i + 1},
             )
     leaf = links[0]
 

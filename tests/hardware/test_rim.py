@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from attest.hardware.cc import verify_report
 from attest.hardware.rim import (
@@ -129,6 +130,41 @@ def test_a_rim_signed_under_another_root_or_with_a_broken_chain_fails(tmp_path: 
     end = xml.rindex(b"<ds:X509Certificate>")
     _, findings = verify_rim(xml[:start] + xml[end:], rim_root(), now=NOW)
     assert rules(findings) == {"hardware.rim.chain_untrusted"}
+
+
+def test_a_rim_signed_by_a_leaf_acting_as_a_ca_fails(tmp_path: Path) -> None:
+    """A non-CA certificate under the pinned root may not issue the signer (BasicConstraints)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from lxml import etree
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+    from signxml.signer import XMLSigner
+
+    vendor = SimulatedCcBackend(tmp_path / "v")
+    vendor.rim_root_pem  # noqa: B018  (makes the hierarchy)
+    signer_key = serialization.load_pem_private_key((tmp_path / "v" / "rim_signer.key").read_bytes(), None)
+    # The vendor's own signer (CA:FALSE) issues a certificate that then signs a RIM.
+    signer_cert = x509.load_pem_x509_certificate((tmp_path / "v" / "rim_chain.pem").read_bytes())
+    assert isinstance(signer_key, ec.EllipticCurvePrivateKey)
+    rogue_key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rogue")])
+    rogue = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(signer_cert.subject).public_key(rogue_key.public_key())
+        .serial_number(7).not_valid_before(NOW.replace(year=2025)).not_valid_after(NOW.replace(year=2030))
+        .sign(signer_key, hashes.SHA384())
+    )  # fmt: skip
+    _, good = vendor.rim("vbios", SimulatedIdentity())
+    doc = etree.fromstring(good)
+    for sig in doc.findall("{http://www.w3.org/2000/09/xmldsig#}Signature"):
+        doc.remove(sig)
+    signed = XMLSigner(
+        signature_algorithm=SignatureMethod.ECDSA_SHA384,
+        digest_algorithm=DigestAlgorithm.SHA384,
+        c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_1,
+    ).sign(doc, key=rogue_key, cert=[rogue, signer_cert])
+    _, findings = verify_rim(etree.tostring(signed), vendor.rim_root_pem, now=NOW, pinned_root_sha256=vendor.rim_root_sha256)
+    assert rules(findings) == {"hardware.rim.chain_untrusted"} and "not a CA" in findings[0].message
 
 
 @pytest.mark.parametrize(
