@@ -68,11 +68,8 @@ MAX_RIM_CHAIN = 5
 _SWID = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
 _DS = "http://www.w3.org/2000/09/xmldsig#"
 _SHA384_NS = "http://www.w3.org/2001/04/xmlenc#sha384"
-_CONFIG = SignatureConfiguration(
-    require_x509=True,
-    signature_methods=frozenset({SignatureMethod.ECDSA_SHA384}),
-    digest_algorithms=frozenset({DigestAlgorithm.SHA384}),
-)
+_SIGNATURE_METHODS = frozenset({SignatureMethod.ECDSA_SHA384})  # what NVIDIA signs RIMs with; nothing else
+_DIGESTS = frozenset({DigestAlgorithm.SHA384})
 CONTRA = Severity.CONTRAINDICATED
 
 
@@ -270,8 +267,8 @@ def _verify_rim_untimed(
             x509_cert=leaf,
             expect_config=SignatureConfiguration(
                 require_x509=True,
-                signature_methods=_CONFIG.signature_methods,
-                digest_algorithms=_CONFIG.digest_algorithms,
+                signature_methods=_SIGNATURE_METHODS,
+                digest_algorithms=_DIGESTS,
                 verification_time=when,
             ),
         )
