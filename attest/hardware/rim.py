@@ -661,7 +661,8 @@ def appraise(rt: RuntimeMeasurements, appraiser: RimAppraiser, *, now: datetime)
         out.add(
             "hardware.rim.appraised",
             Severity.INFO,
-            f"{out.compared} measurements match the golden values ({', '.join(out.rims)})",
+            f"{out.compared} measurements match the golden values ({', '.join(out.rims)}); the RIM "
+            "signers' revocation status was not checked",
             {"compared": out.compared, "rims": list(out.rims)},
         )
     return out
