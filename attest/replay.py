@@ -79,6 +79,10 @@ class DeviceStore(Protocol):
         """
         ...
 
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        ...
+
     def rebind(
         self, key_id: str, since: datetime, devices: frozenset[str]
     ) -> tuple[datetime, frozenset[str]] | None:
@@ -91,6 +95,11 @@ class DeviceStore(Protocol):
 
 class MemoryDeviceStore:
     """In-memory :class:`DeviceStore`."""
+
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        with self._lock:
+            return list(self._claims.get(device_id, {}).values())
 
     def __init__(self) -> None:
         self._claims: dict[str, dict[str, DeviceClaim]] = {}
@@ -276,6 +285,13 @@ class SqliteVerifierState:
                    WHERE excluded.sequence > chain_head.sequence""",
                 (key_id, head.sequence, head.digest),
             )
+
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        rows = self._db.execute(
+            "SELECT key_id, host, since, until FROM device_claim WHERE device_id = ?", (device_id,)
+        ).fetchall()
+        return [DeviceClaim(device_id, k, h, _utc(a), _utc(b)) for k, h, a, b in rows]
 
     def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
         """Record the claim (one upsert); return other keys' overlapping claims on the device."""

@@ -225,6 +225,20 @@ def _cc_root(path: str) -> bytes:
     return pem
 
 
+def root_pin(text: str) -> str:
+    """A root certificate's SHA-256 pin, refused here (exit 2) unless it is 64 hex digits.
+
+    A mistyped pin would otherwise refuse every GPU of every envelope, as if each chain were untrusted.
+    """
+    pin = text.strip().lower().replace(":", "")
+    if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+        raise InputError(
+            f"{text!r} is not a SHA-256 fingerprint (64 hex digits)",
+            hint="openssl x509 -in ROOT.pem -outform DER | sha256sum",
+        )
+    return pin
+
+
 def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
     """The :class:`attest.verify.VerifyOptions` that :func:`add_evidence_args` asked for."""
     from attest.hardware.cc import ChainCache
@@ -233,7 +247,7 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
 
     return VerifyOptions(
         cc_root=_cc_root(args.cc_root) if args.cc_root else None,
-        cc_root_sha256=args.cc_root_sha256.lower(),
+        cc_root_sha256=root_pin(args.cc_root_sha256),
         cc_cache=ChainCache(),
         landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
         if args.landmarks
@@ -292,7 +306,7 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
         raise InputError(
             f"--rim-root {args.rim_root} is not a usable root certificate: {exc.message}"
         ) from None
-    pinned = (args.rim_root_sha256 or NVIDIA_RIM_ROOT_SHA256).lower()
+    pinned = root_pin(args.rim_root_sha256) if args.rim_root_sha256 else NVIDIA_RIM_ROOT_SHA256
     return RimAppraiser(source, root, pinned_root_sha256=pinned)
 
 

@@ -9,7 +9,15 @@ import string
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, add_rim_args, parse_when, read_input, rim_appraiser
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    add_rim_args,
+    parse_when,
+    read_input,
+    rim_appraiser,
+    root_pin,
+)
 from attest.errors import InputError
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
@@ -254,7 +262,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
                 root,
                 now=now,
                 expected_nonce=nonce,
-                pinned_root_sha256=args.root_sha256.lower(),
+                pinned_root_sha256=root_pin(args.root_sha256),
                 cache=cache,
                 ocsp_responses=responses,
             )
@@ -274,7 +282,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
         root,
         now=now,
         expected_nonce=nonce,
-        pinned_root_sha256=args.root_sha256.lower(),
+        pinned_root_sha256=root_pin(args.root_sha256),
         ocsp_responses=responses,
     )
     result.findings.extend(_appraisal(result, rims, now))

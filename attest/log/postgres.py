@@ -268,6 +268,15 @@ class PostgresVerifierState:
                 (key_id, head.sequence, head.digest),
             )
 
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT key_id, host, since, until FROM verifier_device_claim WHERE device_id = %s",
+                (device_id,),
+            ).fetchall()
+        return [DeviceClaim(device_id, str(k), str(h), a, b) for k, h, a, b in rows]
+
     def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
         """Record a GPU device's claim on a key (one upsert); return other keys' overlapping claims."""
         with self.lock:

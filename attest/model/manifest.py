@@ -52,10 +52,19 @@ class Party(WireModel):
     identifiers: list[Identifier] = Field(default_factory=list, max_length=32)
 
 
+class Owner(Party):
+    """A direct or indirect owner of the tenant and its share (the Affiliates "50 %" rule reads them)."""
+
+    share_percent: Annotated[float, Field(gt=0, le=100, description="ownership share, percent")]
+
+
 class Tenant(Party):
     """The customer whose job runs, and its ultimate parent (the headquarters rule reads both)."""
 
     ultimate_parent: Party | None = None
+    owners: list[Owner] = Field(
+        default_factory=list, max_length=64, description="owners with their shares, for the Affiliates rule"
+    )
 
 
 class Operator(WireModel):

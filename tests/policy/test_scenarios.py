@@ -46,7 +46,7 @@ class Row:
 
 
 ROWS = [
-    Row("Alibaba in Johor", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "CN"), None, "declared", Status.CONTRAINDICATED, {"policy.headquarters"}),
+    Row("Alibaba in Johor", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "CN"), None, "declared", Status.CONTRAINDICATED, {"policy.headquarters", "policy.screening"}),  # 1260H since 2026-06-10
     Row("ByteDance subsidiary in Johor", "h100", "MY", ("BytePlus Pte. Ltd.", "SG"), ("Beijing Douyin Information Service Co., Ltd.", "CN"), None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters"}),
     Row("US tenant in Singapore", "h100", "SG", ("Example Robotics Inc.", "US"), ("Example Holdings Inc.", "US"), None, "declared", Status.AFFIRMING, set()),
     Row("H100 in Vietnam, no licence", "h100", "VN", ("Example Robotics Inc.", "US"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.destination"}),
@@ -57,7 +57,7 @@ ROWS = [
     Row("H20 in China, licensed", "h20", "CN", ("Example Shenzhen Ltd.", "CN"), None, "D-CN-H20", "hardware-bound", Status.AFFIRMING, set()),
     Row("A100 in Germany", "a100", "DE", ("Example Robotics GmbH", "DE"), None, None, "declared", Status.AFFIRMING, set()),
     Row("Huawei Ascend 910B anywhere", "ascend", "US", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.prohibited_hardware"}),
-    Row("RTX 4090 in Macau", "rtx4090", "MO", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.destination"}),
+    Row("RTX 4090 in Macau", "rtx4090", "MO", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.destination", "policy.evidence_strength"}),  # MO is CN in every rule
 ]
 
 
