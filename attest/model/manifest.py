@@ -180,6 +180,14 @@ class CcEvidence(WireModel):
         description="the challenge the report's nonce names (attest bind --challenge): dates the binding; "
         "absent in bindings made before challenges, which are never graded fresh",
     )
+    nras_token: Annotated[
+        str | None,
+        Field(
+            max_length=65536,
+            description="NRAS detached EAT for this report (JSON text: the overall token and this GPU's), "
+            "made over the same nonce: NVIDIA's appraisal of its measurements",
+        ),
+    ] = None
 
 
 class MaxClocks(WireModel):
