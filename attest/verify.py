@@ -155,6 +155,7 @@ _ALSO: dict[str, tuple[str, ...]] = {
     "policy.screening": ("tenant",),
     "policy.evidence_strength": ("location",),
     "site.outside_country": ("location",),
+    "policy.affiliates": ("tenant",),
 }
 
 

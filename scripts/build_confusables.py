@@ -4,10 +4,10 @@ Source: Unicode Technical Standard #39 ``confusables.txt`` as carried (parsed, a
 PyPI package ``confusable-homoglyphs`` (a build-time source only; nothing here is a run-time
 dependency). The output maps every non-ASCII character that TR39 lists as confusable with one
 ASCII letter or digit to that character in lower case, which is the part of a TR39 skeleton a
-name screen needs: "Huаwei" with a Cyrillic "а" becomes "huawei". Letters win over digits
-(Cyrillic "О" is "o", not "0"); a character confusable with two letters takes the first in
-alphabetical order (a capital I or iota is an i,
-as case folding makes the Latin one), on both sides of every comparison, so the choice cannot split a match.
+name screen needs: "Hu\u0430wei" with a Cyrillic a (U+0430) becomes "huawei". Letters win over
+digits (Cyrillic capital O, U+041E, is "o", not "0"); a character confusable with two letters
+takes the first in alphabetical order (a capital I or iota is an i, as case folding makes the
+Latin one), on both sides of every comparison, so the choice cannot split a match.
 
 Usage (from the repository root)::
 
