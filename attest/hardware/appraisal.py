@@ -75,8 +75,32 @@ def appraise_gpu(
                     )
                 )
             elif token.status is Status.AFFIRMING:
-                nras_ok = True
                 claims = token.devices[named[0]]
+                # The token carries no digest of the evidence NRAS saw: at least its versions must be
+                # the ones this report signs (a token for another driver or VBIOS is another report).
+                fields = {f.name: f.text for f in outcome.report.opaque} if outcome.report else {}
+                mismatched = {
+                    field: (str(claims.get(claim)), fields.get(field))
+                    for field, claim in (
+                        ("driver_version", "x-nvidia-gpu-driver-version"),
+                        ("vbios_version", "x-nvidia-gpu-vbios-version"),
+                    )
+                    if claims.get(claim) is not None
+                    and fields.get(field) is not None
+                    and str(claims.get(claim)).upper() != str(fields.get(field)).upper()
+                }
+                if mismatched:
+                    findings.append(
+                        Finding(
+                            rule="hardware.nras.version_mismatch",
+                            severity=Severity.CONTRAINDICATED,
+                            message="the NRAS token appraised other firmware than this report signs: "
+                            + "; ".join(f"{k} token {t}, report {r}" for k, (t, r) in mismatched.items()),
+                            evidence={k: {"token": t, "report": r} for k, (t, r) in mismatched.items()},
+                        )
+                    )
+                    return findings
+                nras_ok = True
                 findings.append(
                     Finding(
                         rule="hardware.nras.appraised",
@@ -91,5 +115,16 @@ def appraise_gpu(
                     )
                 )
     if rims is None and nras_ok:
+        # NRAS's word cannot show the measurements of *this* report (a token names no evidence digest,
+        # and one binding nonce may serve several reports): without RIMs it is not an appraisal of it.
+        findings.append(
+            Finding(
+                rule="hardware.nras.report_unbound",
+                severity=Severity.WARNING,
+                message="the NRAS token names this device and nonce but not this report's measurements; "
+                "a report made later over the same nonce (debug mode, another driver) would carry it too",
+                remedy="appraise the report itself against NVIDIA's RIMs (--rims DIR or --online)",
+            )
+        )
         return findings
     return findings + appraise_report(outcome, rims, now=now)

@@ -32,7 +32,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -308,18 +308,19 @@ def verify_detached_eat(
         exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
         if not check_expiry:
             continue
-        if not isinstance(exp, int) or isinstance(exp, bool):
-            out.add("hardware.nras.expired", CONTRA, f"the {name} token has no expiry", {"token": name})
+        if not isinstance(exp, int) or isinstance(exp, bool) or abs(exp) > 2**53:
+            out.add("hardware.nras.expired", CONTRA, f"the {name} token has no usable expiry", {"token": name})
         elif now.timestamp() > exp + skew.total_seconds():
             out.add(
                 "hardware.nras.expired",
                 CONTRA,
-                f"the {name} token expired at {datetime.fromtimestamp(exp, now.tzinfo):%Y-%m-%d %H:%M:%S}Z",
+                f"the {name} token expired at {_when(exp)}",
                 {"token": name, "exp": exp},
             )
         if (
             isinstance(nbf, int)
             and not isinstance(nbf, bool)
+            and abs(nbf) <= 2**53
             and now.timestamp() + skew.total_seconds() < nbf
         ):
             out.add(
@@ -440,3 +441,11 @@ def device_for_ueid(data: bytes, ueid: str) -> str | None:
     """The name of the device whose token's ``ueid`` is ``ueid`` (its certificate serial), or None."""
     _, devices = parse_detached_eat(data)
     return next((name for name, tok in devices.items() if str(tok.claims.get("ueid")) == ueid), None)
+
+
+def _when(ts: int) -> str:
+    """A token time for a message (a time no calendar holds is said as the number it is)."""
+    try:
+        return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%d %H:%M:%S}Z"
+    except (OverflowError, OSError, ValueError):
+        return f"{ts} (not a representable time)"

@@ -141,6 +141,8 @@ CLAIM_CHANGES = {
     ),
     "device token for another nonce": ({"eat_nonce": "00" * 32}, "hardware.nras.nonce_mismatch"),
     "device token expired": ({"exp": ISSUED + 60}, "hardware.nras.expired"),
+    "device token with an expiry no calendar holds": ({"exp": -(10**30)}, "hardware.nras.expired"),
+    "device token with an expiry past any float": ({"exp": 10**400}, "hardware.nras.expired"),
 }
 
 
@@ -218,10 +220,28 @@ def _nras_for_run(workspace: Path, run: dict[str, Any], key: ECKey, change: dict
     devices = {}
     for i, chain in enumerate(run["chains"]):
         ueid = str(parse_chain(chain)[0].serial_number)
-        claims = device_claims() | {"eat_nonce": run["nonce"], "ueid": ueid, "hwmodel": "GH100 A01 GSP BROM"}
+        claims = device_claims() | {
+            "eat_nonce": run["nonce"],
+            "ueid": ueid,
+            "hwmodel": "GH100 A01 GSP BROM",
+            # the versions the simulated reports sign (opaque fields 3 and 6)
+            "x-nvidia-gpu-driver-version": "570.133.20",
+            "x-nvidia-gpu-vbios-version": "96.00.74.00.01",
+        }
         devices[f"GPU-{i}"] = claims | (change or {}).get(i, {})
     (workspace / "nras.json").write_bytes(make_token(key, devices, {"eat_nonce": run["nonce"]}))
     (workspace / "jwks.json").write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+
+
+def _other_firmware(token: bytes, key: ECKey) -> bytes:
+    """The same token re-made with another driver version (NRAS appraised another report)."""
+    overall, per_device = json.loads(token)
+    devices = {}
+    for name, device_jwt in per_device.items():
+        claims = json.loads(base64.urlsafe_b64decode(device_jwt.split(".")[1] + "=="))
+        devices[name] = claims | {"x-nvidia-gpu-driver-version": "550.90.07"}
+    nonce = json.loads(base64.urlsafe_b64decode(overall[1].split(".")[1] + "=="))["eat_nonce"]
+    return make_token(key, devices, {"eat_nonce": nonce})
 
 
 def _verify_json(cli: CliRunner, workspace: Path, *extra: str, code: int) -> dict[str, Any]:
@@ -239,9 +259,11 @@ def test_an_nras_token_in_the_manifest_stands_in_for_the_rims(workspace: Path, c
     token = json.loads((workspace / "nras.json").read_text())
     assert all(json.loads(g["cc_evidence"]["nras_token"]) == [token[0], {f"GPU-{i}": token[1][f"GPU-{i}"]}] for i, g in enumerate(gpus))
     make_envelope(cli, "m", "--binding", "binding.json")
-    # NRAS's JWKS given: NVIDIA's appraisal of these very reports counts; no RIMs needed.
-    result = _verify_json(cli, workspace, "--nras-jwks", "jwks.json", code=0)
-    assert result["location_grade"] == "hardware-bound" and result["status"] == "affirming"
+    # NRAS's JWKS given: NVIDIA's word counts for this device, nonce and firmware, but a token names no
+    # evidence digest, so it cannot vouch for *this* report's measurements: a warning, never affirming.
+    result = _verify_json(cli, workspace, "--nras-jwks", "jwks.json", code=1)
+    assert result["location_grade"] == "hardware-bound"
+    assert {f["rule"] for f in result["findings"] if f["severity"] == "warning"} == {"hardware.nras.report_unbound"}
     # Without the JWKS the token proves nothing: the measurements are not appraised.
     result = _verify_json(cli, workspace, code=1)
     assert {f["rule"] for f in result["findings"] if f["severity"] == "warning"} == {"hardware.rim.not_checked"}
@@ -277,7 +299,12 @@ def test_an_nras_token_for_another_gpu_or_nonce_is_refused(workspace: Path, cli:
         )  # fmt: skip
         token, keys = (workspace / "nras.json").read_bytes(), jwks_of(key)
         mine = appraise_gpu(outcome, reduced_token(token, "GPU-0"), rims=None, nras_keys=keys, nonce=nonce, now=NOW_LATER)
-        assert {f.rule for f in mine if f.severity is not Severity.INFO} == set()  # NRAS's exp is not applied inside a binding
+        # NRAS's exp is not applied inside a binding; without RIMs the token is not bound to this report
+        assert {f.rule for f in mine if f.severity is not Severity.INFO} == {"hardware.nras.report_unbound"}
+        older = appraise_gpu(
+            outcome, reduced_token(_other_firmware(token, key), "GPU-0"), rims=None, nras_keys=keys, nonce=nonce, now=AT
+        )
+        assert "hardware.nras.version_mismatch" in {f.rule for f in older if f.severity is Severity.CONTRAINDICATED}
         other = appraise_gpu(outcome, reduced_token(token, "GPU-1"), rims=None, nras_keys=keys, nonce=nonce, now=AT)
         assert "hardware.nras.other_device" in {f.rule for f in other}
         replay = appraise_gpu(outcome, reduced_token(token, "GPU-0"), rims=None, nras_keys=keys, nonce=bytes(32), now=AT)
