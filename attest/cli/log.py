@@ -280,6 +280,12 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     if not args.key:
         raise InputError("signing a checkpoint needs the log's key: --key KEY")
     log = _open(args.log)
+    head = read_input(args.key, what="key", max_bytes=4096)
+    if not head.lstrip().startswith(b"-----BEGIN"):
+        raise InputError(
+            f"{args.key} is not a private key: signing a log file's checkpoint needs the log's private key "
+            "(a log.pub verifier key checks a collector's checkpoints: --log URL)"
+        )
     print(log.checkpoint(load_signing_key(Path(args.key))), end="")
     return EXIT_OK
 

@@ -33,6 +33,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from attest.errors import InputError
+
 _QUIET = (ConnectionError, asyncio.CancelledError, TimeoutError, BrokenPipeError)
 
 
@@ -229,7 +231,13 @@ def serve_app(
             proto.__class__ = guarded  # same layout (no new slots): only the two hooks differ
             return proto
 
-        listener = await loop.create_server(factory, host, port, backlog=limits.backlog, reuse_address=True)
+        try:
+            listener = await loop.create_server(
+                factory, host, port, backlog=limits.backlog, reuse_address=True
+            )
+        except OSError as exc:
+            await runner.cleanup()
+            raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound = listener.sockets[0].getsockname()[:2]
         print(
             json.dumps({**banner, "listening": f"{bound[0]}:{bound[1]}", "max_connections": budget}),
