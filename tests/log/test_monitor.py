@@ -186,3 +186,29 @@ def test_garbage_proofs_from_a_server_are_clear_errors_never_tracebacks(setup: A
             assert out.returncode in {2, 3} and "internal error" not in out.stderr, out.stderr
     finally:
         server.shutdown()
+
+
+def test_the_monitor_catches_a_collector_serving_a_rebuilt_log(setup: Any, cli: Any) -> None:
+    """Over HTTP: the collector restarted on a log rebuilt without entry 5 (same key): exit 3, both roots named."""
+    from attest.crypto.trust import TrustStore
+    from tests.log.test_collector import serve
+
+    key, tmp = setup
+    TrustStore().save(tmp / "trust.json")
+    proc, base = serve(tmp / "audit.db", tmp / "trust.json", tmp / "log.key")
+    try:
+        cli("log", "monitor", "--log", base, "--key", "log.pub", "--state", "m.json", check_code=0)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    old_root = json.loads((tmp / "m.json").read_text())["root"]
+    rebuilt = _fresh(tmp, key, _entries(13, skip=5))
+    new_root = _b64root(rebuilt, 12)
+    rebuilt.store.close()
+    proc, base = serve(tmp / "audit.db", tmp / "trust.json", tmp / "log.key")
+    try:
+        out = cli("log", "monitor", "--log", base, "--key", "log.pub", "--state", "m.json", check_code=3)
+        assert old_root in out.stderr and new_root in out.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
