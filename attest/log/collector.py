@@ -221,6 +221,8 @@ class Collector:
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
+        self.cosigned_size = -1
+        """The size of the newest checkpoint the witnesses were asked to cosign."""
         self.clock_offsets: dict[str, float] = {}
         """This collector's clock minus each witness's, from their newest cosignatures."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
@@ -396,20 +398,33 @@ class Collector:
                 self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
 
     def _checkpoint(self) -> str | None:
+        """Sign a checkpoint if the log grew (under the lock; witnesses are asked outside it)."""
         if self.key is None:
             return None
-        if self.clock_disagrees():
-            self._remeasure_clocks()
         if self.log.size != self.noted_size:
-            note = self.log.checkpoint(self.key)
-            if self.witnesses:
-                note = self._cosign(note)
-            self.note = note
+            self.note = self.log.checkpoint(self.key)
             self.noted_size = self.log.size
         return self.note
 
+    def _witness_round(self) -> tuple[str, str] | None:
+        """Outside the lock (a slow witness must not stall pushes): cosignatures for the newest note."""
+        if self.clock_disagrees():
+            self._remeasure_clocks()
+        note, size = self.note, self.noted_size
+        if note is None or self.cosigned_size == size:
+            return None
+        lines = self._cosign(note)
+        self.cosigned_size = size
+        return (note, lines) if lines else None
+
+    def _keep_cosignatures(self, note: str, lines: str) -> None:
+        """Under the lock: keep the cosignatures with the checkpoint, and serve them if it is the newest."""
+        cosigned = self.log.add_cosignatures(note, lines)
+        if self.note == note:
+            self.note = cosigned
+
     def _cosign(self, note: str) -> str:
-        """Ask each witness to cosign ``note`` (C2SP tlog-witness); keep the cosignatures that verify."""
+        """Ask each witness to cosign ``note`` (C2SP tlog-witness); return the cosignature lines that verify."""
         import requests
 
         from attest.log.checkpoint import open_checkpoint
@@ -453,7 +468,7 @@ class Collector:
                 else:
                     _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
                 break
-        return self.log.add_cosignatures(note, lines) if lines else note
+        return lines
 
     async def get_checkpoint(self, request: web.Request) -> web.Response:
         """GET /v1/checkpoint."""
@@ -516,7 +531,12 @@ class Collector:
             while True:
                 await asyncio.sleep(self.interval)
                 async with self.lock:
-                    await asyncio.to_thread(self._checkpoint)
+                    note = await asyncio.to_thread(self._checkpoint)
+                if self.witnesses and note is not None:
+                    got = await asyncio.to_thread(self._witness_round)
+                    if got is not None:
+                        async with self.lock:
+                            await asyncio.to_thread(self._keep_cosignatures, *got)
 
         task = asyncio.create_task(loop())
         yield
