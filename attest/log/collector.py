@@ -1,17 +1,20 @@
 """The collector: node daemons push envelopes; each is verified, logged and answered with a proof.
 
-HTTP API (aiohttp)::
+HTTP API (aiohttp, behind :mod:`attest.log.frontend`'s timeouts and connection cap)::
 
     POST /v1/manifests          body: one envelope file's bytes (≤ 1 MiB)
-        200 {"result": {...}, "leaf_index": N, "leaf_hash": hex, "inclusion": {...}, "duplicate": bool}
-        400 not an envelope at all · 413 too large
+        200 {"result": {...}, "leaf_index": N, "leaf_hash": hex, "inclusion": {...},
+             "integrated_time": RFC 3339, "duplicate": bool}
+        400 not an envelope at all · 413 too large · 408 the body came too slowly
         403 not signed by trusted, unrevoked keys only (unless ``accept_untrusted``)
-        429 the signer's quota is spent (``Retry-After``) · 503 the log could not take it now
-        (nothing is logged or recorded for any of these)
-    GET  /v1/checkpoint         the newest signed checkpoint (text/plain)
+        429 the signer's quota is spent (``Retry-After``)
+        503 the log or the state could not take it, or this collector's clock disagrees with
+            the log's newest entry or with every witness (push again later)
+        (nothing is acknowledged for any of these)
+    GET  /v1/checkpoint         the newest signed checkpoint, with witness cosignatures (text/plain)
     GET  /v1/proof/inclusion?index=N[&size=S]
     GET  /v1/proof/consistency?old=M[&new=N]
-    GET  /v1/entries/N          the logged bytes of entry N
+    GET  /v1/entries/N          the logged bytes of entry N (401 without the read token, if set)
     GET  /healthz
 
 Only envelopes every signature of which is a trusted, unrevoked key's and verifies are logged
@@ -20,11 +23,13 @@ trusted key signed is logged whatever else is wrong with it, with the verifier's
 in the log's own store. ``accept_untrusted`` (labs) logs every envelope with its verdict.
 Each signer has a quota (one shared bucket for every untrusted envelope).
 
-One submission is one entry: the same bytes, or the same payload signed by the same keys
-(an ECDSA twin, a re-signature), are answered from the store with the original's index and
-result, so they are never mistaken for a replay. The nonce and chain head a verification
-would record are committed only after the append succeeded, so a failed append (disk full,
-quota, refusal) followed by a retry is judged as the original. Verification state persists —
+One submission is one entry: the same bytes, or the same payload attributed to the same node
+key (an ECDSA ``s -> n - s`` twin, a re-signature, a co-signature added by another key), are
+answered from the store with the original's index and result, so they are never mistaken for
+a replay. The nonces, chain heads and identity a verification would record are committed in one
+transaction only after the append succeeded, so a failed append (disk full, quota, refusal)
+followed by a retry is judged as the original; entries logged without a verdict (a crash in
+between) are judged before serving (:meth:`Collector.recover`). Verification state persists —
 in a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so
 a restarted collector still sees replays and rollbacks, and collectors behind one load
 balancer see one node's manifests as one chain.
