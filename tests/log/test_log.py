@@ -408,3 +408,4 @@ def test_a_checkpoint_size_is_signed_with_one_root_only(where: str) -> None:
     assert log.store.checkpoints() == [(3, log.root(), note)]
     assert log.checkpoint(key) == note and log.store.checkpoint_at(3) == (log.root(), note)
     assert log.store.integrated_at(0) is not None
+    assert sorted(log.store.integration_times()) == [0, 1, 2]
