@@ -60,7 +60,7 @@ from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.log import Log, is_url
-from attest.log.frontend import Limits, read_body
+from attest.log.frontend import Limits, NetworkBuckets, read_body
 from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
@@ -211,6 +211,7 @@ class Collector:
         witnesses: Sequence[tuple[str, WitnessKey]] = (),
         read_token: str | None = None,
         max_clock_lag_s: float = 60.0,
+        refusals_per_minute: float = 120.0,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -223,6 +224,8 @@ class Collector:
         self.noted_size = -1
         self.limits = limits or Limits()
         self.read_token = read_token
+        self.refusals = NetworkBuckets(refusals_per_minute)
+        """Refused envelopes (400, 403) per source network: beyond them, 429 before any verifying."""
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
@@ -362,6 +365,17 @@ class Collector:
         """POST /v1/manifests."""
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
+        remote = request.remote or "unknown"
+        wait = self.refusals.wait(remote)
+        if wait > 0:  # this network sent too many envelopes that were refused: not even verified
+            return web.json_response(
+                {
+                    "error": "too many refused envelopes from your network; retry later",
+                    "retry_after": math.ceil(wait),
+                },
+                status=429,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
         raw = await read_body(request, self.limits)
         async with self.lock:
             try:
@@ -369,6 +383,8 @@ class Collector:
             except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
                 _warn(f"a push failed: {type(exc).__name__}: {exc}")
                 code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
+        if code in (400, 403):
+            self.refusals.spend(remote)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
 
