@@ -211,7 +211,7 @@ class Collector:
         witnesses: Sequence[tuple[str, WitnessKey]] = (),
         read_token: str | None = None,
         max_clock_lag_s: float = 60.0,
-        refusals_per_minute: float = 120.0,
+        refusals_per_minute: float | None = 120.0,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -224,7 +224,7 @@ class Collector:
         self.noted_size = -1
         self.limits = limits or Limits()
         self.read_token = read_token
-        self.refusals = NetworkBuckets(refusals_per_minute)
+        self.refusals = NetworkBuckets(refusals_per_minute) if refusals_per_minute else None
         """Refused envelopes (400, 403) per source network: beyond them, 429 before any verifying."""
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
@@ -366,7 +366,7 @@ class Collector:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
         remote = request.remote or "unknown"
-        wait = self.refusals.wait(remote)
+        wait = self.refusals.wait(remote) if self.refusals is not None else 0.0
         if wait > 0:  # this network sent too many envelopes that were refused: not even verified
             return web.json_response(
                 {
@@ -383,7 +383,7 @@ class Collector:
             except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
                 _warn(f"a push failed: {type(exc).__name__}: {exc}")
                 code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
-        if code in (400, 403):
+        if code in (400, 403) and self.refusals is not None:
             self.refusals.spend(remote)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
