@@ -309,7 +309,9 @@ def verify_detached_eat(
         if not check_expiry:
             continue
         if not isinstance(exp, int) or isinstance(exp, bool) or abs(exp) > 2**53:
-            out.add("hardware.nras.expired", CONTRA, f"the {name} token has no usable expiry", {"token": name})
+            out.add(
+                "hardware.nras.expired", CONTRA, f"the {name} token has no usable expiry", {"token": name}
+            )
         elif now.timestamp() > exp + skew.total_seconds():
             out.add(
                 "hardware.nras.expired",
