@@ -6,12 +6,21 @@ NVIDIA's (root → identity → provisioner ICA → per-device BROM → per-devi
 FMC leaf with a TCG DICE FWID extension) and answers GET_MEASUREMENTS with
 SPDM 1.1 reports signed by the device's leaf key. Its root is *not* NVIDIA's:
 a verifier must be told to pin it, so simulated evidence can never pass as real.
+
+Like a real GPU, a simulated device keeps its keys: they are written under
+``directory/devices/`` on first use, so every process that opens the same vendor
+directory sees the same device certificates. And like a real GPU it takes time to
+make a report: ``report_ms`` (default 30 ms, or ``ATTEST_SIM_REPORT_MS``), so the
+GPU-timed landmark exchange shows honestly how far a report's time reaches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +37,29 @@ from attest.errors import InputError
 from attest.hardware.cc import fingerprint
 
 _SHA384_OID = bytes.fromhex("608648016503040202")
+DEFAULT_REPORT_MS = 30.0
+"""How long a simulated GPU takes to make a report unless told otherwise (tens of ms, as real ones)."""
+REPORT_MS_ENV = "ATTEST_SIM_REPORT_MS"
+
+
+def report_ms_from_env() -> float:
+    """The simulated report time: ``ATTEST_SIM_REPORT_MS`` when set, else 30 ms.
+
+    Raises:
+        InputError: the variable is not a number of milliseconds between 0 and 10,000.
+    """
+    text = os.environ.get(REPORT_MS_ENV)
+    if text is None or not text.strip():
+        return DEFAULT_REPORT_MS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10_000:
+        raise InputError(f"{REPORT_MS_ENV}={text!r}: give the simulated report time in ms, 0 to 10000")
+    return value
+
+
 _DICE_TCB_INFO = ObjectIdentifier("2.23.133.5.4.1.1")
 
 
@@ -108,8 +140,11 @@ class SimulatedCcBackend:
     certificate a verifier must pin is ``directory/root.pem``.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, report_ms: float | None = None) -> None:
         self.directory = directory
+        self.report_ms = report_ms_from_env() if report_ms is None else report_ms
+        if not 0 <= self.report_ms <= 10_000:
+            raise InputError(f"the simulated report time must be 0 to 10000 ms, not {self.report_ms}")
         self._devices: dict[str, SimulatedDevice] = {}
         if not (directory / "root.pem").exists():
             self._create()
@@ -217,39 +252,96 @@ class SimulatedCcBackend:
         raise InputError("this simulated vendor did not issue that certificate")
 
     def device(self, uuid: str) -> SimulatedDevice:
-        """The simulated GPU with this UUID (its certificates are made on first use)."""
+        """The simulated GPU with this UUID (made on first use and kept under ``devices/``)."""
         if uuid not in self._devices:
-            brom_key, leaf_key = (
-                ec.generate_private_key(ec.SECP384R1()),
-                ec.generate_private_key(ec.SECP384R1()),
-            )
-            serial = hashlib.sha256(uuid.encode()).hexdigest()[:18].upper()
-            fwid = hashlib.sha384(b"simulated firmware " + uuid.encode()).digest()
-            brom = _cert(
-                _name("SIM100 A01 GSP BROM", serial), brom_key, self._ica.subject, self._ica_key, ca=True
-            )
-            leaf = _cert(
-                _name("SIM100 A01 GSP FMC LF", serial + "01"),
-                leaf_key,
-                brom.subject,
-                brom_key,
-                ca=False,
-                fwid=fwid,
-            )
-            root = self._root
-            self._devices[uuid] = SimulatedDevice(
-                leaf_key=leaf_key,
-                brom_key=brom_key,
-                chain=_pem(leaf, brom) + self._upper + _pem(root),
-                fwid=fwid,
-            )
+            self._devices[uuid] = self._load_device(uuid) or self._create_device(uuid)
         return self._devices[uuid]
+
+    def _device_path(self, uuid: str) -> Path:
+        return self.directory / "devices" / (hashlib.sha256(uuid.encode()).hexdigest()[:32] + ".pem")
+
+    def _load_device(self, uuid: str) -> SimulatedDevice | None:
+        path = self._device_path(uuid)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise InputError(f"cannot read simulated device {path}: {exc.strerror}") from None
+        try:
+            keys = [
+                serialization.load_pem_private_key(part + b"-----END PRIVATE KEY-----\n", password=None)
+                for part in data.split(b"-----END PRIVATE KEY-----\n")
+                if b"BEGIN PRIVATE KEY" in part
+            ]
+            leaf_key, brom_key = keys
+            assert isinstance(leaf_key, ec.EllipticCurvePrivateKey)
+            assert isinstance(brom_key, ec.EllipticCurvePrivateKey)
+            chain = b"".join(_split_pem(data))
+        except (ValueError, AssertionError):
+            raise InputError(
+                f"simulated device file {path} is damaged; remove it to make a new device"
+            ) from None
+        return SimulatedDevice(
+            leaf_key=leaf_key,
+            brom_key=brom_key,
+            chain=chain,
+            fwid=hashlib.sha384(b"simulated firmware " + uuid.encode()).digest(),
+        )
+
+    def _create_device(self, uuid: str) -> SimulatedDevice:
+        brom_key, leaf_key = (
+            ec.generate_private_key(ec.SECP384R1()),
+            ec.generate_private_key(ec.SECP384R1()),
+        )
+        serial = hashlib.sha256(uuid.encode()).hexdigest()[:18].upper()
+        fwid = hashlib.sha384(b"simulated firmware " + uuid.encode()).digest()
+        brom = _cert(
+            _name("SIM100 A01 GSP BROM", serial), brom_key, self._ica.subject, self._ica_key, ca=True
+        )
+        leaf = _cert(
+            _name("SIM100 A01 GSP FMC LF", serial + "01"),
+            leaf_key,
+            brom.subject,
+            brom_key,
+            ca=False,
+            fwid=fwid,
+        )
+        dev = SimulatedDevice(
+            leaf_key=leaf_key,
+            brom_key=brom_key,
+            chain=_pem(leaf, brom) + self._upper + _pem(self._root),
+            fwid=fwid,
+        )
+        pem = b"".join(
+            k.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            for k in (leaf_key, brom_key)
+        )
+        path = self._device_path(uuid)
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")  # created 0600
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem + dev.chain)
+            try:
+                os.link(tmp, path)  # the first process to make this device wins; the others load it
+            except FileExistsError:
+                return self._load_device(uuid) or dev
+            finally:
+                with contextlib.suppress(OSError):
+                    Path(tmp).unlink()
+        except OSError as exc:
+            raise InputError(f"cannot write simulated device {path}: {exc.strerror}") from None
+        return dev
 
     def attest(self, uuid: str, nonce: bytes) -> tuple[bytes, bytes]:
         """Return (report, certificate chain) for this GPU, signed over ``nonce`` (32 bytes)."""
         if len(nonce) != 32:
             raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
         dev = self.device(uuid)
+        started = time.monotonic()
         request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
         record = b"".join(
             bytes([i, 1])
@@ -273,4 +365,7 @@ class SimulatedCcBackend:
         )
         der = dev.leaf_key.sign(request + response, ec.ECDSA(hashes.SHA384()))
         r, s = decode_dss_signature(der)
+        left = self.report_ms / 1000 - (time.monotonic() - started)
+        if left > 0:
+            time.sleep(left)  # a real GPU's report takes tens of ms; never less than report_ms
         return request + response + r.to_bytes(48, "big") + s.to_bytes(48, "big"), dev.chain
