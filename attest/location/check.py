@@ -374,18 +374,17 @@ def _gpu_timing(
         per_gpu[t.gpu_index] = t
     missing = [i for i in gpu_indices if i not in per_gpu]
     extra = sorted(set(per_gpu) - set(gpu_indices))
-    if missing or extra or len(recorded) != len(gpu_indices) or len(r.gpu_reports) != len(gpu_indices):
+    if missing or extra or len(recorded) != len(r.gpu_reports) or len(recorded) < len(gpu_indices):
+        # The receipt may record more GPUs than this manifest lists (a job on some of the node's
+        # GPUs); every GPU the manifest lists must have answered.
         return Rejected(
             lm,
             "location.gpu_reports_incomplete",
             Severity.WARNING,
-            f"receipt from {lm} records {len(r.gpu_reports)} report digests for {len(gpu_indices)} GPUs"
+            f"receipt from {lm} records {len(r.gpu_reports)} report digests for the {len(gpu_indices)} GPUs listed"
             + (f"; no report for GPU {', '.join(map(str, missing))}" if missing else "")
-            + (
-                f"; reports for GPUs the manifest does not list: {', '.join(map(str, extra))}"
-                if extra
-                else ""
-            )
+            + (f"; reports for GPUs the manifest does not list: {', '.join(map(str, extra))}" if extra else "")
+            + (": a digest is recorded twice" if len(recorded) != len(r.gpu_reports) else "")
             + ": every GPU must answer for the receipt to be GPU-timed; it counts for the key only",
         )
     asked = gpu_nonce(bytes.fromhex(r.nonce), r.node_key_id, r.binding)
