@@ -383,7 +383,11 @@ def _gpu_timing(
             Severity.WARNING,
             f"receipt from {lm} records {len(r.gpu_reports)} report digests for the {len(gpu_indices)} GPUs listed"
             + (f"; no report for GPU {', '.join(map(str, missing))}" if missing else "")
-            + (f"; reports for GPUs the manifest does not list: {', '.join(map(str, extra))}" if extra else "")
+            + (
+                f"; reports for GPUs the manifest does not list: {', '.join(map(str, extra))}"
+                if extra
+                else ""
+            )
             + (": a digest is recorded twice" if len(recorded) != len(r.gpu_reports) else "")
             + ": every GPU must answer for the receipt to be GPU-timed; it counts for the key only",
         )

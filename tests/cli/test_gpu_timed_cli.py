@@ -143,3 +143,16 @@ def test_locate_bad_gpu_options(workspace: Path, cli: CliRunner, landmarks: Path
     monkeypatch.setenv("ATTEST_SIM_REPORT_MS", "soon")
     err = cli(*base, "--simulate", "h100", "--cc-sim", "vendor", check_code=2).stderr
     assert "ATTEST_SIM_REPORT_MS" in err
+
+
+def test_time_report_calibrates_a_floor_below_every_report(workspace: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTEST_SIM_REPORT_MS", "20")
+    out = json.loads(cli("gpu", "time-report", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor", "--rounds", "3",
+                         "--format", "json", check_code=0).stdout)
+    assert out["gpus"] == 8 and out["architectures"] == ["Hopper"] and out["rounds"] == 3
+    assert 20 <= out["min_ms"] <= out["median_ms"] <= out["max_ms"] and out["round_min_ms"] >= out["min_ms"]
+    assert out["suggested_floor_ms"] <= 0.9 * out["min_ms"] and out["catalog_floor_ms"] == 0
+    text = cli("gpu", "time-report", "--simulate", "h100", "--cc-sim", "vendor", "--rounds", "1", check_code=0).stdout
+    assert "suggested floor" in text
+    assert "needs --cc-sim" in cli("gpu", "time-report", "--simulate", "h100", check_code=2).stderr
+    assert "between 1 and 10000" in cli("gpu", "time-report", "--simulate", "h100", "--cc-sim", "vendor", "--rounds", "0", check_code=2).stderr
