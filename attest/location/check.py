@@ -361,6 +361,15 @@ def _gpu_timing(
             f"receipt from {lm} carries GPU report digests, but the node key is not hardware-bound here "
             "(no verified GPU leaf keys to check them with); it counts for the key only",
         )
+    if len(set(gpu_indices)) != len(gpu_indices):
+        # One key per index: a repeated index would let one GPU's report stand for another's.
+        return Rejected(
+            lm,
+            "location.gpu_reports_incomplete",
+            Severity.WARNING,
+            "the manifest lists a GPU index twice; a GPU-timed receipt needs one report from each GPU, so "
+            f"the receipt from {lm} counts for the key only",
+        )
     recorded = set(r.gpu_reports)
     per_gpu: dict[int, TimedGpuReport] = {}
     for t in reports:

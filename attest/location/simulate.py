@@ -179,6 +179,7 @@ class Simulation:
         report_jitter_ms: float = 1.0,
         floor_ms: float = 0.0,
         gpus: int = 1,
+        far_landmarks: bool = True,
     ) -> None:
         if not 0 <= floor_ms <= report_ms:
             raise InputError(
@@ -187,6 +188,7 @@ class Simulation:
         if not 1 <= gpus <= 16:
             raise InputError("a simulated node has 1 to 16 GPUs")
         self.report_ms, self.report_jitter_ms, self.floor_ms = report_ms, report_jitter_ms, floor_ms
+        self.far_landmarks = far_landmarks
         self.prohibited = list(prohibited)
         self.requirement = requirement or LocationRequirement(prohibited=self.prohibited)
         self.rounds = rounds
@@ -203,7 +205,11 @@ class Simulation:
         self.bound_keys = {i: self.vendor.device(u).leaf_key.public_key() for i, u in self.gpu_uuids.items()}
 
     def landmarks_for(self, site: Site) -> list[Landmark]:
-        """Two in-metro landmarks (operators A and B), one regional (C), two far ones."""
+        """Two in-metro landmarks (operators A and B), one regional (C), two far ones.
+
+        Without ``far_landmarks`` only the in-metro pair: fewer constraints, so every attack
+        has it easier (and each trial costs less).
+        """
         rng = np.random.default_rng(zlib.crc32(site.name.encode()))
         spots = [
             ("metro-a", *_offset(rng, site.lat, site.lon, float(rng.uniform(5, 30))), "op-a"),
@@ -211,6 +217,8 @@ class Simulation:
             ("regional", *_offset(rng, site.lat, site.lon, float(rng.uniform(300, 1200))), "op-c"),
             *_FAR,
         ]
+        if not self.far_landmarks:
+            spots = spots[:2]
         out = []
         for name, lat, lon, op in spots:
             key = self.keys.setdefault(name + site.name, SigningKey.generate())

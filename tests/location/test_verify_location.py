@@ -315,3 +315,24 @@ def test_policy_sets_the_prohibited_area(vendor: SimulatedCcBackend, tmp_path: P
     three = wide.main.model_copy(update={"location": LocationRequirement(prohibited=["D:5"], min_operators=3)})
     strict = Policy([*wide.documents[:-1], three])
     assert verify(node, signed, vendor, policy=strict).location_grade == "hardware-bound"
+
+
+def test_a_repeated_gpu_index_cannot_let_one_gpu_answer_for_all(vendor: SimulatedCcBackend) -> None:
+    """Far GPUs and one nearby GPU, all listed as index 0: the nearby one's report must not stand for the rest."""
+    node = trusted_node()
+    m = bound_manifest(node, vendor)
+    same = m.model_copy(update={"gpus": [g.model_copy(update={"index": 0}) for g in m.gpus]})
+    near = same.gpus[-1]  # its key is the one the index maps to
+
+    def one_answer(landmark: str, km: float) -> tuple[LandmarkReceipt, list[TimedGpuReport]]:
+        nonce = os.urandom(16)
+        binding = binding_for(same.node.key_id, same.freshness.nonce)
+        report = vendor.attest(near.uuid, gpu_nonce(nonce, same.node.key_id, binding))[0]
+        digests = [report_digest(report)] + ["sha256:" + os.urandom(32).hex() for _ in same.gpus[1:]]
+        r = sign_receipt(KEYS[landmark], landmark_id=landmark, node_key_id=same.node.key_id, nonce=nonce,
+                         rtt_ns=rtt_for_km(km), measured_at=NOW - timedelta(seconds=30), binding=binding, gpu_reports=digests)
+        return r, [TimedGpuReport(receipt_nonce=nonce.hex(), gpu_index=0, report=report.hex())]
+
+    r = verify(node, with_timed(same, [one_answer("jhb-a", 8), one_answer("jhb-b", 12)]), vendor)
+    assert r.location_grade != "measured"
+    assert "index twice" in by_rule(r)["location.gpu_reports_incomplete"].message  # type: ignore[attr-defined]
