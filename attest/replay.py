@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -48,8 +48,85 @@ class ChainStore(Protocol):
         ...
 
 
-class VerifierState(NonceStore, ChainStore, Protocol):
-    """Both stores in one place that outlives a process (a collector's state)."""
+@dataclass(frozen=True)
+class DeviceClaim:
+    """A GPU device (by its certificate identity) vouching for a node key over a period."""
+
+    device_id: str
+    key_id: str
+    host: str
+    since: datetime
+    """When the binding's challenge was issued."""
+    until: datetime
+    """The newest manifest seen that carries the binding."""
+
+    def overlaps(self, other: DeviceClaim) -> bool:
+        """Whether the two periods share a moment."""
+        return self.since <= other.until and other.since <= self.until
+
+
+class DeviceStore(Protocol):
+    """Remembers which node keys each GPU device vouched for, and each key's bound devices.
+
+    One GPU can serve one node at a time: a device that vouches for two keys over
+    overlapping periods is one set of GPUs backing two nodes (``hardware.gpu_two_nodes``).
+    """
+
+    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
+        """Record the claim; return other keys' claims on the device that overlap it.
+
+        The claim is merged with the same key's earlier one (the earliest ``since``, the newest ``until``).
+        """
+        ...
+
+    def rebind(
+        self, key_id: str, since: datetime, devices: frozenset[str]
+    ) -> tuple[datetime, frozenset[str]] | None:
+        """Record a key's binding (dated ``since``) of ``devices``.
+
+        Returns the previous binding (date, devices) when this newer one binds other devices (a swap).
+        """
+        ...
+
+
+class MemoryDeviceStore:
+    """In-memory :class:`DeviceStore`."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, dict[str, DeviceClaim]] = {}
+        self._bindings: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
+        """Record the claim; return other keys' overlapping claims on the device."""
+        with self._lock:
+            held = self._claims.setdefault(claim.device_id, {})
+            merged = _merge(held.get(claim.key_id), claim)
+            held[claim.key_id] = merged
+            return [c for k, c in held.items() if k != claim.key_id and c.overlaps(merged)]
+
+    def rebind(
+        self, key_id: str, since: datetime, devices: frozenset[str]
+    ) -> tuple[datetime, frozenset[str]] | None:
+        """Record a key's binding; return the previous one when the devices changed."""
+        with self._lock:
+            previous = self._bindings.get(key_id)
+            if previous is not None and since <= previous[0]:
+                return None  # the same binding again, or an older one seen late
+            self._bindings[key_id] = (since, devices)
+            return previous if previous is not None and previous[1] != devices else None
+
+
+def _merge(old: DeviceClaim | None, new: DeviceClaim) -> DeviceClaim:
+    if old is None:
+        return new
+    return DeviceClaim(
+        new.device_id, new.key_id, new.host, min(old.since, new.since), max(old.until, new.until)
+    )
+
+
+class VerifierState(NonceStore, ChainStore, DeviceStore, Protocol):
+    """The stores in one place that outlives a process (a collector's state)."""
 
     def close(self) -> None:
         """Release the store."""
@@ -132,6 +209,13 @@ class SqliteVerifierState:
                     PRIMARY KEY (key_id, nonce));
                 CREATE TABLE IF NOT EXISTS chain_head (
                     key_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, digest TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS device_claim (
+                    device_id TEXT NOT NULL, key_id TEXT NOT NULL, host TEXT NOT NULL,
+                    since REAL NOT NULL, until REAL NOT NULL, PRIMARY KEY (device_id, key_id));
+                CREATE TABLE IF NOT EXISTS key_binding (
+                    key_id TEXT PRIMARY KEY, since REAL NOT NULL, devices TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS submission (
+                    identity BLOB PRIMARY KEY, log_index INTEGER NOT NULL);
                 """
             )
         except sqlite3.Error as exc:
@@ -150,6 +234,25 @@ class SqliteVerifierState:
                 (key_id, nonce, expires_at.timestamp()),
             )
             return cur.rowcount == 1
+
+    def seen(self, key_id: str, nonce: str) -> bool:
+        """Whether the pair is recorded (a read: nothing is recorded)."""
+        row = self._db.execute(
+            "SELECT 1 FROM seen_nonce WHERE key_id = ? AND nonce = ?", (key_id, nonce)
+        ).fetchone()
+        return row is not None
+
+    def submission(self, identity: bytes) -> int | None:
+        """The log index of the submission with this identity (payload and signers), if logged."""
+        row = self._db.execute("SELECT log_index FROM submission WHERE identity = ?", (identity,)).fetchone()
+        return int(row[0]) if row else None
+
+    def record_submission(self, identity: bytes, index: int) -> None:
+        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", (identity, index)
+            )
 
     def prune(self, before: datetime) -> int:
         """Forget nonces that expired before ``before``; return how many."""
@@ -173,3 +276,47 @@ class SqliteVerifierState:
                    WHERE excluded.sequence > chain_head.sequence""",
                 (key_id, head.sequence, head.digest),
             )
+
+    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
+        """Record the claim (one upsert); return other keys' overlapping claims on the device."""
+        with self._lock:
+            self._db.execute(
+                """INSERT INTO device_claim (device_id, key_id, host, since, until) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(device_id, key_id) DO UPDATE SET host = excluded.host,
+                   since = min(since, excluded.since), until = max(until, excluded.until)""",
+                (claim.device_id, claim.key_id, claim.host, claim.since.timestamp(), claim.until.timestamp()),
+            )
+            since, until = self._db.execute(
+                "SELECT since, until FROM device_claim WHERE device_id = ? AND key_id = ?",
+                (claim.device_id, claim.key_id),
+            ).fetchone()
+            rows = self._db.execute(
+                "SELECT key_id, host, since, until FROM device_claim "
+                "WHERE device_id = ? AND key_id != ? AND since <= ? AND until >= ?",
+                (claim.device_id, claim.key_id, until, since),
+            ).fetchall()
+        return [DeviceClaim(claim.device_id, k, h, _utc(a), _utc(b)) for k, h, a, b in rows]
+
+    def rebind(
+        self, key_id: str, since: datetime, devices: frozenset[str]
+    ) -> tuple[datetime, frozenset[str]] | None:
+        """Record a key's binding; return the previous one when the devices changed."""
+        text = ",".join(sorted(devices))
+        with self._lock:
+            row = self._db.execute(
+                "SELECT since, devices FROM key_binding WHERE key_id = ?", (key_id,)
+            ).fetchone()
+            if row is not None and since.timestamp() <= row[0]:
+                return None
+            self._db.execute(
+                "INSERT INTO key_binding (key_id, since, devices) VALUES (?, ?, ?) "
+                "ON CONFLICT(key_id) DO UPDATE SET since = excluded.since, devices = excluded.devices",
+                (key_id, since.timestamp(), text),
+            )
+        if row is None or row[1] == text:
+            return None
+        return _utc(row[0]), frozenset(d for d in row[1].split(",") if d)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,19 +55,25 @@ from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
-from attest.hardware.binding import binding_nonce
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
-from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache, parse_chain, verify_report
+from attest.hardware.cc import (
+    NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    ChainCache,
+    ReportVerification,
+    parse_chain,
+    verify_report,
+)
+from attest.hardware.freshness import binding_nonce, challenge_signed_by
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
-from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
+from attest.model.manifest import PREDICATE_TYPE, Gpu, WorkloadManifest
 from attest.model.policy import LocationRequirement
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
-from attest.replay import ChainHead, ChainStore, NonceStore
+from attest.replay import ChainHead, ChainStore, DeviceClaim, DeviceStore, NonceStore
 from attest.sign import clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
@@ -103,6 +109,12 @@ class VerifyOptions:
     """Parsed GPU chains and verified links, shared across envelopes."""
     landmarks: LandmarkRegistry | None = None
     """The trusted landmark registry; without it receipts are not evaluated."""
+    binding_max_age: timedelta = timedelta(hours=24)
+    """How old a GPU binding's challenge may be (a policy's ``[hardware]`` section overrides it)."""
+    require_revocation: bool = True
+    """``hardware-bound`` needs each GPU chain's OCSP status (False: a lab's explicit opt-out)."""
+    ocsp_fetcher: Callable[[bytes], list[bytes]] | None = None
+    """Fetches OCSP responses for a PEM chain that carries none (``attest verify --online``)."""
     as_of_issue: bool = False
     """Judge each manifest as of its own ``issued_at`` (an audit of past manifests): expiry, the
     signing key's trust period and GPU certificates are checked at that moment (landmark
@@ -159,6 +171,8 @@ class _Run:
     manifest: WorkloadManifest | None = None
     grade: str = "declared"
     classifications: list[ChipClassification] = field(default_factory=list)
+    bound: list[BoundDevice] = field(default_factory=list)
+    """The GPUs whose binding verified (device identity, binding period), when hardware-bound."""
     bound_leaf_keys: dict[int, ec.EllipticCurvePublicKey] = field(default_factory=dict)
     """GPU index → leaf public key of its verified CC evidence; filled only when ``hardware-bound``."""
 
@@ -246,6 +260,7 @@ def verify_envelope(
     options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
     source: str | None = None,
     catalog: Catalog | None = None,
+    devices: DeviceStore | None = None,
 ) -> VerificationResult:
     """Verify one envelope file's bytes and return the result (never raises on bad input).
 
@@ -259,6 +274,7 @@ def verify_envelope(
         options: limits and tolerances.
         source: a label for the input (file name), copied into the result.
         catalog: the chip catalog GPUs are classified with (default: the bundled one).
+        devices: which node keys each GPU device vouched for; None skips the one-GPU-one-node check.
     """
     return verify_and_open(
         raw,
@@ -270,6 +286,7 @@ def verify_envelope(
         options=options,
         source=source,
         catalog=catalog,
+        devices=devices,
     )[0]
 
 
@@ -284,6 +301,7 @@ def verify_and_open(
     options: VerifyOptions = VerifyOptions(),
     source: str | None = None,
     catalog: Catalog | None = None,
+    devices: DeviceStore | None = None,
 ) -> tuple[VerificationResult, WorkloadManifest | None]:
     """:func:`verify_envelope`, also returning the manifest once every signature on it verified.
 
@@ -293,7 +311,7 @@ def verify_and_open(
     run = _Run(now=now, source=source)
     run.evaluated.add("instance_identity")
     try:
-        _verify(run, raw, trust, nonces, chains, policy, options, catalog)
+        _verify(run, raw, trust, nonces, chains, policy, options, catalog, devices)
     except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
         run.add("envelope.malformed", CONTRA, exc.message)
     return run.result(), run.manifest
@@ -308,6 +326,7 @@ def _verify(
     policy: PolicyEvaluator | None,
     options: VerifyOptions,
     catalog: Catalog | None,
+    devices: DeviceStore | None = None,
 ) -> None:
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
@@ -415,10 +434,22 @@ def _verify(
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog or bundled_catalog())
 
-    # 13. Hardware evidence binds the signing key to the GPUs listed.
+    # 13. Hardware evidence binds the signing key to the GPUs listed: fresh, unrevoked, the declared model.
     node_signer = next((e for e in signers if e.scope.key_id == manifest.node.key_id), None)
     if node_signer is not None:
-        run.grade = _check_hardware(run, manifest, node_signer.key, options)
+        run.grade = _check_hardware(
+            run,
+            manifest,
+            node_signer.key,
+            options,
+            trust,
+            catalog or bundled_catalog(),
+            hardware_requirement(policy, options),
+        )
+
+    # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
+    if devices is not None and run.bound:
+        _check_devices(run, manifest, devices)
 
     # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
     _check_location(run, manifest, policy, options, catalog)
@@ -571,6 +602,7 @@ def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalo
 
 def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
     counts: dict[str, int] = {}
+    conflicts: dict[tuple[str, str, str, str], list[int]] = {}
     derived_all = run.classifications
     for gpu in manifest.gpus:
         derived = catalog.classify_gpu(gpu)
@@ -583,6 +615,11 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
             expected.eccn,
             expected.paragraph,
         )
+        conflict = catalog.name_pci_conflict(gpu)
+        if conflict is not None:
+            conflicts.setdefault((conflict[0].id, conflict[1].id, gpu.name, gpu.pci.device_id), []).append(
+                gpu.index
+            )
         if derived.chip is not None and not mismatch:
             continue  # the common case: a known chip, declared as the catalog says
         where: dict[str, JsonValue] = {
@@ -612,6 +649,23 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
                     "notes": list(derived.notes),
                 },
             )
+    for (pci_chip, name_chip, name, pci), indexes in conflicts.items():
+        by_pci, by_name = catalog.get(pci_chip), catalog.get(name_chip)
+        run.add(
+            "hardware.model_mismatch",
+            CONTRA,
+            f"GPU(s) {_indexes(indexes)}: named {name!r} ({by_name.product if by_name else name_chip}) but PCI id "
+            f"{pci} is {by_pci.product if by_pci else pci_chip}: NVML reads both from the same device, so one of "
+            "them was re-declared",
+            {
+                "gpus": list(indexes),
+                "name": name,
+                "pci": pci,
+                "chip_by_name": name_chip,
+                "chip_by_pci": pci_chip,
+            },
+            "declare the GPUs as NVML reports them",
+        )
     system = classify_system(derived_all)
     summary = ", ".join(f"{n} x {label}" for label, n in sorted(counts.items()))
     run.add(
@@ -622,8 +676,41 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
     )
 
 
-def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, options: VerifyOptions) -> str:
-    """Verify the GPUs' CC evidence for ``key``; return the location grade it earns."""
+def hardware_requirement(policy: PolicyEvaluator | None, options: VerifyOptions) -> timedelta:
+    """The maximum binding age: the policy's ``[hardware]`` section if it has one, else the options'."""
+    scope = getattr(policy, "hardware_requirement", None)
+    if callable(scope):
+        req = scope()
+        return timedelta(seconds=req.binding_max_age_s)
+    return options.binding_max_age
+
+
+@dataclass(frozen=True)
+class BoundDevice:
+    """A GPU whose report verified for the node key: its device identity and its binding's period."""
+
+    index: int
+    device_id: str
+    since: datetime
+    """When its binding's challenge was issued (for an undated binding: the manifest's issue time)."""
+
+
+def _check_hardware(
+    run: _Run,
+    manifest: WorkloadManifest,
+    key: VerifyingKey,
+    options: VerifyOptions,
+    trust: TrustStore,
+    catalog: Catalog,
+    max_age: timedelta,
+) -> str:
+    """Verify the GPUs' CC evidence for ``key``; return the location grade it earns.
+
+    ``hardware-bound`` needs every listed GPU to have a report that (a) verifies to the pinned
+    root over a nonce naming this key and a trusted challenger's challenge no older than
+    ``max_age``, (b) carries current revocation status for its chain, (c) says the GPU is the
+    chip its entry declares, and (d) comes from a device no other GPU of the manifest presents.
+    """
     with_evidence = [g for g in manifest.gpus if g.cc_evidence is not None]
     if not with_evidence:
         return "declared"
@@ -636,9 +723,14 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
         )
         return "declared"
     run.evaluated.add("hardware")
-    expected = binding_nonce(key)
     devices: dict[str, int] = {}
     ok = True
+    undated: list[int] = []
+    untrusted: dict[str, list[int]] = {}
+    stale: list[tuple[int, datetime]] = []
+    future: list[int] = []
+    no_revocation: list[int] = []
+    models: dict[tuple[str, str], list[tuple[Gpu, dict[str, JsonValue]]]] = {}
     for gpu in with_evidence:
         evidence = gpu.cc_evidence
         assert evidence is not None
@@ -663,12 +755,25 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             )
             ok = False
             continue
+        chain_pem = evidence.certificate_chain.encode("utf-8")
+        if responses is None and options.ocsp_fetcher is not None:
+            try:
+                responses = options.ocsp_fetcher(chain_pem)
+            except AttestError as exc:
+                run.add(
+                    "hardware.cc.revocation_unavailable",
+                    Severity.WARNING,
+                    f"GPU {gpu.index} ({gpu.uuid}): its revocation status could not be fetched: {exc.message}",
+                    where,
+                )
+                ok = False
+                continue
         outcome = verify_report(
             bytes.fromhex(evidence.report),
-            evidence.certificate_chain.encode("utf-8"),
+            chain_pem,
             options.cc_root,
             now=run.judged_at,
-            expected_nonce=expected,
+            expected_nonce=binding_nonce(key, evidence.challenge),
             pinned_root_sha256=options.cc_root_sha256,
             cache=options.cc_cache,
             ocsp_responses=responses,
@@ -677,23 +782,75 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             if f.severity is not Severity.INFO:
                 message = f.message
                 if f.rule == "hardware.cc.nonce_mismatch":
-                    message = "the report was not made over this node key's digest (a binding for another key, or copied)"
+                    message = (
+                        "the report was not made over this node key and its binding challenge (a binding for "
+                        "another key or challenge, or copied)"
+                    )
                 run.add(
                     f.rule, f.severity, f"GPU {gpu.index} ({gpu.uuid}): {message}", {**where, **f.evidence}
                 )
         if not outcome.valid:
             ok = False
-        elif outcome.ueid in devices:
+            continue
+        device_id = outcome.device_id
+        assert device_id is not None  # set whenever the chain verified
+        if device_id in devices:
             run.add(
                 "hardware.cc.duplicate_device",
                 CONTRA,
-                f"GPUs {devices[outcome.ueid]} and {gpu.index} present the same device certificate",
-                {**where, "ueid": outcome.ueid},
+                f"GPUs {devices[device_id]} and {gpu.index} present the same device certificate",
+                {**where, "device_id": device_id},
             )
             ok = False
-        elif outcome.ueid is not None:
-            devices[outcome.ueid] = gpu.index
+            continue
+        devices[device_id] = gpu.index
+        # (b) Revocation: required, unless a lab opted out.
+        if responses is None and options.require_revocation:
+            no_revocation.append(gpu.index)
+            ok = False
+        # (c) The attested model is the declared one.
+        problem = _check_model(gpu, outcome, catalog)
+        if problem is not None:
+            models.setdefault(problem[:2], []).append((gpu, problem[2]))
+            ok = False
+        # (a) Freshness: a trusted challenger's challenge, young enough.
+        since = manifest.freshness.issued_at
+        signed = evidence.challenge
+        if signed is None:
+            undated.append(gpu.index)
+            ok = False
+        else:
+            issuer = trust.challenger(signed.challenge.challenger_key_id)
+            if issuer is None or not challenge_signed_by(signed, issuer):
+                untrusted.setdefault(signed.challenge.challenger_key_id, []).append(gpu.index)
+                ok = False
+            else:
+                since = signed.challenge.issued_at
+                # A binding cannot predate its challenge, nor a manifest its binding. Its age is
+                # taken at the moment judged (now, or the issue time in an audit), and at the
+                # manifest's issue time: a backdated manifest cannot make an old binding young.
+                age = max(run.judged_at, manifest.freshness.issued_at) - since
+                if since > manifest.freshness.issued_at + options.clock_skew:
+                    future.append(gpu.index)
+                    ok = False
+                elif age > max_age:
+                    stale.append((gpu.index, since))
+                    ok = False
+        run.bound.append(BoundDevice(gpu.index, device_id, since))
+    _model_findings(run, models)
+    _freshness_findings(run, undated, untrusted, stale, future, max_age)
+    if no_revocation:
+        run.add(
+            "hardware.cc.revocation_missing",
+            Severity.WARNING,
+            f"GPU(s) {_indexes(no_revocation)}: no revocation status for the device certificates; hardware-bound "
+            "needs each chain's OCSP status (attach it with attest bind, or verify with --online)",
+            {"gpus": list(no_revocation)},
+            "re-bind with attest bind (it attaches OCSP responses), verify with --online, or, in a lab only, "
+            "--allow-no-revocation",
+        )
     if not ok:
+        run.bound.clear()
         return "declared"
     if len(with_evidence) < len(manifest.gpus):
         run.add(
@@ -701,12 +858,15 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
             Severity.INFO,
             f"{len(with_evidence)} of {len(manifest.gpus)} GPUs carry evidence for the node key; hardware-bound needs all",
         )
+        run.bound.clear()
         return "declared"
     run.add(
         "hardware.bound",
         Severity.INFO,
-        f"all {len(with_evidence)} GPUs vouch for the signing key with vendor-certified reports; reports carry no "
-        "serial or UUID, so each is tied to its GPU entry by the driver's PCI mapping",
+        f"all {len(with_evidence)} GPUs vouch for the signing key with vendor-certified, unrevoked reports made "
+        f"within {_age_text(max_age)} of this manifest, each the chip its entry declares; reports carry no serial "
+        "or UUID, so each is tied to its GPU entry by the driver's PCI mapping. The key is still a file unless a "
+        "TPM or confidential VM holds it",
         {"devices": len(devices)},
     )
     for gpu in with_evidence:  # the keys GPU-timed landmark receipts must verify with
@@ -716,6 +876,174 @@ def _check_hardware(run: _Run, manifest: WorkloadManifest, key: VerifyingKey, op
         if isinstance(leaf, ec.EllipticCurvePublicKey):
             run.bound_leaf_keys[gpu.index] = leaf
     return "hardware-bound"
+
+
+def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) -> None:
+    """Each bound GPU device vouches for this key alone over its binding's period (else contraindicated)."""
+    key_id, host = manifest.node.key_id, manifest.node.hostname
+    until = manifest.freshness.issued_at
+    conflicts: list[tuple[BoundDevice, DeviceClaim]] = []
+    for b in run.bound:
+        for other in devices.claim(DeviceClaim(b.device_id, key_id, host, b.since, until)):
+            conflicts.append((b, other))
+    if conflicts:
+        by_key: dict[str, list[tuple[BoundDevice, DeviceClaim]]] = {}
+        for b, other in conflicts:
+            by_key.setdefault(other.key_id, []).append((b, other))
+        for other_key, pairs in by_key.items():
+            other = pairs[0][1]
+            names = ", ".join(f"{b.index} (device {b.device_id[:16]}…)" for b, _ in pairs)
+            run.add(
+                "hardware.gpu_two_nodes",
+                CONTRA,
+                f"{len(pairs)} GPU(s) vouch for node key {key_id[:16]}… (host {host}) and, over the same time, for "
+                f"node key {other_key[:16]}… (host {other.host}, {other.since.isoformat()} .. "
+                f"{other.until.isoformat()}): one set of GPUs cannot back two nodes. GPUs {names}",
+                {
+                    "devices": [b.device_id for b, _ in pairs],
+                    "gpus": [b.index for b, _ in pairs],
+                    "keys": [key_id, other_key],
+                    "hosts": [host, other.host],
+                },
+                "find where these GPUs are; revoke the key that is not theirs (attest trust revoke)",
+            )
+        run.bound.clear()
+        run.grade = "declared"
+        run.findings = [f for f in run.findings if f.rule != "hardware.bound"]
+        return
+    since = max(b.since for b in run.bound)
+    previous = devices.rebind(key_id, since, frozenset(b.device_id for b in run.bound))
+    if previous is not None:
+        now_set = {b.device_id for b in run.bound}
+        removed, added = sorted(previous[1] - now_set), sorted(now_set - previous[1])
+        run.add(
+            "hardware.gpu_swapped",
+            Severity.WARNING,
+            f"node key {key_id[:16]}… (host {host}) is bound to other GPUs than at its binding of "
+            f"{previous[0].isoformat()}: {len(removed)} device(s) left, {len(added)} arrived",
+            {"removed": list(removed), "added": list(added), "previous_binding": previous[0].isoformat()},
+            "record the swap (RMA) in the chip registry; an unexplained swap may be a diversion",
+        )
+
+
+def _indexes(values: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _age_text(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _freshness_findings(
+    run: _Run,
+    undated: list[int],
+    untrusted: dict[str, list[int]],
+    stale: list[tuple[int, datetime]],
+    future: list[int],
+    max_age: timedelta,
+) -> None:
+    """One finding per kind of unfresh binding (not one per GPU)."""
+    if undated:
+        run.add(
+            "hardware.binding_not_fresh",
+            Severity.WARNING,
+            f"GPU(s) {_indexes(undated)}: the binding names no challenge, so its reports could have been made at "
+            "any time, on GPUs anywhere; it is genuine but not fresh, and the location stays declared",
+            {"gpus": list(undated)},
+            "re-bind with a trusted challenger's challenge: attest bind --challenge FILE",
+        )
+    for kid, gpus in untrusted.items():
+        run.add(
+            "hardware.binding_challenge_untrusted",
+            Severity.WARNING,
+            f"GPU(s) {_indexes(gpus)}: the binding's challenge is not signed by a trusted challenger "
+            f"({kid[:16]}…); nothing dates the binding",
+            {"gpus": list(gpus), "challenger_key_id": kid},
+            "trust the challenger with: attest trust add CHALLENGER.pub --challenger --trust FILE",
+        )
+    if stale:
+        oldest = min(t for _, t in stale)
+        run.add(
+            "hardware.binding_stale",
+            Severity.WARNING,
+            f"GPU(s) {_indexes([i for i, _ in stale])}: the binding's challenge was issued {oldest.isoformat()}, "
+            f"more than the policy's maximum binding age ({_age_text(max_age)}) before this manifest was judged",
+            {
+                "gpus": [i for i, _ in stale],
+                "challenge_issued_at": oldest.isoformat(),
+                "max_age_s": int(max_age.total_seconds()),
+            },
+            "re-bind the node with a fresh challenge (daily)",
+        )
+    if future:
+        run.add(
+            "hardware.binding_challenge_future",
+            Severity.WARNING,
+            f"GPU(s) {_indexes(future)}: the binding's challenge is dated after the manifest was issued",
+            {"gpus": list(future)},
+        )
+
+
+def _check_model(
+    gpu: Gpu, outcome: ReportVerification, catalog: Catalog
+) -> tuple[str, str, dict[str, JsonValue]] | None:
+    """None when the signed report says this GPU is the chip its entry declares, else (rule, why, evidence)."""
+    declared = catalog.declared_chip(gpu)
+    report = outcome.parsed
+    fields = {f.name: f.text for f in report.model().opaque} if report is not None else {}
+    evidence: dict[str, JsonValue] = {
+        "declared_name": gpu.name,
+        "declared_pci": gpu.pci.device_id,
+        "certificate_model": outcome.hwmodel,
+        "project": fields.get("project"),
+        "project_sku": fields.get("project_sku"),
+        "chip_sku": fields.get("chip_sku"),
+    }
+    if declared is None:
+        return (
+            "hardware.model_unconfirmed",
+            f"{gpu.name} is not in the chip catalog, so the model its report attests ({outcome.hwmodel}) "
+            "cannot be compared with it",
+            evidence,
+        )
+    check = catalog.check_identity(
+        declared, outcome.hwmodel or "", fields.get("project"), fields.get("project_sku")
+    )
+    if check.verdict == "confirmed":
+        return None
+    rule = "hardware.model_mismatch" if check.verdict == "mismatch" else "hardware.model_unconfirmed"
+    return rule, check.message, {**evidence, "declared_chip": declared.id}
+
+
+def _model_findings(
+    run: _Run, problems: dict[tuple[str, str], list[tuple[Gpu, dict[str, JsonValue]]]]
+) -> None:
+    """One finding per distinct model problem, naming every GPU it concerns."""
+    for (rule, why), gpus in problems.items():
+        names = ", ".join(f"{g.index}" for g, _ in gpus)
+        evidence: dict[str, JsonValue] = {
+            **gpus[0][1],
+            "gpus": [{"index": g.index, "uuid": g.uuid, "pci_bus_id": g.pci.bus_id} for g, _ in gpus],
+        }
+        if rule == "hardware.model_mismatch":
+            run.add(
+                rule,
+                CONTRA,
+                f"GPU(s) {names}: {why}: the attested model is not the declared one",
+                evidence,
+                "declare the GPUs as NVML reports them; a re-declared chip is not what was attested",
+            )
+        else:
+            run.add(
+                rule,
+                Severity.WARNING,
+                f"GPU(s) {names}: {why}",
+                evidence,
+                "add the board SKU to the chip catalog from the vendor's samples or reference manifests",
+            )
 
 
 def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> None:
@@ -866,6 +1194,7 @@ def verify_many(
     policy: PolicyEvaluator | None = None,
     options: VerifyOptions = VerifyOptions(),
     catalog: Catalog | None = None,
+    devices: DeviceStore | None = None,
 ) -> list[VerificationResult]:
     """Verify a batch, checking chains in (node key, sequence) order; results in input order.
 
@@ -887,6 +1216,7 @@ def verify_many(
             options=options,
             source=label,
             catalog=catalog,
+            devices=devices,
         )
     return [results[i] for i in range(len(items))]
 

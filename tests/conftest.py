@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,13 @@ import pytest
 
 from attest.build import build_manifest
 from attest.crypto.dsse import encode_envelope, sign_payload
-from attest.crypto.keys import Algorithm, SigningKey
+from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
 from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
-from attest.model.manifest import Job, Operator, Site, Tenant, WorkloadManifest
+from attest.hardware.binding import NodeBinding, SimulatedCcSource, bind
+from attest.hardware.freshness import issue_challenge
+from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.model.manifest import Gpu, Job, Operator, Site, Tenant, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.sign import build_statement, sign_manifest
 
@@ -86,11 +89,35 @@ class Node:
         return encode_envelope(sign_manifest(m, key or self.key))
 
 
+CHALLENGER = SigningKey.generate()
+"""The binding challenger every test trust store trusts (attest challenge issue)."""
+
+
 def trusted_node(algorithm: Algorithm = Algorithm.ED25519, **scope: Any) -> Node:
     key = SigningKey.generate(algorithm)
     defaults: dict[str, Any] = {"operator": OPERATOR.name, "sites": ["jhb-2"], "countries": ["MY"]}
-    trust = TrustStore().with_key(key.public, **{**defaults, **scope})
+    trust = TrustStore().with_key(key.public, **{**defaults, **scope}).with_challenger(CHALLENGER.public)
     return Node(key=key, trust=trust)
+
+
+def fresh_binding(
+    gpus: Sequence[Gpu],
+    key: VerifyingKey,
+    vendor: SimulatedCcBackend,
+    *,
+    at: datetime = NOW,
+    challenger: SigningKey = CHALLENGER,
+    ocsp: bool = True,
+) -> NodeBinding:
+    """A binding as a node makes it an hour before ``at``: a trusted challenge, the vendor's OCSP answers."""
+    made = at - timedelta(hours=1)
+    return bind(
+        gpus,
+        key,
+        SimulatedCcSource(vendor, ocsp_produced_at=made),
+        challenge=issue_challenge(challenger, now=made),
+        revocation=ocsp,
+    )
 
 
 @pytest.fixture
@@ -152,4 +179,4 @@ def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
         "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "-o", f"{name}.json", *extra, check_code=0)
     cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
 
-__all__ = ["CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "make_envelope", "trusted_node", "workspace"]
+__all__ = ["CHALLENGER", "CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "fresh_binding", "make_envelope", "trusted_node", "workspace"]

@@ -29,7 +29,7 @@ from attest.crypto.canonical import MSGSPEC_ERRORS
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.model.base import construct
-from attest.model.result import Finding, Status, TrustVector, VerificationResult
+from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore
 from attest.verify import VerifyOptions, chain_order_key, chain_step, verify_and_open
 
@@ -89,6 +89,71 @@ def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, byte
         store = Log.open(path).store
         return [(f"{path.name}#{i}", store.entry(i)) for i in range(store.size())]
     raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
+
+
+def integration_times(source: str) -> dict[str, float]:
+    """When the log integrated each entry (POSIX seconds), by the names :func:`read_source` gives them.
+
+    Empty for a directory of envelopes, and for entries a log kept no time for (older logs).
+    """
+    from attest.log import Log, is_url
+
+    if is_url(source):
+        name = source.rsplit("/", 1)[-1] or "log"
+    elif Path(source).is_file():
+        name = Path(source).name
+    else:
+        return {}
+    store = Log.open(source).store
+    out: dict[str, float] = {}
+    for i in range(store.size()):
+        at = store.integrated_at(i)
+        if at is not None:
+            out[f"{name}#{i}"] = at
+    return out
+
+
+def _flag_backdated(
+    results: list[VerificationResult],
+    summaries: Sequence[ManifestSummary],
+    integrated: dict[str, float],
+    max_delay: timedelta,
+    skew: timedelta,
+) -> None:
+    """Compare each manifest's issue time with the log's integration time (in place).
+
+    An audit judges a manifest as of its issue time, which is the node's word: a node that sets
+    its clock back signs manifests that look fresh then. The log's integration time is not the
+    node's: a manifest integrated more than ``max_delay`` after it says it was issued (or before
+    it, beyond the clock skew) is at most ``warning``.
+    """
+    index = {r.source: i for i, r in enumerate(results)}
+    for s in summaries:
+        at, i = integrated.get(s.name), index.get(s.name)
+        if at is None or i is None:
+            continue
+        delay = at - s.issued_at.timestamp()
+        if -skew.total_seconds() <= delay <= max_delay.total_seconds():
+            continue
+        result = results[i]
+        when = datetime.fromtimestamp(at, s.issued_at.tzinfo).isoformat()
+        finding = Finding(
+            rule="log.integration_time",
+            severity=Severity.WARNING,
+            message=(
+                f"the log integrated this manifest at {when}, {delay / 3600:+.2f} h from the issue time it "
+                f"claims ({s.issued_at.isoformat()}); beyond {max_delay} a backdated clock (or a very late "
+                "delivery) is possible, so its issue time is not taken on trust"
+            ),
+            evidence={
+                "issued_at": s.issued_at.isoformat(),
+                "integrated_at": when,
+                "delay_s": round(delay, 3),
+            },
+            remedy="check the node's clock; a manifest is only as fresh as the log says",
+        )
+        status = Status.worst([result.status, Severity.WARNING.status])
+        results[i] = result.model_copy(update={"findings": [*result.findings, finding], "status": status})
 
 
 # -- verification, per worker ------------------------------------------------------------
@@ -547,6 +612,8 @@ def audit(
     max_speed_kmh: float = 1000.0,
     progress: Callable[[int, int], None] | None = None,
     dask_client: Any = None,
+    integrated: dict[str, float] | None = None,
+    max_log_delay: timedelta = timedelta(hours=1),
 ) -> AuditReport:
     """Verify ``items`` on ``jobs`` processes (or on a Dask cluster) and analyze the fleet.
 
@@ -554,7 +621,8 @@ def audit(
     cluster's workers; the results are the same as a local run's. By default each manifest is
     judged as of its own issue time (``VerifyOptions.as_of_issue``): an audit looks back at
     manifests that have expired since, as they should have; give ``VerifyOptions()`` to judge
-    them all at ``now`` instead.
+    them all at ``now`` instead. ``integrated`` (:func:`integration_times`) is when the log took
+    each item: manifests it took more than ``max_log_delay`` after their issue time are flagged.
     """
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
@@ -625,6 +693,8 @@ def audit(
             for chunk, out in _settle([(chunks[g], *pieces[g]) for g in gs]):
                 commit(chunk, out)
     final = [r for r in results if r is not None]
+    if integrated:
+        _flag_backdated(final, summaries, integrated, max_log_delay, options.clock_skew)
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))
     fleet = analyze(
         summaries, now=now, registry=registry, max_silence=max_silence, max_speed_kmh=max_speed_kmh

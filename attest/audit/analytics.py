@@ -50,6 +50,30 @@ class GpuSeen(NamedTuple):
 
 
 _GPUS_SEEN: ByIdentity[tuple[tuple[GpuSeen, ...], tuple[str, ...]]] = ByIdentity(256)
+_DEVICES: ByIdentity[tuple[tuple[str, datetime | None], ...]] = ByIdentity(256)
+
+
+def _bound_devices(m: WorkloadManifest, issued_at: datetime) -> tuple[tuple[str, datetime], ...]:
+    """Each GPU's device identity (its BROM certificate's key) and binding date, from a verified binding."""
+    found = _DEVICES.get(m.gpus)
+    if found is None:
+        from attest.hardware.cc import EvidenceError, device_identity, parse_chain
+
+        items: list[tuple[str, datetime | None]] = []
+        for g in m.gpus:
+            if g.cc_evidence is None:
+                continue
+            try:
+                chain = parse_chain(g.cc_evidence.certificate_chain.encode("utf-8"))
+            except EvidenceError:
+                continue
+            if len(chain) < 2:
+                continue
+            since = g.cc_evidence.challenge.challenge.issued_at if g.cc_evidence.challenge else None
+            items.append((device_identity(chain[1]), since))
+        found = tuple(items)
+        _DEVICES.put(found, m.gpus)
+    return tuple((d, since or issued_at) for d, since in found)
 
 
 class ManifestSummary(NamedTuple):
@@ -73,6 +97,8 @@ class ManifestSummary(NamedTuple):
     status: str
     receipts: int
     """Landmark receipts the manifest carries (the audit report maps the newest per node)."""
+    devices: tuple[tuple[str, datetime], ...] = ()
+    """(device identity, binding date) of each GPU, when the result was hardware-bound or better."""
 
     @classmethod
     def of(cls, name: str, m: WorkloadManifest, result: VerificationResult) -> ManifestSummary:
@@ -106,6 +132,9 @@ class ManifestSummary(NamedTuple):
             chip_classes=classes,
             status=result.status.value,
             receipts=len(m.location_evidence.receipts),
+            devices=_bound_devices(m, m.freshness.issued_at)
+            if result.location_grade not in (None, "declared")
+            else (),
         )
 
 
@@ -294,6 +323,7 @@ def analyze(
                 )
             )
     out.extend(_hosts_of_two_keys(summaries))
+    out.extend(_devices_of_two_keys(summaries))
     out.extend(_registry(summaries, registry))
     order = {Severity.CONTRAINDICATED: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(out, key=lambda f: (order.get(f.severity, 3), f.rule))
@@ -323,6 +353,55 @@ def _hosts_of_two_keys(summaries: Sequence[ManifestSummary]) -> list[FleetFindin
                             "from": fb.isoformat(),
                             "until": min(la, lb).isoformat(),
                         },
+                    )
+                )
+    return out
+
+
+def _devices_of_two_keys(summaries: Sequence[ManifestSummary]) -> list[FleetFinding]:
+    """GPU devices that vouched for two node keys over overlapping periods, and keys whose GPUs changed."""
+    spans: dict[str, dict[str, tuple[datetime, datetime, str]]] = defaultdict(dict)
+    bindings: dict[str, dict[datetime, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for s in summaries:
+        for device, since in s.devices:
+            first, last, _ = spans[device].get(s.key_id, (since, s.issued_at, s.node))
+            spans[device][s.key_id] = (min(first, since), max(last, s.issued_at), s.node)
+            bindings[s.key_id][since].add(device)
+    out = []
+    pairs: dict[tuple[str, str], list[str]] = defaultdict(list)
+    periods: dict[tuple[str, str], tuple[tuple[datetime, datetime, str], tuple[datetime, datetime, str]]] = {}
+    for device, keys in spans.items():
+        for (ka, a), (kb, b) in itertools.combinations(sorted(keys.items()), 2):
+            if a[0] <= b[1] and b[0] <= a[1]:
+                pairs[(ka, kb)].append(device)
+                periods[(ka, kb)] = (a, b)
+    for (ka, kb), devices in pairs.items():
+        a, b = periods[(ka, kb)]
+        out.append(
+            FleetFinding(
+                "fleet.gpu_two_nodes",
+                Severity.CONTRAINDICATED,
+                f"{len(devices)} GPU device(s) ({', '.join(d[:16] + '…' for d in devices[:4])}"
+                f"{', …' if len(devices) > 4 else ''}) vouched for node key {ka[:16]}… (host {a[2]}, "
+                f"{a[0].isoformat()} .. {a[1].isoformat()}) and node key {kb[:16]}… (host {b[2]}, "
+                f"{b[0].isoformat()} .. {b[1].isoformat()}) over the same time: one set of GPUs cannot back two nodes",
+                CSA_TAMPERED,
+                {"devices": devices, "keys": [ka, kb], "hosts": [a[2], b[2]]},
+            )
+        )
+    for key_id, by_date in bindings.items():
+        dates = sorted(by_date)
+        for d1, d2 in itertools.pairwise(dates):
+            before, after = by_date[d1], by_date[d2]
+            if before != after:
+                out.append(
+                    FleetFinding(
+                        "fleet.gpu_swapped",
+                        Severity.WARNING,
+                        f"node key {key_id[:16]}… was bound to other GPUs on {d2.isoformat()} than on "
+                        f"{d1.isoformat()}: {len(before - after)} device(s) left, {len(after - before)} arrived",
+                        CSA_DIVERTED,
+                        {"key": key_id, "removed": sorted(before - after), "added": sorted(after - before)},
                     )
                 )
     return out

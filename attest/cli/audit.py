@@ -85,6 +85,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the audit's time (default: now): GPUs unseen for --max-silence before it are silent, "
         "and manifests dated after it are refused",
     )
+    p.add_argument(
+        "--max-log-delay",
+        default="1h",
+        metavar="DURATION",
+        help="a manifest a log integrated longer than this after its claimed issue time is at most "
+        "warning (a backdated node clock); logs only (default 1h)",
+    )
     add_as_of_arg(p, default="issued")
     add_evidence_args(p)
     p.add_argument("--details", action="store_true", help="include every result in the JSON output")
@@ -109,7 +116,7 @@ def _duration(text: str) -> timedelta:
 
 def run_audit(args: argparse.Namespace) -> int:
     """Audit and report."""
-    from attest.audit import audit, progress_bar, read_source
+    from attest.audit import audit, integration_times, progress_bar, read_source
     from attest.audit.analytics import load_registry
 
     now = parse_when(args.now) if args.now else datetime.now(UTC)
@@ -138,6 +145,8 @@ def run_audit(args: argparse.Namespace) -> int:
             max_speed_kmh=args.max_speed,
             progress=progress_bar(),
             dask_client=client,
+            integrated=integration_times(args.source),
+            max_log_delay=_duration(args.max_log_delay),
         )
     finally:
         if client is not None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, write_output
+from attest.cli.common import HelpFormatter, parse_when, read_model, stderr, write_output
 from attest.cli.hardware import add_simulate
 from attest.crypto.keys import load_signing_key, load_verifying_key
 from attest.errors import InputError
 from attest.hardware import open_source
 from attest.hardware.binding import SimulatedCcSource, bind
+from attest.hardware.freshness import issue_challenge
 from attest.hardware.nvml import NvmlCcSource
 from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.model.manifest import SignedChallenge
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,12 +23,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "bind",
         help="bind the node key to this host's GPUs with CC attestation reports",
-        description="Ask every GPU for a confidential-computing attestation report whose nonce is the SHA-256 "
-        "of the node key's public key, and write the binding. Manifests built with --binding carry the "
-        "reports; a verifier given the vendor root then grades them hardware-bound.",
+        description="Ask every GPU for a confidential-computing attestation report whose nonce names the node "
+        "key and a trusted challenger's challenge, attach each chain's OCSP status, and write the binding. "
+        "Manifests built with --binding carry the reports; a verifier given the vendor root grades them "
+        "hardware-bound while the challenge is younger than its policy's maximum binding age (24 h for us-ear).",
         epilog="""examples:
-  attest bind --key /etc/attest/attest.key -o /etc/attest/binding.json        # NVML, GPUs in CC mode
-  attest bind --pub node.pub --simulate h100 --cc-sim ./sim-vendor -o binding.json
+  attest bind --key /etc/attest/attest.key --challenge challenge.json -o /etc/attest/binding.json   # NVML, CC mode
+  attest bind --pub node.pub --simulate h100 --cc-sim ./sim-vendor --challenge challenge.json -o binding.json
   attest manifest ... --key node.key --binding binding.json -o m.json
   attest verify m.envelope.json --trust trust.json --cc-root ./sim-vendor/root.pem --cc-root-sha256 HEX""",
         formatter_class=HelpFormatter,
@@ -39,8 +43,58 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="with --simulate: a simulated GPU vendor hierarchy (created if missing; its root.pem must be pinned)",
     )
+    p.add_argument(
+        "--challenge",
+        metavar="FILE",
+        help="a trusted challenger's challenge (attest challenge issue): dates the binding; without one "
+        "the binding is genuine but never graded hardware-bound",
+    )
+    p.add_argument(
+        "--no-ocsp",
+        action="store_true",
+        help="do not attach the GPU chains' OCSP status (verifiers then need --online)",
+    )
+    p.add_argument(
+        "--ocsp-url",
+        metavar="URL",
+        help="NVML: ask this OCSP responder instead of the one the certificates name",
+    )
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(func=run_bind)
+
+    c = sub.add_parser(
+        "challenge",
+        help="issue binding challenges (freshness nodes cannot predict)",
+        description="A challenger (an auditor, the collector's operator) signs a random value and the time. "
+        "Nodes bind their keys over it (attest bind --challenge), so a verifier that trusts the challenger "
+        "(attest trust add CHALLENGER.pub --challenger) knows how old each binding is.",
+        epilog="""examples:
+  attest keygen --out challenger                        # once; keep challenger/attest.key safe
+  attest trust add challenger/attest.pub --challenger --trust trust.json
+  attest challenge issue --key challenger/attest.key -o challenge.json   # daily, sent to each node
+  attest bind --key /etc/attest/attest.key --challenge challenge.json -o /etc/attest/binding.json""",
+        formatter_class=HelpFormatter,
+    )
+    cverbs = c.add_subparsers(dest="challenge_verb", required=True, metavar="{issue}")
+    ci = cverbs.add_parser(
+        "issue",
+        help="write a signed challenge",
+        epilog="example:\n  attest challenge issue --key challenger/attest.key -o challenge.json",
+        formatter_class=HelpFormatter,
+    )
+    ci.add_argument("--key", required=True, metavar="KEY", help="the challenger's private key")
+    ci.add_argument("--now", metavar="TIME", help="date it at this time (default: now; for tests)")
+    ci.add_argument("-o", "--output", metavar="FILE")
+    ci.set_defaults(func=run_challenge_issue)
+
+
+def run_challenge_issue(args: argparse.Namespace) -> int:
+    """Sign and write one challenge."""
+    key = load_signing_key(Path(args.key))
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    challenge = issue_challenge(key, now=now)
+    write_output((challenge.to_json() + "\n").encode("utf-8"), args.output)
+    return 0
 
 
 def run_bind(args: argparse.Namespace) -> int:
@@ -51,12 +105,22 @@ def run_bind(args: argparse.Namespace) -> int:
             raise InputError(
                 "--simulate needs --cc-sim DIR: simulated GPUs need a simulated vendor to sign their reports"
             )
+        if args.ocsp_url:
+            raise InputError("--ocsp-url is for NVML; the simulated vendor answers OCSP itself")
         source: SimulatedCcSource | NvmlCcSource = SimulatedCcSource(SimulatedCcBackend(Path(args.cc_sim)))
     else:
         if args.cc_sim:
             raise InputError("--cc-sim goes with --simulate")
-        source = NvmlCcSource()
+        source = NvmlCcSource(ocsp_url=args.ocsp_url)
+    challenge = (
+        read_model(args.challenge, SignedChallenge, what="binding challenge") if args.challenge else None
+    )
+    if challenge is None:
+        stderr(
+            "warning: no --challenge: this binding is genuine but undated, and verifiers never grade it "
+            "hardware-bound (attest challenge issue makes one)"
+        )
     evidence = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read()
-    binding = bind(evidence.gpus, key, source)
+    binding = bind(evidence.gpus, key, source, challenge=challenge, revocation=not args.no_ocsp)
     write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
     return 0

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import signal
 from pathlib import Path
 
 from attest.cli.common import (
@@ -18,6 +15,7 @@ from attest.cli.common import (
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
+from attest.log.witness import WitnessKey
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,10 +61,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_evidence_args(s)
     s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
     s.add_argument(
-        "--refuse-untrusted",
+        "--accept-untrusted",
         action="store_true",
-        help="log only envelopes signed by trusted, unrevoked keys (the rest: 403, not logged); "
-        "default: log every envelope with its verdict, forgeries included",
+        help="labs only: log every envelope with its verdict, forgeries and strangers included "
+        "(default: only envelopes signed by trusted, unrevoked keys are logged; the rest get 403)",
+    )
+    s.add_argument("--refuse-untrusted", action="store_true", help=argparse.SUPPRESS)  # the default now
+    s.add_argument(
+        "--quota",
+        type=float,
+        default=600.0,
+        metavar="PER_MINUTE",
+        help="envelopes each signer may push a minute, in bursts up to as many (beyond: 429 with "
+        "Retry-After); all untrusted envelopes share one quota (default: 600)",
+    )
+    s.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL=VKEY",
+        help="a C2SP tlog-witness to ask for a cosignature of each new checkpoint (its URL, '=', its vkey "
+        "file); repeatable. Cosignatures are served with the checkpoint and kept with it",
+    )
+    s.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection that has not sent a complete request's headers by then (default 10)",
+    )
+    s.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="answer 408 and close when a body has not arrived by then (default 30)",
+    )
+    s.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="connections at once, kept below the descriptor limit (default 1024; more are closed on arrival)",
     )
     s.add_argument(
         "--evidence-dir",
@@ -78,48 +114,51 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.set_defaults(func=run_serve)
 
 
+def _witness(text: str) -> tuple[str, WitnessKey]:
+    url, sep, path = text.rpartition("=")
+    if not sep or not url.startswith(("http://", "https://")):
+        raise InputError(f"--witness {text!r} is not URL=VKEY_FILE")
+    return url, WitnessKey.load(Path(path))
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Serve."""
-    from aiohttp import web
-
     from attest.log import Log
     from attest.log.collector import Collector, open_state
+    from attest.log.frontend import Limits, serve_app
     from attest.scheduler.evidence import NewestEvidence
 
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    if args.accept_untrusted and args.refuse_untrusted:
+        raise InputError("--accept-untrusted and --refuse-untrusted contradict each other")
+    if not args.quota > 0:
+        raise InputError("--quota must be a positive number of envelopes a minute")
+    if not (args.header_timeout > 0 and args.body_timeout > 0 and args.max_connections > 0):
+        raise InputError("--header-timeout, --body-timeout and --max-connections must be positive")
+    witnesses = [_witness(w) for w in args.witness]
+    if witnesses and not args.key:
+        raise InputError("--witness needs --key: witnesses cosign the checkpoints this collector signs")
     log = Log.open(args.log)
-    options = evidence_options(args)
+    limits = Limits(
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_connections=args.max_connections,
+    )
     collector = Collector(
         log,
         TrustStore.load(Path(args.trust)),
         state=open_state(args.log, args.state),
         policy=policy_from_args(args),
-        options=options,
+        options=evidence_options(args),
         key=load_signing_key(Path(args.key)) if args.key else None,
         checkpoint_interval_s=args.checkpoint_interval,
-        refuse_untrusted=args.refuse_untrusted,
+        accept_untrusted=args.accept_untrusted,
+        quota_per_minute=args.quota,
         newest=NewestEvidence(Path(args.evidence_dir)) if args.evidence_dir else None,
+        limits=limits,
+        witnesses=witnesses,
     )
-
-    runner_app = collector.app()
-
-    async def main() -> None:
-        runner = web.AppRunner(runner_app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host or "127.0.0.1", int(port))
-        await site.start()
-        bound = runner.addresses[0][:2]
-        print(
-            json.dumps({"listening": f"{bound[0]}:{bound[1]}", "log": args.log, "size": log.size}), flush=True
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    asyncio.run(main())
+    serve_app(collector.app(), host or "127.0.0.1", int(port), {"log": args.log, "size": log.size}, limits)
     return 0

@@ -133,6 +133,22 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="trusted landmark registry: evaluate landmark receipts (measured grade)",
     )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="fetch the OCSP status of GPU chains whose binding carries none (from the certificates' "
+        "responder, or --ocsp-url); without it such GPUs are not hardware-bound",
+    )
+    parser.add_argument(
+        "--ocsp-url",
+        metavar="URL",
+        help="with --online: ask this OCSP responder for every GPU certificate (a mirror, or a simulated vendor's)",
+    )
+    parser.add_argument(
+        "--allow-no-revocation",
+        action="store_true",
+        help="labs only: grade GPUs hardware-bound without their chains' revocation status",
+    )
 
 
 def add_as_of_arg(parser: argparse.ArgumentParser, *, default: str) -> None:
@@ -180,5 +196,18 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
         if args.landmarks
         else None,
         as_of_issue=getattr(args, "as_of", "now") == "issued",
+        require_revocation=not args.allow_no_revocation,
+        ocsp_fetcher=_ocsp_fetcher(args),
         **more,
     )
+
+
+def _ocsp_fetcher(args: argparse.Namespace) -> Any:
+    """The OCSP fetcher ``--online`` asks for (None without it)."""
+    if args.ocsp_url and not args.online:
+        raise InputError("--ocsp-url goes with --online")
+    if not args.online:
+        return None
+    from attest.hardware.ocsp import HttpOcspFetcher
+
+    return HttpOcspFetcher(override_url=args.ocsp_url)

@@ -2,8 +2,9 @@
 
 Three nodes of an operator (Johor, Singapore, Ashburn) get keys, and every
 node's GPUs vouch for its key with attestation reports from a simulated GPU
-vendor (NVIDIA's certificate shape, its own root). An auditor trusts each key
-for its own site only and pins the vendor root. Each node signs a job
+vendor (NVIDIA's certificate shape, its own root), over a challenge the auditor
+signed (so the binding is dated), with the vendor's OCSP answers attached. An
+auditor trusts each key for its own site only and pins the vendor root. Each node signs a job
 ``start`` and a ``heartbeat`` manifest (chained by ``previous``); the auditor
 verifies them all, graded ``hardware-bound``. The Johor node then measures
 itself against two landmarks of independent operators (real UDP round trips):
@@ -16,16 +17,18 @@ with the bundled floor of 0 the 30 ms reach ~4,500 km and only the key's answers
 rule the area out (``key-measured``). Then the attacks: one byte of an
 envelope flipped, an envelope replayed, a node going back in its sequence, a
 node claiming a site outside its key's scope, a node presenting another
-node's GPUs and their evidence, landmark receipts moved to another manifest,
-a copy of the Johor key answering next to the landmarks while relaying the GPU
-challenges to the real GPUs far away (refused by a policy that requires
-``measured``), and an expired manifest. Each must fail, with the finding that
-says why.
+node's GPUs and their evidence, H100s re-declared as H20s, one set of GPUs bound
+to a second node's key under new UUIDs, landmark receipts moved to another
+manifest, a copy of the Johor key answering next to the landmarks while the GPU
+challenges are relayed to the real GPUs far away (refused by a policy that
+requires ``measured``), and an expired manifest. Each must fail, with the
+finding that says why.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import tempfile
@@ -44,6 +47,7 @@ from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.catalog import Catalog, bundled_catalog
 from attest.hardware.cc import ChainCache
+from attest.hardware.freshness import issue_challenge
 from attest.hardware.simulated_cc import DEFAULT_REPORT_MS, SimulatedCcBackend
 from attest.hardware.timing import time_reports
 from attest.location.landmark import LandmarkServer
@@ -141,12 +145,16 @@ class Case:
     result: VerificationResult
 
     grade: str | None = None
+    rule: str | None = None
+    """The finding that must say why (an attack refused for another reason is not shown refused)."""
 
     @property
     def ok(self) -> bool:
-        """Whether the result is the expected one."""
-        return self.result.status is self.expect and (
-            self.grade is None or self.result.location_grade == self.grade
+        """Whether the result is the expected one, for the expected reason."""
+        return (
+            self.result.status is self.expect
+            and (self.grade is None or self.result.location_grade == self.grade)
+            and (self.rule is None or any(f.rule == self.rule for f in self.result.findings))
         )
 
 
@@ -200,8 +208,13 @@ def _manifest(
 
 def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     """Run the demo in ``workdir``; return every case with its result."""
-    trust = TrustStore()
     vendor = SimulatedCcBackend(workdir / "sim-vendor")  # plays NVIDIA: its root must be pinned
+    # The auditor issues the challenge every binding names, so it knows how old each binding is.
+    generate_key_pair(workdir / "challenger")
+    challenger = load_signing_key(workdir / "challenger" / PRIVATE_NAME)
+    trust = TrustStore().with_challenger(challenger.public, comment="the auditor's binding challenges")
+    challenge = issue_challenge(challenger, now=now - timedelta(minutes=5))
+    (workdir / "challenge.json").write_text(challenge.to_json())
     bindings: dict[str, NodeBinding] = {}
     last: dict[str, WorkloadManifest] = {}
     envelopes: list[tuple[str, bytes]] = []
@@ -210,7 +223,8 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         generate_key_pair(key_dir)
         key = load_signing_key(key_dir / PRIVATE_NAME)
         gpus = SimulatedGpuSource(preset, seed=host, hostname=host).read().gpus
-        bindings[host] = bind(gpus, key.public, SimulatedCcSource(vendor))  # each GPU vouches for the key
+        # Each GPU vouches for the key over the challenge; the vendor's OCSP answers ride along.
+        bindings[host] = bind(gpus, key.public, SimulatedCcSource(vendor), challenge=challenge)
         (key_dir / "binding.json").write_text(bindings[host].to_json())
         trust = trust.with_key(
             load_verifying_key(key_dir / PUBLIC_NAME),
@@ -238,7 +252,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         Case(f"{name}: genuine, {r.location_grade}", Status.AFFIRMING, r, grade="hardware-bound")
         for (name, _), r in zip(
             envelopes,
-            verify_many(envelopes, trust, now=at, nonces=state, chains=state, options=options),
+            verify_many(envelopes, trust, now=at, nonces=state, chains=state, options=options, devices=state),
             strict=True,
         )
     ]
@@ -303,6 +317,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         options=options,
         source=f"{host} (landmarks)",
         catalog=calibrated,
+        devices=state,
     )
     cases.append(
         Case(
@@ -343,6 +358,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         options=options,
         source=f"{host} (key copy relay)",
         catalog=calibrated,
+        devices=state,
         policy=load_policy(str(workdir / "strict.toml")),
     )
     why = next((f.message for f in r.findings if f.rule == "location.key_measured"), "")
@@ -353,6 +369,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             Status.WARNING,
             r,
             grade="key-measured",
+            rule="location.key_measured",
         )
     )
     last[host] = far
@@ -360,22 +377,28 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         stop.set()
     receipts = list(evidence.receipts)
 
-    def attack(title: str, raw: bytes, source: str) -> None:
-        """Judge an attacker's envelope against the same auditor state; it must fail."""
+    def attack(title: str, raw: bytes, source: str, rule: str) -> None:
+        """Judge an attacker's envelope against the same auditor state; it must fail, with ``rule``."""
         result = verify_envelope(
-            raw, trust, now=at, nonces=state, chains=state, source=source, options=options
+            raw, trust, now=at, nonces=state, chains=state, source=source, options=options, devices=state
         )
-        cases.append(Case(title, Status.CONTRAINDICATED, result))
+        cases.append(Case(title, Status.CONTRAINDICATED, result, rule=rule))
 
     name, data = envelopes[0]
     flipped = bytearray(data)
-    flipped[len(flipped) // 2] ^= 0x01
-    attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)")
-    attack("an envelope replayed", data, f"{name} (replayed)")
+    # One payload character for another base64 character: the envelope still decodes, and only the
+    # signature can tell (flipping a bit could make it undecodable, which is refused for another reason).
+    middle = len(flipped) // 2
+    flipped[middle] = ord("B") if flipped[middle] != ord("B") else ord("C")
+    attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)", "signature.invalid")
+    attack("an envelope replayed", data, f"{name} (replayed)", "freshness.nonce_reused")
 
     rollback = _manifest(host, preset, site, key.key_id, at, None, "start")
     attack(
-        f"{host} signs sequence 0 again", encode_envelope(sign_manifest(rollback, key)), f"{host} (rollback)"
+        f"{host} signs sequence 0 again",
+        encode_envelope(sign_manifest(rollback, key)),
+        f"{host} (rollback)",
+        "chain.sequence_rollback",
     )
 
     far_site = NODES[2][2]
@@ -386,6 +409,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         f"{host} claims to be in {far_site.country}",
         encode_envelope(sign_manifest(claim, key)),
         f"{host} (false site)",
+        "trust.scope_site",
     )
 
     thief_host, _, thief_site = NODES[1]
@@ -396,20 +420,69 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         f"{thief_host} shows {host}'s GPU evidence",
         encode_envelope(sign_manifest(taken, thief_key)),
         f"{thief_host} (borrowed GPUs)",
+        "hardware.cc.nonce_mismatch",
     )
 
-    moved = _manifest(host, preset, site, key.key_id, at, last[host], "heartbeat", bindings[host])
+    # Genuine H100 reports, the GPUs re-declared as H20s (a chip with lighter controls).
+    as_h20 = _manifest(host, preset, site, key.key_id, at, claim, "heartbeat", bindings[host])
+    h20_gpus = [
+        g.model_copy(
+            update={
+                "name": "NVIDIA H20",
+                "pci": g.pci.model_copy(update={"device_id": "0x232910de"}),
+                "classification": None,
+            }
+        )
+        for g in as_h20.gpus
+    ]
+    as_h20 = as_h20.model_copy(update={"gpus": h20_gpus})
+    attack(
+        f"{host} declares its H100s as H20s",
+        encode_envelope(sign_manifest(as_h20, key)),
+        f"{host} (re-declared chips)",
+        "hardware.model_mismatch",
+    )
+
+    # The same GPUs bound to a second node's key, declared there under new UUIDs.
+    johor_gpus = SimulatedGpuSource(preset, seed=host, hostname=host).read().gpus
+    second = bind(johor_gpus, thief_key.public, SimulatedCcSource(vendor), challenge=challenge)
+    renamed = {
+        g.uuid: f"GPU-{hashlib.sha256(g.uuid.encode()).hexdigest()[:8]}-0000-4000-8000-{g.uuid[-12:]}"
+        for g in johor_gpus
+    }
+    second = second.model_copy(
+        update={"gpus": [b.model_copy(update={"uuid": renamed[b.uuid]}) for b in second.gpus]}
+    )
+    shared = _manifest(thief_host, "h100", thief_site, thief_key.key_id, at, taken, "heartbeat")
+    shared = shared.model_copy(
+        update={
+            "gpus": attach(
+                [g.model_copy(update={"uuid": renamed[g.uuid]}) for g in johor_gpus], second, thief_key.key_id
+            )
+        }
+    )
+    attack(
+        f"{thief_host} is bound to {host}'s GPUs too",
+        encode_envelope(sign_manifest(shared, thief_key)),
+        f"{thief_host} (one set of GPUs, two nodes)",
+        "hardware.gpu_two_nodes",
+    )
+
+    moved = _manifest(host, preset, site, key.key_id, at, as_h20, "heartbeat", bindings[host])
     moved = moved.model_copy(update={"location_evidence": LocationEvidence(receipts=receipts)})
     attack(
         f"{host} reuses its landmark receipts in a later manifest",
         encode_envelope(sign_manifest(moved, key)),
         f"{host} (moved receipts)",
+        "location.receipt_binding",
     )
 
     late = verify_envelope(
         envelopes[-1][1], trust, now=now + timedelta(hours=2), source=envelopes[-1][0] + " (2 h later)"
     )
-    cases.append(Case("a manifest verified after it expired", Status.CONTRAINDICATED, late))
+    cases.append(
+        Case("a manifest verified after it expired", Status.CONTRAINDICATED, late, rule="freshness.expired")
+    )
     state.close()
     return cases
 
@@ -446,7 +519,9 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     for c in cases:
         mark = "ok " if c.ok else "BAD"
-        decisive = [f for f in c.result.findings if f.severity.value != "info"]
+        decisive = [f for f in c.result.findings if f.rule == c.rule] or [
+            f for f in c.result.findings if f.severity.value != "info"
+        ]
         why = f"  ({decisive[0].rule}: {decisive[0].message})" if decisive else ""
         print(f"[{mark}] {c.result.status.value:<15} {c.title}{why}")
     print(

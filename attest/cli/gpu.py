@@ -7,11 +7,13 @@ import binascii
 import json
 import string
 from datetime import UTC, datetime
+from pathlib import Path
 
 from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, stderr
 from attest.cli.hardware import add_simulate
 from attest.errors import InputError
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ReportVerification, verify_report
+from attest.hardware.simulated_cc import SimulatedCcBackend, all_devices
 
 _HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
 
@@ -25,7 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="gpu_verb", required=True, metavar="{verify-report,time-report}")
+    verbs = p.add_subparsers(
+        dest="gpu_verb", required=True, metavar="{verify-report,time-report,revoke,ocsp-serve}"
+    )
     v = verbs.add_parser(
         "verify-report",
         help="verify a report and its certificate chain offline",
@@ -66,9 +70,9 @@ example:
         "time-report",
         help="time how long the GPUs take to make attestation reports (calibrates t_min)",
         description="Ask every GPU for CC attestation reports over fresh random nonces, all GPUs at once as the "
-        "GPU-timed landmark exchange does, and print the fastest and median round. The chip catalog's "
-        "report_time_floor_ms (t_min, per architecture) must stay below the fastest round any GPU of that "
-        "architecture achieves: run this on several machines and driver versions, and record a floor below "
+        "GPU-timed landmark exchange does, and print the fastest and median single report and the fastest "
+        "round. The chip catalog's report_time_floor_ms (t_min, per architecture) must stay below the fastest "
+        "report any GPU of that architecture achieves: run this on several machines and driver versions, and record a floor below "
         "the smallest minimum with a margin (the suggested floor is 0.9 x the fastest single report seen here). "
         "Read-only: asking for a report changes no GPU state.",
         epilog="""examples:
@@ -81,6 +85,73 @@ example:
     t.add_argument("--cc-sim", metavar="DIR", help="with --simulate: the simulated GPU vendor")
     add_format(t)
     t.set_defaults(func=run_time_report)
+
+    r = verbs.add_parser(
+        "revoke",
+        help="simulated vendor: revoke a simulated GPU's device certificate (demos, tests)",
+        description="Mark a simulated GPU's device certificate (chain position 1) revoked at its simulated "
+        "vendor: its OCSP answers say so from now on, in new bindings and through attest gpu ocsp-serve.",
+        epilog="example:\n  attest gpu revoke --cc-sim ./sim-vendor GPU-559c7f49-e3ff-0358-0c74-8f7eeb60b7b0",
+        formatter_class=HelpFormatter,
+    )
+    r.add_argument("uuid", metavar="UUID", help="the simulated GPU's UUID")
+    r.add_argument("--cc-sim", required=True, metavar="DIR", help="the simulated vendor's directory")
+    r.set_defaults(func=run_revoke)
+
+    o = verbs.add_parser(
+        "ocsp-serve",
+        help="simulated vendor: answer OCSP requests over HTTP until interrupted",
+        description="Serve the simulated vendor's OCSP responder (POST, RFC 6960), so verifiers can check "
+        "revocation online: attest verify --online --ocsp-url http://HOST:PORT/",
+        epilog="example:\n  attest gpu ocsp-serve --cc-sim ./sim-vendor --listen 127.0.0.1:8089",
+        formatter_class=HelpFormatter,
+    )
+    o.add_argument("--cc-sim", required=True, metavar="DIR", help="the simulated vendor's directory")
+    o.add_argument("--listen", default="127.0.0.1:8089", metavar="HOST:PORT")
+    o.set_defaults(func=run_ocsp_serve)
+
+
+def _vendor(path: str) -> SimulatedCcBackend:
+    if not (Path(path) / "root.pem").exists():
+        raise InputError(
+            f"{path} is not a simulated vendor directory (no root.pem)",
+            hint="attest bind --simulate PRESET --cc-sim DIR makes one",
+        )
+    return SimulatedCcBackend(Path(path))
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    """Revoke a simulated GPU."""
+    backend = _vendor(args.cc_sim)
+    if args.uuid not in all_devices(backend):
+        raise InputError(f"the simulated vendor in {args.cc_sim} has made no GPU {args.uuid}")
+    backend.revoke(args.uuid)
+    print(f"revoked the device certificate of {args.uuid} at the simulated vendor {args.cc_sim}")
+    return 0
+
+
+def run_ocsp_serve(args: argparse.Namespace) -> int:
+    """Serve OCSP until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from attest.cli.location import _host_port
+    from attest.hardware.simulated_cc import serve_ocsp
+
+    backend = _vendor(args.cc_sim)
+    host, port = _host_port(args.listen)
+    try:
+        server = serve_ocsp(backend, host, port)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.listen}: {exc.strerror}") from None
+    address = server.server_address
+    print(json.dumps({"ocsp": f"http://{address[0]}:{address[1]}/"}), flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.shutdown()
+    return 0
 
 
 def read_report(path: str) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,17 @@ from typing import Any
 from attest.cli.common import HelpFormatter, add_format, read_input, stderr
 from attest.crypto.keys import load_signing_key
 from attest.errors import InputError
-from attest.log import Log, is_url
+from attest.log import Checkpoint, Log, is_url
+from attest.log.monitor import (
+    LogKey,
+    LogMisbehaviour,
+    check_consistent,
+    inclusion_ok,
+    state_from_json,
+    state_to_json,
+    verify_checkpoint,
+)
+from attest.log.witness import WitnessKey
 
 EXIT_OK, EXIT_BAD = 0, 3
 
@@ -30,10 +41,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "  attest log checkpoint --log audit.db --key log.key > checkpoint.txt\n"
         "  attest log proof --log audit.db --inclusion 17 --format json\n"
         "  attest log proof --log audit.db --consistency 10 20\n"
-        "  attest log verify --log audit.db",
+        "  attest log verify --log audit.db\n"
+        "  attest log monitor --log https://collector.example.net --key log.pub --state monitor.json\n"
+        "  attest log witness serve --name witness.example/w1 --key w1.key --log-key log.pub --state w1.db",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="log_verb", required=True, metavar="{init,append,checkpoint,proof,verify}")
+    verbs = p.add_subparsers(
+        dest="log_verb", required=True, metavar="{init,append,checkpoint,proof,verify,monitor,witness}"
+    )
 
     def log_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument(
@@ -71,8 +86,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     log_arg(c)
     c.add_argument(
-        "--key", metavar="KEY", help="the log's key (not needed for a collector URL: it signs its own)"
+        "--key",
+        metavar="KEY",
+        help="a log file: the log's private key, to sign; a collector URL: the log's verifier key "
+        "(LOG.pub, as attest log init prints it), to check the checkpoint's signature before printing it",
     )
+    add_witness_args(c)
     c.set_defaults(func=run_checkpoint)
     pr = verbs.add_parser(
         "proof",
@@ -86,6 +105,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     which.add_argument("--inclusion", type=int, metavar="N", help="leaf index")
     which.add_argument("--consistency", type=int, nargs=2, metavar=("OLD", "NEW"))
     pr.add_argument("--size", type=int, metavar="SIZE", help="tree size for --inclusion (default: current)")
+    pr.add_argument(
+        "--key",
+        metavar="LOG.pub",
+        help="the log's verifier key: the proof is checked against the log's newest signed checkpoint "
+        "(required for a collector URL)",
+    )
+    pr.add_argument(
+        "--since",
+        metavar="CHECKPOINT",
+        help="with --consistency: a signed checkpoint you hold; the proof must start from its root (needs --key)",
+    )
+    add_witness_args(pr)
     add_format(pr)
     pr.set_defaults(func=run_proof)
     v = verbs.add_parser(
@@ -97,6 +128,70 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     log_arg(v)
     add_format(v)
     v.set_defaults(func=run_verify)
+    m = verbs.add_parser(
+        "monitor",
+        help="check the log's newest checkpoint against the last one verified (run it periodically)",
+        description="Verifies the newest signed checkpoint (and, with --cosignatures, its witness cosignatures) "
+        "and a consistency proof from the checkpoint stored in --state, then stores the new one. Exit 0: "
+        "consistent (or the first checkpoint, stored); 3: a bad signature, too few cosignatures, a log that "
+        "shrank, two roots for one size or a failed consistency proof (a rewrite or a split view), with both "
+        "roots named; 2: unreachable or unreadable. The state is kept on 3, so the next run fails again.",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  attest log monitor --log https://collector.example.net --key log.pub --state monitor.json",
+    )
+    log_arg(m)
+    m.add_argument("--key", required=True, metavar="LOG.pub", help="the log's note verifier key")
+    m.add_argument("--state", required=True, metavar="FILE", help="the last verified checkpoint (JSON)")
+    add_witness_args(m)
+    add_format(m)
+    m.set_defaults(func=run_monitor)
+    w = verbs.add_parser(
+        "witness",
+        help="a C2SP tlog-witness: cosign checkpoints consistent with the last one cosigned",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  attest log witness serve --name witness.example/w1 --key w1.key --log-key log.pub "
+        "--state w1.db",
+    )
+    wverbs = w.add_subparsers(dest="witness_verb", required=True, metavar="{serve}")
+    ws = wverbs.add_parser(
+        "serve",
+        help="serve POST /add-checkpoint until interrupted",
+        description="C2SP tlog-witness add-checkpoint: 200 with a timestamped cosignature (C2SP "
+        "tlog-cosignature, Ed25519), 404 unknown log, 403 bad signature, 400 malformed, 409 (text/x.tlog.size) "
+        "when the old size is not the last cosigned one or one size has two roots, 422 when the consistency "
+        "proof fails. Prints its vkey (give it to logs and verifiers: --witness FILE).",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  attest log witness serve --name witness.example/w1 --key w1.key --log-key log.pub "
+        "--state w1.db --listen 127.0.0.1:8090",
+    )
+    ws.add_argument("--name", required=True, help="the witness's key name (e.g. witness.example/w1)")
+    ws.add_argument("--key", required=True, metavar="KEY", help="the witness's Ed25519 private key")
+    ws.add_argument(
+        "--log-key", required=True, action="append", metavar="LOG.pub", help="a log it follows (repeatable)"
+    )
+    ws.add_argument(
+        "--state", required=True, metavar="DB", help="the last cosigned checkpoint per log (SQLite)"
+    )
+    ws.add_argument("--listen", default="127.0.0.1:8090", metavar="HOST:PORT")
+    ws.set_defaults(func=run_witness_serve)
+
+
+def add_witness_args(q: argparse.ArgumentParser) -> None:
+    """``--witness VKEY_FILE`` (repeatable) and ``--cosignatures N``."""
+    q.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's vkey file (as attest log witness serve prints it); repeatable",
+    )
+    q.add_argument(
+        "--cosignatures",
+        type=int,
+        default=0,
+        metavar="N",
+        help="require N valid cosignatures by the --witness keys on the checkpoint (default 0)",
+    )
 
 
 def _is_http(text: str) -> bool:
@@ -144,13 +239,44 @@ def run_append(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _witnesses(args: argparse.Namespace) -> list[WitnessKey]:
+    if args.cosignatures < 0:
+        raise InputError("--cosignatures must be 0 or more")
+    keys = [WitnessKey.load(Path(p)) for p in args.witness]
+    if args.cosignatures > len(keys):
+        raise InputError(f"--cosignatures {args.cosignatures} needs at least as many --witness keys")
+    return keys
+
+
+def _signed(note: str, args: argparse.Namespace) -> Checkpoint:
+    return verify_checkpoint(
+        note, LogKey.load(Path(args.key)), witnesses=_witnesses(args), cosignatures=args.cosignatures
+    )
+
+
+def _refused(exc: LogMisbehaviour) -> int:
+    stderr(exc.diagnostics())
+    return EXIT_BAD
+
+
 def run_checkpoint(args: argparse.Namespace) -> int:
-    """Sign a checkpoint."""
+    """Sign a checkpoint (a log file), or fetch and verify one (a collector URL)."""
     if _is_http(args.log):
         from attest.log.remote import RemoteLog
 
-        print(RemoteLog(args.log).checkpoint(), end="")  # the collector signs its own checkpoints
+        if not args.key:
+            raise InputError(
+                "a collector's checkpoint is printed only once its signature is checked: --key LOG.pub"
+            )
+        note = RemoteLog(args.log).checkpoint()
+        try:
+            _signed(note, args)
+        except LogMisbehaviour as exc:
+            return _refused(exc)
+        print(note, end="")
         return EXIT_OK
+    if args.witness or args.cosignatures:
+        raise InputError("--witness and --cosignatures check a collector's checkpoint (a URL)")
     if not args.key:
         raise InputError("signing a checkpoint needs the log's key: --key KEY")
     log = _open(args.log)
@@ -158,23 +284,132 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_proof(args: argparse.Namespace) -> int:
-    """Print a proof."""
-    if _is_http(args.log):
+def _source(text: str) -> Any:
+    if _is_http(text):
         from attest.log.remote import RemoteLog
 
-        source: Any = RemoteLog(args.log)
-    else:
-        source = _open(args.log)
-    if args.inclusion is not None:
+        return RemoteLog(text)
+    return _open(text)
+
+
+def _newest_note(source: Any) -> str:
+    if isinstance(source, Log):
+        kept = source.store.checkpoints()
+        if not kept:
+            raise InputError(
+                "the log has signed no checkpoint yet", hint="attest log checkpoint --log ... --key KEY"
+            )
+        return kept[-1][2]
+    return str(source.checkpoint())
+
+
+def run_proof(args: argparse.Namespace) -> int:
+    """Print a proof (checked against the log's signed checkpoint with --key)."""
+    if _is_http(args.log) and not args.key:
+        raise InputError("a collector's proofs are checked against its signed checkpoint: --key LOG.pub")
+    if args.since and (not args.key or args.consistency is None):
+        raise InputError("--since goes with --consistency and --key")
+    source = _source(args.log)
+    try:
+        proof = _checked_proof(source, args) if args.key else None
+    except LogMisbehaviour as exc:
+        return _refused(exc)
+    if proof is None and args.inclusion is not None:
         proof = source.inclusion(args.inclusion, args.size)
-    else:
+    elif proof is None:
         proof = source.consistency(*args.consistency)
     if args.format == "json":
         print(json.dumps(proof))
     else:
         for k, v in proof.items():
             print(f"{k}: {' '.join(v) if isinstance(v, list) else v}")
+    return EXIT_OK
+
+
+def _checked_proof(source: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """A proof bound to the newest signed checkpoint (and to --since): its roots are the signed ones."""
+    cp = _signed(_newest_note(source), args)
+    if args.inclusion is not None:
+        size = cp.size if args.size is None else args.size
+        if size != cp.size:
+            raise InputError(f"the signed checkpoint is of size {cp.size}: --size must be that (or left out)")
+        proof: dict[str, Any] = source.inclusion(args.inclusion, size)
+        path = [bytes.fromhex(h) for h in proof["path"]]
+        if not inclusion_ok(bytes.fromhex(proof["leaf_hash"]), args.inclusion, cp, path):
+            raise LogMisbehaviour(
+                f"the inclusion proof of entry {args.inclusion} does not lead to the signed root "
+                f"{base64.b64encode(cp.root).decode()} at size {cp.size}"
+            )
+        return proof
+    old_size, new_size = args.consistency
+    if new_size != cp.size:
+        raise InputError(f"the signed checkpoint is of size {cp.size}: prove consistency to that size")
+    old = None
+    if args.since:
+        old = _signed(read_input(args.since, what="checkpoint").decode("utf-8", "replace"), args)
+        if old.size != old_size:
+            raise InputError(f"the checkpoint in {args.since} is of size {old.size}, not {old_size}")
+    proof = source.consistency(old_size, new_size)
+    old_root = old.root if old is not None else bytes.fromhex(proof["old_root"])
+    held = Checkpoint(cp.origin, old_size, old_root)
+    check_consistent(held, cp, lambda a, b: [bytes.fromhex(h) for h in proof["path"]])
+    proof["old_root"], proof["new_root"] = old_root.hex(), cp.root.hex()
+    if old is None:
+        stderr("note: the old root is the log's word; give the checkpoint you hold with --since to check it")
+    return proof
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    """Verify the newest checkpoint and its consistency with the stored one; store it."""
+    key = LogKey.load(Path(args.key))
+    witnesses = _witnesses(args)
+    state = Path(args.state)
+    stored = None
+    if state.exists():
+        stored = state_from_json(read_input(str(state), what="monitor state").decode("utf-8", "replace"), key)
+    source = _source(args.log)
+    note = _newest_note(source)
+    try:
+        cp = verify_checkpoint(note, key, witnesses=witnesses, cosignatures=args.cosignatures)
+        if stored is not None:
+            check_consistent(
+                stored[1], cp, lambda a, b: [bytes.fromhex(h) for h in source.consistency(a, b)["path"]]
+            )
+    except LogMisbehaviour as exc:
+        if args.format == "json":
+            print(json.dumps({"ok": False, "problem": exc.message}))
+        return _refused(exc)
+    tmp = state.with_name(state.name + ".tmp")
+    try:
+        tmp.write_text(state_to_json(note, cp))
+        tmp.replace(state)
+    except OSError as exc:
+        raise InputError(f"cannot write the monitor state {state}: {exc.strerror or exc}") from None
+    root = base64.b64encode(cp.root).decode()
+    first = stored is None
+    if args.format == "json":
+        print(json.dumps({"ok": True, "size": cp.size, "root": root, "first": first}))
+    else:
+        print(f"OK: size {cp.size}, root {root}" + (" (first checkpoint seen, stored)" if first else ""))
+    return EXIT_OK
+
+
+def run_witness_serve(args: argparse.Namespace) -> int:
+    """Serve a witness."""
+    from attest.log.witness import Witness, witness_app
+
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    witness = Witness(
+        args.name,
+        load_signing_key(Path(args.key)),
+        [LogKey.load(Path(p)) for p in args.log_key],
+        Path(args.state),
+    )
+    from attest.log.frontend import serve_app
+
+    serve_app(witness_app(witness), host or "127.0.0.1", int(port), {"witness": witness.vkey})
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ VERBS = {
     "keygen": "keys",
     "collect": "hardware",
     "bind": "bind",
+    "challenge": "bind",
     "manifest": "manifest",
     "sign": "manifest",
     "verify": "verify",

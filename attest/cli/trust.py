@@ -47,6 +47,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--not-after", metavar="DATE", help="trusted until (a date means the end of that day, UTC)"
     )
     a.add_argument("--comment", help="free text kept with the key")
+    a.add_argument(
+        "--challenger",
+        action="store_true",
+        help="trust the key to issue binding challenges (attest challenge issue), not to sign manifests",
+    )
     add_format(a)
     a.set_defaults(func=run_add)
 
@@ -77,6 +82,17 @@ def run_add(args: argparse.Namespace) -> int:
     path = Path(args.trust)
     store = TrustStore.load(path) if path.exists() else TrustStore()
     key = load_verifying_key(Path(args.pubkey))
+    if args.challenger:
+        if args.operator or args.site or args.country or args.not_before or args.not_after:
+            raise InputError(
+                "a challenger key has no scope: --operator, --site, --country and dates are for node keys"
+            )
+        store.with_challenger(key, comment=args.comment).save(path)
+        if args.format == "json":
+            print(json.dumps({"added": key.key_id, "role": "challenger", "trust": str(path)}))
+        else:
+            print(f"trusted {key.key_id} ({key.algorithm.value}) as a binding challenger in {path}")
+        return 0
     store = store.with_key(
         key,
         operator=args.operator,
@@ -108,10 +124,14 @@ def run_list(args: argparse.Namespace) -> int:
         print(
             f"    operator {s.operator or 'any'}; sites {', '.join(s.sites) or 'any'}; countries {', '.join(s.countries) or 'any'}; valid {period}"
         )
-    listed = {e.scope.key_id for e in store.entries}
+    for ch in store.document.challengers:
+        state = "REVOKED" if store.is_revoked(ch.key_id) else "trusted"
+        print(f"{ch.key_id}  {ch.algorithm:<10} {state}")
+        print("    binding challenger (dates GPU bindings; cannot sign manifests)")
+    listed = {e.scope.key_id for e in store.entries} | {c.key_id for c in store.document.challengers}
     for kid in sorted(store.revoked - listed):
         print(f"{kid}  (not listed)  REVOKED")
-    if not store.entries and not store.revoked:
+    if not store.entries and not store.revoked and not store.document.challengers:
         print("(no keys)")
     return 0
 
@@ -124,14 +144,15 @@ def run_revoke(args: argparse.Namespace) -> int:
     if len(wanted) == 64 and all(c in "0123456789abcdef" for c in wanted):
         key_id = wanted
     else:
-        matches = [e.scope.key_id for e in store.entries if e.scope.key_id.startswith(wanted)]
+        known = [e.scope.key_id for e in store.entries] + [c.key_id for c in store.document.challengers]
+        matches = [k for k in known if k.startswith(wanted)]
         if len(wanted) < 8 or len(matches) != 1:
             raise InputError(
                 f"{args.key_id!r} does not name exactly one trusted key",
                 hint="give the full 64-hex key id, or a unique prefix of at least 8 characters",
             )
         key_id = matches[0]
-    if store.get(key_id) is None:
+    if store.get(key_id) is None and store.challenger(key_id) is None:
         stderr(f"note: {key_id} is not a trusted key; revoking it anyway so it can never be added")
     store.with_revoked(key_id).save(path)
     if args.format == "json":

@@ -27,7 +27,7 @@ from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError
 from attest.model.result import Status, VerificationResult
-from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
+from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -158,6 +158,7 @@ def run_verify(args: argparse.Namespace) -> int:
             chains=state or MemoryChainStore(),
             policy=policy,
             options=options,
+            devices=state or MemoryDeviceStore(),
         )
     finally:
         if state:

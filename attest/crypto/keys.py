@@ -24,6 +24,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from attest.errors import KeyFileError
 
@@ -52,6 +53,12 @@ class Algorithm(StrEnum):
 
 
 _CURVES: Final = {Algorithm.ECDSA_P256: ec.SECP256R1, Algorithm.ECDSA_P384: ec.SECP384R1}
+_ORDERS: Final = {
+    Algorithm.ECDSA_P256: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    Algorithm.ECDSA_P384: int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
+    ),
+}
 _HASHES: Final = {Algorithm.ECDSA_P256: hashes.SHA256, Algorithm.ECDSA_P384: hashes.SHA384}
 
 PublicKeyObject = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
@@ -187,7 +194,12 @@ class SigningKey:
         """Sign ``data`` (Ed25519, or DER-encoded ECDSA over the curve's hash)."""
         if isinstance(self._key, ed25519.Ed25519PrivateKey):
             return self._key.sign(data)
-        return self._key.sign(data, ec.ECDSA(_HASHES[self.algorithm]()))
+        der = self._key.sign(data, ec.ECDSA(_HASHES[self.algorithm]()))
+        # Low s (as Bitcoin's BIP 62 and Go's x509 do): s and n - s both verify, so a signer
+        # that always gives the lower one makes one canonical signature per (key, nonce k).
+        r, s = decode_dss_signature(der)
+        order = _ORDERS[self.algorithm]
+        return der if s <= order // 2 else encode_dss_signature(r, order - s)
 
     def private_pem(self) -> bytes:
         """Return the PKCS#8 PEM encoding, for :func:`write_private_key` only."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from attest.crypto.keys import VerifyingKey
 from attest.errors import AttestError, TrustStoreError
-from attest.model.trust import TrustedKey, TrustStoreFile
+from attest.model.trust import TrustedChallenger, TrustedKey, TrustStoreFile
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,17 @@ class TrustStore:
                 )
             self._entries[scope.key_id] = TrustEntry(scope=scope, key=key)
         self._revoked = frozenset(self.document.revoked)
+        self._challengers: dict[str, VerifyingKey] = {}
+        for ch in self.document.challengers:
+            try:
+                key = VerifyingKey.from_spki_b64(ch.public_key)
+            except AttestError as exc:
+                raise TrustStoreError(f"trust store challenger {ch.key_id[:16]}…: {exc.message}") from None
+            if key.key_id != ch.key_id or key.algorithm.value != ch.algorithm:
+                raise TrustStoreError(
+                    f"trust store challenger {ch.key_id[:16]}… does not match its public key or algorithm"
+                )
+            self._challengers[ch.key_id] = key
 
     @classmethod
     def load(cls, path: Path) -> TrustStore:
@@ -84,6 +95,30 @@ class TrustStore:
     def get(self, key_id: str) -> TrustEntry | None:
         """Return the trusted key with this id, or None."""
         return self._entries.get(key_id)
+
+    def challenger(self, key_id: str) -> VerifyingKey | None:
+        """The trusted, unrevoked binding-challenge key with this id, or None."""
+        if key_id in self._revoked:
+            return None
+        return self._challengers.get(key_id)
+
+    def with_challenger(self, key: VerifyingKey, *, comment: str | None = None) -> TrustStore:
+        """Return a store that also trusts ``key`` to issue binding challenges.
+
+        Raises:
+            TrustStoreError: the key is revoked, or already trusted as a node key.
+        """
+        if key.key_id in self._revoked:
+            raise TrustStoreError(f"key {key.key_id} is revoked; a revoked key cannot be trusted again")
+        if key.key_id in self._entries:
+            raise TrustStoreError(
+                f"key {key.key_id[:16]}… is trusted as a node key; a challenger must have a key of its own"
+            )
+        entry = TrustedChallenger(
+            key_id=key.key_id, algorithm=key.algorithm.value, public_key=key.spki_b64(), comment=comment
+        )
+        challengers = [c for c in self.document.challengers if c.key_id != key.key_id] + [entry]
+        return TrustStore(self.document.model_copy(update={"challengers": challengers}))
 
     def is_revoked(self, key_id: str) -> bool:
         """Whether this key id is on the revocation list."""
@@ -127,13 +162,15 @@ class TrustStore:
             },
             what="trusted key",
         )
+        if key.key_id in self._challengers:
+            raise TrustStoreError(
+                f"key {key.key_id[:16]}… is trusted as a challenger; a node must have a key of its own"
+            )
         keys = [k for k in self.document.keys if k.key_id != key.key_id] + [entry]
-        return TrustStore(TrustStoreFile(keys=keys, revoked=list(self.document.revoked)))
+        return TrustStore(self.document.model_copy(update={"keys": keys}))
 
     def with_revoked(self, key_id: str) -> TrustStore:
         """Return a store in which ``key_id`` is revoked (its entry is kept, for the record)."""
         if key_id in self._revoked:
             return self
-        return TrustStore(
-            TrustStoreFile(keys=list(self.document.keys), revoked=[*self.document.revoked, key_id])
-        )
+        return TrustStore(self.document.model_copy(update={"revoked": [*self.document.revoked, key_id]}))

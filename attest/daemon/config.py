@@ -19,6 +19,11 @@ class CollectorConfig(WireModel):
     url: Annotated[str, Field(pattern=r"^https?://", description="collector endpoint")]
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     max_backoff_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
+    log_key: str | None = Field(
+        default=None,
+        description="the log's note verifier key (name+keyid+base64, as attest log init prints it): a push "
+        "counts as delivered only once the entry is proven in a checkpoint this key signed",
+    )
 
 
 class DaemonConfig(WireModel):

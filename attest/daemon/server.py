@@ -45,6 +45,7 @@ from attest.crypto.canonical import strict_loads
 from attest.crypto.keys import load_signing_key
 from attest.daemon.config import DaemonConfig
 from attest.daemon.metrics import Metrics
+from attest.daemon.receipt import check_receipt, confirm_in_checkpoint
 from attest.daemon.state import ChainDB, Row
 from attest.errors import AttestError, InputError
 from attest.hardware.binding import NodeBinding, attach
@@ -144,17 +145,8 @@ class Daemon:
             None if config.gpus == "nvml" else config.gpus, seed=config.hostname, hostname=config.hostname
         )
         self.binding: NodeBinding | None = None
-        if config.binding:
-            try:
-                raw = Path(config.binding).read_bytes()
-            except OSError as exc:
-                raise InputError(f"cannot read the binding file {config.binding}: {exc.strerror}") from None
-            self.binding = NodeBinding.from_json(raw, what=f"binding file {config.binding}")
-            if self.binding.node_key_id != self.key.key_id:
-                raise InputError(
-                    f"binding file {config.binding} is for another node key",
-                    hint="run attest bind again with this node's key",
-                )
+        self._binding_mtime: int | None = None
+        self._load_binding()
         self.landmarks: LandmarkRegistry | None = None
         if config.landmarks:
             try:
@@ -184,7 +176,28 @@ class Daemon:
 
     # -- evidence -------------------------------------------------------------
 
+    def _load_binding(self) -> None:
+        """(Re)read the binding file when it changed (nodes re-bind daily: bindings age out)."""
+        path = self.config.binding
+        if not path:
+            return
+        try:
+            mtime = Path(path).stat().st_mtime_ns
+            if mtime == self._binding_mtime:
+                return
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read the binding file {path}: {exc.strerror}") from None
+        binding = NodeBinding.from_json(raw, what=f"binding file {path}")
+        if binding.node_key_id != self.key.key_id:
+            raise InputError(
+                f"binding file {path} is for another node key",
+                hint="run attest bind again with this node's key",
+            )
+        self.binding, self._binding_mtime = binding, mtime
+
     def _read_inventory(self) -> HardwareEvidence:
+        self._load_binding()
         self._templates.clear()  # GPU blocks come from the inventory: rebuild templates
         evidence = self.source.read()
         if self.binding is not None:
@@ -558,6 +571,7 @@ class Daemon:
         import requests
 
         session = requests.Session()
+        base_url = cfg.url.split("/v1/", 1)[0].rstrip("/")
         backoff = 1.0
         while not self.stopping.is_set():
             rows = await asyncio.to_thread(self.db.undelivered, 100)
@@ -577,7 +591,7 @@ class Daemon:
                         headers={"Content-Type": "application/json", "X-Attest-Sequence": str(row.seq)},
                         timeout=cfg.timeout_s,
                     )
-                    ok = 200 <= resp.status_code < 300
+                    ok = resp.status_code == 200
                 except requests.RequestException as exc:
                     ok, resp = False, None
                     log.warning("push failed", extra={"sequence": row.seq, "error": str(exc)})
@@ -585,7 +599,27 @@ class Daemon:
                     self.metrics.errors.labels(kind="push").inc()
                     failed = True
                     break
-                await asyncio.to_thread(self.db.mark_delivered, row.seq)
+                # Delivered only when logged and proven: the answer's inclusion proof (and, with
+                # the log's key, one against its signed checkpoint) must verify for this envelope.
+                try:
+                    assert resp is not None
+                    proof = check_receipt(row.envelope, resp.content)
+                    if cfg.log_key:
+                        proof = await asyncio.to_thread(
+                            confirm_in_checkpoint,
+                            base_url,
+                            cfg.log_key,
+                            row.envelope,
+                            proof["leaf_index"],
+                            session,
+                            cfg.timeout_s,
+                        )
+                except AttestError as exc:
+                    log.warning("push not proven", extra={"sequence": row.seq, "error": exc.message})
+                    self.metrics.errors.labels(kind="proof").inc()
+                    failed = True
+                    break
+                await asyncio.to_thread(self.db.mark_delivered, row.seq, json.dumps(proof))
                 self.metrics.pushed.inc()
             if failed:
                 delay = min(cfg.max_backoff_s, backoff) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret

@@ -62,6 +62,9 @@ class ChainDB:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
+            columns = {str(r[1]) for r in self.db.execute("PRAGMA table_info(manifests)")}
+            if "proof" not in columns:  # databases before proofs were kept
+                self.db.execute("ALTER TABLE manifests ADD COLUMN proof TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"cannot open the chain database {path}: {exc}") from None
         self.path = path
@@ -114,10 +117,16 @@ class ChainDB:
             cur = self.db.execute(sql, args)
             return [Row(int(a), str(b), str(c), str(d), str(e), bytes(f)) for a, b, c, d, e, f in cur]
 
-    def mark_delivered(self, seq: int) -> None:
-        """Record that the collector accepted manifest ``seq``."""
+    def mark_delivered(self, seq: int, proof: str | None = None) -> None:
+        """Record that the collector logged manifest ``seq``, with the inclusion proof that showed it."""
         with self.lock:
-            self.db.execute("UPDATE manifests SET delivered = 1 WHERE seq = ?", (seq,))
+            self.db.execute("UPDATE manifests SET delivered = 1, proof = ? WHERE seq = ?", (proof, seq))
+
+    def proof(self, seq: int) -> str | None:
+        """The inclusion proof kept for manifest ``seq`` (JSON), if delivered with one."""
+        with self.lock:
+            row = self.db.execute("SELECT proof FROM manifests WHERE seq = ?", (seq,)).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     def prune(self, before: str, *, delivered_only: bool) -> list[int]:
         """Delete manifests issued before ``before`` (RFC 3339 UTC); return their sequence numbers.

@@ -1,7 +1,8 @@
 """Hardware-bound node keys: each GPU vouches for the node's signing key.
 
-``attest bind`` asks every GPU for an attestation report whose nonce is the
-SHA-256 of the node key's DER SubjectPublicKeyInfo. A genuine GPU signs that
+``attest bind`` asks every GPU for an attestation report whose nonce names the
+node key and a trusted challenger's challenge (:mod:`attest.hardware.freshness`),
+so the binding is dated and cannot be prepared in advance. A genuine GPU signs that
 report with its device key, certified up to the vendor's root; so a verifier
 that checks the report learns that *this* signing key was present on a host
 with *these* GPUs. Manifests then carry each GPU's report and chain, and the
@@ -15,7 +16,7 @@ bus id), which the findings say.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Protocol
@@ -24,14 +25,22 @@ from pydantic import Field
 
 from attest.crypto.keys import VerifyingKey
 from attest.errors import InputError
-from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.hardware.catalog import bundled_catalog
+from attest.hardware.freshness import binding_nonce
+from attest.hardware.simulated_cc import SimulatedCcBackend, SimulatedIdentity
 from attest.model.base import HexSha256, Timestamp, WireModel
-from attest.model.manifest import CcEvidence, Gpu, GpuUuid
+from attest.model.manifest import CcEvidence, Gpu, GpuUuid, SignedChallenge
 
-
-def binding_nonce(key: VerifyingKey) -> bytes:
-    """The 32-byte nonce that binds ``key``: SHA-256 of its DER SubjectPublicKeyInfo."""
-    return hashlib.sha256(key.spki_der).digest()
+__all__ = [
+    "BoundGpu",
+    "CcEvidenceSource",
+    "NodeBinding",
+    "SimulatedCcSource",
+    "attach",
+    "bind",
+    "binding_nonce",
+    "simulated_identity",
+]
 
 
 class CcEvidenceSource(Protocol):
@@ -43,18 +52,42 @@ class CcEvidenceSource(Protocol):
         """Return (report, certificate chain PEM) for this GPU over ``nonce`` (32 bytes)."""
         ...
 
+    def revocation(self, gpu: Gpu, chain_pem: bytes) -> list[bytes]:
+        """OCSP responses (DER) for the chain's positions 1-3, from its issuer's responder."""
+        ...
+
+
+def simulated_identity(gpu: Gpu) -> SimulatedIdentity:
+    """What a simulated vendor fuses into a GPU of this model: the catalog's attested identity."""
+    chip = bundled_catalog().declared_chip(gpu)
+    if chip is None or chip.attested is None:
+        return SimulatedIdentity()
+    sku = chip.attested.skus[0] if chip.attested.skus else None
+    return SimulatedIdentity(
+        certificate_model=chip.attested.certificate_models[0],
+        project=sku.project if sku else None,
+        project_sku=sku.project_sku if sku else None,
+        chip_sku=sku.chip_sku if sku else None,
+    )
+
 
 class SimulatedCcSource:
     """Evidence from a :class:`SimulatedCcBackend` (its root must be pinned explicitly)."""
 
     name = "simulated"
 
-    def __init__(self, backend: SimulatedCcBackend) -> None:
+    def __init__(self, backend: SimulatedCcBackend, *, ocsp_produced_at: datetime | None = None) -> None:
         self.backend = backend
+        self.ocsp_produced_at = ocsp_produced_at
+        """When its OCSP answers say they were produced (default: now; tests set their own clock)."""
 
     def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
-        """Return the simulated GPU's report and chain."""
-        return self.backend.attest(gpu.uuid, nonce)
+        """Return the simulated GPU's report and chain (the GPU is made as its entry's model)."""
+        return self.backend.attest(gpu.uuid, nonce, simulated_identity(gpu))
+
+    def revocation(self, gpu: Gpu, chain_pem: bytes) -> list[bytes]:
+        """The simulated vendor's OCSP answers for this GPU's chain."""
+        return self.backend.revocation(gpu.uuid, produced=self.ocsp_produced_at)
 
 
 class BoundGpu(WireModel):
@@ -76,14 +109,33 @@ class NodeBinding(WireModel):
     gpus: list[BoundGpu] = Field(min_length=1)
 
 
-def bind(gpus: Sequence[Gpu], key: VerifyingKey, source: CcEvidenceSource) -> NodeBinding:
-    """Ask every GPU for a report over the key's binding nonce."""
+def bind(
+    gpus: Sequence[Gpu],
+    key: VerifyingKey,
+    source: CcEvidenceSource,
+    *,
+    challenge: SignedChallenge | None = None,
+    revocation: bool = True,
+) -> NodeBinding:
+    """Ask every GPU for a report over the key's binding nonce (naming ``challenge``).
+
+    Args:
+        gpus: the GPUs to bind (each must answer).
+        key: the node key to bind.
+        source: where reports come from (NVML or a simulated vendor).
+        challenge: a trusted challenger's challenge (:mod:`attest.hardware.freshness`); without
+            one the binding is genuine but undated, and never graded hardware-bound.
+        revocation: attach the chains' OCSP responses (a verifier needs them for hardware-bound).
+    """
     if not gpus:
         raise InputError("no GPU to bind the key to")
-    nonce = binding_nonce(key)
+    nonce = binding_nonce(key, challenge)
     bound = []
     for gpu in gpus:
         report, chain = source.attest(gpu, nonce)
+        ocsp = (
+            [base64.b64encode(r).decode("ascii") for r in source.revocation(gpu, chain)] if revocation else []
+        )
         bound.append(
             BoundGpu(
                 uuid=gpu.uuid,
@@ -94,6 +146,8 @@ def bind(gpus: Sequence[Gpu], key: VerifyingKey, source: CcEvidenceSource) -> No
                     report=report.hex(),
                     certificate_chain=chain.decode("ascii"),
                     source=source.name,
+                    ocsp=ocsp,
+                    challenge=challenge,
                 ),
             )
         )

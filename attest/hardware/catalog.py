@@ -151,6 +151,20 @@ def unknown_chip(description: str) -> ChipClassification:
     )
 
 
+@dataclass(frozen=True)
+class IdentityCheck:
+    """Whether a signed report's device identity is the chip a GPU entry declares."""
+
+    verdict: Literal["confirmed", "mismatch", "unconfirmed"]
+    message: str
+
+
+def _strictness(c: ChipClassification) -> tuple[int, float, int]:
+    """How controlled a chip is, for comparing siblings of one die (higher is stricter)."""
+    eccn = {"3A090.a": 2, "3A090.b": 1}.get(c.eccn or "", 0)
+    return (eccn, c.tpp or 0.0, int(c.controlled))
+
+
 class Catalog:
     """The chip catalog with lookups by PCI id and product name."""
 
@@ -164,6 +178,15 @@ class Catalog:
         self._patterns = [
             (re.compile(p, re.IGNORECASE), chip) for chip in document.chips for p in chip.name_patterns
         ]
+        self._by_certificate: dict[str, list[Chip]] = {}
+        self._by_sku: dict[tuple[str, str], Chip] = {}
+        for chip in document.chips:
+            if chip.attested is None:
+                continue
+            for model in chip.attested.certificate_models:
+                self._by_certificate.setdefault(model, []).append(chip)
+            for sku in chip.attested.skus:
+                self._by_sku[(sku.project, sku.project_sku)] = chip
         # A classification depends only on (PCI id, name); fleets repeat the same few.
         self._classified: dict[tuple[str, str], ChipClassification] = {}
 
@@ -190,6 +213,76 @@ class Catalog:
                 return chip
         return self.get(name.strip().lower())
 
+    def declared_chip(self, gpu: Gpu) -> Chip | None:
+        """The chip a GPU entry declares: by PCI id first (names can be edited), then by name."""
+        vendor, device = gpu.pci_vendor_device
+        return self.by_pci(vendor, device) or self.by_name(gpu.name)
+
+    def name_pci_conflict(self, gpu: Gpu) -> tuple[Chip, Chip] | None:
+        """(chip by PCI id, chip by name) when both are known and differ: a re-declared GPU."""
+        vendor, device = gpu.pci_vendor_device
+        by_pci, by_name = self.by_pci(vendor, device), self.by_name(gpu.name)
+        if by_pci is not None and by_name is not None and by_pci.id != by_name.id:
+            return by_pci, by_name
+        return None
+
+    def check_identity(
+        self, declared: Chip, certificate_model: str, project: str | None, project_sku: str | None
+    ) -> IdentityCheck:
+        """Compare what a GPU's signed report says it is with the chip its entry declares.
+
+        * the device certificate names a die this chip is not made of: ``mismatch``;
+        * the report's board SKU is recorded for another chip: ``mismatch``;
+        * the SKU is recorded for this chip: ``confirmed``;
+        * otherwise the die alone confirms it only when no other chip of that die is
+          more controlled (a report of an H100 die cannot pass as an H20 without its SKU
+          saying so): else ``unconfirmed``.
+        """
+        name = declared.product
+        if declared.attested is None:
+            return IdentityCheck(
+                "unconfirmed",
+                f"the catalog records no attested identity for {name}; the report's device model "
+                f"{certificate_model!r} could not be compared with it",
+            )
+        if certificate_model not in declared.attested.certificate_models:
+            makers = [c.product for c in self._by_certificate.get(certificate_model, [])]
+            return IdentityCheck(
+                "mismatch",
+                f"declared {name}, but the device certificate says {certificate_model!r}"
+                + (f" ({', '.join(makers)})" if makers else " (no chip of the catalog)"),
+            )
+        if project is not None and project_sku is not None:
+            sku_chip = self._by_sku.get((project, project_sku))
+            if sku_chip is not None and sku_chip.id != declared.id:
+                return IdentityCheck(
+                    "mismatch",
+                    f"declared {name}, but the signed report names board {project}/{project_sku}, "
+                    f"which is {sku_chip.product}",
+                )
+            if sku_chip is not None:
+                return IdentityCheck("confirmed", f"board {project}/{project_sku} is {name}")
+        rank = _strictness(classify_chip(declared))
+        stricter = [
+            c.product
+            for c in self._by_certificate.get(certificate_model, [])
+            if c.id != declared.id and _strictness(classify_chip(c)) > rank
+        ]
+        if stricter:
+            sku = (
+                f"its board {project}/{project_sku} is not recorded for {name}"
+                if project and project_sku
+                else "it names no board SKU"
+            )
+            return IdentityCheck(
+                "unconfirmed",
+                f"declared {name}; the report's die {certificate_model!r} is also {', '.join(stricter)}, "
+                f"which are more controlled, and {sku}",
+            )
+        return IdentityCheck(
+            "confirmed", f"{certificate_model!r} is {name}'s die, and none of its siblings is more controlled"
+        )
+
     def report_floor_ns(self, gpus: Iterable[Gpu]) -> int:
         """``t_min`` for a node: the smallest report-time floor of its GPUs' architectures, in ns.
 
@@ -200,8 +293,7 @@ class Catalog:
         floors = self.document.report_time_floor_ms
         out: float | None = None
         for gpu in gpus:
-            vendor, device = gpu.pci_vendor_device
-            chip = self.by_pci(vendor, device) or self.by_name(gpu.name)
+            chip = self.declared_chip(gpu)
             floor = floors.get(chip.architecture, 0.0) if chip is not None else 0.0
             out = floor if out is None else min(out, floor)
         return int((out or 0.0) * 1e6)

@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from pydantic import JsonValue
 
@@ -254,6 +254,17 @@ def _header_length(der: bytes) -> int:
     return 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
 
 
+def device_identity(device_cert: x509.Certificate) -> str:
+    """A GPU's identity: SHA-256 (hex) of its per-device (BROM, chain position 1) certificate's public key.
+
+    The BROM key is the device's own, fused at manufacture; the leaf (FMC) certificate changes with
+    firmware, so its serial is not a stable identity.
+    """
+    return hashlib.sha256(
+        device_cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).hexdigest()
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     """Lowercase hex SHA-256 of the certificate's DER."""
     return cert.fingerprint(hashes.SHA256()).hex()
@@ -361,6 +372,12 @@ class ReportVerification:
     ueid: str | None = None
     hwmodel: str | None = None
     fwid: str | None = None
+    device_id: str | None = None
+    """SHA-256 of the per-device (BROM, position 1) certificate's public key, hex: the GPU's
+    identity, stable across firmware updates (the leaf changes with firmware). Set only once
+    the chain verified to the pinned root."""
+    leaf: x509.Certificate | None = None
+    """The leaf certificate whose key signed the report (set once the chain verified)."""
 
     @property
     def report(self) -> SpdmReport | None:
@@ -474,6 +491,8 @@ def verify_report(
             return out
         if cache is not None:
             cache.add(*key)
+    out.device_id = device_identity(links[1])
+    out.leaf = leaf
     for i, cert in enumerate(links):
         if now < cert.not_valid_before_utc or now > cert.not_valid_after_utc:
             out.add(

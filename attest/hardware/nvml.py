@@ -336,8 +336,15 @@ class NvmlCcSource:
 
     name = "nvml"
 
-    def __init__(self, nvml: ModuleType | Any | None = None) -> None:
+    def __init__(self, nvml: ModuleType | Any | None = None, *, ocsp_url: str | None = None) -> None:
         self._reader = NvmlGpuSource(nvml)
+        self._ocsp_url = ocsp_url
+
+    def revocation(self, gpu: Gpu, chain_pem: bytes) -> list[bytes]:
+        """The chain's OCSP responses, from NVIDIA's responder (or ``ocsp_url``), over HTTPS."""
+        from attest.hardware.ocsp import HttpOcspFetcher
+
+        return HttpOcspFetcher(override_url=self._ocsp_url)(chain_pem)
 
     def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
         """Read the report over ``nonce`` and the certificate chain of this GPU."""

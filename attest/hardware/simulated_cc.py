@@ -7,23 +7,22 @@ FMC leaf with a TCG DICE FWID extension) and answers GET_MEASUREMENTS with
 SPDM 1.1 reports signed by the device's leaf key. Its root is *not* NVIDIA's:
 a verifier must be told to pin it, so simulated evidence can never pass as real.
 
-Like a real GPU, a simulated device keeps its keys: they are written under
-``directory/devices/`` on first use, so every process that opens the same vendor
-directory sees the same device certificates. And like a real GPU it takes time to
-make a report: ``report_ms`` (default 30 ms, or ``ATTEST_SIM_REPORT_MS``), so the
-GPU-timed landmark exchange shows honestly how far a report's time reaches.
+Like a real GPU it takes time to make a report: ``report_ms`` (default 30 ms, or
+``ATTEST_SIM_REPORT_MS``), so the GPU-timed landmark exchange shows honestly how
+far a report's time reaches.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
+import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -123,6 +122,16 @@ def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
+@dataclass(frozen=True)
+class SimulatedIdentity:
+    """What a simulated GPU's certificates and reports say it is (as the vendor fuses it)."""
+
+    certificate_model: str = "SIM100 A01 GSP BROM"
+    project: str | None = None
+    project_sku: str | None = None
+    chip_sku: str | None = None
+
+
 @dataclass
 class SimulatedDevice:
     """One simulated GPU: its two per-device certificates and leaf key."""
@@ -131,6 +140,7 @@ class SimulatedDevice:
     brom_key: ec.EllipticCurvePrivateKey
     chain: bytes
     fwid: bytes
+    identity: SimulatedIdentity = dataclasses.field(default_factory=lambda: SimulatedIdentity())
 
 
 class SimulatedCcBackend:
@@ -251,45 +261,35 @@ class SimulatedCcBackend:
                 return key
         raise InputError("this simulated vendor did not issue that certificate")
 
-    def device(self, uuid: str) -> SimulatedDevice:
-        """The simulated GPU with this UUID (made on first use and kept under ``devices/``)."""
-        if uuid not in self._devices:
-            self._devices[uuid] = self._load_device(uuid) or self._create_device(uuid)
-        return self._devices[uuid]
+    def _device_dir(self, uuid: str) -> Path:
+        return self.directory / "devices" / hashlib.sha256(uuid.encode()).hexdigest()[:24]
 
-    def _device_path(self, uuid: str) -> Path:
-        return self.directory / "devices" / (hashlib.sha256(uuid.encode()).hexdigest()[:32] + ".pem")
+    def device(self, uuid: str, identity: SimulatedIdentity | None = None) -> SimulatedDevice:
+        """The simulated GPU with this UUID.
 
-    def _load_device(self, uuid: str) -> SimulatedDevice | None:
-        path = self._device_path(uuid)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise InputError(f"cannot read simulated device {path}: {exc.strerror}") from None
-        try:
-            keys = [
-                serialization.load_pem_private_key(part + b"-----END PRIVATE KEY-----\n", password=None)
-                for part in data.split(b"-----END PRIVATE KEY-----\n")
-                if b"BEGIN PRIVATE KEY" in part
-            ]
-            leaf_key, brom_key = keys
-            assert isinstance(leaf_key, ec.EllipticCurvePrivateKey)
-            assert isinstance(brom_key, ec.EllipticCurvePrivateKey)
-            chain = b"".join(_split_pem(data))
-        except (ValueError, AssertionError):
-            raise InputError(
-                f"simulated device file {path} is damaged; remove it to make a new device"
-            ) from None
-        return SimulatedDevice(
-            leaf_key=leaf_key,
-            brom_key=brom_key,
-            chain=chain,
-            fwid=hashlib.sha384(b"simulated firmware " + uuid.encode()).digest(),
-        )
-
-    def _create_device(self, uuid: str) -> SimulatedDevice:
+        Its device keys and certificates are made on first use, with ``identity`` (the die
+        its certificates name and the board SKU its reports carry), and kept in the vendor
+        directory: like a real GPU, a simulated one keeps its device identity whoever asks
+        and whatever its entry later declares.
+        """
+        if uuid in self._devices:
+            return self._devices[uuid]
+        where = self._device_dir(uuid)
+        if (where / "chain.pem").exists():
+            try:
+                meta = json.loads((where / "identity.json").read_text())
+                dev = SimulatedDevice(
+                    leaf_key=self._load_key(f"devices/{where.name}/leaf.key"),
+                    brom_key=self._load_key(f"devices/{where.name}/brom.key"),
+                    chain=(where / "chain.pem").read_bytes(),
+                    fwid=bytes.fromhex(meta["fwid"]),
+                    identity=SimulatedIdentity(**meta["identity"]),
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"simulated GPU {uuid} in {where} is unreadable: {exc}") from None
+            self._devices[uuid] = dev
+            return dev
+        ident = identity or SimulatedIdentity()
         brom_key, leaf_key = (
             ec.generate_private_key(ec.SECP384R1()),
             ec.generate_private_key(ec.SECP384R1()),
@@ -297,10 +297,10 @@ class SimulatedCcBackend:
         serial = hashlib.sha256(uuid.encode()).hexdigest()[:18].upper()
         fwid = hashlib.sha384(b"simulated firmware " + uuid.encode()).digest()
         brom = _cert(
-            _name("SIM100 A01 GSP BROM", serial), brom_key, self._ica.subject, self._ica_key, ca=True
+            _name(ident.certificate_model, serial), brom_key, self._ica.subject, self._ica_key, ca=True
         )
         leaf = _cert(
-            _name("SIM100 A01 GSP FMC LF", serial + "01"),
+            _name(ident.certificate_model.replace("BROM", "FMC LF"), serial + "01"),
             leaf_key,
             brom.subject,
             brom_key,
@@ -312,35 +312,62 @@ class SimulatedCcBackend:
             brom_key=brom_key,
             chain=_pem(leaf, brom) + self._upper + _pem(self._root),
             fwid=fwid,
+            identity=ident,
         )
-        pem = b"".join(
-            k.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            for k in (leaf_key, brom_key)
-        )
-        path = self._device_path(uuid)
         try:
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")  # created 0600
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem + dev.chain)
-            try:
-                os.link(tmp, path)  # the first process to make this device wins; the others load it
-            except FileExistsError:
-                return self._load_device(uuid) or dev
-            finally:
-                with contextlib.suppress(OSError):
-                    Path(tmp).unlink()
+            where.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for name, key in (("leaf.key", leaf_key), ("brom.key", brom_key)):
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                write_private_key_bytes(where / name, pem, overwrite=True)
+            meta = {"uuid": uuid, "fwid": fwid.hex(), "identity": dataclasses.asdict(ident)}
+            (where / "identity.json").write_text(json.dumps(meta, indent=1) + "\n")
+            (where / "chain.pem").write_bytes(dev.chain)  # last: its presence means the device is whole
         except OSError as exc:
-            raise InputError(f"cannot write simulated device {path}: {exc.strerror}") from None
+            raise InputError(f"cannot keep simulated GPU {uuid} in {where}: {exc.strerror}") from None
+        self._devices[uuid] = dev
         return dev
 
-    def attest(self, uuid: str, nonce: bytes) -> tuple[bytes, bytes]:
-        """Return (report, certificate chain) for this GPU, signed over ``nonce`` (32 bytes)."""
+    def revoke(self, uuid: str) -> None:
+        """Revoke the device certificate (chain position 1) of this simulated GPU at its vendor."""
+        revoked = self._revoked_list()
+        if uuid not in revoked:
+            (self.directory / "revoked.json").write_text(json.dumps(sorted([*revoked, uuid])) + "\n")
+
+    def _revoked_list(self) -> list[str]:
+        path = self.directory / "revoked.json"
+        if not path.exists():
+            return []
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path} is unreadable: {exc}") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{path} must be a JSON list of GPU UUIDs")
+        return value
+
+    def revocation(self, uuid: str, *, produced: datetime | None = None) -> list[bytes]:
+        """OCSP responses (DER) for chain positions 1-3 of this GPU, as its vendor answers now."""
+        dev = self.device(uuid)
+        revoked = uuid in self._revoked_list()
+        return [
+            self.ocsp_response(dev.chain, position, revoked=revoked and position == 1, produced=produced)
+            for position in (1, 2, 3)
+        ]
+
+    def attest(
+        self, uuid: str, nonce: bytes, identity: SimulatedIdentity | None = None
+    ) -> tuple[bytes, bytes]:
+        """Return (report, certificate chain) for this GPU, signed over ``nonce`` (32 bytes).
+
+        ``identity`` is used only when the GPU is first made (see :meth:`device`).
+        """
         if len(nonce) != 32:
             raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
-        dev = self.device(uuid)
+        dev = self.device(uuid, identity)
         started = time.monotonic()
         request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
         record = b"".join(
@@ -351,10 +378,13 @@ class SimulatedCcBackend:
             + hashlib.sha384(f"{uuid}/measurement/{i}".encode()).digest()
             for i in range(1, 65)
         )
-        opaque = b"".join(
-            t.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v
-            for t, v in ((3, b"570.133.20\0"), (6, bytes.fromhex("0074009601000000")), (20, dev.fwid))
-        )
+        fields: list[tuple[int, bytes]] = [(3, b"570.133.20\0"), (6, bytes.fromhex("0074009601000000"))]
+        ident = dev.identity
+        for ftype, text in ((15, ident.chip_sku), (17, ident.project), (18, ident.project_sku)):
+            if text is not None:
+                fields.append((ftype, text.encode("ascii") + b"\0"))
+        fields.append((20, dev.fwid))
+        opaque = b"".join(t.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v for t, v in fields)
         response = (
             bytes([0x11, 0x60, 0x00, 0x00, 64])
             + len(record).to_bytes(3, "little")
@@ -369,3 +399,67 @@ class SimulatedCcBackend:
         if left > 0:
             time.sleep(left)  # a real GPU's report takes tens of ms; never less than report_ms
         return request + response + r.to_bytes(48, "big") + s.to_bytes(48, "big"), dev.chain
+
+
+def all_devices(backend: SimulatedCcBackend) -> list[str]:
+    """The UUIDs of every GPU this simulated vendor has made."""
+    out = []
+    for meta in sorted((backend.directory / "devices").glob("*/identity.json")):
+        try:
+            out.append(str(json.loads(meta.read_text())["uuid"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def answer_ocsp(backend: SimulatedCcBackend, request_der: bytes) -> bytes | None:
+    """The simulated vendor's OCSP answer to one DER request (None: not a certificate it issued)."""
+    try:
+        request = ocsp.load_der_ocsp_request(request_der)
+    except ValueError:
+        return None
+    revoked = set(backend._revoked_list())
+    for uuid in all_devices(backend):
+        dev = backend.device(uuid)
+        certs = [x509.load_pem_x509_certificate(b) for b in _split_pem(dev.chain)]
+        for position in (1, 2, 3):
+            if certs[position].serial_number == request.serial_number:
+                return backend.ocsp_response(dev.chain, position, revoked=position == 1 and uuid in revoked)
+    return None
+
+
+def serve_ocsp(backend: SimulatedCcBackend, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """An HTTP OCSP responder for this simulated vendor, on a background thread.
+
+    Returns the server (``server_address`` is where it listens; ``shutdown()`` stops it).
+    Requests are POSTed DER (RFC 6960 appendix A); unknown certificates get HTTP 404.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length <= 0 or length > 16384:
+                self.send_error(400, "an OCSP request of 1..16384 bytes is expected")
+                return
+            body = self.rfile.read(length)
+            with lock:
+                answer = answer_ocsp(backend, body)
+            if answer is None:
+                self.send_error(404, "not a certificate of this simulated vendor")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/ocsp-response")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="sim-ocsp").start()
+    return server

@@ -14,13 +14,14 @@ clock stops when that response arrives, and the receipt records the digests.
 The reports themselves travel in the manifest (datagrams are at most 4 KiB).
 
 Malformed datagrams are dropped and counted, never answered with a crash; each
-source address is rate limited; sessions are bounded in number and expire.
+source network (IPv4 /24, IPv6 /64) is rate limited; sessions are bounded in number and expire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 import re
 import secrets
@@ -79,6 +80,18 @@ class _Session:
     started_ns: int
 
 
+def _network(host: str) -> str:
+    """The rate-limited unit: an IPv4 /24 or an IPv6 /64 (an IPv4-mapped IPv6 address counts as IPv4)."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host  # not an IP address (a Unix socket path in tests): itself
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -99,7 +112,9 @@ class LandmarkServer:
 
     def __post_init__(self) -> None:
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._buckets: dict[str, _Bucket] = {}
+        self._overflow = _Bucket(self.burst, time.monotonic())
+        self._pruned_at = 0.0
 
     def handle(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
         """Answer one datagram (or drop it, returning None)."""
@@ -122,12 +137,31 @@ class LandmarkServer:
             return None
 
     def _allow(self, host: str) -> bool:
+        """One token from the bucket of ``host``'s network (IPv4 /24, IPv6 /64).
+
+        Buckets are per prefix, so one network cannot bypass the limit by rotating addresses.
+        Their number is bounded and a live bucket is never evicted (evicting the oldest would
+        hand a flood of spoofed sources fresh buckets and push real nodes out): once the table
+        is full, buckets that have refilled (idle) are dropped, at most once a second, and
+        networks that still find no room share one overflow bucket.
+        """
         now = time.monotonic()
-        bucket = self._buckets.get(host)
+        key = _network(host)
+        bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[host] = _Bucket(self.burst, now)
-            if len(self._buckets) > self.max_sessions:
-                self._buckets.popitem(last=False)
+            if len(self._buckets) >= self.max_sessions and now - self._pruned_at >= 1.0:
+                self._pruned_at = now
+                idle = [
+                    k
+                    for k, b in self._buckets.items()
+                    if b.tokens + (now - b.at) * self.rate_per_s >= self.burst
+                ]
+                for k in idle:
+                    del self._buckets[k]
+            if len(self._buckets) >= self.max_sessions:
+                bucket = self._overflow
+            else:
+                bucket = self._buckets[key] = _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate_per_s)
         bucket.at = now
         if bucket.tokens < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,20 @@ class Log:
         if verifier_key(self.origin, key.public) != self.store.meta("verifier_key"):
             raise InputError("this is not the key the log was created with")
         n = self.size
-        note = Checkpoint(self.origin, n, self.root(n)).sign(self.origin, key)
-        self.store.add_checkpoint(n, self.root(n), note)
+        root = self.root(n)
+        kept = self.store.checkpoint_at(n)
+        if kept is not None and kept[0] == root:
+            return kept[1]  # signed before (with the cosignatures it has gathered since)
+        note = Checkpoint(self.origin, n, root, int(time.time())).sign(self.origin, key)
+        self.store.add_checkpoint(n, root, note)  # refused if this size was signed with another root
         return note
+
+    def add_cosignatures(self, note: str, lines: str) -> str:
+        """Keep ``note`` with cosignature ``lines`` (already verified) appended; return the new note."""
+        cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
+        cosigned = note + lines
+        self.store.add_checkpoint(cp.size, cp.root, cosigned)
+        return cosigned
 
     def verify(self) -> list[str]:
         """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound)."""

@@ -5,6 +5,7 @@ Body::
     <origin>
     <tree size, decimal>
     <root hash, standard base64>
+    time <when the log signed it, POSIX seconds>     (an extension line; absent in older checkpoints)
 
 then a blank line and ``— <key name> base64(key ID || signature)``, where
 key ID = SHA-256(key name || 0x0A || 0x01 || 32-byte public key)[:4].
@@ -63,10 +64,13 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    timestamp: int | None = None
+    """When the log signed it (POSIX seconds), from its ``time`` extension line."""
 
     def body(self) -> str:
         """The note text (ends with a newline)."""
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        text = f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        return text if self.timestamp is None else text + f"time {self.timestamp}\n"
 
     def sign(self, name: str, key: SigningKey) -> str:
         """The signed note."""
@@ -121,4 +125,11 @@ def open_checkpoint(note: str, name: str, public: VerifyingKey, *, origin: str |
         raise InputError("checkpoint note: root hash is not base64") from None
     if len(root) != 32:
         raise InputError("checkpoint note: root hash is not 32 bytes")
-    return Checkpoint(cp_origin, int(size_text), root)
+    timestamp = None
+    for extension in lines[3:-1]:
+        if extension.startswith("time "):
+            stamp = extension[5:]
+            if timestamp is not None or not stamp.isdigit() or (stamp != "0" and stamp.startswith("0")):
+                raise InputError("checkpoint note: a malformed or repeated time line")
+            timestamp = int(stamp)
+    return Checkpoint(cp_origin, int(size_text), root, timestamp)

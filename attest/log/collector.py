@@ -4,47 +4,59 @@ HTTP API (aiohttp)::
 
     POST /v1/manifests          body: one envelope file's bytes (≤ 1 MiB)
         200 {"result": {...}, "leaf_index": N, "leaf_hash": hex, "inclusion": {...}, "duplicate": bool}
-        400 not an envelope at all (nothing is logged) · 413 too large
-        403 with ``refuse_untrusted``: not signed by trusted keys only (nothing is logged)
+        400 not an envelope at all · 413 too large
+        403 not signed by trusted, unrevoked keys only (unless ``accept_untrusted``)
+        429 the signer's quota is spent (``Retry-After``) · 503 the log could not take it now
+        (nothing is logged or recorded for any of these)
     GET  /v1/checkpoint         the newest signed checkpoint (text/plain)
     GET  /v1/proof/inclusion?index=N[&size=S]
     GET  /v1/proof/consistency?old=M[&new=N]
     GET  /v1/entries/N          the logged bytes of entry N
     GET  /healthz
 
-Everything that is an envelope is logged, whatever its verdict: the log records what
-nodes said, and the stored result (kept in the log's own store, SQLite or PostgreSQL) says
-what the verifier thought of it. Where anyone who can reach the collector could fill its log
-(the log is append-only), ``refuse_untrusted`` logs only envelopes every signature of which
-is a trusted, unrevoked key's and verifies; the rest are answered 403 with their result
-(what a trusted key signed is logged whatever else is wrong with it). A re-push of the
-same bytes is answered from the store (same index, same result) without verifying again,
-so it is not mistaken for a replay. Verification state (nonces, chain heads) persists — in
-a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so a
-restarted collector still sees replays and rollbacks, and collectors behind one load balancer
-see one node's manifests as one chain.
+Only envelopes every signature of which is a trusted, unrevoked key's and verifies are logged
+(the log is append-only: anyone who could reach the collector could otherwise fill it); what a
+trusted key signed is logged whatever else is wrong with it, with the verifier's result, kept
+in the log's own store. ``accept_untrusted`` (labs) logs every envelope with its verdict.
+Each signer has a quota (one shared bucket for every untrusted envelope).
+
+One submission is one entry: the same bytes, or the same payload signed by the same keys
+(an ECDSA twin, a re-signature), are answered from the store with the original's index and
+result, so they are never mistaken for a replay. The nonce and chain head a verification
+would record are committed only after the append succeeded, so a failed append (disk full,
+quota, refusal) followed by a retry is judged as the original. Verification state persists —
+in a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so
+a restarted collector still sees replays and rollbacks, and collectors behind one load
+balancer see one node's manifests as one chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
 import sqlite3
 import sys
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 if TYPE_CHECKING:
     from attest.scheduler.evidence import NewestEvidence
 
+from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
-from attest.errors import InputError
+from attest.errors import AttestError, InputError
 from attest.log import Log, is_url
-from attest.replay import SqliteVerifierState, VerifierState
+from attest.log.frontend import Limits, read_body
+from attest.log.witness import WitnessKey
+from attest.replay import ChainHead, SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
 
 MAX_BODY = 1 << 20
@@ -57,6 +69,108 @@ _NOT_TRUSTED_SIGNERS = (
 )
 
 
+class CollectorState(VerifierState, Protocol):
+    """A collector's verifier state: seen nonces, chain heads, and the submissions it logged."""
+
+    def seen(self, key_id: str, nonce: str) -> bool:
+        """Whether the pair is recorded (a read)."""
+        ...
+
+    def submission(self, identity: bytes) -> int | None:
+        """The log index of the submission with this identity, if logged."""
+        ...
+
+    def record_submission(self, identity: bytes, index: int) -> None:
+        """Remember the log index of a submission."""
+        ...
+
+
+class PendingState:
+    """What one verification would record (nonces, chain heads), held back until the log has the envelope.
+
+    The verifier checks against the durable state plus what it holds; :meth:`commit` writes it
+    once the append succeeded. An append that fails (a full disk, a quota, a refusal) leaves
+    the durable state as it was, so the node's retry of the same envelope is judged as the
+    original, not as a replay of it. A crash between the append and the commit leaves an
+    entry without a stored verdict; its next re-push is judged then (see ``_submit``).
+    """
+
+    def __init__(self, base: CollectorState) -> None:
+        self.base = base
+        self.nonces: dict[tuple[str, str], datetime] = {}
+        self.heads: dict[str, ChainHead] = {}
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        """Hold the pair; False if it is recorded or held already (a replay)."""
+        if (key_id, nonce) in self.nonces or self.base.seen(key_id, nonce):
+            return False
+        self.nonces[(key_id, nonce)] = expires_at
+        return True
+
+    def head(self, key_id: str) -> ChainHead | None:
+        """The newest head held or recorded for this key."""
+        return self.heads.get(key_id) or self.base.head(key_id)
+
+    def advance(self, key_id: str, head: ChainHead) -> None:
+        """Hold ``head`` if newer than what is known."""
+        current = self.head(key_id)
+        if current is None or head.sequence > current.sequence:
+            self.heads[key_id] = head
+
+    def commit(self) -> None:
+        """Record what is held (after the append)."""
+        for (key_id, nonce), expires_at in self.nonces.items():
+            self.base.check_and_record(key_id, nonce, expires_at)
+        for key_id, head in self.heads.items():
+            self.base.advance(key_id, head)
+
+
+def submission_identity(raw: bytes) -> bytes | None:
+    """SHA-256 over the payload type, the payload and the sorted signer key ids: one submission's identity.
+
+    Two envelopes of the same payload signed by the same keys are the same submission, whatever
+    their signature bytes (an ECDSA signature's ``s`` can be turned into ``n - s`` by anyone; a
+    node may sign the same payload twice): the second is not a replay *by the node*. Take it
+    only of an envelope whose signatures all verified. None for bytes that are not an envelope.
+    """
+    try:
+        envelope, payload = parse_envelope(raw, require_canonical=False)
+    except AttestError:
+        return None
+    h = hashlib.sha256()
+    for part in (
+        envelope.payload_type.encode(),
+        payload,
+        *sorted(s.keyid.encode() for s in envelope.signatures),
+    ):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
+
+
+class KeyQuota:
+    """Per-signer token buckets: ``per_minute`` envelopes a minute, bursts up to as many.
+
+    Buckets exist for trusted keys only (the trust store bounds them) and one shared by every
+    unauthenticated envelope (with ``accept_untrusted``), so nobody can grow this map.
+    """
+
+    def __init__(self, per_minute: float) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1.0, per_minute)
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, now: float) -> float:
+        """Spend one token for ``key``; return 0 if allowed, else the seconds until one is there."""
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self.buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
+        self.buckets[key] = (tokens - 1.0, now)
+        return 0.0
+
+
 class Collector:
     """State shared by the handlers: the log, the verifier's state, trust, policy."""
 
@@ -65,54 +179,94 @@ class Collector:
         log: Log,
         trust: TrustStore,
         *,
-        state: VerifierState,
+        state: CollectorState,
         policy: PolicyEvaluator | None,
         options: VerifyOptions,
         key: SigningKey | None = None,
         checkpoint_interval_s: float = 10.0,
-        refuse_untrusted: bool = False,
+        accept_untrusted: bool = False,
+        quota_per_minute: float = 600.0,
         newest: NewestEvidence | None = None,
+        limits: Limits | None = None,
+        witnesses: Sequence[tuple[str, WitnessKey]] = (),
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
-        self.refuse_untrusted = refuse_untrusted
+        self.accept_untrusted = accept_untrusted
+        self.quota = KeyQuota(quota_per_minute)
         self.newest = newest
         self.key = key
         self.interval = checkpoint_interval_s
         self.lock = asyncio.Lock()
         self.note: str | None = None
         self.noted_size = -1
+        self.limits = limits or Limits()
+        self.witnesses = list(witnesses)
+        self.witnessed: dict[str, int] = {}
+        """The size each witness last cosigned (what the next add-checkpoint starts from)."""
+
+    def _duplicate(self, index: int, result: Any) -> tuple[int, dict[str, Any]]:
+        return 200, {"duplicate": True, "leaf_index": index, "result": result, **self._proof(index)}
 
     def _submit(self, raw: bytes) -> tuple[int, dict[str, Any]]:
         from attest.log import merkle
 
+        # 1. The same bytes again: answered from the store, unless a crash came between their
+        #    append and their verdict (then they are judged now, as the original).
         existing = self.log.store.find(merkle.leaf_hash(raw))
         if existing is not None:
             kept = self.log.store.result(existing)
-            result = json.loads(kept) if kept else None
-            return 200, {"duplicate": True, "leaf_index": existing, "result": result, **self._proof(existing)}
+            if kept is not None:
+                return self._duplicate(existing, json.loads(kept))
+        # 2. Verify, holding what it would record until the log has the envelope.
+        pending = PendingState(self.state)
         result, manifest = verify_and_open(
             raw,
             self.trust,
             now=datetime.now(UTC),
-            nonces=self.state,
-            chains=self.state,
+            nonces=pending,
+            chains=pending,
             policy=self.policy,
             options=self.options,
+            devices=self.state,
         )
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
-            return 400, {"error": "not an envelope", "result": result.to_obj()}
-        if self.refuse_untrusted and any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings):
-            return 403, {"error": "not signed by trusted keys only; not logged", "result": result.to_obj()}
-        placed = self.log.append([raw])[0]
-        if not placed.new:  # another collector on this log logged the same bytes meanwhile
+            return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
+        untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
+        if untrusted and not self.accept_untrusted:
+            return 403, {
+                "error": "not signed by trusted keys only; not logged",
+                "result": _brief(result.to_obj()),
+            }
+        # 3. One submission, one entry: the same payload by the same signers is the original.
+        identity = submission_identity(raw) if manifest is not None else None
+        if existing is None and identity is not None:
+            first = self.state.submission(identity)
+            if first is not None:
+                kept = self.log.store.result(first)
+                return self._duplicate(first, json.loads(kept) if kept else None)
+        # 4. The signer's quota (nothing is recorded for a refused envelope).
+        if existing is None:
+            signer = "untrusted" if untrusted else (result.key_id or "untrusted")
+            wait = self.quota.take(signer, time.monotonic())
+            if wait > 0:
+                return 429, {
+                    "error": "this key's quota is spent; retry later",
+                    "retry_after": math.ceil(wait),
+                }
+        # 5. Log it; only then record its nonce, chain head and identity, and its verdict.
+        try:
+            placed = self.log.append([raw])[0]
+        except InputError as exc:
+            return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
+        if (
+            not placed.new and existing is None
+        ):  # another collector on this log logged the same bytes meanwhile
             kept = self.log.store.result(placed.index)
             if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
-                return 200, {
-                    "duplicate": True,
-                    "leaf_index": placed.index,
-                    "result": json.loads(kept),
-                    **self._proof(placed.index),
-                }
+                return self._duplicate(placed.index, json.loads(kept))
+        pending.commit()
+        if identity is not None:
+            self.state.record_submission(identity, placed.index)
         self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         if self.newest is not None:
             try:
@@ -124,7 +278,7 @@ class Collector:
                     flush=True,
                 )
         return 200, {
-            "duplicate": False,
+            "duplicate": existing is not None,
             "leaf_index": placed.index,
             "result": result.to_obj(),
             **self._proof(placed.index),
@@ -132,24 +286,73 @@ class Collector:
 
     def _proof(self, index: int) -> dict[str, Any]:
         proof = self.log.inclusion(index)
-        return {"leaf_hash": proof["leaf_hash"], "inclusion": proof}
+        at = self.log.store.integrated_at(index)
+        stamp = None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+        return {"leaf_hash": proof["leaf_hash"], "inclusion": proof, "integrated_time": stamp}
 
     async def post_manifest(self, request: web.Request) -> web.Response:
         """POST /v1/manifests."""
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
-        raw = await request.read()
+        raw = await read_body(request, self.limits)
         async with self.lock:
             code, body = await asyncio.to_thread(self._submit, raw)
-        return web.json_response(body, status=code)
+        headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
+        return web.json_response(body, status=code, headers=headers)
 
     def _checkpoint(self) -> str | None:
         if self.key is None:
             return None
         if self.log.size != self.noted_size:
-            self.note = self.log.checkpoint(self.key)
+            note = self.log.checkpoint(self.key)
+            if self.witnesses:
+                note = self._cosign(note)
+            self.note = note
             self.noted_size = self.log.size
         return self.note
+
+    def _cosign(self, note: str) -> str:
+        """Ask each witness to cosign ``note`` (C2SP tlog-witness); keep the cosignatures that verify."""
+        import requests
+
+        from attest.log.checkpoint import open_checkpoint
+        from attest.log.witness import add_checkpoint_request, cosignature_times
+
+        cp = open_checkpoint(note, self.log.key_name, self.log.public, origin=self.log.origin)
+        lines = ""
+        for url, wkey in self.witnesses:
+            if wkey.vkey() in cosignature_times(note, [wkey]):
+                continue  # this size was cosigned by it before
+            for _ in range(2):  # a 409 names the size it last cosigned: one retry from there
+                old = min(self.witnessed.get(url, 0), cp.size)
+                proof = (
+                    [] if old == 0 else [bytes.fromhex(h) for h in self.log.consistency(old, cp.size)["path"]]
+                )
+                try:
+                    resp = requests.post(
+                        url.rstrip("/") + "/add-checkpoint",
+                        data=add_checkpoint_request(old, proof, note),
+                        timeout=5,
+                    )
+                except requests.RequestException as exc:
+                    _warn(f"witness {url} unreachable: {exc}")
+                    break
+                if resp.status_code == 409 and resp.text.strip().isdigit():
+                    self.witnessed[url] = int(resp.text.strip())
+                    continue
+                if resp.status_code != 200:
+                    _warn(
+                        f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {resp.text[:200]}"
+                    )
+                    break
+                got = [line + "\n" for line in resp.text.splitlines() if line]
+                if cosignature_times(note + "".join(got), [wkey]):
+                    lines += "".join(got)
+                    self.witnessed[url] = cp.size
+                else:
+                    _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
+                break
+        return self.log.add_cosignatures(note, lines) if lines else note
 
     async def get_checkpoint(self, request: web.Request) -> web.Response:
         """GET /v1/checkpoint."""
@@ -228,7 +431,21 @@ class Collector:
         return app
 
 
-def open_state(log: str, state: str | None) -> VerifierState:
+def _warn(message: str) -> None:
+    print(f"attest collector: {message}"[:500], file=sys.stderr, flush=True)
+
+
+def _brief(result: dict[str, Any]) -> dict[str, Any]:
+    """A refused envelope's verdict without its evidence (a refusal tells a stranger no more than why)."""
+    return {
+        "status": result.get("status"),
+        "findings": [
+            {"rule": f.get("rule"), "severity": f.get("severity")} for f in result.get("findings", [])
+        ],
+    }
+
+
+def open_state(log: str, state: str | None) -> CollectorState:
     """The verifier's state: ``state`` (a SQLite file) if given, else one beside a log file.
 
     A PostgreSQL log without ``state`` keeps it in its own database, where every collector on

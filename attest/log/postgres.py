@@ -8,13 +8,14 @@ transaction-level advisory lock, so two collectors can share one log without for
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.store import Appended, NodeCache, node_rows, plan_append
-from attest.replay import ChainHead
+from attest.log.store import Appended, NodeCache, node_rows, plan_append, split_view_message
+from attest.replay import ChainHead, DeviceClaim
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS entries (idx BIGINT PRIMARY KEY, leaf_hash BYTEA NOT 
 CREATE TABLE IF NOT EXISTS nodes (level INT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
 CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (idx BIGINT PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
+ALTER TABLE entries ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 """
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
 
@@ -99,9 +101,10 @@ class PostgresLog:
             plan = plan_append(size, entries, hashes, known, self.node)
             if plan.leaves:
                 with self.db.cursor() as cur:
+                    at = time.time()  # the log's integration time, committed with the entries
                     cur.executemany(
-                        "INSERT INTO entries(idx, leaf_hash, data) VALUES (%s, %s, %s)",
-                        [(i, h, d) for i, h, d, _ in plan.leaves],
+                        "INSERT INTO entries(idx, leaf_hash, data, at) VALUES (%s, %s, %s, %s)",
+                        [(i, h, d, at) for i, h, d, _ in plan.leaves],
                     )
                     cur.executemany(
                         "INSERT INTO nodes(level, idx, hash) VALUES (%s, %s, %s)", node_rows(plan.leaves)
@@ -119,23 +122,38 @@ class PostgresLog:
             raise InputError(f"the log has no entry {index}")
         return bytes(row[0])
 
+    def integrated_at(self, index: int) -> float | None:
+        """When the log integrated entry ``index`` (UTC seconds), if it kept the time."""
+        row = self.read.execute("SELECT at FROM entries WHERE idx = %s", (index,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
         row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = %s", (leaf_hash,)).fetchone()
         return int(row[0]) if row else None
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Remember a checkpoint the log signed."""
-        self.db.execute(
-            "INSERT INTO checkpoints(size, root, note) VALUES (%s, %s, %s) "
-            "ON CONFLICT (size) DO UPDATE SET root = EXCLUDED.root, note = EXCLUDED.note",
-            (size, root, note),
-        )
+        """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""
+        with self.lock, self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            row = self.db.execute("SELECT root FROM checkpoints WHERE size = %s", (size,)).fetchone()
+            if row is not None and bytes(row[0]) != root:
+                raise InputError(split_view_message(size, bytes(row[0]), root))
+            self.db.execute(
+                "INSERT INTO checkpoints(size, root, note) VALUES (%s, %s, %s) "
+                "ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
+                (size, root, note),
+            )
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
         rows = self.read.execute("SELECT size, root, note FROM checkpoints ORDER BY size").fetchall()
         return [(int(a), bytes(b), str(c)) for a, b, c in rows]
+
+    def checkpoint_at(self, size: int) -> tuple[bytes, str] | None:
+        """The root and note of the checkpoint issued at ``size``, if any."""
+        row = self.read.execute("SELECT root, note FROM checkpoints WHERE size = %s", (size,)).fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
 
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""
@@ -161,6 +179,12 @@ CREATE TABLE IF NOT EXISTS verifier_nonce (key_id TEXT NOT NULL, nonce TEXT NOT 
                                            expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (key_id, nonce));
 CREATE TABLE IF NOT EXISTS verifier_chain_head (key_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL,
                                                 digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verifier_device_claim (device_id TEXT NOT NULL, key_id TEXT NOT NULL, host TEXT NOT NULL,
+                                                  since TIMESTAMPTZ NOT NULL, until TIMESTAMPTZ NOT NULL,
+                                                  PRIMARY KEY (device_id, key_id));
+CREATE TABLE IF NOT EXISTS verifier_key_binding (key_id TEXT PRIMARY KEY, since TIMESTAMPTZ NOT NULL,
+                                                 devices TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verifier_submission (identity BYTEA PRIMARY KEY, log_index BIGINT NOT NULL);
 """
 
 
@@ -195,6 +219,30 @@ class PostgresVerifierState:
             )
             return bool(cur.rowcount == 1)
 
+    def seen(self, key_id: str, nonce: str) -> bool:
+        """Whether the pair is recorded (a read: nothing is recorded)."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT 1 FROM verifier_nonce WHERE key_id = %s AND nonce = %s", (key_id, nonce)
+            ).fetchone()
+        return row is not None
+
+    def submission(self, identity: bytes) -> int | None:
+        """The log index of the submission with this identity (payload and signers), if logged."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT log_index FROM verifier_submission WHERE identity = %s", (identity,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def record_submission(self, identity: bytes, index: int) -> None:
+        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (identity, index),
+            )
+
     def prune(self, before: datetime) -> int:
         """Forget nonces that expired before ``before``; return how many."""
         with self.lock:
@@ -219,6 +267,43 @@ class PostgresVerifierState:
                 "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
                 (key_id, head.sequence, head.digest),
             )
+
+    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
+        """Record a GPU device's claim on a key (one upsert); return other keys' overlapping claims."""
+        with self.lock:
+            since, until = self.db.execute(
+                "INSERT INTO verifier_device_claim (device_id, key_id, host, since, until) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id, key_id) DO UPDATE SET host = EXCLUDED.host, "
+                "since = LEAST(verifier_device_claim.since, EXCLUDED.since), "
+                "until = GREATEST(verifier_device_claim.until, EXCLUDED.until) RETURNING since, until",
+                (claim.device_id, claim.key_id, claim.host, claim.since, claim.until),
+            ).fetchone()
+            rows = self.db.execute(
+                "SELECT key_id, host, since, until FROM verifier_device_claim "
+                "WHERE device_id = %s AND key_id <> %s AND since <= %s AND until >= %s",
+                (claim.device_id, claim.key_id, until, since),
+            ).fetchall()
+        return [DeviceClaim(claim.device_id, str(k), str(h), a, b) for k, h, a, b in rows]
+
+    def rebind(
+        self, key_id: str, since: datetime, devices: frozenset[str]
+    ) -> tuple[datetime, frozenset[str]] | None:
+        """Record a key's binding; return the previous one when its devices changed."""
+        text = ",".join(sorted(devices))
+        with self.lock, self.db.transaction():
+            row = self.db.execute(
+                "SELECT since, devices FROM verifier_key_binding WHERE key_id = %s FOR UPDATE", (key_id,)
+            ).fetchone()
+            if row is not None and since <= row[0]:
+                return None
+            self.db.execute(
+                "INSERT INTO verifier_key_binding (key_id, since, devices) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key_id) DO UPDATE SET since = EXCLUDED.since, devices = EXCLUDED.devices",
+                (key_id, since, text),
+            )
+        if row is None or row[1] == text:
+            return None
+        return row[0], frozenset(d for d in str(row[1]).split(",") if d)
 
     def close(self) -> None:
         """Close the connection."""

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,10 @@ class LogStore(Protocol):
         """The index of the entry with this leaf hash, if logged."""
         ...
 
+    def integrated_at(self, index: int) -> float | None:
+        """When the log integrated entry ``index`` (UTC seconds), if it kept the time."""
+        ...
+
     def meta(self, key: str) -> str | None:
         """A value stored with the log (origin, verifier key)."""
         ...
@@ -64,11 +69,15 @@ class LogStore(Protocol):
         ...
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Remember a checkpoint the log signed."""
+        """Remember a checkpoint the log signed (refused if this size was signed with another root)."""
         ...
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
+        ...
+
+    def checkpoint_at(self, size: int) -> tuple[bytes, str] | None:
+        """The root and note of the checkpoint issued at ``size``, if any."""
         ...
 
     def put_result(self, index: int, status: str, result: str) -> None:
@@ -174,6 +183,17 @@ def node_rows(leaves: list[tuple[int, bytes, bytes, bytes]]) -> list[tuple[int, 
     return rows
 
 
+def split_view_message(size: int, kept: bytes, new: bytes) -> str:
+    """Why a checkpoint is refused: the log signed another root at this size before (it was rewritten)."""
+    import base64
+
+    return (
+        f"a checkpoint of size {size} with root {base64.b64encode(kept).decode()} was signed before; the "
+        f"log now has root {base64.b64encode(new).decode()} at that size: it was rewritten (both are kept "
+        "as evidence; nothing is overwritten)"
+    )
+
+
 WAL_CHECKPOINT_PAGES = 16384
 """Pages of WAL (4 KiB each) after which SQLite copies them into the database file."""
 
@@ -183,7 +203,7 @@ ENTRIES_SUFFIX = "-entries"
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
-                      off INTEGER NOT NULL, len INTEGER NOT NULL, up BLOB NOT NULL);
+                      off INTEGER NOT NULL, len INTEGER NOT NULL, up BLOB NOT NULL, at REAL);
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
 CREATE TABLE results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
 """
@@ -331,6 +351,12 @@ class SqliteLog:
         except sqlite3.Error as exc:
             self._close_db()
             raise InputError(f"{path} is not a usable log database: {exc}") from None
+        self.timed = "at" in columns
+        """Whether entries keep their integration time (logs before it gain the column when written)."""
+        if not self.timed and columns:
+            with contextlib.suppress(sqlite3.Error):  # a log opened read-only stays untimed
+                self.db.execute("ALTER TABLE entries ADD COLUMN at REAL")
+                self.timed = True
         if columns >= _SEGMENT_COLUMNS:
             self.fd = self._open_entries(create)
         elif not columns >= _INLINE_COLUMNS:
@@ -422,8 +448,12 @@ class SqliteLog:
         return self._tail(self.read)[0]
 
     def append(self, entries: list[bytes]) -> list[Appended]:
-        """Append a batch: its bytes written and synced, then its rows in one durable transaction."""
+        """Append a batch: its bytes written and synced, then its rows in one durable transaction.
+
+        Each new entry gets the log's integration time (the batch's, UTC seconds), committed with it.
+        """
         hashes = [merkle.leaf_hash(data) for data in entries]
+        at = time.time()
         with self._writing():
             self.db.execute("BEGIN IMMEDIATE")  # the write lock, across processes
             writer: EntryWriter | None = None
@@ -441,16 +471,24 @@ class SqliteLog:
                 )
                 if writer is None:
                     if plan.leaves:
-                        self._insert_inline(plan.leaves)
+                        self._insert_inline(plan.leaves, at)
                 elif plan.leaves:
-                    rows: list[tuple[int, bytes, int, int, bytes]] = []
+                    rows: list[tuple[int, bytes, int, int, bytes, float | None]] = []
                     off = end
+                    stamp = at if self.timed else None
                     for index, h, data, up in plan.leaves:
-                        rows.append((index, h, off, len(data), up))
+                        rows.append((index, h, off, len(data), up, stamp))
                         off += len(data)
-                    self.db.executemany(
-                        "INSERT INTO entries(idx, leaf_hash, off, len, up) VALUES (?, ?, ?, ?, ?)", rows
-                    )
+                    if self.timed:
+                        self.db.executemany(
+                            "INSERT INTO entries(idx, leaf_hash, off, len, up, at) VALUES (?, ?, ?, ?, ?, ?)",
+                            rows,
+                        )
+                    else:
+                        self.db.executemany(
+                            "INSERT INTO entries(idx, leaf_hash, off, len, up) VALUES (?, ?, ?, ?, ?)",
+                            [r[:5] for r in rows],
+                        )
                     writer.finish(entries_path(self.path))  # the bytes are on disk before the rows commit
                 self.db.execute("COMMIT")
             except BaseException:
@@ -461,11 +499,18 @@ class SqliteLog:
                 raise
             return plan.placed
 
-    def _insert_inline(self, leaves: list[tuple[int, bytes, bytes, bytes]]) -> None:
+    def _insert_inline(self, leaves: list[tuple[int, bytes, bytes, bytes]], at: float) -> None:
         """A batch in the layout of logs created before the entries file."""
-        self.db.executemany(
-            "INSERT INTO entries(idx, leaf_hash, data) VALUES (?, ?, ?)", [(i, h, d) for i, h, d, _ in leaves]
-        )
+        if self.timed:
+            self.db.executemany(
+                "INSERT INTO entries(idx, leaf_hash, data, at) VALUES (?, ?, ?, ?)",
+                [(i, h, d, at) for i, h, d, _ in leaves],
+            )
+        else:
+            self.db.executemany(
+                "INSERT INTO entries(idx, leaf_hash, data) VALUES (?, ?, ?)",
+                [(i, h, d) for i, h, d, _ in leaves],
+            )
         self.db.executemany(
             "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)", [r for r in node_rows(leaves) if r[0]]
         )
@@ -501,17 +546,35 @@ class SqliteLog:
                 found[bytes(h)] = int(idx)
         return found
 
+    def integrated_at(self, index: int) -> float | None:
+        """When the log integrated entry ``index`` (UTC seconds), if it kept the time."""
+        if not self.timed:
+            return None
+        row = self.read.execute("SELECT at FROM entries WHERE idx = ?", (index,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
         row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
         return int(row[0]) if row else None
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
-        """Remember a checkpoint the log signed."""
+        """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""
         with self._writing():
-            self.db.execute(
-                "INSERT OR REPLACE INTO checkpoints(size, root, note) VALUES (?, ?, ?)", (size, root, note)
-            )
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT root FROM checkpoints WHERE size = ?", (size,)).fetchone()
+                if row is not None and bytes(row[0]) != root:
+                    raise InputError(split_view_message(size, bytes(row[0]), root))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checkpoints(size, root, note) VALUES (?, ?, ?)",
+                    (size, root, note),
+                )
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def checkpoints(self) -> list[tuple[int, bytes, str]]:
         """Every checkpoint issued, oldest first."""
@@ -519,6 +582,11 @@ class SqliteLog:
             (int(a), bytes(b), str(c))
             for a, b, c in self.read.execute("SELECT size, root, note FROM checkpoints ORDER BY size")
         ]
+
+    def checkpoint_at(self, size: int) -> tuple[bytes, str] | None:
+        """The root and note of the checkpoint issued at ``size``, if any."""
+        row = self.read.execute("SELECT root, note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
 
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""

@@ -20,6 +20,33 @@ class PeakFigure(WireModel):
     date: str
 
 
+class AttestedSku(WireModel):
+    """A board SKU as a GPU's signed attestation report names it (opaque fields 17, 18 and 15)."""
+
+    project: Annotated[str, Field(min_length=1, max_length=16)]
+    project_sku: Annotated[str, Field(min_length=1, max_length=16)]
+    chip_sku: Annotated[str | None, Field(max_length=16)] = None
+    source: str = Field(description="where the value was seen (a key of the catalog's sources)")
+    confirmed: bool = Field(
+        default=True, description="false where the product behind the sample is inferred, not stated"
+    )
+
+
+class AttestedIdentity(WireModel):
+    """What the vendor signs about a chip: device certificate model and board SKUs.
+
+    The verifier compares these with a GPU's declared PCI id and name, so a genuine report
+    of one chip cannot vouch for a GPU declared as another (``hardware.model_mismatch``).
+    """
+
+    certificate_models: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1,
+        description="common name of the per-device (BROM) certificate, e.g. 'GH100 A01 GSP BROM'",
+    )
+    certificate_source: str = Field(description="a key of the catalog's sources")
+    skus: list[AttestedSku] = Field(default_factory=list)
+
+
 class Chip(WireModel):
     """One accelerator product."""
 
@@ -44,6 +71,9 @@ class Chip(WireModel):
     )
     prohibited_guidance: str | None = Field(
         default=None, description="source key of guidance against any use"
+    )
+    attested: AttestedIdentity | None = Field(
+        default=None, description="what the vendor's signed attestation reports say this chip is"
     )
 
     @model_validator(mode="after")
@@ -85,6 +115,13 @@ class ChipCatalog(WireModel):
             refs = [f.source for f in chip.dense_peak] + [
                 s for s in (chip.die_area_source, chip.prohibited_guidance) if s
             ]
+            if chip.attested is not None:
+                refs += [chip.attested.certificate_source, *(s.source for s in chip.attested.skus)]
+                for sku in chip.attested.skus:
+                    key = f"{sku.project}/{sku.project_sku}"
+                    if key in seen:
+                        raise ValueError(f"attested SKU {key} is listed for both {seen[key]} and {chip.id}")
+                    seen[key] = chip.id
             for ref in refs:
                 if ref not in self.sources:
                     raise ValueError(f"{chip.id} cites source {ref!r}, which is not in sources")

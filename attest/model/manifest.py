@@ -140,6 +140,22 @@ class Classification(WireModel):
     tpp: float | None = None
 
 
+class BindingChallenge(WireModel):
+    """What a challenger signs: who, when, and a random value nobody could predict."""
+
+    version: Literal[1] = 1
+    challenger_key_id: HexSha256
+    issued_at: Timestamp
+    random: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="32 random bytes, hex")]
+
+
+class SignedChallenge(WireModel):
+    """A binding challenge with its challenger's signature (base64) over its canonical form."""
+
+    challenge: BindingChallenge
+    signature: Annotated[str, Field(min_length=1, max_length=1024, description="base64")]
+
+
 class CcEvidence(WireModel):
     """NVIDIA confidential-computing evidence captured for a GPU (checked by the GPU evidence step)."""
 
@@ -149,6 +165,11 @@ class CcEvidence(WireModel):
     source: str = "nvml"
     ocsp: list[Annotated[str, Field(max_length=16384, description="base64 DER OCSP response")]] = Field(
         default_factory=list, max_length=8, description="OCSP responses captured for chain positions 1-3"
+    )
+    challenge: SignedChallenge | None = Field(
+        default=None,
+        description="the challenge the report's nonce names (attest bind --challenge): dates the binding; "
+        "absent in bindings made before challenges, which are never graded fresh",
     )
 
 

@@ -179,6 +179,16 @@ class LocationRequirement(WireModel):
     )
 
 
+class HardwareRequirement(WireModel):
+    """What GPU evidence must be to earn ``hardware-bound`` (and so ``measured``)."""
+
+    binding_max_age_s: Annotated[int, Field(gt=0, le=366 * 86_400)] = Field(
+        default=86_400,
+        description="how long before the manifest a binding's challenge may have been issued; an older binding "
+        "grades declared (hardware.binding_stale)",
+    )
+
+
 class PolicyDocument(WireModel):
     """One policy file."""
 
@@ -197,6 +207,9 @@ class PolicyDocument(WireModel):
     rules: list[Rule] = Field(default_factory=list)
     location: LocationRequirement | None = Field(
         default=None, description="what the measured location grade must prove (inherited when absent)"
+    )
+    hardware: HardwareRequirement | None = Field(
+        default=None, description="what GPU evidence must be to count (inherited when absent)"
     )
     disclaimer: str = "Not legal advice. Check the sources; correct the data where they changed."
 

@@ -45,16 +45,38 @@ class TrustedKey(WireModel):
         return self
 
 
+class TrustedChallenger(WireModel):
+    """A key trusted to issue binding challenges (to keep time), never to sign manifests."""
+
+    key_id: HexSha256
+    algorithm: Literal["ed25519", "ecdsa-p256", "ecdsa-p384"]
+    public_key: Annotated[str, Field(min_length=40, max_length=1024, description="base64 DER SPKI")]
+    comment: str | None = None
+
+
 class TrustStoreFile(WireModel):
     """The whole trust store file."""
 
     version: Literal[1] = 1
     keys: list[TrustedKey] = Field(default_factory=list)
     revoked: list[HexSha256] = Field(default_factory=list)
+    challengers: list[TrustedChallenger] = Field(
+        default_factory=list,
+        description="keys whose binding challenges date GPU bindings (attest challenge issue); "
+        "a challenger key cannot sign manifests and a node key cannot issue challenges",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
         ids = [k.key_id for k in self.keys]
         if len(set(ids)) != len(ids):
             raise ValueError("a key_id is listed twice in keys")
+        challengers = [c.key_id for c in self.challengers]
+        if len(set(challengers)) != len(challengers):
+            raise ValueError("a key_id is listed twice in challengers")
+        both = set(ids) & set(challengers)
+        if both:
+            raise ValueError(
+                f"key {sorted(both)[0][:16]}… is both a node key and a challenger; use separate keys"
+            )
         return self

@@ -28,6 +28,7 @@ from attest.model.manifest import WorkloadManifest
 from attest.model.policy import (
     DestinationRule,
     EvidenceStrengthRule,
+    HardwareRequirement,
     HeadquartersRule,
     LicenseEntry,
     LocationRequirement,
@@ -150,6 +151,9 @@ class Policy:
         self.location = next(
             (d.location for d in reversed(self.documents) if d.location), LocationRequirement()
         )
+        self.hardware = next(
+            (d.hardware for d in reversed(self.documents) if d.hardware), HardwareRequirement()
+        )
         for name in self.location.prohibited:
             if len(name) != 2 and name not in self.groups:
                 raise PolicyError(
@@ -173,6 +177,10 @@ class Policy:
                 raise PolicyError(f"policy {self.main.id} defines no group {name!r}")
             codes.update(c for c in {*g.members, *(ch.code for ch in g.changes)} if self.member(c, name, at))
         return sorted(codes)
+
+    def hardware_requirement(self) -> HardwareRequirement:
+        """What GPU evidence must be to count as hardware-bound under this policy."""
+        return self.hardware
 
     def location_requirement(self, at: date) -> tuple[LocationRequirement, list[str]]:
         """What a measured grade must prove on ``at``: the requirement and its prohibited country codes."""

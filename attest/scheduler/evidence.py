@@ -12,7 +12,7 @@ from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import VerificationResult
-from attest.replay import MemoryChainStore, MemoryNonceStore
+from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore
 from attest.scheduler.admission import NodeEvidence
 from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
 
@@ -43,11 +43,19 @@ def load_evidence(
         wanted = set(hosts)
         envelopes = [item for item in envelopes if claimed_hostname(item[1]) in wanted]
     items = sorted(envelopes, key=lambda item: chain_order_key(item[1]))
-    nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    nonces, chains, devices = MemoryNonceStore(), MemoryChainStore(), MemoryDeviceStore()
     per_key: dict[str, dict[str, NodeEvidence]] = {}
     for name, raw in items:
         result, manifest = verify_and_open(
-            raw, trust, now=now, nonces=nonces, chains=chains, policy=policy, options=options, source=name
+            raw,
+            trust,
+            now=now,
+            nonces=nonces,
+            chains=chains,
+            policy=policy,
+            options=options,
+            source=name,
+            devices=devices,
         )
         if manifest is None or result.key_id is None:
             continue

@@ -50,6 +50,15 @@ def landmarks(workspace: Path, cli: CliRunner) -> Iterator[Path]:
             proc.communicate(timeout=10)
 
 
+def _bind(cli: CliRunner) -> None:
+    """Bind the node key to its simulated GPUs over a challenge the auditor issued and trusts."""
+    cli("keygen", "--out", "challenger", check_code=0)
+    cli("trust", "add", "challenger/attest.pub", "--challenger", "--trust", "trust.json", check_code=0)
+    cli("challenge", "issue", "--key", "challenger/attest.key", "-o", "challenge.json", check_code=0)
+    cli("bind", "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor",
+        "--challenge", "challenge.json", "-o", "binding.json", check_code=0)
+
+
 def _pin(workspace: Path) -> str:
     root = x509.load_pem_x509_certificate((workspace / "vendor" / "root.pem").read_bytes())
     return root.fingerprint(hashes.SHA256()).hex()
@@ -74,8 +83,7 @@ def _rules(result: dict) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_a_copy_of_the_node_key_never_earns_measured(workspace: Path, cli: CliRunner, landmarks: Path) -> None:
-    cli("bind", "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor",
-        "-o", "binding.json", check_code=0)
+    _bind(cli)
 
     # The honest node: its GPUs answer every challenge (reports in the receipts file), graded measured.
     out = cli("locate", "--landmarks", "landmarks.json", "--key", "node/attest.key", "--nonce", NONCE, "--rounds", "3",
@@ -122,8 +130,7 @@ def test_gpu_report_time_without_a_floor_reaches_thousands_of_km(
     workspace: Path, cli: CliRunner, landmarks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Honest GPUs taking 30 ms and the bundled floor of 0: the GPU-timed disks are ~4,500 km, not measured."""
-    cli("bind", "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor",
-        "-o", "binding.json", check_code=0)
+    _bind(cli)
     monkeypatch.setenv("ATTEST_SIM_REPORT_MS", "30")
     cli("locate", "--landmarks", "landmarks.json", "--key", "node/attest.key", "--nonce", NONCE, "--rounds", "2",
         "--simulate", "h100", "--seed", "n1", "--cc-sim", "vendor", "-o", "slow.json", check_code=0)

@@ -22,6 +22,8 @@ import pytest
 
 from attest.crypto.trust import TrustStore
 from attest.daemon.client import Client, DaemonError
+from attest.log.merkle import MemoryTree, inclusion_path, leaf_hash
+from attest.log.merkle import root as merkle_root
 from attest.model.result import Status
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.verify import verify_many
@@ -182,6 +184,8 @@ class Collector(http.server.BaseHTTPRequestHandler):
 
     received: ClassVar[list[tuple[int, bytes]]] = []
     calls = 0
+    tree = MemoryTree()
+    lie = False
 
     def do_POST(self) -> None:
         type(self).calls += 1
@@ -191,11 +195,49 @@ class Collector(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         type(self).received.append((int(self.headers["X-Attest-Sequence"]), body))
-        self.send_response(202)
+        index = type(self).tree.append(body)
+        size = type(self).tree.size
+        proof = {"leaf_index": index, "tree_size": size, "leaf_hash": leaf_hash(body).hex(),
+                 "root_hash": merkle_root(type(self).tree.node, size).hex(),
+                 "path": [h.hex() for h in inclusion_path(type(self).tree.node, index, size)]}
+        if type(self).lie:  # a 200 that logged nothing: the proof is for other bytes
+            proof["leaf_hash"] = leaf_hash(b"other").hex()
+        answer = json.dumps({"leaf_index": index, "leaf_hash": proof["leaf_hash"], "inclusion": proof}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+class LyingCollector(Collector):
+    """Answers 200 with a proof that is not of the pushed envelope."""
+
+    received: ClassVar[list[tuple[int, bytes]]] = []
+    calls = 0
+    tree = MemoryTree()
+    lie = True
+
+
+def test_a_200_without_a_proof_of_the_envelope_is_not_a_delivery(make_daemon: MakeDaemon) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LyingCollector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/manifests"
+        dp = make_daemon(tail=f'\n[collector]\nurl = "{url}"\ntimeout_s = 2\nmax_backoff_s = 1\n')
+        dp.start()
+        with dp.client() as c:
+            sign(c, "j0")
+            deadline = time.monotonic() + 30
+            while len(LyingCollector.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(LyingCollector.received) >= 2  # answered 200 and tried again: not delivered
+            assert c.status()["undelivered"] == 1
+        dp.stop()
+    finally:
+        server.shutdown()
 
 
 def test_push_to_a_collector_with_retries(make_daemon: MakeDaemon) -> None:

@@ -20,7 +20,7 @@ from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status
 from attest.verify import VerifyOptions, verify_envelope
-from tests.conftest import NOW, Node, trusted_node
+from tests.conftest import NOW, Node, fresh_binding, trusted_node
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def options(vendor: SimulatedCcBackend) -> VerifyOptions:
 
 def bound_manifest(node: Node, vendor: SimulatedCcBackend, *, key: SigningKey | None = None) -> WorkloadManifest:
     evidence = SimulatedGpuSource(node.preset, seed=node.host, hostname=node.host).read()
-    binding = bind(evidence.gpus, (key or node.key).public, SimulatedCcSource(vendor))
+    binding = fresh_binding(evidence.gpus, (key or node.key).public, vendor)
     m = node.manifest()
     return m.model_copy(update={"gpus": attach(m.gpus, binding.model_copy(update={"node_key_id": node.key.key_id}), node.key.key_id)})
 
@@ -50,7 +50,10 @@ def test_hierarchy_has_nvidias_shape(vendor: SimulatedCcBackend) -> None:
 def test_bound_manifest_is_hardware_bound(vendor: SimulatedCcBackend) -> None:
     node = trusted_node()
     m = bound_manifest(node, vendor)
-    assert all(g.cc_evidence and g.cc_evidence.nonce == binding_nonce(node.key.public).hex() for g in m.gpus)
+    assert all(
+        g.cc_evidence and g.cc_evidence.nonce == binding_nonce(node.key.public, g.cc_evidence.challenge).hex()
+        for g in m.gpus
+    )
     r = verify_envelope(node.envelope(m), node.trust, now=NOW, options=options(vendor))
     assert r.status is Status.AFFIRMING, r.findings
     assert r.location_grade == "hardware-bound" and r.trust_vector.hardware is Status.AFFIRMING
@@ -93,7 +96,7 @@ def test_evidence_for_another_key_fails(vendor: SimulatedCcBackend) -> None:
     r = verify_envelope(node.envelope(m), node.trust, now=NOW, options=options(vendor))
     assert r.status is Status.CONTRAINDICATED and r.location_grade == "declared"
     rules = [f for f in r.findings if f.rule == "hardware.cc.nonce_mismatch"]
-    assert len(rules) == 8 and "not made over this node key's digest" in rules[0].message
+    assert len(rules) == 8 and "not made over this node key and its binding challenge" in rules[0].message
 
 
 def test_evidence_copied_from_another_node_fails(vendor: SimulatedCcBackend) -> None:

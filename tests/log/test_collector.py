@@ -59,8 +59,10 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
     dp = make_daemon()
     TrustStore().with_key(dp.key.public).save(trust_path)
     proc, base = serve(db, trust_path, tmp_path / "log.key")
+    vkey = Log.open(db).store.meta("verifier_key")
     try:
-        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n')
+        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n'
+                             f'log_key = "{vkey}"\n')
         dp.start()
         with dp.client() as c:
             signed = [sign(c, f"job-{i}") for i in range(5)]
@@ -69,6 +71,11 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
                 time.sleep(0.1)
             assert c.status()["undelivered"] == 0
         dp.stop()
+        # each delivery kept its proof against a signed checkpoint
+        import sqlite3
+
+        kept = [json.loads(r[0]) for r in sqlite3.connect(dp.dir / "state" / "chain.sqlite").execute("SELECT proof FROM manifests ORDER BY seq")]
+        assert [k["leaf_index"] for k in kept] == [0, 1, 2, 3, 4] and all("checkpoint" in k for k in kept)
         status, body = http("GET", f"{base}/healthz")
         assert status == 200 and json.loads(body)["size"] == 5
         # Re-push of a logged envelope: same index, same result, no replay finding.
@@ -86,20 +93,20 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
         assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), 2, cp.size, [bytes.fromhex(h) for h in proof["path"]], cp.root)
         status, body = http("GET", f"{base}/v1/entries/2")
         assert status == 200 and body.decode() == signed[2]["envelope"]
-        # A tampered envelope is logged with its contraindicated result; garbage and oversize are refused.
+        # A tampered envelope, garbage and oversize are refused (nothing logged).
         env = json.loads(signed[3]["envelope"])
         env["signatures"][0]["sig"] = ("A" if env["signatures"][0]["sig"][0] != "A" else "B") + env["signatures"][0]["sig"][1:]
         tampered = (json.dumps(env, sort_keys=True, separators=(",", ":")) + "\n").encode()
         status, body = http("POST", f"{base}/v1/manifests", tampered)
         out = json.loads(body)
-        assert status == 200 and out["leaf_index"] == 5 and out["result"]["status"] == "contraindicated"
+        assert status == 403 and "signature.invalid" in [f["rule"] for f in out["result"]["findings"]]
         assert http("POST", f"{base}/v1/manifests", b"hello")[0] == 400
         assert http("POST", f"{base}/v1/manifests", b"x" * (2 << 20))[0] == 413
-        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 6
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 5
         assert http("GET", f"{base}/v1/proof/inclusion?index=99")[0] == 404
         assert http("GET", f"{base}/v1/proof/consistency?old=x")[0] == 400
         status, body = http("GET", f"{base}/v1/proof/consistency?old=3")
-        assert status == 200 and json.loads(body)["new_size"] == 6
+        assert status == 200 and json.loads(body)["new_size"] == 5
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
@@ -142,18 +149,27 @@ def test_log_verbs_against_a_collector_url(collector: Any, make_daemon: MakeDaem
         out = [json.loads(x) for x in cli("log", "append", "e0.json", "e1.json", "e2.json", "e1.json", "--log", base,
                                           "--format", "json", check_code=0).stdout.splitlines()]
         assert [o["leaf_index"] for o in out] == [0, 1, 2, 1] and out[3]["new"] is False
-        note = cli("log", "checkpoint", "--log", base, check_code=0).stdout
+        log = Log.open(db)
+        (tmp_path / "log.pub").write_text(log.store.meta("verifier_key") or "")
+        log.store.close()
+        time.sleep(1.0)  # the next checkpoint (every 0.5 s) covers all three
+        assert "--key LOG.pub" in cli("log", "checkpoint", "--log", base, check_code=2).stderr
+        note = cli("log", "checkpoint", "--log", base, "--key", "log.pub", check_code=0).stdout
         assert note.startswith("example.com/collector\n3\n")
-        proof = json.loads(cli("log", "proof", "--log", base, "--inclusion", "1", "--format", "json", check_code=0).stdout)
+        proof = json.loads(cli("log", "proof", "--log", base, "--key", "log.pub", "--inclusion", "1", "--format", "json",
+                               check_code=0).stdout)
         assert proof["tree_size"] == 3 and proof["leaf_index"] == 1
-        con = json.loads(cli("log", "proof", "--log", base, "--consistency", "1", "3", "--format", "json", check_code=0).stdout)
+        con = json.loads(cli("log", "proof", "--log", base, "--key", "log.pub", "--consistency", "1", "3", "--format",
+                             "json", check_code=0).stdout)
         assert con["old_size"] == 1 and con["new_size"] == 3
         assert "needs the log itself" in cli("log", "verify", "--log", base, check_code=2).stderr
-        assert "answered 404" in cli("log", "proof", "--log", base, "--inclusion", "9", check_code=2).stderr
+        assert "answered 404" in cli("log", "proof", "--log", base, "--key", "log.pub", "--inclusion", "9", "--size", "3",
+                                     check_code=2).stderr
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
-    assert "cannot reach the collector" in cli("log", "proof", "--log", base, "--inclusion", "0", check_code=2).stderr
+    assert "cannot reach the collector" in cli("log", "proof", "--log", base, "--key", "log.pub", "--inclusion", "0",
+                                               check_code=2).stderr
 
 
 def test_a_collector_on_a_postgresql_log(postgres_url: str, cli: Any, tmp_path: Path) -> None:
@@ -284,14 +300,14 @@ def test_the_same_bytes_at_two_collectors_at_once(tmp_path: Path, monkeypatch: p
     assert json.loads(a.log.store.result(0) or "null") == answer_a["result"] and a.log.size == 1
 
 
-def test_refuse_untrusted_keeps_strangers_out_of_the_log(collector: Any, tmp_path: Path) -> None:
-    """With --refuse-untrusted only what trusted keys signed is logged: strangers, forgeries and revoked keys get 403."""
+def test_a_default_collector_keeps_strangers_out_of_the_log(collector: Any, tmp_path: Path) -> None:
+    """By default only what trusted keys signed is logged: strangers, forgeries and revoked keys get 403."""
     from tests.conftest import trusted_node
 
     _, db, _, trust_path = collector
     node, stranger, revoked = trusted_node(), trusted_node(), trusted_node()
     node.trust.with_key(revoked.key.public).with_revoked(revoked.key.key_id).save(trust_path)
-    proc, base = serve(db, trust_path, tmp_path / "log.key", "--refuse-untrusted")
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
     try:
         env = json.loads(node.envelope())
         sig = env["signatures"][0]["sig"]
@@ -329,8 +345,9 @@ def test_the_collector_keeps_each_nodes_newest_evidence_for_admission(collector:
     chain = [node.envelope(node.manifest(now=now, chain=True)) for _ in range(3)]
     proc, base = serve(db, trust_path, tmp_path / "log.key", "--evidence-dir", str(tmp_path / "evidence"))
     try:
-        for raw in (chain[1], chain[0], stranger.envelope(), chain[2], chain[1]):  # out of order, a re-push
+        for raw in (chain[1], chain[0], chain[2], chain[1]):  # out of order, a re-push
             assert http("POST", f"{base}/v1/manifests", raw)[0] == 200
+        assert http("POST", f"{base}/v1/manifests", stranger.envelope())[0] == 403
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
@@ -338,7 +355,7 @@ def test_the_collector_keeps_each_nodes_newest_evidence_for_admission(collector:
     assert [f.name for f in files] == [f"{node.key.key_id}.envelope.json"]
     assert files[0].read_bytes() == chain[2]
     log = Log.open(str(db))
-    assert log.size == 4  # the log keeps everything, the stranger's too (the re-push was a duplicate)
+    assert log.size == 3  # not the stranger's (refused), nor the re-push (a duplicate)
     log.store.close()
 
     (tmp_path / "tenant.json").write_text(json.dumps(CLI_TENANT))

@@ -1,0 +1,62 @@
+"""What makes a push *delivered*: the collector logged this envelope and proved it.
+
+A 200 from the collector is not enough. The answer must name this envelope's leaf hash and
+carry an inclusion proof that verifies against the root it names (RFC 9162 §2.1.3.2). With the
+log's verifier key configured, the daemon also fetches the collector's signed checkpoint,
+checks its signature, and verifies an inclusion proof against *that* root, so a collector
+that answers 200 without logging (or logs into a tree it never signs) is never counted as a
+delivery. The proof is kept with the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from attest.errors import AttestError, InputError
+from attest.log import merkle
+
+
+def check_receipt(envelope: bytes, body: bytes) -> dict[str, Any]:
+    """The inclusion proof from a collector's 200 answer, verified; raises InputError otherwise."""
+    try:
+        answer = json.loads(body)
+        proof = answer["inclusion"]
+        index, size = int(proof["leaf_index"]), int(proof["tree_size"])
+        leaf, root = bytes.fromhex(proof["leaf_hash"]), bytes.fromhex(proof["root_hash"])
+        path = [bytes.fromhex(h) for h in proof["path"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"the collector's answer carries no readable inclusion proof ({exc})") from None
+    if leaf != merkle.leaf_hash(envelope) or int(answer.get("leaf_index", -1)) != index:
+        raise InputError("the collector's answer is for another entry than this envelope")
+    if not merkle.verify_inclusion(leaf, index, size, path, root):
+        raise InputError("the collector's inclusion proof does not verify")
+    return {"leaf_index": index, "tree_size": size, "root_hash": root.hex()}
+
+
+def confirm_in_checkpoint(
+    base_url: str, log_key: str, envelope: bytes, index: int, session: Any, timeout: float
+) -> dict[str, Any]:
+    """Verify entry ``index`` (this envelope) against the collector's signed checkpoint; return it."""
+    from attest.log.checkpoint import open_checkpoint, parse_verifier_key
+
+    try:
+        name, public = parse_verifier_key(log_key)
+        note = session.get(base_url + "/v1/checkpoint", timeout=timeout)
+        if note.status_code != 200:
+            raise InputError(f"the collector serves no checkpoint ({note.status_code})")
+        cp = open_checkpoint(note.text, name, public, origin=name)
+        if cp.size <= index:
+            raise InputError(f"the signed checkpoint (size {cp.size}) does not cover entry {index} yet")
+        resp = session.get(
+            base_url + "/v1/proof/inclusion", params={"index": index, "size": cp.size}, timeout=timeout
+        )
+        proof = resp.json()
+        path = [bytes.fromhex(h) for h in proof["path"]]
+    except AttestError:
+        raise
+    except Exception as exc:  # network, JSON, shape: not confirmed, retried later
+        raise InputError(f"cannot confirm the entry in a signed checkpoint: {exc}") from None
+    if not merkle.verify_inclusion(merkle.leaf_hash(envelope), index, cp.size, path, cp.root):
+        raise InputError(f"entry {index} is not in the log's signed checkpoint at size {cp.size}")
+    return {"leaf_index": index, "tree_size": cp.size, "root_hash": cp.root.hex(), "checkpoint": note.text}

@@ -1,0 +1,153 @@
+"""The C2SP tlog-witness as a real service on loopback, the collector gathering cosignatures, verifiers requiring them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attest.crypto.keys import SigningKey, write_private_key
+from attest.crypto.trust import TrustStore
+from attest.log import Log
+from attest.log.witness import WitnessKey, add_checkpoint_request, count_cosignatures
+from tests.log.test_collector import http, serve
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    proc = subprocess.Popen([sys.executable, "-m", "attest.cli.main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise AssertionError(proc.stderr.read() if proc.stderr else "did not start")
+    return proc, json.loads(line)
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    return proc.communicate(timeout=10)[1]
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> Iterator[tuple[str, WitnessKey, SigningKey, Path]]:
+    """A log (tmp/audit.db, key log.key, log.pub) and a witness following it (its vkey in w.vkey)."""
+    key, wkey = SigningKey.generate(), SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    write_private_key(tmp_path / "w.key", wkey)
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    (tmp_path / "log.pub").write_text(log.store.meta("verifier_key") or "")
+    log.store.close()
+    proc, banner = _start("log", "witness", "serve", "--name", "witness.example/w1", "--key", str(tmp_path / "w.key"),
+                          "--log-key", str(tmp_path / "log.pub"), "--state", str(tmp_path / "w.db"),
+                          "--listen", "127.0.0.1:0")
+    (tmp_path / "w.vkey").write_text(banner["witness"])
+    try:
+        yield "http://" + banner["listening"], WitnessKey.parse(banner["witness"]), key, tmp_path
+    finally:
+        assert "Traceback" not in _stop(proc)
+
+
+def _add(url: str, old: int, proof: list[bytes], note: str) -> tuple[int, bytes]:
+    return http("POST", f"{url}/add-checkpoint", add_checkpoint_request(old, proof, note))
+
+
+def _grow(log: Log, key: SigningKey, n: int) -> str:
+    log.append([b"entry %d\n" % i for i in range(log.size, n)])
+    return log.checkpoint(key)
+
+
+def test_a_witness_cosigns_consistent_checkpoints_and_refuses_others(witness: Any) -> None:
+    url, wkey, key, tmp = witness
+    log = Log.open(tmp / "audit.db")
+    note5 = _grow(log, key, 5)
+    status, body = _add(url, 0, [], note5)
+    assert status == 200 and count_cosignatures(note5 + body.decode(), [wkey]) == 1
+    note9 = _grow(log, key, 9)
+    proof = [bytes.fromhex(h) for h in log.consistency(5, 9)["path"]]
+    status, body = _add(url, 5, proof, note9)
+    assert status == 200 and count_cosignatures(note9 + body.decode(), [wkey]) == 1
+    assert count_cosignatures(note5 + body.decode(), [wkey]) == 0  # a cosignature is of one checkpoint
+    # a stale old size: 409 with the size last cosigned
+    status, body = _add(url, 5, proof, note9)
+    assert (status, body) == (409, b"9\n")
+    # the same size with another root: 409
+    other = Log.init(tmp / "other.db", "example.com/log", key)
+    other.append([b"forked %d\n" % i for i in range(9)])
+    forked9 = other.checkpoint(key)
+    assert _add(url, 9, [], forked9)[0] == 409
+    # an inconsistent checkpoint, with a proof that is valid in the fork: 422
+    other.append([b"forked %d\n" % i for i in range(9, 12)])
+    forked12 = other.checkpoint(key)
+    bad_proof = [bytes.fromhex(h) for h in other.consistency(9, 12)["path"]]
+    assert _add(url, 9, bad_proof, forked12)[0] == 422
+    # the honest log goes on being cosigned
+    note12 = _grow(log, key, 12)
+    assert _add(url, 9, [bytes.fromhex(h) for h in log.consistency(9, 12)["path"]], note12)[0] == 200
+    # unknown origin 404, not the log's signature 403, malformed 400, old above size 400
+    stranger = Log.init(tmp / "stranger.db", "example.com/other", key)
+    assert _add(url, 0, [], stranger.checkpoint(key))[0] == 404
+    impostor = Log.init(tmp / "impostor.db", "example.com/log", SigningKey.generate())
+    impostor.append([b"x\n"])
+    assert _add(url, 0, [], _impostor_note(impostor))[0] == 403
+    assert http("POST", f"{url}/add-checkpoint", b"hello")[0] == 400
+    assert _add(url, 13, [], note12)[0] == 400
+
+
+def _impostor_note(log: Log) -> str:
+    from attest.log.checkpoint import Checkpoint
+
+    return Checkpoint(log.origin, log.size, log.root()).sign(log.origin, SigningKey.generate())
+
+
+def test_the_collector_gathers_cosignatures_and_verifiers_require_them(witness: Any, cli: Any) -> None:
+    """A verifier requiring one cosignature accepts the witnessed checkpoint and refuses an uncosigned one."""
+    from tests.conftest import trusted_node
+
+    url, wkey, _, tmp = witness
+    node = trusted_node()
+    node.trust.save(tmp / "trust.json")
+    proc, base = serve(tmp / "audit.db", tmp / "trust.json", tmp / "log.key", "--witness", f"{url}={tmp / 'w.vkey'}")
+    try:
+        assert http("POST", f"{base}/v1/manifests", node.envelope())[0] == 200
+        deadline = time.monotonic() + 30
+        note = ""
+        while time.monotonic() < deadline:
+            note = http("GET", f"{base}/v1/checkpoint")[1].decode()
+            if note.startswith("example.com/log\n1\n") and count_cosignatures(note, [wkey]):
+                break
+            time.sleep(0.2)
+        assert count_cosignatures(note, [wkey]) == 1
+        out = cli("log", "checkpoint", "--log", base, "--key", str(tmp / "log.pub"), "--witness", str(tmp / "w.vkey"),
+                  "--cosignatures", "1", check_code=0)
+        assert out.stdout == note
+        cli("log", "monitor", "--log", base, "--key", str(tmp / "log.pub"), "--state", str(tmp / "m.json"),
+            "--witness", str(tmp / "w.vkey"), "--cosignatures", "1", check_code=0)
+        cli("log", "proof", "--log", base, "--key", str(tmp / "log.pub"), "--inclusion", "0",
+            "--witness", str(tmp / "w.vkey"), "--cosignatures", "1", check_code=0)
+    finally:
+        _stop(proc)
+    # the cosigned checkpoint is kept with the log
+    assert count_cosignatures(Log.open(tmp / "audit.db").store.checkpoints()[-1][2], [wkey]) == 1
+    # a collector without the witness: its checkpoints carry no cosignature, and are refused
+    key2 = SigningKey.generate()
+    write_private_key(tmp / "log2.key", key2)
+    Log.init(tmp / "audit2.db", "example.com/log", key2).store.close()
+    TrustStore().save(tmp / "trust2.json")
+    proc, base = serve(tmp / "audit2.db", tmp / "trust2.json", tmp / "log2.key")
+    try:
+        (tmp / "log2.pub").write_text(Log.open(tmp / "audit2.db").store.meta("verifier_key") or "")
+        out = cli("log", "checkpoint", "--log", base, "--key", str(tmp / "log2.pub"), "--witness",
+                  str(tmp / "w.vkey"), "--cosignatures", "1", check_code=3)
+        assert "0 valid witness cosignature" in out.stderr and out.stdout == ""
+        cli("log", "monitor", "--log", base, "--key", str(tmp / "log2.pub"), "--state", str(tmp / "m2.json"),
+            "--witness", str(tmp / "w.vkey"), "--cosignatures", "1", check_code=3)
+        assert "needs at least as many" in cli("log", "checkpoint", "--log", base, "--key", str(tmp / "log2.pub"),
+                                               "--cosignatures", "1", check_code=2).stderr
+    finally:
+        _stop(proc)
