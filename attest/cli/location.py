@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from attest.cli.common import HelpFormatter, read_model, stderr, write_output
 from attest.cli.hardware import add_simulate
-from attest.crypto.keys import VerifyingKey, load_signing_key
+from attest.crypto.keys import SigningKey, VerifyingKey, load_signing_key
 from attest.errors import AttestError, InputError
 from attest.hardware import open_source
 from attest.hardware.binding import CcEvidenceSource, SimulatedCcSource
@@ -120,6 +121,21 @@ def run_locate(args: argparse.Namespace) -> int:
     if not 1 <= args.rounds <= 100:
         raise InputError("--rounds must be between 1 and 100")
     gpus, source = _gpu_source(args)
+    held = source.session() if isinstance(source, NvmlCcSource) else contextlib.nullcontext()
+    with held:  # NVML stays initialised for every round of every landmark
+        receipts, reports = _locate(args, registry, key, gpus, source)
+    evidence = LocationEvidence(receipts=receipts, gpu_reports=reports)
+    write_output((evidence.to_json(indent=2) + "\n").encode(), args.output)
+    return 0 if receipts else 2
+
+
+def _locate(
+    args: argparse.Namespace,
+    registry: LandmarkRegistry,
+    key: SigningKey,
+    gpus: list[Gpu],
+    source: CcEvidenceSource | None,
+) -> tuple[list[LandmarkReceipt], list[TimedGpuReport]]:
     receipts: list[LandmarkReceipt] = []
     reports: list[TimedGpuReport] = []
     failures = 0
@@ -148,9 +164,7 @@ def run_locate(args: argparse.Namespace) -> int:
             reports.extend(timed.timed_reports())
             line += f", {timed.receipt.rtt_ns / 1e6:.3f} ms with {len(gpus)} GPU reports"
         stderr(line)
-    evidence = LocationEvidence(receipts=receipts, gpu_reports=reports)
-    write_output((evidence.to_json(indent=2) + "\n").encode(), args.output)
-    return 0 if receipts else 2
+    return receipts, reports
 
 
 def _gpu_source(args: argparse.Namespace) -> tuple[list[Gpu], CcEvidenceSource | None]:
