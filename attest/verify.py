@@ -908,6 +908,7 @@ def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) 
                 "find where these GPUs are; revoke the key that is not theirs (attest trust revoke)",
             )
         run.bound.clear()
+        run.bound_leaf_keys.clear()  # no GPU-timed receipt counts for GPUs that serve another node
         run.grade = "declared"
         run.findings = [f for f in run.findings if f.rule != "hardware.bound"]
         return
