@@ -292,16 +292,17 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             )
         )
 
-    def locate(nonce: str, source: SimulatedCcSource) -> LocationEvidence:
+    def locate(nonce: str, source: SimulatedCcSource, rounds: int) -> LocationEvidence:
         receipts, reports = [], []
         for address in addresses:
             receipts.append(measure(address, key, nonce, rounds=3))
-            timed = measure_timed(address, key, nonce, gpus, source, rounds=3)
+            # The fastest of several rounds: a busy host's scheduling delay only ever adds.
+            timed = measure_timed(address, key, nonce, gpus, source, rounds=rounds)
             receipts.append(timed.receipt)
             reports.extend(timed.timed_reports())
         return LocationEvidence(receipts=receipts, gpu_reports=reports)
 
-    evidence = locate(located.freshness.nonce, gpu_time)
+    evidence = locate(located.freshness.nonce, gpu_time, 20)
     landmarks = LandmarkRegistry(landmarks=registry)
     (workdir / "landmarks.json").write_text(landmarks.to_json())
     located = located.model_copy(update={"location_evidence": evidence})
@@ -345,7 +346,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     far = _manifest(
         host, preset, site, key.key_id, now + timedelta(seconds=42), last[host], "heartbeat", bindings[host]
     )
-    relayed = locate(far.freshness.nonce, _Relayed(gpu_time, delay_s=0.040))
+    relayed = locate(far.freshness.nonce, _Relayed(gpu_time, delay_s=0.040), 3)
     far = far.model_copy(update={"location_evidence": relayed})
     raw_far = encode_envelope(sign_manifest(far, key))
     (workdir / "strict.toml").write_text(STRICT_POLICY)
