@@ -24,6 +24,7 @@ from attest.model.manifest import (
     Operator,
     Site,
     Tenant,
+    TimedGpuReport,
     WorkloadManifest,
 )
 from attest.sign import manifest_digest
@@ -74,6 +75,7 @@ def build_manifest(
     licenses: Sequence[LicenseReference] = (),
     catalog: Catalog | None = None,
     receipts: Sequence[LandmarkReceipt] = (),
+    gpu_reports: Sequence[TimedGpuReport] = (),
 ) -> WorkloadManifest:
     """Return an unsigned manifest.
 
@@ -95,6 +97,7 @@ def build_manifest(
         licenses: license or exception references.
         catalog: classifies each GPU (default: the bundled chip catalog).
         receipts: landmark receipts measured for this manifest's nonce (``attest locate``).
+        gpu_reports: the GPU reports of GPU-timed receipts; only those of the GPUs listed are kept.
     """
     catalog = catalog or bundled_catalog()
     if after is not None:
@@ -106,6 +109,7 @@ def build_manifest(
         previous = manifest_digest(after)
     if valid_for <= timedelta(0):
         raise InputError("the validity period must be positive")
+    selected = select_gpus(evidence.gpus, gpus)
     return WorkloadManifest.from_obj(
         {
             "job": job,
@@ -120,11 +124,13 @@ def build_manifest(
                 cc_state=evidence.cc_state,
             ),
             "gpus": [
-                g.model_copy(update={"classification": catalog.classify_gpu(g).to_wire()})
-                for g in select_gpus(evidence.gpus, gpus)
+                g.model_copy(update={"classification": catalog.classify_gpu(g).to_wire()}) for g in selected
             ],
             "licenses": list(licenses),
-            "location_evidence": LocationEvidence(receipts=list(receipts)),
+            "location_evidence": LocationEvidence(
+                receipts=list(receipts),
+                gpu_reports=[t for t in gpu_reports if t.gpu_index in {g.index for g in selected}],
+            ),
             "freshness": Freshness.from_obj(
                 {
                     "issued_at": now,

@@ -26,9 +26,12 @@ Steps, in the order a person would check by hand:
     root over SHA-256 of the signing key; all GPUs bound → ``hardware-bound``.
 14. Location: each landmark receipt verifies to the trusted landmark registry,
     answers this manifest and is fresh; its RTT draws a disk (``c`` in vacuum).
-    ``measured`` when the disks rule out the policy's prohibited area even
-    with any ``k-1`` landmark operators lying, and the node key is
-    hardware-bound; a declared site outside a disk is impossible.
+    With a hardware-bound node key: ``measured`` when the disks of GPU-timed
+    receipts (every GPU's report over the challenge-derived nonce, signed with
+    its verified leaf key; ``c·(RTT - t_min)/2``) rule out the policy's
+    prohibited area even with any ``k-1`` landmark operators lying;
+    ``key-measured`` when only the disks of the key's answers do. A declared
+    site outside a disk is impossible.
 15. Policy, when one is given.
 16. Status: the worst finding; the trust vector per aspect.
 """
@@ -45,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 
@@ -182,6 +186,8 @@ class _Run:
     classifications: list[ChipClassification] = field(default_factory=list)
     bound: list[BoundDevice] = field(default_factory=list)
     """The GPUs whose binding verified (device identity, binding period), when hardware-bound."""
+    bound_leaf_keys: dict[int, ec.EllipticCurvePublicKey] = field(default_factory=dict)
+    """GPU index → leaf public key of its verified CC evidence; filled only when ``hardware-bound``."""
 
     @property
     def judged_at(self) -> datetime:
@@ -459,7 +465,7 @@ def _verify(
         _check_devices(run, manifest, devices)
 
     # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
-    _check_location(run, manifest, policy, options)
+    _check_location(run, manifest, policy, options, catalog)
 
     # 15. Policy.
     if policy is None:
@@ -491,18 +497,35 @@ def location_report(
     *,
     now: datetime,
     clock_skew: timedelta = timedelta(seconds=60),
+    bound_keys: dict[int, ec.EllipticCurvePublicKey] | None = None,
+    catalog: Catalog | None = None,
 ) -> LocationReport:
-    """Evaluate a (verified) manifest's receipts; also used to draw the map."""
+    """Evaluate a (verified) manifest's receipts; also used to draw the map.
+
+    ``bound_keys`` (GPU index → verified leaf key) let receipts count as GPU-timed; the
+    report floor ``t_min`` comes from ``catalog`` (default: the bundled one).
+    """
     from attest.location.check import evaluate_manifest  # numpy, shapely, pyproj: loaded when needed
 
     req, codes = location_scope(policy, manifest)
     return evaluate_manifest(
-        manifest, registry=registry, requirement=req, prohibited=codes, now=now, clock_skew=clock_skew
+        manifest,
+        registry=registry,
+        requirement=req,
+        prohibited=codes,
+        now=now,
+        clock_skew=clock_skew,
+        bound_keys=bound_keys,
+        report_floor_ns=(catalog or bundled_catalog()).report_floor_ns(manifest.gpus),
     )
 
 
 def _check_location(
-    run: _Run, manifest: WorkloadManifest, policy: PolicyEvaluator | None, options: VerifyOptions
+    run: _Run,
+    manifest: WorkloadManifest,
+    policy: PolicyEvaluator | None,
+    options: VerifyOptions,
+    catalog: Catalog | None,
 ) -> None:
     receipts = manifest.location_evidence.receipts
     if not receipts:
@@ -518,7 +541,13 @@ def _check_location(
     run.evaluated.add("location")
     try:
         report = location_report(
-            manifest, options.landmarks, policy, now=run.now, clock_skew=options.clock_skew
+            manifest,
+            options.landmarks,
+            policy,
+            now=run.now,
+            clock_skew=options.clock_skew,
+            bound_keys=run.bound_leaf_keys,
+            catalog=catalog,
         )
     except AttestError as exc:
         run.add(
@@ -887,6 +916,12 @@ def _check_hardware(
         "TPM or confidential VM holds it",
         {"devices": len(devices)},
     )
+    for gpu in with_evidence:  # the keys GPU-timed landmark receipts must verify with
+        assert gpu.cc_evidence is not None
+        pem = gpu.cc_evidence.certificate_chain.encode("utf-8")
+        leaf = (options.cc_cache.chain(pem) if options.cc_cache else parse_chain(pem))[0].public_key()
+        if isinstance(leaf, ec.EllipticCurvePublicKey):
+            run.bound_leaf_keys[gpu.index] = leaf
     return "hardware-bound"
 
 
@@ -921,6 +956,7 @@ def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) 
                 "find where these GPUs are; revoke the key that is not theirs (attest trust revoke)",
             )
         run.bound.clear()
+        run.bound_leaf_keys.clear()  # no GPU-timed receipt counts for GPUs that serve another node
         run.grade = "declared"
         run.findings = [f for f in run.findings if f.rule != "hardware.bound"]
         return

@@ -10,9 +10,11 @@ operator); the oracle answers the same question (all disks, then each operator d
 every sample against every disk with exact WGS84 geodesics — the obvious correct way.
 Timed warm (landmark distances cached, as for a verifier with a fixed registry) and cold.
 
-Part 2 — the attack simulation (``attest location simulate``) with its pass rates per site.
+Part 2 — the attack simulation (``attest location simulate``) with its pass rates per site,
+for GPUs that take ``--report-ms`` per report, at each floor ``--floor-ms`` (t_min); then,
+with ``--relay-trials N``, the key-copy and GPU-report relays at volume.
 
-Run: python bench/bench_location.py [--trials 200] [--repeat 20]
+Run: python bench/bench_location.py [--trials 200] [--repeat 20] [--floor-ms 0 --floor-ms 27] [--relay-trials 228]
 """
 
 from __future__ import annotations
@@ -111,29 +113,64 @@ def part1(repeat: int) -> None:
         print(f"{name:6} {got!s:>8} {want!s:>7} {cold * 1e3:8.1f} {warm * 1e3:8.1f} {t_oracle * 1e3:10.1f} {t_oracle / warm:11.0f}x")
 
 
-def part2(trials: int) -> None:
-    sim = Simulation(prohibited=["CN", "HK", "MO"])
-    t = time.perf_counter()
-    outcomes = sim.run(SITES, STRATEGIES, trials)
-    elapsed = time.perf_counter() - t
-    print(f"\nattack simulation: {trials} manifests per site and strategy, k = 2, CN/HK/MO ({elapsed:.0f} s)\n")
-    print(f"{'site':30} " + " ".join(f"{s:>12}" for s in STRATEGIES))
-    for site in SITES:
-        row = {o.strategy: o for o in outcomes if o.site == site.name}
-        print(f"{site.name:30} " + " ".join(f"{row[s].rate:12.1%}" for s in STRATEGIES))
-    false_passes = sum(o.measured for o in outcomes if o.strategy != "honest")
-    print(f"\nfalse passes (attack graded measured): {false_passes} of {sum(o.trials for o in outcomes if o.strategy != 'honest')}")
-    target = [o for o in outcomes if o.strategy == "honest" and not next(s for s in SITES if s.name == o.site).border_pair]
-    print(f"honest pass, target sites: min {min(o.rate for o in target):.1%}")
+def part2(trials: int, report_ms: float, floors: list[float], relay_trials: int) -> None:
+    """Honest pass rates per site and every attack, at each floor; then the two relays at volume."""
+    for floor in floors:
+        sim = Simulation(prohibited=["CN", "HK", "MO"], report_ms=report_ms, floor_ms=floor)
+        t = time.perf_counter()
+        outcomes = sim.run(SITES, STRATEGIES, trials)
+        elapsed = time.perf_counter() - t
+        print(
+            f"\nattack simulation: {trials} manifests per site and strategy, k = 2, CN/HK/MO; GPU reports "
+            f"{report_ms:g} ms + jitter, floor t_min {floor:g} ms ({elapsed:.0f} s)\n"
+            "measured (GPU-timed) rate; for honest also key-measured (key-only receipts) in brackets\n"
+        )
+        print(f"{'site':30} " + " ".join(f"{s:>16}" for s in STRATEGIES))
+        for site in SITES:
+            row = {o.strategy: o for o in outcomes if o.site == site.name}
+            honest = row["honest"]
+            cells = [f"{honest.rate:6.1%} ({honest.key_rate:5.1%})"] + [f"{row[s].rate:16.1%}" for s in STRATEGIES[1:]]
+            print(f"{site.name:30} " + " ".join(f"{c:>16}" for c in cells))
+        false_passes = sum(o.measured for o in outcomes if o.strategy != "honest")
+        attacks = sum(o.trials for o in outcomes if o.strategy != "honest")
+        print(f"\nfalse passes (attack graded measured): {false_passes} of {attacks}")
+        copies = [o for o in outcomes if o.strategy == "key-copy-relay"]
+        print(
+            f"key-copy-relay graded key-measured (what a copy of the key can still show): "
+            f"{sum(o.key_measured for o in copies)} of {sum(o.trials for o in copies)}"
+        )
+        target = [o for o in outcomes if o.strategy == "honest" and not next(s for s in SITES if s.name == o.site).border_pair]
+        print(f"honest measured, target sites: min {min(o.rate for o in target):.1%}, max {max(o.rate for o in target):.1%}")
+    if relay_trials:
+        total = measured = 0
+        t = time.perf_counter()
+        for floor in floors:
+            sim = Simulation(report_ms=report_ms, floor_ms=floor, far_landmarks=False)
+            outcomes = sim.run(SITES, ["key-copy-relay", "gpu-report-relay"], relay_trials)
+            total += sum(o.trials for o in outcomes)
+            measured += sum(o.measured for o in outcomes)
+        print(
+            f"\nrelays at volume (in-metro landmarks only, floors {floors}): {measured} measured of {total} trials "
+            f"({time.perf_counter() - t:.0f} s)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--report-ms", type=float, default=30.0, help="honest GPUs' report time (default 30)")
+    parser.add_argument(
+        "--floor-ms", type=float, action="append", help="t_min (repeatable; default: 0 and 27)"
+    )
+    parser.add_argument(
+        "--relay-trials", type=int, default=0, help="then this many relay trials per site, strategy and floor"
+    )
+    parser.add_argument("--skip-part1", action="store_true")
     args = parser.parse_args()
-    part1(args.repeat)
-    part2(args.trials)
+    if not args.skip_part1:
+        part1(args.repeat)
+    part2(args.trials, args.report_ms, args.floor_ms or [0.0, 27.0], args.relay_trials)
 
 
 if __name__ == "__main__":

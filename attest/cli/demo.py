@@ -7,15 +7,22 @@ signed (so the binding is dated), with the vendor's OCSP answers attached. An
 auditor trusts each key for its own site only and pins the vendor root. Each node signs a job
 ``start`` and a ``heartbeat`` manifest (chained by ``previous``); the auditor
 verifies them all, graded ``hardware-bound``. The Johor node then measures
-itself against two landmarks of independent operators (real UDP round trips)
-and its next manifest is graded ``measured``: China, Hong Kong and Macau are
-ruled out by the speed of light. Then the attacks: one byte of an
+itself against two landmarks of independent operators (real UDP round trips):
+its key answers each challenge, and so do its GPUs, each signing a report over
+a nonce derived from the challenge (the simulated GPUs take 30 ms a report, as
+real ones take tens of ms). With the report-time floor calibrated on these GPUs
+(``attest gpu time-report``) its manifest is graded ``measured``: China, Hong
+Kong and Macau are ruled out for the GPUs themselves by the speed of light;
+with the bundled floor of 0 the 30 ms reach ~4,500 km and only the key's answers
+rule the area out (``key-measured``). Then the attacks: one byte of an
 envelope flipped, an envelope replayed, a node going back in its sequence, a
 node claiming a site outside its key's scope, a node presenting another
 node's GPUs and their evidence, H100s re-declared as H20s, one set of GPUs bound
 to a second node's key under new UUIDs, landmark receipts moved to another
-manifest, and an expired manifest. Each must fail, with
-the finding that says why.
+manifest, a copy of the Johor key answering next to the landmarks while the GPU
+challenges are relayed to the real GPUs far away (refused by a policy that
+requires ``measured``), and an expired manifest. Each must fail, with the
+finding that says why.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,15 +45,18 @@ from attest.crypto.keys import SigningKey, load_signing_key, load_verifying_key
 from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
+from attest.hardware.catalog import Catalog, bundled_catalog
 from attest.hardware.cc import ChainCache
 from attest.hardware.freshness import issue_challenge
 from attest.hardware.rim import DirectoryRims, RimAppraiser
-from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.hardware.simulated_cc import DEFAULT_REPORT_MS, SimulatedCcBackend
+from attest.hardware.timing import time_reports
 from attest.location.landmark import LandmarkServer
-from attest.location.prover import measure
+from attest.location.prover import measure, measure_timed
 from attest.model.location import Landmark, LandmarkRegistry
-from attest.model.manifest import Job, LocationEvidence, Operator, Site, Tenant, WorkloadManifest
+from attest.model.manifest import Gpu, Job, LocationEvidence, Operator, Site, Tenant, WorkloadManifest
 from attest.model.result import Status, VerificationResult
+from attest.policy.engine import load_policy
 from attest.replay import SqliteVerifierState
 from attest.sign import manifest_digest, sign_manifest
 from attest.verify import VerifyOptions, verify_envelope, verify_many
@@ -96,6 +107,34 @@ NODES = [
         ),
     ),
 ]
+
+
+# us-ear, with every site required to reach measured: the grade a copy of the key cannot earn.
+STRICT_POLICY = """id = "demo-measured"
+version = "1"
+title = "us-ear, measured location required everywhere"
+effective = 2026-01-01
+extends = ["us-ear"]
+
+[[rules]]
+id = "evidence_strength"
+kind = "evidence_strength"
+groups = ["*"]
+min_grade = "measured"
+"""
+
+
+class _Relayed(SimulatedCcSource):
+    """GPUs reached over a relay: every report comes back ``delay_s`` later (the network there and back)."""
+
+    def __init__(self, inner: SimulatedCcSource, *, delay_s: float) -> None:
+        super().__init__(inner.backend)
+        self.delay_s = delay_s
+
+    def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
+        """The real GPU's report, after the relay's round trip."""
+        time.sleep(self.delay_s)
+        return super().attest(gpu, nonce)
 
 
 @dataclass
@@ -229,10 +268,17 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
 
     # Location: two landmarks of independent operators next to the Johor site (real UDP on
     # loopback, so round trips of well under a millisecond: disks ~100 km wide). The Johor node
-    # answers them with its hardware-bound key; the auditor trusts the landmark registry.
+    # answers each with its key, and again with its GPUs (30 ms a report); the auditor trusts the
+    # landmark registry and a chip catalog whose Hopper floor was calibrated on these GPUs.
     host, preset, site = NODES[0]
     key = load_signing_key(workdir / "nodes" / host / PRIVATE_NAME)
-    registry, receipts, stops = [], [], []
+    gpus = SimulatedGpuSource(preset, seed=host, hostname=host).read().gpus
+    gpu_time = SimulatedCcSource(SimulatedCcBackend(workdir / "sim-vendor", report_ms=DEFAULT_REPORT_MS))
+    floor_ms = time_reports(gpus, gpu_time, rounds=3).suggested_floor_ms()
+    calibrated = Catalog(
+        bundled_catalog().document.model_copy(update={"report_time_floor_ms": {"Hopper": floor_ms}})
+    )
+    registry, addresses, stops = [], [], []
     located = _manifest(
         host, preset, site, key.key_id, now + timedelta(seconds=40), last[host], "heartbeat", bindings[host]
     )
@@ -243,6 +289,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         lm_key = SigningKey.generate()
         address, stop = LandmarkServer(lm_id, lm_key).serve_in_thread()
         stops.append(stop)
+        addresses.append(address)
         registry.append(
             Landmark(
                 id=lm_id,
@@ -253,12 +300,21 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
                 address=f"{address[0]}:{address[1]}",
             )
         )
-        receipts.append(measure(address, key, located.freshness.nonce, rounds=3))
-    for stop in stops:
-        stop.set()
+
+    def locate(nonce: str, source: SimulatedCcSource, rounds: int) -> LocationEvidence:
+        receipts, reports = [], []
+        for address in addresses:
+            receipts.append(measure(address, key, nonce, rounds=3))
+            # The fastest of several rounds: a busy host's scheduling delay only ever adds.
+            timed = measure_timed(address, key, nonce, gpus, source, rounds=rounds)
+            receipts.append(timed.receipt)
+            reports.extend(timed.timed_reports())
+        return LocationEvidence(receipts=receipts, gpu_reports=reports)
+
+    evidence = locate(located.freshness.nonce, gpu_time, 20)
     landmarks = LandmarkRegistry(landmarks=registry)
     (workdir / "landmarks.json").write_text(landmarks.to_json())
-    located = located.model_copy(update={"location_evidence": LocationEvidence(receipts=receipts)})
+    located = located.model_copy(update={"location_evidence": evidence})
     raw_located = encode_envelope(sign_manifest(located, key))
     (workdir / f"{host}-{located.freshness.sequence}.envelope.json").write_bytes(raw_located)
     options = replace(options, landmarks=landmarks)
@@ -270,12 +326,66 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         chains=state,
         options=options,
         source=f"{host} (landmarks)",
+        catalog=calibrated,
         devices=state,
     )
     cases.append(
-        Case(f"{host} with landmark receipts: {r.location_grade}", Status.AFFIRMING, r, grade="measured")
+        Case(
+            f"{host}: its GPUs answered the landmarks (report floor {floor_ms} ms, calibrated): {r.location_grade}",
+            Status.AFFIRMING,
+            r,
+            grade="measured",
+        )
+    )
+    r = verify_envelope(raw_located, trust, now=at, options=options, source=f"{host} (landmarks, floor 0)")
+    cases.append(
+        Case(
+            f"{host}: the same with the bundled floor of 0 ms (30 ms of report time reach ~4,500 km): "
+            f"{r.location_grade}",
+            Status.AFFIRMING,
+            r,
+            grade="key-measured",
+        )
     )
     last[host] = located
+
+    # A copy of the Johor key next to each landmark answers the key-only challenges at once and
+    # relays the GPU challenges to the real GPUs, ~2,600 km away in Shenzhen (~40 ms of fibre
+    # there and back): an auditor whose policy requires measured refuses it.
+    far = _manifest(
+        host, preset, site, key.key_id, now + timedelta(seconds=42), last[host], "heartbeat", bindings[host]
+    )
+    relayed = locate(far.freshness.nonce, _Relayed(gpu_time, delay_s=0.040), 3)
+    far = far.model_copy(update={"location_evidence": relayed})
+    raw_far = encode_envelope(sign_manifest(far, key))
+    (workdir / "strict.toml").write_text(STRICT_POLICY)
+    r = verify_envelope(
+        raw_far,
+        trust,
+        now=at,
+        nonces=state,
+        chains=state,
+        options=options,
+        source=f"{host} (key copy relay)",
+        catalog=calibrated,
+        devices=state,
+        policy=load_policy(str(workdir / "strict.toml")),
+    )
+    why = next((f.message for f in r.findings if f.rule == "location.key_measured"), "")
+    cases.append(
+        Case(
+            f"a copy of the {host} key answers next to the landmarks, the GPUs are far: {r.location_grade} "
+            f"(location.key_measured: {why[:110]}…)",
+            Status.WARNING,
+            r,
+            grade="key-measured",
+            rule="location.key_measured",
+        )
+    )
+    last[host] = far
+    for stop in stops:
+        stop.set()
+    receipts = list(evidence.receipts)
 
     def attack(title: str, raw: bytes, source: str, rule: str) -> None:
         """Judge an attacker's envelope against the same auditor state; it must fail, with ``rule``."""
@@ -286,7 +396,10 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
 
     name, data = envelopes[0]
     flipped = bytearray(data)
-    flipped[len(flipped) // 2] ^= 0x01
+    # One payload character for another base64 character: the envelope still decodes, and only the
+    # signature can tell (flipping a bit could make it undecodable, which is refused for another reason).
+    middle = len(flipped) // 2
+    flipped[middle] = ord("B") if flipped[middle] != ord("B") else ord("C")
     attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)", "signature.invalid")
     attack("an envelope replayed", data, f"{name} (replayed)", "freshness.nonce_reused")
 
@@ -453,6 +566,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.keep:
         kept = SimulatedCcBackend(Path(args.keep) / "sim-vendor")
         pin, rim_pin = kept.root_sha256, kept.rim_root_sha256
+        print(
+            "(attest verify uses the bundled chip catalog, whose report floor is 0 ms: there the Johor landmark "
+            "manifest is key-measured.)"
+        )
         print(
             f"Verify the kept files yourself:\n  attest verify {args.keep}/*.envelope.json --trust {args.keep}/trust.json"
             f" --cc-root {args.keep}/sim-vendor/root.pem --cc-root-sha256 {pin} --landmarks {args.keep}/landmarks.json"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import binascii
+import contextlib
 import json
 import string
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ from attest.cli.common import (
     read_input,
     rim_appraiser,
     root_pin,
+    stderr,
 )
+from attest.cli.hardware import add_simulate
 from attest.errors import InputError
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
@@ -37,13 +40,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the verb group."""
     p = sub.add_parser(
         "gpu",
-        help="GPU evidence: verify NVIDIA CC attestation reports",
+        help="GPU evidence: verify NVIDIA CC attestation reports, time their generation",
         description="GPU evidence tools.",
         epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
         formatter_class=HelpFormatter,
     )
     verbs = p.add_subparsers(
-        dest="gpu_verb", required=True, metavar="{verify-report,verify-token,revoke,ocsp-serve}"
+        dest="gpu_verb",
+        required=True,
+        metavar="{verify-report,verify-token,time-report,revoke,ocsp-serve}",
     )
     v = verbs.add_parser(
         "verify-report",
@@ -112,6 +117,26 @@ example:
     t.add_argument("--now", metavar="TIME", help="check expiry as of this time (default: now)")
     add_format(t)
     t.set_defaults(func=run_verify_token)
+
+    tr = verbs.add_parser(
+        "time-report",
+        help="time how long the GPUs take to make attestation reports (calibrates t_min)",
+        description="Ask every GPU for CC attestation reports over fresh random nonces, all GPUs at once as the "
+        "GPU-timed landmark exchange does, and print the fastest and median single report and the fastest "
+        "round. The chip catalog's report_time_floor_ms (t_min, per architecture) must stay below the fastest "
+        "report any GPU of that architecture achieves: run this on several machines and driver versions, and record a floor below "
+        "the smallest minimum with a margin (the suggested floor is 0.9 x the fastest single report seen here). "
+        "Read-only: asking for a report changes no GPU state.",
+        epilog="""examples:
+  attest gpu time-report --rounds 100                                  # the real GPUs, through NVML (CC mode)
+  attest gpu time-report --simulate h100 --cc-sim ./sim-vendor --rounds 10 --format json""",
+        formatter_class=HelpFormatter,
+    )
+    tr.add_argument("--rounds", type=int, default=20, metavar="N", help="rounds to time (default: 20)")
+    add_simulate(tr)
+    tr.add_argument("--cc-sim", metavar="DIR", help="with --simulate: the simulated GPU vendor")
+    add_format(tr)
+    tr.set_defaults(func=run_time_report)
 
     r = verbs.add_parser(
         "revoke",
@@ -335,6 +360,71 @@ def render_nvattest(results: list[tuple[NvatEntry, ReportVerification]]) -> str:
     worst = Status.worst(r.status for _, r in results)
     gpus = sum(not e.is_switch for e, _ in results)
     return "\n".join(blocks) + f"\n\n{gpus} GPUs, {len(results) - gpus} NVSwitches: {worst.value}"
+
+
+def run_time_report(args: argparse.Namespace) -> int:
+    """Time report generation and print min/median and a suggested floor."""
+    from pathlib import Path
+
+    from attest.hardware import open_source
+    from attest.hardware.binding import CcEvidenceSource, SimulatedCcSource
+    from attest.hardware.catalog import bundled_catalog
+    from attest.hardware.nvml import NvmlCcSource
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+    from attest.hardware.timing import time_reports
+
+    if args.cc_sim and not args.simulate:
+        raise InputError("--cc-sim goes with --simulate")
+    if args.simulate:
+        if not args.cc_sim:
+            raise InputError(
+                "--simulate needs --cc-sim DIR: simulated GPUs need a simulated vendor to sign reports"
+            )
+        source: CcEvidenceSource = SimulatedCcSource(SimulatedCcBackend(Path(args.cc_sim)))
+    else:
+        source = NvmlCcSource()
+    gpus = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read().gpus
+    held = source.session() if isinstance(source, NvmlCcSource) else contextlib.nullcontext()
+    with held:  # NVML initialised once, as attest locate does
+        timing = time_reports(gpus, source, rounds=args.rounds)
+    catalog = bundled_catalog()
+    architectures = sorted(
+        {
+            chip.architecture
+            for g in gpus
+            if (chip := catalog.by_pci(*g.pci_vendor_device) or catalog.by_name(g.name))
+        }
+    )
+    current = catalog.report_floor_ns(gpus) / 1e6
+    obj = {
+        "source": source.name,
+        "gpus": len(gpus),
+        "architectures": architectures,
+        "rounds": len(timing.rounds_ms),
+        "min_ms": round(timing.min_ms, 3),
+        "median_ms": round(timing.median_ms, 3),
+        "max_ms": round(max(timing.reports_ms), 3),
+        "round_min_ms": round(timing.round_min_ms, 3),
+        "suggested_floor_ms": timing.suggested_floor_ms(),
+        "catalog_floor_ms": current,
+    }
+    if args.format == "json":
+        print(json.dumps(obj))
+    else:
+        print(
+            f"{len(gpus)} GPUs ({', '.join(architectures) or 'unknown architecture'}) via {source.name}, "
+            f"{obj['rounds']} rounds: one report min {obj['min_ms']:.3f} ms, median {obj['median_ms']:.3f} ms, "
+            f"max {obj['max_ms']:.3f} ms; all GPUs at once min {obj['round_min_ms']:.3f} ms\n"
+            f"suggested floor (0.9 x min): {obj['suggested_floor_ms']} ms; the catalog's floor for these GPUs: "
+            f"{current:g} ms"
+        )
+    if current > timing.min_ms:
+        stderr(
+            f"the catalog's floor ({current:g} ms) is above the fastest round seen ({timing.min_ms:.3f} ms): "
+            "it is not a lower bound for these GPUs; lower report_time_floor_ms"
+        )
+        return 1
+    return 0
 
 
 def to_json(result: ReportVerification) -> dict[str, object]:

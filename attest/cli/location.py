@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import threading
 from pathlib import Path
 
 from attest.cli.common import HelpFormatter, read_model, stderr, write_output
-from attest.crypto.keys import VerifyingKey, load_signing_key
-from attest.errors import InputError
+from attest.cli.hardware import add_simulate
+from attest.crypto.keys import SigningKey, VerifyingKey, load_signing_key
+from attest.errors import AttestError, InputError
+from attest.hardware import open_source
+from attest.hardware.binding import CcEvidenceSource, SimulatedCcSource
+from attest.hardware.nvml import NvmlCcSource
+from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.location.landmark import LandmarkServer
-from attest.location.prover import measure
+from attest.location.prover import measure, measure_timed
 from attest.location.receipts import check_receipt
 from attest.model.location import LandmarkRegistry
+from attest.model.manifest import Gpu, LandmarkReceipt, LocationEvidence, TimedGpuReport
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -49,7 +56,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lo = sub.add_parser(
         "locate",
         help="measure round trips to landmarks and collect signed receipts",
-        epilog="example:\n  attest locate --landmarks landmarks.json --key /etc/attest/attest.key --nonce <manifest nonce> -o receipts.json",
+        description="Measure each landmark of the registry. The node key answers every landmark's challenge "
+        "(a key-only receipt: grade key-measured at best, since a copy of the key could answer too). With "
+        "--gpu-timed (NVML, GPUs in CC mode) or --simulate PRESET --cc-sim DIR, every GPU also answers: "
+        "each signs an attestation report over a nonce derived from the challenge, and the landmark stops "
+        "its clock only when their digests arrive (a GPU-timed receipt: grade measured when the disks rule "
+        "the prohibited area out). The output carries the receipts and the reports; give it to "
+        "attest manifest --receipts.",
+        epilog="""examples:
+  attest locate --landmarks landmarks.json --key /etc/attest/attest.key --nonce <manifest nonce> -o receipts.json
+  attest locate --landmarks landmarks.json --key /etc/attest/attest.key --nonce <nonce> --gpu-timed -o receipts.json
+  attest locate --landmarks landmarks.json --key node.key --nonce <nonce> --simulate h100 --cc-sim ./sim-vendor -o receipts.json""",
         formatter_class=HelpFormatter,
     )
     lo.add_argument("--landmarks", required=True, metavar="LANDMARKS.json")
@@ -61,6 +78,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the freshness nonce of the manifest the receipts will go into",
     )
     lo.add_argument("--rounds", type=int, default=5)
+    lo.add_argument(
+        "--gpu-timed",
+        action="store_true",
+        help="also have every GPU answer each challenge with a CC attestation report (NVML, or --simulate)",
+    )
+    add_simulate(lo)
+    lo.add_argument(
+        "--cc-sim",
+        metavar="DIR",
+        help="with --simulate: the simulated GPU vendor the GPUs were bound with (attest bind --cc-sim)",
+    )
     lo.add_argument("-o", "--output", metavar="FILE")
     lo.set_defaults(func=run_locate)
 
@@ -87,23 +115,73 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_locate(args: argparse.Namespace) -> int:
-    """Measure every landmark; write the receipts that verify."""
+    """Measure every landmark; write the receipts that verify (and the GPU reports of GPU-timed ones)."""
     registry = read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
     key = load_signing_key(Path(args.key))
-    receipts, failures = [], 0
+    if not 1 <= args.rounds <= 100:
+        raise InputError("--rounds must be between 1 and 100")
+    gpus, source = _gpu_source(args)
+    held = source.session() if isinstance(source, NvmlCcSource) else contextlib.nullcontext()
+    with held:  # NVML stays initialised for every round of every landmark
+        receipts, reports = _locate(args, registry, key, gpus, source)
+    evidence = LocationEvidence(receipts=receipts, gpu_reports=reports)
+    write_output((evidence.to_json(indent=2) + "\n").encode(), args.output)
+    return 0 if receipts else 2
+
+
+def _locate(
+    args: argparse.Namespace,
+    registry: LandmarkRegistry,
+    key: SigningKey,
+    gpus: list[Gpu],
+    source: CcEvidenceSource | None,
+) -> tuple[list[LandmarkReceipt], list[TimedGpuReport]]:
+    receipts: list[LandmarkReceipt] = []
+    reports: list[TimedGpuReport] = []
+    failures = 0
     for lm in registry.landmarks:
         if lm.address is None:
             stderr(f"{lm.id}: the registry gives no address to measure it at")
             failures += 1
             continue
         try:
-            receipt = measure(_host_port(lm.address), key, args.nonce, rounds=args.rounds)
-            check_receipt(receipt, VerifyingKey.from_spki_b64(lm.public_key))
-        except InputError as exc:
+            address = _host_port(lm.address)
+            landmark_key = VerifyingKey.from_spki_b64(lm.public_key)
+            receipt = measure(address, key, args.nonce, rounds=args.rounds)
+            check_receipt(receipt, landmark_key)
+            timed = None
+            if source is not None:
+                timed = measure_timed(address, key, args.nonce, gpus, source, rounds=args.rounds)
+                check_receipt(timed.receipt, landmark_key)
+        except AttestError as exc:
             stderr(f"{lm.id}: {exc.message}")
             failures += 1
             continue
-        receipts.append(receipt.to_obj())
-        stderr(f"{lm.id}: {receipt.rtt_ns / 1e6:.3f} ms round trip")
-    write_output((json.dumps({"receipts": receipts}, indent=2) + "\n").encode(), args.output)
-    return 0 if receipts else 2
+        receipts.append(receipt)
+        line = f"{lm.id}: {receipt.rtt_ns / 1e6:.3f} ms round trip (key)"
+        if timed is not None:
+            receipts.append(timed.receipt)
+            reports.extend(timed.timed_reports())
+            line += f", {timed.receipt.rtt_ns / 1e6:.3f} ms with {len(gpus)} GPU reports"
+        stderr(line)
+    return receipts, reports
+
+
+def _gpu_source(args: argparse.Namespace) -> tuple[list[Gpu], CcEvidenceSource | None]:
+    """The GPUs that answer and how they are asked, or ([], None) for key-only receipts."""
+    if args.cc_sim and not args.simulate:
+        raise InputError("--cc-sim goes with --simulate")
+    if args.simulate:
+        if not args.cc_sim:
+            raise InputError(
+                "--simulate needs --cc-sim DIR: simulated GPUs need the simulated vendor they were bound with"
+            )
+        source: CcEvidenceSource = SimulatedCcSource(SimulatedCcBackend(Path(args.cc_sim)))
+    elif args.gpu_timed:
+        source = NvmlCcSource()
+    else:
+        return [], None
+    gpus = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read().gpus
+    if not gpus:
+        raise InputError("no GPU found to answer the landmarks")
+    return list(gpus), source

@@ -22,9 +22,11 @@ from attest.model.manifest import (
     Job,
     LandmarkReceipt,
     LicenseReference,
+    LocationEvidence,
     Operator,
     Site,
     Tenant,
+    TimedGpuReport,
     WorkloadManifest,
 )
 from attest.sign import sign_manifest
@@ -169,7 +171,8 @@ def run_manifest(args: argparse.Namespace) -> int:
     if args.binding:
         binding = read_model(args.binding, NodeBinding, what="binding")
         evidence = evidence.model_copy(update={"gpus": attach(evidence.gpus, binding, key_id)})
-    receipts = []
+    receipts: list[LandmarkReceipt] = []
+    gpu_reports: list[TimedGpuReport] = []
     if args.receipts:
         doc = strict_loads(
             read_input(args.receipts, what="receipts file"), what=f"receipts file {args.receipts}"
@@ -178,7 +181,8 @@ def run_manifest(args: argparse.Namespace) -> int:
             raise InputError(
                 f'receipts file {args.receipts} has no "receipts" list (write it with attest locate)'
             )
-        receipts = [LandmarkReceipt.from_obj(r, what=f"receipt {i}") for i, r in enumerate(doc["receipts"])]
+        located = LocationEvidence.from_obj(doc, what=f"receipts file {args.receipts}")
+        receipts, gpu_reports = located.receipts, located.gpu_reports
         if receipts and not args.nonce:
             raise InputError(
                 "--receipts needs --nonce: the receipts are bound to the nonce they were measured for"
@@ -199,6 +203,7 @@ def run_manifest(args: argparse.Namespace) -> int:
         nonce=args.nonce,
         licenses=_licenses(args.license),
         receipts=receipts,
+        gpu_reports=gpu_reports,
     )
     write_output((manifest.to_json() + "\n").encode("utf-8"), args.output)
     return 0

@@ -283,6 +283,21 @@ class Catalog:
             "confirmed", f"{certificate_model!r} is {name}'s die, and none of its siblings is more controlled"
         )
 
+    def report_floor_ns(self, gpus: Iterable[Gpu]) -> int:
+        """``t_min`` for a node: the smallest report-time floor of its GPUs' architectures, in ns.
+
+        A GPU of an unknown chip, or of an architecture without a floor, makes it 0 (the safe
+        side: a larger disk). The chip is found from the declared PCI id and name, which the
+        hardware step compares with what the vendor attests.
+        """
+        floors = self.document.report_time_floor_ms
+        out: float | None = None
+        for gpu in gpus:
+            chip = self.declared_chip(gpu)
+            floor = floors.get(chip.architecture, 0.0) if chip is not None else 0.0
+            out = floor if out is None else min(out, floor)
+        return int((out or 0.0) * 1e6)
+
     def classify_gpu(self, gpu: Gpu) -> ChipClassification:
         """Classify a GPU entry: by PCI id first (names can be edited), then by name."""
         key = (gpu.pci.device_id, gpu.name)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, TypeVar
@@ -345,6 +345,22 @@ class NvmlCcSource:
         from attest.hardware.ocsp import HttpOcspFetcher
 
         return HttpOcspFetcher(override_url=self._ocsp_url)(chain_pem)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep NVML initialised while many reports are asked for (a timed landmark exchange).
+
+        ``nvmlInit`` is reference counted: inside a session each report's own init and shutdown
+        only move the count, so the round trip does not pay for loading the driver's state.
+        """
+        r = self._reader
+        nv = r._module()
+        r._call("initializing NVML", nv.nvmlInit)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(nv.NVMLError):
+                nv.nvmlShutdown()
 
     def attest(self, gpu: Gpu, nonce: bytes) -> tuple[bytes, bytes]:
         """Read the report over ``nonce`` and the certificate chain of this GPU."""

@@ -13,6 +13,10 @@ of its firmware, so measurements can be appraised end to end. All its GPUs run
 the same firmware and measure alike; a GPU put in debug mode
 (:meth:`SimulatedCcBackend.set_debug`) measures its debug policy differently,
 as NVIDIA's GPUs do, and a verifier appraising the report refuses it.
+
+Like a real GPU it takes time to make a report: ``report_ms`` (default 30 ms, or
+``ATTEST_SIM_REPORT_MS``), so the GPU-timed landmark exchange shows honestly how
+far a report's time reaches.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +63,29 @@ def _runtime_measurement(index: int, *, debug: bool) -> bytes:
     if debug and index == DEBUG_POLICY_INDEX:
         return hashlib.sha384(b"simulated debug policy: enabled").digest()
     return golden_measurement(index)
+
+
+DEFAULT_REPORT_MS = 30.0
+"""How long a simulated GPU takes to make a report unless told otherwise (tens of ms, as real ones)."""
+REPORT_MS_ENV = "ATTEST_SIM_REPORT_MS"
+
+
+def report_ms_from_env() -> float:
+    """The simulated report time: ``ATTEST_SIM_REPORT_MS`` when set, else 30 ms.
+
+    Raises:
+        InputError: the variable is not a number of milliseconds between 0 and 10,000.
+    """
+    text = os.environ.get(REPORT_MS_ENV)
+    if text is None or not text.strip():
+        return DEFAULT_REPORT_MS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10_000:
+        raise InputError(f"{REPORT_MS_ENV}={text!r}: give the simulated report time in ms, 0 to 10000")
+    return value
 
 
 _DICE_TCB_INFO = ObjectIdentifier("2.23.133.5.4.1.1")
@@ -151,8 +179,11 @@ class SimulatedCcBackend:
     certificate a verifier must pin is ``directory/root.pem``.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, report_ms: float | None = None) -> None:
         self.directory = directory
+        self.report_ms = report_ms_from_env() if report_ms is None else report_ms
+        if not 0 <= self.report_ms <= 10_000:
+            raise InputError(f"the simulated report time must be 0 to 10000 ms, not {self.report_ms}")
         self._devices: dict[str, SimulatedDevice] = {}
         if not (directory / "root.pem").exists():
             self._create()
@@ -371,6 +402,7 @@ class SimulatedCcBackend:
         if len(nonce) != 32:
             raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
         dev = self.device(uuid, identity)
+        started = time.monotonic()
         request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
         debug = uuid in self._debug
         record = b"".join(
@@ -401,6 +433,9 @@ class SimulatedCcBackend:
         )
         der = dev.leaf_key.sign(request + response, ec.ECDSA(hashes.SHA384()))
         r, s = decode_dss_signature(der)
+        left = self.report_ms / 1000 - (time.monotonic() - started)
+        if left > 0:
+            time.sleep(left)  # a real GPU's report takes tens of ms; never less than report_ms
         return request + response + r.to_bytes(48, "big") + s.to_bytes(48, "big"), dev.chain
 
     # --- Reference integrity manifests ------------------------------------------------------

@@ -7,6 +7,12 @@ Exchange (one JSON datagram each, at most 4 KiB):
 3. node → landmark ``{"t": "response", "sid": …, "sig": <signature over nonce and binding>}`` — it stops;
 4. landmark → node ``{"t": "receipt", "receipt": {…}}`` after checking the signature with ``node_pub``.
 
+GPU-timed (v2): the node's response also carries ``"gpu_reports": ["sha256:…", …]``, the
+digests of its GPUs' attestation reports over the challenge-derived nonce
+(:func:`attest.location.receipts.gpu_nonce`), and its signature covers them; the
+clock stops when that response arrives, and the receipt records the digests.
+The reports themselves travel in the manifest (datagrams are at most 4 KiB).
+
 Malformed datagrams are dropped and counted, never answered with a crash; each
 source network (IPv4 /24, IPv6 /64) is rate limited; sessions are bounded in number and expire.
 """
@@ -17,6 +23,7 @@ import asyncio
 import base64
 import ipaddress
 import json
+import re
 import secrets
 import threading
 import time
@@ -43,6 +50,25 @@ class Counters:
     expired: int = 0
     bad_signature: int = 0
     receipts: int = 0
+
+
+MAX_GPU_REPORTS = 48
+"""GPU report digests one response may carry (73 bytes each, within one datagram)."""
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _digests(value: object) -> list[str] | None:
+    """The response's GPU report digests (None for a key-only answer); ValueError when malformed."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_GPU_REPORTS
+        or not all(isinstance(d, str) and _DIGEST.match(d) for d in value)
+    ):
+        raise ValueError(f"gpu_reports must be 1 to {MAX_GPU_REPORTS} sha256:<64 hex> digests")
+    return list(value)
 
 
 @dataclass
@@ -167,7 +193,8 @@ class LandmarkServer:
             self.counters.expired += 1
             return None
         sig = base64.b64decode(str(msg["sig"]), validate=True)
-        if not session.node.verify(sig, challenge_message(session.nonce, session.binding)):
+        reports = _digests(msg.get("gpu_reports"))
+        if not session.node.verify(sig, challenge_message(session.nonce, session.binding, reports)):
             self.counters.bad_signature += 1
             return json.dumps({"t": "error", "error": "signature does not verify"}).encode()
         receipt = sign_receipt(
@@ -178,6 +205,7 @@ class LandmarkServer:
             rtt_ns=max(1, stopped - session.started_ns),
             measured_at=datetime.now(UTC),
             binding=session.binding,
+            gpu_reports=reports,
         )
         self.counters.receipts += 1
         return json.dumps({"t": "receipt", "receipt": receipt.to_obj()}).encode()

@@ -1,49 +1,81 @@
 """Attack simulation: honest nodes and attackers against the real receipt and region code.
 
 Every trial signs real receipts with real landmark keys (Ed25519), binds them to a
-manifest nonce and runs :func:`attest.location.check.evaluate` and
-:func:`attest.location.check.findings` — the code the verifier runs. Only the
-network is modelled:
+manifest nonce, has a simulated GPU (:class:`attest.hardware.simulated_cc.SimulatedCcBackend`,
+P-384, NVIDIA's report shape) sign a real attestation report over each GPU-timed
+challenge, and runs :func:`attest.location.check.evaluate` and
+:func:`attest.location.check.findings` — the code the verifier runs, GPU report
+checks included. Only the network and the GPUs' clocks are modelled:
 
 * propagation over fibre at 2/3 c along a route 1.3-2.5 times the great-circle
   distance, plus node signing (~60 µs) and stack time, plus queueing jitter
   (exponential, mean 0.3 ms; 3% of rounds hit a 2-20 ms spike); the landmark
-  keeps the minimum of ``rounds`` rounds.
+  keeps the minimum of ``rounds`` rounds;
+* an honest GPU takes ``report_ms`` (default 30) plus exponential jitter (mean
+  ``report_jitter_ms``, default 1) to make a report; the verifier takes
+  ``floor_ms`` (``t_min``, the catalog's floor; default 0) off each GPU-timed
+  round trip. An attacker's GPUs are assumed to take exactly the floor: the
+  floor is by definition the least a report can take, so that is their best.
 
-Strategies (the node is really at ``true``, just inside the prohibited area):
+Each honest node answers every landmark twice: with its key alone (v1) and with its
+GPUs (v2); the manifest carries both receipts.
 
-* ``honest``: the node is at the declared site, its key hardware-bound.
+Strategies (an attacker's node, key and GPUs are really at ``true``, the point of the
+prohibited area nearest the declared site; its key is hardware-bound unless said):
+
+* ``honest``: the node is at the declared site.
 * ``added-delay``: the attacker shapes every RTT with extra delay of its choosing.
-* ``relay``: a proxy next to each landmark forwards challenges to the node, whose key
-  stays with the GPU (round trip = landmark↔proxy + proxy↔node and back).
-* ``compromised``: ``k-1`` landmark operators sign whatever RTT the attacker wants (0.05 ms).
+* ``relay``: a proxy next to each landmark forwards the key-only challenge to the node
+  (round trip = landmark↔proxy + proxy↔node and back).
+* ``compromised``: ``k-1`` landmark operators sign whatever RTT the attacker wants (0.05 ms),
+  GPU-timed ones included.
 * ``stolen-key``: an accomplice next to each landmark holds a copy of a key that is
   *not* hardware-bound and answers in 0.2 ms.
+* ``key-copy-relay``: an accomplice next to each landmark holds a copy of the
+  *hardware-bound* key: it answers key-only challenges in 0.2 ms, and relays each
+  GPU challenge to the real GPUs and their reports back.
+* ``gpu-report-relay``: a proxy next to each landmark forwards both challenges to the
+  real node and returns its signature and its GPUs' reports.
 
 A *false pass* is a ``measured`` grade for a node that is in the prohibited area.
+``key-measured`` for such a node is expected where the key answered next to the landmarks:
+that grade says only where the key was.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import tempfile
+import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
+from attest.hardware.simulated_cc import DEFAULT_REPORT_MS, SimulatedCcBackend
 from attest.location.borders import bundled_borders
 from attest.location.check import evaluate, findings
-from attest.location.receipts import binding_for, sign_receipt
+from attest.location.receipts import binding_for, gpu_nonce, report_digest, sign_receipt
 from attest.location.region import C_KM_PER_NS, geodesic_km
 from attest.model.location import Landmark, LandmarkRegistry
+from attest.model.manifest import LandmarkReceipt, TimedGpuReport
 from attest.model.policy import LocationRequirement
 
-STRATEGIES = ("honest", "added-delay", "relay", "compromised", "stolen-key")
+STRATEGIES = (
+    "honest",
+    "added-delay",
+    "relay",
+    "compromised",
+    "stolen-key",
+    "key-copy-relay",
+    "gpu-report-relay",
+)
 _C_FIBRE_KM_PER_MS = 299_792.458 * 2 / 3 / 1000
 
 
@@ -84,7 +116,11 @@ class Outcome:
     strategy: str
     trials: int = 0
     measured: int = 0
+    key_measured: int = 0
     excluded_physics: int = 0
+    """Trials whose key-only disks rule the area out (what a copy of the key could show)."""
+    gpu_excluded: int = 0
+    """Trials whose GPU-timed disks rule the area out."""
     not_provable: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -92,6 +128,11 @@ class Outcome:
     def rate(self) -> float:
         """Share of trials graded ``measured``."""
         return self.measured / self.trials if self.trials else 0.0
+
+    @property
+    def key_rate(self) -> float:
+        """Share of trials graded ``key-measured``."""
+        return self.key_measured / self.trials if self.trials else 0.0
 
 
 def _offset(rng: np.random.Generator, lat: float, lon: float, km: float) -> tuple[float, float]:
@@ -105,15 +146,23 @@ def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return float(geodesic_km(np.array([a[0]]), np.array([a[1]]), np.array([b[0]]), np.array([b[1]]))[0])
 
 
-def _rtt_ns(rng: np.random.Generator, km: float, rounds: int) -> int:
+def _rounds_ms(rng: np.random.Generator, km: float, rounds: int) -> np.ndarray:
+    """Each round's network RTT in ms (never faster than light)."""
     route = rng.uniform(1.3, 2.5)
     base = 2 * km * route / _C_FIBRE_KM_PER_MS + 0.06 + rng.uniform(0.03, 0.15)
     jitter = rng.exponential(0.3, rounds)
     spikes = rng.random(rounds) < 0.03
     jitter[spikes] += rng.uniform(2, 20, int(spikes.sum()))
-    rtt_ms = float((base + jitter).min())
-    physical_floor = 2 * km / (C_KM_PER_NS * 1e6)  # never faster than light
-    return max(1, int(max(rtt_ms, physical_floor) * 1e6))
+    physical_floor = 2 * km / (C_KM_PER_NS * 1e6)
+    return np.maximum(base + jitter, physical_floor)
+
+
+def _ns(ms: float) -> int:
+    return max(1, int(ms * 1e6))
+
+
+def _rtt_ns(rng: np.random.Generator, km: float, rounds: int) -> int:
+    return _ns(float(_rounds_ms(rng, km, rounds).min()))
 
 
 class Simulation:
@@ -126,7 +175,20 @@ class Simulation:
         requirement: LocationRequirement | None = None,
         rounds: int = 5,
         seed: int = 2026,
+        report_ms: float = DEFAULT_REPORT_MS,
+        report_jitter_ms: float = 1.0,
+        floor_ms: float = 0.0,
+        gpus: int = 1,
+        far_landmarks: bool = True,
     ) -> None:
+        if not 0 <= floor_ms <= report_ms:
+            raise InputError(
+                f"the report floor ({floor_ms} ms) must be between 0 and the GPUs' report time ({report_ms} ms)"
+            )
+        if not 1 <= gpus <= 16:
+            raise InputError("a simulated node has 1 to 16 GPUs")
+        self.report_ms, self.report_jitter_ms, self.floor_ms = report_ms, report_jitter_ms, floor_ms
+        self.far_landmarks = far_landmarks
         self.prohibited = list(prohibited)
         self.requirement = requirement or LocationRequirement(prohibited=self.prohibited)
         self.rounds = rounds
@@ -135,9 +197,19 @@ class Simulation:
         self.node_key = SigningKey.generate()
         self.keys: dict[str, SigningKey] = {}
         self._attacker: dict[str, tuple[float, float]] = {}
+        # The node's GPUs: real simulated devices (their leaf keys are what the hardware step binds).
+        self._vendor_dir = tempfile.TemporaryDirectory(prefix="attest-sim-vendor-")
+        self.vendor = SimulatedCcBackend(Path(self._vendor_dir.name), report_ms=0)  # time is modelled
+        base = int(self.rng.integers(0, 2**62))
+        self.gpu_uuids = {i: f"GPU-{uuid.UUID(int=base + i)}" for i in range(gpus)}
+        self.bound_keys = {i: self.vendor.device(u).leaf_key.public_key() for i, u in self.gpu_uuids.items()}
 
     def landmarks_for(self, site: Site) -> list[Landmark]:
-        """Two in-metro landmarks (operators A and B), one regional (C), two far ones."""
+        """Two in-metro landmarks (operators A and B), one regional (C), two far ones.
+
+        Without ``far_landmarks`` only the in-metro pair: fewer constraints, so every attack
+        has it easier (and each trial costs less).
+        """
         rng = np.random.default_rng(zlib.crc32(site.name.encode()))
         spots = [
             ("metro-a", *_offset(rng, site.lat, site.lon, float(rng.uniform(5, 30))), "op-a"),
@@ -145,6 +217,8 @@ class Simulation:
             ("regional", *_offset(rng, site.lat, site.lon, float(rng.uniform(300, 1200))), "op-c"),
             *_FAR,
         ]
+        if not self.far_landmarks:
+            spots = spots[:2]
         out = []
         for name, lat, lon, op in spots:
             key = self.keys.setdefault(name + site.name, SigningKey.generate())
@@ -170,56 +244,109 @@ class Simulation:
         self._attacker[site.name] = (float(blat[i]), float(blon[i]))
         return self._attacker[site.name]
 
-    def trial(self, site: Site, strategy: str, landmarks: Sequence[Landmark]) -> tuple[str, bool]:
-        """One manifest's worth of receipts; returns (grade, physics excluded)."""
+    def _report_ms(self, rng: np.random.Generator, n: int, attacker: bool) -> np.ndarray:
+        if attacker:  # an attacker's GPUs are as fast as the floor allows, never faster
+            return np.full(n, self.floor_ms)
+        return self.report_ms + rng.exponential(self.report_jitter_ms, n)
+
+    def _rtts(self, strategy: str, lm: Landmark, site: Site, lying: bool) -> tuple[int | None, int | None]:
+        """(key-only RTT, GPU-timed RTT) in ns for one landmark; None where no such receipt is made."""
+        rng, n = self.rng, self.rounds
+        where = (lm.latitude, lm.longitude)
+        attacker = strategy != "honest"
+        here = (site.lat, site.lon) if not attacker else self.attacker_position(site)
+        if lying:  # the landmark signs what the attacker wants, whatever the GPUs took
+            return 50_000, 50_000
+        if strategy == "stolen-key":
+            return 200_000, None  # no bound GPU near the landmark: no GPU-timed receipt at all
+        if strategy == "key-copy-relay":
+            hop = _rounds_ms(rng, 1.0, n)
+            relayed = (
+                hop + _rounds_ms(rng, _km(_offset(rng, *where, 1.0), here), n) + self._report_ms(rng, n, True)
+            )
+            return 200_000, _ns(float(relayed.min()))
+        if strategy in ("relay", "gpu-report-relay"):
+            proxy = _offset(rng, *where, 1.0)
+            key = _rounds_ms(rng, 1.0, n) + _rounds_ms(rng, _km(proxy, here), n)
+            if strategy == "relay":
+                return _ns(float(key.min())), None
+            gpu = (
+                _rounds_ms(rng, 1.0, n) + _rounds_ms(rng, _km(proxy, here), n) + self._report_ms(rng, n, True)
+            )
+            return _ns(float(key.min())), _ns(float(gpu.min()))
+        km = _km(where, here)
+        key = _rounds_ms(rng, km, n)
+        gpu = _rounds_ms(rng, km, n) + self._report_ms(rng, n, attacker)
+        if strategy == "added-delay":
+            key, gpu = key + rng.uniform(0, 5, n), gpu + rng.uniform(0, 5, n)
+        return _ns(float(key.min())), _ns(float(gpu.min()))
+
+    def trial(self, site: Site, strategy: str, landmarks: Sequence[Landmark]) -> tuple[str, bool, bool]:
+        """One manifest's worth of receipts; returns (grade, key disks excluded, GPU disks excluded)."""
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
-        rng = self.rng
         now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
         nonce = os.urandom(16).hex()
-        binding = binding_for(self.node_key.key_id, nonce)
-        here = (site.lat, site.lon) if strategy == "honest" else self.attacker_position(site)
+        key_id = self.node_key.key_id
+        binding = binding_for(key_id, nonce)
         lying_ops = {"op-a"} if strategy == "compromised" else set()
-        receipts = []
+        receipts: list[LandmarkReceipt] = []
+        reports: list[TimedGpuReport] = []
         for lm in landmarks:
-            where = (lm.latitude, lm.longitude)
-            if lm.operator in lying_ops:
-                rtt = 50_000
-            elif strategy == "stolen-key":
-                rtt = 200_000  # an accomplice with the key next to the landmark
-            elif strategy == "relay":
-                proxy = _offset(rng, *where, 1.0)
-                rtt = _rtt_ns(rng, 1.0, self.rounds) + _rtt_ns(rng, _km(proxy, here), self.rounds)
-            else:
-                rtt = _rtt_ns(rng, _km(where, here), self.rounds)
-                if strategy == "added-delay":
-                    rtt += int(rng.uniform(0, 5e6))
-            receipts.append(
-                sign_receipt(
-                    self.keys[lm.id + site.name],
-                    landmark_id=lm.id,
-                    node_key_id=self.node_key.key_id,
-                    nonce=os.urandom(16),
-                    rtt_ns=rtt,
-                    measured_at=now - timedelta(seconds=30),
-                    binding=binding,
+            key_rtt, gpu_rtt = self._rtts(strategy, lm, site, lm.operator in lying_ops)
+            lm_key = self.keys[lm.id + site.name]
+            at = now - timedelta(seconds=30)
+            if key_rtt is not None:
+                receipts.append(
+                    sign_receipt(
+                        lm_key,
+                        landmark_id=lm.id,
+                        node_key_id=key_id,
+                        nonce=os.urandom(16),
+                        rtt_ns=key_rtt,
+                        measured_at=at,
+                        binding=binding,
+                    )
                 )
-            )
+            if gpu_rtt is not None:
+                challenge = os.urandom(16)
+                asked = gpu_nonce(challenge, key_id, binding)
+                made = {i: self.vendor.attest(u, asked)[0] for i, u in self.gpu_uuids.items()}
+                receipts.append(
+                    sign_receipt(
+                        lm_key,
+                        landmark_id=lm.id,
+                        node_key_id=key_id,
+                        nonce=challenge,
+                        rtt_ns=gpu_rtt,
+                        measured_at=at,
+                        binding=binding,
+                        gpu_reports=[report_digest(made[i]) for i in sorted(made)],
+                    )
+                )
+                reports += [
+                    TimedGpuReport(receipt_nonce=challenge.hex(), gpu_index=i, report=r.hex())
+                    for i, r in made.items()
+                ]
+        bound = strategy != "stolen-key"
         report = evaluate(
             receipts,
             registry=LandmarkRegistry(landmarks=list(landmarks)),
             requirement=self.requirement,
             prohibited=self.prohibited,
-            node_key_id=self.node_key.key_id,
+            node_key_id=key_id,
             manifest_nonce=nonce,
             issued_at=now,
             expires_at=now + timedelta(hours=1),
             now=now,
             site=(site.lat, site.lon),
+            gpu_reports=reports,
+            gpu_indices=sorted(self.gpu_uuids),
+            bound_keys=self.bound_keys if bound else None,
+            report_floor_ns=int(self.floor_ms * 1e6),
         )
-        bound = "declared" if strategy == "stolen-key" else "hardware-bound"
-        _, grade = findings(report, grade=bound)
-        return grade, report.excluded
+        _, grade = findings(report, grade="hardware-bound" if bound else "declared")
+        return grade, report.excluded, report.gpu_excluded
 
     def run(self, sites: Sequence[Site], strategies: Sequence[str], trials: int) -> list[Outcome]:
         """``trials`` manifests per site and strategy."""
@@ -229,10 +356,12 @@ class Simulation:
             for strategy in strategies:
                 o = Outcome(site.name, strategy)
                 for _ in range(trials):
-                    grade, excluded = self.trial(site, strategy, landmarks)
+                    grade, excluded, gpu_excluded = self.trial(site, strategy, landmarks)
                     o.trials += 1
                     o.measured += grade == "measured"
+                    o.key_measured += grade == "key-measured"
                     o.excluded_physics += excluded
+                    o.gpu_excluded += gpu_excluded
                     o.not_provable += not excluded
                 out.append(o)
         return out

@@ -93,6 +93,12 @@ class ChipCatalog(WireModel):
     date: str
     about: str
     sources: dict[str, str]
+    report_time_floor_ms: dict[str, Annotated[float, Field(ge=0, le=10_000)]] = Field(
+        default_factory=dict,
+        description="per architecture: a conservative lower bound (ms) on the time a GPU takes to make a "
+        "CC attestation report, subtracted from GPU-timed landmark round trips (t_min); an architecture "
+        "not listed has 0. Calibrate with: attest gpu time-report",
+    )
     chips: list[Chip]
 
     @model_validator(mode="after")

@@ -271,13 +271,35 @@ class LandmarkReceipt(WireModel):
     rtt_ns: Annotated[int, Field(gt=0)]
     measured_at: Timestamp
     binding: PrefixedDigest
+    gpu_reports: list[PrefixedDigest] | None = Field(
+        default=None,
+        max_length=64,
+        description="GPU-timed exchange (v2): SHA-256 of each GPU's attestation report over the "
+        "challenge-derived nonce, received before the landmark stopped its clock; absent when the "
+        "node key alone answered",
+    )
     signature: Annotated[str, Field(min_length=1, max_length=1024, description="base64")]
+
+
+class TimedGpuReport(WireModel):
+    """One GPU's attestation report made for one landmark challenge (its digest is in that receipt)."""
+
+    receipt_nonce: Annotated[
+        str, Field(pattern=r"^[0-9a-f]{32,128}$", description="the nonce of the receipt it answered")
+    ]
+    gpu_index: Annotated[int, Field(ge=0, le=1023)]
+    report: Annotated[str, Field(pattern=r"^[0-9a-f]+$", max_length=65536, description="SPDM report, hex")]
 
 
 class LocationEvidence(WireModel):
     """Evidence for the site's location beyond the operator's word."""
 
     receipts: list[LandmarkReceipt] = Field(default_factory=list, max_length=64)
+    gpu_reports: list[TimedGpuReport] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="the reports whose digests GPU-timed receipts carry",
+    )
 
 
 class LicenseReference(WireModel):

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from attest.model.base import WireModel
 
 Severity = Literal["info", "warning", "contraindicated"]
-Grade = Literal["declared", "hardware-bound", "measured"]
+Grade = Literal["declared", "hardware-bound", "key-measured", "measured"]
 GroupOrCountry = Annotated[
     str,
     Field(

@@ -101,7 +101,9 @@ class VerificationResult(WireModel):
     node: str | None = None
     job_id: str | None = None
     sequence: int | None = None
-    location_grade: str | None = Field(default=None, description="declared, hardware-bound or measured")
+    location_grade: str | None = Field(
+        default=None, description="declared, hardware-bound, key-measured or measured"
+    )
     trust_vector: TrustVector = Field(default_factory=TrustVector)
     findings: list[Finding] = Field(default_factory=list)
     verified_at: Timestamp

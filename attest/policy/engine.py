@@ -50,7 +50,9 @@ from attest.policy.screening import Match, Screener, load_list, screener_for
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
 """Policies shipped with the package; ``us-ear`` is the default."""
 
-_GRADES = {"declared": 0, "hardware-bound": 1, "measured": 2}
+# key-measured (landmarks answered by the node key alone) sits below measured (answered by the GPUs):
+# a policy that requires measured is never satisfied by what a copy of the key could have earned.
+_GRADES = {"declared": 0, "hardware-bound": 1, "key-measured": 2, "measured": 3}
 
 
 class PolicyError(InputError):

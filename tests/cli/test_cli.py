@@ -206,12 +206,19 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
-    assert "17/17 cases as expected" in out.stdout and "hardware-bound" in out.stdout
-    assert "with landmark receipts: measured" in out.stdout
+    assert "19/19 cases as expected" in out.stdout and "hardware-bound" in out.stdout
     # A debug-mode GPU is refused for its measurements (appraised against the vendor's RIMs).
     assert re.search(r"\[ok \] contraindicated .* in debug mode .*hardware\.measurement_mismatch", out.stdout)
+    assert "its GPUs answered the landmarks (report floor" in out.stdout and "calibrated): measured" in out.stdout
+    assert "bundled floor of 0 ms (30 ms of report time reach ~4,500 km): key-measured" in out.stdout
+    key_copy = next(line for line in out.stdout.splitlines() if "a copy of the jhb-gpu-01 key" in line)
+    assert key_copy.startswith("[ok ] warning") and "location.key_measured" in key_copy
+    assert "key-measured" in key_copy
     js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
-    assert js["ok"] and len(js["cases"]) == 17
+    assert js["ok"] and len(js["cases"]) == 19
+    case = next(c for c in js["cases"] if c["title"].startswith("a copy of the jhb-gpu-01 key"))
+    assert case["result"]["status"] == "warning"  # refused by the policy that requires measured
+    assert "policy.evidence_strength" in [f["rule"] for f in case["result"]["findings"]]
     # The kept files verify with the real CLI, with the command the demo prints.
     text = cli("demo", "--keep", "kept2", check_code=0).stdout
     command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()
@@ -219,7 +226,8 @@ def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path
     assert len(envs) == 7
     out = cli(*[a for a in command if "*" not in a][:1], *envs, *[a for a in command if "*" not in a][1:], "--format", "json", check_code=0)
     grades = [json.loads(line)["location_grade"] for line in out.stdout.splitlines()]
-    assert sorted(grades) == ["hardware-bound"] * 6 + ["measured"]
+    # The CLI uses the bundled catalog (report floor 0): the GPU-timed proof does not reach, the key's does.
+    assert sorted(grades) == ["hardware-bound"] * 6 + ["key-measured"]
 
 
 def test_rollback_and_wrong_previous_exit_3(workspace: Path, cli: CliRunner) -> None:

@@ -58,7 +58,7 @@ def test_serve_and_locate(cli: CliRunner, tmp_path: Path) -> None:
         # The same receipts, checked on their own and in the envelope.
         check = json.loads(cli("location", "check", "receipts.json", "--landmarks", "landmarks.json", "--k", "1",
                                "--format", "json", check_code=0).stdout)
-        assert check["excluded"] is True and check["grade"] == "measured" and check["bindings_checked"] is False
+        assert check["excluded"] is True and check["grade"] == "key-measured" and check["bindings_checked"] is False
         assert check["landmarks"][0]["radius_km"] < 300 and check["landmarks"][0]["min_border_km"] > 1400
         check = json.loads(cli("location", "check", "m.env.json", "--trust", "trust.json", "--landmarks",
                                "landmarks.json", "--format", "json", check_code=1).stdout)
@@ -119,9 +119,21 @@ def test_simulate_reports_rates_and_exits_clean(cli: CliRunner) -> None:
     out = json.loads(cli("location", "simulate", "--site", "Singapore", "--site", "Kinmen", "--trials", "5",
                          "--format", "json", check_code=0).stdout)
     rates = {(o["site"].split()[0], o["strategy"]): o["pass_rate"] for o in out["outcomes"]}
-    assert out["false_passes"] == 0
-    assert rates[("Singapore", "honest")] == 1.0 and rates[("Kinmen", "honest")] == 0.0
+    key_rates = {(o["site"].split()[0], o["strategy"]): o["key_pass_rate"] for o in out["outcomes"]}
+    assert out["false_passes"] == 0 and out["report_ms"] == 30 and out["floor_ms"] == 0
+    # 30 ms of report time with no floor: a 4,500 km disk, so the GPUs prove nothing; the key's answers do.
+    assert rates[("Singapore", "honest")] == 0.0 and key_rates[("Singapore", "honest")] == 1.0
+    assert rates[("Kinmen", "honest")] == 0.0 and key_rates[("Kinmen", "honest")] == 0.0
     assert all(rate == 0.0 for (_, strategy), rate in rates.items() if strategy != "honest")
+    # A copy of the key next to the landmarks earns key-measured, never measured.
+    assert key_rates[("Singapore", "key-copy-relay")] == 1.0
+    # With a calibrated floor (29 ms for GPUs that take 30) the GPUs' own round trips clear Singapore.
+    out = json.loads(cli("location", "simulate", "--site", "Singapore", "--trials", "5", "--floor-ms", "29",
+                         "--strategy", "honest", "--strategy", "key-copy-relay", "--strategy", "gpu-report-relay",
+                         "--format", "json", check_code=0).stdout)
+    rates = {o["strategy"]: o["pass_rate"] for o in out["outcomes"]}
+    assert rates == {"honest": 1.0, "key-copy-relay": 0.0, "gpu-report-relay": 0.0}
+    assert "between 0 and the GPUs' report time" in cli("location", "simulate", "--floor-ms", "31", check_code=2).stderr
     assert "no single built-in site" in cli("location", "simulate", "--site", "Atlantis", check_code=2).stderr
     assert "unknown strategy" in cli("location", "simulate", "--strategy", "teleport", check_code=2).stderr
 

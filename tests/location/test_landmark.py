@@ -119,3 +119,70 @@ def test_unreachable_landmark_is_a_clear_error() -> None:
         silent = s.getsockname()  # bound, never answers
         with pytest.raises(InputError, match="no receipt from landmark"):
             measure(silent, SigningKey.generate(), "ab" * 16, rounds=2, timeout_s=0.1)
+
+
+def _challenge(address: tuple[str, int], node: SigningKey, binding: str) -> tuple[socket.socket, dict]:  # type: ignore[type-arg]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    s.connect(address)
+    s.send(json.dumps({"t": "hello", "node_pub": node.public.spki_b64(), "binding": binding}).encode())
+    return s, json.loads(s.recv(4096))
+
+
+def test_gpu_timed_receipt_records_the_digests_the_node_signed(landmark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The real prover with simulated GPUs: the digests in the receipt are the reports' SHA-256 over the derived nonce."""
+    from attest.hardware import SimulatedGpuSource
+    from attest.hardware.binding import SimulatedCcSource
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+    from attest.location.prover import measure_timed
+    from attest.location.receipts import gpu_nonce, report_digest
+
+    server, address = landmark
+    node = SigningKey.generate()
+    gpus = SimulatedGpuSource("h100", seed="n1", hostname="n1").read().gpus[:2]
+    vendor = SimulatedCcBackend(tmp_path / "vendor", report_ms=5)
+    timed = measure_timed(address, node, "ab" * 16, gpus, SimulatedCcSource(vendor), rounds=2)
+    r = timed.receipt
+    check_receipt(r, server.key.public)
+    assert r.gpu_reports == [report_digest(timed.reports[g.index]) for g in gpus]
+    asked = gpu_nonce(bytes.fromhex(r.nonce), node.key_id, r.binding)
+    assert all(rep[4:36] == asked for rep in timed.reports.values())
+    assert r.rtt_ns >= 5_000_000  # the clock ran while the GPUs made their reports (in parallel: not 2 x 5 ms)
+    assert [t.receipt_nonce for t in timed.timed_reports()] == [r.nonce, r.nonce]
+
+
+@pytest.mark.parametrize(
+    "digests",
+    [["sha256:" + "ab" * 32, "SHA256:" + "ab" * 32], [], ["sha256:" + "ab" * 32] * 49, "sha256:" + "ab" * 32, [7]],
+    ids=["bad-digest", "empty", "too-many", "not-a-list", "not-text"],
+)
+def test_malformed_gpu_digests_get_no_receipt(landmark, digests) -> None:  # type: ignore[no-untyped-def]
+    from attest.location.receipts import challenge_message
+
+    server, address = landmark
+    node = SigningKey.generate()
+    binding = binding_for(node.key_id, "ab" * 16)
+    s, ch = _challenge(address, node, binding)
+    with s:
+        sig = base64.b64encode(node.sign(b"anything")).decode()
+        s.send(json.dumps({"t": "response", "sid": ch["sid"], "sig": sig, "gpu_reports": digests}).encode())
+        with pytest.raises(TimeoutError):
+            s.recv(4096)
+    assert server.counters.malformed == 1 and server.counters.receipts == 0
+    assert challenge_message(b"n", binding, ["sha256:" + "ab" * 32]) != challenge_message(b"n", binding)
+
+
+def test_digests_changed_after_signing_are_refused(landmark) -> None:  # type: ignore[no-untyped-def]
+    """The node's signature covers the digests: a relay cannot swap in other reports' digests."""
+    from attest.location.receipts import challenge_message
+
+    server, address = landmark
+    node = SigningKey.generate()
+    binding = binding_for(node.key_id, "ab" * 16)
+    s, ch = _challenge(address, node, binding)
+    with s:
+        signed = ["sha256:" + "ab" * 32]
+        sig = base64.b64encode(node.sign(challenge_message(bytes.fromhex(ch["nonce"]), binding, signed))).decode()
+        s.send(json.dumps({"t": "response", "sid": ch["sid"], "sig": sig, "gpu_reports": ["sha256:" + "cd" * 32]}).encode())
+        assert json.loads(s.recv(4096))["t"] == "error"
+    assert server.counters.bad_signature == 1 and server.counters.receipts == 0
