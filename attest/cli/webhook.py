@@ -106,6 +106,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a DRA resource claim (or claim template) name that holds no accelerator; any other claim "
         "is judged as a request for at least one GPU",
     )
+    s.add_argument(
+        "--not-gpu-runtime-class",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a RuntimeClass that hands a container no GPU (e.g. gvisor); a pod with any other "
+        "runtimeClassName is judged as using every GPU of its node",
+    )
+    s.add_argument(
+        "--nodes-ignore-device-env",
+        action="store_true",
+        help="the nodes' NVIDIA container toolkit ignores NVIDIA_VISIBLE_DEVICES in unprivileged containers "
+        "(accept-nvidia-visible-devices-envvar-when-unprivileged = false, device plugin "
+        "DEVICE_LIST_STRATEGY=volume-mounts): env and envFrom are then not judged as reaching GPUs; "
+        "without it they are",
+    )
     s.set_defaults(func=run_serve)
 
 
@@ -209,6 +225,8 @@ def run_serve(args: argparse.Namespace) -> int:
         shared=args.shared_gpu_resource,
         ignored=args.not_accelerator,
         ignored_claims=args.not_accelerator_claim,
+        plain_runtime_classes=args.not_gpu_runtime_class,
+        env_ignored=args.nodes_ignore_device_env,
     )
     state = _State(setup, args.rescan)
     state.current()  # unreadable evidence or trust: say so at start, not at the first review

@@ -11,6 +11,7 @@ closed, like ``failurePolicy: Fail``.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,12 @@ class Accelerators:
     )
     ignored: tuple[str, ...] = ()
     ignored_claims: tuple[str, ...] = ()
+    plain_runtime_classes: tuple[str, ...] = ()
+    """RuntimeClasses that hand a container no GPU (``--not-gpu-runtime-class``); any other
+    ``runtimeClassName`` (``nvidia``, a renamed one) is judged as reaching every GPU of the node."""
+    env_ignored: bool = False
+    """The nodes' container toolkit ignores ``NVIDIA_VISIBLE_DEVICES`` in unprivileged containers
+    (``--nodes-ignore-device-env``): environment variables then reach no GPU."""
 
     def with_options(
         self,
@@ -93,6 +100,8 @@ class Accelerators:
         shared: Sequence[str] = (),
         ignored: Sequence[str] = (),
         ignored_claims: Sequence[str] = (),
+        plain_runtime_classes: Sequence[str] = (),
+        env_ignored: bool = False,
     ) -> Accelerators:
         """A configuration that also knows these names (``--gpu-resource`` and the like)."""
         return Accelerators(
@@ -100,6 +109,8 @@ class Accelerators:
             (*self.shared, *shared),
             (*self.ignored, *ignored),
             (*self.ignored_claims, *ignored_claims),
+            (*self.plain_runtime_classes, *plain_runtime_classes),
+            self.env_ignored or env_ignored,
         )
 
     def kind(self, resource: str) -> str | None:
@@ -226,6 +237,75 @@ def accelerator_request(
     return AcceleratorRequest(gpus, None if vendor == "NVIDIA" else vendor, what)
 
 
+#: Variables through which a GPU container runtime hands a container devices, whatever it requested.
+DEVICE_ENV = frozenset(
+    {"NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES", "HABANA_VISIBLE_DEVICES", "TPU_VISIBLE_CHIPS"}
+)
+_NO_DEVICES = frozenset({"", "void", "none"})
+#: Host paths whose mount reaches device nodes, or the runtime and device-plugin sockets that hand them out.
+_DEVICE_PATHS = ("/dev", "/run", "/var/run", "/var/lib/kubelet", "/var/lib/containerd", "/var/lib/docker")
+
+
+def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS) -> list[str]:
+    """Ways a pod can reach the GPUs of its node without requesting them (empty: none found).
+
+    A privileged container sees every device of the host; a ``hostPath`` of ``/``, ``/dev``
+    (or a device node under it) or a runtime socket reaches them directly; a GPU runtime class
+    (any ``runtimeClassName`` not configured as plain) and ``NVIDIA_VISIBLE_DEVICES`` (or AMD's,
+    Habana's: :data:`DEVICE_ENV`, set directly, from a reference, or possibly through
+    ``envFrom``) make the container runtime inject GPUs the scheduler never counted. The webhook
+    judges such a pod as one that uses every GPU of the node it lands on. Checked in containers,
+    init containers and ephemeral containers (``kubectl debug --profile=sysadmin``).
+
+    Raises:
+        ReviewError: a malformed spec.
+    """
+    spec = _obj(pod.get("spec"), "spec")
+    found: list[str] = []
+    runtime = spec.get("runtimeClassName")
+    if runtime is not None and runtime != "":
+        if not isinstance(runtime, str):
+            raise ReviewError("spec.runtimeClassName is not a string")
+        if runtime not in config.plain_runtime_classes:
+            found.append(
+                f"runtimeClassName {runtime!r} (if it hands out no GPU: --not-gpu-runtime-class {runtime})"
+            )
+    for i, volume in enumerate(_items(spec.get("volumes"), "spec.volumes")):
+        host = _obj(_obj(volume, f"spec.volumes[{i}]").get("hostPath"), f"spec.volumes[{i}].hostPath")
+        if not host:
+            continue
+        path = host.get("path")
+        if not isinstance(path, str):
+            raise ReviewError(f"spec.volumes[{i}].hostPath.path is not a string")
+        norm = "/" + posixpath.normpath("/" + path.strip()).lstrip("/")  # "//dev/../dev/" is /dev
+        if norm in ("/", "/var", "/var/lib") or any(
+            norm == d or norm.startswith(d + "/") for d in _DEVICE_PATHS
+        ):
+            found.append(f"hostPath volume {path[:80]!r}")
+    for field in ("containers", "initContainers", "ephemeralContainers"):
+        for i, c in enumerate(_items(spec.get(field), f"spec.{field}")):
+            where = f"spec.{field}[{i}]"
+            c = _obj(c, where)
+            ctx = _obj(c.get("securityContext"), f"{where}.securityContext")
+            if ctx.get("privileged") is True:
+                found.append(f"{where} is privileged")
+            if config.env_ignored:
+                continue
+            for j, e in enumerate(_items(c.get("env"), f"{where}.env")):
+                e = _obj(e, f"{where}.env[{j}]")
+                value = e.get("value")
+                if e.get("name") in DEVICE_ENV and (
+                    "valueFrom" in e or not isinstance(value, str) or value.strip().lower() not in _NO_DEVICES
+                ):
+                    found.append(f"{where} sets {e.get('name')}")
+            if _items(c.get("envFrom"), f"{where}.envFrom"):
+                found.append(
+                    f"{where} takes its environment from envFrom, which may set NVIDIA_VISIBLE_DEVICES "
+                    "(--nodes-ignore-device-env once the nodes ignore it)"
+                )
+    return found
+
+
 def placement(spec: Mapping[str, Any]) -> set[str] | None:
     """The host names a pod may land on, or None when its spec does not name them.
 
@@ -334,27 +414,44 @@ def _judge(
     accelerators: Accelerators,
 ) -> dict[str, Any]:
     kind = _obj(req.get("kind"), "request.kind").get("kind")
-    if kind != "Pod" or req.get("operation") not in ("CREATE", None):
-        return answer(True, f"not a pod creation ({kind} {req.get('operation')}): not judged")
+    operation, sub = req.get("operation"), req.get("subResource")
+    # kubectl debug adds ephemeral containers (privileged ones with --profile=sysadmin) to a
+    # running pod: an UPDATE of pods/ephemeralcontainers, judged like the pod's creation.
+    debug = operation == "UPDATE" and sub == "ephemeralcontainers"
+    if kind != "Pod" or not ((operation in ("CREATE", None) and not sub) or debug):
+        what = " ".join(str(w) for w in (kind, operation, sub) if w)
+        return answer(True, f"not a pod creation ({what}): not judged")
     pod = req.get("object")
     if not isinstance(pod, dict):
         raise ReviewError("AdmissionReview request has no object")
     asked = accelerator_request(pod, accelerators)
-    if asked.gpus == 0:
+    access = device_access(pod, accelerators)
+    if asked.gpus == 0 and not access:
         return answer(True, "no GPU requested: not judged")
+    reach = (
+        "the pod can reach every GPU of its node without requesting one ("
+        + "; ".join(access[:4])
+        + "), so it is judged as using them all: "
+        if access
+        else ""
+    )
     metadata = _obj(pod.get("metadata"), "metadata")
     namespace = req.get("namespace") or metadata.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise ReviewError("the namespace is not a string")
     tenant = tenants.get(namespace)
     if tenant is None:
-        return answer(False, f"namespace {namespace!r} has no tenant record; GPU pods there are refused")
+        return answer(
+            False, reach + f"namespace {namespace!r} has no tenant record; GPU pods there are refused"
+        )
     spec = _obj(pod.get("spec"), "spec")
     hosts = placement(spec)
     selector = _obj(spec.get("nodeSelector"), "spec.nodeSelector")
     product = selector.get("nvidia.com/gpu.product")
     gpu_type = asked.gpu_type
-    if product and gpu_type is None:  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
+    if (
+        product and gpu_type is None and asked.gpus
+    ):  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
         tokens = [t for t in str(product).replace("NVIDIA-", "").split("-") if t]
         gpu_type = tokens[0] if tokens else None
     if hosts is not None and not hosts:
@@ -373,7 +470,7 @@ def _judge(
         where = ", ".join(decision.allowed_nodes) or "none"
         return answer(
             False,
-            "refused: the pod names no node, so it could land on one nobody attested; pin it with "
+            reach + "refused: the pod names no node, so it could land on one nobody attested; pin it with "
             f"nodeSelector {HOSTNAME} (or required node affinity on {HOSTNAME}) to attested nodes "
             f"that allow it: {where}",
             nodes=[],
@@ -383,5 +480,7 @@ def _judge(
         warnings = [w for v in decision.verdicts if v.allowed for w in v.warnings]
         if refused:
             warnings.append(f"not on {len(refused)} other nodes: " + "; ".join(refused)[:200])
+        if access:
+            warnings.insert(0, reach.rstrip(": "))
         return answer(True, decision.message(), warnings, decision.allowed_nodes)
-    return answer(False, decision.message()[:1000], nodes=[])
+    return answer(False, (reach + decision.message())[:1000], nodes=[])

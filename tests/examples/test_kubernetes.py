@@ -330,3 +330,108 @@ def test_another_nodes_key_cannot_get_a_host_admitted_through_http(tmp_path: Pat
     r = post(url, pod_review("k2", "acme", 1))[1]["response"]
     assert r["allowed"] is False and "expired" in r["status"]["message"], r
     gen.close()
+
+
+def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
+    evidence: tuple[Path, Path],
+) -> None:
+    """Red-team review of issue 19: no GPU request, but the runtime or the host hands the pod every GPU."""
+    gen = start(evidence, "--insecure-http", "--not-gpu-runtime-class", "gvisor")
+    url = f"http://{next(gen)}/validate"
+    container: dict[str, Any] = {"name": "x", "image": "cuda:12"}
+    ways: dict[str, dict[str, Any]] = {
+        "env all": {
+            "containers": [{**container, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]}]
+        },
+        "env from a ConfigMap key": {
+            "containers": [
+                {
+                    **container,
+                    "env": [
+                        {
+                            "name": "NVIDIA_VISIBLE_DEVICES",
+                            "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}},
+                        }
+                    ],
+                }
+            ]
+        },
+        "envFrom": {"containers": [{**container, "envFrom": [{"configMapRef": {"name": "gpu-env"}}]}]},
+        "privileged": {"containers": [{**container, "securityContext": {"privileged": True}}]},
+        "privileged init": {
+            "containers": [container],
+            "initContainers": [{**container, "securityContext": {"privileged": True}}],
+        },
+        "hostPath /dev": {
+            "containers": [container],
+            "volumes": [{"name": "d", "hostPath": {"path": "/dev"}}],
+        },
+        "hostPath /dev/nvidia0": {
+            "containers": [container],
+            "volumes": [{"name": "d", "hostPath": {"path": "//dev/../dev/nvidia0"}}],
+        },
+        "hostPath /": {"containers": [container], "volumes": [{"name": "d", "hostPath": {"path": "/"}}]},
+        "runtime socket": {
+            "containers": [container],
+            "volumes": [{"name": "d", "hostPath": {"path": "/run/containerd/containerd.sock"}}],
+        },
+        "runtime class": {"containers": [container], "runtimeClassName": "nvidia"},
+    }
+    for what, spec in ways.items():
+        for node in ("gpu-a17", None):
+            review = pod_review(f"reach-{what}", "blue-lotus", 0, node=node)
+            review["request"]["object"]["spec"] = {
+                **spec,
+                **({"nodeSelector": {"kubernetes.io/hostname": node}} if node else {}),
+            }
+            r = post(url, review)[1]["response"]
+            assert r["allowed"] is False, (what, node, r)
+            assert "can reach every GPU of its node" in r["status"]["message"], (what, r)
+            if node:
+                assert "policy.headquarters" in r["status"]["message"], (what, r)
+        # A US tenant on its attested node is judged and admitted, with the reason in a warning.
+        review = pod_review(f"us-{what}", "acme", 0)
+        review["request"]["object"]["spec"] = {**spec, "nodeSelector": {"kubernetes.io/hostname": "gpu-a17"}}
+        r = post(url, review)[1]["response"]
+        assert r["allowed"] is True and "can reach every GPU" in r["warnings"][0], (what, r)
+    # Not reaching GPUs: no devices in the variable, a plain runtime class, an ordinary hostPath.
+    for what, spec in {
+        "void": {"containers": [{**container, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]}]},
+        "gvisor": {"containers": [container], "runtimeClassName": "gvisor"},
+        "logs": {
+            "containers": [container],
+            "volumes": [
+                {"name": "l", "hostPath": {"path": "/var/log"}},
+                {"name": "devices", "hostPath": {"path": "/devices"}},
+            ],
+        },
+    }.items():
+        review = pod_review(f"plain-{what}", "blue-lotus", 0, node=None)
+        review["request"]["object"]["spec"] = spec
+        assert post(url, review)[1]["response"]["allowed"] is True, what
+    # kubectl debug --profile=sysadmin: an UPDATE of pods/ephemeralcontainers on the running pod.
+    debug = pod_review("debug", "blue-lotus", 0)
+    debug["request"].update(operation="UPDATE", subResource="ephemeralcontainers")
+    debug["request"]["object"]["spec"] = {
+        "nodeName": "gpu-a17",
+        "containers": [container],
+        "ephemeralContainers": [
+            {"name": "debugger", "image": "busybox", "securityContext": {"privileged": True}}
+        ],
+    }
+    r = post(url, debug)[1]["response"]
+    assert r["allowed"] is False and "spec.ephemeralContainers[0] is privileged" in r["status"]["message"], r
+    debug["request"]["object"]["spec"]["ephemeralContainers"][0]["securityContext"] = {}
+    assert post(url, debug)[1]["response"]["allowed"] is True
+    gen.close()
+    # Once the nodes ignore the variable in unprivileged containers, env and envFrom reach no GPU.
+    gen = start(evidence, "--insecure-http", "--nodes-ignore-device-env")
+    url = f"http://{next(gen)}/validate"
+    for what in ("env all", "envFrom"):
+        review = pod_review(f"ignored-{what}", "blue-lotus", 0, node=None)
+        review["request"]["object"]["spec"] = ways[what]
+        assert post(url, review)[1]["response"]["allowed"] is True, what
+    review = pod_review("still-privileged", "blue-lotus", 0, node=None)
+    review["request"]["object"]["spec"] = ways["privileged"]
+    assert post(url, review)[1]["response"]["allowed"] is False
+    gen.close()
