@@ -435,3 +435,60 @@ def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
     review["request"]["object"]["spec"] = ways["privileged"]
     assert post(url, review)[1]["response"]["allowed"] is False
     gen.close()
+
+
+def test_the_webhook_reloads_trust_and_tenants_and_judges_expiry_at_each_review(evidence: tuple[Path, Path], tmp_path: Path) -> None:
+    """Red-team review of issue 19: a revoked key, a removed tenant and an expired manifest stop admitting at once."""
+    import shutil
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import trusted_node
+
+    spool, trust = evidence
+    tenants = tmp_path / "tenants.json"
+    shutil.copy(K8S / "tenants.json", tenants)
+    proc = subprocess.Popen(
+        [*WEBHOOK, "--listen", "127.0.0.1:0", "--trust", str(trust), "--evidence", str(spool),
+         "--tenants", str(tenants), "--insecure-http", "--rescan", "3600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    url = f"http://{json.loads(proc.stdout.readline())['listening']}/validate"
+    try:
+        assert post(url, pod_review("t1", "acme", 1))[1]["response"]["allowed"] is True
+        # The tenant map drops acme: refused at the next review, not at the next restart.
+        tenants.write_text(json.dumps({k: v for k, v in json.loads(tenants.read_text()).items() if k != "acme"}))
+        assert "no tenant record" in post(url, pod_review("t2", "acme", 1))[1]["response"]["status"]["message"]
+        shutil.copy(K8S / "tenants.json", tenants)
+        assert post(url, pod_review("t3", "acme", 1))[1]["response"]["allowed"] is True
+        # The auditor revokes the node key: refused at the next review.
+        (key_id,) = [k.key_id for k in TrustStore.load(trust).document.keys]
+        revoked = subprocess.run([sys.executable, "-m", "attest.cli.main", "trust", "revoke", key_id, "--trust", str(trust)],
+                                 capture_output=True, text=True, timeout=60)
+        assert revoked.returncode == 0, revoked.stderr
+        r = post(url, pod_review("t4", "acme", 1))[1]["response"]
+        assert r["allowed"] is False, r
+        # A trust file that no longer reads: every review fails (the API server refuses), none admits.
+        trust.write_text("{")
+        assert post(url, pod_review("t5", "acme", 1))[0] == 400
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    # Evidence that expires while cached is stale at the first review after its expiry.
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust2.json")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    gen = start((ev, tmp_path / "trust2.json"), "--insecure-http", "--rescan", "0")
+    url = f"http://{next(gen)}/validate"
+    now = datetime.now(UTC)
+    m = node.manifest(now=now - timedelta(seconds=5))
+    m = m.model_copy(update={"freshness": m.freshness.model_copy(update={"expires_at": now + timedelta(seconds=4)})})
+    (ev / "m.json").write_bytes(node.envelope(m))  # verified at the next review, then cached
+    r = post(url, pod_review("e1", "acme", 1))[1]["response"]
+    assert r["allowed"] is True, r
+    time.sleep(max(0.0, (now + timedelta(seconds=4.5) - datetime.now(UTC)).total_seconds()))
+    r = post(url, pod_review("e2", "acme", 1))[1]["response"]
+    assert r["allowed"] is False and "expired" in r["status"]["message"], r
+    gen.close()
