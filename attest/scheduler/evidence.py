@@ -146,10 +146,18 @@ def load_evidence(
         head = ranked[0]
         kid = head.result.key_id or ""
         others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
-        mine = [c for e in own for c in found.get((host, e.result.key_id or ""), [])]
-        new += mine
-        open_here = [c.rule + ": " + c.message for c in mine if not is_cleared(c, marks)]
-        open_here += [e["rule"] + ": " + str(e.get("message", "")) for e in open_now.get(host, [])]
+        # Quarantine follows the node key, not a host string: a key whose entry names two hosts
+        # (gpu-a17 and gpu-a17.example.com) must not shed a contradiction by changing names.
+        own_keys = {e.result.key_id or "" for e in own}
+        new += [c for e in own for c in found.get((host, e.result.key_id or ""), [])]
+        mine = [c for (_, k), cs in found.items() if k in own_keys for c in cs]
+        open_here = [_said(host, c.rule, c.message, c.host) for c in mine if not is_cleared(c, marks)]
+        open_here += [
+            _said(host, e["rule"], str(e.get("message", "")), e["host"])
+            for events_of_host in open_now.values()
+            for e in events_of_host
+            if e["host"] == host or e["key_id"] in own_keys
+        ]
         newest[host] = NodeEvidence(
             head.result,
             head.manifest,
@@ -163,6 +171,11 @@ def load_evidence(
         with contextlib.suppress(InputError):  # unwritable: the in-memory refusal above still holds
             quarantine.record(new, at=now)
     return newest
+
+
+def _said(host: str, rule: str, message: str, where: str) -> str:
+    """One open contradiction, naming the host it was recorded for when that is another name of the node."""
+    return rule + ": " + message + ("" if where == host else f" (recorded for {where}: clear {where})")
 
 
 def by_node_name(evidence: Mapping[str, NodeEvidence], nodes: Iterable[str]) -> dict[str, NodeEvidence]:

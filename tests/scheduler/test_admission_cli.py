@@ -158,3 +158,25 @@ def test_the_trust_store_is_readable_by_a_non_root_slurm_user(tmp_path: Path, cl
     cli("keygen", "--out", "node", check_code=0)
     cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--host", "gpu-a17", check_code=0)
     assert (tmp_path / "trust.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_quarantine_follows_the_node_key_across_the_hosts_its_entry_names(tmp_path: Path, cli: CliRunner) -> None:
+    """Red-team review of issue 19: a key named for gpu-a17 and its FQDN cannot shed a contradiction by renaming."""
+    (node,) = fleet(tmp_path, "gpu-a17")
+    node.trust.with_key(node.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.example.com"]).save(tmp_path / "trust.json")
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    spool = tmp_path / "spool"
+    m = node.manifest(now=NOW, chain=True)
+    node.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000)])  # 1 ms from Frankfurt, declared in Johor
+    put(spool, "0-impossible", node.envelope(node.history[-1]))
+    clean = node.manifest(now=NOW + timedelta(seconds=60), chain=True, node={"hostname": "gpu-a17.example.com", "key_id": node.key.key_id})
+    node.history[-1] = clean
+    put(spool, "1-clean-fqdn", node.envelope(clean))
+    v = admit(cli, "gpu-a17.example.com", "--landmarks", "landmarks.json")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v
+    assert "location.claim_impossible" in v["nodes"][0]["message"] and "recorded for gpu-a17" in v["nodes"][0]["message"]
+    # The contradicting envelope is gone (a collector keeps only the newest): the record, keyed by node key, still refuses.
+    (spool / "0-impossible.json").unlink()
+    assert admit(cli, "gpu-a17.example.com")["nodes"][0]["reason"] == "quarantined"
+    cli("quarantine", "clear", "gpu-a17", "--evidence", "spool", "--by", "A. Auditor", "--reason", "landmark fra misconfigured", check_code=0)
+    assert admit(cli, "gpu-a17.example.com")["allowed"]
