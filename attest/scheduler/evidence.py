@@ -8,6 +8,7 @@ contradicted itself (:mod:`attest.scheduler.quarantine`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Collection, Iterable, Mapping
@@ -34,6 +35,64 @@ from attest.scheduler.quarantine import (
 from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
 
 INVENTORY_SUFFIX = ".heartbeat.envelope.json"
+#: What the collector checked when it chose each key's newest envelope (see :func:`evidence_checks`).
+CHECKS_FILE = "checks.jsonl"  # one line; not *.json, which is read as envelopes
+
+
+def evidence_checks(options: VerifyOptions) -> dict[str, str | None]:
+    """The evidence checks ``options`` make, by what they check against (digests; None: not made).
+
+    A collector's evidence directory keeps only each node key's newest envelope: a contradiction
+    the collector could not see (it had no landmark registry, say) is gone once a clean manifest
+    replaces it. The collector records these checks in the directory (:data:`CHECKS_FILE`), and
+    admission refuses to read a directory whose collector did not make the checks it makes
+    (:func:`unmade_checks`).
+    """
+    rims = options.rims
+    return {
+        "landmarks_sha256": hashlib.sha256(options.landmarks.to_json().encode()).hexdigest()
+        if options.landmarks is not None
+        else None,
+        "cc_root_sha256": options.cc_root_sha256 if options.cc_root is not None else None,
+        "rim_root_sha256": str(getattr(rims, "pinned_root_sha256", "") or "set")
+        if rims is not None
+        else None,
+        "nras": "set" if options.nras_jwks else None,
+    }
+
+
+def unmade_checks(directory: Path, options: VerifyOptions) -> str | None:
+    """Why admission with ``options`` may not trust a collector's choice of newest evidence, or None.
+
+    Only a collector's directory (it holds ``pins.jsonl`` or :data:`CHECKS_FILE`) is concerned: a
+    spool holds every envelope, and admission verifies them all itself.
+    """
+    wanted = {k: v for k, v in evidence_checks(options).items() if v is not None}
+    path = directory / CHECKS_FILE
+    if not wanted or not (path.exists() or (directory / HostPins.FILE_NAME).exists()):
+        return None
+    names = {
+        "landmarks_sha256": "--landmarks",
+        "cc_root_sha256": "--cc-root",
+        "rim_root_sha256": "--rims/--rim-root",
+        "nras": "--nras-jwks",
+    }
+    try:
+        made = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(made, dict):
+            raise ValueError
+    except FileNotFoundError:
+        made = {}
+    except (OSError, ValueError):
+        return f"the collector's record of its checks ({path}) does not read"
+    missing = [names[k] for k, v in wanted.items() if made.get(k) != v]
+    if not missing:
+        return None
+    return (
+        f"the collector that keeps {directory} did not check {', '.join(missing)} as this admission does "
+        f"({path} {'says otherwise' if made else 'is missing'}): a contradiction it could not see may have "
+        "been replaced by a clean manifest. Give the collector the same evidence options (the same files)"
+    )
 
 
 def load_evidence(
@@ -323,9 +382,13 @@ class NewestEvidence:
     SUFFIX = ".envelope.json"
     INVENTORY_SUFFIX = INVENTORY_SUFFIX
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, options: VerifyOptions | None = None) -> None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            if options is not None:  # what admission compares its own options with (unmade_checks)
+                tmp = directory / f".{CHECKS_FILE}.{os.getpid()}.tmp"
+                tmp.write_text(json.dumps(evidence_checks(options), sort_keys=True) + "\n", encoding="utf-8")
+                tmp.replace(directory / CHECKS_FILE)
             held = {}
             for path in directory.glob("*" + self.SUFFIX):
                 key, seq = chain_order_key(path.read_bytes())

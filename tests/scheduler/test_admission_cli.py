@@ -180,3 +180,36 @@ def test_quarantine_follows_the_node_key_across_the_hosts_its_entry_names(tmp_pa
     assert admit(cli, "gpu-a17.example.com")["nodes"][0]["reason"] == "quarantined"
     cli("quarantine", "clear", "gpu-a17", "--evidence", "spool", "--by", "A. Auditor", "--reason", "landmark fra misconfigured", check_code=0)
     assert admit(cli, "gpu-a17.example.com")["allowed"]
+
+
+def test_admission_refuses_a_collectors_directory_that_did_not_make_its_checks(tmp_path: Path, cli: CliRunner) -> None:
+    """Red-team review of issue 19: a contradiction the collector could not see must not vanish behind a clean manifest."""
+    from attest.model.location import LandmarkRegistry
+    from attest.verify import VerifyOptions
+
+    (node,) = fleet(tmp_path, "gpu-a17")
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    m = node.manifest(now=NOW, chain=True)
+    node.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000)])  # 1 ms from Frankfurt, declared in Johor
+    envelopes = [node.envelope(node.history[-1]), node.envelope(node.manifest(now=NOW + timedelta(seconds=60), chain=True))]
+
+    def collect(directory: Path, options: VerifyOptions) -> None:
+        newest = NewestEvidence(tmp_path / directory, options)
+        for raw in envelopes:
+            result, manifest = verify_and_open(raw, node.trust, now=NOW + timedelta(seconds=61), options=options)
+            newest.offer(raw, result, manifest)
+
+    collect(Path("blind"), VerifyOptions())  # a collector without the landmark registry keeps only the clean manifest
+    assert admit(cli, "gpu-a17", evidence="blind")["allowed"]  # what verify sees without landmarks, too
+    out = cli("admit", "--tenant", "tenant.json", "--evidence", "blind", "--trust", "trust.json", "--nodes", "gpu-a17",
+              "--landmarks", "landmarks.json", "--now", (NOW + timedelta(minutes=2)).isoformat())
+    assert out.returncode == 2 and "did not check --landmarks" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    # An older collector's directory (no record of its checks, but its pins): refused the same way.
+    (tmp_path / "blind" / "checks.jsonl").unlink()
+    out = cli("admit", "--tenant", "tenant.json", "--evidence", "blind", "--trust", "trust.json", "--nodes", "gpu-a17",
+              "--landmarks", "landmarks.json", "--now", (NOW + timedelta(minutes=2)).isoformat())
+    assert out.returncode == 2 and "is missing" in out.stderr, out.stderr
+    # A collector with the same registry saw the contradiction: the node is quarantined, and admission reads the directory.
+    collect(Path("seeing"), VerifyOptions(landmarks=LandmarkRegistry.from_json(REGISTRY.to_json())))
+    v = admit(cli, "gpu-a17", "--landmarks", "landmarks.json", evidence="seeing")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v
