@@ -100,15 +100,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="an extended resource that looks like an accelerator but is not one (e.g. nvidia.com/hostdev)",
+        help="an extended resource that is not an accelerator (e.g. nvidia.com/hostdev, rdma/hca); every "
+        "resource but cpu, memory, ephemeral-storage, storage, pods and hugepages-* must be configured",
     )
     s.add_argument(
         "--not-accelerator-claim",
         action="append",
         default=[],
-        metavar="NAME",
-        help="a DRA resource claim (or claim template) name that holds no accelerator; any other claim "
-        "is judged as a request for at least one GPU",
+        metavar="NAMESPACE/NAME",
+        help="a DRA ResourceClaim or ResourceClaimTemplate, in its namespace, that holds no accelerator "
+        "(list only objects tenants cannot edit); any other claim is judged as a request for at least one GPU",
     )
     s.add_argument(
         "--not-gpu-runtime-class",
@@ -273,6 +274,12 @@ def run_serve(args: argparse.Namespace) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    bad = [c for c in args.not_accelerator_claim if c.count("/") != 1 or "" in c.split("/")]
+    if bad:
+        raise InputError(
+            f"--not-accelerator-claim {bad[0]!r} is not NAMESPACE/NAME",
+            hint="a claim's name alone is the tenant's to choose: name the object in its namespace",
+        )
     if args.rescan < 0:
         raise InputError("--rescan must not be negative")
     setup = AdmissionSetup.from_args(args, tenant_map_required=True)

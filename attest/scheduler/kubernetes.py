@@ -12,7 +12,6 @@ closed, like ``failurePolicy: Fail``.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,13 +59,14 @@ class Accelerators:
     ``whole`` resources count one GPU per unit (``nvidia.com/gpu: 8`` needs 8 GPUs on the node);
     ``shared`` ones are slices of a GPU (MIG profiles, time-sliced replicas): any number of
     them needs at least one GPU. Names ending in ``*`` are prefixes. A resource that is in
-    neither list but looks like an accelerator (see :data:`LOOKS_LIKE_ACCELERATOR`) is refused
-    with the options that would configure it, unless it is in ``ignored``: unknown chips
-    count as controlled, never as "no GPU".
+    neither list, nor in ``ignored``, nor a core resource (:data:`CORE_RESOURCES`) is refused
+    with the options that would configure it: unknown chips count as controlled, never as
+    "no GPU".
 
     A pod's DRA ``resourceClaims`` name claims, not device classes (the webhook does not read
-    ResourceClaim objects): each claim is judged as a request for at least one GPU, unless its
-    name is in ``ignored_claims``.
+    ResourceClaim objects): each claim is judged as a request for at least one GPU, unless the
+    ResourceClaim or ResourceClaimTemplate it names, as ``namespace/name``, is in
+    ``ignored_claims`` (a name alone would be the tenant's to choose).
     """
 
     whole: tuple[str, ...] = (
@@ -114,25 +114,26 @@ class Accelerators:
         )
 
     def kind(self, resource: str) -> str | None:
-        """``whole``, ``shared``, ``ignored``, ``unknown`` (looks like an accelerator), or None (not one)."""
+        """``whole``, ``shared``, ``ignored``, ``unknown`` (not configured), or None (a core resource).
+
+        An allow-list: only the core resources (:data:`CORE_RESOURCES`, exact names, and
+        ``hugepages-*``) are not accelerators by default; any other resource (``qualcomm.com/qaic``,
+        ``hygon.com/dcu``, ``cpu.example.com/gpu``) is ``unknown`` until configured.
+        """
         for kind, names in (("ignored", self.ignored), ("whole", self.whole), ("shared", self.shared)):
             if any(_matches(resource, n) for n in names):
                 return kind
-        if LOOKS_LIKE_ACCELERATOR.search(resource) and not resource.startswith(_CORE_RESOURCES):
-            return "unknown"
-        return None
+        if resource in CORE_RESOURCES or resource.startswith("hugepages-"):
+            return None
+        return "unknown"
 
 
 def _matches(resource: str, name: str) -> bool:
     return resource.startswith(name[:-1]) if name.endswith("*") else resource == name
 
 
-#: Vendors' domains and words that mark an extended resource as (probably) an accelerator.
-LOOKS_LIKE_ACCELERATOR = re.compile(
-    r"gpu|mig-|tpu|npu|xpu|ipu|accel|neuron|gaudi|habana|nvidia|amd\.com|xilinx|fpga|cuda|tensor|ascend|cambricon",
-    re.IGNORECASE,
-)
-_CORE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-", "pods", "kubernetes.io/")
+#: A pod's resources that are never accelerators (exact names; ``hugepages-<size>`` too).
+CORE_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "storage", "pods"})
 
 #: GPU model words the daemon's evidence carries for each vendor's resources.
 _VENDOR_TYPE = {
@@ -170,7 +171,7 @@ def _quantity(raw: Any, name: str) -> int:
 
 
 def accelerator_request(
-    pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS
+    pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS, namespace: str = "default"
 ) -> AcceleratorRequest:
     """Every accelerator a pod asks for: containers, init containers, pod-level resources, DRA claims.
 
@@ -195,7 +196,8 @@ def accelerator_request(
                 continue
             if kind == "unknown":
                 raise ReviewError(
-                    f"{where} asks for {name!r}, which looks like an accelerator this webhook does not know; "
+                    f"{where} asks for {name!r}, an extended resource this webhook does not know, so possibly an "
+                    "accelerator; "
                     f"configure it: attest webhook serve --gpu-resource {name} (one GPU per unit), "
                     f"--shared-gpu-resource {name} (a slice of a GPU), or --not-accelerator {name}"
                 )
@@ -221,10 +223,18 @@ def accelerator_request(
     gpus = max(main, init, need(spec, "spec") if "resources" in spec else 0)
     for i, claim in enumerate(_items(spec.get("resourceClaims"), "spec.resourceClaims")):
         claim = _obj(claim, f"spec.resourceClaims[{i}]")
-        name = claim.get("resourceClaimName") or claim.get("resourceClaimTemplateName") or claim.get("name")
+        source = _obj(claim.get("source"), f"spec.resourceClaims[{i}].source")  # before Kubernetes 1.31
+        name = (
+            claim.get("resourceClaimName")
+            or claim.get("resourceClaimTemplateName")
+            or source.get("resourceClaimName")
+            or source.get("resourceClaimTemplateName")
+        )
         if not isinstance(name, str) or not name:
-            raise ReviewError(f"spec.resourceClaims[{i}] names no claim")
-        if name in config.ignored_claims:
+            name = claim.get("name")
+            if not isinstance(name, str) or not name:
+                raise ReviewError(f"spec.resourceClaims[{i}] names no claim")
+        elif f"{namespace}/{name}" in config.ignored_claims:
             continue
         what.append(f"resource claim {name!r}")
         gpus = max(gpus, 1)
@@ -424,7 +434,11 @@ def _judge(
     pod = req.get("object")
     if not isinstance(pod, dict):
         raise ReviewError("AdmissionReview request has no object")
-    asked = accelerator_request(pod, accelerators)
+    metadata = _obj(pod.get("metadata"), "metadata")
+    namespace = req.get("namespace") or metadata.get("namespace") or "default"
+    if not isinstance(namespace, str):
+        raise ReviewError("the namespace is not a string")
+    asked = accelerator_request(pod, accelerators, namespace)
     access = device_access(pod, accelerators)
     if asked.gpus == 0 and not access:
         return answer(True, "no GPU requested: not judged")
@@ -435,10 +449,6 @@ def _judge(
         if access
         else ""
     )
-    metadata = _obj(pod.get("metadata"), "metadata")
-    namespace = req.get("namespace") or metadata.get("namespace") or "default"
-    if not isinstance(namespace, str):
-        raise ReviewError("the namespace is not a string")
     tenant = tenants.get(namespace)
     if tenant is None:
         return answer(

@@ -252,10 +252,10 @@ def test_every_accelerator_counts_through_http(evidence: tuple[Path, Path]) -> N
         r = post(url, shaped(f"us-{what}", "acme", **FOUR_SHAPES[what]))[1]["response"]  # type: ignore[arg-type]
         assert r["allowed"] is True, (what, r)
     # Resources that look like accelerators and are not configured: refused, saying how to configure them.
-    for name in ("nvidia.com/gpu-ts", "vendor.example/npu", "habana.ai/gaudi2", "xilinx.com/fpga-u250"):
+    for name in ("nvidia.com/gpu-ts", "vendor.example/npu", "habana.ai/gaudi2", "xilinx.com/fpga-u250", "qualcomm.com/qaic", "cpu.example.com/gpu"):
         r = post(url, shaped(f"unknown-{name}", "acme", {name: "1"}))[1]["response"]
         assert r["allowed"] is False, name
-        assert "looks like an accelerator" in r["status"]["message"] and f"--gpu-resource {name}" in r["status"]["message"]
+        assert "does not know" in r["status"]["message"] and f"--gpu-resource {name}" in r["status"]["message"]
     # Configured names: a renamed whole GPU counts (CN refused), a declared non-accelerator is not judged.
     r = post(url, shaped("renamed", "blue-lotus", {"example.com/renamed-gpu": "2"}))[1]["response"]
     assert r["allowed"] is False and "policy.headquarters" in r["status"]["message"]
@@ -491,4 +491,19 @@ def test_the_webhook_reloads_trust_and_tenants_and_judges_expiry_at_each_review(
     time.sleep(max(0.0, (now + timedelta(seconds=4.5) - datetime.now(UTC)).total_seconds()))
     r = post(url, pod_review("e2", "acme", 1))[1]["response"]
     assert r["allowed"] is False and "expired" in r["status"]["message"], r
+    gen.close()
+
+
+def test_a_claim_exemption_must_name_the_namespace(evidence: tuple[Path, Path]) -> None:
+    """A bare claim name is the tenant's to choose: --not-accelerator-claim takes NAMESPACE/NAME (exit 2 otherwise)."""
+    spool, trust = evidence
+    r = subprocess.run([*WEBHOOK, "--insecure-http", "--trust", str(trust), "--evidence", str(spool), "--tenants", str(K8S / "tenants.json"),
+                        "--not-accelerator-claim", "scratch"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "NAMESPACE/NAME" in r.stderr and "Traceback" not in r.stderr
+    gen = start(evidence, "--insecure-http", "--not-accelerator-claim", "shared-infra/scratch")
+    url = f"http://{next(gen)}/validate"
+    claims = [{"name": "s", "resourceClaimTemplateName": "scratch"}]
+    assert post(url, shaped("own-template", "blue-lotus", claims=claims))[1]["response"]["allowed"] is False
+    other = shaped("infra", "shared-infra", claims=claims)
+    assert post(url, other)[1]["response"]["allowed"] is True  # the exempted template, in its own namespace
     gen.close()
