@@ -223,7 +223,7 @@ def run_admit(args: argparse.Namespace) -> int:
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     setup = AdmissionSetup.from_args(args)
     # Only these nodes' evidence is verified; a Slurm NodeName matches the short form of a manifest's FQDN.
-    evidence = by_node_name(setup.evidence(now=now, hosts=nodes or None), nodes)
+    evidence = by_node_name(setup.evidence(now=now, hosts=nodes or None), nodes, setup.trust)
     decision = admit(
         JobRequest(
             tenant=tenant,

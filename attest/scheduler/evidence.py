@@ -237,28 +237,49 @@ def _said(host: str, rule: str, message: str, where: str) -> str:
     return rule + ": " + message + ("" if where == host else f" (recorded for {where}: clear {where})")
 
 
-def by_node_name(evidence: Mapping[str, NodeEvidence], nodes: Iterable[str]) -> dict[str, NodeEvidence]:
-    """Evidence keyed the way Slurm names nodes: a short ``NodeName`` matches a manifest's FQDN.
+def by_node_name(
+    evidence: Mapping[str, NodeEvidence], nodes: Iterable[str], trust: TrustStore | None = None
+) -> dict[str, NodeEvidence]:
+    """Evidence keyed the way Slurm names nodes: a short ``NodeName`` may match a manifest's FQDN.
 
-    Slurm's node names are usually ``hostname -s``, while a daemon signs its full host name.
-    A node with no evidence under its own name takes the evidence of the one manifest host
-    name whose first label it is; two such hosts are a conflict (refused as ``key-conflict``).
+    Slurm's node names are usually ``hostname -s``, while a daemon may sign its full host name.
+    A short name N takes the evidence of a host ``N.<domain>`` only when the trust entry of the
+    key speaking for that host names N (``attest trust add --host N --host N.<domain>``): never
+    across domains on a guess. Whatever name forms exist for N (N itself, ``N.<domain>``), one
+    that is quarantined refuses N; several forms from different keys that no entry names for N
+    are a conflict (refused as ``key-conflict``), so an unscoped key signing as N cannot stand
+    in front of the real node's stale or quarantined FQDN evidence.
     """
     out = dict(evidence)
+    named = trust.hosts_named() if trust is not None else {}
     for node in nodes:
-        if node in evidence:
+        fqdns = sorted(h for h in evidence if h != node and h.split(".", 1)[0] == node)
+        forms = ([node] if node in evidence else []) + fqdns
+        if not forms:
             continue
-        matches = sorted(h for h in evidence if h.split(".", 1)[0] == node)
-        if len(matches) == 1:
-            out[node] = evidence[matches[0]]
-        elif matches:
-            ev = evidence[matches[0]]
-            out[node] = NodeEvidence(
-                ev.result,
-                ev.manifest,
-                key_problem=f"several hosts have the short name {node}: {', '.join(matches[:4])}; "
-                "give the daemons' hostname as Slurm names the node",
-            )
+        quarantined = [h for h in forms if evidence[h].quarantine]
+        if quarantined:
+            out[node] = evidence[quarantined[0]]
+            continue
+        named_keys = named.get(node, set())
+        chosen = [h for h in forms if (evidence[h].result.key_id or "") in named_keys]
+        if len(chosen) == 1:  # the one form whose key the operator named for this node
+            out[node] = evidence[chosen[0]]
+            continue
+        if not chosen and node in evidence and len({evidence[h].result.key_id for h in forms}) == 1:
+            continue  # its own name, and no other key speaks for another form of it
+        ev = evidence[forms[0]]
+        why = (
+            f"several hosts have the short name {node}: {', '.join(forms[:4])}"
+            if len(forms) > 1
+            else f"{node} is the short name of {forms[0]}, but no trust entry names {node} for its key"
+        )
+        out[node] = NodeEvidence(
+            ev.result,
+            ev.manifest,
+            key_problem=why + "; give the daemons' hostname as Slurm names the node, or name both "
+            f"forms in its key's trust entry (attest trust add KEY.pub --host {node} --host {forms[-1]})",
+        )
     return out
 
 

@@ -148,10 +148,31 @@ def test_gpus_are_counted_on_the_newest_heartbeat_not_the_newest_job_manifest(tm
 def test_a_slurm_node_name_matches_the_short_form_of_a_manifests_fqdn(tmp_path: Path, cli: CliRunner) -> None:
     a, b = fleet(tmp_path, "gpu-a17.jhb.example.net", "gpu-a17.sin.example.net")
     put(tmp_path / "spool", "a", a.envelope(a.manifest(now=NOW, chain=True)))
+    # Red-team review of issue 19: the short name matches a FQDN only where the key's trust entry names it.
+    v = admit(cli, "gpu-a17")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "no trust entry names gpu-a17" in v["nodes"][0]["message"]
+    a.trust.with_key(a.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.jhb.example.net"]).save(tmp_path / "trust.json")
     assert admit(cli, "gpu-a17")["allowed"]
+    # Key B's evidence for the other site's gpu-a17 does not cross domains: the named one is still chosen.
     put(tmp_path / "spool", "b", b.envelope(b.manifest(now=NOW, chain=True)))
     v = admit(cli, "gpu-a17")
-    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "several hosts have the short name" in v["nodes"][0]["message"]
+    assert v["allowed"] and v["nodes"][0]["site_country"] == "MY", v
+
+
+def test_an_unscoped_key_signing_as_the_short_name_cannot_front_a_stale_fqdn(tmp_path: Path, cli: CliRunner) -> None:
+    """Red-team review of issue 19: the real node signs gpu-a17.example.com (stale); another key signs plain gpu-a17."""
+    real, squatter = fleet(tmp_path, "gpu-a17.example.com", "gpu-a17")
+    put(tmp_path / "spool", "real", real.envelope(real.manifest(now=NOW - timedelta(hours=2), chain=True)))
+    put(tmp_path / "spool", "squatter", squatter.envelope(squatter.manifest(now=NOW, chain=True)))
+    v = admit(cli, "gpu-a17")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "several hosts have the short name" in v["nodes"][0]["message"], v
+    # The same with the real node quarantined: refused as quarantined, whatever other name form exists.
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    m = real.manifest(now=NOW, chain=True)
+    real.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000)])
+    put(tmp_path / "spool", "real-impossible", real.envelope(real.history[-1]))
+    v = admit(cli, "gpu-a17", "--landmarks", "landmarks.json")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v
 
 
 def test_the_trust_store_is_readable_by_a_non_root_slurm_user(tmp_path: Path, cli: CliRunner) -> None:
