@@ -77,9 +77,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument(
         "--allow-unpinned",
         action="store_true",
-        help="admit an accelerator pod that names no node when one attested node would take it (only where "
-        "unattested nodes are kept from such pods by other means: taints, a scheduler plugin); by default "
-        "such a pod is refused with the nodes to pin it to",
+        help="DANGEROUS unless unattested nodes are kept from accelerator pods by other means (taints, a "
+        "scheduler plugin): admit a pod that names no node when EVERY attested node would take it (one "
+        "quarantined, stale or policy-refused node refuses it); by default such a pod is refused with the "
+        "nodes to pin it to",
     )
     s.add_argument(
         "--gpu-resource",

@@ -383,8 +383,8 @@ def review(
     A GPU pod is admitted only if every node it may land on qualifies (see :func:`placement`).
     A pod whose spec names no hosts could land on a node nobody attested, so it is refused,
     with the attested nodes that would take it in the message; ``allow_unpinned`` admits it
-    when one attested node qualifies instead, for clusters that keep GPU pods off unattested
-    nodes by other means (taints, a scheduler plugin).
+    when every attested node qualifies instead (it could land on any of them), for clusters
+    that keep GPU pods off unattested nodes by other means (taints, a scheduler plugin).
     """
     if body.get("apiVersion") != "admission.k8s.io/v1" or body.get("kind") != "AdmissionReview":
         raise ReviewError("not an admission.k8s.io/v1 AdmissionReview")
@@ -486,6 +486,20 @@ def _judge(
             nodes=[],
         )
     refused = [f"{v.node}: {v.message}" for v in decision.verdicts if not v.allowed]
+    if hosts is None and refused:
+        # --allow-unpinned: the scheduler may put the pod on any attested node (the rest are kept
+        # off by other means), so every one of them must allow it: quarantined, stale and
+        # policy-refused nodes included.
+        return answer(
+            False,
+            reach
+            + f"refused: the pod names no node, and {len(refused)} of the {len(decision.verdicts)} attested "
+            "nodes it could land on may not run it (pin it to nodes that allow it: "
+            + (", ".join(decision.allowed_nodes) or "none")
+            + "): "
+            + "; ".join(refused),
+            nodes=[],
+        )
     if decision.allowed:
         warnings = [w for v in decision.verdicts if v.allowed for w in v.warnings]
         if refused:

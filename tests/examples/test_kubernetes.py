@@ -507,3 +507,26 @@ def test_a_claim_exemption_must_name_the_namespace(evidence: tuple[Path, Path]) 
     other = shaped("infra", "shared-infra", claims=claims)
     assert post(url, other)[1]["response"]["allowed"] is True  # the exempted template, in its own namespace
     gen.close()
+
+
+def test_allow_unpinned_refuses_when_any_attested_node_would(tmp_path: Path) -> None:
+    """Red-team review of issue 19: with --allow-unpinned the pod may land on any attested node, so each must allow it."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import OPERATOR, trusted_node
+
+    a, b = trusted_node(), trusted_node()
+    b.host = "gpu-b"
+    a.trust.with_key(b.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"]).save(tmp_path / "trust.json")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    now = datetime.now(UTC)
+    (ev / "a.json").write_bytes(a.envelope(a.manifest(now=now - timedelta(seconds=30), chain=True)))
+    (ev / "b.json").write_bytes(b.envelope(b.manifest(now=now - timedelta(hours=1), chain=True)))  # stale
+    gen = start((ev, tmp_path / "trust.json"), "--insecure-http", "--rescan", "0", "--allow-unpinned")
+    url = f"http://{next(gen)}/validate"
+    r = post(url, pod_review("u1", "acme", 1, node=None))[1]["response"]
+    assert r["allowed"] is False and "1 of the 2 attested nodes" in r["status"]["message"] and "gpu-b: newest evidence is" in r["status"]["message"], r
+    (ev / "b.json").unlink()
+    assert post(url, pod_review("u2", "acme", 1, node=None))[1]["response"]["allowed"] is True
+    gen.close()
