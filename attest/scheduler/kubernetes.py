@@ -219,8 +219,18 @@ def accelerator_request(
     containers = _items(spec.get("containers"), "spec.containers")
     inits = _items(spec.get("initContainers"), "spec.initContainers")
     main = sum(need(c, f"spec.containers[{i}]") for i, c in enumerate(containers))
-    init = max((need(c, f"spec.initContainers[{i}]") for i, c in enumerate(inits)), default=0)
-    gpus = max(main, init, need(spec, "spec") if "resources" in spec else 0)
+    # Init containers run one at a time, except sidecars (restartPolicy: Always), which keep
+    # running beside every later init container and the main ones: theirs add up (as the
+    # scheduler counts them), the others' take the max.
+    sidecars = init = 0
+    for i, c in enumerate(inits):
+        n = need(c, f"spec.initContainers[{i}]")
+        if _obj(c, f"spec.initContainers[{i}]").get("restartPolicy") == "Always":
+            sidecars += n
+            init = max(init, sidecars)
+        else:
+            init = max(init, sidecars + n)
+    gpus = max(main + sidecars, init, need(spec, "spec") if "resources" in spec else 0)
     for i, claim in enumerate(_items(spec.get("resourceClaims"), "spec.resourceClaims")):
         claim = _obj(claim, f"spec.resourceClaims[{i}]")
         source = _obj(claim.get("source"), f"spec.resourceClaims[{i}].source")  # before Kubernetes 1.31

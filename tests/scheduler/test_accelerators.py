@@ -33,6 +33,10 @@ def pod(*limits: dict[str, Any], claims: list[dict[str, Any]] | None = None, **s
         (pod(claims=[{"name": "g", "resourceClaimName": "shared-claim"}]), 1, None),
         (pod({}, initContainers=[{"resources": {"requests": {"nvidia.com/gpu": "4"}}}]), 4, None),  # the max of init and main
         (pod({"cpu": "1"}, resources={"limits": {"nvidia.com/gpu": "2"}}), 2, None),  # pod-level resources
+        # Sidecars (init containers with restartPolicy Always) run beside the main containers: they add up.
+        (pod({"nvidia.com/gpu": "4"}, initContainers=[{"restartPolicy": "Always", "resources": {"limits": {"nvidia.com/gpu": "4"}}}]), 8, None),
+        (pod({"nvidia.com/gpu": "1"}, initContainers=[{"restartPolicy": "Always", "resources": {"limits": {"nvidia.com/gpu": "2"}}},
+                                                       {"resources": {"limits": {"nvidia.com/gpu": "5"}}}]), 7, None),
         (pod({"nvidia.com/gpu": "0"}), 0, None),
     ],
 )
