@@ -356,8 +356,16 @@ class HostPins:
             self.key_host.setdefault(key, host)
 
     def pin(self, host: str, key_id: str, *, at: datetime) -> bool:
-        """Record the pair when the host or the key is new; True when a line was written."""
+        """Record the pair when the host or the key is new; True when a line was written.
+
+        A key already pinned to another host pins no further host.
+        """
         if host in self.host_key and key_id in self.key_host:
+            return False
+        if self.key_host.get(key_id, host) != host:
+            # A node key speaks for one host: its manifests naming other hosts pin nothing, or an
+            # unscoped key could squat every host name before the real nodes are seen (a trust
+            # entry naming several hosts is the operator's way to allow more).
             return False
         line = json.dumps({"host": host, "key_id": key_id, "at": format_timestamp(at)}) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
