@@ -31,7 +31,7 @@ from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import Tenant
 from attest.scheduler.admission import JobRequest, NodeEvidence, admit
-from attest.scheduler.evidence import HostPins, by_node_name, load_evidence, read_envelopes
+from attest.scheduler.evidence import HostPins, by_node_name, load_evidence, read_envelopes, unmade_checks
 from attest.scheduler.quarantine import FILE_NAME as QUARANTINE_FILE
 from attest.scheduler.quarantine import QuarantineRecord
 from attest.scheduler.slurm import expand_hostlist
@@ -124,7 +124,15 @@ class AdmissionSetup:
         return setup
 
     def evidence(self, *, now: datetime, hosts: list[str] | None = None) -> dict[str, NodeEvidence]:
-        """The newest verified evidence per host, judged with every option (see :func:`load_evidence`)."""
+        """The newest verified evidence per host, judged with every option (see :func:`load_evidence`).
+
+        Raises:
+            InputError: the collector that keeps the directory did not make this admission's
+                evidence checks (:func:`attest.scheduler.evidence.unmade_checks`).
+        """
+        problem = unmade_checks(self.directory, self.options)
+        if problem:
+            raise InputError(problem, hint="e.g. attest collector serve ... --landmarks FILE --cc-root PEM")
         return load_evidence(
             read_envelopes(self.directory),
             self.trust,
@@ -215,7 +223,7 @@ def run_admit(args: argparse.Namespace) -> int:
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     setup = AdmissionSetup.from_args(args)
     # Only these nodes' evidence is verified; a Slurm NodeName matches the short form of a manifest's FQDN.
-    evidence = by_node_name(setup.evidence(now=now, hosts=nodes or None), nodes)
+    evidence = by_node_name(setup.evidence(now=now, hosts=nodes or None), nodes, setup.trust)
     decision = admit(
         JobRequest(
             tenant=tenant,

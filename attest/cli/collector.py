@@ -174,17 +174,18 @@ def run_serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         max_connections=args.max_connections,
     )
+    options = evidence_options(args)
     collector = Collector(
         log,
         TrustStore.load(Path(args.trust)),
         state=open_state(args.log, args.state),
         policy=policy_from_args(args),
-        options=evidence_options(args),
+        options=options,
         key=load_signing_key(Path(args.key)) if args.key else None,
         checkpoint_interval_s=args.checkpoint_interval,
         accept_untrusted=args.accept_untrusted,
         quota_per_minute=args.quota,
-        newest=NewestEvidence(Path(args.evidence_dir)) if args.evidence_dir else None,
+        newest=NewestEvidence(Path(args.evidence_dir), options) if args.evidence_dir else None,
         limits=limits,
         witnesses=witnesses,
         read_token=token,

@@ -21,6 +21,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from attest.cli.admit import AdmissionSetup, add_admission_args
@@ -31,6 +32,8 @@ from attest.scheduler.admission import NodeEvidence
 from attest.scheduler.kubernetes import DEFAULT_ACCELERATORS, Accelerators, ReviewError, review
 
 MAX_BODY = 4 << 20
+#: Verification results older than this are recomputed (expiry and trust periods move with time).
+REVERIFY_S = 30.0
 #: The path and port the server answers on; deploy/kubernetes and tests check the manifests against them.
 VALIDATE_PATH, HEALTH_PATH, DEFAULT_PORT = "/validate", "/healthz", 8443
 
@@ -68,14 +71,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=float,
         default=5.0,
         metavar="SECONDS",
-        help="look for new evidence at most this often (default 5; reviews in between use what was read)",
+        help="look for new evidence at most this often (default 5; reviews in between use what was read, "
+        f"re-verified every {REVERIFY_S:g} s); trust, tenant map and policy files are looked at on every review",
     )
     s.add_argument(
         "--allow-unpinned",
         action="store_true",
-        help="admit an accelerator pod that names no node when one attested node would take it (only where "
-        "unattested nodes are kept from such pods by other means: taints, a scheduler plugin); by default "
-        "such a pod is refused with the nodes to pin it to",
+        help="DANGEROUS unless unattested nodes are kept from accelerator pods by other means (taints, a "
+        "scheduler plugin): admit a pod that names no node when EVERY attested node would take it (one "
+        "quarantined, stale or policy-refused node refuses it); by default such a pod is refused with the "
+        "nodes to pin it to",
     )
     s.add_argument(
         "--gpu-resource",
@@ -96,46 +101,113 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="an extended resource that looks like an accelerator but is not one (e.g. nvidia.com/hostdev)",
+        help="an extended resource that is not an accelerator (e.g. nvidia.com/hostdev, rdma/hca); every "
+        "resource but cpu, memory, ephemeral-storage, storage, pods and hugepages-* must be configured",
     )
     s.add_argument(
         "--not-accelerator-claim",
         action="append",
         default=[],
+        metavar="NAMESPACE/NAME",
+        help="a DRA ResourceClaim or ResourceClaimTemplate, in its namespace, that holds no accelerator "
+        "(list only objects tenants cannot edit); any other claim is judged as a request for at least one GPU",
+    )
+    s.add_argument(
+        "--not-gpu-runtime-class",
+        action="append",
+        default=[],
         metavar="NAME",
-        help="a DRA resource claim (or claim template) name that holds no accelerator; any other claim "
-        "is judged as a request for at least one GPU",
+        help="a RuntimeClass that hands a container no GPU (e.g. gvisor); a pod with any other "
+        "runtimeClassName is judged as using every GPU of its node",
+    )
+    s.add_argument(
+        "--nodes-ignore-device-env",
+        action="store_true",
+        help="the nodes' NVIDIA container toolkit ignores NVIDIA_VISIBLE_DEVICES in unprivileged containers "
+        "(accept-nvidia-visible-devices-envvar-when-unprivileged = false, device plugin "
+        "DEVICE_LIST_STRATEGY=volume-mounts): env and envFrom are then not judged as reaching GPUs; "
+        "without it they are",
     )
     s.set_defaults(func=run_serve)
 
 
-class _State:
-    """The admission setup and the evidence, rescanned at most every ``--rescan`` seconds."""
+#: Files of the command line whose change rebuilds the setup (trust, tenants, policy, landmarks, roots).
+_INPUT_ARGS = ("trust", "tenant_map", "policy", "landmarks", "cc_root", "nras_jwks", "rims")
 
-    def __init__(self, setup: AdmissionSetup, rescan_s: float) -> None:
+
+def _file_stamp(path: str) -> tuple[str, int, int, int] | tuple[str]:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return (path,)  # gone or unreadable: rebuilding says so (and fails closed)
+    if Path(path).is_dir():  # a directory of RIMs: any file in it
+        files = [f.stat() for f in Path(path).rglob("*") if f.is_file()]
+        return (path, max((f.st_mtime_ns for f in files), default=0), len(files), st.st_ino)
+    return (path, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class _State:
+    """The admission setup and the evidence, kept current.
+
+    * The trust store, tenant map, policy and the other input files are looked at on every
+      review (a few ``stat`` calls): when any changed (mtime, size or inode), the setup is read
+      again, so a revoked key or a removed tenant stops admitting at once. While a changed file
+      cannot be read, every review fails (the API server then refuses: ``failurePolicy: Fail``).
+    * The evidence directory is looked at at most every ``--rescan`` seconds.
+    * Verification results depend on time (expiry, a trust entry's ``not_after``): they are
+      recomputed when the evidence or the setup changed, and at least every
+      :data:`REVERIFY_S` seconds, no more than the verifier's clock skew. Staleness and expiry
+      themselves are judged by admission at each review's own time.
+    """
+
+    def __init__(
+        self, setup: AdmissionSetup, rescan_s: float, args: argparse.Namespace | None = None
+    ) -> None:
         self.setup = setup
+        self.args = args
         self.rescan_s = rescan_s
         self.lock = threading.Lock()
         self.stamp: tuple[float, int] | None = None
         self.scanned: float | None = None
+        self.verified: float | None = None
         self.evidence: dict[str, NodeEvidence] = {}
+        self.inputs = self._inputs()
+        self.broken: AttestError | None = None
+
+    def _inputs(self) -> tuple[object, ...]:
+        if self.args is None:
+            return ()
+        paths = [getattr(self.args, a, None) for a in _INPUT_ARGS]
+        return tuple(_file_stamp(p) for p in paths if isinstance(p, str) and p)
 
     def current(self) -> dict[str, NodeEvidence]:
-        """The evidence; re-verified only when the directory changed (newest mtime, file count)."""
+        """The evidence, re-verified when anything it depends on changed or time moved on."""
         with self.lock:
-            if self.scanned is not None and time.monotonic() - self.scanned < self.rescan_s:
-                return self.evidence
-            stamp = self.setup.evidence_stamp()
-            if stamp != self.stamp:
+            inputs = self._inputs()
+            if self.args is not None and (inputs != self.inputs or self.broken is not None):
+                self.inputs = inputs
+                try:
+                    self.setup = AdmissionSetup.from_args(self.args, tenant_map_required=True)
+                except AttestError as exc:
+                    self.broken = exc
+                    raise
+                self.broken = None
+                self.stamp = self.scanned = None  # verify everything again with the new setup
+            clock = time.monotonic()
+            if self.scanned is None or clock - self.scanned >= self.rescan_s:
+                stamp = self.setup.evidence_stamp()
+                if stamp != self.stamp:
+                    self.verified = None
+                self.stamp, self.scanned = stamp, clock
+            if self.verified is None or clock - self.verified >= min(
+                REVERIFY_S, self.setup.options.clock_skew.total_seconds()
+            ):
                 self.evidence = self.setup.evidence(now=datetime.now(UTC))
-                self.stamp = stamp
-            self.scanned = time.monotonic()
+                self.verified = clock
             return self.evidence
 
 
 def _handler(state: _State, accelerators: Accelerators, allow_unpinned: bool) -> type[BaseHTTPRequestHandler]:
-    setup = state.setup
-
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, obj: dict[str, Any]) -> None:
             body = json.dumps(obj).encode()
@@ -169,9 +241,11 @@ def _handler(state: _State, accelerators: Accelerators, allow_unpinned: bool) ->
                 body = strict_loads(self.rfile.read(length), what="AdmissionReview")
                 if not isinstance(body, dict):
                     raise ReviewError("AdmissionReview must be a JSON object")
+                evidence = state.current()
+                setup = state.setup
                 out = review(
                     body,
-                    evidence=state.current(),
+                    evidence=evidence,
                     tenants=setup.tenants,
                     policy=setup.policy,
                     now=datetime.now(UTC),
@@ -201,6 +275,12 @@ def run_serve(args: argparse.Namespace) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    bad = [c for c in args.not_accelerator_claim if c.count("/") != 1 or "" in c.split("/")]
+    if bad:
+        raise InputError(
+            f"--not-accelerator-claim {bad[0]!r} is not NAMESPACE/NAME",
+            hint="a claim's name alone is the tenant's to choose: name the object in its namespace",
+        )
     if args.rescan < 0:
         raise InputError("--rescan must not be negative")
     setup = AdmissionSetup.from_args(args, tenant_map_required=True)
@@ -209,8 +289,10 @@ def run_serve(args: argparse.Namespace) -> int:
         shared=args.shared_gpu_resource,
         ignored=args.not_accelerator,
         ignored_claims=args.not_accelerator_claim,
+        plain_runtime_classes=args.not_gpu_runtime_class,
+        env_ignored=args.nodes_ignore_device_env,
     )
-    state = _State(setup, args.rescan)
+    state = _State(setup, args.rescan, args)
     state.current()  # unreadable evidence or trust: say so at start, not at the first review
     try:
         server = ThreadingHTTPServer(

@@ -196,6 +196,8 @@ def _judge(
     expired = r.status is Status.CONTRAINDICATED and {
         f.rule for f in r.findings if f.severity is Severity.CONTRAINDICATED
     } == {"freshness.expired"}
+    # Judged at this review's own time, not the verification's: a cached result may predate the expiry.
+    expired = expired or (age <= max_age and now >= m.freshness.expires_at)
     if age > max_age or expired:
         why = (
             "it expired at " + m.freshness.expires_at.isoformat()

@@ -8,6 +8,7 @@ contradicted itself (:mod:`attest.scheduler.quarantine`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Collection, Iterable, Mapping
@@ -34,6 +35,64 @@ from attest.scheduler.quarantine import (
 from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
 
 INVENTORY_SUFFIX = ".heartbeat.envelope.json"
+#: What the collector checked when it chose each key's newest envelope (see :func:`evidence_checks`).
+CHECKS_FILE = "checks.jsonl"  # one line; not *.json, which is read as envelopes
+
+
+def evidence_checks(options: VerifyOptions) -> dict[str, str | None]:
+    """The evidence checks ``options`` make, by what they check against (digests; None: not made).
+
+    A collector's evidence directory keeps only each node key's newest envelope: a contradiction
+    the collector could not see (it had no landmark registry, say) is gone once a clean manifest
+    replaces it. The collector records these checks in the directory (:data:`CHECKS_FILE`), and
+    admission refuses to read a directory whose collector did not make the checks it makes
+    (:func:`unmade_checks`).
+    """
+    rims = options.rims
+    return {
+        "landmarks_sha256": hashlib.sha256(options.landmarks.to_json().encode()).hexdigest()
+        if options.landmarks is not None
+        else None,
+        "cc_root_sha256": options.cc_root_sha256 if options.cc_root is not None else None,
+        "rim_root_sha256": str(getattr(rims, "pinned_root_sha256", "") or "set")
+        if rims is not None
+        else None,
+        "nras": "set" if options.nras_jwks else None,
+    }
+
+
+def unmade_checks(directory: Path, options: VerifyOptions) -> str | None:
+    """Why admission with ``options`` may not trust a collector's choice of newest evidence, or None.
+
+    Only a collector's directory (it holds ``pins.jsonl`` or :data:`CHECKS_FILE`) is concerned: a
+    spool holds every envelope, and admission verifies them all itself.
+    """
+    wanted = {k: v for k, v in evidence_checks(options).items() if v is not None}
+    path = directory / CHECKS_FILE
+    if not wanted or not (path.exists() or (directory / HostPins.FILE_NAME).exists()):
+        return None
+    names = {
+        "landmarks_sha256": "--landmarks",
+        "cc_root_sha256": "--cc-root",
+        "rim_root_sha256": "--rims/--rim-root",
+        "nras": "--nras-jwks",
+    }
+    try:
+        made = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(made, dict):
+            raise ValueError
+    except FileNotFoundError:
+        made = {}
+    except (OSError, ValueError):
+        return f"the collector's record of its checks ({path}) does not read"
+    missing = [names[k] for k, v in wanted.items() if made.get(k) != v]
+    if not missing:
+        return None
+    return (
+        f"the collector that keeps {directory} did not check {', '.join(missing)} as this admission does "
+        f"({path} {'says otherwise' if made else 'is missing'}): a contradiction it could not see may have "
+        "been replaced by a clean manifest. Give the collector the same evidence options (the same files)"
+    )
 
 
 def load_evidence(
@@ -146,10 +205,18 @@ def load_evidence(
         head = ranked[0]
         kid = head.result.key_id or ""
         others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
-        mine = [c for e in own for c in found.get((host, e.result.key_id or ""), [])]
-        new += mine
-        open_here = [c.rule + ": " + c.message for c in mine if not is_cleared(c, marks)]
-        open_here += [e["rule"] + ": " + str(e.get("message", "")) for e in open_now.get(host, [])]
+        # Quarantine follows the node key, not a host string: a key whose entry names two hosts
+        # (gpu-a17 and gpu-a17.example.com) must not shed a contradiction by changing names.
+        own_keys = {e.result.key_id or "" for e in own}
+        new += [c for e in own for c in found.get((host, e.result.key_id or ""), [])]
+        mine = [c for (_, k), cs in found.items() if k in own_keys for c in cs]
+        open_here = [_said(host, c.rule, c.message, c.host) for c in mine if not is_cleared(c, marks)]
+        open_here += [
+            _said(host, e["rule"], str(e.get("message", "")), e["host"])
+            for events_of_host in open_now.values()
+            for e in events_of_host
+            if e["host"] == host or e["key_id"] in own_keys
+        ]
         newest[host] = NodeEvidence(
             head.result,
             head.manifest,
@@ -165,28 +232,54 @@ def load_evidence(
     return newest
 
 
-def by_node_name(evidence: Mapping[str, NodeEvidence], nodes: Iterable[str]) -> dict[str, NodeEvidence]:
-    """Evidence keyed the way Slurm names nodes: a short ``NodeName`` matches a manifest's FQDN.
+def _said(host: str, rule: str, message: str, where: str) -> str:
+    """One open contradiction, naming the host it was recorded for when that is another name of the node."""
+    return rule + ": " + message + ("" if where == host else f" (recorded for {where}: clear {where})")
 
-    Slurm's node names are usually ``hostname -s``, while a daemon signs its full host name.
-    A node with no evidence under its own name takes the evidence of the one manifest host
-    name whose first label it is; two such hosts are a conflict (refused as ``key-conflict``).
+
+def by_node_name(
+    evidence: Mapping[str, NodeEvidence], nodes: Iterable[str], trust: TrustStore | None = None
+) -> dict[str, NodeEvidence]:
+    """Evidence keyed the way Slurm names nodes: a short ``NodeName`` may match a manifest's FQDN.
+
+    Slurm's node names are usually ``hostname -s``, while a daemon may sign its full host name.
+    A short name N takes the evidence of a host ``N.<domain>`` only when the trust entry of the
+    key speaking for that host names N (``attest trust add --host N --host N.<domain>``): never
+    across domains on a guess. Whatever name forms exist for N (N itself, ``N.<domain>``), one
+    that is quarantined refuses N; several forms from different keys that no entry names for N
+    are a conflict (refused as ``key-conflict``), so an unscoped key signing as N cannot stand
+    in front of the real node's stale or quarantined FQDN evidence.
     """
     out = dict(evidence)
+    named = trust.hosts_named() if trust is not None else {}
     for node in nodes:
-        if node in evidence:
+        fqdns = sorted(h for h in evidence if h != node and h.split(".", 1)[0] == node)
+        forms = ([node] if node in evidence else []) + fqdns
+        if not forms:
             continue
-        matches = sorted(h for h in evidence if h.split(".", 1)[0] == node)
-        if len(matches) == 1:
-            out[node] = evidence[matches[0]]
-        elif matches:
-            ev = evidence[matches[0]]
-            out[node] = NodeEvidence(
-                ev.result,
-                ev.manifest,
-                key_problem=f"several hosts have the short name {node}: {', '.join(matches[:4])}; "
-                "give the daemons' hostname as Slurm names the node",
-            )
+        quarantined = [h for h in forms if evidence[h].quarantine]
+        if quarantined:
+            out[node] = evidence[quarantined[0]]
+            continue
+        named_keys = named.get(node, set())
+        chosen = [h for h in forms if (evidence[h].result.key_id or "") in named_keys]
+        if len(chosen) == 1:  # the one form whose key the operator named for this node
+            out[node] = evidence[chosen[0]]
+            continue
+        if not chosen and node in evidence and len({evidence[h].result.key_id for h in forms}) == 1:
+            continue  # its own name, and no other key speaks for another form of it
+        ev = evidence[forms[0]]
+        why = (
+            f"several hosts have the short name {node}: {', '.join(forms[:4])}"
+            if len(forms) > 1
+            else f"{node} is the short name of {forms[0]}, but no trust entry names {node} for its key"
+        )
+        out[node] = NodeEvidence(
+            ev.result,
+            ev.manifest,
+            key_problem=why + "; give the daemons' hostname as Slurm names the node, or name both "
+            f"forms in its key's trust entry (attest trust add KEY.pub --host {node} --host {forms[-1]})",
+        )
     return out
 
 
@@ -263,8 +356,16 @@ class HostPins:
             self.key_host.setdefault(key, host)
 
     def pin(self, host: str, key_id: str, *, at: datetime) -> bool:
-        """Record the pair when the host or the key is new; True when a line was written."""
+        """Record the pair when the host or the key is new; True when a line was written.
+
+        A key already pinned to another host pins no further host.
+        """
         if host in self.host_key and key_id in self.key_host:
+            return False
+        if self.key_host.get(key_id, host) != host:
+            # A node key speaks for one host: its manifests naming other hosts pin nothing, or an
+            # unscoped key could squat every host name before the real nodes are seen (a trust
+            # entry naming several hosts is the operator's way to allow more).
             return False
         line = json.dumps({"host": host, "key_id": key_id, "at": format_timestamp(at)}) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -310,9 +411,13 @@ class NewestEvidence:
     SUFFIX = ".envelope.json"
     INVENTORY_SUFFIX = INVENTORY_SUFFIX
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, options: VerifyOptions | None = None) -> None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            if options is not None:  # what admission compares its own options with (unmade_checks)
+                tmp = directory / f".{CHECKS_FILE}.{os.getpid()}.tmp"
+                tmp.write_text(json.dumps(evidence_checks(options), sort_keys=True) + "\n", encoding="utf-8")
+                tmp.replace(directory / CHECKS_FILE)
             held = {}
             for path in directory.glob("*" + self.SUFFIX):
                 key, seq = chain_order_key(path.read_bytes())

@@ -11,7 +11,7 @@ closed, like ``failurePolicy: Fail``.
 
 from __future__ import annotations
 
-import re
+import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,13 +59,14 @@ class Accelerators:
     ``whole`` resources count one GPU per unit (``nvidia.com/gpu: 8`` needs 8 GPUs on the node);
     ``shared`` ones are slices of a GPU (MIG profiles, time-sliced replicas): any number of
     them needs at least one GPU. Names ending in ``*`` are prefixes. A resource that is in
-    neither list but looks like an accelerator (see :data:`LOOKS_LIKE_ACCELERATOR`) is refused
-    with the options that would configure it, unless it is in ``ignored``: unknown chips
-    count as controlled, never as "no GPU".
+    neither list, nor in ``ignored``, nor a core resource (:data:`CORE_RESOURCES`) is refused
+    with the options that would configure it: unknown chips count as controlled, never as
+    "no GPU".
 
     A pod's DRA ``resourceClaims`` name claims, not device classes (the webhook does not read
-    ResourceClaim objects): each claim is judged as a request for at least one GPU, unless its
-    name is in ``ignored_claims``.
+    ResourceClaim objects): each claim is judged as a request for at least one GPU, unless the
+    ResourceClaim or ResourceClaimTemplate it names, as ``namespace/name``, is in
+    ``ignored_claims`` (a name alone would be the tenant's to choose).
     """
 
     whole: tuple[str, ...] = (
@@ -85,6 +86,12 @@ class Accelerators:
     )
     ignored: tuple[str, ...] = ()
     ignored_claims: tuple[str, ...] = ()
+    plain_runtime_classes: tuple[str, ...] = ()
+    """RuntimeClasses that hand a container no GPU (``--not-gpu-runtime-class``); any other
+    ``runtimeClassName`` (``nvidia``, a renamed one) is judged as reaching every GPU of the node."""
+    env_ignored: bool = False
+    """The nodes' container toolkit ignores ``NVIDIA_VISIBLE_DEVICES`` in unprivileged containers
+    (``--nodes-ignore-device-env``): environment variables then reach no GPU."""
 
     def with_options(
         self,
@@ -93,6 +100,8 @@ class Accelerators:
         shared: Sequence[str] = (),
         ignored: Sequence[str] = (),
         ignored_claims: Sequence[str] = (),
+        plain_runtime_classes: Sequence[str] = (),
+        env_ignored: bool = False,
     ) -> Accelerators:
         """A configuration that also knows these names (``--gpu-resource`` and the like)."""
         return Accelerators(
@@ -100,28 +109,31 @@ class Accelerators:
             (*self.shared, *shared),
             (*self.ignored, *ignored),
             (*self.ignored_claims, *ignored_claims),
+            (*self.plain_runtime_classes, *plain_runtime_classes),
+            self.env_ignored or env_ignored,
         )
 
     def kind(self, resource: str) -> str | None:
-        """``whole``, ``shared``, ``ignored``, ``unknown`` (looks like an accelerator), or None (not one)."""
+        """``whole``, ``shared``, ``ignored``, ``unknown`` (not configured), or None (a core resource).
+
+        An allow-list: only the core resources (:data:`CORE_RESOURCES`, exact names, and
+        ``hugepages-*``) are not accelerators by default; any other resource (``qualcomm.com/qaic``,
+        ``hygon.com/dcu``, ``cpu.example.com/gpu``) is ``unknown`` until configured.
+        """
         for kind, names in (("ignored", self.ignored), ("whole", self.whole), ("shared", self.shared)):
             if any(_matches(resource, n) for n in names):
                 return kind
-        if LOOKS_LIKE_ACCELERATOR.search(resource) and not resource.startswith(_CORE_RESOURCES):
-            return "unknown"
-        return None
+        if resource in CORE_RESOURCES or resource.startswith("hugepages-"):
+            return None
+        return "unknown"
 
 
 def _matches(resource: str, name: str) -> bool:
     return resource.startswith(name[:-1]) if name.endswith("*") else resource == name
 
 
-#: Vendors' domains and words that mark an extended resource as (probably) an accelerator.
-LOOKS_LIKE_ACCELERATOR = re.compile(
-    r"gpu|mig-|tpu|npu|xpu|ipu|accel|neuron|gaudi|habana|nvidia|amd\.com|xilinx|fpga|cuda|tensor|ascend|cambricon",
-    re.IGNORECASE,
-)
-_CORE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-", "pods", "kubernetes.io/")
+#: A pod's resources that are never accelerators (exact names; ``hugepages-<size>`` too).
+CORE_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "storage", "pods"})
 
 #: GPU model words the daemon's evidence carries for each vendor's resources.
 _VENDOR_TYPE = {
@@ -159,7 +171,7 @@ def _quantity(raw: Any, name: str) -> int:
 
 
 def accelerator_request(
-    pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS
+    pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS, namespace: str = "default"
 ) -> AcceleratorRequest:
     """Every accelerator a pod asks for: containers, init containers, pod-level resources, DRA claims.
 
@@ -184,7 +196,8 @@ def accelerator_request(
                 continue
             if kind == "unknown":
                 raise ReviewError(
-                    f"{where} asks for {name!r}, which looks like an accelerator this webhook does not know; "
+                    f"{where} asks for {name!r}, an extended resource this webhook does not know, so possibly an "
+                    "accelerator; "
                     f"configure it: attest webhook serve --gpu-resource {name} (one GPU per unit), "
                     f"--shared-gpu-resource {name} (a slice of a GPU), or --not-accelerator {name}"
                 )
@@ -206,14 +219,32 @@ def accelerator_request(
     containers = _items(spec.get("containers"), "spec.containers")
     inits = _items(spec.get("initContainers"), "spec.initContainers")
     main = sum(need(c, f"spec.containers[{i}]") for i, c in enumerate(containers))
-    init = max((need(c, f"spec.initContainers[{i}]") for i, c in enumerate(inits)), default=0)
-    gpus = max(main, init, need(spec, "spec") if "resources" in spec else 0)
+    # Init containers run one at a time, except sidecars (restartPolicy: Always), which keep
+    # running beside every later init container and the main ones: theirs add up (as the
+    # scheduler counts them), the others' take the max.
+    sidecars = init = 0
+    for i, c in enumerate(inits):
+        n = need(c, f"spec.initContainers[{i}]")
+        if _obj(c, f"spec.initContainers[{i}]").get("restartPolicy") == "Always":
+            sidecars += n
+            init = max(init, sidecars)
+        else:
+            init = max(init, sidecars + n)
+    gpus = max(main + sidecars, init, need(spec, "spec") if "resources" in spec else 0)
     for i, claim in enumerate(_items(spec.get("resourceClaims"), "spec.resourceClaims")):
         claim = _obj(claim, f"spec.resourceClaims[{i}]")
-        name = claim.get("resourceClaimName") or claim.get("resourceClaimTemplateName") or claim.get("name")
+        source = _obj(claim.get("source"), f"spec.resourceClaims[{i}].source")  # before Kubernetes 1.31
+        name = (
+            claim.get("resourceClaimName")
+            or claim.get("resourceClaimTemplateName")
+            or source.get("resourceClaimName")
+            or source.get("resourceClaimTemplateName")
+        )
         if not isinstance(name, str) or not name:
-            raise ReviewError(f"spec.resourceClaims[{i}] names no claim")
-        if name in config.ignored_claims:
+            name = claim.get("name")
+            if not isinstance(name, str) or not name:
+                raise ReviewError(f"spec.resourceClaims[{i}] names no claim")
+        elif f"{namespace}/{name}" in config.ignored_claims:
             continue
         what.append(f"resource claim {name!r}")
         gpus = max(gpus, 1)
@@ -224,6 +255,75 @@ def accelerator_request(
     vendor = next(iter(vendors), None)
     # NVIDIA's model comes from the pod's nvidia.com/gpu.product selector, if any (see _judge).
     return AcceleratorRequest(gpus, None if vendor == "NVIDIA" else vendor, what)
+
+
+#: Variables through which a GPU container runtime hands a container devices, whatever it requested.
+DEVICE_ENV = frozenset(
+    {"NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES", "HABANA_VISIBLE_DEVICES", "TPU_VISIBLE_CHIPS"}
+)
+_NO_DEVICES = frozenset({"", "void", "none"})
+#: Host paths whose mount reaches device nodes, or the runtime and device-plugin sockets that hand them out.
+_DEVICE_PATHS = ("/dev", "/run", "/var/run", "/var/lib/kubelet", "/var/lib/containerd", "/var/lib/docker")
+
+
+def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS) -> list[str]:
+    """Ways a pod can reach the GPUs of its node without requesting them (empty: none found).
+
+    A privileged container sees every device of the host; a ``hostPath`` of ``/``, ``/dev``
+    (or a device node under it) or a runtime socket reaches them directly; a GPU runtime class
+    (any ``runtimeClassName`` not configured as plain) and ``NVIDIA_VISIBLE_DEVICES`` (or AMD's,
+    Habana's: :data:`DEVICE_ENV`, set directly, from a reference, or possibly through
+    ``envFrom``) make the container runtime inject GPUs the scheduler never counted. The webhook
+    judges such a pod as one that uses every GPU of the node it lands on. Checked in containers,
+    init containers and ephemeral containers (``kubectl debug --profile=sysadmin``).
+
+    Raises:
+        ReviewError: a malformed spec.
+    """
+    spec = _obj(pod.get("spec"), "spec")
+    found: list[str] = []
+    runtime = spec.get("runtimeClassName")
+    if runtime is not None and runtime != "":
+        if not isinstance(runtime, str):
+            raise ReviewError("spec.runtimeClassName is not a string")
+        if runtime not in config.plain_runtime_classes:
+            found.append(
+                f"runtimeClassName {runtime!r} (if it hands out no GPU: --not-gpu-runtime-class {runtime})"
+            )
+    for i, volume in enumerate(_items(spec.get("volumes"), "spec.volumes")):
+        host = _obj(_obj(volume, f"spec.volumes[{i}]").get("hostPath"), f"spec.volumes[{i}].hostPath")
+        if not host:
+            continue
+        path = host.get("path")
+        if not isinstance(path, str):
+            raise ReviewError(f"spec.volumes[{i}].hostPath.path is not a string")
+        norm = "/" + posixpath.normpath("/" + path.strip()).lstrip("/")  # "//dev/../dev/" is /dev
+        if norm in ("/", "/var", "/var/lib") or any(
+            norm == d or norm.startswith(d + "/") for d in _DEVICE_PATHS
+        ):
+            found.append(f"hostPath volume {path[:80]!r}")
+    for field in ("containers", "initContainers", "ephemeralContainers"):
+        for i, c in enumerate(_items(spec.get(field), f"spec.{field}")):
+            where = f"spec.{field}[{i}]"
+            c = _obj(c, where)
+            ctx = _obj(c.get("securityContext"), f"{where}.securityContext")
+            if ctx.get("privileged") is True:
+                found.append(f"{where} is privileged")
+            if config.env_ignored:
+                continue
+            for j, e in enumerate(_items(c.get("env"), f"{where}.env")):
+                e = _obj(e, f"{where}.env[{j}]")
+                value = e.get("value")
+                if e.get("name") in DEVICE_ENV and (
+                    "valueFrom" in e or not isinstance(value, str) or value.strip().lower() not in _NO_DEVICES
+                ):
+                    found.append(f"{where} sets {e.get('name')}")
+            if _items(c.get("envFrom"), f"{where}.envFrom"):
+                found.append(
+                    f"{where} takes its environment from envFrom, which may set NVIDIA_VISIBLE_DEVICES "
+                    "(--nodes-ignore-device-env once the nodes ignore it)"
+                )
+    return found
 
 
 def placement(spec: Mapping[str, Any]) -> set[str] | None:
@@ -293,8 +393,8 @@ def review(
     A GPU pod is admitted only if every node it may land on qualifies (see :func:`placement`).
     A pod whose spec names no hosts could land on a node nobody attested, so it is refused,
     with the attested nodes that would take it in the message; ``allow_unpinned`` admits it
-    when one attested node qualifies instead, for clusters that keep GPU pods off unattested
-    nodes by other means (taints, a scheduler plugin).
+    when every attested node qualifies instead (it could land on any of them), for clusters
+    that keep GPU pods off unattested nodes by other means (taints, a scheduler plugin).
     """
     if body.get("apiVersion") != "admission.k8s.io/v1" or body.get("kind") != "AdmissionReview":
         raise ReviewError("not an admission.k8s.io/v1 AdmissionReview")
@@ -334,27 +434,44 @@ def _judge(
     accelerators: Accelerators,
 ) -> dict[str, Any]:
     kind = _obj(req.get("kind"), "request.kind").get("kind")
-    if kind != "Pod" or req.get("operation") not in ("CREATE", None):
-        return answer(True, f"not a pod creation ({kind} {req.get('operation')}): not judged")
+    operation, sub = req.get("operation"), req.get("subResource")
+    # kubectl debug adds ephemeral containers (privileged ones with --profile=sysadmin) to a
+    # running pod: an UPDATE of pods/ephemeralcontainers, judged like the pod's creation.
+    debug = operation == "UPDATE" and sub == "ephemeralcontainers"
+    if kind != "Pod" or not ((operation in ("CREATE", None) and not sub) or debug):
+        what = " ".join(str(w) for w in (kind, operation, sub) if w)
+        return answer(True, f"not a pod creation ({what}): not judged")
     pod = req.get("object")
     if not isinstance(pod, dict):
         raise ReviewError("AdmissionReview request has no object")
-    asked = accelerator_request(pod, accelerators)
-    if asked.gpus == 0:
-        return answer(True, "no GPU requested: not judged")
     metadata = _obj(pod.get("metadata"), "metadata")
     namespace = req.get("namespace") or metadata.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise ReviewError("the namespace is not a string")
+    asked = accelerator_request(pod, accelerators, namespace)
+    access = device_access(pod, accelerators)
+    if asked.gpus == 0 and not access:
+        return answer(True, "no GPU requested: not judged")
+    reach = (
+        "the pod can reach every GPU of its node without requesting one ("
+        + "; ".join(access[:4])
+        + "), so it is judged as using them all: "
+        if access
+        else ""
+    )
     tenant = tenants.get(namespace)
     if tenant is None:
-        return answer(False, f"namespace {namespace!r} has no tenant record; GPU pods there are refused")
+        return answer(
+            False, reach + f"namespace {namespace!r} has no tenant record; GPU pods there are refused"
+        )
     spec = _obj(pod.get("spec"), "spec")
     hosts = placement(spec)
     selector = _obj(spec.get("nodeSelector"), "spec.nodeSelector")
     product = selector.get("nvidia.com/gpu.product")
     gpu_type = asked.gpu_type
-    if product and gpu_type is None:  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
+    if (
+        product and gpu_type is None and asked.gpus
+    ):  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
         tokens = [t for t in str(product).replace("NVIDIA-", "").split("-") if t]
         gpu_type = tokens[0] if tokens else None
     if hosts is not None and not hosts:
@@ -373,15 +490,31 @@ def _judge(
         where = ", ".join(decision.allowed_nodes) or "none"
         return answer(
             False,
-            "refused: the pod names no node, so it could land on one nobody attested; pin it with "
+            reach + "refused: the pod names no node, so it could land on one nobody attested; pin it with "
             f"nodeSelector {HOSTNAME} (or required node affinity on {HOSTNAME}) to attested nodes "
             f"that allow it: {where}",
             nodes=[],
         )
     refused = [f"{v.node}: {v.message}" for v in decision.verdicts if not v.allowed]
+    if hosts is None and refused:
+        # --allow-unpinned: the scheduler may put the pod on any attested node (the rest are kept
+        # off by other means), so every one of them must allow it: quarantined, stale and
+        # policy-refused nodes included.
+        return answer(
+            False,
+            reach
+            + f"refused: the pod names no node, and {len(refused)} of the {len(decision.verdicts)} attested "
+            "nodes it could land on may not run it (pin it to nodes that allow it: "
+            + (", ".join(decision.allowed_nodes) or "none")
+            + "): "
+            + "; ".join(refused),
+            nodes=[],
+        )
     if decision.allowed:
         warnings = [w for v in decision.verdicts if v.allowed for w in v.warnings]
         if refused:
             warnings.append(f"not on {len(refused)} other nodes: " + "; ".join(refused)[:200])
+        if access:
+            warnings.insert(0, reach.rstrip(": "))
         return answer(True, decision.message(), warnings, decision.allowed_nodes)
-    return answer(False, decision.message()[:1000], nodes=[])
+    return answer(False, (reach + decision.message())[:1000], nodes=[])

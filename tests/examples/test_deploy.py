@@ -92,7 +92,8 @@ def test_the_webhook_fails_closed_on_the_servers_path_and_port(objects: list[dic
     config = find(objects, "ValidatingWebhookConfiguration", "compute-attest")
     (hook,) = config["webhooks"]
     assert hook["failurePolicy"] == "Fail" and hook["sideEffects"] == "None" and hook["admissionReviewVersions"] == ["v1"]
-    assert hook["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]
+    assert hook["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]},
+                             {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/ephemeralcontainers"]}]
     service_ref = hook["clientConfig"]["service"]
     assert service_ref["path"] == VALIDATE_PATH and service_ref["namespace"] == "attest-system"
     excluded = next(e for e in hook["namespaceSelector"]["matchExpressions"] if e["key"] == "kubernetes.io/metadata.name")

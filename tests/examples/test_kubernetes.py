@@ -252,10 +252,10 @@ def test_every_accelerator_counts_through_http(evidence: tuple[Path, Path]) -> N
         r = post(url, shaped(f"us-{what}", "acme", **FOUR_SHAPES[what]))[1]["response"]  # type: ignore[arg-type]
         assert r["allowed"] is True, (what, r)
     # Resources that look like accelerators and are not configured: refused, saying how to configure them.
-    for name in ("nvidia.com/gpu-ts", "vendor.example/npu", "habana.ai/gaudi2", "xilinx.com/fpga-u250"):
+    for name in ("nvidia.com/gpu-ts", "vendor.example/npu", "habana.ai/gaudi2", "xilinx.com/fpga-u250", "qualcomm.com/qaic", "cpu.example.com/gpu"):
         r = post(url, shaped(f"unknown-{name}", "acme", {name: "1"}))[1]["response"]
         assert r["allowed"] is False, name
-        assert "looks like an accelerator" in r["status"]["message"] and f"--gpu-resource {name}" in r["status"]["message"]
+        assert "does not know" in r["status"]["message"] and f"--gpu-resource {name}" in r["status"]["message"]
     # Configured names: a renamed whole GPU counts (CN refused), a declared non-accelerator is not judged.
     r = post(url, shaped("renamed", "blue-lotus", {"example.com/renamed-gpu": "2"}))[1]["response"]
     assert r["allowed"] is False and "policy.headquarters" in r["status"]["message"]
@@ -329,4 +329,204 @@ def test_another_nodes_key_cannot_get_a_host_admitted_through_http(tmp_path: Pat
     url = f"http://{next(gen)}/validate"
     r = post(url, pod_review("k2", "acme", 1))[1]["response"]
     assert r["allowed"] is False and "expired" in r["status"]["message"], r
+    gen.close()
+
+
+def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
+    evidence: tuple[Path, Path],
+) -> None:
+    """Red-team review of issue 19: no GPU request, but the runtime or the host hands the pod every GPU."""
+    gen = start(evidence, "--insecure-http", "--not-gpu-runtime-class", "gvisor")
+    url = f"http://{next(gen)}/validate"
+    container: dict[str, Any] = {"name": "x", "image": "cuda:12"}
+    ways: dict[str, dict[str, Any]] = {
+        "env all": {
+            "containers": [{**container, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]}]
+        },
+        "env from a ConfigMap key": {
+            "containers": [
+                {
+                    **container,
+                    "env": [
+                        {
+                            "name": "NVIDIA_VISIBLE_DEVICES",
+                            "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}},
+                        }
+                    ],
+                }
+            ]
+        },
+        "envFrom": {"containers": [{**container, "envFrom": [{"configMapRef": {"name": "gpu-env"}}]}]},
+        "privileged": {"containers": [{**container, "securityContext": {"privileged": True}}]},
+        "privileged init": {
+            "containers": [container],
+            "initContainers": [{**container, "securityContext": {"privileged": True}}],
+        },
+        "hostPath /dev": {
+            "containers": [container],
+            "volumes": [{"name": "d", "hostPath": {"path": "/dev"}}],
+        },
+        "hostPath /dev/nvidia0": {
+            "containers": [container],
+            "volumes": [{"name": "d", "hostPath": {"path": "//dev/../dev/nvidia0"}}],
+        },
+        "hostPath /": {"containers": [container], "volumes": [{"name": "d", "hostPath": {"path": "/"}}]},
+        "runtime socket": {
+            "containers": [container],
+            "volumes": [{"name": "d", "hostPath": {"path": "/run/containerd/containerd.sock"}}],
+        },
+        "runtime class": {"containers": [container], "runtimeClassName": "nvidia"},
+    }
+    for what, spec in ways.items():
+        for node in ("gpu-a17", None):
+            review = pod_review(f"reach-{what}", "blue-lotus", 0, node=node)
+            review["request"]["object"]["spec"] = {
+                **spec,
+                **({"nodeSelector": {"kubernetes.io/hostname": node}} if node else {}),
+            }
+            r = post(url, review)[1]["response"]
+            assert r["allowed"] is False, (what, node, r)
+            assert "can reach every GPU of its node" in r["status"]["message"], (what, r)
+            if node:
+                assert "policy.headquarters" in r["status"]["message"], (what, r)
+        # A US tenant on its attested node is judged and admitted, with the reason in a warning.
+        review = pod_review(f"us-{what}", "acme", 0)
+        review["request"]["object"]["spec"] = {**spec, "nodeSelector": {"kubernetes.io/hostname": "gpu-a17"}}
+        r = post(url, review)[1]["response"]
+        assert r["allowed"] is True and "can reach every GPU" in r["warnings"][0], (what, r)
+    # Not reaching GPUs: no devices in the variable, a plain runtime class, an ordinary hostPath.
+    for what, spec in {
+        "void": {"containers": [{**container, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]}]},
+        "gvisor": {"containers": [container], "runtimeClassName": "gvisor"},
+        "logs": {
+            "containers": [container],
+            "volumes": [
+                {"name": "l", "hostPath": {"path": "/var/log"}},
+                {"name": "devices", "hostPath": {"path": "/devices"}},
+            ],
+        },
+    }.items():
+        review = pod_review(f"plain-{what}", "blue-lotus", 0, node=None)
+        review["request"]["object"]["spec"] = spec
+        assert post(url, review)[1]["response"]["allowed"] is True, what
+    # kubectl debug --profile=sysadmin: an UPDATE of pods/ephemeralcontainers on the running pod.
+    debug = pod_review("debug", "blue-lotus", 0)
+    debug["request"].update(operation="UPDATE", subResource="ephemeralcontainers")
+    debug["request"]["object"]["spec"] = {
+        "nodeName": "gpu-a17",
+        "containers": [container],
+        "ephemeralContainers": [
+            {"name": "debugger", "image": "busybox", "securityContext": {"privileged": True}}
+        ],
+    }
+    r = post(url, debug)[1]["response"]
+    assert r["allowed"] is False and "spec.ephemeralContainers[0] is privileged" in r["status"]["message"], r
+    debug["request"]["object"]["spec"]["ephemeralContainers"][0]["securityContext"] = {}
+    assert post(url, debug)[1]["response"]["allowed"] is True
+    gen.close()
+    # Once the nodes ignore the variable in unprivileged containers, env and envFrom reach no GPU.
+    gen = start(evidence, "--insecure-http", "--nodes-ignore-device-env")
+    url = f"http://{next(gen)}/validate"
+    for what in ("env all", "envFrom"):
+        review = pod_review(f"ignored-{what}", "blue-lotus", 0, node=None)
+        review["request"]["object"]["spec"] = ways[what]
+        assert post(url, review)[1]["response"]["allowed"] is True, what
+    review = pod_review("still-privileged", "blue-lotus", 0, node=None)
+    review["request"]["object"]["spec"] = ways["privileged"]
+    assert post(url, review)[1]["response"]["allowed"] is False
+    gen.close()
+
+
+def test_the_webhook_reloads_trust_and_tenants_and_judges_expiry_at_each_review(evidence: tuple[Path, Path], tmp_path: Path) -> None:
+    """Red-team review of issue 19: a revoked key, a removed tenant and an expired manifest stop admitting at once."""
+    import shutil
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import trusted_node
+
+    spool, trust = evidence
+    tenants = tmp_path / "tenants.json"
+    shutil.copy(K8S / "tenants.json", tenants)
+    proc = subprocess.Popen(
+        [*WEBHOOK, "--listen", "127.0.0.1:0", "--trust", str(trust), "--evidence", str(spool),
+         "--tenants", str(tenants), "--insecure-http", "--rescan", "3600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    url = f"http://{json.loads(proc.stdout.readline())['listening']}/validate"
+    try:
+        assert post(url, pod_review("t1", "acme", 1))[1]["response"]["allowed"] is True
+        # The tenant map drops acme: refused at the next review, not at the next restart.
+        tenants.write_text(json.dumps({k: v for k, v in json.loads(tenants.read_text()).items() if k != "acme"}))
+        assert "no tenant record" in post(url, pod_review("t2", "acme", 1))[1]["response"]["status"]["message"]
+        shutil.copy(K8S / "tenants.json", tenants)
+        assert post(url, pod_review("t3", "acme", 1))[1]["response"]["allowed"] is True
+        # The auditor revokes the node key: refused at the next review.
+        (key_id,) = [k.key_id for k in TrustStore.load(trust).document.keys]
+        revoked = subprocess.run([sys.executable, "-m", "attest.cli.main", "trust", "revoke", key_id, "--trust", str(trust)],
+                                 capture_output=True, text=True, timeout=60)
+        assert revoked.returncode == 0, revoked.stderr
+        r = post(url, pod_review("t4", "acme", 1))[1]["response"]
+        assert r["allowed"] is False, r
+        # A trust file that no longer reads: every review fails (the API server refuses), none admits.
+        trust.write_text("{")
+        assert post(url, pod_review("t5", "acme", 1))[0] == 400
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    # Evidence that expires while cached is stale at the first review after its expiry.
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust2.json")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    gen = start((ev, tmp_path / "trust2.json"), "--insecure-http", "--rescan", "0")
+    url = f"http://{next(gen)}/validate"
+    now = datetime.now(UTC)
+    m = node.manifest(now=now - timedelta(seconds=5))
+    m = m.model_copy(update={"freshness": m.freshness.model_copy(update={"expires_at": now + timedelta(seconds=4)})})
+    (ev / "m.json").write_bytes(node.envelope(m))  # verified at the next review, then cached
+    r = post(url, pod_review("e1", "acme", 1))[1]["response"]
+    assert r["allowed"] is True, r
+    time.sleep(max(0.0, (now + timedelta(seconds=4.5) - datetime.now(UTC)).total_seconds()))
+    r = post(url, pod_review("e2", "acme", 1))[1]["response"]
+    assert r["allowed"] is False and "expired" in r["status"]["message"], r
+    gen.close()
+
+
+def test_a_claim_exemption_must_name_the_namespace(evidence: tuple[Path, Path]) -> None:
+    """A bare claim name is the tenant's to choose: --not-accelerator-claim takes NAMESPACE/NAME (exit 2 otherwise)."""
+    spool, trust = evidence
+    r = subprocess.run([*WEBHOOK, "--insecure-http", "--trust", str(trust), "--evidence", str(spool), "--tenants", str(K8S / "tenants.json"),
+                        "--not-accelerator-claim", "scratch"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "NAMESPACE/NAME" in r.stderr and "Traceback" not in r.stderr
+    gen = start(evidence, "--insecure-http", "--not-accelerator-claim", "shared-infra/scratch")
+    url = f"http://{next(gen)}/validate"
+    claims = [{"name": "s", "resourceClaimTemplateName": "scratch"}]
+    assert post(url, shaped("own-template", "blue-lotus", claims=claims))[1]["response"]["allowed"] is False
+    other = shaped("infra", "shared-infra", claims=claims)
+    assert post(url, other)[1]["response"]["allowed"] is True  # the exempted template, in its own namespace
+    gen.close()
+
+
+def test_allow_unpinned_refuses_when_any_attested_node_would(tmp_path: Path) -> None:
+    """Red-team review of issue 19: with --allow-unpinned the pod may land on any attested node, so each must allow it."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import OPERATOR, trusted_node
+
+    a, b = trusted_node(), trusted_node()
+    b.host = "gpu-b"
+    a.trust.with_key(b.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"]).save(tmp_path / "trust.json")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    now = datetime.now(UTC)
+    (ev / "a.json").write_bytes(a.envelope(a.manifest(now=now - timedelta(seconds=30), chain=True)))
+    (ev / "b.json").write_bytes(b.envelope(b.manifest(now=now - timedelta(hours=1), chain=True)))  # stale
+    gen = start((ev, tmp_path / "trust.json"), "--insecure-http", "--rescan", "0", "--allow-unpinned")
+    url = f"http://{next(gen)}/validate"
+    r = post(url, pod_review("u1", "acme", 1, node=None))[1]["response"]
+    assert r["allowed"] is False and "1 of the 2 attested nodes" in r["status"]["message"] and "gpu-b: newest evidence is" in r["status"]["message"], r
+    (ev / "b.json").unlink()
+    assert post(url, pod_review("u2", "acme", 1, node=None))[1]["response"]["allowed"] is True
     gen.close()

@@ -33,6 +33,10 @@ def pod(*limits: dict[str, Any], claims: list[dict[str, Any]] | None = None, **s
         (pod(claims=[{"name": "g", "resourceClaimName": "shared-claim"}]), 1, None),
         (pod({}, initContainers=[{"resources": {"requests": {"nvidia.com/gpu": "4"}}}]), 4, None),  # the max of init and main
         (pod({"cpu": "1"}, resources={"limits": {"nvidia.com/gpu": "2"}}), 2, None),  # pod-level resources
+        # Sidecars (init containers with restartPolicy Always) run beside the main containers: they add up.
+        (pod({"nvidia.com/gpu": "4"}, initContainers=[{"restartPolicy": "Always", "resources": {"limits": {"nvidia.com/gpu": "4"}}}]), 8, None),
+        (pod({"nvidia.com/gpu": "1"}, initContainers=[{"restartPolicy": "Always", "resources": {"limits": {"nvidia.com/gpu": "2"}}},
+                                                       {"resources": {"limits": {"nvidia.com/gpu": "5"}}}]), 7, None),
         (pod({"nvidia.com/gpu": "0"}), 0, None),
     ],
 )
@@ -45,8 +49,15 @@ def test_every_accelerator_counts(p: dict[str, Any], gpus: int, gpu_type: str | 
     ("p", "text"),
     [
         (pod({"nvidia.com/gpu-ts": "1"}), "--gpu-resource nvidia.com/gpu-ts"),
-        (pod({"example.com/npu": "1"}), "looks like an accelerator"),
-        (pod({"NVIDIA.COM/GPU": "1"}), "looks like an accelerator"),
+        (pod({"example.com/npu": "1"}), "does not know"),
+        (pod({"NVIDIA.COM/GPU": "1"}), "does not know"),
+        # Red-team review of issue 19: accelerators no heuristic names, and a core name as a prefix.
+        (pod({"qualcomm.com/qaic": "1"}), "--gpu-resource qualcomm.com/qaic"),
+        (pod({"hygon.com/dcu": "1"}), "--not-accelerator hygon.com/dcu"),
+        (pod({"enflame.com/gcu": "1"}), "does not know"),
+        (pod({"tenstorrent.com/n300": "1"}), "does not know"),
+        (pod({"cpu.example.com/gpu": "1"}), "does not know"),
+        (pod({"memory-fabric": "1"}), "does not know"),
         (pod({"nvidia.com/gpu": "1.5"}), "not a whole number"),
         (pod({"nvidia.com/gpu": "-1"}, {"nvidia.com/gpu": "8"}), "negative"),
         (pod({"nvidia.com/gpu": "1"}, {"amd.com/gpu": "1"}), "several vendors"),
@@ -61,8 +72,17 @@ def test_what_cannot_be_judged_is_refused_with_the_reason(p: dict[str, Any], tex
 
 def test_configured_names() -> None:
     config = DEFAULT_ACCELERATORS.with_options(whole=["example.com/gpu-*"], shared=["example.com/slice"],
-                                               ignored=["nvidia.com/hostdev"], ignored_claims=["scratch"])
+                                               ignored=["nvidia.com/hostdev"], ignored_claims=["team-a/scratch"])
     assert accelerator_request(pod({"example.com/gpu-a": "3"}), config).gpus == 3
     assert accelerator_request(pod({"example.com/slice": "9"}), config).gpus == 1
     assert accelerator_request(pod({"nvidia.com/hostdev": "1"}), config).gpus == 0
-    assert accelerator_request(pod(claims=[{"name": "s", "resourceClaimName": "scratch"}]), config).gpus == 0
+    assert accelerator_request(pod(claims=[{"name": "s", "resourceClaimName": "scratch"}]), config, "team-a").gpus == 0
+    assert accelerator_request(pod(claims=[{"name": "s", "source": {"resourceClaimName": "scratch"}}]), config, "team-a").gpus == 0
+    # The same name in another namespace (a tenant's own claim or template) is judged; so is a pod-local name.
+    assert accelerator_request(pod(claims=[{"name": "s", "resourceClaimTemplateName": "scratch"}]), config, "blue-lotus").gpus == 1
+    assert accelerator_request(pod(claims=[{"name": "team-a/scratch"}]), config, "team-a").gpus == 1
+
+
+def test_core_resources_are_the_only_ones_allowed_unconfigured() -> None:
+    p = pod({"cpu": "2", "memory": "1Gi", "ephemeral-storage": "1Gi", "hugepages-2Mi": "1Gi", "hugepages-1Gi": "2Gi"})
+    assert accelerator_request(p).gpus == 0

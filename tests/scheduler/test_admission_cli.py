@@ -148,13 +148,89 @@ def test_gpus_are_counted_on_the_newest_heartbeat_not_the_newest_job_manifest(tm
 def test_a_slurm_node_name_matches_the_short_form_of_a_manifests_fqdn(tmp_path: Path, cli: CliRunner) -> None:
     a, b = fleet(tmp_path, "gpu-a17.jhb.example.net", "gpu-a17.sin.example.net")
     put(tmp_path / "spool", "a", a.envelope(a.manifest(now=NOW, chain=True)))
+    # Red-team review of issue 19: the short name matches a FQDN only where the key's trust entry names it.
+    v = admit(cli, "gpu-a17")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "no trust entry names gpu-a17" in v["nodes"][0]["message"]
+    a.trust.with_key(a.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.jhb.example.net"]).save(tmp_path / "trust.json")
     assert admit(cli, "gpu-a17")["allowed"]
+    # Key B's evidence for the other site's gpu-a17 does not cross domains: the named one is still chosen.
     put(tmp_path / "spool", "b", b.envelope(b.manifest(now=NOW, chain=True)))
     v = admit(cli, "gpu-a17")
-    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "several hosts have the short name" in v["nodes"][0]["message"]
+    assert v["allowed"] and v["nodes"][0]["site_country"] == "MY", v
+
+
+def test_an_unscoped_key_signing_as_the_short_name_cannot_front_a_stale_fqdn(tmp_path: Path, cli: CliRunner) -> None:
+    """Red-team review of issue 19: the real node signs gpu-a17.example.com (stale); another key signs plain gpu-a17."""
+    real, squatter = fleet(tmp_path, "gpu-a17.example.com", "gpu-a17")
+    put(tmp_path / "spool", "real", real.envelope(real.manifest(now=NOW - timedelta(hours=2), chain=True)))
+    put(tmp_path / "spool", "squatter", squatter.envelope(squatter.manifest(now=NOW, chain=True)))
+    v = admit(cli, "gpu-a17")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "several hosts have the short name" in v["nodes"][0]["message"], v
+    # The same with the real node quarantined: refused as quarantined, whatever other name form exists.
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    m = real.manifest(now=NOW, chain=True)
+    real.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000)])
+    put(tmp_path / "spool", "real-impossible", real.envelope(real.history[-1]))
+    v = admit(cli, "gpu-a17", "--landmarks", "landmarks.json")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v
 
 
 def test_the_trust_store_is_readable_by_a_non_root_slurm_user(tmp_path: Path, cli: CliRunner) -> None:
     cli("keygen", "--out", "node", check_code=0)
     cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--host", "gpu-a17", check_code=0)
     assert (tmp_path / "trust.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_quarantine_follows_the_node_key_across_the_hosts_its_entry_names(tmp_path: Path, cli: CliRunner) -> None:
+    """Red-team review of issue 19: a key named for gpu-a17 and its FQDN cannot shed a contradiction by renaming."""
+    (node,) = fleet(tmp_path, "gpu-a17")
+    node.trust.with_key(node.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.example.com"]).save(tmp_path / "trust.json")
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    spool = tmp_path / "spool"
+    m = node.manifest(now=NOW, chain=True)
+    node.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000)])  # 1 ms from Frankfurt, declared in Johor
+    put(spool, "0-impossible", node.envelope(node.history[-1]))
+    clean = node.manifest(now=NOW + timedelta(seconds=60), chain=True, node={"hostname": "gpu-a17.example.com", "key_id": node.key.key_id})
+    node.history[-1] = clean
+    put(spool, "1-clean-fqdn", node.envelope(clean))
+    v = admit(cli, "gpu-a17.example.com", "--landmarks", "landmarks.json")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v
+    assert "location.claim_impossible" in v["nodes"][0]["message"] and "recorded for gpu-a17" in v["nodes"][0]["message"]
+    # The contradicting envelope is gone (a collector keeps only the newest): the record, keyed by node key, still refuses.
+    (spool / "0-impossible.json").unlink()
+    assert admit(cli, "gpu-a17.example.com")["nodes"][0]["reason"] == "quarantined"
+    cli("quarantine", "clear", "gpu-a17", "--evidence", "spool", "--by", "A. Auditor", "--reason", "landmark fra misconfigured", check_code=0)
+    assert admit(cli, "gpu-a17.example.com")["allowed"]
+
+
+def test_admission_refuses_a_collectors_directory_that_did_not_make_its_checks(tmp_path: Path, cli: CliRunner) -> None:
+    """Red-team review of issue 19: a contradiction the collector could not see must not vanish behind a clean manifest."""
+    from attest.model.location import LandmarkRegistry
+    from attest.verify import VerifyOptions
+
+    (node,) = fleet(tmp_path, "gpu-a17")
+    (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
+    m = node.manifest(now=NOW, chain=True)
+    node.history[-1] = with_receipts(m, [receipt(m, "fra", 1_000_000)])  # 1 ms from Frankfurt, declared in Johor
+    envelopes = [node.envelope(node.history[-1]), node.envelope(node.manifest(now=NOW + timedelta(seconds=60), chain=True))]
+
+    def collect(directory: Path, options: VerifyOptions) -> None:
+        newest = NewestEvidence(tmp_path / directory, options)
+        for raw in envelopes:
+            result, manifest = verify_and_open(raw, node.trust, now=NOW + timedelta(seconds=61), options=options)
+            newest.offer(raw, result, manifest)
+
+    collect(Path("blind"), VerifyOptions())  # a collector without the landmark registry keeps only the clean manifest
+    assert admit(cli, "gpu-a17", evidence="blind")["allowed"]  # what verify sees without landmarks, too
+    out = cli("admit", "--tenant", "tenant.json", "--evidence", "blind", "--trust", "trust.json", "--nodes", "gpu-a17",
+              "--landmarks", "landmarks.json", "--now", (NOW + timedelta(minutes=2)).isoformat())
+    assert out.returncode == 2 and "did not check --landmarks" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    # An older collector's directory (no record of its checks, but its pins): refused the same way.
+    (tmp_path / "blind" / "checks.jsonl").unlink()
+    out = cli("admit", "--tenant", "tenant.json", "--evidence", "blind", "--trust", "trust.json", "--nodes", "gpu-a17",
+              "--landmarks", "landmarks.json", "--now", (NOW + timedelta(minutes=2)).isoformat())
+    assert out.returncode == 2 and "is missing" in out.stderr, out.stderr
+    # A collector with the same registry saw the contradiction: the node is quarantined, and admission reads the directory.
+    collect(Path("seeing"), VerifyOptions(landmarks=LandmarkRegistry.from_json(REGISTRY.to_json())))
+    v = admit(cli, "gpu-a17", "--landmarks", "landmarks.json", evidence="seeing")
+    assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v

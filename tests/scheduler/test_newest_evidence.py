@@ -10,7 +10,7 @@ import pytest
 
 from attest.errors import InputError
 from attest.replay import MemoryChainStore, MemoryNonceStore
-from attest.scheduler.evidence import NewestEvidence, load_evidence, read_envelopes
+from attest.scheduler.evidence import HostPins, NewestEvidence, load_evidence, read_envelopes
 from attest.verify import chain_order_key, verify_and_open
 from tests.conftest import NOW, OPERATOR, Node, trusted_node
 
@@ -164,3 +164,19 @@ def test_the_collectors_directory_records_contradictions_pins_and_the_inventory(
     assert newest["gpu-a17"].quarantine == ()  # loaded before the fork
     again = load_evidence(read_envelopes(tmp_path / "ev"), node.trust, now=LATER, quarantine=QuarantineRecord(tmp_path / "ev" / "quarantine.jsonl"))
     assert any("chain.fork" in q for q in again["gpu-a17"].quarantine)
+
+
+def test_a_key_pinned_to_one_host_cannot_squat_the_pins_of_others(tmp_path: Path) -> None:
+    """Red-team review of issue 19 (low): an unscoped key signing for many host names pins only its first."""
+    node, squatter = trusted_node(), trusted_node()
+    squatter.host = "gpu-b"
+    node.trust = node.trust.with_key(squatter.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+    view = Collecting(tmp_path, node)
+    assert view.offer(squatter.envelope(squatter.manifest(chain=True))) is True
+    forged = squatter.manifest(chain=True, node={"hostname": "gpu-a17", "key_id": squatter.key.key_id})
+    view.offer(squatter.envelope(forged))  # before the real gpu-a17 is ever seen
+    view.offer(node.envelope(node.manifest(chain=True)))
+    pins = [json.loads(line) for line in (tmp_path / "pins.jsonl").read_text().splitlines()]
+    assert {(p["host"], p["key_id"]) for p in pins} == {("gpu-b", squatter.key.key_id), ("gpu-a17", node.key.key_id)}
+    ev = load_evidence(read_envelopes(tmp_path), node.trust, now=LATER, pins=HostPins(tmp_path / "pins.jsonl"))
+    assert ev["gpu-a17"].result.key_id == node.key.key_id and ev["gpu-a17"].key_problem is None
