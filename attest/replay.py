@@ -79,6 +79,10 @@ class DeviceStore(Protocol):
         """
         ...
 
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        ...
+
     def rebind(
         self, key_id: str, since: datetime, devices: frozenset[str]
     ) -> tuple[datetime, frozenset[str]] | None:
@@ -91,6 +95,11 @@ class DeviceStore(Protocol):
 
 class MemoryDeviceStore:
     """In-memory :class:`DeviceStore`."""
+
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        with self._lock:
+            return list(self._claims.get(device_id, {}).values())
 
     def __init__(self) -> None:
         self._claims: dict[str, dict[str, DeviceClaim]] = {}
@@ -235,6 +244,41 @@ class SqliteVerifierState:
             )
             return cur.rowcount == 1
 
+    def record(
+        self,
+        nonces: list[tuple[str, str, datetime]],
+        heads: list[tuple[str, ChainHead]],
+        submission: tuple[bytes, int] | None,
+    ) -> bool:
+        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                fresh = True
+                for key_id, nonce, expires_at in nonces:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
+                        (key_id, nonce, expires_at.timestamp()),
+                    )
+                    fresh = fresh and cur.rowcount == 1
+                for key_id, head in heads:
+                    self._db.execute(
+                        """INSERT INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)
+                           ON CONFLICT(key_id) DO UPDATE SET sequence = excluded.sequence,
+                           digest = excluded.digest WHERE excluded.sequence > chain_head.sequence""",
+                        (key_id, head.sequence, head.digest),
+                    )
+                if submission is not None:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", submission
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return fresh
+
     def seen(self, key_id: str, nonce: str) -> bool:
         """Whether the pair is recorded (a read: nothing is recorded)."""
         row = self._db.execute(
@@ -276,6 +320,13 @@ class SqliteVerifierState:
                    WHERE excluded.sequence > chain_head.sequence""",
                 (key_id, head.sequence, head.digest),
             )
+
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        rows = self._db.execute(
+            "SELECT key_id, host, since, until FROM device_claim WHERE device_id = ?", (device_id,)
+        ).fetchall()
+        return [DeviceClaim(device_id, k, h, _utc(a), _utc(b)) for k, h, a, b in rows]
 
     def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
         """Record the claim (one upsert); return other keys' overlapping claims on the device."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
@@ -55,15 +57,19 @@ from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
+from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
     ChainCache,
+    EvidenceError,
     ReportVerification,
+    device_identity,
     parse_chain,
     verify_report,
 )
 from attest.hardware.freshness import binding_nonce, challenge_signed_by
+from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
@@ -107,6 +113,11 @@ class VerifyOptions:
     """The fingerprint ``cc_root`` must have (NVIDIA's Device Identity CA by default)."""
     cc_cache: ChainCache | None = None
     """Parsed GPU chains and verified links, shared across envelopes."""
+    rims: RimAppraiser | None = None
+    """NVIDIA's reference integrity manifests: each verified report's measurements are compared with
+    them (a mismatch or a debug-mode GPU is contraindicated); without them, a warning."""
+    nras_jwks: dict[str, EllipticCurvePublicKey] | None = None
+    """NRAS's public keys: an NRAS token carried with a report may then stand in for the RIMs."""
     landmarks: LandmarkRegistry | None = None
     """The trusted landmark registry; without it receipts are not evaluated."""
     binding_max_age: timedelta = timedelta(hours=24)
@@ -147,6 +158,8 @@ _ALSO: dict[str, tuple[str, ...]] = {
     "policy.headquarters": ("tenant",),
     "policy.screening": ("tenant",),
     "policy.evidence_strength": ("location",),
+    "site.outside_country": ("location",),
+    "policy.affiliates": ("tenant",),
 }
 
 
@@ -676,6 +689,10 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
     )
 
 
+OCSP_BEFORE_CHALLENGE = timedelta(hours=1)
+"""How long before a binding's challenge an attached OCSP answer may have been produced (responders cache)."""
+
+
 def hardware_requirement(policy: PolicyEvaluator | None, options: VerifyOptions) -> timedelta:
     """The maximum binding age: the policy's ``[hardware]`` section if it has one, else the options'."""
     scope = getattr(policy, "hardware_requirement", None)
@@ -756,7 +773,16 @@ def _check_hardware(
             ok = False
             continue
         chain_pem = evidence.certificate_chain.encode("utf-8")
-        if responses is None and options.ocsp_fetcher is not None:
+        # Revocation: attached answers must be younger than the binding's challenge (answers
+        # captured before a revocation cannot be copied into a later binding) and than the
+        # binding age; with a fetcher (--online), today's answer is asked for whatever is attached.
+        signed = evidence.challenge
+        ocsp_now, ocsp_not_before = (
+            run.judged_at,
+            (signed.challenge.issued_at - OCSP_BEFORE_CHALLENGE if signed is not None else None),
+        )
+        if options.ocsp_fetcher is not None:
+            ocsp_now, ocsp_not_before = run.now, None
             try:
                 responses = options.ocsp_fetcher(chain_pem)
             except AttestError as exc:
@@ -768,17 +794,34 @@ def _check_hardware(
                 )
                 ok = False
                 continue
+        expected = binding_nonce(key, evidence.challenge)
         outcome = verify_report(
             bytes.fromhex(evidence.report),
             chain_pem,
             options.cc_root,
             now=run.judged_at,
-            expected_nonce=binding_nonce(key, evidence.challenge),
+            expected_nonce=expected,
             pinned_root_sha256=options.cc_root_sha256,
             cache=options.cc_cache,
             ocsp_responses=responses,
+            ocsp_max_age=min(max_age, timedelta(days=7)),
+            ocsp_not_before=ocsp_not_before,
+            ocsp_now=ocsp_now,
         )
-        for f in outcome.findings:
+        # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
+        appraisal = (
+            appraise_gpu(
+                outcome,
+                evidence.nras_token,
+                rims=options.rims,
+                nras_keys=options.nras_jwks,
+                nonce=expected,
+                now=run.judged_at,
+            )
+            if outcome.status is not Status.CONTRAINDICATED
+            else []
+        )
+        for f in [*outcome.findings, *appraisal]:
             if f.severity is not Severity.INFO:
                 message = f.message
                 if f.rule == "hardware.cc.nonce_mismatch":
@@ -789,9 +832,11 @@ def _check_hardware(
                 run.add(
                     f.rule, f.severity, f"GPU {gpu.index} ({gpu.uuid}): {message}", {**where, **f.evidence}
                 )
-        if not outcome.valid:
+        if not outcome.valid or any(f.severity is CONTRA for f in appraisal):
             ok = False
-            continue
+            if outcome.status is Status.CONTRAINDICATED or outcome.device_id is None:
+                continue  # not genuine: nothing more to learn from it
+            # Genuine but lacking (stale revocation status, say): the other checks still speak.
         device_id = outcome.device_id
         assert device_id is not None  # set whenever the chain verified
         if device_id in devices:
@@ -808,14 +853,16 @@ def _check_hardware(
         if responses is None and options.require_revocation:
             no_revocation.append(gpu.index)
             ok = False
-        # (c) The attested model is the declared one.
+        # (c) The attested model is the declared one (a PCI id and name naming different chips
+        #     were reported by the classification step; they leave the GPU unbound here).
+        if catalog.name_pci_conflict(gpu) is not None:
+            ok = False
         problem = _check_model(gpu, outcome, catalog)
         if problem is not None:
             models.setdefault(problem[:2], []).append((gpu, problem[2]))
             ok = False
         # (a) Freshness: a trusted challenger's challenge, young enough.
         since = manifest.freshness.issued_at
-        signed = evidence.challenge
         if signed is None:
             undated.append(gpu.index)
             ok = False
@@ -881,9 +928,10 @@ def _check_hardware(
 def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) -> None:
     """Each bound GPU device vouches for this key alone over its binding's period (else contraindicated)."""
     key_id, host = manifest.node.key_id, manifest.node.hostname
-    until = manifest.freshness.issued_at
+    # The manifest asserts these GPUs until it expires; a period never ends before it starts.
     conflicts: list[tuple[BoundDevice, DeviceClaim]] = []
     for b in run.bound:
+        until = max(manifest.freshness.expires_at, manifest.freshness.issued_at, b.since)
         for other in devices.claim(DeviceClaim(b.device_id, key_id, host, b.since, until)):
             conflicts.append((b, other))
     if conflicts:
@@ -988,6 +1036,10 @@ def _freshness_findings(
         )
 
 
+# NVIDIA board part numbers: 692-2G520-0200-000 is project G520, SKU 0200 (the report's opaque fields 17, 18).
+_BOARD_PART = re.compile(r"^\d{3}-\d([0-9A-Z]{4})-(\d{4})-[0-9A-Z]{3}$")
+
+
 def _check_model(
     gpu: Gpu, outcome: ReportVerification, catalog: Catalog
 ) -> tuple[str, str, dict[str, JsonValue]] | None:
@@ -1013,6 +1065,20 @@ def _check_model(
     check = catalog.check_identity(
         declared, outcome.hwmodel or "", fields.get("project"), fields.get("project_sku")
     )
+    board = _BOARD_PART.match(gpu.board_part_number or "")
+    if (
+        check.verdict == "confirmed"
+        and board
+        and fields.get("project")
+        and fields.get("project_sku")
+        and (board[1], board[2]) != (fields["project"], fields["project_sku"])
+    ):
+        return (
+            "hardware.model_mismatch",
+            f"the declared board part number {gpu.board_part_number} names board {board[1]}/{board[2]}, "
+            f"but the signed report names {fields['project']}/{fields['project_sku']}",
+            {**evidence, "declared_chip": declared.id, "board_part_number": gpu.board_part_number},
+        )
     if check.verdict == "confirmed":
         return None
     rule = "hardware.model_mismatch" if check.verdict == "mismatch" else "hardware.model_unconfirmed"
@@ -1201,13 +1267,16 @@ def verify_many(
 
     Inputs are visited in sequence order per node so that a batch given in
     any file order is judged the same; ordering reads the unverified
-    payload only to sort, never to decide.
+    payload only to sort, never to decide. With a device store, a GPU found
+    backing two node keys anywhere in the batch refuses every envelope of the
+    batch that relies on it, not only the ones verified after the other key's.
     """
     order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
     results: dict[int, VerificationResult] = {}
+    manifests: dict[int, WorkloadManifest] = {}
     for i in order:
         label, raw = items[i]
-        results[i] = verify_envelope(
+        results[i], manifest = verify_and_open(
             raw,
             trust,
             now=now,
@@ -1219,7 +1288,75 @@ def verify_many(
             catalog=catalog,
             devices=devices,
         )
+        if manifest is not None:
+            manifests[i] = manifest
+    if devices is not None:
+        for i, manifest in manifests.items():
+            results[i] = _recheck_devices(results[i], manifest, devices)
     return [results[i] for i in range(len(items))]
+
+
+def _recheck_devices(
+    result: VerificationResult, manifest: WorkloadManifest, devices: DeviceStore
+) -> VerificationResult:
+    """Refuse a bound result whose GPUs another key claimed over the same time (seen later in the batch)."""
+    if result.location_grade in (None, "declared") or any(
+        f.rule == "hardware.gpu_two_nodes" for f in result.findings
+    ):
+        return result
+    key_id = manifest.node.key_id
+    clashes: list[tuple[int, str, DeviceClaim]] = []
+    for gpu in manifest.gpus:
+        ev = gpu.cc_evidence
+        if ev is None:
+            continue
+        try:
+            device_id = device_identity(parse_chain(ev.certificate_chain.encode("utf-8"))[1])
+        except (EvidenceError, IndexError):
+            continue
+        since = ev.challenge.challenge.issued_at if ev.challenge else manifest.freshness.issued_at
+        mine = DeviceClaim(
+            device_id, key_id, manifest.node.hostname, since, max(manifest.freshness.expires_at, since)
+        )
+        clashes += [
+            (gpu.index, device_id, c)
+            for c in devices.claims(device_id)
+            if c.key_id != key_id and c.overlaps(mine)
+        ]
+    if not clashes:
+        return result
+    other = clashes[0][2]
+    finding = construct(
+        Finding,
+        {
+            "rule": "hardware.gpu_two_nodes",
+            "severity": CONTRA,
+            "message": f"{len({d for _, d, _ in clashes})} GPU(s) vouch for node key {key_id[:16]}… (host "
+            f"{manifest.node.hostname}) and, over the same time, for node key {other.key_id[:16]}… (host {other.host}, "
+            f"{other.since.isoformat()} .. {other.until.isoformat()}), seen later in this batch: one set of GPUs "
+            f"cannot back two nodes. GPUs {', '.join(sorted({str(i) for i, _, _ in clashes}))}",
+            "evidence": {
+                "devices": sorted({d for _, d, _ in clashes}),
+                "keys": [key_id, other.key_id],
+                "hosts": [manifest.node.hostname, other.host],
+            },
+            "remedy": "find where these GPUs are; revoke the key that is not theirs (attest trust revoke)",
+        },
+    )
+    findings = [f for f in result.findings if f.rule not in ("hardware.bound", "location.measured")] + [
+        finding
+    ]
+    vector = result.trust_vector.model_copy(
+        update={"hardware": Status.worst((result.trust_vector.hardware, Status.CONTRAINDICATED))}
+    )
+    return result.model_copy(
+        update={
+            "findings": findings,
+            "status": Status.CONTRAINDICATED,
+            "location_grade": "declared",
+            "trust_vector": vector,
+        }
+    )
 
 
 class _OrderNode(msgspec.Struct):

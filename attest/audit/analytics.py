@@ -53,7 +53,7 @@ _GPUS_SEEN: ByIdentity[tuple[tuple[GpuSeen, ...], tuple[str, ...]]] = ByIdentity
 _DEVICES: ByIdentity[tuple[tuple[str, datetime | None], ...]] = ByIdentity(256)
 
 
-def _bound_devices(m: WorkloadManifest, issued_at: datetime) -> tuple[tuple[str, datetime], ...]:
+def _bound_devices(m: WorkloadManifest) -> tuple[tuple[str, datetime, datetime], ...]:
     """Each GPU's device identity (its BROM certificate's key) and binding date, from a verified binding."""
     found = _DEVICES.get(m.gpus)
     if found is None:
@@ -73,7 +73,8 @@ def _bound_devices(m: WorkloadManifest, issued_at: datetime) -> tuple[tuple[str,
             items.append((device_identity(chain[1]), since))
         found = tuple(items)
         _DEVICES.put(found, m.gpus)
-    return tuple((d, since or issued_at) for d, since in found)
+    issued, expires = m.freshness.issued_at, m.freshness.expires_at
+    return tuple((d, since or issued, max(expires, issued, since or issued)) for d, since in found)
 
 
 class ManifestSummary(NamedTuple):
@@ -97,8 +98,9 @@ class ManifestSummary(NamedTuple):
     status: str
     receipts: int
     """Landmark receipts the manifest carries (the audit report maps the newest per node)."""
-    devices: tuple[tuple[str, datetime], ...] = ()
-    """(device identity, binding date) of each GPU, when the result was hardware-bound or better."""
+    devices: tuple[tuple[str, datetime, datetime], ...] = ()
+    """(device identity, binding date, end of the claim) of each GPU, when the result was hardware-bound
+    or better: the manifest asserts the GPUs from its binding's challenge until it expires."""
 
     @classmethod
     def of(cls, name: str, m: WorkloadManifest, result: VerificationResult) -> ManifestSummary:
@@ -132,9 +134,7 @@ class ManifestSummary(NamedTuple):
             chip_classes=classes,
             status=result.status.value,
             receipts=len(m.location_evidence.receipts),
-            devices=_bound_devices(m, m.freshness.issued_at)
-            if result.location_grade not in (None, "declared")
-            else (),
+            devices=_bound_devices(m) if result.location_grade not in (None, "declared") else (),
         )
 
 
@@ -363,9 +363,9 @@ def _devices_of_two_keys(summaries: Sequence[ManifestSummary]) -> list[FleetFind
     spans: dict[str, dict[str, tuple[datetime, datetime, str]]] = defaultdict(dict)
     bindings: dict[str, dict[datetime, set[str]]] = defaultdict(lambda: defaultdict(set))
     for s in summaries:
-        for device, since in s.devices:
-            first, last, _ = spans[device].get(s.key_id, (since, s.issued_at, s.node))
-            spans[device][s.key_id] = (min(first, since), max(last, s.issued_at), s.node)
+        for device, since, until in s.devices:
+            first, last, _ = spans[device].get(s.key_id, (since, until, s.node))
+            spans[device][s.key_id] = (min(first, since), max(last, until), s.node)
             bindings[s.key_id][since].add(device)
     out = []
     pairs: dict[tuple[str, str], list[str]] = defaultdict(list)

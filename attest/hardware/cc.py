@@ -415,6 +415,8 @@ def verify_report(
     cache: ChainCache | None = None,
     ocsp_responses: list[bytes] | None = None,
     ocsp_max_age: timedelta = timedelta(days=7),
+    ocsp_not_before: datetime | None = None,
+    ocsp_now: datetime | None = None,
 ) -> ReportVerification:
     """Verify a report and its chain offline against the pinned root (never raises on bad input).
 
@@ -428,6 +430,10 @@ def verify_report(
         cache: parsed chains and verified certificate links, shared across calls.
         ocsp_responses: DER OCSP responses captured earlier; None skips revocation (said in a finding).
         ocsp_max_age: how old a response may be.
+        ocsp_not_before: a response produced before this is stale too (a binding's challenge time:
+            answers captured before a revocation cannot be copied into a later binding).
+        ocsp_now: the time responses must be current at (default ``now``; responses fetched now
+            for a past manifest are judged now).
     """
     out = ReportVerification()
 
@@ -566,7 +572,9 @@ def verify_report(
             "no OCSP responses were given; revocation was not checked",
         )
     else:
-        check_revocation(out, links, ocsp_responses, now=now, max_age=ocsp_max_age)
+        check_revocation(
+            out, links, ocsp_responses, now=ocsp_now or now, max_age=ocsp_max_age, not_before=ocsp_not_before
+        )
     return out
 
 
@@ -581,6 +589,7 @@ def check_revocation(
     *,
     now: datetime,
     max_age: timedelta,
+    not_before: datetime | None = None,
 ) -> None:
     """Check captured OCSP responses for chain positions 1-3 (findings ``hardware.cc.ocsp_*``, ``.revoked``)."""
     covered: set[int] = set()
@@ -616,6 +625,7 @@ def check_revocation(
                 this_update > now + timedelta(minutes=5)
                 or (next_update and now > next_update)
                 or now - this_update > max_age
+                or (not_before is not None and this_update < not_before)
             ):
                 out.add(
                     "hardware.cc.ocsp_stale",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -205,17 +206,19 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
-    assert "18/18 cases as expected" in out.stdout and "hardware-bound" in out.stdout
+    assert "19/19 cases as expected" in out.stdout and "hardware-bound" in out.stdout
     assert "its GPUs answered the landmarks (report floor" in out.stdout and "calibrated): measured" in out.stdout
     assert "bundled floor of 0 ms (30 ms of report time reach ~4,500 km): key-measured" in out.stdout
     key_copy = next(line for line in out.stdout.splitlines() if "a copy of the jhb-gpu-01 key" in line)
     assert key_copy.startswith("[ok ] warning") and "location.key_measured" in key_copy
     assert "key-measured" in key_copy
     js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
-    assert js["ok"] and len(js["cases"]) == 18
+    assert js["ok"] and len(js["cases"]) == 19
     case = next(c for c in js["cases"] if c["title"].startswith("a copy of the jhb-gpu-01 key"))
     assert case["result"]["status"] == "warning"  # refused by the policy that requires measured
     assert "policy.evidence_strength" in [f["rule"] for f in case["result"]["findings"]]
+    # A debug-mode GPU is refused for its measurements (appraised against the vendor's RIMs).
+    assert re.search(r"\[ok \] contraindicated .* in debug mode .*hardware\.measurement_mismatch", out.stdout)
     # The kept files verify with the real CLI, with the command the demo prints.
     text = cli("demo", "--keep", "kept2", check_code=0).stdout
     command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()
@@ -253,8 +256,13 @@ def test_bind_then_verify_hardware_bound(workspace: Path, cli: CliRunner) -> Non
 
     root = x509.load_pem_x509_certificate((workspace / "vendor" / "root.pem").read_bytes())
     pin = root.fingerprint(hashes.SHA256()).hex()
-    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, "--format", "json", check_code=0)
+    rim_pin = x509.load_pem_x509_certificate((workspace / "vendor" / "rim_root.pem").read_bytes()).fingerprint(hashes.SHA256()).hex()
+    rims = ["--rims", "vendor/rims", "--rim-root", "vendor/rim_root.pem", "--rim-root-sha256", rim_pin]
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, *rims, "--format", "json", check_code=0)
     assert json.loads(out.stdout)["location_grade"] == "hardware-bound"
+    # Without the RIMs the measurements are not appraised: the same evidence is only a warning.
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, "--format", "json", check_code=1)
+    assert "hardware.rim.not_checked" in out.stdout
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", check_code=3)  # NVIDIA's pin
     assert "hardware.cc.root_not_pinned" in out.stdout
     assert "needs --cc-sim" in cli("bind", "--key", "node/attest.key", "--simulate", "h100", check_code=2).stderr

@@ -64,11 +64,19 @@ def lab(tmp_path: Path, cli: CliRunner) -> Path:
 def pin(lab: Path) -> list[str]:
     from attest.hardware.simulated_cc import SimulatedCcBackend
 
+    vendor = SimulatedCcBackend(lab / "vendor")
     return [
         "--cc-root",
         "vendor/root.pem",
         "--cc-root-sha256",
-        SimulatedCcBackend(lab / "vendor").root_sha256,
+        vendor.root_sha256,
+        # The vendor's RIMs (attest bind --cc-sim publishes them): measurements appraised too.
+        "--rims",
+        "vendor/rims",
+        "--rim-root",
+        "vendor/rim_root.pem",
+        "--rim-root-sha256",
+        vendor.rim_root_sha256,
     ]
 
 
@@ -320,3 +328,9 @@ def test_cli_refuses_bad_challenge_input(lab: Path, cli: CliRunner) -> None:
     assert "node key" in out.stderr
     out = cli("verify", "x.json", "--trust", "trust.json", "--ocsp-url", "http://127.0.0.1:1/", check_code=2)
     assert "--online" in out.stderr
+
+
+def test_a_mistyped_root_pin_is_a_usage_error(lab: Path, cli: CliRunner) -> None:
+    bind(cli)
+    out = cli("verify", "x.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", "zz", check_code=2)
+    assert "SHA-256 fingerprint" in out.stderr

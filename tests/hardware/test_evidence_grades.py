@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from attest.hardware.cc import device_identity, parse_chain, verify_report
 from attest.hardware.freshness import challenge_signed_by, issue_challenge
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.hardware import HardwareEvidence
-from attest.model.manifest import WorkloadManifest
+from attest.model.manifest import Gpu, WorkloadManifest
 from attest.model.result import Severity, Status, VerificationResult
 from attest.replay import DeviceClaim, MemoryDeviceStore, SqliteVerifierState
 from attest.verify import verify_envelope
@@ -362,3 +363,101 @@ def test_a_backdated_manifest_cannot_make_an_old_binding_young(vendor: Simulated
     m = m.model_copy(update={"freshness": m.freshness.model_copy(update={"expires_at": NOW + timedelta(minutes=30)})})
     r = check(node, m, vendor)
     assert "hardware.binding_stale" in rules(r) and r.location_grade == "declared"
+
+
+# Found by review: each of these earned hardware-bound before it was fixed --------------------------
+
+
+def two_nodes(vendor: SimulatedCcBackend) -> tuple[Node, Node, TrustStore, list[Gpu]]:
+    a, b = trusted_node(), trusted_node()
+    b.host = "sgp-gpu-01"
+    return a, b, a.trust.with_key(b.key.public), evidence_of(a).gpus
+
+
+def test_a_batch_refuses_both_envelopes_of_one_set_of_gpus(vendor: SimulatedCcBackend) -> None:
+    from attest.verify import verify_many
+
+    a, b, trust, gpus = two_nodes(vendor)
+    ma = bound(a, vendor)
+    mb = b.manifest()
+    mb = mb.model_copy(update={"gpus": attach(gpus, fresh_binding(gpus, b.key.public, vendor), b.key.key_id)})
+    results = verify_many(
+        [("a", a.envelope(ma)), ("b", b.envelope(mb))], trust, now=NOW, nonces=None, chains=None,
+        options=options(vendor), devices=MemoryDeviceStore(),
+    )
+    for r in results:  # whichever key id sorts first, neither keeps hardware-bound
+        assert r.status is Status.CONTRAINDICATED and r.location_grade == "declared", r.findings
+        assert "hardware.gpu_two_nodes" in rules(r) and "hardware.bound" not in rules(r)
+
+
+def test_the_claim_lasts_until_the_manifest_expires(vendor: SimulatedCcBackend) -> None:
+    """A long-lived manifest of A, then B binding the same GPUs on a later challenge."""
+    a, b, trust, gpus = two_nodes(vendor)
+    devices = MemoryDeviceStore()
+    ma = bound(a, vendor, at=NOW - timedelta(hours=3))
+    ma = ma.model_copy(update={"freshness": ma.freshness.model_copy(update={"expires_at": NOW + timedelta(hours=20)})})
+    mb = b.manifest()
+    mb = mb.model_copy(update={"gpus": attach(gpus, fresh_binding(gpus, b.key.public, vendor), b.key.key_id)})
+    verify_envelope(a.envelope(ma), trust, now=NOW, options=replace(options(vendor)), devices=devices)
+    rb = verify_envelope(b.envelope(mb), trust, now=NOW, options=options(vendor), devices=devices)
+    assert "hardware.gpu_two_nodes" in rules(rb)
+
+
+def test_a_manifest_dated_just_before_its_challenge_still_claims_its_gpus(vendor: SimulatedCcBackend) -> None:
+    """Within the clock skew a manifest may precede its challenge: its claim must not be an empty period."""
+    a, b, trust, gpus = two_nodes(vendor)
+    devices = MemoryDeviceStore()
+    from attest.hardware.binding import SimulatedCcSource, bind
+
+    made = NOW - timedelta(hours=1)
+    challenge = issue_challenge(CHALLENGER, now=made)
+    binding_a = bind(gpus, a.key.public, SimulatedCcSource(vendor, ocsp_produced_at=made), challenge=challenge)
+    ma = a.manifest(now=made - timedelta(seconds=50))
+    ma = ma.model_copy(update={"gpus": attach(ma.gpus, binding_a, a.key.key_id)})
+    ma = ma.model_copy(update={"freshness": ma.freshness.model_copy(update={"expires_at": NOW + timedelta(hours=2)})})
+    binding_b = bind(gpus, b.key.public, SimulatedCcSource(vendor, ocsp_produced_at=made), challenge=challenge)
+    mb = b.manifest()
+    mb = mb.model_copy(update={"gpus": attach(gpus, binding_b, b.key.key_id)})
+    ra = verify_envelope(a.envelope(ma), trust, now=NOW, options=options(vendor), devices=devices)
+    assert ra.location_grade == "hardware-bound", ra.findings
+    rb = verify_envelope(b.envelope(mb), trust, now=NOW, options=options(vendor), devices=devices)
+    assert "hardware.gpu_two_nodes" in rules(rb)
+
+
+def test_ocsp_answers_older_than_the_binding_do_not_count(vendor: SimulatedCcBackend) -> None:
+    """Answers captured before a revocation cannot be copied into a later binding."""
+    node = trusted_node()
+    m = bound(node, vendor)
+    made = NOW - timedelta(hours=1)
+    old = {g.uuid: vendor.revocation(g.uuid, produced=made - timedelta(hours=6)) for g in m.gpus}
+    gpus = [
+        g.model_copy(update={"cc_evidence": g.cc_evidence.model_copy(update={"ocsp": [base64.b64encode(r).decode() for r in old[g.uuid]]})})  # type: ignore[union-attr]
+        for g in m.gpus
+    ]
+    r = check(node, m.model_copy(update={"gpus": gpus}), vendor)
+    assert "hardware.cc.ocsp_stale" in rules(r) and r.location_grade == "declared"
+
+
+def test_online_asks_for_todays_answer_even_when_answers_are_attached(tmp_path: Path) -> None:
+    vendor = SimulatedCcBackend(tmp_path / "vendor")
+    node = trusted_node()
+    m = bound(node, vendor)  # attached answers: good
+    vendor.revoke(m.gpus[0].uuid)
+    fetched = lambda pem: vendor.revocation(next(g.uuid for g in m.gpus if g.cc_evidence.certificate_chain == pem.decode()), produced=NOW)  # type: ignore[union-attr]  # noqa: E731
+    assert check(node, m, vendor).location_grade == "hardware-bound"
+    r = check(node, m, vendor, ocsp_fetcher=fetched)
+    assert rules(r).get("hardware.cc.revoked") is Severity.CONTRAINDICATED and r.location_grade == "declared"
+
+
+def test_a_name_for_another_chip_leaves_the_gpus_unbound(vendor: SimulatedCcBackend) -> None:
+    node = trusted_node()
+    r = check(node, redeclare(bound(node, vendor), name="NVIDIA H20"), vendor)
+    assert "hardware.model_mismatch" in rules(r) and r.location_grade == "declared"
+
+
+def test_a_board_part_number_for_another_board_is_a_model_mismatch(vendor: SimulatedCcBackend) -> None:
+    node = trusted_node()
+    m = bound(node, vendor)
+    gpus = [g.model_copy(update={"board_part_number": "692-2G520-0280-000"}) for g in m.gpus]
+    r = check(node, m.model_copy(update={"gpus": gpus}), vendor)
+    assert rules(r).get("hardware.model_mismatch") is Severity.CONTRAINDICATED and r.location_grade == "declared"
