@@ -105,12 +105,7 @@ def integration_times(source: str) -> dict[str, float]:
     else:
         return {}
     store = Log.open(source).store
-    out: dict[str, float] = {}
-    for i in range(store.size()):
-        at = store.integrated_at(i)
-        if at is not None:
-            out[f"{name}#{i}"] = at
-    return out
+    return {f"{name}#{i}": at for i, at in store.integration_times().items()}
 
 
 def _flag_backdated(

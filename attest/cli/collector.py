@@ -86,6 +86,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "file); repeatable. Cosignatures are served with the checkpoint and kept with it",
     )
     s.add_argument(
+        "--refusals",
+        type=float,
+        default=120.0,
+        metavar="PER_MINUTE",
+        help="refused envelopes (400, 403) a source network (IPv4 /24, IPv6 /64) may send a minute; "
+        "beyond, 429 before anything is verified (default 120; 0: off, e.g. behind a reverse proxy, where "
+        "every client has the proxy's address: limit there)",
+    )
+    s.add_argument(
         "--read-token-file",
         metavar="FILE",
         help="GET /v1/entries/N (the manifests: tenant names) answers only requests with "
@@ -142,6 +151,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
     if args.accept_untrusted and args.refuse_untrusted:
         raise InputError("--accept-untrusted and --refuse-untrusted contradict each other")
+    if not args.refusals >= 0:
+        raise InputError("--refusals must be 0 (off) or a positive number a minute")
     if not args.quota > 0:
         raise InputError("--quota must be a positive number of envelopes a minute")
     if not (args.header_timeout > 0 and args.body_timeout > 0 and args.max_connections > 0):
@@ -177,6 +188,7 @@ def run_serve(args: argparse.Namespace) -> int:
         limits=limits,
         witnesses=witnesses,
         read_token=token,
+        refusals_per_minute=args.refusals or None,
     )
     recovered = collector.recover()
     if recovered:

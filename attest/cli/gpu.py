@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=HelpFormatter,
     )
     verbs = p.add_subparsers(
-        dest="gpu_verb", required=True, metavar="{verify-report,verify-token,time-report,revoke,ocsp-serve}"
+        dest="gpu_verb",
+        required=True,
+        metavar="{verify-report,verify-token,time-report,revoke,ocsp-serve}",
     )
     v = verbs.add_parser(
         "verify-report",
@@ -94,26 +96,6 @@ examples:
     v.set_defaults(func=run_verify_report)
 
     t = verbs.add_parser(
-        "time-report",
-        help="time how long the GPUs take to make attestation reports (calibrates t_min)",
-        description="Ask every GPU for CC attestation reports over fresh random nonces, all GPUs at once as the "
-        "GPU-timed landmark exchange does, and print the fastest and median single report and the fastest "
-        "round. The chip catalog's report_time_floor_ms (t_min, per architecture) must stay below the fastest "
-        "report any GPU of that architecture achieves: run this on several machines and driver versions, and record a floor below "
-        "the smallest minimum with a margin (the suggested floor is 0.9 x the fastest single report seen here). "
-        "Read-only: asking for a report changes no GPU state.",
-        epilog="""examples:
-  attest gpu time-report --rounds 100                                  # the real GPUs, through NVML (CC mode)
-  attest gpu time-report --simulate h100 --cc-sim ./sim-vendor --rounds 10 --format json""",
-        formatter_class=HelpFormatter,
-    )
-    t.add_argument("--rounds", type=int, default=20, metavar="N", help="rounds to time (default: 20)")
-    add_simulate(t)
-    t.add_argument("--cc-sim", metavar="DIR", help="with --simulate: the simulated GPU vendor")
-    add_format(t)
-    t.set_defaults(func=run_time_report)
-
-    t = verbs.add_parser(
         "verify-token",
         help="verify an NRAS detached EAT (NVIDIA's remote attestation result) offline",
         description='Verify an NRAS detached EAT ([["JWT", overall], {"GPU-0": jwt, ...}]): every ES384 '
@@ -135,6 +117,26 @@ example:
     t.add_argument("--now", metavar="TIME", help="check expiry as of this time (default: now)")
     add_format(t)
     t.set_defaults(func=run_verify_token)
+
+    tr = verbs.add_parser(
+        "time-report",
+        help="time how long the GPUs take to make attestation reports (calibrates t_min)",
+        description="Ask every GPU for CC attestation reports over fresh random nonces, all GPUs at once as the "
+        "GPU-timed landmark exchange does, and print the fastest and median single report and the fastest "
+        "round. The chip catalog's report_time_floor_ms (t_min, per architecture) must stay below the fastest "
+        "report any GPU of that architecture achieves: run this on several machines and driver versions, and record a floor below "
+        "the smallest minimum with a margin (the suggested floor is 0.9 x the fastest single report seen here). "
+        "Read-only: asking for a report changes no GPU state.",
+        epilog="""examples:
+  attest gpu time-report --rounds 100                                  # the real GPUs, through NVML (CC mode)
+  attest gpu time-report --simulate h100 --cc-sim ./sim-vendor --rounds 10 --format json""",
+        formatter_class=HelpFormatter,
+    )
+    tr.add_argument("--rounds", type=int, default=20, metavar="N", help="rounds to time (default: 20)")
+    add_simulate(tr)
+    tr.add_argument("--cc-sim", metavar="DIR", help="with --simulate: the simulated GPU vendor")
+    add_format(tr)
+    tr.set_defaults(func=run_time_report)
 
     r = verbs.add_parser(
         "revoke",
@@ -313,6 +315,53 @@ def run_verify_report(args: argparse.Namespace) -> int:
     return result.status.exit_code
 
 
+def _appraisal(result: ReportVerification, rims: RimAppraiser | None, now: datetime) -> list[Finding]:
+    """Measurement appraisal of a report that verified: opt-in here (``--rims``/``--rim-root``).
+
+    Without a RIM source this verb checks the report alone and says so (info); ``attest
+    verify`` warns instead, since a manifest's grade depends on the measurements.
+    """
+    if result.status is Status.CONTRAINDICATED:
+        return []
+    if rims is None:
+        return [
+            Finding(
+                rule="hardware.rim.not_checked",
+                severity=Severity.INFO,
+                message="measurements not compared with NVIDIA's RIMs (give --rims DIR --rim-root PEM, or --online)",
+            )
+        ]
+    return appraise_report(result, rims, now=now)
+
+
+def _device_label(entry: NvatEntry, results: list[tuple[NvatEntry, ReportVerification]]) -> str:
+    """``GPU n`` or ``NVSwitch n``, counted within its kind in nvattest's order."""
+    same = [e for e, _ in results if e.is_switch == entry.is_switch]
+    return f"{'NVSwitch' if entry.is_switch else 'GPU'} {same.index(entry)}"
+
+
+def nvattest_json(results: list[tuple[NvatEntry, ReportVerification]]) -> dict[str, object]:
+    """Every device's outcome, GPUs and NVSwitches apart, and the worst status."""
+
+    def one(entry: NvatEntry, result: ReportVerification) -> dict[str, object]:
+        return {"position": entry.position, "arch": entry.arch, **to_json(result)}
+
+    return {
+        "status": Status.worst(r.status for _, r in results).value,
+        "gpus": [one(e, r) for e, r in results if not e.is_switch],
+        "switches": [one(e, r) for e, r in results if e.is_switch],
+    }
+
+
+def render_nvattest(results: list[tuple[NvatEntry, ReportVerification]]) -> str:
+    """One block per device, GPUs first, then NVSwitches."""
+    ordered = [p for p in results if not p[0].is_switch] + [p for p in results if p[0].is_switch]
+    blocks = [f"{_device_label(e, results)} ({e.arch}): {render_text(r)}" for e, r in ordered]
+    worst = Status.worst(r.status for _, r in results)
+    gpus = sum(not e.is_switch for e, _ in results)
+    return "\n".join(blocks) + f"\n\n{gpus} GPUs, {len(results) - gpus} NVSwitches: {worst.value}"
+
+
 def run_time_report(args: argparse.Namespace) -> int:
     """Time report generation and print min/median and a suggested floor."""
     from pathlib import Path
@@ -376,53 +425,6 @@ def run_time_report(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _appraisal(result: ReportVerification, rims: RimAppraiser | None, now: datetime) -> list[Finding]:
-    """Measurement appraisal of a report that verified: opt-in here (``--rims``/``--rim-root``).
-
-    Without a RIM source this verb checks the report alone and says so (info); ``attest
-    verify`` warns instead, since a manifest's grade depends on the measurements.
-    """
-    if result.status is Status.CONTRAINDICATED:
-        return []
-    if rims is None:
-        return [
-            Finding(
-                rule="hardware.rim.not_checked",
-                severity=Severity.INFO,
-                message="measurements not compared with NVIDIA's RIMs (give --rims DIR --rim-root PEM, or --online)",
-            )
-        ]
-    return appraise_report(result, rims, now=now)
-
-
-def _device_label(entry: NvatEntry, results: list[tuple[NvatEntry, ReportVerification]]) -> str:
-    """``GPU n`` or ``NVSwitch n``, counted within its kind in nvattest's order."""
-    same = [e for e, _ in results if e.is_switch == entry.is_switch]
-    return f"{'NVSwitch' if entry.is_switch else 'GPU'} {same.index(entry)}"
-
-
-def nvattest_json(results: list[tuple[NvatEntry, ReportVerification]]) -> dict[str, object]:
-    """Every device's outcome, GPUs and NVSwitches apart, and the worst status."""
-
-    def one(entry: NvatEntry, result: ReportVerification) -> dict[str, object]:
-        return {"position": entry.position, "arch": entry.arch, **to_json(result)}
-
-    return {
-        "status": Status.worst(r.status for _, r in results).value,
-        "gpus": [one(e, r) for e, r in results if not e.is_switch],
-        "switches": [one(e, r) for e, r in results if e.is_switch],
-    }
-
-
-def render_nvattest(results: list[tuple[NvatEntry, ReportVerification]]) -> str:
-    """One block per device, GPUs first, then NVSwitches."""
-    ordered = [p for p in results if not p[0].is_switch] + [p for p in results if p[0].is_switch]
-    blocks = [f"{_device_label(e, results)} ({e.arch}): {render_text(r)}" for e, r in ordered]
-    worst = Status.worst(r.status for _, r in results)
-    gpus = sum(not e.is_switch for e, _ in results)
-    return "\n".join(blocks) + f"\n\n{gpus} GPUs, {len(results) - gpus} NVSwitches: {worst.value}"
 
 
 def to_json(result: ReportVerification) -> dict[str, object]:

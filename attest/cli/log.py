@@ -8,7 +8,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from attest.cli.common import HelpFormatter, add_format, read_input, stderr
+from attest.cli.common import (
+    HelpFormatter,
+    add_evidence_args,
+    add_format,
+    add_policy_arg,
+    evidence_options,
+    policy_from_args,
+    read_input,
+    stderr,
+)
 from attest.crypto.keys import load_signing_key
 from attest.errors import InputError
 from attest.log import Checkpoint, Log, is_url
@@ -47,7 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=HelpFormatter,
     )
     verbs = p.add_subparsers(
-        dest="log_verb", required=True, metavar="{init,append,checkpoint,proof,verify,monitor,witness}"
+        dest="log_verb",
+        required=True,
+        metavar="{init,append,checkpoint,proof,verify,monitor,rejudge,witness}",
     )
 
     def log_arg(q: argparse.ArgumentParser) -> None:
@@ -145,6 +156,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_witness_args(m)
     add_format(m)
     m.set_defaults(func=run_monitor)
+    rj = verbs.add_parser(
+        "rejudge",
+        help="judge every entry again, as of the log's time for it, and replace stored verdicts that differ",
+        description="A collector stores the verdict it reached when an envelope arrived, under its own clock "
+        "(verified_at). After a clock was fixed, a trust store or policy changed, or a bug was found, this "
+        "verifies every entry again in log order, as of its integration time (the log's clock; entries of "
+        "older logs: now), with replay and chain state rebuilt from the log itself, and replaces the stored "
+        "verdicts that differ. Each stored result says when it was judged (verified_at).",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  attest log rejudge --log audit.db --trust trust.json --policy us-ear --dry-run",
+    )
+    log_arg(rj)
+    rj.add_argument("--trust", required=True, metavar="TRUST")
+    add_policy_arg(rj)
+    add_evidence_args(rj)
+    rj.add_argument("--dry-run", action="store_true", help="report what would change; store nothing")
+    add_format(rj)
+    rj.set_defaults(func=run_rejudge)
     w = verbs.add_parser(
         "witness",
         help="a C2SP tlog-witness: cosign checkpoints consistent with the last one cosigned",
@@ -280,6 +309,12 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     if not args.key:
         raise InputError("signing a checkpoint needs the log's key: --key KEY")
     log = _open(args.log)
+    head = read_input(args.key, what="key", max_bytes=4096)
+    if not head.lstrip().startswith(b"-----BEGIN"):
+        raise InputError(
+            f"{args.key} is not a private key: signing a log file's checkpoint needs the log's private key "
+            "(a log.pub verifier key checks a collector's checkpoints: --log URL)"
+        )
     print(log.checkpoint(load_signing_key(Path(args.key))), end="")
     return EXIT_OK
 
@@ -391,6 +426,50 @@ def run_monitor(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": True, "size": cp.size, "root": root, "first": first}))
     else:
         print(f"OK: size {cp.size}, root {root}" + (" (first checkpoint seen, stored)" if first else ""))
+    return EXIT_OK
+
+
+def run_rejudge(args: argparse.Namespace) -> int:
+    """Judge every entry again as of its integration time; replace the stored verdicts that differ."""
+    from datetime import UTC, datetime
+
+    from attest.crypto.trust import TrustStore
+    from attest.replay import MemoryChainStore, MemoryNonceStore
+    from attest.verify import verify_and_open
+
+    log = _open(args.log)
+    trust = TrustStore.load(Path(args.trust))
+    policy, options = policy_from_args(args), evidence_options(args)
+    nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    changed: dict[str, int] = {}
+    for index in range(log.size):
+        at = log.store.integrated_at(index)
+        when = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
+        result, _ = verify_and_open(
+            log.store.entry(index),
+            trust,
+            now=when,
+            nonces=nonces,
+            chains=chains,
+            policy=policy,
+            options=options,
+        )
+        kept = log.store.result(index)
+        before = json.loads(kept).get("status") if kept else None
+        if before != result.status.value:
+            key = f"{before or 'unjudged'} -> {result.status.value}"
+            changed[key] = changed.get(key, 0) + 1
+            if not args.dry_run:
+                log.store.put_result(index, result.status.value, json.dumps(result.to_obj()))
+    if args.format == "json":
+        print(json.dumps({"entries": log.size, "changed": changed, "stored": not args.dry_run}))
+    else:
+        print(
+            f"{log.size} entries judged again; {sum(changed.values())} verdicts differ"
+            + ("" if args.dry_run else ", replaced")
+        )
+        for k, v in sorted(changed.items()):
+            print(f"  {k}: {v}")
     return EXIT_OK
 
 

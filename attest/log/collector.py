@@ -1,17 +1,20 @@
 """The collector: node daemons push envelopes; each is verified, logged and answered with a proof.
 
-HTTP API (aiohttp)::
+HTTP API (aiohttp, behind :mod:`attest.log.frontend`'s timeouts and connection cap)::
 
     POST /v1/manifests          body: one envelope file's bytes (≤ 1 MiB)
-        200 {"result": {...}, "leaf_index": N, "leaf_hash": hex, "inclusion": {...}, "duplicate": bool}
-        400 not an envelope at all · 413 too large
+        200 {"result": {...}, "leaf_index": N, "leaf_hash": hex, "inclusion": {...},
+             "integrated_time": RFC 3339, "duplicate": bool}
+        400 not an envelope at all · 413 too large · 408 the body came too slowly
         403 not signed by trusted, unrevoked keys only (unless ``accept_untrusted``)
-        429 the signer's quota is spent (``Retry-After``) · 503 the log could not take it now
-        (nothing is logged or recorded for any of these)
-    GET  /v1/checkpoint         the newest signed checkpoint (text/plain)
+        429 the signer's quota is spent (``Retry-After``)
+        503 the log or the state could not take it, or this collector's clock disagrees with
+            the log's newest entry or with every witness (push again later)
+        (nothing is acknowledged for any of these)
+    GET  /v1/checkpoint         the newest signed checkpoint, with witness cosignatures (text/plain)
     GET  /v1/proof/inclusion?index=N[&size=S]
     GET  /v1/proof/consistency?old=M[&new=N]
-    GET  /v1/entries/N          the logged bytes of entry N
+    GET  /v1/entries/N          the logged bytes of entry N (401 without the read token, if set)
     GET  /healthz
 
 Only envelopes every signature of which is a trusted, unrevoked key's and verifies are logged
@@ -20,11 +23,13 @@ trusted key signed is logged whatever else is wrong with it, with the verifier's
 in the log's own store. ``accept_untrusted`` (labs) logs every envelope with its verdict.
 Each signer has a quota (one shared bucket for every untrusted envelope).
 
-One submission is one entry: the same bytes, or the same payload signed by the same keys
-(an ECDSA twin, a re-signature), are answered from the store with the original's index and
-result, so they are never mistaken for a replay. The nonce and chain head a verification
-would record are committed only after the append succeeded, so a failed append (disk full,
-quota, refusal) followed by a retry is judged as the original. Verification state persists —
+One submission is one entry: the same bytes, or the same payload attributed to the same node
+key (an ECDSA ``s -> n - s`` twin, a re-signature, a co-signature added by another key), are
+answered from the store with the original's index and result, so they are never mistaken for
+a replay. The nonces, chain heads and identity a verification would record are committed in one
+transaction only after the append succeeded, so a failed append (disk full, quota, refusal)
+followed by a retry is judged as the original; entries logged without a verdict (a crash in
+between) are judged before serving (:meth:`Collector.recover`). Verification state persists —
 in a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so
 a restarted collector still sees replays and rollbacks, and collectors behind one load
 balancer see one node's manifests as one chain.
@@ -55,7 +60,7 @@ from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.log import Log, is_url
-from attest.log.frontend import Limits, read_body
+from attest.log.frontend import Limits, NetworkBuckets, read_body
 from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
@@ -206,6 +211,7 @@ class Collector:
         witnesses: Sequence[tuple[str, WitnessKey]] = (),
         read_token: str | None = None,
         max_clock_lag_s: float = 60.0,
+        refusals_per_minute: float | None = 120.0,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -218,9 +224,13 @@ class Collector:
         self.noted_size = -1
         self.limits = limits or Limits()
         self.read_token = read_token
+        self.refusals = NetworkBuckets(refusals_per_minute) if refusals_per_minute else None
+        """Refused envelopes (400, 403) per source network: beyond them, 429 before any verifying."""
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
+        self.cosigned_size = -1
+        """The size of the newest checkpoint the witnesses were asked to cosign."""
         self.clock_offsets: dict[str, float] = {}
         """This collector's clock minus each witness's, from their newest cosignatures."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
@@ -363,6 +373,17 @@ class Collector:
         """POST /v1/manifests."""
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
+        remote = request.remote or "unknown"
+        wait = self.refusals.wait(remote) if self.refusals is not None else 0.0
+        if wait > 0:  # this network sent too many envelopes that were refused: not even verified
+            return web.json_response(
+                {
+                    "error": "too many refused envelopes from your network; retry later",
+                    "retry_after": math.ceil(wait),
+                },
+                status=429,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
         raw = await read_body(request, self.limits)
         async with self.lock:
             try:
@@ -370,6 +391,8 @@ class Collector:
             except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
                 _warn(f"a push failed: {type(exc).__name__}: {exc}")
                 code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
+        if code in (400, 403) and self.refusals is not None:
+            self.refusals.spend(remote)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
 
@@ -404,20 +427,33 @@ class Collector:
                 self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
 
     def _checkpoint(self) -> str | None:
+        """Sign a checkpoint if the log grew (under the lock; witnesses are asked outside it)."""
         if self.key is None:
             return None
-        if self.clock_disagrees():
-            self._remeasure_clocks()
         if self.log.size != self.noted_size:
-            note = self.log.checkpoint(self.key)
-            if self.witnesses:
-                note = self._cosign(note)
-            self.note = note
+            self.note = self.log.checkpoint(self.key)
             self.noted_size = self.log.size
         return self.note
 
+    def _witness_round(self) -> tuple[str, str] | None:
+        """Outside the lock (a slow witness must not stall pushes): cosignatures for the newest note."""
+        if self.clock_disagrees():
+            self._remeasure_clocks()
+        note, size = self.note, self.noted_size
+        if note is None or self.cosigned_size == size:
+            return None
+        lines = self._cosign(note)
+        self.cosigned_size = size
+        return (note, lines) if lines else None
+
+    def _keep_cosignatures(self, note: str, lines: str) -> None:
+        """Under the lock: keep the cosignatures with the checkpoint, and serve them if it is the newest."""
+        cosigned = self.log.add_cosignatures(note, lines)
+        if self.note == note:
+            self.note = cosigned
+
     def _cosign(self, note: str) -> str:
-        """Ask each witness to cosign ``note`` (C2SP tlog-witness); keep the cosignatures that verify."""
+        """Ask each witness to cosign ``note`` (C2SP tlog-witness); return the cosignature lines that verify."""
         import requests
 
         from attest.log.checkpoint import open_checkpoint
@@ -461,7 +497,7 @@ class Collector:
                 else:
                     _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
                 break
-        return self.log.add_cosignatures(note, lines) if lines else note
+        return lines
 
     async def get_checkpoint(self, request: web.Request) -> web.Response:
         """GET /v1/checkpoint."""
@@ -524,7 +560,12 @@ class Collector:
             while True:
                 await asyncio.sleep(self.interval)
                 async with self.lock:
-                    await asyncio.to_thread(self._checkpoint)
+                    note = await asyncio.to_thread(self._checkpoint)
+                if self.witnesses and note is not None:
+                    got = await asyncio.to_thread(self._witness_round)
+                    if got is not None:
+                        async with self.lock:
+                            await asyncio.to_thread(self._keep_cosignatures, *got)
 
         task = asyncio.create_task(loop())
         yield

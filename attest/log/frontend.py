@@ -20,6 +20,7 @@ What an Internet-facing service needs that aiohttp does not do by default:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import resource
@@ -32,6 +33,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+
+from attest.errors import InputError
 
 _QUIET = (ConnectionError, asyncio.CancelledError, TimeoutError, BrokenPipeError)
 
@@ -103,6 +106,59 @@ def descriptor_budget(wanted: int, backlog: int) -> tuple[int, int]:
         return wanted, backlog
     backlog = max(8, min(backlog, soft // 8))
     return max(1, min(wanted, soft - 64 - backlog)), backlog
+
+
+def network_of(host: str) -> str:
+    """The unit a per-network limit counts: an IPv4 /24 or an IPv6 /64 (mapped IPv4 as IPv4)."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
+
+
+class NetworkBuckets:
+    """Token buckets per source network, bounded in number without evicting live ones.
+
+    Once ``max_networks`` buckets exist, those that have refilled are dropped (at most once a
+    second) and networks that still find no room share one overflow bucket, so many spoofed or
+    rented sources get no fresh buckets.
+    """
+
+    def __init__(self, per_minute: float, max_networks: int = 65536) -> None:
+        self.rate, self.burst = per_minute / 60.0, max(1.0, per_minute)
+        self.max = max_networks
+        self.buckets: dict[str, list[float]] = {}
+        self.overflow = [self.burst, time.monotonic()]
+        self.pruned_at = 0.0
+
+    def _bucket(self, host: str, now: float) -> list[float]:
+        key = network_of(host)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            if len(self.buckets) >= self.max and now - self.pruned_at >= 1.0:
+                self.pruned_at = now
+                for k in [
+                    k for k, b in self.buckets.items() if b[0] + (now - b[1]) * self.rate >= self.burst
+                ]:
+                    del self.buckets[k]
+            if len(self.buckets) >= self.max:
+                return self.overflow
+            bucket = self.buckets[key] = [self.burst, now]
+        bucket[0], bucket[1] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate), now
+        return bucket
+
+    def wait(self, host: str) -> float:
+        """Seconds until ``host``'s network has a token (0: it has one now); spends nothing."""
+        tokens = self._bucket(host, time.monotonic())[0]
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
+
+    def spend(self, host: str) -> None:
+        """Take a token from ``host``'s network."""
+        bucket = self._bucket(host, time.monotonic())
+        bucket[0] = max(0.0, bucket[0] - 1.0)
 
 
 async def read_body(request: web.Request, limits: Limits) -> bytes:
@@ -229,7 +285,13 @@ def serve_app(
             proto.__class__ = guarded  # same layout (no new slots): only the two hooks differ
             return proto
 
-        listener = await loop.create_server(factory, host, port, backlog=limits.backlog, reuse_address=True)
+        try:
+            listener = await loop.create_server(
+                factory, host, port, backlog=limits.backlog, reuse_address=True
+            )
+        except OSError as exc:
+            await runner.cleanup()
+            raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound = listener.sockets[0].getsockname()[:2]
         print(
             json.dumps({**banner, "listening": f"{bound[0]}:{bound[1]}", "max_connections": budget}),

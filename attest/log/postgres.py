@@ -127,6 +127,11 @@ class PostgresLog:
         row = self.read.execute("SELECT at FROM entries WHERE idx = %s", (index,)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
+    def integration_times(self) -> dict[int, float]:
+        """Every entry's integration time that the log kept, by index (one query)."""
+        rows = self.read.execute("SELECT idx, at FROM entries WHERE at IS NOT NULL").fetchall()
+        return {int(i): float(a) for i, a in rows}
+
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""
         row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = %s", (leaf_hash,)).fetchone()

@@ -33,6 +33,15 @@ class RemoteLog:
             raise InputError(f"the collector answered {resp.status_code}: {_error(resp)}")
         return resp
 
+    def _json(self, path: str, params: dict[str, int]) -> dict[str, Any]:
+        try:
+            value = self._get(path, **params).json()
+        except ValueError:
+            raise InputError(f"the collector's answer to {path} is not JSON") from None
+        if not isinstance(value, dict) or not isinstance(value.get("path"), list):
+            raise InputError(f"the collector's answer to {path} is not a proof")
+        return value
+
     def append(self, entries: list[bytes]) -> list[Appended]:
         """POST each envelope; the collector verifies and logs it."""
         out = []
@@ -48,11 +57,15 @@ class RemoteLog:
                 raise InputError(f"cannot reach the collector at {self.base}: {exc}") from None
             if resp.status_code != 200:
                 raise InputError(f"the collector refused an envelope ({resp.status_code}): {_error(resp)}")
-            body = resp.json()
-            leaf = bytes.fromhex(body["leaf_hash"])
+            try:
+                body = resp.json()
+                leaf = bytes.fromhex(body["leaf_hash"])
+                index = int(body["leaf_index"])
+            except (ValueError, KeyError, TypeError):
+                raise InputError("the collector's answer to a push is not what it should be") from None
             if leaf != merkle.leaf_hash(data):
                 raise InputError("the collector reports another leaf hash than the envelope's")
-            out.append(Appended(int(body["leaf_index"]), leaf, not body.get("duplicate", False)))
+            out.append(Appended(index, leaf, not body.get("duplicate", False)))
         return out
 
     def checkpoint(self) -> str:
@@ -64,14 +77,17 @@ class RemoteLog:
         params: dict[str, int] = {"index": index}
         if size is not None:
             params["size"] = size
-        proof: dict[str, Any] = self._get("/v1/proof/inclusion", **params).json()
-        ok = merkle.verify_inclusion(
-            bytes.fromhex(proof["leaf_hash"]),
-            int(proof["leaf_index"]),
-            int(proof["tree_size"]),
-            [bytes.fromhex(h) for h in proof["path"]],
-            bytes.fromhex(proof["root_hash"]),
-        )
+        proof = self._json("/v1/proof/inclusion", params)
+        try:
+            ok = merkle.verify_inclusion(
+                bytes.fromhex(proof["leaf_hash"]),
+                int(proof["leaf_index"]),
+                int(proof["tree_size"]),
+                [bytes.fromhex(h) for h in proof["path"]],
+                bytes.fromhex(proof["root_hash"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise InputError("the collector's inclusion proof is malformed") from None
         if not ok:
             raise InputError("the collector's inclusion proof does not verify against its own root")
         return proof
@@ -81,14 +97,17 @@ class RemoteLog:
         params: dict[str, int] = {"old": old}
         if new is not None:
             params["new"] = new
-        proof: dict[str, Any] = self._get("/v1/proof/consistency", **params).json()
-        ok = merkle.verify_consistency(
-            int(proof["old_size"]),
-            int(proof["new_size"]),
-            bytes.fromhex(proof["old_root"]),
-            bytes.fromhex(proof["new_root"]),
-            [bytes.fromhex(h) for h in proof["path"]],
-        )
+        proof = self._json("/v1/proof/consistency", params)
+        try:
+            ok = merkle.verify_consistency(
+                int(proof["old_size"]),
+                int(proof["new_size"]),
+                bytes.fromhex(proof["old_root"]),
+                bytes.fromhex(proof["new_root"]),
+                [bytes.fromhex(h) for h in proof["path"]],
+            )
+        except (KeyError, TypeError, ValueError):
+            raise InputError("the collector's consistency proof is malformed") from None
         if not ok:
             raise InputError("the collector's consistency proof does not verify between its own roots")
         return proof
@@ -97,5 +116,5 @@ class RemoteLog:
 def _error(resp: requests.Response) -> str:
     try:
         return str(resp.json().get("error", resp.text[:200]))
-    except ValueError:
+    except (ValueError, AttributeError):
         return resp.text[:200]

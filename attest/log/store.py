@@ -60,6 +60,10 @@ class LogStore(Protocol):
         """When the log integrated entry ``index`` (UTC seconds), if it kept the time."""
         ...
 
+    def integration_times(self) -> dict[int, float]:
+        """Every entry's integration time that the log kept, by index (one query)."""
+        ...
+
     def meta(self, key: str) -> str | None:
         """A value stored with the log (origin, verifier key)."""
         ...
@@ -552,6 +556,14 @@ class SqliteLog:
             return None
         row = self.read.execute("SELECT at FROM entries WHERE idx = ?", (index,)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+    def integration_times(self) -> dict[int, float]:
+        """Every entry's integration time that the log kept, by index (one query)."""
+        if not self.timed:
+            return {}
+        return {
+            int(i): float(a) for i, a in self.read.execute("SELECT idx, at FROM entries WHERE at IS NOT NULL")
+        }
 
     def find(self, leaf_hash: bytes) -> int | None:
         """The index of a logged entry by its leaf hash."""

@@ -131,8 +131,13 @@ def cosignature_times(note: str, witnesses: Sequence[WitnessKey]) -> dict[str, i
 
 
 def count_cosignatures(note: str, witnesses: Sequence[WitnessKey]) -> int:
-    """How many distinct known witnesses validly cosigned ``note``."""
-    return len(cosignature_times(note, witnesses))
+    """How many distinct known witnesses validly cosigned ``note``, counted by public key.
+
+    A ``cosignature/v1`` message does not name its cosigner, so one key's signature verifies
+    under any name given that key: two configured names sharing a key count once.
+    """
+    valid = cosignature_times(note, witnesses)
+    return len({w.public.spki_der for w in witnesses if w.vkey() in valid})
 
 
 @dataclass(frozen=True)

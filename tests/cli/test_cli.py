@@ -207,6 +207,8 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
     assert "19/19 cases as expected" in out.stdout and "hardware-bound" in out.stdout
+    # A debug-mode GPU is refused for its measurements (appraised against the vendor's RIMs).
+    assert re.search(r"\[ok \] contraindicated .* in debug mode .*hardware\.measurement_mismatch", out.stdout)
     assert "its GPUs answered the landmarks (report floor" in out.stdout and "calibrated): measured" in out.stdout
     assert "bundled floor of 0 ms (30 ms of report time reach ~4,500 km): key-measured" in out.stdout
     key_copy = next(line for line in out.stdout.splitlines() if "a copy of the jhb-gpu-01 key" in line)
@@ -217,8 +219,6 @@ def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path
     case = next(c for c in js["cases"] if c["title"].startswith("a copy of the jhb-gpu-01 key"))
     assert case["result"]["status"] == "warning"  # refused by the policy that requires measured
     assert "policy.evidence_strength" in [f["rule"] for f in case["result"]["findings"]]
-    # A debug-mode GPU is refused for its measurements (appraised against the vendor's RIMs).
-    assert re.search(r"\[ok \] contraindicated .* in debug mode .*hardware\.measurement_mismatch", out.stdout)
     # The kept files verify with the real CLI, with the command the demo prints.
     text = cli("demo", "--keep", "kept2", check_code=0).stdout
     command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()

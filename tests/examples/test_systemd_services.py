@@ -13,7 +13,7 @@ import pytest
 from attest.cli.main import build_parser
 
 UNITS = Path(__file__).resolve().parents[2] / "examples" / "systemd"
-SERVICES = ["attest-collector.service", "attest-witness.service", "attest-daemon.service"]
+SERVICES = ["attest-collector.service", "attest-witness.service", "attest-log-monitor.service", "attest-daemon.service"]
 
 
 def settings(name: str) -> dict[str, list[str]]:
@@ -34,7 +34,7 @@ def test_every_service_sets_its_descriptor_limit(name: str) -> None:
         assert s[key] == [value]
 
 
-@pytest.mark.parametrize("name", SERVICES[:2])
+@pytest.mark.parametrize("name", SERVICES[:3])
 def test_the_command_line_parses(name: str) -> None:
     """The ExecStart is a valid attest command line (a renamed flag would break the unit silently)."""
     argv = shlex.split(settings(name)["ExecStart"][0])
@@ -43,7 +43,7 @@ def test_the_command_line_parses(name: str) -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
-@pytest.mark.parametrize("name", SERVICES[:2])
+@pytest.mark.parametrize("name", SERVICES[:3])
 def test_systemd_analyze_accepts_it(name: str, tmp_path: Path) -> None:
     unit = tmp_path / name
     unit.write_text((UNITS / name).read_text().replace("/usr/local/bin/attest", "/bin/true"))

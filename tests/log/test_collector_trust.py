@@ -285,3 +285,19 @@ def test_a_full_disk_mid_push_answers_503_and_the_retry_is_the_original(collecto
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "Traceback" not in err
+
+
+def test_a_network_that_keeps_sending_refused_envelopes_is_cut_off_before_verifying(collector: Any, tmp_path: Path) -> None:
+    """--refusals 5: five 403s from 127.0.0.0/24, then 429 with Retry-After, nothing verified or logged."""
+    _, db, _, trust_path = collector
+    node, stranger = trusted_node(), trusted_node()
+    node.trust.save(trust_path)
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--refusals", "5")
+    try:
+        codes = [http("POST", f"{base}/v1/manifests", stranger.envelope())[0] for _ in range(8)]
+        assert codes == [403] * 5 + [429] * 3
+        assert http("POST", f"{base}/v1/manifests", b"garbage")[0] == 429
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

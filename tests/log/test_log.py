@@ -395,3 +395,17 @@ def test_cli_with_a_postgresql_log(cli: CliRunner, postgres_url: str, tmp_path: 
     assert json.loads(cli("log", "verify", "--log", postgres_url, "--format", "json", check_code=0).stdout)["ok"] is True
     bad = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
     assert "cannot connect" in cli("log", "verify", "--log", bad, check_code=2).stderr
+
+
+def test_a_checkpoint_size_is_signed_with_one_root_only(where: str) -> None:
+    """Same size, another root (a rewritten log): refused, and the first checkpoint stays (both stores)."""
+    key = SigningKey.generate()
+    log = Log.init(where, "example.com/log", key)
+    log.append([b"a", b"b", b"c"])
+    note = log.checkpoint(key)
+    with pytest.raises(InputError, match="rewritten"):
+        log.store.add_checkpoint(3, b"\x05" * 32, note)
+    assert log.store.checkpoints() == [(3, log.root(), note)]
+    assert log.checkpoint(key) == note and log.store.checkpoint_at(3) == (log.root(), note)
+    assert log.store.integrated_at(0) is not None
+    assert sorted(log.store.integration_times()) == [0, 1, 2]

@@ -46,3 +46,29 @@ def test_an_audit_flags_a_manifest_integrated_long_after_its_claimed_issue_time(
     (tmp_path / "dir" / "b.json").write_bytes((tmp_path / "backdated.json").read_bytes())
     out = cli("audit", "dir", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details")
     assert "log.integration_time" not in out.stdout
+
+
+def test_rejudge_replaces_verdicts_that_a_wrong_clock_stored(tmp_path: Path, cli: Any) -> None:
+    """Verdicts stored under a wrong clock are judged again as of the log's time for each entry."""
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    now = datetime.now(UTC)
+    (tmp_path / "fresh.json").write_bytes(node.envelope(node.manifest(now=now, chain=True)))
+    (tmp_path / "stale.json").write_bytes(node.envelope(node.manifest(now=now - timedelta(hours=2), chain=True)))
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    cli("log", "append", "fresh.json", "stale.json", "--log", "audit.db", check_code=0)
+    # what a collector whose clock was 2 h behind stored: the stale one judged fresh, the fresh one "not yet valid"
+    log.store.put_result(0, "contraindicated", json.dumps({"status": "contraindicated"}))
+    log.store.put_result(1, "affirming", json.dumps({"status": "affirming"}))
+    dry = cli("log", "rejudge", "--log", "audit.db", "--trust", "trust.json", "--policy", "none", "--dry-run",
+              "--format", "json", check_code=0)
+    assert json.loads(dry.stdout)["changed"] == {"contraindicated -> affirming": 1, "affirming -> contraindicated": 1}
+    assert json.loads(log.store.result(1) or "{}")["status"] == "affirming"  # a dry run stores nothing
+    cli("log", "rejudge", "--log", "audit.db", "--trust", "trust.json", "--policy", "none", check_code=0)
+    stale = json.loads(log.store.result(1) or "{}")
+    assert stale["status"] == "contraindicated" and "freshness.expired" in [f["rule"] for f in stale["findings"]]
+    assert json.loads(log.store.result(0) or "{}")["status"] == "affirming"
+    again = cli("log", "rejudge", "--log", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json",
+                check_code=0)
+    assert json.loads(again.stdout)["changed"] == {}

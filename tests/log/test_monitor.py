@@ -151,3 +151,64 @@ def test_same_size_checkpoints_are_never_overwritten(setup: Any) -> None:
         log.store.add_checkpoint(size, b"\x01" * 32, note)
     assert log.store.checkpoints()[-1] == (size, root, note)
     assert log.checkpoint(key) == note  # the same size and root: the note kept, not a new one
+
+
+class _GarbageLog(_FakeLog):
+    """Serves a real signed checkpoint, but garbage for proofs."""
+
+    proof = b"not json"
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/checkpoint"):
+            super().do_GET()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.proof)))
+        self.end_headers()
+        self.wfile.write(self.proof)
+
+
+def test_garbage_proofs_from_a_server_are_clear_errors_never_tracebacks(setup: Any, cli: Any) -> None:
+    key, tmp = setup
+    cli("log", "monitor", "--log", "audit.db", "--key", "log.pub", "--state", "m.json", check_code=0)
+    log = Log.open(tmp / "audit.db")
+    log.append(_entries(12)[10:])
+    _GarbageLog.note = log.checkpoint(key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _GarbageLog)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for garbage in (b"not json", b"[1, 2]", b'{"path": ["zz"], "old_size": "x"}', b'{"path": []}'):
+            _GarbageLog.proof = garbage
+            out = cli("log", "monitor", "--log", url, "--key", "log.pub", "--state", "m.json")
+            assert out.returncode == 3 and "internal error" not in out.stderr, out.stderr
+            out = cli("log", "proof", "--log", url, "--key", "log.pub", "--inclusion", "0")
+            assert out.returncode in {2, 3} and "internal error" not in out.stderr, out.stderr
+    finally:
+        server.shutdown()
+
+
+def test_the_monitor_catches_a_collector_serving_a_rebuilt_log(setup: Any, cli: Any) -> None:
+    """Over HTTP: the collector restarted on a log rebuilt without entry 5 (same key): exit 3, both roots named."""
+    from attest.crypto.trust import TrustStore
+    from tests.log.test_collector import serve
+
+    key, tmp = setup
+    TrustStore().save(tmp / "trust.json")
+    proc, base = serve(tmp / "audit.db", tmp / "trust.json", tmp / "log.key")
+    try:
+        cli("log", "monitor", "--log", base, "--key", "log.pub", "--state", "m.json", check_code=0)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    old_root = json.loads((tmp / "m.json").read_text())["root"]
+    rebuilt = _fresh(tmp, key, _entries(13, skip=5))
+    new_root = _b64root(rebuilt, 12)
+    rebuilt.store.close()
+    proc, base = serve(tmp / "audit.db", tmp / "trust.json", tmp / "log.key")
+    try:
+        out = cli("log", "monitor", "--log", base, "--key", "log.pub", "--state", "m.json", check_code=3)
+        assert old_root in out.stderr and new_root in out.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -217,3 +217,23 @@ def test_a_collector_whose_clock_disagrees_with_its_witness_judges_nothing(tmp_p
     finally:
         server.shutdown()
         assert "Traceback" not in _stop(proc)
+
+
+def test_one_key_under_two_names_counts_as_one_witness() -> None:
+    """cosignature/v1 does not commit to the name: a signature copied under a second name is not a second witness."""
+    import base64
+
+    from attest.log.checkpoint import DASH, Checkpoint
+    from attest.log.witness import cosign, cosigner_key_id
+
+    log_key, wkey = SigningKey.generate(), SigningKey.generate()
+    note = Checkpoint("example.com/log", 3, b"\x01" * 32, 1_800_000_000).sign("example.com/log", log_key)
+    body = note.partition("\n\n")[0] + "\n"
+    line = cosign(body, "w1.example/a", wkey, 1_800_000_100)
+    raw = base64.b64decode(line.split(" ")[2])
+    copied = f"{DASH} w2.example/b {base64.b64encode(cosigner_key_id('w2.example/b', wkey.public) + raw[4:]).decode()}\n"
+    both = [WitnessKey("w1.example/a", wkey.public), WitnessKey("w2.example/b", wkey.public)]
+    assert count_cosignatures(note + line + copied, both) == 1
+    other = SigningKey.generate()
+    assert count_cosignatures(note + line + cosign(body, "w3.example/c", other, 1_800_000_100),
+                              [*both, WitnessKey("w3.example/c", other.public)]) == 2
