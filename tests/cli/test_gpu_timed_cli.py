@@ -72,8 +72,11 @@ def _signed(cli: CliRunner, name: str, receipts: str) -> None:
 
 
 def _verify(cli: CliRunner, workspace: Path, name: str, code: int, *extra: str) -> dict:  # type: ignore[type-arg]
+    rim_root = x509.load_pem_x509_certificate((workspace / "vendor" / "rim_root.pem").read_bytes())
+    rims = ["--rims", "vendor/rims", "--rim-root", "vendor/rim_root.pem",
+            "--rim-root-sha256", rim_root.fingerprint(hashes.SHA256()).hex()]
     out = cli("verify", f"{name}.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem",
-              "--cc-root-sha256", _pin(workspace), "--landmarks", "landmarks.json", "--format", "json", *extra,
+              "--cc-root-sha256", _pin(workspace), *rims, "--landmarks", "landmarks.json", "--format", "json", *extra,
               check_code=code)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
