@@ -250,15 +250,26 @@ def render(
         main, f"{uid}-main", disks, area, site, borders_near, gap, main_labels, detail=not inset
     )
     if inset:
-        parts.append(
-            f'<rect x="{main.px(inset.lon0):.1f}" y="{main.py(inset.lat1):.1f}" '
-            f'width="{max(3.0, main.px(inset.lon1) - main.px(inset.lon0)):.1f}" '
-            f'height="{max(3.0, main.py(inset.lat0) - main.py(inset.lat1)):.1f}" fill="none" stroke="#333" stroke-width="1"/>'
+        # Where the inset is, in the overview: a frame when it is big enough to see, and a dotted
+        # line from just outside the evidence (never across a marker) to the inset.
+        fx0, fy0, fx1, fy1 = (
+            main.px(inset.lon0),
+            main.py(inset.lat1),
+            main.px(inset.lon1),
+            main.py(inset.lat0),
         )
+        if fx1 - fx0 >= 14:
+            parts.append(
+                f'<rect x="{fx0:.1f}" y="{fy0:.1f}" width="{fx1 - fx0:.1f}" height="{fy1 - fy0:.1f}" fill="none" '
+                'stroke="#333" stroke-width="1"/>'
+            )
+        cx, cy = (fx0 + fx1) / 2, (fy0 + fy1) / 2
+        tx, ty = inset.x + inset.w / 2, inset.y + inset.h / 2
+        dist = math.hypot(tx - cx, ty - cy) or 1.0
+        off = max(14.0, (fx1 - fx0) / 2 + 4)
         parts.append(
-            f'<line x1="{main.px((inset.lon0 + inset.lon1) / 2):.1f}" y1="{main.py((inset.lat0 + inset.lat1) / 2):.1f}" '
-            f'x2="{inset.x + inset.w / 2:.1f}" y2="{inset.y + inset.h / 2:.1f}" stroke="#333" stroke-width="0.8" '
-            'stroke-dasharray="2,3"/>'
+            f'<line x1="{cx + (tx - cx) * off / dist:.1f}" y1="{cy + (ty - cy) * off / dist:.1f}" '
+            f'x2="{tx:.1f}" y2="{ty:.1f}" stroke="#333" stroke-width="0.8" stroke-dasharray="2,3"/>'
         )
         parts.append(
             f'<rect x="{inset.x - 2}" y="{inset.y - 2}" width="{inset.w + 4}" height="{inset.h + 4}" fill="#fff" '
@@ -391,7 +402,7 @@ def _draw_view(
         sx, sy = view.px(site[1]), view.py(site[0])
         # a ring, not a dot: a landmark at the site shows through it
         parts.append(
-            f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="7" fill="none" stroke="#000" stroke-width="2.5"/>'
+            f'<circle class="site" cx="{sx:.1f}" cy="{sy:.1f}" r="7" fill="none" stroke="#000" stroke-width="2.5"/>'
         )
         parts.append(f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="1.8" fill="#000"/>')
         labels.block(sx, sy, 9)
@@ -403,7 +414,7 @@ def _draw_view(
     for x, y, i in marks:  # landmarks above the site's ring
         colour = _PALETTE[i % len(_PALETTE)]
         parts.append(
-            f'<path d="M{x:.1f},{y - 7:.1f} L{x - 6:.1f},{y + 5:.1f} L{x + 6:.1f},{y + 5:.1f} Z" fill="{colour}" '
+            f'<path class="landmark" d="M{x:.1f},{y - 7:.1f} L{x - 6:.1f},{y + 5:.1f} L{x + 6:.1f},{y + 5:.1f} Z" fill="{colour}" '
             'stroke="#fff" stroke-width="1"/>'
         )
     if site:
@@ -448,6 +459,8 @@ def _leader(x: float, y: float, lx: float, ly: float, text: str, colour: str) ->
     """A thin line from a marker to the nearest point of its displaced label."""
     tx = min(max(x, lx), lx + len(text) * _CHAR_W)
     ty = min(max(y, ly - _LINE_H + 3), ly + 3)
+    dist = math.hypot(tx - x, ty - y) or 1.0
+    x, y = x + (tx - x) * 8 / dist, y + (ty - y) * 8 / dist  # from the marker's edge: never over it
     return (
         f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{tx:.1f}" y2="{ty:.1f}" stroke="{colour}" stroke-width="0.7" '
         'stroke-opacity="0.8"/>'
