@@ -179,3 +179,30 @@ def test_wide_disks_map_labels_do_not_overlap(cli: CliRunner, tmp_path: Path) ->
     assert overlaps(m["labels"]) == []
     assert all(lm["top"] for lm in m["landmarks"])
     assert any("reaches the border" in lb["text"] for lb in m["labels"])
+
+
+@pytest.mark.parametrize(
+    ("name", "disks", "said"),
+    [
+        # a node in Beijing: the disks are inside the prohibited area, not "N km from its border"
+        ("inside", ["39.9,116.4,0.03", "39.95,116.45,0.04"], "inside a prohibited area"),
+        # Fiji's landmarks either side of the antimeridian are neighbours, not a world apart
+        ("antimeridian", ["-17.7,179.9,2", "-18.1,-179.9,1.7"], "to border"),
+        # a dozen landmarks at one place: labels that find no room are left to the legend, never stacked
+        ("crowded", [f"{1.3 + i / 100},{103.8 + i / 100},{0.07 + i / 200}" for i in range(12)], "to the nearest"),
+    ],
+)
+def test_hard_maps_stay_readable(cli: CliRunner, tmp_path: Path, name: str, disks: list[str], said: str) -> None:
+    args = [item for d in disks for item in ("--disk=" + d,)]
+    cli("location", "region", *args, "--prohibited", "CN,HK,MO", "--map", f"{name}.svg")
+    page = tmp_path / f"{name}.html"
+    page.write_text(f"<!doctype html><html><body style='margin:0'>{(tmp_path / f'{name}.svg').read_text()}</body></html>")
+    screenshot(tmp_path, page, f"hard-map-{name}", width=960, height=730)
+    m = measure(tmp_path, page, width=960, height=730)
+    assert overlaps(m["labels"]) == []
+    assert all(lm["top"] for lm in m["landmarks"])
+    assert any(said in lb["text"] for lb in m["labels"]), [lb["text"] for lb in m["labels"]]
+    marks = m["landmarks"]
+    # In the inset (drawn last) the landmarks of one place are close together on screen.
+    inset = marks[len(marks) // 2 :]
+    assert max(lm["x"] for lm in inset) - min(lm["x"] for lm in inset) < 300

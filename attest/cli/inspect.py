@@ -149,7 +149,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         return exit_code([result.status], unreadable=False)
     authenticated = opened is not None  # every signature verified with a trusted key
     banner = NOT_VERIFIED if result is None else (None if authenticated else NOT_AUTHENTICATED)
-    manifest = statement.predicate
+    # Once authenticated, what is shown is the manifest the verifier judged, not a second reading of it.
+    manifest = opened if opened is not None else statement.predicate
     if args.format == "json":
         obj: dict[str, Any] = {
             "verified": result is not None,

@@ -142,7 +142,9 @@ def run_add(args: argparse.Namespace) -> int:
     landmarks = (
         [landmark if lm.id == landmark.id else lm for lm in landmarks] if old else [*landmarks, landmark]
     )
-    registry = LandmarkRegistry(landmarks=landmarks)
+    registry = LandmarkRegistry.from_obj(
+        {"landmarks": [lm.to_obj() for lm in landmarks]}, what=f"landmark registry {path}"
+    )
     write_output((json.dumps(registry.to_obj(), indent=2, ensure_ascii=False) + "\n").encode(), str(path))
     _report(args, path, landmark, changes, landmarks, unchanged=False, replaced=old is not None)
     return 0

@@ -58,6 +58,14 @@ class _Border:
     lon: float
     km: float
     """From the disk's edge (0 when the disk reaches the area)."""
+    inside: bool = False
+    """The disk's centre (or the site) is inside the prohibited area."""
+
+    def says(self) -> str:
+        """How far, in words."""
+        if self.inside:
+            return "inside a prohibited area"
+        return f"{_fmt_km(self.km)} to border" if self.km > 0 else "reaches the border"
 
 
 def _nearest_border(lat: float, lon: float, radius_km: float, area: Area) -> _Border | None:
@@ -66,6 +74,8 @@ def _nearest_border(lat: float, lon: float, radius_km: float, area: Area) -> _Bo
         return None
     km = geodesic_km(np.full_like(blat, lat), np.full_like(blon, lon), blat, blon)
     i = int(np.argmin(km))
+    if area.contains(np.array([lat]), np.array([lon]))[0]:
+        return _Border(float(blat[i]), float(blon[i]), 0.0, inside=True)
     return _Border(float(blat[i]), float(blon[i]), max(0.0, float(km[i]) - radius_km))
 
 
@@ -103,6 +113,9 @@ class _View:
         return cls(x, y, w, h, cx - span_x / 2, cx + span_x / 2, cy - span_y / 2, cy + span_y / 2)
 
     def px(self, lon: float) -> float:
+        """The x of a longitude, taken on the side of the antimeridian where the view is."""
+        mid = (self.lon0 + self.lon1) / 2
+        lon = mid + (lon - mid + 180) % 360 - 180
         return self.x + (lon - self.lon0) / (self.lon1 - self.lon0) * self.w
 
     def py(self, lat: float) -> float:
@@ -114,13 +127,17 @@ class _View:
         mid = math.radians((self.lat0 + self.lat1) / 2)
         return (self.lon1 - self.lon0) * _KM_PER_DEG * math.cos(mid) / self.w
 
-    def path(self, geom: shapely.Geometry) -> str:
+    def path(self, geom: shapely.Geometry, shift: float = 0.0) -> str:
+        """SVG path data of polygons, their longitudes moved by ``shift`` (±360 across the antimeridian)."""
         out = []
+        k = self.w / (self.lon1 - self.lon0)
         for poly in getattr(geom, "geoms", [geom]):
             if poly.is_empty or not hasattr(poly, "exterior"):
                 continue
             for ring in [poly.exterior, *poly.interiors]:
-                pts = " L".join(f"{self.px(x):.1f},{self.py(y):.1f}" for x, y in ring.coords)
+                pts = " L".join(
+                    f"{self.x + (x + shift - self.lon0) * k:.1f},{self.py(y):.1f}" for x, y in ring.coords
+                )
                 out.append(f"M{pts} Z")
         return " ".join(out)
 
@@ -136,8 +153,11 @@ class _Labels:
         """Keep labels off a marker at (x, y) of radius ``r``."""
         self.taken.append((x - r, y - r, x + r, y + r))
 
-    def place(self, text: str, x: float, y: float, *, gap: float = 9.0) -> tuple[float, float, bool]:
-        """Where to write ``text`` near (x, y): (left, baseline, needs a leader line)."""
+    def place(self, text: str, x: float, y: float, *, gap: float = 9.0) -> tuple[float, float, bool] | None:
+        """Where to write ``text`` near (x, y): (left, baseline, needs a leader line), or None: no room.
+
+        A label with no room is left out rather than drawn over another (the legend lists every disk).
+        """
         w, h = len(text) * _CHAR_W + 2, _LINE_H
         bx0, by0, bx1, by1 = self.bounds
         tries = []
@@ -155,9 +175,7 @@ class _Labels:
                 continue
             self.taken.append(box)
             return lx, ly, abs(lx - x) + abs(ly - 4 - y) > 3 * gap
-        lx, ly = min(max(x + gap, bx0), bx1 - w), min(max(y, by0 + h), by1)
-        self.taken.append((lx, ly - h + 3, lx + w, ly + 3))
-        return lx, ly, True
+        return None
 
 
 def _nice_km(target: float) -> float:
@@ -207,20 +225,26 @@ def render(
     # rules it out on its own, when one does), else from the declared site.
     clear = [(d, b) for d, b in borders_near if b is not None and b.km > 0]
     best = max(clear, key=lambda db: db[1].km, default=None)
-    nearest = best[1] if best else (site_border if site else None)
+    nearest = best[1] if best else site_border  # site_border: from the site, else the tightest disk's centre
     for b in [nearest, *(b for _, b in borders_near)]:
         if b is not None:
             lats.append(b.lat)
             lons.append(b.lon)
     if not lats:
         lats, lons = [0.0], [0.0]
+    ref = lons[0]  # longitudes on one side of the antimeridian: Fiji's landmarks are neighbours
+    lons = [ref + (lo - ref + 180) % 360 - 180 for lo in lons]
+    close_lons = [ref + (lo - ref + 180) % 360 - 180 for lo in close_lons]
     main = _View.fit(lats, lons, (0, 0, _W, _H), min_km=50.0)
     # The disks up close, when they are too small to read at the main scale.
     small = bool(tight) and tight[0].radius_km / main.km_per_px < 40
     inset: _View | None = None
     if small:
         ilats = close + [d.lat for d in tight[:2]] + ([site[0]] if site else [])
-        ilons = close_lons + [d.lon for d in tight[:2]] + ([site[1]] if site else [])
+        ilons = close_lons + [
+            ref + (lo - ref + 180) % 360 - 180
+            for lo in [d.lon for d in tight[:2]] + ([site[1]] if site else [])
+        ]
         corner = _free_corner(main, lats, lons, nearest)
         inset = _View.fit(ilats, ilons, (*corner, _INSET, _INSET), min_km=2 * tight[0].radius_km)
 
@@ -286,11 +310,18 @@ def render(
     parts.append(
         f'<text x="10" y="{_H + 20}" font-weight="bold">{escape(title)}{escape(" — " + verdict if verdict else "")}</text>'
     )
-    legend = "; ".join(
-        f"{d.label}{f' ({d.operator})' if d.operator else ''} r={d.radius_km:.0f} km"
-        + ("" if b is None else f", {_fmt_km(b.km)} from the border" if b.km > 0 else ", reaches the border")
-        for d, b in borders_near[:5]
-    ) + (f"; and {len(disks) - 5} more" if len(disks) > 5 else "")
+    entries = [
+        f"{d.label}{f' ({d.operator})' if d.operator and len(disks) <= 3 else ''} r={d.radius_km:.0f} km"
+        + ("" if b is None else f", {b.says()}")
+        for d, b in borders_near
+    ]
+    legend = ""
+    for n, entry in enumerate(entries):  # as many as fit on the line (about 140 characters)
+        more = f"; and {len(entries) - n} more" if n else ""
+        if len(legend) + len(entry) + 2 + len(more) > 140:
+            legend += f"; and {len(entries) - n} more" if n else entry[:130] + "…"
+            break
+        legend += ("; " if n else "") + entry
     parts.append(f'<text x="10" y="{_H + 40}">{escape(legend)}</text>')
     parts.append(
         f'<text x="10" y="{_H + 60}">red: prohibited ({escape(", ".join(area.codes))}, and disputed areas they claim); '
@@ -354,17 +385,23 @@ def _draw_view(
         f'<g clip-path="url(#{clip})">',
         f'<rect x="{view.x}" y="{view.y}" width="{view.w}" height="{view.h}" fill="#eaf2fb"/>',
     ]
-    geo = shapely.box(max(view.lon0, -180), max(view.lat0, -90), min(view.lon1, 180), min(view.lat1, 90))
     borders = bundled_borders()
     prohibited = set(area.codes)
-    for f in borders.features:
-        geom = borders.geometry(f)
-        if not shapely.intersects(geom, geo):
+    for shift in (-360.0, 0.0, 360.0):  # a view across the antimeridian shows both sides
+        lo, hi = max(view.lon0 - shift, -180), min(view.lon1 - shift, 180)
+        if lo >= hi:
             continue
-        clipped = shapely.clip_by_rect(geom, *shapely.bounds(geo))
-        bad = f.iso in prohibited or (f.disputed and bool(set(f.claimants) & prohibited))
-        fill, stroke = ("#f4a6a6", "#c0392b") if bad else ("#fbfaf5", "#b8b2a0")
-        parts.append(f'<path d="{view.path(clipped)}" fill="{fill}" stroke="{stroke}" stroke-width="0.6"/>')
+        geo = shapely.box(lo, max(view.lat0, -90), hi, min(view.lat1, 90))
+        for f in borders.features:
+            geom = borders.geometry(f)
+            if not shapely.intersects(geom, geo):
+                continue
+            clipped = shapely.clip_by_rect(geom, *shapely.bounds(geo))
+            bad = f.iso in prohibited or (f.disputed and bool(set(f.claimants) & prohibited))
+            fill, stroke = ("#f4a6a6", "#c0392b") if bad else ("#fbfaf5", "#b8b2a0")
+            parts.append(
+                f'<path d="{view.path(clipped, shift)}" fill="{fill}" stroke="{stroke}" stroke-width="0.6"/>'
+            )
     for i, d in enumerate(disks):
         colour = _PALETTE[i % len(_PALETTE)]
         clat, clon = _circle(d)
@@ -373,6 +410,37 @@ def _draw_view(
             f'<path d="M{pts} Z" fill="{colour}" fill-opacity="0.08" stroke="{colour}" stroke-width="1.5"/>'
         )
     texts: list[str] = []
+    leaders: list[str] = []  # drawn under the landmarks: a leader never covers a marker
+
+    def label(
+        text: str,
+        x: float,
+        y: float,
+        colour: str,
+        *,
+        fill: str | None = None,
+        bold: bool = False,
+        short: str = "",
+    ) -> None:
+        spot = labels.place(text, x, y)
+        if spot is None and short:  # no room for the whole: the id alone (the legend has the rest)
+            text, spot = short, labels.place(short, x, y)
+        if spot is None:
+            return
+        lx, ly, lead = spot
+        if lead:
+            leaders.append(_leader(x, y, lx, ly, text, colour))
+        texts.append(_text(lx, ly, text, fill=fill or colour, bold=bold))
+
+    sx = sy = 0.0
+    if site:
+        sx, sy = view.px(site[1]), view.py(site[0])
+        labels.block(sx, sy, 9)
+    marks: list[tuple[float, float, int]] = []
+    for i, d in enumerate(disks):
+        x, y = view.px(d.lon), view.py(d.lat)
+        marks.append((x, y, i))
+        labels.block(x, y, 7)
     if gap is not None:  # the gap between the evidence and the border, drawn and written
         disk, nearest = gap
         if disk is not None:
@@ -383,8 +451,21 @@ def _draw_view(
                 f"{_fmt_km(nearest.km)} from {disk.label or 'a disk'}'s edge to the nearest prohibited border"
             )
         else:
-            start = site if site else (nearest.lat, nearest.lon)
-            text = f"every disk reaches a prohibited area; the site is {_fmt_km(nearest.km)} from its border"
+            tightest = min(disks, key=lambda d: d.radius_km) if disks else None
+            if site:
+                start, what = site, "the declared site"
+            elif tightest is not None:
+                start, what = (
+                    (tightest.lat, tightest.lon),
+                    f"{tightest.label or 'the tightest disk'}'s landmark",
+                )
+            else:
+                start, what = (nearest.lat, nearest.lon), "the point"
+            text = (
+                f"{what} is inside a prohibited area"
+                if nearest.inside
+                else f"every disk reaches a prohibited area; {what} is {_fmt_km(nearest.km)} from its border"
+            )
         x0, y0, x1, y1 = view.px(start[1]), view.py(start[0]), view.px(nearest.lon), view.py(nearest.lat)
         parts.append(
             f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#c0392b" stroke-width="1.5" '
@@ -392,55 +473,34 @@ def _draw_view(
         )
         parts.append(f'<circle cx="{x1:.1f}" cy="{y1:.1f}" r="4" fill="#c0392b"/>')
         labels.block(x1, y1, 6)
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        lx, ly, lead = labels.place(text, mx, my)
-        if lead:
-            texts.append(_leader(mx, my, lx, ly, text, "#c0392b"))
-        texts.append(_text(lx, ly, text, fill="#9b1c1c", bold=True))
-    sx = sy = 0.0
+        label(text, (x0 + x1) / 2, (y0 + y1) / 2, "#c0392b", fill="#9b1c1c", bold=True)
     if site:
-        sx, sy = view.px(site[1]), view.py(site[0])
+        label("declared site", sx, sy, "#000", bold=True)
+    if detail:
+        crowded = len(disks) > 4  # then the id only by each landmark; the legend has the rest
+        for (x, y, i), (d, b) in zip(marks, borders_near, strict=True):
+            reach = "" if b is None else f", {b.says()}"
+            text = d.label or "landmark"
+            if not crowded:
+                text += f" r={_fmt_km(d.radius_km)}{reach}"
+            label(text, x, y, _PALETTE[i % len(_PALETTE)], short=d.label)
+    elif disks:
+        cx = sum(m[0] for m in marks) / len(marks)
+        cy = sum(m[1] for m in marks) / len(marks)
+        label(f"{len(disks)} landmark disk{'s' if len(disks) != 1 else ''} (see the inset)", cx, cy, "#333")
+    if site:
         # a ring, not a dot: a landmark at the site shows through it
         parts.append(
             f'<circle class="site" cx="{sx:.1f}" cy="{sy:.1f}" r="7" fill="none" stroke="#000" stroke-width="2.5"/>'
         )
         parts.append(f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="1.8" fill="#000"/>')
-        labels.block(sx, sy, 9)
-    marks: list[tuple[float, float, int]] = []
-    for i, d in enumerate(disks):
-        x, y = view.px(d.lon), view.py(d.lat)
-        marks.append((x, y, i))
-        labels.block(x, y, 7)
-    for x, y, i in marks:  # landmarks above the site's ring
+    parts += leaders
+    for x, y, i in marks:  # landmarks above the site's ring and the leader lines
         colour = _PALETTE[i % len(_PALETTE)]
         parts.append(
-            f'<path class="landmark" d="M{x:.1f},{y - 7:.1f} L{x - 6:.1f},{y + 5:.1f} L{x + 6:.1f},{y + 5:.1f} Z" fill="{colour}" '
-            'stroke="#fff" stroke-width="1"/>'
+            f'<path class="landmark" d="M{x:.1f},{y - 7:.1f} L{x - 6:.1f},{y + 5:.1f} L{x + 6:.1f},{y + 5:.1f} Z" '
+            f'fill="{colour}" stroke="#fff" stroke-width="1"/>'
         )
-    if site:
-        lx, ly, lead = labels.place("declared site", sx, sy)
-        if lead:
-            texts.append(_leader(sx, sy, lx, ly, "declared site", "#000"))
-        texts.append(_text(lx, ly, "declared site", bold=True))
-    if detail:
-        for (x, y, i), (d, b) in zip(marks, borders_near, strict=True):
-            colour = _PALETTE[i % len(_PALETTE)]
-            reach = (
-                "" if b is None else (f", {_fmt_km(b.km)} to border" if b.km > 0 else ", reaches the border")
-            )
-            text = f"{d.label or 'landmark'} r={_fmt_km(d.radius_km)}{reach}"
-            lx, ly, lead = labels.place(text, x, y)
-            if lead:
-                texts.append(_leader(x, y, lx, ly, text, colour))
-            texts.append(_text(lx, ly, text, fill=colour))
-    elif disks:
-        cx = sum(m[0] for m in marks) / len(marks)
-        cy = sum(m[1] for m in marks) / len(marks)
-        text = f"{len(disks)} landmark disk{'s' if len(disks) != 1 else ''} (see the inset)"
-        lx, ly, lead = labels.place(text, cx, cy)
-        if lead:
-            texts.append(_leader(cx, cy, lx, ly, text, "#333"))
-        texts.append(_text(lx, ly, text))
     parts += texts
     parts.append("</g>")
     return parts
