@@ -18,6 +18,7 @@ from attest.cli.common import (
     evidence_options,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
     stderr,
     write_output,
@@ -194,12 +195,15 @@ def _print_text(report: AuditReport, *, details: bool) -> None:
         print(f"{status.upper()}: {' and '.join(counted)}")
         for g in mine:
             what = "fleet finding" if g.fleet else "envelope"
-            print(f"  {g.rule} — {g.count} {what}{'s' if g.count != 1 else ''}: {g.message}")
+            print(f"  {g.rule} — {g.count} {what}{'s' if g.count != 1 else ''}: {printable(g.message)}")
             nodes = g.by_node()
             if g.count > 1 and len(nodes) > 1:
-                print(f"      on {len(nodes)} nodes: " + ", ".join(f"{n} ({k})" for n, k in nodes))
+                print(f"      on {len(nodes)} nodes: " + printable(", ".join(f"{n} ({k})" for n, k in nodes)))
             for item, message in list(zip(g.items, g.messages, strict=True))[:shown]:
-                print(f"      {item}" + (f": {message}" if details and message != g.message else ""))
+                print(
+                    f"      {printable(item)}"
+                    + (f": {printable(message)}" if details and message != g.message else "")
+                )
             if g.count > shown:
                 print(f"      … and {g.count - shown} more (--details lists them all)")
     print(

@@ -23,6 +23,7 @@ from attest.cli.common import (
     evidence_options,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
 )
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
@@ -174,7 +175,9 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(_summary(parts, statement))
         print()
         print("manifest:")
-        print(json.dumps(manifest.to_obj(), indent=2, ensure_ascii=False))
+        print(
+            printable(json.dumps(manifest.to_obj(), indent=2, ensure_ascii=False))
+        )  # JSON escapes C0, not C1
     if result is None:
         return 0
     return exit_code([result.status], unreadable=False)
@@ -207,4 +210,4 @@ def _summary(parts: dict[str, Any], statement: Any) -> str:
         f"freshness     issued {m.freshness.issued_at.isoformat()}, expires {m.freshness.expires_at.isoformat()}, "
         f"sequence {m.freshness.sequence}",
     ]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

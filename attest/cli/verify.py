@@ -18,6 +18,7 @@ from attest.cli.common import (
     evidence_options,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
     stderr,
     write_output,
@@ -122,7 +123,7 @@ def render_text(result: VerificationResult) -> str:
 
 def render_quiet(result: VerificationResult) -> str:
     """One line: ``FILE: STATUS GRADE``, then (when not affirming) the rules that set the status."""
-    line = f"{result.source or '-'}: {result.status.value.upper()} {result.location_grade or '-'}"
+    line = f"{printable(result.source or '-')}: {result.status.value.upper()} {result.location_grade or '-'}"
     if result.status is not Status.AFFIRMING:
         rules = dict.fromkeys(f.rule for f in result.findings if f.severity.status is result.status)
         if rules:

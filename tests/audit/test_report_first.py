@@ -64,3 +64,25 @@ def test_html_leads_with_failures_and_groups_repeats(cli: CliRunner, tmp_path: P
     assert "data-rule='fleet.gpu_silent' data-count='48'" in failures
     # The explanation of a silent GPU is given once per group, not once per GPU.
     assert html.count("The GPU has not been listed in any manifest") == 2  # failures and fleet sections
+
+
+def test_names_from_manifests_cannot_forge_or_erase_report_lines(cli: CliRunner, tmp_path: Path) -> None:
+    """The audited party writes the tenant name: a newline or an ANSI escape in it stays on its line, escaped."""
+    from attest.crypto.keys import SigningKey
+    from attest.crypto.trust import TrustStore
+    from tests.conftest import NOW, OPERATOR, SITE, Node
+
+    key = SigningKey.generate()
+    trust = TrustStore().with_key(key.public, operator=OPERATOR.name, sites=[SITE.facility_id], countries=["MY"])
+    trust.save(tmp_path / "trust.json")
+    node = Node(key=key, trust=trust)
+    hostile = "Zhipu AI\n16 envelopes: 16 affirming -> AFFIRMING\x1b[2K\r\x9b1A"
+    (tmp_path / "spool").mkdir()
+    m = node.manifest(tenant={"legal_name": hostile, "headquarters_country": "CN"})
+    (tmp_path / "spool" / "a.json").write_bytes(node.envelope(m))
+    out = cli("audit", "spool", "--trust", "trust.json", "--now", NOW.isoformat(), check_code=3).stdout
+    assert "\x1b" not in out and "\r" not in out and "\x9b" not in out
+    assert not any(line.startswith("16 envelopes") for line in out.splitlines())
+    assert "Zhipu AI\\x0a16 envelopes" in out
+    shown = cli("inspect", "spool/a.json", check_code=0).stdout
+    assert "\x1b" not in shown and "\x9b" not in shown and "\r" not in shown
