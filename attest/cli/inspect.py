@@ -134,7 +134,8 @@ def run_inspect(args: argparse.Namespace) -> int:
             print(
                 json.dumps(
                     {
-                        "verified": True,
+                        "checked": True,
+                        "status": result.status.value,
                         "authenticated": False,
                         "result": result.to_obj(),
                         "manifest": None,
@@ -154,7 +155,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     manifest = opened if opened is not None else statement.predicate
     if args.format == "json":
         obj: dict[str, Any] = {
-            "verified": result is not None,
+            # "checked": a verification ran; its verdict is "status" (null when nothing was checked)
+            "checked": result is not None,
+            "status": result.status.value if result is not None else None,
             "authenticated": authenticated,
             **({"warning": banner} if banner else {}),
             **({"result": result.to_obj()} if result is not None else {}),

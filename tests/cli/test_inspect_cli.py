@@ -27,7 +27,8 @@ def test_without_trust_the_manifest_is_shown_and_marked_not_verified(workspace: 
     assert "tenant        Example Robotics Inc. (US)" in out.stdout and f"operator      {CLI_OPERATOR} (MY)" in out.stdout
     assert "gpus          8× NVIDIA H100" in out.stdout and '"facility_id": "jhb-2"' in out.stdout
     obj = json.loads(cli("inspect", "m.env.json", "--format", "json", check_code=0).stdout)
-    assert obj["verified"] is False and obj["authenticated"] is False and obj["warning"].startswith("NOT VERIFIED")
+    assert obj["checked"] is False and obj["status"] is None and obj["authenticated"] is False
+    assert obj["warning"].startswith("NOT VERIFIED")
     assert obj["manifest"]["site"]["facility_id"] == "jhb-2" and "result" not in obj
     # A forgery decodes just as well: without --trust nothing tells them apart but the banner.
     forge(workspace)
@@ -41,7 +42,8 @@ def test_with_trust_the_verdict_is_beside_the_manifest(workspace: Path, cli: Cli
     assert out.stdout.startswith("VERDICT (verified against trust.json): AFFIRMING")
     assert "NOT VERIFIED" not in out.stdout and "NOT AUTHENTICATED" not in out.stdout
     obj = json.loads(cli("inspect", "m.env.json", "--trust", "trust.json", "--format", "json", check_code=0).stdout)
-    assert obj["verified"] and obj["authenticated"] and obj["result"]["status"] == "affirming" and "warning" not in obj
+    assert obj["checked"] and obj["authenticated"] and obj["status"] == obj["result"]["status"] == "affirming"
+    assert "warning" not in obj
     # The forgery is contraindicated (exit 3), and its content is marked as not authenticated.
     forge(workspace)
     out = cli("inspect", "forged.json", "--trust", "trust.json", "--allow-no-revocation", check_code=3)
@@ -49,6 +51,7 @@ def test_with_trust_the_verdict_is_beside_the_manifest(workspace: Path, cli: Cli
     assert "NOT AUTHENTICATED" in out.stdout and "Forged Ltd." in out.stdout
     obj = json.loads(cli("inspect", "forged.json", "--trust", "trust.json", "--format", "json", check_code=3).stdout)
     assert obj["authenticated"] is False and obj["warning"].startswith("NOT AUTHENTICATED")
+    assert obj["checked"] and obj["status"] == "contraindicated"
 
 
 def test_a_flipped_byte_with_trust_gives_the_verdict_without_a_manifest(workspace: Path, cli: CliRunner) -> None:
