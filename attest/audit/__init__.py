@@ -70,15 +70,15 @@ class FailureGroup:
         """How many envelopes (or fleet findings) this cause touches."""
         return len(self.items)
 
-    def to_obj(self) -> dict[str, Any]:
-        """JSON."""
+    def to_obj(self, *, limit: int | None = None) -> dict[str, Any]:
+        """JSON; with ``limit``, at most that many items (``count`` says how many there are)."""
         return {
             "status": self.status,
             "rule": self.rule,
             "scope": "fleet" if self.fleet else "envelope",
             "count": self.count,
             "message": self.message,
-            "items": self.items,
+            "items": self.items if limit is None else self.items[:limit],
             "nodes": dict(self.by_node()),
         }
 
@@ -150,7 +150,7 @@ class AuditReport:
         obj: dict[str, Any] = {
             "envelopes": len(self.results),
             "status": self.status.value,
-            "failures": [g.to_obj() for g in self.failures()],
+            "failures": [g.to_obj(limit=None if details else 100) for g in self.failures()],
             **self.counts,
             "fleet_findings": [f.to_obj() for f in self.fleet],
             "csa_events": csa_events(self.results, self.fleet),
