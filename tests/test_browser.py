@@ -141,7 +141,7 @@ def test_report_leads_with_failures_above_the_fold(cli: CliRunner, tmp_path: Pat
     assert any(ENTITY_TENANT in f["text"] and "NVIDIA H200" in f["text"] for f in on_screen)
     # 48 silent GPUs are one group, not 48 rows; its list is folded away.
     silent = [f for f in m["failures"] if f["rule"] == "fleet.gpu_silent"]
-    assert len(silent) == 1 and "× 48" in silent[0]["text"]
+    assert len(silent) == 1 and "× 48 findings across manifests" in silent[0]["text"]
     assert silent[0]["bottom"] - silent[0]["top"] < 300
     assert len(m["nav"]) >= 5 and all(a["bottom"] < FOLD for a in m["nav"])
 

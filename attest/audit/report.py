@@ -75,7 +75,8 @@ def _failures(report: AuditReport) -> list[str]:
         said.append(f"{fleet} finding(s) across manifests")
     parts.append(f"<p class='lead'>{escape('; '.join(said))}. Grouped by cause, worst first:</p>")
     for g in groups:
-        what = "finding across manifests" if g.fleet else "envelope"
+        plural = "s" if g.count != 1 else ""
+        what = f"finding{plural} across manifests" if g.fleet else f"envelope{plural}"
         explain = EXPLAIN.get(g.rule, "")
         nodes = g.by_node()
         where = (
@@ -94,7 +95,7 @@ def _failures(report: AuditReport) -> list[str]:
         parts.append(
             f"<div class='failure {escape(g.status)}-edge' data-rule='{escape(g.rule)}' data-count='{g.count}'>"
             f"<h3>{_badge(g.status)} <code>{escape(g.rule)}</code> <span class='count'>× {g.count} "
-            f"{what}{'s' if g.count != 1 else ''}</span></h3>"
+            f"{what}</span></h3>"
             f"<p class='msg'>{escape(g.message)}</p>"
             + (f"<p class='explain'>{escape(explain)}</p>" if explain else "")
             + where
