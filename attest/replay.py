@@ -244,6 +244,41 @@ class SqliteVerifierState:
             )
             return cur.rowcount == 1
 
+    def record(
+        self,
+        nonces: list[tuple[str, str, datetime]],
+        heads: list[tuple[str, ChainHead]],
+        submission: tuple[bytes, int] | None,
+    ) -> bool:
+        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                fresh = True
+                for key_id, nonce, expires_at in nonces:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
+                        (key_id, nonce, expires_at.timestamp()),
+                    )
+                    fresh = fresh and cur.rowcount == 1
+                for key_id, head in heads:
+                    self._db.execute(
+                        """INSERT INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)
+                           ON CONFLICT(key_id) DO UPDATE SET sequence = excluded.sequence,
+                           digest = excluded.digest WHERE excluded.sequence > chain_head.sequence""",
+                        (key_id, head.sequence, head.digest),
+                    )
+                if submission is not None:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", submission
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return fresh
+
     def seen(self, key_id: str, nonce: str) -> bool:
         """Whether the pair is recorded (a read: nothing is recorded)."""
         row = self._db.execute(

@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
@@ -52,6 +53,7 @@ from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
+from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
@@ -63,6 +65,7 @@ from attest.hardware.cc import (
     verify_report,
 )
 from attest.hardware.freshness import binding_nonce, challenge_signed_by
+from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
@@ -106,6 +109,11 @@ class VerifyOptions:
     """The fingerprint ``cc_root`` must have (NVIDIA's Device Identity CA by default)."""
     cc_cache: ChainCache | None = None
     """Parsed GPU chains and verified links, shared across envelopes."""
+    rims: RimAppraiser | None = None
+    """NVIDIA's reference integrity manifests: each verified report's measurements are compared with
+    them (a mismatch or a debug-mode GPU is contraindicated); without them, a warning."""
+    nras_jwks: dict[str, EllipticCurvePublicKey] | None = None
+    """NRAS's public keys: an NRAS token carried with a report may then stand in for the RIMs."""
     landmarks: LandmarkRegistry | None = None
     """The trusted landmark registry; without it receipts are not evaluated."""
     binding_max_age: timedelta = timedelta(hours=24)
@@ -146,6 +154,8 @@ _ALSO: dict[str, tuple[str, ...]] = {
     "policy.headquarters": ("tenant",),
     "policy.screening": ("tenant",),
     "policy.evidence_strength": ("location",),
+    "site.outside_country": ("location",),
+    "policy.affiliates": ("tenant",),
 }
 
 
@@ -755,12 +765,13 @@ def _check_hardware(
                 )
                 ok = False
                 continue
+        expected = binding_nonce(key, evidence.challenge)
         outcome = verify_report(
             bytes.fromhex(evidence.report),
             chain_pem,
             options.cc_root,
             now=run.judged_at,
-            expected_nonce=binding_nonce(key, evidence.challenge),
+            expected_nonce=expected,
             pinned_root_sha256=options.cc_root_sha256,
             cache=options.cc_cache,
             ocsp_responses=responses,
@@ -768,7 +779,20 @@ def _check_hardware(
             ocsp_not_before=ocsp_not_before,
             ocsp_now=ocsp_now,
         )
-        for f in outcome.findings:
+        # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
+        appraisal = (
+            appraise_gpu(
+                outcome,
+                evidence.nras_token,
+                rims=options.rims,
+                nras_keys=options.nras_jwks,
+                nonce=expected,
+                now=run.judged_at,
+            )
+            if outcome.status is not Status.CONTRAINDICATED
+            else []
+        )
+        for f in [*outcome.findings, *appraisal]:
             if f.severity is not Severity.INFO:
                 message = f.message
                 if f.rule == "hardware.cc.nonce_mismatch":
@@ -779,7 +803,7 @@ def _check_hardware(
                 run.add(
                     f.rule, f.severity, f"GPU {gpu.index} ({gpu.uuid}): {message}", {**where, **f.evidence}
                 )
-        if not outcome.valid:
+        if not outcome.valid or any(f.severity is CONTRA for f in appraisal):
             ok = False
             if outcome.status is Status.CONTRAINDICATED or outcome.device_id is None:
                 continue  # not genuine: nothing more to learn from it

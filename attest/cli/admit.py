@@ -1,16 +1,26 @@
-"""``attest admit``: may this job run on these nodes? For PrologSlurmctld, SkyPilot and scripts."""
+"""``attest admit``: may this job run on these nodes? For PrologSlurmctld, SkyPilot and scripts.
+
+Also the admission setup every relying party on the command line shares (``attest admit``,
+``attest webhook serve``): the same evidence options as ``attest verify`` (``--cc-root``,
+``--landmarks``), the policy and its minimum evidence grade, the host pins and the
+quarantine record kept beside a collector's evidence directory.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from attest.cli.common import (
     HelpFormatter,
+    add_evidence_args,
     add_format,
     add_policy_arg,
+    evidence_options,
     parse_when,
     policy_from_args,
     read_input,
@@ -20,11 +30,116 @@ from attest.crypto.canonical import strict_loads
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.manifest import Tenant
-from attest.scheduler.admission import JobRequest, admit
-from attest.scheduler.evidence import load_evidence, read_envelopes
+from attest.scheduler.admission import JobRequest, NodeEvidence, admit
+from attest.scheduler.evidence import HostPins, by_node_name, load_evidence, read_envelopes
+from attest.scheduler.quarantine import FILE_NAME as QUARANTINE_FILE
+from attest.scheduler.quarantine import QuarantineRecord
 from attest.scheduler.slurm import expand_hostlist
+from attest.verify import PolicyEvaluator, VerifyOptions
 
 EXIT_ALLOWED, EXIT_REFUSED = 0, 3
+
+
+def add_admission_args(p: argparse.ArgumentParser, *, tenant_map_help: str | None = None) -> None:
+    """The options every admitting verb shares: evidence, trust, policy, freshness, records."""
+    if tenant_map_help:
+        p.add_argument("--tenant-map", "--tenants", required=True, metavar="FILE", help=tenant_map_help)
+    p.add_argument(
+        "--evidence",
+        required=True,
+        metavar="DIR",
+        help="signed envelopes of the nodes: the collector's --evidence-dir (one per node key), or a spool",
+    )
+    p.add_argument("--trust", required=True, metavar="TRUST")
+    add_policy_arg(p)
+    add_evidence_args(p)
+    p.add_argument(
+        "--max-age",
+        type=int,
+        default=900,
+        metavar="SECONDS",
+        help="evidence older than this is stale (default 900)",
+    )
+    p.add_argument(
+        "--quarantine",
+        metavar="FILE",
+        help="the quarantine record (default: DIR/quarantine.jsonl of --evidence); nodes whose evidence "
+        "contradicted itself stay refused until an auditor clears them (attest quarantine clear)",
+    )
+    p.add_argument(
+        "--pins",
+        metavar="FILE",
+        help="the first key seen for each host and host for each key (default: DIR/pins.jsonl of --evidence, "
+        "which the collector keeps); a trust entry's --host overrides them",
+    )
+
+
+def _read_tenant_map(path: str) -> dict[str, Any]:
+    table = strict_loads(read_input(path, what="tenant map"), what=f"tenant map {path}")
+    if not isinstance(table, dict):
+        raise InputError(f"tenant map {path} must be a JSON object (account or namespace -> tenant)")
+    return table
+
+
+@dataclass
+class AdmissionSetup:
+    """Trust, policy, evidence options and records, read once from the command line."""
+
+    directory: Path
+    trust: TrustStore
+    policy: PolicyEvaluator | None
+    options: VerifyOptions
+    max_age: timedelta
+    quarantine: QuarantineRecord
+    pins_path: Path
+    tenants: dict[str, Tenant]
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, *, tenant_map_required: bool = False) -> AdmissionSetup:
+        """Read everything :func:`add_admission_args` named (clear errors, exit 2, when unreadable)."""
+        if args.max_age <= 0:
+            raise InputError("--max-age must be positive")
+        directory = Path(args.evidence)
+        if not directory.is_dir():
+            raise InputError(f"evidence directory {directory} does not exist")
+        tenants: dict[str, Tenant] = {}
+        if tenant_map_required:
+            table = _read_tenant_map(args.tenant_map)
+            tenants = {
+                k: Tenant.from_obj(v, what=f"tenant of {k!r} in {args.tenant_map}") for k, v in table.items()
+            }
+        setup = cls(
+            directory=directory,
+            trust=TrustStore.load(Path(args.trust)),
+            policy=policy_from_args(args),
+            options=evidence_options(args),
+            max_age=timedelta(seconds=args.max_age),
+            quarantine=QuarantineRecord(
+                Path(args.quarantine) if args.quarantine else directory / QUARANTINE_FILE
+            ),
+            pins_path=Path(args.pins) if args.pins else directory / HostPins.FILE_NAME,
+            tenants=tenants,
+        )
+        setup.quarantine.events()  # unreadable: say so now
+        return setup
+
+    def evidence(self, *, now: datetime, hosts: list[str] | None = None) -> dict[str, NodeEvidence]:
+        """The newest verified evidence per host, judged with every option (see :func:`load_evidence`)."""
+        return load_evidence(
+            read_envelopes(self.directory),
+            self.trust,
+            now=now,
+            options=self.options,
+            hosts=hosts,
+            pins=HostPins(self.pins_path),
+            quarantine=self.quarantine,
+        )
+
+    def evidence_stamp(self) -> tuple[float, int]:
+        """Changes when any file under the evidence directory, or the records, changed."""
+        files = [*self.directory.rglob("*"), self.quarantine.path, self.pins_path]
+        stamps = [f.stat().st_mtime for f in files if f.is_file()]
+        return (max(stamps, default=0.0), len(stamps))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,16 +147,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "admit",
         help="decide whether a job may run on candidate nodes, from their verified evidence and policy",
-        description="Verifies the nodes' signed manifests (newest per node), then judges each candidate: no "
-        "evidence, stale evidence, evidence that failed verification, too few GPUs of the type asked, or the "
-        "export-control policy refusing this tenant there. Allowed if at least one node qualifies, or with "
-        "--allocated (the job runs on all its nodes) if every one does.",
+        description="Verifies the nodes' signed manifests (newest per node, from the host's own key), then judges "
+        "each candidate: no evidence, another key speaking for the host, quarantine after a contradiction, stale "
+        "evidence, evidence that failed verification, too few GPUs of the type asked, or the export-control policy "
+        "(minimum evidence grade included) refusing this tenant there. Allowed if at least one node qualifies, or "
+        "with --allocated (the job runs on all its nodes) if every one does.",
         epilog="exit codes: 0 allowed on at least one node, 3 refused, 2 usage or unreadable input.\n\n"
         "examples:\n"
         "  attest admit --tenant tenant.json --evidence spool/ --trust trust.json --nodes 'gpu-[01-04]' --gpus 8\n"
         '  attest admit --tenant-map accounts.json --account acme --nodes "$SLURM_JOB_NODELIST" --allocated '
         "--evidence spool/ --trust trust.json\n"
-        "  attest admit --tenant-map accounts.json --account acme --evidence spool/ --trust trust.json --format json",
+        "  attest admit --tenant-map accounts.json --account acme --evidence /var/lib/attest/evidence "
+        "--trust trust.json --landmarks landmarks.json --cc-root nvidia_root.pem --format json",
         formatter_class=HelpFormatter,
     )
     who = p.add_mutually_exclusive_group(required=True)
@@ -50,8 +167,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--account", metavar="NAME", help="the key to look up in --tenant-map (e.g. SLURM_JOB_ACCOUNT)"
     )
-    p.add_argument("--evidence", required=True, metavar="DIR", help="signed envelopes of the nodes (a spool)")
-    p.add_argument("--trust", required=True, metavar="TRUST")
+    add_admission_args(p)
     p.add_argument(
         "--nodes",
         default="",
@@ -71,10 +187,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gpu-type", metavar="NAME", help="GPU model the job needs (H100, B200, ...)")
     p.add_argument("--training-ops", type=float, metavar="OPS", help="declared training compute")
     p.add_argument("--job-id", default="pending")
-    add_policy_arg(p)
-    p.add_argument(
-        "--max-age", type=int, default=900, metavar="SECONDS", help="evidence older than this is stale"
-    )
     p.add_argument("--now", metavar="TIME")
     add_format(p)
     p.set_defaults(func=run_admit)
@@ -87,17 +199,13 @@ def run_admit(args: argparse.Namespace) -> int:
     else:
         if not args.account:
             raise InputError("--tenant-map needs --account")
-        table = strict_loads(
-            read_input(args.tenant_map, what="tenant map"), what=f"tenant map {args.tenant_map}"
-        )
-        if not isinstance(table, dict):
-            raise InputError(f"tenant map {args.tenant_map} must be a JSON object")
+        table = _read_tenant_map(args.tenant_map)
         if args.account not in table:
             print(json.dumps({"allowed": False, "message": f"no tenant record for account {args.account!r}"}))
             return EXIT_REFUSED
         tenant = Tenant.from_obj(table[args.account], what=f"tenant {args.account!r} in {args.tenant_map}")
-    if args.gpus < 0 or args.max_age <= 0:
-        raise InputError("--gpus must not be negative and --max-age must be positive")
+    if args.gpus < 0:
+        raise InputError("--gpus must not be negative")
     nodes = expand_hostlist(args.nodes)
     if args.allocated and not nodes:
         raise InputError(
@@ -105,13 +213,9 @@ def run_admit(args: argparse.Namespace) -> int:
             hint='in a Slurm PrologSlurmctld: --nodes "$SLURM_JOB_NODELIST"',
         )
     now = parse_when(args.now) if args.now else datetime.now(UTC)
-    policy = policy_from_args(args)
-    evidence = load_evidence(
-        read_envelopes(Path(args.evidence)),
-        TrustStore.load(Path(args.trust)),
-        now=now,
-        hosts=nodes or None,  # only these nodes' evidence is verified
-    )
+    setup = AdmissionSetup.from_args(args)
+    # Only these nodes' evidence is verified; a Slurm NodeName matches the short form of a manifest's FQDN.
+    evidence = by_node_name(setup.evidence(now=now, hosts=nodes or None), nodes)
     decision = admit(
         JobRequest(
             tenant=tenant,
@@ -123,9 +227,9 @@ def run_admit(args: argparse.Namespace) -> int:
             every_node=args.allocated,
         ),
         evidence,
-        policy=policy,
+        policy=setup.policy,
         now=now,
-        max_age=timedelta(seconds=args.max_age),
+        max_age=setup.max_age,
     )
     if args.format == "json":
         print(

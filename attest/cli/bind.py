@@ -6,13 +6,14 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, parse_when, read_model, stderr, write_output
+from attest.cli.common import HelpFormatter, parse_when, read_input, read_model, stderr, write_output
 from attest.cli.hardware import add_simulate
-from attest.crypto.keys import load_signing_key, load_verifying_key
+from attest.crypto.keys import VerifyingKey, load_signing_key, load_verifying_key
 from attest.errors import InputError
 from attest.hardware import open_source
-from attest.hardware.binding import SimulatedCcSource, bind
+from attest.hardware.binding import SimulatedCcSource, bind, binding_nonce
 from attest.hardware.freshness import issue_challenge
+from attest.hardware.nvat import MAX_NVATTEST_BYTES, binding_from_nvattest, parse_nvattest
 from attest.hardware.nvml import NvmlCcSource
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.manifest import SignedChallenge
@@ -30,8 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="""examples:
   attest bind --key /etc/attest/attest.key --challenge challenge.json -o /etc/attest/binding.json   # NVML, CC mode
   attest bind --pub node.pub --simulate h100 --cc-sim ./sim-vendor --challenge challenge.json -o binding.json
+  nvattest collect-evidence --format json \\
+      --nonce $(attest bind --pub node.pub --challenge challenge.json --print-nonce) > ev.json
+  attest bind --pub node.pub --challenge challenge.json --nvattest ev.json -o binding.json   # NVIDIA's nvattest
   attest manifest ... --key node.key --binding binding.json -o m.json
-  attest verify m.envelope.json --trust trust.json --cc-root ./sim-vendor/root.pem --cc-root-sha256 HEX""",
+  attest verify m.envelope.json --trust trust.json --cc-root ./sim-vendor/root.pem --cc-root-sha256 HEX \\
+      --rims ./sim-vendor/rims --rim-root ./sim-vendor/rim_root.pem --rim-root-sha256 HEX""",
         formatter_class=HelpFormatter,
     )
     keys = p.add_mutually_exclusive_group(required=True)
@@ -58,6 +63,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--ocsp-url",
         metavar="URL",
         help="NVML: ask this OCSP responder instead of the one the certificates name",
+    )
+    p.add_argument(
+        "--nvattest",
+        metavar="JSON",
+        help="take the reports from nvattest collect-evidence output (run with --nonce from --print-nonce) "
+        "instead of asking the GPUs; GPU entries match this host's GPUs in order, NVSwitches are left out",
+    )
+    p.add_argument(
+        "--nras-token",
+        metavar="JSON",
+        help="with --nvattest: NRAS's detached EAT for the same run; each GPU's evidence carries its part "
+        "(a verifier with --nras-jwks may then take NVIDIA's appraisal in place of RIMs)",
+    )
+    p.add_argument(
+        "--print-nonce",
+        action="store_true",
+        help="print the key's binding nonce (hex) for nvattest collect-evidence --nonce, and exit",
     )
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(func=run_bind)
@@ -98,8 +120,24 @@ def run_challenge_issue(args: argparse.Namespace) -> int:
 
 
 def run_bind(args: argparse.Namespace) -> int:
-    """Collect the reports and write the binding."""
+    """Collect the reports (or take nvattest's) and write the binding."""
     key = load_signing_key(Path(args.key)).public if args.key else load_verifying_key(Path(args.pub))
+    challenge = (
+        read_model(args.challenge, SignedChallenge, what="binding challenge") if args.challenge else None
+    )
+    if args.print_nonce:
+        print(binding_nonce(key, challenge).hex())
+        return 0
+    if args.nras_token and not args.nvattest:
+        raise InputError("--nras-token goes with --nvattest (the evidence NRAS appraised)")
+    if challenge is None:
+        stderr(
+            "warning: no --challenge: this binding is genuine but undated, and verifiers never grade it "
+            "hardware-bound (attest challenge issue makes one)"
+        )
+    if args.nvattest:
+        return _bind_nvattest(args, key, challenge)
+    backend = None
     if args.simulate:
         if not args.cc_sim:
             raise InputError(
@@ -107,20 +145,39 @@ def run_bind(args: argparse.Namespace) -> int:
             )
         if args.ocsp_url:
             raise InputError("--ocsp-url is for NVML; the simulated vendor answers OCSP itself")
-        source: SimulatedCcSource | NvmlCcSource = SimulatedCcSource(SimulatedCcBackend(Path(args.cc_sim)))
+        backend = SimulatedCcBackend(Path(args.cc_sim))
+        source: SimulatedCcSource | NvmlCcSource = SimulatedCcSource(backend)
     else:
         if args.cc_sim:
             raise InputError("--cc-sim goes with --simulate")
         source = NvmlCcSource(ocsp_url=args.ocsp_url)
-    challenge = (
-        read_model(args.challenge, SignedChallenge, what="binding challenge") if args.challenge else None
-    )
-    if challenge is None:
-        stderr(
-            "warning: no --challenge: this binding is genuine but undated, and verifiers never grade it "
-            "hardware-bound (attest challenge issue makes one)"
-        )
     evidence = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read()
     binding = bind(evidence.gpus, key, source, challenge=challenge, revocation=not args.no_ocsp)
+    if backend is not None:  # the vendor's golden measurements for its GPUs, for appraisal (--rims DIR/rims)
+        backend.publish_rims(Path(args.cc_sim) / "rims")
+    write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
+    return 0
+
+
+def _bind_nvattest(args: argparse.Namespace, key: VerifyingKey, challenge: SignedChallenge | None) -> int:
+    """A binding from nvattest's evidence, with each chain's OCSP status fetched unless --no-ocsp."""
+    if args.cc_sim:
+        raise InputError("--cc-sim makes simulated reports; --nvattest brings real ones: give one")
+    entries = parse_nvattest(
+        read_input(args.nvattest, what="nvattest evidence", max_bytes=MAX_NVATTEST_BYTES)
+    )
+    switches = sum(e.is_switch for e in entries)
+    if switches:
+        stderr(f"{switches} NVSwitch entries left out (a binding is made by GPUs)")
+    gpus = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read().gpus
+    nras = read_input(args.nras_token, what="NRAS token") if args.nras_token else None
+    revocation = None
+    if not args.no_ocsp:
+        from attest.hardware.ocsp import HttpOcspFetcher
+
+        revocation = HttpOcspFetcher(override_url=args.ocsp_url)
+    binding = binding_from_nvattest(
+        entries, gpus, key, challenge=challenge, revocation=revocation, nras_token=nras
+    )
     write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from attest.cli.common import (
@@ -11,6 +12,7 @@ from attest.cli.common import (
     add_policy_arg,
     evidence_options,
     policy_from_args,
+    read_input,
 )
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
@@ -84,6 +86,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "file); repeatable. Cosignatures are served with the checkpoint and kept with it",
     )
     s.add_argument(
+        "--read-token-file",
+        metavar="FILE",
+        help="GET /v1/entries/N (the manifests: tenant names) answers only requests with "
+        "'Authorization: Bearer <the token in FILE>'; checkpoints and proofs stay public. For mTLS, "
+        "put a TLS-terminating proxy that requires client certificates in front",
+    )
+    s.add_argument(
         "--header-timeout",
         type=float,
         default=10.0,
@@ -140,6 +149,14 @@ def run_serve(args: argparse.Namespace) -> int:
     witnesses = [_witness(w) for w in args.witness]
     if witnesses and not args.key:
         raise InputError("--witness needs --key: witnesses cosign the checkpoints this collector signs")
+    token = None
+    if args.read_token_file:
+        token = read_input(args.read_token_file, what="read token file", max_bytes=4096).decode(
+            "utf-8", "replace"
+        )
+        token = token.strip()
+        if len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token):
+            raise InputError("the read token must be at least 16 printable characters without spaces")
     log = Log.open(args.log)
     limits = Limits(
         header_timeout_s=args.header_timeout,
@@ -159,6 +176,10 @@ def run_serve(args: argparse.Namespace) -> int:
         newest=NewestEvidence(Path(args.evidence_dir)) if args.evidence_dir else None,
         limits=limits,
         witnesses=witnesses,
+        read_token=token,
     )
+    recovered = collector.recover()
+    if recovered:
+        print(f"attest collector: judged {recovered} logged entries that had no verdict", file=sys.stderr)
     serve_app(collector.app(), host or "127.0.0.1", int(port), {"log": args.log, "size": log.size}, limits)
     return 0

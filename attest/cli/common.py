@@ -23,10 +23,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples in epilogs laid out as written."""
 
 
-def add_format(parser: argparse.ArgumentParser, default: str = "text") -> None:
-    """Add ``--format json|text`` to a verb that reports."""
+def add_format(parser: argparse.ArgumentParser, default: str = "text", *, more: tuple[str, ...] = ()) -> None:
+    """Add ``--format json|text`` (and ``more`` choices) to a verb that reports."""
     parser.add_argument(
-        "--format", choices=["json", "text"], default=default, help=f"output format (default: {default})"
+        "--format",
+        choices=["json", "text", *more],
+        default=default,
+        help=f"output format (default: {default})",
     )
 
 
@@ -137,7 +140,8 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         "--online",
         action="store_true",
         help="fetch the OCSP status of GPU chains whose binding carries none (from the certificates' "
-        "responder, or --ocsp-url); without it such GPUs are not hardware-bound",
+        "responder, or --ocsp-url); without it such GPUs are not hardware-bound. With --rims/--rim-root, "
+        "also fetch RIMs missing from the cache from NVIDIA's RIM service",
     )
     parser.add_argument(
         "--ocsp-url",
@@ -148,6 +152,45 @@ def add_evidence_args(parser: argparse.ArgumentParser) -> None:
         "--allow-no-revocation",
         action="store_true",
         help="labs only: grade GPUs hardware-bound without their chains' revocation status",
+    )
+    add_rim_args(parser, with_online=False)
+    parser.add_argument(
+        "--nras-jwks",
+        metavar="FILE",
+        help="NRAS's JWKS: an NRAS token carried with a GPU's report may stand in for the RIMs",
+    )
+
+
+def add_rim_args(parser: argparse.ArgumentParser, *, with_online: bool = True) -> None:
+    """``--rims``, ``--rim-root``, ``--rim-root-sha256``, ``--rim-service`` (and ``--online``): appraise GPU measurements."""
+    parser.add_argument(
+        "--rims",
+        metavar="DIR",
+        help="cache directory of NVIDIA reference integrity manifests (<RIM id>.xml): appraise GPU measurements",
+    )
+    if with_online:
+        parser.add_argument(
+            "--online",
+            action="store_true",
+            help="with --rim-root: fetch RIMs missing from --rims (or all, without it) from NVIDIA's RIM service",
+        )
+    parser.add_argument(
+        "--rim-service",
+        metavar="URL",
+        default=None,
+        help="with --online: the RIM service (a mirror for air-gapped sites); default: NVIDIA's, "
+        "https://rim.attestation.nvidia.com/v1/rim/",
+    )
+    parser.add_argument(
+        "--rim-root",
+        metavar="PEM",
+        help="with --rims/--online: the RIM root certificate (NVIDIA's verifier_RIM_root.pem)",
+    )
+    parser.add_argument(
+        "--rim-root-sha256",
+        default=None,
+        metavar="HEX",
+        help="the fingerprint the RIM root must have (default: NVIDIA's RIM root)",
     )
 
 
@@ -210,10 +253,68 @@ def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
         if args.landmarks
         else None,
         as_of_issue=getattr(args, "as_of", "now") == "issued",
+        rims=rim_appraiser(args),
+        nras_jwks=_nras_jwks(args.nras_jwks) if getattr(args, "nras_jwks", None) else None,
         require_revocation=not args.allow_no_revocation,
         ocsp_fetcher=_ocsp_fetcher(args),
         **more,
     )
+
+
+def rim_appraiser(args: argparse.Namespace) -> Any:
+    """The :class:`attest.hardware.rim.RimAppraiser` that ``--rims``/``--online``/``--rim-root`` ask for, or None."""
+    from attest.hardware.rim import (
+        NVIDIA_RIM_ROOT_SHA256,
+        RIM_SERVICE_URL,
+        ChainedRims,
+        DirectoryRims,
+        OnlineRims,
+        RimAppraiser,
+        RimError,
+        RimSource,
+    )
+
+    rims, online = getattr(args, "rims", None), getattr(args, "online", False)
+    if not rims and not getattr(args, "rim_root", None):
+        if getattr(args, "rim_service", None):
+            raise InputError("--rim-service goes with --rim-root and --online")
+        return None  # measurements not appraised (a warning in each result)
+    if not getattr(args, "rim_root", None):
+        raise InputError(
+            "--rims needs --rim-root PEM",
+            hint="NVIDIA's RIM root is verifier_RIM_root.pem from NVIDIA/nvtrust (SHA-256 12977b51…)",
+        )
+    if not rims and not online:
+        raise InputError("--rim-root goes with --rims DIR or --online (where the RIMs come from)")
+    try:
+        cache = DirectoryRims(Path(rims)) if rims else None
+    except RimError as exc:
+        raise InputError(exc.message) from None
+    if getattr(args, "rim_service", None) and not online:
+        raise InputError("--rim-service goes with --online")
+    url = (args.rim_service or RIM_SERVICE_URL) if online else RIM_SERVICE_URL
+    if not url.startswith(("https://", "http://")):
+        raise InputError(f"--rim-service must be an http(s) URL, not {url!r}")
+    url = url if url.endswith("/") else url + "/"
+    source: RimSource = OnlineRims(cache, url=url) if online else ChainedRims([cache] if cache else [])
+    root = read_input(args.rim_root, what="RIM root certificate")
+    from attest.hardware.cc import EvidenceError, parse_chain
+
+    try:
+        parse_chain(root)
+    except EvidenceError as exc:
+        raise InputError(
+            f"--rim-root {args.rim_root} is not a usable root certificate: {exc.message}"
+        ) from None
+    pinned = root_pin(args.rim_root_sha256) if args.rim_root_sha256 else NVIDIA_RIM_ROOT_SHA256
+    return RimAppraiser(source, root, pinned_root_sha256=pinned)
+
+
+def _nras_jwks(path: str) -> Any:
+    """The ``--nras-jwks`` keys by kid."""
+    from attest.hardware.nras import MAX_TOKEN_BYTES, load_jwks
+
+    return load_jwks(read_input(path, what="NRAS JWKS", max_bytes=MAX_TOKEN_BYTES))
 
 
 def _ocsp_fetcher(args: argparse.Namespace) -> Any:

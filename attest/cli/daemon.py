@@ -74,7 +74,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--slurm-env",
         action="store_true",
         help="take job id, account and physical GPU indices from a Slurm prolog/epilog environment "
-        "(SLURM_JOB_ID, SLURM_JOB_ACCOUNT, SLURM_JOB_GPUS or CUDA_VISIBLE_DEVICES)",
+        "(SLURM_JOB_ID, SLURM_JOB_ACCOUNT, SLURM_JOB_GPUS or CUDA_VISIBLE_DEVICES); a job with no GPU "
+        "allocated gets no manifest (it uses none)",
     )
     s.add_argument("--scheduler", default="slurm")
     s.add_argument("-o", "--output", metavar="FILE", help="also write the envelope here")
@@ -132,6 +133,14 @@ def run_sign_job(args: argparse.Namespace) -> int:
         job_id = job_id or env.get("SLURM_JOB_ID")
         account = account or env.get("SLURM_JOB_ACCOUNT")
         gpus = gpus or gpu_indices(env.get("SLURM_JOB_GPUS"), env.get("CUDA_VISIBLE_DEVICES"))
+        if not gpus:
+            # A job without GPUs (no --gres) uses none of them: attributing every GPU of the
+            # node to its tenant would be false. A manifest names at least one GPU, so none is signed.
+            message = (
+                f"job {job_id or '?'} has no GPU allocated on this node: no manifest (nothing to attribute)"
+            )
+            print(json.dumps({"skipped": message}) if args.format == "json" else message)
+            return 0
     if not job_id:
         raise InputError("no job id: give --job-id (or --slurm-env with SLURM_JOB_ID set)")
     if args.tenant:

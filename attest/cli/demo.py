@@ -39,6 +39,7 @@ from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.cc import ChainCache
 from attest.hardware.freshness import issue_challenge
+from attest.hardware.rim import DirectoryRims, RimAppraiser
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.location.landmark import LandmarkServer
 from attest.location.prover import measure
@@ -205,10 +206,18 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             (workdir / name).write_bytes(data)
             envelopes.append((name, data))
     trust.save(workdir / "trust.json")
+    vendor.publish_rims(workdir / "rims")  # the vendor's golden measurements, like NVIDIA's RIM service
 
     state = SqliteVerifierState(workdir / "verifier.db")
     at = now + timedelta(seconds=45)
-    options = VerifyOptions(cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache())
+    options = VerifyOptions(
+        cc_root=vendor.root_pem,
+        cc_root_sha256=vendor.root_sha256,
+        cc_cache=ChainCache(),
+        rims=RimAppraiser(
+            DirectoryRims(workdir / "rims"), vendor.rim_root_pem, pinned_root_sha256=vendor.rim_root_sha256
+        ),
+    )
     cases = [
         Case(f"{name}: genuine, {r.location_grade}", Status.AFFIRMING, r, grade="hardware-bound")
         for (name, _), r in zip(
@@ -365,6 +374,31 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
         "location.receipt_binding",
     )
 
+    # A GPU put in debug mode still signs a genuine report over the node key, but its
+    # measurements are not the vendor's golden values: appraisal refuses it.
+    debug_host, debug_preset, debug_site = NODES[1]
+    debug_key = load_signing_key(workdir / "nodes" / debug_host / PRIVATE_NAME)
+    debug_gpus = SimulatedGpuSource(debug_preset, seed=debug_host, hostname=debug_host).read().gpus
+    vendor.set_debug(debug_gpus[0].uuid)
+    debug_binding = bind(debug_gpus, debug_key.public, SimulatedCcSource(vendor), challenge=challenge)
+    vendor.set_debug(debug_gpus[0].uuid, False)
+    debugged = _manifest(
+        debug_host,
+        debug_preset,
+        debug_site,
+        debug_key.key_id,
+        at,
+        last[debug_host],
+        "heartbeat",
+        debug_binding,
+    )
+    attack(
+        f"{debug_host}'s GPU 0 in debug mode vouches for the node key",
+        encode_envelope(sign_manifest(debugged, debug_key)),
+        f"{debug_host} (debug-mode GPU)",
+        rule="hardware.measurement_mismatch",
+    )
+
     late = verify_envelope(
         envelopes[-1][1], trust, now=now + timedelta(hours=2), source=envelopes[-1][0] + " (2 h later)"
     )
@@ -417,10 +451,12 @@ def run_demo(args: argparse.Namespace) -> int:
         + (f" Files kept in {args.keep}." if args.keep else "")
     )
     if args.keep:
-        pin = SimulatedCcBackend(Path(args.keep) / "sim-vendor").root_sha256
+        kept = SimulatedCcBackend(Path(args.keep) / "sim-vendor")
+        pin, rim_pin = kept.root_sha256, kept.rim_root_sha256
         print(
             f"Verify the kept files yourself:\n  attest verify {args.keep}/*.envelope.json --trust {args.keep}/trust.json"
             f" --cc-root {args.keep}/sim-vendor/root.pem --cc-root-sha256 {pin} --landmarks {args.keep}/landmarks.json"
+            f" --rims {args.keep}/rims --rim-root {args.keep}/sim-vendor/rim_root.pem --rim-root-sha256 {rim_pin}"
         )
     else:
         print("Keep the files and verify them yourself: attest demo --keep DIR")

@@ -9,10 +9,26 @@ import string
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, parse_when, read_input, root_pin
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    add_rim_args,
+    parse_when,
+    read_input,
+    rim_appraiser,
+    root_pin,
+)
 from attest.errors import InputError
-from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ReportVerification, verify_report
+from attest.hardware.cc import (
+    NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    ChainCache,
+    ReportVerification,
+    verify_report,
+)
+from attest.hardware.nvat import MAX_NVATTEST_BYTES, NvatEntry, arch_findings, entry_findings, parse_nvattest
+from attest.hardware.rim import RimAppraiser, appraise_report
 from attest.hardware.simulated_cc import SimulatedCcBackend, all_devices
+from attest.model.result import Finding, Severity, Status
 
 _HEX = frozenset(string.hexdigits.encode() + string.whitespace.encode())
 
@@ -26,24 +42,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="gpu_verb", required=True, metavar="{verify-report,revoke,ocsp-serve}")
+    verbs = p.add_subparsers(
+        dest="gpu_verb", required=True, metavar="{verify-report,verify-token,revoke,ocsp-serve}"
+    )
     v = verbs.add_parser(
         "verify-report",
         help="verify a report and its certificate chain offline",
         description="Verify an NVIDIA GPU attestation report (SPDM GET_MEASUREMENTS request and response) "
         "offline: the chain of five certificates up to the pinned NVIDIA Device Identity CA, the report's "
         "P-384 signature, the caller's nonce and the firmware id. No network access.",
-        epilog="""exit codes: 0 valid, 1 valid but the nonce was not checked, 3 invalid, 2 unreadable input.
+        epilog="""exit codes: 0 valid, 1 valid but the nonce was not checked or a RIM asked for is missing,
+3 invalid (or measurements that are not NVIDIA's golden values), 2 unreadable input.
 
-example:
+examples:
   attest gpu verify-report --report hopperAttestationReport.txt --chain hopperCertChain.txt \\
-      --root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66""",
+      --root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66
+  nvattest collect-evidence --nonce $NONCE --format json > evidence.json
+  attest gpu verify-report --nvattest evidence.json --root nvidia_device_identity_root.pem --nonce $NONCE \\
+      --rims ./rims --rim-root verifier_RIM_root.pem""",
         formatter_class=HelpFormatter,
     )
+    v.add_argument("--report", metavar="HEX_OR_BIN", help="the report: a hex text file or raw bytes")
+    v.add_argument("--chain", metavar="PEM", help="the GPU's certificate chain, leaf first")
     v.add_argument(
-        "--report", required=True, metavar="HEX_OR_BIN", help="the report: a hex text file or raw bytes"
+        "--nvattest",
+        metavar="JSON",
+        help="instead of --report/--chain: nvattest collect-evidence output (CLI wrapper, bare array or "
+        "fleet agent's attestationData); every GPU and NVSwitch in it is verified",
     )
-    v.add_argument("--chain", required=True, metavar="PEM", help="the GPU's certificate chain, leaf first")
     v.add_argument("--root", required=True, metavar="PEM", help="the NVIDIA Device Identity CA root file")
     v.add_argument("--nonce", metavar="HEX", help="the 32-byte nonce the report was requested with")
     v.add_argument(
@@ -60,8 +86,32 @@ example:
         help="OCSP responses captured earlier (checked offline)",
     )
     v.add_argument("--now", metavar="TIME", help="check certificate validity as of this time (default: now)")
+    add_rim_args(v)
     add_format(v)
     v.set_defaults(func=run_verify_report)
+
+    t = verbs.add_parser(
+        "verify-token",
+        help="verify an NRAS detached EAT (NVIDIA's remote attestation result) offline",
+        description='Verify an NRAS detached EAT ([["JWT", overall], {"GPU-0": jwt, ...}]): every ES384 '
+        "signature against the given JWKS, the overall token's submods digests against the per-device tokens, "
+        "eat_nonce against --nonce, expiry, and NRAS's appraisal claims (measurements, debug mode, secure boot, "
+        "certificate status). No network access.",
+        epilog="""exit codes: 0 affirming, 1 warning (e.g. no --nonce), 3 contraindicated, 2 unreadable input.
+
+example:
+  curl -s https://nras.attestation.nvidia.com/.well-known/jwks.json > nras-jwks.json
+  attest gpu verify-token nras-token.json --jwks nras-jwks.json --nonce $(attest bind --pub node.pub --print-nonce)""",
+        formatter_class=HelpFormatter,
+    )
+    t.add_argument(
+        "token", metavar="TOKEN", help="the detached EAT as NRAS returned it (a JSON file; '-' for stdin)"
+    )
+    t.add_argument("--jwks", required=True, metavar="FILE", help="NRAS's JWKS (keys by kid, as x/y or x5c)")
+    t.add_argument("--nonce", metavar="HEX", help="the 32-byte nonce the attestation was requested with")
+    t.add_argument("--now", metavar="TIME", help="check expiry as of this time (default: now)")
+    add_format(t)
+    t.set_defaults(func=run_verify_token)
 
     r = verbs.add_parser(
         "revoke",
@@ -142,10 +192,51 @@ def read_report(path: str) -> bytes:
     return data
 
 
+def _nonce_arg(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    try:
+        nonce = bytes.fromhex(value)
+    except ValueError:
+        raise InputError("--nonce must be hex") from None
+    if len(nonce) != 32:
+        raise InputError(f"--nonce must be 32 bytes (64 hex digits), not {len(nonce)}")
+    return nonce
+
+
+def run_verify_token(args: argparse.Namespace) -> int:
+    """Verify an NRAS token and print the outcome."""
+    from attest.hardware.nras import MAX_TOKEN_BYTES, load_jwks, verify_detached_eat
+
+    token = read_input(args.token, what="NRAS token", max_bytes=MAX_TOKEN_BYTES)
+    keys = load_jwks(read_input(args.jwks, what="JWKS", max_bytes=MAX_TOKEN_BYTES))
+    now = parse_when(args.now) if args.now else datetime.now(UTC)
+    result = verify_detached_eat(token, keys, now=now, expected_nonce=_nonce_arg(args.nonce))
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "status": result.status.value,
+                    "devices": sorted(result.devices),
+                    "findings": [f.to_obj() for f in result.findings],
+                    "overall": result.overall,
+                    "claims": result.devices,
+                }
+            )
+        )
+    else:
+        lines = [f"{result.status.value.upper()}  NRAS token for {', '.join(sorted(result.devices)) or '?'}"]
+        lines += [f"  [{f.severity.value}] {f.rule}: {f.message}" for f in result.findings]
+        print("\n".join(lines))
+    return result.status.exit_code
+
+
 def run_verify_report(args: argparse.Namespace) -> int:
     """Verify and print the outcome."""
-    report = read_report(args.report)
-    chain = read_input(args.chain, what="certificate chain")
+    if args.nvattest and (args.report or args.chain):
+        raise InputError("give --nvattest, or --report with --chain, not both")
+    if not args.nvattest and not (args.report and args.chain):
+        raise InputError("give --report and --chain (a raw report), or --nvattest (nvattest's JSON)")
     root = read_input(args.root, what="root certificate")
     nonce = None
     if args.nonce:
@@ -157,6 +248,34 @@ def run_verify_report(args: argparse.Namespace) -> int:
             raise InputError(f"--nonce must be 32 bytes (64 hex digits), not {len(nonce)}")
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     responses = [read_input(p, what="OCSP response") for p in args.ocsp] if args.ocsp else None
+    rims = rim_appraiser(args)
+    if args.nvattest:
+        entries = parse_nvattest(
+            read_input(args.nvattest, what="nvattest evidence", max_bytes=MAX_NVATTEST_BYTES)
+        )
+        cache = ChainCache()
+        results = []
+        for entry in entries:
+            result = verify_report(
+                entry.report,
+                entry.certificate_chain,
+                root,
+                now=now,
+                expected_nonce=nonce,
+                pinned_root_sha256=root_pin(args.root_sha256),
+                cache=cache,
+                ocsp_responses=responses,
+            )
+            result.findings[:0] = [*entry_findings(entry), *arch_findings(entry, result.hwmodel)]
+            result.findings.extend(_appraisal(result, rims, now))
+            results.append((entry, result))
+        if args.format == "json":
+            print(json.dumps(nvattest_json(results)))
+        else:
+            print(render_nvattest(results))
+        return Status.worst(r.status for _, r in results).exit_code
+    report = read_report(args.report)
+    chain = read_input(args.chain, what="certificate chain")
     result = verify_report(
         report,
         chain,
@@ -166,8 +285,56 @@ def run_verify_report(args: argparse.Namespace) -> int:
         pinned_root_sha256=root_pin(args.root_sha256),
         ocsp_responses=responses,
     )
+    result.findings.extend(_appraisal(result, rims, now))
     print(json.dumps(to_json(result)) if args.format == "json" else render_text(result))
     return result.status.exit_code
+
+
+def _appraisal(result: ReportVerification, rims: RimAppraiser | None, now: datetime) -> list[Finding]:
+    """Measurement appraisal of a report that verified: opt-in here (``--rims``/``--rim-root``).
+
+    Without a RIM source this verb checks the report alone and says so (info); ``attest
+    verify`` warns instead, since a manifest's grade depends on the measurements.
+    """
+    if result.status is Status.CONTRAINDICATED:
+        return []
+    if rims is None:
+        return [
+            Finding(
+                rule="hardware.rim.not_checked",
+                severity=Severity.INFO,
+                message="measurements not compared with NVIDIA's RIMs (give --rims DIR --rim-root PEM, or --online)",
+            )
+        ]
+    return appraise_report(result, rims, now=now)
+
+
+def _device_label(entry: NvatEntry, results: list[tuple[NvatEntry, ReportVerification]]) -> str:
+    """``GPU n`` or ``NVSwitch n``, counted within its kind in nvattest's order."""
+    same = [e for e, _ in results if e.is_switch == entry.is_switch]
+    return f"{'NVSwitch' if entry.is_switch else 'GPU'} {same.index(entry)}"
+
+
+def nvattest_json(results: list[tuple[NvatEntry, ReportVerification]]) -> dict[str, object]:
+    """Every device's outcome, GPUs and NVSwitches apart, and the worst status."""
+
+    def one(entry: NvatEntry, result: ReportVerification) -> dict[str, object]:
+        return {"position": entry.position, "arch": entry.arch, **to_json(result)}
+
+    return {
+        "status": Status.worst(r.status for _, r in results).value,
+        "gpus": [one(e, r) for e, r in results if not e.is_switch],
+        "switches": [one(e, r) for e, r in results if e.is_switch],
+    }
+
+
+def render_nvattest(results: list[tuple[NvatEntry, ReportVerification]]) -> str:
+    """One block per device, GPUs first, then NVSwitches."""
+    ordered = [p for p in results if not p[0].is_switch] + [p for p in results if p[0].is_switch]
+    blocks = [f"{_device_label(e, results)} ({e.arch}): {render_text(r)}" for e, r in ordered]
+    worst = Status.worst(r.status for _, r in results)
+    gpus = sum(not e.is_switch for e, _ in results)
+    return "\n".join(blocks) + f"\n\n{gpus} GPUs, {len(results) - gpus} NVSwitches: {worst.value}"
 
 
 def to_json(result: ReportVerification) -> dict[str, object]:

@@ -44,6 +44,8 @@ VERBS = {
     "location": "geo",
     "daemon": "daemon",
     "admit": "admit",
+    "quarantine": "quarantine",
+    "webhook": "webhook",
     "log": "log",
     "collector": "collector",
     "audit": "audit",

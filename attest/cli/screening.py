@@ -1,8 +1,9 @@
-"""``attest screen`` and ``attest lists import|update|show``: restricted-party screening."""
+"""``attest screen`` and ``attest lists import|update|show|status``: restricted-party screening."""
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,14 @@ import requests
 from attest.cli.common import HelpFormatter, add_format, read_input, write_output
 from attest.errors import InputError
 from attest.policy.engine import default_lists_dir
-from attest.policy.screening import Screener, import_csl, load_list
+from attest.policy.screening import (
+    BUNDLED_LISTS,
+    ScreeningList,
+    bundled_list,
+    load_list,
+    read_list_file,
+    screener_for,
+)
 
 CSL_URL = "https://data.trade.gov/downloadable_consolidated_screening_list/v1/consolidated.json"
 
@@ -29,7 +37,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 examples:
   attest screen "Zhipu AI"
   attest screen "Alibaba Cloud (Singapore) Pte. Ltd." --parent "Alibaba Group Holding Limited" --format json
-  attest screen "Example Corp" --list csl --list seed""",
+  attest screen "Example Corp" --list csl --list seed
+
+lists: by default the bundled US Consolidated Screening List (csl, 2026-07-31), the DoD 1260H
+list (1260h, 2026-06-10) and the seed; a list imported under the same name replaces one.""",
         formatter_class=HelpFormatter,
     )
     s.add_argument("name")
@@ -41,7 +52,7 @@ examples:
         action="append",
         dest="lists",
         metavar="NAME|FILE",
-        help="lists to use (default: seed, and csl if imported)",
+        help="lists to use (default: csl, 1260h, seed; imported ones replace the bundled)",
     )
     s.add_argument(
         "--threshold", type=float, default=90.0, help="near-match score threshold, 50-100 (default: 90)"
@@ -56,16 +67,28 @@ examples:
 
     p = sub.add_parser(
         "lists",
-        help="import or update screening lists",
-        description="Keep screening lists: import the official Consolidated Screening List (JSON or CSV), or download it.",
-        epilog="examples:\n  attest lists import consolidated.json --name csl\n  attest lists update\n  attest lists show csl",
+        help="import, update or show screening lists",
+        description="Keep screening lists: import the official Consolidated Screening List (JSON or CSV), the "
+        "DoD 1260H list, or download the CSL; show what is installed. A list imported under the name of a bundled "
+        "one (csl, 1260h, seed) replaces it.",
+        epilog="examples:\n  attest lists status\n  attest lists import consolidated.json --name csl\n"
+        "  attest lists import dod-1260h.json --name 1260h\n  attest lists update\n  attest lists show csl",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="lists_verb", required=True, metavar="{import,update,show}")
+    verbs = p.add_subparsers(dest="lists_verb", required=True, metavar="{status,import,update,show}")
+    st = verbs.add_parser(
+        "status",
+        help="what is installed: each list's name, date, size, age and origin",
+        epilog="example:\n  attest lists status --format json",
+        formatter_class=HelpFormatter,
+    )
+    st.add_argument("--lists-dir", metavar="DIR")
+    add_format(st)
+    st.set_defaults(func=run_status)
     im = verbs.add_parser(
         "import",
-        help="import a CSL file (JSON or CSV)",
-        epilog="example:\n  attest lists import consolidated.csv --name csl",
+        help="import a list file: the official CSL (JSON or CSV), its compact projection, or the DoD 1260H list",
+        epilog="examples:\n  attest lists import consolidated.csv --name csl\n  attest lists import dod-1260h.json --name 1260h",
         formatter_class=HelpFormatter,
     )
     im.add_argument("file")
@@ -103,8 +126,8 @@ def run_screen(args: argparse.Namespace) -> int:
     """Screen and report; the exit code says how strong the worst match is."""
     if not 50 < args.threshold <= 100:
         raise InputError("--threshold must be above 50 and at most 100")
-    refs = args.lists or (["seed", "csl"] if (_dir(args) / "csl.json").is_file() else ["seed"])
-    screener = Screener([load_list(r, _dir(args)) for r in refs], near_threshold=args.threshold)
+    refs = args.lists or ["csl", "1260h", "seed"]
+    screener = screener_for([load_list(r, _dir(args)) for r in refs], near_threshold=args.threshold)
     matches = screener.screen_party([args.name, *args.parent])
     if args.format == "json":
         print(
@@ -112,17 +135,24 @@ def run_screen(args: argparse.Namespace) -> int:
                 {
                     "screened": [args.name, *args.parent],
                     "lists": refs,
+                    "list_sources": [
+                        {"name": lst.name, "date": lst.date, "entries": len(lst.entries)}
+                        for lst in screener.lists
+                    ],
                     "matches": [m.to_obj() for m in matches],
                 },
                 ensure_ascii=False,
             )
         )
     elif not matches:
-        print(f"no match for {args.name!r} in {', '.join(refs)}")
+        print(
+            f"no match for {args.name!r} in {', '.join(f'{lst.name} of {lst.date}' for lst in screener.lists)}"
+        )
     else:
         for m in matches:
             print(
-                f"{m.kind:<5} {m.score:5.1f}  {m.list}: {m.entry.name}  (as {m.matched_name!r}, screening {m.screened!r})"
+                f"{m.kind:<5} {m.score:5.1f}  {m.list}: {m.entry.name}  (as {m.matched_name!r}, screening "
+                f"{m.screened!r}) [{m.source}]"
             )
     if any(m.kind != "near" for m in matches):
         return 3
@@ -130,7 +160,12 @@ def run_screen(args: argparse.Namespace) -> int:
 
 
 def _store(lst_bytes: bytes, args: argparse.Namespace, source: str) -> int:
-    imported = import_csl(lst_bytes, name=args.name, date=datetime.now(UTC).date().isoformat())
+    if lst_bytes[:2] == b"\x1f\x8b":  # gzip, as the compact CSL projection is published
+        try:
+            lst_bytes = gzip.decompress(lst_bytes)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{source} is not a readable gzip file: {exc}") from None
+    imported = read_list_file(lst_bytes, name=args.name, date=datetime.now(UTC).date().isoformat())
     target = _dir(args)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -141,7 +176,8 @@ def _store(lst_bytes: bytes, args: argparse.Namespace, source: str) -> int:
     for e in imported.entries:
         by_list[e.list_id] = by_list.get(e.list_id, 0) + 1
     print(
-        f"imported {len(imported.entries)} entries from {source} as {args.name} ({target / (args.name + '.json')})"
+        f"imported {len(imported.entries)} entries from {source} as {args.name} of {imported.date} "
+        f"({target / (args.name + '.json')})"
     )
     for name, n in sorted(by_list.items(), key=lambda kv: -kv[1]):
         print(f"  {n:>6}  {name}")
@@ -177,4 +213,54 @@ def run_show(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{lst.name} ({lst.date}): {len(lst.entries)} entries\n  {lst.about}")
+    return 0
+
+
+def _summary(lst: ScreeningList, origin: str, today: datetime) -> dict[str, object]:
+    by_list: dict[str, int] = {}
+    for e in lst.entries:
+        by_list[e.list_id] = by_list.get(e.list_id, 0) + 1
+    try:
+        age: int | None = (today.date() - datetime.fromisoformat(lst.date[:10]).date()).days
+    except ValueError:
+        age = None
+    return {
+        "name": lst.name,
+        "date": lst.date,
+        "entries": len(lst.entries),
+        "age_days": age,
+        "origin": origin,
+        "lists": dict(sorted(by_list.items(), key=lambda kv: -kv[1])),
+        "about": lst.about,
+    }
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Every list a policy can name: the bundled ones and those imported, which replace them by name."""
+    directory = _dir(args)
+    imported = sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
+    today = datetime.now(UTC)
+    rows = []
+    for name in [*BUNDLED_LISTS, *(n for n in imported if n not in BUNDLED_LISTS)]:
+        if name in imported:
+            lst = load_list(name, directory)
+            origin = f"imported: {directory / (name + '.json')}"
+            if name in BUNDLED_LISTS:
+                origin += f" (replaces the bundled {name} of {bundled_list(name).date})"
+        else:
+            lst, origin = bundled_list(name), f"bundled: attest/policy/data/{BUNDLED_LISTS[name]}"
+        rows.append(_summary(lst, origin, today))
+    notice = (
+        "The bundled csl is a compact projection of the official consolidated.json under the MIT licence "
+        "(attest/policy/data/LICENSE.csl-projection.MIT.txt); the lists are US government works."
+    )
+    if args.format == "json":
+        print(json.dumps({"lists": rows, "lists_dir": str(directory), "notice": notice}, ensure_ascii=False))
+        return 0
+    for row in rows:
+        age = f", {row['age_days']} days old" if row["age_days"] is not None else ""
+        print(f"{row['name']:<8} {row['date']}  {row['entries']:>6,} entries{age}  {row['origin']}")
+        parts = ", ".join(f"{k} {v:,}" for k, v in row["lists"].items())  # type: ignore[attr-defined]
+        print(f"         {parts}")
+    print(notice)
     return 0

@@ -48,6 +48,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument(
         "--country", action="extend", nargs="+", default=[], metavar="CC", help="allowed site countries"
     )
+    a.add_argument(
+        "--host",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="host names this node key may speak for in admission (as the scheduler names the node); "
+        "also how an operator decides for a new key after a rotation",
+    )
     a.add_argument("--not-before", metavar="DATE", help="trusted from (YYYY-MM-DD or RFC 3339)")
     a.add_argument(
         "--not-after", metavar="DATE", help="trusted until (a date means the end of that day, UTC)"
@@ -110,6 +119,7 @@ def run_add(args: argparse.Namespace) -> int:
         operator=args.operator,
         sites=args.site,
         countries=[c.upper() for c in args.country],
+        hosts=args.host,
         not_before=parse_when(args.not_before) if args.not_before else None,
         not_after=parse_when(args.not_after, end_of_day=True) if args.not_after else None,
         comment=args.comment,
@@ -177,7 +187,7 @@ def run_list(args: argparse.Namespace) -> int:
         period = f"{format_timestamp(s.not_before) if s.not_before else '-'} .. {format_timestamp(s.not_after) if s.not_after else '-'}"
         print(f"{s.key_id}  {s.algorithm:<10} {state}")
         print(
-            f"    operator {s.operator or 'any'}; sites {', '.join(s.sites) or 'any'}; countries {', '.join(s.countries) or 'any'}; valid {period}"
+            f"    operator {s.operator or 'any'}; sites {', '.join(s.sites) or 'any'}; countries {', '.join(s.countries) or 'any'}; hosts {', '.join(s.hosts) or 'pinned'}; valid {period}"
         )
     for ch in store.document.challengers:
         state = "REVOKED" if store.is_revoked(ch.key_id) else "trusted"

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from attest import __version__
 from attest.cli.common import (
     HelpFormatter,
     add_as_of_arg,
@@ -26,6 +27,7 @@ from attest.cli.common import (
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
+from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError
 from attest.model.result import Status, VerificationResult
 from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore, SqliteVerifierState
@@ -56,7 +58,8 @@ examples:
   attest verify spool/*.json --trust trust.json --format json --state verifier.db
   attest verify spool/*.json --trust trust.json --quiet   # one line each, like cosign
   attest verify m.envelope.json --trust trust.json --policy my-policy.toml   # us-ear is the default
-  attest verify m.envelope.json --trust trust.json --cc-root nvidia_root.pem --landmarks landmarks.json --map proof.svg""",
+  attest verify m.envelope.json --trust trust.json --cc-root nvidia_root.pem --landmarks landmarks.json --map proof.svg
+  attest verify spool/*.json --trust trust.json --format ear --sign-result verifier.key   # one signed EAR (JWT)""",
         formatter_class=HelpFormatter,
     )
     p.add_argument("envelopes", nargs="+", metavar="ENVELOPE", help="envelope files ('-' for stdin)")
@@ -79,7 +82,8 @@ examples:
     p.add_argument(
         "--sign-result",
         metavar="KEY",
-        help="sign each result with the verifier's key: output is one DSSE envelope per line (a relying party trusts one key)",
+        help="sign each result with the verifier's key: output is one DSSE envelope per line (a relying party "
+        "trusts one key); with --format ear, one EAT Attestation Result (a signed JWT) for the whole run",
     )
     add_policy_arg(p)
     add_evidence_args(p)
@@ -99,7 +103,7 @@ examples:
         action="store_true",
         help="one line per envelope: 'FILE: STATUS GRADE', and the rules that made it so when not affirming",
     )
-    add_format(p)
+    add_format(p, more=("ear",))
     p.set_defaults(func=run_verify)
 
 
@@ -145,6 +149,9 @@ def run_verify(args: argparse.Namespace) -> int:
     """Verify every input and print one result each."""
     trust = TrustStore.load(Path(args.trust))
     now = parse_when(args.now) if args.now else datetime.now(UTC)
+    if args.format == "ear" and not args.sign_result:
+        stderr("error: --format ear writes a signed EAR: give --sign-result KEY")
+        return EXIT_USAGE
     if args.max_bytes <= 0 or args.skew < 0:
         stderr("error: --max-bytes must be positive and --skew not negative")
         return EXIT_USAGE
@@ -154,8 +161,8 @@ def run_verify(args: argparse.Namespace) -> int:
         clock_skew=timedelta(seconds=args.skew),
         require_canonical=not args.allow_noncanonical,
     )
-    if args.quiet and (args.format == "json" or args.sign_result):
-        stderr("error: --quiet is a text output: not with --format json or --sign-result")
+    if args.quiet and (args.format != "text" or args.sign_result):
+        stderr("error: --quiet is a text output: not with --format json or ear, nor with --sign-result")
         return EXIT_USAGE
     if args.map and (not args.landmarks or len(args.envelopes) != 1):
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
@@ -187,6 +194,15 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.map and items and options.landmarks is not None:
         _draw_map(args.map, items[0][1], trust, now, policy, options)
     signer = load_signing_key(Path(args.sign_result)) if args.sign_result else None
+    if signer is not None and args.format == "ear":
+        claims = ear_claims(
+            results,
+            issued_at=datetime.now(UTC),
+            policy_id=f"{policy.main.id}@{policy.main.version}" if policy is not None else "none",
+            build=f"compute-attest {__version__}",
+        )
+        sys.stdout.buffer.write(sign_ear(claims, signer) + b"\n")
+        return exit_code((r.status for r in results), unreadable=unreadable)
     for result in results:
         if signer is not None:
             sys.stdout.buffer.write(sign_result(result, signer))

@@ -78,11 +78,14 @@ class TrustStore:
         return cls(document)
 
     def save(self, path: Path) -> None:
-        """Write the store atomically (temporary file, fsync, rename)."""
+        """Write the store atomically (temporary file, fsync, rename), mode 0644: it holds no secret."""
         text = self.document.to_json() + "\n"
         directory = path.parent if str(path.parent) else Path()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
         try:
+            # Public keys only: readable by the services that verify (a Slurm controller's
+            # non-root SlurmUser, the webhook's user). mkstemp would leave it 0600.
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
@@ -141,6 +144,7 @@ class TrustStore:
         operator: str | None = None,
         sites: list[str] | None = None,
         countries: list[str] | None = None,
+        hosts: list[str] | None = None,
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         comment: str | None = None,
@@ -156,6 +160,7 @@ class TrustStore:
                 "operator": operator,
                 "sites": sites or [],
                 "countries": countries or [],
+                "hosts": hosts or [],
                 "not_before": not_before,
                 "not_after": not_after,
                 "comment": comment,
@@ -168,6 +173,15 @@ class TrustStore:
             )
         keys = [k for k in self.document.keys if k.key_id != key.key_id] + [entry]
         return TrustStore(self.document.model_copy(update={"keys": keys}))
+
+    def hosts_named(self) -> dict[str, set[str]]:
+        """Host name -> the key ids whose entries name it (``hosts``), revoked keys left out."""
+        named: dict[str, set[str]] = {}
+        for e in self._entries.values():
+            if e.scope.key_id not in self._revoked:
+                for host in e.scope.hosts:
+                    named.setdefault(host, set()).add(e.scope.key_id)
+        return named
 
     def with_revoked(self, key_id: str) -> TrustStore:
         """Return a store in which ``key_id`` is revoked (its entry is kept, for the record)."""

@@ -45,7 +45,8 @@ def confirm_in_checkpoint(
         note = session.get(base_url + "/v1/checkpoint", timeout=timeout)
         if note.status_code != 200:
             raise InputError(f"the collector serves no checkpoint ({note.status_code})")
-        cp = open_checkpoint(note.text, name, public, origin=name)
+        text = bytes(note.content).decode("utf-8", "replace")  # notes are UTF-8, whatever the charset
+        cp = open_checkpoint(text, name, public, origin=name)
         if cp.size <= index:
             raise InputError(f"the signed checkpoint (size {cp.size}) does not cover entry {index} yet")
         resp = session.get(
@@ -59,4 +60,4 @@ def confirm_in_checkpoint(
         raise InputError(f"cannot confirm the entry in a signed checkpoint: {exc}") from None
     if not merkle.verify_inclusion(merkle.leaf_hash(envelope), index, cp.size, path, cp.root):
         raise InputError(f"entry {index} is not in the log's signed checkpoint at size {cp.size}")
-    return {"leaf_index": index, "tree_size": cp.size, "root_hash": cp.root.hex(), "checkpoint": note.text}
+    return {"leaf_index": index, "tree_size": cp.size, "root_hash": cp.root.hex(), "checkpoint": text}

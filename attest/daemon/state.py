@@ -87,7 +87,8 @@ class ChainDB:
                 )
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # a failed COMMIT (disk full) has rolled back already
+                    self.db.execute("ROLLBACK")
                 raise
 
     def last(self, n: int = 1) -> list[Row]:
@@ -144,7 +145,8 @@ class ChainDB:
                 self.db.execute(_DELETE_OLD, args)
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # a failed COMMIT (disk full) has rolled back already
+                    self.db.execute("ROLLBACK")
                 raise
         return seqs
 

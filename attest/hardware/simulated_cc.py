@@ -6,6 +6,13 @@ NVIDIA's (root → identity → provisioner ICA → per-device BROM → per-devi
 FMC leaf with a TCG DICE FWID extension) and answers GET_MEASUREMENTS with
 SPDM 1.1 reports signed by the device's leaf key. Its root is *not* NVIDIA's:
 a verifier must be told to pin it, so simulated evidence can never pass as real.
+
+Like NVIDIA it also publishes reference integrity manifests (driver and VBIOS
+RIMs, XML-signed SWID tags under a RIM root of its own) with the golden values
+of its firmware, so measurements can be appraised end to end. All its GPUs run
+the same firmware and measure alike; a GPU put in debug mode
+(:meth:`SimulatedCcBackend.set_debug`) measures its debug policy differently,
+as NVIDIA's GPUs do, and a verifier appraising the report refuses it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,28 @@ from attest.errors import InputError
 from attest.hardware.cc import fingerprint
 
 _SHA384_OID = bytes.fromhex("608648016503040202")
+
+SIM_DRIVER_VERSION = "570.133.20"
+SIM_VBIOS_VERSION = "96.00.74.00.01"
+VBIOS_INDICES = range(0, 20)
+"""RIM indices the VBIOS RIM covers (the driver RIM covers 20..63); RIM index k is report block k + 1."""
+DEBUG_POLICY_INDEX = 9
+"""The RIM index whose measurement changes when a simulated GPU is in debug mode."""
+
+
+def golden_measurement(index: int) -> bytes:
+    """The simulated firmware's measurement at RIM ``index`` (the same on every simulated GPU)."""
+    return hashlib.sha384(
+        f"simulated firmware {SIM_VBIOS_VERSION}/{SIM_DRIVER_VERSION}/{index}".encode()
+    ).digest()
+
+
+def _runtime_measurement(index: int, *, debug: bool) -> bytes:
+    if debug and index == DEBUG_POLICY_INDEX:
+        return hashlib.sha384(b"simulated debug policy: enabled").digest()
+    return golden_measurement(index)
+
+
 _DICE_TCB_INFO = ObjectIdentifier("2.23.133.5.4.1.1")
 
 
@@ -131,6 +160,11 @@ class SimulatedCcBackend:
         self._upper = (directory / "upper.pem").read_bytes()  # provisioner ICA and identity
         self._ica_key = self._load_key("ica.key")
         self._ica = x509.load_pem_x509_certificate(self._upper)
+        self._debug: set[str] = set()
+
+    def set_debug(self, uuid: str, debug: bool = True) -> None:
+        """Put a simulated GPU in (or out of) debug mode: its reports then measure differently."""
+        (self._debug.add if debug else self._debug.discard)(uuid)
 
     @property
     def root_pem(self) -> bytes:
@@ -338,15 +372,19 @@ class SimulatedCcBackend:
             raise InputError(f"the nonce must be exactly 32 bytes, not {len(nonce)}")
         dev = self.device(uuid, identity)
         request = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce + b"\x00"
+        debug = uuid in self._debug
         record = b"".join(
             bytes([i, 1])
             + (51).to_bytes(2, "little")
             + bytes([0x01])
             + (48).to_bytes(2, "little")
-            + hashlib.sha384(f"{uuid}/measurement/{i}".encode()).digest()
+            + _runtime_measurement(i - 1, debug=debug)
             for i in range(1, 65)
         )
-        fields: list[tuple[int, bytes]] = [(3, b"570.133.20\0"), (6, bytes.fromhex("0074009601000000"))]
+        fields: list[tuple[int, bytes]] = [
+            (3, SIM_DRIVER_VERSION.encode() + b"\0"),
+            (6, bytes.fromhex("0074009601000000")),
+        ]
         ident = dev.identity
         for ftype, text in ((15, ident.chip_sku), (17, ident.project), (18, ident.project_sku)):
             if text is not None:
@@ -364,6 +402,133 @@ class SimulatedCcBackend:
         der = dev.leaf_key.sign(request + response, ec.ECDSA(hashes.SHA384()))
         r, s = decode_dss_signature(der)
         return request + response + r.to_bytes(48, "big") + s.to_bytes(48, "big"), dev.chain
+
+    # --- Reference integrity manifests ------------------------------------------------------
+
+    def _rim_hierarchy(self) -> tuple[ec.EllipticCurvePrivateKey, list[x509.Certificate]]:
+        """The RIM signing key and its chain (signer, RIM root), made on first use."""
+        root_path, chain_path = self.directory / "rim_root.pem", self.directory / "rim_chain.pem"
+        if not root_path.exists():
+            root_key, signer_key = (ec.generate_private_key(ec.SECP384R1()) for _ in range(2))
+            root_name = _name("Simulated CoRIM signing Root CA")
+            root = _cert(root_name, root_key, root_name, root_key, ca=True)
+            signer = _cert(_name("Simulated RIM Signer"), signer_key, root_name, root_key, ca=False)
+            write_private_key_bytes(
+                self.directory / "rim_signer.key",
+                signer_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
+            chain_path.write_bytes(_pem(signer, root))
+            root_path.write_bytes(_pem(root))
+        return self._load_key("rim_signer.key"), [
+            x509.load_pem_x509_certificate(b) for b in _split_pem(chain_path.read_bytes())
+        ]
+
+    @property
+    def rim_root_pem(self) -> bytes:
+        """The RIM root certificate to pin (``attest verify --rim-root``)."""
+        self._rim_hierarchy()
+        return (self.directory / "rim_root.pem").read_bytes()
+
+    @property
+    def rim_root_sha256(self) -> str:
+        """The RIM root's fingerprint."""
+        return fingerprint(x509.load_pem_x509_certificate(self.rim_root_pem))
+
+    def rim(
+        self, kind: str, identity: SimulatedIdentity, *, golden: dict[int, bytes] | None = None
+    ) -> tuple[str, bytes]:
+        """(RIM id, signed RIM XML) for the simulated ``driver`` or ``vbios`` firmware of GPUs of ``identity``.
+
+        Args:
+            kind: ``driver`` (one per chip) or ``vbios`` (one per board SKU, named by the identity's
+                project, project SKU and chip SKU; by chip when it has none).
+            identity: the GPUs' chip (from the certificate model) and board SKU.
+            golden: replace golden values at these indices (tests of a vendor's mistaken RIM).
+        """
+        from lxml import etree
+        from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+        from signxml.signer import XMLSigner
+
+        chip = identity.certificate_model.split(" ")[0].replace("_", "").upper()
+        if kind == "driver":
+            rim_id, version = f"NV_GPU_DRIVER_{chip}_{SIM_DRIVER_VERSION}", SIM_DRIVER_VERSION
+            indices = [i for i in range(64) if i not in VBIOS_INDICES]
+        elif kind == "vbios":
+            vbios = SIM_VBIOS_VERSION.replace(".", "")
+            if identity.project and identity.project_sku and identity.chip_sku:
+                rim_id = f"NV_GPU_VBIOS_{identity.project}_{identity.project_sku}_{identity.chip_sku}_{vbios}"
+            else:  # its reports name no board SKU: the RIM is named by chip (attest.hardware.rim.rim_ids)
+                rim_id = f"NV_GPU_VBIOS_{chip}_{vbios}"
+            version, indices = SIM_VBIOS_VERSION, list(VBIOS_INDICES)
+        else:
+            raise InputError(f"a RIM is for the driver or the vbios, not {kind!r}")
+        swid = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+        sha384 = "http://www.w3.org/2001/04/xmlenc#sha384"
+        doc = etree.Element(
+            f"{{{swid}}}SoftwareIdentity",
+            nsmap={None: swid, "ns2": sha384},
+            attrib={"name": chip, "tagId": hashlib.sha384(rim_id.encode()).hexdigest(), "version": "1.0"},
+        )
+        etree.SubElement(
+            doc, f"{{{swid}}}Entity", name="Simulated GPU Vendor", role="softwareCreator tagCreator"
+        )
+        etree.SubElement(
+            doc, f"{{{swid}}}Meta", colloquialVersion=version, edition="GPU", product=chip, revision="r1"
+        )
+        payload = etree.SubElement(doc, f"{{{swid}}}Payload")
+        for i in indices:
+            value = (golden or {}).get(i, golden_measurement(i))
+            etree.SubElement(
+                payload,
+                f"{{{swid}}}Resource",
+                attrib={
+                    "type": "Measurement",
+                    "index": str(i),
+                    "active": "True",
+                    "alternatives": "1",
+                    f"{{{sha384}}}Hash0": value.hex(),
+                    "name": f"Measurement_{i}",
+                    "size": "48",
+                },
+            )
+        key, chain = self._rim_hierarchy()
+        signed = XMLSigner(
+            signature_algorithm=SignatureMethod.ECDSA_SHA384,
+            digest_algorithm=DigestAlgorithm.SHA384,
+            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_1,
+        ).sign(doc, key=key, cert=chain)
+        return rim_id, etree.tostring(signed)
+
+    def rims(self, identities: list[SimulatedIdentity] | None = None) -> dict[str, bytes]:
+        """Every RIM for GPUs of these identities (default: of every GPU this vendor has made), by id."""
+        if identities is None:
+            identities = [self.device(uuid).identity for uuid in all_devices(self)]
+        out: dict[str, bytes] = {}
+        for ident in identities:
+            for kind in ("driver", "vbios"):
+                rim_id, xml = self.rim(kind, ident)
+                out.setdefault(rim_id, xml)
+        return out
+
+    def publish_rims(self, directory: Path, identities: list[SimulatedIdentity] | None = None) -> list[Path]:
+        """Write the RIMs for these identities (default: every GPU made so far) into ``directory``.
+
+        Files are named as NVIDIA's RIM service names RIMs: a RIM cache for ``--rims``.
+        """
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {directory}: {exc.strerror}") from None
+        paths = []
+        for rim_id, xml in self.rims(identities).items():
+            path = directory / f"{rim_id}.xml"
+            path.write_bytes(xml)
+            paths.append(path)
+        return paths
 
 
 def all_devices(backend: SimulatedCcBackend) -> list[str]:
@@ -428,3 +593,24 @@ def serve_ocsp(backend: SimulatedCcBackend, host: str = "127.0.0.1", port: int =
     server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="sim-ocsp").start()
     return server
+
+
+class SimulatedRimService:
+    """The simulated vendor's RIM service, in memory: a :class:`attest.hardware.rim.RimSource`.
+
+    It answers for every GPU the vendor has made when asked (signing each RIM once).
+    """
+
+    def __init__(self, backend: SimulatedCcBackend) -> None:
+        self.backend = backend
+        self._signed: dict[str, bytes] = {}
+
+    def get(self, rim_id: str) -> bytes | None:
+        """The RIM with this id, or None."""
+        import fnmatch
+
+        if not any(fnmatch.fnmatchcase(k, rim_id) for k in self._signed):
+            for key, xml in self.backend.rims().items():
+                self._signed.setdefault(key, xml)
+        matches = sorted(k for k in self._signed if fnmatch.fnmatchcase(k, rim_id))
+        return self._signed[matches[0]] if matches else None

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
+import logging
 import math
 import sqlite3
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -58,6 +59,10 @@ from attest.log.frontend import Limits, read_body
 from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
+
+if TYPE_CHECKING:
+    from attest.model.manifest import WorkloadManifest
+    from attest.model.result import VerificationResult
 
 MAX_BODY = 1 << 20
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
@@ -82,6 +87,15 @@ class CollectorState(VerifierState, Protocol):
 
     def record_submission(self, identity: bytes, index: int) -> None:
         """Remember the log index of a submission."""
+        ...
+
+    def record(
+        self,
+        nonces: list[tuple[str, str, datetime]],
+        heads: list[tuple[str, ChainHead]],
+        submission: tuple[bytes, int] | None,
+    ) -> bool:
+        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
         ...
 
 
@@ -117,32 +131,33 @@ class PendingState:
         if current is None or head.sequence > current.sequence:
             self.heads[key_id] = head
 
-    def commit(self) -> None:
-        """Record what is held (after the append)."""
-        for (key_id, nonce), expires_at in self.nonces.items():
-            self.base.check_and_record(key_id, nonce, expires_at)
-        for key_id, head in self.heads.items():
-            self.base.advance(key_id, head)
+    def commit(self, submission: tuple[bytes, int] | None = None) -> bool:
+        """Record what is held, and the submission, in one transaction (after the append).
+
+        False if another collector recorded a nonce meanwhile. All or nothing: a state that
+        cannot be written (a full disk) keeps none of it, and the entry's re-push is judged as
+        the original.
+        """
+        return self.base.record(
+            [(k, n, e) for (k, n), e in self.nonces.items()], list(self.heads.items()), submission
+        )
 
 
-def submission_identity(raw: bytes) -> bytes | None:
-    """SHA-256 over the payload type, the payload and the sorted signer key ids: one submission's identity.
+def submission_identity(raw: bytes, signer: str) -> bytes | None:
+    """SHA-256 over the payload type, the payload and the node key it is attributed to: one submission.
 
-    Two envelopes of the same payload signed by the same keys are the same submission, whatever
-    their signature bytes (an ECDSA signature's ``s`` can be turned into ``n - s`` by anyone; a
-    node may sign the same payload twice): the second is not a replay *by the node*. Take it
-    only of an envelope whose signatures all verified. None for bytes that are not an envelope.
+    Two envelopes of the same payload attributed to the same node key are the same submission,
+    whatever their signature bytes (an ECDSA signature's ``s`` can be turned into ``n - s`` by
+    anyone; a node may sign the same payload twice; another trusted key may add its own
+    signature): the second is not a replay *by the node*. Take it only of an envelope whose
+    signatures all verified. None for bytes that are not an envelope.
     """
     try:
         envelope, payload = parse_envelope(raw, require_canonical=False)
     except AttestError:
         return None
     h = hashlib.sha256()
-    for part in (
-        envelope.payload_type.encode(),
-        payload,
-        *sorted(s.keyid.encode() for s in envelope.signatures),
-    ):
+    for part in (envelope.payload_type.encode(), payload, signer.encode()):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.digest()
@@ -189,6 +204,8 @@ class Collector:
         newest: NewestEvidence | None = None,
         limits: Limits | None = None,
         witnesses: Sequence[tuple[str, WitnessKey]] = (),
+        read_token: str | None = None,
+        max_clock_lag_s: float = 60.0,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -200,9 +217,51 @@ class Collector:
         self.note: str | None = None
         self.noted_size = -1
         self.limits = limits or Limits()
+        self.read_token = read_token
+        self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
+        self.clock_offsets: dict[str, float] = {}
+        """This collector's clock minus each witness's, from their newest cosignatures."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
+
+    def _judge(
+        self, raw: bytes, now: datetime, state: PendingState | CollectorState
+    ) -> tuple[VerificationResult, WorkloadManifest | None]:
+        # GPU device claims go straight to the durable state: recording one twice is harmless.
+        return verify_and_open(
+            raw,
+            self.trust,
+            now=now,
+            nonces=state,
+            chains=state,
+            policy=self.policy,
+            options=self.options,
+            devices=self.state,
+        )
+
+    def recover(self, limit: int = 10_000) -> int:
+        """Judge the newest entries without a stored verdict, in log order; return how many.
+
+        A crash between an entry's append and its verdict leaves its nonce and chain head
+        unrecorded: they are recorded here, as of the entry's integration time. Run before serving, so a replay of such an entry cannot be judged fresh before it is.
+        """
+        size = self.log.size
+        first = size
+        while first > 0 and size - first < limit and self.log.store.result(first - 1) is None:
+            first -= 1
+        for index in range(first, size):
+            raw = self.log.store.entry(index)
+            at = self.log.store.integrated_at(index)
+            now = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
+            pending = PendingState(self.state)
+            result, manifest = self._judge(raw, now, pending)  # as of when the log took it
+            identity = (
+                submission_identity(raw, result.key_id) if manifest is not None and result.key_id else None
+            )
+            pending.commit(None if identity is None else (identity, index))
+            self.log.store.put_result(index, result.status.value, json.dumps(result.to_obj()))
+        return size - first
 
     def _duplicate(self, index: int, result: Any) -> tuple[int, dict[str, Any]]:
         return 200, {"duplicate": True, "leaf_index": index, "result": result, **self._proof(index)}
@@ -217,18 +276,24 @@ class Collector:
             kept = self.log.store.result(existing)
             if kept is not None:
                 return self._duplicate(existing, json.loads(kept))
-        # 2. Verify, holding what it would record until the log has the envelope.
+        # 2. A clock behind the log's own recent time judges nothing (it would store verdicts of
+        #    a time that has passed); then verify, holding what it would record until the log has it.
+        now = datetime.now(UTC)
+        size = self.log.size
+        newest = self.log.store.integrated_at(size - 1) if size else None
+        if newest is not None and now.timestamp() < newest - self.max_clock_lag_s:
+            return 503, {
+                "error": "this collector's clock is behind the log's newest entry by "
+                f"{newest - now.timestamp():.0f} s; it judges nothing until its clock is fixed"
+            }
+        if self.clock_disagrees():
+            off = min(self.clock_offsets.values(), key=abs)
+            return 503, {
+                "error": f"this collector's clock is {off:+.0f} s off every witness's; it judges nothing "
+                "until its clock is fixed"
+            }
         pending = PendingState(self.state)
-        result, manifest = verify_and_open(
-            raw,
-            self.trust,
-            now=datetime.now(UTC),
-            nonces=pending,
-            chains=pending,
-            policy=self.policy,
-            options=self.options,
-            devices=self.state,
-        )
+        result, manifest = self._judge(raw, now, pending)
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
@@ -238,7 +303,7 @@ class Collector:
                 "result": _brief(result.to_obj()),
             }
         # 3. One submission, one entry: the same payload by the same signers is the original.
-        identity = submission_identity(raw) if manifest is not None else None
+        identity = submission_identity(raw, result.key_id) if manifest is not None and result.key_id else None
         if existing is None and identity is not None:
             first = self.state.submission(identity)
             if first is not None:
@@ -264,19 +329,23 @@ class Collector:
             kept = self.log.store.result(placed.index)
             if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
                 return self._duplicate(placed.index, json.loads(kept))
-        pending.commit()
-        if identity is not None:
-            self.state.record_submission(identity, placed.index)
-        self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
+        try:
+            if not pending.commit(None if identity is None else (identity, placed.index)):
+                # Another collector on this state recorded the nonce between our check and our
+                # commit: the verdict stored is what the committed state gives (a replay).
+                result, _ = self._judge(raw, now, self.state)
+            self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
+        except (AttestError, sqlite3.Error, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            return 503, {
+                "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
+                "push it again: it is judged then, as the original"
+            }
         if self.newest is not None:
             try:
                 self.newest.offer(raw, result, manifest)
             except OSError as exc:  # the log has the envelope; the directory catches up with the next one
-                print(
-                    f"attest collector: cannot update the evidence directory: {exc}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _warn(f"cannot update the evidence directory: {exc}")
         return 200, {
             "duplicate": existing is not None,
             "leaf_index": placed.index,
@@ -296,13 +365,49 @@ class Collector:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
         raw = await read_body(request, self.limits)
         async with self.lock:
-            code, body = await asyncio.to_thread(self._submit, raw)
+            try:
+                code, body = await asyncio.to_thread(self._submit, raw)
+            except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
+                _warn(f"a push failed: {type(exc).__name__}: {exc}")
+                code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
+
+    def clock_disagrees(self) -> bool:
+        """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
+        return (
+            bool(self.clock_offsets)
+            and min(abs(o) for o in self.clock_offsets.values()) > self.max_clock_lag_s
+        )
+
+    def _remeasure_clocks(self) -> None:
+        """Ask each witness to cosign the current checkpoint again, for its time only (after a clock fix)."""
+        import requests
+
+        from attest.log.witness import add_checkpoint_request, cosignature_times
+
+        if self.note is None:
+            return
+        body = self.note.partition("\n\n")
+        note = body[0] + "\n\n" + body[2].splitlines()[0] + "\n"  # the log's own signature line
+        for url, wkey in self.witnesses:
+            try:
+                resp = requests.post(
+                    url.rstrip("/") + "/add-checkpoint",
+                    data=add_checkpoint_request(self.noted_size, [], note),
+                    timeout=5,
+                )
+            except requests.RequestException:
+                continue
+            stamps = cosignature_times(note + _text(resp), [wkey]) if resp.status_code == 200 else {}
+            if stamps:
+                self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
 
     def _checkpoint(self) -> str | None:
         if self.key is None:
             return None
+        if self.clock_disagrees():
+            self._remeasure_clocks()
         if self.log.size != self.noted_size:
             note = self.log.checkpoint(self.key)
             if self.witnesses:
@@ -337,18 +442,22 @@ class Collector:
                 except requests.RequestException as exc:
                     _warn(f"witness {url} unreachable: {exc}")
                     break
-                if resp.status_code == 409 and resp.text.strip().isdigit():
-                    self.witnessed[url] = int(resp.text.strip())
+                if resp.status_code == 409 and _text(resp).strip().isdigit():
+                    self.witnessed[url] = int(_text(resp).strip())
                     continue
                 if resp.status_code != 200:
                     _warn(
-                        f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {resp.text[:200]}"
+                        f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {_text(resp)[:200]}"
                     )
                     break
-                got = [line + "\n" for line in resp.text.splitlines() if line]
-                if cosignature_times(note + "".join(got), [wkey]):
+                got = [line + "\n" for line in _text(resp).splitlines() if line]
+                stamps = cosignature_times(note + "".join(got), [wkey])
+                if stamps:
                     lines += "".join(got)
                     self.witnessed[url] = cp.size
+                    # The witness's clock, as its signed timestamp gives it: an independent
+                    # check of this collector's own (a few seconds of latency aside).
+                    self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
                 else:
                     _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
                 break
@@ -389,7 +498,15 @@ class Collector:
             return web.json_response({"error": getattr(exc, "message", str(exc))}, status=404)
 
     async def get_entry(self, request: web.Request) -> web.Response:
-        """GET /v1/entries/N."""
+        """GET /v1/entries/N (with ``read_token``: only with ``Authorization: Bearer <token>``)."""
+        if self.read_token is not None:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.read_token}".encode()):
+                return web.json_response(
+                    {"error": "entries are readable with the read token only"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         try:
             data = self.log.store.entry(int(request.match_info["index"]))
         except ValueError:
@@ -431,8 +548,16 @@ class Collector:
         return app
 
 
+_log = logging.getLogger("attest.collector")
+
+
+def _text(resp: Any) -> str:
+    """A text answer as UTF-8 (signed notes are UTF-8 whatever charset, if any, the server names)."""
+    return bytes(resp.content).decode("utf-8", "replace")
+
+
 def _warn(message: str) -> None:
-    print(f"attest collector: {message}"[:500], file=sys.stderr, flush=True)
+    _log.warning("%s", message[:500])
 
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ What an Internet-facing service needs that aiohttp does not do by default:
   connection is closed) after ``body_timeout_s``.
 - **Connection cap.** At most ``max_connections`` at once, kept below the process's file
   descriptor limit (raised to its hard limit at start), so the accept loop never runs out of
-  descriptors; connections beyond the cap are closed as they arrive. ``/healthz`` answers
-  while the cap holds.
+  descriptors. At the cap, a new connection closes the oldest one that is not inside a request
+  (an idle or slow one); only when every connection is inside a request is the new one closed.
+  So idle connections cannot lock ``/healthz`` or the nodes out.
 - **Quiet, bounded logging.** A client that resets its connection is not an error; the
   service's own log records are rate limited (and never carry tracebacks), so a flood cannot
   fill a disk through stderr.
@@ -77,16 +78,20 @@ class BoundedLog(logging.Handler):
 
 
 def quiet_logging(handler: BoundedLog) -> None:
-    """Route aiohttp's and asyncio's records through ``handler`` only."""
-    for name in ("aiohttp", "asyncio"):
+    """Route aiohttp's, asyncio's and this service's records through ``handler`` only."""
+    for name in ("aiohttp", "asyncio", "attest"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.propagate = False
         logger.setLevel(logging.WARNING)
 
 
-def descriptor_budget(wanted: int) -> int:
-    """Raise the soft descriptor limit to the hard one; return how many connections fit under it."""
+def descriptor_budget(wanted: int, backlog: int) -> tuple[int, int]:
+    """Raise the soft descriptor limit to the hard one; return (connections, accept backlog) that fit.
+
+    The event loop accepts up to ``backlog`` connections per wake-up before the cap can close
+    any, and the process holds its databases, log files and imports: both are kept in reserve.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -95,8 +100,9 @@ def descriptor_budget(wanted: int) -> int:
         except (ValueError, OSError):
             pass
     if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(1, min(wanted, soft - 64))  # room for the database, the log files, a few spare
+        return wanted, backlog
+    backlog = max(8, min(backlog, soft // 8))
+    return max(1, min(wanted, soft - 64 - backlog)), backlog
 
 
 async def read_body(request: web.Request, limits: Limits) -> bytes:
@@ -117,15 +123,26 @@ class _Guard:
         self.open: dict[RequestHandler, tuple[asyncio.TimerHandle, int]] = {}
         self.served: dict[RequestHandler, int] = {}
         self.refused = 0
+        self.evicted = 0
 
     def made(self, proto: RequestHandler, transport: asyncio.BaseTransport) -> None:
-        if len(self.open) >= self.limits.max_connections:
+        if len(self.open) >= self.limits.max_connections and not self._evict_idle():
             self.refused += 1
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
             return
         self.served[proto] = 0
         self._arm(proto)
+
+    def _evict_idle(self) -> bool:
+        """Close the oldest connection that is not inside a request (a slow or idle one), to make room."""
+        for proto in self.open:
+            if not getattr(proto, "_request_in_progress", False) and proto.transport is not None:
+                proto.transport.abort()
+                self.lost(proto)
+                self.evicted += 1
+                return True
+        return False
 
     def _arm(self, proto: RequestHandler) -> None:
         handle = asyncio.get_running_loop().call_later(self.limits.header_timeout_s, self._check, proto)
@@ -184,10 +201,8 @@ def serve_app(
     """
     bounded = BoundedLog()
     quiet_logging(bounded)
-    budget = descriptor_budget(limits.max_connections)
-    limits = Limits(
-        limits.header_timeout_s, limits.body_timeout_s, limits.keepalive_s, budget, limits.backlog
-    )
+    budget, backlog = descriptor_budget(limits.max_connections, limits.backlog)
+    limits = Limits(limits.header_timeout_s, limits.body_timeout_s, limits.keepalive_s, budget, backlog)
 
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:

@@ -219,6 +219,36 @@ class PostgresVerifierState:
             )
             return bool(cur.rowcount == 1)
 
+    def record(
+        self,
+        nonces: list[tuple[str, str, datetime]],
+        heads: list[tuple[str, ChainHead]],
+        submission: tuple[bytes, int] | None,
+    ) -> bool:
+        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        fresh = True
+        with self.lock, self.db.transaction():
+            for key_id, nonce, expires_at in nonces:
+                cur = self.db.execute(
+                    "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (key_id, nonce, expires_at),
+                )
+                fresh = fresh and cur.rowcount == 1
+            for key_id, head in heads:
+                self.db.execute(
+                    "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
+                    "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
+                    (key_id, head.sequence, head.digest),
+                )
+            if submission is not None:
+                self.db.execute(
+                    "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    submission,
+                )
+        return fresh
+
     def seen(self, key_id: str, nonce: str) -> bool:
         """Whether the pair is recorded (a read: nothing is recorded)."""
         with self.lock:

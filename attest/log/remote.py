@@ -57,7 +57,7 @@ class RemoteLog:
 
     def checkpoint(self) -> str:
         """The collector's newest signed checkpoint (a signed note)."""
-        return self._get("/v1/checkpoint").text
+        return self._get("/v1/checkpoint").content.decode("utf-8", "replace")  # notes are UTF-8
 
     def inclusion(self, index: int, size: int | None = None) -> dict[str, Any]:
         """An inclusion proof, verified before it is returned."""

@@ -259,12 +259,15 @@ def witness_app(witness: Witness) -> object:
 
     from aiohttp import web
 
+    from attest.log.frontend import Limits, read_body
+
     lock = asyncio.Lock()
+    limits = Limits()
 
     async def add(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_REQUEST:
             return web.Response(status=400, text="request too large\n")
-        body = await request.read()
+        body = await read_body(request, limits)
         async with lock:
             answer = await asyncio.to_thread(witness.add_checkpoint, body)
         return web.Response(status=answer.status, text=answer.body, content_type=answer.content_type)

@@ -52,10 +52,19 @@ class Party(WireModel):
     identifiers: list[Identifier] = Field(default_factory=list, max_length=32)
 
 
+class Owner(Party):
+    """A direct or indirect owner of the tenant and its share (the Affiliates "50 %" rule reads them)."""
+
+    share_percent: Annotated[float, Field(gt=0, le=100, description="ownership share, percent")]
+
+
 class Tenant(Party):
     """The customer whose job runs, and its ultimate parent (the headquarters rule reads both)."""
 
     ultimate_parent: Party | None = None
+    owners: list[Owner] = Field(
+        default_factory=list, max_length=64, description="owners with their shares, for the Affiliates rule"
+    )
 
 
 class Operator(WireModel):
@@ -171,6 +180,14 @@ class CcEvidence(WireModel):
         description="the challenge the report's nonce names (attest bind --challenge): dates the binding; "
         "absent in bindings made before challenges, which are never graded fresh",
     )
+    nras_token: Annotated[
+        str | None,
+        Field(
+            max_length=65536,
+            description="NRAS detached EAT for this report (JSON text: the overall token and this GPU's), "
+            "made over the same nonce: NVIDIA's appraisal of its measurements",
+        ),
+    ] = None
 
 
 class MaxClocks(WireModel):

@@ -67,6 +67,9 @@ class LicenseEntry(WireModel):
     items: list[str] = Field(default_factory=lambda: ["3A090", "4A090"], description="ECCN prefixes covered")
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
+    conditions: list[str] = Field(
+        default_factory=list, description="conditions the licence carries (a rule may require some)"
+    )
     note: str | None = None
 
 
@@ -74,6 +77,11 @@ class _Rule(WireModel):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$", description="stable id; findings use policy.<id>")]
     severity: Severity = "contraindicated"
     reference: str | None = Field(default=None, description="the regulation or guidance the rule applies")
+    source: str | None = Field(default=None, description="where the rule's facts come from")
+    date: dt.date | None = Field(default=None, description="the date of the source")
+    confirmed: bool = Field(
+        default=True, description="false when the rule rests on a secondary source, not the primary text"
+    )
 
 
 class DestinationRule(_Rule):
@@ -82,6 +90,20 @@ class DestinationRule(_Rule):
     kind: Literal["destination"]
     groups: list[GroupOrCountry] = Field(min_length=1)
     except_groups: list[GroupOrCountry] = Field(default_factory=list)
+    effective_from: dt.date | None = Field(
+        default=None, description="the rule applies to manifests from this date"
+    )
+    eccns: list[str] = Field(
+        default_factory=list,
+        description="only chips whose ECCN or paragraph starts with one of these (all if empty)",
+    )
+    max_tpp: Annotated[float | None, Field(gt=0)] = Field(
+        default=None, description="only chips with a TPP at most this (e.g. H200-class)"
+    )
+    required_conditions: list[str] = Field(
+        default_factory=list,
+        description="a licence satisfies the rule only when it carries all these conditions",
+    )
 
 
 class HeadquartersRule(_Rule):
@@ -89,6 +111,12 @@ class HeadquartersRule(_Rule):
 
     kind: Literal["headquarters"]
     groups: list[GroupOrCountry] = Field(min_length=1)
+    offshore: list[GroupOrCountry] = Field(
+        default_factory=list,
+        description="jurisdictions where holding companies are incorporated, not headquartered (KY, BM, VG, ...): "
+        "a party declared there, with controlled chips and no licence, is a warning (declare the principal place "
+        "of business)",
+    )
 
 
 class ProhibitedHardwareRule(_Rule):
@@ -116,8 +144,13 @@ class EvidenceStrengthRule(_Rule):
 
 _LIST_SEVERITIES: dict[str, Severity] = {
     "entity-list": "contraindicated",
+    "meu-list": "contraindicated",
+    "denied-persons-list": "contraindicated",
+    "sdn": "contraindicated",
+    "unverified-list": "warning",
     "1260h": "warning",
     "1260h-proposed-2025": "info",
+    "known-headquarters": "info",
 }
 
 
@@ -128,7 +161,7 @@ class ScreeningRule(_Rule):
     lists: list[str] = Field(
         default_factory=lambda: ["seed"],
         min_length=1,
-        description="seed, or names imported with attest lists import",
+        description="bundled (csl, 1260h, seed) or names imported with attest lists import",
     )
     severities: dict[str, Severity] = Field(
         default_factory=lambda: dict(_LIST_SEVERITIES),
@@ -136,6 +169,57 @@ class ScreeningRule(_Rule):
     )
     near_severity: Severity = "warning"
     near_threshold: Annotated[float, Field(gt=50, le=100)] = 90.0
+    max_list_age_days: dict[str, Annotated[int, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="per list name (or * for every list): a list older than this many days on the manifest's "
+        "date is a warning",
+    )
+    list_notes: dict[str, str] = Field(
+        default_factory=dict, description="what a match on a list means, per list id (added to its findings)"
+    )
+
+
+class SiteCountryRule(_Rule):
+    """The site's coordinates must lie in its declared country (bundled borders), within its accuracy plus a margin."""
+
+    kind: Literal["site_country"]
+    margin_km: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=2.0, description="slack beyond the border, added to the site's declared accuracy"
+    )
+    max_accuracy_km: Annotated[float, Field(ge=0, le=500)] = Field(
+        default=10.0,
+        description="a declared accuracy above this counts only this much (and is a warning): "
+        "an accuracy of 10,000 km must not place a site anywhere",
+    )
+
+
+class NoticeRule(_Rule):
+    """Information for controlled chips at sites in these groups (e.g. Malaysia's Strategic Trade Permit)."""
+
+    kind: Literal["notice"]
+    groups: list[GroupOrCountry] = Field(min_length=1)
+    effective_from: dt.date | None = None
+    message: str = Field(min_length=1)
+    severity: Severity = "info"
+
+
+class Suspension(WireModel):
+    """A period in which a rule does not apply: from ``start`` up to, not including, ``end``."""
+
+    start: dt.date
+    end: dt.date | None = None
+
+
+class AffiliatesRule(_Rule):
+    """Owned at least ``threshold_percent`` by listed parties (together), the tenant counts as listed."""
+
+    kind: Literal["affiliates"]
+    effective_from: dt.date
+    suspended: list[Suspension] = Field(default_factory=list)
+    threshold_percent: Annotated[float, Field(gt=0, le=100)] = 50.0
+    lists: list[str] = Field(
+        default_factory=lambda: ["entity-list", "meu-list"], min_length=1, description="list ids that count"
+    )
 
 
 class ValidityRule(_Rule):
@@ -152,6 +236,9 @@ Rule = Annotated[
     | TrainingComputeRule
     | EvidenceStrengthRule
     | ScreeningRule
+    | SiteCountryRule
+    | NoticeRule
+    | AffiliatesRule
     | ValidityRule,
     Field(discriminator="kind"),
 ]
@@ -203,6 +290,14 @@ class PolicyDocument(WireModel):
     groups: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9:_-]{1,31}$")], CountryGroup] = Field(
         default_factory=dict
     )
+    territories: dict[
+        Annotated[str, Field(pattern=r"^[A-Z]{2}$")], Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    ] = Field(
+        default_factory=dict,
+        description="territories the rules treat as another country (HK and MO as CN): every rule, group and "
+        "licence that names the country names them too",
+    )
+    territories_source: str | None = Field(default=None, description="the regulation that says so")
     licenses: list[LicenseEntry] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     location: LocationRequirement | None = Field(
@@ -218,6 +313,10 @@ class PolicyDocument(WireModel):
         ids = [r.id for r in self.rules]
         if len(set(ids)) != len(ids):
             raise ValueError("a rule id is used twice")
+        if any(t == c for t, c in self.territories.items()) or set(self.territories) & set(
+            self.territories.values()
+        ):
+            raise ValueError("a territory is treated as itself or as another territory")
         if self.status == "rescinded" and self.rescinded is None:
             raise ValueError("a rescinded policy needs the date it was rescinded")
         return self

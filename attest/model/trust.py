@@ -9,7 +9,9 @@ A human-editable JSON file::
      "revoked": ["9a0b…"]}
 
 ``public_key`` is base64 of the DER SubjectPublicKeyInfo (the body of the
-``.pub`` PEM on one line). Empty ``sites`` / ``countries`` mean "any".
+``.pub`` PEM on one line). Empty ``sites`` / ``countries`` mean "any". ``hosts`` names
+the hosts a node key may speak for when a scheduler admits jobs (``attest trust add
+--host``); see :mod:`attest.scheduler.evidence` for what an empty list means there.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class TrustedKey(WireModel):
     )
     countries: list[CountryCode] = Field(
         default_factory=list, description="allowed site countries; empty = any"
+    )
+    hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list,
+        description="host names this node key may speak for in admission; empty = the host first seen "
+        "with it (pinned), and none that another key's entry names",
     )
     not_before: Timestamp | None = None
     not_after: Timestamp | None = None

@@ -23,24 +23,29 @@ from pydantic import JsonValue
 
 from attest.errors import InputError
 from attest.hardware.catalog import ChipClassification, bundled_catalog
+from attest.location.borders import bundled_borders
+from attest.location.in_country import country_fit
 from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.policy import (
+    AffiliatesRule,
     DestinationRule,
     EvidenceStrengthRule,
     HardwareRequirement,
     HeadquartersRule,
     LicenseEntry,
     LocationRequirement,
+    NoticeRule,
     PolicyDocument,
     ProhibitedHardwareRule,
     Rule,
     ScreeningRule,
+    SiteCountryRule,
     TrainingComputeRule,
     ValidityRule,
 )
 from attest.model.result import Finding, Severity
-from attest.policy.screening import Screener, load_list
+from attest.policy.screening import Match, Screener, load_list, screener_for
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
 """Policies shipped with the package; ``us-ear`` is the default."""
@@ -120,6 +125,9 @@ class Policy:
         self.documents = list(documents)
         self.main = documents[-1]
         self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
+        # One source of truth for "China": a territory (HK, MO) is in every group and rule that
+        # names its country (CN), so no rule can prohibit CN and forget Hong Kong.
+        self.territories = {t: c for doc in documents for t, c in doc.territories.items()}
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
         self._verdicts: ByIdentity[list[Finding]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
@@ -139,7 +147,7 @@ class Policy:
                     raise PolicyError(
                         f"rule {rule.id} of policy {self.main.id}: {exc.message}", hint=exc.hint
                     ) from None
-                self.screeners[rule.id] = Screener(lists, near_threshold=rule.near_threshold)
+                self.screeners[rule.id] = screener_for(lists, near_threshold=rule.near_threshold)
             for name in _rule_groups(rule):
                 if name != "*" and len(name) != 2 and name not in self.groups:
                     raise PolicyError(
@@ -174,6 +182,7 @@ class Policy:
             if g is None:
                 raise PolicyError(f"policy {self.main.id} defines no group {name!r}")
             codes.update(c for c in {*g.members, *(ch.code for ch in g.changes)} if self.member(c, name, at))
+        codes.update(t for t, c in self.territories.items() if c in codes)
         return sorted(codes)
 
     def hardware_requirement(self) -> HardwareRequirement:
@@ -196,6 +205,9 @@ class Policy:
         return hit
 
     def _member(self, code: str, group: str, at: date) -> bool:
+        country = self.territories.get(code)
+        if country is not None and self._member(country, group, at):
+            return True
         if group == "*":
             return True
         if len(group) == 2 and group.isupper() and ":" not in group:
@@ -221,13 +233,14 @@ class Policy:
         """Apply every rule; return the findings (an ``info`` one per passed rule, so verdicts explain themselves)."""
         facts = facts or Facts("declared", [bundled_catalog().classify_gpu(g) for g in manifest.gpus])
         at = manifest.freshness.issued_at.date()
-        # The rules read the tenant, site, GPUs, licences, the job's declared operations, the
+        # The rules read the tenant, operator, site, GPUs, licences, the job's declared operations, the
         # date, and the verifier's facts; nothing else. A node's manifests share those member
         # objects (the fast reader caches them) and its GPUs' classifications, so one node's
         # verdicts are found again by identity (values for the rest) rather than recomputed.
         # The findings are frozen and shared; the list is the caller's.
         objects = (
             manifest.tenant,
+            manifest.operator,  # the headquarters and screening rules judge the operator too
             manifest.site,
             manifest.gpus,
             manifest.licenses,
@@ -262,7 +275,9 @@ class Policy:
 def _rule_groups(rule: Rule) -> list[str]:
     if isinstance(rule, DestinationRule):
         return [*rule.groups, *rule.except_groups]
-    if isinstance(rule, HeadquartersRule | EvidenceStrengthRule):
+    if isinstance(rule, HeadquartersRule):
+        return [*rule.groups, *rule.offshore]
+    if isinstance(rule, EvidenceStrengthRule | NoticeRule):
         return list(rule.groups)
     return []
 
@@ -298,7 +313,9 @@ def _norm(name: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-def _find_license(ctx: _Context, eccns: Sequence[str]) -> tuple[LicenseEntry | None, list[str]]:
+def _find_license(
+    ctx: _Context, eccns: Sequence[str], conditions: Sequence[str] = ()
+) -> tuple[LicenseEntry | None, list[str]]:
     """A licence reference in the manifest that the policy knows and that covers this case; else why not."""
     m = ctx.manifest
     holders = {_norm(m.tenant.legal_name)} | (
@@ -329,6 +346,10 @@ def _find_license(ctx: _Context, eccns: Sequence[str]) -> tuple[LicenseEntry | N
         if uncovered:
             reasons.append(f"{ref.kind} {ref.id} does not cover {', '.join(sorted(set(uncovered)))}")
             continue
+        missing = [c for c in conditions if c not in entry.conditions]
+        if missing:
+            reasons.append(f"{ref.kind} {ref.id} lacks the conditions {', '.join(missing)}")
+            continue
         return entry, reasons
     if not m.licenses:
         reasons.append("the manifest carries no licence reference")
@@ -353,12 +374,18 @@ def _finding(rule: Rule, message: str, evidence: dict[str, JsonValue], remedy: s
 
 def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, DestinationRule)
+    if rule.effective_from is not None and ctx.at < rule.effective_from:
+        return []
     country = ctx.manifest.site.country
     in_groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
     excepted = ctx.policy.groups_of(country, rule.except_groups, ctx.at)
     chips = []
     why: set[str] = set()
     for index, c in ctx.controlled():
+        if rule.eccns and not any((c.paragraph or c.eccn or "").startswith(e) for e in rule.eccns):
+            continue
+        if rule.max_tpp is not None and (c.tpp is None or c.tpp > rule.max_tpp):
+            continue
         chip = bundled_catalog().get(c.chip) if c.chip else None
         listed = chip is not None and any(
             ctx.policy.member(country, d, ctx.at) for d in chip.license_required_destinations
@@ -372,7 +399,10 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             )
     if not chips:
         return []
-    licence, reasons = _find_license(ctx, _eccns(chips))
+    if rule.required_conditions and _find_license(ctx, _eccns(chips))[0] is None:
+        # A conditions rule judges licences; no licence at all is the plain destination rule's finding.
+        return []
+    licence, reasons = _find_license(ctx, _eccns(chips), rule.required_conditions)
     if licence is not None:
         return []
     groups = in_groups if in_groups and not excepted else []
@@ -394,39 +424,96 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
 
 
 def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
+    """Parties headquartered in the rule's groups, declared or listed.
+
+    A party that matches a list entry keeps the entry's country whatever was declared (a
+    1260H designation is a Chinese military company: CN). A near match only is a warning.
+    """
     assert isinstance(rule, HeadquartersRule)
-    tenant = ctx.manifest.tenant
-    parties = [(tenant.legal_name, tenant.headquarters_country, "tenant")]
-    if tenant.ultimate_parent:
-        parties.append(
+    # (name, country, role, groups, declared country, the match that gave the country or None)
+    hits: list[tuple[str, str, str, list[str], str, Match | None]] = []
+    for name, declared, role in _parties(ctx):
+        groups = ctx.policy.groups_of(declared, rule.groups, ctx.at)
+        if groups:
+            hits.append((name, declared, role, groups, declared, None))
+        if groups:
+            continue
+        # The best match (exact before near, then by list) that places the party in the groups.
+        listed = next(
             (
-                tenant.ultimate_parent.legal_name,
-                tenant.ultimate_parent.headquarters_country,
-                "ultimate parent",
-            )
+                (country, listed_groups, m)
+                for m in _listed(ctx, name)
+                for country in m.countries()
+                if (listed_groups := ctx.policy.groups_of(country, rule.groups, ctx.at))
+            ),
+            None,
         )
-    hits = [(n, c, role, ctx.policy.groups_of(c, rule.groups, ctx.at)) for n, c, role in parties]
-    hits = [h for h in hits if h[3]]
+        if listed is not None:
+            hits.append((name, listed[0], role, listed[1], declared, listed[2]))
     chips = ctx.controlled()
-    if not hits or not chips:
+    offshore = [
+        (name, declared, role)
+        for name, declared, role in _parties(ctx)
+        if ctx.policy.groups_of(declared, rule.offshore, ctx.at)
+    ]
+    if not (hits or offshore) or not chips:
         return []
     licence, reasons = _find_license(ctx, _eccns(chips))
     if licence is not None:
         return []
-    name, country, role, groups = hits[-1]
+    if not hits:
+        name, declared, role = offshore[-1]
+        return [
+            Finding(
+                rule=f"policy.{rule.id}",
+                severity=Severity(min(rule.severity, "warning", key=_SEVERITY_ORDER.index)),
+                message=f"the {role} {name} is declared in {declared}, where holding companies are incorporated "
+                f"rather than headquartered; the headquarters rule needs the principal place of business "
+                f"({ctx.chips_text(chips)}, no licence: " + "; ".join(reasons) + ")",
+                evidence={
+                    "party": name,
+                    "role": role,
+                    "declared_country": declared,
+                    "gpus": [i for i, _ in chips],
+                },
+                remedy="declare the country of the party's principal place of business, or attach a licence",
+            )
+        ]
+    strong = [h for h in hits if h[5] is None or h[5].kind != "near"]
+    name, country, role, groups, declared, match = (strong or hits)[-1]
+    severity = (
+        Severity(rule.severity)
+        if strong
+        else Severity(min(rule.severity, "warning", key=_SEVERITY_ORDER.index))
+    )
+    if match is None:
+        where = f"is headquartered in {country} ({', '.join(groups)})"
+    else:
+        how = "matches" if match.kind != "near" else f"closely matches (score {match.score:.0f})"
+        where = (
+            f"is declared in {declared} but {how} {match.entry.name} on the {match.list} list [{match.source}], "
+            f"which places it in {country} ({', '.join(groups)})"
+        )
+    evidence: dict[str, JsonValue] = {
+        "party": name,
+        "role": role,
+        "country": country,
+        "declared_country": declared,
+        "groups": list(groups),
+        "gpus": [i for i, _ in chips],
+        "licenses_checked": cast(list[JsonValue], reasons),
+    }
+    if match is not None:
+        evidence["listed_country"] = country
+        evidence["list_entry"] = cast(JsonValue, match.to_obj())
     return [
-        _finding(
-            rule,
-            f"the {role} {name} is headquartered in {country} ({', '.join(groups)}); {ctx.chips_text(chips)} need a licence "
-            f"wherever they are; " + "; ".join(reasons),
-            {
-                "party": name,
-                "role": role,
-                "country": country,
-                "groups": list(groups),
-                "gpus": [i for i, _ in chips],
-                "licenses_checked": cast(list[JsonValue], reasons),
-            },
+        Finding(
+            rule=f"policy.{rule.id}",
+            severity=severity,
+            message=f"the {role} {name} {where}; {ctx.chips_text(chips)} need a licence wherever they are; "
+            + "; ".join(reasons)
+            + (f" ({rule.reference})" if rule.reference else ""),
+            evidence=evidence,
             remedy="attach a licence reference that covers this tenant and these items",
         )
     ]
@@ -486,30 +573,82 @@ def _evidence(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
 
 
+def _parties(ctx: _Context) -> list[tuple[str, str, str]]:
+    """(name, declared country, role) of everyone the rules judge: operator, tenant, ultimate parent."""
+    m = ctx.manifest
+    out = [
+        (m.operator.name, m.operator.country, "operator"),
+        (m.tenant.legal_name, m.tenant.headquarters_country, "tenant"),
+    ]
+    if m.tenant.ultimate_parent:
+        out.append(
+            (
+                m.tenant.ultimate_parent.legal_name,
+                m.tenant.ultimate_parent.headquarters_country,
+                "ultimate parent",
+            )
+        )
+    return out
+
+
+def _listed(ctx: _Context, name: str) -> list[Match]:
+    """Every match of ``name`` on the lists of every screening rule of the policy."""
+    return [m for screener in ctx.policy.screeners.values() for m in screener.screen(name)]
+
+
 def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, ScreeningRule)
-    tenant = ctx.manifest.tenant
-    names = [tenant.legal_name] + ([tenant.ultimate_parent.legal_name] if tenant.ultimate_parent else [])
     out = []
-    for m in ctx.policy.screeners[rule.id].screen_party(names):
+    screener = ctx.policy.screeners[rule.id]
+    roles: dict[str, str] = {}
+    for name, _, role in _parties(ctx):
+        roles.setdefault(name, role)
+    for m in screener.screen_party(list(roles)):
         listed = rule.severities.get(m.list, rule.severity)
         severity = listed if m.kind != "near" else min(listed, rule.near_severity, key=_SEVERITY_ORDER.index)
-        role = "tenant" if m.screened == tenant.legal_name else "ultimate parent"
+        role = roles.get(m.screened, "tenant")
         how = (
             "exactly"
             if m.kind == "exact"
             else ("by an alias" if m.kind == "alias" else f"closely (score {m.score:.0f})")
         )
+        note = rule.list_notes.get(m.list)
         out.append(
             Finding(
                 rule=f"policy.{rule.id}",
                 severity=Severity(severity),
                 message=f"the {role} {m.screened} matches {how} {m.entry.name} on the {m.list} list"
-                + (f" (listed {m.entry.added})" if m.entry.added else ""),
+                + (f" (listed {m.entry.added})" if m.entry.added else "")
+                + f" [{m.source}]"
+                + (f"; {note}" if note else ""),
                 evidence={**m.to_obj(), "role": role},
                 remedy="review the match; a licence or a documented false-positive decision is needed to proceed",
             )
         )
+    for lst in screener.lists:
+        limit = rule.max_list_age_days.get(lst.name, rule.max_list_age_days.get("*"))
+        if limit is not None:
+            try:
+                listed_on = date.fromisoformat(lst.date[:10])
+            except ValueError:
+                listed_on = date.min
+            age = (ctx.at - listed_on).days
+            if age > limit:
+                out.append(
+                    Finding(
+                        rule=f"policy.{rule.id}",
+                        severity=Severity.WARNING,
+                        message=f"screening list {lst.name} of {lst.date} ({len(lst.entries):,} entries) is {age} days "
+                        f"old on {ctx.at}; the policy allows {limit}",
+                        evidence={
+                            "list": lst.name,
+                            "date": lst.date,
+                            "entries": len(lst.entries),
+                            "age_days": age,
+                        },
+                        remedy="update the list: attest lists update (or attest lists import FILE)",
+                    )
+                )
     return out
 
 
@@ -539,6 +678,129 @@ def _validity(ctx: _Context, rule: Rule) -> list[Finding]:
     return []
 
 
+def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, SiteCountryRule)
+    site = ctx.manifest.site
+    accuracy_km = (site.accuracy or 0.0) / 1000.0
+    counted = min(accuracy_km, rule.max_accuracy_km)
+    tolerance = counted + rule.margin_km
+    fit = country_fit(bundled_borders(), site.country, site.latitude, site.longitude)
+    evidence: dict[str, JsonValue] = {
+        "site_country": site.country,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "accuracy_m": site.accuracy,
+        "tolerance_km": round(tolerance, 3),
+        "found_in": list(fit.found_in),
+    }
+    ref = f" ({rule.reference})" if rule.reference else ""
+    out: list[Finding] = []
+    if not fit.known:
+        out.append(
+            Finding(
+                rule="site.country_unchecked",
+                severity=Severity.WARNING,
+                message=f"the bundled borders have no polygon for {site.country}; the site's coordinates "
+                f"could not be checked against its declared country{ref}",
+                evidence=evidence,
+                remedy="declare the ISO 3166-1 alpha-2 code of the country the site is in",
+            )
+        )
+    elif not fit.within(tolerance) and not any(
+        ctx.policy.territories.get(c) == site.country for c in fit.found_in
+    ):
+        # (A site declared CN in Hong Kong is where the policy says it is: every rule reads HK as CN.
+        # Not the other way round: a licence for MO does not cover Shenzhen.)
+        where = f"in {', '.join(fit.found_in)}" if fit.found_in else "in no country"
+        out.append(
+            Finding(
+                rule="site.outside_country",
+                severity=Severity(rule.severity),
+                message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
+                f"({site.latitude:.4f}, {site.longitude:.4f}) lie {where}, {fit.distance_km:.1f} km outside "
+                f"{site.country} (allowed: {tolerance:.1f} km){ref}",
+                evidence={**evidence, "distance_km": round(fit.distance_km, 3)},
+                remedy="declare the site's true country and coordinates",
+            )
+        )
+    if accuracy_km > rule.max_accuracy_km:
+        out.append(
+            Finding(
+                rule="site.accuracy",
+                severity=Severity.WARNING,
+                message=f"site {site.facility_id} declares an accuracy of {accuracy_km:.0f} km; only "
+                f"{rule.max_accuracy_km:g} km count toward its country check{ref}",
+                evidence=evidence,
+                remedy="declare the site's coordinates to within a few kilometres",
+            )
+        )
+    return out
+
+
+def _notice(ctx: _Context, rule: Rule) -> list[Finding]:
+    assert isinstance(rule, NoticeRule)
+    if rule.effective_from is not None and ctx.at < rule.effective_from:
+        return []
+    country = ctx.manifest.site.country
+    groups = ctx.policy.groups_of(country, rule.groups, ctx.at)
+    if not groups or not ctx.controlled():
+        return []
+    return [
+        _finding(
+            rule,
+            f"{ctx.chips_text(ctx.controlled())} at a site in {country}: {rule.message}",
+            {"site_country": country, "source": rule.source, "confirmed": rule.confirmed},
+        )
+    ]
+
+
+def _affiliates(ctx: _Context, rule: Rule) -> list[Finding]:
+    """Owners on the rule's lists that together hold at least the threshold make the tenant count as listed."""
+    assert isinstance(rule, AffiliatesRule)
+    if ctx.at < rule.effective_from:
+        return []
+    listed: list[tuple[str, float, Match]] = []
+    for owner in ctx.manifest.tenant.owners:
+        match = next(
+            (m for m in _listed(ctx, owner.legal_name) if m.kind != "near" and m.list in rule.lists), None
+        )
+        if match is not None:
+            listed.append((owner.legal_name, owner.share_percent, match))
+    share = sum(s for _, s, _ in listed)
+    if not listed or share < rule.threshold_percent:
+        return []
+    owners = ", ".join(f"{n} ({s:g} %, {m.list} [{m.source}])" for n, s, m in listed)
+    evidence: dict[str, JsonValue] = {
+        "owners": [
+            {"name": n, "share_percent": s, "list": m.list, "entry": m.entry.id} for n, s, m in listed
+        ],
+        "share_percent": share,
+        "threshold_percent": rule.threshold_percent,
+        "confirmed": rule.confirmed,
+    }
+    pause = next((p for p in rule.suspended if p.start <= ctx.at and (p.end is None or ctx.at < p.end)), None)
+    if pause is not None:
+        return [
+            Finding(
+                rule=f"policy.{rule.id}",
+                severity=Severity.INFO,
+                message=f"the tenant {ctx.manifest.tenant.legal_name} is {share:g} % owned by listed parties "
+                f"({owners}); the Affiliates rule that would make it count as listed is suspended "
+                f"from {pause.start}" + (f" until {pause.end}" if pause.end else ""),
+                evidence=evidence,
+            )
+        ]
+    return [
+        _finding(
+            rule,
+            f"the tenant {ctx.manifest.tenant.legal_name} is {share:g} % owned by listed parties ({owners}); "
+            f"at {rule.threshold_percent:g} % or more it counts as listed itself",
+            evidence,
+            remedy="treat the tenant as the listed party: a licence for it is needed",
+        )
+    ]
+
+
 _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     DestinationRule: _destination,
     HeadquartersRule: _headquarters,
@@ -546,5 +808,8 @@ _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {
     TrainingComputeRule: _training,
     EvidenceStrengthRule: _evidence,
     ScreeningRule: _screening,
+    SiteCountryRule: _site_country,
+    NoticeRule: _notice,
+    AffiliatesRule: _affiliates,
     ValidityRule: _validity,
 }

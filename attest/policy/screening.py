@@ -1,31 +1,55 @@
 """Screening parties against restricted-party lists: exact, alias and near matches.
 
-Names are normalized before matching: Unicode NFKC, case folding, punctuation
-to spaces, and legal-form words removed in many languages and scripts (Co.,
-Ltd., Inc., Pte. Ltd., Sdn. Bhd., GmbH, S.A., 有限公司, 集团, 株式会社, Cyrillic OOO, ...).
-An exact or alias match is a dictionary lookup. Near matches use an inverted
-index of name tokens (CJK runs as character bigrams, very common tokens left
-out) to find candidates, which rapidfuzz then scores; there is no Python loop
-over every entry.
+Names are normalized before matching, so that a name cannot dodge its entry by how
+it is written:
+
+- Unicode NFKC (full-width and compatibility forms), then every invisible or
+  formatting character removed, not turned into a space (zero-width spaces and
+  joiners, soft hyphens, bidi controls, variation selectors, Hangul fillers) and
+  combining marks dropped (accents);
+- look-alike letters from other scripts folded to the Latin letter they pass for,
+  per Unicode TR39 ``confusables.txt`` (the bundled table comes from
+  ``scripts/build_confusables.py``), word by word and only where the whole word
+  becomes Latin, so a real Cyrillic or Greek name is left alone;
+- Traditional Chinese to Simplified with OpenCC (``t2s``), so 華為 is 华为;
+- case folding, punctuation to spaces, initialisms joined (S.M.I.C. is smic), and
+  legal forms removed in many languages and scripts (Co., Ltd., Pte. Ltd., Sdn.
+  Bhd., GmbH, S.A., Société Anonyme, 有限公司, 集团, 株式会社, Cyrillic OOO, ...).
+
+An exact or alias match is a dictionary lookup under three keys: the normalized
+name, the name without spaces (ZhipuAI is Zhipu AI) and its words in sorted order.
+Near matches use an inverted index of name tokens (CJK runs as character bigrams,
+very common tokens left out) to find candidates, which rapidfuzz then scores; there
+is no Python loop over every entry.
+
+Bundled lists (no network needed): ``csl``, the US Consolidated Screening List of
+2026-07-31 (25,921 entries; a compact projection under the MIT licence in
+``data/LICENSE.csl-projection.MIT.txt``), ``1260h``, the DoD Section 1260H list of
+2026-06-10 (80 companies), and ``seed``, a small supplement of AI-relevant parties
+with their Chinese-script names. A list imported under the same name with
+``attest lists import`` replaces the bundled one.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from attest.errors import InputError
 from attest.model.base import WireModel
@@ -97,6 +121,59 @@ _LEGAL_WORDS = frozenset(
         "cv",
         "de",
         "the",
+        # more legal forms and their words, many languages (compared after confusables folding)
+        "societe",
+        "anonyme",
+        "sociedad",
+        "sociedade",
+        "anonima",
+        "limitada",
+        "responsabilidad",
+        "gesellschaft",
+        "aktiengesellschaft",
+        "beschrankter",
+        "haftung",
+        "kommanditgesellschaft",
+        "se",
+        "sae",
+        "saa",
+        "sac",
+        "eurl",
+        "sasu",
+        "snc",
+        "scs",
+        "bvba",
+        "vof",
+        "spolka",
+        "akcyjna",
+        "zoo",
+        "as",
+        "ou",
+        "uab",
+        "sia",
+        "ehf",
+        "hf",
+        "jsc",
+        "ojsc",
+        "tov",
+        "pao",
+        "fzco",
+        "fze",
+        "fzllc",
+        "wll",
+        "psc",
+        "tic",
+        "sti",
+        "anonim",
+        "sirketi",
+        "sirket",
+        "plc",
+        "pvt",
+        "ltdco",
+        "coltd",
+        "spzoo",
+        "liability",
+        "tob",  # Cyrillic ТОВ, folded to Latin look-alikes
     ]
 )
 # Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
@@ -122,19 +199,88 @@ _LEGAL_AFFIXES = tuple(
             "зао",
             "пао",
             "ао",
+            "тов",
+            "общество с ограниченной ответственностью",
+            "акционерное общество",
+            "публичное акционерное общество",
+            "有限會社",
+            "株式會社",
+            "유한책임회사",
+            "주식회사",
         ],
         key=len,
         reverse=True,
     )
 )
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _NON_WORD = re.compile(r"[\W_]+")
+_SINGLE_LETTER = re.compile(r"(?:^| )[^\W\d_](?: |$)")
+# Removed, not spaced: Unicode format characters (Cf: zero-width space, joiners, soft hyphen,
+# bidi controls, word joiner, BOM), controls (Cc), combining marks (Mn, Me: accents,
+# variation selectors, the combining grapheme joiner) and the Hangul fillers, which are
+# letters (Lo) that show nothing. Kana voicing marks (U+3099, U+309A) are kept.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me", "Co", "Cs", "Cn"})
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_KEPT_MARKS = frozenset("\u3099\u309a")
+
+
+@lru_cache(maxsize=1)
+def _confusables() -> dict[int, str]:
+    """TR39 look-alikes of ASCII letters and digits (``data/confusables-latin.json``), for ``str.translate``."""
+    raw = resources.files("attest.policy").joinpath("data/confusables-latin.json").read_bytes()
+    return {ord(k): v for k, v in json.loads(raw)["map"].items()}
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    """OpenCC's Traditional-to-Simplified converter (loaded on the first Chinese name)."""
+    import opencc  # its dictionaries load in ~50 ms: only when a name has Chinese characters
+
+    return opencc.OpenCC("t2s")
+
+
+def _visible(text: str) -> str:
+    """NFKC, then every invisible character and combining mark removed (see above)."""
+    text = unicodedata.normalize("NFKD", text)
+    cat = unicodedata.category
+    text = "".join(
+        ch
+        for ch in text
+        if ch in _KEPT_MARKS or (cat(ch) not in _INVISIBLE_CATEGORIES and ch not in _INVISIBLE_LETTERS)
+    )
+    return unicodedata.normalize("NFKC", text)
+
+
+def fold(name: str) -> str:
+    """A name with its script games undone: invisible characters, look-alikes, Traditional Chinese.
+
+    ASCII names (most) pass through with only case folding.
+    """
+    if name.isascii():
+        return name.casefold()
+    text = _visible(name)
+    if _CJK.search(text):
+        text = _t2s().convert(text)
+    table = _confusables()
+    words = []
+    for word in text.split():
+        if not word.isascii():
+            # Capitals first (a Cyrillic Н passes for H, its lower case н for nothing), then lower case.
+            latin = word.translate(table).casefold().translate(table)
+            # Only a word that becomes all Latin was a disguise; a real Cyrillic or Greek word stays.
+            if _NON_WORD.sub("", latin).isascii():
+                word = latin
+        words.append(word)
+    return " ".join(words).casefold()
 
 
 def normalize(name: str) -> str:
     """The comparable form of a party name (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", name).casefold()
-    text = _NON_WORD.sub(" ", text).strip()
+    return _normalize_folded(fold(name))
+
+
+def _normalize_folded(folded: str) -> str:
+    text = _NON_WORD.sub(" ", folded).strip()
     # Strip legal forms written as affixes, at either end of the whole name. One C call
     # answers the common case (none); the longest matching affix goes first.
     while text.endswith(_LEGAL_AFFIXES) or text.startswith(_LEGAL_AFFIXES):
@@ -142,22 +288,109 @@ def normalize(name: str) -> str:
         if len(text) <= len(affix):
             break
         text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
-    tokens = text.split()
-    merged: list[str] = []
-    for tok in tokens:  # "s a" (from S.A.) and "b v" become one word before legal words are dropped
-        if (
-            len(tok) == 1
-            and merged
-            and len(merged[-1]) <= 2
-            and merged[-1].isalpha()
-            and tok.isalpha()
-            and not _CJK.search(tok)
-        ):
-            merged[-1] += tok
-        else:
-            merged.append(tok)
-    kept = [t for t in merged if t not in _LEGAL_WORDS]
-    return " ".join(kept or merged)
+    toks = text.split()
+    if _SINGLE_LETTER.search(text):  # rare: only then walk the words in Python
+        merged: list[str] = []
+        single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
+        for tok in toks:
+            single = len(tok) == 1 and tok.isalpha() and not _CJK.search(tok)
+            if single and merged and (single_run or (len(merged[-1]) <= 2 and merged[-1].isalpha())):
+                merged[-1] += tok
+                single_run = True
+            else:
+                merged.append(tok)
+                single_run = single
+        toks = merged
+    kept = [_ABBREVIATIONS.get(t, t) for t in toks if t not in _LEGAL_WORDS]
+    return " ".join(kept or toks)
+
+
+_RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067]")
+_BIDI_END = re.compile("[\u202c\u2069]")
+
+
+def displayed(name: str) -> str:
+    """The name as a reader sees it, where right-to-left overrides reverse what follows them.
+
+    A simplified reading of the Unicode bidi algorithm, enough for the attack: each run after
+    an RLO, RLE or RLI, up to its PDF or PDI (or the end), is shown reversed.
+    """
+    out: list[str] = []
+    rest = name
+    while (start := _RTL_OVERRIDES.search(rest)) is not None:
+        out.append(rest[: start.start()])
+        tail = rest[start.end() :]
+        end = _BIDI_END.search(tail)
+        run, rest = (tail[: end.start()], tail[end.end() :]) if end else (tail, "")
+        out.append(run[::-1])
+    out.append(rest)
+    return "".join(out)
+
+
+# Abbreviations the lists themselves use ("Semiconductor Mfg Intl Corp"), written out on both sides.
+_ABBREVIATIONS = {
+    "intl": "international",
+    "int'l": "international",
+    "mfg": "manufacturing",
+    "mfr": "manufacturing",
+    "tech": "technology",
+    "techs": "technologies",
+    "ind": "industry",
+    "inds": "industries",
+    "eng": "engineering",
+    "elec": "electronics",
+    "sci": "science",
+    "info": "information",
+    "natl": "national",
+    "univ": "university",
+    "inst": "institute",
+    "grp": "group",
+    "hldg": "holding",
+    "hldgs": "holdings",
+    "svc": "service",
+    "svcs": "services",
+    "sys": "systems",
+    "dev": "development",
+    "comm": "communications",
+    "telecom": "telecommunications",
+}
+
+
+def compact(name: str) -> str:
+    """Every letter and digit of the folded name, legal forms included, nothing between them.
+
+    "LLCSINTO" is "LLC SINTO" and "AMEGINOFZE" is "AMEGINO FZE": a legal form glued to a name
+    is found by this key (on both sides) where word-level normalization cannot split it.
+    """
+    return _NON_WORD.sub("", fold(name))
+
+
+_COMMON = 200
+_WIDE_WINDOW = 400
+
+
+def _distinct_alike(query: str, candidate: str, threshold: float) -> bool:
+    """Whether two names close as a whole are also close in their distinctive words.
+
+    "Align Technology" and "Leon Technology" are 90 alike through a generic word; their own
+    words are not. A name with distinctive words is never near one without any.
+    """
+    # A misspelt generic word ("Tecnhologies") is still generic: only the query's words are checked.
+    q = " ".join(
+        w
+        for w in _distinctive(query).split()
+        if process.extractOne(w, _GENERIC_LIST, scorer=fuzz.ratio, score_cutoff=80) is None
+    )
+    c = _distinctive(candidate)
+    if not q or not c:
+        return not q and not c
+    return fuzz.ratio(" ".join(sorted(q.split())), " ".join(sorted(c.split()))) >= threshold
+
+
+def keys(normalized: str) -> tuple[str, ...]:
+    """The exact-match keys of a normalized name: itself, without spaces, and its words sorted."""
+    words = normalized.split()
+    return tuple(dict.fromkeys((normalized, "".join(words), " ".join(sorted(words)))))
 
 
 def tokens(normalized: str) -> set[str]:
@@ -181,9 +414,16 @@ class ListEntry(WireModel):
     name: str
     alt_names: list[str] = Field(default_factory=list)
     country: str | None = None
+    countries: list[str] = Field(
+        default_factory=list, description="every country the list gives (addresses); country is the first"
+    )
     added: str | None = None
     programs: list[str] = Field(default_factory=list)
     source: str | None = None
+    type: str | None = Field(
+        default=None,
+        description="Entity, Individual, Vessel, Aircraft (CSL); parties are screened against entities",
+    )
 
 
 class ScreeningList(WireModel):
@@ -193,7 +433,28 @@ class ScreeningList(WireModel):
     date: str
     about: str = ""
     sources: dict[str, str] = Field(default_factory=dict)
+    brands: bool = Field(
+        default=False,
+        description="entries are known by brand (the 1260H list, the seed): a name holding all of an entry's "
+        "distinctive words is a near match (Alibaba Cloud (Singapore) Pte. Ltd. for Alibaba Group)",
+    )
     entries: list[ListEntry]
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    """Which list a match came from: its name, date and size (every finding names them)."""
+
+    name: str
+    date: str
+    entries: int
+    brands: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.date}, {self.entries:,} entries"
+
+
+_Codes = list[str]  # a name for the type inside Match, whose field "list" hides the builtin
 
 
 @dataclass(frozen=True)
@@ -206,6 +467,16 @@ class Match:
     kind: Literal["exact", "alias", "near"]
     score: float
     screened: str
+    source: ListInfo
+
+    def countries(self) -> _Codes:
+        """The entry's countries (ISO codes); a 1260H designation is a Chinese military company: CN."""
+        found = list(
+            dict.fromkeys([*self.entry.countries, *([self.entry.country] if self.entry.country else [])])
+        )
+        if self.list.startswith("1260h") and "CN" not in found:
+            found.append("CN")
+        return found
 
     def to_obj(self) -> dict[str, Any]:
         """JSON form."""
@@ -213,38 +484,98 @@ class Match:
             "list": self.list,
             "entry": self.entry.id,
             "entry_name": self.entry.name,
+            "entry_countries": cast(Any, self.countries()),
             "matched_name": self.matched_name,
             "kind": self.kind,
             "score": round(self.score, 1),
             "screened": self.screened,
+            "list_source": {
+                "name": self.source.name,
+                "date": self.source.date,
+                "entries": self.source.entries,
+            },
         }
 
 
+_KINDS = {"exact": 0, "alias": 1, "near": 2}
+
+
+def _rank(m: Match) -> tuple[float, int, str, str]:
+    """Best first: higher score, then exact before alias before near, then by list and entry."""
+    return (-m.score, _KINDS[m.kind], m.list, m.entry.id)
+
+
 class Screener:
-    """Lists indexed for screening."""
+    """Lists indexed for screening.
+
+    Near matches are found in three steps, so that a name costs a few microseconds against the
+    25,921 entries of the CSL: the inverted token index proposes candidates, a length window
+    drops those that cannot reach the threshold (a ratio of ``t`` needs lengths within
+    ``t / (200 - t)`` of each other), and rapidfuzz scores the rest in one C call per form
+    (as written, and with the words sorted). Brand-list entries (the subsidiary rule) are
+    checked through their own small index of distinctive words.
+    """
 
     def __init__(
-        self, lists: Sequence[ScreeningList], *, near_threshold: float = 90.0, common_token_cap: int = 200
+        self, lists: Sequence[ScreeningList], *, near_threshold: float = 90.0, common_token_cap: int = 5000
     ) -> None:
         self.lists = list(lists)
         self.near_threshold = near_threshold
         self._memo: dict[str, tuple[Match, ...]] = {}
-        self._exact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"]]]] = defaultdict(list)
-        self._names: list[tuple[str, str, ListEntry, str]] = []  # (normalized, distinctive, entry, original)
+        self._exact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"], ListInfo]]] = (
+            defaultdict(list)
+        )
+        # by compact(): every letter and digit, legal forms included
+        self._compact: dict[str, list[tuple[ListEntry, str, Literal["exact", "alias"], ListInfo]]] = (
+            defaultdict(list)
+        )
+        # per indexed name: normalized, with its words sorted, entry, original spelling, list
+        self._names: list[tuple[str, str, ListEntry, str, ListInfo]] = []
+        self._plain: list[str] = []
+        self._sorted: list[str] = []
+        self._brands: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
+        self._brand_compact: dict[str, list[int]] = defaultdict(list)
         postings: dict[str, list[int]] = defaultdict(list)
         for lst in self.lists:
+            info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
             for entry in lst.entries:
+                if entry.type is not None and entry.type.casefold() not in _PARTY_TYPES:
+                    continue  # a tenant is a legal entity: not a person, a vessel or an aircraft
                 for original, kind in [(entry.name, "exact"), *((a, "alias") for a in entry.alt_names)]:
                     norm = normalize(original)
                     if not norm:
                         continue
-                    self._exact[norm].append((entry, original, kind))  # type: ignore[arg-type]
+                    if not lst.brands and len(norm) <= 3:
+                        # Three-letter names of the CSL's 25,921 entries ("PPL", "PTC", "UCB", "LLC ITC")
+                        # are the initials of countless companies: matched only as written in full.
+                        # A brand list's (BYD, DJI, NIO) are kept.
+                        self._compact[compact(original)].append((entry, original, kind, info))  # type: ignore[arg-type]
+                        continue
+                    self._compact[compact(original)].append((entry, original, kind, info))  # type: ignore[arg-type]
+                    for key in keys(norm):
+                        self._exact[key].append((entry, original, kind, info))  # type: ignore[arg-type]
                     idx = len(self._names)
-                    self._names.append((norm, _distinctive(norm), entry, original))
+                    self._names.append((norm, " ".join(sorted(norm.split())), entry, original, info))
+                    self._plain.append(norm)
+                    self._sorted.append(self._names[-1][1])
+                    distinctive = _distinctive(norm)
+                    if lst.brands and len(distinctive) >= 4 and not _CJK.search(distinctive):
+                        words = frozenset(distinctive.split())
+                        self._brands[min(words)].append((words, idx))
+                        self._brand_compact[distinctive.replace(" ", "")].append(idx)
                     for tok in tokens(norm):
                         postings[tok].append(idx)
-        # Tokens on very many names ("technology", "international") find nothing specific.
-        self._postings = {t: ids for t, ids in postings.items() if len(ids) <= common_token_cap}
+        # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
+        # distinctive words without spaces, five letters or more, searched for in one pass.
+        brand_keys = sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True)
+        self._brand_pattern = re.compile("|".join(map(re.escape, brand_keys))) if brand_keys else None
+        # Tokens on very many names ("technology", "international") find nothing specific. Each
+        # posting list is kept sorted by name length (with the lengths beside it, for bisection).
+        self._postings: dict[str, tuple[list[int], list[int]]] = {}
+        for tok, ids in postings.items():
+            if len(ids) <= common_token_cap:
+                ordered = sorted(set(ids), key=lambda i: len(self._plain[i]))
+                self._postings[tok] = ([len(self._plain[i]) for i in ordered], ordered)
 
     def __len__(self) -> int:
         return len(self._names)
@@ -257,44 +588,117 @@ class Screener:
         """
         hit = self._memo.get(name)
         if hit is None:
-            hit = tuple(self._screen(name))
+            found = self._screen(name)
+            if _RTL_OVERRIDES.search(name):
+                # "\u202eiewauH" shows as "Huawei": screen what a reader sees as well.
+                seen = {(m.source.name, m.entry.id) for m in found}
+                shown = [
+                    Match(m.list, m.entry, m.matched_name, m.kind, m.score, name, m.source)
+                    for m in self._screen(displayed(name))
+                    if (m.source.name, m.entry.id) not in seen
+                ]
+                found = sorted([*found, *shown], key=_rank)
+            hit = tuple(found)
             if len(self._memo) >= 4096:
                 self._memo.clear()
             self._memo[name] = hit
         return list(hit)
 
     def _screen(self, name: str) -> list[Match]:
-        norm = normalize(name)
+        folded = fold(name)
+        norm = _normalize_folded(folded)
         if not norm:
             return []
-        found: dict[tuple[str, str], Match] = {}
-        for entry, original, kind in self._exact.get(norm, []):
-            found[(entry.list_id, entry.id)] = Match(entry.list_id, entry, original, kind, 100.0, name)
+        found: dict[tuple[str, str, str], Match] = {}
+
+        def add(idx: int, kind: Literal["exact", "alias", "near"], score: float) -> None:
+            _, _, entry, original, info = self._names[idx]
+            k = (info.name, entry.list_id, entry.id)
+            old = found.get(k)
+            if old is None or score > old.score or (kind == "exact" and old.kind != "exact"):
+                found[k] = Match(entry.list_id, entry, original, kind, score, name, info)
+
+        words = norm.split()
+        ordered_query = " ".join(sorted(words)) if len(words) > 1 else norm
+        exact = self._exact
+        lookups = [
+            exact.get(key, ())
+            for key in ((norm, "".join(words), ordered_query) if len(words) > 1 else (norm,))
+        ]
+        lookups.append(self._compact.get(_NON_WORD.sub("", folded), ()))  # compact(name)
+        for hit in lookups:
+            for entry, original, kind, info in hit:
+                k = (info.name, entry.list_id, entry.id)
+                if k not in found or (kind == "exact" and found[k].kind != "exact"):
+                    found[k] = Match(entry.list_id, entry, original, kind, 100.0, name, info)
+        # A brand entry whose distinctive words all appear in the name (its subsidiary).
+        brands = self._brands
+        for w in words:
+            for need, idx in brands.get(w, ()):
+                if need.issubset(words):
+                    add(idx, "near", 100.0)
+        if self._brand_pattern is not None:
+            glued = "".join(words)
+            for found_brand in self._brand_pattern.findall(glued):
+                for idx in self._brand_compact.get(found_brand, ()):
+                    add(idx, "near", 95.0)
+        # A short name is a few letters: one edit in ten is already a ratio of 90.
+        t = self.near_threshold if len(norm) >= 12 else min(100.0, self.near_threshold + 5)
+        if _CJK.search(norm):
+            cands = {i for tok in tokens(norm) for i in self._postings.get(tok, ((), ()))[1]}
+            for i in cands:
+                score = _score(norm, "", self._plain[i], "")
+                if score >= t:
+                    add(i, "near", score)
+            return sorted(found.values(), key=_rank)
+        # Only names within the length window can reach the threshold; each token's postings are
+        # sorted by name length, so the window is two bisections per token.
+        lo, hi = len(norm) * t / (200 - t), len(norm) * (200 - t) / t
+        # Candidates come from the name's specific words (on at most COMMON names); a name with
+        # none (its own word misspelt, the rest common) takes the window of its rarest word when
+        # that window is small.
         candidates: set[int] = set()
-        for tok in tokens(norm):
-            candidates.update(self._postings.get(tok, ()))
-        distinctive = _distinctive(norm)
-        for idx in candidates:
-            cand, cand_distinctive, entry, original = self._names[idx]
-            if (entry.list_id, entry.id) in found:
+        rarest: tuple[list[int], list[int]] | None = None
+        for posting in map(self._postings.get, words):
+            if posting is None:
                 continue
-            score = _score(norm, distinctive, cand, cand_distinctive)
-            if score >= self.near_threshold:
-                found[(entry.list_id, entry.id)] = Match(entry.list_id, entry, original, "near", score, name)
-        return sorted(found.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+            lengths, ids = posting
+            if len(ids) <= _COMMON:
+                candidates.update(ids[bisect_left(lengths, lo) : bisect_right(lengths, hi)])
+            elif rarest is None or len(ids) < len(rarest[1]):
+                rarest = posting
+        if not candidates and rarest is not None:
+            window = rarest[1][bisect_left(rarest[0], lo) : bisect_right(rarest[0], hi)]
+            if len(window) <= _WIDE_WINDOW:
+                candidates.update(window)
+        if not candidates:
+            return sorted(found.values(), key=_rank)
+        # Compared with their words sorted (a token-sort ratio, the sorted forms made once): word
+        # order does not count, a typo does.
+        latin = list(candidates)
+        ordered = self._sorted
+        hits = process.extract(
+            ordered_query, [ordered[i] for i in latin], scorer=fuzz.ratio, score_cutoff=t, limit=None
+        )
+        for _, score, pos in hits:
+            if _distinct_alike(norm, self._plain[latin[pos]], t):
+                add(latin[pos], "near", float(score))
+        return sorted(found.values(), key=_rank)
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
         """Screen a party and its parent chain; best match per entry."""
-        best: dict[tuple[str, str], Match] = {}
+        best: dict[tuple[str, str, str], Match] = {}
         for n in names:
             for m in self.screen(n):
-                key = (m.list, m.entry.id)
+                key = (m.source.name, m.list, m.entry.id)
                 if key not in best or m.score > best[key].score:
                     best[key] = m
-        return sorted(best.values(), key=lambda m: (-m.score, m.list, m.entry.id))
+        return sorted(best.values(), key=_rank)
 
 
-# Words that describe a line of business, not a party: two names sharing only these are not alike.
+# Words that describe a line of business, a kind of body or a place, not a party: two names
+# sharing only these are not alike ("National Development Investment Company" is not
+# "National Supercomputing Center Wuxi"; "Wuxi Microelectronics Research Center" is not either).
 _GENERIC_WORDS = frozenset(
     """
     technology technologies tech semiconductor semiconductors international group holding holdings systems
@@ -303,35 +707,238 @@ _GENERIC_WORDS = frozenset(
     cloud intelligent intelligence micro microelectronics computing computer communications communication
     telecommunications energy power shipping logistics engineering research development enterprise
     enterprises resources capital investment investments development instruments materials devices
-    """.split()  # noqa: SIM905  # a block of words reads better than a list of 60 strings
+    national center centre institute institution university academy college school laboratory laboratories
+    lab labs bank banking finance financial insurance general import export imports exports commercial
+    commerce industry factory plant works company corporation association organization organisation
+    foundation agency bureau ministry department office council committee authority administration
+    state public people peoples republic federal central regional provincial municipal city county
+    new first united royal golden star east west north south eastern western northern southern middle
+    trade trust partners partner management consulting consultants marine air aviation aerospace auto
+    automotive machinery machine equipment supply supplies products product chemical chemicals petroleum
+    oil gas mining metals metal steel construction transport transportation express travel media health
+    medical pharmaceutical pharma bio biotech electric electrical optical optics precision advanced smart
+    ai ltd co limited sea ocean mountain river and of for the
+    mobile telecom telecoms unicom nuclear offshore containers container shipbuilding phoenix phenix tone
+    yangtze guizhou
+    china chinese beijing shanghai shenzhen guangzhou tianjin chongqing wuhan chengdu hangzhou nanjing
+    wuxi suzhou xian hefei jinan qingdao dalian shenyang harbin changsha zhengzhou xiamen fuzhou kunming
+    hong kong macau macao taiwan singapore malaysia asia asian pacific europe european america american
+    russia russian moscow iran iranian tehran korea korean pyongyang syria syrian belarus minsk cuba
+    venezuela india indian pakistan uae dubai emirates turkey hungary germany france japan uk usa us
+    """.split()  # noqa: SIM905  # a block of words reads better than a list of 300 strings
 )
+
+
+_GENERIC_LIST = sorted(_GENERIC_WORDS)
 
 
 def _distinctive(normalized: str) -> str:
     return " ".join(w for w in normalized.split() if w not in _GENERIC_WORDS)
 
 
-def _score(query: str, q: str, candidate: str, c: str) -> float:
-    """Similarity of two normalized names, given their distinctive words ``q`` and ``c``."""
+def _score(query: str, q: str, candidate: str, c: str, *, brands: bool = False) -> float:
+    """Similarity of two normalized names, given their distinctive words ``q`` and ``c``.
+
+    Whole names are compared (plain and word-order-free), so "Analog Devices" is not "Analog
+    Technology". Only on a brand list does a name that holds every distinctive word of an
+    entry score 100 (a subsidiary carrying its parent's name): on the 25,921 legal names of
+    the CSL that rule matches ordinary words ("Crown", "Arch", "Globe") in unrelated names.
+    """
     if _CJK.search(candidate) or _CJK.search(query):
         return float(fuzz.partial_ratio(query, candidate)) if min(len(query), len(candidate)) >= 2 else 0.0
-    if not c or not q:
-        # A listed name made only of generic words (e.g. "semiconductor manufacturing international")
-        # matches only as a whole, never through one shared word.
-        return float(fuzz.ratio(query, candidate))
-    # A listed name whose distinctive words all appear in the query (a subsidiary's name) scores 100;
-    # otherwise the closer of plain and word-order-free similarity of the distinctive words.
-    return float(max(fuzz.token_set_ratio(q, c), fuzz.ratio(q, c)))
+    if brands and c and q and len(c) >= 4 and set(c.split()) <= set(q.split()):
+        return 100.0
+    return float(max(fuzz.ratio(query, candidate), fuzz.token_sort_ratio(query, candidate)))
+
+
+_PARTY_TYPES = frozenset({"entity", "organization", "company"})
+
+
+BUNDLED_LISTS = {
+    "csl": "csl-2026-07-31.json.gz",
+    "1260h": "dod-1260h-2026-06-10.json.gz",
+    "seed": "screening-seed.json",
+}
+"""Lists shipped with the package, by the name a policy uses; ``attest lists import --name`` replaces one."""
 
 
 @lru_cache(maxsize=1)
 def seed_list() -> ScreeningList:
-    """The bundled, dated seed list (AI-relevant entries from public lists)."""
+    """The bundled, dated seed list: AI-relevant parties with their Chinese-script names and aliases."""
     text = resources.files("attest.policy").joinpath("data/screening-seed.json").read_bytes()
     return ScreeningList.from_json(text, what="bundled screening seed list")
 
 
+@cache
+def bundled_list(name: str) -> ScreeningList:
+    """A bundled list by name (``csl``, ``1260h``, ``seed``), read once per process."""
+    if name == "seed":
+        return seed_list()
+    raw = resources.files("attest.policy").joinpath(f"data/{BUNDLED_LISTS[name]}").read_bytes()
+    return read_list_file(gzip.decompress(raw), name=name, date=None, what=f"bundled list {name}")
+
+
+def read_list_file(data: bytes, *, name: str, date: str | None, what: str = "list file") -> ScreeningList:
+    """Any list file this package reads, by its shape.
+
+    - the official Consolidated Screening List, JSON ``{"results": [...]}`` or CSV;
+    - the compact CSL projection (``fieldKey``, ``tables``, ``entries``; SOURCES.md);
+    - the DoD Section 1260H list as transcribed (``entities`` of name, aliases, country);
+    - a list in this package's own format (``name``, ``date``, ``entries``).
+
+    ``date`` is the list's date when the file does not carry one (the official CSL does not).
+    """
+    head = data[:4096].lstrip()
+    if head.startswith(b"{"):
+        doc = _json(data)
+        if isinstance(doc, dict) and "fieldKey" in doc and "entries" in doc:
+            return import_csl_projection(doc, name=name)
+        if isinstance(doc, dict) and "entities" in doc:
+            return import_1260h(doc, name=name)
+        if isinstance(doc, dict) and "entries" in doc and "results" not in doc:
+            return ScreeningList.from_obj({**doc, "name": name}, what=what)
+    return import_csl(data, name=name, date=date or datetime.now(UTC).date().isoformat())
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8-sig", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the list JSON does not parse: {exc.msg} at line {exc.lineno}") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting too deep
+        raise InputError(f"the list JSON is not a list file: {exc}") from None
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.strip() for v in value if v.strip()]
+    raise InputError(f"{what} must be a list of strings")
+
+
+def import_csl_projection(doc: dict[str, Any], *, name: str) -> ScreeningList:
+    """Read the compact CSL projection (see ``SOURCES.md``: short keys, strings stored once in ``tables``)."""
+    tables = doc.get("tables")
+    entries_in = doc.get("entries")
+    if not isinstance(tables, dict) or not isinstance(entries_in, list):
+        raise InputError("the CSL projection needs a tables object and an entries list")
+    sources = tables.get("sources")
+    programmes = tables.get("programmes") or []
+    if not isinstance(sources, list) or not isinstance(programmes, list):
+        raise InputError("the CSL projection's tables need a sources list")
+    generated = doc.get("sourceGeneratedAt")
+    if not isinstance(generated, str) or len(generated) < 10:
+        raise InputError("the CSL projection has no sourceGeneratedAt date")
+    entries = []
+    for n, row in enumerate(entries_in):
+        if not isinstance(row, dict):
+            raise InputError(f"the CSL projection's entry {n + 1} is not an object")
+        primary = row.get("n")
+        if not isinstance(primary, str):
+            raise InputError(f"the CSL projection's entry {n + 1}: n (the name) must be a string")
+        if not primary.strip():
+            continue
+        source_index = row.get("s")
+        if not isinstance(source_index, int) or not 0 <= source_index < len(sources):
+            raise InputError(
+                f"the CSL projection's entry {n + 1} ({primary}): s is not an index into tables.sources"
+            )
+        source = str(sources[source_index])
+        countries = _strings(row.get("c"), f"the CSL projection's entry {n + 1} ({primary}): c")
+        pg = row.get("pg")
+        pg_list = pg if isinstance(pg, list) else ([] if pg is None else [pg])
+        programs = [str(programmes[i]) for i in pg_list if isinstance(i, int) and 0 <= i < len(programmes)]
+        entries.append(
+            ListEntry(
+                id=f"{_list_slug(source)}-{row.get('e') or n}",
+                list_id=_list_slug(source),
+                name=primary.strip(),
+                alt_names=_strings(row.get("a"), f"the CSL projection's entry {n + 1} ({primary}): a"),
+                country=countries[0] if countries else None,
+                countries=countries,
+                added=None,
+                programs=programs,
+                source=source + (f" ({row['fr']})" if isinstance(row.get("fr"), str) else ""),
+                type=row["t"] if isinstance(row.get("t"), str) else None,
+            )
+        )
+    if not entries:
+        raise InputError("the file holds no list entries")
+    return ScreeningList(
+        name=name,
+        date=generated[:10],
+        about=f"US Consolidated Screening List generated {generated[:16]}Z by the International Trade "
+        f"Administration ({len(entries)} entries); compact projection, MIT licence",
+        sources={"csl": str(doc.get("citation") or "U.S. Consolidated Screening List")},
+        entries=entries,
+    )
+
+
+_COUNTRY_NAMES = {"china": "CN", "people's republic of china": "CN", "hong kong": "HK", "macau": "MO"}
+
+
+def import_1260h(doc: dict[str, Any], *, name: str) -> ScreeningList:
+    """Read the DoD Section 1260H list as transcribed (``effective_date``, ``entities``: name, aliases, country)."""
+    effective = doc.get("effective_date")
+    entities = doc.get("entities")
+    if not isinstance(effective, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", effective):
+        raise InputError("the 1260H list needs an effective_date (YYYY-MM-DD)")
+    if not isinstance(entities, list):
+        raise InputError("the 1260H list needs an entities list")
+    entries = []
+    for n, row in enumerate(entities):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not row["name"].strip():
+            raise InputError(f"the 1260H entity {n + 1} needs a name")
+        country_text = row.get("country")
+        code = _COUNTRY_NAMES.get(str(country_text).casefold(), "CN") if country_text else "CN"
+        entries.append(
+            ListEntry(
+                id=f"1260h-{n + 1}",
+                list_id="1260h",
+                name=row["name"].strip(),
+                alt_names=_strings(row.get("aliases"), f"the 1260H entity {n + 1}: aliases"),
+                country=code,
+                countries=[code],
+                added=effective,
+                source=str(doc.get("federal_register") or "DoD Section 1260H list"),
+            )
+        )
+    if not entries:
+        raise InputError("the file holds no list entries")
+    return ScreeningList(
+        name=name,
+        date=effective,
+        about=f"{doc.get('list') or 'DoD Section 1260H list'}, {doc.get('federal_register') or ''} "
+        f"({len(entries)} entities): Chinese military companies; a designation is not by itself a licence "
+        "requirement",
+        sources={"1260h": str(doc.get("federal_register") or "DoD Section 1260H list")},
+        brands=True,
+        entries=entries,
+    )
+
+
+_LIST_CODES = {
+    "el": "entity-list",
+    "sdn": "sdn",
+    "uvl": "unverified-list",
+    "meu": "meu-list",
+    "dpl": "denied-persons-list",
+    "dtc": "itar-debarred",
+    "isn": "nonproliferation-sanctions",
+    "ssi": "sectoral-sanctions",
+    "plc": "palestinian-legislative-council",
+    "cmic": "ns-cmic",
+    "ns-mbs list": "ns-mbs",
+    "cap": "capta",
+}
+
+
 def _list_slug(source: str) -> str:
+    """A CSL source list's id: its code in parentheses ("Entity List (EL) - ..." is entity-list)."""
+    code = re.search(r"\(([^)]+)\)", source)
+    if code and code.group(1).casefold() in _LIST_CODES:
+        return _LIST_CODES[code.group(1).casefold()]
     s = source.casefold()
     if "entity list" in s:
         return "entity-list"
@@ -342,6 +949,25 @@ def _list_slug(source: str) -> str:
     if "military end user" in s or "meu" in s.split():
         return "meu-list"
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-")[:40] or "csl"
+
+
+_SCREENERS: dict[tuple[tuple[int, ...], float], tuple[Screener, list[ScreeningList]]] = {}
+
+
+def screener_for(lists: Sequence[ScreeningList], *, near_threshold: float = 90.0) -> Screener:
+    """One index per set of list objects and threshold, shared by every policy in the process.
+
+    Indexing the bundled lists takes about a second; a test run or a collector loads the same
+    policy many times. The lists are kept with the index, so their ids stay theirs.
+    """
+    key = (tuple(id(lst) for lst in lists), near_threshold)
+    hit = _SCREENERS.get(key)
+    if hit is None:
+        if len(_SCREENERS) >= 16:
+            _SCREENERS.clear()
+        hit = (Screener(lists, near_threshold=near_threshold), list(lists))
+        _SCREENERS[key] = hit
+    return hit[0]
 
 
 def _names(value: Any, field: str, n: int, name: str) -> list[str]:
@@ -408,6 +1034,7 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
                 added=str(row.get("start_date") or "") or None,
                 programs=programs,
                 source=source or None,
+                type=row["type"] if isinstance(row.get("type"), str) and row["type"] else None,
             )
         )
     if not entries:
@@ -421,17 +1048,19 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
 
 
 def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
-    """``seed`` (bundled), a list imported into ``lists_dir``, or a path to a list file."""
-    if ref == "seed":
-        return seed_list()
-    candidates = [Path(ref)]
-    if lists_dir is not None:
-        candidates.insert(0, lists_dir / f"{ref}.json")
-    for path in candidates:
-        if path.is_file():
-            return ScreeningList.from_json(
-                path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-            )
+    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file."""
+    if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
+        path = lists_dir / f"{ref}.json"
+        return ScreeningList.from_json(
+            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+        )
+    if ref in BUNDLED_LISTS:
+        return bundled_list(ref)
+    path = Path(ref)
+    if path.is_file():
+        return ScreeningList.from_json(
+            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+        )
     raise InputError(
         f"screening list {ref!r} is not imported",
         hint="import it with: attest lists import FILE --name " + ref,

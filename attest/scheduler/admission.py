@@ -1,17 +1,25 @@
 """Admission: may this job run on these nodes? A pure function of the request, the evidence and policy.
 
-Each candidate node is judged on the latest *verified* evidence about it (the
-result of :func:`attest.verify.verify_envelope` and the manifest it verified):
+Each candidate node is judged on the latest *verified* evidence about it from its own
+key (the result of :func:`attest.verify.verify_envelope` and the manifest it verified, as
+:func:`attest.scheduler.evidence.load_evidence` chooses them), in this order:
 
 1. ``no-evidence`` — nothing verified about the node (kept apart from bad evidence:
    a rebooting node is not a forged one);
-2. ``stale`` — its newest evidence is older than ``max_age``;
-3. ``evidence-failed`` — its evidence was contraindicated (forged, replayed, impossible location);
-4. ``gpus`` — too few GPUs, or not of the requested type;
-5. ``policy`` — the export-control policy, applied to *this* tenant on that node's site,
-   chips and location grade, says no (destination, headquarters rule, screening, grade);
-6. ``key-conflict`` — two node keys sign fresh manifests naming this host (checked first,
-   after ``no-evidence``): one of them speaks for a machine that is not this node.
+2. ``key-conflict`` — no key that may speak for this host signed its evidence, or several
+   keys do and the operator named none of them, or two keys sign fresh manifests for it:
+   one of them speaks for a machine that is not this node;
+3. ``quarantined`` — some evidence of the node contradicted itself (an impossible location,
+   a chain fork, GPUs that are not the declared ones): refused until an auditor clears it,
+   however clean its newest manifest (:mod:`attest.scheduler.quarantine`);
+4. ``stale`` — its newest evidence is older than ``max_age``, or has expired; the message
+   gives its age;
+5. ``evidence-failed`` — its evidence was contraindicated (forged, replayed, impossible location);
+6. ``gpus`` — too few GPUs, or not of the requested type (counted on the node's newest
+   heartbeat when it is fresh: a job's ``end`` manifest lists only that job's GPUs);
+7. ``policy`` — the export-control policy, applied to *this* tenant on that node's site,
+   chips and location grade, says no (destination, headquarters rule, screening, the
+   minimum evidence grade).
 
 Warnings do not refuse; they travel with the verdict.
 """
@@ -58,9 +66,18 @@ class NodeEvidence:
     """Other node keys that signed manifests naming this host: (key id, newest ``issued_at``).
 
     A host name is only a claim in a manifest: a trusted key of one node could vouch for
-    another host. An old key after a rotation is harmless once its manifests are stale; two
-    keys with fresh manifests for one host name mean one of them is not that node.
+    another host. These are keys that may speak for it (named or pinned, see
+    :func:`attest.scheduler.evidence.key_may_speak`); two of them with fresh manifests for
+    one host mean one of them is not that node.
     """
+    key_problem: str | None = None
+    """Why no single key's evidence can be taken as this host's own (admission refuses)."""
+    ignored_keys: tuple[tuple[str, str], ...] = ()
+    """Keys that signed manifests naming this host and may not speak for it: (key id, why)."""
+    quarantine: tuple[str, ...] = ()
+    """Open contradictions about this host (rule: message): refused until an auditor clears them."""
+    inventory: WorkloadManifest | None = None
+    """The node's newest heartbeat from the same key: every GPU it has, whatever the newest phase."""
 
 
 @dataclass
@@ -70,7 +87,8 @@ class NodeVerdict:
     node: str
     allowed: bool
     reason: str
-    """``ok``, ``no-evidence``, ``stale``, ``evidence-failed``, ``gpus`` or ``policy``."""
+    """``ok``, ``no-evidence``, ``key-conflict``, ``quarantined``, ``stale``, ``evidence-failed``,
+    ``gpus`` or ``policy``."""
     message: str
     warnings: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -147,25 +165,49 @@ def _judge(
     if ev is None:
         return NodeVerdict(node, False, "no-evidence", "no verified evidence about this node")
     m, r = ev.manifest, ev.result
+    country, grade = m.site.country, r.location_grade
     rivals = [k for k, at in ev.other_keys if now - at <= max_age]
-    if rivals:
+    if ev.key_problem or rivals:
         return NodeVerdict(
             node,
             False,
             "key-conflict",
-            f"node keys {(r.key_id or '?')[:16]}… and {', '.join(k[:16] + '…' for k in rivals)} all sign fresh "
+            ev.key_problem
+            or f"node keys {(r.key_id or '?')[:16]}… and {', '.join(k[:16] + '…' for k in rivals)} all sign fresh "
             "manifests for this host name: at most one of them is this node",
-            site_country=m.site.country,
-            location_grade=r.location_grade,
+            site_country=country,
+            location_grade=grade,
         )
-    country, grade = m.site.country, r.location_grade
-    if now - m.freshness.issued_at > max_age:
+    notes = [
+        f"evidence for this host signed by key {k[:16]}… was ignored: {why}" for k, why in ev.ignored_keys
+    ]
+    if ev.quarantine:
+        return NodeVerdict(
+            node,
+            False,
+            "quarantined",
+            "quarantined until an auditor clears it (attest quarantine clear "
+            f"{node} --by NAME --reason TEXT): " + "; ".join(ev.quarantine[:3]),
+            notes,
+            site_country=country,
+            location_grade=grade,
+        )
+    age = now - m.freshness.issued_at
+    expired = r.status is Status.CONTRAINDICATED and {
+        f.rule for f in r.findings if f.severity is Severity.CONTRAINDICATED
+    } == {"freshness.expired"}
+    if age > max_age or expired:
+        why = (
+            "it expired at " + m.freshness.expires_at.isoformat()
+            if expired
+            else f"older than {int(max_age.total_seconds())} s"
+        )
         return NodeVerdict(
             node,
             False,
             "stale",
-            f"newest evidence is from {m.freshness.issued_at.isoformat()}, older than "
-            f"{int(max_age.total_seconds())} s",
+            f"newest evidence is {_age(age)} old (issued {m.freshness.issued_at.isoformat()}): {why}",
+            notes,
             site_country=country,
             location_grade=grade,
         )
@@ -176,11 +218,15 @@ def _judge(
             False,
             "evidence-failed",
             "its evidence failed verification: " + "; ".join(f"{f.rule}: {f.message}" for f in bad[:3]),
+            notes,
             findings=bad,
             site_country=country,
             location_grade=grade,
         )
-    gpus = [g for g in m.gpus if request.gpu_type is None or request.gpu_type.lower() in g.name.lower()]
+    # A job's start/end manifest lists that job's GPUs; the newest heartbeat lists the node's.
+    inv = ev.inventory
+    node_gpus = inv.gpus if inv is not None and now - inv.freshness.issued_at <= max_age else m.gpus
+    gpus = [g for g in node_gpus if request.gpu_type is None or request.gpu_type.lower() in g.name.lower()]
     if len(gpus) < request.gpu_count:
         what = f"{request.gpu_type} " if request.gpu_type else ""
         return NodeVerdict(
@@ -191,7 +237,7 @@ def _judge(
             site_country=country,
             location_grade=grade,
         )
-    warnings = [f"{f.rule}: {f.message}" for f in r.findings if f.severity is Severity.WARNING]
+    warnings = notes + [f"{f.rule}: {f.message}" for f in r.findings if f.severity is Severity.WARNING]
     if policy is None:
         return NodeVerdict(
             node,
@@ -205,9 +251,9 @@ def _judge(
     job = m.job.model_copy(
         update={"id": request.job_id, "declared_training_ops": request.declared_training_ops}
     )
-    proposed = m.model_copy(update={"tenant": request.tenant, "job": job})
+    proposed = m.model_copy(update={"tenant": request.tenant, "job": job, "gpus": list(node_gpus)})
     catalog = bundled_catalog()
-    facts = Facts(r.location_grade or "declared", [catalog.classify_gpu(g) for g in m.gpus])
+    facts = Facts(r.location_grade or "declared", [catalog.classify_gpu(g) for g in node_gpus])
     found = list(policy.evaluate(proposed, now=now, facts=facts))
     refused = [f for f in found if f.severity is Severity.CONTRAINDICATED]
     warnings += [f"{f.rule}: {f.message}" for f in found if f.severity is Severity.WARNING]
@@ -225,3 +271,14 @@ def _judge(
     return NodeVerdict(
         node, True, "ok", "allowed", warnings, found, site_country=country, location_grade=grade
     )
+
+
+def _age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"

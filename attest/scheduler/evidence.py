@@ -1,20 +1,39 @@
-"""The newest verified evidence per node, from signed envelopes (a spool, a collector's store)."""
+"""The newest verified evidence per node, from signed envelopes (a spool, a collector's store).
+
+Also what keeps that evidence honest across envelopes: which key may speak for which host
+(:func:`key_may_speak`, :class:`HostPins`), and the quarantine of hosts whose evidence
+contradicted itself (:mod:`attest.scheduler.quarantine`).
+"""
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
+import json
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
+from attest.model.base import format_timestamp
 from attest.model.manifest import WorkloadManifest
-from attest.model.result import VerificationResult
+from attest.model.result import Status, VerificationResult
 from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore
 from attest.scheduler.admission import NodeEvidence
+from attest.scheduler.quarantine import FILE_NAME as QUARANTINE_FILE
+from attest.scheduler.quarantine import (
+    Contradiction,
+    FileLock,
+    QuarantineRecord,
+    cleared_marks,
+    contradictions,
+    is_cleared,
+    quarantined_hosts,
+)
 from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
+
+INVENTORY_SUFFIX = ".heartbeat.envelope.json"
 
 
 def load_evidence(
@@ -25,26 +44,56 @@ def load_evidence(
     policy: PolicyEvaluator | None = None,
     options: VerifyOptions = VerifyOptions(),  # noqa: B008 - frozen dataclass, safe as a default
     hosts: Collection[str] | None = None,
+    pins: HostPins | None = None,
+    quarantine: QuarantineRecord | None = None,
 ) -> dict[str, NodeEvidence]:
-    """Verify every envelope (chains included); keep each node's newest authenticated one.
+    """Verify every envelope (chains included); keep each host's newest evidence from its own key.
 
     Envelopes whose signatures do not verify say nothing about any node and are dropped;
     authenticated but contraindicated ones are kept, so admission can say why it refuses.
-    A host named by manifests of several node keys (a key rotation, or one node vouching
-    for another) keeps the newest by ``issued_at``; the other keys travel with it
-    (:attr:`NodeEvidence.other_keys`) for admission to judge.
 
-    With ``hosts``, only envelopes whose manifest names one of them are verified (the host
-    name is read before verifying, only to choose; it is signed, so an envelope naming
-    another host could never count for these): a job's admission verifies its nodes'
-    evidence, not the whole fleet's.
+    A host name is only a claim in a manifest: evidence for host H counts only when signed by
+    a key that may speak for H (:func:`key_may_speak`): the key's trust entry names H
+    (``attest trust add --host``); or no entry names H, and neither H nor the key is pinned to
+    another (``pins``, the first key and host the collector saw together), and the key names
+    no other host here. Evidence from any other key is ignored, with a warning; a host whose
+    evidence comes only from such keys, or from several keys none of which the operator has
+    named or pinned, is refused as ``key-conflict`` (:attr:`NodeEvidence.key_problem`).
+
+    Contradictions (:data:`attest.scheduler.quarantine.CONTRADICTIONS`) in any of a host's
+    own-key envelopes, not only the newest, quarantine it: they are appended to ``quarantine``
+    (when given and writable) and, with those already open there, refuse the host until an
+    auditor clears them (:attr:`NodeEvidence.quarantine`).
+
+    With ``hosts``, only envelopes naming one of them, or signed by a key that names one of
+    them, are verified (the claims are read before verifying, only to choose): a job's
+    admission verifies its nodes' evidence, not the whole fleet's.
     """
     if hosts is not None:
         wanted = set(hosts)
-        envelopes = [item for item in envelopes if claimed_hostname(item[1]) in wanted]
+        envelopes = list(envelopes)
+
+        def wanted_host(raw: bytes) -> bool:
+            host = claimed_hostname(raw)
+            return host is not None and (host in wanted or host.split(".", 1)[0] in wanted)
+
+        speakers = {chain_order_key(raw)[0] for _, raw in envelopes if wanted_host(raw)}
+        envelopes = [
+            item for item in envelopes if wanted_host(item[1]) or chain_order_key(item[1])[0] in speakers
+        ]
     items = sorted(envelopes, key=lambda item: chain_order_key(item[1]))
     nonces, chains, devices = MemoryNonceStore(), MemoryChainStore(), MemoryDeviceStore()
     per_key: dict[str, dict[str, NodeEvidence]] = {}
+    inventory: dict[tuple[str, str], WorkloadManifest] = {}
+    # A collector's evidence directory keeps each key's newest heartbeat beside its newest
+    # envelope: verified on its own (its chain is not the newest one's), it is only an inventory.
+    for name, raw in [item for item in items if item[0].endswith(INVENTORY_SUFFIX)]:
+        result, manifest = verify_and_open(raw, trust, now=now, policy=policy, options=options, source=name)
+        if manifest is not None and result.key_id and result.status is not Status.CONTRAINDICATED:
+            inventory[(manifest.node.hostname, result.key_id)] = manifest
+    items = [item for item in items if not item[0].endswith(INVENTORY_SUFFIX)]
+    found: dict[tuple[str, str], list[Contradiction]] = {}
+    hosts_of_key: dict[str, set[str]] = {}
     for name, raw in items:
         result, manifest = verify_and_open(
             raw,
@@ -59,17 +108,173 @@ def load_evidence(
         )
         if manifest is None or result.key_id is None:
             continue
-        keys = per_key.setdefault(manifest.node.hostname, {})
-        held = keys.get(result.key_id)
+        host, kid = manifest.node.hostname, result.key_id
+        hosts_of_key.setdefault(kid, set()).add(host)
+        found.setdefault((host, kid), []).extend(
+            contradictions(host, kid, manifest.freshness.sequence, result.findings)
+        )
+        keys = per_key.setdefault(host, {})
+        held = keys.get(kid)
         # One key's manifests are ordered by its sequence (the chain checks go with it).
         if held is None or manifest.freshness.sequence >= held.manifest.freshness.sequence:
-            keys[result.key_id] = NodeEvidence(result, manifest)
+            keys[kid] = NodeEvidence(result, manifest)
+        if manifest.job.phase == "heartbeat" and result.status is not Status.CONTRAINDICATED:
+            last = inventory.get((host, kid))
+            if last is None or manifest.freshness.issued_at >= last.freshness.issued_at:
+                inventory[(host, kid)] = manifest
+    named = trust.hosts_named()
+    events = quarantine.events() if quarantine is not None else []
+    open_now, marks = quarantined_hosts(events), cleared_marks(events)
+    new: list[Contradiction] = []
     newest: dict[str, NodeEvidence] = {}
     for host, keys in per_key.items():
-        ranked = sorted(keys.values(), key=lambda e: e.manifest.freshness.issued_at, reverse=True)
+        verdicts = {
+            kid: key_may_speak(host, kid, trust=trust, named=named, pins=pins, hosts_of_key=hosts_of_key)
+            for kid in keys
+        }
+        own = [keys[k] for k, why in verdicts.items() if why is None]
+        ignored = tuple((k, why) for k, why in verdicts.items() if why is not None)
+        ranked = sorted(own or keys.values(), key=lambda e: e.manifest.freshness.issued_at, reverse=True)
+        problem = None
+        if not own:
+            problem = "; ".join(f"key {k[:16]}… may not speak for it: {why}" for k, why in ignored)
+        elif len(own) > 1 and not (named.get(host) or (pins and pins.host_key.get(host))):
+            problem = (
+                f"node keys {', '.join(sorted((e.result.key_id or '?')[:16] + '…' for e in own))} all sign "
+                "manifests for this host name and none is named or pinned for it: at most one of them is this node"
+            )
+        head = ranked[0]
+        kid = head.result.key_id or ""
         others = tuple((e.result.key_id or "", e.manifest.freshness.issued_at) for e in ranked[1:])
-        newest[host] = NodeEvidence(ranked[0].result, ranked[0].manifest, others)
+        mine = [c for e in own for c in found.get((host, e.result.key_id or ""), [])]
+        new += mine
+        open_here = [c.rule + ": " + c.message for c in mine if not is_cleared(c, marks)]
+        open_here += [e["rule"] + ": " + str(e.get("message", "")) for e in open_now.get(host, [])]
+        newest[host] = NodeEvidence(
+            head.result,
+            head.manifest,
+            others,
+            key_problem=problem,
+            ignored_keys=ignored if own else (),
+            quarantine=tuple(dict.fromkeys(open_here)),
+            inventory=inventory.get((host, kid)),
+        )
+    if quarantine is not None and new:
+        with contextlib.suppress(InputError):  # unwritable: the in-memory refusal above still holds
+            quarantine.record(new, at=now)
     return newest
+
+
+def by_node_name(evidence: Mapping[str, NodeEvidence], nodes: Iterable[str]) -> dict[str, NodeEvidence]:
+    """Evidence keyed the way Slurm names nodes: a short ``NodeName`` matches a manifest's FQDN.
+
+    Slurm's node names are usually ``hostname -s``, while a daemon signs its full host name.
+    A node with no evidence under its own name takes the evidence of the one manifest host
+    name whose first label it is; two such hosts are a conflict (refused as ``key-conflict``).
+    """
+    out = dict(evidence)
+    for node in nodes:
+        if node in evidence:
+            continue
+        matches = sorted(h for h in evidence if h.split(".", 1)[0] == node)
+        if len(matches) == 1:
+            out[node] = evidence[matches[0]]
+        elif matches:
+            ev = evidence[matches[0]]
+            out[node] = NodeEvidence(
+                ev.result,
+                ev.manifest,
+                key_problem=f"several hosts have the short name {node}: {', '.join(matches[:4])}; "
+                "give the daemons' hostname as Slurm names the node",
+            )
+    return out
+
+
+def key_may_speak(
+    host: str,
+    key_id: str,
+    *,
+    trust: TrustStore,
+    named: Mapping[str, set[str]],
+    pins: HostPins | None,
+    hosts_of_key: Mapping[str, set[str]],
+) -> str | None:
+    """None when ``key_id`` may sign evidence for ``host``; otherwise why not.
+
+    1. The key's trust entry names hosts: ``host`` must be one of them.
+    2. Another key's entry names ``host``: this key may not speak for it.
+    3. ``pins``: the host is pinned to another key, or the key to another host.
+    4. The key names another host in this evidence: a node key speaks for one host.
+    """
+    entry = trust.get(key_id)
+    if entry is not None and entry.scope.hosts:
+        return None if host in entry.scope.hosts else f"its trust entry names {', '.join(entry.scope.hosts)}"
+    if host in named:
+        return (
+            f"the trust store names key {', '.join(sorted(k[:16] + '…' for k in named[host]))} for this host"
+        )
+    remedy = f" (an operator's decision: attest trust add KEY.pub --host {host})"
+    if pins is not None:
+        pinned_key, pinned_host = pins.host_key.get(host), pins.key_host.get(key_id)
+        if pinned_key is not None and pinned_key != key_id:
+            return f"the host is pinned to key {pinned_key[:16]}…, the first seen for it{remedy}"
+        if pinned_host is not None and pinned_host != host:
+            return f"the key is pinned to host {pinned_host}, the first it spoke for{remedy}"
+        if pinned_host == host:
+            return None
+    elsewhere = sorted(hosts_of_key.get(key_id, set()) - {host})
+    if elsewhere:
+        return f"it also signs for {', '.join(elsewhere[:3])}, and a node key speaks for one host{remedy}"
+    return None
+
+
+class HostPins:
+    """The first key seen for each host and the first host for each key: trust on first use.
+
+    An append-only JSON-lines file (``pins.jsonl`` in the collector's evidence directory), one
+    ``{"host", "key_id", "at"}`` line each time a host or a key is seen for the first time.
+    A trust entry that names hosts (``attest trust add --host``) overrides the pins: that is
+    how an operator admits a second key for a host (a rotation).
+    """
+
+    FILE_NAME = "pins.jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.host_key: dict[str, str] = {}
+        self.key_host: dict[str, str] = {}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except OSError as exc:
+            raise InputError(f"cannot read the host pins {path}: {exc.strerror}") from None
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+                host, key = e["host"], e["key_id"]
+                if not isinstance(host, str) or not isinstance(key, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                raise InputError(f"host pins {path} line {n} is not a pin") from None
+            self.host_key.setdefault(host, key)
+            self.key_host.setdefault(key, host)
+
+    def pin(self, host: str, key_id: str, *, at: datetime) -> bool:
+        """Record the pair when the host or the key is new; True when a line was written."""
+        if host in self.host_key and key_id in self.key_host:
+            return False
+        line = json.dumps({"host": host, "key_id": key_id, "at": format_timestamp(at)}) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.host_key.setdefault(host, key_id)
+        self.key_host.setdefault(key_id, host)
+        return True
 
 
 def read_envelopes(directory: Path, *, limit_bytes: int = 1 << 20) -> list[tuple[str, bytes]]:
@@ -103,6 +308,7 @@ class NewestEvidence:
     """
 
     SUFFIX = ".envelope.json"
+    INVENTORY_SUFFIX = INVENTORY_SUFFIX
 
     def __init__(self, directory: Path) -> None:
         try:
@@ -110,7 +316,7 @@ class NewestEvidence:
             held = {}
             for path in directory.glob("*" + self.SUFFIX):
                 key, seq = chain_order_key(path.read_bytes())
-                if key and path.name == key + self.SUFFIX:
+                if key and path.name == key + self.SUFFIX:  # not <key>.heartbeat.envelope.json
                     held[key] = seq
         except OSError as exc:
             raise InputError(f"cannot use the evidence directory {directory}: {exc.strerror}") from None
@@ -121,29 +327,56 @@ class NewestEvidence:
         """Keep ``raw`` as its node key's evidence if it is authenticated and newer; True when kept.
 
         ``result`` and ``manifest`` are what :func:`attest.verify.verify_and_open` returned for
-        ``raw`` (with the collector's replay and chain state).
+        ``raw`` (with the collector's replay and chain state). Whether kept or not, an
+        authenticated envelope pins its host and key when either is new (:class:`HostPins`)
+        and records its contradictions in the quarantine record; a heartbeat is also kept as
+        the node's GPU inventory (``<key id>.heartbeat.envelope.json``), so that admission
+        does not depend on the newest manifest's phase (a job's ``end`` lists only its GPUs).
         """
         if manifest is None or result.key_id is None or manifest.node.key_id != result.key_id:
             return False  # not authenticated, or not signed by the node key it names
+        key, seq, host = result.key_id, manifest.freshness.sequence, manifest.node.hostname
+        now = manifest.freshness.issued_at
+        # Unwritable pins or quarantine record: nothing is replaced either (OSError, which the
+        # collector reports), so the node's held evidence goes stale and admission refuses it,
+        # rather than a contradiction being forgotten once a clean manifest takes its place.
+        try:
+            with self._lock():
+                HostPins(self.directory / HostPins.FILE_NAME).pin(host, key, at=now)
+                QuarantineRecord(self.directory / QUARANTINE_FILE).record(
+                    contradictions(host, key, seq, result.findings), at=result.verified_at
+                )
+        except InputError as exc:
+            raise OSError(exc.message) from None
         if any(f.rule in _NOT_NEWER for f in result.findings):
             return False
-        key, seq = result.key_id, manifest.freshness.sequence
+        if manifest.job.phase == "heartbeat" and result.status is not Status.CONTRAINDICATED:
+            self._replace(self.directory / (key + self.INVENTORY_SUFFIX), raw, seq)
         if self.held.get(key, -1) >= seq:
             return False
-        target = self.directory / (key + self.SUFFIX)
+        if not self._replace(self.directory / (key + self.SUFFIX), raw, seq):
+            self.held[key] = max(
+                self.held.get(key, -1),
+                chain_order_key((self.directory / (key + self.SUFFIX)).read_bytes())[1],
+            )
+            return False
+        self.held[key] = seq
+        return True
+
+    def _lock(self) -> FileLock:
+        return FileLock(self.directory / ".lock")
+
+    def _replace(self, target: Path, raw: bytes, seq: int) -> bool:
         # Several collectors (one PostgreSQL log behind a load balancer) may share a directory:
         # under an exclusive lock, the file's own sequence number decides, not this process's memory.
-        with (self.directory / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._lock():
             try:
                 on_disk = chain_order_key(target.read_bytes())[1]
             except FileNotFoundError:
                 on_disk = -1
             if on_disk >= seq:
-                self.held[key] = on_disk
                 return False
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(raw)
             tmp.replace(target)
-        self.held[key] = seq
         return True

@@ -1,7 +1,8 @@
 """Kubernetes: a ValidatingAdmissionWebhook's decision (AdmissionReview v1 in and out).
 
-A pod that asks for ``nvidia.com/gpu`` is admitted only if at least one node it may
-land on has fresh, verified evidence and the export-control policy allows *this*
+A pod that asks for any accelerator (``nvidia.com/gpu``, MIG slices, time-sliced replicas,
+AMD, Intel, Gaudi, TPU, Neuron, a DRA resource claim: see :class:`Accelerators`) is admitted
+only if the nodes it may land on have fresh, verified evidence and the export-control policy allows *this*
 tenant there. The tenant comes from the namespace, through a mapping the cluster's
 administrators keep (pods cannot be trusted to name their own tenant). Unknown
 namespaces, malformed reviews and missing evidence are refused: the webhook fails
@@ -10,15 +11,15 @@ closed, like ``failurePolicy: Fail``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from attest.model.manifest import Tenant
 from attest.scheduler.admission import JobRequest, NodeEvidence, admit
 from attest.verify import PolicyEvaluator
-
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class ReviewError(ValueError):
@@ -51,31 +52,178 @@ def _names(value: Any, what: str) -> set[str]:
     return set(names)
 
 
-def _gpus(pod: Mapping[str, Any]) -> int:
-    spec = _obj(pod.get("spec"), "spec")
+@dataclass(frozen=True)
+class Accelerators:
+    """Which pod resources are accelerators, and how a request for them counts.
 
-    def limit(c: Any, what: str) -> int:
-        res = _obj(_obj(c, what).get("resources"), f"{what}.resources")
-        limits, requests = (
-            _obj(res.get("limits"), f"{what} limits"),
-            _obj(res.get("requests"), f"{what} requests"),
+    ``whole`` resources count one GPU per unit (``nvidia.com/gpu: 8`` needs 8 GPUs on the node);
+    ``shared`` ones are slices of a GPU (MIG profiles, time-sliced replicas): any number of
+    them needs at least one GPU. Names ending in ``*`` are prefixes. A resource that is in
+    neither list but looks like an accelerator (see :data:`LOOKS_LIKE_ACCELERATOR`) is refused
+    with the options that would configure it, unless it is in ``ignored``: unknown chips
+    count as controlled, never as "no GPU".
+
+    A pod's DRA ``resourceClaims`` name claims, not device classes (the webhook does not read
+    ResourceClaim objects): each claim is judged as a request for at least one GPU, unless its
+    name is in ``ignored_claims``.
+    """
+
+    whole: tuple[str, ...] = (
+        "nvidia.com/gpu",
+        "amd.com/gpu",
+        "gpu.intel.com/xe",
+        "habana.ai/gaudi",
+        "google.com/tpu",
+        "aws.amazon.com/neuron",
+        "aws.amazon.com/neurondevice",
+    )
+    shared: tuple[str, ...] = (
+        "nvidia.com/mig-*",
+        "nvidia.com/gpu.shared",
+        "gpu.intel.com/*",
+        "aws.amazon.com/neuroncore",
+    )
+    ignored: tuple[str, ...] = ()
+    ignored_claims: tuple[str, ...] = ()
+
+    def with_options(
+        self,
+        *,
+        whole: Sequence[str] = (),
+        shared: Sequence[str] = (),
+        ignored: Sequence[str] = (),
+        ignored_claims: Sequence[str] = (),
+    ) -> Accelerators:
+        """A configuration that also knows these names (``--gpu-resource`` and the like)."""
+        return Accelerators(
+            (*self.whole, *whole),
+            (*self.shared, *shared),
+            (*self.ignored, *ignored),
+            (*self.ignored_claims, *ignored_claims),
         )
-        raw = limits.get(GPU_RESOURCE, requests.get(GPU_RESOURCE, 0))
-        try:
-            if isinstance(raw, bool) or not isinstance(raw, int | str):
-                raise ValueError
-            n = int(str(raw))
-        except ValueError:
-            raise ReviewError(f"{GPU_RESOURCE} quantity {str(raw)[:40]!r} is not a whole number") from None
-        if n < 0:  # would cancel another container's GPUs in the sum
-            raise ReviewError(f"{GPU_RESOURCE} quantity {n} is negative")
-        return n
+
+    def kind(self, resource: str) -> str | None:
+        """``whole``, ``shared``, ``ignored``, ``unknown`` (looks like an accelerator), or None (not one)."""
+        for kind, names in (("ignored", self.ignored), ("whole", self.whole), ("shared", self.shared)):
+            if any(_matches(resource, n) for n in names):
+                return kind
+        if LOOKS_LIKE_ACCELERATOR.search(resource) and not resource.startswith(_CORE_RESOURCES):
+            return "unknown"
+        return None
+
+
+def _matches(resource: str, name: str) -> bool:
+    return resource.startswith(name[:-1]) if name.endswith("*") else resource == name
+
+
+#: Vendors' domains and words that mark an extended resource as (probably) an accelerator.
+LOOKS_LIKE_ACCELERATOR = re.compile(
+    r"gpu|mig-|tpu|npu|xpu|ipu|accel|neuron|gaudi|habana|nvidia|amd\.com|xilinx|fpga|cuda|tensor|ascend|cambricon",
+    re.IGNORECASE,
+)
+_CORE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-", "pods", "kubernetes.io/")
+
+#: GPU model words the daemon's evidence carries for each vendor's resources.
+_VENDOR_TYPE = {
+    "nvidia.com/": "NVIDIA",
+    "amd.com/": "AMD",
+    "habana.ai/": "Gaudi",
+    "gpu.intel.com/": "Intel",
+    "google.com/tpu": "TPU",
+    "aws.amazon.com/neuron": "Neuron",
+}
+
+DEFAULT_ACCELERATORS = Accelerators()
+
+
+@dataclass(frozen=True)
+class AcceleratorRequest:
+    """What a pod asks for: the GPUs a node must have, and of which vendor's kind."""
+
+    gpus: int
+    gpu_type: str | None
+    what: list[str]
+    """The resources and claims that made it an accelerator request, for the message."""
+
+
+def _quantity(raw: Any, name: str) -> int:
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError
+        n = int(str(raw))
+    except ValueError:
+        raise ReviewError(f"{name} quantity {str(raw)[:40]!r} is not a whole number") from None
+    if n < 0:  # would cancel another container's GPUs in the sum
+        raise ReviewError(f"{name} quantity {n} is negative")
+    return n
+
+
+def accelerator_request(
+    pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS
+) -> AcceleratorRequest:
+    """Every accelerator a pod asks for: containers, init containers, pod-level resources, DRA claims.
+
+    Raises:
+        ReviewError: a malformed spec, or a resource that looks like an accelerator and is not
+            configured (the message says how to configure it).
+    """
+    spec = _obj(pod.get("spec"), "spec")
+    vendors: set[str] = set()
+    what: list[str] = []
+
+    def count(holder: Any, where: str) -> tuple[int, bool]:
+        res = _obj(_obj(holder, where).get("resources"), f"{where}.resources")
+        limits = _obj(res.get("limits"), f"{where} limits")
+        requests = _obj(res.get("requests"), f"{where} requests")
+        whole, shared = 0, False
+        for name in sorted({*limits, *requests}):
+            if not isinstance(name, str):
+                raise ReviewError(f"{where}: a resource name is not a string")
+            kind = config.kind(name)
+            if kind is None or kind == "ignored":
+                continue
+            if kind == "unknown":
+                raise ReviewError(
+                    f"{where} asks for {name!r}, which looks like an accelerator this webhook does not know; "
+                    f"configure it: attest webhook serve --gpu-resource {name} (one GPU per unit), "
+                    f"--shared-gpu-resource {name} (a slice of a GPU), or --not-accelerator {name}"
+                )
+            n = _quantity(limits.get(name, requests.get(name, 0)), name)
+            if n == 0:
+                continue
+            what.append(f"{name}: {n}")
+            vendors.update(t for prefix, t in _VENDOR_TYPE.items() if name.startswith(prefix))
+            if kind == "whole":
+                whole += n
+            else:
+                shared = True
+        return whole, shared
+
+    def need(holder: Any, where: str) -> int:
+        whole, shared = count(holder, where)
+        return max(whole, 1 if shared else 0)
 
     containers = _items(spec.get("containers"), "spec.containers")
     inits = _items(spec.get("initContainers"), "spec.initContainers")
-    main = sum(limit(c, f"spec.containers[{i}]") for i, c in enumerate(containers))
-    init = max((limit(c, f"spec.initContainers[{i}]") for i, c in enumerate(inits)), default=0)
-    return max(main, init)
+    main = sum(need(c, f"spec.containers[{i}]") for i, c in enumerate(containers))
+    init = max((need(c, f"spec.initContainers[{i}]") for i, c in enumerate(inits)), default=0)
+    gpus = max(main, init, need(spec, "spec") if "resources" in spec else 0)
+    for i, claim in enumerate(_items(spec.get("resourceClaims"), "spec.resourceClaims")):
+        claim = _obj(claim, f"spec.resourceClaims[{i}]")
+        name = claim.get("resourceClaimName") or claim.get("resourceClaimTemplateName") or claim.get("name")
+        if not isinstance(name, str) or not name:
+            raise ReviewError(f"spec.resourceClaims[{i}] names no claim")
+        if name in config.ignored_claims:
+            continue
+        what.append(f"resource claim {name!r}")
+        gpus = max(gpus, 1)
+    if len(vendors) > 1:
+        raise ReviewError(
+            f"the pod asks for accelerators of several vendors ({', '.join(sorted(vendors))}): not judged"
+        )
+    vendor = next(iter(vendors), None)
+    # NVIDIA's model comes from the pod's nvidia.com/gpu.product selector, if any (see _judge).
+    return AcceleratorRequest(gpus, None if vendor == "NVIDIA" else vendor, what)
 
 
 def placement(spec: Mapping[str, Any]) -> set[str] | None:
@@ -138,6 +286,7 @@ def review(
     now: datetime,
     max_age: timedelta = timedelta(minutes=15),
     allow_unpinned: bool = False,
+    accelerators: Accelerators = DEFAULT_ACCELERATORS,
 ) -> dict[str, Any]:
     """The AdmissionReview response for ``body`` (raises :class:`ReviewError` when it is not one).
 
@@ -168,7 +317,7 @@ def review(
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
     try:
-        return _judge(req, answer, evidence, tenants, policy, now, max_age, allow_unpinned)
+        return _judge(req, answer, evidence, tenants, policy, now, max_age, allow_unpinned, accelerators)
     except ReviewError as exc:  # a pod this webhook cannot read is refused, with the reason
         return answer(False, f"refused: {exc}")
 
@@ -182,6 +331,7 @@ def _judge(
     now: datetime,
     max_age: timedelta,
     allow_unpinned: bool,
+    accelerators: Accelerators,
 ) -> dict[str, Any]:
     kind = _obj(req.get("kind"), "request.kind").get("kind")
     if kind != "Pod" or req.get("operation") not in ("CREATE", None):
@@ -189,8 +339,8 @@ def _judge(
     pod = req.get("object")
     if not isinstance(pod, dict):
         raise ReviewError("AdmissionReview request has no object")
-    count = _gpus(pod)
-    if count == 0:
+    asked = accelerator_request(pod, accelerators)
+    if asked.gpus == 0:
         return answer(True, "no GPU requested: not judged")
     metadata = _obj(pod.get("metadata"), "metadata")
     namespace = req.get("namespace") or metadata.get("namespace") or "default"
@@ -203,8 +353,8 @@ def _judge(
     hosts = placement(spec)
     selector = _obj(spec.get("nodeSelector"), "spec.nodeSelector")
     product = selector.get("nvidia.com/gpu.product")
-    gpu_type = None
-    if product:  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
+    gpu_type = asked.gpu_type
+    if product and gpu_type is None:  # e.g. NVIDIA-H100-80GB-HBM3: the model token is what NVML names contain
         tokens = [t for t in str(product).replace("NVIDIA-", "").split("-") if t]
         gpu_type = tokens[0] if tokens else None
     if hosts is not None and not hosts:
@@ -212,7 +362,7 @@ def _judge(
     name = metadata.get("name") or metadata.get("generateName") or "pod"
     request = JobRequest(
         tenant=tenant,
-        gpu_count=count,
+        gpu_count=asked.gpus,
         gpu_type=gpu_type,
         nodes=sorted(hosts or ()),
         job_id=f"{namespace}/{name}"[:256],

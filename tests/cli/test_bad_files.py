@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import random
 import signal
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from attest.cli.main import main
+from attest.hardware.simulated_cc import SimulatedCcBackend
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
 SITE, TENANT = str(EXAMPLES / "johor-dc2.json"), str(EXAMPLES / "tenant-example-robotics.json")
@@ -65,6 +67,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     bad_dir = root / "bad"
     bad_dir.mkdir()
     envelope = d / "jhb-gpu-01-0.envelope.json"
+    from joserfc.jwk import ECKey
+
+    (d / "jwks.json").write_text(json.dumps({"keys": [ECKey.generate_key("P-384", parameters={"kid": "k"}).as_dict(private=False)]}))
     return {
         "d": d,
         "out": root / "out",
@@ -74,6 +79,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "trust": str(d / "trust.json"),
         "root": str(d / "sim-vendor" / "root.pem"),
         "upper": str(d / "sim-vendor" / "upper.pem"),
+        "rimroot": str(d / "sim-vendor" / "rim_root.pem"),
+        "jwks": str(d / "jwks.json"),
+        "rootpin": SimulatedCcBackend(d / "sim-vendor").root_sha256,
+        "rimpin": SimulatedCcBackend(d / "sim-vendor").rim_root_sha256,
         "bad": _bad_files(bad_dir, envelope.read_bytes()),
     }
 
@@ -101,6 +110,14 @@ CASES: list[tuple[list[str], set[int]]] = [
     (["gpu", "verify-report", "--report", "X", "--chain", "{upper}", "--root", "{root}"], VERDICT),
     (["gpu", "verify-report", "--report", "00", "--chain", "X", "--root", "{root}"], USAGE),
     (["gpu", "verify-report", "--report", "00", "--chain", "{upper}", "--root", "X"], USAGE),
+    (["gpu", "verify-report", "--nvattest", "X", "--root", "{root}"], USAGE),
+    (["gpu", "verify-token", "X", "--jwks", "{jwks}"], VERDICT),
+    (["gpu", "verify-token", "{env}", "--jwks", "X"], USAGE),
+    (["verify", "{env}", "--trust", "{trust}", "--cc-root", "{root}", "--cc-root-sha256", "{rootpin}", "--rims", "X",
+      "--rim-root", "{rimroot}", "--rim-root-sha256", "{rimpin}"], USAGE | {1}),  # an empty directory: RIMs missing
+    (["verify", "{env}", "--trust", "{trust}", "--rims", "{d}/rims", "--rim-root", "X"], USAGE),
+    (["verify", "{env}", "--trust", "{trust}", "--nras-jwks", "X"], USAGE),
+    (["bind", "--pub", "{pub}", "--nvattest", "X", "--simulate", "h100"], USAGE),
     (["location", "check", "{env}", "--landmarks", "X", "--trust", "{trust}"], USAGE),
     (["location", "check", "X", "--landmarks", "{d}/landmarks.json"], VERDICT),
     (["admit", "--tenant", "X", "--evidence", "{d}", "--trust", "{trust}"], USAGE),

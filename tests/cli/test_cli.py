@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -205,10 +206,12 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
 
 def test_demo_runs_and_everything_comes_out_as_expected(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("demo", check_code=0)
-    assert "16/16 cases as expected" in out.stdout and "hardware-bound" in out.stdout
+    assert "17/17 cases as expected" in out.stdout and "hardware-bound" in out.stdout
     assert "with landmark receipts: measured" in out.stdout
+    # A debug-mode GPU is refused for its measurements (appraised against the vendor's RIMs).
+    assert re.search(r"\[ok \] contraindicated .* in debug mode .*hardware\.measurement_mismatch", out.stdout)
     js = json.loads(cli("demo", "--format", "json", "--keep", "kept", check_code=0).stdout)
-    assert js["ok"] and len(js["cases"]) == 16
+    assert js["ok"] and len(js["cases"]) == 17
     # The kept files verify with the real CLI, with the command the demo prints.
     text = cli("demo", "--keep", "kept2", check_code=0).stdout
     command = text.split("Verify the kept files yourself:\n  attest ")[1].strip().split()
@@ -245,8 +248,13 @@ def test_bind_then_verify_hardware_bound(workspace: Path, cli: CliRunner) -> Non
 
     root = x509.load_pem_x509_certificate((workspace / "vendor" / "root.pem").read_bytes())
     pin = root.fingerprint(hashes.SHA256()).hex()
-    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, "--format", "json", check_code=0)
+    rim_pin = x509.load_pem_x509_certificate((workspace / "vendor" / "rim_root.pem").read_bytes()).fingerprint(hashes.SHA256()).hex()
+    rims = ["--rims", "vendor/rims", "--rim-root", "vendor/rim_root.pem", "--rim-root-sha256", rim_pin]
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, *rims, "--format", "json", check_code=0)
     assert json.loads(out.stdout)["location_grade"] == "hardware-bound"
+    # Without the RIMs the measurements are not appraised: the same evidence is only a warning.
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, "--format", "json", check_code=1)
+    assert "hardware.rim.not_checked" in out.stdout
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", check_code=3)  # NVIDIA's pin
     assert "hardware.cc.root_not_pinned" in out.stdout
     assert "needs --cc-sim" in cli("bind", "--key", "node/attest.key", "--simulate", "h100", check_code=2).stderr

@@ -64,11 +64,19 @@ def lab(tmp_path: Path, cli: CliRunner) -> Path:
 def pin(lab: Path) -> list[str]:
     from attest.hardware.simulated_cc import SimulatedCcBackend
 
+    vendor = SimulatedCcBackend(lab / "vendor")
     return [
         "--cc-root",
         "vendor/root.pem",
         "--cc-root-sha256",
-        SimulatedCcBackend(lab / "vendor").root_sha256,
+        vendor.root_sha256,
+        # The vendor's RIMs (attest bind --cc-sim publishes them): measurements appraised too.
+        "--rims",
+        "vendor/rims",
+        "--rim-root",
+        "vendor/rim_root.pem",
+        "--rim-root-sha256",
+        vendor.rim_root_sha256,
     ]
 
 

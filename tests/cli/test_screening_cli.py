@@ -57,3 +57,35 @@ def test_lists_update_from_a_local_server(cli: CliRunner, tmp_path: Path) -> Non
         assert "could not download" in err and "attest lists import" in err
     finally:
         server.shutdown()
+
+
+def test_lists_status_shows_the_bundled_lists(cli: CliRunner) -> None:
+    status = json.loads(cli("lists", "status", "--lists-dir", "lists", "--format", "json", check_code=0).stdout)
+    rows = {r["name"]: r for r in status["lists"]}
+    assert (rows["csl"]["date"], rows["csl"]["entries"]) == ("2026-07-31", 25921)
+    assert rows["csl"]["lists"]["entity-list"] == 3420 and rows["csl"]["origin"].startswith("bundled")
+    assert (rows["1260h"]["date"], rows["1260h"]["entries"]) == ("2026-06-10", 80)
+    assert "MIT" in status["notice"]
+    text = cli("lists", "status", "--lists-dir", "lists", check_code=0).stdout
+    assert "csl      2026-07-31  25,921 entries" in text
+
+
+def test_imports_of_the_projection_and_the_1260h_list_replace_the_bundled(cli: CliRunner, tmp_path: Path) -> None:
+    from attest.policy.screening import BUNDLED_LISTS
+
+    data = Path(__file__).resolve().parents[2] / "attest" / "policy" / "data"
+    out = cli("lists", "import", str(data / BUNDLED_LISTS["csl"]), "--name", "csl", "--lists-dir", "lists", check_code=0).stdout
+    assert "imported 25921 entries" in out and "of 2026-07-31" in out
+    (tmp_path / "dod.json").write_text(json.dumps({
+        "list": "DoD 1260H", "federal_register": "92 FR 1", "effective_date": "2027-01-15",
+        "entities": [{"name": "Example Military Robotics Co., Ltd.", "aliases": ["ExMil"], "country": "China"}]}))
+    assert "imported 1 entries" in cli("lists", "import", "dod.json", "--name", "1260h", "--lists-dir", "lists", check_code=0).stdout
+    status = json.loads(cli("lists", "status", "--lists-dir", "lists", "--format", "json", check_code=0).stdout)
+    rows = {r["name"]: r for r in status["lists"]}
+    assert rows["1260h"]["entries"] == 1 and "replaces the bundled 1260h of 2026-06-10" in rows["1260h"]["origin"]
+    hit = json.loads(cli("screen", "ExMil", "--lists-dir", "lists", "--format", "json", check_code=3).stdout)
+    assert hit["matches"][0]["list_source"] == {"name": "1260h", "date": "2027-01-15", "entries": 1}
+    (tmp_path / "bad.json").write_text('{"entities": [{"aliases": []}], "effective_date": "2027-01-15"}')
+    assert "needs a name" in cli("lists", "import", "bad.json", "--lists-dir", "lists", check_code=2).stderr
+    (tmp_path / "bad.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    assert "gzip" in cli("lists", "import", "bad.gz", "--lists-dir", "lists", check_code=2).stderr

@@ -59,14 +59,21 @@ def test_prolog_and_epilog_sign_start_and_end(make_daemon: MakeDaemon) -> None:
 def test_prolog_failure_drains_unless_soft(make_daemon: MakeDaemon) -> None:
     dp = make_daemon()
     dp.start()
-    r = run("prolog.sh", dp, SLURM_JOB_ACCOUNT="unknown-account")
+    r = run("prolog.sh", dp, SLURM_JOB_ACCOUNT="unknown-account", SLURM_JOB_GPUS="0")
     assert r.returncode == 1 and "no tenant for account 'unknown-account'" in r.stderr
-    assert run("prolog.sh", dp, SLURM_JOB_ACCOUNT="unknown-account", ATTEST_SOFT="1").returncode == 0
+    assert run("prolog.sh", dp, SLURM_JOB_ACCOUNT="unknown-account", SLURM_JOB_GPUS="0", ATTEST_SOFT="1").returncode == 0
+    # A job without GPUs uses none: no manifest attributes any to its tenant.
+    with dp.client() as c:
+        before = c.last(1)
+    r = run("prolog.sh", dp)
+    assert r.returncode == 0
+    with dp.client() as c:
+        assert c.last(1) == before
     dp.stop()
-    r = run("prolog.sh", dp)  # daemon down: no manifest, node drained
+    r = run("prolog.sh", dp, SLURM_JOB_GPUS="0")  # daemon down: no manifest, node drained
     assert r.returncode == 1 and "no daemon socket" in r.stderr
-    assert run("epilog.sh", dp).returncode == 0  # the epilog logs and keeps the node up by default
-    assert run("epilog.sh", dp, ATTEST_SOFT="0").returncode == 1
+    assert run("epilog.sh", dp, SLURM_JOB_GPUS="0").returncode == 0  # the epilog logs and keeps the node up by default
+    assert run("epilog.sh", dp, SLURM_JOB_GPUS="0", ATTEST_SOFT="0").returncode == 1
 
 
 def test_prolog_slurmctld_admits_or_refuses_by_tenant(make_daemon: MakeDaemon, tmp_path: Path) -> None:

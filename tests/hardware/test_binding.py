@@ -16,7 +16,8 @@ from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import SimulatedCcSource, attach, bind, binding_nonce
 from attest.hardware.cc import ChainCache, parse_chain, verify_report
 from attest.hardware.nvml import NvmlCcSource
-from attest.hardware.simulated_cc import SimulatedCcBackend
+from attest.hardware.rim import RimAppraiser
+from attest.hardware.simulated_cc import SimulatedCcBackend, SimulatedRimService
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status
 from attest.verify import VerifyOptions, verify_envelope
@@ -29,7 +30,14 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
 
 
 def options(vendor: SimulatedCcBackend) -> VerifyOptions:
-    return VerifyOptions(cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache())
+    return VerifyOptions(
+        cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache(), rims=sim_rims(vendor)
+    )
+
+
+def sim_rims(vendor: SimulatedCcBackend) -> RimAppraiser:
+    """The simulated vendor's published RIMs, pinned to its RIM root."""
+    return RimAppraiser(SimulatedRimService(vendor), vendor.rim_root_pem, pinned_root_sha256=vendor.rim_root_sha256)
 
 
 def bound_manifest(node: Node, vendor: SimulatedCcBackend, *, key: SigningKey | None = None) -> WorkloadManifest:

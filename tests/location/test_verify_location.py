@@ -68,7 +68,7 @@ def with_receipts(m: WorkloadManifest, receipts: list[LandmarkReceipt]) -> Workl
 
 def verify(node: Node, m: WorkloadManifest, vendor: SimulatedCcBackend | None, **kw):  # type: ignore[no-untyped-def]
     base = options(vendor) if vendor else VerifyOptions()
-    opts = VerifyOptions(cc_root=base.cc_root, cc_root_sha256=base.cc_root_sha256, cc_cache=base.cc_cache, landmarks=REGISTRY)
+    opts = VerifyOptions(cc_root=base.cc_root, cc_root_sha256=base.cc_root_sha256, cc_cache=base.cc_cache, rims=base.rims, landmarks=REGISTRY)
     return verify_envelope(node.envelope(m), node.trust, now=LATER, options=opts, **kw)
 
 

@@ -364,7 +364,7 @@ def test_the_collector_keeps_each_nodes_newest_evidence_for_admission(collector:
     assert json.loads(out.stdout)["allowed_nodes"] == ["gpu-a17"]
 
 
-def test_an_evidence_directory_that_cannot_be_written_does_not_fail_a_push(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_evidence_directory_that_cannot_be_written_does_not_fail_a_push(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The log is the record: a failed evidence update is reported, and the push is answered as logged."""
     from datetime import UTC, datetime
 
@@ -382,5 +382,5 @@ def test_an_evidence_directory_that_cannot_be_written_does_not_fail_a_push(tmp_p
                   policy=None, options=VerifyOptions(), newest=newest)
     code, answer = c._submit(node.envelope(node.manifest(now=datetime.now(UTC))))
     assert (code, answer["duplicate"], answer["leaf_index"]) == (200, False, 0)
-    assert "cannot update the evidence directory" in capsys.readouterr().err
+    assert "cannot update the evidence directory" in caplog.text  # the service's bounded log
     assert c.log.size == 1

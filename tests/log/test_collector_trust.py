@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
@@ -159,3 +162,126 @@ def test_ec_signatures_the_library_makes_are_low_s() -> None:
         _, s = decode_dss_signature(base64.b64decode(env["signatures"][0]["sig"]))
         assert s <= P256_ORDER // 2
     assert ec.SECP256R1  # the curve whose order is above
+
+
+def test_entries_need_the_read_token_when_one_is_set(collector: Any, tmp_path: Path) -> None:
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    (tmp_path / "token").write_text("s3cret-token-0123456789\n")
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--read-token-file", str(tmp_path / "token"))
+    try:
+        assert http("POST", f"{base}/v1/manifests", node.envelope())[0] == 200
+        assert http("GET", f"{base}/v1/entries/0")[0] == 401
+        req = urllib.request.Request(f"{base}/v1/entries/0", headers={"Authorization": "Bearer s3cret-token-0123456789"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["payloadType"]
+        bad = urllib.request.Request(f"{base}/v1/entries/0", headers={"Authorization": "Bearer s3cret-token-012345678"})
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(bad, timeout=10)
+        assert http("GET", f"{base}/v1/proof/inclusion?index=0")[0] == 200  # proofs stay public
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_a_collector_whose_clock_is_behind_the_log_judges_nothing(collector: Any, tmp_path: Path) -> None:
+    """The log's newest entry is 2 h in this collector's future (its clock was set back): 503, nothing recorded."""
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    first, second = (node.envelope(node.manifest(now=datetime.now(UTC), chain=True)) for _ in range(2))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE entries SET at = at + 7200")
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 503 and "clock is behind" in json.loads(body)["error"]
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 1
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE entries SET at = at - 7200")  # the clock is fixed
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 200 and not [r for r in _rules(json.loads(body)) if r.startswith(("freshness.", "chain."))]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_a_cosigned_twin_is_the_nodes_original_not_its_replay(collector: Any, tmp_path: Path) -> None:
+    """Another trusted key adds its signature to a logged payload: the same submission, answered as the original."""
+    from attest.crypto.dsse import encode_envelope, sign_payload
+    from attest.model.statement import PAYLOAD_TYPE_INTOTO
+
+    _, db, _, trust_path = collector
+    node, other = trusted_node(), trusted_node()
+    node.trust.with_key(other.key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"]).save(
+        trust_path
+    )
+    raw = node.envelope(node.manifest(now=datetime.now(UTC)))
+    payload = base64.b64decode(json.loads(raw)["payload"])
+    twin = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [other.key, node.key]))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert json.loads(http("POST", f"{base}/v1/manifests", raw)[1])["leaf_index"] == 0
+        status, body = http("POST", f"{base}/v1/manifests", twin)
+        out = json.loads(body)
+        assert status == 200 and out["duplicate"] is True and out["leaf_index"] == 0, out
+        assert json.loads(http("GET", f"{base}/healthz")[1])["size"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_entries_logged_without_a_verdict_are_judged_before_serving(collector: Any, cli: Any, tmp_path: Path) -> None:
+    """An entry appended but never judged (a crash between the two): its nonce is recorded at start, so a replay is one."""
+    from attest.model.manifest import WorkloadManifest
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    first = node.manifest(now=datetime.now(UTC))
+    obj = first.to_obj()
+    obj["job"] = {**obj["job"], "id": "another-job"}
+    same_nonce = WorkloadManifest.from_obj(obj)
+    (tmp_path / "first.json").write_bytes(node.envelope(first))
+    cli("log", "append", "first.json", "--log", str(db), check_code=0)  # logged, never judged
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(same_nonce))
+        assert status == 200 and "freshness.nonce_reused" in _rules(json.loads(body))
+        status, body = http("POST", f"{base}/v1/manifests", (tmp_path / "first.json").read_bytes())
+        again = json.loads(body)
+        assert again["duplicate"] is True and "freshness.nonce_reused" not in _rules(again)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "judged 1 logged entries" in err
+
+
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="needs prlimit (Linux)")
+def test_a_full_disk_mid_push_answers_503_and_the_retry_is_the_original(collector: Any, tmp_path: Path) -> None:
+    """The collector's files cannot grow (RLIMIT_FSIZE set on the running process), then they can again."""
+    import resource
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    now = datetime.now(UTC)
+    first, second = (node.envelope(node.manifest(now=now, chain=True)) for _ in range(2))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        biggest = max(f.stat().st_size for f in tmp_path.iterdir() if f.is_file())
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (biggest, resource.RLIM_INFINITY))
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 503 and "push it again" in json.loads(body)["error"]
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        out = json.loads(body)
+        assert status == 200 and out["leaf_index"] == 1
+        assert not [r for r in _rules(out) if r.startswith(("freshness.", "chain."))], _rules(out)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err

@@ -60,7 +60,9 @@ def test_checkpoints_are_signed_notes(where: str, tmp_path: Path) -> None:
     log.append([b"a", b"b", b"c"])
     note = log.checkpoint(key)
     text, _, sig = note.partition("\n\n")
-    assert text.split("\n") == ["example.com/log", "3", Checkpoint("x", 3, log.root()).body().split("\n")[2]]
+    lines = text.split("\n")
+    assert lines[:3] == ["example.com/log", "3", Checkpoint("x", 3, log.root()).body().split("\n")[2]]
+    assert len(lines) == 4 and lines[3].startswith("time ")  # the time extension line
     assert sig.startswith("\u2014 example.com/log ")
     name, public = parse_verifier_key(log.store.meta("verifier_key") or "")
     cp = open_checkpoint(note, name, public, origin="example.com/log")

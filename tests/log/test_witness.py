@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.server as http_server
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,8 @@ import pytest
 from attest.crypto.keys import SigningKey, write_private_key
 from attest.crypto.trust import TrustStore
 from attest.log import Log
-from attest.log.witness import WitnessKey, add_checkpoint_request, count_cosignatures
+from attest.log.monitor import LogKey
+from attest.log.witness import Witness, WitnessKey, add_checkpoint_request, count_cosignatures
 from tests.log.test_collector import http, serve
 
 
@@ -151,3 +155,65 @@ def test_the_collector_gathers_cosignatures_and_verifiers_require_them(witness: 
                                                "--cosignatures", "1", check_code=2).stderr
     finally:
         _stop(proc)
+
+
+class _SkewedWitness(http_server.BaseHTTPRequestHandler):
+    """A real Witness whose clock is ``skew`` seconds off this machine's."""
+
+    witness: Witness
+    skew = 0.0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        answer = self.witness.add_checkpoint(body, now=time.time() + type(self).skew)
+        data = answer.body.encode()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_collector_whose_clock_disagrees_with_its_witness_judges_nothing(tmp_path: Path) -> None:
+    """The witness's signed time says this collector's clock is 2 h off: 503 until the clocks agree again."""
+    from tests.conftest import trusted_node
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    _SkewedWitness.witness = Witness("witness.example/w9", SigningKey.generate(),
+                                     [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    _SkewedWitness.skew = -7200.0
+    (tmp_path / "w.vkey").write_text(_SkewedWitness.witness.vkey)
+    log.store.close()
+    server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), _SkewedWitness)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    now = datetime.now(UTC)
+    envs = [node.envelope(node.manifest(now=now, chain=True)) for _ in range(3)]
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key",
+                       "--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
+    try:
+        assert http("POST", f"{base}/v1/manifests", envs[0])[0] == 200
+        wkey = WitnessKey.parse(_SkewedWitness.witness.vkey)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the checkpoint of size 1 was cosigned
+            if count_cosignatures(http("GET", f"{base}/v1/checkpoint")[1].decode(), [wkey]):
+                break
+            time.sleep(0.2)
+        status, body = http("POST", f"{base}/v1/manifests", envs[1])
+        assert status == 503 and "off every witness" in json.loads(body)["error"]
+        _SkewedWitness.skew = 0.0  # the clocks agree again
+        while time.monotonic() < deadline:
+            status, body = http("POST", f"{base}/v1/manifests", envs[1])
+            if status == 200:
+                break
+            time.sleep(0.2)
+        assert status == 200 and json.loads(body)["leaf_index"] == 1
+    finally:
+        server.shutdown()
+        assert "Traceback" not in _stop(proc)

@@ -46,7 +46,7 @@ class Row:
 
 
 ROWS = [
-    Row("Alibaba in Johor", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "CN"), None, "declared", Status.CONTRAINDICATED, {"policy.headquarters"}),
+    Row("Alibaba in Johor", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "CN"), None, "declared", Status.CONTRAINDICATED, {"policy.headquarters", "policy.screening"}),  # 1260H since 2026-06-10
     Row("ByteDance subsidiary in Johor", "h100", "MY", ("BytePlus Pte. Ltd.", "SG"), ("Beijing Douyin Information Service Co., Ltd.", "CN"), None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters"}),
     Row("US tenant in Singapore", "h100", "SG", ("Example Robotics Inc.", "US"), ("Example Holdings Inc.", "US"), None, "declared", Status.AFFIRMING, set()),
     Row("H100 in Vietnam, no licence", "h100", "VN", ("Example Robotics Inc.", "US"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.destination"}),
@@ -57,7 +57,16 @@ ROWS = [
     Row("H20 in China, licensed", "h20", "CN", ("Example Shenzhen Ltd.", "CN"), None, "D-CN-H20", "hardware-bound", Status.AFFIRMING, set()),
     Row("A100 in Germany", "a100", "DE", ("Example Robotics GmbH", "DE"), None, None, "declared", Status.AFFIRMING, set()),
     Row("Huawei Ascend 910B anywhere", "ascend", "US", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.prohibited_hardware"}),
-    Row("RTX 4090 in Macau", "rtx4090", "MO", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.destination"}),
+    # issue 18: Hong Kong is China; listed parents keep their country; offshore parents
+    Row("H100 in Hong Kong", "h100", "HK", ("Example Robotics Inc.", "US"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.destination"}),
+    Row("tenant headquartered in Hong Kong", "h100", "SG", ("Example Robotics (HK) Ltd.", "HK"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters"}),
+    Row("parent headquartered in Hong Kong", "h100", "SG", ("Example Robotics Pte. Ltd.", "SG"), ("Example Holdings (HK) Ltd.", "HK"), None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters"}),
+    Row("Alibaba parent declared in KY", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), ("Alibaba Group Holding Limited", "KY"), None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters", "policy.screening"}),
+    Row("Alibaba subsidiary without a parent", "h100", "MY", ("Alibaba Cloud (Singapore) Pte. Ltd.", "SG"), None, None, "hardware-bound", Status.WARNING, {"policy.headquarters", "policy.screening"}),
+    Row("ByteDance declared in KY", "h100", "SG", ("ByteDance Ltd.", "KY"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.headquarters"}),  # a known-headquarters match is info
+    Row("unlisted parent in the Cayman Islands", "h100", "SG", ("Example AI Pte. Ltd.", "SG"), ("Example Holdings Ltd.", "KY"), None, "hardware-bound", Status.WARNING, {"policy.headquarters"}),
+    Row("Huawei with a Cyrillic a", "h100", "US", ("Huаwei Technologies Co., Ltd.", "SG"), None, None, "hardware-bound", Status.CONTRAINDICATED, {"policy.screening", "policy.headquarters"}),
+    Row("RTX 4090 in Macau", "rtx4090", "MO", ("Example Robotics Inc.", "US"), None, None, "declared", Status.CONTRAINDICATED, {"policy.destination", "policy.evidence_strength"}),  # MO is CN in every rule
 ]
 
 
@@ -67,7 +76,9 @@ def manifest_for(row: Row, *, ops: float | None = None) -> WorkloadManifest:
         evidence = HardwareEvidence(source="simulated", hostname="n1", collected_at=NOW, gpus=[ASCEND])
     else:
         evidence = SimulatedGpuSource(row.chip, seed=row.name, hostname="n1").read()
-    site = SITES.get(row.site) or Site(facility_id="mfm-1", name="Macau DC", country=row.site, latitude=22.19, longitude=113.54)
+    site = SITES.get(row.site) or {
+        "HK": Site(facility_id="hkg-1", name="Hong Kong DC", country="HK", latitude=22.3193, longitude=114.1694)
+    }.get(row.site) or Site(facility_id="mfm-1", name="Macau DC", country=row.site, latitude=22.19, longitude=113.54)
     parent = {"legal_name": row.parent[0], "headquarters_country": row.parent[1]} if row.parent else None
     tenant = Tenant.from_obj({"legal_name": row.tenant[0], "headquarters_country": row.tenant[1], "ultimate_parent": parent})
     return build_manifest(

@@ -141,7 +141,7 @@ def test_import_csl_csv_with_bare_carriage_returns() -> None:
 
 def test_missing_list_says_how_to_import(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError) as err:
-        load_list("csl", tmp_path)
+        load_list("csl-eu", tmp_path)
     assert "attest lists import" in (err.value.hint or "")
 
 
@@ -154,3 +154,61 @@ def test_false_positive_rate_on_1000_real_unrelated_companies() -> None:
     flagged = {n: [m.entry.id for m in SEED.screen(n)] for n in names}
     flagged = {n: ids for n, ids in flagged.items() if ids}
     assert flagged == {}  # 0 of 1,234 at the default threshold (90)
+
+
+# --- folding: each class of disguise, and its neighbours --------------------------------------
+
+INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff", "\u200e", "\u200f", "\u202a", "\u202c",
+              "\u2066", "\u2069", "\ufe0f", "\ufe00", "\u180e", "\u034f", "\u3164", "\u115f", "\u0301"]
+
+
+@pytest.mark.parametrize("mark", INVISIBLES, ids=lambda c: f"U+{ord(c):04X}")
+def test_invisible_characters_are_removed_not_spaced(mark: str) -> None:
+    assert normalize(f"Hua{mark}wei Technologies Co., Ltd.") == "huawei technologies"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Huаwei", "Нuаwеі", "НUАWЕІ", "ΗUΑWΕΙ", "Ηuawei", "Huaweі", "Ꮋuawei", "Ｈｕａｗｅｉ", "𝐇𝐮𝐚𝐰𝐞𝐢", "Huawéi", "HUAWEİ"],
+)
+def test_look_alike_letters_fold_to_latin(name: str) -> None:
+    assert normalize(name) == "huawei"
+
+
+def test_real_words_of_other_scripts_are_left_alone() -> None:
+    assert normalize("ООО Ромашка") == "ромашка"  # Cyrillic with letters that pass for none: not folded
+    assert normalize("Αλφα Μπετα") == "αλφα μπετα"
+
+
+@pytest.mark.parametrize(
+    ("name", "normal"),
+    [("華為技術有限公司", "华为技术"), ("中芯國際", "中芯国际"), ("摩爾線程", "摩尔线程"), ("S.M.I.C.", "smic"), ("Z.ai", "z ai"),
+     ("Example Sp. z o.o.", "example"), ("Société Anonyme Exemple", "exemple"), ("Beispiel GmbH & Co. KG", "beispiel"),
+     ("ТОВ Приклад", "приклад")],
+)
+def test_scripts_initials_and_legal_forms(name: str, normal: str) -> None:
+    assert normalize(name) == normal
+
+
+def test_displayed_reverses_right_to_left_overrides() -> None:
+    from attest.policy.screening import displayed
+
+    assert displayed("\u202eiewauH\u202c Technologies") == "Huawei Technologies"
+    assert displayed("Example \u2067iewauH\u2069") == "Example Huawei"
+
+
+@pytest.mark.parametrize(
+    ("name", "entry"),
+    [("ZhipuAI", "el-zhipu"), ("HuaweiTechnologies", "el-huawei"), ("Technologies Huawei", "el-huawei"),
+     ("華為技術有限公司", "el-huawei"), ("Z.AI Inc.", "el-zhipu"), ("S.M.I.C.", "el-smic"), ("\u202eiewauH", "el-huawei")],
+)
+def test_disguised_names_match_their_entry(name: str, entry: str) -> None:
+    assert entry in {m.entry.id for m in SEED.screen(name) if m.kind != "near"}
+
+
+def test_three_letter_csl_names_match_only_in_full() -> None:
+    from attest.policy.screening import bundled_list
+
+    csl = Screener([bundled_list("csl")])
+    assert csl.screen("PPL Corporation") == []  # "PPL" is an alias of an SDN entry: initials of countless companies
+    assert csl.screen("Limited Liability Company ITC") != []  # the entry's own full name still matches

@@ -103,7 +103,7 @@ def test_a_job_on_several_nodes_needs_every_one(fleet: dict[str, NodeEvidence]) 
 
 
 def test_two_node_keys_naming_one_host() -> None:
-    """A host name is a claim: a second key with fresh manifests for it refuses the host; a rotated-out key does not."""
+    """A host name is a claim: a second key for a host needs the operator's decision; a named key's rivals are ignored."""
     from attest.crypto.keys import SigningKey
 
     old_key, new_key, other_key = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
@@ -115,14 +115,25 @@ def test_two_node_keys_naming_one_host() -> None:
     envelopes = [(f"old-{i}", old.envelope(old.manifest(now=NOW - timedelta(minutes=60 - i), chain=True))) for i in range(5)]
     envelopes.append(("new-0", new.envelope(new.manifest(now=NOW, chain=True))))
     later = NOW + timedelta(minutes=2)
+    policy = load_policy("us-ear")
+    # Nobody decided which key is gpu-a17's: a rotation and a theft look the same. Refused.
+    d = admit(JobRequest(US, nodes=["gpu-a17"]), load_evidence(envelopes, trust, now=later), policy=policy, now=later)
+    assert not d.allowed and d.verdicts[0].reason == "key-conflict" and "none is named or pinned" in d.verdicts[0].message
+    # The operator names the new key for the host (attest trust add new.pub --host gpu-a17).
+    trust = trust.with_key(new_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"])
     evidence = load_evidence(envelopes, trust, now=later)
     ev = evidence["gpu-a17"]
-    assert ev.result.key_id == new_key.key_id and ev.manifest.freshness.sequence == 0  # newest in time, not by sequence
-    assert [k for k, _ in ev.other_keys] == [old_key.key_id]
-    assert admit(JobRequest(US, nodes=["gpu-a17"]), evidence, policy=load_policy("us-ear"), now=later).allowed
-    # Another trusted key signs a fresh manifest naming the same host: one of them is not gpu-a17.
+    assert ev.result.key_id == new_key.key_id and ev.manifest.freshness.sequence == 0
+    assert [k for k, _ in ev.ignored_keys] == [old_key.key_id]
+    assert admit(JobRequest(US, nodes=["gpu-a17"]), evidence, policy=policy, now=later).allowed
+    # Another trusted key signs a fresh manifest naming the same host: ignored, with a warning.
     envelopes.append(("other-0", other.envelope(other.manifest(now=NOW + timedelta(minutes=1), chain=True))))
     evidence = load_evidence(envelopes, trust, now=later)
-    d = admit(JobRequest(US, nodes=["gpu-a17"]), evidence, policy=load_policy("us-ear"), now=later)
+    d = admit(JobRequest(US, nodes=["gpu-a17"]), evidence, policy=policy, now=later)
+    assert d.allowed and evidence["gpu-a17"].result.key_id == new_key.key_id
+    assert any(other_key.key_id[:16] in w and "names key" in w for w in d.verdicts[0].warnings)
+    # Two keys both named for the host, both fresh: one of them is not this node.
+    trust = trust.with_key(other_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"])
+    d = admit(JobRequest(US, nodes=["gpu-a17"]), load_evidence(envelopes, trust, now=later), policy=policy, now=later)
     assert not d.allowed and d.verdicts[0].reason == "key-conflict"
     assert f"{other_key.key_id[:16]}… and {new_key.key_id[:16]}…" in d.verdicts[0].message

@@ -137,4 +137,30 @@ def test_collectors_sharing_a_directory_never_step_back(tmp_path: Path) -> None:
     assert b.offer(chain[2]) is False  # b's memory knew nothing newer; the file on disk did
     assert b.newest.held == {node.key.key_id: 3}
     assert (tmp_path / "ev" / f"{node.key.key_id}.envelope.json").read_bytes() == chain[3]
-    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [".lock", f"{node.key.key_id}.envelope.json"]
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [".lock", f"{node.key.key_id}.envelope.json", "pins.jsonl"]
+
+
+def test_the_collectors_directory_records_contradictions_pins_and_the_inventory(tmp_path: Path) -> None:
+    """What the collector sees is kept for admission: a fork quarantines, the first host/key pair is pinned,
+    the newest heartbeat stays beside a newer job manifest."""
+    from attest.scheduler.evidence import HostPins
+    from attest.scheduler.quarantine import QuarantineRecord
+
+    node = trusted_node()
+    view = Collecting(tmp_path / "ev", node)
+    beat = node.manifest(chain=True, job={"id": "hb", "scheduler": "attest", "phase": "heartbeat"})
+    assert view.offer(node.envelope(beat)) is True
+    end = node.manifest(chain=True, job={"id": "slurm-9", "scheduler": "slurm", "phase": "end"})
+    assert view.offer(node.envelope(end)) is True
+    files = sorted(p.name for p in (tmp_path / "ev").glob("*.json"))
+    assert files == [f"{node.key.key_id}.envelope.json", f"{node.key.key_id}.heartbeat.envelope.json"]
+    newest = load_evidence(read_envelopes(tmp_path / "ev"), node.trust, now=LATER)
+    assert newest["gpu-a17"].manifest.job.phase == "end" and newest["gpu-a17"].inventory == beat
+    assert HostPins(tmp_path / "ev" / "pins.jsonl").host_key == {"gpu-a17": node.key.key_id}
+    # A second manifest with sequence 1: a fork. Not kept, but recorded: the host is quarantined.
+    fork = node.manifest(freshness={**end.freshness.to_obj(), "nonce": "ab" * 16}, job={"id": "x", "scheduler": "slurm", "phase": "end"})
+    assert view.offer(node.envelope(fork)) is False
+    assert list(QuarantineRecord(tmp_path / "ev" / "quarantine.jsonl").quarantined()) == ["gpu-a17"]
+    assert newest["gpu-a17"].quarantine == ()  # loaded before the fork
+    again = load_evidence(read_envelopes(tmp_path / "ev"), node.trust, now=LATER, quarantine=QuarantineRecord(tmp_path / "ev" / "quarantine.jsonl"))
+    assert any("chain.fork" in q for q in again["gpu-a17"].quarantine)

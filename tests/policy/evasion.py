@@ -1,0 +1,163 @@
+"""A generated evasion set: variants of real list entries written to dodge a name screen.
+
+Used by ``tests/policy/test_evasion.py`` (recall) and ``bench/bench_screening.py`` (speed).
+Deterministic: the same seed gives the same variants. Each variant keeps the entry it came from.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from attest.policy.screening import ListEntry, ScreeningList
+
+CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і", "s": "ѕ", "j": "ј",
+            "A": "А", "B": "В", "E": "Е", "K": "К", "M": "М", "H": "Н", "O": "О", "P": "Р", "C": "С", "T": "Т", "X": "Х"}
+GREEK = {"o": "ο", "v": "ν", "i": "ι", "A": "Α", "B": "Β", "E": "Ε", "Z": "Ζ", "H": "Η", "I": "Ι", "K": "Κ", "M": "Μ",
+         "N": "Ν", "O": "Ο", "P": "Ρ", "T": "Τ", "Y": "Υ", "X": "Χ"}
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff", "\u200e", "\u200f", "\u202a", "\u202e",
+             "\u2066", "\u2069", "\ufe0f", "\u180e", "\u034f"]
+FORMS = ["Co., Ltd.", "GmbH", "S.A.", "Pte. Ltd.", "Sdn. Bhd.", "LLC", "JSC", "Société Anonyme", "有限公司", "Limited",
+         "Inc.", "B.V.", "S.R.L.", "Kabushiki Kaisha", "OOO", "Aktiengesellschaft", "Sp. z o.o.", "PJSC"]
+LEGAL_TAIL = ["co", "ltd", "limited", "inc", "corporation", "corp", "company", "llc", "gmbh"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A name written to dodge screening, the entry it stands for, and how it was made."""
+
+    name: str
+    list_name: str
+    entry: ListEntry
+    how: str
+
+
+def _swap(text: str, table: dict[str, str], rng: random.Random, share: float = 0.5) -> str:
+    spots = [i for i, ch in enumerate(text) if ch in table]
+    if not spots:
+        return ""
+    chosen = set(rng.sample(spots, max(1, int(len(spots) * share))))
+    return "".join(table[ch] if i in chosen else ch for i, ch in enumerate(text))
+
+
+def _core(name: str) -> list[str]:
+    words = name.replace(",", " ").split()
+    while words and words[-1].casefold().strip(".") in LEGAL_TAIL:
+        words.pop()
+    return words or name.split()
+
+
+def _cyrillic(name: str, rng: random.Random) -> str:
+    return _swap(name, CYRILLIC, rng)
+
+
+def _greek(name: str, rng: random.Random) -> str:
+    return _swap(name, GREEK, rng)
+
+
+def _invisible(name: str, rng: random.Random) -> str:
+    out = list(name)
+    for _ in range(rng.randint(1, 3)):
+        out.insert(rng.randint(1, max(1, len(out) - 1)), rng.choice(INVISIBLE))
+    return "".join(out)
+
+
+def _legal_form(name: str, rng: random.Random) -> str:
+    return " ".join(_core(name)) + " " + rng.choice(FORMS)
+
+
+def _word_order(name: str, rng: random.Random) -> str:
+    words = _core(name)
+    if len(words) < 2:
+        return ""
+    shuffled = words[:]
+    while shuffled == words:
+        rng.shuffle(shuffled)
+    return " ".join(shuffled)
+
+
+def _concatenated(name: str, rng: random.Random) -> str:
+    words = _core(name)
+    if len(words) < 2:
+        return ""
+    i = rng.randrange(len(words) - 1)
+    return " ".join([*words[:i], words[i] + words[i + 1], *words[i + 2 :]])
+
+
+def _case_and_width(name: str, rng: random.Random) -> str:
+    text = name.upper() if rng.random() < 0.5 else name.lower()
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" and rng.random() < 0.5 else c for c in text)
+
+
+def _dotted(name: str, rng: random.Random) -> str:
+    core = "".join(_core(name))
+    if not (2 <= len(core) <= 6 and core.isalpha() and core.isupper()):
+        return ""
+    return ".".join(core) + "."
+
+
+def _accents(name: str, rng: random.Random) -> str:
+    table = {"a": "á", "e": "é", "i": "í", "o": "ö", "u": "ü", "n": "ñ", "c": "ç"}
+    return _swap(name, table, rng, share=0.3)
+
+
+def _typo(name: str, rng: random.Random) -> str:
+    words = _core(name)
+    long = [i for i, w in enumerate(words) if len(w) >= 7 and w.isalpha()]
+    if sum(len(w) for w in words) < 20 or not long:
+        return ""
+    i = rng.choice(long)
+    w = words[i]
+    j = rng.randrange(2, len(w) - 1)
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]  # two letters swapped
+    return " ".join(words)
+
+
+def _traditional(name: str, rng: random.Random) -> str:
+    import opencc
+
+    if not any("\u4e00" <= c <= "\u9fff" for c in name):
+        return ""
+    converted = str(opencc.OpenCC("s2t").convert(name))
+    return converted if converted != name else ""
+
+
+def _punctuation(name: str, rng: random.Random) -> str:
+    words = _core(name)
+    sep = rng.choice(["-", "_", " - ", ". ", "/", " & "])
+    return sep.join(words)
+
+
+TRANSFORMS: dict[str, Callable[[str, random.Random], str]] = {
+    "cyrillic": _cyrillic,
+    "greek": _greek,
+    "invisible": _invisible,
+    "legal-form": _legal_form,
+    "word-order": _word_order,
+    "concatenated": _concatenated,
+    "case-width": _case_and_width,
+    "dotted": _dotted,
+    "accents": _accents,
+    "typo": _typo,
+    "traditional": _traditional,
+    "punctuation": _punctuation,
+}
+
+
+def variants(lists: list[ScreeningList], *, per_list: int = 60, seed: int = 18) -> list[Variant]:
+    """Variants of entries sampled from each list (entities with names of 6 to 60 characters)."""
+    rng = random.Random(seed)
+    out: list[Variant] = []
+    for lst in lists:
+        pool = [e for e in lst.entries if (e.type or "Entity") == "Entity" and 6 <= len(e.name) <= 60]
+        for entry in rng.sample(pool, min(per_list, len(pool))):
+            names = [entry.name, *entry.alt_names]
+            for how, make in TRANSFORMS.items():
+                source = rng.choice(names) if how not in ("traditional", "dotted") else next(
+                    (n for n in names if make(n, random.Random(0))), ""
+                )
+                made = make(source, rng) if source else ""
+                if made and made != source:
+                    out.append(Variant(made, lst.name, entry, how))
+    return out
