@@ -155,20 +155,29 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
+_KEY_MATERIAL = ("key_id", "algorithm", "public_key")
+
+
 def _scope_text(scope: TrustedKey, field: str) -> str:
     """One field of a key's scope as ``trust list`` shows it ("any" for no limit)."""
     value = getattr(scope, field)
-    if field in ("sites", "countries"):
-        return ", ".join(sorted(value)) or "any"
     if field in ("not_before", "not_after"):
         return format_timestamp(value) if value else "-"
+    if isinstance(value, list):
+        return ", ".join(sorted(str(v) for v in value)) or ("pinned" if field == "hosts" else "any")
     return str(value) if value else ("any" if field == "operator" else "-")
 
 
 def _scope_changes(old: TrustedKey, new: TrustedKey) -> list[tuple[str, str, str]]:
-    """The fields of a key's scope that differ: (field, was, now), as ``trust list`` shows them."""
+    """The fields of a key's scope that differ: (field, was, now), as ``trust list`` shows them.
+
+    Every field of the model but the key itself is compared, so a scope field added later
+    is never silently left out of the comparison (and so never changed without --replace).
+    """
     out = []
-    for field in ("operator", "sites", "countries", "not_before", "not_after", "comment"):
+    for field in TrustedKey.model_fields:
+        if field in _KEY_MATERIAL:
+            continue
         was, now = _scope_text(old, field), _scope_text(new, field)
         if was != now:
             out.append((field, was, now))

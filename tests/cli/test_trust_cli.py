@@ -48,3 +48,14 @@ def test_challenger_option_still_works(tmp_path: Path, cli: CliRunner) -> None:
     assert "binding challenger" in cli("trust", "list", "--trust", "t.json", check_code=0).stdout
     out = cli("trust", "add", "ch/attest.pub", "--trust", "t.json", "--country", "MY", check_code=2)
     assert "challenger" in out.stderr
+
+
+def test_every_scope_field_is_compared(tmp_path: Path, cli: CliRunner) -> None:
+    """A re-add that only adds a host (a field the first version of this check did not know) is refused too."""
+    cli("keygen", "--out", "node", check_code=0)
+    cli("trust", "add", "node/attest.pub", "--trust", "t.json", "--country", "MY", check_code=0)
+    out = cli("trust", "add", "node/attest.pub", "--trust", "t.json", "--country", "MY", "--host", "gpu-zz", check_code=2)
+    assert "hosts: pinned  ->  gpu-zz" in out.stderr
+    out = cli("trust", "add", "node/attest.pub", "--trust", "t.json", "--country", "MY", "--host", "gpu-zz", "--replace",
+              check_code=0)
+    assert "hosts: pinned  ->  gpu-zz" in out.stdout
