@@ -1,21 +1,44 @@
 """compute-attest: prove where export-controlled AI chips run, and for whom.
 
-The small public API:
+Nodes sign workload manifests (where, on which GPUs, for which tenant); auditors and
+schedulers verify them. Everything that judges is pure: bytes, a trust store, a policy and
+a clock in, a result out. I/O stays in the CLI and the stores. The names below are imported
+on first use (``import attest`` stays light), and listed by ``dir(attest)`` and ``help()``.
 
-- :func:`sign_manifest` — wrap a :class:`WorkloadManifest` into a signed DSSE envelope;
-- :func:`verify_envelope` / :func:`verify_many` — judge envelope bytes against a
-  :class:`TrustStore` and a clock, returning a :class:`VerificationResult`;
-- :class:`SigningKey`, :class:`VerifyingKey` — Ed25519 / ECDSA P-256 / P-384 keys;
-- :mod:`attest.hardware` — GPU identity from NVML or a simulated fleet.
+Signing (a node):
 
-Everything here that judges is pure; I/O stays in the CLI and the stores.
+- :class:`SigningKey`, :class:`VerifyingKey`, :class:`Algorithm`, :func:`load_signing_key`,
+  :func:`load_verifying_key` — Ed25519 / ECDSA P-256 / P-384 keys and key files;
+- :class:`WorkloadManifest` (build one with :func:`attest.build.build_manifest`),
+  :func:`build_statement`, :func:`manifest_digest`, :func:`sign_manifest` — the manifest, its
+  in-toto statement, and a signed DSSE :class:`Envelope`;
+- :func:`encode_envelope`, :func:`parse_envelope` — envelope bytes (canonical form) and back;
+- :class:`HardwareEvidence` — GPU identity (:mod:`attest.hardware`: NVML or simulated).
+
+Verifying (an auditor):
+
+- :func:`verify_envelope`, :func:`verify_many` — judge envelope bytes against a
+  :class:`TrustStore` and a clock, with :class:`VerifyOptions` and a :class:`PolicyEvaluator`;
+  each returns a :class:`VerificationResult` (a :class:`Status`, a trust vector, and
+  :class:`Finding` objects with a :class:`Severity`);
+- :class:`MemoryNonceStore`, :class:`MemoryChainStore`, :class:`SqliteVerifierState` — the
+  replay and chain state kept between envelopes;
+- :class:`Statement` — the in-toto statement a verified envelope carries.
+
+Admitting jobs (a scheduler):
+
+- :func:`read_envelopes` — the envelope files of a directory (a collector's evidence dir);
+- :func:`load_evidence` — verify them and keep each node's newest authenticated evidence, for
+  :func:`attest.scheduler.admit` with a :class:`attest.scheduler.JobRequest`.
+
+Errors: every library failure is an :class:`AttestError` with ``diagnostics()`` for people.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attest.lazy import lazy_exports
+from attest.lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __getattr__
     from attest.crypto.dsse import encode_envelope, parse_envelope
@@ -33,6 +56,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __
         WorkloadManifest,
     )
     from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
+    from attest.scheduler.evidence import load_evidence, read_envelopes
     from attest.sign import build_statement, manifest_digest, sign_manifest
     from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope, verify_many
 
@@ -60,10 +84,12 @@ __all__ = [
     "__version__",
     "build_statement",
     "encode_envelope",
+    "load_evidence",
     "load_signing_key",
     "load_verifying_key",
     "manifest_digest",
     "parse_envelope",
+    "read_envelopes",
     "sign_manifest",
     "verify_envelope",
     "verify_many",
@@ -93,6 +119,8 @@ _EXPORTS = {
     "MemoryChainStore": "attest.replay",
     "MemoryNonceStore": "attest.replay",
     "SqliteVerifierState": "attest.replay",
+    "load_evidence": "attest.scheduler.evidence",
+    "read_envelopes": "attest.scheduler.evidence",
     "build_statement": "attest.sign",
     "manifest_digest": "attest.sign",
     "sign_manifest": "attest.sign",
@@ -102,3 +130,4 @@ _EXPORTS = {
     "verify_many": "attest.verify",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
+__dir__ = lazy_dir(__name__, _EXPORTS)

@@ -33,3 +33,17 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], ob
         return value
 
     return __getattr__
+
+
+def lazy_dir(package: str, exports: Mapping[str, str]) -> Callable[[], list[str]]:
+    """A module ``__dir__`` for ``package``: its own names and every lazy export, importing nothing.
+
+    ``dir()``, ``help()``, tab completion and IDEs that ask the live module then list the public
+    API rather than only ``__getattr__``.
+    """
+    namespace = sys.modules[package].__dict__
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(exports))
+
+    return __dir__

@@ -33,7 +33,54 @@ from attest.model.result import Finding, Severity, Status, TrustVector, Verifica
 from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore
 from attest.verify import VerifyOptions, chain_order_key, chain_step, verify_and_open
 
-__all__ = ["AuditReport", "audit", "read_source"]
+__all__ = ["AuditReport", "FailureGroup", "audit", "read_source"]
+
+
+_STATUS_ORDER = {"contraindicated": 0, "none": 1, "warning": 2, "affirming": 3}
+
+
+@dataclass
+class FailureGroup:
+    """Everything that failed for one cause: one rule at one severity, across envelopes or the fleet.
+
+    A report leads with these, worst first and then the largest: an auditor reads what failed,
+    why and how often before anything else, and 48 GPUs gone silent are one line, not 48.
+    """
+
+    status: str
+    """``contraindicated``, ``warning`` or ``none``: what the cause makes of what it touches."""
+    rule: str
+    fleet: bool
+    """True for a finding across manifests (:mod:`attest.audit.analytics`), False for envelopes."""
+    message: str
+    """The first occurrence's message (the others are alike but for names and numbers)."""
+    items: list[str] = field(default_factory=list)
+    """Each envelope (with its node, site, tenant and chips) or fleet finding's subject."""
+    messages: list[str] = field(default_factory=list)
+    """Every occurrence's message, in the order of ``items``."""
+    nodes: list[str] = field(default_factory=list)
+    """Each occurrence's node ("" when unknown), in the order of ``items``."""
+
+    def by_node(self) -> list[tuple[str, int]]:
+        """How many occurrences each node has, most first (the 48 silent GPUs: 6 nodes of 8)."""
+        return Counter(n for n in self.nodes if n).most_common()
+
+    @property
+    def count(self) -> int:
+        """How many envelopes (or fleet findings) this cause touches."""
+        return len(self.items)
+
+    def to_obj(self, *, limit: int | None = None) -> dict[str, Any]:
+        """JSON; with ``limit``, at most that many items (``count`` says how many there are)."""
+        return {
+            "status": self.status,
+            "rule": self.rule,
+            "scope": "fleet" if self.fleet else "envelope",
+            "count": self.count,
+            "message": self.message,
+            "items": self.items if limit is None else self.items[:limit],
+            "nodes": dict(self.by_node()),
+        }
 
 
 @dataclass
@@ -53,11 +100,57 @@ class AuditReport:
         """The worst of every result and fleet finding."""
         return Status.worst([*(r.status for r in self.results), *(f.severity.status for f in self.fleet)])
 
+    def failures(self) -> list[FailureGroup]:
+        """What failed, grouped by cause (rule and severity), worst first, then the most frequent.
+
+        An envelope counts under every rule that gave it its status (a tenant on the Entity List
+        is also headquartered in a restricted country); it is named with its node, site, tenant
+        and chips, so the party and the hardware are read from the line, not from a table.
+        """
+        by_name = {s.name: s for s in self.summaries}
+        groups: dict[tuple[str, str, bool], FailureGroup] = {}
+
+        def add(status: str, rule: str, fleet: bool, item: str, message: str, node: str | None) -> None:
+            g = groups.setdefault((status, rule, fleet), FailureGroup(status, rule, fleet, message))
+            g.items.append(item)
+            g.messages.append(message)
+            g.nodes.append(node or "")
+
+        for r in self.results:
+            status = r.status.value
+            if status == "affirming":
+                continue
+            causes = [f for f in r.findings if f.severity.status.value == status]
+            if not causes:  # ``none``: nothing reached a verdict; show what was not affirming
+                causes = [f for f in r.findings if f.severity.value != "info"]
+            item = _describe(r.source or "-", r.node, by_name.get(r.source or ""))
+            for rule in dict.fromkeys(f.rule for f in causes) or ["(no finding)"]:
+                message = next((f.message for f in causes if f.rule == rule), f"status {status}")
+                add(status, rule, False, item, message, r.node)
+        for f in self.fleet:
+            ev = f.evidence
+            subject = ", ".join(
+                f"{k} {ev[k]}" for k in ("gpu", "node", "site", "serial") if isinstance(ev.get(k), str)
+            )
+            node = ev.get("node")
+            add(
+                f.severity.status.value,
+                f.rule,
+                True,
+                subject or f.message,
+                f.message,
+                node if isinstance(node, str) else None,
+            )
+        return sorted(
+            groups.values(), key=lambda g: (_STATUS_ORDER.get(g.status, 9), -g.count, g.fleet, g.rule)
+        )
+
     def to_obj(self, *, details: bool = False) -> dict[str, Any]:
         """JSON summary (``--format json``)."""
         obj: dict[str, Any] = {
             "envelopes": len(self.results),
             "status": self.status.value,
+            "failures": [g.to_obj(limit=None if details else 100) for g in self.failures()],
             **self.counts,
             "fleet_findings": [f.to_obj() for f in self.fleet],
             "csa_events": csa_events(self.results, self.fleet),
@@ -67,6 +160,15 @@ class AuditReport:
         if details:
             obj["results"] = [r.to_obj() for r in self.results]
         return obj
+
+
+def _describe(source: str, node: str | None, summary: ManifestSummary | None) -> str:
+    """An envelope as a failure names it: its file, then who ran what where (when it authenticated)."""
+    if summary is None:
+        return f"{source} (not authenticated)" if node is None else f"{source} (node {node})"
+    chips = Counter(g.name for g in summary.gpus)
+    hardware = ", ".join(f"{n}× {name}" for name, n in chips.items())
+    return f"{source} (node {summary.node} at {summary.site}, {summary.country}; tenant {summary.tenant}; {hardware})"
 
 
 def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, bytes]]:

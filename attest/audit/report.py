@@ -35,6 +35,12 @@ th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #e3e7ee;verti
 th{background:#f6f8fb;font-weight:600}.grid{display:flex;flex-wrap:wrap;gap:1rem}.grid .card{flex:1 1 230px}
 .card{border:1px solid #e3e7ee;border-radius:.5rem;padding:.7rem 1rem}.card h3{margin:.1rem 0 .4rem;font-size:1rem}
 .explain{color:#5a6477;font-size:.88rem;margin:.2rem 0 0}code{font-size:.85rem;background:#f6f8fb;padding:0 .25rem;border-radius:.2rem}
+nav{position:sticky;top:0;background:#fff;padding:.4rem 0;border-bottom:1px solid #e3e7ee;font-size:.92rem;z-index:1}
+nav a{color:#1f4fa3;text-decoration:none}.lead{font-weight:600}.ok{color:#17692e;font-weight:600}
+.failure{border:1px solid #e3e7ee;border-left-width:6px;border-radius:.4rem;padding:.4rem .9rem;margin:.6rem 0}
+.failure h3{margin:.2rem 0;font-size:1rem}.failure .msg{margin:.2rem 0}.failure .count{color:#5a6477;font-weight:600}
+.contraindicated-edge{border-left-color:#c0392b}.warning-edge{border-left-color:#e0a000}.none-edge{border-left-color:#7a8496}
+.items{margin:.2rem 0;font-size:.9rem}summary{cursor:pointer;color:#1f4fa3}
 .map{border:1px solid #e3e7ee;border-radius:.5rem;margin:1rem 0;overflow:hidden}.map svg{width:100%;height:auto;display:block}
 """
 
@@ -50,11 +56,68 @@ def _counts(title: str, counts: dict[str, int], unit: str = "manifests") -> str:
     return f'<div class="card"><h3>{escape(title)}</h3><table><tr><th>value</th><th>{unit}</th></tr>{rows}</table></div>'
 
 
+def _failures(report: AuditReport) -> list[str]:
+    """The first section: every cause of failure, worst first, with its count and who it touches."""
+    groups = report.failures()
+    parts = ["<section id='failures'><h2>What failed</h2>"]
+    if not groups:
+        parts.append(
+            "<p class='ok'>Nothing failed: every envelope is affirming and no anomaly across manifests.</p>"
+        )
+        return [*parts, "</section>"]
+    bad = {
+        s: sum(1 for r in report.results if r.status.value == s)
+        for s in ("contraindicated", "none", "warning")
+    }
+    said = [f"{n} of {len(report.results)} envelopes {s}" for s, n in bad.items() if n]
+    fleet = sum(g.count for g in groups if g.fleet)
+    if fleet:
+        said.append(f"{fleet} finding(s) across manifests")
+    parts.append(f"<p class='lead'>{escape('; '.join(said))}. Grouped by cause, worst first:</p>")
+    for g in groups:
+        plural = "s" if g.count != 1 else ""
+        what = f"finding{plural} across manifests" if g.fleet else f"envelope{plural}"
+        explain = EXPLAIN.get(g.rule, "")
+        nodes = g.by_node()
+        where = (
+            f"<p class='sub'>on {len(nodes)} nodes: {escape(', '.join(f'{n} ({k})' for n, k in nodes))}</p>"
+            if g.count > 1 and len(nodes) > 1
+            else ""
+        )
+        listed = "".join(
+            f"<li>{escape(item)}"
+            + (f"<br><span class='sub'>{escape(m)}</span>" if m != g.message else "")
+            + "</li>"
+            for item, m in list(zip(g.items, g.messages, strict=True))[:200]
+        )
+        more = f"<li>… and {g.count - 200} more (see the JSON output)</li>" if g.count > 200 else ""
+        inline = g.count <= 3
+        parts.append(
+            f"<div class='failure {escape(g.status)}-edge' data-rule='{escape(g.rule)}' data-count='{g.count}'>"
+            f"<h3>{_badge(g.status)} <code>{escape(g.rule)}</code> <span class='count'>× {g.count} "
+            f"{what}</span></h3>"
+            f"<p class='msg'>{escape(g.message)}</p>"
+            + (f"<p class='explain'>{escape(explain)}</p>" if explain else "")
+            + where
+            + (
+                f"<ul class='items'>{listed}{more}</ul>"
+                if inline
+                else f"<details><summary>all {g.count}</summary><ul class='items'>{listed}{more}</ul></details>"
+            )
+            + "</div>"
+        )
+    return [*parts, "</section>"]
+
+
 def render_html(
     report: AuditReport, *, title: str = "compute-attest audit", maps: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """The report as HTML text."""
+    """The report as HTML text: what failed first (grouped by cause, with counts), then the details."""
     status = report.status.value
+    nav = [("failures", "What failed"), ("summary", "Summary"), ("csa", "Chip Security Act events")]
+    nav += [("fleet", "Fleet findings"), ("manifests", "Manifests not clean")]
+    if maps:
+        nav.append(("maps", "Location proofs"))
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -67,15 +130,17 @@ def render_html(
             else "every manifest judged as of the audit time"
         )
         + ". Not legal advice.</p>",
-        "<h2>Summary</h2><div class='grid'>",
+        "<nav>" + " · ".join(f"<a href='#{a}'>{escape(t)}</a>" for a, t in nav) + "</nav>",
+        *_failures(report),
+        "<section id='summary'><h2>Summary</h2><div class='grid'>",
         _counts("status", report.counts.get("by_status", {})),
         _counts("site", report.counts.get("by_site", {})),
         _counts("tenant", report.counts.get("by_tenant", {})),
         _counts("chip class", report.counts.get("by_chip_class", {}), "GPU entries"),
-        "</div>",
+        "</div></section>",
     ]
     events = csa_events(report.results, report.fleet)
-    parts.append("<h2>Chip Security Act reportable events</h2>")
+    parts.append("<section id='csa'><h2>Chip Security Act reportable events</h2>")
     if events:
         parts.append("<table><tr><th>event</th><th>indicated by</th></tr>")
         for event, items in events.items():
@@ -85,21 +150,32 @@ def render_html(
         parts.append("</table>")
     else:
         parts.append("<p>None indicated.</p>")
-    parts.append("<h2>Fleet findings</h2>")
-    if report.fleet:
+    parts.append("</section><section id='fleet'><h2>Fleet findings</h2>")
+    fleet_groups = [g for g in report.failures() if g.fleet]
+    if fleet_groups:
+        # One row per cause: the explanation once, the occurrences folded (48 silent GPUs are one row).
         parts.append("<table><tr><th>severity</th><th>finding</th></tr>")
-        for f in report.fleet:
-            explain = EXPLAIN.get(f.rule, "")
+        for g in fleet_groups:
+            explain = EXPLAIN.get(g.rule, "")
+            listed = "".join(f"<li>{escape(m)}</li>" for m in g.messages[:500])
+            body = (
+                f"<ul>{listed}</ul>"
+                if g.count == 1
+                else f"<details><summary>{g.count} occurrences</summary><ul>{listed}</ul></details>"
+            )
             parts.append(
-                f"<tr><td>{_badge(f.severity.status.value)}</td><td><code>{escape(f.rule)}</code> {escape(f.message)}"
+                f"<tr><td>{_badge(g.status)}</td><td><code>{escape(g.rule)}</code> × {g.count}"
                 + (f"<p class='explain'>{escape(explain)}</p>" if explain else "")
+                + body
                 + "</td></tr>"
             )
         parts.append("</table>")
     else:
         parts.append("<p>No anomaly across manifests.</p>")
     bad = [r for r in report.results if r.status.value != "affirming"]
-    parts.append(f"<h2>Manifests that did not verify cleanly ({len(bad)})</h2>")
+    parts.append(
+        f"</section><section id='manifests'><h2>Manifests that did not verify cleanly ({len(bad)})</h2>"
+    )
     if bad:
         parts.append("<table><tr><th>manifest</th><th>status</th><th>findings</th></tr>")
         for r in bad[:500]:
@@ -115,10 +191,12 @@ def render_html(
         parts.append("</table>")
         if len(bad) > 500:
             parts.append(f"<p class='sub'>… and {len(bad) - 500} more (see the JSON output).</p>")
+    parts.append("</section>")
     if maps:
-        parts.append("<h2>Location proofs</h2>")
+        parts.append("<section id='maps'><h2>Location proofs</h2>")
         for caption, svg in maps:
             parts.append(f"<div class='map'>{svg}</div><p class='sub'>{escape(caption)}</p>")
+        parts.append("</section>")
     parts.append(
         "<p class='sub'>Generated by compute-attest. Every finding names the rule that produced it; "
         "the JSON output (<code>attest audit --format json</code>) carries the same data.</p></body></html>"

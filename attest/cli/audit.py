@@ -18,6 +18,7 @@ from attest.cli.common import (
     evidence_options,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
     stderr,
     write_output,
@@ -94,7 +95,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_as_of_arg(p, default="issued")
     add_evidence_args(p)
-    p.add_argument("--details", action="store_true", help="include every result in the JSON output")
+    p.add_argument(
+        "--details",
+        action="store_true",
+        help="name every failed envelope with its own message (text); include every result (JSON)",
+    )
     p.add_argument(
         "--dask",
         metavar="ADDRESS|local:N",
@@ -166,17 +171,48 @@ def run_audit(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.to_obj(details=args.details)))
     else:
-        obj = report.to_obj()
-        print(
-            f"{obj['envelopes']} envelopes: "
-            + ", ".join(f"{n} {s}" for s, n in obj["by_status"].items())
-            + f" -> {obj['status'].upper()}"
-        )
-        for f in report.fleet:
-            print(f"  [{f.severity.value}] {f.rule}: {f.message}")
-        for event, items_ in obj["csa_events"].items():
-            print(f"  CSA event '{event}': {len(items_)} indication(s)")
+        _print_text(report, details=args.details)
     return 3 if report.status.value == "contraindicated" else (1 if report.status.value == "warning" else 0)
+
+
+def _print_text(report: AuditReport, *, details: bool) -> None:
+    """The text report: what failed first, grouped by cause with counts; then the totals.
+
+    Each group names up to 10 envelopes (or fleet subjects); ``details`` names them all, each
+    with its own message.
+    """
+    obj = report.to_obj()
+    shown = 10_000_000 if details else 10
+    groups = report.failures()
+    for status in ("contraindicated", "none", "warning"):
+        mine = [g for g in groups if g.status == status]
+        if not mine:
+            continue
+        bad = sum(1 for r in report.results if r.status.value == status)
+        fleet = sum(g.count for g in mine if g.fleet)
+        counted = [f"{bad} of {len(report.results)} envelopes"] if bad else []
+        counted += [f"{fleet} fleet finding(s)"] if fleet else []
+        print(f"{status.upper()}: {' and '.join(counted)}")
+        for g in mine:
+            what = "fleet finding" if g.fleet else "envelope"
+            print(f"  {g.rule} — {g.count} {what}{'s' if g.count != 1 else ''}: {printable(g.message)}")
+            nodes = g.by_node()
+            if g.count > 1 and len(nodes) > 1:
+                print(f"      on {len(nodes)} nodes: " + printable(", ".join(f"{n} ({k})" for n, k in nodes)))
+            for item, message in list(zip(g.items, g.messages, strict=True))[:shown]:
+                print(
+                    f"      {printable(item)}"
+                    + (f": {printable(message)}" if details and message != g.message else "")
+                )
+            if g.count > shown:
+                print(f"      … and {g.count - shown} more (--details lists them all)")
+    print(
+        f"{obj['envelopes']} envelopes: "
+        + ", ".join(f"{n} {s}" for s, n in obj["by_status"].items())
+        + f" -> {obj['status'].upper()}"
+    )
+    for event, items_ in obj["csa_events"].items():
+        print(f"  CSA event '{event}': {len(items_)} indication(s)")
 
 
 def _maps(

@@ -326,3 +326,19 @@ def _ocsp_fetcher(args: argparse.Namespace) -> Any:
     from attest.hardware.ocsp import HttpOcspFetcher
 
     return HttpOcspFetcher(override_url=args.ocsp_url)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, for a terminal.
+
+    Names and messages in a report come from signed manifests, that is from the party being
+    audited: a tenant named with a newline, a carriage return or an ANSI escape sequence could
+    otherwise forge report lines or erase the ones that name a failure.
+    """
+    return text.translate(_CONTROL)

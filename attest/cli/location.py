@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="example:\n  attest landmark serve --key lm.key --id sin-1 --lat 1.29 --lon 103.85 --bind 0.0.0.0:7410",
         formatter_class=HelpFormatter,
     )
-    verbs = p.add_subparsers(dest="landmark_verb", required=True, metavar="{serve}")
+    verbs = p.add_subparsers(dest="landmark_verb", required=True, metavar="{serve,registry}")
     s = verbs.add_parser(
         "serve",
         help="serve UDP challenges until interrupted",
@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--lon", type=float, required=True)
     s.add_argument("--bind", default="127.0.0.1:7410", metavar="HOST:PORT")
     s.set_defaults(func=run_serve)
+    from attest.cli.landmark_registry import register_registry
+
+    register_registry(verbs)
     lo = sub.add_parser(
         "locate",
         help="measure round trips to landmarks and collect signed receipts",

@@ -32,6 +32,7 @@ VERBS = {
     "manifest": "manifest",
     "sign": "manifest",
     "verify": "verify",
+    "inspect": "inspect",
     "trust": "trust",
     "policy": "policy",
     "screen": "screening",

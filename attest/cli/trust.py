@@ -11,6 +11,7 @@ from attest.crypto.keys import load_verifying_key
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.base import format_timestamp
+from attest.model.trust import TrustedKey
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = verbs.add_parser(
         "add",
         help="trust a public key (creates the file)",
-        epilog="example:\n  attest trust add node.pub --trust trust.json --site jhb-2 --country MY",
+        description="Trust a node's public key within a scope. A key already trusted keeps its scope: "
+        "adding it again with another scope is refused unless --replace is given, and then the change is shown "
+        "(a re-add must never widen trust without a word).",
+        epilog="exit codes: 0 added (or already trusted with this scope), 2 refused or bad input.\n\n"
+        "examples:\n  attest trust add node.pub --trust trust.json --site jhb-2 --country MY\n"
+        "  attest trust add node.pub --trust trust.json --site jhb-2 --country MY SG --replace",
         formatter_class=HelpFormatter,
     )
     a.add_argument("pubkey", metavar="PUBKEY", help="the signer's public key (.pub, SPKI PEM)")
@@ -56,6 +62,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--not-after", metavar="DATE", help="trusted until (a date means the end of that day, UTC)"
     )
     a.add_argument("--comment", help="free text kept with the key")
+    a.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the scope of a key that is already trusted (without it, a different scope is refused)",
+    )
     a.add_argument(
         "--challenger",
         action="store_true",
@@ -102,6 +113,7 @@ def run_add(args: argparse.Namespace) -> int:
         else:
             print(f"trusted {key.key_id} ({key.algorithm.value}) as a binding challenger in {path}")
         return 0
+    old = store.get(key.key_id)
     store = store.with_key(
         key,
         operator=args.operator,
@@ -112,12 +124,64 @@ def run_add(args: argparse.Namespace) -> int:
         not_after=parse_when(args.not_after, end_of_day=True) if args.not_after else None,
         comment=args.comment,
     )
+    new = store.get(key.key_id)
+    assert new is not None  # with_key just added it
+    changes = _scope_changes(old.scope, new.scope) if old is not None else []
+    if old is not None and changes and not args.replace:
+        raise InputError(
+            f"key {key.key_id[:16]}… is already trusted in {path} with another scope; nothing was changed:\n"
+            + "\n".join(f"  {field}: {was}  ->  {now}" for field, was, now in changes),
+            hint="add --replace to replace its scope (the new one is the whole scope, not an addition)",
+        )
+    if old is not None and not changes:
+        if args.format == "json":
+            print(json.dumps({"added": key.key_id, "trust": str(path), "unchanged": True, "changes": []}))
+        else:
+            print(f"{key.key_id} is already trusted in {path} with this scope; nothing changed")
+        return 0
     store.save(path)
     if args.format == "json":
-        print(json.dumps({"added": key.key_id, "trust": str(path)}))
+        obj: dict[str, object] = {"added": key.key_id, "trust": str(path)}
+        if old is not None:
+            obj["replaced"] = True
+            obj["changes"] = [{"field": f, "was": was, "now": now} for f, was, now in changes]
+        print(json.dumps(obj))
+    elif old is not None:
+        print(f"replaced the scope of {key.key_id} in {path}:")
+        for field, was, now in changes:
+            print(f"  {field}: {was}  ->  {now}")
     else:
         print(f"trusted {key.key_id} ({key.algorithm.value}) in {path}")
     return 0
+
+
+_KEY_MATERIAL = ("key_id", "algorithm", "public_key")
+
+
+def _scope_text(scope: TrustedKey, field: str) -> str:
+    """One field of a key's scope as ``trust list`` shows it ("any" for no limit)."""
+    value = getattr(scope, field)
+    if field in ("not_before", "not_after"):
+        return format_timestamp(value) if value else "-"
+    if isinstance(value, list):
+        return ", ".join(sorted(str(v) for v in value)) or ("pinned" if field == "hosts" else "any")
+    return str(value) if value else ("any" if field == "operator" else "-")
+
+
+def _scope_changes(old: TrustedKey, new: TrustedKey) -> list[tuple[str, str, str]]:
+    """The fields of a key's scope that differ: (field, was, now), as ``trust list`` shows them.
+
+    Every field of the model but the key itself is compared, so a scope field added later
+    is never silently left out of the comparison (and so never changed without --replace).
+    """
+    out = []
+    for field in TrustedKey.model_fields:
+        if field in _KEY_MATERIAL:
+            continue
+        was, now = _scope_text(old, field), _scope_text(new, field)
+        if was != now:
+            out.append((field, was, now))
+    return out
 
 
 def run_list(args: argparse.Namespace) -> int:

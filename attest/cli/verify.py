@@ -19,6 +19,7 @@ from attest.cli.common import (
     evidence_options,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
     stderr,
     write_output,
@@ -55,6 +56,7 @@ signature/trust failure, 2 usage error or an unreadable file (3 wins over 2 when
 examples:
   attest verify m.envelope.json --trust trust.json
   attest verify spool/*.json --trust trust.json --format json --state verifier.db
+  attest verify spool/*.json --trust trust.json --quiet   # one line each, like cosign
   attest verify m.envelope.json --trust trust.json --policy my-policy.toml   # us-ear is the default
   attest verify m.envelope.json --trust trust.json --cc-root nvidia_root.pem --landmarks landmarks.json --map proof.svg
   attest verify spool/*.json --trust trust.json --format ear --sign-result verifier.key   # one signed EAR (JWT)""",
@@ -95,6 +97,12 @@ examples:
         action="store_true",
         help="accept envelopes re-encoded by other DSSE tools (signatures still checked byte for byte)",
     )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="one line per envelope: 'FILE: STATUS GRADE', and the rules that made it so when not affirming",
+    )
     add_format(p, more=("ear",))
     p.set_defaults(func=run_verify)
 
@@ -115,6 +123,16 @@ def render_text(result: VerificationResult) -> str:
         if f.remedy:
             lines.append(f"      remedy: {f.remedy}")
     return "\n".join(lines)
+
+
+def render_quiet(result: VerificationResult) -> str:
+    """One line: ``FILE: STATUS GRADE``, then (when not affirming) the rules that set the status."""
+    line = f"{printable(result.source or '-')}: {result.status.value.upper()} {result.location_grade or '-'}"
+    if result.status is not Status.AFFIRMING:
+        rules = dict.fromkeys(f.rule for f in result.findings if f.severity.status is result.status)
+        if rules:
+            line += f" ({', '.join(rules)})"
+    return line
 
 
 def exit_code(statuses: Iterable[Status], *, unreadable: bool) -> int:
@@ -143,6 +161,9 @@ def run_verify(args: argparse.Namespace) -> int:
         clock_skew=timedelta(seconds=args.skew),
         require_canonical=not args.allow_noncanonical,
     )
+    if args.quiet and (args.format != "text" or args.sign_result):
+        stderr("error: --quiet is a text output: not with --format json or ear, nor with --sign-result")
+        return EXIT_USAGE
     if args.map and (not args.landmarks or len(args.envelopes) != 1):
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
         return EXIT_USAGE
@@ -187,9 +208,11 @@ def run_verify(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(sign_result(result, signer))
         elif args.format == "json":
             print(json.dumps(result.to_obj(), ensure_ascii=False))
+        elif args.quiet:
+            print(render_quiet(result))
         else:
             print(render_text(result))
-    if signer is None and args.format == "text" and len(results) > 1:
+    if signer is None and args.format == "text" and not args.quiet and len(results) > 1:
         counts = {s: sum(r.status is s for r in results) for s in Status}
         print(
             f"\n{len(results)} verified: "

@@ -250,7 +250,8 @@ def test_cli_and_report(cli: CliRunner, tmp_path: Path) -> None:
         (NOW + timedelta(minutes=15)).isoformat(),
         check_code=3,
     ).stdout
-    assert text.startswith("3 envelopes") and "fleet.gpu_two_places" in text
+    assert text.startswith("CONTRAINDICATED: 16 fleet finding(s)\n  fleet.gpu_two_places — 16 fleet findings")
+    assert "\n3 envelopes: 3 warning -> CONTRAINDICATED\n" in text
     # Every file the pattern matches is judged (a stray JSON file is contraindicated, not skipped).
     (tmp_path / "spool" / "notes.json").write_text("{}")
     stray = json.loads(

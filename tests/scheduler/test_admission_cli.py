@@ -74,7 +74,7 @@ def test_another_nodes_key_cannot_get_a_host_admitted(tmp_path: Path, cli: CliRu
     # An operator's decision is the way to let a key speak for a host: its trust entry names it.
     (tmp_path / "b.pub").write_bytes(b.key.public.to_pem())
     cli("trust", "add", "b.pub", "--trust", "trust.json", "--operator", OPERATOR.name, "--site", "jhb-2", "--country", "MY",
-        "--host", "gpu-zz", check_code=0)
+        "--host", "gpu-zz", "--replace", check_code=0)  # the key is trusted already: a new scope needs --replace
     assert admit(cli, "gpu-zz", evidence="ev")["allowed"]
     assert "hosts gpu-zz" in cli("trust", "list", "--trust", "trust.json", check_code=0).stdout
 
