@@ -356,26 +356,105 @@ def _normalize_folded(folded: str) -> str:
     return " ".join(kept or toks)
 
 
-_RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067]")
-_BIDI_END = re.compile("[\u202c\u2069]")
+_RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067\u2068]")
+
+
+_EMBED = {"\u202a": (False, None), "\u202b": (True, None), "\u202d": (False, "L"), "\u202e": (True, "R")}
+_ISOLATE = {"\u2066": False, "\u2067": True, "\u2068": None}  # LRI, RLI, FSI (first strong decides)
+_PDF, _PDI = "\u202c", "\u2069"
+_MAX_DEPTH = 125
+
+
+def _first_strong_is_rtl(text: str) -> bool:
+    """FSI's direction (UAX #9 P2, up to the isolate's end): whether the first strong character is R or AL."""
+    depth = 0
+    for ch in text:
+        if ch in _ISOLATE:
+            depth += 1
+        elif ch == _PDI:
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0:
+            kind = unicodedata.bidirectional(ch)
+            if kind in ("R", "AL"):
+                return True
+            if kind == "L":
+                return False
+    return False
 
 
 def displayed(name: str) -> str:
-    """The name as a reader sees it, where right-to-left overrides reverse what follows them.
+    """The name as a reader sees it: the explicit bidi controls applied as UAX #9 does.
 
-    A simplified reading of the Unicode bidi algorithm, enough for the attack: each run after
-    an RLO, RLE or RLI, up to its PDF or PDI (or the end), is shown reversed.
+    The explicit levels (rules X1-X8: the stack of embeddings, overrides and isolates, with
+    its overflow counters, so an unmatched PDI or an empty LRE...PDF inside an RLO does not end
+    the RLO), each character's level raised for its strong direction (I1, I2; neutrals keep
+    the embedding level, a simplification that cannot hide a letter), then every run reversed
+    from the highest level down to the lowest odd one (L2). The paragraph is left to right.
     """
-    out: list[str] = []
-    rest = name
-    while (start := _RTL_OVERRIDES.search(rest)) is not None:
-        out.append(rest[: start.start()])
-        tail = rest[start.end() :]
-        end = _BIDI_END.search(tail)
-        run, rest = (tail[: end.start()], tail[end.end() :]) if end else (tail, "")
-        out.append(run[::-1])
-    out.append(rest)
-    return "".join(out)
+    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]  # level, override, isolate
+    overflow_isolates = overflow_embeddings = valid_isolates = 0
+    chars: list[str] = []
+    levels: list[int] = []
+    for n, ch in enumerate(name):
+        level, override, _ = stack[-1]
+        if ch in _EMBED or ch in _ISOLATE:
+            isolate = ch in _ISOLATE
+            if isolate:
+                rtl_or_none = _ISOLATE[ch]
+                rtl = _first_strong_is_rtl(name[n + 1 :]) if rtl_or_none is None else rtl_or_none
+                forced = None
+            else:
+                rtl, forced = _EMBED[ch]
+            new = (level + 1) | 1 if rtl else (level + 2) & ~1
+            if new <= _MAX_DEPTH and overflow_isolates == 0 and overflow_embeddings == 0:
+                valid_isolates += isolate
+                stack.append((new, forced, isolate))
+            elif isolate:
+                overflow_isolates += 1
+            elif overflow_isolates == 0:
+                overflow_embeddings += 1
+            continue
+        if ch == _PDI:
+            if overflow_isolates:
+                overflow_isolates -= 1
+            elif valid_isolates:  # an unmatched PDI does nothing
+                overflow_embeddings = 0
+                while not stack[-1][2]:
+                    stack.pop()
+                stack.pop()
+                valid_isolates -= 1
+            continue
+        if ch == _PDF:
+            if overflow_isolates:
+                pass
+            elif overflow_embeddings:
+                overflow_embeddings -= 1
+            elif not stack[-1][2] and len(stack) >= 2:
+                stack.pop()
+            continue
+        kind = override or unicodedata.bidirectional(ch)
+        rtl_char = kind in ("R", "AL")
+        if (rtl_char and level % 2 == 0) or (kind == "L" and level % 2 == 1):
+            level += 1
+        chars.append(ch)
+        levels.append(level)
+    odd = [lv for lv in levels if lv % 2]
+    if odd:
+        for lv in range(max(levels), min(odd) - 1, -1):
+            i = 0
+            while i < len(chars):
+                if levels[i] < lv:
+                    i += 1
+                    continue
+                j = i
+                while j < len(chars) and levels[j] >= lv:
+                    j += 1
+                chars[i:j] = chars[i:j][::-1]
+                levels[i:j] = levels[i:j][::-1]
+                i = j
+    return "".join(chars)
 
 
 # Abbreviations the lists themselves use ("Semiconductor Mfg Intl Corp"), written out on both sides.
