@@ -125,6 +125,9 @@ CASES += [
     Case("f5-digit-zero", "policy.screening", "contraindicated", tenant=_tenant("Sophg0")),
     Case("f5-arabic-indic-one", "policy.screening", "contraindicated", tenant=_tenant("SM\u0661C")),
     Case("f5-lnspur", "policy.screening", "contraindicated", tenant=_tenant("lnspur")),
+    # F6: bidi controls that desynchronised a simplified reading of UAX #9
+    Case("f6-bidi-unmatched-pdi", "policy.screening", "contraindicated", tenant=_tenant("\u202eseigolonhceT iew\u2069auH")),
+    Case("f6-bidi-empty-lre", "policy.screening", "contraindicated", tenant=_tenant("\u202eseigolonhceT iew\u202a\u202cauH")),
     # F7: Chinese legal names of listed AI parties
     Case("f7-hikvision-cjk", "policy.screening", "contraindicated", tenant=_tenant("杭州海康威视数字技术股份有限公司")),
     Case("f7-cambricon-cjk", "policy.screening", "contraindicated", tenant=_tenant("中科寒武纪科技股份有限公司")),
