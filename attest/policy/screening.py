@@ -497,6 +497,11 @@ def compact(name: str) -> str:
     return _NON_WORD.sub("", fold(name))
 
 
+def _deletions(word: str) -> set[str]:
+    """The word and every string one character shorter (the deletion neighbourhood of SymSpell)."""
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
 _COMMON = 200
 _WIDE_WINDOW = 400
 
@@ -745,7 +750,14 @@ class Screener:
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True)
         self._brand_pattern = re.compile("|".join(map(re.escape, brand_keys))) if brand_keys else None
-        self._typo_list = sorted(w for w in self._typo_words if len(w) >= 6)
+        self._word_memo: dict[str, tuple[str, str]] = {}
+        self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
+        # each brand word of six letters or more under itself and every one-deletion of it
+        self._typo_index: dict[str, list[str]] = defaultdict(list)
+        for w in sorted(self._typo_words):
+            if len(w) >= 6:
+                for d in _deletions(w):
+                    self._typo_index[d].append(w)
         # Tokens on very many names ("technology", "international") find nothing specific. Each
         # posting list is kept sorted by name length (with the lengths beside it, for bisection).
         self._postings: dict[str, tuple[list[int], list[int]]] = {}
@@ -786,8 +798,10 @@ class Screener:
         norm = _normalize_folded(folded)
         if not norm:
             return []
-        best = {(m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, folded, norm)}
         lookalike, typo = self._repairs(norm)
+        if lookalike == typo == norm:
+            return self._screen_norm(name, folded, norm)
+        best = {(m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, folded, norm)}
         for variant, as_near in [(lookalike, False), (typo, True)]:
             if variant == norm or (as_near and variant == lookalike):
                 continue
@@ -809,22 +823,37 @@ class Screener:
         "sopgho", "bytedanse"), is that word too, in the second form.
         """
         words = norm.split()
-        skeletons = self._skeletons
-        fixed = []
+        vocabulary = self._vocabulary
+        if all(w in vocabulary for w in words):  # the common case: every word is a listed word
+            return norm, norm
+        memo = self._word_memo
+        pairs = []
         for w in words:
-            known = skeletons.get(skeleton(w))
-            if known and w not in known:
-                w = min(known, key=lambda k: (k not in self._typo_words, k))
-            fixed.append(w)
-        lookalike = " ".join(fixed)
-        typo = []
-        for w in fixed:
-            if len(w) >= 6 and w not in skeletons.get(skeleton(w), ()) and self._typo_list:
-                hit = process.extractOne(w, self._typo_list, scorer=OSA.distance, score_cutoff=1)
-                if hit is not None:
-                    w = hit[0]
-            typo.append(w)
-        return lookalike, " ".join(typo)
+            pair = memo.get(w)
+            if pair is None:
+                pair = self._repair_word(w)
+                if len(memo) >= 65536:
+                    memo.clear()
+                memo[w] = pair
+            pairs.append(pair)
+        return " ".join(a for a, _ in pairs), " ".join(b for _, b in pairs)
+
+    def _repair_word(self, word: str) -> tuple[str, str]:
+        """One word of a name put right: (its look-alike repair, that repair with one typo put right too)."""
+        vocabulary = self._vocabulary
+        if word in vocabulary:
+            return word, word
+        known = self._skeletons.get(skeleton(word))
+        if known:
+            word = min(known, key=lambda k: (k not in self._typo_words, k))
+            return word, word
+        if len(word) >= 6:
+            # one deletion from each side meet: a substitution, insertion, deletion or swap
+            near = {c for d in _deletions(word) for c in self._typo_index.get(d, ())}
+            hit = min((c for c in near if OSA.distance(word, c) <= 1), default=None)
+            if hit is not None:
+                return word, hit
+        return word, word
 
     def _screen_norm(self, name: str, folded: str, norm: str) -> list[Match]:
         found: dict[tuple[str, str, str], Match] = {}
