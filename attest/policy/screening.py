@@ -497,6 +497,9 @@ def compact(name: str) -> str:
     return _NON_WORD.sub("", fold(name))
 
 
+_UNSEEN = object()
+
+
 def _deletions(word: str) -> set[str]:
     """The word and every string one character shorter (the deletion neighbourhood of SymSpell)."""
     return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
@@ -750,8 +753,8 @@ class Screener:
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True)
         self._brand_pattern = re.compile("|".join(map(re.escape, brand_keys))) if brand_keys else None
-        self._word_memo: dict[str, tuple[str, str]] = {}
         self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
+        self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
         # each brand word of six letters or more under itself and every one-deletion of it
         self._typo_index: dict[str, list[str]] = defaultdict(list)
         for w in sorted(self._typo_words):
@@ -822,20 +825,23 @@ class Screener:
         one swap of neighbours from a brand list's distinctive word ("hauwei", "hikvison",
         "sopgho", "bytedanse"), is that word too, in the second form.
         """
+        memo = self._word_memo  # every listed word is in it, as None (nothing to repair)
+        pairs: list[tuple[str, str]] | None = None
         words = norm.split()
-        vocabulary = self._vocabulary
-        if all(w in vocabulary for w in words):  # the common case: every word is a listed word
-            return norm, norm
-        memo = self._word_memo
-        pairs = []
-        for w in words:
-            pair = memo.get(w)
-            if pair is None:
-                pair = self._repair_word(w)
-                if len(memo) >= 65536:
-                    memo.clear()
+        for i, w in enumerate(words):
+            pair = memo.get(w, _UNSEEN)
+            if pair is _UNSEEN and not w.isdigit():  # a number ("Example 2") is no look-alike of a word
+                found = self._repair_word(w)
+                pair = None if found == (w, w) else found
+                if len(memo) >= len(self._vocabulary) + 65536:
+                    self._word_memo = memo = dict.fromkeys(self._vocabulary)
                 memo[w] = pair
-            pairs.append(pair)
+            if pair is not None and pair is not _UNSEEN:
+                if pairs is None:
+                    pairs = [(x, x) for x in words]
+                pairs[i] = cast(tuple[str, str], pair)
+        if pairs is None:  # the common case: nothing to repair
+            return norm, norm
         return " ".join(a for a, _ in pairs), " ".join(b for _, b in pairs)
 
     def _repair_word(self, word: str) -> tuple[str, str]:
