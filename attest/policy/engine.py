@@ -423,6 +423,23 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
 
 
+def _owner_threshold(ctx: _Context, rule: HeadquartersRule) -> float:
+    """The share from which an owner is judged by the headquarters rule.
+
+    50 %, or any share when the owners in the rule's groups (declared or listed there) hold 50 %
+    or more together (two owners in China with 49 % each control the tenant as one with 98 % would).
+    """
+    together = 0.0
+    for owner in ctx.manifest.tenant.owners:
+        countries = [
+            owner.headquarters_country,
+            *(c for m in _listed(ctx, owner.legal_name) for c in m.countries()),
+        ]
+        if any(ctx.policy.groups_of(c, rule.groups, ctx.at) for c in countries):
+            together += owner.share_percent
+    return 0.0 if together >= CONTROLLING_SHARE else CONTROLLING_SHARE
+
+
 def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     """Parties headquartered in the rule's groups, declared or listed.
 
@@ -432,7 +449,8 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, HeadquartersRule)
     # (name, country, role, groups, declared country, the match that gave the country or None)
     hits: list[tuple[str, str, str, list[str], str, Match | None]] = []
-    for name, declared, role in _parties(ctx, owners=CONTROLLING_SHARE):
+    judged = _parties(ctx, owners=_owner_threshold(ctx, rule))
+    for name, declared, role in judged:
         groups = ctx.policy.groups_of(declared, rule.groups, ctx.at)
         if groups:
             hits.append((name, declared, role, groups, declared, None))
@@ -453,7 +471,7 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     chips = ctx.controlled()
     offshore = [
         (name, declared, role)
-        for name, declared, role in _parties(ctx, owners=CONTROLLING_SHARE)
+        for name, declared, role in judged
         if ctx.policy.groups_of(declared, rule.offshore, ctx.at)
     ]
     if not (hits or offshore) or not chips:

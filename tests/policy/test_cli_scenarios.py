@@ -106,6 +106,7 @@ CASES += [
     # F2: owners are screened, and a controlling owner is judged like a parent
     Case("f2-owner-alibaba-ky", "policy.headquarters", "contraindicated", tenant=_owned(("Alibaba Group Holding Limited", "KY", 100)), expect="owner (100 %)"),
     Case("f2-owner-unlisted-cn", "policy.headquarters", "contraindicated", tenant=_owned(("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 100)), expect="owner (100 %)"),
+    Case("f2-owners-together-cn", "policy.headquarters", "contraindicated", tenant=_owned(("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 49), ("Bluefin Holdings (HK) Ltd.", "HK", 49), ("Bluefin Staff Trust Pte. Ltd.", "SG", 2)), expect="owner (49 %)"),
     Case("f2-owner-sdn", "policy.screening", "contraindicated", tenant=_owned(("COMERCIALIZADORA DE SERVICIOS MEDICOS CUBANOS SA", "CU", 100)), expect="owner"),
     Case("f2-minority-owner-listed", "policy.screening", "contraindicated", tenant=_owned(("Huawei Technologies Co., Ltd.", "CN", 10)), expect="owner (10 %)"),
     # F3: an owner's near match warns, and counts for the Affiliates rule (in force from 2026-11-10)
