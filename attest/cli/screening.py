@@ -18,6 +18,7 @@ from attest.policy.screening import (
     ScreeningList,
     bundled_list,
     load_list,
+    normalize,
     read_list_file,
     screener_for,
 )
@@ -126,6 +127,13 @@ def run_screen(args: argparse.Namespace) -> int:
     """Screen and report; the exit code says how strong the worst match is."""
     if not 50 < args.threshold <= 100:
         raise InputError("--threshold must be above 50 and at most 100")
+    for n in [args.name, *args.parent]:
+        if not normalize(n):
+            # An empty shell variable ("attest screen "$TENANT"") must not screen clean.
+            raise InputError(
+                f"nothing to screen in {n!r}: the name has no letters or digits",
+                hint="pass the party's legal name",
+            )
     refs = args.lists or ["csl", "1260h", "seed"]
     screener = screener_for([load_list(r, _dir(args)) for r in refs], near_threshold=args.threshold)
     matches = screener.screen_party([args.name, *args.parent])

@@ -425,6 +425,23 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
 
 
+def _owner_threshold(ctx: _Context, rule: HeadquartersRule) -> float:
+    """The share from which an owner is judged by the headquarters rule.
+
+    50 %, or any share when the owners in the rule's groups (declared or listed there) hold 50 %
+    or more together (two owners in China with 49 % each control the tenant as one with 98 % would).
+    """
+    together = 0.0
+    for owner in ctx.manifest.tenant.owners:
+        countries = [
+            owner.headquarters_country,
+            *(c for m in _listed(ctx, owner.legal_name) for c in m.countries()),
+        ]
+        if any(ctx.policy.groups_of(c, rule.groups, ctx.at) for c in countries):
+            together += owner.share_percent
+    return 0.0 if together >= CONTROLLING_SHARE else CONTROLLING_SHARE
+
+
 def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     """Parties headquartered in the rule's groups, declared or listed.
 
@@ -434,7 +451,8 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, HeadquartersRule)
     # (name, country, role, groups, declared country, the match that gave the country or None)
     hits: list[tuple[str, str, str, list[str], str, Match | None]] = []
-    for name, declared, role in _parties(ctx):
+    judged = _parties(ctx, owners=_owner_threshold(ctx, rule))
+    for name, declared, role in judged:
         groups = ctx.policy.groups_of(declared, rule.groups, ctx.at)
         if groups:
             hits.append((name, declared, role, groups, declared, None))
@@ -455,7 +473,7 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     chips = ctx.controlled()
     offshore = [
         (name, declared, role)
-        for name, declared, role in _parties(ctx)
+        for name, declared, role in judged
         if ctx.policy.groups_of(declared, rule.offshore, ctx.at)
     ]
     if not (hits or offshore) or not chips:
@@ -575,8 +593,16 @@ def _evidence(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
 
 
-def _parties(ctx: _Context) -> list[tuple[str, str, str]]:
-    """(name, declared country, role) of everyone the rules judge: operator, tenant, ultimate parent."""
+CONTROLLING_SHARE = 50.0
+"""An owner with at least this share controls the tenant: the headquarters rule judges it like a parent."""
+
+
+def _parties(ctx: _Context, *, owners: float | None = None) -> list[tuple[str, str, str]]:
+    """(name, declared country, role) of everyone the rules judge.
+
+    The operator, the tenant, its ultimate parent, and the tenant's owners with a share of at
+    least ``owners`` percent (none when ``None``).
+    """
     m = ctx.manifest
     out = [
         (m.operator.name, m.operator.country, "operator"),
@@ -589,6 +615,12 @@ def _parties(ctx: _Context) -> list[tuple[str, str, str]]:
                 m.tenant.ultimate_parent.headquarters_country,
                 "ultimate parent",
             )
+        )
+    if owners is not None:
+        out.extend(
+            (o.legal_name, o.headquarters_country, f"owner ({o.share_percent:g} %)")
+            for o in m.tenant.owners
+            if o.share_percent >= owners
         )
     return out
 
@@ -603,7 +635,7 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
     out = []
     screener = ctx.policy.screeners[rule.id]
     roles: dict[str, str] = {}
-    for name, _, role in _parties(ctx):
+    for name, _, role in _parties(ctx, owners=0.0):  # every owner is screened, whatever its share
         roles.setdefault(name, role)
     for m in screener.screen_party(list(roles)):
         listed = rule.severities.get(m.list, rule.severity)
@@ -680,6 +712,26 @@ def _validity(ctx: _Context, rule: Rule) -> list[Finding]:
     return []
 
 
+_ALWAYS_PROHIBITED = frozenset({"CN", "HK", "MO"})
+
+
+def _prohibited_places(ctx: _Context) -> frozenset[str]:
+    """Countries where the policy prohibits controlled chips.
+
+    CN, HK, MO, the location section's prohibited countries and every country in a destination
+    rule's groups (its exceptions aside).
+    """
+    codes = set(_ALWAYS_PROHIBITED) | set(ctx.policy.location_requirement(ctx.at)[1])
+    for rule in ctx.policy.rules:
+        if isinstance(rule, DestinationRule):
+            codes.update(
+                c
+                for c in ctx.policy.expand(rule.groups, ctx.at)
+                if not ctx.policy.groups_of(c, rule.except_groups, ctx.at)
+            )
+    return frozenset(codes)
+
+
 def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, SiteCountryRule)
     site = ctx.manifest.site
@@ -706,6 +758,26 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
                 f"could not be checked against its declared country{ref}",
                 evidence=evidence,
                 remedy="declare the ISO 3166-1 alpha-2 code of the country the site is in",
+            )
+        )
+    elif (
+        not fit.inside
+        and (strict := [c for c in fit.found_in if c in _prohibited_places(ctx) and c != site.country])
+        and not any(ctx.policy.territories.get(c) == site.country for c in strict)
+    ):
+        # A point inside a prohibited country's polygon is in that country, whatever the declared
+        # accuracy: the tolerance is for a border drawn coarsely, not for a site across the strait
+        # (Xiamen declared as Taiwan, 10 km "accuracy").
+        out.append(
+            Finding(
+                rule="site.outside_country",
+                severity=Severity(rule.severity),
+                message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
+                f"({site.latitude:.4f}, {site.longitude:.4f}) lie in {', '.join(strict)}, where the policy "
+                f"prohibits controlled chips, {fit.distance_km:.1f} km outside {site.country} (no tolerance "
+                f"inside a prohibited country){ref}",
+                evidence={**evidence, "distance_km": round(fit.distance_km, 3), "tolerance_km": 0.0},
+                remedy="declare the site's true country and coordinates",
             )
         )
     elif not fit.within(tolerance) and not any(
@@ -763,18 +835,25 @@ def _affiliates(ctx: _Context, rule: Rule) -> list[Finding]:
         return []
     listed: list[tuple[str, float, Match]] = []
     for owner in ctx.manifest.tenant.owners:
-        match = next(
-            (m for m in _listed(ctx, owner.legal_name) if m.kind != "near" and m.list in rule.lists), None
-        )
+        # Exact and alias matches first; a near match (a one-letter typo) counts too, as a warning.
+        matches = [m for m in _listed(ctx, owner.legal_name) if m.list in rule.lists]
+        match = next((m for m in matches if m.kind != "near"), None) or next(iter(matches), None)
         if match is not None:
             listed.append((owner.legal_name, owner.share_percent, match))
     share = sum(s for _, s, _ in listed)
     if not listed or share < rule.threshold_percent:
         return []
-    owners = ", ".join(f"{n} ({s:g} %, {m.list} [{m.source}])" for n, s, m in listed)
+    certain = sum(s for _, s, m in listed if m.kind != "near") >= rule.threshold_percent
+    owners = ", ".join(
+        f"{n} ({s:g} %, {m.list} [{m.source}]"
+        + ("" if m.kind != "near" else f", close match {m.entry.name} score {m.score:.0f}")
+        + ")"
+        for n, s, m in listed
+    )
     evidence: dict[str, JsonValue] = {
         "owners": [
-            {"name": n, "share_percent": s, "list": m.list, "entry": m.entry.id} for n, s, m in listed
+            {"name": n, "share_percent": s, "list": m.list, "entry": m.entry.id, "kind": m.kind}
+            for n, s, m in listed
         ],
         "share_percent": share,
         "threshold_percent": rule.threshold_percent,
@@ -792,15 +871,19 @@ def _affiliates(ctx: _Context, rule: Rule) -> list[Finding]:
                 evidence=evidence,
             )
         ]
-    return [
-        _finding(
-            rule,
-            f"the tenant {ctx.manifest.tenant.legal_name} is {share:g} % owned by listed parties ({owners}); "
-            f"at {rule.threshold_percent:g} % or more it counts as listed itself",
-            evidence,
-            remedy="treat the tenant as the listed party: a licence for it is needed",
+    found = _finding(
+        rule,
+        f"the tenant {ctx.manifest.tenant.legal_name} is {share:g} % owned by listed parties ({owners}); "
+        f"at {rule.threshold_percent:g} % or more it counts as listed itself"
+        + ("" if certain else " (through close matches only: review them)"),
+        evidence,
+        remedy="treat the tenant as the listed party: a licence for it is needed",
+    )
+    if not certain:
+        found = found.model_copy(
+            update={"severity": Severity(min(found.severity, "warning", key=_SEVERITY_ORDER.index))}
         )
-    ]
+    return [found]
 
 
 _EVALUATORS: dict[type, Callable[[_Context, Rule], list[Finding]]] = {

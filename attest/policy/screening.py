@@ -50,6 +50,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from attest.errors import InputError
 from attest.model.base import WireModel
@@ -228,7 +229,50 @@ _KEPT_MARKS = frozenset("\u3099\u309a")
 def _confusables() -> dict[int, str]:
     """TR39 look-alikes of ASCII letters and digits (``data/confusables-latin.json``), for ``str.translate``."""
     raw = resources.files("attest.policy").joinpath("data/confusables-latin.json").read_bytes()
-    return {ord(k): v for k, v in json.loads(raw)["map"].items()}
+    table = {ord(k): v for k, v in json.loads(raw)["map"].items()}
+    for code, latin in _letter_variants().items():
+        table.setdefault(code, latin)
+    return table
+
+
+_VARIANT_NAME = re.compile(
+    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])"
+    r"(?: WITH (?:STROKE|BAR|MIDDLE TILDE|DIAGONAL STROKE|TOPBAR|HOOK|CURL|LONG LEG|TAIL|SWASH TAIL)| BAR)*$"
+)
+
+
+@lru_cache(maxsize=1)
+def _letter_variants() -> dict[int, str]:
+    """Latin letters that TR39 leaves to themselves but a reader takes for a plain letter.
+
+    Stroke and bar letters (ł, đ, ʉ, ɨ, ƀ, ħ: NFKD does not decompose them), the small
+    capitals (ʜ, ᴀ, ɴ, ᴇ) and barred O (Ɵ), from their Unicode names; and every decimal
+    digit of another script (Arabic-Indic one, U+0661, is 1), so the skeleton below sees the digit.
+    """
+    out: dict[int, str] = {}
+    for block in [(0x00C0, 0x0250), (0x0250, 0x02B0), (0x1D00, 0x1D80), (0x2C60, 0x2C80), (0xA720, 0xA800)]:
+        for code in range(*block):
+            found = _VARIANT_NAME.match(unicodedata.name(chr(code), ""))
+            if found:
+                out[code] = found.group(1)
+    out[0x019F] = "O"  # LATIN CAPITAL LETTER O WITH MIDDLE TILDE (barred O, Ɵ)
+    out[0x0275] = "o"  # LATIN SMALL LETTER BARRED O (ɵ)
+    for code in range(0x0660, 0x10000):
+        ch = chr(code)
+        if unicodedata.category(ch) == "Nd":
+            out[code] = str(unicodedata.decimal(ch))
+    return out
+
+
+# TR39-style skeleton classes for the letters and digits that look alike even in ASCII:
+# I, l, 1 and | are one stroke; O and 0 one ring. Applied to both sides' words, so "HUAWEl",
+# "AIibaba", "SM1C" and "Sophg0" have the skeleton of the listed name.
+_SKELETON = str.maketrans({"i": "l", "1": "l", "|": "l", "!": "l", "0": "o"})
+
+
+def skeleton(word: str) -> str:
+    """A folded word with look-alike ASCII letters and digits in one class each (i, l, 1 and |; o, 0)."""
+    return word.translate(_SKELETON)
 
 
 @lru_cache(maxsize=1)
@@ -279,7 +323,12 @@ def normalize(name: str) -> str:
     return _normalize_folded(fold(name))
 
 
+_STROKE = re.compile(r"(?<=[^\W\d_])[|!]|[|!](?=[^\W\d_])")
+
+
 def _normalize_folded(folded: str) -> str:
+    if "|" in folded or "!" in folded:
+        folded = _STROKE.sub("l", folded)  # "HUAWE|": a stroke beside letters is a letter l
     text = _NON_WORD.sub(" ", folded).strip()
     # Strip legal forms written as affixes, at either end of the whole name. One C call
     # answers the common case (none); the longest matching affix goes first.
@@ -302,29 +351,110 @@ def _normalize_folded(folded: str) -> str:
                 single_run = single
         toks = merged
     kept = [_ABBREVIATIONS.get(t, t) for t in toks if t not in _LEGAL_WORDS]
+    if "technologies" in text:  # glued too: "HuaweiTechnologies" is "huaweitechnology" on both sides
+        kept = [t[:-3] + "y" if t.endswith("technologies") else t for t in kept]
     return " ".join(kept or toks)
 
 
-_RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067]")
-_BIDI_END = re.compile("[\u202c\u2069]")
+_RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067\u2068]")
+
+
+_EMBED = {"\u202a": (False, None), "\u202b": (True, None), "\u202d": (False, "L"), "\u202e": (True, "R")}
+_ISOLATE = {"\u2066": False, "\u2067": True, "\u2068": None}  # LRI, RLI, FSI (first strong decides)
+_PDF, _PDI = "\u202c", "\u2069"
+_MAX_DEPTH = 125
+
+
+def _first_strong_is_rtl(text: str) -> bool:
+    """FSI's direction (UAX #9 P2, up to the isolate's end): whether the first strong character is R or AL."""
+    depth = 0
+    for ch in text:
+        if ch in _ISOLATE:
+            depth += 1
+        elif ch == _PDI:
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0:
+            kind = unicodedata.bidirectional(ch)
+            if kind in ("R", "AL"):
+                return True
+            if kind == "L":
+                return False
+    return False
 
 
 def displayed(name: str) -> str:
-    """The name as a reader sees it, where right-to-left overrides reverse what follows them.
+    """The name as a reader sees it: the explicit bidi controls applied as UAX #9 does.
 
-    A simplified reading of the Unicode bidi algorithm, enough for the attack: each run after
-    an RLO, RLE or RLI, up to its PDF or PDI (or the end), is shown reversed.
+    The explicit levels (rules X1-X8: the stack of embeddings, overrides and isolates, with
+    its overflow counters, so an unmatched PDI or an empty LRE...PDF inside an RLO does not end
+    the RLO), each character's level raised for its strong direction (I1, I2; neutrals keep
+    the embedding level, a simplification that cannot hide a letter), then every run reversed
+    from the highest level down to the lowest odd one (L2). The paragraph is left to right.
     """
-    out: list[str] = []
-    rest = name
-    while (start := _RTL_OVERRIDES.search(rest)) is not None:
-        out.append(rest[: start.start()])
-        tail = rest[start.end() :]
-        end = _BIDI_END.search(tail)
-        run, rest = (tail[: end.start()], tail[end.end() :]) if end else (tail, "")
-        out.append(run[::-1])
-    out.append(rest)
-    return "".join(out)
+    stack: list[tuple[int, str | None, bool]] = [(0, None, False)]  # level, override, isolate
+    overflow_isolates = overflow_embeddings = valid_isolates = 0
+    chars: list[str] = []
+    levels: list[int] = []
+    for n, ch in enumerate(name):
+        level, override, _ = stack[-1]
+        if ch in _EMBED or ch in _ISOLATE:
+            isolate = ch in _ISOLATE
+            if isolate:
+                rtl_or_none = _ISOLATE[ch]
+                rtl = _first_strong_is_rtl(name[n + 1 :]) if rtl_or_none is None else rtl_or_none
+                forced = None
+            else:
+                rtl, forced = _EMBED[ch]
+            new = (level + 1) | 1 if rtl else (level + 2) & ~1
+            if new <= _MAX_DEPTH and overflow_isolates == 0 and overflow_embeddings == 0:
+                valid_isolates += isolate
+                stack.append((new, forced, isolate))
+            elif isolate:
+                overflow_isolates += 1
+            elif overflow_isolates == 0:
+                overflow_embeddings += 1
+            continue
+        if ch == _PDI:
+            if overflow_isolates:
+                overflow_isolates -= 1
+            elif valid_isolates:  # an unmatched PDI does nothing
+                overflow_embeddings = 0
+                while not stack[-1][2]:
+                    stack.pop()
+                stack.pop()
+                valid_isolates -= 1
+            continue
+        if ch == _PDF:
+            if overflow_isolates:
+                pass
+            elif overflow_embeddings:
+                overflow_embeddings -= 1
+            elif not stack[-1][2] and len(stack) >= 2:
+                stack.pop()
+            continue
+        kind = override or unicodedata.bidirectional(ch)
+        rtl_char = kind in ("R", "AL")
+        if (rtl_char and level % 2 == 0) or (kind == "L" and level % 2 == 1):
+            level += 1
+        chars.append(ch)
+        levels.append(level)
+    odd = [lv for lv in levels if lv % 2]
+    if odd:
+        for lv in range(max(levels), min(odd) - 1, -1):
+            i = 0
+            while i < len(chars):
+                if levels[i] < lv:
+                    i += 1
+                    continue
+                j = i
+                while j < len(chars) and levels[j] >= lv:
+                    j += 1
+                chars[i:j] = chars[i:j][::-1]
+                levels[i:j] = levels[i:j][::-1]
+                i = j
+    return "".join(chars)
 
 
 # Abbreviations the lists themselves use ("Semiconductor Mfg Intl Corp"), written out on both sides.
@@ -334,7 +464,7 @@ _ABBREVIATIONS = {
     "mfg": "manufacturing",
     "mfr": "manufacturing",
     "tech": "technology",
-    "techs": "technologies",
+    "techs": "technology",
     "ind": "industry",
     "inds": "industries",
     "eng": "engineering",
@@ -353,6 +483,8 @@ _ABBREVIATIONS = {
     "dev": "development",
     "comm": "communications",
     "telecom": "telecommunications",
+    # the plural of the commonest generic word: "Megvii Technologies" is the listed "Megvii Technology"
+    "technologies": "technology",
 }
 
 
@@ -363,6 +495,14 @@ def compact(name: str) -> str:
     is found by this key (on both sides) where word-level normalization cannot split it.
     """
     return _NON_WORD.sub("", fold(name))
+
+
+_UNSEEN = object()
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every string one character shorter (the deletion neighbourhood of SymSpell)."""
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
 
 
 _COMMON = 200
@@ -401,6 +541,36 @@ def tokens(normalized: str) -> set[str]:
             out.update(word[i : i + 2] for i in range(max(1, len(word) - 1)))
         else:
             out.add(word)
+    return out
+
+
+_TRAILING_PAREN = re.compile(r"^(.*?\S)\s*\(([^()]+)\)\s*$")
+_NOT_A_NAME = ("a.k.a", "aka", "f.k.a", "fka", "formerly", "also", "d.b.a", "dba", "see ")
+
+
+def _specific(name: str) -> bool:
+    """Whether a name, alone, names a party: distinctive words (four letters or more), not only legal forms."""
+    norm = normalize(name)
+    return len(_distinctive(norm)) >= 4 and not set(norm.split()) <= _LEGAL_WORDS
+
+
+def _parenthetical_aliases(names: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Aliases of a list name that ends in a parenthetical: the name without it, and what it holds.
+
+    "HiSilicon Technologies Co., Ltd (HiSilicon)" is listed under "HiSilicon Technologies Co., Ltd"
+    and "HiSilicon"; "National University of Defense Technology (NUDT)" under "NUDT" too. A part
+    that would not name a party alone (a city, a legal form, "a.k.a. ...") is not indexed.
+    """
+    out: list[tuple[str, str]] = []
+    for original, _ in names:
+        found = _TRAILING_PAREN.match(original)
+        if found is None:
+            continue
+        base, inner = found.group(1).strip(), found.group(2).strip()
+        if _specific(base):
+            out.append((base, "alias"))
+        if not inner.casefold().startswith(_NOT_A_NAME) and _specific(inner):
+            out.append((inner, "alias"))
     return out
 
 
@@ -536,12 +706,21 @@ class Screener:
         self._brands: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
         self._brand_compact: dict[str, list[int]] = defaultdict(list)
         postings: dict[str, list[int]] = defaultdict(list)
+        # every indexed word by its skeleton (look-alike ASCII letters and digits in one class)
+        self._skeletons: dict[str, set[str]] = defaultdict(set)
+        # the distinctive words of the brand lists (Huawei, Hikvision, Sophgo), for one-typo repairs
+        self._typo_words: set[str] = set()
         for lst in self.lists:
             info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
             for entry in lst.entries:
                 if entry.type is not None and entry.type.casefold() not in _PARTY_TYPES:
                     continue  # a tenant is a legal entity: not a person, a vessel or an aircraft
-                for original, kind in [(entry.name, "exact"), *((a, "alias") for a in entry.alt_names)]:
+                names: list[tuple[str, str]] = [
+                    (entry.name, "exact"),
+                    *((a, "alias") for a in entry.alt_names),
+                ]
+                names.extend(_parenthetical_aliases(names))
+                for original, kind in names:
                     norm = normalize(original)
                     if not norm:
                         continue
@@ -565,10 +744,23 @@ class Screener:
                         self._brand_compact[distinctive.replace(" ", "")].append(idx)
                     for tok in tokens(norm):
                         postings[tok].append(idx)
+                    if not _CJK.search(norm):
+                        for word in norm.split():
+                            self._skeletons[skeleton(word)].add(word)
+                        if lst.brands:
+                            self._typo_words.update(w for w in distinctive.split() if len(w) >= 5)
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True)
         self._brand_pattern = re.compile("|".join(map(re.escape, brand_keys))) if brand_keys else None
+        self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
+        self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
+        # each brand word of six letters or more under itself and every one-deletion of it
+        self._typo_index: dict[str, list[str]] = defaultdict(list)
+        for w in sorted(self._typo_words):
+            if len(w) >= 6:
+                for d in _deletions(w):
+                    self._typo_index[d].append(w)
         # Tokens on very many names ("technology", "international") find nothing specific. Each
         # posting list is kept sorted by name length (with the lengths beside it, for bisection).
         self._postings: dict[str, tuple[list[int], list[int]]] = {}
@@ -609,6 +801,67 @@ class Screener:
         norm = _normalize_folded(folded)
         if not norm:
             return []
+        lookalike, typo = self._repairs(norm)
+        if lookalike == typo == norm:
+            return self._screen_norm(name, folded, norm)
+        best = {(m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, folded, norm)}
+        for variant, as_near in [(lookalike, False), (typo, True)]:
+            if variant == norm or (as_near and variant == lookalike):
+                continue
+            for m in self._screen_norm(name, variant, variant):
+                if as_near:  # one typo away from a listed brand's word: a near match, for review
+                    m = Match(m.list, m.entry, m.matched_name, "near", min(m.score, 90.0), name, m.source)
+                key = (m.source.name, m.list, m.entry.id)
+                old = best.get(key)
+                if old is None or _rank(m) < _rank(old):
+                    best[key] = m
+        return sorted(best.values(), key=_rank)
+
+    def _repairs(self, norm: str) -> tuple[str, str]:
+        """The name with look-alike words put right, then with one-typo brand words put right as well.
+
+        A word the lists do not have whose skeleton is a listed word's ("huawel", "allbaba",
+        "sm1c") is that word. A word of six letters or more the lists do not have, one edit or
+        one swap of neighbours from a brand list's distinctive word ("hauwei", "hikvison",
+        "sopgho", "bytedanse"), is that word too, in the second form.
+        """
+        memo = self._word_memo  # every listed word is in it, as None (nothing to repair)
+        pairs: list[tuple[str, str]] | None = None
+        words = norm.split()
+        for i, w in enumerate(words):
+            pair = memo.get(w, _UNSEEN)
+            if pair is _UNSEEN and not w.isdigit():  # a number ("Example 2") is no look-alike of a word
+                found = self._repair_word(w)
+                pair = None if found == (w, w) else found
+                if len(memo) >= len(self._vocabulary) + 65536:
+                    self._word_memo = memo = dict.fromkeys(self._vocabulary)
+                memo[w] = pair
+            if pair is not None and pair is not _UNSEEN:
+                if pairs is None:
+                    pairs = [(x, x) for x in words]
+                pairs[i] = cast(tuple[str, str], pair)
+        if pairs is None:  # the common case: nothing to repair
+            return norm, norm
+        return " ".join(a for a, _ in pairs), " ".join(b for _, b in pairs)
+
+    def _repair_word(self, word: str) -> tuple[str, str]:
+        """One word of a name put right: (its look-alike repair, that repair with one typo put right too)."""
+        vocabulary = self._vocabulary
+        if word in vocabulary:
+            return word, word
+        known = self._skeletons.get(skeleton(word))
+        if known:
+            word = min(known, key=lambda k: (k not in self._typo_words, k))
+            return word, word
+        if len(word) >= 6:
+            # one deletion from each side meet: a substitution, insertion, deletion or swap
+            near = {c for d in _deletions(word) for c in self._typo_index.get(d, ())}
+            hit = min((c for c in near if OSA.distance(word, c) <= 1), default=None)
+            if hit is not None:
+                return word, hit
+        return word, word
+
+    def _screen_norm(self, name: str, folded: str, norm: str) -> list[Match]:
         found: dict[tuple[str, str, str], Match] = {}
 
         def add(idx: int, kind: Literal["exact", "alias", "near"], score: float) -> None:
@@ -648,7 +901,7 @@ class Screener:
             cands = {i for tok in tokens(norm) for i in self._postings.get(tok, ((), ()))[1]}
             for i in cands:
                 score = _score(norm, "", self._plain[i], "")
-                if score >= t:
+                if score >= t and _cjk_pair_placed(norm, self._plain[i]):
                     add(i, "near", score)
             return sorted(found.values(), key=_rank)
         # Only names within the length window can reach the threshold; each token's postings are
@@ -730,6 +983,30 @@ _GENERIC_WORDS = frozenset(
 
 
 _GENERIC_LIST = sorted(_GENERIC_WORDS)
+
+# Places a Chinese company name starts with ("深圳市海思半导体", "上海华为"), and 中国.
+_CJK_PLACES = tuple(
+    f"{p}{s}"
+    for p in "中国 北京 上海 深圳 杭州 广州 天津 重庆 成都 武汉 南京 苏州 西安 合肥 无锡 香港 澳门".split()  # noqa: SIM905
+    for s in ("市", "")
+)
+
+
+def _cjk_pair_placed(query: str, candidate: str) -> bool:
+    """Whether a two-character CJK name ("海思", "海光") stands as a word in ``query``.
+
+    It must start the name or follow a leading place: "上海思源电气" holds 海思 across 上海 and
+    思源 and is not HiSilicon; "深圳市海思半导体" is.
+    """
+    if len(candidate.replace(" ", "")) != 2 or candidate not in query:
+        return True
+    text = query.replace(" ", "")
+    start = text.find(candidate)
+    while start >= 0:
+        if start == 0 or text[:start] in _CJK_PLACES:
+            return True
+        start = text.find(candidate, start + 1)
+    return False
 
 
 def _distinctive(normalized: str) -> str:

@@ -20,6 +20,13 @@ def test_screen_exit_codes(cli: CliRunner) -> None:
     assert "--threshold" in cli("screen", "x", "--threshold", "20", check_code=2).stderr
 
 
+def test_a_name_with_nothing_to_screen_is_a_usage_error(cli: CliRunner) -> None:
+    # "attest screen "$TENANT"" with TENANT unset must not report "no match"
+    for empty in ["", "   ", "\u202e\u200b", "..."]:
+        assert "nothing to screen" in cli("screen", empty, check_code=2).stderr
+    assert "nothing to screen" in cli("screen", "Example Robotics Inc.", "--parent", "", check_code=2).stderr
+
+
 def test_lists_import_show_and_screen(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "csl.json").write_text(json.dumps(CSL_JSON))
     out = cli("lists", "import", "csl.json", "--lists-dir", "lists", check_code=0).stdout

@@ -33,6 +33,7 @@ class Case:
     tenant: dict[str, Any] = field(default_factory=lambda: dict(US_TENANT))
     operator: tuple[str, str] = OPERATOR
     expect: str = ""  # a fragment of that finding's message
+    accuracy: int = 500  # the site's declared accuracy, metres
 
 
 def _tenant(name: str, country: str = "SG", parent: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -93,6 +94,51 @@ CASES = [
     Case("listed-operator", "policy.screening", "contraindicated", operator=("Dawning Information Industry Co., Ltd.", "SG"), expect="operator"),
     Case("listed-operator-brand", "policy.screening", "warning", operator=("Sugon Cloud", "SG"), expect="operator"),
 ]
+# The red-team review of issue 18 (each was affirming before its fix)
+def _owned(*owners: tuple[str, str, float], name: str = "Bluefin Compute Pte. Ltd.") -> dict[str, Any]:
+    return {**_tenant(name), "owners": [{"legal_name": n, "headquarters_country": c, "share_percent": s} for n, c, s in owners]}
+
+
+CASES += [
+    # F1: a point inside a prohibited country gets no tolerance, whatever the declared accuracy
+    Case("f1-xiamen-as-tw", "site.outside_country", "contraindicated", site=("TW", 24.51, 118.15), accuracy=10000, expect="in CN"),
+    Case("f1-xiangan-as-tw", "site.outside_country", "contraindicated", site=("TW", 24.55, 118.25), accuracy=6000, expect="no tolerance"),
+    # F2: owners are screened, and a controlling owner is judged like a parent
+    Case("f2-owner-alibaba-ky", "policy.headquarters", "contraindicated", tenant=_owned(("Alibaba Group Holding Limited", "KY", 100)), expect="owner (100 %)"),
+    Case("f2-owner-unlisted-cn", "policy.headquarters", "contraindicated", tenant=_owned(("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 100)), expect="owner (100 %)"),
+    Case("f2-owners-together-cn", "policy.headquarters", "contraindicated", tenant=_owned(("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 49), ("Bluefin Holdings (HK) Ltd.", "HK", 49), ("Bluefin Staff Trust Pte. Ltd.", "SG", 2)), expect="owner (49 %)"),
+    Case("f2-owner-sdn", "policy.screening", "contraindicated", tenant=_owned(("COMERCIALIZADORA DE SERVICIOS MEDICOS CUBANOS SA", "CU", 100)), expect="owner"),
+    Case("f2-minority-owner-listed", "policy.screening", "contraindicated", tenant=_owned(("Huawei Technologies Co., Ltd.", "CN", 10)), expect="owner (10 %)"),
+    # F3: an owner's near match warns, and counts for the Affiliates rule (in force from 2026-11-10)
+    Case("f3-owner-typo", "policy.screening", "warning", tenant=_owned(("Huawei Technologis Co., Ltd.", "SG", 100)), expect="owner"),
+    Case("f3-owner-typo-affiliates", "policy.affiliates", "warning", tenant=_owned(("Huawei Technologis Co., Ltd.", "SG", 100)), expect="close match"),
+    # F4: a list name ending in a parenthetical, under its plain name and the parenthetical
+    Case("f4-hisilicon", "policy.screening", "contraindicated", tenant=_tenant("HiSilicon Technologies Co., Ltd.")),
+    Case("f4-nudt-name", "policy.screening", "contraindicated", tenant=_tenant("National University of Defense Technology")),
+    Case("f4-nudt", "policy.screening", "contraindicated", tenant=_tenant("NUDT")),
+    # F5: look-alikes folded to one skeleton on both sides
+    Case("f5-huawel", "policy.screening", "contraindicated", tenant=_tenant("HUAWEl TECHNOLOGIES CO., LTD.")),
+    Case("f5-aiibaba-parent", "policy.headquarters", "contraindicated", tenant=_tenant("Bluefin Compute Pte. Ltd.", "SG", ("AIibaba Group Holding Limited", "SG"))),
+    Case("f5-palochka", "policy.screening", "contraindicated", tenant=_tenant("SM\u04c0C")),
+    Case("f5-smallcaps-parent", "policy.headquarters", "contraindicated", tenant=_tenant("Bluefin Compute Pte. Ltd.", "SG", ("Te\u0274ce\u0274t Holdings Limited", "SG"))),
+    Case("f5-smallcaps", "policy.screening", "contraindicated", tenant=_tenant("\u029c\u1d1c\u1d00\u1d21\u1d07\u026a")),
+    Case("f5-stroke", "policy.screening", "contraindicated", tenant=_tenant("Huawe\u0268 Technologies")),
+    Case("f5-digit-zero", "policy.screening", "contraindicated", tenant=_tenant("Sophg0")),
+    Case("f5-arabic-indic-one", "policy.screening", "contraindicated", tenant=_tenant("SM\u0661C")),
+    Case("f5-lnspur", "policy.screening", "contraindicated", tenant=_tenant("lnspur")),
+    # F6: bidi controls that desynchronised a simplified reading of UAX #9
+    Case("f6-bidi-unmatched-pdi", "policy.screening", "contraindicated", tenant=_tenant("\u202eseigolonhceT iew\u2069auH")),
+    Case("f6-bidi-empty-lre", "policy.screening", "contraindicated", tenant=_tenant("\u202eseigolonhceT iew\u202a\u202cauH")),
+    # F7: Chinese legal names of listed AI parties
+    Case("f7-hikvision-cjk", "policy.screening", "contraindicated", tenant=_tenant("杭州海康威视数字技术股份有限公司")),
+    Case("f7-cambricon-cjk", "policy.screening", "contraindicated", tenant=_tenant("中科寒武纪科技股份有限公司")),
+    Case("f7-megvii-cjk", "policy.screening", "contraindicated", tenant=_tenant("北京旷视科技有限公司")),
+    # F8: a swapped pair in a short distinctive word; a plural generic word
+    Case("f8-hauwei", "policy.screening", "warning", tenant=_tenant("Hauwei Technologies Co., Ltd.")),
+    Case("f8-hikvison", "policy.screening", "warning", tenant=_tenant("Hikvison")),
+    Case("f8-megvii-plural", "policy.screening", "contraindicated", tenant=_tenant("Megvii Technologies Limited")),
+    Case("minor-huawei-cloud-plural", "policy.screening", "contraindicated", tenant=_tenant("Huawei Cloud Computing Technologies"), expect="exactly"),
+]
 CONTROL = Case("control", "", "affirming", site=SG, operator=("Example Cloud Pte. Ltd.", "SG"))
 ORDER = ["none", "info", "affirming", "warning", "contraindicated"]
 
@@ -115,7 +161,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         d = root / case.id
         d.mkdir()
         country, lat, lon = case.site
-        (d / "site.json").write_text(json.dumps({"facility_id": "dc-1", "name": "DC 1", "country": country, "latitude": lat, "longitude": lon, "accuracy": 500}))
+        (d / "site.json").write_text(json.dumps({"facility_id": "dc-1", "name": "DC 1", "country": country, "latitude": lat, "longitude": lon, "accuracy": case.accuracy}))
         (d / "tenant.json").write_text(json.dumps(case.tenant, ensure_ascii=False))
         assert _run(d, env, "keygen", "--out", "node").returncode == 0
         assert _run(d, env, "trust", "add", "node/attest.pub", "--trust", str(root / "trust.json")).returncode == 0

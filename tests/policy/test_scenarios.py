@@ -186,3 +186,67 @@ def test_verdicts_found_again_by_identity_follow_the_date_the_ops_and_the_grade(
                     assert type(training["evidence"]["declared_training_ops"]) is type(ops)
     # the licence lapses between the dates, the threshold and the grade each change the verdict
     assert len(seen) == 8, seen
+
+
+# --- the red-team review of issue 18, in process (the CLI rows are in test_cli_scenarios.py) ------
+
+
+def _us_ear(tenant: dict[str, object], site: Site = SITES["MY"]) -> tuple[Status, dict[str, list[str]]]:
+    m = manifest_for(Row("red team", "h100", "MY", ("x", "SG"), None, None, "hardware-bound", Status.AFFIRMING, set()))
+    m = m.model_copy(update={"tenant": Tenant.from_obj(tenant), "site": site})
+    facts = Facts("hardware-bound", [bundled_catalog().classify_gpu(g) for g in m.gpus])
+    findings = load_policy("us-ear").evaluate(m, now=NOW, facts=facts)
+    by_rule: dict[str, list[str]] = {}
+    for f in findings:
+        if f.severity.value != "info":
+            by_rule.setdefault(f.rule, []).append(f"{f.severity.value}: {f.message}")
+    return Status.worst(f.severity.status for f in findings), by_rule
+
+
+def _owned(*owners: tuple[str, str, float]) -> dict[str, object]:
+    return {
+        "legal_name": "Bluefin Compute Pte. Ltd.",
+        "headquarters_country": "SG",
+        "owners": [{"legal_name": n, "headquarters_country": c, "share_percent": s} for n, c, s in owners],
+    }
+
+
+@pytest.mark.parametrize(
+    ("owners", "rule"),
+    [
+        ([("Alibaba Group Holding Limited", "KY", 100)], "policy.headquarters"),  # listed: CN whatever declared
+        ([("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 100)], "policy.headquarters"),
+        ([("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 49), ("Bluefin Holdings (HK) Ltd.", "HK", 49)], "policy.headquarters"),
+        ([("COMERCIALIZADORA DE SERVICIOS MEDICOS CUBANOS SA", "CU", 100)], "policy.screening"),
+        ([("Huawei Technologies Co., Ltd.", "CN", 5)], "policy.screening"),  # any share is screened
+    ],
+)
+def test_owners_are_judged_and_screened(owners: list[tuple[str, str, float]], rule: str) -> None:
+    status, rules = _us_ear(_owned(*owners))
+    assert status is Status.CONTRAINDICATED and any(m.startswith("contraindicated") for m in rules.get(rule, [])), rules
+
+
+def test_a_minority_unlisted_owner_abroad_is_not_a_headquarters() -> None:
+    status, rules = _us_ear(_owned(("Shenzhen Bluefin Holdings Co., Ltd.", "CN", 30), ("Bluefin Staff Trust Pte. Ltd.", "SG", 70)))
+    assert "policy.headquarters" not in rules and status is Status.AFFIRMING, rules
+
+
+def test_an_owners_typo_is_a_warning_and_counts_for_the_affiliates_rule() -> None:
+    status, rules = _us_ear(_owned(("Huawei Technologis Co., Ltd.", "SG", 100)))
+    assert status is Status.WARNING, rules
+    assert any("close match" in m for m in rules["policy.affiliates"]) and rules["policy.screening"], rules
+
+
+@pytest.mark.parametrize("point", [(24.51, 118.15, 10000.0), (24.55, 118.25, 6000.0)])
+def test_no_tolerance_inside_a_prohibited_country(point: tuple[float, float, float]) -> None:
+    lat, lon, accuracy = point
+    site = Site(facility_id="kmn-1", name="Kinmen DC", country="TW", latitude=lat, longitude=lon, accuracy=accuracy)
+    status, rules = _us_ear({"legal_name": "Example Robotics Inc.", "headquarters_country": "US"}, site)
+    assert status is Status.CONTRAINDICATED and "site.outside_country" in rules, rules
+
+
+def test_the_tolerance_still_holds_outside_every_prohibited_country() -> None:
+    # Kinmen itself is Taiwan; a point in the strait 1 km off its coast is in no country's polygon.
+    site = Site(facility_id="kmn-1", name="Kinmen DC", country="TW", latitude=24.38, longitude=118.35, accuracy=500)
+    _status, rules = _us_ear({"legal_name": "Example Robotics Inc.", "headquarters_country": "US"}, site)
+    assert "site.outside_country" not in rules, rules

@@ -7,7 +7,17 @@ import json
 import pytest
 
 from attest.errors import InputError
-from attest.policy.screening import Screener, import_csl, load_list, normalize, seed_list
+from attest.policy.screening import (
+    Screener,
+    _parenthetical_aliases,
+    bundled_list,
+    displayed,
+    import_csl,
+    load_list,
+    normalize,
+    screener_for,
+    seed_list,
+)
 
 SEED = Screener([seed_list()])
 
@@ -15,8 +25,8 @@ SEED = Screener([seed_list()])
 @pytest.mark.parametrize(
     ("name", "normal"),
     [
-        ("Huawei Technologies Co., Ltd.", "huawei technologies"),
-        ("HUAWEI TECHNOLOGIES CO LTD", "huawei technologies"),
+        ("Huawei Technologies Co., Ltd.", "huawei technology"),
+        ("HUAWEI TECHNOLOGIES CO LTD", "huawei technology"),
         ("Example Pte. Ltd.", "example"),
         ("Example Sdn. Bhd.", "example"),
         ("Example GmbH & Co. KG", "example"),
@@ -164,7 +174,7 @@ INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff", "\u200
 
 @pytest.mark.parametrize("mark", INVISIBLES, ids=lambda c: f"U+{ord(c):04X}")
 def test_invisible_characters_are_removed_not_spaced(mark: str) -> None:
-    assert normalize(f"Hua{mark}wei Technologies Co., Ltd.") == "huawei technologies"
+    assert normalize(f"Hua{mark}wei Technologies Co., Ltd.") == "huawei technology"
 
 
 @pytest.mark.parametrize(
@@ -194,7 +204,9 @@ def test_displayed_reverses_right_to_left_overrides() -> None:
     from attest.policy.screening import displayed
 
     assert displayed("\u202eiewauH\u202c Technologies") == "Huawei Technologies"
-    assert displayed("Example \u2067iewauH\u2069") == "Example Huawei"
+    # An RLI isolates; it does not override: Latin letters inside it show as written (UAX #9 I2).
+    assert displayed("Example \u2067iewauH\u2069") == "Example iewauH"
+    assert displayed("Example \u2067\u202eiewauH\u202c\u2069") == "Example Huawei"
 
 
 @pytest.mark.parametrize(
@@ -212,3 +224,128 @@ def test_three_letter_csl_names_match_only_in_full() -> None:
     csl = Screener([bundled_list("csl")])
     assert csl.screen("PPL Corporation") == []  # "PPL" is an alias of an SDN entry: initials of countless companies
     assert csl.screen("Limited Liability Company ITC") != []  # the entry's own full name still matches
+
+
+# --- the red-team review of issue 18 -------------------------------------------------------------
+
+FULL = screener_for([bundled_list("csl"), bundled_list("1260h"), bundled_list("seed")])
+
+
+def _strong(name: str) -> set[str]:
+    return {m.entry.name for m in FULL.screen(name) if m.kind != "near"}
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\u202eseigolonhceT iew\u2069auH", "Huawei Technologies"),  # an unmatched PDI does not end the RLO
+        ("\u202eseigolonhceT iew\u202a\u202cauH", "Huawei Technologies"),  # nor an empty LRE...PDF
+        ("\u202eab\u202dcd\u202cef", "fecdba"),  # an LRO inside an RLO: its run keeps its order within
+        ("abc\u2067xyz\u2069def", "abcxyzdef"),  # Latin letters in an RLI stay as written
+        ("\u2068\u05d0\u05d1\u2069", "\u05d1\u05d0"),  # an FSI whose first strong letter is Hebrew
+    ],
+)
+def test_displayed_follows_the_bidi_stack(text: str, shown: str) -> None:
+    assert displayed(text) == shown
+
+
+@pytest.mark.parametrize("name", ["\u202eseigolonhceT iew\u2069auH", "\u202eseigolonhceT iew\u202a\u202cauH"])
+def test_bidi_desynchronisation_is_screened_as_displayed(name: str) -> None:
+    assert "Huawei Technologies Co., Ltd." in {m.entry.name for m in SEED.screen(name) if m.kind != "near"}
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("HiSilicon Technologies Co., Ltd.", "HiSilicon Technologies Co., Ltd (HiSilicon)"),
+        ("National University of Defense Technology", "National University of Defense Technology (NUDT)"),
+        ("NUDT", "National University of Defense Technology (NUDT)"),
+    ],
+)
+def test_a_trailing_parenthetical_is_indexed_both_ways(name: str, listed: str) -> None:
+    assert listed in _strong(name)
+
+
+def test_a_parenthetical_that_names_no_party_is_not_an_alias() -> None:
+    assert _parenthetical_aliases([("Example Trading Co., Ltd. (Shenzhen)", "exact")]) == [
+        ("Example Trading Co., Ltd.", "alias")
+    ]
+    assert _parenthetical_aliases([("Acme (Private) Limited (a.k.a. Acme Pvt)", "exact")]) == [
+        ("Acme (Private) Limited", "alias")
+    ]
+    assert _parenthetical_aliases([("Acme Robotics (Private)", "exact")]) == [("Acme Robotics", "alias")]
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("HUAWEl TECHNOLOGIES CO., LTD.", "Huawei Technologies Co., Ltd."),
+        ("AIibaba Group Holding Limited", "Alibaba Group Holding Limited"),
+        ("SM\u04c0C", "Semiconductor Manufacturing International Corporation"),  # Cyrillic palochka
+        ("SM1C", "Semiconductor Manufacturing International Corporation"),
+        ("SM\u0661C", "Semiconductor Manufacturing International Corporation"),  # Arabic-Indic one
+        ("lnspur", "Inspur Group Co., Ltd."),
+        ("Hlkvision", "Hangzhou Hikvision Digital Technology Co., Ltd."),
+        ("Baldu", "Baidu, Inc."),
+        ("Sophg0", "Sophgo Technologies Ltd."),
+        ("HUAWE|", "Huawei Technologies Co., Ltd."),
+        ("\u029c\u1d1c\u1d00\u1d21\u1d07\u026a", "Huawei Technologies Co., Ltd."),  # small capitals
+        ("Te\u0274ce\u0274t Holdings Limited", "Tencent Holdings Limited"),
+        ("A\u0142ibaba", "Alibaba Group Holding Limited"),  # stroke letters
+        ("Bai\u0111u", "Baidu, Inc."),
+        ("Baid\u0289", "Baidu, Inc."),
+        ("Huawe\u0268", "Huawei Technologies Co., Ltd."),
+    ],
+)
+def test_look_alikes_share_the_listed_names_skeleton(name: str, listed: str) -> None:
+    assert listed in _strong(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("Hauwei", "Huawei Technologies Co., Ltd."),
+        ("Hwawei", "Huawei Technologies Co., Ltd."),
+        ("Hikvison", "Hangzhou Hikvision Digital Technology Co., Ltd."),
+        ("Sopgho", "Sophgo Technologies Ltd."),
+        ("ByteDanse", "ByteDance Ltd."),
+    ],
+)
+def test_one_typo_in_a_brand_word_is_a_near_match(name: str, listed: str) -> None:
+    assert listed in {m.entry.name for m in FULL.screen(name) if m.kind == "near"}
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("Megvii Technologies Limited", "Megvii Technology"),
+        ("Megvii", "Megvii Technology"),
+        ("Megvii Inc.", "Megvii Technology"),
+        ("Huawei Cloud Computing Technologies", "Huawei Cloud Computing Technology"),
+        ("杭州海康威视数字技术股份有限公司", "Hangzhou Hikvision Digital Technology Co., Ltd."),
+        ("商汤集团股份有限公司", "SenseTime Group Limited"),
+        ("中科寒武纪科技股份有限公司", "Cambricon Technologies Corporation Limited"),
+        ("科大讯飞股份有限公司", "IFLYTEK"),
+        ("北京旷视科技有限公司", "Megvii Technology"),
+        ("深圳市大疆创新科技有限公司", "DJI"),
+        ("海思", "HiSilicon Technologies Co., Ltd."),
+    ],
+)
+def test_plural_generic_words_and_chinese_legal_names(name: str, listed: str) -> None:
+    assert listed in _strong(name)
+
+
+def test_a_two_character_chinese_alias_matches_only_as_a_word() -> None:
+    assert FULL.screen("上海思源电气股份有限公司") == []  # 上海 + 思源 holds 海思 across the two
+    assert FULL.screen("上海光明乳业") == []  # and 海光
+    assert "HiSilicon Technologies Co., Ltd." in {m.entry.name for m in FULL.screen("深圳市海思半导体有限公司")}
+
+
+def test_every_seed_entry_of_a_bundled_list_is_on_it() -> None:
+    """The seed is dated by the lists it was checked against: its Entity List and 1260H entries are on them."""
+    lists = screener_for([bundled_list("csl"), bundled_list("1260h")])
+    assert seed_list().date == "2026-07-31"
+    for entry in seed_list().entries:
+        if entry.list_id in ("entity-list", "1260h") and entry.id != "1260h-huawei":  # see the seed's about
+            names = [entry.name, *entry.alt_names]
+            assert any(m.list == entry.list_id and m.kind != "near" for n in names for m in lists.screen(n)), entry.id
