@@ -9,7 +9,7 @@ from typing import Any
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
+from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.store import Appended, LogStore, SqliteLog, entries_path
 
 __all__ = ["Appended", "Checkpoint", "Log", "is_url", "merkle"]
@@ -123,9 +123,20 @@ class Log:
         return note
 
     def add_cosignatures(self, note: str, lines: str) -> str:
-        """Keep ``note`` with cosignature ``lines`` (already verified) appended; return the new note."""
+        """Keep ``note`` with cosignature ``lines`` (already verified) appended; return the new note.
+
+        Lines that are not signature lines, or that name this log's own key, are dropped: a
+        cosignature adds to the note's signatures and never stands in for the log's own.
+        """
         cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
-        cosigned = note + lines
+        kept = [
+            line + "\n"
+            for line in lines.splitlines()
+            if line.startswith(DASH + " ")
+            and line.split(" ")[1:2] != [self.key_name]
+            and line + "\n" not in note
+        ]
+        cosigned = note + "".join(kept)
         self.store.add_checkpoint(cp.size, cp.root, cosigned)
         return cosigned
 

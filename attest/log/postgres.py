@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -228,9 +229,9 @@ class PostgresVerifierState:
         self,
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
-        submission: tuple[bytes, int] | None,
+        submissions: Sequence[tuple[bytes, int]],
     ) -> bool:
-        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
         fresh = True
         with self.lock, self.db.transaction():
             for key_id, nonce, expires_at in nonces:
@@ -247,7 +248,7 @@ class PostgresVerifierState:
                     "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
                     (key_id, head.sequence, head.digest),
                 )
-            if submission is not None:
+            for submission in submissions:
                 self.db.execute(
                     "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                     submission,
