@@ -33,7 +33,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
-from attest.errors import InputError
+from attest.errors import InputError, KeyFileError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, open_checkpoint
 from attest.log.monitor import LogKey
@@ -76,7 +76,10 @@ class WitnessKey:
             raise InputError("not a witness vkey (name+keyid+base64)") from None
         if len(raw) != 33 or raw[0] != COSIGNATURE_TYPE or not name or any(c.isspace() for c in name):
             raise InputError("not an Ed25519 cosignature (type 0x04) witness vkey")
-        public = VerifyingKey(Ed25519PublicKey.from_public_bytes(raw[1:]))
+        try:
+            public = VerifyingKey(Ed25519PublicKey.from_public_bytes(raw[1:]))
+        except KeyFileError as exc:
+            raise InputError(f"witness vkey: {exc.message}") from None
         if cosigner_key_id(name, public).hex() != kid:
             raise InputError("witness vkey: the key ID does not match the name and key")
         return cls(name, public)
