@@ -412,7 +412,12 @@ class Collector:
                 status=429,
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-        raw = await read_body(request, self.limits)
+        try:
+            raw = await read_body(request, self.limits)
+        except web.HTTPRequestTimeout:
+            if self.refusals is not None:  # a trickled body is a refusal like a forgery
+                self.refusals.spend(remote)
+            raise
         async with self.lock:
             try:
                 code, body = await asyncio.to_thread(self._submit, raw)

@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -37,6 +38,9 @@ from attest.errors import InputError, KeyFileError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, open_checkpoint
 from attest.log.monitor import LogKey
+
+if TYPE_CHECKING:
+    from attest.log.frontend import Limits
 
 COSIGNATURE_TYPE = 0x04
 MAX_PROOF_LINES = 63
@@ -261,8 +265,8 @@ def add_checkpoint_request(old: int, proof: Sequence[bytes], note: str) -> bytes
     return ("\n".join(lines) + "\n\n" + note).encode()
 
 
-def witness_app(witness: Witness) -> object:
-    """The aiohttp application: ``POST /add-checkpoint`` and ``GET /healthz``."""
+def witness_app(witness: Witness, limits: Limits | None = None) -> object:
+    """The aiohttp application: ``POST /add-checkpoint`` and ``GET /healthz`` (bodies read under ``limits``)."""
     import asyncio
 
     from aiohttp import web
@@ -270,7 +274,7 @@ def witness_app(witness: Witness) -> object:
     from attest.log.frontend import Limits, read_body
 
     lock = asyncio.Lock()
-    limits = Limits()
+    limits = limits or Limits()
 
     async def add(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_REQUEST:
