@@ -253,6 +253,8 @@ class Collector:
         self.read_token = read_token
         self.refusals = NetworkBuckets(refusals_per_minute) if refusals_per_minute else None
         """Refused envelopes (400, 403) per source network: beyond them, 429 before any verifying."""
+        self.key_refusals = NetworkBuckets(refusals_per_minute) if refusals_per_minute else None
+        """The same, per trusted signer set, for envelopes naming trusted keys only (bounded by the trust store)."""
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
@@ -402,32 +404,49 @@ class Collector:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
         remote = request.remote or "unknown"
-        wait = self.refusals.wait(remote) if self.refusals is not None else 0.0
-        if wait > 0:  # this network sent too many envelopes that were refused: not even verified
-            return web.json_response(
-                {
-                    "error": "too many refused envelopes from your network; retry later",
-                    "retry_after": math.ceil(wait),
-                },
-                status=429,
-                headers={"Retry-After": str(math.ceil(wait))},
-            )
         try:
             raw = await read_body(request, self.limits)
         except web.HTTPRequestTimeout:
             if self.refusals is not None:  # a trickled body is a refusal like a forgery
                 self.refusals.spend(remote)
             raise
+        # Envelopes signed by trusted, unrevoked keys only (a cheap look at their key ids) are
+        # limited per key, not per network: a flood of refusals from a node's /24 must not lock
+        # that node out. Forgeries naming a trusted key spend that key's own refusal budget.
+        signers = self._trusted_signers(raw)
+        bucket = f"key {' '.join(signers)}" if signers else remote
+        limiter = self.key_refusals if signers else self.refusals
+        wait = limiter.wait(bucket) if limiter is not None else 0.0
+        if wait > 0:  # too many envelopes from this network (or in this key's name) were refused
+            return web.json_response(
+                {
+                    "error": "too many refused envelopes from your network or in your key's name; retry later",
+                    "retry_after": math.ceil(wait),
+                },
+                status=429,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
         async with self.lock:
             try:
                 code, body = await asyncio.to_thread(self._submit, raw)
             except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
                 _warn(f"a push failed: {type(exc).__name__}: {exc}")
                 code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
-        if code in (400, 403) and self.refusals is not None:
-            self.refusals.spend(remote)
+        if code in (400, 403) and limiter is not None:
+            limiter.spend(bucket)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
+
+    def _trusted_signers(self, raw: bytes) -> list[str]:
+        """The sorted key ids of an envelope whose every signature names a trusted, unrevoked key; else []."""
+        try:
+            envelope, _ = parse_envelope(raw, require_canonical=False)
+        except AttestError:
+            return []
+        ids = sorted({s.keyid for s in envelope.signatures})
+        if not ids or any(self.trust.get(k) is None or self.trust.is_revoked(k) for k in ids):
+            return []
+        return ids
 
     def clock_disagrees(self) -> bool:
         """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""

@@ -458,3 +458,30 @@ def test_a_verdict_lost_after_the_state_commit_is_not_turned_into_a_replay(tmp_p
     assert restarted.recover() == 1
     kept = json.loads(restarted.log.store.result(0) or "null")
     assert kept["status"] in {"affirming", "warning"} and _rules(kept) == []
+
+
+def test_a_trusted_node_in_a_flooded_network_is_not_refused(collector: Any, tmp_path: Path) -> None:
+    """Its /24 spent its refusals (forgeries, junk): the trusted node's own envelope is still logged.
+    Forgeries naming the trusted key spend that key's own refusal budget, not the network's."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import trusted_node
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--refusals", "2", "--policy", "none")
+    try:
+        for _ in range(2):
+            assert http("POST", f"{base}/v1/manifests", b"junk")[0] == 400
+        assert http("POST", f"{base}/v1/manifests", b"junk")[0] == 429  # the network's budget is spent
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(now=datetime.now(UTC))))
+        assert status == 200, body
+        forged = json.loads(node.envelope(node.manifest(now=datetime.now(UTC))))
+        forged["signatures"][0]["sig"] = forged["signatures"][0]["sig"][:-4] + "AAA="
+        raw = (json.dumps(forged, separators=(",", ":")) + "\n").encode()
+        assert [http("POST", f"{base}/v1/manifests", raw)[0] for _ in range(3)] == [403, 403, 429]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
