@@ -118,7 +118,17 @@ class Log:
         kept = self.store.checkpoint_at(n)
         if kept is not None and kept[0] == root:
             return kept[1]  # signed before (with the cosignatures it has gathered since)
-        note = Checkpoint(self.origin, n, root, int(time.time())).sign(self.origin, key)
+        # Never a time before the newest checkpoint's: a clock set back (or another collector's
+        # clock ahead) must not make the log's signed time lines go backwards.
+        stamp = int(time.time())
+        newest = self.store.newest_checkpoint()
+        if newest is not None:
+            try:
+                last = open_checkpoint(newest, self.key_name, self.public, origin=self.origin).timestamp
+            except InputError:
+                last = None
+            stamp = max(stamp, last or 0)
+        note = Checkpoint(self.origin, n, root, stamp).sign(self.origin, key)
         self.store.add_checkpoint(n, root, note)  # refused if this size was signed with another root
         return note
 

@@ -218,8 +218,15 @@ class Witness:
         if old > cp.size:
             return Answer(400, "the old size is above the checkpoint's size\n")
         with sqlite3_transaction(self.db):
-            row = self.db.execute("SELECT size, root FROM cosigned WHERE origin = ?", (origin,)).fetchone()
+            row = self.db.execute(
+                "SELECT size, root, note FROM cosigned WHERE origin = ?", (origin,)
+            ).fetchone()
             known_size, known_root = (0, merkle.EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
+            known_time = _note_time(str(row[2]), log) if row is not None else None
+            if known_time is not None and (cp.timestamp is None or cp.timestamp < known_time):
+                return Answer(
+                    400, f"the checkpoint's time goes back before the last cosigned one's ({known_time})\n"
+                )
             if old != known_size:
                 return Answer(409, f"{known_size}\n", "text/x.tlog.size")
             if old == cp.size:
@@ -257,6 +264,14 @@ class sqlite3_transaction:
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _note_time(note: str, log: LogKey) -> int | None:
+    """The time line of a checkpoint this witness cosigned before (None without one)."""
+    try:
+        return open_checkpoint(note, log.name, log.public, origin=log.name).timestamp
+    except InputError:
+        return None
 
 
 def add_checkpoint_request(old: int, proof: Sequence[bytes], note: str) -> bytes:

@@ -302,3 +302,32 @@ def test_a_witness_cannot_add_lines_to_the_logs_checkpoint(tmp_path: Path) -> No
         assert len(signatures) == 2, served
         assert signatures[0].startswith(f"{DASH} {log.key_name} ") and bogus not in served
         assert signatures[1].startswith(f"{DASH} witness.example/w8 ")
+
+
+def test_checkpoint_time_lines_never_go_backwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log's clock is set back an hour: its next checkpoint keeps the newest one's time; a
+    witness refuses a checkpoint of the same log whose time goes back (a log signing one anyway)."""
+    import attest.log as log_mod
+    from attest.log.checkpoint import Checkpoint, open_checkpoint
+
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    witness = Witness("witness.example/w7", SigningKey.generate(), [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    log.append([b"one"])
+    first = log.checkpoint(key)
+    t1 = open_checkpoint(first, log.key_name, log.public).timestamp
+    assert t1 is not None
+    assert witness.add_checkpoint(add_checkpoint_request(0, [], first)).status == 200
+    monkeypatch.setattr(log_mod.time, "time", lambda: float(t1 - 3600))  # the clock set back
+    log.append([b"two"])
+    second = log.checkpoint(key)
+    assert open_checkpoint(second, log.key_name, log.public).timestamp == t1
+    proof = [bytes.fromhex(h) for h in log.consistency(1, 2)["path"]]
+    assert witness.add_checkpoint(add_checkpoint_request(1, proof, second)).status == 200
+    log.append([b"three"])
+    backdated = Checkpoint(log.origin, 3, log.root(3), t1 - 60).sign(log.key_name, key)
+    proof = [bytes.fromhex(h) for h in log.consistency(2, 3)["path"]]
+    answer = witness.add_checkpoint(add_checkpoint_request(2, proof, backdated))
+    assert answer.status == 400 and "goes back" in answer.body
+    later = Checkpoint(log.origin, 3, log.root(3), t1 + 1).sign(log.key_name, key)
+    assert witness.add_checkpoint(add_checkpoint_request(2, proof, later)).status == 200
