@@ -61,7 +61,7 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
     proc, base = serve(db, trust_path, tmp_path / "log.key")
     vkey = Log.open(db).store.meta("verifier_key")
     try:
-        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n'
+        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\nallow_insecure_http = true\n'
                              f'log_key = "{vkey}"\n')
         dp.start()
         with dp.client() as c:
