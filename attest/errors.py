@@ -35,6 +35,10 @@ class InputError(AttestError):
     """A file or argument could not be read or does not have the expected shape."""
 
 
+class Unreachable(InputError):
+    """A remote service could not be reached (a network error): nothing is known about what it would say."""
+
+
 class KeyFileError(AttestError):
     """A key file is missing, malformed, of an unsupported kind or unsafely readable."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,9 +249,9 @@ class SqliteVerifierState:
         self,
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
-        submission: tuple[bytes, int] | None,
+        submissions: Sequence[tuple[bytes, int]],
     ) -> bool:
-        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -268,7 +269,7 @@ class SqliteVerifierState:
                            digest = excluded.digest WHERE excluded.sequence > chain_head.sequence""",
                         (key_id, head.sequence, head.digest),
                     )
-                if submission is not None:
+                for submission in submissions:
                     self._db.execute(
                         "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", submission
                     )

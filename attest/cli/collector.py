@@ -123,6 +123,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="connections at once, kept below the descriptor limit (default 1024; more are closed on arrival)",
     )
     s.add_argument(
+        "--max-per-network",
+        type=int,
+        default=64,
+        metavar="N",
+        help="connections at once from one IPv4 /24 or IPv6 /64 (default 64; 0: no such cap, "
+        "e.g. behind a reverse proxy)",
+    )
+    s.add_argument(
+        "--min-body-rate",
+        type=float,
+        default=512.0,
+        metavar="BYTES_PER_S",
+        help="answer 408 and close when a body averages fewer bytes a second than this after 5 s "
+        "(default 512); such connections are also closed first when the connections run out",
+    )
+    s.add_argument(
         "--evidence-dir",
         metavar="DIR",
         help="also keep each node key's newest authenticated envelope here (<key id>.envelope.json): "
@@ -157,6 +173,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError("--quota must be a positive number of envelopes a minute")
     if not (args.header_timeout > 0 and args.body_timeout > 0 and args.max_connections > 0):
         raise InputError("--header-timeout, --body-timeout and --max-connections must be positive")
+    if not (args.max_per_network >= 0 and args.min_body_rate >= 0):
+        raise InputError("--max-per-network and --min-body-rate must be 0 (off) or positive")
     witnesses = [_witness(w) for w in args.witness]
     if witnesses and not args.key:
         raise InputError("--witness needs --key: witnesses cosign the checkpoints this collector signs")
@@ -173,6 +191,8 @@ def run_serve(args: argparse.Namespace) -> int:
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,
         max_connections=args.max_connections,
+        max_per_network=args.max_per_network,
+        min_body_rate=args.min_body_rate,
     )
     options = evidence_options(args)
     collector = Collector(

@@ -202,6 +202,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--state", required=True, metavar="DB", help="the last cosigned checkpoint per log (SQLite)"
     )
     ws.add_argument("--listen", default="127.0.0.1:8090", metavar="HOST:PORT")
+    ws.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        metavar="N",
+        help="connections at once, kept below the descriptor limit (default 256; at the cap idle "
+        "connections and trickled bodies are closed first, else the new one)",
+    )
+    ws.add_argument(
+        "--max-per-network",
+        type=int,
+        default=16,
+        metavar="N",
+        help="connections at once from one IPv4 /24 or IPv6 /64 (default 16; 0: no such cap)",
+    )
     ws.set_defaults(func=run_witness_serve)
 
 
@@ -480,15 +495,18 @@ def run_witness_serve(args: argparse.Namespace) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
         raise InputError(f"--listen {args.listen!r} is not HOST:PORT")
+    if not (args.max_connections > 0 and args.max_per_network >= 0):
+        raise InputError("--max-connections must be positive and --max-per-network 0 (off) or positive")
     witness = Witness(
         args.name,
         load_signing_key(Path(args.key)),
         [LogKey.load(Path(p)) for p in args.log_key],
         Path(args.state),
     )
-    from attest.log.frontend import serve_app
+    from attest.log.frontend import Limits, serve_app
 
-    serve_app(witness_app(witness), host or "127.0.0.1", int(port), {"witness": witness.vkey})
+    limits = Limits(max_connections=args.max_connections, max_per_network=args.max_per_network)
+    serve_app(witness_app(witness, limits), host or "127.0.0.1", int(port), {"witness": witness.vkey}, limits)
     return EXIT_OK
 
 

@@ -78,6 +78,51 @@ def _algorithm_of(key: PublicKeyObject | PrivateKeyObject) -> Algorithm:
     )
 
 
+_P: Final = 2**255 - 19
+_D: Final = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1: Final = pow(2, (_P - 1) // 4, _P)
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Affine addition on edwards25519 (complete: also doubles)."""
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+def ed25519_point_problem(raw: bytes) -> str | None:
+    """Why the 32-byte Ed25519 public key ``raw`` must be refused, or None for a sound key.
+
+    Refused: an encoding that is not canonical (y >= p, or x = 0 with the sign bit set), bytes
+    that are no curve point, and the points of small order (the identity and the 7 others of
+    order 2, 4, 8), under which signatures such as ``R = identity, S = 0`` verify for any message.
+    """
+    if len(raw) != 32:
+        return "not 32 bytes"
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        return "not canonically encoded (y >= p)"
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return "not a point of the curve"
+    if x == 0 and sign:
+        return "not canonically encoded (x = 0 with the sign bit set)"
+    if x & 1 != sign:
+        x = _P - x
+    point = (x, y)
+    for _ in range(3):
+        point = _add(point, point)
+    if point == (0, 1):
+        return "a point of small order"
+    return None
+
+
 class VerifyingKey:
     """A public key that checks signatures, with its algorithm and key id."""
 
@@ -89,6 +134,15 @@ class VerifyingKey:
                 f"unsupported public key type {type(key).__name__}",
                 hint="use ed25519, P-256 or P-384 keys",
             )
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            problem = ed25519_point_problem(
+                key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            )
+            if problem is not None:
+                raise KeyFileError(
+                    f"refusing a weak Ed25519 public key: {problem}",
+                    hint="such a key verifies forged signatures; it is no node's or log's real key",
+                )
         self._key = key
         self.algorithm = _algorithm_of(key)
         self.spki_der = key.public_bytes(
@@ -157,6 +211,15 @@ class SigningKey:
                 f"unsupported private key type {type(key).__name__}",
                 hint="use ed25519, P-256 or P-384 keys",
             )
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            problem = ed25519_point_problem(
+                key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            )
+            if problem is not None:
+                raise KeyFileError(
+                    f"refusing a weak Ed25519 public key: {problem}",
+                    hint="such a key verifies forged signatures; it is no node's or log's real key",
+                )
         self._key = key
         self.algorithm = _algorithm_of(key)
         self.public = VerifyingKey(key.public_key())

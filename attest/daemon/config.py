@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from attest.errors import InputError
 from attest.model.base import WireModel
@@ -22,8 +22,38 @@ class CollectorConfig(WireModel):
     log_key: str | None = Field(
         default=None,
         description="the log's note verifier key (name+keyid+base64, as attest log init prints it): a push "
-        "counts as delivered only once the entry is proven in a checkpoint this key signed",
+        "counts as delivered only once the entry is proven in a checkpoint this key signed (required, "
+        "unless unconfirmed_delivery)",
     )
+    unconfirmed_delivery: bool = Field(
+        default=False,
+        description="without log_key, count a push as delivered on the collector's own inclusion proof "
+        "(which a lying collector can make up: labs only)",
+    )
+    allow_insecure_http: bool = Field(
+        default=False, description="allow an http:// url (anyone on the path can answer for the collector)"
+    )
+
+    @model_validator(mode="after")
+    def _confirmed(self) -> CollectorConfig:
+        """Delivery proven against the log's signed checkpoints, over HTTPS, unless said otherwise."""
+        if self.log_key is None and not self.unconfirmed_delivery:
+            raise ValueError(
+                "[collector] needs log_key (the log's verifier key, as attest log init prints it): without "
+                "it a push's proof proves nothing (set unconfirmed_delivery = true to accept that, labs only)"
+            )
+        if self.url.startswith("http://") and not self.allow_insecure_http:
+            raise ValueError(
+                "[collector] url is http://: use https://, or set allow_insecure_http = true (labs, loopback)"
+            )
+        if self.log_key is not None:
+            from attest.log.checkpoint import parse_verifier_key
+
+            try:
+                parse_verifier_key(self.log_key)
+            except InputError as exc:
+                raise ValueError(f"[collector] log_key: {exc.message}") from None
+        return self
 
 
 class DaemonConfig(WireModel):

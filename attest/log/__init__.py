@@ -9,7 +9,7 @@ from typing import Any
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
+from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.store import Appended, LogStore, SqliteLog, entries_path
 
 __all__ = ["Appended", "Checkpoint", "Log", "is_url", "merkle"]
@@ -118,14 +118,35 @@ class Log:
         kept = self.store.checkpoint_at(n)
         if kept is not None and kept[0] == root:
             return kept[1]  # signed before (with the cosignatures it has gathered since)
-        note = Checkpoint(self.origin, n, root, int(time.time())).sign(self.origin, key)
+        # Never a time before the newest checkpoint's: a clock set back (or another collector's
+        # clock ahead) must not make the log's signed time lines go backwards.
+        stamp = int(time.time())
+        newest = self.store.newest_checkpoint()
+        if newest is not None:
+            try:
+                last = open_checkpoint(newest, self.key_name, self.public, origin=self.origin).timestamp
+            except InputError:
+                last = None
+            stamp = max(stamp, last or 0)
+        note = Checkpoint(self.origin, n, root, stamp).sign(self.origin, key)
         self.store.add_checkpoint(n, root, note)  # refused if this size was signed with another root
         return note
 
     def add_cosignatures(self, note: str, lines: str) -> str:
-        """Keep ``note`` with cosignature ``lines`` (already verified) appended; return the new note."""
+        """Keep ``note`` with cosignature ``lines`` (already verified) appended; return the new note.
+
+        Lines that are not signature lines, or that name this log's own key, are dropped: a
+        cosignature adds to the note's signatures and never stands in for the log's own.
+        """
         cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
-        cosigned = note + lines
+        kept = [
+            line + "\n"
+            for line in lines.splitlines()
+            if line.startswith(DASH + " ")
+            and line.split(" ")[1:2] != [self.key_name]
+            and line + "\n" not in note
+        ]
+        cosigned = note + "".join(kept)
         self.store.add_checkpoint(cp.size, cp.root, cosigned)
         return cosigned
 

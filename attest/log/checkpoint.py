@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
-from attest.errors import InputError
+from attest.errors import InputError, KeyFileError
 
 DASH = "\u2014"
 
@@ -51,7 +51,10 @@ def parse_verifier_key(text: str) -> tuple[str, VerifyingKey]:
         raise InputError("not a note verifier key (name+keyid+base64)") from None
     if len(raw) != 33 or raw[0] != 1:
         raise InputError("note verifier key is not an Ed25519 (type 0x01) key")
-    public = VerifyingKey(Ed25519PublicKey.from_public_bytes(raw[1:]))
+    try:
+        public = VerifyingKey(Ed25519PublicKey.from_public_bytes(raw[1:]))
+    except KeyFileError as exc:
+        raise InputError(f"note verifier key: {exc.message}") from None
     if key_id(name, public).hex() != kid:
         raise InputError("note verifier key: the key ID does not match the name and key")
     return name, public

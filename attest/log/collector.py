@@ -98,9 +98,9 @@ class CollectorState(VerifierState, Protocol):
         self,
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
-        submission: tuple[bytes, int] | None,
+        submissions: Sequence[tuple[bytes, int]],
     ) -> bool:
-        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
         ...
 
 
@@ -110,19 +110,30 @@ class PendingState:
     The verifier checks against the durable state plus what it holds; :meth:`commit` writes it
     once the append succeeded. An append that fails (a full disk, a quota, a refusal) leaves
     the durable state as it was, so the node's retry of the same envelope is judged as the
-    original, not as a replay of it. A crash between the append and the commit leaves an
-    entry without a stored verdict; its next re-push is judged then (see ``_submit``).
+    original, not as a replay of it. With each nonce it records which log entry first used it
+    (:func:`nonce_owner`), in the same transaction: a fault after the commit but before the
+    verdict is stored (or a crash there) leaves an entry whose nonce is recorded; judging that
+    very entry again (``own_index``: the node's retry of the same bytes, or
+    :meth:`Collector.recover`) does not count its own nonce as a replay. Any other entry's use
+    of the nonce still is one.
     """
 
-    def __init__(self, base: CollectorState) -> None:
+    def __init__(self, base: CollectorState, own_index: int | None = None) -> None:
         self.base = base
+        self.own_index = own_index
         self.nonces: dict[tuple[str, str], datetime] = {}
         self.heads: dict[str, ChainHead] = {}
 
     def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
-        """Hold the pair; False if it is recorded or held already (a replay)."""
-        if (key_id, nonce) in self.nonces or self.base.seen(key_id, nonce):
+        """Hold the pair; False if it is recorded or held already (a replay), unless recorded by ``own_index``."""
+        if (key_id, nonce) in self.nonces:
             return False
+        if self.base.seen(key_id, nonce):
+            # Recorded already: fresh only if entry ``own_index`` recorded it (nothing to hold then).
+            return (
+                self.own_index is not None
+                and self.base.submission(nonce_owner(key_id, nonce)) == self.own_index
+            )
         self.nonces[(key_id, nonce)] = expires_at
         return True
 
@@ -137,15 +148,31 @@ class PendingState:
             self.heads[key_id] = head
 
     def commit(self, submission: tuple[bytes, int] | None = None) -> bool:
-        """Record what is held, and the submission, in one transaction (after the append).
+        """Record what is held, the submission and who owns each nonce, in one transaction (after the append).
 
         False if another collector recorded a nonce meanwhile. All or nothing: a state that
         cannot be written (a full disk) keeps none of it, and the entry's re-push is judged as
         the original.
         """
+        rows: list[tuple[bytes, int]] = [] if submission is None else [submission]
+        if submission is not None:
+            rows += [(nonce_owner(k, n), submission[1]) for (k, n) in self.nonces]
         return self.base.record(
-            [(k, n, e) for (k, n), e in self.nonces.items()], list(self.heads.items()), submission
+            [(k, n, e) for (k, n), e in self.nonces.items()], list(self.heads.items()), rows
         )
+
+
+def nonce_owner(key_id: str, nonce: str) -> bytes:
+    """The key under which the state records which log entry first used ``(key_id, nonce)``.
+
+    Kept in the submission table (identity -> log index) in a domain of its own: a SHA-256
+    over a label no submission identity starts with (those start with an 8-byte length).
+    """
+    h = hashlib.sha256(b"attest nonce owner\x00")
+    for part in (key_id.encode(), nonce.encode()):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
 
 
 def submission_identity(raw: bytes, signer: str) -> bytes | None:
@@ -226,6 +253,8 @@ class Collector:
         self.read_token = read_token
         self.refusals = NetworkBuckets(refusals_per_minute) if refusals_per_minute else None
         """Refused envelopes (400, 403) per source network: beyond them, 429 before any verifying."""
+        self.key_refusals = NetworkBuckets(refusals_per_minute) if refusals_per_minute else None
+        """The same, per trusted signer set, for envelopes naming trusted keys only (bounded by the trust store)."""
         self.max_clock_lag_s = max_clock_lag_s
         self.witnesses = list(witnesses)
         self.witnessed: dict[str, int] = {}
@@ -264,7 +293,7 @@ class Collector:
             raw = self.log.store.entry(index)
             at = self.log.store.integrated_at(index)
             now = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
-            pending = PendingState(self.state)
+            pending = PendingState(self.state, own_index=index)
             result, manifest = self._judge(raw, now, pending)  # as of when the log took it
             identity = (
                 submission_identity(raw, result.key_id) if manifest is not None and result.key_id else None
@@ -302,7 +331,8 @@ class Collector:
                 "error": f"this collector's clock is {off:+.0f} s off every witness's; it judges nothing "
                 "until its clock is fixed"
             }
-        pending = PendingState(self.state)
+        # A logged entry without a verdict is judged as itself: its own recorded nonce is no replay.
+        pending = PendingState(self.state, own_index=existing)
         result, manifest = self._judge(raw, now, pending)
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
@@ -374,27 +404,49 @@ class Collector:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
         remote = request.remote or "unknown"
-        wait = self.refusals.wait(remote) if self.refusals is not None else 0.0
-        if wait > 0:  # this network sent too many envelopes that were refused: not even verified
+        try:
+            raw = await read_body(request, self.limits)
+        except web.HTTPRequestTimeout:
+            if self.refusals is not None:  # a trickled body is a refusal like a forgery
+                self.refusals.spend(remote)
+            raise
+        # Envelopes signed by trusted, unrevoked keys only (a cheap look at their key ids) are
+        # limited per key, not per network: a flood of refusals from a node's /24 must not lock
+        # that node out. Forgeries naming a trusted key spend that key's own refusal budget.
+        signers = self._trusted_signers(raw)
+        bucket = f"key {' '.join(signers)}" if signers else remote
+        limiter = self.key_refusals if signers else self.refusals
+        wait = limiter.wait(bucket) if limiter is not None else 0.0
+        if wait > 0:  # too many envelopes from this network (or in this key's name) were refused
             return web.json_response(
                 {
-                    "error": "too many refused envelopes from your network; retry later",
+                    "error": "too many refused envelopes from your network or in your key's name; retry later",
                     "retry_after": math.ceil(wait),
                 },
                 status=429,
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-        raw = await read_body(request, self.limits)
         async with self.lock:
             try:
                 code, body = await asyncio.to_thread(self._submit, raw)
             except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
                 _warn(f"a push failed: {type(exc).__name__}: {exc}")
                 code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
-        if code in (400, 403) and self.refusals is not None:
-            self.refusals.spend(remote)
+        if code in (400, 403) and limiter is not None:
+            limiter.spend(bucket)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
+
+    def _trusted_signers(self, raw: bytes) -> list[str]:
+        """The sorted key ids of an envelope whose every signature names a trusted, unrevoked key; else []."""
+        try:
+            envelope, _ = parse_envelope(raw, require_canonical=False)
+        except AttestError:
+            return []
+        ids = sorted({s.keyid for s in envelope.signatures})
+        if not ids or any(self.trust.get(k) is None or self.trust.is_revoked(k) for k in ids):
+            return []
+        return ids
 
     def clock_disagrees(self) -> bool:
         """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
@@ -486,7 +538,14 @@ class Collector:
                         f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {_text(resp)[:200]}"
                     )
                     break
-                got = [line + "\n" for line in _text(resp).splitlines() if line]
+                # Only this witness's own cosignature lines that verify under its name and key are
+                # kept: anything else in its reply (a line in the log's name, another witness's,
+                # junk) would otherwise be stored and served with the log's checkpoint.
+                got = [
+                    line + "\n"
+                    for line in _text(resp).splitlines()
+                    if line and cosignature_times(note + line + "\n", [wkey])
+                ][:1]
                 stamps = cosignature_times(note + "".join(got), [wkey])
                 if stamps:
                     lines += "".join(got)

@@ -7,11 +7,20 @@ What an Internet-facing service needs that aiohttp does not do by default:
   closed. Slow-loris connections cannot pile up.
 - **Body timeout.** Handlers read bodies under :func:`read_body`, which gives up (408, and the
   connection is closed) after ``body_timeout_s``.
+- **Body rate.** A body must also keep coming: once ``body_grace_s`` have passed, one that has
+  brought fewer than ``min_body_rate`` bytes a second since the headers is answered 408 and
+  its connection closed (a body trickled a byte at a time cannot hold a connection for the
+  whole body timeout).
 - **Connection cap.** At most ``max_connections`` at once, kept below the process's file
   descriptor limit (raised to its hard limit at start), so the accept loop never runs out of
   descriptors. At the cap, a new connection closes the oldest one that is not inside a request
-  (an idle or slow one); only when every connection is inside a request is the new one closed.
-  So idle connections cannot lock ``/healthz`` or the nodes out.
+  (an idle or slow one), else the oldest whose body arrives slower than ``min_body_rate``
+  (after one second); only when every connection is inside a healthy request is the new one
+  closed. So idle connections and trickled bodies cannot lock ``/healthz`` or the nodes out.
+- **Per-network cap.** At most ``max_per_network`` connections at once from one source network
+  (an IPv4 /24, an IPv6 /64; 0: no such cap, e.g. behind a reverse proxy): at it, a new
+  connection from that network closes that network's oldest idle or trickling one, else it is
+  closed itself. One network cannot take every connection.
 - **Quiet, bounded logging.** A client that resets its connection is not an error; the
   service's own log records are rate limited (and never carry tracebacks), so a flood cannot
   fill a disk through stderr.
@@ -20,6 +29,7 @@ What an Internet-facing service needs that aiohttp does not do by default:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -48,6 +58,10 @@ class Limits:
     keepalive_s: float = 15.0
     max_connections: int = 1024
     backlog: int = 128
+    max_per_network: int = 64
+    min_body_rate: float = 512.0
+    """Bytes a second a body must average once ``body_grace_s`` have passed."""
+    body_grace_s: float = 5.0
 
 
 class BoundedLog(logging.Handler):
@@ -161,14 +175,44 @@ class NetworkBuckets:
         bucket[0] = max(0.0, bucket[0] - 1.0)
 
 
+_READING: dict[Any, tuple[float, Any]] = {}
+"""The connections reading a body now: protocol -> (when the body's reading began, its stream)."""
+
+
+def _too_slow(started: float, stream: Any, now: float, rate: float, grace: float) -> bool:
+    """Whether a body that began at ``started`` has brought fewer than ``rate`` bytes a second after ``grace``."""
+    elapsed = now - started
+    received = int(getattr(stream, "total_bytes", 0))
+    return elapsed > grace and received < rate * elapsed
+
+
 async def read_body(request: web.Request, limits: Limits) -> bytes:
-    """The request body, or :class:`web.HTTPRequestTimeout` (the connection is closed) if it is too slow."""
+    """The request body, or :class:`web.HTTPRequestTimeout` (the connection is closed) if it is too slow.
+
+    Too slow: not all there after ``body_timeout_s``, or fewer than ``min_body_rate`` bytes a
+    second on average once ``body_grace_s`` have passed.
+    """
+    started = time.monotonic()
+    proto = request.protocol
+    _READING[proto] = (started, request.content)
+    reading = asyncio.ensure_future(request.read())
     try:
-        return await asyncio.wait_for(request.read(), timeout=limits.body_timeout_s)
-    except TimeoutError:
-        if request.transport is not None:
-            request.transport.close()
-        raise web.HTTPRequestTimeout(text="the body did not arrive in time\n") from None
+        while True:
+            done, _ = await asyncio.wait({reading}, timeout=min(1.0, limits.body_grace_s))
+            if done:
+                return reading.result()
+            now = time.monotonic()
+            if now - started >= limits.body_timeout_s or _too_slow(
+                started, request.content, now, limits.min_body_rate, limits.body_grace_s
+            ):
+                break
+    finally:
+        _READING.pop(proto, None)
+        if not reading.done():
+            reading.cancel()
+    if request.transport is not None:
+        request.transport.close()
+    raise web.HTTPRequestTimeout(text="the body did not arrive in time\n")
 
 
 class _Guard:
@@ -180,25 +224,47 @@ class _Guard:
         self.served: dict[RequestHandler, int] = {}
         self.refused = 0
         self.evicted = 0
+        self.network: dict[RequestHandler, str] = {}
+        self.per_network: dict[str, int] = {}
 
     def made(self, proto: RequestHandler, transport: asyncio.BaseTransport) -> None:
-        if len(self.open) >= self.limits.max_connections and not self._evict_idle():
+        peer = transport.get_extra_info("peername")
+        net = network_of(str(peer[0])) if isinstance(peer, tuple) and peer else "unknown"
+        crowded = 0 < self.limits.max_per_network <= self.per_network.get(net, 0)
+        if (crowded and not self._evict_idle(net)) or (
+            len(self.open) >= self.limits.max_connections and not self._evict_idle(None)
+        ):
             self.refused += 1
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
             return
+        self.network[proto] = net
+        self.per_network[net] = self.per_network.get(net, 0) + 1
         self.served[proto] = 0
         self._arm(proto)
 
-    def _evict_idle(self) -> bool:
-        """Close the oldest connection that is not inside a request (a slow or idle one), to make room."""
-        for proto in self.open:
+    def _evict_idle(self, net: str | None) -> bool:
+        """Close the oldest idle connection (of network ``net``, if given), else the oldest trickling a body."""
+        now = time.monotonic()
+        mine = [p for p in self.open if net is None or self.network.get(p) == net]
+        for proto in mine:
             if not getattr(proto, "_request_in_progress", False) and proto.transport is not None:
-                proto.transport.abort()
-                self.lost(proto)
-                self.evicted += 1
-                return True
+                return self._evict(proto)
+        for proto in mine:
+            reading = _READING.get(proto)
+            slow = reading is not None and _too_slow(
+                reading[0], reading[1], now, self.limits.min_body_rate, 1.0
+            )
+            if slow and proto.transport is not None:
+                return self._evict(proto)
         return False
+
+    def _evict(self, proto: RequestHandler) -> bool:
+        assert proto.transport is not None
+        proto.transport.abort()
+        self.lost(proto)
+        self.evicted += 1
+        return True
 
     def _arm(self, proto: RequestHandler) -> None:
         handle = asyncio.get_running_loop().call_later(self.limits.header_timeout_s, self._check, proto)
@@ -225,6 +291,13 @@ class _Guard:
         if entry is not None:
             entry[0].cancel()
         self.served.pop(proto, None)
+        net = self.network.pop(proto, None)
+        if net is not None:
+            left = self.per_network.get(net, 1) - 1
+            if left > 0:
+                self.per_network[net] = left
+            else:
+                self.per_network.pop(net, None)
 
 
 def _guarded_class(guard: _Guard) -> type[RequestHandler]:
@@ -258,7 +331,7 @@ def serve_app(
     bounded = BoundedLog()
     quiet_logging(bounded)
     budget, backlog = descriptor_budget(limits.max_connections, limits.backlog)
-    limits = Limits(limits.header_timeout_s, limits.body_timeout_s, limits.keepalive_s, budget, backlog)
+    limits = dataclasses.replace(limits, max_connections=budget, backlog=backlog)
 
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from attest.crypto.keys import VerifyingKey
-from attest.errors import AttestError, InputError
+from attest.errors import AttestError, InputError, Unreachable
 from attest.log import merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
 
@@ -106,6 +106,8 @@ def check_consistent(old: Checkpoint, new: Checkpoint, proof: Callable[[int, int
         return
     try:
         path = list(proof(old.size, new.size))
+    except Unreachable:
+        raise  # a network error says nothing about the log: unreachable, not a fork
     except AttestError as exc:
         raise LogMisbehaviour(f"the log gave no consistency proof ({exc.message}): {both}") from None
     if not merkle.verify_consistency(old.size, new.size, old.root, new.root, path):

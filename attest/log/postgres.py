@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -160,6 +161,11 @@ class PostgresLog:
         row = self.read.execute("SELECT root, note FROM checkpoints WHERE size = %s", (size,)).fetchone()
         return (bytes(row[0]), str(row[1])) if row else None
 
+    def newest_checkpoint(self) -> str | None:
+        """The note of the checkpoint of the largest size, if any."""
+        row = self.read.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""
         self.db.execute(
@@ -228,9 +234,9 @@ class PostgresVerifierState:
         self,
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
-        submission: tuple[bytes, int] | None,
+        submissions: Sequence[tuple[bytes, int]],
     ) -> bool:
-        """Record nonces, chain heads and a submission in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
         fresh = True
         with self.lock, self.db.transaction():
             for key_id, nonce, expires_at in nonces:
@@ -247,7 +253,7 @@ class PostgresVerifierState:
                     "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
                     (key_id, head.sequence, head.digest),
                 )
-            if submission is not None:
+            for submission in submissions:
                 self.db.execute(
                     "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                     submission,

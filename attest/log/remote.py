@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from attest.errors import InputError
+from attest.errors import InputError, Unreachable
 from attest.log import merkle
 from attest.log.store import Appended
 
@@ -28,7 +28,7 @@ class RemoteLog:
         try:
             resp = self.session.get(self.base + path, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise InputError(f"cannot reach the collector at {self.base}: {exc}") from None
+            raise Unreachable(f"cannot reach the collector at {self.base}: {exc}") from None
         if resp.status_code != 200:
             raise InputError(f"the collector answered {resp.status_code}: {_error(resp)}")
         return resp
@@ -54,7 +54,7 @@ class RemoteLog:
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:
-                raise InputError(f"cannot reach the collector at {self.base}: {exc}") from None
+                raise Unreachable(f"cannot reach the collector at {self.base}: {exc}") from None
             if resp.status_code != 200:
                 raise InputError(f"the collector refused an envelope ({resp.status_code}): {_error(resp)}")
             try:

@@ -84,6 +84,10 @@ class LogStore(Protocol):
         """The root and note of the checkpoint issued at ``size``, if any."""
         ...
 
+    def newest_checkpoint(self) -> str | None:
+        """The note of the checkpoint of the largest size, if any."""
+        ...
+
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index`` (its status and result JSON)."""
         ...
@@ -599,6 +603,11 @@ class SqliteLog:
         """The root and note of the checkpoint issued at ``size``, if any."""
         row = self.read.execute("SELECT root, note FROM checkpoints WHERE size = ?", (size,)).fetchone()
         return (bytes(row[0]), str(row[1])) if row else None
+
+    def newest_checkpoint(self) -> str | None:
+        """The note of the checkpoint of the largest size, if any."""
+        row = self.read.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else None
 
     def put_result(self, index: int, status: str, result: str) -> None:
         """Keep what a collector's verifier said of entry ``index``."""

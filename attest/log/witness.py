@@ -29,14 +29,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
-from attest.errors import InputError
+from attest.errors import InputError, KeyFileError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, open_checkpoint
 from attest.log.monitor import LogKey
+
+if TYPE_CHECKING:
+    from attest.log.frontend import Limits
 
 COSIGNATURE_TYPE = 0x04
 MAX_PROOF_LINES = 63
@@ -76,7 +80,10 @@ class WitnessKey:
             raise InputError("not a witness vkey (name+keyid+base64)") from None
         if len(raw) != 33 or raw[0] != COSIGNATURE_TYPE or not name or any(c.isspace() for c in name):
             raise InputError("not an Ed25519 cosignature (type 0x04) witness vkey")
-        public = VerifyingKey(Ed25519PublicKey.from_public_bytes(raw[1:]))
+        try:
+            public = VerifyingKey(Ed25519PublicKey.from_public_bytes(raw[1:]))
+        except KeyFileError as exc:
+            raise InputError(f"witness vkey: {exc.message}") from None
         if cosigner_key_id(name, public).hex() != kid:
             raise InputError("witness vkey: the key ID does not match the name and key")
         return cls(name, public)
@@ -211,8 +218,15 @@ class Witness:
         if old > cp.size:
             return Answer(400, "the old size is above the checkpoint's size\n")
         with sqlite3_transaction(self.db):
-            row = self.db.execute("SELECT size, root FROM cosigned WHERE origin = ?", (origin,)).fetchone()
+            row = self.db.execute(
+                "SELECT size, root, note FROM cosigned WHERE origin = ?", (origin,)
+            ).fetchone()
             known_size, known_root = (0, merkle.EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
+            known_time = _note_time(str(row[2]), log) if row is not None else None
+            if known_time is not None and (cp.timestamp is None or cp.timestamp < known_time):
+                return Answer(
+                    400, f"the checkpoint's time goes back before the last cosigned one's ({known_time})\n"
+                )
             if old != known_size:
                 return Answer(409, f"{known_size}\n", "text/x.tlog.size")
             if old == cp.size:
@@ -252,14 +266,22 @@ class sqlite3_transaction:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+def _note_time(note: str, log: LogKey) -> int | None:
+    """The time line of a checkpoint this witness cosigned before (None without one)."""
+    try:
+        return open_checkpoint(note, log.name, log.public, origin=log.name).timestamp
+    except InputError:
+        return None
+
+
 def add_checkpoint_request(old: int, proof: Sequence[bytes], note: str) -> bytes:
     """The body of an ``add-checkpoint`` request."""
     lines = [f"old {old}", *(base64.b64encode(p).decode() for p in proof)]
     return ("\n".join(lines) + "\n\n" + note).encode()
 
 
-def witness_app(witness: Witness) -> object:
-    """The aiohttp application: ``POST /add-checkpoint`` and ``GET /healthz``."""
+def witness_app(witness: Witness, limits: Limits | None = None) -> object:
+    """The aiohttp application: ``POST /add-checkpoint`` and ``GET /healthz`` (bodies read under ``limits``)."""
     import asyncio
 
     from aiohttp import web
@@ -267,7 +289,7 @@ def witness_app(witness: Witness) -> object:
     from attest.log.frontend import Limits, read_body
 
     lock = asyncio.Lock()
-    limits = Limits()
+    limits = limits or Limits()
 
     async def add(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_REQUEST:

@@ -2,6 +2,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -136,3 +137,72 @@ def test_public_keys_pickle_as_their_spki() -> None:
         pub = SigningKey.generate(alg).public
         back = pickle.loads(pickle.dumps(pub))
         assert back.key_id == pub.key_id and back.algorithm is pub.algorithm
+
+
+# The eight points of small order on edwards25519, canonically encoded (y little-endian, x's sign
+# in the top bit): the identity, (0, -1), (±sqrt(-1), 0) and the four points of order 8.
+_SMALL_ORDER = [
+    "01" + "00" * 31,
+    "ec" + "ff" * 30 + "7f",
+    "00" * 32,
+    "00" * 31 + "80",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+]
+_NONCANONICAL = [
+    "ee" + "ff" * 30 + "7f",  # y = p + 1: the identity again
+    "ed" + "ff" * 30 + "7f",  # y = p
+    "01" + "00" * 30 + "80",  # the identity with the sign bit set
+]
+_SPKI_ED25519 = bytes.fromhex("302a300506032b6570032100")
+
+
+@pytest.mark.parametrize("raw", _SMALL_ORDER + _NONCANONICAL)
+def test_weak_ed25519_public_keys_are_refused_wherever_a_key_is_read(raw: str) -> None:
+    """Under the identity key, R = identity, S = 0 verifies for any message: such keys are no keys."""
+    import base64
+
+    from attest.errors import InputError
+    from attest.log.checkpoint import parse_verifier_key
+    from attest.log.witness import WitnessKey
+
+    point = bytes.fromhex(raw)
+    spki = base64.b64encode(_SPKI_ED25519 + point).decode()
+    with pytest.raises(KeyFileError, match="weak Ed25519 public key"):
+        VerifyingKey.from_spki_b64(spki)
+    pem = f"-----BEGIN PUBLIC KEY-----\n{spki}\n-----END PUBLIC KEY-----\n".encode()
+    with pytest.raises(KeyFileError, match="weak Ed25519 public key"):
+        VerifyingKey.from_pem(pem)
+    encoded = base64.b64encode(b"\x01" + point).decode()
+    with pytest.raises(InputError, match="weak Ed25519 public key"):
+        parse_verifier_key(f"example.com/log+00000000+{encoded}")
+    encoded = base64.b64encode(b"\x04" + point).decode()
+    with pytest.raises(InputError, match="weak Ed25519 public key"):
+        WitnessKey.parse(f"w.example/w1+00000000+{encoded}")
+
+
+def test_real_ed25519_keys_are_still_accepted() -> None:
+    for _ in range(50):
+        key = SigningKey.generate(Algorithm.ED25519).public
+        assert VerifyingKey.from_spki_b64(key.spki_b64()).key_id == key.key_id
+
+
+def test_a_trust_store_with_the_identity_key_is_refused_by_the_cli(tmp_path: Path, cli: Any) -> None:
+    """The red team's envelope (keyid of the identity key, signature R = identity, S = 0) is never judged."""
+    import base64
+    import json
+
+    from tests.conftest import trusted_node
+
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    identity = base64.b64encode(_SPKI_ED25519 + bytes([1]) + bytes(31)).decode()
+    text = (tmp_path / "trust.json").read_text().replace(node.key.public.spki_b64(), identity)
+    (tmp_path / "trust.json").write_text(text)
+    env = {"payload": base64.b64encode(b"{}").decode(), "payloadType": "application/vnd.in-toto+json",
+           "signatures": [{"keyid": "00" * 32, "sig": base64.b64encode(bytes([1]) + bytes(63)).decode()}]}
+    (tmp_path / "e.json").write_text(json.dumps(env))
+    proc = cli("verify", "--trust", "trust.json", "e.json")
+    assert proc.returncode == 2 and "weak Ed25519 public key" in proc.stderr, (proc.returncode, proc.stderr)

@@ -226,7 +226,7 @@ def test_a_200_without_a_proof_of_the_envelope_is_not_a_delivery(make_daemon: Ma
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1/manifests"
-        dp = make_daemon(tail=f'\n[collector]\nurl = "{url}"\ntimeout_s = 2\nmax_backoff_s = 1\n')
+        dp = make_daemon(tail=f'\n[collector]\nurl = "{url}"\ntimeout_s = 2\nmax_backoff_s = 1\nunconfirmed_delivery = true\nallow_insecure_http = true\n')
         dp.start()
         with dp.client() as c:
             sign(c, "j0")
@@ -245,7 +245,7 @@ def test_push_to_a_collector_with_retries(make_daemon: MakeDaemon) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1/manifests"
-        dp = make_daemon(tail=f'\n[collector]\nurl = "{url}"\ntimeout_s = 2\nmax_backoff_s = 1\n')
+        dp = make_daemon(tail=f'\n[collector]\nurl = "{url}"\ntimeout_s = 2\nmax_backoff_s = 1\nunconfirmed_delivery = true\nallow_insecure_http = true\n')
         dp.start()
         with dp.client() as c:
             signed = [sign(c, f"j{i}") for i in range(5)]
@@ -467,7 +467,7 @@ def test_retention_prunes_old_manifests_but_never_the_head(make_daemon: MakeDaem
 
     # With a collector, only what it accepted may go: here it never answered, so nothing does.
     kept = make_daemon(extra="retention_days = 0.00002",
-                       tail='\n[collector]\nurl = "http://127.0.0.1:9/v1/manifests"\ntimeout_s = 1\nmax_backoff_s = 1\n')
+                       tail='\n[collector]\nurl = "http://127.0.0.1:9/v1/manifests"\ntimeout_s = 1\nmax_backoff_s = 1\nunconfirmed_delivery = true\nallow_insecure_http = true\n')
     kept.start()
     with kept.client() as c:
         for i in range(3):

@@ -47,3 +47,21 @@ def test_client_verbs(cli: CliRunner, make_daemon: MakeDaemon, tmp_path: Path) -
                                                  "trust.json", check_code=2).stderr
     assert "does not exist" in cli("admit", "--tenant", "tenant.json", "--evidence", "nowhere", "--trust", "trust.json",
                                    check_code=2).stderr
+
+
+def test_a_collector_without_the_logs_key_or_over_http_is_a_config_error(cli: CliRunner, make_daemon: MakeDaemon) -> None:
+    """Without log_key the daemon's 'verified inclusion proof' proves nothing (the collector makes up
+    the tree): refused at start, as is an http:// collector, unless said explicitly."""
+    from attest.crypto.keys import SigningKey
+    from attest.log.checkpoint import verifier_key
+
+    vkey = verifier_key("example.com/log", SigningKey.generate().public)
+    cases = [
+        ('url = "https://c.example/v1/manifests"\n', "needs log_key"),
+        (f'url = "http://c.example/v1/manifests"\nlog_key = "{vkey}"\n', "allow_insecure_http"),
+        ('url = "https://c.example/v1/manifests"\nlog_key = "not a key"\n', "log_key"),
+    ]
+    for body, message in cases:
+        dp = make_daemon(tail=f"\n[collector]\n{body}")
+        proc = cli("daemon", "--config", str(dp.config), check_code=2)
+        assert message in proc.stderr, proc.stderr

@@ -61,7 +61,7 @@ def test_daemon_pushes_and_the_collector_logs_and_proves(collector: Any, make_da
     proc, base = serve(db, trust_path, tmp_path / "log.key")
     vkey = Log.open(db).store.meta("verifier_key")
     try:
-        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\n'
+        dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "{base}/v1/manifests"\nmax_backoff_s = 1\nallow_insecure_http = true\n'
                              f'log_key = "{vkey}"\n')
         dp.start()
         with dp.client() as c:
@@ -384,3 +384,104 @@ def test_an_evidence_directory_that_cannot_be_written_does_not_fail_a_push(tmp_p
     assert (code, answer["duplicate"], answer["leaf_index"]) == (200, False, 0)
     assert "cannot update the evidence directory" in caplog.text  # the service's bounded log
     assert c.log.size == 1
+
+
+def _rules(result: Any) -> list[str]:
+    return [f["rule"] for f in result["findings"] if f["rule"].startswith(("freshness", "chain"))]
+
+
+def test_a_verdict_lost_after_the_state_commit_is_not_turned_into_a_replay(tmp_path: Path) -> None:
+    """A fault between the verifier state's commit and the stored verdict (the log's database
+    locked, a full disk, a crash): the node's retry of the same bytes, and recover() after a
+    restart, judge the entry as the original, not as a replay of its own nonce. A different
+    manifest reusing the nonce, failing the same way, stays a replay on its retry."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from attest.log.collector import Collector
+    from attest.replay import SqliteVerifierState
+    from attest.verify import VerifyOptions
+    from tests.conftest import trusted_node
+
+    node = trusted_node()
+
+    def make(name: str) -> Collector:
+        if not (tmp_path / f"{name}.db").exists():
+            Log.init(tmp_path / f"{name}.db", "example.com/log", SigningKey.generate()).store.close()
+        return Collector(
+            Log.open(tmp_path / f"{name}.db"),
+            node.trust,
+            state=SqliteVerifierState(tmp_path / f"{name}.state.db"),
+            policy=None,
+            options=VerifyOptions(),
+        )
+
+    def fail_once(c: Collector) -> None:
+        real = c.log.store.put_result
+
+        def once(*args: Any, **kw: Any) -> None:
+            c.log.store.put_result = real  # type: ignore[method-assign]
+            raise sqlite3.OperationalError("database is locked")
+
+        c.log.store.put_result = once  # type: ignore[method-assign]
+
+    # The node's retry.
+    c = make("retry")
+    manifest = node.manifest(now=datetime.now(UTC))
+    raw = node.envelope(manifest)
+    fail_once(c)
+    code, answer = c._submit(raw)
+    assert code == 503 and c.log.size == 1 and c.log.store.result(0) is None
+    code, answer = c._submit(raw)
+    assert (code, answer["leaf_index"]) == (200, 0)
+    assert answer["result"]["status"] in {"affirming", "warning"} and _rules(answer["result"]) == []
+    # A different manifest with the same nonce is still a replay, retried or not.
+    obj = manifest.to_obj()
+    obj["job"]["id"] = "slurm-99999"
+    from attest.model.manifest import WorkloadManifest
+
+    twin = node.envelope(WorkloadManifest.from_obj(obj))
+    fail_once(c)
+    assert c._submit(twin)[0] == 503 and c.log.size == 2
+    code, answer = c._submit(twin)
+    assert code == 200 and answer["leaf_index"] == 1
+    assert answer["result"]["status"] == "contraindicated" and "freshness.nonce_reused" in _rules(
+        answer["result"]
+    )
+
+    # A crash instead: recover() at the restart.
+    c = make("crash")
+    raw = node.envelope(node.manifest(now=datetime.now(UTC)))
+    c.log.store.put_result = lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))  # type: ignore[method-assign]
+    assert c._submit(raw)[0] == 503
+    restarted = make("crash")
+    assert restarted.recover() == 1
+    kept = json.loads(restarted.log.store.result(0) or "null")
+    assert kept["status"] in {"affirming", "warning"} and _rules(kept) == []
+
+
+def test_a_trusted_node_in_a_flooded_network_is_not_refused(collector: Any, tmp_path: Path) -> None:
+    """Its /24 spent its refusals (forgeries, junk): the trusted node's own envelope is still logged.
+    Forgeries naming the trusted key spend that key's own refusal budget, not the network's."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import trusted_node
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--refusals", "2", "--policy", "none")
+    try:
+        for _ in range(2):
+            assert http("POST", f"{base}/v1/manifests", b"junk")[0] == 400
+        assert http("POST", f"{base}/v1/manifests", b"junk")[0] == 429  # the network's budget is spent
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(now=datetime.now(UTC))))
+        assert status == 200, body
+        forged = json.loads(node.envelope(node.manifest(now=datetime.now(UTC))))
+        forged["signatures"][0]["sig"] = forged["signatures"][0]["sig"][:-4] + "AAA="
+        raw = (json.dumps(forged, separators=(",", ":")) + "\n").encode()
+        assert [http("POST", f"{base}/v1/manifests", raw)[0] for _ in range(3)] == [403, 403, 429]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err

@@ -127,3 +127,85 @@ def test_under_256_descriptors_300_idle_connections_leave_healthz_answering(coll
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "Too many open files" not in err and len(err) < 2000, err[:2000]
+
+
+def _healthz_until(base: str, within_s: float) -> int:
+    """GET /healthz until it answers (a refused connection is retried) or ``within_s`` runs out."""
+    import urllib.error
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return http("GET", f"{base}/healthz")[0]
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                return 0
+            time.sleep(0.2)
+
+
+def test_trickled_bodies_at_the_cap_make_room_for_new_connections(collector: Any, tmp_path: Path) -> None:
+    """20 POSTs trickle their bodies into a cap of 20 (a body timeout of 120 s would keep them all):
+    each is inside a request, but below the minimum body rate, so /healthz still gets in."""
+    _, db, _, trust_path = collector
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--max-connections", "20", "--body-timeout", "120",
+                       "--max-per-network", "0")
+    host, port = base.removeprefix("http://").split(":")
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection((host, int(port)), timeout=10)
+            s.sendall(b"POST /v1/manifests HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            socks.append(s)
+        time.sleep(2)  # until every one is inside its request (an idle one would simply be evicted)
+        assert _healthz_until(base, within_s=30) == 200
+        assert _closed_by_server(socks, within_s=30) >= 1
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+
+
+def test_one_network_cannot_take_every_connection(collector: Any, tmp_path: Path) -> None:
+    """127.0.0.0/24 holds 10 idle connections under --max-per-network 5: its 5 oldest are closed;
+    127.0.1.0/24 (another network on loopback) is not affected."""
+    _, db, _, trust_path = collector
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--max-per-network", "5", "--header-timeout", "60",
+                       "--listen", "0.0.0.0:0")
+    port = int(base.rsplit(":", 1)[1])
+    socks: list[socket.socket] = []
+    other: list[socket.socket] = []
+    try:
+        other = [socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.1.1", 0))
+                 for _ in range(3)]
+        for _ in range(10):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            time.sleep(0.05)  # accepted in order
+        assert _closed_by_server(socks[:5], within_s=10) == 5
+        assert _closed_by_server(other, within_s=2) == 0
+    finally:
+        for s in socks + other:
+            s.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+
+
+def test_bodies_too_slow_count_as_refusals(collector: Any, tmp_path: Path) -> None:
+    """Two 408s spend a network's refusal budget of 2: its next push is answered 429 unread."""
+    _, db, _, trust_path = collector
+    proc, base = serve(db, trust_path, tmp_path / "log.key", "--body-timeout", "1", "--refusals", "2")
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        for _ in range(2):
+            s = socket.create_connection((host, int(port)), timeout=30)
+            s.sendall(b"POST /v1/manifests HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            assert _closed_by_server([s], within_s=20) == 1  # 408, and the connection closed
+            s.close()
+        status, _ = http("POST", f"{base}/v1/manifests", b"{}")
+        assert status == 429
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err

@@ -212,3 +212,38 @@ def test_the_monitor_catches_a_collector_serving_a_rebuilt_log(setup: Any, cli: 
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+class _CutOffCollector(http.server.BaseHTTPRequestHandler):
+    """Serves a log's newest checkpoint; the consistency proof's connection drops (a network error)."""
+
+    note = ""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/proof/consistency"):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        data = type(self).note.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_network_error_on_the_consistency_proof_is_unreachable_not_a_fork(setup: Any, cli: Any) -> None:
+    key, tmp = setup
+    _CutOffCollector.note = (tmp / "cp10.txt").read_text()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CutOffCollector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        cli("log", "monitor", "--log", url, "--key", "log.pub", "--state", "m.json", check_code=0)
+        _CutOffCollector.note = _fresh(tmp, key, _entries(12)).checkpoint(key)  # honest growth
+        out = cli("log", "monitor", "--log", url, "--key", "log.pub", "--state", "m.json", check_code=2)
+        assert "cannot reach" in out.stderr
+    finally:
+        server.shutdown()

@@ -237,3 +237,97 @@ def test_one_key_under_two_names_counts_as_one_witness() -> None:
     other = SigningKey.generate()
     assert count_cosignatures(note + line + cosign(body, "w3.example/c", other, 1_800_000_100),
                               [*both, WitnessKey("w3.example/c", other.public)]) == 2
+
+
+class _EvilWitness(http_server.BaseHTTPRequestHandler):
+    """A real Witness whose reply carries, after its valid cosignature, lines it has no business adding."""
+
+    witness: Witness
+    extra = ""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        answer = self.witness.add_checkpoint(body)
+        data = (answer.body + type(self).extra if answer.status == 200 else answer.body).encode()
+        self.send_response(answer.status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_witness_cannot_add_lines_to_the_logs_checkpoint(tmp_path: Path) -> None:
+    """A witness answers its cosignature plus a bogus signature line in the log's own name, a line
+    in another name and junk: the stored and served checkpoint keeps the log's signature and that
+    witness's one verified cosignature, nothing else."""
+    import base64
+
+    from attest.log.checkpoint import DASH, key_id
+    from tests.conftest import trusted_node
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    _EvilWitness.witness = Witness("witness.example/w8", SigningKey.generate(),
+                                   [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    bogus = base64.b64encode(key_id(log.key_name, log.public) + bytes(64)).decode()
+    _EvilWitness.extra = (f"{DASH} {log.key_name} {bogus}\n{DASH} other.example/w {bogus}\nnot a signature\n")
+    (tmp_path / "w.vkey").write_text(_EvilWitness.witness.vkey)
+    log.store.close()
+    server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), _EvilWitness)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key",
+                       "--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
+    wkey = WitnessKey.parse(_EvilWitness.witness.vkey)
+    try:
+        assert http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(now=datetime.now(UTC))))[0] == 200
+        deadline = time.monotonic() + 30
+        note = ""
+        while time.monotonic() < deadline:  # until the checkpoint of size 1 was cosigned
+            note = http("GET", f"{base}/v1/checkpoint")[1].decode()
+            if count_cosignatures(note, [wkey]):
+                break
+            time.sleep(0.2)
+    finally:
+        server.shutdown()
+        assert "Traceback" not in _stop(proc)
+    assert count_cosignatures(note, [wkey]) == 1
+    stored = Log.open(tmp_path / "audit.db").store.checkpoints()[-1][2]
+    for served in (note, stored):
+        signatures = served.partition("\n\n")[2].splitlines()
+        assert len(signatures) == 2, served
+        assert signatures[0].startswith(f"{DASH} {log.key_name} ") and bogus not in served
+        assert signatures[1].startswith(f"{DASH} witness.example/w8 ")
+
+
+def test_checkpoint_time_lines_never_go_backwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log's clock is set back an hour: its next checkpoint keeps the newest one's time; a
+    witness refuses a checkpoint of the same log whose time goes back (a log signing one anyway)."""
+    import attest.log as log_mod
+    from attest.log.checkpoint import Checkpoint, open_checkpoint
+
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    witness = Witness("witness.example/w7", SigningKey.generate(), [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    log.append([b"one"])
+    first = log.checkpoint(key)
+    t1 = open_checkpoint(first, log.key_name, log.public).timestamp
+    assert t1 is not None
+    assert witness.add_checkpoint(add_checkpoint_request(0, [], first)).status == 200
+    monkeypatch.setattr(log_mod.time, "time", lambda: float(t1 - 3600))  # the clock set back
+    log.append([b"two"])
+    second = log.checkpoint(key)
+    assert open_checkpoint(second, log.key_name, log.public).timestamp == t1
+    proof = [bytes.fromhex(h) for h in log.consistency(1, 2)["path"]]
+    assert witness.add_checkpoint(add_checkpoint_request(1, proof, second)).status == 200
+    log.append([b"three"])
+    backdated = Checkpoint(log.origin, 3, log.root(3), t1 - 60).sign(log.key_name, key)
+    proof = [bytes.fromhex(h) for h in log.consistency(2, 3)["path"]]
+    answer = witness.add_checkpoint(add_checkpoint_request(2, proof, backdated))
+    assert answer.status == 400 and "goes back" in answer.body
+    later = Checkpoint(log.origin, 3, log.root(3), t1 + 1).sign(log.key_name, key)
+    assert witness.add_checkpoint(add_checkpoint_request(2, proof, later)).status == 200
