@@ -108,8 +108,12 @@ examples:
 
 
 def render_text(result: VerificationResult) -> str:
-    """A readable verdict: one headline, then one line per finding."""
-    head = f"{result.source or '-'}: {result.status.value.upper()}"
+    """A readable verdict: one headline, then one line per finding.
+
+    Names and messages come from the signed manifest, that is from the party audited: control
+    characters are escaped so none can forge or erase a line of the verdict.
+    """
+    head = f"{printable(result.source or '-')}: {result.status.value.upper()}"
     facts = [
         f"node {result.node}" if result.node else None,
         f"job {result.job_id}" if result.job_id else None,
@@ -117,11 +121,11 @@ def render_text(result: VerificationResult) -> str:
         f"location {result.location_grade}" if result.location_grade else None,
         f"key {result.key_id[:16]}…" if result.key_id else None,
     ]
-    lines = [head + "".join(f"  {f}" for f in facts if f)]
+    lines = [head + "".join(f"  {printable(f)}" for f in facts if f)]
     for f in result.findings:
-        lines.append(f"  [{f.severity.value}] {f.rule}: {f.message}")
+        lines.append(f"  [{f.severity.value}] {f.rule}: {printable(f.message)}")
         if f.remedy:
-            lines.append(f"      remedy: {f.remedy}")
+            lines.append(f"      remedy: {printable(f.remedy)}")
     return "\n".join(lines)
 
 

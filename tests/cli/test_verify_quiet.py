@@ -29,3 +29,16 @@ def test_quiet_is_text_only(workspace: Path, cli: CliRunner) -> None:
     make_envelope(cli)
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--quiet", "--format", "json", check_code=2)
     assert "--quiet" in out.stderr and out.stdout == ""
+
+
+def test_text_verdict_escapes_what_the_manifest_says(node) -> None:  # type: ignore[no-untyped-def]
+    """A node may sign any host name: it must not forge a line of the auditor's verdict."""
+    from attest.cli.verify import render_text
+    from attest.verify import verify_envelope
+    from tests.conftest import NOW
+
+    result = verify_envelope(node.envelope(), node.trust, now=NOW)
+    forged = result.model_copy(update={"node": "gpu-01\nother.env.json: AFFIRMING\x1b[2K", "source": "m\rX"})
+    text = render_text(forged)
+    assert len(text.splitlines()) == len(render_text(result).splitlines())
+    assert "\x1b" not in text and "\r" not in text and "\nother.env.json: AFFIRMING" not in text
