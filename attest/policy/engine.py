@@ -22,7 +22,7 @@ from typing import cast
 from pydantic import JsonValue
 
 from attest.errors import InputError
-from attest.hardware.catalog import ChipClassification, bundled_catalog
+from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog
 from attest.location.borders import bundled_borders
 from attest.location.in_country import country_fit
 from attest.memo import ByIdentity
@@ -61,10 +61,20 @@ class PolicyError(InputError):
 
 @dataclass(frozen=True)
 class Facts:
-    """What the verifier established before policy: the location grade and each GPU's classification."""
+    """What the verifier established before policy: the location grade and each GPU's classification.
+
+    ``catalog`` is the chip catalog the verifier classified with; every rule that reads the
+    catalog (licence-listed destinations, prohibited chips) reads this one (None: the bundled one).
+    """
 
     location_grade: str
     classifications: Sequence[ChipClassification]
+    catalog: Catalog | None = None
+
+    @property
+    def chips(self) -> Catalog:
+        """The catalog the rules read: the verifier's, else the bundled one."""
+        return self.catalog if self.catalog is not None else bundled_catalog()
 
 
 def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | None]:
@@ -173,6 +183,11 @@ class Policy:
         """The main document's id."""
         return self.main.id
 
+    @property
+    def version(self) -> str:
+        """The main document's version."""
+        return self.main.version
+
     def expand(self, names: Sequence[str], at: date) -> list[str]:
         """The country codes in ``names`` (groups or countries) on ``at``, sorted, without repeats."""
         codes: set[str] = set()
@@ -246,7 +261,7 @@ class Policy:
             manifest.site,
             manifest.gpus,
             manifest.licenses,
-            bundled_catalog(),
+            facts.chips,
             *facts.classifications,
         )
         ops = manifest.job.declared_training_ops
@@ -388,7 +403,7 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             continue
         if rule.max_tpp is not None and (c.tpp is None or c.tpp > rule.max_tpp):
             continue
-        chip = bundled_catalog().get(c.chip) if c.chip else None
+        chip = ctx.facts.chips.get(c.chip) if c.chip else None
         listed = chip is not None and any(
             ctx.policy.member(country, d, ctx.at) for d in chip.license_required_destinations
         )
@@ -543,9 +558,9 @@ def _prohibited(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, ProhibitedHardwareRule)
     out = []
     for gpu, c in zip(ctx.manifest.gpus, ctx.facts.classifications, strict=True):
-        chip = bundled_catalog().get(c.chip) if c.chip else None
+        chip = ctx.facts.chips.get(c.chip) if c.chip else None
         if chip is not None and chip.prohibited_guidance:
-            guidance = bundled_catalog().document.sources.get(
+            guidance = ctx.facts.chips.document.sources.get(
                 chip.prohibited_guidance, chip.prohibited_guidance
             )
             out.append(
