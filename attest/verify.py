@@ -90,7 +90,7 @@ from attest.replay import (
     MemoryNonceStore,
     NonceStore,
 )
-from attest.sign import clear_digests, manifest_digest, workload_subjects
+from attest.sign import canonical_job, clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
@@ -655,7 +655,10 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
         run.at = min(manifest.freshness.issued_at, run.now)
 
     # 6. Subjects name this manifest's workload.
-    expected = workload_subjects(manifest)
+    # The job's canonical encoding serves both the subjects (a job naming no spec) and the chain digest.
+    job = manifest.job
+    job_canonical = canonical_job(job) if chains is not None or not (job.spec_digest or job.images) else None
+    expected = workload_subjects(manifest, job_canonical=job_canonical)
     if [(s.name, s.digest) for s in statement.subject] != [(s.name, s.digest) for s in expected]:
         run.add(
             "statement.subject_mismatch",
@@ -699,7 +702,7 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     if chains is None:
         run.findings.append(_CHAIN_NOT_CHECKED)
     else:
-        _check_chain(run, chains, manifest)
+        _check_chain(run, chains, manifest, job_canonical)
 
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog)
@@ -1451,10 +1454,10 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         )
 
 
-def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> None:
+def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job: bytes | None) -> None:
     assert run.key_id is not None
     seq = manifest.freshness.sequence
-    digest = manifest_digest(manifest)
+    digest = manifest_digest(manifest, job=job)
     finding, advance = _chain_step(chains.head(run.key_id), seq, digest, manifest.freshness.previous)
     if finding is not None:
         run.add(*finding)
