@@ -148,3 +148,19 @@ def test_the_audit_workers_description_pickles_and_builds_the_same_verifier(node
     there = verifier.verify(node.envelope(node.manifest()), now=LATER)
     assert there.status is here.status is Status.AFFIRMING and there.anchors == here.anchors
     assert verifier.devices is None  # the audit checks GPUs across nodes in its fleet analytics
+
+
+def test_the_landmark_registry_is_named_by_its_digest(node: Node) -> None:
+    from attest.crypto.canonical import json_digest
+    from attest.crypto.keys import SigningKey
+    from attest.model.location import Landmark, LandmarkRegistry
+
+    def registry(lat: float) -> LandmarkRegistry:
+        key = SigningKey.generate().public.spki_b64()
+        return LandmarkRegistry(landmarks=[Landmark(id="a", latitude=lat, longitude=103.6, public_key=key, operator="A")])
+
+    one, two = registry(1.6), registry(1.7)
+    a = Verifier(node.trust, options=VerifyOptions(landmarks=one)).verify(node.envelope(), now=LATER).anchors
+    b = Verifier(node.trust, options=VerifyOptions(landmarks=two)).anchors
+    assert a is not None and a.landmark_registry == json_digest(one.to_obj())
+    assert b.landmark_registry == json_digest(two.to_obj()) != a.landmark_registry
