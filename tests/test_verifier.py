@@ -164,3 +164,23 @@ def test_the_landmark_registry_is_named_by_its_digest(node: Node) -> None:
     b = Verifier(node.trust, options=VerifyOptions(landmarks=two)).anchors
     assert a is not None and a.landmark_registry == json_digest(one.to_obj())
     assert b.landmark_registry == json_digest(two.to_obj()) != a.landmark_registry
+
+
+def test_a_bound_manifest_without_a_device_store_says_the_two_node_check_was_not_made(tmp_path: Path) -> None:
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+    from attest.replay import MemoryDeviceStore
+    from tests.hardware.test_binding import bound_manifest, options
+
+    vendor = SimulatedCcBackend(tmp_path / "vendor")
+    node = trusted_node()
+    raw = node.envelope(bound_manifest(node, vendor))
+    bare = verify_envelope(raw, node.trust, now=LATER, options=options(vendor))
+    assert bare.location_grade == "hardware-bound", bare.findings
+    assert "hardware.devices_not_checked" in rules(bare)
+    checked = verify_envelope(raw, node.trust, now=LATER, options=options(vendor), devices=MemoryDeviceStore())
+    assert checked.location_grade == "hardware-bound" and "hardware.devices_not_checked" not in rules(checked)
+    # The Verifier's default keeps a device store, and names the root it checked against.
+    verifier = Verifier(node.trust, options=options(vendor))
+    default = verifier.verify(raw, now=LATER)
+    assert "hardware.devices_not_checked" not in rules(default)
+    assert default.anchors is not None and default.anchors.cc_root_sha256 == vendor.root_sha256
