@@ -602,6 +602,31 @@ def _parenthetical_aliases(names: Sequence[tuple[str, str]]) -> list[tuple[str, 
     return out
 
 
+def _trie_pattern(keys: Iterable[str]) -> re.Pattern[str]:
+    """A pattern that finds, with ``findall``, each key in a text: leftmost first, the longest at each place.
+
+    The keys as a trie (one branch per next letter, an optional group where a key ends and a
+    longer one goes on), so the regular expression engine tests one letter per step where an
+    alternation of every key would try each key at each place. Greedy optional groups take the
+    longest key that starts at a place, as an alternation of the keys longest first does.
+    """
+    trie: dict[str, Any] = {}
+    for key in keys:
+        node = trie
+        for ch in key:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return re.compile(emit(trie))
+
+
 class ListEntry(WireModel):
     """One restricted party."""
 
@@ -781,12 +806,13 @@ class Screener:
                             self._typo_words.update(w for w in distinctive.split() if len(w) >= 5)
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
-        # Keyed by their first five letters, longest first (see _glued_brands).
-        self._brand_starts: dict[str, list[str]] = defaultdict(list)
-        for k in sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True):
-            self._brand_starts[k[:5]].append(k)
+        brand_keys = [k for k in self._brand_compact if len(k) >= 5]
+        self._brand_pattern = _trie_pattern(brand_keys) if brand_keys else None
         self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
         self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
+        # Words known to need no repair (listed ones, numbers, and those found so): one subset test
+        # answers the common name, every word of which is in it.
+        self._clean: set[str] = set(self._vocabulary)
         # each brand word of six letters or more under itself and every one-deletion of it
         self._typo_index: dict[str, list[str]] = defaultdict(list)
         for w in sorted(self._typo_words):
@@ -862,17 +888,26 @@ class Screener:
         one swap of neighbours from a brand list's distinctive word ("hauwei", "hikvison",
         "sopgho", "bytedanse"), is that word too, in the second form.
         """
+        words = norm.split()
+        clean = self._clean
+        if clean.issuperset(words):
+            return norm, norm
         memo = self._word_memo  # every listed word is in it, as None (nothing to repair)
         pairs: list[tuple[str, str]] | None = None
-        words = norm.split()
+        if len(clean) >= len(self._vocabulary) + 65536:
+            self._clean = clean = set(self._vocabulary)
         for i, w in enumerate(words):
             pair = memo.get(w, _UNSEEN)
-            if pair is _UNSEEN and not w.isdigit():  # a number ("Example 2") is no look-alike of a word
+            if pair is _UNSEEN and w.isdigit():  # a number ("Example 2") is no look-alike of a word
+                clean.add(w)
+            elif pair is _UNSEEN:
                 found = self._repair_word(w)
                 pair = None if found == (w, w) else found
                 if len(memo) >= len(self._vocabulary) + 65536:
                     self._word_memo = memo = dict.fromkeys(self._vocabulary)
                 memo[w] = pair
+                if pair is None:
+                    clean.add(w)
             if pair is not None and pair is not _UNSEEN:
                 if pairs is None:
                     pairs = [(x, x) for x in words]
@@ -938,8 +973,8 @@ class Screener:
             for need, idx in brands.get(w, ()):
                 if need.issubset(words):
                     add(found, idx, "near", 100.0, name)
-        if self._brand_starts:
-            for found_brand in self._glued_brands(glued):
+        if self._brand_pattern is not None:
+            for found_brand in self._brand_pattern.findall(glued):
                 for idx in self._brand_compact[found_brand]:
                     add(found, idx, "near", 95.0, name)
         # A short name is a few letters: one edit in ten is already a ratio of 90.
@@ -992,29 +1027,6 @@ class Screener:
         if not found:
             return []
         return sorted(found.values(), key=_rank)
-
-    def _glued_brands(self, glued: str) -> list[str]:
-        """The brand keys in ``glued``, leftmost first, the longest at each place, not overlapping.
-
-        What a regular expression of every key, longest first, finds with ``findall``, without
-        its cost: a key is looked up only where the five letters that start it stand.
-        """
-        starts = self._brand_starts
-        out: list[str] = []
-        i, end = 0, len(glued) - 4
-        while i < end:
-            here = starts.get(glued[i : i + 5])
-            if here:
-                for k in here:
-                    if glued.startswith(k, i):
-                        out.append(k)
-                        i += len(k)
-                        break
-                else:
-                    i += 1
-            else:
-                i += 1
-        return out
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
         """Screen a party and its parent chain; best match per entry."""

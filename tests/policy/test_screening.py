@@ -373,3 +373,20 @@ def test_a_brand_glued_inside_a_name_is_found_where_it_starts() -> None:
         ("TheSophgoAndHygonGroup", {"Sophgo Technologies Ltd.", "Chengdu Haiguang Integrated Circuit"}),
     ]:
         assert listed <= {m.entry.name for m in FULL.screen(name) if m.kind == "near" and m.score >= 95}, name
+
+
+def test_the_brand_trie_finds_what_an_alternation_of_every_key_finds() -> None:
+    """Leftmost first, the longest key at each place, no overlaps: as ``a|b|...`` longest first would."""
+    import itertools
+    import re
+
+    from attest.policy.screening import _trie_pattern
+
+    keys = ["huawei", "huaweicloud", "hikvision", "sophgo", "hygon", "abcde", "abcdefgh", "abxyz", "bcdef", "cdefg"]
+    alternation = re.compile("|".join(map(re.escape, sorted(keys, key=len, reverse=True))))
+    trie = _trie_pattern(keys)
+    pieces = [*keys, "x", "abcd", "abcdefg", "huaweiclou", "hikvisio", "sophg"]
+    for a, b, c in itertools.product(pieces, repeat=3):
+        text = a + b + c
+        assert trie.findall(text) == alternation.findall(text), text
+    assert trie.findall("zzabcdefghz") == ["abcdefgh"] and trie.findall("abcdefg") == ["abcde"]
