@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,18 @@ from attest.log import merkle
 from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.store import Appended, LogStore, SqliteLog, entries_path
 
-__all__ = ["Appended", "Checkpoint", "Log", "is_url", "merkle"]
+__all__ = ["TIME_TOLERANCE_S", "Appended", "Checkpoint", "Log", "is_url", "merkle"]
+
+TIME_TOLERANCE_S = 120.0
+"""How far an entry's integration time may lie outside the signed checkpoint times around it.
+
+Checkpoint times are whole seconds, signed as max(now, the newest checkpoint's time) by a
+collector whose clock may be up to ``FUTURE_BOUND_S`` behind that time, on a log other
+collectors (within ``max_clock_lag_s``, 60 s by default) append to: two minutes covers all of it.
+"""
+
+FUTURE_BOUND_S = 60.0
+"""A collector signs no checkpoint time more than this ahead of its own clock (it refuses instead)."""
 
 
 def is_url(where: Path | str) -> bool:
@@ -150,8 +164,63 @@ class Log:
         self.store.add_checkpoint(cp.size, cp.root, cosigned)
         return cosigned
 
+    def signed_checkpoint_times(self) -> list[tuple[int, int]]:
+        """(size, time) of each stored checkpoint that verifies and has a time line, by size."""
+        out: list[tuple[int, int]] = []
+        for size, root, note in self.store.checkpoints():
+            try:
+                cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
+            except InputError:
+                continue  # verify() reports it
+            if cp.timestamp is not None and cp.size == size and cp.root == root:
+                out.append((size, cp.timestamp))
+        return sorted(out)
+
+    def time_problems(self, tolerance_s: float = TIME_TOLERANCE_S) -> tuple[dict[int, str], set[int]]:
+        """Check each entry's integration time against the signed checkpoints' time lines.
+
+        An entry's time must be no later than the time of every signed checkpoint that includes
+        it and no earlier than the time of every one that does not (within ``tolerance_s``): a
+        rewritten time column (to hide a backdated node clock, or to frame one) shows. Returns
+        the contradicted entries with a message each, and the timed entries no signed, timed
+        checkpoint covers yet (their time is the log operator's word alone).
+        """
+        times = self.store.integration_times()
+        if not times:
+            return {}, set()
+        signed = self.signed_checkpoint_times()
+        sizes = [size for size, _ in signed]
+        # newest[i]: the latest time among signed[:i + 1]; oldest[i]: the earliest among signed[i:].
+        newest = list(itertools.accumulate((t for _, t in signed), max))
+        oldest = list(itertools.accumulate((t for _, t in reversed(signed)), min))[::-1]
+        problems: dict[int, str] = {}
+        unsigned: set[int] = set()
+        for index, at in sorted(times.items()):
+            if not math.isfinite(at):
+                problems[index] = f"entry {index}: integration time {at} is not a time (rewritten?)"
+                continue
+            cut = bisect.bisect_right(sizes, index)  # signed[:cut] do not include the entry
+            if cut < len(signed) and at > oldest[cut] + tolerance_s:
+                size = next(s for s, t in signed[cut:] if t == oldest[cut])
+                problems[index] = (
+                    f"entry {index}: integration time {_utc(at)} is after {_utc(oldest[cut])}, the time of "
+                    f"the signed checkpoint at size {size}, which includes it (rewritten?)"
+                )
+            elif cut > 0 and at < newest[cut - 1] - tolerance_s:
+                size = next(s for s, t in signed[:cut] if t == newest[cut - 1])
+                problems[index] = (
+                    f"entry {index}: integration time {_utc(at)} is before {_utc(newest[cut - 1])}, the "
+                    f"time of the signed checkpoint at size {size}, which does not include it yet (rewritten?)"
+                )
+            elif cut == len(signed):
+                unsigned.add(index)
+        return problems, unsigned
+
     def verify(self) -> list[str]:
-        """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound)."""
+        """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound).
+
+        Each entry's integration time is checked against the signed checkpoints' time lines too.
+        """
         problems: list[str] = []
         tree = merkle.MemoryTree()
         for i in range(self.size):
@@ -177,4 +246,12 @@ class Log:
                 )
             elif merkle.root(tree.node, size) != cp.root:
                 problems.append(f"checkpoint at size {size}: the log's tree at that size has another root")
+        problems.extend(self.time_problems()[0].values())
         return problems
+
+
+def _utc(stamp: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+    except (OverflowError, OSError, ValueError):  # beyond the calendar
+        return f"{stamp:.0f} s"
