@@ -123,8 +123,15 @@ class Log:
             "path": [p.hex() for p in merkle.consistency_path(self.store.node, old, n)],
         }
 
-    def checkpoint(self, key: SigningKey) -> str:
-        """Sign and remember a checkpoint of the current size."""
+    def checkpoint(self, key: SigningKey, *, future_bound_s: float = FUTURE_BOUND_S) -> str:
+        """Sign and remember a checkpoint of the current size.
+
+        Raises:
+            InputError: not the log's key, or the newest checkpoint's time is more than
+                ``future_bound_s`` ahead of this clock (a clock ahead signed it, or this one is
+                behind): carrying that time forward would freeze every writer's time line, and a
+                time line behind it would go backwards, so nothing is signed until the clocks agree.
+        """
         if verifier_key(self.origin, key.public) != self.store.meta("verifier_key"):
             raise InputError("this is not the key the log was created with")
         n = self.size
@@ -141,6 +148,12 @@ class Log:
                 last = open_checkpoint(newest, self.key_name, self.public, origin=self.origin).timestamp
             except InputError:
                 last = None
+            if last is not None and last > stamp + future_bound_s:
+                raise InputError(
+                    f"the log's newest checkpoint is timed {last - stamp} s ahead of this clock (more than "
+                    f"{future_bound_s:.0f} s): no checkpoint is signed until the clocks agree",
+                    hint="check this host's clock (and that of whoever signed that checkpoint)",
+                )
             stamp = max(stamp, last or 0)
         note = Checkpoint(self.origin, n, root, stamp).sign(self.origin, key)
         self.store.add_checkpoint(n, root, note)  # refused if this size was signed with another root

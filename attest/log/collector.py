@@ -320,7 +320,13 @@ class Collector:
         now = datetime.now(UTC)
         size = self.log.size
         newest = self.log.store.integrated_at(size - 1) if size else None
-        if newest is not None and now.timestamp() < newest - self.max_clock_lag_s:
+        # (A witness that vouches for this clock settles it: then the newest entry came from a
+        # collector whose clock runs ahead, and it must not freeze the writers whose clocks are right.)
+        if (
+            newest is not None
+            and now.timestamp() < newest - self.max_clock_lag_s
+            and not self.clock_confirmed()
+        ):
             return 503, {
                 "error": "this collector's clock is behind the log's newest entry by "
                 f"{newest - now.timestamp():.0f} s; it judges nothing until its clock is fixed"
@@ -448,6 +454,42 @@ class Collector:
             return []
         return ids
 
+    def clock_confirmed(self) -> bool:
+        """Whether some witness's clock, as last measured, is within ``max_clock_lag_s`` of this collector's."""
+        return (
+            bool(self.clock_offsets)
+            and min(abs(o) for o in self.clock_offsets.values()) <= self.max_clock_lag_s
+        )
+
+    def _measure_clock(self, url: str, resp: Any) -> None:
+        """This clock minus a witness's from its HTTP ``Date`` (whole seconds), when no cosignature says it.
+
+        A witness that refuses a checkpoint (its time too far ahead, say) still tells its time.
+        """
+        from email.utils import parsedate_to_datetime
+
+        try:
+            then = parsedate_to_datetime(resp.headers["Date"]).timestamp()
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            return
+        off = time.time() - then
+        self.clock_offsets[url] = off if abs(off) > 2 else 0.0  # whole seconds and latency: noise below
+
+    def measure_clocks(self) -> None:
+        """Ask each witness its time (any answer's ``Date``), before this collector signs anything."""
+        import requests
+
+        for url, _ in self.witnesses:
+            try:
+                resp = requests.get(url.rstrip("/") + "/", timeout=5)
+            except requests.RequestException as exc:
+                _warn(f"witness {url} unreachable: {exc}")
+                continue
+            self._measure_clock(url, resp)
+        if self.clock_disagrees():
+            off = min(self.clock_offsets.values(), key=abs)
+            _warn(f"this collector's clock is {off:+.0f} s off every witness's: it judges and signs nothing")
+
     def clock_disagrees(self) -> bool:
         """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
         return (
@@ -461,7 +503,8 @@ class Collector:
 
         from attest.log.witness import add_checkpoint_request, cosignature_times
 
-        if self.note is None:
+        if self.note is None:  # nothing signed yet (this clock was off from the start): their Date
+            self.measure_clocks()
             return
         body = self.note.partition("\n\n")
         note = body[0] + "\n\n" + body[2].splitlines()[0] + "\n"  # the log's own signature line
@@ -477,13 +520,21 @@ class Collector:
             stamps = cosignature_times(note + _text(resp), [wkey]) if resp.status_code == 200 else {}
             if stamps:
                 self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
+            else:  # refused (this collector's own checkpoint timed ahead, say): its Date still tells
+                self._measure_clock(url, resp)
 
     def _checkpoint(self) -> str | None:
         """Sign a checkpoint if the log grew (under the lock; witnesses are asked outside it)."""
         if self.key is None:
             return None
         if self.log.size != self.noted_size:
-            self.note = self.log.checkpoint(self.key)
+            if self.clock_disagrees():  # its time line would be wrong: nothing is signed
+                return self.note
+            try:
+                self.note = self.log.checkpoint(self.key)
+            except InputError as exc:  # the newest checkpoint is timed far ahead of this clock
+                _warn(f"no checkpoint signed: {exc.message}")
+                return self.note
             self.noted_size = self.log.size
         return self.note
 
@@ -534,6 +585,7 @@ class Collector:
                     self.witnessed[url] = int(_text(resp).strip())
                     continue
                 if resp.status_code != 200:
+                    self._measure_clock(url, resp)
                     _warn(
                         f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {_text(resp)[:200]}"
                     )
@@ -562,6 +614,11 @@ class Collector:
         """GET /v1/checkpoint."""
         async with self.lock:
             note = await asyncio.to_thread(self._checkpoint)
+        if note is None and self.key is not None:
+            return web.json_response(
+                {"error": "no checkpoint could be signed yet (this collector's clock; see its log)"},
+                status=503,
+            )
         if note is None:
             return web.json_response({"error": "this collector signs no checkpoints (no --key)"}, status=404)
         return web.Response(text=note, content_type="text/plain")
@@ -615,12 +672,15 @@ class Collector:
         return web.json_response({"ok": True, "size": self.log.size, "origin": self.log.origin})
 
     async def _checkpoints(self, app: web.Application) -> Any:
+        if self.witnesses:  # before anything is judged or signed with a clock the witnesses disagree with
+            await asyncio.to_thread(self.measure_clocks)
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(self.interval)
                 async with self.lock:
-                    note = await asyncio.to_thread(self._checkpoint)
-                if self.witnesses and note is not None:
+                    await asyncio.to_thread(self._checkpoint)
+                if self.witnesses:  # (with no note yet, it still measures the clocks again)
                     got = await asyncio.to_thread(self._witness_round)
                     if got is not None:
                         async with self.lock:
