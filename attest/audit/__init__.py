@@ -196,6 +196,9 @@ def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, byte
 def integration_times(source: str) -> dict[str, float]:
     """When the log integrated each entry (POSIX seconds), by the names :func:`read_source` gives them.
 
+    For an entry a signed checkpoint covers, the later of its recorded time and the time of the
+    first signed checkpoint that holds it.
+
     Empty for a directory of envelopes, and for entries a log kept no time for (older logs).
     """
     from attest.log import Log, is_url
@@ -206,8 +209,13 @@ def integration_times(source: str) -> dict[str, float]:
         name = Path(source).name
     else:
         return {}
-    store = Log.open(source).store
-    return {f"{name}#{i}": at for i, at in store.integration_times().items()}
+    log = Log.open(source)
+    # The time column is the operator's word; the time of the first signed checkpoint that holds
+    # an entry is the log's signature: an entry was integrated no later than that. The later of
+    # the two is what the backdating check compares, so moving a time back in the database (or
+    # deleting the checkpoints around it) cannot make a backdated manifest look fresh.
+    covered = log.covered_at()
+    return {f"{name}#{i}": max(at, covered.get(i, at)) for i, at in log.store.integration_times().items()}
 
 
 def log_time_findings(source: str) -> dict[str, Finding]:

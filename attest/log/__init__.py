@@ -229,6 +229,23 @@ class Log:
                 unsigned.add(index)
         return problems, unsigned
 
+    def covered_at(self) -> dict[int, int]:
+        """For each entry a signed, timed checkpoint includes: the earliest such checkpoint's time.
+
+        The log signed, at that time, a tree that held the entry: it was integrated no later
+        (within whole seconds), whatever its time column says. Deleting checkpoints only moves
+        this later, never earlier.
+        """
+        signed = self.signed_checkpoint_times()
+        oldest = list(itertools.accumulate((t for _, t in reversed(signed)), min))[::-1]
+        sizes = [size for size, _ in signed]
+        out: dict[int, int] = {}
+        for index in range(self.size):
+            cut = bisect.bisect_right(sizes, index)
+            if cut < len(signed):
+                out[index] = oldest[cut]
+        return out
+
     def verify(self) -> list[str]:
         """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound).
 

@@ -156,3 +156,19 @@ def test_a_rewritten_integration_time_in_postgresql_is_caught(postgres_url: str,
         db.execute("UPDATE entries SET at = 'NaN' WHERE idx = 1")
     assert "entry 1: integration time nan is not a time" in cli("log", "verify", "--log", postgres_url,
                                                                 check_code=3).stdout
+
+
+def test_deleting_the_checkpoint_before_a_rewritten_time_does_not_hide_backdating(tmp_path: Path, cli: Any) -> None:
+    """The operator deletes the signed checkpoint that bounds entry 1's time from below, then moves
+    the time back to the manifest's claimed issue time: nothing contradicts the column now, but the
+    signed checkpoint that first holds the entry still dates it, so the audit still flags it."""
+    import sqlite3
+
+    _timed_log_with_a_backdated_manifest(tmp_path / "audit.db", tmp_path)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("DELETE FROM checkpoints WHERE size = 1")
+        db.execute("UPDATE entries SET at = at - 7200 WHERE idx = 1")
+    report = cli("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details",
+                 check_code=1).stdout
+    assert "log.integration_time" in _rules(report)["audit.db#1"]
+    assert {r["source"]: r["status"] for r in json.loads(report)["results"]}["audit.db#1"] == "warning"
