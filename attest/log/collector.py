@@ -45,6 +45,7 @@ import logging
 import math
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +71,8 @@ if TYPE_CHECKING:
     from attest.model.result import VerificationResult
 
 MAX_BODY = 1 << 20
+_UNFINISHED_KEPT = 10_000
+"""Envelopes whose append or verdict failed, remembered for their retry (the oldest forgotten first)."""
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
 _NOT_TRUSTED_SIGNERS = (
     "envelope.payload_type",
@@ -118,9 +121,18 @@ class PendingState:
     of the nonce still is one.
     """
 
-    def __init__(self, base: CollectorState, own_index: int | None = None) -> None:
+    def __init__(
+        self,
+        base: CollectorState,
+        own_index: int | None = None,
+        as_of: dict[str, ChainHead | None] | None = None,
+    ) -> None:
         self.base = base
         self.own_index = own_index
+        self.as_of = as_of or {}
+        """Chain heads as they were when this very envelope was first judged (a retry after a
+        failed append or verdict): it is judged against them, as the original was, not against
+        a newer manifest of the node logged meanwhile."""
         self.nonces: dict[tuple[str, str], datetime] = {}
         self.heads: dict[str, ChainHead] = {}
 
@@ -138,12 +150,16 @@ class PendingState:
         return True
 
     def head(self, key_id: str) -> ChainHead | None:
-        """The newest head held or recorded for this key."""
-        return self.heads.get(key_id) or self.base.head(key_id)
+        """The newest head held or recorded for this key (as of the original judgment, for a retry)."""
+        if key_id in self.heads:
+            return self.heads[key_id]
+        if key_id in self.as_of:
+            return self.as_of[key_id]
+        return self.base.head(key_id)
 
     def advance(self, key_id: str, head: ChainHead) -> None:
-        """Hold ``head`` if newer than what is known."""
-        current = self.head(key_id)
+        """Hold ``head`` if newer than what is recorded (never moving a recorded head back)."""
+        current = self.heads.get(key_id) or self.base.head(key_id)
         if current is None or head.sequence > current.sequence:
             self.heads[key_id] = head
 
@@ -262,6 +278,9 @@ class Collector:
         """The size of the newest checkpoint the witnesses were asked to cosign."""
         self.clock_offsets: dict[str, float] = {}
         """This collector's clock minus each witness's, from their newest cosignatures."""
+        self.unfinished: OrderedDict[bytes, dict[str, ChainHead | None]] = OrderedDict()
+        """By leaf hash, the chain heads an envelope was judged against when its append or verdict
+        failed (its retry is judged against them: the same submission; bounded, not kept across restarts)."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
     def _judge(
@@ -338,8 +357,15 @@ class Collector:
                 "until its clock is fixed"
             }
         # A logged entry without a verdict is judged as itself: its own recorded nonce is no replay.
-        pending = PendingState(self.state, own_index=existing)
+        # The retry of an envelope whose append (or verdict) failed is judged against the chain as
+        # it was then: a newer manifest of the node logged meanwhile does not make it a rollback.
+        leaf = merkle.leaf_hash(raw)
+        as_of = self.unfinished.get(leaf)
+        pending = PendingState(self.state, own_index=existing, as_of=as_of)
         result, manifest = self._judge(raw, now, pending)
+        before = as_of if as_of is not None else {}
+        if as_of is None and result.key_id:
+            before = {result.key_id: self.state.head(result.key_id)}
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
@@ -368,6 +394,7 @@ class Collector:
         try:
             placed = self.log.append([raw])[0]
         except InputError as exc:
+            self._unfinished(leaf, before)
             return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
         if (
             not placed.new and existing is None
@@ -382,11 +409,13 @@ class Collector:
                 result, _ = self._judge(raw, now, self.state)
             self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         except (AttestError, sqlite3.Error, OSError) as exc:
+            self._unfinished(leaf, before)
             message = getattr(exc, "message", None) or str(exc)
             return 503, {
                 "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
                 "push it again: it is judged then, as the original"
             }
+        self.unfinished.pop(leaf, None)
         if self.newest is not None:
             try:
                 self.newest.offer(raw, result, manifest)
@@ -398,6 +427,12 @@ class Collector:
             "result": result.to_obj(),
             **self._proof(placed.index),
         }
+
+    def _unfinished(self, leaf: bytes, heads: dict[str, ChainHead | None]) -> None:
+        self.unfinished[leaf] = heads
+        self.unfinished.move_to_end(leaf)
+        while len(self.unfinished) > _UNFINISHED_KEPT:
+            self.unfinished.popitem(last=False)
 
     def _proof(self, index: int) -> dict[str, Any]:
         proof = self.log.inclusion(index)
