@@ -223,7 +223,7 @@ class Log:
                 size = next(s for s, t in signed[:cut] if t == newest[cut - 1])
                 problems[index] = (
                     f"entry {index}: integration time {_utc(at)} is before {_utc(newest[cut - 1])}, the "
-                    f"time of the signed checkpoint at size {size}, which does not include it yet (rewritten?)"
+                    f"time of the signed checkpoint at size {size}, which does not include it yet (the time rewritten, or that checkpoint signed by a clock running ahead)"
                 )
             elif cut == len(signed):
                 unsigned.add(index)

@@ -278,6 +278,8 @@ class Collector:
         """The size of the newest checkpoint the witnesses were asked to cosign."""
         self.clock_offsets: dict[str, float] = {}
         """This collector's clock minus each witness's, from their newest cosignatures."""
+        self.dated: set[str] = set()
+        """Witnesses whose offset in ``clock_offsets`` comes from an (unsigned) HTTP ``Date``."""
         self.unfinished: OrderedDict[bytes, dict[str, ChainHead | None]] = OrderedDict()
         """By leaf hash, the chain heads an envelope was judged against when its append or verdict
         failed (its retry is judged against them: the same submission; bounded, not kept across restarts)."""
@@ -490,16 +492,17 @@ class Collector:
         return ids
 
     def clock_confirmed(self) -> bool:
-        """Whether some witness's clock, as last measured, is within ``max_clock_lag_s`` of this collector's."""
-        return (
-            bool(self.clock_offsets)
-            and min(abs(o) for o in self.clock_offsets.values()) <= self.max_clock_lag_s
+        """Whether some witness's signed cosignature time, as last measured, is within ``max_clock_lag_s`` of this clock."""
+        return any(
+            abs(o) <= self.max_clock_lag_s for u, o in self.clock_offsets.items() if u not in self.dated
         )
 
     def _measure_clock(self, url: str, resp: Any) -> None:
         """This clock minus a witness's from its HTTP ``Date`` (whole seconds), when no cosignature says it.
 
         A witness that refuses a checkpoint (its time too far ahead, say) still tells its time.
+        The header is not signed: it can show a disagreement (and clear one it showed), never
+        confirm this clock against a disagreement a cosignature showed.
         """
         from email.utils import parsedate_to_datetime
 
@@ -508,13 +511,48 @@ class Collector:
         except (KeyError, TypeError, ValueError, IndexError, OverflowError):
             return
         off = time.time() - then
-        self.clock_offsets[url] = off if abs(off) > 2 else 0.0  # whole seconds and latency: noise below
+        if abs(off) > self.max_clock_lag_s:
+            if url in self.dated or abs(self.clock_offsets.get(url, 0.0)) <= self.max_clock_lag_s:
+                self.clock_offsets[url] = off
+                self.dated.add(url)
+        elif url in self.dated:
+            del self.clock_offsets[url]
+            self.dated.discard(url)
 
-    def measure_clocks(self) -> None:
-        """Ask each witness its time (any answer's ``Date``), before this collector signs anything."""
+    def _cosigned_time(self, url: str, wkey: WitnessKey) -> float | None:
+        """The witness's signed time now: it cosigns again the newest stored checkpoint it cosigned before."""
         import requests
 
-        for url, _ in self.witnesses:
+        from attest.log.witness import add_checkpoint_request, cosignature_times
+
+        for size, _, note in reversed(self.log.store.checkpoints()[-50:]):
+            if not cosignature_times(note, [wkey]):
+                continue
+            head, _, sigs = note.partition("\n\n")
+            own = head + "\n\n" + sigs.splitlines()[0] + "\n"  # the log's own signature line
+            try:
+                resp = requests.post(
+                    url.rstrip("/") + "/add-checkpoint", data=add_checkpoint_request(size, [], own), timeout=5
+                )
+            except requests.RequestException:
+                return None
+            stamps = cosignature_times(own + _text(resp), [wkey]) if resp.status_code == 200 else {}
+            return float(next(iter(stamps.values()))) if stamps else None
+        return None
+
+    def measure_clocks(self) -> None:
+        """Ask each witness its time before this collector signs anything.
+
+        Signed (a cosignature of a checkpoint it cosigned before) where it can, else its answers' ``Date``.
+        """
+        import requests
+
+        for url, wkey in self.witnesses:
+            signed = self._cosigned_time(url, wkey)
+            if signed is not None:
+                self.clock_offsets[url] = time.time() - signed
+                self.dated.discard(url)
+                continue
             try:
                 resp = requests.get(url.rstrip("/") + "/", timeout=5)
             except requests.RequestException as exc:
@@ -555,6 +593,7 @@ class Collector:
             stamps = cosignature_times(note + _text(resp), [wkey]) if resp.status_code == 200 else {}
             if stamps:
                 self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
+                self.dated.discard(url)
             else:  # refused (this collector's own checkpoint timed ahead, say): its Date still tells
                 self._measure_clock(url, resp)
 
@@ -640,6 +679,7 @@ class Collector:
                     # The witness's clock, as its signed timestamp gives it: an independent
                     # check of this collector's own (a few seconds of latency aside).
                     self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
+                    self.dated.discard(url)
                 else:
                     _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
                 break

@@ -291,7 +291,8 @@ def test_a_collector_whose_clock_runs_ahead_signs_and_logs_nothing(tmp_path: Pat
 
 def test_an_entry_from_a_clock_ahead_does_not_freeze_a_collector_its_witness_vouches_for(tmp_path: Path) -> None:
     """F8: another collector of this log, its clock 2 h ahead, logged an entry and signed a checkpoint
-    timed 2 h ahead. This collector's witness agrees with its clock: it keeps logging (without a
+    timed 2 h ahead. This collector's witness cosigns again (a signed time, not an HTTP Date) the
+    checkpoint it cosigned before, and that agrees with this clock: it keeps logging (without a
     witness it could not tell which clock is wrong, and answers 503), and it does not carry the
     future time into its own checkpoints."""
     import sqlite3
@@ -302,16 +303,32 @@ def test_an_entry_from_a_clock_ahead_does_not_freeze_a_collector_its_witness_vou
     key = SigningKey.generate()
     write_private_key(tmp_path / "log.key", key)
     log = Log.init(tmp_path / "audit.db", "example.com/log", key)
-    log.append([b"from the collector whose clock runs ahead"])
-    future = int(time.time()) + 7200
-    log.store.add_checkpoint(1, log.root(1), Checkpoint(log.origin, 1, log.root(1), future).sign(log.key_name, key))
     log.store.close()
-    with sqlite3.connect(tmp_path / "audit.db") as db:
-        db.execute("UPDATE entries SET at = ?", (future,))
     server = _skewed_witness(tmp_path, log, 0.0)
+    wkey = WitnessKey.parse(_SkewedWitness.witness.vkey)
     node = trusted_node()
     node.trust.save(tmp_path / "trust.json")
-    env = node.envelope(node.manifest(now=datetime.now(UTC)))
+    now = datetime.now(UTC)
+    first, env = (node.envelope(node.manifest(now=now, chain=True)) for _ in range(2))
+    witnessed = ("--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key", *witnessed)
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the checkpoint of size 1 was cosigned
+            if count_cosignatures(http("GET", f"{base}/v1/checkpoint")[1].decode(), [wkey]):
+                break
+            time.sleep(0.2)
+    finally:
+        assert "Traceback" not in _stop(proc)
+    # The other collector, 2 h ahead: an entry and a checkpoint from the future.
+    log = Log.open(tmp_path / "audit.db")
+    log.append([b"from the collector whose clock runs ahead"])
+    future = int(time.time()) + 7200
+    log.store.add_checkpoint(2, log.root(2), Checkpoint(log.origin, 2, log.root(2), future).sign(log.key_name, key))
+    log.store.close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE entries SET at = ? WHERE idx = 1", (future,))
     # Without a witness nothing says which clock is wrong: it judges nothing.
     proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key")
     try:
@@ -319,18 +336,17 @@ def test_an_entry_from_a_clock_ahead_does_not_freeze_a_collector_its_witness_vou
         assert status == 503 and "clock is behind" in json.loads(body)["error"]
     finally:
         assert "Traceback" not in _stop(proc)
-    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key",
-                       "--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key", *witnessed)
     try:
         status, body = http("POST", f"{base}/v1/manifests", env)
-        assert status == 200 and json.loads(body)["leaf_index"] == 1, body
+        assert status == 200 and json.loads(body)["leaf_index"] == 2, body
         assert http("GET", f"{base}/v1/checkpoint")[0] == 503  # the future time is not carried forward
     finally:
         server.shutdown()
         err = _stop(proc)
         assert "Traceback" not in err
     assert "ahead of this clock" in err
-    assert [size for size, _, _ in Log.open(tmp_path / "audit.db").store.checkpoints()] == [1]
+    assert [size for size, _, _ in Log.open(tmp_path / "audit.db").store.checkpoints()] == [1, 2]
 
 
 class _EvilWitness(http_server.BaseHTTPRequestHandler):
