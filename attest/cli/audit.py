@@ -121,7 +121,7 @@ def _duration(text: str) -> timedelta:
 
 def run_audit(args: argparse.Namespace) -> int:
     """Audit and report."""
-    from attest.audit import audit, integration_times, progress_bar, read_source
+    from attest.audit import audit, integration_times, log_time_findings, progress_bar, read_source
     from attest.audit.analytics import load_registry
 
     now = parse_when(args.now) if args.now else datetime.now(UTC)
@@ -152,6 +152,7 @@ def run_audit(args: argparse.Namespace) -> int:
             dask_client=client,
             integrated=integration_times(args.source),
             max_log_delay=_duration(args.max_log_delay),
+            log_times=log_time_findings(args.source),
         )
     finally:
         if client is not None:

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
 from attest.errors import InputError, KeyFileError
-from attest.log import merkle
+from attest.log import TIME_TOLERANCE_S, merkle
 from attest.log.checkpoint import DASH, open_checkpoint
 from attest.log.monitor import LogKey
 
@@ -217,6 +217,15 @@ class Witness:
             return Answer(403, f"{exc.message}\n")
         if old > cp.size:
             return Answer(400, "the old size is above the checkpoint's size\n")
+        clock = time.time() if now is None else now
+        if cp.timestamp is not None and cp.timestamp > clock + TIME_TOLERANCE_S:
+            # A log whose clock runs ahead: cosigning would make every later, honest time line
+            # look like it goes backwards (and each witness refuses that).
+            return Answer(
+                400,
+                f"the checkpoint's time is {cp.timestamp - clock:.0f} s ahead of this witness's clock "
+                f"(more than {TIME_TOLERANCE_S:.0f} s)\n",
+            )
         with sqlite3_transaction(self.db):
             row = self.db.execute(
                 "SELECT size, root, note FROM cosigned WHERE origin = ?", (origin,)
@@ -245,7 +254,7 @@ class Witness:
                 (origin, cp.size, cp.root, note),
             )
         body = note.partition("\n\n")[0] + "\n"
-        stamp = int(time.time() if now is None else now)
+        stamp = int(clock)
         return Answer(200, cosign(body, self.name, self.key, stamp))
 
     def close(self) -> None:
