@@ -81,6 +81,7 @@ from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
 from attest.replay import ChainHead, ChainStore, DeviceClaim, DeviceStore, NonceStore
 from attest.sign import clear_digests, manifest_digest, workload_subjects
+from attest.units import human_duration
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
@@ -1188,7 +1189,8 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         run.add(
             "freshness.window_too_long",
             Severity.WARNING,
-            f"manifest is valid for {fr.expires_at - fr.issued_at}, longer than the allowed {options.max_validity}",
+            f"manifest is valid for {human_duration(fr.expires_at - fr.issued_at)}, longer than the allowed "
+            f"{human_duration(options.max_validity)}",
             evidence(),
         )
 

@@ -31,6 +31,7 @@ from attest.errors import AttestError, InputError
 from attest.model.base import construct
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore
+from attest.units import human_duration
 from attest.verify import VerifyOptions, chain_order_key, chain_step, verify_and_open
 
 __all__ = ["AuditReport", "FailureGroup", "audit", "read_source"]
@@ -239,7 +240,7 @@ def _flag_backdated(
             severity=Severity.WARNING,
             message=(
                 f"the log integrated this manifest at {when}, {delay / 3600:+.2f} h from the issue time it "
-                f"claims ({s.issued_at.isoformat()}); beyond {max_delay} a backdated clock (or a very late "
+                f"claims ({s.issued_at.isoformat()}); beyond {human_duration(max_delay)} a backdated clock (or a very late "
                 "delivery) is possible, so its issue time is not taken on trust"
             ),
             evidence={

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from attest.crypto.trust import TrustStore
-from attest.errors import InputError
+from attest.errors import InputError, InputTooLarge
 from attest.model.base import format_timestamp
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status, VerificationResult
@@ -378,14 +378,48 @@ class HostPins:
         return True
 
 
-def read_envelopes(directory: Path, *, limit_bytes: int = 1 << 20) -> list[tuple[str, bytes]]:
-    """Every ``*.json`` file under ``directory`` (recursively), as (name, bytes)."""
+def read_envelopes(
+    directory: Path, *, limit_bytes: int = 1 << 20, oversize: list[tuple[str, int]] | None = None
+) -> list[tuple[str, bytes]]:
+    """Every ``*.json`` file under ``directory`` (recursively), as (name, bytes), each read whole.
+
+    A file over ``limit_bytes`` is never read in part, nor left out without a word: it raises
+    :class:`attest.errors.InputTooLarge` naming it and its size, unless ``oversize`` is a list,
+    to which its (name, size in bytes) is then appended (the caller reports it).
+
+    Raises:
+        InputError: the directory is missing, or a file in it cannot be read.
+        InputTooLarge: a file is over ``limit_bytes`` and no ``oversize`` list was given.
+    """
     if not directory.is_dir():
         raise InputError(f"evidence directory {directory} does not exist")
     out = []
-    for path in sorted(directory.rglob("*.json")):
-        if path.stat().st_size <= limit_bytes:
-            out.append((str(path.relative_to(directory)), path.read_bytes()))
+    try:
+        for path in sorted(directory.rglob("*.json")):
+            if not path.is_file():
+                continue
+            name = str(path.relative_to(directory))
+            size = path.stat().st_size
+            if size > limit_bytes:
+                if oversize is None:
+                    raise InputTooLarge(
+                        f"envelope file {path}",
+                        size,
+                        limit_bytes,
+                        hint="it is not an envelope this evidence can hold: move it out of the directory",
+                    )
+                oversize.append((name, size))
+                continue
+            raw = path.read_bytes()
+            if len(raw) > limit_bytes:  # grown since: the same refusal, never a prefix
+                if oversize is None:
+                    raise InputTooLarge(f"envelope file {path}", len(raw), limit_bytes)
+                oversize.append((name, len(raw)))
+                continue
+            out.append((name, raw))
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise InputError(f"cannot read the evidence directory {directory}:{where} {exc.strerror}") from None
     return out
 
 
