@@ -1324,20 +1324,28 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     )
 
 
+def _list_file(path: Path) -> ScreeningList:
+    return ScreeningList.from_json(
+        path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+    )
+
+
 def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
-    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file."""
-    if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
-        path = lists_dir / f"{ref}.json"
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
-    if ref in BUNDLED_LISTS:
-        return bundled_list(ref)
-    path = Path(ref)
-    if path.is_file():
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
+    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file.
+
+    Raises:
+        InputError: the list is not found, cannot be read (naming the file and why), or is not a list.
+    """
+    try:
+        if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
+            return _list_file(lists_dir / f"{ref}.json")
+        if ref in BUNDLED_LISTS:
+            return bundled_list(ref)
+        if Path(ref).is_file():
+            return _list_file(Path(ref))
+    except OSError as exc:  # an unreadable lists directory or file: a configuration error, said as one
+        where = exc.filename or lists_dir or ref
+        raise InputError(f"cannot read screening list {ref!r} at {where}: {exc.strerror}") from None
     raise InputError(
         f"screening list {ref!r} is not imported",
         hint="import it with: attest lists import FILE --name " + ref,
