@@ -71,7 +71,7 @@ from attest.hardware.cc import (
 from attest.hardware.freshness import binding_nonce, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
-from attest.model.base import construct, format_timestamp
+from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
 from attest.model.manifest import PREDICATE_TYPE, Gpu, WorkloadManifest
@@ -322,7 +322,7 @@ def verify_and_open(
     The manifest is None when the envelope could not be authenticated; a returned manifest
     may still carry contraindicated findings (read the result first).
     """
-    run = _Run(now=now, source=source)
+    run = _Run(now=require_aware(now), source=source)
     run.evaluated.add("instance_identity")
     try:
         _verify(run, raw, trust, nonces, chains, policy, options, catalog, devices)

@@ -28,7 +28,7 @@ from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry,
 from attest.crypto.canonical import MSGSPEC_ERRORS
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
-from attest.model.base import construct
+from attest.model.base import construct, require_aware
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore
 from attest.units import human_duration
@@ -722,6 +722,7 @@ def audit(
     them all at ``now`` instead. ``integrated`` (:func:`integration_times`) is when the log took
     each item: manifests it took more than ``max_log_delay`` after their issue time are flagged.
     """
+    require_aware(now)
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     results: list[VerificationResult | None] = [None] * len(items)

@@ -307,6 +307,11 @@ def load_signing_key(path: Path) -> SigningKey:
     """Load a private key file, refusing one that group or others can read."""
     try:
         st = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"key {path} does not exist",
+            hint="make a key pair first: attest keygen --out DIR (writes DIR/attest.key, mode 0600, and DIR/attest.pub)",
+        ) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):

@@ -45,6 +45,23 @@ def parse_timestamp(value: Any) -> datetime:
     return datetime.fromisoformat(text.upper()).astimezone(UTC)
 
 
+def require_aware(value: datetime, name: str = "now") -> datetime:
+    """``value`` if it carries a time zone; otherwise a clear :class:`InputError` (not a TypeError later).
+
+    Every moment this library compares is aware: a naive ``datetime`` (``datetime.now()``,
+    ``datetime(2026, 11, 28)``) would fail deep inside with "can't compare offset-naive and
+    offset-aware datetimes", or be read in the machine's local time.
+    """
+    if not isinstance(value, datetime):
+        raise InputError(f"{name} must be a datetime with a time zone, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(
+            f"{name} {value.isoformat()} has no time zone: give an aware datetime",
+            hint="e.g. datetime.now(UTC) or datetime(2026, 11, 28, 9, 0, tzinfo=UTC) (from datetime import UTC)",
+        )
+    return value
+
+
 def format_timestamp(value: datetime) -> str:
     """Format an aware datetime as RFC 3339 UTC with ``Z`` (microseconds only when present)."""
     # isoformat leaves the fraction out when it is zero and always writes four year digits.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError, InputTooLarge
-from attest.model.base import format_timestamp
+from attest.model.base import format_timestamp, require_aware
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status, VerificationResult
 from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore
@@ -128,6 +128,9 @@ def load_evidence(
     them, are verified (the claims are read before verifying, only to choose): a job's
     admission verifies its nodes' evidence, not the whole fleet's.
     """
+    require_aware(now)
+    if isinstance(hosts, str):  # one host name, not its characters
+        hosts = [hosts]
     if hosts is not None:
         wanted = set(hosts)
         envelopes = list(envelopes)

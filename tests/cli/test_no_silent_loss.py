@@ -119,7 +119,7 @@ def test_admission_refuses_an_evidence_directory_with_an_oversize_file(workspace
 def test_read_envelopes_raises_or_reports_what_it_did_not_read(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_bytes(b"{}")
     _sparse(tmp_path / "big.json", 2 * 1024 * 1024)
-    with pytest.raises(InputTooLarge, match="big.json is 2 MiB, over the limit of 1 MiB") as err:
+    with pytest.raises(InputTooLarge, match=r"big\.json is 2 MiB, over the limit of 1 MiB") as err:
         read_envelopes(tmp_path)
     assert err.value.size == 2 * 1024 * 1024
     left_out: list[tuple[str, int]] = []
