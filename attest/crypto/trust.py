@@ -26,6 +26,10 @@ class TrustEntry:
     key: VerifyingKey
 
 
+MAX_TRUST_STORE_BYTES = 64 * 1024 * 1024
+"""About 400 bytes a key: a fleet's few thousand node keys pass an envelope's 1 MiB; this holds ~150,000."""
+
+
 class TrustStore:
     """Trusted signer keys, looked up by key id."""
 
@@ -72,7 +76,9 @@ class TrustStore:
         except OSError as exc:
             raise TrustStoreError(f"cannot read trust store {path}: {exc.strerror}") from None
         try:
-            document = TrustStoreFile.from_json(data, what=f"trust store {path}")
+            document = TrustStoreFile.from_json(
+                data, what=f"trust store {path}", max_bytes=MAX_TRUST_STORE_BYTES
+            )
         except AttestError as exc:
             raise TrustStoreError(exc.message) from None
         return cls(document)

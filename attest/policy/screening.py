@@ -1077,9 +1077,24 @@ def read_list_file(data: bytes, *, name: str, date: str | None, what: str = "lis
     return import_csl(data, name=name, date=date or datetime.now(UTC).date().isoformat())
 
 
+def _utf8(data: bytes) -> str:
+    """A list file's text, unaltered.
+
+    Bytes that are not UTF-8 are refused, never replaced: a name whose letters became U+FFFD
+    would no longer match the entity it names.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the list file is not UTF-8 text (byte {exc.start}); its names would be altered",
+            hint="re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+
+
 def _json(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8-sig", errors="replace"))
+        return json.loads(_utf8(data))
     except json.JSONDecodeError as exc:
         raise InputError(f"the list JSON does not parse: {exc.msg} at line {exc.lineno}") from None
     except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting too deep
@@ -1263,7 +1278,7 @@ def _names(value: Any, field: str, n: int, name: str) -> list[str]:
 
 def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     """Read the Consolidated Screening List (JSON ``{"results": [...]}`` or CSV) into a list."""
-    text = data.decode("utf-8-sig", errors="replace")
+    text = _utf8(data)
     rows: list[dict[str, Any]]
     if text.lstrip().startswith("{"):
         try:
