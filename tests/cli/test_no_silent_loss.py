@@ -147,3 +147,24 @@ def test_a_long_validity_window_is_said_in_hours() -> None:
     result = verify_envelope(raw, node.trust, now=NOW, options=VerifyOptions())
     [window] = [f for f in result.findings if f.rule == "freshness.window_too_long"]
     assert window.message == "manifest is valid for 25 h, longer than the allowed 24 h"
+
+
+def test_a_screening_list_that_is_not_utf8_is_refused_not_altered(tmp_path: Path, cli: CliRunner) -> None:
+    (tmp_path / "l1.csv").write_bytes("name,country\nSociété Huawei,CN\n".encode("latin-1"))
+    out = cli("lists", "import", "l1.csv", "--name", "t1", "--lists-dir", "ld", check_code=2)
+    assert "not UTF-8 text" in out.stderr and "would be altered" in out.stderr
+    assert not (tmp_path / "ld" / "t1.json").exists()
+
+
+def test_fleet_sized_files_are_not_refused_by_an_envelopes_limit(tmp_path: Path, cli: CliRunner) -> None:
+    from attest.crypto.keys import SigningKey
+
+    keys = []
+    for i in range(300):  # over 1 MiB with long comments, as a fleet's thousands of keys would be
+        pub = SigningKey.generate().public
+        keys.append({"key_id": pub.key_id, "algorithm": pub.algorithm.value, "public_key": pub.spki_b64(),
+                     "operator": "Example Cloud Sdn. Bhd.", "countries": ["MY"], "comment": f"node {i} " + "x" * 4000})
+    (tmp_path / "trust.json").write_text(json.dumps({"version": 1, "keys": keys}))
+    assert (tmp_path / "trust.json").stat().st_size > 1024 * 1024
+    out = cli("trust", "list", "--trust", "trust.json", "--format", "json", check_code=0)
+    assert len(json.loads(out.stdout)["keys"]) == 300
