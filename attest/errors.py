@@ -9,6 +9,8 @@ are grouped by origin: input, keys, trust, envelopes, hardware.
 
 from __future__ import annotations
 
+from attest.units import human_size
+
 
 class AttestError(Exception):
     """Base class of every error this library raises on purpose.
@@ -33,6 +35,26 @@ class AttestError(Exception):
 
 class InputError(AttestError):
     """A file or argument could not be read or does not have the expected shape."""
+
+
+class InputTooLarge(InputError):
+    """An input is over the size limit for what it is: refused whole, no prefix of it used.
+
+    Attributes:
+        size: its size in bytes (a lower bound when ``exact`` is False: a stream read no further).
+        limit: the limit it is over, in bytes.
+    """
+
+    def __init__(
+        self, what: str, size: int, limit: int, *, exact: bool = True, hint: str | None = None
+    ) -> None:
+        said = human_size(size) if exact else f"more than {human_size(size)}"
+        super().__init__(
+            f"{what} is {said}, over the limit of {human_size(limit)}; nothing of it was used", hint=hint
+        )
+        self.size = size
+        self.limit = limit
+        self.exact = exact
 
 
 class Unreachable(InputError):

@@ -72,7 +72,7 @@ from attest.hardware.cc import (
 from attest.hardware.freshness import binding_nonce, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
-from attest.model.base import construct, format_timestamp
+from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
 from attest.model.manifest import PREDICATE_TYPE, Gpu, WorkloadManifest
@@ -91,6 +91,7 @@ from attest.replay import (
     NonceStore,
 )
 from attest.sign import canonical_job, clear_digests, manifest_digest, workload_subjects
+from attest.units import human_duration
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
@@ -479,7 +480,11 @@ class Verifier:
         The manifest is None when the envelope could not be authenticated; a returned manifest
         may still carry contraindicated findings (read the result first).
         """
-        run = _Run(now=now or datetime.now(UTC), source=source, anchors=self.anchors)
+        run = _Run(
+            now=require_aware(now) if now is not None else datetime.now(UTC),
+            source=source,
+            anchors=self.anchors,
+        )
         run.evaluated.add("instance_identity")
         try:
             _verify(run, raw, self)
@@ -498,7 +503,7 @@ class Verifier:
         backing two node keys anywhere in the batch refuses every envelope of the
         batch that relies on it, not only the ones verified after the other key's.
         """
-        at = now or datetime.now(UTC)
+        at = require_aware(now) if now is not None else datetime.now(UTC)
         order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
         results: dict[int, VerificationResult] = {}
         manifests: dict[int, WorkloadManifest] = {}
@@ -1449,7 +1454,8 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         run.add(
             "freshness.window_too_long",
             Severity.WARNING,
-            f"manifest is valid for {fr.expires_at - fr.issued_at}, longer than the allowed {options.max_validity}",
+            f"manifest is valid for {human_duration(fr.expires_at - fr.issued_at)}, longer than the allowed "
+            f"{human_duration(options.max_validity)}",
             evidence(),
         )
 

@@ -19,7 +19,9 @@ from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry,
 from attest.audit.parallel import VerifierSpec, progress_bar, verify_all
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
+from attest.model.base import require_aware
 from attest.model.result import Finding, Severity, Status, VerificationResult
+from attest.units import human_duration
 from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions
 
 __all__ = [
@@ -301,7 +303,7 @@ def _flag_backdated(
             severity=Severity.WARNING,
             message=(
                 f"the log integrated this manifest at {when}, {delay / 3600:+.2f} h from the issue time it "
-                f"claims ({s.issued_at.isoformat()}); beyond {max_delay} a backdated clock (or a very late "
+                f"claims ({s.issued_at.isoformat()}); beyond {human_duration(max_delay)} a backdated clock (or a very late "
                 "delivery) is possible, so its issue time is not taken on trust"
             ),
             evidence={
@@ -346,6 +348,7 @@ def audit(
     ``log_times`` (:func:`log_time_findings`) are added to the items they name; an item whose
     integration time contradicts the log's signed checkpoints is not compared with its issue time.
     """
+    require_aware(now)
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     final, summaries = verify_all(

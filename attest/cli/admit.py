@@ -74,8 +74,16 @@ def add_admission_args(p: argparse.ArgumentParser, *, tenant_map_help: str | Non
     )
 
 
+MAX_TENANT_MAP_BYTES = 64 * 1024 * 1024
+"""A tenant map names a tenant per account or namespace: thousands of them can pass an envelope's 1 MiB."""
+
+
 def _read_tenant_map(path: str) -> dict[str, Any]:
-    table = strict_loads(read_input(path, what="tenant map"), what=f"tenant map {path}")
+    table = strict_loads(
+        read_input(path, what="tenant map", max_bytes=MAX_TENANT_MAP_BYTES),
+        what=f"tenant map {path}",
+        max_bytes=MAX_TENANT_MAP_BYTES,
+    )
     if not isinstance(table, dict):
         raise InputError(f"tenant map {path} must be a JSON object (account or namespace -> tenant)")
     return table

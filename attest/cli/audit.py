@@ -109,6 +109,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_audit)
 
 
+MAX_REGISTRY_BYTES = 256 * 1024 * 1024
+"""A chip registry lists every GPU of a fleet (tens of thousands of rows): far more than an envelope's 1 MiB."""
+
+
+def _registry_text(path: str) -> str:
+    """The chip registry's text, whole and unaltered: bytes that are not UTF-8 are refused, not replaced."""
+    raw = read_input(path, what="chip registry", max_bytes=MAX_REGISTRY_BYTES)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"chip registry {path} is not UTF-8 text (byte {exc.start})") from None
+
+
 def _duration(text: str) -> timedelta:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
@@ -126,15 +139,11 @@ def run_audit(args: argparse.Namespace) -> int:
 
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     trust = TrustStore.load(Path(args.trust))
+    options = evidence_options(args)  # configuration errors are said before any envelope is read
+    registry = load_registry(_registry_text(args.registry)) if args.registry else []
     items = read_source(args.source, pattern=args.glob)
     if not items:
         raise InputError(f"no envelope in {args.source}")
-    registry = (
-        load_registry(read_input(args.registry, what="chip registry").decode("utf-8", "replace"))
-        if args.registry
-        else []
-    )
-    options = evidence_options(args)
     landmarks = options.landmarks
     client = _dask_client(args.dask) if args.dask else None
     try:

@@ -156,6 +156,13 @@ def run_bind(args: argparse.Namespace) -> int:
     if backend is not None:  # the vendor's golden measurements for its GPUs, for appraisal (--rims DIR/rims)
         backend.publish_rims(Path(args.cc_sim) / "rims")
     write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
+    if backend is not None:  # a simulated vendor's roots are not NVIDIA's: a verifier must pin them
+        sim = Path(args.cc_sim)
+        stderr(
+            f"simulated vendor {sim}: its roots are not NVIDIA's; verify with --cc-root {sim / 'root.pem'} "
+            f"--cc-root-sha256 {backend.root_sha256} --rims {sim / 'rims'} --rim-root {sim / 'rim_root.pem'} "
+            f"--rim-root-sha256 {backend.rim_root_sha256}"
+        )
     return 0
 
 

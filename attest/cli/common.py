@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import tempfile
+from contextlib import nullcontext
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
-from attest.errors import InputError
+from attest.errors import InputError, InputTooLarge
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read models, not by every command
     from attest.model.base import WireModel
@@ -34,18 +36,61 @@ def add_format(parser: argparse.ArgumentParser, default: str = "text", *, more: 
 
 
 def read_input(path: str, *, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Read a file (``-`` for stdin), refusing more than ``max_bytes`` (+1 byte, to detect oversize)."""
+    """Read a whole file (``-`` for stdin) of at most ``max_bytes``.
+
+    Raises:
+        InputTooLarge: the input is larger, naming its real size (nothing of it is returned:
+            a prefix is never used in place of the whole).
+        InputError: missing, a directory, or unreadable.
+    """
     try:
         if path == "-":
-            return sys.stdin.buffer.read(max_bytes + 1)
+            return _read_whole(sys.stdin.buffer, f"{what} on standard input", max_bytes)
         with Path(path).open("rb") as fh:
-            return fh.read(max_bytes + 1)
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes and Path(path).is_file():
+                raise InputTooLarge(f"{what} {path}", size, max_bytes)
+            return _read_whole(fh, f"{what} {path}", max_bytes)
     except FileNotFoundError:
         raise InputError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
         raise InputError(f"{what} {path} is a directory") from None
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def sha256_input(path: str, *, what: str) -> str:
+    """``sha256:<hex>`` of a whole file (``-`` for stdin) of any size, read in chunks: never of a prefix."""
+    digest = hashlib.sha256()
+    try:
+        with nullcontext(sys.stdin.buffer) if path == "-" else Path(path).open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    return "sha256:" + digest.hexdigest()
+
+
+_COUNT_AT_MOST = 1 << 30
+"""How far an oversize stream is read on, only to say its size (beyond: "more than")."""
+
+
+def _read_whole(fh: BinaryIO, label: str, max_bytes: int) -> bytes:
+    data = fh.read(max_bytes + 1)
+    if len(data) <= max_bytes:
+        return data
+    size = len(data)
+    del data
+    while size <= _COUNT_AT_MOST:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            raise InputTooLarge(label, size, max_bytes)
+        size += len(chunk)
+    raise InputTooLarge(label, size, max_bytes, exact=False)
 
 
 def read_model(path: str, model: type[M], *, what: str) -> M:
@@ -206,22 +251,33 @@ def add_as_of_arg(parser: argparse.ArgumentParser, *, default: str) -> None:
     )
 
 
-def _cc_root(path: str) -> bytes:
-    """The ``--cc-root`` file, refused here when it holds no readable certificate.
+def pinned_root(path: str, pin: str, *, flag: str, pin_flag: str, default_pin: str, what: str) -> bytes:
+    """A root certificate file (PEM) that must be the pinned one: refused here, once, with exit 2.
 
-    Otherwise every GPU's evidence would be refused as if *its* chain were malformed. A
-    readable root that is not the pinned one is a finding of the verdict (root_not_pinned).
+    A file that holds no certificate, or several, or a root whose SHA-256 is not the pin, is a
+    configuration error: judged per envelope, it would refuse every GPU of every envelope with
+    the same finding, as if each chain were untrusted. The refusal names the file's fingerprint,
+    to pin on purpose (``pin_flag``) when this root is the one meant.
     """
-    from attest.hardware.cc import EvidenceError, parse_chain
+    from attest.hardware.cc import EvidenceError, fingerprint, parse_chain
 
-    pem = read_input(path, what="CC root certificate")
+    pem = read_input(path, what=f"{what} certificate")
     try:
-        parse_chain(pem)
+        roots = parse_chain(pem)
     except EvidenceError as exc:
         raise InputError(
-            f"--cc-root {path} is not a usable root certificate: {exc.message}",
-            hint="give the vendor's root CA certificate in PEM (NVIDIA's Device Identity CA for real GPUs)",
+            f"{flag} {path} is not a usable root certificate: {exc.message}",
+            hint=f"give the {what} certificate in PEM",
         ) from None
+    if len(roots) != 1:
+        raise InputError(f"{flag} {path} holds {len(roots)} certificates; a root is one certificate")
+    found = fingerprint(roots[0])
+    if found != pin:
+        whose = f"the default, {what}" if pin == default_pin else f"given by {pin_flag}"
+        raise InputError(
+            f"{flag} {path} is not the pinned root: its SHA-256 is {found}, the pin ({whose}) is {pin}",
+            hint=f"if you trust this root, pin it: {pin_flag} {found}",
+        )
     return pem
 
 
@@ -241,13 +297,23 @@ def root_pin(text: str) -> str:
 
 def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
     """The :class:`attest.verify.VerifyOptions` that :func:`add_evidence_args` asked for."""
-    from attest.hardware.cc import ChainCache
+    from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
     from attest.model.location import LandmarkRegistry
     from attest.verify import VerifyOptions
 
+    cc_pin = root_pin(args.cc_root_sha256)
     return VerifyOptions(
-        cc_root=_cc_root(args.cc_root) if args.cc_root else None,
-        cc_root_sha256=root_pin(args.cc_root_sha256),
+        cc_root=pinned_root(
+            args.cc_root,
+            cc_pin,
+            flag="--cc-root",
+            pin_flag="--cc-root-sha256",
+            default_pin=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+            what="NVIDIA's Device Identity CA",
+        )
+        if args.cc_root
+        else None,
+        cc_root_sha256=cc_pin,
         cc_cache=ChainCache(),
         landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
         if args.landmarks
@@ -297,16 +363,15 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
         raise InputError(f"--rim-service must be an http(s) URL, not {url!r}")
     url = url if url.endswith("/") else url + "/"
     source: RimSource = OnlineRims(cache, url=url) if online else ChainedRims([cache] if cache else [])
-    root = read_input(args.rim_root, what="RIM root certificate")
-    from attest.hardware.cc import EvidenceError, parse_chain
-
-    try:
-        parse_chain(root)
-    except EvidenceError as exc:
-        raise InputError(
-            f"--rim-root {args.rim_root} is not a usable root certificate: {exc.message}"
-        ) from None
     pinned = root_pin(args.rim_root_sha256) if args.rim_root_sha256 else NVIDIA_RIM_ROOT_SHA256
+    root = pinned_root(
+        args.rim_root,
+        pinned,
+        flag="--rim-root",
+        pin_flag="--rim-root-sha256",
+        default_pin=NVIDIA_RIM_ROOT_SHA256,
+        what="NVIDIA's RIM root",
+    )
     return RimAppraiser(source, root, pinned_root_sha256=pinned)
 
 

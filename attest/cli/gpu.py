@@ -15,6 +15,7 @@ from attest.cli.common import (
     add_format,
     add_rim_args,
     parse_when,
+    pinned_root,
     read_input,
     rim_appraiser,
     root_pin,
@@ -262,7 +263,14 @@ def run_verify_report(args: argparse.Namespace) -> int:
         raise InputError("give --nvattest, or --report with --chain, not both")
     if not args.nvattest and not (args.report and args.chain):
         raise InputError("give --report and --chain (a raw report), or --nvattest (nvattest's JSON)")
-    root = read_input(args.root, what="root certificate")
+    root = pinned_root(
+        args.root,
+        root_pin(args.root_sha256),
+        flag="--root",
+        pin_flag="--root-sha256",
+        default_pin=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+        what="NVIDIA's Device Identity CA",
+    )
     nonce = None
     if args.nonce:
         try:

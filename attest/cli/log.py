@@ -18,8 +18,10 @@ from attest.cli.common import (
     read_input,
     stderr,
 )
+from attest.crypto.canonical import DEFAULT_MAX_BYTES
+from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import load_signing_key
-from attest.errors import InputError
+from attest.errors import AttestError, InputError
 from attest.log import Checkpoint, Log, is_url
 from attest.log.monitor import (
     LogKey,
@@ -83,9 +85,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "append",
         help="append envelope files",
         formatter_class=HelpFormatter,
-        epilog="example:\n  attest log append spool/*.json --log audit.db --format json",
+        description="Appends each file's bytes, whole, as one leaf. The log is append-only, so every file is "
+        "checked first and nothing is appended unless all pass: each must be a well-formed DSSE envelope (strict "
+        "JSON, canonical encoding) of at most 1 MiB. Nothing is verified here: signatures and trust are judged "
+        "by attest verify or audit, and by a collector when it logs.",
+        epilog="exit codes: 0 appended, 2 a file missing, unreadable, over 1 MiB, empty or not an envelope "
+        "(nothing appended).\n\n"
+        "examples:\n  attest log append spool/*.json --log audit.db --format json\n"
+        "  attest log append odd.bin --log audit.db --allow-non-envelope   # said on stderr for each such file",
     )
     a.add_argument("envelopes", nargs="+", metavar="ENVELOPE")
+    a.add_argument(
+        "--allow-non-envelope",
+        action="store_true",
+        help="append files that are not well-formed envelopes too (each is named on stderr); never empty files",
+    )
     log_arg(a)
     add_format(a)
     a.set_defaults(func=run_append)
@@ -259,7 +273,20 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_append(args: argparse.Namespace) -> int:
     """Append envelopes; print each one's index and leaf hash."""
-    data = [read_input(p, what="envelope") for p in args.envelopes]
+    data = [read_input(p, what="envelope", max_bytes=DEFAULT_MAX_BYTES) for p in args.envelopes]
+    for path, raw in zip(args.envelopes, data, strict=True):
+        if not raw:
+            raise InputError(f"envelope {path} is empty; nothing was appended")
+        try:
+            parse_envelope(raw)
+        except AttestError as exc:
+            if not args.allow_non_envelope:
+                raise InputError(
+                    f"{path} is not a well-formed envelope ({exc.message}); nothing was appended",
+                    hint="the log keeps every leaf for good: append envelopes as signed, or say "
+                    "--allow-non-envelope to log other bytes on purpose",
+                ) from None
+            stderr(f"warning: {path} is not a well-formed envelope ({exc.message}); appended as it is")
     if _is_http(args.log):
         from attest.log.remote import RemoteLog
 

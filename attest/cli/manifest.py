@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest.build import build_manifest
-from attest.cli.common import HelpFormatter, parse_when, read_input, read_model, write_output
+from attest.cli.common import HelpFormatter, parse_when, read_input, read_model, sha256_input, write_output
 from attest.cli.hardware import add_simulate
 from attest.crypto.canonical import strict_loads
 from attest.crypto.dsse import encode_envelope
@@ -18,6 +17,7 @@ from attest.errors import InputError
 from attest.hardware import open_source
 from attest.hardware.binding import NodeBinding, attach
 from attest.model.manifest import (
+    NONCE_RE,
     ImageRef,
     Job,
     LandmarkReceipt,
@@ -148,7 +148,7 @@ def run_manifest(args: argparse.Namespace) -> int:
         raise InputError("--sequence N and --previous DIGEST go together (only sequence 0 has no previous)")
     spec_digest = None
     if args.job_spec:
-        spec_digest = "sha256:" + hashlib.sha256(read_input(args.job_spec, what="job spec")).hexdigest()
+        spec_digest = sha256_input(args.job_spec, what="job spec")
     started = parse_when(args.started_at) if args.started_at else (now if args.phase == "start" else None)
     job = Job.from_obj(
         {
@@ -187,6 +187,12 @@ def run_manifest(args: argparse.Namespace) -> int:
             raise InputError(
                 "--receipts needs --nonce: the receipts are bound to the nonce they were measured for"
             )
+    if args.nonce is not None and not NONCE_RE.fullmatch(args.nonce):
+        raise InputError(
+            f"--nonce {args.nonce[:80]!r} is not a nonce: a nonce is 16 to 64 random bytes written as 32 to 128 "
+            "lowercase hex digits (e.g. 9b1e4c0d2f6a8e3b7c5d1a0f9e8d7c6b)",
+            hint="leave --nonce out for a random one, or make one with: openssl rand -hex 16",
+        )
     manifest = build_manifest(
         evidence=evidence,
         site=site,

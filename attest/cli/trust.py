@@ -123,6 +123,7 @@ def run_add(args: argparse.Namespace) -> int:
         not_before=parse_when(args.not_before) if args.not_before else None,
         not_after=parse_when(args.not_after, end_of_day=True) if args.not_after else None,
         comment=args.comment,
+        replace=True,  # the change is compared and refused below, naming each field as trust list shows it
     )
     new = store.get(key.key_id)
     assert new is not None  # with_key just added it

@@ -28,8 +28,8 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
-from attest.errors import AttestError
-from attest.model.result import Status, VerificationResult
+from attest.errors import AttestError, InputTooLarge
+from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import (
     PolicyEvaluator,
@@ -139,6 +139,24 @@ def render_quiet(result: VerificationResult) -> str:
     return line
 
 
+def oversize_result(source: str, exc: InputTooLarge, now: datetime) -> VerificationResult:
+    """The verdict on an envelope file over the size limit: contraindicated, naming its real size."""
+    finding = Finding(
+        rule="envelope.oversize",
+        severity=Severity.CONTRAINDICATED,
+        message=exc.message,
+        evidence={"size_bytes": exc.size, "limit_bytes": exc.limit, "size_exact": exc.exact},
+        remedy="an envelope is a few KiB: this file is not one (raise --max-bytes only for a real envelope)",
+    )
+    return VerificationResult(
+        status=Status.CONTRAINDICATED,
+        source=source,
+        trust_vector=TrustVector(instance_identity=Status.CONTRAINDICATED),
+        findings=[finding],
+        verified_at=now,
+    )
+
+
 def exit_code(statuses: Iterable[Status], *, unreadable: bool) -> int:
     """The documented exit code: 3 > 2 > 1 > 0."""
     worst = Status.worst(statuses)
@@ -171,15 +189,18 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.map and (not args.landmarks or len(args.envelopes) != 1):
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
         return EXIT_USAGE
+    policy = policy_from_args(args)  # a configuration error is said once, before any file is read
     items: list[tuple[str, bytes]] = []
+    oversize: dict[int, VerificationResult] = {}  # position among the inputs -> its verdict
     unreadable = False
     for path in args.envelopes:
         try:
             items.append((path, read_input(path, what="envelope", max_bytes=args.max_bytes)))
+        except InputTooLarge as exc:  # judged, as a verdict of its own: never a prefix of it
+            oversize[len(items) + len(oversize)] = oversize_result(path, exc, now)
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
-    policy = policy_from_args(args)
     state = SqliteVerifierState(args.state) if args.state else None
     try:
         results = verify_many(
@@ -195,6 +216,8 @@ def run_verify(args: argparse.Namespace) -> int:
     finally:
         if state:
             state.close()
+    for at, result in sorted(oversize.items()):
+        results.insert(at, result)
     if args.map and items and options.landmarks is not None:
         _draw_map(args.map, items[0][1], trust, now, policy, options)
     signer = load_signing_key(Path(args.sign_result)) if args.sign_result else None
@@ -221,7 +244,7 @@ def run_verify(args: argparse.Namespace) -> int:
         print(
             f"\n{len(results)} verified: "
             + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-            + (f"; {len(args.envelopes) - len(items)} unreadable" if unreadable else "")
+            + (f"; {len(args.envelopes) - len(results)} unreadable" if unreadable else "")
         )
     return exit_code((r.status for r in results), unreadable=unreadable)
 

@@ -64,6 +64,7 @@ from attest.log import Log, is_url
 from attest.log.frontend import Limits, NetworkBuckets, read_body
 from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
+from attest.units import human_size
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
 
 if TYPE_CHECKING:
@@ -445,7 +446,13 @@ class Collector:
     async def post_manifest(self, request: web.Request) -> web.Response:
         """POST /v1/manifests."""
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
+            return web.json_response(
+                {
+                    "error": f"the body is {human_size(request.content_length)}, over the limit of "
+                    f"{human_size(MAX_BODY)} for an envelope; nothing was logged"
+                },
+                status=413,
+            )
         remote = request.remote or "unknown"
         try:
             raw = await read_body(request, self.limits)

@@ -1167,9 +1167,24 @@ def read_list_file(data: bytes, *, name: str, date: str | None, what: str = "lis
     return import_csl(data, name=name, date=date or datetime.now(UTC).date().isoformat())
 
 
+def _utf8(data: bytes) -> str:
+    """A list file's text, unaltered.
+
+    Bytes that are not UTF-8 are refused, never replaced: a name whose letters became U+FFFD
+    would no longer match the entity it names.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the list file is not UTF-8 text (byte {exc.start}); its names would be altered",
+            hint="re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+
+
 def _json(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8-sig", errors="replace"))
+        return json.loads(_utf8(data))
     except json.JSONDecodeError as exc:
         raise InputError(f"the list JSON does not parse: {exc.msg} at line {exc.lineno}") from None
     except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting too deep
@@ -1353,7 +1368,7 @@ def _names(value: Any, field: str, n: int, name: str) -> list[str]:
 
 def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     """Read the Consolidated Screening List (JSON ``{"results": [...]}`` or CSV) into a list."""
-    text = data.decode("utf-8-sig", errors="replace")
+    text = _utf8(data)
     rows: list[dict[str, Any]]
     if text.lstrip().startswith("{"):
         try:
@@ -1414,20 +1429,28 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     )
 
 
+def _list_file(path: Path) -> ScreeningList:
+    return ScreeningList.from_json(
+        path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+    )
+
+
 def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
-    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file."""
-    if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
-        path = lists_dir / f"{ref}.json"
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
-    if ref in BUNDLED_LISTS:
-        return bundled_list(ref)
-    path = Path(ref)
-    if path.is_file():
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
+    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file.
+
+    Raises:
+        InputError: the list is not found, cannot be read (naming the file and why), or is not a list.
+    """
+    try:
+        if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
+            return _list_file(lists_dir / f"{ref}.json")
+        if ref in BUNDLED_LISTS:
+            return bundled_list(ref)
+        if Path(ref).is_file():
+            return _list_file(Path(ref))
+    except OSError as exc:  # an unreadable lists directory or file: a configuration error, said as one
+        where = exc.filename or lists_dir or ref
+        raise InputError(f"cannot read screening list {ref!r} at {where}: {exc.strerror}") from None
     raise InputError(
         f"screening list {ref!r} is not imported",
         hint="import it with: attest lists import FILE --name " + ref,

@@ -33,7 +33,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from attest.errors import InputError
 from attest.hardware.catalog import bundled_catalog
+from attest.model.base import require_aware
 from attest.model.manifest import Tenant, WorkloadManifest
 from attest.model.result import Finding, Severity, Status, VerificationResult
 from attest.policy.engine import Facts
@@ -57,6 +59,24 @@ class JobRequest:
     (a pod whose affinity lists several hosts): allowed only if each one qualifies. Otherwise
     ``nodes`` are candidates to choose from and one qualifying node is enough; the caller must
     then place the job on :attr:`Admission.allowed_nodes` (Kueue's podSetUpdates do)."""
+
+    def __post_init__(self) -> None:
+        # A str is a Sequence[str] of its characters: nodes="gpu-01" would ask about nodes
+        # "g", "p", "u", ... One plain host name is taken as that node; a Slurm host list or
+        # an empty string (an unset shell variable, which would mean every node) is refused.
+        nodes = self.nodes
+        if isinstance(nodes, str):
+            if not nodes.strip() or any(c in nodes for c in ",[] \t\n"):
+                raise InputError(
+                    f"JobRequest nodes={nodes!r} is not a host name: give a list of host names",
+                    hint="expand a Slurm host list with attest.scheduler.slurm.expand_hostlist('gpu-[01-04]'); "
+                    "nodes=[] asks about every node with evidence",
+                )
+            nodes = (nodes,)
+        bad = [n for n in nodes if not isinstance(n, str) or not n]
+        if bad:
+            raise InputError(f"JobRequest nodes must be host names (non-empty strings), not {bad[0]!r}")
+        object.__setattr__(self, "nodes", tuple(nodes))
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,7 @@ def admit(
         ValueError: a negative GPU count, or ``every_node`` without the nodes (which would
             otherwise mean "every node with evidence" and miss the ones without).
     """
+    require_aware(now)
     if request.gpu_count < 0:
         raise ValueError("gpu_count must not be negative")
     if request.every_node and not request.nodes:
