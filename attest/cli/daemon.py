@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, read_input, stderr
+from attest.cli.common import HelpFormatter, add_format, finite_float, read_input, stderr
 from attest.crypto.canonical import strict_loads
 from attest.daemon.client import Client
 from attest.errors import InputError
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q.add_argument(
             "--config", dest="client_config", metavar="FILE", help="read the socket path from this config"
         )
-        q.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+        q.add_argument("--timeout", type=finite_float, default=30.0, metavar="SECONDS")
         add_format(q)
 
     s = verbs.add_parser(

@@ -16,6 +16,7 @@ from attest.cli.common import (
     add_evidence_args,
     add_format,
     add_policy_arg,
+    check_output,
     evidence_options,
     parse_when,
     policy_from_args,
@@ -171,6 +172,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.map and (not args.landmarks or len(args.envelopes) != 1):
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
         return EXIT_USAGE
+    if args.map:
+        check_output(args.map)
     items: list[tuple[str, bytes]] = []
     unreadable = False
     for path in args.envelopes:

@@ -1325,19 +1325,32 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
 
 
 def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
-    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file."""
-    if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
-        path = lists_dir / f"{ref}.json"
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
+    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file.
+
+    A lists directory or list file that cannot be read is refused (InputError), never taken
+    for an absent one: the bundled list would silently stand in for the imported one.
+    """
+    imported = lists_dir / f"{ref}.json" if lists_dir is not None else None
+    try:
+        if imported is not None and imported.is_file():
+            return ScreeningList.from_json(
+                imported.read_bytes(), what=f"screening list {imported}", max_bytes=512 * 1024 * 1024
+            )
+    except OSError as exc:
+        raise InputError(
+            f"cannot read screening list {imported}: {exc.strerror}",
+            hint="the lists directory is $ATTEST_LISTS_DIR, or --lists-dir",
+        ) from None
     if ref in BUNDLED_LISTS:
         return bundled_list(ref)
     path = Path(ref)
-    if path.is_file():
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
+    try:
+        if path.is_file():
+            return ScreeningList.from_json(
+                path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+            )
+    except OSError as exc:
+        raise InputError(f"cannot read screening list {path}: {exc.strerror}") from None
     raise InputError(
         f"screening list {ref!r} is not imported",
         hint="import it with: attest lists import FILE --name " + ref,
