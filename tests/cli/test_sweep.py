@@ -290,6 +290,18 @@ SWEEP: dict[str, list[Row]] = {
     "daemon sign-job": [
         r("daemon", "sign-job", "--phase", "start", "--config", "X"),
         r("daemon", "sign-job", "--phase", "start", "--tenant", "X", "--socket", "{out}/no.sock"),
+        r(
+            "daemon",
+            "sign-job",
+            "--phase",
+            "start",
+            "--tenant",
+            TENANT,
+            "--socket",
+            "{out}/no.sock",
+            "-o",
+            "O",
+        ),
     ],
     "daemon status": [r("daemon", "status", "--config", "X")],
     "daemon inventory": [r("daemon", "inventory", "--config", "X")],
