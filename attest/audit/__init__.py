@@ -8,11 +8,12 @@ summaries of the authenticated manifests.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
@@ -170,10 +171,14 @@ def _describe(source: str, node: str | None, summary: ManifestSummary | None) ->
     return f"{source} (node {summary.node} at {summary.site}, {summary.country}; tenant {summary.tenant}; {hardware})"
 
 
-def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, bytes]]:
+def read_source(
+    source: str, *, pattern: str = "*.json", unreadable: list[tuple[str, str]] | None = None
+) -> list[tuple[str, bytes]]:
     """Envelopes from a directory (files matching ``pattern``, recursively) or a log/collector database.
 
     A log is a SQLite file or a ``postgresql://`` URL; its entries are named ``NAME#INDEX``.
+    A file or subdirectory that cannot be read is never skipped silently: it is added to
+    ``unreadable`` as (name, reason) when that list is given, and refused otherwise.
     """
     from attest.log import Log, is_url
 
@@ -183,13 +188,45 @@ def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, byte
         return [(f"{name}#{i}", store.entry(i)) for i in range(store.size())]
     path = Path(source)
     if path.is_dir():
-        return [
-            (str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob(pattern)) if p.is_file()
-        ]
+        return _read_directory(path, pattern, unreadable)
     if path.is_file():
         store = Log.open(path).store
         return [(f"{path.name}#{i}", store.entry(i)) for i in range(store.size())]
     raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
+
+
+def _read_directory(
+    path: Path, pattern: str, unreadable: list[tuple[str, str]] | None
+) -> list[tuple[str, bytes]]:
+    """Every file under ``path`` whose name matches ``pattern``; unreadable ones reported, not skipped."""
+    failed: list[tuple[str, str]] = []
+
+    def _dir_error(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else path
+        failed.append(
+            (str(where.relative_to(path)) if where != path else str(path), exc.strerror or str(exc))
+        )
+
+    found: list[Path] = []
+    for top, _dirs, files in os.walk(path, onerror=_dir_error):
+        found += [Path(top, f) for f in files if PurePath(Path(top, f).relative_to(path)).match(pattern)]
+    items: list[tuple[str, bytes]] = []
+    for p in sorted(found):
+        if p.is_symlink() and not p.exists():
+            failed.append((str(p.relative_to(path)), "a broken symbolic link"))
+            continue
+        if not p.is_file():
+            continue
+        try:
+            items.append((str(p.relative_to(path)), p.read_bytes()))
+        except OSError as exc:
+            failed.append((str(p.relative_to(path)), exc.strerror or str(exc)))
+    if failed and unreadable is None:
+        name, reason = failed[0]
+        raise InputError(f"cannot read {name} in {path}: {reason}")
+    if unreadable is not None:
+        unreadable += failed
+    return items
 
 
 def integration_times(source: str) -> dict[str, float]:

@@ -21,6 +21,7 @@ from attest.cli.common import (
     add_format,
     add_policy_arg,
     evidence_options,
+    finite_float,
     parse_when,
     policy_from_args,
     read_input,
@@ -201,7 +202,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--gpus", type=int, default=1, metavar="N", help="GPUs the job needs per node (default: 1)"
     )
     p.add_argument("--gpu-type", metavar="NAME", help="GPU model the job needs (H100, B200, ...)")
-    p.add_argument("--training-ops", type=float, metavar="OPS", help="declared training compute")
+    p.add_argument("--training-ops", type=finite_float, metavar="OPS", help="declared training compute")
     p.add_argument("--job-id", default="pending")
     p.add_argument("--now", metavar="TIME")
     add_format(p)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import math
 import os
+import re
 import sys
 import tempfile
 from contextlib import nullcontext
@@ -32,6 +35,64 @@ def add_format(parser: argparse.ArgumentParser, default: str = "text", *, more: 
         choices=["json", "text", *more],
         default=default,
         help=f"output format (default: {default})",
+    )
+
+
+def add_alias(parser: argparse.ArgumentParser, *old: str, dest: str, **kwargs: Any) -> None:
+    """Keep a former spelling of an option working, hidden from ``--help`` (one name per thing is shown)."""
+    parser.add_argument(*old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+
+def require(args: argparse.Namespace, dest: str, flag: str, *, hint: str | None = None) -> Any:
+    """The value of an option that has a hidden alias (so argparse cannot require it), or exit 2."""
+    value = getattr(args, dest, None)
+    if value is None:
+        raise InputError(f"{flag} is required", hint=hint)
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse ``type``: a number, refusing NaN and infinities (which compare false with every bound)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+# A coordinate list such as -6.2,106.8,9.5 is a value, not an option: argparse takes only plain
+# negative numbers (-6.2) for values, and would say "expected one argument".
+_NEGATIVE_VALUE = re.compile(r"^-(\d*\.?\d+([eE][-+]?\d+)?(,[-+\d.eE]*)*|inf|infinity|nan)$", re.IGNORECASE)
+
+
+def allow_negative_values(parser: argparse.ArgumentParser) -> None:
+    """Let ``parser`` take values such as ``-6.2,106.8,9.5`` after an option (``--disk -6.2,106.8,9.5``)."""
+    parser._negative_number_matcher = _NEGATIVE_VALUE  # argparse's own hook, since 3.2
+
+
+def parse_nonce(text: str, *, flag: str = "--nonce") -> str:
+    """A caller nonce: 16 to 64 random bytes in hex (lower-cased), refused (exit 2) otherwise."""
+    nonce = text.strip().lower()
+    if not (32 <= len(nonce) <= 128 and len(nonce) % 2 == 0) or any(
+        c not in "0123456789abcdef" for c in nonce
+    ):
+        raise InputError(
+            f"{flag} {text!r} is not a nonce: it must be 16 to 64 bytes written in hex (32 to 128 hex digits)",
+            hint="make one with: openssl rand -hex 16",
+        )
+    return nonce
+
+
+def add_written_format(parser: argparse.ArgumentParser) -> None:
+    """``--format json|text`` on a verb that writes a document: how it reports what it wrote with ``-o``."""
+    parser.add_argument(
+        "--format",
+        choices=["json", "text"],
+        default="text",
+        help="with -o: report what was written as a line (text, the default) or a JSON object; "
+        "without -o the document itself is the output",
     )
 
 
@@ -98,6 +159,23 @@ def read_model(path: str, model: type[M], *, what: str) -> M:
     return model.from_json(read_input(path, what=what), what=f"{what} {path}")
 
 
+def check_output(out: str) -> Path:
+    """Refuse (exit 2) an output path that cannot be a file: a directory, or one in no directory.
+
+    Verbs that work long before they write (an audit) call it first; :func:`write_output` does too.
+    Returns the directory the file goes into.
+    """
+    target = Path(out)
+    directory = target.parent if str(target.parent) else Path()
+    if target.is_dir():
+        raise InputError(f"cannot write {out}: it is a directory", hint="give a file name")
+    if not directory.is_dir():
+        raise InputError(f"cannot write {out}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {out}: directory {directory} is not writable")
+    return directory
+
+
 def write_output(data: bytes, out: str | None) -> None:
     """Write to ``out`` atomically (temporary file + rename), or to stdout when ``out`` is None or ``-``."""
     if out is None or out == "-":
@@ -105,7 +183,7 @@ def write_output(data: bytes, out: str | None) -> None:
         sys.stdout.buffer.flush()
         return
     target = Path(out)
-    directory = target.parent if str(target.parent) else Path()
+    directory = check_output(out)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
     except OSError as exc:
@@ -117,9 +195,25 @@ def write_output(data: bytes, out: str | None) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # noqa: PTH101  # mkstemp creates 0600; outputs are public documents
         Path(tmp).replace(target)
+    except OSError as exc:  # a directory made there meanwhile, a full disk: said, not a traceback
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {out}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def report_written(args: argparse.Namespace, out: str | None, summary: dict[str, Any], text: str) -> None:
+    """After a verb wrote its document to ``out``: one line (text) or one JSON object (json) on stdout.
+
+    Nothing when the document itself went to stdout (no ``-o``): it is the output.
+    """
+    if out is None or out == "-":
+        return
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps({"output": out, **summary}, ensure_ascii=False))
+    else:
+        print(text)
 
 
 def parse_when(text: str, *, end_of_day: bool = False) -> datetime:

@@ -43,6 +43,7 @@ from attest.cli.keys import PRIVATE_NAME, PUBLIC_NAME, generate_key_pair
 from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import SigningKey, load_signing_key, load_verifying_key
 from attest.crypto.trust import TrustStore
+from attest.errors import InputError
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.catalog import Catalog, bundled_catalog
@@ -534,7 +535,10 @@ def run_demo(args: argparse.Namespace) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
     if args.keep:
         workdir = Path(args.keep)
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot make --keep {args.keep}: {exc.strerror}") from None
         cases = run_scenario(workdir, now)
     else:
         tmp = Path(tempfile.mkdtemp(prefix="attest-demo-"))

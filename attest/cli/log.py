@@ -80,6 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     log_arg(i)
     i.add_argument("--origin", required=True, help="the log's name in its checkpoints (no spaces)")
     i.add_argument("--key", required=True, metavar="KEY", help="Ed25519 key that signs checkpoints")
+    add_format(i)
     i.set_defaults(func=run_init)
     a = verbs.add_parser(
         "append",
@@ -117,6 +118,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(LOG.pub, as attest log init prints it), to check the checkpoint's signature before printing it",
     )
     add_witness_args(c)
+    add_format(c)
     c.set_defaults(func=run_checkpoint)
     pr = verbs.add_parser(
         "proof",
@@ -267,8 +269,31 @@ def run_init(args: argparse.Namespace) -> int:
     if "://" in args.log and not is_url(args.log):
         raise InputError("a log is a file path or a postgresql:// URL")
     log = Log.init(args.log, args.origin, load_signing_key(Path(args.key)))
-    print(json.dumps({"log": args.log, "origin": log.origin, "verifier_key": log.store.meta("verifier_key")}))
+    info = {"log": args.log, "origin": log.origin, "verifier_key": log.store.meta("verifier_key")}
+    if args.format == "json":
+        print(json.dumps(info))
+    else:
+        print(f"created log {args.log}\norigin        {info['origin']}\nverifier key  {info['verifier_key']}")
     return EXIT_OK
+
+
+def _print_checkpoint(note: str, args: argparse.Namespace) -> None:
+    """The signed note as it is (text), or its parts beside it (json)."""
+    if args.format != "json":
+        print(note, end="")
+        return
+    lines = note.split("\n")
+    size = int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else None
+    print(
+        json.dumps(
+            {
+                "origin": lines[0],
+                "size": size,
+                "root_hash": lines[2] if size is not None else None,
+                "checkpoint": note,
+            }
+        )
+    )
 
 
 def run_append(args: argparse.Namespace) -> int:
@@ -344,7 +369,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             _signed(note, args)
         except LogMisbehaviour as exc:
             return _refused(exc)
-        print(note, end="")
+        _print_checkpoint(note, args)
         return EXIT_OK
     if args.witness or args.cosignatures:
         raise InputError("--witness and --cosignatures check a collector's checkpoint (a URL)")
@@ -357,7 +382,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             f"{args.key} is not a private key: signing a log file's checkpoint needs the log's private key "
             "(a log.pub verifier key checks a collector's checkpoints: --log URL)"
         )
-    print(log.checkpoint(load_signing_key(Path(args.key))), end="")
+    _print_checkpoint(log.checkpoint(load_signing_key(Path(args.key))), args)
     return EXIT_OK
 
 

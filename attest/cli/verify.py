@@ -16,6 +16,7 @@ from attest.cli.common import (
     add_evidence_args,
     add_format,
     add_policy_arg,
+    check_output,
     evidence_options,
     parse_when,
     policy_from_args,
@@ -190,6 +191,8 @@ def run_verify(args: argparse.Namespace) -> int:
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
         return EXIT_USAGE
     policy = policy_from_args(args)  # a configuration error is said once, before any file is read
+    if args.map:
+        check_output(args.map)
     items: list[tuple[str, bytes]] = []
     oversize: dict[int, VerificationResult] = {}  # position among the inputs -> its verdict
     unreadable = False

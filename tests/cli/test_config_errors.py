@@ -71,7 +71,7 @@ def test_a_root_that_is_not_the_pin_is_one_line_exit_2(bound: tuple[Path, str, s
     out = cli("audit", ".", "--trust", "trust.json", "--cc-root", "vendor/root.pem", check_code=2)
     assert len(_errors(out.stderr)) == 1 and "is not the pinned root" in out.stderr
     out = cli("gpu", "verify-report", "--report", "00", "--chain", "vendor/root.pem", "--root", "vendor/root.pem", check_code=2)
-    assert "--root vendor/root.pem is not the pinned root" in out.stderr and "--root-sha256" in out.stderr
+    assert "--cc-root vendor/root.pem is not the pinned root" in out.stderr and "--cc-root-sha256" in out.stderr
 
 
 def test_a_bad_trust_store_policy_or_list_is_said_once_before_any_file(workspace: Path, cli: CliRunner) -> None:
@@ -111,7 +111,7 @@ def test_key_mixups_and_nonces_are_told_in_words(workspace: Path, cli: CliRunner
     assert "key junk.key: not a PEM private key" in out.stderr and "Are you sure" not in out.stderr
     out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Example Cloud Sdn. Bhd.",
               "--key", "node/attest.key", "--simulate", "h100", "--nonce", "xyz", check_code=2)
-    assert "--nonce 'xyz' is not a nonce: a nonce is 16 to 64 random bytes written as 32 to 128 lowercase hex digits" in out.stderr
+    assert "--nonce 'xyz' is not a nonce: it must be 16 to 64 bytes written in hex (32 to 128 hex digits)" in out.stderr
     assert "^[" not in out.stderr
 
 
