@@ -56,7 +56,7 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_lo
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
-from attest.errors import AttestError, EnvelopeError
+from attest.errors import AttestError, EnvelopeError, StoreError
 from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
@@ -79,7 +79,7 @@ from attest.model.policy import LocationRequirement
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
-from attest.replay import ChainHead, ChainStore, DeviceClaim, DeviceStore, NonceStore
+from attest.replay import ChainHead, ChainStore, DeviceClaim, DeviceStore, NonceStore, Sighting, SightingStore
 from attest.sign import clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
@@ -277,6 +277,10 @@ def verify_envelope(
 ) -> VerificationResult:
     """Verify one envelope file's bytes and return the result (never raises on bad input).
 
+    Whatever the bytes, the answer is a result. Only the stores can make it raise: a state
+    whose database cannot be read or written (locked, full, read-only, damaged, disconnected)
+    raises :class:`~attest.errors.StoreError`, as no verdict can be given without it.
+
     Args:
         raw: the envelope exactly as received.
         trust: the trusted signer keys.
@@ -288,6 +292,9 @@ def verify_envelope(
         source: a label for the input (file name), copied into the result.
         catalog: the chip catalog GPUs are classified with (default: the bundled one).
         devices: which node keys each GPU device vouched for; None skips the one-GPU-one-node check.
+
+    Raises:
+        StoreError: ``nonces``, ``chains`` or ``devices`` could not be read or written.
     """
     return verify_and_open(
         raw,
@@ -325,6 +332,8 @@ def verify_and_open(
     run.evaluated.add("instance_identity")
     try:
         _verify(run, raw, trust, nonces, chains, policy, options, catalog, devices)
+    except StoreError:
+        raise  # the state cannot be read or written: not a verdict on this envelope
     except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
         run.add("envelope.malformed", CONTRA, exc.message)
     return run.result(), run.manifest
@@ -429,20 +438,29 @@ def _verify(
     # 9. Freshness.
     _check_freshness(run, manifest, options)
 
-    # 10. Replay.
-    if nonces is not None and not nonces.check_and_record(
-        run.key_id, manifest.freshness.nonce, manifest.freshness.expires_at + options.clock_skew
-    ):
-        run.add(
-            "freshness.nonce_reused",
-            CONTRA,
-            f"nonce {manifest.freshness.nonce} was already used by key {run.key_id[:16]}… (a replay)",
-            {"nonce": manifest.freshness.nonce},
-        )
+    # 10. Replay: the (key, nonce) pair was not used before by another payload. The same payload
+    #     from the same node key again (identical or re-signed bytes) is the same manifest: it
+    #     keeps its first chain verdict and is judged again now on everything else.
+    first = None
+    expires = manifest.freshness.expires_at + options.clock_skew
+    if isinstance(nonces, SightingStore):
+        first = nonces.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
+        if first.payload != run.subject:
+            first = None
+            _replayed(run, manifest.freshness.nonce)
+        elif not first.new:
+            run.add(*seen_before(first))
+    elif nonces is not None and not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
+        _replayed(run, manifest.freshness.nonce)
 
-    # 11. Chain.
-    if chains is not None:
-        _check_chain(run, chains, manifest)
+    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen).
+    if first is not None and not first.new and first.chain_rule is not None:
+        if first.chain_rule:
+            run.add(*first_chain_verdict(first))
+    elif chains is not None:
+        rule = _check_chain(run, chains, manifest)
+        if first is not None and isinstance(nonces, SightingStore):
+            nonces.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
 
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog or bundled_catalog())
@@ -1193,7 +1211,8 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         )
 
 
-def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> None:
+def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> str:
+    """Check and advance the node's chain; return the finding's rule ("" for none)."""
     assert run.key_id is not None
     seq = manifest.freshness.sequence
     digest = manifest_digest(manifest)
@@ -1202,6 +1221,43 @@ def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> N
         run.add(*finding)
     if advance:
         chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
+    return "" if finding is None else finding[0]
+
+
+def seen_before(first: Sighting) -> ChainFinding:
+    """The note on a manifest verified again: the same payload from the same node key, not a replay."""
+    at = first.at.isoformat().replace("+00:00", "Z")
+    return (
+        "freshness.seen_before",
+        Severity.INFO,
+        f"this manifest was verified before, at {at}: the same payload from the same node key is "
+        "the same manifest, not a replay (judged again now; its chain verdict is the first one's)",
+        {"first_seen": at},
+    )
+
+
+def first_chain_verdict(first: Sighting) -> ChainFinding:
+    """The chain finding a manifest seen before had when first seen, kept on every re-verification."""
+    assert first.chain_rule
+    at = first.at.isoformat().replace("+00:00", "Z")
+    severity = Severity.WARNING if first.chain_rule == "chain.gap" else CONTRA
+    return (
+        first.chain_rule,
+        severity,
+        f"when first verified, at {at}, this manifest failed the chain check ({first.chain_rule}); "
+        "verifying the same manifest again keeps that verdict",
+        {"first_seen": at},
+    )
+
+
+def _replayed(run: _Run, nonce: str) -> None:
+    assert run.key_id is not None
+    run.add(
+        "freshness.nonce_reused",
+        CONTRA,
+        f"nonce {nonce} was already used by key {run.key_id[:16]}… for another manifest (a replay)",
+        {"nonce": nonce},
+    )
 
 
 ChainFinding = tuple[str, Severity, str, dict[str, Any]]
