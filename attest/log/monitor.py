@@ -27,6 +27,7 @@ from attest.crypto.keys import VerifyingKey
 from attest.errors import AttestError, InputError, Unreachable
 from attest.log import merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
+from attest.log.cosignature import count_cosignatures
 
 
 class LogMisbehaviour(AttestError):
@@ -75,8 +76,6 @@ def verify_checkpoint(
     except InputError as exc:
         raise LogMisbehaviour(f"the checkpoint is not signed by the log's key: {exc.message}") from None
     if cosignatures:
-        from attest.log.witness import count_cosignatures
-
         got = count_cosignatures(note, witnesses)
         if got < cosignatures:
             raise LogMisbehaviour(
