@@ -79,7 +79,15 @@ from attest.model.policy import LocationRequirement
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
 from attest.policy.engine import Facts
-from attest.replay import ChainHead, ChainStore, DeviceClaim, DeviceStore, NonceStore, Sighting, SightingStore
+from attest.replay import (
+    ChainHead,
+    ChainStore,
+    DeviceClaim,
+    DeviceStore,
+    NonceStore,
+    Sighting,
+    sighting_store,
+)
 from attest.sign import clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
@@ -443,8 +451,9 @@ def _verify(
     #     keeps its first chain verdict and is judged again now on everything else.
     first = None
     expires = manifest.freshness.expires_at + options.clock_skew
-    if isinstance(nonces, SightingStore):
-        first = nonces.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
+    sightings = sighting_store(nonces)
+    if sightings is not None:
+        first = sightings.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
         if first.payload != run.subject:
             first = None
             _replayed(run, manifest.freshness.nonce)
@@ -459,8 +468,8 @@ def _verify(
             run.add(*first_chain_verdict(first))
     elif chains is not None:
         rule = _check_chain(run, chains, manifest)
-        if first is not None and isinstance(nonces, SightingStore):
-            nonces.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
+        if first is not None and sightings is not None:
+            sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
 
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog or bundled_catalog())
