@@ -73,8 +73,8 @@ examples:
     p.add_argument(
         "--state",
         metavar="DB",
-        help="SQLite file (or a collector's postgresql:// log database) remembering nonces and chain heads "
-        "across runs; verifying the same envelopes again is not a replay (default: this run only)",
+        help="SQLite file (or a postgresql:// database) remembering nonces and chain heads across runs; "
+        "verifying the same envelopes again is not a replay (default: this run only)",
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
     add_as_of_arg(p, default="now")
@@ -234,7 +234,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def open_state(where: str) -> VerifierState:
-    """The verifier state at ``where``: a SQLite file, or the PostgreSQL database of a collector's log."""
+    """The verifier state at ``where``: a SQLite file, or a PostgreSQL database (``postgresql://``)."""
     if where.startswith(("postgresql://", "postgres://")):
         from attest.log.postgres import PostgresVerifierState  # psycopg only when asked for
 
