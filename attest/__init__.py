@@ -17,10 +17,13 @@ Signing (a node):
 
 Verifying (an auditor):
 
-- :func:`verify_envelope`, :func:`verify_many` — judge envelope bytes against a
-  :class:`TrustStore` and a clock, with :class:`VerifyOptions` and a :class:`PolicyEvaluator`;
-  each returns a :class:`VerificationResult` (a :class:`Status`, a trust vector, and
-  :class:`Finding` objects with a :class:`Severity`);
+- :class:`Verifier` — holds a :class:`TrustStore`, the policy (``us-ear`` by default, any
+  :class:`PolicyEvaluator`), the chip catalog, :class:`VerifyOptions` and the replay, chain
+  and device state (in memory by default); ``verify(raw)`` and ``verify_many(items)`` return a
+  :class:`VerificationResult` (a :class:`Status`, a trust vector, :class:`Finding` objects
+  with a :class:`Severity`, and the anchors that produced it);
+- :func:`verify_envelope`, :func:`verify_many` — the same in one call, with exactly the stores
+  and policy given (a check left without one is named in an ``info`` finding);
 - :class:`MemoryNonceStore`, :class:`MemoryChainStore`, :class:`SqliteVerifierState` — the
   replay and chain state kept between envelopes;
 - :class:`Statement` — the in-toto statement a verified envelope carries.
@@ -58,7 +61,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __
     from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
     from attest.scheduler.evidence import load_evidence, read_envelopes
     from attest.sign import build_statement, manifest_digest, sign_manifest
-    from attest.verify import PolicyEvaluator, VerifyOptions, verify_envelope, verify_many
+    from attest.verify import PolicyEvaluator, Verifier, VerifyOptions, verify_envelope, verify_many
 
 __version__ = "0.1.0"
 
@@ -78,6 +81,7 @@ __all__ = [
     "Status",
     "TrustStore",
     "VerificationResult",
+    "Verifier",
     "VerifyOptions",
     "VerifyingKey",
     "WorkloadManifest",
@@ -126,6 +130,7 @@ _EXPORTS = {
     "sign_manifest": "attest.sign",
     "PolicyEvaluator": "attest.verify",
     "VerifyOptions": "attest.verify",
+    "Verifier": "attest.verify",
     "verify_envelope": "attest.verify",
     "verify_many": "attest.verify",
 }

@@ -9,6 +9,7 @@ in another process, and a cache is never needed for a result.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Hashable
 from contextlib import suppress
@@ -65,7 +66,7 @@ class ByIdentity(Generic[V]):
     def get(self, *objects: object, extra: Hashable = None) -> V | None:
         """The value kept for exactly these objects (and ``extra``), if any."""
         hit = self._memo.get((extra, *map(id, objects)))
-        if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        if hit is not None and all(map(operator.is_, hit[0], objects)):  # same length: same key
             return hit[1]
         return None
 

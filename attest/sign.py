@@ -23,9 +23,12 @@ from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEviden
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject
 
 
-def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
-    """Return the in-toto subjects that name this manifest's workload."""
-    job = manifest.job
+def workload_subjects(manifest: WorkloadManifest, *, job_canonical: bytes | None = None) -> list[Subject]:
+    """Return the in-toto subjects that name this manifest's workload.
+
+    ``job_canonical``, when given, is ``canonical_job(manifest.job)`` already computed by the caller.
+    """
+    job, canonical = manifest.job, job_canonical
     # Names and digests come from the validated job (ids and image names are within a
     # subject's limits, digests are lowercase hex), so no re-validation here.
     named: list[tuple[str, str]] = []
@@ -34,15 +37,19 @@ def workload_subjects(manifest: WorkloadManifest) -> list[Subject]:
     for image in job.images:
         named.append((image.name, image.digest.removeprefix("sha256:")))
     if not named:
-        named.append((f"job/{job.id}", hashlib.sha256(canonical_job(job)).hexdigest()))
+        encoded = canonical if canonical is not None else canonical_job(job)
+        named.append((f"job/{job.id}", hashlib.sha256(encoded).hexdigest()))
     return [construct(Subject, {"name": name, "digest": {"sha256": digest}}) for name, digest in named]
 
 
-def manifest_digest(manifest: WorkloadManifest) -> str:
-    """Return ``sha256:<hex>`` of the manifest's canonical JSON: the next manifest's ``previous``."""
+def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> str:
+    """Return ``sha256:<hex>`` of the manifest's canonical JSON: the next manifest's ``previous``.
+
+    ``job``, when given, is ``canonical_job(manifest.job)`` already computed by the caller.
+    """
     digest = _DIGESTS.get(manifest)
     if digest is None:
-        digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest)).hexdigest()
+        digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest, job=job)).hexdigest()
         _DIGESTS.put(digest, manifest)
     return digest
 

@@ -44,15 +44,16 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, json_digest, strict_loads
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
@@ -75,36 +76,114 @@ from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
 from attest.model.manifest import PREDICATE_TYPE, Gpu, WorkloadManifest
-from attest.model.policy import LocationRequirement
-from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
+from attest.model.policy import HardwareRequirement, LocationRequirement
+from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
-from attest.policy.engine import Facts
+from attest.policy.engine import Facts, Policy
 from attest.replay import (
     ChainHead,
     ChainStore,
     DeviceClaim,
     DeviceStore,
+    MemoryChainStore,
+    MemoryDeviceStore,
+    MemoryNonceStore,
     NonceStore,
     Sighting,
     sighting_store,
 )
-from attest.sign import clear_digests, manifest_digest, workload_subjects
+from attest.sign import canonical_job, clear_digests, manifest_digest, workload_subjects
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
 
 
+@runtime_checkable
 class PolicyEvaluator(Protocol):
-    """The seam for export-control policy: a manifest in, findings out.
+    """The seam for export-control policy: everything the verifier asks of a policy.
 
     Findings whose rule starts with ``tenant.`` count toward the trust
     vector's ``tenant`` aspect, ``location.`` toward ``location``,
     ``hardware.`` toward ``hardware``, all others toward ``policy``.
+    :class:`attest.policy.Policy` implements it.
     """
 
-    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: Facts) -> Sequence[Finding]:
-        """Return the findings of every rule for this manifest, given what the verifier established."""
+    @property
+    def id(self) -> str:
+        """The policy's id (recorded in each result's anchors)."""
         ...
+
+    @property
+    def version(self) -> str:
+        """The policy's version (recorded in each result's anchors)."""
+        ...
+
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: Facts) -> Sequence[Finding]:
+        """Return the findings of every rule for this manifest, given what the verifier established.
+
+        ``facts.catalog`` is the chip catalog the verifier classified with; rules that read
+        the catalog must read that one.
+        """
+        ...
+
+    def location_requirement(self, at: date) -> tuple[LocationRequirement, list[str]]:
+        """What a ``measured`` grade must prove on ``at``: the requirement and its prohibited country codes."""
+        ...
+
+    def hardware_requirement(self) -> HardwareRequirement | None:
+        """How young a GPU binding must be; None: the verifier's ``VerifyOptions.binding_max_age``."""
+        ...
+
+
+class PolicyRules(Protocol):
+    """An object with only :meth:`PolicyEvaluator.evaluate` (accepted by the function wrappers)."""
+
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: Facts) -> Sequence[Finding]:
+        """Return the findings of every rule for this manifest."""
+        ...
+
+
+class RulesOnly:
+    """A :class:`PolicyEvaluator` made of an object that only evaluates rules.
+
+    Its location requirement is the default one (CN, HK, MO; k = 2), its binding age the
+    verifier's options'; its id is the object's class name and its version empty.
+    """
+
+    def __init__(self, rules: PolicyRules) -> None:
+        self.rules = rules
+
+    @property
+    def id(self) -> str:
+        """The wrapped object's class name."""
+        return type(self.rules).__name__
+
+    @property
+    def version(self) -> str:
+        """Unknown: empty."""
+        return ""
+
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: Facts) -> Sequence[Finding]:
+        """The wrapped object's findings."""
+        return self.rules.evaluate(manifest, now=now, facts=facts)
+
+    def location_requirement(self, at: date) -> tuple[LocationRequirement, list[str]]:
+        """The default requirement (CN, HK, MO; k = 2)."""
+        req = LocationRequirement()
+        return req, list(req.prohibited)
+
+    def hardware_requirement(self) -> HardwareRequirement | None:
+        """None: the verifier's options decide."""
+        return None
+
+
+def as_policy(policy: PolicyEvaluator | PolicyRules | None) -> PolicyEvaluator | None:
+    """``policy`` as a full :class:`PolicyEvaluator` (an evaluate-only object wrapped in :class:`RulesOnly`)."""
+    if policy is None or isinstance(policy, Policy | RulesOnly):  # the common cases, without a probe
+        return policy
+    if isinstance(policy, PolicyEvaluator):
+        return policy
+    return RulesOnly(policy)
 
 
 @dataclass(frozen=True)
@@ -196,6 +275,7 @@ class _Run:
     """The GPUs whose binding verified (device identity, binding period), when hardware-bound."""
     bound_leaf_keys: dict[int, ec.EllipticCurvePublicKey] = field(default_factory=dict)
     """GPU index → leaf public key of its verified CC evidence; filled only when ``hardware-bound``."""
+    anchors: Anchors | None = None
 
     @property
     def judged_at(self) -> datetime:
@@ -251,6 +331,7 @@ class _Run:
                 "trust_vector": construct(TrustVector, {a: vector.get(a, Status.NONE) for a in _VECTOR}),
                 "findings": self.findings,
                 "verified_at": self.now,
+                "anchors": self.anchors,
             },
         )
 
@@ -270,6 +351,197 @@ _POLICY_NOT_EVALUATED = construct(
 )
 
 
+def _info(rule: str, message: str, remedy: str | None = None) -> Finding:
+    """An ``info`` finding built once (findings are frozen; results share them)."""
+    return construct(
+        Finding,
+        {"rule": rule, "severity": Severity.INFO, "message": message, "evidence": {}, "remedy": remedy},
+    )
+
+
+# What a verifier built without a store did not check: said in every result, never skipped silently.
+_REPLAY_NOT_CHECKED = _info(
+    "freshness.replay_not_checked",
+    "no nonce store was given: a replay of this envelope (its key and nonce seen before) would not be noticed",
+    "verify with a nonce store (attest.Verifier keeps one in memory by default; attest verify --state FILE)",
+)
+_CHAIN_NOT_CHECKED = _info(
+    "chain.not_checked",
+    "no chain store was given: a sequence number going back, a fork or a gap in this node's chain "
+    "would not be noticed",
+    "verify with a chain store (attest.Verifier keeps one in memory by default; attest verify --state FILE)",
+)
+_DEVICES_NOT_CHECKED = _info(
+    "hardware.devices_not_checked",
+    "no device store was given: GPUs vouching for another node key over the same time would not be noticed",
+    "verify with a device store (attest.Verifier keeps one in memory by default; attest verify --state FILE)",
+)
+
+
+class _Default(Enum):
+    """The CLI's default for a :class:`Verifier` argument (a policy or a store)."""
+
+    TOKEN = 0
+
+
+DEFAULT = _Default.TOKEN
+"""For :class:`Verifier`: use the CLI's default (the ``us-ear`` policy; a store in memory)."""
+
+DEFAULT_POLICY = "us-ear"
+"""The policy :class:`Verifier` applies unless told otherwise (as ``attest verify`` does)."""
+
+# sha256 of a landmark registry's canonical JSON, by the registry object (frozen; up to 4096 landmarks).
+_REGISTRY_DIGESTS: ByIdentity[str] = ByIdentity(16)
+
+
+def _registry_digest(registry: LandmarkRegistry) -> str:
+    hit = _REGISTRY_DIGESTS.get(registry)
+    if hit is None:
+        hit = json_digest(registry.to_obj())
+        _REGISTRY_DIGESTS.put(hit, registry)
+    return hit
+
+
+class Verifier:
+    """One verifier: every trust anchor and all replay, chain and device state, held once.
+
+    ``verify(raw)`` judges one envelope, ``verify_many(items)`` a batch; each result names
+    the anchors that produced it (:class:`attest.model.result.Anchors`).
+
+    Its defaults are the CLI's: the ``us-ear`` policy and nonce, chain and device stores
+    in memory, so a stream of envelopes is checked for replays, chain breaks and GPUs
+    serving two nodes. Pass ``None`` for any of them to skip that check; the result then
+    says so in a finding (``policy.not_evaluated``, ``freshness.replay_not_checked``,
+    ``chain.not_checked``, ``hardware.devices_not_checked``) rather than skipping it silently.
+    A policy object with only ``evaluate()`` is taken as :class:`RulesOnly` of it.
+
+    Example::
+
+        verifier = Verifier(TrustStore.load(Path("trust.json")))
+        result = verifier.verify(Path("m.dsse.json").read_bytes())
+    """
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        *,
+        policy: PolicyEvaluator | PolicyRules | _Default | None = DEFAULT,
+        catalog: Catalog | None = None,
+        options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
+        nonces: NonceStore | _Default | None = DEFAULT,
+        chains: ChainStore | _Default | None = DEFAULT,
+        devices: DeviceStore | _Default | None = DEFAULT,
+    ) -> None:
+        if isinstance(policy, _Default):
+            from attest.policy.engine import load_policy
+
+            policy = load_policy(DEFAULT_POLICY)
+        self.trust = trust
+        self.policy: PolicyEvaluator | None = as_policy(policy)
+        self.catalog: Catalog = catalog if catalog is not None else bundled_catalog()
+        self.options = options
+        self.nonces: NonceStore | None = MemoryNonceStore() if isinstance(nonces, _Default) else nonces
+        self.chains: ChainStore | None = MemoryChainStore() if isinstance(chains, _Default) else chains
+        self.devices: DeviceStore | None = MemoryDeviceStore() if isinstance(devices, _Default) else devices
+        self._anchors: Anchors | None = None
+
+    @property
+    def anchors(self) -> Anchors:
+        """The anchors every result of this verifier records."""
+        if self._anchors is None:
+            p, o = self.policy, self.options
+            self._anchors = construct(
+                Anchors,
+                {
+                    "policy": f"{p.id}@{p.version}" if p is not None else None,
+                    "catalog": self.catalog.anchor,
+                    "cc_root_sha256": o.cc_root_sha256 if o.cc_root is not None else None,
+                    "landmark_registry": _registry_digest(o.landmarks) if o.landmarks is not None else None,
+                },
+            )
+        return self._anchors
+
+    def verify(
+        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+    ) -> VerificationResult:
+        """Verify one envelope file's bytes (never raises on bad input).
+
+        Args:
+            raw: the envelope exactly as received.
+            now: the verification time (an aware datetime; default: the clock's now).
+            source: a label for the input (file name), copied into the result.
+
+        Raises:
+            StoreError: the replay, chain or device state could not be read or written
+                (a database locked, full, read-only, damaged or disconnected): no verdict.
+        """
+        return self.verify_and_open(raw, now=now, source=source)[0]
+
+    def verify_and_open(
+        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+    ) -> tuple[VerificationResult, WorkloadManifest | None]:
+        """:meth:`verify`, also returning the manifest once every signature on it verified.
+
+        The manifest is None when the envelope could not be authenticated; a returned manifest
+        may still carry contraindicated findings (read the result first).
+        """
+        run = _Run(now=now or datetime.now(UTC), source=source, anchors=self.anchors)
+        run.evaluated.add("instance_identity")
+        try:
+            _verify(run, raw, self)
+        except StoreError:
+            raise  # the state cannot be read or written: not a verdict on this envelope
+        except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
+            run.add("envelope.malformed", CONTRA, exc.message)
+        return run.result(), run.manifest
+
+    def verify_many(
+        self, items: Sequence[tuple[str, bytes]], *, now: datetime | None = None
+    ) -> list[VerificationResult]:
+        """Verify a batch, checking chains in (node key, sequence) order; results in input order.
+
+        Inputs are visited in sequence order per node so that a batch given in
+        any file order is judged the same; ordering reads the unverified
+        payload only to sort, never to decide. With a device store, a GPU found
+        backing two node keys anywhere in the batch refuses every envelope of the
+        batch that relies on it, not only the ones verified after the other key's.
+        """
+        at = now or datetime.now(UTC)
+        order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
+        results: dict[int, VerificationResult] = {}
+        manifests: dict[int, WorkloadManifest] = {}
+        for i in order:
+            label, raw = items[i]
+            results[i], manifest = self.verify_and_open(raw, now=at, source=label)
+            if manifest is not None:
+                manifests[i] = manifest
+        if self.devices is not None:
+            for i, manifest in manifests.items():
+                results[i] = _recheck_devices(results[i], manifest, self.devices)
+        return [results[i] for i in range(len(items))]
+
+
+def _function_verifier(
+    trust: TrustStore,
+    nonces: NonceStore | None,
+    chains: ChainStore | None,
+    policy: PolicyEvaluator | PolicyRules | None,
+    options: VerifyOptions,
+    catalog: Catalog | None,
+    devices: DeviceStore | None,
+) -> Verifier:
+    """The :class:`Verifier` the function wrappers use: exactly the stores and policy they were given."""
+    return Verifier(
+        trust,
+        policy=policy,
+        catalog=catalog,
+        options=options,
+        nonces=nonces,
+        chains=chains,
+        devices=devices,
+    )
+
+
 def verify_envelope(
     raw: bytes,
     trust: TrustStore,
@@ -277,13 +549,16 @@ def verify_envelope(
     now: datetime,
     nonces: NonceStore | None = None,
     chains: ChainStore | None = None,
-    policy: PolicyEvaluator | None = None,
+    policy: PolicyEvaluator | PolicyRules | None = None,
     options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
     source: str | None = None,
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
 ) -> VerificationResult:
     """Verify one envelope file's bytes and return the result (never raises on bad input).
+
+    A one-call form of :class:`Verifier` that uses exactly what it is given: a check whose
+    store or policy is missing is not made, and the result says so in an ``info`` finding.
 
     Whatever the bytes, the answer is a result. Only the stores can make it raise: a state
     whose database cannot be read or written (locked, full, read-only, damaged, disconnected)
@@ -293,29 +568,19 @@ def verify_envelope(
         raw: the envelope exactly as received.
         trust: the trusted signer keys.
         now: the verification time (an aware datetime).
-        nonces: where seen nonces are remembered; None skips the replay check.
-        chains: where each node's newest manifest is remembered; None skips the chain check.
+        nonces: where seen nonces are remembered; None skips the replay check (and says so).
+        chains: where each node's newest manifest is remembered; None skips the chain check (and says so).
         policy: export-control policy; None records that policy was not evaluated.
         options: limits and tolerances.
         source: a label for the input (file name), copied into the result.
         catalog: the chip catalog GPUs are classified with (default: the bundled one).
-        devices: which node keys each GPU device vouched for; None skips the one-GPU-one-node check.
+        devices: which node keys each GPU device vouched for; None skips the one-GPU-one-node check (and says so).
 
     Raises:
         StoreError: ``nonces``, ``chains`` or ``devices`` could not be read or written.
     """
-    return verify_and_open(
-        raw,
-        trust,
-        now=now,
-        nonces=nonces,
-        chains=chains,
-        policy=policy,
-        options=options,
-        source=source,
-        catalog=catalog,
-        devices=devices,
-    )[0]
+    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    return verifier.verify_and_open(raw, now=now, source=source)[0]
 
 
 def verify_and_open(
@@ -325,7 +590,7 @@ def verify_and_open(
     now: datetime,
     nonces: NonceStore | None = None,
     chains: ChainStore | None = None,
-    policy: PolicyEvaluator | None = None,
+    policy: PolicyEvaluator | PolicyRules | None = None,
     options: VerifyOptions = VerifyOptions(),
     source: str | None = None,
     catalog: Catalog | None = None,
@@ -336,28 +601,14 @@ def verify_and_open(
     The manifest is None when the envelope could not be authenticated; a returned manifest
     may still carry contraindicated findings (read the result first).
     """
-    run = _Run(now=now, source=source)
-    run.evaluated.add("instance_identity")
-    try:
-        _verify(run, raw, trust, nonces, chains, policy, options, catalog, devices)
-    except StoreError:
-        raise  # the state cannot be read or written: not a verdict on this envelope
-    except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
-        run.add("envelope.malformed", CONTRA, exc.message)
-    return run.result(), run.manifest
+    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    return verifier.verify_and_open(raw, now=now, source=source)
 
 
-def _verify(
-    run: _Run,
-    raw: bytes,
-    trust: TrustStore,
-    nonces: NonceStore | None,
-    chains: ChainStore | None,
-    policy: PolicyEvaluator | None,
-    options: VerifyOptions,
-    catalog: Catalog | None,
-    devices: DeviceStore | None = None,
-) -> None:
+def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
+    trust, nonces, chains = verifier.trust, verifier.nonces, verifier.chains
+    policy, options, catalog, devices = verifier.policy, verifier.options, verifier.catalog, verifier.devices
+
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
         envelope, payload = parse_envelope(
@@ -419,7 +670,10 @@ def _verify(
         run.at = min(manifest.freshness.issued_at, run.now)
 
     # 6. Subjects name this manifest's workload.
-    expected = workload_subjects(manifest)
+    # The job's canonical encoding serves both the subjects (a job naming no spec) and the chain digest.
+    job = manifest.job
+    job_canonical = canonical_job(job) if chains is not None or not (job.spec_digest or job.images) else None
+    expected = workload_subjects(manifest, job_canonical=job_canonical)
     if [(s.name, s.digest) for s in statement.subject] != [(s.name, s.digest) for s in expected]:
         run.add(
             "statement.subject_mismatch",
@@ -452,27 +706,31 @@ def _verify(
     first = None
     expires = manifest.freshness.expires_at + options.clock_skew
     sightings = sighting_store(nonces)
-    if sightings is not None:
+    if nonces is None:
+        run.findings.append(_REPLAY_NOT_CHECKED)
+    elif sightings is not None:
         first = sightings.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
         if first.payload != run.subject:
             first = None
             _replayed(run, manifest.freshness.nonce)
         elif not first.new:
             run.add(*seen_before(first))
-    elif nonces is not None and not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
+    elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
         _replayed(run, manifest.freshness.nonce)
 
     # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen).
     if first is not None and not first.new and first.chain_rule is not None:
         if first.chain_rule:
             run.add(*first_chain_verdict(first))
-    elif chains is not None:
-        rule = _check_chain(run, chains, manifest)
+    elif chains is None:
+        run.findings.append(_CHAIN_NOT_CHECKED)
+    else:
+        rule = _check_chain(run, chains, manifest, job_canonical)
         if first is not None and sightings is not None:
             sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
 
     # 12. Classification, from the catalog, never from the manifest's word.
-    _check_classification(run, manifest, catalog or bundled_catalog())
+    _check_classification(run, manifest, catalog)
 
     # 13. Hardware evidence binds the signing key to the GPUs listed: fresh, unrevoked, the declared model.
     node_signer = next((e for e in signers if e.scope.key_id == manifest.node.key_id), None)
@@ -483,13 +741,16 @@ def _verify(
             node_signer.key,
             options,
             trust,
-            catalog or bundled_catalog(),
-            hardware_requirement(policy, options),
+            catalog,
+            _binding_max_age(policy, options),
         )
 
     # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
-    if devices is not None and run.bound:
-        _check_devices(run, manifest, devices)
+    if run.bound:
+        if devices is None:
+            run.findings.append(_DEVICES_NOT_CHECKED)
+        else:
+            _check_devices(run, manifest, devices)
 
     # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
     _check_location(run, manifest, policy, options, catalog)
@@ -499,19 +760,20 @@ def _verify(
         run.findings.append(_POLICY_NOT_EVALUATED)
     else:
         run.evaluated.update({"policy", "tenant"})
-        for finding in policy.evaluate(manifest, now=run.now, facts=Facts(run.grade, run.classifications)):
+        for finding in policy.evaluate(
+            manifest, now=run.now, facts=Facts(run.grade, run.classifications, catalog)
+        ):
             run.findings.append(finding)
             aspect = _ASPECTS.get(finding.rule.split(".", 1)[0], "policy")
             run.evaluated.add(aspect)
 
 
-def location_scope(
+def _location_scope(
     policy: PolicyEvaluator | None, manifest: WorkloadManifest
 ) -> tuple[LocationRequirement, list[str]]:
     """The location requirement of ``policy`` (or the default: CN, HK, MO; k = 2) and its country codes."""
-    scope = getattr(policy, "location_requirement", None)
-    if callable(scope):
-        req, codes = scope(manifest.freshness.issued_at.date())
+    if policy is not None:
+        req, codes = policy.location_requirement(manifest.freshness.issued_at.date())
         return req, list(codes)
     req = LocationRequirement()
     return req, list(req.prohibited)
@@ -520,7 +782,7 @@ def location_scope(
 def location_report(
     manifest: WorkloadManifest,
     registry: LandmarkRegistry,
-    policy: PolicyEvaluator | None,
+    policy: PolicyEvaluator | PolicyRules | None,
     *,
     now: datetime,
     clock_skew: timedelta = timedelta(seconds=60),
@@ -534,7 +796,7 @@ def location_report(
     """
     from attest.location.check import evaluate_manifest  # numpy, shapely, pyproj: loaded when needed
 
-    req, codes = location_scope(policy, manifest)
+    req, codes = _location_scope(as_policy(policy), manifest)
     return evaluate_manifest(
         manifest,
         registry=registry,
@@ -617,7 +879,7 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
 _CLASSIFIED: ByIdentity[tuple[list[ChipClassification], list[Finding]]] = ByIdentity(256)
 
 
-def clear_caches() -> None:
+def _clear_caches() -> None:
     """Forget what the verifier cached (validated manifest members, GPU classifications, digests).
 
     Results never depend on the caches; benchmarks clear them to time a cold verifier.
@@ -720,13 +982,10 @@ OCSP_BEFORE_CHALLENGE = timedelta(hours=1)
 """How long before a binding's challenge an attached OCSP answer may have been produced (responders cache)."""
 
 
-def hardware_requirement(policy: PolicyEvaluator | None, options: VerifyOptions) -> timedelta:
+def _binding_max_age(policy: PolicyEvaluator | None, options: VerifyOptions) -> timedelta:
     """The maximum binding age: the policy's ``[hardware]`` section if it has one, else the options'."""
-    scope = getattr(policy, "hardware_requirement", None)
-    if callable(scope):
-        req = scope()
-        return timedelta(seconds=req.binding_max_age_s)
-    return options.binding_max_age
+    req = policy.hardware_requirement() if policy is not None else None
+    return timedelta(seconds=req.binding_max_age_s) if req is not None else options.binding_max_age
 
 
 @dataclass(frozen=True)
@@ -1220,12 +1479,12 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         )
 
 
-def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest) -> str:
+def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job: bytes | None) -> str:
     """Check and advance the node's chain; return the finding's rule ("" for none)."""
     assert run.key_id is not None
     seq = manifest.freshness.sequence
-    digest = manifest_digest(manifest)
-    finding, advance = chain_step(chains.head(run.key_id), seq, digest, manifest.freshness.previous)
+    digest = manifest_digest(manifest, job=job)
+    finding, advance = _chain_step(chains.head(run.key_id), seq, digest, manifest.freshness.previous)
     if finding is not None:
         run.add(*finding)
     if advance:
@@ -1273,7 +1532,7 @@ ChainFinding = tuple[str, Severity, str, dict[str, Any]]
 """A chain finding: rule, severity, message, evidence."""
 
 
-def chain_step(
+def _chain_step(
     head: ChainHead | None, seq: int, digest: str, previous: str | None
 ) -> tuple[ChainFinding | None, bool]:
     """The chain check of one manifest against its node's newest one: (finding or None, advance?).
@@ -1323,42 +1582,14 @@ def verify_many(
     now: datetime,
     nonces: NonceStore | None,
     chains: ChainStore | None,
-    policy: PolicyEvaluator | None = None,
+    policy: PolicyEvaluator | PolicyRules | None = None,
     options: VerifyOptions = VerifyOptions(),
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
 ) -> list[VerificationResult]:
-    """Verify a batch, checking chains in (node key, sequence) order; results in input order.
-
-    Inputs are visited in sequence order per node so that a batch given in
-    any file order is judged the same; ordering reads the unverified
-    payload only to sort, never to decide. With a device store, a GPU found
-    backing two node keys anywhere in the batch refuses every envelope of the
-    batch that relies on it, not only the ones verified after the other key's.
-    """
-    order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
-    results: dict[int, VerificationResult] = {}
-    manifests: dict[int, WorkloadManifest] = {}
-    for i in order:
-        label, raw = items[i]
-        results[i], manifest = verify_and_open(
-            raw,
-            trust,
-            now=now,
-            nonces=nonces,
-            chains=chains,
-            policy=policy,
-            options=options,
-            source=label,
-            catalog=catalog,
-            devices=devices,
-        )
-        if manifest is not None:
-            manifests[i] = manifest
-    if devices is not None:
-        for i, manifest in manifests.items():
-            results[i] = _recheck_devices(results[i], manifest, devices)
-    return [results[i] for i in range(len(items))]
+    """Verify a batch with exactly these stores and policy (:meth:`Verifier.verify_many`)."""
+    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    return verifier.verify_many(items, now=now)
 
 
 def _recheck_devices(
@@ -1461,7 +1692,7 @@ def chain_order_key(raw: bytes) -> tuple[str, int]:
     return ("", -1) if pred is None else (pred.node.key_id, pred.freshness.sequence)
 
 
-def claimed_hostname(raw: bytes) -> str | None:
+def _claimed_hostname(raw: bytes) -> str | None:
     """The host name an envelope's manifest gives, read before anything is verified (to choose only).
 
     None for input the typed C decoders of :func:`chain_order_key` cannot read.

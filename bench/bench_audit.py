@@ -24,7 +24,7 @@ from attest.crypto.trust import TrustStore
 from attest.hardware import SimulatedGpuSource
 from attest.model.manifest import Job, Operator, Site, Tenant
 from attest.sign import sign_manifest
-from attest.verify import clear_caches
+from attest.verify import _clear_caches
 
 SITE = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032)
 OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
@@ -71,13 +71,12 @@ def cpu_task(jobs: int, n: int = 4_000_000) -> float:
 
 
 def _verify_half(chunks: list[Any], trust: TrustStore, now: datetime) -> None:
-    from attest.audit import _init_worker, _verify_group
-    from attest.policy import load_policy
+    from attest.audit.parallel import VerifierSpec, _verify_group
     from attest.verify import VerifyOptions
 
-    _init_worker(trust, load_policy("us-ear"), VerifyOptions(as_of_issue=True), now)  # as audit() judges
+    spec = VerifierSpec(trust, "us-ear", VerifyOptions(as_of_issue=True), now).loaded()  # as audit() judges
     for chunk in chunks:
-        _verify_group([it for _, it in chunk])
+        _verify_group(spec, [it for _, it in chunk])
 
 
 def ceiling(items: list[tuple[str, bytes]], trust: TrustStore, now: datetime) -> float:
@@ -87,7 +86,7 @@ def ceiling(items: list[tuple[str, bytes]], trust: TrustStore, now: datetime) ->
     this workload on this machine at this moment (caches and memory bandwidth are shared, which
     a pure-Python loop does not feel).
     """
-    from attest.audit import _groups
+    from attest.audit.parallel import _groups
 
     chunks = _groups(items, 64)
     ctx = mp.get_context("fork")
@@ -113,11 +112,11 @@ def main() -> None:
     pure: dict[int, float] = {}
     halves = float("inf")
     for _ in range(args.rounds):  # interleaved, best round of each kept; every run starts cold
-        clear_caches()
+        _clear_caches()
         halves = min(halves, ceiling(items, trust, now))
         for jobs in (1, 2):
             pure[jobs] = min(pure.get(jobs, float("inf")), cpu_task(jobs))
-            clear_caches()
+            _clear_caches()
             t = time.perf_counter()
             report = audit(items, trust, now=now, policy="us-ear", jobs=jobs)
             secs = time.perf_counter() - t
@@ -139,7 +138,7 @@ def main() -> None:
     if args.dask:
         from distributed import Client, LocalCluster
 
-        clear_caches()
+        _clear_caches()
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
             t = time.perf_counter()
             report = audit(items, trust, now=now, policy="us-ear", dask_client=client)

@@ -8,9 +8,15 @@ matter; absolute times on a shared machine mean little):
           signature, statement/manifest validation, scope, freshness, nonce,
           over one node's stream (its repeating members validated once);
 - cold:   the same with the verifier's caches cleared before every envelope;
+- full:   ``attest.Verifier(trust)`` as built with its defaults — the ``us-ear`` policy and nonce,
+          chain and device stores in memory, as ``attest verify`` checks (the acceptance figure);
 - peer:   ``securesystemslib`` DSSE ``Envelope.from_dict`` + ``verify`` + ``json.loads`` of the payload.
 
-Run: python bench/bench_verify.py [--n 300] [--rounds 5] [--chain]
+``--cli N`` also times ``attest verify`` as an auditor runs it, on N distinct envelope files in one
+call and on 1 file, and reports the per-envelope cost (the difference over N - 1) beside a bare
+Ed25519 verify measured in the same run.
+
+Run: python bench/bench_verify.py [--n 300] [--rounds 5] [--chain] [--cli 1500]
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from attest.crypto.dsse import pae
 from attest.hardware import SimulatedGpuSource
 from attest.model import Job
 from attest.policy import Policy, load_policy
-from attest.verify import clear_caches
+from attest.verify import _clear_caches
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -131,12 +137,23 @@ def run(
             if r.status is not attest.Status.AFFIRMING:
                 raise SystemExit(f"benchmark envelope did not verify: {r.findings}")
 
+    full = attest.Verifier(trust)  # the defaults: us-ear, stores in memory (policy loaded once)
+
+    def attest_full() -> None:
+        verifier = attest.Verifier(
+            trust, policy=full.policy, catalog=full.catalog
+        )  # fresh stores, the same anchors
+        for raw in envelopes:
+            r = verifier.verify(raw, now=later)
+            if r.status is not attest.Status.AFFIRMING:
+                raise SystemExit(f"benchmark envelope did not verify: {r.findings}")
+
     def attest_cold() -> None:
         # Every envelope as if from a node never seen: no cached members or classifications.
         nonces = attest.MemoryNonceStore()
         chains = attest.MemoryChainStore() if chain else None
         for raw in envelopes:
-            clear_caches()
+            _clear_caches()
             r = attest.verify_envelope(raw, trust, now=later, nonces=nonces, chains=chains, policy=policy)
             if r.status is not attest.Status.AFFIRMING:
                 raise SystemExit(f"benchmark envelope did not verify: {r.findings}")
@@ -149,7 +166,13 @@ def run(
             env.verify([sslib_key], 1)
             json.loads(env.payload)
 
-    contenders = {"raw": raw_verify, "attest": attest_verify, "cold": attest_cold, "peer": peer_verify}
+    contenders = {
+        "raw": raw_verify,
+        "attest": attest_verify,
+        "cold": attest_cold,
+        "full": attest_full,
+        "peer": peer_verify,
+    }
     for fn in contenders.values():
         fn()  # warm up
     # Interleave the three in every round so that machine noise hits all of them alike;
@@ -159,6 +182,54 @@ def run(
         for name, fn in contenders.items():
             rates[name] = max(rates[name], best_rate(fn, n, 1))
     return {**rates, "size": len(envelopes[0])}
+
+
+def cli_run(n: int, rounds: int) -> dict[str, float]:
+    """``attest verify`` of ``n`` distinct envelope files in one call, and of 1; bare Ed25519 alike."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    key, envelopes = make_envelopes(attest.Algorithm.ED25519, n)
+    work = Path(tempfile.mkdtemp(prefix="attest-bench-cli-"))
+    trust = attest.TrustStore().with_key(key.public, operator=OPERATOR.name, countries=["MY"])
+    trust.save(work / "trust.json")
+    names = []
+    for i, raw in enumerate(envelopes):
+        name = f"m{i:05d}.json"
+        (work / name).write_bytes(raw)
+        names.append(name)
+    later = (NOW + timedelta(minutes=1)).isoformat()
+    base = [sys.executable, "-m", "attest.cli.main", "verify", "--trust", "trust.json", "--now", later, "--quiet"]
+
+    def timed(files: list[str]) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.run([*base, *files], cwd=work, capture_output=True)
+        elapsed = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"attest verify failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+        return elapsed
+
+    env = json.loads(envelopes[0])
+    sig = base64.b64decode(env["signatures"][0]["sig"])
+    message = pae(env["payloadType"], base64.b64decode(env["payload"]))
+    pub = key.public.crypto_key
+    assert isinstance(pub, ed25519.Ed25519PublicKey)
+
+    def bare() -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            pub.verify(sig, message)
+        return (time.perf_counter() - t0) / n
+
+    one, many, raw = float("inf"), float("inf"), float("inf")
+    for _ in range(rounds):  # interleaved, best of each kept
+        one = min(one, timed(names[:1]))
+        many = min(many, timed(names))
+        raw = min(raw, bare())
+    per = (many - one) / (n - 1)
+    return {"one_s": one, "many_s": many, "per_env_s": per, "raw_s": raw}
 
 
 def main() -> int:
@@ -176,6 +247,12 @@ def main() -> int:
         metavar="N",
         help="apply us-ear, screening against a synthetic N-entry list",
     )
+    ap.add_argument(
+        "--cli",
+        type=int,
+        metavar="N",
+        help="also time attest verify of N distinct envelope files in one call against 1 file",
+    )
     args = ap.parse_args()
     policy = policy_with_list(args.policy_list) if args.policy_list else None
     print(
@@ -183,15 +260,23 @@ def main() -> int:
         + (f"; us-ear with a {args.policy_list}-entry screening list" if policy else "; no policy")
     )
     print(
-        f"{'algorithm':<11} {'bytes':>6} {'raw /s':>8} {'attest /s':>10} {'cold /s':>8} {'peer /s':>8}"
-        f" {'attest/raw':>11} {'cold/raw':>9} {'peer/raw':>9} {'attest/peer':>12}"
+        f"{'algorithm':<11} {'bytes':>6} {'raw /s':>8} {'attest /s':>10} {'cold /s':>8} {'full /s':>8} {'peer /s':>8}"
+        f" {'attest/raw':>11} {'cold/raw':>9} {'full/raw':>9} {'peer/raw':>9} {'full/peer':>10}"
     )
     for alg in attest.Algorithm:
         r = run(alg, args.n, args.rounds, args.chain, policy)
         print(
-            f"{alg.value:<11} {int(r['size']):>6} {r['raw']:>8.0f} {r['attest']:>10.0f} {r['cold']:>8.0f} {r['peer']:>8.0f}"
-            f" {r['attest'] / r['raw']:>11.2f} {r['cold'] / r['raw']:>9.2f} {r['peer'] / r['raw']:>9.2f}"
-            f" {r['attest'] / r['peer']:>12.2f}"
+            f"{alg.value:<11} {int(r['size']):>6} {r['raw']:>8.0f} {r['attest']:>10.0f} {r['cold']:>8.0f}"
+            f" {r['full']:>8.0f} {r['peer']:>8.0f}"
+            f" {r['attest'] / r['raw']:>11.2f} {r['cold'] / r['raw']:>9.2f} {r['full'] / r['raw']:>9.2f}"
+            f" {r['peer'] / r['raw']:>9.2f} {r['full'] / r['peer']:>10.2f}"
+        )
+    if args.cli:
+        c = cli_run(args.cli, max(1, min(args.rounds, 3)))
+        print(
+            f"\nattest verify (CLI), {args.cli} files in one call: {c['many_s']:.2f} s; 1 file: {c['one_s']:.2f} s;"
+            f" per envelope {c['per_env_s'] * 1e6:.0f} us; bare Ed25519 verify {c['raw_s'] * 1e6:.0f} us;"
+            f" bare/CLI per envelope {c['raw_s'] / c['per_env_s']:.2f}"
         )
     return 0
 

@@ -25,6 +25,7 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Literal
 
+from attest.crypto.canonical import json_digest
 from attest.model.catalog import Chip, ChipCatalog
 from attest.model.manifest import Classification, Gpu
 
@@ -189,6 +190,11 @@ class Catalog:
                 self._by_sku[(sku.project, sku.project_sku)] = chip
         # A classification depends only on (PCI id, name); fleets repeat the same few.
         self._classified: dict[tuple[str, str], ChipClassification] = {}
+
+    @cached_property
+    def anchor(self) -> str:
+        """Which catalog this is, for a result's anchors: its date and sha256 of its canonical JSON."""
+        return f"{self.document.date} {json_digest(self.document.to_obj())}"
 
     @property
     def chips(self) -> list[Chip]:

@@ -91,6 +91,24 @@ class TrustVector(WireModel):
     policy: StatusValue = Status.NONE
 
 
+class Anchors(WireModel):
+    """Which trust anchors produced a result (as sigstore names the trusted root of a verdict).
+
+    Two results can be compared only when their anchors are the same: another policy
+    version, chip catalog, GPU vendor root or landmark registry may judge the same bytes
+    differently.
+    """
+
+    policy: str | None = Field(default=None, description="policy id@version; absent: no policy was applied")
+    catalog: str = Field(description="the chip catalog: its date and sha256 of its canonical JSON")
+    cc_root_sha256: str | None = Field(
+        default=None, description="SHA-256 of the GPU vendor root; absent: CC evidence was not checked"
+    )
+    landmark_registry: str | None = Field(
+        default=None, description="sha256 of the landmark registry's canonical JSON; absent: no registry"
+    )
+
+
 class VerificationResult(WireModel):
     """The verdict on one envelope."""
 
@@ -107,6 +125,9 @@ class VerificationResult(WireModel):
     trust_vector: TrustVector = Field(default_factory=TrustVector)
     findings: list[Finding] = Field(default_factory=list)
     verified_at: Timestamp
+    anchors: Anchors | None = Field(
+        default=None, description="the trust anchors this result was produced with"
+    )
 
     @model_validator(mode="after")
     def _status_not_above_findings(self) -> VerificationResult:

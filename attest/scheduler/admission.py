@@ -19,9 +19,12 @@ key (the result of :func:`attest.verify.verify_envelope` and the manifest it ver
    heartbeat when it is fresh: a job's ``end`` manifest lists only that job's GPUs);
 7. ``policy`` — the export-control policy, applied to *this* tenant on that node's site,
    chips and location grade, says no (destination, headquarters rule, screening, the
-   minimum evidence grade).
+   minimum evidence grade). A screening match whose identity is unconfirmed (a "possible
+   match": a party of a listed name that declares another country, a warning for ``attest
+   verify``) refuses too, until the policy clears it: a listed party must not run by declaring
+   another country.
 
-Warnings do not refuse; they travel with the verdict.
+Other warnings do not refuse; they travel with the verdict.
 """
 
 from __future__ import annotations
@@ -257,8 +260,10 @@ def _judge(
     catalog = bundled_catalog()
     facts = Facts(r.location_grade or "declared", [catalog.classify_gpu(g) for g in node_gpus])
     found = list(policy.evaluate(proposed, now=now, facts=facts))
-    refused = [f for f in found if f.severity is Severity.CONTRAINDICATED]
-    warnings += [f"{f.rule}: {f.message}" for f in found if f.severity is Severity.WARNING]
+    refused = [f for f in found if f.severity is Severity.CONTRAINDICATED or _unconfirmed(f)]
+    warnings += [
+        f"{f.rule}: {f.message}" for f in found if f.severity is Severity.WARNING and not _unconfirmed(f)
+    ]
     if refused:
         return NodeVerdict(
             node,
@@ -273,6 +278,11 @@ def _judge(
     return NodeVerdict(
         node, True, "ok", "allowed", warnings, found, site_country=country, location_grade=grade
     )
+
+
+def _unconfirmed(f: Finding) -> bool:
+    """A screening finding that holds a job until someone confirms the party is not the listed one."""
+    return f.severity is Severity.WARNING and f.evidence.get("identity") == "unconfirmed"
 
 
 def _age(age: timedelta) -> str:

@@ -32,7 +32,7 @@ from attest.scheduler.quarantine import (
     is_cleared,
     quarantined_hosts,
 )
-from attest.verify import PolicyEvaluator, VerifyOptions, chain_order_key, claimed_hostname, verify_and_open
+from attest.verify import PolicyEvaluator, VerifyOptions, _claimed_hostname, chain_order_key, verify_and_open
 
 INVENTORY_SUFFIX = ".heartbeat.envelope.json"
 #: What the collector checked when it chose each key's newest envelope (see :func:`evidence_checks`).
@@ -133,7 +133,7 @@ def load_evidence(
         envelopes = list(envelopes)
 
         def wanted_host(raw: bytes) -> bool:
-            host = claimed_hostname(raw)
+            host = _claimed_hostname(raw)
             return host is not None and (host in wanted or host.split(".", 1)[0] in wanted)
 
         speakers = {chain_order_key(raw)[0] for _, raw in envelopes if wanted_host(raw)}

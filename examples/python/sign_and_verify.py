@@ -27,10 +27,10 @@ def main() -> int:
     )
     envelope = attest.encode_envelope(attest.sign_manifest(manifest, key))
 
-    result = attest.verify_envelope(
-        envelope, trust, now=now + timedelta(seconds=5), nonces=attest.MemoryNonceStore()
-    )
-    print(result.status.value, [f.rule for f in result.findings])
+    verifier = attest.Verifier(trust)  # the us-ear policy; replay, chain and device state in memory
+    result = verifier.verify(envelope, now=now + timedelta(seconds=5))
+    print(result.status.value, [f.rule for f in result.findings if f.severity is not attest.Severity.INFO])
+    print("judged with", result.anchors.to_obj() if result.anchors else None)
     return result.status.exit_code
 
 

@@ -12,8 +12,9 @@ from datetime import timedelta
 
 import pytest
 
-import attest.audit as audit_mod
-from attest.audit import _groups, _init_worker, _settle, _split_tail, _Trace, _verify_group, audit
+import attest.audit.parallel as audit_mod
+from attest.audit import audit
+from attest.audit.parallel import VerifierSpec, _groups, _settle, _split_tail, _Trace, _verify_group
 from attest.verify import VerifyOptions, chain_order_key
 from tests.conftest import NOW, Node, trusted_node
 
@@ -69,20 +70,20 @@ def test_settled_pieces_equal_one_pass(seed: int, monkeypatch: pytest.MonkeyPatc
     items = planted(node, 30, rng)
     for _ in range(rng.randint(2, 6)):  # more replays, so some land on a cut
         items.append(items[rng.randrange(len(items))])
-    _init_worker(node.trust, None, VerifyOptions(as_of_issue=True), NOW + timedelta(hours=2))
-    whole = _verify_group(items)
+    spec = VerifierSpec(node.trust, None, VerifyOptions(as_of_issue=True), NOW + timedelta(hours=2))
+    whole = _verify_group(spec, items)
     ordered = sorted(enumerate(items), key=lambda pi: chain_order_key(pi[1][1]))
     pieces = []
     k = 0
     while k < len(ordered):
         chunk = ordered[k : k + rng.randint(1, 5)]
         trace = _Trace()
-        pieces.append((chunk, _verify_group([it for _, it in chunk], trace=trace), trace.ops))
+        pieces.append((chunk, _verify_group(spec, [it for _, it in chunk], trace=trace), trace.ops))
         k += len(chunk)
     again: list[int] = []
     real = audit_mod._verify_group
-    monkeypatch.setattr(audit_mod, "_verify_group", lambda its, **kw: again.append(len(its)) or real(its, **kw))
-    settled = {chunk[i][0]: r.to_obj() for chunk, out in _settle(pieces) for i, r, _ in out}
+    monkeypatch.setattr(audit_mod, "_verify_group", lambda sp, its, **kw: again.append(len(its)) or real(sp, its, **kw))
+    settled = {chunk[i][0]: r.to_obj() for chunk, out in _settle(spec, pieces) for i, r, _ in out}
     assert settled == {i: r.to_obj() for i, r, _ in whole}
     AGAIN.append(len(again))
 
@@ -104,16 +105,16 @@ def test_a_piece_is_verified_again_when_its_guess_fails(monkeypatch: pytest.Monk
     del items[4]
     # in chain order, pieces of 4: [0 1 2 3] [5 6 7 8] [8' 9 10 11] [12 13 14 15]: the second
     # starts after a gap, the third with a replay of the second's last manifest
-    _init_worker(node.trust, None, VerifyOptions(as_of_issue=True), NOW + timedelta(hours=2))
+    spec = VerifierSpec(node.trust, None, VerifyOptions(as_of_issue=True), NOW + timedelta(hours=2))
     chunks, cut = _split_tail(_groups(items, 1), jobs=2)
     pieces = []
     for g in cut[0]:
         trace = _Trace()
-        pieces.append((chunks[g], _verify_group([it for _, it in chunks[g]], trace=trace), trace.ops))
+        pieces.append((chunks[g], _verify_group(spec, [it for _, it in chunks[g]], trace=trace), trace.ops))
     again: list[int] = []
     real = audit_mod._verify_group
-    monkeypatch.setattr(audit_mod, "_verify_group", lambda its, **k: again.append(len(its)) or real(its, **k))
-    out = {chunk[i][0]: r for chunk, res in _settle(pieces) for i, r, _ in res}
+    monkeypatch.setattr(audit_mod, "_verify_group", lambda sp, its, **k: again.append(len(its)) or real(sp, its, **k))
+    out = {chunk[i][0]: r for chunk, res in _settle(spec, pieces) for i, r, _ in res}
     assert [f.rule for f in out[len(items) - 1].findings if f.rule.startswith("freshness.nonce")] == ["freshness.nonce_reused"]
     assert sum(f.rule == "chain.gap" for r in out.values() for f in r.findings) == 1
     assert again == [4, 4]  # those two pieces, verified again from the true stores; no other

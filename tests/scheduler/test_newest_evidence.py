@@ -104,7 +104,7 @@ def test_an_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_admission_verifies_only_the_nodes_it_is_asked_about() -> None:
-    from attest.verify import claimed_hostname
+    from attest.verify import _claimed_hostname
 
     a, b, c = trusted_node(), trusted_node(), trusted_node()
     b.host, c.host = "gpu-b", "gpu-c"
@@ -119,7 +119,7 @@ def test_admission_verifies_only_the_nodes_it_is_asked_about() -> None:
     assert list(chosen) == ["gpu-b"]
     assert chosen["gpu-b"].manifest == everything["gpu-b"].manifest
     assert chosen["gpu-b"].result.status == everything["gpu-b"].result.status
-    assert [claimed_hostname(raw) for _, raw in items[::2]] == ["gpu-a17", "gpu-b", "gpu-c", None]
+    assert [_claimed_hostname(raw) for _, raw in items[::2]] == ["gpu-a17", "gpu-b", "gpu-c", None]
     # a second key claiming the same host is still seen (admission judges the conflict)
     rogue = trusted_node()
     trust = trust.with_key(rogue.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])

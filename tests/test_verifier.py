@@ -1,0 +1,186 @@
+"""The Verifier object: one holder of every trust anchor, strict defaults, anchors in each result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from attest.audit import audit
+from attest.hardware.catalog import Catalog, bundled_catalog
+from attest.model.manifest import WorkloadManifest
+from attest.model.result import Finding, Severity, Status
+from attest.policy import load_policy
+from attest.policy.engine import Facts
+from attest.replay import MemoryChainStore, MemoryNonceStore
+from attest.verify import Verifier, VerifyOptions, verify_envelope
+from tests.conftest import NOW, CliRunner, Node, trusted_node
+
+LATER = NOW + timedelta(minutes=1)
+
+
+def rules(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [f.rule for f in result.findings]
+
+
+def test_defaults_are_the_clis(node: Node) -> None:
+    """Built with only a trust store: the us-ear policy and stores in memory, as attest verify."""
+    verifier = Verifier(node.trust)
+    raw = node.envelope()
+    first = verifier.verify(raw, now=LATER)
+    assert first.status is Status.AFFIRMING, first.findings
+    assert "policy.not_evaluated" not in rules(first)
+    assert any(r.startswith("policy.") for r in rules(first))  # the policy's own verdicts
+    assert first.trust_vector.policy is Status.AFFIRMING
+    again = verifier.verify(raw, now=LATER)  # a replay: the in-memory nonce store remembers
+    assert again.status is Status.CONTRAINDICATED and "freshness.nonce_reused" in rules(again)
+
+
+def test_function_without_stores_says_what_it_did_not_check(node: Node) -> None:
+    r = verify_envelope(node.envelope(), node.trust, now=LATER)
+    assert r.status is Status.AFFIRMING
+    info = {f.rule for f in r.findings if f.severity is Severity.INFO}
+    assert {"freshness.replay_not_checked", "chain.not_checked", "policy.not_evaluated"} <= info
+    with_stores = verify_envelope(
+        node.envelope(), node.trust, now=LATER, nonces=MemoryNonceStore(), chains=MemoryChainStore()
+    )
+    assert not {"freshness.replay_not_checked", "chain.not_checked"} & set(rules(with_stores))
+    # The Verifier told to skip says so too.
+    skipped = Verifier(node.trust, policy=None, nonces=None, chains=None).verify(node.envelope(), now=LATER)
+    assert {"freshness.replay_not_checked", "chain.not_checked", "policy.not_evaluated"} <= set(rules(skipped))
+
+
+def test_each_result_names_its_anchors(node: Node) -> None:
+    policy = load_policy("us-ear")
+    r = Verifier(node.trust, policy=policy).verify(node.envelope(), now=LATER)
+    assert r.anchors is not None
+    assert r.anchors.policy == f"us-ear@{policy.version}"
+    catalog = bundled_catalog()
+    assert r.anchors.catalog == catalog.anchor and r.anchors.catalog.startswith(catalog.document.date + " sha256:")
+    assert r.anchors.cc_root_sha256 is None and r.anchors.landmark_registry is None
+    none = Verifier(node.trust, policy=None).verify(node.envelope(), now=LATER)
+    assert none.anchors is not None and none.anchors.policy is None
+    # With a vendor root configured, its pinned fingerprint is named.
+    rooted = Verifier(node.trust, options=VerifyOptions(cc_root=b"-", cc_root_sha256="ab" * 32))
+    assert rooted.anchors.cc_root_sha256 == "ab" * 32
+    # Another catalog: another anchor.
+    other = Catalog(catalog.document.model_copy(update={"date": "2099-01-01"}))
+    assert Verifier(node.trust, catalog=other).anchors.catalog.startswith("2099-01-01 sha256:")
+
+
+def _prohibiting(chip_prefix: str) -> Catalog:
+    """The bundled catalog with the chips whose id starts with ``chip_prefix`` marked prohibited."""
+    doc = bundled_catalog().document
+    chips = [
+        c.model_copy(update={"prohibited_guidance": "bis-2025-05"}) if c.id.startswith(chip_prefix) else c
+        for c in doc.chips
+    ]
+    return Catalog(doc.model_copy(update={"chips": chips}))
+
+
+def test_the_catalog_given_reaches_the_policy_rules(node: Node) -> None:
+    """A catalog that prohibits the H100 makes the prohibited-hardware rule fire (the bundled one does not)."""
+    policy = load_policy("us-ear")
+    bundled = Verifier(node.trust, policy=policy).verify(node.envelope(), now=LATER)
+    assert "policy.prohibited_hardware" not in [f.rule for f in bundled.findings if f.severity is not Severity.INFO]
+    custom = Verifier(node.trust, policy=policy, catalog=_prohibiting("h100")).verify(node.envelope(), now=LATER)
+    fired = [f for f in custom.findings if f.severity is not Severity.INFO]
+    assert [f.rule for f in fired] == ["policy.prohibited_hardware"] * len(fired) and fired
+    assert custom.status is Status.CONTRAINDICATED
+    # The same through the function wrapper's catalog= and through the engine's Facts.
+    wrapped = verify_envelope(node.envelope(), node.trust, now=LATER, policy=policy, catalog=_prohibiting("h100"))
+    assert wrapped.status is Status.CONTRAINDICATED
+
+
+class _Rules:
+    def evaluate(self, manifest: WorkloadManifest, *, now: datetime, facts: Facts) -> Sequence[Finding]:
+        return []
+
+
+def test_an_evaluate_only_object_is_still_a_policy(node: Node) -> None:
+    r = verify_envelope(node.envelope(), node.trust, now=LATER, policy=_Rules())
+    assert r.status is Status.AFFIRMING and r.trust_vector.policy is Status.AFFIRMING
+    assert r.anchors is not None and r.anchors.policy == "_Rules@"
+
+
+def test_verify_many_orders_chains_and_shares_state() -> None:
+    node = trusted_node()
+    raws = [node.envelope(node.manifest(now=NOW + timedelta(minutes=i), chain=True)) for i in range(3)]
+    verifier = Verifier(node.trust, policy=None)
+    results = verifier.verify_many([(f"m{i}", r) for i, r in reversed(list(enumerate(raws)))], now=LATER + timedelta(minutes=3))
+    assert [r.status for r in results] == [Status.AFFIRMING] * 3, [r.findings for r in results]
+    replayed = verifier.verify(raws[1], now=LATER + timedelta(minutes=3))
+    assert "freshness.nonce_reused" in rules(replayed) and "chain.sequence_rollback" in rules(replayed)
+
+
+def test_audit_takes_a_policy_object() -> None:
+    node = trusted_node()
+    items = [(f"m{i}.json", node.envelope(node.manifest(now=NOW + timedelta(minutes=i), chain=True))) for i in range(3)]
+    at = NOW + timedelta(hours=1)
+    by_name = audit(items, node.trust, now=at, policy="us-ear")
+    by_object = audit(items, node.trust, now=at, policy=load_policy("us-ear"))
+    assert [r.to_obj() for r in by_object.results] == [r.to_obj() for r in by_name.results]
+    assert all(r.anchors is not None and r.anchors.policy and r.anchors.policy.startswith("us-ear@") for r in by_object.results)
+    custom = audit(items, node.trust, now=at, policy=_Rules())
+    assert all(r.status is Status.AFFIRMING for r in custom.results)
+
+
+def test_cli_result_names_its_anchors(workspace: Path, cli: CliRunner) -> None:
+    from tests.conftest import make_envelope
+
+    make_envelope(cli)
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--format", "json", check_code=0)
+    anchors = json.loads(out.stdout)["anchors"]
+    assert anchors["policy"].startswith("us-ear@") and " sha256:" in anchors["catalog"]
+
+
+def test_the_audit_workers_description_pickles_and_builds_the_same_verifier(node: Node) -> None:
+    import pickle
+
+    from attest.audit import VerifierSpec
+
+    spec = VerifierSpec(node.trust, "us-ear", VerifyOptions(), LATER)
+    back = pickle.loads(pickle.dumps(spec)).loaded()
+    assert back.policy is not None and not isinstance(back.policy, str)
+    verifier = back.verifier(MemoryNonceStore(), MemoryChainStore())
+    here = Verifier(node.trust).verify(node.envelope(node.manifest()), now=LATER)
+    there = verifier.verify(node.envelope(node.manifest()), now=LATER)
+    assert there.status is here.status is Status.AFFIRMING and there.anchors == here.anchors
+    assert verifier.devices is None  # the audit checks GPUs across nodes in its fleet analytics
+
+
+def test_the_landmark_registry_is_named_by_its_digest(node: Node) -> None:
+    from attest.crypto.canonical import json_digest
+    from attest.crypto.keys import SigningKey
+    from attest.model.location import Landmark, LandmarkRegistry
+
+    def registry(lat: float) -> LandmarkRegistry:
+        key = SigningKey.generate().public.spki_b64()
+        return LandmarkRegistry(landmarks=[Landmark(id="a", latitude=lat, longitude=103.6, public_key=key, operator="A")])
+
+    one, two = registry(1.6), registry(1.7)
+    a = Verifier(node.trust, options=VerifyOptions(landmarks=one)).verify(node.envelope(), now=LATER).anchors
+    b = Verifier(node.trust, options=VerifyOptions(landmarks=two)).anchors
+    assert a is not None and a.landmark_registry == json_digest(one.to_obj())
+    assert b.landmark_registry == json_digest(two.to_obj()) != a.landmark_registry
+
+
+def test_a_bound_manifest_without_a_device_store_says_the_two_node_check_was_not_made(tmp_path: Path) -> None:
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+    from attest.replay import MemoryDeviceStore
+    from tests.hardware.test_binding import bound_manifest, options
+
+    vendor = SimulatedCcBackend(tmp_path / "vendor")
+    node = trusted_node()
+    raw = node.envelope(bound_manifest(node, vendor))
+    bare = verify_envelope(raw, node.trust, now=LATER, options=options(vendor))
+    assert bare.location_grade == "hardware-bound", bare.findings
+    assert "hardware.devices_not_checked" in rules(bare)
+    checked = verify_envelope(raw, node.trust, now=LATER, options=options(vendor), devices=MemoryDeviceStore())
+    assert checked.location_grade == "hardware-bound" and "hardware.devices_not_checked" not in rules(checked)
+    # The Verifier's default keeps a device store, and names the root it checked against.
+    verifier = Verifier(node.trust, options=options(vendor))
+    default = verifier.verify(raw, now=LATER)
+    assert "hardware.devices_not_checked" not in rules(default)
+    assert default.anchors is not None and default.anchors.cc_root_sha256 == vendor.root_sha256
