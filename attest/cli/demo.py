@@ -220,6 +220,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     bindings: dict[str, NodeBinding] = {}
     last: dict[str, WorkloadManifest] = {}
     envelopes: list[tuple[str, bytes]] = []
+    starts: dict[str, WorkloadManifest] = {}
     for host, preset, site in NODES:
         key_dir = workdir / "nodes" / host
         generate_key_pair(key_dir)
@@ -236,6 +237,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             not_after=now + timedelta(days=365),
         )
         start = _manifest(host, preset, site, key.key_id, now, None, "start", bindings[host])
+        starts[host] = start
         beat = _manifest(
             host, preset, site, key.key_id, now + timedelta(seconds=30), start, "heartbeat", bindings[host]
         )
@@ -409,7 +411,18 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     middle = len(flipped) // 2
     flipped[middle] = ord("B") if flipped[middle] != ord("B") else ord("C")
     attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)", "signature.invalid")
-    attack("an envelope replayed", data, f"{name} (replayed)", "freshness.nonce_reused")
+    # A replay: another manifest reusing a nonce the node already used. (The same bytes again are
+    # the same manifest, not a replay: verified again, they keep the verdict they had.)
+    reused = _manifest(host, preset, site, key.key_id, at, None, "heartbeat")
+    reused = reused.model_copy(
+        update={"freshness": reused.freshness.model_copy(update={"nonce": starts[host].freshness.nonce})}
+    )
+    attack(
+        "a nonce replayed in another manifest",
+        encode_envelope(sign_manifest(reused, key)),
+        f"{host} (replayed nonce)",
+        "freshness.nonce_reused",
+    )
 
     rollback = _manifest(host, preset, site, key.key_id, at, None, "start")
     attack(

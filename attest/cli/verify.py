@@ -31,7 +31,13 @@ from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError, InputTooLarge
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
-from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore, SqliteVerifierState
+from attest.replay import (
+    MemoryChainStore,
+    MemoryDeviceStore,
+    MemoryNonceStore,
+    SqliteVerifierState,
+    VerifierState,
+)
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -68,7 +74,8 @@ examples:
     p.add_argument(
         "--state",
         metavar="DB",
-        help="SQLite file remembering nonces and chain heads across runs (default: this run only)",
+        help="SQLite file (or a postgresql:// database) remembering nonces and chain heads across runs; "
+        "verifying the same envelopes again is not a replay (default: this run only)",
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
     add_as_of_arg(p, default="now")
@@ -204,7 +211,7 @@ def run_verify(args: argparse.Namespace) -> int:
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
-    state = SqliteVerifierState(args.state) if args.state else None
+    state = open_state(args.state) if args.state else None
     try:
         results = verify_many(
             items,
@@ -250,6 +257,15 @@ def run_verify(args: argparse.Namespace) -> int:
             + (f"; {len(args.envelopes) - len(results)} unreadable" if unreadable else "")
         )
     return exit_code((r.status for r in results), unreadable=unreadable)
+
+
+def open_state(where: str) -> VerifierState:
+    """The verifier state at ``where``: a SQLite file, or a PostgreSQL database (``postgresql://``)."""
+    if where.startswith(("postgresql://", "postgres://")):
+        from attest.log.postgres import PostgresVerifierState  # psycopg only when asked for
+
+        return PostgresVerifierState(where)
+    return SqliteVerifierState(where)
 
 
 def _draw_map(

@@ -47,7 +47,7 @@ from attest.daemon.config import DaemonConfig
 from attest.daemon.metrics import Metrics
 from attest.daemon.receipt import LogInconsistent, check_receipt, confirm_in_checkpoint
 from attest.daemon.state import ChainDB, Row
-from attest.errors import AttestError, InputError
+from attest.errors import AttestError, InputError, StoreError
 from attest.hardware.binding import NodeBinding, attach
 from attest.hardware.simulated import open_source
 from attest.model.base import WireModel, format_timestamp
@@ -670,7 +670,7 @@ class Daemon:
         while True:
             try:
                 await asyncio.to_thread(self.prune, datetime.now(UTC) - timedelta(days=days))
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, sqlite3.Error, StoreError) as exc:
                 self.metrics.errors.labels(kind="retention").inc()
                 log.error("could not prune old manifests", extra={"error": str(exc)})
             await asyncio.sleep(3600)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attest.errors import InputError
+from attest.storage import DatabaseStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifests (
@@ -53,10 +54,17 @@ class Row:
     envelope: bytes
 
 
-class ChainDB:
-    """The node's signed manifests, in sequence order."""
+class ChainDB(DatabaseStore):
+    """The node's signed manifests, in sequence order.
+
+    A database that cannot be read or written (full, read-only, damaged) raises
+    :class:`~attest.errors.StoreError`.
+    """
+
+    store_name = "the chain database"
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -68,8 +76,10 @@ class ChainDB:
                 self.db.execute("ALTER TABLE manifests ADD COLUMN proof TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"cannot open the chain database {path}: {exc}") from None
-        self.path = path
         self.lock = threading.Lock()  # the signer commits from a worker thread; readers use the loop thread
+
+    def _where(self) -> str:
+        return str(getattr(self, "path", ""))
 
     def head(self) -> tuple[int, str] | None:
         """(sequence, digest) of the newest manifest, or None for a new node."""

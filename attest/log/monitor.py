@@ -28,6 +28,7 @@ from attest.crypto.keys import VerifyingKey
 from attest.errors import AttestError, InputError, Unreachable
 from attest.log import merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
+from attest.log.cosignature import count_cosignatures
 
 
 class LogMisbehaviour(AttestError):
@@ -88,8 +89,6 @@ def verify_checkpoint(
             f"(more than {TIME_TOLERANCE_S:.0f} s): the log's clock runs ahead"
         )
     if cosignatures:
-        from attest.log.witness import count_cosignatures
-
         got = count_cosignatures(note, witnesses)
         if got < cosignatures:
             raise LogMisbehaviour(
