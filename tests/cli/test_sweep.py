@@ -349,11 +349,10 @@ SWEEP: dict[str, list[Row]] = {
         r("log", "init", "--log", "{out}/new.db", "--origin", "x.example/log", "--key", "X"),
         r("log", "init", "--log", "O", "--origin", "x.example/log", "--key", "{key}", ok=("out-no-parent",)),
     ],
-    # What log append does with a file that is no envelope (empty, garbage, oversized) is issue 21
-    # part A's (no silent truncation); here: it is never a traceback, and a non-file is refused.
+    # A file that is no envelope (empty, garbage, oversized) is refused whole: nothing is appended.
     "log append": [
         r("log", "append", "--log", "X", "{env}"),
-        r("log", "append", "--log", "{log}", "X", codes=frozenset({0, 2}), ok=("empty", "garbage", "50MB")),
+        r("log", "append", "--log", "{log}", "X"),
     ],
     "log checkpoint": [r("log", "checkpoint", "--log", "X", "--key", "{key}")],
     "log proof": [r("log", "proof", "--log", "X", "--inclusion", "0")],
