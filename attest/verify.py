@@ -62,6 +62,7 @@ from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    BindingCache,
     ChainCache,
     EvidenceError,
     ReportVerification,
@@ -441,6 +442,9 @@ class Verifier:
         self.nonces: NonceStore | None = MemoryNonceStore() if isinstance(nonces, _Default) else nonces
         self.chains: ChainStore | None = MemoryChainStore() if isinstance(chains, _Default) else chains
         self.devices: DeviceStore | None = MemoryDeviceStore() if isinstance(devices, _Default) else devices
+        self.bindings = BindingCache()
+        """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
+        P-384 verify (what depends on the envelope is still checked every time)."""
         self._anchors: Anchors | None = None
 
     @property
@@ -718,6 +722,7 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
             trust,
             catalog,
             _binding_max_age(policy, options),
+            verifier.bindings,
         )
 
     # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
@@ -981,6 +986,7 @@ def _check_hardware(
     trust: TrustStore,
     catalog: Catalog,
     max_age: timedelta,
+    bindings: BindingCache | None = None,
 ) -> str:
     """Verify the GPUs' CC evidence for ``key``; return the location grade it earns.
 
@@ -1056,19 +1062,42 @@ def _check_hardware(
                 ok = False
                 continue
         expected = binding_nonce(key, evidence.challenge)
-        outcome = verify_report(
-            bytes.fromhex(evidence.report),
-            chain_pem,
-            options.cc_root,
-            now=run.judged_at,
-            expected_nonce=expected,
-            pinned_root_sha256=options.cc_root_sha256,
-            cache=options.cc_cache,
-            ocsp_responses=responses,
-            ocsp_max_age=min(max_age, timedelta(days=7)),
-            ocsp_not_before=ocsp_not_before,
-            ocsp_now=ocsp_now,
+        ocsp_max_age = min(max_age, timedelta(days=7))
+        # A report verified before, over exactly these bytes, for this key's nonce, current now:
+        # its signatures need not be checked again (answers fetched online always are).
+        cache_key = (
+            BindingCache.key(
+                evidence.report,
+                evidence.certificate_chain,
+                evidence.ocsp if evidence.ocsp else None,
+                expected_nonce=expected,
+                root_pem=options.cc_root,
+                pinned_root_sha256=options.cc_root_sha256,
+                ocsp_max_age=ocsp_max_age,
+                ocsp_not_before=ocsp_not_before,
+            )
+            if bindings is not None and options.ocsp_fetcher is None
+            else None
         )
+        outcome = (
+            bindings.get(cache_key, run.judged_at) if bindings is not None and cache_key is not None else None
+        )
+        if outcome is None:
+            outcome = verify_report(
+                bytes.fromhex(evidence.report),
+                chain_pem,
+                options.cc_root,
+                now=run.judged_at,
+                expected_nonce=expected,
+                pinned_root_sha256=options.cc_root_sha256,
+                cache=options.cc_cache,
+                ocsp_responses=responses,
+                ocsp_max_age=ocsp_max_age,
+                ocsp_not_before=ocsp_not_before,
+                ocsp_now=ocsp_now,
+            )
+            if bindings is not None and cache_key is not None:
+                bindings.put(cache_key, outcome)
         # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
         appraisal = (
             appraise_gpu(
