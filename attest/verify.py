@@ -70,13 +70,13 @@ from attest.hardware.cc import (
     parse_chain,
     verify_report,
 )
-from attest.hardware.freshness import binding_nonce, challenge_signed_by
+from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
-from attest.model.manifest import PREDICATE_TYPE, Gpu, WorkloadManifest
+from attest.model.manifest import PREDICATE_TYPE, Gpu, SignedChallenge, WorkloadManifest
 from attest.model.policy import HardwareRequirement, LocationRequirement
 from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
@@ -1014,6 +1014,7 @@ def _check_hardware(
     stale: list[tuple[int, datetime]] = []
     future: list[int] = []
     no_revocation: list[int] = []
+    digests: list[tuple[SignedChallenge, bytes]] = []
     models: dict[tuple[str, str], list[tuple[Gpu, dict[str, JsonValue]]]] = {}
     for gpu in with_evidence:
         evidence = gpu.cc_evidence
@@ -1061,7 +1062,13 @@ def _check_hardware(
                 )
                 ok = False
                 continue
-        expected = binding_nonce(key, evidence.challenge)
+        digest = None
+        if signed is not None:  # the GPUs of one binding share its challenge: its digest is computed once
+            digest = next((d for c, d in digests if c == signed), None)
+            if digest is None:
+                digest = challenge_digest(signed)
+                digests.append((signed, digest))
+        expected = binding_nonce(key, signed, digest=digest)
         ocsp_max_age = min(max_age, timedelta(days=7))
         # A report verified before, over exactly these bytes, for this key's nonce, current now:
         # its signatures need not be checked again (answers fetched online always are).
@@ -1158,7 +1165,7 @@ def _check_hardware(
             ok = False
         else:
             issuer = trust.challenger(signed.challenge.challenger_key_id)
-            if issuer is None or not challenge_signed_by(signed, issuer):
+            if issuer is None or not _challenge_signed(signed, issuer, digest, bindings):
                 untrusted.setdefault(signed.challenge.challenger_key_id, []).append(gpu.index)
                 ok = False
             else:
@@ -1213,6 +1220,21 @@ def _check_hardware(
         if isinstance(leaf, ec.EllipticCurvePublicKey):
             run.bound_leaf_keys[gpu.index] = leaf
     return "hardware-bound"
+
+
+def _challenge_signed(
+    signed: SignedChallenge, issuer: VerifyingKey, digest: bytes | None, bindings: BindingCache | None
+) -> bool:
+    """:func:`challenge_signed_by`, remembered by (challenge digest, signature, challenger key)."""
+    if bindings is None or digest is None:
+        return challenge_signed_by(signed, issuer)
+    key = (digest, signed.signature, issuer.spki_der)
+    if bindings.challenge_verified(key):
+        return True
+    ok = challenge_signed_by(signed, issuer)
+    if ok:
+        bindings.add_challenge(key)
+    return ok
 
 
 def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) -> None:

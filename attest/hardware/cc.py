@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -87,6 +88,15 @@ class _Parsed:
         return next((v for t, v in self.opaque if t == type_), None)
 
     def model(self) -> SpdmReport:
+        """The full pydantic form, built once.
+
+        A report remembered by a :class:`BindingCache` is read by every heartbeat that repeats
+        it; callers only read it.
+        """
+        return self._model
+
+    @cached_property
+    def _model(self) -> SpdmReport:
         d = self.data
         return SpdmReport(
             request_version=d[0],
@@ -423,6 +433,7 @@ class BindingCache:
 
     def __init__(self, size: int = 4096) -> None:
         self._entries: OrderedDict[bytes, ReportVerification] = OrderedDict()
+        self._challenges: OrderedDict[tuple[bytes, str, bytes], None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.hits = 0
@@ -487,6 +498,21 @@ class BindingCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+    def challenge_verified(self, key: tuple[bytes, str, bytes]) -> bool:
+        """Whether this (challenge digest, signature, challenger SPKI) verified before."""
+        with self._lock:
+            if key in self._challenges:
+                self._challenges.move_to_end(key)
+                return True
+            return False
+
+    def add_challenge(self, key: tuple[bytes, str, bytes]) -> None:
+        """Remember a challenge signature that verified (never one that failed)."""
+        with self._lock:
+            self._challenges[key] = None
+            if len(self._challenges) > self._size:
+                self._challenges.popitem(last=False)
 
 
 CONTRA = Severity.CONTRAINDICATED
