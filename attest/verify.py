@@ -59,6 +59,7 @@ from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError
 from attest.hardware.appraisal import appraise_gpu
+from attest.hardware.binding import evidence_digest
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
@@ -275,6 +276,8 @@ class _Run:
     bound_leaf_keys: dict[int, ec.EllipticCurvePublicKey] = field(default_factory=dict)
     """GPU index → leaf public key of its verified CC evidence; filled only when ``hardware-bound``."""
     anchors: Anchors | None = None
+    hardware_manifest: WorkloadManifest | None = None
+    """The manifest with each ``cc_evidence_ref`` resolved to the evidence it names (when it has any)."""
 
     @property
     def judged_at(self) -> datetime:
@@ -483,13 +486,17 @@ class Verifier:
         The manifest is None when the envelope could not be authenticated; a returned manifest
         may still carry contraindicated findings (read the result first).
         """
+        run = self._run(raw, now=now, source=source)
+        return run.result(), run.manifest
+
+    def _run(self, raw: bytes, *, now: datetime | None, source: str | None) -> _Run:
         run = _Run(now=now or datetime.now(UTC), source=source, anchors=self.anchors)
         run.evaluated.add("instance_identity")
         try:
             _verify(run, raw, self)
         except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
             run.add("envelope.malformed", CONTRA, exc.message)
-        return run.result(), run.manifest
+        return run
 
     def verify_many(
         self, items: Sequence[tuple[str, bytes]], *, now: datetime | None = None
@@ -508,8 +515,9 @@ class Verifier:
         manifests: dict[int, WorkloadManifest] = {}
         for i in order:
             label, raw = items[i]
-            results[i], manifest = self.verify_and_open(raw, now=at, source=label)
-            if manifest is not None:
+            run = self._run(raw, now=at, source=label)
+            results[i], manifest = run.result(), run.hardware_manifest or run.manifest
+            if manifest is not None:  # with its evidence references resolved
                 manifests[i] = manifest
         if self.devices is not None:
             for i, manifest in manifests.items():
@@ -712,11 +720,13 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     _check_classification(run, manifest, catalog)
 
     # 13. Hardware evidence binds the signing key to the GPUs listed: fresh, unrevoked, the declared model.
+    #     Evidence named by digest is resolved from what this verifier verified, then checked in full.
+    hw = _resolve_evidence(run, manifest, verifier.bindings)
     node_signer = next((e for e in signers if e.scope.key_id == manifest.node.key_id), None)
-    if node_signer is not None:
+    if node_signer is not None and hw is not None:
         run.grade = _check_hardware(
             run,
-            manifest,
+            hw,
             node_signer.key,
             options,
             trust,
@@ -724,13 +734,17 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
             _binding_max_age(policy, options),
             verifier.bindings,
         )
+        if run.grade == "hardware-bound" and hw is manifest:
+            for gpu in manifest.gpus:  # later heartbeats may name this evidence by its digest
+                if gpu.cc_evidence is not None:
+                    verifier.bindings.add_evidence(evidence_digest(gpu.cc_evidence), gpu.cc_evidence)
 
     # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
     if run.bound:
         if devices is None:
             run.findings.append(_DEVICES_NOT_CHECKED)
         else:
-            _check_devices(run, manifest, devices)
+            _check_devices(run, hw or manifest, devices)
 
     # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
     _check_location(run, manifest, policy, options, catalog)
@@ -1220,6 +1234,57 @@ def _check_hardware(
         if isinstance(leaf, ec.EllipticCurvePublicKey):
             run.bound_leaf_keys[gpu.index] = leaf
     return "hardware-bound"
+
+
+def _resolve_evidence(
+    run: _Run, manifest: WorkloadManifest, bindings: BindingCache
+) -> WorkloadManifest | None:
+    """The manifest with every ``cc_evidence_ref`` replaced by the evidence it names.
+
+    None (and a contraindicated finding) when a digest names no evidence this verifier verified,
+    or a GPU carries both evidence and a reference: a reference never passes unchecked.
+    """
+    if all(g.cc_evidence_ref is None for g in manifest.gpus):
+        return manifest
+    gpus: list[Gpu] = []
+    unknown: list[tuple[int, str]] = []
+    both: list[int] = []
+    for g in manifest.gpus:
+        ref = g.cc_evidence_ref
+        if ref is None:
+            gpus.append(g)
+        elif g.cc_evidence is not None:
+            both.append(g.index)
+        else:
+            evidence = bindings.evidence(ref)
+            if evidence is None:
+                unknown.append((g.index, ref))
+            else:
+                gpus.append(g.model_copy(update={"cc_evidence": evidence, "cc_evidence_ref": None}))
+    if both:
+        run.add(
+            "hardware.cc.evidence_ref_conflict",
+            CONTRA,
+            f"GPU(s) {_indexes(both)} carry both evidence and a reference to evidence; a GPU carries one",
+            {"gpus": list(both)},
+        )
+    if unknown:
+        run.add(
+            "hardware.cc.evidence_unknown",
+            CONTRA,
+            f"GPU(s) {_indexes([i for i, _ in unknown])} name their evidence by digest ("
+            + ", ".join(d for _, d in unknown[:3])
+            + (", …" if len(unknown) > 3 else "")
+            + "), but this verifier has verified no such evidence: nothing shows these GPUs are bound",
+            {"gpus": [i for i, _ in unknown], "digests": [d for _, d in unknown]},
+            "verify the node's full binding first (a manifest carrying cc_evidence, in the same call or "
+            "earlier with this verifier), or have the node send its full binding",
+        )
+    if both or unknown:
+        return None
+    resolved = manifest.model_copy(update={"gpus": gpus})
+    run.hardware_manifest = resolved
+    return resolved
 
 
 def _challenge_signed(

@@ -45,6 +45,7 @@ from pydantic import JsonValue
 
 from attest.errors import AttestError
 from attest.model.cc import OPAQUE_FIELD_NAMES, MeasurementBlock, OpaqueField, SpdmReport
+from attest.model.manifest import CcEvidence
 from attest.model.result import Finding, Severity, Status
 
 NVIDIA_DEVICE_IDENTITY_ROOT_SHA256 = "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48"
@@ -434,6 +435,7 @@ class BindingCache:
     def __init__(self, size: int = 4096) -> None:
         self._entries: OrderedDict[bytes, ReportVerification] = OrderedDict()
         self._challenges: OrderedDict[tuple[bytes, str, bytes], None] = OrderedDict()
+        self._evidence: OrderedDict[str, CcEvidence] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.hits = 0
@@ -498,6 +500,26 @@ class BindingCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+    def evidence(self, digest: str) -> CcEvidence | None:
+        """The GPU evidence a hardware-bound manifest carried under this digest, if verified here."""
+        with self._lock:
+            hit = self._evidence.get(digest)
+            if hit is not None:
+                self._evidence.move_to_end(digest)
+            return hit
+
+    def add_evidence(self, digest: str, evidence: CcEvidence) -> None:
+        """Remember evidence that earned hardware-bound, for heartbeats that name it by digest.
+
+        Whatever resolves a digest is verified again in full for the manifest that names it (its
+        reports' outcomes come from this cache while current): remembering it grants nothing.
+        """
+        with self._lock:
+            self._evidence[digest] = evidence
+            self._evidence.move_to_end(digest)
+            if len(self._evidence) > self._size:
+                self._evidence.popitem(last=False)
 
     def challenge_verified(self, key: tuple[bytes, str, bytes]) -> bool:
         """Whether this (challenge digest, signature, challenger SPKI) verified before."""

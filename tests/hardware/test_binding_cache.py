@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from attest.hardware.binding import attach
+from attest.hardware.binding import attach, reference_binding
 from attest.hardware.cc import BindingCache, ReportVerification
 from attest.hardware.simulated_cc import SimulatedCcBackend
 from attest.model.manifest import WorkloadManifest
@@ -191,3 +191,90 @@ def test_the_key_names_every_input_unambiguously() -> None:
         BindingCache.key("ab", "pem", ["x"], **{**base, "ocsp_not_before": None}),  # type: ignore[arg-type]
     ]
     assert len({k, *others}) == 1 + len(others)
+
+
+# Heartbeats that name their binding by digest -----------------------------------------------------
+
+
+def referencing(m: WorkloadManifest, node_manifest: WorkloadManifest) -> WorkloadManifest:
+    """The next heartbeat, naming ``m``'s evidence by digest instead of repeating it."""
+    return node_manifest.model_copy(update={"gpus": reference_binding(m.gpus)})
+
+
+def test_a_heartbeat_naming_its_verified_binding_by_digest_is_hardware_bound(
+    vendor: SimulatedCcBackend,
+) -> None:
+    node, _, _, _ = two_nodes(vendor)
+    m = bound(node, vendor)
+    verifier = Verifier(node.trust, options=options(vendor), policy=None, chains=None)
+    first = verifier.verify(node.envelope(m), now=LATER)
+    assert first.location_grade == "hardware-bound"
+    small = node.envelope(referencing(m, node.manifest()))
+    assert len(small) * 10 < len(node.envelope(m))
+    r = verifier.verify(small, now=LATER)
+    assert r.location_grade == "hardware-bound" and r.status is first.status, r.findings
+    assert sorted(rules(r)) == sorted(rules(first))
+
+
+def test_an_unknown_digest_fails_closed_and_is_named(vendor: SimulatedCcBackend) -> None:
+    node, _, _, _ = two_nodes(vendor)
+    m = bound(node, vendor)
+    verifier = Verifier(
+        node.trust, options=options(vendor), policy=None, chains=None
+    )  # never saw the binding
+    hb = referencing(m, node.manifest())
+    r = verifier.verify(node.envelope(hb), now=LATER)
+    assert r.status is Status.CONTRAINDICATED and r.location_grade == "declared"
+    finding = next(f for f in r.findings if f.rule == "hardware.cc.evidence_unknown")
+    digest = hb.gpus[0].cc_evidence_ref
+    assert digest is not None and digest in finding.message and finding.evidence["digests"][0] == digest  # type: ignore[index]
+    # Through the CLI too: attest verify refuses it (exit 1: contraindicated), naming the digest.
+
+
+def test_a_verified_digest_named_by_another_key_is_refused(vendor: SimulatedCcBackend) -> None:
+    """The thief names the genuine node's verified evidence by digest: resolved, then checked for ITS key."""
+    genuine, thief, trust, _ = two_nodes(vendor)
+    m = bound(genuine, vendor)
+    verifier = Verifier(trust, options=options(vendor), policy=None, chains=None)
+    assert verifier.verify(genuine.envelope(m), now=LATER).location_grade == "hardware-bound"
+    r = verifier.verify(thief.envelope(referencing(m, thief.manifest())), now=LATER)
+    assert r.status is Status.CONTRAINDICATED and r.location_grade == "declared"
+    assert [f.rule for f in r.findings].count("hardware.cc.nonce_mismatch") == 8
+
+
+def test_a_gpu_carrying_evidence_and_a_reference_is_refused(vendor: SimulatedCcBackend) -> None:
+    node, _, _, _ = two_nodes(vendor)
+    m = bound(node, vendor)
+    verifier = Verifier(node.trust, options=options(vendor), policy=None, chains=None)
+    assert verifier.verify(node.envelope(m), now=LATER).location_grade == "hardware-bound"
+    refs = reference_binding(m.gpus)
+    gpus = [m.gpus[0].model_copy(update={"cc_evidence_ref": refs[1].cc_evidence_ref}), *m.gpus[1:]]
+    r = verifier.verify(node.envelope(node.manifest().model_copy(update={"gpus": gpus})), now=LATER)
+    assert rules(r).get("hardware.cc.evidence_ref_conflict") is Severity.CONTRAINDICATED
+    assert r.location_grade == "declared"
+
+
+def test_referenced_gpus_serving_two_nodes_are_refused_in_a_batch(vendor: SimulatedCcBackend) -> None:
+    """verify_many's second look at the device store reads the resolved evidence, not the references."""
+    x, y, trust, gpus = two_nodes(vendor)
+    # The batch visits node keys in key-id order: the referencing node must come first, so that only
+    # the second look (after the whole batch) can see the other key's claim on its GPUs.
+    a, b = sorted((x, y), key=lambda n: n.key.key_id)
+    ma = a.manifest().model_copy(
+        update={"gpus": attach(gpus, fresh_binding(gpus, a.key.public, vendor), a.key.key_id)}
+    )
+    mb = b.manifest().model_copy(
+        update={"gpus": attach(gpus, fresh_binding(gpus, b.key.public, vendor), b.key.key_id)}
+    )
+    verifier = Verifier(trust, options=options(vendor), policy=None, chains=None)
+    assert verifier.verify(a.envelope(ma), now=LATER).location_grade == "hardware-bound"
+    batch = Verifier(trust, options=options(vendor), policy=None, chains=None)  # a fresh device store
+    batch.bindings = verifier.bindings
+    ra, rb = batch.verify_many(
+        [("a", a.envelope(referencing(ma, a.manifest()))), ("b", b.envelope(mb))], now=LATER
+    )
+    assert rules(rb).get("hardware.gpu_two_nodes") is Severity.CONTRAINDICATED
+    assert (
+        rules(ra).get("hardware.gpu_two_nodes") is Severity.CONTRAINDICATED
+        and ra.location_grade == "declared"
+    )
