@@ -1028,7 +1028,7 @@ def _check_hardware(
     stale: list[tuple[int, datetime]] = []
     future: list[int] = []
     no_revocation: list[int] = []
-    digests: list[tuple[SignedChallenge, bytes]] = []
+    digests: dict[tuple[object, ...], bytes] = {}  # by the signed challenge's every field
     models: dict[tuple[str, str], list[tuple[Gpu, dict[str, JsonValue]]]] = {}
     for gpu in with_evidence:
         evidence = gpu.cc_evidence
@@ -1044,7 +1044,14 @@ def _check_hardware(
             ok = False
             continue
         try:
-            responses = [base64.b64decode(r, validate=True) for r in evidence.ocsp] if evidence.ocsp else None
+            # Answers already decoded for a report remembered by the cache (its key holds them) are not
+            # decoded again: only whether there are any matters then.
+            remembered = bindings is not None and evidence.ocsp and bindings.decoded(evidence.ocsp)
+            responses = (
+                ([] if remembered else [base64.b64decode(r, validate=True) for r in evidence.ocsp])
+                if evidence.ocsp
+                else None
+            )
         except ValueError:
             run.add(
                 "hardware.cc.ocsp_malformed",
@@ -1078,10 +1085,10 @@ def _check_hardware(
                 continue
         digest = None
         if signed is not None:  # the GPUs of one binding share its challenge: its digest is computed once
-            digest = next((d for c, d in digests if c == signed), None)
+            same = (signed.signature, *signed.challenge.__dict__.values())
+            digest = digests.get(same)
             if digest is None:
-                digest = challenge_digest(signed)
-                digests.append((signed, digest))
+                digest = digests[same] = challenge_digest(signed)
         expected = binding_nonce(key, signed, digest=digest)
         ocsp_max_age = min(max_age, timedelta(days=7))
         # A report verified before, over exactly these bytes, for this key's nonce, current now:
@@ -1104,6 +1111,8 @@ def _check_hardware(
             bindings.get(cache_key, run.judged_at) if bindings is not None and cache_key is not None else None
         )
         if outcome is None:
+            if remembered and options.ocsp_fetcher is None:  # not current any more: decoded, checked again
+                responses = [base64.b64decode(r, validate=True) for r in evidence.ocsp]
             outcome = verify_report(
                 bytes.fromhex(evidence.report),
                 chain_pem,
@@ -1119,6 +1128,8 @@ def _check_hardware(
             )
             if bindings is not None and cache_key is not None:
                 bindings.put(cache_key, outcome)
+                if outcome.valid and evidence.ocsp:
+                    bindings.add_decoded(evidence.ocsp)
         # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
         appraisal = (
             appraise_gpu(

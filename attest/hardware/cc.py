@@ -436,6 +436,7 @@ class BindingCache:
         self._entries: OrderedDict[bytes, ReportVerification] = OrderedDict()
         self._challenges: OrderedDict[tuple[bytes, str, bytes], None] = OrderedDict()
         self._evidence: OrderedDict[str, CcEvidence] = OrderedDict()
+        self._decoded: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.hits = 0
@@ -464,7 +465,7 @@ class BindingCache:
             root_pem,
             pinned_root_sha256.encode(),
             str(ocsp_max_age.total_seconds()).encode(),
-            ocsp_not_before.isoformat().encode() if ocsp_not_before is not None else b"-",
+            str(ocsp_not_before.timestamp()).encode() if ocsp_not_before is not None else b"-",
         ]
         h = hashlib.sha256()
         for part in parts:
@@ -520,6 +521,18 @@ class BindingCache:
             self._evidence.move_to_end(digest)
             if len(self._evidence) > self._size:
                 self._evidence.popitem(last=False)
+
+    def decoded(self, ocsp: list[str]) -> bool:
+        """Whether these base64 OCSP answers were decoded for a report that verified."""
+        with self._lock:
+            return tuple(ocsp) in self._decoded
+
+    def add_decoded(self, ocsp: list[str]) -> None:
+        """Remember base64 OCSP answers that decoded (for a report that verified)."""
+        with self._lock:
+            self._decoded[tuple(ocsp)] = None
+            if len(self._decoded) > self._size:
+                self._decoded.popitem(last=False)
 
     def challenge_verified(self, key: tuple[bytes, str, bytes]) -> bool:
         """Whether this (challenge digest, signature, challenger SPKI) verified before."""
