@@ -489,6 +489,17 @@ class Verifier:
         run = self._run(raw, now=now, source=source)
         return run.result(), run.manifest
 
+    def verify_and_resolve(
+        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+    ) -> tuple[VerificationResult, WorkloadManifest | None, WorkloadManifest | None]:
+        """:meth:`verify_and_open`, and the manifest with its GPU evidence references resolved.
+
+        The third is the manifest with each ``Gpu.cc_evidence_ref`` replaced by the evidence it
+        names (None when it had none, or one did not resolve). Read devices and bindings from the third; digests and chains from the second, as signed.
+        """
+        run = self._run(raw, now=now, source=source)
+        return run.result(), run.manifest, run.hardware_manifest
+
     def _run(self, raw: bytes, *, now: datetime | None, source: str | None) -> _Run:
         run = _Run(now=now or datetime.now(UTC), source=source, anchors=self.anchors)
         run.evaluated.add("instance_identity")

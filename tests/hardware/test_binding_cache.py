@@ -278,3 +278,25 @@ def test_referenced_gpus_serving_two_nodes_are_refused_in_a_batch(vendor: Simula
         rules(ra).get("hardware.gpu_two_nodes") is Severity.CONTRAINDICATED
         and ra.location_grade == "declared"
     )
+
+
+def test_the_audit_reads_a_referencing_heartbeats_devices_from_the_resolved_evidence(
+    vendor: SimulatedCcBackend,
+) -> None:
+    """The fleet's one-GPU-one-node check (attest audit) counts GPUs that name their binding by digest."""
+    from attest.audit.analytics import ManifestSummary
+
+    node, _, _, _ = two_nodes(vendor)
+    m = bound(node, vendor)
+    verifier = Verifier(node.trust, options=options(vendor), policy=None, chains=None)
+    verifier.verify(node.envelope(m), now=LATER)
+    result, signed, hardware = verifier.verify_and_resolve(
+        node.envelope(referencing(m, node.manifest())), now=LATER
+    )
+    assert result.location_grade == "hardware-bound" and signed is not None and hardware is not None
+    assert all(g.cc_evidence is None and g.cc_evidence_ref for g in signed.gpus)  # as signed
+    summary = ManifestSummary.of("hb", signed, result, hardware)
+    assert len(summary.devices) == 8
+    assert (
+        summary.digest == ManifestSummary.of("hb", signed, result).digest
+    )  # the chain digest is the signed one's
