@@ -393,6 +393,9 @@ class ReportVerification:
     valid_until: datetime | None = None
     """The moments between which every certificate of the chain is valid and every OCSP answer
     used is current (set once the chain verified): outside them this outcome could differ."""
+    derived: dict[str, object] = field(default_factory=dict)
+    """Values computed from this outcome alone, kept for its next reader (an outcome remembered by
+    a :class:`BindingCache` is read by every heartbeat that repeats the binding)."""
 
     @property
     def report(self) -> SpdmReport | None:
