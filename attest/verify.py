@@ -495,7 +495,8 @@ class Verifier:
         """:meth:`verify_and_open`, and the manifest with its GPU evidence references resolved.
 
         The third is the manifest with each ``Gpu.cc_evidence_ref`` replaced by the evidence it
-        names (None when it had none, or one did not resolve). Read devices and bindings from the third; digests and chains from the second, as signed.
+        names (None when it had none, or one did not resolve). Read devices and bindings from the
+        third; digests and chains from the second, as signed.
         """
         run = self._run(raw, now=now, source=source)
         return run.result(), run.manifest, run.hardware_manifest
@@ -1097,9 +1098,12 @@ def _check_hardware(
         digest = None
         if signed is not None:  # the GPUs of one binding share its challenge: its digest is computed once
             same = (signed.signature, *signed.challenge.__dict__.values())
-            digest = digests.get(same)
-            if digest is None:
-                digest = digests[same] = challenge_digest(signed)
+            try:
+                digest = digests.get(same)
+                if digest is None:
+                    digest = digests[same] = challenge_digest(signed)
+            except TypeError:  # a field that cannot be hashed: no memo
+                digest = challenge_digest(signed)
         expected = binding_nonce(key, signed, digest=digest)
         ocsp_max_age = min(max_age, timedelta(days=7))
         # A report verified before, over exactly these bytes, for this key's nonce, current now:
