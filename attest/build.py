@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from attest.errors import InputError
 from attest.hardware.catalog import Catalog, bundled_catalog
+from attest.model.base import require_aware
 from attest.model.hardware import HardwareEvidence
 from attest.model.manifest import (
     Freshness,
@@ -99,6 +100,7 @@ def build_manifest(
         receipts: landmark receipts measured for this manifest's nonce (``attest locate``).
         gpu_reports: the GPU reports of GPU-timed receipts; only those of the GPUs listed are kept.
     """
+    require_aware(now)
     catalog = catalog or bundled_catalog()
     if after is not None:
         if sequence is not None or previous is not None:

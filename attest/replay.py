@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from attest.errors import InputError
+from attest.storage import DatabaseStore
 
 
 class NonceStore(Protocol):
@@ -27,6 +27,60 @@ class NonceStore(Protocol):
     def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
         """Record the pair; return False if it had been recorded before (a replay)."""
         ...
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The first use of a (node key, nonce) pair: which payload used it, when, and its chain verdict.
+
+    The identity of a submission is its payload and its node key (as the log's, see
+    :func:`attest.log.collector.submission_identity`): identical bytes, or the same payload
+    re-signed, seen again are the same manifest, judged again now but not a replay. A
+    different payload with the same nonce is one.
+    """
+
+    payload: str
+    """``sha256:`` of the payload bytes that first used the nonce."""
+    at: datetime
+    """When that payload was first verified."""
+    chain_rule: str | None
+    """The chain check's finding at first sight: its rule, ``""`` for none, None if not known
+    (not checked then, or a crash came between): then the check is made again."""
+    new: bool = False
+    """Whether this call recorded the pair (the first use is this one)."""
+
+
+@runtime_checkable
+class SightingStore(NonceStore, Protocol):
+    """A :class:`NonceStore` that remembers which payload used each nonce, so a re-verification is no replay."""
+
+    def first_use(
+        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
+    ) -> Sighting:
+        """Record the pair as used by ``payload`` at ``at`` unless it was used before; return its first use."""
+        ...
+
+    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
+        """Remember the chain check's finding (``""``: none) for the pair's first use by ``payload``."""
+        ...
+
+
+_SIGHTING_TYPES: dict[type, bool] = {}
+
+
+def sighting_store(store: NonceStore | None) -> SightingStore | None:
+    """``store`` if it remembers which payload used each nonce (a :class:`SightingStore`), else None.
+
+    Decided once per type: ``isinstance`` against a runtime protocol costs tens of microseconds,
+    a large share of one verification.
+    """
+    if store is None:
+        return None
+    kind = type(store)
+    known = _SIGHTING_TYPES.get(kind)
+    if known is None:
+        known = _SIGHTING_TYPES[kind] = isinstance(store, SightingStore)
+    return store if known else None  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -200,37 +254,45 @@ class MemoryChainStore:
         return other
 
 
-class SqliteVerifierState:
+class SqliteVerifierState(DatabaseStore):
     """Both stores in one SQLite file (WAL mode), shared safely between processes.
 
     ``check_and_record`` is a single ``INSERT`` on a primary key, so two
-    processes racing with the same nonce cannot both succeed.
+    processes racing with the same nonce cannot both succeed. A database that cannot be
+    read or written (locked, full, read-only, damaged) raises :class:`~attest.errors.StoreError`.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        try:
-            self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS seen_nonce (
-                    key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at REAL NOT NULL,
-                    PRIMARY KEY (key_id, nonce));
-                CREATE TABLE IF NOT EXISTS chain_head (
-                    key_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, digest TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS device_claim (
-                    device_id TEXT NOT NULL, key_id TEXT NOT NULL, host TEXT NOT NULL,
-                    since REAL NOT NULL, until REAL NOT NULL, PRIMARY KEY (device_id, key_id));
-                CREATE TABLE IF NOT EXISTS key_binding (
-                    key_id TEXT PRIMARY KEY, since REAL NOT NULL, devices TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS submission (
-                    identity BLOB PRIMARY KEY, log_index INTEGER NOT NULL);
-                """
-            )
-        except sqlite3.Error as exc:
-            raise InputError(f"cannot open verifier state {path}: {exc}") from None
+    store_name = "the verifier state"
+
+    def __init__(self, path: Path | str, *, timeout: float = 30.0) -> None:
+        self._path = str(path)
+        self._db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS seen_nonce (
+                key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at REAL NOT NULL,
+                PRIMARY KEY (key_id, nonce));
+            CREATE TABLE IF NOT EXISTS chain_head (
+                key_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, digest TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS device_claim (
+                device_id TEXT NOT NULL, key_id TEXT NOT NULL, host TEXT NOT NULL,
+                since REAL NOT NULL, until REAL NOT NULL, PRIMARY KEY (device_id, key_id));
+            CREATE TABLE IF NOT EXISTS key_binding (
+                key_id TEXT PRIMARY KEY, since REAL NOT NULL, devices TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS submission (
+                identity BLOB PRIMARY KEY, log_index INTEGER NOT NULL);
+            """
+        )
+        columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(seen_nonce)")}
+        for column in ("payload TEXT", "first_seen REAL", "chain_rule TEXT"):  # files before sightings
+            if column.split()[0] not in columns:
+                self._db.execute(f"ALTER TABLE seen_nonce ADD COLUMN {column}")
         self._lock = threading.Lock()
+
+    def _where(self) -> str:
+        return getattr(self, "_path", "")
 
     def close(self) -> None:
         """Close the database."""
@@ -244,6 +306,33 @@ class SqliteVerifierState:
                 (key_id, nonce, expires_at.timestamp()),
             )
             return cur.rowcount == 1
+
+    def first_use(
+        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
+    ) -> Sighting:
+        """Record the pair as used by ``payload`` unless it was used before; return its first use (one ``INSERT``)."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at, payload, first_seen) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key_id, nonce, expires_at.timestamp(), payload, at.timestamp()),
+            )
+            if cur.rowcount == 1:
+                return Sighting(payload, at, None, new=True)
+            row = self._db.execute(
+                "SELECT payload, first_seen, chain_rule FROM seen_nonce WHERE key_id = ? AND nonce = ?",
+                (key_id, nonce),
+            ).fetchone()
+        return _sighting(row)
+
+    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
+        """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE seen_nonce SET chain_rule = ? WHERE key_id = ? AND nonce = ? AND payload = ? "
+                "AND chain_rule IS NULL",
+                (rule, key_id, nonce, payload),
+            )
 
     def record(
         self,
@@ -372,3 +461,12 @@ class SqliteVerifierState:
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _sighting(row: tuple[object, ...] | None) -> Sighting:
+    """A stored first use; a row of a state written before sightings were kept (no payload) matches none."""
+    if row is None:  # pragma: no cover - the row was inserted or found under the same lock
+        raise RuntimeError("a nonce row vanished while it was being recorded")
+    payload, at, rule = row
+    when = at if isinstance(at, datetime) else _utc(float(at)) if isinstance(at, int | float) else _utc(0.0)
+    return Sighting(str(payload) if payload is not None else "", when, None if rule is None else str(rule))

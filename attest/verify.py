@@ -57,7 +57,7 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, json_dige
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
-from attest.errors import AttestError, EnvelopeError
+from attest.errors import AttestError, EnvelopeError, StoreError
 from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.binding import evidence_digest
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
@@ -74,7 +74,7 @@ from attest.hardware.cc import (
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
-from attest.model.base import construct, format_timestamp
+from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
 from attest.model.manifest import PREDICATE_TYPE, Gpu, SignedChallenge, WorkloadManifest
@@ -91,8 +91,11 @@ from attest.replay import (
     MemoryDeviceStore,
     MemoryNonceStore,
     NonceStore,
+    Sighting,
+    sighting_store,
 )
 from attest.sign import canonical_job, clear_digests, manifest_digest, workload_subjects
+from attest.units import human_duration
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
@@ -475,6 +478,10 @@ class Verifier:
             raw: the envelope exactly as received.
             now: the verification time (an aware datetime; default: the clock's now).
             source: a label for the input (file name), copied into the result.
+
+        Raises:
+            StoreError: the replay, chain or device state could not be read or written
+                (a database locked, full, read-only, damaged or disconnected): no verdict.
         """
         return self.verify_and_open(raw, now=now, source=source)[0]
 
@@ -502,10 +509,16 @@ class Verifier:
         return run.result(), run.manifest, run.hardware_manifest
 
     def _run(self, raw: bytes, *, now: datetime | None, source: str | None) -> _Run:
-        run = _Run(now=now or datetime.now(UTC), source=source, anchors=self.anchors)
+        run = _Run(
+            now=require_aware(now) if now is not None else datetime.now(UTC),
+            source=source,
+            anchors=self.anchors,
+        )
         run.evaluated.add("instance_identity")
         try:
             _verify(run, raw, self)
+        except StoreError:
+            raise  # the state cannot be read or written: not a verdict on this envelope
         except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
             run.add("envelope.malformed", CONTRA, exc.message)
         return run
@@ -521,7 +534,7 @@ class Verifier:
         backing two node keys anywhere in the batch refuses every envelope of the
         batch that relies on it, not only the ones verified after the other key's.
         """
-        at = now or datetime.now(UTC)
+        at = require_aware(now) if now is not None else datetime.now(UTC)
         order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
         results: dict[int, VerificationResult] = {}
         manifests: dict[int, WorkloadManifest] = {}
@@ -576,6 +589,10 @@ def verify_envelope(
     A one-call form of :class:`Verifier` that uses exactly what it is given: a check whose
     store or policy is missing is not made, and the result says so in an ``info`` finding.
 
+    Whatever the bytes, the answer is a result. Only the stores can make it raise: a state
+    whose database cannot be read or written (locked, full, read-only, damaged, disconnected)
+    raises :class:`~attest.errors.StoreError`, as no verdict can be given without it.
+
     Args:
         raw: the envelope exactly as received.
         trust: the trusted signer keys.
@@ -587,6 +604,9 @@ def verify_envelope(
         source: a label for the input (file name), copied into the result.
         catalog: the chip catalog GPUs are classified with (default: the bundled one).
         devices: which node keys each GPU device vouched for; None skips the one-GPU-one-node check (and says so).
+
+    Raises:
+        StoreError: ``nonces``, ``chains`` or ``devices`` could not be read or written.
     """
     verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
     return verifier.verify_and_open(raw, now=now, source=source)[0]
@@ -709,24 +729,34 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     # 9. Freshness.
     _check_freshness(run, manifest, options)
 
-    # 10. Replay.
+    # 10. Replay: the (key, nonce) pair was not used before by another payload. The same payload
+    #     from the same node key again (identical or re-signed bytes) is the same manifest: it
+    #     keeps its first chain verdict and is judged again now on everything else.
+    first = None
+    expires = manifest.freshness.expires_at + options.clock_skew
+    sightings = sighting_store(nonces)
     if nonces is None:
         run.findings.append(_REPLAY_NOT_CHECKED)
-    elif not nonces.check_and_record(
-        run.key_id, manifest.freshness.nonce, manifest.freshness.expires_at + options.clock_skew
-    ):
-        run.add(
-            "freshness.nonce_reused",
-            CONTRA,
-            f"nonce {manifest.freshness.nonce} was already used by key {run.key_id[:16]}… (a replay)",
-            {"nonce": manifest.freshness.nonce},
-        )
+    elif sightings is not None:
+        first = sightings.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
+        if first.payload != run.subject:
+            first = None
+            _replayed(run, manifest.freshness.nonce)
+        elif not first.new:
+            run.add(*seen_before(first))
+    elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
+        _replayed(run, manifest.freshness.nonce)
 
-    # 11. Chain.
-    if chains is None:
+    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen).
+    if first is not None and not first.new and first.chain_rule is not None:
+        if first.chain_rule:
+            run.add(*first_chain_verdict(first))
+    elif chains is None:
         run.findings.append(_CHAIN_NOT_CHECKED)
     else:
-        _check_chain(run, chains, manifest, job_canonical)
+        rule = _check_chain(run, chains, manifest, job_canonical)
+        if first is not None and sightings is not None:
+            sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
 
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog)
@@ -1591,12 +1621,14 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         run.add(
             "freshness.window_too_long",
             Severity.WARNING,
-            f"manifest is valid for {fr.expires_at - fr.issued_at}, longer than the allowed {options.max_validity}",
+            f"manifest is valid for {human_duration(fr.expires_at - fr.issued_at)}, longer than the allowed "
+            f"{human_duration(options.max_validity)}",
             evidence(),
         )
 
 
-def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job: bytes | None) -> None:
+def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job: bytes | None) -> str:
+    """Check and advance the node's chain; return the finding's rule ("" for none)."""
     assert run.key_id is not None
     seq = manifest.freshness.sequence
     digest = manifest_digest(manifest, job=job)
@@ -1605,6 +1637,43 @@ def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job:
         run.add(*finding)
     if advance:
         chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
+    return "" if finding is None else finding[0]
+
+
+def seen_before(first: Sighting) -> ChainFinding:
+    """The note on a manifest verified again: the same payload from the same node key, not a replay."""
+    at = first.at.isoformat().replace("+00:00", "Z")
+    return (
+        "freshness.seen_before",
+        Severity.INFO,
+        f"this manifest was verified before, at {at}: the same payload from the same node key is "
+        "the same manifest, not a replay (judged again now; its chain verdict is the first one's)",
+        {"first_seen": at},
+    )
+
+
+def first_chain_verdict(first: Sighting) -> ChainFinding:
+    """The chain finding a manifest seen before had when first seen, kept on every re-verification."""
+    assert first.chain_rule
+    at = first.at.isoformat().replace("+00:00", "Z")
+    severity = Severity.WARNING if first.chain_rule == "chain.gap" else CONTRA
+    return (
+        first.chain_rule,
+        severity,
+        f"when first verified, at {at}, this manifest failed the chain check ({first.chain_rule}); "
+        "verifying the same manifest again keeps that verdict",
+        {"first_seen": at},
+    )
+
+
+def _replayed(run: _Run, nonce: str) -> None:
+    assert run.key_id is not None
+    run.add(
+        "freshness.nonce_reused",
+        CONTRA,
+        f"nonce {nonce} was already used by key {run.key_id[:16]}… for another manifest (a replay)",
+        {"nonce": nonce},
+    )
 
 
 ChainFinding = tuple[str, Severity, str, dict[str, Any]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from attest.errors import InputError
+from attest.errors import StoreError
 from attest.replay import ChainHead, MemoryChainStore, MemoryNonceStore, SqliteVerifierState
 from attest.verify import verify_envelope
 from tests.conftest import NOW, Node
@@ -69,17 +69,19 @@ def test_two_processes_never_both_accept_a_nonce(tmp_path: Path) -> None:
 
 
 def test_replay_detected_across_verifier_runs(tmp_path: Path, node: Node) -> None:
-    raw = node.envelope()
+    m = node.manifest()
     later = NOW + timedelta(minutes=1)
     s = SqliteVerifierState(tmp_path / "v.db")
-    assert verify_envelope(raw, node.trust, now=later, nonces=s, chains=s).status.value == "affirming"
+    assert verify_envelope(node.envelope(m), node.trust, now=later, nonces=s, chains=s).status.value == "affirming"
     s.close()
     s = SqliteVerifierState(tmp_path / "v.db")
-    r = verify_envelope(raw, node.trust, now=later, nonces=s, chains=s)
-    assert [f.rule for f in r.findings if f.severity.value != "info"] == ["freshness.nonce_reused"]
+    # The same manifest again is itself (tests/log/test_reverify.py); another one with its nonce is a replay.
+    other = node.manifest(job={"id": "slurm-other", "scheduler": "slurm", "phase": "start"}, freshness=m.freshness.to_obj())
+    r = verify_envelope(node.envelope(other), node.trust, now=later, nonces=s, chains=s)
+    assert "freshness.nonce_reused" in [f.rule for f in r.findings if f.severity.value != "info"]
     s.close()
 
 
 def test_unopenable_state_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot open verifier state"):
+    with pytest.raises(StoreError, match=r"the verifier state \(.*no-such-dir.*\) cannot be opened"):
         SqliteVerifierState(tmp_path / "no-such-dir" / "v.db")

@@ -8,18 +8,21 @@ summaries of the authenticated manifests.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
 from attest.audit.parallel import VerifierSpec, progress_bar, verify_all
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
+from attest.model.base import require_aware
 from attest.model.result import Finding, Severity, Status, VerificationResult
+from attest.units import human_duration
 from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions
 
 __all__ = [
@@ -168,10 +171,14 @@ def _describe(source: str, node: str | None, summary: ManifestSummary | None) ->
     return f"{source} (node {summary.node} at {summary.site}, {summary.country}; tenant {summary.tenant}; {hardware})"
 
 
-def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, bytes]]:
+def read_source(
+    source: str, *, pattern: str = "*.json", unreadable: list[tuple[str, str]] | None = None
+) -> list[tuple[str, bytes]]:
     """Envelopes from a directory (files matching ``pattern``, recursively) or a log/collector database.
 
     A log is a SQLite file or a ``postgresql://`` URL; its entries are named ``NAME#INDEX``.
+    A file or subdirectory that cannot be read is never skipped silently: it is added to
+    ``unreadable`` as (name, reason) when that list is given, and refused otherwise.
     """
     from attest.log import Log, is_url
 
@@ -181,17 +188,52 @@ def read_source(source: str, *, pattern: str = "*.json") -> list[tuple[str, byte
         return [(f"{name}#{i}", store.entry(i)) for i in range(store.size())]
     path = Path(source)
     if path.is_dir():
-        return [
-            (str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob(pattern)) if p.is_file()
-        ]
+        return _read_directory(path, pattern, unreadable)
     if path.is_file():
         store = Log.open(path).store
         return [(f"{path.name}#{i}", store.entry(i)) for i in range(store.size())]
     raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
 
 
+def _read_directory(
+    path: Path, pattern: str, unreadable: list[tuple[str, str]] | None
+) -> list[tuple[str, bytes]]:
+    """Every file under ``path`` whose name matches ``pattern``; unreadable ones reported, not skipped."""
+    failed: list[tuple[str, str]] = []
+
+    def _dir_error(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else path
+        failed.append(
+            (str(where.relative_to(path)) if where != path else str(path), exc.strerror or str(exc))
+        )
+
+    found: list[Path] = []
+    for top, _dirs, files in os.walk(path, onerror=_dir_error):
+        found += [Path(top, f) for f in files if PurePath(Path(top, f).relative_to(path)).match(pattern)]
+    items: list[tuple[str, bytes]] = []
+    for p in sorted(found):
+        if p.is_symlink() and not p.exists():
+            failed.append((str(p.relative_to(path)), "a broken symbolic link"))
+            continue
+        if not p.is_file():
+            continue
+        try:
+            items.append((str(p.relative_to(path)), p.read_bytes()))
+        except OSError as exc:
+            failed.append((str(p.relative_to(path)), exc.strerror or str(exc)))
+    if failed and unreadable is None:
+        name, reason = failed[0]
+        raise InputError(f"cannot read {name} in {path}: {reason}")
+    if unreadable is not None:
+        unreadable += failed
+    return items
+
+
 def integration_times(source: str) -> dict[str, float]:
     """When the log integrated each entry (POSIX seconds), by the names :func:`read_source` gives them.
+
+    For an entry a signed checkpoint covers, the later of its recorded time and the time of the
+    first signed checkpoint that holds it.
 
     Empty for a directory of envelopes, and for entries a log kept no time for (older logs).
     """
@@ -203,8 +245,67 @@ def integration_times(source: str) -> dict[str, float]:
         name = Path(source).name
     else:
         return {}
-    store = Log.open(source).store
-    return {f"{name}#{i}": at for i, at in store.integration_times().items()}
+    log = Log.open(source)
+    # The time column is the operator's word; the time of the first signed checkpoint that holds
+    # an entry is the log's signature: an entry was integrated no later than that. The later of
+    # the two is what the backdating check compares, so moving a time back in the database (or
+    # deleting the checkpoints around it) cannot make a backdated manifest look fresh.
+    covered = log.covered_at()
+    return {f"{name}#{i}": max(at, covered.get(i, at)) for i, at in log.store.integration_times().items()}
+
+
+def log_time_findings(source: str) -> dict[str, Finding]:
+    """Findings on the integration times of a log's entries, by the names :func:`read_source` gives them.
+
+    The times are a column of the log's database; only the time lines of the checkpoints the
+    log signed bind them. An entry whose time contradicts those checkpoints (rewritten, to hide
+    a backdated node clock or to frame one) is ``log.integration_time_rewritten``
+    (contraindicated: the log itself was altered); a timed entry that no signed, timed
+    checkpoint covers yet is ``log.integration_time_unsigned`` (warning: its time is the log
+    operator's word alone; sign a checkpoint before auditing). Empty for a directory.
+    """
+    from attest.log import TIME_TOLERANCE_S, Log, is_url
+
+    if is_url(source):
+        name = source.rsplit("/", 1)[-1] or "log"
+    elif Path(source).is_file():
+        name = Path(source).name
+    else:
+        return {}
+    log = Log.open(source)
+    problems, unsigned = log.time_problems()
+    found = {
+        f"{name}#{i}": Finding(
+            rule="log.integration_time_rewritten",
+            severity=Severity.CONTRAINDICATED,
+            message=f"the log's record of when it took this manifest contradicts its signed checkpoints: {why}",
+            evidence={"entry": i, "tolerance_s": TIME_TOLERANCE_S},
+            remedy="the log's database was altered: compare it with a monitor's or witness's checkpoints",
+        )
+        for i, why in problems.items()
+    }
+    for i in sorted(unsigned):
+        found[f"{name}#{i}"] = Finding(
+            rule="log.integration_time_unsigned",
+            severity=Severity.WARNING,
+            message=(
+                f"no checkpoint the log signed covers entry {i} yet: when the log took it is the log "
+                "operator's word alone, so its issue time is not confirmed"
+            ),
+            evidence={"entry": i},
+            remedy="sign a checkpoint of the log (attest log checkpoint) and audit again",
+        )
+    return found
+
+
+def _flag_log_times(results: list[VerificationResult], found: dict[str, Finding]) -> None:
+    """Add :func:`log_time_findings` to the results they name (in place)."""
+    for i, result in enumerate(results):
+        finding = found.get(result.source or "")
+        if finding is None:
+            continue
+        status = Status.worst([result.status, finding.severity.status])
+        results[i] = result.model_copy(update={"findings": [*result.findings, finding], "status": status})
 
 
 def _flag_backdated(
@@ -230,13 +331,16 @@ def _flag_backdated(
         if -skew.total_seconds() <= delay <= max_delay.total_seconds():
             continue
         result = results[i]
-        when = datetime.fromtimestamp(at, s.issued_at.tzinfo).isoformat()
+        try:
+            when = datetime.fromtimestamp(at, s.issued_at.tzinfo).isoformat()
+        except (OverflowError, OSError, ValueError):  # a time beyond the calendar
+            when = f"{at:.0f} s"
         finding = Finding(
             rule="log.integration_time",
             severity=Severity.WARNING,
             message=(
                 f"the log integrated this manifest at {when}, {delay / 3600:+.2f} h from the issue time it "
-                f"claims ({s.issued_at.isoformat()}); beyond {max_delay} a backdated clock (or a very late "
+                f"claims ({s.issued_at.isoformat()}); beyond {human_duration(max_delay)} a backdated clock (or a very late "
                 "delivery) is possible, so its issue time is not taken on trust"
             ),
             evidence={
@@ -265,6 +369,7 @@ def audit(
     dask_client: Any = None,
     integrated: dict[str, float] | None = None,
     max_log_delay: timedelta = timedelta(hours=1),
+    log_times: dict[str, Finding] | None = None,
 ) -> AuditReport:
     """Verify ``items`` on ``jobs`` processes (or on a Dask cluster) and analyze the fleet.
 
@@ -277,7 +382,10 @@ def audit(
     manifests that have expired since, as they should have; give ``VerifyOptions()`` to judge
     them all at ``now`` instead. ``integrated`` (:func:`integration_times`) is when the log took
     each item: manifests it took more than ``max_log_delay`` after their issue time are flagged.
+    ``log_times`` (:func:`log_time_findings`) are added to the items they name; an item whose
+    integration time contradicts the log's signed checkpoints is not compared with its issue time.
     """
+    require_aware(now)
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     final, summaries = verify_all(
@@ -287,6 +395,10 @@ def audit(
         progress=progress,
         dask_client=dask_client,
     )
+    if log_times:
+        _flag_log_times(final, log_times)
+        rewritten = {k for k, f in log_times.items() if f.rule == "log.integration_time_rewritten"}
+        integrated = {k: v for k, v in (integrated or {}).items() if k not in rewritten}
     if integrated:
         _flag_backdated(final, summaries, integrated, max_log_delay, options.clock_skew)
     summaries.sort(key=lambda s: (s.key_id, s.sequence, s.name))

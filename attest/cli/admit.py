@@ -21,6 +21,7 @@ from attest.cli.common import (
     add_format,
     add_policy_arg,
     evidence_options,
+    finite_float,
     parse_when,
     policy_from_args,
     read_input,
@@ -74,8 +75,16 @@ def add_admission_args(p: argparse.ArgumentParser, *, tenant_map_help: str | Non
     )
 
 
+MAX_TENANT_MAP_BYTES = 64 * 1024 * 1024
+"""A tenant map names a tenant per account or namespace: thousands of them can pass an envelope's 1 MiB."""
+
+
 def _read_tenant_map(path: str) -> dict[str, Any]:
-    table = strict_loads(read_input(path, what="tenant map"), what=f"tenant map {path}")
+    table = strict_loads(
+        read_input(path, what="tenant map", max_bytes=MAX_TENANT_MAP_BYTES),
+        what=f"tenant map {path}",
+        max_bytes=MAX_TENANT_MAP_BYTES,
+    )
     if not isinstance(table, dict):
         raise InputError(f"tenant map {path} must be a JSON object (account or namespace -> tenant)")
     return table
@@ -193,7 +202,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--gpus", type=int, default=1, metavar="N", help="GPUs the job needs per node (default: 1)"
     )
     p.add_argument("--gpu-type", metavar="NAME", help="GPU model the job needs (H100, B200, ...)")
-    p.add_argument("--training-ops", type=float, metavar="OPS", help="declared training compute")
+    p.add_argument("--training-ops", type=finite_float, metavar="OPS", help="declared training compute")
     p.add_argument("--job-id", default="pending")
     p.add_argument("--now", metavar="TIME")
     add_format(p)

@@ -15,7 +15,9 @@ from attest.cli.common import (
     add_evidence_args,
     add_format,
     add_policy_arg,
+    check_output,
     evidence_options,
+    finite_float,
     parse_when,
     policy_from_args,
     printable,
@@ -42,17 +44,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "across manifests: one GPU at two sites faster than travel allows, one GPU on two nodes at once, GPUs "
         "that went silent, gaps and forks in a node's chain, and the chip registry against what is attested. "
         "Findings are mapped to the Chip Security Act's reportable events.",
-        epilog="exit codes: 0 all clean, 1 warnings, 3 something contraindicated, 2 usage.\n\n"
+        epilog="exit codes: 0 all clean, 1 warnings, 3 something contraindicated, 2 usage or an input that "
+        "could not be read (named on stderr; the rest is audited, and 3 wins).\n\n"
         "examples:\n"
         "  attest audit spool/ --trust trust.json --jobs 4 --report audit.html\n"
         "  attest audit demo-out/ --glob '*.envelope.json' --trust demo-out/trust.json --landmarks demo-out/landmarks.json\n"
-        "  attest audit audit.db --trust trust.json --registry chips.csv --max-silence 2h --format json",
+        "  attest audit --log audit.db --trust trust.json --registry chips.csv --max-silence 2h --format json",
         formatter_class=HelpFormatter,
     )
     p.add_argument(
         "source",
+        nargs="?",
         metavar="SOURCE",
         help="directory of envelopes, or a log database (file or postgresql://...)",
+    )
+    p.add_argument(
+        "--log",
+        metavar="PATH_OR_URL",
+        help="a log database, named as the log verbs name it (the same as SOURCE)",
     )
     p.add_argument(
         "--glob",
@@ -78,7 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a GPU unseen this long is silent (e.g. 90m, 2h)",
     )
     p.add_argument(
-        "--max-speed", type=float, default=1000.0, metavar="KMH", help="fastest credible move of a GPU"
+        "--max-speed", type=finite_float, default=1000.0, metavar="KMH", help="fastest credible move of a GPU"
     )
     p.add_argument(
         "--now",
@@ -109,6 +118,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_audit)
 
 
+MAX_REGISTRY_BYTES = 256 * 1024 * 1024
+"""A chip registry lists every GPU of a fleet (tens of thousands of rows): far more than an envelope's 1 MiB."""
+
+
+def _registry_text(path: str) -> str:
+    """The chip registry's text, whole and unaltered: bytes that are not UTF-8 are refused, not replaced."""
+    raw = read_input(path, what="chip registry", max_bytes=MAX_REGISTRY_BYTES)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"chip registry {path} is not UTF-8 text (byte {exc.start})") from None
+
+
 def _duration(text: str) -> timedelta:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
@@ -121,20 +143,29 @@ def _duration(text: str) -> timedelta:
 
 def run_audit(args: argparse.Namespace) -> int:
     """Audit and report."""
-    from attest.audit import audit, integration_times, progress_bar, read_source
+    from attest.audit import audit, integration_times, log_time_findings, progress_bar, read_source
     from attest.audit.analytics import load_registry
 
     now = parse_when(args.now) if args.now else datetime.now(UTC)
+    if (args.source is None) == (args.log is None):
+        raise InputError(
+            "give what to audit once: SOURCE (a directory or a log) or --log PATH_OR_URL",
+            hint="attest audit spool/ --trust trust.json",
+        )
+    args.source = args.source or args.log
+    if args.report:
+        check_output(args.report)  # before the audit, not after it
     trust = TrustStore.load(Path(args.trust))
-    items = read_source(args.source, pattern=args.glob)
+    options = evidence_options(args)  # configuration errors are said before any envelope is read
+    registry = load_registry(_registry_text(args.registry)) if args.registry else []
+    unreadable: list[tuple[str, str]] = []
+    items = read_source(args.source, pattern=args.glob, unreadable=unreadable)
+    for name, reason in unreadable:  # named, and the rest is audited: exit 2 unless 3 wins
+        stderr(f"error: cannot read {name} in {args.source}: {reason}; not audited")
     if not items:
+        if unreadable:
+            raise InputError(f"no readable envelope in {args.source} ({len(unreadable)} unreadable)")
         raise InputError(f"no envelope in {args.source}")
-    registry = (
-        load_registry(read_input(args.registry, what="chip registry").decode("utf-8", "replace"))
-        if args.registry
-        else []
-    )
-    options = evidence_options(args)
     landmarks = options.landmarks
     client = _dask_client(args.dask) if args.dask else None
     try:
@@ -152,6 +183,7 @@ def run_audit(args: argparse.Namespace) -> int:
             dask_client=client,
             integrated=integration_times(args.source),
             max_log_delay=_duration(args.max_log_delay),
+            log_times=log_time_findings(args.source),
         )
     finally:
         if client is not None:
@@ -169,10 +201,21 @@ def run_audit(args: argparse.Namespace) -> int:
         write_output(render_html(report, maps=maps).encode(), args.report)
         stderr(f"report written to {args.report}")
     if args.format == "json":
-        print(json.dumps(report.to_obj(details=args.details)))
+        obj = report.to_obj(details=args.details)
+        obj["unreadable"] = [{"source": name, "reason": reason} for name, reason in unreadable]
+        print(json.dumps(obj))
     else:
+        if unreadable:  # failures first: what was not audited at all leads
+            print(f"UNREADABLE: {len(unreadable)} input(s), not audited")
+            for name, reason in unreadable:
+                print(f"  {printable(name)}: {reason}")
         _print_text(report, details=args.details)
-    return 3 if report.status.value == "contraindicated" else (1 if report.status.value == "warning" else 0)
+    if report.status.value == "contraindicated":
+        return 3
+    if unreadable:  # an input that could not be read: 2 (only 3 wins over it)
+        stderr(f"error: {len(unreadable)} input(s) could not be read and were not audited")
+        return 2
+    return 1 if report.status.value == "warning" else 0
 
 
 def _print_text(report: AuditReport, *, details: bool) -> None:

@@ -6,7 +6,16 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, parse_when, read_input, read_model, stderr, write_output
+from attest.cli.common import (
+    HelpFormatter,
+    add_written_format,
+    parse_when,
+    read_input,
+    read_model,
+    report_written,
+    stderr,
+    write_output,
+)
 from attest.cli.hardware import add_simulate
 from attest.crypto.keys import VerifyingKey, load_signing_key, load_verifying_key
 from attest.errors import InputError
@@ -82,6 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="print the key's binding nonce (hex) for nvattest collect-evidence --nonce, and exit",
     )
     p.add_argument("-o", "--output", metavar="FILE")
+    add_written_format(p)
     p.set_defaults(func=run_bind)
 
     c = sub.add_parser(
@@ -91,7 +101,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Nodes bind their keys over it (attest bind --challenge), so a verifier that trusts the challenger "
         "(attest trust add CHALLENGER.pub --challenger) knows how old each binding is.",
         epilog="""examples:
-  attest keygen --out challenger                        # once; keep challenger/attest.key safe
+  attest keygen -o challenger                          # once; keep challenger/attest.key safe
   attest trust add challenger/attest.pub --challenger --trust trust.json
   attest challenge issue --key challenger/attest.key -o challenge.json   # daily, sent to each node
   attest bind --key /etc/attest/attest.key --challenge challenge.json -o /etc/attest/binding.json""",
@@ -107,6 +117,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ci.add_argument("--key", required=True, metavar="KEY", help="the challenger's private key")
     ci.add_argument("--now", metavar="TIME", help="date it at this time (default: now; for tests)")
     ci.add_argument("-o", "--output", metavar="FILE")
+    add_written_format(ci)
     ci.set_defaults(func=run_challenge_issue)
 
 
@@ -116,6 +127,9 @@ def run_challenge_issue(args: argparse.Namespace) -> int:
     now = parse_when(args.now) if args.now else datetime.now(UTC)
     challenge = issue_challenge(key, now=now)
     write_output((challenge.to_json() + "\n").encode("utf-8"), args.output)
+    report_written(
+        args, args.output, {"challenger": key.key_id}, f"wrote {args.output}: a challenge by {key.key_id}"
+    )
     return 0
 
 
@@ -156,6 +170,16 @@ def run_bind(args: argparse.Namespace) -> int:
     if backend is not None:  # the vendor's golden measurements for its GPUs, for appraisal (--rims DIR/rims)
         backend.publish_rims(Path(args.cc_sim) / "rims")
     write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
+    if backend is not None:  # a simulated vendor's roots are not NVIDIA's: a verifier must pin them
+        sim = Path(args.cc_sim)
+        stderr(
+            f"simulated vendor {sim}: its roots are not NVIDIA's; verify with --cc-root {sim / 'root.pem'} "
+            f"--cc-root-sha256 {backend.root_sha256} --rims {sim / 'rims'} --rim-root {sim / 'rim_root.pem'} "
+            f"--rim-root-sha256 {backend.rim_root_sha256}"
+        )
+    report_written(
+        args, args.output, {"key_id": key.key_id}, f"wrote {args.output}: the binding of {key.key_id}"
+    )
     return 0
 
 
@@ -180,4 +204,7 @@ def _bind_nvattest(args: argparse.Namespace, key: VerifyingKey, challenge: Signe
         entries, gpus, key, challenge=challenge, revocation=revocation, nras_token=nras
     )
     write_output((binding.to_json() + "\n").encode("utf-8"), args.output)
+    report_written(
+        args, args.output, {"key_id": key.key_id}, f"wrote {args.output}: the binding of {key.key_id}"
+    )
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 
-from attest.cli.common import HelpFormatter, add_format
+from attest.cli.common import HelpFormatter, add_format, allow_negative_values, finite_float
 from attest.errors import InputError
 from attest.hardware.catalog import ChipClassification, bundled_catalog, classify_chip, classify_parameters
 
@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how = c.add_mutually_exclusive_group(required=True)
     how.add_argument("--name", help="product name or catalog id")
     how.add_argument("--pci", metavar="VENDOR:DEVICE", help="PCI ids in hex, e.g. 10de:2330")
-    how.add_argument("--tpp", type=float, metavar="X", help="total processing performance")
-    c.add_argument("--die-area", type=float, metavar="MM2", help="applicable die area in mm² (with --tpp)")
+    how.add_argument("--tpp", type=finite_float, metavar="X", help="total processing performance")
+    c.add_argument(
+        "--die-area", type=finite_float, metavar="MM2", help="applicable die area in mm² (with --tpp)"
+    )
     dc = c.add_mutually_exclusive_group()
     dc.add_argument(
         "--datacenter",
@@ -66,6 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="not designed or marketed for datacenters",
     )
     add_format(c)
+    allow_negative_values(c)  # --tpp -inf is refused as a number, not taken for an option
     c.set_defaults(func=run_classify)
 
 

@@ -11,6 +11,7 @@ from attest.cli.common import (
     add_evidence_args,
     add_policy_arg,
     evidence_options,
+    finite_float,
     policy_from_args,
     read_input,
 )
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "file, or the log's own database for a PostgreSQL log (shared by every collector on it)",
     )
     add_evidence_args(s)
-    s.add_argument("--checkpoint-interval", type=float, default=10.0, metavar="SECONDS")
+    s.add_argument("--checkpoint-interval", type=finite_float, default=10.0, metavar="SECONDS")
     s.add_argument(
         "--accept-untrusted",
         action="store_true",
@@ -71,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--refuse-untrusted", action="store_true", help=argparse.SUPPRESS)  # the default now
     s.add_argument(
         "--quota",
-        type=float,
+        type=finite_float,
         default=600.0,
         metavar="PER_MINUTE",
         help="envelopes each signer may push a minute, in bursts up to as many (beyond: 429 with "
@@ -87,7 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument(
         "--refusals",
-        type=float,
+        type=finite_float,
         default=120.0,
         metavar="PER_MINUTE",
         help="refused envelopes (400, 403) a source network (IPv4 /24, IPv6 /64) may send a minute; "
@@ -103,14 +104,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument(
         "--header-timeout",
-        type=float,
+        type=finite_float,
         default=10.0,
         metavar="SECONDS",
         help="close a connection that has not sent a complete request's headers by then (default 10)",
     )
     s.add_argument(
         "--body-timeout",
-        type=float,
+        type=finite_float,
         default=30.0,
         metavar="SECONDS",
         help="answer 408 and close when a body has not arrived by then (default 30)",
@@ -132,7 +133,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument(
         "--min-body-rate",
-        type=float,
+        type=finite_float,
         default=512.0,
         metavar="BYTES_PER_S",
         help="answer 408 and close when a body averages fewer bytes a second than this after 5 s "

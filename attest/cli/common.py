@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import os
+import re
 import sys
 import tempfile
+from contextlib import nullcontext
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
-from attest.errors import InputError
+from attest.errors import InputError, InputTooLarge
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read models, not by every command
     from attest.model.base import WireModel
@@ -33,13 +38,80 @@ def add_format(parser: argparse.ArgumentParser, default: str = "text", *, more: 
     )
 
 
+def add_alias(parser: argparse.ArgumentParser, *old: str, dest: str, **kwargs: Any) -> None:
+    """Keep a former spelling of an option working, hidden from ``--help`` (one name per thing is shown)."""
+    parser.add_argument(*old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+
+def require(args: argparse.Namespace, dest: str, flag: str, *, hint: str | None = None) -> Any:
+    """The value of an option that has a hidden alias (so argparse cannot require it), or exit 2."""
+    value = getattr(args, dest, None)
+    if value is None:
+        raise InputError(f"{flag} is required", hint=hint)
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse ``type``: a number, refusing NaN and infinities (which compare false with every bound)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+# A coordinate list such as -6.2,106.8,9.5 is a value, not an option: argparse takes only plain
+# negative numbers (-6.2) for values, and would say "expected one argument".
+_NEGATIVE_VALUE = re.compile(r"^-(\d*\.?\d+([eE][-+]?\d+)?(,[-+\d.eE]*)*|inf|infinity|nan)$", re.IGNORECASE)
+
+
+def allow_negative_values(parser: argparse.ArgumentParser) -> None:
+    """Let ``parser`` take values such as ``-6.2,106.8,9.5`` after an option (``--disk -6.2,106.8,9.5``)."""
+    parser._negative_number_matcher = _NEGATIVE_VALUE  # argparse's own hook, since 3.2
+
+
+def parse_nonce(text: str, *, flag: str = "--nonce") -> str:
+    """A caller nonce: 16 to 64 random bytes in hex (lower-cased), refused (exit 2) otherwise."""
+    nonce = text.strip().lower()
+    if not (32 <= len(nonce) <= 128 and len(nonce) % 2 == 0) or any(
+        c not in "0123456789abcdef" for c in nonce
+    ):
+        raise InputError(
+            f"{flag} {text!r} is not a nonce: it must be 16 to 64 bytes written in hex (32 to 128 hex digits)",
+            hint="make one with: openssl rand -hex 16",
+        )
+    return nonce
+
+
+def add_written_format(parser: argparse.ArgumentParser) -> None:
+    """``--format json|text`` on a verb that writes a document: how it reports what it wrote with ``-o``."""
+    parser.add_argument(
+        "--format",
+        choices=["json", "text"],
+        default="text",
+        help="with -o: report what was written as a line (text, the default) or a JSON object; "
+        "without -o the document itself is the output",
+    )
+
+
 def read_input(path: str, *, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Read a file (``-`` for stdin), refusing more than ``max_bytes`` (+1 byte, to detect oversize)."""
+    """Read a whole file (``-`` for stdin) of at most ``max_bytes``.
+
+    Raises:
+        InputTooLarge: the input is larger, naming its real size (nothing of it is returned:
+            a prefix is never used in place of the whole).
+        InputError: missing, a directory, or unreadable.
+    """
     try:
         if path == "-":
-            return sys.stdin.buffer.read(max_bytes + 1)
+            return _read_whole(sys.stdin.buffer, f"{what} on standard input", max_bytes)
         with Path(path).open("rb") as fh:
-            return fh.read(max_bytes + 1)
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes and Path(path).is_file():
+                raise InputTooLarge(f"{what} {path}", size, max_bytes)
+            return _read_whole(fh, f"{what} {path}", max_bytes)
     except FileNotFoundError:
         raise InputError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
@@ -48,9 +120,60 @@ def read_input(path: str, *, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> b
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
+def sha256_input(path: str, *, what: str) -> str:
+    """``sha256:<hex>`` of a whole file (``-`` for stdin) of any size, read in chunks: never of a prefix."""
+    digest = hashlib.sha256()
+    try:
+        with nullcontext(sys.stdin.buffer) if path == "-" else Path(path).open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    return "sha256:" + digest.hexdigest()
+
+
+_COUNT_AT_MOST = 1 << 30
+"""How far an oversize stream is read on, only to say its size (beyond: "more than")."""
+
+
+def _read_whole(fh: BinaryIO, label: str, max_bytes: int) -> bytes:
+    data = fh.read(max_bytes + 1)
+    if len(data) <= max_bytes:
+        return data
+    size = len(data)
+    del data
+    while size <= _COUNT_AT_MOST:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            raise InputTooLarge(label, size, max_bytes)
+        size += len(chunk)
+    raise InputTooLarge(label, size, max_bytes, exact=False)
+
+
 def read_model(path: str, model: type[M], *, what: str) -> M:
     """Read and strictly validate a JSON file as ``model``."""
     return model.from_json(read_input(path, what=what), what=f"{what} {path}")
+
+
+def check_output(out: str) -> Path:
+    """Refuse (exit 2) an output path that cannot be a file: a directory, or one in no directory.
+
+    Verbs that work long before they write (an audit) call it first; :func:`write_output` does too.
+    Returns the directory the file goes into.
+    """
+    target = Path(out)
+    directory = target.parent if str(target.parent) else Path()
+    if target.is_dir():
+        raise InputError(f"cannot write {out}: it is a directory", hint="give a file name")
+    if not directory.is_dir():
+        raise InputError(f"cannot write {out}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {out}: directory {directory} is not writable")
+    return directory
 
 
 def write_output(data: bytes, out: str | None) -> None:
@@ -60,7 +183,7 @@ def write_output(data: bytes, out: str | None) -> None:
         sys.stdout.buffer.flush()
         return
     target = Path(out)
-    directory = target.parent if str(target.parent) else Path()
+    directory = check_output(out)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
     except OSError as exc:
@@ -72,9 +195,25 @@ def write_output(data: bytes, out: str | None) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # noqa: PTH101  # mkstemp creates 0600; outputs are public documents
         Path(tmp).replace(target)
+    except OSError as exc:  # a directory made there meanwhile, a full disk: said, not a traceback
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {out}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def report_written(args: argparse.Namespace, out: str | None, summary: dict[str, Any], text: str) -> None:
+    """After a verb wrote its document to ``out``: one line (text) or one JSON object (json) on stdout.
+
+    Nothing when the document itself went to stdout (no ``-o``): it is the output.
+    """
+    if out is None or out == "-":
+        return
+    if getattr(args, "format", "text") == "json":
+        print(json.dumps({"output": out, **summary}, ensure_ascii=False))
+    else:
+        print(text)
 
 
 def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
@@ -206,22 +345,33 @@ def add_as_of_arg(parser: argparse.ArgumentParser, *, default: str) -> None:
     )
 
 
-def _cc_root(path: str) -> bytes:
-    """The ``--cc-root`` file, refused here when it holds no readable certificate.
+def pinned_root(path: str, pin: str, *, flag: str, pin_flag: str, default_pin: str, what: str) -> bytes:
+    """A root certificate file (PEM) that must be the pinned one: refused here, once, with exit 2.
 
-    Otherwise every GPU's evidence would be refused as if *its* chain were malformed. A
-    readable root that is not the pinned one is a finding of the verdict (root_not_pinned).
+    A file that holds no certificate, or several, or a root whose SHA-256 is not the pin, is a
+    configuration error: judged per envelope, it would refuse every GPU of every envelope with
+    the same finding, as if each chain were untrusted. The refusal names the file's fingerprint,
+    to pin on purpose (``pin_flag``) when this root is the one meant.
     """
-    from attest.hardware.cc import EvidenceError, parse_chain
+    from attest.hardware.cc import EvidenceError, fingerprint, parse_chain
 
-    pem = read_input(path, what="CC root certificate")
+    pem = read_input(path, what=f"{what} certificate")
     try:
-        parse_chain(pem)
+        roots = parse_chain(pem)
     except EvidenceError as exc:
         raise InputError(
-            f"--cc-root {path} is not a usable root certificate: {exc.message}",
-            hint="give the vendor's root CA certificate in PEM (NVIDIA's Device Identity CA for real GPUs)",
+            f"{flag} {path} is not a usable root certificate: {exc.message}",
+            hint=f"give the {what} certificate in PEM",
         ) from None
+    if len(roots) != 1:
+        raise InputError(f"{flag} {path} holds {len(roots)} certificates; a root is one certificate")
+    found = fingerprint(roots[0])
+    if found != pin:
+        whose = f"the default, {what}" if pin == default_pin else f"given by {pin_flag}"
+        raise InputError(
+            f"{flag} {path} is not the pinned root: its SHA-256 is {found}, the pin ({whose}) is {pin}",
+            hint=f"if you trust this root, pin it: {pin_flag} {found}",
+        )
     return pem
 
 
@@ -241,13 +391,23 @@ def root_pin(text: str) -> str:
 
 def evidence_options(args: argparse.Namespace, **more: Any) -> Any:
     """The :class:`attest.verify.VerifyOptions` that :func:`add_evidence_args` asked for."""
-    from attest.hardware.cc import ChainCache
+    from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
     from attest.model.location import LandmarkRegistry
     from attest.verify import VerifyOptions
 
+    cc_pin = root_pin(args.cc_root_sha256)
     return VerifyOptions(
-        cc_root=_cc_root(args.cc_root) if args.cc_root else None,
-        cc_root_sha256=root_pin(args.cc_root_sha256),
+        cc_root=pinned_root(
+            args.cc_root,
+            cc_pin,
+            flag="--cc-root",
+            pin_flag="--cc-root-sha256",
+            default_pin=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+            what="NVIDIA's Device Identity CA",
+        )
+        if args.cc_root
+        else None,
+        cc_root_sha256=cc_pin,
         cc_cache=ChainCache(),
         landmarks=read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
         if args.landmarks
@@ -297,16 +457,15 @@ def rim_appraiser(args: argparse.Namespace) -> Any:
         raise InputError(f"--rim-service must be an http(s) URL, not {url!r}")
     url = url if url.endswith("/") else url + "/"
     source: RimSource = OnlineRims(cache, url=url) if online else ChainedRims([cache] if cache else [])
-    root = read_input(args.rim_root, what="RIM root certificate")
-    from attest.hardware.cc import EvidenceError, parse_chain
-
-    try:
-        parse_chain(root)
-    except EvidenceError as exc:
-        raise InputError(
-            f"--rim-root {args.rim_root} is not a usable root certificate: {exc.message}"
-        ) from None
     pinned = root_pin(args.rim_root_sha256) if args.rim_root_sha256 else NVIDIA_RIM_ROOT_SHA256
+    root = pinned_root(
+        args.rim_root,
+        pinned,
+        flag="--rim-root",
+        pin_flag="--rim-root-sha256",
+        default_pin=NVIDIA_RIM_ROOT_SHA256,
+        what="NVIDIA's RIM root",
+    )
     return RimAppraiser(source, root, pinned_root_sha256=pinned)
 
 

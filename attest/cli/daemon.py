@@ -7,7 +7,15 @@ import json
 import os
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, read_input, stderr
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    check_output,
+    finite_float,
+    read_input,
+    stderr,
+    write_output,
+)
 from attest.crypto.canonical import strict_loads
 from attest.daemon.client import Client
 from attest.errors import InputError
@@ -45,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q.add_argument(
             "--config", dest="client_config", metavar="FILE", help="read the socket path from this config"
         )
-        q.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+        q.add_argument("--timeout", type=finite_float, default=30.0, metavar="SECONDS")
         add_format(q)
 
     s = verbs.add_parser(
@@ -126,6 +134,8 @@ def run_daemon_verb(args: argparse.Namespace) -> int:
 
 def run_sign_job(args: argparse.Namespace) -> int:
     """Sign a job manifest through the daemon."""
+    if args.output:
+        check_output(args.output)  # before the daemon signs (and chains) a manifest that could not be kept
     job_id, account = args.job_id, args.account
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
     if args.slurm_env:
@@ -159,7 +169,7 @@ def run_sign_job(args: argparse.Namespace) -> int:
     with _client(args) as client:
         reply = client.sign_job(args.phase, job_id, tenant, gpus=gpus, scheduler=args.scheduler)
     if args.output:
-        Path(args.output).write_text(reply["envelope"])
+        write_output(reply["envelope"].encode("utf-8"), args.output)
     if args.format == "json":
         print(json.dumps({k: v for k, v in reply.items() if k != "ok"}))
     else:

@@ -43,6 +43,7 @@ from attest.cli.keys import PRIVATE_NAME, PUBLIC_NAME, generate_key_pair
 from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import SigningKey, load_signing_key, load_verifying_key
 from attest.crypto.trust import TrustStore
+from attest.errors import InputError
 from attest.hardware import SimulatedGpuSource
 from attest.hardware.binding import NodeBinding, SimulatedCcSource, attach, bind
 from attest.hardware.catalog import Catalog, bundled_catalog
@@ -219,6 +220,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     bindings: dict[str, NodeBinding] = {}
     last: dict[str, WorkloadManifest] = {}
     envelopes: list[tuple[str, bytes]] = []
+    starts: dict[str, WorkloadManifest] = {}
     for host, preset, site in NODES:
         key_dir = workdir / "nodes" / host
         generate_key_pair(key_dir)
@@ -235,6 +237,7 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             not_after=now + timedelta(days=365),
         )
         start = _manifest(host, preset, site, key.key_id, now, None, "start", bindings[host])
+        starts[host] = start
         beat = _manifest(
             host, preset, site, key.key_id, now + timedelta(seconds=30), start, "heartbeat", bindings[host]
         )
@@ -311,13 +314,20 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
             reports.extend(timed.timed_reports())
         return LocationEvidence(receipts=receipts, gpu_reports=reports)
 
-    evidence = locate(located.freshness.nonce, gpu_time, 20)
     landmarks = LandmarkRegistry(landmarks=registry)
     (workdir / "landmarks.json").write_text(landmarks.to_json())
-    located = located.model_copy(update={"location_evidence": evidence})
-    raw_located = encode_envelope(sign_manifest(located, key))
-    (workdir / f"{host}-{located.freshness.sequence}.envelope.json").write_bytes(raw_located)
     options = replace(options, landmarks=landmarks)
+    unlocated = located
+    for _attempt in range(3):
+        # A node whose host was too busy to answer in time measures again (as its daemon would):
+        # scheduling delay only ever adds to a round trip, so a slow try proves less, never more.
+        evidence = locate(unlocated.freshness.nonce, gpu_time, 20)
+        located = unlocated.model_copy(update={"location_evidence": evidence})
+        raw_located = encode_envelope(sign_manifest(located, key))
+        probe = verify_envelope(raw_located, trust, now=at, options=options, catalog=calibrated)
+        if probe.location_grade == "measured":
+            break
+    (workdir / f"{host}-{located.freshness.sequence}.envelope.json").write_bytes(raw_located)
     r = verify_envelope(
         raw_located,
         trust,
@@ -401,7 +411,18 @@ def run_scenario(workdir: Path, now: datetime) -> list[Case]:
     middle = len(flipped) // 2
     flipped[middle] = ord("B") if flipped[middle] != ord("B") else ord("C")
     attack("one byte flipped in an envelope", bytes(flipped), f"{name} (tampered)", "signature.invalid")
-    attack("an envelope replayed", data, f"{name} (replayed)", "freshness.nonce_reused")
+    # A replay: another manifest reusing a nonce the node already used. (The same bytes again are
+    # the same manifest, not a replay: verified again, they keep the verdict they had.)
+    reused = _manifest(host, preset, site, key.key_id, at, None, "heartbeat")
+    reused = reused.model_copy(
+        update={"freshness": reused.freshness.model_copy(update={"nonce": starts[host].freshness.nonce})}
+    )
+    attack(
+        "a nonce replayed in another manifest",
+        encode_envelope(sign_manifest(reused, key)),
+        f"{host} (replayed nonce)",
+        "freshness.nonce_reused",
+    )
 
     rollback = _manifest(host, preset, site, key.key_id, at, None, "start")
     attack(
@@ -527,7 +548,10 @@ def run_demo(args: argparse.Namespace) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
     if args.keep:
         workdir = Path(args.keep)
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot make --keep {args.keep}: {exc.strerror}") from None
         cases = run_scenario(workdir, now)
     else:
         tmp = Path(tempfile.mkdtemp(prefix="attest-demo-"))

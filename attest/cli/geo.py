@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attest.cli.common import HelpFormatter, add_format, read_input, read_model, stderr, write_output
+from attest.cli.common import (
+    HelpFormatter,
+    add_format,
+    allow_negative_values,
+    check_output,
+    finite_float,
+    read_input,
+    read_model,
+    stderr,
+    write_output,
+)
 from attest.crypto.canonical import strict_loads
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
@@ -60,13 +70,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--k", type=int, default=2, metavar="N", help="distinct landmark operators required (default: 2)"
     )
     c.add_argument(
-        "--margin-km", type=float, default=5.0, metavar="KM", help="border safety margin (default: 5)"
+        "--margin-km", type=finite_float, default=5.0, metavar="KM", help="border safety margin (default: 5)"
     )
     c.add_argument(
         "--site", metavar="LAT,LON", help="declared site to test against the disks (receipts files)"
     )
     c.add_argument("--map", metavar="OUT.svg", help="also draw the disks, landmarks, site and borders as SVG")
     add_format(c)
+    allow_negative_values(c)  # --site -6.2,106.8
     c.set_defaults(func=run_check)
 
     r = verbs.add_parser(
@@ -83,10 +94,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--disk", action="append", required=True, metavar="LAT,LON,RTT_MS")
     r.add_argument("--prohibited", required=True, metavar="CODES")
     r.add_argument(
-        "--margin-km", type=float, default=5.0, metavar="KM", help="border safety margin (default: 5)"
+        "--margin-km", type=finite_float, default=5.0, metavar="KM", help="border safety margin (default: 5)"
     )
     r.add_argument("--map", metavar="OUT.svg", help="also draw the disks and borders as SVG")
     add_format(r)
+    allow_negative_values(r)  # --disk -6.2,106.8,9.5 (south and west are negative)
     r.set_defaults(func=run_region)
 
     s = verbs.add_parser(
@@ -115,14 +127,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--seed", type=int, default=2026)
     s.add_argument(
         "--report-ms",
-        type=float,
+        type=finite_float,
         default=30.0,
         metavar="MS",
         help="how long an honest GPU takes to make a report (default: 30)",
     )
     s.add_argument(
         "--floor-ms",
-        type=float,
+        type=finite_float,
         default=0.0,
         metavar="MS",
         help="t_min, the catalog's floor taken off GPU-timed round trips (default: 0, the bundled catalog's)",
@@ -156,6 +168,8 @@ def run_check(args: argparse.Namespace) -> int:
     from attest.location.check import evaluate, evaluate_manifest, findings
 
     req, codes = _requirement(args)
+    if args.map:
+        check_output(args.map)
     registry = read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
     raw = read_input(args.input, what="input")
     doc = strict_loads(raw, what=f"input {args.input}")
@@ -228,6 +242,8 @@ def run_region(args: argparse.Namespace) -> int:
     from attest.location.region import Disk, decide, min_distance_km, radius_km
 
     codes = parse_codes(args.prohibited)
+    if args.map:
+        check_output(args.map)
     if not 0 <= args.margin_km <= 500:
         raise InputError("--margin-km must be between 0 and 500")
     disks = []

@@ -12,10 +12,13 @@ from pathlib import Path
 
 from attest.cli.common import (
     HelpFormatter,
+    add_alias,
     add_format,
     add_rim_args,
     parse_when,
+    pinned_root,
     read_input,
+    require,
     rim_appraiser,
     root_pin,
     stderr,
@@ -42,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "gpu",
         help="GPU evidence: verify NVIDIA CC attestation reports, time their generation",
         description="GPU evidence tools.",
-        epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --root nvidia_device_identity_root.pem --nonce 27a3…",
+        epilog="example:\n  attest gpu verify-report --report report.hex --chain chain.pem --cc-root nvidia_device_identity_root.pem --nonce 27a3…",
         formatter_class=HelpFormatter,
     )
     verbs = p.add_subparsers(
@@ -61,9 +64,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 examples:
   attest gpu verify-report --report hopperAttestationReport.txt --chain hopperCertChain.txt \\
-      --root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66
+      --cc-root nvidia_device_identity_root.pem --nonce 27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66
   nvattest collect-evidence --nonce $NONCE --format json > evidence.json
-  attest gpu verify-report --nvattest evidence.json --root nvidia_device_identity_root.pem --nonce $NONCE \\
+  attest gpu verify-report --nvattest evidence.json --cc-root nvidia_device_identity_root.pem --nonce $NONCE \\
       --rims ./rims --rim-root verifier_RIM_root.pem""",
         formatter_class=HelpFormatter,
     )
@@ -75,14 +78,20 @@ examples:
         help="instead of --report/--chain: nvattest collect-evidence output (CLI wrapper, bare array or "
         "fleet agent's attestationData); every GPU and NVSwitch in it is verified",
     )
-    v.add_argument("--root", required=True, metavar="PEM", help="the NVIDIA Device Identity CA root file")
+    v.add_argument(
+        "--cc-root",
+        metavar="PEM",
+        help="the NVIDIA Device Identity CA root file (required; as attest verify's)",
+    )
+    add_alias(v, "--root", dest="cc_root", metavar="PEM")  # its first spelling
     v.add_argument("--nonce", metavar="HEX", help="the 32-byte nonce the report was requested with")
     v.add_argument(
-        "--root-sha256",
+        "--cc-root-sha256",
         default=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
         metavar="HEX",
         help="pin another root (test hierarchies); default: NVIDIA's",
     )
+    add_alias(v, "--root-sha256", dest="cc_root_sha256", metavar="HEX")
     v.add_argument(
         "--ocsp",
         nargs="+",
@@ -148,6 +157,7 @@ example:
     )
     r.add_argument("uuid", metavar="UUID", help="the simulated GPU's UUID")
     r.add_argument("--cc-sim", required=True, metavar="DIR", help="the simulated vendor's directory")
+    add_format(r)
     r.set_defaults(func=run_revoke)
 
     o = verbs.add_parser(
@@ -178,6 +188,9 @@ def run_revoke(args: argparse.Namespace) -> int:
     if args.uuid not in all_devices(backend):
         raise InputError(f"the simulated vendor in {args.cc_sim} has made no GPU {args.uuid}")
     backend.revoke(args.uuid)
+    if args.format == "json":
+        print(json.dumps({"revoked": args.uuid, "cc_sim": args.cc_sim}))
+        return 0
     print(f"revoked the device certificate of {args.uuid} at the simulated vendor {args.cc_sim}")
     return 0
 
@@ -262,7 +275,14 @@ def run_verify_report(args: argparse.Namespace) -> int:
         raise InputError("give --nvattest, or --report with --chain, not both")
     if not args.nvattest and not (args.report and args.chain):
         raise InputError("give --report and --chain (a raw report), or --nvattest (nvattest's JSON)")
-    root = read_input(args.root, what="root certificate")
+    root = pinned_root(
+        require(args, "cc_root", "--cc-root PEM", hint="NVIDIA's Device Identity CA root certificate"),
+        root_pin(args.cc_root_sha256),
+        flag="--cc-root",
+        pin_flag="--cc-root-sha256",
+        default_pin=NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+        what="NVIDIA's Device Identity CA",
+    )
     nonce = None
     if args.nonce:
         try:
@@ -287,7 +307,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
                 root,
                 now=now,
                 expected_nonce=nonce,
-                pinned_root_sha256=root_pin(args.root_sha256),
+                pinned_root_sha256=root_pin(args.cc_root_sha256),
                 cache=cache,
                 ocsp_responses=responses,
             )
@@ -307,7 +327,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
         root,
         now=now,
         expected_nonce=nonce,
-        pinned_root_sha256=root_pin(args.root_sha256),
+        pinned_root_sha256=root_pin(args.cc_root_sha256),
         ocsp_responses=responses,
     )
     result.findings.extend(_appraisal(result, rims, now))

@@ -100,8 +100,6 @@ def run_inspect(args: argparse.Namespace) -> int:
     if args.now and not args.trust:
         raise InputError("--now is for verifying: give --trust too")
     raw = read_input(args.envelope, what="envelope", max_bytes=DEFAULT_MAX_BYTES)
-    if len(raw) > DEFAULT_MAX_BYTES:
-        raise InputError(f"envelope {args.envelope} is over the limit of {DEFAULT_MAX_BYTES} bytes")
     if not raw.strip():
         raise InputError(f"envelope {args.envelope} is empty")
     result, opened = None, None

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, add_format, write_output
+from attest.cli.common import HelpFormatter, add_alias, add_format, require, write_output
 from attest.crypto.keys import Algorithm, SigningKey, write_private_key
 from attest.errors import KeyFileError
 
@@ -20,10 +20,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "keygen",
         help="generate a signing key pair",
         description="Generate a key pair: DIR/attest.key (PKCS#8, mode 0600) and DIR/attest.pub (SPKI).",
-        epilog="example:\n  attest keygen --out /etc/attest --algorithm ed25519",
+        epilog="example:\n  attest keygen -o /etc/attest --algorithm ed25519",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="directory for attest.key and attest.pub")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory for attest.key and attest.pub (required)")
+    add_alias(p, "--out", dest="output", metavar="DIR")  # its first spelling
     p.add_argument(
         "--algorithm", default="ed25519", choices=["ed25519", "p256", "p384"], help="default: ed25519"
     )
@@ -51,7 +52,7 @@ def generate_key_pair(
 
 def run_keygen(args: argparse.Namespace) -> int:
     """Generate and report the new key's id (never its private part)."""
-    out = Path(args.out)
+    out = Path(require(args, "output", "-o/--output DIR", hint="attest keygen -o /etc/attest"))
     key = generate_key_pair(out, Algorithm.parse(args.algorithm), force=args.force)
     info = {
         "key_id": key.key_id,

@@ -9,7 +9,18 @@ import signal
 import threading
 from pathlib import Path
 
-from attest.cli.common import HelpFormatter, read_model, stderr, write_output
+from attest.cli.common import (
+    HelpFormatter,
+    add_alias,
+    add_written_format,
+    check_output,
+    finite_float,
+    parse_nonce,
+    read_model,
+    report_written,
+    stderr,
+    write_output,
+)
 from attest.cli.hardware import add_simulate
 from attest.crypto.keys import SigningKey, VerifyingKey, load_signing_key
 from attest.errors import AttestError, InputError
@@ -37,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "landmark",
         help="run a landmark server",
         description="Landmark servers time round trips and sign receipts.",
-        epilog="example:\n  attest landmark serve --key lm.key --id sin-1 --lat 1.29 --lon 103.85 --bind 0.0.0.0:7410",
+        epilog="example:\n  attest landmark serve --key lm.key --id sin-1 --lat 1.29 --lon 103.85 --listen 0.0.0.0:7410",
         formatter_class=HelpFormatter,
     )
     verbs = p.add_subparsers(dest="landmark_verb", required=True, metavar="{serve,registry}")
@@ -49,9 +60,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--key", required=True, metavar="KEY")
     s.add_argument("--id", required=True)
-    s.add_argument("--lat", type=float, required=True)
-    s.add_argument("--lon", type=float, required=True)
-    s.add_argument("--bind", default="127.0.0.1:7410", metavar="HOST:PORT")
+    s.add_argument("--lat", type=finite_float, required=True)
+    s.add_argument("--lon", type=finite_float, required=True)
+    s.add_argument(
+        "--listen",
+        default="127.0.0.1:7410",
+        metavar="HOST:PORT",
+        help="UDP address (default: 127.0.0.1:7410)",
+    )
+    add_alias(s, "--bind", dest="listen", metavar="HOST:PORT")  # its first spelling
     s.set_defaults(func=run_serve)
     from attest.cli.landmark_registry import register_registry
 
@@ -93,6 +110,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --simulate: the simulated GPU vendor the GPUs were bound with (attest bind --cc-sim)",
     )
     lo.add_argument("-o", "--output", metavar="FILE")
+    add_written_format(lo)
     lo.set_defaults(func=run_locate)
 
 
@@ -101,7 +119,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if not (-90 <= args.lat <= 90 and -180 <= args.lon <= 180):
         raise InputError("--lat must be within ±90 and --lon within ±180")
     server = LandmarkServer(args.id, load_signing_key(Path(args.key)))
-    address, stop = server.serve_in_thread(*_host_port(args.bind))
+    address, stop = server.serve_in_thread(*_host_port(args.listen))
     print(
         json.dumps(
             {"landmark": args.id, "address": f"{address[0]}:{address[1]}", "key_id": server.key.key_id}
@@ -119,46 +137,68 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_locate(args: argparse.Namespace) -> int:
     """Measure every landmark; write the receipts that verify (and the GPU reports of GPU-timed ones)."""
-    registry = read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
-    key = load_signing_key(Path(args.key))
+    nonce = parse_nonce(args.nonce)
     if not 1 <= args.rounds <= 100:
         raise InputError("--rounds must be between 1 and 100")
+    if args.output:
+        check_output(args.output)
+    registry = read_model(args.landmarks, LandmarkRegistry, what="landmark registry")
+    if not registry.landmarks:
+        raise InputError(f"landmark registry {args.landmarks} names no landmark to measure")
+    key = load_signing_key(Path(args.key))
     gpus, source = _gpu_source(args)
     held = source.session() if isinstance(source, NvmlCcSource) else contextlib.nullcontext()
     with held:  # NVML stays initialised for every round of every landmark
-        receipts, reports = _locate(args, registry, key, gpus, source)
+        receipts, reports, failed = _locate(args, nonce, registry, key, gpus, source)
     evidence = LocationEvidence(receipts=receipts, gpu_reports=reports)
-    write_output((evidence.to_json(indent=2) + "\n").encode(), args.output)
-    return 0 if receipts else 2
+    if receipts:
+        write_output((evidence.to_json(indent=2) + "\n").encode(), args.output)
+        report_written(
+            args,
+            args.output,
+            {"receipts": len(receipts), "gpu_reports": len(reports), "unmeasured": failed},
+            f"wrote {args.output}: {len(receipts)} receipts",
+        )
+    if failed:  # a dead landmark is said, and the exit says it too: a script must not go on unaware
+        measured = len(registry.landmarks) - len(failed)
+        stderr(
+            f"error: {len(failed)} of {len(registry.landmarks)} landmarks could not be measured "
+            f"({', '.join(failed)}); "
+            + (f"the receipts of the other {measured} were written" if receipts else "no receipt was written")
+        )
+        return 2
+    return 0
 
 
 def _locate(
     args: argparse.Namespace,
+    nonce: str,
     registry: LandmarkRegistry,
     key: SigningKey,
     gpus: list[Gpu],
     source: CcEvidenceSource | None,
-) -> tuple[list[LandmarkReceipt], list[TimedGpuReport]]:
+) -> tuple[list[LandmarkReceipt], list[TimedGpuReport], list[str]]:
+    """The receipts (and GPU reports) of every landmark that answered, and the ids of those that did not."""
     receipts: list[LandmarkReceipt] = []
     reports: list[TimedGpuReport] = []
-    failures = 0
+    failed: list[str] = []
     for lm in registry.landmarks:
         if lm.address is None:
             stderr(f"{lm.id}: the registry gives no address to measure it at")
-            failures += 1
+            failed.append(lm.id)
             continue
         try:
             address = _host_port(lm.address)
             landmark_key = VerifyingKey.from_spki_b64(lm.public_key)
-            receipt = measure(address, key, args.nonce, rounds=args.rounds)
+            receipt = measure(address, key, nonce, rounds=args.rounds)
             check_receipt(receipt, landmark_key)
             timed = None
             if source is not None:
-                timed = measure_timed(address, key, args.nonce, gpus, source, rounds=args.rounds)
+                timed = measure_timed(address, key, nonce, gpus, source, rounds=args.rounds)
                 check_receipt(timed.receipt, landmark_key)
         except AttestError as exc:
             stderr(f"{lm.id}: {exc.message}")
-            failures += 1
+            failed.append(lm.id)
             continue
         receipts.append(receipt)
         line = f"{lm.id}: {receipt.rtt_ns / 1e6:.3f} ms round trip (key)"
@@ -167,7 +207,7 @@ def _locate(
             reports.extend(timed.timed_reports())
             line += f", {timed.receipt.rtt_ns / 1e6:.3f} ms with {len(gpus)} GPU reports"
         stderr(line)
-    return receipts, reports
+    return receipts, reports, failed
 
 
 def _gpu_source(args: argparse.Namespace) -> tuple[list[Gpu], CcEvidenceSource | None]:

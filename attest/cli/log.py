@@ -18,8 +18,10 @@ from attest.cli.common import (
     read_input,
     stderr,
 )
+from attest.crypto.canonical import DEFAULT_MAX_BYTES
+from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import load_signing_key
-from attest.errors import InputError
+from attest.errors import AttestError, InputError
 from attest.log import Checkpoint, Log, is_url
 from attest.log.monitor import (
     LogKey,
@@ -78,14 +80,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     log_arg(i)
     i.add_argument("--origin", required=True, help="the log's name in its checkpoints (no spaces)")
     i.add_argument("--key", required=True, metavar="KEY", help="Ed25519 key that signs checkpoints")
+    add_format(i)
     i.set_defaults(func=run_init)
     a = verbs.add_parser(
         "append",
         help="append envelope files",
         formatter_class=HelpFormatter,
-        epilog="example:\n  attest log append spool/*.json --log audit.db --format json",
+        description="Appends each file's bytes, whole, as one leaf. The log is append-only, so every file is "
+        "checked first and nothing is appended unless all pass: each must be a well-formed DSSE envelope (strict "
+        "JSON, canonical encoding) of at most 1 MiB. Nothing is verified here: signatures and trust are judged "
+        "by attest verify or audit, and by a collector when it logs.",
+        epilog="exit codes: 0 appended, 2 a file missing, unreadable, over 1 MiB, empty or not an envelope "
+        "(nothing appended).\n\n"
+        "examples:\n  attest log append spool/*.json --log audit.db --format json\n"
+        "  attest log append odd.bin --log audit.db --allow-non-envelope   # said on stderr for each such file",
     )
     a.add_argument("envelopes", nargs="+", metavar="ENVELOPE")
+    a.add_argument(
+        "--allow-non-envelope",
+        action="store_true",
+        help="append files that are not well-formed envelopes too (each is named on stderr); never empty files",
+    )
     log_arg(a)
     add_format(a)
     a.set_defaults(func=run_append)
@@ -103,6 +118,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(LOG.pub, as attest log init prints it), to check the checkpoint's signature before printing it",
     )
     add_witness_args(c)
+    add_format(c)
     c.set_defaults(func=run_checkpoint)
     pr = verbs.add_parser(
         "proof",
@@ -253,13 +269,49 @@ def run_init(args: argparse.Namespace) -> int:
     if "://" in args.log and not is_url(args.log):
         raise InputError("a log is a file path or a postgresql:// URL")
     log = Log.init(args.log, args.origin, load_signing_key(Path(args.key)))
-    print(json.dumps({"log": args.log, "origin": log.origin, "verifier_key": log.store.meta("verifier_key")}))
+    info = {"log": args.log, "origin": log.origin, "verifier_key": log.store.meta("verifier_key")}
+    if args.format == "json":
+        print(json.dumps(info))
+    else:
+        print(f"created log {args.log}\norigin        {info['origin']}\nverifier key  {info['verifier_key']}")
     return EXIT_OK
+
+
+def _print_checkpoint(note: str, args: argparse.Namespace) -> None:
+    """The signed note as it is (text), or its parts beside it (json)."""
+    if args.format != "json":
+        print(note, end="")
+        return
+    lines = note.split("\n")
+    size = int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else None
+    print(
+        json.dumps(
+            {
+                "origin": lines[0],
+                "size": size,
+                "root_hash": lines[2] if size is not None else None,
+                "checkpoint": note,
+            }
+        )
+    )
 
 
 def run_append(args: argparse.Namespace) -> int:
     """Append envelopes; print each one's index and leaf hash."""
-    data = [read_input(p, what="envelope") for p in args.envelopes]
+    data = [read_input(p, what="envelope", max_bytes=DEFAULT_MAX_BYTES) for p in args.envelopes]
+    for path, raw in zip(args.envelopes, data, strict=True):
+        if not raw:
+            raise InputError(f"envelope {path} is empty; nothing was appended")
+        try:
+            parse_envelope(raw)
+        except AttestError as exc:
+            if not args.allow_non_envelope:
+                raise InputError(
+                    f"{path} is not a well-formed envelope ({exc.message}); nothing was appended",
+                    hint="the log keeps every leaf for good: append envelopes as signed, or say "
+                    "--allow-non-envelope to log other bytes on purpose",
+                ) from None
+            stderr(f"warning: {path} is not a well-formed envelope ({exc.message}); appended as it is")
     if _is_http(args.log):
         from attest.log.remote import RemoteLog
 
@@ -317,7 +369,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             _signed(note, args)
         except LogMisbehaviour as exc:
             return _refused(exc)
-        print(note, end="")
+        _print_checkpoint(note, args)
         return EXIT_OK
     if args.witness or args.cosignatures:
         raise InputError("--witness and --cosignatures check a collector's checkpoint (a URL)")
@@ -330,7 +382,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             f"{args.key} is not a private key: signing a log file's checkpoint needs the log's private key "
             "(a log.pub verifier key checks a collector's checkpoints: --log URL)"
         )
-    print(log.checkpoint(load_signing_key(Path(args.key))), end="")
+    _print_checkpoint(log.checkpoint(load_signing_key(Path(args.key))), args)
     return EXIT_OK
 
 

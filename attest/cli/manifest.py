@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest.build import build_manifest
-from attest.cli.common import HelpFormatter, parse_when, read_input, read_model, write_output
+from attest.cli.common import (
+    HelpFormatter,
+    add_written_format,
+    finite_float,
+    parse_nonce,
+    parse_when,
+    read_input,
+    read_model,
+    report_written,
+    sha256_input,
+    write_output,
+)
 from attest.cli.hardware import add_simulate
 from attest.crypto.canonical import strict_loads
 from attest.crypto.dsse import encode_envelope
@@ -30,6 +40,10 @@ from attest.model.manifest import (
     WorkloadManifest,
 )
 from attest.sign import sign_manifest
+
+# Verifiers refuse a manifest valid for longer than a day (VerifyOptions.max_validity): one
+# longer is refused here, when it is made, not later by every verifier.
+MAX_VALID_FOR = 86_400
 
 _IMAGE = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
@@ -56,7 +70,13 @@ example:
     p.add_argument("--job-id", required=True)
     p.add_argument("--phase", choices=["start", "heartbeat", "end"], default="start")
     p.add_argument("--scheduler", default="manual", help="slurm, kubernetes, skypilot, ... (default: manual)")
-    p.add_argument("--operator", metavar="NAME", help="operator legal name (default: the site's name)")
+    p.add_argument(
+        "--operator",
+        required=True,
+        metavar="NAME",
+        help="operator legal name, as the verifier's trust store scopes the node key (required: a site's "
+        "name is not its operator's)",
+    )
     p.add_argument("--operator-country", metavar="CC", help="operator country (default: the site's)")
     keys = p.add_mutually_exclusive_group(required=True)
     keys.add_argument("--key", metavar="KEY", help="the node's private key (its id goes into the manifest)")
@@ -66,7 +86,9 @@ example:
     p.add_argument(
         "--gpus", metavar="LIST", help="GPU indices or UUIDs used by the job, comma separated (default: all)"
     )
-    p.add_argument("--declared-ops", type=float, metavar="N", help="declared training compute, in operations")
+    p.add_argument(
+        "--declared-ops", type=finite_float, metavar="N", help="declared training compute, in operations"
+    )
     p.add_argument("--job-spec", metavar="FILE", help="job specification file; its SHA-256 becomes a subject")
     p.add_argument(
         "--image", action="append", default=[], metavar="NAME@sha256:HEX", help="container image (repeatable)"
@@ -80,7 +102,11 @@ example:
     )
     p.add_argument("--started-at", metavar="TIME", help="job start time (default: now, for phase start)")
     p.add_argument(
-        "--valid-for", type=int, default=900, metavar="SECONDS", help="validity window (default: 900)"
+        "--valid-for",
+        type=int,
+        default=900,
+        metavar="SECONDS",
+        help=f"validity window, 1 to {MAX_VALID_FOR} (verifiers refuse longer ones; default: 900)",
     )
     chain = p.add_mutually_exclusive_group()
     chain.add_argument(
@@ -97,6 +123,7 @@ example:
     )
     add_simulate(p)
     p.add_argument("-o", "--output", metavar="FILE")
+    add_written_format(p)
     p.set_defaults(func=run_manifest)
 
     s = sub.add_parser(
@@ -110,6 +137,7 @@ example:
     s.add_argument("manifest", metavar="MANIFEST.json")
     s.add_argument("--key", required=True, metavar="KEY")
     s.add_argument("-o", "--output", metavar="ENVELOPE.json")
+    add_written_format(s)
     s.set_defaults(func=run_sign)
 
 
@@ -136,6 +164,13 @@ def _images(values: list[str]) -> list[ImageRef]:
 def run_manifest(args: argparse.Namespace) -> int:
     """Build and print the manifest."""
     now = datetime.now(UTC)
+    if not 1 <= args.valid_for <= MAX_VALID_FOR:
+        raise InputError(
+            f"--valid-for {args.valid_for}: must be between 1 and {MAX_VALID_FOR} seconds (a day)",
+            hint="verifiers refuse manifests valid for longer than a day; sign a heartbeat manifest instead",
+        )
+    if not args.operator.strip():
+        raise InputError("--operator is empty: give the operator's legal name")
     site = read_model(args.site, Site, what="site file")
     tenant = read_model(args.tenant, Tenant, what="tenant file")
     key_id = (
@@ -148,7 +183,7 @@ def run_manifest(args: argparse.Namespace) -> int:
         raise InputError("--sequence N and --previous DIGEST go together (only sequence 0 has no previous)")
     spec_digest = None
     if args.job_spec:
-        spec_digest = "sha256:" + hashlib.sha256(read_input(args.job_spec, what="job spec")).hexdigest()
+        spec_digest = sha256_input(args.job_spec, what="job spec")
     started = parse_when(args.started_at) if args.started_at else (now if args.phase == "start" else None)
     job = Job.from_obj(
         {
@@ -164,7 +199,7 @@ def run_manifest(args: argparse.Namespace) -> int:
         what="job",
     )
     operator = Operator.from_obj(
-        {"name": args.operator or site.name, "country": args.operator_country or site.country},
+        {"name": args.operator, "country": args.operator_country or site.country},
         what="operator",
     )
     evidence = open_source(args.simulate, seed=args.seed, hostname=args.hostname).read()
@@ -200,12 +235,24 @@ def run_manifest(args: argparse.Namespace) -> int:
         after=after,
         sequence=args.sequence,
         previous=args.previous,
-        nonce=args.nonce,
+        nonce=parse_nonce(args.nonce) if args.nonce is not None else None,
         licenses=_licenses(args.license),
         receipts=receipts,
         gpu_reports=gpu_reports,
     )
     write_output((manifest.to_json() + "\n").encode("utf-8"), args.output)
+    fr = manifest.freshness
+    report_written(
+        args,
+        args.output,
+        {
+            "job": manifest.job.id,
+            "nonce": fr.nonce,
+            "sequence": fr.sequence,
+            "expires_at": str(fr.expires_at),
+        },
+        f"wrote {args.output}: job {manifest.job.id}, sequence {fr.sequence}, nonce {fr.nonce}",
+    )
     return 0
 
 
@@ -214,4 +261,5 @@ def run_sign(args: argparse.Namespace) -> int:
     key = load_signing_key(Path(args.key))
     manifest = read_model(args.manifest, WorkloadManifest, what="manifest")
     write_output(encode_envelope(sign_manifest(manifest, key)), args.output)
+    report_written(args, args.output, {"key_id": key.key_id}, f"wrote {args.output}: signed by {key.key_id}")
     return 0

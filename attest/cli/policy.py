@@ -6,8 +6,9 @@ import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from attest.cli.common import HelpFormatter, add_format, parse_when, read_input
+from attest.cli.common import HelpFormatter, add_format, parse_when, printable, read_input
 from attest.crypto.dsse import parse_envelope
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=HelpFormatter,
     )
     ck.add_argument("policy", metavar="NAME|FILE")
+    add_format(ck)
     ck.set_defaults(func=run_check)
     ex = verbs.add_parser(
         "explain",
@@ -54,6 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex.add_argument("--trust", required=True, metavar="TRUST")
     ex.add_argument("--policy", default="us-ear", metavar="NAME|FILE")
     ex.add_argument("--now", metavar="TIME", help="judge as of this time (default: now)")
+    add_format(ex)
     ex.set_defaults(func=run_explain)
 
 
@@ -100,6 +103,20 @@ def run_show(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     """Validate and say so."""
     policy = load_policy(args.policy)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "id": policy.id,
+                    "version": policy.main.version,
+                    "rules": len(policy.rules),
+                    "groups": len(policy.groups),
+                    "licences": len(policy.licenses),
+                }
+            )
+        )
+        return 0
     print(
         f"ok: {policy.id} {policy.main.version}, {len(policy.rules)} rules, {len(policy.groups)} groups, {len(policy.licenses)} licences"
     )
@@ -114,30 +131,69 @@ def run_explain(args: argparse.Namespace) -> int:
     result = verify_envelope(
         raw, TrustStore.load(Path(args.trust)), now=now, policy=policy, source=args.envelope
     )
-    print(f"{args.envelope}: {result.status.value.upper()} under {policy.id} {policy.main.version}")
     try:
         _, payload = parse_envelope(raw, require_canonical=False)
         manifest = Statement.from_json(payload).predicate
     except InputError:
         manifest = None
+    if args.format == "json":
+        obj: dict[str, Any] = {
+            "envelope": args.envelope,
+            "policy": {"id": policy.id, "version": policy.main.version},
+        }
+        obj.update(result.to_obj())
+        if manifest is not None:
+            at, names = manifest.freshness.issued_at.date(), list(policy.groups)
+
+            def groups(country: str) -> list[str]:
+                return list(policy.groups_of(country, names, at))
+
+            t = manifest.tenant
+            obj["facts"] = {
+                "site": {
+                    "facility_id": manifest.site.facility_id,
+                    "country": manifest.site.country,
+                    "groups": groups(manifest.site.country),
+                },
+                "tenant": {
+                    "legal_name": t.legal_name,
+                    "country": t.headquarters_country,
+                    "groups": groups(t.headquarters_country),
+                },
+                "parent": {
+                    "legal_name": t.ultimate_parent.legal_name,
+                    "country": t.ultimate_parent.headquarters_country,
+                    "groups": groups(t.ultimate_parent.headquarters_country),
+                }
+                if t.ultimate_parent
+                else None,
+                "licenses": [r.id for r in manifest.licenses],
+            }
+        print(json.dumps(obj, ensure_ascii=False, default=str))
+        return Status(result.status).exit_code
+    # Names come from the manifest, that is from the party being judged: escaped, so none forges a line.
+    print(
+        f"{printable(args.envelope)}: {result.status.value.upper()} under {policy.id} {policy.main.version}"
+    )
     if manifest is not None:
         at = manifest.freshness.issued_at.date()
         names = list(policy.groups)
         site = manifest.site.country
         print(
-            f"  site {manifest.site.facility_id} in {site}: groups {', '.join(policy.groups_of(site, names, at)) or 'none'}"
+            f"  site {printable(manifest.site.facility_id)} in {site}: groups {', '.join(policy.groups_of(site, names, at)) or 'none'}"
         )
         t = manifest.tenant
         print(
-            f"  tenant {t.legal_name} ({t.headquarters_country}: {', '.join(policy.groups_of(t.headquarters_country, names, at)) or 'no group'})"
+            f"  tenant {printable(t.legal_name)} ({t.headquarters_country}: {', '.join(policy.groups_of(t.headquarters_country, names, at)) or 'no group'})"
         )
         if t.ultimate_parent:
             p = t.ultimate_parent
             print(
-                f"  parent {p.legal_name} ({p.headquarters_country}: {', '.join(policy.groups_of(p.headquarters_country, names, at)) or 'no group'})"
+                f"  parent {printable(p.legal_name)} ({p.headquarters_country}: {', '.join(policy.groups_of(p.headquarters_country, names, at)) or 'no group'})"
             )
         print(
-            f"  location grade {result.location_grade}; licences: {', '.join(r.id for r in manifest.licenses) or 'none'}"
+            f"  location grade {result.location_grade}; licences: "
+            + printable(", ".join(r.id for r in manifest.licenses) or "none")
         )
     for f in result.findings:
         if f.rule.startswith(("policy.", "classification.")):
@@ -146,14 +202,14 @@ def run_explain(args: argparse.Namespace) -> int:
                 if f.severity.value == "info" and f.message.startswith("passed")
                 else f.severity.value
             )
-            print(f"  [{mark}] {f.rule}: {f.message.removeprefix('passed: ')}")
+            print(f"  [{mark}] {f.rule}: {printable(f.message.removeprefix('passed: '))}")
             if f.remedy and f.severity.value != "info":
-                print(f"      to pass: {f.remedy}")
+                print(f"      to pass: {printable(f.remedy)}")
     others = [
         f
         for f in result.findings
         if not f.rule.startswith(("policy.", "classification.")) and f.severity.value != "info"
     ]
     for f in others:
-        print(f"  [{f.severity.value}] {f.rule}: {f.message}")
+        print(f"  [{f.severity.value}] {f.rule}: {printable(f.message)}")
     return Status(result.status).exit_code

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
-from attest.cli.common import HelpFormatter, add_format, read_input, write_output
+from attest.cli.common import HelpFormatter, add_format, finite_float, read_input, write_output
 from attest.errors import InputError
 from attest.policy.engine import default_lists_dir
 from attest.policy.screening import (
@@ -56,7 +57,10 @@ list (1260h, 2026-06-10) and the seed; a list imported under the same name repla
         help="lists to use (default: csl, 1260h, seed; imported ones replace the bundled)",
     )
     s.add_argument(
-        "--threshold", type=float, default=90.0, help="near-match score threshold, 50-100 (default: 90)"
+        "--threshold",
+        type=finite_float,
+        default=90.0,
+        help="near-match score threshold, 50-100 (default: 90)",
     )
     s.add_argument(
         "--lists-dir",
@@ -95,6 +99,7 @@ list (1260h, 2026-06-10) and the seed; a list imported under the same name repla
     im.add_argument("file")
     im.add_argument("--name", default="csl", help="the list's name (default: csl)")
     im.add_argument("--lists-dir", metavar="DIR")
+    add_format(im)
     im.set_defaults(func=run_import)
     up = verbs.add_parser(
         "update",
@@ -104,8 +109,9 @@ list (1260h, 2026-06-10) and the seed; a list imported under the same name repla
     )
     up.add_argument("--url", default=CSL_URL)
     up.add_argument("--name", default="csl")
-    up.add_argument("--timeout", type=float, default=60.0)
+    up.add_argument("--timeout", type=finite_float, default=60.0)
     up.add_argument("--lists-dir", metavar="DIR")
+    add_format(up)
     up.set_defaults(func=run_update)
     sh = verbs.add_parser(
         "show",
@@ -119,8 +125,23 @@ list (1260h, 2026-06-10) and the seed; a list imported under the same name repla
     sh.set_defaults(func=run_show)
 
 
-def _dir(args: argparse.Namespace) -> Path:
-    return Path(args.lists_dir) if args.lists_dir else default_lists_dir()
+def _dir(args: argparse.Namespace, *, read: bool = False) -> Path:
+    """The lists directory; with ``read``, refused (exit 2) when it exists but cannot be read.
+
+    An unreadable directory must not pass for an empty one: the bundled lists would then
+    stand in for the imported ones without a word.
+    """
+    directory = Path(args.lists_dir) if args.lists_dir else default_lists_dir()
+    if read and (directory.exists() or directory.is_symlink()):
+        if not directory.is_dir():
+            raise InputError(f"lists directory {directory} is not a directory")
+        try:
+            next(directory.iterdir(), None)
+        except OSError as exc:
+            raise InputError(f"cannot read lists directory {directory}: {exc.strerror}") from None
+        if not os.access(directory, os.X_OK):
+            raise InputError(f"cannot read lists directory {directory}: Permission denied")
+    return directory
 
 
 def run_screen(args: argparse.Namespace) -> int:
@@ -135,7 +156,9 @@ def run_screen(args: argparse.Namespace) -> int:
                 hint="pass the party's legal name",
             )
     refs = args.lists or ["csl", "1260h", "seed"]
-    screener = screener_for([load_list(r, _dir(args)) for r in refs], near_threshold=args.threshold)
+    screener = screener_for(
+        [load_list(r, _dir(args, read=True)) for r in refs], near_threshold=args.threshold
+    )
     matches = screener.screen_party([args.name, *args.parent])
     if args.format == "json":
         print(
@@ -183,6 +206,21 @@ def _store(lst_bytes: bytes, args: argparse.Namespace, source: str) -> int:
     by_list: dict[str, int] = {}
     for e in imported.entries:
         by_list[e.list_id] = by_list.get(e.list_id, 0) + 1
+    if getattr(args, "format", "text") == "json":
+        print(
+            json.dumps(
+                {
+                    "imported": len(imported.entries),
+                    "name": args.name,
+                    "date": imported.date,
+                    "source": source,
+                    "path": str(target / f"{args.name}.json"),
+                    "lists": dict(sorted(by_list.items(), key=lambda kv: -kv[1])),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
     print(
         f"imported {len(imported.entries)} entries from {source} as {args.name} of {imported.date} "
         f"({target / (args.name + '.json')})"
@@ -211,7 +249,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Summarize a list."""
-    lst = load_list(args.name, _dir(args))
+    lst = load_list(args.name, _dir(args, read=True))
     if args.format == "json":
         print(
             json.dumps(
@@ -245,7 +283,7 @@ def _summary(lst: ScreeningList, origin: str, today: datetime) -> dict[str, obje
 
 def run_status(args: argparse.Namespace) -> int:
     """Every list a policy can name: the bundled ones and those imported, which replace them by name."""
-    directory = _dir(args)
+    directory = _dir(args, read=True)
     imported = sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
     today = datetime.now(UTC)
     rows = []

@@ -97,6 +97,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.set_defaults(func=run_revoke)
 
 
+def _save(store: TrustStore, path: Path) -> None:
+    """Write the trust store, or say why it cannot be written (exit 2)."""
+    if path.is_dir():
+        raise InputError(f"cannot write trust store {path}: it is a directory")
+    try:
+        store.save(path)
+    except OSError as exc:
+        raise InputError(f"cannot write trust store {path}: {exc.strerror}") from None
+
+
 def run_add(args: argparse.Namespace) -> int:
     """Add (or re-scope) a key."""
     path = Path(args.trust)
@@ -107,7 +117,7 @@ def run_add(args: argparse.Namespace) -> int:
             raise InputError(
                 "a challenger key has no scope: --operator, --site, --country and dates are for node keys"
             )
-        store.with_challenger(key, comment=args.comment).save(path)
+        _save(store.with_challenger(key, comment=args.comment), path)
         if args.format == "json":
             print(json.dumps({"added": key.key_id, "role": "challenger", "trust": str(path)}))
         else:
@@ -123,6 +133,7 @@ def run_add(args: argparse.Namespace) -> int:
         not_before=parse_when(args.not_before) if args.not_before else None,
         not_after=parse_when(args.not_after, end_of_day=True) if args.not_after else None,
         comment=args.comment,
+        replace=True,  # the change is compared and refused below, naming each field as trust list shows it
     )
     new = store.get(key.key_id)
     assert new is not None  # with_key just added it
@@ -139,7 +150,7 @@ def run_add(args: argparse.Namespace) -> int:
         else:
             print(f"{key.key_id} is already trusted in {path} with this scope; nothing changed")
         return 0
-    store.save(path)
+    _save(store, path)
     if args.format == "json":
         obj: dict[str, object] = {"added": key.key_id, "trust": str(path)}
         if old is not None:
@@ -228,7 +239,7 @@ def run_revoke(args: argparse.Namespace) -> int:
         key_id = matches[0]
     if store.get(key_id) is None and store.challenger(key_id) is None:
         stderr(f"note: {key_id} is not a trusted key; revoking it anyway so it can never be added")
-    store.with_revoked(key_id).save(path)
+    _save(store.with_revoked(key_id), path)
     if args.format == "json":
         print(json.dumps({"revoked": key_id, "trust": str(path)}))
     else:

@@ -16,6 +16,7 @@ from attest.cli.common import (
     add_evidence_args,
     add_format,
     add_policy_arg,
+    check_output,
     evidence_options,
     parse_when,
     policy_from_args,
@@ -28,9 +29,15 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES
 from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
-from attest.errors import AttestError
-from attest.model.result import Status, VerificationResult
-from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore, SqliteVerifierState
+from attest.errors import AttestError, InputTooLarge
+from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
+from attest.replay import (
+    MemoryChainStore,
+    MemoryDeviceStore,
+    MemoryNonceStore,
+    SqliteVerifierState,
+    VerifierState,
+)
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -67,7 +74,8 @@ examples:
     p.add_argument(
         "--state",
         metavar="DB",
-        help="SQLite file remembering nonces and chain heads across runs (default: this run only)",
+        help="SQLite file (or a postgresql:// database) remembering nonces and chain heads across runs; "
+        "verifying the same envelopes again is not a replay (default: this run only)",
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
     add_as_of_arg(p, default="now")
@@ -139,6 +147,24 @@ def render_quiet(result: VerificationResult) -> str:
     return line
 
 
+def oversize_result(source: str, exc: InputTooLarge, now: datetime) -> VerificationResult:
+    """The verdict on an envelope file over the size limit: contraindicated, naming its real size."""
+    finding = Finding(
+        rule="envelope.oversize",
+        severity=Severity.CONTRAINDICATED,
+        message=exc.message,
+        evidence={"size_bytes": exc.size, "limit_bytes": exc.limit, "size_exact": exc.exact},
+        remedy="an envelope is a few KiB: this file is not one (raise --max-bytes only for a real envelope)",
+    )
+    return VerificationResult(
+        status=Status.CONTRAINDICATED,
+        source=source,
+        trust_vector=TrustVector(instance_identity=Status.CONTRAINDICATED),
+        findings=[finding],
+        verified_at=now,
+    )
+
+
 def exit_code(statuses: Iterable[Status], *, unreadable: bool) -> int:
     """The documented exit code: 3 > 2 > 1 > 0."""
     worst = Status.worst(statuses)
@@ -171,16 +197,21 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.map and (not args.landmarks or len(args.envelopes) != 1):
         stderr("error: --map draws one envelope's location proof: give one envelope and --landmarks")
         return EXIT_USAGE
+    policy = policy_from_args(args)  # a configuration error is said once, before any file is read
+    if args.map:
+        check_output(args.map)
     items: list[tuple[str, bytes]] = []
+    oversize: dict[int, VerificationResult] = {}  # position among the inputs -> its verdict
     unreadable = False
     for path in args.envelopes:
         try:
             items.append((path, read_input(path, what="envelope", max_bytes=args.max_bytes)))
+        except InputTooLarge as exc:  # judged, as a verdict of its own: never a prefix of it
+            oversize[len(items) + len(oversize)] = oversize_result(path, exc, now)
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
-    policy = policy_from_args(args)
-    state = SqliteVerifierState(args.state) if args.state else None
+    state = open_state(args.state) if args.state else None
     try:
         results = verify_many(
             items,
@@ -195,6 +226,8 @@ def run_verify(args: argparse.Namespace) -> int:
     finally:
         if state:
             state.close()
+    for at, result in sorted(oversize.items()):
+        results.insert(at, result)
     if args.map and items and options.landmarks is not None:
         _draw_map(args.map, items[0][1], trust, now, policy, options)
     signer = load_signing_key(Path(args.sign_result)) if args.sign_result else None
@@ -221,9 +254,18 @@ def run_verify(args: argparse.Namespace) -> int:
         print(
             f"\n{len(results)} verified: "
             + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-            + (f"; {len(args.envelopes) - len(items)} unreadable" if unreadable else "")
+            + (f"; {len(args.envelopes) - len(results)} unreadable" if unreadable else "")
         )
     return exit_code((r.status for r in results), unreadable=unreadable)
+
+
+def open_state(where: str) -> VerifierState:
+    """The verifier state at ``where``: a SQLite file, or a PostgreSQL database (``postgresql://``)."""
+    if where.startswith(("postgresql://", "postgres://")):
+        from attest.log.postgres import PostgresVerifierState  # psycopg only when asked for
+
+        return PostgresVerifierState(where)
+    return SqliteVerifierState(where)
 
 
 def _draw_map(

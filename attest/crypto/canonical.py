@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from attest.errors import InputError
+from attest.errors import InputError, InputTooLarge
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 """Default size limit for one envelope or manifest (1 MiB)."""
@@ -68,7 +68,7 @@ def strict_loads(data: bytes | str, *, what: str = "input", max_bytes: int = DEF
     """
     size = len(data.encode("utf-8") if isinstance(data, str) else data)
     if size > max_bytes:
-        raise InputError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
+        raise InputTooLarge(what, size, max_bytes)
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")

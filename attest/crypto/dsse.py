@@ -23,6 +23,7 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_lo
 from attest.crypto.keys import SigningKey
 from attest.errors import EnvelopeError, InputError
 from attest.model.statement import Envelope, Signature
+from attest.units import human_size
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -145,7 +146,8 @@ def parse_envelope(
     """
     if len(raw) > max_bytes:
         raise EnvelopeError(
-            f"envelope is {len(raw)} bytes, over the limit of {max_bytes}", rule="envelope.oversize"
+            f"envelope is {human_size(len(raw))}, over the limit of {human_size(max_bytes)}",
+            rule="envelope.oversize",
         )
     fast = _parse_canonical(raw)
     if fast is not None:

@@ -161,7 +161,10 @@ class VerifyingKey:
         try:
             key = serialization.load_pem_public_key(data)
         except (ValueError, UnsupportedAlgorithm) as exc:
-            raise KeyFileError(f"not a PEM public key: {exc}") from None
+            del exc
+            raise KeyFileError(
+                "not a PEM public key (SubjectPublicKeyInfo, as attest keygen writes it)"
+            ) from None
         return cls(key)  # type: ignore[arg-type]  # other key types are refused in __init__
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
@@ -250,7 +253,8 @@ class SigningKey:
                 hint="protect the key with file permissions (0600) or a KMS",
             ) from None
         except (ValueError, UnsupportedAlgorithm) as exc:
-            raise KeyFileError(f"not a PEM private key: {exc}") from None
+            del exc  # the library's wording is about its parser, not the user's file
+            raise KeyFileError("not a PEM private key (PKCS#8, as attest keygen writes it)") from None
         return cls(key)  # type: ignore[arg-type]  # other key types are refused in __init__
 
     def sign(self, data: bytes) -> bytes:
@@ -303,10 +307,25 @@ def load_signing_key(path: Path) -> SigningKey:
     """Load a private key file, refusing one that group or others can read."""
     try:
         st = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"key {path} does not exist",
+            hint="make a key pair first: attest keygen --out DIR (writes DIR/attest.key, mode 0600, and DIR/attest.pub)",
+        ) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise KeyFileError(f"{path} is not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
+    if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
+        # Told first: a mode hint (chmod 600) would only lead to the next refusal.
+        raise KeyFileError(
+            f"{path} is a public key; this needs the private key that signs",
+            hint="attest keygen writes the pair as attest.key (private, mode 0600) and attest.pub: give attest.key",
+        )
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
         raise KeyFileError(
@@ -314,10 +333,9 @@ def load_signing_key(path: Path) -> SigningKey:
             hint=f"run: chmod 600 {path}",
         )
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from None
-    return SigningKey.from_pem(data)
+        return SigningKey.from_pem(data)
+    except KeyFileError as exc:
+        raise KeyFileError(f"key {path}: {exc.message}", hint=exc.hint) from None
 
 
 def load_verifying_key(path: Path) -> VerifyingKey:
@@ -328,4 +346,7 @@ def load_verifying_key(path: Path) -> VerifyingKey:
         raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from None
     if b"PRIVATE KEY" in data:
         raise KeyFileError(f"{path} holds a private key; give the public key (.pub) instead")
-    return VerifyingKey.from_pem(data)
+    try:
+        return VerifyingKey.from_pem(data)
+    except KeyFileError as exc:
+        raise KeyFileError(f"public key {path}: {exc.message}", hint=exc.hint) from None

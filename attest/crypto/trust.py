@@ -26,6 +26,10 @@ class TrustEntry:
     key: VerifyingKey
 
 
+MAX_TRUST_STORE_BYTES = 64 * 1024 * 1024
+"""About 400 bytes a key: a fleet's few thousand node keys pass an envelope's 1 MiB; this holds ~150,000."""
+
+
 class TrustStore:
     """Trusted signer keys, looked up by key id."""
 
@@ -72,7 +76,9 @@ class TrustStore:
         except OSError as exc:
             raise TrustStoreError(f"cannot read trust store {path}: {exc.strerror}") from None
         try:
-            document = TrustStoreFile.from_json(data, what=f"trust store {path}")
+            document = TrustStoreFile.from_json(
+                data, what=f"trust store {path}", max_bytes=MAX_TRUST_STORE_BYTES
+            )
         except AttestError as exc:
             raise TrustStoreError(exc.message) from None
         return cls(document)
@@ -148,8 +154,19 @@ class TrustStore:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         comment: str | None = None,
+        replace: bool = False,
     ) -> TrustStore:
-        """Return a store that also trusts ``key`` within the given scope (replacing an older entry)."""
+        """Return a store that also trusts ``key`` within the given scope.
+
+        A key already trusted with the same scope leaves the store as it is. With another
+        scope, the new scope replaces the old one whole (it is not added to it) only with
+        ``replace=True``, as ``attest trust add --replace``: otherwise an entry re-added with
+        fewer limits would widen its trust without a word.
+
+        Raises:
+            TrustStoreError: the key is revoked or a challenger, or is trusted with another
+                scope and ``replace`` is False (the message names each changed field).
+        """
         if key.key_id in self._revoked:
             raise TrustStoreError(f"key {key.key_id} is revoked; a revoked key cannot be trusted again")
         entry = TrustedKey.from_obj(
@@ -170,6 +187,20 @@ class TrustStore:
         if key.key_id in self._challengers:
             raise TrustStoreError(
                 f"key {key.key_id[:16]}… is trusted as a challenger; a node must have a key of its own"
+            )
+        old = self.get(key.key_id)
+        if old is not None and old.scope == entry:
+            return self
+        if old is not None and not replace:
+            changed = [
+                f"{name} {getattr(old.scope, name)!r} -> {getattr(entry, name)!r}"
+                for name in type(entry).model_fields
+                if getattr(old.scope, name) != getattr(entry, name)
+            ]
+            raise TrustStoreError(
+                f"key {key.key_id[:16]}… is already trusted with another scope ({'; '.join(changed)}); "
+                "nothing was changed",
+                hint="pass replace=True to replace its scope whole (the new scope is not added to the old)",
             )
         keys = [k for k in self.document.keys if k.key_id != key.key_id] + [entry]
         return TrustStore(self.document.model_copy(update={"keys": keys}))

@@ -34,11 +34,34 @@ def check_receipt(envelope: bytes, body: bytes) -> dict[str, Any]:
     return {"leaf_index": index, "tree_size": size, "root_hash": root.hex()}
 
 
+class LogInconsistent(InputError):
+    """The collector's signed checkpoint does not extend the one this daemon holds.
+
+    A fork, a rewritten history, an older checkpoint or a time line going back: never a delivery.
+    """
+
+
 def confirm_in_checkpoint(
-    base_url: str, log_key: str, envelope: bytes, index: int, session: Any, timeout: float
+    base_url: str,
+    log_key: str,
+    envelope: bytes,
+    index: int,
+    session: Any,
+    timeout: float,
+    held: str | None = None,
 ) -> dict[str, Any]:
-    """Verify entry ``index`` (this envelope) against the collector's signed checkpoint; return it."""
+    """Verify entry ``index`` (this envelope) against the collector's signed checkpoint; return it.
+
+    ``held`` is the last checkpoint a delivery was verified against (persisted by the daemon):
+    the new one must be consistent with it, by a consistency proof from the collector checked
+    between the held root and the new one.
+
+    Raises:
+        LogInconsistent: the new checkpoint does not extend the held one (or is older).
+        InputError: not confirmed now (no checkpoint yet, a network error): retried later.
+    """
     from attest.log.checkpoint import open_checkpoint, parse_verifier_key
+    from attest.log.monitor import LogMisbehaviour, check_consistent
 
     try:
         name, public = parse_verifier_key(log_key)
@@ -47,6 +70,26 @@ def confirm_in_checkpoint(
             raise InputError(f"the collector serves no checkpoint ({note.status_code})")
         text = bytes(note.content).decode("utf-8", "replace")  # notes are UTF-8, whatever the charset
         cp = open_checkpoint(text, name, public, origin=name)
+        old = None
+        if held is not None:
+            try:
+                old = open_checkpoint(held, name, public, origin=name)
+            except InputError:  # held for another log key (log_key changed in the config): start over
+                old = None
+        if old is not None:
+
+            def proof_path(a: int, b: int) -> list[bytes]:
+                got = session.get(
+                    base_url + "/v1/proof/consistency", params={"old": a, "new": b}, timeout=timeout
+                ).json()
+                return [bytes.fromhex(h) for h in got["path"]]
+
+            try:
+                check_consistent(old, cp, proof_path)
+            except LogMisbehaviour as exc:
+                raise LogInconsistent(
+                    f"the collector's checkpoint is not consistent with the one held: {exc.message}"
+                ) from None
         if cp.size <= index:
             raise InputError(f"the signed checkpoint (size {cp.size}) does not cover entry {index} yet")
         resp = session.get(

@@ -45,9 +45,9 @@ from attest.crypto.canonical import strict_loads
 from attest.crypto.keys import load_signing_key
 from attest.daemon.config import DaemonConfig
 from attest.daemon.metrics import Metrics
-from attest.daemon.receipt import check_receipt, confirm_in_checkpoint
+from attest.daemon.receipt import LogInconsistent, check_receipt, confirm_in_checkpoint
 from attest.daemon.state import ChainDB, Row
-from attest.errors import AttestError, InputError
+from attest.errors import AttestError, InputError, StoreError
 from attest.hardware.binding import NodeBinding, attach
 from attest.hardware.simulated import open_source
 from attest.model.base import WireModel, format_timestamp
@@ -613,13 +613,21 @@ class Daemon:
                             proof["leaf_index"],
                             session,
                             cfg.timeout_s,
+                            await asyncio.to_thread(self.db.held_checkpoint),
                         )
+                except LogInconsistent as exc:  # a fork or a rewrite: loudly, and never delivered
+                    log.error("log inconsistent", extra={"sequence": row.seq, "error": exc.message})
+                    self.metrics.errors.labels(kind="log_inconsistent").inc()
+                    failed = True
+                    break
                 except AttestError as exc:
                     log.warning("push not proven", extra={"sequence": row.seq, "error": exc.message})
                     self.metrics.errors.labels(kind="proof").inc()
                     failed = True
                     break
-                await asyncio.to_thread(self.db.mark_delivered, row.seq, json.dumps(proof))
+                await asyncio.to_thread(
+                    self.db.mark_delivered, row.seq, json.dumps(proof), proof.get("checkpoint")
+                )
                 self.metrics.pushed.inc()
             if failed:
                 delay = min(cfg.max_backoff_s, backoff) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
@@ -662,7 +670,7 @@ class Daemon:
         while True:
             try:
                 await asyncio.to_thread(self.prune, datetime.now(UTC) - timedelta(days=days))
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, sqlite3.Error, StoreError) as exc:
                 self.metrics.errors.labels(kind="retention").inc()
                 log.error("could not prune old manifests", extra={"error": str(exc)})
             await asyncio.sleep(3600)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attest.errors import InputError
+from attest.storage import DatabaseStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifests (
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS manifests (
     delivered INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS undelivered ON manifests(seq) WHERE delivered = 0;
+CREATE TABLE IF NOT EXISTS log_checkpoint (one INTEGER PRIMARY KEY CHECK (one = 1), note TEXT NOT NULL);
 """
 
 
@@ -52,10 +54,17 @@ class Row:
     envelope: bytes
 
 
-class ChainDB:
-    """The node's signed manifests, in sequence order."""
+class ChainDB(DatabaseStore):
+    """The node's signed manifests, in sequence order.
+
+    A database that cannot be read or written (full, read-only, damaged) raises
+    :class:`~attest.errors.StoreError`.
+    """
+
+    store_name = "the chain database"
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -67,8 +76,10 @@ class ChainDB:
                 self.db.execute("ALTER TABLE manifests ADD COLUMN proof TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"cannot open the chain database {path}: {exc}") from None
-        self.path = path
         self.lock = threading.Lock()  # the signer commits from a worker thread; readers use the loop thread
+
+    def _where(self) -> str:
+        return str(getattr(self, "path", ""))
 
     def head(self) -> tuple[int, str] | None:
         """(sequence, digest) of the newest manifest, or None for a new node."""
@@ -118,10 +129,31 @@ class ChainDB:
             cur = self.db.execute(sql, args)
             return [Row(int(a), str(b), str(c), str(d), str(e), bytes(f)) for a, b, c, d, e, f in cur]
 
-    def mark_delivered(self, seq: int, proof: str | None = None) -> None:
-        """Record that the collector logged manifest ``seq``, with the inclusion proof that showed it."""
+    def mark_delivered(self, seq: int, proof: str | None = None, checkpoint: str | None = None) -> None:
+        """Record that the collector logged manifest ``seq``, with the inclusion proof that showed it.
+
+        ``checkpoint``, the signed checkpoint the proof was checked against (and found consistent
+        with the one held before), becomes the held one in the same transaction.
+        """
         with self.lock:
-            self.db.execute("UPDATE manifests SET delivered = 1, proof = ? WHERE seq = ?", (proof, seq))
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("UPDATE manifests SET delivered = 1, proof = ? WHERE seq = ?", (proof, seq))
+                if checkpoint is not None:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO log_checkpoint(one, note) VALUES (1, ?)", (checkpoint,)
+                    )
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    def held_checkpoint(self) -> str | None:
+        """The newest signed checkpoint of the log that a delivery was verified against (the note), if any."""
+        with self.lock:
+            row = self.db.execute("SELECT note FROM log_checkpoint WHERE one = 1").fetchone()
+        return str(row[0]) if row else None
 
     def proof(self, seq: int) -> str | None:
         """The inclusion proof kept for manifest ``seq`` (JSON), if delivered with one."""

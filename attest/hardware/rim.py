@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -56,6 +57,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from attest.errors import AttestError
 from attest.hardware.cc import ReportVerification, _opaque_text, fingerprint, parse_chain
 from attest.model.result import Finding, Severity
+from attest.units import human_size
 
 NVIDIA_RIM_ROOT_SHA256 = "12977b5115acb0381179279fffeb5a8c4d264971ebb32298023a465fa41df5d1"
 """SHA-256 of the DER of NVIDIA's RIM root ("NVIDIA CoRIM signing Root CA", P-384)."""
@@ -205,7 +207,7 @@ def _verify_rim_untimed(
 
     # 1. Parse, hardened.
     if len(xml) > MAX_RIM_BYTES:
-        return fail("hardware.rim.malformed", f"the RIM is larger than {MAX_RIM_BYTES} bytes")
+        return fail("hardware.rim.malformed", f"the RIM is over the limit of {human_size(MAX_RIM_BYTES)}")
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         return fail("hardware.rim.malformed", "the RIM has a DTD; RIMs never do")
     try:
@@ -345,6 +347,11 @@ class DirectoryRims:
                 path = self.directory / f"{rim_id}{suffix}"
             try:
                 with path.open("rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    if size > MAX_RIM_BYTES:  # said with its size here, not judged from a prefix
+                        raise RimError(
+                            f"{path} is {human_size(size)}, over the limit of {human_size(MAX_RIM_BYTES)} for a RIM"
+                        )
                     return fh.read(MAX_RIM_BYTES + 1)
             except FileNotFoundError:
                 continue
@@ -383,7 +390,9 @@ def requests_fetch(url: str, *, timeout: float = 10.0) -> bytes | None:
             for chunk in resp.iter_content(65536):
                 body += chunk
                 if len(body) > limit:
-                    raise RimError(f"the RIM service's answer for {url} is larger than {limit} bytes")
+                    raise RimError(
+                        f"the RIM service's answer for {url} is over the limit of {human_size(limit)}"
+                    )
             return body
     except requests.RequestException as exc:
         raise RimError(f"cannot reach the RIM service: {exc}") from None

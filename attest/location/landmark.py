@@ -225,6 +225,7 @@ class LandmarkServer:
     ) -> tuple[tuple[str, int], threading.Event]:
         """Serve on a background thread; return the bound address and an event that stops it."""
         ready: list[tuple[str, int]] = []
+        failed: list[OSError] = []
         started, stop = threading.Event(), threading.Event()
         server = self
 
@@ -239,7 +240,12 @@ class LandmarkServer:
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
-            transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=(host, port))
+            try:
+                transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=(host, port))
+            except OSError as exc:  # a port in use, an address not of this host: the caller says so
+                failed.append(exc)
+                started.set()
+                return
             ready.append(transport.get_extra_info("sockname")[:2])
             started.set()
             while not stop.is_set():
@@ -250,4 +256,7 @@ class LandmarkServer:
             target=lambda: asyncio.run(main()), daemon=True, name=f"landmark-{self.landmark_id}"
         ).start()
         started.wait(5)
+        if failed or not ready:
+            reason = failed[0].strerror or str(failed[0]) if failed else "the server did not start in 5 s"
+            raise AttestError(f"cannot listen on {host}:{port} (UDP): {reason}")
         return ready[0], stop

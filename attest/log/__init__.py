@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,18 @@ from attest.log import merkle
 from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.store import Appended, LogStore, SqliteLog, entries_path
 
-__all__ = ["Appended", "Checkpoint", "Log", "is_url", "merkle"]
+__all__ = ["TIME_TOLERANCE_S", "Appended", "Checkpoint", "Log", "is_url", "merkle"]
+
+TIME_TOLERANCE_S = 120.0
+"""How far an entry's integration time may lie outside the signed checkpoint times around it.
+
+Checkpoint times are whole seconds, signed as max(now, the newest checkpoint's time) by a
+collector whose clock may be up to ``FUTURE_BOUND_S`` behind that time, on a log other
+collectors (within ``max_clock_lag_s``, 60 s by default) append to: two minutes covers all of it.
+"""
+
+FUTURE_BOUND_S = 60.0
+"""A collector signs no checkpoint time more than this ahead of its own clock (it refuses instead)."""
 
 
 def is_url(where: Path | str) -> bool:
@@ -109,8 +123,15 @@ class Log:
             "path": [p.hex() for p in merkle.consistency_path(self.store.node, old, n)],
         }
 
-    def checkpoint(self, key: SigningKey) -> str:
-        """Sign and remember a checkpoint of the current size."""
+    def checkpoint(self, key: SigningKey, *, future_bound_s: float = FUTURE_BOUND_S) -> str:
+        """Sign and remember a checkpoint of the current size.
+
+        Raises:
+            InputError: not the log's key, or the newest checkpoint's time is more than
+                ``future_bound_s`` ahead of this clock (a clock ahead signed it, or this one is
+                behind): carrying that time forward would freeze every writer's time line, and a
+                time line behind it would go backwards, so nothing is signed until the clocks agree.
+        """
         if verifier_key(self.origin, key.public) != self.store.meta("verifier_key"):
             raise InputError("this is not the key the log was created with")
         n = self.size
@@ -127,6 +148,12 @@ class Log:
                 last = open_checkpoint(newest, self.key_name, self.public, origin=self.origin).timestamp
             except InputError:
                 last = None
+            if last is not None and last > stamp + future_bound_s:
+                raise InputError(
+                    f"the log's newest checkpoint is timed {last - stamp} s ahead of this clock (more than "
+                    f"{future_bound_s:.0f} s): no checkpoint is signed until the clocks agree",
+                    hint="check this host's clock (and that of whoever signed that checkpoint)",
+                )
             stamp = max(stamp, last or 0)
         note = Checkpoint(self.origin, n, root, stamp).sign(self.origin, key)
         self.store.add_checkpoint(n, root, note)  # refused if this size was signed with another root
@@ -150,8 +177,80 @@ class Log:
         self.store.add_checkpoint(cp.size, cp.root, cosigned)
         return cosigned
 
+    def signed_checkpoint_times(self) -> list[tuple[int, int]]:
+        """(size, time) of each stored checkpoint that verifies and has a time line, by size."""
+        out: list[tuple[int, int]] = []
+        for size, root, note in self.store.checkpoints():
+            try:
+                cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
+            except InputError:
+                continue  # verify() reports it
+            if cp.timestamp is not None and cp.size == size and cp.root == root:
+                out.append((size, cp.timestamp))
+        return sorted(out)
+
+    def time_problems(self, tolerance_s: float = TIME_TOLERANCE_S) -> tuple[dict[int, str], set[int]]:
+        """Check each entry's integration time against the signed checkpoints' time lines.
+
+        An entry's time must be no later than the time of every signed checkpoint that includes
+        it and no earlier than the time of every one that does not (within ``tolerance_s``): a
+        rewritten time column (to hide a backdated node clock, or to frame one) shows. Returns
+        the contradicted entries with a message each, and the timed entries no signed, timed
+        checkpoint covers yet (their time is the log operator's word alone).
+        """
+        times = self.store.integration_times()
+        if not times:
+            return {}, set()
+        signed = self.signed_checkpoint_times()
+        sizes = [size for size, _ in signed]
+        # newest[i]: the latest time among signed[:i + 1]; oldest[i]: the earliest among signed[i:].
+        newest = list(itertools.accumulate((t for _, t in signed), max))
+        oldest = list(itertools.accumulate((t for _, t in reversed(signed)), min))[::-1]
+        problems: dict[int, str] = {}
+        unsigned: set[int] = set()
+        for index, at in sorted(times.items()):
+            if not math.isfinite(at):
+                problems[index] = f"entry {index}: integration time {at} is not a time (rewritten?)"
+                continue
+            cut = bisect.bisect_right(sizes, index)  # signed[:cut] do not include the entry
+            if cut < len(signed) and at > oldest[cut] + tolerance_s:
+                size = next(s for s, t in signed[cut:] if t == oldest[cut])
+                problems[index] = (
+                    f"entry {index}: integration time {_utc(at)} is after {_utc(oldest[cut])}, the time of "
+                    f"the signed checkpoint at size {size}, which includes it (rewritten?)"
+                )
+            elif cut > 0 and at < newest[cut - 1] - tolerance_s:
+                size = next(s for s, t in signed[:cut] if t == newest[cut - 1])
+                problems[index] = (
+                    f"entry {index}: integration time {_utc(at)} is before {_utc(newest[cut - 1])}, the "
+                    f"time of the signed checkpoint at size {size}, which does not include it yet (the time rewritten, or that checkpoint signed by a clock running ahead)"
+                )
+            elif cut == len(signed):
+                unsigned.add(index)
+        return problems, unsigned
+
+    def covered_at(self) -> dict[int, int]:
+        """For each entry a signed, timed checkpoint includes: the earliest such checkpoint's time.
+
+        The log signed, at that time, a tree that held the entry: it was integrated no later
+        (within whole seconds), whatever its time column says. Deleting checkpoints only moves
+        this later, never earlier.
+        """
+        signed = self.signed_checkpoint_times()
+        oldest = list(itertools.accumulate((t for _, t in reversed(signed)), min))[::-1]
+        sizes = [size for size, _ in signed]
+        out: dict[int, int] = {}
+        for index in range(self.size):
+            cut = bisect.bisect_right(sizes, index)
+            if cut < len(signed):
+                out[index] = oldest[cut]
+        return out
+
     def verify(self) -> list[str]:
-        """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound)."""
+        """Recompute everything from the entries; check every checkpoint. Returns problems (empty = sound).
+
+        Each entry's integration time is checked against the signed checkpoints' time lines too.
+        """
         problems: list[str] = []
         tree = merkle.MemoryTree()
         for i in range(self.size):
@@ -177,4 +276,12 @@ class Log:
                 )
             elif merkle.root(tree.node, size) != cp.root:
                 problems.append(f"checkpoint at size {size}: the log's tree at that size has another root")
+        problems.extend(self.time_problems()[0].values())
         return problems
+
+
+def _utc(stamp: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+    except (OverflowError, OSError, ValueError):  # beyond the calendar
+        return f"{stamp:.0f} s"

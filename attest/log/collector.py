@@ -45,6 +45,7 @@ import logging
 import math
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ from attest.log import Log, is_url
 from attest.log.frontend import Limits, NetworkBuckets, read_body
 from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
+from attest.units import human_size
 from attest.verify import PolicyEvaluator, VerifyOptions, verify_and_open
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ if TYPE_CHECKING:
     from attest.model.result import VerificationResult
 
 MAX_BODY = 1 << 20
+_UNFINISHED_KEPT = 10_000
+"""Envelopes whose append or verdict failed, remembered for their retry (the oldest forgotten first)."""
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
 _NOT_TRUSTED_SIGNERS = (
     "envelope.payload_type",
@@ -118,9 +122,18 @@ class PendingState:
     of the nonce still is one.
     """
 
-    def __init__(self, base: CollectorState, own_index: int | None = None) -> None:
+    def __init__(
+        self,
+        base: CollectorState,
+        own_index: int | None = None,
+        as_of: dict[str, ChainHead | None] | None = None,
+    ) -> None:
         self.base = base
         self.own_index = own_index
+        self.as_of = as_of or {}
+        """Chain heads as they were when this very envelope was first judged (a retry after a
+        failed append or verdict): it is judged against them, as the original was, not against
+        a newer manifest of the node logged meanwhile."""
         self.nonces: dict[tuple[str, str], datetime] = {}
         self.heads: dict[str, ChainHead] = {}
 
@@ -138,12 +151,16 @@ class PendingState:
         return True
 
     def head(self, key_id: str) -> ChainHead | None:
-        """The newest head held or recorded for this key."""
-        return self.heads.get(key_id) or self.base.head(key_id)
+        """The newest head held or recorded for this key (as of the original judgment, for a retry)."""
+        if key_id in self.heads:
+            return self.heads[key_id]
+        if key_id in self.as_of:
+            return self.as_of[key_id]
+        return self.base.head(key_id)
 
     def advance(self, key_id: str, head: ChainHead) -> None:
-        """Hold ``head`` if newer than what is known."""
-        current = self.head(key_id)
+        """Hold ``head`` if newer than what is recorded (never moving a recorded head back)."""
+        current = self.heads.get(key_id) or self.base.head(key_id)
         if current is None or head.sequence > current.sequence:
             self.heads[key_id] = head
 
@@ -262,6 +279,11 @@ class Collector:
         """The size of the newest checkpoint the witnesses were asked to cosign."""
         self.clock_offsets: dict[str, float] = {}
         """This collector's clock minus each witness's, from their newest cosignatures."""
+        self.dated: set[str] = set()
+        """Witnesses whose offset in ``clock_offsets`` comes from an (unsigned) HTTP ``Date``."""
+        self.unfinished: OrderedDict[bytes, dict[str, ChainHead | None]] = OrderedDict()
+        """By leaf hash, the chain heads an envelope was judged against when its append or verdict
+        failed (its retry is judged against them: the same submission; bounded, not kept across restarts)."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
     def _judge(
@@ -320,7 +342,13 @@ class Collector:
         now = datetime.now(UTC)
         size = self.log.size
         newest = self.log.store.integrated_at(size - 1) if size else None
-        if newest is not None and now.timestamp() < newest - self.max_clock_lag_s:
+        # (A witness that vouches for this clock settles it: then the newest entry came from a
+        # collector whose clock runs ahead, and it must not freeze the writers whose clocks are right.)
+        if (
+            newest is not None
+            and now.timestamp() < newest - self.max_clock_lag_s
+            and not self.clock_confirmed()
+        ):
             return 503, {
                 "error": "this collector's clock is behind the log's newest entry by "
                 f"{newest - now.timestamp():.0f} s; it judges nothing until its clock is fixed"
@@ -332,8 +360,15 @@ class Collector:
                 "until its clock is fixed"
             }
         # A logged entry without a verdict is judged as itself: its own recorded nonce is no replay.
-        pending = PendingState(self.state, own_index=existing)
+        # The retry of an envelope whose append (or verdict) failed is judged against the chain as
+        # it was then: a newer manifest of the node logged meanwhile does not make it a rollback.
+        leaf = merkle.leaf_hash(raw)
+        as_of = self.unfinished.get(leaf)
+        pending = PendingState(self.state, own_index=existing, as_of=as_of)
         result, manifest = self._judge(raw, now, pending)
+        before = as_of if as_of is not None else {}
+        if as_of is None and result.key_id:
+            before = {result.key_id: self.state.head(result.key_id)}
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
@@ -362,6 +397,7 @@ class Collector:
         try:
             placed = self.log.append([raw])[0]
         except InputError as exc:
+            self._unfinished(leaf, before)
             return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
         if (
             not placed.new and existing is None
@@ -376,11 +412,13 @@ class Collector:
                 result, _ = self._judge(raw, now, self.state)
             self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         except (AttestError, sqlite3.Error, OSError) as exc:
+            self._unfinished(leaf, before)
             message = getattr(exc, "message", None) or str(exc)
             return 503, {
                 "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
                 "push it again: it is judged then, as the original"
             }
+        self.unfinished.pop(leaf, None)
         if self.newest is not None:
             try:
                 self.newest.offer(raw, result, manifest)
@@ -393,6 +431,12 @@ class Collector:
             **self._proof(placed.index),
         }
 
+    def _unfinished(self, leaf: bytes, heads: dict[str, ChainHead | None]) -> None:
+        self.unfinished[leaf] = heads
+        self.unfinished.move_to_end(leaf)
+        while len(self.unfinished) > _UNFINISHED_KEPT:
+            self.unfinished.popitem(last=False)
+
     def _proof(self, index: int) -> dict[str, Any]:
         proof = self.log.inclusion(index)
         at = self.log.store.integrated_at(index)
@@ -402,7 +446,13 @@ class Collector:
     async def post_manifest(self, request: web.Request) -> web.Response:
         """POST /v1/manifests."""
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.json_response({"error": f"body larger than {MAX_BODY} bytes"}, status=413)
+            return web.json_response(
+                {
+                    "error": f"the body is {human_size(request.content_length)}, over the limit of "
+                    f"{human_size(MAX_BODY)} for an envelope; nothing was logged"
+                },
+                status=413,
+            )
         remote = request.remote or "unknown"
         try:
             raw = await read_body(request, self.limits)
@@ -448,6 +498,78 @@ class Collector:
             return []
         return ids
 
+    def clock_confirmed(self) -> bool:
+        """Whether some witness's signed cosignature time, as last measured, is within ``max_clock_lag_s`` of this clock."""
+        return any(
+            abs(o) <= self.max_clock_lag_s for u, o in self.clock_offsets.items() if u not in self.dated
+        )
+
+    def _measure_clock(self, url: str, resp: Any) -> None:
+        """This clock minus a witness's from its HTTP ``Date`` (whole seconds), when no cosignature says it.
+
+        A witness that refuses a checkpoint (its time too far ahead, say) still tells its time.
+        The header is not signed: it can show a disagreement (and clear one it showed), never
+        confirm this clock against a disagreement a cosignature showed.
+        """
+        from email.utils import parsedate_to_datetime
+
+        try:
+            then = parsedate_to_datetime(resp.headers["Date"]).timestamp()
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            return
+        off = time.time() - then
+        if abs(off) > self.max_clock_lag_s:
+            if url in self.dated or abs(self.clock_offsets.get(url, 0.0)) <= self.max_clock_lag_s:
+                self.clock_offsets[url] = off
+                self.dated.add(url)
+        elif url in self.dated:
+            del self.clock_offsets[url]
+            self.dated.discard(url)
+
+    def _cosigned_time(self, url: str, wkey: WitnessKey) -> float | None:
+        """The witness's signed time now: it cosigns again the newest stored checkpoint it cosigned before."""
+        import requests
+
+        from attest.log.witness import add_checkpoint_request, cosignature_times
+
+        for size, _, note in reversed(self.log.store.checkpoints()[-50:]):
+            if not cosignature_times(note, [wkey]):
+                continue
+            head, _, sigs = note.partition("\n\n")
+            own = head + "\n\n" + sigs.splitlines()[0] + "\n"  # the log's own signature line
+            try:
+                resp = requests.post(
+                    url.rstrip("/") + "/add-checkpoint", data=add_checkpoint_request(size, [], own), timeout=5
+                )
+            except requests.RequestException:
+                return None
+            stamps = cosignature_times(own + _text(resp), [wkey]) if resp.status_code == 200 else {}
+            return float(next(iter(stamps.values()))) if stamps else None
+        return None
+
+    def measure_clocks(self) -> None:
+        """Ask each witness its time before this collector signs anything.
+
+        Signed (a cosignature of a checkpoint it cosigned before) where it can, else its answers' ``Date``.
+        """
+        import requests
+
+        for url, wkey in self.witnesses:
+            signed = self._cosigned_time(url, wkey)
+            if signed is not None:
+                self.clock_offsets[url] = time.time() - signed
+                self.dated.discard(url)
+                continue
+            try:
+                resp = requests.get(url.rstrip("/") + "/", timeout=5)
+            except requests.RequestException as exc:
+                _warn(f"witness {url} unreachable: {exc}")
+                continue
+            self._measure_clock(url, resp)
+        if self.clock_disagrees():
+            off = min(self.clock_offsets.values(), key=abs)
+            _warn(f"this collector's clock is {off:+.0f} s off every witness's: it judges and signs nothing")
+
     def clock_disagrees(self) -> bool:
         """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
         return (
@@ -461,7 +583,8 @@ class Collector:
 
         from attest.log.witness import add_checkpoint_request, cosignature_times
 
-        if self.note is None:
+        if self.note is None:  # nothing signed yet (this clock was off from the start): their Date
+            self.measure_clocks()
             return
         body = self.note.partition("\n\n")
         note = body[0] + "\n\n" + body[2].splitlines()[0] + "\n"  # the log's own signature line
@@ -477,13 +600,22 @@ class Collector:
             stamps = cosignature_times(note + _text(resp), [wkey]) if resp.status_code == 200 else {}
             if stamps:
                 self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
+                self.dated.discard(url)
+            else:  # refused (this collector's own checkpoint timed ahead, say): its Date still tells
+                self._measure_clock(url, resp)
 
     def _checkpoint(self) -> str | None:
         """Sign a checkpoint if the log grew (under the lock; witnesses are asked outside it)."""
         if self.key is None:
             return None
         if self.log.size != self.noted_size:
-            self.note = self.log.checkpoint(self.key)
+            if self.clock_disagrees():  # its time line would be wrong: nothing is signed
+                return self.note
+            try:
+                self.note = self.log.checkpoint(self.key)
+            except InputError as exc:  # the newest checkpoint is timed far ahead of this clock
+                _warn(f"no checkpoint signed: {exc.message}")
+                return self.note
             self.noted_size = self.log.size
         return self.note
 
@@ -534,6 +666,7 @@ class Collector:
                     self.witnessed[url] = int(_text(resp).strip())
                     continue
                 if resp.status_code != 200:
+                    self._measure_clock(url, resp)
                     _warn(
                         f"witness {url} refused the checkpoint at size {cp.size}: {resp.status_code} {_text(resp)[:200]}"
                     )
@@ -553,6 +686,7 @@ class Collector:
                     # The witness's clock, as its signed timestamp gives it: an independent
                     # check of this collector's own (a few seconds of latency aside).
                     self.clock_offsets[url] = time.time() - next(iter(stamps.values()))
+                    self.dated.discard(url)
                 else:
                     _warn(f"witness {url} answered with no valid cosignature by {wkey.name}")
                 break
@@ -562,6 +696,11 @@ class Collector:
         """GET /v1/checkpoint."""
         async with self.lock:
             note = await asyncio.to_thread(self._checkpoint)
+        if note is None and self.key is not None:
+            return web.json_response(
+                {"error": "no checkpoint could be signed yet (this collector's clock; see its log)"},
+                status=503,
+            )
         if note is None:
             return web.json_response({"error": "this collector signs no checkpoints (no --key)"}, status=404)
         return web.Response(text=note, content_type="text/plain")
@@ -615,12 +754,15 @@ class Collector:
         return web.json_response({"ok": True, "size": self.log.size, "origin": self.log.origin})
 
     async def _checkpoints(self, app: web.Application) -> Any:
+        if self.witnesses:  # before anything is judged or signed with a clock the witnesses disagree with
+            await asyncio.to_thread(self.measure_clocks)
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(self.interval)
                 async with self.lock:
-                    note = await asyncio.to_thread(self._checkpoint)
-                if self.witnesses and note is not None:
+                    await asyncio.to_thread(self._checkpoint)
+                if self.witnesses:  # (with no note yet, it still measures the clocks again)
                     got = await asyncio.to_thread(self._witness_round)
                     if got is not None:
                         async with self.lock:

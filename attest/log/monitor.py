@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from attest.crypto.keys import VerifyingKey
 from attest.errors import AttestError, InputError, Unreachable
 from attest.log import merkle
 from attest.log.checkpoint import Checkpoint, open_checkpoint, parse_verifier_key
+from attest.log.cosignature import count_cosignatures
 
 
 class LogMisbehaviour(AttestError):
@@ -64,19 +66,29 @@ def verify_checkpoint(
     *,
     witnesses: Sequence[Any] = (),
     cosignatures: int = 0,
+    now: float | None = None,
 ) -> Checkpoint:
     """Steps 1 and 2: the log's signature, then ``cosignatures`` valid cosignatures by ``witnesses``.
 
+    A time line more than ``TIME_TOLERANCE_S`` ahead of ``now`` (this clock) is refused too: a
+    log signing with a clock far ahead would make every honest time line after it look older.
+
     Raises:
-        LogMisbehaviour: a signature that does not verify, or too few cosignatures.
+        LogMisbehaviour: a signature that does not verify, a time in the future, or too few cosignatures.
     """
+    from attest.log import TIME_TOLERANCE_S
+
     try:
         cp = open_checkpoint(note, key.name, key.public, origin=key.name)
     except InputError as exc:
         raise LogMisbehaviour(f"the checkpoint is not signed by the log's key: {exc.message}") from None
+    clock = time.time() if now is None else now
+    if cp.timestamp is not None and cp.timestamp > clock + TIME_TOLERANCE_S:
+        raise LogMisbehaviour(
+            f"the checkpoint at size {cp.size} is timed {cp.timestamp - clock:.0f} s ahead of this clock "
+            f"(more than {TIME_TOLERANCE_S:.0f} s): the log's clock runs ahead"
+        )
     if cosignatures:
-        from attest.log.witness import count_cosignatures
-
         got = count_cosignatures(note, witnesses)
         if got < cosignatures:
             raise LogMisbehaviour(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.store import Appended, NodeCache, node_rows, plan_append, split_view_message
-from attest.replay import ChainHead, DeviceClaim
+from attest.replay import ChainHead, DeviceClaim, Sighting
+from attest.storage import DatabaseStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,17 +30,30 @@ ALTER TABLE entries ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
 
 
-class PostgresLog:
-    """A log in a PostgreSQL database (``postgresql://...``)."""
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise InputError(
+            "PostgreSQL logs need psycopg", hint="pip install 'compute-attest[postgres]'"
+        ) from None
+    return psycopg
+
+
+class PostgresLog(DatabaseStore):
+    """A log in a PostgreSQL database (``postgresql://...``).
+
+    A database error (a dropped connection, a full disk, a refused statement) raises
+    :class:`~attest.errors.StoreError`.
+    """
+
+    store_name = "the log database"
 
     def __init__(self, url: str, *, create: bool = False) -> None:
-        try:
-            import psycopg
-        except ImportError:
-            raise InputError(
-                "PostgreSQL logs need psycopg", hint="pip install 'compute-attest[postgres]'"
-            ) from None
+        psycopg = _psycopg()
         self._psycopg = psycopg
+        self._db_errors = (psycopg.Error,)
+        self.path = url.split("@")[-1]  # for messages, without credentials
         try:
             self.db: Any = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
@@ -58,13 +72,15 @@ class PostgresLog:
         except psycopg.Error as exc:
             self.db.close()
             raise InputError(f"cannot connect to the log database: {exc}".strip()) from None
-        self.path = url.split("@")[-1]  # for messages, without credentials
         self.lock = threading.Lock()
         self._nodes = NodeCache(
             lambda key: self.read.execute(
                 "SELECT hash FROM nodes WHERE level = %s AND idx = %s", key
             ).fetchone()
         )
+
+    def _where(self) -> str:
+        return str(getattr(self, "path", ""))
 
     def meta(self, key: str) -> str | None:
         """A value stored with the log."""
@@ -196,21 +212,28 @@ CREATE TABLE IF NOT EXISTS verifier_device_claim (device_id TEXT NOT NULL, key_i
 CREATE TABLE IF NOT EXISTS verifier_key_binding (key_id TEXT PRIMARY KEY, since TIMESTAMPTZ NOT NULL,
                                                  devices TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS verifier_submission (identity BYTEA PRIMARY KEY, log_index BIGINT NOT NULL);
+ALTER TABLE verifier_nonce ADD COLUMN IF NOT EXISTS payload TEXT;
+ALTER TABLE verifier_nonce ADD COLUMN IF NOT EXISTS first_seen TIMESTAMPTZ;
+ALTER TABLE verifier_nonce ADD COLUMN IF NOT EXISTS chain_rule TEXT;
 """
 
 
-class PostgresVerifierState:
+class PostgresVerifierState(DatabaseStore):
     """Seen nonces and chain heads in the log's PostgreSQL database, shared by every collector on it.
 
     Collectors on several hosts behind one load balancer then see one node's manifests as one
     chain (each advancing the same head) and a nonce replayed to another collector as a replay.
     A :class:`~attest.replay.NonceStore` and a :class:`~attest.replay.ChainStore`; each call
     is one statement, so two collectors racing with the same nonce cannot both record it.
+    A database error (a dropped connection, a full disk) raises :class:`~attest.errors.StoreError`.
     """
 
-    def __init__(self, url: str) -> None:
-        import psycopg
+    store_name = "the verifier state"
 
+    def __init__(self, url: str) -> None:
+        psycopg = _psycopg()
+        self._db_errors = (psycopg.Error,)
+        self._url = url.split("@")[-1]  # for messages, without credentials
         try:
             self.db: Any = psycopg.connect(url, autocommit=True)
             with self.db.transaction():
@@ -219,6 +242,9 @@ class PostgresVerifierState:
         except psycopg.Error as exc:
             raise InputError(f"cannot open the verifier state in the log database: {exc}".strip()) from None
         self.lock = threading.Lock()
+
+    def _where(self) -> str:
+        return str(getattr(self, "_url", ""))
 
     def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
         """Record the pair; return False if it had been recorded before (a replay)."""
@@ -229,6 +255,37 @@ class PostgresVerifierState:
                 (key_id, nonce, expires_at),
             )
             return bool(cur.rowcount == 1)
+
+    def first_use(
+        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
+    ) -> Sighting:
+        """Record the pair as used by ``payload`` unless it was used before; return its first use."""
+        with self.lock, self.db.transaction():
+            cur = self.db.execute(
+                "INSERT INTO verifier_nonce (key_id, nonce, expires_at, payload, first_seen) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (key_id, nonce, expires_at, payload, at),
+            )
+            if cur.rowcount == 1:
+                return Sighting(payload, at, None, new=True)
+            row = self.db.execute(
+                "SELECT payload, first_seen, chain_rule FROM verifier_nonce WHERE key_id = %s AND nonce = %s",
+                (key_id, nonce),
+            ).fetchone()
+        return Sighting(
+            "" if row[0] is None else str(row[0]),
+            row[1] if row[1] is not None else datetime.fromtimestamp(0, UTC),
+            None if row[2] is None else str(row[2]),
+        )
+
+    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
+        """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
+        with self.lock:
+            self.db.execute(
+                "UPDATE verifier_nonce SET chain_rule = %s WHERE key_id = %s AND nonce = %s AND payload = %s "
+                "AND chain_rule IS NULL",
+                (rule, key_id, nonce, payload),
+            )
 
     def record(
         self,

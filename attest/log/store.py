@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol
 
 from attest.errors import InputError
 from attest.log import merkle
+from attest.storage import DatabaseStore
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ class EntryWriter:
             self.thread.join()
 
 
-class SqliteLog:
+class SqliteLog(DatabaseStore):
     """A log in SQLite: the tree and index in ``PATH``, the entries' bytes in ``PATH-entries``.
 
     Each batch is written to the end of the entries file and synced, then its rows (leaf hash,
@@ -327,8 +328,11 @@ class SqliteLog:
     rather than twice into SQLite pages (the WAL, then the database).
 
     Writers in several processes are serialized by SQLite's write lock; the entries file is
-    written only under it, at the end the database names.
+    written only under it, at the end the database names. A database or file that cannot be
+    read or written raises :class:`~attest.errors.StoreError` (or the clearer error said here).
     """
+
+    store_name = "the log"
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         if not create and not path.exists():
@@ -379,6 +383,9 @@ class SqliteLog:
                 hint="restore it from a backup taken with the database",
             )
         self._nodes = NodeCache(self._fetch_node)
+
+    def _where(self) -> str:
+        return str(getattr(self, "path", ""))
 
     def _close_db(self) -> None:
         for conn in (getattr(self, "read", None), getattr(self, "db", None)):

@@ -2,7 +2,7 @@
 
 Each model validates in its constructor, rejects unknown fields and
 round-trips with ``from_json`` / ``to_json``. JSON Schemas in ``schemas/``
-are generated from these models (``python -m attest.model.schemas``).
+are generated from these models (``python -m attest.schemas``).
 """
 
 from attest.model.hardware import HardwareEvidence

@@ -7,6 +7,7 @@ Every wire model is strict (no silent type coercion), forbids unknown fields
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self, TypeVar
@@ -42,6 +43,23 @@ def parse_timestamp(value: Any) -> datetime:
     if m[1] and len(m[1]) > 7:  # datetime keeps microseconds; drop finer digits
         text = value[: m.start(1) + 7] + value[m.end(1) :]
     return datetime.fromisoformat(text.upper()).astimezone(UTC)
+
+
+def require_aware(value: datetime, name: str = "now") -> datetime:
+    """``value`` if it carries a time zone; otherwise a clear :class:`InputError` (not a TypeError later).
+
+    Every moment this library compares is aware: a naive ``datetime`` (``datetime.now()``,
+    ``datetime(2026, 11, 28)``) would fail deep inside with "can't compare offset-naive and
+    offset-aware datetimes", or be read in the machine's local time.
+    """
+    if not isinstance(value, datetime):
+        raise InputError(f"{name} must be a datetime with a time zone, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(
+            f"{name} {value.isoformat()} has no time zone: give an aware datetime",
+            hint="e.g. datetime.now(UTC) or datetime(2026, 11, 28, 9, 0, tzinfo=UTC) (from datetime import UTC)",
+        )
+    return value
 
 
 def format_timestamp(value: datetime) -> str:
@@ -156,13 +174,90 @@ class WireModel(BaseModel):
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    """Render a pydantic error as short ``field.path: problem`` items."""
+    """Render a pydantic error as short ``field.path: problem`` items, in words, not pydantic's.
+
+    No class name of ours (``instance of TrustStoreFile``) and no regular expression reaches a
+    user: a pattern is said as what it asks for (``64 lowercase hex digits``).
+    """
     parts = []
     for err in exc.errors()[:limit]:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {_problem(err)}")
     more = len(exc.errors()) - limit
     if more > 0:
         parts.append(f"... and {more} more")
     return "; ".join(parts)
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+_EXPECTED = {
+    "model_type": "a JSON object",
+    "dict_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+    "list_type": "a JSON array",
+    "tuple_type": "a JSON array",
+    "set_type": "a JSON array",
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "datetime_type": "an RFC 3339 timestamp (2026-11-28T09:00:00Z)",
+    "datetime_parsing": "an RFC 3339 timestamp (2026-11-28T09:00:00Z)",
+    "datetime_from_date_parsing": "an RFC 3339 timestamp (2026-11-28T09:00:00Z)",
+    "timezone_aware": "a timestamp with its time zone (2026-11-28T09:00:00Z)",
+}
+_PATTERNS = {
+    r"^[A-Z]{2}$": "a two-letter ISO 3166-1 country code in capitals (MY, US)",
+    r"^https?://": "an http:// or https:// URL",
+    r"^(GPU|MIG)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$": (
+        "a GPU UUID (GPU-559c7f49-e3ff-0358-0c74-8f7eeb60b7b0)"
+    ),
+    r"^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$": "a PCI bus id (00000000:18:00.0)",
+    r"^\d+\.\d+$": "a version like 1.0",
+}
+_HEX = re.compile(r"\^(?P<prefix>[a-z0-9]*:)?\[0-9a-f\](?:\{(?P<n>\d+)(?:,(?P<m>\d+))?\}|(?P<plus>\+))\$")
+
+
+def _pattern_words(pattern: str) -> str:
+    """What a field's pattern asks for, in words."""
+    if pattern in _PATTERNS:
+        return _PATTERNS[pattern]
+    hexed = _HEX.fullmatch(pattern)
+    if hexed:
+        n, m = hexed["n"], hexed["m"]
+        count = "lowercase hex digits" if hexed["plus"] else f"{n} lowercase hex digits"
+        if m:
+            count = f"{n} to {m} lowercase hex digits ({int(n) // 2} to {int(m) // 2} bytes)"
+        elif n:
+            count += f" ({int(n) // 2} bytes)"
+        return f"{hexed['prefix']} followed by {count}" if hexed["prefix"] else count
+    if re.fullmatch(r"\^\[a-z0-9[^\]]*\][^$]*\$", pattern):
+        return "lowercase letters, digits and - . _ only"
+    return "a value of another form"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem(err: Any) -> str:
+    """One validation problem in words."""
+    kind, value = err["type"], err.get("input")
+    if kind in _EXPECTED:
+        got = _JSON_TYPES.get(type(value), "a number" if isinstance(value, int | float) else "another value")
+        return f"expected {_EXPECTED[kind]}, not {got}" + (
+            f" ({_shown(value)})" if got != _JSON_TYPES[dict] else ""
+        )
+    if kind == "missing":
+        return "missing (required)"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "string_pattern_mismatch":
+        return f"{_shown(value)} is not {_pattern_words(str(err.get('ctx', {}).get('pattern', '')))}"
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    msg = re.sub(r" or instance of \w+", "", msg)
+    return msg.replace("Input should be", "should be").replace("String should", "should")

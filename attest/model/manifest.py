@@ -321,7 +321,9 @@ class LicenseReference(WireModel):
     note: str | None = None
 
 
-_NONCE = re.compile(r"^[0-9a-f]{32,128}$")
+NONCE_RE = re.compile(r"^[0-9a-f]{32,128}$")
+"""A caller nonce: 16 to 64 random bytes, lowercase hex."""
+_NONCE = NONCE_RE
 
 
 class Freshness(WireModel):

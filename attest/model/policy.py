@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from attest.model.base import WireModel
+from attest.model.base import CountryCode, Name, WireModel
 
 Severity = Literal["info", "warning", "contraindicated"]
 Grade = Literal["declared", "hardware-bound", "key-measured", "measured"]
@@ -154,6 +154,13 @@ _LIST_SEVERITIES: dict[str, Severity] = {
 }
 
 
+# D:5 (Supplement No. 1 to Part 740) with Hong Kong and Macau: where a listed party's own address
+# means a licence wherever it goes (the headquarters rule's countries), for policies that name no groups.
+_HOMONYM_NEVER = (
+    "AF BY MM CF CN HK MO CD CU ER HT IR IQ KP LB LY NI RU SO SS SD SY VE ZW".split()  # noqa: SIM905
+)
+
+
 class ScreeningRule(_Rule):
     """The tenant and its parent chain against restricted-party lists."""
 
@@ -176,6 +183,13 @@ class ScreeningRule(_Rule):
     )
     list_notes: dict[str, str] = Field(
         default_factory=dict, description="what a match on a list means, per list id (added to its findings)"
+    )
+    homonym_never: list[GroupOrCountry] = Field(
+        default_factory=lambda: list(_HOMONYM_NEVER),
+        description="an exact or alias match on an entry with an address in one of these groups or countries is "
+        "never taken for a homonym, whatever country the party declares: it keeps its list's severity. Outside "
+        "them, a match whose entry's countries all differ from the party's declared country is a 'possible "
+        "match, confirm identity' warning",
     )
 
 
@@ -276,6 +290,41 @@ class HardwareRequirement(WireModel):
     )
 
 
+class PartyIdentifier(WireModel):
+    """A registry identifier a cleared party must declare (``identifiers`` of the manifest's party)."""
+
+    scheme: Annotated[str, Field(min_length=1, max_length=64, description="e.g. lei, duns, uen, uscc")]
+    value: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Clearance(WireModel):
+    """A reviewed decision that a party is not the list entry its name matches (a homonym).
+
+    It clears that entry's matches for a party with this name (compared normalized) declared
+    in this country (and carrying this identifier, when one is given) until it expires: the
+    screening finding becomes information that names the review, and the headquarters and
+    Affiliates rules no longer take the entry's country for the party's.
+    """
+
+    list_id: Annotated[
+        str, Field(alias="list", min_length=1, description="the list id: sdn, entity-list, ...")
+    ]
+    entry: Annotated[str, Field(min_length=1, description="the list entry's id, as findings show it")]
+    party: Name = Field(description="the party's legal name, as its manifests declare it")
+    country: CountryCode = Field(
+        description="the country the party declares (headquarters, or the operator's)"
+    )
+    identifier: PartyIdentifier | None = Field(
+        default=None, description="when given, the party must declare this registry identifier too"
+    )
+    reviewer: Annotated[str, Field(min_length=1, max_length=256)]
+    date: dt.date = Field(description="the day of the review")
+    reason: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="what showed the party is not the entry (addresses, registration numbers, ...)"
+    )
+    expires: dt.date | None = Field(default=None, description="the last day the decision holds")
+
+
 class PolicyDocument(WireModel):
     """One policy file."""
 
@@ -299,6 +348,10 @@ class PolicyDocument(WireModel):
     )
     territories_source: str | None = Field(default=None, description="the regulation that says so")
     licenses: list[LicenseEntry] = Field(default_factory=list)
+    cleared: list[Clearance] = Field(
+        default_factory=list,
+        description="reviewed screening homonyms: a party that is not the list entry it matches (see Clearance)",
+    )
     rules: list[Rule] = Field(default_factory=list)
     location: LocationRequirement | None = Field(
         default=None, description="what the measured location grade must prove (inherited when absent)"

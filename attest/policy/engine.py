@@ -26,9 +26,11 @@ from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog
 from attest.location.borders import bundled_borders
 from attest.location.in_country import country_fit
 from attest.memo import ByIdentity
-from attest.model.manifest import WorkloadManifest
+from attest.model.manifest import Identifier, WorkloadManifest
 from attest.model.policy import (
+    _HOMONYM_NEVER,
     AffiliatesRule,
+    Clearance,
     DestinationRule,
     EvidenceStrengthRule,
     HardwareRequirement,
@@ -45,7 +47,7 @@ from attest.model.policy import (
     ValidityRule,
 )
 from attest.model.result import Finding, Severity
-from attest.policy.screening import Match, Screener, load_list, screener_for
+from attest.policy.screening import Match, Screener, fold, load_list, screener_for
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
 """Policies shipped with the package; ``us-ear`` is the default."""
@@ -143,6 +145,7 @@ class Policy:
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
         self._verdicts: ByIdentity[list[Finding]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
+        self.cleared: list[Clearance] = [c for doc in documents for c in doc.cleared]
         rules: dict[str, Rule] = {}
         for doc in documents:
             for rule in doc.rules:
@@ -151,6 +154,9 @@ class Policy:
         if not self.rules:
             raise PolicyError(f"policy {self.main.id} has no rules; an empty policy would pass everything")
         self.screeners: dict[str, Screener] = {}
+        # Where a listed party is never taken for a homonym: every screening rule's places together.
+        never = [g for rule in self.rules if isinstance(rule, ScreeningRule) for g in rule.homonym_never]
+        self.homonym_never: list[str] = list(dict.fromkeys(never)) if never else list(_HOMONYM_NEVER)
         for rule in self.rules:
             if isinstance(rule, ScreeningRule):
                 try:
@@ -296,6 +302,8 @@ def _rule_groups(rule: Rule) -> list[str]:
         return [*rule.groups, *rule.offshore]
     if isinstance(rule, EvidenceStrengthRule | NoticeRule):
         return list(rule.groups)
+    if isinstance(rule, ScreeningRule):
+        return list(rule.homonym_never)
     return []
 
 
@@ -641,8 +649,84 @@ def _parties(ctx: _Context, *, owners: float | None = None) -> list[tuple[str, s
 
 
 def _listed(ctx: _Context, name: str) -> list[Match]:
-    """Every match of ``name`` on the lists of every screening rule of the policy."""
-    return [m for screener in ctx.policy.screeners.values() for m in screener.screen(name)]
+    """Every match of ``name`` on the lists of every screening rule of the policy, but those cleared by a review."""
+    return [
+        m
+        for screener in ctx.policy.screeners.values()
+        for m in screener.screen(name)
+        if not ctx.policy.cleared or _clearance(ctx, m, name) is None
+    ]
+
+
+def _declared(ctx: _Context, name: str) -> list[tuple[str, list[Identifier]]]:
+    """The declared country and identifiers of every party of the manifest named ``name``."""
+    m = ctx.manifest
+    out = [(m.operator.country, m.operator.identifiers)] if m.operator.name == name else []
+    for party in [m.tenant, m.tenant.ultimate_parent, *m.tenant.owners]:
+        if party is not None and party.legal_name == name:
+            out.append((party.headquarters_country, party.identifiers))
+    return out
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Whether two names are written alike: folded (case, invisible characters, look-alikes), legal forms kept."""
+    return " ".join(fold(a).split()) == " ".join(fold(b).split())
+
+
+def _clearance(ctx: _Context, m: Match, name: str) -> Clearance | None:
+    """The policy's review that clears this match for the party named ``name``, if one holds on the manifest's date.
+
+    It names the match's list and entry, the party's name (written alike: "CoStar Group, Inc."
+    does not clear "CoStar Group Co., Ltd."), and the country every party of that name declares;
+    when it names an identifier, every one of them declares it too.
+    """
+    parties = _declared(ctx, name)
+    if not parties:
+        return None
+    for c in ctx.policy.cleared:
+        if c.list_id != m.list or c.entry != m.entry.id or (c.expires is not None and ctx.at > c.expires):
+            continue
+        if not _same_name(c.party, name):
+            continue
+        wanted = c.identifier
+        if all(
+            country == c.country
+            and (wanted is None or any(i.scheme == wanted.scheme and i.value == wanted.value for i in ids))
+            for country, ids in parties
+        ):
+            return c
+    return None
+
+
+def _homonym(ctx: _Context, m: Match, name: str) -> bool:
+    """Whether a match may be another party of the same name: a 'possible match, confirm identity'.
+
+    Only where the list's own evidence allows it, which a party cannot change by what it
+    declares: the entry has countries, none of them in the policy's ``homonym_never`` places
+    (D:5, Hong Kong, Macau: a party listed there keeps its list country whatever was declared),
+    and every party of that name declares a country that is none of them and not in those places
+    either. Brand lists (1260H, the seed) designate groups wherever their subsidiaries are: never.
+    """
+    if m.source.brands:
+        return False
+    countries = m.countries()
+    parties = _declared(ctx, name)
+    if not countries or not parties:
+        return False
+    policy, never = ctx.policy, ctx.policy.homonym_never
+    if any(policy.groups_of(c, never, ctx.at) for c in countries):
+        return False
+    for declared, _ in parties:
+        if policy.groups_of(declared, never, ctx.at):
+            return False
+        for c in countries:
+            if (
+                declared == c
+                or policy.territories.get(declared) == c
+                or policy.territories.get(c) == declared
+            ):
+                return False
+    return True
 
 
 def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
@@ -662,16 +746,60 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
             else ("by an alias" if m.kind == "alias" else f"closely (score {m.score:.0f})")
         )
         note = rule.list_notes.get(m.list)
+        declared = sorted({c for c, _ in _declared(ctx, m.screened)})
+        matched = (
+            f"the {role} {m.screened} (declared in {', '.join(declared) or '?'}) matches {how} {m.entry.name} "
+            f"on the {m.list} list"
+            + (f" (listed {m.entry.added})" if m.entry.added else "")
+            + (f", listed in {', '.join(m.countries())}" if m.countries() else "")
+            + f" [{m.source}]"
+        )
+        evidence: dict[str, JsonValue] = {
+            **m.to_obj(),
+            "role": role,
+            "declared_country": cast(JsonValue, declared),
+        }
+        cleared = _clearance(ctx, m, m.screened) if ctx.policy.cleared else None
+        if cleared is not None:
+            evidence["cleared"] = cast(JsonValue, cleared.to_obj())
+            out.append(
+                Finding(
+                    rule=f"policy.{rule.id}",
+                    severity=Severity.INFO,
+                    message=f"{matched}; cleared as another party of that name by {cleared.reviewer} on "
+                    f"{cleared.date}"
+                    + (f" until {cleared.expires}" if cleared.expires else "")
+                    + f": {cleared.reason}",
+                    evidence=evidence,
+                )
+            )
+            continue
+        if _SEVERITY_ORDER.index(severity) > _SEVERITY_ORDER.index("warning") and _homonym(
+            ctx, m, m.screened
+        ):
+            evidence["identity"] = "unconfirmed"
+            out.append(
+                Finding(
+                    rule=f"policy.{rule.id}",
+                    severity=Severity.WARNING,
+                    message=f"possible match, confirm identity: {matched}; no country of the entry is the one "
+                    f"declared, so this may be another party of the same name (a {listed} match if it is the "
+                    "listed one)" + (f"; {note}" if note else ""),
+                    evidence=evidence,
+                    remedy="compare the party's address and registration numbers with the list entry; if it is "
+                    "another party, record the review in the policy ([[cleared]]: list, entry, party, country, "
+                    "reviewer, date, reason)",
+                )
+            )
+            continue
         out.append(
             Finding(
                 rule=f"policy.{rule.id}",
                 severity=Severity(severity),
-                message=f"the {role} {m.screened} matches {how} {m.entry.name} on the {m.list} list"
-                + (f" (listed {m.entry.added})" if m.entry.added else "")
-                + f" [{m.source}]"
-                + (f"; {note}" if note else ""),
-                evidence={**m.to_obj(), "role": role},
-                remedy="review the match; a licence or a documented false-positive decision is needed to proceed",
+                message=matched + (f"; {note}" if note else ""),
+                evidence=evidence,
+                remedy="review the match; a licence, or a reviewed decision that the party is another one of "
+                "that name ([[cleared]] in the policy), is needed to proceed",
             )
         )
     for lst in screener.lists:
@@ -858,7 +986,10 @@ def _affiliates(ctx: _Context, rule: Rule) -> list[Finding]:
     share = sum(s for _, s, _ in listed)
     if not listed or share < rule.threshold_percent:
         return []
-    certain = sum(s for _, s, m in listed if m.kind != "near") >= rule.threshold_percent
+    # A close match, or a possible homonym (an entry outside D:5 and the owner's declared country), is not certain.
+    certain = (
+        sum(s for n, s, m in listed if m.kind != "near" and not _homonym(ctx, m, n)) >= rule.threshold_percent
+    )
     owners = ", ".join(
         f"{n} ({s:g} %, {m.list} [{m.source}]"
         + ("" if m.kind != "near" else f", close match {m.entry.name} score {m.score:.0f}")

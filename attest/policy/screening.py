@@ -320,24 +320,38 @@ def fold(name: str) -> str:
 
 def normalize(name: str) -> str:
     """The comparable form of a party name (see the module docstring)."""
-    return _normalize_folded(fold(name))
+    return _normalize_folded(fold(name))[0]
 
 
+_ASCII_NON_WORD = {code: " " for code in range(128) if not chr(code).isalnum()}
 _STROKE = re.compile(r"(?<=[^\W\d_])[|!]|[|!](?=[^\W\d_])")
 
 
-def _normalize_folded(folded: str) -> str:
+def _normalize_folded(folded: str) -> tuple[str, str]:
+    """The normalized form of a folded name, and its compact form (see ``compact``), made together."""
+    squeezed: str | None = None
     if "|" in folded or "!" in folded:
+        squeezed = _NON_WORD.sub("", folded)
         folded = _STROKE.sub("l", folded)  # "HUAWE|": a stroke beside letters is a letter l
-    text = _NON_WORD.sub(" ", folded).strip()
-    # Strip legal forms written as affixes, at either end of the whole name. One C call
-    # answers the common case (none); the longest matching affix goes first.
-    while text.endswith(_LEGAL_AFFIXES) or text.startswith(_LEGAL_AFFIXES):
-        affix = next(a for a in _LEGAL_AFFIXES if text.endswith(a) or text.startswith(a))
-        if len(text) <= len(affix):
-            break
-        text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
-    toks = text.split()
+    if folded.isascii():
+        # What _NON_WORD does, for ASCII: every character but a letter or digit is a space. No
+        # legal affix is ASCII (each is CJK, Cyrillic or Hangul).
+        toks = folded.translate(_ASCII_NON_WORD).split()
+        text = " ".join(toks)
+        if squeezed is None:
+            squeezed = "".join(toks)
+    else:
+        text = _NON_WORD.sub(" ", folded).strip()
+        if squeezed is None:
+            squeezed = text.replace(" ", "")  # what _NON_WORD.sub("", folded) gives
+        # Strip legal forms written as affixes, at either end of the whole name. One C call
+        # answers the common case (none); the longest matching affix goes first.
+        while text.endswith(_LEGAL_AFFIXES) or text.startswith(_LEGAL_AFFIXES):
+            affix = next(a for a in _LEGAL_AFFIXES if text.endswith(a) or text.startswith(a))
+            if len(text) <= len(affix):
+                break
+            text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
+        toks = text.split()
     if _SINGLE_LETTER.search(text):  # rare: only then walk the words in Python
         merged: list[str] = []
         single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
@@ -353,7 +367,7 @@ def _normalize_folded(folded: str) -> str:
     kept = [_ABBREVIATIONS.get(t, t) for t in toks if t not in _LEGAL_WORDS]
     if "technologies" in text:  # glued too: "HuaweiTechnologies" is "huaweitechnology" on both sides
         kept = [t[:-3] + "y" if t.endswith("technologies") else t for t in kept]
-    return " ".join(kept or toks)
+    return " ".join(kept or toks), squeezed
 
 
 _RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067\u2068]")
@@ -515,16 +529,30 @@ def _distinct_alike(query: str, candidate: str, threshold: float) -> bool:
     "Align Technology" and "Leon Technology" are 90 alike through a generic word; their own
     words are not. A name with distinctive words is never near one without any.
     """
-    # A misspelt generic word ("Tecnhologies") is still generic: only the query's words are checked.
-    q = " ".join(
-        w
-        for w in _distinctive(query).split()
-        if process.extractOne(w, _GENERIC_LIST, scorer=fuzz.ratio, score_cutoff=80) is None
-    )
-    c = _distinctive(candidate)
+    return _distinct_close(_distinct_query(query), _distinct_sorted(candidate), threshold)
+
+
+def _distinct_query(query: str) -> str:
+    """A query's distinctive words, sorted; a misspelt generic word ("Tecnhologies") is still generic."""
+    return " ".join(sorted(w for w in _distinctive(query).split() if not _generic_like(w)))
+
+
+def _distinct_sorted(candidate: str) -> str:
+    """A list name's distinctive words, sorted (made once per indexed name)."""
+    return " ".join(sorted(_distinctive(candidate).split()))
+
+
+def _distinct_close(q: str, c: str, threshold: float) -> bool:
+    """``_distinct_alike`` on the sorted distinctive words of both sides."""
     if not q or not c:
         return not q and not c
-    return fuzz.ratio(" ".join(sorted(q.split())), " ".join(sorted(c.split()))) >= threshold
+    return fuzz.ratio(q, c) >= threshold
+
+
+@lru_cache(maxsize=65536)
+def _generic_like(word: str) -> bool:
+    """Whether a word is a generic word or one edit in five from one ("tecnhology"), remembered per word."""
+    return process.extractOne(word, _GENERIC_LIST, scorer=fuzz.ratio, score_cutoff=80) is not None
 
 
 def keys(normalized: str) -> tuple[str, ...]:
@@ -572,6 +600,31 @@ def _parenthetical_aliases(names: Sequence[tuple[str, str]]) -> list[tuple[str, 
         if not inner.casefold().startswith(_NOT_A_NAME) and _specific(inner):
             out.append((inner, "alias"))
     return out
+
+
+def _trie_pattern(keys: Iterable[str]) -> re.Pattern[str]:
+    """A pattern that finds, with ``findall``, each key in a text: leftmost first, the longest at each place.
+
+    The keys as a trie (one branch per next letter, an optional group where a key ends and a
+    longer one goes on), so the regular expression engine tests one letter per step where an
+    alternation of every key would try each key at each place. Greedy optional groups take the
+    longest key that starts at a place, as an alternation of the keys longest first does.
+    """
+    trie: dict[str, Any] = {}
+    for key in keys:
+        node = trie
+        for ch in key:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return re.compile(emit(trie))
 
 
 class ListEntry(WireModel):
@@ -703,6 +756,7 @@ class Screener:
         self._names: list[tuple[str, str, ListEntry, str, ListInfo]] = []
         self._plain: list[str] = []
         self._sorted: list[str] = []
+        self._distinct: list[str] = []  # each name's distinctive words, sorted (_distinct_alike)
         self._brands: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
         self._brand_compact: dict[str, list[int]] = defaultdict(list)
         postings: dict[str, list[int]] = defaultdict(list)
@@ -737,6 +791,7 @@ class Screener:
                     self._names.append((norm, " ".join(sorted(norm.split())), entry, original, info))
                     self._plain.append(norm)
                     self._sorted.append(self._names[-1][1])
+                    self._distinct.append(_distinct_sorted(norm))
                     distinctive = _distinctive(norm)
                     if lst.brands and len(distinctive) >= 4 and not _CJK.search(distinctive):
                         words = frozenset(distinctive.split())
@@ -751,10 +806,13 @@ class Screener:
                             self._typo_words.update(w for w in distinctive.split() if len(w) >= 5)
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
-        brand_keys = sorted({k for k in self._brand_compact if len(k) >= 5}, key=len, reverse=True)
-        self._brand_pattern = re.compile("|".join(map(re.escape, brand_keys))) if brand_keys else None
+        brand_keys = [k for k in self._brand_compact if len(k) >= 5]
+        self._brand_pattern = _trie_pattern(brand_keys) if brand_keys else None
         self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
         self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
+        # Words known to need no repair (listed ones, numbers, and those found so): one subset test
+        # answers the common name, every word of which is in it.
+        self._clean: set[str] = set(self._vocabulary)
         # each brand word of six letters or more under itself and every one-deletion of it
         self._typo_index: dict[str, list[str]] = defaultdict(list)
         for w in sorted(self._typo_words):
@@ -763,11 +821,17 @@ class Screener:
                     self._typo_index[d].append(w)
         # Tokens on very many names ("technology", "international") find nothing specific. Each
         # posting list is kept sorted by name length (with the lengths beside it, for bisection).
-        self._postings: dict[str, tuple[list[int], list[int]]] = {}
+        # With each posting list, the names' word-sorted forms in the same order: a window of
+        # candidates is then three slices, handed to rapidfuzz as they are.
+        self._postings: dict[str, tuple[list[int], list[int], list[str]]] = {}
         for tok, ids in postings.items():
             if len(ids) <= common_token_cap:
                 ordered = sorted(set(ids), key=lambda i: len(self._plain[i]))
-                self._postings[tok] = ([len(self._plain[i]) for i in ordered], ordered)
+                self._postings[tok] = (
+                    [len(self._plain[i]) for i in ordered],
+                    ordered,
+                    [self._sorted[i] for i in ordered],
+                )
 
     def __len__(self) -> int:
         return len(self._names)
@@ -797,18 +861,17 @@ class Screener:
         return list(hit)
 
     def _screen(self, name: str) -> list[Match]:
-        folded = fold(name)
-        norm = _normalize_folded(folded)
+        norm, squeezed = _normalize_folded(fold(name))
         if not norm:
             return []
         lookalike, typo = self._repairs(norm)
         if lookalike == typo == norm:
-            return self._screen_norm(name, folded, norm)
-        best = {(m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, folded, norm)}
+            return self._screen_norm(name, squeezed, norm)
+        best = {(m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, squeezed, norm)}
         for variant, as_near in [(lookalike, False), (typo, True)]:
             if variant == norm or (as_near and variant == lookalike):
                 continue
-            for m in self._screen_norm(name, variant, variant):
+            for m in self._screen_norm(name, variant.replace(" ", ""), variant):
                 if as_near:  # one typo away from a listed brand's word: a near match, for review
                     m = Match(m.list, m.entry, m.matched_name, "near", min(m.score, 90.0), name, m.source)
                 key = (m.source.name, m.list, m.entry.id)
@@ -825,17 +888,26 @@ class Screener:
         one swap of neighbours from a brand list's distinctive word ("hauwei", "hikvison",
         "sopgho", "bytedanse"), is that word too, in the second form.
         """
+        words = norm.split()
+        clean = self._clean
+        if clean.issuperset(words):
+            return norm, norm
         memo = self._word_memo  # every listed word is in it, as None (nothing to repair)
         pairs: list[tuple[str, str]] | None = None
-        words = norm.split()
+        if len(clean) >= len(self._vocabulary) + 65536:
+            self._clean = clean = set(self._vocabulary)
         for i, w in enumerate(words):
             pair = memo.get(w, _UNSEEN)
-            if pair is _UNSEEN and not w.isdigit():  # a number ("Example 2") is no look-alike of a word
+            if pair is _UNSEEN and w.isdigit():  # a number ("Example 2") is no look-alike of a word
+                clean.add(w)
+            elif pair is _UNSEEN:
                 found = self._repair_word(w)
                 pair = None if found == (w, w) else found
                 if len(memo) >= len(self._vocabulary) + 65536:
                     self._word_memo = memo = dict.fromkeys(self._vocabulary)
                 memo[w] = pair
+                if pair is None:
+                    clean.add(w)
             if pair is not None and pair is not _UNSEEN:
                 if pairs is None:
                     pairs = [(x, x) for x in words]
@@ -861,24 +933,35 @@ class Screener:
                 return word, hit
         return word, word
 
-    def _screen_norm(self, name: str, folded: str, norm: str) -> list[Match]:
+    def _add(
+        self,
+        found: dict[tuple[str, str, str], Match],
+        idx: int,
+        kind: Literal["exact", "alias", "near"],
+        score: float,
+        name: str,
+    ) -> None:
+        """Record a near match of indexed name ``idx``, unless its entry has a better one."""
+        _, _, entry, original, info = self._names[idx]
+        k = (info.name, entry.list_id, entry.id)
+        old = found.get(k)
+        if old is None or score > old.score or (kind == "exact" and old.kind != "exact"):
+            found[k] = Match(entry.list_id, entry, original, kind, score, name, info)
+
+    def _screen_norm(self, name: str, squeezed: str, norm: str) -> list[Match]:
+        """Matches of one normalized form of ``name``; ``squeezed`` is its compact form (``compact``)."""
         found: dict[tuple[str, str, str], Match] = {}
-
-        def add(idx: int, kind: Literal["exact", "alias", "near"], score: float) -> None:
-            _, _, entry, original, info = self._names[idx]
-            k = (info.name, entry.list_id, entry.id)
-            old = found.get(k)
-            if old is None or score > old.score or (kind == "exact" and old.kind != "exact"):
-                found[k] = Match(entry.list_id, entry, original, kind, score, name, info)
-
+        add = self._add
         words = norm.split()
-        ordered_query = " ".join(sorted(words)) if len(words) > 1 else norm
         exact = self._exact
-        lookups = [
-            exact.get(key, ())
-            for key in ((norm, "".join(words), ordered_query) if len(words) > 1 else (norm,))
-        ]
-        lookups.append(self._compact.get(_NON_WORD.sub("", folded), ()))  # compact(name)
+        if len(words) > 1:
+            ordered_query = " ".join(sorted(words))
+            glued = "".join(words)
+            lookups = [exact.get(norm, ()), exact.get(glued, ()), exact.get(ordered_query, ())]
+        else:
+            ordered_query = glued = norm
+            lookups = [exact.get(norm, ())]
+        lookups.append(self._compact.get(squeezed, ()))
         for hit in lookups:
             for entry, original, kind, info in hit:
                 k = (info.name, entry.list_id, entry.id)
@@ -889,20 +972,19 @@ class Screener:
         for w in words:
             for need, idx in brands.get(w, ()):
                 if need.issubset(words):
-                    add(idx, "near", 100.0)
+                    add(found, idx, "near", 100.0, name)
         if self._brand_pattern is not None:
-            glued = "".join(words)
             for found_brand in self._brand_pattern.findall(glued):
-                for idx in self._brand_compact.get(found_brand, ()):
-                    add(idx, "near", 95.0)
+                for idx in self._brand_compact[found_brand]:
+                    add(found, idx, "near", 95.0, name)
         # A short name is a few letters: one edit in ten is already a ratio of 90.
         t = self.near_threshold if len(norm) >= 12 else min(100.0, self.near_threshold + 5)
-        if _CJK.search(norm):
-            cands = {i for tok in tokens(norm) for i in self._postings.get(tok, ((), ()))[1]}
+        if not norm.isascii() and _CJK.search(norm):
+            cands = {i for tok in tokens(norm) if (p := self._postings.get(tok)) is not None for i in p[1]}
             for i in cands:
                 score = _score(norm, "", self._plain[i], "")
                 if score >= t and _cjk_pair_placed(norm, self._plain[i]):
-                    add(i, "near", score)
+                    add(found, i, "near", score, name)
             return sorted(found.values(), key=_rank)
         # Only names within the length window can reach the threshold; each token's postings are
         # sorted by name length, so the window is two bisections per token.
@@ -910,32 +992,40 @@ class Screener:
         # Candidates come from the name's specific words (on at most COMMON names); a name with
         # none (its own word misspelt, the rest common) takes the window of its rarest word when
         # that window is small.
-        candidates: set[int] = set()
-        rarest: tuple[list[int], list[int]] | None = None
-        for posting in map(self._postings.get, words):
+        windows: list[tuple[list[int], list[str]]] = []
+        rarest: tuple[list[int], list[int], list[str]] | None = None
+        for posting in map(self._postings.get, dict.fromkeys(words)):
             if posting is None:
                 continue
-            lengths, ids = posting
+            lengths, ids, forms = posting
             if len(ids) <= _COMMON:
-                candidates.update(ids[bisect_left(lengths, lo) : bisect_right(lengths, hi)])
+                a, b = bisect_left(lengths, lo), bisect_right(lengths, hi)
+                if a < b:
+                    windows.append((ids[a:b], forms[a:b]))
             elif rarest is None or len(ids) < len(rarest[1]):
                 rarest = posting
-        if not candidates and rarest is not None:
-            window = rarest[1][bisect_left(rarest[0], lo) : bisect_right(rarest[0], hi)]
-            if len(window) <= _WIDE_WINDOW:
-                candidates.update(window)
-        if not candidates:
+        if not windows and rarest is not None:
+            a, b = bisect_left(rarest[0], lo), bisect_right(rarest[0], hi)
+            if 0 < b - a <= _WIDE_WINDOW:
+                windows.append((rarest[1][a:b], rarest[2][a:b]))
+        if not windows:
             return sorted(found.values(), key=_rank)
+        if len(windows) == 1:  # the common case: one specific word
+            latin, choices = windows[0]
+        else:  # each name once, though several of its words proposed it
+            merged = {i: form for ids, forms in windows for i, form in zip(ids, forms, strict=True)}
+            latin, choices = list(merged), list(merged.values())
         # Compared with their words sorted (a token-sort ratio, the sorted forms made once): word
         # order does not count, a typo does.
-        latin = list(candidates)
-        ordered = self._sorted
-        hits = process.extract(
-            ordered_query, [ordered[i] for i in latin], scorer=fuzz.ratio, score_cutoff=t, limit=None
-        )
-        for _, score, pos in hits:
-            if _distinct_alike(norm, self._plain[latin[pos]], t):
-                add(latin[pos], "near", float(score))
+        hits = process.extract(ordered_query, choices, scorer=fuzz.ratio, score_cutoff=t, limit=None)
+        if hits:
+            q = _distinct_query(norm)
+            distinct = self._distinct
+            for _, score, pos in hits:
+                if _distinct_close(q, distinct[latin[pos]], t):
+                    add(found, latin[pos], "near", float(score), name)
+        if not found:
+            return []
         return sorted(found.values(), key=_rank)
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
@@ -1077,9 +1167,24 @@ def read_list_file(data: bytes, *, name: str, date: str | None, what: str = "lis
     return import_csl(data, name=name, date=date or datetime.now(UTC).date().isoformat())
 
 
+def _utf8(data: bytes) -> str:
+    """A list file's text, unaltered.
+
+    Bytes that are not UTF-8 are refused, never replaced: a name whose letters became U+FFFD
+    would no longer match the entity it names.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the list file is not UTF-8 text (byte {exc.start}); its names would be altered",
+            hint="re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+
+
 def _json(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8-sig", errors="replace"))
+        return json.loads(_utf8(data))
     except json.JSONDecodeError as exc:
         raise InputError(f"the list JSON does not parse: {exc.msg} at line {exc.lineno}") from None
     except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting too deep
@@ -1263,7 +1368,7 @@ def _names(value: Any, field: str, n: int, name: str) -> list[str]:
 
 def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     """Read the Consolidated Screening List (JSON ``{"results": [...]}`` or CSV) into a list."""
-    text = data.decode("utf-8-sig", errors="replace")
+    text = _utf8(data)
     rows: list[dict[str, Any]]
     if text.lstrip().startswith("{"):
         try:
@@ -1324,20 +1429,28 @@ def import_csl(data: bytes, *, name: str, date: str) -> ScreeningList:
     )
 
 
+def _list_file(path: Path) -> ScreeningList:
+    return ScreeningList.from_json(
+        path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
+    )
+
+
 def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
-    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file."""
-    if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
-        path = lists_dir / f"{ref}.json"
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
-    if ref in BUNDLED_LISTS:
-        return bundled_list(ref)
-    path = Path(ref)
-    if path.is_file():
-        return ScreeningList.from_json(
-            path.read_bytes(), what=f"screening list {path}", max_bytes=512 * 1024 * 1024
-        )
+    """A list imported into ``lists_dir`` under ``ref``, else the bundled list ``ref``, else a path to a list file.
+
+    Raises:
+        InputError: the list is not found, cannot be read (naming the file and why), or is not a list.
+    """
+    try:
+        if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
+            return _list_file(lists_dir / f"{ref}.json")
+        if ref in BUNDLED_LISTS:
+            return bundled_list(ref)
+        if Path(ref).is_file():
+            return _list_file(Path(ref))
+    except OSError as exc:  # an unreadable lists directory or file: a configuration error, said as one
+        where = exc.filename or lists_dir or ref
+        raise InputError(f"cannot read screening list {ref!r} at {where}: {exc.strerror}") from None
     raise InputError(
         f"screening list {ref!r} is not imported",
         hint="import it with: attest lists import FILE --name " + ref,

@@ -19,9 +19,12 @@ key (the result of :func:`attest.verify.verify_envelope` and the manifest it ver
    heartbeat when it is fresh: a job's ``end`` manifest lists only that job's GPUs);
 7. ``policy`` — the export-control policy, applied to *this* tenant on that node's site,
    chips and location grade, says no (destination, headquarters rule, screening, the
-   minimum evidence grade).
+   minimum evidence grade). A screening match whose identity is unconfirmed (a "possible
+   match": a party of a listed name that declares another country, a warning for ``attest
+   verify``) refuses too, until the policy clears it: a listed party must not run by declaring
+   another country.
 
-Warnings do not refuse; they travel with the verdict.
+Other warnings do not refuse; they travel with the verdict.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from attest.errors import InputError
 from attest.hardware.catalog import bundled_catalog
+from attest.model.base import require_aware
 from attest.model.manifest import Tenant, WorkloadManifest
 from attest.model.result import Finding, Severity, Status, VerificationResult
 from attest.policy.engine import Facts
@@ -54,6 +59,24 @@ class JobRequest:
     (a pod whose affinity lists several hosts): allowed only if each one qualifies. Otherwise
     ``nodes`` are candidates to choose from and one qualifying node is enough; the caller must
     then place the job on :attr:`Admission.allowed_nodes` (Kueue's podSetUpdates do)."""
+
+    def __post_init__(self) -> None:
+        # A str is a Sequence[str] of its characters: nodes="gpu-01" would ask about nodes
+        # "g", "p", "u", ... One plain host name is taken as that node; a Slurm host list or
+        # an empty string (an unset shell variable, which would mean every node) is refused.
+        nodes = self.nodes
+        if isinstance(nodes, str):
+            if not nodes.strip() or any(c in nodes for c in ",[] \t\n"):
+                raise InputError(
+                    f"JobRequest nodes={nodes!r} is not a host name: give a list of host names",
+                    hint="expand a Slurm host list with attest.scheduler.slurm.expand_hostlist('gpu-[01-04]'); "
+                    "nodes=[] asks about every node with evidence",
+                )
+            nodes = (nodes,)
+        bad = [n for n in nodes if not isinstance(n, str) or not n]
+        if bad:
+            raise InputError(f"JobRequest nodes must be host names (non-empty strings), not {bad[0]!r}")
+        object.__setattr__(self, "nodes", tuple(nodes))
 
 
 @dataclass(frozen=True)
@@ -145,6 +168,7 @@ def admit(
         ValueError: a negative GPU count, or ``every_node`` without the nodes (which would
             otherwise mean "every node with evidence" and miss the ones without).
     """
+    require_aware(now)
     if request.gpu_count < 0:
         raise ValueError("gpu_count must not be negative")
     if request.every_node and not request.nodes:
@@ -257,8 +281,10 @@ def _judge(
     catalog = bundled_catalog()
     facts = Facts(r.location_grade or "declared", [catalog.classify_gpu(g) for g in node_gpus])
     found = list(policy.evaluate(proposed, now=now, facts=facts))
-    refused = [f for f in found if f.severity is Severity.CONTRAINDICATED]
-    warnings += [f"{f.rule}: {f.message}" for f in found if f.severity is Severity.WARNING]
+    refused = [f for f in found if f.severity is Severity.CONTRAINDICATED or _unconfirmed(f)]
+    warnings += [
+        f"{f.rule}: {f.message}" for f in found if f.severity is Severity.WARNING and not _unconfirmed(f)
+    ]
     if refused:
         return NodeVerdict(
             node,
@@ -273,6 +299,11 @@ def _judge(
     return NodeVerdict(
         node, True, "ok", "allowed", warnings, found, site_country=country, location_grade=grade
     )
+
+
+def _unconfirmed(f: Finding) -> bool:
+    """A screening finding that holds a job until someone confirms the party is not the listed one."""
+    return f.severity is Severity.WARNING and f.evidence.get("identity") == "unconfirmed"
 
 
 def _age(age: timedelta) -> str:

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from attest.crypto.trust import TrustStore
-from attest.errors import InputError
-from attest.model.base import format_timestamp
+from attest.errors import InputError, InputTooLarge
+from attest.model.base import format_timestamp, require_aware
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status, VerificationResult
 from attest.replay import MemoryChainStore, MemoryDeviceStore, MemoryNonceStore
@@ -128,6 +128,9 @@ def load_evidence(
     them, are verified (the claims are read before verifying, only to choose): a job's
     admission verifies its nodes' evidence, not the whole fleet's.
     """
+    require_aware(now)
+    if isinstance(hosts, str):  # one host name, not its characters
+        hosts = [hosts]
     if hosts is not None:
         wanted = set(hosts)
         envelopes = list(envelopes)
@@ -378,14 +381,48 @@ class HostPins:
         return True
 
 
-def read_envelopes(directory: Path, *, limit_bytes: int = 1 << 20) -> list[tuple[str, bytes]]:
-    """Every ``*.json`` file under ``directory`` (recursively), as (name, bytes)."""
+def read_envelopes(
+    directory: Path, *, limit_bytes: int = 1 << 20, oversize: list[tuple[str, int]] | None = None
+) -> list[tuple[str, bytes]]:
+    """Every ``*.json`` file under ``directory`` (recursively), as (name, bytes), each read whole.
+
+    A file over ``limit_bytes`` is never read in part, nor left out without a word: it raises
+    :class:`attest.errors.InputTooLarge` naming it and its size, unless ``oversize`` is a list,
+    to which its (name, size in bytes) is then appended (the caller reports it).
+
+    Raises:
+        InputError: the directory is missing, or a file in it cannot be read.
+        InputTooLarge: a file is over ``limit_bytes`` and no ``oversize`` list was given.
+    """
     if not directory.is_dir():
         raise InputError(f"evidence directory {directory} does not exist")
     out = []
-    for path in sorted(directory.rglob("*.json")):
-        if path.stat().st_size <= limit_bytes:
-            out.append((str(path.relative_to(directory)), path.read_bytes()))
+    try:
+        for path in sorted(directory.rglob("*.json")):
+            if not path.is_file():
+                continue
+            name = str(path.relative_to(directory))
+            size = path.stat().st_size
+            if size > limit_bytes:
+                if oversize is None:
+                    raise InputTooLarge(
+                        f"envelope file {path}",
+                        size,
+                        limit_bytes,
+                        hint="it is not an envelope this evidence can hold: move it out of the directory",
+                    )
+                oversize.append((name, size))
+                continue
+            raw = path.read_bytes()
+            if len(raw) > limit_bytes:  # grown since: the same refusal, never a prefix
+                if oversize is None:
+                    raise InputTooLarge(f"envelope file {path}", len(raw), limit_bytes)
+                oversize.append((name, len(raw)))
+                continue
+            out.append((name, raw))
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise InputError(f"cannot read the evidence directory {directory}:{where} {exc.strerror}") from None
     return out
 
 

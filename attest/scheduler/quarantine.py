@@ -123,6 +123,8 @@ class QuarantineRecord:
             return []
         except OSError as exc:
             raise InputError(f"cannot read the quarantine record {self.path}: {exc.strerror}") from None
+        except UnicodeDecodeError:  # fail closed, as for a line that does not parse
+            raise InputError(f"the quarantine record {self.path} is not UTF-8 text: unreadable") from None
         out = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,13 @@ def test_several_inputs_give_json_lines_and_worst_exit_code(workspace: Path, cli
 def test_state_file_remembers_across_runs(workspace: Path, cli: CliRunner) -> None:
     make_envelope(cli)
     cli("verify", "m.env.json", "--trust", "trust.json", "--state", "v.db", check_code=0)
-    out = cli("verify", "m.env.json", "--trust", "trust.json", "--state", "v.db", check_code=3)
+    # The same envelope again is the same manifest (tests/log/test_reverify.py has the rest) ...
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--state", "v.db", check_code=0)
+    assert "freshness.nonce_reused" not in out.stdout
+    # ... another one reusing its nonce, in a later run, is a replay.
+    nonce = json.loads((workspace / "m.json").read_text())["freshness"]["nonce"]
+    make_envelope(cli, "twin", "--nonce", nonce)
+    out = cli("verify", "twin.env.json", "--trust", "trust.json", "--state", "v.db", check_code=3)
     assert "freshness.nonce_reused" in out.stdout
 
 
@@ -72,7 +79,16 @@ def test_expired_by_clock(workspace: Path, cli: CliRunner) -> None:
 
 
 def test_warning_exits_1(workspace: Path, cli: CliRunner) -> None:
-    make_envelope(cli, "m", "--valid-for", str(3 * 86400))
+    # attest manifest refuses a window verifiers would not accept; a manifest made otherwise is a warning.
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Op",
+              "--key", "node/attest.key", "--simulate", "h100", "--valid-for", str(3 * 86400), check_code=2)
+    assert "--valid-for 259200: must be between 1 and 86400" in out.stderr
+    make_envelope(cli, "m")
+    doc = json.loads((workspace / "m.json").read_text())
+    issued = datetime.fromisoformat(doc["freshness"]["issued_at"].replace("Z", "+00:00"))
+    doc["freshness"]["expires_at"] = (issued + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (workspace / "m.json").write_text(json.dumps(doc))
+    cli("sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json", check_code=0)
     out = cli("verify", "m.env.json", "--trust", "trust.json", check_code=1)
     assert "freshness.window_too_long" in out.stdout
 
@@ -133,14 +149,14 @@ def test_world_readable_key_refused_when_signing(workspace: Path, cli: CliRunner
 
 def test_manifest_input_errors(workspace: Path, cli: CliRunner) -> None:
     (workspace / "badsite.json").write_text(json.dumps({**CLI_SITE, "country": "Malaysia"}))
-    out = cli("manifest", "--site", "badsite.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
+    out = cli("manifest", "--site", "badsite.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Op", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
     assert "'Malaysia' is not an ISO 3166-1 alpha-2 country code" in out.stderr
-    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", "--gpus", "9", check_code=2)
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Op", "--key", "node/attest.key", "--simulate", "h100", "--gpus", "9", check_code=2)
     assert "no GPU '9' on this host" in out.stderr
-    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", "--image", "nginx:latest", check_code=2)
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Op", "--key", "node/attest.key", "--simulate", "h100", "--image", "nginx:latest", check_code=2)
     assert "NAME@sha256" in out.stderr
     (workspace / "dup.json").write_text('{"legal_name": "A", "legal_name": "B", "headquarters_country": "US"}')
-    out = cli("manifest", "--site", "site.json", "--tenant", "dup.json", "--job-id", "j", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
+    out = cli("manifest", "--site", "site.json", "--tenant", "dup.json", "--job-id", "j", "--operator", "Op", "--key", "node/attest.key", "--simulate", "h100", check_code=2)
     assert "duplicate JSON key 'legal_name'" in out.stderr
 
 
@@ -263,10 +279,11 @@ def test_bind_then_verify_hardware_bound(workspace: Path, cli: CliRunner) -> Non
     # Without the RIMs the measurements are not appraised: the same evidence is only a warning.
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", pin, "--format", "json", check_code=1)
     assert "hardware.rim.not_checked" in out.stdout
-    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", check_code=3)  # NVIDIA's pin
-    assert "hardware.cc.root_not_pinned" in out.stdout
+    # A root that is not the pin (NVIDIA's, by default) is a configuration error, said once before any verdict.
+    out = cli("verify", "m.env.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", check_code=2)
+    assert out.stdout == "" and f"its SHA-256 is {pin}" in out.stderr and f"--cc-root-sha256 {pin}" in out.stderr
     assert "needs --cc-sim" in cli("bind", "--key", "node/attest.key", "--simulate", "h100", check_code=2).stderr
     cli("keygen", "--out", "other", check_code=0)
-    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "other/attest.key",
+    out = cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Op", "--key", "other/attest.key",
               "--simulate", "h100", "--seed", "n1", "--binding", "binding.json", check_code=2)
     assert "the binding is for node key" in out.stderr

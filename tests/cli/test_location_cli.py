@@ -37,7 +37,7 @@ def test_serve_and_locate(cli: CliRunner, tmp_path: Path) -> None:
         (tmp_path / "receipts.json").write_text(out.stdout)
         (tmp_path / "site.json").write_text(json.dumps({"facility_id": "sin-1", "name": "S", "country": "SG", "latitude": 1.3, "longitude": 103.8}))
         (tmp_path / "tenant.json").write_text(json.dumps({"legal_name": "Example Robotics Inc.", "headquarters_country": "US"}))
-        base = ["manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--key", "node/attest.key",
+        base = ["manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "j", "--operator", "Op", "--key", "node/attest.key",
                 "--simulate", "h100", "--receipts", "receipts.json"]
         assert "--receipts needs --nonce" in cli(*base, check_code=2).stderr
         cli(*base, "--nonce", "ab" * 16, "-o", "m.json", check_code=0)
@@ -80,7 +80,7 @@ def test_locate_errors(cli: CliRunner, tmp_path: Path) -> None:
     out = cli("locate", "--landmarks", "dead.json", "--key", "node/attest.key", "--nonce", "ab" * 16, "--rounds", "1", check_code=2)
     assert "no receipt from landmark" in out.stderr
     (tmp_path / "bad.json").write_text(json.dumps({"landmarks": [{"id": "x", "latitude": 99}]}))
-    assert "landmarks.0.latitude" in cli("locate", "--landmarks", "bad.json", "--key", "node/attest.key", "--nonce", "ab", check_code=2).stderr
+    assert "landmarks.0.latitude" in cli("locate", "--landmarks", "bad.json", "--key", "node/attest.key", "--nonce", "ab" * 16, check_code=2).stderr
     assert "within" in cli("landmark", "serve", "--key", "lm/attest.key", "--id", "x", "--lat", "91", "--lon", "0", check_code=2).stderr
 
 

@@ -24,10 +24,15 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["version"] == 1
 
 
-def test_rescoping_replaces_the_entry() -> None:
+def test_rescoping_is_refused_unless_replace_and_then_replaces_the_entry() -> None:
     k = SigningKey.generate()
-    store = TrustStore().with_key(k.public, sites=["a"]).with_key(k.public, sites=["b"])
-    assert [e.scope.sites for e in store.entries] == [["b"]]
+    store = TrustStore().with_key(k.public, operator="Op", countries=["MY"])
+    # Re-added with fewer limits, the key would be trusted for any operator anywhere: refused.
+    with pytest.raises(TrustStoreError, match=r"already trusted with another scope .*operator 'Op' -> None"):
+        store.with_key(k.public, sites=["y"])
+    assert store.with_key(k.public, operator="Op", countries=["MY"]) is store  # the same scope: unchanged
+    store = store.with_key(k.public, sites=["b"], replace=True)
+    assert [(e.scope.operator, e.scope.sites, e.scope.countries) for e in store.entries] == [(None, ["b"], [])]
 
 
 def test_revoked_key_cannot_be_trusted_again() -> None:

@@ -324,7 +324,7 @@ def test_another_nodes_key_cannot_get_a_host_admitted_through_http(tmp_path: Pat
     assert r["allowed"] is False and "old" in r["status"]["message"] and "expired" in r["status"]["message"], r
     # The operator names gpu-a17's own key for it: gpu-b's key is then refused by the trust store itself.
     gen.close()
-    trust.with_key(a.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"]).save(tmp_path / "trust.json")
+    trust.with_key(a.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"], replace=True).save(tmp_path / "trust.json")
     gen = start((ev, tmp_path / "trust.json"), "--insecure-http")
     url = f"http://{next(gen)}/validate"
     r = post(url, pod_review("k2", "acme", 1))[1]["response"]

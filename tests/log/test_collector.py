@@ -485,3 +485,93 @@ def test_a_trusted_node_in_a_flooded_network_is_not_refused(collector: Any, tmp_
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "Traceback" not in err
+
+
+def test_a_daemon_holds_its_last_checkpoint_and_refuses_a_forked_log(tmp_path: Path, make_daemon: MakeDaemon) -> None:
+    """F7: a daemon delivers to a collector and keeps the signed checkpoint it verified (in its state
+    database). The operator then serves, at the same address and under the same key, a log forked
+    from another history: the daemon's next push is logged and its inclusion proof verifies in
+    that log, but the new checkpoint is not consistent with the one held. Loudly (metric, log
+    line) and not delivered, also after a restart of the daemon (the checkpoint was persisted)."""
+    import socket
+    import sqlite3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    honest = Log.init(tmp_path / "honest.db", "example.com/collector", key)
+    vkey = honest.store.meta("verifier_key")
+    honest.store.close()
+    forked = Log.init(tmp_path / "forked.db", "example.com/collector", key)
+    forked.append([f"another history {i}\n".encode() for i in range(4)])
+    forked.store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    dp = make_daemon(extra=f'metrics = "127.0.0.1:{metrics_port}"')
+    TrustStore().with_key(dp.key.public).save(tmp_path / "trust.json")
+    dp.config.write_text(dp.config.read_text() + f'\n[collector]\nurl = "http://127.0.0.1:{port}/v1/manifests"\n'
+                         f'max_backoff_s = 1\nallow_insecure_http = true\nlog_key = "{vkey}"\n')
+    chain = dp.dir / "state" / "chain.sqlite"
+
+    def inconsistencies() -> float:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+        except OSError:
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith('attest_daemon_errors_total{kind="log_inconsistent"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    proc, _ = serve(tmp_path / "honest.db", tmp_path / "trust.json", tmp_path / "log.key", "--listen", f"127.0.0.1:{port}")
+    try:
+        dp.start()
+        with dp.client() as c:
+            for i in range(3):
+                sign(c, f"job-{i}")
+            deadline = time.monotonic() + 60
+            while c.status()["undelivered"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert c.status()["undelivered"] == 0
+        held = sqlite3.connect(chain).execute("SELECT note FROM log_checkpoint").fetchone()[0]
+        assert open_checkpoint(held, "example.com/collector", Log.open(tmp_path / "honest.db").public).size == 3
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    proc, _ = serve(tmp_path / "forked.db", tmp_path / "trust.json", tmp_path / "log.key", "--listen", f"127.0.0.1:{port}")
+    try:
+        with dp.client() as c:
+            sign(c, "job-after-the-fork")
+            deadline = time.monotonic() + 60
+            while inconsistencies() < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert inconsistencies() >= 1
+            assert c.status()["undelivered"] == 1
+        assert Log.open(tmp_path / "forked.db").size == 5  # the collector did log it: a 200 is not a delivery
+        _, out, err = dp.stop()
+        assert "log inconsistent" in out + err and "not consistent" in out + err
+        assert sqlite3.connect(chain).execute("SELECT note FROM log_checkpoint").fetchone()[0] == held
+        dp.start()  # the held checkpoint survives a restart: still refused
+        deadline = time.monotonic() + 60
+        while inconsistencies() < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with dp.client() as c:
+            assert inconsistencies() >= 1 and c.status()["undelivered"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    # Back on the honest log (the fork is gone): the push is delivered, consistent with the held one.
+    proc, _ = serve(tmp_path / "honest.db", tmp_path / "trust.json", tmp_path / "log.key", "--listen", f"127.0.0.1:{port}")
+    try:
+        with dp.client() as c:
+            deadline = time.monotonic() + 60
+            while c.status()["undelivered"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert c.status()["undelivered"] == 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert "Traceback" not in dp.stop()[2]

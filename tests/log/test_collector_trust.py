@@ -287,6 +287,43 @@ def test_a_full_disk_mid_push_answers_503_and_the_retry_is_the_original(collecto
     assert "Traceback" not in err
 
 
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="needs prlimit (Linux)")
+def test_a_retry_after_a_newer_manifest_is_judged_as_the_original(collector: Any, tmp_path: Path) -> None:
+    """F2 limit: manifest 1's append fails (its files cannot grow); manifest 2 of the node gets in
+    meanwhile; manifest 1's retry is judged as it was the first time (no chain.sequence_rollback)."""
+    import resource
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    now = datetime.now(UTC)
+    first, second, third = (node.envelope(node.manifest(now=now, chain=True)) for _ in range(3))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        biggest = max(f.stat().st_size for f in tmp_path.iterdir() if f.is_file())
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (biggest, resource.RLIM_INFINITY))
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        assert status == 503 and "push it again" in json.loads(body)["error"]
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        status, body = http("POST", f"{base}/v1/manifests", third)
+        assert status == 200 and "chain.gap" in _rules(json.loads(body))  # 2 of 3 not seen yet
+        status, body = http("POST", f"{base}/v1/manifests", second)
+        out = json.loads(body)
+        # (logged as entry 1 with its verdict unstored, or not logged at all: where the limit hit)
+        assert status == 200 and out["leaf_index"] in (1, 2) and out["result"]["status"] == "affirming", out
+        assert not [r for r in _rules(out) if r.startswith(("freshness.", "chain."))], _rules(out)
+        # Another envelope of an older sequence, never pushed before, is still a rollback.
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(
+            now=now, freshness={**node.history[1].freshness.to_obj(), "nonce": "ab" * 16},
+            job={**node.history[1].job.to_obj(), "id": "rewritten"})))
+        assert status == 200 and "chain.sequence_rollback" in _rules(json.loads(body))
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+
+
 def test_a_network_that_keeps_sending_refused_envelopes_is_cut_off_before_verifying(collector: Any, tmp_path: Path) -> None:
     """--refusals 5: five 403s from 127.0.0.0/24, then 429 with Retry-After, nothing verified or logged."""
     _, db, _, trust_path = collector

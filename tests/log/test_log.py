@@ -366,7 +366,7 @@ def test_cli(cli: CliRunner, tmp_path: Path) -> None:
         (tmp_path / f"e{i}.json").write_text(json.dumps({"payload": f"e{i}"}))
     cli("log", "init", "--log", "audit.db", "--origin", "example.com/log", "--key", "logkey/attest.key", check_code=0)
     assert "already exists" in cli("log", "init", "--log", "audit.db", "--origin", "x", "--key", "logkey/attest.key", check_code=2).stderr
-    out = [json.loads(line) for line in cli("log", "append", *(f"e{i}.json" for i in range(5)), "--log", "audit.db", "--format", "json", check_code=0).stdout.splitlines()]
+    out = [json.loads(line) for line in cli("log", "append", *(f"e{i}.json" for i in range(5)), "--log", "audit.db", "--format", "json", "--allow-non-envelope", check_code=0).stdout.splitlines()]
     import hashlib
 
     assert [o["leaf_index"] for o in out] == [0, 1, 2, 3, 4]
@@ -389,7 +389,7 @@ def test_cli_with_a_postgresql_log(cli: CliRunner, postgres_url: str, tmp_path: 
     (tmp_path / "e.json").write_text('{"payload": "x"}')
     cli("log", "init", "--log", postgres_url, "--origin", "example.com/pg", "--key", "logkey/attest.key", check_code=0)
     assert "already holds a log" in cli("log", "init", "--log", postgres_url, "--origin", "x", "--key", "logkey/attest.key", check_code=2).stderr
-    out = json.loads(cli("log", "append", "e.json", "--log", postgres_url, "--format", "json", check_code=0).stdout)
+    out = json.loads(cli("log", "append", "e.json", "--log", postgres_url, "--format", "json", "--allow-non-envelope", check_code=0).stdout)
     assert out["leaf_index"] == 0
     assert cli("log", "checkpoint", "--log", postgres_url, "--key", "logkey/attest.key", check_code=0).stdout.startswith("example.com/pg\n1\n")
     assert json.loads(cli("log", "verify", "--log", postgres_url, "--format", "json", check_code=0).stdout)["ok"] is True

@@ -72,3 +72,103 @@ def test_rejudge_replaces_verdicts_that_a_wrong_clock_stored(tmp_path: Path, cli
     again = cli("log", "rejudge", "--log", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json",
                 check_code=0)
     assert json.loads(again.stdout)["changed"] == {}
+
+
+def _timed_log_with_a_backdated_manifest(where: Path | str, tmp_path: Path) -> tuple[Log, SigningKey]:
+    """A log where a node with a clock 2 h behind got a manifest in, between two signed checkpoints."""
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    now = datetime.now(UTC)
+    key = SigningKey.generate()
+    log = Log.init(where, "example.com/log", key)
+    log.append([node.envelope(node.manifest(now=now, chain=True))])
+    log.checkpoint(key)  # size 1: entry 1 is not in it
+    log.append([node.envelope(node.manifest(now=now - timedelta(hours=2), chain=True))])
+    log.checkpoint(key)  # size 2: entry 1 is
+    return log, key
+
+
+def _rules(out: str) -> dict[str, list[str]]:
+    return {r["source"]: [f["rule"] for f in r["findings"]] for r in json.loads(out)["results"]}
+
+
+def test_a_rewritten_integration_time_is_caught_by_log_verify_and_the_audit(tmp_path: Path, cli: Any) -> None:
+    """F4: a dishonest log operator moves the backdated manifest's integration time back to its claimed
+    issue time (hiding the backdating) by SQL; the signed checkpoints' time lines give it away."""
+    import sqlite3
+
+    _timed_log_with_a_backdated_manifest(tmp_path / "audit.db", tmp_path)
+    audit = ("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details")
+    assert "OK: 2 entries" in cli("log", "verify", "--log", "audit.db", check_code=0).stdout
+    honest = _rules(cli(*audit, check_code=1).stdout)  # the backdated one is a warning
+    assert "log.integration_time" in honest["audit.db#1"]
+    assert not any(r.startswith("log.integration_time_") for rs in honest.values() for r in rs), honest
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE entries SET at = at - 7200 WHERE idx = 1")
+    out = cli("log", "verify", "--log", "audit.db", check_code=3).stdout
+    assert out.startswith("DAMAGED") and "entry 1: integration time" in out and "size 1" in out, out
+    report = cli(*audit, check_code=3).stdout
+    rules = _rules(report)
+    assert "log.integration_time_rewritten" in rules["audit.db#1"] and "log.integration_time" not in rules["audit.db#1"]
+    assert {r["source"]: r["status"] for r in json.loads(report)["results"]}["audit.db#1"] == "contraindicated"
+    # Framing a node the other way: an honest entry's time moved 2 h later than the checkpoint that includes it.
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE entries SET at = at + 7200 WHERE idx = 1")
+        db.execute("UPDATE entries SET at = at + 7200 WHERE idx = 0")
+    out = cli("log", "verify", "--log", "audit.db", "--format", "json", check_code=3).stdout
+    assert [p for p in json.loads(out)["problems"] if p.startswith("entry 0:")], out
+    assert "log.integration_time_rewritten" in _rules(cli(*audit, check_code=3).stdout)["audit.db#0"]
+    # A time that is no time at all (NaN cannot be stored by SQLite; a huge one can) is a finding, not a crash.
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE entries SET at = 1e300 WHERE idx = 0")
+    assert "entry 0: integration time" in cli("log", "verify", "--log", "audit.db", check_code=3).stdout
+
+
+def test_entries_no_signed_checkpoint_covers_are_unconfirmed(tmp_path: Path, cli: Any) -> None:
+    """Deleting the checkpoints (or never signing one) leaves times that only the operator vouches for."""
+    import sqlite3
+
+    _timed_log_with_a_backdated_manifest(tmp_path / "audit.db", tmp_path)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("DELETE FROM checkpoints")
+        db.execute("UPDATE entries SET at = at - 7200 WHERE idx = 1")
+    report = cli("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details",
+                 check_code=1).stdout
+    statuses = {r["source"]: r["status"] for r in json.loads(report)["results"]}
+    assert statuses == {"audit.db#0": "warning", "audit.db#1": "warning"}  # never affirming
+    assert all("log.integration_time_unsigned" in rs for rs in _rules(report).values())
+
+
+def test_a_rewritten_integration_time_in_postgresql_is_caught(postgres_url: str, tmp_path: Path, cli: Any) -> None:
+    """F4 on the fleet's PostgreSQL log: the same rewrite by SQL, the same findings."""
+    import psycopg
+
+    _timed_log_with_a_backdated_manifest(postgres_url, tmp_path)
+    audit = ("audit", postgres_url, "--trust", "trust.json", "--policy", "none", "--format", "json", "--details")
+    cli("log", "verify", "--log", postgres_url, check_code=0)
+    name = postgres_url.rsplit("/", 1)[-1]
+    assert "log.integration_time_rewritten" not in cli(*audit, check_code=1).stdout
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE entries SET at = at - 7200 WHERE idx = 1")
+    assert "entry 1: integration time" in cli("log", "verify", "--log", postgres_url, check_code=3).stdout
+    assert "log.integration_time_rewritten" in _rules(cli(*audit, check_code=3).stdout)[f"{name}#1"]
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE entries SET at = 'NaN' WHERE idx = 1")
+    assert "entry 1: integration time nan is not a time" in cli("log", "verify", "--log", postgres_url,
+                                                                check_code=3).stdout
+
+
+def test_deleting_the_checkpoint_before_a_rewritten_time_does_not_hide_backdating(tmp_path: Path, cli: Any) -> None:
+    """The operator deletes the signed checkpoint that bounds entry 1's time from below, then moves
+    the time back to the manifest's claimed issue time: nothing contradicts the column now, but the
+    signed checkpoint that first holds the entry still dates it, so the audit still flags it."""
+    import sqlite3
+
+    _timed_log_with_a_backdated_manifest(tmp_path / "audit.db", tmp_path)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("DELETE FROM checkpoints WHERE size = 1")
+        db.execute("UPDATE entries SET at = at - 7200 WHERE idx = 1")
+    report = cli("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details",
+                 check_code=1).stdout
+    assert "log.integration_time" in _rules(report)["audit.db#1"]
+    assert {r["source"]: r["status"] for r in json.loads(report)["results"]}["audit.db#1"] == "warning"

@@ -17,6 +17,7 @@ import pytest
 
 from attest.crypto.keys import SigningKey, write_private_key
 from attest.crypto.trust import TrustStore
+from attest.errors import InputError
 from attest.log import Log
 from attest.log.monitor import LogKey
 from attest.log.witness import Witness, WitnessKey, add_checkpoint_request, count_cosignatures
@@ -173,6 +174,10 @@ class _SkewedWitness(http_server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` of its answers, by its clock too."""
+        return super().date_time_string(time.time() + type(self).skew)
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -198,22 +203,31 @@ def test_a_collector_whose_clock_disagrees_with_its_witness_judges_nothing(tmp_p
     proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key",
                        "--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
     try:
-        assert http("POST", f"{base}/v1/manifests", envs[0])[0] == 200
-        wkey = WitnessKey.parse(_SkewedWitness.witness.vkey)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # until the checkpoint of size 1 was cosigned
-            if count_cosignatures(http("GET", f"{base}/v1/checkpoint")[1].decode(), [wkey]):
-                break
-            time.sleep(0.2)
+        # It asked the witness's time (its answers' Date) before serving: nothing is judged.
         status, body = http("POST", f"{base}/v1/manifests", envs[1])
         assert status == 503 and "off every witness" in json.loads(body)["error"]
         _SkewedWitness.skew = 0.0  # the clocks agree again
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             status, body = http("POST", f"{base}/v1/manifests", envs[1])
             if status == 200:
                 break
             time.sleep(0.2)
-        assert status == 200 and json.loads(body)["leaf_index"] == 1
+        assert status == 200 and json.loads(body)["leaf_index"] == 0
+        wkey = WitnessKey.parse(_SkewedWitness.witness.vkey)
+        while time.monotonic() < deadline:  # until the checkpoint of size 1 was cosigned
+            if count_cosignatures(http("GET", f"{base}/v1/checkpoint")[1].decode(), [wkey]):
+                break
+            time.sleep(0.2)
+        # Its clock drifts 2 h ahead of the witness's: the witness refuses its next checkpoint, and
+        # the refusal's Date says why.
+        _SkewedWitness.skew = -7200.0
+        status, body = http("POST", f"{base}/v1/manifests", envs[2])
+        deadline = time.monotonic() + 60
+        while status == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status, body = http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(now=now, chain=True)))
+        assert status == 503 and "off every witness" in json.loads(body)["error"]
     finally:
         server.shutdown()
         assert "Traceback" not in _stop(proc)
@@ -237,6 +251,102 @@ def test_one_key_under_two_names_counts_as_one_witness() -> None:
     other = SigningKey.generate()
     assert count_cosignatures(note + line + cosign(body, "w3.example/c", other, 1_800_000_100),
                               [*both, WitnessKey("w3.example/c", other.public)]) == 2
+
+
+def _skewed_witness(tmp_path: Path, log: Log, skew: float) -> http_server.ThreadingHTTPServer:
+    _SkewedWitness.witness = Witness("witness.example/w5", SigningKey.generate(),
+                                     [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    _SkewedWitness.skew = skew
+    (tmp_path / "w.vkey").write_text(_SkewedWitness.witness.vkey)
+    server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), _SkewedWitness)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_collector_whose_clock_runs_ahead_signs_and_logs_nothing(tmp_path: Path) -> None:
+    """F8: this collector's clock is 2 h ahead of its witness's. It asks the witness's time before
+    serving, so not even its first entry or checkpoint (which would freeze the log's other writers
+    for 2 h) gets in: 503, the log stays empty."""
+    from tests.conftest import trusted_node
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    log.store.close()
+    server = _skewed_witness(tmp_path, log, -7200.0)
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key",
+                       "--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
+    try:
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(now=datetime.now(UTC))))
+        assert status == 503 and "off every witness" in json.loads(body)["error"]
+        assert http("GET", f"{base}/v1/checkpoint")[0] == 503
+    finally:
+        server.shutdown()
+        assert "Traceback" not in _stop(proc)
+    log = Log.open(tmp_path / "audit.db")
+    assert log.size == 0 and log.store.checkpoints() == []
+
+
+def test_an_entry_from_a_clock_ahead_does_not_freeze_a_collector_its_witness_vouches_for(tmp_path: Path) -> None:
+    """F8: another collector of this log, its clock 2 h ahead, logged an entry and signed a checkpoint
+    timed 2 h ahead. This collector's witness cosigns again (a signed time, not an HTTP Date) the
+    checkpoint it cosigned before, and that agrees with this clock: it keeps logging (without a
+    witness it could not tell which clock is wrong, and answers 503), and it does not carry the
+    future time into its own checkpoints."""
+    import sqlite3
+
+    from attest.log.checkpoint import Checkpoint
+    from tests.conftest import trusted_node
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    log.store.close()
+    server = _skewed_witness(tmp_path, log, 0.0)
+    wkey = WitnessKey.parse(_SkewedWitness.witness.vkey)
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    now = datetime.now(UTC)
+    first, env = (node.envelope(node.manifest(now=now, chain=True)) for _ in range(2))
+    witnessed = ("--witness", f"http://127.0.0.1:{server.server_address[1]}={tmp_path / 'w.vkey'}")
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key", *witnessed)
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the checkpoint of size 1 was cosigned
+            if count_cosignatures(http("GET", f"{base}/v1/checkpoint")[1].decode(), [wkey]):
+                break
+            time.sleep(0.2)
+    finally:
+        assert "Traceback" not in _stop(proc)
+    # The other collector, 2 h ahead: an entry and a checkpoint from the future.
+    log = Log.open(tmp_path / "audit.db")
+    log.append([b"from the collector whose clock runs ahead"])
+    future = int(time.time()) + 7200
+    log.store.add_checkpoint(2, log.root(2), Checkpoint(log.origin, 2, log.root(2), future).sign(log.key_name, key))
+    log.store.close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE entries SET at = ? WHERE idx = 1", (future,))
+    # Without a witness nothing says which clock is wrong: it judges nothing.
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key")
+    try:
+        status, body = http("POST", f"{base}/v1/manifests", env)
+        assert status == 503 and "clock is behind" in json.loads(body)["error"]
+    finally:
+        assert "Traceback" not in _stop(proc)
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key", *witnessed)
+    try:
+        status, body = http("POST", f"{base}/v1/manifests", env)
+        assert status == 200 and json.loads(body)["leaf_index"] == 2, body
+        assert http("GET", f"{base}/v1/checkpoint")[0] == 503  # the future time is not carried forward
+    finally:
+        server.shutdown()
+        err = _stop(proc)
+        assert "Traceback" not in err
+    assert "ahead of this clock" in err
+    assert [size for size, _, _ in Log.open(tmp_path / "audit.db").store.checkpoints()] == [1, 2]
 
 
 class _EvilWitness(http_server.BaseHTTPRequestHandler):
@@ -318,7 +428,7 @@ def test_checkpoint_time_lines_never_go_backwards(tmp_path: Path, monkeypatch: p
     t1 = open_checkpoint(first, log.key_name, log.public).timestamp
     assert t1 is not None
     assert witness.add_checkpoint(add_checkpoint_request(0, [], first)).status == 200
-    monkeypatch.setattr(log_mod.time, "time", lambda: float(t1 - 3600))  # the clock set back
+    monkeypatch.setattr(log_mod.time, "time", lambda: float(t1 - 50))  # the clock set back a little
     log.append([b"two"])
     second = log.checkpoint(key)
     assert open_checkpoint(second, log.key_name, log.public).timestamp == t1
@@ -331,3 +441,30 @@ def test_checkpoint_time_lines_never_go_backwards(tmp_path: Path, monkeypatch: p
     assert answer.status == 400 and "goes back" in answer.body
     later = Checkpoint(log.origin, 3, log.root(3), t1 + 1).sign(log.key_name, key)
     assert witness.add_checkpoint(add_checkpoint_request(2, proof, later)).status == 200
+    # Set back an hour (or another collector's clock an hour ahead): that time is not carried
+    # forward (it would freeze every writer's time line for an hour); nothing is signed.
+    monkeypatch.setattr(log_mod.time, "time", lambda: float(t1 - 3600))
+    with pytest.raises(InputError, match="ahead of this clock"):
+        log.checkpoint(key)
+    assert [size for size, _, _ in log.store.checkpoints()] == [1, 2]
+
+
+def test_a_time_line_far_in_the_future_is_refused_by_witnesses_and_monitors(tmp_path: Path, cli: Any) -> None:
+    """A log whose clock runs 2 h ahead signs a checkpoint: the witness does not cosign it (400), the
+    monitor exits 3; within the tolerance both take it."""
+    from attest.log.checkpoint import Checkpoint
+
+    key = SigningKey.generate()
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    (tmp_path / "log.pub").write_text(log.store.meta("verifier_key") or "")
+    witness = Witness("witness.example/w6", SigningKey.generate(), [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    log.append([b"one"])
+    now = int(time.time())
+    ahead = Checkpoint(log.origin, 1, log.root(1), now + 7200).sign(log.key_name, key)
+    answer = witness.add_checkpoint(add_checkpoint_request(0, [], ahead), now=now)
+    assert answer.status == 400 and "ahead of this witness's clock" in answer.body
+    log.store.add_checkpoint(1, log.root(1), ahead)
+    out = cli("log", "monitor", "--log", "audit.db", "--key", "log.pub", "--state", "m.json", check_code=3)
+    assert "ahead of this clock" in out.stderr and not (tmp_path / "m.json").exists()
+    fine = Checkpoint(log.origin, 1, log.root(1), now + 30).sign(log.key_name, key)
+    assert witness.add_checkpoint(add_checkpoint_request(0, [], fine), now=now).status == 200

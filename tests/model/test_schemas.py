@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from attest.model.schemas import SCHEMA_MODELS, render_schemas
+from attest.schemas import SCHEMA_MODELS, render_schemas
 from tests.conftest import REPO
 
 
@@ -14,7 +14,7 @@ def test_committed_schemas_are_current() -> None:
     stale = sorted(name for name in expected if on_disk.get(name) != expected[name])
     extra = sorted(set(on_disk) - set(expected))
     assert not stale and not extra, (
-        f"schemas out of date: {stale}, unexpected: {extra}; run: python -m attest.model.schemas"
+        f"schemas out of date: {stale}, unexpected: {extra}; run: python -m attest.schemas"
     )
 
 

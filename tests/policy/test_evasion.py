@@ -1,4 +1,4 @@
-"""Recall on a generated evasion set, and no false positives on 1,234 unrelated companies, against the full bundled lists."""
+"""Recall on a generated evasion set, and no false positives on 1,233 unrelated companies, against the full bundled lists."""
 
 from __future__ import annotations
 
@@ -35,16 +35,20 @@ def test_evasion_recall_is_at_least_99_percent(screener: Screener) -> None:
 
 
 # Names in tests/data/unrelated_companies.txt that the full CSL does match, each reviewed: these are
-# true name matches a screen must report (homonyms of listed entities, one listed company), not
-# scoring errors. Any other match fails the test.
-REVIEWED = {
-    "Gazprom Neft PJSC": "listed: Entity List and SDN (Gazprom Neft)",
-    "CoStar Group, Inc.": "homonym: COSTAR GROUP CO., LTD. (NS-CMIC list)",
-    "Realtek Semiconductor Corp.": "homonym: REALTEK SEMI-CONDUCTOR CO. LTD (Denied Persons List)",
-    "SATS Ltd.": "homonym: SATS (Denied Persons List)",
-    "Aldar Properties PJSC": "homonym: ALDAR PROPERTIES (SDN)",
-    "Delta Electronics, Inc.": "near homonym of an Entity List alias, score 97",
-    "City Developments Limited": "near homonym: CITY DEVELOPMENT LLC (SDN), score 97",
+# true name matches a screen must report, not scoring errors. Any other match fails the test. For
+# each: its real headquarters country, what it matches, and the us-ear verdict for it as a tenant
+# of 8 H100s at a US site (tests/policy/test_homonyms.py). A homonym whose list entry is in another
+# country, outside D:5, Hong Kong and Macau, is a "possible match, confirm identity" warning; an
+# entry in China, or one in the declared country, keeps its list's severity (nothing in the list
+# tells the two apart: an operator clears it with a reviewed [[cleared]] entry in its policy).
+# Gazprom Neft PJSC was in the set: it is listed (see the data file's header), so it is no longer.
+REVIEWED: dict[str, tuple[str, str, str]] = {
+    "CoStar Group, Inc.": ("US", "homonym: COSTAR GROUP CO., LTD. (NS-CMIC list, CN)", "contraindicated"),
+    "Realtek Semiconductor Corp.": ("TW", "name and country: REALTEK SEMI-CONDUCTOR CO. LTD (Denied Persons List, TW)", "contraindicated"),
+    "SATS Ltd.": ("SG", "homonym: SATS (Denied Persons List, CH)", "warning"),
+    "Aldar Properties PJSC": ("AE", "homonym: ALDAR PROPERTIES (SDN, QA)", "warning"),
+    "Delta Electronics, Inc.": ("TW", "near homonym of an Entity List alias (IR), score 97", "warning"),
+    "City Developments Limited": ("SG", "near homonym: CITY DEVELOPMENT LLC (SDN, RU), score 97", "warning"),
 }
 
 

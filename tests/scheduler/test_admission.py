@@ -120,7 +120,7 @@ def test_two_node_keys_naming_one_host() -> None:
     d = admit(JobRequest(US, nodes=["gpu-a17"]), load_evidence(envelopes, trust, now=later), policy=policy, now=later)
     assert not d.allowed and d.verdicts[0].reason == "key-conflict" and "none is named or pinned" in d.verdicts[0].message
     # The operator names the new key for the host (attest trust add new.pub --host gpu-a17).
-    trust = trust.with_key(new_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"])
+    trust = trust.with_key(new_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"], replace=True)
     evidence = load_evidence(envelopes, trust, now=later)
     ev = evidence["gpu-a17"]
     assert ev.result.key_id == new_key.key_id and ev.manifest.freshness.sequence == 0
@@ -133,7 +133,7 @@ def test_two_node_keys_naming_one_host() -> None:
     assert d.allowed and evidence["gpu-a17"].result.key_id == new_key.key_id
     assert any(other_key.key_id[:16] in w and "names key" in w for w in d.verdicts[0].warnings)
     # Two keys both named for the host, both fresh: one of them is not this node.
-    trust = trust.with_key(other_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"])
+    trust = trust.with_key(other_key.public, operator="Example Cloud Sdn. Bhd.", sites=["jhb-2"], countries=["MY"], hosts=["gpu-a17"], replace=True)
     d = admit(JobRequest(US, nodes=["gpu-a17"]), load_evidence(envelopes, trust, now=later), policy=policy, now=later)
     assert not d.allowed and d.verdicts[0].reason == "key-conflict"
     assert f"{other_key.key_id[:16]}… and {new_key.key_id[:16]}…" in d.verdicts[0].message

@@ -151,7 +151,7 @@ def test_a_slurm_node_name_matches_the_short_form_of_a_manifests_fqdn(tmp_path: 
     # Red-team review of issue 19: the short name matches a FQDN only where the key's trust entry names it.
     v = admit(cli, "gpu-a17")
     assert not v["allowed"] and v["nodes"][0]["reason"] == "key-conflict" and "no trust entry names gpu-a17" in v["nodes"][0]["message"]
-    a.trust.with_key(a.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.jhb.example.net"]).save(tmp_path / "trust.json")
+    a.trust.with_key(a.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.jhb.example.net"], replace=True).save(tmp_path / "trust.json")
     assert admit(cli, "gpu-a17")["allowed"]
     # Key B's evidence for the other site's gpu-a17 does not cross domains: the named one is still chosen.
     put(tmp_path / "spool", "b", b.envelope(b.manifest(now=NOW, chain=True)))
@@ -184,7 +184,7 @@ def test_the_trust_store_is_readable_by_a_non_root_slurm_user(tmp_path: Path, cl
 def test_quarantine_follows_the_node_key_across_the_hosts_its_entry_names(tmp_path: Path, cli: CliRunner) -> None:
     """Red-team review of issue 19: a key named for gpu-a17 and its FQDN cannot shed a contradiction by renaming."""
     (node,) = fleet(tmp_path, "gpu-a17")
-    node.trust.with_key(node.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.example.com"]).save(tmp_path / "trust.json")
+    node.trust.with_key(node.key.public, **SCOPE, hosts=["gpu-a17", "gpu-a17.example.com"], replace=True).save(tmp_path / "trust.json")
     (tmp_path / "landmarks.json").write_text(REGISTRY.to_json())
     spool = tmp_path / "spool"
     m = node.manifest(now=NOW, chain=True)

@@ -1,7 +1,9 @@
 """Generate the JSON Schemas in ``schemas/`` from the models.
 
-Run ``python -m attest.model.schemas [DIR]`` after changing a model; a test
+Run ``python -m attest.schemas [DIR]`` after changing a model; a test
 fails while the committed schemas differ from what this module generates.
+It gathers models from every layer (the wire models, the daemon's configuration), so it sits
+at the top, beside the CLI: a model never imports a service (tests/test_layers.py).
 """
 
 from __future__ import annotations
