@@ -59,9 +59,11 @@ from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError, StoreError
 from attest.hardware.appraisal import appraise_gpu
+from attest.hardware.binding import evidence_digest
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
+    BindingCache,
     ChainCache,
     EvidenceError,
     ReportVerification,
@@ -69,13 +71,13 @@ from attest.hardware.cc import (
     parse_chain,
     verify_report,
 )
-from attest.hardware.freshness import binding_nonce, challenge_signed_by
+from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
 from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
-from attest.model.manifest import PREDICATE_TYPE, Gpu, WorkloadManifest
+from attest.model.manifest import PREDICATE_TYPE, Gpu, SignedChallenge, WorkloadManifest
 from attest.model.policy import HardwareRequirement, LocationRequirement
 from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
@@ -277,6 +279,8 @@ class _Run:
     bound_leaf_keys: dict[int, ec.EllipticCurvePublicKey] = field(default_factory=dict)
     """GPU index → leaf public key of its verified CC evidence; filled only when ``hardware-bound``."""
     anchors: Anchors | None = None
+    hardware_manifest: WorkloadManifest | None = None
+    """The manifest with each ``cc_evidence_ref`` resolved to the evidence it names (when it has any)."""
 
     @property
     def judged_at(self) -> datetime:
@@ -444,6 +448,9 @@ class Verifier:
         self.nonces: NonceStore | None = MemoryNonceStore() if isinstance(nonces, _Default) else nonces
         self.chains: ChainStore | None = MemoryChainStore() if isinstance(chains, _Default) else chains
         self.devices: DeviceStore | None = MemoryDeviceStore() if isinstance(devices, _Default) else devices
+        self.bindings = BindingCache()
+        """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
+        P-384 verify (what depends on the envelope is still checked every time)."""
         self._anchors: Anchors | None = None
 
     @property
@@ -486,6 +493,22 @@ class Verifier:
         The manifest is None when the envelope could not be authenticated; a returned manifest
         may still carry contraindicated findings (read the result first).
         """
+        run = self._run(raw, now=now, source=source)
+        return run.result(), run.manifest
+
+    def verify_and_resolve(
+        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+    ) -> tuple[VerificationResult, WorkloadManifest | None, WorkloadManifest | None]:
+        """:meth:`verify_and_open`, and the manifest with its GPU evidence references resolved.
+
+        The third is the manifest with each ``Gpu.cc_evidence_ref`` replaced by the evidence it
+        names (None when it had none, or one did not resolve). Read devices and bindings from the
+        third; digests and chains from the second, as signed.
+        """
+        run = self._run(raw, now=now, source=source)
+        return run.result(), run.manifest, run.hardware_manifest
+
+    def _run(self, raw: bytes, *, now: datetime | None, source: str | None) -> _Run:
         run = _Run(
             now=require_aware(now) if now is not None else datetime.now(UTC),
             source=source,
@@ -498,7 +521,7 @@ class Verifier:
             raise  # the state cannot be read or written: not a verdict on this envelope
         except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
             run.add("envelope.malformed", CONTRA, exc.message)
-        return run.result(), run.manifest
+        return run
 
     def verify_many(
         self, items: Sequence[tuple[str, bytes]], *, now: datetime | None = None
@@ -517,8 +540,9 @@ class Verifier:
         manifests: dict[int, WorkloadManifest] = {}
         for i in order:
             label, raw = items[i]
-            results[i], manifest = self.verify_and_open(raw, now=at, source=label)
-            if manifest is not None:
+            run = self._run(raw, now=at, source=label)
+            results[i], manifest = run.result(), run.hardware_manifest or run.manifest
+            if manifest is not None:  # with its evidence references resolved
                 manifests[i] = manifest
         if self.devices is not None:
             for i, manifest in manifests.items():
@@ -738,24 +762,31 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     _check_classification(run, manifest, catalog)
 
     # 13. Hardware evidence binds the signing key to the GPUs listed: fresh, unrevoked, the declared model.
+    #     Evidence named by digest is resolved from what this verifier verified, then checked in full.
+    hw = _resolve_evidence(run, manifest, verifier.bindings)
     node_signer = next((e for e in signers if e.scope.key_id == manifest.node.key_id), None)
-    if node_signer is not None:
+    if node_signer is not None and hw is not None:
         run.grade = _check_hardware(
             run,
-            manifest,
+            hw,
             node_signer.key,
             options,
             trust,
             catalog,
             _binding_max_age(policy, options),
+            verifier.bindings,
         )
+        if run.grade == "hardware-bound" and hw is manifest:
+            for gpu in manifest.gpus:  # later heartbeats may name this evidence by its digest
+                if gpu.cc_evidence is not None:
+                    verifier.bindings.add_evidence(evidence_digest(gpu.cc_evidence), gpu.cc_evidence)
 
     # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
     if run.bound:
         if devices is None:
             run.findings.append(_DEVICES_NOT_CHECKED)
         else:
-            _check_devices(run, manifest, devices)
+            _check_devices(run, hw or manifest, devices)
 
     # 14. Location: landmark receipts, checked against the trusted registry; physics decides.
     _check_location(run, manifest, policy, options, catalog)
@@ -1011,6 +1042,7 @@ def _check_hardware(
     trust: TrustStore,
     catalog: Catalog,
     max_age: timedelta,
+    bindings: BindingCache | None = None,
 ) -> str:
     """Verify the GPUs' CC evidence for ``key``; return the location grade it earns.
 
@@ -1038,6 +1070,7 @@ def _check_hardware(
     stale: list[tuple[int, datetime]] = []
     future: list[int] = []
     no_revocation: list[int] = []
+    digests: dict[tuple[object, ...], bytes] = {}  # by the signed challenge's every field
     models: dict[tuple[str, str], list[tuple[Gpu, dict[str, JsonValue]]]] = {}
     for gpu in with_evidence:
         evidence = gpu.cc_evidence
@@ -1053,7 +1086,14 @@ def _check_hardware(
             ok = False
             continue
         try:
-            responses = [base64.b64decode(r, validate=True) for r in evidence.ocsp] if evidence.ocsp else None
+            # Answers already decoded for a report remembered by the cache (its key holds them) are not
+            # decoded again: only whether there are any matters then.
+            remembered = bindings is not None and evidence.ocsp and bindings.decoded(evidence.ocsp)
+            responses = (
+                ([] if remembered else [base64.b64decode(r, validate=True) for r in evidence.ocsp])
+                if evidence.ocsp
+                else None
+            )
         except ValueError:
             run.add(
                 "hardware.cc.ocsp_malformed",
@@ -1085,20 +1125,56 @@ def _check_hardware(
                 )
                 ok = False
                 continue
-        expected = binding_nonce(key, evidence.challenge)
-        outcome = verify_report(
-            bytes.fromhex(evidence.report),
-            chain_pem,
-            options.cc_root,
-            now=run.judged_at,
-            expected_nonce=expected,
-            pinned_root_sha256=options.cc_root_sha256,
-            cache=options.cc_cache,
-            ocsp_responses=responses,
-            ocsp_max_age=min(max_age, timedelta(days=7)),
-            ocsp_not_before=ocsp_not_before,
-            ocsp_now=ocsp_now,
+        digest = None
+        if signed is not None:  # the GPUs of one binding share its challenge: its digest is computed once
+            same = (signed.signature, *signed.challenge.__dict__.values())
+            try:
+                digest = digests.get(same)
+                if digest is None:
+                    digest = digests[same] = challenge_digest(signed)
+            except TypeError:  # a field that cannot be hashed: no memo
+                digest = challenge_digest(signed)
+        expected = binding_nonce(key, signed, digest=digest)
+        ocsp_max_age = min(max_age, timedelta(days=7))
+        # A report verified before, over exactly these bytes, for this key's nonce, current now:
+        # its signatures need not be checked again (answers fetched online always are).
+        cache_key = (
+            BindingCache.key(
+                evidence.report,
+                evidence.certificate_chain,
+                evidence.ocsp if evidence.ocsp else None,
+                expected_nonce=expected,
+                root_pem=options.cc_root,
+                pinned_root_sha256=options.cc_root_sha256,
+                ocsp_max_age=ocsp_max_age,
+                ocsp_not_before=ocsp_not_before,
+            )
+            if bindings is not None and options.ocsp_fetcher is None
+            else None
         )
+        outcome = (
+            bindings.get(cache_key, run.judged_at) if bindings is not None and cache_key is not None else None
+        )
+        if outcome is None:
+            if remembered and options.ocsp_fetcher is None:  # not current any more: decoded, checked again
+                responses = [base64.b64decode(r, validate=True) for r in evidence.ocsp]
+            outcome = verify_report(
+                bytes.fromhex(evidence.report),
+                chain_pem,
+                options.cc_root,
+                now=run.judged_at,
+                expected_nonce=expected,
+                pinned_root_sha256=options.cc_root_sha256,
+                cache=options.cc_cache,
+                ocsp_responses=responses,
+                ocsp_max_age=ocsp_max_age,
+                ocsp_not_before=ocsp_not_before,
+                ocsp_now=ocsp_now,
+            )
+            if bindings is not None and cache_key is not None:
+                bindings.put(cache_key, outcome)
+                if outcome.valid and evidence.ocsp:
+                    bindings.add_decoded(evidence.ocsp)
         # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
         appraisal = (
             appraise_gpu(
@@ -1159,7 +1235,7 @@ def _check_hardware(
             ok = False
         else:
             issuer = trust.challenger(signed.challenge.challenger_key_id)
-            if issuer is None or not challenge_signed_by(signed, issuer):
+            if issuer is None or not _challenge_signed(signed, issuer, digest, bindings):
                 untrusted.setdefault(signed.challenge.challenger_key_id, []).append(gpu.index)
                 ok = False
             else:
@@ -1214,6 +1290,72 @@ def _check_hardware(
         if isinstance(leaf, ec.EllipticCurvePublicKey):
             run.bound_leaf_keys[gpu.index] = leaf
     return "hardware-bound"
+
+
+def _resolve_evidence(
+    run: _Run, manifest: WorkloadManifest, bindings: BindingCache
+) -> WorkloadManifest | None:
+    """The manifest with every ``cc_evidence_ref`` replaced by the evidence it names.
+
+    None (and a contraindicated finding) when a digest names no evidence this verifier verified,
+    or a GPU carries both evidence and a reference: a reference never passes unchecked.
+    """
+    if all(g.cc_evidence_ref is None for g in manifest.gpus):
+        return manifest
+    gpus: list[Gpu] = []
+    unknown: list[tuple[int, str]] = []
+    both: list[int] = []
+    for g in manifest.gpus:
+        ref = g.cc_evidence_ref
+        if ref is None:
+            gpus.append(g)
+        elif g.cc_evidence is not None:
+            both.append(g.index)
+        else:
+            evidence = bindings.evidence(ref)
+            if evidence is None:
+                unknown.append((g.index, ref))
+            else:
+                gpus.append(g.model_copy(update={"cc_evidence": evidence, "cc_evidence_ref": None}))
+    if both:
+        run.add(
+            "hardware.cc.evidence_ref_conflict",
+            CONTRA,
+            f"GPU(s) {_indexes(both)} carry both evidence and a reference to evidence; a GPU carries one",
+            {"gpus": list(both)},
+        )
+    if unknown:
+        run.add(
+            "hardware.cc.evidence_unknown",
+            CONTRA,
+            f"GPU(s) {_indexes([i for i, _ in unknown])} name their evidence by digest ("
+            + ", ".join(d for _, d in unknown[:3])
+            + (", …" if len(unknown) > 3 else "")
+            + "), but this verifier has verified no such evidence: nothing shows these GPUs are bound",
+            {"gpus": [i for i, _ in unknown], "digests": [d for _, d in unknown]},
+            "verify the node's full binding first (a manifest carrying cc_evidence, in the same call or "
+            "earlier with this verifier), or have the node send its full binding",
+        )
+    if both or unknown:
+        return None
+    resolved = manifest.model_copy(update={"gpus": gpus})
+    run.hardware_manifest = resolved
+    return resolved
+
+
+def _challenge_signed(
+    signed: SignedChallenge, issuer: VerifyingKey, digest: bytes | None, bindings: BindingCache | None
+) -> bool:
+    """:func:`challenge_signed_by`, remembered by (challenge digest, signature, challenger key)."""
+    if bindings is None or digest is None:
+        return challenge_signed_by(signed, issuer)
+    key = (digest, signed.signature, issuer.spki_der)
+    if bindings.challenge_verified(key):
+        return True
+    ok = challenge_signed_by(signed, issuer)
+    if ok:
+        bindings.add_challenge(key)
+    return ok
 
 
 def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) -> None:

@@ -103,8 +103,19 @@ class ManifestSummary(NamedTuple):
     or better: the manifest asserts the GPUs from its binding's challenge until it expires."""
 
     @classmethod
-    def of(cls, name: str, m: WorkloadManifest, result: VerificationResult) -> ManifestSummary:
-        """Summarize a manifest whose signatures verified."""
+    def of(
+        cls,
+        name: str,
+        m: WorkloadManifest,
+        result: VerificationResult,
+        hardware: WorkloadManifest | None = None,
+    ) -> ManifestSummary:
+        """Summarize a manifest whose signatures verified.
+
+        ``hardware``: the same manifest with its GPU evidence references resolved
+        (:meth:`attest.verify.Verifier.verify_and_resolve`); the bound devices are read from it,
+        so a heartbeat naming its binding by digest still counts in the fleet's one-GPU-one-node check.
+        """
         catalog = bundled_catalog()
         # A node's manifests share one validated GPU list (the fast reader caches it): its
         # summary is made once, and the summaries share it (pickle then sends it once per batch).
@@ -134,7 +145,7 @@ class ManifestSummary(NamedTuple):
             chip_classes=classes,
             status=result.status.value,
             receipts=len(m.location_evidence.receipts),
-            devices=_bound_devices(m) if result.location_grade not in (None, "declared") else (),
+            devices=_bound_devices(hardware or m) if result.location_grade not in (None, "declared") else (),
         )
 
 

@@ -133,8 +133,8 @@ def _verify_group(
         if trace is not None:
             trace.pos = i
         name, raw = items[i]
-        result, manifest = verifier.verify_and_open(raw, now=spec.now, source=name)
-        summary = ManifestSummary.of(name, manifest, result) if manifest is not None else None
+        result, manifest, hardware = verifier.verify_and_resolve(raw, now=spec.now, source=name)
+        summary = ManifestSummary.of(name, manifest, result, hardware) if manifest is not None else None
         out.append((i, result, summary))
     return out
 

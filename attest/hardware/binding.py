@@ -23,6 +23,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import Field
 
+from attest.crypto.canonical import json_digest
 from attest.crypto.keys import VerifyingKey
 from attest.errors import InputError
 from attest.hardware.catalog import bundled_catalog
@@ -168,5 +169,25 @@ def attach(gpus: Sequence[Gpu], binding: NodeBinding, key_id: str) -> list[Gpu]:
     by_uuid = {b.uuid: b for b in binding.gpus}
     return [
         g.model_copy(update={"cc_evidence": by_uuid[g.uuid].cc_evidence}) if g.uuid in by_uuid else g
+        for g in gpus
+    ]
+
+
+def evidence_digest(evidence: CcEvidence) -> str:
+    """``sha256:<hex>`` of the evidence's RFC 8785 JSON: what ``Gpu.cc_evidence_ref`` names."""
+    return json_digest(evidence.to_obj())
+
+
+def reference_binding(gpus: Sequence[Gpu]) -> list[Gpu]:
+    """The GPUs with each binding's evidence replaced by its digest (``cc_evidence_ref``).
+
+    For heartbeats to a verifier that has verified the full binding before (a manifest that
+    carried it): it resolves each digest from the evidence it verified, and refuses a digest it
+    does not know. A GPU without evidence is returned unchanged.
+    """
+    return [
+        g.model_copy(update={"cc_evidence": None, "cc_evidence_ref": evidence_digest(g.cc_evidence)})
+        if g.cc_evidence is not None
+        else g
         for g in gpus
     ]

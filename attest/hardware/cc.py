@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -44,6 +45,7 @@ from pydantic import JsonValue
 
 from attest.errors import AttestError
 from attest.model.cc import OPAQUE_FIELD_NAMES, MeasurementBlock, OpaqueField, SpdmReport
+from attest.model.manifest import CcEvidence
 from attest.model.result import Finding, Severity, Status
 
 NVIDIA_DEVICE_IDENTITY_ROOT_SHA256 = "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48"
@@ -87,6 +89,15 @@ class _Parsed:
         return next((v for t, v in self.opaque if t == type_), None)
 
     def model(self) -> SpdmReport:
+        """The full pydantic form, built once.
+
+        A report remembered by a :class:`BindingCache` is read by every heartbeat that repeats
+        it; callers only read it.
+        """
+        return self._model
+
+    @cached_property
+    def _model(self) -> SpdmReport:
         d = self.data
         return SpdmReport(
             request_version=d[0],
@@ -378,6 +389,13 @@ class ReportVerification:
     the chain verified to the pinned root."""
     leaf: x509.Certificate | None = None
     """The leaf certificate whose key signed the report (set once the chain verified)."""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    """The moments between which every certificate of the chain is valid and every OCSP answer
+    used is current (set once the chain verified): outside them this outcome could differ."""
+    derived: dict[str, object] = field(default_factory=dict)
+    """Values computed from this outcome alone, kept for its next reader (an outcome remembered by
+    a :class:`BindingCache` is read by every heartbeat that repeats the binding)."""
 
     @property
     def report(self) -> SpdmReport | None:
@@ -399,6 +417,140 @@ class ReportVerification:
     ) -> None:
         """Record a finding."""
         self.findings.append(Finding(rule=rule, severity=severity, message=message, evidence=evidence or {}))
+
+
+class BindingCache:
+    """Verified GPU reports, by the exact digest of what was verified; bounded LRU.
+
+    A heartbeat repeats its node's binding (report, chain, OCSP answers) unchanged, so the
+    P-384 report signature and the OCSP answers' signatures need checking once per binding,
+    not once per heartbeat. The key is the SHA-256 of every input of
+    :func:`verify_report` but the time: the report, the chain, each OCSP answer, the
+    expected nonce (which names the node key and the binding challenge), the root and its
+    pin, the OCSP age limit and the earliest acceptable answer. Only an outcome with no
+    finding worse than info is kept, and it is used only for a moment inside its window
+    (:attr:`ReportVerification.valid_from` .. ``valid_until``: certificate validity and
+    OCSP currency). What depends on the envelope (the nonce bound to this key, the
+    challenge's signer and age, the device store, the chip model) is checked every time by
+    the caller; a failed outcome is never remembered.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._entries: OrderedDict[bytes, ReportVerification] = OrderedDict()
+        self._challenges: OrderedDict[tuple[bytes, str, bytes], None] = OrderedDict()
+        self._evidence: OrderedDict[str, CcEvidence] = OrderedDict()
+        self._decoded: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(
+        report: str,
+        chain_pem: str,
+        ocsp_responses: list[str] | None,
+        *,
+        expected_nonce: bytes,
+        root_pem: bytes,
+        pinned_root_sha256: str,
+        ocsp_max_age: timedelta,
+        ocsp_not_before: datetime | None,
+    ) -> bytes:
+        """The digest a report's verification is remembered by (length-prefixed parts, no ambiguity)."""
+        parts: list[bytes] = [
+            b"attest-binding-cache-v1",
+            report.encode("ascii", "replace"),
+            chain_pem.encode("utf-8", "surrogatepass"),
+            b"none" if ocsp_responses is None else str(len(ocsp_responses)).encode(),
+            *(r.encode("utf-8", "surrogatepass") for r in ocsp_responses or ()),
+            expected_nonce,
+            root_pem,
+            pinned_root_sha256.encode(),
+            str(ocsp_max_age.total_seconds()).encode(),
+            str(ocsp_not_before.timestamp()).encode() if ocsp_not_before is not None else b"-",
+        ]
+        h = hashlib.sha256()
+        for part in parts:
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+        return h.digest()
+
+    def get(self, key: bytes, at: datetime) -> ReportVerification | None:
+        """The outcome verified before under ``key``, if ``at`` lies inside its window."""
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                assert hit.valid_from is not None and hit.valid_until is not None
+                if hit.valid_from <= at <= hit.valid_until:
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return hit
+            self.misses += 1
+            return None
+
+    def put(self, key: bytes, outcome: ReportVerification) -> None:
+        """Remember ``outcome`` if it verified cleanly (anything worse than info is never kept)."""
+        if not outcome.valid or outcome.valid_from is None or outcome.valid_until is None:
+            return
+        if outcome.device_id is None or outcome.leaf is None:
+            return
+        with self._lock:
+            self._entries[key] = outcome
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def evidence(self, digest: str) -> CcEvidence | None:
+        """The GPU evidence a hardware-bound manifest carried under this digest, if verified here."""
+        with self._lock:
+            hit = self._evidence.get(digest)
+            if hit is not None:
+                self._evidence.move_to_end(digest)
+            return hit
+
+    def add_evidence(self, digest: str, evidence: CcEvidence) -> None:
+        """Remember evidence that earned hardware-bound, for heartbeats that name it by digest.
+
+        Whatever resolves a digest is verified again in full for the manifest that names it (its
+        reports' outcomes come from this cache while current): remembering it grants nothing.
+        """
+        with self._lock:
+            self._evidence[digest] = evidence
+            self._evidence.move_to_end(digest)
+            if len(self._evidence) > self._size:
+                self._evidence.popitem(last=False)
+
+    def decoded(self, ocsp: list[str]) -> bool:
+        """Whether these base64 OCSP answers were decoded for a report that verified."""
+        with self._lock:
+            return tuple(ocsp) in self._decoded
+
+    def add_decoded(self, ocsp: list[str]) -> None:
+        """Remember base64 OCSP answers that decoded (for a report that verified)."""
+        with self._lock:
+            self._decoded[tuple(ocsp)] = None
+            if len(self._decoded) > self._size:
+                self._decoded.popitem(last=False)
+
+    def challenge_verified(self, key: tuple[bytes, str, bytes]) -> bool:
+        """Whether this (challenge digest, signature, challenger SPKI) verified before."""
+        with self._lock:
+            if key in self._challenges:
+                self._challenges.move_to_end(key)
+                return True
+            return False
+
+    def add_challenge(self, key: tuple[bytes, str, bytes]) -> None:
+        """Remember a challenge signature that verified (never one that failed)."""
+        with self._lock:
+            self._challenges[key] = None
+            if len(self._challenges) > self._size:
+                self._challenges.popitem(last=False)
 
 
 CONTRA = Severity.CONTRAINDICATED
@@ -499,6 +651,8 @@ def verify_report(
             cache.add(*key)
     out.device_id = device_identity(links[1])
     out.leaf = leaf
+    out.valid_from = max(c.not_valid_before_utc for c in links)
+    out.valid_until = min(c.not_valid_after_utc for c in links)
     for i, cert in enumerate(links):
         if now < cert.not_valid_before_utc or now > cert.not_valid_after_utc:
             out.add(
@@ -635,6 +789,13 @@ def check_revocation(
                 )
                 covered.add(position)
                 continue
+            # This answer stays current from 5 minutes before its thisUpdate until its nextUpdate
+            # and max_age after its thisUpdate: the outcome holds only inside that window.
+            if out.valid_from is not None and out.valid_until is not None:
+                out.valid_from = max(out.valid_from, this_update - timedelta(minutes=5))
+                out.valid_until = min(
+                    out.valid_until, this_update + max_age, *([next_update] if next_update else [])
+                )
             if single.certificate_status is ocsp.OCSPCertStatus.REVOKED:
                 out.add(
                     "hardware.cc.revoked",

@@ -75,17 +75,19 @@ def challenge_signed_by(signed: SignedChallenge, key: VerifyingKey) -> bool:
     return key.verify(sig, _CHALLENGE_DOMAIN + canonical_json(signed.challenge.to_obj()))
 
 
-def binding_nonce(key: VerifyingKey, challenge: SignedChallenge | None = None) -> bytes:
+def binding_nonce(
+    key: VerifyingKey, challenge: SignedChallenge | None = None, *, digest: bytes | None = None
+) -> bytes:
     """The 32-byte report nonce that binds ``key`` (and, with a challenge, dates the binding).
 
     Without a challenge it is SHA-256 of the key's DER SubjectPublicKeyInfo: the form
     of bindings made before challenges existed, which a verifier accepts as genuine
-    but never as fresh.
+    but never as fresh. ``digest``: the challenge's :func:`challenge_digest`, if the caller has it.
     """
     spki = hashlib.sha256(key.spki_der).digest()
     if challenge is None:
         return spki
-    return hashlib.sha256(_NONCE_DOMAIN + spki + challenge_digest(challenge)).digest()
+    return hashlib.sha256(_NONCE_DOMAIN + spki + (digest or challenge_digest(challenge))).digest()
 
 
 def read_challenge(data: bytes, *, what: str = "challenge") -> SignedChallenge:

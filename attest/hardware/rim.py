@@ -698,5 +698,9 @@ def appraise_report(
             )
         ]
     parsed = outcome.parsed
-    rt = runtime_measurements(outcome.hwmodel, parsed.opaque_value, parsed.blocks)
+    rt = outcome.derived.get("runtime_measurements")  # a function of the outcome alone: gathered once
+    if not isinstance(rt, RuntimeMeasurements):
+        rt = outcome.derived["runtime_measurements"] = runtime_measurements(
+            outcome.hwmodel, parsed.opaque_value, parsed.blocks
+        )
     return appraise(rt, appraiser, now=now).findings

@@ -253,6 +253,15 @@ class Gpu(WireModel):
     platform: PlatformInfo | None = None
     classification: Classification | None = None
     cc_evidence: CcEvidence | None = None
+    cc_evidence_ref: Annotated[
+        str | None,
+        Field(
+            pattern=r"^sha256:[0-9a-f]{64}$",
+            description="instead of cc_evidence: the digest (sha256 of its RFC 8785 JSON) of the evidence "
+            "this GPU carried in an earlier manifest; a verifier that verified that evidence resolves it, "
+            "any other refuses the manifest (hardware.cc.evidence_unknown)",
+        ),
+    ] = None
 
     @property
     def pci_vendor_device(self) -> tuple[int, int]:

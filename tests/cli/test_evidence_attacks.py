@@ -334,3 +334,52 @@ def test_a_mistyped_root_pin_is_a_usage_error(lab: Path, cli: CliRunner) -> None
     bind(cli)
     out = cli("verify", "x.json", "--trust", "trust.json", "--cc-root", "vendor/root.pem", "--cc-root-sha256", "zz", check_code=2)
     assert "SHA-256 fingerprint" in out.stderr
+
+
+def _by_digest(lab: Path, cli: CliRunner, full: str, name: str, key: str = "node") -> str:
+    """A heartbeat signed by ``key`` whose GPUs name ``full``'s evidence by digest (Gpu.cc_evidence_ref)."""
+    from attest.crypto.canonical import json_digest
+
+    own = key == "node"  # another key's manifest carries no binding of its own (attest manifest refuses it)
+    cli(
+        "manifest", "--site", "my.json", "--tenant", "tenant.json", "--job-id", name, "--operator", CLI_OPERATOR,
+        "--key", f"{key}/attest.key", "--simulate", "h100", "--seed", "n1", "--hostname", "gpu-01",
+        *(["--binding", "binding.json", "--after", full] if own else []), "-o", f"{name}.json", check_code=0,
+    )  # fmt: skip
+    m = json.loads((lab / f"{name}.json").read_text())
+    evidence = [g["cc_evidence"] for g in json.loads((lab / full).read_text())["gpus"]]
+    for g, ev in zip(m["gpus"], evidence, strict=True):
+        g.pop("cc_evidence", None)
+        g["cc_evidence_ref"] = json_digest(ev)
+    (lab / f"{name}.json").write_text(json.dumps(m))
+    cli("sign", f"{name}.json", "--key", f"{key}/attest.key", "-o", f"{name}.env.json", check_code=0)
+    return f"{name}.env.json"
+
+
+def test_a_heartbeat_naming_its_binding_by_digest(lab: Path, cli: CliRunner) -> None:
+    bind(cli)
+    full = envelope(cli, "full", "my", ["--simulate", "h100", "--seed", "n1"], "binding.json")
+    hb = _by_digest(lab, cli, "full.json", "hb")
+    assert (lab / hb).stat().st_size * 5 < (lab / full).stat().st_size
+    # Alone, nothing resolves the digest: refused (contraindicated), the digest named.
+    [alone] = verdict(cli, lab, hb, code=3)
+    assert alone["status"] == "contraindicated" and alone["location_grade"] == "declared"
+    unknown = next(f for f in alone["findings"] if f["rule"] == "hardware.cc.evidence_unknown")  # type: ignore[attr-defined]
+    m = json.loads((lab / "hb.json").read_text())
+    assert m["gpus"][0]["cc_evidence_ref"] in unknown["message"]
+    # After the full binding, in the same call: resolved and checked, hardware-bound.
+    rf, rh = verdict(cli, lab, full, hb, code=0)
+    assert rf["location_grade"] == rh["location_grade"] == "hardware-bound", rh["findings"]
+
+
+def test_a_thief_naming_anothers_verified_binding_by_digest(lab: Path, cli: CliRunner) -> None:
+    bind(cli)
+    full = envelope(cli, "full", "my", ["--simulate", "h100", "--seed", "n1"], "binding.json")
+    stolen = _by_digest(lab, cli, "full.json", "stolen", key="node2")  # node2 signs node's evidence digests
+    results = verdict(cli, lab, full, stolen, code=3)
+    thief = next(r for r in results if r["source"] == stolen)
+    assert thief["status"] == "contraindicated" and thief["location_grade"] == "declared"
+    # Envelopes go in node-key order: verified after the genuine one, the digests resolve and the reports
+    # fail for the thief's key; verified before it, they resolve to nothing. Refused either way
+    # (tests/hardware/test_binding_cache.py pins the first case).
+    assert rules(thief) & {"hardware.cc.nonce_mismatch", "hardware.cc.evidence_unknown"}
