@@ -462,6 +462,20 @@ def _settle(spec: VerifierSpec, pieces: list[tuple[_Chunk, _Out, _Ops]]) -> list
     the manifest after the previous piece's last). Otherwise the piece is verified again,
     here, from the true stores. Either way the stores then hold the state after the piece.
     """
+    if any(_unresolved(results) for _, results, _ in pieces[1:]):
+        # A heartbeat that names its binding by digest resolves it from evidence its verifier
+        # saw earlier in the node's history; a piece's fresh verifier never saw the pieces
+        # before it. The whole group is verified again in one verifier, as --jobs 1 would.
+        items = [it for chunk, _, _ in pieces for _, it in chunk]
+        whole = _verify_group(spec, items)
+        bounds, start = [], 0
+        for chunk, _, _ in pieces:
+            bounds.append((start, start + len(chunk)))
+            start += len(chunk)
+        return [
+            (chunk, [(i - lo, r, s) for i, r, s in whole if lo <= i < hi])
+            for (chunk, _, _), (lo, hi) in zip(pieces, bounds, strict=True)
+        ]
     nonces, chains = MemoryNonceStore(), MemoryChainStore()
     out = []
     for chunk, results, ops in pieces:
@@ -471,6 +485,11 @@ def _settle(spec: VerifierSpec, pieces: list[tuple[_Chunk, _Out, _Ops]]) -> list
             results = _verify_group(spec, [it for _, it in chunk], nonces=nonces, chains=chains)
         out.append((chunk, results))
     return out
+
+
+def _unresolved(results: _Out) -> bool:
+    """Whether a piece refused a binding reference its verifier had not seen (see :func:`_settle`)."""
+    return any(f.rule == "hardware.cc.evidence_unknown" for _, r, _ in results for f in r.findings)
 
 
 def _alike(ops: _Ops, results: _Out, nonces: MemoryNonceStore, chains: MemoryChainStore) -> bool:

@@ -300,3 +300,43 @@ def test_the_audit_reads_a_referencing_heartbeats_devices_from_the_resolved_evid
     assert (
         summary.digest == ManifestSummary.of("hb", signed, result).digest
     )  # the chain digest is the signed one's
+
+
+def test_an_audit_split_across_processes_resolves_references_like_one_process(
+    vendor: SimulatedCcBackend,
+) -> None:
+    """A node's history cut into pieces for --jobs 2: heartbeats naming the binding of an earlier piece resolve."""
+    from attest.audit import audit
+    from tests.conftest import trusted_node
+
+    node = trusted_node()
+    items, base = [], None
+    for k in range(10):
+        m = node.manifest(now=NOW + timedelta(minutes=k), chain=True)
+        if base is None:
+            m = m.model_copy(
+                update={
+                    "gpus": attach(m.gpus, fresh_binding(m.gpus, node.key.public, vendor), node.key.key_id)
+                }
+            )
+            base = m
+        else:
+            m = m.model_copy(update={"gpus": reference_binding(base.gpus)})
+        node.history[-1] = m
+        items.append((f"m{k}.json", node.envelope(m)))
+    opts = replace(options(vendor), as_of_issue=True)
+    verdicts = {
+        jobs: [
+            (
+                r.status,
+                r.location_grade,
+                sorted(f.rule for f in r.findings if f.severity is not Severity.INFO),
+            )
+            for r in audit(
+                items, node.trust, now=NOW + timedelta(minutes=20), policy=None, options=opts, jobs=jobs
+            ).results
+        ]
+        for jobs in (1, 2)
+    }
+    assert verdicts[1] == verdicts[2]
+    assert all(status is Status.AFFIRMING and grade == "hardware-bound" for status, grade, _ in verdicts[2])
