@@ -54,6 +54,7 @@ from rapidfuzz.distance import OSA
 
 from attest.errors import InputError
 from attest.model.base import WireModel
+from attest.model.countries import ACCEPTED_COUNTRY_CODES
 
 _LEGAL_WORDS = frozenset(
     [
@@ -679,6 +680,46 @@ class ListInfo:
 
 _Codes = list[str]  # a name for the type inside Match, whose field "list" hides the builtin
 
+# Every country string of the bundled CSL that is not an ISO 3166-1 alpha-2 code, as codes
+# (tests/policy/test_homonyms.py checks that none is left out). A region goes to every country
+# it lies in or across; Crimea, occupied, to Ukraine and Russia; the CIS to its members.
+LIST_COUNTRY_NAMES: dict[str, tuple[str, ...]] = {
+    "UK": ("GB",),  # the reserved code some lists write for GB
+    "AN": ("CW", "SX", "BQ"),  # the Netherlands Antilles, dissolved in 2010 (ISO 3166-3 ANHH)
+    "NM": ("US",),  # a Denied Persons List address in New Mexico: the state code written as the country
+    "MACAU": ("MO",),
+    "MACAO": ("MO",),
+    "PRC": ("CN",),
+    "CHINA": ("CN",),
+    "HONG KONG": ("HK",),
+    "TURKIYE": ("TR",),
+    "MAN, ISLE OF": ("IM",),
+    "CRIMEA (OCCUPIED)": ("UA", "RU"),
+    "REGION: CHINA": ("CN",),
+    "REGION: IRAN": ("IR",),
+    "REGION: RUSSIA": ("RU",),
+    "REGION: COMMONWEALTH OF INDEPENDENT STATES": ("RU", "BY", "AM", "AZ", "KZ", "KG", "MD", "TJ", "UZ"),
+    "REGION: JAMMU AND KASHMIR": ("IN", "PK"),
+    "REGION: KASHMIR": ("IN", "PK"),
+    "REGION: KAFIA KINGI": ("SD", "SS"),
+    "REGION: NORTH GAZA": ("PS",),
+    "REGION: NORTHERN GAZA": ("PS",),
+    "REGION: WEST BANK": ("PS",),
+    "REGION: NORTHERN MALI": ("ML",),
+}
+
+
+def country_codes(raw: str) -> tuple[str, ...]:
+    """A list entry's country as ISO codes: a code stays, a known name is mapped, anything else stays as written.
+
+    A string left as written is no ISO code: the homonym rule reads it as unknown and never takes
+    the entry for another party (fail closed).
+    """
+    text = raw.strip()
+    if len(text) == 2 and text.upper() in ACCEPTED_COUNTRY_CODES:
+        return (text.upper(),)
+    return LIST_COUNTRY_NAMES.get(" ".join(text.upper().split()), (text,))
+
 
 @dataclass(frozen=True)
 class Match:
@@ -694,9 +735,8 @@ class Match:
 
     def countries(self) -> _Codes:
         """The entry's countries (ISO codes); a 1260H designation is a Chinese military company: CN."""
-        found = list(
-            dict.fromkeys([*self.entry.countries, *([self.entry.country] if self.entry.country else [])])
-        )
+        raw = [*self.entry.countries, *([self.entry.country] if self.entry.country else [])]
+        found = list(dict.fromkeys(code for c in raw for code in country_codes(c)))
         if self.list.startswith("1260h") and "CN" not in found:
             found.append("CN")
         return found
@@ -1029,11 +1069,16 @@ class Screener:
         return sorted(found.values(), key=_rank)
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
-        """Screen a party and its parent chain; best match per entry."""
-        best: dict[tuple[str, str, str], Match] = {}
-        for n in names:
+        """Screen a party and its parent chain: the best match per entry for each name.
+
+        Every (name, entry) pair is kept, not one per entry: a tenant's match may be cleared
+        as a homonym, or be one by its declared country, while its parent, spelt otherwise and
+        declared elsewhere, matches the same entry as the listed party itself.
+        """
+        best: dict[tuple[str, str, str, str], Match] = {}
+        for n in dict.fromkeys(names):
             for m in self.screen(n):
-                key = (m.source.name, m.list, m.entry.id)
+                key = (m.screened, m.source.name, m.list, m.entry.id)
                 if key not in best or m.score > best[key].score:
                     best[key] = m
         return sorted(best.values(), key=_rank)
