@@ -258,6 +258,8 @@ def _letter_variants() -> dict[int, str]:
                 out[code] = found.group(1)
     out[0x019F] = "O"  # LATIN CAPITAL LETTER O WITH MIDDLE TILDE (barred O, Ɵ)
     out[0x0275] = "o"  # LATIN SMALL LETTER BARRED O (ɵ)
+    # Cyrillic lower-case letters drawn as Latin small capitals ("Caмbricon"): м, т, к, н, в
+    out.update({0x043C: "m", 0x0442: "t", 0x043A: "k", 0x043D: "h", 0x0432: "b"})
     for code in range(0x0660, 0x10000):
         ch = chr(code)
         if unicodedata.category(ch) == "Nd":
@@ -274,6 +276,21 @@ _SKELETON = str.maketrans({"i": "l", "1": "l", "|": "l", "!": "l", "0": "o"})
 def skeleton(word: str) -> str:
     """A folded word with look-alike ASCII letters and digits in one class each (i, l, 1 and |; o, 0)."""
     return word.translate(_SKELETON)
+
+
+# Look-alikes of more than one ASCII character (TR39's skeleton only maps single characters):
+# rn is m ("Carnbricon"), vv is w ("Huavvei"), cl is d; and digits read as letters inside a word
+# of letters (5 is s in "5ugon", 3 e, 4 a, 7 t, 8 b). A second key, for words the lists lack.
+_MULTI = re.compile("rn|vv|cl")
+_MULTI_TO = {"rn": "m", "vv": "w", "cl": "d"}
+_DIGIT_LETTERS = str.maketrans({"5": "s", "3": "e", "4": "a", "7": "t", "8": "b"})
+
+
+def skeleton_wide(word: str) -> str:
+    """``skeleton`` with the multi-character look-alikes folded too (rn, vv, cl; 5, 3, 4, 7, 8 among letters)."""
+    if sum(ch.isalpha() for ch in word) >= 3:
+        word = word.translate(_DIGIT_LETTERS)
+    return skeleton(_MULTI.sub(lambda m: _MULTI_TO[m.group()], word))
 
 
 @lru_cache(maxsize=1)
@@ -325,7 +342,11 @@ def normalize(name: str) -> str:
 
 
 _ASCII_NON_WORD = {code: " " for code in range(128) if not chr(code).isalnum()}
-_STROKE = re.compile(r"(?<=[^\W\d_])[|!]|[|!](?=[^\W\d_])")
+_STROKE = re.compile(r"(?<=[^\W\d_])[|!]+|[|!]+(?=[^\W\d_])")
+# Letters drawn with ASCII symbols inside a word: \/\/ is w, \/ is v, @ is a, $ is s ("Hua\/\/ei",
+# "HIK\/ISION", "C@mbricon", "$ugon").
+_DRAWN = re.compile(r"\\/\\/|\\/|(?<=[^\W\d_])[@$]|[@$](?=[^\W\d_])")
+_DRAWN_TO = {"\\/\\/": "w", "\\/": "v", "@": "a", "$": "s"}
 
 
 def _normalize_folded(folded: str) -> tuple[str, str]:
@@ -333,7 +354,12 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
     squeezed: str | None = None
     if "|" in folded or "!" in folded:
         squeezed = _NON_WORD.sub("", folded)
-        folded = _STROKE.sub("l", folded)  # "HUAWE|": a stroke beside letters is a letter l
+        # "HUAWE|", "Megv||": strokes beside letters are letters l
+        folded = _STROKE.sub(lambda m: "l" * len(m.group()), folded)
+    if "@" in folded or "$" in folded or "\\" in folded:
+        if squeezed is None:
+            squeezed = _NON_WORD.sub("", folded)
+        folded = _DRAWN.sub(lambda m: _DRAWN_TO[m.group()], folded)
     if folded.isascii():
         # What _NON_WORD does, for ASCII: every character but a letter or digit is a space. No
         # legal affix is ASCII (each is CJK, Cyrillic or Hangul).
@@ -353,6 +379,8 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
                 break
             text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
         toks = text.split()
+    if len(toks) > 1 and toks[-1] in _FORM_ENDINGS:
+        toks = _strip_trailing_forms(toks)
     if _SINGLE_LETTER.search(text):  # rare: only then walk the words in Python
         merged: list[str] = []
         single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
@@ -369,6 +397,50 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
     if "technologies" in text:  # glued too: "HuaweiTechnologies" is "huaweitechnology" on both sides
         kept = [t[:-3] + "y" if t.endswith("technologies") else t for t in kept]
     return " ".join(kept or toks), squeezed
+
+
+# Legal forms at the end of a name, each as its letters joined: written with dots, spaces or
+# hyphens ("S.A. de C.V.", "FZ-LLC", "Co. W.L.L", "Sanayi ve Ticaret A.S.") they are several
+# words, removed together before initialisms are joined (where "de C.V." would become "decv").
+# From the abbreviations of GLEIF's ISO 20275 Entity Legal Forms code list for the countries
+# the lists name most (AE, QA, BH, KW, OM, SA, LB, TR, JP, MX, ES, IN, DE, RU, ...).
+_JOINED_FORMS = frozenset(
+    """
+    sadecv sdecv sderl sderldecv sdeidecv sapidecv sabdecv sadcv decv derl derldecv
+    sociedadanonimadecapitalvariable sociedadderesponsabilidadlimitada
+    dmcc dmc fzllc fzco fze fzc fzs fzsp fzllcfze llcfze fzcollc soleproprietorship
+    spc qsc qpsc qcsc qfc bsc bscc bscclosed sal sarl saloffshore wll cowll cwll llcwll spcwll sag saog
+    saoc saogs ksc kscc kscp kscclosed jsc ojsc cjsc pjsc pisc spjsc jointstockcompany
+    jointstock closedjointstockcompany openjointstockcompany publicjointstockcompany
+    godokaisha yugenkaisha gomeikaisha goshikaisha kabushikikaisha gk yk kk
+    sanayiveticaretas sanayiveticaretanonimsirketi sanayiveticaretltdsti sanveticas
+    sanvetic sanayi ticaret veticaretas ticaretas ticaretltdsti ltdsti ltdsirketi anonimsirketi as
+    establishment est establ ek ekfm ekfr ohg gbr gmbhcokg gmbhco kgaa ughaftungsbeschrankt
+    opc opcpvtltd pvtltd privatelimited pltd llp lllp pllc plc spa srl sas sasu sarlau
+    limitedliabilitycompany limitedliabilitypartnership
+    companylimited colimited coltd coinc corp incorporated
+    ooo zao oao pao ao tov
+    ptyltd sdnbhd pteltd bhd tbk cvba bvba nvsa sccl scrl
+    """.split()  # noqa: SIM905  # a block of forms reads better than a list of 200 strings
+)
+_TRAILING_FORMS = _LEGAL_WORDS | _JOINED_FORMS
+# Every ending of a form: a name whose last word is none of them ends in no form (one set lookup
+# answers the common name before the walk below).
+_FORM_ENDINGS = frozenset(f[i:] for f in _TRAILING_FORMS for i in range(len(f)))
+_MAX_FORM_WORDS = 7
+
+
+def _strip_trailing_forms(toks: list[str]) -> list[str]:
+    """The words of a name without the legal forms at its end, longest first; at least one word stays."""
+    toks = list(toks)
+    while len(toks) > 1:
+        for k in range(min(_MAX_FORM_WORDS, len(toks) - 1), 0, -1):
+            if "".join(toks[-k:]) in _TRAILING_FORMS:
+                del toks[-k:]
+                break
+        else:
+            break
+    return toks
 
 
 _RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067\u2068]")
@@ -498,6 +570,29 @@ _ABBREVIATIONS = {
     "dev": "development",
     "comm": "communications",
     "telecom": "telecommunications",
+    # abbreviations of names and registers (review F3): "Aletra Gen. Trading", "Gnrl", "Trdg"
+    "gen": "general",
+    "genl": "general",
+    "gnrl": "general",
+    "gral": "general",
+    "trdg": "trading",
+    "trdng": "trading",
+    "tradg": "trading",
+    "mgmt": "management",
+    "mngmt": "management",
+    "assoc": "association",
+    "eqpt": "equipment",
+    "equip": "equipment",
+    "engg": "engineering",
+    "chem": "chemical",
+    "pharm": "pharmaceutical",
+    "invt": "investment",
+    "bros": "brothers",
+    "electr": "electronics",
+    "mfrs": "manufacturing",
+    "manuf": "manufacturing",
+    "mfc": "manufacturing",
+    "corpn": "corporation",
     # the plural of the commonest generic word: "Megvii Technologies" is the listed "Megvii Technology"
     "technologies": "technology",
 }
@@ -802,6 +897,8 @@ class Screener:
         postings: dict[str, list[int]] = defaultdict(list)
         # every indexed word by its skeleton (look-alike ASCII letters and digits in one class)
         self._skeletons: dict[str, set[str]] = defaultdict(set)
+        # and by its wide skeleton (multi-character look-alikes too: rn, vv, cl; digits among letters)
+        self._wide: dict[str, set[str]] = defaultdict(set)
         # the distinctive words of the brand lists (Huawei, Hikvision, Sophgo), for one-typo repairs
         self._typo_words: set[str] = set()
         for lst in self.lists:
@@ -842,6 +939,7 @@ class Screener:
                     if not _CJK.search(norm):
                         for word in norm.split():
                             self._skeletons[skeleton(word)].add(word)
+                            self._wide[skeleton_wide(word)].add(word)
                         if lst.brands:
                             self._typo_words.update(w for w in distinctive.split() if len(w) >= 5)
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
@@ -961,7 +1059,7 @@ class Screener:
         vocabulary = self._vocabulary
         if word in vocabulary:
             return word, word
-        known = self._skeletons.get(skeleton(word))
+        known = self._skeletons.get(skeleton(word)) or self._wide.get(skeleton_wide(word))
         if known:
             word = min(known, key=lambda k: (k not in self._typo_words, k))
             return word, word
