@@ -1,4 +1,4 @@
-"""Screening parties against restricted-party lists: exact, alias and near matches.
+r"""Screening parties against restricted-party lists: exact, alias and near matches.
 
 Names are normalized before matching, so that a name cannot dodge its entry by how
 it is written:
@@ -12,9 +12,17 @@ it is written:
   ``scripts/build_confusables.py``), word by word and only where the whole word
   becomes Latin, so a real Cyrillic or Greek name is left alone;
 - Traditional Chinese to Simplified with OpenCC (``t2s``), so 華為 is 华为;
-- case folding, punctuation to spaces, initialisms joined (S.M.I.C. is smic), and
-  legal forms removed in many languages and scripts (Co., Ltd., Pte. Ltd., Sdn.
-  Bhd., GmbH, S.A., Société Anonyme, 有限公司, 集团, 株式会社, Cyrillic OOO, ...).
+- letters drawn with ASCII symbols inside a word read as letters (\/\/ w, \/ v, @ a,
+  $ s, a run of strokes l);
+- case folding, punctuation to spaces, legal forms written as several words at the end of
+  a name removed whole (S.A. de C.V., Co. W.L.L, FZ-LLC, Sanayi ve Ticaret A.S., ...),
+  initialisms joined (S.M.I.C. is smic), and legal forms removed in many languages and
+  scripts (Co., Ltd., Pte. Ltd., Sdn. Bhd., GmbH, S.A., Société Anonyme, 有限公司, 集团,
+  株式会社, Cyrillic OOO, ...); business abbreviations written out (Intl, Gen., Trdg).
+
+A word the lists lack whose skeleton is a listed word's is that word: one skeleton puts the
+single look-alike ASCII characters in one class (I, l, 1; O, 0), a second the multi-character
+ones too (rn m, vv w, cl d; 5, 3, 4, 7, 8 among letters).
 
 An exact or alias match is a dictionary lookup under three keys: the normalized
 name, the name without spaces (ZhipuAI is Zhipu AI) and its words in sorted order.
@@ -434,12 +442,18 @@ def _strip_trailing_forms(toks: list[str]) -> list[str]:
     """The words of a name without the legal forms at its end, longest first; at least one word stays."""
     toks = list(toks)
     while len(toks) > 1:
-        for k in range(min(_MAX_FORM_WORDS, len(toks) - 1), 0, -1):
-            if "".join(toks[-k:]) in _TRAILING_FORMS:
-                del toks[-k:]
+        # The last words joined, one more each step: a form's last words are one of its endings, so
+        # the walk stops at the first join that is none (most names: at once, or after one word).
+        tail, cut = "", 0
+        for k in range(1, min(_MAX_FORM_WORDS, len(toks) - 1) + 1):
+            tail = toks[-k] + tail
+            if tail not in _FORM_ENDINGS:
                 break
-        else:
+            if tail in _TRAILING_FORMS:
+                cut = k
+        if not cut:
             break
+        del toks[-cut:]
     return toks
 
 

@@ -291,7 +291,8 @@ def test_a_cleared_tenant_does_not_hide_its_listed_owner_spelt_otherwise(tmp_pat
 @pytest.mark.parametrize(
     ("name", "country"),
     [
-        ("Sophgo Technologies S.A. de C.V.", "US"),  # the listed name, another legal form
+        ("Sophgo Compute Cloud", "US"),  # a listed brand with other words
+        ("SophgoCloud Services", "US"),  # glued
         ("Moore Threads Technology", "US"),  # a brand of the Entity List inside a longer name
         ("Aletra General Tradings", "AE"),  # one letter added
         ("Hauwei Technologies", "US"),  # one typo in a 1260H brand
