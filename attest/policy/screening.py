@@ -184,6 +184,17 @@ _LEGAL_WORDS = frozenset(
         "spzoo",
         "liability",
         "tob",  # Cyrillic ТОВ, folded to Latin look-alikes
+        # Gulf and free-zone forms, wherever they stand ("DMCC Aletra General Trading")
+        "dmcc",
+        "fzc",
+        "qsc",
+        "qpsc",
+        "bsc",
+        "ksc",
+        "kscc",
+        "saog",
+        "saoc",
+        "opc",
     ]
 )
 # Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
@@ -422,6 +433,7 @@ _JOINED_FORMS = frozenset(
     jointstock closedjointstockcompany openjointstockcompany publicjointstockcompany
     godokaisha yugenkaisha gomeikaisha goshikaisha kabushikikaisha gk yk kk
     sanayiveticaretas sanayiveticaretanonimsirketi sanayiveticaretltdsti sanveticas
+    sanayiveticaret sanveticaret veticaret llcfz llcfzco llcfzc
     sanvetic sanayi ticaret veticaretas ticaretas ticaretltdsti ltdsti ltdsirketi anonimsirketi as
     establishment est establ ek ekfm ekfr ohg gbr gmbhcokg gmbhco kgaa ughaftungsbeschrankt
     opc opcpvtltd pvtltd privatelimited pltd llp lllp pllc plc spa srl sas sasu sarlau

@@ -92,6 +92,10 @@ def test_no_false_positives_on_unrelated_companies(screener: Screener) -> None:
         ("Aletra General Trading Q.S.C.", "Aletra General Trading"),
         ("Aletra General Trading OPC Pvt Ltd", "Aletra General Trading"),
         ("Aletra General Trading Establishment", "Aletra General Trading"),
+        ("Aletra General Trading L.L.C-FZ", "Aletra General Trading"),
+        ("DMCC Aletra General Trading", "Aletra General Trading"),  # a Gulf form first
+        ("Aletra General Trading Sanayi ve Ticaret Limited Şirketi", "Aletra General Trading"),
+        ("Aletra General Trading, S.A.P.I. de C.V.", "Aletra General Trading"),
         ("Aletra Gen. Trading", "Aletra General Trading"),  # business abbreviations
         ("Aletra Gnrl Trdg", "Aletra General Trading"),
         ("Bank of Kunlun DMCC", "Bank of Kunlun"),
