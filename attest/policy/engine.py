@@ -26,6 +26,7 @@ from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog
 from attest.location.borders import bundled_borders
 from attest.location.in_country import country_fit
 from attest.memo import ByIdentity
+from attest.model.countries import ACCEPTED_COUNTRY_CODES
 from attest.model.manifest import Identifier, WorkloadManifest
 from attest.model.policy import (
     _HOMONYM_NEVER,
@@ -713,6 +714,8 @@ def _homonym(ctx: _Context, m: Match, name: str) -> bool:
     parties = _declared(ctx, name)
     if not countries or not parties:
         return False
+    if any(c not in ACCEPTED_COUNTRY_CODES for c in countries):
+        return False  # a country the list writes in a way not understood: never downgraded (fail closed)
     policy, never = ctx.policy, ctx.policy.homonym_never
     if any(policy.groups_of(c, never, ctx.at) for c in countries):
         return False
@@ -771,6 +774,24 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
                     + (f" until {cleared.expires}" if cleared.expires else "")
                     + f": {cleared.reason}",
                     evidence=evidence,
+                )
+            )
+            continue
+        if m.kind == "near" and _SEVERITY_ORDER.index(listed) > _SEVERITY_ORDER.index("warning"):
+            # A close match of an entry the policy refuses (a brand inside a longer name, a typo, a
+            # look-alike the normalization missed) is a possible match as well: it holds admission
+            # until reviewed, as a homonym does, and ``attest verify`` says warning.
+            evidence["identity"] = "unconfirmed"
+            out.append(
+                Finding(
+                    rule=f"policy.{rule.id}",
+                    severity=Severity(severity),
+                    message=f"possible match, confirm identity: {matched} (a {listed} match if it is the listed "
+                    "party)" + (f"; {note}" if note else ""),
+                    evidence=evidence,
+                    remedy="compare the party's name, address and registration numbers with the list entry; if it "
+                    "is another party, record the review in the policy ([[cleared]]: list, entry, party, country, "
+                    "reviewer, date, reason)",
                 )
             )
             continue
@@ -1026,8 +1047,13 @@ def _affiliates(ctx: _Context, rule: Rule) -> list[Finding]:
         remedy="treat the tenant as the listed party: a licence for it is needed",
     )
     if not certain:
+        # Through close matches or possible homonyms only: a warning for verify that holds admission
+        # (the marker of an unconfirmed screening match) until the owners are reviewed.
         found = found.model_copy(
-            update={"severity": Severity(min(found.severity, "warning", key=_SEVERITY_ORDER.index))}
+            update={
+                "severity": Severity(min(found.severity, "warning", key=_SEVERITY_ORDER.index)),
+                "evidence": {**found.evidence, "identity": "unconfirmed"},
+            }
         )
     return [found]
 

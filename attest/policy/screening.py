@@ -1,4 +1,4 @@
-"""Screening parties against restricted-party lists: exact, alias and near matches.
+r"""Screening parties against restricted-party lists: exact, alias and near matches.
 
 Names are normalized before matching, so that a name cannot dodge its entry by how
 it is written:
@@ -12,9 +12,17 @@ it is written:
   ``scripts/build_confusables.py``), word by word and only where the whole word
   becomes Latin, so a real Cyrillic or Greek name is left alone;
 - Traditional Chinese to Simplified with OpenCC (``t2s``), so 華為 is 华为;
-- case folding, punctuation to spaces, initialisms joined (S.M.I.C. is smic), and
-  legal forms removed in many languages and scripts (Co., Ltd., Pte. Ltd., Sdn.
-  Bhd., GmbH, S.A., Société Anonyme, 有限公司, 集团, 株式会社, Cyrillic OOO, ...).
+- letters drawn with ASCII symbols inside a word read as letters (\/\/ w, \/ v, @ a,
+  $ s, a run of strokes l);
+- case folding, punctuation to spaces, legal forms written as several words at the end of
+  a name removed whole (S.A. de C.V., Co. W.L.L, FZ-LLC, Sanayi ve Ticaret A.S., ...),
+  initialisms joined (S.M.I.C. is smic), and legal forms removed in many languages and
+  scripts (Co., Ltd., Pte. Ltd., Sdn. Bhd., GmbH, S.A., Société Anonyme, 有限公司, 集团,
+  株式会社, Cyrillic OOO, ...); business abbreviations written out (Intl, Gen., Trdg).
+
+A word the lists lack whose skeleton is a listed word's is that word: one skeleton puts the
+single look-alike ASCII characters in one class (I, l, 1; O, 0), a second the multi-character
+ones too (rn m, vv w, cl d; 5, 3, 4, 7, 8 among letters).
 
 An exact or alias match is a dictionary lookup under three keys: the normalized
 name, the name without spaces (ZhipuAI is Zhipu AI) and its words in sorted order.
@@ -54,6 +62,7 @@ from rapidfuzz.distance import OSA
 
 from attest.errors import InputError
 from attest.model.base import WireModel
+from attest.model.countries import ACCEPTED_COUNTRY_CODES
 
 _LEGAL_WORDS = frozenset(
     [
@@ -175,6 +184,17 @@ _LEGAL_WORDS = frozenset(
         "spzoo",
         "liability",
         "tob",  # Cyrillic ТОВ, folded to Latin look-alikes
+        # Gulf and free-zone forms, wherever they stand ("DMCC Aletra General Trading")
+        "dmcc",
+        "fzc",
+        "qsc",
+        "qpsc",
+        "bsc",
+        "ksc",
+        "kscc",
+        "saog",
+        "saoc",
+        "opc",
     ]
 )
 # Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
@@ -257,6 +277,8 @@ def _letter_variants() -> dict[int, str]:
                 out[code] = found.group(1)
     out[0x019F] = "O"  # LATIN CAPITAL LETTER O WITH MIDDLE TILDE (barred O, Ɵ)
     out[0x0275] = "o"  # LATIN SMALL LETTER BARRED O (ɵ)
+    # Cyrillic lower-case letters drawn as Latin small capitals ("Caмbricon"): м, т, к, н, в
+    out.update({0x043C: "m", 0x0442: "t", 0x043A: "k", 0x043D: "h", 0x0432: "b"})
     for code in range(0x0660, 0x10000):
         ch = chr(code)
         if unicodedata.category(ch) == "Nd":
@@ -273,6 +295,21 @@ _SKELETON = str.maketrans({"i": "l", "1": "l", "|": "l", "!": "l", "0": "o"})
 def skeleton(word: str) -> str:
     """A folded word with look-alike ASCII letters and digits in one class each (i, l, 1 and |; o, 0)."""
     return word.translate(_SKELETON)
+
+
+# Look-alikes of more than one ASCII character (TR39's skeleton only maps single characters):
+# rn is m ("Carnbricon"), vv is w ("Huavvei"), cl is d; and digits read as letters inside a word
+# of letters (5 is s in "5ugon", 3 e, 4 a, 7 t, 8 b). A second key, for words the lists lack.
+_MULTI = re.compile("rn|vv|cl")
+_MULTI_TO = {"rn": "m", "vv": "w", "cl": "d"}
+_DIGIT_LETTERS = str.maketrans({"5": "s", "3": "e", "4": "a", "7": "t", "8": "b"})
+
+
+def skeleton_wide(word: str) -> str:
+    """``skeleton`` with the multi-character look-alikes folded too (rn, vv, cl; 5, 3, 4, 7, 8 among letters)."""
+    if sum(ch.isalpha() for ch in word) >= 3:
+        word = word.translate(_DIGIT_LETTERS)
+    return skeleton(_MULTI.sub(lambda m: _MULTI_TO[m.group()], word))
 
 
 @lru_cache(maxsize=1)
@@ -324,7 +361,11 @@ def normalize(name: str) -> str:
 
 
 _ASCII_NON_WORD = {code: " " for code in range(128) if not chr(code).isalnum()}
-_STROKE = re.compile(r"(?<=[^\W\d_])[|!]|[|!](?=[^\W\d_])")
+_STROKE = re.compile(r"(?<=[^\W\d_])[|!]+|[|!]+(?=[^\W\d_])")
+# Letters drawn with ASCII symbols inside a word: \/\/ is w, \/ is v, @ is a, $ is s ("Hua\/\/ei",
+# "HIK\/ISION", "C@mbricon", "$ugon").
+_DRAWN = re.compile(r"\\/\\/|\\/|(?<=[^\W\d_])[@$]|[@$](?=[^\W\d_])")
+_DRAWN_TO = {"\\/\\/": "w", "\\/": "v", "@": "a", "$": "s"}
 
 
 def _normalize_folded(folded: str) -> tuple[str, str]:
@@ -332,7 +373,12 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
     squeezed: str | None = None
     if "|" in folded or "!" in folded:
         squeezed = _NON_WORD.sub("", folded)
-        folded = _STROKE.sub("l", folded)  # "HUAWE|": a stroke beside letters is a letter l
+        # "HUAWE|", "Megv||": strokes beside letters are letters l
+        folded = _STROKE.sub(lambda m: "l" * len(m.group()), folded)
+    if "@" in folded or "$" in folded or "\\" in folded:
+        if squeezed is None:
+            squeezed = _NON_WORD.sub("", folded)
+        folded = _DRAWN.sub(lambda m: _DRAWN_TO[m.group()], folded)
     if folded.isascii():
         # What _NON_WORD does, for ASCII: every character but a letter or digit is a space. No
         # legal affix is ASCII (each is CJK, Cyrillic or Hangul).
@@ -352,6 +398,8 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
                 break
             text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
         toks = text.split()
+    if len(toks) > 1 and toks[-1] in _FORM_ENDINGS:
+        toks = _strip_trailing_forms(toks)
     if _SINGLE_LETTER.search(text):  # rare: only then walk the words in Python
         merged: list[str] = []
         single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
@@ -368,6 +416,57 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
     if "technologies" in text:  # glued too: "HuaweiTechnologies" is "huaweitechnology" on both sides
         kept = [t[:-3] + "y" if t.endswith("technologies") else t for t in kept]
     return " ".join(kept or toks), squeezed
+
+
+# Legal forms at the end of a name, each as its letters joined: written with dots, spaces or
+# hyphens ("S.A. de C.V.", "FZ-LLC", "Co. W.L.L", "Sanayi ve Ticaret A.S.") they are several
+# words, removed together before initialisms are joined (where "de C.V." would become "decv").
+# From the abbreviations of GLEIF's ISO 20275 Entity Legal Forms code list for the countries
+# the lists name most (AE, QA, BH, KW, OM, SA, LB, TR, JP, MX, ES, IN, DE, RU, ...).
+_JOINED_FORMS = frozenset(
+    """
+    sadecv sdecv sderl sderldecv sdeidecv sapidecv sabdecv sadcv decv derl derldecv
+    sociedadanonimadecapitalvariable sociedadderesponsabilidadlimitada
+    dmcc dmc fzllc fzco fze fzc fzs fzsp fzllcfze llcfze fzcollc soleproprietorship
+    spc qsc qpsc qcsc qfc bsc bscc bscclosed sal sarl saloffshore wll cowll cwll llcwll spcwll sag saog
+    saoc saogs ksc kscc kscp kscclosed jsc ojsc cjsc pjsc pisc spjsc jointstockcompany
+    jointstock closedjointstockcompany openjointstockcompany publicjointstockcompany
+    godokaisha yugenkaisha gomeikaisha goshikaisha kabushikikaisha gk yk kk
+    sanayiveticaretas sanayiveticaretanonimsirketi sanayiveticaretltdsti sanveticas
+    sanayiveticaret sanveticaret veticaret llcfz llcfzco llcfzc
+    sanvetic sanayi ticaret veticaretas ticaretas ticaretltdsti ltdsti ltdsirketi anonimsirketi as
+    establishment est establ ek ekfm ekfr ohg gbr gmbhcokg gmbhco kgaa ughaftungsbeschrankt
+    opc opcpvtltd pvtltd privatelimited pltd llp lllp pllc plc spa srl sas sasu sarlau
+    limitedliabilitycompany limitedliabilitypartnership
+    companylimited colimited coltd coinc corp incorporated
+    ooo zao oao pao ao tov
+    ptyltd sdnbhd pteltd bhd tbk cvba bvba nvsa sccl scrl
+    """.split()  # noqa: SIM905  # a block of forms reads better than a list of 200 strings
+)
+_TRAILING_FORMS = _LEGAL_WORDS | _JOINED_FORMS
+# Every ending of a form: a name whose last word is none of them ends in no form (one set lookup
+# answers the common name before the walk below).
+_FORM_ENDINGS = frozenset(f[i:] for f in _TRAILING_FORMS for i in range(len(f)))
+_MAX_FORM_WORDS = 7
+
+
+def _strip_trailing_forms(toks: list[str]) -> list[str]:
+    """The words of a name without the legal forms at its end, longest first; at least one word stays."""
+    toks = list(toks)
+    while len(toks) > 1:
+        # The last words joined, one more each step: a form's last words are one of its endings, so
+        # the walk stops at the first join that is none (most names: at once, or after one word).
+        tail, cut = "", 0
+        for k in range(1, min(_MAX_FORM_WORDS, len(toks) - 1) + 1):
+            tail = toks[-k] + tail
+            if tail not in _FORM_ENDINGS:
+                break
+            if tail in _TRAILING_FORMS:
+                cut = k
+        if not cut:
+            break
+        del toks[-cut:]
+    return toks
 
 
 _RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067\u2068]")
@@ -497,6 +596,29 @@ _ABBREVIATIONS = {
     "dev": "development",
     "comm": "communications",
     "telecom": "telecommunications",
+    # abbreviations of names and registers (review F3): "Aletra Gen. Trading", "Gnrl", "Trdg"
+    "gen": "general",
+    "genl": "general",
+    "gnrl": "general",
+    "gral": "general",
+    "trdg": "trading",
+    "trdng": "trading",
+    "tradg": "trading",
+    "mgmt": "management",
+    "mngmt": "management",
+    "assoc": "association",
+    "eqpt": "equipment",
+    "equip": "equipment",
+    "engg": "engineering",
+    "chem": "chemical",
+    "pharm": "pharmaceutical",
+    "invt": "investment",
+    "bros": "brothers",
+    "electr": "electronics",
+    "mfrs": "manufacturing",
+    "manuf": "manufacturing",
+    "mfc": "manufacturing",
+    "corpn": "corporation",
     # the plural of the commonest generic word: "Megvii Technologies" is the listed "Megvii Technology"
     "technologies": "technology",
 }
@@ -679,6 +801,46 @@ class ListInfo:
 
 _Codes = list[str]  # a name for the type inside Match, whose field "list" hides the builtin
 
+# Every country string of the bundled CSL that is not an ISO 3166-1 alpha-2 code, as codes
+# (tests/policy/test_homonyms.py checks that none is left out). A region goes to every country
+# it lies in or across; Crimea, occupied, to Ukraine and Russia; the CIS to its members.
+LIST_COUNTRY_NAMES: dict[str, tuple[str, ...]] = {
+    "UK": ("GB",),  # the reserved code some lists write for GB
+    "AN": ("CW", "SX", "BQ"),  # the Netherlands Antilles, dissolved in 2010 (ISO 3166-3 ANHH)
+    "NM": ("US",),  # a Denied Persons List address in New Mexico: the state code written as the country
+    "MACAU": ("MO",),
+    "MACAO": ("MO",),
+    "PRC": ("CN",),
+    "CHINA": ("CN",),
+    "HONG KONG": ("HK",),
+    "TURKIYE": ("TR",),
+    "MAN, ISLE OF": ("IM",),
+    "CRIMEA (OCCUPIED)": ("UA", "RU"),
+    "REGION: CHINA": ("CN",),
+    "REGION: IRAN": ("IR",),
+    "REGION: RUSSIA": ("RU",),
+    "REGION: COMMONWEALTH OF INDEPENDENT STATES": ("RU", "BY", "AM", "AZ", "KZ", "KG", "MD", "TJ", "UZ"),
+    "REGION: JAMMU AND KASHMIR": ("IN", "PK"),
+    "REGION: KASHMIR": ("IN", "PK"),
+    "REGION: KAFIA KINGI": ("SD", "SS"),
+    "REGION: NORTH GAZA": ("PS",),
+    "REGION: NORTHERN GAZA": ("PS",),
+    "REGION: WEST BANK": ("PS",),
+    "REGION: NORTHERN MALI": ("ML",),
+}
+
+
+def country_codes(raw: str) -> tuple[str, ...]:
+    """A list entry's country as ISO codes: a code stays, a known name is mapped, anything else stays as written.
+
+    A string left as written is no ISO code: the homonym rule reads it as unknown and never takes
+    the entry for another party (fail closed).
+    """
+    text = raw.strip()
+    if len(text) == 2 and text.upper() in ACCEPTED_COUNTRY_CODES:
+        return (text.upper(),)
+    return LIST_COUNTRY_NAMES.get(" ".join(text.upper().split()), (text,))
+
 
 @dataclass(frozen=True)
 class Match:
@@ -694,9 +856,8 @@ class Match:
 
     def countries(self) -> _Codes:
         """The entry's countries (ISO codes); a 1260H designation is a Chinese military company: CN."""
-        found = list(
-            dict.fromkeys([*self.entry.countries, *([self.entry.country] if self.entry.country else [])])
-        )
+        raw = [*self.entry.countries, *([self.entry.country] if self.entry.country else [])]
+        found = list(dict.fromkeys(code for c in raw for code in country_codes(c)))
         if self.list.startswith("1260h") and "CN" not in found:
             found.append("CN")
         return found
@@ -762,6 +923,8 @@ class Screener:
         postings: dict[str, list[int]] = defaultdict(list)
         # every indexed word by its skeleton (look-alike ASCII letters and digits in one class)
         self._skeletons: dict[str, set[str]] = defaultdict(set)
+        # and by its wide skeleton (multi-character look-alikes too: rn, vv, cl; digits among letters)
+        self._wide: dict[str, set[str]] = defaultdict(set)
         # the distinctive words of the brand lists (Huawei, Hikvision, Sophgo), for one-typo repairs
         self._typo_words: set[str] = set()
         for lst in self.lists:
@@ -802,6 +965,7 @@ class Screener:
                     if not _CJK.search(norm):
                         for word in norm.split():
                             self._skeletons[skeleton(word)].add(word)
+                            self._wide[skeleton_wide(word)].add(word)
                         if lst.brands:
                             self._typo_words.update(w for w in distinctive.split() if len(w) >= 5)
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
@@ -921,7 +1085,7 @@ class Screener:
         vocabulary = self._vocabulary
         if word in vocabulary:
             return word, word
-        known = self._skeletons.get(skeleton(word))
+        known = self._skeletons.get(skeleton(word)) or self._wide.get(skeleton_wide(word))
         if known:
             word = min(known, key=lambda k: (k not in self._typo_words, k))
             return word, word
@@ -1029,11 +1193,16 @@ class Screener:
         return sorted(found.values(), key=_rank)
 
     def screen_party(self, names: Iterable[str]) -> list[Match]:
-        """Screen a party and its parent chain; best match per entry."""
-        best: dict[tuple[str, str, str], Match] = {}
-        for n in names:
+        """Screen a party and its parent chain: the best match per entry for each name.
+
+        Every (name, entry) pair is kept, not one per entry: a tenant's match may be cleared
+        as a homonym, or be one by its declared country, while its parent, spelt otherwise and
+        declared elsewhere, matches the same entry as the listed party itself.
+        """
+        best: dict[tuple[str, str, str, str], Match] = {}
+        for n in dict.fromkeys(names):
             for m in self.screen(n):
-                key = (m.source.name, m.list, m.entry.id)
+                key = (m.screened, m.source.name, m.list, m.entry.id)
                 if key not in best or m.score > best[key].score:
                     best[key] = m
         return sorted(best.values(), key=_rank)

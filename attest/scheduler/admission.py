@@ -22,7 +22,9 @@ key (the result of :func:`attest.verify.verify_envelope` and the manifest it ver
    minimum evidence grade). A screening match whose identity is unconfirmed (a "possible
    match": a party of a listed name that declares another country, a warning for ``attest
    verify``) refuses too, until the policy clears it: a listed party must not run by declaring
-   another country.
+   another country. A near match of an entry the policy refuses (a listed brand inside a
+   longer name, a typo) carries the same marker and holds the job too, as does an Affiliates
+   finding resting on near matches or possible homonyms only.
 
 Other warnings do not refuse; they travel with the verdict.
 """

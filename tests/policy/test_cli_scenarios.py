@@ -138,6 +138,14 @@ CASES += [
     Case("f8-hikvison", "policy.screening", "warning", tenant=_tenant("Hikvison")),
     Case("f8-megvii-plural", "policy.screening", "contraindicated", tenant=_tenant("Megvii Technologies Limited")),
     Case("minor-huawei-cloud-plural", "policy.screening", "contraindicated", tenant=_tenant("Huawei Cloud Computing Technologies"), expect="exactly"),
+    # The second review of issue 18. F2: multi-character look-alikes; F3: ASCII legal forms split in
+    # words; F4: a near match of a refused entry is a possible match; F5: a list country written as a name
+    Case("r2-f2-carnbricon", "policy.screening", "contraindicated", tenant=_tenant("Carnbricon Technologies Corporation Limited", "US")),
+    Case("r2-f2-huavvei-parent", "policy.screening", "contraindicated", tenant=_tenant("Bluefin Compute Pte. Ltd.", "SG", ("Hua\\/\\/ei Technologies Co., Ltd.", "US"))),
+    Case("r2-f3-sa-de-cv", "policy.screening", "contraindicated", tenant=_tenant("Aletra General Trading S.A. de C.V.", "AE")),
+    Case("r2-f3-dmcc", "policy.screening", "contraindicated", tenant=_tenant("Centre Bright Electronics DMCC", "AE")),
+    Case("r2-f4-brand-inside", "policy.screening", "warning", tenant=_tenant("Moore Threads Technology", "US"), expect="possible match"),
+    Case("r2-f5-macau", "policy.screening", "contraindicated", tenant=_tenant("BAIA CONSULTING LIMITED", "SG"), expect="listed in MO"),
 ]
 CONTROL = Case("control", "", "affirming", site=SG, operator=("Example Cloud Pte. Ltd.", "SG"))
 ORDER = ["none", "info", "affirming", "warning", "contraindicated"]

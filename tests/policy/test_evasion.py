@@ -61,3 +61,59 @@ def test_no_false_positives_on_unrelated_companies(screener: Screener) -> None:
     # With the seed and the 1260H list alone (brand lists with the subsidiary rule): none at all.
     brands = screener_for([bundled_list("1260h"), bundled_list("seed")])
     assert [n for n in names if brands.screen(n)] == []
+
+
+# --- the review of issue 18: multi-character look-alikes and ASCII legal forms (F2, F3, F7) ----
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("Carnbricon Technologies", "Cambricon"),  # rn for m
+        ("Phytiurn Information Technology", "Phytium"),
+        ("SenseTirne", "SenseTime"),
+        ("Rnoore Thread", "Moore Thread"),
+        ("Huavvei Technologies", "Huawei"),  # vv for w
+        ("5ugon", "Sugon"),  # a digit for a letter
+        ("$ugon", "Sugon"),
+        ("C@mbricon", "Cambricon"),
+        ("Hu@wei", "Huawei"),
+        ("Hua\\/\\/ei", "Huawei"),  # \/\/ for w
+        ("HIK\\/ISION", "Hikvision"),  # \/ for v
+        ("Megv||", "Megvii"),  # || for ll, both strokes
+        ("Ca\u043cbricon", "Cambricon"),  # Cyrillic small-capital m
+        ("Aletra General Trading DMCC", "Aletra General Trading"),  # ASCII legal forms
+        ("Aletra General Trading S.A. de C.V.", "Aletra General Trading"),
+        ("Aletra General Trading S. de R.L.", "Aletra General Trading"),
+        ("Aletra General Trading Co. W.L.L", "Aletra General Trading"),
+        ("Aletra General Trading FZ-LLC", "Aletra General Trading"),
+        ("Aletra General Trading Yugen Kaisha", "Aletra General Trading"),
+        ("Aletra General Trading Sanayi ve Ticaret A.S.", "Aletra General Trading"),
+        ("Aletra General Trading Q.S.C.", "Aletra General Trading"),
+        ("Aletra General Trading OPC Pvt Ltd", "Aletra General Trading"),
+        ("Aletra General Trading Establishment", "Aletra General Trading"),
+        ("Aletra General Trading L.L.C-FZ", "Aletra General Trading"),
+        ("DMCC Aletra General Trading", "Aletra General Trading"),  # a Gulf form first
+        ("Aletra General Trading Sanayi ve Ticaret Limited Şirketi", "Aletra General Trading"),
+        ("Aletra General Trading, S.A.P.I. de C.V.", "Aletra General Trading"),
+        ("Aletra Gen. Trading", "Aletra General Trading"),  # business abbreviations
+        ("Aletra Gnrl Trdg", "Aletra General Trading"),
+        ("Bank of Kunlun DMCC", "Bank of Kunlun"),
+        ("Centre Bright Electronics DMCC", "Centre Bright Electronics"),
+        ("Netrix", "Nettrix"),  # F7: a brand one letter short
+    ],
+)
+def test_multi_character_lookalikes_and_ascii_legal_forms_find_the_entry(
+    screener: Screener, name: str, listed: str
+) -> None:
+    found = screener.screen(name)
+    assert any(normalize(listed) in normalize(m.entry.name) or any(normalize(listed) in normalize(a) for a in m.entry.alt_names) for m in found), [
+        (m.entry.name, m.kind, m.score) for m in found
+    ]
+    best = found[0]
+    assert best.kind != "near" or best.score >= 95, (best.entry.name, best.kind, best.score)
+
+
+@pytest.mark.parametrize("name", ["Northern Modern Trading", "Clarion Partners", "Burn Street Capital", "3D Systems Corporation"])
+def test_words_with_rn_vv_cl_or_digits_are_not_taken_for_listed_words(screener: Screener, name: str) -> None:
+    assert [m.entry.name for m in screener.screen(name)] == []

@@ -358,6 +358,10 @@ def test_every_ascii_mark_separates_words_and_letters_and_digits_do_not() -> Non
         if ch in "|!":  # a stroke beside letters is the letter l (HUAWE|)
             assert normalize(f"abcd{ch}efgh") == "abcdlefgh"
             continue
+        if ch in "@$":  # drawn letters beside letters: a and s (C@mbricon, $ugon; review F2)
+            assert normalize(f"abcd{ch}efgh") == "abcd" + {"@": "a", "$": "s"}[ch] + "efgh"
+            assert normalize(f"12 {ch} 34") == "12 34"  # not beside a letter: a mark
+            continue
         want = f"abcd{ch.casefold()}efgh" if ch.isalnum() else "abcd efgh"
         assert normalize(f"abcd{ch}efgh") == want, repr(ch)
         # the same name in a script the fast path does not take (a Cyrillic word) splits alike
