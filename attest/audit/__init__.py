@@ -250,8 +250,13 @@ def integration_times(source: str) -> dict[str, float]:
     # an entry is the log's signature: an entry was integrated no later than that. The later of
     # the two is what the backdating check compares, so moving a time back in the database (or
     # deleting the checkpoints around it) cannot make a backdated manifest look fresh.
+    # An entry whose own time is missing (removed from the database) is judged by its checkpoint's.
     covered = log.covered_at()
-    return {f"{name}#{i}": max(at, covered.get(i, at)) for i, at in log.store.integration_times().items()}
+    recorded = log.store.integration_times()
+    return {
+        f"{name}#{i}": max(recorded.get(i, 0.0), covered[i]) if i in covered else recorded[i]
+        for i in sorted(recorded.keys() | covered.keys())
+    }
 
 
 def log_time_findings(source: str) -> dict[str, Finding]:
@@ -274,12 +279,13 @@ def log_time_findings(source: str) -> dict[str, Finding]:
         return {}
     log = Log.open(source)
     problems, unsigned = log.time_problems()
+    missing = set(log.untimed())
     found = {
         f"{name}#{i}": Finding(
             rule="log.integration_time_rewritten",
             severity=Severity.CONTRAINDICATED,
             message=f"the log's record of when it took this manifest contradicts its signed checkpoints: {why}",
-            evidence={"entry": i, "tolerance_s": TIME_TOLERANCE_S},
+            evidence={"entry": i, "tolerance_s": TIME_TOLERANCE_S, "time_missing": i in missing},
             remedy="the log's database was altered: compare it with a monitor's or witness's checkpoints",
         )
         for i, why in problems.items()
@@ -397,7 +403,13 @@ def audit(
     )
     if log_times:
         _flag_log_times(final, log_times)
-        rewritten = {k for k, f in log_times.items() if f.rule == "log.integration_time_rewritten"}
+        # A contradicted time is not compared with the issue time; a missing one was replaced by
+        # its covering checkpoint's time (integration_times), which still is the log's signature.
+        rewritten = {
+            k
+            for k, f in log_times.items()
+            if f.rule == "log.integration_time_rewritten" and not f.evidence.get("time_missing")
+        }
         integrated = {k: v for k, v in (integrated or {}).items() if k not in rewritten}
     if integrated:
         _flag_backdated(final, summaries, integrated, max_log_delay, options.clock_skew)

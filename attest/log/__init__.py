@@ -13,7 +13,7 @@ from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
-from attest.log.store import Appended, LogStore, SqliteLog, entries_path
+from attest.log.store import TIMES_KEPT_FROM, Appended, LogStore, SqliteLog, entries_path
 
 __all__ = ["TIME_TOLERANCE_S", "Appended", "Checkpoint", "Log", "is_url", "merkle"]
 
@@ -69,6 +69,7 @@ class Log:
             store = SqliteLog(path, create=True)
         store.set_meta("origin", origin)
         store.set_meta("verifier_key", verifier)
+        store.set_meta(TIMES_KEPT_FROM, "0")
         return cls(store)
 
     @classmethod
@@ -199,14 +200,20 @@ class Log:
         checkpoint covers yet (their time is the log operator's word alone).
         """
         times = self.store.integration_times()
-        if not times:
-            return {}, set()
         signed = self.signed_checkpoint_times()
+        problems: dict[int, str] = {
+            index: (
+                f"entry {index}: the log keeps integration times but has none for this entry "
+                "(removed from its database?)"
+            )
+            for index in self.untimed()
+        }
+        if not times:
+            return problems, set()
         sizes = [size for size, _ in signed]
         # newest[i]: the latest time among signed[:i + 1]; oldest[i]: the earliest among signed[i:].
         newest = list(itertools.accumulate((t for _, t in signed), max))
         oldest = list(itertools.accumulate((t for _, t in reversed(signed)), min))[::-1]
-        problems: dict[int, str] = {}
         unsigned: set[int] = set()
         for index, at in sorted(times.items()):
             if not math.isfinite(at):
@@ -228,6 +235,28 @@ class Log:
             elif cut == len(signed):
                 unsigned.add(index)
         return problems, unsigned
+
+    def untimed(self) -> list[int]:
+        """The entries that should have an integration time and have none (removed from the database).
+
+        A log created by ``attest log init`` keeps a time for every entry; one created before
+        times were kept, from the entry the upgrade began with (``times_kept_from``). Without
+        that mark, a log that keeps any time (an entry's, or a signed checkpoint's time line)
+        keeps them all: a time set to NULL, or the column dropped, is not an older log.
+        """
+        size = self.size
+        times = self.store.integration_times()
+        mark = self.store.meta(TIMES_KEPT_FROM)
+        start: int | None
+        if mark is not None and mark.isdigit():
+            start = int(mark)
+        elif mark is not None or times or self.signed_checkpoint_times():
+            start = 0
+        else:
+            start = None  # a log from before times were kept
+        if start is None:
+            return []
+        return [i for i in range(start, size) if i not in times]
 
     def covered_at(self) -> dict[int, int]:
         """For each entry a signed, timed checkpoint includes: the earliest such checkpoint's time.

@@ -172,3 +172,69 @@ def test_deleting_the_checkpoint_before_a_rewritten_time_does_not_hide_backdatin
                  check_code=1).stdout
     assert "log.integration_time" in _rules(report)["audit.db#1"]
     assert {r["source"]: r["status"] for r in json.loads(report)["results"]}["audit.db#1"] == "warning"
+
+
+def _backdated_first_entry(where: Path | str, tmp_path: Path) -> None:
+    """A log whose only entry is a manifest backdated 2 h, covered by a checkpoint signed now."""
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    key = SigningKey.generate()
+    log = Log.init(where, "example.com/log", key)
+    log.append([node.envelope(node.manifest(now=datetime.now(UTC) - timedelta(hours=2), chain=True))])
+    log.checkpoint(key)
+    log.store.close()
+
+
+def test_an_integration_time_removed_from_the_database_is_caught(tmp_path: Path, cli: Any) -> None:
+    """Review F1: the operator sets a backdated entry's time to NULL (or drops the column), so that no
+    time contradicts the checkpoints: log verify says DAMAGED, and the audit still dates the entry by the
+    checkpoint that covers it (backdated) besides flagging the removed time."""
+    import sqlite3
+
+    _backdated_first_entry(tmp_path / "audit.db", tmp_path)
+    audit = ("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details")
+    assert "log.integration_time" in _rules(cli(*audit, check_code=1).stdout)["audit.db#0"]
+    for attack in ("UPDATE entries SET at = NULL WHERE idx = 0", "ALTER TABLE entries DROP COLUMN at"):
+        with sqlite3.connect(tmp_path / "audit.db") as db:
+            db.execute(attack)
+        out = cli("log", "verify", "--log", "audit.db", check_code=3).stdout
+        assert out.startswith("DAMAGED") and "entry 0: the log keeps integration times but has none" in out, out
+        report = cli(*audit, check_code=3).stdout
+        rules = _rules(report)["audit.db#0"]
+        assert "log.integration_time_rewritten" in rules and "log.integration_time" in rules, (attack, rules)
+        assert {r["source"]: r["status"] for r in json.loads(report)["results"]}["audit.db#0"] == "contraindicated"
+
+
+def test_a_log_from_before_times_were_kept_is_not_flagged(tmp_path: Path, cli: Any) -> None:
+    """A log created before integration times existed gains the column on its next write: its old
+    entries are not 'removed' times, its new ones are timed, and a new one set to NULL is caught."""
+    import sqlite3
+
+    log = Log.init(tmp_path / "audit.db", "example.com/log", SigningKey.generate())
+    log.append([b"old\n"])
+    log.store.close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:  # what a log of that version looked like
+        db.execute("ALTER TABLE entries DROP COLUMN at")
+        db.execute("DELETE FROM meta WHERE key = 'times_kept_from'")
+    log = Log.open(tmp_path / "audit.db")  # opened for writing: the column comes back
+    log.append([b"new\n"])
+    assert log.untimed() == [] and log.store.integrated_at(1) is not None
+    log.store.close()
+    cli("log", "verify", "--log", "audit.db", check_code=0)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE entries SET at = NULL WHERE idx = 1")
+    assert "entry 1: the log keeps" in cli("log", "verify", "--log", "audit.db", check_code=3).stdout
+
+
+def test_an_integration_time_removed_in_postgresql_is_caught(postgres_url: str, tmp_path: Path, cli: Any) -> None:
+    """Review F1 on PostgreSQL: the same NULL, the same findings."""
+    import psycopg
+
+    _backdated_first_entry(postgres_url, tmp_path)
+    name = postgres_url.rsplit("/", 1)[-1]
+    audit = ("audit", postgres_url, "--trust", "trust.json", "--policy", "none", "--format", "json", "--details")
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE entries SET at = NULL WHERE idx = 0")
+    assert "entry 0: the log keeps" in cli("log", "verify", "--log", postgres_url, check_code=3).stdout
+    rules = _rules(cli(*audit, check_code=3).stdout)[f"{name}#0"]
+    assert "log.integration_time_rewritten" in rules and "log.integration_time" in rules
