@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
 from attest.audit.parallel import VerifierSpec, progress_bar, verify_all
@@ -24,6 +24,10 @@ from attest.model.base import require_aware
 from attest.model.result import Finding, Severity, Status, VerificationResult
 from attest.units import human_duration
 from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions
+
+if TYPE_CHECKING:
+    from attest.log.cosignature import WitnessKey
+    from attest.log.monitor import LogKey
 
 __all__ = [
     "AuditReport",
@@ -259,7 +263,13 @@ def integration_times(source: str) -> dict[str, float]:
     }
 
 
-def log_time_findings(source: str) -> dict[str, Finding]:
+def log_time_findings(
+    source: str,
+    *,
+    log_key: LogKey | None = None,
+    witnesses: Sequence[WitnessKey] = (),
+    cosignatures: int = 0,
+) -> dict[str, Finding]:
     """Findings on the integration times of a log's entries, by the names :func:`read_source` gives them.
 
     The times are a column of the log's database; only the time lines of the checkpoints the
@@ -268,8 +278,20 @@ def log_time_findings(source: str) -> dict[str, Finding]:
     (contraindicated: the log itself was altered); a timed entry that no signed, timed
     checkpoint covers yet is ``log.integration_time_unsigned`` (warning: its time is the log
     operator's word alone; sign a checkpoint before auditing). Empty for a directory.
+
+    The checkpoints are checked against the key the log's database names. Anyone who can write
+    that database can name a key of their own and sign time lines with it: without ``log_key``
+    (the log's verifier key, pinned by the auditor) every entry is ``log.key_unpinned``
+    (warning). With ``cosignatures``, an entry whose time no checkpoint cosigned by that many of
+    ``witnesses`` confirms (:meth:`attest.log.Log.uncosigned_times`) is
+    ``log.integration_time_unconfirmed`` (warning): a log key holder could re-sign time lines.
+
+    Raises:
+        LogMisbehaviour: the log's database names another key than ``log_key``.
     """
     from attest.log import TIME_TOLERANCE_S, Log, is_url
+    from attest.log.checkpoint import verifier_key
+    from attest.log.monitor import LogMisbehaviour
 
     if is_url(source):
         name = source.rsplit("/", 1)[-1] or "log"
@@ -278,6 +300,13 @@ def log_time_findings(source: str) -> dict[str, Finding]:
     else:
         return {}
     log = Log.open(source)
+    if log_key is not None and verifier_key(log_key.name, log_key.public) != verifier_key(
+        log.key_name, log.public
+    ):
+        raise LogMisbehaviour(
+            f"the log is signed by another key than the one pinned: its database names "
+            f"{verifier_key(log.key_name, log.public)}, --log-key is {verifier_key(log_key.name, log_key.public)}"
+        )
     problems, unsigned = log.time_problems()
     missing = set(log.untimed())
     found = {
@@ -301,6 +330,36 @@ def log_time_findings(source: str) -> dict[str, Finding]:
             evidence={"entry": i},
             remedy="sign a checkpoint of the log (attest log checkpoint) and audit again",
         )
+    for i in log.uncosigned_times(witnesses, cosignatures):
+        found.setdefault(
+            f"{name}#{i}",
+            Finding(
+                rule="log.integration_time_unconfirmed",
+                severity=Severity.WARNING,
+                message=(
+                    f"no checkpoint with {cosignatures} witness cosignature(s) confirms when the log took "
+                    f"entry {i}: its time is the log key holder's word alone"
+                ),
+                evidence={"entry": i, "cosignatures": cosignatures},
+                remedy="have the log's checkpoints cosigned by the witnesses (attest log witness) and audit again",
+            ),
+        )
+    if log_key is None:
+        for i in range(log.size):
+            found.setdefault(
+                f"{name}#{i}",
+                Finding(
+                    rule="log.key_unpinned",
+                    severity=Severity.WARNING,
+                    message=(
+                        "the log's checkpoints were checked against the key its own database names: "
+                        "whoever can write that database can sign time lines of their choosing, so when "
+                        "the log took this manifest is not confirmed"
+                    ),
+                    evidence={"entry": i, "verifier_key": verifier_key(log.key_name, log.public)},
+                    remedy="pin the log's verifier key: attest audit ... --log-key log.pub",
+                ),
+            )
     return found
 
 

@@ -6,6 +6,7 @@ import bisect
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
+from attest.log.cosignature import WitnessKey, count_cosignatures
 from attest.log.store import TIMES_KEPT_FROM, Appended, LogStore, SqliteLog, entries_path
 
 __all__ = ["TIME_TOLERANCE_S", "Appended", "Checkpoint", "Log", "is_url", "merkle"]
@@ -257,6 +259,37 @@ class Log:
         if start is None:
             return []
         return [i for i in range(start, size) if i not in times]
+
+    def uncosigned_times(self, witnesses: Sequence[WitnessKey], cosignatures: int) -> list[int]:
+        """The entries whose integration time no checkpoint with ``cosignatures`` witness cosignatures confirms.
+
+        An entry's time is confirmed when the first signed, timed checkpoint that holds it, or a
+        later one timed within ``TIME_TOLERANCE_S`` of it, carries that many valid cosignatures by
+        ``witnesses``: witnesses check a time line against their own clocks, so a time line the
+        log's key alone vouches for (re-signed later, with a chosen time) is not confirmed.
+        """
+        if cosignatures <= 0:
+            return []
+        timed: list[tuple[int, int, bool]] = []  # (size, time, cosigned enough)
+        for size, root, note in self.store.checkpoints():
+            try:
+                cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
+            except InputError:
+                continue  # verify() reports it
+            if cp.timestamp is not None and cp.size == size and cp.root == root:
+                timed.append((size, cp.timestamp, count_cosignatures(note, witnesses) >= cosignatures))
+        timed.sort()
+        # The entries in [timed[k-1].size, timed[k].size) are held by timed[k:] alone; all share a verdict.
+        out: list[int] = []
+        start = 0
+        for k in range(len(timed) + 1):
+            end = timed[k][0] if k < len(timed) else self.size
+            covering = timed[k:]
+            first = min((t for _, t, _ in covering), default=None)
+            if first is None or not any(ok and t <= first + TIME_TOLERANCE_S for _, t, ok in covering):
+                out.extend(range(start, min(end, self.size)))
+            start = max(start, end)
+        return out
 
     def covered_at(self) -> dict[int, int]:
         """For each entry a signed, timed checkpoint includes: the earliest such checkpoint's time.

@@ -9,7 +9,7 @@ from typing import Any
 
 from attest.crypto.keys import SigningKey
 from attest.log import Log
-from attest.log.checkpoint import open_checkpoint
+from attest.log.checkpoint import Checkpoint, open_checkpoint
 from tests.conftest import trusted_node
 
 
@@ -90,6 +90,13 @@ def _timed_log_with_a_backdated_manifest(where: Path | str, tmp_path: Path) -> t
 
 def _rules(out: str) -> dict[str, list[str]]:
     return {r["source"]: [f["rule"] for f in r["findings"]] for r in json.loads(out)["results"]}
+
+
+def _warned(out: str) -> dict[str, list[str]]:
+    """The rules above info, by source."""
+    return {
+        r["source"]: [f["rule"] for f in r["findings"] if f["severity"] != "info"] for r in json.loads(out)["results"]
+    }
 
 
 def test_a_rewritten_integration_time_is_caught_by_log_verify_and_the_audit(tmp_path: Path, cli: Any) -> None:
@@ -238,3 +245,68 @@ def test_an_integration_time_removed_in_postgresql_is_caught(postgres_url: str, 
     assert "entry 0: the log keeps" in cli("log", "verify", "--log", postgres_url, check_code=3).stdout
     rules = _rules(cli(*audit, check_code=3).stdout)[f"{name}#0"]
     assert "log.integration_time_rewritten" in rules and "log.integration_time" in rules
+
+
+def test_a_log_key_pinned_by_the_auditor_refuses_a_database_that_names_another(tmp_path: Path, cli: Any) -> None:
+    """Review F2: with write access to the database only, the operator names a key of their own in
+    ``meta`` and re-signs the checkpoints with a chosen time line (hiding a backdated manifest). Not
+    pinned, the audit says the log's times are unconfirmed (never affirming); pinned, both log verify
+    and the audit refuse the log (exit 3), naming the two keys."""
+    import sqlite3
+
+    from attest.log.checkpoint import verifier_key
+
+    _backdated_first_entry(tmp_path / "audit.db", tmp_path)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        (tmp_path / "log.pub").write_text(db.execute("SELECT value FROM meta WHERE key = 'verifier_key'").fetchone()[0])
+        forged, fake = SigningKey.generate(), datetime.now(UTC).timestamp() - 7200
+        db.execute("UPDATE meta SET value = ? WHERE key = 'verifier_key'", (verifier_key("example.com/log", forged.public),))
+        for size, root in db.execute("SELECT size, root FROM checkpoints").fetchall():
+            note = Checkpoint("example.com/log", size, bytes(root), int(fake + 60)).sign("example.com/log", forged)
+            db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, size))
+        db.execute("UPDATE entries SET at = ?", (fake + 30,))
+    audit = ("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details")
+    report = cli(*audit, check_code=1).stdout  # the attack hides the backdating, but not the missing pin
+    assert _warned(report)["audit.db#0"] == ["log.key_unpinned"], _warned(report)
+    assert "OK" in cli("log", "verify", "--log", "audit.db", check_code=0).stdout
+    pinned = cli(*audit, "--log-key", "log.pub", check_code=3)
+    assert "signed by another key than the one pinned" in pinned.stderr and pinned.stdout == ""
+    refused = cli("log", "verify", "--log", "audit.db", "--log-key", "log.pub", check_code=3)
+    assert "signed by another key than the one pinned" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_time_lines_without_the_witnesses_cosignatures_are_unconfirmed(tmp_path: Path, cli: Any) -> None:
+    """Review F2: the log key's holder re-signs the checkpoints with a chosen time line (the witness's
+    cosignatures drop off). With --cosignatures 1 the re-signed times are log.integration_time_unconfirmed;
+    the honest, cosigned log is not."""
+    import sqlite3
+
+    from attest.log.cosignature import WitnessKey, cosign
+
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    key, wkey = SigningKey.generate(), SigningKey.generate()
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    (tmp_path / "log.pub").write_text(log.store.meta("verifier_key") or "")
+    (tmp_path / "w.vkey").write_text(WitnessKey("w.example/w", wkey.public).vkey())
+    log.append([node.envelope(node.manifest(now=datetime.now(UTC) - timedelta(hours=2), chain=True))])
+    note = log.checkpoint(key)
+    cp = open_checkpoint(note, log.key_name, log.public, origin=log.origin)
+    assert cp.timestamp is not None
+    log.add_cosignatures(note, cosign(note.partition("\n\n")[0] + "\n", "w.example/w", wkey, cp.timestamp))
+    log.store.close()
+    audit = ("audit", "audit.db", "--trust", "trust.json", "--policy", "none", "--format", "json", "--details",
+             "--log-key", "log.pub", "--witness", "w.vkey", "--cosignatures", "1")
+    assert _warned(cli(*audit, check_code=1).stdout)["audit.db#0"] == ["log.integration_time"]  # backdated, confirmed
+    cli("log", "verify", "--log", "audit.db", "--log-key", "log.pub", "--witness", "w.vkey", "--cosignatures", "1",
+        check_code=0)
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        fake = cp.timestamp - 7200
+        for size, root in db.execute("SELECT size, root FROM checkpoints").fetchall():
+            forged = Checkpoint("example.com/log", size, bytes(root), fake + 60).sign("example.com/log", key)
+            db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (forged, size))
+        db.execute("UPDATE entries SET at = ?", (fake + 30,))
+    assert _warned(cli(*audit, check_code=1).stdout)["audit.db#0"] == ["log.integration_time_unconfirmed"]
+    out = cli("log", "verify", "--log", "audit.db", "--log-key", "log.pub", "--witness", "w.vkey",
+              "--cosignatures", "1", check_code=1).stdout
+    assert "not confirmed by a checkpoint with 1 witness cosignature" in out, out
