@@ -284,6 +284,9 @@ class Collector:
         self.unfinished: OrderedDict[bytes, dict[str, ChainHead | None]] = OrderedDict()
         """By leaf hash, the chain heads an envelope was judged against when its append or verdict
         failed (its retry is judged against them: the same submission; bounded, not kept across restarts)."""
+        self.unfinished_slot: dict[bytes, tuple[str, int]] = {}
+        """By leaf hash of an ``unfinished`` envelope: its node key and sequence. Another envelope
+        of that key and sequence logged meanwhile (a twin) ends the retry's claim to the old heads."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
     def _judge(
@@ -397,7 +400,7 @@ class Collector:
         try:
             placed = self.log.append([raw])[0]
         except InputError as exc:
-            self._unfinished(leaf, before)
+            self._unfinished(leaf, before, result.key_id, manifest)
             return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
         if (
             not placed.new and existing is None
@@ -412,13 +415,16 @@ class Collector:
                 result, _ = self._judge(raw, now, self.state)
             self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         except (AttestError, sqlite3.Error, OSError) as exc:
-            self._unfinished(leaf, before)
+            self._unfinished(leaf, before, result.key_id, manifest)
             message = getattr(exc, "message", None) or str(exc)
             return 503, {
                 "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
                 "push it again: it is judged then, as the original"
             }
         self.unfinished.pop(leaf, None)
+        self.unfinished_slot.pop(leaf, None)
+        if manifest is not None and result.key_id:
+            self._supersede(leaf, result.key_id, manifest.freshness.sequence)
         if self.newest is not None:
             try:
                 self.newest.offer(raw, result, manifest)
@@ -431,11 +437,31 @@ class Collector:
             **self._proof(placed.index),
         }
 
-    def _unfinished(self, leaf: bytes, heads: dict[str, ChainHead | None]) -> None:
+    def _unfinished(
+        self,
+        leaf: bytes,
+        heads: dict[str, ChainHead | None],
+        key_id: str | None,
+        manifest: WorkloadManifest | None,
+    ) -> None:
         self.unfinished[leaf] = heads
         self.unfinished.move_to_end(leaf)
+        if key_id and manifest is not None:
+            self.unfinished_slot[leaf] = (key_id, manifest.freshness.sequence)
         while len(self.unfinished) > _UNFINISHED_KEPT:
-            self.unfinished.popitem(last=False)
+            self.unfinished_slot.pop(self.unfinished.popitem(last=False)[0], None)
+
+    def _supersede(self, leaf: bytes, key_id: str, sequence: int) -> None:
+        """Forget the old heads of failed envelopes whose key and sequence ``leaf`` (just logged) took.
+
+        Their retry is another manifest of the same place in the node's chain: judged against the
+        heads as they are now (a fork or a rollback), not as of its first attempt, which would let a
+        node get both twins of one sequence, and everything after the twin, affirmed.
+        """
+        for other, slot in list(self.unfinished_slot.items()):
+            if other != leaf and slot == (key_id, sequence):
+                self.unfinished.pop(other, None)
+                del self.unfinished_slot[other]
 
     def _proof(self, index: int) -> dict[str, Any]:
         proof = self.log.inclusion(index)
