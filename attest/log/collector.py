@@ -362,6 +362,8 @@ class Collector:
                 "error": f"this collector's clock is {off:+.0f} s off every witness's; it judges nothing "
                 "until its clock is fixed"
             }
+        if self.unconfirmed():
+            return 503, {"error": UNCONFIRMED}
         # A logged entry without a verdict is judged as itself: its own recorded nonce is no replay.
         # The retry of an envelope whose append (or verdict) failed is judged against the chain as
         # it was then: a newer manifest of the node logged meanwhile does not make it a rollback.
@@ -524,6 +526,30 @@ class Collector:
             return []
         return ids
 
+    def unconfirmed(self) -> bool:
+        """Whether this collector has witnesses and none has confirmed its clock with a signed time yet.
+
+        Such a collector judges and signs nothing: a clock running ahead, with its witnesses
+        unreachable, would otherwise sign a checkpoint timed ahead that freezes every honest
+        collector of the log until that time (an unanswered or unsigned ``Date`` confirms nothing).
+        """
+        return bool(self.witnesses) and self.key is not None and not self.clock_confirmed()
+
+    def confirm_clock(self) -> None:
+        """Ask the witnesses to cosign a checkpoint of the log as it is, signed now and kept in memory only.
+
+        Their cosignatures' signed times measure this clock (:meth:`clock_confirmed`). Nothing is
+        stored: a witness refuses a time line far from its clock, and then the log keeps no
+        checkpoint with that time either.
+        """
+        from attest.log.checkpoint import Checkpoint
+
+        if self.key is None or not self.witnesses:
+            return
+        size = self.log.size
+        probe = Checkpoint(self.log.origin, size, self.log.root(size), int(time.time()))
+        self._cosign(probe.sign(self.log.origin, self.key))
+
     def clock_confirmed(self) -> bool:
         """Whether some witness's signed cosignature time, as last measured, is within ``max_clock_lag_s`` of this clock."""
         return any(
@@ -592,9 +618,13 @@ class Collector:
                 _warn(f"witness {url} unreachable: {exc}")
                 continue
             self._measure_clock(url, resp)
+        if not self.clock_confirmed():
+            self.confirm_clock()
         if self.clock_disagrees():
             off = min(self.clock_offsets.values(), key=abs)
             _warn(f"this collector's clock is {off:+.0f} s off every witness's: it judges and signs nothing")
+        elif self.unconfirmed():
+            _warn(UNCONFIRMED)
 
     def clock_disagrees(self) -> bool:
         """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
@@ -635,7 +665,7 @@ class Collector:
         if self.key is None:
             return None
         if self.log.size != self.noted_size:
-            if self.clock_disagrees():  # its time line would be wrong: nothing is signed
+            if self.clock_disagrees() or self.unconfirmed():  # its time line may be wrong: nothing is signed
                 return self.note
             try:
                 self.note = self.log.checkpoint(self.key)
@@ -649,6 +679,8 @@ class Collector:
         """Outside the lock (a slow witness must not stall pushes): cosignatures for the newest note."""
         if self.clock_disagrees():
             self._remeasure_clocks()
+        if self.unconfirmed():
+            self.confirm_clock()
         note, size = self.note, self.noted_size
         if note is None or self.cosigned_size == size:
             return None
@@ -817,6 +849,11 @@ class Collector:
 
 
 _log = logging.getLogger("attest.collector")
+
+UNCONFIRMED = (
+    "no witness has confirmed this collector's clock with a signed time yet (unreachable, or refusing "
+    "its checkpoints): it judges and signs nothing until one does"
+)
 
 
 def _text(resp: Any) -> str:
