@@ -243,8 +243,9 @@ class Log:
 
         A log created by ``attest log init`` keeps a time for every entry; one created before
         times were kept, from the entry the upgrade began with (``times_kept_from``). Without
-        that mark, a log that keeps any time (an entry's, or a signed checkpoint's time line)
-        keeps them all: a time set to NULL, or the column dropped, is not an older log.
+        that mark (a log upgraded before the mark existed), from its first timed entry; with no
+        timed entry but a signed checkpoint's time line, from the first: a time set to NULL, or
+        the column dropped, is not an older log.
         """
         size = self.size
         times = self.store.integration_times()
@@ -252,7 +253,11 @@ class Log:
         start: int | None
         if mark is not None and mark.isdigit():
             start = int(mark)
-        elif mark is not None or times or self.signed_checkpoint_times():
+        elif mark is not None:
+            start = 0  # a mark that is no number was written by hand
+        elif times:
+            start = min(times)
+        elif self.signed_checkpoint_times():
             start = 0
         else:
             start = None  # a log from before times were kept
