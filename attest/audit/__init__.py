@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
 from attest.audit.parallel import VerifierSpec, progress_bar, verify_all
@@ -24,6 +24,10 @@ from attest.model.base import require_aware
 from attest.model.result import Finding, Severity, Status, VerificationResult
 from attest.units import human_duration
 from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions
+
+if TYPE_CHECKING:
+    from attest.log.cosignature import WitnessKey
+    from attest.log.monitor import LogKey
 
 __all__ = [
     "AuditReport",
@@ -250,11 +254,22 @@ def integration_times(source: str) -> dict[str, float]:
     # an entry is the log's signature: an entry was integrated no later than that. The later of
     # the two is what the backdating check compares, so moving a time back in the database (or
     # deleting the checkpoints around it) cannot make a backdated manifest look fresh.
+    # An entry whose own time is missing (removed from the database) is judged by its checkpoint's.
     covered = log.covered_at()
-    return {f"{name}#{i}": max(at, covered.get(i, at)) for i, at in log.store.integration_times().items()}
+    recorded = log.store.integration_times()
+    return {
+        f"{name}#{i}": max(recorded.get(i, 0.0), covered[i]) if i in covered else recorded[i]
+        for i in sorted(recorded.keys() | covered.keys())
+    }
 
 
-def log_time_findings(source: str) -> dict[str, Finding]:
+def log_time_findings(
+    source: str,
+    *,
+    log_key: LogKey | None = None,
+    witnesses: Sequence[WitnessKey] = (),
+    cosignatures: int = 0,
+) -> dict[str, Finding]:
     """Findings on the integration times of a log's entries, by the names :func:`read_source` gives them.
 
     The times are a column of the log's database; only the time lines of the checkpoints the
@@ -263,8 +278,20 @@ def log_time_findings(source: str) -> dict[str, Finding]:
     (contraindicated: the log itself was altered); a timed entry that no signed, timed
     checkpoint covers yet is ``log.integration_time_unsigned`` (warning: its time is the log
     operator's word alone; sign a checkpoint before auditing). Empty for a directory.
+
+    The checkpoints are checked against the key the log's database names. Anyone who can write
+    that database can name a key of their own and sign time lines with it: without ``log_key``
+    (the log's verifier key, pinned by the auditor) every entry is ``log.key_unpinned``
+    (warning). With ``cosignatures``, an entry whose time no checkpoint cosigned by that many of
+    ``witnesses`` confirms (:meth:`attest.log.Log.uncosigned_times`) is
+    ``log.integration_time_unconfirmed`` (warning): a log key holder could re-sign time lines.
+
+    Raises:
+        LogMisbehaviour: the log's database names another key than ``log_key``.
     """
     from attest.log import TIME_TOLERANCE_S, Log, is_url
+    from attest.log.checkpoint import verifier_key
+    from attest.log.monitor import LogMisbehaviour
 
     if is_url(source):
         name = source.rsplit("/", 1)[-1] or "log"
@@ -273,13 +300,21 @@ def log_time_findings(source: str) -> dict[str, Finding]:
     else:
         return {}
     log = Log.open(source)
+    if log_key is not None and verifier_key(log_key.name, log_key.public) != verifier_key(
+        log.key_name, log.public
+    ):
+        raise LogMisbehaviour(
+            f"the log is signed by another key than the one pinned: its database names "
+            f"{verifier_key(log.key_name, log.public)}, --log-key is {verifier_key(log_key.name, log_key.public)}"
+        )
     problems, unsigned = log.time_problems()
+    missing = set(log.untimed())
     found = {
         f"{name}#{i}": Finding(
             rule="log.integration_time_rewritten",
             severity=Severity.CONTRAINDICATED,
             message=f"the log's record of when it took this manifest contradicts its signed checkpoints: {why}",
-            evidence={"entry": i, "tolerance_s": TIME_TOLERANCE_S},
+            evidence={"entry": i, "tolerance_s": TIME_TOLERANCE_S, "time_missing": i in missing},
             remedy="the log's database was altered: compare it with a monitor's or witness's checkpoints",
         )
         for i, why in problems.items()
@@ -295,6 +330,36 @@ def log_time_findings(source: str) -> dict[str, Finding]:
             evidence={"entry": i},
             remedy="sign a checkpoint of the log (attest log checkpoint) and audit again",
         )
+    for i in log.uncosigned_times(witnesses, cosignatures):
+        found.setdefault(
+            f"{name}#{i}",
+            Finding(
+                rule="log.integration_time_unconfirmed",
+                severity=Severity.WARNING,
+                message=(
+                    f"no checkpoint with {cosignatures} witness cosignature(s) confirms when the log took "
+                    f"entry {i}: its time is the log key holder's word alone"
+                ),
+                evidence={"entry": i, "cosignatures": cosignatures},
+                remedy="have the log's checkpoints cosigned by the witnesses (attest log witness) and audit again",
+            ),
+        )
+    if log_key is None:
+        for i in range(log.size):
+            found.setdefault(
+                f"{name}#{i}",
+                Finding(
+                    rule="log.key_unpinned",
+                    severity=Severity.WARNING,
+                    message=(
+                        "the log's checkpoints were checked against the key its own database names: "
+                        "whoever can write that database can sign time lines of their choosing, so when "
+                        "the log took this manifest is not confirmed"
+                    ),
+                    evidence={"entry": i, "verifier_key": verifier_key(log.key_name, log.public)},
+                    remedy="pin the log's verifier key: attest audit ... --log-key log.pub",
+                ),
+            )
     return found
 
 
@@ -397,7 +462,13 @@ def audit(
     )
     if log_times:
         _flag_log_times(final, log_times)
-        rewritten = {k for k, f in log_times.items() if f.rule == "log.integration_time_rewritten"}
+        # A contradicted time is not compared with the issue time; a missing one was replaced by
+        # its covering checkpoint's time (integration_times), which still is the log's signature.
+        rewritten = {
+            k
+            for k, f in log_times.items()
+            if f.rule == "log.integration_time_rewritten" and not f.evidence.get("time_missing")
+        }
         integrated = {k: v for k, v in (integrated or {}).items() if k not in rewritten}
     if integrated:
         _flag_backdated(final, summaries, integrated, max_log_delay, options.clock_skew)

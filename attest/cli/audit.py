@@ -25,8 +25,10 @@ from attest.cli.common import (
     stderr,
     write_output,
 )
+from attest.cli.log import add_log_pin_args, log_pin
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
+from attest.log.monitor import LogMisbehaviour
 from attest.verify import VerifyOptions
 
 if TYPE_CHECKING:
@@ -102,6 +104,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a manifest a log integrated longer than this after its claimed issue time is at most "
         "warning (a backdated node clock); logs only (default 1h)",
     )
+    add_log_pin_args(p)
     add_as_of_arg(p, default="issued")
     add_evidence_args(p)
     p.add_argument(
@@ -157,6 +160,14 @@ def run_audit(args: argparse.Namespace) -> int:
         check_output(args.report)  # before the audit, not after it
     trust = TrustStore.load(Path(args.trust))
     options = evidence_options(args)  # configuration errors are said before any envelope is read
+    log_key, witnesses, cosignatures = log_pin(args)
+    try:  # before the envelopes are verified: a log signed by another key is not audited
+        log_times = log_time_findings(
+            args.source, log_key=log_key, witnesses=witnesses, cosignatures=cosignatures
+        )
+    except LogMisbehaviour as exc:
+        stderr(exc.diagnostics())
+        return 3
     registry = load_registry(_registry_text(args.registry)) if args.registry else []
     unreadable: list[tuple[str, str]] = []
     items = read_source(args.source, pattern=args.glob, unreadable=unreadable)
@@ -183,7 +194,7 @@ def run_audit(args: argparse.Namespace) -> int:
             dask_client=client,
             integrated=integration_times(args.source),
             max_log_delay=_duration(args.max_log_delay),
-            log_times=log_time_findings(args.source),
+            log_times=log_times,
         )
     finally:
         if client is not None:

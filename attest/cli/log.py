@@ -23,6 +23,7 @@ from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import load_signing_key
 from attest.errors import AttestError, InputError
 from attest.log import Checkpoint, Log, is_url
+from attest.log.checkpoint import verifier_key
 from attest.log.monitor import (
     LogKey,
     LogMisbehaviour,
@@ -34,7 +35,7 @@ from attest.log.monitor import (
 )
 from attest.log.witness import WitnessKey
 
-EXIT_OK, EXIT_BAD = 0, 3
+EXIT_OK, EXIT_WARN, EXIT_BAD = 0, 1, 3
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,9 +151,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "verify",
         help="recompute the tree from its entries and check every checkpoint",
         formatter_class=HelpFormatter,
-        epilog="example:\n  attest log verify --log audit.db",
+        description="Recomputes the Merkle tree from the entries, checks every stored checkpoint and each "
+        "entry's integration time against the checkpoints' time lines. Exit 0: sound; 3: damaged, or "
+        "signed by another key than --log-key; 2: unreadable. With --cosignatures N, entries whose time no "
+        "checkpoint with N cosignatures by the --witness keys confirms are listed as unconfirmed (exit 1).",
+        epilog="example:\n  attest log verify --log audit.db --log-key log.pub",
     )
     log_arg(v)
+    add_log_pin_args(v)
     add_format(v)
     v.set_defaults(func=run_verify)
     m = verbs.add_parser(
@@ -252,6 +258,23 @@ def add_witness_args(q: argparse.ArgumentParser) -> None:
         metavar="N",
         help="require N valid cosignatures by the --witness keys on the checkpoint (default 0)",
     )
+
+
+def add_log_pin_args(q: argparse.ArgumentParser) -> None:
+    """``--log-key LOG.pub`` (the log's verifier key, pinned) and the witness arguments."""
+    q.add_argument(
+        "--log-key",
+        metavar="LOG.pub",
+        help="the log's note verifier key (as attest log init prints it): the database's own is checked "
+        "against it. Without it the log's checkpoints and times are the database's word",
+    )
+    add_witness_args(q)
+
+
+def log_pin(args: argparse.Namespace) -> tuple[LogKey | None, list[WitnessKey], int]:
+    """The pinned log key (or None), the witness keys and the cosignatures required, from the arguments."""
+    key = LogKey.load(Path(args.log_key)) if args.log_key else None
+    return key, _witnesses(args), args.cosignatures
 
 
 def _is_http(text: str) -> bool:
@@ -565,7 +588,21 @@ def run_witness_serve(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     """Check the whole log."""
     log = _open(args.log)
+    pinned, witnesses, cosignatures = log_pin(args)
+    named = verifier_key(log.key_name, log.public)
+    if pinned is not None and verifier_key(pinned.name, pinned.public) != named:
+        stderr(
+            f"error: the log is signed by another key than the one pinned: its database names {named}, "
+            f"--log-key is {verifier_key(pinned.name, pinned.public)}"
+        )
+        return EXIT_BAD
+    if pinned is None:
+        stderr(
+            "note: no --log-key: the checkpoints are checked against the key the database names, so their "
+            "times are not confirmed (whoever can write the database can re-sign them)"
+        )
     problems = log.verify()
+    unconfirmed = log.uncosigned_times(witnesses, cosignatures)
     checkpoints = len(log.store.checkpoints())
     if args.format == "json":
         print(
@@ -576,6 +613,8 @@ def run_verify(args: argparse.Namespace) -> int:
                     "root_hash": log.root().hex(),
                     "checkpoints": checkpoints,
                     "problems": problems,
+                    "key_pinned": pinned is not None,
+                    "times_unconfirmed": unconfirmed,
                 }
             )
         )
@@ -586,4 +625,11 @@ def run_verify(args: argparse.Namespace) -> int:
         )
         for p in problems:
             print(f"  {p}")
-    return EXIT_OK if not problems else EXIT_BAD
+        if unconfirmed:
+            print(
+                f"  {len(unconfirmed)} entries' integration times are not confirmed by a checkpoint with "
+                f"{cosignatures} witness cosignature(s) (first: entry {unconfirmed[0]})"
+            )
+    if problems:
+        return EXIT_BAD
+    return EXIT_WARN if unconfirmed else EXIT_OK

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from attest.errors import AttestError, InputError
+from attest.errors import AttestError, InputError, Unreachable
 from attest.log import merkle
 
 
@@ -69,20 +69,43 @@ def confirm_in_checkpoint(
         if note.status_code != 200:
             raise InputError(f"the collector serves no checkpoint ({note.status_code})")
         text = bytes(note.content).decode("utf-8", "replace")  # notes are UTF-8, whatever the charset
-        cp = open_checkpoint(text, name, public, origin=name)
         old = None
         if held is not None:
             try:
                 old = open_checkpoint(held, name, public, origin=name)
             except InputError:  # held for another log key (log_key changed in the config): start over
                 old = None
+        try:
+            cp = open_checkpoint(text, name, public, origin=name)
+        except InputError as exc:
+            if old is None:
+                raise
+            # A checkpoint is held: the collector answered 200 with a note the pinned key did not
+            # sign (another log's, a forgery, junk). Not a network error; not retried quietly.
+            raise LogInconsistent(
+                f"the collector's checkpoint does not verify under the log's key: {exc.message}"
+            ) from None
         if old is not None:
 
             def proof_path(a: int, b: int) -> list[bytes]:
-                got = session.get(
-                    base_url + "/v1/proof/consistency", params={"old": a, "new": b}, timeout=timeout
-                ).json()
-                return [bytes.fromhex(h) for h in got["path"]]
+                # A network error or a server error (5xx) says nothing about the log: retried.
+                # An answer that is not a consistency proof (not JSON, no path, bad hex) is the
+                # log failing to prove it extends the held checkpoint: check_consistent says so.
+                try:
+                    resp = session.get(
+                        base_url + "/v1/proof/consistency", params={"old": a, "new": b}, timeout=timeout
+                    )
+                except Exception as exc:
+                    raise Unreachable(f"the collector did not answer the consistency proof: {exc}") from None
+                if resp.status_code >= 500:
+                    raise Unreachable(f"the collector answered {resp.status_code} to the consistency proof")
+                try:
+                    got = resp.json()
+                    return [bytes.fromhex(h) for h in got["path"]]
+                except Exception as exc:
+                    raise InputError(
+                        f"its answer is not a consistency proof ({resp.status_code}): {exc}"
+                    ) from None
 
             try:
                 check_consistent(old, cp, proof_path)

@@ -66,6 +66,8 @@ from attest.sign import TemplateSigner
 
 log = logging.getLogger("attest.daemon")
 MAX_LINE = 1 << 20
+UNPROVEN_ALARM = 20
+"""Deliveries in a row the collector's log fails to prove (5xx, no checkpoint) before ``log_inconsistent`` fires."""
 # Replies carry a ~6 KB envelope as a JSON string; msgspec's C encoder writes it ~7x faster
 # than json.dumps (UTF-8 rather than \u escapes; any JSON reader takes both).
 _encode_reply = msgspec.json.Encoder().encode
@@ -573,6 +575,7 @@ class Daemon:
         session = requests.Session()
         base_url = cfg.url.split("/v1/", 1)[0].rstrip("/")
         backoff = 1.0
+        unproven = 0  # deliveries in a row that the collector's log did not prove
         while not self.stopping.is_set():
             rows = await asyncio.to_thread(self.db.undelivered, 100)
             self.metrics.backlog.set(len(rows))
@@ -623,8 +626,22 @@ class Daemon:
                 except AttestError as exc:
                     log.warning("push not proven", extra={"sequence": row.seq, "error": exc.message})
                     self.metrics.errors.labels(kind="proof").inc()
+                    unproven += 1
+                    if unproven == UNPROVEN_ALARM and cfg.log_key:
+                        # A collector that never proves its log (errors, 5xx, no checkpoint) for
+                        # this long is not a passing fault: the alarm goes off as for a fork.
+                        log.error(
+                            "log inconsistent",
+                            extra={
+                                "sequence": row.seq,
+                                "error": f"the collector's log could not be proven {unproven} times in a row: "
+                                f"{exc.message}",
+                            },
+                        )
+                        self.metrics.errors.labels(kind="log_inconsistent").inc()
                     failed = True
                     break
+                unproven = 0
                 await asyncio.to_thread(
                     self.db.mark_delivered, row.seq, json.dumps(proof), proof.get("checkpoint")
                 )

@@ -6,6 +6,7 @@ import bisect
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from attest.crypto.keys import SigningKey
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
-from attest.log.store import Appended, LogStore, SqliteLog, entries_path
+from attest.log.cosignature import WitnessKey, count_cosignatures
+from attest.log.store import TIMES_KEPT_FROM, Appended, LogStore, SqliteLog, entries_path
 
 __all__ = ["TIME_TOLERANCE_S", "Appended", "Checkpoint", "Log", "is_url", "merkle"]
 
@@ -69,6 +71,7 @@ class Log:
             store = SqliteLog(path, create=True)
         store.set_meta("origin", origin)
         store.set_meta("verifier_key", verifier)
+        store.set_meta(TIMES_KEPT_FROM, "0")
         return cls(store)
 
     @classmethod
@@ -199,14 +202,20 @@ class Log:
         checkpoint covers yet (their time is the log operator's word alone).
         """
         times = self.store.integration_times()
-        if not times:
-            return {}, set()
         signed = self.signed_checkpoint_times()
+        problems: dict[int, str] = {
+            index: (
+                f"entry {index}: the log keeps integration times but has none for this entry "
+                "(removed from its database?)"
+            )
+            for index in self.untimed()
+        }
+        if not times:
+            return problems, set()
         sizes = [size for size, _ in signed]
         # newest[i]: the latest time among signed[:i + 1]; oldest[i]: the earliest among signed[i:].
         newest = list(itertools.accumulate((t for _, t in signed), max))
         oldest = list(itertools.accumulate((t for _, t in reversed(signed)), min))[::-1]
-        problems: dict[int, str] = {}
         unsigned: set[int] = set()
         for index, at in sorted(times.items()):
             if not math.isfinite(at):
@@ -228,6 +237,64 @@ class Log:
             elif cut == len(signed):
                 unsigned.add(index)
         return problems, unsigned
+
+    def untimed(self) -> list[int]:
+        """The entries that should have an integration time and have none (removed from the database).
+
+        A log created by ``attest log init`` keeps a time for every entry; one created before
+        times were kept, from the entry the upgrade began with (``times_kept_from``). Without
+        that mark (a log upgraded before the mark existed), from its first timed entry; with no
+        timed entry but a signed checkpoint's time line, from the first: a time set to NULL, or
+        the column dropped, is not an older log.
+        """
+        size = self.size
+        times = self.store.integration_times()
+        mark = self.store.meta(TIMES_KEPT_FROM)
+        start: int | None
+        if mark is not None and mark.isdigit():
+            start = int(mark)
+        elif mark is not None:
+            start = 0  # a mark that is no number was written by hand
+        elif times:
+            start = min(times)
+        elif self.signed_checkpoint_times():
+            start = 0
+        else:
+            start = None  # a log from before times were kept
+        if start is None:
+            return []
+        return [i for i in range(start, size) if i not in times]
+
+    def uncosigned_times(self, witnesses: Sequence[WitnessKey], cosignatures: int) -> list[int]:
+        """The entries whose integration time no checkpoint with ``cosignatures`` witness cosignatures confirms.
+
+        An entry's time is confirmed when the first signed, timed checkpoint that holds it, or a
+        later one timed within ``TIME_TOLERANCE_S`` of it, carries that many valid cosignatures by
+        ``witnesses``: witnesses check a time line against their own clocks, so a time line the
+        log's key alone vouches for (re-signed later, with a chosen time) is not confirmed.
+        """
+        if cosignatures <= 0:
+            return []
+        timed: list[tuple[int, int, bool]] = []  # (size, time, cosigned enough)
+        for size, root, note in self.store.checkpoints():
+            try:
+                cp = open_checkpoint(note, self.key_name, self.public, origin=self.origin)
+            except InputError:
+                continue  # verify() reports it
+            if cp.timestamp is not None and cp.size == size and cp.root == root:
+                timed.append((size, cp.timestamp, count_cosignatures(note, witnesses) >= cosignatures))
+        timed.sort()
+        # The entries in [timed[k-1].size, timed[k].size) are held by timed[k:] alone; all share a verdict.
+        out: list[int] = []
+        start = 0
+        for k in range(len(timed) + 1):
+            end = timed[k][0] if k < len(timed) else self.size
+            covering = timed[k:]
+            first = min((t for _, t, _ in covering), default=None)
+            if first is None or not any(ok and t <= first + TIME_TOLERANCE_S for _, t, ok in covering):
+                out.extend(range(start, min(end, self.size)))
+            start = max(start, end)
+        return out
 
     def covered_at(self) -> dict[int, int]:
         """For each entry a signed, timed checkpoint includes: the earliest such checkpoint's time.

@@ -284,6 +284,9 @@ class Collector:
         self.unfinished: OrderedDict[bytes, dict[str, ChainHead | None]] = OrderedDict()
         """By leaf hash, the chain heads an envelope was judged against when its append or verdict
         failed (its retry is judged against them: the same submission; bounded, not kept across restarts)."""
+        self.unfinished_slot: dict[bytes, tuple[str, int]] = {}
+        """By leaf hash of an ``unfinished`` envelope: its node key and sequence. Another envelope
+        of that key and sequence logged meanwhile (a twin) ends the retry's claim to the old heads."""
         """The size each witness last cosigned (what the next add-checkpoint starts from)."""
 
     def _judge(
@@ -359,6 +362,8 @@ class Collector:
                 "error": f"this collector's clock is {off:+.0f} s off every witness's; it judges nothing "
                 "until its clock is fixed"
             }
+        if self.unconfirmed():
+            return 503, {"error": UNCONFIRMED}
         # A logged entry without a verdict is judged as itself: its own recorded nonce is no replay.
         # The retry of an envelope whose append (or verdict) failed is judged against the chain as
         # it was then: a newer manifest of the node logged meanwhile does not make it a rollback.
@@ -397,7 +402,7 @@ class Collector:
         try:
             placed = self.log.append([raw])[0]
         except InputError as exc:
-            self._unfinished(leaf, before)
+            self._unfinished(leaf, before, result.key_id, manifest)
             return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
         if (
             not placed.new and existing is None
@@ -412,13 +417,16 @@ class Collector:
                 result, _ = self._judge(raw, now, self.state)
             self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         except (AttestError, sqlite3.Error, OSError) as exc:
-            self._unfinished(leaf, before)
+            self._unfinished(leaf, before, result.key_id, manifest)
             message = getattr(exc, "message", None) or str(exc)
             return 503, {
                 "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
                 "push it again: it is judged then, as the original"
             }
         self.unfinished.pop(leaf, None)
+        self.unfinished_slot.pop(leaf, None)
+        if manifest is not None and result.key_id:
+            self._supersede(leaf, result.key_id, manifest.freshness.sequence)
         if self.newest is not None:
             try:
                 self.newest.offer(raw, result, manifest)
@@ -431,11 +439,31 @@ class Collector:
             **self._proof(placed.index),
         }
 
-    def _unfinished(self, leaf: bytes, heads: dict[str, ChainHead | None]) -> None:
+    def _unfinished(
+        self,
+        leaf: bytes,
+        heads: dict[str, ChainHead | None],
+        key_id: str | None,
+        manifest: WorkloadManifest | None,
+    ) -> None:
         self.unfinished[leaf] = heads
         self.unfinished.move_to_end(leaf)
+        if key_id and manifest is not None:
+            self.unfinished_slot[leaf] = (key_id, manifest.freshness.sequence)
         while len(self.unfinished) > _UNFINISHED_KEPT:
-            self.unfinished.popitem(last=False)
+            self.unfinished_slot.pop(self.unfinished.popitem(last=False)[0], None)
+
+    def _supersede(self, leaf: bytes, key_id: str, sequence: int) -> None:
+        """Forget the old heads of failed envelopes whose key and sequence ``leaf`` (just logged) took.
+
+        Their retry is another manifest of the same place in the node's chain: judged against the
+        heads as they are now (a fork or a rollback), not as of its first attempt, which would let a
+        node get both twins of one sequence, and everything after the twin, affirmed.
+        """
+        for other, slot in list(self.unfinished_slot.items()):
+            if other != leaf and slot == (key_id, sequence):
+                self.unfinished.pop(other, None)
+                del self.unfinished_slot[other]
 
     def _proof(self, index: int) -> dict[str, Any]:
         proof = self.log.inclusion(index)
@@ -497,6 +525,30 @@ class Collector:
         if not ids or any(self.trust.get(k) is None or self.trust.is_revoked(k) for k in ids):
             return []
         return ids
+
+    def unconfirmed(self) -> bool:
+        """Whether this collector has witnesses and none has confirmed its clock with a signed time yet.
+
+        Such a collector judges and signs nothing: a clock running ahead, with its witnesses
+        unreachable, would otherwise sign a checkpoint timed ahead that freezes every honest
+        collector of the log until that time (an unanswered or unsigned ``Date`` confirms nothing).
+        """
+        return bool(self.witnesses) and self.key is not None and not self.clock_confirmed()
+
+    def confirm_clock(self) -> None:
+        """Ask the witnesses to cosign a checkpoint of the log as it is, signed now and kept in memory only.
+
+        Their cosignatures' signed times measure this clock (:meth:`clock_confirmed`). Nothing is
+        stored: a witness refuses a time line far from its clock, and then the log keeps no
+        checkpoint with that time either.
+        """
+        from attest.log.checkpoint import Checkpoint
+
+        if self.key is None or not self.witnesses:
+            return
+        size = self.log.size
+        probe = Checkpoint(self.log.origin, size, self.log.root(size), int(time.time()))
+        self._cosign(probe.sign(self.log.origin, self.key))
 
     def clock_confirmed(self) -> bool:
         """Whether some witness's signed cosignature time, as last measured, is within ``max_clock_lag_s`` of this clock."""
@@ -566,9 +618,13 @@ class Collector:
                 _warn(f"witness {url} unreachable: {exc}")
                 continue
             self._measure_clock(url, resp)
+        if not self.clock_confirmed():
+            self.confirm_clock()
         if self.clock_disagrees():
             off = min(self.clock_offsets.values(), key=abs)
             _warn(f"this collector's clock is {off:+.0f} s off every witness's: it judges and signs nothing")
+        elif self.unconfirmed():
+            _warn(UNCONFIRMED)
 
     def clock_disagrees(self) -> bool:
         """Whether every witness's clock is more than ``max_clock_lag_s`` from this collector's."""
@@ -609,7 +665,7 @@ class Collector:
         if self.key is None:
             return None
         if self.log.size != self.noted_size:
-            if self.clock_disagrees():  # its time line would be wrong: nothing is signed
+            if self.clock_disagrees() or self.unconfirmed():  # its time line may be wrong: nothing is signed
                 return self.note
             try:
                 self.note = self.log.checkpoint(self.key)
@@ -623,6 +679,8 @@ class Collector:
         """Outside the lock (a slow witness must not stall pushes): cosignatures for the newest note."""
         if self.clock_disagrees():
             self._remeasure_clocks()
+        if self.unconfirmed():
+            self.confirm_clock()
         note, size = self.note, self.noted_size
         if note is None or self.cosigned_size == size:
             return None
@@ -791,6 +849,11 @@ class Collector:
 
 
 _log = logging.getLogger("attest.collector")
+
+UNCONFIRMED = (
+    "no witness has confirmed this collector's clock with a signed time yet (unreachable, or refusing "
+    "its checkpoints): it judges and signs nothing until one does"
+)
 
 
 def _text(resp: Any) -> str:

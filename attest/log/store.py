@@ -209,6 +209,9 @@ WAL_CHECKPOINT_PAGES = 16384
 ENTRIES_SUFFIX = "-entries"
 """A SQLite log keeps its entries' bytes in ``PATH-entries``, beside the database ``PATH``."""
 
+TIMES_KEPT_FROM = "times_kept_from"
+"""Meta key: the first entry the log keeps an integration time for (0 from ``attest log init``)."""
+
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
@@ -369,6 +372,11 @@ class SqliteLog(DatabaseStore):
             with contextlib.suppress(sqlite3.Error):  # a log opened read-only stays untimed
                 self.db.execute("ALTER TABLE entries ADD COLUMN at REAL")
                 self.timed = True
+                # The entries logged before this keep no time; every later one must have one.
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) SELECT ?, CAST(coalesce(max(idx) + 1, 0) AS TEXT) FROM entries",
+                    (TIMES_KEPT_FROM,),
+                )
         if columns >= _SEGMENT_COLUMNS:
             self.fd = self._open_entries(create)
         elif not columns >= _INLINE_COLUMNS:

@@ -324,6 +324,42 @@ def test_a_retry_after_a_newer_manifest_is_judged_as_the_original(collector: Any
     assert "Traceback" not in err
 
 
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="needs prlimit (Linux)")
+def test_a_retry_after_a_twin_of_its_sequence_was_logged_is_judged_as_of_now(collector: Any, tmp_path: Path) -> None:
+    """Review F4: manifest 2a's append fails; the node then gets 2b (same sequence, same previous) and 3
+    logged; 2a's retry is not judged as of its first attempt (that made a forked twin and an older
+    manifest both affirming) but against the chain as it is now: a rollback."""
+    import resource
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    now = datetime.now(UTC)
+    first = node.envelope(node.manifest(now=now, chain=True))
+    twin_a = node.envelope(node.manifest(now=now, chain=True))
+    node.history.pop()  # the node signs sequence 1 again, after the same manifest 0
+    twin_b = node.envelope(node.manifest(now=now, chain=True))
+    third = node.envelope(node.manifest(now=now, chain=True))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        assert http("POST", f"{base}/v1/manifests", first)[0] == 200
+        biggest = max(f.stat().st_size for f in tmp_path.iterdir() if f.is_file())
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (biggest, resource.RLIM_INFINITY))
+        assert http("POST", f"{base}/v1/manifests", twin_a)[0] == 503
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for raw in (twin_b, third):
+            status, body = http("POST", f"{base}/v1/manifests", raw)
+            assert status == 200 and json.loads(body)["result"]["status"] == "affirming", body
+        status, body = http("POST", f"{base}/v1/manifests", twin_a)
+        out = json.loads(body)
+        assert status == 200 and out["result"]["status"] == "contraindicated", out
+        assert "chain.sequence_rollback" in _rules(out), _rules(out)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+
+
 def test_a_network_that_keeps_sending_refused_envelopes_is_cut_off_before_verifying(collector: Any, tmp_path: Path) -> None:
     """--refusals 5: five 403s from 127.0.0.0/24, then 429 with Retry-After, nothing verified or logged."""
     _, db, _, trust_path = collector

@@ -468,3 +468,46 @@ def test_a_time_line_far_in_the_future_is_refused_by_witnesses_and_monitors(tmp_
     assert "ahead of this clock" in out.stderr and not (tmp_path / "m.json").exists()
     fine = Checkpoint(log.origin, 1, log.root(1), now + 30).sign(log.key_name, key)
     assert witness.add_checkpoint(add_checkpoint_request(0, [], fine), now=now).status == 200
+
+
+def test_a_collector_whose_witnesses_are_unreachable_judges_and_signs_nothing(tmp_path: Path) -> None:
+    """Review F3: a collector configured with a witness serves nothing until a witness has confirmed its
+    clock with a signed time (its clock may be 2 h ahead: a checkpoint it signed then would freeze the
+    log's honest collectors). The witness comes up: the collector's next round confirms, it serves."""
+    import socket
+
+    from tests.conftest import trusted_node
+
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    log = Log.init(tmp_path / "audit.db", "example.com/log", key)
+    log.store.close()
+    with socket.socket() as s:  # a port nothing listens on, yet
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _SkewedWitness.witness = Witness("witness.example/w7", SigningKey.generate(),
+                                     [LogKey(log.key_name, log.public)], tmp_path / "w.db")
+    _SkewedWitness.skew = 0.0
+    (tmp_path / "w.vkey").write_text(_SkewedWitness.witness.vkey)
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    raw = node.envelope(node.manifest(now=datetime.now(UTC)))
+    proc, base = serve(tmp_path / "audit.db", tmp_path / "trust.json", tmp_path / "log.key",
+                       "--witness", f"http://127.0.0.1:{port}={tmp_path / 'w.vkey'}")
+    server = None
+    try:
+        status, body = http("POST", f"{base}/v1/manifests", raw)
+        assert status == 503 and "no witness has confirmed this collector's clock" in json.loads(body)["error"]
+        assert http("GET", f"{base}/v1/checkpoint")[0] == 503
+        assert Log.open(tmp_path / "audit.db").size == 0
+        server = http_server.ThreadingHTTPServer(("127.0.0.1", port), _SkewedWitness)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while status != 200 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status, body = http("POST", f"{base}/v1/manifests", raw)
+        assert status == 200 and json.loads(body)["leaf_index"] == 0, body
+    finally:
+        if server is not None:
+            server.shutdown()
+        assert "Traceback" not in _stop(proc)
