@@ -103,6 +103,21 @@ class ChainStore(Protocol):
         ...
 
 
+@runtime_checkable
+class SwapChainStore(ChainStore, Protocol):
+    """A :class:`ChainStore` that moves a head by compare-and-set, so concurrent verifiers cannot both advance.
+
+    The verifier reads a head, judges the manifest against it, then swaps: if another verifier
+    moved the head meanwhile the swap fails and the manifest is judged again against the new head
+    (two branches of a fork verified at once: one advances, the other is ``chain.fork``). The
+    verifier uses :meth:`swap` when a store has it, else :meth:`ChainStore.advance` (not atomic).
+    """
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (None: no head yet); whether it was set."""
+        ...
+
+
 @dataclass(frozen=True)
 class DeviceClaim:
     """A GPU device (by its certificate identity) vouching for a node key over a period."""
@@ -245,6 +260,14 @@ class MemoryChainStore:
             current = self._heads.get(key_id)
             if current is None or head.sequence > current.sequence:
                 self._heads[key_id] = head
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected``; whether it was set."""
+        with self._lock:
+            if self._heads.get(key_id) != expected:
+                return False
+            self._heads[key_id] = head
+            return True
 
     def copy(self) -> MemoryChainStore:
         """A store with this one's heads (and then going its own way)."""
@@ -410,6 +433,21 @@ class SqliteVerifierState(DatabaseStore):
                    WHERE excluded.sequence > chain_head.sequence""",
                 (key_id, head.sequence, head.digest),
             )
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
+        with self._lock:
+            if expected is None:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)",
+                    (key_id, head.sequence, head.digest),
+                )
+            else:
+                cur = self._db.execute(
+                    "UPDATE chain_head SET sequence = ?, digest = ? WHERE key_id = ? AND sequence = ? AND digest = ?",
+                    (head.sequence, head.digest, key_id, expected.sequence, expected.digest),
+                )
+            return cur.rowcount == 1
 
     def claims(self, device_id: str) -> list[DeviceClaim]:
         """Every key's claim on this device (a read)."""

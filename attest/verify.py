@@ -1490,12 +1490,28 @@ def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job:
     assert run.key_id is not None
     seq = manifest.freshness.sequence
     digest = manifest_digest(manifest, job=job)
-    finding, advance = _chain_step(chains.head(run.key_id), seq, digest, manifest.freshness.previous)
+    new = ChainHead(sequence=seq, digest=digest)
+    swap = getattr(chains, "swap", None)  # a SwapChainStore: read, judge, compare-and-set
+    for _ in range(_CHAIN_TRIES):
+        head = chains.head(run.key_id)
+        finding, advance = _chain_step(head, seq, digest, manifest.freshness.previous)
+        if not advance:
+            break
+        if swap is None:
+            chains.advance(run.key_id, new)
+            break
+        if swap(run.key_id, head, new):
+            break
+        # Another verifier moved the head since it was read: judge again against the new one.
+    else:
+        raise StoreError(f"the chain head of node key {run.key_id} kept changing while it was being advanced")
     if finding is not None:
         run.add(*finding)
-    if advance:
-        chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
     return "" if finding is None else finding[0]
+
+
+_CHAIN_TRIES = 64
+"""How often a chain check is judged again when other verifiers keep moving the node's head."""
 
 
 def seen_before(first: Sighting) -> ChainFinding:

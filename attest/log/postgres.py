@@ -366,6 +366,23 @@ class PostgresVerifierState(DatabaseStore):
                 (key_id, head.sequence, head.digest),
             )
 
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
+        with self.lock:
+            if expected is None:
+                cur = self.db.execute(
+                    "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (key_id, head.sequence, head.digest),
+                )
+            else:
+                cur = self.db.execute(
+                    "UPDATE verifier_chain_head SET sequence = %s, digest = %s "
+                    "WHERE key_id = %s AND sequence = %s AND digest = %s",
+                    (head.sequence, head.digest, key_id, expected.sequence, expected.digest),
+                )
+            return bool(cur.rowcount == 1)
+
     def claims(self, device_id: str) -> list[DeviceClaim]:
         """Every key's claim on this device (a read)."""
         with self.lock:
