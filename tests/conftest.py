@@ -182,13 +182,13 @@ def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
 __all__ = ["CHALLENGER", "CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "fresh_binding", "make_envelope", "trusted_node", "workspace"]
 
 
-def fork_branches(node: Node) -> tuple[WorkloadManifest, WorkloadManifest, WorkloadManifest]:
+def fork_branches(node: Node, now: datetime = NOW) -> tuple[WorkloadManifest, WorkloadManifest, WorkloadManifest]:
     """A node's chained manifest and two different manifests after it at the same sequence (a fork)."""
-    first = node.manifest(chain=True)
+    first = node.manifest(now=now, chain=True)
     evidence = SimulatedGpuSource(node.preset, seed=node.host, hostname=node.host).read()
 
     def branch(job_id: str) -> WorkloadManifest:
-        job = Job(id=job_id, scheduler="slurm", phase="start", started_at=NOW, declared_training_ops=3.1e24)
+        job = Job(id=job_id, scheduler="slurm", phase="start", started_at=now, declared_training_ops=3.1e24)
         return build_manifest(
             evidence=evidence,
             site=node.site,
@@ -196,7 +196,7 @@ def fork_branches(node: Node) -> tuple[WorkloadManifest, WorkloadManifest, Workl
             operator=OPERATOR,
             job=job,
             node_key_id=node.key.key_id,
-            now=NOW,
+            now=now,
             after=first,
         )
 
