@@ -723,15 +723,20 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
         _replayed(run, manifest.freshness.nonce)
 
-    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen).
-    if first is not None and not first.new and first.chain_rule is not None:
+    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen). The
+    #     verdict kept with a sighting is the one judged against that same store's chain heads:
+    #     a verifier whose chain store is another (or none) neither uses nor records it.
+    same_store = chains is not None and id(chains) == id(nonces)  # the same object
+    if first is not None and not first.new and first.chain_rule is not None and same_store:
         if first.chain_rule:
             run.add(*first_chain_verdict(first))
     elif chains is None:
         run.findings.append(_CHAIN_NOT_CHECKED)
+    elif run.key_id != manifest.node.key_id:
+        pass  # not signed by the node key it names (refused above): its claims move no chain
     else:
         rule = _check_chain(run, chains, manifest, job_canonical)
-        if first is not None and sightings is not None:
+        if first is not None and sightings is not None and same_store:
             sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
 
     # 12. Classification, from the catalog, never from the manifest's word.
