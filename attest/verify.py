@@ -523,6 +523,8 @@ class Verifier:
         if self.devices is not None:
             for i, manifest in manifests.items():
                 results[i] = _recheck_devices(results[i], manifest, self.devices)
+        if self.chains is not None:
+            _refuse_batch_forks(results, manifests)
         return [results[i] for i in range(len(items))]
 
 
@@ -1677,6 +1679,57 @@ def _recheck_devices(
             "findings": findings,
             "status": Status.CONTRAINDICATED,
             "location_grade": "declared",
+            "trust_vector": vector,
+        }
+    )
+
+
+def _refuse_batch_forks(
+    results: dict[int, VerificationResult], manifests: dict[int, WorkloadManifest]
+) -> None:
+    """Every branch of a fork within one batch is ``chain.fork``, whichever the batch's order visited first.
+
+    A (node key, sequence) carried by more than one payload among the batch's authenticated
+    manifests is a fork: the branch checked first would otherwise stand, chosen by input order.
+    """
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, manifest in manifests.items():
+        groups.setdefault((manifest.node.key_id, manifest.freshness.sequence), []).append(i)
+    for (_, sequence), members in groups.items():
+        if len(members) < 2:
+            continue
+        found = {manifest_digest(manifests[i]) for i in members}  # as the audit's summaries hold them
+        if len(found) > 1:
+            for i in members:
+                results[i] = with_batch_fork(results[i], sequence, found)
+
+
+def with_batch_fork(result: VerificationResult, sequence: int, branches: set[str]) -> VerificationResult:
+    """``result`` refused as one of ``branches`` (digests) that carry the same sequence of one node in a batch.
+
+    Unchanged if it already carries ``chain.fork``. Used by :meth:`Verifier.verify_many` and the audit.
+    """
+    if any(f.rule == "chain.fork" for f in result.findings):
+        return result
+    finding = construct(
+        Finding,
+        {
+            "rule": "chain.fork",
+            "severity": CONTRA,
+            "message": f"{len(branches)} different manifests in this batch carry sequence {sequence} for this node",
+            "evidence": {"sequence": sequence, "branches": sorted(branches)},
+            "remedy": None,
+        },
+    )
+    vector = result.trust_vector.model_copy(
+        update={
+            "instance_identity": Status.worst((result.trust_vector.instance_identity, Status.CONTRAINDICATED))
+        }
+    )
+    return result.model_copy(
+        update={
+            "findings": [*result.findings, finding],
+            "status": Status.CONTRAINDICATED,
             "trust_vector": vector,
         }
     )

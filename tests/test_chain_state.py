@@ -42,3 +42,26 @@ def test_an_envelope_not_signed_by_its_node_key_moves_no_chain(node: Node) -> No
     assert result.status.value == "contraindicated"
     assert "manifest.node_key_mismatch" in [f.rule for f in result.findings]
     assert chains.head(other.key_id) is None and chains.head(node.key.key_id) is None
+
+
+def test_a_fork_in_one_batch_refuses_every_branch_whatever_the_order(node: Node) -> None:
+    """[m4, m5a, m5b] and [m4, m5b, m5a]: both branches are chain.fork either way, in verify_many
+    and in the audit, with the same verdicts."""
+    from attest.audit import audit
+    from attest.replay import MemoryNonceStore
+    from attest.verify import verify_many
+
+    first, a, b = fork_branches(node)
+    e4, ea, eb = (node.envelope(m) for m in (first, a, b))
+    for items in ([("m4", e4), ("m5a", ea), ("m5b", eb)], [("m4", e4), ("m5b", eb), ("m5a", ea)]):
+        many = verify_many(items, node.trust, now=LATER, nonces=MemoryNonceStore(), chains=MemoryChainStore())
+        audited = audit(items, node.trust, now=LATER, policy=None).results
+        for results in (many, audited):
+            verdicts = {r.source: (r.status.value, "chain.fork" in [f.rule for f in r.findings]) for r in results}
+            assert verdicts["m4"] == ("affirming", False) or verdicts["m4"][1] is False
+            assert verdicts["m5a"] == verdicts["m5b"] == ("contraindicated", True), verdicts
+        fork_of = [
+            {r.source: [f.to_obj() for f in r.findings if f.rule == "chain.fork"] for r in results}
+            for results in (many, audited)
+        ]
+        assert fork_of[0] == fork_of[1]

@@ -23,7 +23,7 @@ from attest.errors import InputError
 from attest.model.base import require_aware
 from attest.model.result import Finding, Severity, Status, VerificationResult
 from attest.units import human_duration
-from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions
+from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions, with_batch_fork
 
 __all__ = [
     "AuditReport",
@@ -298,6 +298,25 @@ def log_time_findings(source: str) -> dict[str, Finding]:
     return found
 
 
+def _flag_forks(results: list[VerificationResult], summaries: list[ManifestSummary]) -> None:
+    """Refuse every branch of a fork among the audited manifests, whatever their order (in place).
+
+    Each node's manifests are verified in (sequence, input) order, so of two manifests with one
+    sequence the first visited would stand: all of them are ``chain.fork`` (as in
+    :meth:`attest.verify.Verifier.verify_many`).
+    """
+    branches: dict[tuple[str, int], set[str]] = {}
+    for s in summaries:
+        branches.setdefault((s.key_id, s.sequence), set()).add(s.digest)
+    index = {r.source: i for i, r in enumerate(results)}
+    for n, s in enumerate(summaries):
+        found, i = branches[(s.key_id, s.sequence)], index.get(s.name)
+        if len(found) < 2 or i is None:
+            continue
+        results[i] = with_batch_fork(results[i], s.sequence, found)
+        summaries[n] = s._replace(status=results[i].status.value)
+
+
 def _flag_log_times(results: list[VerificationResult], found: dict[str, Finding]) -> None:
     """Add :func:`log_time_findings` to the results they name (in place)."""
     for i, result in enumerate(results):
@@ -395,6 +414,7 @@ def audit(
         progress=progress,
         dask_client=dask_client,
     )
+    _flag_forks(final, summaries)
     if log_times:
         _flag_log_times(final, log_times)
         rewritten = {k for k, f in log_times.items() if f.rule == "log.integration_time_rewritten"}
