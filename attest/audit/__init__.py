@@ -208,14 +208,21 @@ def _read_directory(
         )
 
     found: list[Path] = []
-    for top, _dirs, files in os.walk(path, onerror=_dir_error):
+    for top, dirs, files in os.walk(path, onerror=_dir_error):
         found += [Path(top, f) for f in files if PurePath(Path(top, f).relative_to(path)).match(pattern)]
+        # A directory named like an envelope file is not one: said, not skipped (its files are still read).
+        failed += [
+            (str(Path(top, d).relative_to(path)), "a directory")
+            for d in dirs
+            if PurePath(Path(top, d).relative_to(path)).match(pattern)
+        ]
     items: list[tuple[str, bytes]] = []
     for p in sorted(found):
         if p.is_symlink() and not p.exists():
             failed.append((str(p.relative_to(path)), "a broken symbolic link"))
             continue
         if not p.is_file():
+            failed.append((str(p.relative_to(path)), "not a regular file"))
             continue
         try:
             items.append((str(p.relative_to(path)), p.read_bytes()))
