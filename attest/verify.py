@@ -445,16 +445,24 @@ class Verifier:
         self.chains: ChainStore | None = MemoryChainStore() if isinstance(chains, _Default) else chains
         self.devices: DeviceStore | None = MemoryDeviceStore() if isinstance(devices, _Default) else devices
         self._anchors: Anchors | None = None
+        self._anchored: tuple[object, object, object] | None = None
 
     @property
     def anchors(self) -> Anchors:
-        """The anchors every result of this verifier records."""
-        if self._anchors is None:
-            p, o = self.policy, self.options
+        """The anchors every result of this verifier records, from its current policy, catalog and options.
+
+        A policy object that is not the bundled engine (:class:`attest.policy.engine.Policy`) is
+        recorded as ``custom:ID@VERSION``: its id and version are its own word, and it may not
+        evaluate what the policy of that name does.
+        """
+        p, c, o = self.policy, self.catalog, self.options
+        held = self._anchored
+        if self._anchors is None or held is None or held[0] is not p or held[1] is not c or held[2] is not o:
+            self._anchored = (p, c, o)
             self._anchors = construct(
                 Anchors,
                 {
-                    "policy": f"{p.id}@{p.version}" if p is not None else None,
+                    "policy": None if p is None else f"{'' if type(p) is Policy else 'custom:'}{p.id}@{p.version}",
                     "catalog": self.catalog.anchor,
                     "cc_root_sha256": o.cc_root_sha256 if o.cc_root is not None else None,
                     "landmark_registry": _registry_digest(o.landmarks) if o.landmarks is not None else None,
