@@ -462,7 +462,7 @@ class Verifier:
             self._anchors = construct(
                 Anchors,
                 {
-                    "policy": None if p is None else f"{'' if type(p) is Policy else 'custom:'}{p.id}@{p.version}",
+                    "policy": None if p is None else f"{_policy_kind(p)}{p.id}@{p.version}",
                     "catalog": self.catalog.anchor,
                     "cc_root_sha256": o.cc_root_sha256 if o.cc_root is not None else None,
                     "landmark_registry": _registry_digest(o.landmarks) if o.landmarks is not None else None,
@@ -534,6 +534,11 @@ class Verifier:
         if self.chains is not None:
             _refuse_batch_forks(results, manifests)
         return [results[i] for i in range(len(items))]
+
+
+def _policy_kind(policy: PolicyEvaluator) -> str:
+    """The anchor's prefix: "" for the bundled engine, ``custom:`` for any other policy object."""
+    return "" if type(policy) is Policy else "custom:"
 
 
 def _function_verifier(
