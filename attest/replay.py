@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +100,21 @@ class ChainStore(Protocol):
 
     def advance(self, key_id: str, head: ChainHead) -> None:
         """Record ``head`` if its sequence is newer than the stored one."""
+        ...
+
+
+@runtime_checkable
+class SwapChainStore(ChainStore, Protocol):
+    """A :class:`ChainStore` that moves a head by compare-and-set, so concurrent verifiers cannot both advance.
+
+    The verifier reads a head, judges the manifest against it, then swaps: if another verifier
+    moved the head meanwhile the swap fails and the manifest is judged again against the new head
+    (two branches of a fork verified at once: one advances, the other is ``chain.fork``). The
+    verifier uses :meth:`swap` when a store has it, else :meth:`ChainStore.advance` (not atomic).
+    """
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (None: no head yet); whether it was set."""
         ...
 
 
@@ -246,6 +261,14 @@ class MemoryChainStore:
             if current is None or head.sequence > current.sequence:
                 self._heads[key_id] = head
 
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected``; whether it was set."""
+        with self._lock:
+            if self._heads.get(key_id) != expected:
+                return False
+            self._heads[key_id] = head
+            return True
+
     def copy(self) -> MemoryChainStore:
         """A store with this one's heads (and then going its own way)."""
         other = MemoryChainStore()
@@ -339,8 +362,13 @@ class SqliteVerifierState(DatabaseStore):
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
+        expected: Mapping[str, ChainHead | None] | None = None,
     ) -> bool:
-        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
+
+        With ``expected``, a key's head moves only from the head named there (None: no head yet):
+        one that another writer moved meanwhile is left as it is, and the call returns False.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -352,6 +380,9 @@ class SqliteVerifierState(DatabaseStore):
                     )
                     fresh = fresh and cur.rowcount == 1
                 for key_id, head in heads:
+                    if expected is not None and key_id in expected:
+                        fresh = self._swap(key_id, expected[key_id], head) and fresh
+                        continue
                     self._db.execute(
                         """INSERT INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)
                            ON CONFLICT(key_id) DO UPDATE SET sequence = excluded.sequence,
@@ -410,6 +441,24 @@ class SqliteVerifierState(DatabaseStore):
                    WHERE excluded.sequence > chain_head.sequence""",
                 (key_id, head.sequence, head.digest),
             )
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
+        with self._lock:
+            return self._swap(key_id, expected, head)
+
+    def _swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        if expected is None:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)",
+                (key_id, head.sequence, head.digest),
+            )
+        else:
+            cur = self._db.execute(
+                "UPDATE chain_head SET sequence = ?, digest = ? WHERE key_id = ? AND sequence = ? AND digest = ?",
+                (head.sequence, head.digest, key_id, expected.sequence, expected.digest),
+            )
+        return cur.rowcount == 1
 
     def claims(self, device_id: str) -> list[DeviceClaim]:
         """Every key's claim on this device (a read)."""

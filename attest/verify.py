@@ -452,16 +452,24 @@ class Verifier:
         """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
         P-384 verify (what depends on the envelope is still checked every time)."""
         self._anchors: Anchors | None = None
+        self._anchored: tuple[object, object, object] | None = None
 
     @property
     def anchors(self) -> Anchors:
-        """The anchors every result of this verifier records."""
-        if self._anchors is None:
-            p, o = self.policy, self.options
+        """The anchors every result of this verifier records, from its current policy, catalog and options.
+
+        A policy object that is not the bundled engine (:class:`attest.policy.engine.Policy`) is
+        recorded as ``custom:ID@VERSION``: its id and version are its own word, and it may not
+        evaluate what the policy of that name does.
+        """
+        p, c, o = self.policy, self.catalog, self.options
+        held = self._anchored
+        if self._anchors is None or held is None or held[0] is not p or held[1] is not c or held[2] is not o:
+            self._anchored = (p, c, o)
             self._anchors = construct(
                 Anchors,
                 {
-                    "policy": f"{p.id}@{p.version}" if p is not None else None,
+                    "policy": None if p is None else f"{_policy_kind(p)}{p.id}@{p.version}",
                     "catalog": self.catalog.anchor,
                     "cc_root_sha256": o.cc_root_sha256 if o.cc_root is not None else None,
                     "landmark_registry": _registry_digest(o.landmarks) if o.landmarks is not None else None,
@@ -547,7 +555,14 @@ class Verifier:
         if self.devices is not None:
             for i, manifest in manifests.items():
                 results[i] = _recheck_devices(results[i], manifest, self.devices)
+        if self.chains is not None:
+            _refuse_batch_forks(results, manifests)
         return [results[i] for i in range(len(items))]
+
+
+def _policy_kind(policy: PolicyEvaluator) -> str:
+    """The anchor's prefix: "" for the bundled engine, ``custom:`` for any other policy object."""
+    return "" if type(policy) is Policy else "custom:"
 
 
 def _function_verifier(
@@ -747,15 +762,20 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
         _replayed(run, manifest.freshness.nonce)
 
-    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen).
-    if first is not None and not first.new and first.chain_rule is not None:
+    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen). The
+    #     verdict kept with a sighting is the one judged against that same store's chain heads:
+    #     a verifier whose chain store is another (or none) neither uses nor records it.
+    same_store = chains is not None and id(chains) == id(nonces)  # the same object
+    if first is not None and not first.new and first.chain_rule is not None and same_store:
         if first.chain_rule:
             run.add(*first_chain_verdict(first))
     elif chains is None:
         run.findings.append(_CHAIN_NOT_CHECKED)
+    elif run.key_id != manifest.node.key_id:
+        pass  # not signed by the node key it names (refused above): its claims move no chain
     else:
         rule = _check_chain(run, chains, manifest, job_canonical)
-        if first is not None and sightings is not None:
+        if first is not None and sightings is not None and same_store:
             sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
 
     # 12. Classification, from the catalog, never from the manifest's word.
@@ -1632,12 +1652,28 @@ def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job:
     assert run.key_id is not None
     seq = manifest.freshness.sequence
     digest = manifest_digest(manifest, job=job)
-    finding, advance = _chain_step(chains.head(run.key_id), seq, digest, manifest.freshness.previous)
+    new = ChainHead(sequence=seq, digest=digest)
+    swap = getattr(chains, "swap", None)  # a SwapChainStore: read, judge, compare-and-set
+    for _ in range(_CHAIN_TRIES):
+        head = chains.head(run.key_id)
+        finding, advance = _chain_step(head, seq, digest, manifest.freshness.previous)
+        if not advance:
+            break
+        if swap is None:
+            chains.advance(run.key_id, new)
+            break
+        if swap(run.key_id, head, new):
+            break
+        # Another verifier moved the head since it was read: judge again against the new one.
+    else:
+        raise StoreError(f"the chain head of node key {run.key_id} kept changing while it was being advanced")
     if finding is not None:
         run.add(*finding)
-    if advance:
-        chains.advance(run.key_id, ChainHead(sequence=seq, digest=digest))
     return "" if finding is None else finding[0]
+
+
+_CHAIN_TRIES = 64
+"""How often a chain check is judged again when other verifiers keep moving the node's head."""
 
 
 def seen_before(first: Sighting) -> ChainFinding:
@@ -1798,6 +1834,57 @@ def _recheck_devices(
             "findings": findings,
             "status": Status.CONTRAINDICATED,
             "location_grade": "declared",
+            "trust_vector": vector,
+        }
+    )
+
+
+def _refuse_batch_forks(
+    results: dict[int, VerificationResult], manifests: dict[int, WorkloadManifest]
+) -> None:
+    """Every branch of a fork within one batch is ``chain.fork``, whichever the batch's order visited first.
+
+    A (node key, sequence) carried by more than one payload among the batch's authenticated
+    manifests is a fork: the branch checked first would otherwise stand, chosen by input order.
+    """
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, manifest in manifests.items():
+        groups.setdefault((manifest.node.key_id, manifest.freshness.sequence), []).append(i)
+    for (_, sequence), members in groups.items():
+        if len(members) < 2:
+            continue
+        found = {manifest_digest(manifests[i]) for i in members}  # as the audit's summaries hold them
+        if len(found) > 1:
+            for i in members:
+                results[i] = with_batch_fork(results[i], sequence, found)
+
+
+def with_batch_fork(result: VerificationResult, sequence: int, branches: set[str]) -> VerificationResult:
+    """``result`` refused as one of ``branches`` (digests) that carry the same sequence of one node in a batch.
+
+    Unchanged if it already carries ``chain.fork``. Used by :meth:`Verifier.verify_many` and the audit.
+    """
+    if any(f.rule == "chain.fork" for f in result.findings):
+        return result
+    finding = construct(
+        Finding,
+        {
+            "rule": "chain.fork",
+            "severity": CONTRA,
+            "message": f"{len(branches)} different manifests in this batch carry sequence {sequence} for this node",
+            "evidence": {"sequence": sequence, "branches": sorted(branches)},
+            "remedy": None,
+        },
+    )
+    vector = result.trust_vector.model_copy(
+        update={
+            "instance_identity": Status.worst((result.trust_vector.instance_identity, Status.CONTRAINDICATED))
+        }
+    )
+    return result.model_copy(
+        update={
+            "findings": [*result.findings, finding],
+            "status": Status.CONTRAINDICATED,
             "trust_vector": vector,
         }
     )

@@ -180,3 +180,24 @@ def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
     cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
 
 __all__ = ["CHALLENGER", "CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "fresh_binding", "make_envelope", "trusted_node", "workspace"]
+
+
+def fork_branches(node: Node, now: datetime = NOW) -> tuple[WorkloadManifest, WorkloadManifest, WorkloadManifest]:
+    """A node's chained manifest and two different manifests after it at the same sequence (a fork)."""
+    first = node.manifest(now=now, chain=True)
+    evidence = SimulatedGpuSource(node.preset, seed=node.host, hostname=node.host).read()
+
+    def branch(job_id: str) -> WorkloadManifest:
+        job = Job(id=job_id, scheduler="slurm", phase="start", started_at=now, declared_training_ops=3.1e24)
+        return build_manifest(
+            evidence=evidence,
+            site=node.site,
+            tenant=TENANT,
+            operator=OPERATOR,
+            job=job,
+            node_key_id=node.key.key_id,
+            now=now,
+            after=first,
+        )
+
+    return first, branch("slurm-A"), branch("slurm-B")

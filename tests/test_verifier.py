@@ -101,7 +101,7 @@ class _Rules:
 def test_an_evaluate_only_object_is_still_a_policy(node: Node) -> None:
     r = verify_envelope(node.envelope(), node.trust, now=LATER, policy=_Rules())
     assert r.status is Status.AFFIRMING and r.trust_vector.policy is Status.AFFIRMING
-    assert r.anchors is not None and r.anchors.policy == "_Rules@"
+    assert r.anchors is not None and r.anchors.policy == "custom:_Rules@"  # its name is its own word
 
 
 def test_verify_many_orders_chains_and_shares_state() -> None:
@@ -184,3 +184,32 @@ def test_a_bound_manifest_without_a_device_store_says_the_two_node_check_was_not
     default = verifier.verify(raw, now=LATER)
     assert "hardware.devices_not_checked" not in rules(default)
     assert default.anchors is not None and default.anchors.cc_root_sha256 == vendor.root_sha256
+
+
+def test_anchors_follow_the_verifiers_current_policy_and_catalog(node: Node) -> None:
+    """The anchors are those of the attributes in use now, not of the first verification's."""
+    verifier = Verifier(node.trust)
+    assert (verifier.verify(node.envelope(), now=LATER).anchors.policy or "").startswith("us-ear@")
+    verifier.policy = None
+    assert verifier.verify(node.envelope(), now=LATER).anchors.policy is None
+    verifier.catalog = _prohibiting("h100")
+    assert verifier.verify(node.envelope(), now=LATER).anchors.catalog == verifier.catalog.anchor != bundled_catalog().anchor
+
+
+def test_a_policy_object_naming_itself_like_the_bundled_one_is_anchored_as_custom(node: Node) -> None:
+    """An evaluator that says it is us-ear at the bundled version but evaluates nothing is not us-ear."""
+    bundled = load_policy("us-ear")
+
+    class Lax:
+        """The bundled policy in every respect but one: it evaluates nothing."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(bundled, name)
+
+        def evaluate(self, manifest: object, facts: object, **kw: object) -> list[Finding]:
+            return []
+
+    lax = Verifier(node.trust, policy=Lax()).verify(node.envelope(), now=LATER)  # type: ignore[arg-type]
+    real = Verifier(node.trust, policy=bundled).verify(node.envelope(), now=LATER)
+    assert real.anchors.policy == f"{bundled.id}@{bundled.version}"
+    assert lax.anchors.policy == f"custom:{bundled.id}@{bundled.version}" != real.anchors.policy

@@ -23,7 +23,7 @@ from attest.errors import InputError
 from attest.model.base import require_aware
 from attest.model.result import Finding, Severity, Status, VerificationResult
 from attest.units import human_duration
-from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions
+from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions, with_batch_fork
 
 if TYPE_CHECKING:
     from attest.log.cosignature import WitnessKey
@@ -212,14 +212,21 @@ def _read_directory(
         )
 
     found: list[Path] = []
-    for top, _dirs, files in os.walk(path, onerror=_dir_error):
+    for top, dirs, files in os.walk(path, onerror=_dir_error):
         found += [Path(top, f) for f in files if PurePath(Path(top, f).relative_to(path)).match(pattern)]
+        # A directory named like an envelope file is not one: said, not skipped (its files are still read).
+        failed += [
+            (str(Path(top, d).relative_to(path)), "a directory")
+            for d in dirs
+            if PurePath(Path(top, d).relative_to(path)).match(pattern)
+        ]
     items: list[tuple[str, bytes]] = []
     for p in sorted(found):
         if p.is_symlink() and not p.exists():
             failed.append((str(p.relative_to(path)), "a broken symbolic link"))
             continue
         if not p.is_file():
+            failed.append((str(p.relative_to(path)), "not a regular file"))
             continue
         try:
             items.append((str(p.relative_to(path)), p.read_bytes()))
@@ -363,6 +370,25 @@ def log_time_findings(
     return found
 
 
+def _flag_forks(results: list[VerificationResult], summaries: list[ManifestSummary]) -> None:
+    """Refuse every branch of a fork among the audited manifests, whatever their order (in place).
+
+    Each node's manifests are verified in (sequence, input) order, so of two manifests with one
+    sequence the first visited would stand: all of them are ``chain.fork`` (as in
+    :meth:`attest.verify.Verifier.verify_many`).
+    """
+    branches: dict[tuple[str, int], set[str]] = {}
+    for s in summaries:
+        branches.setdefault((s.key_id, s.sequence), set()).add(s.digest)
+    index = {r.source: i for i, r in enumerate(results)}
+    for n, s in enumerate(summaries):
+        found, i = branches[(s.key_id, s.sequence)], index.get(s.name)
+        if len(found) < 2 or i is None:
+            continue
+        results[i] = with_batch_fork(results[i], s.sequence, found)
+        summaries[n] = s._replace(status=results[i].status.value)
+
+
 def _flag_log_times(results: list[VerificationResult], found: dict[str, Finding]) -> None:
     """Add :func:`log_time_findings` to the results they name (in place)."""
     for i, result in enumerate(results):
@@ -460,6 +486,7 @@ def audit(
         progress=progress,
         dask_client=dask_client,
     )
+    _flag_forks(final, summaries)
     if log_times:
         _flag_log_times(final, log_times)
         # A contradicted time is not compared with the issue time; a missing one was replaced by

@@ -46,7 +46,7 @@ import math
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -103,8 +103,13 @@ class CollectorState(VerifierState, Protocol):
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
+        expected: Mapping[str, ChainHead | None] | None = None,
     ) -> bool:
-        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
+
+        With ``expected``, a key's head is written only if it is still the one named there (None:
+        no head); otherwise it is left as it is and the call returns False (a fork raced).
+        """
         ...
 
 
@@ -136,6 +141,8 @@ class PendingState:
         a newer manifest of the node logged meanwhile."""
         self.nonces: dict[tuple[str, str], datetime] = {}
         self.heads: dict[str, ChainHead] = {}
+        self.read: dict[str, ChainHead | None] = {}
+        """The recorded head each held head was judged against: the commit moves it only from there."""
 
     def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
         """Hold the pair; False if it is recorded or held already (a replay), unless recorded by ``own_index``."""
@@ -160,14 +167,21 @@ class PendingState:
 
     def advance(self, key_id: str, head: ChainHead) -> None:
         """Hold ``head`` if newer than what is recorded (never moving a recorded head back)."""
-        current = self.heads.get(key_id) or self.base.head(key_id)
+        if key_id in self.heads:
+            current: ChainHead | None = self.heads[key_id]
+        else:
+            current = self.base.head(key_id)
         if current is None or head.sequence > current.sequence:
+            if key_id not in self.heads:
+                self.read[key_id] = current
             self.heads[key_id] = head
 
     def commit(self, submission: tuple[bytes, int] | None = None) -> bool:
         """Record what is held, the submission and who owns each nonce, in one transaction (after the append).
 
-        False if another collector recorded a nonce meanwhile. All or nothing: a state that
+        False if another collector recorded a nonce meanwhile, or moved a chain head this one
+        advances from (two branches of a fork at once: this one's head is not written, and the
+        envelope must be judged again against the recorded state). All or nothing: a state that
         cannot be written (a full disk) keeps none of it, and the entry's re-push is judged as
         the original.
         """
@@ -175,7 +189,7 @@ class PendingState:
         if submission is not None:
             rows += [(nonce_owner(k, n), submission[1]) for (k, n) in self.nonces]
         return self.base.record(
-            [(k, n, e) for (k, n), e in self.nonces.items()], list(self.heads.items()), rows
+            [(k, n, e) for (k, n), e in self.nonces.items()], list(self.heads.items()), rows, self.read
         )
 
 
@@ -412,9 +426,12 @@ class Collector:
                 return self._duplicate(placed.index, json.loads(kept))
         try:
             if not pending.commit(None if identity is None else (identity, placed.index)):
-                # Another collector on this state recorded the nonce between our check and our
-                # commit: the verdict stored is what the committed state gives (a replay).
-                result, _ = self._judge(raw, now, self.state)
+                # Another collector on this state recorded the nonce, or moved the node's chain
+                # head, between our check and our commit: the verdict stored is what the committed
+                # state gives (a replay; a fork), this entry's own nonce not counted against it.
+                again = PendingState(self.state, own_index=placed.index)
+                result, _ = self._judge(raw, now, again)
+                again.commit()
             self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
         except (AttestError, sqlite3.Error, OSError) as exc:
             self._unfinished(leaf, before, result.key_id, manifest)

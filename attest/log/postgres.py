@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -292,8 +292,13 @@ class PostgresVerifierState(DatabaseStore):
         nonces: list[tuple[str, str, datetime]],
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
+        expected: Mapping[str, ChainHead | None] | None = None,
     ) -> bool:
-        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded."""
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
+
+        With ``expected``, a key's head moves only from the head named there (None: no head yet):
+        one that another writer moved meanwhile is left as it is, and the call returns False.
+        """
         fresh = True
         with self.lock, self.db.transaction():
             for key_id, nonce, expires_at in nonces:
@@ -304,6 +309,9 @@ class PostgresVerifierState(DatabaseStore):
                 )
                 fresh = fresh and cur.rowcount == 1
             for key_id, head in heads:
+                if expected is not None and key_id in expected:
+                    fresh = self._swap(key_id, expected[key_id], head) and fresh
+                    continue
                 self.db.execute(
                     "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
                     "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
@@ -365,6 +373,26 @@ class PostgresVerifierState(DatabaseStore):
                 "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
                 (key_id, head.sequence, head.digest),
             )
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
+        with self.lock:
+            return self._swap(key_id, expected, head)
+
+    def _swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        if expected is None:
+            cur = self.db.execute(
+                "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (key_id, head.sequence, head.digest),
+            )
+        else:
+            cur = self.db.execute(
+                "UPDATE verifier_chain_head SET sequence = %s, digest = %s "
+                "WHERE key_id = %s AND sequence = %s AND digest = %s",
+                (head.sequence, head.digest, key_id, expected.sequence, expected.digest),
+            )
+        return bool(cur.rowcount == 1)
 
     def claims(self, device_id: str) -> list[DeviceClaim]:
         """Every key's claim on this device (a read)."""

@@ -19,11 +19,12 @@ def audit(cli: CliRunner, tmp_path: Path, *extra: str) -> str:
 def test_text_names_failed_envelopes_first_grouped_by_cause(cli: CliRunner, tmp_path: Path) -> None:
     text = audit(cli, tmp_path)
     lines = text.splitlines()
-    assert lines[0] == "CONTRAINDICATED: 4 of 16 envelopes and 1 fleet finding(s)"
+    # gpu-01's second sequence 0 forks its chain: both branches are refused (issue 23 review F3).
+    assert lines[0] == "CONTRAINDICATED: 5 of 16 envelopes and 1 fleet finding(s)"
     # Every contraindicated envelope is named, under its cause, before any warning or total.
     first_warning = next(i for i, line in enumerate(lines) if line.startswith("WARNING:"))
     head = "\n".join(lines[:first_warning])
-    for name in ("gpu-00-tampered.json", "gpu-01-rollback.json", "gpu-08-0.json", "gpu-08-1.json"):
+    for name in ("gpu-00-tampered.json", "gpu-01-0.json", "gpu-01-rollback.json", "gpu-08-0.json", "gpu-08-1.json"):
         assert name in head
     assert "  policy.screening — 2 envelopes:" in head and "  signature.invalid — 1 envelope:" in head
     # The Entity-List tenant and its chips are named on the line, not left to a table.
@@ -32,7 +33,7 @@ def test_text_names_failed_envelopes_first_grouped_by_cause(cli: CliRunner, tmp_
     assert "  fleet.gpu_silent — 48 fleet findings:" in text
     assert "on 6 nodes: " in text and "… and 38 more (--details lists them all)" in text
     assert sum("fleet.gpu_silent" in line for line in lines) == 1
-    assert lines[-2] == "16 envelopes: 12 affirming, 4 contraindicated -> CONTRAINDICATED"
+    assert lines[-2] == "16 envelopes: 11 affirming, 5 contraindicated -> CONTRAINDICATED"
 
 
 def test_details_names_every_occurrence(cli: CliRunner, tmp_path: Path) -> None:

@@ -393,3 +393,17 @@ def test_locate_refuses_a_bad_nonce_and_says_a_landmark_is_dead(cli: CliRunner, 
     assert json.loads(out.stdout)["unmeasured"] == ["dead"]
     receipts = json.loads((tmp_path / "r.json").read_text())["receipts"]
     assert [r["landmark_id"] for r in receipts] == ["live"]
+
+
+def test_audit_names_a_directory_named_like_an_envelope(workspace: Path, cli: CliRunner) -> None:
+    """A directory matching the glob (spool/dir.json) is listed as unreadable, exit 2, not skipped in silence."""
+    make_envelope(cli)
+    spool = workspace / "spool"
+    spool.mkdir()
+    (spool / "m.env.json").write_bytes((workspace / "m.env.json").read_bytes())
+    (spool / "dir.json").mkdir()
+    out = cli("audit", "spool", "--trust", "trust.json", check_code=2)
+    assert out.stdout.startswith("UNREADABLE: 1 input(s), not audited\n  dir.json: a directory")
+    assert "1 envelope" in out.stdout  # the readable one was audited
+    obj = json.loads(cli("audit", "spool", "--trust", "trust.json", "--format", "json", check_code=2).stdout)
+    assert obj["unreadable"] == [{"source": "dir.json", "reason": "a directory"}]

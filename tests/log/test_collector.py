@@ -575,3 +575,45 @@ def test_a_daemon_holds_its_last_checkpoint_and_refuses_a_forked_log(tmp_path: P
         proc.terminate()
         proc.communicate(timeout=10)
     assert "Traceback" not in dp.stop()[2]
+
+
+def test_two_fork_branches_at_two_collectors_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collector B judges one branch of a fork while collector A logs the other, start to finish: both
+    were judged against the same head, but only A's moves it; B's commit finds the head moved and B's
+    verdict is judged again against it (a fork), not affirming with its head write silently dropped."""
+    from datetime import UTC, datetime
+
+    from attest.log import collector as collector_mod
+    from attest.log.collector import Collector
+    from attest.replay import SqliteVerifierState
+    from attest.verify import VerifyOptions
+    from tests.conftest import fork_branches, trusted_node
+
+    node = trusted_node()
+    Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate()).store.close()
+
+    def make() -> Collector:
+        return Collector(Log.open(tmp_path / "log.db"), node.trust, state=SqliteVerifierState(tmp_path / "state.db"),
+                         policy=None, options=VerifyOptions())
+
+    a, b = make(), make()
+    first, branch_a, branch_b = fork_branches(node, now=datetime.now(UTC))
+    assert a._submit(node.envelope(first))[1]["result"]["status"] in {"affirming", "warning"}
+    real = collector_mod.verify_and_open
+    interjected: list[tuple[int, dict[str, Any]]] = []
+
+    def verify(*args: Any, **kw: Any) -> Any:
+        judged = real(*args, **kw)
+        if not interjected:  # B has judged branch B: A takes branch A, start to finish, before B commits
+            interjected.append((0, {}))
+            interjected[0] = a._submit(node.envelope(branch_a))
+        return judged
+
+    monkeypatch.setattr(collector_mod, "verify_and_open", verify)
+    code_b, answer_b = b._submit(node.envelope(branch_b))
+    code_a, answer_a = interjected[0]
+    assert code_a == 200 and answer_a["result"]["status"] in {"affirming", "warning"}
+    assert code_b == 200 and answer_b["result"]["status"] == "contraindicated"
+    assert "chain.fork" in [f["rule"] for f in answer_b["result"]["findings"]]
+    stored = json.loads(b.log.store.result(answer_b["leaf_index"]) or "null")
+    assert stored["status"] == "contraindicated"
