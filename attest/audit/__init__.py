@@ -184,19 +184,24 @@ def read_source(
     A file or subdirectory that cannot be read is never skipped silently: it is added to
     ``unreadable`` as (name, reason) when that list is given, and refused otherwise.
     """
-    from attest.log import Log, is_url
+    from attest.log import Log
+
+    if Path(source).is_dir():
+        return _read_directory(Path(source), pattern, unreadable)
+    name = _log_name(source)
+    if name is not None:
+        store = Log.open(source).store
+        return [(f"{name}#{i}", store.entry(i)) for i in range(store.size())]
+    raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
+
+
+def _log_name(source: str) -> str | None:
+    """The name a log source's entries carry (``NAME#INDEX``), or None when it is no log."""
+    from attest.log import is_url
 
     if is_url(source):
-        store = Log.open(source).store
-        name = source.rsplit("/", 1)[-1] or "log"
-        return [(f"{name}#{i}", store.entry(i)) for i in range(store.size())]
-    path = Path(source)
-    if path.is_dir():
-        return _read_directory(path, pattern, unreadable)
-    if path.is_file():
-        store = Log.open(path).store
-        return [(f"{path.name}#{i}", store.entry(i)) for i in range(store.size())]
-    raise InputError(f"audit source {source} is neither a directory of envelopes nor a log database")
+        return source.rsplit("/", 1)[-1] or "log"
+    return Path(source).name if Path(source).is_file() else None
 
 
 def _read_directory(
@@ -248,13 +253,10 @@ def integration_times(source: str) -> dict[str, float]:
 
     Empty for a directory of envelopes, and for entries a log kept no time for (older logs).
     """
-    from attest.log import Log, is_url
+    from attest.log import Log
 
-    if is_url(source):
-        name = source.rsplit("/", 1)[-1] or "log"
-    elif Path(source).is_file():
-        name = Path(source).name
-    else:
+    name = _log_name(source)
+    if name is None:
         return {}
     log = Log.open(source)
     # The time column is the operator's word; the time of the first signed checkpoint that holds
@@ -296,15 +298,12 @@ def log_time_findings(
     Raises:
         LogMisbehaviour: the log's database names another key than ``log_key``.
     """
-    from attest.log import TIME_TOLERANCE_S, Log, is_url
+    from attest.log import TIME_TOLERANCE_S, Log
     from attest.log.checkpoint import verifier_key
     from attest.log.monitor import LogMisbehaviour
 
-    if is_url(source):
-        name = source.rsplit("/", 1)[-1] or "log"
-    elif Path(source).is_file():
-        name = Path(source).name
-    else:
+    name = _log_name(source)
+    if name is None:
         return {}
     log = Log.open(source)
     if log_key is not None and verifier_key(log_key.name, log_key.public) != verifier_key(
