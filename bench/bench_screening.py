@@ -104,12 +104,66 @@ def recall(screener: Any, evasions: list[Any]) -> int:
     )
 
 
+def agreement_queries(lists: list[ScreeningList], unrelated: list[str], evasions: list[Any]) -> list[str]:
+    """The queries ``--agree`` screens: names with no match, disguised entries, list names and near misses of them.
+
+    The unrelated names (as written and with a number), the evasion set, and 2,000 list names
+    drawn with a fixed seed, each also with a letter dropped, a word added and its words shuffled
+    (near matches, windows of several words, word-sorted keys): about 11,300 names.
+    """
+    rng = random.Random(18)
+    names = [n for lst in lists for e in lst.entries for n in (e.name, *e.alt_names)]
+    drawn = rng.sample(names, min(2000, len(names)))
+    out = [*unrelated, *(f"{n} {i}" for i, n in enumerate(unrelated)), *(v.name for v in evasions)]
+    for n in drawn:
+        words = n.split()
+        cut = rng.randrange(len(n))
+        shuffled = words[:]
+        rng.shuffle(shuffled)
+        out += [n, n[:cut] + n[cut + 1 :], f"{n} {rng.choice(WORDS).title()}", " ".join(shuffled)]
+    return out
+
+
+def agree(rev: str, lists: list[ScreeningList], screener: Any, queries: list[str]) -> int:
+    """Screen every query with the code at ``rev`` and the current code; print every difference; 1 if any."""
+    old = base_module(rev)
+    base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
+
+    def found(s: Any, q: str) -> tuple[set[tuple[str, str, str, str, float]], set[tuple[str, str, str]]]:
+        ms = s.screen(q)
+        return (
+            {(m.source.name, m.list, m.entry.id, m.kind, round(m.score, 6)) for m in ms},
+            {(m.source.name, m.entry.id, m.matched_name) for m in ms},
+        )
+
+    differ = named = hits = 0
+    for q in queries:
+        (new, new_named), (was, was_named) = found(screener, q), found(base, q)
+        hits += bool(new)
+        if new != was:
+            differ += 1
+            print(f"DIFFERENT {q!r}: only now {sorted(new - was)}; only before {sorted(was - new)}")
+        elif new_named != was_named:
+            named += 1
+    print(
+        f"agreement with {rev}: {len(queries):,} queries ({hits:,} with a match), {differ} differ in entries, "
+        f"kinds or scores; {named} only in which of an entry's equal-scoring names is matched_name"
+    )
+    return 1 if differ else 0
+
+
 def main() -> int:
     """Time both contenders and print a table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds; the best is kept (default: 3)")
     ap.add_argument("--sample", type=int, default=200, help="queries timed for the plain scan (default: 200)")
     ap.add_argument("--base", metavar="REV", help="also time screening.py as of this git revision, in the same rounds")
+    ap.add_argument(
+        "--agree",
+        metavar="REV",
+        help="instead of timing, check that the code at REV and the current code find the same entries, kinds "
+        "and scores on ~11,300 queries (exit 1 if not)",
+    )
     args = ap.parse_args()
 
     t0 = time.process_time()
@@ -126,6 +180,8 @@ def main() -> int:
     lines = (ROOT / "tests" / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
     unrelated = [n.strip() for n in lines if n.strip() and not n.startswith("#")]
     evasions = variants(lists)
+    if args.agree:
+        return agree(args.agree, lists, screener, agreement_queries(lists, unrelated, evasions))
     fresh = [*unrelated, *(f"{n} {i}" for i, n in enumerate(unrelated))]  # no two alike
     # The mix a fleet sees: mostly unrelated parties, one in twenty a listed one in disguise.
     mix = [*fresh, *(v.name for v in evasions[: len(fresh) // 19])]
