@@ -59,7 +59,17 @@ dragon phoenix tiger lion eagle falcon harbor river mountain ocean island valley
 """.split()
 KINDS = "technology electronics semiconductor computing systems networks logistics trading shipping energy robotics software instruments materials".split()
 PLACES = "beijing shanghai shenzhen hangzhou wuhan chengdu moscow tehran minsk pyongyang caracas havana dubai singapore".split()
-FORMS = ["Co., Ltd.", "Limited", "LLC", "Inc.", "Group Co., Ltd.", "Trading Co.", "JSC", "Pte. Ltd.", "有限公司"]
+FORMS = [
+    "Co., Ltd.",
+    "Limited",
+    "LLC",
+    "Inc.",
+    "Group Co., Ltd.",
+    "Trading Co.",
+    "JSC",
+    "Pte. Ltd.",
+    "有限公司",
+]
 
 
 def synthetic_list(n: int, rng: random.Random) -> ScreeningList:
@@ -157,7 +167,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds; the best is kept (default: 3)")
     ap.add_argument("--sample", type=int, default=200, help="queries timed for the plain scan (default: 200)")
-    ap.add_argument("--base", metavar="REV", help="also time screening.py as of this git revision, in the same rounds")
+    ap.add_argument(
+        "--base", metavar="REV", help="also time screening.py as of this git revision, in the same rounds"
+    )
     ap.add_argument(
         "--agree",
         metavar="REV",
@@ -175,7 +187,9 @@ def main() -> int:
     base = None
     if args.base:
         old = base_module(args.base)
-        base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
+        base = old.screener_for(
+            [old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")]
+        )
 
     lines = (ROOT / "tests" / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
     unrelated = [n.strip() for n in lines if n.strip() and not n.startswith("#")]
@@ -207,7 +221,9 @@ def main() -> int:
     sample = mix[:: max(1, len(mix) // args.sample)][: args.sample]
     t0 = time.process_time()
     for q in sample:
-        process.extractOne(" ".join(sorted(normalize(q).split())), choices, scorer=fuzz.ratio, score_cutoff=90)
+        process.extractOne(
+            " ".join(sorted(normalize(q).split())), choices, scorer=fuzz.ratio, score_cutoff=90
+        )
     scan_rate = len(sample) / (time.process_time() - t0)
 
     print(
@@ -223,7 +239,9 @@ def main() -> int:
     mix_rates = next(iter(workloads.values()))
     print(f"ratio on the mix: {mix_rates['attest Screener'] / scan_rate:,.0f}x the plain scan", end="")
     if base is not None:
-        print(f", {mix_rates['attest Screener'] / mix_rates[f'base {args.base}']:.2f}x base {args.base}", end="")
+        print(
+            f", {mix_rates['attest Screener'] / mix_rates[f'base {args.base}']:.2f}x base {args.base}", end=""
+        )
     print()
     for label, contender in contenders.items():
         caught = recall(contender, evasions)
