@@ -320,16 +320,30 @@ def _t2s() -> Any:
     return opencc.OpenCC("t2s")
 
 
+class _VisibleTable(dict[int, int | None]):
+    """A ``str.translate`` table that removes every invisible character and combining mark (see above).
+
+    Each character's category is looked up the first time it is seen and remembered (at most
+    65,536 characters, then the memory starts again), so a name is one pass in C.
+    """
+
+    def __missing__(self, code: int) -> int | None:
+        ch = chr(code)
+        kept = ch in _KEPT_MARKS or (
+            unicodedata.category(ch) not in _INVISIBLE_CATEGORIES and ch not in _INVISIBLE_LETTERS
+        )
+        if len(self) >= 65536:
+            self.clear()
+        self[code] = code if kept else None
+        return self[code]
+
+
+_VISIBLE = _VisibleTable()
+
+
 def _visible(text: str) -> str:
     """NFKC, then every invisible character and combining mark removed (see above)."""
-    text = unicodedata.normalize("NFKD", text)
-    cat = unicodedata.category
-    text = "".join(
-        ch
-        for ch in text
-        if ch in _KEPT_MARKS or (cat(ch) not in _INVISIBLE_CATEGORIES and ch not in _INVISIBLE_LETTERS)
-    )
-    return unicodedata.normalize("NFKC", text)
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", text).translate(_VISIBLE))
 
 
 def fold(name: str) -> str:

@@ -177,6 +177,19 @@ def test_invisible_characters_are_removed_not_spaced(mark: str) -> None:
     assert normalize(f"Hua{mark}wei Technologies Co., Ltd.") == "huawei technology"
 
 
+def test_the_invisible_table_removes_exactly_the_invisible_categories() -> None:
+    """The translate table remembers per character what the rule says: every BMP character checked."""
+    import unicodedata
+
+    from attest.policy.screening import _INVISIBLE_CATEGORIES, _INVISIBLE_LETTERS, _KEPT_MARKS, _VISIBLE
+
+    for code in range(0x10000):
+        ch = chr(code)
+        hidden = ch not in _KEPT_MARKS and (unicodedata.category(ch) in _INVISIBLE_CATEGORIES or ch in _INVISIBLE_LETTERS)
+        assert f"a{ch}b".translate(_VISIBLE) == ("ab" if hidden else f"a{ch}b"), f"U+{code:04X}"
+        assert f"a{ch}b".translate(_VISIBLE) == ("ab" if hidden else f"a{ch}b"), f"U+{code:04X} remembered"
+
+
 @pytest.mark.parametrize(
     "name",
     ["Huаwei", "Нuаwеі", "НUАWЕІ", "ΗUΑWΕΙ", "Ηuawei", "Huaweі", "Ꮋuawei", "Ｈｕａｗｅｉ", "𝐇𝐮𝐚𝐰𝐞𝐢", "Huawéi", "HUAWEİ"],
