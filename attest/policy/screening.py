@@ -56,6 +56,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
+import ahocorasick
 from pydantic import Field
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -756,29 +757,32 @@ def _parenthetical_aliases(names: Sequence[tuple[str, str]]) -> list[tuple[str, 
     return out
 
 
-def _trie_pattern(keys: Iterable[str]) -> re.Pattern[str]:
-    """A pattern that finds, with ``findall``, each key in a text: leftmost first, the longest at each place.
+class _KeyFinder:
+    """Keys found in a text as ``re.findall`` of their alternation finds them: leftmost, longest, no overlap.
 
-    The keys as a trie (one branch per next letter, an optional group where a key ends and a
-    longer one goes on), so the regular expression engine tests one letter per step where an
-    alternation of every key would try each key at each place. Greedy optional groups take the
-    longest key that starts at a place, as an alternation of the keys longest first does.
+    An Aho-Corasick automaton (pyahocorasick, in C) reports every occurrence in one pass over the
+    text; the common text holds none and costs that pass alone. The few that hold some are put in
+    findall's order here: by where they start, the longest first, each after the last one taken.
     """
-    trie: dict[str, Any] = {}
-    for key in keys:
-        node = trie
-        for ch in key:
-            node = node.setdefault(ch, {})
-        node[""] = {}
 
-    def emit(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        for key in keys:
+            self._automaton.add_word(key, key)
+        self._automaton.make_automaton()
 
-    return re.compile(emit(trie))
+    def findall(self, text: str) -> list[str]:
+        """Every key in ``text``, as findall of the keys' alternation (longest first) finds them."""
+        found = list(self._automaton.iter(text))
+        if not found:
+            return []
+        out: list[str] = []
+        pos = 0
+        for start, longer, key in sorted((end - len(key) + 1, -len(key), key) for end, key in found):
+            if start >= pos:
+                out.append(key)
+                pos = start - longer
+        return out
 
 
 class ListEntry(WireModel):
@@ -1003,7 +1007,7 @@ class Screener:
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = [k for k in self._brand_compact if len(k) >= 5]
-        self._brand_pattern = _trie_pattern(brand_keys) if brand_keys else None
+        self._brand_pattern = _KeyFinder(brand_keys) if brand_keys else None
         self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
         self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
         # Words known to need no repair (listed ones, numbers, and those found so): one subset test

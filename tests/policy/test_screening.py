@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -392,18 +393,28 @@ def test_a_brand_glued_inside_a_name_is_found_where_it_starts() -> None:
         assert listed <= {m.entry.name for m in FULL.screen(name) if m.kind == "near" and m.score >= 95}, name
 
 
-def test_the_brand_trie_finds_what_an_alternation_of_every_key_finds() -> None:
+def test_the_brand_finder_finds_what_an_alternation_of_every_key_finds() -> None:
     """Leftmost first, the longest key at each place, no overlaps: as ``a|b|...`` longest first would."""
     import itertools
     import re
 
-    from attest.policy.screening import _trie_pattern
+    from attest.policy.screening import _KeyFinder
 
     keys = ["huawei", "huaweicloud", "hikvision", "sophgo", "hygon", "abcde", "abcdefgh", "abxyz", "bcdef", "cdefg"]
     alternation = re.compile("|".join(map(re.escape, sorted(keys, key=len, reverse=True))))
-    trie = _trie_pattern(keys)
+    trie = _KeyFinder(keys)
     pieces = [*keys, "x", "abcd", "abcdefg", "huaweiclou", "hikvisio", "sophg"]
     for a, b, c in itertools.product(pieces, repeat=3):
         text = a + b + c
         assert trie.findall(text) == alternation.findall(text), text
     assert trie.findall("zzabcdefghz") == ["abcdefgh"] and trie.findall("abcdefg") == ["abcde"]
+    # the bundled brand keys, on every brand-list name glued and on the unrelated names glued
+    brand_keys = sorted(k for k in FULL._brand_compact if len(k) >= 5)
+    alternation = re.compile("|".join(map(re.escape, sorted(brand_keys, key=len, reverse=True))))
+    finder = _KeyFinder(brand_keys)
+    texts = [n for lst in FULL.lists if lst.brands for e in lst.entries for n in (e.name, *e.alt_names)]
+    texts += (Path(__file__).parent.parent / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
+    for text in texts:
+        glued = normalize(text).replace(" ", "")
+        for t in (glued, glued + glued, "x" + glued[1:] + glued[:-1]):
+            assert finder.findall(t) == alternation.findall(t), t
