@@ -393,7 +393,7 @@ def test_a_brand_glued_inside_a_name_is_found_where_it_starts() -> None:
         assert listed <= {m.entry.name for m in FULL.screen(name) if m.kind == "near" and m.score >= 95}, name
 
 
-def test_the_brand_finder_finds_what_an_alternation_of_every_key_finds() -> None:
+def test_the_brand_trie_finds_what_an_alternation_of_every_key_finds() -> None:
     """Leftmost first, the longest key at each place, no overlaps: as ``a|b|...`` longest first would."""
     import itertools
     import re
@@ -408,7 +408,14 @@ def test_the_brand_finder_finds_what_an_alternation_of_every_key_finds() -> None
         text = a + b + c
         assert trie.findall(text) == alternation.findall(text), text
     assert trie.findall("zzabcdefghz") == ["abcdefgh"] and trie.findall("abcdefg") == ["abcde"]
-    # the bundled brand keys, on every brand-list name glued and on the unrelated names glued
+
+
+def test_the_brand_automaton_finds_what_an_alternation_of_the_bundled_brand_keys_finds() -> None:
+    """The bundled brand keys, on every brand-list name glued, twice, shifted, and on the unrelated names glued."""
+    import re
+
+    from attest.policy.screening import _KeyFinder
+
     brand_keys = sorted(k for k in FULL._brand_compact if len(k) >= 5)
     alternation = re.compile("|".join(map(re.escape, sorted(brand_keys, key=len, reverse=True))))
     finder = _KeyFinder(brand_keys)
