@@ -109,12 +109,13 @@ def field_adapter(info: FieldInfo) -> TypeAdapter[Any]:
     return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
 
 
-def construct(model: type[_M], values: dict[str, Any]) -> _M:
+def construct(model: type[_M], values: dict[str, Any], *, given: set[str] | None = None) -> _M:
     """Build ``model`` from values that are already valid, every field given, without validating.
 
     What :meth:`BaseModel.model_construct` does when every field is given, at a fraction of its
     cost; for the verifier's hot path, where each value was validated on its way in (or built
-    from validated ones). ``values`` becomes the instance's ``__dict__``.
+    from validated ones). ``values`` becomes the instance's ``__dict__``; ``given`` names the
+    fields the input gave (``model_fields_set``; every field when None).
 
     Raises:
         TypeError: when a field is missing or unknown.
@@ -123,9 +124,18 @@ def construct(model: type[_M], values: dict[str, Any]) -> _M:
         raise TypeError(
             f"{model.__name__}: fields {sorted(values)} are not {sorted(model.__pydantic_fields__)}"
         )
+    return assemble(model, values, set(values) if given is None else given)
+
+
+def assemble(model: type[_M], values: dict[str, Any], given: set[str]) -> _M:
+    """:func:`construct` without its check of the keys, for builders that write every field by name.
+
+    The derived wire readers (:mod:`attest.model.wire`) call it from code generated per model,
+    which names each field once; ``values`` must be complete and validated.
+    """
     obj = model.__new__(model)
     _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_fields_set__", given)
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
