@@ -28,6 +28,7 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
 from attest.model.countries import ACCEPTED_COUNTRY_CODES
 
+_UTC_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # a subset of _RFC3339
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -37,6 +38,8 @@ def parse_timestamp(value: Any) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a time zone")
         return value.astimezone(UTC)
+    if type(value) is str and len(value) == 20 and _UTC_SECONDS.fullmatch(value):
+        return datetime.fromisoformat(value)  # the common form, already UTC (tzinfo is UTC)
     if not isinstance(value, str) or not (m := _RFC3339.match(value)):
         raise ValueError("timestamp must be RFC 3339 with a time zone, e.g. 2026-11-28T09:00:00Z")
     text = value
