@@ -94,9 +94,7 @@ def model_checks(model: type[BaseModel]) -> list[Callable[[Any], Any]]:
         if model_dec.info.mode != "after":
             raise TypeError(f"{model.__name__} has a {model_dec.info.mode!r} model validator")
         checks.append(model_dec.func)
-    if decorators.field_serializers or decorators.model_serializers or decorators.computed_fields:
-        pass  # serializers shape output only, never what is accepted
-    return checks
+    return checks  # (serializers shape output only, never what is accepted)
 
 
 def _field_checks(model: type[BaseModel]) -> dict[str, list[Callable[[Any], Any]]]:
@@ -117,6 +115,7 @@ def _pattern(pattern: str) -> str:
 
 
 def _meta(base: type, bounds: dict[str, Any]) -> Any:
+    """A scalar type with its bounds as :class:`msgspec.Meta` (strings: the models' length limit by default)."""
     if base is str:
         bounds = {"max_length": _STR_MAX, **bounds}
     if not bounds:
@@ -125,8 +124,6 @@ def _meta(base: type, bounds: dict[str, Any]) -> Any:
         str: {"min_length", "max_length", "pattern"},
         int: {"ge", "gt", "le", "lt"},
         float: {"ge", "gt", "le", "lt"},
-        list: {"min_length", "max_length"},
-        dict: {"min_length", "max_length"},
     }.get(base, set())
     if not set(bounds) <= allowed:
         raise TypeError(f"constraints {sorted(set(bounds) - allowed)} on {base.__name__}")
