@@ -636,3 +636,22 @@ def test_the_deriver_reads_what_it_honours() -> None:
             Ok.from_json(bad)
     when = reader.to_model(reader.decoder.decode(b'{"kind":"b","when":"2026-11-28T10:00:00+01:00"}')).when
     assert when == datetime(2026, 11, 28, 9, tzinfo=UTC) and when.tzinfo is UTC
+
+
+def test_envelope_fast_path_reads_the_one_payload_token() -> None:
+    """The fast path finds the payload by position; a second payload, escapes or padding elsewhere are refused."""
+    raw = trusted_node().envelope()
+    env = json.loads(raw)
+    other = base64.b64encode(b"x" * len(base64.b64decode(env["payload"]))).decode()
+    assert len(other) == len(env["payload"]) and env["payload"].startswith("e")  # '{' is ey... in base64
+    tail = raw[raw.index(b'","payloadType"') + 1 :]
+    for edited in [
+        b'{"payload":"' + other.encode() + b'","payload":"' + env["payload"].encode() + b'",' + tail[1:],
+        b'{"payload":"' + env["payload"].encode() + b'","payload":"' + other.encode() + b'",' + tail[1:],
+        raw.replace(b'{"payload":"e', b'{"payload":"\\u0065', 1),  # the same text, one character escaped
+        raw.replace(b'","payloadType"', b'" ,"payloadType"', 1),
+        raw.replace(b'","payloadType"', b'","payloadType":"x","payloadType"', 1),
+    ]:
+        assert edited != raw
+        assert _parse_canonical(edited) is None and _general_envelope(edited) is None, edited[:80]
+    assert _parse_canonical(raw) == _general_envelope(raw) is not None
