@@ -112,13 +112,12 @@ def field_adapter(info: FieldInfo) -> TypeAdapter[Any]:
     return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
 
 
-def construct(model: type[_M], values: dict[str, Any], *, given: set[str] | None = None) -> _M:
+def construct(model: type[_M], values: dict[str, Any]) -> _M:
     """Build ``model`` from values that are already valid, every field given, without validating.
 
     What :meth:`BaseModel.model_construct` does when every field is given, at a fraction of its
     cost; for the verifier's hot path, where each value was validated on its way in (or built
-    from validated ones). ``values`` becomes the instance's ``__dict__``; ``given`` names the
-    fields the input gave (``model_fields_set``; every field when None).
+    from validated ones). ``values`` becomes the instance's ``__dict__``.
 
     Raises:
         TypeError: when a field is missing or unknown.
@@ -127,14 +126,15 @@ def construct(model: type[_M], values: dict[str, Any], *, given: set[str] | None
         raise TypeError(
             f"{model.__name__}: fields {sorted(values)} are not {sorted(model.__pydantic_fields__)}"
         )
-    return assemble(model, values, set(values) if given is None else given)
+    return assemble(model, values, set(values))
 
 
 def assemble(model: type[_M], values: dict[str, Any], given: set[str]) -> _M:
     """:func:`construct` without its check of the keys, for builders that write every field by name.
 
     The derived wire readers (:mod:`attest.model.wire`) call it from code generated per model,
-    which names each field once; ``values`` must be complete and validated.
+    which names each field once; ``values`` must be complete and validated, and ``given``
+    names the fields the input gave (``model_fields_set``).
     """
     obj = model.__new__(model)
     _set(obj, "__dict__", values)

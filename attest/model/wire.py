@@ -446,14 +446,19 @@ def field_reader(
 def view(model: type[BaseModel], fields: Mapping[str, Any]) -> type[msgspec.Struct]:
     """A Struct reading only ``fields`` of ``model`` (others skipped), each with the model's constraints.
 
-    ``fields`` maps a field name to None (read it whole) or to the same kind of mapping for a
-    nested model (read those of its fields). For pre-reading a few values before anything is
+    ``fields`` maps a field name to None (read it whole), to the same kind of mapping for a
+    nested model (read those of its fields), or to ``bytes`` for a string field that holds
+    base64 (decoded by msgspec as it reads; the string's own bounds are not applied). For pre-reading a few values before anything is
     verified — to order or group input, never to judge it.
     """
     out: list[tuple[str, Any, Any]] = []
     for name, sub in fields.items():
         info = model.model_fields[name]
-        if sub is None:
+        if sub is bytes:
+            if _annotation(model, name, info) is not str:
+                raise TypeError(f"{model.__name__}.{name} is not a string: it cannot hold base64")
+            tp: Any = bytes
+        elif sub is None:
             tp, _ = _DERIVERS["model"].type(_annotation(model, name, info), list(info.metadata))
         else:
             inner = _annotation(model, name, info)

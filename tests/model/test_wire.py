@@ -276,16 +276,17 @@ def test_every_field_of_every_wire_model_agrees(
 
 
 def _bool_for_int_literal(model: type[BaseModel], obj: dict[str, Any]) -> bool:
-    """``true`` where an integer ``Literal`` is asked for: pydantic (strict!) takes it as 1, msgspec refuses it.
+    """``true`` or ``1.0`` where an integer ``Literal`` is asked for: pydantic (strict!) takes them as 1.
 
-    Only ``BindingChallenge.version`` (``Literal[1]``) is such a field. The derived reader is
-    stricter there; the fast readers then leave the input to the strict one, so what the
-    library accepts is unchanged (test_pydantic_takes_true_for_literal_one pins it).
+    Only ``BindingChallenge.version`` (``Literal[1]``) is such a field. The derived reader
+    (msgspec) refuses them; the fast readers then leave the input to the strict one, so what
+    the library accepts is unchanged (test_pydantic_takes_true_for_literal_one pins it).
     """
     for name, info in model.model_fields.items():
         args = typing.get_args(info.annotation)
         int_literal = typing.get_origin(info.annotation) is Literal and any(type(a) is int for a in args)
-        if int_literal and isinstance(obj.get(info.alias or name), bool):
+        value = obj.get(info.alias or name)
+        if int_literal and type(value) in (bool, float) and value in args:
             return True
     return False
 
@@ -299,8 +300,9 @@ def test_pydantic_takes_true_for_literal_one() -> None:
         "issued_at": "2026-11-28T09:00:00Z",
         "random": "cd" * 32,
     }
-    assert BindingChallenge.from_json(_json(obj)).version == 1  # the strict reader
-    assert _derived(BindingChallenge, _json(obj)) is None  # the derived one refuses it
+    for odd in (True, 1.0):
+        assert BindingChallenge.from_json(_json({**obj, "version": odd})).version == 1  # the strict reader
+        assert _derived(BindingChallenge, _json({**obj, "version": odd})) is None  # the derived one refuses it
     assert _derived(BindingChallenge, _json({**obj, "version": 1})) == BindingChallenge.from_json(
         _json({**obj, "version": 1})
     )
