@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -657,3 +657,62 @@ def test_envelope_fast_path_reads_the_one_payload_token() -> None:
         assert edited != raw
         assert _parse_canonical(edited) is None and _general_envelope(edited) is None, edited[:80]
     assert _parse_canonical(raw) == _general_envelope(raw) is not None
+
+
+def test_signed_parser_differentials_are_refused_through_the_cli(tmp_path: Path, cli: Any) -> None:
+    """A node key signs payloads that two JSON readers could read apart; ``attest verify`` refuses each.
+
+    A repeated key read last by msgspec and first by another reader (the site's country, the
+    tenant's headquarters, the whole site, the manifest), a nonce or key id with a final
+    newline (which Python's ``$`` would let through), NaN and out-of-range numbers: exit 3,
+    ``statement.malformed``, with the strict reader's explanation. The honest payload, the
+    same payload with whitespace and in sorted order pass (they are the same statement).
+    """
+    from attest.crypto.dsse import encode_envelope, sign_payload
+    from attest.model.statement import PAYLOAD_TYPE_INTOTO
+    from tests.conftest import NOW
+
+    node = trusted_node()
+    node.trust.save(tmp_path / "trust.json")
+    site = b'"country":"MY","latitude"'
+    hq = b'"headquarters_country":"US"'
+    kid = node.key.key_id.encode()
+
+    def twice(p: bytes) -> bytes:
+        pred = p.index(b'"predicate":') + len(b'"predicate":')
+        return p[:-1] + b',"predicate":' + p[pred:-1] + b"}"
+
+    # Each on a manifest of its own (its own nonce); the ones that pass form the node's chain.
+    edits: dict[str, tuple[Any, int]] = {
+        "honest": (lambda p: p, 0),
+        "whitespace": (lambda p: p.replace(b'"job":{', b'"job": {', 1), 0),
+        "sorted": (lambda p: json.dumps(json.loads(p), sort_keys=True, separators=(",", ":")).encode(), 0),
+        "country_cn_last": (lambda p: p.replace(site, b'"country":"MY","country":"CN","latitude"', 1), 3),
+        "country_cn_first": (lambda p: p.replace(site, b'"country":"CN","country":"MY","latitude"', 1), 3),
+        "hq_twice": (lambda p: p.replace(hq, b'"headquarters_country":"CN",' + hq, 1), 3),
+        "site_twice": (lambda p: p.replace(b'"site":{', b'"site":{"facility_id":"x","name":"x","country":"CN","latitude":0,"longitude":0},"site":{', 1), 3),
+        "predicate_twice": (twice, 3),
+        "nonce_newline": (lambda p: p.replace(b'","sequence"', b'\\n","sequence"', 1), 3),
+        "key_id_newline": (lambda p: p.replace(kid + b'"', kid + b'\\n"', 1), 3),
+        "nan": (lambda p: p.replace(b'"latitude":1.6561', b'"latitude":NaN', 1), 3),
+        "huge": (lambda p: p.replace(b'"latitude":1.6561', b'"latitude":1e400', 1), 3),
+    }
+    cases: dict[str, tuple[bytes, int]] = {}
+    for name, (edit, code) in edits.items():
+        p = _payload(node.manifest(chain=code == 0))
+        cases[name] = (edit(p), code)
+        assert cases[name][0] != p or name == "honest", name
+    for name, (payload, _) in cases.items():
+        raw = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key]))
+        (tmp_path / f"{name}.env.json").write_bytes(raw)
+    later = (NOW + timedelta(minutes=1)).isoformat()
+    names = list(cases)
+    out = cli("verify", *[f"{n}.env.json" for n in names], "--trust", "trust.json", "--now", later, "--format", "json")
+    results = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert out.returncode == 3 and len(results) == len(names)
+    for name, result in zip(names, results, strict=True):
+        rules = [f["rule"] for f in result["findings"] if f["severity"] != "info"]
+        if cases[name][1] == 0:
+            assert result["status"] == "affirming", (name, rules)
+        else:
+            assert result["status"] == "contraindicated" and rules == ["statement.malformed"], (name, rules)
