@@ -9,6 +9,7 @@ nothing. The verifier re-derives the subjects and rejects a mismatch.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
@@ -49,7 +50,13 @@ def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> 
     """
     digest = _DIGESTS.get(manifest)
     if digest is None:
-        digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest, job=job)).hexdigest()
+        frame = _frame(manifest)
+        h = hashlib.sha256(frame[0])
+        h.update(canonical_freshness(manifest.freshness))
+        h.update(frame[1])
+        h.update(job if job is not None else canonical_job(manifest.job))
+        h.update(frame[2])
+        digest = "sha256:" + h.hexdigest()
         _DIGESTS.put(digest, manifest)
     return digest
 
@@ -58,20 +65,38 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
     """The manifest's RFC 8785 encoding: ``canonical_json(manifest.to_obj())``, assembled per member.
 
     Every member of a manifest is always present (none is optional), so the encoding is the
-    members' encodings in sorted order. A member object met before (the verifier's fast
-    reader shares a node's repeating members between its manifests) is encoded once.
+    members' encodings in sorted order: ``{"freshness":…,"gpus":…,"job":…,"licenses":…,…}``.
+    Around the two members that change in every manifest (freshness and job) the text is a
+    frame kept per set of member objects (the verifier's fast reader shares a node's repeating
+    members between its manifests, so a node's frame is written once).
     """
-    parts = []
-    for name, wire in _MEMBERS:
-        value = getattr(manifest, name)
-        if name == "job":  # these two differ in every manifest: encoded directly, never kept
-            encoded = job if job is not None else canonical_job(value)  # (or the caller did it)
-        elif name == "freshness":
-            encoded = canonical_freshness(value)
-        else:
-            encoded = _member_canonical(name, value)
-        parts.append(b'"' + wire + b'":' + encoded)
-    return b"{" + b",".join(parts) + b"}"
+    frame = _frame(manifest)
+    job_bytes = job if job is not None else canonical_job(manifest.job)
+    return frame[0] + canonical_freshness(manifest.freshness) + frame[1] + job_bytes + frame[2]
+
+
+def _frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
+    """The manifest's canonical text around its freshness and job: (before, between, after).
+
+    Kept by the identity of every other member object (each one in the key: a frame is a
+    function of all of them), which the memo holds so that no other object takes their ids.
+    """
+    members = [getattr(manifest, name) for name in _FRAMED]
+    frame = _FRAMES.get(*members)
+    if frame is None:
+        pieces: list[bytes] = []
+        text = b"{"
+        for name, wire in _MEMBERS:
+            text += (b"" if text == b"{" else b",") + b'"' + wire + b'":'
+            if name in _VARYING:
+                pieces.append(text)
+                text = b""
+            else:
+                text += _member_canonical(name, getattr(manifest, name))
+        pieces.append(text + b"}")
+        frame = (pieces[0], pieces[1], pieces[2])
+        _FRAMES.put(frame, *members)
+    return frame
 
 
 def _member_canonical(name: str, value: object) -> bytes:
@@ -104,10 +129,14 @@ _FRESHNESS_FIELDS = ("issued_at", "expires_at", "nonce", "sequence", "previous")
 
 def _number(value: object) -> str:
     if type(value) is float and math.isfinite(value):
-        return es6_number(value)
+        return _es6(value)
     if type(value) is int and -SAFE_INTEGER <= value <= SAFE_INTEGER:
         return str(value)
     raise _General
+
+
+# A node's manifests repeat their declared operations; equal finite doubles format alike (0.0 and -0.0: "0").
+_es6 = functools.lru_cache(maxsize=256)(es6_number)
 
 
 class _General(Exception):
@@ -170,12 +199,14 @@ def canonical_freshness(freshness: Freshness) -> bytes:
 
 _DIGESTS: ByIdentity[str] = ByIdentity(1024)
 _ENCODED: ByIdentity[bytes] = ByIdentity(1024)
+_FRAMES: ByIdentity[tuple[bytes, bytes, bytes]] = ByIdentity(256)
 
 
 def clear_digests() -> None:
-    """Forget the remembered manifest digests and member encodings (they never change a result)."""
+    """Forget the remembered manifest digests, member encodings and frames (they never change a result)."""
     _DIGESTS.clear()
     _ENCODED.clear()
+    _FRAMES.clear()
 
 
 _MEMBER_ADAPTERS = {name: field_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
@@ -184,6 +215,10 @@ _MEMBERS = sorted(
     ((name, (info.alias or name).encode("ascii")) for name, info in WorkloadManifest.model_fields.items()),
     key=lambda item: item[1],
 )
+# The members that change in every manifest, in that order; the frame around them is kept.
+_VARYING = ("freshness", "job")
+_FRAMED = tuple(name for name, _ in _MEMBERS if name not in _VARYING)
+assert tuple(name for name, _ in _MEMBERS if name in _VARYING) == _VARYING
 
 
 def build_statement(manifest: WorkloadManifest) -> Statement:
