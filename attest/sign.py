@@ -29,18 +29,46 @@ def workload_subjects(manifest: WorkloadManifest, *, job_canonical: bytes | None
 
     ``job_canonical``, when given, is ``canonical_job(manifest.job)`` already computed by the caller.
     """
-    job, canonical = manifest.job, job_canonical
     # Names and digests come from the validated job (ids and image names are within a
     # subject's limits, digests are lowercase hex), so no re-validation here.
+    return [
+        construct(Subject, {"name": name, "digest": {"sha256": digest}})
+        for name, digest in workload_names(manifest, job_canonical=job_canonical)
+    ]
+
+
+def workload_names(
+    manifest: WorkloadManifest, *, job_canonical: bytes | None = None
+) -> list[tuple[str, str]]:
+    """The (name, SHA-256 hex) pairs of :func:`workload_subjects`, without building the subjects."""
+    job = manifest.job
     named: list[tuple[str, str]] = []
     if job.spec_digest:
         named.append((f"job/{job.id}", job.spec_digest.removeprefix("sha256:")))
     for image in job.images:
         named.append((image.name, image.digest.removeprefix("sha256:")))
     if not named:
-        encoded = canonical if canonical is not None else canonical_job(job)
+        encoded = job_canonical if job_canonical is not None else canonical_job(job)
         named.append((f"job/{job.id}", hashlib.sha256(encoded).hexdigest()))
-    return [construct(Subject, {"name": name, "digest": {"sha256": digest}}) for name, digest in named]
+    return named
+
+
+def subjects_name_workload(
+    subjects: Sequence[Subject], manifest: WorkloadManifest, *, job_canonical: bytes | None = None
+) -> bool:
+    """Whether ``subjects`` are exactly :func:`workload_subjects` of ``manifest``, in order.
+
+    Each subject's digest must be that one SHA-256 and nothing else (as list equality with
+    the built subjects says), compared without building them.
+    """
+    named = workload_names(manifest, job_canonical=job_canonical)
+    if len(subjects) != len(named):
+        return False
+    for subject, (name, digest) in zip(subjects, named, strict=True):
+        d = subject.digest
+        if subject.name != name or len(d) != 1 or d.get("sha256") != digest:
+            return False
+    return True
 
 
 def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> str:
@@ -125,6 +153,9 @@ _JOB_FIELDS = (
     "images",
 )
 _FRESHNESS_FIELDS = ("issued_at", "expires_at", "nonce", "sequence", "previous")
+_JOB_KEYS = frozenset(_JOB_FIELDS)
+_FRESHNESS_KEYS = frozenset(_FRESHNESS_FIELDS)
+_IMAGE_KEYS = frozenset(("name", "digest"))
 
 
 def _number(value: object) -> str:
@@ -146,51 +177,45 @@ class _General(Exception):
 def canonical_job(job: Job) -> bytes:
     """``canonical_json(job.to_obj())``: the job's RFC 8785 encoding, written from its fields."""
     d = job.__dict__
-    if tuple(d) != _JOB_FIELDS or type(d["phase"]) is not str:
+    if d.keys() != _JOB_KEYS or type(d["phase"]) is not str:
         return canonical_json(job.to_obj())
     try:
-        out = []
-        if d["declared_training_ops"] is not None:
-            out.append('"declared_training_ops":' + _number(d["declared_training_ops"]))
-        if d["ended_at"] is not None:
-            out.append('"ended_at":"' + format_timestamp(d["ended_at"]) + '"')
-        out.append('"id":' + encode_string(d["id"]))
+        ops, ended, spec, started = (
+            d["declared_training_ops"],
+            d["ended_at"],
+            d["spec_digest"],
+            d["started_at"],
+        )
         images = []
         for image in d["images"]:
-            if tuple(image.__dict__) != ("name", "digest"):
+            if image.__dict__.keys() != _IMAGE_KEYS:
                 raise _General
-            images.append(
-                '{"digest":' + encode_string(image.digest) + ',"name":' + encode_string(image.name) + "}"
-            )
-        out.append('"images":[' + ",".join(images) + "]")
-        out.append('"phase":' + encode_string(d["phase"]))
-        out.append('"scheduler":' + encode_string(d["scheduler"]))
-        if d["spec_digest"] is not None:
-            out.append('"spec_digest":' + encode_string(d["spec_digest"]))
-        if d["started_at"] is not None:
-            out.append('"started_at":"' + format_timestamp(d["started_at"]) + '"')
+            images.append(f'{{"digest":{encode_string(image.digest)},"name":{encode_string(image.name)}}}')
+        text = (
+            ("{" if ops is None else f'{{"declared_training_ops":{_number(ops)},')
+            + ("" if ended is None else f'"ended_at":"{format_timestamp(ended)}",')
+            + f'"id":{encode_string(d["id"])},"images":[{",".join(images)}],"phase":{encode_string(d["phase"])},'
+            + f'"scheduler":{encode_string(d["scheduler"])}'
+            + ("" if spec is None else f',"spec_digest":{encode_string(spec)}')
+            + ("}" if started is None else f',"started_at":"{format_timestamp(started)}"}}')
+        )
     except (_General, TypeError, AttributeError):  # not what a validated job holds
         return canonical_json(job.to_obj())
-    return encode_utf8("{" + ",".join(out) + "}")
+    return encode_utf8(text)
 
 
 def canonical_freshness(freshness: Freshness) -> bytes:
     """``canonical_json(freshness.to_obj())``, written from its fields."""
     d = freshness.__dict__
-    if tuple(d) != _FRESHNESS_FIELDS:
+    if d.keys() != _FRESHNESS_KEYS:
         return canonical_json(freshness.to_obj())
     try:
+        previous = d["previous"]
         text = (
-            '{"expires_at":"'
-            + format_timestamp(d["expires_at"])
-            + '","issued_at":"'
-            + format_timestamp(d["issued_at"])
-            + '","nonce":'
-            + encode_string(d["nonce"])
-            + ("" if d["previous"] is None else ',"previous":' + encode_string(d["previous"]))
-            + ',"sequence":'
-            + _number(d["sequence"])
-            + "}"
+            f'{{"expires_at":"{format_timestamp(d["expires_at"])}","issued_at":"{format_timestamp(d["issued_at"])}"'
+            f',"nonce":{encode_string(d["nonce"])}'
+            + ("" if previous is None else f',"previous":{encode_string(previous)}')
+            + f',"sequence":{_number(d["sequence"])}}}'
         )
     except (_General, TypeError):  # not what a validated freshness holds
         return canonical_json(freshness.to_obj())
