@@ -1626,6 +1626,8 @@ def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> No
             f"key {kid[:16]}… is trusted for sites in {', '.join(scope.countries)}, not {manifest.site.country}",
             {"key_id": kid, "allowed": list(scope.countries), "claimed": manifest.site.country},
         )
+    if scope.not_before is None and scope.not_after is None:
+        return  # trusted for no limited period
     moments = [("issued_at", manifest.freshness.issued_at)]
     if run.at is None:  # judged now: the key must be trusted now, too
         moments.insert(0, ("verification time", run.now))
@@ -1762,35 +1764,40 @@ def _chain_step(
     """
     if head is None:
         return None, True
-    evidence: dict[str, Any] = {"sequence": seq, "last_sequence": head.sequence, "last_digest": head.digest}
-    if seq < head.sequence:
+    last = head.sequence
+    if seq == last + 1 and previous == head.digest:
+        return None, True  # the common case: the next manifest, linked to the newest one
+
+    def evidence() -> dict[str, Any]:  # built only for a finding
+        return {"sequence": seq, "last_sequence": last, "last_digest": head.digest}
+
+    if seq < last:
         return (
             "chain.sequence_rollback",
             CONTRA,
-            f"sequence {seq} goes back: this node already signed sequence {head.sequence}",
-            evidence,
+            f"sequence {seq} goes back: this node already signed sequence {last}",
+            evidence(),
         ), False
-    if seq == head.sequence and digest != head.digest:
+    if seq == last and digest != head.digest:
         return (
             "chain.fork",
             CONTRA,
             f"two different manifests carry sequence {seq} for this node",
-            evidence,
+            evidence(),
         ), False
-    if seq == head.sequence + 1 and previous != head.digest:
-        evidence["previous"] = previous
+    if seq == last + 1:  # and previous is not the newest manifest's digest
         return (
             "chain.previous_mismatch",
             CONTRA,
-            f"previous is not the digest of this node's manifest {head.sequence}",
-            evidence,
+            f"previous is not the digest of this node's manifest {last}",
+            {**evidence(), "previous": previous},
         ), False
-    if seq > head.sequence + 1:
+    if seq > last + 1:
         return (
             "chain.gap",
             Severity.WARNING,
-            f"manifests {head.sequence + 1}..{seq - 1} of this node were not seen",
-            evidence,
+            f"manifests {last + 1}..{seq - 1} of this node were not seen",
+            evidence(),
         ), True
     return None, True
 
