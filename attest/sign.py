@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import math
+import operator
 from collections.abc import Sequence
 
 from attest.crypto.canonical import SAFE_INTEGER, canonical_json, encode_string, encode_utf8, es6_number
@@ -109,7 +110,7 @@ def _frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
     Kept by the identity of every other member object (each one in the key: a frame is a
     function of all of them), which the memo holds so that no other object takes their ids.
     """
-    members = [getattr(manifest, name) for name in _FRAMED]
+    members = _FRAMED_MEMBERS(manifest)
     frame = _FRAMES.get(*members)
     if frame is None:
         pieces: list[bytes] = []
@@ -244,6 +245,7 @@ _MEMBERS = sorted(
 _VARYING = ("freshness", "job")
 _FRAMED = tuple(name for name, _ in _MEMBERS if name not in _VARYING)
 assert tuple(name for name, _ in _MEMBERS if name in _VARYING) == _VARYING
+_FRAMED_MEMBERS = operator.attrgetter(*_FRAMED)  # more than one name: a tuple
 
 
 def build_statement(manifest: WorkloadManifest) -> Statement:
