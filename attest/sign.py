@@ -9,8 +9,10 @@ nothing. The verifier re-derives the subjects and rejects a mismatch.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
+import operator
 from collections.abc import Sequence
 
 from attest.crypto.canonical import SAFE_INTEGER, canonical_json, encode_string, encode_utf8, es6_number
@@ -28,18 +30,46 @@ def workload_subjects(manifest: WorkloadManifest, *, job_canonical: bytes | None
 
     ``job_canonical``, when given, is ``canonical_job(manifest.job)`` already computed by the caller.
     """
-    job, canonical = manifest.job, job_canonical
     # Names and digests come from the validated job (ids and image names are within a
     # subject's limits, digests are lowercase hex), so no re-validation here.
+    return [
+        construct(Subject, {"name": name, "digest": {"sha256": digest}})
+        for name, digest in workload_names(manifest, job_canonical=job_canonical)
+    ]
+
+
+def workload_names(
+    manifest: WorkloadManifest, *, job_canonical: bytes | None = None
+) -> list[tuple[str, str]]:
+    """The (name, SHA-256 hex) pairs of :func:`workload_subjects`, without building the subjects."""
+    job = manifest.job
     named: list[tuple[str, str]] = []
     if job.spec_digest:
         named.append((f"job/{job.id}", job.spec_digest.removeprefix("sha256:")))
     for image in job.images:
         named.append((image.name, image.digest.removeprefix("sha256:")))
     if not named:
-        encoded = canonical if canonical is not None else canonical_job(job)
+        encoded = job_canonical if job_canonical is not None else canonical_job(job)
         named.append((f"job/{job.id}", hashlib.sha256(encoded).hexdigest()))
-    return [construct(Subject, {"name": name, "digest": {"sha256": digest}}) for name, digest in named]
+    return named
+
+
+def subjects_name_workload(
+    subjects: Sequence[Subject], manifest: WorkloadManifest, *, job_canonical: bytes | None = None
+) -> bool:
+    """Whether ``subjects`` are exactly :func:`workload_subjects` of ``manifest``, in order.
+
+    Each subject's digest must be that one SHA-256 and nothing else (as list equality with
+    the built subjects says), compared without building them.
+    """
+    named = workload_names(manifest, job_canonical=job_canonical)
+    if len(subjects) != len(named):
+        return False
+    for subject, (name, digest) in zip(subjects, named, strict=True):
+        d = subject.digest
+        if subject.name != name or len(d) != 1 or d.get("sha256") != digest:
+            return False
+    return True
 
 
 def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> str:
@@ -49,7 +79,13 @@ def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> 
     """
     digest = _DIGESTS.get(manifest)
     if digest is None:
-        digest = "sha256:" + hashlib.sha256(manifest_canonical(manifest, job=job)).hexdigest()
+        frame = _frame(manifest)
+        h = hashlib.sha256(frame[0])
+        h.update(canonical_freshness(manifest.freshness))
+        h.update(frame[1])
+        h.update(job if job is not None else canonical_job(manifest.job))
+        h.update(frame[2])
+        digest = "sha256:" + h.hexdigest()
         _DIGESTS.put(digest, manifest)
     return digest
 
@@ -58,20 +94,38 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
     """The manifest's RFC 8785 encoding: ``canonical_json(manifest.to_obj())``, assembled per member.
 
     Every member of a manifest is always present (none is optional), so the encoding is the
-    members' encodings in sorted order. A member object met before (the verifier's fast
-    reader shares a node's repeating members between its manifests) is encoded once.
+    members' encodings in sorted order: ``{"freshness":…,"gpus":…,"job":…,"licenses":…,…}``.
+    Around the two members that change in every manifest (freshness and job) the text is a
+    frame kept per set of member objects (the verifier's fast reader shares a node's repeating
+    members between its manifests, so a node's frame is written once).
     """
-    parts = []
-    for name, wire in _MEMBERS:
-        value = getattr(manifest, name)
-        if name == "job":  # these two differ in every manifest: encoded directly, never kept
-            encoded = job if job is not None else canonical_job(value)  # (or the caller did it)
-        elif name == "freshness":
-            encoded = canonical_freshness(value)
-        else:
-            encoded = _member_canonical(name, value)
-        parts.append(b'"' + wire + b'":' + encoded)
-    return b"{" + b",".join(parts) + b"}"
+    frame = _frame(manifest)
+    job_bytes = job if job is not None else canonical_job(manifest.job)
+    return frame[0] + canonical_freshness(manifest.freshness) + frame[1] + job_bytes + frame[2]
+
+
+def _frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
+    """The manifest's canonical text around its freshness and job: (before, between, after).
+
+    Kept by the identity of every other member object (each one in the key: a frame is a
+    function of all of them), which the memo holds so that no other object takes their ids.
+    """
+    members = _FRAMED_MEMBERS(manifest)
+    frame = _FRAMES.get(*members)
+    if frame is None:
+        pieces: list[bytes] = []
+        text = b"{"
+        for name, wire in _MEMBERS:
+            text += (b"" if text == b"{" else b",") + b'"' + wire + b'":'
+            if name in _VARYING:
+                pieces.append(text)
+                text = b""
+            else:
+                text += _member_canonical(name, getattr(manifest, name))
+        pieces.append(text + b"}")
+        frame = (pieces[0], pieces[1], pieces[2])
+        _FRAMES.put(frame, *members)
+    return frame
 
 
 def _member_canonical(name: str, value: object) -> bytes:
@@ -100,14 +154,21 @@ _JOB_FIELDS = (
     "images",
 )
 _FRESHNESS_FIELDS = ("issued_at", "expires_at", "nonce", "sequence", "previous")
+_JOB_KEYS = frozenset(_JOB_FIELDS)
+_FRESHNESS_KEYS = frozenset(_FRESHNESS_FIELDS)
+_IMAGE_KEYS = frozenset(("name", "digest"))
 
 
 def _number(value: object) -> str:
     if type(value) is float and math.isfinite(value):
-        return es6_number(value)
+        return _es6(value)
     if type(value) is int and -SAFE_INTEGER <= value <= SAFE_INTEGER:
         return str(value)
     raise _General
+
+
+# A node's manifests repeat their declared operations; equal finite doubles format alike (0.0 and -0.0: "0").
+_es6 = functools.lru_cache(maxsize=256)(es6_number)
 
 
 class _General(Exception):
@@ -117,51 +178,45 @@ class _General(Exception):
 def canonical_job(job: Job) -> bytes:
     """``canonical_json(job.to_obj())``: the job's RFC 8785 encoding, written from its fields."""
     d = job.__dict__
-    if tuple(d) != _JOB_FIELDS or type(d["phase"]) is not str:
+    if d.keys() != _JOB_KEYS or type(d["phase"]) is not str:
         return canonical_json(job.to_obj())
     try:
-        out = []
-        if d["declared_training_ops"] is not None:
-            out.append('"declared_training_ops":' + _number(d["declared_training_ops"]))
-        if d["ended_at"] is not None:
-            out.append('"ended_at":"' + format_timestamp(d["ended_at"]) + '"')
-        out.append('"id":' + encode_string(d["id"]))
+        ops, ended, spec, started = (
+            d["declared_training_ops"],
+            d["ended_at"],
+            d["spec_digest"],
+            d["started_at"],
+        )
         images = []
         for image in d["images"]:
-            if tuple(image.__dict__) != ("name", "digest"):
+            if image.__dict__.keys() != _IMAGE_KEYS:
                 raise _General
-            images.append(
-                '{"digest":' + encode_string(image.digest) + ',"name":' + encode_string(image.name) + "}"
-            )
-        out.append('"images":[' + ",".join(images) + "]")
-        out.append('"phase":' + encode_string(d["phase"]))
-        out.append('"scheduler":' + encode_string(d["scheduler"]))
-        if d["spec_digest"] is not None:
-            out.append('"spec_digest":' + encode_string(d["spec_digest"]))
-        if d["started_at"] is not None:
-            out.append('"started_at":"' + format_timestamp(d["started_at"]) + '"')
+            images.append(f'{{"digest":{encode_string(image.digest)},"name":{encode_string(image.name)}}}')
+        text = (
+            ("{" if ops is None else f'{{"declared_training_ops":{_number(ops)},')
+            + ("" if ended is None else f'"ended_at":"{format_timestamp(ended)}",')
+            + f'"id":{encode_string(d["id"])},"images":[{",".join(images)}],"phase":{encode_string(d["phase"])},'
+            + f'"scheduler":{encode_string(d["scheduler"])}'
+            + ("" if spec is None else f',"spec_digest":{encode_string(spec)}')
+            + ("}" if started is None else f',"started_at":"{format_timestamp(started)}"}}')
+        )
     except (_General, TypeError, AttributeError):  # not what a validated job holds
         return canonical_json(job.to_obj())
-    return encode_utf8("{" + ",".join(out) + "}")
+    return encode_utf8(text)
 
 
 def canonical_freshness(freshness: Freshness) -> bytes:
     """``canonical_json(freshness.to_obj())``, written from its fields."""
     d = freshness.__dict__
-    if tuple(d) != _FRESHNESS_FIELDS:
+    if d.keys() != _FRESHNESS_KEYS:
         return canonical_json(freshness.to_obj())
     try:
+        previous = d["previous"]
         text = (
-            '{"expires_at":"'
-            + format_timestamp(d["expires_at"])
-            + '","issued_at":"'
-            + format_timestamp(d["issued_at"])
-            + '","nonce":'
-            + encode_string(d["nonce"])
-            + ("" if d["previous"] is None else ',"previous":' + encode_string(d["previous"]))
-            + ',"sequence":'
-            + _number(d["sequence"])
-            + "}"
+            f'{{"expires_at":"{format_timestamp(d["expires_at"])}","issued_at":"{format_timestamp(d["issued_at"])}"'
+            f',"nonce":{encode_string(d["nonce"])}'
+            + ("" if previous is None else f',"previous":{encode_string(previous)}')
+            + f',"sequence":{_number(d["sequence"])}}}'
         )
     except (_General, TypeError):  # not what a validated freshness holds
         return canonical_json(freshness.to_obj())
@@ -170,12 +225,14 @@ def canonical_freshness(freshness: Freshness) -> bytes:
 
 _DIGESTS: ByIdentity[str] = ByIdentity(1024)
 _ENCODED: ByIdentity[bytes] = ByIdentity(1024)
+_FRAMES: ByIdentity[tuple[bytes, bytes, bytes]] = ByIdentity(256)
 
 
 def clear_digests() -> None:
-    """Forget the remembered manifest digests and member encodings (they never change a result)."""
+    """Forget the remembered manifest digests, member encodings and frames (they never change a result)."""
     _DIGESTS.clear()
     _ENCODED.clear()
+    _FRAMES.clear()
 
 
 _MEMBER_ADAPTERS = {name: field_adapter(info) for name, info in WorkloadManifest.model_fields.items()}
@@ -184,6 +241,11 @@ _MEMBERS = sorted(
     ((name, (info.alias or name).encode("ascii")) for name, info in WorkloadManifest.model_fields.items()),
     key=lambda item: item[1],
 )
+# The members that change in every manifest, in that order; the frame around them is kept.
+_VARYING = ("freshness", "job")
+_FRAMED = tuple(name for name, _ in _MEMBERS if name not in _VARYING)
+assert tuple(name for name, _ in _MEMBERS if name in _VARYING) == _VARYING
+_FRAMED_MEMBERS = operator.attrgetter(*_FRAMED)  # more than one name: a tuple
 
 
 def build_statement(manifest: WorkloadManifest) -> Statement:

@@ -95,7 +95,13 @@ from attest.replay import (
     Sighting,
     sighting_store,
 )
-from attest.sign import canonical_job, clear_digests, manifest_digest, workload_subjects
+from attest.sign import (
+    canonical_job,
+    clear_digests,
+    manifest_digest,
+    subjects_name_workload,
+    workload_subjects,
+)
 from attest.units import human_duration
 
 if TYPE_CHECKING:
@@ -274,7 +280,7 @@ class _Run:
     key_id: str | None = None
     manifest: WorkloadManifest | None = None
     grade: str = "declared"
-    classifications: list[ChipClassification] = field(default_factory=list)
+    classifications: tuple[ChipClassification, ...] = ()
     bound: list[BoundDevice] = field(default_factory=list)
     """The GPUs whose binding verified (device identity, binding period), when hardware-bound."""
     bound_leaf_keys: dict[int, ec.EllipticCurvePublicKey] = field(default_factory=dict)
@@ -334,13 +340,23 @@ class _Run:
                 "job_id": m.job.id if m else None,
                 "sequence": m.freshness.sequence if m else None,
                 "location_grade": self.grade if m else None,
-                "trust_vector": construct(TrustVector, {a: vector.get(a, Status.NONE) for a in _VECTOR}),
+                "trust_vector": _trust_vector(tuple([vector.get(a, Status.NONE) for a in _VECTOR])),
                 "findings": self.findings,
                 "verified_at": self.now,
                 "anchors": self.anchors,
             },
         )
 
+
+def _trust_vector(statuses: tuple[Status, ...]) -> TrustVector:
+    """The (frozen, shared) trust vector of these statuses, in ``_VECTOR`` order: at most 4^5 of them."""
+    vector = _TRUST_VECTORS.get(statuses)
+    if vector is None:
+        vector = _TRUST_VECTORS[statuses] = construct(TrustVector, dict(zip(_VECTOR, statuses, strict=True)))
+    return vector
+
+
+_TRUST_VECTORS: dict[tuple[Status, ...], TrustVector] = {}
 
 CONTRA = Severity.CONTRAINDICATED
 
@@ -718,8 +734,8 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     # The job's canonical encoding serves both the subjects (a job naming no spec) and the chain digest.
     job = manifest.job
     job_canonical = canonical_job(job) if chains is not None or not (job.spec_digest or job.images) else None
-    expected = workload_subjects(manifest, job_canonical=job_canonical)
-    if [(s.name, s.digest) for s in statement.subject] != [(s.name, s.digest) for s in expected]:
+    if not subjects_name_workload(statement.subject, manifest, job_canonical=job_canonical):
+        expected = workload_subjects(manifest, job_canonical=job_canonical)
         run.add(
             "statement.subject_mismatch",
             CONTRA,
@@ -816,13 +832,30 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     if policy is None:
         run.findings.append(_POLICY_NOT_EVALUATED)
     else:
-        run.evaluated.update({"policy", "tenant"})
-        for finding in policy.evaluate(
-            manifest, now=run.now, facts=Facts(run.grade, run.classifications, catalog)
-        ):
-            run.findings.append(finding)
-            aspect = _ASPECTS.get(finding.rule.split(".", 1)[0], "policy")
-            run.evaluated.add(aspect)
+        facts = Facts(run.grade, run.classifications, catalog)
+        if type(policy) is Policy:  # the bundled engine: its kept verdict, and the aspects it speaks to
+            verdict = policy.verdict(manifest, facts=facts)
+            aspects = _VERDICT_ASPECTS.get(verdict)
+            if aspects is None:
+                aspects = _evaluated_aspects(verdict)
+                _VERDICT_ASPECTS.put(aspects, verdict)
+            run.findings.extend(verdict)
+            run.evaluated.update(aspects)
+        else:
+            found = list(policy.evaluate(manifest, now=run.now, facts=facts))
+            run.findings.extend(found)
+            run.evaluated.update(_evaluated_aspects(found))
+
+
+# The aspects a kept policy verdict makes evaluated, by the verdict (a tuple the policy holds).
+_VERDICT_ASPECTS: ByIdentity[frozenset[str]] = ByIdentity(256)
+
+
+def _evaluated_aspects(findings: Sequence[Finding]) -> frozenset[str]:
+    """The aspects a policy's findings make evaluated: policy and tenant always, and each finding's own."""
+    return frozenset(
+        ("policy", "tenant", *(_ASPECTS.get(f.rule.split(".", 1)[0], "policy") for f in findings))
+    )
 
 
 def _location_scope(
@@ -933,7 +966,7 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
 # The outcome of classifying one GPU list, by the identity of the list and the catalog. The fast
 # statement reader hands every manifest of a node the same (validated, cached) list object, so a
 # node's GPUs are classified once; the entry holds the list, so its id cannot be reused meanwhile.
-_CLASSIFIED: ByIdentity[tuple[list[ChipClassification], list[Finding]]] = ByIdentity(256)
+_CLASSIFIED: ByIdentity[tuple[tuple[ChipClassification, ...], tuple[Finding, ...]]] = ByIdentity(256)
 
 
 def _clear_caches() -> None:
@@ -946,23 +979,25 @@ def _clear_caches() -> None:
     clear_cache()
     clear_digests()
     _CLASSIFIED.clear()
+    _VERDICT_ASPECTS.clear()
 
 
 def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
     hit = _CLASSIFIED.get(manifest.gpus, catalog)
     if hit is not None:
-        run.classifications.extend(hit[0])
         run.findings.extend(hit[1])
-        return
-    first, first_class = len(run.findings), len(run.classifications)
-    _classify(run, manifest, catalog)
-    _CLASSIFIED.put((run.classifications[first_class:], run.findings[first:]), manifest.gpus, catalog)
+    else:
+        first = len(run.findings)
+        hit = (_classify(run, manifest, catalog), tuple(run.findings[first:]))
+        _CLASSIFIED.put(hit, manifest.gpus, catalog)
+    run.classifications = hit[0]  # one tuple per GPU list: the policy finds its verdict by it
 
 
-def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
+def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> tuple[ChipClassification, ...]:
+    """Each GPU's classification from the catalog, adding the findings about them to ``run``."""
     counts: dict[str, int] = {}
     conflicts: dict[tuple[str, str, str, str], list[int]] = {}
-    derived_all = run.classifications
+    derived_all: list[ChipClassification] = []
     for gpu in manifest.gpus:
         derived = catalog.classify_gpu(gpu)
         derived_all.append(derived)
@@ -1033,6 +1068,7 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> None:
         f"GPUs: {summary}" + (f"; the node is {system}" if system else ""),
         {"gpus": dict(counts), "system": system},
     )
+    return tuple(derived_all)
 
 
 OCSP_BEFORE_CHALLENGE = timedelta(hours=1)
@@ -1591,6 +1627,8 @@ def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> No
             f"key {kid[:16]}… is trusted for sites in {', '.join(scope.countries)}, not {manifest.site.country}",
             {"key_id": kid, "allowed": list(scope.countries), "claimed": manifest.site.country},
         )
+    if scope.not_before is None and scope.not_after is None:
+        return  # trusted for no limited period
     moments = [("issued_at", manifest.freshness.issued_at)]
     if run.at is None:  # judged now: the key must be trusted now, too
         moments.insert(0, ("verification time", run.now))
@@ -1727,35 +1765,40 @@ def _chain_step(
     """
     if head is None:
         return None, True
-    evidence: dict[str, Any] = {"sequence": seq, "last_sequence": head.sequence, "last_digest": head.digest}
-    if seq < head.sequence:
+    last = head.sequence
+    if seq == last + 1 and previous == head.digest:
+        return None, True  # the common case: the next manifest, linked to the newest one
+
+    def evidence() -> dict[str, Any]:  # built only for a finding
+        return {"sequence": seq, "last_sequence": last, "last_digest": head.digest}
+
+    if seq < last:
         return (
             "chain.sequence_rollback",
             CONTRA,
-            f"sequence {seq} goes back: this node already signed sequence {head.sequence}",
-            evidence,
+            f"sequence {seq} goes back: this node already signed sequence {last}",
+            evidence(),
         ), False
-    if seq == head.sequence and digest != head.digest:
+    if seq == last and digest != head.digest:
         return (
             "chain.fork",
             CONTRA,
             f"two different manifests carry sequence {seq} for this node",
-            evidence,
+            evidence(),
         ), False
-    if seq == head.sequence + 1 and previous != head.digest:
-        evidence["previous"] = previous
+    if seq == last + 1:  # and previous is not the newest manifest's digest
         return (
             "chain.previous_mismatch",
             CONTRA,
-            f"previous is not the digest of this node's manifest {head.sequence}",
-            evidence,
+            f"previous is not the digest of this node's manifest {last}",
+            {**evidence(), "previous": previous},
         ), False
-    if seq > head.sequence + 1:
+    if seq > last + 1:
         return (
             "chain.gap",
             Severity.WARNING,
-            f"manifests {head.sequence + 1}..{seq - 1} of this node were not seen",
-            evidence,
+            f"manifests {last + 1}..{seq - 1} of this node were not seen",
+            evidence(),
         ), True
     return None, True
 

@@ -213,3 +213,34 @@ def test_a_policy_object_naming_itself_like_the_bundled_one_is_anchored_as_custo
     real = Verifier(node.trust, policy=bundled).verify(node.envelope(), now=LATER)
     assert real.anchors.policy == f"{bundled.id}@{bundled.version}"
     assert lax.anchors.policy == f"custom:{bundled.id}@{bundled.version}" != real.anchors.policy
+
+
+def test_policies_differing_only_in_a_screening_list_keep_their_own_verdicts(tmp_path: Path) -> None:
+    """The same node's stream (members shared by the fast reader) judged alternately by two policies that
+    differ only in one screening list: each verdict is that policy's own, never the other's kept one."""
+    from attest.policy.screening import ListEntry, ScreeningList
+
+    listed = ScreeningList(
+        name="house-list",
+        date="2026-11-01",
+        entries=[ListEntry(id="h-1", list_id="entity-list", name="Example Robotics Inc.", country="US", countries=["US"])],
+    )
+    (tmp_path / "house.json").write_text(listed.to_json(indent=None))
+    (tmp_path / "empty.json").write_text(listed.model_copy(update={"entries": []}).to_json(indent=None))
+    policies = {}
+    for name in ("house", "empty"):
+        (tmp_path / f"{name}.toml").write_text(
+            f'id = "{name}"\nversion = "1"\ntitle = "us-ear and one list"\neffective = 2023-11-17\n'
+            'extends = ["us-ear"]\n\n[[rules]]\nid = "screening"\nkind = "screening"\n'
+            f'lists = ["seed", "{tmp_path / (name + ".json")}"]\n'
+        )
+        policies[name] = load_policy(str(tmp_path / f"{name}.toml"))
+    node = trusted_node()
+    verifiers = {name: Verifier(node.trust, policy=p) for name, p in policies.items()}
+    for i in range(3):
+        raw = node.envelope(node.manifest(now=NOW + timedelta(minutes=i), chain=True))
+        house = verifiers["house"].verify(raw, now=LATER + timedelta(minutes=i))
+        empty = verifiers["empty"].verify(raw, now=LATER + timedelta(minutes=i))
+        assert "policy.screening" in rules(house) and house.status is not Status.AFFIRMING
+        assert empty.status is Status.AFFIRMING, rules(empty)
+        assert house.trust_vector.tenant is not Status.AFFIRMING and empty.trust_vector.tenant is Status.AFFIRMING

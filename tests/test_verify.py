@@ -10,7 +10,7 @@ import pytest
 from attest.crypto.dsse import encode_envelope, sign_payload
 from attest.crypto.keys import Algorithm, SigningKey
 from attest.crypto.trust import TrustStore
-from attest.model.manifest import WorkloadManifest
+from attest.model.manifest import ImageRef, Job, WorkloadManifest
 from attest.model.result import Finding, Severity, Status
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.replay import MemoryChainStore, MemoryNonceStore
@@ -246,6 +246,32 @@ def test_every_signature_must_hold(node: Node) -> None:
 def test_subject_must_name_the_workload(node: Node) -> None:
     obj = build_statement(node.manifest()).to_obj()
     obj["subject"][0]["digest"]["sha256"] = "0" * 64
+    assert rules(check(node, resign_payload(node, obj))) == ["statement.subject_mismatch"]
+
+
+SUBJECT_EDITS = {
+    "another digest": lambda subs: subs[0]["digest"].update(sha256="0" * 64),
+    "a second algorithm": lambda subs: subs[0]["digest"].update({"sha512": "ab" * 32}),
+    "the algorithm renamed": lambda subs: subs[0].update(digest={"sha384": subs[0]["digest"]["sha256"]}),
+    "another name": lambda subs: subs[0].update(name=subs[0]["name"] + "x"),
+    "one more subject": lambda subs: subs.append({"name": "extra", "digest": {"sha256": "ab" * 32}}),
+    "one subject fewer": lambda subs: subs.pop(),
+    "another order": lambda subs: subs.reverse(),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SUBJECT_EDITS))
+def test_subjects_must_be_exactly_the_workload(node: Node, edit: str) -> None:
+    job = Job(
+        id="k8s/train-7",
+        scheduler="kubernetes",
+        phase="start",
+        spec_digest="sha256:" + "ab" * 32,
+        images=[ImageRef(name="registry.example/train:1", digest="sha256:" + "cd" * 32)],
+    )
+    obj = build_statement(node.manifest(job=job.to_obj())).to_obj()
+    assert rules(check(node, resign_payload(node, obj))) == []
+    SUBJECT_EDITS[edit](obj["subject"])
     assert rules(check(node, resign_payload(node, obj))) == ["statement.subject_mismatch"]
 
 

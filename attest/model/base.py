@@ -68,6 +68,8 @@ def require_aware(value: datetime, name: str = "now") -> datetime:
 def format_timestamp(value: datetime) -> str:
     """Format an aware datetime as RFC 3339 UTC with ``Z`` (microseconds only when present)."""
     # isoformat leaves the fraction out when it is zero and always writes four year digits.
+    if value.tzinfo is UTC:  # every parsed timestamp: its isoformat ends in "+00:00"
+        return value.isoformat()[:-6] + "Z"
     return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 

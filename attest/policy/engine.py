@@ -144,7 +144,7 @@ class Policy:
         # names its country (CN), so no rule can prohibit CN and forget Hong Kong.
         self.territories = {t: c for doc in documents for t, c in doc.territories.items()}
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
-        self._verdicts: ByIdentity[list[Finding]] = ByIdentity(256)
+        self._verdicts: ByIdentity[tuple[Finding, ...]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
         self.cleared: list[Clearance] = [c for doc in documents for c in doc.cleared]
         rules: dict[str, Rule] = {}
@@ -255,13 +255,23 @@ class Policy:
         self, manifest: WorkloadManifest, *, now: datetime, facts: Facts | None = None
     ) -> list[Finding]:
         """Apply every rule; return the findings (an ``info`` one per passed rule, so verdicts explain themselves)."""
+        return list(self.verdict(manifest, facts=facts))
+
+    def verdict(self, manifest: WorkloadManifest, *, facts: Facts | None = None) -> tuple[Finding, ...]:
+        """:meth:`evaluate`'s findings as the frozen tuple this policy keeps and shares (never change it).
+
+        The rules judge the manifest at its issue date (effective dates, licence and list validity),
+        so the verdict is the same whenever it is asked for.
+        """
         facts = facts or Facts("declared", [bundled_catalog().classify_gpu(g) for g in manifest.gpus])
         at = manifest.freshness.issued_at.date()
         # The rules read the tenant, operator, site, GPUs, licences, the job's declared operations, the
         # date, and the verifier's facts; nothing else. A node's manifests share those member
         # objects (the fast reader caches them) and its GPUs' classifications, so one node's
         # verdicts are found again by identity (values for the rest) rather than recomputed.
-        # The findings are frozen and shared; the list is the caller's.
+        # Classifications given as a tuple (the verifier's, kept per GPU list) are one object;
+        # a list is read element by element, as it could change.
+        classified = facts.classifications
         objects = (
             manifest.tenant,
             manifest.operator,  # the headquarters and screening rules judge the operator too
@@ -269,15 +279,15 @@ class Policy:
             manifest.gpus,
             manifest.licenses,
             facts.chips,
-            *facts.classifications,
+            *((classified,) if type(classified) is tuple else classified),
         )
         ops = manifest.job.declared_training_ops
         extra = (at, facts.location_grade, type(ops), ops)  # 10**26 == 1e26, but not in JSON
         hit = self._verdicts.get(*objects, extra=extra)
         if hit is None:
-            hit = self._evaluate(_Context(self, manifest, facts, at))
+            hit = tuple(self._evaluate(_Context(self, manifest, facts, at)))
             self._verdicts.put(hit, *objects, extra=extra)
-        return list(hit)
+        return hit
 
     def _evaluate(self, ctx: _Context) -> list[Finding]:
         findings: list[Finding] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,7 +12,7 @@ import pytest
 from attest.build import build_manifest
 from attest.crypto.keys import SigningKey
 from attest.hardware import SimulatedGpuSource
-from attest.hardware.catalog import bundled_catalog
+from attest.hardware.catalog import ChipClassification, bundled_catalog
 from attest.model.hardware import HardwareEvidence
 from attest.model.manifest import Gpu, Job, LicenseReference, Operator, Site, Tenant, WorkloadManifest
 from attest.model.result import Status
@@ -186,6 +188,28 @@ def test_verdicts_found_again_by_identity_follow_the_date_the_ops_and_the_grade(
                     assert type(training["evidence"]["declared_training_ops"]) is type(ops)
     # the licence lapses between the dates, the threshold and the grade each change the verdict
     assert len(seen) == 8, seen
+
+
+def test_verdicts_follow_the_classifications_as_a_tuple_and_each_element_of_a_list() -> None:
+    """The verifier hands its classifications as one kept tuple; another tuple, or a list changed in place, is
+    another verdict (the memo holds a tuple by identity, a list by its elements)."""
+    policy = load_policy(str(REPO / "tests/data/policies/scenario.toml"))
+    m = manifest_for(ROWS[6])
+    controlled = tuple(bundled_catalog().classify_gpu(g) for g in m.gpus)
+    free = tuple(dataclasses.replace(c, controlled=False, eccn=None, paragraph=None) for c in controlled)
+
+    def judged(classifications: Sequence[ChipClassification]) -> list[object]:
+        got = [f.to_obj() for f in policy.evaluate(m, now=NOW, facts=Facts("declared", classifications))]
+        fresh = load_policy(str(REPO / "tests/data/policies/scenario.toml"))
+        assert got == [f.to_obj() for f in fresh.evaluate(m, now=NOW, facts=Facts("declared", classifications))]
+        return got
+
+    assert judged(controlled) != judged(free)  # two tuples, the same members and catalog
+    assert judged(controlled) == judged(controlled)
+    as_list = list(controlled)
+    first = judged(as_list)
+    as_list[:] = free  # the same list object, other elements
+    assert judged(as_list) != first
 
 
 # --- the red-team review of issue 18, in process (the CLI rows are in test_cli_scenarios.py) ------
