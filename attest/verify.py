@@ -639,13 +639,18 @@ def verify_and_open(
     source: str | None = None,
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
+    bindings: BindingCache | None = None,
 ) -> tuple[VerificationResult, WorkloadManifest | None]:
     """:func:`verify_envelope`, also returning the manifest once every signature on it verified.
 
     The manifest is None when the envelope could not be authenticated; a returned manifest
-    may still carry contraindicated findings (read the result first).
+    may still carry contraindicated findings (read the result first). ``bindings``: the GPU
+    bindings verified by earlier calls (a caller that keeps one across envelopes resolves
+    heartbeats naming a binding by digest and judges each binding once); default: none.
     """
     verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    if bindings is not None:
+        verifier.bindings = bindings
     return verifier.verify_and_open(raw, now=now, source=source)
 
 

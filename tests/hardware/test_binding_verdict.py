@@ -334,3 +334,55 @@ def test_the_verdict_is_never_given_under_another_catalog(vendor: SimulatedCcBac
     )
     r = sharing(verifier, catalog=blind).verify(node.envelope(by_digest(m, node)), now=LATER)
     assert rules(r).get("hardware.model_unconfirmed") is Severity.WARNING and r.location_grade == "declared"
+
+
+def test_a_collector_resolves_heartbeats_naming_a_binding_it_logged(
+    vendor: SimulatedCcBackend, tmp_path: Path
+) -> None:
+    """The collector keeps one binding cache across envelopes: by-digest heartbeats are bound."""
+    from datetime import UTC
+
+    from attest.crypto.keys import SigningKey
+    from attest.log import Log
+    from attest.log.collector import Collector
+    from attest.replay import SqliteVerifierState
+
+    node = trusted_node()
+    now = datetime.now(UTC)
+    m = node.manifest(now=now)
+    m = m.model_copy(
+        update={
+            "gpus": attach(m.gpus, fresh_binding(m.gpus, node.key.public, vendor, at=now), node.key.key_id)
+        }
+    )
+    Log.init(tmp_path / "log.db", "example.com/log", SigningKey.generate()).store.close()
+    c = Collector(
+        Log.open(tmp_path / "log.db"),
+        node.trust,
+        state=SqliteVerifierState(tmp_path / "state.db"),
+        policy=None,
+        options=options(vendor),
+    )
+    grades = []
+    for manifest in (m, by_digest(m, node, now=now), by_digest(m, node, now=now)):
+        code, answer = c._submit(node.envelope(manifest))
+        assert code == 200, answer
+        grades.append(answer["result"]["location_grade"])
+    assert grades == ["hardware-bound"] * 3
+    assert c.bindings.verdict_hits == 1
+    # A heartbeat naming a binding the collector never verified is refused, as by any verifier.
+    other = trusted_node()
+    stranger = other.manifest(now=now)
+    stranger = stranger.model_copy(
+        update={
+            "gpus": attach(
+                stranger.gpus,
+                fresh_binding(stranger.gpus, other.key.public, vendor, at=now),
+                other.key.key_id,
+            )
+        }
+    )
+    c.trust = c.trust.with_key(other.key.public)
+    code, answer = c._submit(other.envelope(by_digest(stranger, other, now=now)))
+    assert code == 200 and answer["result"]["location_grade"] == "declared"
+    assert "hardware.cc.evidence_unknown" in [f["rule"] for f in answer["result"]["findings"]]
