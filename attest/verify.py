@@ -52,6 +52,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
+from pydantic_core import to_json
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, json_digest, strict_loads
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
@@ -77,7 +78,7 @@ from attest.memo import ByIdentity, Same
 from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
-from attest.model.manifest import PREDICATE_TYPE, Gpu, SignedChallenge, WorkloadManifest
+from attest.model.manifest import PREDICATE_TYPE, CcEvidence, Gpu, SignedChallenge, WorkloadManifest
 from attest.model.policy import HardwareRequirement, LocationRequirement
 from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
@@ -1082,23 +1083,49 @@ class _Validity:
         self.end = end if self.end is None else min(self.end, end)
 
 
-_GPU_KEYS: ByIdentity[bytes] = ByIdentity(4096)
-"""A GPU entry without evidence (a small member, shared by a node's heartbeats) → its key."""
-
-
-def _gpu_key(gpu: Gpu) -> bytes:
+def _gpu_key(gpu: Gpu, memo: ByIdentity[bytes]) -> bytes:
     """SHA-256 of the GPU entry's JSON: every field, its evidence or the digest naming it.
 
     The models' JSON is a faithful rendering (equal JSON, equal values); hashing the evidence a
-    heartbeat repeats is the least that heartbeat can cost.
+    heartbeat repeats is the least that heartbeat can cost. An entry without evidence (a small
+    member a node's heartbeats share, as read) is found again in ``memo`` by its identity.
     """
     if gpu.cc_evidence is not None:
-        return hashlib.sha256(Gpu.__pydantic_serializer__.to_json(gpu)).digest()
-    hit = _GPU_KEYS.get(gpu)
+        return _evidence_gpu_key(gpu, gpu.cc_evidence)
+    hit = memo.get(gpu)
     if hit is None:
         hit = hashlib.sha256(Gpu.__pydantic_serializer__.to_json(gpu)).digest()
-        _GPU_KEYS.put(hit, gpu)
+        memo.put(hit, gpu)
     return hit
+
+
+_NO_EVIDENCE = {"cc_evidence"}
+
+
+def _evidence_gpu_key(gpu: Gpu, evidence: CcEvidence) -> bytes:
+    """:func:`_gpu_key` of an entry carrying its evidence.
+
+    The entry's other fields as JSON, then each field of the evidence tagged and length-prefixed
+    (its long strings hashed as they are, not re-serialised).
+    """
+    h = hashlib.sha256()
+    rest = Gpu.__pydantic_serializer__.to_json(gpu, exclude=_NO_EVIDENCE)
+    h.update(len(rest).to_bytes(8, "big") + rest)
+    for name in CcEvidence.model_fields:
+        value = getattr(evidence, name)
+        if isinstance(value, str):
+            parts = [b"s", value.encode("utf-8", "surrogatepass")]
+        elif value is None:
+            parts = [b"n"]
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            parts = [b"l", *(v.encode("utf-8", "surrogatepass") for v in value)]
+        else:
+            parts = [b"j", to_json(value)]
+        h.update(len(parts).to_bytes(8, "big"))
+        for part in parts:
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+    return h.digest()
 
 
 def _verdict_key(
@@ -1107,6 +1134,7 @@ def _verdict_key(
     options: VerifyOptions,
     catalog: Catalog,
     max_age: timedelta,
+    bindings: BindingCache,
 ) -> Hashable | None:
     """What a binding's judgement depends on besides the time and the trust store's challengers.
 
@@ -1122,7 +1150,7 @@ def _verdict_key(
         rims = options.rims.contents_token()
         if rims is None:
             return None
-    gpus = tuple(_gpu_key(g) for g in manifest.gpus)
+    gpus = tuple(_gpu_key(g, bindings.gpu_keys) for g in manifest.gpus)
     if options.nras_jwks is not None and any(
         g.cc_evidence is not None and g.cc_evidence.nras_token is not None for g in manifest.gpus
     ):
@@ -1157,7 +1185,7 @@ def _check_gpu_evidence(
     options, bindings = verifier.options, verifier.bindings
     max_age = _binding_max_age(verifier.policy, options)
     vkey = (
-        _verdict_key(manifest, node_signer.key, options, verifier.catalog, max_age)
+        _verdict_key(manifest, node_signer.key, options, verifier.catalog, max_age, bindings)
         if node_signer is not None
         and any(g.cc_evidence is not None or g.cc_evidence_ref for g in manifest.gpus)
         else None
@@ -1192,7 +1220,7 @@ def _check_gpu_evidence(
                 bindings.add_evidence(evidence_digest(gpu.cc_evidence), gpu.cc_evidence)
     if vkey is not None and validity is not None:
         # Keyed as things stand now: a RIM fetched while judging is in the source's contents.
-        vkey = _verdict_key(manifest, node_signer.key, options, verifier.catalog, max_age)
+        vkey = _verdict_key(manifest, node_signer.key, options, verifier.catalog, max_age, bindings)
         if vkey is not None:
             _keep_verdict(run, manifest, hw, vkey, validity, verifier, before)
     return hw

@@ -45,6 +45,7 @@ from cryptography.x509 import ocsp
 from pydantic import JsonValue
 
 from attest.errors import AttestError
+from attest.memo import ByIdentity
 from attest.model.cc import OPAQUE_FIELD_NAMES, MeasurementBlock, OpaqueField, SpdmReport
 from attest.model.manifest import CcEvidence
 from attest.model.result import Finding, Severity, Status
@@ -446,6 +447,8 @@ class BindingCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.gpu_keys: ByIdentity[bytes] = ByIdentity(size)
+        """GPU entries without evidence (shared by a node's heartbeats as read) → their verdict key part."""
         self.verdict_hits = 0
         """Heartbeats whose whole binding was judged from a kept verdict (see :meth:`verdict`)."""
 
