@@ -11,9 +11,11 @@ a guard must refuse it: without that guard the heartbeat would be ``hardware-bou
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -386,3 +388,54 @@ def test_a_collector_resolves_heartbeats_naming_a_binding_it_logged(
     code, answer = c._submit(other.envelope(by_digest(stranger, other, now=now)))
     assert code == 200 and answer["result"]["location_grade"] == "declared"
     assert "hardware.cc.evidence_unknown" in [f["rule"] for f in answer["result"]["findings"]]
+
+
+def test_attest_verify_judges_heartbeats_naming_a_binding_and_refuses_their_forgeries(
+    vendor: SimulatedCcBackend, tmp_path: Path, cli: Any
+) -> None:
+    """Through the CLI, one call: the full binding, heartbeats naming it, and four forgeries of them."""
+    genuine, thief, trust, _ = two_nodes(vendor)
+    m = bound(genuine, vendor)
+    redeclared = by_digest(m, genuine)
+    gpus = list(redeclared.gpus)
+    gpus[2] = gpus[2].model_copy(update={"board_part_number": "692-2G520-0280-000"})
+    files = {
+        "a1-full.json": genuine.envelope(m),
+        "a2-heartbeat.json": genuine.envelope(by_digest(m, genuine)),
+        "a3-heartbeat.json": genuine.envelope(by_digest(m, genuine)),
+        "a4-redeclared.json": genuine.envelope(redeclared.model_copy(update={"gpus": gpus})),
+        "a5-before-binding.json": genuine.envelope(by_digest(m, genuine, now=NOW - timedelta(hours=3))),
+        "a6-dropped-gpu.json": genuine.envelope(redeclared.model_copy(update={"gpus": redeclared.gpus[:7]})),
+        "b-thief.json": thief.envelope(by_digest(m, thief)),
+    }
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+    trust.save(tmp_path / "trust.json")
+    (tmp_path / "root.pem").write_bytes(vendor.root_pem)
+    (tmp_path / "rim_root.pem").write_bytes(vendor.rim_root_pem)
+    (tmp_path / "rims").mkdir()
+    for rim_id, xml in vendor.rims().items():
+        (tmp_path / "rims" / f"{rim_id}.xml").write_bytes(xml)
+    proc = cli(
+        "verify", "--trust", "trust.json", "--now", LATER.isoformat(), "--format", "json",
+        "--cc-root", "root.pem", "--cc-root-sha256", vendor.root_sha256,
+        "--rims", "rims", "--rim-root", "rim_root.pem", "--rim-root-sha256", vendor.rim_root_sha256,
+        *files,
+    )  # fmt: skip
+    results = {r["source"]: r for r in map(json.loads, proc.stdout.splitlines()) if "source" in r}
+    grade = {name: r["location_grade"] for name, r in results.items()}
+    flagged = {
+        name: {f["rule"] for f in r["findings"] if f["severity"] != "info"} for name, r in results.items()
+    }
+    assert (
+        grade["a1-full.json"] == grade["a2-heartbeat.json"] == grade["a3-heartbeat.json"] == "hardware-bound"
+    )
+    assert grade["a6-dropped-gpu.json"] == "hardware-bound"  # 7 GPUs that are bound, judged in full
+    assert (
+        grade["a4-redeclared.json"] == "declared"
+        and "hardware.model_mismatch" in flagged["a4-redeclared.json"]
+    )
+    assert grade["a5-before-binding.json"] == "declared"
+    assert "hardware.binding_challenge_future" in flagged["a5-before-binding.json"]
+    assert grade["b-thief.json"] == "declared" and proc.returncode == 3
+    assert flagged["b-thief.json"] & {"hardware.cc.evidence_unknown", "hardware.cc.nonce_mismatch"}
