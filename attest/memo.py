@@ -77,3 +77,21 @@ class ByIdentity(Generic[V]):
     def clear(self) -> None:
         """Forget everything."""
         self._memo.clear()
+
+
+class Same:
+    """An object in a cache key, compared by identity and held (so its ``id`` is never reused meanwhile)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+    def __repr__(self) -> str:
+        return f"Same({type(self.obj).__name__} at {id(self.obj):#x})"

@@ -42,7 +42,7 @@ import base64
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -52,6 +52,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
+from pydantic_core import to_json
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, json_digest, strict_loads
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
@@ -73,11 +74,11 @@ from attest.hardware.cc import (
 )
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
-from attest.memo import ByIdentity
+from attest.memo import ByIdentity, Same
 from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
-from attest.model.manifest import PREDICATE_TYPE, Gpu, SignedChallenge, WorkloadManifest
+from attest.model.manifest import PREDICATE_TYPE, CcEvidence, Gpu, SignedChallenge, WorkloadManifest
 from attest.model.policy import HardwareRequirement, LocationRequirement
 from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Envelope, Statement
@@ -656,13 +657,18 @@ def verify_and_open(
     source: str | None = None,
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
+    bindings: BindingCache | None = None,
 ) -> tuple[VerificationResult, WorkloadManifest | None]:
     """:func:`verify_envelope`, also returning the manifest once every signature on it verified.
 
     The manifest is None when the envelope could not be authenticated; a returned manifest
-    may still carry contraindicated findings (read the result first).
+    may still carry contraindicated findings (read the result first). ``bindings``: the GPU
+    bindings verified by earlier calls (a caller that keeps one across envelopes resolves
+    heartbeats naming a binding by digest and judges each binding once); default: none.
     """
     verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    if bindings is not None:
+        verifier.bindings = bindings
     return verifier.verify_and_open(raw, now=now, source=source)
 
 
@@ -800,23 +806,8 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
 
     # 13. Hardware evidence binds the signing key to the GPUs listed: fresh, unrevoked, the declared model.
     #     Evidence named by digest is resolved from what this verifier verified, then checked in full.
-    hw = _resolve_evidence(run, manifest, verifier.bindings)
     node_signer = next((e for e in signers if e.scope.key_id == manifest.node.key_id), None)
-    if node_signer is not None and hw is not None:
-        run.grade = _check_hardware(
-            run,
-            hw,
-            node_signer.key,
-            options,
-            trust,
-            catalog,
-            _binding_max_age(policy, options),
-            verifier.bindings,
-        )
-        if run.grade == "hardware-bound" and hw is manifest:
-            for gpu in manifest.gpus:  # later heartbeats may name this evidence by its digest
-                if gpu.cc_evidence is not None:
-                    verifier.bindings.add_evidence(evidence_digest(gpu.cc_evidence), gpu.cc_evidence)
+    hw = _check_gpu_evidence(run, manifest, node_signer, verifier)
 
     # 13b. One GPU serves one node: a device bound to another key over the same time; a swap.
     if run.bound:
@@ -1091,6 +1082,250 @@ class BoundDevice:
     """When its binding's challenge was issued (for an undated binding: the manifest's issue time)."""
 
 
+@dataclass(frozen=True)
+class _BindingVerdict:
+    """A binding judged ``hardware-bound`` for one node key under one set of anchors.
+
+    Kept by a :class:`BindingCache`: what a heartbeat repeating the binding, or naming it by
+    digest, is given without verifying it again, once every condition a heartbeat can change
+    still holds.
+    """
+
+    findings: tuple[Finding, ...]
+    bound: tuple[BoundDevice, ...]
+    leaf_keys: tuple[tuple[int, ec.EllipticCurvePublicKey], ...]
+    challengers: tuple[tuple[str, bytes], ...]
+    """(key id, SPKI) of every challenge's signer: each must still be trusted, as the same key."""
+    valid_from: datetime
+    valid_until: datetime
+    """Where every certificate (report chains, RIM signers) is valid and every OCSP answer current."""
+    refs: tuple[str, ...]
+    resolved: tuple[Gpu, ...] | None
+    """The GPUs with their evidence resolved (None when the manifest carried its evidence)."""
+
+
+@dataclass
+class _Validity:
+    """Gathers, while a binding is verified, when its outcome holds and whether it may be kept."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    keep: bool = True
+
+    def within(self, start: datetime | None, end: datetime | None) -> None:
+        if start is None or end is None:
+            self.keep = False
+            return
+        self.start = start if self.start is None else max(self.start, start)
+        self.end = end if self.end is None else min(self.end, end)
+
+
+def _gpu_key(gpu: Gpu, memo: ByIdentity[bytes]) -> bytes:
+    """SHA-256 of the GPU entry's JSON: every field, its evidence or the digest naming it.
+
+    The models' JSON is a faithful rendering (equal JSON, equal values); hashing the evidence a
+    heartbeat repeats is the least that heartbeat can cost. An entry without evidence (a small
+    member a node's heartbeats share, as read) is found again in ``memo`` by its identity.
+    """
+    if gpu.cc_evidence is not None:
+        return _evidence_gpu_key(gpu, gpu.cc_evidence)
+    hit = memo.get(gpu)
+    if hit is None:
+        hit = hashlib.sha256(Gpu.__pydantic_serializer__.to_json(gpu)).digest()
+        memo.put(hit, gpu)
+    return hit
+
+
+_NO_EVIDENCE = {"cc_evidence"}
+
+
+def _evidence_gpu_key(gpu: Gpu, evidence: CcEvidence) -> bytes:
+    """:func:`_gpu_key` of an entry carrying its evidence.
+
+    The entry's other fields as JSON, then each field of the evidence tagged and length-prefixed
+    (its long strings hashed as they are, not re-serialised).
+    """
+    h = hashlib.sha256()
+    rest = Gpu.__pydantic_serializer__.to_json(gpu, exclude=_NO_EVIDENCE)
+    h.update(len(rest).to_bytes(8, "big") + rest)
+    for name in CcEvidence.model_fields:
+        value = getattr(evidence, name)
+        if isinstance(value, str):
+            parts = [b"s", value.encode("utf-8", "surrogatepass")]
+        elif value is None:
+            parts = [b"n"]
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            parts = [b"l", *(v.encode("utf-8", "surrogatepass") for v in value)]
+        else:
+            parts = [b"j", to_json(value)]
+        h.update(len(parts).to_bytes(8, "big"))
+        for part in parts:
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+    return h.digest()
+
+
+def _verdict_key(
+    manifest: WorkloadManifest,
+    key: VerifyingKey,
+    options: VerifyOptions,
+    catalog: Catalog,
+    max_age: timedelta,
+    bindings: BindingCache,
+) -> Hashable | None:
+    """What a binding's judgement depends on besides the time and the trust store's challengers.
+
+    The node key, every GPU entry and its evidence, the vendor root and its pin, the revocation
+    rule, the RIM appraiser with its root and contents, the catalog and the binding age. None when
+    it cannot be kept (answers fetched online, NRAS tokens judged at a time, a RIM source that
+    cannot say whether its contents changed).
+    """
+    if options.cc_root is None or options.ocsp_fetcher is not None:
+        return None
+    rims = None
+    if options.rims is not None:
+        rims = options.rims.contents_token()
+        if rims is None:
+            return None
+    gpus = tuple(_gpu_key(g, bindings.gpu_keys) for g in manifest.gpus)
+    if options.nras_jwks is not None and any(
+        g.cc_evidence is not None and g.cc_evidence.nras_token is not None for g in manifest.gpus
+    ):
+        return None
+    return (
+        "binding-verdict-v1",
+        key.spki_der,
+        options.cc_root,
+        options.cc_root_sha256,
+        options.require_revocation,
+        max_age,
+        Same(options.rims),
+        rims,
+        Same(options.nras_jwks),
+        Same(catalog),
+        gpus,
+    )
+
+
+def _check_gpu_evidence(
+    run: _Run, manifest: WorkloadManifest, node_signer: TrustEntry | None, verifier: Verifier
+) -> WorkloadManifest | None:
+    """Step 13: resolve evidence named by digest, judge the GPUs' evidence, set ``run.grade``.
+
+    A binding judged ``hardware-bound`` before, for this node key, these very GPU entries and
+    evidence and the same anchors, is not verified again: its verdict is used when the heartbeat's
+    time lies where every certificate is valid and every OCSP answer current, its challenger is
+    still trusted, the binding is young enough for this heartbeat and every digest it names still
+    resolves. Anything else is verified in full. Returns the manifest with its evidence resolved
+    (None when a reference does not resolve).
+    """
+    options, bindings = verifier.options, verifier.bindings
+    max_age = _binding_max_age(verifier.policy, options)
+    vkey = (
+        _verdict_key(manifest, node_signer.key, options, verifier.catalog, max_age, bindings)
+        if node_signer is not None
+        and any(g.cc_evidence is not None or g.cc_evidence_ref for g in manifest.gpus)
+        else None
+    )
+    if vkey is not None:
+        verdict = bindings.verdict(vkey)
+        if isinstance(verdict, _BindingVerdict) and _verdict_holds(run, manifest, verdict, verifier, max_age):
+            bindings.verdict_hits += 1
+            run.evaluated.add("hardware")
+            run.findings.extend(verdict.findings)
+            run.bound.extend(verdict.bound)
+            run.bound_leaf_keys.update(verdict.leaf_keys)
+            run.grade = "hardware-bound"
+            if verdict.resolved is None:
+                return manifest
+            resolved = manifest.model_copy(update={"gpus": list(verdict.resolved)})
+            run.hardware_manifest = resolved
+            return resolved
+    before = len(run.findings)
+    hw = _resolve_evidence(run, manifest, bindings)
+    if node_signer is None or hw is None:
+        return hw
+    validity = _Validity() if vkey is not None else None
+    run.grade = _check_hardware(
+        run, hw, node_signer.key, options, verifier.trust, verifier.catalog, max_age, bindings, validity
+    )
+    if run.grade != "hardware-bound":
+        return hw
+    if hw is manifest:
+        for gpu in manifest.gpus:  # later heartbeats may name this evidence by its digest
+            if gpu.cc_evidence is not None:
+                bindings.add_evidence(evidence_digest(gpu.cc_evidence), gpu.cc_evidence)
+    if vkey is not None and validity is not None:
+        # Keyed as things stand now: a RIM fetched while judging is in the source's contents.
+        vkey = _verdict_key(manifest, node_signer.key, options, verifier.catalog, max_age, bindings)
+        if vkey is not None:
+            _keep_verdict(run, manifest, hw, vkey, validity, verifier, before)
+    return hw
+
+
+def _verdict_holds(
+    run: _Run, manifest: WorkloadManifest, verdict: _BindingVerdict, verifier: Verifier, max_age: timedelta
+) -> bool:
+    """Whether a kept verdict still holds for this heartbeat (else the binding is verified in full)."""
+    at = run.judged_at
+    if not verdict.valid_from <= at <= verdict.valid_until:
+        return False  # a certificate expired or not yet valid, an OCSP answer no longer current
+    for key_id, spki in verdict.challengers:
+        issuer = verifier.trust.challenger(key_id)
+        if issuer is None or issuer.spki_der != spki:
+            return False  # the challenger is no longer trusted (or is another key now)
+    issued = manifest.freshness.issued_at
+    skew = verifier.options.clock_skew
+    for since in {b.since for b in verdict.bound}:
+        if since > issued + skew or max(at, issued) - since > max_age:
+            return False  # a binding younger than the heartbeat claims, or too old for it
+    return all(verifier.bindings.evidence(ref) is not None for ref in verdict.refs)
+
+
+def _keep_verdict(
+    run: _Run,
+    manifest: WorkloadManifest,
+    hw: WorkloadManifest,
+    vkey: Hashable,
+    validity: _Validity,
+    verifier: Verifier,
+    before: int,
+) -> None:
+    """Keep a clean ``hardware-bound`` judgement for the heartbeats that repeat or name this binding."""
+    findings = tuple(run.findings[before:])
+    # Only a clean judgement is kept: a warning (a missing RIM, an expired RIM signer, ...) may
+    # change from one moment to the next. Without any RIM source the warning is the same always.
+    if any(f.severity is not Severity.INFO and f.rule != "hardware.rim.not_checked" for f in findings):
+        return
+    if not validity.keep or validity.start is None or validity.end is None:
+        return
+    if not validity.start <= run.judged_at <= validity.end:
+        return
+    challengers: dict[str, bytes] = {}
+    for gpu in hw.gpus:
+        ev = gpu.cc_evidence
+        if ev is None or ev.challenge is None:
+            return
+        issuer = verifier.trust.challenger(ev.challenge.challenge.challenger_key_id)
+        if issuer is None:
+            return
+        challengers[issuer.key_id] = issuer.spki_der
+    refs = tuple(g.cc_evidence_ref for g in manifest.gpus if g.cc_evidence_ref is not None)
+    verifier.bindings.add_verdict(
+        vkey,
+        _BindingVerdict(
+            findings=findings,
+            bound=tuple(run.bound),
+            leaf_keys=tuple(run.bound_leaf_keys.items()),
+            challengers=tuple(challengers.items()),
+            valid_from=validity.start,
+            valid_until=validity.end,
+            refs=refs,
+            resolved=tuple(hw.gpus) if hw is not manifest else None,
+        ),
+    )
+
+
 def _check_hardware(
     run: _Run,
     manifest: WorkloadManifest,
@@ -1100,6 +1335,7 @@ def _check_hardware(
     catalog: Catalog,
     max_age: timedelta,
     bindings: BindingCache | None = None,
+    validity: _Validity | None = None,
 ) -> str:
     """Verify the GPUs' CC evidence for ``key``; return the location grade it earns.
 
@@ -1233,6 +1469,7 @@ def _check_hardware(
                 if outcome.valid and evidence.ocsp:
                     bindings.add_decoded(evidence.ocsp)
         # Measurements against the reference manifests (attest.hardware.rim): a mismatch costs the grade.
+        rim_validity: list[tuple[datetime, datetime]] = []
         appraisal = (
             appraise_gpu(
                 outcome,
@@ -1241,10 +1478,15 @@ def _check_hardware(
                 nras_keys=options.nras_jwks,
                 nonce=expected,
                 now=run.judged_at,
+                validity=rim_validity,
             )
             if outcome.status is not Status.CONTRAINDICATED
             else []
         )
+        if validity is not None:  # when this outcome and its appraisal hold
+            validity.within(outcome.valid_from, outcome.valid_until)
+            for start, end in rim_validity:
+                validity.within(start, end)
         for f in [*outcome.findings, *appraisal]:
             if f.severity is not Severity.INFO:
                 message = f.message

@@ -36,8 +36,12 @@ def appraise_gpu(
     nras_keys: dict[str, ec.EllipticCurvePublicKey] | None,
     nonce: bytes,
     now: datetime,
+    validity: list[tuple[datetime, datetime]] | None = None,
 ) -> list[Finding]:
-    """The appraisal findings for one verified report (and the NRAS token carried with it, if any)."""
+    """The appraisal findings for one verified report (and the NRAS token carried with it, if any).
+
+    ``validity``, when given, receives the validity period of every RIM certificate used.
+    """
     findings: list[Finding] = []
     nras_ok = False
     if nras_token is not None:
@@ -127,4 +131,4 @@ def appraise_gpu(
             )
         )
         return findings
-    return findings + appraise_report(outcome, rims, now=now)
+    return findings + appraise_report(outcome, rims, now=now, validity=validity)

@@ -30,6 +30,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -44,6 +45,7 @@ from cryptography.x509 import ocsp
 from pydantic import JsonValue
 
 from attest.errors import AttestError
+from attest.memo import ByIdentity
 from attest.model.cc import OPAQUE_FIELD_NAMES, MeasurementBlock, OpaqueField, SpdmReport
 from attest.model.manifest import CcEvidence
 from attest.model.result import Finding, Severity, Status
@@ -440,10 +442,15 @@ class BindingCache:
         self._challenges: OrderedDict[tuple[bytes, str, bytes], None] = OrderedDict()
         self._evidence: OrderedDict[str, CcEvidence] = OrderedDict()
         self._decoded: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._verdicts: OrderedDict[Hashable, object] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.gpu_keys: ByIdentity[bytes] = ByIdentity(size)
+        """GPU entries without evidence (shared by a node's heartbeats as read) → their verdict key part."""
+        self.verdict_hits = 0
+        """Heartbeats whose whole binding was judged from a kept verdict (see :meth:`verdict`)."""
 
     @staticmethod
     def key(
@@ -536,6 +543,28 @@ class BindingCache:
             self._decoded[tuple(ocsp)] = None
             if len(self._decoded) > self._size:
                 self._decoded.popitem(last=False)
+
+    def verdict(self, key: Hashable) -> object | None:
+        """The judgement of a whole binding kept under ``key`` by :meth:`add_verdict`, if any.
+
+        The verifier (:mod:`attest.verify`) keys it by the node key, every GPU entry with its
+        evidence (or the digest naming it), and every anchor the judgement depended on; it
+        re-checks what a heartbeat can change (its time against the judgement's validity, the
+        challenger's trust, the binding's age, the device store) before using it.
+        """
+        with self._lock:
+            hit = self._verdicts.get(key)
+            if hit is not None:
+                self._verdicts.move_to_end(key)
+            return hit
+
+    def add_verdict(self, key: Hashable, verdict: object) -> None:
+        """Keep the judgement of a binding that earned ``hardware-bound`` (never one that did not)."""
+        with self._lock:
+            self._verdicts[key] = verdict
+            self._verdicts.move_to_end(key)
+            if len(self._verdicts) > self._size:
+                self._verdicts.popitem(last=False)
 
     def challenge_verified(self, key: tuple[bytes, str, bytes]) -> bool:
         """Whether this (challenge digest, signature, challenger SPKI) verified before."""

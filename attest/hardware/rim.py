@@ -40,7 +40,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -56,6 +56,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from attest.errors import AttestError
 from attest.hardware.cc import ReportVerification, _opaque_text, fingerprint, parse_chain
+from attest.memo import Same
 from attest.model.result import Finding, Severity
 from attest.units import human_size
 
@@ -301,11 +302,36 @@ def _verify_rim_untimed(
 
 
 class RimSource(Protocol):
-    """Finds a RIM document by its NVIDIA id (None when it has none)."""
+    """Finds a RIM document by its NVIDIA id (None when it has none).
+
+    A source may also offer ``contents_token() -> Hashable | None``: a cheap value that differs
+    whenever what ``get`` would answer may differ (None: it cannot tell). The verifier keeps a
+    binding's judgement only while that token is the same (:func:`contents_token`).
+    """
 
     def get(self, rim_id: str) -> bytes | None:
         """The RIM document for ``rim_id``, or None."""
         ...
+
+
+def contents_token(source: object) -> Hashable | None:
+    """``source.contents_token()`` when it has one, else None (what it answers may change at any time)."""
+    token = getattr(source, "contents_token", None)
+    return token() if callable(token) else None
+
+
+def _directory_token(directory: Path) -> Hashable | None:
+    """Every file of ``directory`` by name, inode, size and modification time (None if unreadable)."""
+    try:
+        with os.scandir(directory) as entries:
+            files = []
+            for entry in entries:
+                st = entry.stat()
+                files.append((entry.name, st.st_ino, st.st_size, st.st_mtime_ns))
+        st = directory.stat()
+    except OSError:
+        return None
+    return (str(directory), st.st_ino, st.st_mtime_ns, tuple(sorted(files)))
 
 
 class MemoryRims:
@@ -318,6 +344,10 @@ class MemoryRims:
         """The RIM with this id (a ``*`` matches any run of characters), or None."""
         matches = sorted(k for k in self.rims if fnmatch.fnmatchcase(k, rim_id))
         return self.rims[matches[0]] if matches else None
+
+    def contents_token(self) -> Hashable:
+        """Every id with its document (changes whenever ``rims`` does)."""
+        return ("memory", tuple(self.rims.items()))
 
 
 class DirectoryRims:
@@ -358,6 +388,10 @@ class DirectoryRims:
             except OSError as exc:
                 raise RimError(f"cannot read {path}: {exc.strerror}") from None
         return None
+
+    def contents_token(self) -> Hashable | None:
+        """The directory's files by name, inode, size and modification time (None if unreadable)."""
+        return _directory_token(self.directory)
 
     def put(self, rim_id: str, xml: bytes) -> None:
         """Store a fetched RIM (it is verified again whenever it is used)."""
@@ -434,6 +468,13 @@ class OnlineRims:
             self.cache.put(rim_id, xml)
         return xml
 
+    def contents_token(self) -> Hashable | None:
+        """The cache directory's token; None without one (every answer is the service's of the moment)."""
+        if self.cache is None:
+            return None
+        token = self.cache.contents_token()
+        return None if token is None else ("online", self.url, token)
+
 
 class ChainedRims:
     """The first of several sources that has the RIM."""
@@ -448,6 +489,11 @@ class ChainedRims:
             if found is not None:
                 return found
         return None
+
+    def contents_token(self) -> Hashable | None:
+        """Every source's token, in order (None if any source cannot tell)."""
+        tokens = tuple(contents_token(s) for s in self.sources)
+        return None if any(t is None for t in tokens) else ("chained", tokens)
 
 
 # --- Appraisal --------------------------------------------------------------------------------
@@ -562,6 +608,16 @@ class RimAppraiser:
                     self._verified.popitem(last=False)
         return manifest, findings
 
+    def contents_token(self) -> Hashable | None:
+        """What an appraisal by this appraiser depends on besides the report and the time.
+
+        Its root pin, its source and that source's contents (None when the source cannot tell).
+        """
+        token = contents_token(self.source)
+        if token is None:
+            return None
+        return (self.root_pem, self.pinned_root_sha256, Same(self.source), token)
+
 
 @dataclass
 class Appraisal:
@@ -570,6 +626,9 @@ class Appraisal:
     findings: list[Finding] = field(default_factory=list)
     compared: int = 0
     rims: list[str] = field(default_factory=list)
+    validity: list[tuple[datetime, datetime]] = field(default_factory=list)
+    """(not before, not after) of every certificate of every RIM used: outside them the findings
+    could differ (an expired RIM signer is a warning)."""
 
     def add(self, rule: str, severity: Severity, message: str, evidence: dict[str, JsonValue]) -> None:
         """Record a finding."""
@@ -615,6 +674,8 @@ def appraise(rt: RuntimeMeasurements, appraiser: RimAppraiser, *, now: datetime)
             )
             continue
         manifest, findings = appraiser.manifest(xml, now)
+        if manifest is not None:
+            out.validity.extend((start, end) for _, start, end in manifest.validity)
         for f in findings:
             out.findings.append(f.model_copy(update={"evidence": {**f.evidence, "rim": rim_id}}))
         if manifest is None:
@@ -678,12 +739,17 @@ def appraise(rt: RuntimeMeasurements, appraiser: RimAppraiser, *, now: datetime)
 
 
 def appraise_report(
-    outcome: ReportVerification, appraiser: RimAppraiser | None, *, now: datetime
+    outcome: ReportVerification,
+    appraiser: RimAppraiser | None,
+    *,
+    now: datetime,
+    validity: list[tuple[datetime, datetime]] | None = None,
 ) -> list[Finding]:
     """The appraisal findings for a report that verified (``verify_report``'s outcome).
 
     Without an appraiser the measurements are not compared: a warning, since an
-    unexpected firmware or a debug-mode GPU would then go unnoticed.
+    unexpected firmware or a debug-mode GPU would then go unnoticed. ``validity``, when given,
+    receives the validity period of every RIM certificate the appraisal used.
     """
     if outcome.parsed is None:
         return []
@@ -703,4 +769,7 @@ def appraise_report(
         rt = outcome.derived["runtime_measurements"] = runtime_measurements(
             outcome.hwmodel, parsed.opaque_value, parsed.blocks
         )
-    return appraise(rt, appraiser, now=now).findings
+    appraisal = appraise(rt, appraiser, now=now)
+    if validity is not None:
+        validity.extend(appraisal.validity)
+    return appraisal.findings

@@ -649,3 +649,7 @@ class SimulatedRimService:
                 self._signed.setdefault(key, xml)
         matches = sorted(k for k in self._signed if fnmatch.fnmatchcase(k, rim_id))
         return self._signed[matches[0]] if matches else None
+
+    def contents_token(self) -> tuple[str, ...]:
+        """The ids signed so far (a RIM, once signed, is never replaced)."""
+        return tuple(self._signed)

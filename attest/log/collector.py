@@ -60,6 +60,7 @@ from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
+from attest.hardware.cc import BindingCache
 from attest.log import Log, is_url
 from attest.log.frontend import Limits, NetworkBuckets, read_body
 from attest.log.witness import WitnessKey
@@ -273,6 +274,8 @@ class Collector:
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
+        self.bindings = BindingCache()
+        """GPU bindings this collector verified (by digest, for heartbeats that name them), and their verdicts."""
         self.quota = KeyQuota(quota_per_minute)
         self.newest = newest
         self.key = key
@@ -307,6 +310,8 @@ class Collector:
         self, raw: bytes, now: datetime, state: PendingState | CollectorState
     ) -> tuple[VerificationResult, WorkloadManifest | None]:
         # GPU device claims go straight to the durable state: recording one twice is harmless.
+        # One binding cache for every envelope: a heartbeat naming its node's verified binding by
+        # digest resolves (a verifier per envelope would know no binding), and a binding is judged once.
         return verify_and_open(
             raw,
             self.trust,
@@ -316,6 +321,7 @@ class Collector:
             policy=self.policy,
             options=self.options,
             devices=self.state,
+            bindings=self.bindings,
         )
 
     def recover(self, limit: int = 10_000) -> int:

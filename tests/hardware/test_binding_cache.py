@@ -50,7 +50,9 @@ def test_a_heartbeat_repeating_its_binding_is_not_verified_again(vendor: Simulat
     assert r1.location_grade == "hardware-bound", r1.findings
     assert (verifier.bindings.hits, verifier.bindings.misses, len(verifier.bindings)) == (0, 8, 8)
     r2 = verifier.verify(a.envelope(heartbeat(first, a.manifest())), now=LATER)
-    assert verifier.bindings.hits == 8 and verifier.bindings.misses == 8
+    # The whole binding was judged before: its kept verdict answers, no report is looked up again.
+    assert verifier.bindings.verdict_hits == 1
+    assert verifier.bindings.hits == 0 and verifier.bindings.misses == 8
     assert r2.location_grade == "hardware-bound" and r2.status is r1.status, r2.findings
     assert sorted(rules(r2)) == sorted(rules(r1))
 
@@ -94,10 +96,10 @@ def test_the_one_gpu_one_node_check_still_speaks_on_a_cache_hit(vendor: Simulate
     assert verifier.verify(a.envelope(ma), now=LATER).status is Status.AFFIRMING
     rb = verifier.verify(b.envelope(mb), now=LATER)
     assert rules(rb).get("hardware.gpu_two_nodes") is Severity.CONTRAINDICATED
-    hits = verifier.bindings.hits
-    # a's next heartbeat: its binding is a cache hit, and the same GPUs now also serve b.
+    hits = verifier.bindings.verdict_hits
+    # a's next heartbeat: its binding's verdict is kept, and the same GPUs now also serve b.
     ra = verifier.verify(a.envelope(heartbeat(ma, a.manifest())), now=LATER)
-    assert verifier.bindings.hits == hits + 8
+    assert verifier.bindings.verdict_hits == hits + 1
     assert (
         rules(ra).get("hardware.gpu_two_nodes") is Severity.CONTRAINDICATED
         and ra.location_grade == "declared"
