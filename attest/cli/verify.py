@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -213,16 +214,19 @@ def run_verify(args: argparse.Namespace) -> int:
             unreadable = True
     state = open_state(args.state) if args.state else None
     try:
-        results = verify_many(
-            items,
-            trust,
-            now=now,
-            nonces=state or MemoryNonceStore(),
-            chains=state or MemoryChainStore(),
-            policy=policy,
-            options=options,
-            devices=state or MemoryDeviceStore(),
-        )
+        # A SQLite state takes the batch's writes in a few transactions, each committed durably,
+        # all before any verdict is printed: what is reported was recorded.
+        with state.batch() if isinstance(state, SqliteVerifierState) else nullcontext():
+            results = verify_many(
+                items,
+                trust,
+                now=now,
+                nonces=state or MemoryNonceStore(),
+                chains=state or MemoryChainStore(),
+                policy=policy,
+                options=options,
+                devices=state or MemoryDeviceStore(),
+            )
     finally:
         if state:
             state.close()
