@@ -244,22 +244,23 @@ def run_verify(args: argparse.Namespace) -> int:
         )
         sys.stdout.buffer.write(sign_ear(claims, signer) + b"\n")
         return exit_code((r.status for r in results), unreadable=unreadable)
-    for result in results:
-        if signer is not None:
-            sys.stdout.buffer.write(sign_result(result, signer))
-        elif args.format == "json":
-            print(json.dumps(result.to_obj(), ensure_ascii=False))
-        elif args.quiet:
-            print(render_quiet(result))
-        else:
-            print(render_text(result))
-    if signer is None and args.format == "text" and not args.quiet and len(results) > 1:
+    if signer is not None:
+        sys.stdout.buffer.write(b"".join(sign_result(result, signer) for result in results))
+        return exit_code((r.status for r in results), unreadable=unreadable)
+    # The whole report is built, then written at once (one write, not one per envelope).
+    if args.format == "json":
+        lines = [json.dumps(result.to_obj(), ensure_ascii=False) for result in results]
+    else:
+        lines = [(render_quiet if args.quiet else render_text)(result) for result in results]
+    if args.format == "text" and not args.quiet and len(results) > 1:
         counts = {s: sum(r.status is s for r in results) for s in Status}
-        print(
+        lines.append(
             f"\n{len(results)} verified: "
             + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
             + (f"; {len(args.envelopes) - len(results)} unreadable" if unreadable else "")
         )
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
     return exit_code((r.status for r in results), unreadable=unreadable)
 
 
