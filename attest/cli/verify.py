@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -213,16 +214,19 @@ def run_verify(args: argparse.Namespace) -> int:
             unreadable = True
     state = open_state(args.state) if args.state else None
     try:
-        results = verify_many(
-            items,
-            trust,
-            now=now,
-            nonces=state or MemoryNonceStore(),
-            chains=state or MemoryChainStore(),
-            policy=policy,
-            options=options,
-            devices=state or MemoryDeviceStore(),
-        )
+        # A SQLite state takes the batch's writes in a few transactions, each committed durably,
+        # all before any verdict is printed: what is reported was recorded.
+        with state.batch() if isinstance(state, SqliteVerifierState) else nullcontext():
+            results = verify_many(
+                items,
+                trust,
+                now=now,
+                nonces=state or MemoryNonceStore(),
+                chains=state or MemoryChainStore(),
+                policy=policy,
+                options=options,
+                devices=state or MemoryDeviceStore(),
+            )
     finally:
         if state:
             state.close()
@@ -240,22 +244,23 @@ def run_verify(args: argparse.Namespace) -> int:
         )
         sys.stdout.buffer.write(sign_ear(claims, signer) + b"\n")
         return exit_code((r.status for r in results), unreadable=unreadable)
-    for result in results:
-        if signer is not None:
-            sys.stdout.buffer.write(sign_result(result, signer))
-        elif args.format == "json":
-            print(json.dumps(result.to_obj(), ensure_ascii=False))
-        elif args.quiet:
-            print(render_quiet(result))
-        else:
-            print(render_text(result))
-    if signer is None and args.format == "text" and not args.quiet and len(results) > 1:
+    if signer is not None:
+        sys.stdout.buffer.write(b"".join(sign_result(result, signer) for result in results))
+        return exit_code((r.status for r in results), unreadable=unreadable)
+    # The whole report is built, then written at once (one write, not one per envelope).
+    if args.format == "json":
+        lines = [json.dumps(result.to_obj(), ensure_ascii=False) for result in results]
+    else:
+        lines = [(render_quiet if args.quiet else render_text)(result) for result in results]
+    if args.format == "text" and not args.quiet and len(results) > 1:
         counts = {s: sum(r.status is s for r in results) for s in Status}
-        print(
+        lines.append(
             f"\n{len(results)} verified: "
             + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
             + (f"; {len(args.envelopes) - len(results)} unreadable" if unreadable else "")
         )
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
     return exit_code((r.status for r in results), unreadable=unreadable)
 
 

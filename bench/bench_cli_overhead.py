@@ -1,0 +1,107 @@
+"""What ``attest verify`` adds per envelope file beyond verification, measured in one process.
+
+``bench_verify.py --cli`` times the command as an auditor runs it, in a new process, by the
+difference between N files and 1 file; on a busy machine the start-up (2-3 s, mostly loading
+the policy) varies by more than the whole per-file work, so that difference is noisy. This
+bench runs the command's ``main()`` in this process instead, with the policy loaded once (the
+only change: ``policy_from_args`` returns the one it made first), the verifier's caches cleared before every call
+as in a new process, and times by CPU time, in interleaved rounds, the best of each kept:
+
+- CLI:         ``main(["verify", ..., N files])`` minus ``main`` of 1 file, over N - 1;
+- verify_many: :meth:`attest.Verifier.verify_many` of the same files' bytes, over N;
+- verify:      :meth:`attest.Verifier.verify` of each, in a loop, over N.
+
+Run: python bench/bench_cli_overhead.py [--n 1500] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_verify import NOW, OPERATOR, make_envelopes
+
+import attest
+import attest.cli.verify as verify_cli
+from attest.cli.main import main as cli_main
+from attest.verify import _clear_caches
+
+
+def run(n: int, rounds: int) -> dict[str, float]:
+    """CPU seconds per envelope: the CLI's, ``verify_many``'s and a ``verify`` loop's."""
+    key, envelopes = make_envelopes(attest.Algorithm.ED25519, n)
+    work = Path(tempfile.mkdtemp(prefix="attest-bench-cli-"))
+    trust = attest.TrustStore().with_key(key.public, operator=OPERATOR.name, countries=["MY"])
+    trust.save(work / "trust.json")
+    names = [str(work / f"m{i:05d}.json") for i in range(n)]
+    for name, raw in zip(names, envelopes, strict=True):
+        Path(name).write_bytes(raw)
+    later = NOW + timedelta(minutes=1)
+    policy = verify_cli.policy_from_args(argparse.Namespace(policy="us-ear"))  # as the command loads it
+    verify_cli.policy_from_args = lambda args: policy  # once, not once per call
+    full = attest.Verifier(trust, policy=policy)
+    argv = ["verify", "--trust", str(work / "trust.json"), "--now", later.isoformat(), "--quiet"]
+    items = [(name, Path(name).read_bytes()) for name in names]
+
+    def timed(fn: Callable[[], Any]) -> float:
+        _clear_caches()  # as a new process starts
+        t0 = time.process_time()
+        fn()
+        return time.process_time() - t0
+
+    def cli(files: list[str]) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if cli_main([*argv, *files]) != 0:
+                raise SystemExit("attest verify did not affirm the benchmark envelopes")
+
+    def fresh() -> attest.Verifier:
+        return attest.Verifier(trust, policy=full.policy, catalog=full.catalog)
+
+    def loop() -> None:
+        verifier = fresh()
+        for name, raw in items:
+            verifier.verify(raw, now=later, source=name)
+
+    contenders: dict[str, Callable[[], Any]] = {
+        "cli_1": lambda: cli(names[:1]),
+        "cli_n": lambda: cli(names),
+        "verify_many": lambda: fresh().verify_many(items, now=later),
+        "verify": loop,
+    }
+    for fn in contenders.values():
+        timed(fn)  # warm up
+    best = dict.fromkeys(contenders, float("inf"))
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            best[name] = min(best[name], timed(fn))
+    return {
+        "cli": (best["cli_n"] - best["cli_1"]) / (n - 1),
+        "verify_many": best["verify_many"] / n,
+        "verify": best["verify"] / n,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1500, help="envelope files (default 1500)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds; the best of each is kept (default 5)")
+    args = ap.parse_args()
+    r = run(args.n, args.rounds)
+    print(
+        f"attest verify --quiet of {args.n} Ed25519 8-GPU envelope files, us-ear, CPU time per envelope:"
+        f" CLI {r['cli'] * 1e6:.0f} us, Verifier.verify_many {r['verify_many'] * 1e6:.0f} us,"
+        f" Verifier.verify loop {r['verify'] * 1e6:.0f} us; the CLI adds"
+        f" {r['cli'] / r['verify_many'] - 1:+.1%} to verify_many, {r['cli'] / r['verify'] - 1:+.1%} to verify"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
