@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, json_digest, strict_loads
+from attest.anchors import catalog_anchor, policy_anchor, registry_digest, trust_digest
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
@@ -395,17 +397,6 @@ DEFAULT = _Default.TOKEN
 DEFAULT_POLICY = "us-ear"
 """The policy :class:`Verifier` applies unless told otherwise (as ``attest verify`` does)."""
 
-# sha256 of a landmark registry's canonical JSON, by the registry object (frozen; up to 4096 landmarks).
-_REGISTRY_DIGESTS: ByIdentity[str] = ByIdentity(16)
-
-
-def _registry_digest(registry: LandmarkRegistry) -> str:
-    hit = _REGISTRY_DIGESTS.get(registry)
-    if hit is None:
-        hit = json_digest(registry.to_obj())
-        _REGISTRY_DIGESTS.put(hit, registry)
-    return hit
-
 
 class Verifier:
     """One verifier: every trust anchor and all replay, chain and device state, held once.
@@ -452,27 +443,33 @@ class Verifier:
         """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
         P-384 verify (what depends on the envelope is still checked every time)."""
         self._anchors: Anchors | None = None
-        self._anchored: tuple[object, object, object] | None = None
+        self._anchored: tuple[object, ...] | None = None
 
     @property
     def anchors(self) -> Anchors:
-        """The anchors every result of this verifier records, from its current policy, catalog and options.
+        """The anchors every result of this verifier records, from its current trust store, policy, catalog and options.
 
-        A policy object that is not the bundled engine (:class:`attest.policy.engine.Policy`) is
-        recorded as ``custom:ID@VERSION``: its id and version are its own word, and it may not
-        evaluate what the policy of that name does.
+        Each is named by its content (:mod:`attest.anchors`): a policy is ``custom:ID@VERSION``
+        unless it is the bundled engine with every document of its ``extends`` chain the bundled
+        one of that id (a file that calls itself ``us-ear`` is not ``us-ear``), and carries the
+        sha256 of its documents and screening lists; a catalog that is not the bundled one is
+        ``custom:``; the trust store and landmark registry are named by their sha256.
         """
-        p, c, o = self.policy, self.catalog, self.options
+        p, c, o, t = self.policy, self.catalog, self.options, self.trust
         held = self._anchored
-        if self._anchors is None or held is None or held[0] is not p or held[1] is not c or held[2] is not o:
-            self._anchored = (p, c, o)
+        if self._anchors is None or held is None or any(map(operator.is_not, held, (p, c, o, t, t.document))):
+            self._anchored = (p, c, o, t, t.document)
+            policy, policy_sha256, lists = (None, None, []) if p is None else policy_anchor(p)
             self._anchors = construct(
                 Anchors,
                 {
-                    "policy": None if p is None else f"{_policy_kind(p)}{p.id}@{p.version}",
-                    "catalog": self.catalog.anchor,
+                    "policy": policy,
+                    "policy_sha256": policy_sha256,
+                    "lists": lists,
+                    "catalog": catalog_anchor(c),
+                    "trust_store": trust_digest(t),
                     "cc_root_sha256": o.cc_root_sha256 if o.cc_root is not None else None,
-                    "landmark_registry": _registry_digest(o.landmarks) if o.landmarks is not None else None,
+                    "landmark_registry": registry_digest(o.landmarks) if o.landmarks is not None else None,
                 },
             )
         return self._anchors
@@ -558,11 +555,6 @@ class Verifier:
         if self.chains is not None:
             _refuse_batch_forks(results, manifests)
         return [results[i] for i in range(len(items))]
-
-
-def _policy_kind(policy: PolicyEvaluator) -> str:
-    """The anchor's prefix: "" for the bundled engine, ``custom:`` for any other policy object."""
-    return "" if type(policy) is Policy else "custom:"
 
 
 def _function_verifier(

@@ -66,7 +66,7 @@ def test_each_result_names_its_anchors(node: Node) -> None:
     assert rooted.anchors.cc_root_sha256 == "ab" * 32
     # Another catalog: another anchor.
     other = Catalog(catalog.document.model_copy(update={"date": "2099-01-01"}))
-    assert Verifier(node.trust, catalog=other).anchors.catalog.startswith("2099-01-01 sha256:")
+    assert Verifier(node.trust, catalog=other).anchors.catalog.startswith("custom:2099-01-01 sha256:")
 
 
 def _prohibiting(chip_prefix: str) -> Catalog:
@@ -193,7 +193,7 @@ def test_anchors_follow_the_verifiers_current_policy_and_catalog(node: Node) -> 
     verifier.policy = None
     assert verifier.verify(node.envelope(), now=LATER).anchors.policy is None
     verifier.catalog = _prohibiting("h100")
-    assert verifier.verify(node.envelope(), now=LATER).anchors.catalog == verifier.catalog.anchor != bundled_catalog().anchor
+    assert verifier.verify(node.envelope(), now=LATER).anchors.catalog == "custom:" + verifier.catalog.anchor
 
 
 def test_a_policy_object_naming_itself_like_the_bundled_one_is_anchored_as_custom(node: Node) -> None:
