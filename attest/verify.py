@@ -89,9 +89,7 @@ from attest.replay import (
     ChainStore,
     DeviceClaim,
     DeviceStore,
-    MemoryChainStore,
-    MemoryDeviceStore,
-    MemoryNonceStore,
+    MemoryVerifierState,
     NonceStore,
     Sighting,
     sighting_store,
@@ -436,9 +434,12 @@ class Verifier:
         self.policy: PolicyEvaluator | None = as_policy(policy)
         self.catalog: Catalog = catalog if catalog is not None else bundled_catalog()
         self.options = options
-        self.nonces: NonceStore | None = MemoryNonceStore() if isinstance(nonces, _Default) else nonces
-        self.chains: ChainStore | None = MemoryChainStore() if isinstance(chains, _Default) else chains
-        self.devices: DeviceStore | None = MemoryDeviceStore() if isinstance(devices, _Default) else devices
+        # One state in memory for every store left to the default, as attest verify's: the same
+        # manifest seen again keeps its first chain verdict, another payload reusing a nonce is a replay.
+        memory = MemoryVerifierState()
+        self.nonces: NonceStore | None = memory if isinstance(nonces, _Default) else nonces
+        self.chains: ChainStore | None = memory if isinstance(chains, _Default) else chains
+        self.devices: DeviceStore | None = memory if isinstance(devices, _Default) else devices
         self.bindings = BindingCache()
         """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
         P-384 verify (what depends on the envelope is still checked every time)."""

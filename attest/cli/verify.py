@@ -31,13 +31,7 @@ from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError, InputTooLarge
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
-from attest.replay import (
-    MemoryChainStore,
-    MemoryDeviceStore,
-    MemoryNonceStore,
-    SqliteVerifierState,
-    VerifierState,
-)
+from attest.replay import MemoryVerifierState, SqliteVerifierState, VerifierState
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -211,21 +205,14 @@ def run_verify(args: argparse.Namespace) -> int:
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
-    state = open_state(args.state) if args.state else None
+    # Without --state, the same semantics in memory: a file given twice is seen before, not a replay.
+    state = open_state(args.state) if args.state else MemoryVerifierState()
     try:
         results = verify_many(
-            items,
-            trust,
-            now=now,
-            nonces=state or MemoryNonceStore(),
-            chains=state or MemoryChainStore(),
-            policy=policy,
-            options=options,
-            devices=state or MemoryDeviceStore(),
+            items, trust, now=now, nonces=state, chains=state, policy=policy, options=options, devices=state
         )
     finally:
-        if state:
-            state.close()
+        state.close()
     for at, result in sorted(oversize.items()):
         results.insert(at, result)
     if args.map and items and options.landmarks is not None:
