@@ -67,12 +67,11 @@ from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
     BindingCache,
     ChainCache,
-    EvidenceError,
     ReportVerification,
-    device_identity,
     parse_chain,
     verify_report,
 )
+from attest.hardware.devices import claim_period, gpu_devices
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.memo import ByIdentity
@@ -1377,8 +1376,7 @@ def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) 
     # The manifest asserts these GPUs until it expires; a period never ends before it starts.
     conflicts: list[tuple[BoundDevice, DeviceClaim]] = []
     for b in run.bound:
-        until = max(manifest.freshness.expires_at, manifest.freshness.issued_at, b.since)
-        for other in devices.claim(DeviceClaim(b.device_id, key_id, host, b.since, until)):
+        for other in devices.claim(DeviceClaim(b.device_id, key_id, host, *claim_period(manifest, b.since))):
             conflicts.append((b, other))
     if conflicts:
         by_key: dict[str, list[tuple[BoundDevice, DeviceClaim]]] = {}
@@ -1779,20 +1777,10 @@ def _recheck_devices(
         return result
     key_id = manifest.node.key_id
     clashes: list[tuple[int, str, DeviceClaim]] = []
-    for gpu in manifest.gpus:
-        ev = gpu.cc_evidence
-        if ev is None:
-            continue
-        try:
-            device_id = device_identity(parse_chain(ev.certificate_chain.encode("utf-8"))[1])
-        except (EvidenceError, IndexError):
-            continue
-        since = ev.challenge.challenge.issued_at if ev.challenge else manifest.freshness.issued_at
-        mine = DeviceClaim(
-            device_id, key_id, manifest.node.hostname, since, max(manifest.freshness.expires_at, since)
-        )
+    for index, device_id, bound_at in gpu_devices(manifest.gpus):
+        mine = DeviceClaim(device_id, key_id, manifest.node.hostname, *claim_period(manifest, bound_at))
         clashes += [
-            (gpu.index, device_id, c)
+            (index, device_id, c)
             for c in devices.claims(device_id)
             if c.key_id != key_id and c.overlaps(mine)
         ]
