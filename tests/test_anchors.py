@@ -144,3 +144,40 @@ def test_the_cli_shows_a_fake_us_ear_as_custom(workspace: Path, cli: CliRunner, 
         text = cli("audit", "in", "--trust", "trust.json", "--policy", "us-ear.toml").stdout
         assert "anchors (not bundled: policy): policy custom:us-ear@" in text
     assert Status  # the statuses are the policy's business; the anchors say which policy judged
+
+
+def test_the_signed_ear_and_policy_explain_name_a_fake_us_ear_as_custom(
+    workspace: Path, cli: CliRunner
+) -> None:
+    """The EAR's appraisal-policy-id and ``policy explain``'s verdict line are anchors too."""
+    import base64
+
+    make_envelope(cli)
+    _lax_us_ear(workspace / "us-ear.toml")
+    cli("keygen", "--out", "verifier", check_code=0)
+
+    def policy_ids(policy: str) -> set[str]:
+        out = cli(
+            "verify",
+            "m.env.json",
+            "--trust",
+            "trust.json",
+            "--policy",
+            policy,
+            "--format",
+            "ear",
+            "--sign-result",
+            "verifier/attest.key",
+            check_code=0,
+        )
+        body = out.stdout.strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        return {sub["ear.appraisal-policy-id"] for sub in claims["submods"].values()}
+
+    assert policy_ids("us-ear") == {"us-ear@2026.12"}
+    assert policy_ids("us-ear.toml") == {"custom:us-ear@2026.12"}
+    real = cli("policy", "explain", "m.env.json", "--trust", "trust.json", check_code=0).stdout
+    fake = cli(
+        "policy", "explain", "m.env.json", "--trust", "trust.json", "--policy", "us-ear.toml", check_code=0
+    ).stdout
+    assert "AFFIRMING under us-ear 2026.12" in real and "AFFIRMING under custom:us-ear 2026.12" in fake

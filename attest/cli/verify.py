@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest import __version__
+from attest.anchors import policy_anchor
 from attest.cli.common import (
     HelpFormatter,
     add_as_of_arg,
@@ -222,7 +223,7 @@ def run_verify(args: argparse.Namespace) -> int:
         claims = ear_claims(
             results,
             issued_at=datetime.now(UTC),
-            policy_id=f"{policy.main.id}@{policy.main.version}" if policy is not None else "none",
+            policy_id=policy_anchor(policy)[0] if policy is not None else "none",  # custom: unless bundled
             build=f"compute-attest {__version__}",
         )
         sys.stdout.buffer.write(sign_ear(claims, signer) + b"\n")
