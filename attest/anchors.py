@@ -21,10 +21,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Protocol
 
+from attest._internal.memo import ByIdentity
 from attest.crypto.canonical import json_digest
 from attest.crypto.trust import TrustStore
 from attest.hardware.catalog import Catalog, bundled_catalog
-from attest.memo import ByIdentity
 from attest.model.location import LandmarkRegistry
 from attest.model.result import Anchors, ListAnchor
 from attest.policy.engine import BUNDLED, Policy, _read_document

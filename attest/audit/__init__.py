@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from attest.audit._parallel import VerifierSpec, progress_bar, verify_all
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
-from attest.audit.parallel import VerifierSpec, progress_bar, verify_all
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.base import require_aware

@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from attest._internal.memo import ByIdentity
 from attest.errors import InputError
 from attest.hardware.catalog import bundled_catalog
-from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Severity, Status, VerificationResult
 from attest.sign import manifest_digest

@@ -35,9 +35,9 @@ import msgspec
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
+from attest._internal.memo import Bounded
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.errors import InputError
-from attest.memo import Bounded
 from attest.model.base import construct, field_adapter
 from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 from attest.model.statement import STATEMENT_TYPE, Statement
