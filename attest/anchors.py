@@ -2,7 +2,7 @@
 
 A policy file may call itself ``us-ear`` and a catalog may carry the bundled one's date; what
 identifies them is their content. Every anchor of a result is therefore recorded as a digest
-of its canonical JSON (RFC 8785), and an anchor that is not the one shipped with
+of its canonical JSON (RFC 8785; a screening list, of its compact JSON, :func:`list_digest`), and an anchor that is not the one shipped with
 compute-attest is marked ``custom:`` so that an auditor can tell:
 
 - the policy: ``id@version`` (``custom:id@version`` unless every document of its ``extends``
@@ -18,6 +18,7 @@ second) and found again by identity.
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from typing import Protocol
 
@@ -30,7 +31,15 @@ from attest.model.result import Anchors, ListAnchor
 from attest.policy.engine import BUNDLED, Policy, _read_document
 from attest.policy.screening import BUNDLED_LISTS, ScreeningList, bundled_list
 
-__all__ = ["CUSTOM", "catalog_anchor", "describe_anchors", "policy_anchor", "registry_digest", "trust_digest"]
+__all__ = [
+    "CUSTOM",
+    "catalog_anchor",
+    "describe_anchors",
+    "list_digest",
+    "policy_anchor",
+    "registry_digest",
+    "trust_digest",
+]
 
 CUSTOM = "custom:"
 """The prefix of an anchor that is not the one bundled with compute-attest."""
@@ -56,10 +65,16 @@ _TRUST: ByIdentity[str] = ByIdentity(64)
 _REGISTRIES: ByIdentity[str] = ByIdentity(16)
 
 
-def _list_digest(lst: ScreeningList) -> str:
+def list_digest(lst: ScreeningList) -> str:
+    """sha256 of the list's compact JSON as compute-attest serialises it (its model's field order).
+
+    Not RFC 8785: for the 26,000 entries of the CSL that takes 0.45 s of CPU, this 0.05 s
+    (once per process and list); the bytes are as deterministic, and any content change moves it.
+    """
     hit = _LISTS.get(lst)
     if hit is None:
-        hit = json_digest(lst.to_obj())
+        data = lst.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+        hit = "sha256:" + hashlib.sha256(data).hexdigest()
         _LISTS.put(hit, lst)
     return hit
 
@@ -82,7 +97,7 @@ def _is_bundled_list(lst: ScreeningList) -> bool:
     if lst is bundled:
         return True
     same_size = lst.date == bundled.date and len(lst.entries) == len(bundled.entries)
-    return same_size and _list_digest(lst) == _list_digest(bundled)
+    return same_size and list_digest(lst) == list_digest(bundled)
 
 
 def policy_anchor(policy: Named) -> tuple[str, str | None, list[ListAnchor]]:
@@ -103,7 +118,7 @@ def policy_anchor(policy: Named) -> tuple[str, str | None, list[ListAnchor]]:
                 name=lst.name,
                 date=lst.date,
                 entries=len(lst.entries),
-                sha256=_list_digest(lst),
+                sha256=list_digest(lst),
                 bundled=_is_bundled_list(lst),
             )
             for rule, screener in policy.screeners.items()

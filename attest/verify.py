@@ -41,7 +41,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -457,7 +456,15 @@ class Verifier:
         """
         p, c, o, t = self.policy, self.catalog, self.options, self.trust
         held = self._anchored
-        if self._anchors is None or held is None or any(map(operator.is_not, held, (p, c, o, t, t.document))):
+        if (  # identity, not equality: a result's anchors are those of the objects in use now
+            self._anchors is None
+            or held is None
+            or held[0] is not p
+            or held[1] is not c
+            or held[2] is not o
+            or held[3] is not t
+            or held[4] is not t.document
+        ):
             self._anchored = (p, c, o, t, t.document)
             policy, policy_sha256, lists = (None, None, []) if p is None else policy_anchor(p)
             self._anchors = construct(

@@ -6,6 +6,7 @@ date, an imported list under a bundled list's name: none may be recorded as the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from importlib import resources
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from attest.anchors import catalog_anchor, describe_anchors, policy_anchor, trust_digest
+from attest.anchors import catalog_anchor, describe_anchors, list_digest, policy_anchor, trust_digest
 from attest.crypto.canonical import json_digest
 from attest.crypto.keys import SigningKey
 from attest.hardware.catalog import Catalog, bundled_catalog
@@ -54,7 +55,14 @@ def test_a_policy_file_claiming_the_bundled_id_is_custom_and_named_by_content(
     ]
     csl = next(a for a in real.lists if a.name == "csl")
     assert csl.bundled and csl.entries == len(bundled_list("csl").entries)
-    assert csl.sha256 == json_digest(bundled_list("csl").to_obj())
+    assert (
+        csl.sha256
+        == list_digest(bundled_list("csl"))
+        == "sha256:"
+        + hashlib.sha256(
+            bundled_list("csl").model_dump_json(by_alias=True, exclude_none=True).encode()
+        ).hexdigest()
+    )
 
 
 def test_a_byte_copy_of_the_bundled_policy_is_the_bundled_policy(tmp_path: Path) -> None:

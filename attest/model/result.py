@@ -98,7 +98,7 @@ class ListAnchor(WireModel):
     name: str
     date: str
     entries: int = Field(ge=0, description="how many entries it holds")
-    sha256: str = Field(description="sha256 of the list's canonical JSON")
+    sha256: str = Field(description="sha256 of the list's compact JSON as compute-attest writes it")
     bundled: bool = Field(description="whether it is the list bundled with compute-attest (else imported)")
 
 
