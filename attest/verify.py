@@ -80,7 +80,8 @@ from attest.model.location import LandmarkRegistry
 from attest.model.manifest import PREDICATE_TYPE, Gpu, SignedChallenge, WorkloadManifest
 from attest.model.policy import HardwareRequirement, LocationRequirement
 from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
-from attest.model.statement import PAYLOAD_TYPE_INTOTO, Statement
+from attest.model.statement import PAYLOAD_TYPE_INTOTO, Envelope, Statement
+from attest.model.wire import view
 from attest.policy.engine import Facts, Policy
 from attest.replay import (
     ChainHead,
@@ -1878,30 +1879,15 @@ def with_batch_fork(result: VerificationResult, sequence: int, branches: set[str
     )
 
 
-class _OrderNode(msgspec.Struct):
-    key_id: str
-    hostname: str = ""
-
-
-class _OrderFreshness(msgspec.Struct):
-    sequence: int
-
-
-class _OrderPredicate(msgspec.Struct):
-    node: _OrderNode
-    freshness: _OrderFreshness
-
-
-class _OrderStatement(msgspec.Struct):
-    predicate: _OrderPredicate
-
-
-class _OrderEnvelope(msgspec.Struct):
-    payload: bytes  # base64 in the JSON, decoded by msgspec
-
-
-_ORDER_ENVELOPE = msgspec.json.Decoder(_OrderEnvelope).decode
-_ORDER_STATEMENT = msgspec.json.Decoder(_OrderStatement).decode
+# What the pre-readers below read, before anything is verified: views of the wire models
+# (attest.model.wire) that decode only these fields, each with the model's own constraints.
+_ORDER_ENVELOPE = msgspec.json.Decoder(view(Envelope, {"payload": bytes})).decode
+_ORDER_STATEMENT = msgspec.json.Decoder(
+    view(
+        Statement,
+        {"predicate": {"node": {"key_id": None, "hostname": None}, "freshness": {"sequence": None}}},
+    )
+).decode
 
 
 def chain_order_key(raw: bytes) -> tuple[str, int]:
@@ -1924,9 +1910,10 @@ def _claimed_hostname(raw: bytes) -> str | None:
     return None if pred is None else pred.node.hostname
 
 
-def _claims(raw: bytes) -> _OrderPredicate | None:
+def _claims(raw: bytes) -> Any:
+    """The predicate's node and freshness as the views read them, or None for input they cannot read."""
     try:
-        return _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate
+        return _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate  # type: ignore[attr-defined]
     except MSGSPEC_ERRORS:
         return None
 

@@ -1,7 +1,7 @@
 """Screening throughput against the full bundled lists, beside a plain scan, in one run.
 
 Lists: the bundled us-ear defaults, the US Consolidated Screening List of 2026-07-31 (25,921
-entries), the DoD 1260H list (80) and the seed (42 entries): 36,434 names with their aliases
+entries), the DoD 1260H list (80) and the seed (42 entries): 36,417 names with their aliases
 once persons, vessels and aircraft are left out (the bench prints the counts it loaded).
 
 - attest: ``Screener._screen`` (the per-name memo bypassed: every name is new to it) —
@@ -12,7 +12,7 @@ once persons, vessels and aircraft are left out (the bench prints the counts it 
   normalized list name with the same scorer and threshold (a C++ loop, no index) — the
   obvious way without an index. It is slow, so a sample of the queries is timed.
 
-Queries: the 1,234 unrelated company names of ``tests/data/unrelated_companies.txt``, each
+Queries: the 1,233 unrelated company names of ``tests/data/unrelated_companies.txt``, each
 also with a number appended (so no two are alike), and the generated evasion set of
 ``tests/policy/evasion.py`` (variants of real list entries, each a match to find and
 verify). Three workloads are timed: the mix a fleet sees (unrelated names and one in twenty
@@ -28,7 +28,11 @@ with ``git show`` and loaded as a module of its own, against the same bundled da
 timing base and current one after the other, so a noisy machine weighs on both alike; the
 table gives both rates, their ratio, and each one's evasion recall and unrelated names flagged.
 
-Run: python bench/bench_screening.py [--rounds 3] [--sample 200] [--base REV]
+``--agree REV`` times nothing: the code at REV and the current code screen ~11,800 names
+(``agreement_queries``) and every name on which they find other entries, kinds or scores is
+printed (exit 1): a speed-up must find exactly what the code before it found.
+
+Run: python bench/bench_screening.py [--rounds 3] [--sample 200] [--base REV | --agree REV]
 """
 
 from __future__ import annotations
@@ -59,7 +63,17 @@ dragon phoenix tiger lion eagle falcon harbor river mountain ocean island valley
 """.split()
 KINDS = "technology electronics semiconductor computing systems networks logistics trading shipping energy robotics software instruments materials".split()
 PLACES = "beijing shanghai shenzhen hangzhou wuhan chengdu moscow tehran minsk pyongyang caracas havana dubai singapore".split()
-FORMS = ["Co., Ltd.", "Limited", "LLC", "Inc.", "Group Co., Ltd.", "Trading Co.", "JSC", "Pte. Ltd.", "有限公司"]
+FORMS = [
+    "Co., Ltd.",
+    "Limited",
+    "LLC",
+    "Inc.",
+    "Group Co., Ltd.",
+    "Trading Co.",
+    "JSC",
+    "Pte. Ltd.",
+    "有限公司",
+]
 
 
 def synthetic_list(n: int, rng: random.Random) -> ScreeningList:
@@ -104,12 +118,68 @@ def recall(screener: Any, evasions: list[Any]) -> int:
     )
 
 
+def agreement_queries(lists: list[ScreeningList], unrelated: list[str], evasions: list[Any]) -> list[str]:
+    """The queries ``--agree`` screens: names with no match, disguised entries, list names and near misses of them.
+
+    The unrelated names (as written and with a number), the evasion set, and 2,000 list names
+    drawn with a fixed seed, each also with a letter dropped, a word added and its words shuffled
+    (near matches, windows of several words, word-sorted keys): 11,772 names.
+    """
+    rng = random.Random(18)
+    names = [n for lst in lists for e in lst.entries for n in (e.name, *e.alt_names)]
+    drawn = rng.sample(names, min(2000, len(names)))
+    out = [*unrelated, *(f"{n} {i}" for i, n in enumerate(unrelated)), *(v.name for v in evasions)]
+    for n in drawn:
+        words = n.split()
+        cut = rng.randrange(len(n))
+        shuffled = words[:]
+        rng.shuffle(shuffled)
+        out += [n, n[:cut] + n[cut + 1 :], f"{n} {rng.choice(WORDS).title()}", " ".join(shuffled)]
+    return out
+
+
+def agree(rev: str, lists: list[ScreeningList], screener: Any, queries: list[str]) -> int:
+    """Screen every query with the code at ``rev`` and the current code; print every difference; 1 if any."""
+    old = base_module(rev)
+    base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
+
+    def found(s: Any, q: str) -> tuple[set[tuple[str, str, str, str, float]], set[tuple[str, str, str]]]:
+        ms = s.screen(q)
+        return (
+            {(m.source.name, m.list, m.entry.id, m.kind, round(m.score, 6)) for m in ms},
+            {(m.source.name, m.entry.id, m.matched_name) for m in ms},
+        )
+
+    differ = named = hits = 0
+    for q in queries:
+        (new, new_named), (was, was_named) = found(screener, q), found(base, q)
+        hits += bool(new)
+        if new != was:
+            differ += 1
+            print(f"DIFFERENT {q!r}: only now {sorted(new - was)}; only before {sorted(was - new)}")
+        elif new_named != was_named:
+            named += 1
+    print(
+        f"agreement with {rev}: {len(queries):,} queries ({hits:,} with a match), {differ} differ in entries, "
+        f"kinds or scores; {named} only in which of an entry's equal-scoring names is matched_name"
+    )
+    return 1 if differ else 0
+
+
 def main() -> int:
     """Time both contenders and print a table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds; the best is kept (default: 3)")
     ap.add_argument("--sample", type=int, default=200, help="queries timed for the plain scan (default: 200)")
-    ap.add_argument("--base", metavar="REV", help="also time screening.py as of this git revision, in the same rounds")
+    ap.add_argument(
+        "--base", metavar="REV", help="also time screening.py as of this git revision, in the same rounds"
+    )
+    ap.add_argument(
+        "--agree",
+        metavar="REV",
+        help="instead of timing, check that the code at REV and the current code find the same entries, kinds "
+        "and scores on ~11,800 queries (exit 1 if not)",
+    )
     args = ap.parse_args()
 
     t0 = time.process_time()
@@ -121,11 +191,15 @@ def main() -> int:
     base = None
     if args.base:
         old = base_module(args.base)
-        base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
+        base = old.screener_for(
+            [old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")]
+        )
 
     lines = (ROOT / "tests" / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
     unrelated = [n.strip() for n in lines if n.strip() and not n.startswith("#")]
     evasions = variants(lists)
+    if args.agree:
+        return agree(args.agree, lists, screener, agreement_queries(lists, unrelated, evasions))
     fresh = [*unrelated, *(f"{n} {i}" for i, n in enumerate(unrelated))]  # no two alike
     # The mix a fleet sees: mostly unrelated parties, one in twenty a listed one in disguise.
     mix = [*fresh, *(v.name for v in evasions[: len(fresh) // 19])]
@@ -151,7 +225,9 @@ def main() -> int:
     sample = mix[:: max(1, len(mix) // args.sample)][: args.sample]
     t0 = time.process_time()
     for q in sample:
-        process.extractOne(" ".join(sorted(normalize(q).split())), choices, scorer=fuzz.ratio, score_cutoff=90)
+        process.extractOne(
+            " ".join(sorted(normalize(q).split())), choices, scorer=fuzz.ratio, score_cutoff=90
+        )
     scan_rate = len(sample) / (time.process_time() - t0)
 
     print(
@@ -167,7 +243,9 @@ def main() -> int:
     mix_rates = next(iter(workloads.values()))
     print(f"ratio on the mix: {mix_rates['attest Screener'] / scan_rate:,.0f}x the plain scan", end="")
     if base is not None:
-        print(f", {mix_rates['attest Screener'] / mix_rates[f'base {args.base}']:.2f}x base {args.base}", end="")
+        print(
+            f", {mix_rates['attest Screener'] / mix_rates[f'base {args.base}']:.2f}x base {args.base}", end=""
+        )
     print()
     for label, contender in contenders.items():
         caught = recall(contender, evasions)

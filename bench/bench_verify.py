@@ -195,6 +195,35 @@ def run(
     return {**rates, "size": len(envelopes[0])}
 
 
+def reader_run(n: int, rounds: int) -> dict[str, float]:
+    """The wire reader alone (envelope, statement, manifest: attest.model.wire's Structs) beside bare Ed25519."""
+    from attest.crypto.dsse import parse_envelope
+    from attest.model.fastread import read_statement
+
+    key, envelopes = make_envelopes(attest.Algorithm.ED25519, n)
+    pub = key.public.crypto_key
+    assert isinstance(pub, ed25519.Ed25519PublicKey)
+    prepared = []
+    for raw in envelopes:
+        env, payload = parse_envelope(raw)
+        prepared.append((base64.b64decode(env.signatures[0].sig), pae(env.payload_type, payload)))
+
+    def bare() -> None:
+        for sig, message in prepared:
+            pub.verify(sig, message)
+
+    def read() -> None:
+        for raw in envelopes:
+            read_statement(parse_envelope(raw)[1])
+
+    contenders = {"raw": bare, "read": read}
+    rates = dict.fromkeys(contenders, 0.0)
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            rates[name] = max(rates[name], best_rate(fn, n, 1))
+    return rates
+
+
 def bound_run(n: int, rounds: int) -> dict[str, float]:
     """Per heartbeat: unbound, hardware-bound with the binding verified before, and bound uncached."""
     import tempfile
@@ -337,6 +366,11 @@ def main() -> int:
         help="also time hardware-bound 8-GPU heartbeats, binding verified before and not, beside unbound",
     )
     ap.add_argument(
+        "--reader",
+        action="store_true",
+        help="also time the wire reader alone (parse the envelope, read statement and manifest) beside bare Ed25519",
+    )
+    ap.add_argument(
         "--cli",
         type=int,
         metavar="N",
@@ -369,6 +403,13 @@ def main() -> int:
             f" ({int(b['size_bound'])} B); naming the verified binding by digest {b['digest']:.0f}/s"
             f" ({int(b['size_digest'])} B)\n  cost per heartbeat x unbound: by digest {b['unbound'] / b['digest']:.2f},"
             f" full binding verified before {b['unbound'] / b['bound']:.2f}, not cached {b['unbound'] / b['uncached']:.2f}"
+        )
+    if args.reader:
+        w = reader_run(args.n, args.rounds)
+        print(
+            f"\nwire reader alone (parse the envelope, read statement and manifest; no signature, no checks):"
+            f" {1e6 / w['read']:.1f} us per envelope; bare Ed25519 verify {1e6 / w['raw']:.1f} us;"
+            f" reader/bare time {w['raw'] / w['read']:.2f}"
         )
     if args.cli:
         c = cli_run(args.cli, max(1, min(args.rounds, 3)))

@@ -14,7 +14,6 @@ import multiprocessing as mp
 import operator
 import os
 import queue
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,8 @@ from attest.errors import AttestError
 from attest.hardware.catalog import Catalog
 from attest.model.base import construct
 from attest.model.result import Finding, TrustVector, VerificationResult
+from attest.model.statement import Envelope
+from attest.model.wire import view
 from attest.replay import ChainHead, ChainStore, MemoryChainStore, MemoryNonceStore, NonceStore
 from attest.verify import PolicyEvaluator, PolicyRules, Verifier, VerifyOptions, _chain_step, chain_order_key
 
@@ -245,18 +246,9 @@ def _remote_group(
     return _verify_packed(spec.loaded(), items)[0]
 
 
-_KEYID = re.compile(rb'"keyid":"([0-9a-f]{64})"')
-
-
-class _SigKey(msgspec.Struct):
-    keyid: str = ""
-
-
-class _SigKeys(msgspec.Struct):
-    signatures: list[_SigKey] = []
-
-
-_SIG_KEYS = msgspec.json.Decoder(_SigKeys).decode
+# The signatures' key ids, read before anything is verified by a view of the Envelope model
+# (attest.model.wire): its own constraints, every other member skipped.
+_SIG_KEYS = msgspec.json.Decoder(view(Envelope, {"signatures": {"keyid": None}})).decode
 
 
 def _signer_ids(raw: bytes, canonical: bool) -> list[bytes]:
@@ -264,16 +256,14 @@ def _signer_ids(raw: bytes, canonical: bool) -> list[bytes]:
 
     Every key whose replay and chain state an envelope can touch is among these: it reaches
     those checks only when every signature verifies with a trusted key (found by this id).
-    In a canonical envelope (what the verifier accepts unless told otherwise) the payload and
-    signatures are base64 and the payloadType must be in-toto's, so after the last
-    ``"signatures":[`` the ids are all there, spelled just so; otherwise the JSON is read.
+    An envelope the view cannot read (not JSON, a key id that is not 64 lowercase hex digits,
+    no signature or too many) cannot pass verification, so it touches no key's state.
+    ``canonical`` is kept for callers; the view reads every spelling the same way.
     """
-    if canonical:
-        return _KEYID.findall(raw, max(0, raw.rfind(b'"signatures":[')))
     try:
-        return [s.keyid.encode() for s in _SIG_KEYS(raw).signatures]
+        return [s.keyid.encode() for s in _SIG_KEYS(raw).signatures]  # type: ignore[attr-defined]
     except MSGSPEC_ERRORS:
-        return []  # it cannot pass verification, so it touches no key's state
+        return []
 
 
 def _groups(

@@ -17,12 +17,12 @@ import re
 from collections.abc import Sequence
 
 import msgspec
-from pydantic import ValidationError
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.crypto.keys import SigningKey
 from attest.errors import EnvelopeError, InputError
 from attest.model.statement import Envelope, Signature
+from attest.model.wire import derive
 from attest.units import human_size
 
 
@@ -88,25 +88,18 @@ def _canonical(envelope: Envelope) -> bytes:
 
 
 # The one canonical spelling of an envelope: RFC 8785 member order, no whitespace, a
-# payloadType without escapes, standard base64. msgspec (C) reads such bytes into typed
-# fields, decoding the base64 as it goes; the bytes are accepted only when msgspec's own
-# encoding of what it read (the same member order, standard padded base64) gives them
-# back exactly — which rules out repeated or unknown members, whitespace, escapes, and
-# every other spelling of the base64. Anything else takes the strict path, which explains
-# the problem. Both paths accept exactly the same inputs (a differential test says so).
-class _FastSignature(msgspec.Struct, forbid_unknown_fields=True):
-    keyid: str
-    sig: bytes
-
-
-class _FastEnvelope(msgspec.Struct, forbid_unknown_fields=True):
-    payload: bytes
-    payloadType: str
-    signatures: list[_FastSignature]
-
-
-_FAST_DECODE = msgspec.json.Decoder(_FastEnvelope).decode
+# payloadType without escapes, standard base64. The Struct derived from the Envelope model
+# (attest.model.wire: the model's fields, constraints and validators) reads such bytes; they
+# are accepted only when msgspec's encoding of what it read gives them back exactly — which
+# rules out repeated or unknown members, whitespace and escapes — and the payload's base64 is
+# canonical (standard, padded, spare bits zero; msgspec decodes base64 several times faster
+# than binascii's strict mode). Anything else takes the
+# strict path, which explains the problem. Both paths accept exactly the same inputs (the
+# differential tests in tests/test_fast_paths.py and tests/model/test_wire.py say so).
+_ENVELOPE = derive(Envelope)
+_FAST_DECODE = _ENVELOPE.decoder.decode
 _FAST_ENCODE = msgspec.json.Encoder().encode
+_DECODE_BASE64 = msgspec.json.Decoder(bytes).decode
 _PREFIX = b'{"payload":"'
 _PLAIN_TYPE = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but " and \: written the same by every encoder
 
@@ -117,19 +110,34 @@ def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
         return None
     try:
         fast = _FAST_DECODE(raw)
-    except MSGSPEC_ERRORS:
-        return None
-    if _FAST_ENCODE(fast) + b"\n" != raw or not _PLAIN_TYPE.fullmatch(fast.payloadType):
-        return None
-    text = raw[len(_PREFIX) : len(_PREFIX) + 4 * ((len(fast.payload) + 2) // 3)].decode("ascii")
-    sigs = [{"keyid": s.keyid, "sig": b64encode(s.sig)} for s in fast.signatures]
-    try:
-        envelope = Envelope.model_validate(
-            {"payload": text, "payloadType": fast.payloadType, "signatures": sigs}
-        )
-    except ValidationError:
+        # The payload's JSON string where the canonical form puts it: as long as the text
+        # decoded, between quotes. Decoding it as base64 shows it holds base64 characters only
+        # (so no escapes: it is the whole token).
+        end = len(_PREFIX) + len(fast.payload)
+        token = raw[len(_PREFIX) - 1 : end + 1]
+        payload = _DECODE_BASE64(token)
+        # msgspec refuses every other alphabet, whitespace, and missing or misplaced padding;
+        # what it lets through is spare bits set in a padded last group, which re-encoding the
+        # last one or two bytes shows (as in b64decode_canonical).
+        tail = len(payload) % 3
+        if len(token) != 4 * ((len(payload) + 2) // 3) + 2 or (
+            tail and binascii.b2a_base64(payload[-tail:], newline=False) != token[-5:-1]
+        ):
+            return None
+        # Everything after it is what msgspec writes for the other members: no member twice
+        # (a second payload included), none unknown, no whitespace, no escapes. The payload
+        # text is then the token's (not re-encoded: 6 KB of base64 cost more than the rest).
+        rest = _FAST_ENCODE(msgspec.structs.replace(fast, payload=""))[len(_PREFIX) :] + b"\n"
+        if raw[end:] != rest or not _PLAIN_TYPE.fullmatch(fast.payload_type):
+            return None
+        for sig in fast.signatures:
+            b64decode_canonical(sig.sig, what="signature")
+        envelope: Envelope = _ENVELOPE.to_model(fast)  # runs the model's validators
+    except MSGSPEC_ERRORS:  # msgspec's errors and the model validators' ValueError
         return None  # the strict path reports the problem
-    return envelope, fast.payload
+    except EnvelopeError:
+        return None
+    return envelope, payload
 
 
 def parse_envelope(

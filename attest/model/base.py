@@ -28,6 +28,7 @@ from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
 from attest.model.countries import ACCEPTED_COUNTRY_CODES
 
+_UTC_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # a subset of _RFC3339
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -37,6 +38,8 @@ def parse_timestamp(value: Any) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a time zone")
         return value.astimezone(UTC)
+    if type(value) is str and len(value) == 20 and _UTC_SECONDS.fullmatch(value):
+        return datetime.fromisoformat(value)  # the common form, already UTC (tzinfo is UTC)
     if not isinstance(value, str) or not (m := _RFC3339.match(value)):
         raise ValueError("timestamp must be RFC 3339 with a time zone, e.g. 2026-11-28T09:00:00Z")
     text = value
@@ -123,9 +126,19 @@ def construct(model: type[_M], values: dict[str, Any]) -> _M:
         raise TypeError(
             f"{model.__name__}: fields {sorted(values)} are not {sorted(model.__pydantic_fields__)}"
         )
+    return assemble(model, values, set(values))
+
+
+def assemble(model: type[_M], values: dict[str, Any], given: set[str]) -> _M:
+    """:func:`construct` without its check of the keys, for builders that write every field by name.
+
+    The derived wire readers (:mod:`attest.model.wire`) call it from code generated per model,
+    which names each field once; ``values`` must be complete and validated, and ``given``
+    names the fields the input gave (``model_fields_set``).
+    """
     obj = model.__new__(model)
     _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_fields_set__", given)
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj

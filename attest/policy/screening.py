@@ -56,6 +56,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
+import ahocorasick
 from pydantic import Field
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -320,16 +321,30 @@ def _t2s() -> Any:
     return opencc.OpenCC("t2s")
 
 
+class _VisibleTable(dict[int, int | None]):
+    """A ``str.translate`` table that removes every invisible character and combining mark (see above).
+
+    Each character's category is looked up the first time it is seen and remembered (at most
+    65,536 characters, then the memory starts again), so a name is one pass in C.
+    """
+
+    def __missing__(self, code: int) -> int | None:
+        ch = chr(code)
+        kept = ch in _KEPT_MARKS or (
+            unicodedata.category(ch) not in _INVISIBLE_CATEGORIES and ch not in _INVISIBLE_LETTERS
+        )
+        if len(self) >= 65536:
+            self.clear()
+        self[code] = code if kept else None
+        return self[code]
+
+
+_VISIBLE = _VisibleTable()
+
+
 def _visible(text: str) -> str:
     """NFKC, then every invisible character and combining mark removed (see above)."""
-    text = unicodedata.normalize("NFKD", text)
-    cat = unicodedata.category
-    text = "".join(
-        ch
-        for ch in text
-        if ch in _KEPT_MARKS or (cat(ch) not in _INVISIBLE_CATEGORIES and ch not in _INVISIBLE_LETTERS)
-    )
-    return unicodedata.normalize("NFKC", text)
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", text).translate(_VISIBLE))
 
 
 def fold(name: str) -> str:
@@ -360,7 +375,8 @@ def normalize(name: str) -> str:
     return _normalize_folded(fold(name))[0]
 
 
-_ASCII_NON_WORD = {code: " " for code in range(128) if not chr(code).isalnum()}
+# What _NON_WORD does, for ASCII bytes (a byte table: str.translate looks each character up in a dict)
+_ASCII_SPACES = bytes(code if chr(code).isalnum() else 32 for code in range(128)) + bytes(range(128, 256))
 _STROKE = re.compile(r"(?<=[^\W\d_])[|!]+|[|!]+(?=[^\W\d_])")
 # Letters drawn with ASCII symbols inside a word: \/\/ is w, \/ is v, @ is a, $ is s ("Hua\/\/ei",
 # "HIK\/ISION", "C@mbricon", "$ugon").
@@ -368,8 +384,8 @@ _DRAWN = re.compile(r"\\/\\/|\\/|(?<=[^\W\d_])[@$]|[@$](?=[^\W\d_])")
 _DRAWN_TO = {"\\/\\/": "w", "\\/": "v", "@": "a", "$": "s"}
 
 
-def _normalize_folded(folded: str) -> tuple[str, str]:
-    """The normalized form of a folded name, and its compact form (see ``compact``), made together."""
+def _normalize_folded(folded: str) -> tuple[str, str, list[str]]:
+    """The normalized form of a folded name, its compact form (see ``compact``) and its words, made together."""
     squeezed: str | None = None
     if "|" in folded or "!" in folded:
         squeezed = _NON_WORD.sub("", folded)
@@ -382,10 +398,16 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
     if folded.isascii():
         # What _NON_WORD does, for ASCII: every character but a letter or digit is a space. No
         # legal affix is ASCII (each is CJK, Cyrillic or Hangul).
-        toks = folded.translate(_ASCII_NON_WORD).split()
-        text = " ".join(toks)
+        toks = folded.encode().translate(_ASCII_SPACES).decode().split()
         if squeezed is None:
             squeezed = "".join(toks)
+        if not toks:
+            return "", squeezed, toks
+        if len(toks) > 1 and toks[-1] in _FORM_ENDINGS:
+            toks = _strip_trailing_forms(toks)
+        # A single letter among the words (one C pass over their lengths answers the common name:
+        # none); the walk below leaves words with no single letter as they are.
+        single_letters = min(map(len, toks)) == 1
     else:
         text = _NON_WORD.sub(" ", folded).strip()
         if squeezed is None:
@@ -398,9 +420,10 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
                 break
             text = (text[: -len(affix)] if text.endswith(affix) else text[len(affix) :]).strip()
         toks = text.split()
-    if len(toks) > 1 and toks[-1] in _FORM_ENDINGS:
-        toks = _strip_trailing_forms(toks)
-    if _SINGLE_LETTER.search(text):  # rare: only then walk the words in Python
+        if len(toks) > 1 and toks[-1] in _FORM_ENDINGS:
+            toks = _strip_trailing_forms(toks)
+        single_letters = _SINGLE_LETTER.search(text) is not None
+    if single_letters:  # rare: only then walk the words in Python
         merged: list[str] = []
         single_run = False  # the last token was built from single letters ("s m i c" -> "smic")
         for tok in toks:
@@ -412,10 +435,16 @@ def _normalize_folded(folded: str) -> tuple[str, str]:
                 merged.append(tok)
                 single_run = single
         toks = merged
-    kept = [_ABBREVIATIONS.get(t, t) for t in toks if t not in _LEGAL_WORDS]
-    if "technologies" in text:  # glued too: "HuaweiTechnologies" is "huaweitechnology" on both sides
+    if _REWRITTEN.keys().isdisjoint(toks) and "technologies" not in folded:
+        return " ".join(toks), squeezed, toks  # the common name: no legal word, abbreviation or plural
+    # Legal words dropped, abbreviations written out, in one pass; glued too: "HuaweiTechnologies" is
+    # "huaweitechnology" on both sides.
+    kept = [r for t in toks if (r := _REWRITTEN.get(t, t))]
+    if "technologies" in folded:
         kept = [t[:-3] + "y" if t.endswith("technologies") else t for t in kept]
-    return " ".join(kept or toks), squeezed
+    if not kept:
+        kept = toks
+    return " ".join(kept), squeezed, kept
 
 
 # Legal forms at the end of a name, each as its letters joined: written with dots, spaces or
@@ -452,21 +481,22 @@ _MAX_FORM_WORDS = 7
 
 def _strip_trailing_forms(toks: list[str]) -> list[str]:
     """The words of a name without the legal forms at its end, longest first; at least one word stays."""
-    toks = list(toks)
-    while len(toks) > 1:
+    n = len(toks)
+    endings, forms = _FORM_ENDINGS, _TRAILING_FORMS
+    while n > 1:
         # The last words joined, one more each step: a form's last words are one of its endings, so
         # the walk stops at the first join that is none (most names: at once, or after one word).
         tail, cut = "", 0
-        for k in range(1, min(_MAX_FORM_WORDS, len(toks) - 1) + 1):
-            tail = toks[-k] + tail
-            if tail not in _FORM_ENDINGS:
+        for k in range(1, min(_MAX_FORM_WORDS, n - 1) + 1):
+            tail = toks[n - k] + tail
+            if tail not in endings:
                 break
-            if tail in _TRAILING_FORMS:
+            if tail in forms:
                 cut = k
         if not cut:
             break
-        del toks[-cut:]
-    return toks
+        n -= cut
+    return toks[:n]
 
 
 _RTL_OVERRIDES = re.compile("[\u202b\u202e\u2067\u2068]")
@@ -622,6 +652,9 @@ _ABBREVIATIONS = {
     # the plural of the commonest generic word: "Megvii Technologies" is the listed "Megvii Technology"
     "technologies": "technology",
 }
+# The last step of normalization: each legal word to "" (dropped), each abbreviation to its words.
+# One set test (its keys) finds the common name, which has none.
+_REWRITTEN = {**_ABBREVIATIONS, **dict.fromkeys(_LEGAL_WORDS, "")}
 
 
 def compact(name: str) -> str:
@@ -724,29 +757,32 @@ def _parenthetical_aliases(names: Sequence[tuple[str, str]]) -> list[tuple[str, 
     return out
 
 
-def _trie_pattern(keys: Iterable[str]) -> re.Pattern[str]:
-    """A pattern that finds, with ``findall``, each key in a text: leftmost first, the longest at each place.
+class _KeyFinder:
+    """Keys found in a text as ``re.findall`` of their alternation finds them: leftmost, longest, no overlap.
 
-    The keys as a trie (one branch per next letter, an optional group where a key ends and a
-    longer one goes on), so the regular expression engine tests one letter per step where an
-    alternation of every key would try each key at each place. Greedy optional groups take the
-    longest key that starts at a place, as an alternation of the keys longest first does.
+    An Aho-Corasick automaton (pyahocorasick, in C) reports every occurrence in one pass over the
+    text; the common text holds none and costs that pass alone. The few that hold some are put in
+    findall's order here: by where they start, the longest first, each after the last one taken.
     """
-    trie: dict[str, Any] = {}
-    for key in keys:
-        node = trie
-        for ch in key:
-            node = node.setdefault(ch, {})
-        node[""] = {}
 
-    def emit(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        for key in keys:
+            self._automaton.add_word(key, key)
+        self._automaton.make_automaton()
 
-    return re.compile(emit(trie))
+    def findall(self, text: str) -> list[str]:
+        """Every key in ``text``, as findall of the keys' alternation (longest first) finds them."""
+        found = list(self._automaton.iter(text))
+        if not found:
+            return []
+        out: list[str] = []
+        pos = 0
+        for start, longer, key in sorted((end - len(key) + 1, -len(key), key) for end, key in found):
+            if start >= pos:
+                out.append(key)
+                pos = start - longer
+        return out
 
 
 class ListEntry(WireModel):
@@ -971,7 +1007,7 @@ class Screener:
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = [k for k in self._brand_compact if len(k) >= 5]
-        self._brand_pattern = _trie_pattern(brand_keys) if brand_keys else None
+        self._brand_pattern = _KeyFinder(brand_keys) if brand_keys else None
         self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
         self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
         # Words known to need no repair (listed ones, numbers, and those found so): one subset test
@@ -996,6 +1032,18 @@ class Screener:
                     ordered,
                     [self._sorted[i] for i in ordered],
                 )
+        # _window for every length a name commonly has, looked up instead of computed per name
+        self._bounds = [self._window(length) for length in range(256)]
+
+    def _window(self, length: int) -> tuple[float, float, float]:
+        """The near-match threshold of a normalized name of ``length`` characters, and the lengths that can reach it.
+
+        A short name is a few letters: one edit in ten is already a ratio of 90, so below 12
+        characters the threshold is 5 higher. A ratio of ``t`` needs lengths within
+        ``t / (200 - t)`` of each other.
+        """
+        t = self.near_threshold if length >= 12 else min(100.0, self.near_threshold + 5)
+        return t, length * t / (200 - t), length * (200 - t) / t
 
     def __len__(self) -> int:
         return len(self._names)
@@ -1025,17 +1073,21 @@ class Screener:
         return list(hit)
 
     def _screen(self, name: str) -> list[Match]:
-        norm, squeezed = _normalize_folded(fold(name))
+        norm, squeezed, words = _normalize_folded(name.casefold() if name.isascii() else fold(name))
         if not norm:
             return []
+        if self._clean.issuperset(words):  # the common name: every word known to need no repair
+            return self._screen_norm(name, squeezed, norm, words)
         lookalike, typo = self._repairs(norm)
         if lookalike == typo == norm:
-            return self._screen_norm(name, squeezed, norm)
-        best = {(m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, squeezed, norm)}
+            return self._screen_norm(name, squeezed, norm, words)
+        best = {
+            (m.source.name, m.list, m.entry.id): m for m in self._screen_norm(name, squeezed, norm, words)
+        }
         for variant, as_near in [(lookalike, False), (typo, True)]:
             if variant == norm or (as_near and variant == lookalike):
                 continue
-            for m in self._screen_norm(name, variant.replace(" ", ""), variant):
+            for m in self._screen_norm(name, variant.replace(" ", ""), variant, variant.split()):
                 if as_near:  # one typo away from a listed brand's word: a near match, for review
                     m = Match(m.list, m.entry, m.matched_name, "near", min(m.score, 90.0), name, m.source)
                 key = (m.source.name, m.list, m.entry.id)
@@ -1112,37 +1164,47 @@ class Screener:
         if old is None or score > old.score or (kind == "exact" and old.kind != "exact"):
             found[k] = Match(entry.list_id, entry, original, kind, score, name, info)
 
-    def _screen_norm(self, name: str, squeezed: str, norm: str) -> list[Match]:
-        """Matches of one normalized form of ``name``; ``squeezed`` is its compact form (``compact``)."""
+    def _screen_norm(self, name: str, squeezed: str, norm: str, words: list[str]) -> list[Match]:
+        """Matches of one normalized form of ``name`` (its ``words``); ``squeezed`` is its compact form (``compact``).
+
+        A name with no candidate costs a few dictionary lookups, one pattern search and one
+        rapidfuzz call, and makes no object but the window it hands to rapidfuzz.
+        """
         found: dict[tuple[str, str, str], Match] = {}
         add = self._add
-        words = norm.split()
         exact = self._exact
+        lookups: tuple[list[tuple[ListEntry, str, Literal["exact", "alias"], ListInfo]] | None, ...]
         if len(words) > 1:
             ordered_query = " ".join(sorted(words))
             glued = "".join(words)
-            lookups = [exact.get(norm, ()), exact.get(glued, ()), exact.get(ordered_query, ())]
+            lookups = (
+                exact.get(norm),
+                exact.get(glued),
+                exact.get(ordered_query),
+                self._compact.get(squeezed),
+            )
         else:
             ordered_query = glued = norm
-            lookups = [exact.get(norm, ())]
-        lookups.append(self._compact.get(squeezed, ()))
-        for hit in lookups:
-            for entry, original, kind, info in hit:
-                k = (info.name, entry.list_id, entry.id)
-                if k not in found or (kind == "exact" and found[k].kind != "exact"):
-                    found[k] = Match(entry.list_id, entry, original, kind, 100.0, name, info)
+            lookups = (exact.get(norm), self._compact.get(squeezed))
+        if any(lookups):
+            for hit in lookups:
+                for entry, original, kind, info in hit or ():
+                    k = (info.name, entry.list_id, entry.id)
+                    if k not in found or (kind == "exact" and found[k].kind != "exact"):
+                        found[k] = Match(entry.list_id, entry, original, kind, 100.0, name, info)
         # A brand entry whose distinctive words all appear in the name (its subsidiary).
         brands = self._brands
-        for w in words:
-            for need, idx in brands.get(w, ()):
-                if need.issubset(words):
-                    add(found, idx, "near", 100.0, name)
+        if not brands.keys().isdisjoint(words):
+            for w in words:
+                for need, idx in brands.get(w, ()):
+                    if need.issubset(words):
+                        add(found, idx, "near", 100.0, name)
         if self._brand_pattern is not None:
             for found_brand in self._brand_pattern.findall(glued):
                 for idx in self._brand_compact[found_brand]:
                     add(found, idx, "near", 95.0, name)
-        # A short name is a few letters: one edit in ten is already a ratio of 90.
-        t = self.near_threshold if len(norm) >= 12 else min(100.0, self.near_threshold + 5)
+        # The threshold for a name of this length and the window of lengths that can reach it.
+        t, lo, hi = self._bounds[len(norm)] if len(norm) < len(self._bounds) else self._window(len(norm))
         if not norm.isascii() and _CJK.search(norm):
             cands = {i for tok in tokens(norm) if (p := self._postings.get(tok)) is not None for i in p[1]}
             for i in cands:
@@ -1152,7 +1214,6 @@ class Screener:
             return sorted(found.values(), key=_rank)
         # Only names within the length window can reach the threshold; each token's postings are
         # sorted by name length, so the window is two bisections per token.
-        lo, hi = len(norm) * t / (200 - t), len(norm) * (200 - t) / t
         # Candidates come from the name's specific words (on at most COMMON names); a name with
         # none (its own word misspelt, the rest common) takes the window of its rarest word when
         # that window is small.
@@ -1172,22 +1233,32 @@ class Screener:
             a, b = bisect_left(rarest[0], lo), bisect_right(rarest[0], hi)
             if 0 < b - a <= _WIDE_WINDOW:
                 windows.append((rarest[1][a:b], rarest[2][a:b]))
-        if not windows:
-            return sorted(found.values(), key=_rank)
-        if len(windows) == 1:  # the common case: one specific word
-            latin, choices = windows[0]
-        else:  # each name once, though several of its words proposed it
-            merged = {i: form for ids, forms in windows for i, form in zip(ids, forms, strict=True)}
-            latin, choices = list(merged), list(merged.values())
-        # Compared with their words sorted (a token-sort ratio, the sorted forms made once): word
-        # order does not count, a typo does.
-        hits = process.extract(ordered_query, choices, scorer=fuzz.ratio, score_cutoff=t, limit=None)
-        if hits:
-            q = _distinct_query(norm)
-            distinct = self._distinct
-            for _, score, pos in hits:
-                if _distinct_close(q, distinct[latin[pos]], t):
-                    add(found, latin[pos], "near", float(score), name)
+        if windows:
+            if len(windows) == 1:  # the common case: one specific word
+                latin, choices = windows[0]
+            else:
+                # The windows one after the other: a name several words proposed is scored more than
+                # once (in C, cheaper than merging them in Python), and its first hit counts. Hits come
+                # best first and, at equal scores, in this order, so each name is judged once, in the
+                # order of its first window, as if the windows had been merged.
+                latin, choices = [], []
+                for ids, forms in windows:
+                    latin += ids
+                    choices += forms
+            # Compared with their words sorted (a token-sort ratio, the sorted forms made once): word
+            # order does not count, a typo does.
+            hits = process.extract(ordered_query, choices, scorer=fuzz.ratio, score_cutoff=t, limit=None)
+            if hits:
+                q = _distinct_query(norm)
+                distinct = self._distinct
+                seen: set[int] = set()
+                for _, score, pos in hits:
+                    i = latin[pos]
+                    if i in seen:
+                        continue
+                    seen.add(i)
+                    if _distinct_close(q, distinct[i], t):
+                        add(found, i, "near", float(score), name)
         if not found:
             return []
         return sorted(found.values(), key=_rank)

@@ -19,3 +19,8 @@ def test_every_policy_data_file_is_package_data() -> None:
 def test_opencc_is_a_declared_dependency() -> None:
     deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     assert any(d.startswith("opencc") for d in deps)
+
+
+def test_pyahocorasick_is_a_declared_dependency() -> None:
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert any(d.startswith("pyahocorasick") for d in deps)  # the brand finder of attest.policy.screening

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -175,6 +176,19 @@ INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff", "\u200
 @pytest.mark.parametrize("mark", INVISIBLES, ids=lambda c: f"U+{ord(c):04X}")
 def test_invisible_characters_are_removed_not_spaced(mark: str) -> None:
     assert normalize(f"Hua{mark}wei Technologies Co., Ltd.") == "huawei technology"
+
+
+def test_the_invisible_table_removes_exactly_the_invisible_categories() -> None:
+    """The translate table remembers per character what the rule says: every BMP character checked."""
+    import unicodedata
+
+    from attest.policy.screening import _INVISIBLE_CATEGORIES, _INVISIBLE_LETTERS, _KEPT_MARKS, _VISIBLE
+
+    for code in range(0x10000):
+        ch = chr(code)
+        hidden = ch not in _KEPT_MARKS and (unicodedata.category(ch) in _INVISIBLE_CATEGORIES or ch in _INVISIBLE_LETTERS)
+        assert f"a{ch}b".translate(_VISIBLE) == ("ab" if hidden else f"a{ch}b"), f"U+{code:04X}"
+        assert f"a{ch}b".translate(_VISIBLE) == ("ab" if hidden else f"a{ch}b"), f"U+{code:04X} remembered"
 
 
 @pytest.mark.parametrize(
@@ -384,13 +398,30 @@ def test_the_brand_trie_finds_what_an_alternation_of_every_key_finds() -> None:
     import itertools
     import re
 
-    from attest.policy.screening import _trie_pattern
+    from attest.policy.screening import _KeyFinder
 
     keys = ["huawei", "huaweicloud", "hikvision", "sophgo", "hygon", "abcde", "abcdefgh", "abxyz", "bcdef", "cdefg"]
     alternation = re.compile("|".join(map(re.escape, sorted(keys, key=len, reverse=True))))
-    trie = _trie_pattern(keys)
+    trie = _KeyFinder(keys)
     pieces = [*keys, "x", "abcd", "abcdefg", "huaweiclou", "hikvisio", "sophg"]
     for a, b, c in itertools.product(pieces, repeat=3):
         text = a + b + c
         assert trie.findall(text) == alternation.findall(text), text
     assert trie.findall("zzabcdefghz") == ["abcdefgh"] and trie.findall("abcdefg") == ["abcde"]
+
+
+def test_the_brand_automaton_finds_what_an_alternation_of_the_bundled_brand_keys_finds() -> None:
+    """The bundled brand keys, on every brand-list name glued, twice, shifted, and on the unrelated names glued."""
+    import re
+
+    from attest.policy.screening import _KeyFinder
+
+    brand_keys = sorted(k for k in FULL._brand_compact if len(k) >= 5)
+    alternation = re.compile("|".join(map(re.escape, sorted(brand_keys, key=len, reverse=True))))
+    finder = _KeyFinder(brand_keys)
+    texts = [n for lst in FULL.lists if lst.brands for e in lst.entries for n in (e.name, *e.alt_names)]
+    texts += (Path(__file__).parent.parent / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
+    for text in texts:
+        glued = normalize(text).replace(" ", "")
+        for t in (glued, glued + glued, "x" + glued[1:] + glued[:-1]):
+            assert finder.findall(t) == alternation.findall(t), t
