@@ -24,8 +24,9 @@ Verifying (an auditor):
   with a :class:`Severity`, and the anchors that produced it);
 - :func:`verify_envelope`, :func:`verify_many` — the same in one call, with exactly the stores
   and policy given (a check left without one is named in an ``info`` finding);
-- :class:`MemoryNonceStore`, :class:`MemoryChainStore`, :class:`SqliteVerifierState` — the
-  replay and chain state kept between envelopes;
+- :class:`MemoryVerifierState`, :class:`SqliteVerifierState` — the replay, chain and device
+  state kept between envelopes (in memory, or in a file); :class:`MemoryNonceStore` and
+  :class:`MemoryChainStore` — the replay and chain stores alone, in memory;
 - :class:`Statement` — the in-toto statement a verified envelope carries.
 
 Admitting jobs (a scheduler):
@@ -35,13 +36,16 @@ Admitting jobs (a scheduler):
   :func:`attest.scheduler.admit` with a :class:`attest.scheduler.JobRequest`.
 
 Errors: every library failure is an :class:`AttestError` with ``diagnostics()`` for people.
+
+These names are README's "The top-level names", exactly (a test compares them); machinery
+lives under :mod:`attest._internal`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attest.lazy import lazy_dir, lazy_exports
+from attest._internal.lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __getattr__
     from attest.crypto.dsse import encode_envelope, parse_envelope
@@ -58,7 +62,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __
         VerificationResult,
         WorkloadManifest,
     )
-    from attest.replay import MemoryChainStore, MemoryNonceStore, SqliteVerifierState
+    from attest.replay import MemoryChainStore, MemoryNonceStore, MemoryVerifierState, SqliteVerifierState
     from attest.scheduler.evidence import load_evidence, read_envelopes
     from attest.sign import build_statement, manifest_digest, sign_manifest
     from attest.verify import PolicyEvaluator, Verifier, VerifyOptions, verify_envelope, verify_many
@@ -73,6 +77,7 @@ __all__ = [
     "HardwareEvidence",
     "MemoryChainStore",
     "MemoryNonceStore",
+    "MemoryVerifierState",
     "PolicyEvaluator",
     "Severity",
     "SigningKey",
@@ -122,6 +127,7 @@ _EXPORTS = {
     "WorkloadManifest": "attest.model",
     "MemoryChainStore": "attest.replay",
     "MemoryNonceStore": "attest.replay",
+    "MemoryVerifierState": "attest.replay",
     "SqliteVerifierState": "attest.replay",
     "load_evidence": "attest.scheduler.evidence",
     "read_envelopes": "attest.scheduler.evidence",

@@ -280,6 +280,66 @@ class MemoryChainStore:
         return other
 
 
+class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore):
+    """Every store in memory, with :class:`SqliteVerifierState`'s semantics (one process; forgets on exit).
+
+    A :class:`SightingStore`: the same payload from the same node key again (identical bytes,
+    or the payload signed again) is a manifest seen before, which keeps the chain verdict of
+    its first sighting when this object is also the chain store; a different payload reusing a
+    (node key, nonce) pair is a replay. ``attest verify`` without ``--state`` and
+    :class:`attest.Verifier` by default keep their state in one of these.
+    """
+
+    def __init__(self) -> None:
+        MemoryNonceStore.__init__(self)
+        MemoryChainStore.__init__(self)
+        MemoryDeviceStore.__init__(self)  # the last: its lock is the one all three share
+        self._first: dict[tuple[str, str], Sighting] = {}
+        """The first use of each pair recorded with its payload (a pair recorded by
+        ``check_and_record`` has none: it matches no payload, as in SQLite)."""
+
+    def first_use(
+        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
+    ) -> Sighting:
+        """Record the pair as used by ``payload`` at ``at`` unless it was used before; return its first use."""
+        pair = (key_id, nonce)
+        with self._lock:
+            if pair not in self._seen:
+                self._seen[pair] = expires_at
+                first = self._first[pair] = Sighting(payload, at, None)
+                return Sighting(first.payload, first.at, None, new=True)
+            return self._first.get(pair) or Sighting("", datetime.fromtimestamp(0, UTC), None)
+
+    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
+        """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
+        pair = (key_id, nonce)
+        with self._lock:
+            first = self._first.get(pair)
+            if first is not None and first.payload == payload and first.chain_rule is None:
+                self._first[pair] = Sighting(first.payload, first.at, rule)
+
+    def prune(self, before: datetime) -> int:
+        """Forget pairs (and their first uses) that expired before ``before``; return how many."""
+        with self._lock:
+            old = [k for k, exp in self._seen.items() if exp < before]
+            for k in old:
+                del self._seen[k]
+                self._first.pop(k, None)
+            return len(old)
+
+    def copy(self) -> MemoryVerifierState:
+        """A state that has seen what this one has (and then goes its own way)."""
+        other = MemoryVerifierState()
+        with self._lock:
+            other._seen, other._first, other._heads = dict(self._seen), dict(self._first), dict(self._heads)
+            other._claims = {device: dict(claims) for device, claims in self._claims.items()}
+            other._bindings = dict(self._bindings)
+        return other
+
+    def close(self) -> None:
+        """Nothing to release (a :class:`VerifierState` like the database ones)."""
+
+
 class SqliteVerifierState(DatabaseStore):
     """Both stores in one SQLite file (WAL mode), shared safely between processes.
 

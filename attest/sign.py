@@ -15,11 +15,11 @@ import math
 import operator
 from collections.abc import Sequence
 
+from attest._internal.memo import ByIdentity
 from attest.crypto.canonical import SAFE_INTEGER, canonical_json, encode_string, encode_utf8, es6_number
 from attest.crypto.dsse import pae, sign_payload
 from attest.crypto.keys import SigningKey
 from attest.errors import InputError
-from attest.memo import ByIdentity
 from attest.model.base import construct, field_adapter, format_timestamp
 from attest.model.manifest import PREDICATE_TYPE, Freshness, Job, LocationEvidence, WorkloadManifest
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, STATEMENT_TYPE, Envelope, Statement, Subject

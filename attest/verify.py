@@ -54,7 +54,9 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 from pydantic_core import to_json
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, json_digest, strict_loads
+from attest._internal.memo import ByIdentity, Same
+from attest.anchors import catalog_anchor, policy_anchor, registry_digest, trust_digest
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
 from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
@@ -66,15 +68,13 @@ from attest.hardware.cc import (
     NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
     BindingCache,
     ChainCache,
-    EvidenceError,
     ReportVerification,
-    device_identity,
     parse_chain,
     verify_report,
 )
+from attest.hardware.devices import claim_period, gpu_devices
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
-from attest.memo import ByIdentity, Same
 from attest.model.base import construct, format_timestamp, require_aware
 from attest.model.fastread import read_statement
 from attest.model.location import LandmarkRegistry
@@ -89,9 +89,7 @@ from attest.replay import (
     ChainStore,
     DeviceClaim,
     DeviceStore,
-    MemoryChainStore,
-    MemoryDeviceStore,
-    MemoryNonceStore,
+    MemoryVerifierState,
     NonceStore,
     Sighting,
     sighting_store,
@@ -413,17 +411,6 @@ DEFAULT = _Default.TOKEN
 DEFAULT_POLICY = "us-ear"
 """The policy :class:`Verifier` applies unless told otherwise (as ``attest verify`` does)."""
 
-# sha256 of a landmark registry's canonical JSON, by the registry object (frozen; up to 4096 landmarks).
-_REGISTRY_DIGESTS: ByIdentity[str] = ByIdentity(16)
-
-
-def _registry_digest(registry: LandmarkRegistry) -> str:
-    hit = _REGISTRY_DIGESTS.get(registry)
-    if hit is None:
-        hit = json_digest(registry.to_obj())
-        _REGISTRY_DIGESTS.put(hit, registry)
-    return hit
-
 
 class Verifier:
     """One verifier: every trust anchor and all replay, chain and device state, held once.
@@ -463,34 +450,51 @@ class Verifier:
         self.policy: PolicyEvaluator | None = as_policy(policy)
         self.catalog: Catalog = catalog if catalog is not None else bundled_catalog()
         self.options = options
-        self.nonces: NonceStore | None = MemoryNonceStore() if isinstance(nonces, _Default) else nonces
-        self.chains: ChainStore | None = MemoryChainStore() if isinstance(chains, _Default) else chains
-        self.devices: DeviceStore | None = MemoryDeviceStore() if isinstance(devices, _Default) else devices
+        # One state in memory for every store left to the default, as attest verify's: the same
+        # manifest seen again keeps its first chain verdict, another payload reusing a nonce is a replay.
+        memory = MemoryVerifierState()
+        self.nonces: NonceStore | None = memory if isinstance(nonces, _Default) else nonces
+        self.chains: ChainStore | None = memory if isinstance(chains, _Default) else chains
+        self.devices: DeviceStore | None = memory if isinstance(devices, _Default) else devices
         self.bindings = BindingCache()
         """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
         P-384 verify (what depends on the envelope is still checked every time)."""
         self._anchors: Anchors | None = None
-        self._anchored: tuple[object, object, object] | None = None
+        self._anchored: tuple[object, ...] | None = None
 
     @property
     def anchors(self) -> Anchors:
-        """The anchors every result of this verifier records, from its current policy, catalog and options.
+        """The anchors every result of this verifier records, from its current trust store, policy, catalog and options.
 
-        A policy object that is not the bundled engine (:class:`attest.policy.engine.Policy`) is
-        recorded as ``custom:ID@VERSION``: its id and version are its own word, and it may not
-        evaluate what the policy of that name does.
+        Each is named by its content (:mod:`attest.anchors`): a policy is ``custom:ID@VERSION``
+        unless it is the bundled engine with every document of its ``extends`` chain the bundled
+        one of that id (a file that calls itself ``us-ear`` is not ``us-ear``), and carries the
+        sha256 of its documents and screening lists; a catalog that is not the bundled one is
+        ``custom:``; the trust store and landmark registry are named by their sha256.
         """
-        p, c, o = self.policy, self.catalog, self.options
+        p, c, o, t = self.policy, self.catalog, self.options, self.trust
         held = self._anchored
-        if self._anchors is None or held is None or held[0] is not p or held[1] is not c or held[2] is not o:
-            self._anchored = (p, c, o)
+        if (  # identity, not equality: a result's anchors are those of the objects in use now
+            self._anchors is None
+            or held is None
+            or held[0] is not p
+            or held[1] is not c
+            or held[2] is not o
+            or held[3] is not t
+            or held[4] is not t.document
+        ):
+            self._anchored = (p, c, o, t, t.document)
+            policy, policy_sha256, lists = (None, None, []) if p is None else policy_anchor(p)
             self._anchors = construct(
                 Anchors,
                 {
-                    "policy": None if p is None else f"{_policy_kind(p)}{p.id}@{p.version}",
-                    "catalog": self.catalog.anchor,
+                    "policy": policy,
+                    "policy_sha256": policy_sha256,
+                    "lists": lists,
+                    "catalog": catalog_anchor(c),
+                    "trust_store": trust_digest(t),
                     "cc_root_sha256": o.cc_root_sha256 if o.cc_root is not None else None,
-                    "landmark_registry": _registry_digest(o.landmarks) if o.landmarks is not None else None,
+                    "landmark_registry": registry_digest(o.landmarks) if o.landmarks is not None else None,
                 },
             )
         return self._anchors
@@ -576,11 +580,6 @@ class Verifier:
         if self.chains is not None:
             _refuse_batch_forks(results, manifests)
         return [results[i] for i in range(len(items))]
-
-
-def _policy_kind(policy: PolicyEvaluator) -> str:
-    """The anchor's prefix: "" for the bundled engine, ``custom:`` for any other policy object."""
-    return "" if type(policy) is Policy else "custom:"
 
 
 def _function_verifier(
@@ -1663,8 +1662,7 @@ def _check_devices(run: _Run, manifest: WorkloadManifest, devices: DeviceStore) 
     # The manifest asserts these GPUs until it expires; a period never ends before it starts.
     conflicts: list[tuple[BoundDevice, DeviceClaim]] = []
     for b in run.bound:
-        until = max(manifest.freshness.expires_at, manifest.freshness.issued_at, b.since)
-        for other in devices.claim(DeviceClaim(b.device_id, key_id, host, b.since, until)):
+        for other in devices.claim(DeviceClaim(b.device_id, key_id, host, *claim_period(manifest, b.since))):
             conflicts.append((b, other))
     if conflicts:
         by_key: dict[str, list[tuple[BoundDevice, DeviceClaim]]] = {}
@@ -2072,20 +2070,10 @@ def _recheck_devices(
         return result
     key_id = manifest.node.key_id
     clashes: list[tuple[int, str, DeviceClaim]] = []
-    for gpu in manifest.gpus:
-        ev = gpu.cc_evidence
-        if ev is None:
-            continue
-        try:
-            device_id = device_identity(parse_chain(ev.certificate_chain.encode("utf-8"))[1])
-        except (EvidenceError, IndexError):
-            continue
-        since = ev.challenge.challenge.issued_at if ev.challenge else manifest.freshness.issued_at
-        mine = DeviceClaim(
-            device_id, key_id, manifest.node.hostname, since, max(manifest.freshness.expires_at, since)
-        )
+    for index, device_id, bound_at in gpu_devices(manifest.gpus):
+        mine = DeviceClaim(device_id, key_id, manifest.node.hostname, *claim_period(manifest, bound_at))
         clashes += [
-            (gpu.index, device_id, c)
+            (index, device_id, c)
             for c in devices.claims(device_id)
             if c.key_id != key_id and c.overlaps(mine)
         ]

@@ -71,7 +71,7 @@ def cpu_task(jobs: int, n: int = 4_000_000) -> float:
 
 
 def _verify_half(chunks: list[Any], trust: TrustStore, now: datetime) -> None:
-    from attest.audit.parallel import VerifierSpec, _verify_group
+    from attest.audit._parallel import VerifierSpec, _verify_group
     from attest.verify import VerifyOptions
 
     spec = VerifierSpec(trust, "us-ear", VerifyOptions(as_of_issue=True), now).loaded()  # as audit() judges
@@ -86,7 +86,7 @@ def ceiling(items: list[tuple[str, bytes]], trust: TrustStore, now: datetime) ->
     this workload on this machine at this moment (caches and memory bandwidth are shared, which
     a pure-Python loop does not feel).
     """
-    from attest.audit.parallel import _groups
+    from attest.audit._parallel import _groups
 
     chunks = _groups(items, 64)
     ctx = mp.get_context("fork")

@@ -294,7 +294,7 @@ def bound_run(n: int, rounds: int) -> dict[str, float]:
             rates[name] = max(rates[name], best_rate(fn, n, 1))
     # The floor of a heartbeat repeating its whole binding: its GPU entries (~130 KB of evidence) must
     # at least be hashed to find the verdict kept for them (attest.verify._gpu_key), on every heartbeat.
-    from attest.memo import ByIdentity
+    from attest._internal.memo import ByIdentity
     from attest.model.fastread import read_statement
     from attest.verify import _gpu_key
 

@@ -17,7 +17,7 @@ PACKAGE = REPO / "attest"
 
 # Lowest first. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
-    ("attest.errors", "attest.lazy", "attest.memo", "attest.units"),  # foundations: no attest imports
+    ("attest.errors", "attest._internal", "attest._internal.lazy", "attest._internal.memo", "attest.units"),  # foundations
     ("attest.storage", "attest.crypto.canonical"),  # database errors; strict JSON, canonical encoding
     ("attest.model",),  # the wire models
     ("attest.crypto",),  # keys, DSSE envelopes, the trust store
@@ -26,12 +26,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("attest.location",),  # what attests: landmarks, receipts, regions, borders
     ("attest.build",),  # a manifest from evidence
     ("attest.policy",),  # what judges: export-control rules, screening
-    ("attest.replay",),  # the verifier's state
+    ("attest.anchors", "attest.replay"),  # which anchors produced a verdict, by content; the verifier's state
     ("attest.verify",),  # what judges: the pipeline
     ("attest.scheduler",),  # who relies: admission
     ("attest.log",),  # what records: the log, collector, witness, monitor
     ("attest.daemon",),  # the node's signing daemon
-    ("attest.audit",),  # audits of many manifests
+    ("attest.audit",),  # audits of many manifests (their worker processes: attest.audit._parallel)
     ("attest",),  # the package's face (attest/__init__.py)
     ("attest.cli", "attest.schemas"),  # the edges: the command, the schema generator
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attest.memo import Bounded, ByIdentity
+from attest._internal.memo import Bounded, ByIdentity
 
 
 def test_bounded_forgets_the_oldest() -> None:

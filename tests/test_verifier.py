@@ -27,14 +27,30 @@ def rules(result) -> list[str]:  # type: ignore[no-untyped-def]
 def test_defaults_are_the_clis(node: Node) -> None:
     """Built with only a trust store: the us-ear policy and stores in memory, as attest verify."""
     verifier = Verifier(node.trust)
-    raw = node.envelope()
+    manifest = node.manifest()
+    raw = node.envelope(manifest)
     first = verifier.verify(raw, now=LATER)
     assert first.status is Status.AFFIRMING, first.findings
     assert "policy.not_evaluated" not in rules(first)
     assert any(r.startswith("policy.") for r in rules(first))  # the policy's own verdicts
     assert first.trust_vector.policy is Status.AFFIRMING
-    again = verifier.verify(raw, now=LATER)  # a replay: the in-memory nonce store remembers
-    assert again.status is Status.CONTRAINDICATED and "freshness.nonce_reused" in rules(again)
+    again = verifier.verify(raw, now=LATER)  # the same manifest again: seen before, as with --state
+    assert again.status is Status.AFFIRMING and "freshness.seen_before" in rules(again)
+    # Another payload reusing its nonce: a replay, remembered in memory.
+    other = node.manifest(job={"id": "x", "scheduler": "slurm", "phase": "start"}, freshness=manifest.freshness.to_obj())
+    replay = verifier.verify(node.envelope(other), now=LATER)
+    assert replay.status is Status.CONTRAINDICATED and "freshness.nonce_reused" in rules(replay)
+
+
+def test_default_state_keeps_a_manifests_first_chain_verdict(node: Node) -> None:
+    """One state in memory for replay and chain: the first manifest again, after a newer one, is itself."""
+    verifier = Verifier(node.trust, policy=None)
+    a, b = node.manifest(chain=True), node.manifest(chain=True, now=NOW + timedelta(seconds=1))
+    raws = [node.envelope(a), node.envelope(b)]
+    results = [verifier.verify(raw, now=LATER) for raw in [*raws, raws[0]]]
+    assert [r.status for r in results] == [Status.AFFIRMING] * 3, [rules(r) for r in results]
+    assert "freshness.seen_before" in rules(results[2]) and "chain.sequence_rollback" not in rules(results[2])
+    assert verifier.nonces is verifier.chains is verifier.devices
 
 
 def test_function_without_stores_says_what_it_did_not_check(node: Node) -> None:
@@ -66,7 +82,7 @@ def test_each_result_names_its_anchors(node: Node) -> None:
     assert rooted.anchors.cc_root_sha256 == "ab" * 32
     # Another catalog: another anchor.
     other = Catalog(catalog.document.model_copy(update={"date": "2099-01-01"}))
-    assert Verifier(node.trust, catalog=other).anchors.catalog.startswith("2099-01-01 sha256:")
+    assert Verifier(node.trust, catalog=other).anchors.catalog.startswith("custom:2099-01-01 sha256:")
 
 
 def _prohibiting(chip_prefix: str) -> Catalog:
@@ -110,8 +126,11 @@ def test_verify_many_orders_chains_and_shares_state() -> None:
     verifier = Verifier(node.trust, policy=None)
     results = verifier.verify_many([(f"m{i}", r) for i, r in reversed(list(enumerate(raws)))], now=LATER + timedelta(minutes=3))
     assert [r.status for r in results] == [Status.AFFIRMING] * 3, [r.findings for r in results]
-    replayed = verifier.verify(raws[1], now=LATER + timedelta(minutes=3))
-    assert "freshness.nonce_reused" in rules(replayed) and "chain.sequence_rollback" in rules(replayed)
+    # The batch's state is the verifier's: one of it again is seen before, a new manifest going back is a rollback.
+    again = verifier.verify(raws[1], now=LATER + timedelta(minutes=3))
+    assert again.status is Status.AFFIRMING and "freshness.seen_before" in rules(again), rules(again)
+    back = verifier.verify(node.envelope(node.manifest(now=NOW + timedelta(minutes=4))), now=LATER + timedelta(minutes=3))
+    assert "chain.sequence_rollback" in rules(back)
 
 
 def test_audit_takes_a_policy_object() -> None:
@@ -193,7 +212,7 @@ def test_anchors_follow_the_verifiers_current_policy_and_catalog(node: Node) -> 
     verifier.policy = None
     assert verifier.verify(node.envelope(), now=LATER).anchors.policy is None
     verifier.catalog = _prohibiting("h100")
-    assert verifier.verify(node.envelope(), now=LATER).anchors.catalog == verifier.catalog.anchor != bundled_catalog().anchor
+    assert verifier.verify(node.envelope(), now=LATER).anchors.catalog == "custom:" + verifier.catalog.anchor
 
 
 def test_a_policy_object_naming_itself_like_the_bundled_one_is_anchored_as_custom(node: Node) -> None:

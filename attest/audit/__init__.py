@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from attest.audit._parallel import VerifierSpec, progress_bar, verify_all
 from attest.audit.analytics import FleetFinding, ManifestSummary, RegistryEntry, analyze, csa_events
-from attest.audit.parallel import VerifierSpec, progress_bar, verify_all
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError
 from attest.model.base import require_aware
-from attest.model.result import Finding, Severity, Status, VerificationResult
+from attest.model.result import Anchors, Finding, Severity, Status, VerificationResult
 from attest.units import human_duration
 from attest.verify import PolicyEvaluator, PolicyRules, VerifyOptions, with_batch_fork
 
@@ -149,11 +149,29 @@ class AuditReport:
             groups.values(), key=lambda g: (_STATUS_ORDER.get(g.status, 9), -g.count, g.fleet, g.rule)
         )
 
+    def anchors(self) -> list[Anchors]:
+        """The distinct trust anchors the results were produced with (one for an audit of one verifier).
+
+        Each names its policy, screening lists, catalog and trust store by content; one that is
+        not bundled with compute-attest starts ``custom:`` (:mod:`attest.anchors`).
+        """
+        distinct: list[Anchors] = []
+        looked: set[int] = set()
+        for r in self.results:
+            a = r.anchors
+            if a is None or id(a) in looked:
+                continue
+            looked.add(id(a))
+            if a not in distinct:
+                distinct.append(a)
+        return distinct
+
     def to_obj(self, *, details: bool = False) -> dict[str, Any]:
         """JSON summary (``--format json``)."""
         obj: dict[str, Any] = {
             "envelopes": len(self.results),
             "status": self.status.value,
+            "anchors": [a.to_obj() for a in self.anchors()],
             "failures": [g.to_obj(limit=None if details else 100) for g in self.failures()],
             **self.counts,
             "fleet_findings": [f.to_obj() for f in self.fleet],

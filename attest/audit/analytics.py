@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from attest._internal.memo import ByIdentity
 from attest.errors import InputError
 from attest.hardware.catalog import bundled_catalog
-from attest.memo import ByIdentity
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Severity, Status, VerificationResult
 from attest.sign import manifest_digest
@@ -54,27 +54,14 @@ _DEVICES: ByIdentity[tuple[tuple[str, datetime | None], ...]] = ByIdentity(256)
 
 
 def _bound_devices(m: WorkloadManifest) -> tuple[tuple[str, datetime, datetime], ...]:
-    """Each GPU's device identity (its BROM certificate's key) and binding date, from a verified binding."""
+    """Each GPU's device identity (its BROM certificate's key) and claim period, from a verified binding."""
+    from attest.hardware.devices import claim_period, gpu_devices
+
     found = _DEVICES.get(m.gpus)
     if found is None:
-        from attest.hardware.cc import EvidenceError, device_identity, parse_chain
-
-        items: list[tuple[str, datetime | None]] = []
-        for g in m.gpus:
-            if g.cc_evidence is None:
-                continue
-            try:
-                chain = parse_chain(g.cc_evidence.certificate_chain.encode("utf-8"))
-            except EvidenceError:
-                continue
-            if len(chain) < 2:
-                continue
-            since = g.cc_evidence.challenge.challenge.issued_at if g.cc_evidence.challenge else None
-            items.append((device_identity(chain[1]), since))
-        found = tuple(items)
+        found = tuple((device, since) for _, device, since in gpu_devices(m.gpus))
         _DEVICES.put(found, m.gpus)
-    issued, expires = m.freshness.issued_at, m.freshness.expires_at
-    return tuple((d, since or issued, max(expires, issued, since or issued)) for d, since in found)
+    return tuple((d, *claim_period(m, since)) for d, since in found)
 
 
 class ManifestSummary(NamedTuple):

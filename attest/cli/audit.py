@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attest.anchors import describe_anchors
 from attest.cli.common import (
     HelpFormatter,
     add_as_of_arg,
@@ -267,6 +268,8 @@ def _print_text(report: AuditReport, *, details: bool) -> None:
     )
     for event, items_ in obj["csa_events"].items():
         print(f"  CSA event '{event}': {len(items_)} indication(s)")
+    for anchors in report.anchors():
+        print(printable(describe_anchors(anchors)))
 
 
 def _maps(

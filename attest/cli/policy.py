@@ -139,7 +139,7 @@ def run_explain(args: argparse.Namespace) -> int:
     if args.format == "json":
         obj: dict[str, Any] = {
             "envelope": args.envelope,
-            "policy": {"id": policy.id, "version": policy.main.version},
+            "policy": {"id": policy.id, "version": policy.main.version, "anchor": _policy_name(policy)},
         }
         obj.update(result.to_obj())
         if manifest is not None:
@@ -172,9 +172,7 @@ def run_explain(args: argparse.Namespace) -> int:
         print(json.dumps(obj, ensure_ascii=False, default=str))
         return Status(result.status).exit_code
     # Names come from the manifest, that is from the party being judged: escaped, so none forges a line.
-    print(
-        f"{printable(args.envelope)}: {result.status.value.upper()} under {policy.id} {policy.main.version}"
-    )
+    print(f"{printable(args.envelope)}: {result.status.value.upper()} under {_policy_name(policy)}")
     if manifest is not None:
         at = manifest.freshness.issued_at.date()
         names = list(policy.groups)
@@ -213,3 +211,10 @@ def run_explain(args: argparse.Namespace) -> int:
     for f in others:
         print(f"  [{f.severity.value}] {f.rule}: {printable(f.message)}")
     return Status(result.status).exit_code
+
+
+def _policy_name(policy: Any) -> str:
+    """``id version``, with ``custom:`` first unless it is the bundled policy's content (a file's id is its own word)."""
+    from attest.anchors import policy_anchor
+
+    return policy_anchor(policy)[0].replace("@", " ", 1)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest import __version__
+from attest.anchors import policy_anchor
 from attest.cli.common import (
     HelpFormatter,
     add_as_of_arg,
@@ -32,13 +33,7 @@ from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError, InputTooLarge
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
-from attest.replay import (
-    MemoryChainStore,
-    MemoryDeviceStore,
-    MemoryNonceStore,
-    SqliteVerifierState,
-    VerifierState,
-)
+from attest.replay import MemoryVerifierState, SqliteVerifierState, VerifierState
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -212,7 +207,8 @@ def run_verify(args: argparse.Namespace) -> int:
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
-    state = open_state(args.state) if args.state else None
+    # Without --state, the same semantics in memory: a file given twice is seen before, not a replay.
+    state = open_state(args.state) if args.state else MemoryVerifierState()
     try:
         # A SQLite state takes the batch's writes in a few transactions, each committed durably,
         # all before any verdict is printed: what is reported was recorded.
@@ -221,15 +217,14 @@ def run_verify(args: argparse.Namespace) -> int:
                 items,
                 trust,
                 now=now,
-                nonces=state or MemoryNonceStore(),
-                chains=state or MemoryChainStore(),
+                nonces=state,
+                chains=state,
                 policy=policy,
                 options=options,
-                devices=state or MemoryDeviceStore(),
+                devices=state,
             )
     finally:
-        if state:
-            state.close()
+        state.close()
     for at, result in sorted(oversize.items()):
         results.insert(at, result)
     if args.map and items and options.landmarks is not None:
@@ -239,7 +234,7 @@ def run_verify(args: argparse.Namespace) -> int:
         claims = ear_claims(
             results,
             issued_at=datetime.now(UTC),
-            policy_id=f"{policy.main.id}@{policy.main.version}" if policy is not None else "none",
+            policy_id=policy_anchor(policy)[0] if policy is not None else "none",  # custom: unless bundled
             build=f"compute-attest {__version__}",
         )
         sys.stdout.buffer.write(sign_ear(claims, signer) + b"\n")

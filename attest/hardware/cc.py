@@ -44,8 +44,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from pydantic import JsonValue
 
+from attest._internal.memo import ByIdentity
 from attest.errors import AttestError
-from attest.memo import ByIdentity
 from attest.model.cc import OPAQUE_FIELD_NAMES, MeasurementBlock, OpaqueField, SpdmReport
 from attest.model.manifest import CcEvidence
 from attest.model.result import Finding, Severity, Status

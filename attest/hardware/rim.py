@@ -54,9 +54,9 @@ from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidInput, SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from attest._internal.memo import Same
 from attest.errors import AttestError
 from attest.hardware.cc import ReportVerification, _opaque_text, fingerprint, parse_chain
-from attest.memo import Same
 from attest.model.result import Finding, Severity
 from attest.units import human_size
 

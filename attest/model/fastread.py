@@ -36,8 +36,8 @@ from typing import Any, Literal
 import msgspec
 from pydantic_core import to_json
 
+from attest._internal.memo import Bounded
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS
-from attest.memo import Bounded
 from attest.model.manifest import WorkloadManifest
 from attest.model.statement import STATEMENT_TYPE, Statement
 from attest.model.wire import derive, field_reader

@@ -91,16 +91,43 @@ class TrustVector(WireModel):
     policy: StatusValue = Status.NONE
 
 
+class ListAnchor(WireModel):
+    """A screening list a policy rule loaded: which list, of which date, how large, its content."""
+
+    rule: str = Field(description="the policy rule that screens against it")
+    name: str
+    date: str
+    entries: int = Field(ge=0, description="how many entries it holds")
+    sha256: str = Field(description="sha256 of the list's compact JSON as compute-attest writes it")
+    bundled: bool = Field(description="whether it is the list bundled with compute-attest (else imported)")
+
+
 class Anchors(WireModel):
     """Which trust anchors produced a result (as sigstore names the trusted root of a verdict).
 
     Two results can be compared only when their anchors are the same: another policy
     version, chip catalog, GPU vendor root or landmark registry may judge the same bytes
-    differently.
+    differently. Every anchor is named by its content (sha256 of its canonical JSON), never by
+    the name it gives itself; one that is not bundled with compute-attest starts ``custom:``.
     """
 
-    policy: str | None = Field(default=None, description="policy id@version; absent: no policy was applied")
-    catalog: str = Field(description="the chip catalog: its date and sha256 of its canonical JSON")
+    policy: str | None = Field(
+        default=None,
+        description="policy id@version, custom:id@version unless every document of its extends chain is "
+        "the bundled one of that id; absent: no policy was applied",
+    )
+    policy_sha256: str | None = Field(
+        default=None,
+        description="sha256 of the policy's content: its documents (extends chain, bases first) and the "
+        "screening lists it loaded; absent: no policy, or a policy object with no content to digest",
+    )
+    lists: list[ListAnchor] = Field(default_factory=list, description="the screening lists the policy loaded")
+    catalog: str = Field(
+        description="the chip catalog: its date and sha256 of its canonical JSON (custom: unless bundled)"
+    )
+    trust_store: str | None = Field(
+        default=None, description="sha256 of the trust store's canonical JSON (keys, scopes, revocations)"
+    )
     cc_root_sha256: str | None = Field(
         default=None, description="SHA-256 of the GPU vendor root; absent: CC evidence was not checked"
     )

@@ -21,11 +21,11 @@ from typing import cast
 
 from pydantic import JsonValue
 
+from attest._internal.memo import ByIdentity
 from attest.errors import InputError
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog
 from attest.location.borders import bundled_borders
 from attest.location.in_country import country_fit
-from attest.memo import ByIdentity
 from attest.model.countries import ACCEPTED_COUNTRY_CODES
 from attest.model.manifest import Identifier, WorkloadManifest
 from attest.model.policy import (

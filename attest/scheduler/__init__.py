@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attest.lazy import lazy_exports
+from attest._internal.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from attest.scheduler.admission import Admission, JobRequest, NodeEvidence, NodeVerdict, admit

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from attest.audit import audit, read_source
+from attest.audit._parallel import _pack, _unpack
 from attest.audit.analytics import load_registry
-from attest.audit.parallel import _pack, _unpack
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
@@ -177,7 +177,7 @@ def test_spawned_workers_verify_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     trust, a, b = fleet()
     items = chain(a, list(range(0, 30, 3))) + chain(b, list(range(0, 30, 3)))
     serial = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear")
-    monkeypatch.setattr("attest.audit.parallel._START_METHOD", "spawn")
+    monkeypatch.setattr("attest.audit._parallel._START_METHOD", "spawn")
     spawned = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear", jobs=2)
     assert [r.to_obj() for r in spawned.results] == [r.to_obj() for r in serial.results]
     assert [f.to_obj() for f in spawned.fleet] == [f.to_obj() for f in serial.fleet]
@@ -196,7 +196,7 @@ def test_a_failed_worker_fails_the_audit(how: str, monkeypatch: pytest.MonkeyPat
             raise MemoryError("no room")
         os._exit(9)
 
-    monkeypatch.setattr("attest.audit.parallel._verify_packed", broken)
+    monkeypatch.setattr("attest.audit._parallel._verify_packed", broken)
     with pytest.raises(
         AttestError,
         match="failed \\(MemoryError: no room\\)" if how == "raises" else "died \\(exit codes 9\\)",

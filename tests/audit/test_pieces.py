@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
-import attest.audit.parallel as audit_mod
+import attest.audit._parallel as audit_mod
 from attest.audit import audit
-from attest.audit.parallel import VerifierSpec, _groups, _settle, _split_tail, _Trace, _verify_group
+from attest.audit._parallel import VerifierSpec, _groups, _settle, _split_tail, _Trace, _verify_group
 from attest.verify import VerifyOptions, chain_order_key
 from tests.conftest import NOW, Node, trusted_node
 

@@ -33,7 +33,9 @@ def test_text_names_failed_envelopes_first_grouped_by_cause(cli: CliRunner, tmp_
     assert "  fleet.gpu_silent — 48 fleet findings:" in text
     assert "on 6 nodes: " in text and "… and 38 more (--details lists them all)" in text
     assert sum("fleet.gpu_silent" in line for line in lines) == 1
-    assert lines[-2] == "16 envelopes: 11 affirming, 5 contraindicated -> CONTRAINDICATED"
+    assert lines[-3] == "16 envelopes: 11 affirming, 5 contraindicated -> CONTRAINDICATED"
+    # Last, which anchors judged them (by content; none of them custom here).
+    assert lines[-1].startswith("anchors: policy us-ear@") and "catalog " in lines[-1]
 
 
 def test_details_names_every_occurrence(cli: CliRunner, tmp_path: Path) -> None:

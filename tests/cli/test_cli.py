@@ -53,10 +53,22 @@ def test_several_inputs_give_json_lines_and_worst_exit_code(workspace: Path, cli
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["source"] for r in lines] == ["b.env.json", "a.env.json"]
     assert [r["sequence"] for r in lines] == [1, 0]
-    # The same envelope twice: the second is a replay.
-    out = cli("verify", "a.env.json", "a.env.json", "--trust", "trust.json", "--format", "json", check_code=3)
-    rules = [f["rule"] for line in out.stdout.splitlines() for f in json.loads(line)["findings"]]
-    assert "freshness.nonce_reused" in rules
+    # The same envelope twice, or under another name, in one call without --state: the same
+    # manifest seen again (as with --state), not a replay; another payload with its nonce is one.
+    (workspace / "copy.env.json").write_bytes((workspace / "a.env.json").read_bytes())
+    nonce = json.loads((workspace / "a.json").read_text())["freshness"]["nonce"]
+    make_envelope(cli, "twin", "--nonce", nonce, "--after", "a.json")  # not a fork of a: a replay of its nonce
+    for files in (["a.env.json", "a.env.json"], ["a.env.json", "copy.env.json"], ["copy.env.json", "a.env.json"]):
+        out = cli("verify", *files, "--trust", "trust.json", "--format", "json", check_code=0)
+        results = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [r["status"] for r in results] == ["affirming"] * 2
+        rules = [{f["rule"] for f in r["findings"]} for r in results]
+        assert "freshness.seen_before" not in rules[0] and "freshness.seen_before" in rules[1]
+        assert not (rules[0] | rules[1]) & {"freshness.nonce_reused", "chain.fork", "chain.sequence_rollback"}
+    out = cli("verify", "a.env.json", "twin.env.json", "a.env.json", "--trust", "trust.json", "--format", "json", check_code=3)
+    results = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["status"] for r in results] == ["affirming", "contraindicated", "affirming"]
+    assert "freshness.nonce_reused" in {f["rule"] for f in results[1]["findings"]}
 
 
 def test_state_file_remembers_across_runs(workspace: Path, cli: CliRunner) -> None:

@@ -2,8 +2,9 @@
 
 The identity of a submission is its payload and its node key: identical bytes, or the same
 payload signed again, seen a second time are the same manifest. Each test runs against the
-SQLite state and the PostgreSQL one (a real server, see conftest), through the library and
-through ``attest verify --state``.
+SQLite state, the PostgreSQL one (a real server, see conftest) and the one in memory (one
+long-lived :class:`MemoryVerifierState`, as an ``attest.Verifier`` keeps), through the library
+and through ``attest verify --state`` (or without it, for the state in memory).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from attest.crypto.keys import Algorithm
 from attest.model.result import Status, VerificationResult
-from attest.replay import SqliteVerifierState, VerifierState
+from attest.replay import MemoryVerifierState, SqliteVerifierState, VerifierState
 from attest.verify import verify_envelope, verify_many
 from tests.conftest import CLI_OPERATOR, NOW, CliRunner, Node, make_envelope, trusted_node
 
@@ -25,15 +26,25 @@ LATER = NOW + timedelta(minutes=1)
 REPLAY = {"freshness.nonce_reused", "chain.sequence_rollback", "chain.fork"}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where the verifier state lives: a SQLite file, or a PostgreSQL database."""
+_MEMORY: dict[str, MemoryVerifierState] = {}
+"""The state in memory of each test (``memory:`` + its directory): "reopened", it is the same one."""
+
+
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where the verifier state lives: a SQLite file, a PostgreSQL database, or memory."""
     if request.param == "sqlite":
-        return str(tmp_path / "verifier.db")
-    return str(request.getfixturevalue("postgres_url"))
+        yield str(tmp_path / "verifier.db")
+    elif request.param == "memory":
+        yield f"memory:{tmp_path}"
+        _MEMORY.pop(f"memory:{tmp_path}", None)
+    else:
+        yield str(request.getfixturevalue("postgres_url"))
 
 
 def _open(where: str) -> VerifierState:
+    if where.startswith("memory:"):
+        return _MEMORY.setdefault(where, MemoryVerifierState())
     if where.startswith("postgresql://"):
         from attest.log.postgres import PostgresVerifierState
 
@@ -142,6 +153,8 @@ def test_a_nonce_recorded_without_its_payload_is_a_replay(tmp_path: Path) -> Non
 
 
 def test_cli_rerun_of_the_same_files_with_state(workspace: Path, cli: CliRunner, where: str) -> None:
+    if where.startswith("memory:"):
+        pytest.skip("memory lasts one call: tests/cli/test_cli.py gives the same files twice in one call")
     make_envelope(cli, "a")
     make_envelope(cli, "b", "--after", "a.json")
     make_envelope(cli, "c", "--after", "b.json")
@@ -170,3 +183,40 @@ def test_cli_state_url_without_a_server_is_one_clear_line(workspace: Path, cli: 
     out = cli("verify", "m.env.json", "--trust", "trust.json", "--state", "postgresql://attest@127.0.0.1:1/none", check_code=2)
     assert out.stderr.startswith("error:") and "internal error" not in out.stderr
     assert CLI_OPERATOR not in out.stderr
+
+
+def test_memory_state_keeps_the_first_chain_verdict(node: Node) -> None:
+    """The same manifest again after a newer one: its first verdict (none), not a rollback."""
+    state = MemoryVerifierState()
+    a, b = node.manifest(chain=True), node.manifest(chain=True, now=NOW + timedelta(seconds=1))
+    raws = [node.envelope(a), node.envelope(b)]
+    for raw in raws:
+        r = verify_envelope(raw, node.trust, now=LATER, nonces=state, chains=state, devices=state)
+        assert r.status is Status.AFFIRMING, _rules(r)
+    again = verify_envelope(raws[0], node.trust, now=LATER, nonces=state, chains=state, devices=state)
+    assert again.status is Status.AFFIRMING and "freshness.seen_before" in _rules(again), _rules(again)
+    # A state whose chain store is another object cannot vouch for the chain: it is judged again.
+    other = MemoryVerifierState()
+    verify_envelope(raws[0], node.trust, now=LATER, nonces=other, chains=state)
+    r = verify_envelope(raws[0], node.trust, now=LATER, nonces=other, chains=state)
+    assert "chain.sequence_rollback" in _rules(r) and "freshness.seen_before" in _rules(r)
+
+
+def test_memory_state_prunes_and_copies_its_sightings(node: Node) -> None:
+    state = MemoryVerifierState()
+    m = node.manifest()
+    first = state.first_use(node.key.key_id, m.freshness.nonce, NOW + timedelta(hours=1), "sha256:a", NOW)
+    assert first.new and first.payload == "sha256:a"
+    state.note_chain(node.key.key_id, m.freshness.nonce, "sha256:b", "chain.fork")  # not its payload: ignored
+    state.note_chain(node.key.key_id, m.freshness.nonce, "sha256:a", "")
+    state.note_chain(node.key.key_id, m.freshness.nonce, "sha256:a", "chain.fork")  # never overwritten
+    copy = state.copy()
+    for s in (state, copy):
+        again = s.first_use(node.key.key_id, m.freshness.nonce, NOW + timedelta(hours=1), "sha256:c", LATER)
+        assert (again.new, again.payload, again.at, again.chain_rule) == (False, "sha256:a", NOW, "")
+    assert state.prune(NOW + timedelta(hours=2)) == 1
+    assert state.first_use(node.key.key_id, m.freshness.nonce, NOW + timedelta(hours=3), "sha256:c", LATER).new
+    assert not copy.first_use(node.key.key_id, m.freshness.nonce, NOW, "sha256:c", LATER).new  # its own way
+    # A pair recorded without its payload matches none (fails closed, as in SQLite).
+    assert state.check_and_record(node.key.key_id, "n2", NOW + timedelta(hours=1))
+    assert state.first_use(node.key.key_id, "n2", NOW, "sha256:a", LATER).payload == ""

@@ -523,6 +523,8 @@ def verify_all(
 
         bundled_catalog()  # loaded once here; forked workers inherit it
         spec = spec.loaded()
+        # The anchors' digests (a screening list's takes most of a second), computed once here too.
+        _ = spec.verifier(MemoryNonceStore(), MemoryChainStore()).anchors
     # Small groups (whole nodes each) keep the last ones short: when no queued group is left
     # for this process to take, it waits for the workers' last ones.
     chunks = _groups(items, jobs * 32 if jobs > 1 else 1, canonical=options.require_canonical)
