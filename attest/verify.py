@@ -1123,14 +1123,16 @@ def _gpu_key(gpu: Gpu, memo: ByIdentity[bytes]) -> bytes:
     """SHA-256 of the GPU entry's JSON: every field, its evidence or the digest naming it.
 
     The models' JSON is a faithful rendering (equal JSON, equal values); hashing the evidence a
-    heartbeat repeats is the least that heartbeat can cost. An entry without evidence (a small
-    member a node's heartbeats share, as read) is found again in ``memo`` by its identity.
+    heartbeat repeats is the least that heartbeat can cost. An entry the reader kept (the GPU list
+    a node's heartbeats share, read once per distinct byte string, evidence and all) is found
+    again in ``memo`` by its identity: the memo holds the entry, so its id is not reused.
     """
-    if gpu.cc_evidence is not None:
-        return _evidence_gpu_key(gpu, gpu.cc_evidence)
     hit = memo.get(gpu)
     if hit is None:
-        hit = hashlib.sha256(Gpu.__pydantic_serializer__.to_json(gpu)).digest()
+        if gpu.cc_evidence is not None:
+            hit = _evidence_gpu_key(gpu, gpu.cc_evidence)
+        else:
+            hit = hashlib.sha256(Gpu.__pydantic_serializer__.to_json(gpu)).digest()
         memo.put(hit, gpu)
     return hit
 

@@ -47,17 +47,20 @@ __all__ = ["clear_cache", "read_statement"]
 # Members that repeat across a node's manifests: validated once per distinct byte string.
 _STABLE = frozenset({"tenant", "operator", "site", "node", "gpus", "licenses", "location_evidence"})
 _CACHE_ENTRIES = 256  # per member
-_CACHE_MAX_SPAN = 64 * 1024  # larger members are validated every time, never kept
+_CACHE_MAX_SPAN = 64 * 1024  # larger members are kept in a smaller memory of their own:
+_LARGE_ENTRIES = 32  # a hardware-bound 8-GPU list with its evidence is ~150 KB and repeats in every heartbeat
+_LARGE_MAX_SPAN = 1024 * 1024  # larger still: validated every time, never kept
 
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE_ANY = msgspec.json.Decoder().decode
 
 _cache: dict[str, Bounded[bytes, Any]] = {name: Bounded(_CACHE_ENTRIES) for name in _STABLE}
+_large: dict[str, Bounded[bytes, Any]] = {name: Bounded(_LARGE_ENTRIES) for name in _STABLE}
 
 
 def clear_cache() -> None:
     """Forget every cached member (tests; or to bound memory after a large audit)."""
-    for members in _cache.values():
+    for members in (*_cache.values(), *_large.values()):
         members.clear()
 
 
@@ -88,6 +91,7 @@ def _member_reader(
     wire, conv = field_reader(model, name, order=order)
     decode = msgspec.json.Decoder(wire).decode
     cache = _cache.get(name) if model is WorkloadManifest else None
+    large = _large.get(name) if model is WorkloadManifest else None
 
     def fresh(raw: bytes) -> Any:
         decoded = decode(raw)
@@ -100,12 +104,14 @@ def _member_reader(
 
     def cached(member: msgspec.Raw) -> Any:
         raw = bytes(member)
-        if len(raw) > _CACHE_MAX_SPAN:
+        size = len(raw)
+        memory = cache if size <= _CACHE_MAX_SPAN else large if size <= _LARGE_MAX_SPAN else None
+        if memory is None:
             return fresh(raw)
-        value = cache.get(raw)
+        value = memory.get(raw)
         if value is None:
             value = fresh(raw)
-            cache.put(raw, value)
+            memory.put(raw, value)
         return value
 
     return cached

@@ -107,6 +107,25 @@ def test_members_repeat_from_the_cache_and_are_the_same_objects() -> None:
     assert sa.predicate.freshness != sb.predicate.freshness
 
 
+def test_large_members_are_kept_in_a_memory_of_their_own_and_the_largest_never(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A hardware-bound 8-GPU list (~150 KB with its evidence) repeats in every heartbeat: it is read once
+    # per distinct byte string too, in a smaller memory; beyond the large limit it is read every time.
+    node = trusted_node()
+    a, b = node.manifest(), node.manifest()
+    fastread.clear_cache()
+    monkeypatch.setattr(fastread, "_CACHE_MAX_SPAN", 16)  # every GPU list is "large" now
+    sa, sb = fastread.read_statement(payload_of(a)), fastread.read_statement(payload_of(b))
+    assert sa.predicate.gpus is sb.predicate.gpus
+    assert same(sa, strict(payload_of(a))) and same(sb, strict(payload_of(b)))
+    fastread.clear_cache()
+    monkeypatch.setattr(fastread, "_LARGE_MAX_SPAN", 16)  # and too large to keep
+    sa, sb = fastread.read_statement(payload_of(a)), fastread.read_statement(payload_of(b))
+    assert sa.predicate.gpus is not sb.predicate.gpus and sa.predicate.gpus == sb.predicate.gpus
+    fastread.clear_cache()
+
+
 MUTATIONS: list[tuple[bytes, bytes]] = [
     # duplicate keys at every level (the first spelling is the attacker's, the last the real one)
     (b'{"_type":', b'{"predicateType":"x","_type":'),
@@ -141,7 +160,10 @@ MUTATIONS: list[tuple[bytes, bytes]] = [
     (b'"phase":"start"', b'"phase":"begin"'),
     (b'"country":"MY"', b'"country":"XX"'),
     # statement level
-    (b'"predicateType":"https://compute-attest.dev/workload-manifest/v1"', b'"predicateType":"https://example/v2"'),
+    (
+        b'"predicateType":"https://compute-attest.dev/workload-manifest/v1"',
+        b'"predicateType":"https://example/v2"',
+    ),
     (b'"_type":"https://in-toto.io/Statement/v1"', b'"_type":"https://in-toto.io/Statement/v0.1"'),
     (b',"licenses":[]', b""),
 ]
@@ -173,9 +195,9 @@ def test_duplicate_gpu_and_disordered_times_are_refused_by_both() -> None:
     first, second = m.gpus[0].uuid.encode(), m.gpus[1].uuid.encode()
     twice = p.replace(second, first)
     assert strict(twice) is None and fast(twice) is None
-    backwards = p.replace(b'"started_at":"2026-11-28T09:00:00Z"', b'"started_at":"2026-11-29T09:00:00Z"', 1).replace(
-        b'"phase":"start"', b'"phase":"end","ended_at":"2026-11-28T10:00:00Z"', 1
-    )
+    backwards = p.replace(
+        b'"started_at":"2026-11-28T09:00:00Z"', b'"started_at":"2026-11-29T09:00:00Z"', 1
+    ).replace(b'"phase":"start"', b'"phase":"end","ended_at":"2026-11-28T10:00:00Z"', 1)
     assert strict(backwards) is None and fast(backwards) is None
 
 
