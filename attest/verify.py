@@ -567,18 +567,22 @@ class Verifier:
         at = require_aware(now) if now is not None else datetime.now(UTC)
         order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
         results: dict[int, VerificationResult] = {}
-        manifests: dict[int, WorkloadManifest] = {}
+        signed: dict[int, WorkloadManifest] = {}  # as signed: what tells branches of a fork apart
+        resolved: dict[int, WorkloadManifest] = {}  # with evidence references resolved: the GPUs relied on
         for i in order:
             label, raw = items[i]
             run = self._run(raw, now=at, source=label)
-            results[i], manifest = run.result(), run.hardware_manifest or run.manifest
-            if manifest is not None:  # with its evidence references resolved
-                manifests[i] = manifest
+            results[i] = run.result()
+            if run.manifest is not None:
+                signed[i] = run.manifest
+                resolved[i] = run.hardware_manifest or run.manifest
         if self.devices is not None:
-            for i, manifest in manifests.items():
+            for i, manifest in resolved.items():
                 results[i] = _recheck_devices(results[i], manifest, self.devices)
         if self.chains is not None:
-            _refuse_batch_forks(results, manifests)
+            # Two payloads that differ only in carrying evidence or naming it by digest are two
+            # branches: the digests compared are the signed manifests', as the audit's summaries hold.
+            _refuse_batch_forks(results, signed)
         return [results[i] for i in range(len(items))]
 
 

@@ -439,3 +439,19 @@ def test_attest_verify_judges_heartbeats_naming_a_binding_and_refuses_their_forg
     assert "hardware.binding_challenge_future" in flagged["a5-before-binding.json"]
     assert grade["b-thief.json"] == "declared" and proc.returncode == 3
     assert flagged["b-thief.json"] & {"hardware.cc.evidence_unknown", "hardware.cc.nonce_mismatch"}
+
+
+def test_a_fork_between_evidence_and_its_digest_is_refused_in_both_branches_whatever_the_order(
+    vendor: SimulatedCcBackend,
+) -> None:
+    # Two payloads of one (node key, sequence): one carrying its GPU evidence, one naming it by digest.
+    # Resolved, they are the same manifest; signed, they are two branches. Both refused in any order,
+    # as the audit refuses them (its summaries hold the signed digests).
+    node = trusted_node()
+    m = bound(node, vendor)
+    full, ref = node.envelope(m), node.envelope(m.model_copy(update={"gpus": reference_binding(m.gpus)}))
+    for order in (("full", full), ("ref", ref)), (("ref", ref), ("full", full)):
+        verifier = Verifier(node.trust, options=options(vendor), policy=None)
+        results = verifier.verify_many(list(order), now=LATER)
+        for (name, _), r in zip(order, results, strict=True):
+            assert r.status is Status.CONTRAINDICATED and "chain.fork" in rules(r), (name, r.findings)
