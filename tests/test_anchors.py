@@ -102,6 +102,24 @@ def test_an_imported_list_under_a_bundled_name_is_marked_and_changes_the_digest(
     assert next(a for a in bundled[2] if a.name == "seed").bundled
 
 
+def test_a_list_file_placed_by_hand_under_another_lists_name_is_refused(
+    tmp_path: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bundled seed list (42 names) written as lists/csl.json would stand in for the 25,921-entry CSL
+    # and be reported as "bundled seed": refused, naming the file, both lists and how to import.
+    from attest.errors import InputError
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "csl.json").write_text(bundled_list("seed").to_json(), encoding="utf-8")
+    with pytest.raises(InputError, match="holds the list 'seed', not 'csl'"):
+        load_policy("us-ear", lists_dir=lists)
+    monkeypatch.setenv("ATTEST_LISTS_DIR", str(lists))
+    proc = cli("policy", "check", "us-ear")
+    assert proc.returncode == 2 and "holds the list 'seed', not 'csl'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_a_catalog_given_by_file_is_custom_even_with_the_bundled_date() -> None:
     bundled = bundled_catalog()
     assert catalog_anchor(bundled) == bundled.anchor

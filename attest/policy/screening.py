@@ -1683,7 +1683,13 @@ def load_list(ref: str, lists_dir: Path | None) -> ScreeningList:
     """
     try:
         if lists_dir is not None and (lists_dir / f"{ref}.json").is_file():
-            return _list_file(lists_dir / f"{ref}.json")
+            imported = _list_file(lists_dir / f"{ref}.json")
+            if imported.name != ref:  # `attest lists import --name REF` writes REF inside: placed by hand
+                raise InputError(
+                    f"{lists_dir / f'{ref}.json'} holds the list {imported.name!r}, not {ref!r}",
+                    hint=f"import the list with: attest lists import FILE --name {ref}",
+                )
+            return imported
         if ref in BUNDLED_LISTS:
             return bundled_list(ref)
         if Path(ref).is_file():
