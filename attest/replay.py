@@ -67,8 +67,17 @@ class SightingStore(NonceStore, Protocol):
         """Remember the chain check's finding (``""``: none) for the pair's first use by ``payload``."""
         ...
 
+    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
+        """Mark the pair's first use by ``payload`` a branch of a fork (``chain.fork``), over a milder verdict.
+
+        A batch finds a fork only once all its branches were checked, after the first branch's
+        clean verdict was kept: the state must hold what was reported.
+        """
+        ...
+
 
 _SIGHTING_TYPES: dict[type, bool] = {}
+_MILDER_THAN_FORK = (None, "", "chain.gap")
 
 
 def sighting_store(store: NonceStore | None) -> SightingStore | None:
@@ -318,6 +327,14 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
             if first is not None and first.payload == payload and first.chain_rule is None:
                 self._first[pair] = Sighting(first.payload, first.at, rule)
 
+    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
+        """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
+        pair = (key_id, nonce)
+        with self._lock:
+            first = self._first.get(pair)
+            if first is not None and first.payload == payload and first.chain_rule in _MILDER_THAN_FORK:
+                self._first[pair] = Sighting(first.payload, first.at, "chain.fork")
+
     def prune(self, before: datetime) -> int:
         """Forget pairs (and their first uses) that expired before ``before``; return how many."""
         with self._lock:
@@ -481,6 +498,16 @@ class SqliteVerifierState(DatabaseStore):
                 "UPDATE seen_nonce SET chain_rule = ? WHERE key_id = ? AND nonce = ? AND payload = ? "
                 "AND chain_rule IS NULL",
                 (rule, key_id, nonce, payload),
+            )
+
+    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
+        """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
+        with self._lock:
+            self._writing()
+            self._db.execute(
+                "UPDATE seen_nonce SET chain_rule = 'chain.fork' WHERE key_id = ? AND nonce = ? AND payload = ? "
+                "AND (chain_rule IS NULL OR chain_rule IN ('', 'chain.gap'))",
+                (key_id, nonce, payload),
             )
 
     def record(

@@ -582,7 +582,15 @@ class Verifier:
         if self.chains is not None:
             # Two payloads that differ only in carrying evidence or naming it by digest are two
             # branches: the digests compared are the signed manifests', as the audit's summaries hold.
-            _refuse_batch_forks(results, signed)
+            forked = _refuse_batch_forks(results, signed)
+            # The state holds what was reported: each branch's first sighting becomes a fork, so the
+            # branch the batch's order checked first is not affirmed when verified again later.
+            sightings = sighting_store(self.nonces)
+            if forked and sightings is not None and id(self.nonces) == id(self.chains):
+                for i in forked:
+                    m, subject = signed[i], results[i].subject
+                    if subject is not None and m.node.key_id == results[i].key_id:
+                        sightings.note_fork(m.node.key_id, m.freshness.nonce, subject)
         return [results[i] for i in range(len(items))]
 
 
@@ -2121,15 +2129,17 @@ def _recheck_devices(
 
 def _refuse_batch_forks(
     results: dict[int, VerificationResult], manifests: dict[int, WorkloadManifest]
-) -> None:
+) -> list[int]:
     """Every branch of a fork within one batch is ``chain.fork``, whichever the batch's order visited first.
 
     A (node key, sequence) carried by more than one payload among the batch's authenticated
     manifests is a fork: the branch checked first would otherwise stand, chosen by input order.
+    Returns the batch indexes of the branches.
     """
     groups: dict[tuple[str, int], list[int]] = {}
     for i, manifest in manifests.items():
         groups.setdefault((manifest.node.key_id, manifest.freshness.sequence), []).append(i)
+    forked: list[int] = []
     for (_, sequence), members in groups.items():
         if len(members) < 2:
             continue
@@ -2137,6 +2147,8 @@ def _refuse_batch_forks(
         if len(found) > 1:
             for i in members:
                 results[i] = with_batch_fork(results[i], sequence, found)
+            forked.extend(members)
+    return forked
 
 
 def with_batch_fork(result: VerificationResult, sequence: int, branches: set[str]) -> VerificationResult:

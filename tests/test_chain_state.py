@@ -67,3 +67,25 @@ def test_a_fork_in_one_batch_refuses_every_branch_whatever_the_order(node: Node)
             for results in (many, audited)
         ]
         assert fork_of[0] == fork_of[1]
+
+
+def test_a_fork_found_in_a_batch_is_kept_by_the_state_so_no_branch_is_affirmed_later(
+    node: Node, tmp_path: Path
+) -> None:
+    """[m4, m5a, m5b] in one call refuses both branches; verified again later, alone, with the same state
+    (SQLite, and in memory), neither branch is affirmed: the state holds what the batch reported."""
+    from attest.replay import MemoryVerifierState
+
+    first, a, b = fork_branches(node)
+    e4, ea, eb = (node.envelope(m) for m in (first, a, b))
+    for state in (SqliteVerifierState(str(tmp_path / "v.db")), MemoryVerifierState()):
+        verifier = Verifier(node.trust, policy=None, nonces=state, chains=state, devices=state)
+        batch = verifier.verify_many([("m4", e4), ("m5a", ea), ("m5b", eb)], now=LATER)
+        assert [r.status.value for r in batch] == ["affirming", "contraindicated", "contraindicated"]
+        for raw in (ea, eb, ea):
+            again = verifier.verify(raw, now=LATER)
+            assert again.status.value == "contraindicated", again.findings
+            assert "chain.fork" in [f.rule for f in again.findings]
+        assert verifier.verify(e4, now=LATER).status.value == "affirming"  # before the fork: seen before
+        if isinstance(state, SqliteVerifierState):
+            state.close()

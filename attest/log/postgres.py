@@ -287,6 +287,15 @@ class PostgresVerifierState(DatabaseStore):
                 (rule, key_id, nonce, payload),
             )
 
+    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
+        """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
+        with self.lock:
+            self.db.execute(
+                "UPDATE verifier_nonce SET chain_rule = 'chain.fork' WHERE key_id = %s AND nonce = %s "
+                "AND payload = %s AND (chain_rule IS NULL OR chain_rule IN ('', 'chain.gap'))",
+                (key_id, nonce, payload),
+            )
+
     def record(
         self,
         nonces: list[tuple[str, str, datetime]],

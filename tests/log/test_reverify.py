@@ -220,3 +220,18 @@ def test_memory_state_prunes_and_copies_its_sightings(node: Node) -> None:
     # A pair recorded without its payload matches none (fails closed, as in SQLite).
     assert state.check_and_record(node.key.key_id, "n2", NOW + timedelta(hours=1))
     assert state.first_use(node.key.key_id, "n2", NOW, "sha256:a", LATER).payload == ""
+
+
+def test_a_fork_found_in_one_batch_stays_a_fork_in_every_later_run(where: str, reopen: list[VerifierState]) -> None:
+    """Both branches of a fork given in one call are refused, and the state keeps it: run again alone,
+    in a later call (SQLite, PostgreSQL, memory), neither branch is affirmed whichever came first."""
+    from tests.conftest import fork_branches
+
+    node = trusted_node()
+    first, a, b = fork_branches(node)
+    e4, ea, eb = (node.envelope(m) for m in (first, a, b))
+    batch = _run(where, reopen, node, [e4, ea, eb])
+    assert [r.status for r in batch] == [Status.AFFIRMING, Status.CONTRAINDICATED, Status.CONTRAINDICATED]
+    for raw in (ea, eb):
+        (again,) = _run(where, reopen, node, [raw])
+        assert again.status is Status.CONTRAINDICATED and "chain.fork" in _rules(again), again.findings
