@@ -295,12 +295,23 @@ class Policy:
             found = _EVALUATORS[type(rule)](ctx, rule)
             findings.extend(found)
             if not found:
+                message = f"passed: {_describe(rule)}"
+                evidence: dict[str, JsonValue] = {"policy": self.id}
+                if isinstance(rule, ScreeningRule):  # a pass names what was screened against, as a match does
+                    lists = self.screeners[rule.id].lists
+                    message += (
+                        " ["
+                        + "; ".join(
+                            f"{lst.name} of {lst.date}, {len(lst.entries):,} entries" for lst in lists
+                        )
+                        + "]"
+                    )
+                    evidence["lists"] = [
+                        {"name": lst.name, "date": lst.date, "entries": len(lst.entries)} for lst in lists
+                    ]
                 findings.append(
                     Finding(
-                        rule=f"policy.{rule.id}",
-                        severity=Severity.INFO,
-                        message=f"passed: {_describe(rule)}",
-                        evidence={"policy": self.id},
+                        rule=f"policy.{rule.id}", severity=Severity.INFO, message=message, evidence=evidence
                     )
                 )
         return findings

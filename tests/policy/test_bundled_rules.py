@@ -162,3 +162,16 @@ def test_an_old_list_is_a_warning() -> None:
     [old] = [f for f in findings if f.rule == "policy.screening" and "days old" in f.message]
     assert old.severity.value == "warning" and "csl of 2026-07-31 (25,921 entries) is 120 days old on 2026-11-28" in old.message
     assert not [f for f in judge(list(US_EAR), manifest_for(_row())) if "days old" in f.message]
+
+
+def test_a_passed_screening_names_every_list_it_screened_against() -> None:
+    # A pass against a 3-entry "csl" must not read like a pass against the 25,921-entry CSL.
+    findings = judge(list(US_EAR), manifest_for(_row()))
+    [passed] = [f for f in findings if f.rule == "policy.screening"]
+    assert passed.severity.value == "info" and passed.message.startswith("passed: ")
+    assert "[csl of 2026-07-31, 25,921 entries; 1260h of 2026-06-10, 80 entries; seed of 2026-07-31, 42 entries]" in passed.message
+    assert passed.evidence["lists"] == [
+        {"name": "csl", "date": "2026-07-31", "entries": 25921},
+        {"name": "1260h", "date": "2026-06-10", "entries": 80},
+        {"name": "seed", "date": "2026-07-31", "entries": 42},
+    ]
