@@ -15,6 +15,7 @@ import binascii
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -104,8 +105,15 @@ _PREFIX = b'{"payload":"'
 _PLAIN_TYPE = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but " and \: written the same by every encoder
 
 
-def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
-    """The envelope and its payload, if ``raw`` is in the canonical form; else None."""
+def split_canonical(raw: bytes) -> tuple[Any, bytes] | None:
+    """The envelope as its derived Struct (no model built) and its payload, if ``raw`` is canonical.
+
+    None otherwise (then :func:`parse_envelope` reads and explains it).
+
+    The Struct holds what the model holds (``payload_type``, ``signatures`` with ``keyid`` and
+    ``sig``), every field constraint checked; the model's validator (distinct key ids) is left
+    to the caller, which :func:`parse_envelope` runs by building the model.
+    """
     if not raw.startswith(_PREFIX) or not raw.endswith(b"}\n"):
         return None
     try:
@@ -132,12 +140,23 @@ def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
             return None
         for sig in fast.signatures:
             b64decode_canonical(sig.sig, what="signature")
-        envelope: Envelope = _ENVELOPE.to_model(fast)  # runs the model's validators
-    except MSGSPEC_ERRORS:  # msgspec's errors and the model validators' ValueError
+    except MSGSPEC_ERRORS:  # msgspec's errors
         return None  # the strict path reports the problem
     except EnvelopeError:
         return None
-    return envelope, payload
+    return fast, payload
+
+
+def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
+    """The envelope and its payload, if ``raw`` is in the canonical form; else None."""
+    split = split_canonical(raw)
+    if split is None:
+        return None
+    try:
+        envelope: Envelope = _ENVELOPE.to_model(split[0])  # runs the model's validators
+    except MSGSPEC_ERRORS:  # the model validators' ValueError
+        return None
+    return envelope, split[1]
 
 
 def parse_envelope(
