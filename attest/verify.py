@@ -709,7 +709,8 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
 
     # 0. A heartbeat of a node judged before: its repeating members are the very bytes judged
     #    then, so steps 7-8 and 12-15 are what they were; the rest is judged below, in full.
-    verified: tuple[str, str, bytes] | None = None  # (key id, signature, message) that step 0 verified
+    # (key id, signature, message, whether it verified): a signature step 0 checked, not checked twice
+    verified: tuple[str, str, bytes, bool] | None = None
     heartbeats = verifier._heartbeats
     if heartbeats is not None and len(raw) <= options.max_bytes:
         done, verified = _verify_heartbeat(run, raw, verifier, heartbeats)
@@ -753,9 +754,11 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
                 remedy="add the node's public key with: attest trust add KEY.pub --trust FILE",
             )
             continue
-        if (sig.keyid, sig.sig, message) != verified and not entry.key.verify(
-            b64decode_canonical(sig.sig, what="signature"), message
-        ):
+        if verified is not None and verified[:3] == (sig.keyid, sig.sig, message):
+            valid = verified[3]
+        else:
+            valid = entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message)
+        if not valid:
             run.add(
                 "signature.invalid",
                 CONTRA,
@@ -1048,11 +1051,12 @@ def _in_trust_period(entry: TrustEntry, issued: datetime, now: datetime) -> bool
 
 def _verify_heartbeat(
     run: _Run, raw: bytes, verifier: Verifier, heartbeats: _Heartbeats
-) -> tuple[bool, tuple[str, str, bytes] | None]:
+) -> tuple[bool, tuple[str, str, bytes, bool] | None]:
     """Step 0: judge a heartbeat of a node judged before; (False, …) leaves it to the full path.
 
-    Returns whether it judged the envelope, and the (key id, signature, message) it verified (so
-    the full path does not verify the same signature over the same message twice). It gives up, having added nothing, on
+    Returns whether it judged the envelope, and the (key id, signature, message, outcome) of the
+    signature it checked (so the full path does not check the same signature over the same
+    message twice, a forged one included). It gives up, having added nothing, on
     anything but a canonical envelope with one signature by a trusted, unrevoked key whose
     payload's repeating members were judged before, with subjects that name the job and a
     freshness without finding; whatever it judges is judged as the full path would.
@@ -1072,9 +1076,10 @@ def _verify_heartbeat(
     if entry is None or trust.is_revoked(key_id):
         return False, None
     message = pae(envelope.payload_type, payload)
-    if not entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message):
-        return False, None
-    verified: tuple[str, str, bytes] = (key_id, sig.sig, message)
+    ok = entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message)
+    verified = (key_id, sig.sig, message, ok)
+    if not ok:
+        return False, verified
     options = verifier.options
     parts = read_parts(payload, max_bytes=options.max_bytes)
     if parts is None:

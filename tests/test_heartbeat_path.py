@@ -342,3 +342,33 @@ def test_a_policy_engine_subclass_is_judged_every_time() -> None:
     fast, full = pair(node, policy=custom)
     same(fast, full, envelopes(node, chained(node, 3)))
     assert hits(fast) == 0
+
+
+def test_each_signature_is_checked_once_a_forged_one_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attest.crypto.keys import VerifyingKey
+
+    node = trusted_node()
+    ms = chained(node, 3)
+    raw = envelopes(node, ms)
+    env = json.loads(raw[2])
+    sig = bytearray(base64.b64decode(env["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    env["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    forged = (json.dumps(env, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    fast, full = pair(node)
+    same(fast, full, raw[:2])
+    calls: list[int] = []
+    real = VerifyingKey.verify
+
+    def counting(self: VerifyingKey, signature: bytes, message: bytes) -> bool:
+        calls.append(1)
+        return real(self, signature, message)
+
+    monkeypatch.setattr(VerifyingKey, "verify", counting)
+    result = fast.verify(forged, now=LATER)
+    assert [f.rule for f in result.findings] == ["signature.invalid"]
+    assert len(calls) == 1  # step 0 checked it; the full path used that outcome
+    calls.clear()
+    assert fast.verify(raw[2], now=LATER).status is Status.AFFIRMING
+    assert len(calls) == 1
+    assert result.model_dump(mode="json") == full.verify(forged, now=LATER).model_dump(mode="json")
