@@ -42,7 +42,11 @@ def workload_names(
     manifest: WorkloadManifest, *, job_canonical: bytes | None = None
 ) -> list[tuple[str, str]]:
     """The (name, SHA-256 hex) pairs of :func:`workload_subjects`, without building the subjects."""
-    job = manifest.job
+    return job_names(manifest.job, job_canonical=job_canonical)
+
+
+def job_names(job: Job, *, job_canonical: bytes | None = None) -> list[tuple[str, str]]:
+    """:func:`workload_names` of a manifest whose job is ``job`` (the names depend on it alone)."""
     named: list[tuple[str, str]] = []
     if job.spec_digest:
         named.append((f"job/{job.id}", job.spec_digest.removeprefix("sha256:")))
@@ -62,7 +66,12 @@ def subjects_name_workload(
     Each subject's digest must be that one SHA-256 and nothing else (as list equality with
     the built subjects says), compared without building them.
     """
-    named = workload_names(manifest, job_canonical=job_canonical)
+    return subjects_name_job(subjects, manifest.job, job_canonical=job_canonical)
+
+
+def subjects_name_job(subjects: Sequence[Subject], job: Job, *, job_canonical: bytes | None = None) -> bool:
+    """:func:`subjects_name_workload` of a manifest whose job is ``job``."""
+    named = job_names(job, job_canonical=job_canonical)
     if len(subjects) != len(named):
         return False
     for subject, (name, digest) in zip(subjects, named, strict=True):
@@ -79,15 +88,29 @@ def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> 
     """
     digest = _DIGESTS.get(manifest)
     if digest is None:
-        frame = _frame(manifest)
-        h = hashlib.sha256(frame[0])
-        h.update(canonical_freshness(manifest.freshness))
-        h.update(frame[1])
-        h.update(job if job is not None else canonical_job(manifest.job))
-        h.update(frame[2])
-        digest = "sha256:" + h.hexdigest()
+        job_bytes = job if job is not None else canonical_job(manifest.job)
+        digest = framed_digest(_frame(manifest), manifest.freshness, job_bytes)
         _DIGESTS.put(digest, manifest)
     return digest
+
+
+def framed_digest(frame: tuple[bytes, bytes, bytes], freshness: Freshness, job: bytes) -> str:
+    """:func:`manifest_digest` of the manifest whose text around freshness and job is ``frame``.
+
+    ``frame`` is :func:`manifest_frame` of a manifest with the same other members; ``job`` is
+    ``canonical_job`` of its job.
+    """
+    h = hashlib.sha256(frame[0])
+    h.update(canonical_freshness(freshness))
+    h.update(frame[1])
+    h.update(job)
+    h.update(frame[2])
+    return "sha256:" + h.hexdigest()
+
+
+def manifest_frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
+    """The manifest's RFC 8785 text before its freshness, between freshness and job, and after its job."""
+    return _frame(manifest)
 
 
 def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) -> bytes:

@@ -54,10 +54,17 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 from pydantic_core import to_json
 
-from attest._internal.memo import ByIdentity, Same
+from attest._internal.memo import Bounded, ByIdentity, Same
 from attest.anchors import catalog_anchor, policy_anchor, registry_digest, trust_digest
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
-from attest.crypto.dsse import b64decode_canonical, encode_envelope, pae, parse_envelope, sign_payload
+from attest.crypto.dsse import (
+    b64decode_canonical,
+    encode_envelope,
+    pae,
+    parse_envelope,
+    sign_payload,
+    split_canonical,
+)
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
 from attest.errors import AttestError, EnvelopeError, StoreError
@@ -75,10 +82,17 @@ from attest.hardware.cc import (
 from attest.hardware.devices import claim_period, gpu_devices
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
-from attest.model.base import construct, format_timestamp, require_aware
-from attest.model.fastread import read_statement
+from attest.model.base import assemble, construct, format_timestamp, require_aware
+from attest.model.fastread import REPEATING, read_parts, read_statement
 from attest.model.location import LandmarkRegistry
-from attest.model.manifest import PREDICATE_TYPE, CcEvidence, Gpu, SignedChallenge, WorkloadManifest
+from attest.model.manifest import (
+    PREDICATE_TYPE,
+    CcEvidence,
+    Freshness,
+    Gpu,
+    SignedChallenge,
+    WorkloadManifest,
+)
 from attest.model.policy import HardwareRequirement, LocationRequirement
 from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Envelope, Statement
@@ -97,7 +111,10 @@ from attest.replay import (
 from attest.sign import (
     canonical_job,
     clear_digests,
+    framed_digest,
     manifest_digest,
+    manifest_frame,
+    subjects_name_job,
     subjects_name_workload,
     workload_subjects,
 )
@@ -461,6 +478,9 @@ class Verifier:
         P-384 verify (what depends on the envelope is still checked every time)."""
         self._anchors: Anchors | None = None
         self._anchored: tuple[object, ...] | None = None
+        self._heartbeats: _Heartbeats | None = _Heartbeats()
+        """What this verifier concluded about each node's repeating members (step 0 of a
+        verification); None judges every envelope in full (the differential tests compare both)."""
 
     @property
     def anchors(self) -> Anchors:
@@ -684,8 +704,18 @@ def verify_and_open(
 
 
 def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
-    trust, nonces, chains = verifier.trust, verifier.nonces, verifier.chains
+    trust, chains = verifier.trust, verifier.chains
     policy, options, catalog, devices = verifier.policy, verifier.options, verifier.catalog, verifier.devices
+
+    # 0. A heartbeat of a node judged before: its repeating members are the very bytes judged
+    #    then, so steps 7-8 and 12-15 are what they were; the rest is judged below, in full.
+    # (key id, signature, message, whether it verified): a signature step 0 checked, not checked twice
+    verified: tuple[str, str, bytes, bool] | None = None
+    heartbeats = verifier._heartbeats
+    if heartbeats is not None and len(raw) <= options.max_bytes:
+        done, verified = _verify_heartbeat(run, raw, verifier, heartbeats)
+        if done:
+            return
 
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
@@ -724,7 +754,11 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
                 remedy="add the node's public key with: attest trust add KEY.pub --trust FILE",
             )
             continue
-        if not entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message):
+        if verified is not None and verified[:3] == (sig.keyid, sig.sig, message):
+            valid = verified[3]
+        else:
+            valid = entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message)
+        if not valid:
             run.add(
                 "signature.invalid",
                 CONTRA,
@@ -760,6 +794,8 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
             {"expected": [s.to_obj() for s in expected]},
         )
 
+    marks = [len(run.findings)]  # where steps 7, 9 and 12 begin: what step 0 reuses lies between
+
     # 7. The node key the manifest names signed it.
     signer_ids = [s.scope.key_id for s in signers]
     if manifest.node.key_id not in signer_ids:
@@ -775,42 +811,14 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     for entry in signers:
         _check_scope(run, entry, manifest)
 
+    marks.append(len(run.findings))
+
     # 9. Freshness.
-    _check_freshness(run, manifest, options)
+    _check_freshness(run, manifest.freshness, options)
 
-    # 10. Replay: the (key, nonce) pair was not used before by another payload. The same payload
-    #     from the same node key again (identical or re-signed bytes) is the same manifest: it
-    #     keeps its first chain verdict and is judged again now on everything else.
-    first = None
-    expires = manifest.freshness.expires_at + options.clock_skew
-    sightings = sighting_store(nonces)
-    if nonces is None:
-        run.findings.append(_REPLAY_NOT_CHECKED)
-    elif sightings is not None:
-        first = sightings.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
-        if first.payload != run.subject:
-            first = None
-            _replayed(run, manifest.freshness.nonce)
-        elif not first.new:
-            run.add(*seen_before(first))
-    elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
-        _replayed(run, manifest.freshness.nonce)
-
-    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen). The
-    #     verdict kept with a sighting is the one judged against that same store's chain heads:
-    #     a verifier whose chain store is another (or none) neither uses nor records it.
-    same_store = chains is not None and id(chains) == id(nonces)  # the same object
-    if first is not None and not first.new and first.chain_rule is not None and same_store:
-        if first.chain_rule:
-            run.add(*first_chain_verdict(first))
-    elif chains is None:
-        run.findings.append(_CHAIN_NOT_CHECKED)
-    elif run.key_id != manifest.node.key_id:
-        pass  # not signed by the node key it names (refused above): its claims move no chain
-    else:
-        rule = _check_chain(run, chains, manifest, job_canonical)
-        if first is not None and sightings is not None and same_store:
-            sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
+    # 10. and 11. Replay and chain.
+    _check_replay_and_chain(run, verifier, manifest, lambda: manifest_digest(manifest, job=job_canonical))
+    marks.append(len(run.findings))
 
     # 12. Classification, from the catalog, never from the manifest's word.
     _check_classification(run, manifest, catalog)
@@ -847,6 +855,268 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
             found = list(policy.evaluate(manifest, now=run.now, facts=facts))
             run.findings.extend(found)
             run.evaluated.update(_evaluated_aspects(found))
+
+    if heartbeats is not None:
+        heartbeats.learn(run, verifier, payload, manifest, signers, marks)
+
+
+def _check_replay_and_chain(
+    run: _Run, verifier: Verifier, manifest: WorkloadManifest, digest: Callable[[], str]
+) -> None:
+    """Steps 10 and 11: the (key, nonce) pair not used before; the node's chain continued.
+
+    ``digest`` gives the manifest's digest (:func:`attest.sign.manifest_digest`), asked only
+    when the chain is checked.
+    """
+    # 10. Replay: the (key, nonce) pair was not used before by another payload. The same payload
+    #     from the same node key again (identical or re-signed bytes) is the same manifest: it
+    #     keeps its first chain verdict and is judged again now on everything else.
+    assert run.key_id is not None and run.subject is not None  # set by steps 1-7
+    first = None
+    nonces, chains, options = verifier.nonces, verifier.chains, verifier.options
+    expires = manifest.freshness.expires_at + options.clock_skew
+    sightings = sighting_store(nonces)
+    if nonces is None:
+        run.findings.append(_REPLAY_NOT_CHECKED)
+    elif sightings is not None:
+        first = sightings.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
+        if first.payload != run.subject:
+            first = None
+            _replayed(run, manifest.freshness.nonce)
+        elif not first.new:
+            run.add(*seen_before(first))
+    elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
+        _replayed(run, manifest.freshness.nonce)
+
+    # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen). The
+    #     verdict kept with a sighting is the one judged against that same store's chain heads:
+    #     a verifier whose chain store is another (or none) neither uses nor records it.
+    same_store = chains is not None and id(chains) == id(nonces)  # the same object
+    if first is not None and not first.new and first.chain_rule is not None and same_store:
+        if first.chain_rule:
+            run.add(*first_chain_verdict(first))
+    elif chains is None:
+        run.findings.append(_CHAIN_NOT_CHECKED)
+    elif run.key_id != manifest.node.key_id:
+        pass  # not signed by the node key it names (refused above): its claims move no chain
+    else:
+        rule = _check_chain(run, chains, manifest.freshness, digest)
+        if first is not None and sightings is not None and same_store:
+            sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
+
+
+@dataclass(frozen=True, eq=False)
+class _Judged:
+    """What steps 7-8 and 12-15 concluded about one node's repeating manifest members.
+
+    Those steps read only the members other than freshness and job (tenant, operator, site,
+    node, GPUs, licences, location evidence), the signer's trust entry, the issue date and the
+    job's declared operations, and the verifier's policy, catalog and options — when, as
+    :meth:`_Heartbeats.learn` requires, the key's trust period is met, the GPUs carry no
+    evidence, the manifest no landmark receipts and the policy is the bundled engine (whose
+    verdict is a function of those). A manifest whose repeating members are these very bytes
+    has the same values (the fast reader's values are functions of the bytes), so the same
+    conclusions.
+    """
+
+    context: tuple[object, ...]
+    """The verifier's policy, catalog, options, trust store and trust document, by identity."""
+    signer: TrustEntry
+    repeating: tuple[bytes, ...]
+    on: date
+    ops: tuple[type, object]
+    members: dict[str, Any]
+    """The judged manifest's repeating member objects (validated), by name."""
+    given: frozenset[str]
+    frame: tuple[bytes, bytes, bytes]
+    pre: tuple[Finding, ...]
+    """Steps 7 and 8 (the node key, the key's scope)."""
+    post: tuple[Finding, ...]
+    """Steps 12 to 15 (classification, hardware, devices, location, policy)."""
+    evaluated: frozenset[str]
+    classifications: tuple[ChipClassification, ...]
+
+
+_TIME_SCOPE = frozenset({"trust.key_not_yet_valid", "trust.key_expired"})
+
+
+def _context(verifier: Verifier) -> tuple[object, ...]:
+    t = verifier.trust
+    return (verifier.policy, verifier.catalog, verifier.options, t, t.document)
+
+
+class _Heartbeats:
+    """A verifier's memory of the nodes it judged in full: step 0 of :func:`_verify`.
+
+    A node's heartbeats repeat every member but freshness and job byte for byte. For one whose
+    repeating members, signer, issue date and declared operations were judged before by this
+    verifier (with the same anchors), steps 7-8 and 12-15 are those conclusions again; steps
+    1-6 and 9-11 (envelope, signature, subjects, freshness, replay, chain) are made in full.
+    Bounded: the newest conclusions per node key, and up to ``limit`` in all.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._newest: Bounded[str, _Judged] = Bounded(limit)
+        self._all: Bounded[tuple[Any, ...], _Judged] = Bounded(limit)
+        self.hits = 0
+        """Envelopes judged by step 0 (tests and benchmarks read it)."""
+
+    def knows(self, key_id: str) -> bool:
+        """Whether anything signed by ``key_id`` was judged (else step 0 leaves it to the full path)."""
+        return self._newest.get(key_id) is not None
+
+    def find(
+        self,
+        verifier: Verifier,
+        key_id: str,
+        repeating: tuple[bytes, ...],
+        on: date,
+        ops: tuple[type, object],
+    ) -> _Judged | None:
+        """The conclusions for exactly these bytes, signer key, date and operations, with these anchors."""
+        judged = self._newest.get(key_id)
+        if judged is None or judged.on != on or judged.ops != ops or judged.repeating != repeating:
+            judged = self._all.get((key_id, repeating, on, ops))
+            if judged is None:
+                return None
+            self._newest.put(key_id, judged)
+        context = _context(verifier)
+        if any(a is not b for a, b in zip(judged.context, context, strict=True)):
+            return None
+        return judged
+
+    def learn(
+        self,
+        run: _Run,
+        verifier: Verifier,
+        payload: bytes,
+        manifest: WorkloadManifest,
+        signers: list[TrustEntry],
+        marks: list[int],
+    ) -> None:
+        """Keep what the full path concluded at steps 7-8 and 12-15, when they depend on nothing else."""
+        options, policy = verifier.options, verifier.policy
+        if options.as_of_issue or not options.require_canonical or run.at is not None:
+            return
+        if policy is not None and type(policy) is not Policy:
+            return  # another engine's verdict may read anything (the job, the time): judged every time
+        if len(signers) != 1 or len(marks) != 3:
+            return
+        signer = signers[0]
+        key_id = signer.scope.key_id
+        if manifest.node.key_id != key_id or run.key_id != key_id:
+            return
+        if run.grade != "declared" or run.bound or run.hardware_manifest is not None:
+            return
+        if manifest.location_evidence.receipts or any(
+            g.cc_evidence is not None or g.cc_evidence_ref for g in manifest.gpus
+        ):
+            return  # evidence is judged against the time and the verifier's caches: every time
+        pre = tuple(run.findings[marks[0] : marks[1]])
+        if any(f.rule in _TIME_SCOPE for f in pre):
+            return
+        parts = read_parts(payload, max_bytes=options.max_bytes)
+        if parts is None:
+            return
+        ops = manifest.job.declared_training_ops
+        on = manifest.freshness.issued_at.date()
+        judged = _Judged(
+            context=_context(verifier),
+            signer=signer,
+            repeating=parts.repeating,
+            on=on,
+            ops=(type(ops), ops),
+            members={name: getattr(manifest, name) for name in REPEATING},
+            given=frozenset(manifest.model_fields_set),
+            frame=manifest_frame(manifest),
+            pre=pre,
+            post=tuple(run.findings[marks[2] :]),
+            evaluated=frozenset(run.evaluated),
+            classifications=run.classifications,
+        )
+        self._all.put((key_id, parts.repeating, on, judged.ops), judged)
+        self._newest.put(key_id, judged)
+
+
+def _in_trust_period(entry: TrustEntry, issued: datetime, now: datetime) -> bool:
+    """Whether step 8 finds the key trusted at ``now`` and at ``issued`` (its time part)."""
+    scope = entry.scope
+    if scope.not_before is None and scope.not_after is None:
+        return True
+    for moment in (now, issued):
+        if (scope.not_before and moment < scope.not_before) or (scope.not_after and moment > scope.not_after):
+            return False
+    return True
+
+
+def _verify_heartbeat(
+    run: _Run, raw: bytes, verifier: Verifier, heartbeats: _Heartbeats
+) -> tuple[bool, tuple[str, str, bytes, bool] | None]:
+    """Step 0: judge a heartbeat of a node judged before; (False, …) leaves it to the full path.
+
+    Returns whether it judged the envelope, and the (key id, signature, message, outcome) of the
+    signature it checked (so the full path does not check the same signature over the same
+    message twice, a forged one included). It gives up, having added nothing, on
+    anything but a canonical envelope with one signature by a trusted, unrevoked key whose
+    payload's repeating members were judged before, with subjects that name the job and a
+    freshness without finding; whatever it judges is judged as the full path would.
+    """
+    split = split_canonical(raw)
+    if split is None:
+        return False, None
+    envelope, payload = split
+    if len(envelope.signatures) != 1 or envelope.payload_type != PAYLOAD_TYPE_INTOTO:
+        return False, None
+    sig = envelope.signatures[0]
+    key_id = sig.keyid
+    if not heartbeats.knows(key_id):
+        return False, None  # a node not judged before: the full path, which verifies the signature once
+    trust = verifier.trust
+    entry = trust.get(key_id)
+    if entry is None or trust.is_revoked(key_id):
+        return False, None
+    message = pae(envelope.payload_type, payload)
+    ok = entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message)
+    verified = (key_id, sig.sig, message, ok)
+    if not ok:
+        return False, verified
+    options = verifier.options
+    parts = read_parts(payload, max_bytes=options.max_bytes)
+    if parts is None:
+        return False, verified
+    fr, job = parts.freshness, parts.job
+    ops = job.declared_training_ops
+    judged = heartbeats.find(verifier, key_id, parts.repeating, fr.issued_at.date(), (type(ops), ops))
+    if judged is None or judged.signer is not entry or not _in_trust_period(entry, fr.issued_at, run.now):
+        return False, verified
+    chains = verifier.chains
+    job_canonical = canonical_job(job) if chains is not None or not (job.spec_digest or job.images) else None
+    if not subjects_name_job(parts.subject, job, job_canonical=job_canonical):
+        return False, verified
+    _check_freshness(run, fr, options)
+    if run.findings:
+        run.findings.clear()
+        return False, verified
+    values = {name: judged.members.get(name) for name in WorkloadManifest.model_fields}
+    values["freshness"], values["job"] = fr, job
+    manifest = assemble(WorkloadManifest, values, set(judged.given))
+    run.manifest = manifest
+    run.subject = "sha256:" + hashlib.sha256(payload).hexdigest()
+    run.key_id = key_id
+    run.findings.extend(judged.pre)
+    _check_replay_and_chain(
+        run,
+        verifier,
+        manifest,
+        lambda: framed_digest(
+            judged.frame, fr, job_canonical if job_canonical is not None else canonical_job(job)
+        ),
+    )
+    run.findings.extend(judged.post)
+    run.evaluated.update(judged.evaluated)
+    run.classifications = judged.classifications
+    heartbeats.hits += 1
+    return True, verified
 
 
 # The aspects a kept policy verdict makes evaluated, by the verdict (a tuple the policy holds).
@@ -1905,8 +2175,7 @@ def _check_scope(run: _Run, entry: TrustEntry, manifest: WorkloadManifest) -> No
             break
 
 
-def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptions) -> None:
-    fr = manifest.freshness
+def _check_freshness(run: _Run, fr: Freshness, options: VerifyOptions) -> None:
 
     def evidence() -> dict[str, JsonValue]:  # only formatted when a finding needs it
         return {
@@ -1940,16 +2209,18 @@ def _check_freshness(run: _Run, manifest: WorkloadManifest, options: VerifyOptio
         )
 
 
-def _check_chain(run: _Run, chains: ChainStore, manifest: WorkloadManifest, job: bytes | None) -> str:
+def _check_chain(
+    run: _Run, chains: ChainStore, freshness: Freshness, manifest_digest: Callable[[], str]
+) -> str:
     """Check and advance the node's chain; return the finding's rule ("" for none)."""
     assert run.key_id is not None
-    seq = manifest.freshness.sequence
-    digest = manifest_digest(manifest, job=job)
+    seq = freshness.sequence
+    digest = manifest_digest()
     new = ChainHead(sequence=seq, digest=digest)
     swap = getattr(chains, "swap", None)  # a SwapChainStore: read, judge, compare-and-set
     for _ in range(_CHAIN_TRIES):
         head = chains.head(run.key_id)
-        finding, advance = _chain_step(head, seq, digest, manifest.freshness.previous)
+        finding, advance = _chain_step(head, seq, digest, freshness.previous)
         if not advance:
             break
         if swap is None:

@@ -15,6 +15,7 @@ import binascii
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -96,48 +97,74 @@ def _canonical(envelope: Envelope) -> bytes:
 # than binascii's strict mode). Anything else takes the
 # strict path, which explains the problem. Both paths accept exactly the same inputs (the
 # differential tests in tests/test_fast_paths.py and tests/model/test_wire.py say so).
-_ENVELOPE = derive(Envelope)
+def _payload_text(token: msgspec.Raw) -> str:
+    """The payload member's value, from its JSON text (a string of base64 characters, no escape)."""
+    return bytes(token)[1:-1].decode("ascii")
+
+
+# The payload is read as its raw JSON text (6 KB of base64 need not become a str to be decoded).
+_ENVELOPE = derive(Envelope, members={"payload": (msgspec.Raw, _payload_text)})
 _FAST_DECODE = _ENVELOPE.decoder.decode
 _FAST_ENCODE = msgspec.json.Encoder().encode
 _DECODE_BASE64 = msgspec.json.Decoder(bytes).decode
 _PREFIX = b'{"payload":"'
+_AT = len(_PREFIX) - 1  # where the payload's JSON text starts
+_EMPTY = msgspec.Raw(b'""')
+_MAX_PAYLOAD_TEXT = Envelope.model_fields["payload"].metadata[0].max_length + 2  # with its quotes
 _PLAIN_TYPE = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII but " and \: written the same by every encoder
 
 
-def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
-    """The envelope and its payload, if ``raw`` is in the canonical form; else None."""
+def split_canonical(raw: bytes) -> tuple[Any, bytes] | None:
+    """The envelope as its derived Struct (no model built) and its payload, if ``raw`` is canonical.
+
+    None otherwise (then :func:`parse_envelope` reads and explains it). The Struct's
+    ``payload`` is the member's JSON text (:class:`msgspec.Raw`); its other fields are the
+    model's, every constraint checked; the model's validator (distinct key ids) is left to the
+    caller, which :func:`parse_envelope` runs by building the model.
+    """
     if not raw.startswith(_PREFIX) or not raw.endswith(b"}\n"):
         return None
     try:
         fast = _FAST_DECODE(raw)
-        # The payload's JSON string where the canonical form puts it: as long as the text
-        # decoded, between quotes. Decoding it as base64 shows it holds base64 characters only
-        # (so no escapes: it is the whole token).
-        end = len(_PREFIX) + len(fast.payload)
-        token = raw[len(_PREFIX) - 1 : end + 1]
+        token = fast.payload  # the payload member's JSON text, at _AT (it is the first member)
+        end = _AT + len(token)
+        # A JSON string of base64 characters without escapes: msgspec refuses every other
+        # alphabet, whitespace, and missing or misplaced padding; an escape would decode to
+        # base64 characters too, so none is allowed (the canonical form has none).
+        if len(token) > _MAX_PAYLOAD_TEXT or raw.find(b"\\", _AT, end) != -1:
+            return None
         payload = _DECODE_BASE64(token)
-        # msgspec refuses every other alphabet, whitespace, and missing or misplaced padding;
-        # what it lets through is spare bits set in a padded last group, which re-encoding the
+        # What it lets through is spare bits set in a padded last group, which re-encoding the
         # last one or two bytes shows (as in b64decode_canonical).
         tail = len(payload) % 3
         if len(token) != 4 * ((len(payload) + 2) // 3) + 2 or (
-            tail and binascii.b2a_base64(payload[-tail:], newline=False) != token[-5:-1]
+            tail and binascii.b2a_base64(payload[-tail:], newline=False) != raw[end - 5 : end - 1]
         ):
             return None
         # Everything after it is what msgspec writes for the other members: no member twice
-        # (a second payload included), none unknown, no whitespace, no escapes. The payload
-        # text is then the token's (not re-encoded: 6 KB of base64 cost more than the rest).
-        rest = _FAST_ENCODE(msgspec.structs.replace(fast, payload=""))[len(_PREFIX) :] + b"\n"
-        if raw[end:] != rest or not _PLAIN_TYPE.fullmatch(fast.payload_type):
+        # (a second payload included), none unknown, no whitespace, no escapes.
+        rest = _FAST_ENCODE(msgspec.structs.replace(fast, payload=_EMPTY))[len(_PREFIX) + 1 :]
+        if raw[end:-1] != rest or not _PLAIN_TYPE.fullmatch(fast.payload_type):
             return None
         for sig in fast.signatures:
             b64decode_canonical(sig.sig, what="signature")
-        envelope: Envelope = _ENVELOPE.to_model(fast)  # runs the model's validators
-    except MSGSPEC_ERRORS:  # msgspec's errors and the model validators' ValueError
+    except MSGSPEC_ERRORS:  # msgspec's errors
         return None  # the strict path reports the problem
     except EnvelopeError:
         return None
-    return envelope, payload
+    return fast, payload
+
+
+def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
+    """The envelope and its payload, if ``raw`` is in the canonical form; else None."""
+    split = split_canonical(raw)
+    if split is None:
+        return None
+    try:
+        envelope: Envelope = _ENVELOPE.to_model(split[0])  # runs the model's validators
+    except MSGSPEC_ERRORS:  # the model validators' ValueError
+        return None
+    return envelope, split[1]
 
 
 def parse_envelope(

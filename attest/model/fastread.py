@@ -31,18 +31,18 @@ differential tests in ``tests/model/test_fastread.py`` and the property tests in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 from pydantic_core import to_json
 
 from attest._internal.memo import Bounded
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS
-from attest.model.manifest import WorkloadManifest
-from attest.model.statement import STATEMENT_TYPE, Statement
+from attest.model.manifest import Freshness, Job, WorkloadManifest
+from attest.model.statement import STATEMENT_TYPE, Statement, Subject
 from attest.model.wire import derive, field_reader
 
-__all__ = ["clear_cache", "read_statement"]
+__all__ = ["REPEATING", "Parts", "clear_cache", "read_parts", "read_statement"]
 
 # Members that repeat across a node's manifests: validated once per distinct byte string.
 _STABLE = frozenset({"tenant", "operator", "site", "node", "gpus", "licenses", "location_evidence"})
@@ -117,7 +117,23 @@ def _member_reader(
     return cached
 
 
-def _readers(order: Literal["model", "sorted"]) -> Callable[[bytes], Statement]:
+REPEATING = tuple(name for name in WorkloadManifest.model_fields if name not in ("freshness", "job"))
+"""The manifest's members other than freshness and job, in field order: what a node's heartbeats repeat."""
+
+
+class Parts(NamedTuple):
+    """A statement read down to what changes between a node's heartbeats (see :func:`read_parts`)."""
+
+    repeating: tuple[bytes, ...]
+    """The exact bytes of each member in :data:`REPEATING`, in that order (not read)."""
+    freshness: Freshness
+    job: Job
+    subject: list[Subject]
+
+
+def _readers(
+    order: Literal["model", "sorted"],
+) -> tuple[Callable[[bytes], Statement], Callable[[bytes], Parts]]:
     """The fast reader of statements whose members (at every level) come in ``order``.
 
     Two orders are read fast: the models' own (what :func:`attest.sign.sign_manifest` writes)
@@ -149,11 +165,27 @@ def _readers(order: Literal["model", "sorted"]) -> Callable[[bytes], Statement]:
         result: Statement = statement.to_model(decoded)
         return result
 
-    return read
+    read_freshness = _member_reader(WorkloadManifest, "freshness", order)
+    read_job = _member_reader(WorkloadManifest, "job", order)
+    read_subject = _member_reader(Statement, "subject", order)
+
+    def parts(payload: bytes) -> Parts:
+        decoded = statement.decoder.decode(payload)
+        if _ENCODE(decoded) != payload:
+            raise _NotFast  # as read(): one spelling at the two levels
+        m = decoded.predicate
+        return Parts(
+            tuple([bytes(getattr(m, name)) for name in REPEATING]),
+            read_freshness(m.freshness),
+            read_job(m.job),
+            read_subject(decoded.subject),
+        )
+
+    return read, parts
 
 
-_READ_MODEL_ORDER = _readers("model")
-_READ_SORTED = _readers("sorted")
+_READ_MODEL_ORDER, _PARTS_MODEL_ORDER = _readers("model")
+_READ_SORTED, _PARTS_SORTED = _readers("sorted")
 # What follows ``{"_type":"…",`` tells the two orders apart.
 _SORTED_AFTER_TYPE = b'{"_type":"' + STATEMENT_TYPE.encode() + b'","predicate":'
 
@@ -164,6 +196,26 @@ def _read_fast(payload: bytes) -> Statement:
         return read(payload)
     except MSGSPEC_ERRORS:  # a constraint, a validator, bad JSON: for the strict reader
         raise _NotFast from None
+
+
+def read_parts(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Parts | None:
+    """The payload's freshness, job and subjects read, and the other members' exact bytes unread.
+
+    The three are validated as :func:`read_statement` reads them. None when the fast reader
+    would not read the payload (the strict reader decides then).
+
+    For a verifier that has read and judged a payload whose other members are these very
+    bytes: they are then the same values (a member's value is a function of its bytes).
+    """
+    if len(payload) > max_bytes:
+        return None
+    parts = _PARTS_SORTED if payload.startswith(_SORTED_AFTER_TYPE) else _PARTS_MODEL_ORDER
+    try:
+        return parts(payload)
+    except _NotFast:
+        return None
+    except MSGSPEC_ERRORS:  # a constraint, a validator, bad JSON
+        return None
 
 
 def read_statement(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Statement:

@@ -1,0 +1,374 @@
+"""Step 0 of a verification (a heartbeat of a node judged before) concludes what the full path does.
+
+Every test verifies the same envelopes with two verifiers built alike, one with step 0 and one
+judging every envelope in full (``_heartbeats = None``), each with its own state, and requires
+equal results, finding for finding. The tests also count the envelopes step 0 judged, so that
+a test whose stream never took it fails rather than passing on the full path alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from attest.crypto.dsse import encode_envelope, sign_payload
+from attest.crypto.keys import SigningKey
+from attest.model.manifest import Freshness, Job, Tenant, WorkloadManifest
+from attest.model.result import Status, VerificationResult
+from attest.model.statement import PAYLOAD_TYPE_INTOTO
+from attest.policy.engine import Policy, load_policy
+from attest.sign import TemplateSigner, build_statement, manifest_digest
+from attest.verify import RulesOnly, Verifier, VerifyOptions
+from tests.conftest import NOW, Node, trusted_node
+
+US_EAR = load_policy("us-ear")
+LATER = NOW + timedelta(minutes=5)  # after every heartbeat the tests make, before any expires
+
+
+def pair(node: Node, **kw: Any) -> tuple[Verifier, Verifier]:
+    """(with step 0, every envelope in full): the same trust, policy and options, state of their own."""
+    kw.setdefault("policy", US_EAR)
+    fast = Verifier(node.trust, **kw)
+    full = Verifier(node.trust, **kw)
+    full._heartbeats = None
+    return fast, full
+
+
+def hits(verifier: Verifier) -> int:
+    assert verifier._heartbeats is not None
+    return verifier._heartbeats.hits
+
+
+def same(
+    fast: Verifier, full: Verifier, envelopes: list[bytes], now: datetime = LATER
+) -> list[VerificationResult]:
+    """Verify each envelope with both; their results must be equal."""
+    out = []
+    for i, raw in enumerate(envelopes):
+        a, b = fast.verify(raw, now=now, source=f"e{i}"), full.verify(raw, now=now, source=f"e{i}")
+        assert a.model_dump(mode="json") == b.model_dump(mode="json"), f"envelope {i}"
+        out.append(a)
+    return out
+
+
+def chained(
+    node: Node,
+    n: int,
+    *,
+    start: datetime = NOW,
+    step: timedelta = timedelta(seconds=30),
+    ops: Any = 3.1e24,
+    **member: Any,
+) -> list[WorkloadManifest]:
+    """``n`` manifests of ``node`` chained by sequence and previous digest, a job each."""
+    base = node.manifest(now=start)
+    if member:
+        base = base.model_copy(update=member)
+    out: list[WorkloadManifest] = []
+    for i in range(n):
+        at = start + i * step
+        previous = manifest_digest(out[-1]) if out else None
+        fr = Freshness(
+            issued_at=at,
+            expires_at=at + timedelta(minutes=15),
+            nonce=random.randbytes(16).hex(),
+            sequence=i,
+            previous=previous,
+        )
+        job = Job(
+            id=f"slurm-{i}", scheduler="slurm", phase="start", started_at=start, declared_training_ops=ops
+        )
+        out.append(base.model_copy(update={"freshness": fr, "job": job}))
+    return out
+
+
+def envelopes(node: Node, manifests: list[WorkloadManifest]) -> list[bytes]:
+    return [node.envelope(m) for m in manifests]
+
+
+def test_a_stream_of_heartbeats_is_judged_by_step_0_as_in_full() -> None:
+    node = trusted_node()
+    fast, full = pair(node)
+    results = same(fast, full, envelopes(node, chained(node, 8)))
+    assert all(r.status is Status.AFFIRMING for r in results)
+    assert hits(fast) == 7  # every heartbeat after the first
+
+
+def test_replays_twins_forks_gaps_and_rollbacks_as_in_full() -> None:
+    node = trusted_node()
+    ms = chained(node, 6)
+    raw = envelopes(node, ms)
+    replay = ms[3].model_copy(
+        update={"job": Job(id="other", scheduler="slurm", phase="start")}
+    )  # same nonce, another payload
+    fork = chained(node, 1)[0].model_copy(
+        update={"freshness": ms[4].freshness}
+    )  # sequence 4 again, another job
+    fork = fork.model_copy(update={"job": Job(id="fork", scheduler="slurm", phase="start")})
+    gap = ms[5].model_copy(
+        update={
+            "freshness": ms[5].freshness.model_copy(
+                update={"sequence": 9, "nonce": random.randbytes(16).hex()}
+            )
+        }
+    )
+    rollback = ms[1].model_copy(
+        update={"freshness": ms[1].freshness.model_copy(update={"nonce": random.randbytes(16).hex()})}
+    )
+    order = [
+        raw[0],
+        raw[1],
+        raw[2],
+        raw[3],
+        node.envelope(replay),
+        raw[3],
+        raw[4],
+        node.envelope(fork),
+        raw[5],
+    ]
+    order += [node.envelope(gap), node.envelope(rollback), raw[2]]
+    fast, full = pair(node)
+    results = same(fast, full, order)
+    rules = [{f.rule for f in r.findings if f.severity.value != "info"} for r in results]
+    assert "freshness.nonce_reused" in rules[4]
+    assert any(r for r in rules[7:]), rules
+    assert hits(fast) >= 6
+
+
+def test_freshness_and_subject_findings_leave_it_to_the_full_path() -> None:
+    node = trusted_node()
+    ms = chained(node, 3)
+    raw = envelopes(node, ms)
+    fast, full = pair(node)
+    same(fast, full, raw[:2])
+    before = hits(fast)
+    # expired, not yet valid, too long a window
+    same(fast, full, [raw[2]], now=NOW + timedelta(days=2))
+    same(fast, full, [raw[2]], now=NOW - timedelta(days=2))
+    long = ms[2].model_copy(
+        update={
+            "freshness": ms[2].freshness.model_copy(
+                update={"expires_at": NOW + timedelta(days=30), "nonce": random.randbytes(16).hex()}
+            )
+        }
+    )
+    same(fast, full, [node.envelope(long)])
+    # subjects that do not name the job: a statement signed by the node key with another subject
+    statement = build_statement(ms[2]).to_obj()
+    statement["subject"][0]["digest"]["sha256"] = "00" * 32
+    payload = json.dumps(statement, separators=(",", ":"), ensure_ascii=False).encode()
+    forged = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key]))
+    results = same(fast, full, [forged])
+    assert any(f.rule == "statement.subject_mismatch" for f in results[0].findings)
+    assert hits(fast) == before
+
+
+def test_a_change_of_any_repeating_member_is_judged_anew() -> None:
+    node = trusted_node()
+    listed = Tenant.from_obj({"legal_name": "Huawei Technologies Co., Ltd.", "headquarters_country": "CN"})
+    hk = Tenant.from_obj({"legal_name": "Example Robotics Ltd.", "headquarters_country": "HK"})
+    fast, full = pair(node)
+    first = chained(node, 3)
+    same(fast, full, envelopes(node, first))
+    for tenant in (listed, hk):
+        ms = chained(node, 3, start=NOW + timedelta(minutes=2), tenant=tenant)
+        # continue the chain from the last manifest verified
+        results = same(fast, full, envelopes(node, ms))
+        assert all(r.status is Status.CONTRAINDICATED for r in results), [r.findings for r in results]
+    site = node.site.model_copy(update={"country": "CN", "latitude": 22.54, "longitude": 114.06})
+    results = same(fast, full, envelopes(node, chained(node, 3, start=NOW + timedelta(minutes=4), site=site)))
+    assert all(r.status is Status.CONTRAINDICATED for r in results)
+    assert hits(fast) >= 2
+
+
+def test_the_declared_operations_and_the_issue_date_are_part_of_what_was_judged() -> None:
+    node = trusted_node()
+    fast, full = pair(node)
+    same(fast, full, envelopes(node, chained(node, 3)))
+    for ops in (1e27, 10**26, 1e26, 0.0, None):
+        same(fast, full, envelopes(node, chained(node, 3, ops=ops)))
+    # across midnight: the policy judges at the issue date (us-ear takes effect on 2023-11-17)
+    midnight = datetime(2023, 11, 16, 23, 59, 0, tzinfo=UTC)
+    results = same(
+        fast, full, envelopes(node, chained(node, 4, start=midnight)), now=midnight + timedelta(minutes=3)
+    )
+    rules = [{f.rule for f in r.findings} for r in results]
+    assert rules[0] != rules[-1]  # the day before, and the day the policy took effect
+
+
+def test_a_trust_period_ending_between_heartbeats() -> None:
+    key_node = trusted_node(not_after=NOW + timedelta(minutes=1))
+    fast, full = pair(key_node)
+    ms = chained(key_node, 6)
+    for i, raw in enumerate(envelopes(key_node, ms)):
+        at = NOW + timedelta(seconds=30 * i + 5)
+        same(fast, full, [raw], now=at)
+    results = same(fast, full, envelopes(key_node, chained(key_node, 2)), now=NOW + timedelta(minutes=5))
+    assert all(any(f.rule == "trust.key_expired" for f in r.findings) for r in results)
+    assert hits(fast) >= 1
+
+
+def test_anchors_changed_on_the_verifier_are_used() -> None:
+    node = trusted_node()
+    fast, full = pair(node)
+    same(fast, full, envelopes(node, chained(node, 3)))
+    # the key revoked: a new trust store on both verifiers
+    from attest.crypto.trust import TrustStore
+
+    revoked = TrustStore(node.trust.document.model_copy(update={"revoked": [node.key.key_id]}))
+    fast.trust = full.trust = revoked
+    results = same(fast, full, envelopes(node, chained(node, 2)))
+    assert all(r.status is Status.CONTRAINDICATED for r in results)
+    # another policy on the same verifier
+    fast.trust = full.trust = node.trust
+    strict = load_policy("us-ear")
+    fast.policy = full.policy = strict
+    same(fast, full, envelopes(node, chained(node, 3)))
+    fast.policy = full.policy = None
+    results = same(fast, full, envelopes(node, chained(node, 3)))
+    assert all(any(f.rule == "policy.not_evaluated" for f in r.findings) for r in results)
+
+
+def test_a_key_scoped_elsewhere_keeps_its_scope_findings() -> None:
+    node = trusted_node(sites=["sgp-1"], countries=["SG"])
+    fast, full = pair(node)
+    results = same(fast, full, envelopes(node, chained(node, 4)))
+    assert all(r.status is Status.CONTRAINDICATED for r in results)
+    assert all({"trust.scope_site", "trust.scope_country"} <= {f.rule for f in r.findings} for r in results)
+    assert hits(fast) == 3
+
+
+def test_heartbeats_of_the_daemon_template_signer_in_rfc_8785_order() -> None:
+    node = trusted_node()
+    signer = TemplateSigner(node.manifest(), node.key)
+    raw, previous = [], None
+    for i in range(5):
+        fr = Freshness(
+            issued_at=NOW,
+            expires_at=NOW + timedelta(minutes=15),
+            nonce=random.randbytes(16).hex(),
+            sequence=i,
+            previous=previous,
+        )
+        m = signer.manifest(Job(id=f"hb-{i}", scheduler="daemon", phase="heartbeat"), fr)
+        data, previous = signer.encode_with_digest(m)
+        raw.append(data)
+    fast, full = pair(node)
+    results = same(fast, full, raw)
+    assert all(r.status is Status.AFFIRMING for r in results)
+    assert hits(fast) == 4
+
+
+@pytest.mark.parametrize("kind", ["as_of_issue", "rules_only", "not_canonical"])
+def test_verifiers_whose_conclusions_depend_on_more_judge_in_full(kind: str) -> None:
+    node = trusted_node()
+    kw: dict[str, Any] = {}
+    if kind == "as_of_issue":
+        kw["options"] = VerifyOptions(as_of_issue=True)
+    elif kind == "rules_only":
+        kw["policy"] = RulesOnly(US_EAR)
+    else:
+        kw["options"] = VerifyOptions(require_canonical=False)
+    fast, full = pair(node, **kw)
+    same(fast, full, envelopes(node, chained(node, 4)))
+    assert hits(fast) == 0
+
+
+def test_verify_many_with_forks_in_one_batch_as_in_full() -> None:
+    node = trusted_node()
+    ms = chained(node, 5)
+    fork = ms[3].model_copy(update={"job": Job(id="fork", scheduler="slurm", phase="start")})
+    items = [(f"e{i}", raw) for i, raw in enumerate([*envelopes(node, ms), node.envelope(fork)])]
+    fast, full = pair(node)
+    a = fast.verify_many(items, now=LATER)
+    b = full.verify_many(items, now=LATER)
+    assert [r.model_dump(mode="json") for r in a] == [r.model_dump(mode="json") for r in b]
+    assert sum(any(f.rule == "chain.fork" for f in r.findings) for r in a) == 2
+    assert hits(fast) >= 2
+    # the same batch again: every manifest seen before
+    assert [r.model_dump(mode="json") for r in fast.verify_many(items, now=LATER)] == [
+        r.model_dump(mode="json") for r in full.verify_many(items, now=LATER)
+    ]
+
+
+def _mutations(raw: bytes, key: SigningKey, rng: random.Random, n: int) -> list[bytes]:
+    """Payloads of ``raw`` with one byte changed, re-signed by ``key`` (so only the reading decides)."""
+    env = json.loads(raw)
+    payload = base64.b64decode(env["payload"])
+    out = []
+    alphabet = b'0123456789abcdefABCDEF{}[]":,. -+eEnul\\\x00\xc3\xa9'
+    for _ in range(n):
+        data = bytearray(payload)
+        pos = rng.randrange(len(data))
+        if rng.random() < 0.2:
+            del data[pos]
+        else:
+            data[pos] = rng.choice(alphabet)
+        out.append(encode_envelope(sign_payload(bytes(data), PAYLOAD_TYPE_INTOTO, [key])))
+    return out
+
+
+def test_one_byte_changed_anywhere_in_a_signed_heartbeat_is_judged_as_in_full() -> None:
+    node = trusted_node()
+    ms = chained(node, 4)
+    raw = envelopes(node, ms)
+    rng = random.Random(2026)
+    statuses = set()
+    taken = 0
+    for mutant in _mutations(raw[3], node.key, rng, 150):
+        fast, full = pair(node)  # each mutant after the same three heartbeats, as their successor
+        same(fast, full, raw[:3])
+        before = hits(fast)
+        statuses.add(same(fast, full, [mutant])[0].status)
+        taken += hits(fast) - before
+    assert Status.CONTRAINDICATED in statuses and Status.AFFIRMING in statuses  # some still read and chain
+    assert taken > 0  # some mutants were judged by step 0 (a byte of the job or freshness changed)
+
+
+def test_a_policy_engine_subclass_is_judged_every_time() -> None:
+    import copy
+
+    class Counting(Policy):
+        pass
+
+    custom = copy.copy(US_EAR)
+    custom.__class__ = Counting  # the engine's state, another class: its verdict may read anything
+    node = trusted_node()
+    fast, full = pair(node, policy=custom)
+    same(fast, full, envelopes(node, chained(node, 3)))
+    assert hits(fast) == 0
+
+
+def test_each_signature_is_checked_once_a_forged_one_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attest.crypto.keys import VerifyingKey
+
+    node = trusted_node()
+    ms = chained(node, 3)
+    raw = envelopes(node, ms)
+    env = json.loads(raw[2])
+    sig = bytearray(base64.b64decode(env["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    env["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    forged = (json.dumps(env, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    fast, full = pair(node)
+    same(fast, full, raw[:2])
+    calls: list[int] = []
+    real = VerifyingKey.verify
+
+    def counting(self: VerifyingKey, signature: bytes, message: bytes) -> bool:
+        calls.append(1)
+        return real(self, signature, message)
+
+    monkeypatch.setattr(VerifyingKey, "verify", counting)
+    result = fast.verify(forged, now=LATER)
+    assert [f.rule for f in result.findings] == ["signature.invalid"]
+    assert len(calls) == 1  # step 0 checked it; the full path used that outcome
+    calls.clear()
+    assert fast.verify(raw[2], now=LATER).status is Status.AFFIRMING
+    assert len(calls) == 1
+    assert result.model_dump(mode="json") == full.verify(forged, now=LATER).model_dump(mode="json")
