@@ -179,3 +179,23 @@ def test_envelope_base64_is_unchanged_by_the_spelling(node: Node) -> None:
     good = _valid(node, "Envelope")
     assert base64.b64decode(good["payload"])
     assert isinstance(Envelope.from_obj(good), BaseModel)
+
+
+@pytest.mark.parametrize("canonical", [True, False])
+@pytest.mark.parametrize("missing", [("_type",), ("predicateType",), ("_type", "predicateType")])
+def test_a_statement_without_its_type_keys_is_refused(node: Node, canonical: bool, missing: tuple[str, ...]) -> None:
+    """in-toto requires ``_type`` and ``predicateType``: no reader supplies them when they are left out."""
+    good = _valid(node, "Statement")
+    bad = {k: v for k, v in good.items() if k not in missing}
+    for order in ("model", "sorted"):
+        with pytest.raises(msgspec.ValidationError, match="missing required field"):
+            derive(Statement, order=order).decoder.decode(json.dumps(bad).encode())
+    with pytest.raises(InputError, match="missing"):
+        Statement.from_obj(bad)
+    for text in (json.dumps(bad), json.dumps(bad, separators=(",", ":"))):
+        with pytest.raises(InputError, match=missing[0]):
+            read_statement(text.encode())
+    raw = _signed(node, json.dumps(bad, separators=(",", ":")).encode())
+    result = verify_envelope(raw, node.trust, now=NOW + timedelta(minutes=1), options=VerifyOptions(require_canonical=canonical))
+    assert result.status.value == "contraindicated"
+    assert any(f.rule == "statement.malformed" and all(k in f.message for k in missing) for f in result.findings), result.findings
