@@ -273,7 +273,12 @@ _FRAMED_MEMBERS = operator.attrgetter(*_FRAMED)  # more than one name: a tuple
 
 def build_statement(manifest: WorkloadManifest) -> Statement:
     """Wrap a manifest into an in-toto Statement v1 about its workload."""
-    return Statement(subject=workload_subjects(manifest), predicate=manifest)
+    return Statement(
+        type=STATEMENT_TYPE,
+        subject=workload_subjects(manifest),
+        predicate_type=PREDICATE_TYPE,
+        predicate=manifest,
+    )
 
 
 def sign_manifest(manifest: WorkloadManifest, keys: SigningKey | Sequence[SigningKey]) -> Envelope:

@@ -1218,7 +1218,8 @@ def _explain_bad_statement(run: _Run, payload: bytes, options: VerifyOptions) ->
     except AttestError as exc:
         run.add("statement.malformed", CONTRA, exc.message)
         return
-    if not isinstance(obj, dict) or obj.get("predicateType") != PREDICATE_TYPE:
+    # An absent predicateType is the model's to explain (it names a key written in another spelling).
+    if not isinstance(obj, dict) or obj.get("predicateType", PREDICATE_TYPE) != PREDICATE_TYPE:
         found = obj.get("predicateType") if isinstance(obj, dict) else None
         run.add(
             "statement.predicate_type",

@@ -31,7 +31,7 @@ from attest.model.base import construct
 from attest.model.result import Finding, TrustVector, VerificationResult
 from attest.model.statement import Envelope
 from attest.model.wire import view
-from attest.replay import ChainHead, ChainStore, MemoryChainStore, MemoryNonceStore, NonceStore
+from attest.replay import ChainHead, ChainStore, MemoryVerifierState, NonceStore, Sighting
 from attest.verify import PolicyEvaluator, PolicyRules, Verifier, VerifyOptions, _chain_step, chain_order_key
 
 __all__ = ["VerifierSpec", "progress_bar", "verify_all"]
@@ -61,7 +61,13 @@ class VerifierSpec:
         return replace(self, policy=load_policy(self.policy))
 
     def verifier(self, nonces: NonceStore, chains: ChainStore) -> Verifier:
-        """A verifier of these anchors over ``nonces`` and ``chains`` (the policy must be loaded)."""
+        """A verifier of these anchors over ``nonces`` and ``chains`` (the policy must be loaded).
+
+        The audit gives one :class:`~attest.replay.MemoryVerifierState` as both, as ``attest
+        verify`` keeps them: the same payload from the same node key seen again (a
+        byte-identical copy, or the payload signed again) is then the same manifest,
+        ``freshness.seen_before`` with its first chain verdict, not a replay.
+        """
         if isinstance(self.policy, str):  # pragma: no cover - every caller loads first
             raise TypeError("VerifierSpec.verifier needs a loaded policy: call loaded() first")
         return Verifier(
@@ -77,57 +83,58 @@ class VerifierSpec:
 
 _Out = list[tuple[int, VerificationResult, ManifestSummary | None]]
 _Ops = list[tuple[int, str, str, Any, Any]]
-"""What a speculative piece read from its replay and chain stores: (position, "n" or "c", key,
-the nonce and its expiry or None, what the store answered), in the order it asked."""
+"""What a speculative piece asked of its state and wrote to it: (position, kind, key, arguments,
+answer), in order. Kinds: "n" a first use (nonce, expiry, payload, time) answered by a
+:class:`~attest.replay.Sighting`; "c" a chain head read (None) answered by the head; "k" a
+chain verdict noted for a first use (nonce, payload, rule), answered by None."""
 
 
 class _Trace:
-    """Where a piece's stores write down what they were asked (see :func:`_settle`)."""
+    """Where a piece's state writes down what it was asked (see :func:`_settle`)."""
 
     def __init__(self) -> None:
         self.pos = -1
         self.ops: _Ops = []
 
 
-class _TracedNonces(MemoryNonceStore):
+class _TracedState(MemoryVerifierState):
     def __init__(self, trace: _Trace) -> None:
         super().__init__()
         self._trace = trace
 
-    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
-        new = super().check_and_record(key_id, nonce, expires_at)
-        self._trace.ops.append((self._trace.pos, "n", key_id, (nonce, expires_at), new))
-        return new
-
-
-class _TracedChains(MemoryChainStore):
-    def __init__(self, trace: _Trace) -> None:
-        super().__init__()
-        self._trace = trace
+    def first_use(
+        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
+    ) -> Sighting:
+        first = super().first_use(key_id, nonce, expires_at, payload, at)
+        self._trace.ops.append((self._trace.pos, "n", key_id, (nonce, expires_at, payload, at), first))
+        return first
 
     def head(self, key_id: str) -> ChainHead | None:
         head = super().head(key_id)
         self._trace.ops.append((self._trace.pos, "c", key_id, None, head))
         return head
 
+    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
+        super().note_chain(key_id, nonce, payload, rule)
+        self._trace.ops.append((self._trace.pos, "k", key_id, (nonce, payload, rule), None))
+
 
 def _verify_group(
     spec: VerifierSpec,
     items: list[tuple[str, bytes]],
     *,
-    nonces: MemoryNonceStore | None = None,
-    chains: MemoryChainStore | None = None,
+    state: MemoryVerifierState | None = None,
     trace: _Trace | None = None,
 ) -> _Out:
     """Verify one group of whole nodes (or a piece of one), in chain order; return (position, result, summary).
 
-    The stores start empty unless given; with ``trace`` they write down what they were asked.
+    The state (replay and chain checks, one object as ``attest verify`` keeps it) starts empty
+    unless given; with ``trace`` it writes down what it was asked.
     """
     if trace is not None:
-        nonces, chains = _TracedNonces(trace), _TracedChains(trace)
-    nonces = nonces if nonces is not None else MemoryNonceStore()
-    chains = chains if chains is not None else MemoryChainStore()
-    verifier = spec.verifier(nonces, chains)
+        state = _TracedState(trace)
+    state = state if state is not None else MemoryVerifierState()
+    verifier = spec.verifier(state, state)
     order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
     out = []
     for i in order:
@@ -466,13 +473,13 @@ def _settle(spec: VerifierSpec, pieces: list[tuple[_Chunk, _Out, _Ops]]) -> list
             (chunk, [(i - lo, r, s) for i, r, s in whole if lo <= i < hi])
             for (chunk, _, _), (lo, hi) in zip(pieces, bounds, strict=True)
         ]
-    nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    state = MemoryVerifierState()
     out = []
     for chunk, results, ops in pieces:
-        before = nonces.copy(), chains.copy()
-        if not _alike(ops, results, nonces, chains):
-            nonces, chains = before
-            results = _verify_group(spec, [it for _, it in chunk], nonces=nonces, chains=chains)
+        before = state.copy()
+        if not _alike(ops, results, state):
+            state = before
+            results = _verify_group(spec, [it for _, it in chunk], state=state)
         out.append((chunk, results))
     return out
 
@@ -482,23 +489,26 @@ def _unresolved(results: _Out) -> bool:
     return any(f.rule == "hardware.cc.evidence_unknown" for _, r, _ in results for f in r.findings)
 
 
-def _alike(ops: _Ops, results: _Out, nonces: MemoryNonceStore, chains: MemoryChainStore) -> bool:
-    """Whether ``ops`` get the same answers from ``nonces`` and ``chains`` (which they update)."""
+def _alike(ops: _Ops, results: _Out, state: MemoryVerifierState) -> bool:
+    """Whether ``ops`` get the same answers from ``state`` (which they update as the piece did)."""
     summaries = {i: summary for i, _, summary in results}
-    for pos, kind, key, nonce, answer in ops:
+    for pos, kind, key, args, answer in ops:
         if kind == "n":
-            if nonces.check_and_record(key, *nonce) != answer:
+            if state.first_use(key, *args) != answer:
                 return False
+            continue
+        if kind == "k":  # the chain verdict just found alike, kept with its first use
+            state.note_chain(key, *args)
             continue
         s = summaries[pos]
         if s is None:  # pragma: no cover - a manifest reaches the chain check only once authenticated
             return False
-        head = chains.head(key)
+        head = state.head(key)
         verdict = _chain_step(head, s.sequence, s.digest, s.previous)
         if verdict != _chain_step(answer, s.sequence, s.digest, s.previous):
             return False
         if verdict[1]:
-            chains.advance(key, ChainHead(sequence=s.sequence, digest=s.digest))
+            state.advance(key, ChainHead(sequence=s.sequence, digest=s.digest))
     return True
 
 
@@ -524,7 +534,7 @@ def verify_all(
         bundled_catalog()  # loaded once here; forked workers inherit it
         spec = spec.loaded()
         # The anchors' digests (a screening list's takes most of a second), computed once here too.
-        _ = spec.verifier(MemoryNonceStore(), MemoryChainStore()).anchors
+        _ = spec.verifier(MemoryVerifierState(), MemoryVerifierState()).anchors
     # Small groups (whole nodes each) keep the last ones short: when no queued group is left
     # for this process to take, it waits for the workers' last ones.
     chunks = _groups(items, jobs * 32 if jobs > 1 else 1, canonical=options.require_canonical)

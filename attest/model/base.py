@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -161,6 +161,13 @@ class WireModel(BaseModel):
         populate_by_name=True,
     )
 
+    wire_spelling_only: ClassVar[bool] = True
+    """Whether :meth:`from_obj` reads an aliased field under its alias only (``_type``,
+    ``predicateType``, ``payloadType``: the wire format's one spelling), here and in every model
+    it holds. The models of user-written files whose documentation also names the field (policy
+    clearances and screening lists: ``list`` or ``list_id``) set it False. Python code builds
+    any model by field name either way (``populate_by_name``)."""
+
     @classmethod
     def from_json(
         cls, data: bytes | str, *, what: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
@@ -171,12 +178,19 @@ class WireModel(BaseModel):
 
     @classmethod
     def from_obj(cls, obj: Any, *, what: str | None = None) -> Self:
-        """Validate an already parsed JSON value, turning errors into one readable message."""
+        """Validate an already parsed JSON value, turning errors into one readable message.
+
+        A field written under its Python name where the wire spells it otherwise (``type`` for
+        ``_type``) is refused, naming the key and its one spelling (see :attr:`wire_spelling_only`).
+        """
         try:
+            if cls.wire_spelling_only:
+                return cls.model_validate(obj, by_alias=True, by_name=False)
             return cls.model_validate(obj)
         except ValidationError as exc:
+            spelled = _spellings(cls) if cls.wire_spelling_only else {}
             raise InputError(
-                f"{what or cls.__name__} is not valid: {describe_validation_error(exc)}"
+                f"{what or cls.__name__} is not valid: {describe_validation_error(exc, spelled=spelled)}"
             ) from None
 
     def to_obj(self) -> Any:
@@ -188,15 +202,56 @@ class WireModel(BaseModel):
         return self.model_dump_json(indent=indent, by_alias=True, exclude_none=True)
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+def _spellings(model: type[BaseModel]) -> dict[tuple[str, ...], str]:
+    """Each aliased field of ``model`` and the models it holds, by its path under its Python name.
+
+    The value is the field's wire spelling: ``("type",)`` → ``_type``. Paths are as pydantic's error locations give them; a list's items take any index (``*``).
+    """
+    out: dict[tuple[str, ...], str] = {}
+
+    def walk(m: type[BaseModel], at: tuple[str, ...], seen: frozenset[type[BaseModel]]) -> None:
+        for name, info in m.model_fields.items():
+            wire = info.alias or name
+            if wire != name:
+                out[(*at, name)] = wire
+            for inner in _models_in(info.annotation):
+                if inner not in seen:
+                    many = _is_list(info.annotation)
+                    walk(inner, (*at, wire, "*") if many else (*at, wire), seen | {inner})
+
+    walk(model, (), frozenset({model}))
+    return out
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds (``X``, ``X | None``, ``list[X]``)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for arg in get_args(tp) for m in _models_in(arg)]
+
+
+def _is_list(tp: Any) -> bool:
+    """Whether an annotation is a list (``list[X]``, ``list[X] | None``)."""
+    return get_origin(tp) is list or any(_is_list(a) for a in get_args(tp))
+
+
+def describe_validation_error(
+    exc: ValidationError, limit: int = 5, *, spelled: dict[tuple[str, ...], str] | None = None
+) -> str:
     """Render a pydantic error as short ``field.path: problem`` items, in words, not pydantic's.
 
     No class name of ours (``instance of TrustStoreFile``) and no regular expression reaches a
-    user: a pattern is said as what it asks for (``64 lowercase hex digits``).
+    user: a pattern is said as what it asks for (``64 lowercase hex digits``). ``spelled``
+    (from :func:`_spellings`) names the wire spelling of a key written under a field's Python name.
     """
     parts = []
     for err in exc.errors()[:limit]:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path = tuple("*" if isinstance(p, int) else str(p) for p in err["loc"])
+        wire = (spelled or {}).get(path) if err["type"] == "extra_forbidden" else None
+        if wire is not None:
+            parts.append(f"{loc}: unknown field (the wire format has one spelling of this key: {wire!r})")
+            continue
         parts.append(f"{loc}: {_problem(err)}")
     more = len(exc.errors()) - limit
     if more > 0:

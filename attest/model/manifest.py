@@ -9,13 +9,13 @@ reinterpretation of an old one.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import Field, model_validator
 
 from attest.model.base import CountryCode, FacilityId, HexSha256, Name, PrefixedDigest, Timestamp, WireModel
 
-PREDICATE_TYPE = "https://compute-attest.dev/workload-manifest/v1"
+PREDICATE_TYPE: Final = "https://compute-attest.dev/workload-manifest/v1"
 """predicateType of the workload manifest, version 1."""
 
 Phase = Literal["start", "heartbeat", "end"]

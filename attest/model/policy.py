@@ -10,7 +10,7 @@ unknown kind, is refused: an empty policy must never pass everything.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -306,6 +306,10 @@ class Clearance(WireModel):
     Affiliates rules no longer take the entry's country for the party's.
     """
 
+    wire_spelling_only: ClassVar[bool] = (
+        False  # a user-written file: reads ``list`` and ``list_id`` alike, as before
+    )
+
     list_id: Annotated[
         str, Field(alias="list", min_length=1, description="the list id: sdn, entity-list, ...")
     ]
@@ -327,6 +331,10 @@ class Clearance(WireModel):
 
 class PolicyDocument(WireModel):
     """One policy file."""
+
+    wire_spelling_only: ClassVar[bool] = (
+        False  # a user-written file: reads ``list`` and ``list_id`` alike, as before
+    )
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
     version: str

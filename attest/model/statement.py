@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, field_validator
 
@@ -11,7 +11,7 @@ from attest.model.manifest import PREDICATE_TYPE, WorkloadManifest
 
 assert PREDICATE_TYPE == "https://compute-attest.dev/workload-manifest/v1"  # the Literal below spells it out
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE_INTOTO = "application/vnd.in-toto+json"
 
 
@@ -29,15 +29,15 @@ class Subject(WireModel):
 
 
 class Statement(WireModel):
-    """An in-toto Statement v1 whose predicate is a workload manifest."""
+    """An in-toto Statement v1 whose predicate is a workload manifest.
 
-    type: Literal["https://in-toto.io/Statement/v1"] = Field(
-        alias="_type", default="https://in-toto.io/Statement/v1"
-    )
+    ``_type`` and ``predicateType`` are required, as in-toto requires them: a payload that
+    leaves them out is not a statement of this kind (a reader must not supply them).
+    """
+
+    type: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type")
     subject: Annotated[list[Subject], Field(min_length=1, max_length=256)]
-    predicate_type: Literal["https://compute-attest.dev/workload-manifest/v1"] = Field(
-        alias="predicateType", default="https://compute-attest.dev/workload-manifest/v1"
-    )
+    predicate_type: Literal["https://compute-attest.dev/workload-manifest/v1"] = Field(alias="predicateType")
     predicate: WorkloadManifest
 
 

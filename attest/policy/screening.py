@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 import ahocorasick
 from pydantic import Field
@@ -788,6 +788,10 @@ class _KeyFinder:
 class ListEntry(WireModel):
     """One restricted party."""
 
+    wire_spelling_only: ClassVar[bool] = (
+        False  # a user-written file: reads ``list`` and ``list_id`` alike, as before
+    )
+
     id: str
     list_id: Annotated[
         str, Field(alias="list", description="entity-list, 1260h, ... (the policy sets a severity per list)")
@@ -809,6 +813,10 @@ class ListEntry(WireModel):
 
 class ScreeningList(WireModel):
     """A named, dated list of restricted parties."""
+
+    wire_spelling_only: ClassVar[bool] = (
+        False  # a user-written file: reads ``list`` and ``list_id`` alike, as before
+    )
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
     date: str

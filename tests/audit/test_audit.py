@@ -44,6 +44,13 @@ def chain(node: Node, times: list[int], **changes: object) -> list[tuple[str, by
     return out
 
 
+def reuse(node: Node, k: int) -> tuple[str, bytes]:
+    """Another payload than the node's ``k``-th chained manifest with its nonce (a replay)."""
+    m = node.history[k]
+    other = node.manifest(now=m.freshness.issued_at + timedelta(seconds=20), freshness=m.freshness.to_obj())
+    return (f"reuse-{node.host}-{k}.json", node.envelope(other))
+
+
 def rules(report) -> list[str]:  # type: ignore[no-untyped-def]
     return [f.rule for f in report.fleet]
 
@@ -146,12 +153,15 @@ def test_chip_registry(tmp_path: Path) -> None:
 def test_parallel_equals_serial() -> None:
     trust, a, b = fleet()
     items = chain(a, list(range(0, 60, 3))) + chain(b, list(range(0, 60, 3)))
-    items.append(items[3])  # a replay
+    items.append(items[3])  # a copy: the same manifest seen again, not a replay
+    items.append(reuse(a, 3))  # a replay: another payload with manifest 3's nonce
     serial = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear")
     parallel = audit(items, trust, now=NOW + timedelta(hours=1), policy="us-ear", jobs=2)
     assert [r.to_obj() for r in serial.results] == [r.to_obj() for r in parallel.results]
     assert [f.to_obj() for f in serial.fleet] == [f.to_obj() for f in parallel.fleet]
-    assert any(r.status.value == "contraindicated" for r in serial.results)  # the replay
+    assert "freshness.seen_before" in [f.rule for f in serial.results[-2].findings]
+    assert serial.results[-1].status.value == "contraindicated"  # the replay
+    assert "freshness.nonce_reused" in [f.rule for f in serial.results[-1].findings]
     # results that came back from a worker process are the ones it computed, field for field
     for r in serial.results:
         back = _unpack(pickle.loads(pickle.dumps(_pack(r))))
@@ -345,7 +355,8 @@ def test_a_cosigned_replay_is_caught_in_parallel_too(canonical: bool) -> None:
 
     Nonces and chains are keyed by the node key, while the work is split before anything is
     verified; an envelope must be verified beside every other envelope any of its keys signed
-    (also where the verifier takes envelopes that are not canonical: here indented JSON).
+    (also where the verifier takes envelopes that are not canonical: here indented JSON). The
+    same payload re-signed is that manifest seen again; another payload with its nonce is a replay.
     """
     from attest.crypto.dsse import encode_envelope, sign_payload
     from attest.model.statement import PAYLOAD_TYPE_INTOTO
@@ -358,13 +369,16 @@ def test_a_cosigned_replay_is_caught_in_parallel_too(canonical: bool) -> None:
     a.trust = b.trust = trust
     items = chain(a, list(range(0, 30, 3))) + chain(b, list(range(0, 30, 3)))
     replayed = a.history[4]
-    payload = build_statement(replayed).model_dump_json(by_alias=True, exclude_none=True).encode()
-    raw = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [cosigner, a.key]))
-    if not canonical:
-        raw = json.dumps(json.loads(raw), indent=1).encode()
-    items.append(("replay.json", raw))
+    other = a.manifest(now=replayed.freshness.issued_at + timedelta(seconds=20), freshness=replayed.freshness.to_obj())
+    for name, m in (("resent.json", replayed), ("replay.json", other)):
+        payload = build_statement(m).model_dump_json(by_alias=True, exclude_none=True).encode()
+        raw = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [cosigner, a.key]))
+        if not canonical:
+            raw = json.dumps(json.loads(raw), indent=1).encode()
+        items.append((name, raw))
     options = VerifyOptions(require_canonical=canonical)
     serial = audit(items, trust, now=NOW + timedelta(hours=1), policy=None, options=options)
+    assert "freshness.seen_before" in [f.rule for f in serial.results[-2].findings]
     assert "freshness.nonce_reused" in [f.rule for f in serial.results[-1].findings]
     for jobs in (2, 3):
         parallel = audit(items, trust, now=NOW + timedelta(hours=1), policy=None, jobs=jobs, options=options)

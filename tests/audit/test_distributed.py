@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from attest.audit import audit
-from tests.audit.test_audit import chain, fleet
+from tests.audit.test_audit import chain, fleet, reuse
 from tests.conftest import NOW, CliRunner
 
 distributed = pytest.importorskip("distributed", reason="Dask (distributed) is a dev dependency")
@@ -18,7 +18,8 @@ distributed = pytest.importorskip("distributed", reason="Dask (distributed) is a
 def test_dask_cluster_agrees_with_local() -> None:
     trust, a, b = fleet()
     items = chain(a, list(range(0, 90, 3))) + chain(b, list(range(0, 90, 3)))
-    items.append(items[5])  # a replay: only whole-node grouping finds it
+    items.append(items[5])  # a copy: seen before (only whole-node grouping finds it)
+    items.append(reuse(a, 7))  # a replay: only whole-node grouping finds it
     del items[20]  # a gap
     local = audit(items, trust, now=NOW + timedelta(hours=2), policy="us-ear")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
@@ -28,6 +29,7 @@ def test_dask_cluster_agrees_with_local() -> None:
     assert [f.to_obj() for f in remote.fleet] == [f.to_obj() for f in local.fleet]
     assert "fleet.chain_gap" in [f.rule for f in remote.fleet]
     assert any(f.rule == "freshness.nonce_reused" for r in remote.results for f in r.findings)
+    assert any(f.rule == "freshness.seen_before" for r in remote.results for f in r.findings)
 
 
 @pytest.mark.slow

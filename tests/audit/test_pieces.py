@@ -1,7 +1,7 @@
 """Audits of few nodes with long histories: a node's manifests are cut into pieces verified in
 parallel from empty replay and chain stores, then checked against the pieces before them.
 
-Whatever is planted where (a replay, a gap, a fork or a rollback at a piece's first manifest,
+Whatever is planted where (a copy, a replay, a gap, a fork or a rollback at a piece's first manifest,
 an input out of order), the results are the ones a single process gives.
 """
 
@@ -31,10 +31,14 @@ def planted(node: Node, n: int, rng: random.Random) -> list[tuple[str, bytes]]:
     """A node's history with anomalies in random places."""
     items = history(node, n)
     for _ in range(rng.randint(1, 4)):
-        kind = rng.choice(["replay", "gap", "fork", "swap", "stranger"])
+        kind = rng.choice(["copy", "reuse", "gap", "fork", "swap", "stranger"])
         k = rng.randrange(1, len(items) - 1)
-        if kind == "replay":
+        if kind == "copy":  # the same bytes again: seen before, not a replay
             items.insert(rng.randrange(len(items)), items[k])
+        elif kind == "reuse":  # another payload with manifest k's nonce: a replay
+            m = node.history[k]
+            other = node.manifest(now=NOW + timedelta(minutes=k, seconds=20), freshness=m.freshness.to_obj())
+            items.insert(rng.randrange(len(items)), (f"reuse-{k}.json", node.envelope(other)))
         elif kind == "gap":
             del items[k]
         elif kind == "fork":  # another manifest numbered 0, or numbered like manifest k
@@ -68,7 +72,7 @@ def test_settled_pieces_equal_one_pass(seed: int, monkeypatch: pytest.MonkeyPatc
     rng = random.Random(seed)
     node = trusted_node()
     items = planted(node, 30, rng)
-    for _ in range(rng.randint(2, 6)):  # more replays, so some land on a cut
+    for _ in range(rng.randint(2, 6)):  # more copies, so some land on a cut
         items.append(items[rng.randrange(len(items))])
     spec = VerifierSpec(node.trust, None, VerifyOptions(as_of_issue=True), NOW + timedelta(hours=2))
     whole = _verify_group(spec, items)
@@ -115,7 +119,10 @@ def test_a_piece_is_verified_again_when_its_guess_fails(monkeypatch: pytest.Monk
     real = audit_mod._verify_group
     monkeypatch.setattr(audit_mod, "_verify_group", lambda sp, its, **k: again.append(len(its)) or real(sp, its, **k))
     out = {chunk[i][0]: r for chunk, res in _settle(spec, pieces) for i, r, _ in res}
-    assert [f.rule for f in out[len(items) - 1].findings if f.rule.startswith("freshness.nonce")] == ["freshness.nonce_reused"]
+    # A byte-identical copy is the same manifest seen again (as attest verify with one state says), not a replay.
+    copy = out[len(items) - 1]
+    assert [f.rule for f in copy.findings if f.rule.startswith("freshness.")] == ["freshness.seen_before"]
+    assert copy.status == out[8].status
     assert sum(f.rule == "chain.gap" for r in out.values() for f in r.findings) == 1
     assert again == [4, 4]  # those two pieces, verified again from the true stores; no other
 
