@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from attest.errors import StoreError
-from attest.storage import DatabaseStore
+from attest.storage import BatchedStore
 
 
 class NonceStore(Protocol):
@@ -357,7 +354,7 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         """Nothing to release (a :class:`VerifierState` like the database ones)."""
 
 
-class SqliteVerifierState(DatabaseStore):
+class SqliteVerifierState(BatchedStore):
     """Both stores in one SQLite file (WAL mode), shared safely between processes.
 
     ``check_and_record`` is a single ``INSERT`` on a primary key, so two
@@ -397,65 +394,21 @@ class SqliteVerifierState(DatabaseStore):
             if column.split()[0] not in columns:
                 self._db.execute(f"ALTER TABLE seen_nonce ADD COLUMN {column}")
         self._lock = threading.Lock()
-        self._batching = False
-        self._hold = 0.0
-        self._began = 0.0
 
     def _where(self) -> str:
         return getattr(self, "_path", "")
 
-    @contextmanager
-    def batch(self, *, hold: float = 0.25) -> Iterator[None]:
-        """Make the writes within it in shared transactions, committed (durably) when it ends.
+    def _tx_open(self) -> bool:
+        return self._db.in_transaction
 
-        A transaction holds the database's write lock, so one is committed, and the next one
-        begun, once it has been open ``hold`` seconds: another process sharing the state waits
-        at most about that long (as it waits for any writer, up to the connection's timeout).
-        Each commit is as durable as a single write's (``synchronous=FULL``): when the block
-        ends without an error, everything written in it is on disk, so a caller reports what
-        it verified only after the block. An error within it rolls back the writes since the
-        last commit (those before it are kept, as a write outside a batch would have been) and
-        is raised; one in committing raises :class:`~attest.errors.StoreError`.
+    def _tx_begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")  # the write lock, held until the commit
 
-        Within the block a verifier reads the heads and nonces it writes, and no other process
-        can write between its read and its compare-and-set: chain heads move exactly as they
-        do outside it. A batch within a batch is the outer one.
-        """
-        if self._batching:
-            yield
-            return
-        with self._lock:
-            self._batching, self._hold = True, hold
-        try:
-            yield
-        except BaseException:
-            with self._lock:
-                self._batching = False
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):  # the error being raised says what went wrong
-                        self._db.execute("ROLLBACK")
-            raise
-        with self._lock:
-            self._batching = False
-            if self._db.in_transaction:
-                try:
-                    self._db.execute("COMMIT")
-                except self._db_errors as exc:
-                    if self._db.in_transaction:
-                        with suppress(sqlite3.Error):
-                            self._db.execute("ROLLBACK")
-                    raise StoreError.from_driver(self.store_name, self._where(), exc) from exc
+    def _tx_commit(self) -> None:
+        self._db.execute("COMMIT")
 
-    def _writing(self) -> None:
-        """Before a write (the lock held): within a batch, be in its transaction, committing one held too long."""
-        if not self._batching:
-            return
-        if self._db.in_transaction:
-            if time.monotonic() - self._began < self._hold:
-                return
-            self._db.execute("COMMIT")
-        self._db.execute("BEGIN IMMEDIATE")
-        self._began = time.monotonic()
+    def _tx_rollback(self) -> None:
+        self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the database."""
@@ -464,7 +417,7 @@ class SqliteVerifierState(DatabaseStore):
     def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
         """Record the pair; return False if it had been recorded before."""
         with self._lock:
-            self._writing()
+            self._writing(roll=True)
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
                 (key_id, nonce, expires_at.timestamp()),
@@ -476,7 +429,7 @@ class SqliteVerifierState(DatabaseStore):
     ) -> Sighting:
         """Record the pair as used by ``payload`` unless it was used before; return its first use (one ``INSERT``)."""
         with self._lock:
-            self._writing()
+            self._writing(roll=True)
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at, payload, first_seen) "
                 "VALUES (?, ?, ?, ?, ?)",

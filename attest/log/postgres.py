@@ -17,7 +17,7 @@ from attest.errors import InputError
 from attest.log import merkle
 from attest.log.store import Appended, NodeCache, node_rows, plan_append, split_view_message
 from attest.replay import ChainHead, DeviceClaim, Sighting
-from attest.storage import DatabaseStore
+from attest.storage import BatchedStore, DatabaseStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS results (idx BIGINT PRIMARY KEY, status TEXT NOT NULL
 ALTER TABLE entries ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 """
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
+_STATE_LOCK_ID = 0x61747465737476  # "attestv": the lock of the verifier state's batches
+
+
+class _Abandoned(Exception):
+    """Rolls a batch's transaction back (psycopg's ``Transaction.__exit__`` with an error)."""
 
 
 def _psycopg() -> Any:
@@ -218,7 +223,7 @@ ALTER TABLE verifier_nonce ADD COLUMN IF NOT EXISTS chain_rule TEXT;
 """
 
 
-class PostgresVerifierState(DatabaseStore):
+class PostgresVerifierState(BatchedStore):
     """Seen nonces and chain heads in the log's PostgreSQL database, shared by every collector on it.
 
     Collectors on several hosts behind one load balancer then see one node's manifests as one
@@ -226,6 +231,11 @@ class PostgresVerifierState(DatabaseStore):
     A :class:`~attest.replay.NonceStore` and a :class:`~attest.replay.ChainStore`; each call
     is one statement, so two collectors racing with the same nonce cannot both record it.
     A database error (a dropped connection, a full disk) raises :class:`~attest.errors.StoreError`.
+
+    Each write is its own transaction, unless made within :meth:`batch`: then the writes of
+    many verifications share a few, each holding an advisory lock of the verifier state (not
+    the log's), so two processes' batches do not interleave, and cannot deadlock, over
+    overlapping nonces and chain heads.
     """
 
     store_name = "the verifier state"
@@ -241,14 +251,32 @@ class PostgresVerifierState(DatabaseStore):
                 self.db.execute(_STATE_SCHEMA)
         except psycopg.Error as exc:
             raise InputError(f"cannot open the verifier state in the log database: {exc}".strip()) from None
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._tx: Any = None
 
     def _where(self) -> str:
         return str(getattr(self, "_url", ""))
 
+    def _tx_open(self) -> bool:
+        return self._tx is not None
+
+    def _tx_begin(self) -> None:
+        self._tx = self.db.transaction()
+        self._tx.__enter__()  # the writes' own transactions within it become savepoints
+        self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_STATE_LOCK_ID,))
+
+    def _tx_commit(self) -> None:
+        tx, self._tx = self._tx, None
+        tx.__exit__(None, None, None)
+
+    def _tx_rollback(self) -> None:
+        tx, self._tx = self._tx, None
+        tx.__exit__(_Abandoned, _Abandoned(), None)
+
     def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
         """Record the pair; return False if it had been recorded before (a replay)."""
-        with self.lock:
+        with self._lock:
+            self._writing(roll=True)
             cur = self.db.execute(
                 "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT DO NOTHING",
@@ -260,18 +288,20 @@ class PostgresVerifierState(DatabaseStore):
         self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
     ) -> Sighting:
         """Record the pair as used by ``payload`` unless it was used before; return its first use."""
-        with self.lock, self.db.transaction():
-            cur = self.db.execute(
-                "INSERT INTO verifier_nonce (key_id, nonce, expires_at, payload, first_seen) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (key_id, nonce, expires_at, payload, at),
-            )
-            if cur.rowcount == 1:
-                return Sighting(payload, at, None, new=True)
-            row = self.db.execute(
-                "SELECT payload, first_seen, chain_rule FROM verifier_nonce WHERE key_id = %s AND nonce = %s",
-                (key_id, nonce),
-            ).fetchone()
+        with self._lock:
+            self._writing(roll=True)
+            with self.db.transaction():
+                cur = self.db.execute(
+                    "INSERT INTO verifier_nonce (key_id, nonce, expires_at, payload, first_seen) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (key_id, nonce, expires_at, payload, at),
+                )
+                if cur.rowcount == 1:
+                    return Sighting(payload, at, None, new=True)
+                row = self.db.execute(
+                    "SELECT payload, first_seen, chain_rule FROM verifier_nonce WHERE key_id = %s AND nonce = %s",
+                    (key_id, nonce),
+                ).fetchone()
         return Sighting(
             "" if row[0] is None else str(row[0]),
             row[1] if row[1] is not None else datetime.fromtimestamp(0, UTC),
@@ -280,7 +310,8 @@ class PostgresVerifierState(DatabaseStore):
 
     def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
         """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             self.db.execute(
                 "UPDATE verifier_nonce SET chain_rule = %s WHERE key_id = %s AND nonce = %s AND payload = %s "
                 "AND chain_rule IS NULL",
@@ -289,7 +320,8 @@ class PostgresVerifierState(DatabaseStore):
 
     def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
         """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             self.db.execute(
                 "UPDATE verifier_nonce SET chain_rule = 'chain.fork' WHERE key_id = %s AND nonce = %s "
                 "AND payload = %s AND (chain_rule IS NULL OR chain_rule IN ('', 'chain.gap'))",
@@ -309,34 +341,36 @@ class PostgresVerifierState(DatabaseStore):
         one that another writer moved meanwhile is left as it is, and the call returns False.
         """
         fresh = True
-        with self.lock, self.db.transaction():
-            for key_id, nonce, expires_at in nonces:
-                cur = self.db.execute(
-                    "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (key_id, nonce, expires_at),
-                )
-                fresh = fresh and cur.rowcount == 1
-            for key_id, head in heads:
-                if expected is not None and key_id in expected:
-                    fresh = self._swap(key_id, expected[key_id], head) and fresh
-                    continue
-                self.db.execute(
-                    "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
-                    "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
-                    (key_id, head.sequence, head.digest),
-                )
-            for submission in submissions:
-                self.db.execute(
-                    "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    submission,
-                )
+        with self._lock:
+            self._writing()
+            with self.db.transaction():
+                for key_id, nonce, expires_at in nonces:
+                    cur = self.db.execute(
+                        "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
+                        "ON CONFLICT DO NOTHING",
+                        (key_id, nonce, expires_at),
+                    )
+                    fresh = fresh and cur.rowcount == 1
+                for key_id, head in heads:
+                    if expected is not None and key_id in expected:
+                        fresh = self._swap(key_id, expected[key_id], head) and fresh
+                        continue
+                    self.db.execute(
+                        "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
+                        "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
+                        (key_id, head.sequence, head.digest),
+                    )
+                for submission in submissions:
+                    self.db.execute(
+                        "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        submission,
+                    )
         return fresh
 
     def seen(self, key_id: str, nonce: str) -> bool:
         """Whether the pair is recorded (a read: nothing is recorded)."""
-        with self.lock:
+        with self._lock:
             row = self.db.execute(
                 "SELECT 1 FROM verifier_nonce WHERE key_id = %s AND nonce = %s", (key_id, nonce)
             ).fetchone()
@@ -344,7 +378,7 @@ class PostgresVerifierState(DatabaseStore):
 
     def submission(self, identity: bytes) -> int | None:
         """The log index of the submission with this identity (payload and signers), if logged."""
-        with self.lock:
+        with self._lock:
             row = self.db.execute(
                 "SELECT log_index FROM verifier_submission WHERE identity = %s", (identity,)
             ).fetchone()
@@ -352,7 +386,8 @@ class PostgresVerifierState(DatabaseStore):
 
     def record_submission(self, identity: bytes, index: int) -> None:
         """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             self.db.execute(
                 "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (identity, index),
@@ -360,14 +395,15 @@ class PostgresVerifierState(DatabaseStore):
 
     def prune(self, before: datetime) -> int:
         """Forget nonces that expired before ``before``; return how many."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             return int(
                 self.db.execute("DELETE FROM verifier_nonce WHERE expires_at < %s", (before,)).rowcount
             )
 
     def head(self, key_id: str) -> ChainHead | None:
         """The newest manifest seen from this key, or None."""
-        with self.lock:
+        with self._lock:
             row = self.db.execute(
                 "SELECT sequence, digest FROM verifier_chain_head WHERE key_id = %s", (key_id,)
             ).fetchone()
@@ -375,7 +411,8 @@ class PostgresVerifierState(DatabaseStore):
 
     def advance(self, key_id: str, head: ChainHead) -> None:
         """Record ``head`` if newer (one atomic upsert)."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             self.db.execute(
                 "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
                 "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
@@ -385,7 +422,8 @@ class PostgresVerifierState(DatabaseStore):
 
     def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
         """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             return self._swap(key_id, expected, head)
 
     def _swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
@@ -405,7 +443,7 @@ class PostgresVerifierState(DatabaseStore):
 
     def claims(self, device_id: str) -> list[DeviceClaim]:
         """Every key's claim on this device (a read)."""
-        with self.lock:
+        with self._lock:
             rows = self.db.execute(
                 "SELECT key_id, host, since, until FROM verifier_device_claim WHERE device_id = %s",
                 (device_id,),
@@ -414,7 +452,8 @@ class PostgresVerifierState(DatabaseStore):
 
     def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
         """Record a GPU device's claim on a key (one upsert); return other keys' overlapping claims."""
-        with self.lock:
+        with self._lock:
+            self._writing()
             since, until = self.db.execute(
                 "INSERT INTO verifier_device_claim (device_id, key_id, host, since, until) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id, key_id) DO UPDATE SET host = EXCLUDED.host, "
@@ -434,17 +473,19 @@ class PostgresVerifierState(DatabaseStore):
     ) -> tuple[datetime, frozenset[str]] | None:
         """Record a key's binding; return the previous one when its devices changed."""
         text = ",".join(sorted(devices))
-        with self.lock, self.db.transaction():
-            row = self.db.execute(
-                "SELECT since, devices FROM verifier_key_binding WHERE key_id = %s FOR UPDATE", (key_id,)
-            ).fetchone()
-            if row is not None and since <= row[0]:
-                return None
-            self.db.execute(
-                "INSERT INTO verifier_key_binding (key_id, since, devices) VALUES (%s, %s, %s) "
-                "ON CONFLICT (key_id) DO UPDATE SET since = EXCLUDED.since, devices = EXCLUDED.devices",
-                (key_id, since, text),
-            )
+        with self._lock:
+            self._writing()
+            with self.db.transaction():
+                row = self.db.execute(
+                    "SELECT since, devices FROM verifier_key_binding WHERE key_id = %s FOR UPDATE", (key_id,)
+                ).fetchone()
+                if row is not None and since <= row[0]:
+                    return None
+                self.db.execute(
+                    "INSERT INTO verifier_key_binding (key_id, since, devices) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (key_id) DO UPDATE SET since = EXCLUDED.since, devices = EXCLUDED.devices",
+                    (key_id, since, text),
+                )
         if row is None or row[1] == text:
             return None
         return row[0], frozenset(d for d in str(row[1]).split(",") if d)
