@@ -218,10 +218,13 @@ def test_cli_two_processes_never_both_affirm_a_nonce(postgres_url: str, tmp_path
     assert _nonces(postgres_url) == {m.freshness.nonce for m in originals}
 
 
-def test_the_batch_machinery_is_one_base_class() -> None:
-    """Both verifier states take their batches, commits and error handling from BatchedStore, not their own."""
-    from attest.replay import SqliteVerifierState
+def test_the_state_machinery_is_one_base_class() -> None:
+    """Both verifier states take their batches from BatchedStore and every store method from SqlVerifierState."""
+    from attest.replay import SqliteVerifierState, SqlVerifierState
 
     for store in (SqliteVerifierState, PostgresVerifierState):
-        assert "batch" not in vars(store) and "_writing" not in vars(store)
+        assert issubclass(store, SqlVerifierState) and issubclass(store, BatchedStore)
+        own = {name for name in vars(store) if not name.startswith("__")}
+        assert own <= {"_dialect", "_sql", "_where", "_time", "_read_time", "_atomic", "close",
+                       "_tx_open", "_tx_begin", "_tx_commit", "_tx_rollback"}, own  # fmt: skip
     assert (REPO / "attest" / "storage.py").read_text().count("def batch(") == 1
