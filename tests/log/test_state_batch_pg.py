@@ -115,6 +115,24 @@ def test_a_failure_in_committing_is_a_store_error_and_keeps_nothing(postgres_url
         assert s.check_and_record("k", "n1", NOW)
         assert s.check_and_record("k", "n2", NOW)
     assert _nonces(postgres_url) == set()
+    _sql(postgres_url, "DROP TRIGGER refuse ON verifier_nonce")
+    with s.batch(hold=3600):  # the same connection works on, in a batch and out of one
+        assert s.check_and_record("k", "n1", NOW)
+    assert s.check_and_record("k", "n2", NOW) and _nonces(postgres_url) == {"n1", "n2"}
+    s.close()
+
+
+def test_a_connection_dropped_within_a_batch_is_a_store_error(postgres_url: str, node: Node) -> None:
+    s = PostgresVerifierState(postgres_url)
+    with pytest.raises(StoreError, match="the verifier state"), s.batch(hold=3600):
+        assert verify_envelope(node.envelope(), node.trust, now=LATER, nonces=s, chains=s).status.value == "affirming"
+        _sql(
+            postgres_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        verify_envelope(node.envelope(), node.trust, now=LATER, nonces=s, chains=s)
+    assert _nonces(postgres_url) == set()  # the open transaction died with its connection
     s.close()
 
 
