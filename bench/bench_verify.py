@@ -436,8 +436,12 @@ def cli_run(n: int, rounds: int, state: Callable[[], list[str]] | None = None) -
 
 
 @contextmanager
-def cli_state(kind: str | None) -> Iterator[Callable[[], list[str]] | None]:
-    """A maker of fresh ``--state`` arguments for ``kind`` (``sqlite``, ``postgres``), or None for none."""
+def cli_state(kind: str | None, commits: list[int]) -> Iterator[Callable[[], list[str]] | None]:
+    """A maker of fresh ``--state`` arguments for ``kind`` (``sqlite``, ``postgres``), or None for none.
+
+    For PostgreSQL, ``commits`` receives, as the block ends, the transactions the server committed
+    in each database made (``pg_stat_database.xact_commit``): what the state's batching saves.
+    """
     if kind is None:
         yield None
         return
@@ -454,13 +458,23 @@ def cli_state(kind: str | None) -> Iterator[Callable[[], list[str]] | None]:
             raise SystemExit("--state postgres needs PostgreSQL's server binaries (initdb, pg_ctl)")
         server = url.rsplit("/", 1)[0]
 
+        made: list[str] = []
+
         def fresh() -> list[str]:
             name = f"bench_{uuid.uuid4().hex[:12]}"
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute(f"CREATE DATABASE {name}")
+            made.append(name)
             return ["--state", f"{server}/{name}"]
 
         yield fresh
+        time.sleep(1.0)  # the backends' statistics, sent as they exit
+        with psycopg.connect(url, autocommit=True) as admin:
+            for name in made:
+                row = admin.execute(
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)
+                ).fetchone()
+                commits.append(int(row[0]) if row else -1)
 
 
 def main() -> int:
@@ -541,12 +555,18 @@ def main() -> int:
             f" reader/bare time {w['raw'] / w['read']:.2f}"
         )
     if args.cli:
-        with cli_state(args.state) as fresh:
+        commits: list[int] = []
+        with cli_state(args.state, commits) as fresh:
             c = cli_run(args.cli, max(1, min(args.rounds, 3)), fresh)
         print(
             f"\nattest verify (CLI, --quiet) of {args.cli} files in one call against 1 file, Ed25519, us-ear"
             + (f", --state {args.state} (a fresh one each call):" if args.state else ":")
         )
+        if commits:
+            print(
+                f"  transactions the server committed per call: {args.cli} files {max(commits)},"
+                f" 1 file {min(commits)} (the schema's creation included)"
+            )
         for clock in ("wall", "cpu"):
             per, inproc, raw = c[f"per_env_{clock}"], c[f"inproc_{clock}"], c[f"raw_{clock}"]
             print(
