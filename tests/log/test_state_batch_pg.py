@@ -246,3 +246,28 @@ def test_the_state_machinery_is_one_base_class() -> None:
         assert own <= {"_dialect", "_sql", "_where", "_time", "_read_time", "_atomic", "close",
                        "_tx_open", "_tx_begin", "_tx_commit", "_tx_rollback"}, own  # fmt: skip
     assert (REPO / "attest" / "storage.py").read_text().count("def batch(") == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_both_states_keep_device_claims_and_bindings_as_memory_does(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """One implementation, two SQL spellings: claims merge and overlap, bindings swap, as in memory."""
+    from attest.replay import DeviceClaim, MemoryDeviceStore, SqliteVerifierState
+
+    url = request.getfixturevalue("postgres_url") if kind == "postgres" else ""
+    state = PostgresVerifierState(url) if kind == "postgres" else SqliteVerifierState(tmp_path / "v.db")
+    memory = MemoryDeviceStore()
+    hour = timedelta(hours=1)
+    claims = [
+        DeviceClaim("gpu-1", "k1", "h1", NOW, NOW + hour),
+        DeviceClaim("gpu-1", "k1", "h1", NOW - hour, NOW),  # merged: the earliest since, the newest until
+        DeviceClaim("gpu-1", "k2", "h2", NOW + 2 * hour, NOW + 3 * hour),  # no overlap
+        DeviceClaim("gpu-1", "k3", "h3", NOW + hour / 2, NOW + 2 * hour),  # overlaps k1 and k2
+    ]
+    for c in claims:
+        assert sorted(state.claim(c), key=str) == sorted(memory.claim(c), key=str)
+    assert sorted(state.claims("gpu-1"), key=str) == sorted(memory.claims("gpu-1"), key=str)
+    for since, devices in ((NOW, {"a", "b"}), (NOW, {"a", "b"}), (NOW + hour, {"a", "c"}), (NOW, {"z"})):
+        got = state.rebind("k1", since, frozenset(devices))
+        assert got == memory.rebind("k1", since, frozenset(devices))
+    assert state.rebind("k1", NOW + 2 * hour, frozenset({"d"})) == (NOW + hour, frozenset({"a", "c"}))
+    state.close()
