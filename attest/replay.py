@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from attest.errors import StoreError
-from attest.storage import DatabaseStore
+from attest.storage import BatchedStore
 
 
 class NonceStore(Protocol):
@@ -357,7 +355,233 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         """Nothing to release (a :class:`VerifierState` like the database ones)."""
 
 
-class SqliteVerifierState(DatabaseStore):
+class SqlVerifierState(BatchedStore):
+    """The verifier state in a SQL database: every store's logic once, for SQLite and PostgreSQL alike.
+
+    Each call is a statement or a short transaction whose compare-and-set is the database's
+    (a primary key, an ``UPDATE ... WHERE`` on the expected head), so two processes racing
+    with the same nonce cannot both record it. A subclass names its connection (``_db``), its
+    tables and SQL spellings (``_dialect``), how it stores a time, and how it makes a
+    transaction (:meth:`_atomic`, and :class:`~attest.storage.BatchedStore`'s hooks).
+    """
+
+    store_name = "the verifier state"
+    _dialect: ClassVar[dict[str, str]]
+    """Table names (``nonce``, ``head``, ``claim``, ``binding``, ``submission``), ``least`` and
+    ``greatest`` (SQL functions), ``lock_row`` (a row-lock clause) and ``param`` (placeholder)."""
+    _sql: ClassVar[dict[str, str]]
+    _db: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_dialect" in vars(cls):
+            cls._sql = {
+                k: v.format(**cls._dialect).replace("?", cls._dialect["param"]) for k, v in _SQL.items()
+            }
+
+    def _time(self, at: datetime) -> Any:
+        """``at`` as the database stores it."""
+        return at
+
+    def _read_time(self, value: Any) -> datetime:
+        """A stored time as a UTC datetime."""
+        return value  # type: ignore[no-any-return]
+
+    def _atomic(self) -> AbstractContextManager[Any]:
+        """A transaction (a savepoint of the batch's or another's, if one is open)."""
+        raise NotImplementedError
+
+    def _run(self, name: str, params: tuple[Any, ...]) -> Any:
+        return self._db.execute(self._sql[name], params)
+
+    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
+        """Record the pair; return False if it had been recorded before (a replay)."""
+        with self._lock:
+            self._writing(roll=True)
+            return bool(self._run("nonce", (key_id, nonce, self._time(expires_at))).rowcount == 1)
+
+    def first_use(
+        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
+    ) -> Sighting:
+        """Record the pair as used by ``payload`` unless it was used before; return its first use (one ``INSERT``)."""
+        with self._lock:
+            self._writing(roll=True)
+            with self._atomic():
+                cur = self._run("sighting", (key_id, nonce, self._time(expires_at), payload, self._time(at)))
+                if cur.rowcount == 1:
+                    return Sighting(payload, at, None, new=True)
+                row = self._run("first_use", (key_id, nonce)).fetchone()
+        if row is None:  # pragma: no cover - the row was inserted or found in the same transaction
+            raise RuntimeError("a nonce row vanished while it was being recorded")
+        payload_, first, rule = row
+        when = self._read_time(first) if first is not None else _utc(0.0)  # a row from before sightings
+        return Sighting("" if payload_ is None else str(payload_), when, None if rule is None else str(rule))
+
+    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
+        """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
+        with self._lock:
+            self._writing()
+            self._run("note_chain", (rule, key_id, nonce, payload))
+
+    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
+        """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
+        with self._lock:
+            self._writing()
+            self._run("note_fork", (key_id, nonce, payload))
+
+    def record(
+        self,
+        nonces: list[tuple[str, str, datetime]],
+        heads: list[tuple[str, ChainHead]],
+        submissions: Sequence[tuple[bytes, int]],
+        expected: Mapping[str, ChainHead | None] | None = None,
+    ) -> bool:
+        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
+
+        With ``expected``, a key's head moves only from the head named there (None: no head yet):
+        one that another writer moved meanwhile is left as it is, and the call returns False.
+        """
+        fresh = True
+        with self._lock:
+            self._writing()
+            with self._atomic():  # within a batch: a savepoint of its transaction
+                for key_id, nonce, expires_at in nonces:
+                    fresh = (
+                        self._run("nonce", (key_id, nonce, self._time(expires_at))).rowcount == 1 and fresh
+                    )
+                for key_id, head in heads:
+                    if expected is not None and key_id in expected:
+                        fresh = self._swap(key_id, expected[key_id], head) and fresh
+                    else:
+                        self._run("advance", (key_id, head.sequence, head.digest))
+                for submission in submissions:
+                    self._run("submit", submission)
+        return fresh
+
+    def seen(self, key_id: str, nonce: str) -> bool:
+        """Whether the pair is recorded (a read: nothing is recorded)."""
+        with self._lock:
+            return self._run("seen", (key_id, nonce)).fetchone() is not None
+
+    def submission(self, identity: bytes) -> int | None:
+        """The log index of the submission with this identity (payload and signers), if logged."""
+        with self._lock:
+            row = self._run("submission", (identity,)).fetchone()
+        return int(row[0]) if row else None
+
+    def record_submission(self, identity: bytes, index: int) -> None:
+        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
+        with self._lock:
+            self._writing()
+            self._run("submit", (identity, index))
+
+    def prune(self, before: datetime) -> int:
+        """Forget nonces that expired before ``before``; return how many."""
+        with self._lock:
+            self._writing()
+            return int(self._run("prune", (self._time(before),)).rowcount)
+
+    def head(self, key_id: str) -> ChainHead | None:
+        """The newest manifest seen from this key, or None."""
+        with self._lock:
+            row = self._run("head", (key_id,)).fetchone()
+        return ChainHead(sequence=int(row[0]), digest=str(row[1])) if row else None
+
+    def advance(self, key_id: str, head: ChainHead) -> None:
+        """Record ``head`` if newer (one atomic upsert)."""
+        with self._lock:
+            self._writing()
+            self._run("advance", (key_id, head.sequence, head.digest))
+
+    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
+        with self._lock:
+            self._writing()
+            return self._swap(key_id, expected, head)
+
+    def _swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
+        if expected is None:
+            cur = self._run("head_first", (key_id, head.sequence, head.digest))
+        else:
+            cur = self._run(
+                "head_swap", (head.sequence, head.digest, key_id, expected.sequence, expected.digest)
+            )
+        return bool(cur.rowcount == 1)
+
+    def _claims(self, rows: list[tuple[Any, ...]], device_id: str) -> list[DeviceClaim]:
+        return [
+            DeviceClaim(device_id, str(k), str(h), self._read_time(a), self._read_time(b))
+            for k, h, a, b in rows
+        ]
+
+    def claims(self, device_id: str) -> list[DeviceClaim]:
+        """Every key's claim on this device (a read)."""
+        with self._lock:
+            rows = self._run("claims", (device_id,)).fetchall()
+        return self._claims(rows, device_id)
+
+    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
+        """Record the claim (one upsert); return other keys' overlapping claims on the device."""
+        with self._lock:
+            self._writing()
+            self._run(
+                "claim",
+                (claim.device_id, claim.key_id, claim.host, self._time(claim.since), self._time(claim.until)),
+            )
+            since, until = self._run("claim_own", (claim.device_id, claim.key_id)).fetchone()
+            rows = self._run("overlaps", (claim.device_id, claim.key_id, until, since)).fetchall()
+        return self._claims(rows, claim.device_id)
+
+    def rebind(
+        self, key_id: str, since: datetime, devices: frozenset[str]
+    ) -> tuple[datetime, frozenset[str]] | None:
+        """Record a key's binding; return the previous one when the devices changed (one transaction)."""
+        text = ",".join(sorted(devices))
+        with self._lock:
+            self._writing()
+            with self._atomic():
+                row = self._run("binding", (key_id,)).fetchone()
+                if row is not None and self._time(since) <= row[0]:
+                    return None  # the same binding again, or an older one seen late
+                self._run("rebind", (key_id, self._time(since), text))
+        if row is None or row[1] == text:
+            return None
+        return self._read_time(row[0]), frozenset(d for d in str(row[1]).split(",") if d)
+
+
+_SQL = {
+    "nonce": "INSERT INTO {nonce} (key_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    "sighting": "INSERT INTO {nonce} (key_id, nonce, expires_at, payload, first_seen) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING",
+    "first_use": "SELECT payload, first_seen, chain_rule FROM {nonce} WHERE key_id = ? AND nonce = ?",
+    "note_chain": "UPDATE {nonce} SET chain_rule = ? WHERE key_id = ? AND nonce = ? AND payload = ? "
+    "AND chain_rule IS NULL",
+    "note_fork": "UPDATE {nonce} SET chain_rule = 'chain.fork' WHERE key_id = ? AND nonce = ? AND payload = ? "
+    "AND (chain_rule IS NULL OR chain_rule IN ('', 'chain.gap'))",
+    "seen": "SELECT 1 FROM {nonce} WHERE key_id = ? AND nonce = ?",
+    "prune": "DELETE FROM {nonce} WHERE expires_at < ?",
+    "submit": "INSERT INTO {submission} (identity, log_index) VALUES (?, ?) ON CONFLICT DO NOTHING",
+    "submission": "SELECT log_index FROM {submission} WHERE identity = ?",
+    "head": "SELECT sequence, digest FROM {head} WHERE key_id = ?",
+    "advance": "INSERT INTO {head} (key_id, sequence, digest) VALUES (?, ?, ?) ON CONFLICT (key_id) DO UPDATE "
+    "SET sequence = excluded.sequence, digest = excluded.digest WHERE excluded.sequence > {head}.sequence",
+    "head_first": "INSERT INTO {head} (key_id, sequence, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    "head_swap": "UPDATE {head} SET sequence = ?, digest = ? WHERE key_id = ? AND sequence = ? AND digest = ?",
+    "claims": "SELECT key_id, host, since, until FROM {claim} WHERE device_id = ?",
+    "claim": "INSERT INTO {claim} (device_id, key_id, host, since, until) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (device_id, key_id) DO UPDATE SET host = excluded.host, "
+    "since = {least}({claim}.since, excluded.since), until = {greatest}({claim}.until, excluded.until)",
+    "claim_own": "SELECT since, until FROM {claim} WHERE device_id = ? AND key_id = ?",
+    "overlaps": "SELECT key_id, host, since, until FROM {claim} "
+    "WHERE device_id = ? AND key_id <> ? AND since <= ? AND until >= ?",
+    "binding": "SELECT since, devices FROM {binding} WHERE key_id = ?{lock_row}",
+    "rebind": "INSERT INTO {binding} (key_id, since, devices) VALUES (?, ?, ?) "
+    "ON CONFLICT (key_id) DO UPDATE SET since = excluded.since, devices = excluded.devices",
+}
+"""Every statement of :class:`SqlVerifierState`, written once (``?`` placeholders; ``{name}``: the dialect's)."""
+
+
+class SqliteVerifierState(SqlVerifierState):
     """Both stores in one SQLite file (WAL mode), shared safely between processes.
 
     ``check_and_record`` is a single ``INSERT`` on a primary key, so two
@@ -369,7 +593,17 @@ class SqliteVerifierState(DatabaseStore):
     a handful of times instead of three thousand).
     """
 
-    store_name = "the verifier state"
+    _dialect: ClassVar[dict[str, str]] = {
+        "nonce": "seen_nonce",
+        "head": "chain_head",
+        "claim": "device_claim",
+        "binding": "key_binding",
+        "submission": "submission",
+        "least": "min",
+        "greatest": "max",
+        "lock_row": "",  # a transaction holds the whole file's write lock
+        "param": "?",
+    }
 
     def __init__(self, path: Path | str, *, timeout: float = 30.0) -> None:
         self._path = str(path)
@@ -397,289 +631,47 @@ class SqliteVerifierState(DatabaseStore):
             if column.split()[0] not in columns:
                 self._db.execute(f"ALTER TABLE seen_nonce ADD COLUMN {column}")
         self._lock = threading.Lock()
-        self._batching = False
-        self._hold = 0.0
-        self._began = 0.0
 
     def _where(self) -> str:
         return getattr(self, "_path", "")
 
+    def _tx_open(self) -> bool:
+        return bool(self._db.in_transaction)
+
+    def _tx_begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")  # the write lock, held until the commit
+
+    def _tx_commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def _tx_rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def _time(self, at: datetime) -> Any:
+        return at.timestamp()
+
+    def _read_time(self, value: Any) -> datetime:
+        return _utc(float(value))
+
     @contextmanager
-    def batch(self, *, hold: float = 0.25) -> Iterator[None]:
-        """Make the writes within it in shared transactions, committed (durably) when it ends.
-
-        A transaction holds the database's write lock, so one is committed, and the next one
-        begun, once it has been open ``hold`` seconds: another process sharing the state waits
-        at most about that long (as it waits for any writer, up to the connection's timeout).
-        Each commit is as durable as a single write's (``synchronous=FULL``): when the block
-        ends without an error, everything written in it is on disk, so a caller reports what
-        it verified only after the block. An error within it rolls back the writes since the
-        last commit (those before it are kept, as a write outside a batch would have been) and
-        is raised; one in committing raises :class:`~attest.errors.StoreError`.
-
-        Within the block a verifier reads the heads and nonces it writes, and no other process
-        can write between its read and its compare-and-set: chain heads move exactly as they
-        do outside it. A batch within a batch is the outer one.
-        """
-        if self._batching:
-            yield
-            return
-        with self._lock:
-            self._batching, self._hold = True, hold
+    def _atomic(self) -> Iterator[None]:
+        own = not self._db.in_transaction  # within a batch: a savepoint of its transaction
+        self._db.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT atomic")
         try:
             yield
         except BaseException:
-            with self._lock:
-                self._batching = False
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):  # the error being raised says what went wrong
-                        self._db.execute("ROLLBACK")
+            if own and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            elif not own:
+                self._db.execute("ROLLBACK TO atomic")
+                self._db.execute("RELEASE atomic")
             raise
-        with self._lock:
-            self._batching = False
-            if self._db.in_transaction:
-                try:
-                    self._db.execute("COMMIT")
-                except self._db_errors as exc:
-                    if self._db.in_transaction:
-                        with suppress(sqlite3.Error):
-                            self._db.execute("ROLLBACK")
-                    raise StoreError.from_driver(self.store_name, self._where(), exc) from exc
-
-    def _writing(self) -> None:
-        """Before a write (the lock held): within a batch, be in its transaction, committing one held too long."""
-        if not self._batching:
-            return
-        if self._db.in_transaction:
-            if time.monotonic() - self._began < self._hold:
-                return
-            self._db.execute("COMMIT")
-        self._db.execute("BEGIN IMMEDIATE")
-        self._began = time.monotonic()
+        self._db.execute("COMMIT" if own else "RELEASE atomic")
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
 
-    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
-        """Record the pair; return False if it had been recorded before."""
-        with self._lock:
-            self._writing()
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
-                (key_id, nonce, expires_at.timestamp()),
-            )
-            return cur.rowcount == 1
-
-    def first_use(
-        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
-    ) -> Sighting:
-        """Record the pair as used by ``payload`` unless it was used before; return its first use (one ``INSERT``)."""
-        with self._lock:
-            self._writing()
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at, payload, first_seen) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key_id, nonce, expires_at.timestamp(), payload, at.timestamp()),
-            )
-            if cur.rowcount == 1:
-                return Sighting(payload, at, None, new=True)
-            row = self._db.execute(
-                "SELECT payload, first_seen, chain_rule FROM seen_nonce WHERE key_id = ? AND nonce = ?",
-                (key_id, nonce),
-            ).fetchone()
-        return _sighting(row)
-
-    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
-        """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
-        with self._lock:
-            self._writing()
-            self._db.execute(
-                "UPDATE seen_nonce SET chain_rule = ? WHERE key_id = ? AND nonce = ? AND payload = ? "
-                "AND chain_rule IS NULL",
-                (rule, key_id, nonce, payload),
-            )
-
-    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
-        """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
-        with self._lock:
-            self._writing()
-            self._db.execute(
-                "UPDATE seen_nonce SET chain_rule = 'chain.fork' WHERE key_id = ? AND nonce = ? AND payload = ? "
-                "AND (chain_rule IS NULL OR chain_rule IN ('', 'chain.gap'))",
-                (key_id, nonce, payload),
-            )
-
-    def record(
-        self,
-        nonces: list[tuple[str, str, datetime]],
-        heads: list[tuple[str, ChainHead]],
-        submissions: Sequence[tuple[bytes, int]],
-        expected: Mapping[str, ChainHead | None] | None = None,
-    ) -> bool:
-        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
-
-        With ``expected``, a key's head moves only from the head named there (None: no head yet):
-        one that another writer moved meanwhile is left as it is, and the call returns False.
-        """
-        with self._lock:
-            self._writing()
-            own = not self._db.in_transaction  # within a batch: a savepoint of its transaction
-            self._db.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT record")
-            try:
-                fresh = True
-                for key_id, nonce, expires_at in nonces:
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO seen_nonce (key_id, nonce, expires_at) VALUES (?, ?, ?)",
-                        (key_id, nonce, expires_at.timestamp()),
-                    )
-                    fresh = fresh and cur.rowcount == 1
-                for key_id, head in heads:
-                    if expected is not None and key_id in expected:
-                        fresh = self._swap(key_id, expected[key_id], head) and fresh
-                        continue
-                    self._db.execute(
-                        """INSERT INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)
-                           ON CONFLICT(key_id) DO UPDATE SET sequence = excluded.sequence,
-                           digest = excluded.digest WHERE excluded.sequence > chain_head.sequence""",
-                        (key_id, head.sequence, head.digest),
-                    )
-                for submission in submissions:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", submission
-                    )
-                self._db.execute("COMMIT" if own else "RELEASE record")
-            except BaseException:
-                if own and self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                elif not own:
-                    self._db.execute("ROLLBACK TO record")
-                    self._db.execute("RELEASE record")
-                raise
-        return fresh
-
-    def seen(self, key_id: str, nonce: str) -> bool:
-        """Whether the pair is recorded (a read: nothing is recorded)."""
-        row = self._db.execute(
-            "SELECT 1 FROM seen_nonce WHERE key_id = ? AND nonce = ?", (key_id, nonce)
-        ).fetchone()
-        return row is not None
-
-    def submission(self, identity: bytes) -> int | None:
-        """The log index of the submission with this identity (payload and signers), if logged."""
-        row = self._db.execute("SELECT log_index FROM submission WHERE identity = ?", (identity,)).fetchone()
-        return int(row[0]) if row else None
-
-    def record_submission(self, identity: bytes, index: int) -> None:
-        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
-        with self._lock:
-            self._writing()
-            self._db.execute(
-                "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", (identity, index)
-            )
-
-    def prune(self, before: datetime) -> int:
-        """Forget nonces that expired before ``before``; return how many."""
-        with self._lock:
-            self._writing()
-            cur = self._db.execute("DELETE FROM seen_nonce WHERE expires_at < ?", (before.timestamp(),))
-            return cur.rowcount
-
-    def head(self, key_id: str) -> ChainHead | None:
-        """The newest manifest seen from this key, or None."""
-        row = self._db.execute(
-            "SELECT sequence, digest FROM chain_head WHERE key_id = ?", (key_id,)
-        ).fetchone()
-        return ChainHead(sequence=row[0], digest=row[1]) if row else None
-
-    def advance(self, key_id: str, head: ChainHead) -> None:
-        """Record ``head`` if newer (one atomic upsert)."""
-        with self._lock:
-            self._writing()
-            self._db.execute(
-                """INSERT INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)
-                   ON CONFLICT(key_id) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest
-                   WHERE excluded.sequence > chain_head.sequence""",
-                (key_id, head.sequence, head.digest),
-            )
-
-    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
-        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
-        with self._lock:
-            self._writing()
-            return self._swap(key_id, expected, head)
-
-    def _swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
-        if expected is None:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO chain_head (key_id, sequence, digest) VALUES (?, ?, ?)",
-                (key_id, head.sequence, head.digest),
-            )
-        else:
-            cur = self._db.execute(
-                "UPDATE chain_head SET sequence = ?, digest = ? WHERE key_id = ? AND sequence = ? AND digest = ?",
-                (head.sequence, head.digest, key_id, expected.sequence, expected.digest),
-            )
-        return cur.rowcount == 1
-
-    def claims(self, device_id: str) -> list[DeviceClaim]:
-        """Every key's claim on this device (a read)."""
-        rows = self._db.execute(
-            "SELECT key_id, host, since, until FROM device_claim WHERE device_id = ?", (device_id,)
-        ).fetchall()
-        return [DeviceClaim(device_id, k, h, _utc(a), _utc(b)) for k, h, a, b in rows]
-
-    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
-        """Record the claim (one upsert); return other keys' overlapping claims on the device."""
-        with self._lock:
-            self._writing()
-            self._db.execute(
-                """INSERT INTO device_claim (device_id, key_id, host, since, until) VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT(device_id, key_id) DO UPDATE SET host = excluded.host,
-                   since = min(since, excluded.since), until = max(until, excluded.until)""",
-                (claim.device_id, claim.key_id, claim.host, claim.since.timestamp(), claim.until.timestamp()),
-            )
-            since, until = self._db.execute(
-                "SELECT since, until FROM device_claim WHERE device_id = ? AND key_id = ?",
-                (claim.device_id, claim.key_id),
-            ).fetchone()
-            rows = self._db.execute(
-                "SELECT key_id, host, since, until FROM device_claim "
-                "WHERE device_id = ? AND key_id != ? AND since <= ? AND until >= ?",
-                (claim.device_id, claim.key_id, until, since),
-            ).fetchall()
-        return [DeviceClaim(claim.device_id, k, h, _utc(a), _utc(b)) for k, h, a, b in rows]
-
-    def rebind(
-        self, key_id: str, since: datetime, devices: frozenset[str]
-    ) -> tuple[datetime, frozenset[str]] | None:
-        """Record a key's binding; return the previous one when the devices changed."""
-        text = ",".join(sorted(devices))
-        with self._lock:
-            self._writing()
-            row = self._db.execute(
-                "SELECT since, devices FROM key_binding WHERE key_id = ?", (key_id,)
-            ).fetchone()
-            if row is not None and since.timestamp() <= row[0]:
-                return None
-            self._db.execute(
-                "INSERT INTO key_binding (key_id, since, devices) VALUES (?, ?, ?) "
-                "ON CONFLICT(key_id) DO UPDATE SET since = excluded.since, devices = excluded.devices",
-                (key_id, since.timestamp(), text),
-            )
-        if row is None or row[1] == text:
-            return None
-        return _utc(row[0]), frozenset(d for d in row[1].split(",") if d)
-
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def _sighting(row: tuple[object, ...] | None) -> Sighting:
-    """A stored first use; a row of a state written before sightings were kept (no payload) matches none."""
-    if row is None:  # pragma: no cover - the row was inserted or found under the same lock
-        raise RuntimeError("a nonce row vanished while it was being recorded")
-    payload, at, rule = row
-    when = at if isinstance(at, datetime) else _utc(float(at)) if isinstance(at, int | float) else _utc(0.0)
-    return Sighting(str(payload) if payload is not None else "", when, None if rule is None else str(rule))

@@ -26,19 +26,28 @@ that repeats its whole binding (~150 KB signed): a bare Ed25519 verify of it.
 ``--cli N`` also times ``attest verify`` as an auditor runs it, on N distinct envelope files in one
 call and on 1 file, and reports the per-envelope cost (the difference over N - 1) beside
 ``Verifier.verify_many`` of the same files in-process and a bare Ed25519 verify, all measured in
-the same run, by the wall clock and by CPU time (what a busy machine disturbs least).
+the same run, by the wall clock and by CPU time (what a busy machine disturbs least). With
+``--state sqlite`` or ``--state postgres`` each call keeps its verifier state (nonces, chain heads,
+device claims, sightings) in a fresh SQLite file or a fresh database on a throwaway PostgreSQL
+server (``fsync=on``, started by the benchmark as ``bench_collector.py`` starts it), as
+``attest verify --state`` does.
 
-Run: python bench/bench_verify.py [--n 300] [--rounds 5] [--chain] [--bound] [--cli 1500]
+Run: python bench/bench_verify.py [--n 300] [--rounds 5] [--chain] [--bound] [--cli 1500 [--state postgres]]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -342,8 +351,10 @@ def bound_run(n: int, rounds: int) -> dict[str, float]:
     }
 
 
-def cli_run(n: int, rounds: int) -> dict[str, float]:
+def cli_run(n: int, rounds: int, state: Callable[[], list[str]] | None = None) -> dict[str, float]:
     """``attest verify`` of ``n`` distinct envelope files in one call, and of 1; in-process and bare Ed25519 alike.
+
+    ``state``, if given, returns the ``--state`` arguments of a fresh state for each call.
 
     Each is timed by the wall clock and by CPU time (user + system, of the child for the CLI):
     on a shared machine the CPU time is what the other processes disturb least. The in-process
@@ -384,8 +395,9 @@ def cli_run(n: int, rounds: int) -> dict[str, float]:
         return usage.ru_utime + usage.ru_stime
 
     def timed(files: list[str]) -> tuple[float, float]:
+        extra = state() if state is not None else []
         c0, t0 = child_cpu(), time.perf_counter()
-        proc = subprocess.run([*base, *files], cwd=work, capture_output=True)
+        proc = subprocess.run([*base, *extra, *files], cwd=work, capture_output=True)
         elapsed, cpu = time.perf_counter() - t0, child_cpu() - c0
         if proc.returncode != 0:
             raise SystemExit(f"attest verify failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
@@ -436,6 +448,48 @@ def cli_run(n: int, rounds: int) -> dict[str, float]:
     return out
 
 
+@contextmanager
+def cli_state(kind: str | None, commits: list[int]) -> Iterator[Callable[[], list[str]] | None]:
+    """A maker of fresh ``--state`` arguments for ``kind`` (``sqlite``, ``postgres``), or None for none.
+
+    For PostgreSQL, ``commits`` receives, as the block ends, the transactions the server committed
+    in each database made (``pg_stat_database.xact_commit``): what the state's batching saves.
+    """
+    if kind is None:
+        yield None
+        return
+    if kind == "sqlite":
+        where = Path(tempfile.mkdtemp(prefix="attest-bench-state-"))
+        made = itertools.count()
+        yield lambda: ["--state", str(where / f"v{next(made)}.db")]
+        return
+    import psycopg
+    from bench_collector import postgres  # the same throwaway server as the collector benchmark
+
+    with postgres() as url:
+        if url is None:
+            raise SystemExit("--state postgres needs PostgreSQL's server binaries (initdb, pg_ctl)")
+        server = url.rsplit("/", 1)[0]
+
+        made: list[str] = []
+
+        def fresh() -> list[str]:
+            name = f"bench_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f"CREATE DATABASE {name}")
+            made.append(name)
+            return ["--state", f"{server}/{name}"]
+
+        yield fresh
+        time.sleep(1.0)  # the backends' statistics, sent as they exit
+        with psycopg.connect(url, autocommit=True) as admin:
+            for name in made:
+                row = admin.execute(
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (name,)
+                ).fetchone()
+                commits.append(int(row[0]) if row else -1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300, help="envelopes per round (default 300)")
@@ -467,7 +521,14 @@ def main() -> int:
         metavar="N",
         help="also time attest verify of N distinct envelope files in one call against 1 file",
     )
+    ap.add_argument(
+        "--state",
+        choices=("sqlite", "postgres"),
+        help="with --cli: each call keeps its verifier state (--state) in a fresh SQLite file or PostgreSQL database",
+    )
     args = ap.parse_args()
+    if args.state and not args.cli:
+        ap.error("--state goes with --cli")
     policy = policy_with_list(args.policy_list) if args.policy_list else None
     print(
         f"8-GPU H100 manifests, {args.n} envelopes x {args.rounds} rounds, best round kept; chain check {'on' if args.chain else 'off'}"
@@ -507,10 +568,18 @@ def main() -> int:
             f" reader/bare time {w['raw'] / w['read']:.2f}"
         )
     if args.cli:
-        c = cli_run(args.cli, max(1, min(args.rounds, 3)))
+        commits: list[int] = []
+        with cli_state(args.state, commits) as fresh:
+            c = cli_run(args.cli, max(1, min(args.rounds, 3)), fresh)
         print(
-            f"\nattest verify (CLI, --quiet) of {args.cli} files in one call against 1 file, Ed25519, us-ear:"
+            f"\nattest verify (CLI, --quiet) of {args.cli} files in one call against 1 file, Ed25519, us-ear"
+            + (f", --state {args.state} (a fresh one each call):" if args.state else ":")
         )
+        if commits:
+            print(
+                f"  transactions the server committed per call: {args.cli} files {max(commits)},"
+                f" 1 file {min(commits)} (the schema's creation included)"
+            )
         for clock in ("wall", "cpu"):
             per, inproc, raw = c[f"per_env_{clock}"], c[f"inproc_{clock}"], c[f"raw_{clock}"]
             print(

@@ -34,6 +34,7 @@ from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError, InputTooLarge
 from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
 from attest.replay import MemoryVerifierState, SqliteVerifierState, VerifierState
+from attest.storage import BatchedStore
 from attest.verify import (
     PolicyEvaluator,
     VerifyOptions,
@@ -210,9 +211,9 @@ def run_verify(args: argparse.Namespace) -> int:
     # Without --state, the same semantics in memory: a file given twice is seen before, not a replay.
     state = open_state(args.state) if args.state else MemoryVerifierState()
     try:
-        # A SQLite state takes the batch's writes in a few transactions, each committed durably,
-        # all before any verdict is printed: what is reported was recorded.
-        with state.batch() if isinstance(state, SqliteVerifierState) else nullcontext():
+        # A state in SQLite or PostgreSQL takes the batch's writes in a few transactions, each
+        # committed durably, all before any verdict is printed: what is reported was recorded.
+        with state.batch() if isinstance(state, BatchedStore) else nullcontext():
             results = verify_many(
                 items,
                 trust,

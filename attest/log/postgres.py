@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar
 
 from attest.errors import InputError
 from attest.log import merkle
 from attest.log.store import Appended, NodeCache, node_rows, plan_append, split_view_message
-from attest.replay import ChainHead, DeviceClaim, Sighting
+from attest.replay import SqlVerifierState
 from attest.storage import DatabaseStore
 
 _SCHEMA = """
@@ -28,6 +27,11 @@ CREATE TABLE IF NOT EXISTS results (idx BIGINT PRIMARY KEY, status TEXT NOT NULL
 ALTER TABLE entries ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 """
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
+_STATE_LOCK_ID = 0x61747465737476  # "attestv": the lock of the verifier state's batches
+
+
+class _Abandoned(Exception):
+    """Rolls a batch's transaction back (psycopg's ``Transaction.__exit__`` with an error)."""
 
 
 def _psycopg() -> Any:
@@ -218,7 +222,7 @@ ALTER TABLE verifier_nonce ADD COLUMN IF NOT EXISTS chain_rule TEXT;
 """
 
 
-class PostgresVerifierState(DatabaseStore):
+class PostgresVerifierState(SqlVerifierState):
     """Seen nonces and chain heads in the log's PostgreSQL database, shared by every collector on it.
 
     Collectors on several hosts behind one load balancer then see one node's manifests as one
@@ -226,229 +230,62 @@ class PostgresVerifierState(DatabaseStore):
     A :class:`~attest.replay.NonceStore` and a :class:`~attest.replay.ChainStore`; each call
     is one statement, so two collectors racing with the same nonce cannot both record it.
     A database error (a dropped connection, a full disk) raises :class:`~attest.errors.StoreError`.
+
+    Each write is its own transaction, unless made within :meth:`batch`: then the writes of
+    many verifications share a few, each holding an advisory lock of the verifier state (not
+    the log's), so two processes' batches do not interleave, and cannot deadlock, over
+    overlapping nonces and chain heads.
     """
 
-    store_name = "the verifier state"
+    _dialect: ClassVar[dict[str, str]] = {
+        "nonce": "verifier_nonce",
+        "head": "verifier_chain_head",
+        "claim": "verifier_device_claim",
+        "binding": "verifier_key_binding",
+        "submission": "verifier_submission",
+        "least": "LEAST",
+        "greatest": "GREATEST",
+        "lock_row": " FOR UPDATE",  # the key's binding row, until the transaction ends
+        "param": "%s",
+    }
 
     def __init__(self, url: str) -> None:
         psycopg = _psycopg()
         self._db_errors = (psycopg.Error,)
         self._url = url.split("@")[-1]  # for messages, without credentials
         try:
-            self.db: Any = psycopg.connect(url, autocommit=True)
-            with self.db.transaction():
-                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-                self.db.execute(_STATE_SCHEMA)
+            self._db: Any = psycopg.connect(url, autocommit=True)
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                self._db.execute(_STATE_SCHEMA)
         except psycopg.Error as exc:
             raise InputError(f"cannot open the verifier state in the log database: {exc}".strip()) from None
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._tx: Any = None
 
     def _where(self) -> str:
         return str(getattr(self, "_url", ""))
 
-    def check_and_record(self, key_id: str, nonce: str, expires_at: datetime) -> bool:
-        """Record the pair; return False if it had been recorded before (a replay)."""
-        with self.lock:
-            cur = self.db.execute(
-                "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (key_id, nonce, expires_at),
-            )
-            return bool(cur.rowcount == 1)
+    def _tx_open(self) -> bool:
+        return self._tx is not None
 
-    def first_use(
-        self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
-    ) -> Sighting:
-        """Record the pair as used by ``payload`` unless it was used before; return its first use."""
-        with self.lock, self.db.transaction():
-            cur = self.db.execute(
-                "INSERT INTO verifier_nonce (key_id, nonce, expires_at, payload, first_seen) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (key_id, nonce, expires_at, payload, at),
-            )
-            if cur.rowcount == 1:
-                return Sighting(payload, at, None, new=True)
-            row = self.db.execute(
-                "SELECT payload, first_seen, chain_rule FROM verifier_nonce WHERE key_id = %s AND nonce = %s",
-                (key_id, nonce),
-            ).fetchone()
-        return Sighting(
-            "" if row[0] is None else str(row[0]),
-            row[1] if row[1] is not None else datetime.fromtimestamp(0, UTC),
-            None if row[2] is None else str(row[2]),
-        )
+    def _tx_begin(self) -> None:
+        self._tx = self._db.transaction()
+        self._tx.__enter__()  # the writes' own transactions within it become savepoints
+        self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_STATE_LOCK_ID,))
 
-    def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
-        """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
-        with self.lock:
-            self.db.execute(
-                "UPDATE verifier_nonce SET chain_rule = %s WHERE key_id = %s AND nonce = %s AND payload = %s "
-                "AND chain_rule IS NULL",
-                (rule, key_id, nonce, payload),
-            )
+    def _tx_commit(self) -> None:
+        tx, self._tx = self._tx, None
+        tx.__exit__(None, None, None)
 
-    def note_fork(self, key_id: str, nonce: str, payload: str) -> None:
-        """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
-        with self.lock:
-            self.db.execute(
-                "UPDATE verifier_nonce SET chain_rule = 'chain.fork' WHERE key_id = %s AND nonce = %s "
-                "AND payload = %s AND (chain_rule IS NULL OR chain_rule IN ('', 'chain.gap'))",
-                (key_id, nonce, payload),
-            )
+    def _tx_rollback(self) -> None:
+        tx, self._tx = self._tx, None
+        tx.__exit__(_Abandoned, _Abandoned(), None)
 
-    def record(
-        self,
-        nonces: list[tuple[str, str, datetime]],
-        heads: list[tuple[str, ChainHead]],
-        submissions: Sequence[tuple[bytes, int]],
-        expected: Mapping[str, ChainHead | None] | None = None,
-    ) -> bool:
-        """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
-
-        With ``expected``, a key's head moves only from the head named there (None: no head yet):
-        one that another writer moved meanwhile is left as it is, and the call returns False.
-        """
-        fresh = True
-        with self.lock, self.db.transaction():
-            for key_id, nonce, expires_at in nonces:
-                cur = self.db.execute(
-                    "INSERT INTO verifier_nonce (key_id, nonce, expires_at) VALUES (%s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (key_id, nonce, expires_at),
-                )
-                fresh = fresh and cur.rowcount == 1
-            for key_id, head in heads:
-                if expected is not None and key_id in expected:
-                    fresh = self._swap(key_id, expected[key_id], head) and fresh
-                    continue
-                self.db.execute(
-                    "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
-                    "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
-                    (key_id, head.sequence, head.digest),
-                )
-            for submission in submissions:
-                self.db.execute(
-                    "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    submission,
-                )
-        return fresh
-
-    def seen(self, key_id: str, nonce: str) -> bool:
-        """Whether the pair is recorded (a read: nothing is recorded)."""
-        with self.lock:
-            row = self.db.execute(
-                "SELECT 1 FROM verifier_nonce WHERE key_id = %s AND nonce = %s", (key_id, nonce)
-            ).fetchone()
-        return row is not None
-
-    def submission(self, identity: bytes) -> int | None:
-        """The log index of the submission with this identity (payload and signers), if logged."""
-        with self.lock:
-            row = self.db.execute(
-                "SELECT log_index FROM verifier_submission WHERE identity = %s", (identity,)
-            ).fetchone()
-        return int(row[0]) if row else None
-
-    def record_submission(self, identity: bytes, index: int) -> None:
-        """Remember that the submission ``identity`` is entry ``index`` of the log (the first one stays)."""
-        with self.lock:
-            self.db.execute(
-                "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (identity, index),
-            )
-
-    def prune(self, before: datetime) -> int:
-        """Forget nonces that expired before ``before``; return how many."""
-        with self.lock:
-            return int(
-                self.db.execute("DELETE FROM verifier_nonce WHERE expires_at < %s", (before,)).rowcount
-            )
-
-    def head(self, key_id: str) -> ChainHead | None:
-        """The newest manifest seen from this key, or None."""
-        with self.lock:
-            row = self.db.execute(
-                "SELECT sequence, digest FROM verifier_chain_head WHERE key_id = %s", (key_id,)
-            ).fetchone()
-        return ChainHead(sequence=int(row[0]), digest=str(row[1])) if row else None
-
-    def advance(self, key_id: str, head: ChainHead) -> None:
-        """Record ``head`` if newer (one atomic upsert)."""
-        with self.lock:
-            self.db.execute(
-                "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
-                "ON CONFLICT (key_id) DO UPDATE SET sequence = EXCLUDED.sequence, digest = EXCLUDED.digest "
-                "WHERE EXCLUDED.sequence > verifier_chain_head.sequence",
-                (key_id, head.sequence, head.digest),
-            )
-
-    def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
-        """Set the key's head to ``head`` only if it is still ``expected`` (one atomic statement); whether it was set."""
-        with self.lock:
-            return self._swap(key_id, expected, head)
-
-    def _swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
-        if expected is None:
-            cur = self.db.execute(
-                "INSERT INTO verifier_chain_head (key_id, sequence, digest) VALUES (%s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (key_id, head.sequence, head.digest),
-            )
-        else:
-            cur = self.db.execute(
-                "UPDATE verifier_chain_head SET sequence = %s, digest = %s "
-                "WHERE key_id = %s AND sequence = %s AND digest = %s",
-                (head.sequence, head.digest, key_id, expected.sequence, expected.digest),
-            )
-        return bool(cur.rowcount == 1)
-
-    def claims(self, device_id: str) -> list[DeviceClaim]:
-        """Every key's claim on this device (a read)."""
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT key_id, host, since, until FROM verifier_device_claim WHERE device_id = %s",
-                (device_id,),
-            ).fetchall()
-        return [DeviceClaim(device_id, str(k), str(h), a, b) for k, h, a, b in rows]
-
-    def claim(self, claim: DeviceClaim) -> list[DeviceClaim]:
-        """Record a GPU device's claim on a key (one upsert); return other keys' overlapping claims."""
-        with self.lock:
-            since, until = self.db.execute(
-                "INSERT INTO verifier_device_claim (device_id, key_id, host, since, until) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id, key_id) DO UPDATE SET host = EXCLUDED.host, "
-                "since = LEAST(verifier_device_claim.since, EXCLUDED.since), "
-                "until = GREATEST(verifier_device_claim.until, EXCLUDED.until) RETURNING since, until",
-                (claim.device_id, claim.key_id, claim.host, claim.since, claim.until),
-            ).fetchone()
-            rows = self.db.execute(
-                "SELECT key_id, host, since, until FROM verifier_device_claim "
-                "WHERE device_id = %s AND key_id <> %s AND since <= %s AND until >= %s",
-                (claim.device_id, claim.key_id, until, since),
-            ).fetchall()
-        return [DeviceClaim(claim.device_id, str(k), str(h), a, b) for k, h, a, b in rows]
-
-    def rebind(
-        self, key_id: str, since: datetime, devices: frozenset[str]
-    ) -> tuple[datetime, frozenset[str]] | None:
-        """Record a key's binding; return the previous one when its devices changed."""
-        text = ",".join(sorted(devices))
-        with self.lock, self.db.transaction():
-            row = self.db.execute(
-                "SELECT since, devices FROM verifier_key_binding WHERE key_id = %s FOR UPDATE", (key_id,)
-            ).fetchone()
-            if row is not None and since <= row[0]:
-                return None
-            self.db.execute(
-                "INSERT INTO verifier_key_binding (key_id, since, devices) VALUES (%s, %s, %s) "
-                "ON CONFLICT (key_id) DO UPDATE SET since = EXCLUDED.since, devices = EXCLUDED.devices",
-                (key_id, since, text),
-            )
-        if row is None or row[1] == text:
-            return None
-        return row[0], frozenset(d for d in str(row[1]).split(",") if d)
+    def _atomic(self) -> AbstractContextManager[Any]:
+        atomic: AbstractContextManager[Any] = self._db.transaction()  # within a batch's: a savepoint
+        return atomic
 
     def close(self) -> None:
         """Close the connection."""
-        self.db.close()
+        self._db.close()
