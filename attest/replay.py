@@ -357,6 +357,10 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         """Nothing to release (a :class:`VerifierState` like the database ones)."""
 
 
+class _Raced(Exception):
+    """An atomic :meth:`SqliteVerifierState.record` found another writer ahead of it: roll back."""
+
+
 class SqliteVerifierState(DatabaseStore):
     """Both stores in one SQLite file (WAL mode), shared safely between processes.
 
@@ -516,11 +520,14 @@ class SqliteVerifierState(DatabaseStore):
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
         expected: Mapping[str, ChainHead | None] | None = None,
+        *,
+        atomic: bool = False,
     ) -> bool:
         """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
 
         With ``expected``, a key's head moves only from the head named there (None: no head yet):
         one that another writer moved meanwhile is left as it is, and the call returns False.
+        With ``atomic``, a call that returns False records nothing at all (it is rolled back).
         """
         with self._lock:
             self._writing()
@@ -548,7 +555,15 @@ class SqliteVerifierState(DatabaseStore):
                     self._db.execute(
                         "INSERT OR IGNORE INTO submission (identity, log_index) VALUES (?, ?)", submission
                     )
+                if atomic and not fresh:
+                    raise _Raced
                 self._db.execute("COMMIT" if own else "RELEASE record")
+            except _Raced:
+                if own:
+                    self._db.execute("ROLLBACK")
+                else:
+                    self._db.execute("ROLLBACK TO record")
+                    self._db.execute("RELEASE record")
             except BaseException:
                 if own and self._db.in_transaction:
                     self._db.execute("ROLLBACK")

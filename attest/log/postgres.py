@@ -190,6 +190,15 @@ class PostgresLog(DatabaseStore):
             (index, status, result),
         )
 
+    def put_results(self, rows: list[tuple[int, str, str]]) -> None:
+        """Keep the verdicts of several entries in one transaction (one durable commit: a collector's group)."""
+        with self.lock, self.db.transaction(), self.db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO results(idx, status, result) VALUES (%s, %s, %s) "
+                "ON CONFLICT (idx) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result",
+                rows,
+            )
+
     def result(self, index: int) -> str | None:
         """The result JSON kept for entry ``index``, if any."""
         row = self.read.execute("SELECT result FROM results WHERE idx = %s", (index,)).fetchone()
@@ -302,12 +311,17 @@ class PostgresVerifierState(DatabaseStore):
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
         expected: Mapping[str, ChainHead | None] | None = None,
+        *,
+        atomic: bool = False,
     ) -> bool:
         """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
 
         With ``expected``, a key's head moves only from the head named there (None: no head yet):
         one that another writer moved meanwhile is left as it is, and the call returns False.
+        With ``atomic``, a call that returns False records nothing at all (it is rolled back).
         """
+        import psycopg
+
         fresh = True
         with self.lock, self.db.transaction():
             for key_id, nonce, expires_at in nonces:
@@ -332,6 +346,8 @@ class PostgresVerifierState(DatabaseStore):
                     "INSERT INTO verifier_submission (identity, log_index) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                     submission,
                 )
+            if atomic and not fresh:
+                raise psycopg.Rollback  # leaves the block quietly, nothing of it committed
         return fresh
 
     def seen(self, key_id: str, nonce: str) -> bool:
