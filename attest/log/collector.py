@@ -315,6 +315,10 @@ class _Member:
     result: VerificationResult
     manifest: WorkloadManifest | None
     before: dict[str, ChainHead | None]
+    """The durable chain heads it was judged against (for its retry if the group's append fails)."""
+    judged_against: dict[str, ChainHead | None]
+    """The heads it was judged against, the group's earlier members' included (for its retry if
+    the group was logged but its verdicts could not be stored)."""
     identity: bytes | None
 
 
@@ -479,9 +483,14 @@ class Collector:
             as_of = None
         pending = PendingState(self.state, own_index=existing, as_of=as_of, group=held)
         result, manifest = self._judge(raw, now, pending)
+        # The heads it was judged against, kept for its retry if its group fails: the durable ones if
+        # the append fails (the group's earlier members are not logged then: a retry alone must
+        # not continue a chain through one of them), else with the earlier members' (logged).
         before = as_of if as_of is not None else {}
+        judged_against = before
         if as_of is None and result.key_id:
             before = {result.key_id: self.state.head(result.key_id)}
+            judged_against = {result.key_id: held.heads.get(result.key_id, before[result.key_id])}
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
@@ -512,7 +521,7 @@ class Collector:
             (result.key_id, manifest.freshness.sequence) if manifest is not None and result.key_id else None
         )
         held.take(position, leaf, pending, identity, slot)
-        return _Member(raw, leaf, existing, now, pending, result, manifest, before, identity)
+        return _Member(raw, leaf, existing, now, pending, result, manifest, before, judged_against, identity)
 
     def _submit_group(self, raws: Sequence[bytes]) -> list[tuple[int, dict[str, Any]]]:
         """Judge, log and answer envelopes that arrived together: one append, one state commit, one verdict commit.
@@ -597,7 +606,7 @@ class Collector:
             message = getattr(exc, "message", None) or str(exc)
             for p in committing:
                 m = members[p]
-                self._unfinished(m.leaf, m.before, m.result.key_id, m.manifest)
+                self._unfinished(m.leaf, m.judged_against, m.result.key_id, m.manifest)
                 answers[p] = (
                     503,
                     {
@@ -739,8 +748,8 @@ class Collector:
         group: list[tuple[bytes, asyncio.Future[tuple[int, dict[str, Any]]]]] = []
         try:
             while self.queue:
-                group, self.queue = self.queue[: self.max_group], self.queue[self.max_group :]
-                async with self.lock:
+                async with self.lock:  # (what arrives while the lock is held joins this group)
+                    group, self.queue = self.queue[: self.max_group], self.queue[self.max_group :]
                     try:
                         answers = await asyncio.to_thread(self._submit_group, [raw for raw, _ in group])
                     except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
