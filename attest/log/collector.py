@@ -29,7 +29,18 @@ answered from the store with the original's index and result, so they are never 
 a replay. The nonces, chain heads and identity a verification would record are committed in one
 transaction only after the append succeeded, so a failed append (disk full, quota, refusal)
 followed by a retry is judged as the original; entries logged without a verdict (a crash in
-between) are judged before serving (:meth:`Collector.recover`). Verification state persists —
+between) are judged before serving (:meth:`Collector.recover`).
+
+Group commit (:meth:`Collector._submit_group`): envelopes that arrive while a group is being
+committed queue in the order their bodies were completely received; the next group is the
+queue's first ``max_group``. Its envelopes are judged in that order, each against the durable
+state plus what the earlier ones hold (:class:`GroupHeld`), so every verdict is the one the same
+envelopes would get one by one; the accepted ones are appended in one batch (log order is that
+order), their nonces, heads and submissions recorded in one transaction (atomic: one that
+another collector raced records nothing, and the group is judged again one by one), their
+verdicts stored in one more, and only then is each request answered. A failure at any step
+fails every envelope of the group it reaches: none is told "logged" unless its entry and
+verdict are durable. Verification state persists —
 in a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so
 a restarted collector still sees replays and rollbacks, and collectors behind one load
 balancer see one node's manifests as one chain.

@@ -414,3 +414,70 @@ def test_an_atomic_record_that_races_records_nothing(kind: str, tmp_path: Path, 
     assert not one.seen("k3", "n3") and one.head("k2") == head
     one.close()
     two.close()
+
+
+def _served_group(tmp_path: Path, raws: list[bytes], trust: TrustStore, fail_append: bool = False) -> tuple[Collector, list[Answer]]:
+    """POST ``raws`` at once over real sockets while a commit holds the collector; release it; their answers."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    c = Collector(Log.open(_init(tmp_path / "served.db")), trust, state=SqliteVerifierState(tmp_path / "served-state.db"),
+                  policy=None, options=VerifyOptions())
+    if fail_append:
+        def full(entries: list[bytes]) -> Any:
+            raise InputError("disk full")
+
+        c.log.store.append = full  # type: ignore[method-assign]
+
+    async def main() -> list[Answer]:
+        runner = web.AppRunner(c.app())
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with aiohttp.ClientSession() as session:
+
+                async def post(raw: bytes) -> Answer:
+                    async with session.post(f"http://127.0.0.1:{port}/v1/manifests", data=raw) as resp:
+                        return resp.status, await resp.json()
+
+                await c.lock.acquire()  # a group (or a checkpoint) is being committed
+                tasks = [asyncio.create_task(post(raw)) for raw in raws]
+                while len(c.queue) < len(raws):  # every body received and queued
+                    await asyncio.sleep(0.01)
+                c.lock.release()
+                return list(await asyncio.gather(*tasks))
+        finally:
+            await runner.cleanup()
+
+    return c, asyncio.run(main())
+
+
+def test_requests_that_arrive_during_a_commit_are_logged_in_one_group_over_http(tmp_path: Path) -> None:
+    """Through the HTTP front: envelopes that arrive while a commit holds the collector are
+    logged in one append, each answered with its own entry and verdict."""
+    trust, jobs, _ = _fleet_jobs(6, 2)
+    raws = [job[0] for job in jobs]  # six nodes' first manifests (the order they arrive in is not known)
+    c, answers = _served_group(tmp_path, raws, trust)
+    assert [code for code, _ in answers] == [200] * 6
+    log = c.log
+    assert log.size == 6 and log.verify() == []
+    assert len({log.store.integrated_at(i) for i in range(6)}) == 1  # one append for all six
+    assert sorted(body["leaf_index"] for _, body in answers) == list(range(6))
+    for raw, (_, body) in zip(raws, answers, strict=True):
+        assert log.store.entry(body["leaf_index"]) == raw
+        assert body["result"]["status"] in {"affirming", "warning"}
+        assert not [f for f in body["result"]["findings"] if f["rule"].startswith(("chain", "freshness"))]
+
+
+def test_a_group_that_cannot_be_logged_is_refused_to_every_request_over_http(tmp_path: Path) -> None:
+    a, _, trust = _fleet()
+    now = datetime.now(UTC)
+    raws = [a.envelope(a.manifest(now=now, chain=True)) for _ in range(4)]
+    c, answers = _served_group(tmp_path, raws, trust, fail_append=True)
+    assert [code for code, _ in answers] == [503] * 4
+    assert all("nothing was recorded" in body["error"] for _, body in answers)
+    assert c.log.size == 0 and c.state.head(a.key.key_id) is None
