@@ -416,7 +416,9 @@ def test_an_atomic_record_that_races_records_nothing(kind: str, tmp_path: Path, 
     two.close()
 
 
-def _served_group(tmp_path: Path, raws: list[bytes], trust: TrustStore, fail_append: bool = False) -> tuple[Collector, list[Answer]]:
+def _served_group(
+    tmp_path: Path, raws: list[bytes], trust: TrustStore, fail_append: bool = False, logged: tuple[bytes, ...] = ()
+) -> tuple[Collector, list[Answer]]:
     """POST ``raws`` at once over real sockets while a commit holds the collector; release it; their answers."""
     import asyncio
 
@@ -425,6 +427,8 @@ def _served_group(tmp_path: Path, raws: list[bytes], trust: TrustStore, fail_app
 
     c = Collector(Log.open(_init(tmp_path / "served.db")), trust, state=SqliteVerifierState(tmp_path / "served-state.db"),
                   policy=None, options=VerifyOptions())
+    for raw in logged:  # logged before
+        assert c._submit(raw)[0] == 200
     if fail_append:
         def full(entries: list[bytes]) -> Any:
             raise InputError("disk full")
@@ -481,3 +485,23 @@ def test_a_group_that_cannot_be_logged_is_refused_to_every_request_over_http(tmp
     assert [code for code, _ in answers] == [503] * 4
     assert all("nothing was recorded" in body["error"] for _, body in answers)
     assert c.log.size == 0 and c.state.head(a.key.key_id) is None
+
+
+def test_a_replay_and_a_fork_sent_at_once_over_http_are_caught_in_their_group(tmp_path: Path) -> None:
+    """A manifest and its replay, and the two branches of a fork, all sent at the same moment and
+    logged in one group: whichever arrived second of each pair is contraindicated, never both affirmed."""
+    a, b, trust = _fleet()
+    now = datetime.now(UTC)
+    original = a.manifest(now=now, chain=True)
+    first, branch_1, branch_2 = fork_branches(b, now=now)
+    raws = [a.envelope(original), _twin(a, original, "slurm-replayed"), b.envelope(branch_1), b.envelope(branch_2)]
+    c, answers = _served_group(tmp_path, raws, trust, logged=(b.envelope(first),))
+    assert [code for code, _ in answers] == [200] * 4
+    assert len({c.log.store.integrated_at(i) for i in range(1, 5)}) == 1  # one group
+    for pair, rule in (((0, 1), "freshness.nonce_reused"), ((2, 3), "chain.fork")):
+        results = [answers[i][1] for i in pair]
+        caught = [r for r in results if rule in [f["rule"] for f in r["result"]["findings"]]]
+        assert len(caught) == 1 and caught[0]["result"]["status"] == "contraindicated"
+        other = next(r for r in results if r is not caught[0])
+        assert other["result"]["status"] in {"affirming", "warning"}
+        assert caught[0]["leaf_index"] > other["leaf_index"]  # the one logged second is the one caught
