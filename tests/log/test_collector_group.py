@@ -505,3 +505,34 @@ def test_a_replay_and_a_fork_sent_at_once_over_http_are_caught_in_their_group(tm
         other = next(r for r in results if r is not caught[0])
         assert other["result"]["status"] in {"affirming", "warning"}
         assert caught[0]["leaf_index"] > other["leaf_index"]  # the one logged second is the one caught
+
+
+@pytest.mark.parametrize("fails", ["append", "verdicts"])
+def test_the_retry_of_a_failed_groups_later_manifest_alone_is_judged_against_what_was_logged(
+    fails: str, tmp_path: Path
+) -> None:
+    """A node's A1 and A2 fail in one group; A2's retry comes alone. If the append failed, A1 is not
+    in the log: A2 does not continue a chain through it (a gap shows). If only the verdicts failed,
+    A1 is logged: A2 continues its chain, clean."""
+    a, _, trust = _fleet()
+    c = Collector(Log.open(_init(tmp_path / "log.db")), trust, state=SqliteVerifierState(tmp_path / "s.db"),
+                  policy=None, options=VerifyOptions())
+    now = datetime.now(UTC)
+    a0, a1, a2 = (a.envelope(a.manifest(now=now, chain=True)) for _ in range(3))
+    assert c._submit(a0)[0] == 200
+    name = "append" if fails == "append" else "put_results"
+    real = getattr(c.log.store, name)
+
+    def once(*args: Any) -> Any:
+        setattr(c.log.store, name, real)
+        raise sqlite3.OperationalError("disk I/O error") if fails == "verdicts" else InputError("disk full")
+
+    setattr(c.log.store, name, once)
+    assert [code for code, _ in c._submit_group([a1, a2])] == [503, 503]
+    code, answer = c._submit(a2)
+    assert code == 200
+    chain = [f["rule"] for f in answer["result"]["findings"] if f["rule"].startswith("chain")]
+    if fails == "append":
+        assert chain and answer["result"]["status"] != "affirming" and c.log.size == 2
+    else:
+        assert chain == [] and answer["leaf_index"] == 2 and c.log.size == 3
