@@ -536,3 +536,23 @@ def test_the_retry_of_a_failed_groups_later_manifest_alone_is_judged_against_wha
         assert chain and answer["result"]["status"] != "affirming" and c.log.size == 2
     else:
         assert chain == [] and answer["leaf_index"] == 2 and c.log.size == 3
+
+
+def test_the_same_unauthenticated_bytes_twice_in_a_group_are_one_entry(tmp_path: Path) -> None:
+    """With --accept-untrusted (labs), a stranger's envelope has no submission identity: the same
+    bytes twice in one group are still one entry, the second answered as its duplicate."""
+    a, _, trust = _fleet()
+    stranger = trusted_node()  # not in ``trust``
+    raw = stranger.envelope(stranger.manifest(now=datetime.now(UTC)))
+    raws = [raw, a.envelope(a.manifest(now=datetime.now(UTC))), raw]
+
+    def make(name: str) -> Collector:
+        return Collector(Log.open(_init(tmp_path / f"{name}.db")), trust, state=SqliteVerifierState(tmp_path / f"{name}-s.db"),
+                         policy=None, options=VerifyOptions(), accept_untrusted=True)
+
+    alone = make("alone")
+    grouped = make("grouped")
+    got = grouped._submit_group(raws)
+    assert _summary(got) == _summary([alone._submit(r) for r in raws])
+    assert [x[1:3] for x in _summary(got)] == [(False, 0), (False, 1), (True, 0)]
+    assert grouped.log.size == 2 and grouped.log.verify() == []
