@@ -299,6 +299,19 @@ def _fleet_jobs(nodes: int, per_node: int) -> tuple[TrustStore, list[list[bytes]
     return trust, jobs, [shared]
 
 
+def _proves(log: Log, body: dict[str, Any]) -> None:
+    """The answer's inclusion proof verifies, for its entry's bytes, against the log's root at its size."""
+    from attest.log.merkle import leaf_hash, verify_inclusion
+
+    proof = body["inclusion"]
+    assert proof["leaf_index"] == body["leaf_index"] and bytes.fromhex(proof["leaf_hash"]) == leaf_hash(
+        log.store.entry(body["leaf_index"])
+    )
+    assert bytes.fromhex(proof["root_hash"]) == log.root(proof["tree_size"])
+    assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), proof["leaf_index"], proof["tree_size"],
+                            [bytes.fromhex(h) for h in proof["path"]], bytes.fromhex(proof["root_hash"]))
+
+
 def _check_fleet(answers: list[list[Answer]], jobs: list[list[bytes]], log: Log) -> None:
     per_node = len(jobs[0]) - 1
     for node_answers in answers:
@@ -318,6 +331,7 @@ def _check_fleet(answers: list[list[Answer]], jobs: list[list[bytes]], log: Log)
             assert log.store.entry(body["leaf_index"]) == raw
             assert seen.setdefault(raw, body["leaf_index"]) == body["leaf_index"]
             assert json.loads(log.store.result(body["leaf_index"]) or "null") == body["result"]
+            _proves(log, body)
     assert sorted(set(seen.values())) == list(range(log.size))
 
 
@@ -473,6 +487,7 @@ def test_requests_that_arrive_during_a_commit_are_logged_in_one_group_over_http(
     assert sorted(body["leaf_index"] for _, body in answers) == list(range(6))
     for raw, (_, body) in zip(raws, answers, strict=True):
         assert log.store.entry(body["leaf_index"]) == raw
+        _proves(log, body)
         assert body["result"]["status"] in {"affirming", "warning"}
         assert not [f for f in body["result"]["findings"] if f["rule"].startswith(("chain", "freshness"))]
 
