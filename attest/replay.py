@@ -355,6 +355,10 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         """Nothing to release (a :class:`VerifierState` like the database ones)."""
 
 
+class _Raced(Exception):
+    """An atomic :meth:`SqlVerifierState.record` found another writer ahead of it: roll back."""
+
+
 class SqlVerifierState(BatchedStore):
     """The verifier state in a SQL database: every store's logic once, for SQLite and PostgreSQL alike.
 
@@ -435,27 +439,36 @@ class SqlVerifierState(BatchedStore):
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
         expected: Mapping[str, ChainHead | None] | None = None,
+        *,
+        atomic: bool = False,
     ) -> bool:
         """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
 
         With ``expected``, a key's head moves only from the head named there (None: no head yet):
         one that another writer moved meanwhile is left as it is, and the call returns False.
+        With ``atomic``, a call that returns False records nothing at all (it is rolled back).
         """
         fresh = True
         with self._lock:
             self._writing()
-            with self._atomic():  # within a batch: a savepoint of its transaction
-                for key_id, nonce, expires_at in nonces:
-                    fresh = (
-                        self._run("nonce", (key_id, nonce, self._time(expires_at))).rowcount == 1 and fresh
-                    )
-                for key_id, head in heads:
-                    if expected is not None and key_id in expected:
-                        fresh = self._swap(key_id, expected[key_id], head) and fresh
-                    else:
-                        self._run("advance", (key_id, head.sequence, head.digest))
-                for submission in submissions:
-                    self._run("submit", submission)
+            try:
+                with self._atomic():  # within a batch: a savepoint of its transaction
+                    for key_id, nonce, expires_at in nonces:
+                        fresh = (
+                            self._run("nonce", (key_id, nonce, self._time(expires_at))).rowcount == 1
+                            and fresh
+                        )
+                    for key_id, head in heads:
+                        if expected is not None and key_id in expected:
+                            fresh = self._swap(key_id, expected[key_id], head) and fresh
+                        else:
+                            self._run("advance", (key_id, head.sequence, head.digest))
+                    for submission in submissions:
+                        self._run("submit", submission)
+                    if atomic and not fresh:
+                        raise _Raced  # rolls the transaction (or the batch's savepoint) back
+            except _Raced:
+                return False
         return fresh
 
     def seen(self, key_id: str, nonce: str) -> bool:

@@ -8,9 +8,13 @@ chain of ``--per-node``), timed as:
 - log append: ``Log.append([raw])`` one envelope at a time, as the collector appends (SQLite file);
 - collector:  ``attest collector serve`` as a real process (SQLite log), fed by ``--clients``
               keep-alive HTTP connections from this process: POST /v1/manifests -> verify -> log
-              -> verdict stored -> 200 with the inclusion proof;
+              -> verdict stored -> 200 with the inclusion proof; once one envelope at a time
+              (``--max-group 1``) and once with group commit (``--max-group``, default 256: the
+              envelopes that arrive while one group commits are logged together); ``--no-group``
+              measures the first only. The ``group`` column: envelopes per append, read back
+              from the log (entries of one append share its integration time);
 - two on PG:  two collector processes on one PostgreSQL log and verifier state (a load
-              balancer with node affinity: each node's chain goes to one of them).
+              balancer with node affinity: each node's chain goes to one of them), both modes.
 
 The fleet: N nodes with a heartbeat a minute send N/60 manifests a second; it needs
 ceil(N/60 / rate) collectors at full load (the figure printed also at 50 % load, headroom
@@ -18,6 +22,7 @@ for bursts, restarts and a second heartbeat phase). The load generator shares th
 with the collectors, so the rates are lower bounds.
 
 Run: python bench/bench_collector.py [--nodes 40] [--per-node 25] [--clients 16] [--fleet 10000]
+                                    [--max-group 256] [--no-group]
 """
 
 from __future__ import annotations
@@ -181,6 +186,26 @@ def push(routes: list[tuple[int, list[bytes]]], clients: int) -> float:
     return total / elapsed
 
 
+def mean_group(log: Log) -> float:
+    """Envelopes per append in a collector's log: entries share the integration time of their append."""
+    times = log.store.integration_times()
+    size = len(times)
+    log.store.close()
+    return size / max(1, len(set(times.values())))
+
+
+def new_database(url: str) -> str:
+    """A new, empty database on the server of ``url`` (one per measured mode)."""
+    import uuid
+
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
@@ -225,6 +250,10 @@ def main() -> None:
     parser.add_argument("--per-node", type=int, default=25)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--fleet", type=int, default=10_000, help="nodes with a heartbeat a minute")
+    parser.add_argument("--max-group", type=int, default=256, help="the collectors' --max-group for the group-commit rows")
+    parser.add_argument(
+        "--no-group", action="store_true", help="measure the collectors one envelope at a time only (--max-group 1)"
+    )
     args = parser.parse_args()
 
     trust, chains = make_fleet(args.nodes, args.per_node)
@@ -236,44 +265,56 @@ def main() -> None:
         write_private_key(tmp / "log.key", key)
         print(f"{len(items)} envelopes: {args.nodes} nodes x {args.per_node} chained 8-GPU H100 manifests "
               f"({len(items[0])} bytes), policy us-ear, {args.clients} HTTP clients")  # fmt: skip
-        rows = [("raw Ed25519 verify", raw_rate(trust, items)), ("verify_envelope", verify_rate(trust, items))]
+        rows: list[tuple[str, float] | tuple[str, float, float]] = [
+            ("raw Ed25519 verify", raw_rate(trust, items)),
+            ("verify_envelope", verify_rate(trust, items)),
+        ]
         rows.append(("log append (SQLite, one per call)", append_rate(tmp, items)))
 
-        Log.init(tmp / "collector.db", "bench/collector", key).store.close()
-        proc, port = serve(str(tmp / "collector.db"), tmp / "trust.json", tmp / "log.key")
-        try:
-            one = push([(port, chain) for chain in chains], args.clients)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-        rows.append(("one collector (SQLite log)", one))
+        modes = [("one at a time", "1")] + ([] if args.no_group else [("group commit", str(args.max_group))])
+        ones: dict[str, float] = {}
+        for mode, group in modes:
+            db = tmp / f"collector-{group}.db"
+            Log.init(db, "bench/collector", key).store.close()
+            proc, port = serve(str(db), tmp / "trust.json", tmp / "log.key", "--max-group", group)
+            try:
+                ones[mode] = push([(port, chain) for chain in chains], args.clients)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            rows.append((f"one collector, SQLite, {mode}", ones[mode], mean_group(Log.open(db))))
 
-        two = None
+        twos: dict[str, float] = {}
         with postgres() as url:
             if url is not None:
-                Log.init(url, "bench/collector", key).store.close()
-                procs = [serve(url, tmp / "trust.json", tmp / "log.key") for _ in range(2)]
-                try:
-                    ports = [p for _, p in procs]
-                    two = push([(ports[i % 2], chain) for i, chain in enumerate(chains)], args.clients)
-                finally:
-                    for p, _ in procs:
-                        p.terminate()
-                        p.wait(timeout=30)
-                rows.append(("two collectors, one PostgreSQL log", two))
+                for mode, group in modes:
+                    where = new_database(url)
+                    Log.init(where, "bench/collector", key).store.close()
+                    procs = [serve(where, tmp / "trust.json", tmp / "log.key", "--max-group", group) for _ in range(2)]
+                    try:
+                        ports = [p for _, p in procs]
+                        twos[mode] = push([(ports[i % 2], chain) for i, chain in enumerate(chains)], args.clients)
+                    finally:
+                        for p, _ in procs:
+                            p.terminate()
+                            p.wait(timeout=30)
+                    rows.append((f"two collectors, one PostgreSQL log, {mode}", twos[mode], mean_group(Log.open(where))))
         raw = rows[0][1]
-        print(f"{'':40} {'manifests/s':>12} {'vs raw':>7}")
-        for name, value in rows:
-            print(f"{name:40} {value:12.0f} {value / raw:7.2f}")
+        print(f"{'':52} {'manifests/s':>12} {'vs raw':>7} {'group':>6}")
+        for name, value, *group_size in rows:
+            shown = f"{group_size[0]:6.1f}" if group_size else ""
+            print(f"{name:52} {value:12.0f} {value / raw:7.2f} {shown}")
         need = args.fleet / 60
         print(f"\nfleet: {args.fleet:,} 8-GPU nodes, a heartbeat a minute = {need:.0f} manifests/s")
-        print(f"  collectors (SQLite log) at full load: {math.ceil(need / one)}, at 50% load: {math.ceil(2 * need / one)}")
-        if two is not None:
+        for mode, one in ones.items():
+            print(f"  collectors (SQLite log, {mode}) at full load: {math.ceil(need / one)}, "
+                  f"at 50% load: {math.ceil(2 * need / one)}")  # fmt: skip
+        for mode, two in twos.items():
             per = two / 2
-            print(f"  collectors on one PostgreSQL log ({per:.0f}/s each when two share it): "
+            print(f"  collectors on one PostgreSQL log ({mode}, {per:.0f}/s each when two share it): "
                   f"{math.ceil(need / per)} at full load, {math.ceil(2 * need / per)} at 50% load")  # fmt: skip
-        else:
-            print("  (no PostgreSQL server installed: the two-collector run was skipped)")
+        if not twos:
+            print("  (no PostgreSQL server installed: the two-collector runs were skipped)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

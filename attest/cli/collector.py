@@ -140,6 +140,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(default 512); such connections are also closed first when the connections run out",
     )
     s.add_argument(
+        "--max-group",
+        type=int,
+        default=256,
+        metavar="N",
+        help="group commit: the envelopes that arrive while one group is committed are judged in "
+        "arrival order and logged together, at most N at a time, in one append, one state commit and "
+        "one verdict commit; each is answered once its group is durable (default 256; 1: each "
+        "envelope on its own)",
+    )
+    s.add_argument(
         "--evidence-dir",
         metavar="DIR",
         help="also keep each node key's newest authenticated envelope here (<key id>.envelope.json): "
@@ -176,6 +186,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError("--header-timeout, --body-timeout and --max-connections must be positive")
     if not (args.max_per_network >= 0 and args.min_body_rate >= 0):
         raise InputError("--max-per-network and --min-body-rate must be 0 (off) or positive")
+    if not 1 <= args.max_group <= 10_000:
+        raise InputError("--max-group must be a whole number from 1 to 10000")
     witnesses = [_witness(w) for w in args.witness]
     if witnesses and not args.key:
         raise InputError("--witness needs --key: witnesses cosign the checkpoints this collector signs")
@@ -211,6 +223,7 @@ def run_serve(args: argparse.Namespace) -> int:
         witnesses=witnesses,
         read_token=token,
         refusals_per_minute=args.refusals or None,
+        max_group=args.max_group,
     )
     recovered = collector.recover()
     if recovered:

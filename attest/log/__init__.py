@@ -101,17 +101,25 @@ class Log:
 
     def inclusion(self, index: int, size: int | None = None) -> dict[str, Any]:
         """The inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        return self.inclusions([index], size)[0]
+
+    def inclusions(self, indexes: Sequence[int], size: int | None = None) -> list[dict[str, Any]]:
+        """The inclusion proofs of several entries in one tree of ``size`` entries (its root computed once)."""
         n = self.size if size is None else size
-        if not 0 <= index < n <= self.size:
-            raise InputError(f"no entry {index} in a tree of size {n} (the log has {self.size})")
-        path = merkle.inclusion_path(self.store.node, index, n)
-        return {
-            "leaf_index": index,
-            "tree_size": n,
-            "leaf_hash": self.store.node(0, index).hex(),
-            "root_hash": self.root(n).hex(),
-            "path": [p.hex() for p in path],
-        }
+        for index in indexes:
+            if not 0 <= index < n <= self.size:
+                raise InputError(f"no entry {index} in a tree of size {n} (the log has {self.size})")
+        root = self.root(n).hex() if indexes else ""
+        return [
+            {
+                "leaf_index": index,
+                "tree_size": n,
+                "leaf_hash": self.store.node(0, index).hex(),
+                "root_hash": root,
+                "path": [p.hex() for p in merkle.inclusion_path(self.store.node, index, n)],
+            }
+            for index in indexes
+        ]
 
     def consistency(self, old: int, new: int | None = None) -> dict[str, Any]:
         """The consistency proof from size ``old`` to size ``new``."""

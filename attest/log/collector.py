@@ -29,7 +29,18 @@ answered from the store with the original's index and result, so they are never 
 a replay. The nonces, chain heads and identity a verification would record are committed in one
 transaction only after the append succeeded, so a failed append (disk full, quota, refusal)
 followed by a retry is judged as the original; entries logged without a verdict (a crash in
-between) are judged before serving (:meth:`Collector.recover`). Verification state persists —
+between) are judged before serving (:meth:`Collector.recover`).
+
+Group commit (:meth:`Collector._submit_group`): envelopes that arrive while a group is being
+committed queue in the order their bodies were completely received; the next group is the
+queue's first ``max_group``. Its envelopes are judged in that order, each against the durable
+state plus what the earlier ones hold (:class:`GroupHeld`), so every verdict is the one the same
+envelopes would get one by one; the accepted ones are appended in one batch (log order is that
+order), their nonces, heads and submissions recorded in one transaction (atomic: one that
+another collector raced records nothing, and the group is judged again one by one), their
+verdicts stored in one more, and only then is each request answered. A failure at any step
+fails every envelope of the group it reaches: none is told "logged" unless its entry and
+verdict are durable. Verification state persists —
 in a SQLite file, or in a PostgreSQL log's own database, shared by every collector on it — so
 a restarted collector still sees replays and rollbacks, and collectors behind one load
 balancer see one node's manifests as one chain.
@@ -47,6 +58,7 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -61,7 +73,7 @@ from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
 from attest.hardware.cc import BindingCache
-from attest.log import Log, is_url
+from attest.log import Appended, Log, is_url
 from attest.log.frontend import Limits, NetworkBuckets, read_body
 from attest.log.witness import WitnessKey
 from attest.replay import ChainHead, SqliteVerifierState, VerifierState
@@ -105,13 +117,55 @@ class CollectorState(VerifierState, Protocol):
         heads: list[tuple[str, ChainHead]],
         submissions: Sequence[tuple[bytes, int]],
         expected: Mapping[str, ChainHead | None] | None = None,
+        *,
+        atomic: bool = False,
     ) -> bool:
         """Record nonces, chain heads and submissions in one transaction; False if a nonce was recorded.
 
         With ``expected``, a key's head is written only if it is still the one named there (None:
-        no head); otherwise it is left as it is and the call returns False (a fork raced).
+        no head); otherwise it is left as it is and the call returns False (a fork raced). With
+        ``atomic``, a call that returns False records nothing.
         """
         ...
+
+
+class GroupHeld:
+    """What the envelopes judged before, in one group commit, hold: later members are judged against it.
+
+    A group's envelopes are appended and recorded together, so none of them is in the durable
+    state while the others are judged. Each is judged against the durable state plus what the
+    group's earlier members hold (their nonces, their chain heads), exactly as if each earlier
+    one had been logged and recorded on its own first: a second envelope of one node continues
+    the first's chain, a nonce used twice in the group is a replay the second time, and two
+    branches of a fork in one group make the second a fork.
+    """
+
+    def __init__(self) -> None:
+        self.nonces: set[tuple[str, str]] = set()
+        self.heads: dict[str, ChainHead] = {}
+        self.leaves: dict[bytes, int] = {}
+        """Leaf hash -> the member with these bytes (a second push of them in the group is its duplicate)."""
+        self.identities: dict[bytes, int] = {}
+        """Submission identity -> the member (the same payload by the same node key again is its duplicate)."""
+        self.slots: set[tuple[str, int]] = set()
+        """Node key and sequence of each member (an earlier failed twin's retry loses its old heads)."""
+
+    def take(
+        self,
+        position: int,
+        leaf: bytes,
+        pending: PendingState,
+        identity: bytes | None,
+        slot: tuple[str, int] | None,
+    ) -> None:
+        """Add the member at ``position`` (its envelope will be appended with the group)."""
+        self.nonces.update(pending.nonces)
+        self.heads.update(pending.heads)
+        self.leaves[leaf] = position
+        if identity is not None:
+            self.identities[identity] = position
+        if slot is not None:
+            self.slots.add(slot)
 
 
 class PendingState:
@@ -133,9 +187,12 @@ class PendingState:
         base: CollectorState,
         own_index: int | None = None,
         as_of: dict[str, ChainHead | None] | None = None,
+        group: GroupHeld | None = None,
     ) -> None:
         self.base = base
         self.own_index = own_index
+        self.group = group
+        """What the earlier envelopes of the same group commit hold (they come before this one)."""
         self.as_of = as_of or {}
         """Chain heads as they were when this very envelope was first judged (a retry after a
         failed append or verdict): it is judged against them, as the original was, not against
@@ -149,6 +206,8 @@ class PendingState:
         """Hold the pair; False if it is recorded or held already (a replay), unless recorded by ``own_index``."""
         if (key_id, nonce) in self.nonces:
             return False
+        if self.group is not None and (key_id, nonce) in self.group.nonces:
+            return False  # an earlier envelope of this group uses it (another entry: a replay)
         if self.base.seen(key_id, nonce):
             # Recorded already: fresh only if entry ``own_index`` recorded it (nothing to hold then).
             return (
@@ -164,12 +223,16 @@ class PendingState:
             return self.heads[key_id]
         if key_id in self.as_of:
             return self.as_of[key_id]
+        if self.group is not None and key_id in self.group.heads:
+            return self.group.heads[key_id]
         return self.base.head(key_id)
 
     def advance(self, key_id: str, head: ChainHead) -> None:
         """Hold ``head`` if newer than what is recorded (never moving a recorded head back)."""
         if key_id in self.heads:
             current: ChainHead | None = self.heads[key_id]
+        elif self.group is not None and key_id in self.group.heads:
+            current = self.group.heads[key_id]
         else:
             current = self.base.head(key_id)
         if current is None or head.sequence > current.sequence:
@@ -250,6 +313,26 @@ class KeyQuota:
         return 0.0
 
 
+@dataclass
+class _Member:
+    """One envelope of a group commit, judged and waiting for the group's append."""
+
+    raw: bytes
+    leaf: bytes
+    existing: int | None
+    """The entry with these bytes, logged without a verdict (a crash): it is judged as itself."""
+    now: datetime
+    pending: PendingState
+    result: VerificationResult
+    manifest: WorkloadManifest | None
+    before: dict[str, ChainHead | None]
+    """The durable chain heads it was judged against (for its retry if the group's append fails)."""
+    judged_against: dict[str, ChainHead | None]
+    """The heads it was judged against, the group's earlier members' included (for its retry if
+    the group was logged but its verdicts could not be stored)."""
+    identity: bytes | None
+
+
 class Collector:
     """State shared by the handlers: the log, the verifier's state, trust, policy."""
 
@@ -271,6 +354,7 @@ class Collector:
         read_token: str | None = None,
         max_clock_lag_s: float = 60.0,
         refusals_per_minute: float | None = 120.0,
+        max_group: int = 256,
     ) -> None:
         self.log, self.trust, self.state, self.policy, self.options = log, trust, state, policy, options
         self.accept_untrusted = accept_untrusted
@@ -281,6 +365,11 @@ class Collector:
         self.key = key
         self.interval = checkpoint_interval_s
         self.lock = asyncio.Lock()
+        self.max_group = max(1, max_group)
+        """The most envelopes one group commit takes (1: each envelope appended and committed on its own)."""
+        self.queue: list[tuple[bytes, asyncio.Future[tuple[int, dict[str, Any]]]]] = []
+        """Envelopes waiting for the next group commit, in the order their bodies arrived."""
+        self.draining: asyncio.Task[None] | None = None
         self.note: str | None = None
         self.noted_size = -1
         self.limits = limits or Limits()
@@ -351,11 +440,22 @@ class Collector:
         return 200, {"duplicate": True, "leaf_index": index, "result": result, **self._proof(index)}
 
     def _submit(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Judge, log and answer one envelope (a group of one)."""
+        return self._submit_group([raw])[0]
+
+    def _admit(
+        self, raw: bytes, position: int, held: GroupHeld
+    ) -> tuple[int, dict[str, Any]] | int | _Member:
+        """Steps 1-4 for one envelope of a group: an answer now, the earlier member it duplicates, or a member."""
         from attest.log import merkle
 
-        # 1. The same bytes again: answered from the store, unless a crash came between their
-        #    append and their verdict (then they are judged now, as the original).
-        existing = self.log.store.find(merkle.leaf_hash(raw))
+        # 1. The same bytes again: answered from the store (or as the earlier member of this group
+        #    with them), unless a crash came between their append and their verdict (then they are
+        #    judged now, as the original).
+        leaf = merkle.leaf_hash(raw)
+        if leaf in held.leaves:
+            return held.leaves[leaf]
+        existing = self.log.store.find(leaf)
         if existing is not None:
             kept = self.log.store.result(existing)
             if kept is not None:
@@ -386,14 +486,22 @@ class Collector:
             return 503, {"error": UNCONFIRMED}
         # A logged entry without a verdict is judged as itself: its own recorded nonce is no replay.
         # The retry of an envelope whose append (or verdict) failed is judged against the chain as
-        # it was then: a newer manifest of the node logged meanwhile does not make it a rollback.
-        leaf = merkle.leaf_hash(raw)
+        # it was then: a newer manifest of the node logged meanwhile does not make it a rollback
+        # (unless an envelope of the same node and sequence came first: see _supersede). Every
+        # envelope is judged against the durable state plus this group's earlier members.
         as_of = self.unfinished.get(leaf)
-        pending = PendingState(self.state, own_index=existing, as_of=as_of)
+        if as_of is not None and self.unfinished_slot.get(leaf) in held.slots:
+            as_of = None
+        pending = PendingState(self.state, own_index=existing, as_of=as_of, group=held)
         result, manifest = self._judge(raw, now, pending)
+        # The heads it was judged against, kept for its retry if its group fails: the durable ones if
+        # the append fails (the group's earlier members are not logged then: a retry alone must
+        # not continue a chain through one of them), else with the earlier members' (logged).
         before = as_of if as_of is not None else {}
+        judged_against = before
         if as_of is None and result.key_id:
             before = {result.key_id: self.state.head(result.key_id)}
+            judged_against = {result.key_id: held.heads.get(result.key_id, before[result.key_id])}
         if any(f.rule in _NOT_AN_ENVELOPE for f in result.findings):
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
@@ -405,6 +513,8 @@ class Collector:
         # 3. One submission, one entry: the same payload by the same signers is the original.
         identity = submission_identity(raw, result.key_id) if manifest is not None and result.key_id else None
         if existing is None and identity is not None:
+            if identity in held.identities:
+                return held.identities[identity]
             first = self.state.submission(identity)
             if first is not None:
                 kept = self.log.store.result(first)
@@ -418,49 +528,148 @@ class Collector:
                     "error": "this key's quota is spent; retry later",
                     "retry_after": math.ceil(wait),
                 }
-        # 5. Log it; only then record its nonce, chain head and identity, and its verdict.
+        slot = (
+            (result.key_id, manifest.freshness.sequence) if manifest is not None and result.key_id else None
+        )
+        held.take(position, leaf, pending, identity, slot)
+        return _Member(raw, leaf, existing, now, pending, result, manifest, before, judged_against, identity)
+
+    def _submit_group(self, raws: Sequence[bytes]) -> list[tuple[int, dict[str, Any]]]:
+        """Judge, log and answer envelopes that arrived together: one append, one state commit, one verdict commit.
+
+        The group is ordered as given (the order their bodies arrived). Each envelope is judged,
+        in that order, against the durable state plus what the earlier ones hold, so a replay,
+        a chain step or a fork within the group is judged as if they had come one by one; the
+        accepted ones are appended together (in that order: log order is arrival order), then
+        what they record is committed in one transaction, then their verdicts in one. An append
+        that fails fails every envelope of the group (none is acknowledged; their retries are
+        judged as the originals), and so does a state or verdict commit that fails.
+        """
+        answers: list[tuple[int, dict[str, Any]] | None] = [None] * len(raws)
+        aliases: dict[int, int] = {}  # position -> the earlier member's position it duplicates
+        held = GroupHeld()
+        members: dict[int, _Member] = {}
+        for position, raw in enumerate(raws):
+            got = self._admit(raw, position, held)
+            if isinstance(got, _Member):
+                members[position] = got
+            elif isinstance(got, int):
+                aliases[position] = got
+            else:
+                answers[position] = got
+        if members:
+            self._log_group(members, answers)
+        for position, target in aliases.items():
+            code, body = answers[target] or (503, {"error": "the collector could not take the envelope now"})
+            answers[position] = (code, {**body, "duplicate": True} if code == 200 else body)
+        return [a if a is not None else (503, {"error": "not answered"}) for a in answers]
+
+    def _log_group(
+        self, members: dict[int, _Member], answers: list[tuple[int, dict[str, Any]] | None]
+    ) -> None:
+        """Step 5 for a group's members: log them; only then record their nonces, heads, identities and verdicts."""
+        order = list(members)
         try:
-            placed = self.log.append([raw])[0]
+            placed = dict(zip(order, self.log.append([members[p].raw for p in order]), strict=True))
         except InputError as exc:
-            self._unfinished(leaf, before, result.key_id, manifest)
-            return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
-        if (
-            not placed.new and existing is None
-        ):  # another collector on this log logged the same bytes meanwhile
-            kept = self.log.store.result(placed.index)
-            if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
-                return self._duplicate(placed.index, json.loads(kept))
+            for p in order:
+                m = members[p]
+                self._unfinished(m.leaf, m.before, m.result.key_id, m.manifest)
+                answers[p] = (
+                    503,
+                    {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"},
+                )
+            return
+        committing: list[int] = []
+        for p in order:
+            m = members[p]
+            if (
+                not placed[p].new and m.existing is None
+            ):  # another collector on this log logged the same bytes meanwhile
+                kept = self.log.store.result(placed[p].index)
+                if kept is not None:  # its verdict stands (this one's saw its nonce as a replay)
+                    answers[p] = self._duplicate(placed[p].index, json.loads(kept))
+                    continue
+            committing.append(p)
         try:
-            if not pending.commit(None if identity is None else (identity, placed.index)):
-                # Another collector on this state recorded the nonce, or moved the node's chain
-                # head, between our check and our commit: the verdict stored is what the committed
-                # state gives (a replay; a fork), this entry's own nonce not counted against it.
-                again = PendingState(self.state, own_index=placed.index)
-                result, _ = self._judge(raw, now, again)
-                again.commit()
-            self.log.store.put_result(placed.index, result.status.value, json.dumps(result.to_obj()))
+            if committing and not self._record(committing, members, placed):
+                # Another collector on this state recorded a nonce, or moved a node's chain head,
+                # between our check and our commit (nothing of the group was recorded): each
+                # entry is judged again against the committed state, one by one in log order, its
+                # own nonce not counted against it (a replay; a fork), and recorded.
+                for p in committing:
+                    m, index = members[p], placed[p].index
+                    again = PendingState(self.state, own_index=index)
+                    m.result, _ = self._judge(m.raw, m.now, again)
+                    if not again.commit(None if m.identity is None else (m.identity, index)):
+                        again = PendingState(self.state, own_index=index)
+                        m.result, _ = self._judge(m.raw, m.now, again)
+                        again.commit()
+            rows = [
+                (placed[p].index, members[p].result.status.value, json.dumps(members[p].result.to_obj()))
+                for p in committing
+            ]
+            if len(rows) == 1:
+                self.log.store.put_result(*rows[0])
+            elif rows:
+                self.log.store.put_results(rows)
         except (AttestError, sqlite3.Error, OSError) as exc:
-            self._unfinished(leaf, before, result.key_id, manifest)
             message = getattr(exc, "message", None) or str(exc)
-            return 503, {
-                "error": f"logged as entry {placed.index}, but its verdict could not be stored ({message}); "
-                "push it again: it is judged then, as the original"
-            }
-        self.unfinished.pop(leaf, None)
-        self.unfinished_slot.pop(leaf, None)
-        if manifest is not None and result.key_id:
-            self._supersede(leaf, result.key_id, manifest.freshness.sequence)
-        if self.newest is not None:
-            try:
-                self.newest.offer(raw, result, manifest)
-            except OSError as exc:  # the log has the envelope; the directory catches up with the next one
-                _warn(f"cannot update the evidence directory: {exc}")
-        return 200, {
-            "duplicate": existing is not None,
-            "leaf_index": placed.index,
-            "result": result.to_obj(),
-            **self._proof(placed.index),
-        }
+            for p in committing:
+                m = members[p]
+                self._unfinished(m.leaf, m.judged_against, m.result.key_id, m.manifest)
+                answers[p] = (
+                    503,
+                    {
+                        "error": f"logged as entry {placed[p].index}, but its verdict could not be stored ({message}); "
+                        "push it again: it is judged then, as the original"
+                    },
+                )
+            return
+        proofs = self.log.inclusions([placed[p].index for p in committing])  # one tree, its root once
+        for p, proof in zip(committing, proofs, strict=True):
+            m, index = members[p], placed[p].index
+            self.unfinished.pop(m.leaf, None)
+            self.unfinished_slot.pop(m.leaf, None)
+            if m.manifest is not None and m.result.key_id:
+                self._supersede(m.leaf, m.result.key_id, m.manifest.freshness.sequence)
+            if self.newest is not None:
+                try:
+                    self.newest.offer(m.raw, m.result, m.manifest)
+                except OSError as exc:  # the log has the envelope; the directory catches up with the next one
+                    _warn(f"cannot update the evidence directory: {exc}")
+            answers[p] = (
+                200,
+                {
+                    "duplicate": m.existing is not None,
+                    "leaf_index": index,
+                    "result": m.result.to_obj(),
+                    **self._proof(index, proof),
+                },
+            )
+
+    def _record(
+        self, committing: list[int], members: dict[int, _Member], placed: dict[int, Appended]
+    ) -> bool:
+        """Record what the group's committing members hold, in one transaction; False (nothing recorded) on a race.
+
+        A key's head moves from the durable head its first member in the group read to its last
+        member's head (heads only move forward); each nonce's owner is its member's entry.
+        """
+        nonces: list[tuple[str, str, datetime]] = []
+        heads: dict[str, ChainHead] = {}
+        expected: dict[str, ChainHead | None] = {}
+        rows: list[tuple[bytes, int]] = []
+        for p in committing:
+            m, index = members[p], placed[p].index
+            nonces += [(k, n, e) for (k, n), e in m.pending.nonces.items()]
+            heads.update(m.pending.heads)
+            for key_id, read in m.pending.read.items():
+                expected.setdefault(key_id, read)
+            if m.identity is not None:
+                rows.append((m.identity, index))
+                rows += [(nonce_owner(k, n), index) for (k, n) in m.pending.nonces]
+        return self.state.record(nonces, list(heads.items()), rows, expected, atomic=True)
 
     def _unfinished(
         self,
@@ -488,8 +697,9 @@ class Collector:
                 self.unfinished.pop(other, None)
                 del self.unfinished_slot[other]
 
-    def _proof(self, index: int) -> dict[str, Any]:
-        proof = self.log.inclusion(index)
+    def _proof(self, index: int, proof: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An answer's proof of entry ``index`` (``proof``: its inclusion proof, computed with its group's)."""
+        proof = proof or self.log.inclusion(index)
         at = self.log.store.integrated_at(index)
         stamp = None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
         return {"leaf_hash": proof["leaf_hash"], "inclusion": proof, "integrated_time": stamp}
@@ -527,16 +737,48 @@ class Collector:
                 status=429,
                 headers={"Retry-After": str(math.ceil(wait))},
             )
-        async with self.lock:
-            try:
-                code, body = await asyncio.to_thread(self._submit, raw)
-            except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
-                _warn(f"a push failed: {type(exc).__name__}: {exc}")
-                code, body = 503, {"error": "the collector could not take the envelope now; push it again"}
+        code, body = await self._in_group(raw)
         if code in (400, 403) and limiter is not None:
             limiter.spend(bucket)
         headers = {"Retry-After": str(body["retry_after"])} if code == 429 else None
         return web.json_response(body, status=code, headers=headers)
+
+    async def _in_group(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Queue ``raw`` for the next group commit; its answer once its group is durable (or has failed).
+
+        Group commit: while one group is judged and committed, the envelopes that arrive wait
+        in the queue, in the order their bodies were received; the next group is the queue's
+        first ``max_group`` of them. One group at a time, under the lock.
+        """
+        future: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self.queue.append((raw, future))
+        if self.draining is None:
+            self.draining = asyncio.create_task(self._drain())
+        return await asyncio.shield(future)  # a client that goes away does not undo its group
+
+    async def _drain(self) -> None:
+        """Commit the queued envelopes, group after group, until the queue is empty."""
+        group: list[tuple[bytes, asyncio.Future[tuple[int, dict[str, Any]]]]] = []
+        try:
+            while self.queue:
+                async with self.lock:  # (what arrives while the lock is held joins this group)
+                    group, self.queue = self.queue[: self.max_group], self.queue[self.max_group :]
+                    try:
+                        answers = await asyncio.to_thread(self._submit_group, [raw for raw, _ in group])
+                    except Exception as exc:  # a database gone away (PostgreSQL), say: nothing acknowledged
+                        _warn(f"a push failed: {type(exc).__name__}: {exc}")
+                        answers = [
+                            (503, {"error": "the collector could not take the envelope now; push it again"})
+                        ] * len(group)
+                for (_, future), answer in zip(group, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+        finally:
+            self.draining = None
+            for _, future in group + self.queue:  # (only if this task was cancelled: the server stops)
+                if not future.done():
+                    future.set_result((503, {"error": "the collector is stopping; push it again"}))
+            self.queue = []
 
     def _trusted_signers(self, raw: bytes) -> list[str]:
         """The sorted key ids of an envelope whose every signature names a trusted, unrevoked key; else []."""

@@ -194,6 +194,15 @@ class PostgresLog(DatabaseStore):
             (index, status, result),
         )
 
+    def put_results(self, rows: list[tuple[int, str, str]]) -> None:
+        """Keep the verdicts of several entries in one transaction (one durable commit: a collector's group)."""
+        with self.lock, self.db.transaction(), self.db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO results(idx, status, result) VALUES (%s, %s, %s) "
+                "ON CONFLICT (idx) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result",
+                rows,
+            )
+
     def result(self, index: int) -> str | None:
         """The result JSON kept for entry ``index``, if any."""
         row = self.read.execute("SELECT result FROM results WHERE idx = %s", (index,)).fetchone()

@@ -93,6 +93,10 @@ class LogStore(Protocol):
         """Keep what a collector's verifier said of entry ``index`` (its status and result JSON)."""
         ...
 
+    def put_results(self, rows: list[tuple[int, str, str]]) -> None:
+        """Keep the verdicts ``(index, status, result JSON)`` of several entries in one durable transaction."""
+        ...
+
     def result(self, index: int) -> str | None:
         """The result JSON kept for entry ``index``, if any."""
         ...
@@ -631,6 +635,20 @@ class SqliteLog(DatabaseStore):
                 "INSERT OR REPLACE INTO results(idx, status, result) VALUES (?, ?, ?)",
                 (index, status, result),
             )
+
+    def put_results(self, rows: list[tuple[int, str, str]]) -> None:
+        """Keep the verdicts of several entries in one transaction (one durable commit: a collector's group)."""
+        with self._writing():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO results(idx, status, result) VALUES (?, ?, ?)", rows
+                )
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def result(self, index: int) -> str | None:
         """The result JSON kept for entry ``index``, if any."""
