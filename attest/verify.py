@@ -706,6 +706,9 @@ def verify_and_open(
 def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     trust, chains = verifier.trust, verifier.chains
     policy, options, catalog, devices = verifier.policy, verifier.options, verifier.catalog, verifier.devices
+    # The anchors this verification uses throughout, read once (another thread may replace them on
+    # the verifier meanwhile): what step 0 reuses and what it learns are filed under these.
+    context = (policy, catalog, options, trust, trust.document)
 
     # 0. A heartbeat of a node judged before: its repeating members are the very bytes judged
     #    then, so steps 7-8 and 12-15 are what they were; the rest is judged below, in full.
@@ -713,7 +716,7 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     verified: tuple[str, str, bytes, bool] | None = None
     heartbeats = verifier._heartbeats
     if heartbeats is not None and len(raw) <= options.max_bytes:
-        done, verified = _verify_heartbeat(run, raw, verifier, heartbeats)
+        done, verified = _verify_heartbeat(run, raw, verifier, heartbeats, context)
         if done:
             return
 
@@ -857,7 +860,7 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
             run.evaluated.update(_evaluated_aspects(found))
 
     if heartbeats is not None:
-        heartbeats.learn(run, verifier, payload, manifest, signers, marks)
+        heartbeats.learn(run, context, payload, manifest, signers, marks)
 
 
 def _check_replay_and_chain(
@@ -940,9 +943,8 @@ class _Judged:
 _TIME_SCOPE = frozenset({"trust.key_not_yet_valid", "trust.key_expired"})
 
 
-def _context(verifier: Verifier) -> tuple[object, ...]:
-    t = verifier.trust
-    return (verifier.policy, verifier.catalog, verifier.options, t, t.document)
+_KEEP_AT_MOST = 64 * 1024
+"""The most bytes of repeating members one kept conclusion holds (1,024 of them: at most 64 MiB)."""
 
 
 class _Heartbeats:
@@ -960,6 +962,8 @@ class _Heartbeats:
         self._all: Bounded[tuple[Any, ...], _Judged] = Bounded(limit)
         self.hits = 0
         """Envelopes judged by step 0 (tests and benchmarks read it)."""
+        self.failures = 0
+        """Verifications whose conclusions could not be kept (a bug; the verdicts stand)."""
 
     def knows(self, key_id: str) -> bool:
         """Whether anything signed by ``key_id`` was judged (else step 0 leaves it to the full path)."""
@@ -967,20 +971,19 @@ class _Heartbeats:
 
     def find(
         self,
-        verifier: Verifier,
+        context: tuple[object, ...],
         key_id: str,
         repeating: tuple[bytes, ...],
         on: date,
         ops: tuple[type, object],
     ) -> _Judged | None:
-        """The conclusions for exactly these bytes, signer key, date and operations, with these anchors."""
+        """The conclusions for exactly these bytes, signer key, date and operations, under these anchors."""
         judged = self._newest.get(key_id)
         if judged is None or judged.on != on or judged.ops != ops or judged.repeating != repeating:
             judged = self._all.get((key_id, repeating, on, ops))
             if judged is None:
                 return None
             self._newest.put(key_id, judged)
-        context = _context(verifier)
         if any(a is not b for a, b in zip(judged.context, context, strict=True)):
             return None
         return judged
@@ -988,14 +991,33 @@ class _Heartbeats:
     def learn(
         self,
         run: _Run,
-        verifier: Verifier,
+        context: tuple[Any, ...],
         payload: bytes,
         manifest: WorkloadManifest,
         signers: list[TrustEntry],
         marks: list[int],
     ) -> None:
-        """Keep what the full path concluded at steps 7-8 and 12-15, when they depend on nothing else."""
-        options, policy = verifier.options, verifier.policy
+        """Keep what the full path concluded at steps 7-8 and 12-15, when they depend on nothing else.
+
+        ``context`` is what the full path judged with (policy, catalog, options, trust store and
+        document, read when it began). Learning is never needed for a result: whatever goes wrong
+        here, nothing is kept and the verdict stands.
+        """
+        try:
+            self._learn(run, context, payload, manifest, signers, marks)
+        except Exception:  # a memory for speed: its failure must not touch the verdict
+            self.failures += 1
+
+    def _learn(
+        self,
+        run: _Run,
+        context: tuple[Any, ...],
+        payload: bytes,
+        manifest: WorkloadManifest,
+        signers: list[TrustEntry],
+        marks: list[int],
+    ) -> None:
+        policy, _, options = context[0], context[1], context[2]
         if options.as_of_issue or not options.require_canonical or run.at is not None:
             return
         if policy is not None and type(policy) is not Policy:
@@ -1016,12 +1038,12 @@ class _Heartbeats:
         if any(f.rule in _TIME_SCOPE for f in pre):
             return
         parts = read_parts(payload, max_bytes=options.max_bytes)
-        if parts is None:
-            return
+        if parts is None or sum(map(len, parts.repeating)) > _KEEP_AT_MOST:
+            return  # a node whose repeating members are this large is judged in full (memory stays bounded)
         ops = manifest.job.declared_training_ops
         on = manifest.freshness.issued_at.date()
         judged = _Judged(
-            context=_context(verifier),
+            context=context,
             signer=signer,
             repeating=parts.repeating,
             on=on,
@@ -1049,8 +1071,41 @@ def _in_trust_period(entry: TrustEntry, issued: datetime, now: datetime) -> bool
     return True
 
 
+def _heartbeat_ready(
+    run: _Run,
+    payload: bytes,
+    key_id: str,
+    entry: TrustEntry,
+    verifier: Verifier,
+    heartbeats: _Heartbeats,
+    context: tuple[Any, ...],
+) -> tuple[_Judged, WorkloadManifest, bytes | None] | None:
+    """Step 0 before the state: the conclusions found, the manifest and the job's text; None to go the whole way."""
+    options = context[2]
+    parts = read_parts(payload, max_bytes=options.max_bytes)
+    if parts is None:
+        return None
+    fr, job = parts.freshness, parts.job
+    ops = job.declared_training_ops
+    judged = heartbeats.find(context, key_id, parts.repeating, fr.issued_at.date(), (type(ops), ops))
+    if judged is None or judged.signer is not entry or not _in_trust_period(entry, fr.issued_at, run.now):
+        return None
+    job_canonical = (
+        canonical_job(job) if verifier.chains is not None or not (job.spec_digest or job.images) else None
+    )
+    if not subjects_name_job(parts.subject, job, job_canonical=job_canonical):
+        return None
+    _check_freshness(run, fr, options)
+    if run.findings:
+        run.findings.clear()
+        return None
+    values = {name: judged.members.get(name) for name in WorkloadManifest.model_fields}
+    values["freshness"], values["job"] = fr, job
+    return judged, assemble(WorkloadManifest, values, set(judged.given)), job_canonical
+
+
 def _verify_heartbeat(
-    run: _Run, raw: bytes, verifier: Verifier, heartbeats: _Heartbeats
+    run: _Run, raw: bytes, verifier: Verifier, heartbeats: _Heartbeats, context: tuple[Any, ...]
 ) -> tuple[bool, tuple[str, str, bytes, bool] | None]:
     """Step 0: judge a heartbeat of a node judged before; (False, …) leaves it to the full path.
 
@@ -1059,7 +1114,8 @@ def _verify_heartbeat(
     message twice, a forged one included). It gives up, having added nothing, on
     anything but a canonical envelope with one signature by a trusted, unrevoked key whose
     payload's repeating members were judged before, with subjects that name the job and a
-    freshness without finding; whatever it judges is judged as the full path would.
+    freshness without finding; whatever it judges is judged as the full path would. ``context``
+    is the anchors the verification uses (see :func:`_verify`).
     """
     split = split_canonical(raw)
     if split is None:
@@ -1071,7 +1127,7 @@ def _verify_heartbeat(
     key_id = sig.keyid
     if not heartbeats.knows(key_id):
         return False, None  # a node not judged before: the full path, which verifies the signature once
-    trust = verifier.trust
+    trust = context[3]
     entry = trust.get(key_id)
     if entry is None or trust.is_revoked(key_id):
         return False, None
@@ -1080,26 +1136,16 @@ def _verify_heartbeat(
     verified = (key_id, sig.sig, message, ok)
     if not ok:
         return False, verified
-    options = verifier.options
-    parts = read_parts(payload, max_bytes=options.max_bytes)
-    if parts is None:
-        return False, verified
-    fr, job = parts.freshness, parts.job
-    ops = job.declared_training_ops
-    judged = heartbeats.find(verifier, key_id, parts.repeating, fr.issued_at.date(), (type(ops), ops))
-    if judged is None or judged.signer is not entry or not _in_trust_period(entry, fr.issued_at, run.now):
-        return False, verified
-    chains = verifier.chains
-    job_canonical = canonical_job(job) if chains is not None or not (job.spec_digest or job.images) else None
-    if not subjects_name_job(parts.subject, job, job_canonical=job_canonical):
-        return False, verified
-    _check_freshness(run, fr, options)
-    if run.findings:
+    try:  # nothing is recorded before the state is asked (steps 10-11): until then, any surprise is the full path's
+        ready = _heartbeat_ready(run, payload, key_id, entry, verifier, heartbeats, context)
+    except Exception:  # a shortcut: the full path judges and explains whatever this did not expect
+        heartbeats.failures += 1
         run.findings.clear()
+        ready = None
+    if ready is None:
         return False, verified
-    values = {name: judged.members.get(name) for name in WorkloadManifest.model_fields}
-    values["freshness"], values["job"] = fr, job
-    manifest = assemble(WorkloadManifest, values, set(judged.given))
+    judged, manifest, job_canonical = ready
+    fr, job = manifest.freshness, manifest.job
     run.manifest = manifest
     run.subject = "sha256:" + hashlib.sha256(payload).hexdigest()
     run.key_id = key_id

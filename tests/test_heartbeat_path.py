@@ -372,3 +372,61 @@ def test_each_signature_is_checked_once_a_forged_one_included(monkeypatch: pytes
     assert fast.verify(raw[2], now=LATER).status is Status.AFFIRMING
     assert len(calls) == 1
     assert result.model_dump(mode="json") == full.verify(forged, now=LATER).model_dump(mode="json")
+
+
+def test_a_policy_replaced_while_a_verification_runs_is_not_filed_under_the_new_one() -> None:
+    """What the full path concluded with the anchors it began with is kept under those, not the verifier's new ones."""
+    from attest.replay import MemoryVerifierState
+
+    listed = Tenant.from_obj({"legal_name": "Huawei Technologies Co., Ltd.", "headquarters_country": "CN"})
+    node = trusted_node()
+    raw = envelopes(node, chained(node, 4, tenant=listed))
+
+    class Swapping(MemoryVerifierState):
+        """Another thread replacing the policy while the first envelope is between steps 9 and 10."""
+
+        verifier: Verifier | None = None
+
+        def first_use(self, *args: Any, **kwargs: Any) -> Any:
+            if self.verifier is not None:
+                self.verifier.policy, self.verifier = US_EAR, None
+            return super().first_use(*args, **kwargs)
+
+    results = {}
+    for step0 in (True, False):
+        state = Swapping()
+        v = Verifier(node.trust, policy=None, nonces=state, chains=state, devices=state)
+        if not step0:
+            v._heartbeats = None
+        state.verifier = v
+        results[step0] = [v.verify(r, now=LATER).model_dump(mode="json") for r in raw]
+    assert results[True] == results[False]
+    assert results[True][0]["status"] == "affirming"  # judged without a policy, as it began
+    assert all(r["status"] == "contraindicated" for r in results[True][1:])  # us-ear from then on
+
+
+def test_a_manifest_without_its_optional_members() -> None:
+    """licenses and location_evidence may be left out (they have defaults): read, judged and kept as in full."""
+    node = trusted_node()
+    raw = []
+    for m in chained(node, 4):
+        statement = build_statement(m).to_obj()
+        del statement["predicate"]["licenses"], statement["predicate"]["location_evidence"]
+        payload = json.dumps(statement, separators=(",", ":"), ensure_ascii=False).encode()
+        raw.append(encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key])))
+    fast, full = pair(node)
+    results = same(fast, full, raw)
+    assert all(r.status is Status.AFFIRMING for r in results), [r.findings for r in results]
+    assert hits(fast) == 3
+    assert fast._heartbeats is not None and fast._heartbeats.failures == 0
+
+
+def test_large_repeating_members_are_not_kept() -> None:
+    from attest.model.manifest import LicenseReference
+
+    node = trusted_node()
+    big = [LicenseReference(kind="license", id=f"D{i}", note="n" * 40_000) for i in range(2)]
+    fast, full = pair(node)
+    results = same(fast, full, envelopes(node, chained(node, 3, licenses=big)))
+    assert hits(fast) == 0  # 80 KB of licences: judged in full every time, memory stays bounded
+    assert len(results) == 3

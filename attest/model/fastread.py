@@ -125,7 +125,7 @@ class Parts(NamedTuple):
     """A statement read down to what changes between a node's heartbeats (see :func:`read_parts`)."""
 
     repeating: tuple[bytes, ...]
-    """The exact bytes of each member in :data:`REPEATING`, in that order (not read)."""
+    """The exact bytes of each member in :data:`REPEATING`, in that order (not read); b"" for one absent."""
     freshness: Freshness
     job: Job
     subject: list[Subject]
@@ -175,7 +175,8 @@ def _readers(
             raise _NotFast  # as read(): one spelling at the two levels
         m = decoded.predicate
         return Parts(
-            tuple([bytes(getattr(m, name)) for name in REPEATING]),
+            # An absent member (one with a default) is b"": no member present is written as nothing.
+            tuple([b"" if (v := getattr(m, name)) is msgspec.UNSET else bytes(v) for name in REPEATING]),
             read_freshness(m.freshness),
             read_job(m.job),
             read_subject(decoded.subject),
