@@ -60,6 +60,7 @@ from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
+from attest.hardware.binding import evidence_digest
 from attest.hardware.cc import BindingCache
 from attest.log import Log, is_url
 from attest.log.frontend import Limits, NetworkBuckets, read_body
@@ -312,6 +313,8 @@ class Collector:
         # GPU device claims go straight to the durable state: recording one twice is harmless.
         # One binding cache for every envelope: a heartbeat naming its node's verified binding by
         # digest resolves (a verifier per envelope would know no binding), and a binding is judged once.
+        # A digest it never verified (another collector on this log took the full binding, or this one
+        # restarted) is looked up in the log's evidence index and that entry verified in full.
         return verify_and_open(
             raw,
             self.trust,
@@ -322,6 +325,7 @@ class Collector:
             options=self.options,
             devices=self.state,
             bindings=self.bindings,
+            evidence_log=self.log,
         )
 
     def recover(self, limit: int = 10_000) -> int:
@@ -420,7 +424,7 @@ class Collector:
                 }
         # 5. Log it; only then record its nonce, chain head and identity, and its verdict.
         try:
-            placed = self.log.append([raw])[0]
+            placed = self.log.append([raw], [carried(manifest)])[0]
         except InputError as exc:
             self._unfinished(leaf, before, result.key_id, manifest)
             return 503, {"error": f"the envelope could not be logged (nothing was recorded): {exc.message}"}
@@ -886,6 +890,15 @@ def _text(resp: Any) -> str:
 
 def _warn(message: str) -> None:
     _log.warning("%s", message[:500])
+
+
+def carried(manifest: WorkloadManifest | None) -> list[str]:
+    """The digests of the GPU evidence an authenticated manifest carries (for the log's evidence index)."""
+    if manifest is None:
+        return []
+    return list(
+        dict.fromkeys(evidence_digest(g.cc_evidence) for g in manifest.gpus if g.cc_evidence is not None)
+    )
 
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:
