@@ -301,3 +301,53 @@ def test_attest_verify_resolves_a_heartbeat_from_the_log_and_refuses_a_thief(
     proc = cli(*args, "--log", "missing.db", "hb.json", check_code=2)
     assert "no log at missing.db" in proc.stderr and "Traceback" not in proc.stderr
 
+
+
+# 4. Two collectors on one PostgreSQL log ----------------------------------------------------------
+
+
+def test_a_second_collector_on_the_postgresql_log_resolves_a_binding_the_first_logged(
+    vendor: SimulatedCcBackend, postgres_url: str, tmp_path: Path
+) -> None:
+    """Behind one load balancer: the full binding reaches collector A, its heartbeats collector B."""
+    from datetime import UTC, datetime
+
+    from attest.crypto.keys import write_private_key
+    from attest.hardware.binding import attach
+    from tests.conftest import fresh_binding
+    from tests.log.test_collector import http, serve
+
+    genuine, thief, trust, _ = two_nodes(vendor)
+    now = datetime.now(UTC)
+
+    def full(node: Node) -> WorkloadManifest:
+        m = node.manifest(now=now)
+        binding = fresh_binding(m.gpus, node.key.public, vendor, at=now)
+        return m.model_copy(update={"gpus": attach(m.gpus, binding, node.key.key_id)})
+
+    m = full(genuine)
+    heartbeat = genuine.manifest(now=now).model_copy(update={"gpus": reference_binding(m.gpus)})
+    stolen = thief.manifest(now=now).model_copy(update={"gpus": reference_binding(m.gpus)})
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "log.key", key)
+    Log.init(postgres_url, "example.com/fleet", key).store.close()
+    trust.save(tmp_path / "trust.json")
+    (tmp_path / "root.pem").write_bytes(vendor.root_pem)
+    extra = ("--cc-root", str(tmp_path / "root.pem"), "--cc-root-sha256", vendor.root_sha256)
+    a, base_a = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", *extra)
+    b, base_b = serve(postgres_url, tmp_path / "trust.json", tmp_path / "log.key", *extra)
+    try:
+        answers = [
+            json.loads(http("POST", f"{base}/v1/manifests", node.envelope(x))[1])
+            # The thief first: B has no binding of its own yet, so its refusal comes from the log's entry.
+            for base, node, x in ((base_a, genuine, m), (base_b, thief, stolen), (base_b, genuine, heartbeat))
+        ]
+    finally:
+        for proc in (a, b):
+            proc.terminate()
+            proc.communicate(timeout=10)
+    grades = [x["result"]["location_grade"] for x in answers]
+    found = [{f["rule"] for f in x["result"]["findings"]} for x in answers]
+    assert grades == ["hardware-bound", "declared", "hardware-bound"], found
+    assert "hardware.cc.evidence_log_refused" in found[1] and "hardware.cc.evidence_unknown" not in found[2]
+    assert [x["leaf_index"] for x in answers] == [0, 1, 2]
