@@ -104,7 +104,7 @@ def test_the_postgresql_log_indexes_evidence_with_its_entries(postgres_url: str)
 
 
 def test_a_sqlite_log_from_before_the_index_gets_one_and_can_be_backfilled(
-    vendor: SimulatedCcBackend, tmp_path: Path
+    vendor: SimulatedCcBackend, tmp_path: Path, cli: Any
 ) -> None:
     node = trusted_node()
     m = bound(node, vendor)
@@ -121,7 +121,9 @@ def test_a_sqlite_log_from_before_the_index_gets_one_and_can_be_backfilled(
     assert "hardware.cc.evidence_unknown" in rules(r) and "and the log holds no entry" in next(
         f.message for f in r.findings if f.rule == "hardware.cc.evidence_unknown"
     )
-    assert log.index_evidence() == 1 and log.evidence_indexed_from == 0
+    out = json.loads(cli("log", "index-evidence", "--log", "log.db", "--format", "json", check_code=0).stdout)
+    assert out == {"entries_read": 2, "carrying_evidence": 1, "size": 2} and log.evidence_indexed_from == 0
+    assert log.index_evidence() == 0  # nothing left before the index
     assert [label for label, _ in log.envelopes_carrying(digests(m)[0])] == ["log entry 0"]
     r = verifier(node, vendor, log).verify(node.envelope(by_digest(m, node)), now=LATER)
     assert r.location_grade == "hardware-bound", r.findings
@@ -351,3 +353,28 @@ def test_a_second_collector_on_the_postgresql_log_resolves_a_binding_the_first_l
     assert grades == ["hardware-bound", "declared", "hardware-bound"], found
     assert "hardware.cc.evidence_log_refused" in found[1] and "hardware.cc.evidence_unknown" not in found[2]
     assert [x["leaf_index"] for x in answers] == [0, 1, 2]
+
+
+def test_log_rejudge_resolves_heartbeats_naming_a_binding_logged_before_them(
+    vendor: SimulatedCcBackend, tmp_path: Path, cli: Any
+) -> None:
+    """Judged again entry by entry, a heartbeat by digest keeps hardware-bound (it was evidence_unknown)."""
+    from datetime import UTC, datetime
+
+    from attest.hardware.binding import attach
+    from tests.conftest import fresh_binding
+
+    node = trusted_node()
+    now = datetime.now(UTC)
+    m = node.manifest(now=now)
+    m = m.model_copy(update={"gpus": attach(m.gpus, fresh_binding(m.gpus, node.key.public, vendor, at=now),
+                                            node.key.key_id)})
+    log = new_log(tmp_path)
+    log.append([node.envelope(m), node.envelope(node.manifest(now=now).model_copy(
+        update={"gpus": reference_binding(m.gpus)}))])
+    node.trust.save(tmp_path / "trust.json")
+    (tmp_path / "root.pem").write_bytes(vendor.root_pem)
+    cli("log", "rejudge", "--log", "log.db", "--trust", "trust.json", "--policy", "none",
+        "--cc-root", "root.pem", "--cc-root-sha256", vendor.root_sha256, check_code=0)
+    stored = [json.loads(log.store.result(i) or "{}") for i in range(2)]
+    assert [r["location_grade"] for r in stored] == ["hardware-bound", "hardware-bound"], stored
