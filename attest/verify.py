@@ -586,8 +586,11 @@ class Verifier:
 
         This verifier's anchors and policy (the binding age), judged as of each entry's issue time,
         with no nonce, chain or device store (an entry read back is not a new sighting, and writes
-        nothing) and a binding cache of its own: only evidence that passed every check of
-        :func:`_evidence_from_log` reaches this verifier's.
+        nothing). It shares this verifier's binding cache: what it leaves there is what verifying
+        that entry here would have left (reports' outcomes kept only within their validity, evidence
+        that earned hardware-bound for its own key), and remembering grants nothing, as whatever
+        resolves a digest is verified again for the heartbeat. Sharing it makes that second check
+        cost no report signature.
         """
         held = self._checker
         if (
@@ -607,6 +610,7 @@ class Verifier:
                 devices=None,
             )
             self._checker, self._checked_options = held, self.options
+        held.bindings = self.bindings  # (a caller may have given this verifier another since)
         return held
 
     def verify_many(

@@ -380,3 +380,32 @@ def test_log_rejudge_resolves_heartbeats_naming_a_binding_logged_before_them(
         "--cc-root", "root.pem", "--cc-root-sha256", vendor.root_sha256, check_code=0)
     stored = [json.loads(log.store.result(i) or "{}") for i in range(2)]
     assert [r["location_grade"] for r in stored] == ["hardware-bound", "hardware-bound"], stored
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_attest_audit_resolves_heartbeats_whose_binding_is_in_another_file(
+    vendor: SimulatedCcBackend, tmp_path: Path, cli: Any, jobs: str
+) -> None:
+    """A directory of heartbeats by digest, the full binding only in the log; and a log audited alone."""
+    genuine, thief, trust, _ = two_nodes(vendor)
+    m = bound(genuine, vendor)
+    log = new_log(tmp_path)
+    log.append([genuine.envelope(m)])
+    log.store.close()
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "hb.json").write_bytes(genuine.envelope(by_digest(m, genuine)))
+    (tmp_path / "spool" / "thief.json").write_bytes(thief.envelope(by_digest(m, thief)))
+    trust.save(tmp_path / "trust.json")
+    (tmp_path / "root.pem").write_bytes(vendor.root_pem)
+    base = ("audit", "spool", "--trust", "trust.json", "--policy", "none", "--now", LATER.isoformat(),
+            "--format", "json", "--details", "--max-silence", "60d", "--jobs", jobs,
+            "--cc-root", "root.pem", "--cc-root-sha256", vendor.root_sha256)
+
+    def grades(*extra: str) -> dict[str, str]:
+        obj = json.loads(cli(*base, *extra, check_code=3).stdout)
+        return {Path(r["source"]).name: r["location_grade"] for r in obj["results"]}
+
+    assert grades() == {"hb.json": "declared", "thief.json": "declared"}
+    assert grades("--evidence-log", "log.db") == {"hb.json": "hardware-bound", "thief.json": "declared"}
+    proc = cli(*base, "--evidence-log", "missing.db", check_code=2)
+    assert "no log at missing.db" in proc.stderr
