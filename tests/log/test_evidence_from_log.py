@@ -95,6 +95,16 @@ def _check_index(log: Log) -> None:
     assert log.size == 4 and log.evidence_indexed_from == 0
 
 
+@pytest.mark.parametrize("payload", [b"[" * 5000 + b"]" * 5000, b'{"a":1,"a":2}', b"\xff\xfe", b"NaN",
+                                     b'{"_type":"https://in-toto.io/Statement/v1","subject":[],'
+                                     b'"predicateType":"x","predicate":{}}'])
+def test_an_envelope_of_anything_else_is_logged_and_indexes_nothing(payload: bytes, tmp_path: Path) -> None:
+    raw = encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [SigningKey.generate()]))
+    assert carried_evidence(raw) == []
+    log = new_log(tmp_path)
+    assert log.append([raw])[0].index == 0
+
+
 def test_the_sqlite_log_indexes_evidence_with_its_entries(tmp_path: Path) -> None:
     _check_index(new_log(tmp_path))
 
@@ -409,3 +419,34 @@ def test_attest_audit_resolves_heartbeats_whose_binding_is_in_another_file(
     assert grades("--evidence-log", "log.db") == {"hb.json": "hardware-bound", "thief.json": "declared"}
     proc = cli(*base, "--evidence-log", "missing.db", check_code=2)
     assert "no log at missing.db" in proc.stderr
+
+
+def test_forged_rows_of_a_postgresql_log_are_refused_and_its_errors_are_findings(
+    vendor: SimulatedCcBackend, postgres_url: str
+) -> None:
+    """The same guards over PostgreSQL: rows written straight into the database, then a database failure."""
+    import psycopg
+
+    genuine, thief, trust, _ = two_nodes(vendor)
+    m, theirs = bound(genuine, vendor), bound(thief, vendor)
+    log = Log.init(postgres_url, "example.com/fleet", SigningKey.generate())
+    log.append([thief.envelope(theirs)])  # entry 0: another node's binding
+    env = json.loads(genuine.envelope(m))
+    sig = bytearray(base64.b64decode(env["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    env["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    log.append([json.dumps(env, sort_keys=True, separators=(",", ":")).encode() + b"\n"], [[]])  # entry 1
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # the operator's own rows
+        for d in digests(m):
+            db.execute("INSERT INTO evidence(digest, idx) VALUES (%s, 0), (%s, 1)", (bytes.fromhex(d[7:]),) * 2)
+    hb = genuine.envelope(by_digest(m, genuine))
+    reasons = refusal(verifier(genuine, vendor, log, trust=trust).verify(hb, now=LATER))
+    assert "log entry 1: its envelope does not verify (signature.invalid)" in reasons
+    assert "log entry 0: signed by node key" in reasons
+    log.append([genuine.envelope(m)])  # the genuine entry, indexed: now it resolves
+    assert verifier(genuine, vendor, log, trust=trust).verify(hb, now=LATER).location_grade == "hardware-bound"
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("DROP TABLE evidence")
+    r = verifier(genuine, vendor, log, trust=trust).verify(hb, now=LATER)
+    finding = next(f for f in r.findings if f.rule == "hardware.cc.evidence_log_error")
+    assert "could not be looked up in the log" in finding.message and r.location_grade == "declared"
