@@ -1684,6 +1684,7 @@ def _resolve_evidence(
     """
     looked_up: dict[str, CcEvidence | None] = {}
     refused: set[str] = set()  # digests the log was asked for and answered wrongly (a finding says why)
+    entries: dict[bytes, _Run] = {}  # log entries verified for this manifest (one may be named for 8 GPUs)
     if all(g.cc_evidence_ref is None for g in manifest.gpus):
         return manifest
     gpus: list[Gpu] = []
@@ -1699,7 +1700,9 @@ def _resolve_evidence(
             evidence = bindings.evidence(ref)
             if evidence is None and verifier is not None and verifier.evidence_log is not None:
                 if node_signer is not None and ref not in looked_up and ref not in refused:
-                    found, said = _evidence_from_log(run, ref, node_signer, verifier, verifier.evidence_log)
+                    found, said = _evidence_from_log(
+                        run, ref, node_signer, verifier, verifier.evidence_log, entries
+                    )
                     looked_up[ref] = found
                     if said:
                         refused.add(ref)
@@ -1747,7 +1750,12 @@ _ENTRY_AUTHENTICITY = ("envelope.", "signature.", "trust.", "statement.", "manif
 
 
 def _evidence_from_log(
-    run: _Run, ref: str, node_signer: TrustEntry, verifier: Verifier, source: EvidenceSource
+    run: _Run,
+    ref: str,
+    node_signer: TrustEntry,
+    verifier: Verifier,
+    source: EvidenceSource,
+    entries: dict[bytes, _Run],
 ) -> tuple[CcEvidence | None, bool]:
     """The evidence of digest ``ref`` from an entry of ``source`` that verifies in full for this node key.
 
@@ -1759,6 +1767,7 @@ def _evidence_from_log(
 
     Returns the evidence (or None) and whether a finding was added (a lookup that failed, entries
     that did not verify); a digest the log holds no entry for adds none (the caller says so).
+    ``entries`` holds the entries verified so far for this manifest, by their bytes.
     """
     try:
         candidates = list(source.envelopes_carrying(ref, _LOG_CANDIDATES))
@@ -1777,7 +1786,9 @@ def _evidence_from_log(
     key_id = node_signer.scope.key_id
     reasons: list[str] = []
     for label, raw in candidates:
-        entry = checker._run(raw, now=run.now, source=label)
+        entry = entries.get(raw)
+        if entry is None:
+            entry = entries[raw] = checker._run(raw, now=run.now, source=label)
         m = entry.manifest
         refusing = sorted(
             {
