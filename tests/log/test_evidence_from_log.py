@@ -335,13 +335,13 @@ def test_a_second_collector_on_the_postgresql_log_resolves_a_binding_the_first_l
     now = datetime.now(UTC)
 
     def full(node: Node) -> WorkloadManifest:
-        m = node.manifest(now=now)
-        binding = fresh_binding(m.gpus, node.key.public, vendor, at=now)
-        return m.model_copy(update={"gpus": attach(m.gpus, binding, node.key.key_id)})
+        gpus = node.manifest(now=now).gpus
+        binding = fresh_binding(gpus, node.key.public, vendor, at=now)
+        return node.manifest(now=now, chain=True, gpus=[g.to_obj() for g in attach(gpus, binding, node.key.key_id)])
 
-    m = full(genuine)
-    heartbeat = genuine.manifest(now=now).model_copy(update={"gpus": reference_binding(m.gpus)})
-    stolen = thief.manifest(now=now).model_copy(update={"gpus": reference_binding(m.gpus)})
+    m = full(genuine)  # one chain: the full binding, then the heartbeat after it
+    heartbeat = genuine.manifest(now=now, chain=True, gpus=[g.to_obj() for g in reference_binding(m.gpus)])
+    stolen = thief.manifest(now=now, gpus=[g.to_obj() for g in reference_binding(m.gpus)])
     key = SigningKey.generate()
     write_private_key(tmp_path / "log.key", key)
     Log.init(postgres_url, "example.com/fleet", key).store.close()
@@ -364,6 +364,9 @@ def test_a_second_collector_on_the_postgresql_log_resolves_a_binding_the_first_l
     found = [{f["rule"] for f in x["result"]["findings"]} for x in answers]
     assert grades == ["hardware-bound", "declared", "hardware-bound"], found
     assert "hardware.cc.evidence_log_refused" in found[1] and "hardware.cc.evidence_unknown" not in found[2]
+    # Affirmed as the full binding was: the same status, no finding of its own.
+    assert answers[2]["result"]["status"] == answers[0]["result"]["status"] in ("affirming", "warning"), found
+    assert found[2] <= found[0], found
     assert [x["leaf_index"] for x in answers] == [0, 1, 2]
 
 
