@@ -115,9 +115,22 @@ class Log:
 
         Raises:
             StoreError: the database could not be read.
-            InputError: ``digest`` is not ``sha256:<hex>``; an indexed entry is missing.
+            InputError: ``digest`` is not ``sha256:<hex>``; an indexed entry is missing; nothing was
+                found and the index does not cover every entry (a log from before it).
         """
-        return [(f"log entry {i}", self.store.entry(i)) for i in self.store.evidence_entries(digest, limit)]
+        if not self.store.indexed:
+            raise InputError(
+                "the log has no evidence index (it was created before the index and is opened read-only)",
+                hint="run attest log index-evidence --log LOG once, with write access",
+            )
+        found = self.store.evidence_entries(digest, limit)
+        if not found and self.evidence_indexed_from > 0:
+            raise InputError(
+                f"the log's evidence index starts at entry {self.evidence_indexed_from}: the entries "
+                "logged before it were not searched",
+                hint="run attest log index-evidence --log LOG once",
+            )
+        return [(f"log entry {i}", self.store.entry(i)) for i in found]
 
     @property
     def evidence_indexed_from(self) -> int:

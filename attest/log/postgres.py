@@ -93,6 +93,8 @@ class PostgresLog(DatabaseStore):
             self.db.close()
             raise InputError(f"cannot connect to the log database: {exc}".strip()) from None
         self.lock = threading.Lock()
+        self.indexed = True
+        """The evidence index is made when the log is opened (the schema is applied on every open)."""
         self._nodes = NodeCache(
             lambda key: self.read.execute(
                 "SELECT hash FROM nodes WHERE level = %s AND idx = %s", key

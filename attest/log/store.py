@@ -38,6 +38,9 @@ class Appended:
 class LogStore(Protocol):
     """What the log needs from storage."""
 
+    indexed: bool
+    """Whether the store keeps an evidence index (see :meth:`evidence_entries`)."""
+
     def size(self) -> int:
         """Number of entries."""
         ...

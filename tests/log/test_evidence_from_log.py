@@ -125,11 +125,11 @@ def test_a_sqlite_log_from_before_the_index_gets_one_and_can_be_backfilled(
         db.execute("DROP TABLE evidence")
     log = Log.open(tmp_path / "log.db")  # migrated on opening: an empty index from entry 2 on
     assert log.evidence_indexed_from == 2 and log.verify() == []
-    assert log.envelopes_carrying(digests(m)[0]) == []
-    # Until backfilled, a heartbeat naming that binding is refused (the log holds no entry for it).
+    assert log.store.evidence_entries(digests(m)[0]) == []
+    # Until backfilled, a heartbeat naming that binding is refused, saying the log was not all searched.
     r = verifier(node, vendor, log).verify(node.envelope(by_digest(m, node)), now=LATER)
-    assert "hardware.cc.evidence_unknown" in rules(r) and "and the log holds no entry" in next(
-        f.message for f in r.findings if f.rule == "hardware.cc.evidence_unknown"
+    assert r.location_grade == "declared" and "evidence index starts at entry 2" in next(
+        f.message for f in r.findings if f.rule == "hardware.cc.evidence_log_error"
     )
     out = json.loads(cli("log", "index-evidence", "--log", "log.db", "--format", "json", check_code=0).stdout)
     assert out == {"entries_read": 2, "carrying_evidence": 1, "size": 2} and log.evidence_indexed_from == 0
@@ -168,6 +168,12 @@ def test_a_verifier_that_never_saw_the_binding_resolves_it_from_the_log(
     log.append([node.envelope(m)])  # indexed from its bytes
     assert carried_evidence(node.envelope(m)) == digests(m)
     heartbeat = node.envelope(by_digest(m, node))
+    # A digest the (fully indexed) log holds no entry for: unknown, saying the log was searched.
+    other = bound(node, vendor)
+    r = verifier(node, vendor, log).verify(node.envelope(by_digest(other, node)), now=LATER)
+    assert "and the log holds no entry carrying it" in next(
+        f.message for f in r.findings if f.rule == "hardware.cc.evidence_unknown"
+    )
     alone = verifier(node, vendor, None).verify(heartbeat, now=LATER)
     assert "hardware.cc.evidence_unknown" in rules(alone) and alone.location_grade == "declared"
     v = verifier(node, vendor, log)
