@@ -43,7 +43,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -122,6 +122,26 @@ from attest.units import human_duration
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
+
+
+class EvidenceSource(Protocol):
+    """Where a verifier may look up GPU evidence named by digest that it has not verified itself.
+
+    :class:`attest.log.Log` is one (its evidence index): a second collector on the same log, or
+    ``attest verify --log``, resolves a heartbeat naming its node's binding by digest from the
+    entry that carried it. Nothing it returns is trusted: each entry is verified in full
+    (signature by a trusted, unrevoked key; the heartbeat's own node key; the evidence's digest;
+    its reports, chains and revocation as for a full manifest) before its evidence is used.
+    """
+
+    def envelopes_carrying(self, digest: str, limit: int = 8) -> Sequence[tuple[str, bytes]]:
+        """(label, envelope bytes) of the newest entries said to carry the evidence of ``digest``.
+
+        Raises:
+            AttestError: the source could not be read (a :class:`~attest.errors.StoreError` for a
+                database); the verifier turns it into a finding.
+        """
+        ...
 
 
 @runtime_checkable
@@ -441,6 +461,8 @@ class Verifier:
     says so in a finding (``policy.not_evaluated``, ``freshness.replay_not_checked``,
     ``chain.not_checked``, ``hardware.devices_not_checked``) rather than skipping it silently.
     A policy object with only ``evaluate()`` is taken as :class:`RulesOnly` of it.
+    ``evidence_log`` (an :class:`EvidenceSource`, such as :class:`attest.log.Log`) resolves GPU
+    evidence a heartbeat names by digest that this verifier has not verified itself.
 
     Example::
 
@@ -458,6 +480,7 @@ class Verifier:
         nonces: NonceStore | _Default | None = DEFAULT,
         chains: ChainStore | _Default | None = DEFAULT,
         devices: DeviceStore | _Default | None = DEFAULT,
+        evidence_log: EvidenceSource | None = None,
     ) -> None:
         if isinstance(policy, _Default):
             from attest.policy.engine import load_policy
@@ -476,11 +499,16 @@ class Verifier:
         self.bindings = BindingCache()
         """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
         P-384 verify (what depends on the envelope is still checked every time)."""
+        self.evidence_log = evidence_log
+        """Where evidence named by digest that this verifier never verified is looked up (a log):
+        each entry found is verified in full before its evidence is used. None: such a digest is refused."""
         self._anchors: Anchors | None = None
         self._anchored: tuple[object, ...] | None = None
         self._heartbeats: _Heartbeats | None = _Heartbeats()
         """What this verifier concluded about each node's repeating members (step 0 of a
         verification); None judges every envelope in full (the differential tests compare both)."""
+        self._checker: Verifier | None = None
+        self._checked_options: VerifyOptions | None = None
 
     @property
     def anchors(self) -> Anchors:
@@ -573,6 +601,38 @@ class Verifier:
             run.add("envelope.malformed", CONTRA, exc.message)
         return run
 
+    def _entry_checker(self) -> Verifier:
+        """The verifier of log entries that evidence named by digest is resolved from (kept while the anchors are).
+
+        This verifier's anchors and policy (the binding age), judged as of each entry's issue time,
+        with no nonce, chain or device store (an entry read back is not a new sighting, and writes
+        nothing). It shares this verifier's binding cache: what it leaves there is what verifying
+        that entry here would have left (reports' outcomes kept only within their validity, evidence
+        that earned hardware-bound for its own key), and remembering grants nothing, as whatever
+        resolves a digest is verified again for the heartbeat. Sharing it makes that second check
+        cost no report signature.
+        """
+        held = self._checker
+        if (
+            held is None
+            or held.trust is not self.trust
+            or held.policy is not self.policy
+            or held.catalog is not self.catalog
+            or self._checked_options is not self.options
+        ):
+            held = Verifier(
+                self.trust,
+                policy=self.policy,
+                catalog=self.catalog,
+                options=replace(self.options, as_of_issue=True),
+                nonces=None,
+                chains=None,
+                devices=None,
+            )
+            self._checker, self._checked_options = held, self.options
+        held.bindings = self.bindings  # (a caller may have given this verifier another since)
+        return held
+
     def verify_many(
         self, items: Sequence[tuple[str, bytes]], *, now: datetime | None = None
     ) -> list[VerificationResult]:
@@ -622,6 +682,7 @@ def _function_verifier(
     options: VerifyOptions,
     catalog: Catalog | None,
     devices: DeviceStore | None,
+    evidence_log: EvidenceSource | None = None,
 ) -> Verifier:
     """The :class:`Verifier` the function wrappers use: exactly the stores and policy they were given."""
     return Verifier(
@@ -632,6 +693,7 @@ def _function_verifier(
         nonces=nonces,
         chains=chains,
         devices=devices,
+        evidence_log=evidence_log,
     )
 
 
@@ -689,6 +751,7 @@ def verify_and_open(
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
     bindings: BindingCache | None = None,
+    evidence_log: EvidenceSource | None = None,
 ) -> tuple[VerificationResult, WorkloadManifest | None]:
     """:func:`verify_envelope`, also returning the manifest once every signature on it verified.
 
@@ -696,8 +759,9 @@ def verify_and_open(
     may still carry contraindicated findings (read the result first). ``bindings``: the GPU
     bindings verified by earlier calls (a caller that keeps one across envelopes resolves
     heartbeats naming a binding by digest and judges each binding once); default: none.
+    ``evidence_log``: where a digest no binding resolves is looked up (:class:`EvidenceSource`).
     """
-    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices, evidence_log)
     if bindings is not None:
         verifier.bindings = bindings
     return verifier.verify_and_open(raw, now=now, source=source)
@@ -1572,7 +1636,7 @@ def _check_gpu_evidence(
             run.hardware_manifest = resolved
             return resolved
     before = len(run.findings)
-    hw = _resolve_evidence(run, manifest, bindings)
+    hw = _resolve_evidence(run, manifest, bindings, verifier, node_signer)
     if node_signer is None or hw is None:
         return hw
     validity = _Validity() if vkey is not None else None
@@ -1922,13 +1986,22 @@ def _check_hardware(
 
 
 def _resolve_evidence(
-    run: _Run, manifest: WorkloadManifest, bindings: BindingCache
+    run: _Run,
+    manifest: WorkloadManifest,
+    bindings: BindingCache,
+    verifier: Verifier | None = None,
+    node_signer: TrustEntry | None = None,
 ) -> WorkloadManifest | None:
     """The manifest with every ``cc_evidence_ref`` replaced by the evidence it names.
 
-    None (and a contraindicated finding) when a digest names no evidence this verifier verified,
-    or a GPU carries both evidence and a reference: a reference never passes unchecked.
+    A digest is resolved from the evidence this verifier verified, else (with an evidence log and
+    a manifest signed by its node key) from an entry of the log that verifies in full for that
+    key (:func:`_evidence_from_log`). None (and a contraindicated finding) when a digest resolves
+    neither way, or a GPU carries both evidence and a reference: a reference never passes unchecked.
     """
+    looked_up: dict[str, CcEvidence | None] = {}
+    refused: set[str] = set()  # digests the log was asked for and answered wrongly (a finding says why)
+    entries: dict[bytes, _Run] = {}  # log entries verified for this manifest (one may be named for 8 GPUs)
     if all(g.cc_evidence_ref is None for g in manifest.gpus):
         return manifest
     gpus: list[Gpu] = []
@@ -1942,6 +2015,15 @@ def _resolve_evidence(
             both.append(g.index)
         else:
             evidence = bindings.evidence(ref)
+            if evidence is None and verifier is not None and verifier.evidence_log is not None:
+                if node_signer is not None and ref not in looked_up and ref not in refused:
+                    found, said = _evidence_from_log(
+                        run, ref, node_signer, verifier, verifier.evidence_log, entries
+                    )
+                    looked_up[ref] = found
+                    if said:
+                        refused.add(ref)
+                evidence = looked_up.get(ref)
             if evidence is None:
                 unknown.append((g.index, ref))
             else:
@@ -1953,6 +2035,8 @@ def _resolve_evidence(
             f"GPU(s) {_indexes(both)} carry both evidence and a reference to evidence; a GPU carries one",
             {"gpus": list(both)},
         )
+    unknown = [(i, d) for i, d in unknown if d not in refused]  # a log's refusal said why already
+    searched = bool(looked_up)
     if unknown:
         run.add(
             "hardware.cc.evidence_unknown",
@@ -1960,16 +2044,111 @@ def _resolve_evidence(
             f"GPU(s) {_indexes([i for i, _ in unknown])} name their evidence by digest ("
             + ", ".join(d for _, d in unknown[:3])
             + (", …" if len(unknown) > 3 else "")
-            + "), but this verifier has verified no such evidence: nothing shows these GPUs are bound",
+            + "), but this verifier has verified no such evidence"
+            + (" and the log holds no entry carrying it" if searched else "")
+            + ": nothing shows these GPUs are bound",
             {"gpus": [i for i, _ in unknown], "digests": [d for _, d in unknown]},
             "verify the node's full binding first (a manifest carrying cc_evidence, in the same call or "
             "earlier with this verifier), or have the node send its full binding",
         )
-    if both or unknown:
+    if both or unknown or len(gpus) != len(manifest.gpus):
         return None
     resolved = manifest.model_copy(update={"gpus": gpus})
     run.hardware_manifest = resolved
     return resolved
+
+
+_LOG_CANDIDATES = 8
+"""Entries of a log said to carry one evidence digest that are verified before it is refused."""
+
+# Contraindicated findings on a log entry that refuse the evidence it carries: what says who signed
+# it and whether its GPU evidence is genuine. (Its freshness, chain, location and policy are its own.)
+_ENTRY_AUTHENTICITY = ("envelope.", "signature.", "trust.", "statement.", "manifest.", "hardware.")
+
+
+def _evidence_from_log(
+    run: _Run,
+    ref: str,
+    node_signer: TrustEntry,
+    verifier: Verifier,
+    source: EvidenceSource,
+    entries: dict[bytes, _Run],
+) -> tuple[CcEvidence | None, bool]:
+    """The evidence of digest ``ref`` from an entry of ``source`` that verifies in full for this node key.
+
+    The log is the operator's: each entry it names is verified as a manifest of its own (signatures
+    by trusted, unrevoked keys, by the node key the heartbeat is signed by; its GPU evidence judged
+    hardware-bound as of the entry's issue time, reports, chains and revocation included) and must
+    carry evidence of exactly that digest. The evidence is then remembered by this verifier, and the
+    heartbeat's own check (step 13) verifies it again, in full, for the heartbeat.
+
+    Returns the evidence (or None) and whether a finding was added (a lookup that failed, entries
+    that did not verify); a digest the log holds no entry for adds none (the caller says so).
+    ``entries`` holds the entries verified so far for this manifest, by their bytes.
+    """
+    try:
+        candidates = list(source.envelopes_carrying(ref, _LOG_CANDIDATES))
+    except AttestError as exc:  # a StoreError (database locked, gone, damaged), an index row of no entry
+        run.add(
+            "hardware.cc.evidence_log_error",
+            CONTRA,
+            f"evidence {ref} could not be looked up in the log: {exc.message}",
+            {"digest": ref},
+            "repair or reconnect the log, or have the node send its full binding",
+        )
+        return None, True
+    if not candidates:
+        return None, False
+    checker = verifier._entry_checker()
+    key_id = node_signer.scope.key_id
+    reasons: list[str] = []
+    for label, raw in candidates:
+        entry = entries.get(raw)
+        if entry is None:
+            entry = entries[raw] = checker._run(raw, now=run.now, source=label)
+        m = entry.manifest
+        refusing = sorted(
+            {
+                f.rule
+                for f in entry.findings
+                if f.severity is CONTRA and f.rule.startswith(_ENTRY_AUTHENTICITY)
+            }
+        )
+        if m is None:
+            reasons.append(f"{label}: its envelope does not verify ({', '.join(refusing) or 'malformed'})")
+            continue
+        if entry.key_id != key_id or m.node.key_id != key_id:
+            reasons.append(f"{label}: signed by node key {(entry.key_id or '?')[:16]}…, not this heartbeat's")
+            continue
+        evidence = next(
+            (
+                g.cc_evidence
+                for g in m.gpus
+                if g.cc_evidence is not None and evidence_digest(g.cc_evidence) == ref
+            ),
+            None,
+        )
+        if evidence is None:
+            reasons.append(f"{label}: it carries no evidence of that digest")
+            continue
+        if refusing or entry.grade == "declared":
+            reasons.append(
+                f"{label}: its GPU evidence is not hardware-bound ({', '.join(refusing) or 'not bound'})"
+            )
+            continue
+        verifier.bindings.add_evidence(ref, evidence)
+        return evidence, False
+    run.add(
+        "hardware.cc.evidence_log_refused",
+        CONTRA,
+        f"evidence {ref} is not carried by any verifiable entry of the log for node key {key_id[:16]}…: "
+        + "; ".join(reasons[:3])
+        + ("; …" if len(reasons) > 3 else ""),
+        {"digest": ref, "entries": list(reasons)},
+        "the log's entries for this digest were altered or belong to another node: investigate the log; "
+        "have the node send its full binding",
+    )
+    return None, True
 
 
 def _challenge_signed(
@@ -2386,9 +2565,13 @@ def verify_many(
     options: VerifyOptions = VerifyOptions(),
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
+    evidence_log: EvidenceSource | None = None,
 ) -> list[VerificationResult]:
-    """Verify a batch with exactly these stores and policy (:meth:`Verifier.verify_many`)."""
-    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    """Verify a batch with exactly these stores and policy (:meth:`Verifier.verify_many`).
+
+    ``evidence_log``: where GPU evidence named by digest and not carried in the batch is looked up.
+    """
+    verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices, evidence_log)
     return verifier.verify_many(items, now=now)
 
 

@@ -478,6 +478,7 @@ def audit(
     integrated: dict[str, float] | None = None,
     max_log_delay: timedelta = timedelta(hours=1),
     log_times: dict[str, Finding] | None = None,
+    evidence_log: str | None = None,
 ) -> AuditReport:
     """Verify ``items`` on ``jobs`` processes (or on a Dask cluster) and analyze the fleet.
 
@@ -492,13 +493,15 @@ def audit(
     each item: manifests it took more than ``max_log_delay`` after their issue time are flagged.
     ``log_times`` (:func:`log_time_findings`) are added to the items they name; an item whose
     integration time contradicts the log's signed checkpoints is not compared with its issue time.
+    ``evidence_log`` (a log file or ``postgresql://`` URL) resolves GPU evidence that heartbeats name
+    by digest when no audited item carries it: each entry used is verified in full.
     """
     require_aware(now)
     if jobs < 1:
         raise InputError("--jobs must be at least 1")
     final, summaries = verify_all(
         items,
-        VerifierSpec(trust, policy, options, now),
+        VerifierSpec(trust, policy, options, now, evidence_log=evidence_log),
         jobs=jobs,
         progress=progress,
         dask_client=dask_client,

@@ -16,7 +16,7 @@ import os
 import queue
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +31,22 @@ from attest.model.base import construct
 from attest.model.result import Finding, TrustVector, VerificationResult
 from attest.model.statement import Envelope
 from attest.model.wire import view
-from attest.replay import ChainHead, ChainStore, MemoryVerifierState, NonceStore, Sighting
-from attest.verify import PolicyEvaluator, PolicyRules, Verifier, VerifyOptions, _chain_step, chain_order_key
+from attest.replay import (
+    ChainHead,
+    ChainStore,
+    MemoryVerifierState,
+    NonceStore,
+    Sighting,
+)
+from attest.verify import (
+    EvidenceSource,
+    PolicyEvaluator,
+    PolicyRules,
+    Verifier,
+    VerifyOptions,
+    _chain_step,
+    chain_order_key,
+)
 
 __all__ = ["VerifierSpec", "progress_bar", "verify_all"]
 
@@ -51,14 +65,29 @@ class VerifierSpec:
     options: VerifyOptions
     now: datetime
     catalog: Catalog | None = None
+    evidence_log: str | None = None
+    """A log (SQLite file or ``postgresql://``) that GPU evidence named by digest is resolved from
+    when the audited items do not carry it (each entry used is verified in full)."""
+    opened: tuple[int, EvidenceSource] | None = field(default=None, compare=False, repr=False)
+    """The process id and the log :meth:`loaded` opened there (never pickled; reopened in each process)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["opened"] = None  # a database connection does not cross a process boundary
+        return state
 
     def loaded(self) -> VerifierSpec:
-        """This description with its policy loaded (itself when it is already)."""
-        if not isinstance(self.policy, str):
-            return self
-        from attest.policy import load_policy
+        """This description with its policy loaded and its evidence log opened in this process (itself when they are)."""
+        spec = self
+        if isinstance(spec.policy, str):
+            from attest.policy import load_policy
 
-        return replace(self, policy=load_policy(self.policy))
+            spec = replace(spec, policy=load_policy(spec.policy))
+        if spec.evidence_log is not None and (spec.opened is None or spec.opened[0] != os.getpid()):
+            from attest.log import Log
+
+            spec = replace(spec, opened=(os.getpid(), Log.open(spec.evidence_log)))
+        return spec
 
     def verifier(self, nonces: NonceStore, chains: ChainStore) -> Verifier:
         """A verifier of these anchors over ``nonces`` and ``chains`` (the policy must be loaded).
@@ -78,6 +107,9 @@ class VerifierSpec:
             nonces=nonces,
             chains=chains,
             devices=None,
+            evidence_log=self.opened[1]
+            if self.opened is not None and self.opened[0] == os.getpid()
+            else None,
         )
 
 

@@ -67,6 +67,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a log database, named as the log verbs name it (the same as SOURCE)",
     )
     p.add_argument(
+        "--evidence-log",
+        metavar="PATH_OR_URL",
+        help="a log database to resolve GPU evidence that heartbeats name by digest from, when no audited "
+        "envelope carries it; every entry used is verified in full (default: SOURCE itself when it is a log "
+        "and the audit runs here, not on --dask)",
+    )
+    p.add_argument(
         "--glob",
         default="*.json",
         metavar="PATTERN",
@@ -179,6 +186,13 @@ def run_audit(args: argparse.Namespace) -> int:
             raise InputError(f"no readable envelope in {args.source} ({len(unreadable)} unreadable)")
         raise InputError(f"no envelope in {args.source}")
     landmarks = options.landmarks
+    evidence_log = args.evidence_log
+    if evidence_log is None and not args.dask and not Path(args.source).is_dir():
+        evidence_log = args.source  # a log: its own entries resolve the digests its heartbeats name
+    if args.evidence_log is not None:
+        from attest.log import Log
+
+        Log.open(args.evidence_log).store.close()  # an unusable log is said now, in one line (exit 2)
     client = _dask_client(args.dask) if args.dask else None
     try:
         report = audit(
@@ -196,6 +210,7 @@ def run_audit(args: argparse.Namespace) -> int:
             integrated=integration_times(args.source),
             max_log_delay=_duration(args.max_log_delay),
             log_times=log_times,
+            evidence_log=evidence_log,
         )
     finally:
         if client is not None:

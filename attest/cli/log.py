@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verbs = p.add_subparsers(
         dest="log_verb",
         required=True,
-        metavar="{init,append,checkpoint,proof,verify,monitor,rejudge,witness}",
+        metavar="{init,append,checkpoint,proof,verify,monitor,rejudge,index-evidence,witness}",
     )
 
     def log_arg(q: argparse.ArgumentParser) -> None:
@@ -196,6 +196,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rj.add_argument("--dry-run", action="store_true", help="report what would change; store nothing")
     add_format(rj)
     rj.set_defaults(func=run_rejudge)
+    ix = verbs.add_parser(
+        "index-evidence",
+        help="index the GPU evidence of entries logged before the log had an evidence index",
+        description="A log keeps an index of the GPU evidence its entries carry (by digest), so that a "
+        "verifier resolves a heartbeat naming its node's binding by digest from the entry that carried it "
+        "(attest verify --log, a second collector on the same log). A log created before the index gets an "
+        "empty one when first opened for writing, covering the entries from then on; this reads the entries "
+        "before that (unverified: the index only says where to look; every entry used is verified in full).",
+        formatter_class=HelpFormatter,
+        epilog="exit codes: 0 indexed, 2 the log unreadable or read-only.\n\n"
+        "example:\n  attest log index-evidence --log audit.db",
+    )
+    log_arg(ix)
+    add_format(ix)
+    ix.set_defaults(func=run_index_evidence)
     w = verbs.add_parser(
         "witness",
         help="a C2SP tlog-witness: cosign checkpoints consistent with the last one cosigned",
@@ -524,6 +539,7 @@ def run_rejudge(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from attest.crypto.trust import TrustStore
+    from attest.hardware.cc import BindingCache
     from attest.replay import MemoryChainStore, MemoryNonceStore
     from attest.verify import verify_and_open
 
@@ -531,6 +547,9 @@ def run_rejudge(args: argparse.Namespace) -> int:
     trust = TrustStore.load(Path(args.trust))
     policy, options = policy_from_args(args), evidence_options(args)
     nonces, chains = MemoryNonceStore(), MemoryChainStore()
+    # One binding cache for the whole log, and the log itself to resolve evidence named by digest
+    # (a heartbeat whose binding lies before it, or in an entry this pass judged otherwise).
+    bindings = BindingCache()
     changed: dict[str, int] = {}
     for index in range(log.size):
         at = log.store.integrated_at(index)
@@ -543,6 +562,8 @@ def run_rejudge(args: argparse.Namespace) -> int:
             chains=chains,
             policy=policy,
             options=options,
+            bindings=bindings,
+            evidence_log=log,
         )
         kept = log.store.result(index)
         before = json.loads(kept).get("status") if kept else None
@@ -560,6 +581,20 @@ def run_rejudge(args: argparse.Namespace) -> int:
         )
         for k, v in sorted(changed.items()):
             print(f"  {k}: {v}")
+    return EXIT_OK
+
+
+def run_index_evidence(args: argparse.Namespace) -> int:
+    """Index the evidence of the entries logged before the log's evidence index."""
+    log = _open(args.log)
+    before = log.evidence_indexed_from
+    carrying = log.index_evidence()
+    if args.format == "json":
+        print(json.dumps({"entries_read": before, "carrying_evidence": carrying, "size": log.size}))
+    else:
+        print(
+            f"{before} entries read, {carrying} carrying GPU evidence indexed; the index covers all {log.size}"
+        )
     return EXIT_OK
 
 

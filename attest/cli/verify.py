@@ -60,6 +60,7 @@ signature/trust failure, 2 usage error or an unreadable file (3 wins over 2 when
 examples:
   attest verify m.envelope.json --trust trust.json
   attest verify spool/*.json --trust trust.json --format json --state verifier.db
+  attest verify heartbeat.json --trust trust.json --cc-root nvidia_root.pem --log audit.db   # binding by digest
   attest verify spool/*.json --trust trust.json --quiet   # one line each, like cosign
   attest verify m.envelope.json --trust trust.json --policy my-policy.toml   # us-ear is the default
   attest verify m.envelope.json --trust trust.json --cc-root nvidia_root.pem --landmarks landmarks.json --map proof.svg
@@ -73,6 +74,14 @@ examples:
         metavar="DB",
         help="SQLite file (or a postgresql:// database) remembering nonces and chain heads across runs; "
         "verifying the same envelopes again is not a replay (default: this run only)",
+    )
+    p.add_argument(
+        "--log",
+        metavar="LOG",
+        help="a log database (file or postgresql://...) to resolve GPU evidence that heartbeats name by "
+        "digest (cc_evidence_ref) from, when the envelope carrying it is not among those given: the "
+        "entry found is verified in full (trusted, unrevoked signature by the same node key, the "
+        "digest, reports, chains and revocation); the log is never taken at its word",
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
     add_as_of_arg(p, default="now")
@@ -208,8 +217,18 @@ def run_verify(args: argparse.Namespace) -> int:
         except AttestError as exc:
             stderr(exc.diagnostics())
             unreadable = True
+    evidence_log = None
+    if args.log:
+        from attest.log import Log
+
+        evidence_log = Log.open(args.log)
     # Without --state, the same semantics in memory: a file given twice is seen before, not a replay.
-    state = open_state(args.state) if args.state else MemoryVerifierState()
+    try:
+        state = open_state(args.state) if args.state else MemoryVerifierState()
+    except BaseException:
+        if evidence_log is not None:
+            evidence_log.store.close()
+        raise
     try:
         # A state in SQLite or PostgreSQL takes the batch's writes in a few transactions, each
         # committed durably, all before any verdict is printed: what is reported was recorded.
@@ -223,9 +242,12 @@ def run_verify(args: argparse.Namespace) -> int:
                 policy=policy,
                 options=options,
                 devices=state,
+                evidence_log=evidence_log,
             )
     finally:
         state.close()
+        if evidence_log is not None:
+            evidence_log.store.close()
     for at, result in sorted(oversize.items()):
         results.insert(at, result)
     if args.map and items and options.landmarks is not None:

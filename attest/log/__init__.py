@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from attest.crypto.keys import SigningKey
-from attest.errors import InputError
+from attest.errors import AttestError, InputError
 from attest.log import merkle
 from attest.log.checkpoint import DASH, Checkpoint, open_checkpoint, parse_verifier_key, verifier_key
 from attest.log.cosignature import WitnessKey, count_cosignatures
-from attest.log.store import TIMES_KEPT_FROM, Appended, LogStore, SqliteLog, entries_path
+from attest.log.store import (
+    EVIDENCE_INDEXED_FROM,
+    TIMES_KEPT_FROM,
+    Appended,
+    LogStore,
+    SqliteLog,
+    entries_path,
+)
 
 __all__ = ["TIME_TOLERANCE_S", "Appended", "Checkpoint", "Log", "is_url", "merkle"]
 
@@ -88,9 +95,64 @@ class Log:
         """Number of entries."""
         return self.store.size()
 
-    def append(self, entries: list[bytes]) -> list[Appended]:
-        """Append envelopes' bytes as received (one durable batch)."""
-        return self.store.append(entries)
+    def append(self, entries: list[bytes], evidence: Sequence[Sequence[str]] | None = None) -> list[Appended]:
+        """Append envelopes' bytes as received (one durable batch), indexing the GPU evidence they carry.
+
+        ``evidence``: each entry's evidence digests, when the caller has read them (a collector,
+        from the manifest it verified); by default they are read here from the bytes, unverified.
+        The index is only where to look: whoever resolves a digest from the log verifies the entry
+        in full (:meth:`envelopes_carrying`).
+        """
+        if evidence is None:
+            evidence = [carried_evidence(raw) for raw in entries]
+        return self.store.append(entries, evidence)
+
+    def envelopes_carrying(self, digest: str, limit: int = 8) -> list[tuple[str, bytes]]:
+        """(label, bytes) of the newest entries indexed as carrying the GPU evidence of ``digest``.
+
+        The operator's word, as everything in the log: a verifier resolving a digest from it
+        (:class:`attest.verify.EvidenceSource`) verifies each entry returned in full.
+
+        Raises:
+            StoreError: the database could not be read.
+            InputError: ``digest`` is not ``sha256:<hex>``; an indexed entry is missing; nothing was
+                found and the index does not cover every entry (a log from before it).
+        """
+        if not self.store.indexed:
+            raise InputError(
+                "the log has no evidence index (it was created before the index and is opened read-only)",
+                hint="run attest log index-evidence --log LOG once, with write access",
+            )
+        found = self.store.evidence_entries(digest, limit)
+        if not found and self.evidence_indexed_from > 0:
+            raise InputError(
+                f"the log's evidence index starts at entry {self.evidence_indexed_from}: the entries "
+                "logged before it were not searched",
+                hint="run attest log index-evidence --log LOG once",
+            )
+        return [(f"log entry {i}", self.store.entry(i)) for i in found]
+
+    @property
+    def evidence_indexed_from(self) -> int:
+        """The first entry the evidence index covers (entries before it were logged before the index)."""
+        value = self.store.meta(EVIDENCE_INDEXED_FROM)
+        return int(value) if value is not None and value.isdigit() else 0
+
+    def index_evidence(self) -> int:
+        """Index the GPU evidence of the entries logged before the evidence index; return how many carried any."""
+        end = self.evidence_indexed_from
+        carrying = 0
+        for start in range(0, end, 1000):
+            rows: list[tuple[str, int]] = []
+            for index in range(start, min(end, start + 1000)):
+                digests = carried_evidence(self.store.entry(index))
+                carrying += bool(digests)
+                rows += [(d, index) for d in digests]
+            if rows:
+                self.store.add_evidence_rows(rows)
+        if end:
+            self.store.set_meta(EVIDENCE_INDEXED_FROM, "0")
+        return carrying
 
     def root(self, size: int | None = None) -> bytes:
         """The root hash at ``size`` (default: now)."""
@@ -353,6 +415,26 @@ class Log:
                 problems.append(f"checkpoint at size {size}: the log's tree at that size has another root")
         problems.extend(self.time_problems()[0].values())
         return problems
+
+
+def carried_evidence(raw: bytes) -> list[str]:
+    """The digests of the GPU evidence an envelope's manifest carries, read without verifying it.
+
+    For the log's evidence index, which only says where to look: nothing is trusted from it.
+    Bytes that are not an envelope of a manifest carry none.
+    """
+    from attest.crypto.dsse import parse_envelope
+    from attest.hardware.binding import evidence_digest
+    from attest.model.fastread import read_statement
+
+    try:
+        _, payload = parse_envelope(raw, require_canonical=False)
+        gpus = read_statement(payload).predicate.gpus
+    except AttestError:
+        return []
+    except (ValueError, RecursionError, MemoryError):  # pragma: no cover - the readers raise AttestError
+        return []  # an index hint never stops bytes from being logged
+    return list(dict.fromkeys(evidence_digest(g.cc_evidence) for g in gpus if g.cc_evidence is not None))
 
 
 def _utc(stamp: float) -> str:

@@ -72,6 +72,7 @@ from attest.crypto.dsse import parse_envelope
 from attest.crypto.keys import SigningKey
 from attest.crypto.trust import TrustStore
 from attest.errors import AttestError, InputError
+from attest.hardware.binding import evidence_digest
 from attest.hardware.cc import BindingCache
 from attest.log import Appended, Log, is_url
 from attest.log.frontend import Limits, NetworkBuckets, read_body
@@ -401,6 +402,8 @@ class Collector:
         # GPU device claims go straight to the durable state: recording one twice is harmless.
         # One binding cache for every envelope: a heartbeat naming its node's verified binding by
         # digest resolves (a verifier per envelope would know no binding), and a binding is judged once.
+        # A digest it never verified (another collector on this log took the full binding, or this one
+        # restarted) is looked up in the log's evidence index and that entry verified in full.
         return verify_and_open(
             raw,
             self.trust,
@@ -411,6 +414,7 @@ class Collector:
             options=self.options,
             devices=self.state,
             bindings=self.bindings,
+            evidence_log=self.log,
         )
 
     def recover(self, limit: int = 10_000) -> int:
@@ -570,7 +574,15 @@ class Collector:
         """Step 5 for a group's members: log them; only then record their nonces, heads, identities and verdicts."""
         order = list(members)
         try:
-            placed = dict(zip(order, self.log.append([members[p].raw for p in order]), strict=True))
+            placed = dict(
+                zip(
+                    order,
+                    self.log.append(
+                        [members[p].raw for p in order], [carried(members[p].manifest) for p in order]
+                    ),
+                    strict=True,
+                )
+            )
         except InputError as exc:
             for p in order:
                 m = members[p]
@@ -1128,6 +1140,15 @@ def _text(resp: Any) -> str:
 
 def _warn(message: str) -> None:
     _log.warning("%s", message[:500])
+
+
+def carried(manifest: WorkloadManifest | None) -> list[str]:
+    """The digests of the GPU evidence an authenticated manifest carries (for the log's evidence index)."""
+    if manifest is None:
+        return []
+    return list(
+        dict.fromkeys(evidence_digest(g.cc_evidence) for g in manifest.gpus if g.cc_evidence is not None)
+    )
 
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from attest.errors import InputError
 from attest.log import merkle
-from attest.log.store import Appended, NodeCache, node_rows, plan_append, split_view_message
+from attest.log.store import (
+    EVIDENCE_INDEXED_FROM,
+    Appended,
+    NodeCache,
+    evidence_key,
+    evidence_rows,
+    node_rows,
+    plan_append,
+    split_view_message,
+)
 from attest.replay import SqlVerifierState
 from attest.storage import DatabaseStore
 
@@ -26,6 +36,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT 
 CREATE TABLE IF NOT EXISTS results (idx BIGINT PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
 ALTER TABLE entries ADD COLUMN IF NOT EXISTS at DOUBLE PRECISION;
 """
+# Which entries carry the GPU evidence of a digest (a log created before it gets it, empty, from its size then).
+_EVIDENCE_TABLE = "CREATE TABLE IF NOT EXISTS evidence (digest BYTEA NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY (digest, idx))"
 _LOCK_ID = 0x617474657374  # "attest": the advisory lock writers take
 _STATE_LOCK_ID = 0x61747465737476  # "attestv": the lock of the verifier state's batches
 
@@ -69,6 +81,15 @@ class PostgresLog(DatabaseStore):
         with self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
             self.db.execute(_SCHEMA)
+            row = self.db.execute("SELECT to_regclass('evidence') IS NOT NULL").fetchone()
+            if not (row and row[0]):
+                self.db.execute(_EVIDENCE_TABLE)
+                if exists:  # the entries logged before the index are not in it
+                    self.db.execute(
+                        "INSERT INTO meta(key, value) SELECT %s, CAST(COALESCE(MAX(idx) + 1, 0) AS TEXT) "
+                        "FROM entries ON CONFLICT (key) DO NOTHING",
+                        (EVIDENCE_INDEXED_FROM,),
+                    )
         try:
             # Reads go through a connection of their own, so they see only committed batches,
             # even while another thread of this process is inside an append's transaction.
@@ -77,6 +98,8 @@ class PostgresLog(DatabaseStore):
             self.db.close()
             raise InputError(f"cannot connect to the log database: {exc}".strip()) from None
         self.lock = threading.Lock()
+        self.indexed = True
+        """The evidence index is made when the log is opened (the schema is applied on every open)."""
         self._nodes = NodeCache(
             lambda key: self.read.execute(
                 "SELECT hash FROM nodes WHERE level = %s AND idx = %s", key
@@ -106,8 +129,11 @@ class PostgresLog(DatabaseStore):
     def _size(conn: Any) -> int:
         return int(conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()[0])
 
-    def append(self, entries: list[bytes]) -> list[Appended]:
-        """Append a batch in one transaction, serialized against other writers."""
+    def append(self, entries: list[bytes], evidence: Sequence[Sequence[str]] | None = None) -> list[Appended]:
+        """Append a batch in one transaction, serialized against other writers.
+
+        ``evidence``: each entry's GPU evidence digests, indexed in the same transaction.
+        """
         hashes = [merkle.leaf_hash(d) for d in entries]
         with self.lock, self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
@@ -130,6 +156,12 @@ class PostgresLog(DatabaseStore):
                     cur.executemany(
                         "INSERT INTO nodes(level, idx, hash) VALUES (%s, %s, %s)", node_rows(plan.leaves)
                     )
+                    carried = evidence_rows(plan.placed, evidence)
+                    if carried:
+                        cur.executemany(
+                            "INSERT INTO evidence(digest, idx) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                            carried,
+                        )
             return plan.placed
 
     def node(self, level: int, index: int) -> bytes:
@@ -157,6 +189,17 @@ class PostgresLog(DatabaseStore):
         """The index of a logged entry by its leaf hash."""
         row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = %s", (leaf_hash,)).fetchone()
         return int(row[0]) if row else None
+
+    def evidence_entries(self, digest: str, limit: int = 8) -> list[int]:
+        """The newest (at most ``limit``) entries indexed as carrying the GPU evidence of ``digest``."""
+        query = "SELECT idx FROM evidence WHERE digest = %s ORDER BY idx DESC LIMIT %s"
+        return [int(r[0]) for r in self.read.execute(query, (evidence_key(digest), limit)).fetchall()]
+
+    def add_evidence_rows(self, rows: Sequence[tuple[str, int]]) -> None:
+        """Index (digest, entry) pairs (those already indexed are kept as they are)."""
+        keyed = [(evidence_key(d), i) for d, i in rows]
+        with self.lock, self.db.transaction(), self.db.cursor() as cur:
+            cur.executemany("INSERT INTO evidence(digest, idx) VALUES (%s, %s) ON CONFLICT DO NOTHING", keyed)
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
         """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""

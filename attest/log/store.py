@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -37,12 +38,27 @@ class Appended:
 class LogStore(Protocol):
     """What the log needs from storage."""
 
+    indexed: bool
+    """Whether the store keeps an evidence index (see :meth:`evidence_entries`)."""
+
     def size(self) -> int:
         """Number of entries."""
         ...
 
-    def append(self, entries: list[bytes]) -> list[Appended]:
-        """Append entries (durably, in order); return where each one is."""
+    def append(self, entries: list[bytes], evidence: Sequence[Sequence[str]] | None = None) -> list[Appended]:
+        """Append entries (durably, in order); return where each one is.
+
+        ``evidence``: for each entry, the digests of the GPU evidence it carries, indexed with
+        it in the same transaction (see :meth:`evidence_entries`).
+        """
+        ...
+
+    def evidence_entries(self, digest: str, limit: int = 8) -> list[int]:
+        """The newest (at most ``limit``) entries indexed as carrying the GPU evidence of ``digest``."""
+        ...
+
+    def add_evidence_rows(self, rows: Sequence[tuple[str, int]]) -> None:
+        """Index (digest, entry) pairs (those already indexed are kept as they are)."""
         ...
 
     def node(self, level: int, index: int) -> bytes:
@@ -216,13 +232,55 @@ ENTRIES_SUFFIX = "-entries"
 TIMES_KEPT_FROM = "times_kept_from"
 """Meta key: the first entry the log keeps an integration time for (0 from ``attest log init``)."""
 
+EVIDENCE_INDEXED_FROM = "evidence_indexed_from"
+"""Meta key: the first entry the evidence index covers (absent: 0). A log created before the index
+gets it (empty) when first opened for writing, from its size then; ``attest log index-evidence``
+indexes the entries before that and sets it to 0."""
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def evidence_key(digest: str) -> bytes:
+    """The 32 bytes the evidence index keeps for ``sha256:<hex>``.
+
+    Raises:
+        InputError: ``digest`` is not ``sha256:`` and 64 lowercase hex digits.
+    """
+    if not _DIGEST.fullmatch(digest):
+        raise InputError(f"{digest[:80]!r} is not an evidence digest (sha256: and 64 hex digits)")
+    return bytes.fromhex(digest[7:])
+
+
+def evidence_rows(
+    placed: Sequence[Appended], evidence: Sequence[Sequence[str]] | None
+) -> list[tuple[bytes, int]]:
+    """The index rows of a batch: each new entry's evidence digests (a digest of the wrong shape is left out)."""
+    if evidence is None:
+        return []
+    if len(evidence) != len(placed):
+        raise InputError(f"{len(evidence)} evidence lists for {len(placed)} entries")
+    rows: dict[tuple[bytes, int], None] = {}
+    for where, digests in zip(placed, evidence, strict=True):
+        if where.new:
+            for d in digests:
+                if _DIGEST.fullmatch(d):
+                    rows[(bytes.fromhex(d[7:]), where.index)] = None
+    return list(rows)
+
+
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
                       off INTEGER NOT NULL, len INTEGER NOT NULL, up BLOB NOT NULL, at REAL);
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
 CREATE TABLE results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE evidence (digest BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (digest, idx)) WITHOUT ROWID;
 """
+# The evidence index (which entries carry the GPU evidence of a digest), for logs created before it.
+_EVIDENCE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS evidence (digest BLOB NOT NULL, idx INTEGER NOT NULL, "
+    "PRIMARY KEY (digest, idx)) WITHOUT ROWID"
+)
 # Logs created before 2026-11-29 hold each entry's bytes in its row (``data``) and the subtree
 # hashes in a ``nodes`` table; they are still read and appended to in that layout.
 _INLINE_COLUMNS = {"idx", "leaf_hash", "data"}
@@ -381,6 +439,8 @@ class SqliteLog(DatabaseStore):
                     "INSERT OR IGNORE INTO meta(key, value) SELECT ?, CAST(coalesce(max(idx) + 1, 0) AS TEXT) FROM entries",
                     (TIMES_KEPT_FROM,),
                 )
+        self.indexed = self._index_evidence_table(bool(columns))
+        """Whether the log has an evidence index (a log before it, opened read-only, has none)."""
         if columns >= _SEGMENT_COLUMNS:
             self.fd = self._open_entries(create)
         elif not columns >= _INLINE_COLUMNS:
@@ -398,6 +458,32 @@ class SqliteLog(DatabaseStore):
 
     def _where(self) -> str:
         return str(getattr(self, "path", ""))
+
+    def _index_evidence_table(self, is_log: bool) -> bool:
+        """Give a log created before the evidence index an empty one, covering the entries from now on."""
+        has = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence'"
+        if self.read.execute(has).fetchone() is not None:
+            return True
+        if not is_log:
+            return False
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.db.execute(has).fetchone() is None:  # (another process may have made it meanwhile)
+                    self.db.execute(_EVIDENCE_TABLE)
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO meta(key, value) "
+                        "SELECT ?, CAST(coalesce(max(idx) + 1, 0) AS TEXT) FROM entries",
+                        (EVIDENCE_INDEXED_FROM,),
+                    )
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error:  # a log opened read-only is read without an index
+            return False
+        return True
 
     def _close_db(self) -> None:
         for conn in (getattr(self, "read", None), getattr(self, "db", None)):
@@ -474,10 +560,11 @@ class SqliteLog(DatabaseStore):
         """Number of entries (as committed now, by this process or another)."""
         return self._tail(self.read)[0]
 
-    def append(self, entries: list[bytes]) -> list[Appended]:
+    def append(self, entries: list[bytes], evidence: Sequence[Sequence[str]] | None = None) -> list[Appended]:
         """Append a batch: its bytes written and synced, then its rows in one durable transaction.
 
-        Each new entry gets the log's integration time (the batch's, UTC seconds), committed with it.
+        Each new entry gets the log's integration time (the batch's, UTC seconds), committed with it,
+        and its ``evidence`` digests (one list per entry) in the evidence index.
         """
         hashes = [merkle.leaf_hash(data) for data in entries]
         at = time.time()
@@ -517,6 +604,9 @@ class SqliteLog(DatabaseStore):
                             [r[:5] for r in rows],
                         )
                     writer.finish(entries_path(self.path))  # the bytes are on disk before the rows commit
+                carried = evidence_rows(plan.placed, evidence) if self.indexed else []
+                if carried:
+                    self.db.executemany("INSERT OR IGNORE INTO evidence(digest, idx) VALUES (?, ?)", carried)
                 self.db.execute("COMMIT")
             except BaseException:
                 if writer is not None:
@@ -592,6 +682,21 @@ class SqliteLog(DatabaseStore):
         """The index of a logged entry by its leaf hash."""
         row = self.read.execute("SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
         return int(row[0]) if row else None
+
+    def evidence_entries(self, digest: str, limit: int = 8) -> list[int]:
+        """The newest (at most ``limit``) entries indexed as carrying the GPU evidence of ``digest``."""
+        if not self.indexed:
+            return []
+        query = "SELECT idx FROM evidence WHERE digest = ? ORDER BY idx DESC LIMIT ?"
+        return [int(r[0]) for r in self.read.execute(query, (evidence_key(digest), limit))]
+
+    def add_evidence_rows(self, rows: Sequence[tuple[str, int]]) -> None:
+        """Index (digest, entry) pairs (those already indexed are kept as they are)."""
+        if not self.indexed:
+            raise InputError(f"the log {self.path} has no evidence index (it could not be written)")
+        keyed = [(evidence_key(d), i) for d, i in rows]
+        with self._writing():
+            self.db.executemany("INSERT OR IGNORE INTO evidence(digest, idx) VALUES (?, ?)", keyed)
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
         """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""

@@ -141,6 +141,7 @@ SWEEP: dict[str, list[Row]] = {
         # An empty file is an empty SQLite database: a state to start from.
         r("verify", "{env}", "--trust", "{trust}", "--state", "X", codes=VERDICT, ok=("missing", "empty")),
         r("verify", "{env}", "--trust", "{trust}", "--landmarks", "{d}/landmarks.json", "--map", "O"),
+        r("verify", "{env}", "--trust", "{trust}", "--log", "X"),
     ],
     "inspect": [r("inspect", "X"), r("inspect", "{env}", "--trust", "X")],
     "trust add": [
@@ -359,6 +360,7 @@ SWEEP: dict[str, list[Row]] = {
     "log verify": [r("log", "verify", "--log", "X")],
     "log monitor": [r("log", "monitor", "--log", "X", "--key", "{pub}", "--state", "{out}/monitor.json")],
     "log rejudge": [r("log", "rejudge", "--log", "X", "--trust", "{trust}")],
+    "log index-evidence": [r("log", "index-evidence", "--log", "X")],
     "log witness serve": [
         r(
             "log",
@@ -384,6 +386,7 @@ SWEEP: dict[str, list[Row]] = {
         r("audit", "X", "--trust", "{trust}", directory=True),
         r("audit", "{d}", "--trust", "X"),
         r("audit", "{d}", "--trust", "{trust}", "--report", "O"),
+        r("audit", "{d}", "--trust", "{trust}", "--evidence-log", "X"),
     ],
 }
 
