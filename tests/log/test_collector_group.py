@@ -168,7 +168,7 @@ def test_a_failed_append_fails_the_whole_group_and_nothing_is_recorded(tmp_path:
                   policy=None, options=VerifyOptions())
     real = c.log.store.append
 
-    def full(entries: list[bytes]) -> Any:
+    def full(entries: list[bytes], evidence: Any = None) -> Any:
         c.log.store.append = real  # type: ignore[method-assign]
         raise InputError("disk full")
 
@@ -444,7 +444,7 @@ def _served_group(
     for raw in logged:  # logged before
         assert c._submit(raw)[0] == 200
     if fail_append:
-        def full(entries: list[bytes]) -> Any:
+        def full(entries: list[bytes], evidence: Any = None) -> Any:
             raise InputError("disk full")
 
         c.log.store.append = full  # type: ignore[method-assign]
