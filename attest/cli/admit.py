@@ -22,6 +22,7 @@ from attest.cli.common import (
     add_policy_arg,
     evidence_options,
     finite_float,
+    int_between,
     parse_when,
     policy_from_args,
     read_input,
@@ -56,7 +57,7 @@ def add_admission_args(p: argparse.ArgumentParser, *, tenant_map_help: str | Non
     add_evidence_args(p)
     p.add_argument(
         "--max-age",
-        type=int,
+        type=int_between(1, 366 * 86_400, "seconds"),
         default=900,
         metavar="SECONDS",
         help="evidence older than this is stale (default 900)",
@@ -199,7 +200,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "nodes are candidates, and one qualifying node allows the job",
     )
     p.add_argument(
-        "--gpus", type=int, default=1, metavar="N", help="GPUs the job needs per node (default: 1)"
+        "--gpus",
+        type=int_between(0, 1_000_000),
+        default=1,
+        metavar="N",
+        help="GPUs the job needs per node (default: 1)",
     )
     p.add_argument("--gpu-type", metavar="NAME", help="GPU model the job needs (H100, B200, ...)")
     p.add_argument("--training-ops", type=finite_float, metavar="OPS", help="declared training compute")

@@ -20,6 +20,7 @@ from attest.cli.common import (
     add_policy_arg,
     check_output,
     evidence_options,
+    int_between,
     parse_when,
     policy_from_args,
     printable,
@@ -75,10 +76,16 @@ examples:
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
     add_as_of_arg(p, default="now")
-    p.add_argument("--skew", type=int, default=60, metavar="SECONDS", help="allowed clock skew (default: 60)")
+    p.add_argument(
+        "--skew",
+        type=int_between(0, MAX_SKEW_S, "seconds"),
+        default=60,
+        metavar="SECONDS",
+        help="allowed clock skew (default: 60)",
+    )
     p.add_argument(
         "--max-bytes",
-        type=int,
+        type=int_between(1, 1 << 30, "bytes"),
         default=DEFAULT_MAX_BYTES,
         metavar="N",
         help="size limit per envelope (default: 1 MiB)",
@@ -109,6 +116,10 @@ examples:
     )
     add_format(p, more=("ear",))
     p.set_defaults(func=run_verify)
+
+
+MAX_SKEW_S = 86_400
+"""The largest clock skew --skew takes (a day): more would make every window meaningless."""
 
 
 def render_text(result: VerificationResult) -> str:
