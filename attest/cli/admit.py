@@ -25,6 +25,7 @@ from attest.cli.common import (
     int_between,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
     read_model,
 )
@@ -223,7 +224,12 @@ def run_admit(args: argparse.Namespace) -> int:
             raise InputError("--tenant-map needs --account")
         table = _read_tenant_map(args.tenant_map)
         if args.account not in table:
-            print(json.dumps({"allowed": False, "message": f"no tenant record for account {args.account!r}"}))
+            # A refusal like any other, in the format asked for (text was once given JSON).
+            message = f"no tenant record for account {args.account!r} in {args.tenant_map}"
+            if args.format == "json":
+                print(json.dumps({"allowed": False, "allowed_nodes": [], "message": message, "nodes": []}))
+            else:
+                print(f"REFUSED: {printable(message)}")
             return EXIT_REFUSED
         tenant = Tenant.from_obj(table[args.account], what=f"tenant {args.account!r} in {args.tenant_map}")
     if args.gpus < 0:
