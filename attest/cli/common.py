@@ -308,16 +308,17 @@ def report_written(args: argparse.Namespace, out: str | None, summary: dict[str,
 
 def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
     """Parse a date (``2027-01-01``, midnight UTC, or end of day) or an RFC 3339 timestamp."""
+    stamp = text
     try:
         if len(text) == 10:
             datetime.strptime(text, "%Y-%m-%d")  # the form and the calendar; the range as any timestamp
-            text = f"{text}T{'23:59:59.999999' if end_of_day else '00:00:00'}Z"
+            stamp = f"{text}T{'23:59:59.999999' if end_of_day else '00:00:00'}Z"
         from attest.model.base import parse_timestamp
 
-        return parse_timestamp(text)
+        return parse_timestamp(stamp)
     except ValueError as exc:
         if "outside the years" in str(exc):
-            raise InputError(f"{text!r}: {exc}") from None
+            raise InputError(f"{text!r} is outside the years 1970 to 2199 that a time may name") from None
         raise InputError(
             f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp (2026-11-28T09:00:00Z)"
         ) from None
