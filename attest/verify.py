@@ -82,7 +82,7 @@ from attest.hardware.cc import (
 from attest.hardware.devices import claim_period, gpu_devices
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
-from attest.model.base import assemble, construct, format_timestamp, require_aware
+from attest.model.base import assemble, construct, format_timestamp, require_aware, shift, shift_back
 from attest.model.fastread import REPEATING, read_parts, read_statement
 from attest.model.location import LandmarkRegistry
 from attest.model.manifest import (
@@ -941,7 +941,7 @@ def _check_replay_and_chain(
     assert run.key_id is not None and run.subject is not None  # set by steps 1-7
     first = None
     nonces, chains, options = verifier.nonces, verifier.chains, verifier.options
-    expires = manifest.freshness.expires_at + options.clock_skew
+    expires = shift(manifest.freshness.expires_at, options.clock_skew)
     sightings = sighting_store(nonces)
     if nonces is None:
         run.findings.append(_REPLAY_NOT_CHECKED)
@@ -1671,7 +1671,7 @@ def _verdict_holds(
     issued = manifest.freshness.issued_at
     skew = verifier.options.clock_skew
     for since in {b.since for b in verdict.bound}:
-        if since > issued + skew or max(at, issued) - since > max_age:
+        if since > shift(issued, skew) or max(at, issued) - since > max_age:
             return False  # a binding younger than the heartbeat claims, or too old for it
     return all(verifier.bindings.evidence(ref) is not None for ref in verdict.refs)
 
@@ -1797,7 +1797,7 @@ def _check_hardware(
         signed = evidence.challenge
         ocsp_now, ocsp_not_before = (
             run.judged_at,
-            (signed.challenge.issued_at - OCSP_BEFORE_CHALLENGE if signed is not None else None),
+            (shift_back(signed.challenge.issued_at, OCSP_BEFORE_CHALLENGE) if signed is not None else None),
         )
         if options.ocsp_fetcher is not None:
             ocsp_now, ocsp_not_before = run.now, None
@@ -1937,7 +1937,7 @@ def _check_hardware(
                 # taken at the moment judged (now, or the issue time in an audit), and at the
                 # manifest's issue time: a backdated manifest cannot make an old binding young.
                 age = max(run.judged_at, manifest.freshness.issued_at) - since
-                if since > manifest.freshness.issued_at + options.clock_skew:
+                if since > shift(manifest.freshness.issued_at, options.clock_skew):
                     future.append(gpu.index)
                     ok = False
                 elif age > max_age:
@@ -2411,19 +2411,32 @@ def _check_freshness(run: _Run, fr: Freshness, options: VerifyOptions) -> None:
             "clock_skew_s": options.clock_skew.total_seconds(),
         }
 
-    if run.now + options.clock_skew < fr.issued_at:
+    # A window longer than the verifier allows is a warning while the allowed part of it lasts,
+    # and over when that part is: a node key cannot make a manifest current for years by
+    # signing a distant expires_at (the window_too_long warning alone left it usable until then).
+    allowed_until = shift(fr.issued_at, options.max_validity)
+    if shift(run.now, options.clock_skew) < fr.issued_at:
         run.add(
             "freshness.not_yet_valid",
             CONTRA,
             "manifest is issued in the future (beyond the allowed clock skew)",
             evidence(),
         )
-    elif run.judged_at - options.clock_skew > fr.expires_at:
+    elif shift_back(run.judged_at, options.clock_skew) > fr.expires_at:
         run.add(
             "freshness.expired",
             CONTRA,
             f"manifest expired at {format_timestamp(fr.expires_at)}",
             evidence(),
+        )
+    elif shift_back(run.judged_at, options.clock_skew) > allowed_until:
+        run.add(
+            "freshness.expired",
+            CONTRA,
+            f"manifest says it expires at {format_timestamp(fr.expires_at)}, but a manifest is current for at "
+            f"most {human_duration(options.max_validity)} after its issue: it expired at "
+            f"{format_timestamp(allowed_until)}",
+            {**evidence(), "max_validity_s": options.max_validity.total_seconds()},
         )
     if fr.expires_at - fr.issued_at > options.max_validity:
         run.add(

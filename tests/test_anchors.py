@@ -166,9 +166,19 @@ def test_the_cli_shows_a_fake_us_ear_as_custom(workspace: Path, cli: CliRunner, 
     assert real["policy_sha256"] != fake["policy_sha256"]
     assert real["trust_store"] == fake["trust_store"] and str(real["trust_store"]).startswith("sha256:")
     assert {str(a["name"]) for a in real["lists"]} >= {"csl", "seed"}  # type: ignore[union-attr]
-    if verb == "audit":
-        text = cli("audit", "in", "--trust", "trust.json", "--policy", "us-ear.toml").stdout
-        assert "anchors (not bundled: policy): policy custom:us-ear@" in text
+    where = ("audit", "in") if verb == "audit" else ("verify", "m.env.json")
+    text = cli(*where, "--trust", "trust.json", "--policy", "us-ear.toml").stdout
+    assert "anchors (not bundled: policy): policy custom:us-ear@" in text and "list csl of" in text
+    # The same file without the CSL: the text names the policy as custom and the lists it did load.
+    (workspace / "us-ear.toml").write_text(
+        (workspace / "us-ear.toml").read_text().replace('lists = ["csl", "1260h", "seed"]', 'lists = ["1260h", "seed"]')
+    )
+    text = cli(*where, "--trust", "trust.json", "--policy", "us-ear.toml").stdout
+    [line] = [line for line in text.splitlines() if line.startswith("anchors")]
+    assert line.startswith("anchors (not bundled: policy): policy custom:us-ear@")
+    assert "list csl" not in line and "list 1260h of" in line and "list seed of" in line
+    bundled = cli(*where, "--trust", "trust.json").stdout
+    assert "anchors: policy us-ear@" in bundled and "list csl of" in bundled
     assert Status  # the statuses are the policy's business; the anchors say which policy judged
 
 

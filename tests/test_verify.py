@@ -10,6 +10,7 @@ import pytest
 from attest.crypto.dsse import encode_envelope, sign_payload
 from attest.crypto.keys import Algorithm, SigningKey
 from attest.crypto.trust import TrustStore
+from attest.errors import InputError
 from attest.model.manifest import ImageRef, Job, WorkloadManifest
 from attest.model.result import Finding, Severity, Status
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
@@ -90,6 +91,25 @@ def test_overlong_validity_is_a_warning(node: Node) -> None:
     fr = m.freshness.model_copy(update={"expires_at": NOW + timedelta(days=2)})
     r = check(node, node.envelope(m.model_copy(update={"freshness": fr})))
     assert rules(r) == ["freshness.window_too_long"] and r.status is Status.WARNING
+
+
+def test_a_window_longer_than_allowed_is_over_when_the_allowed_part_is(node: Node) -> None:
+    m = node.manifest()
+    fr = m.freshness.model_copy(update={"expires_at": NOW + timedelta(days=3650)})
+    raw = node.envelope(m.model_copy(update={"freshness": fr}))
+    assert rules(check(node, raw, now=NOW + timedelta(hours=23))) == ["freshness.window_too_long"]
+    late = check(node, raw, now=NOW + timedelta(hours=25))
+    assert "freshness.expired" in rules(late) and late.status is Status.CONTRAINDICATED
+
+
+def test_spans_beyond_the_calendar_cannot_crash_the_verifier(node: Node) -> None:
+    """No option and no (in-range) signed moment makes the verifier's arithmetic overflow."""
+    raw = node.envelope(node.manifest())
+    wide = VerifyOptions(clock_skew=timedelta.max, max_validity=timedelta.max, binding_max_age=timedelta.max)
+    for now in (NOW, datetime(1970, 1, 1, tzinfo=NOW.tzinfo), datetime(2199, 12, 31, tzinfo=NOW.tzinfo)):
+        assert verify_envelope(raw, node.trust, now=now, options=wide).status is Status.AFFIRMING
+    with pytest.raises(InputError, match="outside the years 1970 to 2199"):
+        verify_envelope(raw, node.trust, now=datetime.max.replace(tzinfo=NOW.tzinfo), options=wide)
 
 
 def test_reused_nonce(node: Node) -> None:

@@ -22,8 +22,10 @@ from attest.cli.common import (
     add_policy_arg,
     evidence_options,
     finite_float,
+    int_between,
     parse_when,
     policy_from_args,
+    printable,
     read_input,
     read_model,
 )
@@ -56,7 +58,7 @@ def add_admission_args(p: argparse.ArgumentParser, *, tenant_map_help: str | Non
     add_evidence_args(p)
     p.add_argument(
         "--max-age",
-        type=int,
+        type=int_between(1, 366 * 86_400, "seconds"),
         default=900,
         metavar="SECONDS",
         help="evidence older than this is stale (default 900)",
@@ -199,7 +201,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "nodes are candidates, and one qualifying node allows the job",
     )
     p.add_argument(
-        "--gpus", type=int, default=1, metavar="N", help="GPUs the job needs per node (default: 1)"
+        "--gpus",
+        type=int_between(0, 1_000_000),
+        default=1,
+        metavar="N",
+        help="GPUs the job needs per node (default: 1)",
     )
     p.add_argument("--gpu-type", metavar="NAME", help="GPU model the job needs (H100, B200, ...)")
     p.add_argument("--training-ops", type=finite_float, metavar="OPS", help="declared training compute")
@@ -218,7 +224,12 @@ def run_admit(args: argparse.Namespace) -> int:
             raise InputError("--tenant-map needs --account")
         table = _read_tenant_map(args.tenant_map)
         if args.account not in table:
-            print(json.dumps({"allowed": False, "message": f"no tenant record for account {args.account!r}"}))
+            # A refusal like any other, in the format asked for (text was once given JSON).
+            message = f"no tenant record for account {args.account!r} in {args.tenant_map}"
+            if args.format == "json":
+                print(json.dumps({"allowed": False, "allowed_nodes": [], "message": message, "nodes": []}))
+            else:
+                print(f"REFUSED: {printable(message)}")
             return EXIT_REFUSED
         tenant = Tenant.from_obj(table[args.account], what=f"tenant {args.account!r} in {args.tenant_map}")
     if args.gpus < 0:

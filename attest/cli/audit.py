@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from attest.cli.common import (
     add_format,
     add_policy_arg,
     check_output,
+    duration_option,
     evidence_options,
     finite_float,
     parse_when,
@@ -92,6 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--registry", metavar="CSV", help="chip registry: serial,uuid,site")
     p.add_argument(
         "--max-silence",
+        type=duration_option,
         default="1h",
         metavar="DURATION",
         help="a GPU unseen this long is silent (e.g. 90m, 2h)",
@@ -107,6 +109,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--max-log-delay",
+        type=duration_option,
         default="1h",
         metavar="DURATION",
         help="a manifest a log integrated longer than this after its claimed issue time is at most "
@@ -140,16 +143,6 @@ def _registry_text(path: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"chip registry {path} is not UTF-8 text (byte {exc.start})") from None
-
-
-def _duration(text: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        if text[-1] in units:
-            return timedelta(seconds=float(text[:-1]) * units[text[-1]])
-        return timedelta(seconds=float(text))
-    except (ValueError, IndexError):
-        raise InputError(f"{text!r} is not a duration (e.g. 90m, 2h, 3600)") from None
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -203,12 +196,12 @@ def run_audit(args: argparse.Namespace) -> int:
             options=options,
             jobs=args.jobs,
             registry=registry,
-            max_silence=_duration(args.max_silence),
+            max_silence=args.max_silence,
             max_speed_kmh=args.max_speed,
             progress=progress_bar(),
             dask_client=client,
             integrated=integration_times(args.source),
-            max_log_delay=_duration(args.max_log_delay),
+            max_log_delay=args.max_log_delay,
             log_times=log_times,
             evidence_log=evidence_log,
         )

@@ -11,7 +11,8 @@ from attest.cli.common import (
     add_evidence_args,
     add_policy_arg,
     evidence_options,
-    finite_float,
+    float_between,
+    int_between,
     policy_from_args,
     read_input,
 )
@@ -62,7 +63,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "file, or the log's own database for a PostgreSQL log (shared by every collector on it)",
     )
     add_evidence_args(s)
-    s.add_argument("--checkpoint-interval", type=finite_float, default=10.0, metavar="SECONDS")
+    s.add_argument(
+        "--checkpoint-interval", type=float_between(0.01, 86_400, "seconds"), default=10.0, metavar="SECONDS"
+    )
     s.add_argument(
         "--accept-untrusted",
         action="store_true",
@@ -72,7 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--refuse-untrusted", action="store_true", help=argparse.SUPPRESS)  # the default now
     s.add_argument(
         "--quota",
-        type=finite_float,
+        type=float_between(0, 1e9, "a minute"),
         default=600.0,
         metavar="PER_MINUTE",
         help="envelopes each signer may push a minute, in bursts up to as many (beyond: 429 with "
@@ -88,7 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument(
         "--refusals",
-        type=finite_float,
+        type=float_between(0, 1e9, "a minute"),
         default=120.0,
         metavar="PER_MINUTE",
         help="refused envelopes (400, 403) a source network (IPv4 /24, IPv6 /64) may send a minute; "
@@ -104,28 +107,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument(
         "--header-timeout",
-        type=finite_float,
+        type=float_between(0, 86_400, "seconds"),
         default=10.0,
         metavar="SECONDS",
         help="close a connection that has not sent a complete request's headers by then (default 10)",
     )
     s.add_argument(
         "--body-timeout",
-        type=finite_float,
+        type=float_between(0, 86_400, "seconds"),
         default=30.0,
         metavar="SECONDS",
         help="answer 408 and close when a body has not arrived by then (default 30)",
     )
     s.add_argument(
         "--max-connections",
-        type=int,
+        type=int_between(0, 1_000_000),
         default=1024,
         metavar="N",
         help="connections at once, kept below the descriptor limit (default 1024; more are closed on arrival)",
     )
     s.add_argument(
         "--max-per-network",
-        type=int,
+        type=int_between(0, 1_000_000),
         default=64,
         metavar="N",
         help="connections at once from one IPv4 /24 or IPv6 /64 (default 64; 0: no such cap, "
@@ -133,7 +136,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument(
         "--min-body-rate",
-        type=finite_float,
+        type=float_between(0, 1e12, "bytes a second"),
         default=512.0,
         metavar="BYTES_PER_S",
         help="answer 408 and close when a body averages fewer bytes a second than this after 5 s "

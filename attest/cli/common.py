@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +65,64 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+def int_between(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, else a usage error (exit 2).
+
+    Times, durations and counts are bounded where they are read: an option such as
+    ``--skew 99999999999999`` is a usage error that names the range, not an ``OverflowError``
+    deep inside the verifier.
+    """
+    suffix = f" {unit}" if unit else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text}: must be between {low:,} and {high:,}{suffix}")
+        return value
+
+    return parse
+
+
+def _number(value: float) -> str:
+    """A bound as a person writes it: ``86,400``, ``1,000,000,000``, ``0.01``."""
+    return f"{int(value):,}" if value == int(value) else f"{value:g}"
+
+
+def float_between(low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number from ``low`` to ``high``, else a usage error (exit 2)."""
+    suffix = f" {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        value = finite_float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text}: must be between {_number(low)} and {_number(high)}{suffix}"
+            )
+        return value
+
+    return parse
+
+
+MAX_DURATION = timedelta(days=366)
+"""The longest span any time option takes (--max-silence, --max-log-delay): a year and a day."""
+
+
+def duration_option(text: str) -> timedelta:
+    """An argparse ``type``: a span such as ``90m``, ``2h``, ``3d`` or ``3600`` (seconds), at most a year and a day."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        scale = units.get(text[-1:], 1)
+        number = float(text[:-1] if text[-1:] in units else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90m, 2h, 3600)") from None
+    if not math.isfinite(number) or not 0 <= number * scale <= MAX_DURATION.total_seconds():
+        raise argparse.ArgumentTypeError(f"{text}: a duration must be between 0 and 366d (a year and a day)")
+    return timedelta(seconds=number * scale)
 
 
 # A coordinate list such as -6.2,106.8,9.5 is a value, not an option: argparse takes only plain
@@ -250,14 +308,17 @@ def report_written(args: argparse.Namespace, out: str | None, summary: dict[str,
 
 def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
     """Parse a date (``2027-01-01``, midnight UTC, or end of day) or an RFC 3339 timestamp."""
+    stamp = text
     try:
         if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return datetime.combine(day.date(), time.max if end_of_day else time.min, tzinfo=UTC)
+            datetime.strptime(text, "%Y-%m-%d")  # the form and the calendar; the range as any timestamp
+            stamp = f"{text}T{'23:59:59.999999' if end_of_day else '00:00:00'}Z"
         from attest.model.base import parse_timestamp
 
-        return parse_timestamp(text)
-    except ValueError:
+        return parse_timestamp(stamp)
+    except ValueError as exc:
+        if "outside the years" in str(exc):
+            raise InputError(f"{text!r} is outside the years 1970 to 2199 that a time may name") from None
         raise InputError(
             f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp (2026-11-28T09:00:00Z)"
         ) from None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest import __version__
-from attest.anchors import policy_anchor
+from attest.anchors import describe_anchors, policy_anchor
 from attest.cli.common import (
     HelpFormatter,
     add_as_of_arg,
@@ -20,6 +20,7 @@ from attest.cli.common import (
     add_policy_arg,
     check_output,
     evidence_options,
+    int_between,
     parse_when,
     policy_from_args,
     printable,
@@ -32,7 +33,7 @@ from attest.crypto.keys import load_signing_key
 from attest.crypto.trust import TrustStore
 from attest.ear import ear_claims, sign_ear
 from attest.errors import AttestError, InputTooLarge
-from attest.model.result import Finding, Severity, Status, TrustVector, VerificationResult
+from attest.model.result import Anchors, Finding, Severity, Status, TrustVector, VerificationResult
 from attest.replay import MemoryVerifierState, SqliteVerifierState, VerifierState
 from attest.storage import BatchedStore
 from attest.verify import (
@@ -85,10 +86,16 @@ examples:
     )
     p.add_argument("--now", metavar="TIME", help="verify as of this time (default: now)")
     add_as_of_arg(p, default="now")
-    p.add_argument("--skew", type=int, default=60, metavar="SECONDS", help="allowed clock skew (default: 60)")
+    p.add_argument(
+        "--skew",
+        type=int_between(0, MAX_SKEW_S, "seconds"),
+        default=60,
+        metavar="SECONDS",
+        help="allowed clock skew (default: 60)",
+    )
     p.add_argument(
         "--max-bytes",
-        type=int,
+        type=int_between(1, 1 << 30, "bytes"),
         default=DEFAULT_MAX_BYTES,
         metavar="N",
         help="size limit per envelope (default: 1 MiB)",
@@ -121,6 +128,10 @@ examples:
     p.set_defaults(func=run_verify)
 
 
+MAX_SKEW_S = 86_400
+"""The largest clock skew --skew takes (a day): more would make every window meaningless."""
+
+
 def render_text(result: VerificationResult) -> str:
     """A readable verdict: one headline, then one line per finding.
 
@@ -141,6 +152,15 @@ def render_text(result: VerificationResult) -> str:
         if f.remedy:
             lines.append(f"      remedy: {printable(f.remedy)}")
     return "\n".join(lines)
+
+
+def distinct_anchors(results: Iterable[VerificationResult]) -> list[Anchors]:
+    """The different anchors the results were produced with, in order (one for a run of one verifier)."""
+    seen: list[Anchors] = []
+    for r in results:
+        if r.anchors is not None and all(r.anchors is not a and r.anchors != a for a in seen):
+            seen.append(r.anchors)
+    return seen
 
 
 def render_quiet(result: VerificationResult) -> str:
@@ -270,6 +290,10 @@ def run_verify(args: argparse.Namespace) -> int:
         lines = [json.dumps(result.to_obj(), ensure_ascii=False) for result in results]
     else:
         lines = [(render_quiet if args.quiet else render_text)(result) for result in results]
+    if args.format == "text" and not args.quiet:
+        # Which policy (custom: unless bundled), lists, catalog and trust store judged, as the JSON
+        # results' anchors say: a policy file that calls itself us-ear is not the bundled one.
+        lines += [printable(describe_anchors(a)) for a in distinct_anchors(results)]
     if args.format == "text" and not args.quiet and len(results) > 1:
         counts = {s: sum(r.status is s for r in results) for s in Status}
         lines.append(

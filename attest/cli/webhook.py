@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from attest.cli.admit import AdmissionSetup, add_admission_args
-from attest.cli.common import HelpFormatter, finite_float
+from attest.cli.common import HelpFormatter, float_between
 from attest.crypto.canonical import strict_loads
 from attest.errors import AttestError, InputError
 from attest.scheduler.admission import NodeEvidence
@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_admission_args(s, tenant_map_help="JSON object: namespace -> tenant")
     s.add_argument(
         "--rescan",
-        type=finite_float,
+        type=float_between(0, 86_400, "seconds"),
         default=5.0,
         metavar="SECONDS",
         help="look for new evidence at most this often (default 5; reviews in between use what was read, "

@@ -56,6 +56,7 @@ from attest.location.region import (
     radius_km,
     rtt_ms_for,
 )
+from attest.model.base import shift, shift_back
 from attest.model.location import Landmark, LandmarkRegistry
 from attest.model.manifest import LandmarkReceipt, TimedGpuReport, WorkloadManifest
 from attest.model.policy import LocationRequirement
@@ -486,14 +487,16 @@ def _staleness(
     now: datetime | None,
     skew: timedelta,
 ) -> str | None:
-    if now is not None and r.measured_at > now + skew:
+    if now is not None and r.measured_at > shift(now, skew):
         return f"receipt from {r.landmark_id} is dated {r.measured_at.isoformat()}, in the future"
-    if issued_at is not None and r.measured_at < issued_at - timedelta(seconds=req.receipt_max_age_s) - skew:
+    if issued_at is not None and r.measured_at < shift_back(
+        shift_back(issued_at, timedelta(seconds=req.receipt_max_age_s)), skew
+    ):
         return (
             f"receipt from {r.landmark_id} was measured at {r.measured_at.isoformat()}, more than "
             f"{req.receipt_max_age_s} s before the manifest was issued"
         )
-    if expires_at is not None and r.measured_at > expires_at + skew:
+    if expires_at is not None and r.measured_at > shift(expires_at, skew):
         return f"receipt from {r.landmark_id} was measured after the manifest expired"
     return None
 

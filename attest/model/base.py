@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args, get_origin
 
 from pydantic import (
@@ -31,21 +31,53 @@ from attest.model.countries import ACCEPTED_COUNTRY_CODES
 _UTC_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # a subset of _RFC3339
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest moment a timestamp may name (the Unix epoch)."""
+LATEST = datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+"""The latest moment a timestamp may name.
+
+Every moment this library reads lies in [EARLIEST, LATEST]: far enough from ``datetime.min`` and
+``datetime.max`` that any skew, validity or age the verifier allows can be added or taken away
+without an ``OverflowError`` (a signed ``expires_at`` of 9999-12-31 once crashed whole batches),
+and wide enough for any real manifest, certificate window or trust scope.
+"""
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(
+            f"timestamp {format_timestamp(value)} is outside the years 1970 to 2199 that a timestamp may name"
+        )
+    return value
+
 
 def parse_timestamp(value: Any) -> datetime:
     """Parse an RFC 3339 timestamp with an explicit offset into an aware UTC datetime."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a time zone")
-        return value.astimezone(UTC)
+        return _in_range(_to_utc(value))
     if type(value) is str and len(value) == 20 and _UTC_SECONDS.fullmatch(value):
-        return datetime.fromisoformat(value)  # the common form, already UTC (tzinfo is UTC)
+        # the common form, already UTC (tzinfo is UTC); years 1970 to 2199 only
+        if "1970" <= value[:4] <= "2199":
+            return datetime.fromisoformat(value)
+        return _in_range(datetime.fromisoformat(value))
     if not isinstance(value, str) or not (m := _RFC3339.match(value)):
         raise ValueError("timestamp must be RFC 3339 with a time zone, e.g. 2026-11-28T09:00:00Z")
     text = value
     if m[1] and len(m[1]) > 7:  # datetime keeps microseconds; drop finer digits
         text = value[: m.start(1) + 7] + value[m.end(1) :]
-    return datetime.fromisoformat(text.upper()).astimezone(UTC)
+    return _in_range(_to_utc(datetime.fromisoformat(text.upper())))
+
+
+def _to_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a moment that UTC cannot hold (0001-01-01T00:00:00+01:00) is a ValueError."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"timestamp {value.isoformat()} is outside the years 1970 to 2199 that a timestamp may name"
+        ) from None
 
 
 def require_aware(value: datetime, name: str = "now") -> datetime:
@@ -62,7 +94,33 @@ def require_aware(value: datetime, name: str = "now") -> datetime:
             f"{name} {value.isoformat()} has no time zone: give an aware datetime",
             hint="e.g. datetime.now(UTC) or datetime(2026, 11, 28, 9, 0, tzinfo=UTC) (from datetime import UTC)",
         )
+    try:
+        _in_range(_to_utc(value))
+    except ValueError as exc:
+        raise InputError(f"{name}: {exc}") from None
     return value
+
+
+def shift(at: datetime, delta: timedelta) -> datetime:
+    """``at + delta``, held at the ends of the calendar instead of raising ``OverflowError``.
+
+    Every sum of a moment and a span on the verifying paths goes through it: the moment may come
+    from a signed manifest and the span from a caller, and no pair of them may crash a batch.
+    """
+    try:
+        return at + delta
+    except OverflowError:
+        end = datetime.max if delta > timedelta(0) else datetime.min
+        return end.replace(tzinfo=at.tzinfo)
+
+
+def shift_back(at: datetime, delta: timedelta) -> datetime:
+    """``at - delta``, held at the ends of the calendar (``-delta`` itself can overflow, as :func:`shift` can)."""
+    try:
+        return at - delta
+    except OverflowError:
+        end = datetime.min if delta > timedelta(0) else datetime.max
+        return end.replace(tzinfo=at.tzinfo)
 
 
 def format_timestamp(value: datetime) -> str:

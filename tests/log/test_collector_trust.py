@@ -374,3 +374,35 @@ def test_a_network_that_keeps_sending_refused_envelopes_is_cut_off_before_verify
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_a_signed_timestamp_at_the_calendars_edge_gets_a_verdict_not_push_again(collector: Any, tmp_path: Path) -> None:
+    """A trusted key signs expires_at 9999-12-31 or issued_at 0001-01-01: logged with a contraindicated verdict
+    that names why, never a 5xx (which tells the node to push the same envelope again, forever); the honest
+    envelope after them is logged too."""
+    from attest.crypto.dsse import encode_envelope, sign_payload
+    from attest.model.statement import PAYLOAD_TYPE_INTOTO
+
+    _, db, _, trust_path = collector
+    node = trusted_node()
+    node.trust.save(trust_path)
+    now = datetime.now(UTC)
+    far = []
+    for field, value in (("expires_at", "9999-12-31T23:59:59Z"), ("issued_at", "0001-01-01T00:00:00Z")):
+        statement = json.loads(base64.b64decode(json.loads(node.envelope(node.manifest(now=now)))["payload"]))
+        statement["predicate"]["freshness"][field] = value
+        payload = json.dumps(statement, separators=(",", ":")).encode()
+        far.append(encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key])))
+    proc, base = serve(db, trust_path, tmp_path / "log.key")
+    try:
+        for raw in far:
+            status, body = http("POST", f"{base}/v1/manifests", raw)
+            out = json.loads(body)
+            assert status == 200 and out["result"]["status"] == "contraindicated", (status, body)
+            assert "statement.malformed" in _rules(out), out  # logged with its verdict: final
+        status, body = http("POST", f"{base}/v1/manifests", node.envelope(node.manifest(now=now, chain=True)))
+        out = json.loads(body)
+        assert status == 200 and out["leaf_index"] == 2 and out["result"]["status"] != "contraindicated", out
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -368,6 +368,17 @@ def test_each_bound_is_exact() -> None:
         ({"sequence": -1}, False),
         ({"sequence": 1.0, "previous": "sha256:" + "0" * 64}, False),
         ({"sequence": True}, False),
+        # the years a timestamp may name: 1970 to 2199, in UTC (both readers share the check)
+        ({"sequence": 0, "issued_at": "1970-01-01T00:00:00Z"}, True),
+        ({"sequence": 0, "issued_at": "1969-12-31T23:59:59.999999Z"}, False),
+        ({"sequence": 0, "issued_at": "1970-01-01T00:59:59+01:00"}, False),  # 1969 in UTC
+        ({"sequence": 0, "issued_at": "0001-01-01T00:00:00Z"}, False),
+        ({"sequence": 0, "issued_at": "0001-01-01T00:00:00+01:00"}, False),  # before UTC's calendar
+        ({"sequence": 0, "expires_at": "2199-12-31T23:59:59.999999Z"}, True),
+        ({"sequence": 0, "expires_at": "2200-01-01T00:00:00Z"}, False),
+        ({"sequence": 0, "expires_at": "2199-12-31T23:30:00-01:00"}, False),  # 2200 in UTC
+        ({"sequence": 0, "expires_at": "9999-12-31T23:59:59Z"}, False),
+        ({"sequence": 0, "expires_at": "9999-12-31T23:59:59-23:59"}, False),  # beyond UTC's calendar
     ]:
         raw = _json({**fresh, **extra})
         assert (_derived(Freshness, raw) is not None) is ok is (_strict(Freshness, raw) is not None), extra
@@ -435,6 +446,9 @@ TEXT_EDITS: list[tuple[bytes, bytes]] = [
     (b"}}}", b"}}}\n"),
     (b"}}}", b"}}},"),
     (b'{"_type"', b'\xef\xbb\xbf{"_type"'),
+    (b'"expires_at":"2', b'"expires_at":"9'),  # years beyond 2199: refused by both readers alike
+    (b'"issued_at":"2', b'"issued_at":"0'),
+    (b'"started_at":"2026', b'"started_at":"9999'),
 ]
 
 

@@ -234,3 +234,17 @@ def test_admission_refuses_a_collectors_directory_that_did_not_make_its_checks(t
     collect(Path("seeing"), VerifyOptions(landmarks=LandmarkRegistry.from_json(REGISTRY.to_json())))
     v = admit(cli, "gpu-a17", "--landmarks", "landmarks.json", evidence="seeing")
     assert not v["allowed"] and v["nodes"][0]["reason"] == "quarantined", v
+
+
+def test_an_unknown_account_is_refused_in_the_format_asked_for(tmp_path: Path, cli: CliRunner) -> None:
+    (node,) = fleet(tmp_path, "gpu-a17")
+    put(tmp_path / "spool", "m", node.envelope(node.manifest(now=NOW, chain=True)))
+    (tmp_path / "tenants.json").write_text(json.dumps({"acme": TENANT}))
+    ask = ("admit", "--tenant-map", "tenants.json", "--account", "nobody\x1b[2J", "--evidence", "spool",
+           "--trust", "trust.json", "--nodes", "gpu-a17", "--now", (NOW + timedelta(minutes=2)).isoformat())
+    text = cli(*ask, check_code=3)
+    assert text.stdout.startswith("REFUSED: no tenant record for account 'nobody") and "tenants.json" in text.stdout
+    assert not text.stdout.lstrip().startswith("{") and "\x1b" not in text.stdout
+    out = json.loads(cli(*ask, "--format", "json", check_code=3).stdout)
+    assert out["allowed"] is False and out["nodes"] == [] and "no tenant record" in out["message"]
+    assert cli(*ask[:4], "acme", *ask[5:], check_code=0).stdout.startswith("ALLOWED")
