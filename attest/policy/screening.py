@@ -1337,8 +1337,6 @@ _GENERIC_WORDS = frozenset(
     oil gas mining metals metal steel construction transport transportation express travel media health
     medical pharmaceutical pharma bio biotech electric electrical optical optics precision advanced smart
     ai ltd co limited sea ocean mountain river and of for the
-    keji jishu shuzi xinxi zhineng bandaoti konggu chanye kaifa fazhan tongxin dianzi wangluo ruanjian
-    chuangxin cunchu sheji zhizao guoji jisuan riben
     mobile telecom telecoms unicom nuclear offshore containers container shipbuilding phoenix phenix tone
     yangtze guizhou
     china chinese beijing shanghai shenzhen guangzhou tianjin chongqing wuhan chengdu hangzhou nanjing
