@@ -124,6 +124,12 @@ _CJK_FORMS = ("股份有限公司", "有限责任公司", "有限公司")
 CHINESE_SCRIPT_COUNTRIES = frozenset({"CN", "HK", "MO", "TW", "SG", "MY"})
 
 
+# Names of the scheme as manifests write it (compared case-free, hyphens and underscores as spaces)
+_USCC_SCHEMES = frozenset(
+    {"uscc", "usci", "unified social credit code", "unified social credit identifier", "tyshxydm"}
+)
+
+
 @dataclass(frozen=True)
 class RegistrationEvidence:
     """One sign that a party is registered in the PRC: how strong, and what it is, for the finding."""
@@ -139,7 +145,7 @@ def prc_registration(
     out: list[RegistrationEvidence] = []
     for ident in identifiers:
         valid = uscc_valid(ident.value)
-        if ident.scheme.strip().casefold() in ("uscc", "usci"):
+        if " ".join(ident.scheme.casefold().replace("-", " ").replace("_", " ").split()) in _USCC_SCHEMES:
             check = "its check digit is valid" if valid else "its check digit does not verify"
             out.append(
                 RegistrationEvidence(
@@ -153,7 +159,9 @@ def prc_registration(
                     f"identifier {ident.scheme}:{ident.value} has the shape and check digit of a PRC Unified Social Credit Code",
                 )
             )
-    text = " ".join(name.split())
+    # Folded first (look-alike letters, invisible characters, full-width forms, Traditional Chinese):
+    # "Веijing" with a Cyrillic В is Beijing here as it is to the screener.
+    text = " ".join(fold(name).split())
     if text.isascii():
         form = _EN_FORM.search(text)
         if form is not None:
@@ -170,7 +178,7 @@ def prc_registration(
                     )
                 )
         return out
-    folded = "".join(fold(text).split())
+    folded = "".join(text.split())
     form_cjk = next((f for f in _CJK_FORMS if folded.endswith(f)), None)
     if form_cjk is None:
         return out

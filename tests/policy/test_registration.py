@@ -36,6 +36,12 @@ def test_uscc_check_digit_per_gb_32100() -> None:
         ("北京月之暗面科技有限公司", True),
         ("北京月之暗面科技有限公司 ", True),
         ("月之暗面科技有限公司", False),  # the form without a place: weak
+        # disguised as the screener's names are: a Cyrillic В, full-width letters, a zero-width space
+        ("\u0412eijing Lion Technology Co., Ltd.", True),
+        ("\uff22\uff25\uff29\uff2a\uff29\uff2e\uff27 LION TECHNOLOGY CO., LTD.", True),
+        ("Bei\u200bjing Lion Technology Co Ltd", True),
+        ("Lion Technology (Shenzhen) Company Limited", True),
+        ("北京月之暗面科技有限公司", True),  # Traditional script
     ],
 )
 def test_prc_enterprise_names_are_evidence(name: str, strong: bool) -> None:
@@ -61,6 +67,8 @@ def test_names_without_the_pattern_are_not_evidence(name: str, declared: str) ->
 def test_a_uscc_identifier_is_evidence_whatever_its_check_digit() -> None:
     signs = prc_registration("Lion Compute Pte. Ltd.", [Identifier(scheme="uscc", value="91110108MA01KP2T9U")], "SG")
     assert [s.strong for s in signs] == [True]
+    spelt = prc_registration("Lion Compute Pte. Ltd.", [Identifier(scheme="Unified-Social-Credit-Code", value="91350100M000100Y43")], "SG")
+    assert [s.strong for s in spelt] == [True]
     valid = prc_registration("Lion Compute Pte. Ltd.", [Identifier(scheme="registration", value="91350100M000100Y43")], "SG")
     assert [s.strong for s in valid] == [False]  # a USCC's shape under another scheme: a warning
     assert prc_registration("Lion Compute Pte. Ltd.", [Identifier(scheme="uen", value="201912345K")], "SG") == []
