@@ -1,7 +1,7 @@
 """Screening throughput against the full bundled lists, beside a plain scan, in one run.
 
 Lists: the bundled us-ear defaults, the US Consolidated Screening List of 2026-07-31 (25,921
-entries), the DoD 1260H list (80) and the seed (42 entries): 36,417 names with their aliases
+entries), the DoD 1260H list (80) and the seed (43 entries): 36,517 names with their aliases
 once persons, vessels and aircraft are left out (the bench prints the counts it loaded).
 
 - attest: ``Screener._screen`` (the per-name memo bypassed: every name is new to it) —

@@ -48,6 +48,7 @@ from attest.model.policy import (
     ValidityRule,
 )
 from attest.model.result import Finding, Severity
+from attest.policy.registration import RegistrationEvidence, prc_registration
 from attest.policy.screening import Match, Screener, fold, load_list, screener_for
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
@@ -494,13 +495,14 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     1260H designation is a Chinese military company: CN). A near match only is a warning.
     """
     assert isinstance(rule, HeadquartersRule)
-    # (name, country, role, groups, declared country, the match that gave the country or None)
-    hits: list[tuple[str, str, str, list[str], str, Match | None]] = []
+    # (name, country, role, groups, declared country, the match that gave the country or None,
+    # the sign of a PRC registration in the party's own name or identifiers that gave it or None)
+    hits: list[tuple[str, str, str, list[str], str, Match | None, RegistrationEvidence | None]] = []
     judged = _parties(ctx, owners=_owner_threshold(ctx, rule))
     for name, declared, role in judged:
         groups = ctx.policy.groups_of(declared, rule.groups, ctx.at)
         if groups:
-            hits.append((name, declared, role, groups, declared, None))
+            hits.append((name, declared, role, groups, declared, None, None))
         if groups:
             continue
         # The best match (exact before near, then by list) that places the party in the groups.
@@ -514,7 +516,16 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
             None,
         )
         if listed is not None:
-            hits.append((name, listed[0], role, listed[1], declared, listed[2]))
+            hits.append((name, listed[0], role, listed[1], declared, listed[2], None))
+            continue
+        # The party's own name or identifiers say it is registered in the PRC ("Beijing Lion
+        # Technology Co., Ltd.", 北京...有限公司, a USCC): that contradicts the declared country.
+        identifiers = [i for country, ids in _declared(ctx, name) if country == declared for i in ids]
+        signs = prc_registration(name, identifiers, declared)
+        cn_groups = ctx.policy.groups_of("CN", rule.groups, ctx.at) if signs else []
+        if cn_groups:
+            first = next((e for e in signs if e.strong), signs[0])
+            hits.append((name, "CN", role, cn_groups, declared, None, first))
     chips = ctx.controlled()
     offshore = [
         (name, declared, role)
@@ -544,14 +555,19 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
                 remedy="declare the country of the party's principal place of business, or attach a licence",
             )
         ]
-    strong = [h for h in hits if h[5] is None or h[5].kind != "near"]
-    name, country, role, groups, declared, match = (strong or hits)[-1]
+    strong = [h for h in hits if (h[5] is None or h[5].kind != "near") and (h[6] is None or h[6].strong)]
+    name, country, role, groups, declared, match, sign = (strong or hits)[-1]
     severity = (
         Severity(rule.severity)
         if strong
         else Severity(min(rule.severity, "warning", key=_SEVERITY_ORDER.index))
     )
-    if match is None:
+    if sign is not None:
+        where = (
+            f"is declared in {declared} but {sign.what}: headquarters evidence contradicts the declared "
+            f"country and places it in {country} ({', '.join(groups)})"
+        )
+    elif match is None:
         where = f"is headquartered in {country} ({', '.join(groups)})"
     else:
         how = "matches" if match.kind != "near" else f"closely matches (score {match.score:.0f})"
@@ -571,6 +587,9 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     if match is not None:
         evidence["listed_country"] = country
         evidence["list_entry"] = cast(JsonValue, match.to_obj())
+    if sign is not None:
+        evidence["registration_evidence"] = sign.what
+        evidence["registration_evidence_strong"] = sign.strong
     return [
         Finding(
             rule=f"policy.{rule.id}",

@@ -196,6 +196,12 @@ _LEGAL_WORDS = frozenset(
         "saog",
         "saoc",
         "opc",
+        # Chinese legal forms in pinyin, as 有限公司 and 集团 are removed in Han script ("Langchao Jituan")
+        "youxian",
+        "gongsi",
+        "gufen",
+        "zeren",
+        "jituan",
     ]
 )
 # Legal forms written without spaces (CJK, Cyrillic) and stripped from either end.
@@ -757,6 +763,29 @@ def _parenthetical_aliases(names: Sequence[tuple[str, str]]) -> list[tuple[str, 
     return out
 
 
+_VOWELS = frozenset("aeiouy")
+_ASCII_WORD = re.compile(r"[A-Za-z]{5}(?![A-Za-z])(?<![A-Za-z]{6})")
+
+
+def _typo_of(word: str, brand: str) -> bool:
+    """Whether ``word``, one edit from ``brand``, may be taken for it.
+
+    A brand word of six letters or more takes any one edit or swap. In a word of five, where one
+    edit is one letter in five, other words are that close ("Cosco" is one from Costco, Copco and
+    Posco): only the edits of romanization are taken, a vowel for a vowel ("Zhipo", "Biran") or a
+    letter doubled or undoubled ("Zhippu").
+    """
+    if len(brand) >= 6:
+        return True
+    if len(word) == len(brand):
+        diff = [(a, b) for a, b in zip(word, brand, strict=True) if a != b]
+        return len(diff) == 1 and diff[0][0] in _VOWELS and diff[0][1] in _VOWELS
+    longer, shorter = (word, brand) if len(word) > len(brand) else (brand, word)
+    return any(
+        longer[i] == longer[i - 1] and longer[:i] + longer[i + 1 :] == shorter for i in range(1, len(longer))
+    )
+
+
 class _KeyFinder:
     """Keys found in a text as ``re.findall`` of their alternation finds them: leftmost, longest, no overlap.
 
@@ -971,6 +1000,7 @@ class Screener:
         self._wide: dict[str, set[str]] = defaultdict(set)
         # the distinctive words of the brand lists (Huawei, Hikvision, Sophgo), for one-typo repairs
         self._typo_words: set[str] = set()
+        initialisms: set[str] = set()
         for lst in self.lists:
             info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
             for entry in lst.entries:
@@ -1012,6 +1042,11 @@ class Screener:
                             self._wide[skeleton_wide(word)].add(word)
                         if lst.brands:
                             self._typo_words.update(w for w in distinctive.split() if len(w) >= 5)
+                            # a five-letter word in capitals is an initialism (COSCO, CASIC, CNOOC): one
+                            # letter off, it is another name (Cisco, POSCO), not a typo of it
+                            initialisms.update(
+                                w.casefold() for w in _ASCII_WORD.findall(original) if w.isupper()
+                            )
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = [k for k in self._brand_compact if len(k) >= 5]
@@ -1021,10 +1056,10 @@ class Screener:
         # Words known to need no repair (listed ones, numbers, and those found so): one subset test
         # answers the common name, every word of which is in it.
         self._clean: set[str] = set(self._vocabulary)
-        # each brand word of six letters or more under itself and every one-deletion of it
+        # each brand word of five letters or more under itself and every one-deletion of it
         self._typo_index: dict[str, list[str]] = defaultdict(list)
         for w in sorted(self._typo_words):
-            if len(w) >= 6:
+            if len(w) >= 6 or (len(w) == 5 and w not in initialisms):
                 for d in _deletions(w):
                     self._typo_index[d].append(w)
         # Tokens on very many names ("technology", "international") find nothing specific. Each
@@ -1108,7 +1143,7 @@ class Screener:
         """The name with look-alike words put right, then with one-typo brand words put right as well.
 
         A word the lists do not have whose skeleton is a listed word's ("huawel", "allbaba",
-        "sm1c") is that word. A word of six letters or more the lists do not have, one edit or
+        "sm1c") is that word. A word of five letters or more the lists do not have, one edit or
         one swap of neighbours from a brand list's distinctive word ("hauwei", "hikvison",
         "sopgho", "bytedanse"), is that word too, in the second form.
         """
@@ -1149,10 +1184,11 @@ class Screener:
         if known:
             word = min(known, key=lambda k: (k not in self._typo_words, k))
             return word, word
-        if len(word) >= 6:
-            # one deletion from each side meet: a substitution, insertion, deletion or swap
+        if len(word) >= 5:
+            # one deletion from each side meet: a substitution, insertion, deletion or swap ("Zhipo",
+            # "Zhippu", "Megvi", "Sohgo", "Inpur" are one edit from a brand word of five letters or more)
             near = {c for d in _deletions(word) for c in self._typo_index.get(d, ())}
-            hit = min((c for c in near if OSA.distance(word, c) <= 1), default=None)
+            hit = min((c for c in near if OSA.distance(word, c) <= 1 and _typo_of(word, c)), default=None)
             if hit is not None:
                 return word, hit
         return word, word
@@ -1379,9 +1415,16 @@ BUNDLED_LISTS = {
 
 @lru_cache(maxsize=1)
 def seed_list() -> ScreeningList:
-    """The bundled, dated seed list: AI-relevant parties with their Chinese-script names and aliases."""
-    text = resources.files("attest.policy").joinpath("data/screening-seed.json").read_bytes()
-    return ScreeningList.from_json(text, what="bundled screening seed list")
+    """The bundled, dated seed list: AI-relevant parties with their Chinese-script names, their pinyin and aliases."""
+    data = resources.files("attest.policy").joinpath("data")
+    seed = ScreeningList.from_json(
+        data.joinpath("screening-seed.json").read_bytes(), what="bundled screening seed list"
+    )
+    # The pinyin of its Chinese-script names (scripts/build_seed_pinyin.py), as aliases: "Kuangshi Keji" is 旷视科技.
+    romanized: dict[str, list[str]] = json.loads(data.joinpath("screening-seed-pinyin.json").read_bytes())
+    for entry in seed.entries:
+        entry.alt_names.extend(romanized.get(entry.id, ()))
+    return seed
 
 
 @cache
