@@ -15,7 +15,8 @@
 * ``registry.wrong_site`` / ``registry.not_seen`` / ``registry.unregistered`` — the chip
   registry (expected serial → authorized site) against what is attested. A registered UUID or
   serial counts as seen only when no device wore it beside another identity; where only declared
-  manifests list it, the finding says "declared" and ``registry.declared_only`` (info) counts them.
+  manifests list it, the finding says "declared" and ``registry.declared_only`` (warning: a
+  registry check that rests on the operator's word cannot affirm) counts them.
 
 Each finding is mapped to the reportable events of the Chip Security Act draft: an item
 *not at its licensed location*, *diverted*, or *tampered with / spoofed*.
@@ -520,8 +521,9 @@ def _registry(
     """The registry against what is attested; a chip is seen through its verified device where one was bound.
 
     A registered UUID or serial that only a declared-grade manifest lists is the node's word: the
-    findings about it say "declared", and an ``info`` finding counts the registered chips seen
-    that way. A UUID or serial whose device wore another identity (:func:`_identities`) is not
+    findings about it say "declared", and a ``warning`` counts the registered chips seen that way
+    (eight real GPUs listed again under eight more serials, without a binding, would otherwise
+    show sixteen chips present). A UUID or serial whose device wore another identity (:func:`_identities`) is not
     counted as seen at all.
     """
     entries = list(registry)
@@ -546,17 +548,18 @@ def _registry(
         grade = "device" if any(k in identities.proven for k in keys) else "declared"
         doubtful = sorted({d for k in keys for d in identities.conflicted.get(k, [])})
         if not sites:
-            why = (
-                f"; it is listed only on GPU device(s) {', '.join(d[:16] + '…' for d in doubtful[:4])} "
-                "that also wore other UUIDs or serials, which proves no chip of its own"
+            what = (
+                f"is not shown present: it is listed only on GPU device(s) "
+                f"{', '.join(d[:16] + '…' for d in doubtful[:4])} that also wore other UUIDs or serials, "
+                "which proves no chip of its own"
                 if doubtful
-                else ""
+                else "is in no manifest"
             )
             out.append(
                 FleetFinding(
                     "registry.not_seen",
                     Severity.WARNING,
-                    f"registered chip {label} (authorized at {e.site}) is in no manifest{why}",
+                    f"registered chip {label} (authorized at {e.site}) {what}",
                     CSA_DIVERTED,
                     {"chip": label, "site": e.site, **({"devices": doubtful} if doubtful else {})},
                 )
@@ -579,7 +582,7 @@ def _registry(
         out.append(
             FleetFinding(
                 "registry.declared_only",
-                Severity.INFO,
+                Severity.WARNING,
                 f"{len(declared_only)} registered chip(s) ({', '.join(declared_only[:4])}"
                 f"{', …' if len(declared_only) > 4 else ''}) are seen only under declared serials or UUIDs, "
                 "in manifests no verified device certificate backs: their presence is the operator's word, not proof",

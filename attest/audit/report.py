@@ -24,7 +24,8 @@ EXPLAIN = {
     "registry.not_seen": "A registered chip appears in no manifest: where it is cannot be shown.",
     "registry.unregistered": "A GPU is attested that the chip registry does not list.",
     "registry.declared_only": "Registered chips are seen only under the serials or UUIDs the node declared, in manifests "
-    "whose GPUs no verified device certificate backs: their presence is the operator's word, not proof.",
+    "whose GPUs no verified device certificate backs: their presence is the operator's word, not proof. Bind the "
+    "GPUs (attest bind) so that their devices show them.",
     "fleet.gpu_identity_changed": "One GPU device (its verified device certificate) was listed under more than one "
     "declared UUID or serial: one chip is standing in for others, which are then not shown present.",
     "fleet.gpu_identity_reused": "One declared UUID or serial was worn by different GPU devices (verified device "

@@ -81,6 +81,25 @@ def test_eight_gpus_under_sixteen_declared_serials_are_eight_chips(lab: Path, cl
     assert not _fleet(honest, "registry.declared_only")
 
 
+def test_the_other_eight_serials_in_a_declared_manifest_do_not_affirm(lab: Path, cli: CliRunner) -> None:
+    bind(cli)
+    real, other = _collect(cli, "n1"), _collect(cli, "other-node")
+    swapped = json.loads(json.dumps(real))
+    for g, o in zip(_gpus(swapped), _gpus(other), strict=True):
+        g["uuid"], g["serial"] = o["uuid"], o["serial"]
+    (lab / "sw.json").write_text(json.dumps(swapped))
+    m1 = envelope(cli, "m1", "my", ["--simulate", "h100", "--seed", "n1"], "binding.json")
+    # The same node key, the same eight GPUs under the other serials, and no binding: declared grade.
+    cli("manifest", "--site", "my.json", "--tenant", "tenant.json", "--job-id", "m2", "--operator", "Example Cloud Sdn. Bhd.",
+        "--key", "node/attest.key", "--simulate", "sw.json", "--after", "m1.json", "-o", "m2.json", check_code=0)
+    cli("sign", "m2.json", "--key", "node/attest.key", "-o", "m2.env.json", check_code=0)
+    fake = [g["serial"] for g in _gpus(other)]
+    _registry(lab, [g["serial"] for g in _gpus(real)] + fake)
+    report = _audit(cli, lab, [m1, "m2.env.json"], 1, "--registry", "reg.csv")
+    [declared] = _fleet(report, "registry.declared_only")
+    assert declared["severity"] == "warning" and sorted(declared["evidence"]["chips"]) == sorted(fake)  # type: ignore[index]
+
+
 def test_one_declared_uuid_worn_by_two_devices_is_contraindicated(lab: Path, cli: CliRunner) -> None:
     bind(cli)
     # Another node's eight GPUs (other devices) declared under the first node's UUIDs and serials.
@@ -108,7 +127,7 @@ def test_registry_findings_on_declared_identities_say_declared(lab: Path, cli: C
     (lab / "reg.csv").write_text("serial,uuid,site\n" + "".join(f"{s},,jhb-2\n" for s in serials[:7]) + f"{serials[7]},,sin-1\n")
     report = _audit(cli, lab, ["d.env.json"], 3, "--registry", "reg.csv")
     [info] = _fleet(report, "registry.declared_only")
-    assert info["severity"] == "info" and "declared" in str(info["message"]) and info["evidence"]["count"] == 8  # type: ignore[index]
+    assert info["severity"] == "warning" and "declared" in str(info["message"]) and info["evidence"]["count"] == 8  # type: ignore[index]
     [wrong] = _fleet(report, "registry.wrong_site")
     assert "declared (no verified device certificate)" in str(wrong["message"]) and wrong["evidence"]["grade"] == "declared"  # type: ignore[index]
 
