@@ -68,6 +68,8 @@ def test_a_licence_that_extends_to_subsidiaries_covers_them_and_says_so(workspac
     assert evidence["license"]["id"] == "D123456" and evidence["license"]["covers_subsidiaries"] is True
     text = cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "pol3.toml", check_code=0)
     assert "passed on a licence" in text.stdout
+    shown = cli("policy", "show", "pol3.toml", check_code=0)
+    assert "D123456 (BIS) for Example Holdings Inc. and its subsidiaries" in shown.stdout
 
 
 def test_a_licence_held_by_the_tenant_covers_it_and_the_verdict_names_it(workspace: Path, cli: CliRunner) -> None:
