@@ -9,8 +9,14 @@
 * ``fleet.host_two_keys`` — one host name in the manifests of two node keys over the same
   time: a host name is only a claim, and one of the keys is not that machine (a key
   rotation hands over from one key to the next without overlap).
+* ``fleet.gpu_identity_changed`` / ``fleet.gpu_identity_reused`` — a verified GPU device (its
+  device certificate, :mod:`attest.hardware.devices`) listed under more than one declared UUID or
+  serial, or one declared UUID or serial worn by two devices: one device is one chip.
 * ``registry.wrong_site`` / ``registry.not_seen`` / ``registry.unregistered`` — the chip
-  registry (expected serial → authorized site) against what is attested.
+  registry (expected serial → authorized site) against what is attested. A registered UUID or
+  serial counts as seen only when no device wore it beside another identity; where only declared
+  manifests list it, the finding says "declared" and ``registry.declared_only`` (warning: a
+  registry check that rests on the operator's word cannot affirm) counts them.
 
 Each finding is mapped to the reportable events of the Chip Security Act draft: an item
 *not at its licensed location*, *diverted*, or *tampered with / spoofed*.
@@ -50,18 +56,40 @@ class GpuSeen(NamedTuple):
 
 
 _GPUS_SEEN: ByIdentity[tuple[tuple[GpuSeen, ...], tuple[str, ...]]] = ByIdentity(256)
-_DEVICES: ByIdentity[tuple[tuple[str, datetime | None], ...]] = ByIdentity(256)
+
+
+class BoundGpuSeen(NamedTuple):
+    """One GPU of a hardware-bound manifest: what the node declared it is, and the device that vouched."""
+
+    uuid: str
+    serial: str | None
+    device: str
+    """The device identity (:mod:`attest.hardware.devices`) of the certificate the verifier checked."""
+
+
+_DEVICES: ByIdentity[tuple[tuple[BoundGpuSeen, datetime | None], ...]] = ByIdentity(256)
+
+
+def _bound(m: WorkloadManifest) -> tuple[tuple[BoundGpuSeen, datetime | None], ...]:
+    """Each GPU with a device certificate: its declared UUID and serial, its device identity, its binding date."""
+    from attest.hardware.devices import gpu_devices
+
+    found = _DEVICES.get(m.gpus)
+    if found is None:
+        by_index = {g.index: g for g in m.gpus}
+        found = tuple(
+            (BoundGpuSeen(by_index[i].uuid, by_index[i].serial, device), since)
+            for i, device, since in gpu_devices(m.gpus)
+        )
+        _DEVICES.put(found, m.gpus)
+    return found
 
 
 def _bound_devices(m: WorkloadManifest) -> tuple[tuple[str, datetime, datetime], ...]:
     """Each GPU's device identity (its BROM certificate's key) and claim period, from a verified binding."""
-    from attest.hardware.devices import claim_period, gpu_devices
+    from attest.hardware.devices import claim_period
 
-    found = _DEVICES.get(m.gpus)
-    if found is None:
-        found = tuple((device, since) for _, device, since in gpu_devices(m.gpus))
-        _DEVICES.put(found, m.gpus)
-    return tuple((d, *claim_period(m, since)) for d, since in found)
+    return tuple((g.device, *claim_period(m, since)) for g, since in _bound(m))
 
 
 class ManifestSummary(NamedTuple):
@@ -88,6 +116,9 @@ class ManifestSummary(NamedTuple):
     devices: tuple[tuple[str, datetime, datetime], ...] = ()
     """(device identity, binding date, end of the claim) of each GPU, when the result was hardware-bound
     or better: the manifest asserts the GPUs from its binding's challenge until it expires."""
+    bound: tuple[BoundGpuSeen, ...] = ()
+    """Each GPU's declared UUID and serial beside its verified device identity, when the result was
+    hardware-bound or better (empty otherwise: then every GPU is only declared)."""
 
     @classmethod
     def of(
@@ -114,6 +145,8 @@ class ManifestSummary(NamedTuple):
             )
             _GPUS_SEEN.put(seen, m.gpus, catalog)
         gpus, classes = seen
+        verified = result.location_grade not in (None, "declared")
+        bound = _bound(hardware or m) if verified else ()
         return cls(
             name=name,
             key_id=m.node.key_id,
@@ -132,7 +165,8 @@ class ManifestSummary(NamedTuple):
             chip_classes=classes,
             status=result.status.value,
             receipts=len(m.location_evidence.receipts),
-            devices=_bound_devices(hardware or m) if result.location_grade not in (None, "declared") else (),
+            devices=_bound_devices(hardware or m) if verified else (),
+            bound=tuple(g for g, _ in bound),
         )
 
 
@@ -322,7 +356,9 @@ def analyze(
             )
     out.extend(_hosts_of_two_keys(summaries))
     out.extend(_devices_of_two_keys(summaries))
-    out.extend(_registry(summaries, registry))
+    identities = _identities(summaries)
+    out.extend(identities.findings)
+    out.extend(_registry(summaries, registry, identities))
     order = {Severity.CONTRAINDICATED: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(out, key=lambda f: (order.get(f.severity, 3), f.rule))
 
@@ -410,7 +446,86 @@ def _later(a: ManifestSummary, b: ManifestSummary) -> bool:
     return a.issued_at > b.issued_at or (a.issued_at == b.issued_at and a.name < b.name)
 
 
-def _registry(summaries: Sequence[ManifestSummary], registry: Iterable[RegistryEntry]) -> list[FleetFinding]:
+@dataclass
+class _Identities:
+    """How the declared UUIDs and serials of hardware-bound GPUs map onto verified devices."""
+
+    findings: list[FleetFinding]
+    conflicted: dict[str, list[str]]
+    """Declared identities (``uuid:…``/``serial:…``) whose device also wore another UUID or serial, or
+    that several devices wore: what proves them present is in doubt -> the devices involved."""
+    proven: set[str]
+    """Declared identities that a verified device wore, and only that device, under only that identity."""
+
+
+def _identities(summaries: Sequence[ManifestSummary]) -> _Identities:
+    """One device, one chip: a device seen under changing UUIDs or serials, or one UUID or serial on two devices.
+
+    A UUID or serial in a manifest is the node's word; the device certificate is the GPU's. Eight
+    GPUs bound once can be listed under sixteen declared serials in two manifests; their devices
+    show that they are eight chips, so each device that wore more than one UUID or serial (and
+    each UUID or serial that more than one device wore) is contraindicated, and none of those
+    declared identities counts as seen for the chip registry.
+    """
+    names: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # device -> kind -> values
+    wearers: dict[str, set[str]] = defaultdict(set)  # uuid:/serial: -> devices
+    where: dict[str, list[str]] = defaultdict(list)  # device -> manifests (a few)
+    for s in summaries:
+        for g in s.bound:
+            names[g.device]["uuid"].add(g.uuid)
+            wearers[f"uuid:{g.uuid}"].add(g.device)
+            if g.serial:
+                names[g.device]["serial"].add(g.serial)
+                wearers[f"serial:{g.serial}"].add(g.device)
+            if len(where[g.device]) < 4 and s.name not in where[g.device]:
+                where[g.device].append(s.name)
+    out: list[FleetFinding] = []
+    conflicted: dict[str, list[str]] = {}
+    for device, kinds in names.items():
+        uuids, serials = sorted(kinds["uuid"]), sorted(kinds["serial"])
+        if len(uuids) > 1 or len(serials) > 1:
+            for ident in [*(f"uuid:{u}" for u in uuids), *(f"serial:{n}" for n in serials)]:
+                conflicted.setdefault(ident, []).append(device)
+            out.append(
+                FleetFinding(
+                    "fleet.gpu_identity_changed",
+                    Severity.CONTRAINDICATED,
+                    f"GPU device {device[:16]}… (verified device certificate) was listed under "
+                    f"{len(uuids)} declared UUID(s) ({', '.join(uuids[:4])}{', …' if len(uuids) > 4 else ''}) and "
+                    f"{len(serials)} declared serial(s) ({', '.join(serials[:4])}{', …' if len(serials) > 4 else ''}): "
+                    "one device is one chip, so the declared identities of the other chips are not shown present",
+                    CSA_TAMPERED,
+                    {"device": device, "uuids": uuids, "serials": serials, "manifests": where[device]},
+                )
+            )
+    for ident, devices in sorted(wearers.items()):
+        if len(devices) > 1:
+            conflicted.setdefault(ident, []).extend(sorted(devices - set(conflicted.get(ident, []))))
+            out.append(
+                FleetFinding(
+                    "fleet.gpu_identity_reused",
+                    Severity.CONTRAINDICATED,
+                    f"declared {ident} was worn by {len(devices)} different GPU devices (verified device "
+                    f"certificates {', '.join(d[:16] + '…' for d in sorted(devices)[:4])}): a UUID or serial names one chip",
+                    CSA_TAMPERED,
+                    {"gpu": ident, "devices": sorted(devices)},
+                )
+            )
+    proven = {ident for ident in wearers if ident not in conflicted}
+    return _Identities(out, conflicted, proven)
+
+
+def _registry(
+    summaries: Sequence[ManifestSummary], registry: Iterable[RegistryEntry], identities: _Identities
+) -> list[FleetFinding]:
+    """The registry against what is attested; a chip is seen through its verified device where one was bound.
+
+    A registered UUID or serial that only a declared-grade manifest lists is the node's word: the
+    findings about it say "declared", and a ``warning`` counts the registered chips seen that way
+    (eight real GPUs listed again under eight more serials, without a binding, would otherwise
+    show sixteen chips present). A UUID or serial whose device wore another identity (:func:`_identities`) is not
+    counted as seen at all.
+    """
     entries = list(registry)
     if not entries:
         return []
@@ -418,10 +533,11 @@ def _registry(summaries: Sequence[ManifestSummary], registry: Iterable[RegistryE
     seen_at: dict[str, set[str]] = defaultdict(set)
     for s in summaries:
         for g in s.gpus:
-            seen_at[f"uuid:{g.uuid}"].add(s.site)
-            if g.serial:
-                seen_at[f"serial:{g.serial}"].add(s.site)
+            for ident in (f"uuid:{g.uuid}", f"serial:{g.serial}" if g.serial else None):
+                if ident is not None and ident not in identities.conflicted:
+                    seen_at[ident].add(s.site)
     registered = set()
+    declared_only: list[str] = []
     for e in entries:
         keys = [
             k for k in (f"serial:{e.serial}" if e.serial else None, f"uuid:{e.uuid}" if e.uuid else None) if k
@@ -429,26 +545,51 @@ def _registry(summaries: Sequence[ManifestSummary], registry: Iterable[RegistryE
         registered.update(keys)
         sites = set().union(*(seen_at.get(k, set()) for k in keys))
         label = e.serial or e.uuid
+        grade = "device" if any(k in identities.proven for k in keys) else "declared"
+        doubtful = sorted({d for k in keys for d in identities.conflicted.get(k, [])})
         if not sites:
+            what = (
+                f"is not shown present: it is listed only on GPU device(s) "
+                f"{', '.join(d[:16] + '…' for d in doubtful[:4])} that also wore other UUIDs or serials, "
+                "which proves no chip of its own"
+                if doubtful
+                else "is in no manifest"
+            )
             out.append(
                 FleetFinding(
                     "registry.not_seen",
                     Severity.WARNING,
-                    f"registered chip {label} (authorized at {e.site}) is in no manifest",
+                    f"registered chip {label} (authorized at {e.site}) {what}",
                     CSA_DIVERTED,
-                    {"chip": label, "site": e.site},
+                    {"chip": label, "site": e.site, **({"devices": doubtful} if doubtful else {})},
                 )
             )
-        elif sites - {e.site}:
+            continue
+        if grade == "declared":
+            declared_only.append(str(label))
+        if sites - {e.site}:
+            how = "attested" if grade == "device" else "declared (no verified device certificate)"
             out.append(
                 FleetFinding(
                     "registry.wrong_site",
                     Severity.CONTRAINDICATED,
-                    f"chip {label} is authorized at {e.site} but attested at {', '.join(sorted(sites - {e.site}))}",
+                    f"chip {label} is authorized at {e.site} but {how} at {', '.join(sorted(sites - {e.site}))}",
                     CSA_NOT_AT_LOCATION,
-                    {"chip": label, "authorized": e.site, "seen": sorted(sites)},
+                    {"chip": label, "authorized": e.site, "seen": sorted(sites), "grade": grade},
                 )
             )
+    if declared_only:
+        out.append(
+            FleetFinding(
+                "registry.declared_only",
+                Severity.WARNING,
+                f"{len(declared_only)} registered chip(s) ({', '.join(declared_only[:4])}"
+                f"{', …' if len(declared_only) > 4 else ''}) are seen only under declared serials or UUIDs, "
+                "in manifests no verified device certificate backs: their presence is the operator's word, not proof",
+                None,
+                {"chips": declared_only[:50], "count": len(declared_only), "grade": "declared"},
+            )
+        )
     for s in summaries:
         for g in s.gpus:
             if f"uuid:{g.uuid}" not in registered and not (g.serial and f"serial:{g.serial}" in registered):
@@ -456,7 +597,7 @@ def _registry(summaries: Sequence[ManifestSummary], registry: Iterable[RegistryE
                     FleetFinding(
                         "registry.unregistered",
                         Severity.WARNING,
-                        f"GPU {g.serial or g.uuid} at {s.site} is not in the chip registry",
+                        f"GPU {g.serial or g.uuid} (declared) at {s.site} is not in the chip registry",
                         None,
                         {"gpu": g.uuid, "serial": g.serial, "site": s.site},
                     )

@@ -23,6 +23,13 @@ EXPLAIN = {
     "registry.wrong_site": "The chip is attested at a site other than the one it is registered and licensed for.",
     "registry.not_seen": "A registered chip appears in no manifest: where it is cannot be shown.",
     "registry.unregistered": "A GPU is attested that the chip registry does not list.",
+    "registry.declared_only": "Registered chips are seen only under the serials or UUIDs the node declared, in manifests "
+    "whose GPUs no verified device certificate backs: their presence is the operator's word, not proof. Bind the "
+    "GPUs (attest bind) so that their devices show them.",
+    "fleet.gpu_identity_changed": "One GPU device (its verified device certificate) was listed under more than one "
+    "declared UUID or serial: one chip is standing in for others, which are then not shown present.",
+    "fleet.gpu_identity_reused": "One declared UUID or serial was worn by different GPU devices (verified device "
+    "certificates): a UUID or serial names one chip, so at least one of them is spoofed.",
 }
 
 _CSS = """

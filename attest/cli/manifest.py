@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from attest.crypto.dsse import encode_envelope
 from attest.crypto.keys import load_signing_key, load_verifying_key
 from attest.errors import InputError
 from attest.hardware import open_source
-from attest.hardware.binding import NodeBinding, attach
+from attest.hardware.binding import NodeBinding, attach, unmatched
 from attest.model.manifest import (
     ImageRef,
     Job,
@@ -206,6 +207,11 @@ def run_manifest(args: argparse.Namespace) -> int:
     if args.binding:
         binding = read_model(args.binding, NodeBinding, what="binding")
         evidence = evidence.model_copy(update={"gpus": attach(evidence.gpus, binding, key_id)})
+        for b in unmatched(evidence.gpus, binding):
+            print(
+                f"warning: the binding's GPU {b.index} ({b.uuid}) is not on this host: its report is left out",
+                file=sys.stderr,
+            )
     receipts: list[LandmarkReceipt] = []
     gpu_reports: list[TimedGpuReport] = []
     if args.receipts:

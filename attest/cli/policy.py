@@ -77,7 +77,9 @@ def describe(policy: Policy) -> str:
         lines.append(f"  group {name}: {' '.join(group.members)}{note}")
     for lic in policy.licenses:
         lines.append(
-            f"  {lic.kind} {lic.id} ({lic.issuer}) for {lic.holder}: {', '.join(lic.destinations)} until {lic.valid_until or '-'}"
+            f"  {lic.kind} {lic.id} ({lic.issuer}) for {lic.holder}"
+            f"{' and its subsidiaries' if lic.covers_subsidiaries else ''}: {', '.join(lic.destinations)} "
+            f"until {lic.valid_until or '-'}"
         )
     for rule in policy.rules:
         lines.append(f"  rule {rule.id} [{rule.kind}, {rule.severity}]: {rule.reference or ''}")

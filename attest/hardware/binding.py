@@ -41,6 +41,7 @@ __all__ = [
     "bind",
     "binding_nonce",
     "simulated_identity",
+    "unmatched",
 ]
 
 
@@ -158,8 +159,11 @@ def bind(
 def attach(gpus: Sequence[Gpu], binding: NodeBinding, key_id: str) -> list[Gpu]:
     """Copy each GPU's evidence from the binding onto its manifest entry (matched by UUID).
 
+    A binding GPU this host does not list is left out (:func:`unmatched` names them, for a warning).
+
     Raises:
-        InputError: the binding is for another key, or names a GPU this host does not have.
+        InputError: the binding is for another key, or matches none of this host's GPUs (it was made
+            on other GPUs: attaching nothing would silently sign a manifest with no hardware evidence).
     """
     if binding.node_key_id != key_id:
         raise InputError(
@@ -167,10 +171,22 @@ def attach(gpus: Sequence[Gpu], binding: NodeBinding, key_id: str) -> list[Gpu]:
             hint="run attest bind again with this node's key",
         )
     by_uuid = {b.uuid: b for b in binding.gpus}
+    if gpus and not any(g.uuid in by_uuid for g in gpus):
+        raise InputError(
+            f"the binding's {len(binding.gpus)} GPU(s) ({', '.join(b.uuid for b in binding.gpus[:3])}"
+            f"{', …' if len(binding.gpus) > 3 else ''}) are none of this host's GPUs",
+            hint="run attest bind on this host, over these GPUs",
+        )
     return [
         g.model_copy(update={"cc_evidence": by_uuid[g.uuid].cc_evidence}) if g.uuid in by_uuid else g
         for g in gpus
     ]
+
+
+def unmatched(gpus: Sequence[Gpu], binding: NodeBinding) -> list[BoundGpu]:
+    """The binding's GPUs that none of ``gpus`` is (by UUID): :func:`attach` leaves their evidence out."""
+    uuids = {g.uuid for g in gpus}
+    return [b for b in binding.gpus if b.uuid not in uuids]
 
 
 def evidence_digest(evidence: CcEvidence) -> str:

@@ -62,7 +62,12 @@ class LicenseEntry(WireModel):
     id: Annotated[str, Field(min_length=1, max_length=128)]
     kind: Literal["license", "exception", "authorization"] = "license"
     issuer: str = "BIS"
-    holder: str = Field(description="legal name of the party authorized (tenant or its parent)")
+    holder: str = Field(description="legal name of the party authorized: the tenant it names")
+    covers_subsidiaries: bool = Field(
+        default=False,
+        description="true when the licence extends to the holder's subsidiaries: then it also covers a tenant "
+        "whose ultimate parent (declared in the manifest, not verified) is the holder",
+    )
     destinations: list[GroupOrCountry] = Field(min_length=1, description="countries or groups covered")
     items: list[str] = Field(default_factory=lambda: ["3A090", "4A090"], description="ECCN prefixes covered")
     valid_from: dt.date | None = None

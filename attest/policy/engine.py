@@ -366,9 +366,10 @@ def _find_license(
 ) -> tuple[LicenseEntry | None, list[str]]:
     """A licence reference in the manifest that the policy knows and that covers this case; else why not."""
     m = ctx.manifest
-    holders = {_norm(m.tenant.legal_name)} | (
-        {_norm(m.tenant.ultimate_parent.legal_name)} if m.tenant.ultimate_parent else set()
-    )
+    # A licence covers the party it names. The ultimate parent is only the operator's word, so a
+    # licence held by it covers the tenant only when the registry says it extends to subsidiaries.
+    tenant = _norm(m.tenant.legal_name)
+    parent = _norm(m.tenant.ultimate_parent.legal_name) if m.tenant.ultimate_parent else None
     reasons: list[str] = []
     for ref in m.licenses:
         entry = next((e for e in ctx.policy.licenses if e.id == ref.id and e.issuer == ref.issuer), None)
@@ -384,8 +385,15 @@ def _find_license(
         if entry.valid_from is not None and entry.valid_from > ctx.at:
             reasons.append(f"{ref.kind} {ref.id} is valid only from {entry.valid_from}")
             continue
-        if _norm(entry.holder) not in holders:
-            reasons.append(f"{ref.kind} {ref.id} is held by {entry.holder}, not by the tenant or its parent")
+        holder = _norm(entry.holder)
+        if holder != tenant and not (entry.covers_subsidiaries and holder == parent):
+            if holder == parent:
+                reasons.append(
+                    f"{ref.kind} {ref.id} is held by {entry.holder}, the tenant's declared parent, and does not "
+                    "extend to subsidiaries (covers_subsidiaries in the policy's licence registry)"
+                )
+            else:
+                reasons.append(f"{ref.kind} {ref.id} is held by {entry.holder}, not by the tenant")
             continue
         if not any(ctx.policy.member(m.site.country, d, ctx.at) for d in entry.destinations):
             reasons.append(f"{ref.kind} {ref.id} does not cover {m.site.country}")
@@ -402,6 +410,34 @@ def _find_license(
     if not m.licenses:
         reasons.append("the manifest carries no licence reference")
     return None, reasons
+
+
+def _licence_relied_on(
+    ctx: _Context, rule: Rule, licence: LicenseEntry, need: str, evidence: dict[str, JsonValue]
+) -> Finding:
+    """The ``info`` finding of a rule that passed only because a licence covered the case.
+
+    A verdict that rests on a licence says so, naming the party or place the rule caught and the
+    licence (with its holder) that covered it, so nobody reads it as a plain pass.
+    """
+    holder = licence.holder + (" and its subsidiaries" if licence.covers_subsidiaries else "")
+    return Finding(
+        rule=f"policy.{rule.id}",
+        severity=Severity.INFO,
+        message=f"passed on a licence: {need}; {licence.kind} {licence.id} ({licence.issuer}) held by {holder} "
+        f"covers them" + (f" ({rule.reference})" if rule.reference else ""),
+        evidence={
+            **evidence,
+            "policy": ctx.policy.id,
+            "license": {
+                "kind": licence.kind,
+                "id": licence.id,
+                "issuer": licence.issuer,
+                "holder": licence.holder,
+                "covers_subsidiaries": licence.covers_subsidiaries,
+            },
+        },
+    )
 
 
 def _eccns(chips: Sequence[tuple[int, ChipClassification]]) -> list[str]:
@@ -451,10 +487,18 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
         # A conditions rule judges licences; no licence at all is the plain destination rule's finding.
         return []
     licence, reasons = _find_license(ctx, _eccns(chips), rule.required_conditions)
-    if licence is not None:
-        return []
     groups = in_groups if in_groups and not excepted else []
     because = ", ".join([*groups, *sorted(why)])
+    if licence is not None:
+        return [
+            _licence_relied_on(
+                ctx,
+                rule,
+                licence,
+                f"{ctx.chips_text(chips)} at a site in {country} ({because}) need a licence for this destination",
+                {"site_country": country, "groups": list(groups), "gpus": [i for i, _ in chips]},
+            )
+        ]
     return [
         _finding(
             rule,
@@ -536,7 +580,30 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
         return []
     licence, reasons = _find_license(ctx, _eccns(chips))
     if licence is not None:
-        return []
+        # The rule passes only because of the licence: say whom the rule caught and which licence covered it.
+        if hits:
+            strong_hits = [h for h in hits if h[5] is None or h[5].kind != "near"]
+            name, country, role, groups, _, _ = (strong_hits or hits)[-1]
+            why = f"the {role} {name} is headquartered in {country} ({', '.join(groups)})"
+        else:
+            name, country, role = offshore[-1]
+            groups = []
+            why = f"the {role} {name} is declared in {country} (an offshore holding place)"
+        return [
+            _licence_relied_on(
+                ctx,
+                rule,
+                licence,
+                f"{why}; {ctx.chips_text(chips)} need a licence wherever they are",
+                {
+                    "party": name,
+                    "role": role,
+                    "country": country,
+                    "groups": list(groups),
+                    "gpus": [i for i, _ in chips],
+                },
+            )
+        ]
     if not hits:
         name, declared, role = offshore[-1]
         return [
