@@ -583,7 +583,7 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
         # The rule passes only because of the licence: say whom the rule caught and which licence covered it.
         if hits:
             strong_hits = [h for h in hits if h[5] is None or h[5].kind != "near"]
-            name, country, role, groups, _, _ = (strong_hits or hits)[-1]
+            name, country, role, groups, _, _, _ = (strong_hits or hits)[-1]
             why = f"the {role} {name} is headquartered in {country} ({', '.join(groups)})"
         else:
             name, country, role = offshore[-1]
