@@ -735,6 +735,7 @@ def verify_envelope(
         StoreError: ``nonces``, ``chains`` or ``devices`` could not be read or written.
     """
     verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices)
+    verifier._heartbeats = None  # one envelope: nothing to reuse, so nothing to learn
     return verifier.verify_and_open(raw, now=now, source=source)[0]
 
 
@@ -762,6 +763,7 @@ def verify_and_open(
     ``evidence_log``: where a digest no binding resolves is looked up (:class:`EvidenceSource`).
     """
     verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices, evidence_log)
+    verifier._heartbeats = None  # one envelope: nothing to reuse, so nothing to learn
     if bindings is not None:
         verifier.bindings = bindings
     return verifier.verify_and_open(raw, now=now, source=source)
@@ -1018,12 +1020,16 @@ class _Heartbeats:
     repeating members, signer, issue date and declared operations were judged before by this
     verifier (with the same anchors), steps 7-8 and 12-15 are those conclusions again; steps
     1-6 and 9-11 (envelope, signature, subjects, freshness, replay, chain) are made in full.
-    Bounded: the newest conclusions per node key, and up to ``limit`` in all.
+    A node's conclusions are kept from its second envelope judged in full (a verifier that sees
+    one envelope of a node keeps nothing). Bounded: the newest conclusions per node key, and up
+    to ``limit`` in all.
     """
 
     def __init__(self, limit: int = 1024) -> None:
         self._newest: Bounded[str, _Judged] = Bounded(limit)
         self._all: Bounded[tuple[Any, ...], _Judged] = Bounded(limit)
+        # Keys judged in full once: what is concluded about them is kept from the second time.
+        self._once: Bounded[str, bool] = Bounded(limit)
         self.hits = 0
         """Envelopes judged by step 0 (tests and benchmarks read it)."""
         self.failures = 0
@@ -1091,6 +1097,9 @@ class _Heartbeats:
         signer = signers[0]
         key_id = signer.scope.key_id
         if manifest.node.key_id != key_id or run.key_id != key_id:
+            return
+        if self._once.get(key_id) is None:  # a verifier seeing one envelope of a node pays nothing here
+            self._once.put(key_id, True)
             return
         if run.grade != "declared" or run.bound or run.hardware_manifest is not None:
             return
