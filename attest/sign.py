@@ -89,7 +89,7 @@ def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> 
     digest = _DIGESTS.get(manifest)
     if digest is None:
         job_bytes = job if job is not None else canonical_job(manifest.job)
-        digest = framed_digest(_frame(manifest), manifest.freshness, job_bytes)
+        digest = framed_digest(manifest_frame(manifest), manifest.freshness, job_bytes)
         _DIGESTS.put(digest, manifest)
     return digest
 
@@ -108,11 +108,6 @@ def framed_digest(frame: tuple[bytes, bytes, bytes], freshness: Freshness, job: 
     return "sha256:" + h.hexdigest()
 
 
-def manifest_frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
-    """The manifest's RFC 8785 text before its freshness, between freshness and job, and after its job."""
-    return _frame(manifest)
-
-
 def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) -> bytes:
     """The manifest's RFC 8785 encoding: ``canonical_json(manifest.to_obj())``, assembled per member.
 
@@ -122,12 +117,12 @@ def manifest_canonical(manifest: WorkloadManifest, *, job: bytes | None = None) 
     frame kept per set of member objects (the verifier's fast reader shares a node's repeating
     members between its manifests, so a node's frame is written once).
     """
-    frame = _frame(manifest)
+    frame = manifest_frame(manifest)
     job_bytes = job if job is not None else canonical_job(manifest.job)
     return frame[0] + canonical_freshness(manifest.freshness) + frame[1] + job_bytes + frame[2]
 
 
-def _frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
+def manifest_frame(manifest: WorkloadManifest) -> tuple[bytes, bytes, bytes]:
     """The manifest's canonical text around its freshness and job: (before, between, after).
 
     Kept by the identity of every other member object (each one in the key: a frame is a

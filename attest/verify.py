@@ -926,7 +926,10 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
             run.evaluated.update(_evaluated_aspects(found))
 
     if heartbeats is not None:
-        heartbeats.learn(run, context, payload, manifest, signers, marks)
+        try:
+            heartbeats.learn(run, context, payload, manifest, signers, marks)
+        except Exception:  # a memory for speed: whatever goes wrong there, the verdict stands
+            heartbeats.failures += 1
 
 
 def _check_replay_and_chain(
@@ -1070,24 +1073,9 @@ class _Heartbeats:
         """Keep what the full path concluded at steps 7-8 and 12-15, when they depend on nothing else.
 
         ``context`` is what the full path judged with (policy, catalog, options, trust store and
-        document, read when it began). Learning is never needed for a result: whatever goes wrong
-        here, nothing is kept and the verdict stands.
+        document, read when it began).
         """
-        try:
-            self._learn(run, context, payload, manifest, signers, marks)
-        except Exception:  # a memory for speed: its failure must not touch the verdict
-            self.failures += 1
-
-    def _learn(
-        self,
-        run: _Run,
-        context: tuple[Any, ...],
-        payload: bytes,
-        manifest: WorkloadManifest,
-        signers: list[TrustEntry],
-        marks: list[int],
-    ) -> None:
-        policy, _, options = context[0], context[1], context[2]
+        policy, options = context[0], context[2]
         if options.as_of_issue or not options.require_canonical or run.at is not None:
             return
         if policy is not None and type(policy) is not Policy:
