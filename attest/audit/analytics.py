@@ -12,6 +12,7 @@
 * ``fleet.gpu_identity_changed`` / ``fleet.gpu_identity_reused`` — a verified GPU device (its
   device certificate, :mod:`attest.hardware.devices`) listed under more than one declared UUID or
   serial, or one declared UUID or serial worn by two devices: one device is one chip.
+* ``registry.identity_mismatch`` — a GPU listed with one registered chip's UUID and another's serial.
 * ``registry.wrong_site`` / ``registry.not_seen`` / ``registry.unregistered`` — the chip
   registry (expected serial → authorized site) against what is attested. A registered UUID or
   serial counts as seen only when no device wore it beside another identity; where only declared
@@ -530,11 +531,35 @@ def _registry(
     if not entries:
         return []
     out = []
+    # A GPU listed with one registered chip's UUID and another's serial (the UUID its device
+    # certificate carries, another chip's serial beside it) would show both chips present: it is
+    # one chip, it contradicts the registry, and neither of those identities counts as seen.
+    chip_of: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        for k in (f"serial:{e.serial}" if e.serial else None, f"uuid:{e.uuid}" if e.uuid else None):
+            if k:
+                chip_of[k] = i
+    mixed: set[str] = set()
+    for s in summaries:
+        for g in s.gpus:
+            keys = [k for k in (f"uuid:{g.uuid}", f"serial:{g.serial}" if g.serial else None) if k in chip_of]
+            if len({chip_of[k] for k in keys}) > 1 and not mixed.issuperset(keys):
+                mixed.update(keys)
+                out.append(
+                    FleetFinding(
+                        "registry.identity_mismatch",
+                        Severity.CONTRAINDICATED,
+                        f"GPU {g.uuid} at {s.site} ({s.name}) is listed with the UUID of one registered chip and "
+                        f"the serial {g.serial} of another: one GPU is one chip, so neither is shown present",
+                        CSA_TAMPERED,
+                        {"uuid": g.uuid, "serial": g.serial, "manifest": s.name, "site": s.site},
+                    )
+                )
     seen_at: dict[str, set[str]] = defaultdict(set)
     for s in summaries:
         for g in s.gpus:
             for ident in (f"uuid:{g.uuid}", f"serial:{g.serial}" if g.serial else None):
-                if ident is not None and ident not in identities.conflicted:
+                if ident is not None and ident not in identities.conflicted and ident not in mixed:
                     seen_at[ident].add(s.site)
     registered = set()
     declared_only: list[str] = []
@@ -553,6 +578,8 @@ def _registry(
                 f"{', '.join(d[:16] + '…' for d in doubtful[:4])} that also wore other UUIDs or serials, "
                 "which proves no chip of its own"
                 if doubtful
+                else "is listed only on a GPU that carries another registered chip's UUID or serial too"
+                if any(k in mixed for k in keys)
                 else "is in no manifest"
             )
             out.append(

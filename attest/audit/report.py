@@ -21,6 +21,7 @@ EXPLAIN = {
     "fleet.chain_fork": "The node signed two different manifests under one sequence number: its key was used twice "
     "(cloned key or rolled-back state). Nothing it signed after the fork can be ordered with confidence.",
     "registry.wrong_site": "The chip is attested at a site other than the one it is registered and licensed for.",
+    "registry.identity_mismatch": "A GPU carries the UUID of one registered chip and the serial of another: it is one chip, not two.",
     "registry.not_seen": "A registered chip appears in no manifest: where it is cannot be shown.",
     "registry.unregistered": "A GPU is attested that the chip registry does not list.",
     "registry.declared_only": "Registered chips are seen only under the serials or UUIDs the node declared, in manifests "

@@ -532,6 +532,11 @@ class BindingCache:
             if len(self._evidence) > self._size:
                 self._evidence.popitem(last=False)
 
+    def forget_evidence(self, digest: str) -> None:
+        """Forget the evidence kept under ``digest`` (a collector's, for an envelope it did not log)."""
+        with self._lock:
+            self._evidence.pop(digest, None)
+
     def decoded(self, ocsp: list[str]) -> bool:
         """Whether these base64 OCSP answers were decoded for a report that verified."""
         with self._lock:

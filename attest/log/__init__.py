@@ -139,7 +139,13 @@ class Log:
         return int(value) if value is not None and value.isdigit() else 0
 
     def index_evidence(self) -> int:
-        """Index the GPU evidence of the entries logged before the evidence index; return how many carried any."""
+        """Index the GPU evidence of the entries logged before the evidence index; return how many carried any.
+
+        Raises:
+            InputError: the log has no evidence index (one from before it, opened read-only).
+        """
+        if not self.store.indexed:
+            raise InputError("the log has no evidence index, and it could not be made (is it read-only?)")
         end = self.evidence_indexed_from
         carrying = 0
         for start in range(0, end, 1000):

@@ -89,6 +89,7 @@ MAX_BODY = 1 << 20
 _UNFINISHED_KEPT = 10_000
 """Envelopes whose append or verdict failed, remembered for their retry (the oldest forgotten first)."""
 _NOT_AN_ENVELOPE = ("envelope.malformed", "envelope.oversize", "envelope.base64", "envelope.noncanonical")
+_BOUND_GRADES = frozenset({"hardware-bound", "key-measured", "measured"})  # grades its GPU evidence earned
 _NOT_TRUSTED_SIGNERS = (
     "envelope.payload_type",
     "signature.unknown_key",
@@ -440,6 +441,16 @@ class Collector:
             self.log.store.put_result(index, result.status.value, json.dumps(result.to_obj()))
         return size - first
 
+    def _unlogged(self, manifest: WorkloadManifest | None) -> None:
+        """An envelope judged but not logged: the evidence it carried leaves the binding cache.
+
+        Judging it kept its GPU evidence for heartbeats that name it by digest; a heartbeat logged
+        on the strength of evidence the log does not hold could not be judged again from the log.
+        (Evidence an earlier entry carried is found again through the log's evidence index.)
+        """
+        for digest in carried(manifest):
+            self.bindings.forget_evidence(digest)
+
     def _duplicate(self, index: int, result: Any) -> tuple[int, dict[str, Any]]:
         return 200, {"duplicate": True, "leaf_index": index, "result": result, **self._proof(index)}
 
@@ -510,6 +521,7 @@ class Collector:
             return 400, {"error": "not an envelope", "result": _brief(result.to_obj())}
         untrusted = any(f.rule in _NOT_TRUSTED_SIGNERS for f in result.findings)
         if untrusted and not self.accept_untrusted:
+            self._unlogged(manifest)
             return 403, {
                 "error": "not signed by trusted keys only; not logged",
                 "result": _brief(result.to_obj()),
@@ -528,6 +540,7 @@ class Collector:
             signer = "untrusted" if untrusted else (result.key_id or "untrusted")
             wait = self.quota.take(signer, time.monotonic())
             if wait > 0:
+                self._unlogged(manifest)
                 return 429, {
                     "error": "this key's quota is spent; retry later",
                     "retry_after": math.ceil(wait),
@@ -578,7 +591,15 @@ class Collector:
                 zip(
                     order,
                     self.log.append(
-                        [members[p].raw for p in order], [carried(members[p].manifest) for p in order]
+                        [members[p].raw for p in order],
+                        # indexed only where it earned hardware-bound for the key that carried it: a
+                        # key copying another's evidence does not crowd the real entry out of the lookup
+                        [
+                            carried(members[p].manifest)
+                            if members[p].result.location_grade in _BOUND_GRADES
+                            else []
+                            for p in order
+                        ],
                     ),
                     strict=True,
                 )
@@ -586,6 +607,7 @@ class Collector:
         except InputError as exc:
             for p in order:
                 m = members[p]
+                self._unlogged(m.manifest)
                 self._unfinished(m.leaf, m.before, m.result.key_id, m.manifest)
                 answers[p] = (
                     503,
@@ -621,9 +643,7 @@ class Collector:
                 (placed[p].index, members[p].result.status.value, json.dumps(members[p].result.to_obj()))
                 for p in committing
             ]
-            if len(rows) == 1:
-                self.log.store.put_result(*rows[0])
-            elif rows:
+            if rows:
                 self.log.store.put_results(rows)
         except (AttestError, sqlite3.Error, OSError) as exc:
             message = getattr(exc, "message", None) or str(exc)

@@ -264,7 +264,7 @@ def evidence_rows(
         if where.new:
             for d in digests:
                 if _DIGEST.fullmatch(d):
-                    rows[(bytes.fromhex(d[7:]), where.index)] = None
+                    rows[(evidence_key(d), where.index)] = None
     return list(rows)
 
 
@@ -274,13 +274,13 @@ CREATE TABLE entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL UNIQUE,
                       off INTEGER NOT NULL, len INTEGER NOT NULL, up BLOB NOT NULL, at REAL);
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL);
 CREATE TABLE results (idx INTEGER PRIMARY KEY, status TEXT NOT NULL, result TEXT NOT NULL);
-CREATE TABLE evidence (digest BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (digest, idx)) WITHOUT ROWID;
 """
-# The evidence index (which entries carry the GPU evidence of a digest), for logs created before it.
+# The evidence index (which entries carry the GPU evidence of a digest); also made for logs created before it.
 _EVIDENCE_TABLE = (
     "CREATE TABLE IF NOT EXISTS evidence (digest BLOB NOT NULL, idx INTEGER NOT NULL, "
     "PRIMARY KEY (digest, idx)) WITHOUT ROWID"
 )
+_SCHEMA += _EVIDENCE_TABLE + ";\n"
 # Logs created before 2026-11-29 hold each entry's bytes in its row (``data``) and the subtree
 # hashes in a ``nodes`` table; they are still read and appended to in that layout.
 _INLINE_COLUMNS = {"idx", "leaf_hash", "data"}
@@ -696,7 +696,14 @@ class SqliteLog(DatabaseStore):
             raise InputError(f"the log {self.path} has no evidence index (it could not be written)")
         keyed = [(evidence_key(d), i) for d, i in rows]
         with self._writing():
-            self.db.executemany("INSERT OR IGNORE INTO evidence(digest, idx) VALUES (?, ?)", keyed)
+            self.db.execute("BEGIN IMMEDIATE")  # one durable commit for the rows, all or none
+            try:
+                self.db.executemany("INSERT OR IGNORE INTO evidence(digest, idx) VALUES (?, ?)", keyed)
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> None:
         """Remember a checkpoint the log signed; one of the same size and root is replaced (cosignatures)."""

@@ -578,12 +578,13 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     ]
     if not (hits or offshore) or not chips:
         return []
+    # Hits that decide the rule's severity: not a near match of a name, not weak registration evidence.
+    strong = [h for h in hits if (h[5] is None or h[5].kind != "near") and (h[6] is None or h[6].strong)]
     licence, reasons = _find_license(ctx, _eccns(chips))
     if licence is not None:
         # The rule passes only because of the licence: say whom the rule caught and which licence covered it.
         if hits:
-            strong_hits = [h for h in hits if h[5] is None or h[5].kind != "near"]
-            name, country, role, groups, _, _, _ = (strong_hits or hits)[-1]
+            name, country, role, groups, _, _, _ = (strong or hits)[-1]
             why = f"the {role} {name} is headquartered in {country} ({', '.join(groups)})"
         else:
             name, country, role = offshore[-1]
@@ -622,7 +623,6 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
                 remedy="declare the country of the party's principal place of business, or attach a licence",
             )
         ]
-    strong = [h for h in hits if (h[5] is None or h[5].kind != "near") and (h[6] is None or h[6].strong)]
     name, country, role, groups, declared, match, sign = (strong or hits)[-1]
     severity = (
         Severity(rule.severity)

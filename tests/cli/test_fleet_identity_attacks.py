@@ -145,3 +145,22 @@ def test_a_binding_that_matches_no_gpu_is_refused(lab: Path, cli: CliRunner) -> 
     out = cli("manifest", "--site", "my.json", "--tenant", "tenant.json", "--job-id", "y", "--operator", "Example Cloud Sdn. Bhd.",
               "--key", "node/attest.key", "--simulate", "six.json", "--binding", "binding.json", "-o", "y.json", check_code=0)
     assert out.stderr.count("is not on this host") == 2
+
+
+def test_a_gpu_under_one_chips_uuid_and_another_chips_serial_proves_neither(lab: Path, cli: CliRunner) -> None:
+    # A review of the change: the real UUIDs (which the binding covers), another node's serials beside
+    # them, all sixteen chips registered by serial and UUID: eight GPUs showed sixteen chips present.
+    bind(cli)
+    real, other = _collect(cli, "n1"), _collect(cli, "other-node")
+    mixed = json.loads(json.dumps(real))
+    for g, o in zip(_gpus(mixed), _gpus(other), strict=True):
+        g["serial"] = o["serial"]
+    (lab / "mx.json").write_text(json.dumps(mixed))
+    m = envelope(cli, "m1", "my", ["--simulate", "mx.json"], "binding.json")
+    rows = [f"{g['serial']},{g['uuid']},jhb-2\n" for g in _gpus(real) + _gpus(other)]
+    (lab / "reg.csv").write_text("serial,uuid,site\n" + "".join(rows))
+    report = _audit(cli, lab, [m], 3, "--registry", "reg.csv")
+    mismatch = _fleet(report, "registry.identity_mismatch")
+    assert len(mismatch) == 8 and all(f["severity"] == "contraindicated" for f in mismatch)
+    not_seen = _fleet(report, "registry.not_seen")
+    assert len(not_seen) == 16  # none of the sixteen is shown present by a GPU that is one chip

@@ -417,13 +417,13 @@ def test_a_verdict_lost_after_the_state_commit_is_not_turned_into_a_replay(tmp_p
         )
 
     def fail_once(c: Collector) -> None:
-        real = c.log.store.put_result
+        real = c.log.store.put_results
 
         def once(*args: Any, **kw: Any) -> None:
-            c.log.store.put_result = real  # type: ignore[method-assign]
+            c.log.store.put_results = real  # type: ignore[method-assign]
             raise sqlite3.OperationalError("database is locked")
 
-        c.log.store.put_result = once  # type: ignore[method-assign]
+        c.log.store.put_results = once  # type: ignore[method-assign]
 
     # The node's retry.
     c = make("retry")
@@ -452,7 +452,7 @@ def test_a_verdict_lost_after_the_state_commit_is_not_turned_into_a_replay(tmp_p
     # A crash instead: recover() at the restart.
     c = make("crash")
     raw = node.envelope(node.manifest(now=datetime.now(UTC)))
-    c.log.store.put_result = lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))  # type: ignore[method-assign]
+    c.log.store.put_results = lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))  # type: ignore[method-assign]
     assert c._submit(raw)[0] == 503
     restarted = make("crash")
     assert restarted.recover() == 1

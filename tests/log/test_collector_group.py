@@ -571,3 +571,51 @@ def test_the_same_unauthenticated_bytes_twice_in_a_group_are_one_entry(tmp_path:
     assert _summary(got) == _summary([alone._submit(r) for r in raws])
     assert [x[1:3] for x in _summary(got)] == [(False, 0), (False, 1), (True, 0)]
     assert grouped.log.size == 2 and grouped.log.verify() == []
+
+
+@pytest.mark.parametrize("refusal", ["append fails", "quota spent"])
+def test_a_binding_the_collector_did_not_log_backs_no_heartbeat(tmp_path: Path, refusal: str) -> None:
+    """A review of the change: judging a full binding kept its evidence in the collector's cache even
+    when the envelope was then refused (503, 429); the node's next heartbeat, naming it by digest,
+    was logged hardware-bound on evidence the log does not hold, which nobody could judge again."""
+    from attest.hardware.binding import attach, evidence_digest, reference_binding
+    from attest.hardware.simulated_cc import SimulatedCcBackend
+    from attest.log import collector as cm
+    from tests.conftest import fresh_binding
+    from tests.hardware.test_binding import options
+
+    vendor = SimulatedCcBackend(tmp_path / "vendor")
+    node = trusted_node()
+    now = datetime.now(UTC)
+    plain = node.manifest(now=now, chain=True)
+    gpus = node.manifest(now=now).gpus
+    binding = fresh_binding(gpus, node.key.public, vendor, at=now)
+    full = node.manifest(now=now, chain=True, gpus=[g.to_obj() for g in attach(gpus, binding, node.key.key_id)])
+    heartbeat = node.manifest(now=now, chain=True, gpus=[g.to_obj() for g in reference_binding(full.gpus)])
+    Log.init(tmp_path / "log.db", "example.com/x", SigningKey.generate()).store.close()
+    c = Collector(
+        Log.open(tmp_path / "log.db"),
+        node.trust,
+        state=cm.open_state(str(tmp_path / "log.db"), None),
+        policy=None,
+        options=options(vendor),
+        quota_per_minute=1 if refusal == "quota spent" else 600,
+    )
+    assert c._submit(node.envelope(plain))[0] == 200
+    if refusal == "append fails":
+        real = c.log.store.append
+
+        def failing(entries: list[bytes], evidence: Any = None) -> Any:
+            c.log.store.append = real  # type: ignore[method-assign]
+            raise InputError("disk full")
+
+        c.log.store.append = failing  # type: ignore[method-assign]
+        assert c._submit(node.envelope(full))[0] == 503
+    else:
+        assert c._submit(node.envelope(full))[0] == 429
+        c.quota.buckets.clear()  # a minute later
+    code, body = c._submit(node.envelope(heartbeat))
+    assert code == 200
+    assert body["result"]["location_grade"] == "declared"  # not bound on evidence the log lacks
+    assert any(f["rule"].startswith("hardware.cc.evidence") for f in body["result"]["findings"])
+    assert all(not c.log.store.evidence_entries(evidence_digest(g.cc_evidence)) for g in full.gpus if g.cc_evidence)

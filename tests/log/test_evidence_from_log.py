@@ -459,3 +459,16 @@ def test_forged_rows_of_a_postgresql_log_are_refused_and_its_errors_are_findings
     r = verifier(genuine, vendor, log, trust=trust).verify(hb, now=LATER)
     finding = next(f for f in r.findings if f.rule == "hardware.cc.evidence_log_error")
     assert "could not be looked up in the log" in finding.message and r.location_grade == "declared"
+
+
+def test_backfilling_a_log_without_an_index_is_a_clear_error(tmp_path: Path) -> None:
+    """An old log opened read-only has no evidence index: backfilling it says so (exit 2), never "covers all"."""
+    from attest.crypto.keys import SigningKey
+    from attest.errors import InputError
+    from attest.log import Log
+
+    Log.init(tmp_path / "log.db", "example.com/x", SigningKey.generate()).store.close()
+    log = Log.open(tmp_path / "log.db")
+    log.store.indexed = False  # what opening a pre-index log read-only leaves
+    with pytest.raises(InputError, match="no evidence index"):
+        log.index_evidence()

@@ -19,6 +19,13 @@ from attest.policy.registration import prc_registration, uscc_valid
 from tests.policy.test_cli_scenarios import ORDER, SG, _run
 
 
+def test_an_identifier_of_any_shape_is_read_without_error() -> None:
+    # The USCC shape lets I, O, S, V, Z through in its second place, and non-ASCII digits through \\d
+    for value in ("9I1100000000000000", "9O1100000000000000", "91\u0661100000000000000"[:18]):
+        assert not uscc_valid(value)
+        assert prc_registration("Example Pte. Ltd.", [Identifier(scheme="uen", value=value)], "SG") == []
+
+
 def test_uscc_check_digit_per_gb_32100() -> None:
     assert uscc_valid("91350100M000100Y43")  # the standard's worked example
     assert not uscc_valid("91350100M000100Y44")  # one check character off
@@ -42,6 +49,15 @@ def test_uscc_check_digit_per_gb_32100() -> None:
         ("Bei\u200bjing Lion Technology Co Ltd", True),
         ("Lion Technology (Shenzhen) Company Limited", True),
         ("北京月之暗面科技有限公司", True),  # Traditional script
+        # a review of the change: both scripts in one name, other spellings of the form and the place
+        ("北京蓝港计算有限公司 (Blue Harbor Computing)", True),
+        ("Blue Harbor Computing 北京蓝港计算有限公司", True),
+        ("Beijing Lion Technology Company Ltd.", True),
+        ("Beijing-Lion Technology Co., Ltd.", True),
+        ("Xi\u2019an Lion Technology Co., Ltd.", True),
+        ("Inner Mongolia Lion Technology Co., Ltd.", True),
+        ("Beijing Lion Technology Co., Ltd. (Singapore Branch)", True),
+        ("烟台狮子科技有限公司", True),  # a prefecture-level city
     ],
 )
 def test_prc_enterprise_names_are_evidence(name: str, strong: bool) -> None:
