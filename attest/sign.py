@@ -14,6 +14,8 @@ import hashlib
 import math
 import operator
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from attest._internal.memo import ByIdentity
 from attest.crypto.canonical import SAFE_INTEGER, canonical_json, encode_string, encode_utf8, es6_number
@@ -94,14 +96,16 @@ def manifest_digest(manifest: WorkloadManifest, *, job: bytes | None = None) -> 
     return digest
 
 
-def framed_digest(frame: tuple[bytes, bytes, bytes], freshness: Freshness, job: bytes) -> str:
+def framed_digest(
+    frame: tuple[bytes, bytes, bytes], freshness: Freshness, job: bytes, *, wire: Any = None
+) -> str:
     """:func:`manifest_digest` of the manifest whose text around freshness and job is ``frame``.
 
     ``frame`` is :func:`manifest_frame` of a manifest with the same other members; ``job`` is
-    ``canonical_job`` of its job.
+    ``canonical_job`` of its job; ``wire`` is the Struct ``freshness`` was read from, if any.
     """
     h = hashlib.sha256(frame[0])
-    h.update(canonical_freshness(freshness))
+    h.update(canonical_freshness(freshness, wire))
     h.update(frame[1])
     h.update(job)
     h.update(frame[2])
@@ -193,8 +197,18 @@ class _General(Exception):
     """A value the direct encoders do not write; the general encoder decides."""
 
 
-def canonical_job(job: Job) -> bytes:
-    """``canonical_json(job.to_obj())``: the job's RFC 8785 encoding, written from its fields."""
+def _stamp(value: datetime, text: object) -> str:
+    """``format_timestamp(value)``; ``text`` when it is that already (read from the wire, in the one UTC form)."""
+    if type(text) is str and len(text) == 20 and text[10] == "T" and text[19] == "Z":
+        return text  # the value was parsed from this text, which is what format_timestamp writes for it
+    return format_timestamp(value)
+
+
+def canonical_job(job: Job, wire: Any = None) -> bytes:
+    """``canonical_json(job.to_obj())``: the job's RFC 8785 encoding, written from its fields.
+
+    ``wire``: the decoded Struct the job was read from, whose timestamp texts are reused.
+    """
     d = job.__dict__
     if d.keys() != _JOB_KEYS or type(d["phase"]) is not str:
         return canonical_json(job.to_obj())
@@ -212,26 +226,30 @@ def canonical_job(job: Job) -> bytes:
             images.append(f'{{"digest":{encode_string(image.digest)},"name":{encode_string(image.name)}}}')
         text = (
             ("{" if ops is None else f'{{"declared_training_ops":{_number(ops)},')
-            + ("" if ended is None else f'"ended_at":"{format_timestamp(ended)}",')
+            + ("" if ended is None else f'"ended_at":"{_stamp(ended, wire and wire.ended_at)}",')
             + f'"id":{encode_string(d["id"])},"images":[{",".join(images)}],"phase":{encode_string(d["phase"])},'
             + f'"scheduler":{encode_string(d["scheduler"])}'
             + ("" if spec is None else f',"spec_digest":{encode_string(spec)}')
-            + ("}" if started is None else f',"started_at":"{format_timestamp(started)}"}}')
+            + ("}" if started is None else f',"started_at":"{_stamp(started, wire and wire.started_at)}"}}')
         )
     except (_General, TypeError, AttributeError):  # not what a validated job holds
         return canonical_json(job.to_obj())
     return encode_utf8(text)
 
 
-def canonical_freshness(freshness: Freshness) -> bytes:
-    """``canonical_json(freshness.to_obj())``, written from its fields."""
+def canonical_freshness(freshness: Freshness, wire: Any = None) -> bytes:
+    """``canonical_json(freshness.to_obj())``, written from its fields.
+
+    ``wire``: the decoded Struct the freshness was read from, whose timestamp texts are reused.
+    """
     d = freshness.__dict__
     if d.keys() != _FRESHNESS_KEYS:
         return canonical_json(freshness.to_obj())
     try:
         previous = d["previous"]
         text = (
-            f'{{"expires_at":"{format_timestamp(d["expires_at"])}","issued_at":"{format_timestamp(d["issued_at"])}"'
+            f'{{"expires_at":"{_stamp(d["expires_at"], wire and wire.expires_at)}",'
+            f'"issued_at":"{_stamp(d["issued_at"], wire and wire.issued_at)}"'
             f',"nonce":{encode_string(d["nonce"])}'
             + ("" if previous is None else f',"previous":{encode_string(previous)}')
             + f',"sequence":{_number(d["sequence"])}}}'

@@ -63,7 +63,7 @@ from attest.crypto.dsse import (
     pae,
     parse_envelope,
     sign_payload,
-    split_canonical,
+    split_one_signature,
 )
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
@@ -83,13 +83,22 @@ from attest.hardware.devices import claim_period, gpu_devices
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
 from attest.hardware.rim import RimAppraiser
 from attest.model.base import assemble, construct, format_timestamp, require_aware, shift, shift_back
-from attest.model.fastread import REPEATING, read_parts, read_statement
+from attest.model.fastread import (
+    REPEATING,
+    PayloadFrame,
+    Varying,
+    match_frame,
+    payload_frame,
+    read_framed,
+    read_statement,
+)
 from attest.model.location import LandmarkRegistry
 from attest.model.manifest import (
     PREDICATE_TYPE,
     CcEvidence,
     Freshness,
     Gpu,
+    Job,
     SignedChallenge,
     WorkloadManifest,
 )
@@ -314,7 +323,10 @@ class _Run:
     evaluated: set[str] = field(default_factory=set)
     subject: str | None = None
     key_id: str | None = None
-    manifest: WorkloadManifest | None = None
+    signed: WorkloadManifest | None = None
+    """The manifest read (steps 5 on); see :attr:`manifest`."""
+    heartbeat: tuple[_Judged, Freshness, Job] | None = None
+    """Step 0's reading: the conclusions it reused, and the manifest's own freshness and job."""
     grade: str = "declared"
     classifications: tuple[ChipClassification, ...] = ()
     bound: list[BoundDevice] = field(default_factory=list)
@@ -324,6 +336,16 @@ class _Run:
     anchors: Anchors | None = None
     hardware_manifest: WorkloadManifest | None = None
     """The manifest with each ``cc_evidence_ref`` resolved to the evidence it names (when it has any)."""
+
+    @property
+    def manifest(self) -> WorkloadManifest | None:
+        """The authenticated manifest; step 0's is built when first asked for (a heartbeat's result needs none)."""
+        if self.signed is None and self.heartbeat is not None:
+            judged, fr, job = self.heartbeat
+            values = {name: judged.members.get(name) for name in WorkloadManifest.model_fields}
+            values["freshness"], values["job"] = fr, job
+            self.signed = assemble(WorkloadManifest, values, set(judged.given))
+        return self.signed
 
     @property
     def judged_at(self) -> datetime:
@@ -353,16 +375,24 @@ class _Run:
         )
 
     def result(self) -> VerificationResult:
-        vector: dict[str, Status] = dict.fromkeys(self.evaluated, Status.AFFIRMING)
-        status = Status.AFFIRMING
-        for f in self.findings:
-            if f.severity is Severity.INFO:
-                continue  # explains; lowers nothing (and an unevaluated aspect stays unevaluated)
-            level = f.severity.status
-            status = Status.worst((status, level))
-            for aspect in _aspects_of(f.rule):
-                vector[aspect] = Status.worst((vector.get(aspect, Status.AFFIRMING), level))
-        m = self.manifest
+        m, hb = self.signed, self.heartbeat
+        findings = self.findings
+        if hb is not None and len(self.evaluated) == len(hb[0].evaluated):
+            # Step 0's: the kept findings (steps 7-8 first, 12-15 last) were folded when kept;
+            # only those between them (replay, chain) are folded now. Folding is order-free.
+            judged = hb[0]
+            status, vector = judged.folded[0], dict(judged.folded[1])
+            findings = findings[len(judged.pre) : len(findings) - len(judged.post)]
+        else:
+            status, vector = Status.AFFIRMING, dict.fromkeys(self.evaluated, Status.AFFIRMING)
+        status = _fold(findings, status, vector)
+        findings = self.findings
+        if m is not None:
+            read: tuple[str, str, int] | None = (m.node.hostname, m.job.id, m.freshness.sequence)
+        elif hb is not None:
+            read = (hb[0].hostname, hb[2].id, hb[1].sequence)
+        else:
+            read = None
         # The status is computed from the findings here, so it is never more trusting
         # than the worst of them (the invariant VerificationResult checks on input).
         return construct(
@@ -372,16 +402,28 @@ class _Run:
                 "source": self.source,
                 "subject": self.subject,
                 "key_id": self.key_id,
-                "node": m.node.hostname if m else None,
-                "job_id": m.job.id if m else None,
-                "sequence": m.freshness.sequence if m else None,
-                "location_grade": self.grade if m else None,
+                "node": read[0] if read else None,
+                "job_id": read[1] if read else None,
+                "sequence": read[2] if read else None,
+                "location_grade": self.grade if read else None,
                 "trust_vector": _trust_vector(tuple([vector.get(a, Status.NONE) for a in _VECTOR])),
-                "findings": self.findings,
+                "findings": findings,
                 "verified_at": self.now,
                 "anchors": self.anchors,
             },
         )
+
+
+def _fold(findings: Sequence[Finding], status: Status, vector: dict[str, Status]) -> Status:
+    """``status`` lowered by each finding, and ``vector``'s aspects by the findings that speak to them (in place)."""
+    for f in findings:
+        if f.severity is Severity.INFO:
+            continue  # explains; lowers nothing (and an unevaluated aspect stays unevaluated)
+        level = f.severity.status
+        status = Status.worst((status, level))
+        for aspect in _aspects_of(f.rule):
+            vector[aspect] = Status.worst((vector.get(aspect, Status.AFFIRMING), level))
+    return status
 
 
 def _trust_vector(statuses: tuple[Status, ...]) -> TrustVector:
@@ -561,7 +603,7 @@ class Verifier:
             StoreError: the replay, chain or device state could not be read or written
                 (a database locked, full, read-only, damaged or disconnected): no verdict.
         """
-        return self.verify_and_open(raw, now=now, source=source)[0]
+        return self._run(raw, now=now, source=source).result()
 
     def verify_and_open(
         self, raw: bytes, *, now: datetime | None = None, source: str | None = None
@@ -846,7 +888,7 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
         _explain_bad_statement(run, payload, options)
         return
     manifest = statement.predicate
-    run.manifest = manifest
+    run.signed = manifest
     if options.as_of_issue:
         run.at = min(manifest.freshness.issued_at, run.now)
 
@@ -886,7 +928,13 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     _check_freshness(run, manifest.freshness, options)
 
     # 10. and 11. Replay and chain.
-    _check_replay_and_chain(run, verifier, manifest, lambda: manifest_digest(manifest, job=job_canonical))
+    _check_replay_and_chain(
+        run,
+        verifier,
+        manifest.freshness,
+        manifest.node.key_id,
+        lambda: manifest_digest(manifest, job=job_canonical),
+    )
     marks.append(len(run.findings))
 
     # 12. Classification, from the catalog, never from the manifest's word.
@@ -933,12 +981,12 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
 
 
 def _check_replay_and_chain(
-    run: _Run, verifier: Verifier, manifest: WorkloadManifest, digest: Callable[[], str]
+    run: _Run, verifier: Verifier, freshness: Freshness, node_key_id: str, digest: Callable[[], str]
 ) -> None:
     """Steps 10 and 11: the (key, nonce) pair not used before; the node's chain continued.
 
-    ``digest`` gives the manifest's digest (:func:`attest.sign.manifest_digest`), asked only
-    when the chain is checked.
+    ``freshness`` and ``node_key_id`` are the manifest's; ``digest`` gives the manifest's digest
+    (:func:`attest.sign.manifest_digest`), asked only when the chain is checked.
     """
     # 10. Replay: the (key, nonce) pair was not used before by another payload. The same payload
     #     from the same node key again (identical or re-signed bytes) is the same manifest: it
@@ -946,19 +994,19 @@ def _check_replay_and_chain(
     assert run.key_id is not None and run.subject is not None  # set by steps 1-7
     first = None
     nonces, chains, options = verifier.nonces, verifier.chains, verifier.options
-    expires = shift(manifest.freshness.expires_at, options.clock_skew)
+    expires = shift(freshness.expires_at, options.clock_skew)
     sightings = sighting_store(nonces)
     if nonces is None:
         run.findings.append(_REPLAY_NOT_CHECKED)
     elif sightings is not None:
-        first = sightings.first_use(run.key_id, manifest.freshness.nonce, expires, run.subject, run.now)
+        first = sightings.first_use(run.key_id, freshness.nonce, expires, run.subject, run.now)
         if first.payload != run.subject:
             first = None
-            _replayed(run, manifest.freshness.nonce)
+            _replayed(run, freshness.nonce)
         elif not first.new:
             run.add(*seen_before(first))
-    elif not nonces.check_and_record(run.key_id, manifest.freshness.nonce, expires):
-        _replayed(run, manifest.freshness.nonce)
+    elif not nonces.check_and_record(run.key_id, freshness.nonce, expires):
+        _replayed(run, freshness.nonce)
 
     # 11. Chain (a manifest seen before keeps the chain verdict it had when first seen). The
     #     verdict kept with a sighting is the one judged against that same store's chain heads:
@@ -969,12 +1017,12 @@ def _check_replay_and_chain(
             run.add(*first_chain_verdict(first))
     elif chains is None:
         run.findings.append(_CHAIN_NOT_CHECKED)
-    elif run.key_id != manifest.node.key_id:
+    elif run.key_id != node_key_id:
         pass  # not signed by the node key it names (refused above): its claims move no chain
     else:
-        rule = _check_chain(run, chains, manifest.freshness, digest)
+        rule = _check_chain(run, chains, freshness, digest)
         if first is not None and sightings is not None and same_store:
-            sightings.note_chain(run.key_id, manifest.freshness.nonce, first.payload, rule)
+            sightings.note_chain(run.key_id, freshness.nonce, first.payload, rule)
 
 
 @dataclass(frozen=True, eq=False)
@@ -986,51 +1034,58 @@ class _Judged:
     job's declared operations, and the verifier's policy, catalog and options — when, as
     :meth:`_Heartbeats.learn` requires, the key's trust period is met, the GPUs carry no
     evidence, the manifest no landmark receipts and the policy is the bundled engine (whose
-    verdict is a function of those). A manifest whose repeating members are these very bytes
-    has the same values (the fast reader's values are functions of the bytes), so the same
+    verdict is a function of those). A payload that is this one's frame with other subjects,
+    job and freshness (:func:`~attest.model.fastread.match_frame`) has every other member byte
+    for byte, so the same values (the reader's values are functions of the bytes) and the same
     conclusions.
     """
 
     context: tuple[object, ...]
     """The verifier's policy, catalog, options, trust store and trust document, by identity."""
     signer: TrustEntry
-    repeating: tuple[bytes, ...]
+    frame: PayloadFrame
+    """The judged payload around its subjects, job and freshness."""
     on: date
     ops: tuple[type, object]
+    hostname: str
     members: dict[str, Any]
     """The judged manifest's repeating member objects (validated), by name."""
     given: frozenset[str]
-    frame: tuple[bytes, bytes, bytes]
+    digest_frame: tuple[bytes, bytes, bytes]
+    """The manifest's canonical text around its freshness and job (the chain digest's)."""
     pre: tuple[Finding, ...]
     """Steps 7 and 8 (the node key, the key's scope)."""
     post: tuple[Finding, ...]
     """Steps 12 to 15 (classification, hardware, devices, location, policy)."""
     evaluated: frozenset[str]
     classifications: tuple[ChipClassification, ...]
+    folded: tuple[Status, dict[str, Status]]
+    """The status and trust-vector aspects that ``evaluated``, ``pre`` and ``post`` give (see :meth:`_Run.result`)."""
 
 
 _TIME_SCOPE = frozenset({"trust.key_not_yet_valid", "trust.key_expired"})
 
 
-_KEEP_AT_MOST = 64 * 1024
-"""The most bytes of repeating members one kept conclusion holds (1,024 of them: at most 64 MiB)."""
+_KEEP_AT_MOST = 32 * 1024
+"""The most bytes of frame one kept conclusion holds (at most 2 per key, 1,024 keys: 64 MiB)."""
+_PER_KEY = 2
+"""Conclusions kept per node key (a node running two jobs of different declared operations)."""
 
 
 class _Heartbeats:
     """A verifier's memory of the nodes it judged in full: step 0 of :func:`_verify`.
 
-    A node's heartbeats repeat every member but freshness and job byte for byte. For one whose
-    repeating members, signer, issue date and declared operations were judged before by this
-    verifier (with the same anchors), steps 7-8 and 12-15 are those conclusions again; steps
-    1-6 and 9-11 (envelope, signature, subjects, freshness, replay, chain) are made in full.
-    A node's conclusions are kept from its second envelope judged in full (a verifier that sees
-    one envelope of a node keeps nothing). Bounded: the newest conclusions per node key, and up
-    to ``limit`` in all.
+    A node's heartbeats repeat every member but subjects, freshness and job byte for byte. For
+    one whose other members, signer, issue date and declared operations were judged before by
+    this verifier (with the same anchors), steps 7-8 and 12-15 are those conclusions again;
+    steps 1-6 and 9-11 (envelope, signature, subjects, freshness, replay, chain) are made in
+    full. A node's conclusions are kept from its second envelope judged in full (a verifier
+    that sees one envelope of a node keeps nothing). Bounded: the newest :data:`_PER_KEY`
+    conclusions per node key, for up to ``limit`` keys.
     """
 
     def __init__(self, limit: int = 1024) -> None:
-        self._newest: Bounded[str, _Judged] = Bounded(limit)
-        self._all: Bounded[tuple[Any, ...], _Judged] = Bounded(limit)
+        self._newest: Bounded[str, tuple[_Judged, ...]] = Bounded(limit)
         # Keys judged in full once: what is concluded about them is kept from the second time.
         self._once: Bounded[str, bool] = Bounded(limit)
         self.hits = 0
@@ -1038,28 +1093,9 @@ class _Heartbeats:
         self.failures = 0
         """Verifications whose conclusions could not be kept (a bug; the verdicts stand)."""
 
-    def knows(self, key_id: str) -> bool:
-        """Whether anything signed by ``key_id`` was judged (else step 0 leaves it to the full path)."""
-        return self._newest.get(key_id) is not None
-
-    def find(
-        self,
-        context: tuple[object, ...],
-        key_id: str,
-        repeating: tuple[bytes, ...],
-        on: date,
-        ops: tuple[type, object],
-    ) -> _Judged | None:
-        """The conclusions for exactly these bytes, signer key, date and operations, under these anchors."""
-        judged = self._newest.get(key_id)
-        if judged is None or judged.on != on or judged.ops != ops or judged.repeating != repeating:
-            judged = self._all.get((key_id, repeating, on, ops))
-            if judged is None:
-                return None
-            self._newest.put(key_id, judged)
-        if any(a is not b for a, b in zip(judged.context, context, strict=True)):
-            return None
-        return judged
+    def judged(self, key_id: str) -> tuple[_Judged, ...]:
+        """The conclusions kept for ``key_id``, newest first (none: step 0 leaves it to the full path)."""
+        return self._newest.get(key_id) or ()
 
     def learn(
         self,
@@ -1098,27 +1134,35 @@ class _Heartbeats:
         pre = tuple(run.findings[marks[0] : marks[1]])
         if any(f.rule in _TIME_SCOPE for f in pre):
             return
-        parts = read_parts(payload, max_bytes=options.max_bytes)
-        if parts is None or sum(map(len, parts.repeating)) > _KEEP_AT_MOST:
-            return  # a node whose repeating members are this large is judged in full (memory stays bounded)
+        if len(payload) > _KEEP_AT_MOST:
+            return  # a node whose manifests are this large is judged in full (memory stays bounded)
+        frame = payload_frame(payload, max_bytes=options.max_bytes)
+        if frame is None:
+            return
         ops = manifest.job.declared_training_ops
-        on = manifest.freshness.issued_at.date()
+        pre_post = (*pre, *run.findings[marks[2] :])
+        vector = dict.fromkeys(run.evaluated, Status.AFFIRMING)
+        status = _fold(pre_post, Status.AFFIRMING, vector)
         judged = _Judged(
             context=context,
             signer=signer,
-            repeating=parts.repeating,
-            on=on,
+            frame=frame,
+            on=manifest.freshness.issued_at.date(),
             ops=(type(ops), ops),
+            hostname=manifest.node.hostname,
             members={name: getattr(manifest, name) for name in REPEATING},
             given=frozenset(manifest.model_fields_set),
-            frame=manifest_frame(manifest),
+            digest_frame=manifest_frame(manifest),
             pre=pre,
             post=tuple(run.findings[marks[2] :]),
             evaluated=frozenset(run.evaluated),
             classifications=run.classifications,
+            folded=(status, vector),
         )
-        self._all.put((key_id, parts.repeating, on, judged.ops), judged)
-        self._newest.put(key_id, judged)
+        kept = tuple(
+            j for j in self.judged(key_id) if j.frame != frame or j.on != judged.on or j.ops != judged.ops
+        )
+        self._newest.put(key_id, (judged, *kept[: _PER_KEY - 1]))
 
 
 def _in_trust_period(entry: TrustEntry, issued: datetime, now: datetime) -> bool:
@@ -1135,34 +1179,47 @@ def _in_trust_period(entry: TrustEntry, issued: datetime, now: datetime) -> bool
 def _heartbeat_ready(
     run: _Run,
     payload: bytes,
-    key_id: str,
     entry: TrustEntry,
     verifier: Verifier,
-    heartbeats: _Heartbeats,
+    kept: tuple[_Judged, ...],
     context: tuple[Any, ...],
-) -> tuple[_Judged, WorkloadManifest, bytes | None] | None:
-    """Step 0 before the state: the conclusions found, the manifest and the job's text; None to go the whole way."""
+) -> tuple[_Judged, Varying, bytes | None] | None:
+    """Step 0 before the state: the conclusions found, what varies, the job's text; None to go the whole way."""
     options = context[2]
-    parts = read_parts(payload, max_bytes=options.max_bytes)
-    if parts is None:
+    if len(payload) > options.max_bytes:
         return None
-    fr, job = parts.freshness, parts.job
-    ops = job.declared_training_ops
-    judged = heartbeats.find(context, key_id, parts.repeating, fr.issued_at.date(), (type(ops), ops))
-    if judged is None or judged.signer is not entry or not _in_trust_period(entry, fr.issued_at, run.now):
+    for judged in kept:
+        if judged.signer is not entry or any(
+            a is not b for a, b in zip(judged.context, context, strict=True)
+        ):
+            continue
+        texts = match_frame(judged.frame, payload)
+        if texts is None:
+            continue
+        read = read_framed(judged.frame, texts)
+        if read is None:
+            return None  # not what the reader reads fast: the full path reads and explains it
+        subjects, job, fr = read.subjects, read.job, read.freshness
+        ops = job.declared_training_ops
+        if fr.issued_at.date() != judged.on or (type(ops), ops) != judged.ops:
+            continue
+        break
+    else:
+        return None
+    if not _in_trust_period(entry, fr.issued_at, run.now):
         return None
     job_canonical = (
-        canonical_job(job) if verifier.chains is not None or not (job.spec_digest or job.images) else None
+        canonical_job(job, read.job_wire)
+        if verifier.chains is not None or not (job.spec_digest or job.images)
+        else None
     )
-    if not subjects_name_job(parts.subject, job, job_canonical=job_canonical):
+    if not subjects_name_job(subjects, job, job_canonical=job_canonical):
         return None
     _check_freshness(run, fr, options)
     if run.findings:
         run.findings.clear()
         return None
-    values = {name: judged.members.get(name) for name in WorkloadManifest.model_fields}
-    values["freshness"], values["job"] = fr, job
-    return judged, assemble(WorkloadManifest, values, set(judged.given)), job_canonical
+    return judged, read, job_canonical
 
 
 def _verify_heartbeat(
@@ -1174,49 +1231,50 @@ def _verify_heartbeat(
     signature it checked (so the full path does not check the same signature over the same
     message twice, a forged one included). It gives up, having added nothing, on
     anything but a canonical envelope with one signature by a trusted, unrevoked key whose
-    payload's repeating members were judged before, with subjects that name the job and a
-    freshness without finding; whatever it judges is judged as the full path would. ``context``
-    is the anchors the verification uses (see :func:`_verify`).
+    payload is the frame of one judged before with other subjects, job and freshness, subjects
+    that name the job and a freshness without finding; whatever it judges is judged as the full
+    path would. ``context`` is the anchors the verification uses (see :func:`_verify`).
     """
-    split = split_canonical(raw)
-    if split is None:
-        return False, None
-    envelope, payload = split
-    if len(envelope.signatures) != 1 or envelope.payload_type != PAYLOAD_TYPE_INTOTO:
-        return False, None
-    sig = envelope.signatures[0]
-    key_id = sig.keyid
-    if not heartbeats.knows(key_id):
+    one = split_one_signature(raw)
+    if one is None:
+        return False, None  # not a canonical envelope with one in-toto signature: the full path's
+    key_id, sig_text, signature, payload = one
+    kept = heartbeats.judged(key_id)
+    if not kept:
         return False, None  # a node not judged before: the full path, which verifies the signature once
     trust = context[3]
     entry = trust.get(key_id)
     if entry is None or trust.is_revoked(key_id):
         return False, None
-    message = pae(envelope.payload_type, payload)
-    ok = entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message)
-    verified = (key_id, sig.sig, message, ok)
+    message = pae(PAYLOAD_TYPE_INTOTO, payload)
+    ok = entry.key.verify(signature, message)
+    verified = (key_id, sig_text, message, ok)
     if not ok:
         return False, verified
     try:  # nothing is recorded before the state is asked (steps 10-11): until then, any surprise is the full path's
-        ready = _heartbeat_ready(run, payload, key_id, entry, verifier, heartbeats, context)
+        ready = _heartbeat_ready(run, payload, entry, verifier, kept, context)
     except Exception:  # a shortcut: the full path judges and explains whatever this did not expect
         heartbeats.failures += 1
         run.findings.clear()
         ready = None
     if ready is None:
         return False, verified
-    judged, manifest, job_canonical = ready
-    fr, job = manifest.freshness, manifest.job
-    run.manifest = manifest
+    judged, read, job_canonical = ready
+    fr, job = read.freshness, read.job
+    run.heartbeat = (judged, fr, job)
     run.subject = "sha256:" + hashlib.sha256(payload).hexdigest()
     run.key_id = key_id
     run.findings.extend(judged.pre)
     _check_replay_and_chain(
         run,
         verifier,
-        manifest,
+        fr,
+        key_id,
         lambda: framed_digest(
-            judged.frame, fr, job_canonical if job_canonical is not None else canonical_job(job)
+            judged.digest_frame,
+            fr,
+            job_canonical if job_canonical is not None else canonical_job(job, read.job_wire),
+            wire=read.freshness_wire,
         ),
     )
     run.findings.extend(judged.post)

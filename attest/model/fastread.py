@@ -30,6 +30,7 @@ differential tests in ``tests/model/test_fastread.py`` and the property tests in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -42,7 +43,18 @@ from attest.model.manifest import Freshness, Job, WorkloadManifest
 from attest.model.statement import STATEMENT_TYPE, Statement, Subject
 from attest.model.wire import derive, field_reader
 
-__all__ = ["REPEATING", "Parts", "clear_cache", "read_parts", "read_statement"]
+__all__ = [
+    "REPEATING",
+    "Parts",
+    "PayloadFrame",
+    "Varying",
+    "clear_cache",
+    "match_frame",
+    "payload_frame",
+    "read_framed",
+    "read_parts",
+    "read_statement",
+]
 
 # Members that repeat across a node's manifests: validated once per distinct byte string.
 _STABLE = frozenset({"tenant", "operator", "site", "node", "gpus", "licenses", "location_evidence"})
@@ -86,7 +98,7 @@ def _exact(decoded: Any, raw: bytes) -> bool:
 
 def _member_reader(
     model: type[Any], name: str, order: Literal["model", "sorted"]
-) -> Callable[[msgspec.Raw], Any]:
+) -> Callable[[msgspec.Raw | bytes], Any]:
     """Reads one member of ``model`` from its exact bytes, validated by its derived Struct."""
     wire, conv = field_reader(model, name, order=order)
     decode = msgspec.json.Decoder(wire).decode
@@ -102,7 +114,7 @@ def _member_reader(
     if cache is None:
         return lambda raw: fresh(bytes(raw))
 
-    def cached(member: msgspec.Raw) -> Any:
+    def cached(member: msgspec.Raw | bytes) -> Any:
         raw = bytes(member)
         size = len(raw)
         memory = cache if size <= _CACHE_MAX_SPAN else large if size <= _LARGE_MAX_SPAN else None
@@ -121,6 +133,36 @@ REPEATING = tuple(name for name in WorkloadManifest.model_fields if name not in 
 """The manifest's members other than freshness and job, in field order: what a node's heartbeats repeat."""
 
 
+_VARYING = ("subject", "job", "freshness")
+"""The members a frame leaves open, by the byte that stands for each in its template."""
+
+
+class PayloadFrame(NamedTuple):
+    """A read payload's exact bytes around its subjects, job and freshness (see :func:`payload_frame`).
+
+    The payload is ``pieces[0] + v0 + pieces[1] + v1 + pieces[2] + v2 + pieces[3]``, where ``vi``
+    is the text of the member ``_VARYING[holes[i]]``.
+    """
+
+    pieces: tuple[bytes, bytes, bytes, bytes]
+    holes: tuple[int, int, int]
+    read: Callable[[bytes, bytes, bytes], Varying]
+    """Reads the three members' texts (subjects, job, freshness) in this payload's order."""
+
+
+class Varying(NamedTuple):
+    """A heartbeat's subjects, job and freshness as :func:`read_framed` reads them."""
+
+    subjects: list[Any]
+    """The subjects' Structs (the same fields as :class:`Subject`, every constraint checked)."""
+    job: Job
+    freshness: Freshness
+    job_wire: Any
+    """The Struct the job was read from."""
+    freshness_wire: Any
+    """The Struct the freshness was read from."""
+
+
 class Parts(NamedTuple):
     """A statement read down to what changes between a node's heartbeats (see :func:`read_parts`)."""
 
@@ -133,7 +175,7 @@ class Parts(NamedTuple):
 
 def _readers(
     order: Literal["model", "sorted"],
-) -> tuple[Callable[[bytes], Statement], Callable[[bytes], Parts]]:
+) -> tuple[Callable[[bytes], Statement], Callable[[bytes], Parts], Callable[[bytes], PayloadFrame]]:
     """The fast reader of statements whose members (at every level) come in ``order``.
 
     Two orders are read fast: the models' own (what :func:`attest.sign.sign_manifest` writes)
@@ -182,11 +224,52 @@ def _readers(
             read_subject(decoded.subject),
         )
 
-    return read, parts
+    subject_wire, _ = field_reader(Statement, "subject", order=order)
+    job_wire, job_model = field_reader(WorkloadManifest, "job", order=order)
+    freshness_wire, freshness_model = field_reader(WorkloadManifest, "freshness", order=order)
+    decode_subject = msgspec.json.Decoder(subject_wire).decode
+    decode_job = msgspec.json.Decoder(job_wire).decode
+    decode_freshness = msgspec.json.Decoder(freshness_wire).decode
+
+    def read_varying(subject: bytes, job: bytes, freshness: bytes) -> Varying:
+        # As the member readers read them; the subjects stay Structs (a Subject's model adds
+        # nothing to its Struct: no validator, no conversion), and the job's and freshness's
+        # Structs are returned beside their models (the canonical texts reuse their timestamps).
+        s, j, f = decode_subject(subject), decode_job(job), decode_freshness(freshness)
+        if not (_exact(s, subject) and _exact(f, freshness) and _exact(j, job)):
+            raise _NotFast
+        return Varying(s, job_model(j), freshness_model(f), j, f)
+
+    def frame(payload: bytes) -> PayloadFrame:
+        decoded = statement.decoder.decode(payload)
+        if _ENCODE(decoded) != payload:
+            raise _NotFast  # as read(): one spelling at the two levels
+        # The payload written again by the same encoder with a control byte in place of each
+        # varying member: no JSON text holds one (in a string it is escaped), so each marks the
+        # one place its member's text stands, as the statement's structure puts it.
+        template = _ENCODE(
+            msgspec.structs.replace(
+                decoded,
+                subject=_HOLE[0],
+                predicate=msgspec.structs.replace(decoded.predicate, job=_HOLE[1], freshness=_HOLE[2]),
+            )
+        )
+        split = _HOLES.split(template)
+        if len(split) != 7:
+            raise _NotFast  # pragma: no cover - the encoder writes each member once
+        pieces = (split[0], split[2], split[4], split[6])
+        holes = (split[1][0], split[3][0], split[5][0])
+        if sorted(holes) != [0, 1, 2]:
+            raise _NotFast  # pragma: no cover
+        return PayloadFrame(pieces, holes, read_varying)
+
+    return read, parts, frame
 
 
-_READ_MODEL_ORDER, _PARTS_MODEL_ORDER = _readers("model")
-_READ_SORTED, _PARTS_SORTED = _readers("sorted")
+_HOLE = tuple(msgspec.Raw(bytes([i])) for i in range(len(_VARYING)))
+_HOLES = re.compile(rb"([\x00-\x02])")
+_READ_MODEL_ORDER, _PARTS_MODEL_ORDER, _FRAME_MODEL_ORDER = _readers("model")
+_READ_SORTED, _PARTS_SORTED, _FRAME_SORTED = _readers("sorted")
 # What follows ``{"_type":"…",`` tells the two orders apart.
 _SORTED_AFTER_TYPE = b'{"_type":"' + STATEMENT_TYPE.encode() + b'","predicate":'
 
@@ -216,6 +299,68 @@ def read_parts(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Parts |
     except _NotFast:
         return None
     except MSGSPEC_ERRORS:  # a constraint, a validator, bad JSON
+        return None
+
+
+def payload_frame(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PayloadFrame | None:
+    """The payload's bytes around its subjects, job and freshness, if the fast reader reads it; else None.
+
+    For a verifier that has read and judged ``payload``: a later payload that :func:`match_frame`
+    finds to be this frame with other subjects, job and freshness has every other member, at
+    both levels, byte for byte.
+    """
+    if len(payload) > max_bytes:
+        return None
+    frame = _FRAME_SORTED if payload.startswith(_SORTED_AFTER_TYPE) else _FRAME_MODEL_ORDER
+    try:
+        return frame(payload)
+    except _NotFast:
+        return None
+    except MSGSPEC_ERRORS:
+        return None
+
+
+_PROBE = 32
+"""How many bytes of a frame's piece are looked for before the whole piece is compared."""
+
+
+def match_frame(frame: PayloadFrame, payload: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """The texts of ``payload``'s subjects, job and freshness if it is ``frame`` with those three replaced.
+
+    None when it is not. The texts are not read here: :func:`read_framed` reads them. A payload
+    that is a frame's pieces with a complete JSON value in each hole is, JSON's grammar being
+    unambiguous, the frame's statement with those values as its three members; so once each
+    text is read as its member (one complete value, in its exact spelling), the payload is read
+    exactly as :func:`read_statement` would read it, every other member the frame's bytes.
+    """
+    pieces = frame.pieces
+    first, last = pieces[0], pieces[3]
+    if not payload.startswith(first) or not payload.endswith(last):
+        return None
+    pos, end = len(first), len(payload) - len(last)
+    texts = [b"", b"", b""]
+    holes = frame.holes
+    for i in (1, 2):
+        piece = pieces[i]
+        at = payload.find(piece[:_PROBE], pos, end)
+        if at < 0 or at + len(piece) > end or not payload.startswith(piece, at):
+            return None
+        texts[holes[i - 1]] = payload[pos:at]
+        pos = at + len(piece)
+    texts[holes[2]] = payload[pos:end]
+    return texts[0], texts[1], texts[2]
+
+
+def read_framed(frame: PayloadFrame, texts: tuple[bytes, bytes, bytes]) -> Varying | None:
+    """The subjects, job and freshness :func:`match_frame` found, read and validated as :func:`read_statement` reads them.
+
+    None when one of them is not what the fast reader accepts (the strict reader decides then).
+    """
+    try:
+        return frame.read(*texts)
+    except _NotFast:
+        return None
+    except MSGSPEC_ERRORS:
         return None
 
 
