@@ -317,6 +317,36 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
                 return Sighting(first.payload, first.at, None, new=True)
             return self._first.get(pair) or Sighting("", datetime.fromtimestamp(0, UTC), None)
 
+    def sight_next(
+        self,
+        key_id: str,
+        nonce: str,
+        expires_at: datetime,
+        payload: str,
+        at: datetime,
+        head: ChainHead,
+        previous: str | None,
+    ) -> bool:
+        """The common case of a replay and chain check in one step; whether it was that case.
+
+        When the pair is unused and ``head`` continues the key's chain (its sequence the next,
+        ``previous`` the newest manifest's digest, or the key has no head): records the pair's
+        first use by ``payload`` with no chain finding, and ``head`` as the key's newest — what
+        :meth:`first_use`, a clean chain check's :meth:`swap` and :meth:`note_chain` record.
+        Otherwise records nothing (the verifier's general steps judge it).
+        """
+        pair = (key_id, nonce)
+        with self._lock:
+            if pair in self._seen:
+                return False
+            last = self._heads.get(key_id)
+            if last is not None and (head.sequence != last.sequence + 1 or previous != last.digest):
+                return False
+            self._seen[pair] = expires_at
+            self._first[pair] = Sighting(payload, at, "")
+            self._heads[key_id] = head
+            return True
+
     def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
         """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
         pair = (key_id, nonce)

@@ -377,16 +377,22 @@ class _Run:
     def result(self) -> VerificationResult:
         m, hb = self.signed, self.heartbeat
         findings = self.findings
+        trust_vector: TrustVector | None = None
         if hb is not None and len(self.evaluated) == len(hb[0].evaluated):
             # Step 0's: the kept findings (steps 7-8 first, 12-15 last) were folded when kept;
             # only those between them (replay, chain) are folded now. Folding is order-free.
             judged = hb[0]
-            status, vector = judged.folded[0], dict(judged.folded[1])
-            findings = findings[len(judged.pre) : len(findings) - len(judged.post)]
+            status, vector, trust_vector = judged.folded
+            between = findings[len(judged.pre) : len(findings) - len(judged.post)]
+            if between:
+                vector = dict(vector)
+                status = _fold(between, status, vector)
+                trust_vector = None
         else:
-            status, vector = Status.AFFIRMING, dict.fromkeys(self.evaluated, Status.AFFIRMING)
-        status = _fold(findings, status, vector)
-        findings = self.findings
+            vector = dict.fromkeys(self.evaluated, Status.AFFIRMING)
+            status = _fold(findings, Status.AFFIRMING, vector)
+        if trust_vector is None:
+            trust_vector = _trust_vector(tuple([vector.get(a, Status.NONE) for a in _VECTOR]))
         if m is not None:
             read: tuple[str, str, int] | None = (m.node.hostname, m.job.id, m.freshness.sequence)
         elif hb is not None:
@@ -406,7 +412,7 @@ class _Run:
                 "job_id": read[1] if read else None,
                 "sequence": read[2] if read else None,
                 "location_grade": self.grade if read else None,
-                "trust_vector": _trust_vector(tuple([vector.get(a, Status.NONE) for a in _VECTOR])),
+                "trust_vector": trust_vector,
                 "findings": findings,
                 "verified_at": self.now,
                 "anchors": self.anchors,
@@ -551,6 +557,7 @@ class Verifier:
         verification); None judges every envelope in full (the differential tests compare both)."""
         self._checker: Verifier | None = None
         self._checked_options: VerifyOptions | None = None
+        self._aware: datetime | None = None
 
     @property
     def anchors(self) -> Anchors:
@@ -629,11 +636,11 @@ class Verifier:
         return run.result(), run.manifest, run.hardware_manifest
 
     def _run(self, raw: bytes, *, now: datetime | None, source: str | None) -> _Run:
-        run = _Run(
-            now=require_aware(now) if now is not None else datetime.now(UTC),
-            source=source,
-            anchors=self.anchors,
-        )
+        if now is None:
+            now = datetime.now(UTC)
+        elif now is not self._aware:  # checked once per moment object (a batch passes one)
+            self._aware = require_aware(now)
+        run = _Run(now=now, source=source, anchors=self.anchors)
         run.evaluated.add("instance_identity")
         try:
             _verify(run, raw, self)
@@ -1041,7 +1048,8 @@ class _Judged:
     """
 
     context: tuple[object, ...]
-    """The verifier's policy, catalog, options, trust store and trust document, by identity."""
+    """The verifier's policy, catalog, options, trust store and trust document (compared by identity)."""
+    context_ids: tuple[int, ...]
     signer: TrustEntry
     frame: PayloadFrame
     """The judged payload around its subjects, job and freshness."""
@@ -1059,7 +1067,7 @@ class _Judged:
     """Steps 12 to 15 (classification, hardware, devices, location, policy)."""
     evaluated: frozenset[str]
     classifications: tuple[ChipClassification, ...]
-    folded: tuple[Status, dict[str, Status]]
+    folded: tuple[Status, dict[str, Status], TrustVector]
     """The status and trust-vector aspects that ``evaluated``, ``pre`` and ``post`` give (see :meth:`_Run.result`)."""
 
 
@@ -1145,6 +1153,7 @@ class _Heartbeats:
         status = _fold(pre_post, Status.AFFIRMING, vector)
         judged = _Judged(
             context=context,
+            context_ids=tuple(map(id, context)),
             signer=signer,
             frame=frame,
             on=manifest.freshness.issued_at.date(),
@@ -1157,7 +1166,7 @@ class _Heartbeats:
             post=tuple(run.findings[marks[2] :]),
             evaluated=frozenset(run.evaluated),
             classifications=run.classifications,
-            folded=(status, vector),
+            folded=(status, vector, _trust_vector(tuple([vector.get(a, Status.NONE) for a in _VECTOR]))),
         )
         kept = tuple(
             j for j in self.judged(key_id) if j.frame != frame or j.on != judged.on or j.ops != judged.ops
@@ -1188,10 +1197,9 @@ def _heartbeat_ready(
     options = context[2]
     if len(payload) > options.max_bytes:
         return None
+    ids = tuple(map(id, context))  # the judged hold their anchors: an id there is still that object
     for judged in kept:
-        if judged.signer is not entry or any(
-            a is not b for a, b in zip(judged.context, context, strict=True)
-        ):
+        if judged.signer is not entry or judged.context_ids != ids:
             continue
         texts = match_frame(judged.frame, payload)
         if texts is None:
@@ -1262,21 +1270,34 @@ def _verify_heartbeat(
     judged, read, job_canonical = ready
     fr, job = read.freshness, read.job
     run.heartbeat = (judged, fr, job)
-    run.subject = "sha256:" + hashlib.sha256(payload).hexdigest()
+    run.subject = subject = "sha256:" + hashlib.sha256(payload).hexdigest()
     run.key_id = key_id
     run.findings.extend(judged.pre)
-    _check_replay_and_chain(
-        run,
-        verifier,
-        fr,
-        key_id,
-        lambda: framed_digest(
+    digest = (
+        framed_digest(
             judged.digest_frame,
             fr,
             job_canonical if job_canonical is not None else canonical_job(job, read.job_wire),
             wire=read.freshness_wire,
-        ),
+        )
+        if verifier.chains is not None
+        else ""  # not asked for: no chain is checked
     )
+    state = verifier.nonces
+    if not (
+        type(state) is MemoryVerifierState
+        and state is verifier.chains
+        and state.sight_next(
+            key_id,
+            fr.nonce,
+            shift(fr.expires_at, context[2].clock_skew),
+            subject,
+            run.now,
+            ChainHead(sequence=fr.sequence, digest=digest),
+            fr.previous,
+        )
+    ):  # the common case in the bundled in-memory state, else the general steps
+        _check_replay_and_chain(run, verifier, fr, key_id, lambda: digest)
     run.findings.extend(judged.post)
     run.evaluated.update(judged.evaluated)
     run.classifications = judged.classifications

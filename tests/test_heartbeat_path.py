@@ -430,3 +430,104 @@ def test_large_repeating_members_are_not_kept() -> None:
     results = same(fast, full, envelopes(node, chained(node, 3, licenses=big)))
     assert hits(fast) == 0  # 80 KB of licences: judged in full every time, memory stays bounded
     assert len(results) == 3
+
+
+def _splices(raw: bytes, key: SigningKey, rng: random.Random, n: int) -> list[bytes]:
+    """Payloads of ``raw`` with a piece of its own text copied elsewhere, cut out or swapped, re-signed.
+
+    Step 0 finds a heartbeat's subjects, job and freshness by the judged payload's text around
+    them: these move that text (and the members' own) to where a careless split would be fooled.
+    """
+    payload = base64.b64decode(json.loads(raw)["payload"])
+    marks = [b',"predicateType"', b',"tenant"', b',"freshness"', b'"job":', b'"subject":', b"}}", b"]"]
+    out = []
+    for _ in range(n):
+        data = payload
+        at = rng.randrange(len(data))
+        kind = rng.random()
+        if kind < 0.4:  # a frame's text (or a member's start) inserted somewhere
+            mark = rng.choice(marks)
+            start = data.find(mark)
+            piece = data[start : start + rng.randint(len(mark), 80)]
+            data = data[:at] + piece + data[at:]
+        elif kind < 0.7:  # a stretch cut out
+            data = data[:at] + data[at + rng.randint(1, 60) :]
+        else:  # two stretches swapped
+            a, b = sorted(rng.sample(range(len(data)), 2))
+            width = min(rng.randint(1, 40), b - a)
+            data = (
+                data[:a] + data[b : b + width] + data[a + width : b] + data[a : a + width] + data[b + width :]
+            )
+        out.append(encode_envelope(sign_payload(data, PAYLOAD_TYPE_INTOTO, [key])))
+    return out
+
+
+def test_text_moved_cut_or_swapped_in_a_signed_heartbeat_is_judged_as_in_full() -> None:
+    node = trusted_node()
+    raw = envelopes(node, chained(node, 4))
+    rng = random.Random(1206)
+    statuses = []
+    for mutant in _splices(raw[3], node.key, rng, 200):
+        fast, full = pair(node)
+        same(fast, full, raw[:3])
+        statuses.append(same(fast, full, [mutant])[0].status)
+        assert fast._heartbeats is not None and fast._heartbeats.failures == 0
+    assert statuses.count(Status.CONTRAINDICATED) > 150  # almost every splice breaks the statement
+
+
+def test_a_heartbeat_whose_members_hold_the_frame_text_is_judged_as_in_full() -> None:
+    """A job or subject carrying the text that follows it in the frame, as a member of its own."""
+    node = trusted_node()
+    ms = chained(node, 4)
+    raw = envelopes(node, ms)
+    statement = build_statement(ms[3]).to_obj()
+    decoys = []
+    for where, extra in (
+        ("job", {"tenant": statement["predicate"]["tenant"]}),
+        ("job", {"freshness": statement["predicate"]["freshness"]}),
+        ("subject", {"predicateType": statement["predicateType"]}),
+    ):
+        forged = json.loads(json.dumps(statement))
+        if where == "job":
+            forged["predicate"]["job"].update(extra)
+        else:
+            forged["subject"][0].update(extra)
+        payload = json.dumps(forged, separators=(",", ":"), ensure_ascii=False).encode()
+        decoys.append(encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key])))
+    fast, full = pair(node)
+    same(fast, full, raw[:3])
+    for result in same(fast, full, decoys):
+        assert result.status is Status.CONTRAINDICATED
+        assert any(f.rule == "statement.malformed" for f in result.findings), result.findings
+    assert hits(fast) == 1  # the third heartbeat; no decoy
+
+
+def test_the_manifest_step_0_read_is_the_one_the_full_path_reads() -> None:
+    node = trusted_node()
+    raw = envelopes(node, chained(node, 5))
+    fast, full = pair(node)
+    for i, data in enumerate(raw):
+        (a, ma), (b, mb) = fast.verify_and_open(data, now=LATER), full.verify_and_open(data, now=LATER)
+        assert a.model_dump(mode="json") == b.model_dump(mode="json")
+        assert ma is not None and mb is not None
+        assert ma == mb and ma.model_fields_set == mb.model_fields_set, f"envelope {i}"
+        assert manifest_digest(ma) == manifest_digest(mb)
+    assert hits(fast) == 3
+
+
+def test_heartbeats_with_a_sqlite_state_as_in_full(tmp_path: Any) -> None:
+    """The general replay and chain steps (not the in-memory store's common case) after step 0."""
+    from attest.replay import SqliteVerifierState
+
+    node = trusted_node()
+    ms = chained(node, 6)
+    raw = envelopes(node, ms)
+    replay = node.envelope(
+        ms[4].model_copy(update={"job": Job(id="again", scheduler="slurm", phase="start")})
+    )
+    states = [SqliteVerifierState(tmp_path / f"{name}.sqlite") for name in ("fast", "full")]
+    fast, full = (Verifier(node.trust, policy=US_EAR, nonces=s, chains=s, devices=s) for s in states)
+    full._heartbeats = None
+    results = same(fast, full, [*raw, replay, raw[5], raw[2]])
+    assert any(f.rule == "freshness.nonce_reused" for f in results[6].findings)
+    assert hits(fast) >= 4
