@@ -124,7 +124,7 @@ def test_a_payload_frame_gives_back_the_members_and_nothing_else_matches() -> No
     assert frame is not None
     texts = match_frame(frame, b)
     assert texts is not None
-    subject, job, freshness = texts
+    _, job, _ = texts
     assert (
         job
         == json.dumps(build_statement(second).to_obj()["predicate"]["job"], separators=(",", ":")).encode()
