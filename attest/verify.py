@@ -347,6 +347,13 @@ class _Run:
             self.signed = assemble(WorkloadManifest, values, set(judged.given))
         return self.signed
 
+    def claims(self) -> tuple[str, int]:
+        """The authenticated manifest's node key and sequence (without building step 0's manifest)."""
+        if self.signed is not None:
+            return self.signed.node.key_id, self.signed.freshness.sequence
+        assert self.heartbeat is not None and self.key_id is not None  # step 0: signed by the node key
+        return self.key_id, self.heartbeat[1].sequence
+
     @property
     def judged_at(self) -> datetime:
         """When expiry, key trust periods and GPU certificates are judged: ``at`` if set, else ``now``."""
@@ -696,28 +703,32 @@ class Verifier:
         at = require_aware(now) if now is not None else datetime.now(UTC)
         order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
         results: dict[int, VerificationResult] = {}
-        signed: dict[int, WorkloadManifest] = {}  # as signed: what tells branches of a fork apart
-        resolved: dict[int, WorkloadManifest] = {}  # with evidence references resolved: the GPUs relied on
+        read: dict[
+            int, _Run
+        ] = {}  # the authenticated: their manifests, as signed, tell branches of a fork apart
         for i in order:
             label, raw = items[i]
             run = self._run(raw, now=at, source=label)
             results[i] = run.result()
-            if run.manifest is not None:
-                signed[i] = run.manifest
-                resolved[i] = run.hardware_manifest or run.manifest
+            if run.signed is not None or run.heartbeat is not None:
+                read[i] = run
         if self.devices is not None:
-            for i, manifest in resolved.items():
-                results[i] = _recheck_devices(results[i], manifest, self.devices)
+            for i, run in read.items():
+                if results[i].location_grade not in (None, "declared"):  # GPUs relied on, evidence resolved
+                    manifest = run.hardware_manifest or run.manifest
+                    assert manifest is not None
+                    results[i] = _recheck_devices(results[i], manifest, self.devices)
         if self.chains is not None:
             # Two payloads that differ only in carrying evidence or naming it by digest are two
             # branches: the digests compared are the signed manifests', as the audit's summaries hold.
-            forked = _refuse_batch_forks(results, signed)
+            forked = _refuse_batch_forks(results, read)
             # The state holds what was reported: each branch's first sighting becomes a fork, so the
             # branch the batch's order checked first is not affirmed when verified again later.
             sightings = sighting_store(self.nonces)
             if forked and sightings is not None and id(self.nonces) == id(self.chains):
                 for i in forked:
-                    m, subject = signed[i], results[i].subject
+                    m, subject = read[i].manifest, results[i].subject
+                    assert m is not None
                     if subject is not None and m.node.key_id == results[i].key_id:
                         sightings.note_fork(m.node.key_id, m.freshness.nonce, subject)
         return [results[i] for i in range(len(items))]
@@ -2717,28 +2728,32 @@ def _recheck_devices(
     )
 
 
-def _refuse_batch_forks(
-    results: dict[int, VerificationResult], manifests: dict[int, WorkloadManifest]
-) -> list[int]:
+def _refuse_batch_forks(results: dict[int, VerificationResult], runs: dict[int, _Run]) -> list[int]:
     """Every branch of a fork within one batch is ``chain.fork``, whichever the batch's order visited first.
 
     A (node key, sequence) carried by more than one payload among the batch's authenticated
-    manifests is a fork: the branch checked first would otherwise stand, chosen by input order.
-    Returns the batch indexes of the branches.
+    manifests (``runs``) is a fork: the branch checked first would otherwise stand, chosen by
+    input order. Returns the batch indexes of the branches.
     """
     groups: dict[tuple[str, int], list[int]] = {}
-    for i, manifest in manifests.items():
-        groups.setdefault((manifest.node.key_id, manifest.freshness.sequence), []).append(i)
+    for i, run in runs.items():
+        groups.setdefault(run.claims(), []).append(i)
     forked: list[int] = []
     for (_, sequence), members in groups.items():
         if len(members) < 2:
             continue
-        found = {manifest_digest(manifests[i]) for i in members}  # as the audit's summaries hold them
+        found = {manifest_digest(_read(runs[i])) for i in members}  # as the audit's summaries hold them
         if len(found) > 1:
             for i in members:
                 results[i] = with_batch_fork(results[i], sequence, found)
             forked.extend(members)
     return forked
+
+
+def _read(run: _Run) -> WorkloadManifest:
+    manifest = run.manifest
+    assert manifest is not None  # an authenticated run's
+    return manifest
 
 
 def with_batch_fork(result: VerificationResult, sequence: int, branches: set[str]) -> VerificationResult:
@@ -2806,7 +2821,9 @@ def _claimed_hostname(raw: bytes) -> str | None:
 def _claims(raw: bytes) -> Any:
     """The predicate's node and freshness as the views read them, or None for input they cannot read."""
     try:
-        return _ORDER_STATEMENT(_ORDER_ENVELOPE(raw).payload).predicate  # type: ignore[attr-defined]
+        one = split_one_signature(raw)  # the common envelope, by its frame (base64 by SIMD)
+        payload = one[3] if one is not None else _ORDER_ENVELOPE(raw).payload  # type: ignore[attr-defined]
+        return _ORDER_STATEMENT(payload).predicate  # type: ignore[attr-defined]
     except MSGSPEC_ERRORS:
         return None
 
