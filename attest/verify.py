@@ -1085,8 +1085,8 @@ class _Judged:
 _TIME_SCOPE = frozenset({"trust.key_not_yet_valid", "trust.key_expired"})
 
 
-_KEEP_AT_MOST = 32 * 1024
-"""The most bytes of frame one kept conclusion holds (at most 2 per key, 1,024 keys: 64 MiB)."""
+_KEEP_AT_MOST = 64 * 1024
+"""The largest payload whose frame is kept (a 64-GPU manifest is ~35 KB); at most 2 per key and 1,024 keys: 128 MiB."""
 _PER_KEY = 2
 """Conclusions kept per node key (a node running two jobs of different declared operations)."""
 
