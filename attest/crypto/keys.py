@@ -126,7 +126,7 @@ def ed25519_point_problem(raw: bytes) -> str | None:
 class VerifyingKey:
     """A public key that checks signatures, with its algorithm and key id."""
 
-    __slots__ = ("_key", "algorithm", "key_id", "spki_der")
+    __slots__ = ("_ecdsa", "_key", "algorithm", "key_id", "spki_der")
 
     def __init__(self, key: PublicKeyObject) -> None:
         if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
@@ -149,6 +149,10 @@ class VerifyingKey:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.key_id = hashlib.sha256(self.spki_der).hexdigest()
+        # The signature algorithm, made once (an ABC isinstance per signature costs as much as the rest).
+        self._ecdsa = (
+            None if isinstance(key, ed25519.Ed25519PublicKey) else ec.ECDSA(_HASHES[self.algorithm]())
+        )
 
     @property
     def crypto_key(self) -> PublicKeyObject:
@@ -194,10 +198,10 @@ class VerifyingKey:
     def verify(self, signature: bytes, data: bytes) -> bool:
         """Return whether ``signature`` is valid over ``data``; never raises on bad input."""
         try:
-            if isinstance(self._key, ed25519.Ed25519PublicKey):
-                self._key.verify(signature, data)
+            if self._ecdsa is None:
+                self._key.verify(signature, data)  # type: ignore[call-arg]
             else:
-                self._key.verify(signature, data, ec.ECDSA(_HASHES[self.algorithm]()))
+                self._key.verify(signature, data, self._ecdsa)  # type: ignore[call-arg]
         except (InvalidSignature, ValueError):
             return False
         return True
