@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from attest.policy.screening import Screener, bundled_list, screener_for
+from tests.policy.evasion import GLUED_UNRELATED, glued_forms
 
 
 @pytest.fixture(scope="module")
@@ -28,34 +29,9 @@ def full() -> Screener:
     return screener_for([bundled_list("csl"), bundled_list("1260h"), bundled_list("seed")])
 
 
-# Unrelated names, each flagged before this change only because a short or generated romanized
-# alias was found inside a longer word (the entry it was taken for, in brackets).
-UNRELATED = [
-    "Chaisilk Trading",  # Haisi (HiSilicon, 海思)
-    "Zhaisi Foods Co., Ltd.",  # Haisi
-    "Thaisi Trading",  # Haisi
-    "Haisign Consulting",  # Haisi
-    "Yiyuanda Pharmaceutical Co., Ltd.",  # Yiyuan (Quectel, 移远)
-    "Baiduri Bank Berhad",  # Baidu: Brunei's bank
-    "HauteLook Inc.",  # Autel
-    "Autelle Cosmetics",  # Autel
-    "Chesaire Holdings",  # Hesai
-    "Hesaidi Logistics",  # Hesai
-    "Sugong Machinery",  # Sugon
-    "Hygonix Labs",  # Hygon
-    "Comacchio Shipping",  # COMAC
-    "Zhongxing Trading",  # Zhongxin (SMIC, 中芯)
-    "Zhongxinyuan Foods",  # Zhongxin
-    "Changxing Tea Co., Ltd.",  # Changxin (CXMT, 长鑫)
-    "Changjiangxi Foods",  # Changjiang (YMTC, 长江)
-    "Dajiangnan Restaurant",  # Dajiang (DJI, 大疆)
-    "Feitengda Logistics",  # Feiteng (Phytium, 飞腾)
-    "Langchaoyu Textiles",  # Langchao (Inspur, 浪潮)
-]
-
-
-@pytest.mark.parametrize("name", UNRELATED)
+@pytest.mark.parametrize("name", GLUED_UNRELATED)
 def test_a_short_or_romanized_alias_inside_another_word_is_no_finding(full: Screener, name: str) -> None:
+    """Each of these was a near match of 95 (or of 90, by the one-typo repair: Zhongxing, Changxing)."""
     assert full.screen(name) == [], [(m.entry.id, m.kind, m.score, m.matched_name) for m in full.screen(name)]
 
 
@@ -114,6 +90,23 @@ def test_a_brand_glued_to_business_words_places_or_camel_case_is_still_found(
     hits = [m for m in full.screen(name) if m.source.name == source and m.entry.id == entry]
     assert hits, [(m.source.name, m.entry.id, m.kind, m.score) for m in full.screen(name)]
     assert hits[0].kind in ("exact", "alias") or hits[0].score >= 95, hits[0]
+
+
+def test_every_brand_key_glued_as_an_evasion_writes_it_is_found(full: Screener) -> None:
+    """Every brand key, glued as ``glued_forms`` writes it, finds its entry at 95; lower-case letters
+    glued to a five-letter key are the shape of unrelated names (Baiduri, Zhaisi) and are left out."""
+    short_only = {"letters-before", "letters-after", "capitals-before"}
+    missed = []
+    keys = sorted(k for k in full._brand_compact if len(k) >= 5)
+    assert len(keys) > 150
+    for key in keys:
+        want = {full._names[i][2].id for i in full._brand_compact[key]}
+        for how, name in glued_forms(key):
+            if how == "inserted" or (len(key) == 5 and how in short_only):
+                continue
+            if not any(m.entry.id in want and (m.kind != "near" or m.score >= 95) for m in full.screen(name)):
+                missed.append((key, how, name))
+    assert missed == []
 
 
 def test_attest_screen_exits_0_on_an_alias_glued_inside_another_word_and_1_on_a_glued_brand(
