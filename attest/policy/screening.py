@@ -914,7 +914,8 @@ def _glued_brands(
     five-letter key inside other letters is the letters of countless names ("Baiduri", "Zhaisi",
     "HauteLook"): a typo of one is for the one-typo repair to judge.
     """
-    starts = set(accumulate(map(len, words), initial=0))  # where each word starts, and the end
+    bounds = list(accumulate(map(len, words), initial=0))  # where each word starts, and the end
+    starts = set(bounds)
     camel: frozenset[int] | None = None
     out: list[str] = []
     for n, (start, key) in enumerate(spans):
@@ -922,8 +923,12 @@ def _glued_brands(
         if start in starts and end in starts:  # the common case: whole words
             out.append(key)
             continue
-        before = max(max(b for b in starts if b <= start), spans[n - 1][0] + len(spans[n - 1][1]) if n else 0)
-        after = min(min(b for b in starts if b >= end), spans[n + 1][0] if n + 1 < len(spans) else len(glued))
+        # the letters glued on: to the start of its word (or the brand before it) and to the end of
+        # its word (or the brand after it)
+        before = max(
+            bounds[bisect_right(bounds, start) - 1], spans[n - 1][0] + len(spans[n - 1][1]) if n else 0
+        )
+        after = min(bounds[bisect_left(bounds, end)], spans[n + 1][0] if n + 1 < len(spans) else len(glued))
         left, right = glued[before:start], glued[end:after]
         # a letter of the key doubled where it is glued on is a typo of the key ("Baiduu", "COSCOO")
         left_ok, right_ok = _filler(left) or left == key[0], _filler(right) or right == key[-1]
