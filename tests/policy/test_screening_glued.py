@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from attest.model.result import Status
 from attest.policy.screening import Screener, bundled_list, screener_for
 from tests.policy.evasion import GLUED_UNRELATED, glued_forms
+from tests.policy.test_homonyms import screening, verdict
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,24 @@ def test_every_brand_key_glued_as_an_evasion_writes_it_is_found(full: Screener) 
             if not any(m.entry.id in want and (m.kind != "near" or m.score >= 95) for m in full.screen(name)):
                 missed.append((key, how, name))
     assert missed == []
+
+
+@pytest.mark.parametrize(
+    ("name", "country", "status"),
+    [
+        ("Baiduri Bank Berhad", "BN", Status.AFFIRMING),  # was a near match of Baidu: a warning
+        ("Zhongxing Trading", "SG", Status.AFFIRMING),  # was a near match of SMIC
+        ("BaiduCloud Services", "SG", Status.WARNING),  # Baidu (1260H) glued to business words
+        ("XyzHaisi Trading", "SG", Status.WARNING),  # HiSilicon (Entity List) after a capital: confirm identity
+    ],
+)
+def test_a_tenant_is_judged_by_the_brand_glued_in_its_name_not_by_letters_inside_a_word(
+    name: str, country: str, status: Status
+) -> None:
+    got, findings = verdict(name, country)
+    assert got is status, [(f.severity.value, f.message) for f in findings]
+    near = [f for f in screening(findings) if f.evidence["kind"] == "near"]
+    assert bool(near) == (status is not Status.AFFIRMING), [f.message for f in near]
 
 
 def test_attest_screen_exits_0_on_an_alias_glued_inside_another_word_and_1_on_a_glued_brand(
