@@ -28,7 +28,10 @@ An exact or alias match is a dictionary lookup under three keys: the normalized
 name, the name without spaces (ZhipuAI is Zhipu AI) and its words in sorted order.
 Near matches use an inverted index of name tokens (CJK runs as character bigrams,
 very common tokens left out) to find candidates, which rapidfuzz then scores; there
-is no Python loop over every entry.
+is no Python loop over every entry. A brand list's distinctive words glued into a name
+("MooreThreads Technology", "xyzHuaweiCloud") are found by an Aho-Corasick automaton, and
+count where they stand for the brand, not for letters of another word (``_glued_brands``:
+"Baiduri", "Zhaisi" and "Zhongxing" are not Baidu, Haisi and Zhongxin).
 
 Bundled lists (no network needed): ``csl``, the US Consolidated Screening List of
 2026-07-31 (25,921 entries; a compact projection under the MIT licence in
