@@ -843,7 +843,7 @@ def _filler(text: str) -> bool:
     """
     ends = [True] + [False] * len(text)
     for i in range(1, len(text) + 1):
-        ends[i] = (text[i - 1].isdigit() and (ends[i - 1] or text[i - 2].isdigit())) or any(
+        ends[i] = (text[i - 1].isdigit() and ends[i - 1]) or any(
             ends[j] and text[j:i] in _GLUE_WORDS for j in range(max(0, i - _GLUE_LONGEST), i)
         )
     return ends[-1]

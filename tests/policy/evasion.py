@@ -215,4 +215,6 @@ GLUED_UNRELATED = [
     "Langchaoyu Textiles",  # langchao (Inspur, 浪潮)
     "Mengshengxing Tea",  # mengsheng (1260H: Chengdu Mengsheng Electronic Technology)
     "Yushuang Textiles",  # yushu (1260H: Hangzhou Yushu Technology)
+    "Zhaisi88 Trading",  # haisi, glued to letters and then a number
+    "Baiduri12 Bank",  # baidu
 ]
