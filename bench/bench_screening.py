@@ -32,7 +32,12 @@ table gives both rates, their ratio, and each one's evasion recall and unrelated
 (``agreement_queries``) and every name on which they find other entries, kinds or scores is
 printed (exit 1): a speed-up must find exactly what the code before it found.
 
-Run: python bench/bench_screening.py [--rounds 3] [--sample 200] [--base REV | --agree REV]
+``--glued REV`` times nothing: every brand key is glued into names as an evasion writes them
+(``glued_forms``: to business words, a place, CamelCase words, other letters; a letter doubled;
+look-alikes, full-width forms, a zero-width space) and screened with the code at REV and now,
+beside unrelated names that hold a brand key inside a longer word (``GLUED_UNRELATED``).
+
+Run: python bench/bench_screening.py [--rounds 3] [--sample 200] [--base REV | --agree REV | --glued REV]
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the evasion generator lives in tests/
 
 from attest.policy.screening import ListEntry, ScreeningList, bundled_list, normalize, screener_for  # noqa: E402
-from tests.policy.evasion import variants  # noqa: E402
+from tests.policy.evasion import GLUED_UNRELATED, glued_forms, variants  # noqa: E402
 
 WORDS = """alpha beta gamma delta sigma omega nova stellar quantum vector matrix cipher photon fusion atlas orion
 titan apex summit horizon pacific eastern northern golden silver blue green red bright clear swift smart
@@ -166,6 +171,42 @@ def agree(rev: str, lists: list[ScreeningList], screener: Any, queries: list[str
     return 1 if differ else 0
 
 
+def glued(rev: str, screener: Any, unrelated: list[str]) -> int:
+    """Screen every brand key glued into names (``glued_forms``) and ``GLUED_UNRELATED`` with the code at ``rev`` and now.
+
+    Prints, per form, how many names find the key's entry at 95 (or exact/alias) with each, every
+    name found before and not now, and how many unrelated names each flags (with the 1,233 ones).
+    """
+    old = base_module(rev)
+    base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
+    keys = sorted(k for k in screener._brand_compact if len(k) >= 5)
+    counts: dict[str, list[int]] = {}
+    for key in keys:
+        want = {screener._names[i][2].id for i in screener._brand_compact[key]}
+        for how, name in glued_forms(key):
+            row = counts.setdefault(how, [0, 0, 0])
+            found = [
+                any(m.entry.id in want and (m.kind != "near" or m.score >= 95) for m in s.screen(name))
+                for s in (base, screener)
+            ]
+            row[0] += 1
+            row[1] += found[0]
+            row[2] += found[1]
+            if found[0] and not found[1]:
+                print(f"found at {rev}, not now: {how} {name!r}")
+    print(f"{len(keys)} brand keys glued into names; found at 95 (or exact/alias) by the code at {rev} and now")
+    print(f"{'form':<20} {'names':>6} {rev:>10} {'now':>6}")
+    for how, (n, was, now) in counts.items():
+        print(f"{how:<20} {n:>6} {was:>10} {now:>6}")
+    for label, s in ((rev, base), ("now", screener)):
+        flagged = [n for n in GLUED_UNRELATED if s.screen(n)]
+        print(
+            f"{label}: unrelated names holding a brand key flagged {len(flagged)}/{len(GLUED_UNRELATED)}; "
+            f"unrelated companies flagged {sum(1 for n in unrelated if s.screen(n))}/{len(unrelated)}"
+        )
+    return 0
+
+
 def main() -> int:
     """Time both contenders and print a table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,6 +220,12 @@ def main() -> int:
         metavar="REV",
         help="instead of timing, check that the code at REV and the current code find the same entries, kinds "
         "and scores on ~11,800 queries (exit 1 if not)",
+    )
+    ap.add_argument(
+        "--glued",
+        metavar="REV",
+        help="instead of timing, screen every brand key glued into names, and unrelated names holding one, "
+        "with the code at REV and the current code",
     )
     args = ap.parse_args()
 
@@ -200,6 +247,8 @@ def main() -> int:
     evasions = variants(lists)
     if args.agree:
         return agree(args.agree, lists, screener, agreement_queries(lists, unrelated, evasions))
+    if args.glued:
+        return glued(args.glued, screener, unrelated)
     fresh = [*unrelated, *(f"{n} {i}" for i, n in enumerate(unrelated))]  # no two alike
     # The mix a fleet sees: mostly unrelated parties, one in twenty a listed one in disguise.
     mix = [*fresh, *(v.name for v in evasions[: len(fresh) // 19])]

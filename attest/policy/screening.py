@@ -28,7 +28,10 @@ An exact or alias match is a dictionary lookup under three keys: the normalized
 name, the name without spaces (ZhipuAI is Zhipu AI) and its words in sorted order.
 Near matches use an inverted index of name tokens (CJK runs as character bigrams,
 very common tokens left out) to find candidates, which rapidfuzz then scores; there
-is no Python loop over every entry.
+is no Python loop over every entry. A brand list's distinctive words glued into a name
+("MooreThreads Technology", "xyzHuaweiCloud") are found by an Aho-Corasick automaton, and
+count where they stand for the brand, not for letters of another word (``_glued_brands``:
+"Baiduri", "Zhaisi" and "Zhongxing" are not Baidu, Haisi and Zhongxin).
 
 Bundled lists (no network needed): ``csl``, the US Consolidated Screening List of
 2026-07-31 (25,921 entries; a compact projection under the MIT licence in
@@ -53,6 +56,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, cast
 
@@ -774,7 +778,16 @@ def _typo_of(word: str, brand: str) -> bool:
     edit is one letter in five, other words are that close ("Cosco" is one from Costco, Copco and
     Posco): only the edits of romanization are taken, a vowel for a vowel ("Zhipo", "Biran") or a
     letter doubled or undoubled ("Zhippu").
+
+    In pinyin, -n and -ng end different syllables (心 xin, 兴 xing): a romanized brand word with a
+    g added or dropped after its n is another romanized name, not a typo of it ("Zhongxing", ZTE's
+    中兴, is not Zhongxin, SMIC's 中芯; "Changxing" is not ChangXin).
     """
+    if len(word) != len(brand):
+        longer, shorter = (word, brand) if len(word) > len(brand) else (brand, word)
+        i = next((k for k in range(len(shorter)) if longer[k] != shorter[k]), len(shorter))
+        if longer[i] == "g" and i > 0 and longer[i - 1] == "n" and _romanized(word) and _romanized(brand):
+            return False
     if len(brand) >= 6:
         return True
     if len(word) == len(brand):
@@ -783,6 +796,78 @@ def _typo_of(word: str, brand: str) -> bool:
     longer, shorter = (word, brand) if len(word) > len(brand) else (brand, word)
     return any(
         longer[i] == longer[i - 1] and longer[:i] + longer[i + 1 :] == shorter for i in range(1, len(longer))
+    )
+
+
+# Every syllable of Hanyu Pinyin, tones dropped (pypinyin's dictionary, interjections such as
+# "hm" and "ng" left out): a word made of them alone is a romanized Chinese name.
+_PINYIN_SYLLABLES = frozenset(
+    """
+    a ai an ang ao ba bai ban bang bao bei ben beng bi bian biang biao bie bin bing bo bong bu ca cai can
+    cang cao ce cei cen ceng cha chai chan chang chao che chen cheng chi chong chou chu chua chuai chuan
+    chuang chui chun chuo ci cong cou cu cuan cui cun cuo da dai dan dang dao de dei den deng di dia dian
+    diao die din ding diu dong dou du duan dui dun duo e ei en eng er fa fan fang fei fen feng fiao fo fou
+    fu ga gai gan gang gao ge gei gen geng gong gou gu gua guai guan guang gui gun guo ha hai han hang hao
+    he hei hen heng hong hou hu hua huai huan huang hui hun huo ji jia jian jiang jiao jie jin jing jiong
+    jiu ju juan jue jun ka kai kan kang kao ke kei ken keng kong kou ku kua kuai kuan kuang kui kun kuo la
+    lai lan lang lao le lei len leng li lia lian liang liao lie lin ling liu lo long lou lu luan lue lun
+    luo ma mai man mang mao me mei men meng mi mian miao mie min ming miu mo mou mu na nai nan nang nao ne
+    nei nen neng ni nia nian niang niao nie nin ning niu nong nou nu nuan nue nun nuo o ou pa pai pan pang
+    pao pei pen peng pi pian piao pie pin ping po pou pu qi qia qian qiang qiao qie qin qing qiong qiu qu
+    quan que qun ran rang rao re ren reng ri rong rou ru rua ruan rui run ruo sa sai san sang sao se sen
+    seng sha shai shan shang shao she shei shen sheng shi shou shu shua shuai shuan shuang shui shun shuo
+    si song sou su suan sui sun suo ta tai tan tang tao te tei teng ti tian tiao tie ting tong tou tu tuan
+    tui tun tuo wa wai wan wang wei wen weng wo wong wu xi xia xian xiang xiao xie xin xing xiong xiu xu
+    xuan xue xun ya yan yang yao ye yi yin ying yo yong you yu yuan yue yun za zai zan zang zao ze zei zen
+    zeng zha zhai zhan zhang zhao zhe zhei zhen zheng zhi zhong zhou zhu zhua zhuai zhuan zhuang zhui zhun
+    zhuo zi zong zou zu zuan zui zun zuo
+    """.split()  # noqa: SIM905  # a block of syllables reads better than a list of 418 strings
+)
+
+
+@lru_cache(maxsize=4096)
+def _romanized(word: str) -> bool:
+    """Whether ``word`` is Pinyin syllables alone ("zhongxing", "yiyuanda", "baiduri")."""
+    ends = [True] + [False] * len(word)
+    for i in range(1, len(word) + 1):
+        ends[i] = any(ends[j] and word[j:i] in _PINYIN_SYLLABLES for j in range(max(0, i - 6), i))
+    return bool(word) and ends[-1]
+
+
+@lru_cache(maxsize=4096)
+def _filler(text: str) -> bool:
+    """Whether ``text`` is made of business words, places, legal forms and numbers alone ("", "semiconductor", "groupltd", "2").
+
+    What a brand may be glued to and still be that brand: "HaisiSemiconductor", "ShenzhenHaisi",
+    "BaiduCloud", "Haisi2". Not a fragment of another word ("Baidu" in "Baiduri", "Haisi" in "Zhaisi").
+    """
+    ends = [True] + [False] * len(text)
+    for i in range(1, len(text) + 1):
+        ends[i] = (text[i - 1].isdigit() and ends[i - 1]) or any(
+            ends[j] and text[j:i] in _GLUE_WORDS for j in range(max(0, i - _GLUE_LONGEST), i)
+        )
+    return ends[-1]
+
+
+def _camel_starts(name: str, length: int) -> frozenset[int]:
+    """Where a capital starts a word inside a word of ``name`` as written, by letters and digits ("XyzBaidu": 3).
+
+    Counted in the letters and digits of the name after invisible characters are removed, as
+    ``compact`` counts them; none unless there are ``length`` of them (the compact form's length:
+    then the places are the same). "XYZBaidu" and "BaiduXyz" start words at 3 and 5.
+    """
+    # a look-alike keeps its case (Cyrillic В is a capital B), which the folded letter may not show
+    chars = [c for c in (name if name.isascii() else _visible(name)) if c.isalnum()]
+    if len(chars) != length:
+        return frozenset()
+    return frozenset(
+        i
+        for i in range(1, len(chars))
+        if chars[i].isupper()
+        and (
+            chars[i - 1].islower()
+            or (chars[i - 1].isupper() and i + 1 < len(chars) and chars[i + 1].islower())
+        )
     )
 
 
@@ -802,16 +887,64 @@ class _KeyFinder:
 
     def findall(self, text: str) -> list[str]:
         """Every key in ``text``, as findall of the keys' alternation (longest first) finds them."""
+        return [key for _, key in self.spans(text)]
+
+    def spans(self, text: str) -> list[tuple[int, str]]:
+        """``findall``'s keys, each with where it starts in ``text``."""
         found = list(self._automaton.iter(text))
         if not found:
             return []
-        out: list[str] = []
+        out: list[tuple[int, str]] = []
         pos = 0
         for start, longer, key in sorted((end - len(key) + 1, -len(key), key) for end, key in found):
             if start >= pos:
-                out.append(key)
+                out.append((start, key))
                 pos = start - longer
         return out
+
+
+def _glued_brands(
+    name: str, squeezed: str, glued: str, words: list[str], spans: list[tuple[int, str]]
+) -> list[str]:
+    """The brand keys found in ``glued`` (``words`` joined) that stand for the brand, not for letters of another word.
+
+    A key found where its words begin and end is the brand, and so is one glued to business words,
+    places, legal forms, numbers or another found brand ("HaisiSemiconductor", "ShenzhenHaisi",
+    "TheSophgoAndHygonGroup"), at a capital inside the word as written ("XyzBaidu"), or beside
+    its own first or last letter doubled ("Baiduu", "COSCOO"). Glued to other letters, only a key
+    of six letters or more is the brand ("xyzHuaweiCloud", "Huaweii"), and not where those letters
+    make it a longer romanized name ("Zhongxing" is not Zhongxin, "Changxing" is not ChangXin). A
+    five-letter key inside other letters is the letters of countless names ("Baiduri", "Zhaisi",
+    "HauteLook"): a typo of one is for the one-typo repair to judge.
+    """
+    bounds = list(accumulate(map(len, words), initial=0))  # where each word starts, and the end
+    starts = set(bounds)
+    camel: frozenset[int] | None = None
+    out: list[str] = []
+    for n, (start, key) in enumerate(spans):
+        end = start + len(key)
+        if start in starts and end in starts:  # the common case: whole words
+            out.append(key)
+            continue
+        # the letters glued on: to the start of its word (or the brand before it) and to the end of
+        # its word (or the brand after it)
+        before = max(
+            bounds[bisect_right(bounds, start) - 1], spans[n - 1][0] + len(spans[n - 1][1]) if n else 0
+        )
+        after = min(bounds[bisect_left(bounds, end)], spans[n + 1][0] if n + 1 < len(spans) else len(glued))
+        left, right = glued[before:start], glued[end:after]
+        # a letter of the key doubled where it is glued on is a typo of the key ("Baiduu", "COSCOO")
+        left_ok, right_ok = _filler(left) or left == key[0], _filler(right) or right == key[-1]
+        if not (left_ok and right_ok) and squeezed.startswith(glued):
+            if camel is None:
+                camel = _camel_starts(name, len(squeezed))
+            left_ok = left_ok or start in camel
+            right_ok = right_ok or end in camel
+        # the key with the letters glued to it
+        word = ("" if left_ok else left) + key + ("" if right_ok else right)
+        if (left_ok and right_ok) or (len(key) >= 6 and not _romanized(word)):
+            out.append(key)
+    return out
 
 
 class ListEntry(WireModel):
@@ -1244,9 +1377,11 @@ class Screener:
                     if need.issubset(words):
                         add(found, idx, "near", 100.0, name)
         if self._brand_pattern is not None:
-            for found_brand in self._brand_pattern.findall(glued):
-                for idx in self._brand_compact[found_brand]:
-                    add(found, idx, "near", 95.0, name)
+            spans = self._brand_pattern.spans(glued)
+            if spans:
+                for found_brand in _glued_brands(name, squeezed, glued, words, spans):
+                    for idx in self._brand_compact[found_brand]:
+                        add(found, idx, "near", 95.0, name)
         # The threshold for a name of this length and the window of lengths that can reach it.
         t, lo, hi = self._bounds[len(norm)] if len(norm) < len(self._bounds) else self._window(len(norm))
         if not norm.isascii() and _CJK.search(norm):
@@ -1357,6 +1492,23 @@ _GENERIC_WORDS = frozenset(
 
 
 _GENERIC_LIST = sorted(_GENERIC_WORDS)
+
+# What a brand may be glued to and still be found (``_filler``): business words, places, legal forms,
+# abbreviations, and the business words of Chinese names in pinyin (科技 keji, 技术 jishu, ...).
+_GLUE_WORDS = frozenset(
+    {
+        *_GENERIC_WORDS,
+        *_LEGAL_WORDS,
+        *_JOINED_FORMS,
+        *_ABBREVIATIONS,
+        *(w for v in _ABBREVIATIONS.values() for w in v.split()),
+        *"""
+        keji jishu shuzi xinxi zhineng bandaoti jichengdianlu dianlu konggu chanye kaifa fazhan tongxin
+        dianzi wangluo ruanjian chuangxin cunchu sheji zhizao guoji jisuan xinnengyuan zhongguo guojia
+        """.split(),  # noqa: SIM905
+    }
+)
+_GLUE_LONGEST = max(map(len, _GLUE_WORDS))
 
 # Places a Chinese company name starts with ("深圳市海思半导体", "上海华为"), and 中国.
 _CJK_PLACES = tuple(

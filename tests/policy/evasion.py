@@ -161,3 +161,60 @@ def variants(lists: list[ScreeningList], *, per_list: int = 60, seed: int = 18) 
                 if made and made != source:
                     out.append(Variant(made, lst.name, entry, how))
     return out
+
+
+def glued_forms(key: str) -> list[tuple[str, str]]:
+    """A brand key (a brand list's distinctive words without spaces) glued into names, each with how.
+
+    Used by ``bench/bench_screening.py --glued`` to compare the glued search of two revisions:
+    glued to business words, a place, CamelCase words, lower-case letters, an all-capitals
+    prefix; a letter doubled or inserted; look-alike letters, full-width forms, a zero-width space.
+    """
+    k = key.capitalize()
+    cyrillic = "".join(CYRILLIC.get(c, c) if i % 2 == 0 else c for i, c in enumerate(k))
+    return [
+        ("suffix", k + "technology"),
+        ("suffix-words", k + "CloudServices"),
+        ("place", "Shenzhen" + key),
+        ("camel-before", "Xyz" + k),
+        ("camel-after", k + "Xyz Holdings"),
+        ("camel-both", "Qwerty" + k + "Platform"),
+        ("letters-before", "xyz" + key + "cloud"),
+        ("letters-after", key + "zqx"),
+        ("capitals-before", "XYZ" + key.upper() + "Cloud"),
+        ("doubled", k + k[-1] + " Trading"),
+        ("inserted", k[:2] + "x" + k[2:] + "Tech"),
+        ("cyrillic", cyrillic + "Group"),
+        ("full-width", "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in k + "Cloud")),
+        ("zero-width", k[:3] + "\u200b" + k[3:] + "Technology"),
+    ]
+
+
+# Unrelated names that hold a short or romanized brand key inside a longer word (the key in brackets):
+# the glued search once took each for the brand.
+GLUED_UNRELATED = [
+    "Chaisilk Trading",  # haisi (HiSilicon, 海思)
+    "Zhaisi Foods Co., Ltd.",  # haisi
+    "Thaisi Trading",  # haisi
+    "Haisign Consulting",  # haisi
+    "Yiyuanda Pharmaceutical Co., Ltd.",  # yiyuan (Quectel, 移远)
+    "Baiduri Bank Berhad",  # baidu: Brunei's bank
+    "HauteLook Inc.",  # autel
+    "Autelle Cosmetics",  # autel
+    "Chesaire Holdings",  # hesai
+    "Hesaidi Logistics",  # hesai
+    "Sugong Machinery",  # sugon
+    "Hygonix Labs",  # hygon
+    "Comacchio Shipping",  # comac
+    "Zhongxing Trading",  # zhongxin (SMIC, 中芯)
+    "Zhongxinyuan Foods",  # zhongxin
+    "Changxing Tea Co., Ltd.",  # changxin (CXMT, 长鑫)
+    "Changjiangxi Foods",  # changjiang (YMTC, 长江)
+    "Dajiangnan Restaurant",  # dajiang (DJI, 大疆)
+    "Feitengda Logistics",  # feiteng (Phytium, 飞腾)
+    "Langchaoyu Textiles",  # langchao (Inspur, 浪潮)
+    "Mengshengxing Tea",  # mengsheng (1260H: Chengdu Mengsheng Electronic Technology)
+    "Yushuang Textiles",  # yushu (1260H: Hangzhou Yushu Technology)
+    "Zhaisi88 Trading",  # haisi, glued to letters and then a number
+    "Baiduri12 Bank",  # baidu
+]
