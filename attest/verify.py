@@ -311,7 +311,7 @@ def _aspects_of(rule: str) -> tuple[str, ...]:
     return (_ASPECTS.get(rule.split(".", 1)[0], "policy"), *_ALSO.get(rule, ()))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     """Findings and facts gathered while verifying one envelope."""
 
