@@ -35,12 +35,15 @@ class Bounded(Generic[K, V]):
         return self._items.get(key)
 
     def put(self, key: K, value: V) -> None:
-        """Keep ``value`` for ``key``."""
+        """Keep ``value`` for ``key``, as the newest entry (a key put again forgets no other)."""
         with self._lock:
-            if len(self._items) >= self.limit:
+            items = self._items
+            if key in items:
+                del items[key]
+            elif len(items) >= self.limit:
                 with suppress(StopIteration, KeyError):
-                    self._items.pop(next(iter(self._items)))
-            self._items[key] = value
+                    items.pop(next(iter(items)))
+            items[key] = value
 
     def clear(self) -> None:
         """Forget everything."""

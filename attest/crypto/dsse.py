@@ -48,7 +48,7 @@ def b64decode_strict(text: str | bytes) -> bytes | None:
 
     pybase64's SIMD decoder in its validating mode (7 x quicker than binascii's strict mode or
     msgspec's on a 6 KB payload). It accepts what ``binascii.a2b_base64(strict_mode=True)``
-    accepts, less text whose length is not a multiple of 4 (binascii lets "QUJD=" through),
+    accepts, less padding after a whole group ("QUJD=" and "QUJD====" are "ABC" to binascii),
     which no canonical spelling has (a differential test says so). Spare bits of the last group
     are not checked here.
     """
