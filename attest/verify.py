@@ -41,8 +41,10 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -642,7 +644,9 @@ class Verifier:
         run = self._run(raw, now=now, source=source)
         return run.result(), run.manifest, run.hardware_manifest
 
-    def _run(self, raw: bytes, *, now: datetime | None, source: str | None) -> _Run:
+    def _run(
+        self, raw: bytes, *, now: datetime | None, source: str | None, ahead: _Checked | None = None
+    ) -> _Run:
         if now is None:
             now = datetime.now(UTC)
         elif now is not self._aware:  # checked once per moment object (a batch passes one)
@@ -650,7 +654,7 @@ class Verifier:
         run = _Run(now=now, source=source, anchors=self.anchors)
         run.evaluated.add("instance_identity")
         try:
-            _verify(run, raw, self)
+            _verify(run, raw, self, ahead)
         except StoreError:
             raise  # the state cannot be read or written: not a verdict on this envelope
         except AttestError as exc:  # pragma: no cover - every step turns its errors into findings
@@ -690,7 +694,11 @@ class Verifier:
         return held
 
     def verify_many(
-        self, items: Sequence[tuple[str, bytes]], *, now: datetime | None = None
+        self,
+        items: Sequence[tuple[str, bytes]],
+        *,
+        now: datetime | None = None,
+        threads: int | None = None,
     ) -> list[VerificationResult]:
         """Verify a batch, checking chains in (node key, sequence) order; results in input order.
 
@@ -699,19 +707,30 @@ class Verifier:
         payload only to sort, never to decide. With a device store, a GPU found
         backing two node keys anywhere in the batch refuses every envelope of the
         batch that relies on it, not only the ones verified after the other key's.
+
+        ``threads``: how many threads check signatures ahead of the judging (a signature check
+        is a pure function of key, signature and message, and runs without the GIL), so that
+        on a machine with cores to spare a batch takes about its signatures' time. Default:
+        one less than the CPUs, at most 4; 0 checks each signature in turn. The results are
+        the same either way.
         """
         at = require_aware(now) if now is not None else datetime.now(UTC)
         order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
         results: dict[int, VerificationResult] = {}
-        read: dict[
-            int, _Run
-        ] = {}  # the authenticated: their manifests, as signed, tell branches of a fork apart
-        for i in order:
-            label, raw = items[i]
-            run = self._run(raw, now=at, source=label)
-            results[i] = run.result()
-            if run.signed is not None or run.heartbeat is not None:
-                read[i] = run
+        # the authenticated: their manifests, as signed, tell branches of a fork apart
+        read: dict[int, _Run] = {}
+        workers = _ahead_threads(len(order)) if threads is None else max(0, threads)
+        ahead = _SignaturesAhead(self.trust, [items[i][1] for i in order], workers) if workers else None
+        try:
+            for position, i in enumerate(order):
+                label, raw = items[i]
+                run = self._run(raw, now=at, source=label, ahead=ahead.get(position) if ahead else None)
+                results[i] = run.result()
+                if run.signed is not None or run.heartbeat is not None:
+                    read[i] = run
+        finally:
+            if ahead is not None:
+                ahead.close()
         if self.devices is not None:
             for i, run in read.items():
                 if results[i].location_grade not in (None, "declared"):  # GPUs relied on, evidence resolved
@@ -732,6 +751,78 @@ class Verifier:
                     if subject is not None and m.node.key_id == results[i].key_id:
                         sightings.note_fork(m.node.key_id, m.freshness.nonce, subject)
         return [results[i] for i in range(len(items))]
+
+
+_Checked = tuple[str, str, bytes, bool]
+"""A signature check: key id, signature text, the message it was checked over, whether it verified."""
+
+_AHEAD_CHUNK = 32
+"""Envelopes per task of :class:`_SignaturesAhead`."""
+
+
+def _ahead_threads(batch: int) -> int:
+    """The threads :meth:`Verifier.verify_many` checks signatures ahead with, by default."""
+    if batch < 2 * _AHEAD_CHUNK:
+        return 0  # a small batch: the threads would cost more than they overlap
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _check_ahead(trust: TrustStore, raw: bytes) -> _Checked | None:
+    """The one signature of a canonical in-toto envelope by a key of ``trust``, checked; None for any other."""
+    try:
+        one = split_one_signature(raw)
+        if one is None:
+            return None
+        key_id, sig_text, signature, payload = one
+        entry = trust.get(key_id)
+        if entry is None:
+            return None
+        message = pae(PAYLOAD_TYPE_INTOTO, payload)
+        return key_id, sig_text, message, entry.key.verify(signature, message)
+    except Exception:  # a speed-up: whatever it cannot check is checked in turn
+        return None
+
+
+class _SignaturesAhead:
+    """A batch's signatures checked on other threads, a few tasks ahead of the envelope being judged.
+
+    What a check gives is used only by the judging of an envelope whose key id, signature text
+    and message are those very values (:func:`_verify`), so it decides nothing else: trust,
+    revocation, replay, chain and every other step are judged in order, as without it. At most
+    ``2 x threads`` tasks are ahead (their messages held meanwhile).
+    """
+
+    def __init__(self, trust: TrustStore, raws: list[bytes], threads: int) -> None:
+        self._trust, self._raws = trust, raws
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="attest-signatures")
+        self._tasks: dict[int, Future[list[_Checked | None]]] = {}
+        self._window = 2 * threads
+        self._next = 0
+        for _ in range(self._window):
+            self._submit()
+
+    def _submit(self) -> None:
+        start = self._next * _AHEAD_CHUNK
+        if start < len(self._raws):
+            chunk = self._raws[start : start + _AHEAD_CHUNK]
+            self._tasks[self._next] = self._pool.submit(lambda: [_check_ahead(self._trust, r) for r in chunk])
+            self._next += 1
+
+    def get(self, position: int) -> _Checked | None:
+        """The check of the envelope at ``position`` (waiting for it), or None."""
+        task, offset = divmod(position, _AHEAD_CHUNK)
+        future = self._tasks.get(task)
+        if future is None:
+            return None
+        checks = future.result()
+        if offset == len(checks) - 1:  # the task's last: the next one goes ahead
+            del self._tasks[task]
+            self._submit()
+        return checks[offset] if offset < len(checks) else None
+
+    def close(self) -> None:
+        """Stop: tasks not started are dropped."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _function_verifier(
@@ -829,7 +920,7 @@ def verify_and_open(
     return verifier.verify_and_open(raw, now=now, source=source)
 
 
-def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
+def _verify(run: _Run, raw: bytes, verifier: Verifier, ahead: _Checked | None = None) -> None:
     trust, chains = verifier.trust, verifier.chains
     policy, options, catalog, devices = verifier.policy, verifier.options, verifier.catalog, verifier.devices
     # The anchors this verification uses throughout, read once (another thread may replace them on
@@ -839,12 +930,14 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier) -> None:
     # 0. A heartbeat of a node judged before: its repeating members are the very bytes judged
     #    then, so steps 7-8 and 12-15 are what they were; the rest is judged below, in full.
     # (key id, signature, message, whether it verified): a signature step 0 checked, not checked twice
-    verified: tuple[str, str, bytes, bool] | None = None
+    # ``ahead``: one checked before, elsewhere (verify_many), used only for these very values.
+    verified = ahead
     heartbeats = verifier._heartbeats
     if heartbeats is not None and len(raw) <= options.max_bytes:
-        done, verified = _verify_heartbeat(run, raw, verifier, heartbeats, context)
+        done, checked = _verify_heartbeat(run, raw, verifier, heartbeats, context, ahead)
         if done:
             return
+        verified = checked or ahead
 
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
@@ -1242,8 +1335,13 @@ def _heartbeat_ready(
 
 
 def _verify_heartbeat(
-    run: _Run, raw: bytes, verifier: Verifier, heartbeats: _Heartbeats, context: tuple[Any, ...]
-) -> tuple[bool, tuple[str, str, bytes, bool] | None]:
+    run: _Run,
+    raw: bytes,
+    verifier: Verifier,
+    heartbeats: _Heartbeats,
+    context: tuple[Any, ...],
+    ahead: _Checked | None = None,
+) -> tuple[bool, _Checked | None]:
     """Step 0: judge a heartbeat of a node judged before; (False, …) leaves it to the full path.
 
     Returns whether it judged the envelope, and the (key id, signature, message, outcome) of the
@@ -1266,7 +1364,10 @@ def _verify_heartbeat(
     if entry is None or trust.is_revoked(key_id):
         return False, None
     message = pae(PAYLOAD_TYPE_INTOTO, payload)
-    ok = entry.key.verify(signature, message)
+    if ahead is not None and ahead[0] == key_id and ahead[1] == sig_text and ahead[2] == message:
+        ok = ahead[3]  # this very signature over this very message, checked ahead
+    else:
+        ok = entry.key.verify(signature, message)
     verified = (key_id, sig_text, message, ok)
     if not ok:
         return False, verified
@@ -2666,13 +2767,15 @@ def verify_many(
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
     evidence_log: EvidenceSource | None = None,
+    threads: int | None = None,
 ) -> list[VerificationResult]:
     """Verify a batch with exactly these stores and policy (:meth:`Verifier.verify_many`).
 
     ``evidence_log``: where GPU evidence named by digest and not carried in the batch is looked up.
+    ``threads``: signature checks ahead (:meth:`Verifier.verify_many`).
     """
     verifier = _function_verifier(trust, nonces, chains, policy, options, catalog, devices, evidence_log)
-    return verifier.verify_many(items, now=now)
+    return verifier.verify_many(items, now=now, threads=threads)
 
 
 def _recheck_devices(

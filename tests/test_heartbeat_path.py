@@ -531,3 +531,61 @@ def test_heartbeats_with_a_sqlite_state_as_in_full(tmp_path: Any) -> None:
     results = same(fast, full, [*raw, replay, raw[5], raw[2]])
     assert any(f.rule == "freshness.nonce_reused" for f in results[6].findings)
     assert hits(fast) >= 4
+
+
+def test_signatures_checked_ahead_on_threads_give_the_same_results() -> None:
+    """verify_many with signature checks ahead on threads, and without: the same results, forged ones included."""
+    node, other = trusted_node(), trusted_node()
+    ms = chained(node, 150, step=timedelta(seconds=1))
+    raw = envelopes(node, ms)
+    forged = bytearray(raw[40])
+    at = forged.index(b'"sig":"') + 12
+    forged[at] = ord("A") if forged[at] != ord("A") else ord("B")  # a signature that does not verify
+    replay = node.envelope(
+        ms[7].model_copy(update={"job": Job(id="again", scheduler="slurm", phase="start")})
+    )
+    stranger = other.envelope(other.manifest())  # a key the trust store does not hold
+    fork = node.envelope(ms[90].model_copy(update={"job": Job(id="fork", scheduler="slurm", phase="start")}))
+    items = [(f"e{i}", r) for i, r in enumerate([*raw, bytes(forged), replay, stranger, fork])]
+    random.Random(5).shuffle(items)
+    outcomes = []
+    for threads in (0, 1, 3):
+        verifier = Verifier(node.trust, policy=US_EAR)
+        outcomes.append(
+            [r.model_dump(mode="json") for r in verifier.verify_many(items, now=LATER, threads=threads)]
+        )
+        assert hits(verifier) > 100
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    rules = {f["rule"] for r in outcomes[0] for f in r["findings"]}
+    assert {"signature.invalid", "signature.unknown_key", "freshness.nonce_reused", "chain.fork"} <= rules
+
+
+@pytest.mark.parametrize("step_0", [True, False])
+def test_a_check_made_ahead_counts_only_for_its_own_key_signature_and_message(step_0: bool) -> None:
+    from attest.crypto.dsse import pae, split_one_signature
+
+    node = trusted_node()
+    raw = envelopes(node, chained(node, 3, step=timedelta(seconds=1)))
+    good = split_one_signature(raw[1])
+    assert good is not None
+    forged = bytearray(raw[2])
+    at = forged.index(b'"sig":"') + 12
+    forged[at] = ord("A") if forged[at] != ord("A") else ord("B")
+    bad = split_one_signature(bytes(forged))
+    assert bad is not None
+    message = pae(PAYLOAD_TYPE_INTOTO, bad[3])
+    lies = [
+        (good[0], good[1], pae(PAYLOAD_TYPE_INTOTO, good[3]), True),  # another envelope's check
+        (bad[0], good[1], message, True),  # another signature over this message
+        (bad[0], bad[1], message + b" ", True),  # another message
+        ("0" * 64, bad[1], message, True),  # another key
+    ]
+    for lie in lies:
+        verifier = Verifier(node.trust, policy=US_EAR)
+        if not step_0:
+            verifier._heartbeats = None
+        for data in raw[:2]:
+            verifier.verify(data, now=LATER)
+        run = verifier._run(bytes(forged), now=LATER, source=None, ahead=lie)
+        assert any(f.rule == "signature.invalid" for f in run.findings), lie[1:2]
+        assert run.result().status is Status.CONTRAINDICATED
