@@ -43,12 +43,13 @@ import functools
 import hashlib
 import os
 import re
+import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -645,7 +646,7 @@ class Verifier:
         return run.result(), run.manifest, run.hardware_manifest
 
     def _run(
-        self, raw: bytes, *, now: datetime | None, source: str | None, ahead: _Checked | None = None
+        self, raw: bytes, *, now: datetime | None, source: str | None, ahead: _Ahead | None = None
     ) -> _Run:
         if now is None:
             now = datetime.now(UTC)
@@ -728,6 +729,8 @@ class Verifier:
                 results[i] = run.result()
                 if run.signed is not None or run.heartbeat is not None:
                     read[i] = run
+                if ahead is not None:
+                    time.sleep(0)  # lets a checking thread take the GIL now, not at the next switch interval
         finally:
             if ahead is not None:
                 ahead.close()
@@ -756,6 +759,22 @@ class Verifier:
 _Checked = tuple[str, str, bytes, bool]
 """A signature check: key id, signature text, the message it was checked over, whether it verified."""
 
+
+class _Ahead(NamedTuple):
+    """One envelope read and its signature checked ahead (:class:`_SignaturesAhead`)."""
+
+    raw: bytes
+    """The very bytes object read: what is here counts only for the verification of this object."""
+    one: tuple[str, str, bytes, bytes]
+    """:func:`split_one_signature` of it."""
+    message: bytes
+    ok: bool
+
+    def checked(self) -> _Checked:
+        """The signature check, as step 3 compares it."""
+        return self.one[0], self.one[1], self.message, self.ok
+
+
 _AHEAD_CHUNK = 32
 """Envelopes per task of :class:`_SignaturesAhead`."""
 
@@ -767,18 +786,17 @@ def _ahead_threads(batch: int) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def _check_ahead(trust: TrustStore, raw: bytes) -> _Checked | None:
+def _check_ahead(trust: TrustStore, raw: bytes) -> _Ahead | None:
     """The one signature of a canonical in-toto envelope by a key of ``trust``, checked; None for any other."""
     try:
         one = split_one_signature(raw)
         if one is None:
             return None
-        key_id, sig_text, signature, payload = one
-        entry = trust.get(key_id)
+        entry = trust.get(one[0])
         if entry is None:
             return None
-        message = pae(PAYLOAD_TYPE_INTOTO, payload)
-        return key_id, sig_text, message, entry.key.verify(signature, message)
+        message = pae(PAYLOAD_TYPE_INTOTO, one[3])
+        return _Ahead(raw, one, message, entry.key.verify(one[2], message))
     except Exception:  # a speed-up: whatever it cannot check is checked in turn
         return None
 
@@ -795,7 +813,7 @@ class _SignaturesAhead:
     def __init__(self, trust: TrustStore, raws: list[bytes], threads: int) -> None:
         self._trust, self._raws = trust, raws
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="attest-signatures")
-        self._tasks: dict[int, Future[list[_Checked | None]]] = {}
+        self._tasks: dict[int, Future[list[_Ahead | None]]] = {}
         self._window = 2 * threads
         self._next = 0
         for _ in range(self._window):
@@ -808,7 +826,7 @@ class _SignaturesAhead:
             self._tasks[self._next] = self._pool.submit(lambda: [_check_ahead(self._trust, r) for r in chunk])
             self._next += 1
 
-    def get(self, position: int) -> _Checked | None:
+    def get(self, position: int) -> _Ahead | None:
         """The check of the envelope at ``position`` (waiting for it), or None."""
         task, offset = divmod(position, _AHEAD_CHUNK)
         future = self._tasks.get(task)
@@ -920,7 +938,7 @@ def verify_and_open(
     return verifier.verify_and_open(raw, now=now, source=source)
 
 
-def _verify(run: _Run, raw: bytes, verifier: Verifier, ahead: _Checked | None = None) -> None:
+def _verify(run: _Run, raw: bytes, verifier: Verifier, ahead: _Ahead | None = None) -> None:
     trust, chains = verifier.trust, verifier.chains
     policy, options, catalog, devices = verifier.policy, verifier.options, verifier.catalog, verifier.devices
     # The anchors this verification uses throughout, read once (another thread may replace them on
@@ -930,14 +948,16 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier, ahead: _Checked | None = 
     # 0. A heartbeat of a node judged before: its repeating members are the very bytes judged
     #    then, so steps 7-8 and 12-15 are what they were; the rest is judged below, in full.
     # (key id, signature, message, whether it verified): a signature step 0 checked, not checked twice
-    # ``ahead``: one checked before, elsewhere (verify_many), used only for these very values.
-    verified = ahead
+    # ``ahead``: this very bytes object read and its signature checked before, elsewhere (verify_many).
+    if ahead is not None and ahead.raw is not raw:
+        ahead = None
+    verified = ahead.checked() if ahead is not None else None
     heartbeats = verifier._heartbeats
     if heartbeats is not None and len(raw) <= options.max_bytes:
         done, checked = _verify_heartbeat(run, raw, verifier, heartbeats, context, ahead)
         if done:
             return
-        verified = checked or ahead
+        verified = checked or verified
 
     # 1. Size, strict JSON, DSSE shape, canonical encoding, base64.
     try:
@@ -1340,7 +1360,7 @@ def _verify_heartbeat(
     verifier: Verifier,
     heartbeats: _Heartbeats,
     context: tuple[Any, ...],
-    ahead: _Checked | None = None,
+    ahead: _Ahead | None = None,
 ) -> tuple[bool, _Checked | None]:
     """Step 0: judge a heartbeat of a node judged before; (False, …) leaves it to the full path.
 
@@ -1352,7 +1372,7 @@ def _verify_heartbeat(
     that name the job and a freshness without finding; whatever it judges is judged as the full
     path would. ``context`` is the anchors the verification uses (see :func:`_verify`).
     """
-    one = split_one_signature(raw)
+    one = ahead.one if ahead is not None else split_one_signature(raw)  # ahead: of this very object
     if one is None:
         return False, None  # not a canonical envelope with one in-toto signature: the full path's
     key_id, sig_text, signature, payload = one
@@ -1363,10 +1383,10 @@ def _verify_heartbeat(
     entry = trust.get(key_id)
     if entry is None or trust.is_revoked(key_id):
         return False, None
-    message = pae(PAYLOAD_TYPE_INTOTO, payload)
-    if ahead is not None and ahead[0] == key_id and ahead[1] == sig_text and ahead[2] == message:
-        ok = ahead[3]  # this very signature over this very message, checked ahead
+    if ahead is not None:  # this very envelope's signature, checked ahead with the key of this id
+        message, ok = ahead.message, ahead.ok
     else:
+        message = pae(PAYLOAD_TYPE_INTOTO, payload)
         ok = entry.key.verify(signature, message)
     verified = (key_id, sig_text, message, ok)
     if not ok:
