@@ -70,7 +70,7 @@ from attest.crypto.dsse import (
 )
 from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.crypto.trust import TrustEntry, TrustStore
-from attest.errors import AttestError, EnvelopeError, StoreError
+from attest.errors import AttestError, EnvelopeError, InputError, StoreError
 from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.binding import evidence_digest
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
@@ -720,8 +720,12 @@ class Verifier:
         results: dict[int, VerificationResult] = {}
         # the authenticated: their manifests, as signed, tell branches of a fork apart
         read: dict[int, _Run] = {}
-        workers = _ahead_threads(len(order)) if threads is None else max(0, threads)
-        ahead = _SignaturesAhead(self.trust, [items[i][1] for i in order], workers) if workers else None
+        workers = _ahead_threads(len(order), threads)
+        ahead = (
+            _SignaturesAhead(self.trust, [items[i][1] for i in order], workers, self.options.max_bytes)
+            if workers
+            else None
+        )
         try:
             for position, i in enumerate(order):
                 label, raw = items[i]
@@ -729,7 +733,7 @@ class Verifier:
                 results[i] = run.result()
                 if run.signed is not None or run.heartbeat is not None:
                     read[i] = run
-                if ahead is not None:
+                if ahead is not None and ahead.behind():
                     time.sleep(0)  # lets a checking thread take the GIL now, not at the next switch interval
         finally:
             if ahead is not None:
@@ -756,8 +760,8 @@ class Verifier:
         return [results[i] for i in range(len(items))]
 
 
-_Checked = tuple[str, str, bytes, bool]
-"""A signature check: key id, signature text, the message it was checked over, whether it verified."""
+_Checked = tuple[str, str, bytes, bool, VerifyingKey]
+"""A signature check: key id, signature text, the message it was checked over, whether it verified, the key."""
 
 
 class _Ahead(NamedTuple):
@@ -769,34 +773,49 @@ class _Ahead(NamedTuple):
     """:func:`split_one_signature` of it."""
     message: bytes
     ok: bool
+    key: VerifyingKey
+    """The key it was checked with (the trust store's entry for the key id then)."""
 
     def checked(self) -> _Checked:
         """The signature check, as step 3 compares it."""
-        return self.one[0], self.one[1], self.message, self.ok
+        return self.one[0], self.one[1], self.message, self.ok, self.key
 
 
 _AHEAD_CHUNK = 32
 """Envelopes per task of :class:`_SignaturesAhead`."""
 
 
-def _ahead_threads(batch: int) -> int:
-    """The threads :meth:`Verifier.verify_many` checks signatures ahead with, by default."""
+_MAX_AHEAD_THREADS = 32
+
+
+def _ahead_threads(batch: int, threads: int | None) -> int:
+    """The threads :meth:`Verifier.verify_many` checks signatures ahead with: ``threads``, or by default."""
+    if threads is not None:
+        if type(threads) is not int or threads < 0:
+            raise InputError(f"threads must be a whole number, 0 or more, not {threads!r}")
+        return min(threads, _MAX_AHEAD_THREADS)
     if batch < 2 * _AHEAD_CHUNK:
         return 0  # a small batch: the threads would cost more than they overlap
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
-
-
-def _check_ahead(trust: TrustStore, raw: bytes) -> _Ahead | None:
-    """The one signature of a canonical in-toto envelope by a key of ``trust``, checked; None for any other."""
     try:
+        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(0, min(4, cpus - 1))
+
+
+def _check_ahead(trust: TrustStore, raw: bytes, max_bytes: int) -> _Ahead | None:
+    """The one signature of a canonical in-toto envelope by a trusted, unrevoked key, checked; None for any other."""
+    try:
+        if type(raw) is not bytes or len(raw) > max_bytes:
+            return None  # a buffer may change before it is judged; an oversize one is not read
         one = split_one_signature(raw)
         if one is None:
             return None
         entry = trust.get(one[0])
-        if entry is None:
+        if entry is None or trust.is_revoked(one[0]):
             return None
         message = pae(PAYLOAD_TYPE_INTOTO, one[3])
-        return _Ahead(raw, one, message, entry.key.verify(one[2], message))
+        return _Ahead(raw, one, message, entry.key.verify(one[2], message), entry.key)
     except Exception:  # a speed-up: whatever it cannot check is checked in turn
         return None
 
@@ -810,8 +829,8 @@ class _SignaturesAhead:
     ``2 x threads`` tasks are ahead (their messages held meanwhile).
     """
 
-    def __init__(self, trust: TrustStore, raws: list[bytes], threads: int) -> None:
-        self._trust, self._raws = trust, raws
+    def __init__(self, trust: TrustStore, raws: list[bytes], threads: int, max_bytes: int) -> None:
+        self._trust, self._raws, self._max_bytes = trust, raws, max_bytes
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="attest-signatures")
         self._tasks: dict[int, Future[list[_Ahead | None]]] = {}
         self._window = 2 * threads
@@ -823,8 +842,15 @@ class _SignaturesAhead:
         start = self._next * _AHEAD_CHUNK
         if start < len(self._raws):
             chunk = self._raws[start : start + _AHEAD_CHUNK]
-            self._tasks[self._next] = self._pool.submit(lambda: [_check_ahead(self._trust, r) for r in chunk])
+            trust, limit = self._trust, self._max_bytes
+            self._tasks[self._next] = self._pool.submit(
+                lambda: [_check_ahead(trust, r, limit) for r in chunk]
+            )
             self._next += 1
+
+    def behind(self) -> bool:
+        """Whether a task is still being checked (then the judging thread should let it take the GIL)."""
+        return any(not task.done() for task in self._tasks.values())
 
     def get(self, position: int) -> _Ahead | None:
         """The check of the envelope at ``position`` (waiting for it), or None."""
@@ -949,7 +975,7 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier, ahead: _Ahead | None = No
     #    then, so steps 7-8 and 12-15 are what they were; the rest is judged below, in full.
     # (key id, signature, message, whether it verified): a signature step 0 checked, not checked twice
     # ``ahead``: this very bytes object read and its signature checked before, elsewhere (verify_many).
-    if ahead is not None and ahead.raw is not raw:
+    if ahead is not None and (ahead.raw is not raw or type(raw) is not bytes):
         ahead = None
     verified = ahead.checked() if ahead is not None else None
     heartbeats = verifier._heartbeats
@@ -996,7 +1022,11 @@ def _verify(run: _Run, raw: bytes, verifier: Verifier, ahead: _Ahead | None = No
                 remedy="add the node's public key with: attest trust add KEY.pub --trust FILE",
             )
             continue
-        if verified is not None and verified[:3] == (sig.keyid, sig.sig, message):
+        if (
+            verified is not None
+            and verified[:3] == (sig.keyid, sig.sig, message)
+            and verified[4] is entry.key
+        ):
             valid = verified[3]
         else:
             valid = entry.key.verify(b64decode_canonical(sig.sig, what="signature"), message)
@@ -1383,12 +1413,14 @@ def _verify_heartbeat(
     entry = trust.get(key_id)
     if entry is None or trust.is_revoked(key_id):
         return False, None
-    if ahead is not None:  # this very envelope's signature, checked ahead with the key of this id
+    if (
+        ahead is not None and ahead.key is entry.key
+    ):  # this very envelope's signature, checked ahead with this key
         message, ok = ahead.message, ahead.ok
     else:
         message = pae(PAYLOAD_TYPE_INTOTO, payload)
         ok = entry.key.verify(signature, message)
-    verified = (key_id, sig_text, message, ok)
+    verified = (key_id, sig_text, message, ok, entry.key)
     if not ok:
         return False, verified
     try:  # nothing is recorded before the state is asked (steps 10-11): until then, any surprise is the full path's

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from attest.crypto.dsse import encode_envelope, sign_payload
-from attest.crypto.keys import SigningKey
+from attest.crypto.keys import SigningKey, VerifyingKey
 from attest.model.manifest import Freshness, Job, Tenant, WorkloadManifest
 from attest.model.result import Status, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
@@ -573,9 +573,14 @@ def test_a_check_made_ahead_counts_only_for_the_very_bytes_it_read(step_0: bool)
     target = bytes(forged)
     good, bad = split_one_signature(raw[1]), split_one_signature(target)
     assert good is not None and bad is not None
+    key = node.trust.get(node.key.public.key_id)
+    assert key is not None
+    lookalike = VerifyingKey.from_pem(node.key.public.to_pem())  # the same key id, another object
+    message = pae(PAYLOAD_TYPE_INTOTO, bad[3])
     lies = [
-        _Ahead(raw[1], good, pae(PAYLOAD_TYPE_INTOTO, good[3]), True),  # another envelope's check
-        _Ahead(bytes(bytearray(target)), bad, pae(PAYLOAD_TYPE_INTOTO, bad[3]), True),  # equal bytes, another object
+        _Ahead(raw[1], good, pae(PAYLOAD_TYPE_INTOTO, good[3]), True, key.key),  # another envelope's check
+        _Ahead(bytes(bytearray(target)), bad, message, True, key.key),  # equal bytes, another object
+        _Ahead(target, bad, message, True, lookalike),  # checked with a key the store does not hold now
     ]
     for lie in lies:
         verifier = Verifier(node.trust, policy=US_EAR)
@@ -586,3 +591,55 @@ def test_a_check_made_ahead_counts_only_for_the_very_bytes_it_read(step_0: bool)
         run = verifier._run(target, now=LATER, source=None, ahead=lie)
         assert any(f.rule == "signature.invalid" for f in run.findings)
         assert run.result().status is Status.CONTRAINDICATED
+
+
+def test_buffers_oversize_and_revoked_envelopes_are_not_checked_ahead() -> None:
+    from attest.verify import _check_ahead
+
+    node = trusted_node()
+    (data,) = envelopes(node, chained(node, 1))
+    assert _check_ahead(node.trust, data, 1 << 20) is not None
+    assert _check_ahead(node.trust, bytearray(data), 1 << 20) is None  # a buffer may change before it is judged
+    assert _check_ahead(node.trust, data, len(data) - 1) is None  # oversize: never read
+    revoked = node.trust.with_revoked(node.key.public.key_id)
+    assert _check_ahead(revoked, data, 1 << 20) is None
+
+
+def test_a_buffer_changed_during_a_batch_is_judged_as_it_is_then() -> None:
+    """A caller's bytearray rewritten while the batch runs: judged on what it holds when judged, threads or not."""
+    node = trusted_node()
+    raw = envelopes(node, chained(node, 80, step=timedelta(seconds=1)))
+    forged = bytearray(raw[60])
+    at = forged.index(b'"sig":"') + 12
+    forged[at] = ord("A") if forged[at] != ord("A") else ord("B")
+
+    class Rewriting(list):  # type: ignore[type-arg]
+        seen = 0
+        judged_at = 0  # which read of item 59 is the judging's: to order, (to check ahead,) to judge
+
+        def __getitem__(self, i: Any) -> Any:
+            item = super().__getitem__(i)
+            if isinstance(i, int) and i == 59:
+                self.seen += 1
+                if self.seen == self.judged_at:
+                    buffer = super().__getitem__(60)[1]
+                    buffer[:] = forged  # the caller's I/O refills envelope 60's buffer meanwhile
+            return item
+
+    outcomes = []
+    for threads in (0, 1):
+        items = Rewriting((f"e{i}", bytearray(r)) for i, r in enumerate(raw))
+        items.judged_at = 3 if threads else 2
+        verifier = Verifier(node.trust, policy=US_EAR)
+        outcomes.append([r.status for r in verifier.verify_many(items, now=LATER, threads=threads)])
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][59] is Status.AFFIRMING and outcomes[0][60] is Status.CONTRAINDICATED
+
+
+@pytest.mark.parametrize("threads", [-1, 1.5, "2", True])
+def test_threads_must_be_a_whole_number(threads: Any) -> None:
+    from attest.errors import InputError
+
+    node = trusted_node()
+    with pytest.raises(InputError, match="threads"):
+        Verifier(node.trust).verify_many([("e", node.envelope(node.manifest()))], now=LATER, threads=threads)
