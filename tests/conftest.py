@@ -125,6 +125,12 @@ def node() -> Node:
     return trusted_node()
 
 
+@pytest.fixture(scope="module")
+def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
+    """A simulated GPU vendor (its CA and its OCSP responder), one per test module."""
+    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
+
+
 @pytest.fixture
 def vectors() -> Path:
     if not VECTORS.is_dir():

@@ -24,11 +24,6 @@ from attest.verify import VerifyOptions, verify_envelope
 from tests.conftest import NOW, Node, fresh_binding, trusted_node
 
 
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
-
-
 def options(vendor: SimulatedCcBackend) -> VerifyOptions:
     return VerifyOptions(
         cc_root=vendor.root_pem, cc_root_sha256=vendor.root_sha256, cc_cache=ChainCache(), rims=sim_rims(vendor)

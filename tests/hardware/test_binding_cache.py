@@ -13,8 +13,6 @@ import base64
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
-
 from attest.hardware.binding import attach, reference_binding
 from attest.hardware.cc import BindingCache, ReportVerification
 from attest.hardware.simulated_cc import SimulatedCcBackend
@@ -26,11 +24,6 @@ from tests.hardware.test_binding import options
 from tests.hardware.test_evidence_grades import bound, two_nodes
 
 LATER = NOW + timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
 
 
 def rules(r: VerificationResult) -> dict[str, Severity]:

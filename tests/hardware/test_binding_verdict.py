@@ -17,8 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from attest.hardware.binding import SimulatedCcSource, attach, bind, reference_binding
 from attest.hardware.freshness import issue_challenge
 from attest.hardware.rim import DirectoryRims, MemoryRims, RimAppraiser
@@ -31,11 +29,6 @@ from tests.hardware.test_binding import options
 from tests.hardware.test_evidence_grades import bound, evidence_of, two_nodes
 
 LATER = NOW + timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
 
 
 def rules(r: VerificationResult) -> dict[str, Severity]:

@@ -27,11 +27,6 @@ from tests.conftest import CHALLENGER, NOW, Node, fresh_binding, trusted_node
 from tests.hardware.test_binding import options
 
 
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
-
-
 def rules(r: VerificationResult) -> dict[str, Severity]:
     return {f.rule: f.severity for f in r.findings}
 

@@ -14,11 +14,6 @@ UUID = "GPU-11111111-2222-3333-4444-555555555555"
 NONCE = bytes(range(32))
 
 
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
-
-
 def check(vendor: SimulatedCcBackend, responses: list[bytes], now: datetime | None = None):  # type: ignore[no-untyped-def]
     report, chain = vendor.attest(UUID, NONCE)
     return verify_report(

@@ -38,11 +38,6 @@ def rtt_for_km(km: float) -> int:
     return int(2 * km / (C_KM_PER_NS * 2 / 3) + 200_000)
 
 
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
-
-
 def receipt(
     m: WorkloadManifest,
     landmark: str,

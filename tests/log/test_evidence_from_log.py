@@ -30,18 +30,9 @@ from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.verify import Verifier
 from tests.conftest import NOW, Node, trusted_node
 from tests.hardware.test_binding import options
-from tests.hardware.test_evidence_grades import bound, two_nodes
+from tests.hardware.test_evidence_grades import bound, rules, two_nodes
 
 LATER = NOW + timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> SimulatedCcBackend:
-    return SimulatedCcBackend(tmp_path_factory.mktemp("vendor"))
-
-
-def rules(r: VerificationResult) -> dict[str, Severity]:
-    return {f.rule: f.severity for f in r.findings}
 
 
 def by_digest(m: WorkloadManifest, node: Node) -> WorkloadManifest:

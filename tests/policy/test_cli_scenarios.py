@@ -159,6 +159,34 @@ def _run(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
     return proc
 
 
+def signed_case(
+    root: Path,
+    env: dict[str, str],
+    case: str,
+    tenant: dict[str, Any],
+    site: tuple[str, float, float],
+    operator: tuple[str, str],
+    accuracy: float = 500,
+) -> str:
+    """A node of its own under ``root/case``, trusted in ``root/trust.json``, signing one manifest through the CLI.
+
+    Returns the envelope's path relative to ``root``.
+    """
+    d = root / case
+    d.mkdir()
+    country, lat, lon = site
+    (d / "site.json").write_text(json.dumps({"facility_id": "dc-1", "name": "DC 1", "country": country, "latitude": lat, "longitude": lon, "accuracy": accuracy}))
+    (d / "tenant.json").write_text(json.dumps(tenant, ensure_ascii=False))
+    assert _run(d, env, "keygen", "--out", "node").returncode == 0
+    assert _run(d, env, "trust", "add", "node/attest.pub", "--trust", str(root / "trust.json")).returncode == 0
+    made = _run(d, env, "manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", case,
+                "--operator", operator[0], "--operator-country", operator[1],
+                "--key", "node/attest.key", "--simulate", "h100", "-o", "m.json")
+    assert made.returncode == 0, made.stderr
+    assert _run(d, env, "sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json").returncode == 0
+    return f"{case}/m.env.json"
+
+
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     root = tmp_path_factory.mktemp("cli-scenarios")
@@ -166,19 +194,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     env["ATTEST_LISTS_DIR"] = str(root / "no-imported-lists")  # the bundled lists, nothing a user imported
     envelopes = []
     for case in [*CASES, CONTROL]:
-        d = root / case.id
-        d.mkdir()
-        country, lat, lon = case.site
-        (d / "site.json").write_text(json.dumps({"facility_id": "dc-1", "name": "DC 1", "country": country, "latitude": lat, "longitude": lon, "accuracy": case.accuracy}))
-        (d / "tenant.json").write_text(json.dumps(case.tenant, ensure_ascii=False))
-        assert _run(d, env, "keygen", "--out", "node").returncode == 0
-        assert _run(d, env, "trust", "add", "node/attest.pub", "--trust", str(root / "trust.json")).returncode == 0
-        made = _run(d, env, "manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", case.id,
-                    "--operator", case.operator[0], "--operator-country", case.operator[1],
-                    "--key", "node/attest.key", "--simulate", "h100", "-o", "m.json")
-        assert made.returncode == 0, made.stderr
-        assert _run(d, env, "sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json").returncode == 0
-        envelopes.append(f"{case.id}/m.env.json")
+        envelopes.append(signed_case(root, env, case.id, case.tenant, case.site, case.operator, case.accuracy))
     out = _run(root, env, "verify", *envelopes, "--trust", "trust.json", "--policy", "us-ear", "--format", "json")
     results = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     return {r["source"].split("/")[0]: r for r in results}

@@ -26,7 +26,7 @@ from attest.scheduler.admission import JobRequest, NodeEvidence, admit
 from attest.verify import verify_and_open
 from tests.conftest import NOW as NODE_NOW
 from tests.conftest import trusted_node
-from tests.policy.test_cli_scenarios import _run
+from tests.policy.test_cli_scenarios import _run, signed_case
 from tests.policy.test_evasion import REVIEWED
 from tests.policy.test_scenarios import Row, judge, manifest_for
 
@@ -222,18 +222,8 @@ def test_homonyms_through_the_cli(tmp_path: Path) -> None:
     }
     envelopes = []
     for case, (name, country) in cases.items():
-        d = tmp_path / case
-        d.mkdir()
-        (d / "site.json").write_text(json.dumps({"facility_id": "dc-1", "name": "DC 1", "country": "US", "latitude": 39.0438, "longitude": -77.4874, "accuracy": 500}))
-        (d / "tenant.json").write_text(json.dumps({"legal_name": name, "headquarters_country": country}))
-        assert _run(d, env, "keygen", "--out", "node").returncode == 0
-        assert _run(d, env, "trust", "add", "node/attest.pub", "--trust", str(tmp_path / "trust.json")).returncode == 0
-        made = _run(d, env, "manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", case,
-                    "--operator", "Example Cloud Inc.", "--operator-country", "US",
-                    "--key", "node/attest.key", "--simulate", "h100", "-o", "m.json")
-        assert made.returncode == 0, made.stderr
-        assert _run(d, env, "sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json").returncode == 0
-        envelopes.append(f"{case}/m.env.json")
+        tenant = {"legal_name": name, "headquarters_country": country}
+        envelopes.append(signed_case(tmp_path, env, case, tenant, ("US", 39.0438, -77.4874), ("Example Cloud Inc.", "US")))
     out = _run(tmp_path, env, "verify", *envelopes, "--trust", "trust.json", "--policy", "operator.toml", "--format", "json")
     got = {json.loads(line)["source"].split("/")[0]: json.loads(line) for line in out.stdout.splitlines() if line.strip()}
     status = {case: r["status"] for case, r in got.items()}

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from attest.model.manifest import Identifier
 from attest.policy.registration import prc_registration, uscc_valid
-from tests.policy.test_cli_scenarios import ORDER, SG, _run
+from tests.policy.test_cli_scenarios import ORDER, SG, _run, signed_case
 
 
 def test_an_identifier_of_any_shape_is_read_without_error() -> None:
@@ -120,19 +119,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     env["ATTEST_LISTS_DIR"] = str(root / "no-imported-lists")
     envelopes = []
     for case, (tenant, _) in {**TENANTS, **SCREENED}.items():
-        d: Path = root / case
-        d.mkdir()
-        country, lat, lon = SG
-        (d / "site.json").write_text(json.dumps({"facility_id": "dc-1", "name": "DC 1", "country": country, "latitude": lat, "longitude": lon, "accuracy": 500}))
-        (d / "tenant.json").write_text(json.dumps(tenant, ensure_ascii=False))
-        assert _run(d, env, "keygen", "--out", "node").returncode == 0
-        assert _run(d, env, "trust", "add", "node/attest.pub", "--trust", str(root / "trust.json")).returncode == 0
-        made = _run(d, env, "manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", case,
-                    "--operator", "Example Cloud Pte. Ltd.", "--operator-country", "SG",
-                    "--key", "node/attest.key", "--simulate", "h100", "-o", "m.json")
-        assert made.returncode == 0, made.stderr
-        assert _run(d, env, "sign", "m.json", "--key", "node/attest.key", "-o", "m.env.json").returncode == 0
-        envelopes.append(f"{case}/m.env.json")
+        envelopes.append(signed_case(root, env, case, tenant, SG, ("Example Cloud Pte. Ltd.", "SG")))
     out = _run(root, env, "verify", *envelopes, "--trust", "trust.json", "--policy", "us-ear", "--format", "json")
     results = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     return {r["source"].split("/")[0]: r for r in results}
