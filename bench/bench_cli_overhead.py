@@ -21,10 +21,8 @@ Run: python bench/bench_cli_overhead.py [--n 1500] [--rounds 5] [--wall]
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import io
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,12 +30,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_verify import NOW, OPERATOR, make_envelopes
+from bench_verify import NOW, OPERATOR, make_envelopes, signatures_and_messages
 
 import attest
 import attest.cli.verify as verify_cli
 from attest.cli.main import main as cli_main
-from attest.crypto.dsse import pae
 from attest.verify import _clear_caches
 
 
@@ -76,15 +73,7 @@ def run(n: int, rounds: int, clock: Callable[[], float] = time.process_time) -> 
         for name, raw in items:
             verifier.verify(raw, now=later, source=name)
 
-    prepared = []
-    for _, raw in items:
-        env = json.loads(raw)
-        prepared.append(
-            (
-                base64.b64decode(env["signatures"][0]["sig"]),
-                pae(env["payloadType"], base64.b64decode(env["payload"])),
-            )
-        )
+    prepared = signatures_and_messages([raw for _, raw in items])
     public = key.public.crypto_key
 
     def bare() -> None:

@@ -126,13 +126,8 @@ def policy_with_list(entries: int) -> Policy:
     return load_policy(str(work / "policy.toml"))
 
 
-def run(
-    alg: attest.Algorithm, n: int, rounds: int, chain: bool, policy: Policy | None = None
-) -> dict[str, float]:
-    key, envelopes = make_envelopes(alg, n)
-    trust = attest.TrustStore().with_key(key.public, operator=OPERATOR.name, countries=["MY"])
-    later = NOW + timedelta(minutes=1)
-
+def signatures_and_messages(envelopes: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Each envelope's signature and the PAE it signs, read once: what a bare verify is given."""
     prepared = []
     for raw in envelopes:
         env = json.loads(raw)
@@ -142,18 +137,27 @@ def run(
                 pae(env["payloadType"], base64.b64decode(env["payload"])),
             )
         )
+    return prepared
+
+
+def run(
+    alg: attest.Algorithm, n: int, rounds: int, chain: bool, policy: Policy | None = None
+) -> dict[str, float]:
+    key, envelopes = make_envelopes(alg, n)
+    trust = attest.TrustStore().with_key(key.public, operator=OPERATOR.name, countries=["MY"])
+    later = NOW + timedelta(minutes=1)
+
+    prepared = signatures_and_messages(envelopes)
     pub = key.public.crypto_key
 
     def raw_verify() -> None:
-        for sig, message in prepared:
-            if isinstance(pub, ed25519.Ed25519PublicKey):
+        if isinstance(pub, ed25519.Ed25519PublicKey):
+            for sig, message in prepared:
                 pub.verify(sig, message)
-            else:
-                pub.verify(
-                    sig,
-                    message,
-                    ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384()),
-                )
+        else:
+            ecdsa = ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384())
+            for sig, message in prepared:
+                pub.verify(sig, message, ecdsa)
 
     def attest_verify() -> None:
         nonces = attest.MemoryNonceStore()

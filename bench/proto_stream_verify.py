@@ -31,7 +31,6 @@ gapped, tampered and expired ones.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import sys
@@ -45,7 +44,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_verify import NOW, OPERATOR, make_envelopes
+from bench_verify import NOW, OPERATOR, make_envelopes, signatures_and_messages
 from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.signer import SSlibKey
 
@@ -329,15 +328,7 @@ def main() -> None:
     )  # the same payload again: the same nonce, the same subject
     print(f"checked: {len(envelopes)} envelopes, the prototype's verdicts are the general verifier's")
 
-    prepared = []
-    for raw in envelopes:
-        env = json.loads(raw)
-        prepared.append(
-            (
-                base64.b64decode(env["signatures"][0]["sig"]),
-                pae(env["payloadType"], base64.b64decode(env["payload"])),
-            )
-        )
+    prepared = signatures_and_messages(envelopes)
     pub = key.public.crypto_key
 
     def raw_verify() -> None:
