@@ -765,7 +765,7 @@ _Checked = tuple[str, str, bytes, bool, VerifyingKey]
 
 
 class _Ahead(NamedTuple):
-    """One envelope read and its signature checked ahead (:class:`_SignaturesAhead`)."""
+    """One envelope read by its frame and its signature checked (:func:`_check_ahead`): by step 0, or ahead on a thread."""
 
     raw: bytes
     """The very bytes object read: what is here counts only for the verification of this object."""
@@ -804,7 +804,10 @@ def _ahead_threads(batch: int, threads: int | None) -> int:
 
 
 def _check_ahead(trust: TrustStore, raw: bytes, max_bytes: int) -> _Ahead | None:
-    """The one signature of a canonical in-toto envelope by a trusted, unrevoked key, checked; None for any other."""
+    """The one signature of a canonical in-toto envelope by a trusted, unrevoked key, checked; None for any other.
+
+    Step 0's reading and signature check, and what :class:`_SignaturesAhead` runs on its threads.
+    """
     try:
         if type(raw) is not bytes or len(raw) > max_bytes:
             return None  # a buffer may change before it is judged; an oversize one is not read
@@ -1402,27 +1405,24 @@ def _verify_heartbeat(
     that name the job and a freshness without finding; whatever it judges is judged as the full
     path would. ``context`` is the anchors the verification uses (see :func:`_verify`).
     """
-    one = ahead.one if ahead is not None else split_one_signature(raw)  # ahead: of this very object
-    if one is None:
-        return False, None  # not a canonical envelope with one in-toto signature: the full path's
-    key_id, sig_text, signature, payload = one
+    trust = context[3]
+    if ahead is None:  # read and checked now, as verify_many's thread would have (the same function)
+        ahead = _check_ahead(trust, raw, context[2].max_bytes)
+        if ahead is None:
+            return (
+                False,
+                None,
+            )  # not a canonical in-toto envelope with one signature by a trusted, unrevoked key
+    key_id, _, _, payload = ahead.one
+    entry = trust.get(key_id)
+    if entry is None or trust.is_revoked(key_id) or entry.key is not ahead.key:
+        return False, None  # the store changed since: the full path checks with what it holds now
+    verified = ahead.checked()
+    if not ahead.ok:
+        return False, verified
     kept = heartbeats.judged(key_id)
     if not kept:
-        return False, None  # a node not judged before: the full path, which verifies the signature once
-    trust = context[3]
-    entry = trust.get(key_id)
-    if entry is None or trust.is_revoked(key_id):
-        return False, None
-    if (
-        ahead is not None and ahead.key is entry.key
-    ):  # this very envelope's signature, checked ahead with this key
-        message, ok = ahead.message, ahead.ok
-    else:
-        message = pae(PAYLOAD_TYPE_INTOTO, payload)
-        ok = entry.key.verify(signature, message)
-    verified = (key_id, sig_text, message, ok, entry.key)
-    if not ok:
-        return False, verified
+        return False, verified  # a node not judged before: the full path (which takes this check)
     try:  # nothing is recorded before the state is asked (steps 10-11): until then, any surprise is the full path's
         ready = _heartbeat_ready(run, payload, entry, verifier, kept, context)
     except Exception:  # a shortcut: the full path judges and explains whatever this did not expect
