@@ -40,19 +40,17 @@ from pydantic_core import to_json
 from attest._internal.memo import Bounded
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS
 from attest.model.manifest import Freshness, Job, WorkloadManifest
-from attest.model.statement import STATEMENT_TYPE, Statement, Subject
+from attest.model.statement import STATEMENT_TYPE, Statement
 from attest.model.wire import derive, field_reader
 
 __all__ = [
     "REPEATING",
-    "Parts",
     "PayloadFrame",
     "Varying",
     "clear_cache",
     "match_frame",
     "payload_frame",
     "read_framed",
-    "read_parts",
     "read_statement",
 ]
 
@@ -169,19 +167,9 @@ class Varying(NamedTuple):
     """The Struct the freshness was read from."""
 
 
-class Parts(NamedTuple):
-    """A statement read down to what changes between a node's heartbeats (see :func:`read_parts`)."""
-
-    repeating: tuple[bytes, ...]
-    """The exact bytes of each member in :data:`REPEATING`, in that order (not read); b"" for one absent."""
-    freshness: Freshness
-    job: Job
-    subject: list[Subject]
-
-
 def _readers(
     order: Literal["model", "sorted"],
-) -> tuple[Callable[[bytes], Statement], Callable[[bytes], Parts], Callable[[bytes], PayloadFrame]]:
+) -> tuple[Callable[[bytes], Statement], Callable[[bytes], PayloadFrame]]:
     """The fast reader of statements whose members (at every level) come in ``order``.
 
     Two orders are read fast: the models' own (what :func:`attest.sign.sign_manifest` writes)
@@ -212,23 +200,6 @@ def _readers(
             raise _NotFast  # duplicate keys, whitespace, another order or spelling at the two levels
         result: Statement = statement.to_model(decoded)
         return result
-
-    read_freshness = _member_reader(WorkloadManifest, "freshness", order)
-    read_job = _member_reader(WorkloadManifest, "job", order)
-    read_subject = _member_reader(Statement, "subject", order)
-
-    def parts(payload: bytes) -> Parts:
-        decoded = statement.decoder.decode(payload)
-        if _ENCODE(decoded) != payload:
-            raise _NotFast  # as read(): one spelling at the two levels
-        m = decoded.predicate
-        return Parts(
-            # An absent member (one with a default) is b"": no member present is written as nothing.
-            tuple([b"" if (v := getattr(m, name)) is msgspec.UNSET else bytes(v) for name in REPEATING]),
-            read_freshness(m.freshness),
-            read_job(m.job),
-            read_subject(decoded.subject),
-        )
 
     subject_wire, _ = field_reader(Statement, "subject", order=order)
     job_wire, job_model = field_reader(WorkloadManifest, "job", order=order)
@@ -269,13 +240,13 @@ def _readers(
             raise _NotFast  # pragma: no cover
         return PayloadFrame(pieces, holes, read_varying)
 
-    return read, parts, frame
+    return read, frame
 
 
 _HOLE = tuple(msgspec.Raw(bytes([i])) for i in range(len(_VARYING)))
 _HOLES = re.compile(rb"([\x00-\x02])")
-_READ_MODEL_ORDER, _PARTS_MODEL_ORDER, _FRAME_MODEL_ORDER = _readers("model")
-_READ_SORTED, _PARTS_SORTED, _FRAME_SORTED = _readers("sorted")
+_READ_MODEL_ORDER, _FRAME_MODEL_ORDER = _readers("model")
+_READ_SORTED, _FRAME_SORTED = _readers("sorted")
 # What follows ``{"_type":"…",`` tells the two orders apart.
 _SORTED_AFTER_TYPE = b'{"_type":"' + STATEMENT_TYPE.encode() + b'","predicate":'
 
@@ -286,26 +257,6 @@ def _read_fast(payload: bytes) -> Statement:
         return read(payload)
     except MSGSPEC_ERRORS:  # a constraint, a validator, bad JSON: for the strict reader
         raise _NotFast from None
-
-
-def read_parts(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Parts | None:
-    """The payload's freshness, job and subjects read, and the other members' exact bytes unread.
-
-    The three are validated as :func:`read_statement` reads them. None when the fast reader
-    would not read the payload (the strict reader decides then).
-
-    For a verifier that has read and judged a payload whose other members are these very
-    bytes: they are then the same values (a member's value is a function of its bytes).
-    """
-    if len(payload) > max_bytes:
-        return None
-    parts = _PARTS_SORTED if payload.startswith(_SORTED_AFTER_TYPE) else _PARTS_MODEL_ORDER
-    try:
-        return parts(payload)
-    except _NotFast:
-        return None
-    except MSGSPEC_ERRORS:  # a constraint, a validator, bad JSON
-        return None
 
 
 def payload_frame(payload: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PayloadFrame | None:
