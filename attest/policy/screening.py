@@ -1505,7 +1505,8 @@ _GLUE_WORDS = frozenset(
         *"""
         keji jishu shuzi xinxi zhineng bandaoti jichengdianlu dianlu konggu chanye kaifa fazhan tongxin
         dianzi wangluo ruanjian chuangxin cunchu sheji zhizao guoji jisuan xinnengyuan zhongguo guojia
-        """.split(),  # noqa: SIM905
+        yun tongxun xinpian shuju suanli weidianzi gongsi jituan youxian gufen
+        """.split(),  # noqa: SIM905  # yun: 云, a brand's cloud (华为云 Huaweiyun, 百度云 Baiduyun)
     }
 )
 _GLUE_LONGEST = max(map(len, _GLUE_WORDS))

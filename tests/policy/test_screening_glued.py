@@ -62,6 +62,13 @@ GLUED = [
     ("ZhongxinGuojiTrading", "seed", "el-smic"),
     ("ChangxinMemoryTech", "seed", "1260h-cxmt"),
     ("DajiangGroup", "seed", "el-dji"),
+    # a brand glued to the pinyin of its cloud or its trade (云 yun, 通讯 tongxun, 芯片 xinpian): the
+    # name of the brand's own business, not a longer romanized name (Huawei Cloud is 华为云)
+    ("Huaweiyun Pte. Ltd.", "seed", "el-huawei"),
+    ("Huaweitongxun Pte. Ltd.", "seed", "el-huawei"),
+    ("Baiduyun Technology Pte. Ltd.", "1260h", "1260h-9"),
+    ("Alibabayun Pte. Ltd.", "1260h", "1260h-4"),
+    ("HaisiXinpian Trading", "seed", "el-hisilicon"),
     # CamelCase: a capital inside the word marks where the brand starts or ends
     ("XyzBaidu", "1260h", "1260h-9"),
     ("BaiduXyz Holdings", "1260h", "1260h-9"),
