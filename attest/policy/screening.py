@@ -52,6 +52,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -904,7 +905,12 @@ class _KeyFinder:
 
 
 def _glued_brands(
-    name: str, squeezed: str, glued: str, words: list[str], spans: list[tuple[int, str]]
+    name: str,
+    squeezed: str,
+    glued: str,
+    words: list[str],
+    spans: list[tuple[int, str]],
+    own: AbstractSet[str] = frozenset(),
 ) -> list[str]:
     """The brand keys found in ``glued`` (``words`` joined) that stand for the brand, not for letters of another word.
 
@@ -916,6 +922,12 @@ def _glued_brands(
     make it a longer romanized name ("Zhongxing" is not Zhongxin, "Changxing" is not ChangXin). A
     five-letter key inside other letters is the letters of countless names ("Baiduri", "Zhaisi",
     "HauteLook"): a typo of one is for the one-typo repair to judge.
+
+    ``own``: the keys of the names the lists give the parties (Huawei, Alibaba, Mengsheng), not of
+    their aliases and romanizations (Yiyuan, Dajiang, Feiteng). Those stay the brand glued to other
+    syllables ("Huaweida", "Huaweixin": what an evader writes, which no letter tells from an
+    unrelated romanized name), but for a last syllable made another ("Changxing" is not ChangXin,
+    -n and -ng being different syllables).
     """
     bounds = list(accumulate(map(len, words), initial=0))  # where each word starts, and the end
     starts = set(bounds)
@@ -942,9 +954,16 @@ def _glued_brands(
             right_ok = right_ok or end in camel
         # the key with the letters glued to it
         word = ("" if left_ok else left) + key + ("" if right_ok else right)
-        if (left_ok and right_ok) or (len(key) >= 6 and not _romanized(word)):
+        if (left_ok and right_ok) or (
+            len(key) >= 6 and (not _romanized(word) or (key in own and not _ng(key, right, right_ok)))
+        ):
             out.append(key)
     return out
+
+
+def _ng(key: str, right: str, right_ok: bool) -> bool:
+    """Whether ``right`` glued after ``key`` makes its last syllable another: -n to -ng (心 xin, 兴 xing)."""
+    return not right_ok and key.endswith("n") and right.startswith("g")
 
 
 class ListEntry(WireModel):
@@ -1126,6 +1145,8 @@ class Screener:
         self._distinct: list[str] = []  # each name's distinctive words, sorted (_distinct_alike)
         self._brands: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
         self._brand_compact: dict[str, list[int]] = defaultdict(list)
+        # brand keys of the names the lists give the parties (not of their aliases, romanizations included)
+        self._own_keys: set[str] = set()
         postings: dict[str, list[int]] = defaultdict(list)
         # every indexed word by its skeleton (look-alike ASCII letters and digits in one class)
         self._skeletons: dict[str, set[str]] = defaultdict(set)
@@ -1167,6 +1188,8 @@ class Screener:
                         words = frozenset(distinctive.split())
                         self._brands[min(words)].append((words, idx))
                         self._brand_compact[distinctive.replace(" ", "")].append(idx)
+                        if kind == "exact":  # the name the list gives the party, not an alias
+                            self._own_keys.add(distinctive.replace(" ", ""))
                     for tok in tokens(norm):
                         postings[tok].append(idx)
                     if not _CJK.search(norm):
@@ -1379,7 +1402,7 @@ class Screener:
         if self._brand_pattern is not None:
             spans = self._brand_pattern.spans(glued)
             if spans:
-                for found_brand in _glued_brands(name, squeezed, glued, words, spans):
+                for found_brand in _glued_brands(name, squeezed, glued, words, spans, self._own_keys):
                     for idx in self._brand_compact[found_brand]:
                         add(found, idx, "near", 95.0, name)
         # The threshold for a name of this length and the window of lengths that can reach it.

@@ -213,7 +213,6 @@ GLUED_UNRELATED = [
     "Dajiangnan Restaurant",  # dajiang (DJI, 大疆)
     "Feitengda Logistics",  # feiteng (Phytium, 飞腾)
     "Langchaoyu Textiles",  # langchao (Inspur, 浪潮)
-    "Mengshengxing Tea",  # mengsheng (1260H: Chengdu Mengsheng Electronic Technology)
     "Yushuang Textiles",  # yushu (1260H: Hangzhou Yushu Technology)
     "Zhaisi88 Trading",  # haisi, glued to letters and then a number
     "Baiduri12 Bank",  # baidu

@@ -5,10 +5,12 @@ key inside the name with its spaces removed. Short keys (five letters: Haisi, Ba
 Autel) and the pinyin the seed's romanization generated (Yiyuan, Zhongxin, Changxin) are the
 letters of countless other names: "Baiduri Bank" (Brunei), "Zhongxing" (ZTE's pinyin, 中兴),
 "Changxing" (长兴, a county). Such a key is found glued only where what it is glued to is made
-of business words, places, legal forms or digits ("HaisiSemiconductor", "ShenzhenHaisi"), at a
-capital letter inside the word as written ("XyzBaidu"), or beside its own letter doubled
-("Baiduu"). A key of six letters or more is found anywhere, as before ("xyzHuaweiCloud"), except
-where the letters glued to it make a longer romanized name ("Zhongxing", "Yiyuanda").
+of business words, places, legal forms, digits or their pinyin ("HaisiSemiconductor",
+"ShenzhenHaisi", "Huaweiyun"), at a capital letter inside the word as written ("XyzBaidu"), or
+beside its own letter doubled ("Baiduu"). A key of six letters or more is found anywhere, as
+before ("xyzHuaweiCloud"), except where the letters glued to an alias or romanization make a
+longer romanized name ("Yiyuanda", "Feitengda") or turn a last -n into -ng ("Zhongxing",
+"Changxing"); the name a list gives the party, glued to other syllables, is still it ("Huaweida").
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ GLUED = [
     ("Baiduyun Technology Pte. Ltd.", "1260h", "1260h-9"),
     ("Alibabayun Pte. Ltd.", "1260h", "1260h-4"),
     ("HaisiXinpian Trading", "seed", "el-hisilicon"),
+    # a party's own Latin name (not a romanization generated from its Chinese name) glued to any
+    # syllables: what an evader writes ("Huaweida"), not another romanized name
+    ("Huaweida Pte. Ltd.", "seed", "el-huawei"),
+    ("Huaweixin Pte. Ltd.", "seed", "el-huawei"),
+    ("Huaweiyuan Technology Pte. Ltd.", "seed", "el-huawei"),
+    ("Alibabada Pte. Ltd.", "1260h", "1260h-4"),
+    # the trade-off: an unrelated romanized name holding a listed party's own name is reviewed
+    # (mengsheng, 1260H's Chengdu Mengsheng Electronic Technology) -- no letter tells it from "Huaweida"
+    ("Mengshengxing Tea", "1260h", "1260h-20"),
     # CamelCase: a capital inside the word marks where the brand starts or ends
     ("XyzBaidu", "1260h", "1260h-9"),
     ("BaiduXyz Holdings", "1260h", "1260h-9"),
@@ -125,6 +136,10 @@ def test_every_brand_key_glued_as_an_evasion_writes_it_is_found(full: Screener) 
         ("Zhongxing Trading", "SG", Status.AFFIRMING),  # was a near match of SMIC
         ("BaiduCloud Services", "SG", Status.WARNING),  # Baidu (1260H) glued to business words
         ("XyzHaisi Trading", "SG", Status.WARNING),  # HiSilicon (Entity List) after a capital: confirm identity
+        ("Changxing Logistics", "SG", Status.AFFIRMING),  # -ng: another syllable than ChangXin's -n
+        ("Yiyuanda Foods", "SG", Status.AFFIRMING),  # Quectel's generated pinyin inside a longer name
+        ("Huaweiyun Pte. Ltd.", "SG", Status.WARNING),  # Huawei Cloud (华为云): not a Singaporean stranger
+        ("Huaweida Pte. Ltd.", "SG", Status.WARNING),
     ],
 )
 def test_a_tenant_is_judged_by_the_brand_glued_in_its_name_not_by_letters_inside_a_word(
