@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("attest.location",),  # what attests: landmarks, receipts, regions, borders
     ("attest.build",),  # a manifest from evidence
     ("attest.policy",),  # what judges: export-control rules, screening
-    ("attest.anchors", "attest.replay"),  # which anchors produced a verdict, by content; the verifier's state
+    ("attest.anchors", "attest.replay", "attest.seams"),  # which anchors produced a verdict, by content; the verifier's state
     ("attest.verify",),  # what judges: the pipeline
     ("attest.scheduler",),  # who relies: admission
     ("attest.log",),  # what records: the log, collector, witness, monitor
