@@ -144,10 +144,13 @@ _MULTI_WORD = {
     "xi an": "Xi'an",
     "hong kong": "Hong Kong",
     "hong kong sar": "Hong Kong",
+    "xiang gang": "Hong Kong",
 }
 _SAR = {
     "hongkong": "Hong Kong",
     "hk": "Hong Kong",
+    "xianggang": "Hong Kong",
+    "aomen": "Macau",
     "kowloon": "Hong Kong",
     "macau": "Macau",
     "macao": "Macau",
@@ -301,30 +304,42 @@ def prc_registration(
     text = " ".join(fold(name).replace("’", "'").split())
     latin = " ".join(w for w in text.split() if w.isascii())
     if latin:
-        out += _english_evidence(latin)
+        out += _english_evidence(latin, declared)
     cjk = re.sub(r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()")))
     if cjk:
         out += _chinese_evidence(cjk, declared)
     return out
 
 
-def _place(words: Sequence[str]) -> tuple[str, bool] | None:
-    """The PRC place the words start with, named for the finding, and whether the name is unambiguous."""
+def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
+    """The PRC place the words start with, or None.
+
+    Its name for the finding, whether that name is unambiguous, and how many words it took.
+    """
     if not words:
         return None
     for n in (3, 2):
         multi = " ".join(words[:n])
-        if multi in _MULTI_WORD:
-            return _MULTI_WORD[multi], True
+        if len(words) >= n and multi in _MULTI_WORD:
+            return _MULTI_WORD[multi], True, n
     first = words[0]
     if first in _SAR:
-        return _SAR[first], True
+        return _SAR[first], True, 1
     if first in _PLACES:
-        return first[0].upper() + first[1:], True
+        return first[0].upper() + first[1:], True, 1
     if len(words) > 1 and (first + words[1]) in _SPACED:  # "Shen Zhen"
-        return (first + words[1]).title(), True
+        return (first + words[1]).title(), True, 2
     if first in _OLD_PLACES:
-        return first[0].upper() + first[1:], False
+        return first[0].upper() + first[1:], False, 1
+    return None
+
+
+def _place_at_end(words: Sequence[str]) -> tuple[str, bool, int] | None:
+    """The PRC place the words end with ("Sunshine Logistics Shenzhen"), as ``_place`` gives it."""
+    for n in (3, 2, 1):
+        found = _place(words[-n:]) if len(words) >= n else None
+        if found is not None and found[2] == n:
+            return found
     return None
 
 
@@ -357,26 +372,35 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
         if note is not None and note.start() > 0:
             inner = _BRANCH.sub("", note.group(1))
             words = _words(inner)
-            found = next((f for n in (3, 2, 1) if len(words) >= n and (f := _place(words[-n:]))), None)
+            found = _place_at_end(words)
             if found is not None:
-                places.append(found)
+                places.append(found[:2])
             text = text[: note.start()]
             continue
         suffix = _BRANCH.search(text)
         if suffix is None or suffix.start() == 0:
             return text.strip(" ,-"), places
         words = text[: suffix.start()].split()
-        cut = next((n for n in (3, 2, 1) if len(words) > n and _place(_words(" ".join(words[-n:])))), None)
-        if cut is not None:
-            found = _place(_words(" ".join(words[-cut:])))
-            assert found is not None
-            places.append(found)
+        # the last words that are a place ("Hong Kong", "Shen Zhen"), or start with one after the
+        # company's legal form ("... Co., Ltd., Beijing Haidian Branch")
+        tails = [(n, _words(" ".join(words[-n:]))) for n in (3, 2, 1) if len(words) > n]
+        cut, found = next(
+            (
+                (n, f)
+                for n, tail in tails
+                if (f := _place(tail)) is not None
+                and (f[2] == len(tail) or _company_form(" ".join(words[:-n]).rstrip(" ,-")) is not None)
+            ),
+            (None, None),
+        )
+        if cut is not None and found is not None:
+            places.append(found[:2])
         else:  # a branch elsewhere ("Singapore Branch"): the company's name ends before it
             cut = next((n for n in (1, 2, 3) if len(words) > n and _company_form(" ".join(words[:-n]))), 0)
         text = " ".join(words[: len(words) - cut])
 
 
-def _english_evidence(text: str) -> list[RegistrationEvidence]:
+def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
     """An English name's sign of a PRC registration: place and legal form, each strong or not.
 
     Strong: an unambiguous PRC place (or Hong Kong, Macau) first and "Co., Ltd." last; the same
@@ -398,10 +422,20 @@ def _english_evidence(text: str) -> list[RegistrationEvidence]:
         )
     if form is not None:
         body = text[: len(text) - len(form[1])]
-        found = _place(_words(body))
+        words = _words(body)
+        found = _place(words)
         if found is not None:
             strong = found[1] and form[0] == "prc"
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} first and {form_text} last"))
+        found = _place_at_end(words) if len(words) > 1 else None
+        if found is not None:  # "Sunshine Logistics Shenzhen Co., Ltd.": the bracketed place unbracketed
+            strong = found[1] and form[0] in ("prc", "limited")
+            signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
+        if declared != "TW" and (words[:1] == ["china"] or words[-2:] == ["of", "china"]):
+            # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
+            # a warning only, and none from a party declared in TW, where China Steel, China
+            # Airlines and China Motor are registered
+            signs.append(RegistrationEvidence(False, f"'China' and {form_text}"))
         for bracket in _BRACKETS.findall(body):
             inside = _words(bracket)
             found = _place(inside) if len(inside) <= 3 else None

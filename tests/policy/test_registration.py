@@ -168,12 +168,34 @@ def test_a_shared_place_name_is_never_more_than_a_warning(name: str) -> None:
 
 def test_unrelated_real_companies_are_not_evidence() -> None:
     # The screening benchmark's 1,233 unrelated companies (Japanese, Korean, Taiwanese and Thai
-    # "Co., Ltd." among them), declared where a PRC company would hide: none is evidence.
+    # "Co., Ltd." among them), declared where a PRC company would hide: none is evidence but
+    # China Steel Corporation, a warning ("China" and a legal form), and not when declared in TW.
     lines = (Path(__file__).parent.parent / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
     names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert len(names) > 1200
-    for declared in ("SG", "US", "TW"):
-        assert [n for n in names if prc_registration(n, [], declared)] == []
+    for declared in ("SG", "US"):
+        flagged = {n: [s.strong for s in signs] for n in names if (signs := prc_registration(n, [], declared))}
+        assert flagged == {"China Steel Corporation": [False]}
+    assert [n for n in names if prc_registration(n, [], "TW")] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "strong"),
+    [
+        ("China Acme Technology Co., Ltd.", "SG", False),
+        ("Aviation Industry Corporation of China, Ltd.", "SG", False),
+        ("China Acme Technology Co., Ltd.", "TW", None),  # China Airlines, China Steel: Taiwanese
+        ("Sunshine Logistics Shenzhen Co., Ltd.", "SG", True),  # the bracketed place unbracketed
+        ("Acme Financial Services Hong Kong Limited", "SG", True),
+        ("PCA Xiang Gang Limited", "SG", True),  # Hong Kong in pinyin
+        ("Acme Xianggang Co., Ltd.", "SG", True),
+        ("Acme Aomen Co., Ltd.", "SG", True),
+        ("Acme Singapore Co., Ltd.", "SG", None),
+    ],
+)
+def test_neighbouring_spellings(name: str, declared: str, strong: bool | None) -> None:
+    signs = prc_registration(name, [], declared)
+    assert [s.strong for s in signs] == ([] if strong is None else [strong]), signs
 
 
 # Review rt7 (finding B): a USCC written with separators, full-width digits or invisible
