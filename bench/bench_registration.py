@@ -9,7 +9,11 @@ No timing: the check is a few regular expressions per party. What it counts, for
 - false positives: the 1,233 unrelated real companies of ``tests/data/unrelated_companies.txt``
   (the screening benchmark's corpus; Japanese, Korean, Taiwanese and Thai "Co., Ltd." among
   them), declared SG, US and TW, and the precision controls (names of other places that hold a
-  PRC place name): how many are evidence, and which.
+  PRC place name): how many are evidence, and which;
+- the bundled Consolidated Screening List's entities (persons, vessels, aircraft left out),
+  declared SG: of those with addresses only in CN, HK or MO, how many names are evidence
+  (recall on real PRC names; a name without a place says nothing), and of those with addresses
+  only elsewhere, how many are flagged, and which (most are PRC companies at a foreign address).
 
 Run: python bench/bench_registration.py [--base REV]
 """
@@ -17,7 +21,9 @@ Run: python bench/bench_registration.py [--base REV]
 from __future__ import annotations
 
 import argparse
+import gzip
 import importlib.util
+import json
 import subprocess
 import sys
 import tempfile
@@ -129,6 +135,17 @@ def report(label: str, module: ModuleType) -> None:
         print(f"{label}: unrelated declared {declared}: flagged {len(flagged)}/{len(corpus)} {flagged}")
     controls = [(n, g) for n in CONTROLS if (g := grade(module, n, [], "SG")) != "none"]
     print(f"{label}: controls declared SG: flagged {len(controls)}/{len(CONTROLS)} {controls}")
+    with gzip.open(
+        ROOT / "attest" / "policy" / "data" / "csl-2026-07-31.json.gz", "rt", encoding="utf-8"
+    ) as f:
+        entities = [e for e in json.load(f)["entries"] if e.get("t") in ("Entity", None) and e.get("c")]
+    prc = [e["n"] for e in entities if set(e["c"]) <= {"CN", "HK", "MO"}]
+    grades = [grade(module, n, [], "SG") for n in prc]
+    counts = ", ".join(f"{g} {grades.count(g)}" for g in ("strong", "weak", "none"))
+    print(f"{label}: CSL entities at CN/HK/MO addresses: {len(prc)}: {counts}")
+    other = [(e["n"], e["c"]) for e in entities if not set(e["c"]) & {"CN", "HK", "MO"}]
+    flagged = [(n, c, g) for n, c in other if (g := grade(module, n, [], "SG")) != "none"]
+    print(f"{label}: CSL entities at other addresses: flagged {len(flagged)}/{len(other)} {flagged}")
 
 
 def main() -> None:
