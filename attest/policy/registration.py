@@ -17,11 +17,12 @@ Strong evidence (the headquarters rule counts the party as CN, at the rule's sev
   is reported, valid or not (the declaration itself names a PRC registration);
 - an English name that starts with a PRC province or city (modern pinyin, also spaced:
   "Shen Zhen"; official forms: Xizang, Nei Mongol; county-level cities: Yiwu, Kunshan) or Hong
-  Kong or Macau, and ends with the PRC legal form "Co., Ltd." (or "Corp., Ltd.", "Company
-  Limited", "Corporation Limited");
-- an English name that holds such a place in brackets and ends with that form or "Limited"
-  ("Moore Thread Intelligent Technology (Beijing) Co., Ltd.", "Acme Technology (Hong Kong)
-  Limited": the naming of a company registered there);
+  Kong or Macau (also Xianggang, Aomen), and ends with the PRC legal form "Co., Ltd." (or
+  "Corp., Ltd.", "Company Limited", "Corporation Limited", "Limited (Liability) Company");
+- an English name that holds such a place in brackets, or just before its legal form, and
+  ends with that form or "Limited" ("Moore Thread Intelligent Technology (Beijing) Co., Ltd.",
+  "Acme Technology (Hong Kong) Limited", "Sunshine Logistics Shenzhen Co Ltd": the naming of a
+  company registered there);
 - a branch in such a place of a company whose name ends with that form ("Acme Technology Co.,
   Ltd. Shenzhen Branch");
 - a Chinese-script name that starts with, or brackets, a PRC place (香港, 澳门 too) and ends with
@@ -35,6 +36,8 @@ Weak evidence (a warning: declare the principal place of business):
   and Hong Kong itself), or in brackets with a form other than "Limited";
 - an older or shared spelling of a PRC place (Peking, Canton, Hangchow, Tsingtao; Dali, Aksu)
   with any legal form: "Canton Road Holdings Ltd." and "Peking Duck House Ltd." are warnings;
+- "China" first ("China Acme Technology Co., Ltd.") or "of China" last before a legal form,
+  except from a party declared in TW (China Steel, China Airlines, China Motor are Taiwanese);
 - a branch in a PRC place of a company with another form ("Acme Pte. Ltd. Shanghai Branch");
 - a Chinese-script name with one of those legal forms and no PRC place (Hong Kong, Taiwan,
   Singapore and Malaysia companies write such names too, so none is taken from a party
@@ -168,10 +171,15 @@ _OLD_PLACES = frozenset(
 )
 # The legal forms of an English PRC enterprise name: "Co., Ltd." and its spellings (also the
 # Japanese, Korean and Thai form, so a PRC place is needed with it).
-_PRC_FORM = r"(?:co|corp|company|corporation)\.?\s*,?\s*(?:ltd|limited)\.?"
+_PRC_FORM = (
+    r"(?:(?:co|corp|company|corporation)\.?\s*,?\s*(?:ltd|limited)\.?"
+    r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?)"  # 有限(责任)公司 word for word
+)
 # "Limited" alone: the Hong Kong form, and how PRC names are often shortened in English
 _LIMITED_FORM = r"(?:ltd|limited)\.?"
-_OTHER_FORM = r"(?:inc|incorporated|corp|corporation|co|company|group|holdings?|llc|l\.l\.c)\.?"
+_OTHER_FORM = (
+    r"(?:inc|incorporated|corp|corporation|co|company|group|holdings?|llc|l\.l\.c|partnership|l\.?p)\.?"
+)
 _FORMS = (
     ("prc", re.compile(rf"(?:^|[\s,])({_PRC_FORM})\s*$", re.IGNORECASE)),
     ("limited", re.compile(rf"(?:^|[\s,])({_LIMITED_FORM})\s*$", re.IGNORECASE)),

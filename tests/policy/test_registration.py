@@ -191,6 +191,12 @@ def test_unrelated_real_companies_are_not_evidence() -> None:
         ("Acme Xianggang Co., Ltd.", "SG", True),
         ("Acme Aomen Co., Ltd.", "SG", True),
         ("Acme Singapore Co., Ltd.", "SG", None),
+        # PRC forms word for word (有限公司, 有限责任公司) and partnerships
+        ("Shenzhen Acme Technology Limited Company", "SG", True),
+        ("Shenzhen Acme Technology Limited Liability Company", "SG", True),
+        ("SHENZHEN ACME CO.,LTD", "SG", True),
+        ("Shenzhen Acme Investment Partnership (Limited Partnership)", "SG", False),
+        ("Acme Limited Liability Company", "US", None),
     ],
 )
 def test_neighbouring_spellings(name: str, declared: str, strong: bool | None) -> None:
