@@ -34,8 +34,8 @@ Weak evidence (a warning: declare the principal place of business):
 - an English name with such a place first and another legal form ("Shenzhen Acme Technology
   Ltd.", "Inc.", "Corporation", "Group"; "Limited" alone is also the form of the UK, Ireland
   and Hong Kong itself), or in brackets with a form other than "Limited";
-- an older or shared spelling of a PRC place (Peking, Canton, Hangchow, Tsingtao; Dali, Aksu)
-  with any legal form: "Canton Road Holdings Ltd." and "Peking Duck House Ltd." are warnings;
+- an older or shared spelling of a PRC place (Peking, Canton, Hangchow, Tsingtao; Dali, Aksu;
+  the initials HK) with any legal form: "Canton Road Holdings Ltd." and "Peking Duck House Ltd." are warnings;
 - "China" first ("China Acme Technology Co., Ltd.") or "of China" last before a legal form,
   except from a party declared in TW (China Steel, China Airlines, China Motor are Taiwanese);
 - a branch in a PRC place of a company with another form ("Acme Pte. Ltd. Shanghai Branch");
@@ -331,8 +331,8 @@ def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
         if len(words) >= n and multi in _MULTI_WORD:
             return _MULTI_WORD[multi], True, n
     first = words[0]
-    if first in _SAR:
-        return _SAR[first], True, 1
+    if first in _SAR:  # "HK" is also other initials (HK inno.N, a Korean company): a warning
+        return _SAR[first], first != "hk", 1
     if first in _PLACES:
         return first[0].upper() + first[1:], True, 1
     if len(words) > 1 and (first + words[1]) in _SPACED:  # "Shen Zhen"

@@ -138,7 +138,8 @@ def test_a_uscc_identifier_is_evidence_whatever_its_check_digit() -> None:
         ("深圳爱克米投资合伙企业(有限合伙)", True),
         # Hong Kong and Macau, which the bundled policies count as the PRC
         ("Acme Technology (Hong Kong) Limited", True),
-        ("Acme Technology (HK) Limited", True),
+        ("Acme Technology (HK) Limited", False),  # HK: also other initials
+        ("HK Acme Technology Co., Ltd.", False),
         ("Hong Kong Acme Technology Co., Ltd.", True),
         ("Hongkong Acme Technology Co., Ltd.", True),
         ("Hong Kong Acme Technology Limited", False),
