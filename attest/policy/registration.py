@@ -6,25 +6,57 @@ Registration): administrative division, trade name, line of business, organizati
 "Beijing Lion Technology Co., Ltd." and 北京月之暗面科技有限公司 carry their place of registration.
 Every PRC entity has an 18-character Unified Social Credit Code (GB 32100-2015) with a check digit.
 
+Hong Kong and Macau names are read as PRC names: the bundled policies count both as the PRC
+(``territories``), and a Hong Kong company declared elsewhere hides the same way.
+
 Strong evidence (the headquarters rule counts the party as CN, at the rule's severity):
 
-- an identifier whose scheme is ``uscc`` (the code is issued only to PRC-registered entities;
-  its check digit is reported, valid or not: the declaration itself names a PRC registration);
-- an English name that starts with a PRC province or major city, or holds one in brackets before
-  its legal form ("Moore Thread Intelligent Technology (Beijing) Co., Ltd."), and ends with the
-  PRC legal form "Co., Ltd." (or "Company Limited", "Co., Limited");
-- a Chinese-script name that starts with, or brackets, a PRC place and ends with 有限公司,
-  股份有限公司 or 有限责任公司.
+- an identifier whose scheme is a USCC's (``uscc``, ``cn-uscc``, 统一社会信用代码, in any case,
+  width or with invisible characters), or whose scheme names the PRC (``cn-tax-id``) and whose
+  value is a valid USCC: the code is issued only to PRC-registered entities; its check digit
+  is reported, valid or not (the declaration itself names a PRC registration);
+- an English name that starts with a PRC province or city (modern pinyin, also spaced:
+  "Shen Zhen"; official forms: Xizang, Nei Mongol; county-level cities: Yiwu, Kunshan) or Hong
+  Kong or Macau (also Xianggang, Aomen), and ends with the PRC legal form "Co., Ltd." (or
+  "Corp., Ltd.", "Company Limited", "Corporation Limited", "Limited (Liability) Company");
+- an English name that holds such a place in brackets, or just before its legal form, and
+  ends with that form or "Limited" ("Moore Thread Intelligent Technology (Beijing) Co., Ltd.",
+  "Acme Technology (Hong Kong) Limited", "Sunshine Logistics Shenzhen Co Ltd": the naming of a
+  company registered there);
+- a branch in such a place of a company whose name ends with that form ("Acme Technology Co.,
+  Ltd. Shenzhen Branch");
+- a Chinese-script name that starts with, or brackets, a PRC place (香港, 澳门 too) and ends with
+  有限公司, 股份有限公司, 有限责任公司, 合伙企业, 集团 or 公司, or a branch (分公司, 办事处, 代表处)
+  of such a company or in such a place (深圳市…有限公司新加坡分公司, …有限公司深圳分公司).
 
-Weak evidence (a warning: declare the principal place of business): a Chinese-script name with
-one of those legal forms and no PRC place (Hong Kong, Taiwan, Singapore and Malaysia companies
-write such names too, so none is taken from a party declared there), and an identifier of
-another scheme that has the shape and check digit of a USCC.
+Weak evidence (a warning: declare the principal place of business):
+
+- an English name with such a place first and another legal form ("Shenzhen Acme Technology
+  Ltd.", "Inc.", "Corporation", "Group"; "Limited" alone is also the form of the UK, Ireland
+  and Hong Kong itself), or in brackets with a form other than "Limited";
+- an older or shared spelling of a PRC place (Peking, Canton, Hangchow, Tsingtao; Dali, Aksu;
+  the initials HK) with any legal form: "Canton Road Holdings Ltd." and "Peking Duck House Ltd." are warnings;
+- "China" first ("China Acme Technology Co., Ltd.") or "of China" last before a legal form,
+  except from a party declared in TW (China Steel, China Airlines, China Motor are Taiwanese);
+- a branch in a PRC place of a company with another form ("Acme Pte. Ltd. Shanghai Branch");
+- a Chinese-script name with one of those legal forms and no PRC place (Hong Kong, Taiwan,
+  Singapore and Malaysia companies write such names too, so none is taken from a party
+  declared there);
+- an identifier of another scheme (``tax-id``, ``uen``, ``lei``) that, once its separators and
+  invisible characters are gone and its digits folded to ASCII, has the shape and check digit
+  of a USCC, as when written compactly.
+
+Not evidence: a name with no legal form ("Peking Duck House"), or with another country's
+form ("Canton Road Pte. Ltd.", "Beijing Lion Technology (Singapore) Pte. Ltd."), and names
+of PRC places that are also places elsewhere (Nanyang, Anyang, Taoyuan, Xinyi, Lianjiang).
+A name says nothing when its party chooses another one: this catches a party that writes its
+own registered name, it cannot stop one that renames itself.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,127 +78,182 @@ def uscc_valid(value: str) -> bool:
     return _USCC_CHARS[(31 - total % 31) % 31] == code[17]
 
 
-# Provinces, municipalities and major cities of the PRC, as English names write them.
+# Provinces, municipalities and cities of the PRC in modern pinyin (provinces, prefecture-level
+# cities, the larger county-level cities). Left out: names that are also a place, word or name
+# elsewhere (Nanyang in Singapore, Anyang in Korea, Taoyuan, Yilan, Xinyi and Lianjiang in Taiwan,
+# Shishi, Kashi, Jian, Luan, Aba, Ili, Mile, Bole).
 _PLACES = frozenset(
     """
-    beijing shanghai tianjin chongqing shenzhen guangzhou hangzhou nanjing suzhou wuxi chengdu wuhan
-    xian xi'an hefei changsha zhengzhou jinan qingdao dalian shenyang harbin xiamen fuzhou kunming
-    ningbo dongguan foshan zhuhai changzhou nantong wenzhou shijiazhuang taiyuan nanchang nanning
-    guiyang lanzhou urumqi hohhot yinchuan xining haikou sanya zhongshan huizhou
-    guangdong jiangsu zhejiang shandong hebei henan hubei hunan sichuan fujian anhui liaoning jilin
-    heilongjiang shaanxi shanxi jiangxi yunnan guizhou guangxi hainan gansu qinghai ningxia xinjiang
-    tibet yantai weifang tangshan xuzhou yangzhou shaoxing jiaxing taizhou quanzhou zibo linyi
-    baotou luoyang yichang xiangyang zhuzhou hengyang liuzhou guilin mianyang
-    """.split()  # noqa: SIM905  # a block of names reads better than a list of 80 strings
+    beijing shanghai tianjin chongqing hebei shanxi liaoning jilin heilongjiang jiangsu zhejiang
+    anhui fujian jiangxi shandong henan hubei hunan guangdong hainan sichuan guizhou yunnan shaanxi
+    gansu qinghai neimenggu guangxi xizang tibet ningxia xinjiang
+    shenzhen guangzhou hangzhou nanjing suzhou wuxi chengdu wuhan xian xi'an hefei changsha
+    zhengzhou jinan qingdao dalian shenyang harbin xiamen fuzhou kunming ningbo dongguan foshan
+    zhuhai changzhou nantong wenzhou shijiazhuang taiyuan nanchang nanning guiyang lanzhou urumqi
+    hohhot yinchuan xining haikou sanya zhongshan huizhou yantai weifang tangshan xuzhou yangzhou
+    shaoxing jiaxing taizhou quanzhou zibo linyi baotou luoyang yichang xiangyang zhuzhou hengyang
+    liuzhou guilin mianyang
+    qinhuangdao handan xingtai baoding zhangjiakou chengde cangzhou langfang hengshui datong
+    yangquan changzhi jincheng shuozhou jinzhong yuncheng xinzhou linfen lvliang huhehaote wuhai
+    chifeng tongliao ordos erdos hulunbuir hulunbeier bayannur wulanchabu ulanqab anshan fushun
+    benxi dandong jinzhou yingkou fuxin liaoyang panjin tieling huludao changchun siping liaoyuan
+    tonghua baishan songyuan baicheng yanbian qiqihar jixi hegang shuangyashan daqing yichun
+    jiamusi qitaihe mudanjiang heihe suihua lianyungang huaian huai'an yancheng zhenjiang suqian
+    huzhou jinhua quzhou zhoushan lishui wuhu bengbu huainan maanshan ma'anshan huaibei tongling
+    anqing huangshan chuzhou fuyang lu'an bozhou chizhou xuancheng putian sanming zhangzhou
+    nanping longyan ningde jingdezhen pingxiang jiujiang xinyu yingtan ganzhou ji'an shangrao
+    zaozhuang dongying jining taian tai'an weihai rizhao dezhou liaocheng binzhou heze kaifeng
+    pingdingshan hebi xinxiang jiaozuo puyang xuchang luohe sanmenxia shangqiu xinyang zhoukou
+    zhumadian jiyuan huangshi shiyan ezhou jingmen xiaogan jingzhou huanggang xianning suizhou
+    enshi xiantao tianmen xiangtan shaoyang yueyang changde zhangjiajie yiyang chenzhou yongzhou
+    huaihua loudi xiangxi shaoguan shantou jiangmen zhanjiang maoming zhaoqing meizhou shanwei
+    heyuan yangjiang qingyuan chaozhou jieyang yunfu wuzhou beihai fangchenggang qinzhou guigang
+    yulin baise hezhou hechi laibin chongzuo sansha danzhou zigong panzhihua luzhou deyang
+    guangyuan suining neijiang leshan nanchong meishan yibin guangan guang'an dazhou yaan ya'an
+    bazhong ziyang liangshan liupanshui zunyi anshun bijie tongren qujing yuxi baoshan zhaotong
+    lijiang pu'er lincang chuxiong honghe wenshan xishuangbanna dehong lhasa shigatse xigaze
+    rikaze qamdo nyingchi nagqu tongchuan baoji xianyang weinan yanan yan'an hanzhong ankang
+    shangluo jiayuguan jinchang baiyin tianshui zhangye pingliang jiuquan longnan linxia
+    haidong golmud shizuishan guyuan zhongwei karamay turpan hami changji korla kashgar hotan
+    shihezi yining
+    yiwu kunshan jiangyin zhangjiagang changshu taicang yixing liyang danyang jurong yangzhong
+    taixing jingjiang rugao haimen qidong xinghua dongtai gaoyou yizheng pizhou cixi yuyao haining
+    tongxiang pinghu zhuji shengzhou yueqing ruian rui'an wenling linhai dongyang lanxi jiangshan
+    jiande linan lin'an jinjiang fuqing zhangping shaowu wuyishan jianou fuding shouguang zhucheng
+    qingzhou gaomi changyi anqiu laizhou longkou penglai zhaoyuan laiyang qixia zoucheng tengzhou
+    qufu jiaozhou pingdu laixi xintai feicheng kaiping enping heshan sihui gaoyao lianzhou leizhou
+    huazhou gaozhou xingning puning luoding yingde gongyi xinzheng dengfeng xinmi xingyang yanshi
+    yongcheng dengzhou ruzhou wugang yuzhou changge linzhou danjiangkou zaoyang laohekou daye
+    macheng liuyang ningxiang liling leiyang dingzhou xinji zhuozhou sanhe gaobeidian renqiu
+    huanghua botou qianan dujiangyan pengzhou qionglai chongzhou jianyang ruili jinghong tengchong
+    gejiu manzhouli erenhot suifenhe hunchun yanji wafangdian haicheng khorgas horgos kuytun
+    """.split()  # noqa: SIM905  # a block of names reads better than a list of 400 strings
 )
-_FORM = r"(?:co\.?,?\s*ltd\.?|co\.?,?\s*limited|company\s+limited|company\s+ltd\.?)"
-_EN_FORM = re.compile(rf"\b{_FORM}\s*$", re.IGNORECASE)
-_EN_BRACKETED = re.compile(rf"\(\s*([a-z' ]+?)\s*\)\s*{_FORM}\s*$", re.IGNORECASE)
-_TRAILING_NOTE = re.compile(r"\s*\([^()]*\)\s*$")  # "(Singapore Branch)" after the legal form
-_TWO_WORD_PLACES = ("inner mongolia",)
-_CJK_PLACES = [
-    "北京",
-    "上海",
-    "天津",
-    "重庆",
-    "深圳",
-    "广州",
-    "杭州",
-    "南京",
-    "苏州",
-    "无锡",
-    "成都",
-    "武汉",
-    "西安",
-    "合肥",
-    "长沙",
-    "郑州",
-    "济南",
-    "青岛",
-    "大连",
-    "沈阳",
-    "哈尔滨",
-    "厦门",
-    "福州",
-    "昆明",
-    "宁波",
-    "东莞",
-    "佛山",
-    "珠海",
-    "广东",
-    "江苏",
-    "浙江",
-    "山东",
-    "河北",
-    "河南",
-    "湖北",
-    "湖南",
-    "四川",
-    "福建",
-    "安徽",
-    "辽宁",
-    "吉林",
-    "黑龙江",
-    "陕西",
-    "山西",
-    "江西",
-    "云南",
-    "贵州",
-    "广西",
-    "海南",
-    "甘肃",
-    "青海",
-    "内蒙古",
-    "宁夏",
-    "新疆",
-    "西藏",
-    "烟台",
-    "潍坊",
-    "唐山",
-    "徐州",
-    "扬州",
-    "绍兴",
-    "嘉兴",
-    "台州",
-    "泉州",
-    "淄博",
-    "临沂",
-    "包头",
-    "洛阳",
-    "宜昌",
-    "襄阳",
-    "株洲",
-    "衡阳",
-    "柳州",
-    "桂林",
-    "绵阳",
-    "中山",
-    "惠州",
-    "常州",
-    "南通",
-    "温州",
-    "石家庄",
-    "太原",
-    "南昌",
-    "南宁",
-    "贵阳",
-    "兰州",
-    "乌鲁木齐",
-    "呼和浩特",
-    "银川",
-    "西宁",
-    "海口",
-    "三亚",
-]
-_CJK_FORMS = ("股份有限公司", "有限责任公司", "有限公司")
+# The larger places whose name may be written in two syllables ("Shen Zhen", "Bei Jing")
+_SPACED = frozenset(
+    """
+    beijing shanghai tianjin chongqing shenzhen guangzhou hangzhou nanjing suzhou wuxi chengdu wuhan
+    hefei changsha zhengzhou jinan qingdao dalian shenyang xiamen fuzhou kunming ningbo dongguan
+    foshan zhuhai changzhou nantong wenzhou guangdong jiangsu zhejiang shandong fujian sichuan
+    xinjiang xizang yiwu kunshan
+    """.split()  # noqa: SIM905
+)
+# Places of more than one word, and what to call them: the PRC's own and Hong Kong and Macau, which
+# the bundled policies count as the PRC (territories HK = "CN", MO = "CN").
+_MULTI_WORD = {
+    "inner mongolia": "Inner Mongolia",
+    "nei mongol": "Inner Mongolia",
+    "nei menggu": "Inner Mongolia",
+    "xi an": "Xi'an",
+    "hong kong": "Hong Kong",
+    "hong kong sar": "Hong Kong",
+    "xiang gang": "Hong Kong",
+}
+_SAR = {
+    "hongkong": "Hong Kong",
+    "hk": "Hong Kong",
+    "xianggang": "Hong Kong",
+    "aomen": "Macau",
+    "kowloon": "Hong Kong",
+    "macau": "Macau",
+    "macao": "Macau",
+}
+# Older (postal, Wade-Giles) spellings and names that are also used elsewhere ("Canton Road",
+# "Peking Duck", Dali in Cyprus, Aksu in Kazakhstan): a warning, never the rule's severity.
+_OLD_PLACES = frozenset(
+    """
+    peking peiping canton kwangchow hangchow tientsin nanking tsingtao tsingtau chungking amoy
+    soochow foochow sian mukden dairen hankow swatow kweilin kweiyang tsinan chengtu kiangsu
+    chekiang fukien kwangtung kwangsi szechuan szechwan hupeh honan hopeh hopei shantung shansi
+    kansu anhwei kiangsi kweichow sinkiang ningsia tsinghai chinghai
+    dali puer chaoyang aksu wuwei
+    """.split()  # noqa: SIM905
+)
+# The legal forms of an English PRC enterprise name: "Co., Ltd." and its spellings (also the
+# Japanese, Korean and Thai form, so a PRC place is needed with it).
+_PRC_FORM = (
+    r"(?:(?:co|corp|company|corporation)\.?\s*,?\s*(?:ltd|limited)\.?"
+    r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?)"  # 有限(责任)公司 word for word
+)
+# "Limited" alone: the Hong Kong form, and how PRC names are often shortened in English
+_LIMITED_FORM = r"(?:ltd|limited)\.?"
+_OTHER_FORM = (
+    r"(?:inc|incorporated|corp|corporation|co|company|group|holdings?|llc|l\.l\.c|partnership|l\.?p)\.?"
+)
+_FORMS = (
+    ("prc", re.compile(rf"(?:^|[\s,])({_PRC_FORM})\s*$", re.IGNORECASE)),
+    ("limited", re.compile(rf"(?:^|[\s,])({_LIMITED_FORM})\s*$", re.IGNORECASE)),
+    ("other", re.compile(rf"(?:^|[\s,])({_OTHER_FORM})\s*$", re.IGNORECASE)),
+)
+# Forms of other places that end in "Limited": a Singapore, Australian, Indian or Malaysian company
+# named after a PRC place ("Beijing Lion Technology (Singapore) Pte. Ltd.") is none of the above.
+_LOCAL_FORM = re.compile(
+    r"\b(?:pte|pty|pvt|private|sdn\.?\s*bhd|bhd)\.?\s*,?\s*(?:ltd|limited)?\.?\s*$", re.IGNORECASE
+)
+_TRAILING_NOTE = re.compile(r"\s*\(([^()]*)\)\s*$")  # "(Singapore Branch)" after the legal form
+_BRANCH = re.compile(
+    r"[\s,\-]*\b(?:branch(?:\s+office)?|representative\s+office|rep\.?\s+office)\s*$", re.IGNORECASE
+)
+_BRACKETS = re.compile(r"\(([^()]*)\)")
+# The same in Chinese script (after folding Traditional characters to Simplified), longest first
+# so that 石家庄 is not read as another place. Left out: 大同 and 永康 (also Taiwanese names).
+_CJK_PLACES = sorted(
+    """
+    北京 上海 天津 重庆 深圳 广州 杭州 南京 苏州 无锡 成都 武汉 西安 合肥 长沙 郑州 济南 青岛 大连 沈阳 哈尔滨 厦门 福州 昆明
+    宁波 东莞 佛山 珠海 广东 江苏 浙江 山东 河北 河南 湖北 湖南 四川 福建 安徽 辽宁 吉林 黑龙江 陕西 山西 江西 云南 贵州 广西
+    海南 甘肃 青海 内蒙古 宁夏 新疆 西藏 烟台 潍坊 唐山 徐州 扬州 绍兴 嘉兴 台州 泉州 淄博 临沂 包头 洛阳 宜昌 襄阳 株洲 衡阳
+    柳州 桂林 绵阳 中山 惠州 常州 南通 温州 石家庄 太原 南昌 南宁 贵阳 兰州 乌鲁木齐 呼和浩特 银川 西宁 海口 三亚 香港 澳门 义乌 昆山
+    江阴 张家港 常熟 太仓 宜兴 晋江 石狮 福清 慈溪 余姚 诸暨 乐清 瑞安 温岭 海宁 桐乡 寿光 龙口 胶州 东阳 临海 丹阳 如皋 靖江
+    泰兴 邳州 秦皇岛 邯郸 邢台 保定 张家口 承德 沧州 廊坊 衡水 阳泉 长治 晋城 朔州 晋中 运城 忻州 临汾 吕梁 乌海 赤峰 通辽 鄂尔多斯
+    呼伦贝尔 巴彦淖尔 乌兰察布 鞍山 抚顺 本溪 丹东 锦州 营口 阜新 辽阳 盘锦 铁岭 葫芦岛 长春 四平 辽源 通化 松原 白城 延边 齐齐哈尔 鸡西 鹤岗
+    双鸭山 大庆 伊春 佳木斯 七台河 牡丹江 黑河 绥化 连云港 淮安 盐城 镇江 泰州 宿迁 湖州 金华 衢州 舟山 丽水 芜湖 蚌埠 淮南 马鞍山 淮北
+    铜陵 安庆 黄山 滁州 阜阳 宿州 六安 亳州 池州 宣城 莆田 三明 漳州 南平 龙岩 宁德 景德镇 萍乡 九江 新余 鹰潭 赣州 吉安 宜春
+    抚州 上饶 枣庄 东营 济宁 泰安 威海 日照 德州 聊城 滨州 菏泽 开封 平顶山 鹤壁 新乡 焦作 濮阳 许昌 漯河 三门峡 商丘 信阳 周口
+    驻马店 黄石 十堰 鄂州 荆门 孝感 荆州 黄冈 咸宁 随州 恩施 湘潭 邵阳 岳阳 常德 张家界 益阳 郴州 永州 怀化 娄底 韶关 汕头 江门
+    湛江 茂名 肇庆 梅州 汕尾 河源 阳江 清远 潮州 揭阳 云浮 梧州 北海 防城港 钦州 贵港 玉林 百色 贺州 河池 崇左 儋州 自贡 攀枝花
+    泸州 德阳 广元 遂宁 内江 乐山 南充 眉山 宜宾 广安 达州 雅安 巴中 资阳 六盘水 遵义 安顺 毕节 铜仁 曲靖 玉溪 保山 昭通 丽江
+    普洱 临沧 楚雄 西双版纳 拉萨 日喀则 林芝 铜川 宝鸡 咸阳 渭南 延安 汉中 榆林 商洛 嘉峪关 金昌 白银 天水 张掖 平凉 酒泉 庆阳 陇南
+    石嘴山 吴忠 固原 中卫 克拉玛依 吐鲁番 哈密 昌吉 库尔勒 喀什 石河子
+    """.split(),  # noqa: SIM905
+    key=len,
+    reverse=True,
+)
+# Chinese-script forms of a PRC enterprise, longest first; 公司 and 集团 alone too ("深圳市…科技公司",
+# "…集团"): a PRC place with any of them is the enterprise-name pattern.
+_CJK_FORMS = (
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "(有限合伙)",
+    "有限合伙",
+    "合伙企业",
+    "集团",
+    "公司",
+)
+# A branch or office named after its company: 深圳市…有限公司新加坡分公司, …有限公司深圳分公司
+_CJK_BRANCH = re.compile(r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处)$")
 # Where companies write Chinese-script names with these forms themselves (weak evidence is not taken)
 CHINESE_SCRIPT_COUNTRIES = frozenset({"CN", "HK", "MO", "TW", "SG", "MY"})
 
 
-# Names of the scheme as manifests write it (compared case-free, hyphens and underscores as spaces)
+# Names of the scheme as manifests write it (compared after folding, case-free, punctuation as
+# spaces, a leading "cn", "prc" or "china" dropped: "cn-uscc", "ｕｓｃｃ", 统一社会信用代码)
 _USCC_SCHEMES = frozenset(
-    {"uscc", "usci", "unified social credit code", "unified social credit identifier", "tyshxydm"}
+    {
+        "uscc",
+        "usci",
+        "unified social credit code",
+        "unified social credit identifier",
+        "social credit code",
+        "tyshxydm",
+        "统一社会信用代码",
+        "社会信用代码",
+        "统一代码",
+    }
 )
+_PRC_SCHEME_PREFIXES = ("cn", "prc", "china")
+# Separators a registration number is written with: anything that is not a letter or digit
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -177,14 +264,35 @@ class RegistrationEvidence:
     what: str
 
 
+def normalize_identifier(value: str) -> str:
+    """A registration number as its registry writes it: folded, separators and invisible characters gone.
+
+    "9144 0300 1922 0382 16", "91440300-1922038216" and the same in full-width digits or with a
+    zero-width space all become ``914403001922038216``; a digit of another script becomes its ASCII digit.
+    """
+    folded = _NOT_ALNUM.sub("", fold(value))
+    return "".join(
+        str(unicodedata.decimal(c)) if unicodedata.decimal(c, None) is not None else c for c in folded
+    ).upper()
+
+
+def _scheme_words(scheme: str) -> tuple[str, bool]:
+    """A scheme name compared case-free, its punctuation as spaces, and whether it names the PRC."""
+    words = _NOT_ALNUM.sub(" ", fold(scheme)).split()
+    prc = bool(words) and words[0] in _PRC_SCHEME_PREFIXES
+    return " ".join(words[1:] if prc and len(words) > 1 else words), prc
+
+
 def prc_registration(
     name: str, identifiers: Sequence[Identifier], declared: str
 ) -> list[RegistrationEvidence]:
     """The signs in a party's own name and identifiers that it is registered in the PRC (see the module docstring)."""
     out: list[RegistrationEvidence] = []
     for ident in identifiers:
-        valid = uscc_valid(ident.value)
-        if " ".join(ident.scheme.casefold().replace("-", " ").replace("_", " ").split()) in _USCC_SCHEMES:
+        code = normalize_identifier(ident.value)
+        valid = uscc_valid(code)
+        scheme, names_prc = _scheme_words(ident.scheme)
+        if scheme in _USCC_SCHEMES or (names_prc and valid):
             check = "its check digit is valid" if valid else "its check digit does not verify"
             out.append(
                 RegistrationEvidence(
@@ -204,50 +312,183 @@ def prc_registration(
     text = " ".join(fold(name).replace("’", "'").split())
     latin = " ".join(w for w in text.split() if w.isascii())
     if latin:
-        out += _english_evidence(latin)
+        out += _english_evidence(latin, declared)
     cjk = re.sub(r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()")))
     if cjk:
         out += _chinese_evidence(cjk, declared)
     return out
 
 
-def _english_evidence(text: str) -> list[RegistrationEvidence]:
-    form = _EN_FORM.search(text)
-    if form is None:  # the legal form may come before a bracketed note: "... Co., Ltd. (Singapore Branch)"
-        text = _TRAILING_NOTE.sub("", text)
-        form = _EN_FORM.search(text)
-    if form is None:
-        return []
-    lowered = text.casefold()
-    first = re.split(r"[\s,()\-]+", lowered, maxsplit=1)[0]
-    place = first if first in _PLACES else next((p for p in _TWO_WORD_PLACES if lowered.startswith(p)), None)
-    bracketed = _EN_BRACKETED.search(text)
-    if place is None and bracketed is not None and bracketed.group(1).casefold() in _PLACES:
-        place = bracketed.group(1).casefold()
-    if place is None:
-        return []
-    return [
-        RegistrationEvidence(
-            True,
-            f"its name is a PRC enterprise name: a PRC place ({place.title()}) and the legal form {form.group().strip()!r}",
+def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
+    """The PRC place the words start with, or None.
+
+    Its name for the finding, whether that name is unambiguous, and how many words it took.
+    """
+    if not words:
+        return None
+    for n in (3, 2):
+        multi = " ".join(words[:n])
+        if len(words) >= n and multi in _MULTI_WORD:
+            return _MULTI_WORD[multi], True, n
+    first = words[0]
+    if first in _SAR:  # "HK" is also other initials (HK inno.N, a Korean company): a warning
+        return _SAR[first], first != "hk", 1
+    if first in _PLACES:
+        return first[0].upper() + first[1:], True, 1
+    if len(words) > 1 and (first + words[1]) in _SPACED:  # "Shen Zhen"
+        return (first + words[1]).title(), True, 2
+    if first in _OLD_PLACES:
+        return first[0].upper() + first[1:], False, 1
+    return None
+
+
+def _place_at_end(words: Sequence[str]) -> tuple[str, bool, int] | None:
+    """The PRC place the words end with ("Sunshine Logistics Shenzhen"), as ``_place`` gives it."""
+    for n in (3, 2, 1):
+        found = _place(words[-n:]) if len(words) >= n else None
+        if found is not None and found[2] == n:
+            return found
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s,()\-/.&]+", text.casefold()) if w]
+
+
+def _where(place: str) -> str:
+    if place in ("Hong Kong", "Macau"):
+        return f"{place} (counted as the PRC)"
+    return f"a PRC place ({place})"
+
+
+def _company_form(text: str) -> tuple[str, str] | None:
+    """The kind and text of the legal form that ends a name (None: none, or another country's)."""
+    if _LOCAL_FORM.search(text):
+        return None
+    return next(((kind, m.group(1)) for kind, rx in _FORMS if (m := rx.search(text))), None)
+
+
+def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
+    """A name without its trailing notes and branch, and the PRC places those name.
+
+    "... Co., Ltd. Shenzhen Branch" and "... Co., Ltd. (Singapore Branch)" are the company
+    "... Co., Ltd."; the places come as ``_place`` gives them.
+    """
+    places: list[tuple[str, bool]] = []
+    while True:
+        note = _TRAILING_NOTE.search(text)
+        if note is not None and note.start() > 0:
+            inner = _BRANCH.sub("", note.group(1))
+            words = _words(inner)
+            found = _place_at_end(words)
+            if found is not None:
+                places.append(found[:2])
+            text = text[: note.start()]
+            continue
+        suffix = _BRANCH.search(text)
+        if suffix is None or suffix.start() == 0:
+            return text.strip(" ,-"), places
+        words = text[: suffix.start()].split()
+        # the last words that are a place ("Hong Kong", "Shen Zhen"), or start with one after the
+        # company's legal form ("... Co., Ltd., Beijing Haidian Branch")
+        tails = [(n, _words(" ".join(words[-n:]))) for n in (3, 2, 1) if len(words) > n]
+        cut, found = next(
+            (
+                (n, f)
+                for n, tail in tails
+                if (f := _place(tail)) is not None
+                and (f[2] == len(tail) or _company_form(" ".join(words[:-n]).rstrip(" ,-")) is not None)
+            ),
+            (None, None),
         )
-    ]
+        if cut is not None and found is not None:
+            places.append(found[:2])
+        else:  # a branch elsewhere ("Singapore Branch"): the company's name ends before it
+            cut = next((n for n in (1, 2, 3) if len(words) > n and _company_form(" ".join(words[:-n]))), 0)
+        text = " ".join(words[: len(words) - cut])
+
+
+def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
+    """An English name's sign of a PRC registration: place and legal form, each strong or not.
+
+    Strong: an unambiguous PRC place (or Hong Kong, Macau) first and "Co., Ltd." last; the same
+    place in brackets and "Co., Ltd." or "Limited" last ("Acme (Hong Kong) Limited"); a branch
+    in such a place of a company with "Co., Ltd." ("Acme Technology Co., Ltd. Shenzhen Branch").
+    Weak: an unambiguous place first and another legal form ("Ltd.", "Inc.", "Corporation",
+    "Group"); an older or shared spelling (Peking, Canton) with any legal form; a branch in a PRC
+    place of a company with another form. A name without a legal form, or with a form of another
+    country ("Pte. Ltd.", "Sdn. Bhd."), is not evidence: "Peking Duck House", "Canton Road Pte. Ltd.".
+    """
+    text, branches = _split_branch(text)
+    form = _company_form(text)
+    form_text = f"the legal form {form[1].strip()!r}" if form else "no PRC legal form"
+    signs: list[RegistrationEvidence] = []
+    for place, certain in branches:
+        strong = certain and form is not None and form[0] == "prc"
+        signs.append(
+            RegistrationEvidence(strong, f"a branch in {_where(place)} of a company with {form_text}")
+        )
+    if form is not None:
+        body = text[: len(text) - len(form[1])]
+        words = _words(body)
+        found = _place(words)
+        if found is not None:
+            strong = found[1] and form[0] == "prc"
+            signs.append(RegistrationEvidence(strong, f"{_where(found[0])} first and {form_text} last"))
+        found = _place_at_end(words) if len(words) > 1 else None
+        if found is not None:  # "Sunshine Logistics Shenzhen Co., Ltd.": the bracketed place unbracketed
+            strong = found[1] and form[0] in ("prc", "limited")
+            signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
+        if declared != "TW" and (words[:1] == ["china"] or words[-2:] == ["of", "china"]):
+            # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
+            # a warning only, and none from a party declared in TW, where China Steel, China
+            # Airlines and China Motor are registered
+            signs.append(RegistrationEvidence(False, f"'China' and {form_text}"))
+        for bracket in _BRACKETS.findall(body):
+            inside = _words(bracket)
+            found = _place(inside) if len(inside) <= 3 else None
+            if found is not None:
+                strong = found[1] and form[0] in ("prc", "limited")
+                signs.append(
+                    RegistrationEvidence(strong, f"{_where(found[0])} in brackets and {form_text} last")
+                )
+    if not signs:
+        return []
+    best = max(signs, key=lambda s: s.strong)
+    what = "its name is a PRC enterprise name" if best.strong else "its name reads as a PRC enterprise name"
+    return [RegistrationEvidence(best.strong, f"{what}: {best.what}")]
+
+
+def _where_cjk(place: str) -> str:
+    sar = {"香港": "Hong Kong", "澳门": "Macau"}.get(place)
+    return f"{place} ({sar}, counted as the PRC)" if sar else f"a PRC place ({place})"
 
 
 def _chinese_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
-    folded = "".join(text.split())
+    """A Chinese-script name's sign: a PRC place (or 香港, 澳门) and a PRC form, or a form alone."""
+    folded = "".join(text.split()).replace("（", "(").replace("）", ")")
+    branch = _CJK_BRANCH.match(folded)
+    if branch is not None:
+        where = branch.group("where").strip("()")
+        place_cjk = next((p for p in _CJK_PLACES if where.startswith(p)), None)
+        if place_cjk is not None:
+            return [
+                RegistrationEvidence(
+                    True,
+                    f"its name is a PRC branch name: a branch in {_where_cjk(place_cjk)} of {branch.group('name')}",
+                )
+            ]
+        folded = branch.group("name")  # a branch elsewhere: its company's name decides
     form_cjk = next((f for f in _CJK_FORMS if folded.endswith(f)), None)
     if form_cjk is None:
         return []
-    head = folded.lstrip("(（")
-    place_cjk = next(
-        (p for p in _CJK_PLACES if head.startswith(p) or f"({p})" in folded or f"（{p}）" in folded), None
-    )
+    head = folded.lstrip("(")
+    place_cjk = next((p for p in _CJK_PLACES if head.startswith(p) or f"({p})" in folded), None)
     if place_cjk is not None:
         return [
             RegistrationEvidence(
                 True,
-                f"its name is a PRC enterprise name: a PRC place ({place_cjk}) and the legal form {form_cjk}",
+                f"its name is a PRC enterprise name: {_where_cjk(place_cjk)} and the legal form {form_cjk}",
             )
         ]
     if declared not in CHINESE_SCRIPT_COUNTRIES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,11 +69,19 @@ def test_prc_enterprise_names_are_evidence(name: str, strong: bool) -> None:
     ("name", "declared"),
     [
         ("Beijing Lion Technology (Singapore) Pte. Ltd.", "SG"),  # a Singapore company named after Beijing
-        ("Shanghai Commercial & Savings Bank, Ltd.", "TW"),  # a place, but not the PRC legal form
         ("Samsung Electronics Co., Ltd.", "KR"),  # the form, but no PRC place
         ("台灣積體電路製造股份有限公司", "TW"),  # Chinese-script names are written in TW, HK, SG, MY too
         ("新加坡科技工程有限公司", "SG"),
         ("Example Robotics Inc.", "US"),
+        # review rt7: names of other places that a PRC place name is also part of
+        ("Canton Road Pte. Ltd.", "SG"),  # a street in Kowloon, a Singapore company's form
+        ("Peking Duck House", "SG"),  # no legal form at all
+        ("Hong Kong Street Food Pte. Ltd.", "SG"),
+        ("Acme Pte. Ltd. Singapore Branch", "SG"),
+        ("Nanyang Technology Pte. Ltd.", "SG"),  # Nanyang is also Singapore's name for the region
+        ("Anyang Precision Co., Ltd.", "KR"),  # Anyang is also a Korean city
+        ("Taoyuan Electronics Co., Ltd.", "TW"),  # and Taoyuan a Taiwanese one
+        ("Shanghai Restaurant", "GB"),
     ],
 )
 def test_names_without_the_pattern_are_not_evidence(name: str, declared: str) -> None:
@@ -89,6 +98,154 @@ def test_a_uscc_identifier_is_evidence_whatever_its_check_digit() -> None:
     assert prc_registration("Lion Compute Pte. Ltd.", [Identifier(scheme="uen", value="201912345K")], "SG") == []
 
 
+# Review rt7 (finding A): PRC, Hong Kong and Macau enterprise names that came back affirming,
+# declared in SG. Strong: the rule's severity; weak: a warning (see the module docstring).
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        # legal forms other than "Co., Ltd."
+        ("Shenzhen Acme Technology Ltd.", False),
+        ("Shenzhen Acme Technology Limited", False),
+        ("Shenzhen Acme Technology Corp., Ltd.", True),
+        ("Shenzhen Acme Technology Corporation Limited", True),
+        ("Shenzhen Acme Technology Inc.", False),
+        ("Shenzhen Acme Technology Corporation", False),
+        ("Shenzhen Acme Technology Group", False),
+        ("Acme Technology (Shenzhen) Ltd.", True),
+        ("Acme Technology (Shenzhen) Inc.", False),
+        # older and official spellings, spaced syllables, county-level cities
+        ("Peking Acme Technology Co., Ltd.", False),
+        ("Canton Acme Technology Co., Ltd.", False),
+        ("Hangchow Acme Technology Co., Ltd.", False),
+        ("Tsingtao Acme Co., Ltd.", False),
+        ("Shen Zhen Acme Technology Co., Ltd.", True),
+        ("Bei Jing Acme Technology Co., Ltd.", True),
+        ("Xizang Acme Co., Ltd.", True),
+        ("Nei Mongol Acme Co., Ltd.", True),
+        ("Yiwu Acme Trading Co., Ltd.", True),
+        ("Kunshan Acme Electronics Co., Ltd.", True),
+        ("Dongguan Acme Co., Ltd.", True),
+        # branches
+        ("Acme Technology Co., Ltd. Shenzhen Branch", True),
+        ("Acme Technology Co., Ltd. (Shenzhen Branch)", True),
+        ("Acme Technology Co., Ltd., Beijing Haidian Branch", True),
+        ("Acme Pte. Ltd. Shanghai Branch", False),  # a Singapore company's branch in Shanghai
+        ("Acme Pte. Ltd. Shanghai Representative Office", False),
+        ("深圳市爱克米科技有限公司新加坡分公司", True),
+        ("爱克米科技有限公司深圳分公司", True),
+        ("深圳市爱克米科技公司", True),
+        ("深圳市爱克米集团", True),
+        ("深圳爱克米投资合伙企业(有限合伙)", True),
+        # Hong Kong and Macau, which the bundled policies count as the PRC
+        ("Acme Technology (Hong Kong) Limited", True),
+        ("Acme Technology (HK) Limited", False),  # HK: also other initials
+        ("HK Acme Technology Co., Ltd.", False),
+        ("Hong Kong Acme Technology Co., Ltd.", True),
+        ("Hongkong Acme Technology Co., Ltd.", True),
+        ("Hong Kong Acme Technology Limited", False),
+        ("Macau Acme Technology Co., Ltd.", True),
+        ("Acme Technology (Macao) Limited", True),
+        ("Acme Technology Co., Ltd. Hong Kong Branch", True),
+        ("香港爱克米科技有限公司", True),
+        ("澳門愛克米科技有限公司", True),  # Traditional script
+        # disguised as the screener's names are
+        ("\uff28\uff4f\uff4e\uff47 Kong Acme Technology Co., Ltd.", True),
+        ("Shen\u200bzhen Acme Technology Ltd.", False),
+        ("Y\u0456wu Acme Trading Co., Ltd.", True),  # a Cyrillic і
+    ],
+)
+def test_other_forms_spellings_branches_and_sar_names_are_evidence(name: str, strong: bool) -> None:
+    signs = prc_registration(name, [], "SG")
+    assert [s.strong for s in signs] == [strong], signs
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Canton Road Holdings Ltd.", "Peking Duck House Ltd.", "Peking Garden Restaurant Co., Ltd.", "Dali Trading Inc."],
+)
+def test_a_shared_place_name_is_never_more_than_a_warning(name: str) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [False]
+
+
+def test_unrelated_real_companies_are_not_evidence() -> None:
+    # The screening benchmark's 1,233 unrelated companies (Japanese, Korean, Taiwanese and Thai
+    # "Co., Ltd." among them), declared where a PRC company would hide: none is evidence but
+    # China Steel Corporation, a warning ("China" and a legal form), and not when declared in TW.
+    lines = (Path(__file__).parent.parent / "data" / "unrelated_companies.txt").read_text(encoding="utf-8").splitlines()
+    names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert len(names) > 1200
+    for declared in ("SG", "US"):
+        flagged = {n: [s.strong for s in signs] for n in names if (signs := prc_registration(n, [], declared))}
+        assert flagged == {"China Steel Corporation": [False]}
+    assert [n for n in names if prc_registration(n, [], "TW")] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "strong"),
+    [
+        ("China Acme Technology Co., Ltd.", "SG", False),
+        ("Aviation Industry Corporation of China, Ltd.", "SG", False),
+        ("China Acme Technology Co., Ltd.", "TW", None),  # China Airlines, China Steel: Taiwanese
+        ("Sunshine Logistics Shenzhen Co., Ltd.", "SG", True),  # the bracketed place unbracketed
+        ("Acme Financial Services Hong Kong Limited", "SG", True),
+        ("PCA Xiang Gang Limited", "SG", True),  # Hong Kong in pinyin
+        ("Acme Xianggang Co., Ltd.", "SG", True),
+        ("Acme Aomen Co., Ltd.", "SG", True),
+        ("Acme Singapore Co., Ltd.", "SG", None),
+        # PRC forms word for word (有限公司, 有限责任公司) and partnerships
+        ("Shenzhen Acme Technology Limited Company", "SG", True),
+        ("Shenzhen Acme Technology Limited Liability Company", "SG", True),
+        ("SHENZHEN ACME CO.,LTD", "SG", True),
+        ("Shenzhen Acme Investment Partnership (Limited Partnership)", "SG", False),
+        ("Acme Limited Liability Company", "US", None),
+    ],
+)
+def test_neighbouring_spellings(name: str, declared: str, strong: bool | None) -> None:
+    signs = prc_registration(name, [], declared)
+    assert [s.strong for s in signs] == ([] if strong is None else [strong]), signs
+
+
+# Review rt7 (finding B): a USCC written with separators, full-width digits or invisible
+# characters, under any spelling of the scheme, is the same USCC as written compactly.
+USCC = "914403001922038216"
+USCC_SPELLINGS = [
+    USCC,
+    "9144 0300 1922 0382 16",
+    "91440300192203821-6",
+    "9144-0300-1922-0382-16",
+    "9144.0300.1922.0382.16",
+    "\uff19\uff11\uff14\uff14\uff10\uff13\uff10\uff10\uff11\uff19\uff12\uff12\uff10\uff13\uff18\uff12\uff11\uff16",
+    "9144\u200b0300\u200b1922\u200b0382\u200b16",
+    "9144\u00a00300\u30001922038216",
+    " 914403001922038216\n",
+]
+
+
+@pytest.mark.parametrize("value", USCC_SPELLINGS)
+@pytest.mark.parametrize(
+    "scheme",
+    ["uscc", "USCC", "cn-uscc", "CN_USCC", "\uff55\uff53\uff43\uff43", "uscc\u200b", "统一社会信用代码", "統一社會信用代碼", "cn", "cn-tax-id"],
+)
+def test_a_formatted_uscc_under_a_uscc_scheme_is_strong(scheme: str, value: str) -> None:
+    assert uscc_valid(USCC)
+    signs = prc_registration("Acme AI Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG")
+    assert [s.strong for s in signs] == [True], signs
+    assert "check digit is valid" in signs[0].what
+
+
+@pytest.mark.parametrize("value", USCC_SPELLINGS)
+@pytest.mark.parametrize("scheme", ["tax-id", "uen", "lei", "company-number", "registration"])
+def test_a_formatted_uscc_under_another_scheme_is_a_warning_as_written_compactly(scheme: str, value: str) -> None:
+    signs = prc_registration("Acme AI Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG")
+    assert [s.strong for s in signs] == [False], signs
+
+
+@pytest.mark.parametrize("value", ["9144 0300 1922 0382 17", "201912345K", "5493 0012 3456 7890 1234", "---", "\u200b"])
+def test_other_numbers_formatted_are_not_a_uscc(value: str) -> None:
+    assert prc_registration("Acme AI Pte. Ltd.", [Identifier(scheme="uen", value=value)], "SG") == []
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [Identifier(scheme="cn-uscc", value=value)], "SG")] == [True]
+
+
 TENANTS: dict[str, tuple[dict[str, Any], str]] = {
     "beijing-lion": ({"legal_name": "Beijing Lion Technology Co., Ltd.", "headquarters_country": "SG"}, "contraindicated"),
     "guangdong-lion": ({"legal_name": "Guangdong Lion Technology Co., Ltd.", "headquarters_country": "SG"}, "contraindicated"),
@@ -97,7 +254,20 @@ TENANTS: dict[str, tuple[dict[str, Any], str]] = {
     "deepseek": ({"legal_name": "Hangzhou DeepSeek Artificial Intelligence Basic Technology Research Co., Ltd.", "headquarters_country": "SG"}, "contraindicated"),
     "parent-beijing": ({"legal_name": "Lion Compute Pte. Ltd.", "headquarters_country": "SG", "ultimate_parent": {"legal_name": "Beijing Lion Holdings Co., Ltd.", "headquarters_country": "SG"}}, "contraindicated"),
     "cjk-no-place-us": ({"legal_name": "月之暗面科技有限公司", "headquarters_country": "US"}, "warning"),
+    # review rt7: other legal forms, spellings, branches, Hong Kong and Macau, formatted USCCs
+    "hk-limited": ({"legal_name": "Acme Technology (Hong Kong) Limited", "headquarters_country": "SG"}, "contraindicated"),
+    "cjk-branch": ({"legal_name": "深圳市爱克米科技有限公司新加坡分公司", "headquarters_country": "SG"}, "contraindicated"),
+    "cjk-macau": ({"legal_name": "澳門愛克米科技有限公司", "headquarters_country": "SG"}, "contraindicated"),
+    "xizang": ({"legal_name": "Xizang Acme Co., Ltd.", "headquarters_country": "SG"}, "contraindicated"),
+    "en-branch": ({"legal_name": "Acme Technology Co., Ltd. Shenzhen Branch", "headquarters_country": "SG"}, "contraindicated"),
+    "shenzhen-ltd": ({"legal_name": "Shenzhen Acme Technology Ltd.", "headquarters_country": "SG"}, "warning"),
+    "peking": ({"legal_name": "Peking Acme Technology Co., Ltd.", "headquarters_country": "SG"}, "warning"),
+    "uscc-spaced": ({"legal_name": "Acme AI Pte. Ltd.", "headquarters_country": "SG", "identifiers": [{"scheme": "cn-uscc", "value": "9144 0300 1922 0382 16"}]}, "contraindicated"),
+    "uscc-cjk-scheme": ({"legal_name": "Acme AI Pte. Ltd.", "headquarters_country": "SG", "identifiers": [{"scheme": "统一社会信用代码", "value": "91440300-1922038216"}]}, "contraindicated"),
+    "uscc-fullwidth-tax-id": ({"legal_name": "Acme AI Pte. Ltd.", "headquarters_country": "SG", "identifiers": [{"scheme": "tax-id", "value": "９１４４０３００１９２２０３８２１６"}]}, "warning"),
     "control": ({"legal_name": "Beijing Lion Technology (Singapore) Pte. Ltd.", "headquarters_country": "SG"}, "affirming"),
+    "control-canton-road": ({"legal_name": "Canton Road Pte. Ltd.", "headquarters_country": "SG"}, "affirming"),
+    "control-peking-duck": ({"legal_name": "Peking Duck House", "headquarters_country": "SG"}, "affirming"),
 }
 # The screening names of the same review (tests/policy/test_screening_romanized.py), as tenants declared in SG
 SCREENED: dict[str, tuple[dict[str, Any], str]] = {
