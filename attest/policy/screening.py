@@ -399,18 +399,21 @@ _STROKE = re.compile(r"(?<=[^\W\d_])[|!]+|[|!]+(?=[^\W\d_])")
 _DRAWN = re.compile(r"\\/\\/|\\/|(?<=[^\W\d_])[@$]|[@$](?=[^\W\d_])")
 _DRAWN_TO = {"\\/\\/": "w", "\\/": "v", "@": "a", "$": "s"}
 # Two or more plus signs after a letter are spoken: "Face++" (Megvii's platform) is "faceplusplus",
-# not "face", on both sides (a single "+" is punctuation: "A+ Solutions").
-_PLUSES = re.compile(r"(?<=[^\W\d_])\+{2,}")
+# not "face", on both sides (a single "+" is punctuation: "A+ Solutions"); "Face ++" and "Face + +" too.
+_PLUSES = re.compile(r"(?<=[^\W\d_])(?:\s*\+){2,}")
 
 
 def _spoken_pluses(text: str) -> str:
-    return _PLUSES.sub(lambda m: "plus" * len(m.group()), text) if "++" in text else text
+    """Two or more plus signs after a letter, spaced or not, as "plus" each ("Face + +" is "faceplusplus")."""
+    if text.count("+") < 2:
+        return text
+    return _PLUSES.sub(lambda m: "plus" * m.group().count("+"), text)
 
 
 def _normalize_folded(folded: str) -> tuple[str, str, list[str]]:
     """The normalized form of a folded name, its compact form (see ``compact``) and its words, made together."""
     squeezed: str | None = None
-    if "++" in folded:
+    if "+" in folded:
         folded = _spoken_pluses(folded)
     if "|" in folded or "!" in folded:
         squeezed = _NON_WORD.sub("", folded)
@@ -1222,7 +1225,7 @@ class Screener:
                     if not _CJK.search(norm):
                         rest = _placeless(norm.split())
                         if len(rest) < len(norm.split()) and (identity := _identity_key(rest)):
-                            self._placed[identity].append((idx, frozenset(rest)))
+                            self._placed[identity].append((idx, frozenset(rest) - _LINKING_WORDS))
                         for word in norm.split():
                             self._skeletons[skeleton(word)].add(word)
                             self._wide[skeleton_wide(word)].add(word)
@@ -1452,9 +1455,13 @@ class Screener:
             placed = self._placed.get(identity) if identity else None
             if placed:
                 strong = _strong_identity(identity)
-                extra = {w for w in rest if w not in _AFFILIATE_WORDS}
+                extra = {w for w in rest if w not in _AFFILIATE_WORDS and w not in _LINKING_WORDS}
                 for idx, listed_rest in placed:
-                    if strong or extra <= listed_rest:
+                    # one ordinary word: no word the listed rest lacks, and half of its words at least
+                    # ("Spaceon", "Vast"; not "Sun" for Dalian Golden Sun Import and Export)
+                    if strong or (
+                        extra <= listed_rest and 2 * len(listed_rest.intersection(rest)) >= len(listed_rest)
+                    ):
                         add(found, idx, "near", 90.0, name)
             for w in dict.fromkeys(words):
                 for need, idx in self._placed_strong.get(w, ()):
@@ -1630,6 +1637,9 @@ _AFFILIATE_WORDS = frozenset(
     hongkong hong kong macau macao trading trade investment investments company corporation limited ltd co
     """.split()  # noqa: SIM905
 )
+
+
+_LINKING_WORDS = frozenset({"and", "of", "the", "for"})
 
 
 def _placeless(words: Sequence[str]) -> list[str]:

@@ -82,6 +82,8 @@ def test_a_listed_chinese_name_without_its_place_is_a_near_match(
         "Core Scientific, Inc.",  # Sheng Core Technology
         # one ordinary word of the rest beside a word the listed name lacks: another company
         "Spaceon Robotics Pte. Ltd.",
+        # one ordinary word that is less than half the rest: "Dalian Golden Sun Import and Export"
+        "Sun Pte. Ltd.",
     ],
 )
 def test_a_generic_or_ordinary_rest_of_a_placed_name_is_no_match(full: Screener, name: str) -> None:
@@ -196,6 +198,8 @@ BRANDS = [
     ("Face++", "Megvii Technology"),
     ("Face++ AI Pte. Ltd.", "Megvii Technology"),
     ("Face Plus Plus", "Megvii Technology"),
+    ("Face + +", "Megvii Technology"),
+    ("Face ++ Ltd", "Megvii Technology"),
     ("Хуавэй", "Huawei Technologies Co., Ltd."),
     ("Хуавей", "Huawei Technologies Co., Ltd."),
     ("ООО «Техкомпания Хуавэй»", "Huawei Technologies Co., Ltd."),
