@@ -1174,6 +1174,9 @@ class Screener:
         # Names with a Chinese place, by the identity key of the rest (``_identity_key``): the indexed
         # name and the rest's words. "Chengdu Spaceon Technology" is under "spaceon".
         self._placed: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
+        # and by the rest glued ("spaceontechnology"), and its distinctive words glued when there are
+        # two or more ("meiyapico"): "SpaceonTechnology Pte. Ltd.", "MeiyaPico Pte. Ltd."
+        self._placed_glued: dict[str, list[int]] = defaultdict(list)
         initialisms: set[str] = set()
         for lst in self.lists:
             info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
@@ -1226,6 +1229,11 @@ class Screener:
                         rest = _placeless(norm.split())
                         if len(rest) < len(norm.split()) and (identity := _identity_key(rest)):
                             self._placed[identity].append((idx, frozenset(rest) - _LINKING_WORDS))
+                            whole = "".join(w for w in rest if w not in _LINKING_WORDS)
+                            if len(whole) >= 8:
+                                self._placed_glued[whole].append(idx)
+                            if len(own := [w for w in rest if w not in _GENERIC_WORDS]) >= 2:
+                                self._placed_glued["".join(own)].append(idx)
                         for word in norm.split():
                             self._skeletons[skeleton(word)].add(word)
                             self._wide[skeleton_wide(word)].add(word)
@@ -1467,6 +1475,14 @@ class Screener:
                 for need, idx in self._placed_strong.get(w, ()):
                     if need.issubset(words):
                         add(found, idx, "near", 90.0, name)
+        # The rest glued into one word ("SpaceonTechnology", "MeiyaPico"), an arm's words and places aside.
+        glued_rest = self._placed_glued.get(glued)
+        if glued_rest is None and len(words) > 1 and not _ARM_OR_PLACE.isdisjoint(words):
+            glued_rest = self._placed_glued.get(
+                "".join(w for w in _placeless(words) if w not in _AFFILIATE_WORDS)
+            )
+        for idx in glued_rest or ():
+            add(found, idx, "near", 90.0, name)
         # The threshold for a name of this length and the window of lengths that can reach it.
         t, lo, hi = self._bounds[len(norm)] if len(norm) < len(self._bounds) else self._window(len(norm))
         if not norm.isascii() and _CJK.search(norm):
@@ -1640,6 +1656,7 @@ _AFFILIATE_WORDS = frozenset(
 
 
 _LINKING_WORDS = frozenset({"and", "of", "the", "for"})
+_ARM_OR_PLACE = _AFFILIATE_WORDS | _CN_PLACES | _PLACE_FIRSTS
 
 
 def _placeless(words: Sequence[str]) -> list[str]:

@@ -51,6 +51,10 @@ PLACE_DROPPED = [
     ("Shanghai Spaceon Technology Co., Ltd.", "Chengdu Spaceon Technology Co., Ltd."),
     ("Xi'an Spaceon Technology Co., Ltd.", "Chengdu Spaceon Technology Co., Ltd."),
     ("Spaceon Pte. Ltd.", "Chengdu Spaceon Technology Co., Ltd."),
+    # the rest glued into one word, or its distinctive words glued
+    ("SpaceonTechnology Pte. Ltd.", "Chengdu Spaceon Technology Co., Ltd."),
+    ("SpaceonTechnology (Singapore) Pte. Ltd.", "Chengdu Spaceon Technology Co., Ltd."),
+    ("MeiyaPico Pte. Ltd.", "Xiamen Meiya Pico Information Co. Ltd."),
     # a strong rest (two distinctive words, or a romanized name) whatever words surround it
     ("Meiya Pico Holdings Limited", "Xiamen Meiya Pico Information Co. Ltd."),
     ("Ruidakang Robotics Sdn. Bhd.", "Beijing Ruidakang Technology Co., Ltd."),
