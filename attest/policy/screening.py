@@ -1477,7 +1477,12 @@ class Screener:
                         add(found, idx, "near", 90.0, name)
         # The rest glued into one word ("SpaceonTechnology", "MeiyaPico"), an arm's words and places aside.
         glued_rest = self._placed_glued.get(glued)
-        if glued_rest is None and len(words) > 1 and not _ARM_OR_PLACE.isdisjoint(words):
+        if (
+            glued_rest is None
+            and len(words) > 1
+            and not _ARM_OR_PLACE.isdisjoint(words)
+            and not self._vocabulary.issuperset(words)  # a glued rest is no listed word
+        ):
             glued_rest = self._placed_glued.get(
                 "".join(w for w in _placeless(words) if w not in _AFFILIATE_WORDS)
             )
