@@ -37,7 +37,12 @@ printed (exit 1): a speed-up must find exactly what the code before it found.
 look-alikes, full-width forms, a zero-width space) and screened with the code at REV and now,
 beside unrelated names that hold a brand key inside a longer word (``GLUED_UNRELATED``).
 
-Run: python bench/bench_screening.py [--rounds 3] [--sample 200] [--base REV | --agree REV | --glued REV]
+``--placeless REV`` times nothing: the Chinese Entity List and MEU names of the CSL that start with
+a city or province (``PLACES``, the red-team review's 46) are screened with the place dropped and
+written as an overseas arm writes them (``PLACELESS_FORMS``), with the code at REV and now; and the
+unrelated companies flagged by each.
+
+Run: python bench/bench_screening.py [--rounds 3] [--sample 200] [--base REV | --agree REV | --glued REV | --placeless REV]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -194,7 +200,9 @@ def glued(rev: str, screener: Any, unrelated: list[str]) -> int:
             row[2] += found[1]
             if found[0] and not found[1]:
                 print(f"found at {rev}, not now: {how} {name!r}")
-    print(f"{len(keys)} brand keys glued into names; found at 95 (or exact/alias) by the code at {rev} and now")
+    print(
+        f"{len(keys)} brand keys glued into names; found at 95 (or exact/alias) by the code at {rev} and now"
+    )
     print(f"{'form':<20} {'names':>6} {rev:>10} {'now':>6}")
     for how, (n, was, now) in counts.items():
         print(f"{how:<20} {n:>6} {was:>10} {now:>6}")
@@ -203,6 +211,58 @@ def glued(rev: str, screener: Any, unrelated: list[str]) -> int:
         print(
             f"{label}: unrelated names holding a brand key flagged {len(flagged)}/{len(GLUED_UNRELATED)}; "
             f"unrelated companies flagged {sum(1 for n in unrelated if s.screen(n))}/{len(unrelated)}"
+        )
+    return 0
+
+
+PLACES = frozenset(
+    """
+    Beijing Shanghai Shenzhen Guangzhou Hangzhou Nanjing Suzhou Wuhan Chengdu Tianjin Xian Xi'an Hefei Wuxi
+    Changsha Chongqing Qingdao Xiamen Dalian Harbin Jinan Zhengzhou Shenyang Ningbo Dongguan Zhuhai Foshan
+    Changchun Taiyuan Kunming Fuzhou Nanchang Shijiazhuang Guangdong Jiangsu Zhejiang Shandong Sichuan Hubei
+    Hunan Fujian Anhui Henan Hebei Shaanxi Liaoning
+    """.split()  # the review's list of places, as it wrote it
+)
+PLACELESS_FORMS = (
+    "{} Pte. Ltd.",
+    "{} (Singapore) Pte. Ltd.",
+    "{} International Pte. Ltd.",
+    "{} Holdings Limited",
+    "Shanghai {} Co., Ltd.",
+)
+_LEGAL_TAIL = re.compile(r",?\s*(Co\.?,?\s*Ltd\.?|Company Limited|Co\., Limited|Limited|Ltd\.?)\s*$", re.I)
+
+
+def placeless(rev: str, screener: Any, unrelated: list[str]) -> int:
+    """Screen the CSL's Chinese Entity List and MEU names starting with a place, the place dropped, with the code at ``rev`` and now."""
+    old = base_module(rev)
+    base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
+    names = sorted(
+        {
+            e.name
+            for e in bundled_list("csl").entries
+            if e.list_id in {"entity-list", "meu-list"}
+            and "CN" in (e.countries or [e.country])
+            and (e.type or "").casefold() != "individual"
+            and e.name.split()[0] in PLACES
+        }
+    )
+    rests = [_LEGAL_TAIL.sub("", " ".join(n.split()[1:])).strip(" ,") for n in names]
+    print(
+        f"{len(names)} Chinese Entity List and MEU names starting with a place; missed with the place dropped"
+    )
+    print(f"{'form':<32} {'names':>6} {rev:>10} {'now':>6}")
+    still: list[str] = []
+    for form in PLACELESS_FORMS:
+        queries = [form.format(r) for r in rests]
+        was = sum(1 for q in queries if not base.screen(q))
+        missed = [q for q in queries if not screener.screen(q)]
+        still += missed if form == PLACELESS_FORMS[0] else []
+        print(f"{form:<32} {len(queries):>6} {was:>10} {len(missed):>6}")
+    print("missed now, first form:", "; ".join(still))
+    for label, s in ((rev, base), ("now", screener)):
+        print(
+            f"{label}: unrelated companies flagged {sum(1 for n in unrelated if s.screen(n))}/{len(unrelated)}"
         )
     return 0
 
@@ -227,6 +287,12 @@ def main() -> int:
         help="instead of timing, screen every brand key glued into names, and unrelated names holding one, "
         "with the code at REV and the current code",
     )
+    ap.add_argument(
+        "--placeless",
+        metavar="REV",
+        help="instead of timing, screen the CSL's Chinese names that start with a place with the place dropped, "
+        "with the code at REV and the current code",
+    )
     args = ap.parse_args()
 
     t0 = time.process_time()
@@ -249,6 +315,8 @@ def main() -> int:
         return agree(args.agree, lists, screener, agreement_queries(lists, unrelated, evasions))
     if args.glued:
         return glued(args.glued, screener, unrelated)
+    if args.placeless:
+        return placeless(args.placeless, screener, unrelated)
     fresh = [*unrelated, *(f"{n} {i}" for i, n in enumerate(unrelated))]  # no two alike
     # The mix a fleet sees: mostly unrelated parties, one in twenty a listed one in disguise.
     mix = [*fresh, *(v.name for v in evasions[: len(fresh) // 19])]

@@ -33,6 +33,11 @@ is no Python loop over every entry. A brand list's distinctive words glued into 
 count where they stand for the brand, not for letters of another word (``_glued_brands``:
 "Baiduri", "Zhaisi" and "Zhongxing" are not Baidu, Haisi and Zhongxin).
 
+A listed name holding a Chinese place ("Chengdu Spaceon Technology") is also found by the
+rest of its name: the place is a weak token, the rest's distinctive words the identity
+(``_placeless``, ``_identity_key``, ``_strong_identity``): "Spaceon Technology Pte. Ltd." and
+"Shanghai Spaceon Technology" are near matches of it; a rest of generic words names no one.
+
 Bundled lists (no network needed): ``csl``, the US Consolidated Screening List of
 2026-07-31 (25,921 entries; a compact projection under the MIT licence in
 ``data/LICENSE.csl-projection.MIT.txt``), ``1260h``, the DoD Section 1260H list of
@@ -393,11 +398,23 @@ _STROKE = re.compile(r"(?<=[^\W\d_])[|!]+|[|!]+(?=[^\W\d_])")
 # "HIK\/ISION", "C@mbricon", "$ugon").
 _DRAWN = re.compile(r"\\/\\/|\\/|(?<=[^\W\d_])[@$]|[@$](?=[^\W\d_])")
 _DRAWN_TO = {"\\/\\/": "w", "\\/": "v", "@": "a", "$": "s"}
+# Two or more plus signs after a letter are spoken: "Face++" (Megvii's platform) is "faceplusplus",
+# not "face", on both sides (a single "+" is punctuation: "A+ Solutions"); "Face ++" and "Face + +" too.
+_PLUSES = re.compile(r"(?<=[^\W\d_])(?:\s*\+){2,}")
+
+
+def _spoken_pluses(text: str) -> str:
+    """Two or more plus signs after a letter, spaced or not, as "plus" each ("Face + +" is "faceplusplus")."""
+    if text.count("+") < 2:
+        return text
+    return _PLUSES.sub(lambda m: "plus" * m.group().count("+"), text)
 
 
 def _normalize_folded(folded: str) -> tuple[str, str, list[str]]:
     """The normalized form of a folded name, its compact form (see ``compact``) and its words, made together."""
     squeezed: str | None = None
+    if "+" in folded:
+        folded = _spoken_pluses(folded)
     if "|" in folded or "!" in folded:
         squeezed = _NON_WORD.sub("", folded)
         # "HUAWE|", "Megv||": strokes beside letters are letters l
@@ -674,7 +691,7 @@ def compact(name: str) -> str:
     "LLCSINTO" is "LLC SINTO" and "AMEGINOFZE" is "AMEGINO FZE": a legal form glued to a name
     is found by this key (on both sides) where word-level normalization cannot split it.
     """
-    return _NON_WORD.sub("", fold(name))
+    return _NON_WORD.sub("", _spoken_pluses(fold(name)))
 
 
 _UNSEEN = object()
@@ -1154,6 +1171,12 @@ class Screener:
         self._wide: dict[str, set[str]] = defaultdict(set)
         # the distinctive words of the brand lists (Huawei, Hikvision, Sophgo), for one-typo repairs
         self._typo_words: set[str] = set()
+        # Names with a Chinese place, by the identity key of the rest (``_identity_key``): the indexed
+        # name and the rest's words. "Chengdu Spaceon Technology" is under "spaceon".
+        self._placed: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
+        # and by the rest glued ("spaceontechnology"), and its distinctive words glued when there are
+        # two or more ("meiyapico"): "SpaceonTechnology Pte. Ltd.", "MeiyaPico Pte. Ltd."
+        self._placed_glued: dict[str, list[int]] = defaultdict(list)
         initialisms: set[str] = set()
         for lst in self.lists:
             info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
@@ -1190,9 +1213,27 @@ class Screener:
                         self._brand_compact[distinctive.replace(" ", "")].append(idx)
                         if kind == "exact":  # the name the list gives the party, not an alias
                             self._own_keys.add(distinctive.replace(" ", ""))
+                    elif (
+                        lst.brands
+                        and not _CJK.search(norm)
+                        and len(all_words := norm.split()) >= 2
+                        and len(norm) - len(all_words) + 1 >= 8
+                    ):
+                        # A brand whose name is common words ("Yangtze Memory", "China Unicom", "EVE
+                        # Energy"): all of its words, as whole words, make its subsidiary ("Yangtze
+                        # Memory Singapore"); never glued inside other words ("Steve Energy").
+                        self._brands[min(all_words)].append((frozenset(all_words), idx))
                     for tok in tokens(norm):
                         postings[tok].append(idx)
                     if not _CJK.search(norm):
+                        rest = _placeless(norm.split())
+                        if len(rest) < len(norm.split()) and (identity := _identity_key(rest)):
+                            self._placed[identity].append((idx, frozenset(rest) - _LINKING_WORDS))
+                            whole = "".join(w for w in rest if w not in _LINKING_WORDS)
+                            if len(whole) >= 8:
+                                self._placed_glued[whole].append(idx)
+                            if len(own := [w for w in rest if w not in _GENERIC_WORDS]) >= 2:
+                                self._placed_glued["".join(own)].append(idx)
                         for word in norm.split():
                             self._skeletons[skeleton(word)].add(word)
                             self._wide[skeleton_wide(word)].add(word)
@@ -1208,6 +1249,15 @@ class Screener:
         brand_keys = [k for k in self._brand_compact if len(k) >= 5]
         self._brand_pattern = _KeyFinder(brand_keys) if brand_keys else None
         self._vocabulary = frozenset(w for ws in self._skeletons.values() for w in ws)
+        # every word of an identity key: a name with none of them has no place-less match (one C test)
+        self._placed_words = frozenset(w for k in self._placed for w in k.split())
+        # the strong keys' words, under the least of them: a name holding all of them is that party
+        # beside any other word ("Ruidakang Robotics" for "Beijing Ruidakang Technology")
+        self._placed_strong: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
+        for identity, placed in self._placed.items():
+            if _strong_identity(identity):
+                need = frozenset(identity.split())
+                self._placed_strong[min(need)].extend((need, idx) for idx, _ in placed)
         self._word_memo: dict[str, tuple[str, str] | object | None] = dict.fromkeys(self._vocabulary)
         # Words known to need no repair (listed ones, numbers, and those found so): one subset test
         # answers the common name, every word of which is in it.
@@ -1405,6 +1455,39 @@ class Screener:
                 for found_brand in _glued_brands(name, squeezed, glued, words, spans, self._own_keys):
                     for idx in self._brand_compact[found_brand]:
                         add(found, idx, "near", 95.0, name)
+        # A listed Chinese name with its place dropped ("Spaceon Technology Pte. Ltd." for "Chengdu
+        # Spaceon Technology Co., Ltd."), or another place put in: the rest is the identity.
+        if not self._placed_words.isdisjoint(words):
+            rest = _placeless(words)
+            identity = _identity_key(rest)
+            placed = self._placed.get(identity) if identity else None
+            if placed:
+                strong = _strong_identity(identity)
+                extra = {w for w in rest if w not in _AFFILIATE_WORDS and w not in _LINKING_WORDS}
+                for idx, listed_rest in placed:
+                    # one ordinary word: no word the listed rest lacks, and half of its words at least
+                    # ("Spaceon", "Vast"; not "Sun" for Dalian Golden Sun Import and Export)
+                    if strong or (
+                        extra <= listed_rest and 2 * len(listed_rest.intersection(rest)) >= len(listed_rest)
+                    ):
+                        add(found, idx, "near", 90.0, name)
+            for w in dict.fromkeys(words):
+                for need, idx in self._placed_strong.get(w, ()):
+                    if need.issubset(words):
+                        add(found, idx, "near", 90.0, name)
+        # The rest glued into one word ("SpaceonTechnology", "MeiyaPico"), an arm's words and places aside.
+        glued_rest = self._placed_glued.get(glued)
+        if (
+            glued_rest is None
+            and len(words) > 1
+            and not _ARM_OR_PLACE.isdisjoint(words)
+            and not self._vocabulary.issuperset(words)  # a glued rest is no listed word
+        ):
+            glued_rest = self._placed_glued.get(
+                "".join(w for w in _placeless(words) if w not in _AFFILIATE_WORDS)
+            )
+        for idx in glued_rest or ():
+            add(found, idx, "near", 90.0, name)
         # The threshold for a name of this length and the window of lengths that can reach it.
         t, lo, hi = self._bounds[len(norm)] if len(norm) < len(self._bounds) else self._window(len(norm))
         if not norm.isascii() and _CJK.search(norm):
@@ -1540,6 +1623,80 @@ _CJK_PLACES = tuple(
     for p in "中国 北京 上海 深圳 杭州 广州 天津 重庆 成都 武汉 南京 苏州 西安 合肥 无锡 香港 澳门".split()  # noqa: SIM905
     for s in ("市", "")
 )
+
+
+# Chinese provinces, and the cities and prefectures the lists' Chinese names start with, in pinyin
+# as the lists write them (GB/T 2260 administrative divisions): "Chengdu Spaceon Technology" is
+# Spaceon Technology of Chengdu. A place is a weak token: the rest of the name is the identity,
+# and an overseas arm drops the place ("Spaceon Technology Pte. Ltd."). ``_placeless``.
+_CN_PLACES = frozenset(
+    """
+    beijing tianjin shanghai chongqing hebei shanxi liaoning jilin heilongjiang jiangsu zhejiang anhui
+    fujian jiangxi shandong henan hubei hunan guangdong hainan sichuan guizhou yunnan shaanxi gansu
+    qinghai guangxi xizang tibet ningxia xinjiang neimenggu
+    shenzhen guangzhou hangzhou nanjing suzhou wuhan chengdu xian hefei wuxi changsha qingdao xiamen
+    dalian harbin jinan zhengzhou shenyang ningbo dongguan zhuhai foshan changchun taiyuan kunming
+    fuzhou nanchang shijiazhuang changzhou dandong yiwu zhoushan jiangyin nantong yangzhou xuzhou
+    wenzhou shaoxing jiaxing huzhou jinhua taizhou yantai weihai weifang zibo linyi baotou hohhot ordos
+    urumqi karamay aksu kashgar hotan changji lanzhou xining yinchuan lhasa guiyang nanning guilin
+    haikou sanya luoyang kaifeng anyang baoding tangshan langfang handan mianyang deyang zigong leshan
+    yibin zhanjiang shantou huizhou zhongshan jiangmen quanzhou zhangzhou putian jingdezhen ganzhou
+    yichang xiangyang zhuzhou xiangtan hengyang wuhu bengbu huainan ulanqab yanbian sansha pingtan
+    changde chuzhou kunshan changshu zhangjiagang
+    city province shi sheng
+    """.split()  # noqa: SIM905  # a block of words reads better than a list of 150 strings
+)
+# places written as two words once punctuation is a space ("Xi'an", "Inner Mongolia", "Hong Kong")
+_CN_PLACE_PAIRS = frozenset({("xi", "an"), ("inner", "mongolia"), ("hong", "kong"), ("ma", "anshan")})
+_PLACE_FIRSTS = frozenset(a for a, _ in _CN_PLACE_PAIRS)
+# What an overseas arm adds to the rest of a listed name and stays that name ("Spaceon Technology
+# (Singapore)", "... International", "... Holdings"): where the rest is one ordinary word
+# ("Vast", "Core"), any other word makes another company.
+_AFFILIATE_WORDS = frozenset(
+    """
+    international global holding holdings group asia asian pacific overseas singapore malaysia sg hk
+    hongkong hong kong macau macao trading trade investment investments company corporation limited ltd co
+    """.split()  # noqa: SIM905
+)
+
+
+_LINKING_WORDS = frozenset({"and", "of", "the", "for"})
+_ARM_OR_PLACE = _AFFILIATE_WORDS | _CN_PLACES | _PLACE_FIRSTS
+
+
+def _placeless(words: Sequence[str]) -> list[str]:
+    """``words`` without Chinese place names ("chengdu", "xi an", "city")."""
+    if _CN_PLACES.isdisjoint(words) and _PLACE_FIRSTS.isdisjoint(words):
+        return list(words)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if i + 1 < len(words) and (words[i], words[i + 1]) in _CN_PLACE_PAIRS:
+            i += 2
+        elif words[i] in _CN_PLACES:
+            i += 1
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def _identity_key(rest: Sequence[str]) -> str:
+    """The distinctive words of a name without its places, sorted: what names the party ("meiya pico")."""
+    return " ".join(sorted({w for w in rest if w not in _GENERIC_WORDS}))
+
+
+def _strong_identity(key: str) -> bool:
+    """Whether an identity key names one party whatever words surround it.
+
+    Two distinctive words ("meiya pico"), or one romanized Chinese name of six letters or more
+    ("ruidakang", "chuangyue"): a name holding all of its words is a near match, whatever else
+    it holds ("Ruidakang Robotics"). One other word ("spaceon", and "vast", "core", "sun", "one")
+    is only with no word the listed name lacks (``_AFFILIATE_WORDS`` aside): "Spaceon Technology
+    (Singapore)" is Chengdu Spaceon Technology, "Vast.ai" is not Hubei Vast Chemical.
+    """
+    words = key.split()
+    return len(words) >= 2 or (len(words) == 1 and len(key) >= 6 and _romanized(key))
 
 
 def _cjk_pair_placed(query: str, candidate: str) -> bool:
