@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -81,7 +82,8 @@ class Facts:
         return self.catalog if self.catalog is not None else bundled_catalog()
 
 
-def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | None]:
+def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | None, str]:
+    """The document ``ref`` names, the folder its own ``extends`` are read from, and where it came from."""
     if ref in BUNDLED:
         text = resources.files("attest.policy").joinpath(f"data/{ref}.toml").read_text(encoding="utf-8")
         where, path = f"bundled policy {ref}", None
@@ -102,9 +104,24 @@ def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | 
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{where} is not valid TOML: {exc}") from None
     try:
-        return PolicyDocument.from_obj(data, what=where), path.parent if path else None
+        return PolicyDocument.from_obj(data, what=where), path.parent if path else None, where
     except InputError as exc:
         raise PolicyError(exc.message) from None
+
+
+@cache
+def _bundled_document(policy_id: str) -> PolicyDocument:
+    """The bundled policy document ``policy_id`` (read once)."""
+    return _read_document(policy_id, None)[0]
+
+
+def _check_bundled_id(doc: PolicyDocument, named: str) -> None:
+    """Refuse a document that calls itself by a bundled policy's id and is not that policy."""
+    if doc.id in BUNDLED and doc.to_obj() != _bundled_document(doc.id).to_obj():
+        raise PolicyError(
+            f"{named} calls itself {doc.id!r}, the id of a bundled policy, and is not that policy",
+            hint=f'give it an id of its own and extend {doc.id} (extends = ["{doc.id}"])',
+        )
 
 
 def default_lists_dir() -> Path:
@@ -116,17 +133,32 @@ def default_lists_dir() -> Path:
 
 
 def load_policy(ref: str, *, lists_dir: Path | None = None) -> Policy:
-    """Load a bundled policy by name, or a TOML file, with everything it extends and the lists it screens against."""
+    """Load a bundled policy by name, or a TOML file, with everything it extends and the lists it screens against.
+
+    One id names one document: a file that calls itself by a bundled policy's id must be that
+    policy, word for word, and two different documents with one id are refused (else the second,
+    the bundled ``us-ear`` say, would be skipped without a word).
+    """
     chain: list[PolicyDocument] = []
+    where: dict[str, str] = {}
 
     def visit(r: str, base: Path | None, seen: tuple[str, ...]) -> None:
-        doc, here = _read_document(r, base)
+        doc, here, named = _read_document(r, base)
         if doc.id in seen:
             raise PolicyError(f"policy {doc.id} extends itself through {' -> '.join(seen)}")
+        if r not in BUNDLED:
+            _check_bundled_id(doc, named)
         for parent in doc.extends:
             visit(parent, here, (*seen, doc.id))
-        if all(d.id != doc.id for d in chain):
+        first = next((d for d in chain if d.id == doc.id), None)
+        if first is None:
             chain.append(doc)
+            where[doc.id] = named
+        elif first.to_obj() != doc.to_obj():
+            raise PolicyError(
+                f"two different policy documents have the id {doc.id!r}: {where[doc.id]} and {named}",
+                hint="one id names one document: rename one of them",
+            )
 
     visit(ref, None, ())
     return Policy(chain, lists_dir=lists_dir or default_lists_dir())
@@ -138,6 +170,13 @@ class Policy:
     def __init__(self, documents: Sequence[PolicyDocument], *, lists_dir: Path | None = None) -> None:
         if not documents:
             raise PolicyError("no policy document given")
+        seen: dict[str, PolicyDocument] = {}
+        for doc in documents:
+            # One id, one document; a bundled id, the bundled document (load_policy says which file).
+            _check_bundled_id(doc, f"policy document {doc.id}")
+            if doc.id in seen and seen[doc.id].to_obj() != doc.to_obj():
+                raise PolicyError(f"two different policy documents have the id {doc.id!r}")
+            seen[doc.id] = doc
         self.documents = list(documents)
         self.main = documents[-1]
         self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
