@@ -65,13 +65,11 @@ def test_two_different_documents_with_one_id_are_refused(tmp_path: Path) -> None
     ]
 
 
-def test_the_library_refuses_them_too(tmp_path: Path) -> None:
+def test_the_library_refuses_two_documents_with_one_id(tmp_path: Path) -> None:
     shadow = load_policy(_write(tmp_path, "ok.toml", SHADOW.replace('"us-ear"', '"ok"', 1))).main
-    fake = shadow.model_copy(update={"id": "us-ear"})
-    with pytest.raises(PolicyError, match="not that policy"):
-        Policy([*load_policy("us-ear").documents, fake])
     with pytest.raises(PolicyError, match="two different policy documents have the id 'ok'"):
         Policy([shadow, shadow.model_copy(update={"title": "other"})])
+    # Documents built in code may change a bundled one: its anchor then says custom (tests/test_anchors.py).
 
 
 def test_through_the_cli_huawei_is_never_affirming(workspace: Path, cli: CliRunner) -> None:
