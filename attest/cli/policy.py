@@ -78,8 +78,8 @@ def describe(policy: Policy) -> str:
     for lic in policy.licenses:
         lines.append(
             f"  {lic.kind} {lic.id} ({lic.issuer}) for {lic.holder}"
-            f"{' and its subsidiaries' if lic.covers_subsidiaries else ''}: {', '.join(lic.destinations)} "
-            f"until {lic.valid_until or '-'}"
+            f"{' and its subsidiaries' if lic.covers_subsidiaries else ''}: {', '.join(lic.destinations)}; "
+            f"items {', '.join(lic.items) or '-'}; chips {', '.join(lic.chips) or '-'}; until {lic.valid_until or '-'}"
         )
     for rule in policy.rules:
         lines.append(f"  rule {rule.id} [{rule.kind}, {rule.severity}]: {rule.reference or ''}")

@@ -400,10 +400,38 @@ def _norm(name: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
+def _covers(entry: LicenseEntry, c: ChipClassification) -> bool:
+    """Whether the licence covers this chip: its model, when the licence names models, and its paragraph.
+
+    An item covers its paragraph and the paragraphs under it (3A090.a covers 3A090.a.1, not
+    3A090.b, nor a chip assumed 3A090 with no paragraph known). A chip below 3A090 that the
+    catalog lists for licences (the H20) has no paragraph: only a licence naming its model covers it.
+    """
+    if entry.chips and (c.chip is None or c.chip not in entry.chips):
+        return False
+    if c.eccn is None:
+        return bool(entry.chips)
+    if not entry.items:
+        return True
+    key = c.paragraph or c.eccn
+    return any(key == item or key.startswith(item + ".") for item in entry.items)
+
+
+def _chip_label(c: ChipClassification) -> str:
+    return f"{c.product or 'an unknown chip'} ({c.paragraph or c.eccn or 'below 3A090, licence-listed'})"
+
+
 def _find_license(
-    ctx: _Context, eccns: Sequence[str], conditions: Sequence[str] = ()
+    ctx: _Context,
+    chips: Sequence[tuple[int, ChipClassification]],
+    conditions: Sequence[str] = (),
+    *,
+    name_chips: bool = False,
 ) -> tuple[LicenseEntry | None, list[str]]:
-    """A licence reference in the manifest that the policy knows and that covers this case; else why not."""
+    """A licence reference in the manifest that the policy knows and that covers these chips; else why not.
+
+    ``name_chips``: the licence must name every chip's model (a rule under a presumption of denial).
+    """
     m = ctx.manifest
     # A licence covers the party it names. The ultimate parent is only the operator's word, so a
     # licence held by it covers the tenant only when the registry says it extends to subsidiaries.
@@ -437,9 +465,17 @@ def _find_license(
         if not any(ctx.policy.member(m.site.country, d, ctx.at) for d in entry.destinations):
             reasons.append(f"{ref.kind} {ref.id} does not cover {m.site.country}")
             continue
-        uncovered = [e for e in eccns if not any(e.startswith(item) for item in entry.items)]
+        uncovered = sorted({_chip_label(c) for _, c in chips if not _covers(entry, c)})
         if uncovered:
-            reasons.append(f"{ref.kind} {ref.id} does not cover {', '.join(sorted(set(uncovered)))}")
+            covers = ", ".join([*entry.items, *entry.chips])
+            reasons.append(f"{ref.kind} {ref.id} covers {covers}, not {', '.join(uncovered)}")
+            continue
+        unnamed = sorted({_chip_label(c) for _, c in chips if c.chip is None or c.chip not in entry.chips})
+        if name_chips and unnamed:
+            reasons.append(
+                f"{ref.kind} {ref.id} does not name the chip model of {', '.join(unnamed)}: under a presumption of "
+                "denial only a licence that names the models (chips in the policy's licence registry) stands for them"
+            )
             continue
         missing = [c for c in conditions if c not in entry.conditions]
         if missing:
@@ -479,12 +515,6 @@ def _licence_relied_on(
     )
 
 
-def _eccns(chips: Sequence[tuple[int, ChipClassification]]) -> list[str]:
-    return [
-        c.eccn or "3A090" for _, c in chips
-    ]  # licence-listed chips below 3A090 (H20) need a 3A090-style licence
-
-
 def _finding(rule: Rule, message: str, evidence: dict[str, JsonValue], remedy: str | None = None) -> Finding:
     return Finding(
         rule=f"policy.{rule.id}",
@@ -509,6 +539,8 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             continue
         if rule.max_tpp is not None and (c.tpp is None or c.tpp > rule.max_tpp):
             continue
+        if rule.min_tpp is not None and c.tpp is not None and c.tpp <= rule.min_tpp:
+            continue  # (a TPP not known is taken to be above the bound)
         chip = ctx.facts.chips.get(c.chip) if c.chip else None
         listed = chip is not None and any(
             ctx.policy.member(country, d, ctx.at) for d in chip.license_required_destinations
@@ -522,26 +554,29 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             )
     if not chips:
         return []
-    if rule.required_conditions and _find_license(ctx, _eccns(chips))[0] is None:
+    if (rule.required_conditions or rule.license_names_chips) and _find_license(ctx, chips)[0] is None:
         # A conditions rule judges licences; no licence at all is the plain destination rule's finding.
         return []
-    licence, reasons = _find_license(ctx, _eccns(chips), rule.required_conditions)
+    licence, reasons = _find_license(
+        ctx, chips, rule.required_conditions, name_chips=rule.license_names_chips
+    )
     groups = in_groups if in_groups and not excepted else []
     because = ", ".join([*groups, *sorted(why)])
+    need = "need a licence that names their models" if rule.license_names_chips else "need a licence"
     if licence is not None:
         return [
             _licence_relied_on(
                 ctx,
                 rule,
                 licence,
-                f"{ctx.chips_text(chips)} at a site in {country} ({because}) need a licence for this destination",
+                f"{ctx.chips_text(chips)} at a site in {country} ({because}) {need} for this destination",
                 {"site_country": country, "groups": list(groups), "gpus": [i for i, _ in chips]},
             )
         ]
     return [
         _finding(
             rule,
-            f"{ctx.chips_text(chips)} at a site in {country} ({because}) need a licence for this destination; "
+            f"{ctx.chips_text(chips)} at a site in {country} ({because}) {need} for this destination; "
             + "; ".join(reasons),
             {
                 "site_country": country,
@@ -619,7 +654,7 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
         return []
     # Hits that decide the rule's severity: not a near match of a name, not weak registration evidence.
     strong = [h for h in hits if (h[5] is None or h[5].kind != "near") and (h[6] is None or h[6].strong)]
-    licence, reasons = _find_license(ctx, _eccns(chips))
+    licence, reasons = _find_license(ctx, chips)
     if licence is not None:
         # The rule passes only because of the licence: say whom the rule caught and which licence covered it.
         if hits:
