@@ -55,6 +55,12 @@ class CountryGroup(WireModel):
         default=True, description="false when the list was not checked against a primary text"
     )
     changes: list[GroupChange] = Field(default_factory=list)
+    override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this group differs from the group of the same name in a policy this one extends: "
+        "required to redefine it (a redefinition without it is refused); shown by attest policy show and in "
+        "every verdict (policy.override, a warning where it touches a country of the manifest)",
+    )
 
 
 class LicenseEntry(WireModel):
@@ -397,6 +403,12 @@ class PolicyDocument(WireModel):
         "licence that names the country names them too",
     )
     territories_source: str | None = Field(default=None, description="the regulation that says so")
+    territories_override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this document's territories differ from those of the policies it extends (HK or MO "
+        "treated as another country than CN, a new territory): required to change them (refused without it); "
+        "shown by attest policy show and in every verdict (policy.override)",
+    )
     licenses: list[LicenseEntry] = Field(default_factory=list)
     cleared: list[Clearance] = Field(
         default_factory=list,

@@ -33,6 +33,7 @@ from attest.model.policy import (
     _HOMONYM_NEVER,
     AffiliatesRule,
     Clearance,
+    CountryGroup,
     DestinationRule,
     EvidenceStrengthRule,
     HardwareRequirement,
@@ -164,6 +165,115 @@ def load_policy(ref: str, *, lists_dir: Path | None = None) -> Policy:
     return Policy(chain, lists_dir=lists_dir or default_lists_dir())
 
 
+@dataclass(frozen=True)
+class Override:
+    """A group or territory that a document defines otherwise than a policy it extends, and why.
+
+    ``codes`` are the countries whose treatment it changes: a verdict about a manifest with a
+    site or party in one of them rests on the override (``policy.override``, a warning).
+    """
+
+    what: str
+    document: str
+    base: str | None
+    change: str
+    reason: str
+    codes: frozenset[str]
+
+    def describe(self) -> str:
+        """One line: what the override changes, in which document, and the reason it gives."""
+        of = f" of {self.base}" if self.base else ""
+        return f"{self.what}{of} changed by {self.document} ({self.change}): {self.reason}"
+
+
+def _group_codes(group: CountryGroup) -> set[str]:
+    return {*group.members, *(c.code for c in group.changes)}
+
+
+def _dated(group: CountryGroup, code: str) -> list[tuple[str, date]]:
+    return sorted((c.action, c.date) for c in group.changes if c.code == code)
+
+
+def _overrides(documents: Sequence[PolicyDocument]) -> list[Override]:
+    """Every group and territory a later document changes, each with the reason it must give.
+
+    A redefined group (members removed, added or dated otherwise) and a territory treated as
+    another country than a base says (HK as SG), or a new one where a base defines territories
+    (CN as SG would put China in A:6), are refused unless the document says why (``override``
+    in the group, ``territories_override``), so no extending policy narrows the bundled data
+    without a word. A territory treated as another territory is refused whatever the reason.
+    """
+    out: list[Override] = []
+    groups: dict[str, tuple[str, CountryGroup]] = {}
+    territories: dict[str, tuple[str, str]] = {}
+    for doc in documents:
+        for name, group in doc.groups.items():
+            prev = groups.get(name)
+            groups[name] = (doc.id, group)
+            if prev is None:
+                continue
+            base_id, base = prev
+            codes = {
+                c
+                for c in _group_codes(base) | _group_codes(group)
+                if (c in base.members) != (c in group.members) or _dated(base, c) != _dated(group, c)
+            }
+            if not codes:
+                continue
+            removed = sorted(c for c in codes if c in base.members and c not in group.members)
+            added = sorted(c for c in codes if c in group.members and c not in base.members)
+            dated = sorted(codes - {*removed, *added})
+            change = "; ".join(
+                part
+                for part in (
+                    f"removes {' '.join(removed)}" if removed else "",
+                    f"adds {' '.join(added)}" if added else "",
+                    f"dates {' '.join(dated)} otherwise" if dated else "",
+                )
+                if part
+            )
+            if group.override is None:
+                raise PolicyError(
+                    f"policy {doc.id} redefines group {name} of {base_id} ({change}) without saying why",
+                    hint=f'add override = "<the reason>" to [groups."{name}"] (then attest policy show and every '
+                    "verdict name it), or define a group of another name for your own rules",
+                )
+            out.append(Override(f"group {name}", doc.id, base_id, change, group.override, frozenset(codes)))
+        changed: list[tuple[str, str, tuple[str, str] | None]] = []
+        for t, c in doc.territories.items():
+            prev_t = territories.get(t)
+            if (prev_t is not None and prev_t[1] != c) or (prev_t is None and territories):
+                changed.append((t, c, prev_t))
+        for t, c in doc.territories.items():
+            territories[t] = (doc.id, c)
+        if changed and doc.territories_override is None:
+            what = ", ".join(
+                f"{t} as {c}" + (f" (not {p[1]}, as {p[0]} says)" if p else "") for t, c, p in changed
+            )
+            raise PolicyError(
+                f"policy {doc.id} changes the territories of the policies it extends ({what}) without saying why",
+                hint='add territories_override = "<the reason>" (then attest policy show and every verdict name it)',
+            )
+        for t, c, p in changed:
+            out.append(
+                Override(
+                    f"territory {t}",
+                    doc.id,
+                    p[0] if p else None,
+                    f"{t} treated as {c}" + (f", not {p[1]}" if p else ", a new territory"),
+                    doc.territories_override or "",
+                    frozenset({t}),
+                )
+            )
+    chained = sorted(f"{t} as {c}" for t, (_, c) in territories.items() if c in territories)
+    if chained:
+        raise PolicyError(
+            f"the composed policy treats a territory as another territory ({', '.join(chained)}); "
+            "a territory must be treated as a country"
+        )
+    return out
+
+
 class Policy:
     """One policy, composed from its documents (bases first); implements ``PolicyEvaluator``."""
 
@@ -183,6 +293,8 @@ class Policy:
         # One source of truth for "China": a territory (HK, MO) is in every group and rule that
         # names its country (CN), so no rule can prohibit CN and forget Hong Kong.
         self.territories = {t: c for doc in documents for t, c in doc.territories.items()}
+        # Groups and territories a later document changes: each with its reason, shown in every verdict.
+        self.overrides = _overrides(documents)
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
         self._verdicts: ByIdentity[tuple[Finding, ...]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
@@ -330,7 +442,7 @@ class Policy:
         return hit
 
     def _evaluate(self, ctx: _Context) -> list[Finding]:
-        findings: list[Finding] = []
+        findings: list[Finding] = [_override_finding(ctx, o) for o in self.overrides]
         for rule in self.rules:
             found = _EVALUATORS[type(rule)](ctx, rule)
             findings.extend(found)
@@ -355,6 +467,50 @@ class Policy:
                     )
                 )
         return findings
+
+
+def _override_finding(ctx: _Context, override: Override) -> Finding:
+    """The override in the verdict: a warning where it changes how a place of this manifest is treated.
+
+    The places are the site's country and every party's declared country and the countries of
+    the list entries it matches (a territory counts as its country too).
+    """
+    m = ctx.manifest
+    places = [("site", m.site.country)]
+    for name, declared, role in _parties(ctx, owners=0.0):
+        places.append((role, declared))
+        places.extend((role, c) for match in _listed(ctx, name) for c in match.countries())
+    touched = sorted(
+        {
+            f"{code} (the {role}'s)"
+            for role, code in places
+            if code in override.codes or ctx.policy.territories.get(code) in override.codes
+        }
+    )
+    evidence: dict[str, JsonValue] = {
+        "policy": ctx.policy.id,
+        "override": override.what,
+        "document": override.document,
+        "base": override.base,
+        "change": override.change,
+        "reason": override.reason,
+        "countries": cast(JsonValue, sorted(override.codes)),
+    }
+    if not touched:
+        return Finding(
+            rule="policy.override",
+            severity=Severity.INFO,
+            message=f"{override.describe()}; no place of this manifest is one it changes",
+            evidence=evidence,
+        )
+    return Finding(
+        rule="policy.override",
+        severity=Severity.WARNING,
+        message=f"{override.describe()}; it changes how {', '.join(touched)} is treated, so this verdict rests on "
+        f"the override, not on {override.base or 'the policies it extends'}",
+        evidence={**evidence, "touched": cast(JsonValue, touched)},
+        remedy="verify under the policy it extends (attest verify --policy us-ear) and review the override",
+    )
 
 
 def _rule_groups(rule: Rule) -> list[str]:
