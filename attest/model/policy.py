@@ -120,6 +120,12 @@ class _Rule(WireModel):
     confirmed: bool = Field(
         default=True, description="false when the rule rests on a secondary source, not the primary text"
     )
+    override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this rule replaces the rule of the same id in a policy this one extends: required to "
+        "replace it (refused without it); shown by attest policy show and in every verdict (policy.override, a "
+        "warning where the replaced rule would have judged the manifest more severely)",
+    )
 
 
 class DestinationRule(_Rule):

@@ -179,6 +179,8 @@ class Override:
     change: str
     reason: str
     codes: frozenset[str]
+    replaced: Rule | None = None
+    """For a rule replaced by another of its id: the base's rule (judged too, to compare)."""
 
     def describe(self) -> str:
         """One line: what the override changes, in which document, and the reason it gives."""
@@ -299,18 +301,42 @@ class Policy:
         self._verdicts: ByIdentity[tuple[Finding, ...]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
         self.cleared: list[Clearance] = [c for doc in documents for c in doc.cleared]
-        rules: dict[str, Rule] = {}
+        rules: dict[str, tuple[str, Rule]] = {}
         for doc in documents:
             for rule in doc.rules:
-                rules[rule.id] = rule  # a later document's rule with the same id replaces the base's
-        self.rules = list(rules.values())
+                # A later document's rule with the same id replaces the base's, saying why; every
+                # verdict judges the base's rule too and warns where it would have been more severe.
+                prev = rules.get(rule.id)
+                rules[rule.id] = (doc.id, rule)
+                if prev is None or prev[1].to_obj() == rule.to_obj():
+                    continue
+                if rule.override is None:
+                    raise PolicyError(
+                        f"policy {doc.id} replaces rule {rule.id} of {prev[0]} without saying why",
+                        hint='add override = "<the reason>" to the rule (then attest policy show and every verdict '
+                        "name it), or give the rule an id of its own",
+                    )
+                self.overrides.append(
+                    Override(
+                        f"rule {rule.id}",
+                        doc.id,
+                        prev[0],
+                        f"{prev[1].kind} rule replaced by a {rule.kind} rule",
+                        rule.override,
+                        frozenset(),
+                        replaced=prev[1],
+                    )
+                )
+        self.rules = [rule for _, rule in rules.values()]
         if not self.rules:
             raise PolicyError(f"policy {self.main.id} has no rules; an empty policy would pass everything")
         self.screeners: dict[str, Screener] = {}
         # Where a listed party is never taken for a homonym: every screening rule's places together.
         never = [g for rule in self.rules if isinstance(rule, ScreeningRule) for g in rule.homonym_never]
         self.homonym_never: list[str] = list(dict.fromkeys(never)) if never else list(_HOMONYM_NEVER)
-        for rule in self.rules:
+        self._base_screeners: dict[str, Screener] = {}
+        replaced = [o.replaced for o in self.overrides if isinstance(o.replaced, ScreeningRule)]
+        for rule in [*self.rules, *replaced]:
             if isinstance(rule, ScreeningRule):
                 try:
                     lists = [load_list(ref, lists_dir) for ref in rule.lists]
@@ -318,7 +344,11 @@ class Policy:
                     raise PolicyError(
                         f"rule {rule.id} of policy {self.main.id}: {exc.message}", hint=exc.hint
                     ) from None
-                self.screeners[rule.id] = screener_for(lists, near_threshold=rule.near_threshold)
+                screener = screener_for(lists, near_threshold=rule.near_threshold)
+                if any(rule is r for r in replaced):
+                    self._base_screeners[rule.id] = screener
+                else:
+                    self.screeners[rule.id] = screener
             for name in _rule_groups(rule):
                 if name != "*" and len(name) != 2 and name not in self.groups:
                     raise PolicyError(
@@ -336,6 +366,13 @@ class Policy:
                 raise PolicyError(
                     f"the location section of policy {self.main.id} names group {name!r}, which no document defines"
                 )
+
+    def screener(self, rule: ScreeningRule) -> Screener:
+        """The screener of a screening rule of this policy (or of a base's rule another one replaced)."""
+        base = self._base_screeners.get(rule.id)
+        if base is not None and any(o.replaced is rule for o in self.overrides):
+            return base
+        return self.screeners[rule.id]
 
     @property
     def id(self) -> str:
@@ -475,6 +512,8 @@ def _override_finding(ctx: _Context, override: Override) -> Finding:
     The places are the site's country and every party's declared country and the countries of
     the list entries it matches (a territory counts as its country too).
     """
+    if override.replaced is not None:
+        return _replaced_rule_finding(ctx, override, override.replaced)
     m = ctx.manifest
     places = [("site", m.site.country)]
     for name, declared, role in _parties(ctx, owners=0.0):
@@ -510,6 +549,39 @@ def _override_finding(ctx: _Context, override: Override) -> Finding:
         f"the override, not on {override.base or 'the policies it extends'}",
         evidence={**evidence, "touched": cast(JsonValue, touched)},
         remedy="verify under the policy it extends (attest verify --policy us-ear) and review the override",
+    )
+
+
+def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Finding:
+    """A replaced rule in the verdict: a warning where the base's rule would have judged more severely."""
+    current = next(r for r in ctx.policy.rules if r.id == base.id)
+    now_found = _EVALUATORS[type(current)](ctx, current)
+    base_found = _EVALUATORS[type(base)](ctx, base)
+    worst_now = max((_SEVERITY_ORDER.index(f.severity.value) for f in now_found), default=0)
+    worst_base = max((_SEVERITY_ORDER.index(f.severity.value) for f in base_found), default=0)
+    evidence: dict[str, JsonValue] = {
+        "policy": ctx.policy.id,
+        "override": override.what,
+        "document": override.document,
+        "base": override.base,
+        "change": override.change,
+        "reason": override.reason,
+    }
+    if worst_base <= worst_now:
+        return Finding(
+            rule="policy.override",
+            severity=Severity.INFO,
+            message=f"{override.describe()}; the replaced rule would judge this manifest no more severely",
+            evidence=evidence,
+        )
+    worst = max(base_found, key=lambda f: _SEVERITY_ORDER.index(f.severity.value))
+    return Finding(
+        rule="policy.override",
+        severity=Severity.WARNING,
+        message=f"{override.describe()}; under the rule of {override.base} this manifest would be "
+        f"{worst.severity.value}: {worst.message}",
+        evidence={**evidence, "replaced_finding": cast(JsonValue, worst.to_obj())},
+        remedy=f"verify under {override.base} (attest verify --policy {override.base}) and review the override",
     )
 
 
@@ -1072,7 +1144,7 @@ def _homonym(ctx: _Context, m: Match, name: str) -> bool:
 def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, ScreeningRule)
     out = []
-    screener = ctx.policy.screeners[rule.id]
+    screener = ctx.policy.screener(rule)
     roles: dict[str, str] = {}
     for name, _, role in _parties(ctx, owners=0.0):  # every owner is screened, whatever its share
         roles.setdefault(name, role)

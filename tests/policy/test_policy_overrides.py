@@ -120,3 +120,34 @@ def test_through_the_cli_a_chinese_tenant_is_not_affirming(workspace: Path, cli:
     proc = cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "pol_a.toml", "--format", "json")
     assert proc.returncode == 1, proc.stdout
     assert any(f["rule"] == "policy.override" and f["severity"] == "warning" for f in json.loads(proc.stdout)["findings"])
+
+
+# --- the neighbour: a rule replaced by another of its id ---------------------------------------
+
+LAX_HQ = '[[rules]]\nid = "headquarters"\nkind = "headquarters"\ngroups = ["KP"]\n'
+
+
+def test_a_replaced_rule_without_a_reason_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="replaces rule headquarters of us-ear without saying why"):
+        load_policy(_policy(tmp_path, LAX_HQ))
+
+
+def test_a_replaced_rule_that_would_have_been_more_severe_is_a_warning(tmp_path: Path, cli: CliRunner) -> None:
+    path = _policy(tmp_path, LAX_HQ + 'override = "we know better"\n')
+    status, findings = _judge(path, _tenant("CN"))
+    assert status is Status.WARNING  # affirming before: the replaced rule no longer named D:5
+    [found] = [f for f in findings if f.rule == "policy.override"]
+    assert found.severity.value == "warning" and "under the rule of us-ear this manifest would be contraindicated" in found.message
+    assert "headquartered in CN" in found.message
+    status, findings = _judge(path, _tenant("US"))
+    assert status is Status.AFFIRMING and [f.severity.value for f in findings if f.rule == "policy.override"] == ["info"]
+    assert "OVERRIDE: rule headquarters of us-ear" in cli("policy", "show", "pol.toml", check_code=0).stdout
+
+
+def test_a_replaced_screening_rule_is_judged_with_its_own_lists(tmp_path: Path) -> None:
+    # Screening without the CSL: the Entity-List university is no match, but us-ear's rule says so.
+    path = _policy(tmp_path, '[[rules]]\nid = "screening"\nkind = "screening"\nlists = ["1260h", "seed"]\noverride = "no CSL here"\n')
+    m = manifest_for(Row("case", "h100", "SG", ("Nanjing University of Aeronautics and Astronautics", "SG"), None, None, "hardware-bound", Status.AFFIRMING, set()))
+    status, findings = _judge(path, m)
+    assert status is not Status.AFFIRMING
+    assert any(f.rule == "policy.override" and f.severity.value == "warning" and "would be contraindicated" in f.message for f in findings)
