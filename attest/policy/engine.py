@@ -234,13 +234,16 @@ def _overrides(documents: Sequence[PolicyDocument]) -> list[Override]:
                 )
                 if part
             )
-            if group.override is None:
+            reason = group.override or (
+                f"the group of the bundled policy {doc.id}" if doc.id in BUNDLED else None
+            )
+            if reason is None:
                 raise PolicyError(
                     f"policy {doc.id} redefines group {name} of {base_id} ({change}) without saying why",
                     hint=f'add override = "<the reason>" to [groups."{name}"] (then attest policy show and every '
                     "verdict name it), or define a group of another name for your own rules",
                 )
-            out.append(Override(f"group {name}", doc.id, base_id, change, group.override, frozenset(codes)))
+            out.append(Override(f"group {name}", doc.id, base_id, change, reason, frozenset(codes)))
         changed: list[tuple[str, str, tuple[str, str] | None]] = []
         for t, c in doc.territories.items():
             prev_t = territories.get(t)
@@ -248,7 +251,10 @@ def _overrides(documents: Sequence[PolicyDocument]) -> list[Override]:
                 changed.append((t, c, prev_t))
         for t, c in doc.territories.items():
             territories[t] = (doc.id, c)
-        if changed and doc.territories_override is None:
+        territories_reason = doc.territories_override or (
+            f"the territories of the bundled policy {doc.id}" if doc.id in BUNDLED else None
+        )
+        if changed and territories_reason is None:
             what = ", ".join(
                 f"{t} as {c}" + (f" (not {p[1]}, as {p[0]} says)" if p else "") for t, c, p in changed
             )
@@ -263,7 +269,7 @@ def _overrides(documents: Sequence[PolicyDocument]) -> list[Override]:
                     doc.id,
                     p[0] if p else None,
                     f"{t} treated as {c}" + (f", not {p[1]}" if p else ", a new territory"),
-                    doc.territories_override or "",
+                    territories_reason or "",
                     frozenset({t}),
                 )
             )
@@ -310,7 +316,10 @@ class Policy:
                 rules[rule.id] = (doc.id, rule)
                 if prev is None or prev[1].to_obj() == rule.to_obj():
                     continue
-                if rule.override is None:
+                reason = rule.override or (
+                    f"the rule of the bundled policy {doc.id}" if doc.id in BUNDLED else None
+                )
+                if reason is None:
                     raise PolicyError(
                         f"policy {doc.id} replaces rule {rule.id} of {prev[0]} without saying why",
                         hint='add override = "<the reason>" to the rule (then attest policy show and every verdict '
@@ -322,7 +331,7 @@ class Policy:
                         doc.id,
                         prev[0],
                         f"{prev[1].kind} rule replaced by a {rule.kind} rule",
-                        rule.override,
+                        reason,
                         frozenset(),
                         replaced=prev[1],
                     )

@@ -151,3 +151,9 @@ def test_a_replaced_screening_rule_is_judged_with_its_own_lists(tmp_path: Path) 
     status, findings = _judge(path, m)
     assert status is not Status.AFFIRMING
     assert any(f.rule == "policy.override" and f.severity.value == "warning" and "would be contraindicated" in f.message for f in findings)
+
+
+def test_the_bundled_policies_compose_and_name_what_one_replaces(tmp_path: Path) -> None:
+    (tmp_path / "both.toml").write_text('id = "both"\nversion = "1"\ntitle = "t"\neffective = 2026-01-01\nextends = ["us-ear", "us-ai-diffusion-2025"]\n')
+    [override] = load_policy(str(tmp_path / "both.toml")).overrides
+    assert override.what == "rule training_compute" and override.reason == "the rule of the bundled policy us-ai-diffusion-2025"
