@@ -121,7 +121,7 @@ def policy_with_list(entries: int) -> Policy:
     (work / "policy.toml").write_text(
         'id = "bench"\nversion = "1"\ntitle = "us-ear with a synthetic list"\neffective = 2023-11-17\n'
         'extends = ["us-ear"]\n\n[[rules]]\nid = "screening"\nkind = "screening"\n'
-        f'lists = ["seed", "{work / "synthetic.json"}"]\n'
+        f'lists = ["seed", "{work / "synthetic.json"}"]\noverride = "a synthetic list in place of the CSL"\n'
     )
     return load_policy(str(work / "policy.toml"))
 

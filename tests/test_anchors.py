@@ -1,7 +1,8 @@
 """Anchors that cannot mislead: a result names its policy, lists, catalog and trust store by content.
 
-A policy file that calls itself ``us-ear`` at the bundled version, a catalog with the bundled
-date, an imported list under a bundled list's name: none may be recorded as the bundled one.
+A policy file that calls itself ``us-ear`` and is not it is refused (tests/policy/test_policy_ids.py);
+a copy of the bundled policy under its own id, a catalog with the bundled date, an imported list
+under a bundled list's name: none may be recorded as the bundled one.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ US_EAR = resources.files("attest.policy").joinpath("data/us-ear.toml").read_text
 
 
 def _lax_us_ear(path: Path) -> Path:
-    """The bundled us-ear, id and version unchanged, with every rule of licence-listed destinations lax:
-    a file an operator could write to look like the bundled policy."""
-    text = US_EAR.replace('title = "US EAR', 'title = "Totally the US EAR', 1)
+    """The bundled us-ear under the id ``my-ear``, version unchanged, its title changed: a file an
+    operator could write to look like the bundled policy (with the bundled id, it is refused)."""
+    text = US_EAR.replace('title = "US EAR', 'title = "Totally the US EAR', 1).replace('id = "us-ear"', 'id = "my-ear"', 1)
     assert text != US_EAR
     path.write_text(text, encoding="utf-8")
     return path
@@ -42,12 +43,12 @@ def test_a_policy_file_claiming_the_bundled_id_is_custom_and_named_by_content(
 ) -> None:
     bundled = load_policy("us-ear")
     fake = load_policy(str(_lax_us_ear(tmp_path / "us-ear.toml")))
-    assert (fake.id, fake.version) == (bundled.id, bundled.version)  # it says it is us-ear
+    assert (fake.id, fake.version) == ("my-ear", bundled.version)  # its file is called us-ear
     real = Verifier(node.trust, policy=bundled).verify(node.envelope(), now=LATER).anchors
     mine = Verifier(node.trust, policy=fake).verify(node.envelope(), now=LATER).anchors
     assert real is not None and mine is not None
     assert real.policy == f"us-ear@{bundled.version}"
-    assert mine.policy == f"custom:us-ear@{bundled.version}"
+    assert mine.policy == f"custom:my-ear@{bundled.version}"
     assert mine.policy_sha256 and real.policy_sha256 and mine.policy_sha256 != real.policy_sha256
     # The same lists were loaded, named with date, size and digest.
     assert [(a.name, a.date, a.entries, a.bundled) for a in mine.lists] == [
@@ -75,7 +76,9 @@ def test_a_byte_copy_of_the_bundled_policy_is_the_bundled_policy(tmp_path: Path)
 def test_the_digest_covers_the_extends_chain(tmp_path: Path) -> None:
     child = 'id = "strict"\nversion = "1"\ntitle = "t"\neffective = 2024-01-01\nextends = ["{parent}"]\n'
     (tmp_path / "a.toml").write_text(child.format(parent="us-ear"), encoding="utf-8")
-    (tmp_path / "lax.toml").write_text(US_EAR.replace('title = "US EAR', 'title = "X', 1), encoding="utf-8")
+    (tmp_path / "lax.toml").write_text(
+        US_EAR.replace('title = "US EAR', 'title = "X', 1).replace('id = "us-ear"', 'id = "lax"', 1), encoding="utf-8"
+    )
     (tmp_path / "b.toml").write_text(child.format(parent="lax.toml"), encoding="utf-8")
     a, b = (
         policy_anchor(load_policy(str(tmp_path / "a.toml"))),
@@ -143,7 +146,7 @@ def test_the_trust_store_is_named_by_its_digest_and_follows_changes(node: Node) 
 def test_describe_names_what_is_not_bundled(node: Node, tmp_path: Path) -> None:
     fake = load_policy(str(_lax_us_ear(tmp_path / "us-ear.toml")))
     line = describe_anchors(Verifier(node.trust, policy=fake).anchors)
-    assert line.startswith("anchors (not bundled: policy): policy custom:us-ear@")
+    assert line.startswith("anchors (not bundled: policy): policy custom:my-ear@")
     assert describe_anchors(Verifier(node.trust).anchors).startswith("anchors: policy us-ear@")
 
 
@@ -162,20 +165,20 @@ def test_the_cli_shows_a_fake_us_ear_as_custom(workspace: Path, cli: CliRunner, 
         return list(json.loads(out.stdout)["anchors"])
 
     [real], [fake] = anchors("us-ear"), anchors("us-ear.toml")
-    assert str(real["policy"]).startswith("us-ear@") and str(fake["policy"]).startswith("custom:us-ear@")
+    assert str(real["policy"]).startswith("us-ear@") and str(fake["policy"]).startswith("custom:my-ear@")
     assert real["policy_sha256"] != fake["policy_sha256"]
     assert real["trust_store"] == fake["trust_store"] and str(real["trust_store"]).startswith("sha256:")
     assert {str(a["name"]) for a in real["lists"]} >= {"csl", "seed"}  # type: ignore[union-attr]
     where = ("audit", "in") if verb == "audit" else ("verify", "m.env.json")
     text = cli(*where, "--trust", "trust.json", "--policy", "us-ear.toml").stdout
-    assert "anchors (not bundled: policy): policy custom:us-ear@" in text and "list csl of" in text
+    assert "anchors (not bundled: policy): policy custom:my-ear@" in text and "list csl of" in text
     # The same file without the CSL: the text names the policy as custom and the lists it did load.
     (workspace / "us-ear.toml").write_text(
         (workspace / "us-ear.toml").read_text().replace('lists = ["csl", "1260h", "seed"]', 'lists = ["1260h", "seed"]')
     )
     text = cli(*where, "--trust", "trust.json", "--policy", "us-ear.toml").stdout
     [line] = [line for line in text.splitlines() if line.startswith("anchors")]
-    assert line.startswith("anchors (not bundled: policy): policy custom:us-ear@")
+    assert line.startswith("anchors (not bundled: policy): policy custom:my-ear@")
     assert "list csl" not in line and "list 1260h of" in line and "list seed of" in line
     bundled = cli(*where, "--trust", "trust.json").stdout
     assert "anchors: policy us-ear@" in bundled and "list csl of" in bundled
@@ -211,9 +214,9 @@ def test_the_signed_ear_and_policy_explain_name_a_fake_us_ear_as_custom(
         return {sub["ear.appraisal-policy-id"] for sub in claims["submods"].values()}
 
     assert policy_ids("us-ear") == {"us-ear@2026.12"}
-    assert policy_ids("us-ear.toml") == {"custom:us-ear@2026.12"}
+    assert policy_ids("us-ear.toml") == {"custom:my-ear@2026.12"}
     real = cli("policy", "explain", "m.env.json", "--trust", "trust.json", check_code=0).stdout
     fake = cli(
         "policy", "explain", "m.env.json", "--trust", "trust.json", "--policy", "us-ear.toml", check_code=0
     ).stdout
-    assert "AFFIRMING under us-ear 2026.12" in real and "AFFIRMING under custom:us-ear 2026.12" in fake
+    assert "AFFIRMING under us-ear 2026.12" in real and "AFFIRMING under custom:my-ear 2026.12" in fake

@@ -251,7 +251,7 @@ def test_policies_differing_only_in_a_screening_list_keep_their_own_verdicts(tmp
         (tmp_path / f"{name}.toml").write_text(
             f'id = "{name}"\nversion = "1"\ntitle = "us-ear and one list"\neffective = 2023-11-17\n'
             'extends = ["us-ear"]\n\n[[rules]]\nid = "screening"\nkind = "screening"\n'
-            f'lists = ["seed", "{tmp_path / (name + ".json")}"]\n'
+            f'lists = ["seed", "{tmp_path / (name + ".json")}"]\noverride = "our house list"\n'
         )
         policies[name] = load_policy(str(tmp_path / f"{name}.toml"))
     node = trusted_node()

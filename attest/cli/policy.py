@@ -15,6 +15,7 @@ from attest.errors import InputError
 from attest.model.result import Status
 from attest.model.statement import Statement
 from attest.policy import BUNDLED, Policy, load_policy
+from attest.policy.engine import Override
 from attest.verify import verify_envelope
 
 
@@ -70,6 +71,8 @@ def describe(policy: Policy) -> str:
     ]
     if len(policy.documents) > 1:
         lines.append("  extends " + ", ".join(d.id for d in policy.documents[:-1]))
+    for override in policy.overrides:
+        lines.append(f"  OVERRIDE: {override.describe()}")
     for src in (s for d in policy.documents for s in d.sources):
         lines.append(f"  source: {src.title}" + (f" ({src.date})" if src.date else ""))
     for name, group in policy.groups.items():
@@ -78,8 +81,8 @@ def describe(policy: Policy) -> str:
     for lic in policy.licenses:
         lines.append(
             f"  {lic.kind} {lic.id} ({lic.issuer}) for {lic.holder}"
-            f"{' and its subsidiaries' if lic.covers_subsidiaries else ''}: {', '.join(lic.destinations)} "
-            f"until {lic.valid_until or '-'}"
+            f"{' and its subsidiaries' if lic.covers_subsidiaries else ''}: {', '.join(lic.destinations)}; "
+            f"items {', '.join(lic.items) or '-'}; chips {', '.join(lic.chips) or '-'}; until {lic.valid_until or '-'}"
         )
     for rule in policy.rules:
         lines.append(f"  rule {rule.id} [{rule.kind}, {rule.severity}]: {rule.reference or ''}")
@@ -93,7 +96,11 @@ def run_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(
             json.dumps(
-                {"documents": [d.to_obj() for d in policy.documents], "rules": [r.id for r in policy.rules]},
+                {
+                    "documents": [d.to_obj() for d in policy.documents],
+                    "rules": [r.id for r in policy.rules],
+                    "overrides": [_override_obj(o) for o in policy.overrides],
+                },
                 default=str,
             )
         )
@@ -115,6 +122,7 @@ def run_check(args: argparse.Namespace) -> int:
                     "rules": len(policy.rules),
                     "groups": len(policy.groups),
                     "licences": len(policy.licenses),
+                    "overrides": [_override_obj(o) for o in policy.overrides],
                 }
             )
         )
@@ -122,7 +130,20 @@ def run_check(args: argparse.Namespace) -> int:
     print(
         f"ok: {policy.id} {policy.main.version}, {len(policy.rules)} rules, {len(policy.groups)} groups, {len(policy.licenses)} licences"
     )
+    for override in policy.overrides:
+        print(f"  OVERRIDE: {override.describe()}")
     return 0
+
+
+def _override_obj(override: Override) -> dict[str, Any]:
+    return {
+        "what": override.what,
+        "document": override.document,
+        "base": override.base,
+        "change": override.change,
+        "reason": override.reason,
+        "countries": sorted(override.codes),
+    }
 
 
 def run_explain(args: argparse.Namespace) -> int:

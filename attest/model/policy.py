@@ -10,6 +10,7 @@ unknown kind, is refused: an empty policy must never pass everything.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -54,6 +55,12 @@ class CountryGroup(WireModel):
         default=True, description="false when the list was not checked against a primary text"
     )
     changes: list[GroupChange] = Field(default_factory=list)
+    override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this group differs from the group of the same name in a policy this one extends: "
+        "required to redefine it (a redefinition without it is refused); shown by attest policy show and in "
+        "every verdict (policy.override, a warning where it touches a country of the manifest)",
+    )
 
 
 class LicenseEntry(WireModel):
@@ -69,13 +76,39 @@ class LicenseEntry(WireModel):
         "whose ultimate parent (declared in the manifest, not verified) is the holder",
     )
     destinations: list[GroupOrCountry] = Field(min_length=1, description="countries or groups covered")
-    items: list[str] = Field(default_factory=lambda: ["3A090", "4A090"], description="ECCN prefixes covered")
+    items: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list,
+        description="ECCNs with the paragraph they cover (3A090.a covers 3A090.a.1 and 3A090.a.2, not "
+        "3A090.b); a bare ECCN (3A090) is refused: it would cover every paragraph of it",
+    )
+    chips: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = Field(
+        default_factory=list,
+        description="chip models covered, by catalog id (h20, h200, b200): when given, the licence covers only "
+        "these models (and, with items, only in those paragraphs); a chip below 3A090 that is licence-listed "
+        "(the H20) is covered only by a licence that names it",
+    )
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
     conditions: list[str] = Field(
         default_factory=list, description="conditions the licence carries (a rule may require some)"
     )
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _names_what_it_covers(self) -> Self:
+        if not self.items and not self.chips:
+            raise ValueError(
+                f"licence {self.id} says nothing of what it covers: name the ECCN paragraphs (items = "
+                '["3A090.a"]) or the chip models (chips = ["h20"])'
+            )
+        for item in self.items:
+            if not re.fullmatch(r"[0-9][A-E][0-9]{3}(\.[a-z0-9]+)+", item):
+                raise ValueError(
+                    f"licence {self.id}: item {item!r} is not an ECCN with its paragraph (3A090.a, 3A090.a.1, "
+                    "4A090.a): a bare ECCN would cover every paragraph of it; name the paragraphs, or the chip "
+                    'models in chips = ["h20"]'
+                )
+        return self
 
 
 class _Rule(WireModel):
@@ -86,6 +119,12 @@ class _Rule(WireModel):
     date: dt.date | None = Field(default=None, description="the date of the source")
     confirmed: bool = Field(
         default=True, description="false when the rule rests on a secondary source, not the primary text"
+    )
+    override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this rule replaces the rule of the same id in a policy this one extends: required to "
+        "replace it (refused without it); shown by attest policy show and in every verdict (policy.override, a "
+        "warning where the replaced rule would have judged the manifest more severely)",
     )
 
 
@@ -104,6 +143,16 @@ class DestinationRule(_Rule):
     )
     max_tpp: Annotated[float | None, Field(gt=0)] = Field(
         default=None, description="only chips with a TPP at most this (e.g. H200-class)"
+    )
+    min_tpp: Annotated[float | None, Field(gt=0)] = Field(
+        default=None,
+        description="only chips with a TPP above this, or not known (e.g. above the H200 class); a chip whose "
+        "TPP is not known is taken to be above",
+    )
+    license_names_chips: bool = Field(
+        default=False,
+        description="a licence satisfies the rule only when its chips list names every chip's model (a "
+        "presumption of denial: a licence for an ECCN paragraph does not stand for these chips)",
     )
     required_conditions: list[str] = Field(
         default_factory=list,
@@ -360,6 +409,12 @@ class PolicyDocument(WireModel):
         "licence that names the country names them too",
     )
     territories_source: str | None = Field(default=None, description="the regulation that says so")
+    territories_override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this document's territories differ from those of the policies it extends (HK or MO "
+        "treated as another country than CN, a new territory): required to change them (refused without it); "
+        "shown by attest policy show and in every verdict (policy.override)",
+    )
     licenses: list[LicenseEntry] = Field(default_factory=list)
     cleared: list[Clearance] = Field(
         default_factory=list,

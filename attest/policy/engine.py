@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -32,6 +33,7 @@ from attest.model.policy import (
     _HOMONYM_NEVER,
     AffiliatesRule,
     Clearance,
+    CountryGroup,
     DestinationRule,
     EvidenceStrengthRule,
     HardwareRequirement,
@@ -81,7 +83,8 @@ class Facts:
         return self.catalog if self.catalog is not None else bundled_catalog()
 
 
-def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | None]:
+def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | None, str]:
+    """The document ``ref`` names, the folder its own ``extends`` are read from, and where it came from."""
     if ref in BUNDLED:
         text = resources.files("attest.policy").joinpath(f"data/{ref}.toml").read_text(encoding="utf-8")
         where, path = f"bundled policy {ref}", None
@@ -102,9 +105,24 @@ def _read_document(ref: str, base: Path | None) -> tuple[PolicyDocument, Path | 
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{where} is not valid TOML: {exc}") from None
     try:
-        return PolicyDocument.from_obj(data, what=where), path.parent if path else None
+        return PolicyDocument.from_obj(data, what=where), path.parent if path else None, where
     except InputError as exc:
         raise PolicyError(exc.message) from None
+
+
+@cache
+def _bundled_document(policy_id: str) -> PolicyDocument:
+    """The bundled policy document ``policy_id`` (read once)."""
+    return _read_document(policy_id, None)[0]
+
+
+def _check_bundled_id(doc: PolicyDocument, named: str) -> None:
+    """Refuse a document that calls itself by a bundled policy's id and is not that policy."""
+    if doc.id in BUNDLED and doc.to_obj() != _bundled_document(doc.id).to_obj():
+        raise PolicyError(
+            f"{named} calls itself {doc.id!r}, the id of a bundled policy, and is not that policy",
+            hint=f'give it an id of its own and extend {doc.id} (extends = ["{doc.id}"])',
+        )
 
 
 def default_lists_dir() -> Path:
@@ -116,20 +134,152 @@ def default_lists_dir() -> Path:
 
 
 def load_policy(ref: str, *, lists_dir: Path | None = None) -> Policy:
-    """Load a bundled policy by name, or a TOML file, with everything it extends and the lists it screens against."""
+    """Load a bundled policy by name, or a TOML file, with everything it extends and the lists it screens against.
+
+    One id names one document: a file that calls itself by a bundled policy's id must be that
+    policy, word for word, and two different documents with one id are refused (else the second,
+    the bundled ``us-ear`` say, would be skipped without a word).
+    """
     chain: list[PolicyDocument] = []
+    where: dict[str, str] = {}
 
     def visit(r: str, base: Path | None, seen: tuple[str, ...]) -> None:
-        doc, here = _read_document(r, base)
+        doc, here, named = _read_document(r, base)
         if doc.id in seen:
             raise PolicyError(f"policy {doc.id} extends itself through {' -> '.join(seen)}")
+        if r not in BUNDLED:
+            _check_bundled_id(doc, named)
         for parent in doc.extends:
             visit(parent, here, (*seen, doc.id))
-        if all(d.id != doc.id for d in chain):
+        first = next((d for d in chain if d.id == doc.id), None)
+        if first is None:
             chain.append(doc)
+            where[doc.id] = named
+        elif first.to_obj() != doc.to_obj():
+            raise PolicyError(
+                f"two different policy documents have the id {doc.id!r}: {where[doc.id]} and {named}",
+                hint="one id names one document: rename one of them",
+            )
 
     visit(ref, None, ())
     return Policy(chain, lists_dir=lists_dir or default_lists_dir())
+
+
+@dataclass(frozen=True)
+class Override:
+    """A group or territory that a document defines otherwise than a policy it extends, and why.
+
+    ``codes`` are the countries whose treatment it changes: a verdict about a manifest with a
+    site or party in one of them rests on the override (``policy.override``, a warning).
+    """
+
+    what: str
+    document: str
+    base: str | None
+    change: str
+    reason: str
+    codes: frozenset[str]
+    replaced: Rule | None = None
+    """For a rule replaced by another of its id: the base's rule (judged too, to compare)."""
+
+    def describe(self) -> str:
+        """One line: what the override changes, in which document, and the reason it gives."""
+        of = f" of {self.base}" if self.base else ""
+        return f"{self.what}{of} changed by {self.document} ({self.change}): {self.reason}"
+
+
+def _group_codes(group: CountryGroup) -> set[str]:
+    return {*group.members, *(c.code for c in group.changes)}
+
+
+def _dated(group: CountryGroup, code: str) -> list[tuple[str, date]]:
+    return sorted((c.action, c.date) for c in group.changes if c.code == code)
+
+
+def _overrides(documents: Sequence[PolicyDocument]) -> list[Override]:
+    """Every group and territory a later document changes, each with the reason it must give.
+
+    A redefined group (members removed, added or dated otherwise) and a territory treated as
+    another country than a base says (HK as SG), or a new one where a base defines territories
+    (CN as SG would put China in A:6), are refused unless the document says why (``override``
+    in the group, ``territories_override``), so no extending policy narrows the bundled data
+    without a word. A territory treated as another territory is refused whatever the reason.
+    """
+    out: list[Override] = []
+    groups: dict[str, tuple[str, CountryGroup]] = {}
+    territories: dict[str, tuple[str, str]] = {}
+    for doc in documents:
+        for name, group in doc.groups.items():
+            prev = groups.get(name)
+            groups[name] = (doc.id, group)
+            if prev is None:
+                continue
+            base_id, base = prev
+            codes = {
+                c
+                for c in _group_codes(base) | _group_codes(group)
+                if (c in base.members) != (c in group.members) or _dated(base, c) != _dated(group, c)
+            }
+            if not codes:
+                continue
+            removed = sorted(c for c in codes if c in base.members and c not in group.members)
+            added = sorted(c for c in codes if c in group.members and c not in base.members)
+            dated = sorted(codes - {*removed, *added})
+            change = "; ".join(
+                part
+                for part in (
+                    f"removes {' '.join(removed)}" if removed else "",
+                    f"adds {' '.join(added)}" if added else "",
+                    f"dates {' '.join(dated)} otherwise" if dated else "",
+                )
+                if part
+            )
+            reason = group.override or (
+                f"the group of the bundled policy {doc.id}" if doc.id in BUNDLED else None
+            )
+            if reason is None:
+                raise PolicyError(
+                    f"policy {doc.id} redefines group {name} of {base_id} ({change}) without saying why",
+                    hint=f'add override = "<the reason>" to [groups."{name}"] (then attest policy show and every '
+                    "verdict name it), or define a group of another name for your own rules",
+                )
+            out.append(Override(f"group {name}", doc.id, base_id, change, reason, frozenset(codes)))
+        changed: list[tuple[str, str, tuple[str, str] | None]] = []
+        for t, c in doc.territories.items():
+            prev_t = territories.get(t)
+            if (prev_t is not None and prev_t[1] != c) or (prev_t is None and territories):
+                changed.append((t, c, prev_t))
+        for t, c in doc.territories.items():
+            territories[t] = (doc.id, c)
+        territories_reason = doc.territories_override or (
+            f"the territories of the bundled policy {doc.id}" if doc.id in BUNDLED else None
+        )
+        if changed and territories_reason is None:
+            what = ", ".join(
+                f"{t} as {c}" + (f" (not {p[1]}, as {p[0]} says)" if p else "") for t, c, p in changed
+            )
+            raise PolicyError(
+                f"policy {doc.id} changes the territories of the policies it extends ({what}) without saying why",
+                hint='add territories_override = "<the reason>" (then attest policy show and every verdict name it)',
+            )
+        for t, c, p in changed:
+            out.append(
+                Override(
+                    f"territory {t}",
+                    doc.id,
+                    p[0] if p else None,
+                    f"{t} treated as {c}" + (f", not {p[1]}" if p else ", a new territory"),
+                    territories_reason or "",
+                    frozenset({t}),
+                )
+            )
+    chained = sorted(f"{t} as {c}" for t, (_, c) in territories.items() if c in territories)
+    if chained:
+        raise PolicyError(
+            f"the composed policy treats a territory as another territory ({', '.join(chained)}); "
+            "a territory must be treated as a country"
+        )
+    return out
 
 
 class Policy:
@@ -138,28 +288,64 @@ class Policy:
     def __init__(self, documents: Sequence[PolicyDocument], *, lists_dir: Path | None = None) -> None:
         if not documents:
             raise PolicyError("no policy document given")
+        seen: dict[str, PolicyDocument] = {}
+        for doc in documents:
+            # One id, one document. (A file calling itself by a bundled id is refused by load_policy;
+            # documents built in code may change a bundled one, and its anchor then says custom.)
+            if doc.id in seen and seen[doc.id].to_obj() != doc.to_obj():
+                raise PolicyError(f"two different policy documents have the id {doc.id!r}")
+            seen[doc.id] = doc
         self.documents = list(documents)
         self.main = documents[-1]
         self.groups = {name: group for doc in documents for name, group in doc.groups.items()}
         # One source of truth for "China": a territory (HK, MO) is in every group and rule that
         # names its country (CN), so no rule can prohibit CN and forget Hong Kong.
         self.territories = {t: c for doc in documents for t, c in doc.territories.items()}
+        # Groups and territories a later document changes: each with its reason, shown in every verdict.
+        self.overrides = _overrides(documents)
         self._members: dict[tuple[str, str, date], bool] = {}  # groups never change once loaded
         self._verdicts: ByIdentity[tuple[Finding, ...]] = ByIdentity(256)
         self.licenses: list[LicenseEntry] = [lic for doc in documents for lic in doc.licenses]
         self.cleared: list[Clearance] = [c for doc in documents for c in doc.cleared]
-        rules: dict[str, Rule] = {}
+        rules: dict[str, tuple[str, Rule]] = {}
         for doc in documents:
             for rule in doc.rules:
-                rules[rule.id] = rule  # a later document's rule with the same id replaces the base's
-        self.rules = list(rules.values())
+                # A later document's rule with the same id replaces the base's, saying why; every
+                # verdict judges the base's rule too and warns where it would have been more severe.
+                prev = rules.get(rule.id)
+                rules[rule.id] = (doc.id, rule)
+                if prev is None or prev[1].to_obj() == rule.to_obj():
+                    continue
+                reason = rule.override or (
+                    f"the rule of the bundled policy {doc.id}" if doc.id in BUNDLED else None
+                )
+                if reason is None:
+                    raise PolicyError(
+                        f"policy {doc.id} replaces rule {rule.id} of {prev[0]} without saying why",
+                        hint='add override = "<the reason>" to the rule (then attest policy show and every verdict '
+                        "name it), or give the rule an id of its own",
+                    )
+                self.overrides.append(
+                    Override(
+                        f"rule {rule.id}",
+                        doc.id,
+                        prev[0],
+                        f"{prev[1].kind} rule replaced by a {rule.kind} rule",
+                        reason,
+                        frozenset(),
+                        replaced=prev[1],
+                    )
+                )
+        self.rules = [rule for _, rule in rules.values()]
         if not self.rules:
             raise PolicyError(f"policy {self.main.id} has no rules; an empty policy would pass everything")
         self.screeners: dict[str, Screener] = {}
         # Where a listed party is never taken for a homonym: every screening rule's places together.
         never = [g for rule in self.rules if isinstance(rule, ScreeningRule) for g in rule.homonym_never]
         self.homonym_never: list[str] = list(dict.fromkeys(never)) if never else list(_HOMONYM_NEVER)
-        for rule in self.rules:
+        self._base_screeners: dict[str, Screener] = {}
+        replaced = [o.replaced for o in self.overrides if isinstance(o.replaced, ScreeningRule)]
+        for rule in [*self.rules, *replaced]:
             if isinstance(rule, ScreeningRule):
                 try:
                     lists = [load_list(ref, lists_dir) for ref in rule.lists]
@@ -167,7 +353,11 @@ class Policy:
                     raise PolicyError(
                         f"rule {rule.id} of policy {self.main.id}: {exc.message}", hint=exc.hint
                     ) from None
-                self.screeners[rule.id] = screener_for(lists, near_threshold=rule.near_threshold)
+                screener = screener_for(lists, near_threshold=rule.near_threshold)
+                if any(rule is r for r in replaced):
+                    self._base_screeners[rule.id] = screener
+                else:
+                    self.screeners[rule.id] = screener
             for name in _rule_groups(rule):
                 if name != "*" and len(name) != 2 and name not in self.groups:
                     raise PolicyError(
@@ -185,6 +375,13 @@ class Policy:
                 raise PolicyError(
                     f"the location section of policy {self.main.id} names group {name!r}, which no document defines"
                 )
+
+    def screener(self, rule: ScreeningRule) -> Screener:
+        """The screener of a screening rule of this policy (or of a base's rule another one replaced)."""
+        base = self._base_screeners.get(rule.id)
+        if base is not None and any(o.replaced is rule for o in self.overrides):
+            return base
+        return self.screeners[rule.id]
 
     @property
     def id(self) -> str:
@@ -291,7 +488,7 @@ class Policy:
         return hit
 
     def _evaluate(self, ctx: _Context) -> list[Finding]:
-        findings: list[Finding] = []
+        findings: list[Finding] = [_override_finding(ctx, o) for o in self.overrides]
         for rule in self.rules:
             found = _EVALUATORS[type(rule)](ctx, rule)
             findings.extend(found)
@@ -316,6 +513,85 @@ class Policy:
                     )
                 )
         return findings
+
+
+def _override_finding(ctx: _Context, override: Override) -> Finding:
+    """The override in the verdict: a warning where it changes how a place of this manifest is treated.
+
+    The places are the site's country and every party's declared country and the countries of
+    the list entries it matches (a territory counts as its country too).
+    """
+    if override.replaced is not None:
+        return _replaced_rule_finding(ctx, override, override.replaced)
+    m = ctx.manifest
+    places = [("site", m.site.country)]
+    for name, declared, role in _parties(ctx, owners=0.0):
+        places.append((role, declared))
+        places.extend((role, c) for match in _listed(ctx, name) for c in match.countries())
+    touched = sorted(
+        {
+            f"{code} (the {role}'s)"
+            for role, code in places
+            if code in override.codes or ctx.policy.territories.get(code) in override.codes
+        }
+    )
+    evidence: dict[str, JsonValue] = {
+        "policy": ctx.policy.id,
+        "override": override.what,
+        "document": override.document,
+        "base": override.base,
+        "change": override.change,
+        "reason": override.reason,
+        "countries": cast(JsonValue, sorted(override.codes)),
+    }
+    if not touched:
+        return Finding(
+            rule="policy.override",
+            severity=Severity.INFO,
+            message=f"{override.describe()}; no place of this manifest is one it changes",
+            evidence=evidence,
+        )
+    return Finding(
+        rule="policy.override",
+        severity=Severity.WARNING,
+        message=f"{override.describe()}; it changes how {', '.join(touched)} is treated, so this verdict rests on "
+        f"the override, not on {override.base or 'the policies it extends'}",
+        evidence={**evidence, "touched": cast(JsonValue, touched)},
+        remedy="verify under the policy it extends (attest verify --policy us-ear) and review the override",
+    )
+
+
+def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Finding:
+    """A replaced rule in the verdict: a warning where the base's rule would have judged more severely."""
+    current = next(r for r in ctx.policy.rules if r.id == base.id)
+    now_found = _EVALUATORS[type(current)](ctx, current)
+    base_found = _EVALUATORS[type(base)](ctx, base)
+    worst_now = max((_SEVERITY_ORDER.index(f.severity.value) for f in now_found), default=0)
+    worst_base = max((_SEVERITY_ORDER.index(f.severity.value) for f in base_found), default=0)
+    evidence: dict[str, JsonValue] = {
+        "policy": ctx.policy.id,
+        "override": override.what,
+        "document": override.document,
+        "base": override.base,
+        "change": override.change,
+        "reason": override.reason,
+    }
+    if worst_base <= worst_now:
+        return Finding(
+            rule="policy.override",
+            severity=Severity.INFO,
+            message=f"{override.describe()}; the replaced rule would judge this manifest no more severely",
+            evidence=evidence,
+        )
+    worst = max(base_found, key=lambda f: _SEVERITY_ORDER.index(f.severity.value))
+    return Finding(
+        rule="policy.override",
+        severity=Severity.WARNING,
+        message=f"{override.describe()}; under the rule of {override.base} this manifest would be "
+        f"{worst.severity.value}: {worst.message}",
+        evidence={**evidence, "replaced_finding": cast(JsonValue, worst.to_obj())},
+        remedy=f"verify under {override.base} (attest verify --policy {override.base}) and review the override",
+    )
 
 
 def _rule_groups(rule: Rule) -> list[str]:
@@ -361,10 +637,38 @@ def _norm(name: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
+def _covers(entry: LicenseEntry, c: ChipClassification) -> bool:
+    """Whether the licence covers this chip: its model, when the licence names models, and its paragraph.
+
+    An item covers its paragraph and the paragraphs under it (3A090.a covers 3A090.a.1, not
+    3A090.b, nor a chip assumed 3A090 with no paragraph known). A chip below 3A090 that the
+    catalog lists for licences (the H20) has no paragraph: only a licence naming its model covers it.
+    """
+    if entry.chips and (c.chip is None or c.chip not in entry.chips):
+        return False
+    if c.eccn is None:
+        return bool(entry.chips)
+    if not entry.items:
+        return True
+    key = c.paragraph or c.eccn
+    return any(key == item or key.startswith(item + ".") for item in entry.items)
+
+
+def _chip_label(c: ChipClassification) -> str:
+    return f"{c.product or 'an unknown chip'} ({c.paragraph or c.eccn or 'below 3A090, licence-listed'})"
+
+
 def _find_license(
-    ctx: _Context, eccns: Sequence[str], conditions: Sequence[str] = ()
+    ctx: _Context,
+    chips: Sequence[tuple[int, ChipClassification]],
+    conditions: Sequence[str] = (),
+    *,
+    name_chips: bool = False,
 ) -> tuple[LicenseEntry | None, list[str]]:
-    """A licence reference in the manifest that the policy knows and that covers this case; else why not."""
+    """A licence reference in the manifest that the policy knows and that covers these chips; else why not.
+
+    ``name_chips``: the licence must name every chip's model (a rule under a presumption of denial).
+    """
     m = ctx.manifest
     # A licence covers the party it names. The ultimate parent is only the operator's word, so a
     # licence held by it covers the tenant only when the registry says it extends to subsidiaries.
@@ -398,9 +702,17 @@ def _find_license(
         if not any(ctx.policy.member(m.site.country, d, ctx.at) for d in entry.destinations):
             reasons.append(f"{ref.kind} {ref.id} does not cover {m.site.country}")
             continue
-        uncovered = [e for e in eccns if not any(e.startswith(item) for item in entry.items)]
+        uncovered = sorted({_chip_label(c) for _, c in chips if not _covers(entry, c)})
         if uncovered:
-            reasons.append(f"{ref.kind} {ref.id} does not cover {', '.join(sorted(set(uncovered)))}")
+            covers = ", ".join([*entry.items, *entry.chips])
+            reasons.append(f"{ref.kind} {ref.id} covers {covers}, not {', '.join(uncovered)}")
+            continue
+        unnamed = sorted({_chip_label(c) for _, c in chips if c.chip is None or c.chip not in entry.chips})
+        if name_chips and unnamed:
+            reasons.append(
+                f"{ref.kind} {ref.id} does not name the chip model of {', '.join(unnamed)}: under a presumption of "
+                "denial only a licence that names the models (chips in the policy's licence registry) stands for them"
+            )
             continue
         missing = [c for c in conditions if c not in entry.conditions]
         if missing:
@@ -440,12 +752,6 @@ def _licence_relied_on(
     )
 
 
-def _eccns(chips: Sequence[tuple[int, ChipClassification]]) -> list[str]:
-    return [
-        c.eccn or "3A090" for _, c in chips
-    ]  # licence-listed chips below 3A090 (H20) need a 3A090-style licence
-
-
 def _finding(rule: Rule, message: str, evidence: dict[str, JsonValue], remedy: str | None = None) -> Finding:
     return Finding(
         rule=f"policy.{rule.id}",
@@ -470,6 +776,8 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             continue
         if rule.max_tpp is not None and (c.tpp is None or c.tpp > rule.max_tpp):
             continue
+        if rule.min_tpp is not None and c.tpp is not None and c.tpp <= rule.min_tpp:
+            continue  # (a TPP not known is taken to be above the bound)
         chip = ctx.facts.chips.get(c.chip) if c.chip else None
         listed = chip is not None and any(
             ctx.policy.member(country, d, ctx.at) for d in chip.license_required_destinations
@@ -483,26 +791,29 @@ def _destination(ctx: _Context, rule: Rule) -> list[Finding]:
             )
     if not chips:
         return []
-    if rule.required_conditions and _find_license(ctx, _eccns(chips))[0] is None:
+    if (rule.required_conditions or rule.license_names_chips) and _find_license(ctx, chips)[0] is None:
         # A conditions rule judges licences; no licence at all is the plain destination rule's finding.
         return []
-    licence, reasons = _find_license(ctx, _eccns(chips), rule.required_conditions)
+    licence, reasons = _find_license(
+        ctx, chips, rule.required_conditions, name_chips=rule.license_names_chips
+    )
     groups = in_groups if in_groups and not excepted else []
     because = ", ".join([*groups, *sorted(why)])
+    need = "need a licence that names their models" if rule.license_names_chips else "need a licence"
     if licence is not None:
         return [
             _licence_relied_on(
                 ctx,
                 rule,
                 licence,
-                f"{ctx.chips_text(chips)} at a site in {country} ({because}) need a licence for this destination",
+                f"{ctx.chips_text(chips)} at a site in {country} ({because}) {need} for this destination",
                 {"site_country": country, "groups": list(groups), "gpus": [i for i, _ in chips]},
             )
         ]
     return [
         _finding(
             rule,
-            f"{ctx.chips_text(chips)} at a site in {country} ({because}) need a licence for this destination; "
+            f"{ctx.chips_text(chips)} at a site in {country} ({because}) {need} for this destination; "
             + "; ".join(reasons),
             {
                 "site_country": country,
@@ -580,7 +891,7 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
         return []
     # Hits that decide the rule's severity: not a near match of a name, not weak registration evidence.
     strong = [h for h in hits if (h[5] is None or h[5].kind != "near") and (h[6] is None or h[6].strong)]
-    licence, reasons = _find_license(ctx, _eccns(chips))
+    licence, reasons = _find_license(ctx, chips)
     if licence is not None:
         # The rule passes only because of the licence: say whom the rule caught and which licence covered it.
         if hits:
@@ -842,7 +1153,7 @@ def _homonym(ctx: _Context, m: Match, name: str) -> bool:
 def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
     assert isinstance(rule, ScreeningRule)
     out = []
-    screener = ctx.policy.screeners[rule.id]
+    screener = ctx.policy.screener(rule)
     roles: dict[str, str] = {}
     for name, _, role in _parties(ctx, owners=0.0):  # every owner is screened, whatever its share
         roles.setdefault(name, role)

@@ -113,7 +113,7 @@ def test_a_copy_of_the_node_key_never_earns_measured(workspace: Path, cli: CliRu
     # A policy that requires measured refuses it (and accepts the honest node).
     (workspace / "strict.toml").write_text(
         'id = "strict"\nversion = "1"\ntitle = "measured required"\neffective = 2026-01-01\nextends = ["us-ear"]\n'
-        '[[rules]]\nid = "evidence_strength"\nkind = "evidence_strength"\ngroups = ["*"]\nmin_grade = "measured"\n'
+        '[[rules]]\nid = "evidence_strength"\nkind = "evidence_strength"\ngroups = ["*"]\nmin_grade = "measured"\noverride = "measured everywhere"\n'
     )
     strict = _verify(cli, workspace, "copied", 1, "--policy", "strict.toml")
     assert "key-measured" in _rules(strict)["policy.evidence_strength"]["message"]

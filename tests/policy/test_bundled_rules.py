@@ -42,13 +42,13 @@ def _owned(owners: list[tuple[str, float]], when: datetime = NOW) -> WorkloadMan
     return _issued(_with(m, tenant=tenant), when)
 
 
-def _licensed_cn(conditions: list[str]) -> tuple[WorkloadManifest, list[PolicyDocument]]:
-    m = manifest_for(_row(tenant=("Example Shenzhen Ltd.", "CN")))
+def _licensed_cn(conditions: list[str], chip: str = "h100") -> tuple[WorkloadManifest, list[PolicyDocument]]:
+    m = manifest_for(_row(tenant=("Example Shenzhen Ltd.", "CN"), chip=chip))
     m = _with(m, site=CN_SITE, licenses=[LicenseReference(kind="license", id="D-CN-H200")])
     extra = PolicyDocument(
         id="licences", version="1", title="test licences", effective=datetime(2023, 1, 1).date(),
         extends=["us-ear"],
-        licenses=[LicenseEntry(id="D-CN-H200", holder="Example Shenzhen Ltd.", destinations=["CN"], conditions=conditions)],
+        licenses=[LicenseEntry(id="D-CN-H200", holder="Example Shenzhen Ltd.", destinations=["CN"], items=["3A090.a"], conditions=conditions)],
     )
     return m, extra_docs(extra)
 
@@ -72,6 +72,7 @@ US_EAR = load_policy("us-ear").documents
 CASES: dict[str, Case] = {
     "destination": lambda: (manifest_for(_row("VN")), US_EAR, "hardware-bound", "policy.destination"),
     "h200_china": lambda: (*_licensed_cn(CONDITIONS[:3]), "hardware-bound", "policy.h200_china"),
+    "presumption_of_denial": lambda: (*_licensed_cn(CONDITIONS, chip="b200"), "hardware-bound", "policy.presumption_of_denial"),
     "malaysia_stp": lambda: (manifest_for(_row("MY")), US_EAR, "hardware-bound", "policy.malaysia_stp"),
     "affiliates": lambda: (_owned([("Huawei Technologies Co., Ltd.", 30), ("Sophgo Technologies Ltd.", 25)]), US_EAR, "hardware-bound", "policy.affiliates"),
     "headquarters": lambda: (manifest_for(_row(tenant=("Example Shenzhen Ltd.", "CN"))), US_EAR, "hardware-bound", "policy.headquarters"),

@@ -164,7 +164,7 @@ def test_the_homonym_rule_follows_the_policy_data(tmp_path: Path) -> None:
     (tmp_path / "strict.toml").write_text(
         'id = "strict"\nversion = "1"\ntitle = "t"\neffective = 2024-01-01\nextends = ["us-ear"]\n'
         "[[rules]]\nid = \"screening\"\nkind = \"screening\"\nlists = [\"csl\", \"1260h\", \"seed\"]\n"
-        'homonym_never = ["D:5", "MO", "QA"]\n'
+        'homonym_never = ["D:5", "MO", "QA"]\noverride = "QA-listed parties are never homonyms for us"\n'
     )
     status, _ = verdict("Aldar Properties PJSC", "AE", str(tmp_path / "strict.toml"))
     assert status is Status.CONTRAINDICATED

@@ -21,7 +21,7 @@ PEARL_RIVER = {
 def _policy(workspace: Path, holder: str, extra: str = "") -> None:
     (workspace / "pol3.toml").write_text(
         'id = "pol3"\nversion = "1"\ntitle = "pol3"\neffective = 2026-01-01\nextends = ["us-ear"]\n\n'
-        f'[[licenses]]\nid = "D123456"\nholder = "{holder}"\ndestinations = ["MY"]\n{extra}'
+        f'[[licenses]]\nid = "D123456"\nholder = "{holder}"\ndestinations = ["MY"]\nitems = ["3A090.a"]\n{extra}'
     )
 
 

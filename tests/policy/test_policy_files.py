@@ -29,7 +29,7 @@ def test_bundled_policies_load() -> None:
 
 
 def test_extends_composes_bases_first_and_overrides_by_rule_id(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL.format(extra='extends = ["us-ear"]\n[[rules]]\nid = "training_compute"\nkind = "training_compute"\nthreshold_ops = 1e25\n'))
+    path = write(tmp_path, MINIMAL.format(extra='extends = ["us-ear"]\n[[rules]]\nid = "training_compute"\nkind = "training_compute"\nthreshold_ops = 1e25\noverride = "we report from 1e25"\n'))
     policy = load_policy(path)
     assert [d.id for d in policy.documents] == ["us-ear", "mine"]
     rule = next(r for r in policy.rules if r.id == "training_compute")

@@ -1,0 +1,159 @@
+"""An extending policy cannot narrow the groups or territories it extends without saying so.
+
+Red-team finding C: ``[groups."D:5"] members = ["KP"]`` in a policy extending us-ear made a
+tenant headquartered in CN affirming, and ``territories = {HK = "SG", MO = "SG"}`` did the
+same for Hong Kong, with no sign in ``attest policy show``. Now a changed group or territory
+is refused unless the document gives its reason (``override`` in the group,
+``territories_override``); with one, ``policy show`` and every verdict name it, and a verdict
+about a manifest with a site or party in a country the override changes is a warning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attest.hardware.catalog import bundled_catalog
+from attest.model.manifest import Site, WorkloadManifest
+from attest.model.result import Finding, Status
+from attest.policy import Facts, PolicyError, load_policy
+from tests.conftest import CliRunner, make_envelope
+from tests.policy.test_scenarios import NOW, Row, manifest_for
+
+HEAD = 'id = "example-cloud"\nversion = "1"\ntitle = "t"\neffective = 2026-01-01\nextends = ["us-ear"]\n'
+NARROW_D5 = '[groups."D:5"]\nmembers = ["KP"]\n'
+HONG_KONG = Site(facility_id="hkg-1", name="Hong Kong DC", country="HK", latitude=22.3193, longitude=114.1694)
+
+
+def _policy(tmp_path: Path, body: str) -> str:
+    (tmp_path / "pol.toml").write_text(HEAD + body, encoding="utf-8")
+    return str(tmp_path / "pol.toml")
+
+
+def _judge(policy: str, m: WorkloadManifest) -> tuple[Status, list[Finding]]:
+    facts = Facts("hardware-bound", [bundled_catalog().classify_gpu(g) for g in m.gpus])
+    findings = load_policy(policy).evaluate(m, now=NOW, facts=facts)
+    return Status.worst(f.severity.status for f in findings), findings
+
+
+def _tenant(country: str, site: str = "SG") -> WorkloadManifest:
+    return manifest_for(Row("case", "h100", site, ("Acme AI Ltd", country), None, None, "hardware-bound", Status.AFFIRMING, set()))
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (NARROW_D5, "redefines group D:5 of us-ear (removes AF BY CD CF CN"),
+        ('[groups."D:5"]\nmembers = ["AF", "BY", "MM", "KH", "CF", "CN", "CD", "CU", "ER", "HT", "IR", "IQ", "KP", "LB", "LY", "NI", "RU", "SO", "SS", "SD", "SY", "VE", "ZW"]\n', "dates KH otherwise"),
+        ('[groups."A:6"]\nmembers = ["AL", "CY", "IL", "MT", "SG", "ZA", "TW", "CN"]\n', "redefines group A:6 of us-ear (adds CN)"),
+        ('territories = { HK = "SG", MO = "SG" }\n', "changes the territories of the policies it extends (HK as SG (not CN, as us-ear says)"),
+        ('territories = { CN = "SG" }\n', "(CN as SG)"),
+    ],
+)
+def test_a_changed_group_or_territory_without_a_reason_is_refused(tmp_path: Path, cli: CliRunner, body: str, fragment: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        load_policy(_policy(tmp_path, body))
+    assert fragment in err.value.message, err.value.message
+    for verb in ("show", "check"):
+        proc = cli("policy", verb, "pol.toml")
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_territory_treated_as_a_territory_is_refused_even_with_a_reason(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="treats a territory as another territory"):
+        load_policy(_policy(tmp_path, 'territories = { CN = "SG" }\nterritories_override = "x"\n'))
+
+
+def test_the_same_group_again_is_no_override(tmp_path: Path) -> None:
+    us_ear = load_policy("us-ear").groups["D:5"]
+    members = ", ".join(f'"{c}"' for c in us_ear.members)
+    policy = load_policy(_policy(tmp_path, f'[groups."D:5"]\nmembers = [{members}]\nchanges = [{{ code = "KH", action = "removed", date = 2026-02-03 }}]\n'))
+    assert policy.overrides == []
+    assert not [f for f in _judge(str(tmp_path / "pol.toml"), _tenant("CN"))[1] if f.rule == "policy.override"]
+
+
+def test_a_narrowed_d5_with_a_reason_is_a_warning_where_it_matters(tmp_path: Path) -> None:
+    path = _policy(tmp_path, NARROW_D5 + 'override = "our counsel reads D:5 otherwise"\n')
+    status, findings = _judge(path, _tenant("CN"))
+    assert status is Status.WARNING  # affirming before: the headquarters rule no longer saw CN in D:5
+    [found] = [f for f in findings if f.rule == "policy.override"]
+    assert found.severity.value == "warning" and "CN (the tenant's)" in found.message
+    assert "our counsel reads D:5 otherwise" in found.message and found.evidence["base"] == "us-ear"
+    # Elsewhere it is named, as information.
+    status, findings = _judge(path, _tenant("US"))
+    assert status is Status.AFFIRMING
+    assert [f.severity.value for f in findings if f.rule == "policy.override"] == ["info"]
+    # A party listed in CN but declared elsewhere is touched too (Huawei declared SG).
+    huawei = manifest_for(Row("case", "h100", "SG", ("Huawei Technologies Co., Ltd.", "SG"), None, None, "hardware-bound", Status.AFFIRMING, set()))
+    assert "policy.override" in {f.rule for f in _judge(path, huawei)[1] if f.severity.value == "warning"}
+
+
+@pytest.mark.parametrize("where", ["tenant", "site"])
+def test_hong_kong_as_singapore_with_a_reason_is_a_warning(tmp_path: Path, where: str) -> None:
+    path = _policy(tmp_path, 'territories = { HK = "SG", MO = "SG" }\nterritories_override = "we read it so"\n')
+    m = _tenant("HK") if where == "tenant" else _tenant("US").model_copy(update={"site": HONG_KONG})
+    status, findings = _judge(path, m)
+    assert status is not Status.AFFIRMING
+    assert any(f.rule == "policy.override" and f.severity.value == "warning" and "HK (the" in f.message for f in findings)
+
+
+def test_policy_show_and_check_name_the_overrides(tmp_path: Path, cli: CliRunner) -> None:
+    _policy(tmp_path, NARROW_D5 + 'override = "our counsel reads D:5 otherwise"\n')
+    text = cli("policy", "show", "pol.toml", check_code=0).stdout
+    assert "OVERRIDE: group D:5 of us-ear changed by example-cloud (removes AF BY" in text
+    assert "our counsel reads D:5 otherwise" in text
+    assert "OVERRIDE: group D:5" in cli("policy", "check", "pol.toml", check_code=0).stdout
+    shown = json.loads(cli("policy", "show", "pol.toml", "--format", "json", check_code=0).stdout)
+    [override] = shown["overrides"]
+    assert override["what"] == "group D:5" and "CN" in override["countries"]
+
+
+def test_through_the_cli_a_chinese_tenant_is_not_affirming(workspace: Path, cli: CliRunner) -> None:
+    (workspace / "tenant.json").write_text(json.dumps({"legal_name": "Acme AI Ltd", "headquarters_country": "CN"}))
+    make_envelope(cli)
+    (workspace / "pol_a.toml").write_text(HEAD + NARROW_D5)
+    proc = cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "pol_a.toml")
+    assert proc.returncode == 2 and "redefines group D:5" in proc.stderr
+    (workspace / "pol_a.toml").write_text(HEAD + NARROW_D5 + 'override = "ours"\n')
+    proc = cli("verify", "m.env.json", "--trust", "trust.json", "--policy", "pol_a.toml", "--format", "json")
+    assert proc.returncode == 1, proc.stdout
+    assert any(f["rule"] == "policy.override" and f["severity"] == "warning" for f in json.loads(proc.stdout)["findings"])
+
+
+# --- the neighbour: a rule replaced by another of its id ---------------------------------------
+
+LAX_HQ = '[[rules]]\nid = "headquarters"\nkind = "headquarters"\ngroups = ["KP"]\n'
+
+
+def test_a_replaced_rule_without_a_reason_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="replaces rule headquarters of us-ear without saying why"):
+        load_policy(_policy(tmp_path, LAX_HQ))
+
+
+def test_a_replaced_rule_that_would_have_been_more_severe_is_a_warning(tmp_path: Path, cli: CliRunner) -> None:
+    path = _policy(tmp_path, LAX_HQ + 'override = "we know better"\n')
+    status, findings = _judge(path, _tenant("CN"))
+    assert status is Status.WARNING  # affirming before: the replaced rule no longer named D:5
+    [found] = [f for f in findings if f.rule == "policy.override"]
+    assert found.severity.value == "warning" and "under the rule of us-ear this manifest would be contraindicated" in found.message
+    assert "headquartered in CN" in found.message
+    status, findings = _judge(path, _tenant("US"))
+    assert status is Status.AFFIRMING and [f.severity.value for f in findings if f.rule == "policy.override"] == ["info"]
+    assert "OVERRIDE: rule headquarters of us-ear" in cli("policy", "show", "pol.toml", check_code=0).stdout
+
+
+def test_a_replaced_screening_rule_is_judged_with_its_own_lists(tmp_path: Path) -> None:
+    # Screening without the CSL: the Entity-List university is no match, but us-ear's rule says so.
+    path = _policy(tmp_path, '[[rules]]\nid = "screening"\nkind = "screening"\nlists = ["1260h", "seed"]\noverride = "no CSL here"\n')
+    m = manifest_for(Row("case", "h100", "SG", ("Nanjing University of Aeronautics and Astronautics", "SG"), None, None, "hardware-bound", Status.AFFIRMING, set()))
+    status, findings = _judge(path, m)
+    assert status is not Status.AFFIRMING
+    assert any(f.rule == "policy.override" and f.severity.value == "warning" and "would be contraindicated" in f.message for f in findings)
+
+
+def test_the_bundled_policies_compose_and_name_what_one_replaces(tmp_path: Path) -> None:
+    (tmp_path / "both.toml").write_text('id = "both"\nversion = "1"\ntitle = "t"\neffective = 2026-01-01\nextends = ["us-ear", "us-ai-diffusion-2025"]\n')
+    [override] = load_policy(str(tmp_path / "both.toml")).overrides
+    assert override.what == "rule training_compute" and override.reason == "the rule of the bundled policy us-ai-diffusion-2025"
