@@ -240,8 +240,9 @@ class SigningKey:
         return self.public.key_id
 
     @classmethod
-    def generate(cls, algorithm: Algorithm = Algorithm.ED25519) -> SigningKey:
-        """Generate a new key."""
+    def generate(cls, algorithm: Algorithm | None = None) -> SigningKey:
+        """Generate a new key (Ed25519 unless ``algorithm`` says otherwise)."""
+        algorithm = algorithm if algorithm is not None else Algorithm.ED25519
         if algorithm is Algorithm.ED25519:
             return cls(ed25519.Ed25519PrivateKey.generate())
         return cls(ec.generate_private_key(_CURVES[algorithm]()))
