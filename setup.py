@@ -36,14 +36,19 @@ COMPILED = (
 )
 RECORD = Path("attest", "_internal", "compiled.json")
 
-# The build environment holds mypy and pydantic (pyproject's build requirements), not the
-# package's other dependencies: their types are taken as Any here (mypy --strict, with them
-# installed, is the tests' check), and pydantic's plugin reads the models as the tests' mypy does.
+# The build environment holds mypy and the libraries whose types the compiled modules' own code
+# names (pyproject's build requirements), not every dependency: the rest of the package and the
+# other libraries are taken as Any here (calls into them are ordinary Python calls), and
+# ``mypy --strict`` with everything installed is the tests' check of the very same source.
 MYPY_CONFIG = """\
 [mypy]
 python_version = 3.11
 plugins = pydantic.mypy
 ignore_missing_imports = True
+follow_imports = silent
+
+[mypy-attest.*]
+follow_imports = skip
 """
 
 
@@ -79,6 +84,7 @@ class BuildExt(build_ext):
     """Builds the compiled modules if it can, then records what it compiled; on any failure, none."""
 
     def run(self) -> None:
+        """Build, record the sources compiled, or remove whatever was built and leave the package pure."""
         if not self.extensions:
             return
         try:
@@ -93,7 +99,7 @@ class BuildExt(build_ext):
             "modules": {
                 name: hashlib.sha256((HERE / source).read_bytes()).hexdigest()
                 for name, source in zip(COMPILED, _sources(), strict=True)
-            }
+            },
         }
         text = json.dumps(record, indent=1, sort_keys=True) + "\n"
         for root in {Path(self.build_lib), HERE if self.inplace else Path(self.build_lib)}:

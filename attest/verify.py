@@ -458,6 +458,7 @@ class Verifier:
         ``custom:``; the trust store and landmark registry are named by their sha256.
         """
         p, c, o, t = self.policy, self.catalog, self.options, self.trust
+        document = t.document
         held = self._anchored
         if (  # identity, not equality: a result's anchors are those of the objects in use now
             self._anchors is None
@@ -466,9 +467,9 @@ class Verifier:
             or held[1] is not c
             or held[2] is not o
             or held[3] is not t
-            or held[4] is not t.document
+            or held[4] is not document
         ):
-            self._anchored = (p, c, o, t, t.document)
+            self._anchored = (p, c, o, t, document)
             policy, policy_sha256, lists = (None, None, []) if p is None else policy_anchor(p)
             self._anchors = construct(
                 Anchors,
@@ -1328,8 +1329,9 @@ def _verify_heartbeat(
     )
     state = verifier.nonces
     if not (
-        type(state) is MemoryVerifierState
-        and state is verifier.chains
+        state is verifier.chains
+        and state is not None
+        and type(state) is MemoryVerifierState
         and state.sight_next(
             key_id,
             fr.nonce,
