@@ -1328,11 +1328,11 @@ def _verify_heartbeat(
         else ""  # not asked for: no chain is checked
     )
     state = verifier.nonces
+    memory = state if type(state) is MemoryVerifierState else None
     if not (
-        state is verifier.chains
-        and state is not None
-        and type(state) is MemoryVerifierState
-        and state.sight_next(
+        memory is verifier.chains
+        and memory is not None
+        and memory.sight_next(
             key_id,
             fr.nonce,
             shift(fr.expires_at, context[2].clock_skew),

@@ -244,3 +244,41 @@ def test_compiled_and_pure_give_the_same_results_on_attacks_and_mutants(tmp_path
     assert runs[0]["batch"] == runs[1]["batch"]
     assert {"affirming", "contraindicated"} <= {r["status"] for r in runs[0]["singly"]}
     assert sum(r["status"] == "affirming" for r in runs[0]["singly"]) >= 20  # the chain itself
+
+
+def test_the_build_compiled_where_it_must() -> None:
+    """``.ci/run`` sets ATTEST_REQUIRE_COMPILED=1: an edit that stops the build compiling must not pass as pure Python."""
+    if os.environ.get("ATTEST_REQUIRE_COMPILED") != "1":
+        pytest.skip(f"ATTEST_REQUIRE_COMPILED is not set; this run: {native.status()}")
+    assert COMPILED, native.status()
+
+
+def test_the_compiled_modules_type_check_as_the_build_reads_them(tmp_path: Path) -> None:
+    """The build's mypy (setup.py's MYPY_CONFIG: the rest of the package as Any) accepts the six modules."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    config = next(
+        ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "MYPY_CONFIG" for t in n.targets)
+    )
+    (tmp_path / "mypy.ini").write_text(config)
+    files = [str(Path(*name.split(".")).with_suffix(".py")) for name in native.COMPILED]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(tmp_path / "mypy.ini"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
