@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from attest.crypto.canonical import DEFAULT_MAX_BYTES
+from attest.errors import InputError
 from attest.hardware.cc import NVIDIA_DEVICE_IDENTITY_ROOT_SHA256, ChainCache
 from attest.hardware.rim import RimAppraiser
 from attest.model.location import LandmarkRegistry
@@ -172,3 +173,25 @@ class VerifyOptions:
     receipts always are), so a manifest valid when issued is not refused for having expired since.
     Revocation still counts whenever it happened, and a manifest issued after the verification
     time (beyond the clock skew) is still refused."""
+
+    def __post_init__(self) -> None:
+        """Refuse a knob of the wrong kind at once (a ``0`` for a flag, a float for a size), in every build.
+
+        Raises:
+            InputError: naming the knob.
+        """
+        for name in ("require_canonical", "require_revocation", "as_of_issue"):
+            if type(getattr(self, name)) is not bool:
+                raise InputError(f"VerifyOptions.{name} is True or False, not {getattr(self, name)!r}")
+        if type(self.max_bytes) is not int or self.max_bytes <= 0:
+            raise InputError(
+                f"VerifyOptions.max_bytes is a whole number of bytes above 0, not {self.max_bytes!r}"
+            )
+        for name in ("clock_skew", "max_validity", "binding_max_age"):
+            value = getattr(self, name)
+            if not isinstance(value, timedelta) or value < timedelta(0):
+                raise InputError(f"VerifyOptions.{name} is a timedelta of 0 or more, not {value!r}")
+        if self.cc_root is not None and not isinstance(self.cc_root, bytes):
+            raise InputError("VerifyOptions.cc_root is the root certificate's PEM bytes, or None")
+        if not isinstance(self.cc_root_sha256, str):
+            raise InputError("VerifyOptions.cc_root_sha256 is a hex string")

@@ -528,6 +528,8 @@ class Verifier:
         self, raw: Bytes, *, now: datetime | None, source: str | None, ahead: _Ahead | None = None
     ) -> _Run:
         raw = input_bytes(raw)  # a buffer is judged as it holds the envelope now (and checked ahead never)
+        if source is not None and type(source) is not str:
+            raise TypeError(f"source is a label (str) or None, not {type(source).__name__}")
         if now is None:
             now = datetime.now(UTC)
         elif now is not self._aware:  # checked once per moment object (a batch passes one)
@@ -596,19 +598,20 @@ class Verifier:
         the same either way.
         """
         at = require_aware(now) if now is not None else datetime.now(UTC)
-        order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
+        batch: Sequence[object] = items  # each item is read as it is judged (_pair), a list pair too
+        order = sorted(range(len(batch)), key=lambda i: chain_order_key(_pair(batch[i])[1]))
         results: dict[int, VerificationResult] = {}
         # the authenticated: their manifests, as signed, tell branches of a fork apart
         read: dict[int, _Run] = {}
         workers = _ahead_threads(len(order), threads)
         ahead = (
-            _SignaturesAhead(self.trust, [items[i][1] for i in order], workers, self.options.max_bytes)
+            _SignaturesAhead(self.trust, [_pair(batch[i])[1] for i in order], workers, self.options.max_bytes)
             if workers
             else None
         )
         try:
             for position, i in enumerate(order):
-                label, raw = items[i]
+                label, raw = _pair(batch[i])
                 run = self._run(raw, now=at, source=label, ahead=ahead.get(position) if ahead else None)
                 results[i] = run.result()
                 if run.signed is not None or run.heartbeat is not None:
@@ -638,6 +641,13 @@ class Verifier:
                     if subject is not None and m.node.key_id == results[i].key_id:
                         sightings.note_fork(m.node.key_id, m.freshness.nonce, subject)
         return [results[i] for i in range(len(items))]
+
+
+def _pair(item: object) -> tuple[str, Bytes]:
+    """One item of a batch: a (label, envelope) pair, a tuple or a list of two; the envelope is read later."""
+    if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
+        return str(item[0]), item[1]
+    raise TypeError(f"each item of a batch is a (label, envelope bytes) pair, not {type(item).__name__}")
 
 
 _Checked = tuple[str, str, bytes, bool, VerifyingKey]
@@ -2778,12 +2788,24 @@ def _refuse_batch_forks(results: dict[int, VerificationResult], runs: dict[int, 
     for (_, sequence), members in groups.items():
         if len(members) < 2:
             continue
-        found = {manifest_digest(_read(runs[i])) for i in members}  # as the audit's summaries hold them
+        found = {_branch(runs[i], results[i]) for i in members}  # as the audit's summaries hold them
         if len(found) > 1:
             for i in members:
                 results[i] = with_batch_fork(results[i], sequence, found)
             forked.extend(members)
     return forked
+
+
+def _branch(run: _Run, result: VerificationResult) -> str:
+    """The digest a fork's branch is told apart by: the manifest's, or its payload's when it has none.
+
+    A signed manifest that cannot be written canonically (an integer beyond 2**53) has no manifest
+    digest; it was refused on its own (``envelope.malformed``), and is still a branch of its own.
+    """
+    try:
+        return manifest_digest(_read(run))
+    except InputError:
+        return f"payload {result.subject}"
 
 
 def _read(run: _Run) -> WorkloadManifest:

@@ -45,7 +45,9 @@ COMPILED = (
 RECORD = Path(__file__).with_name("compiled.json")
 """What the build compiled: ``{"group": the shared compiled unit's module, "modules": {name: sha256 of its source}}``."""
 
-_ROOT = Path(__file__).resolve().parent.parent.parent  # the directory holding the ``attest`` package
+_ROOT = (
+    Path(__file__).resolve().parent.parent.parent
+)  # the directory holding the ``attest`` package (and the unit)
 
 
 def _source(name: str) -> Path:
@@ -65,13 +67,17 @@ def _decide() -> tuple[bool, str]:
     if not isinstance(modules, dict) or sorted(modules) != sorted(COMPILED):
         return False, f"pure Python ({RECORD.name} names other modules)"
     group = record.get("group")
-    if group is not None:  # the compiled code the modules share: importable from this environment?
+    if group is not None:  # the compiled code the modules share, as their import will find it
         try:
-            found = importlib.util.find_spec(str(group)) is not None
+            spec = importlib.util.find_spec(str(group))
         except (ImportError, ValueError):
-            found = False
-        if not found:
+            spec = None
+        if spec is None or spec.origin is None:
             return False, f"pure Python (the compiled unit {group} is not importable here)"
+        # Its name is the same in every build of these modules: only the one installed beside this
+        # package is this build's (another tree's, earlier on the path, would run other code).
+        if Path(spec.origin).resolve().parent != _ROOT:
+            return False, f"pure Python (the compiled unit found first is another build's: {spec.origin})"
     for name in COMPILED:
         source = _source(name)
         try:

@@ -195,14 +195,17 @@ class VerifyingKey:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
-    def verify(self, signature: bytes, data: bytes) -> bool:
-        """Return whether ``signature`` is valid over ``data``; never raises on bad input."""
+    def verify(self, signature: object, data: object) -> bool:
+        """Return whether ``signature`` is valid over ``data`` (bytes, or buffers); never raises on bad input.
+
+        Anything but bytes-like input (a ``str``, None) is no valid signature: False, in every build.
+        """
         try:
             if self._ecdsa is None:
-                self._key.verify(signature, data)  # type: ignore[call-arg]
+                self._key.verify(signature, data)  # type: ignore[call-arg,arg-type]
             else:
-                self._key.verify(signature, data, self._ecdsa)  # type: ignore[call-arg]
-        except (InvalidSignature, ValueError):
+                self._key.verify(signature, data, self._ecdsa)  # type: ignore[call-arg,arg-type]
+        except (InvalidSignature, ValueError, TypeError):
             return False
         return True
 
