@@ -45,7 +45,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from attest._internal import native
 from attest._internal.lazy import lazy_dir, lazy_exports
+
+native.install()  # before any compiled module is imported: compiled only while current (setup.py)
 
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __getattr__
     from attest.crypto.dsse import encode_envelope, parse_envelope

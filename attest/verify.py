@@ -49,17 +49,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from pydantic import JsonValue
 from pydantic_core import to_json
 
 from attest._internal.memo import Bounded, ByIdentity, Same
 from attest.anchors import catalog_anchor, policy_anchor, registry_digest, trust_digest
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
+from attest.crypto.canonical import MSGSPEC_ERRORS, Bytes, input_bytes, strict_loads
 from attest.crypto.dsse import (
     b64decode_canonical,
     encode_envelope,
@@ -75,16 +74,13 @@ from attest.hardware.appraisal import appraise_gpu
 from attest.hardware.binding import evidence_digest
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog, classify_system
 from attest.hardware.cc import (
-    NVIDIA_DEVICE_IDENTITY_ROOT_SHA256,
     BindingCache,
-    ChainCache,
     ReportVerification,
     parse_chain,
     verify_report,
 )
 from attest.hardware.devices import claim_period, gpu_devices
 from attest.hardware.freshness import binding_nonce, challenge_digest, challenge_signed_by
-from attest.hardware.rim import RimAppraiser
 from attest.model.base import assemble, construct, format_timestamp, require_aware, shift, shift_back
 from attest.model.fastread import (
     REPEATING,
@@ -124,6 +120,7 @@ from attest.seams import EvidenceSource as EvidenceSource  # re-exported: the ve
 from attest.seams import PolicyEvaluator as PolicyEvaluator
 from attest.seams import PolicyRules as PolicyRules
 from attest.seams import RulesOnly as RulesOnly
+from attest.seams import VerifyOptions as VerifyOptions
 from attest.seams import as_policy as as_policy
 from attest.sign import (
     canonical_job,
@@ -139,41 +136,6 @@ from attest.units import human_duration
 
 if TYPE_CHECKING:
     from attest.location.check import LocationReport
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """Knobs of the verifier; the defaults are the strict ones."""
-
-    max_bytes: int = DEFAULT_MAX_BYTES
-    clock_skew: timedelta = timedelta(seconds=60)
-    max_validity: timedelta = timedelta(hours=24)
-    require_canonical: bool = True
-    cc_root: bytes | None = None
-    """PEM of the GPU vendor's root certificate; without it CC evidence is not checked."""
-    cc_root_sha256: str = NVIDIA_DEVICE_IDENTITY_ROOT_SHA256
-    """The fingerprint ``cc_root`` must have (NVIDIA's Device Identity CA by default)."""
-    cc_cache: ChainCache | None = None
-    """Parsed GPU chains and verified links, shared across envelopes."""
-    rims: RimAppraiser | None = None
-    """NVIDIA's reference integrity manifests: each verified report's measurements are compared with
-    them (a mismatch or a debug-mode GPU is contraindicated); without them, a warning."""
-    nras_jwks: dict[str, EllipticCurvePublicKey] | None = None
-    """NRAS's public keys: an NRAS token carried with a report may then stand in for the RIMs."""
-    landmarks: LandmarkRegistry | None = None
-    """The trusted landmark registry; without it receipts are not evaluated."""
-    binding_max_age: timedelta = timedelta(hours=24)
-    """How old a GPU binding's challenge may be (a policy's ``[hardware]`` section overrides it)."""
-    require_revocation: bool = True
-    """``hardware-bound`` needs each GPU chain's OCSP status (False: a lab's explicit opt-out)."""
-    ocsp_fetcher: Callable[[bytes], list[bytes]] | None = None
-    """Fetches OCSP responses for a PEM chain that carries none (``attest verify --online``)."""
-    as_of_issue: bool = False
-    """Judge each manifest as of its own ``issued_at`` (an audit of past manifests): expiry, the
-    signing key's trust period and GPU certificates are checked at that moment (landmark
-    receipts always are), so a manifest valid when issued is not refused for having expired since.
-    Revocation still counts whenever it happened, and a manifest issued after the verification
-    time (beyond the clock skew) is still refused."""
 
 
 # Which trust-vector aspect each rule family speaks to.
@@ -403,6 +365,22 @@ DEFAULT = _Default.TOKEN
 DEFAULT_POLICY = "us-ear"
 """The policy :class:`Verifier` applies unless told otherwise (as ``attest verify`` does)."""
 
+IN_MEMORY = "memory"
+"""For a :class:`Verifier` store: the verifier's own state in memory (the default)."""
+
+_S = TypeVar("_S")
+
+
+def _store(
+    given: _S | str | _Default | None, memory: MemoryVerifierState, name: str
+) -> _S | MemoryVerifierState | None:
+    """A store argument of :class:`Verifier`: ``"memory"`` (or ``DEFAULT``) is the verifier's state in memory."""
+    if isinstance(given, _Default) or given == IN_MEMORY:
+        return memory
+    if isinstance(given, str):
+        raise InputError(f"{name} must be a store, None or {IN_MEMORY!r}, not {given[:40]!r}")
+    return given
+
 
 class Verifier:
     """One verifier: every trust anchor and all replay, chain and device state, held once.
@@ -410,8 +388,9 @@ class Verifier:
     ``verify(raw)`` judges one envelope, ``verify_many(items)`` a batch; each result names
     the anchors that produced it (:class:`attest.model.result.Anchors`).
 
-    Its defaults are the CLI's: the ``us-ear`` policy and nonce, chain and device stores
-    in memory, so a stream of envelopes is checked for replays, chain breaks and GPUs
+    Its defaults are the CLI's: the ``us-ear`` policy (a policy may be given by a bundled id or a
+    file's path, as ``attest verify --policy``) and nonce, chain and device stores in memory
+    (``"memory"``), so a stream of envelopes is checked for replays, chain breaks and GPUs
     serving two nodes. Pass ``None`` for any of them to skip that check; the result then
     says so in a finding (``policy.not_evaluated``, ``freshness.replay_not_checked``,
     ``chain.not_checked``, ``hardware.devices_not_checked``) rather than skipping it silently.
@@ -429,28 +408,30 @@ class Verifier:
         self,
         trust: TrustStore,
         *,
-        policy: PolicyEvaluator | PolicyRules | _Default | None = DEFAULT,
+        policy: PolicyEvaluator | PolicyRules | str | _Default | None = DEFAULT_POLICY,
         catalog: Catalog | None = None,
-        options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
-        nonces: NonceStore | _Default | None = DEFAULT,
-        chains: ChainStore | _Default | None = DEFAULT,
-        devices: DeviceStore | _Default | None = DEFAULT,
+        options: VerifyOptions | None = None,
+        nonces: NonceStore | str | _Default | None = IN_MEMORY,
+        chains: ChainStore | str | _Default | None = IN_MEMORY,
+        devices: DeviceStore | str | _Default | None = IN_MEMORY,
         evidence_log: EvidenceSource | None = None,
     ) -> None:
         if isinstance(policy, _Default):
+            policy = DEFAULT_POLICY
+        if isinstance(policy, str):  # a bundled policy's id (or a policy file), as attest verify --policy
             from attest.policy.engine import load_policy
 
-            policy = load_policy(DEFAULT_POLICY)
+            policy = load_policy(policy)
         self.trust = trust
         self.policy: PolicyEvaluator | None = as_policy(policy)
         self.catalog: Catalog = catalog if catalog is not None else bundled_catalog()
-        self.options = options
+        self.options = options if options is not None else VerifyOptions()
         # One state in memory for every store left to the default, as attest verify's: the same
         # manifest seen again keeps its first chain verdict, another payload reusing a nonce is a replay.
         memory = MemoryVerifierState()
-        self.nonces: NonceStore | None = memory if isinstance(nonces, _Default) else nonces
-        self.chains: ChainStore | None = memory if isinstance(chains, _Default) else chains
-        self.devices: DeviceStore | None = memory if isinstance(devices, _Default) else devices
+        self.nonces: NonceStore | None = _store(nonces, memory, "nonces")
+        self.chains: ChainStore | None = _store(chains, memory, "chains")
+        self.devices: DeviceStore | None = _store(devices, memory, "devices")
         self.bindings = BindingCache()
         """GPU reports this verifier verified, by digest: a heartbeat repeating its binding costs no
         P-384 verify (what depends on the envelope is still checked every time)."""
@@ -477,6 +458,7 @@ class Verifier:
         ``custom:``; the trust store and landmark registry are named by their sha256.
         """
         p, c, o, t = self.policy, self.catalog, self.options, self.trust
+        document = t.document
         held = self._anchored
         if (  # identity, not equality: a result's anchors are those of the objects in use now
             self._anchors is None
@@ -485,9 +467,9 @@ class Verifier:
             or held[1] is not c
             or held[2] is not o
             or held[3] is not t
-            or held[4] is not t.document
+            or held[4] is not document
         ):
-            self._anchored = (p, c, o, t, t.document)
+            self._anchored = (p, c, o, t, document)
             policy, policy_sha256, lists = (None, None, []) if p is None else policy_anchor(p)
             self._anchors = construct(
                 Anchors,
@@ -504,7 +486,7 @@ class Verifier:
         return self._anchors
 
     def verify(
-        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+        self, raw: Bytes, *, now: datetime | None = None, source: str | None = None
     ) -> VerificationResult:
         """Verify one envelope file's bytes (never raises on bad input).
 
@@ -520,7 +502,7 @@ class Verifier:
         return self._run(raw, now=now, source=source).result()
 
     def verify_and_open(
-        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+        self, raw: Bytes, *, now: datetime | None = None, source: str | None = None
     ) -> tuple[VerificationResult, WorkloadManifest | None]:
         """:meth:`verify`, also returning the manifest once every signature on it verified.
 
@@ -531,7 +513,7 @@ class Verifier:
         return run.result(), run.manifest
 
     def verify_and_resolve(
-        self, raw: bytes, *, now: datetime | None = None, source: str | None = None
+        self, raw: Bytes, *, now: datetime | None = None, source: str | None = None
     ) -> tuple[VerificationResult, WorkloadManifest | None, WorkloadManifest | None]:
         """:meth:`verify_and_open`, and the manifest with its GPU evidence references resolved.
 
@@ -543,8 +525,11 @@ class Verifier:
         return run.result(), run.manifest, run.hardware_manifest
 
     def _run(
-        self, raw: bytes, *, now: datetime | None, source: str | None, ahead: _Ahead | None = None
+        self, raw: Bytes, *, now: datetime | None, source: str | None, ahead: _Ahead | None = None
     ) -> _Run:
+        raw = input_bytes(raw)  # a buffer is judged as it holds the envelope now (and checked ahead never)
+        if source is not None and type(source) is not str:
+            raise TypeError(f"source is a label (str) or None, not {type(source).__name__}")
         if now is None:
             now = datetime.now(UTC)
         elif now is not self._aware:  # checked once per moment object (a batch passes one)
@@ -593,10 +578,10 @@ class Verifier:
 
     def verify_many(
         self,
-        items: Sequence[tuple[str, bytes]],
+        items: Sequence[tuple[str, Bytes]],
         *,
         now: datetime | None = None,
-        threads: int | None = None,
+        threads: object = None,
     ) -> list[VerificationResult]:
         """Verify a batch, checking chains in (node key, sequence) order; results in input order.
 
@@ -613,19 +598,20 @@ class Verifier:
         the same either way.
         """
         at = require_aware(now) if now is not None else datetime.now(UTC)
-        order = sorted(range(len(items)), key=lambda i: chain_order_key(items[i][1]))
+        batch: Sequence[object] = items  # each item is read as it is judged (_pair), a list pair too
+        order = sorted(range(len(batch)), key=lambda i: chain_order_key(_pair(batch[i])[1]))
         results: dict[int, VerificationResult] = {}
         # the authenticated: their manifests, as signed, tell branches of a fork apart
         read: dict[int, _Run] = {}
         workers = _ahead_threads(len(order), threads)
         ahead = (
-            _SignaturesAhead(self.trust, [items[i][1] for i in order], workers, self.options.max_bytes)
+            _SignaturesAhead(self.trust, [_pair(batch[i])[1] for i in order], workers, self.options.max_bytes)
             if workers
             else None
         )
         try:
             for position, i in enumerate(order):
-                label, raw = items[i]
+                label, raw = _pair(batch[i])
                 run = self._run(raw, now=at, source=label, ahead=ahead.get(position) if ahead else None)
                 results[i] = run.result()
                 if run.signed is not None or run.heartbeat is not None:
@@ -657,6 +643,13 @@ class Verifier:
         return [results[i] for i in range(len(items))]
 
 
+def _pair(item: object) -> tuple[str, Bytes]:
+    """One item of a batch: a (label, envelope) pair, a tuple or a list of two; the envelope is read later."""
+    if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
+        return str(item[0]), item[1]
+    raise TypeError(f"each item of a batch is a (label, envelope bytes) pair, not {type(item).__name__}")
+
+
 _Checked = tuple[str, str, bytes, bool, VerifyingKey]
 """A signature check: key id, signature text, the message it was checked over, whether it verified, the key."""
 
@@ -685,7 +678,7 @@ _AHEAD_CHUNK = 32
 _MAX_AHEAD_THREADS = 32
 
 
-def _ahead_threads(batch: int, threads: int | None) -> int:
+def _ahead_threads(batch: int, threads: object) -> int:
     """The threads :meth:`Verifier.verify_many` checks signatures ahead with: ``threads``, or by default."""
     if threads is not None:
         if type(threads) is not int or threads < 0:
@@ -700,7 +693,7 @@ def _ahead_threads(batch: int, threads: int | None) -> int:
     return max(0, min(4, cpus - 1))
 
 
-def _check_ahead(trust: TrustStore, raw: bytes, max_bytes: int) -> _Ahead | None:
+def _check_ahead(trust: TrustStore, raw: object, max_bytes: int) -> _Ahead | None:
     """The one signature of a canonical in-toto envelope by a trusted, unrevoked key, checked; None for any other.
 
     Step 0's reading and signature check, and what :class:`_SignaturesAhead` runs on its threads.
@@ -729,7 +722,7 @@ class _SignaturesAhead:
     ``2 x threads`` tasks are ahead (their messages held meanwhile).
     """
 
-    def __init__(self, trust: TrustStore, raws: list[bytes], threads: int, max_bytes: int) -> None:
+    def __init__(self, trust: TrustStore, raws: list[Bytes], threads: int, max_bytes: int) -> None:
         self._trust, self._raws, self._max_bytes = trust, raws, max_bytes
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="attest-signatures")
         self._tasks: dict[int, Future[list[_Ahead | None]]] = {}
@@ -774,7 +767,7 @@ def _function_verifier(
     nonces: NonceStore | None,
     chains: ChainStore | None,
     policy: PolicyEvaluator | PolicyRules | None,
-    options: VerifyOptions,
+    options: VerifyOptions | None,
     catalog: Catalog | None,
     devices: DeviceStore | None,
     evidence_log: EvidenceSource | None = None,
@@ -793,14 +786,14 @@ def _function_verifier(
 
 
 def verify_envelope(
-    raw: bytes,
+    raw: Bytes,
     trust: TrustStore,
     *,
     now: datetime,
     nonces: NonceStore | None = None,
     chains: ChainStore | None = None,
     policy: PolicyEvaluator | PolicyRules | None = None,
-    options: VerifyOptions = VerifyOptions(),  # frozen dataclass, safe as a default
+    options: VerifyOptions | None = None,
     source: str | None = None,
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
@@ -835,14 +828,14 @@ def verify_envelope(
 
 
 def verify_and_open(
-    raw: bytes,
+    raw: Bytes,
     trust: TrustStore,
     *,
     now: datetime,
     nonces: NonceStore | None = None,
     chains: ChainStore | None = None,
     policy: PolicyEvaluator | PolicyRules | None = None,
-    options: VerifyOptions = VerifyOptions(),
+    options: VerifyOptions | None = None,
     source: str | None = None,
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
@@ -1345,10 +1338,11 @@ def _verify_heartbeat(
         else ""  # not asked for: no chain is checked
     )
     state = verifier.nonces
+    memory = state if type(state) is MemoryVerifierState else None
     if not (
-        type(state) is MemoryVerifierState
-        and state is verifier.chains
-        and state.sight_next(
+        memory is verifier.chains
+        and memory is not None
+        and memory.sight_next(
             key_id,
             fr.nonce,
             shift(fr.expires_at, context[2].clock_skew),
@@ -1394,14 +1388,14 @@ def location_report(
     policy: PolicyEvaluator | PolicyRules | None,
     *,
     now: datetime,
-    clock_skew: timedelta = timedelta(seconds=60),
+    clock_skew: timedelta | None = None,
     bound_keys: dict[int, ec.EllipticCurvePublicKey] | None = None,
     catalog: Catalog | None = None,
 ) -> LocationReport:
     """Evaluate a (verified) manifest's receipts; also used to draw the map.
 
-    ``bound_keys`` (GPU index → verified leaf key) let receipts count as GPU-timed; the
-    report floor ``t_min`` comes from ``catalog`` (default: the bundled one).
+    ``clock_skew``: as :class:`VerifyOptions`' (default 60 s). ``bound_keys`` (GPU index → verified
+    leaf key) let receipts count as GPU-timed; the report floor ``t_min`` comes from ``catalog`` (default: the bundled one).
     """
     from attest.location.check import evaluate_manifest  # numpy, shapely, pyproj: loaded when needed
 
@@ -1412,7 +1406,7 @@ def location_report(
         requirement=req,
         prohibited=codes,
         now=now,
-        clock_skew=clock_skew,
+        clock_skew=clock_skew if clock_skew is not None else VerifyOptions.clock_skew,
         bound_keys=bound_keys,
         report_floor_ns=(catalog or bundled_catalog()).report_floor_ns(manifest.gpus),
     )
@@ -2705,18 +2699,18 @@ def _chain_step(
 
 
 def verify_many(
-    items: Sequence[tuple[str, bytes]],
+    items: Sequence[tuple[str, Bytes]],
     trust: TrustStore,
     *,
     now: datetime,
     nonces: NonceStore | None,
     chains: ChainStore | None,
     policy: PolicyEvaluator | PolicyRules | None = None,
-    options: VerifyOptions = VerifyOptions(),
+    options: VerifyOptions | None = None,
     catalog: Catalog | None = None,
     devices: DeviceStore | None = None,
     evidence_log: EvidenceSource | None = None,
-    threads: int | None = None,
+    threads: object = None,
 ) -> list[VerificationResult]:
     """Verify a batch with exactly these stores and policy (:meth:`Verifier.verify_many`).
 
@@ -2794,12 +2788,24 @@ def _refuse_batch_forks(results: dict[int, VerificationResult], runs: dict[int, 
     for (_, sequence), members in groups.items():
         if len(members) < 2:
             continue
-        found = {manifest_digest(_read(runs[i])) for i in members}  # as the audit's summaries hold them
+        found = {_branch(runs[i], results[i]) for i in members}  # as the audit's summaries hold them
         if len(found) > 1:
             for i in members:
                 results[i] = with_batch_fork(results[i], sequence, found)
             forked.extend(members)
     return forked
+
+
+def _branch(run: _Run, result: VerificationResult) -> str:
+    """The digest a fork's branch is told apart by: the manifest's, or its payload's when it has none.
+
+    A signed manifest that cannot be written canonically (an integer beyond 2**53) has no manifest
+    digest; it was refused on its own (``envelope.malformed``), and is still a branch of its own.
+    """
+    try:
+        return manifest_digest(_read(run))
+    except InputError:
+        return f"payload {result.subject}"
 
 
 def _read(run: _Run) -> WorkloadManifest:
@@ -2850,7 +2856,7 @@ _ORDER_STATEMENT = msgspec.json.Decoder(
 ).decode
 
 
-def chain_order_key(raw: bytes) -> tuple[str, int]:
+def chain_order_key(raw: Bytes) -> tuple[str, int]:
     """(node key id, sequence) read from an envelope before it is verified — for ordering only.
 
     Read with typed C decoders that look at nothing else (10x quicker than parsing it all);
@@ -2861,7 +2867,7 @@ def chain_order_key(raw: bytes) -> tuple[str, int]:
     return ("", -1) if pred is None else (pred.node.key_id, pred.freshness.sequence)
 
 
-def _claimed_hostname(raw: bytes) -> str | None:
+def _claimed_hostname(raw: Bytes) -> str | None:
     """The host name an envelope's manifest gives, read before anything is verified (to choose only).
 
     None for input the typed C decoders of :func:`chain_order_key` cannot read.
@@ -2870,9 +2876,10 @@ def _claimed_hostname(raw: bytes) -> str | None:
     return None if pred is None else pred.node.hostname
 
 
-def _claims(raw: bytes) -> Any:
+def _claims(raw: Bytes) -> Any:
     """The predicate's node and freshness as the views read them, or None for input they cannot read."""
     try:
+        raw = input_bytes(raw)
         one = split_one_signature(raw)  # the common envelope, by its frame (base64 by SIMD)
         payload = one[3] if one is not None else _ORDER_ENVELOPE(raw).payload  # type: ignore[attr-defined]
         return _ORDER_STATEMENT(payload).predicate  # type: ignore[attr-defined]

@@ -55,6 +55,7 @@ from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.signer import SSlibKey
 
 import attest
+from attest._internal import native
 from attest.build import build_manifest
 from attest.cli.demo import NODES, OPERATOR, TENANT
 from attest.crypto.dsse import pae
@@ -579,6 +580,7 @@ def main() -> int:
     if args.state and not args.cli:
         ap.error("--state goes with --cli")
     policy = policy_with_list(args.policy_list) if args.policy_list else None
+    print(f"verifier: {native.status()} (ATTEST_PURE=1 runs the pure Python build of the same source)")
     print(
         f"8-GPU H100 manifests, {args.n} envelopes x {args.rounds} rounds, best round kept; chain check {'on' if args.chain else 'off'}"
         + (f"; us-ear with a {args.policy_list}-entry screening list" if policy else "; no policy")

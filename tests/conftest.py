@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from attest._internal import native
 from attest.build import build_manifest
 from attest.crypto.dsse import encode_envelope, sign_payload
 from attest.crypto.keys import Algorithm, SigningKey, VerifyingKey
@@ -37,7 +38,17 @@ REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO.parent / "shared" / "vectors" / "nvidia"
 NOW = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
 
-SITE = Site(facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032, accuracy=500)
+COMPILED = native.status().startswith("compiled")
+"""Whether this run's verifier is mypyc's compiled build (setup.py); tests/test_native.py runs the
+verifier's own tests again as pure Python when it is."""
+PURE_ONLY = pytest.mark.skipif(
+    COMPILED,
+    reason="patches a function that compiled callers call directly: tests/test_native.py runs it as pure Python",
+)
+
+SITE = Site(
+    facility_id="jhb-2", name="Johor DC 2", country="MY", latitude=1.6561, longitude=103.6032, accuracy=500
+)
 OPERATOR = Operator(name="Example Cloud Sdn. Bhd.", country="MY")
 TENANT = Tenant.from_obj(
     {
@@ -62,7 +73,9 @@ class Node:
     def manifest(self, *, now: datetime = NOW, chain: bool = False, **changes: Any) -> WorkloadManifest:
         """A fresh manifest; ``chain`` links it after the last one made with chain=True."""
         evidence = SimulatedGpuSource(self.preset, seed=self.host, hostname=self.host).read()
-        job = Job(id="slurm-48211", scheduler="slurm", phase="start", started_at=now, declared_training_ops=3.1e24)
+        job = Job(
+            id="slurm-48211", scheduler="slurm", phase="start", started_at=now, declared_training_ops=3.1e24
+        )
         after = self.history[-1] if chain and self.history else None
         m = build_manifest(
             evidence=evidence,
@@ -145,7 +158,9 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 def cli(tmp_path: Path) -> CliRunner:
     """Run the real ``attest`` command in a subprocess, in ``tmp_path``."""
 
-    def run(*args: str, input: str | None = None, check_code: int | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, input: str | None = None, check_code: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
         proc = subprocess.run(
             [sys.executable, "-m", "attest.cli.main", *args],
@@ -164,8 +179,19 @@ def cli(tmp_path: Path) -> CliRunner:
     return run
 
 
-CLI_SITE = {"facility_id": "jhb-2", "name": "Johor DC 2", "country": "MY", "latitude": 1.6561, "longitude": 103.6032, "accuracy": 500}
-CLI_TENANT = {"legal_name": "Example Robotics Inc.", "headquarters_country": "US", "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"}}
+CLI_SITE = {
+    "facility_id": "jhb-2",
+    "name": "Johor DC 2",
+    "country": "MY",
+    "latitude": 1.6561,
+    "longitude": 103.6032,
+    "accuracy": 500,
+}
+CLI_TENANT = {
+    "legal_name": "Example Robotics Inc.",
+    "headquarters_country": "US",
+    "ultimate_parent": {"legal_name": "Example Holdings Inc.", "headquarters_country": "US"},
+}
 CLI_OPERATOR = "Example Cloud Sdn. Bhd."
 
 
@@ -175,20 +201,72 @@ def workspace(tmp_path: Path, cli: CliRunner) -> Path:
     (tmp_path / "site.json").write_text(json.dumps(CLI_SITE))
     (tmp_path / "tenant.json").write_text(json.dumps(CLI_TENANT))
     cli("keygen", "--out", "node", check_code=0)
-    cli("trust", "add", "node/attest.pub", "--trust", "trust.json", "--operator", CLI_OPERATOR, "--site", "jhb-2", "--country", "MY", check_code=0)
+    cli(
+        "trust",
+        "add",
+        "node/attest.pub",
+        "--trust",
+        "trust.json",
+        "--operator",
+        CLI_OPERATOR,
+        "--site",
+        "jhb-2",
+        "--country",
+        "MY",
+        check_code=0,
+    )
     return tmp_path
 
 
 def make_envelope(cli: CliRunner, name: str = "m", *extra: str) -> None:
     """Build and sign NAME.json into NAME.env.json with the real CLI, in the workspace."""
-    cli("manifest", "--site", "site.json", "--tenant", "tenant.json", "--job-id", "slurm-1", "--operator", CLI_OPERATOR,
-        "--key", "node/attest.key", "--simulate", "h100", "--seed", "n1", "-o", f"{name}.json", *extra, check_code=0)
+    cli(
+        "manifest",
+        "--site",
+        "site.json",
+        "--tenant",
+        "tenant.json",
+        "--job-id",
+        "slurm-1",
+        "--operator",
+        CLI_OPERATOR,
+        "--key",
+        "node/attest.key",
+        "--simulate",
+        "h100",
+        "--seed",
+        "n1",
+        "-o",
+        f"{name}.json",
+        *extra,
+        check_code=0,
+    )
     cli("sign", f"{name}.json", "--key", "node/attest.key", "-o", f"{name}.env.json", check_code=0)
 
-__all__ = ["CHALLENGER", "CLI_OPERATOR", "CLI_SITE", "CLI_TENANT", "NOW", "OPERATOR", "REPO", "SITE", "TENANT", "VECTORS", "CliRunner", "Node", "fresh_binding", "make_envelope", "trusted_node", "workspace"]
+
+__all__ = [
+    "CHALLENGER",
+    "CLI_OPERATOR",
+    "CLI_SITE",
+    "CLI_TENANT",
+    "NOW",
+    "OPERATOR",
+    "REPO",
+    "SITE",
+    "TENANT",
+    "VECTORS",
+    "CliRunner",
+    "Node",
+    "fresh_binding",
+    "make_envelope",
+    "trusted_node",
+    "workspace",
+]
 
 
-def fork_branches(node: Node, now: datetime = NOW) -> tuple[WorkloadManifest, WorkloadManifest, WorkloadManifest]:
+def fork_branches(
+    node: Node, now: datetime = NOW
+) -> tuple[WorkloadManifest, WorkloadManifest, WorkloadManifest]:
     """A node's chained manifest and two different manifests after it at the same sequence (a fork)."""
     first = node.manifest(now=now, chain=True)
     evidence = SimulatedGpuSource(node.preset, seed=node.host, hostname=node.host).read()

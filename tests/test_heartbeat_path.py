@@ -24,7 +24,7 @@ from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.policy.engine import Policy, load_policy
 from attest.sign import TemplateSigner, build_statement, manifest_digest
 from attest.verify import RulesOnly, Verifier, VerifyOptions
-from tests.conftest import NOW, Node, trusted_node
+from tests.conftest import NOW, PURE_ONLY, Node, trusted_node
 
 US_EAR = load_policy("us-ear")
 LATER = NOW + timedelta(minutes=5)  # after every heartbeat the tests make, before any expires
@@ -344,6 +344,7 @@ def test_a_policy_engine_subclass_is_judged_every_time() -> None:
     assert hits(fast) == 0
 
 
+@PURE_ONLY
 def test_each_signature_is_checked_once_a_forged_one_included(monkeypatch: pytest.MonkeyPatch) -> None:
     from attest.crypto.keys import VerifyingKey
 
@@ -599,7 +600,9 @@ def test_buffers_oversize_and_revoked_envelopes_are_not_checked_ahead() -> None:
     node = trusted_node()
     (data,) = envelopes(node, chained(node, 1))
     assert _check_ahead(node.trust, data, 1 << 20) is not None
-    assert _check_ahead(node.trust, bytearray(data), 1 << 20) is None  # a buffer may change before it is judged
+    assert (
+        _check_ahead(node.trust, bytearray(data), 1 << 20) is None
+    )  # a buffer may change before it is judged
     assert _check_ahead(node.trust, data, len(data) - 1) is None  # oversize: never read
     revoked = node.trust.with_revoked(node.key.public.key_id)
     assert _check_ahead(revoked, data, 1 << 20) is None

@@ -15,7 +15,7 @@ from attest.policy import load_policy
 from attest.policy.engine import Facts
 from attest.replay import MemoryChainStore, MemoryNonceStore
 from attest.verify import Verifier, VerifyOptions, verify_envelope
-from tests.conftest import NOW, CliRunner, Node, trusted_node
+from tests.conftest import NOW, OPERATOR, CliRunner, Node, trusted_node
 
 LATER = NOW + timedelta(minutes=1)
 
@@ -37,7 +37,9 @@ def test_defaults_are_the_clis(node: Node) -> None:
     again = verifier.verify(raw, now=LATER)  # the same manifest again: seen before, as with --state
     assert again.status is Status.AFFIRMING and "freshness.seen_before" in rules(again)
     # Another payload reusing its nonce: a replay, remembered in memory.
-    other = node.manifest(job={"id": "x", "scheduler": "slurm", "phase": "start"}, freshness=manifest.freshness.to_obj())
+    other = node.manifest(
+        job={"id": "x", "scheduler": "slurm", "phase": "start"}, freshness=manifest.freshness.to_obj()
+    )
     replay = verifier.verify(node.envelope(other), now=LATER)
     assert replay.status is Status.CONTRAINDICATED and "freshness.nonce_reused" in rules(replay)
 
@@ -64,7 +66,9 @@ def test_function_without_stores_says_what_it_did_not_check(node: Node) -> None:
     assert not {"freshness.replay_not_checked", "chain.not_checked"} & set(rules(with_stores))
     # The Verifier told to skip says so too.
     skipped = Verifier(node.trust, policy=None, nonces=None, chains=None).verify(node.envelope(), now=LATER)
-    assert {"freshness.replay_not_checked", "chain.not_checked", "policy.not_evaluated"} <= set(rules(skipped))
+    assert {"freshness.replay_not_checked", "chain.not_checked", "policy.not_evaluated"} <= set(
+        rules(skipped)
+    )
 
 
 def test_each_result_names_its_anchors(node: Node) -> None:
@@ -73,7 +77,9 @@ def test_each_result_names_its_anchors(node: Node) -> None:
     assert r.anchors is not None
     assert r.anchors.policy == f"us-ear@{policy.version}"
     catalog = bundled_catalog()
-    assert r.anchors.catalog == catalog.anchor and r.anchors.catalog.startswith(catalog.document.date + " sha256:")
+    assert r.anchors.catalog == catalog.anchor and r.anchors.catalog.startswith(
+        catalog.document.date + " sha256:"
+    )
     assert r.anchors.cc_root_sha256 is None and r.anchors.landmark_registry is None
     none = Verifier(node.trust, policy=None).verify(node.envelope(), now=LATER)
     assert none.anchors is not None and none.anchors.policy is None
@@ -99,13 +105,19 @@ def test_the_catalog_given_reaches_the_policy_rules(node: Node) -> None:
     """A catalog that prohibits the H100 makes the prohibited-hardware rule fire (the bundled one does not)."""
     policy = load_policy("us-ear")
     bundled = Verifier(node.trust, policy=policy).verify(node.envelope(), now=LATER)
-    assert "policy.prohibited_hardware" not in [f.rule for f in bundled.findings if f.severity is not Severity.INFO]
-    custom = Verifier(node.trust, policy=policy, catalog=_prohibiting("h100")).verify(node.envelope(), now=LATER)
+    assert "policy.prohibited_hardware" not in [
+        f.rule for f in bundled.findings if f.severity is not Severity.INFO
+    ]
+    custom = Verifier(node.trust, policy=policy, catalog=_prohibiting("h100")).verify(
+        node.envelope(), now=LATER
+    )
     fired = [f for f in custom.findings if f.severity is not Severity.INFO]
     assert [f.rule for f in fired] == ["policy.prohibited_hardware"] * len(fired) and fired
     assert custom.status is Status.CONTRAINDICATED
     # The same through the function wrapper's catalog= and through the engine's Facts.
-    wrapped = verify_envelope(node.envelope(), node.trust, now=LATER, policy=policy, catalog=_prohibiting("h100"))
+    wrapped = verify_envelope(
+        node.envelope(), node.trust, now=LATER, policy=policy, catalog=_prohibiting("h100")
+    )
     assert wrapped.status is Status.CONTRAINDICATED
 
 
@@ -124,23 +136,33 @@ def test_verify_many_orders_chains_and_shares_state() -> None:
     node = trusted_node()
     raws = [node.envelope(node.manifest(now=NOW + timedelta(minutes=i), chain=True)) for i in range(3)]
     verifier = Verifier(node.trust, policy=None)
-    results = verifier.verify_many([(f"m{i}", r) for i, r in reversed(list(enumerate(raws)))], now=LATER + timedelta(minutes=3))
+    results = verifier.verify_many(
+        [(f"m{i}", r) for i, r in reversed(list(enumerate(raws)))], now=LATER + timedelta(minutes=3)
+    )
     assert [r.status for r in results] == [Status.AFFIRMING] * 3, [r.findings for r in results]
     # The batch's state is the verifier's: one of it again is seen before, a new manifest going back is a rollback.
     again = verifier.verify(raws[1], now=LATER + timedelta(minutes=3))
     assert again.status is Status.AFFIRMING and "freshness.seen_before" in rules(again), rules(again)
-    back = verifier.verify(node.envelope(node.manifest(now=NOW + timedelta(minutes=4))), now=LATER + timedelta(minutes=3))
+    back = verifier.verify(
+        node.envelope(node.manifest(now=NOW + timedelta(minutes=4))), now=LATER + timedelta(minutes=3)
+    )
     assert "chain.sequence_rollback" in rules(back)
 
 
 def test_audit_takes_a_policy_object() -> None:
     node = trusted_node()
-    items = [(f"m{i}.json", node.envelope(node.manifest(now=NOW + timedelta(minutes=i), chain=True))) for i in range(3)]
+    items = [
+        (f"m{i}.json", node.envelope(node.manifest(now=NOW + timedelta(minutes=i), chain=True)))
+        for i in range(3)
+    ]
     at = NOW + timedelta(hours=1)
     by_name = audit(items, node.trust, now=at, policy="us-ear")
     by_object = audit(items, node.trust, now=at, policy=load_policy("us-ear"))
     assert [r.to_obj() for r in by_object.results] == [r.to_obj() for r in by_name.results]
-    assert all(r.anchors is not None and r.anchors.policy and r.anchors.policy.startswith("us-ear@") for r in by_object.results)
+    assert all(
+        r.anchors is not None and r.anchors.policy and r.anchors.policy.startswith("us-ear@")
+        for r in by_object.results
+    )
     custom = audit(items, node.trust, now=at, policy=_Rules())
     assert all(r.status is Status.AFFIRMING for r in custom.results)
 
@@ -176,7 +198,9 @@ def test_the_landmark_registry_is_named_by_its_digest(node: Node) -> None:
 
     def registry(lat: float) -> LandmarkRegistry:
         key = SigningKey.generate().public.spki_b64()
-        return LandmarkRegistry(landmarks=[Landmark(id="a", latitude=lat, longitude=103.6, public_key=key, operator="A")])
+        return LandmarkRegistry(
+            landmarks=[Landmark(id="a", latitude=lat, longitude=103.6, public_key=key, operator="A")]
+        )
 
     one, two = registry(1.6), registry(1.7)
     a = Verifier(node.trust, options=VerifyOptions(landmarks=one)).verify(node.envelope(), now=LATER).anchors
@@ -196,7 +220,9 @@ def test_a_bound_manifest_without_a_device_store_says_the_two_node_check_was_not
     bare = verify_envelope(raw, node.trust, now=LATER, options=options(vendor))
     assert bare.location_grade == "hardware-bound", bare.findings
     assert "hardware.devices_not_checked" in rules(bare)
-    checked = verify_envelope(raw, node.trust, now=LATER, options=options(vendor), devices=MemoryDeviceStore())
+    checked = verify_envelope(
+        raw, node.trust, now=LATER, options=options(vendor), devices=MemoryDeviceStore()
+    )
     assert checked.location_grade == "hardware-bound" and "hardware.devices_not_checked" not in rules(checked)
     # The Verifier's default keeps a device store, and names the root it checked against.
     verifier = Verifier(node.trust, options=options(vendor))
@@ -242,7 +268,11 @@ def test_policies_differing_only_in_a_screening_list_keep_their_own_verdicts(tmp
     listed = ScreeningList(
         name="house-list",
         date="2026-11-01",
-        entries=[ListEntry(id="h-1", list_id="entity-list", name="Example Robotics Inc.", country="US", countries=["US"])],
+        entries=[
+            ListEntry(
+                id="h-1", list_id="entity-list", name="Example Robotics Inc.", country="US", countries=["US"]
+            )
+        ],
     )
     (tmp_path / "house.json").write_text(listed.to_json(indent=None))
     (tmp_path / "empty.json").write_text(listed.model_copy(update={"entries": []}).to_json(indent=None))
@@ -262,4 +292,108 @@ def test_policies_differing_only_in_a_screening_list_keep_their_own_verdicts(tmp
         empty = verifiers["empty"].verify(raw, now=LATER + timedelta(minutes=i))
         assert "policy.screening" in rules(house) and house.status is not Status.AFFIRMING
         assert empty.status is Status.AFFIRMING, rules(empty)
-        assert house.trust_vector.tenant is not Status.AFFIRMING and empty.trust_vector.tenant is Status.AFFIRMING
+        assert (
+            house.trust_vector.tenant is not Status.AFFIRMING
+            and empty.trust_vector.tenant is Status.AFFIRMING
+        )
+
+
+def test_a_fork_branch_without_a_canonical_digest_refuses_only_its_fork(
+    tmp_path: Path, cli: CliRunner
+) -> None:
+    """A node signs a second manifest of the same sequence with an integer beyond 2**53 (no canonical form).
+
+    The batch judges every file: that branch is refused (malformed) and the fork it makes refuses its
+    twin; another node's envelope is judged as usual (the batch once ended with no verdict at all).
+    """
+    import base64
+
+    from attest.crypto.dsse import encode_envelope, sign_payload
+
+    node, other = trusted_node(), trusted_node()
+    raw = node.envelope(node.manifest())
+    envelope = json.loads(raw)
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    statement["predicate"]["gpus"][1]["memory_total_mib"] = 2**53
+    payload = json.dumps(statement, separators=(",", ":")).encode()
+    twin = encode_envelope(sign_payload(payload, envelope["payloadType"], [node.key]))
+    elsewhere = other.envelope(other.manifest())
+    trust = node.trust.with_key(other.key.public, operator=OPERATOR.name, sites=["jhb-2"], countries=["MY"])
+
+    results = Verifier(trust).verify_many(
+        [("a", raw), ("twin", twin), ("b", elsewhere)], now=NOW + timedelta(minutes=1)
+    )
+    assert [r.status for r in results] == [Status.CONTRAINDICATED, Status.CONTRAINDICATED, Status.AFFIRMING]
+    assert "chain.fork" in {f.rule for f in results[0].findings}
+    assert "envelope.malformed" in {f.rule for f in results[1].findings}
+
+    for name, data in (("a.json", raw), ("twin.json", twin), ("b.json", elsewhere)):
+        (tmp_path / name).write_bytes(data)
+    trust.save(tmp_path / "trust.json")
+    (tmp_path / "batch").mkdir()
+    for name in ("a.json", "twin.json", "b.json"):
+        (tmp_path / "batch" / name).write_bytes((tmp_path / name).read_bytes())
+    audited = cli(
+        "audit",
+        str(tmp_path / "batch"),
+        "--trust",
+        str(tmp_path / "trust.json"),
+        "--now",
+        (NOW + timedelta(minutes=1)).isoformat(),
+        check_code=3,
+    )  # the audit once stopped, exit 2
+    assert "chain.fork" in audited.stdout and "envelope.malformed" in audited.stdout
+    out = cli(
+        "verify",
+        str(tmp_path / "a.json"),
+        str(tmp_path / "twin.json"),
+        str(tmp_path / "b.json"),
+        "--trust",
+        str(tmp_path / "trust.json"),
+        "--format",
+        "json",
+        "--now",
+        (NOW + timedelta(minutes=1)).isoformat(),
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert [line["status"] for line in lines] == ["contraindicated", "contraindicated", "affirming"], (
+        out.stderr
+    )
+
+
+def test_a_knob_of_the_wrong_kind_is_refused_at_once() -> None:
+    """A 0 for a flag or a float for a size once judged as pure Python and raised compiled: refused alike now."""
+    import pytest
+
+    from attest.errors import InputError
+
+    for bad in (
+        {"require_canonical": 0},
+        {"require_canonical": None},
+        {"as_of_issue": "yes"},
+        {"max_bytes": 1e6},
+        {"max_bytes": float("nan")},
+        {"max_bytes": True},
+        {"max_bytes": 0},
+        {"clock_skew": 60},
+        {"max_validity": timedelta(seconds=-1)},
+        {"cc_root": "-----BEGIN"},
+    ):
+        with pytest.raises(InputError, match="VerifyOptions"):
+            VerifyOptions(**bad)
+
+
+def test_batch_items_and_labels_of_the_wrong_kind_are_type_errors(node: Node) -> None:
+    import pytest
+
+    raw = node.envelope(node.manifest())
+    verifier = Verifier(node.trust)
+    assert [r.status for r in verifier.verify_many([["a", raw]], now=NOW + timedelta(minutes=1))] == [
+        Status.AFFIRMING
+    ]
+    for items in ([("a", raw, "extra")], [(3, raw)], ["a"], [("a", "not bytes")]):
+        with pytest.raises(TypeError):
+            Verifier(node.trust).verify_many(items, now=NOW + timedelta(minutes=1))  # type: ignore[arg-type]
+    for source in (3, b"x"):
+        with pytest.raises(TypeError):
+            verifier.verify(raw, now=NOW + timedelta(minutes=1), source=source)  # type: ignore[arg-type]

@@ -71,6 +71,18 @@ class BoundGpuSeen(NamedTuple):
 _DEVICES: ByIdentity[tuple[tuple[BoundGpuSeen, datetime | None], ...]] = ByIdentity(256)
 
 
+def _digest(m: WorkloadManifest, result: VerificationResult) -> str:
+    """The manifest's digest, or its payload's when it has no canonical form (an integer beyond 2**53).
+
+    Such a manifest was refused (``envelope.malformed``) and no successor can name it; the audit
+    still summarises it as the branch it is, instead of stopping.
+    """
+    try:
+        return manifest_digest(m)
+    except InputError:
+        return f"payload {result.subject}"
+
+
 def _bound(m: WorkloadManifest) -> tuple[tuple[BoundGpuSeen, datetime | None], ...]:
     """Each GPU with a device certificate: its declared UUID and serial, its device identity, its binding date."""
     from attest.hardware.devices import gpu_devices
@@ -154,7 +166,7 @@ class ManifestSummary(NamedTuple):
             node=m.node.hostname,
             sequence=m.freshness.sequence,
             previous=m.freshness.previous,
-            digest=manifest_digest(m),
+            digest=_digest(m, result),
             issued_at=m.freshness.issued_at,
             site=m.site.facility_id,
             country=m.site.country,

@@ -14,6 +14,7 @@ import os
 import sys
 
 from attest import __version__
+from attest._internal import native
 from attest.cli.common import HelpFormatter
 from attest.errors import AttestError
 
@@ -61,7 +62,11 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         epilog="start with:  attest demo\nhelp on a verb:  attest VERB --help",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"compute-attest {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"compute-attest {__version__}\nverifier: {native.status()}",  # compiled, or pure Python and why
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     if verb in VERBS:
         modules = [VERBS[verb]]

@@ -17,12 +17,29 @@ import math
 import re
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from attest.errors import InputError, InputTooLarge
 
-DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_MAX_BYTES: Final = 1024 * 1024
 """Default size limit for one envelope or manifest (1 MiB)."""
+
+
+Bytes = bytes | bytearray | memoryview
+"""What the readers of envelopes take: bytes, or a buffer (read as it holds them then, see :func:`input_bytes`)."""
+
+
+def input_bytes(data: object, what: str = "an envelope") -> bytes:
+    """``data`` as bytes: ``bytes`` as it is, a bytearray or memoryview copied as it holds them now.
+
+    Raises:
+        TypeError: for anything else (a ``str`` included: an envelope's identity is its bytes).
+    """
+    if type(data) is bytes:
+        return data
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    raise TypeError(f"{what} is bytes (or a bytearray or memoryview), not {type(data).__name__}")
 
 
 class _DuplicateKeyError(ValueError):

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import pybase64
 
-from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, strict_loads
+from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS, Bytes, input_bytes, strict_loads
 from attest.crypto.keys import SigningKey
 from attest.errors import EnvelopeError, InputError
 from attest.model.statement import PAYLOAD_TYPE_INTOTO, Envelope, Signature
@@ -257,7 +257,7 @@ def _parse_canonical(raw: bytes) -> tuple[Envelope, bytes] | None:
 
 
 def parse_envelope(
-    raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, require_canonical: bool = True
+    raw: Bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, require_canonical: bool = True
 ) -> tuple[Envelope, bytes]:
     """Parse envelope bytes strictly; return the envelope and its decoded payload.
 
@@ -267,7 +267,9 @@ def parse_envelope(
     Raises:
         EnvelopeError: with ``rule`` set to ``envelope.oversize``,
             ``envelope.malformed``, ``envelope.noncanonical`` or ``envelope.base64``.
+        TypeError: ``raw`` is not bytes, a bytearray or a memoryview.
     """
+    raw = input_bytes(raw)
     if len(raw) > max_bytes:
         raise EnvelopeError(
             f"envelope is {human_size(len(raw))}, over the limit of {human_size(max_bytes)}",

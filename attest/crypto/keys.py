@@ -195,14 +195,17 @@ class VerifyingKey:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
-    def verify(self, signature: bytes, data: bytes) -> bool:
-        """Return whether ``signature`` is valid over ``data``; never raises on bad input."""
+    def verify(self, signature: object, data: object) -> bool:
+        """Return whether ``signature`` is valid over ``data`` (bytes, or buffers); never raises on bad input.
+
+        Anything but bytes-like input (a ``str``, None) is no valid signature: False, in every build.
+        """
         try:
             if self._ecdsa is None:
-                self._key.verify(signature, data)  # type: ignore[call-arg]
+                self._key.verify(signature, data)  # type: ignore[call-arg,arg-type]
             else:
-                self._key.verify(signature, data, self._ecdsa)  # type: ignore[call-arg]
-        except (InvalidSignature, ValueError):
+                self._key.verify(signature, data, self._ecdsa)  # type: ignore[call-arg,arg-type]
+        except (InvalidSignature, ValueError, TypeError):
             return False
         return True
 
@@ -240,8 +243,9 @@ class SigningKey:
         return self.public.key_id
 
     @classmethod
-    def generate(cls, algorithm: Algorithm = Algorithm.ED25519) -> SigningKey:
-        """Generate a new key."""
+    def generate(cls, algorithm: Algorithm | None = None) -> SigningKey:
+        """Generate a new key (Ed25519 unless ``algorithm`` says otherwise)."""
+        algorithm = algorithm if algorithm is not None else Algorithm.ED25519
         if algorithm is Algorithm.ED25519:
             return cls(ed25519.Ed25519PrivateKey.generate())
         return cls(ec.generate_private_key(_CURVES[algorithm]()))

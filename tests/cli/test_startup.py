@@ -35,7 +35,9 @@ def test_a_verb_builds_only_its_own_module() -> None:
 def _loaded_after(code: str) -> list[str]:
     heavy = ("pydantic", "numpy", "requests", "rapidfuzz", "cryptography", "attest.model", "attest.verify")
     probe = f"import sys\n{code}\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
     return out.stdout.split()
 
 
@@ -51,7 +53,9 @@ def test_daemon_client_commands_load_no_models(tmp_path: Path) -> None:
         "assert rc == 2, rc"
     )
     assert _loaded_after(code) == []
-    assert _loaded_after("import attest; from attest.daemon import Client; import attest.scheduler.slurm") == []
+    assert (
+        _loaded_after("import attest; from attest.daemon import Client; import attest.scheduler.slurm") == []
+    )
 
 
 def test_public_names_still_import_on_use() -> None:
@@ -73,10 +77,13 @@ def test_public_names_still_import_on_use() -> None:
         raise AssertionError("an unknown name must raise AttributeError")
     assert "cryptography" in _loaded_after("import attest; attest.SigningKey")
     # submodules as attributes, as when the package imported them eagerly
-    assert "attest.model" in _loaded_after("import attest; assert attest.model.WorkloadManifest; assert attest.hardware.PRESETS")
+    assert "attest.model" in _loaded_after(
+        "import attest; assert attest.model.WorkloadManifest; assert attest.hardware.PRESETS"
+    )
 
 
 def test_version_loads_no_verb(cli: Any) -> None:
     out = cli("--version", check_code=0)
     assert out.stdout.startswith("compute-attest ")
+    assert out.stdout.splitlines()[1].startswith(("verifier: compiled (mypyc)", "verifier: pure Python ("))
     assert _choices(build_parser("--version")) == []

@@ -206,3 +206,18 @@ def test_a_trust_store_with_the_identity_key_is_refused_by_the_cli(tmp_path: Pat
     (tmp_path / "e.json").write_text(json.dumps(env))
     proc = cli("verify", "--trust", "trust.json", "e.json")
     assert proc.returncode == 2 and "weak Ed25519 public key" in proc.stderr, (proc.returncode, proc.stderr)
+
+
+def test_verify_takes_buffers_and_refuses_anything_else_without_raising() -> None:
+    """The same in the compiled build and as pure Python: buffers verify, a str or None is no valid signature."""
+    from attest.crypto.keys import Algorithm, SigningKey
+
+    for algorithm in Algorithm:
+        key = SigningKey.generate(algorithm)
+        data = b"heartbeat"
+        signature = key.sign(data)
+        assert key.public.verify(signature, data)
+        assert key.public.verify(bytearray(signature), memoryview(data))
+        assert not key.public.verify(signature.hex(), data)
+        assert not key.public.verify(signature, None)
+        assert not key.public.verify(signature, data + b"!")
