@@ -46,6 +46,16 @@ Weak evidence (a warning: declare the principal place of business):
   invisible characters are gone and its digits folded to ASCII, has the shape and check digit
   of a USCC, as when written compactly.
 
+Only a warning, where the strong form would block lawful customers:
+
+- a Traditional-script name with 股份有限公司 and a PRC place first from a party declared in TW
+  (長春石油化學股份有限公司, 大連化學工業股份有限公司 are Taiwanese), unless the place is bracketed
+  or carries 市 or 省;
+- a place shared with Korea or Singapore (Danyang, Dongyang, Jurong);
+- an unbracketed place before "Limited" alone from a party declared where "Limited" is the
+  company's own form (the UK, Ireland and others: "Acme Shanghai Limited"), or after "of"
+  ("Friends of Tibet Limited").
+
 Not evidence: a name with no legal form ("Peking Duck House"), or with another country's
 form ("Canton Road Pte. Ltd.", "Beijing Lion Technology (Singapore) Pte. Ltd."), and names
 of PRC places that are also places elsewhere (Nanyang, Anyang, Taoyuan, Xinyi, Lianjiang).
@@ -116,9 +126,9 @@ _PLACES = frozenset(
     shangluo jiayuguan jinchang baiyin tianshui zhangye pingliang jiuquan longnan linxia
     haidong golmud shizuishan guyuan zhongwei karamay turpan hami changji korla kashgar hotan
     shihezi yining
-    yiwu kunshan jiangyin zhangjiagang changshu taicang yixing liyang danyang jurong yangzhong
+    yiwu kunshan jiangyin zhangjiagang changshu taicang yixing liyang yangzhong
     taixing jingjiang rugao haimen qidong xinghua dongtai gaoyou yizheng pizhou cixi yuyao haining
-    tongxiang pinghu zhuji shengzhou yueqing ruian rui'an wenling linhai dongyang lanxi jiangshan
+    tongxiang pinghu zhuji shengzhou yueqing ruian rui'an wenling linhai lanxi jiangshan
     jiande linan lin'an jinjiang fuqing zhangping shaowu wuyishan jianou fuding shouguang zhucheng
     qingzhou gaomi changyi anqiu laizhou longkou penglai zhaoyuan laiyang qixia zoucheng tengzhou
     qufu jiaozhou pingdu laixi xintai feicheng kaiping enping heshan sihui gaoyao lianzhou leizhou
@@ -159,7 +169,8 @@ _SAR = {
     "macao": "Macau",
 }
 # Older (postal, Wade-Giles) spellings and names that are also used elsewhere ("Canton Road",
-# "Peking Duck", Dali in Cyprus, Aksu in Kazakhstan): a warning, never the rule's severity.
+# "Peking Duck", Dali in Cyprus, Aksu in Kazakhstan; Danyang and Dongyang are Korean places and
+# names, as in Dongyang Piston Co., Ltd.; Jurong is in Singapore): a warning, never the rule's severity.
 _OLD_PLACES = frozenset(
     """
     peking peiping canton kwangchow hangchow tientsin nanking tsingtao tsingtau chungking amoy
@@ -167,6 +178,7 @@ _OLD_PLACES = frozenset(
     chekiang fukien kwangtung kwangsi szechuan szechwan hupeh honan hopeh hopei shantung shansi
     kansu anhwei kiangsi kweichow sinkiang ningsia tsinghai chinghai
     dali puer chaoyang aksu wuwei
+    danyang dongyang jurong
     """.split()  # noqa: SIM905
 )
 # The legal forms of an English PRC enterprise name: "Co., Ltd." and its spellings (also the
@@ -232,6 +244,11 @@ _CJK_FORMS = (
 )
 # A branch or office named after its company: 深圳市…有限公司新加坡分公司, …有限公司深圳分公司
 _CJK_BRANCH = re.compile(r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处)$")
+# Where "Limited" alone is a company's own legal form (an unbracketed PRC place before it is only a
+# warning from a party declared there: "Acme Shanghai Limited" is a British or Irish company name)
+LIMITED_COUNTRIES = frozenset(
+    {"GB", "IE", "IM", "JE", "GG", "GI", "MT", "CY", "NZ", "AU", "IN", "ZA", "NG", "KE"}
+)
 # Where companies write Chinese-script names with these forms themselves (weak evidence is not taken)
 CHINESE_SCRIPT_COUNTRIES = frozenset({"CN", "HK", "MO", "TW", "SG", "MY"})
 
@@ -315,7 +332,9 @@ def prc_registration(
         out += _english_evidence(latin, declared)
     cjk = re.sub(r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()")))
     if cjk:
-        out += _chinese_evidence(cjk, declared)
+        # a character the folding changed was Traditional: 長春…股份有限公司 from a party declared in TW
+        traditional = any(fold(ch) != ch for ch in name if "\u4e00" <= ch <= "\u9fff")
+        out += _chinese_evidence(cjk, declared, taiwanese=declared == "TW" and traditional)
     return out
 
 
@@ -437,7 +456,12 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} first and {form_text} last"))
         found = _place_at_end(words) if len(words) > 1 else None
         if found is not None:  # "Sunshine Logistics Shenzhen Co., Ltd.": the bracketed place unbracketed
-            strong = found[1] and form[0] in ("prc", "limited")
+            # with "Limited" alone, not from "Friends of Tibet Limited" (a place named, not a place of
+            # registration; "Bank of Shanghai Co., Ltd." is the PRC form and stays strong), nor from
+            # "Acme Shanghai Limited" declared in the UK or Ireland, where "Limited" is the own form
+            of_place = len(words) > found[2] and words[-found[2] - 1] == "of"
+            limited_ok = form[0] == "limited" and declared not in LIMITED_COUNTRIES and not of_place
+            strong = found[1] and (form[0] == "prc" or limited_ok)
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
         if declared != "TW" and (words[:1] == ["china"] or words[-2:] == ["of", "china"]):
             # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
@@ -464,8 +488,14 @@ def _where_cjk(place: str) -> str:
     return f"{place} ({sar}, counted as the PRC)" if sar else f"a PRC place ({place})"
 
 
-def _chinese_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
-    """A Chinese-script name's sign: a PRC place (or 香港, 澳门) and a PRC form, or a form alone."""
+def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> list[RegistrationEvidence]:
+    """A Chinese-script name's sign: a PRC place (or 香港, 澳门) and a PRC form, or a form alone.
+
+    ``taiwanese``: the name is written in Traditional characters by a party declared in TW, where
+    股份有限公司 is the company's own form and companies are named after mainland places (長春石油化學,
+    大連化學, 泰安產物保險): a place first with that form is a warning; bracketed or with 市 or 省 (the PRC's
+    administrative division), still strong.
+    """
     folded = "".join(text.split()).replace("（", "(").replace("）", ")")
     branch = _CJK_BRANCH.match(folded)
     if branch is not None:
@@ -485,6 +515,15 @@ def _chinese_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
     head = folded.lstrip("(")
     place_cjk = next((p for p in _CJK_PLACES if head.startswith(p) or f"({p})" in folded), None)
     if place_cjk is not None:
+        division = head.startswith((place_cjk + "市", place_cjk + "省")) or f"({place_cjk})" in folded
+        if taiwanese and form_cjk == "股份有限公司" and not division:
+            return [
+                RegistrationEvidence(
+                    False,
+                    f"its name reads as a PRC enterprise name: {_where_cjk(place_cjk)} and the legal form "
+                    f"{form_cjk} (also a Taiwanese form, in Traditional script)",
+                )
+            ]
         return [
             RegistrationEvidence(
                 True,

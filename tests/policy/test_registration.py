@@ -205,6 +205,49 @@ def test_neighbouring_spellings(name: str, declared: str, strong: bool | None) -
     assert [s.strong for s in signs] == ([] if strong is None else [strong]), signs
 
 
+
+# Review rv8, finding 1: lawful customers named after places a PRC place shares its name with.
+@pytest.mark.parametrize(
+    ("name", "declared", "strong"),
+    [
+        # Taiwanese companies (股份有限公司, Traditional script) named after mainland places
+        ("長春石油化學股份有限公司", "TW", False),
+        ("泰安產物保險股份有限公司", "TW", False),
+        ("大連化學工業股份有限公司", "TW", False),
+        ("中山工業股份有限公司", "TW", False),
+        ("南京資訊股份有限公司", "TW", False),
+        ("九江實業股份有限公司", "TW", False),
+        ("東莞電子股份有限公司", "TW", False),
+        # ... but not the PRC's own writing of it, nor from a party declared elsewhere
+        ("長春石油化學股份有限公司", "SG", True),
+        ("长春石油化学股份有限公司", "TW", True),  # Simplified script
+        ("深圳市艾克米科技股份有限公司", "TW", True),  # 市: the PRC's administrative division
+        ("深圳市艾克米電子股份有限公司", "TW", True),  # the same in Traditional
+        ("艾克米(長春)股份有限公司", "TW", True),  # a bracketed place
+        ("長春石油化學有限公司", "TW", True),  # 有限公司: not the Taiwanese 股份有限公司
+        # Korean romanizations shared with PRC places
+        ("Dongyang Piston Co., Ltd.", "KR", False),
+        ("Danyang Co., Ltd.", "KR", False),
+        # "Limited" is the company's own form in the UK and Ireland; "of" a place names it
+        ("Acme Shanghai Limited", "GB", False),
+        ("Acme Shanghai Limited", "IE", False),
+        ("Acme Shanghai Limited", "SG", True),
+        ("Acme (Shanghai) Limited", "GB", True),  # bracketed: the PRC and Hong Kong pattern
+        ("Friends of Tibet Limited", "GB", False),
+        ("Friends of Tibet Limited", "SG", False),
+        ("Bank of Shanghai Co., Ltd.", "SG", True),  # a PRC bank, in the PRC form
+        # warnings that stay warnings
+        ("Jurong Engineering Limited", "SG", False),
+        ("Canton Mills Inc.", "US", False),
+    ],
+)
+def test_places_shared_with_taiwan_korea_and_common_law_names_are_at_most_a_warning(
+    name: str, declared: str, strong: bool
+) -> None:
+    signs = prc_registration(name, [], declared)
+    assert [s.strong for s in signs] == [strong], signs
+
+
 # Review rt7 (finding B): a USCC written with separators, full-width digits or invisible
 # characters, under any spelling of the scheme, is the same USCC as written compactly.
 USCC = "914403001922038216"
