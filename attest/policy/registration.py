@@ -46,6 +46,17 @@ Weak evidence (a warning: declare the principal place of business):
   invisible characters are gone and its digits folded to ASCII, has the shape and check digit
   of a USCC, as when written compactly.
 
+Read the same way (strong): the name without quotes, end punctuation or a leading "The"
+("「深圳市…有限公司」", "\"Beijing … Co., Ltd.\";"), middle dots as spaces, square brackets as round,
+each part of "… Co., Ltd./Singapore"; offices as branches ("Singapore Office", "Liaison Office",
+"Singapore Br.", 深圳市…有限公司(新加坡分公司)); a Chinese-script PRC place among English words
+("深圳 Acme … Co., Ltd.", "Acme … (深圳) Co., Ltd."); the pinyin form "Youxian (Zeren) Gongsi";
+districts and zones (Pudong, Haidian, Xiong'an, Hengqin, Nansha, Qianhai); "(China)", "(PRC)" or
+a leading "PRC" with "Co., Ltd." or "Limited" and (中国) with a Chinese form (the naming of a
+foreign-invested enterprise registered in the PRC); (深圳市), (广东省); Macau's Portuguese forms
+(Limitada, Lda., S.A.) with Macau; 企业, 厂, 经营部 and 商行 after a PRC place. A Chinese-script name
+starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
+
 Only a warning, where the strong form would block lawful customers:
 
 - a Traditional-script name with 股份有限公司 and a PRC place first from a party declared in TW
@@ -137,6 +148,10 @@ _PLACES = frozenset(
     macheng liuyang ningxiang liling leiyang dingzhou xinji zhuozhou sanhe gaobeidian renqiu
     huanghua botou qianan dujiangyan pengzhou qionglai chongzhou jianyang ruili jinghong tengchong
     gejiu manzhouli erenhot suifenhe hunchun yanji wafangdian haicheng khorgas horgos kuytun
+    pudong minhang xuhui jing'an jingan yangpu songjiang jiading qingpu lingang zhangjiang haidian
+    shunyi changping fengtai dongcheng xicheng yizhuang daxing xiong'an xiongan hengqin nansha
+    qianhai futian longgang bao'an baoan longhua tianhe panyu huadu yuhang xiaoshan wujiang binhai
+    liangjiang
     """.split()  # noqa: SIM905  # a block of names reads better than a list of 400 strings
 )
 # The larger places whose name may be written in two syllables ("Shen Zhen", "Bei Jing")
@@ -185,8 +200,11 @@ _OLD_PLACES = frozenset(
 # Japanese, Korean and Thai form, so a PRC place is needed with it).
 _PRC_FORM = (
     r"(?:(?:co|corp|company|corporation)\.?\s*,?\s*(?:ltd|limited)\.?"
-    r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?)"  # 有限(责任)公司 word for word
+    r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?"  # 有限(责任)公司 word for word
+    r"|(?:gufen\s+)?youxian\s+(?:zeren\s+)?gongsi)"  # the same in pinyin
 )
+# The Portuguese forms of Macau ("Acme Tecnologia (Macau), Limitada"): with Macau, strong
+_MACAU_FORM = r"(?:limitada|lda\.?|s\.\s*a\.?|sa)"
 # "Limited" alone: the Hong Kong form, and how PRC names are often shortened in English
 _LIMITED_FORM = r"(?:ltd|limited)\.?"
 _OTHER_FORM = (
@@ -194,6 +212,7 @@ _OTHER_FORM = (
 )
 _FORMS = (
     ("prc", re.compile(rf"(?:^|[\s,])({_PRC_FORM})\s*$", re.IGNORECASE)),
+    ("macau", re.compile(rf"(?:^|[\s,])({_MACAU_FORM})\s*$", re.IGNORECASE)),
     ("limited", re.compile(rf"(?:^|[\s,])({_LIMITED_FORM})\s*$", re.IGNORECASE)),
     ("other", re.compile(rf"(?:^|[\s,])({_OTHER_FORM})\s*$", re.IGNORECASE)),
 )
@@ -204,7 +223,8 @@ _LOCAL_FORM = re.compile(
 )
 _TRAILING_NOTE = re.compile(r"\s*\(([^()]*)\)\s*$")  # "(Singapore Branch)" after the legal form
 _BRANCH = re.compile(
-    r"[\s,\-]*\b(?:branch(?:\s+office)?|representative\s+office|rep\.?\s+office)\s*$", re.IGNORECASE
+    r"[\s,\-/]*\b(?:branch(?:\s+office)?|br\.?|(?:representative|rep\.?|liaison|sales|regional)?\s*office)\s*$",
+    re.IGNORECASE,
 )
 _BRACKETS = re.compile(r"\(([^()]*)\)")
 # The same in Chinese script (after folding Traditional characters to Simplified), longest first
@@ -230,6 +250,7 @@ _CJK_PLACES = sorted(
     key=len,
     reverse=True,
 )
+_CJK_PLACE_WORD = re.compile(rf"^\(?({'|'.join(_CJK_PLACES)})(?:市|省)?\)?$")
 # Chinese-script forms of a PRC enterprise, longest first; 公司 and 集团 alone too ("深圳市…科技公司",
 # "…集团"): a PRC place with any of them is the enterprise-name pattern.
 _CJK_FORMS = (
@@ -242,8 +263,14 @@ _CJK_FORMS = (
     "集团",
     "公司",
 )
+# Other PRC entity forms (an enterprise, a factory, a business department, a trading house): read
+# only with a PRC place, as the words end other names too
+_CJK_PLACE_FORMS = ("企业", "厂", "经营部", "商行")
 # A branch or office named after its company: 深圳市…有限公司新加坡分公司, …有限公司深圳分公司
-_CJK_BRANCH = re.compile(r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处)$")
+_CJK_BRANCH = re.compile(
+    r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处|联络处)$"
+)
+_CJK_BRACKETED_BRANCH = re.compile(r"\((.{0,12}?(?:分公司|分行|分店|办事处|代表处|联络处))\)$")
 # Where "Limited" alone is a company's own legal form (an unbracketed PRC place before it is only a
 # warning from a party declared there: "Acme Shanghai Limited" is a British or Irish company name)
 LIMITED_COUNTRIES = frozenset(
@@ -326,16 +353,46 @@ def prc_registration(
     # Folded first (look-alike letters, invisible characters, full-width forms, Traditional Chinese):
     # "Веijing" with a Cyrillic В is Beijing here as it is to the screener. A name may hold both
     # scripts ("北京蓝港计算有限公司 (Blue Harbor Computing)"): each part is read for itself.
-    text = " ".join(fold(name).replace("’", "'").split())
-    latin = " ".join(w for w in text.split() if w.isascii())
-    if latin:
-        out += _english_evidence(latin, declared)
-    cjk = re.sub(r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()")))
-    if cjk:
-        # a character the folding changed was Traditional: 長春…股份有限公司 from a party declared in TW
-        traditional = any(fold(ch) != ch for ch in name if "\u4e00" <= ch <= "\u9fff")
-        out += _chinese_evidence(cjk, declared, taiwanese=declared == "TW" and traditional)
+    whole = _clean(" ".join(fold(name).replace("’", "'").split()))
+    # "... Co., Ltd./Singapore": each part is read too, and the strongest sign of each script kept
+    english: list[RegistrationEvidence] = []
+    chinese: list[RegistrationEvidence] = []
+    # a character the folding changed was Traditional: 長春…股份有限公司 from a party declared in TW
+    traditional = any(fold(ch) != ch for ch in name if "\u4e00" <= ch <= "\u9fff")
+    for text in [whole, *(_clean(part) for part in whole.split("/") if "/" in whole)]:
+        # a Chinese-script PRC place among English words counts as a place: "深圳 Acme ... Co., Ltd."
+        latin = " ".join(w for w in text.split() if w.isascii() or _CJK_PLACE_WORD.match(w))
+        if latin:
+            english += _english_evidence(latin, declared)
+        cjk = re.sub(
+            r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()"))
+        )
+        if cjk:
+            chinese += _chinese_evidence(cjk, declared, taiwanese=declared == "TW" and traditional)
+    for signs in (english, chinese):
+        if signs:
+            out.append(max(signs, key=lambda e: e.strong))
     return out
+
+
+# What may stand around a name and is not part of it: quotes, brackets of titles, a sentence's
+# punctuation ("深圳市…有限公司。", "「…」", "…Co., Ltd.;", "\"Beijing … Co., Ltd.\"")
+_EDGE = " \t.;:,!?。；：，、\"'`“”‘’„«»「」『』《》〈〉*"
+_SQUARE = str.maketrans(
+    {"[": "(", "]": ")", "【": "(", "】": ")", "〔": "(", "〕": ")", "·": " ", "・": " ", "‧": " ", "•": " "}
+)
+
+
+def _clean(text: str) -> str:
+    """A folded name without what stands around it: quotes, end punctuation, a leading "The"; middle dots as spaces."""
+    text = text.translate(_SQUARE)
+    while True:
+        before = text
+        text = text.strip(_EDGE)
+        if text.casefold().startswith("the "):
+            text = text[4:]
+        if text == before:
+            return " ".join(text.split())
 
 
 def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
@@ -350,6 +407,9 @@ def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
         if len(words) >= n and multi in _MULTI_WORD:
             return _MULTI_WORD[multi], True, n
     first = words[0]
+    cjk = _CJK_PLACE_WORD.match(first)
+    if cjk is not None:  # 深圳 among English words
+        return cjk.group(1), True, 1
     if first in _SAR:  # "HK" is also other initials (HK inno.N, a Korean company): a warning
         return _SAR[first], first != "hk", 1
     if first in _PLACES:
@@ -427,6 +487,11 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
         text = " ".join(words[: len(words) - cut])
 
 
+def _prc_form(kind: str, place: str) -> bool:
+    """Whether a legal form of this kind is the PRC's form for a company of this place (Macau: Limitada, S.A.)."""
+    return kind == "prc" or (kind == "macau" and place == "Macau")
+
+
 def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
     """An English name's sign of a PRC registration: place and legal form, each strong or not.
 
@@ -447,12 +512,14 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
         signs.append(
             RegistrationEvidence(strong, f"a branch in {_where(place)} of a company with {form_text}")
         )
+    if form is not None and form[0] == "macau" and "macau" not in _words(text):
+        form = None  # Limitada, S.A.: the forms of Portugal, Spain and Latin America unless with Macau
     if form is not None:
         body = text[: len(text) - len(form[1])]
         words = _words(body)
         found = _place(words)
         if found is not None:
-            strong = found[1] and form[0] == "prc"
+            strong = found[1] and _prc_form(form[0], found[0])
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} first and {form_text} last"))
         found = _place_at_end(words) if len(words) > 1 else None
         if found is not None:  # "Sunshine Logistics Shenzhen Co., Ltd.": the bracketed place unbracketed
@@ -461,8 +528,10 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
             # "Acme Shanghai Limited" declared in the UK or Ireland, where "Limited" is the own form
             of_place = len(words) > found[2] and words[-found[2] - 1] == "of"
             limited_ok = form[0] == "limited" and declared not in LIMITED_COUNTRIES and not of_place
-            strong = found[1] and (form[0] == "prc" or limited_ok)
+            strong = found[1] and (_prc_form(form[0], found[0]) or limited_ok)
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
+        if words[:1] == ["prc"] and form[0] in ("prc", "limited"):
+            signs.append(RegistrationEvidence(True, f"'PRC' first and {form_text} last"))
         if declared != "TW" and (words[:1] == ["china"] or words[-2:] == ["of", "china"]):
             # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
             # a warning only, and none from a party declared in TW, where China Steel, China
@@ -470,9 +539,16 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
             signs.append(RegistrationEvidence(False, f"'China' and {form_text}"))
         for bracket in _BRACKETS.findall(body):
             inside = _words(bracket)
+            if inside in (["china"], ["prc"], ["p", "r", "c"]) and form[0] in ("prc", "limited"):
+                # a foreign-invested enterprise registered in the PRC: "Acme Technology (China) Co., Ltd."
+                signs.append(
+                    RegistrationEvidence(True, f"'({bracket.strip()})' in brackets and {form_text} last")
+                )
+                continue
+            inside = ["hk"] if inside == ["h", "k"] else inside  # "(H.K.)": the initials HK, a warning
             found = _place(inside) if len(inside) <= 3 else None
             if found is not None:
-                strong = found[1] and form[0] in ("prc", "limited")
+                strong = found[1] and (_prc_form(form[0], found[0]) or form[0] == "limited")
                 signs.append(
                     RegistrationEvidence(strong, f"{_where(found[0])} in brackets and {form_text} last")
                 )
@@ -496,7 +572,8 @@ def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> l
     大連化學, 泰安產物保險): a place first with that form is a warning; bracketed or with 市 or 省 (the PRC's
     administrative division), still strong.
     """
-    folded = "".join(text.split()).replace("（", "(").replace("）", ")")
+    folded = "".join(text.split()).replace("（", "(").replace("）", ")").strip(_EDGE)
+    folded = _CJK_BRACKETED_BRANCH.sub(r"\1", folded)  # 深圳市…有限公司(新加坡分公司)
     branch = _CJK_BRANCH.match(folded)
     if branch is not None:
         where = branch.group("where").strip("()")
@@ -509,13 +586,19 @@ def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> l
                 )
             ]
         folded = branch.group("name")  # a branch elsewhere: its company's name decides
-    form_cjk = next((f for f in _CJK_FORMS if folded.endswith(f)), None)
+    form_cjk = next((f for f in _CJK_FORMS + _CJK_PLACE_FORMS if folded.endswith(f)), None)
     if form_cjk is None:
         return []
     head = folded.lstrip("(")
-    place_cjk = next((p for p in _CJK_PLACES if head.startswith(p) or f"({p})" in folded), None)
+    if "(中国)" in folded and form_cjk not in _CJK_PLACE_FORMS:  # 艾克米科技(中国)有限公司
+        return [
+            RegistrationEvidence(
+                True, f"its name is a PRC enterprise name: (中国) and the legal form {form_cjk}"
+            )
+        ]
+    place_cjk = next((p for p in _CJK_PLACES if head.startswith(p) or _cjk_bracketed(p, folded)), None)
     if place_cjk is not None:
-        division = head.startswith((place_cjk + "市", place_cjk + "省")) or f"({place_cjk})" in folded
+        division = head.startswith((place_cjk + "市", place_cjk + "省")) or _cjk_bracketed(place_cjk, folded)
         if taiwanese and form_cjk == "股份有限公司" and not division:
             return [
                 RegistrationEvidence(
@@ -530,6 +613,17 @@ def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> l
                 f"its name is a PRC enterprise name: {_where_cjk(place_cjk)} and the legal form {form_cjk}",
             )
         ]
+    if form_cjk in _CJK_PLACE_FORMS:
+        return []
+    if head.startswith("中国") and declared not in ("TW", "HK", "MO"):
+        return [
+            RegistrationEvidence(False, f"its Chinese-script name starts with 中国 and ends with {form_cjk}")
+        ]
     if declared not in CHINESE_SCRIPT_COUNTRIES:
         return [RegistrationEvidence(False, f"its Chinese-script name ends with the legal form {form_cjk}")]
     return []
+
+
+def _cjk_bracketed(place: str, name: str) -> bool:
+    """Whether a Chinese-script name brackets the place: (深圳), (深圳市), (广东省)."""
+    return any(f"({place}{suffix})" in name for suffix in ("", "市", "省"))

@@ -248,6 +248,91 @@ def test_places_shared_with_taiwan_korea_and_common_law_names_are_at_most_a_warn
     assert [s.strong for s in signs] == [strong], signs
 
 
+
+# Review rv8, finding 2: PRC, Hong Kong and Macau name forms that were affirming declared SG.
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        # foreign-invested enterprises registered in the PRC
+        ("Acme Technology (China) Co., Ltd.", True),
+        ("艾克米科技(中国)有限公司", True),
+        ("艾克米科技（中国）有限公司", True),
+        ("Acme Technology (PRC) Co., Ltd.", True),
+        ("PRC Acme Technology Co., Ltd.", True),
+        ("中国艾克米科技集团有限公司", False),
+        ("艾克米科技（深圳市）有限公司", True),
+        ("艾克米科技(广东省)有限公司", True),
+        # punctuation, quotes, a leading "The"
+        ("深圳市艾克米科技有限公司。", True),
+        ("「深圳市艾克米科技有限公司」", True),
+        ("《深圳市艾克米科技有限公司》", True),
+        ("Beijing Acme Technology Co., Ltd.;", True),
+        ("Beijing Acme Technology Ltd..", False),
+        ('"Beijing Acme Technology Co., Ltd."', True),
+        ("\u201cBeijing Acme Technology Co., Ltd.\u201d", True),
+        ("The Beijing Acme Technology Co., Ltd.", True),
+        # branches and offices
+        ("Beijing Acme Technology Co., Ltd. [Singapore Branch]", True),
+        ("Beijing Acme Technology Co., Ltd. Singapore Office", True),
+        ("Beijing Acme Technology Co., Ltd. Liaison Office", True),
+        ("Beijing Acme Technology Co., Ltd. Singapore Br.", True),
+        ("Beijing Acme Technology Co., Ltd./Singapore", True),
+        ("深圳市艾克米科技有限公司(新加坡分公司)", True),
+        ("深圳市艾克米科技有限公司（新加坡分公司）", True),
+        # mixed scripts, pinyin forms, districts and zones, middle dots
+        ("深圳 Acme Technology Co., Ltd.", True),
+        ("Acme Technology (深圳) Co., Ltd.", True),
+        ("Beijing Acme Keji Youxian Gongsi", True),
+        ("Beijing Acme Keji Youxian Zeren Gongsi", True),
+        ("Acme Technology (Pudong) Co., Ltd.", True),
+        ("Acme Technology (Haidian) Co., Ltd.", True),
+        ("Acme Technology (Xiong'an) Co., Ltd.", True),
+        ("Acme Technology (Hengqin) Co., Ltd.", True),
+        ("Acme Technology (Nansha) Co., Ltd.", True),
+        ("Shenzhen\u00b7Acme Technology Co., Ltd.", True),
+        ("Acme Technology (H.K.) Limited", False),  # the initials HK, as "(HK)"
+        # Macau's Portuguese forms
+        ("Acme Tecnologia (Macau), Limitada", True),
+        ("Acme Tecnologia (Macau), Lda.", True),
+        ("Acme Tecnologia Macau, S.A.", True),
+        # other PRC entity forms after a PRC place
+        ("深圳市艾克米企业", True),
+        ("深圳市艾克米电子厂", True),
+        ("深圳市艾克米经营部", True),
+        ("深圳市艾克米商行", True),
+    ],
+)
+def test_more_prc_name_forms_declared_sg_are_evidence(name: str, strong: bool) -> None:
+    signs = prc_registration(name, [], "SG")
+    assert [s.strong for s in signs] == [strong], signs
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        ("中国艾克米科技集团有限公司", "MY"),  # 中国 first: a warning in SG and MY too
+        ("中国钢铁股份有限公司", "SG"),
+    ],
+)
+def test_a_chinese_name_starting_with_china_is_a_warning_in_sg_and_my(name: str, declared: str) -> None:
+    assert [s.strong for s in prc_registration(name, [], declared)] == [False]
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        ("中國鋼鐵股份有限公司", "TW"),  # China Steel: Taiwanese
+        ("Comercial Jinan S.A.", "GT"),  # S.A. is Macau's form only with Macau
+        ("Acme Tecnologia, Limitada", "PT"),
+        ("The Beijing Duck House", "US"),  # no legal form
+        ("Acme A/S", "DK"),
+        ("艾克米電子廠", "TW"),  # a factory with no PRC place
+    ],
+)
+def test_neighbours_of_the_new_forms_are_not_evidence(name: str, declared: str) -> None:
+    assert prc_registration(name, [], declared) == []
+
+
 # Review rt7 (finding B): a USCC written with separators, full-width digits or invisible
 # characters, under any spelling of the scheme, is the same USCC as written compactly.
 USCC = "914403001922038216"
