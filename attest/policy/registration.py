@@ -13,7 +13,10 @@ Strong evidence (the headquarters rule counts the party as CN, at the rule's sev
 
 - an identifier whose scheme is a USCC's (``uscc``, ``cn-uscc``, 统一社会信用代码, in any case,
   width or with invisible characters), or whose scheme names the PRC (``cn-tax-id``) and whose
-  value is a valid USCC: the code is issued only to PRC-registered entities; its check digit
+  value is a valid USCC, or whose scheme names one among other words (``USCC No.``,
+  ``uscc_cn``, ``zh-uscc``, 信用代码, 营业执照), or whose value is a valid USCC marked as the
+  PRC's (``CN914403…``, ``914403… (PRC)``; the letter O typed for 0 read as 0):
+  the code is issued only to PRC-registered entities; its check digit
   is reported, valid or not (the declaration itself names a PRC registration);
 - an English name that starts with a PRC province or city (modern pinyin, also spaced:
   "Shen Zhen"; official forms: Xizang, Nei Mongol; county-level cities: Yiwu, Kunshan) or Hong
@@ -44,10 +47,10 @@ Weak evidence (a warning: declare the principal place of business):
   declared there);
 - an identifier of another scheme (``tax-id``, ``uen``, ``lei``) that, once its separators and
   invisible characters are gone and its digits folded to ASCII, has the shape and check digit
-  of a USCC, as when written compactly.
+  of a USCC, as when written compactly (also with the letter O typed for 0).
 
 Read the same way (strong): the name without quotes, end punctuation or a leading "The"
-("「深圳市…有限公司」", "\"Beijing … Co., Ltd.\";"), middle dots as spaces, square brackets as round,
+("「深圳市…有限公司」", "“Beijing … Co., Ltd.”;"), middle dots as spaces, square brackets as round,
 each part of "… Co., Ltd./Singapore"; offices as branches ("Singapore Office", "Liaison Office",
 "Singapore Br.", 深圳市…有限公司(新加坡分公司)); a Chinese-script PRC place among English words
 ("深圳 Acme … Co., Ltd.", "Acme … (深圳) Co., Ltd."); the pinyin form "Youxian (Zeren) Gongsi";
@@ -295,7 +298,13 @@ _USCC_SCHEMES = frozenset(
         "统一代码",
     }
 )
-_PRC_SCHEME_PREFIXES = ("cn", "prc", "china")
+_PRC_SCHEME_PREFIXES = ("cn", "prc", "china", "zh")
+# A scheme that names a USCC among other words ("USCC No.", "uscc-number", "uscc_cn", "zh-uscc",
+# 信用代码, 营业执照 (the business licence that carries it)) is a USCC scheme
+_USCC_WORDS = frozenset({"uscc", "usci", "tyshxydm"})
+_USCC_PHRASES = ("social credit", "信用代码", "营业执照", "统一代码")
+# What a registration number may carry that says it is the PRC's: "CN914403…", "914403… (PRC)"
+_PRC_VALUE_MARK = re.compile(r"^(?:CN|PRC|CHINA)|(?:CN|PRC|CHINA)$")
 # Separators a registration number is written with: anything that is not a letter or digit
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -327,6 +336,34 @@ def _scheme_words(scheme: str) -> tuple[str, bool]:
     return " ".join(words[1:] if prc and len(words) > 1 else words), prc
 
 
+def _uscc_scheme(scheme: str) -> bool:
+    """Whether a scheme name (as ``_scheme_words`` gives it) names the USCC."""
+    return (
+        scheme in _USCC_SCHEMES
+        or any(word in _USCC_WORDS for word in scheme.split())
+        or any(phrase in scheme for phrase in _USCC_PHRASES)
+    )
+
+
+def _uscc_read(code: str) -> tuple[bool, bool]:
+    """Whether a normalized number is a valid USCC, and whether it carried a mark of the PRC.
+
+    Also read: the number with its mark taken off ("CN914403…", "914403… (PRC)") and with the
+    letter O typed for 0 (no USCC has an O).
+    """
+    unmarked = _PRC_VALUE_MARK.sub("", code)
+    candidates = (
+        (code, False),
+        (code.replace("O", "0"), False),
+        (unmarked, True),
+        (unmarked.replace("O", "0"), True),
+    )
+    for candidate, marked in candidates:
+        if uscc_valid(candidate):
+            return True, marked and unmarked != code
+    return False, False
+
+
 def prc_registration(
     name: str, identifiers: Sequence[Identifier], declared: str
 ) -> list[RegistrationEvidence]:
@@ -334,9 +371,9 @@ def prc_registration(
     out: list[RegistrationEvidence] = []
     for ident in identifiers:
         code = normalize_identifier(ident.value)
-        valid = uscc_valid(code)
+        valid, marked = _uscc_read(code)
         scheme, names_prc = _scheme_words(ident.scheme)
-        if scheme in _USCC_SCHEMES or (names_prc and valid):
+        if _uscc_scheme(scheme) or ((names_prc or marked) and valid):
             check = "its check digit is valid" if valid else "its check digit does not verify"
             out.append(
                 RegistrationEvidence(

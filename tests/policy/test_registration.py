@@ -444,3 +444,42 @@ def test_attest_verify_holds_a_tenant_whose_name_screens_as_listed(case: str, ve
     assert ORDER.index(result["status"]) >= ORDER.index(want), result
     hits = [f for f in result["findings"] if f["rule"] in ("policy.screening", "policy.headquarters") and ORDER.index(f["severity"]) >= ORDER.index(want)]
     assert hits, [(f["rule"], f["severity"], f["message"]) for f in result["findings"] if f["severity"] != "info"]
+
+
+# Review rv8, finding 3: a USCC marked as the PRC's, with O typed for 0, or under a scheme that names it.
+@pytest.mark.parametrize(
+    ("scheme", "value", "strong"),
+    [
+        ("tax-id", "CN914403001922038216", True),
+        ("tax-id", "CN-9144 0300 1922 0382 16", True),
+        ("tax-id", "914403001922038216 (PRC)", True),
+        ("vat", "PRC 914403001922038216", True),
+        ("tax-id", "9144O3OO1922O38216", False),  # O for 0: as written compactly, a warning
+        ("cn-tax-id", "9144O3OO1922O38216", True),
+        ("USCC No.", "914403001922038216", True),
+        ("uscc-number", "914403001922038216", True),
+        ("uscc_cn", "914403001922038216", True),
+        ("zh-uscc", "914403001922038216", True),
+        ("信用代码", "914403001922038216", True),
+        ("营业执照", "914403001922038216", True),
+        ("營業執照號碼", "914403001922038216", True),  # Traditional script
+        ("USCC No.", "not-a-code", True),  # the scheme itself names a PRC registration
+    ],
+)
+def test_a_marked_or_misspelt_uscc_and_uscc_named_schemes_are_evidence(scheme: str, value: str, strong: bool) -> None:
+    signs = prc_registration("Acme Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG")
+    assert [s.strong for s in signs] == [strong], signs
+
+
+@pytest.mark.parametrize(
+    ("scheme", "value"),
+    [
+        ("tax-id", "CN914403001922038217"),  # check digit off
+        ("uen", "201912345K"),
+        ("lei", "5493001KJTIIGC8Y1R12"),
+        ("company-number", "CN12345678"),
+        ("discount-code", "USCCA"),  # a scheme merely containing the letters
+    ],
+)
+def test_other_marked_numbers_are_not_a_uscc(scheme: str, value: str) -> None:
+    assert prc_registration("Acme Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG") == []
