@@ -57,7 +57,9 @@ each part of "… Co., Ltd./Singapore"; offices as branches ("Singapore Office",
 districts and zones (Pudong, Haidian, Xiong'an, Hengqin, Nansha, Qianhai); "(China)", "(PRC)" or
 a leading "PRC" with "Co., Ltd." or "Limited" and (中国) with a Chinese form (the naming of a
 foreign-invested enterprise registered in the PRC); (深圳市), (广东省); Macau's Portuguese forms
-(Limitada, Lda., S.A.) with Macau; 企业, 厂, 经营部 and 商行 after a PRC place. A Chinese-script name
+(Limitada, Lda., S.A.) with Macau; 企业, 厂, 经营部 and 商行 after a PRC place; Chinese-script
+districts and zones (浦东, 前海, 横琴); a PRC place in brackets after a Chinese form
+(艾克米科技有限公司(深圳)), another note there read past; a bracket closing nothing at the end. A Chinese-script name
 starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
 
 Only a warning, where the strong form would block lawful customers:
@@ -249,6 +251,8 @@ _CJK_PLACES = sorted(
     泸州 德阳 广元 遂宁 内江 乐山 南充 眉山 宜宾 广安 达州 雅安 巴中 资阳 六盘水 遵义 安顺 毕节 铜仁 曲靖 玉溪 保山 昭通 丽江
     普洱 临沧 楚雄 西双版纳 拉萨 日喀则 林芝 铜川 宝鸡 咸阳 渭南 延安 汉中 榆林 商洛 嘉峪关 金昌 白银 天水 张掖 平凉 酒泉 庆阳 陇南
     石嘴山 吴忠 固原 中卫 克拉玛依 吐鲁番 哈密 昌吉 库尔勒 喀什 石河子
+    浦东 闵行 徐汇 静安 杨浦 松江 嘉定 青浦 临港 张江 海淀 顺义 昌平 丰台 东城 西城 亦庄 大兴 雄安 横琴 南沙 前海
+    福田 龙岗 宝安 龙华 天河 番禺 花都 余杭 萧山 吴江 顺德
     """.split(),  # noqa: SIM905
     key=len,
     reverse=True,
@@ -273,6 +277,7 @@ _CJK_PLACE_FORMS = ("企业", "厂", "经营部", "商行")
 _CJK_BRANCH = re.compile(
     r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处|联络处)$"
 )
+_CJK_TRAILING_NOTE = re.compile(r"^(?P<name>.+?)\((?P<note>[^()]{1,12})\)$")
 _CJK_BRACKETED_BRANCH = re.compile(r"\((.{0,12}?(?:分公司|分行|分店|办事处|代表处|联络处))\)$")
 # Where "Limited" alone is a company's own legal form (an unbracketed PRC place before it is only a
 # warning from a party declared there: "Acme Shanghai Limited" is a British or Irish company name)
@@ -303,8 +308,8 @@ _PRC_SCHEME_PREFIXES = ("cn", "prc", "china", "zh")
 # 信用代码, 营业执照 (the business licence that carries it)) is a USCC scheme
 _USCC_WORDS = frozenset({"uscc", "usci", "tyshxydm"})
 _USCC_PHRASES = ("social credit", "信用代码", "营业执照", "统一代码")
-# What a registration number may carry that says it is the PRC's: "CN914403…", "914403… (PRC)"
-_PRC_VALUE_MARK = re.compile(r"^(?:CN|PRC|CHINA)|(?:CN|PRC|CHINA)$")
+# What a registration number may carry that says it is the PRC's: "CN914403…", "914403… (PRC)", "USCC 914403…"
+_PRC_VALUE_MARK = re.compile(r"^(?:CN|PRC|CHINA|USCC|USCI)|(?:CN|PRC|CHINA)$")
 # Separators a registration number is written with: anything that is not a letter or digit
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -426,6 +431,8 @@ def _clean(text: str) -> str:
     while True:
         before = text
         text = text.strip(_EDGE)
+        if text.endswith(")") and text.count(")") > text.count("("):
+            text = text[:-1]  # "深圳市…有限公司）": a bracket closing nothing
         if text.casefold().startswith("the "):
             text = text[4:]
         if text == before:
@@ -611,6 +618,17 @@ def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> l
     """
     folded = "".join(text.split()).replace("（", "(").replace("）", ")").strip(_EDGE)
     folded = _CJK_BRACKETED_BRANCH.sub(r"\1", folded)  # 深圳市…有限公司(新加坡分公司)
+    note = _CJK_TRAILING_NOTE.match(folded)
+    if note is not None:  # 艾克米科技有限公司(深圳), 深圳市…有限公司(新加坡): the note after the form
+        inside = note.group("note")
+        place_note = next((p for p in _CJK_PLACES if inside.startswith(p)), None)
+        folded = note.group("name")
+        if place_note is not None and any(folded.endswith(f) for f in _CJK_FORMS):
+            return [
+                RegistrationEvidence(
+                    True, f"its name is a PRC enterprise name: {_where_cjk(place_note)} after the legal form"
+                )
+            ]
     branch = _CJK_BRANCH.match(folded)
     if branch is not None:
         where = branch.group("where").strip("()")

@@ -483,3 +483,26 @@ def test_a_marked_or_misspelt_uscc_and_uscc_named_schemes_are_evidence(scheme: s
 )
 def test_other_marked_numbers_are_not_a_uscc(scheme: str, value: str) -> None:
     assert prc_registration("Acme Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG") == []
+
+
+# Review rv8, the reviewer's neighbouring probes: a Chinese district, a note after the form, a
+# bracket closing nothing, "USCC" written in the value.
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        ("浦东艾克米科技有限公司", True),
+        ("深圳市艾克米科技有限公司(新加坡)", True),
+        ("艾克米科技有限公司(深圳)", True),
+        ("艾克米科技有限公司（香港）", True),
+        ("深圳市艾克米科技有限公司）", True),
+        ("艾克米科技有限公司(新加坡)", None),  # a Singapore note, no PRC place: as without it
+    ],
+)
+def test_chinese_districts_and_notes_after_the_form(name: str, strong: bool | None) -> None:
+    signs = prc_registration(name, [], "SG")
+    assert [s.strong for s in signs] == ([] if strong is None else [strong]), signs
+
+
+def test_uscc_written_in_the_value_is_strong() -> None:
+    ident = Identifier(scheme="registration-number", value="USCC 914403001922038216")
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [True]
