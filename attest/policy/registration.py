@@ -59,7 +59,10 @@ a leading "PRC" with "Co., Ltd." or "Limited" and (中国) with a Chinese form (
 foreign-invested enterprise registered in the PRC); (深圳市), (广东省); Macau's Portuguese forms
 (Limitada, Lda., S.A.) with Macau; 企业, 厂, 经营部 and 商行 after a PRC place; Chinese-script
 districts and zones (浦东, 前海, 横琴); a PRC place in brackets after a Chinese form
-(艾克米科技有限公司(深圳)), another note there read past; a bracket closing nothing at the end. A Chinese-script name
+(艾克米科技有限公司(深圳)), another note there read past; a bracket closing nothing at the end;
+"Co-Ltd", "Co._Ltd.", "L.T.D.", a trailing ®; "P.R.C." first; a bracketed place with zone words
+("(Hainan Free Trade Port)"); "Sociedade Unipessoal Limitada"; 中心, 工作室, 研究院, 研究所 and
+门市部 after a PRC place; "Zhongguo" first as "China" (a warning). A Chinese-script name
 starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
 
 Only a warning, where the strong form would block lawful customers:
@@ -156,7 +159,7 @@ _PLACES = frozenset(
     pudong minhang xuhui jing'an jingan yangpu songjiang jiading qingpu lingang zhangjiang haidian
     shunyi changping fengtai dongcheng xicheng yizhuang daxing xiong'an xiongan hengqin nansha
     qianhai futian longgang bao'an baoan longhua tianhe panyu huadu yuhang xiaoshan wujiang binhai
-    liangjiang
+    liangjiang shunde
     """.split()  # noqa: SIM905  # a block of names reads better than a list of 400 strings
 )
 # The larger places whose name may be written in two syllables ("Shen Zhen", "Bei Jing")
@@ -204,12 +207,12 @@ _OLD_PLACES = frozenset(
 # The legal forms of an English PRC enterprise name: "Co., Ltd." and its spellings (also the
 # Japanese, Korean and Thai form, so a PRC place is needed with it).
 _PRC_FORM = (
-    r"(?:(?:co|corp|company|corporation)\.?\s*,?\s*(?:ltd|limited)\.?"
+    r"(?:(?:co|corp|company|corporation)\.?[\s,\-_]*(?:ltd|l\.t\.d|limited)\.?"
     r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?"  # 有限(责任)公司 word for word
     r"|(?:gufen\s+)?youxian\s+(?:zeren\s+)?gongsi)"  # the same in pinyin
 )
 # The Portuguese forms of Macau ("Acme Tecnologia (Macau), Limitada"): with Macau, strong
-_MACAU_FORM = r"(?:limitada|lda\.?|s\.\s*a\.?|sa)"
+_MACAU_FORM = r"(?:(?:sociedade\s+unipessoal\s+)?limitada|lda\.?|s\.\s*a\.?|sa)"
 # "Limited" alone: the Hong Kong form, and how PRC names are often shortened in English
 _LIMITED_FORM = r"(?:ltd|limited)\.?"
 _OTHER_FORM = (
@@ -232,6 +235,25 @@ _BRANCH = re.compile(
     re.IGNORECASE,
 )
 _BRACKETS = re.compile(r"\(([^()]*)\)")
+# What may follow a place in brackets: "(Hainan Free Trade Port)", "(Shanghai Pilot Free Trade Zone)"
+_ZONE_WORDS = frozenset(
+    [
+        "free",
+        "trade",
+        "zone",
+        "port",
+        "pilot",
+        "new",
+        "area",
+        "district",
+        "city",
+        "province",
+        "sar",
+        "economic",
+        "development",
+        "special",
+    ]
+)
 # The same in Chinese script (after folding Traditional characters to Simplified), longest first
 # so that 石家庄 is not read as another place. Left out: 大同 and 永康 (also Taiwanese names).
 _CJK_PLACES = sorted(
@@ -272,7 +294,7 @@ _CJK_FORMS = (
 )
 # Other PRC entity forms (an enterprise, a factory, a business department, a trading house): read
 # only with a PRC place, as the words end other names too
-_CJK_PLACE_FORMS = ("企业", "厂", "经营部", "商行")
+_CJK_PLACE_FORMS = ("企业", "厂", "经营部", "商行", "中心", "工作室", "研究院", "研究所", "门市部")
 # A branch or office named after its company: 深圳市…有限公司新加坡分公司, …有限公司深圳分公司
 _CJK_BRANCH = re.compile(
     r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处|联络处)$"
@@ -350,18 +372,21 @@ def _uscc_scheme(scheme: str) -> bool:
     )
 
 
+_TYPED = str.maketrans({"O": "0", "I": "1", "L": "1"})  # letters typed for digits
+
+
 def _uscc_read(code: str) -> tuple[bool, bool]:
     """Whether a normalized number is a valid USCC, and whether it carried a mark of the PRC.
 
     Also read: the number with its mark taken off ("CN914403…", "914403… (PRC)") and with the
-    letter O typed for 0 (no USCC has an O).
+    letters O, I or l typed for 0 and 1.
     """
     unmarked = _PRC_VALUE_MARK.sub("", code)
     candidates = (
         (code, False),
-        (code.replace("O", "0"), False),
+        (code.translate(_TYPED), False),
         (unmarked, True),
-        (unmarked.replace("O", "0"), True),
+        (unmarked.translate(_TYPED), True),
     )
     for candidate, marked in candidates:
         if uscc_valid(candidate):
@@ -419,7 +444,7 @@ def prc_registration(
 
 # What may stand around a name and is not part of it: quotes, brackets of titles, a sentence's
 # punctuation ("深圳市…有限公司。", "「…」", "…Co., Ltd.;", "\"Beijing … Co., Ltd.\"")
-_EDGE = " \t.;:,!?。；：，、\"'`“”‘’„«»「」『』《》〈〉*"
+_EDGE = " \t.;:,!?。；：，、\"'`“”‘’„«»「」『』《》〈〉*®©℠"
 _SQUARE = str.maketrans(
     {"[": "(", "]": ")", "【": "(", "】": ")", "〔": "(", "〕": ")", "·": " ", "・": " ", "‧": " ", "•": " "}
 )
@@ -574,9 +599,9 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
             limited_ok = form[0] == "limited" and declared not in LIMITED_COUNTRIES and not of_place
             strong = found[1] and (_prc_form(form[0], found[0]) or limited_ok)
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
-        if words[:1] == ["prc"] and form[0] in ("prc", "limited"):
+        if (words[:1] == ["prc"] or words[:3] == ["p", "r", "c"]) and form[0] in ("prc", "limited"):
             signs.append(RegistrationEvidence(True, f"'PRC' first and {form_text} last"))
-        if declared != "TW" and (words[:1] == ["china"] or words[-2:] == ["of", "china"]):
+        if declared != "TW" and (words[:1] in (["china"], ["zhongguo"]) or words[-2:] == ["of", "china"]):
             # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
             # a warning only, and none from a party declared in TW, where China Steel, China
             # Airlines and China Motor are registered
@@ -590,7 +615,10 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
                 )
                 continue
             inside = ["hk"] if inside == ["h", "k"] else inside  # "(H.K.)": the initials HK, a warning
-            found = _place(inside) if len(inside) <= 3 else None
+            found = _place(inside) if inside else None
+            rest = inside[found[2] :] if found is not None else []
+            if found is not None and len(inside) > 3 and not set(rest) <= _ZONE_WORDS:
+                found = None  # "(Hainan Free Trade Port)" is a place
             if found is not None:
                 strong = found[1] and (_prc_form(form[0], found[0]) or form[0] == "limited")
                 signs.append(

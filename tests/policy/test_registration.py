@@ -506,3 +506,44 @@ def test_chinese_districts_and_notes_after_the_form(name: str, strong: bool | No
 def test_uscc_written_in_the_value_is_strong() -> None:
     ident = Identifier(scheme="registration-number", value="USCC 914403001922038216")
     assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [True]
+
+
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        ("P.R.C. Acme Technology Co., Ltd.", True),
+        ("Shenzhen Acme Technology Co., L.T.D.", True),
+        ("Shenzhen Acme Technology Co-Ltd", True),
+        ("Shenzhen Acme Technology Co._Ltd.", True),
+        ("Beijing Acme Technology Co., Ltd.\u00ae", True),
+        ("Zhongguo Acme Keji Youxian Gongsi", False),  # 'China' first: a warning, as in English
+        ("Acme Technology (Shunde) Co., Ltd.", True),
+        ("Acme Technology (Hainan Free Trade Port) Co., Ltd.", True),
+        ("Acme Macau Sociedade Unipessoal Limitada", True),
+        ("深圳市艾克米科技中心", True),
+        ("深圳市艾克米科技工作室", True),
+        ("深圳市艾克米科技研究院", True),
+    ],
+)
+def test_more_spellings_of_the_form_and_place(name: str, strong: bool) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [strong]
+
+
+def test_letters_typed_for_digits_in_a_uscc() -> None:
+    ident = Identifier(scheme="tax-id", value="91440300l922038216")  # a lower-case l for 1
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [False]
+    ident = Identifier(scheme="cn-tax-id", value="9I44O3OO1922O38216")
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [True]
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        ("Acme Trading S.A.", "AR"),
+        ("Acme Comercial Limitada", "BR"),
+        ("Acme (Singapore Free Trade Zone) Co., Ltd.", "SG"),
+        ("艾克米科技中心", "SG"),  # 中心 with no PRC place
+    ],
+)
+def test_neighbours_of_the_spellings_are_not_evidence(name: str, declared: str) -> None:
+    assert prc_registration(name, [], declared) == []
