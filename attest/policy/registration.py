@@ -62,7 +62,8 @@ districts and zones (浦东, 前海, 横琴); a PRC place in brackets after a Ch
 (艾克米科技有限公司(深圳)), another note there read past; a bracket closing nothing at the end;
 "Co-Ltd", "Co._Ltd.", "L.T.D.", a trailing ®; "P.R.C." first; a bracketed place with zone words
 ("(Hainan Free Trade Port)"); "Sociedade Unipessoal Limitada"; 中心, 工作室, 研究院, 研究所 and
-门市部 after a PRC place; "Zhongguo" first as "China" (a warning). A Chinese-script name
+门市部 after a PRC place; "Zhongguo" first as "China" (a warning). A strong English name followed
+by more words ("… Co., Ltd. Singapore", "… t/a Acme", "… (Singapore) Pte. Ltd.") is a warning. A Chinese-script name
 starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
 
 Only a warning, where the strong form would block lawful customers:
@@ -212,6 +213,8 @@ _PRC_FORM = (
     r"|(?:gufen\s+)?youxian\s+(?:zeren\s+)?gongsi)"  # the same in pinyin
 )
 # The Portuguese forms of Macau ("Acme Tecnologia (Macau), Limitada"): with Macau, strong
+# The PRC form inside a name, followed by more words
+_EMBEDDED_FORM = re.compile(rf"(?:^|[\s,])(?:{_PRC_FORM})(?=[\s,;:\"'(]|tm\b)", re.IGNORECASE)
 _MACAU_FORM = r"(?:(?:sociedade\s+unipessoal\s+)?limitada|lda\.?|s\.\s*a\.?|sa)"
 # "Limited" alone: the Hong Kong form, and how PRC names are often shortened in English
 _LIMITED_FORM = r"(?:ltd|limited)\.?"
@@ -431,6 +434,17 @@ def prc_registration(
         latin = " ".join(w for w in text.split() if w.isascii() or _CJK_PLACE_WORD.match(w))
         if latin:
             english += _english_evidence(latin, declared)
+            inner = _EMBEDDED_FORM.search(latin)
+            if inner is not None and latin[inner.end() :].strip(_EDGE):
+                # a PRC enterprise name with words after it ("... Co., Ltd. Singapore", "... t/a Acme",
+                # "... (Singapore) Pte. Ltd."): a warning, as the words may make another company
+                english += [
+                    RegistrationEvidence(
+                        False, f"its name holds a PRC enterprise name: {e.what.split(': ', 1)[-1]}"
+                    )
+                    for e in _english_evidence(latin[: inner.end()], declared)
+                    if e.strong
+                ]
         cjk = re.sub(
             r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()"))
         )

@@ -547,3 +547,23 @@ def test_letters_typed_for_digits_in_a_uscc() -> None:
 )
 def test_neighbours_of_the_spellings_are_not_evidence(name: str, declared: str) -> None:
     assert prc_registration(name, [], declared) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Shenzhen Acme Technology Co., Ltd. Singapore",
+        "Shenzhen Acme Technology Co., Ltd. t/a Acme SG",
+        "Beijing Acme Technology Co., Ltd. d/b/a Acme",
+        'Beijing Acme Technology Co., Ltd. "Acme"',
+        "Beijing Acme Technology Co., Ltd.\u2122",
+        "Beijing Acme Technology Co., Ltd. (Singapore) Pte. Ltd.",  # another country's form: a warning
+    ],
+)
+def test_a_prc_enterprise_name_followed_by_more_words_is_a_warning(name: str) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [False]
+
+
+@pytest.mark.parametrize("name", ["Samsung Electronics Co., Ltd. Singapore", "Acme Co., Ltd. t/a Acme SG"])
+def test_a_non_prc_name_followed_by_more_words_is_not_evidence(name: str) -> None:
+    assert prc_registration(name, [], "SG") == []
