@@ -63,7 +63,9 @@ districts and zones (浦东, 前海, 横琴); a PRC place in brackets after a Ch
 "Co-Ltd", "Co._Ltd.", "L.T.D.", a trailing ®; "P.R.C." first; a bracketed place with zone words
 ("(Hainan Free Trade Port)"); "Sociedade Unipessoal Limitada"; 中心, 工作室, 研究院, 研究所 and
 门市部 after a PRC place; "Zhongguo" first as "China" (a warning). A strong English name followed
-by more words ("… Co., Ltd. Singapore", "… t/a Acme", "… (Singapore) Pte. Ltd.") is a warning. A Chinese-script name
+by more words ("… Co., Ltd. Singapore", "… t/a Acme", "… (Singapore) Pte. Ltd.") is a warning.
+A PRC place after "Co., Ltd." ("Acme Technology Co., Ltd., Shenzhen") is read as a branch's
+(strong); one within a "Co., Ltd." name ("Acme Shenzhen Technology Co., Ltd.") is a warning. A Chinese-script name
 starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
 
 Only a warning, where the strong form would block lawful customers:
@@ -549,6 +551,13 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
             continue
         suffix = _BRANCH.search(text)
         if suffix is None or suffix.start() == 0:
+            words = text.split()
+            for n in (3, 2, 1):  # "Acme Technology Co., Ltd., Shenzhen": the place after the form
+                if len(words) > n and _company_form(" ".join(words[:-n]).rstrip(" ,-")) is not None:
+                    found = _place(_words(" ".join(words[-n:])))
+                    if found is not None and found[2] == len(_words(" ".join(words[-n:]))):
+                        places.append(found[:2])
+                        return " ".join(words[:-n]).strip(" ,-"), places
             return text.strip(" ,-"), places
         words = text[: suffix.start()].split()
         # the last words that are a place ("Hong Kong", "Shen Zhen"), or start with one after the
@@ -615,6 +624,9 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
         if (words[:1] == ["prc"] or words[:3] == ["p", "r", "c"]) and form[0] in ("prc", "limited"):
             signs.append(RegistrationEvidence(True, f"'PRC' first and {form_text} last"))
+        middle = [f for w in words[1:-1] if (f := _place([w])) is not None and f[1]]
+        if middle and form[0] == "prc":  # "Acme Shenzhen Technology Co., Ltd."
+            signs.append(RegistrationEvidence(False, f"{_where(middle[0][0])} within and {form_text} last"))
         if declared != "TW" and (words[:1] in (["china"], ["zhongguo"]) or words[-2:] == ["of", "china"]):
             # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
             # a warning only, and none from a party declared in TW, where China Steel, China

@@ -567,3 +567,20 @@ def test_a_prc_enterprise_name_followed_by_more_words_is_a_warning(name: str) ->
 @pytest.mark.parametrize("name", ["Samsung Electronics Co., Ltd. Singapore", "Acme Co., Ltd. t/a Acme SG"])
 def test_a_non_prc_name_followed_by_more_words_is_not_evidence(name: str) -> None:
     assert prc_registration(name, [], "SG") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        ("Acme Technology Co., Ltd., Shenzhen", True),  # the place after the form, as a branch's
+        ("Acme Technology Co., Ltd. Shenzhen", True),
+        ("Acme Shenzhen Technology Co., Ltd.", False),  # a place within: a warning
+    ],
+)
+def test_a_place_after_or_within_a_prc_form(name: str, strong: bool) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [strong]
+
+
+@pytest.mark.parametrize("name", ["Samsung Electronics Co., Ltd., Seoul", "Acme Nanyang Technology Co., Ltd."])
+def test_another_place_after_or_within_the_form_is_not_evidence(name: str) -> None:
+    assert prc_registration(name, [], "SG") == []
