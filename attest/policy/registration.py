@@ -13,7 +13,10 @@ Strong evidence (the headquarters rule counts the party as CN, at the rule's sev
 
 - an identifier whose scheme is a USCC's (``uscc``, ``cn-uscc``, 统一社会信用代码, in any case,
   width or with invisible characters), or whose scheme names the PRC (``cn-tax-id``) and whose
-  value is a valid USCC: the code is issued only to PRC-registered entities; its check digit
+  value is a valid USCC, or whose scheme names one among other words (``USCC No.``,
+  ``uscc_cn``, ``zh-uscc``, 信用代码, 营业执照), or whose value is a valid USCC marked as the
+  PRC's (``CN914403…``, ``914403… (PRC)``; the letter O typed for 0 read as 0):
+  the code is issued only to PRC-registered entities; its check digit
   is reported, valid or not (the declaration itself names a PRC registration);
 - an English name that starts with a PRC province or city (modern pinyin, also spaced:
   "Shen Zhen"; official forms: Xizang, Nei Mongol; county-level cities: Yiwu, Kunshan) or Hong
@@ -44,7 +47,36 @@ Weak evidence (a warning: declare the principal place of business):
   declared there);
 - an identifier of another scheme (``tax-id``, ``uen``, ``lei``) that, once its separators and
   invisible characters are gone and its digits folded to ASCII, has the shape and check digit
-  of a USCC, as when written compactly.
+  of a USCC, as when written compactly (also with the letter O typed for 0).
+
+Read the same way (strong): the name without quotes, end punctuation or a leading "The"
+("「深圳市…有限公司」", "“Beijing … Co., Ltd.”;"), middle dots as spaces, square brackets as round,
+each part of "… Co., Ltd./Singapore"; offices as branches ("Singapore Office", "Liaison Office",
+"Singapore Br.", 深圳市…有限公司(新加坡分公司)); a Chinese-script PRC place among English words
+("深圳 Acme … Co., Ltd.", "Acme … (深圳) Co., Ltd."); the pinyin form "Youxian (Zeren) Gongsi";
+districts and zones (Pudong, Haidian, Xiong'an, Hengqin, Nansha, Qianhai); "(China)", "(PRC)" or
+a leading "PRC" with "Co., Ltd." or "Limited" and (中国) with a Chinese form (the naming of a
+foreign-invested enterprise registered in the PRC); (深圳市), (广东省); Macau's Portuguese forms
+(Limitada, Lda., S.A.) with Macau; 企业, 厂, 经营部 and 商行 after a PRC place; Chinese-script
+districts and zones (浦东, 前海, 横琴); a PRC place in brackets after a Chinese form
+(艾克米科技有限公司(深圳)), another note there read past; a bracket closing nothing at the end;
+"Co-Ltd", "Co._Ltd.", "L.T.D.", a trailing ®; "P.R.C." first; a bracketed place with zone words
+("(Hainan Free Trade Port)"); "Sociedade Unipessoal Limitada"; 中心, 工作室, 研究院, 研究所 and
+门市部 after a PRC place; "Zhongguo" first as "China" (a warning). A strong English name followed
+by more words ("… Co., Ltd. Singapore", "… t/a Acme", "… (Singapore) Pte. Ltd.") is a warning.
+A PRC place after "Co., Ltd." ("Acme Technology Co., Ltd., Shenzhen") is read as a branch's
+(strong); one within a "Co., Ltd." name ("Acme Shenzhen Technology Co., Ltd.") is a warning. A Chinese-script name
+starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
+
+Only a warning, where the strong form would block lawful customers:
+
+- a Traditional-script name with 股份有限公司 and a PRC place first from a party declared in TW
+  (長春石油化學股份有限公司, 大連化學工業股份有限公司 are Taiwanese), unless the place is bracketed
+  or carries 市 or 省;
+- a place shared with Korea or Singapore (Danyang, Dongyang, Jurong);
+- an unbracketed place before "Limited" alone from a party declared where "Limited" is the
+  company's own form (the UK, Ireland and others: "Acme Shanghai Limited"), or after "of"
+  ("Friends of Tibet Limited").
 
 Not evidence: a name with no legal form ("Peking Duck House"), or with another country's
 form ("Canton Road Pte. Ltd.", "Beijing Lion Technology (Singapore) Pte. Ltd."), and names
@@ -116,9 +148,9 @@ _PLACES = frozenset(
     shangluo jiayuguan jinchang baiyin tianshui zhangye pingliang jiuquan longnan linxia
     haidong golmud shizuishan guyuan zhongwei karamay turpan hami changji korla kashgar hotan
     shihezi yining
-    yiwu kunshan jiangyin zhangjiagang changshu taicang yixing liyang danyang jurong yangzhong
+    yiwu kunshan jiangyin zhangjiagang changshu taicang yixing liyang yangzhong
     taixing jingjiang rugao haimen qidong xinghua dongtai gaoyou yizheng pizhou cixi yuyao haining
-    tongxiang pinghu zhuji shengzhou yueqing ruian rui'an wenling linhai dongyang lanxi jiangshan
+    tongxiang pinghu zhuji shengzhou yueqing ruian rui'an wenling linhai lanxi jiangshan
     jiande linan lin'an jinjiang fuqing zhangping shaowu wuyishan jianou fuding shouguang zhucheng
     qingzhou gaomi changyi anqiu laizhou longkou penglai zhaoyuan laiyang qixia zoucheng tengzhou
     qufu jiaozhou pingdu laixi xintai feicheng kaiping enping heshan sihui gaoyao lianzhou leizhou
@@ -127,6 +159,10 @@ _PLACES = frozenset(
     macheng liuyang ningxiang liling leiyang dingzhou xinji zhuozhou sanhe gaobeidian renqiu
     huanghua botou qianan dujiangyan pengzhou qionglai chongzhou jianyang ruili jinghong tengchong
     gejiu manzhouli erenhot suifenhe hunchun yanji wafangdian haicheng khorgas horgos kuytun
+    pudong minhang xuhui jing'an jingan yangpu songjiang jiading qingpu lingang zhangjiang haidian
+    shunyi changping fengtai dongcheng xicheng yizhuang daxing xiong'an xiongan hengqin nansha
+    qianhai futian longgang bao'an baoan longhua tianhe panyu huadu yuhang xiaoshan wujiang binhai
+    liangjiang shunde
     """.split()  # noqa: SIM905  # a block of names reads better than a list of 400 strings
 )
 # The larger places whose name may be written in two syllables ("Shen Zhen", "Bei Jing")
@@ -159,7 +195,8 @@ _SAR = {
     "macao": "Macau",
 }
 # Older (postal, Wade-Giles) spellings and names that are also used elsewhere ("Canton Road",
-# "Peking Duck", Dali in Cyprus, Aksu in Kazakhstan): a warning, never the rule's severity.
+# "Peking Duck", Dali in Cyprus, Aksu in Kazakhstan; Danyang and Dongyang are Korean places and
+# names, as in Dongyang Piston Co., Ltd.; Jurong is in Singapore): a warning, never the rule's severity.
 _OLD_PLACES = frozenset(
     """
     peking peiping canton kwangchow hangchow tientsin nanking tsingtao tsingtau chungking amoy
@@ -167,14 +204,20 @@ _OLD_PLACES = frozenset(
     chekiang fukien kwangtung kwangsi szechuan szechwan hupeh honan hopeh hopei shantung shansi
     kansu anhwei kiangsi kweichow sinkiang ningsia tsinghai chinghai
     dali puer chaoyang aksu wuwei
+    danyang dongyang jurong
     """.split()  # noqa: SIM905
 )
 # The legal forms of an English PRC enterprise name: "Co., Ltd." and its spellings (also the
 # Japanese, Korean and Thai form, so a PRC place is needed with it).
 _PRC_FORM = (
-    r"(?:(?:co|corp|company|corporation)\.?\s*,?\s*(?:ltd|limited)\.?"
-    r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?)"  # 有限(责任)公司 word for word
+    r"(?:(?:co|corp|company|corporation)\.?[\s,\-_]*(?:ltd|l\.t\.d|limited)\.?"
+    r"|(?:ltd|limited)\.?\s+(?:liability\s+)?(?:co|company)\.?"  # 有限(责任)公司 word for word
+    r"|(?:gufen\s+)?youxian\s+(?:zeren\s+)?gongsi)"  # the same in pinyin
 )
+# The Portuguese forms of Macau ("Acme Tecnologia (Macau), Limitada"): with Macau, strong
+# The PRC form inside a name, followed by more words
+_EMBEDDED_FORM = re.compile(rf"(?:^|[\s,])(?:{_PRC_FORM})(?=[\s,;:\"'(]|tm\b)", re.IGNORECASE)
+_MACAU_FORM = r"(?:(?:sociedade\s+unipessoal\s+)?limitada|lda\.?|s\.\s*a\.?|sa)"
 # "Limited" alone: the Hong Kong form, and how PRC names are often shortened in English
 _LIMITED_FORM = r"(?:ltd|limited)\.?"
 _OTHER_FORM = (
@@ -182,6 +225,7 @@ _OTHER_FORM = (
 )
 _FORMS = (
     ("prc", re.compile(rf"(?:^|[\s,])({_PRC_FORM})\s*$", re.IGNORECASE)),
+    ("macau", re.compile(rf"(?:^|[\s,])({_MACAU_FORM})\s*$", re.IGNORECASE)),
     ("limited", re.compile(rf"(?:^|[\s,])({_LIMITED_FORM})\s*$", re.IGNORECASE)),
     ("other", re.compile(rf"(?:^|[\s,])({_OTHER_FORM})\s*$", re.IGNORECASE)),
 )
@@ -192,9 +236,29 @@ _LOCAL_FORM = re.compile(
 )
 _TRAILING_NOTE = re.compile(r"\s*\(([^()]*)\)\s*$")  # "(Singapore Branch)" after the legal form
 _BRANCH = re.compile(
-    r"[\s,\-]*\b(?:branch(?:\s+office)?|representative\s+office|rep\.?\s+office)\s*$", re.IGNORECASE
+    r"[\s,\-/]*\b(?:branch(?:\s+office)?|br\.?|(?:representative|rep\.?|liaison|sales|regional)?\s*office)\s*$",
+    re.IGNORECASE,
 )
 _BRACKETS = re.compile(r"\(([^()]*)\)")
+# What may follow a place in brackets: "(Hainan Free Trade Port)", "(Shanghai Pilot Free Trade Zone)"
+_ZONE_WORDS = frozenset(
+    [
+        "free",
+        "trade",
+        "zone",
+        "port",
+        "pilot",
+        "new",
+        "area",
+        "district",
+        "city",
+        "province",
+        "sar",
+        "economic",
+        "development",
+        "special",
+    ]
+)
 # The same in Chinese script (after folding Traditional characters to Simplified), longest first
 # so that 石家庄 is not read as another place. Left out: 大同 and 永康 (also Taiwanese names).
 _CJK_PLACES = sorted(
@@ -214,10 +278,13 @@ _CJK_PLACES = sorted(
     泸州 德阳 广元 遂宁 内江 乐山 南充 眉山 宜宾 广安 达州 雅安 巴中 资阳 六盘水 遵义 安顺 毕节 铜仁 曲靖 玉溪 保山 昭通 丽江
     普洱 临沧 楚雄 西双版纳 拉萨 日喀则 林芝 铜川 宝鸡 咸阳 渭南 延安 汉中 榆林 商洛 嘉峪关 金昌 白银 天水 张掖 平凉 酒泉 庆阳 陇南
     石嘴山 吴忠 固原 中卫 克拉玛依 吐鲁番 哈密 昌吉 库尔勒 喀什 石河子
+    浦东 闵行 徐汇 静安 杨浦 松江 嘉定 青浦 临港 张江 海淀 顺义 昌平 丰台 东城 西城 亦庄 大兴 雄安 横琴 南沙 前海
+    福田 龙岗 宝安 龙华 天河 番禺 花都 余杭 萧山 吴江 顺德
     """.split(),  # noqa: SIM905
     key=len,
     reverse=True,
 )
+_CJK_PLACE_WORD = re.compile(rf"^\(?({'|'.join(_CJK_PLACES)})(?:市|省)?\)?$")
 # Chinese-script forms of a PRC enterprise, longest first; 公司 and 集团 alone too ("深圳市…科技公司",
 # "…集团"): a PRC place with any of them is the enterprise-name pattern.
 _CJK_FORMS = (
@@ -230,8 +297,20 @@ _CJK_FORMS = (
     "集团",
     "公司",
 )
+# Other PRC entity forms (an enterprise, a factory, a business department, a trading house): read
+# only with a PRC place, as the words end other names too
+_CJK_PLACE_FORMS = ("企业", "厂", "经营部", "商行", "中心", "工作室", "研究院", "研究所", "门市部")
 # A branch or office named after its company: 深圳市…有限公司新加坡分公司, …有限公司深圳分公司
-_CJK_BRANCH = re.compile(r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处)$")
+_CJK_BRANCH = re.compile(
+    r"^(?P<name>.*(?:公司|集团))(?P<where>.{0,12}?)(?:分公司|分行|分店|办事处|代表处|联络处)$"
+)
+_CJK_TRAILING_NOTE = re.compile(r"^(?P<name>.+?)\((?P<note>[^()]{1,12})\)$")
+_CJK_BRACKETED_BRANCH = re.compile(r"\((.{0,12}?(?:分公司|分行|分店|办事处|代表处|联络处))\)$")
+# Where "Limited" alone is a company's own legal form (an unbracketed PRC place before it is only a
+# warning from a party declared there: "Acme Shanghai Limited" is a British or Irish company name)
+LIMITED_COUNTRIES = frozenset(
+    {"GB", "IE", "IM", "JE", "GG", "GI", "MT", "CY", "NZ", "AU", "IN", "ZA", "NG", "KE"}
+)
 # Where companies write Chinese-script names with these forms themselves (weak evidence is not taken)
 CHINESE_SCRIPT_COUNTRIES = frozenset({"CN", "HK", "MO", "TW", "SG", "MY"})
 
@@ -251,7 +330,13 @@ _USCC_SCHEMES = frozenset(
         "统一代码",
     }
 )
-_PRC_SCHEME_PREFIXES = ("cn", "prc", "china")
+_PRC_SCHEME_PREFIXES = ("cn", "prc", "china", "zh")
+# A scheme that names a USCC among other words ("USCC No.", "uscc-number", "uscc_cn", "zh-uscc",
+# 信用代码, 营业执照 (the business licence that carries it)) is a USCC scheme
+_USCC_WORDS = frozenset({"uscc", "usci", "tyshxydm"})
+_USCC_PHRASES = ("social credit", "信用代码", "营业执照", "统一代码")
+# What a registration number may carry that says it is the PRC's: "CN914403…", "914403… (PRC)", "USCC 914403…"
+_PRC_VALUE_MARK = re.compile(r"^(?:CN|PRC|CHINA|USCC|USCI)|(?:CN|PRC|CHINA)$")
 # Separators a registration number is written with: anything that is not a letter or digit
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -283,6 +368,37 @@ def _scheme_words(scheme: str) -> tuple[str, bool]:
     return " ".join(words[1:] if prc and len(words) > 1 else words), prc
 
 
+def _uscc_scheme(scheme: str) -> bool:
+    """Whether a scheme name (as ``_scheme_words`` gives it) names the USCC."""
+    return (
+        scheme in _USCC_SCHEMES
+        or any(word in _USCC_WORDS for word in scheme.split())
+        or any(phrase in scheme for phrase in _USCC_PHRASES)
+    )
+
+
+_TYPED = str.maketrans({"O": "0", "I": "1", "L": "1"})  # letters typed for digits
+
+
+def _uscc_read(code: str) -> tuple[bool, bool]:
+    """Whether a normalized number is a valid USCC, and whether it carried a mark of the PRC.
+
+    Also read: the number with its mark taken off ("CN914403…", "914403… (PRC)") and with the
+    letters O, I or l typed for 0 and 1.
+    """
+    unmarked = _PRC_VALUE_MARK.sub("", code)
+    candidates = (
+        (code, False),
+        (code.translate(_TYPED), False),
+        (unmarked, True),
+        (unmarked.translate(_TYPED), True),
+    )
+    for candidate, marked in candidates:
+        if uscc_valid(candidate):
+            return True, marked and unmarked != code
+    return False, False
+
+
 def prc_registration(
     name: str, identifiers: Sequence[Identifier], declared: str
 ) -> list[RegistrationEvidence]:
@@ -290,9 +406,9 @@ def prc_registration(
     out: list[RegistrationEvidence] = []
     for ident in identifiers:
         code = normalize_identifier(ident.value)
-        valid = uscc_valid(code)
+        valid, marked = _uscc_read(code)
         scheme, names_prc = _scheme_words(ident.scheme)
-        if scheme in _USCC_SCHEMES or (names_prc and valid):
+        if _uscc_scheme(scheme) or ((names_prc or marked) and valid):
             check = "its check digit is valid" if valid else "its check digit does not verify"
             out.append(
                 RegistrationEvidence(
@@ -309,14 +425,59 @@ def prc_registration(
     # Folded first (look-alike letters, invisible characters, full-width forms, Traditional Chinese):
     # "Веijing" with a Cyrillic В is Beijing here as it is to the screener. A name may hold both
     # scripts ("北京蓝港计算有限公司 (Blue Harbor Computing)"): each part is read for itself.
-    text = " ".join(fold(name).replace("’", "'").split())
-    latin = " ".join(w for w in text.split() if w.isascii())
-    if latin:
-        out += _english_evidence(latin, declared)
-    cjk = re.sub(r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()")))
-    if cjk:
-        out += _chinese_evidence(cjk, declared)
+    whole = _clean(" ".join(fold(name).replace("’", "'").split()))
+    # "... Co., Ltd./Singapore": each part is read too, and the strongest sign of each script kept
+    english: list[RegistrationEvidence] = []
+    chinese: list[RegistrationEvidence] = []
+    # a character the folding changed was Traditional: 長春…股份有限公司 from a party declared in TW
+    traditional = any(fold(ch) != ch for ch in name if "\u4e00" <= ch <= "\u9fff")
+    for text in [whole, *(_clean(part) for part in whole.split("/") if "/" in whole)]:
+        # a Chinese-script PRC place among English words counts as a place: "深圳 Acme ... Co., Ltd."
+        latin = " ".join(w for w in text.split() if w.isascii() or _CJK_PLACE_WORD.match(w))
+        if latin:
+            english += _english_evidence(latin, declared)
+            inner = _EMBEDDED_FORM.search(latin)
+            if inner is not None and latin[inner.end() :].strip(_EDGE):
+                # a PRC enterprise name with words after it ("... Co., Ltd. Singapore", "... t/a Acme",
+                # "... (Singapore) Pte. Ltd."): a warning, as the words may make another company
+                english += [
+                    RegistrationEvidence(
+                        False, f"its name holds a PRC enterprise name: {e.what.split(': ', 1)[-1]}"
+                    )
+                    for e in _english_evidence(latin[: inner.end()], declared)
+                    if e.strong
+                ]
+        cjk = re.sub(
+            r"\(\s*\)|（\s*）", "", "".join(ch for ch in text if not (ch.isascii() and ch not in "()"))
+        )
+        if cjk:
+            chinese += _chinese_evidence(cjk, declared, taiwanese=declared == "TW" and traditional)
+    for signs in (english, chinese):
+        if signs:
+            out.append(max(signs, key=lambda e: e.strong))
     return out
+
+
+# What may stand around a name and is not part of it: quotes, brackets of titles, a sentence's
+# punctuation ("深圳市…有限公司。", "「…」", "…Co., Ltd.;", "\"Beijing … Co., Ltd.\"")
+_EDGE = " \t.;:,!?。；：，、\"'`“”‘’„«»「」『』《》〈〉*®©℠"
+_SQUARE = str.maketrans(
+    {"[": "(", "]": ")", "【": "(", "】": ")", "〔": "(", "〕": ")", "·": " ", "・": " ", "‧": " ", "•": " "}
+)
+
+
+def _clean(text: str) -> str:
+    """A folded name without what stands around it: quotes, end punctuation, a leading "The"; middle dots as spaces."""
+    text = text.translate(_SQUARE)
+    while True:
+        before = text
+        text = text.strip(_EDGE)
+        if text.endswith(")") and text.count(")") > text.count("("):
+            text = text[:-1]  # "深圳市…有限公司）": a bracket closing nothing
+        if text.casefold().startswith("the "):
+            text = text[4:]
+        if text == before:
+            return " ".join(text.split())
 
 
 def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
@@ -331,6 +492,9 @@ def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
         if len(words) >= n and multi in _MULTI_WORD:
             return _MULTI_WORD[multi], True, n
     first = words[0]
+    cjk = _CJK_PLACE_WORD.match(first)
+    if cjk is not None:  # 深圳 among English words
+        return cjk.group(1), True, 1
     if first in _SAR:  # "HK" is also other initials (HK inno.N, a Korean company): a warning
         return _SAR[first], first != "hk", 1
     if first in _PLACES:
@@ -387,6 +551,13 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
             continue
         suffix = _BRANCH.search(text)
         if suffix is None or suffix.start() == 0:
+            words = text.split()
+            for n in (3, 2, 1):  # "Acme Technology Co., Ltd., Shenzhen": the place after the form
+                if len(words) > n and _company_form(" ".join(words[:-n]).rstrip(" ,-")) is not None:
+                    found = _place(_words(" ".join(words[-n:])))
+                    if found is not None and found[2] == len(_words(" ".join(words[-n:]))):
+                        places.append(found[:2])
+                        return " ".join(words[:-n]).strip(" ,-"), places
             return text.strip(" ,-"), places
         words = text[: suffix.start()].split()
         # the last words that are a place ("Hong Kong", "Shen Zhen"), or start with one after the
@@ -406,6 +577,11 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
         else:  # a branch elsewhere ("Singapore Branch"): the company's name ends before it
             cut = next((n for n in (1, 2, 3) if len(words) > n and _company_form(" ".join(words[:-n]))), 0)
         text = " ".join(words[: len(words) - cut])
+
+
+def _prc_form(kind: str, place: str) -> bool:
+    """Whether a legal form of this kind is the PRC's form for a company of this place (Macau: Limitada, S.A.)."""
+    return kind == "prc" or (kind == "macau" and place == "Macau")
 
 
 def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
@@ -428,27 +604,49 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
         signs.append(
             RegistrationEvidence(strong, f"a branch in {_where(place)} of a company with {form_text}")
         )
+    if form is not None and form[0] == "macau" and "macau" not in _words(text):
+        form = None  # Limitada, S.A.: the forms of Portugal, Spain and Latin America unless with Macau
     if form is not None:
         body = text[: len(text) - len(form[1])]
         words = _words(body)
         found = _place(words)
         if found is not None:
-            strong = found[1] and form[0] == "prc"
+            strong = found[1] and _prc_form(form[0], found[0])
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} first and {form_text} last"))
         found = _place_at_end(words) if len(words) > 1 else None
         if found is not None:  # "Sunshine Logistics Shenzhen Co., Ltd.": the bracketed place unbracketed
-            strong = found[1] and form[0] in ("prc", "limited")
+            # with "Limited" alone, not from "Friends of Tibet Limited" (a place named, not a place of
+            # registration; "Bank of Shanghai Co., Ltd." is the PRC form and stays strong), nor from
+            # "Acme Shanghai Limited" declared in the UK or Ireland, where "Limited" is the own form
+            of_place = len(words) > found[2] and words[-found[2] - 1] == "of"
+            limited_ok = form[0] == "limited" and declared not in LIMITED_COUNTRIES and not of_place
+            strong = found[1] and (_prc_form(form[0], found[0]) or limited_ok)
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} before {form_text}"))
-        if declared != "TW" and (words[:1] == ["china"] or words[-2:] == ["of", "china"]):
+        if (words[:1] == ["prc"] or words[:3] == ["p", "r", "c"]) and form[0] in ("prc", "limited"):
+            signs.append(RegistrationEvidence(True, f"'PRC' first and {form_text} last"))
+        middle = [f for w in words[1:-1] if (f := _place([w])) is not None and f[1]]
+        if middle and form[0] == "prc":  # "Acme Shenzhen Technology Co., Ltd."
+            signs.append(RegistrationEvidence(False, f"{_where(middle[0][0])} within and {form_text} last"))
+        if declared != "TW" and (words[:1] in (["china"], ["zhongguo"]) or words[-2:] == ["of", "china"]):
             # a PRC national enterprise ("China ... Corporation", "... Corporation of China");
             # a warning only, and none from a party declared in TW, where China Steel, China
             # Airlines and China Motor are registered
             signs.append(RegistrationEvidence(False, f"'China' and {form_text}"))
         for bracket in _BRACKETS.findall(body):
             inside = _words(bracket)
-            found = _place(inside) if len(inside) <= 3 else None
+            if inside in (["china"], ["prc"], ["p", "r", "c"]) and form[0] in ("prc", "limited"):
+                # a foreign-invested enterprise registered in the PRC: "Acme Technology (China) Co., Ltd."
+                signs.append(
+                    RegistrationEvidence(True, f"'({bracket.strip()})' in brackets and {form_text} last")
+                )
+                continue
+            inside = ["hk"] if inside == ["h", "k"] else inside  # "(H.K.)": the initials HK, a warning
+            found = _place(inside) if inside else None
+            rest = inside[found[2] :] if found is not None else []
+            if found is not None and len(inside) > 3 and not set(rest) <= _ZONE_WORDS:
+                found = None  # "(Hainan Free Trade Port)" is a place
             if found is not None:
-                strong = found[1] and form[0] in ("prc", "limited")
+                strong = found[1] and (_prc_form(form[0], found[0]) or form[0] == "limited")
                 signs.append(
                     RegistrationEvidence(strong, f"{_where(found[0])} in brackets and {form_text} last")
                 )
@@ -464,9 +662,27 @@ def _where_cjk(place: str) -> str:
     return f"{place} ({sar}, counted as the PRC)" if sar else f"a PRC place ({place})"
 
 
-def _chinese_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
-    """A Chinese-script name's sign: a PRC place (or 香港, 澳门) and a PRC form, or a form alone."""
-    folded = "".join(text.split()).replace("（", "(").replace("）", ")")
+def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> list[RegistrationEvidence]:
+    """A Chinese-script name's sign: a PRC place (or 香港, 澳门) and a PRC form, or a form alone.
+
+    ``taiwanese``: the name is written in Traditional characters by a party declared in TW, where
+    股份有限公司 is the company's own form and companies are named after mainland places (長春石油化學,
+    大連化學, 泰安產物保險): a place first with that form is a warning; bracketed or with 市 or 省 (the PRC's
+    administrative division), still strong.
+    """
+    folded = "".join(text.split()).replace("（", "(").replace("）", ")").strip(_EDGE)
+    folded = _CJK_BRACKETED_BRANCH.sub(r"\1", folded)  # 深圳市…有限公司(新加坡分公司)
+    note = _CJK_TRAILING_NOTE.match(folded)
+    if note is not None:  # 艾克米科技有限公司(深圳), 深圳市…有限公司(新加坡): the note after the form
+        inside = note.group("note")
+        place_note = next((p for p in _CJK_PLACES if inside.startswith(p)), None)
+        folded = note.group("name")
+        if place_note is not None and any(folded.endswith(f) for f in _CJK_FORMS):
+            return [
+                RegistrationEvidence(
+                    True, f"its name is a PRC enterprise name: {_where_cjk(place_note)} after the legal form"
+                )
+            ]
     branch = _CJK_BRANCH.match(folded)
     if branch is not None:
         where = branch.group("where").strip("()")
@@ -479,18 +695,44 @@ def _chinese_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
                 )
             ]
         folded = branch.group("name")  # a branch elsewhere: its company's name decides
-    form_cjk = next((f for f in _CJK_FORMS if folded.endswith(f)), None)
+    form_cjk = next((f for f in _CJK_FORMS + _CJK_PLACE_FORMS if folded.endswith(f)), None)
     if form_cjk is None:
         return []
     head = folded.lstrip("(")
-    place_cjk = next((p for p in _CJK_PLACES if head.startswith(p) or f"({p})" in folded), None)
+    if "(中国)" in folded and form_cjk not in _CJK_PLACE_FORMS:  # 艾克米科技(中国)有限公司
+        return [
+            RegistrationEvidence(
+                True, f"its name is a PRC enterprise name: (中国) and the legal form {form_cjk}"
+            )
+        ]
+    place_cjk = next((p for p in _CJK_PLACES if head.startswith(p) or _cjk_bracketed(p, folded)), None)
     if place_cjk is not None:
+        division = head.startswith((place_cjk + "市", place_cjk + "省")) or _cjk_bracketed(place_cjk, folded)
+        if taiwanese and form_cjk == "股份有限公司" and not division:
+            return [
+                RegistrationEvidence(
+                    False,
+                    f"its name reads as a PRC enterprise name: {_where_cjk(place_cjk)} and the legal form "
+                    f"{form_cjk} (also a Taiwanese form, in Traditional script)",
+                )
+            ]
         return [
             RegistrationEvidence(
                 True,
                 f"its name is a PRC enterprise name: {_where_cjk(place_cjk)} and the legal form {form_cjk}",
             )
         ]
+    if form_cjk in _CJK_PLACE_FORMS:
+        return []
+    if head.startswith("中国") and declared not in ("TW", "HK", "MO"):
+        return [
+            RegistrationEvidence(False, f"its Chinese-script name starts with 中国 and ends with {form_cjk}")
+        ]
     if declared not in CHINESE_SCRIPT_COUNTRIES:
         return [RegistrationEvidence(False, f"its Chinese-script name ends with the legal form {form_cjk}")]
     return []
+
+
+def _cjk_bracketed(place: str, name: str) -> bool:
+    """Whether a Chinese-script name brackets the place: (深圳), (深圳市), (广东省)."""
+    return any(f"({place}{suffix})" in name for suffix in ("", "市", "省"))

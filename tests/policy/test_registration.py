@@ -205,6 +205,134 @@ def test_neighbouring_spellings(name: str, declared: str, strong: bool | None) -
     assert [s.strong for s in signs] == ([] if strong is None else [strong]), signs
 
 
+
+# Review rv8, finding 1: lawful customers named after places a PRC place shares its name with.
+@pytest.mark.parametrize(
+    ("name", "declared", "strong"),
+    [
+        # Taiwanese companies (股份有限公司, Traditional script) named after mainland places
+        ("長春石油化學股份有限公司", "TW", False),
+        ("泰安產物保險股份有限公司", "TW", False),
+        ("大連化學工業股份有限公司", "TW", False),
+        ("中山工業股份有限公司", "TW", False),
+        ("南京資訊股份有限公司", "TW", False),
+        ("九江實業股份有限公司", "TW", False),
+        ("東莞電子股份有限公司", "TW", False),
+        # ... but not the PRC's own writing of it, nor from a party declared elsewhere
+        ("長春石油化學股份有限公司", "SG", True),
+        ("长春石油化学股份有限公司", "TW", True),  # Simplified script
+        ("深圳市艾克米科技股份有限公司", "TW", True),  # 市: the PRC's administrative division
+        ("深圳市艾克米電子股份有限公司", "TW", True),  # the same in Traditional
+        ("艾克米(長春)股份有限公司", "TW", True),  # a bracketed place
+        ("長春石油化學有限公司", "TW", True),  # 有限公司: not the Taiwanese 股份有限公司
+        # Korean romanizations shared with PRC places
+        ("Dongyang Piston Co., Ltd.", "KR", False),
+        ("Danyang Co., Ltd.", "KR", False),
+        # "Limited" is the company's own form in the UK and Ireland; "of" a place names it
+        ("Acme Shanghai Limited", "GB", False),
+        ("Acme Shanghai Limited", "IE", False),
+        ("Acme Shanghai Limited", "SG", True),
+        ("Acme (Shanghai) Limited", "GB", True),  # bracketed: the PRC and Hong Kong pattern
+        ("Friends of Tibet Limited", "GB", False),
+        ("Friends of Tibet Limited", "SG", False),
+        ("Bank of Shanghai Co., Ltd.", "SG", True),  # a PRC bank, in the PRC form
+        # warnings that stay warnings
+        ("Jurong Engineering Limited", "SG", False),
+        ("Canton Mills Inc.", "US", False),
+    ],
+)
+def test_places_shared_with_taiwan_korea_and_common_law_names_are_at_most_a_warning(
+    name: str, declared: str, strong: bool
+) -> None:
+    signs = prc_registration(name, [], declared)
+    assert [s.strong for s in signs] == [strong], signs
+
+
+
+# Review rv8, finding 2: PRC, Hong Kong and Macau name forms that were affirming declared SG.
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        # foreign-invested enterprises registered in the PRC
+        ("Acme Technology (China) Co., Ltd.", True),
+        ("艾克米科技(中国)有限公司", True),
+        ("艾克米科技（中国）有限公司", True),
+        ("Acme Technology (PRC) Co., Ltd.", True),
+        ("PRC Acme Technology Co., Ltd.", True),
+        ("中国艾克米科技集团有限公司", False),
+        ("艾克米科技（深圳市）有限公司", True),
+        ("艾克米科技(广东省)有限公司", True),
+        # punctuation, quotes, a leading "The"
+        ("深圳市艾克米科技有限公司。", True),
+        ("「深圳市艾克米科技有限公司」", True),
+        ("《深圳市艾克米科技有限公司》", True),
+        ("Beijing Acme Technology Co., Ltd.;", True),
+        ("Beijing Acme Technology Ltd..", False),
+        ('"Beijing Acme Technology Co., Ltd."', True),
+        ("\u201cBeijing Acme Technology Co., Ltd.\u201d", True),
+        ("The Beijing Acme Technology Co., Ltd.", True),
+        # branches and offices
+        ("Beijing Acme Technology Co., Ltd. [Singapore Branch]", True),
+        ("Beijing Acme Technology Co., Ltd. Singapore Office", True),
+        ("Beijing Acme Technology Co., Ltd. Liaison Office", True),
+        ("Beijing Acme Technology Co., Ltd. Singapore Br.", True),
+        ("Beijing Acme Technology Co., Ltd./Singapore", True),
+        ("深圳市艾克米科技有限公司(新加坡分公司)", True),
+        ("深圳市艾克米科技有限公司（新加坡分公司）", True),
+        # mixed scripts, pinyin forms, districts and zones, middle dots
+        ("深圳 Acme Technology Co., Ltd.", True),
+        ("Acme Technology (深圳) Co., Ltd.", True),
+        ("Beijing Acme Keji Youxian Gongsi", True),
+        ("Beijing Acme Keji Youxian Zeren Gongsi", True),
+        ("Acme Technology (Pudong) Co., Ltd.", True),
+        ("Acme Technology (Haidian) Co., Ltd.", True),
+        ("Acme Technology (Xiong'an) Co., Ltd.", True),
+        ("Acme Technology (Hengqin) Co., Ltd.", True),
+        ("Acme Technology (Nansha) Co., Ltd.", True),
+        ("Shenzhen\u00b7Acme Technology Co., Ltd.", True),
+        ("Acme Technology (H.K.) Limited", False),  # the initials HK, as "(HK)"
+        # Macau's Portuguese forms
+        ("Acme Tecnologia (Macau), Limitada", True),
+        ("Acme Tecnologia (Macau), Lda.", True),
+        ("Acme Tecnologia Macau, S.A.", True),
+        # other PRC entity forms after a PRC place
+        ("深圳市艾克米企业", True),
+        ("深圳市艾克米电子厂", True),
+        ("深圳市艾克米经营部", True),
+        ("深圳市艾克米商行", True),
+    ],
+)
+def test_more_prc_name_forms_declared_sg_are_evidence(name: str, strong: bool) -> None:
+    signs = prc_registration(name, [], "SG")
+    assert [s.strong for s in signs] == [strong], signs
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        ("中国艾克米科技集团有限公司", "MY"),  # 中国 first: a warning in SG and MY too
+        ("中国钢铁股份有限公司", "SG"),
+    ],
+)
+def test_a_chinese_name_starting_with_china_is_a_warning_in_sg_and_my(name: str, declared: str) -> None:
+    assert [s.strong for s in prc_registration(name, [], declared)] == [False]
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        ("中國鋼鐵股份有限公司", "TW"),  # China Steel: Taiwanese
+        ("Comercial Jinan S.A.", "GT"),  # S.A. is Macau's form only with Macau
+        ("Acme Tecnologia, Limitada", "PT"),
+        ("The Beijing Duck House", "US"),  # no legal form
+        ("Acme A/S", "DK"),
+        ("艾克米電子廠", "TW"),  # a factory with no PRC place
+    ],
+)
+def test_neighbours_of_the_new_forms_are_not_evidence(name: str, declared: str) -> None:
+    assert prc_registration(name, [], declared) == []
+
+
 # Review rt7 (finding B): a USCC written with separators, full-width digits or invisible
 # characters, under any spelling of the scheme, is the same USCC as written compactly.
 USCC = "914403001922038216"
@@ -316,3 +444,143 @@ def test_attest_verify_holds_a_tenant_whose_name_screens_as_listed(case: str, ve
     assert ORDER.index(result["status"]) >= ORDER.index(want), result
     hits = [f for f in result["findings"] if f["rule"] in ("policy.screening", "policy.headquarters") and ORDER.index(f["severity"]) >= ORDER.index(want)]
     assert hits, [(f["rule"], f["severity"], f["message"]) for f in result["findings"] if f["severity"] != "info"]
+
+
+# Review rv8, finding 3: a USCC marked as the PRC's, with O typed for 0, or under a scheme that names it.
+@pytest.mark.parametrize(
+    ("scheme", "value", "strong"),
+    [
+        ("tax-id", "CN914403001922038216", True),
+        ("tax-id", "CN-9144 0300 1922 0382 16", True),
+        ("tax-id", "914403001922038216 (PRC)", True),
+        ("vat", "PRC 914403001922038216", True),
+        ("tax-id", "9144O3OO1922O38216", False),  # O for 0: as written compactly, a warning
+        ("cn-tax-id", "9144O3OO1922O38216", True),
+        ("USCC No.", "914403001922038216", True),
+        ("uscc-number", "914403001922038216", True),
+        ("uscc_cn", "914403001922038216", True),
+        ("zh-uscc", "914403001922038216", True),
+        ("信用代码", "914403001922038216", True),
+        ("营业执照", "914403001922038216", True),
+        ("營業執照號碼", "914403001922038216", True),  # Traditional script
+        ("USCC No.", "not-a-code", True),  # the scheme itself names a PRC registration
+    ],
+)
+def test_a_marked_or_misspelt_uscc_and_uscc_named_schemes_are_evidence(scheme: str, value: str, strong: bool) -> None:
+    signs = prc_registration("Acme Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG")
+    assert [s.strong for s in signs] == [strong], signs
+
+
+@pytest.mark.parametrize(
+    ("scheme", "value"),
+    [
+        ("tax-id", "CN914403001922038217"),  # check digit off
+        ("uen", "201912345K"),
+        ("lei", "5493001KJTIIGC8Y1R12"),
+        ("company-number", "CN12345678"),
+        ("discount-code", "USCCA"),  # a scheme merely containing the letters
+    ],
+)
+def test_other_marked_numbers_are_not_a_uscc(scheme: str, value: str) -> None:
+    assert prc_registration("Acme Pte. Ltd.", [Identifier(scheme=scheme, value=value)], "SG") == []
+
+
+# Review rv8, the reviewer's neighbouring probes: a Chinese district, a note after the form, a
+# bracket closing nothing, "USCC" written in the value.
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        ("浦东艾克米科技有限公司", True),
+        ("深圳市艾克米科技有限公司(新加坡)", True),
+        ("艾克米科技有限公司(深圳)", True),
+        ("艾克米科技有限公司（香港）", True),
+        ("深圳市艾克米科技有限公司）", True),
+        ("艾克米科技有限公司(新加坡)", None),  # a Singapore note, no PRC place: as without it
+    ],
+)
+def test_chinese_districts_and_notes_after_the_form(name: str, strong: bool | None) -> None:
+    signs = prc_registration(name, [], "SG")
+    assert [s.strong for s in signs] == ([] if strong is None else [strong]), signs
+
+
+def test_uscc_written_in_the_value_is_strong() -> None:
+    ident = Identifier(scheme="registration-number", value="USCC 914403001922038216")
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [True]
+
+
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        ("P.R.C. Acme Technology Co., Ltd.", True),
+        ("Shenzhen Acme Technology Co., L.T.D.", True),
+        ("Shenzhen Acme Technology Co-Ltd", True),
+        ("Shenzhen Acme Technology Co._Ltd.", True),
+        ("Beijing Acme Technology Co., Ltd.\u00ae", True),
+        ("Zhongguo Acme Keji Youxian Gongsi", False),  # 'China' first: a warning, as in English
+        ("Acme Technology (Shunde) Co., Ltd.", True),
+        ("Acme Technology (Hainan Free Trade Port) Co., Ltd.", True),
+        ("Acme Macau Sociedade Unipessoal Limitada", True),
+        ("深圳市艾克米科技中心", True),
+        ("深圳市艾克米科技工作室", True),
+        ("深圳市艾克米科技研究院", True),
+    ],
+)
+def test_more_spellings_of_the_form_and_place(name: str, strong: bool) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [strong]
+
+
+def test_letters_typed_for_digits_in_a_uscc() -> None:
+    ident = Identifier(scheme="tax-id", value="91440300l922038216")  # a lower-case l for 1
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [False]
+    ident = Identifier(scheme="cn-tax-id", value="9I44O3OO1922O38216")
+    assert [s.strong for s in prc_registration("Acme AI Pte. Ltd.", [ident], "SG")] == [True]
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [
+        ("Acme Trading S.A.", "AR"),
+        ("Acme Comercial Limitada", "BR"),
+        ("Acme (Singapore Free Trade Zone) Co., Ltd.", "SG"),
+        ("艾克米科技中心", "SG"),  # 中心 with no PRC place
+    ],
+)
+def test_neighbours_of_the_spellings_are_not_evidence(name: str, declared: str) -> None:
+    assert prc_registration(name, [], declared) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Shenzhen Acme Technology Co., Ltd. Singapore",
+        "Shenzhen Acme Technology Co., Ltd. t/a Acme SG",
+        "Beijing Acme Technology Co., Ltd. d/b/a Acme",
+        'Beijing Acme Technology Co., Ltd. "Acme"',
+        "Beijing Acme Technology Co., Ltd.\u2122",
+        "Beijing Acme Technology Co., Ltd. (Singapore) Pte. Ltd.",  # another country's form: a warning
+    ],
+)
+def test_a_prc_enterprise_name_followed_by_more_words_is_a_warning(name: str) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [False]
+
+
+@pytest.mark.parametrize("name", ["Samsung Electronics Co., Ltd. Singapore", "Acme Co., Ltd. t/a Acme SG"])
+def test_a_non_prc_name_followed_by_more_words_is_not_evidence(name: str) -> None:
+    assert prc_registration(name, [], "SG") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "strong"),
+    [
+        ("Acme Technology Co., Ltd., Shenzhen", True),  # the place after the form, as a branch's
+        ("Acme Technology Co., Ltd. Shenzhen", True),
+        ("Acme Shenzhen Technology Co., Ltd.", False),  # a place within: a warning
+    ],
+)
+def test_a_place_after_or_within_a_prc_form(name: str, strong: bool) -> None:
+    assert [s.strong for s in prc_registration(name, [], "SG")] == [strong]
+
+
+@pytest.mark.parametrize("name", ["Samsung Electronics Co., Ltd., Seoul", "Acme Nanyang Technology Co., Ltd."])
+def test_another_place_after_or_within_the_form_is_not_evidence(name: str) -> None:
+    assert prc_registration(name, [], "SG") == []
