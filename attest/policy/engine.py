@@ -535,15 +535,7 @@ def _override_finding(ctx: _Context, override: Override) -> Finding:
             if code in override.codes or ctx.policy.territories.get(code) in override.codes
         }
     )
-    evidence: dict[str, JsonValue] = {
-        "policy": ctx.policy.id,
-        "override": override.what,
-        "document": override.document,
-        "base": override.base,
-        "change": override.change,
-        "reason": override.reason,
-        "countries": cast(JsonValue, sorted(override.codes)),
-    }
+    evidence = {**_override_evidence(ctx, override), "countries": cast(JsonValue, sorted(override.codes))}
     if not touched:
         return Finding(
             rule="policy.override",
@@ -561,14 +553,9 @@ def _override_finding(ctx: _Context, override: Override) -> Finding:
     )
 
 
-def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Finding:
-    """A replaced rule in the verdict: a warning where the base's rule would have judged more severely."""
-    current = next(r for r in ctx.policy.rules if r.id == base.id)
-    now_found = _EVALUATORS[type(current)](ctx, current)
-    base_found = _EVALUATORS[type(base)](ctx, base)
-    worst_now = max((_SEVERITY_ORDER.index(f.severity.value) for f in now_found), default=0)
-    worst_base = max((_SEVERITY_ORDER.index(f.severity.value) for f in base_found), default=0)
-    evidence: dict[str, JsonValue] = {
+def _override_evidence(ctx: _Context, override: Override) -> dict[str, JsonValue]:
+    """What a ``policy.override`` finding says of the override: the policy, what it changes, where and why."""
+    return {
         "policy": ctx.policy.id,
         "override": override.what,
         "document": override.document,
@@ -576,6 +563,16 @@ def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Fin
         "change": override.change,
         "reason": override.reason,
     }
+
+
+def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Finding:
+    """A replaced rule in the verdict: a warning where the base's rule would have judged more severely."""
+    current = next(r for r in ctx.policy.rules if r.id == base.id)
+    now_found = _EVALUATORS[type(current)](ctx, current)
+    base_found = _EVALUATORS[type(base)](ctx, base)
+    worst_now = max((_SEVERITY_ORDER.index(f.severity.value) for f in now_found), default=0)
+    worst_base = max((_SEVERITY_ORDER.index(f.severity.value) for f in base_found), default=0)
+    evidence = _override_evidence(ctx, override)
     if worst_base <= worst_now:
         return Finding(
             rule="policy.override",

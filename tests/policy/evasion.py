@@ -6,9 +6,13 @@ Deterministic: the same seed gives the same variants. Each variant keeps the ent
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from attest.policy.screening import ListEntry, ScreeningList
 
@@ -217,3 +221,19 @@ GLUED_UNRELATED = [
     "Zhaisi88 Trading",  # haisi, glued to letters and then a number
     "Baiduri12 Bank",  # baidu
 ]
+
+
+def assert_screen_exits(tmp_path: Path, cases: list[tuple[str, int]]) -> None:
+    """Run the real ``attest screen NAME`` for each case (bundled lists only) and check its exit code; no traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
+    env["ATTEST_LISTS_DIR"] = str(tmp_path / "no-imported-lists")
+    for name, code in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "attest.cli.main", "screen", name, "--format", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert "Traceback" not in proc.stderr
+        assert proc.returncode == code, (name, proc.returncode, proc.stdout, proc.stderr)

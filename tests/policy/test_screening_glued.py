@@ -15,16 +15,13 @@ longer romanized name ("Yiyuanda", "Feitengda") or turn a last -n into -ng ("Zho
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from attest.model.result import Status
 from attest.policy.screening import Screener, bundled_list, screener_for
-from tests.policy.evasion import GLUED_UNRELATED, glued_forms
+from tests.policy.evasion import GLUED_UNRELATED, assert_screen_exits, glued_forms
 from tests.policy.test_homonyms import screening, verdict
 
 
@@ -154,20 +151,12 @@ def test_a_tenant_is_judged_by_the_brand_glued_in_its_name_not_by_letters_inside
 def test_attest_screen_exits_0_on_an_alias_glued_inside_another_word_and_1_on_a_glued_brand(
     tmp_path: Path,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
-    env["ATTEST_LISTS_DIR"] = str(tmp_path / "no-imported-lists")
-    for name, code in [
-        ("Baiduri Bank Berhad", 0),
-        ("Zhongxing Trading", 0),
-        ("BaiduCloud Services", 1),
-        ("XyzBaidu", 1),
-    ]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "attest.cli.main", "screen", name, "--format", "json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert "Traceback" not in proc.stderr
-        assert proc.returncode == code, (name, proc.returncode, proc.stdout, proc.stderr)
+    assert_screen_exits(
+        tmp_path,
+        [
+            ("Baiduri Bank Berhad", 0),
+            ("Zhongxing Trading", 0),
+            ("BaiduCloud Services", 1),
+            ("XyzBaidu", 1),
+        ],
+    )
