@@ -301,9 +301,10 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         MemoryNonceStore.__init__(self)
         MemoryChainStore.__init__(self)
         MemoryDeviceStore.__init__(self)  # the last: its lock is the one all three share
-        self._first: dict[tuple[str, str], Sighting] = {}
+        self._first: dict[tuple[str, str], Sighting | tuple[str, datetime, str]] = {}
         """The first use of each pair recorded with its payload (a pair recorded by
-        ``check_and_record`` has none: it matches no payload, as in SQLite)."""
+        ``check_and_record`` has none: it matches no payload, as in SQLite). :meth:`sight_next`
+        keeps its (payload, at, chain rule) as a tuple, made a :class:`Sighting` when read."""
 
     def first_use(
         self, key_id: str, nonce: str, expires_at: datetime, payload: str, at: datetime
@@ -315,7 +316,7 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
                 self._seen[pair] = expires_at
                 first = self._first[pair] = Sighting(payload, at, None)
                 return Sighting(first.payload, first.at, None, new=True)
-            return self._first.get(pair) or Sighting("", datetime.fromtimestamp(0, UTC), None)
+            return self._sighting(pair) or Sighting("", datetime.fromtimestamp(0, UTC), None)
 
     def sight_next(
         self,
@@ -343,7 +344,7 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
             if last is not None and (head.sequence != last.sequence + 1 or previous != last.digest):
                 return False
             self._seen[pair] = expires_at
-            self._first[pair] = Sighting(payload, at, "")
+            self._first[pair] = (payload, at, "")  # a Sighting when read (a heartbeat's cost)
             self._heads[key_id] = head
             return True
 
@@ -351,7 +352,7 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""
         pair = (key_id, nonce)
         with self._lock:
-            first = self._first.get(pair)
+            first = self._sighting(pair)
             if first is not None and first.payload == payload and first.chain_rule is None:
                 self._first[pair] = Sighting(first.payload, first.at, rule)
 
@@ -359,9 +360,16 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         """Mark the pair's first use by ``payload`` a branch of a fork (over a clean or milder verdict)."""
         pair = (key_id, nonce)
         with self._lock:
-            first = self._first.get(pair)
+            first = self._sighting(pair)
             if first is not None and first.payload == payload and first.chain_rule in _MILDER_THAN_FORK:
                 self._first[pair] = Sighting(first.payload, first.at, "chain.fork")
+
+    def _sighting(self, pair: tuple[str, str]) -> Sighting | None:
+        """The recorded first use of ``pair`` (None: none recorded); the caller holds the lock."""
+        first = self._first.get(pair)
+        if first is None or isinstance(first, Sighting):
+            return first
+        return Sighting(*first)
 
     def prune(self, before: datetime) -> int:
         """Forget pairs (and their first uses) that expired before ``before``; return how many."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args, get_origin
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -24,112 +24,36 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from attest._internal.wirevalues import (
+    EARLIEST as EARLIEST,
+)
+from attest._internal.wirevalues import (
+    LATEST as LATEST,
+)
+from attest._internal.wirevalues import (
+    assemble as assemble,
+)
+from attest._internal.wirevalues import (
+    construct as construct,
+)
+from attest._internal.wirevalues import (
+    format_timestamp as format_timestamp,
+)
+from attest._internal.wirevalues import (
+    parse_timestamp as parse_timestamp,
+)
+from attest._internal.wirevalues import (
+    require_aware as require_aware,
+)
+from attest._internal.wirevalues import (
+    shift as shift,
+)
+from attest._internal.wirevalues import (
+    shift_back as shift_back,
+)
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
 from attest.model.countries import ACCEPTED_COUNTRY_CODES
-
-_UTC_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # a subset of _RFC3339
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
-
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-"""The earliest moment a timestamp may name (the Unix epoch)."""
-LATEST = datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-"""The latest moment a timestamp may name.
-
-Every moment this library reads lies in [EARLIEST, LATEST]: far enough from ``datetime.min`` and
-``datetime.max`` that any skew, validity or age the verifier allows can be added or taken away
-without an ``OverflowError`` (a signed ``expires_at`` of 9999-12-31 once crashed whole batches),
-and wide enough for any real manifest, certificate window or trust scope.
-"""
-
-
-def _in_range(value: datetime) -> datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(
-            f"timestamp {format_timestamp(value)} is outside the years 1970 to 2199 that a timestamp may name"
-        )
-    return value
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """Parse an RFC 3339 timestamp with an explicit offset into an aware UTC datetime."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("timestamp must carry a time zone")
-        return _in_range(_to_utc(value))
-    if type(value) is str and len(value) == 20 and _UTC_SECONDS.fullmatch(value):
-        # the common form, already UTC (tzinfo is UTC); years 1970 to 2199 only
-        if "1970" <= value[:4] <= "2199":
-            return datetime.fromisoformat(value)
-        return _in_range(datetime.fromisoformat(value))
-    if not isinstance(value, str) or not (m := _RFC3339.match(value)):
-        raise ValueError("timestamp must be RFC 3339 with a time zone, e.g. 2026-11-28T09:00:00Z")
-    text = value
-    if m[1] and len(m[1]) > 7:  # datetime keeps microseconds; drop finer digits
-        text = value[: m.start(1) + 7] + value[m.end(1) :]
-    return _in_range(_to_utc(datetime.fromisoformat(text.upper())))
-
-
-def _to_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a moment that UTC cannot hold (0001-01-01T00:00:00+01:00) is a ValueError."""
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(
-            f"timestamp {value.isoformat()} is outside the years 1970 to 2199 that a timestamp may name"
-        ) from None
-
-
-def require_aware(value: datetime, name: str = "now") -> datetime:
-    """``value`` if it carries a time zone; otherwise a clear :class:`InputError` (not a TypeError later).
-
-    Every moment this library compares is aware: a naive ``datetime`` (``datetime.now()``,
-    ``datetime(2026, 11, 28)``) would fail deep inside with "can't compare offset-naive and
-    offset-aware datetimes", or be read in the machine's local time.
-    """
-    if not isinstance(value, datetime):
-        raise InputError(f"{name} must be a datetime with a time zone, not {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError(
-            f"{name} {value.isoformat()} has no time zone: give an aware datetime",
-            hint="e.g. datetime.now(UTC) or datetime(2026, 11, 28, 9, 0, tzinfo=UTC) (from datetime import UTC)",
-        )
-    try:
-        _in_range(_to_utc(value))
-    except ValueError as exc:
-        raise InputError(f"{name}: {exc}") from None
-    return value
-
-
-def shift(at: datetime, delta: timedelta) -> datetime:
-    """``at + delta``, held at the ends of the calendar instead of raising ``OverflowError``.
-
-    Every sum of a moment and a span on the verifying paths goes through it: the moment may come
-    from a signed manifest and the span from a caller, and no pair of them may crash a batch.
-    """
-    try:
-        return at + delta
-    except OverflowError:
-        end = datetime.max if delta > timedelta(0) else datetime.min
-        return end.replace(tzinfo=at.tzinfo)
-
-
-def shift_back(at: datetime, delta: timedelta) -> datetime:
-    """``at - delta``, held at the ends of the calendar (``-delta`` itself can overflow, as :func:`shift` can)."""
-    try:
-        return at - delta
-    except OverflowError:
-        end = datetime.min if delta > timedelta(0) else datetime.max
-        return end.replace(tzinfo=at.tzinfo)
-
-
-def format_timestamp(value: datetime) -> str:
-    """Format an aware datetime as RFC 3339 UTC with ``Z`` (microseconds only when present)."""
-    # isoformat leaves the fraction out when it is zero and always writes four year digits.
-    if value.tzinfo is UTC:  # every parsed timestamp: its isoformat ends in "+00:00"
-        return value.isoformat()[:-6] + "Z"
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
-
 
 Timestamp = Annotated[
     datetime,
@@ -164,47 +88,9 @@ FacilityId = Annotated[str, Field(min_length=1, max_length=128)]
 """A site's facility id (``Site.facility_id``, and the sites a trusted key is scoped to)."""
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
 def field_adapter(info: FieldInfo) -> TypeAdapter[Any]:
     """A validator and serializer for one model field's value, with the field's own constraints."""
     return TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]
-
-
-def construct(model: type[_M], values: dict[str, Any]) -> _M:
-    """Build ``model`` from values that are already valid, every field given, without validating.
-
-    What :meth:`BaseModel.model_construct` does when every field is given, at a fraction of its
-    cost; for the verifier's hot path, where each value was validated on its way in (or built
-    from validated ones). ``values`` becomes the instance's ``__dict__``.
-
-    Raises:
-        TypeError: when a field is missing or unknown.
-    """
-    if values.keys() != model.__pydantic_fields__.keys():
-        raise TypeError(
-            f"{model.__name__}: fields {sorted(values)} are not {sorted(model.__pydantic_fields__)}"
-        )
-    return assemble(model, values, set(values))
-
-
-def assemble(model: type[_M], values: dict[str, Any], given: set[str]) -> _M:
-    """:func:`construct` without its check of the keys, for builders that write every field by name.
-
-    The derived wire readers (:mod:`attest.model.wire`) call it from code generated per model,
-    which names each field once; ``values`` must be complete and validated, and ``given``
-    names the fields the input gave (``model_fields_set``).
-    """
-    obj = model.__new__(model)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", given)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-_set = object.__setattr__
 
 
 class WireModel(BaseModel):

@@ -45,7 +45,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainSerializer
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from attest.model.base import WireModel, assemble
+from attest.model.base import WireModel, assemble, parse_timestamp
 
 __all__ = ["Derived", "derive", "field_reader", "model_checks", "view"]
 
@@ -273,7 +273,7 @@ class _Deriver:
             if bounds or tp is not datetime:
                 raise TypeError(f"a BeforeValidator on {tp!r}: the wire reader handles datetime only")
 
-            if get_type_hints(func).get("return") is datetime:
+            if func is parse_timestamp or _returns_datetime(func):
                 return Any, func  # it returns a datetime or raises, so the model's datetime check holds
 
             def parse(value: Any) -> Any:
@@ -287,6 +287,14 @@ class _Deriver:
         if inner is None:
             return wire, func
         return wire, lambda value: func(inner(value))
+
+
+def _returns_datetime(func: Callable[..., Any]) -> bool:
+    """Whether ``func``'s annotations say it returns a datetime (a compiled function has none: False)."""
+    try:
+        return get_type_hints(func).get("return") is datetime
+    except (TypeError, NameError):
+        return False
 
 
 def _sized(tp: Any, bounds: dict[str, Any]) -> Any:
@@ -331,7 +339,19 @@ def _default(info: FieldInfo) -> Callable[[], Any] | None:
     value = info.default
     if isinstance(value, list | dict | set):
         raise TypeError("a mutable default: give a default_factory")
-    return lambda: value
+    return _Constant(value)
+
+
+class _Constant:
+    """A field's default value (immutable), which the generated builders write in as a constant."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self) -> Any:
+        return self.value
 
 
 class _Nullable:
@@ -394,8 +414,13 @@ def _builder(
         if default is None:
             lines += [f"    {line}" for line in body]
         else:
-            env[f"_d{i}"] = default
-            lines += [f"    if f{i} is _UNSET:", f"        f{i} = _d{i}()", "    else:"]
+            if isinstance(default, _Constant):
+                env[f"_d{i}"] = default.value
+                made = f"_d{i}"
+            else:
+                env[f"_d{i}"] = default
+                made = f"_d{i}()"
+            lines += [f"    if f{i} is _UNSET:", f"        f{i} = {made}", "    else:"]
             lines += [f"        {line}" for line in body or ["pass"]]
     values = ", ".join(f"{name!r}: f{i}" for i, (name, *_) in enumerate(specs))
     given = "given" if not all_given else "set(" + repr(tuple(n for n, *_ in specs)) + ")"
