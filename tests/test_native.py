@@ -261,7 +261,7 @@ def test_the_build_compiled_where_it_must() -> None:
 
 
 def test_the_compiled_modules_type_check_as_the_build_reads_them(tmp_path: Path) -> None:
-    """The build's mypy (setup.py's MYPY_CONFIG: the rest of the package as Any) accepts the six modules."""
+    """The build's mypy (setup.py's MYPY_CONFIG: the rest of the package as Any) accepts the compiled modules."""
     tree = ast.parse((REPO / "setup.py").read_text())
     config = next(
         ast.literal_eval(n.value)
