@@ -332,6 +332,12 @@ class LocationRequirement(WireModel):
     site_tolerance_km: Annotated[float, Field(ge=0, le=100)] = Field(
         default=1.0, description="slack for the declared site coordinates when testing them against the disks"
     )
+    override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this section asks less than the one it replaces (fewer prohibited countries, fewer "
+        "operators, a smaller margin, older receipts, more site slack): refused without it; shown by attest "
+        "policy show and in every verdict (policy.override, a warning on a grade that rests on it)",
+    )
 
 
 class HardwareRequirement(WireModel):
@@ -341,6 +347,11 @@ class HardwareRequirement(WireModel):
         default=86_400,
         description="how long before the manifest a binding's challenge may have been issued; an older binding "
         "grades declared (hardware.binding_stale)",
+    )
+    override: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="why this section asks less than the one it replaces (an older binding): refused without "
+        "it; shown by attest policy show and in every verdict (policy.override, a warning on a grade that rests on it)",
     )
 
 

@@ -181,6 +181,9 @@ class Override:
     codes: frozenset[str]
     replaced: Rule | None = None
     """For a rule replaced by another of its id: the base's rule (judged too, to compare)."""
+    grades: frozenset[str] = frozenset()
+    """For a weaker ``[location]`` or ``[hardware]`` section: the location grades that rest on it
+    (a verdict on a manifest of such a grade is a warning, whatever its countries)."""
 
     def describe(self) -> str:
         """One line: what the override changes, in which document, and the reason it gives."""
@@ -375,6 +378,77 @@ class Policy:
                 raise PolicyError(
                     f"the location section of policy {self.main.id} names group {name!r}, which no document defines"
                 )
+        self.overrides.extend(self._weaker_sections())
+
+    def _weaker_sections(self) -> list[Override]:
+        """Each ``[location]`` or ``[hardware]`` section that asks less than the one it replaces, with its reason.
+
+        A document's section replaces the inherited one whole (or the defaults, where no base has
+        one). One that proves less — a prohibited country dropped, fewer operators, a smaller
+        margin, older receipts, more site slack, an older binding — is refused unless it says why
+        (``override`` in the section); with a reason, every verdict on a manifest whose grade
+        rests on it is a warning (``policy.override``). A stricter section needs no reason.
+        """
+        out: list[Override] = []
+        location: tuple[str | None, LocationRequirement] = (None, LocationRequirement())
+        hardware: tuple[str | None, HardwareRequirement] = (None, HardwareRequirement())
+        today = date.today()
+        for doc in self.documents:
+            if doc.location is not None:
+                base_id, base = location
+                changes = _weaker_location(self, base, doc.location, today)
+                if changes:
+                    out.append(
+                        self._section_override(
+                            doc,
+                            "location",
+                            base_id,
+                            changes,
+                            doc.location.override,
+                            {"key-measured", "measured"},
+                        )
+                    )
+                location = (doc.id, doc.location)
+            if doc.hardware is not None:
+                base_hw_id, base_hw = hardware
+                new = doc.hardware
+                if new.binding_max_age_s > base_hw.binding_max_age_s:
+                    change = f"binding_max_age_s {base_hw.binding_max_age_s} → {new.binding_max_age_s}"
+                    out.append(
+                        self._section_override(
+                            doc,
+                            "hardware",
+                            base_hw_id,
+                            [change],
+                            new.override,
+                            {"hardware-bound", "measured"},
+                        )
+                    )
+                hardware = (doc.id, new)
+        return out
+
+    def _section_override(
+        self,
+        doc: PolicyDocument,
+        section: str,
+        base_id: str | None,
+        changes: list[str],
+        reason: str | None,
+        grades: set[str],
+    ) -> Override:
+        change = "; ".join(changes)
+        if reason is None and doc.id in BUNDLED:
+            reason = f"the {section} section of the bundled policy {doc.id}"
+        if reason is None:
+            raise PolicyError(
+                f"policy {doc.id}'s [{section}] asks less than "
+                f"{'that of ' + base_id if base_id else 'the defaults'} ({change}) without saying why",
+                hint=f'add override = "<the reason>" to [{section}] (then attest policy show and every verdict '
+                "name it), or keep what it replaces",
+            )
+        return Override(
+            f"[{section}]", doc.id, base_id, change, reason, frozenset(), grades=frozenset(grades)
+        )
 
     def screener(self, rule: ScreeningRule) -> Screener:
         """The screener of a screening rule of this policy (or of a base's rule another one replaced)."""
@@ -515,14 +589,52 @@ class Policy:
         return findings
 
 
+def _weaker_location(
+    policy: Policy, base: LocationRequirement, new: LocationRequirement, at: date
+) -> list[str]:
+    """What ``new`` proves less of than ``base`` (empty: nothing), one phrase per knob."""
+    out: list[str] = []
+    dropped = sorted(set(policy.expand(base.prohibited, at)) - set(policy.expand(new.prohibited, at)))
+    if dropped:
+        out.append(f"no longer rules out {' '.join(dropped)}")
+    for knob, weaker in (
+        ("min_operators", new.min_operators < base.min_operators),
+        ("margin_km", new.margin_km < base.margin_km),
+        ("receipt_max_age_s", new.receipt_max_age_s > base.receipt_max_age_s),
+        ("site_tolerance_km", new.site_tolerance_km > base.site_tolerance_km),
+    ):
+        if weaker:
+            out.append(f"{knob} {getattr(base, knob)} → {getattr(new, knob)}")
+    return out
+
+
 def _override_finding(ctx: _Context, override: Override) -> Finding:
     """The override in the verdict: a warning where it changes how a place of this manifest is treated.
 
     The places are the site's country and every party's declared country and the countries of
-    the list entries it matches (a territory counts as its country too).
+    the list entries it matches (a territory counts as its country too). A weaker location or
+    hardware section is a warning wherever the manifest's grade rests on it.
     """
     if override.replaced is not None:
         return _replaced_rule_finding(ctx, override, override.replaced)
+    if override.grades:
+        evidence = {**_override_evidence(ctx, override), "grades": cast(JsonValue, sorted(override.grades))}
+        grade = ctx.facts.location_grade
+        if grade not in override.grades:
+            return Finding(
+                rule="policy.override",
+                severity=Severity.INFO,
+                message=f"{override.describe()}; this manifest's grade ({grade}) does not rest on it",
+                evidence=evidence,
+            )
+        return Finding(
+            rule="policy.override",
+            severity=Severity.WARNING,
+            message=f"{override.describe()}; this manifest's {grade} grade rests on it, not on "
+            f"{override.base or 'the defaults'}",
+            evidence={**evidence, "grade": grade},
+            remedy="verify under the policy it extends (attest verify --policy us-ear) and review the override",
+        )
     m = ctx.manifest
     places = [("site", m.site.country)]
     for name, declared, role in _parties(ctx, owners=0.0):

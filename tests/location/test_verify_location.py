@@ -17,7 +17,7 @@ from attest.model.location import Landmark, LandmarkRegistry
 from attest.model.manifest import LandmarkReceipt, LocationEvidence, TimedGpuReport, WorkloadManifest
 from attest.model.policy import LocationRequirement
 from attest.model.result import Severity, Status
-from attest.policy.engine import Policy, load_policy
+from attest.policy.engine import Policy, PolicyError, load_policy
 from attest.verify import VerifyOptions, verify_envelope
 from tests.conftest import NOW, Node, trusted_node
 from tests.hardware.test_binding import bound_manifest, options
@@ -310,6 +310,32 @@ def test_policy_sets_the_prohibited_area(vendor: SimulatedCcBackend, tmp_path: P
     three = wide.main.model_copy(update={"location": LocationRequirement(prohibited=["D:5"], min_operators=3)})
     strict = Policy([*wide.documents[:-1], three])
     assert verify(node, signed, vendor, policy=strict).location_grade == "hardware-bound"
+
+
+def test_a_policy_that_proves_less_is_refused_or_warns_on_every_measured_verdict(
+    vendor: SimulatedCcBackend, tmp_path: Path
+) -> None:
+    """An extending policy's [location] that no longer rules out CN (or asks one operator) cannot pass silently.
+
+    Refused without a reason; with one, the grade it grants is a warning, not affirming.
+    """
+    node = trusted_node()
+    m = bound_manifest(node, vendor)
+    signed = honest_timed(m, vendor)
+    base = verify(node, signed, vendor, policy=load_policy("us-ear"))
+    assert base.location_grade == "measured" and base.status is Status.AFFIRMING
+    head = 'id = "lax"\nversion = "1"\ntitle = "t"\neffective = 2026-01-01\nextends = ["us-ear"]\n'
+    (tmp_path / "lax.toml").write_text(head + '[location]\nprohibited = ["KP"]\nmin_operators = 1\n')
+    with pytest.raises(PolicyError, match=r"\[location\] asks less than that of us-ear \(no longer rules out CN HK MO; min_operators 2 → 1\)"):
+        load_policy(str(tmp_path / "lax.toml"))
+    (tmp_path / "lax.toml").write_text(
+        head + '[location]\nprohibited = ["KP"]\nmin_operators = 1\noverride = "few landmarks here"\n'
+    )
+    r = verify(node, signed, vendor, policy=load_policy(str(tmp_path / "lax.toml")))
+    assert r.location_grade == "measured"
+    f = by_rule(r)["policy.override"]
+    assert f.severity is Severity.WARNING and "few landmarks here" in f.message  # type: ignore[attr-defined]
+    assert r.status is Status.WARNING
 
 
 def test_a_repeated_gpu_index_cannot_let_one_gpu_answer_for_all(vendor: SimulatedCcBackend) -> None:

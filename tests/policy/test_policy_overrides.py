@@ -157,3 +157,59 @@ def test_the_bundled_policies_compose_and_name_what_one_replaces(tmp_path: Path)
     (tmp_path / "both.toml").write_text('id = "both"\nversion = "1"\ntitle = "t"\neffective = 2026-01-01\nextends = ["us-ear", "us-ai-diffusion-2025"]\n')
     [override] = load_policy(str(tmp_path / "both.toml")).overrides
     assert override.what == "rule training_compute" and override.reason == "the rule of the bundled policy us-ai-diffusion-2025"
+
+
+LAX_LOCATION = '[location]\nprohibited = ["KP"]\nmin_operators = 1\nmargin_km = 0.0\nreceipt_max_age_s = 86400\nsite_tolerance_km = 50.0\n'
+OLD_BINDINGS = "[hardware]\nbinding_max_age_s = 31536000\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (LAX_LOCATION, "[location] asks less than that of us-ear (no longer rules out CN HK MO; min_operators 2 → 1; "
+         "margin_km 5.0 → 0.0; receipt_max_age_s 900 → 86400; site_tolerance_km 1.0 → 50.0)"),
+        ('[location]\nprohibited = ["CN"]\nmin_operators = 2\nmargin_km = 4.9\n', "(margin_km 5.0 → 4.9)"),
+        ('[location]\nprohibited = ["A:6"]\n', "no longer rules out CN HK MO"),
+        (OLD_BINDINGS, "[hardware] asks less than that of us-ear (binding_max_age_s 86400 → 31536000)"),
+    ],
+)
+def test_a_weaker_location_or_hardware_section_without_a_reason_is_refused(
+    tmp_path: Path, cli: CliRunner, body: str, fragment: str
+) -> None:
+    """Red-team follow-up: [location] and [hardware] replaced whole and silently, so an extending policy
+    could stop ruling out China for the measured grade, or accept year-old GPU bindings."""
+    with pytest.raises(PolicyError) as err:
+        load_policy(_policy(tmp_path, body))
+    assert fragment in err.value.message, err.value.message
+    for verb in ("show", "check"):
+        proc = cli("policy", verb, "pol.toml")
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_stricter_location_or_hardware_section_needs_no_reason(tmp_path: Path) -> None:
+    body = '[location]\nprohibited = ["D:5"]\nmin_operators = 3\nmargin_km = 10.0\n[hardware]\nbinding_max_age_s = 3600\n'
+    policy = load_policy(_policy(tmp_path, body))
+    assert policy.overrides == []  # D:5 holds CN, and CN its territories HK and MO
+
+
+@pytest.mark.parametrize(
+    ("body", "warned", "quiet"),
+    [
+        (LAX_LOCATION + 'override = "few landmarks"\n', ("measured", "key-measured"), ("hardware-bound", "declared")),
+        (OLD_BINDINGS + 'override = "yearly re-binding"\n', ("measured", "hardware-bound"), ("declared",)),
+    ],
+)
+def test_a_weaker_section_with_a_reason_is_a_warning_on_every_grade_that_rests_on_it(
+    tmp_path: Path, body: str, warned: tuple[str, ...], quiet: tuple[str, ...]
+) -> None:
+    policy = load_policy(_policy(tmp_path, body))
+    m = _tenant("SG")
+    for grade in (*warned, *quiet):
+        facts = Facts(grade, [bundled_catalog().classify_gpu(g) for g in m.gpus])
+        found = [f for f in policy.evaluate(m, now=NOW, facts=facts) if f.rule == "policy.override"]
+        assert len(found) == 1, grade
+        if grade in warned:
+            assert found[0].severity.value == "warning" and "rests on it" in found[0].message, grade
+            assert found[0].evidence["grade"] == grade
+        else:
+            assert found[0].severity.value == "info", grade
