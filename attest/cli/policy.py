@@ -143,6 +143,7 @@ def _override_obj(override: Override) -> dict[str, Any]:
         "change": override.change,
         "reason": override.reason,
         "countries": sorted(override.codes),
+        "grades": sorted(override.grades),
     }
 
 

@@ -213,3 +213,12 @@ def test_a_weaker_section_with_a_reason_is_a_warning_on_every_grade_that_rests_o
             assert found[0].evidence["grade"] == grade
         else:
             assert found[0].severity.value == "info", grade
+
+
+def test_policy_show_names_a_weaker_section_and_the_grades_that_rest_on_it(tmp_path: Path, cli: CliRunner) -> None:
+    _policy(tmp_path, LAX_LOCATION + 'override = "few landmarks"\n')
+    text = cli("policy", "show", "pol.toml", check_code=0).stdout
+    assert "OVERRIDE: [location] of us-ear changed by example-cloud (no longer rules out CN HK MO;" in text
+    shown = json.loads(cli("policy", "show", "pol.toml", "--format", "json", check_code=0).stdout)
+    [override] = shown["overrides"]
+    assert override["what"] == "[location]" and override["grades"] == ["key-measured", "measured"]
