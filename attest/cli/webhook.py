@@ -1,6 +1,7 @@
 """``attest webhook serve``: the Kubernetes ValidatingAdmissionWebhook for accelerator pods.
 
-POST /validate with an AdmissionReview v1; the answer copies ``request.uid``, sets ``allowed``,
+POST /validate with an AdmissionReview v1 (``/validate-kueue`` for namespaces whose pods Kueue
+places: see :func:`attest.scheduler.kubernetes.review`); the answer copies ``request.uid``, sets ``allowed``,
 ``status.message`` when refused, ``warnings`` and ``auditAnnotations``. GET /healthz answers
 ``{"ok": true, ...}`` for the kubelet's probes. Evidence (each node key's newest signed manifest,
 as ``attest collector serve --evidence-dir`` keeps it) is looked for at most every ``--rescan``
@@ -60,7 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="exit codes: 2 on a usage error or unreadable input at start; otherwise runs until stopped.\n\n"
         "examples:\n"
         "  attest webhook serve --tls-cert tls.crt --tls-key tls.key --trust trust.json \\\n"
-        "      --evidence /var/lib/attest/evidence --tenant-map tenants.json --landmarks landmarks.json\n"
+        "      --evidence /var/lib/attest/evidence --tenant-map tenants.json --landmarks landmarks.json \\\n"
+        "      --plain-host-path /data/datasets --plain-csi-driver secrets-store.csi.k8s.io\n"
         "  attest webhook serve --insecure-http --listen 127.0.0.1:8080 ... --gpu-resource example.com/gpu-ts",
         formatter_class=HelpFormatter,
     )

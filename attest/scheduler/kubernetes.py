@@ -397,7 +397,7 @@ def _host_path(volume: Mapping[str, Any], where: str, config: Accelerators, writ
 def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS) -> list[str]:
     """Ways a pod can reach the GPUs (or the signing key) of its node without requesting them (empty: none found).
 
-    * A privileged container sees every device of the host.
+    * A privileged container sees every device of the host; a Windows ``hostProcess`` one runs on the host.
     * A ``hostPath`` volume counts unless its path lies under a ``--plain-host-path`` (by whole
       components, after ``//``, ``.`` and trailing slashes; a path with ``..`` always counts) and
       every container mounts it ``readOnly`` (a writable one could hold a symlink that the next
@@ -435,6 +435,10 @@ def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELER
             )
     if _flag(spec, "hostPID", "spec"):
         found.append("hostPID: true (/proc/PID/root of the node daemon is its key and devices)")
+    pod_ctx = _obj(spec.get("securityContext"), "spec.securityContext")
+    windows = _obj(pod_ctx.get("windowsOptions"), "spec.securityContext.windowsOptions")
+    if _flag(windows, "hostProcess", "spec.securityContext.windowsOptions"):
+        found.append("spec.securityContext.windowsOptions.hostProcess: true (a process on the host itself)")
     containers = [
         (f"spec.{field}[{i}]", _obj(c, f"spec.{field}[{i}]"))
         for field in ("containers", "initContainers", "ephemeralContainers")
@@ -466,6 +470,9 @@ def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELER
         ctx = _obj(c.get("securityContext"), f"{where}.securityContext")
         if _flag(ctx, "privileged", f"{where}.securityContext"):
             found.append(f"{where} is privileged")
+        windows = _obj(ctx.get("windowsOptions"), f"{where}.securityContext.windowsOptions")
+        if _flag(windows, "hostProcess", f"{where}.securityContext.windowsOptions"):
+            found.append(f"{where} is a Windows host process")
         caps = _obj(ctx.get("capabilities"), f"{where}.securityContext.capabilities")
         for cap in _items(caps.get("add"), f"{where}.securityContext.capabilities.add"):
             if not isinstance(cap, str):
@@ -684,14 +691,15 @@ def _judge(
         return answer(
             False, reach + f"namespace {namespace!r} has no tenant record; GPU pods there are refused"
         )
-    if kueue and not access and _kueue_holds(pod):
+    spec = _obj(pod.get("spec"), "spec")
+    hosts = placement(spec)
+    # A pod that names its hosts (nodeName never waits for a gate) is judged on them, Kueue or not.
+    if kueue and not access and hosts is None and _kueue_holds(pod):
         return answer(
             True,
             f"Kueue holds the pod (queue {_obj(metadata.get('labels'), 'metadata.labels')[QUEUE_LABEL]!r}, gate "
             f"{ADMISSION_GATE}): the compute-attest AdmissionCheck keeps it on nodes that qualify",
         )
-    spec = _obj(pod.get("spec"), "spec")
-    hosts = placement(spec)
     selector = _obj(spec.get("nodeSelector"), "spec.nodeSelector")
     product = selector.get("nvidia.com/gpu.product")
     gpu_type = asked.gpu_type

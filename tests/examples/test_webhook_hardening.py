@@ -95,6 +95,8 @@ ATTACKS: dict[str, tuple[dict[str, Any], str]] = {
         {"containers": [C], "volumes": [{"name": "v", "csi": {"driver": "hostpath.csi.k8s.io", "volumeAttributes": {"path": "/dev"}}}]},
         "inline CSI volume of driver 'hostpath.csi.k8s.io'",
     ),
+    "a Windows host process (pod level)": ({"containers": [C], "securityContext": {"windowsOptions": {"hostProcess": True}}}, "hostProcess: true"),
+    "a Windows host process (container)": (caps(windowsOptions={"hostProcess": True}), "spec.containers[1] is a Windows host process"),
     "a flexVolume": ({"containers": [C], "volumes": [{"name": "v", "flexVolume": {"driver": "example/mount", "options": {"path": "/"}}}]}, "flexVolume"),
 }
 
@@ -195,6 +197,7 @@ def test_a_pod_kueue_holds_is_admitted_unpinned_in_a_kueue_namespace(server: str
         ("the gate written by the tenant, no queue label", kueue_pod("k3", "acme", label=False)),
         ("an empty queue label", kueue_pod("k4", "acme")),
         ("Kueue holds it, but it mounts the host's root", kueue_pod("k5", "acme", gpus=0, containers=[C], volumes=[{"name": "r", "hostPath": {"path": "/proc/1/root"}}])),
+        ("Kueue holds it, but names an unattested node (nodeName never waits for the gate)", kueue_pod("k7", "acme", nodeName="gpu-zz")),
         ("Kueue holds it, but it adds SYS_ADMIN", kueue_pod("k6", "acme", containers=[{**C, "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}])),
     ],
 )
@@ -202,10 +205,12 @@ def test_a_pod_kueue_does_not_hold_is_judged_in_a_kueue_namespace(server: str, w
     if what == "an empty queue label":
         review["request"]["object"]["metadata"]["labels"][QUEUE_LABEL] = ""
     r = post(server + "/validate-kueue", review)[1]["response"]
-    assert r["allowed"] is False and "names no node" in r["status"]["message"], (what, r)
+    expected = "no verified evidence" if "nodeName" in what else "names no node"
+    assert r["allowed"] is False and expected in r["status"]["message"], (what, r)
     # Pinned to its attested node, it is judged like any other pod: a tenant the policy refuses stays refused.
     review["request"]["namespace"] = "blue-lotus"
     review["request"]["object"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "gpu-a17"}
+    review["request"]["object"]["spec"].pop("nodeName", None)
     r = post(server + "/validate-kueue", review)[1]["response"]
     assert r["allowed"] is False and "policy.headquarters" in r["status"]["message"], (what, r)
 
