@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from attest.scheduler.kubernetes import DEFAULT_ACCELERATORS, NOT_PLAIN, device_access, plain_host_path
+from attest.scheduler.kubernetes import (
+    DEFAULT_ACCELERATORS,
+    NOT_PLAIN,
+    Accelerators,
+    device_access,
+    plain_host_path,
+)
 from attest.scheduler.kueue import ADMISSION_GATE, KUEUE_USER, QUEUE_LABEL
 from tests.conftest import trusted_node
 from tests.examples.test_kubernetes import K8S, WEBHOOK, pod_review, post, start
@@ -154,6 +160,13 @@ def test_plain_host_paths_are_normalised_and_compared_by_component() -> None:
     assert device_access({"spec": host("/data")}, config) == []
     assert device_access({"spec": host("/data2")}, config) != []
     assert device_access({"spec": host("/dat")}, config) != []
+    # The library cannot be handed an unchecked one either.
+    with pytest.raises(ValueError, match="lies under /proc"):
+        DEFAULT_ACCELERATORS.with_options(plain_host_paths=["/proc/1/root"])
+    with pytest.raises(ValueError, match="not normalised"):
+        Accelerators(plain_host_paths=("/data/",))
+    with pytest.raises(ValueError, match="lies under /dev"):
+        Accelerators(plain_host_paths=("/dev",))
     # The daemon's own state directory is one of the refused ones, wherever the daemon's default moves.
     from attest.daemon.config import DaemonConfig
 
