@@ -1,6 +1,7 @@
 """``attest webhook serve``: the Kubernetes ValidatingAdmissionWebhook for accelerator pods.
 
-POST /validate with an AdmissionReview v1; the answer copies ``request.uid``, sets ``allowed``,
+POST /validate with an AdmissionReview v1 (``/validate-kueue`` for namespaces whose pods Kueue
+places: see :func:`attest.scheduler.kubernetes.review`); the answer copies ``request.uid``, sets ``allowed``,
 ``status.message`` when refused, ``warnings`` and ``auditAnnotations``. GET /healthz answers
 ``{"ok": true, ...}`` for the kubelet's probes. Evidence (each node key's newest signed manifest,
 as ``attest collector serve --evidence-dir`` keeps it) is looked for at most every ``--rescan``
@@ -30,12 +31,15 @@ from attest.crypto.canonical import strict_loads
 from attest.errors import AttestError, InputError
 from attest.scheduler.admission import NodeEvidence
 from attest.scheduler.kubernetes import DEFAULT_ACCELERATORS, Accelerators, ReviewError, review
+from attest.scheduler.kueue import KUEUE_USER
 
 MAX_BODY = 4 << 20
 #: Verification results older than this are recomputed (expiry and trust periods move with time).
 REVERIFY_S = 30.0
 #: The path and port the server answers on; deploy/kubernetes and tests check the manifests against them.
 VALIDATE_PATH, HEALTH_PATH, DEFAULT_PORT = "/validate", "/healthz", 8443
+#: Where the API server sends pods of namespaces labelled compute-attest.dev/placement=kueue.
+VALIDATE_KUEUE_PATH = "/validate-kueue"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,7 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="exit codes: 2 on a usage error or unreadable input at start; otherwise runs until stopped.\n\n"
         "examples:\n"
         "  attest webhook serve --tls-cert tls.crt --tls-key tls.key --trust trust.json \\\n"
-        "      --evidence /var/lib/attest/evidence --tenant-map tenants.json --landmarks landmarks.json\n"
+        "      --evidence /var/lib/attest/evidence --tenant-map tenants.json --landmarks landmarks.json \\\n"
+        "      --plain-host-path /data/datasets --plain-csi-driver secrets-store.csi.k8s.io\n"
         "  attest webhook serve --insecure-http --listen 127.0.0.1:8080 ... --gpu-resource example.com/gpu-ts",
         formatter_class=HelpFormatter,
     )
@@ -127,6 +132,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(accept-nvidia-visible-devices-envvar-when-unprivileged = false, device plugin "
         "DEVICE_LIST_STRATEGY=volume-mounts): env and envFrom are then not judged as reaching GPUs; "
         "without it they are",
+    )
+    s.add_argument(
+        "--plain-host-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a host directory that holds no device, socket or key (e.g. /data/datasets): a hostPath volume "
+        "under it, mounted readOnly everywhere, is not judged as reaching GPUs; every other hostPath is. "
+        "Refused: /, and anything that is, lies under or contains /proc, /sys, /dev, /run, /var/run, "
+        "/var/lib/kubelet, /var/lib/containerd, /var/lib/docker, /etc or /var/lib/attest",
+    )
+    s.add_argument(
+        "--plain-csi-driver",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a CSI driver whose inline volumes mount no host path or device (e.g. secrets-store.csi.k8s.io); "
+        "a pod with an inline volume of any other driver is judged as using every GPU of its node",
+    )
+    s.add_argument(
+        "--kueue-user",
+        action="append",
+        default=[],
+        metavar="USER",
+        help=f"the user Kueue's controller acts as (default {KUEUE_USER}): in namespaces whose pods reach "
+        f"{VALIDATE_KUEUE_PATH} only it may remove Kueue's admission scheduling gate",
     )
     s.set_defaults(func=run_serve)
 
@@ -207,7 +238,9 @@ class _State:
             return self.evidence
 
 
-def _handler(state: _State, accelerators: Accelerators, allow_unpinned: bool) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    state: _State, accelerators: Accelerators, allow_unpinned: bool, kueue_users: frozenset[str]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, obj: dict[str, Any]) -> None:
             body = json.dumps(obj).encode()
@@ -227,8 +260,8 @@ def _handler(state: _State, accelerators: Accelerators, allow_unpinned: bool) ->
                 self._send(404, {"error": "not found"})
 
         def do_POST(self) -> None:
-            if self.path != VALIDATE_PATH:
-                self._send(404, {"error": f"POST {VALIDATE_PATH}"})
+            if self.path not in (VALIDATE_PATH, VALIDATE_KUEUE_PATH):
+                self._send(404, {"error": f"POST {VALIDATE_PATH} or {VALIDATE_KUEUE_PATH}"})
                 return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -252,6 +285,8 @@ def _handler(state: _State, accelerators: Accelerators, allow_unpinned: bool) ->
                     max_age=setup.max_age,
                     allow_unpinned=allow_unpinned,
                     accelerators=accelerators,
+                    kueue=self.path == VALIDATE_KUEUE_PATH,
+                    kueue_users=kueue_users,
                 )
             except (ReviewError, AttestError) as exc:
                 msg = exc.message if isinstance(exc, AttestError) else str(exc)
@@ -284,20 +319,25 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.rescan < 0:
         raise InputError("--rescan must not be negative")
     setup = AdmissionSetup.from_args(args, tenant_map_required=True)
-    accelerators = DEFAULT_ACCELERATORS.with_options(
-        whole=args.gpu_resource,
-        shared=args.shared_gpu_resource,
-        ignored=args.not_accelerator,
-        ignored_claims=args.not_accelerator_claim,
-        plain_runtime_classes=args.not_gpu_runtime_class,
-        env_ignored=args.nodes_ignore_device_env,
-    )
+    try:
+        accelerators = DEFAULT_ACCELERATORS.with_options(
+            whole=args.gpu_resource,
+            shared=args.shared_gpu_resource,
+            ignored=args.not_accelerator,
+            ignored_claims=args.not_accelerator_claim,
+            plain_runtime_classes=args.not_gpu_runtime_class,
+            env_ignored=args.nodes_ignore_device_env,
+            plain_host_paths=args.plain_host_path,
+            plain_csi_drivers=args.plain_csi_driver,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc), hint="name only directories that hold data, e.g. /data/datasets") from None
     state = _State(setup, args.rescan, args)
     state.current()  # unreadable evidence or trust: say so at start, not at the first review
     try:
         server = ThreadingHTTPServer(
             (host or "0.0.0.0", int(port)),  # noqa: S104 - a cluster service
-            _handler(state, accelerators, args.allow_unpinned),
+            _handler(state, accelerators, args.allow_unpinned, frozenset(args.kueue_user or [KUEUE_USER])),
         )
     except OSError as exc:
         raise InputError(f"cannot listen on {args.listen}: {exc.strerror}") from None

@@ -11,14 +11,14 @@ closed, like ``failurePolicy: Fail``.
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from attest.model.manifest import Tenant
 from attest.scheduler.admission import JobRequest, NodeEvidence, admit
+from attest.scheduler.kueue import ADMISSION_GATE, KUEUE_USER, QUEUE_LABEL
 from attest.verify import PolicyEvaluator
 
 
@@ -92,6 +92,17 @@ class Accelerators:
     env_ignored: bool = False
     """The nodes' container toolkit ignores ``NVIDIA_VISIBLE_DEVICES`` in unprivileged containers
     (``--nodes-ignore-device-env``): environment variables then reach no GPU."""
+    plain_host_paths: tuple[str, ...] = ()
+    """Host directories that hold no device, socket or key (``--plain-host-path``, normalised by
+    :func:`plain_host_path`); a ``hostPath`` volume anywhere else is judged as reaching every GPU."""
+    plain_csi_drivers: tuple[str, ...] = ()
+    """CSI drivers whose inline volumes hand a pod files, never a host path or device
+    (``--plain-csi-driver``, e.g. ``secrets-store.csi.k8s.io``); any other inline CSI volume is judged."""
+
+    def __post_init__(self) -> None:
+        for path in self.plain_host_paths:
+            if plain_host_path(path) != path:
+                raise ValueError(f"plain host path {path!r} is not normalised: use plain_host_path()")
 
     def with_options(
         self,
@@ -102,8 +113,14 @@ class Accelerators:
         ignored_claims: Sequence[str] = (),
         plain_runtime_classes: Sequence[str] = (),
         env_ignored: bool = False,
+        plain_host_paths: Sequence[str] = (),
+        plain_csi_drivers: Sequence[str] = (),
     ) -> Accelerators:
-        """A configuration that also knows these names (``--gpu-resource`` and the like)."""
+        """A configuration that also knows these names (``--gpu-resource`` and the like).
+
+        Raises:
+            ValueError: a plain host path that may hold devices, sockets or keys (see :func:`plain_host_path`).
+        """
         return Accelerators(
             (*self.whole, *whole),
             (*self.shared, *shared),
@@ -111,6 +128,8 @@ class Accelerators:
             (*self.ignored_claims, *ignored_claims),
             (*self.plain_runtime_classes, *plain_runtime_classes),
             self.env_ignored or env_ignored,
+            (*self.plain_host_paths, *(plain_host_path(p) for p in plain_host_paths)),
+            (*self.plain_csi_drivers, *plain_csi_drivers),
         )
 
     def kind(self, resource: str) -> str | None:
@@ -262,20 +281,144 @@ DEVICE_ENV = frozenset(
     {"NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES", "HABANA_VISIBLE_DEVICES", "TPU_VISIBLE_CHIPS"}
 )
 _NO_DEVICES = frozenset({"", "void", "none"})
-#: Host paths whose mount reaches device nodes, or the runtime and device-plugin sockets that hand them out.
-_DEVICE_PATHS = ("/dev", "/run", "/var/run", "/var/lib/kubelet", "/var/lib/containerd", "/var/lib/docker")
+
+#: Host directories that hold device nodes, the kernel's views of every process and device, runtime
+#: and device-plugin sockets, the kubelet's and runtimes' state, or the attest daemon's key and state
+#: (``/etc/attest/node``, ``/var/lib/attest``, ``/run/attest``, as deploy/kubernetes mounts them). A
+#: ``--plain-host-path`` may not be one of them, lie under one, or contain one (``/var`` holds ``/var/run``).
+NOT_PLAIN = (
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/run",
+    "/var/lib/kubelet",
+    "/var/lib/containerd",
+    "/var/lib/docker",
+    "/etc",
+    "/etc/attest",
+    "/var/lib/attest",
+    "/run/attest",
+)
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or lies under it, by whole components (``/data2`` is not under ``/data``)."""
+    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+def plain_host_path(raw: str) -> str:
+    """A ``--plain-host-path`` normalised (``//``, ``.`` and a trailing slash gone), or ValueError.
+
+    Refused: a relative path, one with ``..`` (on the host it resolves through symlinks, not as
+    written), ``/``, and any path that is, lies under or contains one of :data:`NOT_PLAIN`.
+    """
+    if not isinstance(raw, str) or not raw.startswith("/"):
+        raise ValueError(f"--plain-host-path {str(raw)[:80]!r} is not an absolute path")
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"--plain-host-path {raw[:80]!r} has a '..': name the directory itself")
+    path = "/" + "/".join(parts)
+    if path == "/":
+        raise ValueError(
+            "--plain-host-path / would exempt the host's whole filesystem (its devices and keys)"
+        )
+    for bad in NOT_PLAIN:
+        if _under(path, bad) or _under(bad, path):
+            raise ValueError(
+                f"--plain-host-path {raw[:80]!r} "
+                + ("lies under" if _under(path, bad) else "contains")
+                + f" {bad}, which holds devices, sockets, process views or keys: it is never plain"
+            )
+    return path
+
+
+#: Added capabilities that reach no device, no other process and no file the container could not
+#: already reach: PodSecurity ``baseline``'s list without MKNOD, plus NET_RAW (a runtime default),
+#: IPC_LOCK (RDMA pins memory), SYS_NICE and NET_ADMIN (service-mesh init containers). Any other
+#: (SYS_ADMIN, SYS_RAWIO, SYS_PTRACE, MKNOD, SYS_MODULE, DAC_READ_SEARCH, BPF, PERFMON, ALL, ...)
+#: is judged as reaching every GPU of the node and its key: a list of the dangerous ones could not
+#: be complete.
+HARMLESS_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+        "IPC_LOCK",
+        "SYS_NICE",
+        "NET_ADMIN",
+    }
+)
+#: hostPath types that are a device or a socket wherever they lie.
+_DEVICE_TYPES = frozenset({"CharDevice", "BlockDevice", "Socket"})
+
+
+def _flag(holder: Mapping[str, Any], key: str, where: str) -> bool:
+    value = holder.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ReviewError(f"{where}.{key} is not true or false")
+    return value is True
+
+
+def _host_path(volume: Mapping[str, Any], where: str, config: Accelerators, writers: list[str]) -> str | None:
+    """Why a ``hostPath`` volume may reach the node's devices or key, or None when it lies under a plain path."""
+    host = _obj(volume.get("hostPath"), f"{where}.hostPath")
+    path, kind = host.get("path"), host.get("type")
+    if not isinstance(path, str):
+        raise ReviewError(f"{where}.hostPath.path is not a string")
+    if kind is not None and not isinstance(kind, str):
+        raise ReviewError(f"{where}.hostPath.type is not a string")
+    shown = f"hostPath volume {path[:80]!r}"
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not path.startswith("/") or ".." in parts:
+        # '..' resolves on the host after the symlinks before it, not as written: never judged as plain.
+        return f"{shown} (not an absolute path without '..')"
+    if kind in _DEVICE_TYPES:
+        return f"{shown} of type {kind}"
+    norm = "/" + "/".join(parts)
+    if not any(_under(norm, p) for p in config.plain_host_paths):
+        return f"{shown} (every host path reaches devices or keys unless under a --plain-host-path)"
+    if writers:
+        # A symlink written there (to /dev, /proc/1/root, the key) is followed by the next pod's hostPath.
+        return f"{shown} is mounted writable by {writers[0]} (mount it readOnly: a symlink written there leads anywhere)"
+    return None
 
 
 def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS) -> list[str]:
-    """Ways a pod can reach the GPUs of its node without requesting them (empty: none found).
+    """Ways a pod can reach the GPUs (or the signing key) of its node without requesting them (empty: none found).
 
-    A privileged container sees every device of the host; a ``hostPath`` of ``/``, ``/dev``
-    (or a device node under it) or a runtime socket reaches them directly; a GPU runtime class
-    (any ``runtimeClassName`` not configured as plain) and ``NVIDIA_VISIBLE_DEVICES`` (or AMD's,
-    Habana's: :data:`DEVICE_ENV`, set directly, from a reference, or possibly through
-    ``envFrom``) make the container runtime inject GPUs the scheduler never counted. The webhook
-    judges such a pod as one that uses every GPU of the node it lands on. Checked in containers,
-    init containers and ephemeral containers (``kubectl debug --profile=sysadmin``).
+    * A privileged container sees every device of the host; a Windows ``hostProcess`` one runs on the host.
+    * A ``hostPath`` volume counts unless its path lies under a ``--plain-host-path`` (by whole
+      components, after ``//``, ``.`` and trailing slashes; a path with ``..`` always counts) and
+      every container mounts it ``readOnly`` (a writable one could hold a symlink that the next
+      pod's hostPath follows); a device or socket ``type`` counts anywhere. A deny-list of paths
+      cannot be complete: ``/proc/1/root`` is the host's whole filesystem.
+    * ``hostPID: true``: as root, ``/proc/PID/root`` of the node daemon (which drops every
+      capability, so needs none to be reached) is its filesystem: key and devices.
+    * An added capability outside :data:`HARMLESS_CAPABILITIES` (``SYS_ADMIN``, ``SYS_PTRACE``,
+      ``DAC_READ_SEARCH``, ``ALL``..., with or without ``CAP_``, any case), whatever
+      ``allowPrivilegeEscalation`` and ``runAsUser`` say (a root or setuid process holds them).
+    * An inline CSI volume whose driver is not a ``--plain-csi-driver`` (the pod writes its
+      ``volumeAttributes``: a driver could mount any path), and any ``flexVolume``.
+    * A GPU runtime class (any ``runtimeClassName`` not configured as plain) and
+      ``NVIDIA_VISIBLE_DEVICES`` (or AMD's, Habana's: :data:`DEVICE_ENV`, set directly, from a
+      reference, or possibly through ``envFrom``) make the runtime inject GPUs the scheduler never counted.
+
+    Not counted: ``volumeDevices`` (raw block volumes of PersistentVolumeClaims: the kubelet maps
+    only block devices, of PersistentVolumes an administrator or provisioner made; GPUs are
+    character devices), ``hostNetwork`` and ``hostIPC`` (no device or file of the host).
+    The webhook judges such a pod as one that uses every GPU of the node it lands on. Checked in
+    containers, init containers and ephemeral containers (``kubectl debug --profile=sysadmin``).
 
     Raises:
         ReviewError: a malformed spec.
@@ -290,39 +433,68 @@ def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELER
             found.append(
                 f"runtimeClassName {runtime!r} (if it hands out no GPU: --not-gpu-runtime-class {runtime})"
             )
+    if _flag(spec, "hostPID", "spec"):
+        found.append("hostPID: true (/proc/PID/root of the node daemon is its key and devices)")
+    pod_ctx = _obj(spec.get("securityContext"), "spec.securityContext")
+    windows = _obj(pod_ctx.get("windowsOptions"), "spec.securityContext.windowsOptions")
+    if _flag(windows, "hostProcess", "spec.securityContext.windowsOptions"):
+        found.append("spec.securityContext.windowsOptions.hostProcess: true (a process on the host itself)")
+    containers = [
+        (f"spec.{field}[{i}]", _obj(c, f"spec.{field}[{i}]"))
+        for field in ("containers", "initContainers", "ephemeralContainers")
+        for i, c in enumerate(_items(spec.get(field), f"spec.{field}"))
+    ]
+    writers: dict[str, list[str]] = {}  # volume name -> containers that mount it writable
+    for where, c in containers:
+        for j, m in enumerate(_items(c.get("volumeMounts"), f"{where}.volumeMounts")):
+            m = _obj(m, f"{where}.volumeMounts[{j}]")
+            if not _flag(m, "readOnly", f"{where}.volumeMounts[{j}]"):
+                writers.setdefault(str(m.get("name")), []).append(where)
     for i, volume in enumerate(_items(spec.get("volumes"), "spec.volumes")):
-        host = _obj(_obj(volume, f"spec.volumes[{i}]").get("hostPath"), f"spec.volumes[{i}].hostPath")
-        if not host:
-            continue
-        path = host.get("path")
-        if not isinstance(path, str):
-            raise ReviewError(f"spec.volumes[{i}].hostPath.path is not a string")
-        norm = "/" + posixpath.normpath("/" + path.strip()).lstrip("/")  # "//dev/../dev/" is /dev
-        if norm in ("/", "/var", "/var/lib") or any(
-            norm == d or norm.startswith(d + "/") for d in _DEVICE_PATHS
-        ):
-            found.append(f"hostPath volume {path[:80]!r}")
-    for field in ("containers", "initContainers", "ephemeralContainers"):
-        for i, c in enumerate(_items(spec.get(field), f"spec.{field}")):
-            where = f"spec.{field}[{i}]"
-            c = _obj(c, where)
-            ctx = _obj(c.get("securityContext"), f"{where}.securityContext")
-            if ctx.get("privileged") is True:
-                found.append(f"{where} is privileged")
-            if config.env_ignored:
-                continue
-            for j, e in enumerate(_items(c.get("env"), f"{where}.env")):
-                e = _obj(e, f"{where}.env[{j}]")
-                value = e.get("value")
-                if e.get("name") in DEVICE_ENV and (
-                    "valueFrom" in e or not isinstance(value, str) or value.strip().lower() not in _NO_DEVICES
-                ):
-                    found.append(f"{where} sets {e.get('name')}")
-            if _items(c.get("envFrom"), f"{where}.envFrom"):
+        where = f"spec.volumes[{i}]"
+        volume = _obj(volume, where)
+        if volume.get("hostPath") is not None:
+            finding = _host_path(volume, where, config, writers.get(str(volume.get("name")), []))
+            if finding:
+                found.append(finding)
+        if volume.get("csi") is not None:
+            driver = _obj(volume.get("csi"), f"{where}.csi").get("driver")
+            if not isinstance(driver, str) or driver not in config.plain_csi_drivers:
                 found.append(
-                    f"{where} takes its environment from envFrom, which may set NVIDIA_VISIBLE_DEVICES "
-                    "(--nodes-ignore-device-env once the nodes ignore it)"
+                    f"inline CSI volume of driver {str(driver)[:60]!r} (the pod chooses its attributes; if it "
+                    f"mounts no host path or device: --plain-csi-driver {str(driver)[:60]})"
                 )
+        if volume.get("flexVolume") is not None:
+            found.append(f"flexVolume {where} (a node-side driver given the pod's options)")
+    for where, c in containers:
+        ctx = _obj(c.get("securityContext"), f"{where}.securityContext")
+        if _flag(ctx, "privileged", f"{where}.securityContext"):
+            found.append(f"{where} is privileged")
+        windows = _obj(ctx.get("windowsOptions"), f"{where}.securityContext.windowsOptions")
+        if _flag(windows, "hostProcess", f"{where}.securityContext.windowsOptions"):
+            found.append(f"{where} is a Windows host process")
+        caps = _obj(ctx.get("capabilities"), f"{where}.securityContext.capabilities")
+        for cap in _items(caps.get("add"), f"{where}.securityContext.capabilities.add"):
+            if not isinstance(cap, str):
+                raise ReviewError(
+                    f"{where}.securityContext.capabilities.add holds something other than names"
+                )
+            if cap.strip().upper().removeprefix("CAP_") not in HARMLESS_CAPABILITIES:
+                found.append(f"{where} adds capability {cap[:40]!r}")
+        if config.env_ignored:
+            continue
+        for j, e in enumerate(_items(c.get("env"), f"{where}.env")):
+            e = _obj(e, f"{where}.env[{j}]")
+            value = e.get("value")
+            if e.get("name") in DEVICE_ENV and (
+                "valueFrom" in e or not isinstance(value, str) or value.strip().lower() not in _NO_DEVICES
+            ):
+                found.append(f"{where} sets {e.get('name')}")
+        if _items(c.get("envFrom"), f"{where}.envFrom"):
+            found.append(
+                f"{where} takes its environment from envFrom, which may set NVIDIA_VISIBLE_DEVICES "
+                "(--nodes-ignore-device-env once the nodes ignore it)"
+            )
     return found
 
 
@@ -387,6 +559,8 @@ def review(
     max_age: timedelta = timedelta(minutes=15),
     allow_unpinned: bool = False,
     accelerators: Accelerators = DEFAULT_ACCELERATORS,
+    kueue: bool = False,
+    kueue_users: Collection[str] = (KUEUE_USER,),
 ) -> dict[str, Any]:
     """The AdmissionReview response for ``body`` (raises :class:`ReviewError` when it is not one).
 
@@ -395,6 +569,14 @@ def review(
     with the attested nodes that would take it in the message; ``allow_unpinned`` admits it
     when every attested node qualifies instead (it could land on any of them), for clusters
     that keep GPU pods off unattested nodes by other means (taints, a scheduler plugin).
+
+    ``kueue``: the pod's namespace is one whose pods Kueue places (the webhook configuration sends
+    those to another path). An accelerator pod there is admitted unpinned only when Kueue holds it
+    (the ``kueue.x-k8s.io/queue-name`` label and Kueue's ``kueue.x-k8s.io/admission`` scheduling
+    gate: the compute-attest AdmissionCheck then keeps it on nodes that qualify) and it reaches no
+    device without asking (:func:`device_access`); any other pod is judged as elsewhere. An
+    ``UPDATE`` that removes the gate is refused unless one of ``kueue_users`` makes it: a tenant
+    who ungates its own pod would have it scheduled anywhere, unchecked.
     """
     if body.get("apiVersion") != "admission.k8s.io/v1" or body.get("kind") != "AdmissionReview":
         raise ReviewError("not an admission.k8s.io/v1 AdmissionReview")
@@ -417,9 +599,53 @@ def review(
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
     try:
-        return _judge(req, answer, evidence, tenants, policy, now, max_age, allow_unpinned, accelerators)
+        pod_update = req.get("operation") == "UPDATE" and not req.get("subResource")
+        if kueue and pod_update and _obj(req.get("kind"), "request.kind").get("kind") == "Pod":
+            return _ungating(req, answer, kueue_users)
+        return _judge(
+            req, answer, evidence, tenants, policy, now, max_age, allow_unpinned, accelerators, kueue
+        )
     except ReviewError as exc:  # a pod this webhook cannot read is refused, with the reason
         return answer(False, f"refused: {exc}")
+
+
+def _gates(pod: Any, what: str) -> set[str]:
+    spec = _obj(_obj(pod, what).get("spec"), f"{what}.spec")
+    names = set()
+    for i, gate in enumerate(_items(spec.get("schedulingGates"), f"{what}.spec.schedulingGates")):
+        name = _obj(gate, f"{what}.spec.schedulingGates[{i}]").get("name")
+        if not isinstance(name, str):
+            raise ReviewError(f"{what}.spec.schedulingGates[{i}].name is not a string")
+        names.add(name)
+    return names
+
+
+def _kueue_holds(pod: Mapping[str, Any]) -> bool:
+    """Whether Kueue holds the pod: its queue-name label, and Kueue's admission gate (see :mod:`.kueue`)."""
+    labels = _obj(_obj(pod.get("metadata"), "metadata").get("labels"), "metadata.labels")
+    queue = labels.get(QUEUE_LABEL)
+    return isinstance(queue, str) and bool(queue) and ADMISSION_GATE in _gates(pod, "object")
+
+
+def _ungating(
+    req: Mapping[str, Any], answer: Callable[..., dict[str, Any]], kueue_users: Collection[str]
+) -> dict[str, Any]:
+    """A pod UPDATE in a Kueue namespace: only Kueue may remove its admission gate."""
+    if not isinstance(req.get("oldObject"), dict) or not isinstance(req.get("object"), dict):
+        raise ReviewError("a pod UPDATE without its object and oldObject")
+    if ADMISSION_GATE not in _gates(req.get("oldObject"), "oldObject") or ADMISSION_GATE in _gates(
+        req.get("object"), "object"
+    ):
+        return answer(True, "a pod update that keeps Kueue's admission gate or never had it: not judged")
+    user = _obj(req.get("userInfo"), "request.userInfo").get("username")
+    if isinstance(user, str) and user in kueue_users:
+        return answer(True, f"Kueue ({user}) removed its admission gate: the pod's Workload is admitted")
+    return answer(
+        False,
+        f"refused: only Kueue may remove the scheduling gate {ADMISSION_GATE!r} (not {str(user)[:100]!r}): "
+        "a pod ungated by anyone else would run on any node, unchecked (attest webhook serve --kueue-user "
+        "names Kueue's controller where it is not " + KUEUE_USER + ")",
+    )
 
 
 def _judge(
@@ -432,6 +658,7 @@ def _judge(
     max_age: timedelta,
     allow_unpinned: bool,
     accelerators: Accelerators,
+    kueue: bool,
 ) -> dict[str, Any]:
     kind = _obj(req.get("kind"), "request.kind").get("kind")
     operation, sub = req.get("operation"), req.get("subResource")
@@ -466,6 +693,13 @@ def _judge(
         )
     spec = _obj(pod.get("spec"), "spec")
     hosts = placement(spec)
+    # A pod that names its hosts (nodeName never waits for a gate) is judged on them, Kueue or not.
+    if kueue and not access and hosts is None and _kueue_holds(pod):
+        return answer(
+            True,
+            f"Kueue holds the pod (queue {_obj(metadata.get('labels'), 'metadata.labels')[QUEUE_LABEL]!r}, gate "
+            f"{ADMISSION_GATE}): the compute-attest AdmissionCheck keeps it on nodes that qualify",
+        )
     selector = _obj(spec.get("nodeSelector"), "spec.nodeSelector")
     product = selector.get("nvidia.com/gpu.product")
     gpu_type = asked.gpu_type
@@ -492,7 +726,13 @@ def _judge(
             False,
             reach + "refused: the pod names no node, so it could land on one nobody attested; pin it with "
             f"nodeSelector {HOSTNAME} (or required node affinity on {HOSTNAME}) to attested nodes "
-            f"that allow it: {where}",
+            f"that allow it: {where}"
+            + (
+                f" (or, without device access, let Kueue place it: the {QUEUE_LABEL} label of a queue whose "
+                "ClusterQueue has the compute-attest AdmissionCheck)"
+                if kueue
+                else ""
+            ),
             nodes=[],
         )
     refused = [f"{v.node}: {v.message}" for v in decision.verdicts if not v.allowed]

@@ -31,6 +31,25 @@ from attest.scheduler.admission import Admission
 
 ATTESTED_LABEL = "compute-attest.dev/attested"
 
+# The admission webhook's side (attest.scheduler.kubernetes.review with kueue=True, for namespaces
+# labelled compute-attest.dev/placement=kueue): a pod there is left to Kueue, unpinned, only when
+# Kueue manages it. Kueue's pod integration marks such a pod in its *mutating* webhook
+# (kubernetes-sigs/kueue pkg/controller/jobs/pod/pod_webhook.go, PodWebhook.Default on pod CREATE,
+# path /mutate--v1-pod): a pod with a queue-name label (or any pod, with manageJobsWithoutQueueName)
+# in a namespace Kueue manages gets the scheduling gate SchedulingGateName =
+# "kueue.x-k8s.io/admission" (pkg/controller/jobs/pod/constants/constants.go), which Kueue removes
+# only once the pod's Workload is admitted, every AdmissionCheck Ready. The API server runs mutating
+# webhooks before validating ones, so a Kueue-managed pod reaches this webhook gated. A pod without
+# the gate is not held by Kueue, whatever its labels: it is judged like any other.
+
+#: The label that puts a pod in a LocalQueue.
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+#: The scheduling gate Kueue's pod webhook adds and its controller removes on admission.
+ADMISSION_GATE = "kueue.x-k8s.io/admission"
+#: Kueue's controller as a default install names it (namespace kueue-system): the only user that may
+#: remove :data:`ADMISSION_GATE` (``attest webhook serve --kueue-user`` names others).
+KUEUE_USER = "system:serviceaccount:kueue-system:kueue-controller-manager"
+
 
 class CheckState(StrEnum):
     """``status.admissionChecks[].state`` values."""

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from attest.cli.main import build_parser
-from attest.cli.webhook import DEFAULT_PORT, HEALTH_PATH, VALIDATE_PATH
+from attest.cli.webhook import DEFAULT_PORT, HEALTH_PATH, VALIDATE_KUEUE_PATH, VALIDATE_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "kubernetes"
@@ -90,14 +90,25 @@ def test_every_container_requests_resources_and_runs_a_real_attest_command(objec
 
 def test_the_webhook_fails_closed_on_the_servers_path_and_port(objects: list[dict[str, Any]]) -> None:
     config = find(objects, "ValidatingWebhookConfiguration", "compute-attest")
-    (hook,) = config["webhooks"]
-    assert hook["failurePolicy"] == "Fail" and hook["sideEffects"] == "None" and hook["admissionReviewVersions"] == ["v1"]
-    assert hook["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]},
-                             {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/ephemeralcontainers"]}]
-    service_ref = hook["clientConfig"]["service"]
-    assert service_ref["path"] == VALIDATE_PATH and service_ref["namespace"] == "attest-system"
-    excluded = next(e for e in hook["namespaceSelector"]["matchExpressions"] if e["key"] == "kubernetes.io/metadata.name")
-    assert excluded["operator"] == "NotIn" and "attest-system" in excluded["values"]
+    hook, kueue = config["webhooks"]
+    debug = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/ephemeralcontainers"]}
+    assert hook["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}, debug]
+    # Issue: namespaces labelled placement=kueue were left out of the webhook altogether. They now
+    # reach /validate-kueue, pod creations, updates (only Kueue may ungate) and kubectl debug alike.
+    assert kueue["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}, debug]
+    placements = []
+    for h, path in ((hook, VALIDATE_PATH), (kueue, VALIDATE_KUEUE_PATH)):
+        assert h["failurePolicy"] == "Fail" and h["sideEffects"] == "None" and h["admissionReviewVersions"] == ["v1"]
+        service_ref = h["clientConfig"]["service"]
+        assert service_ref["path"] == path and service_ref["namespace"] == "attest-system"
+        assert service_ref == {**hook["clientConfig"]["service"], "path": path}
+        expressions = h["namespaceSelector"]["matchExpressions"]
+        excluded = next(e for e in expressions if e["key"] == "kubernetes.io/metadata.name")
+        assert excluded == {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "attest-system"]}
+        (placement,) = [e for e in expressions if e["key"] == "compute-attest.dev/placement"]
+        assert len(expressions) == 2 and "objectSelector" not in h and placement["values"] == ["kueue"]
+        placements.append(placement["operator"])
+    assert placements == ["NotIn", "In"]  # together: every namespace but the two system ones
     assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "attest-system/attest-webhook"
     service = find(objects, "Service", service_ref["name"])
     (port,) = [p for p in service["spec"]["ports"] if p["port"] == service_ref["port"]]

@@ -336,7 +336,7 @@ def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
     evidence: tuple[Path, Path],
 ) -> None:
     """Red-team review of issue 19: no GPU request, but the runtime or the host hands the pod every GPU."""
-    gen = start(evidence, "--insecure-http", "--not-gpu-runtime-class", "gvisor")
+    gen = start(evidence, "--insecure-http", "--not-gpu-runtime-class", "gvisor", "--plain-host-path", "/var/log", "--plain-host-path", "/devices")
     url = f"http://{next(gen)}/validate"
     container: dict[str, Any] = {"name": "x", "image": "cuda:12"}
     ways: dict[str, dict[str, Any]] = {
@@ -394,7 +394,7 @@ def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
         review["request"]["object"]["spec"] = {**spec, "nodeSelector": {"kubernetes.io/hostname": "gpu-a17"}}
         r = post(url, review)[1]["response"]
         assert r["allowed"] is True and "can reach every GPU" in r["warnings"][0], (what, r)
-    # Not reaching GPUs: no devices in the variable, a plain runtime class, an ordinary hostPath.
+    # Not reaching GPUs: no devices in the variable, a plain runtime class, a hostPath under a --plain-host-path.
     for what, spec in {
         "void": {"containers": [{**container, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]}]},
         "gvisor": {"containers": [container], "runtimeClassName": "gvisor"},
