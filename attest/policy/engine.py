@@ -618,22 +618,13 @@ def _override_finding(ctx: _Context, override: Override) -> Finding:
     if override.replaced is not None:
         return _replaced_rule_finding(ctx, override, override.replaced)
     if override.grades:
-        evidence = {**_override_evidence(ctx, override), "grades": cast(JsonValue, sorted(override.grades))}
         grade = ctx.facts.location_grade
-        if grade not in override.grades:
-            return Finding(
-                rule="policy.override",
-                severity=Severity.INFO,
-                message=f"{override.describe()}; this manifest's grade ({grade}) does not rest on it",
-                evidence=evidence,
-            )
-        return Finding(
-            rule="policy.override",
-            severity=Severity.WARNING,
-            message=f"{override.describe()}; this manifest's {grade} grade rests on it, not on "
-            f"{override.base or 'the defaults'}",
-            evidence={**evidence, "grade": grade},
-            remedy="verify under the policy it extends (attest verify --policy us-ear) and review the override",
+        return _override_weight(
+            override,
+            {**_override_evidence(ctx, override), "grades": cast(JsonValue, sorted(override.grades))},
+            {"grade": grade} if grade in override.grades else None,
+            f"this manifest's {grade} grade rests on it, not on {override.base or 'the defaults'}",
+            f"this manifest's grade ({grade}) does not rest on it",
         )
     m = ctx.manifest
     places = [("site", m.site.country)]
@@ -647,20 +638,36 @@ def _override_finding(ctx: _Context, override: Override) -> Finding:
             if code in override.codes or ctx.policy.territories.get(code) in override.codes
         }
     )
-    evidence = {**_override_evidence(ctx, override), "countries": cast(JsonValue, sorted(override.codes))}
-    if not touched:
+    return _override_weight(
+        override,
+        {**_override_evidence(ctx, override), "countries": cast(JsonValue, sorted(override.codes))},
+        {"touched": cast(JsonValue, touched)} if touched else None,
+        f"it changes how {', '.join(touched)} is treated, so this verdict rests on the override, not on "
+        f"{override.base or 'the policies it extends'}",
+        "no place of this manifest is one it changes",
+    )
+
+
+def _override_weight(
+    override: Override,
+    evidence: dict[str, JsonValue],
+    touched: dict[str, JsonValue] | None,
+    warning: str,
+    info: str,
+) -> Finding:
+    """``policy.override``: a warning (``warning``, evidence with ``touched``) where the manifest rests on it, else information."""
+    if touched is None:
         return Finding(
             rule="policy.override",
             severity=Severity.INFO,
-            message=f"{override.describe()}; no place of this manifest is one it changes",
+            message=f"{override.describe()}; {info}",
             evidence=evidence,
         )
     return Finding(
         rule="policy.override",
         severity=Severity.WARNING,
-        message=f"{override.describe()}; it changes how {', '.join(touched)} is treated, so this verdict rests on "
-        f"the override, not on {override.base or 'the policies it extends'}",
-        evidence={**evidence, "touched": cast(JsonValue, touched)},
+        message=f"{override.describe()}; {warning}",
+        evidence={**evidence, **touched},
         remedy="verify under the policy it extends (attest verify --policy us-ear) and review the override",
     )
 
