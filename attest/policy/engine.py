@@ -869,7 +869,10 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
         )
         if listed is not None:
             hits.append((name, listed[0], role, listed[1], declared, listed[2], None))
-            continue
+            if listed[2].kind != "near":
+                continue
+            # a near match only (a warning) does not hide what the party's own name says:
+            # "北京月之暗面科技有限公司新加坡分公司" is a near match of Moonshot AI and a PRC branch name
         # The party's own name or identifiers say it is registered in the PRC ("Beijing Lion
         # Technology Co., Ltd.", 北京...有限公司, a USCC): that contradicts the declared country.
         identifiers = [i for country, ids in _declared(ctx, name) if country == declared for i in ids]
