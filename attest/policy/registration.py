@@ -77,7 +77,8 @@ one-person company 一人有限公司 or 一人有限责任公司 (the PRC's, an
 Unipessoal Limitada) with no place, and the enterprise types of a PRC licence after a form
 (艾克米科技有限公司(自然人独资)); a parent named in the name ("Acme AI Pte. Ltd. (a subsidiary of
 Beijing Acme Technology Co., Ltd.)", "..., a wholly-owned subsidiary of ...", "(wholly owned by
-...)") read as its own name would be, at the same strength (the headquarters rule also screens the
+...)", "(X's subsidiary)", ", a X company", (X的子公司), a name that is the clause alone) read as
+its own name would be, at the same strength (the headquarters rule also screens the
 parent so named: "(a subsidiary of Huawei)" is Huawei's exact match); a fifteen-digit PRC
 business registration number of before 2015 (工商注册号: a division code and an ISO 7064 MOD 11,10
 check digit), a fifteen-character tax registration number of before 2015 (税务登记号: a division
@@ -498,6 +499,18 @@ _PARENT_CLAUSE = re.compile(
     r"|(?:owned|controlled|held)\s+by)\s+(?:the\s+)?(?P<parent>(?:[^()]|\([^()]*\))+?)(?:\s+group)?[\s)]*$",
     re.IGNORECASE,
 )
+# The same with the parent first: "(Beijing Acme Co., Ltd. subsidiary)", "(X's wholly-owned
+# subsidiary)", ", a Beijing Acme Co., Ltd. company", （北京…有限公司的子公司）, (…有限公司全资子公司)
+_PARENT_SUFFIX = re.compile(
+    r"(?:\(\s*|[\s,;\-–—]+(?:a|an)\s+)(?P<parent>(?:[^()]|\([^()]*\))+?)(?:'s)?\s+"
+    r"(?:(?:wholly|fully|majority)[\s\-]*owned\s+)?(?:subsidiary|affiliate|group\s+company|company)\s*\)?\s*$"
+    r"|\((?P<cjk>[^()]+?)的?(?:全资|控股)?(?:子公司|附属公司|旗下(?:公司|企业))\)$",
+    re.IGNORECASE,
+)
+# What a name may start with and still name its parent ("Subsidiary of ..."; not "Division of ...")
+_PARENT_FIRST = re.compile(
+    r"^\(?\s*(?:(?:a|an)\s+)?(?:[\w\s%\-]*owned\s+)?(?:subsidiary|affiliate|owned\s+by)", re.IGNORECASE
+)
 
 
 # PRC administrative division codes (GB/T 2260) start with a province's two digits
@@ -649,13 +662,25 @@ def _older_registration(
 _SAR_DOTTED = re.compile(r"\bS\.\s*A\.\s*R\b\.?", re.IGNORECASE)
 
 
+def _parent_clause(name: str) -> tuple[int, str] | None:
+    """Where the clause naming a parent starts in ``name``, and the parent it names, or None."""
+    found = _PARENT_CLAUSE.search(name)
+    if found is not None and (found.start() > 0 or _PARENT_FIRST.match(name)):
+        parent = _clean(found.group("parent"))
+        if parent:
+            return found.start(), parent
+    found = _PARENT_SUFFIX.search(name)
+    if found is not None and found.start() > 0:
+        parent = _clean(found.group("parent") or found.group("cjk"))
+        if parent:
+            return found.start(), parent
+    return None
+
+
 def parent_named(name: str) -> str | None:
     """The parent a name says it belongs to ("Acme AI Pte. Ltd. (a subsidiary of Huawei)": Huawei), or None."""
-    found = _PARENT_CLAUSE.search(name)
-    if found is None or found.start() == 0:
-        return None
-    parent = _clean(found.group("parent"))
-    return parent or None
+    clause = _parent_clause(name) or _parent_clause(unicodedata.normalize("NFKC", name))  # （…的子公司）
+    return clause[1] if clause is not None else None
 
 
 def prc_registration(
@@ -707,8 +732,8 @@ def prc_registration(
             )
             for e in prc_registration(parent, [], declared)
         ]
-        clause = _PARENT_CLAUSE.search(whole)
-        whole = _clean(whole[: clause.start()]) if clause is not None else whole
+        clause = _parent_clause(whole)
+        whole = _clean(whole[: clause[0]]) if clause is not None else whole
     # "... Co., Ltd./Singapore": each part is read too, and the strongest sign of each script kept
     english: list[RegistrationEvidence] = []
     chinese: list[RegistrationEvidence] = []

@@ -637,6 +637,13 @@ def test_another_place_after_or_within_the_form_is_not_evidence(name: str) -> No
         ("Acme AI Pte. Ltd. - member of the Hangzhou Acme Co., Ltd. group", True),
         ("Acme AI Pte. Ltd. (a subsidiary of Acme (HK) Limited)", False),  # HK: also other initials
         ("Acme AI Pte. Ltd. (a member of the Beijing Acme group)", False),  # named after a PRC place, no form
+        # the parent first, or the clause alone
+        ("Acme AI Pte. Ltd. (Beijing Acme Co., Ltd. subsidiary)", True),
+        ("Acme AI Pte. Ltd. (Beijing Acme Co., Ltd.'s wholly-owned subsidiary)", True),
+        ("Acme AI Pte Ltd - A Beijing Acme Co Ltd company", True),
+        ("艾克米人工智能私人有限公司（北京艾克米科技有限公司的子公司）", True),
+        ("(a subsidiary of Beijing Acme Co., Ltd.)", True),
+        ("Subsidiary of Beijing Acme Co., Ltd.", True),
     ],
 )
 def test_more_evidence_declared_sg_is_read(name: str, strong: bool) -> None:
@@ -738,6 +745,7 @@ MORE_TENANTS: dict[str, tuple[dict[str, Any], str]] = {
     "one-person": ({"legal_name": "艾克米科技一人有限公司", "headquarters_country": "SG"}, "contraindicated"),
     "prc-parent-named": ({"legal_name": "Acme AI Pte. Ltd. (a subsidiary of Beijing Acme Technology Co., Ltd.)", "headquarters_country": "SG"}, "contraindicated"),
     "listed-parent-named": ({"legal_name": "Acme AI Pte. Ltd. (a subsidiary of Huawei)", "headquarters_country": "SG"}, "contraindicated"),
+    "listed-parent-cjk": ({"legal_name": "艾克米人工智能私人有限公司（深度求索的子公司）", "headquarters_country": "SG"}, "contraindicated"),
     "reg15": ({"legal_name": "Acme AI Pte. Ltd.", "headquarters_country": "SG", "identifiers": [{"scheme": "工商注册号", "value": REG15}]}, "contraindicated"),
     "reg15-generic": ({"legal_name": "Acme AI Pte. Ltd.", "headquarters_country": "SG", "identifiers": [{"scheme": "registration", "value": REG15}]}, "warning"),
     "hk-cr": ({"legal_name": "Acme AI Pte. Ltd.", "headquarters_country": "SG", "identifiers": [{"scheme": "hk-cr", "value": "1234567"}]}, "contraindicated"),
@@ -774,5 +782,7 @@ def test_attest_verify_reads_the_new_evidence(case: str, more_verdicts: dict[str
     assert hits[0]["evidence"]["country"] == "CN"
     if case == "listed-parent-named":  # the parent's exact match, where the whole name is only a near one
         assert hits[0]["evidence"]["list_entry"]["screened"] == "Huawei"
+    elif case == "listed-parent-cjk":
+        assert hits[0]["evidence"]["list_entry"]["screened"] == "深度求索"
     else:
         assert "headquarters evidence contradicts the declared country" in hits[0]["message"]
