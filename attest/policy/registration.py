@@ -684,9 +684,13 @@ def parent_named(name: str) -> str | None:
 
 
 def prc_registration(
-    name: str, identifiers: Sequence[Identifier], declared: str
+    name: str, identifiers: Sequence[Identifier], declared: str, *, parents: int = 3
 ) -> list[RegistrationEvidence]:
-    """The signs in a party's own name and identifiers that it is registered in the PRC (see the module docstring)."""
+    """The signs in a party's own name and identifiers that it is registered in the PRC (see the module docstring).
+
+    ``parents``: how many parents deep to read the parent a name says it belongs to ("X (a
+    subsidiary of Y (a subsidiary of Z))"); beyond that a named parent is read as part of the name.
+    """
     out: list[RegistrationEvidence] = []
     for ident in identifiers:
         code = normalize_identifier(ident.value)
@@ -713,13 +717,14 @@ def prc_registration(
     # scripts ("北京蓝港计算有限公司 (Blue Harbor Computing)"): each part is read for itself.
     whole = _clean(" ".join(fold(name).replace("’", "'").split()))
     whole = _SAR_DOTTED.sub("SAR", whole)  # "Hong Kong S.A.R."
-    parent = parent_named(whole)
+    parent = parent_named(whole) if parents > 0 else None
     if parent is not None:
         # "Acme AI Pte. Ltd. (a subsidiary of Beijing Acme Technology Co., Ltd.)": the parent it
         # names is read as its own name would be, and the rest as the party's name
         written = parent_named(_clean(" ".join(name.split()))) or parent
+        signs = prc_registration(parent, [], declared, parents=parents - 1)
         named_after = _place(_words(parent))
-        if named_after is not None and named_after[1] and not prc_registration(parent, [], declared):
+        if named_after is not None and named_after[1] and not signs:
             # "(a member of the Beijing Acme group)": a parent named after a PRC place, with no form
             out.append(
                 RegistrationEvidence(
@@ -730,7 +735,7 @@ def prc_registration(
             RegistrationEvidence(
                 e.strong, f"its name says it belongs to {written!r}: {e.what.split(': ', 1)[-1]}"
             )
-            for e in prc_registration(parent, [], declared)
+            for e in signs
         ]
         clause = _parent_clause(whole)
         whole = _clean(whole[: clause[0]]) if clause is not None else whole

@@ -786,3 +786,11 @@ def test_attest_verify_reads_the_new_evidence(case: str, more_verdicts: dict[str
         assert hits[0]["evidence"]["list_entry"]["screened"] == "深度求索"
     else:
         assert "headquarters evidence contradicts the declared country" in hits[0]["message"]
+
+
+def test_a_parent_of_a_named_parent_is_read_and_repeated_clauses_end() -> None:
+    nested = "Acme AI Pte. Ltd. (a subsidiary of Acme Holdings Pte. Ltd. (a subsidiary of Beijing Acme Co., Ltd.))"
+    assert [s.strong for s in prc_registration(nested, [], "SG")] == [True]
+    # a name that is nothing but clauses (the model caps names at 512 characters; the function takes any)
+    for name in ("owned by " * 800, "a subsidiary of " * 400, "(" * 250 + ")" * 250):
+        assert prc_registration(name, [], "SG") == []
