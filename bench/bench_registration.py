@@ -72,6 +72,39 @@ USCC_VALUES = [
     "91440300192203821-6",
     "\uff19\uff11\uff14\uff14\uff10\uff13\uff10\uff10\uff11\uff19\uff12\uff12\uff10\uff13\uff18\uff12\uff11\uff16",
 ]
+# The evidence that was still not read (the misspellings, the Greater Bay Area, "Limited Hong Kong",
+# the one-person company, a named PRC parent), declared in SG
+MORE_NAMES = [
+    "Acme Technology (Greater Bay Area) Co., Ltd.",
+    "Acme Technology (Greater Bay Area) Limited",
+    "Mainland China Acme Technology Co., Ltd.",
+    "Acme Technology (Mainland China) Co., Ltd.",
+    "Beijng Acme Technology Co., Ltd.",
+    "Shangai Acme Technology Co., Ltd.",
+    "Shenzen Acme Technology Co., Ltd.",
+    "Guangzhuo Acme Technology Co., Ltd.",
+    "Pekin Acme Technology Co., Ltd.",
+    "Acme Technology Limited Hong Kong",
+    "Acme Technology Limited (Hong Kong)",
+    "Acme (Hong Kong) Ltd",
+    "艾克米科技一人有限公司",
+    "艾克米科技有限公司(自然人独资)",
+    "Acme AI Pte. Ltd. (a subsidiary of Beijing Acme Technology Co., Ltd.)",
+    "Acme AI Pte. Ltd. (wholly owned by Acme Holdings (Hong Kong) Limited)",
+]
+# (scheme, value): a 15-digit registration number of before 2015 (ISO 7064 MOD 11,10), a tax number of
+# before 2015 (GB 11714's worked organization code), a resident identity number (GB 11643's worked
+# example), Hong Kong company numbers and business registrations
+MORE_IDS = [
+    ("工商注册号", "110108000123459"),
+    ("cn-registration", "110108000123459"),
+    ("registration", "110108000123459"),
+    ("cn-tax-id", "110108D2143569X"),
+    ("tax-id", "110108D2143569X"),
+    ("tax-id", "11010519491231002X"),
+    ("hk-cr", "1234567"),
+    ("hk-br", "12345678"),
+]
 CONTROLS = [
     "Canton Road Pte. Ltd.",
     "Peking Duck House",
@@ -123,7 +156,14 @@ def report(label: str, module: ModuleType) -> None:
         for s in USCC_SCHEMES
         for v in USCC_VALUES
     ]
-    for what, grades in (("review names", names), ("review USCCs", ids)):
+    more_names = [grade(module, n, [], "SG") for n in MORE_NAMES]
+    more_ids = [grade(module, "Acme AI Pte. Ltd.", [Identifier(scheme=s, value=v)], "SG") for s, v in MORE_IDS]
+    for what, grades in (
+        ("review names", names),
+        ("review USCCs", ids),
+        ("reg-82 names", more_names),
+        ("reg-82 identifiers", more_ids),
+    ):
         counts = {g: grades.count(g) for g in ("strong", "weak", "none")}
         print(
             f"{label}: {what}: {len(grades)}: strong {counts['strong']}, weak {counts['weak']}, none {counts['none']}"

@@ -50,7 +50,7 @@ from attest.model.policy import (
     ValidityRule,
 )
 from attest.model.result import Finding, Severity
-from attest.policy.registration import RegistrationEvidence, prc_registration
+from attest.policy.registration import RegistrationEvidence, parent_named, prc_registration
 from attest.policy.screening import Match, Screener, fold, load_list, screener_for
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
@@ -976,19 +976,24 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
             hits.append((name, declared, role, groups, declared, None, None))
         if groups:
             continue
-        # The best match (exact before near, then by list) that places the party in the groups.
-        listed = next(
-            (
-                (country, listed_groups, m)
-                for m in _listed(ctx, name)
-                for country in m.countries()
-                if (listed_groups := ctx.policy.groups_of(country, rule.groups, ctx.at))
-            ),
-            None,
-        )
+        # The best match (exact before near, then by list) that places the party in the groups, of
+        # its name or of the parent its name says it belongs to ("Acme AI Pte. Ltd. (a subsidiary
+        # of Huawei)": Huawei, an exact match, where the whole name is only a near one).
+        parent = parent_named(name)
+        found = [
+            (country, listed_groups, m)
+            for screened in [name, *([parent] if parent else [])]
+            for m in _listed(ctx, name, screened)
+            for country in m.countries()
+            if (listed_groups := ctx.policy.groups_of(country, rule.groups, ctx.at))
+        ]
+        listed = next((f for f in found if f[2].kind != "near"), found[0] if found else None)
         if listed is not None:
             hits.append((name, listed[0], role, listed[1], declared, listed[2], None))
-            continue
+            if listed[2].kind != "near":
+                continue
+            # a near match only (a warning) does not hide what the party's own name says:
+            # "北京月之暗面科技有限公司新加坡分公司" is a near match of Moonshot AI and a PRC branch name
         # The party's own name or identifiers say it is registered in the PRC ("Beijing Lion
         # Technology Co., Ltd.", 北京...有限公司, a USCC): that contradicts the declared country.
         identifiers = [i for country, ids in _declared(ctx, name) if country == declared for i in ids]
@@ -1183,12 +1188,16 @@ def _parties(ctx: _Context, *, owners: float | None = None) -> list[tuple[str, s
     return out
 
 
-def _listed(ctx: _Context, name: str) -> list[Match]:
-    """Every match of ``name`` on the lists of every screening rule of the policy, but those cleared by a review."""
+def _listed(ctx: _Context, name: str, screened: str | None = None) -> list[Match]:
+    """Every match of ``name`` on the lists of every screening rule of the policy, but those cleared by a review.
+
+    ``screened``: screen this name instead (the parent a party's name says it belongs to), the
+    reviews still read for the party named ``name``.
+    """
     return [
         m
         for screener in ctx.policy.screeners.values()
-        for m in screener.screen(name)
+        for m in screener.screen(screened or name)
         if not ctx.policy.cleared or _clearance(ctx, m, name) is None
     ]
 

@@ -68,6 +68,33 @@ A PRC place after "Co., Ltd." ("Acme Technology Co., Ltd., Shenzhen") is read as
 (strong); one within a "Co., Ltd." name ("Acme Shenzhen Technology Co., Ltd.") is a warning. A Chinese-script name
 starting with 中国 with a form is a warning except from a party declared in TW, HK or MO.
 
+Also strong: the PRC's words for itself and its regions as places ("Mainland China", "(China
+Mainland)", "(Greater Bay Area)", 大湾区, 中国大陆); the common misspellings of the largest places
+("Beijng", "Bejing", "Shangai", "Shenzen", "Guangzhuo", "Honkong"); a place after "Limited" not
+called a branch ("Acme Technology Limited Hong Kong", "... Limited (Hong Kong)") from a party
+declared where "Limited" is not its own form, as "Acme Technology (Hong Kong) Limited" is; the
+one-person company 一人有限公司 or 一人有限责任公司 (the PRC's, and Macau's name for its Sociedade
+Unipessoal Limitada) with no place, and the enterprise types of a PRC licence after a form
+(艾克米科技有限公司(自然人独资)); a parent named in the name ("Acme AI Pte. Ltd. (a subsidiary of
+Beijing Acme Technology Co., Ltd.)", "..., a wholly-owned subsidiary of ...", "(wholly owned by
+...)", "(X's subsidiary)", ", a X company", (X的子公司), a name that is the clause alone) read as
+its own name would be, at the same strength (the headquarters rule also screens the
+parent so named: "(a subsidiary of Huawei)" is Huawei's exact match); a fifteen-digit PRC
+business registration number of before 2015 (工商注册号: a division code and an ISO 7064 MOD 11,10
+check digit), a fifteen-character tax registration number of before 2015 (税务登记号: a division
+code and a GB 11714 organization code with its check) or an eighteen-character resident identity
+number (a sole trader's tax number, GB 11643) under a scheme that names the PRC (``cn-…``,
+工商注册号, 税务登记号); a Hong Kong company number (CR, up to eight digits: a company incorporated
+there) under a scheme that names Hong Kong (``hk-cr``, ``HK CR No.``, 香港公司註冊編號).
+
+Also a warning: those numbers under another scheme (``registration``, ``tax-id``); a Hong Kong
+business registration (``hk-br``: a foreign company's branch there has one too) or a registered
+non-Hong Kong company's number (F and seven digits); any number under a scheme naming Hong Kong
+or Macau, or the PRC and a registration (``cn-business-registration: abc``); a word one letter
+from a large place that is no common misspelling (also another pinyin word: "Hangkong", 航空);
+Pekin (French and Spanish for Peking; also a town in Illinois) with the PRC form only. LEIs are
+left alone: ISO 17442 gives a LEI's issuer in its first four characters and no country anywhere.
+
 Only a warning, where the strong form would block lawful customers:
 
 - a Traditional-script name with 股份有限公司 and a PRC place first from a party declared in TW
@@ -91,6 +118,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from rapidfuzz.distance import OSA
 
 from attest.model.manifest import Identifier
 from attest.policy.screening import fold
@@ -184,9 +213,15 @@ _MULTI_WORD = {
     "hong kong": "Hong Kong",
     "hong kong sar": "Hong Kong",
     "xiang gang": "Hong Kong",
+    # the PRC's own words for itself and its regions (the Greater Bay Area is Guangdong's nine
+    # cities with Hong Kong and Macau: all counted as the PRC)
+    "mainland china": "Mainland China",
+    "china mainland": "Mainland China",
+    "greater bay area": "the Greater Bay Area",
 }
 _SAR = {
     "hongkong": "Hong Kong",
+    "hksar": "Hong Kong",
     "hk": "Hong Kong",
     "xianggang": "Hong Kong",
     "aomen": "Macau",
@@ -205,7 +240,39 @@ _OLD_PLACES = frozenset(
     kansu anhwei kiangsi kweichow sinkiang ningsia tsinghai chinghai
     dali puer chaoyang aksu wuwei
     danyang dongyang jurong
+    pekin
     """.split()  # noqa: SIM905
+)
+# Common misspellings of the largest places that are no word or place of their own: the place.
+_MISSPELLINGS = {
+    **dict.fromkeys(("beijng", "bejing", "biejing", "beijign", "beiijng", "beijjing", "peijing"), "Beijing"),
+    **dict.fromkeys(("shangai", "shanghia", "shangahi", "shagnhai", "shanghaii"), "Shanghai"),
+    **dict.fromkeys(("shenzen", "shenzehn", "shenzhn", "sehnzhen", "schenzhen"), "Shenzhen"),
+    **dict.fromkeys(("guangzhuo", "guangzou", "guanzhou", "guangzho", "gaungzhou"), "Guangzhou"),
+    **dict.fromkeys(("hangzou", "hangzho"), "Hangzhou"),
+    **dict.fromkeys(("chongquing", "chonqing"), "Chongqing"),
+    **dict.fromkeys(("honkong", "hongkog", "hongkonk", "hongkonng"), "Hong Kong"),
+}
+# Older spellings that are also a town elsewhere, read only with the PRC form "Co., Ltd." (a warning)
+_PRC_FORM_ONLY = frozenset({"Pekin"})
+# The places a name is most often written after: a word one letter from one of them (added, dropped,
+# changed, or two swapped) that is not a common misspelling above is a warning, as it may be
+# another pinyin word ("Hangkong", 航空, aviation; "Tianxin"; "Honglong"). Left out: the places one letter from another place or word (Shenyang
+# and the Korean Shinyang, Nantong and Nanton in Canada, Shandong and Shandon in Ireland, Kunshan
+# and Kunsan, Jiangsu and Jangsu, Guangdong and Gwangdong in Korean names); Pekin, French and Spanish for Peking and a town in Illinois, is an older
+# spelling above (a warning).
+_MISSPELT_OF = (
+    "beijing",
+    "shanghai",
+    "shenzhen",
+    "guangzhou",
+    "hangzhou",
+    "chongqing",
+    "tianjin",
+    "zhejiang",
+    "chengdu",
+    "xinjiang",
+    "hongkong",
 )
 # The legal forms of an English PRC enterprise name: "Co., Ltd." and its spellings (also the
 # Japanese, Korean and Thai form, so a PRC place is needed with it).
@@ -257,6 +324,13 @@ _ZONE_WORDS = frozenset(
         "economic",
         "development",
         "special",
+        # "(Guangdong-Hong Kong-Macao Greater Bay Area)"
+        "greater",
+        "bay",
+        "hong",
+        "kong",
+        "macao",
+        "macau",
     ]
 )
 # The same in Chinese script (after folding Traditional characters to Simplified), longest first
@@ -280,6 +354,7 @@ _CJK_PLACES = sorted(
     石嘴山 吴忠 固原 中卫 克拉玛依 吐鲁番 哈密 昌吉 库尔勒 喀什 石河子
     浦东 闵行 徐汇 静安 杨浦 松江 嘉定 青浦 临港 张江 海淀 顺义 昌平 丰台 东城 西城 亦庄 大兴 雄安 横琴 南沙 前海
     福田 龙岗 宝安 龙华 天河 番禺 花都 余杭 萧山 吴江 顺德
+    粤港澳大湾区 大湾区 中国大陆 中国内地
     """.split(),  # noqa: SIM905
     key=len,
     reverse=True,
@@ -296,6 +371,23 @@ _CJK_FORMS = (
     "合伙企业",
     "集团",
     "公司",
+)
+# The one-person limited company: the PRC's 一人有限责任公司 (its Company Law since 2005) and
+# Macau's name for its Sociedade Unipessoal Limitada; a form of no other place, strong with no place
+_CJK_ONE_PERSON = ("一人有限责任公司", "一人有限公司")
+# The enterprise types a PRC business licence gives and names are registered with in brackets
+# (艾克米科技有限公司(自然人独资)): strong with no place
+_CJK_TYPE_NOTES = frozenset(
+    {
+        "自然人独资",
+        "法人独资",
+        "外商独资",
+        "中外合资",
+        "中外合作",
+        "台港澳法人独资",
+        "港澳台法人独资",
+        "自然人投资或控股",
+    }
 )
 # Other PRC entity forms (an enterprise, a factory, a business department, a trading house): read
 # only with a PRC place, as the words end other names too
@@ -399,10 +491,206 @@ def _uscc_read(code: str) -> tuple[bool, bool]:
     return False, False
 
 
-def prc_registration(
-    name: str, identifiers: Sequence[Identifier], declared: str
+# A parent named in a name: "(a subsidiary of X)", ", a wholly-owned subsidiary of X", "- member of
+# the X group", "(wholly owned by X)", "(an X company)"
+_PARENT_CLAUSE = re.compile(
+    r"(?:[\s,;:(\-–—]+|^)(?:(?:a|an|the)\s+)?(?:(?:wholly|fully|majority|100\s*%)[\s\-]*owned\s+)?"
+    r"(?:(?:subsidiary|affiliate|affiliated\s+company|member(?:\s+company)?|division|unit|part)\s+of"
+    r"|(?:owned|controlled|held)\s+by)\s+(?:the\s+)?(?P<parent>(?:[^()]|\([^()]*\))+?)(?:\s+group)?[\s)]*$",
+    re.IGNORECASE,
+)
+# The same with the parent first: "(Beijing Acme Co., Ltd. subsidiary)", "(X's wholly-owned
+# subsidiary)", ", a Beijing Acme Co., Ltd. company", （北京…有限公司的子公司）, (…有限公司全资子公司)
+_PARENT_SUFFIX = re.compile(
+    r"(?:\(\s*|[\s,;\-–—]+(?:a|an)\s+)(?P<parent>(?:[^()]|\([^()]*\))+?)(?:'s)?\s+"
+    r"(?:(?:wholly|fully|majority)[\s\-]*owned\s+)?(?:subsidiary|affiliate|group\s+company|company)\s*\)?\s*$"
+    r"|\((?P<cjk>[^()]+?)的?(?:全资|控股)?(?:子公司|附属公司|旗下(?:公司|企业))\)$",
+    re.IGNORECASE,
+)
+# What a name may start with and still name its parent ("Subsidiary of ..."; not "Division of ...")
+_PARENT_FIRST = re.compile(
+    r"^\(?\s*(?:(?:a|an)\s+)?(?:[\w\s%\-]*owned\s+)?(?:subsidiary|affiliate|owned\s+by)", re.IGNORECASE
+)
+
+
+# PRC administrative division codes (GB/T 2260) start with a province's two digits
+_PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65".split()  # noqa: SIM905
+)
+_ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def registration_number_valid(code: str) -> bool:
+    """Whether ``code`` is a PRC business registration number of before 2015 (工商注册号) with a correct check digit.
+
+    Fifteen digits: the registering authority's six-digit division code, eight of sequence, and a
+    check digit by ISO 7064 MOD 11,10 (GB/T 17710), as the registration-number rules of 2006 give it.
+    """
+    if len(code) != 15 or not code.isascii() or not code.isdigit() or code[:2] not in _PROVINCE_CODES:
+        return False
+    p = 10
+    for c in code[:14]:
+        s = (p + int(c)) % 10 or 10
+        p = s * 2 % 11
+    return (p + int(code[14])) % 10 == 1
+
+
+def old_tax_id_valid(code: str) -> bool:
+    """Whether ``code`` is a PRC tax registration number of before 2015 (税务登记号) with a valid organization code.
+
+    Fifteen characters: a six-digit division code and the nine-character organization code
+    (GB 11714-1997: eight digits or capitals, then a check character, 0-9 or X).
+    """
+    if len(code) != 15 or not code.isascii() or not code[:6].isdigit() or code[:2] not in _PROVINCE_CODES:
+        return False
+    org = code[6:]
+    if not org[:8].isalnum() or not all(c.isdigit() or "A" <= c <= "Z" for c in org[:8]):
+        return False
+    total = sum(
+        (int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(org[:8], _ORG_CODE_WEIGHTS, strict=True)
+    )
+    check = 11 - total % 11
+    return org[8] == {10: "X", 11: "0"}.get(check, str(check))
+
+
+def resident_id_valid(code: str) -> bool:
+    """Whether ``code`` is an 18-character PRC resident identity number (GB 11643), the tax number of a sole trader.
+
+    A division code, a date of birth (19xx or 20xx), three digits of sequence and an ISO 7064
+    MOD 11-2 check character (0-9 or X).
+    """
+    if len(code) != 18 or not code.isascii() or not code[:17].isdigit() or code[:2] not in _PROVINCE_CODES:
+        return False
+    year, month, day = int(code[6:10]), int(code[10:12]), int(code[12:14])
+    if not (1900 <= year <= 2099 and 1 <= month <= 12 and 1 <= day <= 31):
+        return False
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(c) * w for c, w in zip(code[:17], weights, strict=True))
+    return code[17] == "10X98765432"[total % 11]
+
+
+# Scheme words that name a PRC registration other than the USCC (compared as ``_scheme_words``
+# gives them: 工商注册号, 税务登记号, 组织机构代码, 营业执照注册号 in any script)
+_PRC_OLD_PHRASES = ("注册号", "工商", "税务登记", "组织机构", "纳税人识别号", "身份证", "gszch", "swdjh")
+# Scheme words that name Hong Kong or Macau, and what kind of number it is
+_NUMBER_MARK = re.compile(r"^(?:NO|NUMBER|CR|BR|CRN|BRN|REG)")  # "No. 1234567", "CR1234567"
+_HK_WORDS = frozenset({"hk", "hongkong", "hksar", "xianggang", "hkbr", "hkcr", "hkbrn", "hkcrn"})
+_MO_WORDS = frozenset({"macau", "macao", "aomen"})  # not "mo": also Missouri
+_CR_WORDS = frozenset({"cr", "crn", "ci", "company", "incorporation", "hkcr", "hkcrn", "companies"})
+_BR_WORDS = frozenset({"br", "brn", "business", "hkbr", "hkbrn"})
+
+
+def _older_registration(
+    ident: Identifier, code: str, scheme: str, names_prc: bool
 ) -> list[RegistrationEvidence]:
-    """The signs in a party's own name and identifiers that it is registered in the PRC (see the module docstring)."""
+    """An identifier that is no USCC but names, or has the shape of, a PRC, Hong Kong or Macau registration.
+
+    Strong: a fifteen-digit business registration or tax number of before 2015 with a valid check,
+    or a resident identity number, under a scheme that names the PRC (``cn-tax-id``, 工商注册号); a
+    Hong Kong company number (CR: seven digits, of a company incorporated there) under a scheme that
+    names Hong Kong (``hk-cr``). Weak (a warning): the same numbers under another scheme (``tax-id``,
+    ``registration``), a Hong Kong business registration (``hk-br``: also a foreign company's
+    branch there), a Hong Kong number of a registered non-Hong Kong company (F and seven digits),
+    any other number under a scheme naming Hong Kong or Macau, and a scheme that names the PRC and a
+    registration (``cn-business-registration``) whatever its value. A scheme that names an old PRC
+    registration in Chinese (工商注册号, 税务登记号, 组织机构代码) is strong whatever its value, as a
+    USCC scheme is. Read through: a number's "No." or "CR", and a mark of the PRC ("CN1101…").
+    """
+    words = set(scheme.split())
+    named_old = any(p in scheme for p in _PRC_OLD_PHRASES)
+    prc_scheme = (names_prc and scheme not in ("", "cn")) or named_old
+    shown = f"{ident.scheme}:{ident.value}"
+    bare = _NUMBER_MARK.sub("", code)
+    marked = bool(_PRC_VALUE_MARK.search(bare))
+    code = _PRC_VALUE_MARK.sub("", bare)
+    if registration_number_valid(code) or old_tax_id_valid(code) or resident_id_valid(code):
+        kind = (
+            "a PRC business registration number of before 2015 (工商注册号)"
+            if registration_number_valid(code)
+            else "a PRC tax registration number of before 2015 (税务登记号)"
+            if old_tax_id_valid(code)
+            else "a PRC resident identity number (a sole trader's tax number)"
+        )
+        if prc_scheme or names_prc or marked:
+            return [
+                RegistrationEvidence(True, f"identifier {shown} is {kind} under a scheme that names the PRC")
+            ]
+        return [RegistrationEvidence(False, f"identifier {shown} has the shape and check digit of {kind}")]
+    hk = bool(words & _HK_WORDS) or "hong kong" in scheme or "香港" in scheme
+    if hk:
+        if words & _CR_WORDS or "公司注册" in scheme:
+            if code.isdigit() and 1 <= len(code) <= 8:
+                return [
+                    RegistrationEvidence(
+                        True,
+                        f"identifier {shown} is a Hong Kong company number: a company incorporated in Hong Kong "
+                        "(counted as the PRC)",
+                    )
+                ]
+            if code[:1] == "F" and code[1:].isdigit():
+                return [
+                    RegistrationEvidence(
+                        False,
+                        f"identifier {shown} is a Hong Kong number of a registered non-Hong Kong company",
+                    )
+                ]
+        what = (
+            "a Hong Kong business registration"
+            if words & _BR_WORDS or "商业登记" in scheme
+            else "a Hong Kong registration"
+        )
+        return [RegistrationEvidence(False, f"identifier {shown} is {what}: Hong Kong is counted as the PRC")]
+    if words & _MO_WORDS or "澳门" in scheme:
+        return [
+            RegistrationEvidence(
+                False, f"identifier {shown} is a Macau registration: Macau is counted as the PRC"
+            )
+        ]
+    if named_old:
+        return [
+            RegistrationEvidence(
+                True, f"identifier {shown} is under a scheme that names an old PRC registration"
+            )
+        ]
+    if prc_scheme:
+        return [
+            RegistrationEvidence(False, f"identifier {shown} is under a scheme that names a PRC registration")
+        ]
+    return []
+
+
+_SAR_DOTTED = re.compile(r"\bS\.\s*A\.\s*R\b\.?", re.IGNORECASE)
+
+
+def _parent_clause(name: str) -> tuple[int, str] | None:
+    """Where the clause naming a parent starts in ``name``, and the parent it names, or None."""
+    found = _PARENT_CLAUSE.search(name)
+    if found is not None and (found.start() > 0 or _PARENT_FIRST.match(name)):
+        parent = _clean(found.group("parent"))
+        if parent:
+            return found.start(), parent
+    found = _PARENT_SUFFIX.search(name)
+    if found is not None and found.start() > 0:
+        parent = _clean(found.group("parent") or found.group("cjk"))
+        if parent:
+            return found.start(), parent
+    return None
+
+
+def parent_named(name: str) -> str | None:
+    """The parent a name says it belongs to ("Acme AI Pte. Ltd. (a subsidiary of Huawei)": Huawei), or None."""
+    clause = _parent_clause(name) or _parent_clause(unicodedata.normalize("NFKC", name))  # （…的子公司）
+    return clause[1] if clause is not None else None
+
+
+def prc_registration(
+    name: str, identifiers: Sequence[Identifier], declared: str, *, parents: int = 3
+) -> list[RegistrationEvidence]:
+    """The signs in a party's own name and identifiers that it is registered in the PRC (see the module docstring).
+
+    ``parents``: how many parents deep to read the parent a name says it belongs to ("X (a
+    subsidiary of Y (a subsidiary of Z))"); beyond that a named parent is read as part of the name.
+    """
     out: list[RegistrationEvidence] = []
     for ident in identifiers:
         code = normalize_identifier(ident.value)
@@ -422,10 +710,35 @@ def prc_registration(
                     f"identifier {ident.scheme}:{ident.value} has the shape and check digit of a PRC Unified Social Credit Code",
                 )
             )
+        else:
+            out += _older_registration(ident, code, scheme, names_prc)
     # Folded first (look-alike letters, invisible characters, full-width forms, Traditional Chinese):
     # "Веijing" with a Cyrillic В is Beijing here as it is to the screener. A name may hold both
     # scripts ("北京蓝港计算有限公司 (Blue Harbor Computing)"): each part is read for itself.
     whole = _clean(" ".join(fold(name).replace("’", "'").split()))
+    whole = _SAR_DOTTED.sub("SAR", whole)  # "Hong Kong S.A.R."
+    parent = parent_named(whole) if parents > 0 else None
+    if parent is not None:
+        # "Acme AI Pte. Ltd. (a subsidiary of Beijing Acme Technology Co., Ltd.)": the parent it
+        # names is read as its own name would be, and the rest as the party's name
+        written = parent_named(_clean(" ".join(name.split()))) or parent
+        signs = prc_registration(parent, [], declared, parents=parents - 1)
+        named_after = _place(_words(parent))
+        if named_after is not None and named_after[1] and not signs:
+            # "(a member of the Beijing Acme group)": a parent named after a PRC place, with no form
+            out.append(
+                RegistrationEvidence(
+                    False, f"its name says it belongs to {written!r}, named after {_where(named_after[0])}"
+                )
+            )
+        out += [
+            RegistrationEvidence(
+                e.strong, f"its name says it belongs to {written!r}: {e.what.split(': ', 1)[-1]}"
+            )
+            for e in signs
+        ]
+        clause = _parent_clause(whole)
+        whole = _clean(whole[: clause[0]]) if clause is not None else whole
     # "... Co., Ltd./Singapore": each part is read too, and the strongest sign of each script kept
     english: list[RegistrationEvidence] = []
     chinese: list[RegistrationEvidence] = []
@@ -503,6 +816,21 @@ def _place(words: Sequence[str]) -> tuple[str, bool, int] | None:
         return (first + words[1]).title(), True, 2
     if first in _OLD_PLACES:
         return first[0].upper() + first[1:], False, 1
+    if first in _MISSPELLINGS:  # "Beijng", "Shenzen": the place, misspelt as it commonly is
+        return _MISSPELLINGS[first], True, 1
+    misspelt = _misspelt(first)
+    if misspelt is not None:  # one letter from a large place: also other pinyin words (Hangkong, 航空)
+        return misspelt, False, 1
+    return None
+
+
+def _misspelt(word: str) -> str | None:
+    """The place of ``_MISSPELT_OF`` that ``word`` misspells by one letter (OSA distance 1), as ``_place`` names it."""
+    if len(word) < 6 or not word.isascii() or not word.isalpha() or word in _PLACES or word in _OLD_PLACES:
+        return None
+    for place in _MISSPELT_OF:
+        if abs(len(place) - len(word)) <= 1 and OSA.distance(word, place, score_cutoff=1) == 1:
+            return "Hong Kong" if place == "hongkong" else place.title()
     return None
 
 
@@ -532,13 +860,15 @@ def _company_form(text: str) -> tuple[str, str] | None:
     return next(((kind, m.group(1)) for kind, rx in _FORMS if (m := rx.search(text))), None)
 
 
-def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
+def _split_branch(text: str) -> tuple[str, list[tuple[str, bool, bool]]]:
     """A name without its trailing notes and branch, and the PRC places those name.
 
     "... Co., Ltd. Shenzhen Branch" and "... Co., Ltd. (Singapore Branch)" are the company
-    "... Co., Ltd."; the places come as ``_place`` gives them.
+    "... Co., Ltd."; the places come as ``_place`` gives them (its name, whether unambiguous),
+    with whether the name calls it a branch or office ("... Limited Hong Kong Branch") or not
+    ("... Limited Hong Kong", "... Limited (Hong Kong)": the place written after the form).
     """
-    places: list[tuple[str, bool]] = []
+    places: list[tuple[str, bool, bool]] = []
     while True:
         note = _TRAILING_NOTE.search(text)
         if note is not None and note.start() > 0:
@@ -546,7 +876,7 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
             words = _words(inner)
             found = _place_at_end(words)
             if found is not None:
-                places.append(found[:2])
+                places.append((*found[:2], inner != note.group(1)))
             text = text[: note.start()]
             continue
         suffix = _BRANCH.search(text)
@@ -556,7 +886,7 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
                 if len(words) > n and _company_form(" ".join(words[:-n]).rstrip(" ,-")) is not None:
                     found = _place(_words(" ".join(words[-n:])))
                     if found is not None and found[2] == len(_words(" ".join(words[-n:]))):
-                        places.append(found[:2])
+                        places.append((*found[:2], False))
                         return " ".join(words[:-n]).strip(" ,-"), places
             return text.strip(" ,-"), places
         words = text[: suffix.start()].split()
@@ -573,7 +903,7 @@ def _split_branch(text: str) -> tuple[str, list[tuple[str, bool]]]:
             (None, None),
         )
         if cut is not None and found is not None:
-            places.append(found[:2])
+            places.append((*found[:2], True))
         else:  # a branch elsewhere ("Singapore Branch"): the company's name ends before it
             cut = next((n for n in (1, 2, 3) if len(words) > n and _company_form(" ".join(words[:-n]))), 0)
         text = " ".join(words[: len(words) - cut])
@@ -599,21 +929,29 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
     form = _company_form(text)
     form_text = f"the legal form {form[1].strip()!r}" if form else "no PRC legal form"
     signs: list[RegistrationEvidence] = []
-    for place, certain in branches:
-        strong = certain and form is not None and form[0] == "prc"
-        signs.append(
-            RegistrationEvidence(strong, f"a branch in {_where(place)} of a company with {form_text}")
+    for place, certain, branch in branches:
+        # "Acme Technology Limited Hong Kong": the place after "Limited", not called a branch, from a
+        # party declared where "Limited" is not its own form, is "Acme Technology (Hong Kong) Limited"
+        limited_ok = (
+            not branch and form is not None and form[0] == "limited" and declared not in LIMITED_COUNTRIES
         )
+        strong = certain and form is not None and (form[0] == "prc" or limited_ok)
+        what = f"a branch in {_where(place)} of a company with" if branch else f"{_where(place)} after"
+        signs.append(RegistrationEvidence(strong, f"{what} {form_text}"))
     if form is not None and form[0] == "macau" and "macau" not in _words(text):
         form = None  # Limitada, S.A.: the forms of Portugal, Spain and Latin America unless with Macau
     if form is not None:
         body = text[: len(text) - len(form[1])]
         words = _words(body)
         found = _place(words)
+        if found is not None and found[0] in _PRC_FORM_ONLY and form[0] != "prc":
+            found = None  # "Pekin Life Insurance Company" (Pekin, Illinois)
         if found is not None:
             strong = found[1] and _prc_form(form[0], found[0])
             signs.append(RegistrationEvidence(strong, f"{_where(found[0])} first and {form_text} last"))
         found = _place_at_end(words) if len(words) > 1 else None
+        if found is not None and found[0] in _PRC_FORM_ONLY and form[0] != "prc":
+            found = None
         if found is not None:  # "Sunshine Logistics Shenzhen Co., Ltd.": the bracketed place unbracketed
             # with "Limited" alone, not from "Friends of Tibet Limited" (a place named, not a place of
             # registration; "Bank of Shanghai Co., Ltd." is the PRC form and stays strong), nor from
@@ -683,6 +1021,13 @@ def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> l
                     True, f"its name is a PRC enterprise name: {_where_cjk(place_note)} after the legal form"
                 )
             ]
+        if inside in _CJK_TYPE_NOTES and any(folded.endswith(f) for f in _CJK_FORMS):
+            return [
+                RegistrationEvidence(
+                    True,
+                    f"its name is a PRC enterprise name: the PRC enterprise type ({inside}) after the legal form",
+                )
+            ]
     branch = _CJK_BRANCH.match(folded)
     if branch is not None:
         where = branch.group("where").strip("()")
@@ -695,6 +1040,15 @@ def _chinese_evidence(text: str, declared: str, *, taiwanese: bool = False) -> l
                 )
             ]
         folded = branch.group("name")  # a branch elsewhere: its company's name decides
+    one_person = next((f for f in _CJK_ONE_PERSON if folded.endswith(f)), None)
+    if one_person is not None:
+        return [
+            RegistrationEvidence(
+                True,
+                f"its name is a PRC enterprise name: the legal form {one_person} "
+                "(the PRC's one-person limited company, and Macau's)",
+            )
+        ]
     form_cjk = next((f for f in _CJK_FORMS + _CJK_PLACE_FORMS if folded.endswith(f)), None)
     if form_cjk is None:
         return []

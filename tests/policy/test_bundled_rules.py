@@ -170,9 +170,9 @@ def test_a_passed_screening_names_every_list_it_screened_against() -> None:
     findings = judge(list(US_EAR), manifest_for(_row()))
     [passed] = [f for f in findings if f.rule == "policy.screening"]
     assert passed.severity.value == "info" and passed.message.startswith("passed: ")
-    assert "[csl of 2026-07-31, 25,921 entries; 1260h of 2026-06-10, 80 entries; seed of 2026-07-31, 43 entries]" in passed.message
+    assert "[csl of 2026-07-31, 25,921 entries; 1260h of 2026-06-10, 80 entries; seed of 2026-07-31, 58 entries]" in passed.message
     assert passed.evidence["lists"] == [
         {"name": "csl", "date": "2026-07-31", "entries": 25921},
         {"name": "1260h", "date": "2026-06-10", "entries": 80},
-        {"name": "seed", "date": "2026-07-31", "entries": 43},
+        {"name": "seed", "date": "2026-07-31", "entries": 58},
     ]
