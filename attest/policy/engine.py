@@ -14,7 +14,7 @@ import tomllib
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -405,7 +405,7 @@ class Policy:
                             base_id,
                             changes,
                             doc.location.override,
-                            {"key-measured", "measured"},
+                            _LOCATION_GRADES,
                         )
                     )
                 location = (doc.id, doc.location)
@@ -421,7 +421,7 @@ class Policy:
                             base_hw_id,
                             [change],
                             new.override,
-                            {"hardware-bound", "measured"},
+                            _BOUND_GRADES,
                         )
                     )
                 hardware = (doc.id, new)
@@ -434,7 +434,7 @@ class Policy:
         base_id: str | None,
         changes: list[str],
         reason: str | None,
-        grades: set[str],
+        grades: frozenset[str],
     ) -> Override:
         change = "; ".join(changes)
         if reason is None and doc.id in BUNDLED:
@@ -446,9 +446,7 @@ class Policy:
                 hint=f'add override = "<the reason>" to [{section}] (then attest policy show and every verdict '
                 "name it), or keep what it replaces",
             )
-        return Override(
-            f"[{section}]", doc.id, base_id, change, reason, frozenset(), grades=frozenset(grades)
-        )
+        return Override(f"[{section}]", doc.id, base_id, change, reason, frozenset(), grades=grades)
 
     def screener(self, rule: ScreeningRule) -> Screener:
         """The screener of a screening rule of this policy (or of a base's rule another one replaced)."""
@@ -589,14 +587,32 @@ class Policy:
         return findings
 
 
+# A weaker [location] changes every grade's verdict (receipts and site slack decide
+# location.claim_impossible at any grade); a weaker [hardware] every grade a binding earns.
+_LOCATION_GRADES = frozenset({"declared", "hardware-bound", "key-measured", "measured"})
+_BOUND_GRADES = frozenset({"hardware-bound", "key-measured", "measured"})
+
+
 def _weaker_location(
     policy: Policy, base: LocationRequirement, new: LocationRequirement, at: date
 ) -> list[str]:
-    """What ``new`` proves less of than ``base`` (empty: nothing), one phrase per knob."""
+    """What ``new`` proves less of than ``base`` (empty: nothing), one phrase per knob.
+
+    The prohibited countries are compared on every day either side's groups can change (each
+    dated change, the day before it, ``at``, and the ends of the calendar): a group that drops
+    China tomorrow, or held it only until yesterday, proves less on the days it does.
+    """
     out: list[str] = []
-    dropped = sorted(set(policy.expand(base.prohibited, at)) - set(policy.expand(new.prohibited, at)))
+    days = {date(1970, 1, 1), at, date(2199, 12, 31)}
+    for name in (*base.prohibited, *new.prohibited):
+        group = policy.groups.get(name)
+        for change in group.changes if group is not None else ():
+            days.update((change.date, change.date - timedelta(days=1)))
+    dropped: set[str] = set()
+    for day in days:
+        dropped |= set(policy.expand(base.prohibited, day)) - set(policy.expand(new.prohibited, day))
     if dropped:
-        out.append(f"no longer rules out {' '.join(dropped)}")
+        out.append(f"no longer rules out {' '.join(sorted(dropped))}")
     for knob, weaker in (
         ("min_operators", new.min_operators < base.min_operators),
         ("margin_km", new.margin_km < base.margin_km),
@@ -1227,6 +1243,19 @@ def _clearance(ctx: _Context, m: Match, name: str) -> Clearance | None:
     parties = _declared(ctx, name)
     if not parties:
         return None
+    if (
+        m.kind != "near"
+        and (
+            m.source.brands
+            or any(ctx.policy.groups_of(c, ctx.policy.homonym_never, ctx.at) for c in m.countries())
+        )
+        and any(_same_name(name, n) for n in (m.entry.name, *m.entry.alt_names))
+    ):
+        # The listed party's own name, legal form and all, of an entry listed in D:5, Hong Kong or
+        # Macau (or a brand list's group): a party so named is that entry, whatever a review says.
+        # ("CoStar Group, Inc." may be cleared of "COSTAR GROUP CO., LTD."; "Sophgo Technologies
+        # Ltd." cannot be cleared of itself.)
+        return None
     for c in ctx.policy.cleared:
         if c.list_id != m.list or c.entry != m.entry.id or (c.expires is not None and ctx.at > c.expires):
             continue
@@ -1308,15 +1337,36 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
         cleared = _clearance(ctx, m, m.screened) if ctx.policy.cleared else None
         if cleared is not None:
             evidence["cleared"] = cast(JsonValue, cleared.to_obj())
+            review = (
+                f"cleared as another party of that name by {cleared.reviewer} on {cleared.date}"
+                + (f" until {cleared.expires}" if cleared.expires else "")
+                + f": {cleared.reason}"
+            )
+            listed_there = m.kind != "near" and (
+                m.source.brands
+                or any(ctx.policy.groups_of(c, ctx.policy.homonym_never, ctx.at) for c in m.countries())
+            )
+            if _SEVERITY_ORDER.index(severity) <= _SEVERITY_ORDER.index("warning") or not listed_there:
+                out.append(
+                    Finding(
+                        rule=f"policy.{rule.id}",
+                        severity=Severity.INFO,
+                        message=f"{matched}; {review}",
+                        evidence=evidence,
+                    )
+                )
+                continue
+            # An exact match of an entry listed in D:5, Hong Kong or Macau (a listed party keeps its list
+            # country) or of a brand list's group: the policy's review lowers it to a warning, never to
+            # affirming (red team rt8: a [[cleared]] entry made Sophgo, declared US, affirming).
             out.append(
                 Finding(
                     rule=f"policy.{rule.id}",
-                    severity=Severity.INFO,
-                    message=f"{matched}; cleared as another party of that name by {cleared.reviewer} on "
-                    f"{cleared.date}"
-                    + (f" until {cleared.expires}" if cleared.expires else "")
-                    + f": {cleared.reason}",
+                    severity=Severity.WARNING,
+                    message=f"{matched}; {review}; an entry listed there is never taken for another party (a "
+                    f"{listed} match if it is the listed one), so the review makes it a warning, not affirming",
                     evidence=evidence,
+                    remedy="confirm the review: compare the party's address and registration numbers with the entry",
                 )
             )
             continue

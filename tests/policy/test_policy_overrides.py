@@ -176,6 +176,11 @@ OLD_BINDINGS = "[hardware]\nbinding_max_age_s = 31536000\n"
         ('[location]\nprohibited = ["CN"]\nmin_operators = 2\nmargin_km = 4.9\n', "(margin_km 5.0 → 4.9)"),
         ('[location]\nprohibited = ["A:6"]\n', "no longer rules out CN HK MO"),
         (OLD_BINDINGS, "[hardware] asks less than that of us-ear (binding_max_age_s 86400 → 31536000)"),
+        # Red team rt8: a group of a new name that drops CN tomorrow, or held it only from today.
+        ('[groups.PRC]\nmembers = ["CU", "CN"]\nchanges = [{ code = "CN", action = "removed", date = 2099-12-07 }]\n'
+         '[location]\nprohibited = ["PRC"]\n', "(no longer rules out CN HK MO)"),
+        ('[groups.PRC]\nmembers = ["CU"]\nchanges = [{ code = "CN", action = "added", date = 2026-12-06 }]\n'
+         '[location]\nprohibited = ["PRC"]\n', "(no longer rules out CN HK MO)"),
     ],
 )
 def test_a_weaker_location_or_hardware_section_without_a_reason_is_refused(
@@ -195,8 +200,8 @@ def test_a_stricter_location_or_hardware_section_needs_no_reason(tmp_path: Path)
 @pytest.mark.parametrize(
     ("body", "warned", "quiet"),
     [
-        (LAX_LOCATION + 'override = "few landmarks"\n', ("measured", "key-measured"), ("hardware-bound", "declared")),
-        (OLD_BINDINGS + 'override = "yearly re-binding"\n', ("measured", "hardware-bound"), ("declared",)),
+        (LAX_LOCATION + 'override = "few landmarks"\n', ("measured", "key-measured", "hardware-bound", "declared"), ()),
+        (OLD_BINDINGS + 'override = "yearly re-binding"\n', ("measured", "key-measured", "hardware-bound"), ("declared",)),
     ],
 )
 def test_a_weaker_section_with_a_reason_is_a_warning_on_every_grade_that_rests_on_it(
@@ -221,4 +226,4 @@ def test_policy_show_names_a_weaker_section_and_the_grades_that_rest_on_it(tmp_p
     assert "OVERRIDE: [location] of us-ear changed by example-cloud (no longer rules out CN HK MO;" in text
     shown = json.loads(cli("policy", "show", "pol.toml", "--format", "json", check_code=0).stdout)
     [override] = shown["overrides"]
-    assert override["what"] == "[location]" and override["grades"] == ["key-measured", "measured"]
+    assert override["what"] == "[location]" and override["grades"] == ["declared", "hardware-bound", "key-measured", "measured"]
