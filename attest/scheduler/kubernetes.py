@@ -278,7 +278,13 @@ def accelerator_request(
 
 #: Variables through which a GPU container runtime hands a container devices, whatever it requested.
 DEVICE_ENV = frozenset(
-    {"NVIDIA_VISIBLE_DEVICES", "AMD_VISIBLE_DEVICES", "HABANA_VISIBLE_DEVICES", "TPU_VISIBLE_CHIPS"}
+    {
+        "NVIDIA_VISIBLE_DEVICES",
+        "AMD_VISIBLE_DEVICES",
+        "HABANA_VISIBLE_DEVICES",
+        "TPU_VISIBLE_CHIPS",
+        "AWS_NEURON_VISIBLE_DEVICES",  # the oci-neuron hook's
+    }
 )
 _NO_DEVICES = frozenset({"", "void", "none"})
 
@@ -299,6 +305,23 @@ NOT_PLAIN = (
     "/etc/attest",
     "/var/lib/attest",
     "/run/attest",
+    # Other runtimes' and distributions' state and sockets, and directories anyone on the host
+    # writes or links elsewhere (red team rt8): /var/lock links to /run/lock, MicroK8s keeps its
+    # containerd socket under /var/snap.
+    "/var/lock",
+    "/var/snap",
+    "/var/lib/k0s",
+    "/var/lib/rancher",
+    "/var/lib/containers",
+    "/var/lib/cni",
+    "/opt/cni",
+    "/tmp",  # noqa: S108 - a path refused, not used
+    "/var/tmp",  # noqa: S108 - a path refused, not used
+    "/root",
+    "/home",
+    "/boot",
+    "/lib/modules",
+    "/usr",
 )
 
 
@@ -417,20 +440,45 @@ def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELER
     Not counted: ``volumeDevices`` (raw block volumes of PersistentVolumeClaims: the kubelet maps
     only block devices, of PersistentVolumes an administrator or provisioner made; GPUs are
     character devices), ``hostNetwork`` and ``hostIPC`` (no device or file of the host).
-    The webhook judges such a pod as one that uses every GPU of the node it lands on. Checked in
+    The webhook refuses a pod that reaches the node itself (:func:`host_access`: everything above
+    but the runtime class and the device variables) and judges one that reaches only its GPUs as
+    one that uses every GPU of the node it lands on. Checked in
     containers, init containers and ephemeral containers (``kubectl debug --profile=sysadmin``).
 
     Raises:
         ReviewError: a malformed spec.
     """
+    host, device = _access(pod, config)
+    return [*host, *device]
+
+
+def host_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELERATORS) -> list[str]:
+    """The ways of :func:`device_access` that reach the node itself: its files, processes or kernel (empty: none).
+
+    Everything but a GPU runtime class and the device variables: a privileged or host-process
+    container, ``hostPID``, a hostPath not under a read-only ``--plain-host-path``, an added
+    capability outside :data:`HARMLESS_CAPABILITIES`, an inline CSI volume of a driver not named
+    plain, a ``flexVolume``. Each reaches the attest daemon's signing key (``/etc/attest/node``,
+    or through ``/proc/PID/root``), and with it every manifest the node could sign: the webhook
+    refuses such a pod in a tenant's namespace whatever it requests and whoever its tenant is.
+
+    Raises:
+        ReviewError: a malformed spec.
+    """
+    return _access(pod, config)[0]
+
+
+def _access(pod: Mapping[str, Any], config: Accelerators) -> tuple[list[str], list[str]]:
+    """(ways to the node itself, ways to its GPUs only): see :func:`device_access`."""
     spec = _obj(pod.get("spec"), "spec")
-    found: list[str] = []
+    found: list[str] = []  # the node itself (its files, processes, kernel)
+    device: list[str] = []  # its GPUs only (the runtime injects them)
     runtime = spec.get("runtimeClassName")
     if runtime is not None and runtime != "":
         if not isinstance(runtime, str):
             raise ReviewError("spec.runtimeClassName is not a string")
         if runtime not in config.plain_runtime_classes:
-            found.append(
+            device.append(
                 f"runtimeClassName {runtime!r} (if it hands out no GPU: --not-gpu-runtime-class {runtime})"
             )
     if _flag(spec, "hostPID", "spec"):
@@ -485,17 +533,19 @@ def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELER
             continue
         for j, e in enumerate(_items(c.get("env"), f"{where}.env")):
             e = _obj(e, f"{where}.env[{j}]")
-            value = e.get("value")
-            if e.get("name") in DEVICE_ENV and (
+            name, value = e.get("name"), e.get("value")
+            if not isinstance(name, str):
+                raise ReviewError(f"{where}.env[{j}].name is not a string")
+            if name in DEVICE_ENV and (
                 "valueFrom" in e or not isinstance(value, str) or value.strip().lower() not in _NO_DEVICES
             ):
-                found.append(f"{where} sets {e.get('name')}")
+                device.append(f"{where} sets {name}")
         if _items(c.get("envFrom"), f"{where}.envFrom"):
-            found.append(
+            device.append(
                 f"{where} takes its environment from envFrom, which may set NVIDIA_VISIBLE_DEVICES "
                 "(--nodes-ignore-device-env once the nodes ignore it)"
             )
-    return found
+    return found, device
 
 
 def placement(spec: Mapping[str, Any]) -> set[str] | None:
@@ -676,7 +726,18 @@ def _judge(
     if not isinstance(namespace, str):
         raise ReviewError("the namespace is not a string")
     asked = accelerator_request(pod, accelerators, namespace)
-    access = device_access(pod, accelerators)
+    host, device = _access(pod, accelerators)
+    if host:
+        # Not "uses every GPU": the node's files or processes hold the attest daemon's signing key,
+        # and whoever copies it signs manifests as that node from anywhere (red team rt8).
+        return answer(
+            False,
+            "refused: the pod can reach its node itself (" + "; ".join(host[:4]) + "), hence the attest "
+            "daemon's signing key, whatever it requests and whoever its tenant is; run node tooling in "
+            "kube-system or attest-system",
+            nodes=[],
+        )
+    access = device
     if asked.gpus == 0 and not access:
         return answer(True, "no GPU requested: not judged")
     reach = (

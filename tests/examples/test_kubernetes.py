@@ -377,6 +377,7 @@ def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
         },
         "runtime class": {"containers": [container], "runtimeClassName": "nvidia"},
     }
+    node_itself = {"privileged", "privileged init", "hostPath /dev", "hostPath /dev/nvidia0", "hostPath /", "runtime socket"}
     for what, spec in ways.items():
         for node in ("gpu-a17", None):
             review = pod_review(f"reach-{what}", "blue-lotus", 0, node=node)
@@ -386,14 +387,21 @@ def test_a_pod_that_reaches_gpus_without_requesting_them_is_judged_through_http(
             }
             r = post(url, review)[1]["response"]
             assert r["allowed"] is False, (what, node, r)
+            if what in node_itself:  # the node's files or processes: its signing key, refused outright
+                assert "can reach its node itself" in r["status"]["message"], (what, r)
+                continue
             assert "can reach every GPU of its node" in r["status"]["message"], (what, r)
             if node:
                 assert "policy.headquarters" in r["status"]["message"], (what, r)
-        # A US tenant on its attested node is judged and admitted, with the reason in a warning.
+        # A US tenant on its attested node is judged and admitted, with the reason in a warning,
+        # when the pod reaches only the node's GPUs; never when it reaches the node itself.
         review = pod_review(f"us-{what}", "acme", 0)
         review["request"]["object"]["spec"] = {**spec, "nodeSelector": {"kubernetes.io/hostname": "gpu-a17"}}
         r = post(url, review)[1]["response"]
-        assert r["allowed"] is True and "can reach every GPU" in r["warnings"][0], (what, r)
+        if what in node_itself:
+            assert r["allowed"] is False and "signing key" in r["status"]["message"], (what, r)
+        else:
+            assert r["allowed"] is True and "can reach every GPU" in r["warnings"][0], (what, r)
     # Not reaching GPUs: no devices in the variable, a plain runtime class, a hostPath under a --plain-host-path.
     for what, spec in {
         "void": {"containers": [{**container, "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]}]},
