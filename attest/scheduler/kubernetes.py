@@ -413,7 +413,10 @@ def _host_path(volume: Mapping[str, Any], where: str, config: Accelerators, writ
         return f"{shown} (every host path reaches devices or keys unless under a --plain-host-path)"
     if writers:
         # A symlink written there (to /dev, /proc/1/root, the key) is followed by the next pod's hostPath.
-        return f"{shown} is mounted writable by {writers[0]} (mount it readOnly: a symlink written there leads anywhere)"
+        return (
+            f"{shown} is mounted writable by {writers[0]} (mount it readOnly with recursiveReadOnly: Enabled: a "
+            "symlink written there, or in a mount below it, leads anywhere)"
+        )
     return None
 
 
@@ -423,8 +426,9 @@ def device_access(pod: Mapping[str, Any], config: Accelerators = DEFAULT_ACCELER
     * A privileged container sees every device of the host; a Windows ``hostProcess`` one runs on the host.
     * A ``hostPath`` volume counts unless its path lies under a ``--plain-host-path`` (by whole
       components, after ``//``, ``.`` and trailing slashes; a path with ``..`` always counts) and
-      every container mounts it ``readOnly`` (a writable one could hold a symlink that the next
-      pod's hostPath follows); a device or socket ``type`` counts anywhere. A deny-list of paths
+      every container mounts it ``readOnly`` with ``recursiveReadOnly: Enabled`` (a writable one,
+      or a mount below it left writable by a plain ``readOnly``, could hold a symlink that the
+      next pod's hostPath follows); a device or socket ``type`` counts anywhere. A deny-list of paths
       cannot be complete: ``/proc/1/root`` is the host's whole filesystem.
     * ``hostPID: true``: as root, ``/proc/PID/root`` of the node daemon (which drops every
       capability, so needs none to be reached) is its filesystem: key and devices.
@@ -492,11 +496,16 @@ def _access(pod: Mapping[str, Any], config: Accelerators) -> tuple[list[str], li
         for field in ("containers", "initContainers", "ephemeralContainers")
         for i, c in enumerate(_items(spec.get(field), f"spec.{field}"))
     ]
-    writers: dict[str, list[str]] = {}  # volume name -> containers that mount it writable
+    writers: dict[str, list[str]] = {}  # volume name -> containers that may write in it
     for where, c in containers:
         for j, m in enumerate(_items(c.get("volumeMounts"), f"{where}.volumeMounts")):
             m = _obj(m, f"{where}.volumeMounts[{j}]")
-            if not _flag(m, "readOnly", f"{where}.volumeMounts[{j}]"):
+            # readOnly alone leaves the mounts below the path writable (a disk or share mounted
+            # under the plain directory): only recursiveReadOnly: Enabled makes them all read-only.
+            if (
+                not _flag(m, "readOnly", f"{where}.volumeMounts[{j}]")
+                or m.get("recursiveReadOnly") != "Enabled"
+            ):
                 writers.setdefault(str(m.get("name")), []).append(where)
     for i, volume in enumerate(_items(spec.get("volumes"), "spec.volumes")):
         where = f"spec.volumes[{i}]"

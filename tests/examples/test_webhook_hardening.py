@@ -56,10 +56,11 @@ def with_spec(uid: str, namespace: str, spec: dict[str, Any], node: str | None) 
     return review
 
 
-def host(path: str, *, read_only: bool = True, kind: str | None = None, where: str = "containers") -> dict[str, Any]:
+def host(path: str, *, read_only: bool = True, recursive: bool = True, kind: str | None = None, where: str = "containers") -> dict[str, Any]:
     volume: dict[str, Any] = {"name": "h", "hostPath": {"path": path, **({"type": kind} if kind else {})}}
     spec: dict[str, Any] = {"containers": [C], "volumes": [volume]}
-    spec[where] = [*spec.get(where, []), {**C, "name": "m", "volumeMounts": [{"name": "h", "mountPath": "/h", "readOnly": read_only}]}]
+    mount = {"name": "h", "mountPath": "/h", "readOnly": read_only, **({"recursiveReadOnly": "Enabled"} if read_only and recursive else {})}
+    spec[where] = [*spec.get(where, []), {**C, "name": "m", "volumeMounts": [mount]}]
     return spec
 
 
@@ -84,6 +85,8 @@ ATTACKS: dict[str, tuple[dict[str, Any], str]] = {
     "hostPath above a plain path (/data)": (host("/data"), "'/data'"),
     "hostPath relative": (host("data/datasets/x"), "not an absolute path"),
     "hostPath under a plain path, mounted writable (plants a symlink)": (host("/data/datasets/scratch", read_only=False), "mounted writable"),
+    # red team rt8: readOnly alone leaves a mount below the plain path writable (a symlink planted there)
+    "hostPath under a plain path, readOnly but not recursively": (host("/data/datasets", recursive=False), "recursiveReadOnly: Enabled"),
     "hostPath under a plain path, written by an ephemeral container": (host("/data/datasets", read_only=False, where="ephemeralContainers"), "mounted writable by spec.ephemeralContainers[0]"),
     "hostPath under a plain path of type CharDevice": (host("/data/datasets/nvidia0", kind="CharDevice"), "of type CharDevice"),
     "hostPath under a plain path of type Socket": (host("/var/log/containerd.sock", kind="Socket"), "of type Socket"),
