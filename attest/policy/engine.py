@@ -343,11 +343,18 @@ class Policy:
         if not self.rules:
             raise PolicyError(f"policy {self.main.id} has no rules; an empty policy would pass everything")
         self.screeners: dict[str, Screener] = {}
-        # Where a listed party is never taken for a homonym: every screening rule's places together.
-        never = [g for rule in self.rules if isinstance(rule, ScreeningRule) for g in rule.homonym_never]
+        replaced = [o.replaced for o in self.overrides if isinstance(o.replaced, ScreeningRule)]
+        # Where a listed party is never taken for a homonym: every screening rule's places together,
+        # the replaced rules' too (red team rt8: a replacement with homonym_never = ["AQ"] made
+        # Russian-listed parties possible homonyms, and the replaced rule was judged with its list).
+        never = [
+            g
+            for rule in [*self.rules, *replaced]
+            if isinstance(rule, ScreeningRule)
+            for g in rule.homonym_never
+        ]
         self.homonym_never: list[str] = list(dict.fromkeys(never)) if never else list(_HOMONYM_NEVER)
         self._base_screeners: dict[str, Screener] = {}
-        replaced = [o.replaced for o in self.overrides if isinstance(o.replaced, ScreeningRule)]
         for rule in [*self.rules, *replaced]:
             if isinstance(rule, ScreeningRule):
                 try:

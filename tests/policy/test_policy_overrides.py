@@ -227,3 +227,17 @@ def test_policy_show_names_a_weaker_section_and_the_grades_that_rest_on_it(tmp_p
     shown = json.loads(cli("policy", "show", "pol.toml", "--format", "json", check_code=0).stdout)
     [override] = shown["overrides"]
     assert override["what"] == "[location]" and override["grades"] == ["declared", "hardware-bound", "key-measured", "measured"]
+
+
+def test_a_replaced_screening_rule_cannot_narrow_where_listed_parties_keep_their_country(tmp_path: Path) -> None:
+    """Red team rt8: a replacement with homonym_never = ["AQ"] made a Russian-listed party a 'possible match'
+    warning, and the replaced rule, judged with the new places, said it would be no more severe."""
+    body = (
+        '[[rules]]\nid = "screening"\nkind = "screening"\nlists = ["csl", "1260h", "seed"]\n'
+        'homonym_never = ["AQ"]\noverride = "we only screen exact-country matches"\n'
+    )
+    m = manifest_for(Row("gazprom", "h100", "AE", ("Gazprom Neft PJSC", "AE"), None, None, "hardware-bound", Status.AFFIRMING, set()))
+    assert "RU" in load_policy(_policy(tmp_path, body)).expand(load_policy(_policy(tmp_path, body)).homonym_never, NOW.date())
+    _, findings = _judge(_policy(tmp_path, body), m)
+    screening = [f for f in findings if f.rule == "policy.screening"]
+    assert any(f.severity.value == "contraindicated" for f in screening), [(f.severity.value, f.message[:120]) for f in screening]
