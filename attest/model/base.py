@@ -24,33 +24,21 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+# The helpers live in the compiled attest._internal.wirevalues: re-exported in one statement.
+# isort: off
 from attest._internal.wirevalues import (
     EARLIEST as EARLIEST,
-)
-from attest._internal.wirevalues import (
     LATEST as LATEST,
-)
-from attest._internal.wirevalues import (
     assemble as assemble,
-)
-from attest._internal.wirevalues import (
     construct as construct,
-)
-from attest._internal.wirevalues import (
     format_timestamp as format_timestamp,
-)
-from attest._internal.wirevalues import (
     parse_timestamp as parse_timestamp,
-)
-from attest._internal.wirevalues import (
     require_aware as require_aware,
-)
-from attest._internal.wirevalues import (
     shift as shift,
-)
-from attest._internal.wirevalues import (
     shift_back as shift_back,
 )
+
+# isort: on
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, strict_loads
 from attest.errors import InputError
 from attest.model.countries import ACCEPTED_COUNTRY_CODES
