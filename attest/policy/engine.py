@@ -707,13 +707,24 @@ def _override_evidence(ctx: _Context, override: Override) -> dict[str, JsonValue
     }
 
 
+def _weight(finding: Finding) -> int:
+    """How severe a finding is for comparing two rules: its severity, and a warning that holds admission above one that does not.
+
+    A possible match (``"identity": "unconfirmed"``) is a warning that ``attest admit`` and the
+    webhook refuse until it is reviewed; a rule that turns it into a plain warning judges less
+    severely although the severity is the same (red team rt9).
+    """
+    unconfirmed = isinstance(finding.evidence, dict) and finding.evidence.get("identity") == "unconfirmed"
+    return 2 * _SEVERITY_ORDER.index(finding.severity.value) + (1 if unconfirmed else 0)
+
+
 def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Finding:
     """A replaced rule in the verdict: a warning where the base's rule would have judged more severely."""
     current = next(r for r in ctx.policy.rules if r.id == base.id)
     now_found = _EVALUATORS[type(current)](ctx, current)
     base_found = _EVALUATORS[type(base)](ctx, base)
-    worst_now = max((_SEVERITY_ORDER.index(f.severity.value) for f in now_found), default=0)
-    worst_base = max((_SEVERITY_ORDER.index(f.severity.value) for f in base_found), default=0)
+    worst_now = max((_weight(f) for f in now_found), default=0)
+    worst_base = max((_weight(f) for f in base_found), default=0)
     evidence = _override_evidence(ctx, override)
     if worst_base <= worst_now:
         return Finding(
@@ -722,7 +733,7 @@ def _replaced_rule_finding(ctx: _Context, override: Override, base: Rule) -> Fin
             message=f"{override.describe()}; the replaced rule would judge this manifest no more severely",
             evidence=evidence,
         )
-    worst = max(base_found, key=lambda f: _SEVERITY_ORDER.index(f.severity.value))
+    worst = max(base_found, key=_weight)
     return Finding(
         rule="policy.override",
         severity=Severity.WARNING,

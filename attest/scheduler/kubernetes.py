@@ -749,6 +749,19 @@ def _judge(
     access = device
     if asked.gpus == 0 and not access:
         return answer(True, "no GPU requested: not judged")
+    if not debug:
+        # A gate the webhook never sees removed (pod UPDATEs are not judged) lets a pod admitted now
+        # start later, after its node was quarantined or its tenant listed (red team rt9). Only Kueue's
+        # own gate, in a namespace Kueue places, whose removal only Kueue may make, is accepted.
+        others = sorted(_gates(pod, "object") - ({ADMISSION_GATE} if kueue else set()))
+        if others:
+            return answer(
+                False,
+                f"refused: the pod carries the scheduling gates {', '.join(repr(g[:80]) for g in others[:4])}: "
+                "admitted now, it would start whenever they are removed, unjudged then; a GPU pod may carry "
+                f"only Kueue's {ADMISSION_GATE} gate, in a namespace Kueue places",
+                nodes=[],
+            )
     reach = (
         "the pod can reach every GPU of its node without requesting one ("
         + "; ".join(access[:4])

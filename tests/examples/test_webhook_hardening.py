@@ -204,9 +204,10 @@ def kueue_pod(uid: str, namespace: str, *, label: bool = True, gate: bool = True
 def test_a_pod_kueue_holds_is_admitted_unpinned_in_a_kueue_namespace(server: str) -> None:
     r = post(server + "/validate-kueue", kueue_pod("k-held", "acme"))[1]["response"]
     assert r["allowed"] is True and "Kueue holds the pod" in r["auditAnnotations"]["compute-attest.dev/decision"], r
-    # Not in a namespace whose pods the configuration sends to /validate-kueue: judged as ever.
+    # Not in a namespace whose pods the configuration sends to /validate-kueue: judged as ever, and
+    # Kueue's gate there is one nobody checks the removal of.
     r = post(server + "/validate", kueue_pod("k-elsewhere", "acme"))[1]["response"]
-    assert r["allowed"] is False and "names no node" in r["status"]["message"], r
+    assert r["allowed"] is False and ADMISSION_GATE in r["status"]["message"], r
     # An unknown namespace has no tenant, Kueue or not.
     assert "no tenant record" in post(server + "/validate-kueue", kueue_pod("k-nobody", "nobody"))[1]["response"]["status"]["message"]
 
@@ -280,3 +281,28 @@ def test_the_neuron_device_variable_and_a_malformed_variable_name(server: str) -
         status, body = post(server + "/validate", with_spec(f"bad-{name!r}", "blue-lotus", spec, None))
         r = body["response"]
         assert r["allowed"] is False and "env[0].name is not a string" in r["status"]["message"], (name, status, r)
+
+
+def test_a_gpu_pod_with_a_scheduling_gate_of_its_own_is_refused(server: str) -> None:
+    """Red team rt9: a gate the tenant removes later (pod UPDATEs are not judged) let a pod admitted while its
+    node qualified start after the node was quarantined. Only Kueue's gate, in a Kueue namespace, is accepted."""
+    review = pod_review("gated", "acme", 8, node="gpu-a17")
+    review["request"]["object"]["spec"]["schedulingGates"] = [{"name": "example.com/hold"}]
+    for path in ("/validate", "/validate-kueue"):
+        r = post(server + path, review)[1]["response"]
+        assert r["allowed"] is False and "'example.com/hold'" in r["status"]["message"], (path, r)
+    # Kueue's own gate outside a Kueue namespace: nobody there checks who removes it.
+    review["request"]["object"]["spec"]["schedulingGates"] = [{"name": ADMISSION_GATE}]
+    r = post(server + "/validate", review)[1]["response"]
+    assert r["allowed"] is False and ADMISSION_GATE in r["status"]["message"], r
+    # Kueue's gate beside another one, in a Kueue namespace: the other is refused.
+    held = kueue_pod("k-two-gates", "acme")
+    held["request"]["object"]["spec"]["schedulingGates"].append({"name": "example.com/hold"})
+    r = post(server + "/validate-kueue", held)[1]["response"]
+    assert r["allowed"] is False and "'example.com/hold'" in r["status"]["message"], r
+    # The same pod without a gate is admitted on its qualifying node; a CPU pod may carry any gate.
+    review["request"]["object"]["spec"].pop("schedulingGates")
+    assert post(server + "/validate", review)[1]["response"]["allowed"] is True
+    cpu = pod_review("cpu-gated", "acme", 0, node=None)
+    cpu["request"]["object"]["spec"]["schedulingGates"] = [{"name": "example.com/hold"}]
+    assert post(server + "/validate", cpu)[1]["response"]["allowed"] is True

@@ -241,3 +241,23 @@ def test_a_replaced_screening_rule_cannot_narrow_where_listed_parties_keep_their
     _, findings = _judge(_policy(tmp_path, body), m)
     screening = [f for f in findings if f.rule == "policy.screening"]
     assert any(f.severity.value == "contraindicated" for f in screening), [(f.severity.value, f.message[:120]) for f in screening]
+
+
+def test_a_replaced_rule_that_stops_holding_the_job_is_a_warning(tmp_path: Path) -> None:
+    """Red team rt9: a replacing screening rule with every list at "warning" turned us-ear's possible match
+    (a warning that holds admission until reviewed) into a plain warning, and the override said
+    "no more severely" (info), so attest admit and the webhook admitted the job."""
+    from attest.scheduler.admission import _unconfirmed
+
+    body = (
+        '[[rules]]\nid = "screening"\nkind = "screening"\nlists = ["csl", "1260h", "seed"]\n'
+        'homonym_never = ["D:5", "MO"]\noverride = "identity confirmation handled offline"\n'
+        '[rules.severities]\nentity-list = "warning"\nsdn = "warning"\nmeu-list = "warning"\n'
+        'denied-persons-list = "warning"\n'
+    )
+    m = manifest_for(Row("aldar", "h100", "US", ("Aldar Properties PJSC", "SG"), None, None, "hardware-bound", Status.AFFIRMING, set()))
+    _, base = _judge("us-ear", m)
+    assert any(_unconfirmed(f) for f in base)  # us-ear holds the job
+    _, findings = _judge(_policy(tmp_path, body), m)
+    [override] = [f for f in findings if f.rule == "policy.override"]
+    assert override.severity.value == "warning" and "under the rule of us-ear" in override.message, override.message
