@@ -223,10 +223,20 @@ GLUED_UNRELATED = [
 ]
 
 
-def assert_screen_exits(tmp_path: Path, cases: list[tuple[str, int]]) -> None:
-    """Run the real ``attest screen NAME`` for each case (bundled lists only) and check its exit code; no traceback."""
+def bundled_lists_env(root: Path) -> dict[str, str]:
+    """The environment of a real CLI run that reads the bundled lists only (none imported), without debug output."""
     env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
-    env["ATTEST_LISTS_DIR"] = str(tmp_path / "no-imported-lists")
+    env["ATTEST_LISTS_DIR"] = str(root / "no-imported-lists")
+    return env
+
+
+def assert_screen_exits(tmp_path: Path, cases: list[tuple[str, int]]) -> list[str]:
+    """Run the real ``attest screen NAME`` for each case (bundled lists only) and check its exit code; no traceback.
+
+    Returns each run's output, in order.
+    """
+    env = bundled_lists_env(tmp_path)
+    out: list[str] = []
     for name, code in cases:
         proc = subprocess.run(
             [sys.executable, "-m", "attest.cli.main", "screen", name, "--format", "json"],
@@ -237,3 +247,5 @@ def assert_screen_exits(tmp_path: Path, cases: list[tuple[str, int]]) -> None:
         )
         assert "Traceback" not in proc.stderr
         assert proc.returncode == code, (name, proc.returncode, proc.stdout, proc.stderr)
+        out.append(proc.stdout)
+    return out

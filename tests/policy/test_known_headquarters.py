@@ -13,15 +13,13 @@ a near match, a warning to confirm identity, never ``affirming`` and never block
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from attest.policy.screening import bundled_list, screener_for, seed_list
+from tests.policy.evasion import assert_screen_exits, bundled_lists_env
 from tests.policy.test_cli_scenarios import SG, _run, signed_case
 
 MY = ("MY", 3.1390, 101.6869)
@@ -59,8 +57,7 @@ TENANTS: dict[str, tuple[str, str, str]] = {
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     root = tmp_path_factory.mktemp("known-hq")
-    env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
-    env["ATTEST_LISTS_DIR"] = str(root / "no-imported-lists")
+    env = bundled_lists_env(root)
     envelopes = [
         signed_case(
             root,
@@ -120,16 +117,6 @@ def test_the_known_headquarters_are_on_no_bundled_list() -> None:
     ],
 )
 def test_attest_screen_finds_them(name: str, code: int, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
-    env["ATTEST_LISTS_DIR"] = str(tmp_path / "no-imported-lists")
-    proc = subprocess.run(
-        [sys.executable, "-m", "attest.cli.main", "screen", name, "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    [out] = assert_screen_exits(tmp_path, [(name, code)])
     if code:
-        assert "known-headquarters" in proc.stdout
+        assert "known-headquarters" in out

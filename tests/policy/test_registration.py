@@ -8,7 +8,6 @@ verify --policy us-ear) in one run, as tests/policy/test_cli_scenarios.py does i
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from attest.model.manifest import Identifier
 from attest.policy.registration import prc_registration, uscc_valid
+from tests.policy.evasion import bundled_lists_env
 from tests.policy.test_cli_scenarios import ORDER, SG, _run, signed_case
 
 
@@ -413,8 +413,7 @@ SCREENED: dict[str, tuple[dict[str, Any], str]] = {
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     root = tmp_path_factory.mktemp("registration")
-    env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
-    env["ATTEST_LISTS_DIR"] = str(root / "no-imported-lists")
+    env = bundled_lists_env(root)
     envelopes = []
     for case, (tenant, _) in {**TENANTS, **SCREENED}.items():
         envelopes.append(signed_case(root, env, case, tenant, SG, ("Example Cloud Pte. Ltd.", "SG")))
@@ -759,8 +758,7 @@ MORE_TENANTS: dict[str, tuple[dict[str, Any], str]] = {
 @pytest.fixture(scope="module")
 def more_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     root = tmp_path_factory.mktemp("registration-more")
-    env = {k: v for k, v in os.environ.items() if k != "ATTEST_DEBUG"}
-    env["ATTEST_LISTS_DIR"] = str(root / "no-imported-lists")
+    env = bundled_lists_env(root)
     envelopes = [
         signed_case(root, env, case, tenant, SG, ("Example Cloud Pte. Ltd.", "SG")) for case, (tenant, _) in MORE_TENANTS.items()
     ]
