@@ -159,6 +159,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"the user Kueue's controller acts as (default {KUEUE_USER}): in namespaces whose pods reach "
         f"{VALIDATE_KUEUE_PATH} only it may remove Kueue's admission scheduling gate",
     )
+    s.add_argument(
+        "--kueue-admission-check",
+        action="store_true",
+        help=f"a controller runs the compute-attest AdmissionCheck on the ClusterQueues of the namespaces whose "
+        f"pods reach {VALIDATE_KUEUE_PATH}: only then may a pod Kueue holds go there unpinned (this package "
+        "ships the check's state machine, attest.scheduler.kueue, not the controller); without it such a pod "
+        "is judged as any other",
+    )
     s.set_defaults(func=run_serve)
 
 
@@ -239,7 +247,11 @@ class _State:
 
 
 def _handler(
-    state: _State, accelerators: Accelerators, allow_unpinned: bool, kueue_users: frozenset[str]
+    state: _State,
+    accelerators: Accelerators,
+    allow_unpinned: bool,
+    kueue_users: frozenset[str],
+    kueue_check: bool = False,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, obj: dict[str, Any]) -> None:
@@ -287,6 +299,7 @@ def _handler(
                     accelerators=accelerators,
                     kueue=self.path == VALIDATE_KUEUE_PATH,
                     kueue_users=kueue_users,
+                    kueue_check=kueue_check,
                 )
             except (ReviewError, AttestError) as exc:
                 msg = exc.message if isinstance(exc, AttestError) else str(exc)
@@ -337,7 +350,13 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         server = ThreadingHTTPServer(
             (host or "0.0.0.0", int(port)),  # noqa: S104 - a cluster service
-            _handler(state, accelerators, args.allow_unpinned, frozenset(args.kueue_user or [KUEUE_USER])),
+            _handler(
+                state,
+                accelerators,
+                args.allow_unpinned,
+                frozenset(args.kueue_user or [KUEUE_USER]),
+                args.kueue_admission_check,
+            ),
         )
     except OSError as exc:
         raise InputError(f"cannot listen on {args.listen}: {exc.strerror}") from None

@@ -620,6 +620,7 @@ def review(
     accelerators: Accelerators = DEFAULT_ACCELERATORS,
     kueue: bool = False,
     kueue_users: Collection[str] = (KUEUE_USER,),
+    kueue_check: bool = False,
 ) -> dict[str, Any]:
     """The AdmissionReview response for ``body`` (raises :class:`ReviewError` when it is not one).
 
@@ -635,7 +636,10 @@ def review(
     gate: the compute-attest AdmissionCheck then keeps it on nodes that qualify) and it reaches no
     device without asking (:func:`device_access`); any other pod is judged as elsewhere. An
     ``UPDATE`` that removes the gate is refused unless one of ``kueue_users`` makes it: a tenant
-    who ungates its own pod would have it scheduled anywhere, unchecked.
+    who ungates its own pod would have it scheduled anywhere, unchecked. The unpinned admission
+    needs ``kueue_check`` (the operator says a controller runs the compute-attest AdmissionCheck on
+    the ClusterQueues; this package ships its state machine, not the controller): without it, a
+    pod Kueue holds is judged as any other, since nothing would keep it on nodes that qualify.
     """
     if body.get("apiVersion") != "admission.k8s.io/v1" or body.get("kind") != "AdmissionReview":
         raise ReviewError("not an admission.k8s.io/v1 AdmissionReview")
@@ -662,7 +666,17 @@ def review(
         if kueue and pod_update and _obj(req.get("kind"), "request.kind").get("kind") == "Pod":
             return _ungating(req, answer, kueue_users)
         return _judge(
-            req, answer, evidence, tenants, policy, now, max_age, allow_unpinned, accelerators, kueue
+            req,
+            answer,
+            evidence,
+            tenants,
+            policy,
+            now,
+            max_age,
+            allow_unpinned,
+            accelerators,
+            kueue,
+            kueue_check,
         )
     except ReviewError as exc:  # a pod this webhook cannot read is refused, with the reason
         return answer(False, f"refused: {exc}")
@@ -718,6 +732,7 @@ def _judge(
     allow_unpinned: bool,
     accelerators: Accelerators,
     kueue: bool,
+    kueue_check: bool = False,
 ) -> dict[str, Any]:
     kind = _obj(req.get("kind"), "request.kind").get("kind")
     operation, sub = req.get("operation"), req.get("subResource")
@@ -777,7 +792,7 @@ def _judge(
     spec = _obj(pod.get("spec"), "spec")
     hosts = placement(spec)
     # A pod that names its hosts (nodeName never waits for a gate) is judged on them, Kueue or not.
-    if kueue and not access and hosts is None and _kueue_holds(pod):
+    if kueue and kueue_check and not access and hosts is None and _kueue_holds(pod):
         return answer(
             True,
             f"Kueue holds the pod (queue {_obj(metadata.get('labels'), 'metadata.labels')[QUEUE_LABEL]!r}, gate "

@@ -45,7 +45,7 @@ def node_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def server(node_files: tuple[Path, Path]) -> Iterator[str]:
-    gen = start(node_files, "--insecure-http", *PLAIN)
+    gen = start(node_files, "--insecure-http", *PLAIN, "--kueue-admission-check")
     yield f"http://{next(gen)}"
     gen.close()
 
@@ -306,3 +306,13 @@ def test_a_gpu_pod_with_a_scheduling_gate_of_its_own_is_refused(server: str) -> 
     cpu = pod_review("cpu-gated", "acme", 0, node=None)
     cpu["request"]["object"]["spec"]["schedulingGates"] = [{"name": "example.com/hold"}]
     assert post(server + "/validate", cpu)[1]["response"]["allowed"] is True
+
+
+def test_without_the_admission_check_a_pod_kueue_holds_is_judged_as_any_other(node_files: tuple[Path, Path]) -> None:
+    """This package ships the AdmissionCheck's state machine, not a controller: unless the operator says one
+    runs (--kueue-admission-check), nothing would keep a pod Kueue holds on nodes that qualify."""
+    gen = start(node_files, "--insecure-http")
+    url = f"http://{next(gen)}/validate-kueue"
+    r = post(url, kueue_pod("k-unchecked", "acme"))[1]["response"]
+    assert r["allowed"] is False and "names no node" in r["status"]["message"], r
+    gen.close()
