@@ -38,7 +38,7 @@ look-alikes, full-width forms, a zero-width space) and screened with the code at
 beside unrelated names that hold a brand key inside a longer word (``GLUED_UNRELATED``).
 
 ``--placeless REV`` times nothing: the Chinese Entity List and MEU names of the CSL that start with
-a city or province (``PLACES``, the red-team review's 46) are screened with the place dropped and
+a city or province (``tests.policy.evasion.PLACES``, the red-team review's 46) are screened with the place dropped and
 written as an overseas arm writes them (``PLACELESS_FORMS``), with the code at REV and now; and the
 unrelated companies flagged by each.
 
@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -65,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the evasion generator lives in tests/
 
 from attest.policy.screening import ListEntry, ScreeningList, bundled_list, normalize, screener_for  # noqa: E402
-from tests.policy.evasion import GLUED_UNRELATED, glued_forms, variants  # noqa: E402
+from tests.policy.evasion import GLUED_UNRELATED, glued_forms, placed_chinese_names, variants  # noqa: E402
 
 WORDS = """alpha beta gamma delta sigma omega nova stellar quantum vector matrix cipher photon fusion atlas orion
 titan apex summit horizon pacific eastern northern golden silver blue green red bright clear swift smart
@@ -215,14 +214,6 @@ def glued(rev: str, screener: Any, unrelated: list[str]) -> int:
     return 0
 
 
-PLACES = frozenset(
-    """
-    Beijing Shanghai Shenzhen Guangzhou Hangzhou Nanjing Suzhou Wuhan Chengdu Tianjin Xian Xi'an Hefei Wuxi
-    Changsha Chongqing Qingdao Xiamen Dalian Harbin Jinan Zhengzhou Shenyang Ningbo Dongguan Zhuhai Foshan
-    Changchun Taiyuan Kunming Fuzhou Nanchang Shijiazhuang Guangdong Jiangsu Zhejiang Shandong Sichuan Hubei
-    Hunan Fujian Anhui Henan Hebei Shaanxi Liaoning
-    """.split()  # the review's list of places, as it wrote it
-)
 PLACELESS_FORMS = (
     "{} Pte. Ltd.",
     "{} (Singapore) Pte. Ltd.",
@@ -230,24 +221,14 @@ PLACELESS_FORMS = (
     "{} Holdings Limited",
     "Shanghai {} Co., Ltd.",
 )
-_LEGAL_TAIL = re.compile(r",?\s*(Co\.?,?\s*Ltd\.?|Company Limited|Co\., Limited|Limited|Ltd\.?)\s*$", re.I)
 
 
 def placeless(rev: str, screener: Any, unrelated: list[str]) -> int:
     """Screen the CSL's Chinese Entity List and MEU names starting with a place, the place dropped, with the code at ``rev`` and now."""
     old = base_module(rev)
     base = old.screener_for([old.bundled_list("csl"), old.bundled_list("1260h"), old.bundled_list("seed")])
-    names = sorted(
-        {
-            e.name
-            for e in bundled_list("csl").entries
-            if e.list_id in {"entity-list", "meu-list"}
-            and "CN" in (e.countries or [e.country])
-            and (e.type or "").casefold() != "individual"
-            and e.name.split()[0] in PLACES
-        }
-    )
-    rests = [_LEGAL_TAIL.sub("", " ".join(n.split()[1:])).strip(" ,") for n in names]
+    named = placed_chinese_names()
+    names, rests = [n for n, _ in named], [r for _, r in named]
     print(
         f"{len(names)} Chinese Entity List and MEU names starting with a place; missed with the place dropped"
     )

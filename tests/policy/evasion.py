@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attest.policy.screening import ListEntry, ScreeningList
 
@@ -249,3 +251,45 @@ def assert_screen_exits(tmp_path: Path, cases: list[tuple[str, int]]) -> list[st
         assert proc.returncode == code, (name, proc.returncode, proc.stdout, proc.stderr)
         out.append(proc.stdout)
     return out
+
+
+#: The red-team review's (rt7) Chinese cities and provinces, as it wrote them.
+PLACES = frozenset(
+    ["Beijing", "Shanghai", "Shenzhen", "Guangzhou", "Hangzhou", "Nanjing", "Suzhou", "Wuhan", "Chengdu", "Tianjin", "Xian", "Xi'an", "Hefei", "Wuxi", "Changsha", "Chongqing", "Qingdao", "Xiamen", "Dalian", "Harbin", "Jinan", "Zhengzhou", "Shenyang", "Ningbo", "Dongguan", "Zhuhai", "Foshan", "Changchun", "Taiyuan", "Kunming", "Fuzhou", "Nanchang", "Shijiazhuang", "Guangdong", "Jiangsu", "Zhejiang", "Shandong", "Sichuan", "Hubei", "Hunan", "Fujian", "Anhui", "Henan", "Hebei", "Shaanxi", "Liaoning"]
+)
+_LEGAL_TAIL = re.compile(r",?\s*(Co\.?,?\s*Ltd\.?|Company Limited|Co\., Limited|Limited|Ltd\.?)\s*$", re.I)
+
+
+def placed_chinese_names() -> list[tuple[str, str]]:
+    """The bundled CSL's Chinese Entity List and MEU companies named after one of :data:`PLACES`, and each name's rest.
+
+    The rest is the name with its first word (the place) and its legal form dropped: what a
+    listed company writes to hide where it is ("Spaceon Technology" for "Chengdu Spaceon Technology Co., Ltd.").
+    """
+    from attest.policy.screening import bundled_list
+
+    names = sorted(
+        {
+            e.name
+            for e in bundled_list("csl").entries
+            if e.list_id in {"entity-list", "meu-list"}
+            and "CN" in (e.countries or [e.country])
+            and (e.type or "").casefold() != "individual"
+            and e.name.split()[0] in PLACES
+        }
+    )
+    return [(n, _LEGAL_TAIL.sub("", " ".join(n.split()[1:])).strip(" ,")) for n in names]
+
+
+def headquarters_finding(result: dict[str, Any], want: str) -> dict[str, Any] | None:
+    """The ``policy.headquarters`` finding of severity ``want`` in an ``attest verify --format json`` result.
+
+    Asserts the result's status is ``want``; None for an ``affirming`` one (there is none to find).
+    """
+    others = [(f["rule"], f["severity"], f["message"]) for f in result["findings"] if f["severity"] not in ("info", "none")]
+    assert result["status"] == want, others
+    if want == "affirming":
+        return None
+    hits = [f for f in result["findings"] if f["rule"] == "policy.headquarters" and f["severity"] == want]
+    assert hits, others
+    return hits[0]

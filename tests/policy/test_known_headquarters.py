@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from attest.policy.screening import bundled_list, screener_for, seed_list
-from tests.policy.evasion import assert_screen_exits, bundled_lists_env
+from tests.policy.evasion import assert_screen_exits, bundled_lists_env, headquarters_finding
 from tests.policy.test_cli_scenarios import SG, _run, signed_case
 
 MY = ("MY", 3.1390, 101.6869)
@@ -77,18 +77,14 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
 @pytest.mark.parametrize("case", list(TENANTS))
 def test_attest_verify_places_a_known_prc_ai_developer_in_cn(case: str, verdicts: dict[str, dict[str, Any]]) -> None:
     _, declared, want = TENANTS[case]
-    result = verdicts[case]
-    others = [(f["rule"], f["severity"], f["message"]) for f in result["findings"] if f["severity"] not in ("info", "none")]
-    assert result["status"] == want, others
-    if want == "affirming":
+    hit = headquarters_finding(verdicts[case], want)
+    if hit is None:
         return
-    hits = [f for f in result["findings"] if f["rule"] == "policy.headquarters" and f["severity"] == want]
-    assert hits, others
-    assert hits[0]["evidence"]["declared_country"] == declared and hits[0]["evidence"]["country"] == "CN"
+    assert hit["evidence"]["declared_country"] == declared and hit["evidence"]["country"] == "CN"
     if case.endswith("prc-form") or case == "moonshot-branch-cjk":
-        assert "headquarters evidence contradicts the declared country" in hits[0]["message"]
+        assert "headquarters evidence contradicts the declared country" in hit["message"]
     else:
-        assert hits[0]["evidence"]["list_entry"]["list"] == "known-headquarters"
+        assert hit["evidence"]["list_entry"]["list"] == "known-headquarters"
 
 
 def test_the_known_headquarters_are_on_no_bundled_list() -> None:

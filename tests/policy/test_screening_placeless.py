@@ -14,14 +14,13 @@ Cloud), Yangtze Memory (YMTC), Haikang (海康, Hikvision), Xunfei (讯飞, iFly
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from attest.model.result import Status
 from attest.policy.screening import _GENERIC_WORDS, Screener, bundled_list, normalize, screener_for
-from tests.policy.evasion import assert_screen_exits
+from tests.policy.evasion import assert_screen_exits, placed_chinese_names
 from tests.policy.test_homonyms import screening, verdict
 
 
@@ -94,69 +93,10 @@ def test_a_generic_or_ordinary_rest_of_a_placed_name_is_no_match(full: Screener,
 
 def test_the_rt7_measure_city_prefixed_entries_are_found_once_the_city_is_dropped(full: Screener) -> None:
     """The reviewer's gen2.py: 276 of 410 Chinese Entity List and MEU names were missed; now only generic rests."""
-    cities = [
-        "Beijing",
-        "Shanghai",
-        "Shenzhen",
-        "Guangzhou",
-        "Hangzhou",
-        "Nanjing",
-        "Suzhou",
-        "Wuhan",
-        "Chengdu",
-        "Tianjin",
-        "Xian",
-        "Xi'an",
-        "Hefei",
-        "Wuxi",
-        "Changsha",
-        "Chongqing",
-        "Qingdao",
-        "Xiamen",
-        "Dalian",
-        "Harbin",
-        "Jinan",
-        "Zhengzhou",
-        "Shenyang",
-        "Ningbo",
-        "Dongguan",
-        "Zhuhai",
-        "Foshan",
-        "Changchun",
-        "Taiyuan",
-        "Kunming",
-        "Fuzhou",
-        "Nanchang",
-        "Shijiazhuang",
-        "Guangdong",
-        "Jiangsu",
-        "Zhejiang",
-        "Shandong",
-        "Sichuan",
-        "Hubei",
-        "Hunan",
-        "Fujian",
-        "Anhui",
-        "Henan",
-        "Hebei",
-        "Shaanxi",
-        "Liaoning",
-    ]
-    tail = re.compile(r",?\s*(Co\.?,?\s*Ltd\.?|Company Limited|Co\., Limited|Limited|Ltd\.?)\s*$", re.I)
-    names = sorted(
-        {
-            e.name
-            for e in bundled_list("csl").entries
-            if e.list_id in {"entity-list", "meu-list"}
-            and "CN" in (e.countries or [e.country])
-            and (e.type or "").casefold() != "individual"
-            and e.name.split()[0] in cities
-        }
-    )
-    assert len(names) >= 400
+    named = placed_chinese_names()
+    assert len(named) >= 400
     missed = []
-    for listed in names:
-        rest = tail.sub("", " ".join(listed.split()[1:])).strip(" ,")
+    for _, rest in named:
         if not full.screen(f"{rest} Pte. Ltd."):
             missed.append(rest)
     # what is still missed names no one: its words are generic ("University", "Institute of Technology")
