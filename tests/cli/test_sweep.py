@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+import attest
 from attest.cli.main import build_parser
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
@@ -720,4 +721,10 @@ def test_sweep_unreadable_inputs_and_read_only_outputs(sandbox: Sandbox) -> None
     """An unreadable input file or directory, and an output in a read-only directory, as a user whom modes bind."""
     # As root, the forked runs drop to 'nobody' (the CLI is already imported, so 'nobody' need
     # not be able to read this Python's files); the inputs are 'nobody's but the file under test.
+    # The package's data (the bundled policy, the chip catalog) is read when a command needs it, so
+    # 'nobody' must be able to enter the checkout: not one cloned under `mktemp -d` (mode 0700).
+    if sandbox.nobody:
+        shut = [p for p in Path(attest.__file__).resolve().parents if not p.stat().st_mode & 0o001]
+        if shut:
+            pytest.skip(f"'nobody' cannot enter {shut[0]} (mode {shut[0].stat().st_mode & 0o777:o}), which holds the checkout")
     _sweep(sandbox, {"unreadable", "unreadable-dir", "out-readonly"})
