@@ -257,24 +257,33 @@ class MemoryChainStore:
     """In-memory :class:`ChainStore`."""
 
     def __init__(self) -> None:
-        self._heads: dict[str, ChainHead] = {}
+        self._heads: dict[str, ChainHead | tuple[int, str]] = {}
+        """Each key's head; :meth:`MemoryVerifierState.sight_next` keeps it as a (sequence, digest)
+        tuple, made a :class:`ChainHead` when read."""
         self._lock = threading.Lock()
+
+    def _head(self, key_id: str) -> ChainHead | None:
+        """The key's head as a :class:`ChainHead` (the caller holds the lock, or reads once)."""
+        head = self._heads.get(key_id)
+        if head is None or isinstance(head, ChainHead):
+            return head
+        return ChainHead(sequence=head[0], digest=head[1])
 
     def head(self, key_id: str) -> ChainHead | None:
         """The newest manifest seen from this key, or None."""
-        return self._heads.get(key_id)
+        return self._head(key_id)
 
     def advance(self, key_id: str, head: ChainHead) -> None:
         """Record ``head`` if newer."""
         with self._lock:
-            current = self._heads.get(key_id)
+            current = self._head(key_id)
             if current is None or head.sequence > current.sequence:
                 self._heads[key_id] = head
 
     def swap(self, key_id: str, expected: ChainHead | None, head: ChainHead) -> bool:
         """Set the key's head to ``head`` only if it is still ``expected``; whether it was set."""
         with self._lock:
-            if self._heads.get(key_id) != expected:
+            if self._head(key_id) != expected:
                 return False
             self._heads[key_id] = head
             return True
@@ -325,27 +334,32 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         expires_at: datetime,
         payload: str,
         at: datetime,
-        head: ChainHead,
+        sequence: int,
+        digest: str,
         previous: str | None,
     ) -> bool:
         """The common case of a replay and chain check in one step; whether it was that case.
 
-        When the pair is unused and ``head`` continues the key's chain (its sequence the next,
-        ``previous`` the newest manifest's digest, or the key has no head): records the pair's
-        first use by ``payload`` with no chain finding, and ``head`` as the key's newest — what
-        :meth:`first_use`, a clean chain check's :meth:`swap` and :meth:`note_chain` record.
-        Otherwise records nothing (the verifier's general steps judge it).
+        When the pair is unused and the manifest (``sequence``, ``digest``) continues the key's
+        chain (its sequence the next, ``previous`` the newest manifest's digest, or the key has
+        no head): records the pair's first use by ``payload`` with no chain finding, and the
+        manifest as the key's newest — what :meth:`first_use`, a clean chain check's
+        :meth:`swap` and :meth:`note_chain` record. Otherwise records nothing (the verifier's
+        general steps judge it).
         """
         pair = (key_id, nonce)
         with self._lock:
             if pair in self._seen:
                 return False
             last = self._heads.get(key_id)
-            if last is not None and (head.sequence != last.sequence + 1 or previous != last.digest):
-                return False
+            if last is not None:
+                if isinstance(last, ChainHead):
+                    last = (last.sequence, last.digest)
+                if sequence != last[0] + 1 or previous != last[1]:
+                    return False
             self._seen[pair] = expires_at
             self._first[pair] = (payload, at, "")  # a Sighting when read (a heartbeat's cost)
-            self._heads[key_id] = head
+            self._heads[key_id] = (sequence, digest)  # a ChainHead when read
             return True
 
     def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:

@@ -49,7 +49,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -654,17 +654,25 @@ _Checked = tuple[str, str, bytes, bool, VerifyingKey]
 """A signature check: key id, signature text, the message it was checked over, whether it verified, the key."""
 
 
-class _Ahead(NamedTuple):
-    """One envelope read by its frame and its signature checked (:func:`_check_ahead`): by step 0, or ahead on a thread."""
+class _Ahead:
+    """One envelope read by its frame and its signature checked (:func:`_check_ahead`): by step 0, or ahead on a thread.
 
-    raw: bytes
-    """The very bytes object read: what is here counts only for the verification of this object."""
-    one: tuple[str, str, bytes, bytes]
-    """:func:`split_one_signature` of it."""
-    message: bytes
-    ok: bool
-    key: VerifyingKey
-    """The key it was checked with (the trust store's entry for the key id then)."""
+    A plain class (compiled, it is built without the interpreted ``__new__`` of a NamedTuple).
+    """
+
+    __slots__ = ("key", "message", "ok", "one", "raw")
+
+    def __init__(
+        self, raw: bytes, one: tuple[str, str, bytes, bytes], message: bytes, ok: bool, key: VerifyingKey
+    ) -> None:
+        self.raw = raw
+        """The very bytes object read: what is here counts only for the verification of this object."""
+        self.one = one
+        """:func:`split_one_signature` of it."""
+        self.message = message
+        self.ok = ok
+        self.key = key
+        """The key it was checked with (the trust store's entry for the key id then)."""
 
     def checked(self) -> _Checked:
         """The signature check, as step 3 compares it."""
@@ -1348,7 +1356,8 @@ def _verify_heartbeat(
             shift(fr.expires_at, context[2].clock_skew),
             subject,
             run.now,
-            ChainHead(sequence=fr.sequence, digest=digest),
+            fr.sequence,
+            digest,
             fr.previous,
         )
     ):  # the common case in the bundled in-memory state, else the general steps

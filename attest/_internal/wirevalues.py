@@ -29,7 +29,7 @@ __all__ = [
     "shift_back",
 ]
 
-_UTC_SECONDS: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # a subset of _RFC3339
+_UTC_SECONDS: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # the common form (tests)
 _RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,11 +58,25 @@ def parse_timestamp(value: Any) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a time zone")
         return _in_range(_to_utc(value))
-    if type(value) is str and len(value) == 20 and _UTC_SECONDS.fullmatch(value):
-        # the common form, already UTC (tzinfo is UTC); years 1970 to 2199 only
-        if "1970" <= value[:4] <= "2199":
-            return datetime.fromisoformat(value)
-        return _in_range(datetime.fromisoformat(value))
+    if (
+        type(value) is str
+        and len(value) == 20
+        and value[19] == "Z"
+        and value[10] == "T"
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+        and value.isascii()
+    ):
+        # The common form, YYYY-MM-DDTHH:MM:SSZ (a subset of RFC 3339): with every separator in
+        # its place, fromisoformat reads the rest only as ASCII digits (what _UTC_SECONDS says).
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None  # the general path below explains it
+        if parsed is not None and parsed.tzinfo is UTC:
+            if "1970" <= value[:4] <= "2199":
+                return parsed
+            return _in_range(parsed)
     if not isinstance(value, str):
         raise ValueError("timestamp must be RFC 3339 with a time zone, e.g. 2026-11-28T09:00:00Z")
     m = _RFC3339.match(value)
@@ -163,12 +177,34 @@ def assemble(model: type[_M], values: dict[str, Any], given: set[str]) -> _M:
     which names each field once; ``values`` must be complete and validated, and ``given``
     names the fields the input gave (``model_fields_set``).
     """
-    obj = model.__new__(model)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", given)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    obj = _new(model)
+    _set_dict(obj, values)
+    _set_given(obj, given)
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
-_set: Final = object.__setattr__
+def _slot_setters() -> tuple[Any, Any, Any, Any]:
+    """The setters of the four slots every pydantic model instance has, taken from ``BaseModel`` itself.
+
+    Calling a slot's own descriptor skips the attribute look-up through the model's class
+    hierarchy that ``object.__setattr__`` makes for each of them (a third of building a model).
+    Anything but the expected descriptors (another pydantic layout) falls back to that look-up.
+    """
+    slots = BaseModel.__dict__
+    names = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    kinds = ("getset_descriptor", "member_descriptor", "member_descriptor", "member_descriptor")
+    if all(type(slots.get(n)).__name__ == k for n, k in zip(names, kinds, strict=True)):
+        d, g, e, p = (slots[n].__set__ for n in names)
+        return d, g, e, p
+    setter = object.__setattr__
+
+    def one(name: str) -> Any:
+        return lambda obj, value: setter(obj, name, value)
+
+    return one(names[0]), one(names[1]), one(names[2]), one(names[3])
+
+
+_new: Final = object.__new__
+_set_dict, _set_given, _set_extra, _set_private = _slot_setters()

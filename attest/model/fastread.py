@@ -154,17 +154,25 @@ class PayloadFrame(NamedTuple):
     """Reads the three members' texts (subjects, job, freshness) in this payload's order."""
 
 
-class Varying(NamedTuple):
-    """A heartbeat's subjects, job and freshness as :func:`read_framed` reads them."""
+class Varying:
+    """A heartbeat's subjects, job and freshness as :func:`read_framed` reads them.
 
-    subjects: list[Any]
-    """The subjects' Structs (the same fields as :class:`Subject`, every constraint checked)."""
-    job: Job
-    freshness: Freshness
-    job_wire: Any
-    """The Struct the job was read from."""
-    freshness_wire: Any
-    """The Struct the freshness was read from."""
+    A plain class (compiled, it is built without the interpreted ``__new__`` of a NamedTuple).
+    """
+
+    __slots__ = ("freshness", "freshness_wire", "job", "job_wire", "subjects")
+
+    def __init__(
+        self, subjects: list[Any], job: Job, freshness: Freshness, job_wire: Any, freshness_wire: Any
+    ) -> None:
+        self.subjects = subjects
+        """The subjects' Structs (the same fields as :class:`Subject`, every constraint checked)."""
+        self.job = job
+        self.freshness = freshness
+        self.job_wire = job_wire
+        """The Struct the job was read from."""
+        self.freshness_wire = freshness_wire
+        """The Struct the freshness was read from."""
 
 
 def _readers(

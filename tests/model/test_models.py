@@ -128,3 +128,57 @@ def test_results_round_trip_through_json(node: Node) -> None:
     bad["status"] = "excellent"
     with pytest.raises(InputError, match="status"):
         VerificationResult.from_obj(bad)
+
+
+def _reference_timestamp(value: str) -> datetime | None:
+    """The RFC 3339 reading parse_timestamp promises, written the slow way: the pattern, then fromisoformat."""
+    import re
+
+    m = re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", value, re.ASCII)
+    if m is None:
+        return None
+    text = value if not m[1] or len(m[1]) <= 7 else value[: m.start(1) + 7] + value[m.end(1) :]
+    try:
+        parsed = datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return parsed if datetime(1970, 1, 1, tzinfo=UTC) <= parsed <= datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) else None
+
+
+_STAMP_CHARS = "0123456789-:TtZz+. W\u0663\uff10"
+
+
+@pytest.mark.parametrize("seed", ["2026-11-28T09:00:00Z", "1970-01-01T00:00:00Z", "2199-12-31T23:59:59Z", "2026-11-28T09:00:00+02:00"])
+def test_the_quick_timestamp_form_accepts_exactly_what_rfc_3339_does(seed: str) -> None:
+    """parse_timestamp's quick path for YYYY-MM-DDTHH:MM:SSZ takes nothing the pattern refuses, and reads it alike.
+
+    Every text one or two characters away from a valid one (the quick path's separators, digits
+    of other scripts, signs, a week date's W, a space), and random texts of the same length.
+    """
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    def agree(value: str) -> None:
+        want = _reference_timestamp(value)
+        try:
+            got: datetime | None = parse_timestamp(value)
+        except ValueError:
+            got = None
+        assert got == want, value
+        if got is not None:
+            assert got.tzinfo is UTC
+
+    for i in range(len(seed)):
+        for c in _STAMP_CHARS:
+            one = seed[:i] + c + seed[i + 1 :]
+            agree(one)
+            for j in range(i + 1, len(seed)):
+                agree(one[:j] + "W" + one[j + 1 :])
+                agree(one[:j] + "-" + one[j + 1 :])
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.text(alphabet=_STAMP_CHARS, min_size=len(seed), max_size=len(seed)))
+    def random_text(value: str) -> None:
+        agree(value)
+
+    random_text()
