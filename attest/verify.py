@@ -126,9 +126,9 @@ from attest.sign import (
     canonical_job,
     clear_digests,
     framed_digest,
+    job_names,
     manifest_digest,
     manifest_frame,
-    subjects_name_job,
     subjects_name_workload,
     workload_subjects,
 )
@@ -1262,7 +1262,7 @@ def _heartbeat_ready(
         read = read_framed(judged.frame, texts)
         if read is None:
             return None  # not what the reader reads fast: the full path reads and explains it
-        subjects, job, fr = read.subjects, read.job, read.freshness
+        job, fr = read.job, read.freshness
         ops = job.declared_training_ops
         if fr.issued_at.date() != judged.on or (type(ops), ops) != judged.ops:
             continue
@@ -1276,8 +1276,8 @@ def _heartbeat_ready(
         if verifier.chains is not None or not (job.spec_digest or job.images)
         else None
     )
-    if not subjects_name_job(subjects, job, job_canonical=job_canonical):
-        return None
+    if not read.names(job_names(job, job_canonical=job_canonical)):
+        return None  # other subjects, or the same in another spelling: the full path judges them
     _check_freshness(run, fr, options)
     if run.findings:
         run.findings.clear()

@@ -171,3 +171,51 @@ def test_exact_texts_with_signed_exponents(text: bytes, exact: bool) -> None:
     assert _exact(decoded, text) is exact
     if exact:  # and the value is what the model reads
         assert Job.model_validate_json(text, strict=False).id == decoded.id
+
+
+@pytest.mark.parametrize("order", ["model", "sorted"])
+def test_a_heartbeats_subjects_are_proved_by_their_text_alone(order: str) -> None:
+    """Varying.names: True exactly when the subjects' text is what that order writes for the job's subjects.
+
+    Then the text decodes to those subjects (what read_framed reads, every constraint checked); any
+    other text — another digest, the members in another order, a second digest, space, uppercase
+    hex, more subjects than a statement may hold — is left to the full path.
+    """
+    from attest.sign import job_names
+
+    node = trusted_node()
+    first, second = node.manifest(chain=True), node.manifest(chain=True)
+
+    def text(m: WorkloadManifest) -> bytes:
+        obj = build_statement(m).to_obj()
+        if order == "sorted":
+            from attest.crypto.canonical import canonical_json
+
+            return canonical_json(obj)  # RFC 8785: every member in sorted order
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+    frame = payload_frame(text(first))
+    assert frame is not None
+    texts = match_frame(frame, text(second))
+    assert texts is not None
+    read = read_framed(frame, texts)
+    assert read is not None
+    named = job_names(second.job)
+    assert read.names(named)
+    assert [(s.name, s.digest) for s in read.subjects] == [(n, {"sha256": d}) for n, d in named]
+    assert not read.names(job_names(second.job.model_copy(update={"id": "another"})))  # another job's subjects
+    subject = json.loads(texts[0])
+    spellings = [
+        json.dumps([{k: s[k] for k in reversed(list(s))} for s in subject], separators=(",", ":")),
+        json.dumps([{**s, "digest": {**s["digest"], "sha512": "ab" * 64}} for s in subject], separators=(",", ":")),
+        json.dumps(subject),  # with spaces
+        json.dumps([{**s, "digest": {"sha256": s["digest"]["sha256"].upper()}} for s in subject], separators=(",", ":")),
+        json.dumps(subject * 2, separators=(",", ":")),
+    ]
+    for other in spellings:
+        moved = read_framed(frame, (other.encode(), texts[1], texts[2]))
+        assert moved is not None and not moved.names(named), other
+    assert not read.names([(n, d.upper()) for n, d in named])
+    assert not read.names(named * 300)  # more subjects than a statement may hold
+    assert not read.names([("x" * 1025, named[0][1])])
+    assert not read.names([])

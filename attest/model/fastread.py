@@ -40,7 +40,7 @@ from pydantic_core import to_json
 from attest._internal.memo import Bounded
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS
 from attest.model.manifest import Freshness, Job, WorkloadManifest
-from attest.model.statement import STATEMENT_TYPE, Statement
+from attest.model.statement import STATEMENT_TYPE, Statement, Subject
 from attest.model.wire import derive, field_reader
 
 __all__ = [
@@ -154,25 +154,110 @@ class PayloadFrame(NamedTuple):
     """Reads the three members' texts (subjects, job, freshness) in this payload's order."""
 
 
+def _length_bounds(info: Any) -> tuple[int, int]:
+    """A field's (min_length, max_length), from its metadata (annotated_types MinLen/MaxLen)."""
+    low, high = 0, 2**63
+    for item in info.metadata:
+        low = max(low, getattr(item, "min_length", low) or low)
+        found = getattr(item, "max_length", None)
+        if found is not None:
+            high = min(high, found)
+    return low, high
+
+
+_SUBJECTS = _length_bounds(Statement.model_fields["subject"])
+_SUBJECT_NAME = _length_bounds(Subject.model_fields["name"])
+
+
+class _Subjects:
+    """A statement's subjects in one member order: read from their text, or written from (name, SHA-256) pairs."""
+
+    def __init__(self, order: Literal["model", "sorted"]) -> None:
+        wire, _ = field_reader(Statement, "subject", order=order)
+        self._decode = msgspec.json.Decoder(wire).decode
+        self._struct = derive(Subject, order=order).struct
+
+    def read(self, text: bytes) -> list[Any]:
+        """The subjects' Structs (every constraint checked); raises _NotFast or msgspec's errors."""
+        decoded: list[Any] = self._decode(text)
+        if not _exact(decoded, text):
+            raise _NotFast
+        return decoded
+
+    def text(self, named: list[tuple[str, str]]) -> bytes | None:
+        """The text a statement in this order holds for subjects ``named``, each with its one SHA-256.
+
+        None when those subjects are not valid ones (too many, or a name out of bounds): no
+        statement holds them. Otherwise decoding the text gives exactly these subjects, which
+        is how :meth:`Varying.names` proves a heartbeat's subjects without reading them.
+        """
+        if not _SUBJECTS[0] <= len(named) <= _SUBJECTS[1]:
+            return None
+        make = self._struct
+        subjects = []
+        for name, digest in named:
+            if (
+                not _SUBJECT_NAME[0] <= len(name) <= _SUBJECT_NAME[1]
+                or len(digest) != 64
+                or digest.strip(_HEX)  # a character that is not lowercase hex is left
+            ):
+                return None
+            subjects.append(make(name=name, digest={"sha256": digest}))
+        return _ENCODE(subjects)
+
+
+_HEX = "0123456789abcdef"
+
+
 class Varying:
     """A heartbeat's subjects, job and freshness as :func:`read_framed` reads them.
 
     A plain class (compiled, it is built without the interpreted ``__new__`` of a NamedTuple).
+    The subjects are left as text: :meth:`names` compares them with those the job calls for.
     """
 
-    __slots__ = ("freshness", "freshness_wire", "job", "job_wire", "subjects")
+    __slots__ = ("_subjects", "freshness", "freshness_wire", "job", "job_wire", "subject_text")
 
     def __init__(
-        self, subjects: list[Any], job: Job, freshness: Freshness, job_wire: Any, freshness_wire: Any
+        self,
+        subject_text: bytes,
+        job: Job,
+        freshness: Freshness,
+        job_wire: Any,
+        freshness_wire: Any,
+        subjects: _Subjects,
     ) -> None:
-        self.subjects = subjects
-        """The subjects' Structs (the same fields as :class:`Subject`, every constraint checked)."""
+        self.subject_text = subject_text
+        """The subjects' exact text in the payload."""
         self.job = job
         self.freshness = freshness
         self.job_wire = job_wire
         """The Struct the job was read from."""
         self.freshness_wire = freshness_wire
         """The Struct the freshness was read from."""
+        self._subjects = subjects
+
+    @property
+    def subjects(self) -> list[Any]:
+        """The subjects' Structs (the same fields as :class:`Subject`, every constraint checked), read now.
+
+        Raises:
+            ValueError: they are not what the fast reader reads (msgspec's errors, or not exact).
+        """
+        try:
+            return self._subjects.read(self.subject_text)
+        except _NotFast:
+            raise ValueError("the subjects are not in the one spelling the fast reader reads") from None
+
+    def names(self, named: list[tuple[str, str]]) -> bool:
+        """Whether the subjects are exactly ``named`` (name, SHA-256 hex), in order, and nothing else.
+
+        True only when their text is, byte for byte, what this payload's order writes for those
+        subjects: then it decodes to them, valid and in its one spelling, as :func:`read_framed`
+        would have read them. Any other text (other subjects, another digest, another spelling
+        of the same ones) is False here, and the full path reads and judges it.
+        """
+        return self.subject_text == self._subjects.text(named)
 
 
 def _readers(
@@ -209,21 +294,20 @@ def _readers(
         result: Statement = statement.to_model(decoded)
         return result
 
-    subject_wire, _ = field_reader(Statement, "subject", order=order)
+    subjects = _Subjects(order)
     job_wire, job_model = field_reader(WorkloadManifest, "job", order=order)
     freshness_wire, freshness_model = field_reader(WorkloadManifest, "freshness", order=order)
-    decode_subject = msgspec.json.Decoder(subject_wire).decode
     decode_job = msgspec.json.Decoder(job_wire).decode
     decode_freshness = msgspec.json.Decoder(freshness_wire).decode
 
     def read_varying(subject: bytes, job: bytes, freshness: bytes) -> Varying:
-        # As the member readers read them; the subjects stay Structs (a Subject's model adds
-        # nothing to its Struct: no validator, no conversion), and the job's and freshness's
-        # Structs are returned beside their models (the canonical texts reuse their timestamps).
-        s, j, f = decode_subject(subject), decode_job(job), decode_freshness(freshness)
-        if not (_exact(s, subject) and _exact(f, freshness) and _exact(j, job)):
+        # As the member readers read them; the job's and freshness's Structs are returned beside
+        # their models (the canonical texts reuse their timestamps). The subjects are compared,
+        # as text, with those the job calls for (Varying.names), or read when asked for.
+        j, f = decode_job(job), decode_freshness(freshness)
+        if not (_exact(f, freshness) and _exact(j, job)):
             raise _NotFast
-        return Varying(s, job_model(j), freshness_model(f), j, f)
+        return Varying(subject, job_model(j), freshness_model(f), j, f, subjects)
 
     def frame(payload: bytes) -> PayloadFrame:
         decoded = statement.decoder.decode(payload)
