@@ -28,6 +28,7 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).resolve().parent
 COMPILED = (
     "attest._internal.memo",
+    "attest._internal.sightings",
     "attest._internal.wirevalues",
     "attest.crypto.dsse",
     "attest.crypto.keys",

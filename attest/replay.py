@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from attest._internal.sightings import sight_next as _sight_next
 from attest.storage import BatchedStore
 
 
@@ -347,20 +348,20 @@ class MemoryVerifierState(MemoryNonceStore, MemoryChainStore, MemoryDeviceStore)
         :meth:`swap` and :meth:`note_chain` record. Otherwise records nothing (the verifier's
         general steps judge it).
         """
-        pair = (key_id, nonce)
-        with self._lock:
-            if pair in self._seen:
-                return False
-            last = self._heads.get(key_id)
-            if last is not None:
-                if isinstance(last, ChainHead):
-                    last = (last.sequence, last.digest)
-                if sequence != last[0] + 1 or previous != last[1]:
-                    return False
-            self._seen[pair] = expires_at
-            self._first[pair] = (payload, at, "")  # a Sighting when read (a heartbeat's cost)
-            self._heads[key_id] = (sequence, digest)  # a ChainHead when read
-            return True
+        return _sight_next(
+            self._seen,
+            self._first,
+            self._heads,
+            self._lock,
+            key_id,
+            nonce,
+            expires_at,
+            payload,
+            at,
+            sequence,
+            digest,
+            previous,
+        )
 
     def note_chain(self, key_id: str, nonce: str, payload: str, rule: str) -> None:
         """Remember the chain verdict of the pair's first use by ``payload`` (never overwritten)."""

@@ -57,6 +57,7 @@ from pydantic import JsonValue
 from pydantic_core import to_json
 
 from attest._internal.memo import Bounded, ByIdentity, Same
+from attest._internal.sightings import sight_next
 from attest.anchors import catalog_anchor, policy_anchor, registry_digest, trust_digest
 from attest.crypto.canonical import MSGSPEC_ERRORS, Bytes, input_bytes, strict_loads
 from attest.crypto.dsse import (
@@ -1350,7 +1351,11 @@ def _verify_heartbeat(
     if not (
         memory is verifier.chains
         and memory is not None
-        and memory.sight_next(
+        and sight_next(  # MemoryVerifierState.sight_next, over its tables, without an interpreted call
+            memory._seen,
+            memory._first,
+            memory._heads,
+            memory._lock,
             key_id,
             fr.nonce,
             shift(fr.expires_at, context[2].clock_skew),

@@ -34,6 +34,7 @@ __all__ = ["COMPILED", "install", "status"]
 
 COMPILED = (
     "attest._internal.memo",
+    "attest._internal.sightings",
     "attest._internal.wirevalues",
     "attest.crypto.dsse",
     "attest.crypto.keys",
