@@ -41,7 +41,7 @@ from attest._internal.memo import Bounded
 from attest.crypto.canonical import DEFAULT_MAX_BYTES, MSGSPEC_ERRORS
 from attest.model.manifest import Freshness, Job, WorkloadManifest
 from attest.model.statement import STATEMENT_TYPE, Statement, Subject
-from attest.model.wire import derive, field_reader
+from attest.model.wire import derive, field_reader, model_checks
 
 __all__ = [
     "REPEATING",
@@ -173,6 +173,9 @@ class _Subjects:
     """A statement's subjects in one member order: read from their text, or written from (name, SHA-256) pairs."""
 
     def __init__(self, order: Literal["model", "sorted"]) -> None:
+        if model_checks(Subject) or Subject.__pydantic_decorators__.field_validators:
+            # The subjects stay Structs: a validator of the model would be skipped here.
+            raise TypeError("Subject has validators: the fast reader keeps subjects as Structs")
         wire, _ = field_reader(Statement, "subject", order=order)
         self._decode = msgspec.json.Decoder(wire).decode
         self._struct = derive(Subject, order=order).struct
