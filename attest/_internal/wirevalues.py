@@ -29,7 +29,6 @@ __all__ = [
     "shift_back",
 ]
 
-_UTC_SECONDS: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")  # the common form (tests)
 _RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,7 +67,8 @@ def parse_timestamp(value: Any) -> datetime:
         and value.isascii()
     ):
         # The common form, YYYY-MM-DDTHH:MM:SSZ (a subset of RFC 3339): with every separator in
-        # its place, fromisoformat reads the rest only as ASCII digits (what _UTC_SECONDS says).
+        # its place, fromisoformat reads the rest only as ASCII digits (tests/model/test_models.py
+        # holds this path to exactly what _RFC3339 accepts).
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
