@@ -1125,6 +1125,24 @@ class _Judged:
     classifications: tuple[ChipClassification, ...]
     folded: tuple[Status, dict[str, Status], TrustVector]
     """The status and trust-vector aspects that ``evaluated``, ``pre`` and ``post`` give (see :meth:`_Run.result`)."""
+    last: _LastJob = field(default_factory=lambda: _LastJob())
+    """The job the node's heartbeats in this frame carried last, with what its text gave."""
+
+
+class _LastJob:
+    """The job read last from heartbeats of one judged frame: what its text alone gives, kept for the next.
+
+    A node's heartbeats repeat their job (a heartbeat a minute, a job for hours), so what is a
+    function of the job's text alone is worked out once per job: the job read (its Struct and
+    model, both frozen, as :func:`~attest.model.fastread.read_framed` gives them for that text),
+    its canonical text (the chain digest's), and the subjects' text that names it in the frame's
+    order (:meth:`~attest.model.fastread.Varying.subjects_text`). A heartbeat whose job text is
+    byte for byte the kept one's has exactly these. Replaced whole (a tuple), so a thread reads
+    one job's values or another's, never a mix.
+    """
+
+    def __init__(self) -> None:
+        self.kept: tuple[Varying, bytes, bytes] | None = None
 
 
 _TIME_SCOPE = frozenset({"trust.key_not_yet_valid", "trust.key_expired"})
@@ -1248,8 +1266,8 @@ def _heartbeat_ready(
     verifier: Verifier,
     kept: tuple[_Judged, ...],
     context: tuple[Any, ...],
-) -> tuple[_Judged, Varying, bytes | None] | None:
-    """Step 0 before the state: the conclusions found, what varies, the job's text; None to go the whole way."""
+) -> tuple[_Judged, Varying, bytes] | None:
+    """Step 0 before the state: the conclusions found, what varies, the job's canonical text; None to go the whole way."""
     options = context[2]
     if len(payload) > options.max_bytes:
         return None
@@ -1260,9 +1278,12 @@ def _heartbeat_ready(
         texts = match_frame(judged.frame, payload)
         if texts is None:
             continue
-        read = read_framed(judged.frame, texts)
+        last = judged.last.kept
+        read = read_framed(judged.frame, texts, last[0] if last is not None else None)
         if read is None:
             return None  # not what the reader reads fast: the full path reads and explains it
+        if last is not None and read.job is not last[0].job:
+            last = None  # another job than the one kept
         job, fr = read.job, read.freshness
         ops = job.declared_training_ops
         if fr.issued_at.date() != judged.on or (type(ops), ops) != judged.ops:
@@ -1272,12 +1293,16 @@ def _heartbeat_ready(
         return None
     if not _in_trust_period(entry, fr.issued_at, run.now):
         return None
-    job_canonical = (
-        canonical_job(job, read.job_wire)
-        if verifier.chains is not None or not (job.spec_digest or job.images)
-        else None
-    )
-    if not read.names(job_names(job, job_canonical=job_canonical)):
+    if last is not None:  # the job kept: its canonical text, and the subjects' text that names it
+        job_canonical, named = last[1], last[2]
+    else:
+        job_canonical = canonical_job(job, read.job_wire)
+        found = read.subjects_text(job_names(job, job_canonical=job_canonical))
+        if found is None:
+            return None  # no statement can name this job: the full path says why
+        judged.last.kept = (read, job_canonical, found)
+        named = found
+    if read.subject_text != named:
         return None  # other subjects, or the same in another spelling: the full path judges them
     _check_freshness(run, fr, options)
     if run.findings:
@@ -1340,7 +1365,7 @@ def _verify_heartbeat(
         framed_digest(
             judged.digest_frame,
             fr,
-            job_canonical if job_canonical is not None else canonical_job(job, read.job_wire),
+            job_canonical,
             wire=read.freshness_wire,
         )
         if verifier.chains is not None

@@ -13,6 +13,9 @@ matter; absolute times on a shared machine mean little):
           after the node's first envelope, its heartbeats take step 0 (attest.verify._verify_heartbeat:
           what was concluded about the repeating members is reused, the rest judged in full);
 - whole:  ``full`` judging every envelope in full (step 0 off), beside it in the same run;
+- job:    ``full`` over the heartbeats of one running job (the same job in every envelope, as a
+          node sends them while it runs), beside a bare verify of those envelopes (``job/raw``);
+          the columns before it are a stream with a new job in every envelope;
 - peer:   ``securesystemslib`` DSSE ``Envelope.from_dict`` + ``verify`` + ``json.loads`` of the payload.
 
 ``--bound`` also times, with the Verifier's defaults, an Ed25519 node's stream of hardware-bound
@@ -69,8 +72,15 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 def make_envelopes(
-    alg: attest.Algorithm, n: int, key: attest.SigningKey | None = None, gpus: list[Gpu] | None = None
+    alg: attest.Algorithm,
+    n: int,
+    key: attest.SigningKey | None = None,
+    gpus: list[Gpu] | None = None,
+    *,
+    one_job: bool = False,
 ) -> tuple[attest.SigningKey, list[bytes]]:
+    """``n`` chained envelopes of one node: a new job in each (``start``), or with ``one_job`` the
+    heartbeats of one running job (the same job in each, as a node sends them while it runs)."""
     key = key or attest.SigningKey.generate(alg)
     evidence = SimulatedGpuSource("h100", hostname="gpu-a17").read()
     if gpus is not None:  # the same GPUs, carrying their binding
@@ -85,9 +95,9 @@ def make_envelopes(
             tenant=TENANT,
             operator=OPERATOR,
             job=Job(
-                id=f"slurm-{i}",
+                id="slurm-7" if one_job else f"slurm-{i}",
                 scheduler="slurm",
-                phase="start",
+                phase="heartbeat" if one_job else "start",
                 started_at=NOW,
                 declared_training_ops=3.1e24,
             ),
@@ -198,6 +208,26 @@ def run(
             if r.status is not attest.Status.AFFIRMING:
                 raise SystemExit(f"benchmark envelope did not verify: {r.findings}")
 
+    # The heartbeats of one running job (the same job in each), signed by the same key.
+    _, running = make_envelopes(alg, n, key, one_job=True)
+    running_prepared = signatures_and_messages(running)
+
+    def raw_running() -> None:
+        if isinstance(pub, ed25519.Ed25519PublicKey):
+            for sig, message in running_prepared:
+                pub.verify(sig, message)
+        else:
+            ecdsa = ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384())
+            for sig, message in running_prepared:
+                pub.verify(sig, message, ecdsa)
+
+    def full_running() -> None:
+        verifier = attest.Verifier(trust, policy=full.policy, catalog=full.catalog)
+        for raw in running:
+            r = verifier.verify(raw, now=later)
+            if r.status is not attest.Status.AFFIRMING:
+                raise SystemExit(f"benchmark envelope did not verify: {r.findings}")
+
     sslib_key = SSlibKey.from_crypto(pub, keyid=key.key_id)
 
     def peer_verify() -> None:
@@ -213,6 +243,8 @@ def run(
         "full": attest_full,
         "whole": attest_whole,
         "peer": peer_verify,
+        "raw_running": raw_running,
+        "running": full_running,
     }
     for fn in contenders.values():
         fn()  # warm up
@@ -588,6 +620,7 @@ def main() -> int:
     print(
         f"{'algorithm':<11} {'bytes':>6} {'raw /s':>8} {'attest /s':>10} {'cold /s':>8} {'full /s':>8} {'peer /s':>8}"
         f" {'attest/raw':>11} {'cold/raw':>9} {'full/raw':>9} {'peer/raw':>9} {'full/peer':>10} {'whole/raw':>10}"
+        f" {'job/raw':>8}"
     )
     for alg in attest.Algorithm:
         r = run(alg, args.n, args.rounds, args.chain, policy)
@@ -596,6 +629,7 @@ def main() -> int:
             f" {r['full']:>8.0f} {r['peer']:>8.0f}"
             f" {r['attest'] / r['raw']:>11.2f} {r['cold'] / r['raw']:>9.2f} {r['full'] / r['raw']:>9.2f}"
             f" {r['peer'] / r['raw']:>9.2f} {r['full'] / r['peer']:>10.2f} {r['whole'] / r['raw']:>10.2f}"
+            f" {r['running'] / r['raw_running']:>8.2f}"
         )
     if args.bound:
         b = bound_run(args.n, args.rounds, args.from_log)

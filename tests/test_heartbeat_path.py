@@ -63,9 +63,10 @@ def chained(
     start: datetime = NOW,
     step: timedelta = timedelta(seconds=30),
     ops: Any = 3.1e24,
+    job: Job | None = None,
     **member: Any,
 ) -> list[WorkloadManifest]:
-    """``n`` manifests of ``node`` chained by sequence and previous digest, a job each."""
+    """``n`` manifests of ``node`` chained by sequence and previous digest, a job each (or ``job`` in all)."""
     base = node.manifest(now=start)
     if member:
         base = base.model_copy(update=member)
@@ -80,10 +81,10 @@ def chained(
             sequence=i,
             previous=previous,
         )
-        job = Job(
+        each = job or Job(
             id=f"slurm-{i}", scheduler="slurm", phase="start", started_at=start, declared_training_ops=ops
         )
-        out.append(base.model_copy(update={"freshness": fr, "job": job}))
+        out.append(base.model_copy(update={"freshness": fr, "job": each}))
     return out
 
 
@@ -461,6 +462,91 @@ def _splices(raw: bytes, key: SigningKey, rng: random.Random, n: int) -> list[by
             )
         out.append(encode_envelope(sign_payload(data, PAYLOAD_TYPE_INTOTO, [key])))
     return out
+
+
+RUNNING = Job(
+    id="slurm-7", scheduler="slurm", phase="heartbeat", started_at=NOW, declared_training_ops=3.1e24
+)
+
+
+def _kept_job(fast: Verifier, node: Node) -> Any:
+    """The job step 0 keeps for ``node``'s newest judged frame (its Varying, canonical text, subjects' text)."""
+    assert fast._heartbeats is not None
+    kept = fast._heartbeats.judged(node.key.key_id)
+    return kept[0].last.kept if kept else None
+
+
+def test_the_heartbeats_of_one_running_job_read_it_once_and_judge_as_in_full() -> None:
+    """A job's text repeated byte for byte is read once (step 0 keeps it); every verdict is as in full."""
+    node = trusted_node()
+    fast, full = pair(node)
+    results = same(fast, full, envelopes(node, chained(node, 8, job=RUNNING)))
+    assert all(r.status is Status.AFFIRMING and r.job_id == "slurm-7" for r in results)
+    assert hits(fast) == 6
+    kept = _kept_job(fast, node)
+    assert kept is not None and kept[0].job == RUNNING
+    first = kept[0].job
+    more = chained(node, 12, job=RUNNING)[8:]  # the chain goes on with the same job
+    same(fast, full, envelopes(node, more))
+    assert hits(fast) == 10
+    assert _kept_job(fast, node)[0].job is first  # read once: the same object, not read again
+
+
+def test_a_kept_job_counts_only_for_its_very_text() -> None:
+    """Heartbeats after a kept job: another job, the same one respelled, forged subjects, byte changes."""
+    node = trusted_node()
+    ms = chained(node, 12, job=RUNNING)
+    raw = envelopes(node, ms)
+    fast, full = pair(node)
+    same(fast, full, raw[:4])
+    assert _kept_job(fast, node) is not None
+    other = RUNNING.model_copy(update={"id": "slurm-8"})
+    ended = RUNNING.model_copy(update={"phase": "end", "ended_at": NOW + timedelta(minutes=1)})
+    switched: list[WorkloadManifest] = []
+    for m, job in zip(ms[4:8], (other, RUNNING, ended, RUNNING), strict=True):
+        previous = manifest_digest(switched[-1] if switched else ms[3])
+        fr = m.freshness.model_copy(update={"previous": previous})
+        switched.append(m.model_copy(update={"job": job, "freshness": fr}))
+    results = same(fast, full, envelopes(node, switched))
+    assert [r.job_id for r in results] == ["slurm-8", "slurm-7", "slurm-7", "slurm-7"]
+    assert all(r.status is Status.AFFIRMING for r in results)
+    assert hits(fast) == 6
+    # The kept job's text with subjects that name another job (or none), signed by the node key.
+    statement = build_statement(ms[8]).to_obj()
+    forgeries = []
+    for change in ("digest", "name", "twice"):
+        forged = json.loads(json.dumps(statement))
+        subject = forged["subject"][0]
+        if change == "digest":
+            subject["digest"]["sha256"] = "00" * 32
+        elif change == "name":
+            subject["name"] = "job/slurm-8"
+        else:
+            forged["subject"].append(dict(subject))
+        payload = json.dumps(forged, separators=(",", ":"), ensure_ascii=False).encode()
+        forgeries.append(encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key])))
+    # The kept job's values, its members in another order or spaced: another text.
+    for spaced in (False, True):
+        forged = json.loads(json.dumps(statement))
+        if not spaced:
+            forged["predicate"]["job"] = dict(reversed(list(forged["predicate"]["job"].items())))
+        payload = json.dumps(forged, separators=(",", ":"), ensure_ascii=False).encode()
+        if spaced:
+            payload = payload.replace(b'"id":"slurm-7"', b'"id": "slurm-7"')
+        forgeries.append(encode_envelope(sign_payload(payload, PAYLOAD_TYPE_INTOTO, [node.key])))
+    results = same(fast, full, forgeries)
+    assert all(r.status is not Status.AFFIRMING for r in results)
+    for result in results[:3]:
+        assert any(f.rule == "statement.subject_mismatch" for f in result.findings), result.findings
+    # One byte changed anywhere in a heartbeat of the kept job, each after the same four.
+    rng = random.Random(712)
+    statuses = set()
+    for mutant in _mutations(raw[4], node.key, rng, 80):
+        fast, full = pair(node)
+        same(fast, full, raw[:4])
+        statuses.add(same(fast, full, [mutant])[0].status)
+        assert fast._heartbeats is not None and fast._heartbeats.failures == 0
+    assert Status.CONTRAINDICATED in statuses and Status.AFFIRMING in statuses
 
 
 def test_text_moved_cut_or_swapped_in_a_signed_heartbeat_is_judged_as_in_full() -> None:

@@ -150,8 +150,10 @@ class PayloadFrame(NamedTuple):
 
     pieces: tuple[bytes, bytes, bytes, bytes]
     holes: tuple[int, int, int]
-    read: Callable[[bytes, bytes, bytes], Varying]
-    """Reads the three members' texts (subjects, job, freshness) in this payload's order."""
+    read: Callable[[bytes, bytes, bytes, Varying | None], Varying]
+    """Reads the three members' texts (subjects, job, freshness) in this payload's order.
+
+    The fourth argument is an earlier reading by the same reader whose job may be this one."""
 
 
 def _length_bounds(info: Any) -> tuple[int, int]:
@@ -219,7 +221,7 @@ class Varying:
     The subjects are left as text: :meth:`names` compares them with those the job calls for.
     """
 
-    __slots__ = ("_subjects", "freshness", "freshness_wire", "job", "job_wire", "subject_text")
+    __slots__ = ("_subjects", "freshness", "freshness_wire", "job", "job_text", "job_wire", "subject_text")
 
     def __init__(
         self,
@@ -229,9 +231,12 @@ class Varying:
         job_wire: Any,
         freshness_wire: Any,
         subjects: _Subjects,
+        job_text: bytes,
     ) -> None:
         self.subject_text = subject_text
         """The subjects' exact text in the payload."""
+        self.job_text = job_text
+        """The job's exact text in the payload."""
         self.job = job
         self.freshness = freshness
         self.job_wire = job_wire
@@ -261,6 +266,10 @@ class Varying:
         of the same ones) is False here, and the full path reads and judges it.
         """
         return self.subject_text == self._subjects.text(named)
+
+    def subjects_text(self, named: list[tuple[str, str]]) -> bytes | None:
+        """The text this payload's order writes for subjects ``named`` (see :meth:`names`); None if none can."""
+        return self._subjects.text(named)
 
 
 def _readers(
@@ -303,14 +312,21 @@ def _readers(
     decode_job = msgspec.json.Decoder(job_wire).decode
     decode_freshness = msgspec.json.Decoder(freshness_wire).decode
 
-    def read_varying(subject: bytes, job: bytes, freshness: bytes) -> Varying:
+    def read_varying(subject: bytes, job: bytes, freshness: bytes, known: Varying | None) -> Varying:
         # As the member readers read them; the job's and freshness's Structs are returned beside
         # their models (the canonical texts reuse their timestamps). The subjects are compared,
-        # as text, with those the job calls for (Varying.names), or read when asked for.
-        j, f = decode_job(job), decode_freshness(freshness)
-        if not (_exact(f, freshness) and _exact(j, job)):
+        # as text, with those the job calls for (Varying.names), or read when asked for. A job
+        # whose text is, byte for byte, that of ``known`` (read by this same reader) is that
+        # job: its Struct and model (both frozen) are taken from there, not read again.
+        f = decode_freshness(freshness)
+        if not _exact(f, freshness):
             raise _NotFast
-        return Varying(subject, job_model(j), freshness_model(f), j, f, subjects)
+        if known is not None and known._subjects is subjects and known.job_text == job:
+            return Varying(subject, known.job, freshness_model(f), known.job_wire, f, subjects, job)
+        j = decode_job(job)
+        if not _exact(j, job):
+            raise _NotFast
+        return Varying(subject, job_model(j), freshness_model(f), j, f, subjects, job)
 
     def frame(payload: bytes) -> PayloadFrame:
         decoded = statement.decoder.decode(payload)
@@ -403,13 +419,17 @@ def match_frame(frame: PayloadFrame, payload: bytes) -> tuple[bytes, bytes, byte
     return texts[0], texts[1], texts[2]
 
 
-def read_framed(frame: PayloadFrame, texts: tuple[bytes, bytes, bytes]) -> Varying | None:
+def read_framed(
+    frame: PayloadFrame, texts: tuple[bytes, bytes, bytes], known: Varying | None = None
+) -> Varying | None:
     """The subjects, job and freshness :func:`match_frame` found, read and validated as :func:`read_statement` reads them.
 
     None when one of them is not what the fast reader accepts (the strict reader decides then).
+    ``known``: an earlier reading of a frame in the same order; when the job's text is its job's,
+    byte for byte, its job (Struct and model, both frozen) is this one's, read once for both.
     """
     try:
-        return frame.read(*texts)
+        return frame.read(texts[0], texts[1], texts[2], known)
     except _NotFast:
         return None
     except MSGSPEC_ERRORS:
