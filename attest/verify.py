@@ -98,7 +98,6 @@ from attest.model.manifest import (
     CcEvidence,
     Freshness,
     Gpu,
-    Job,
     SignedChallenge,
     WorkloadManifest,
 )
@@ -188,8 +187,8 @@ class _Run:
     key_id: str | None = None
     signed: WorkloadManifest | None = None
     """The manifest read (steps 5 on); see :attr:`manifest`."""
-    heartbeat: tuple[_Judged, Freshness, Job] | None = None
-    """Step 0's reading: the conclusions it reused, and the manifest's own freshness and job."""
+    heartbeat: tuple[_Judged, Freshness, Varying] | None = None
+    """Step 0's reading: the conclusions it reused, the manifest's own freshness, and what it read."""
     grade: str = "declared"
     classifications: tuple[ChipClassification, ...] = ()
     bound: list[BoundDevice] = field(default_factory=list)
@@ -204,9 +203,10 @@ class _Run:
     def manifest(self) -> WorkloadManifest | None:
         """The authenticated manifest; step 0's is built when first asked for (a heartbeat's result needs none)."""
         if self.signed is None and self.heartbeat is not None:
-            judged, fr, job = self.heartbeat
+            judged, fr, read = self.heartbeat
             values = {name: judged.members.get(name) for name in WorkloadManifest.model_fields}
-            values["freshness"], values["job"] = fr, job
+            # A job model of this manifest's own: the one step 0 read may be kept for later heartbeats.
+            values["freshness"], values["job"] = fr, read.fresh_job()
             self.signed = assemble(WorkloadManifest, values, set(judged.given))
         return self.signed
 
@@ -266,7 +266,7 @@ class _Run:
         if m is not None:
             read: tuple[str, str, int] | None = (m.node.hostname, m.job.id, m.freshness.sequence)
         elif hb is not None:
-            read = (hb[0].hostname, hb[2].id, hb[1].sequence)
+            read = (hb[0].hostname, hb[2].job.id, hb[1].sequence)
         else:
             read = None
         # The status is computed from the findings here, so it is never more trusting
@@ -1356,8 +1356,8 @@ def _verify_heartbeat(
     if ready is None:
         return False, verified
     judged, read, job_canonical = ready
-    fr, job = read.freshness, read.job
-    run.heartbeat = (judged, fr, job)
+    fr = read.freshness
+    run.heartbeat = (judged, fr, read)
     run.subject = subject = "sha256:" + hashlib.sha256(payload).hexdigest()
     run.key_id = key_id
     run.findings.extend(judged.pre)

@@ -18,7 +18,7 @@ import pytest
 
 from attest.crypto.dsse import encode_envelope, sign_payload
 from attest.crypto.keys import SigningKey, VerifyingKey
-from attest.model.manifest import Freshness, Job, Tenant, WorkloadManifest
+from attest.model.manifest import Freshness, ImageRef, Job, Tenant, WorkloadManifest
 from attest.model.result import Status, VerificationResult
 from attest.model.statement import PAYLOAD_TYPE_INTOTO
 from attest.policy.engine import Policy, load_policy
@@ -490,6 +490,21 @@ def test_the_heartbeats_of_one_running_job_read_it_once_and_judge_as_in_full() -
     same(fast, full, envelopes(node, more))
     assert hits(fast) == 10
     assert _kept_job(fast, node)[0].job is first  # read once: the same object, not read again
+
+
+def test_a_manifest_opened_from_a_kept_job_is_the_callers_own() -> None:
+    """A caller that changes a job it was given (a model's list) changes no later heartbeat's manifest."""
+    node = trusted_node()
+    image = ImageRef(name="registry.example/train", digest="sha256:" + "ab" * 32)
+    raw = envelopes(node, chained(node, 6, job=RUNNING.model_copy(update={"images": [image]})))
+    fast, full = pair(node)
+    for i, data in enumerate(raw):
+        (a, ma), (b, mb) = fast.verify_and_open(data, now=LATER), full.verify_and_open(data, now=LATER)
+        assert a.model_dump(mode="json") == b.model_dump(mode="json")
+        assert ma is not None and mb is not None
+        assert ma == mb and ma.job.images == [image], f"envelope {i}"
+        ma.job.images.append(image)  # the caller's own to change
+    assert hits(fast) == 4
 
 
 def test_a_kept_job_counts_only_for_its_very_text() -> None:

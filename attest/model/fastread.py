@@ -221,7 +221,16 @@ class Varying:
     The subjects are left as text: :meth:`names` compares them with those the job calls for.
     """
 
-    __slots__ = ("_subjects", "freshness", "freshness_wire", "job", "job_text", "job_wire", "subject_text")
+    __slots__ = (
+        "_job_model",
+        "_subjects",
+        "freshness",
+        "freshness_wire",
+        "job",
+        "job_text",
+        "job_wire",
+        "subject_text",
+    )
 
     def __init__(
         self,
@@ -232,6 +241,7 @@ class Varying:
         freshness_wire: Any,
         subjects: _Subjects,
         job_text: bytes,
+        job_model: Callable[[Any], Job],
     ) -> None:
         self.subject_text = subject_text
         """The subjects' exact text in the payload."""
@@ -244,6 +254,16 @@ class Varying:
         self.freshness_wire = freshness_wire
         """The Struct the freshness was read from."""
         self._subjects = subjects
+        self._job_model = job_model
+
+    def fresh_job(self) -> Job:
+        """A job model of its own, built from the job's Struct as :attr:`job` was.
+
+        :attr:`job` may be shared with other readings of the same job text (``known`` in
+        :func:`read_framed`); a model handed to a caller is this one, so that a caller who
+        changes what it was given (a model's list) changes no other reading.
+        """
+        return self._job_model(self.job_wire)
 
     @property
     def subjects(self) -> list[Any]:
@@ -322,11 +342,13 @@ def _readers(
         if not _exact(f, freshness):
             raise _NotFast
         if known is not None and known._subjects is subjects and known.job_text == job:
-            return Varying(subject, known.job, freshness_model(f), known.job_wire, f, subjects, job)
+            return Varying(
+                subject, known.job, freshness_model(f), known.job_wire, f, subjects, job, job_model
+            )
         j = decode_job(job)
         if not _exact(j, job):
             raise _NotFast
-        return Varying(subject, job_model(j), freshness_model(f), j, f, subjects, job)
+        return Varying(subject, job_model(j), freshness_model(f), j, f, subjects, job, job_model)
 
     def frame(payload: bytes) -> PayloadFrame:
         decoded = statement.decoder.decode(payload)
