@@ -161,14 +161,21 @@ def run(
     prepared = signatures_and_messages(envelopes)
     pub = key.public.crypto_key
 
-    def raw_verify() -> None:
-        if isinstance(pub, ed25519.Ed25519PublicKey):
-            for sig, message in prepared:
-                pub.verify(sig, message)
-        else:
-            ecdsa = ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384())
-            for sig, message in prepared:
-                pub.verify(sig, message, ecdsa)
+    def bare(pairs: list[tuple[bytes, bytes]]) -> Callable[[], None]:
+        """The raw primitive over ``pairs`` (signature, PAE): nothing else."""
+
+        def go() -> None:
+            if isinstance(pub, ed25519.Ed25519PublicKey):
+                for sig, message in pairs:
+                    pub.verify(sig, message)
+            else:
+                ecdsa = ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384())
+                for sig, message in pairs:
+                    pub.verify(sig, message, ecdsa)
+
+        return go
+
+    raw_verify = bare(prepared)
 
     def attest_verify() -> None:
         nonces = attest.MemoryNonceStore()
@@ -210,16 +217,7 @@ def run(
 
     # The heartbeats of one running job (the same job in each), signed by the same key.
     _, running = make_envelopes(alg, n, key, one_job=True)
-    running_prepared = signatures_and_messages(running)
-
-    def raw_running() -> None:
-        if isinstance(pub, ed25519.Ed25519PublicKey):
-            for sig, message in running_prepared:
-                pub.verify(sig, message)
-        else:
-            ecdsa = ec.ECDSA(hashes.SHA256() if alg is attest.Algorithm.ECDSA_P256 else hashes.SHA384())
-            for sig, message in running_prepared:
-                pub.verify(sig, message, ecdsa)
+    raw_running = bare(signatures_and_messages(running))
 
     def full_running() -> None:
         verifier = attest.Verifier(trust, policy=full.policy, catalog=full.catalog)
