@@ -51,7 +51,15 @@ from attest.model.policy import (
 )
 from attest.model.result import Finding, Severity
 from attest.policy.registration import RegistrationEvidence, parent_named, prc_registration
-from attest.policy.screening import Match, Screener, fold, load_list, screener_for
+from attest.policy.screening import (
+    Match,
+    Screener,
+    fold,
+    load_list,
+    normalize,
+    screener_for,
+    unscreened_scripts,
+)
 
 BUNDLED = ("us-ear", "us-ai-diffusion-2025")
 """Policies shipped with the package; ``us-ear`` is the default."""
@@ -1329,7 +1337,8 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
     roles: dict[str, str] = {}
     for name, _, role in _parties(ctx, owners=0.0):  # every owner is screened, whatever its share
         roles.setdefault(name, role)
-    for m in screener.screen_party(list(roles)):
+    matches = screener.screen_party(list(roles))
+    for m in matches:
         listed = rule.severities.get(m.list, rule.severity)
         severity = listed if m.kind != "near" else min(listed, rule.near_severity, key=_SEVERITY_ORDER.index)
         role = roles.get(m.screened, "tenant")
@@ -1434,6 +1443,36 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
                 "that name ([[cleared]] in the policy), is needed to proceed",
             )
         )
+    # A party screening cannot identify is not cleared by finding nothing (red team): a name with no
+    # letter or digit names nobody; one written in a script the lists do not carry their names in
+    # (国防科技大学 for the listed National University of Defense Technology) was compared with
+    # almost nothing, and stays a warning unless it matched exactly or by an alias.
+    identified = {m.screened for m in matches if m.kind != "near"}
+    for name, role in roles.items():
+        if not normalize(name):
+            out.append(
+                Finding(
+                    rule=f"policy.{rule.id}",
+                    severity=Severity(rule.severity),
+                    message=f"the {role}'s name {name!r} has no letters or digits: there is nothing to screen, "
+                    "so the party is not identified",
+                    evidence={"role": role, "name": name},
+                    remedy="write the party's legal name as registered",
+                )
+            )
+        elif name not in identified and (scripts := unscreened_scripts(name)):
+            out.append(
+                Finding(
+                    rule=f"policy.{rule.id}",
+                    severity=Severity.WARNING,
+                    message=f"the {role}'s name {name!r} is written in {' and '.join(scripts)} script; the "
+                    "screening lists write their parties' names in Latin script, so finding no match there "
+                    "does not clear it",
+                    evidence={"role": role, "name": name, "scripts": cast(JsonValue, scripts)},
+                    remedy="write the party's legal name as registered in Latin script (its romanised or "
+                    "English registered name), or screen it by hand and record the review",
+                )
+            )
     for lst in screener.lists:
         limit = rule.max_list_age_days.get(lst.name, rule.max_list_age_days.get("*"))
         if limit is not None:

@@ -48,8 +48,10 @@ with their Chinese-script names. A list imported under the same name with
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
+import html
 import io
 import json
 import re
@@ -65,6 +67,7 @@ from importlib import resources
 from itertools import accumulate
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, cast
+from urllib.parse import unquote
 
 import ahocorasick
 from pydantic import Field
@@ -300,7 +303,50 @@ def _letter_variants() -> dict[int, str]:
         ch = chr(code)
         if unicodedata.category(ch) == "Nd":
             out[code] = str(unicodedata.decimal(ch))
+    # Letters and numbers drawn as symbols that NFKC leaves alone (red team: "🅷🆄🅰🆆🅴🅸" for HUAWEI,
+    # "🅢🅜🅘🅒", "🇮🇳🇸🇵🇺🇷", a USCC in "❾❶❹…"): negative circled and squared letters, regional
+    # indicators (two of them show as a flag), squared abbreviations (🆋 IC) and the dingbat,
+    # negative and double circled numbers, from their Unicode names.
+    for block in [(0x2460, 0x2500), (0x2776, 0x2794), (0x1F100, 0x1F200)]:
+        for code in range(*block):
+            ch = chr(code)
+            if unicodedata.normalize("NFKC", ch) != ch:
+                continue  # NFKC writes it out already (circled Ⓗ, squared 🄷, parenthesised ⒣)
+            drawn = _DRAWN_NAME.search(unicodedata.name(ch, ""))
+            if drawn is None:
+                continue
+            letters, number = drawn.group("letters"), drawn.group("number")
+            out[code] = letters if letters else str(_NUMBER_WORDS.index(number))
     return out
+
+
+_DRAWN_NAME = re.compile(
+    r"(?:(?:LATIN (?:CAPITAL|SMALL) |REGIONAL INDICATOR SYMBOL )LETTER |SQUARED )(?P<letters>[A-Z]+)$"
+    r"|CIRCLED (?:SANS-SERIF )?(?:DIGIT|NUMBER) (?P<number>[A-Z]+)$"
+)
+_NUMBER_WORDS = [
+    "ZERO",
+    "ONE",
+    "TWO",
+    "THREE",
+    "FOUR",
+    "FIVE",
+    "SIX",
+    "SEVEN",
+    "EIGHT",
+    "NINE",
+    "TEN",
+    "ELEVEN",
+    "TWELVE",
+    "THIRTEEN",
+    "FOURTEEN",
+    "FIFTEEN",
+    "SIXTEEN",
+    "SEVENTEEN",
+    "EIGHTEEN",
+    "NINETEEN",
+    "TWENTY",
+]
 
 
 # TR39-style skeleton classes for the letters and digits that look alike even in ASCII:
@@ -384,6 +430,29 @@ def fold(name: str) -> str:
                 word = latin
         words.append(word)
     return " ".join(words).casefold()
+
+
+def unscreened_scripts(name: str) -> list[str]:
+    """The scripts other than Latin that the name's letters are written in, once its disguises are undone.
+
+    The lists write their parties' names in Latin script (the seed adds the Chinese names of
+    a few AI companies), so a name written in another script is compared with almost nothing:
+    国防科技大学 is the listed National University of Defense Technology (red team). Latin
+    letters drawn in other scripts (a Cyrillic letter for H) are folded first and are not counted.
+    """
+    text = fold(name)
+    if text.isascii():
+        return []
+    found: set[str] = set()
+    for ch in text:
+        if ch.isalpha() and not ch.isascii():
+            script = unicodedata.name(ch, "").split(" ", 1)[0]
+            if script != "LATIN":
+                found.add(_SCRIPT_NAMES.get(script, script.title()))
+    return sorted(found)
+
+
+_SCRIPT_NAMES = {"CJK": "Han", "HANGUL": "Hangul"}
 
 
 def normalize(name: str) -> str:
@@ -553,6 +622,41 @@ def _first_strong_is_rtl(text: str) -> bool:
             if kind == "L":
                 return False
     return False
+
+
+_ENCODED = re.compile(r"&#?\w+;|%[0-9A-Fa-f]{2}|\\[uUx][0-9A-Fa-f]{2}|<[^<>]*>")
+_TAG = re.compile(r"<[^<>]*>")
+_ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2})")
+
+
+def decoded(name: str) -> str | None:
+    """The name with what a text format would decode undone, or None when it holds no such spelling.
+
+    HTML character references ("Hu&#97;wei"), markup ("Hua<b></b>wei"), URL percent-escapes
+    ("Hu%61wei") and backslash escapes written out (a backslash, "u0048", "uawei") show a reader, or a
+    program down the line, other letters than the ones a screener compares; decoded up to
+    three times (an escape inside an escape). A name without any is None (the common case:
+    one pattern search).
+    """
+    if _ENCODED.search(name) is None:
+        return None
+    text = name
+    for _ in range(3):
+        before = text
+        text = _TAG.sub("", html.unescape(text))
+        text = unquote(text, errors="replace")
+        text = _ESCAPE.sub(lambda m: _unescape(m.group()), text)
+        if text == before:
+            break
+    return text if text != name else None
+
+
+def _unescape(escape: str) -> str:
+    """One backslash escape written out (u, U or x after the backslash) as its character; itself if it names none."""
+    try:
+        return codecs.decode(escape, "unicode_escape")
+    except (UnicodeDecodeError, ValueError, OverflowError):
+        return escape
 
 
 def displayed(name: str) -> str:
@@ -1178,6 +1282,8 @@ class Screener:
         # two or more ("meiyapico"): "SpaceonTechnology Pte. Ltd.", "MeiyaPico Pte. Ltd."
         self._placed_glued: dict[str, list[int]] = defaultdict(list)
         initialisms: set[str] = set()
+        # (the words a name holding them all holds, indexed name) of every non-brand name: see _contained
+        containable: list[tuple[frozenset[str], int]] = []
         for lst in self.lists:
             info = ListInfo(lst.name, lst.date, len(lst.entries), lst.brands)
             for entry in lst.entries:
@@ -1225,6 +1331,10 @@ class Screener:
                         self._brands[min(all_words)].append((frozenset(all_words), idx))
                     for tok in tokens(norm):
                         postings[tok].append(idx)
+                    if not lst.brands and not _CJK.search(norm):
+                        need = _containment_words(norm.split(), written_out=False)
+                        if _specific_enough(need):
+                            containable.append((need, idx))
                     if not _CJK.search(norm):
                         rest = _placeless(norm.split())
                         if len(rest) < len(norm.split()) and (identity := _identity_key(rest)):
@@ -1244,6 +1354,18 @@ class Screener:
                             initialisms.update(
                                 w.casefold() for w in _ASCII_WORD.findall(original) if w.isupper()
                             )
+        # Every listed name whose words (stemmed, abbreviations written out, linking words aside) all
+        # stand in a name is near it: "New H3C Semiconductor Technologies (Singapore) Pte. Ltd.",
+        # "Example AI on behalf of National University of Defense Technology", "National
+        # Supercomputer Centre Wuxi" (red team). Each is filed under its rarest word, which the
+        # name must hold, so a name looks up only the names its own words can complete.
+        frequency: dict[str, int] = defaultdict(int)
+        for need, _ in containable:
+            for w in need:
+                frequency[w] += 1
+        self._contained: dict[str, list[tuple[frozenset[str], int]]] = defaultdict(list)
+        for need, idx in containable:
+            self._contained[min(need, key=lambda w: (frequency[w], w))].append((need, idx))
         # Brand names glued to other words ("MooreThreads Technology", "Huaweii"): every brand's
         # distinctive words without spaces, five letters or more, searched for in one pass.
         brand_keys = [k for k in self._brand_compact if len(k) >= 5]
@@ -1312,6 +1434,16 @@ class Screener:
                 shown = [
                     Match(m.list, m.entry, m.matched_name, m.kind, m.score, name, m.source)
                     for m in self._screen(displayed(name))
+                    if (m.source.name, m.entry.id) not in seen
+                ]
+                found = sorted([*found, *shown], key=_rank)
+            plain = decoded(name)
+            if plain is not None:
+                # "Hu&#97;wei", "Hu%61wei": screen what the spelling stands for as well.
+                seen = {(m.source.name, m.entry.id) for m in found}
+                shown = [
+                    Match(m.list, m.entry, m.matched_name, m.kind, m.score, name, m.source)
+                    for m in self.screen(plain)
                     if (m.source.name, m.entry.id) not in seen
                 ]
                 found = sorted([*found, *shown], key=_rank)
@@ -1442,6 +1574,13 @@ class Screener:
                     k = (info.name, entry.list_id, entry.id)
                     if k not in found or (kind == "exact" and found[k].kind != "exact"):
                         found[k] = Match(entry.list_id, entry, original, kind, 100.0, name, info)
+        # A listed name whose every word (stemmed; see _containment_words) stands in the name.
+        contained = self._contained
+        have = _containment_words(words)
+        for w in have:
+            for need, idx in contained.get(w, ()):
+                if need <= have:
+                    add(found, idx, "near", 90.0, name)
         # A brand entry whose distinctive words all appear in the name (its subsidiary).
         brands = self._brands
         if not brands.keys().isdisjoint(words):
@@ -1714,6 +1853,66 @@ def _cjk_pair_placed(query: str, candidate: str) -> bool:
             return True
         start = text.find(candidate, start + 1)
     return False
+
+
+# For containment (Screener._contained): spellings and word forms a listed name's words take in a
+# party's name without naming another party, and abbreviations a name writes for two words.
+_SPELLINGS = {"centre": "center", "defence": "defense", "licence": "license", "organisation": "organization"}
+_WRITTEN_OUT = {
+    "ic": ("integrated", "circuit"),
+    "semi": ("semiconductor",),
+    "rd": ("research", "development"),
+    "ai": ("artificial", "intelligence"),
+    "it": ("information", "technology"),
+    "sci": ("science",),
+    "acad": ("academy",),
+}
+_CONTAINMENT_STOP = _LINKING_WORDS | {"in", "at", "on", "de", "la"}
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """A word's crude stem for containment: British spelling as American, plural and -ing/-er endings off."""
+    word = _SPELLINGS.get(word, word)
+    if len(word) > 5 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for ending in ("ing", "ers", "er", "s"):
+        if len(word) - len(ending) >= 4 and word.endswith(ending) and not word.endswith("ss"):
+            return word[: -len(ending)]
+    return word
+
+
+def _containment_words(words: Sequence[str], *, written_out: bool = True) -> frozenset[str]:
+    """A normalized name's words as containment compares them: stemmed, linking words aside.
+
+    ``written_out``: a screened name's abbreviations stand for their words as well ("IC" for
+    "integrated circuit"); a listed name's words are only themselves.
+    """
+    out: set[str] = set()
+    for w in words:
+        if w in _CONTAINMENT_STOP:
+            continue
+        out.add(_stem(w))
+        if written_out:
+            for part in _WRITTEN_OUT.get(w, ()):
+                out.add(_stem(part))
+    return frozenset(out)
+
+
+_GENERIC_STEMS = frozenset(_stem(w) for w in _GENERIC_WORDS)
+
+
+def _specific_enough(need: frozenset[str]) -> bool:
+    """Whether a listed name's containment words name a party wherever they all stand.
+
+    Four words or more ("Semiconductor Manufacturing International Shenzhen": generic words,
+    but not together); three, one of them not generic; or two, neither generic. None may be a
+    letter or two: the initials and codes of the lists name nothing by themselves.
+    """
+    if any(len(w) < 3 for w in need):
+        return False
+    own = sum(1 for w in need if w not in _GENERIC_STEMS)
+    return len(need) >= 4 or (len(need) == 3 and own >= 1) or (len(need) == 2 and own == 2)
 
 
 def _distinctive(normalized: str) -> str:
