@@ -7,7 +7,9 @@ contradicted itself (:mod:`attest.scheduler.quarantine`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -15,8 +17,11 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
+
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError, InputTooLarge
+from attest.hardware.cc import EvidenceError, device_identity, parse_chain
 from attest.model.base import format_timestamp, require_aware
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status, VerificationResult
@@ -32,7 +37,14 @@ from attest.scheduler.quarantine import (
     is_cleared,
     quarantined_hosts,
 )
-from attest.verify import PolicyEvaluator, VerifyOptions, _claimed_hostname, chain_order_key, verify_and_open
+from attest.verify import (
+    PolicyEvaluator,
+    VerifyOptions,
+    _claimed_hostname,
+    _recheck_devices,
+    chain_order_key,
+    verify_and_open,
+)
 
 INVENTORY_SUFFIX = ".heartbeat.envelope.json"
 #: What the collector checked when it chose each key's newest envelope (see :func:`evidence_checks`).
@@ -140,9 +152,22 @@ def load_evidence(
             return host is not None and (host in wanted or host.split(".", 1)[0] in wanted)
 
         speakers = {chain_order_key(raw)[0] for _, raw in envelopes if wanted_host(raw)}
-        envelopes = [
+        chosen = [
             item for item in envelopes if wanted_host(item[1]) or chain_order_key(item[1])[0] in speakers
         ]
+        # And every envelope whose GPU evidence names a device the chosen ones name: one set of GPUs
+        # bound to another node key is a contradiction of these nodes too (hardware.gpu_two_nodes),
+        # seen only if that key's envelopes are verified beside them (red team: admit --nodes gpu-b
+        # allowed a node whose GPUs vouched for gpu-a as well).
+        devices_here = {d for _, raw in chosen for d in _claimed_devices(raw)}
+        if devices_here:
+            picked = {id(item) for item in chosen}
+            chosen += [
+                item
+                for item in envelopes
+                if id(item) not in picked and not devices_here.isdisjoint(_claimed_devices(item[1]))
+            ]
+        envelopes = chosen
     items = sorted(envelopes, key=lambda item: chain_order_key(item[1]))
     nonces, chains, devices = MemoryNonceStore(), MemoryChainStore(), MemoryDeviceStore()
     per_key: dict[str, dict[str, NodeEvidence]] = {}
@@ -156,6 +181,7 @@ def load_evidence(
     items = [item for item in items if not item[0].endswith(INVENTORY_SUFFIX)]
     found: dict[tuple[str, str], list[Contradiction]] = {}
     hosts_of_key: dict[str, set[str]] = {}
+    opened: list[tuple[VerificationResult, WorkloadManifest]] = []
     for name, raw in items:
         result, manifest = verify_and_open(
             raw,
@@ -170,6 +196,12 @@ def load_evidence(
         )
         if manifest is None or result.key_id is None:
             continue
+        opened.append((result, manifest))
+    for result, manifest in opened:
+        # A GPU that vouched for another key later in this order refuses this envelope as well, as
+        # Verifier.verify_many does: whichever node's evidence was read first, neither stands.
+        result = _recheck_devices(result, manifest, devices)
+        assert result.key_id is not None
         host, kid = manifest.node.hostname, result.key_id
         hosts_of_key.setdefault(kid, set()).add(host)
         found.setdefault((host, kid), []).extend(
@@ -233,6 +265,60 @@ def load_evidence(
         with contextlib.suppress(InputError):  # unwritable: the in-memory refusal above still holds
             quarantine.record(new, at=now)
     return newest
+
+
+class _ChainView(msgspec.Struct):
+    certificate_chain: str = ""
+
+
+class _GpuView(msgspec.Struct):
+    cc_evidence: _ChainView | None = None
+
+
+class _PredicateView(msgspec.Struct):
+    gpus: list[_GpuView] = []
+
+
+class _StatementView(msgspec.Struct):
+    predicate: _PredicateView | None = None
+
+
+class _EnvelopeView(msgspec.Struct):
+    payload: str = ""
+
+
+_READ_ENVELOPE = msgspec.json.Decoder(_EnvelopeView).decode
+_READ_STATEMENT = msgspec.json.Decoder(_StatementView).decode
+
+
+def _claimed_devices(raw: bytes) -> frozenset[str]:
+    """The GPU device identities an envelope's evidence names, read before anything is verified (to choose only).
+
+    The identities :func:`~attest.hardware.devices.gpu_devices` reads from the same certificate
+    chains (device certificates parsed once per chain text); empty for whatever cannot be read.
+    """
+    try:
+        payload = base64.b64decode(_READ_ENVELOPE(raw).payload)
+        predicate = _READ_STATEMENT(payload).predicate
+    except (msgspec.DecodeError, ValueError, TypeError):
+        return frozenset()
+    if predicate is None:
+        return frozenset()
+    return frozenset(
+        d
+        for g in predicate.gpus
+        if g.cc_evidence is not None and (d := _device_of_chain(g.cc_evidence.certificate_chain)) is not None
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _device_of_chain(chain: str) -> str | None:
+    """The device identity of a PEM chain's device certificate (position 1), or None (as gpu_devices skips it)."""
+    try:
+        certificates = parse_chain(chain.encode("utf-8"))
+    except EvidenceError:
+        return None
+    return device_identity(certificates[1]) if len(certificates) >= 2 else None
 
 
 def _said(host: str, rule: str, message: str, where: str) -> str:

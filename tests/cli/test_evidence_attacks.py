@@ -214,6 +214,39 @@ def test_b_one_set_of_gpus_bound_to_two_keys(lab: Path, cli: CliRunner) -> None:
         set(clash["evidence"]["keys"]) == {ra["key_id"], rb["key_id"]}
         and len(clash["evidence"]["devices"]) == 8
     )
+    # Admission refuses both nodes, whichever is asked for and whichever key sorts first (red team:
+    # `admit --nodes B` verified only that node's evidence and allowed it; without --nodes
+    # only the node verified second was quarantined). Each run reads a fresh copy of the spool.
+    both = sorted({str(ra["node"]), str(rb["node"])})
+    assert len(both) == 2
+    for nodes in (["--nodes", both[0]], ["--nodes", both[1]], []):
+        spool = lab / f"spool-{len(nodes)}-{nodes[-1] if nodes else 'all'}"
+        spool.mkdir()
+        for name in (a, b):
+            (spool / name).write_bytes((lab / name).read_bytes())
+        out = cli(
+            "admit",
+            "--tenant",
+            "tenant.json",
+            "--evidence",
+            spool.name,
+            "--trust",
+            "trust.json",
+            *pin(lab),
+            *nodes,
+            "--gpus",
+            "8",
+            "--format",
+            "json",
+            check_code=3,
+        )
+        decision = json.loads(out.stdout)
+        judged = {n["node"]: n for n in decision["nodes"]}
+        hosts = [nodes[1]] if nodes else both
+        assert sorted(judged) == sorted(hosts), decision
+        for host in hosts:
+            assert not judged[host]["allowed"] and "hardware.gpu_two_nodes" in judged[host]["message"], decision
+        assert not decision["allowed"]
 
 
 def test_d_a_binding_older_than_the_policy_allows_is_not_hardware_bound(lab: Path, cli: CliRunner) -> None:
