@@ -311,8 +311,9 @@ def write_private_key_bytes(path: Path, pem: bytes, *, overwrite: bool = False) 
         os.close(fd)
 
 
-def load_signing_key(path: Path) -> SigningKey:
-    """Load a private key file, refusing one that group or others can read."""
+def load_signing_key(file: str | os.PathLike[str]) -> SigningKey:
+    """Load a private key file (a path or its name), refusing one that group or others can read."""
+    path = Path(file)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -346,8 +347,9 @@ def load_signing_key(path: Path) -> SigningKey:
         raise KeyFileError(f"key {path}: {exc.message}", hint=exc.hint) from None
 
 
-def load_verifying_key(path: Path) -> VerifyingKey:
-    """Load a public key file (SubjectPublicKeyInfo PEM)."""
+def load_verifying_key(file: str | os.PathLike[str]) -> VerifyingKey:
+    """Load a public key file (SubjectPublicKeyInfo PEM), given as a path or its name."""
+    path = Path(file)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -221,3 +221,17 @@ def test_verify_takes_buffers_and_refuses_anything_else_without_raising() -> Non
         assert not key.public.verify(signature.hex(), data)
         assert not key.public.verify(signature, None)
         assert not key.public.verify(signature, data + b"!")
+
+
+def test_keys_load_from_a_path_or_its_name(tmp_path: Path) -> None:
+    """``attest.load_signing_key(path)`` as the README writes it: a str works as a Path does (red team)."""
+    key = SigningKey.generate()
+    write_private_key(tmp_path / "k", key)
+    (tmp_path / "k.pub").write_bytes(key.public.to_pem())
+    assert load_signing_key(str(tmp_path / "k")).key_id == key.key_id
+    assert load_verifying_key(str(tmp_path / "k.pub")).key_id == key.key_id
+    with pytest.raises(KeyFileError, match="does not exist"):
+        load_signing_key(str(tmp_path / "missing"))
+    (tmp_path / "k").chmod(0o644)
+    with pytest.raises(KeyFileError, match="mode 0644"):
+        load_signing_key(str(tmp_path / "k"))
