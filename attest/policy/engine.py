@@ -54,6 +54,7 @@ from attest.policy.registration import RegistrationEvidence, parent_named, prc_r
 from attest.policy.screening import (
     Match,
     Screener,
+    drawn_symbols,
     fold,
     load_list,
     normalize,
@@ -1460,7 +1461,21 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
                     remedy="write the party's legal name as registered",
                 )
             )
-        elif name not in identified and (scripts := unscreened_scripts(name)):
+            continue
+        if name in identified:
+            continue
+        if symbols := drawn_symbols(name):
+            out.append(
+                Finding(
+                    rule=f"policy.{rule.id}",
+                    severity=Severity.WARNING,
+                    message=f"the {role}'s name {name!r} draws letters with symbols ({' '.join(symbols)}) that "
+                    "screening does not read as letters, so finding no match does not clear it",
+                    evidence={"role": role, "name": name, "symbols": cast(JsonValue, symbols)},
+                    remedy="write the party's legal name as registered, in letters",
+                )
+            )
+        if scripts := unscreened_scripts(name):
             out.append(
                 Finding(
                     rule=f"policy.{rule.id}",

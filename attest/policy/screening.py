@@ -51,7 +51,6 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import html
 import io
 import json
 import re
@@ -63,8 +62,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from html.parser import HTMLParser
 from importlib import resources
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, cast
 from urllib.parse import unquote
@@ -276,8 +276,8 @@ def _confusables() -> dict[int, str]:
 
 
 _VARIANT_NAME = re.compile(
-    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL )?([A-Z])"
-    r"(?: WITH (?:STROKE|BAR|MIDDLE TILDE|DIAGONAL STROKE|TOPBAR|HOOK|CURL|LONG LEG|TAIL|SWASH TAIL)| BAR)*$"
+    r"LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL |DOTLESS |ANGLICANA |INSULAR |BROKEN |SCRIPT )?([A-Z])"
+    r"(?: WITH .+| BAR)?$"
 )
 
 
@@ -290,7 +290,19 @@ def _letter_variants() -> dict[int, str]:
     digit of another script (Arabic-Indic one, U+0661, is 1), so the skeleton below sees the digit.
     """
     out: dict[int, str] = {}
-    for block in [(0x00C0, 0x0250), (0x0250, 0x02B0), (0x1D00, 0x1D80), (0x2C60, 0x2C80), (0xA720, 0xA800)]:
+    # Every Latin block: a letter "with" anything (palatal hook, retroflex hook, oblique stroke,
+    # descender...), a dotless or Anglicana one, is its letter (red team: SMIꞔ, DȷI, BYꟈ, Ⱨuaꟃei).
+    for block in [
+        (0x00C0, 0x0250),
+        (0x0250, 0x02B0),
+        (0x1D00, 0x1DC0),
+        (0x1E00, 0x1F00),
+        (0x2C60, 0x2C80),
+        (0xA720, 0xA800),
+        (0xAB30, 0xAB70),
+        (0x10780, 0x107C0),
+        (0x1DF00, 0x1E000),
+    ]:
         for code in range(*block):
             found = _VARIANT_NAME.match(unicodedata.name(chr(code), ""))
             if found:
@@ -404,9 +416,16 @@ class _VisibleTable(dict[int, int | None]):
 _VISIBLE = _VisibleTable()
 
 
+# Look-alikes that NFKC would turn into other letters before the confusables table sees them: the
+# Greek lunate sigma Ϲ ϲ is C c to a reader, but NFKC makes it Σ σ (read as o), and yot ϳ is j.
+_BEFORE_NFKC = str.maketrans({"\u03f9": "C", "\u03f2": "c", "\u037f": "J", "\u03f3": "j"})
+
+
 def _visible(text: str) -> str:
     """NFKC, then every invisible character and combining mark removed (see above)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", text).translate(_VISIBLE))
+    return unicodedata.normalize(
+        "NFKC", unicodedata.normalize("NFKD", text.translate(_BEFORE_NFKC)).translate(_VISIBLE)
+    )
 
 
 def fold(name: str) -> str:
@@ -453,6 +472,29 @@ def unscreened_scripts(name: str) -> list[str]:
 
 
 _SCRIPT_NAMES = {"CJK": "Han", "HANGUL": "Hangul"}
+
+
+def drawn_symbols(name: str) -> list[str]:
+    """Symbols beside a letter or digit that the folding does not read as letters: ₩ in HUA₩EI, ○ in S○phg○.
+
+    Non-ASCII symbols (Unicode categories Sc, Sm, Sk, So) left in the folded name next to a
+    letter or digit draw a letter a reader sees and a screener does not; the trademark signs
+    (®, ©, ℗) are marks, not letters. ASCII symbols are read by the normalization itself ($ugon,
+    C@mbricon).
+    """
+    text = fold(name)
+    if text.isascii():
+        return []
+    found: set[str] = set()
+    for i, ch in enumerate(text):
+        if ch.isascii() or ch in _MARKS or unicodedata.category(ch)[0] != "S":
+            continue
+        if (i > 0 and text[i - 1].isalnum()) or (i + 1 < len(text) and text[i + 1].isalnum()):
+            found.add(ch)
+    return sorted(found)
+
+
+_MARKS = frozenset("®©℗")
 
 
 def normalize(name: str) -> str:
@@ -624,8 +666,28 @@ def _first_strong_is_rtl(text: str) -> bool:
     return False
 
 
-_ENCODED = re.compile(r"&#?\w+;|%[0-9A-Fa-f]{2}|\\[uUx][0-9A-Fa-f]{2}|<[^<>]*>")
-_TAG = re.compile(r"<[^<>]*>")
+_ENCODED = re.compile(r"&#?\w+|%[0-9A-Fa-f]{2}|\\[uUx][0-9A-Fa-f]{2}|<")
+
+
+class _TextOf(HTMLParser):
+    """The text an HTML renderer shows of a fragment: character references decoded, tags dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _html_text(text: str) -> str:
+    """What a browser shows of ``text`` read as HTML (a reference without its ";" decoded too)."""
+    parser = _TextOf()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)
+
+
 _ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2})")
 
 
@@ -643,7 +705,7 @@ def decoded(name: str) -> str | None:
     text = name
     for _ in range(3):
         before = text
-        text = _TAG.sub("", html.unescape(text))
+        text = _html_text(text)
         text = unquote(text, errors="replace")
         text = _ESCAPE.sub(lambda m: _unescape(m.group()), text)
         if text == before:
@@ -783,6 +845,31 @@ _ABBREVIATIONS = {
     "corpn": "corporation",
     # the plural of the commonest generic word: "Megvii Technologies" is the listed "Megvii Technology"
     "technologies": "technology",
+    # abbreviations a name writes with a full stop (red team: "Semiconductor Manufacturing Int. Corp.",
+    # "Natl. Univ. of Def. Tech.", "China Acad. of Eng. Physics")
+    "int": "international",
+    "def": "defense",
+    "defence": "defense",
+    "acad": "academy",
+    "nat": "national",
+    "phys": "physics",
+    # Chinese cities in their postal and Wade-Giles spellings: "Peking Computational Science Research
+    # Center" is the listed Beijing one (not Canton: a Swiss canton is no city)
+    "peking": "beijing",
+    "peiping": "beijing",
+    "kwangchow": "guangzhou",
+    "amoy": "xiamen",
+    "hsiamen": "xiamen",
+    "nanking": "nanjing",
+    "tientsin": "tianjin",
+    "tsingtao": "qingdao",
+    "chungking": "chongqing",
+    "hangchow": "hangzhou",
+    "soochow": "suzhou",
+    "foochow": "fuzhou",
+    "sian": "xian",
+    "shenchen": "shenzhen",
+    "wusih": "wuxi",
 }
 # The last step of normalization: each legal word to "" (dropped), each abbreviation to its words.
 # One set test (its keys) finds the common name, which has none.
@@ -1896,6 +1983,8 @@ def _containment_words(words: Sequence[str], *, written_out: bool = True) -> fro
         if written_out:
             for part in _WRITTEN_OUT.get(w, ()):
                 out.add(_stem(part))
+    if written_out:  # a word written in two ("Wu Xi", "Semi Conductor") is that word as well
+        out.update(_stem(a + b) for a, b in pairwise(words))
     return frozenset(out)
 
 

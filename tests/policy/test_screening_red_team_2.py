@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from attest.policy.screening import Screener, bundled_list, decoded, fold, unscreened_scripts
+from attest.policy.screening import Screener, bundled_list, decoded, drawn_symbols, fold, unscreened_scripts
 from tests.policy.evasion import bundled_lists_env
 from tests.policy.test_cli_scenarios import SG, _run, signed_case
 
@@ -23,6 +23,26 @@ F1_ENCLOSED = [
     ("🅷🆄🅰🆆🅴🅸 Technologies Co., Ltd.", "Huawei"),  # negative squared letters
     ("🅢🅜🅘🅒", "Semiconductor Manufacturing International"),  # negative circled letters
     ("🇮🇳🇸🇵🇺🇷", "Inspur"),  # regional indicators (two show as a flag)
+]
+# The re-attack of those fixes: unfolded Latin letters, a Greek letter NFKC turned into another,
+# abbreviations with a full stop, old romanisations of Chinese cities, a city in two words, and
+# HTML a browser reads otherwise than a pattern does.
+REPAIRED = [
+    ("SMIꞔ Pte. Ltd.", "Semiconductor Manufacturing International"),  # C with palatal hook
+    ("ꞩMIC", "Semiconductor Manufacturing International"),
+    ("SZ DȷI Technology Co., Ltd.", "DJI"),  # dotless j
+    ("BYꟈ", "BYD"),
+    ("Ⱨuaꟃei Technologies", "Huawei"),
+    ("ϹXMT", "ChangXin"),  # Greek lunate sigma
+    ("SMIϹ", "Semiconductor Manufacturing International"),
+    ("Semiconductor Manufacturing Int. Corp.", "Semiconductor Manufacturing International"),
+    ("Natl. Univ. of Def. Tech.", "National University of Defense Technology"),
+    ("China Acad. of Eng. Physics", "Academy of Engineering Physics"),
+    ("National Supercomputer Center Kwangchow", "Guangzhou"),
+    ("Peking Computational Science Research Center", "Beijing Computational Science Research Center"),
+    ("National Supercomputer Centre, Wu Xi", "National Supercomputing Center Wuxi"),
+    ("Hu&#97wei Technologies Co., Ltd.", "Huawei"),  # a reference without its ";"
+    ('Hu<a href="x>y">a</a>wei Technologies Co., Ltd.', "Huawei"),  # ">" inside a quoted attribute
 ]
 F4_VARIANTS = [
     ("National Supercomputer Centre Wuxi", "National Supercomputing Center Wuxi"),
@@ -82,6 +102,22 @@ def test_a_name_holding_every_word_of_a_listed_name_is_a_possible_match(
     ]
 
 
+@pytest.mark.parametrize(("name", "entry"), REPAIRED)
+def test_the_re_attacks_spellings_are_found(screener: Screener, name: str, entry: str) -> None:
+    found = screener.screen(name)
+    assert any(entry.casefold() in m.entry.name.casefold() for m in found), [(m.kind, m.entry.name) for m in found]
+
+
+def test_letters_drawn_with_symbols_the_folding_does_not_read_are_named() -> None:
+    assert drawn_symbols("HUA₩EI TECHNOLOGIES CO., LTD.") == ["₩"]
+    assert drawn_symbols("S○phg○") == ["○"]
+    assert drawn_symbols("Megv││") == ["│"]
+    assert drawn_symbols("₵ATL") == ["₵"]
+    # marks and symbols standing apart are not letters; ASCII symbols the normalization reads itself
+    for name in ("Acme® Ltd", "Tom ★ Jerry", "C++ Labs", "Müller AG", "$ugon", "Example AI Pte. Ltd."):
+        assert drawn_symbols(name) == [], name
+
+
 @pytest.mark.parametrize("name", F5_ENCODED)
 def test_a_name_spelled_through_a_text_encoding_is_screened_as_it_reads(screener: Screener, name: str) -> None:
     assert decoded(name) == "Huawei Technologies Co., Ltd."
@@ -134,6 +170,20 @@ CLI_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("f3-h3c", {"legal_name": "新华三半导体技术有限公司", "headquarters_country": "SG"}, "warning", "policy.screening"),
     ("f4-wuxi", {"legal_name": "National Supercomputer Centre Wuxi", "headquarters_country": "SG"}, "warning", "policy.screening"),
     ("f5-entity", {"legal_name": "Hu&#97;wei Technologies Co., Ltd.", "headquarters_country": "SG"}, "contraindicated", "policy.screening"),
+    # the re-attack: symbols the folding does not read are a warning, the rest are found
+    ("symbol-currency", {"legal_name": "HUA₩EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    ("symbol-shape", {"legal_name": "S○phg○", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    (
+        "owner-abbreviated",
+        {
+            "legal_name": "Example AI Pte. Ltd.",
+            "headquarters_country": "SG",
+            "owners": [{"legal_name": "Semiconductor Manufacturing Int. Corp.", "headquarters_country": "SG", "share_percent": 51}],
+        },
+        "contraindicated",
+        "policy.screening",
+    ),
+    ("hooked-letter", {"legal_name": "SMIꞔ Pte. Ltd.", "headquarters_country": "SG"}, "contraindicated", "policy.screening"),
     ("control", {"legal_name": "Example AI Pte. Ltd.", "headquarters_country": "SG"}, "affirming", ""),
 ]
 
