@@ -1466,26 +1466,23 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
             continue
         if symbols := drawn_symbols(name):
             out.append(
-                Finding(
-                    rule=f"policy.{rule.id}",
-                    severity=Severity.WARNING,
-                    message=f"the {role}'s name {name!r} draws letters with symbols ({' '.join(symbols)}) that "
-                    "screening does not read as letters, so finding no match does not clear it",
-                    evidence={"role": role, "name": name, "symbols": cast(JsonValue, symbols)},
-                    remedy="write the party's legal name as registered, in letters",
+                _not_cleared(
+                    rule,
+                    f"the {role}'s name {name!r} draws letters with symbols ({' '.join(symbols)}) that screening "
+                    "does not read as letters",
+                    {"role": role, "name": name, "symbols": cast(JsonValue, symbols)},
+                    "write the party's legal name as registered, in letters",
                 )
             )
         if scripts := unscreened_scripts(name):
             out.append(
-                Finding(
-                    rule=f"policy.{rule.id}",
-                    severity=Severity.WARNING,
-                    message=f"the {role}'s name {name!r} is written in {' and '.join(scripts)} script; the "
-                    "screening lists write their parties' names in Latin script, so finding no match there "
-                    "does not clear it",
-                    evidence={"role": role, "name": name, "scripts": cast(JsonValue, scripts)},
-                    remedy="write the party's legal name as registered in Latin script (its romanised or "
-                    "English registered name), or screen it by hand and record the review",
+                _not_cleared(
+                    rule,
+                    f"the {role}'s name {name!r} is written in {' and '.join(scripts)} script; the screening lists "
+                    "write their parties' names in Latin script",
+                    {"role": role, "name": name, "scripts": cast(JsonValue, scripts)},
+                    "write the party's legal name as registered in Latin script (its romanised or English "
+                    "registered name), or screen it by hand and record the review",
                 )
             )
     for lst in screener.lists:
@@ -1516,6 +1513,17 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
 
 
 _SEVERITY_ORDER = ["info", "warning", "contraindicated"]
+
+
+def _not_cleared(rule: ScreeningRule, why: str, evidence: dict[str, JsonValue], remedy: str) -> Finding:
+    """A warning that screening found no match for a name it could not fully read, so the match is not cleared."""
+    return Finding(
+        rule=f"policy.{rule.id}",
+        severity=Severity.WARNING,
+        message=f"{why}, so finding no match does not clear it",
+        evidence=evidence,
+        remedy=remedy,
+    )
 
 
 def _validity(ctx: _Context, rule: Rule) -> list[Finding]:
