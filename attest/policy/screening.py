@@ -307,6 +307,16 @@ def _letter_variants() -> dict[int, str]:
             found = _VARIANT_NAME.match(unicodedata.name(chr(code), ""))
             if found:
                 out[code] = found.group(1)
+    # Latin letters named otherwise that a reader takes for plain ones (third red team: ÐJI, ŊUDT,
+    # Naʇional, CꭓMT, SMꟾC, Bᵻren), and the ligatures and letters of European names (Æon, Œuvre,
+    # Þór) written as their letters.
+    for letter, plain in {
+        "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D",
+        "ŋ": "n", "Ŋ": "N", "ı": "i", "ſ": "s", "ĸ": "k", "ʇ": "t", "ꭓ": "x", "ꟾ": "I", "ᵻ": "i",
+        "ʞ": "k", "ɹ": "r", "ɯ": "m", "ʍ": "w", "ʎ": "y", "ɐ": "a", "ǝ": "e", "Ǝ": "E", "ɔ": "c",
+        "Ɔ": "C", "ꞁ": "l", "Ꞁ": "L", "ȷ": "j", "ɩ": "i", "Ɩ": "I", "ɪ": "i",
+    }.items():  # fmt: skip
+        out[ord(letter)] = plain
     out[0x019F] = "O"  # LATIN CAPITAL LETTER O WITH MIDDLE TILDE (barred O, Ɵ)
     out[0x0275] = "o"  # LATIN SMALL LETTER BARRED O (ɵ)
     # Cyrillic lower-case letters drawn as Latin small capitals ("Caмbricon"): м, т, к, н, в
@@ -466,7 +476,7 @@ def unscreened_scripts(name: str) -> list[str]:
     for ch in text:
         if ch.isalpha() and not ch.isascii():
             script = unicodedata.name(ch, "").split(" ", 1)[0]
-            if script != "LATIN":
+            if script not in ("LATIN", "MODIFIER"):  # an unread Latin or modifier letter is drawn_symbols
                 found.add(_SCRIPT_NAMES.get(script, script.title()))
     return sorted(found)
 
@@ -475,7 +485,7 @@ _SCRIPT_NAMES = {"CJK": "Han", "HANGUL": "Hangul"}
 
 
 def drawn_symbols(name: str) -> list[str]:
-    """Symbols beside a letter or digit that the folding does not read as letters: ₩ in HUA₩EI, ○ in S○phg○.
+    """Symbols beside a letter or digit, and Latin letters, that the folding does not read (₩ in HUA₩EI, a saltillo between the letters of SMIC).
 
     Non-ASCII symbols (Unicode categories Sc, Sm, Sk, So) left in the folded name next to a
     letter or digit draw a letter a reader sees and a screener does not; the trademark signs
@@ -487,7 +497,15 @@ def drawn_symbols(name: str) -> list[str]:
         return []
     found: set[str] = set()
     for i, ch in enumerate(text):
-        if ch.isascii() or ch in _MARKS or unicodedata.category(ch)[0] != "S":
+        if ch.isascii() or ch in _MARKS:
+            continue
+        if ch.isalpha():
+            # A Latin letter (or modifier letter) the folding left as it is: Ŋ, ʇ, ꞌ (third red team).
+            # Letters of other scripts are unscreened_scripts'.
+            if unicodedata.name(ch, "").startswith(("LATIN", "MODIFIER LETTER")):
+                found.add(ch)
+            continue
+        if unicodedata.category(ch)[0] != "S":
             continue
         if (i > 0 and text[i - 1].isalnum()) or (i + 1 < len(text) and text[i + 1].isalnum()):
             found.add(ch)
@@ -803,7 +821,7 @@ _ABBREVIATIONS = {
     "tech": "technology",
     "techs": "technology",
     "ind": "industry",
-    "inds": "industries",
+    "inds": "industry",
     "eng": "engineering",
     "elec": "electronics",
     "sci": "science",
@@ -845,6 +863,7 @@ _ABBREVIATIONS = {
     "corpn": "corporation",
     # the plural of the commonest generic word: "Megvii Technologies" is the listed "Megvii Technology"
     "technologies": "technology",
+    "industries": "industry",
     # abbreviations a name writes with a full stop (red team: "Semiconductor Manufacturing Int. Corp.",
     # "Natl. Univ. of Def. Tech.", "China Acad. of Eng. Physics")
     "int": "international",
@@ -853,6 +872,18 @@ _ABBREVIATIONS = {
     "acad": "academy",
     "nat": "national",
     "phys": "physics",
+    "polytech": "polytechnical",
+    "aero": "aeronautics",
+    "astro": "astronautics",
+    "engrg": "engineering",
+    "semicon": "semiconductor",
+    "semicond": "semiconductor",
+    "intern": "international",
+    "internat": "international",
+    "indus": "industry",
+    "mem": "memory",
+    "ctr": "center",
+    "technol": "technology",
     # Chinese cities in their postal and Wade-Giles spellings: "Peking Computational Science Research
     # Center" is the listed Beijing one (not Canton: a Swiss canton is no city)
     "peking": "beijing",

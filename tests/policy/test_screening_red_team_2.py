@@ -41,6 +41,18 @@ REPAIRED = [
     ("National Supercomputer Center Kwangchow", "Guangzhou"),
     ("Peking Computational Science Research Center", "Beijing Computational Science Research Center"),
     ("National Supercomputer Centre, Wu Xi", "National Supercomputing Center Wuxi"),
+    # the third pass: Latin letters named otherwise, and abbreviations and plurals not written out
+    ("SMꟾC Pte. Ltd.", "Semiconductor Manufacturing International"),  # I longa
+    ("SZ ÐJI Technology Co., Ltd.", "DJI"),  # eth
+    ("ŊUDT", "National University of Defense Technology"),
+    ("Naʇional Universiʇy of Ðefense Technology", "National University of Defense Technology"),
+    ("CꭓMT Singapore Pte. Ltd.", "ChangXin"),  # Latin chi
+    ("CATꞀ", "Contemporary Amperex"),  # turned L
+    ("Northwestern Polytech. Univ.", "Northwestern Polytechnical University"),
+    ("Harbin Engrg. Univ.", "Harbin Engineering University"),
+    ("Semiconductor Manuf. Internat. Corp.", "Semiconductor Manufacturing International"),
+    ("Aviation Industries Corporation of China", "Aviation Industry Corporation of China"),
+    ("Yangtze Mem. Tech.", "Yangtze Memory"),
     ("Hu&#97wei Technologies Co., Ltd.", "Huawei"),  # a reference without its ";"
     ('Hu<a href="x>y">a</a>wei Technologies Co., Ltd.', "Huawei"),  # ">" inside a quoted attribute
 ]
@@ -113,8 +125,21 @@ def test_letters_drawn_with_symbols_the_folding_does_not_read_are_named() -> Non
     assert drawn_symbols("S○phg○") == ["○"]
     assert drawn_symbols("Megv││") == ["│"]
     assert drawn_symbols("₵ATL") == ["₵"]
+    assert drawn_symbols("SꞌMꞌIꞌC") == ["ꞌ"]  # saltillo: a Latin letter the folding leaves as it is
+    assert drawn_symbols("SMǃC") == ["ǃ"]  # a click letter
     # marks and symbols standing apart are not letters; ASCII symbols the normalization reads itself
-    for name in ("Acme® Ltd", "Tom ★ Jerry", "C++ Labs", "Müller AG", "$ugon", "Example AI Pte. Ltd."):
+    for name in (
+        "Acme® Ltd",
+        "Tom ★ Jerry",
+        "C++ Labs",
+        "Müller AG",
+        "$ugon",
+        "Example AI Pte. Ltd.",
+        "Æon Credit Service",  # European letters are written as their letters
+        "Þórsmörk ehf",
+        "Œuvre SA",
+        "Ørsted A/S",
+    ):
         assert drawn_symbols(name) == [], name
 
 
@@ -184,6 +209,18 @@ CLI_CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "policy.screening",
     ),
     ("hooked-letter", {"legal_name": "SMIꞔ Pte. Ltd.", "headquarters_country": "SG"}, "contraindicated", "policy.screening"),
+    ("saltillo", {"legal_name": "SꞌMꞌIꞌC", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    (
+        "parent-eth",
+        {
+            "legal_name": "Example AI Pte. Ltd.",
+            "headquarters_country": "SG",
+            "ultimate_parent": {"legal_name": "SZ ÐJI Technology Co., Ltd.", "headquarters_country": "SG"},
+        },
+        "contraindicated",
+        "policy.screening",
+    ),
+    ("european-control", {"legal_name": "Æon Þórsmörk Pte. Ltd.", "headquarters_country": "SG"}, "affirming", ""),
     ("control", {"legal_name": "Example AI Pte. Ltd.", "headquarters_country": "SG"}, "affirming", ""),
 ]
 
