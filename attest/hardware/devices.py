@@ -9,6 +9,7 @@ never disagree about which device a GPU is, or for how long a node claims it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -30,15 +31,25 @@ def gpu_devices(gpus: Sequence[Gpu]) -> tuple[tuple[int, str, datetime | None], 
         ev = g.cc_evidence
         if ev is None:
             continue
-        try:
-            chain = parse_chain(ev.certificate_chain.encode("utf-8"))
-        except EvidenceError:
-            continue
-        if len(chain) < 2:
+        device = chain_device(ev.certificate_chain)
+        if device is None:
             continue
         since = ev.challenge.challenge.issued_at if ev.challenge else None
-        found.append((g.index, device_identity(chain[1]), since))
+        found.append((g.index, device, since))
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def chain_device(certificate_chain: str) -> str | None:
+    """The device identity of a PEM chain's device certificate (position 1); None if it has none or does not parse.
+
+    Remembered per chain text: a node's heartbeats repeat their binding's chains.
+    """
+    try:
+        chain = parse_chain(certificate_chain.encode("utf-8"))
+    except EvidenceError:
+        return None
+    return device_identity(chain[1]) if len(chain) >= 2 else None
 
 
 def claim_period(manifest: WorkloadManifest, since: datetime | None) -> tuple[datetime, datetime]:

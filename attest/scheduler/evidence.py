@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ import msgspec
 
 from attest.crypto.trust import TrustStore
 from attest.errors import InputError, InputTooLarge
-from attest.hardware.cc import EvidenceError, device_identity, parse_chain
+from attest.hardware.devices import chain_device
 from attest.model.base import format_timestamp, require_aware
 from attest.model.manifest import WorkloadManifest
 from attest.model.result import Status, VerificationResult
@@ -295,7 +294,7 @@ def _claimed_devices(raw: bytes) -> frozenset[str]:
     """The GPU device identities an envelope's evidence names, read before anything is verified (to choose only).
 
     The identities :func:`~attest.hardware.devices.gpu_devices` reads from the same certificate
-    chains (device certificates parsed once per chain text); empty for whatever cannot be read.
+    chains (:func:`~attest.hardware.devices.chain_device`); empty for whatever cannot be read.
     """
     try:
         payload = base64.b64decode(_READ_ENVELOPE(raw).payload)
@@ -307,18 +306,8 @@ def _claimed_devices(raw: bytes) -> frozenset[str]:
     return frozenset(
         d
         for g in predicate.gpus
-        if g.cc_evidence is not None and (d := _device_of_chain(g.cc_evidence.certificate_chain)) is not None
+        if g.cc_evidence is not None and (d := chain_device(g.cc_evidence.certificate_chain)) is not None
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _device_of_chain(chain: str) -> str | None:
-    """The device identity of a PEM chain's device certificate (position 1), or None (as gpu_devices skips it)."""
-    try:
-        certificates = parse_chain(chain.encode("utf-8"))
-    except EvidenceError:
-        return None
-    return device_identity(certificates[1]) if len(certificates) >= 2 else None
 
 
 def _said(host: str, rule: str, message: str, where: str) -> str:
