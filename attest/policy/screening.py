@@ -489,7 +489,7 @@ def drawn_symbols(name: str) -> list[str]:
 
     Non-ASCII symbols (Unicode categories Sc, Sm, Sk, So) left in the folded name next to a
     letter or digit draw a letter a reader sees and a screener does not; the trademark signs
-    (®, ©, ℗) are marks, not letters. ASCII symbols are read by the normalization itself ($ugon,
+    (®, ©, ℗) after a word are marks, not letters (inside one they are drawn letters too). ASCII symbols are read by the normalization itself ($ugon,
     C@mbricon).
     """
     text = fold(name)
@@ -497,8 +497,10 @@ def drawn_symbols(name: str) -> list[str]:
         return []
     found: set[str] = set()
     for i, ch in enumerate(text):
-        if ch.isascii() or ch in _MARKS:
+        if ch.isascii():
             continue
+        if ch in _MARKS and not (i + 1 < len(text) and text[i + 1].isalnum()):
+            continue  # a trademark sign after a word ("Acme®"); inside one ("HUA®EI") it draws a letter
         if ch.isalpha():
             # A Latin letter (or modifier letter) the folding left as it is: Ŋ, ʇ, ꞌ (third red team).
             # Letters of other scripts are unscreened_scripts'.
@@ -1975,15 +1977,14 @@ def _cjk_pair_placed(query: str, candidate: str) -> bool:
 
 # For containment (Screener._contained): spellings and word forms a listed name's words take in a
 # party's name without naming another party, and abbreviations a name writes for two words.
-_SPELLINGS = {"centre": "center", "defence": "defense", "licence": "license", "organisation": "organization"}
+# (Normalization has written out the one-word abbreviations already: _ABBREVIATIONS, both sides.)
+_SPELLINGS = {"centre": "center", "licence": "license", "organisation": "organization"}
 _WRITTEN_OUT = {
     "ic": ("integrated", "circuit"),
     "semi": ("semiconductor",),
     "rd": ("research", "development"),
     "ai": ("artificial", "intelligence"),
     "it": ("information", "technology"),
-    "sci": ("science",),
-    "acad": ("academy",),
 }
 _CONTAINMENT_STOP = _LINKING_WORDS | {"in", "at", "on", "de", "la"}
 

@@ -127,6 +127,7 @@ def test_letters_drawn_with_symbols_the_folding_does_not_read_are_named() -> Non
     assert drawn_symbols("₵ATL") == ["₵"]
     assert drawn_symbols("SꞌMꞌIꞌC") == ["ꞌ"]  # saltillo: a Latin letter the folding leaves as it is
     assert drawn_symbols("SMǃC") == ["ǃ"]  # a click letter
+    assert drawn_symbols("HUA®EI TECHNOLOGIES CO., LTD.") == ["®"]  # a mark inside a word draws a letter
     # marks and symbols standing apart are not letters; ASCII symbols the normalization reads itself
     for name in (
         "Acme® Ltd",
@@ -198,6 +199,7 @@ CLI_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     # the re-attack: symbols the folding does not read are a warning, the rest are found
     ("symbol-currency", {"legal_name": "HUA₩EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
     ("symbol-shape", {"legal_name": "S○phg○", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    ("mark-inside", {"legal_name": "HUA®EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
     (
         "owner-abbreviated",
         {
