@@ -235,3 +235,82 @@ def test_keys_load_from_a_path_or_its_name(tmp_path: Path) -> None:
     (tmp_path / "k").chmod(0o644)
     with pytest.raises(KeyFileError, match="mode 0644"):
         load_signing_key(str(tmp_path / "k"))
+
+
+# RFC 8032 section 7.1, TEST 1 and TEST 2: secret key, public key, message, signature.
+_RFC8032 = [
+    (
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+]
+_L = 2**252 + 27742317777372353535851937790883648493  # the order of Ed25519's base point
+
+
+def _openssl_accepts(public: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("vector", _RFC8032, ids=["test1", "test2"])
+def test_ed25519_verification_agrees_with_rfc8032_and_openssl(vector: tuple[str, str, str, str]) -> None:
+    """attest checks Ed25519 with libsodium: RFC 8032's vectors verify, and every mutation is refused by both."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    secret, public, message, signature = (bytes.fromhex(x) for x in vector)
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(secret)
+    assert private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw) == public
+    assert private.sign(message) == signature
+    key = VerifyingKey(ed25519.Ed25519PublicKey.from_public_bytes(public))
+    assert key.verify(signature, message) and _openssl_accepts(public, signature, message)
+    for i in range(len(signature)):
+        for bit in (0, 7):
+            bad = bytearray(signature)
+            bad[i] ^= 1 << bit
+            assert not key.verify(bytes(bad), message)
+            assert not _openssl_accepts(public, bytes(bad), message)
+    assert not key.verify(signature, message + b"\x00")
+    assert not key.verify(signature[:63], message) and not key.verify(signature + b"\x00", message)
+    # S + L: the same point equation with a non-canonical S. Both refuse it (RFC 8032 5.1.7).
+    s = int.from_bytes(signature[32:], "little") + _L
+    assert s < 2**256
+    malleated = signature[:32] + s.to_bytes(32, "little")
+    assert not key.verify(malleated, message) and not _openssl_accepts(public, malleated, message)
+
+
+def test_ed25519_verification_refuses_a_small_order_r_that_openssl_accepts() -> None:
+    """Stricter than OpenSSL: R the identity point, S = k*a, satisfies the bare equation; libsodium refuses it.
+
+    Only the key's holder can make such a signature, so it forges nothing; but a verifier that took it
+    would accept two signatures of one message, which the stricter check rules out.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    seed = bytes(range(32))
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    h = bytearray(hashlib.sha512(seed).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    a = int.from_bytes(h, "little")
+    message = b"heartbeat"
+    r = (1).to_bytes(32, "little")  # the identity point's encoding
+    k = int.from_bytes(hashlib.sha512(r + public + message).digest(), "little") % _L
+    signature = r + (k * a % _L).to_bytes(32, "little")
+    assert _openssl_accepts(public, signature, message)
+    assert not VerifyingKey(ed25519.Ed25519PublicKey.from_public_bytes(public)).verify(signature, message)
