@@ -10,7 +10,10 @@ as in a new process, and times by CPU time, in interleaved rounds, the best of e
 - CLI:         ``main(["verify", ..., N files])`` minus ``main`` of 1 file, over N - 1;
 - verify_many: :meth:`attest.Verifier.verify_many` of the same files' bytes, over N;
 - verify:      :meth:`attest.Verifier.verify` of each, in a loop, over N;
-- bare:        a bare Ed25519 verify of each envelope's signature over its PAE (the issue's unit).
+- bare:        a bare Ed25519 verify of each envelope's signature over its PAE (the issue's unit:
+               ``cryptography``, OpenSSL);
+- sodium:      the same with libsodium (``nacl.bindings.crypto_sign_open``), the primitive attest
+               checks Ed25519 with: sodium/CLI is what the command adds to its own signature check.
 
 CPU time by default; ``--wall`` times by the wall clock, where ``verify_many``'s signature
 checks ahead on another thread (a second core) overlap the judging.
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_verify import NOW, OPERATOR, make_envelopes, signatures_and_messages
+from cryptography.hazmat.primitives import serialization
+from nacl.bindings import crypto_sign_open
 
 import attest
 import attest.cli.verify as verify_cli
@@ -80,8 +85,15 @@ def run(n: int, rounds: int, clock: Callable[[], float] = time.process_time) -> 
         for sig, message in prepared:
             public.verify(sig, message)
 
+    raw_public = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def sodium() -> None:
+        for sig, message in prepared:
+            crypto_sign_open(sig + message, raw_public)
+
     contenders: dict[str, Callable[[], Any]] = {
         "bare": bare,
+        "sodium": sodium,
         "cli_1": lambda: cli(names[:1]),
         "cli_n": lambda: cli(names),
         "verify_many": lambda: fresh().verify_many(items, now=later),
@@ -98,6 +110,7 @@ def run(n: int, rounds: int, clock: Callable[[], float] = time.process_time) -> 
         "verify_many": best["verify_many"] / n,
         "verify": best["verify"] / n,
         "bare": best["bare"] / n,
+        "sodium": best["sodium"] / n,
     }
 
 
@@ -117,7 +130,8 @@ def main() -> int:
         f" Verifier.verify loop {r['verify'] * 1e6:.0f} us; the CLI adds"
         f" {r['cli'] / r['verify_many'] - 1:+.1%} to verify_many, {r['cli'] / r['verify'] - 1:+.1%} to verify;"
         f" bare Ed25519 verify {r['bare'] * 1e6:.0f} us: bare/CLI {r['bare'] / r['cli']:.2f},"
-        f" bare/verify_many {r['bare'] / r['verify_many']:.2f}"
+        f" bare/verify_many {r['bare'] / r['verify_many']:.2f}; libsodium's bare verify {r['sodium'] * 1e6:.0f} us:"
+        f" sodium/CLI {r['sodium'] / r['cli']:.2f}"
     )
     return 0
 
