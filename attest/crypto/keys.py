@@ -125,6 +125,22 @@ def ed25519_point_problem(raw: bytes) -> str | None:
     return None
 
 
+def _buffer_bytes(value: object) -> bytes | None:
+    """The bytes a buffer holds, in C order, whatever its shape or item size; None for anything else.
+
+    ``len()`` of a memoryview counts items, not bytes, and a subclass may answer anything: the
+    signature's length is checked on, and the primitive given, these very bytes.
+    """
+    if type(value) is bytes:
+        return value
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        return None
+    try:
+        return memoryview(value).tobytes()
+    except (BufferError, ValueError, TypeError):
+        return None
+
+
 class VerifyingKey:
     """A public key that checks signatures, with its algorithm and key id."""
 
@@ -208,20 +224,19 @@ class VerifyingKey:
         signature it accepts OpenSSL accepts too (``tests/crypto/test_keys.py`` checks both on
         RFC 8032's vectors and on malformed ones).
         """
+        sig, message = _buffer_bytes(signature), _buffer_bytes(data)
+        if sig is None or message is None:
+            return False
         if self._ecdsa is None:
-            if not isinstance(signature, (bytes, bytearray, memoryview)) or not isinstance(
-                data, (bytes, bytearray, memoryview)
-            ):
-                return False
-            if len(signature) != 64:
+            if len(sig) != 64:
                 return False
             try:
-                crypto_sign_open(bytes(signature) + bytes(data), self._raw)
+                crypto_sign_open(sig + message, self._raw)
             except (CryptoError, ValueError, TypeError):
                 return False
             return True
         try:
-            self._key.verify(signature, data, self._ecdsa)  # type: ignore[call-arg,arg-type]
+            self._key.verify(sig, message, self._ecdsa)  # type: ignore[call-arg]
         except (InvalidSignature, ValueError, TypeError):
             return False
         return True
@@ -238,18 +253,9 @@ class SigningKey:
                 f"unsupported private key type {type(key).__name__}",
                 hint="use ed25519, P-256 or P-384 keys",
             )
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            problem = ed25519_point_problem(
-                key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            )
-            if problem is not None:
-                raise KeyFileError(
-                    f"refusing a weak Ed25519 public key: {problem}",
-                    hint="such a key verifies forged signatures; it is no node's or log's real key",
-                )
         self._key = key
         self.algorithm = _algorithm_of(key)
-        self.public = VerifyingKey(key.public_key())
+        self.public = VerifyingKey(key.public_key())  # refuses a weak Ed25519 public key
 
     def __repr__(self) -> str:
         return f"SigningKey({self.algorithm.value}, key_id={self.key_id})"

@@ -314,3 +314,44 @@ def test_ed25519_verification_refuses_a_small_order_r_that_openssl_accepts() -> 
     signature = r + (k * a % _L).to_bytes(32, "little")
     assert _openssl_accepts(public, signature, message)
     assert not VerifyingKey(ed25519.Ed25519PublicKey.from_public_bytes(public)).verify(signature, message)
+
+
+def test_verify_reads_a_buffer_by_its_bytes_not_its_items() -> None:
+    """A memoryview's len() counts items: a 256-byte view of 64 four-byte items is no 64-byte signature.
+
+    Red team: libsodium took the first 64 bytes as the signature and the rest as the start of the
+    message, so a signature over ``prefix + data`` verified as one over ``data``.
+    """
+    from attest.crypto.keys import Algorithm, SigningKey
+
+    key = SigningKey.generate(Algorithm.ED25519)
+    data, prefix = b"pay 1 USD", b"X" * 192
+    over_more = key.sign(prefix + data)
+    assert key.public.verify(over_more, prefix + data)
+    assert not key.public.verify(memoryview(over_more + prefix).cast("I"), data)
+    assert not key.public.verify(memoryview(over_more + prefix).cast("B", (64, 4)), data)
+
+    class Short(bytes):
+        def __len__(self) -> int:
+            return 64
+
+        def __bytes__(self) -> bytes:
+            return bytes(64)
+
+    assert not key.public.verify(Short(over_more + prefix), data)
+    # A valid signature in any shape of buffer is still the same 64 bytes.
+    signature = key.sign(data)
+    assert key.public.verify(memoryview(signature).cast("B", (2, 32)), data)
+    assert key.public.verify(memoryview(signature).cast("Q"), memoryview(data))
+
+
+@pytest.mark.parametrize("algorithm", ["ed25519", "ecdsa-p256", "ecdsa-p384"])
+def test_verify_takes_non_contiguous_buffers_without_raising(algorithm: str) -> None:
+    """Red team: ECDSA raised BufferError on a strided view; every algorithm reads its bytes instead."""
+    from attest.crypto.keys import Algorithm, SigningKey
+
+    key = SigningKey.generate(Algorithm(algorithm))
+    signature = key.sign(b"ab")
+    assert key.public.verify(signature, memoryview(b"aabb")[::2])
+    assert key.public.verify(memoryview(bytes(x for s in signature for x in (s, 0)))[::2], b"ab")
+    assert not key.public.verify(signature, memoryview(b"abab")[::2])
