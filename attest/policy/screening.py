@@ -428,7 +428,11 @@ _VISIBLE = _VisibleTable()
 
 # Look-alikes that NFKC would turn into other letters before the confusables table sees them: the
 # Greek lunate sigma Ϲ ϲ is C c to a reader, but NFKC makes it Σ σ (read as o), and yot ϳ is j.
-_BEFORE_NFKC = str.maketrans({"\u03f9": "C", "\u03f2": "c", "\u037f": "J", "\u03f3": "j"})
+# The trademark signs ™ and ℠ are marks, as ® is, not the letters TM and SM that NFKC writes
+# ("HUAWEI™" is Huawei, not "huaweitm"); inside a word drawn_symbols names them.
+_BEFORE_NFKC = str.maketrans(
+    {"\u03f9": "C", "\u03f2": "c", "\u037f": "J", "\u03f3": "j", "\u2122": " ", "\u2120": " "}
+)
 
 
 def _visible(text: str) -> str:
@@ -488,14 +492,26 @@ def drawn_symbols(name: str) -> list[str]:
     """Symbols beside a letter or digit, and Latin letters, that the folding does not read (₩ in HUA₩EI, a saltillo between the letters of SMIC).
 
     Non-ASCII symbols (Unicode categories Sc, Sm, Sk, So) left in the folded name next to a
-    letter or digit draw a letter a reader sees and a screener does not; the trademark signs
-    (®, ©, ℗) after a word are marks, not letters (inside one they are drawn letters too). ASCII symbols are read by the normalization itself ($ugon,
-    C@mbricon).
+    letter or digit draw a letter a reader sees and a screener does not. So do symbols that
+    the folding writes out as several Latin letters or digits (NFKC: ™ is "TM", № is "No"), found in the
+    name as given: "HUA™EI" folds to "huatmei". The trademark signs (®, ©, ℗, ™, ℠) after a
+    word are marks, not letters; inside one they are drawn letters too. ASCII symbols are read
+    by the normalization itself ($ugon, C@mbricon).
     """
-    text = fold(name)
-    if text.isascii():
+    if name.isascii():
         return []
     found: set[str] = set()
+    given = name.translate(_VISIBLE)  # invisible characters and combining marks out, nothing expanded
+    for i, ch in enumerate(given):
+        if ch.isascii() or unicodedata.category(ch)[0] != "S":
+            continue
+        written = unicodedata.normalize("NFKC", ch)
+        if len(written) < 2 or not any(c.isascii() and c.isalnum() for c in written):
+            continue  # kept as a symbol (judged below, after folding) or read as its one letter (ⓦ)
+        after = i + 1 < len(given) and given[i + 1].isalnum()
+        if after or (ch not in _MARKS and i > 0 and given[i - 1].isalnum()):
+            found.add(ch)
+    text = fold(name)
     for i, ch in enumerate(text):
         if ch.isascii():
             continue
@@ -514,7 +530,7 @@ def drawn_symbols(name: str) -> list[str]:
     return sorted(found)
 
 
-_MARKS = frozenset("®©℗")
+_MARKS = frozenset("®©℗™℠")
 
 
 def normalize(name: str) -> str:

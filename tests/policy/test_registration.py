@@ -517,6 +517,7 @@ def test_uscc_written_in_the_value_is_strong() -> None:
         ("Shenzhen Acme Technology Co-Ltd", True),
         ("Shenzhen Acme Technology Co._Ltd.", True),
         ("Beijing Acme Technology Co., Ltd.\u00ae", True),
+        ("Beijing Acme Technology Co., Ltd.\u2122", True),  # ™ is a mark, as ® is, not the word "TM"
         ("Zhongguo Acme Keji Youxian Gongsi", False),  # 'China' first: a warning, as in English
         ("Acme Technology (Shunde) Co., Ltd.", True),
         ("Acme Technology (Hainan Free Trade Port) Co., Ltd.", True),
@@ -557,7 +558,6 @@ def test_neighbours_of_the_spellings_are_not_evidence(name: str, declared: str) 
         "Shenzhen Acme Technology Co., Ltd. t/a Acme SG",
         "Beijing Acme Technology Co., Ltd. d/b/a Acme",
         'Beijing Acme Technology Co., Ltd. "Acme"',
-        "Beijing Acme Technology Co., Ltd.\u2122",
         "Beijing Acme Technology Co., Ltd. (Singapore) Pte. Ltd.",  # another country's form: a warning
     ],
 )

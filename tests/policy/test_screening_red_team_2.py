@@ -128,9 +128,18 @@ def test_letters_drawn_with_symbols_the_folding_does_not_read_are_named() -> Non
     assert drawn_symbols("SꞌMꞌIꞌC") == ["ꞌ"]  # saltillo: a Latin letter the folding leaves as it is
     assert drawn_symbols("SMǃC") == ["ǃ"]  # a click letter
     assert drawn_symbols("HUA®EI TECHNOLOGIES CO., LTD.") == ["®"]  # a mark inside a word draws a letter
+    # signs the folding writes out as letters (™ is "TM"): found in the name as given (final review)
+    assert drawn_symbols("HUA™EI TECHNOLOGIES CO., LTD.") == ["™"]
+    assert drawn_symbols("HUA℠EI TECHNOLOGIES CO., LTD.") == ["℠"]
+    assert drawn_symbols("HUA№EI") == ["№"]
     # marks and symbols standing apart are not letters; ASCII symbols the normalization reads itself
     for name in (
         "Acme® Ltd",
+        "Acme™ Ltd",
+        "Acme℠ Services",
+        "Factory № 5",
+        "ⓐcme Ltd",  # an enclosed letter is read as its letter
+        "㈱東芝",  # ㈱ is (株), no Latin letter drawn (the script is unscreened_scripts')
         "Tom ★ Jerry",
         "C++ Labs",
         "Müller AG",
@@ -200,6 +209,9 @@ CLI_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("symbol-currency", {"legal_name": "HUA₩EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
     ("symbol-shape", {"legal_name": "S○phg○", "headquarters_country": "SG"}, "warning", "policy.screening"),
     ("mark-inside", {"legal_name": "HUA®EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    ("tm-inside", {"legal_name": "HUA™EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    ("sm-inside", {"legal_name": "HUA℠EI TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "warning", "policy.screening"),
+    ("tm-after", {"legal_name": "HUAWEI™ TECHNOLOGIES CO., LTD.", "headquarters_country": "SG"}, "contraindicated", "policy.screening"),
     (
         "owner-abbreviated",
         {
