@@ -1546,6 +1546,17 @@ def _check_classification(run: _Run, manifest: WorkloadManifest, catalog: Catalo
     run.classifications = hit[0]  # one tuple per GPU list: the policy finds its verdict by it
 
 
+_TPP_TOLERANCE = 0.01
+"""How far (relative) a declared TPP may stand from the catalog's: rounding and a catalog's revised figures."""
+
+
+def _tpp_differs(claimed: float | None, catalog: float | None) -> bool:
+    """Whether a GPU's declared TPP contradicts the catalog's (neither side silent, and beyond the tolerance)."""
+    if claimed is None or catalog is None:
+        return False
+    return abs(claimed - catalog) > max(0.1, _TPP_TOLERANCE * abs(catalog))
+
+
 def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> tuple[ChipClassification, ...]:
     """Each GPU's classification from the catalog, adding the findings about them to ``run``."""
     counts: dict[str, int] = {}
@@ -1562,12 +1573,14 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> tuple[
             expected.eccn,
             expected.paragraph,
         )
+        # The legal classification right, the figure it rests on not: a false statement signed all the same.
+        wrong_tpp = claimed is not None and not mismatch and _tpp_differs(claimed.tpp, expected.tpp)
         conflict = catalog.name_pci_conflict(gpu)
         if conflict is not None:
             conflicts.setdefault((conflict[0].id, conflict[1].id, gpu.name, gpu.pci.device_id), []).append(
                 gpu.index
             )
-        if derived.chip is not None and not mismatch:
+        if derived.chip is not None and not mismatch and not wrong_tpp:
             continue  # the common case: a known chip, declared as the catalog says
         where: dict[str, JsonValue] = {
             "index": gpu.index,
@@ -1595,6 +1608,21 @@ def _classify(run: _Run, manifest: WorkloadManifest, catalog: Catalog) -> tuple[
                     "catalog": expected.to_obj(),
                     "notes": list(derived.notes),
                 },
+            )
+        if claimed is not None and wrong_tpp:
+            run.add(
+                "classification.mismatch",
+                Severity.WARNING,
+                f"GPU {gpu.index} ({gpu.name}) is declared with TPP {claimed.tpp:g}; the catalog gives "
+                f"{expected.tpp:g} for it (its classification, {derived.paragraph or derived.eccn or 'not 3A090'}, "
+                "is as declared)",
+                {
+                    **where,
+                    "claimed": claimed.to_obj(),
+                    "catalog": expected.to_obj(),
+                    "notes": list(derived.notes),
+                },
+                remedy="declare the GPUs' classification as the chip catalog gives it (attest manifest writes it)",
             )
     for (pci_chip, name_chip, name, pci), indexes in conflicts.items():
         by_pci, by_name = catalog.get(pci_chip), catalog.get(name_chip)

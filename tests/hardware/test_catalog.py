@@ -172,6 +172,37 @@ def test_manifest_claiming_ear99_for_an_h100_is_flagged() -> None:
     assert r.trust_vector.hardware is Status.CONTRAINDICATED
 
 
+@pytest.mark.parametrize(
+    ("tpp", "flagged"),
+    [(100.0, True), (15000.0, True), (-15832.0, True), ("catalog+1%", True), ("catalog-0.5%", False), (None, False)],
+)
+def test_a_declared_tpp_the_catalog_contradicts_is_flagged(tpp: float | str | None, flagged: bool) -> None:
+    # The legal classification (3A090.a.1) as the catalog gives it, and a false TPP beside it: a signed
+    # false statement is not affirmed. Within rounding (1 %) it stands; a TPP left out claims nothing.
+    node = trusted_node()
+    m = node.manifest()
+    obj = m.to_obj()
+    figure = obj["gpus"][1]["classification"]["tpp"]
+    assert figure > 4800  # an H100's, from the catalog
+    if tpp == "catalog+1%":
+        tpp = round(figure * 1.011, 1)
+    elif tpp == "catalog-0.5%":
+        tpp = round(figure * 0.995, 1)
+    if tpp is None:
+        del obj["gpus"][1]["classification"]["tpp"]
+    else:
+        obj["gpus"][1]["classification"]["tpp"] = tpp
+    r = verify_envelope(node.envelope(type(m).from_obj(obj)), node.trust, now=NOW)
+    mismatch = [f for f in r.findings if f.rule == "classification.mismatch"]
+    if not flagged:
+        assert not mismatch and r.status is Status.AFFIRMING, r.findings
+        return
+    assert len(mismatch) == 1 and r.status is Status.WARNING, r.findings
+    assert f"declared with TPP {tpp:g}" in mismatch[0].message and "3A090.a.1" in mismatch[0].message
+    assert mismatch[0].evidence["index"] == 1 and mismatch[0].evidence["catalog"]["tpp"] == figure
+    assert r.trust_vector.hardware is Status.WARNING
+
+
 def test_manifest_with_an_unknown_chip_warns() -> None:
     node = trusted_node()
     obj = node.manifest().to_obj()
