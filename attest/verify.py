@@ -600,20 +600,49 @@ class Verifier:
         """
         at = require_aware(now) if now is not None else datetime.now(UTC)
         batch: Sequence[object] = items  # each item is read as it is judged (_pair), a list pair too
-        order = sorted(range(len(batch)), key=lambda i: chain_order_key(_pair(batch[i])[1]))
+        # The sort reads each envelope's frame (base64 decoded); the judging takes that reading
+        # again rather than making it twice, for the very bytes object it was made of
+        # (_KEEP_SPLITS bounds the memory held).
+        keys: list[tuple[str, int]] = []
+        splits: list[_Kept | None] = []
+        budget = _KEEP_SPLITS
+        for i in range(len(batch)):
+            raw_item = _pair(batch[i])[1]
+            key, one = _order_read(raw_item)
+            keys.append(key)
+            if one is not None and len(one[3]) <= budget:
+                budget -= len(one[3])
+                splits.append((raw_item, one))
+            else:
+                splits.append(None)
+        order = sorted(range(len(batch)), key=keys.__getitem__)
         results: dict[int, VerificationResult] = {}
         # the authenticated: their manifests, as signed, tell branches of a fork apart
         read: dict[int, _Run] = {}
         workers = _ahead_threads(len(order), threads)
+        max_bytes = self.options.max_bytes
         ahead = (
-            _SignaturesAhead(self.trust, [_pair(batch[i])[1] for i in order], workers, self.options.max_bytes)
+            _SignaturesAhead(
+                self.trust,
+                [_pair(batch[i])[1] for i in order],
+                [splits[i] for i in order],
+                workers,
+                max_bytes,
+            )
             if workers
             else None
         )
+        if ahead is not None:
+            splits = []  # the threads hold them now
         try:
             for position, i in enumerate(order):
                 label, raw = _pair(batch[i])
-                run = self._run(raw, now=at, source=label, ahead=ahead.get(position) if ahead else None)
+                if ahead is not None:
+                    checked = ahead.get(position)
+                else:
+                    kept, splits[i] = splits[i], None  # read once: its memory goes with it
+                    checked = _check_ahead(self.trust, raw, max_bytes, _split_of(kept, raw)) if kept else None
+                run = self._run(raw, now=at, source=label, ahead=checked)
                 results[i] = run.result()
                 if run.signed is not None or run.heartbeat is not None:
                     read[i] = run
@@ -702,15 +731,32 @@ def _ahead_threads(batch: int, threads: object) -> int:
     return max(0, min(4, cpus - 1))
 
 
-def _check_ahead(trust: TrustStore, raw: object, max_bytes: int) -> _Ahead | None:
+_Split = tuple[str, str, bytes, bytes]
+""":func:`split_one_signature` of an envelope: key id, signature text, signature, payload."""
+_Kept = tuple[object, _Split]
+"""A split kept for the judging: the very object it was read from, and the split."""
+
+_KEEP_SPLITS = 256 * 1024 * 1024
+"""The most payload bytes :meth:`Verifier.verify_many` keeps from its sort for the judging (the rest are read again)."""
+
+
+def _split_of(kept: _Kept, raw: object) -> _Split | None:
+    """The kept split if it was read from ``raw`` itself (the same object), else None."""
+    return kept[1] if kept[0] is raw else None
+
+
+def _check_ahead(trust: TrustStore, raw: object, max_bytes: int, one: _Split | None = None) -> _Ahead | None:
     """The one signature of a canonical in-toto envelope by a trusted, unrevoked key, checked; None for any other.
 
     Step 0's reading and signature check, and what :class:`_SignaturesAhead` runs on its threads.
+    ``one``: :func:`split_one_signature` of this very ``raw``, when it was read before (the sort of
+    :meth:`Verifier.verify_many`); the caller vouches that it is of this object.
     """
     try:
         if type(raw) is not bytes or len(raw) > max_bytes:
             return None  # a buffer may change before it is judged; an oversize one is not read
-        one = split_one_signature(raw)
+        if one is None:
+            one = split_one_signature(raw)
         if one is None:
             return None
         entry = trust.get(one[0])
@@ -731,8 +777,16 @@ class _SignaturesAhead:
     ``2 x threads`` tasks are ahead (their messages held meanwhile).
     """
 
-    def __init__(self, trust: TrustStore, raws: list[Bytes], threads: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        trust: TrustStore,
+        raws: list[Bytes],
+        splits: list[_Kept | None],
+        threads: int,
+        max_bytes: int,
+    ) -> None:
         self._trust, self._raws, self._max_bytes = trust, raws, max_bytes
+        self._splits = splits  # the sort's readings, by position (each let go once handed to a task)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="attest-signatures")
         self._tasks: dict[int, Future[list[_Ahead | None]]] = {}
         self._window = 2 * threads
@@ -744,9 +798,14 @@ class _SignaturesAhead:
         start = self._next * _AHEAD_CHUNK
         if start < len(self._raws):
             chunk = self._raws[start : start + _AHEAD_CHUNK]
+            kept = self._splits[start : start + _AHEAD_CHUNK]
+            self._splits[start : start + _AHEAD_CHUNK] = [None] * len(kept)
             trust, limit = self._trust, self._max_bytes
             self._tasks[self._next] = self._pool.submit(
-                lambda: [_check_ahead(trust, r, limit) for r in chunk]
+                lambda: [
+                    _check_ahead(trust, r, limit, _split_of(k, r) if k is not None else None)
+                    for r, k in zip(chunk, kept, strict=True)
+                ]
             )
             self._next += 1
 
@@ -2941,6 +3000,18 @@ def _claimed_hostname(raw: Bytes) -> str | None:
     """
     pred = _claims(raw)
     return None if pred is None else pred.node.hostname
+
+
+def _order_read(raw: Bytes) -> tuple[tuple[str, int], _Split | None]:
+    """:func:`chain_order_key` of ``raw``, and its frame's split when ``raw`` is bytes that split (for the judging to reuse)."""
+    try:
+        data = input_bytes(raw)
+        one = split_one_signature(data)  # the common envelope, by its frame (base64 by SIMD)
+        payload = one[3] if one is not None else _ORDER_ENVELOPE(data).payload  # type: ignore[attr-defined]
+        pred = _ORDER_STATEMENT(payload).predicate  # type: ignore[attr-defined]
+    except MSGSPEC_ERRORS:
+        return ("", -1), None
+    return (pred.node.key_id, pred.freshness.sequence), (one if data is raw else None)
 
 
 def _claims(raw: Bytes) -> Any:
