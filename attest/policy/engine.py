@@ -1129,6 +1129,10 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
     if match is not None:
         evidence["listed_country"] = country
         evidence["list_entry"] = cast(JsonValue, match.to_obj())
+        if not strong and match.kind == "near":
+            # It may be the listed party, headquartered there: admission holds it until reviewed
+            # (red team rt12: "DeepSeeek AI Pte. Ltd." and "ByteDanse Pte. Ltd." were admitted).
+            evidence["identity"] = "unconfirmed"
     if sign is not None:
         evidence["registration_evidence"] = sign.what
         evidence["registration_evidence_strong"] = sign.strong
@@ -1398,10 +1402,22 @@ def _screening(ctx: _Context, rule: Rule) -> list[Finding]:
                 )
             )
             continue
-        if m.kind == "near" and _SEVERITY_ORDER.index(listed) > _SEVERITY_ORDER.index("warning"):
+        if m.kind == "near" and (
+            _SEVERITY_ORDER.index(listed) > _SEVERITY_ORDER.index("warning")
+            or (
+                severity != "info"
+                and (
+                    m.source.brands
+                    or any(ctx.policy.groups_of(c, ctx.policy.homonym_never, ctx.at) for c in m.countries())
+                )
+            )
+        ):
             # A close match of an entry the policy refuses (a brand inside a longer name, a typo, a
-            # look-alike the normalization missed) is a possible match as well: it holds admission
-            # until reviewed, as a homonym does, and ``attest verify`` says warning.
+            # look-alike the normalization missed), or of one listed in D:5 or Macau whatever its
+            # list's severity (a 1260H "Chinese military company": the headquarters rule refuses
+            # its exact name), is a possible match as well: it holds admission until reviewed, as a
+            # homonym does, and ``attest verify`` says warning (red team rt12: "ChangXin Memory
+            # Technolgies" was admitted).
             evidence["identity"] = "unconfirmed"
             out.append(
                 Finding(
@@ -1516,12 +1532,17 @@ _SEVERITY_ORDER = ["info", "warning", "contraindicated"]
 
 
 def _not_cleared(rule: ScreeningRule, why: str, evidence: dict[str, JsonValue], remedy: str) -> Finding:
-    """A warning that screening found no match for a name it could not fully read, so the match is not cleared."""
+    """A warning that screening found no match for a name it could not fully read, so the match is not cleared.
+
+    The party's identity is unconfirmed (``"identity": "unconfirmed"``): ``attest admit`` and the
+    webhook hold the job until the name is written so that it can be screened (red team rt12:
+    "HUA₩EI Technologies" and Huawei in Arabic script were admitted).
+    """
     return Finding(
         rule=f"policy.{rule.id}",
         severity=Severity.WARNING,
         message=f"{why}, so finding no match does not clear it",
-        evidence=evidence,
+        evidence={**evidence, "identity": "unconfirmed"},
         remedy=remedy,
     )
 
@@ -1586,7 +1607,37 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     }
     ref = f" ({rule.reference})" if rule.reference else ""
     out: list[Finding] = []
-    if not fit.known:
+    # A point inside a prohibited country's polygon is in that country, whatever the declared
+    # accuracy, and whether or not the borders hold a polygon for the country declared: the
+    # tolerance is for a border drawn coarsely, not for a site across the strait (Xiamen declared
+    # as Taiwan, 10 km "accuracy"), nor for Shenzhen declared as Christmas Island (CX, no polygon).
+    strict = (
+        [] if fit.inside else [c for c in fit.found_in if c in _prohibited_places(ctx) and c != site.country]
+    )
+    if strict and any(ctx.policy.territories.get(c) == site.country for c in strict):
+        strict = []
+    if strict:
+        outside = (
+            f"{fit.distance_km:.1f} km outside {site.country}"
+            if fit.known
+            else f"and the bundled borders have no polygon for {site.country}"
+        )
+        out.append(
+            Finding(
+                rule="site.outside_country",
+                severity=Severity(rule.severity),
+                message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
+                f"({site.latitude:.4f}, {site.longitude:.4f}) lie in {', '.join(strict)}, where the policy "
+                f"prohibits controlled chips, {outside} (no tolerance inside a prohibited country){ref}",
+                evidence={
+                    **evidence,
+                    "distance_km": round(fit.distance_km, 3) if fit.known else None,
+                    "tolerance_km": 0.0,
+                },
+                remedy="declare the site's true country and coordinates",
+            )
+        )
+    elif not fit.known:
         out.append(
             Finding(
                 rule="site.country_unchecked",
@@ -1595,26 +1646,6 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
                 f"could not be checked against its declared country{ref}",
                 evidence=evidence,
                 remedy="declare the ISO 3166-1 alpha-2 code of the country the site is in",
-            )
-        )
-    elif (
-        not fit.inside
-        and (strict := [c for c in fit.found_in if c in _prohibited_places(ctx) and c != site.country])
-        and not any(ctx.policy.territories.get(c) == site.country for c in strict)
-    ):
-        # A point inside a prohibited country's polygon is in that country, whatever the declared
-        # accuracy: the tolerance is for a border drawn coarsely, not for a site across the strait
-        # (Xiamen declared as Taiwan, 10 km "accuracy").
-        out.append(
-            Finding(
-                rule="site.outside_country",
-                severity=Severity(rule.severity),
-                message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
-                f"({site.latitude:.4f}, {site.longitude:.4f}) lie in {', '.join(strict)}, where the policy "
-                f"prohibits controlled chips, {fit.distance_km:.1f} km outside {site.country} (no tolerance "
-                f"inside a prohibited country){ref}",
-                evidence={**evidence, "distance_km": round(fit.distance_km, 3), "tolerance_km": 0.0},
-                remedy="declare the site's true country and coordinates",
             )
         )
     elif not fit.within(tolerance) and not any(

@@ -28,6 +28,10 @@ Strong evidence (the headquarters rule counts the party as CN, at the rule's sev
   company registered there);
 - a branch in such a place of a company whose name ends with that form ("Acme Technology Co.,
   Ltd. Shenzhen Branch");
+- a name written in pinyin that holds the word of a Chinese institution (Daxue 大学, Xueyuan 学院,
+  Yanjiuyuan 研究院, Yanjiusuo 研究所, Kexueyuan 科学院; spaced or glued too): "Haerbin Gongye
+  Daxue" is 哈尔滨工业大学 (a warning from a party declared in TW; a company's form in pinyin with
+  no PRC place, Gongsi 公司 or Jituan 集团, a warning);
 - a Chinese-script name that starts with, or brackets, a PRC place (香港, 澳门 too) and ends with
   有限公司, 股份有限公司, 有限责任公司, 合伙企业, 集团 or 公司, or a branch (分公司, 办事处, 代表处)
   of such a company or in such a place (深圳市…有限公司新加坡分公司, …有限公司深圳分公司).
@@ -988,11 +992,70 @@ def _english_evidence(text: str, declared: str) -> list[RegistrationEvidence]:
                 signs.append(
                     RegistrationEvidence(strong, f"{_where(found[0])} in brackets and {form_text} last")
                 )
+    words = _words(text)
+    pinyin = _pinyin_institution(words)
+    if pinyin is not None:
+        # "Haerbin Gongye Daxue", "Zhongguo Gongcheng Wuli Yanjiuyuan": a Chinese institution's name
+        # written out in pinyin, whatever country is declared; a warning only from a party declared
+        # in TW (its institutions write Hanyu Pinyin too) (red team rt12). A company's form in
+        # pinyin (Gongsi, Jituan) with no PRC place is a warning, as "China ... Co., Ltd." is.
+        signs.append(
+            RegistrationEvidence(
+                declared != "TW" and pinyin[0] not in _PINYIN_COMPANY,
+                f"it holds the pinyin {pinyin[0]!r} ({pinyin[1]}): a Chinese organisation's name written in pinyin",
+            )
+        )
     if not signs:
         return []
     best = max(signs, key=lambda s: s.strong)
     what = "its name is a PRC enterprise name" if best.strong else "its name reads as a PRC enterprise name"
     return [RegistrationEvidence(best.strong, f"{what}: {best.what}")]
+
+
+# The word(s) of a Chinese organisation's kind in its name written in Hanyu Pinyin, and what they say:
+# no other language writes these words, so a name holding one is the Chinese name of an organisation.
+_PINYIN_ENDINGS = {
+    ("daxue",): "大学, university",
+    ("da", "xue"): "大学, university",
+    ("xueyuan",): "学院, college or academy",
+    ("xue", "yuan"): "学院, college or academy",
+    ("yanjiuyuan",): "研究院, research institute",
+    ("yanjiu", "yuan"): "研究院, research institute",
+    ("yan", "jiu", "yuan"): "研究院, research institute",
+    ("yanjiusuo",): "研究所, research institute",
+    ("yanjiu", "suo"): "研究所, research institute",
+    ("yan", "jiu", "suo"): "研究所, research institute",
+    ("kexueyuan",): "科学院, academy of sciences",
+    ("jituan",): "集团, group",
+    ("gongsi",): "公司, company",
+    ("youxian", "gongsi"): "有限公司, limited company",
+}
+
+
+_PINYIN_COMPANY = frozenset({"gongsi", "jituan", "youxian gongsi"})
+"""The pinyin of a company's form: a warning alone (an institution's word is strong)."""
+
+
+def _pinyin_institution(words: Sequence[str]) -> tuple[str, str] | None:
+    """The pinyin word of a Chinese organisation in a name (its text and its meaning), or None.
+
+    Anywhere among two or more words ("Haerbin Gongye Daxue", "Haerbin Gongye Daxue Pte. Ltd."),
+    spaced ("Da Xue"), or glued to the words before it ("HaerbinGongyeDaxue"); "Daxue" alone names
+    nothing.
+    """
+    if len(words) > 1:
+        for size in (3, 2, 1):
+            for at in range(len(words) - size + 1):
+                if (meaning := _PINYIN_ENDINGS.get(tuple(words[at : at + size]))) is not None:
+                    return " ".join(words[at : at + size]), meaning
+    for word in words:
+        for ending in _PINYIN_GLUED:
+            if word.endswith(ending) and len(word) > len(ending):
+                return ending, _PINYIN_ENDINGS[(ending,)]
+    return None
+
+
+_PINYIN_GLUED = tuple(sorted((k[0] for k in _PINYIN_ENDINGS if len(k) == 1), key=len, reverse=True))
 
 
 def _where_cjk(place: str) -> str:

@@ -919,6 +919,35 @@ _ABBREVIATIONS = {
     "sian": "xian",
     "shenchen": "shenzhen",
     "wusih": "wuxi",
+    **{
+        # The words of an institution's name in the languages of Europe and Latin America, folded (no
+        # accents), as the lists write them in English (red team rt12: "Instituto de Tecnología de
+        # Pekín" is the listed Beijing Institute of Technology, "Université nationale de technologie
+        # de défense" the National University of Defense Technology)
+        word: english
+        for english, words in {
+            "university": "universidad universite universitat universidade universita universiteit uniwersytet",
+            "institute": "instituto institut istituto instytut",
+            "technology": "tecnologia technologie tecnologico tecnologica technologique technologisch",
+            "technical": "tecnica tecnico technique technische technischen technisch",
+            "national": "nacional nationale nazionale nationaal",
+            "defense": "defensa defesa difesa verteidigung",
+            "polytechnical": "politecnica politecnico polytechnique polytechnische",
+            "northwestern": "noroeste nordouest nordoccidentale nordwest",
+            "academy": "academia academie akademie accademia",
+            "science": "ciencia ciencias sciences wissenschaft scienza",
+            "engineering": "ingenieria ingenierie ingegneria",
+            "physics": "fisica physique physik",
+            "research": "investigacion recherche forschung ricerca pesquisa",
+            "center": "centro centre zentrum",
+            "beijing": "pekin pequim pechino",
+            "china": "chine cina",
+            "chinese": "chino chinois chinoise chinesische cinese",
+            "aeronautics": "aeronautica aeronautique",
+            "astronautics": "astronautica astronautique",
+        }.items()
+        for word in words.split()
+    },
 }
 # The last step of normalization: each legal word to "" (dropped), each abbreviation to its words.
 # One set test (its keys) finds the common name, which has none.
@@ -1844,7 +1873,8 @@ class Screener:
 # "National Supercomputing Center Wuxi"; "Wuxi Microelectronics Research Center" is not either).
 _GENERIC_WORDS = frozenset(
     """
-    technology technologies tech semiconductor semiconductors international group holding holdings systems
+    technology technologies tech technical polytechnic polytechnical semiconductor semiconductors international
+    group holding holdings systems
     system electronics electronic industries industrial global science sciences scientific information
     network networks software solutions services service trading manufacturing memory memories digital data
     cloud intelligent intelligence micro microelectronics computing computer communications communication
