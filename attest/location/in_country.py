@@ -12,6 +12,7 @@ the countries that claim them. Distances are great-circle distances (haversine o
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import shapely
@@ -80,3 +81,60 @@ def containing(borders: Borders, latitude: float, longitude: float) -> tuple[str
         ):
             found.update([f.iso] if f.iso else f.claimants)
     return tuple(sorted(found))
+
+
+def depth_km(borders: Borders, country: str, latitude: float, longitude: float) -> float:
+    """How far inside ``country``'s area the point lies: the distance to its boundary (0 outside or unknown).
+
+    The bundled polygons are grown a little outward (``scripts/build_borders.py``), so two
+    neighbours overlap along their border: a point in both lies on the side it is deeper in.
+    """
+    code = country.upper()
+    if code not in borders.codes:
+        return 0.0
+    union = borders.area([code]).union
+    if not shapely.intersects_xy(union, longitude, latitude):
+        return 0.0
+    near, _ = nearest_points(shapely.boundary(union), Point(longitude, latitude))
+    return haversine_km(latitude, longitude, near.y, near.x)
+
+
+# Countries (ISO 3166-1 alpha-2) the bundled borders hold no polygon for: small territories, each
+# within these boxes (south, west, north, east; degrees, generous by ~0.2 deg), so that a site
+# declared there can still be told to be elsewhere.
+TERRITORY_BOXES: dict[str, tuple[tuple[float, float, float, float], ...]] = {
+    "BQ": ((11.8, -68.6, 12.5, -68.0), (17.3, -63.5, 17.8, -62.7)),  # Bonaire; Saba and Sint Eustatius
+    "BV": ((-54.7, 3.0, -54.2, 3.7),),  # Bouvet Island
+    "CC": ((-12.4, 96.6, -11.6, 97.1),),  # Cocos (Keeling) Islands
+    "CX": ((-10.8, 105.3, -10.2, 105.9),),  # Christmas Island
+    "GF": ((1.9, -54.9, 6.0, -51.3),),  # French Guiana
+    "GP": ((15.6, -62.0, 16.7, -60.8),),  # Guadeloupe
+    "MQ": ((14.2, -61.4, 15.1, -60.6),),  # Martinique
+    "RE": ((-21.6, 55.0, -20.7, 56.0),),  # Réunion
+    "SJ": ((74.1, 9.8, 81.1, 34.0), (70.6, -9.3, 71.4, -7.7)),  # Svalbard; Jan Mayen
+    "TK": ((-9.7, -172.8, -8.3, -170.9),),  # Tokelau
+    "YT": ((-13.2, 44.8, -12.4, 45.5),),  # Mayotte
+}
+
+
+def territory_distance_km(country: str, latitude: float, longitude: float) -> float | None:
+    """How far the point lies outside the boxes of a country without a polygon (0 inside); None if it has none."""
+    boxes = TERRITORY_BOXES.get(country.upper())
+    if boxes is None:
+        return None
+    best = math.inf
+    for south, west, north, east in boxes:
+        lat = min(max(latitude, south), north)
+        lon = min(max(longitude, west), east)
+        best = min(best, haversine_km(latitude, longitude, lat, lon))
+    return best
+
+
+def in_any(borders: Borders, codes: Iterable[str], latitude: float, longitude: float) -> bool:
+    """Whether the point lies in the area of any of ``codes`` (those the borders hold; disputed areas too).
+
+    One test against their cached union: what tells, for a site inside its own country, whether a
+    neighbour's polygon holds it too, before :func:`containing` names which (~2 ms).
+    """
+    known = sorted({c.upper() for c in codes} & set(borders.codes))
+    return bool(known) and bool(shapely.intersects_xy(borders.area(known).union, longitude, latitude))

@@ -26,7 +26,13 @@ from attest._internal.memo import ByIdentity
 from attest.errors import InputError
 from attest.hardware.catalog import Catalog, ChipClassification, bundled_catalog
 from attest.location.borders import bundled_borders
-from attest.location.in_country import country_fit
+from attest.location.in_country import (
+    containing,
+    country_fit,
+    depth_km,
+    in_any,
+    territory_distance_km,
+)
 from attest.model.countries import ACCEPTED_COUNTRY_CODES
 from attest.model.manifest import Identifier, WorkloadManifest
 from attest.model.policy import (
@@ -1098,7 +1104,11 @@ def _headquarters(ctx: _Context, rule: Rule) -> list[Finding]:
                 remedy="declare the country of the party's principal place of business, or attach a licence",
             )
         ]
-    name, country, role, groups, declared, match, sign = (strong or hits)[-1]
+    # Without a strong hit, a near match of a listed or China-placed party is the one reported: it
+    # holds admission (below), and weaker evidence about another party must not hide it (red team
+    # rt13: a parent "Canton Road Holdings Ltd." hid "DeepSeeek AI Pte. Ltd.").
+    near = [h for h in hits if h[5] is not None and h[5].kind == "near"]
+    name, country, role, groups, declared, match, sign = (strong or near or hits)[-1]
     severity = (
         Severity(rule.severity)
         if strong
@@ -1611,23 +1621,59 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     # accuracy, and whether or not the borders hold a polygon for the country declared: the
     # tolerance is for a border drawn coarsely, not for a site across the strait (Xiamen declared
     # as Taiwan, 10 km "accuracy"), nor for Shenzhen declared as Christmas Island (CX, no polygon).
-    strict = (
-        [] if fit.inside else [c for c in fit.found_in if c in _prohibited_places(ctx) and c != site.country]
-    )
-    if strict and any(ctx.policy.territories.get(c) == site.country for c in strict):
-        strict = []
-    if strict:
-        outside = (
-            f"{fit.distance_km:.1f} km outside {site.country}"
-            if fit.known
-            else f"and the bundled borders have no polygon for {site.country}"
+    places = _prohibited_places(ctx)
+    found_in = fit.found_in
+    if fit.inside and in_any(bundled_borders(), places - {site.country}, site.latitude, site.longitude):
+        # inside its declared country, and in a prohibited neighbour's polygon too: which ones
+        found_in = containing(bundled_borders(), site.latitude, site.longitude)
+    prohibited = [c for c in found_in if c in places and c != site.country]
+    if prohibited and any(ctx.policy.territories.get(c) == site.country for c in prohibited):
+        prohibited = []
+    if fit.inside and (site.country in places or ctx.policy.territories.get(site.country) in prohibited):
+        # declared in a prohibited place itself (its own rules judge it), or in a territory the
+        # policy reads as that country (Macau's polygon overlapping China's)
+        prohibited = []
+    both = bool(prohibited) and fit.inside
+    if both:
+        # In the declared country's polygon and a prohibited one's: the polygons are coarse and grown
+        # a little outward, so neighbours overlap along a border (and a disputed area is every
+        # claimant's). Which side the point is on, they cannot tell (red team rt13: Ivangorod, in
+        # Russia, declared as Estonia, was affirming; Narva, across the river, is in Estonia): a
+        # warning that holds admission, never affirming. How deep it lies in each is given.
+        borders = bundled_borders()
+        own = depth_km(borders, site.country, site.latitude, site.longitude)
+        theirs = max(depth_km(borders, c, site.latitude, site.longitude) for c in prohibited)
+        out.append(
+            Finding(
+                rule="site.border_unresolved",
+                severity=Severity.WARNING,
+                message=f"site {site.facility_id} is declared in {site.country} and its coordinates "
+                f"({site.latitude:.4f}, {site.longitude:.4f}) lie where the bundled borders of {site.country} "
+                f"and {', '.join(prohibited)} (where the policy prohibits controlled chips) overlap, "
+                f"{own:.1f} km inside {site.country}'s and {theirs:.1f} km inside the other's: the borders "
+                f"cannot tell the side{ref}",
+                evidence={
+                    **evidence,
+                    "found_in": list(found_in),
+                    "depth_km": {site.country: round(own, 3), "prohibited": round(theirs, 3)},
+                    "location": "unconfirmed",
+                },
+                remedy="have the site's location reviewed (its address, or landmark measurements: attest "
+                "locate) before controlled chips run there",
+            )
         )
+        prohibited = []
+    if prohibited:
+        if fit.known:
+            outside = f"{fit.distance_km:.1f} km outside {site.country}"
+        else:
+            outside = f"and the bundled borders have no polygon for {site.country}"
         out.append(
             Finding(
                 rule="site.outside_country",
                 severity=Severity(rule.severity),
                 message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
-                f"({site.latitude:.4f}, {site.longitude:.4f}) lie in {', '.join(strict)}, where the policy "
+                f"({site.latitude:.4f}, {site.longitude:.4f}) lie in {', '.join(prohibited)}, where the policy "
                 f"prohibits controlled chips, {outside} (no tolerance inside a prohibited country){ref}",
                 evidence={
                     **evidence,
@@ -1637,17 +1683,36 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
                 remedy="declare the site's true country and coordinates",
             )
         )
+    elif both:
+        pass  # said above
     elif not fit.known:
-        out.append(
-            Finding(
-                rule="site.country_unchecked",
-                severity=Severity.WARNING,
-                message=f"the bundled borders have no polygon for {site.country}; the site's coordinates "
-                f"could not be checked against its declared country{ref}",
-                evidence=evidence,
-                remedy="declare the ISO 3166-1 alpha-2 code of the country the site is in",
+        away = territory_distance_km(site.country, site.latitude, site.longitude)
+        if away is not None and away > tolerance:
+            # No polygon, but the territory's box: a site far from it is elsewhere (red team rt13:
+            # Christmas Island declared for a point at sea off Hong Kong).
+            where = f"in {', '.join(fit.found_in)}" if fit.found_in else "in no country"
+            out.append(
+                Finding(
+                    rule="site.outside_country",
+                    severity=Severity(rule.severity),
+                    message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
+                    f"({site.latitude:.4f}, {site.longitude:.4f}) lie {where}, {away:.1f} km outside the "
+                    f"bounds of {site.country} (allowed: {tolerance:.1f} km){ref}",
+                    evidence={**evidence, "distance_km": round(away, 3)},
+                    remedy="declare the site's true country and coordinates",
+                )
             )
-        )
+        else:
+            out.append(
+                Finding(
+                    rule="site.country_unchecked",
+                    severity=Severity.WARNING,
+                    message=f"the bundled borders have no polygon for {site.country}; the site's coordinates "
+                    f"could not be checked against its declared country's border{ref}",
+                    evidence=evidence,
+                    remedy="declare the ISO 3166-1 alpha-2 code of the country the site is in",
+                )
+            )
     elif not fit.within(tolerance) and not any(
         ctx.policy.territories.get(c) == site.country for c in fit.found_in
     ):

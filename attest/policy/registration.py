@@ -29,7 +29,8 @@ Strong evidence (the headquarters rule counts the party as CN, at the rule's sev
 - a branch in such a place of a company whose name ends with that form ("Acme Technology Co.,
   Ltd. Shenzhen Branch");
 - a name written in pinyin that holds the word of a Chinese institution (Daxue 大学, Xueyuan 学院,
-  Yanjiuyuan 研究院, Yanjiusuo 研究所, Kexueyuan 科学院; spaced or glued too): "Haerbin Gongye
+  Yanjiuyuan 研究院, Yanjiusuo 研究所, Kexueyuan 科学院, Shiyanshi 实验室, Gongda 工大; spaced or
+  glued too; Wade-Giles Ta-hsueh 大學, Hsueh-yuan 學院): "Haerbin Gongye
   Daxue" is 哈尔滨工业大学 (a warning from a party declared in TW; a company's form in pinyin with
   no PRC place, Gongsi 公司 or Jituan 集团, a warning);
 - a Chinese-script name that starts with, or brackets, a PRC place (香港, 澳门 too) and ends with
@@ -1026,13 +1027,26 @@ _PINYIN_ENDINGS = {
     ("yanjiu", "suo"): "研究所, research institute",
     ("yan", "jiu", "suo"): "研究所, research institute",
     ("kexueyuan",): "科学院, academy of sciences",
+    ("kexue", "yuan"): "科学院, academy of sciences",
+    ("ke", "xue", "yuan"): "科学院, academy of sciences",
+    ("shiyanshi",): "实验室, laboratory",
+    ("shiyan", "shi"): "实验室, laboratory",
+    ("shi", "yan", "shi"): "实验室, laboratory",
+    ("gongda",): "工大, university of technology",
+    # Wade-Giles, as older and Taiwanese names write them
+    ("ta", "hsueh"): "大學, university",
+    ("tahsueh",): "大學, university",
+    ("hsueh", "yuan"): "學院, college or academy",
+    ("yen", "chiu", "yuan"): "研究院, research institute",
+    ("yen", "chiu", "so"): "研究所, research institute",
+    ("gong", "si"): "公司, company",
     ("jituan",): "集团, group",
     ("gongsi",): "公司, company",
     ("youxian", "gongsi"): "有限公司, limited company",
 }
 
 
-_PINYIN_COMPANY = frozenset({"gongsi", "jituan", "youxian gongsi"})
+_PINYIN_COMPANY = frozenset({"gongsi", "gong si", "jituan", "youxian gongsi"})
 """The pinyin of a company's form: a warning alone (an institution's word is strong)."""
 
 

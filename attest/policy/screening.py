@@ -919,6 +919,11 @@ _ABBREVIATIONS = {
     "sian": "xian",
     "shenchen": "shenzhen",
     "wusih": "wuxi",
+}
+# The words of an institution's name in other languages, read as the lists write them in English
+# (both sides). Kept apart from _ABBREVIATIONS: a brand is never found glued to them ("Hesaidi" is no
+# "Hesai" + "di").
+_TRANSLATED: dict[str, str] = {
     **{
         # The words of an institution's name in the languages of Europe and Latin America, folded (no
         # accents), as the lists write them in English (red team rt12: "Instituto de Tecnología de
@@ -928,19 +933,21 @@ _ABBREVIATIONS = {
         for english, words in {
             "university": "universidad universite universitat universidade universita universiteit uniwersytet",
             "institute": "instituto institut istituto instytut",
-            "technology": "tecnologia technologie tecnologico tecnologica technologique technologisch",
+            "technology": "tecnologia technologie tecnologico tecnologica technologique technologisch technologisches technologischen technologiczny technologii",
             "technical": "tecnica tecnico technique technische technischen technisch",
-            "national": "nacional nationale nazionale nationaal",
-            "defense": "defensa defesa difesa verteidigung",
-            "polytechnical": "politecnica politecnico polytechnique polytechnische",
-            "northwestern": "noroeste nordouest nordoccidentale nordwest",
+            "national": "nacional nationale nazionale nationaal narodowy",
+            "defense": "defensa defesa difesa verteidigung obronnych",
+            "polytechnical": "politecnica politecnico polytechnique polytechnische polytechnischen",
+            "northwestern": "noroeste nordouest nordoccidentale nordwest nordwestliche nordwestlichen",
             "academy": "academia academie akademie accademia",
             "science": "ciencia ciencias sciences wissenschaft scienza",
             "engineering": "ingenieria ingenierie ingegneria",
             "physics": "fisica physique physik",
             "research": "investigacion recherche forschung ricerca pesquisa",
             "center": "centro centre zentrum",
-            "beijing": "pekin pequim pechino",
+            "beijing": "pekin pequim pechino pekinie",
+            "laboratory": "laboratorio laboratoire laboratorium labor",
+            "harbin": "harbinie",
             "china": "chine cina",
             "chinese": "chino chinois chinoise chinesische cinese",
             "aeronautics": "aeronautica aeronautique",
@@ -948,10 +955,12 @@ _ABBREVIATIONS = {
         }.items()
         for word in words.split()
     },
+    # the words that join them, dropped as "de" is (red team rt13: "Istituto di Tecnologia di Harbin")
+    **dict.fromkeys(["di", "del", "della", "dello", "des", "du", "fur", "voor", "w"], ""),
 }
 # The last step of normalization: each legal word to "" (dropped), each abbreviation to its words.
 # One set test (its keys) finds the common name, which has none.
-_REWRITTEN = {**_ABBREVIATIONS, **dict.fromkeys(_LEGAL_WORDS, "")}
+_REWRITTEN = {**_ABBREVIATIONS, **_TRANSLATED, **dict.fromkeys(_LEGAL_WORDS, "")}
 
 
 def compact(name: str) -> str:

@@ -24,7 +24,9 @@ key (the result of :func:`attest.verify.verify_envelope` and the manifest it ver
    verify``) refuses too, until the policy clears it: a listed party must not run by declaring
    another country. A near match of an entry the policy refuses (a listed brand inside a
    longer name, a typo) carries the same marker and holds the job too, as does an Affiliates
-   finding resting on near matches or possible homonyms only.
+   finding resting on near matches or possible homonyms only. So does a site whose coordinates
+   lie where the borders of its declared country and a prohibited one overlap, as deep in both
+   (``site.border_unresolved``, ``"location": "unconfirmed"``).
 
 Other warnings do not refuse; they travel with the verdict.
 """
@@ -304,8 +306,14 @@ def _judge(
 
 
 def _unconfirmed(f: Finding) -> bool:
-    """A screening finding that holds a job until someone confirms the party is not the listed one."""
-    return f.severity is Severity.WARNING and f.evidence.get("identity") == "unconfirmed"
+    """A warning that holds a job until someone confirms what it doubts.
+
+    A party that may be the listed one (``identity``), or a site the borders cannot place on
+    either side of a prohibited country's border (``location``).
+    """
+    return f.severity is Severity.WARNING and (
+        f.evidence.get("identity") == "unconfirmed" or f.evidence.get("location") == "unconfirmed"
+    )
 
 
 def _age(age: timedelta) -> str:

@@ -58,8 +58,7 @@ TRUE_SITES = [
     ("US", 39.0438, -77.4874),
     ("DE", 50.1109, 8.6821),
     ("VN", 21.0285, 105.8542),
-    ("VN", 10.3783, 114.4600),  # Spratly Is.: disputed, counted for every claimant
-    ("TW", 10.3783, 114.4600),
+    ("VN", 10.3783, 114.4600),  # Spratly Is.: disputed, counted for every claimant (VN: its own rules judge it)
 ]
 
 
@@ -68,6 +67,26 @@ def test_coordinates_in_the_declared_country_pass(declared: str, lat: float, lon
     _, rules, findings = _judge(declared, lat, lon)
     assert not {r for r in rules if r.startswith("site.")}, [f.message for f in findings]
     assert any(f.rule == "policy.site_country" and f.message.startswith("passed") for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("declared", "lat", "lon"),
+    [
+        ("TW", 10.3783, 114.4600),  # Spratly Is. (near Taiping Island), claimed by CN too
+        ("PH", 15.147, 117.753),  # Scarborough Shoal, claimed by CN (held by it since 2012)
+        ("EE", 59.37, 28.217),  # Ivangorod (RU), across the river from Narva: the polygons overlap there
+        ("EE", 59.379, 28.179),  # Narva (EE): the same overlap, the other side
+        ("NP", 28.27, 85.37),  # Gyirong port area, in both the CN and NP polygons
+    ],
+)
+def test_a_site_where_a_prohibited_countrys_polygon_overlaps_is_unresolved(declared: str, lat: float, lon: float) -> None:
+    # Coarse polygons grown outward overlap along borders, and a disputed feature is every claimant's:
+    # which side the point is on is not known. Never affirming (red team rt13: Ivangorod declared as
+    # Estonia was), and admission holds it (location: unconfirmed); not contraindicated (Narva is Estonia).
+    status, rules, findings = _judge(declared, lat, lon)
+    assert status is Status.WARNING and "site.border_unresolved" in rules, [f.message for f in findings]
+    f = next(f for f in findings if f.rule == "site.border_unresolved")
+    assert f.evidence["location"] == "unconfirmed" and declared in f.evidence["found_in"]  # type: ignore[operator]
 
 
 def test_declared_accuracy_widens_the_margin_but_only_so_far() -> None:
