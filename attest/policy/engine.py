@@ -1617,6 +1617,20 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     }
     ref = f" ({rule.reference})" if rule.reference else ""
     out: list[Finding] = []
+
+    def beyond(distance_km: float, of: str) -> Finding:
+        """The site is ``distance_km`` outside ``of`` (its country, or a territory's bounds), beyond the tolerance."""
+        where = f"in {', '.join(fit.found_in)}" if fit.found_in else "in no country"
+        return Finding(
+            rule="site.outside_country",
+            severity=Severity(rule.severity),
+            message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
+            f"({site.latitude:.4f}, {site.longitude:.4f}) lie {where}, {distance_km:.1f} km outside "
+            f"{of} (allowed: {tolerance:.1f} km){ref}",
+            evidence={**evidence, "distance_km": round(distance_km, 3)},
+            remedy="declare the site's true country and coordinates",
+        )
+
     # A point inside a prohibited country's polygon is in that country, whatever the declared
     # accuracy, and whether or not the borders hold a polygon for the country declared: the
     # tolerance is for a border drawn coarsely, not for a site across the strait (Xiamen declared
@@ -1690,18 +1704,7 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
         if away is not None and away > tolerance:
             # No polygon, but the territory's box: a site far from it is elsewhere (red team rt13:
             # Christmas Island declared for a point at sea off Hong Kong).
-            where = f"in {', '.join(fit.found_in)}" if fit.found_in else "in no country"
-            out.append(
-                Finding(
-                    rule="site.outside_country",
-                    severity=Severity(rule.severity),
-                    message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
-                    f"({site.latitude:.4f}, {site.longitude:.4f}) lie {where}, {away:.1f} km outside the "
-                    f"bounds of {site.country} (allowed: {tolerance:.1f} km){ref}",
-                    evidence={**evidence, "distance_km": round(away, 3)},
-                    remedy="declare the site's true country and coordinates",
-                )
-            )
+            out.append(beyond(away, f"the bounds of {site.country}"))
         else:
             out.append(
                 Finding(
@@ -1718,18 +1721,7 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     ):
         # (A site declared CN in Hong Kong is where the policy says it is: every rule reads HK as CN.
         # Not the other way round: a licence for MO does not cover Shenzhen.)
-        where = f"in {', '.join(fit.found_in)}" if fit.found_in else "in no country"
-        out.append(
-            Finding(
-                rule="site.outside_country",
-                severity=Severity(rule.severity),
-                message=f"site {site.facility_id} is declared in {site.country} but its coordinates "
-                f"({site.latitude:.4f}, {site.longitude:.4f}) lie {where}, {fit.distance_km:.1f} km outside "
-                f"{site.country} (allowed: {tolerance:.1f} km){ref}",
-                evidence={**evidence, "distance_km": round(fit.distance_km, 3)},
-                remedy="declare the site's true country and coordinates",
-            )
-        )
+        out.append(beyond(fit.distance_km, site.country))
     if accuracy_km > rule.max_accuracy_km:
         out.append(
             Finding(
