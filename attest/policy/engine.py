@@ -1643,9 +1643,9 @@ def _site_country(ctx: _Context, rule: Rule) -> list[Finding]:
     prohibited = [c for c in found_in if c in places and c != site.country]
     if prohibited and any(ctx.policy.territories.get(c) == site.country for c in prohibited):
         prohibited = []
-    if fit.inside and (site.country in places or ctx.policy.territories.get(site.country) in prohibited):
-        # declared in a prohibited place itself (its own rules judge it), or in a territory the
-        # policy reads as that country (Macau's polygon overlapping China's)
+    if fit.inside and ctx.policy.territories.get(site.country) in prohibited:
+        # declared in a territory the policy reads as that country (Macau's polygon overlapping
+        # China's): every rule judges it as that country already
         prohibited = []
     both = bool(prohibited) and fit.inside
     if both:
